@@ -1,0 +1,324 @@
+//! Log entries: the immutable facts every view is derived from.
+//!
+//! An entry is named `(origin, seq)`, `seq` dense from 1 per origin. Each carries the hash of the
+//! previous entry of its origin, so headquarters can tell when a store's history was edited,
+//! dropped or reordered. The byte format is versioned: a leading version byte, then postcard.
+//! A released version is never edited; `tests/golden.rs` pins version 1.
+
+use std::fmt;
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use sha2::{Digest, Sha256};
+
+use crate::hlc::Hlc;
+use crate::ids::{MemberId, StaffId, StoreId, TxId};
+use crate::sale::QuickSale;
+
+pub const ENTRY_VERSION: u8 = 1;
+/// Entries larger than this are refused on decode; a member profile change is a few hundred bytes.
+pub const ENTRY_BYTES_MAX: usize = 64 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct EntryHash(pub [u8; 32]);
+
+impl EntryHash {
+    /// The `prev_hash` of an origin's first entry.
+    pub const GENESIS: EntryHash = EntryHash([0; 32]);
+}
+
+impl fmt::Display for EntryHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+    }
+}
+
+impl Serialize for EntryHash {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            s.collect_str(self)
+        } else {
+            self.0.serialize(s)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for EntryHash {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        if !d.is_human_readable() {
+            return <[u8; 32]>::deserialize(d).map(EntryHash);
+        }
+        let text = String::deserialize(d)?;
+        let mut out = [0u8; 32];
+        let ok = text.len() == 64
+            && out.iter_mut().enumerate().all(|(i, b)| {
+                match u8::from_str_radix(text.get(2 * i..2 * i + 2).unwrap_or(""), 16) {
+                    Ok(v) => {
+                        *b = v;
+                        true
+                    }
+                    Err(_) => false,
+                }
+            });
+        if ok {
+            Ok(EntryHash(out))
+        } else {
+            Err(serde::de::Error::custom("entry hash must be 64 hex digits"))
+        }
+    }
+}
+
+/// What happened. New kinds are added at the end; existing ones are never edited.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Payload {
+    /// A member joined (会员注册); `change` creates their automerge profile document.
+    MemberRegistered {
+        member_id: MemberId,
+        change: Vec<u8>,
+    },
+    /// A member's profile was edited; `change` is the automerge change.
+    MemberEdited {
+        member_id: MemberId,
+        change: Vec<u8>,
+    },
+    /// A quick sale (快速消费).
+    QuickSale(QuickSale),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    pub origin: StoreId,
+    pub seq: u64,
+    pub hlc: Hlc,
+    /// The day the entry belongs to, in the origin's time zone and day boundary.
+    pub business_date: NaiveDate,
+    pub staff: StaffId,
+    /// The idempotency key of the request that wrote this entry.
+    pub tx: TxId,
+    pub prev_hash: EntryHash,
+    pub payload: Payload,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EntryError {
+    #[error("entry format version {0} is not supported (this build reads version {ENTRY_VERSION})")]
+    Version(u8),
+    #[error("entry is empty")]
+    Empty,
+    #[error("entry of {0} bytes is over the {ENTRY_BYTES_MAX}-byte limit")]
+    TooLarge(usize),
+    #[error("entry is malformed: {0}")]
+    Malformed(String),
+}
+
+impl Entry {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = vec![ENTRY_VERSION];
+        // Serialising plain data into a Vec cannot fail.
+        out.extend(postcard::to_stdvec(self).unwrap_or_default());
+        out
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Entry, EntryError> {
+        if bytes.len() > ENTRY_BYTES_MAX {
+            return Err(EntryError::TooLarge(bytes.len()));
+        }
+        let (&version, body) = bytes.split_first().ok_or(EntryError::Empty)?;
+        if version != ENTRY_VERSION {
+            return Err(EntryError::Version(version));
+        }
+        let (entry, rest) =
+            postcard::take_from_bytes(body).map_err(|e| EntryError::Malformed(e.to_string()))?;
+        if !rest.is_empty() {
+            return Err(EntryError::Malformed(format!(
+                "{} trailing bytes",
+                rest.len()
+            )));
+        }
+        Ok(entry)
+    }
+
+    /// The hash the next entry of this origin must carry as `prev_hash`.
+    pub fn hash(&self) -> EntryHash {
+        EntryHash(Sha256::digest(self.encode()).into())
+    }
+}
+
+/// Where an origin's chain ends: the next seq expected and the hash it must link to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainTip {
+    pub next_seq: u64,
+    pub hash: EntryHash,
+}
+
+impl ChainTip {
+    pub const GENESIS: ChainTip = ChainTip {
+        next_seq: 1,
+        hash: EntryHash::GENESIS,
+    };
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChainError {
+    #[error("entry from {got} in the log of {expected}")]
+    WrongOrigin { expected: StoreId, got: StoreId },
+    #[error("expected entry {expected}, got {got}")]
+    SeqGap { expected: u64, got: u64 },
+    #[error("entry {seq} does not link to the entry before it")]
+    BrokenLink { seq: u64 },
+}
+
+impl ChainTip {
+    /// Checks that `entry` is the next link of `origin`'s chain and returns the new tip.
+    pub fn extend(&self, origin: &StoreId, entry: &Entry) -> Result<ChainTip, ChainError> {
+        if &entry.origin != origin {
+            return Err(ChainError::WrongOrigin {
+                expected: origin.clone(),
+                got: entry.origin.clone(),
+            });
+        }
+        if entry.seq != self.next_seq {
+            return Err(ChainError::SeqGap {
+                expected: self.next_seq,
+                got: entry.seq,
+            });
+        }
+        if entry.prev_hash != self.hash {
+            return Err(ChainError::BrokenLink { seq: entry.seq });
+        }
+        Ok(ChainTip {
+            next_seq: entry.seq + 1,
+            hash: entry.hash(),
+        })
+    }
+
+    /// Checks a run of entries; returns the tip after the last one.
+    pub fn extend_all<'a>(
+        &self,
+        origin: &StoreId,
+        entries: impl IntoIterator<Item = &'a Entry>,
+    ) -> Result<ChainTip, ChainError> {
+        entries
+            .into_iter()
+            .try_fold(*self, |tip, e| tip.extend(origin, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::SaleId;
+    use crate::money::{Currency, Fen};
+    use crate::points::Points;
+    use crate::sale::Tender;
+    use proptest::prelude::*;
+
+    fn store() -> StoreId {
+        StoreId::parse("S001").unwrap()
+    }
+
+    fn sale(seq: u64, amount: i64) -> Payload {
+        Payload::QuickSale(QuickSale {
+            sale_id: SaleId::for_entry(&store(), seq),
+            member_id: None,
+            category: None,
+            amount: Fen(amount),
+            currency: Currency::CNY,
+            tender: Tender::Cash {
+                tendered: Fen(amount),
+                change: Fen(0),
+            },
+            points_earned: Points(0),
+        })
+    }
+
+    fn chain(amounts: &[i64]) -> Vec<Entry> {
+        let mut tip = ChainTip::GENESIS;
+        amounts
+            .iter()
+            .map(|&amount| {
+                let entry = Entry {
+                    origin: store(),
+                    seq: tip.next_seq,
+                    hlc: Hlc {
+                        wall_ms: 1_000 + tip.next_seq,
+                        logical: 0,
+                    },
+                    business_date: NaiveDate::from_ymd_opt(2026, 11, 23).unwrap(),
+                    staff: StaffId::parse("cashier1").unwrap(),
+                    tx: TxId::parse(&format!("till-1-{:04}", tip.next_seq)).unwrap(),
+                    prev_hash: tip.hash,
+                    payload: sale(tip.next_seq, amount),
+                };
+                tip = ChainTip {
+                    next_seq: entry.seq + 1,
+                    hash: entry.hash(),
+                };
+                entry
+            })
+            .collect()
+    }
+
+    proptest! {
+        #[test]
+        fn encode_decode_round_trip(amounts in proptest::collection::vec(1i64..1_000_000, 1..8)) {
+            for entry in chain(&amounts) {
+                prop_assert_eq!(Entry::decode(&entry.encode()), Ok(entry));
+            }
+        }
+
+        #[test]
+        fn chain_detects_edit_drop_and_reorder(
+            amounts in proptest::collection::vec(1i64..1_000_000, 2..12),
+            pick in any::<prop::sample::Index>(),
+            kind in 0u8..3,
+        ) {
+            let honest = chain(&amounts);
+            let good_tip = ChainTip::GENESIS.extend_all(&store(), &honest).unwrap();
+            let mut tampered = honest.clone();
+            let i = pick.index(tampered.len());
+            match kind {
+                0 => if let Payload::QuickSale(s) = &mut tampered[i].payload { s.amount.0 += 1 },
+                1 => { tampered.remove(i); }
+                _ => { let j = (i + 1) % tampered.len(); tampered.swap(i, j); }
+            }
+            let verdict = ChainTip::GENESIS.extend_all(&store(), &tampered);
+            prop_assert!(verdict != Ok(good_tip), "tampering went unnoticed: {:?}", verdict);
+        }
+    }
+
+    #[test]
+    fn rejects_wrong_version_trailing_bytes_and_oversize() {
+        let mut bytes = chain(&[100])[0].encode();
+        bytes.push(0);
+        assert!(matches!(
+            Entry::decode(&bytes),
+            Err(EntryError::Malformed(_))
+        ));
+        bytes[0] = 9;
+        assert_eq!(Entry::decode(&bytes), Err(EntryError::Version(9)));
+        assert_eq!(Entry::decode(&[]), Err(EntryError::Empty));
+        assert!(matches!(
+            Entry::decode(&vec![1; ENTRY_BYTES_MAX + 1]),
+            Err(EntryError::TooLarge(_))
+        ));
+    }
+
+    #[test]
+    fn a_foreign_entry_is_refused() {
+        let entries = chain(&[100]);
+        let other = StoreId::parse("S002").unwrap();
+        assert!(matches!(
+            ChainTip::GENESIS.extend(&other, &entries[0]),
+            Err(ChainError::WrongOrigin { .. })
+        ));
+    }
+
+    #[test]
+    fn entry_hash_round_trips_as_hex_in_json() {
+        let h = chain(&[1])[0].hash();
+        let json = serde_json::to_string(&h).unwrap();
+        assert_eq!(serde_json::from_str::<EntryHash>(&json).unwrap(), h);
+    }
+}

@@ -1,0 +1,22 @@
+//! The shared language of branch stores and headquarters: ids, money, clocks, log entries,
+//! member profiles and points rules.
+//!
+//! Pure by construction (ARCHITECTURE.md, invariant 6): nothing here does IO, reads a clock or
+//! draws randomness. Time, ids and random bits are passed in, which is what lets a seeded
+//! simulator drive the whole system deterministically.
+
+pub mod calendar;
+pub mod entry;
+pub mod hlc;
+pub mod ids;
+pub mod member;
+pub mod money;
+pub mod phone;
+pub mod points;
+pub mod sale;
+
+pub use entry::{Entry, EntryHash, Payload};
+pub use hlc::{Hlc, HlcClock};
+pub use ids::{CardNo, MemberId, SaleId, Sku, StaffId, StoreId, TxId};
+pub use money::{Currency, Fen, Money, Rounding};
+pub use phone::Phone;

@@ -1,0 +1,525 @@
+//! Member profiles (会员资料) as automerge documents, so that two stores editing different fields
+//! of one member while offline both keep their edit.
+//!
+//! A profile travels as automerge change bytes inside log entries. The document's actor is
+//! derived from the store id, and every commit's time is passed in: nothing here reads a clock.
+//! Tags and custom attributes are maps, so concurrent additions at two stores both survive.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use automerge::transaction::{CommitOptions, Transactable};
+use automerge::{ActorId, AutoCommit, Change, ObjId, ObjType, ROOT, ReadDoc};
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{CardNo, IdError, MemberId, StoreId};
+use crate::phone::{Phone, PhoneError};
+
+pub const NAME_CHARS_MAX: usize = 64;
+pub const NOTES_CHARS_MAX: usize = 1_000;
+pub const TAG_CHARS_MAX: usize = 32;
+pub const TAGS_MAX: usize = 50;
+pub const CUSTOM_KEY_CHARS_MAX: usize = 32;
+pub const CUSTOM_VALUE_CHARS_MAX: usize = 256;
+pub const CUSTOM_MAX: usize = 50;
+pub const TIER_CHARS_MAX: usize = 32;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Gender {
+    Female,
+    Male,
+    #[default]
+    Unspecified,
+}
+
+impl Gender {
+    fn as_str(self) -> &'static str {
+        match self {
+            Gender::Female => "female",
+            Gender::Male => "male",
+            Gender::Unspecified => "unspecified",
+        }
+    }
+
+    fn parse(s: &str) -> Gender {
+        match s {
+            "female" => Gender::Female,
+            "male" => Gender::Male,
+            _ => Gender::Unspecified,
+        }
+    }
+}
+
+/// A member's profile as read from the merged document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Profile {
+    pub name: String,
+    pub phone: Phone,
+    pub card_no: Option<CardNo>,
+    pub birthday: Option<NaiveDate>,
+    pub gender: Gender,
+    pub tags: BTreeSet<String>,
+    pub notes: String,
+    pub tier: String,
+    pub custom: BTreeMap<String, String>,
+    pub home_store: StoreId,
+    pub join_date: NaiveDate,
+    pub referrer: Option<MemberId>,
+}
+
+/// A partial edit. `None` leaves a field alone; for nullable fields `Some(None)` clears it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProfilePatch {
+    pub name: Option<String>,
+    pub phone: Option<Phone>,
+    pub card_no: Option<Option<CardNo>>,
+    pub birthday: Option<Option<NaiveDate>>,
+    pub gender: Option<Gender>,
+    pub tags_add: Vec<String>,
+    pub tags_remove: Vec<String>,
+    pub notes: Option<String>,
+    pub tier: Option<String>,
+    pub custom_set: BTreeMap<String, String>,
+    pub custom_remove: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProfileError {
+    #[error("{field} is too long (at most {max} characters)")]
+    TooLong { field: &'static str, max: usize },
+    #[error("{field} must not be empty")]
+    Empty { field: &'static str },
+    #[error("too many {field} (at most {max})")]
+    TooMany { field: &'static str, max: usize },
+    #[error("the stored profile is damaged: {0}")]
+    Damaged(String),
+}
+
+fn text(field: &'static str, value: &str, max: usize, required: bool) -> Result<(), ProfileError> {
+    if required && value.trim().is_empty() {
+        return Err(ProfileError::Empty { field });
+    }
+    if value.chars().count() > max {
+        return Err(ProfileError::TooLong { field, max });
+    }
+    Ok(())
+}
+
+fn custom_entries<'a>(
+    entries: impl Iterator<Item = (&'a String, &'a String)>,
+) -> Result<(), ProfileError> {
+    for (key, value) in entries {
+        text("custom attribute name", key, CUSTOM_KEY_CHARS_MAX, true)?;
+        text(
+            "custom attribute value",
+            value,
+            CUSTOM_VALUE_CHARS_MAX,
+            false,
+        )?;
+    }
+    Ok(())
+}
+
+impl Profile {
+    pub fn validate(&self) -> Result<(), ProfileError> {
+        text("name", &self.name, NAME_CHARS_MAX, true)?;
+        text("notes", &self.notes, NOTES_CHARS_MAX, false)?;
+        text("tier", &self.tier, TIER_CHARS_MAX, true)?;
+        if self.tags.len() > TAGS_MAX {
+            return Err(ProfileError::TooMany {
+                field: "tags",
+                max: TAGS_MAX,
+            });
+        }
+        for tag in &self.tags {
+            text("tag", tag, TAG_CHARS_MAX, true)?;
+        }
+        if self.custom.len() > CUSTOM_MAX {
+            return Err(ProfileError::TooMany {
+                field: "custom attributes",
+                max: CUSTOM_MAX,
+            });
+        }
+        custom_entries(self.custom.iter())
+    }
+}
+
+impl ProfilePatch {
+    pub fn validate(&self) -> Result<(), ProfileError> {
+        if let Some(name) = &self.name {
+            text("name", name, NAME_CHARS_MAX, true)?;
+        }
+        if let Some(notes) = &self.notes {
+            text("notes", notes, NOTES_CHARS_MAX, false)?;
+        }
+        if let Some(tier) = &self.tier {
+            text("tier", tier, TIER_CHARS_MAX, true)?;
+        }
+        if self.tags_add.len() + self.tags_remove.len() > TAGS_MAX {
+            return Err(ProfileError::TooMany {
+                field: "tags",
+                max: TAGS_MAX,
+            });
+        }
+        for tag in self.tags_add.iter().chain(&self.tags_remove) {
+            text("tag", tag, TAG_CHARS_MAX, true)?;
+        }
+        if self.custom_set.len() + self.custom_remove.len() > CUSTOM_MAX {
+            return Err(ProfileError::TooMany {
+                field: "custom attributes",
+                max: CUSTOM_MAX,
+            });
+        }
+        custom_entries(self.custom_set.iter())?;
+        for key in &self.custom_remove {
+            text("custom attribute name", key, CUSTOM_KEY_CHARS_MAX, true)?;
+        }
+        Ok(())
+    }
+}
+
+/// The automerge document behind one member's profile.
+#[derive(Debug, Clone)]
+pub struct MemberDoc {
+    doc: AutoCommit,
+}
+
+fn actor_for(store: &StoreId) -> ActorId {
+    ActorId::from(store.as_str().as_bytes())
+}
+
+fn damaged(e: impl std::fmt::Display) -> ProfileError {
+    ProfileError::Damaged(e.to_string())
+}
+
+impl MemberDoc {
+    /// Creates the document for a new member; returns it and the change to put in the log.
+    pub fn create(
+        store: &StoreId,
+        time_ms: i64,
+        profile: &Profile,
+    ) -> Result<(Self, Vec<u8>), ProfileError> {
+        profile.validate()?;
+        // The default actor is replaced before any operation, so no random bits reach the document.
+        let mut doc = MemberDoc {
+            doc: AutoCommit::default().with_actor(actor_for(store)),
+        };
+        doc.write_profile(profile).map_err(damaged)?;
+        let change = doc
+            .commit(time_ms)
+            .ok_or_else(|| damaged("empty profile"))?;
+        Ok((doc, change))
+    }
+
+    /// Rebuilds a document from a creation change (as read from the log).
+    pub fn from_change(change: &[u8]) -> Result<Self, ProfileError> {
+        let mut doc = MemberDoc {
+            doc: AutoCommit::default(),
+        };
+        doc.apply_change(change)?;
+        Ok(doc)
+    }
+
+    pub fn load(saved: &[u8]) -> Result<Self, ProfileError> {
+        AutoCommit::load(saved)
+            .map(|doc| MemberDoc { doc })
+            .map_err(damaged)
+    }
+
+    pub fn save(&mut self) -> Vec<u8> {
+        self.doc.save()
+    }
+
+    /// Applies a change made at any replica. Applying one twice is harmless.
+    pub fn apply_change(&mut self, change: &[u8]) -> Result<(), ProfileError> {
+        let change = Change::from_bytes(change.to_vec()).map_err(damaged)?;
+        self.doc.apply_changes([change]).map_err(damaged)
+    }
+
+    /// Merges another replica's copy of the same member into this one.
+    pub fn merge(&mut self, other: &mut MemberDoc) -> Result<(), ProfileError> {
+        self.doc.merge(&mut other.doc).map(|_| ()).map_err(damaged)
+    }
+
+    /// Edits at `store`; returns the change for the log, or `None` when nothing changed.
+    pub fn edit(
+        &mut self,
+        store: &StoreId,
+        time_ms: i64,
+        patch: &ProfilePatch,
+    ) -> Result<Option<Vec<u8>>, ProfileError> {
+        patch.validate()?;
+        self.doc.set_actor(actor_for(store));
+        self.write_patch(patch).map_err(damaged)?;
+        Ok(self.commit(time_ms))
+    }
+
+    fn commit(&mut self, time_ms: i64) -> Option<Vec<u8>> {
+        self.doc
+            .commit_with(CommitOptions::default().with_time(time_ms))?;
+        self.doc
+            .get_last_local_change()
+            .map(|c| c.raw_bytes().to_vec())
+    }
+
+    fn write_profile(&mut self, p: &Profile) -> Result<(), automerge::AutomergeError> {
+        let d = &mut self.doc;
+        d.put(ROOT, "schema", 1_u64)?;
+        d.put(ROOT, "home_store", p.home_store.as_str())?;
+        d.put(ROOT, "join_date", p.join_date.to_string())?;
+        if let Some(referrer) = p.referrer {
+            d.put(ROOT, "referrer", referrer.to_string())?;
+        }
+        d.put_object(ROOT, "tags", ObjType::Map)?;
+        d.put_object(ROOT, "custom", ObjType::Map)?;
+        let patch = ProfilePatch {
+            name: Some(p.name.clone()),
+            phone: Some(p.phone.clone()),
+            card_no: Some(p.card_no.clone()),
+            birthday: Some(p.birthday),
+            gender: Some(p.gender),
+            tags_add: p.tags.iter().cloned().collect(),
+            notes: Some(p.notes.clone()),
+            tier: Some(p.tier.clone()),
+            custom_set: p.custom.clone(),
+            ..ProfilePatch::default()
+        };
+        self.write_patch(&patch)
+    }
+
+    fn write_patch(&mut self, p: &ProfilePatch) -> Result<(), automerge::AutomergeError> {
+        self.put_text("name", p.name.as_deref())?;
+        self.put_text("phone", p.phone.as_ref().map(Phone::as_str))?;
+        self.put_text("notes", p.notes.as_deref())?;
+        self.put_text("tier", p.tier.as_deref())?;
+        self.put_text("gender", p.gender.map(Gender::as_str))?;
+        if let Some(card) = &p.card_no {
+            self.put_optional("card_no", card.as_ref().map(|c| c.to_string()))?;
+        }
+        if let Some(birthday) = &p.birthday {
+            self.put_optional("birthday", birthday.map(|b| b.to_string()))?;
+        }
+        let tags = self.map("tags")?;
+        for tag in &p.tags_add {
+            self.doc.put(&tags, tag.as_str(), true)?;
+        }
+        for tag in &p.tags_remove {
+            self.doc.delete(&tags, tag.as_str())?;
+        }
+        let custom = self.map("custom")?;
+        for (key, value) in &p.custom_set {
+            self.doc.put(&custom, key.as_str(), value.as_str())?;
+        }
+        for key in &p.custom_remove {
+            self.doc.delete(&custom, key.as_str())?;
+        }
+        Ok(())
+    }
+
+    /// Writes a field only when it differs, so an edit that changes nothing makes no change.
+    fn put_text(
+        &mut self,
+        key: &str,
+        value: Option<&str>,
+    ) -> Result<(), automerge::AutomergeError> {
+        match value {
+            Some(v) if self.string(key).as_deref() != Some(v) => self.doc.put(ROOT, key, v),
+            _ => Ok(()),
+        }
+    }
+
+    fn put_optional(
+        &mut self,
+        key: &str,
+        value: Option<String>,
+    ) -> Result<(), automerge::AutomergeError> {
+        match value {
+            Some(v) => self.put_text(key, Some(&v)),
+            None if self.string(key).is_some() => self.doc.delete(ROOT, key),
+            None => Ok(()),
+        }
+    }
+
+    fn map(&self, key: &str) -> Result<ObjId, automerge::AutomergeError> {
+        match self.doc.get(ROOT, key)? {
+            Some((automerge::Value::Object(ObjType::Map), id)) => Ok(id),
+            _ => Err(automerge::AutomergeError::InvalidObjId(key.to_owned())),
+        }
+    }
+
+    fn string(&self, key: &str) -> Option<String> {
+        self.string_in(&ROOT, key)
+    }
+
+    fn string_in(&self, obj: &ObjId, key: &str) -> Option<String> {
+        match self.doc.get(obj, key) {
+            Ok(Some((value, _))) => value.as_str().map(str::to_owned),
+            _ => None,
+        }
+    }
+
+    /// Reads the merged profile.
+    pub fn profile(&self) -> Result<Profile, ProfileError> {
+        let required = |key: &'static str| {
+            self.string(key)
+                .ok_or_else(|| damaged(format!("{key} missing")))
+        };
+        let date = |s: String| s.parse::<NaiveDate>().map_err(damaged);
+        let tags_id = self.map("tags").map_err(damaged)?;
+        let custom_id = self.map("custom").map_err(damaged)?;
+        let custom = self
+            .doc
+            .keys(&custom_id)
+            .filter_map(|k| self.string_in(&custom_id, &k).map(|v| (k, v)))
+            .collect();
+        Ok(Profile {
+            name: required("name")?,
+            phone: Phone::parse(&required("phone")?).map_err(|e: PhoneError| damaged(e))?,
+            card_no: self
+                .string("card_no")
+                .map(|c| CardNo::parse(&c))
+                .transpose()
+                .map_err(|e: IdError| damaged(e))?,
+            birthday: self.string("birthday").map(date).transpose()?,
+            gender: Gender::parse(&self.string("gender").unwrap_or_default()),
+            tags: self.doc.keys(&tags_id).collect(),
+            notes: self.string("notes").unwrap_or_default(),
+            tier: required("tier")?,
+            custom,
+            home_store: StoreId::parse(&required("home_store")?).map_err(damaged)?,
+            join_date: date(required("join_date")?)?,
+            referrer: self
+                .string("referrer")
+                .map(|r| MemberId::parse(&r))
+                .transpose()
+                .map_err(damaged)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn sample(store: &str) -> Profile {
+        Profile {
+            name: "张三".to_owned(),
+            phone: Phone::parse("13812341234").unwrap(),
+            card_no: None,
+            birthday: NaiveDate::from_ymd_opt(1990, 5, 17),
+            gender: Gender::Female,
+            tags: BTreeSet::from(["vip".to_owned()]),
+            notes: String::new(),
+            tier: "standard".to_owned(),
+            custom: BTreeMap::new(),
+            home_store: StoreId::parse(store).unwrap(),
+            join_date: NaiveDate::from_ymd_opt(2026, 11, 23).unwrap(),
+            referrer: None,
+        }
+    }
+
+    fn store(s: &str) -> StoreId {
+        StoreId::parse(s).unwrap()
+    }
+
+    #[test]
+    fn create_then_read_back() {
+        let profile = sample("S001");
+        let (doc, change) = MemberDoc::create(&store("S001"), 1, &profile).unwrap();
+        assert_eq!(doc.profile().unwrap(), profile);
+        let replica = MemberDoc::from_change(&change).unwrap();
+        assert_eq!(replica.profile().unwrap(), profile);
+    }
+
+    #[test]
+    fn concurrent_edits_of_different_fields_both_survive() {
+        let (origin, created) = MemberDoc::create(&store("S001"), 1, &sample("S001")).unwrap();
+        let mut a = origin.clone();
+        let mut b = MemberDoc::from_change(&created).unwrap();
+        let edit_a = ProfilePatch {
+            name: Some("张三丰".into()),
+            tags_add: vec!["birthday-club".into()],
+            ..Default::default()
+        };
+        let edit_b = ProfilePatch {
+            notes: Some("喜欢绿茶".into()),
+            tags_add: vec!["tea".into()],
+            custom_set: BTreeMap::from([("size".into(), "M".into())]),
+            ..Default::default()
+        };
+        let change_a = a.edit(&store("S001"), 2, &edit_a).unwrap().unwrap();
+        let change_b = b.edit(&store("S002"), 2, &edit_b).unwrap().unwrap();
+        a.apply_change(&change_b).unwrap();
+        b.apply_change(&change_a).unwrap();
+        b.apply_change(&change_a).unwrap(); // a duplicate delivery changes nothing
+        let (pa, pb) = (a.profile().unwrap(), b.profile().unwrap());
+        assert_eq!(pa, pb);
+        assert_eq!(pa.name, "张三丰");
+        assert_eq!(pa.notes, "喜欢绿茶");
+        assert_eq!(pa.tags.len(), 3);
+        assert_eq!(pa.custom["size"], "M");
+    }
+
+    #[test]
+    fn merge_of_whole_documents_converges() {
+        let (mut a, created) = MemberDoc::create(&store("S001"), 1, &sample("S001")).unwrap();
+        let mut b = MemberDoc::from_change(&created).unwrap();
+        a.edit(
+            &store("S001"),
+            2,
+            &ProfilePatch {
+                tier: Some("gold".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        b.edit(
+            &store("S002"),
+            2,
+            &ProfilePatch {
+                birthday: Some(None),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        a.merge(&mut b).unwrap();
+        b.merge(&mut a).unwrap();
+        let p = a.profile().unwrap();
+        assert_eq!(p, b.profile().unwrap());
+        assert_eq!((p.tier.as_str(), p.birthday), ("gold", None));
+    }
+
+    #[test]
+    fn a_no_op_edit_makes_no_change() {
+        let (mut doc, _) = MemberDoc::create(&store("S001"), 1, &sample("S001")).unwrap();
+        let same = ProfilePatch {
+            name: Some("张三".into()),
+            ..Default::default()
+        };
+        assert_eq!(doc.edit(&store("S001"), 2, &same).unwrap(), None);
+    }
+
+    #[test]
+    fn oversized_fields_are_refused() {
+        let mut p = sample("S001");
+        p.name = "名".repeat(NAME_CHARS_MAX + 1);
+        assert_eq!(
+            p.validate(),
+            Err(ProfileError::TooLong {
+                field: "name",
+                max: NAME_CHARS_MAX
+            })
+        );
+        let patch = ProfilePatch {
+            notes: Some("x".repeat(NOTES_CHARS_MAX + 1)),
+            ..Default::default()
+        };
+        assert!(patch.validate().is_err());
+        let blank = ProfilePatch {
+            name: Some("  ".into()),
+            ..Default::default()
+        };
+        assert_eq!(blank.validate(), Err(ProfileError::Empty { field: "name" }));
+    }
+}

@@ -1,0 +1,208 @@
+//! Quick sales (快速消费): a member (optional), an amount and a cash tender. Item checkout, split
+//! tenders and returns come with the checkout issue.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{MemberId, SaleId};
+use crate::money::{Currency, Fen, Money, MoneyError};
+use crate::points::{EarnRule, Points};
+
+pub const CATEGORY_CHARS_MAX: usize = 32;
+
+/// How a sale was paid.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Tender {
+    Cash { tendered: Fen, change: Fen },
+}
+
+/// A quick sale as recorded in the log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuickSale {
+    pub sale_id: SaleId,
+    pub member_id: Option<MemberId>,
+    pub category: Option<String>,
+    pub amount: Fen,
+    pub currency: Currency,
+    pub tender: Tender,
+    pub points_earned: Points,
+}
+
+/// What the till asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuickSaleRequest {
+    pub member_id: Option<MemberId>,
+    pub amount: Money,
+    pub category: Option<String>,
+    /// Cash handed over; `None` means exact change.
+    pub cash_tendered: Option<Money>,
+}
+
+/// Bounds a store sets on one sale, to catch a mistyped amount before it becomes a sale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SaleLimits {
+    pub amount_max: Fen,
+    pub currency: Currency,
+}
+
+impl Default for SaleLimits {
+    fn default() -> Self {
+        Self {
+            amount_max: Fen(1_000_000_00),
+            currency: Currency::CNY,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SaleError {
+    #[error(transparent)]
+    Money(#[from] MoneyError),
+    #[error("amount must be greater than zero")]
+    NotPositive,
+    #[error("amount {amount} is over this store's limit of {max} per sale")]
+    TooLarge { amount: Fen, max: Fen },
+    #[error("this store takes {expected}, not {got}")]
+    Currency { expected: Currency, got: Currency },
+    #[error("cash tendered {tendered} is less than the {due} due")]
+    TenderShort { due: Fen, tendered: Fen },
+    #[error("category is too long (at most {CATEGORY_CHARS_MAX} characters)")]
+    CategoryTooLong,
+}
+
+impl QuickSaleRequest {
+    /// Prices the request into the sale to record, or says why it cannot be a sale.
+    pub fn price(
+        &self,
+        sale_id: SaleId,
+        limits: &SaleLimits,
+        rule: &EarnRule,
+    ) -> Result<QuickSale, SaleError> {
+        let amount = self.fen_in_store_currency(&self.amount, limits)?;
+        if amount.0 <= 0 {
+            return Err(SaleError::NotPositive);
+        }
+        if amount > limits.amount_max {
+            return Err(SaleError::TooLarge {
+                amount,
+                max: limits.amount_max,
+            });
+        }
+        let tendered = match &self.cash_tendered {
+            Some(cash) => self.fen_in_store_currency(cash, limits)?,
+            None => amount,
+        };
+        if tendered < amount {
+            return Err(SaleError::TenderShort {
+                due: amount,
+                tendered,
+            });
+        }
+        if tendered.0 > limits.amount_max.0.saturating_mul(10) {
+            return Err(SaleError::TooLarge {
+                amount: tendered,
+                max: Fen(limits.amount_max.0.saturating_mul(10)),
+            });
+        }
+        if self
+            .category
+            .as_ref()
+            .is_some_and(|c| c.chars().count() > CATEGORY_CHARS_MAX)
+        {
+            return Err(SaleError::CategoryTooLong);
+        }
+        let points_earned = if self.member_id.is_some() {
+            rule.earn(amount)
+        } else {
+            Points(0)
+        };
+        Ok(QuickSale {
+            sale_id,
+            member_id: self.member_id,
+            category: self.category.clone(),
+            amount,
+            currency: limits.currency,
+            tender: Tender::Cash {
+                tendered,
+                change: Fen(tendered.0 - amount.0),
+            },
+            points_earned,
+        })
+    }
+
+    fn fen_in_store_currency(&self, money: &Money, limits: &SaleLimits) -> Result<Fen, SaleError> {
+        if money.currency != limits.currency {
+            return Err(SaleError::Currency {
+                expected: limits.currency,
+                got: money.currency,
+            });
+        }
+        Ok(money.to_fen()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::StoreId;
+    use rust_decimal::Decimal;
+
+    fn request(amount: &str, tendered: Option<&str>) -> QuickSaleRequest {
+        let money = |s: &str| Money::new(crate::money::parse_amount(s).unwrap(), Currency::CNY);
+        QuickSaleRequest {
+            member_id: Some(MemberId::mint(1, 1)),
+            amount: money(amount),
+            category: None,
+            cash_tendered: tendered.map(money),
+        }
+    }
+
+    fn price(r: &QuickSaleRequest) -> Result<QuickSale, SaleError> {
+        let id = SaleId::for_entry(&StoreId::parse("S001").unwrap(), 1);
+        r.price(id, &SaleLimits::default(), &EarnRule::default())
+    }
+
+    #[test]
+    fn cash_change_and_points() {
+        let sale = price(&request("88.80", Some("100"))).unwrap();
+        assert_eq!(sale.amount, Fen(8880));
+        assert_eq!(
+            sale.tender,
+            Tender::Cash {
+                tendered: Fen(10000),
+                change: Fen(1120)
+            }
+        );
+        assert_eq!(sale.points_earned, Points(88));
+    }
+
+    #[test]
+    fn anonymous_sales_earn_no_points() {
+        let mut r = request("10", None);
+        r.member_id = None;
+        assert_eq!(price(&r).unwrap().points_earned, Points(0));
+    }
+
+    #[test]
+    fn bad_amounts_are_refused() {
+        assert_eq!(price(&request("0", None)), Err(SaleError::NotPositive));
+        assert_eq!(price(&request("-5", None)), Err(SaleError::NotPositive));
+        assert!(matches!(
+            price(&request("1000000.01", None)),
+            Err(SaleError::TooLarge { .. })
+        ));
+        assert!(matches!(
+            price(&request("10", Some("9.99"))),
+            Err(SaleError::TenderShort { .. })
+        ));
+        let mut usd = request("10", None);
+        usd.amount.currency = "USD".parse().unwrap();
+        assert!(matches!(price(&usd), Err(SaleError::Currency { .. })));
+        let mut precise = request("10", None);
+        precise.amount.amount = Decimal::new(10001, 3);
+        assert!(matches!(
+            price(&precise),
+            Err(SaleError::Money(MoneyError::TooPrecise(_)))
+        ));
+    }
+}

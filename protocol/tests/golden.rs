@@ -1,0 +1,105 @@
+//! Pins version 1 of the entry byte format: a released format is never edited. If this test
+//! fails, the change broke every log on disk and every store in the field; add a version instead.
+
+use chrono::NaiveDate;
+use protocol::Hlc;
+use protocol::entry::{ENTRY_VERSION, Entry, EntryHash, Payload};
+use protocol::ids::{MemberId, SaleId, StaffId, StoreId, TxId};
+use protocol::money::{Currency, Fen};
+use protocol::points::Points;
+use protocol::sale::{QuickSale, Tender};
+
+fn fixture_entries() -> Vec<Entry> {
+    let store = StoreId::parse("S001").unwrap();
+    let member = MemberId::mint(1_795_451_400_000, 0x0123_4567_89ab_cdef_0123);
+    let common = |seq: u64, payload: Payload| Entry {
+        origin: store.clone(),
+        seq,
+        hlc: Hlc {
+            wall_ms: 1_795_451_400_000 + seq,
+            logical: 2,
+        },
+        business_date: NaiveDate::from_ymd_opt(2026, 11, 24).unwrap(),
+        staff: StaffId::parse("cashier-7").unwrap(),
+        tx: TxId::parse(&format!("till-1-{seq:06}")).unwrap(),
+        prev_hash: EntryHash([seq as u8; 32]),
+        payload,
+    };
+    vec![
+        common(
+            1,
+            Payload::MemberRegistered {
+                member_id: member,
+                change: vec![0x85, 0x6f, 0x4a, 0x83],
+            },
+        ),
+        common(
+            2,
+            Payload::MemberEdited {
+                member_id: member,
+                change: vec![1, 2, 3],
+            },
+        ),
+        common(
+            3,
+            Payload::QuickSale(QuickSale {
+                sale_id: SaleId::for_entry(&store, 3),
+                member_id: Some(member),
+                category: Some("饮品".to_owned()),
+                amount: Fen(8_880),
+                currency: Currency::CNY,
+                tender: Tender::Cash {
+                    tendered: Fen(10_000),
+                    change: Fen(1_120),
+                },
+                points_earned: Points(88),
+            }),
+        ),
+    ]
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(text: &str) -> Vec<u8> {
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+#[test]
+fn version_1_bytes_are_stable() {
+    assert_eq!(ENTRY_VERSION, 1);
+    let fixture: Vec<&str> = include_str!("fixtures/entry_v1.hex")
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .collect();
+    let entries = fixture_entries();
+    assert_eq!(fixture.len(), entries.len());
+    for (line, entry) in fixture.iter().zip(&entries) {
+        assert_eq!(
+            &hex(&entry.encode()),
+            line,
+            "encoding of entry {} changed",
+            entry.seq
+        );
+        assert_eq!(
+            &Entry::decode(&unhex(line)).unwrap(),
+            entry,
+            "decoding of entry {} changed",
+            entry.seq
+        );
+    }
+}
+
+/// Prints the fixture; run with `--ignored --nocapture` only when adding a new version's file.
+#[test]
+#[ignore]
+fn print_fixture() {
+    println!("# entry format version 1: one encoded entry per line, hex");
+    for entry in fixture_entries() {
+        println!("{}", hex(&entry.encode()));
+    }
+}
