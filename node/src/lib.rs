@@ -1,1 +1,84 @@
-//! Branch store edge node.
+//! The branch store's edge node: a durable, hash-chained log with views on sled, owned by the
+//! journal, and the cashier HTTP API in front of it. Keeps selling with no network at all.
+
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod journal;
+pub mod store;
+pub mod views;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+pub use config::Config;
+use journal::{Environment, Journal};
+use store::{SledStore, Store};
+
+/// Opens the store's data, then serves the API on `listener` until `shutdown` completes.
+/// Taking the listener and the shutdown signal as arguments lets tests run real nodes on
+/// loopback ports of their choosing.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let settings = config.settings()?;
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating {}", config.data_dir.display()))?;
+    let store: Arc<dyn Store> = Arc::new(
+        SledStore::open(&config.data_dir)
+            .with_context(|| format!("opening the store in {}", config.data_dir.display()))?,
+    );
+    let journal =
+        Journal::open(store.clone(), settings, Environment::system()).context("reading the log")?;
+    tracing::info!(store = %config.store_id, entries = journal.tip().next_seq - 1, "log opened");
+    let (handle, journal_thread) = journal::spawn(journal);
+    let state = api::AppState {
+        journal: handle,
+        views: views::Views::new(store.clone()),
+        store_id: config.store_id.clone(),
+        store_name: config.store_name.clone(),
+    };
+    let app = api::router(state);
+    tracing::info!(address = %listener.local_addr()?, "cashier API listening");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("serving the API")?;
+    // The router (and with it the last journal handle) is gone: the journal drains and stops.
+    tokio::task::spawn_blocking(move || journal_thread.join())
+        .await?
+        .ok();
+    store.flush()?;
+    Ok(())
+}
+
+/// Checks the log's hash chains and compares every view with a rebuild from the log.
+pub fn verify(config: &Config) -> anyhow::Result<views::RebuildReport> {
+    let store = SledStore::open(&config.data_dir)
+        .with_context(|| format!("opening {}", config.data_dir.display()))?;
+    Ok(views::rebuild(&store)?)
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

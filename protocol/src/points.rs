@@ -46,13 +46,13 @@ mod tests {
     #[test]
     fn earns_whole_points_rounded_down() {
         let one = EarnRule::default();
-        assert_eq!(one.earn(Fen(12_99)), Points(12));
+        assert_eq!(one.earn(Fen(1_299)), Points(12));
         assert_eq!(one.earn(Fen(99)), Points(0));
         assert_eq!(one.earn(Fen(-500)), Points(0));
         let tenth = EarnRule {
             points_per_yuan: Decimal::new(1, 1),
         };
-        assert_eq!(tenth.earn(Fen(1_999_00)), Points(199));
+        assert_eq!(tenth.earn(Fen(199_900)), Points(199));
     }
 
     proptest! {

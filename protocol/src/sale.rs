@@ -48,7 +48,7 @@ pub struct SaleLimits {
 impl Default for SaleLimits {
     fn default() -> Self {
         Self {
-            amount_max: Fen(1_000_000_00),
+            amount_max: Fen(100_000_000),
             currency: Currency::CNY,
         }
     }

@@ -1,1 +1,242 @@
-//! Shared helpers for the end-to-end tests.
+//! Helpers for the end-to-end tests: real nodes on loopback (in-process or as child processes)
+//! and a small blocking HTTP client.
+// Test helpers: a panic is the right answer to a broken test environment.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// A fresh directory under the system temp dir, removed on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(label: &str) -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let dir =
+            std::env::temp_dir().join(format!("store-test-{label}-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// One HTTP answer.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub body: Value,
+    pub replayed: bool,
+}
+
+impl Answer {
+    pub fn code(&self) -> &str {
+        self.body["code"].as_str().unwrap_or("")
+    }
+}
+
+/// A blocking JSON client that keeps its connection alive.
+#[derive(Clone)]
+pub struct Client {
+    agent: ureq::Agent,
+    pub base: String,
+}
+
+impl Client {
+    pub fn new(base: &str) -> Self {
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(20)))
+            .build();
+        Self {
+            agent: ureq::Agent::new_with_config(config),
+            base: base.trim_end_matches('/').to_owned(),
+        }
+    }
+
+    fn finish(
+        result: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<Answer, ureq::Error> {
+        let mut response = result?;
+        let status = response.status().as_u16();
+        let replayed = response.headers().get("idempotent-replayed").is_some();
+        let text = response.body_mut().read_to_string()?;
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Ok(Answer {
+            status,
+            body,
+            replayed,
+        })
+    }
+
+    pub fn get(&self, path: &str) -> Answer {
+        self.try_get(path).unwrap()
+    }
+
+    pub fn try_get(&self, path: &str) -> Result<Answer, ureq::Error> {
+        Self::finish(self.agent.get(format!("{}{path}", self.base)).call())
+    }
+
+    /// POSTs a raw body (so tests can send malformed JSON) with an optional idempotency key.
+    pub fn post(&self, path: &str, key: Option<&str>, body: &str) -> Answer {
+        self.try_post(path, key, body).unwrap()
+    }
+
+    pub fn try_post(
+        &self,
+        path: &str,
+        key: Option<&str>,
+        body: &str,
+    ) -> Result<Answer, ureq::Error> {
+        let mut request = self
+            .agent
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json");
+        if let Some(key) = key {
+            request = request.header("idempotency-key", key);
+        }
+        Self::finish(request.send(body))
+    }
+
+    pub fn patch(&self, path: &str, key: Option<&str>, body: &str) -> Answer {
+        let mut request = self
+            .agent
+            .patch(format!("{}{path}", self.base))
+            .header("content-type", "application/json");
+        if let Some(key) = key {
+            request = request.header("idempotency-key", key);
+        }
+        Self::finish(request.send(body)).unwrap()
+    }
+}
+
+/// A real node serving on a loopback port inside this process, on its own runtime thread.
+pub struct TestNode {
+    pub client: Client,
+    pub config: node::Config,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<anyhow::Result<()>>>,
+    _dir: Option<TempDir>,
+}
+
+impl TestNode {
+    pub fn start() -> Self {
+        let dir = TempDir::new("node");
+        let config = node::Config {
+            data_dir: dir.path().join("data"),
+            ..node::Config::default()
+        };
+        let mut node = Self::start_with(config);
+        node._dir = Some(dir);
+        node
+    }
+
+    pub fn start_with(config: node::Config) -> Self {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (ready, address) = std::sync::mpsc::channel();
+        let run_config = config.clone();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+                ready.send(listener.local_addr()?)?;
+                node::run(run_config, listener, async move {
+                    let _ = stopped.await;
+                })
+                .await
+            })
+        });
+        let address = address
+            .recv_timeout(Duration::from_secs(30))
+            .expect("node did not start");
+        let client = Client::new(&format!("http://{address}"));
+        Self {
+            client,
+            config,
+            stop: Some(stop),
+            thread: Some(thread),
+            _dir: None,
+        }
+    }
+
+    /// Stops the node gracefully and returns any error it ended with.
+    pub fn stop(mut self) -> anyhow::Result<()> {
+        self.shutdown()
+    }
+
+    fn shutdown(&mut self) -> anyhow::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match self.thread.take() {
+            Some(thread) => thread
+                .join()
+                .map_err(|_| anyhow::anyhow!("node thread panicked"))?,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for TestNode {
+    fn drop(&mut self) {
+        let _ = self.shutdown();
+    }
+}
+
+/// A node running as a child process, so that it can be killed with SIGKILL.
+pub struct NodeProcess {
+    pub child: Child,
+    pub client: Client,
+}
+
+impl NodeProcess {
+    /// Starts `binary` (an integration test passes `env!("CARGO_BIN_EXE_store-node")`).
+    pub fn spawn(binary: &Path, config_path: &Path) -> Self {
+        let mut child = Command::new(binary)
+            .args(["run", "--config"])
+            .arg(config_path)
+            .args(["--listen", "127.0.0.1:0"])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("starting the node binary");
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        let base = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+        let client = Client::new(base);
+        Self { child, client }
+    }
+
+    /// SIGKILL: no flush, no goodbye.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,175 @@
+//! The error catalogue: every failure the API reports, with a stable code, an HTTP status and a
+//! Chinese message for the till (with the English detail beside it).
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::journal::Rejection;
+use protocol::sale::SaleError;
+
+/// Stable error codes. Clients branch on these; never rename one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code {
+    MalformedJson,
+    InvalidRequest,
+    InvalidAmount,
+    AmountTooLarge,
+    CurrencyNotAccepted,
+    TenderShort,
+    InvalidPhone,
+    InvalidId,
+    FieldInvalid,
+    IdempotencyKeyMissing,
+    IdempotencyConflict,
+    PhoneTaken,
+    CardTaken,
+    MemberNotFound,
+    ReferrerNotFound,
+    SaleNotFound,
+    NotFound,
+    PayloadTooLarge,
+    Storage,
+    Unavailable,
+}
+
+impl Code {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::MalformedJson => "malformed_json",
+            Code::InvalidRequest => "invalid_request",
+            Code::InvalidAmount => "invalid_amount",
+            Code::AmountTooLarge => "amount_too_large",
+            Code::CurrencyNotAccepted => "currency_not_accepted",
+            Code::TenderShort => "tender_short",
+            Code::InvalidPhone => "invalid_phone",
+            Code::InvalidId => "invalid_id",
+            Code::FieldInvalid => "field_invalid",
+            Code::IdempotencyKeyMissing => "idempotency_key_missing",
+            Code::IdempotencyConflict => "idempotency_conflict",
+            Code::PhoneTaken => "phone_taken",
+            Code::CardTaken => "card_taken",
+            Code::MemberNotFound => "member_not_found",
+            Code::ReferrerNotFound => "referrer_not_found",
+            Code::SaleNotFound => "sale_not_found",
+            Code::NotFound => "not_found",
+            Code::PayloadTooLarge => "payload_too_large",
+            Code::Storage => "storage_error",
+            Code::Unavailable => "unavailable",
+        }
+    }
+
+    fn status(self) -> StatusCode {
+        use StatusCode as S;
+        match self {
+            Code::MalformedJson | Code::InvalidId | Code::IdempotencyKeyMissing => S::BAD_REQUEST,
+            Code::InvalidRequest
+            | Code::InvalidAmount
+            | Code::AmountTooLarge
+            | Code::CurrencyNotAccepted
+            | Code::TenderShort
+            | Code::InvalidPhone
+            | Code::FieldInvalid
+            | Code::ReferrerNotFound => S::UNPROCESSABLE_ENTITY,
+            Code::IdempotencyConflict | Code::PhoneTaken | Code::CardTaken => S::CONFLICT,
+            Code::MemberNotFound | Code::SaleNotFound | Code::NotFound => S::NOT_FOUND,
+            Code::PayloadTooLarge => S::PAYLOAD_TOO_LARGE,
+            Code::Storage => S::INTERNAL_SERVER_ERROR,
+            Code::Unavailable => S::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// What the cashier reads.
+    fn message_zh(self) -> &'static str {
+        match self {
+            Code::MalformedJson => "请求不是有效的 JSON",
+            Code::InvalidRequest => "请求内容不正确",
+            Code::InvalidAmount => "金额无效：请用字符串表示，最多两位小数，且须大于零",
+            Code::AmountTooLarge => "金额超过本店单笔上限",
+            Code::CurrencyNotAccepted => "本店不收此币种",
+            Code::TenderShort => "实收金额不足",
+            Code::InvalidPhone => "手机号格式不正确",
+            Code::InvalidId => "编号格式不正确",
+            Code::FieldInvalid => "资料填写不正确",
+            Code::IdempotencyKeyMissing => "缺少 Idempotency-Key 请求头",
+            Code::IdempotencyConflict => "该 Idempotency-Key 已用于另一笔不同的请求",
+            Code::PhoneTaken => "该手机号已被其他会员使用",
+            Code::CardTaken => "该会员卡号已被其他会员使用",
+            Code::MemberNotFound => "会员不存在",
+            Code::ReferrerNotFound => "推荐人不存在",
+            Code::SaleNotFound => "销售单不存在",
+            Code::NotFound => "找不到该资源",
+            Code::PayloadTooLarge => "请求内容过大",
+            Code::Storage => "存储出错，本次操作未完成",
+            Code::Unavailable => "系统暂不可用，请稍后重试",
+        }
+    }
+}
+
+/// An error answer: `{code, message, detail}`.
+#[derive(Debug)]
+pub struct ApiError {
+    pub code: Code,
+    pub detail: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// Stable machine-readable code, e.g. `member_not_found`.
+    pub code: &'static str,
+    /// 中文说明 (for the cashier).
+    pub message: &'static str,
+    /// English detail naming the offending value or field.
+    pub detail: String,
+}
+
+impl ApiError {
+    pub fn new(code: Code, detail: impl std::fmt::Display) -> Self {
+        Self {
+            code,
+            detail: detail.to_string(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if self.code.status().is_server_error() {
+            tracing::error!(code = self.code.as_str(), detail = %self.detail, "request failed");
+        }
+        let body = ErrorBody {
+            code: self.code.as_str(),
+            message: self.code.message_zh(),
+            detail: self.detail,
+        };
+        (self.code.status(), axum::Json(body)).into_response()
+    }
+}
+
+impl From<Rejection> for ApiError {
+    fn from(r: Rejection) -> Self {
+        let code = match &r {
+            Rejection::IdempotencyConflict(_) => Code::IdempotencyConflict,
+            Rejection::PhoneTaken(..) => Code::PhoneTaken,
+            Rejection::CardTaken(..) => Code::CardTaken,
+            Rejection::MemberNotFound(_) => Code::MemberNotFound,
+            Rejection::ReferrerNotFound(_) => Code::ReferrerNotFound,
+            Rejection::Sale(SaleError::TooLarge { .. }) => Code::AmountTooLarge,
+            Rejection::Sale(SaleError::Currency { .. }) => Code::CurrencyNotAccepted,
+            Rejection::Sale(SaleError::TenderShort { .. }) => Code::TenderShort,
+            Rejection::Sale(SaleError::CategoryTooLong) => Code::FieldInvalid,
+            Rejection::Sale(_) => Code::InvalidAmount,
+            Rejection::Profile(_) => Code::FieldInvalid,
+            Rejection::Storage(_) => Code::Storage,
+            Rejection::Unavailable => Code::Unavailable,
+        };
+        ApiError::new(code, r)
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        ApiError::new(Code::Storage, e)
+    }
+}

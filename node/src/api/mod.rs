@@ -1,0 +1,377 @@
+//! The cashier HTTP API (JSON over HTTP on the store's own PC). Reads go straight to the views;
+//! every write goes to the journal with its `Idempotency-Key`.
+
+mod dto;
+pub mod error;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use protocol::member::ProfilePatch;
+use protocol::sale::QuickSaleRequest;
+use protocol::{CardNo, MemberId, Money, Phone, SaleId, StaffId, TxId};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+use utoipa::OpenApi;
+
+pub use dto::*;
+use error::{ApiError, Code, ErrorBody};
+
+use crate::journal::{Command, JournalHandle, MemberEdit, NewMember, Outcome, Reply, Request};
+use crate::views::Views;
+
+/// Bodies over this size are refused before parsing.
+pub const BODY_BYTES_MAX: usize = 64 * 1024;
+/// The most sales one listing returns.
+pub const SALES_LIMIT_MAX: usize = 10_000;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub journal: JournalHandle,
+    pub views: Views,
+    pub store_id: String,
+    pub store_name: String,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Store node cashier API (门店收银接口)", version = "1"),
+    paths(
+        health,
+        register_member,
+        get_member,
+        edit_member,
+        lookup_member,
+        member_sales,
+        quick_checkout,
+        get_sale
+    ),
+    components(schemas(ErrorBody, MoneySchema))
+)]
+pub struct ApiDoc;
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/openapi.json", get(openapi))
+        .route("/api/v1/health", get(health))
+        .route("/api/v1/members", post(register_member))
+        .route("/api/v1/members/lookup", get(lookup_member))
+        .route(
+            "/api/v1/members/{member_id}",
+            get(get_member).patch(edit_member),
+        )
+        .route("/api/v1/members/{member_id}/sales", get(member_sales))
+        .route("/api/v1/checkouts/quick", post(quick_checkout))
+        .route("/api/v1/sales/{sale_id}", get(get_sale))
+        .fallback(|| async { ApiError::new(Code::NotFound, "no such route") })
+        .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
+        .with_state(Arc::new(state))
+}
+
+type AppResult = Result<Response, ApiError>;
+
+/// The raw body, refused with our own error shape when over [`BODY_BYTES_MAX`].
+struct Body(Bytes);
+
+impl<S: Send + Sync> axum::extract::FromRequest<S> for Body {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        Bytes::from_request(req, state)
+            .await
+            .map(Body)
+            .map_err(|e| match e.status() {
+                StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+                    Code::PayloadTooLarge,
+                    format!("bodies are limited to {BODY_BYTES_MAX} bytes"),
+                ),
+                _ => ApiError::new(Code::InvalidRequest, e.body_text()),
+            })
+    }
+}
+type St = State<Arc<AppState>>;
+
+async fn openapi() -> impl IntoResponse {
+    axum::Json(ApiDoc::openapi())
+}
+
+fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => ApiError::new(Code::InvalidRequest, e),
+        _ => ApiError::new(Code::MalformedJson, e),
+    })
+}
+
+/// The idempotency key, the staff member and a fingerprint of what is asked.
+fn request_meta(
+    headers: &HeaderMap,
+    route: &str,
+    body: &[u8],
+) -> Result<(TxId, [u8; 32], StaffId), ApiError> {
+    let key = headers.get("idempotency-key").ok_or_else(|| {
+        ApiError::new(
+            Code::IdempotencyKeyMissing,
+            "every write needs an Idempotency-Key header",
+        )
+    })?;
+    let key = key
+        .to_str()
+        .map_err(|_| ApiError::new(Code::InvalidId, "Idempotency-Key must be ASCII"))?;
+    let key = TxId::parse(key).map_err(|e| ApiError::new(Code::InvalidId, e))?;
+    let staff = match headers.get("x-staff-id").map(|v| v.to_str()) {
+        None => StaffId::system(),
+        Some(Ok(s)) => StaffId::parse(s).map_err(|e| ApiError::new(Code::InvalidId, e))?,
+        Some(Err(_)) => return Err(ApiError::new(Code::InvalidId, "X-Staff-Id must be ASCII")),
+    };
+    let mut hash = Sha256::new();
+    hash.update(route.as_bytes());
+    hash.update([0]);
+    hash.update(staff.as_str().as_bytes());
+    hash.update([0]);
+    hash.update(body);
+    Ok((key, hash.finalize().into(), staff))
+}
+
+fn member_id(raw: &str) -> Result<MemberId, ApiError> {
+    MemberId::parse(raw).map_err(|e| ApiError::new(Code::InvalidId, e))
+}
+
+fn phone(raw: &str) -> Result<Phone, ApiError> {
+    Phone::parse(raw).map_err(|e| ApiError::new(Code::InvalidPhone, e))
+}
+
+fn card(raw: &str) -> Result<CardNo, ApiError> {
+    CardNo::parse(raw).map_err(|e| ApiError::new(Code::FieldInvalid, e))
+}
+
+fn money(value: serde_json::Value) -> Result<Money, ApiError> {
+    serde_json::from_value(value).map_err(|e| ApiError::new(Code::InvalidAmount, e))
+}
+
+fn answer(status: StatusCode, reply: Reply) -> Response {
+    let body = match reply.outcome {
+        Outcome::Member { member, points } => {
+            axum::Json(MemberOut::new(member, points)).into_response()
+        }
+        Outcome::Sale {
+            sale,
+            member_points,
+        } => axum::Json(SaleOut::new(sale, member_points)).into_response(),
+    };
+    let mut response = (status, body).into_response();
+    if reply.replayed {
+        response.headers_mut().insert(
+            "idempotent-replayed",
+            axum::http::HeaderValue::from_static("true"),
+        );
+    }
+    response
+}
+
+#[utoipa::path(get, path = "/api/v1/health", responses((status = 200, body = HealthOut)))]
+async fn health(State(app): St) -> AppResult {
+    let log_entries = app.views.log_length(&app.store_id)?;
+    Ok(axum::Json(HealthOut {
+        store_id: app.store_id.clone(),
+        store_name: app.store_name.clone(),
+        log_entries,
+        version: env!("CARGO_PKG_VERSION"),
+    })
+    .into_response())
+}
+
+/// Registers a member (会员注册).
+#[utoipa::path(post, path = "/api/v1/members", request_body = NewMemberBody,
+    params(("Idempotency-Key" = String, Header, description = "client-minted key; a retry with the same key returns the first answer"),
+           ("X-Staff-Id" = Option<String>, Header, description = "who served")),
+    responses((status = 201, body = MemberOut), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn register_member(State(app): St, headers: HeaderMap, Body(body): Body) -> AppResult {
+    let (key, fingerprint, staff) = request_meta(&headers, "register_member", &body)?;
+    let b: NewMemberBody = parse_body(&body)?;
+    let new = NewMember {
+        name: b.name,
+        phone: phone(&b.phone)?,
+        card_no: b.card_no.as_deref().map(card).transpose()?,
+        birthday: b.birthday,
+        gender: b.gender.unwrap_or_default(),
+        tags: b.tags,
+        notes: b.notes,
+        tier: b.tier,
+        custom: b.custom,
+        referrer: b.referrer.as_deref().map(member_id).transpose()?,
+    };
+    let reply = app
+        .journal
+        .send(Command::RegisterMember(Request {
+            key,
+            fingerprint,
+            staff,
+            body: new,
+        }))
+        .await?;
+    Ok(answer(StatusCode::CREATED, reply))
+}
+
+/// A member's profile and points.
+#[utoipa::path(get, path = "/api/v1/members/{member_id}", params(("member_id" = String, Path)),
+    responses((status = 200, body = MemberOut), (status = 404, body = ErrorBody)))]
+async fn get_member(State(app): St, Path(raw): Path<String>) -> AppResult {
+    let id = member_id(&raw)?;
+    member_answer(&app, id)
+}
+
+fn member_answer(app: &AppState, id: MemberId) -> AppResult {
+    let view = app
+        .views
+        .member(&id)?
+        .ok_or_else(|| ApiError::new(Code::MemberNotFound, id))?;
+    let points = app.views.points(&id)?;
+    Ok(axum::Json(MemberOut::new(view, points)).into_response())
+}
+
+/// Edits a member's profile; only the fields sent change.
+#[utoipa::path(patch, path = "/api/v1/members/{member_id}", request_body = MemberPatchBody,
+    params(("member_id" = String, Path), ("Idempotency-Key" = String, Header)),
+    responses((status = 200, body = MemberOut), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn edit_member(
+    State(app): St,
+    Path(raw): Path<String>,
+    headers: HeaderMap,
+    Body(body): Body,
+) -> AppResult {
+    let id = member_id(&raw)?;
+    let (key, fingerprint, staff) = request_meta(&headers, &format!("edit_member/{id}"), &body)?;
+    let b: MemberPatchBody = parse_body(&body)?;
+    let patch = ProfilePatch {
+        name: b.name,
+        phone: b.phone.as_deref().map(phone).transpose()?,
+        card_no: b
+            .card_no
+            .map(|c| c.as_deref().map(card).transpose())
+            .transpose()?,
+        birthday: b.birthday,
+        gender: b.gender,
+        tags_add: b.tags_add,
+        tags_remove: b.tags_remove,
+        notes: b.notes,
+        tier: b.tier,
+        custom_set: b.custom_set,
+        custom_remove: b.custom_remove,
+    };
+    let edit = MemberEdit {
+        member_id: id,
+        patch,
+    };
+    let reply = app
+        .journal
+        .send(Command::EditMember(Request {
+            key,
+            fingerprint,
+            staff,
+            body: edit,
+        }))
+        .await?;
+    Ok(answer(StatusCode::OK, reply))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+struct LookupQuery {
+    /// Phone number (忘带会员卡: look up by phone).
+    phone: Option<String>,
+    /// Membership card number.
+    card: Option<String>,
+}
+
+/// Finds a member by phone or card number.
+#[utoipa::path(get, path = "/api/v1/members/lookup", params(LookupQuery),
+    responses((status = 200, body = MemberOut), (status = 404, body = ErrorBody)))]
+async fn lookup_member(State(app): St, Query(q): Query<LookupQuery>) -> AppResult {
+    let found = match (&q.phone, &q.card) {
+        (Some(p), None) => app.views.member_by_phone(&phone(p)?)?,
+        (None, Some(c)) => app.views.member_by_card(&card(c)?)?,
+        _ => {
+            return Err(ApiError::new(
+                Code::InvalidRequest,
+                "give exactly one of phone or card",
+            ));
+        }
+    };
+    let id = found
+        .ok_or_else(|| ApiError::new(Code::MemberNotFound, "no member with that phone or card"))?;
+    member_answer(&app, id)
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+struct ListQuery {
+    /// At most this many, newest first (default 50, at most 10000).
+    limit: Option<usize>,
+}
+
+/// A member's sales, newest first.
+#[utoipa::path(get, path = "/api/v1/members/{member_id}/sales", params(("member_id" = String, Path), ListQuery),
+    responses((status = 200, body = SaleListOut), (status = 404, body = ErrorBody)))]
+async fn member_sales(
+    State(app): St,
+    Path(raw): Path<String>,
+    Query(q): Query<ListQuery>,
+) -> AppResult {
+    let id = member_id(&raw)?;
+    if app.views.member(&id)?.is_none() {
+        return Err(ApiError::new(Code::MemberNotFound, id));
+    }
+    let limit = q.limit.unwrap_or(50).min(SALES_LIMIT_MAX);
+    let sales = app
+        .views
+        .member_sales(&id, limit)?
+        .into_iter()
+        .map(|s| SaleOut::new(s, None))
+        .collect();
+    Ok(axum::Json(SaleListOut {
+        member_id: id.to_string(),
+        sales,
+    })
+    .into_response())
+}
+
+/// Quick checkout (快速消费): an amount, optionally a member, paid in cash.
+#[utoipa::path(post, path = "/api/v1/checkouts/quick", request_body = QuickCheckoutBody,
+    params(("Idempotency-Key" = String, Header), ("X-Staff-Id" = Option<String>, Header)),
+    responses((status = 201, body = SaleOut), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn quick_checkout(State(app): St, headers: HeaderMap, Body(body): Body) -> AppResult {
+    let (key, fingerprint, staff) = request_meta(&headers, "quick_checkout", &body)?;
+    let b: QuickCheckoutBody = parse_body(&body)?;
+    let request = QuickSaleRequest {
+        member_id: b.member_id.as_deref().map(member_id).transpose()?,
+        amount: money(b.amount)?,
+        category: b.category,
+        cash_tendered: b.cash_tendered.map(money).transpose()?,
+    };
+    let reply = app
+        .journal
+        .send(Command::QuickCheckout(Request {
+            key,
+            fingerprint,
+            staff,
+            body: request,
+        }))
+        .await?;
+    Ok(answer(StatusCode::CREATED, reply))
+}
+
+/// One sale by its receipt number.
+#[utoipa::path(get, path = "/api/v1/sales/{sale_id}", params(("sale_id" = String, Path)),
+    responses((status = 200, body = SaleOut), (status = 404, body = ErrorBody)))]
+async fn get_sale(State(app): St, Path(raw): Path<String>) -> AppResult {
+    let id = SaleId::parse(&raw).map_err(|e| ApiError::new(Code::InvalidId, e))?;
+    let sale = app
+        .views
+        .sale(&id)?
+        .ok_or_else(|| ApiError::new(Code::SaleNotFound, &id))?;
+    Ok(axum::Json(SaleOut::new(sale, None)).into_response())
+}

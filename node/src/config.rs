@@ -1,0 +1,149 @@
+//! The node's configuration: a TOML file with defaults for everything but the store id.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use protocol::calendar::StoreCalendar;
+use protocol::points::EarnRule;
+use protocol::sale::SaleLimits;
+use protocol::{Fen, HlcClock, StoreId};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::journal::Settings;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// This store's id, bound to its certificate once sync arrives (e.g. "S001").
+    pub store_id: String,
+    /// A display name for receipts and the UI (e.g. "人民广场店").
+    pub store_name: String,
+    /// Where sled keeps the log and views.
+    pub data_dir: PathBuf,
+    /// The cashier API's address; loopback by default, since the tills run on this PC.
+    pub listen: SocketAddr,
+    /// IANA time zone of the store; business dates are local dates here.
+    pub time_zone: String,
+    /// Minutes after local midnight when the business day starts.
+    pub day_start_minutes: u32,
+    /// Points earned per yuan paid.
+    pub points_per_yuan: Decimal,
+    /// The largest single sale the till accepts, in yuan.
+    pub sale_amount_max: Decimal,
+    /// Tier given to new members.
+    pub default_tier: String,
+    /// How far another replica's clock may run ahead of ours.
+    pub max_forward_skew_ms: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            store_id: "S001".to_owned(),
+            store_name: "总店".to_owned(),
+            data_dir: PathBuf::from("data"),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            time_zone: "Asia/Shanghai".to_owned(),
+            day_start_minutes: 0,
+            points_per_yuan: Decimal::ONE,
+            sale_amount_max: Decimal::new(1_000_000, 0),
+            default_tier: "standard".to_owned(),
+            max_forward_skew_ms: HlcClock::DEFAULT_MAX_FORWARD_SKEW_MS,
+        }
+    }
+}
+
+impl Config {
+    pub fn load(path: &Path) -> anyhow::Result<Config> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let config: Config =
+            toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        config
+            .settings()
+            .with_context(|| format!("checking {}", path.display()))?;
+        Ok(config)
+    }
+
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// The rules the journal applies, checked.
+    pub fn settings(&self) -> anyhow::Result<Settings> {
+        let store_id = StoreId::parse(&self.store_id).context("store_id")?;
+        anyhow::ensure!(
+            store_id != StoreId::hq(),
+            "store_id HQ is headquarters' own"
+        );
+        let time_zone = self
+            .time_zone
+            .parse()
+            .map_err(|e| anyhow::anyhow!("time_zone {:?}: {e}", self.time_zone))?;
+        anyhow::ensure!(
+            self.day_start_minutes < 24 * 60,
+            "day_start_minutes must be under 1440"
+        );
+        anyhow::ensure!(
+            self.points_per_yuan >= Decimal::ZERO,
+            "points_per_yuan must not be negative"
+        );
+        let amount_max = Fen::from_decimal(self.sale_amount_max, protocol::Rounding::TowardZero)
+            .ok()
+            .filter(|f| f.0 > 0)
+            .context("sale_amount_max must be a positive amount")?;
+        Ok(Settings {
+            store_id,
+            calendar: StoreCalendar {
+                time_zone,
+                day_start_minutes: self.day_start_minutes,
+            },
+            limits: SaleLimits {
+                amount_max,
+                currency: protocol::Currency::CNY,
+            },
+            earn: EarnRule {
+                points_per_yuan: self.points_per_yuan,
+            },
+            default_tier: self.default_tier.clone(),
+            max_forward_skew_ms: self.max_forward_skew_ms,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_round_trip_through_toml() {
+        let config = Config::default();
+        let back: Config = toml::from_str(&config.to_toml()).unwrap();
+        assert_eq!(back, config);
+        assert!(config.settings().is_ok());
+    }
+
+    #[test]
+    fn partial_files_take_defaults_and_bad_values_are_named() {
+        let config: Config = toml::from_str("store_id = \"S002\"\n").unwrap();
+        assert_eq!(config.time_zone, "Asia/Shanghai");
+        let bad = Config {
+            time_zone: "Mars/Olympus".into(),
+            ..Config::default()
+        };
+        assert!(
+            bad.settings()
+                .unwrap_err()
+                .to_string()
+                .contains("Mars/Olympus")
+        );
+        let hq = Config {
+            store_id: "HQ".into(),
+            ..Config::default()
+        };
+        assert!(hq.settings().is_err());
+        assert!(toml::from_str::<Config>("colour = \"red\"\n").is_err());
+    }
+}

@@ -1,0 +1,475 @@
+//! The journal: the one owner of the node's log and views (STYLE.md §6). It takes a closed set of
+//! commands, turns each into an entry plus its view updates and request record, applies them as
+//! one atomic batch, and answers only after a flush covers the batch. Commands that arrive
+//! together share one flush (group commit).
+
+use std::sync::Arc;
+
+use protocol::calendar::StoreCalendar;
+use protocol::entry::{ChainTip, Entry, Payload};
+use protocol::member::{Gender, MemberDoc, Profile, ProfileError, ProfilePatch};
+use protocol::points::{EarnRule, Points};
+use protocol::sale::{QuickSaleRequest, SaleError, SaleLimits};
+use protocol::{CardNo, Hlc, HlcClock, MemberId, Phone, SaleId, StaffId, StoreId, TxId};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::store::{Store, StoreError};
+use crate::views::{self, MemberView, Overlay, SaleView, ViewError, keys};
+
+/// At most this many commands share one flush, so one flush never holds up a till for long.
+pub const GROUP_COMMIT_MAX: usize = 256;
+
+/// A request that changes state, with its idempotency key and a fingerprint of its body.
+#[derive(Debug, Clone)]
+pub struct Request<T> {
+    pub key: TxId,
+    /// Hash of what was asked; the same key with another fingerprint is a conflict.
+    pub fingerprint: [u8; 32],
+    pub staff: StaffId,
+    pub body: T,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewMember {
+    pub name: String,
+    pub phone: Phone,
+    pub card_no: Option<CardNo>,
+    pub birthday: Option<chrono::NaiveDate>,
+    pub gender: Gender,
+    pub tags: std::collections::BTreeSet<String>,
+    pub notes: String,
+    pub tier: Option<String>,
+    pub custom: std::collections::BTreeMap<String, String>,
+    pub referrer: Option<MemberId>,
+}
+
+#[derive(Debug, Clone)]
+pub struct MemberEdit {
+    pub member_id: MemberId,
+    pub patch: ProfilePatch,
+}
+
+/// The closed set of things the journal does.
+#[derive(Debug)]
+pub enum Command {
+    RegisterMember(Request<NewMember>),
+    EditMember(Request<MemberEdit>),
+    QuickCheckout(Request<QuickSaleRequest>),
+}
+
+/// What a successful command produced; stored with its idempotency key and returned on replay.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Outcome {
+    Member {
+        member: MemberView,
+        points: Points,
+    },
+    Sale {
+        sale: SaleView,
+        member_points: Option<Points>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub outcome: Outcome,
+    /// True when the idempotency key had been seen: nothing was applied this time.
+    pub replayed: bool,
+}
+
+/// Why a command was not applied. Nothing was written for any of these.
+#[derive(Debug, thiserror::Error)]
+pub enum Rejection {
+    #[error("idempotency key {0} was already used for a different request")]
+    IdempotencyConflict(TxId),
+    #[error("phone {0} belongs to member {1}")]
+    PhoneTaken(String, MemberId),
+    #[error("card {0} belongs to member {1}")]
+    CardTaken(CardNo, MemberId),
+    #[error("member {0} not found")]
+    MemberNotFound(MemberId),
+    #[error("referrer {0} not found")]
+    ReferrerNotFound(MemberId),
+    #[error(transparent)]
+    Sale(#[from] SaleError),
+    #[error(transparent)]
+    Profile(#[from] ProfileError),
+    #[error("storage failed: {0}")]
+    Storage(String),
+    #[error("the node is shutting down or its storage has failed")]
+    Unavailable,
+}
+
+impl From<StoreError> for Rejection {
+    fn from(e: StoreError) -> Self {
+        Rejection::Storage(e.to_string())
+    }
+}
+
+impl From<ViewError> for Rejection {
+    fn from(e: ViewError) -> Self {
+        Rejection::Storage(e.to_string())
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct RequestRecord {
+    fingerprint: [u8; 32],
+    outcome: Outcome,
+}
+
+/// The store's rules the journal applies.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub store_id: StoreId,
+    pub calendar: StoreCalendar,
+    pub limits: SaleLimits,
+    pub earn: EarnRule,
+    pub default_tier: String,
+    pub max_forward_skew_ms: u64,
+}
+
+/// Where time and random bits come from: the system in production, a seed in the simulator.
+pub struct Environment {
+    pub now_ms: Box<dyn FnMut() -> u64 + Send>,
+    pub random: Box<dyn FnMut() -> u128 + Send>,
+}
+
+impl Environment {
+    pub fn system() -> Self {
+        Self {
+            now_ms: Box::new(|| {
+                let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+                since.map(|d| d.as_millis() as u64).unwrap_or(0)
+            }),
+            random: Box::new(|| {
+                let mut bytes = [0u8; 16];
+                // getrandom only fails when the OS has no entropy source at all.
+                getrandom::fill(&mut bytes).expect("the OS random source is unavailable");
+                u128::from_le_bytes(bytes)
+            }),
+        }
+    }
+}
+
+pub struct Journal {
+    store: Arc<dyn Store>,
+    settings: Settings,
+    env: Environment,
+    clock: HlcClock,
+    tip: ChainTip,
+}
+
+impl Journal {
+    /// Opens the journal where the log on disk ends.
+    pub fn open(
+        store: Arc<dyn Store>,
+        settings: Settings,
+        env: Environment,
+    ) -> Result<Self, ViewError> {
+        let prefix = keys::log_prefix(&settings.store_id);
+        let (tip, last) = match store.scan_prefix_rev(&prefix, 1)?.pop() {
+            Some((_, bytes)) => {
+                let entry = Entry::decode(&bytes)?;
+                (
+                    ChainTip {
+                        next_seq: entry.seq + 1,
+                        hash: entry.hash(),
+                    },
+                    entry.hlc,
+                )
+            }
+            None => (ChainTip::GENESIS, Hlc::ZERO),
+        };
+        let clock = HlcClock::new(last, settings.max_forward_skew_ms);
+        Ok(Self {
+            store,
+            settings,
+            env,
+            clock,
+            tip,
+        })
+    }
+
+    pub fn tip(&self) -> ChainTip {
+        self.tip
+    }
+
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.store.flush()
+    }
+
+    /// Applies one command (visible at once, durable at the next flush).
+    pub fn handle(&mut self, command: Command) -> Result<Reply, Rejection> {
+        let (key, fingerprint) = match &command {
+            Command::RegisterMember(r) => (&r.key, r.fingerprint),
+            Command::EditMember(r) => (&r.key, r.fingerprint),
+            Command::QuickCheckout(r) => (&r.key, r.fingerprint),
+        };
+        if let Some(seen) = self.recorded(key)? {
+            return match seen.fingerprint == fingerprint {
+                true => Ok(Reply {
+                    outcome: seen.outcome,
+                    replayed: true,
+                }),
+                false => Err(Rejection::IdempotencyConflict(key.clone())),
+            };
+        }
+        let outcome = match command {
+            Command::RegisterMember(r) => self.register(r),
+            Command::EditMember(r) => self.edit(r),
+            Command::QuickCheckout(r) => self.checkout(r),
+        }?;
+        Ok(Reply {
+            outcome,
+            replayed: false,
+        })
+    }
+
+    fn recorded(&self, key: &TxId) -> Result<Option<RequestRecord>, StoreError> {
+        let k = keys::idempotency(key);
+        self.store
+            .get(&k)?
+            .map(|bytes| views::decode(&k, &bytes))
+            .transpose()
+    }
+
+    fn owner_of(&self, key: Vec<u8>) -> Result<Option<MemberId>, StoreError> {
+        self.store
+            .get(&key)?
+            .map(|bytes| views::decode(&key, &bytes))
+            .transpose()
+    }
+
+    fn check_phone_free(&self, phone: &Phone, me: Option<MemberId>) -> Result<(), Rejection> {
+        match self.owner_of(keys::phone(phone))? {
+            Some(owner) if Some(owner) != me => Err(Rejection::PhoneTaken(phone.masked(), owner)),
+            _ => Ok(()),
+        }
+    }
+
+    fn check_card_free(&self, card: &CardNo, me: Option<MemberId>) -> Result<(), Rejection> {
+        match self.owner_of(keys::card(card))? {
+            Some(owner) if Some(owner) != me => Err(Rejection::CardTaken(card.clone(), owner)),
+            _ => Ok(()),
+        }
+    }
+
+    fn member_exists(&self, id: &MemberId) -> Result<bool, StoreError> {
+        Ok(self.store.get(&keys::member(id))?.is_some())
+    }
+
+    fn register(&mut self, r: Request<NewMember>) -> Result<Outcome, Rejection> {
+        let m = &r.body;
+        self.check_phone_free(&m.phone, None)?;
+        if let Some(card) = &m.card_no {
+            self.check_card_free(card, None)?;
+        }
+        if let Some(referrer) = m.referrer
+            && !self.member_exists(&referrer)?
+        {
+            return Err(Rejection::ReferrerNotFound(referrer));
+        }
+        let now_ms = (self.env.now_ms)();
+        let member_id = MemberId::mint(now_ms, (self.env.random)());
+        let profile = Profile {
+            name: m.name.trim().to_owned(),
+            phone: m.phone.clone(),
+            card_no: m.card_no.clone(),
+            birthday: m.birthday,
+            gender: m.gender,
+            tags: m.tags.clone(),
+            notes: m.notes.clone(),
+            tier: m
+                .tier
+                .clone()
+                .unwrap_or_else(|| self.settings.default_tier.clone()),
+            custom: m.custom.clone(),
+            home_store: self.settings.store_id.clone(),
+            join_date: self.settings.calendar.business_date(now_ms),
+            referrer: m.referrer,
+        };
+        let (_, change) = MemberDoc::create(&self.settings.store_id, now_ms as i64, &profile)?;
+        let payload = Payload::MemberRegistered { member_id, change };
+        self.append(&r, now_ms, payload, |ov| member_outcome(ov, &member_id))
+    }
+
+    fn edit(&mut self, r: Request<MemberEdit>) -> Result<Outcome, Rejection> {
+        let id = r.body.member_id;
+        let doc_key = keys::document(&id);
+        let Some(saved) = self.store.get(&doc_key)? else {
+            return Err(Rejection::MemberNotFound(id));
+        };
+        let patch = &r.body.patch;
+        if let Some(phone) = &patch.phone {
+            self.check_phone_free(phone, Some(id))?;
+        }
+        if let Some(Some(card)) = &patch.card_no {
+            self.check_card_free(card, Some(id))?;
+        }
+        let mut doc = MemberDoc::load(&saved)?;
+        let now_ms = (self.env.now_ms)();
+        match doc.edit(&self.settings.store_id, now_ms as i64, patch)? {
+            Some(change) => {
+                let payload = Payload::MemberEdited {
+                    member_id: id,
+                    change,
+                };
+                self.append(&r, now_ms, payload, |ov| member_outcome(ov, &id))
+            }
+            None => self.record_only(&r, |ov| member_outcome(ov, &id)),
+        }
+    }
+
+    fn checkout(&mut self, r: Request<QuickSaleRequest>) -> Result<Outcome, Rejection> {
+        if let Some(member) = &r.body.member_id
+            && !self.member_exists(member)?
+        {
+            return Err(Rejection::MemberNotFound(*member));
+        }
+        let sale_id = SaleId::for_entry(&self.settings.store_id, self.tip.next_seq);
+        let sale = r
+            .body
+            .price(sale_id.clone(), &self.settings.limits, &self.settings.earn)?;
+        let member = sale.member_id;
+        let now_ms = (self.env.now_ms)();
+        self.append(&r, now_ms, Payload::QuickSale(sale), |ov| {
+            let sale = ov
+                .get_as::<SaleView>(&keys::sale(&sale_id))?
+                .ok_or_else(|| missing("sale"))?;
+            let member_points = match member {
+                Some(m) => Some(ov.get_as::<Points>(&keys::points(&m))?.unwrap_or_default()),
+                None => None,
+            };
+            Ok(Outcome::Sale {
+                sale,
+                member_points,
+            })
+        })
+    }
+
+    /// Writes the entry, its view updates and the request record as one batch.
+    fn append<T>(
+        &mut self,
+        r: &Request<T>,
+        now_ms: u64,
+        payload: Payload,
+        outcome: impl FnOnce(&Overlay<'_>) -> Result<Outcome, StoreError>,
+    ) -> Result<Outcome, Rejection> {
+        let entry = Entry {
+            origin: self.settings.store_id.clone(),
+            seq: self.tip.next_seq,
+            hlc: self.clock.tick(now_ms),
+            business_date: self.settings.calendar.business_date(now_ms),
+            staff: r.staff.clone(),
+            tx: r.key.clone(),
+            prev_hash: self.tip.hash,
+            payload,
+        };
+        let mut ov = Overlay::new(&*self.store);
+        views::apply_entry(&mut ov, &entry)?;
+        ov.put(keys::log(&entry.origin, entry.seq), entry.encode());
+        let outcome = outcome(&ov)?;
+        let record = RequestRecord {
+            fingerprint: r.fingerprint,
+            outcome: outcome.clone(),
+        };
+        ov.put(keys::idempotency(&r.key), views::encode(&record));
+        self.store.apply(ov.into_batch())?;
+        self.tip = ChainTip {
+            next_seq: entry.seq + 1,
+            hash: entry.hash(),
+        };
+        Ok(outcome)
+    }
+
+    /// A request that changed nothing still has its key recorded, so a retry gets the same answer.
+    fn record_only<T>(
+        &mut self,
+        r: &Request<T>,
+        outcome: impl FnOnce(&Overlay<'_>) -> Result<Outcome, StoreError>,
+    ) -> Result<Outcome, Rejection> {
+        let mut ov = Overlay::new(&*self.store);
+        let outcome = outcome(&ov)?;
+        let record = RequestRecord {
+            fingerprint: r.fingerprint,
+            outcome: outcome.clone(),
+        };
+        ov.put(keys::idempotency(&r.key), views::encode(&record));
+        self.store.apply(ov.into_batch())?;
+        Ok(outcome)
+    }
+}
+
+fn missing(what: &str) -> StoreError {
+    StoreError::Damaged {
+        key: what.to_owned(),
+        reason: "view missing right after its entry".to_owned(),
+    }
+}
+
+fn member_outcome(ov: &Overlay<'_>, id: &MemberId) -> Result<Outcome, StoreError> {
+    let member = ov
+        .get_as::<MemberView>(&keys::member(id))?
+        .ok_or_else(|| missing("member"))?;
+    let points = ov.get_as::<Points>(&keys::points(id))?.unwrap_or_default();
+    Ok(Outcome::Member { member, points })
+}
+
+type Envelope = (Command, oneshot::Sender<Result<Reply, Rejection>>);
+
+/// How the HTTP handlers reach the journal.
+#[derive(Clone)]
+pub struct JournalHandle {
+    commands: mpsc::Sender<Envelope>,
+}
+
+impl JournalHandle {
+    pub async fn send(&self, command: Command) -> Result<Reply, Rejection> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send((command, reply))
+            .await
+            .map_err(|_| Rejection::Unavailable)?;
+        answer.await.map_err(|_| Rejection::Unavailable)?
+    }
+}
+
+/// Runs the journal on its own thread (flushes block). Returns the handle and the thread, which
+/// ends when every handle is dropped or when storage fails.
+pub fn spawn(mut journal: Journal) -> (JournalHandle, std::thread::JoinHandle<()>) {
+    let (commands, mut inbox) = mpsc::channel::<Envelope>(4 * GROUP_COMMIT_MAX);
+    let thread = std::thread::Builder::new()
+        .name("journal".to_owned())
+        .spawn(move || {
+            let mut group = Vec::with_capacity(GROUP_COMMIT_MAX);
+            while let Some(first) = inbox.blocking_recv() {
+                group.push(first);
+                while group.len() < GROUP_COMMIT_MAX {
+                    match inbox.try_recv() {
+                        Ok(next) => group.push(next),
+                        Err(_) => break,
+                    }
+                }
+                let results: Vec<_> = group
+                    .drain(..)
+                    .map(|(c, reply)| (journal.handle(c), reply))
+                    .collect();
+                let flushed = journal.flush();
+                for (result, reply) in results {
+                    let result = match (&flushed, result) {
+                        (Err(e), Ok(_)) => Err(Rejection::Storage(e.to_string())),
+                        (_, result) => result,
+                    };
+                    let _ = reply.send(result);
+                }
+                if let Err(e) = flushed {
+                    tracing::error!(error = %e, "flush failed; the journal stops taking writes");
+                    return;
+                }
+            }
+        })
+        .expect("spawning the journal thread");
+    (JournalHandle { commands }, thread)
+}

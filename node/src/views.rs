@@ -1,0 +1,417 @@
+//! Views derived from the log: members, phone and card indexes, sales, a member's sales and
+//! point balances. `apply_entry` is the only code that writes them, both live (in the same batch
+//! as the log append) and in `rebuild`, which replays the log from scratch and compares.
+//!
+//! Key layout (one sled tree, so one atomic batch covers log and views):
+//! `log/<origin>\0<seq BE>` entry · `m/<member>` profile view · `d/<member>` automerge document ·
+//! `p/<phone>` and `c/<card>` → member · `pt/<member>` points · `s/<sale>` sale ·
+//! `ms/<member>/<hlc BE>` → sale id · `i/<idempotency key>` request record (not a view).
+
+use protocol::entry::{ChainError, ChainTip, Entry, EntryError, Payload};
+use protocol::member::{MemberDoc, Profile, ProfileError};
+use protocol::points::Points;
+use protocol::sale::QuickSale;
+use protocol::{CardNo, Hlc, MemberId, Phone, SaleId, StaffId, StoreId};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::store::{Batch, MemStore, Store, StoreError};
+
+pub mod keys {
+    use super::*;
+
+    pub const LOG: &[u8] = b"log/";
+    pub const IDEMPOTENCY: &[u8] = b"i/";
+    /// Every prefix that holds a view, i.e. state that `rebuild` must reproduce exactly.
+    pub const VIEWS: &[&[u8]] = &[b"m/", b"d/", b"p/", b"c/", b"pt/", b"s/", b"ms/"];
+
+    fn join(prefix: &str, id: impl std::fmt::Display) -> Vec<u8> {
+        format!("{prefix}{id}").into_bytes()
+    }
+
+    pub fn log_prefix(origin: &StoreId) -> Vec<u8> {
+        let mut key = join("log/", origin);
+        key.push(0);
+        key
+    }
+
+    pub fn log(origin: &StoreId, seq: u64) -> Vec<u8> {
+        let mut key = log_prefix(origin);
+        key.extend(seq.to_be_bytes());
+        key
+    }
+
+    pub fn member(id: &MemberId) -> Vec<u8> {
+        join("m/", id)
+    }
+
+    pub fn document(id: &MemberId) -> Vec<u8> {
+        join("d/", id)
+    }
+
+    pub fn phone(phone: &Phone) -> Vec<u8> {
+        join("p/", phone)
+    }
+
+    pub fn card(card: &CardNo) -> Vec<u8> {
+        join("c/", card)
+    }
+
+    pub fn points(id: &MemberId) -> Vec<u8> {
+        join("pt/", id)
+    }
+
+    pub fn sale(id: &SaleId) -> Vec<u8> {
+        join("s/", id)
+    }
+
+    pub fn member_sales_prefix(id: &MemberId) -> Vec<u8> {
+        join("ms/", format!("{id}/"))
+    }
+
+    pub fn member_sale(id: &MemberId, hlc: Hlc, origin: &StoreId) -> Vec<u8> {
+        let mut key = member_sales_prefix(id);
+        key.extend(hlc.wall_ms.to_be_bytes());
+        key.extend(hlc.logical.to_be_bytes());
+        key.extend(origin.as_str().as_bytes());
+        key
+    }
+
+    pub fn idempotency(tx: &protocol::TxId) -> Vec<u8> {
+        join("i/", tx)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ViewError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("member profile: {0}")]
+    Profile(#[from] ProfileError),
+    #[error("log entry: {0}")]
+    Entry(#[from] EntryError),
+    #[error("log chain: {0}")]
+    Chain(#[from] ChainError),
+    #[error("entry {seq} edits member {member}, who is not registered here")]
+    UnknownMember { seq: u64, member: MemberId },
+}
+
+pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    // Plain data into a Vec: cannot fail.
+    postcard::to_stdvec(value).unwrap_or_default()
+}
+
+pub fn decode<T: DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T, StoreError> {
+    postcard::from_bytes(bytes).map_err(|e| StoreError::Damaged {
+        key: String::from_utf8_lossy(key).into_owned(),
+        reason: e.to_string(),
+    })
+}
+
+/// A member as the till sees them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberView {
+    pub member_id: MemberId,
+    pub profile: Profile,
+    pub registered_at: Hlc,
+    pub updated_at: Hlc,
+}
+
+/// A sale with where and when it happened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SaleView {
+    pub sale: QuickSale,
+    pub origin: StoreId,
+    pub seq: u64,
+    pub hlc: Hlc,
+    pub business_date: chrono::NaiveDate,
+    pub staff: StaffId,
+}
+
+/// Reads through a batch that is being built, so one entry's view updates see each other.
+pub struct Overlay<'a> {
+    store: &'a dyn Store,
+    batch: Batch,
+}
+
+impl<'a> Overlay<'a> {
+    pub fn new(store: &'a dyn Store) -> Self {
+        Self {
+            store,
+            batch: Batch::default(),
+        }
+    }
+
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        match self.batch.pending(key) {
+            Some(pending) => Ok(pending.map(<[u8]>::to_vec)),
+            None => self.store.get(key),
+        }
+    }
+
+    pub fn get_as<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StoreError> {
+        self.get(key)?.map(|bytes| decode(key, &bytes)).transpose()
+    }
+
+    pub fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.batch.put(key, value);
+    }
+
+    pub fn delete(&mut self, key: Vec<u8>) {
+        self.batch.delete(key);
+    }
+
+    pub fn into_batch(self) -> Batch {
+        self.batch
+    }
+}
+
+/// Derives every view change an entry makes. Deterministic: the same entries in the same order
+/// give the same bytes, which is what lets `rebuild` compare byte for byte.
+pub fn apply_entry(ov: &mut Overlay<'_>, entry: &Entry) -> Result<(), ViewError> {
+    match &entry.payload {
+        Payload::MemberRegistered { member_id, change } => {
+            let doc = MemberDoc::from_change(change)?;
+            write_member(ov, entry, *member_id, doc, None, entry.hlc)
+        }
+        Payload::MemberEdited { member_id, change } => {
+            let key = keys::member(member_id);
+            let Some(before) = ov.get_as::<MemberView>(&key)? else {
+                return Err(ViewError::UnknownMember {
+                    seq: entry.seq,
+                    member: *member_id,
+                });
+            };
+            let saved = ov.get(&keys::document(member_id))?.unwrap_or_default();
+            let mut doc = MemberDoc::load(&saved)?;
+            doc.apply_change(change)?;
+            write_member(
+                ov,
+                entry,
+                *member_id,
+                doc,
+                Some(&before.profile),
+                before.registered_at,
+            )
+        }
+        Payload::QuickSale(sale) => {
+            apply_sale(ov, entry, sale);
+            if let Some(member) = sale.member_id {
+                let points = ov
+                    .get_as::<Points>(&keys::points(&member))?
+                    .unwrap_or_default();
+                ov.put(
+                    keys::points(&member),
+                    encode(&Points(points.0 + sale.points_earned.0)),
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+fn write_member(
+    ov: &mut Overlay<'_>,
+    entry: &Entry,
+    member_id: MemberId,
+    mut doc: MemberDoc,
+    before: Option<&Profile>,
+    registered_at: Hlc,
+) -> Result<(), ViewError> {
+    let profile = doc.profile()?;
+    reindex(
+        ov,
+        member_id,
+        before.map(|p| keys::phone(&p.phone)),
+        Some(keys::phone(&profile.phone)),
+    )?;
+    let old_card = before.and_then(|p| p.card_no.as_ref()).map(keys::card);
+    reindex(
+        ov,
+        member_id,
+        old_card,
+        profile.card_no.as_ref().map(keys::card),
+    )?;
+    ov.put(keys::document(&member_id), doc.save());
+    let view = MemberView {
+        member_id,
+        profile,
+        registered_at,
+        updated_at: entry.hlc,
+    };
+    ov.put(keys::member(&member_id), encode(&view));
+    Ok(())
+}
+
+/// Moves an index entry from `old` to `new`, dropping `old` only if it still names this member.
+fn reindex(
+    ov: &mut Overlay<'_>,
+    member: MemberId,
+    old: Option<Vec<u8>>,
+    new: Option<Vec<u8>>,
+) -> Result<(), StoreError> {
+    if old == new {
+        return Ok(());
+    }
+    if let Some(old) = old
+        && ov.get_as::<MemberId>(&old)? == Some(member)
+    {
+        ov.delete(old);
+    }
+    if let Some(new) = new {
+        ov.put(new, encode(&member));
+    }
+    Ok(())
+}
+
+fn apply_sale(ov: &mut Overlay<'_>, entry: &Entry, sale: &QuickSale) {
+    let view = SaleView {
+        sale: sale.clone(),
+        origin: entry.origin.clone(),
+        seq: entry.seq,
+        hlc: entry.hlc,
+        business_date: entry.business_date,
+        staff: entry.staff.clone(),
+    };
+    ov.put(keys::sale(&sale.sale_id), encode(&view));
+    if let Some(member) = &sale.member_id {
+        ov.put(
+            keys::member_sale(member, entry.hlc, &entry.origin),
+            encode(&sale.sale_id),
+        );
+    }
+}
+
+/// Read side of the views, used by the HTTP handlers directly (sled reads are concurrent).
+#[derive(Clone)]
+pub struct Views {
+    store: std::sync::Arc<dyn Store>,
+}
+
+impl Views {
+    pub fn new(store: std::sync::Arc<dyn Store>) -> Self {
+        Self { store }
+    }
+
+    fn get_as<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StoreError> {
+        self.store
+            .get(key)?
+            .map(|bytes| decode(key, &bytes))
+            .transpose()
+    }
+
+    pub fn member(&self, id: &MemberId) -> Result<Option<MemberView>, StoreError> {
+        self.get_as(&keys::member(id))
+    }
+
+    pub fn points(&self, id: &MemberId) -> Result<Points, StoreError> {
+        Ok(self.get_as(&keys::points(id))?.unwrap_or_default())
+    }
+
+    pub fn member_by_phone(&self, phone: &Phone) -> Result<Option<MemberId>, StoreError> {
+        self.get_as(&keys::phone(phone))
+    }
+
+    pub fn member_by_card(&self, card: &CardNo) -> Result<Option<MemberId>, StoreError> {
+        self.get_as(&keys::card(card))
+    }
+
+    pub fn sale(&self, id: &SaleId) -> Result<Option<SaleView>, StoreError> {
+        self.get_as(&keys::sale(id))
+    }
+
+    /// How many entries `origin` has written (its last seq).
+    pub fn log_length(&self, origin: &str) -> Result<u64, StoreError> {
+        let Ok(origin) = StoreId::parse(origin) else {
+            return Ok(0);
+        };
+        let last = self.store.scan_prefix_rev(&keys::log_prefix(&origin), 1)?;
+        Ok(last.first().map_or(0, |(key, _)| {
+            let seq: [u8; 8] = key[key.len() - 8..].try_into().unwrap_or_default();
+            u64::from_be_bytes(seq)
+        }))
+    }
+
+    /// A member's sales, newest first.
+    pub fn member_sales(&self, id: &MemberId, limit: usize) -> Result<Vec<SaleView>, StoreError> {
+        let index = self
+            .store
+            .scan_prefix_rev(&keys::member_sales_prefix(id), limit)?;
+        let mut sales = Vec::with_capacity(index.len());
+        for (key, value) in index {
+            let sale_id: SaleId = decode(&key, &value)?;
+            if let Some(sale) = self.sale(&sale_id)? {
+                sales.push(sale);
+            }
+        }
+        Ok(sales)
+    }
+}
+
+/// What `rebuild` found.
+#[derive(Debug, Default, Serialize)]
+pub struct RebuildReport {
+    pub entries: u64,
+    pub origins: u64,
+    /// Keys whose stored value differs from the rebuilt one (or exists on one side only).
+    pub differences: Vec<String>,
+    /// Entries whose idempotency key has no request record.
+    pub missing_idempotency_records: Vec<String>,
+}
+
+impl RebuildReport {
+    pub fn is_clean(&self) -> bool {
+        self.differences.is_empty() && self.missing_idempotency_records.is_empty()
+    }
+}
+
+/// Replays the whole log into a fresh in-memory store, checking every origin's hash chain, and
+/// compares the result with the views on disk.
+pub fn rebuild(store: &dyn Store) -> Result<RebuildReport, ViewError> {
+    let fresh = MemStore::default();
+    let mut report = RebuildReport::default();
+    let mut tip: Option<(StoreId, ChainTip)> = None;
+    for (key, bytes) in store.scan_prefix(keys::LOG)? {
+        let entry = Entry::decode(&bytes)?;
+        let current = match tip.take() {
+            Some((origin, t)) if origin == entry.origin => t,
+            _ => {
+                report.origins += 1;
+                ChainTip::GENESIS
+            }
+        };
+        tip = Some((entry.origin.clone(), current.extend(&entry.origin, &entry)?));
+        let mut ov = Overlay::new(&fresh);
+        apply_entry(&mut ov, &entry)?;
+        fresh.apply(ov.into_batch())?;
+        if store.get(&keys::idempotency(&entry.tx))?.is_none() {
+            report
+                .missing_idempotency_records
+                .push(String::from_utf8_lossy(&key).into_owned());
+        }
+        report.entries += 1;
+    }
+    for prefix in keys::VIEWS {
+        report.differences.extend(compare(
+            &store.scan_prefix(prefix)?,
+            &fresh.scan_prefix(prefix)?,
+        ));
+    }
+    Ok(report)
+}
+
+fn compare(stored: &[(Vec<u8>, Vec<u8>)], rebuilt: &[(Vec<u8>, Vec<u8>)]) -> Vec<String> {
+    let as_map = |kvs: &[(Vec<u8>, Vec<u8>)]| {
+        kvs.iter()
+            .cloned()
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+    let (stored, rebuilt) = (as_map(stored), as_map(rebuilt));
+    let mut keys: Vec<_> = stored.keys().chain(rebuilt.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    keys.into_iter()
+        .filter(|k| stored.get(*k) != rebuilt.get(*k))
+        .map(|k| String::from_utf8_lossy(k).into_owned())
+        .collect()
+}

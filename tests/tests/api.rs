@@ -1,0 +1,401 @@
+//! The cashier API against a real node on loopback: members, quick checkout, idempotency, and
+//! bad input that must be refused with a clear code and change nothing.
+#![allow(clippy::unwrap_used)]
+
+use serde_json::{Value, json};
+use tests::{Answer, Client, TestNode};
+
+fn register(client: &Client, key: &str, name: &str, phone: &str) -> Answer {
+    let body = json!({"name": name, "phone": phone, "birthday": "1990-05-17", "gender": "female", "tags": ["vip"]});
+    client.post("/api/v1/members", Some(key), &body.to_string())
+}
+
+fn checkout(client: &Client, key: &str, body: Value) -> Answer {
+    client.post("/api/v1/checkouts/quick", Some(key), &body.to_string())
+}
+
+fn log_entries(client: &Client) -> u64 {
+    client.get("/api/v1/health").body["log_entries"]
+        .as_u64()
+        .unwrap()
+}
+
+#[test]
+fn member_lifecycle_and_quick_checkout() {
+    let node = TestNode::start();
+    let c = &node.client;
+
+    let created = register(c, "reg-0001-aaaa", "张三", "138 1234 1234");
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    let member = created.body["member_id"].as_str().unwrap().to_owned();
+    assert_eq!(created.body["phone"], "13812341234");
+    assert_eq!(created.body["phone_masked"], "138****1234");
+    assert_eq!(created.body["home_store"], "S001");
+    assert_eq!(created.body["points"], 0);
+
+    let found = c.get("/api/v1/members/lookup?phone=%2B8613812341234");
+    assert_eq!(found.body["member_id"], member.as_str());
+
+    let edited = c.patch(
+        &format!("/api/v1/members/{member}"),
+        Some("edit-0001-aaaa"),
+        &json!({"card_no": "VIP0001", "notes": "喜欢绿茶", "tags_add": ["tea"], "birthday": null})
+            .to_string(),
+    );
+    assert_eq!(edited.status, 200, "{:?}", edited.body);
+    assert_eq!(edited.body["tags"], json!(["tea", "vip"]));
+    assert_eq!(edited.body["birthday"], Value::Null);
+    assert_eq!(
+        c.get("/api/v1/members/lookup?card=VIP0001").body["member_id"],
+        member.as_str()
+    );
+
+    let sale = checkout(
+        c,
+        "sale-0001-aaaa",
+        json!({"member_id": member, "amount": {"amount": "88.80", "currency": "CNY"}, "category": "饮品",
+               "cash_tendered": {"amount": "100.00"}}),
+    );
+    assert_eq!(sale.status, 201, "{:?}", sale.body);
+    assert_eq!(
+        sale.body["amount"],
+        json!({"amount": "88.80", "currency": "CNY"})
+    );
+    assert_eq!(sale.body["tenders"][0]["change"]["amount"], "11.20");
+    assert_eq!(sale.body["points_earned"], 88);
+    assert_eq!(sale.body["member_points_balance"], 88);
+    let sale_id = sale.body["sale_id"].as_str().unwrap();
+    assert_eq!(
+        c.get(&format!("/api/v1/sales/{sale_id}")).body["amount"]["amount"],
+        "88.80"
+    );
+
+    let anonymous = checkout(c, "sale-0002-aaaa", json!({"amount": {"amount": "5"}}));
+    assert_eq!(
+        (anonymous.status, &anonymous.body["points_earned"]),
+        (201, &json!(0))
+    );
+
+    let listed = c.get(&format!("/api/v1/members/{member}/sales"));
+    assert_eq!(listed.body["sales"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        c.get(&format!("/api/v1/members/{member}")).body["points"],
+        88
+    );
+}
+
+#[test]
+fn same_key_same_answer_and_a_different_body_is_a_conflict() {
+    let node = TestNode::start();
+    let c = &node.client;
+    let body = json!({"amount": {"amount": "10.00"}});
+    let first = checkout(c, "till-1-retry-0001", body.clone());
+    let again = checkout(c, "till-1-retry-0001", body);
+    assert_eq!(first.status, 201);
+    assert!(!first.replayed && again.replayed);
+    assert_eq!((again.status, &again.body), (first.status, &first.body));
+    let before = log_entries(c);
+    let other = checkout(
+        c,
+        "till-1-retry-0001",
+        json!({"amount": {"amount": "99.00"}}),
+    );
+    assert_eq!((other.status, other.code()), (409, "idempotency_conflict"));
+    assert_eq!(log_entries(c), before);
+}
+
+/// label, path, idempotency key, body, expected status, expected code.
+type Case<'a> = (&'a str, &'a str, Option<&'a str>, String, u16, &'a str);
+
+#[test]
+fn bad_input_is_refused_clearly_and_changes_nothing() {
+    let node = TestNode::start();
+    let c = &node.client;
+    let member = register(c, "reg-0001-bbbb", "李四", "13900001111").body["member_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    register(c, "reg-0002-bbbb", "王五", "13900002222");
+    let with_amount = |amount: Value| json!({"member_id": member, "amount": amount}).to_string();
+    let long = "长".repeat(65);
+    let huge = format!(
+        r#"{{"name":"{}","phone":"13900003333"}}"#,
+        "x".repeat(70_000)
+    );
+    let unknown = "01KAB000000000000000000000";
+    let cases: Vec<Case> = vec![
+        (
+            "negative",
+            "/api/v1/checkouts/quick",
+            Some("bad-0001-key"),
+            with_amount(json!({"amount": "-1.00"})),
+            422,
+            "invalid_amount",
+        ),
+        (
+            "zero",
+            "/api/v1/checkouts/quick",
+            Some("bad-0002-key"),
+            with_amount(json!({"amount": "0"})),
+            422,
+            "invalid_amount",
+        ),
+        (
+            "absurd",
+            "/api/v1/checkouts/quick",
+            Some("bad-0003-key"),
+            with_amount(json!({"amount": "1000000.01"})),
+            422,
+            "amount_too_large",
+        ),
+        (
+            "overflowing",
+            "/api/v1/checkouts/quick",
+            Some("bad-0004-key"),
+            with_amount(json!({"amount": "999999999999999999999"})),
+            422,
+            "invalid_amount",
+        ),
+        (
+            "over-precise",
+            "/api/v1/checkouts/quick",
+            Some("bad-0005-key"),
+            with_amount(json!({"amount": "12.345"})),
+            422,
+            "invalid_amount",
+        ),
+        (
+            "float",
+            "/api/v1/checkouts/quick",
+            Some("bad-0006-key"),
+            with_amount(json!({"amount": 12.5})),
+            422,
+            "invalid_amount",
+        ),
+        (
+            "currency",
+            "/api/v1/checkouts/quick",
+            Some("bad-0007-key"),
+            with_amount(json!({"amount": "12", "currency": "USD"})),
+            422,
+            "currency_not_accepted",
+        ),
+        (
+            "short tender",
+            "/api/v1/checkouts/quick",
+            Some("bad-0008-key"),
+            json!({"amount": {"amount": "10"}, "cash_tendered": {"amount": "9.99"}}).to_string(),
+            422,
+            "tender_short",
+        ),
+        (
+            "malformed",
+            "/api/v1/checkouts/quick",
+            Some("bad-0009-key"),
+            "{\"amount\": ".to_owned(),
+            400,
+            "malformed_json",
+        ),
+        (
+            "unknown field",
+            "/api/v1/checkouts/quick",
+            Some("bad-0010-key"),
+            json!({"amount": {"amount": "1"}, "tip": 1}).to_string(),
+            422,
+            "invalid_request",
+        ),
+        (
+            "unknown member",
+            "/api/v1/checkouts/quick",
+            Some("bad-0011-key"),
+            json!({"member_id": unknown, "amount": {"amount": "1"}}).to_string(),
+            404,
+            "member_not_found",
+        ),
+        (
+            "bad member id",
+            "/api/v1/checkouts/quick",
+            Some("bad-0012-key"),
+            json!({"member_id": "nobody", "amount": {"amount": "1"}}).to_string(),
+            400,
+            "invalid_id",
+        ),
+        (
+            "no key",
+            "/api/v1/checkouts/quick",
+            None,
+            with_amount(json!({"amount": "1"})),
+            400,
+            "idempotency_key_missing",
+        ),
+        (
+            "bad key",
+            "/api/v1/checkouts/quick",
+            Some("short"),
+            with_amount(json!({"amount": "1"})),
+            400,
+            "invalid_id",
+        ),
+        (
+            "long category",
+            "/api/v1/checkouts/quick",
+            Some("bad-0013-key"),
+            json!({"amount": {"amount": "1"}, "category": "类".repeat(33)}).to_string(),
+            422,
+            "field_invalid",
+        ),
+        (
+            "invalid phone",
+            "/api/v1/members",
+            Some("bad-0014-key"),
+            json!({"name": "赵六", "phone": "12345"}).to_string(),
+            422,
+            "invalid_phone",
+        ),
+        (
+            "duplicate phone",
+            "/api/v1/members",
+            Some("bad-0015-key"),
+            json!({"name": "赵六", "phone": "+86 139-0000-1111"}).to_string(),
+            409,
+            "phone_taken",
+        ),
+        (
+            "long name",
+            "/api/v1/members",
+            Some("bad-0016-key"),
+            json!({"name": long, "phone": "13900004444"}).to_string(),
+            422,
+            "field_invalid",
+        ),
+        (
+            "blank name",
+            "/api/v1/members",
+            Some("bad-0017-key"),
+            json!({"name": " ", "phone": "13900004444"}).to_string(),
+            422,
+            "field_invalid",
+        ),
+        (
+            "oversized body",
+            "/api/v1/members",
+            Some("bad-0018-key"),
+            huge,
+            413,
+            "payload_too_large",
+        ),
+        (
+            "unknown referrer",
+            "/api/v1/members",
+            Some("bad-0019-key"),
+            json!({"name": "赵六", "phone": "13900004444", "referrer": unknown}).to_string(),
+            422,
+            "referrer_not_found",
+        ),
+    ];
+    let entries = log_entries(c);
+    let points = c.get(&format!("/api/v1/members/{member}")).body["points"].clone();
+    for (label, path, key, body, status, code) in cases {
+        let answer = c.post(path, key, &body);
+        assert_eq!(
+            (answer.status, answer.code()),
+            (status, code),
+            "{label}: {:?}",
+            answer.body
+        );
+        assert!(
+            !answer.body["message"].as_str().unwrap_or("").is_empty(),
+            "{label}: no message"
+        );
+        assert_eq!(log_entries(c), entries, "{label} changed the log");
+    }
+    let taken = c.patch(
+        &format!("/api/v1/members/{member}"),
+        Some("bad-0020-key"),
+        &json!({"phone": "13900002222"}).to_string(),
+    );
+    assert_eq!((taken.status, taken.code()), (409, "phone_taken"));
+    let missing = c.patch(
+        &format!("/api/v1/members/{unknown}"),
+        Some("bad-0021-key"),
+        &json!({"notes": "x"}).to_string(),
+    );
+    assert_eq!((missing.status, missing.code()), (404, "member_not_found"));
+    let notes = c.patch(
+        &format!("/api/v1/members/{member}"),
+        Some("bad-0022-key"),
+        &json!({"notes": "n".repeat(1001)}).to_string(),
+    );
+    assert_eq!((notes.status, notes.code()), (422, "field_invalid"));
+    assert_eq!(
+        c.get(&format!("/api/v1/members/{member}")).body["points"],
+        points
+    );
+    assert_eq!(
+        c.get("/api/v1/members/lookup?phone=13900001111").body["member_id"],
+        member.as_str()
+    );
+    assert_eq!(
+        c.get(&format!("/api/v1/members/{unknown}")).code(),
+        "member_not_found"
+    );
+    assert_eq!(
+        c.get("/api/v1/sales/S001-99999999").code(),
+        "sale_not_found"
+    );
+    assert_eq!(c.get("/api/v1/nothing-here").code(), "not_found");
+    assert_eq!(log_entries(c), entries);
+}
+
+#[test]
+fn state_survives_a_restart_and_views_match_a_rebuild() {
+    let config = TestNode::start().config.clone();
+    let dir = tests::TempDir::new("restart2");
+    let config = node::Config {
+        data_dir: dir.path().join("data"),
+        ..config
+    };
+    let first = TestNode::start_with(config.clone());
+    let member = register(&first.client, "reg-0002-cccc", "周七", "13700001111").body["member_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    checkout(
+        &first.client,
+        "sale-0002-cccc",
+        json!({"member_id": member, "amount": {"amount": "20"}}),
+    );
+    first.stop().unwrap();
+    let report = node::verify(&config).unwrap();
+    assert!(report.is_clean(), "{report:?}");
+    assert_eq!(report.entries, 2);
+    let second = TestNode::start_with(config);
+    assert_eq!(
+        second.client.get(&format!("/api/v1/members/{member}")).body["points"],
+        20
+    );
+    let retry = checkout(
+        &second.client,
+        "sale-0002-cccc",
+        json!({"member_id": member, "amount": {"amount": "20"}}),
+    );
+    assert!(retry.replayed, "a retry after restart must not sell twice");
+    assert_eq!(log_entries(&second.client), 2);
+}
+
+#[test]
+fn serves_its_openapi_document() {
+    let node = TestNode::start();
+    let doc = node.client.get("/openapi.json");
+    assert_eq!(doc.status, 200);
+    let paths = doc.body["paths"].as_object().unwrap();
+    for path in [
+        "/api/v1/members",
+        "/api/v1/members/{member_id}",
+        "/api/v1/members/lookup",
+        "/api/v1/checkouts/quick",
+        "/api/v1/sales/{sale_id}",
+    ] {
+        assert!(paths.contains_key(path), "{path} missing from openapi.json");
+    }
+}
