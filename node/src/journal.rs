@@ -473,3 +473,173 @@ pub fn spawn(mut journal: Journal) -> (JournalHandle, std::thread::JoinHandle<()
         .expect("spawning the journal thread");
     (JournalHandle { commands }, thread)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::MemStore;
+    use protocol::{Money, money::parse_amount};
+
+    fn settings() -> Settings {
+        Settings {
+            store_id: StoreId::parse("S001").unwrap(),
+            calendar: StoreCalendar::default(),
+            limits: SaleLimits::default(),
+            earn: EarnRule::default(),
+            default_tier: "standard".into(),
+            max_forward_skew_ms: 1_000,
+        }
+    }
+
+    fn seeded_env(seed: u64) -> Environment {
+        let mut now = 1_795_451_400_000 + seed;
+        let mut state = seed as u128 + 1;
+        Environment {
+            now_ms: Box::new(move || {
+                now += 7;
+                now
+            }),
+            random: Box::new(move || {
+                state = state
+                    .wrapping_mul(0x2d99_787926d4_6932_a4c1)
+                    .wrapping_add(1);
+                state
+            }),
+        }
+    }
+
+    fn request<T>(key: &str, body: T) -> Request<T> {
+        Request {
+            key: TxId::parse(key).unwrap(),
+            fingerprint: [key.len() as u8; 32],
+            staff: StaffId::system(),
+            body,
+        }
+    }
+
+    fn new_member(phone: &str) -> NewMember {
+        NewMember {
+            name: "会员".into(),
+            phone: Phone::parse(phone).unwrap(),
+            card_no: None,
+            birthday: None,
+            gender: Gender::Unspecified,
+            tags: Default::default(),
+            notes: String::new(),
+            tier: None,
+            custom: Default::default(),
+            referrer: None,
+        }
+    }
+
+    fn sale(member: Option<MemberId>, amount: &str) -> QuickSaleRequest {
+        let amount = Money::new(parse_amount(amount).unwrap(), protocol::Currency::CNY);
+        QuickSaleRequest {
+            member_id: member,
+            amount,
+            category: None,
+            cash_tendered: None,
+        }
+    }
+
+    fn member_of(reply: Reply) -> MemberId {
+        match reply.outcome {
+            Outcome::Member { member, .. } => member.member_id,
+            other => panic!("not a member: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn unflushed_writes_vanish_in_a_crash_and_the_chain_continues() {
+        let store = Arc::new(MemStore::default());
+        let mut journal = Journal::open(store.clone(), settings(), seeded_env(1)).unwrap();
+        let member = member_of(
+            journal
+                .handle(Command::RegisterMember(request(
+                    "reg-00000001",
+                    new_member("13800000001"),
+                )))
+                .unwrap(),
+        );
+        journal.flush().unwrap();
+        journal
+            .handle(Command::QuickCheckout(request(
+                "sale-0000001",
+                sale(Some(member), "10"),
+            )))
+            .unwrap();
+        store.crash(); // before the flush: the sale was never acknowledged
+        let mut journal = Journal::open(store.clone(), settings(), seeded_env(2)).unwrap();
+        assert_eq!(journal.tip().next_seq, 2);
+        let again = journal
+            .handle(Command::QuickCheckout(request(
+                "sale-0000001",
+                sale(Some(member), "10"),
+            )))
+            .unwrap();
+        assert!(!again.replayed, "the lost sale is sold anew, once");
+        journal.flush().unwrap();
+        let report = views::rebuild(&*store).unwrap();
+        assert!(report.is_clean(), "{report:?}");
+        assert_eq!(report.entries, 2);
+    }
+
+    #[test]
+    fn the_same_seed_writes_the_same_log() {
+        let run = || {
+            let store = Arc::new(MemStore::default());
+            let mut journal = Journal::open(store.clone(), settings(), seeded_env(9)).unwrap();
+            let m = member_of(
+                journal
+                    .handle(Command::RegisterMember(request(
+                        "reg-00000001",
+                        new_member("13800000001"),
+                    )))
+                    .unwrap(),
+            );
+            for n in 0..20 {
+                let amount = format!("{}.{:02}", n * 3 + 1, n);
+                journal
+                    .handle(Command::QuickCheckout(request(
+                        &format!("sale-{n:07}"),
+                        sale(Some(m), &amount),
+                    )))
+                    .unwrap();
+            }
+            journal.flush().unwrap();
+            journal.tip()
+        };
+        assert_eq!(run(), run());
+    }
+
+    #[test]
+    fn rejections_write_nothing() {
+        let store = Arc::new(MemStore::default());
+        let mut journal = Journal::open(store.clone(), settings(), seeded_env(3)).unwrap();
+        journal
+            .handle(Command::RegisterMember(request(
+                "reg-00000001",
+                new_member("13800000001"),
+            )))
+            .unwrap();
+        let before = store.len();
+        let dup = journal.handle(Command::RegisterMember(request(
+            "reg-00000002",
+            new_member("13800000001"),
+        )));
+        assert!(matches!(dup, Err(Rejection::PhoneTaken(..))));
+        let ghost = MemberId::mint(1, 1);
+        let r = journal.handle(Command::QuickCheckout(request(
+            "sale-0000001",
+            sale(Some(ghost), "1"),
+        )));
+        assert!(matches!(r, Err(Rejection::MemberNotFound(_))));
+        let r = journal.handle(Command::QuickCheckout(request(
+            "sale-0000002",
+            sale(None, "0"),
+        )));
+        assert!(matches!(r, Err(Rejection::Sale(SaleError::NotPositive))));
+        assert_eq!(store.len(), before);
+        assert_eq!(journal.tip().next_seq, 2);
+    }
+}
