@@ -1,7 +1,7 @@
 //! The journal: the one owner of the node's log and views (STYLE.md §6). It takes a closed set of
-//! commands, turns each into an entry plus its view updates and request record, applies them as
-//! one atomic batch, and answers only after a flush covers the batch. Commands that arrive
-//! together share one flush (group commit).
+//! commands, turns each into an entry plus its view updates and request record. Commands that
+//! arrive together form a group: the group is written as one atomic batch, flushed, and only then
+//! answered (group commit).
 
 use std::sync::Arc;
 
@@ -14,7 +14,7 @@ use protocol::{CardNo, Hlc, HlcClock, MemberId, Phone, SaleId, StaffId, StoreId,
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::store::{Store, StoreError};
+use crate::store::{GroupBuffer, Store, StoreError};
 use crate::views::{self, MemberView, Overlay, SaleView, ViewError, keys};
 
 /// At most this many commands share one flush, so one flush never holds up a till for long.
@@ -162,12 +162,14 @@ pub struct Journal {
 }
 
 impl Journal {
-    /// Opens the journal where the log on disk ends.
+    /// Opens the journal where the log on disk ends. Its writes go through a [`GroupBuffer`]:
+    /// nothing reaches `store` until [`Journal::flush`].
     pub fn open(
         store: Arc<dyn Store>,
         settings: Settings,
         env: Environment,
     ) -> Result<Self, ViewError> {
+        let store: Arc<dyn Store> = Arc::new(GroupBuffer::new(store));
         let prefix = keys::log_prefix(&settings.store_id);
         let (tip, last) = match store.scan_prefix_rev(&prefix, 1)?.pop() {
             Some((_, bytes)) => {

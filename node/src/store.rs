@@ -46,6 +46,34 @@ impl Batch {
     pub fn is_empty(&self) -> bool {
         self.ops.is_empty()
     }
+
+    /// Adds `later`'s writes on top of these (the later write of a key wins).
+    pub fn merge(&mut self, later: Batch) {
+        self.ops.extend(later.ops);
+    }
+
+    fn touches_prefix(&self, prefix: &[u8]) -> bool {
+        self.ops
+            .range(prefix.to_vec()..)
+            .next()
+            .is_some_and(|(k, _)| k.starts_with(prefix))
+    }
+
+    /// Applies these writes to pairs read from under `prefix`, in key order.
+    fn overlay(&self, prefix: &[u8], base: Vec<KeyValue>) -> Vec<KeyValue> {
+        let mut merged: BTreeMap<Vec<u8>, Vec<u8>> = base.into_iter().collect();
+        for (k, v) in self
+            .ops
+            .range(prefix.to_vec()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+        {
+            match v {
+                Some(v) => merged.insert(k.clone(), v.clone()),
+                None => merged.remove(k),
+            };
+        }
+        merged.into_iter().collect()
+    }
 }
 
 pub trait Store: Send + Sync + 'static {
@@ -103,6 +131,67 @@ impl Store for SledStore {
     fn flush(&self) -> Result<(), StoreError> {
         self.db.flush()?;
         Ok(())
+    }
+}
+
+/// Group commit's buffer: batches applied here are merged and held back, visible to the journal
+/// (which reads through it) but not to anyone else, until `flush` writes the whole group as one
+/// atomic batch and makes it durable. One large batch is several times cheaper in sled than
+/// many small ones, and readers of the real store only ever see durable, acknowledged writes.
+pub struct GroupBuffer {
+    store: std::sync::Arc<dyn Store>,
+    pending: Mutex<Batch>,
+}
+
+impl GroupBuffer {
+    pub fn new(store: std::sync::Arc<dyn Store>) -> Self {
+        Self {
+            store,
+            pending: Mutex::new(Batch::default()),
+        }
+    }
+
+    fn pending(&self) -> std::sync::MutexGuard<'_, Batch> {
+        self.pending
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl Store for GroupBuffer {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        match self.pending().pending(key) {
+            Some(value) => Ok(value.map(<[u8]>::to_vec)),
+            None => self.store.get(key),
+        }
+    }
+
+    fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<KeyValue>, StoreError> {
+        let base = self.store.scan_prefix(prefix)?;
+        Ok(self.pending().overlay(prefix, base))
+    }
+
+    fn scan_prefix_rev(&self, prefix: &[u8], limit: usize) -> Result<Vec<KeyValue>, StoreError> {
+        if !self.pending().touches_prefix(prefix) {
+            return self.store.scan_prefix_rev(prefix, limit);
+        }
+        let mut all = self.scan_prefix(prefix)?;
+        all.reverse();
+        all.truncate(limit);
+        Ok(all)
+    }
+
+    fn apply(&self, batch: Batch) -> Result<(), StoreError> {
+        self.pending().merge(batch);
+        Ok(())
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        let group = std::mem::take(&mut *self.pending());
+        if !group.is_empty() {
+            self.store.apply(group)?;
+        }
+        self.store.flush()
     }
 }
 
@@ -215,6 +304,29 @@ mod tests {
         exercise(&SledStore::open(&dir).unwrap());
         exercise(&MemStore::default());
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn group_buffer_hides_writes_until_flush_then_writes_them_at_once() {
+        let store = std::sync::Arc::new(MemStore::default());
+        let buffer = GroupBuffer::new(store.clone());
+        exercise(&buffer);
+        let mut batch = Batch::default();
+        batch.put(b"a/4".to_vec(), b"four".to_vec());
+        batch.delete(b"a/2".to_vec());
+        buffer.apply(batch).unwrap();
+        assert_eq!(buffer.get(b"a/4").unwrap(), Some(b"four".to_vec()));
+        assert_eq!(
+            store.get(b"a/4").unwrap(),
+            None,
+            "not visible before the flush"
+        );
+        assert_eq!(buffer.scan_prefix_rev(b"a/", 2).unwrap().len(), 2);
+        assert_eq!(buffer.scan_prefix(b"a/").unwrap().len(), 2);
+        buffer.flush().unwrap();
+        store.crash();
+        assert_eq!(store.get(b"a/4").unwrap(), Some(b"four".to_vec()));
+        assert_eq!(store.get(b"a/2").unwrap(), None);
     }
 
     #[test]

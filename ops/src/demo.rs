@@ -46,7 +46,9 @@ pub fn run(dir: &Path, port: u16) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         let listen = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-        let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("binding {listen}"))?;
         let base = format!("http://{}", listener.local_addr()?);
         let server = tokio::spawn(node::run(config, listener, node::shutdown_signal()));
         let seed_base = base.clone();
@@ -57,7 +59,10 @@ pub fn run(dir: &Path, port: u16) -> anyhow::Result<()> {
 }
 
 fn seed(base: &str) -> anyhow::Result<()> {
-    let config = ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(Duration::from_secs(10))).build();
+    let config = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build();
     let agent = ureq::Agent::new_with_config(config);
     let mut ids = Vec::new();
     for (i, (name, phone, birthday, gender, tags)) in MEMBERS.iter().enumerate() {
@@ -68,11 +73,15 @@ fn seed(base: &str) -> anyhow::Result<()> {
             .header("x-staff-id", "demo")
             .send_json(&body)?;
         let member: serde_json::Value = answer.body_mut().read_json()?;
-        anyhow::ensure!(answer.status().is_success(), "seeding member {name}: {member}");
+        anyhow::ensure!(
+            answer.status().is_success(),
+            "seeding member {name}: {member}"
+        );
         ids.push(member["member_id"].as_str().unwrap_or_default().to_owned());
     }
     for (i, (member, amount, category, cash)) in SALES.iter().enumerate() {
-        let mut body = json!({"amount": {"amount": amount, "currency": "CNY"}, "category": category});
+        let mut body =
+            json!({"amount": {"amount": amount, "currency": "CNY"}, "category": category});
         if let Some(m) = member {
             body["member_id"] = json!(ids[*m]);
         }
@@ -84,7 +93,11 @@ fn seed(base: &str) -> anyhow::Result<()> {
             .header("idempotency-key", format!("demo-sale-{i:04}"))
             .header("x-staff-id", "demo")
             .send_json(&body)?;
-        anyhow::ensure!(answer.status().is_success(), "seeding sale {i}: {}", answer.status());
+        anyhow::ensure!(
+            answer.status().is_success(),
+            "seeding sale {i}: {}",
+            answer.status()
+        );
     }
     Ok(())
 }

@@ -9,7 +9,10 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(version, about = "Operator CLI for the membership and cashier system (运维工具)")]
+#[command(
+    version,
+    about = "Operator CLI for the membership and cashier system (运维工具)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -41,11 +44,17 @@ enum Cmd {
 
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
         Cmd::Demo { dir, port } => demo::run(&dir, port),
-        Cmd::Bench { seconds, tills, requests } => bench::run(seconds, tills, requests),
+        Cmd::Bench {
+            seconds,
+            tills,
+            requests,
+        } => bench::run(seconds, tills, requests),
     }
 }
