@@ -503,7 +503,7 @@ mod tests {
             }),
             random: Box::new(move || {
                 state = state
-                    .wrapping_mul(0x2d99_787926d4_6932_a4c1)
+                    .wrapping_mul(0x2d99_7879_26d4_6932_a4c1)
                     .wrapping_add(1);
                 state
             }),
