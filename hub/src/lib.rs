@@ -1,27 +1,74 @@
-//! Headquarters hub. For now it only knows how to verify a store's log chain; the QUIC sync
-//! endpoint, the rights bank and the reports arrive with their issues (see ARCHITECTURE.md).
+//! Headquarters hub (总部): the QUIC endpoint stores sync to (mutual TLS; the store id comes
+//! from the client certificate), durable per-store logs verified by hash chain, the member feed
+//! every store receives, and the HTTP API with per-store sync status. Rights bank, transfers
+//! and reports arrive with their issues.
 
-use protocol::StoreId;
-use protocol::entry::{ChainError, ChainTip, Entry};
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod ingest;
+pub mod server;
+pub mod storage;
+pub mod tls;
 
-/// What headquarters knows of one store's log: where its verified chain ends.
-#[derive(Debug, Clone)]
-pub struct StoreLog {
-    pub store: StoreId,
-    pub tip: ChainTip,
+use std::future::Future;
+use std::sync::Arc;
+
+use anyhow::Context;
+
+pub use config::Config;
+use storage::{HubStore, SledHubStore};
+
+/// Where a running hub listens (useful when the config asked for port 0).
+#[derive(Debug, Clone, Copy)]
+pub struct Bound {
+    pub sync: std::net::SocketAddr,
+    pub http: std::net::SocketAddr,
 }
 
-impl StoreLog {
-    pub fn new(store: StoreId) -> Self {
-        Self {
-            store,
-            tip: ChainTip::GENESIS,
-        }
-    }
-
-    /// Accepts a batch only if every entry is the store's own and extends its chain.
-    pub fn accept(&mut self, batch: &[Entry]) -> Result<(), ChainError> {
-        self.tip = self.tip.extend_all(&self.store, batch)?;
-        Ok(())
-    }
+/// Opens the hub's data, binds its QUIC and HTTP listeners, reports where it listens through
+/// `bound`, and serves until `shutdown` completes.
+pub async fn run(
+    config: Config,
+    bound: impl FnOnce(Bound) + Send,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating {}", config.data_dir.display()))?;
+    let storage: Arc<dyn HubStore> = Arc::new(SledHubStore::open(&config.data_dir)?);
+    let (ingest, ingest_thread) = ingest::spawn(storage.clone())?;
+    let server_config = tls::server_config(&config.ca_cert, &config.cert, &config.key)?;
+    let socket = tls::udp_socket(config.sync_listen)?;
+    let endpoint = quinn::Endpoint::new(
+        quinn::EndpointConfig::default(),
+        Some(server_config),
+        socket,
+        Arc::new(quinn::TokioRuntime),
+    )?;
+    let http = tokio::net::TcpListener::bind(config.http_listen)
+        .await
+        .with_context(|| format!("binding {}", config.http_listen))?;
+    let addresses = Bound {
+        sync: endpoint.local_addr()?,
+        http: http.local_addr()?,
+    };
+    tracing::info!(sync = %addresses.sync, http = %addresses.http, "hub listening");
+    bound(addresses);
+    let sync_task = tokio::spawn(server::serve(
+        endpoint.clone(),
+        ingest.clone(),
+        storage.clone(),
+    ));
+    axum::serve(http, api::router(ingest))
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    endpoint.close(0u32.into(), b"hub shutting down");
+    sync_task.abort();
+    endpoint.wait_idle().await;
+    drop(sync_task);
+    tokio::task::spawn_blocking(move || ingest_thread.join())
+        .await?
+        .ok();
+    storage.flush()?;
+    Ok(())
 }

@@ -36,6 +36,35 @@ pub struct Config {
     pub default_tier: String,
     /// How far another replica's clock may run ahead of ours.
     pub max_forward_skew_ms: u64,
+    /// Headquarters to sync with; without it the node runs on its own.
+    pub sync: Option<SyncConfig>,
+}
+
+/// Where headquarters is and this store's credentials (written by `ops enrol`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncConfig {
+    /// The hub's UDP address, e.g. "127.0.0.1:7443".
+    pub hub: SocketAddr,
+    /// The name in the hub's certificate, e.g. "hub".
+    #[serde(default = "default_hub_name")]
+    pub hub_name: String,
+    /// The chain's CA certificate (PEM).
+    pub ca_cert: PathBuf,
+    /// This store's certificate (PEM); its common name is the store id.
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// Longest wait between reconnect attempts.
+    #[serde(default = "default_retry_delay_ms_max")]
+    pub retry_delay_ms_max: u64,
+}
+
+fn default_hub_name() -> String {
+    "hub".to_owned()
+}
+
+fn default_retry_delay_ms_max() -> u64 {
+    30_000
 }
 
 impl Default for Config {
@@ -51,6 +80,7 @@ impl Default for Config {
             sale_amount_max: Decimal::new(1_000_000, 0),
             default_tier: "standard".to_owned(),
             max_forward_skew_ms: HlcClock::DEFAULT_MAX_FORWARD_SKEW_MS,
+            sync: None,
         }
     }
 }

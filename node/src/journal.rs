@@ -10,9 +10,10 @@ use protocol::entry::{ChainTip, Entry, Payload};
 use protocol::member::{Gender, MemberDoc, Profile, ProfileError, ProfilePatch};
 use protocol::points::{EarnRule, Points};
 use protocol::sale::{QuickSaleRequest, SaleError, SaleLimits};
+use protocol::sync::FeedItem;
 use protocol::{CardNo, Hlc, HlcClock, MemberId, Phone, SaleId, StaffId, StoreId, TxId};
 use serde::{Deserialize, Serialize};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::store::{GroupBuffer, Store, StoreError};
 use crate::views::{self, MemberView, Overlay, SaleView, ViewError, keys};
@@ -56,6 +57,11 @@ pub enum Command {
     RegisterMember(Request<NewMember>),
     EditMember(Request<MemberEdit>),
     QuickCheckout(Request<QuickSaleRequest>),
+    /// Entries other replicas wrote, from the hub's feed, up to feed position `upto`.
+    ApplyFeed {
+        upto: u64,
+        items: Vec<FeedItem>,
+    },
 }
 
 /// What a successful command produced; stored with its idempotency key and returned on replay.
@@ -68,6 +74,10 @@ pub enum Outcome {
     Sale {
         sale: SaleView,
         member_points: Option<Points>,
+    },
+    /// The store has applied the hub's feed up to this position.
+    FeedApplied {
+        upto: u64,
     },
 }
 
@@ -99,6 +109,8 @@ pub enum Rejection {
     Storage(String),
     #[error("the node is shutting down or its storage has failed")]
     Unavailable,
+    #[error("bad entry in the hub's feed: {0}")]
+    Feed(String),
 }
 
 impl From<StoreError> for Rejection {
@@ -204,10 +216,15 @@ impl Journal {
 
     /// Applies one command (visible at once, durable at the next flush).
     pub fn handle(&mut self, command: Command) -> Result<Reply, Rejection> {
+        let command = match command {
+            Command::ApplyFeed { upto, items } => return self.apply_feed(upto, items),
+            other => other,
+        };
         let (key, fingerprint) = match &command {
             Command::RegisterMember(r) => (&r.key, r.fingerprint),
             Command::EditMember(r) => (&r.key, r.fingerprint),
             Command::QuickCheckout(r) => (&r.key, r.fingerprint),
+            Command::ApplyFeed { .. } => unreachable!("handled above"),
         };
         if let Some(seen) = self.recorded(key)? {
             return match seen.fingerprint == fingerprint {
@@ -222,6 +239,7 @@ impl Journal {
             Command::RegisterMember(r) => self.register(r),
             Command::EditMember(r) => self.edit(r),
             Command::QuickCheckout(r) => self.checkout(r),
+            Command::ApplyFeed { .. } => unreachable!("handled above"),
         }?;
         Ok(Reply {
             outcome,
@@ -351,6 +369,53 @@ impl Journal {
         })
     }
 
+    /// Applies feed items after the position already applied; positions make this idempotent.
+    fn apply_feed(&mut self, upto: u64, items: Vec<FeedItem>) -> Result<Reply, Rejection> {
+        let applied: u64 = self.recorded_at(keys::FEED_APPLIED)?.unwrap_or(0);
+        if upto <= applied {
+            return Ok(Reply {
+                outcome: Outcome::FeedApplied { upto: applied },
+                replayed: true,
+            });
+        }
+        let now_ms = (self.env.now_ms)();
+        let mut ov = Overlay::new(&*self.store);
+        for item in items
+            .into_iter()
+            .filter(|i| i.position > applied && i.position <= upto)
+        {
+            let entry = Entry::decode(&item.entry).map_err(|e| Rejection::Feed(e.to_string()))?;
+            if entry.origin == self.settings.store_id {
+                continue;
+            }
+            if let Err(skew) = self.clock.observe(now_ms, entry.hlc) {
+                tracing::warn!(origin = %entry.origin, seq = entry.seq, %skew, "feed entry from the future");
+            }
+            views::apply_foreign_entry(&mut ov, &entry)?;
+            let record = views::FeedRecord {
+                before_seq: self.tip.next_seq,
+                entry: item.entry,
+            };
+            ov.put(keys::feed(item.position), views::encode(&record));
+        }
+        ov.put(keys::FEED_APPLIED.to_vec(), views::encode(&upto));
+        self.store.apply(ov.into_batch())?;
+        Ok(Reply {
+            outcome: Outcome::FeedApplied { upto },
+            replayed: false,
+        })
+    }
+
+    fn recorded_at<T: serde::de::DeserializeOwned>(
+        &self,
+        key: &[u8],
+    ) -> Result<Option<T>, StoreError> {
+        self.store
+            .get(key)?
+            .map(|bytes| views::decode(key, &bytes))
+            .transpose()
+    }
+
     /// Writes the entry, its view updates and the request record as one batch.
     fn append<T>(
         &mut self,
@@ -425,6 +490,7 @@ type Envelope = (Command, oneshot::Sender<Result<Reply, Rejection>>);
 #[derive(Clone)]
 pub struct JournalHandle {
     commands: mpsc::Sender<Envelope>,
+    log_len: watch::Receiver<u64>,
 }
 
 impl JournalHandle {
@@ -436,12 +502,18 @@ impl JournalHandle {
             .map_err(|_| Rejection::Unavailable)?;
         answer.await.map_err(|_| Rejection::Unavailable)?
     }
+
+    /// The length of this store's own log on disk, updated after every flush.
+    pub fn log_len(&self) -> watch::Receiver<u64> {
+        self.log_len.clone()
+    }
 }
 
 /// Runs the journal on its own thread (flushes block). Returns the handle and the thread, which
 /// ends when every handle is dropped or when storage fails.
 pub fn spawn(mut journal: Journal) -> (JournalHandle, std::thread::JoinHandle<()>) {
     let (commands, mut inbox) = mpsc::channel::<Envelope>(4 * GROUP_COMMIT_MAX);
+    let (log_len_tx, log_len) = watch::channel(journal.tip().next_seq - 1);
     let thread = std::thread::Builder::new()
         .name("journal".to_owned())
         .spawn(move || {
@@ -470,10 +542,11 @@ pub fn spawn(mut journal: Journal) -> (JournalHandle, std::thread::JoinHandle<()
                     tracing::error!(error = %e, "flush failed; the journal stops taking writes");
                     return;
                 }
+                log_len_tx.send_replace(journal.tip().next_seq - 1);
             }
         })
         .expect("spawning the journal thread");
-    (JournalHandle { commands }, thread)
+    (JournalHandle { commands, log_len }, thread)
 }
 
 #[cfg(test)]

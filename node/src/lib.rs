@@ -6,6 +6,7 @@ pub mod cli;
 pub mod config;
 pub mod journal;
 pub mod store;
+pub mod uplink;
 pub mod views;
 
 use std::future::Future;
@@ -27,6 +28,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let settings = config.settings()?;
+    let store_id = settings.store_id.clone();
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating {}", config.data_dir.display()))?;
     let store: Arc<dyn Store> = Arc::new(
@@ -37,9 +39,24 @@ pub async fn run(
         Journal::open(store.clone(), settings, Environment::system()).context("reading the log")?;
     tracing::info!(store = %config.store_id, entries = journal.tip().next_seq - 1, "log opened");
     let (handle, journal_thread) = journal::spawn(journal);
+    let views = views::Views::new(store.clone());
+    let log_len = *handle.log_len().borrow();
+    let (status, status_rx) = tokio::sync::watch::channel(uplink::SyncStatus::disabled(log_len));
+    let uplink_task = config.sync.clone().map(|sync| {
+        status.send_modify(|s| s.hub = Some(sync.hub.to_string()));
+        let uplink = uplink::Uplink {
+            store: store_id,
+            config: sync,
+            journal: handle.clone(),
+            views: views.clone(),
+            status,
+        };
+        tokio::spawn(uplink.run())
+    });
     let state = api::AppState {
+        sync: status_rx,
         journal: handle,
-        views: views::Views::new(store.clone()),
+        views,
         store_id: config.store_id.clone(),
         store_name: config.store_name.clone(),
     };
@@ -49,7 +66,12 @@ pub async fn run(
         .with_graceful_shutdown(shutdown)
         .await
         .context("serving the API")?;
-    // The router (and with it the last journal handle) is gone: the journal drains and stops.
+    // Stop the uplink; with the router gone too, the last journal handle is dropped and the
+    // journal drains its queue and stops.
+    if let Some(task) = uplink_task {
+        task.abort();
+        let _ = task.await;
+    }
     tokio::task::spawn_blocking(move || journal_thread.join())
         .await?
         .ok();

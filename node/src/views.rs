@@ -5,7 +5,9 @@
 //! Key layout (one sled tree, so one atomic batch covers log and views):
 //! `log/<origin>\0<seq BE>` entry · `m/<member>` profile view · `d/<member>` automerge document ·
 //! `p/<phone>` and `c/<card>` → member · `pt/<member>` points · `s/<sale>` sale ·
-//! `ms/<member>/<hlc BE>` → sale id · `i/<idempotency key>` request record (not a view).
+//! `ms/<member>/<hlc BE>` → sale id · `i/<idempotency key>` request record (not a view) ·
+//! `fx/<feed position BE>` an entry from another replica, received through the hub's feed,
+//! with where in this store's own log it was applied · `meta/feed_applied`.
 
 use protocol::entry::{ChainError, ChainTip, Entry, EntryError, Payload};
 use protocol::member::{MemberDoc, Profile, ProfileError};
@@ -21,6 +23,8 @@ pub mod keys {
     use super::*;
 
     pub const LOG: &[u8] = b"log/";
+    pub const FEED: &[u8] = b"fx/";
+    pub const FEED_APPLIED: &[u8] = b"meta/feed_applied";
     pub const IDEMPOTENCY: &[u8] = b"i/";
     /// Every prefix that holds a view, i.e. state that `rebuild` must reproduce exactly.
     pub const VIEWS: &[&[u8]] = &[b"m/", b"d/", b"p/", b"c/", b"pt/", b"s/", b"ms/"];
@@ -38,6 +42,12 @@ pub mod keys {
     pub fn log(origin: &StoreId, seq: u64) -> Vec<u8> {
         let mut key = log_prefix(origin);
         key.extend(seq.to_be_bytes());
+        key
+    }
+
+    pub fn feed(position: u64) -> Vec<u8> {
+        let mut key = FEED.to_vec();
+        key.extend(position.to_be_bytes());
         key
     }
 
@@ -126,6 +136,26 @@ pub struct SaleView {
     pub hlc: Hlc,
     pub business_date: chrono::NaiveDate,
     pub staff: StaffId,
+}
+
+/// An entry another replica wrote, as received from the hub's feed. `before_seq` is this store's
+/// next own seq when it was applied, which lets `rebuild` replay the exact interleaving.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeedRecord {
+    pub before_seq: u64,
+    pub entry: Vec<u8>,
+}
+
+/// Applies another replica's entry. An edit of a member this store has never heard of (possible
+/// only if the hub's feed was cut short) is skipped, the same way live and in `rebuild`.
+pub fn apply_foreign_entry(ov: &mut Overlay<'_>, entry: &Entry) -> Result<(), ViewError> {
+    match apply_entry(ov, entry) {
+        Err(ViewError::UnknownMember { seq, member }) => {
+            tracing::warn!(origin = %entry.origin, seq, %member, "feed edits an unknown member; skipped");
+            Ok(())
+        }
+        other => other,
+    }
 }
 
 /// Reads through a batch that is being built, so one entry's view updates see each other.
@@ -332,6 +362,16 @@ impl Views {
         }))
     }
 
+    /// How much of the hub's feed this store has applied.
+    pub fn feed_applied(&self) -> Result<u64, StoreError> {
+        Ok(self.get_as(keys::FEED_APPLIED)?.unwrap_or(0))
+    }
+
+    /// This store's own log entry `seq`, encoded.
+    pub fn log_entry(&self, origin: &StoreId, seq: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        self.store.get(&keys::log(origin, seq))
+    }
+
     /// A member's sales, newest first.
     pub fn member_sales(&self, id: &MemberId, limit: usize) -> Result<Vec<SaleView>, StoreError> {
         let index = self
@@ -352,6 +392,8 @@ impl Views {
 #[derive(Debug, Default, Serialize)]
 pub struct RebuildReport {
     pub entries: u64,
+    /// Entries from other replicas, received through the hub's feed.
+    pub feed_entries: u64,
     pub origins: u64,
     /// Keys whose stored value differs from the rebuilt one (or exists on one side only).
     pub differences: Vec<String>,
@@ -365,11 +407,28 @@ impl RebuildReport {
     }
 }
 
-/// Replays the whole log into a fresh in-memory store, checking every origin's hash chain, and
+/// Replays the whole log into a fresh in-memory store — this store's own entries and those
+/// received from the feed, in the order they were applied — checking the hash chain, and
 /// compares the result with the views on disk.
 pub fn rebuild(store: &dyn Store) -> Result<RebuildReport, ViewError> {
     let fresh = MemStore::default();
     let mut report = RebuildReport::default();
+    let feed = store
+        .scan_prefix(keys::FEED)?
+        .into_iter()
+        .map(|(k, v)| decode::<FeedRecord>(&k, &v))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut feed = feed.into_iter().peekable();
+    let mut apply_feed_until =
+        |before_seq: u64, report: &mut RebuildReport| -> Result<(), ViewError> {
+            while let Some(record) = feed.next_if(|r| r.before_seq <= before_seq) {
+                let mut ov = Overlay::new(&fresh);
+                apply_foreign_entry(&mut ov, &Entry::decode(&record.entry)?)?;
+                fresh.apply(ov.into_batch())?;
+                report.feed_entries += 1;
+            }
+            Ok(())
+        };
     let mut tip: Option<(StoreId, ChainTip)> = None;
     for (key, bytes) in store.scan_prefix(keys::LOG)? {
         let entry = Entry::decode(&bytes)?;
@@ -381,6 +440,7 @@ pub fn rebuild(store: &dyn Store) -> Result<RebuildReport, ViewError> {
             }
         };
         tip = Some((entry.origin.clone(), current.extend(&entry.origin, &entry)?));
+        apply_feed_until(entry.seq, &mut report)?;
         let mut ov = Overlay::new(&fresh);
         apply_entry(&mut ov, &entry)?;
         fresh.apply(ov.into_batch())?;
@@ -391,6 +451,7 @@ pub fn rebuild(store: &dyn Store) -> Result<RebuildReport, ViewError> {
         }
         report.entries += 1;
     }
+    apply_feed_until(u64::MAX, &mut report)?;
     for prefix in keys::VIEWS {
         report.differences.extend(compare(
             &store.scan_prefix(prefix)?,

@@ -1,12 +1,18 @@
-//! `ops demo`: one store node on loopback with sample members and sales, so a newcomer has
-//! something to look at. Seeding uses fixed idempotency keys, so running it again (also after a
-//! `kill -9`) adds nothing twice.
+//! `ops demo`: a headquarters hub and three stores on loopback, with certificates, sample
+//! members and sales, so a newcomer has a chain to look at. Seeding uses fixed idempotency keys,
+//! so running it again (also after a `kill -9`) adds nothing twice.
 
 use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
 use serde_json::json;
+
+const STORES: &[(&str, &str)] = &[
+    ("S001", "人民广场店"),
+    ("S002", "徐家汇店"),
+    ("S003", "陆家嘴店"),
+];
 
 /// Sample members: name, phone, birthday, gender, tags.
 const MEMBERS: &[(&str, &str, &str, &str, &[&str])] = &[
@@ -27,34 +33,72 @@ const SALES: &[(Option<usize>, &str, &str, Option<&str>)] = &[
     (Some(3), "19.90", "饮品", None),
 ];
 
+const HUB_SYNC_PORT: u16 = 7443;
+
+/// Certificates, hub config and store configs, created on the first run and reused after.
+fn prepare(dir: &Path, port: u16) -> anyhow::Result<(hub::Config, Vec<node::Config>)> {
+    let pki = dir.join("pki");
+    if !pki.join(ops::pki::CA_KEY).exists() {
+        ops::pki::init(&pki, &["hub", "localhost", "127.0.0.1"])?;
+    }
+    let hub_sync = std::net::SocketAddr::from(([127, 0, 0, 1], HUB_SYNC_PORT));
+    let mut hub = ops::pki::hub_config(&pki, std::path::absolute(dir.join("hub"))?)?;
+    hub.sync_listen = hub_sync;
+    hub.http_listen = ([127, 0, 0, 1], port + 10).into();
+    let mut stores = Vec::new();
+    for (i, (store_id, store_name)) in STORES.iter().enumerate() {
+        let out = dir.join("stores").join(store_id);
+        let path = out.join("node.toml");
+        let mut config = if path.exists() {
+            node::Config::load(&path)?
+        } else {
+            ops::pki::enrol(&pki, store_id, hub_sync, "hub", &out)?
+        };
+        config.store_name = (*store_name).to_owned();
+        config.listen = ([127, 0, 0, 1], port + i as u16).into();
+        std::fs::write(&path, config.to_toml())?;
+        stores.push(config);
+    }
+    Ok((hub, stores))
+}
+
 pub fn run(dir: &Path, port: u16) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let config_path = dir.join("node.toml");
-    let config = if config_path.exists() {
-        node::Config::load(&config_path)?
-    } else {
-        let config = node::Config {
-            store_id: "S001".into(),
-            store_name: "人民广场店".into(),
-            data_dir: dir.join("data"),
-            listen: ([127, 0, 0, 1], port).into(),
-            ..node::Config::default()
-        };
-        std::fs::write(&config_path, config.to_toml())?;
-        config
-    };
+    let (hub_config, stores) = prepare(dir, port)?;
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
-        let listen = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-        let listener = tokio::net::TcpListener::bind(listen)
-            .await
-            .with_context(|| format!("binding {listen}"))?;
-        let base = format!("http://{}", listener.local_addr()?);
-        let server = tokio::spawn(node::run(config, listener, node::shutdown_signal()));
-        let seed_base = base.clone();
-        tokio::task::spawn_blocking(move || seed(&seed_base)).await??;
-        print_welcome(&base, dir, &config_path);
-        server.await?
+        let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
+        let stopper = stop_tx.clone();
+        tokio::spawn(async move {
+            node::shutdown_signal().await;
+            let _ = stopper.send(());
+        });
+        let hub_http = hub_config.http_listen;
+        let mut hub_stop = stop_tx.subscribe();
+        let hub_task = tokio::spawn(hub::run(hub_config, |_| {}, async move {
+            let _ = hub_stop.recv().await;
+        }));
+        let mut tasks = Vec::new();
+        for config in &stores {
+            let listener = tokio::net::TcpListener::bind(config.listen)
+                .await
+                .with_context(|| format!("binding {}", config.listen))?;
+            let mut stop = stop_tx.subscribe();
+            tasks.push(tokio::spawn(node::run(
+                config.clone(),
+                listener,
+                async move {
+                    let _ = stop.recv().await;
+                },
+            )));
+        }
+        let first = format!("http://{}", stores[0].listen);
+        tokio::task::spawn_blocking(move || seed(&first)).await??;
+        print_welcome(dir, &stores, hub_http);
+        for task in tasks {
+            task.await??;
+        }
+        hub_task.await?
     })
 }
 
@@ -102,24 +146,32 @@ fn seed(base: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_welcome(base: &str, dir: &Path, config_path: &Path) {
+fn print_welcome(dir: &Path, stores: &[node::Config], hub_http: std::net::SocketAddr) {
+    let s1 = format!("http://{}", stores[0].listen);
+    let s2 = format!("http://{}", stores[1].listen);
+    println!(
+        "\n连锁演示已启动 · demo chain running (data in {})\n",
+        dir.display()
+    );
+    println!("  总部 headquarters   http://{hub_http}/api/v1/stores   (per-store sync lag)");
+    for s in stores {
+        println!(
+            "  门店 {} {}  http://{}/api/v1/health",
+            s.store_id, s.store_name, s.listen
+        );
+    }
     println!(
         r#"
-门店节点已启动 · store node running (store S001, data in {dir})
-
-  API            {base}/api/v1/health
-  OpenAPI        {base}/openapi.json
-  会员 member     curl '{base}/api/v1/members/lookup?phone=13800138001'
-
-  快速消费 quick checkout (earns 1 point per yuan):
-    curl -X POST {base}/api/v1/checkouts/quick \
+  A member registered at S001 is found at S002 within seconds (also offline, once synced):
+    curl '{s2}/api/v1/members/lookup?phone=13800138001'
+  Sync state of a store (link, backlog, last sync):
+    curl {s1}/api/v1/sync
+  Quick checkout at S001 (earns 1 point per yuan):
+    curl -X POST {s1}/api/v1/checkouts/quick \
       -H 'Idempotency-Key: till-1-000001' -H 'Content-Type: application/json' \
       -d '{{"member_id":"<member_id from the lookup>","amount":{{"amount":"88.80","currency":"CNY"}},"cash_tendered":{{"amount":"100"}}}}'
 
-  Stop with Ctrl-C (or kill -9: acknowledged sales survive). Run again to continue;
-  check the data with: cargo run -p node -- verify --config {config}
-"#,
-        dir = dir.display(),
-        config = config_path.display()
+  Stop with Ctrl-C (or kill -9: acknowledged sales survive). Run again to continue.
+"#
     );
 }

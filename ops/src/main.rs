@@ -20,13 +20,19 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Start a store node on loopback with sample members and sales, and keep it running.
+    /// Start a headquarters hub and three stores on loopback with sample data; keep them running.
     Demo {
-        /// Where the demo keeps its configuration and data (kept between runs).
+        /// Where the demo keeps its certificates, configuration and data (kept between runs).
         #[arg(long, default_value = "demo-data")]
         dir: PathBuf,
+        /// The first store's HTTP port; the others follow it. The hub's API is on port + 10.
         #[arg(long, default_value_t = 8080)]
         port: u16,
+    },
+    /// The chain's certificates: create the CA and the hub's certificate, or enrol a store.
+    Pki {
+        #[command(subcommand)]
+        command: PkiCmd,
     },
     /// Measure durable checkout throughput and latency, next to raw sled in the same run.
     Bench {
@@ -42,6 +48,32 @@ enum Cmd {
     },
 }
 
+#[derive(Subcommand)]
+enum PkiCmd {
+    /// Create the headquarters CA and the hub's certificate in `dir`.
+    Init {
+        #[arg(long, default_value = "pki")]
+        dir: PathBuf,
+        /// Names (DNS or IP) stores use to reach the hub.
+        #[arg(long, default_values_t = ["hub".to_owned(), "localhost".to_owned(), "127.0.0.1".to_owned()])]
+        hub_name: Vec<String>,
+    },
+    /// Issue a store's certificate and write a ready-to-run config bundle into `out`.
+    Enrol {
+        #[arg(long, default_value = "pki")]
+        dir: PathBuf,
+        #[arg(long)]
+        store: String,
+        /// The hub's sync address as the store will reach it.
+        #[arg(long, default_value = "127.0.0.1:7443")]
+        hub: std::net::SocketAddr,
+        #[arg(long, default_value = "hub")]
+        hub_name: String,
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -51,6 +83,31 @@ fn main() -> anyhow::Result<()> {
         .init();
     match Cli::parse().command {
         Cmd::Demo { dir, port } => demo::run(&dir, port),
+        Cmd::Pki {
+            command: PkiCmd::Init { dir, hub_name },
+        } => {
+            let names: Vec<&str> = hub_name.iter().map(String::as_str).collect();
+            ops::pki::init(&dir, &names)?;
+            println!("CA and hub certificate written to {}", dir.display());
+            Ok(())
+        }
+        Cmd::Pki {
+            command:
+                PkiCmd::Enrol {
+                    dir,
+                    store,
+                    hub,
+                    hub_name,
+                    out,
+                },
+        } => {
+            ops::pki::enrol(&dir, &store, hub, &hub_name, &out)?;
+            println!(
+                "store {store} enrolled: run it with  node run --config {}",
+                out.join("node.toml").display()
+            );
+            Ok(())
+        }
         Cmd::Bench {
             seconds,
             tills,

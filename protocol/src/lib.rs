@@ -14,6 +14,7 @@ pub mod money;
 pub mod phone;
 pub mod points;
 pub mod sale;
+pub mod sync;
 
 pub use entry::{Entry, EntryHash, Payload};
 pub use hlc::{Hlc, HlcClock};

@@ -240,3 +240,78 @@ impl Drop for NodeProcess {
         let _ = self.child.wait();
     }
 }
+
+/// A hub running as a child process.
+pub struct HubProcess {
+    pub child: Child,
+    pub client: Client,
+    pub sync: std::net::SocketAddr,
+}
+
+impl HubProcess {
+    /// Starts `binary` (`env!("CARGO_BIN_EXE_hq")`) with `config_path`, on `sync` (port 0
+    /// for any) and a free HTTP port.
+    pub fn spawn(binary: &Path, config_path: &Path, sync: std::net::SocketAddr) -> Self {
+        let mut child = Command::new(binary)
+            .args(["run", "--config"])
+            .arg(config_path)
+            .args([
+                "--sync-listen",
+                &sync.to_string(),
+                "--http-listen",
+                "127.0.0.1:0",
+            ])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("starting the hub binary");
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        let sync = line
+            .trim()
+            .strip_prefix("sync on ")
+            .unwrap_or_else(|| panic!("unexpected line {line:?}"))
+            .parse()
+            .unwrap();
+        line.clear();
+        stdout.read_line(&mut line).unwrap();
+        let base = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected line {line:?}"));
+        Self {
+            client: Client::new(base),
+            child,
+            sync,
+        }
+    }
+
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for HubProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `probe` every 50 ms until it returns `Some`, or panics after `seconds` naming `what`.
+pub fn eventually<T>(seconds: u64, what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + Duration::from_secs(seconds);
+    loop {
+        if let Some(value) = probe() {
+            return value;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -34,6 +34,7 @@ pub const SALES_LIMIT_MAX: usize = 10_000;
 #[derive(Clone)]
 pub struct AppState {
     pub journal: JournalHandle,
+    pub sync: tokio::sync::watch::Receiver<crate::uplink::SyncStatus>,
     pub views: Views,
     pub store_id: String,
     pub store_name: String,
@@ -44,6 +45,7 @@ pub struct AppState {
     info(title = "Store node cashier API (门店收银接口)", version = "1"),
     paths(
         health,
+        sync_status,
         register_member,
         get_member,
         edit_member,
@@ -60,6 +62,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/openapi.json", get(openapi))
         .route("/api/v1/health", get(health))
+        .route("/api/v1/sync", get(sync_status))
         .route("/api/v1/members", post(register_member))
         .route("/api/v1/members/lookup", get(lookup_member))
         .route(
@@ -163,6 +166,9 @@ fn answer(status: StatusCode, reply: Reply) -> Response {
             sale,
             member_points,
         } => axum::Json(SaleOut::new(sale, member_points)).into_response(),
+        Outcome::FeedApplied { upto } => {
+            axum::Json(serde_json::json!({ "feed_applied": upto })).into_response()
+        }
     };
     let mut response = (status, body).into_response();
     if reply.replayed {
@@ -184,6 +190,15 @@ async fn health(State(app): St) -> AppResult {
         version: env!("CARGO_PKG_VERSION"),
     })
     .into_response())
+}
+
+/// The link to headquarters: online or not, entries waiting to sync, last successful sync.
+#[utoipa::path(get, path = "/api/v1/sync", responses((status = 200, description = "sync status")))]
+async fn sync_status(State(app): St) -> AppResult {
+    let mut status = app.sync.borrow().clone();
+    status.log_len = status.log_len.max(app.views.log_length(&app.store_id)?);
+    status.backlog = status.log_len.saturating_sub(status.acked_seq);
+    Ok(axum::Json(status).into_response())
 }
 
 /// Registers a member (会员注册).

@@ -1,0 +1,81 @@
+//! The `hub` command line. Lives in the library so test crates can build the same binary.
+#![allow(clippy::print_stdout)]
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use crate::Config;
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "Headquarters hub (总部): store sync, member feed, store status"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Serve the sync endpoint and the HTTP API.
+    Run {
+        #[arg(long, default_value = "hub.toml")]
+        config: PathBuf,
+        /// Override the UDP sync address (port 0 picks a free port).
+        #[arg(long)]
+        sync_listen: Option<std::net::SocketAddr>,
+        /// Override the HTTP address (port 0 picks a free port).
+        #[arg(long)]
+        http_listen: Option<std::net::SocketAddr>,
+    },
+}
+
+pub fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Cmd::Run {
+            config,
+            sync_listen,
+            http_listen,
+        } => {
+            let mut cfg = Config::load(&config)?;
+            cfg.sync_listen = sync_listen.unwrap_or(cfg.sync_listen);
+            cfg.http_listen = http_listen.unwrap_or(cfg.http_listen);
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime
+                .block_on(crate::run(
+                    cfg,
+                    |bound| {
+                        // Machine-readable lines for scripts and tests that start the hub on port 0.
+                        println!("sync on {}", bound.sync);
+                        println!("listening on http://{}", bound.http);
+                    },
+                    shutdown_signal(),
+                ))
+                .context("running the hub")
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

@@ -1,0 +1,316 @@
+//! The ingest owner: the one writer of the hub's storage (STYLE.md §6). Sessions hand it
+//! verified batches; it re-checks each against the authoritative chain tip (two sessions of one
+//! store may overlap during a reconnect), writes entries and their feed items, and answers only
+//! after a flush covers them. Batches arriving together share a flush (group commit).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use protocol::StoreId;
+use protocol::entry::{ChainError, ChainTip, Entry, Payload};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::storage::{Append, FeedRecord, HubStore, StoreStatus};
+
+const GROUP_MAX: usize = 256;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+    #[error("storage failed: {0}")]
+    Storage(String),
+    #[error("the hub is shutting down")]
+    Unavailable,
+}
+
+/// One row of the stores overview.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StoreRow {
+    pub store_id: StoreId,
+    pub connected: bool,
+    pub acked_seq: u64,
+    pub log_len: u64,
+    /// Entries the store has written that the hub does not hold yet (as last reported).
+    pub entries_behind: u64,
+    /// Seconds since the hub last took a batch from this store, when it is behind.
+    pub seconds_behind: u64,
+    pub last_sync_ms: u64,
+    pub last_entry_ms: u64,
+}
+
+enum Command {
+    Tip {
+        store: StoreId,
+        reply: oneshot::Sender<ChainTip>,
+    },
+    Ingest {
+        store: StoreId,
+        entries: Vec<Entry>,
+        log_len: u64,
+        reply: oneshot::Sender<Result<u64, IngestError>>,
+    },
+    Link {
+        store: StoreId,
+        up: bool,
+        log_len: u64,
+    },
+    Stores {
+        reply: oneshot::Sender<Vec<StoreRow>>,
+    },
+}
+
+#[derive(Clone)]
+pub struct IngestHandle {
+    commands: mpsc::Sender<Command>,
+    feed_len: watch::Receiver<u64>,
+}
+
+impl IngestHandle {
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, IngestError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(make(reply))
+            .await
+            .map_err(|_| IngestError::Unavailable)?;
+        answer.await.map_err(|_| IngestError::Unavailable)
+    }
+
+    /// Where the hub's durable copy of `store`'s log ends.
+    pub async fn tip(&self, store: StoreId) -> Result<ChainTip, IngestError> {
+        self.ask(|reply| Command::Tip { store, reply }).await
+    }
+
+    /// Persists a verified batch; returns the seq now durably held.
+    pub async fn ingest(
+        &self,
+        store: StoreId,
+        entries: Vec<Entry>,
+        log_len: u64,
+    ) -> Result<u64, IngestError> {
+        self.ask(|reply| Command::Ingest {
+            store,
+            entries,
+            log_len,
+            reply,
+        })
+        .await?
+    }
+
+    pub async fn link(&self, store: StoreId, up: bool, log_len: u64) {
+        let _ = self
+            .commands
+            .send(Command::Link { store, up, log_len })
+            .await;
+    }
+
+    pub async fn stores(&self) -> Result<Vec<StoreRow>, IngestError> {
+        self.ask(|reply| Command::Stores { reply }).await
+    }
+
+    /// The durable feed length, updated after every flush.
+    pub fn feed_len(&self) -> watch::Receiver<u64> {
+        self.feed_len.clone()
+    }
+}
+
+struct Ingest {
+    storage: Arc<dyn HubStore>,
+    tips: HashMap<StoreId, ChainTip>,
+    statuses: HashMap<StoreId, StoreStatus>,
+    links: HashMap<StoreId, u32>,
+    feed_len: u64,
+    now_ms: Box<dyn Fn() -> u64 + Send>,
+}
+
+/// Entries every store needs: the member directory (registrations and profile edits).
+fn goes_to_feed(entry: &Entry) -> bool {
+    matches!(
+        entry.payload,
+        Payload::MemberRegistered { .. } | Payload::MemberEdited { .. }
+    )
+}
+
+impl Ingest {
+    fn ingest(
+        &mut self,
+        store: &StoreId,
+        entries: Vec<Entry>,
+        log_len: u64,
+    ) -> Result<u64, IngestError> {
+        let mut tip = self.tips.get(store).copied().unwrap_or(ChainTip::GENESIS);
+        let mut status = self.statuses.get(store).cloned().unwrap_or_default();
+        let mut fresh = Vec::with_capacity(entries.len());
+        let mut feed = Vec::new();
+        let mut feed_len = self.feed_len;
+        for entry in entries {
+            if entry.seq < tip.next_seq {
+                continue;
+            }
+            tip = tip.extend(store, &entry)?;
+            let bytes = entry.encode();
+            if goes_to_feed(&entry) {
+                feed_len += 1;
+                feed.push((
+                    feed_len,
+                    FeedRecord {
+                        origin: store.clone(),
+                        entry: bytes.clone(),
+                    },
+                ));
+            }
+            status.last_entry_ms = entry.hlc.wall_ms;
+            fresh.push((entry.seq, bytes));
+        }
+        status.acked_seq = tip.next_seq - 1;
+        status.log_len = status.log_len.max(log_len).max(status.acked_seq);
+        status.last_sync_ms = (self.now_ms)();
+        if !fresh.is_empty() {
+            let append = Append {
+                store,
+                entries: fresh,
+                tip,
+                status: status.clone(),
+                feed,
+                feed_len,
+            };
+            self.storage
+                .append(append)
+                .map_err(|e| IngestError::Storage(e.to_string()))?;
+            self.tips.insert(store.clone(), tip);
+            self.feed_len = feed_len;
+        }
+        self.statuses.insert(store.clone(), status);
+        Ok(tip.next_seq - 1)
+    }
+
+    fn rows(&self) -> Vec<StoreRow> {
+        let now = (self.now_ms)();
+        let mut rows: Vec<_> = self
+            .statuses
+            .iter()
+            .map(|(store, s)| {
+                let behind = s.log_len.saturating_sub(s.acked_seq);
+                StoreRow {
+                    store_id: store.clone(),
+                    connected: self.links.get(store).is_some_and(|n| *n > 0),
+                    acked_seq: s.acked_seq,
+                    log_len: s.log_len,
+                    entries_behind: behind,
+                    seconds_behind: if behind > 0 {
+                        now.saturating_sub(s.last_sync_ms) / 1000
+                    } else {
+                        0
+                    },
+                    last_sync_ms: s.last_sync_ms,
+                    last_entry_ms: s.last_entry_ms,
+                }
+            })
+            .collect();
+        rows.sort_by(|a, b| a.store_id.cmp(&b.store_id));
+        rows
+    }
+}
+
+fn system_now_ms() -> u64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    since.map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+/// Starts the ingest owner on its own thread (flushes block).
+pub fn spawn(
+    storage: Arc<dyn HubStore>,
+) -> anyhow::Result<(IngestHandle, std::thread::JoinHandle<()>)> {
+    let mut tips = HashMap::new();
+    let mut statuses = HashMap::new();
+    for (store, tip, status) in storage.stores()? {
+        tips.insert(store.clone(), tip);
+        statuses.insert(store, status);
+    }
+    let feed_len = storage.feed_len()?;
+    let mut ingest = Ingest {
+        storage,
+        tips,
+        statuses,
+        links: HashMap::new(),
+        feed_len,
+        now_ms: Box::new(system_now_ms),
+    };
+    let (commands, mut inbox) = mpsc::channel::<Command>(1024);
+    let (feed_tx, feed_rx) = watch::channel(feed_len);
+    let thread = std::thread::Builder::new()
+        .name("ingest".into())
+        .spawn(move || {
+            let mut group = Vec::with_capacity(GROUP_MAX);
+            while let Some(first) = inbox.blocking_recv() {
+                group.push(first);
+                while group.len() < GROUP_MAX {
+                    match inbox.try_recv() {
+                        Ok(next) => group.push(next),
+                        Err(_) => break,
+                    }
+                }
+                let mut answers = Vec::new();
+                // A tip is answered after the flush too: a Welcome must never name an entry that
+                // a crash could still take away.
+                let mut tips = Vec::new();
+                for command in group.drain(..) {
+                    match command {
+                        Command::Ingest {
+                            store,
+                            entries,
+                            log_len,
+                            reply,
+                        } => {
+                            answers.push((reply, ingest.ingest(&store, entries, log_len)));
+                        }
+                        Command::Tip { store, reply } => {
+                            tips.push((
+                                reply,
+                                ingest
+                                    .tips
+                                    .get(&store)
+                                    .copied()
+                                    .unwrap_or(ChainTip::GENESIS),
+                            ));
+                        }
+                        Command::Link { store, up, log_len } => {
+                            let n = ingest.links.entry(store.clone()).or_default();
+                            *n = if up { *n + 1 } else { n.saturating_sub(1) };
+                            let status = ingest.statuses.entry(store).or_default();
+                            status.log_len = status.log_len.max(log_len);
+                        }
+                        Command::Stores { reply } => {
+                            let _ = reply.send(ingest.rows());
+                        }
+                    }
+                }
+                let flushed = ingest.storage.flush();
+                for (reply, result) in answers {
+                    let result = match (&flushed, result) {
+                        (Err(e), Ok(_)) => Err(IngestError::Storage(e.to_string())),
+                        (_, result) => result,
+                    };
+                    let _ = reply.send(result);
+                }
+                if let Err(e) = flushed {
+                    tracing::error!(error = %e, "hub flush failed; ingest stops");
+                    return;
+                }
+                for (reply, tip) in tips {
+                    let _ = reply.send(tip);
+                }
+                feed_tx.send_replace(ingest.feed_len);
+            }
+        })?;
+    Ok((
+        IngestHandle {
+            commands,
+            feed_len: feed_rx,
+        },
+        thread,
+    ))
+}

@@ -1,0 +1,235 @@
+//! The QUIC endpoint: accepts store connections (mutual TLS), binds each to the store named in
+//! its certificate, and drives a `HubSession` with the ingest owner and the feed.
+
+use std::sync::Arc;
+
+use protocol::StoreId;
+use protocol::sync::{self, HubEvent, HubSession, StoreMsg, SyncError};
+use quinn::{RecvStream, SendStream};
+use tokio::sync::mpsc;
+
+use crate::ingest::IngestHandle;
+use crate::storage::HubStore;
+
+/// Application close codes beyond the protocol's own (`SyncError::close_code`).
+pub const CLOSE_BAD_CERTIFICATE: u32 = 100;
+pub const CLOSE_STORAGE: u32 = 101;
+
+/// How many feed records one `Feed` message carries at most.
+const FEED_BATCH_MAX: usize = 512;
+
+pub async fn write_frame<T: serde::Serialize>(
+    send: &mut SendStream,
+    msg: &T,
+) -> anyhow::Result<()> {
+    send.write_all(&sync::encode_frame(msg)).await?;
+    Ok(())
+}
+
+/// Reads one frame; `Ok(None)` when the peer finished the stream cleanly.
+pub async fn read_frame<T: for<'de> serde::Deserialize<'de>>(
+    recv: &mut RecvStream,
+) -> Result<Option<T>, SyncError> {
+    let mut prefix = [0u8; 4];
+    match recv.read_exact(&mut prefix).await {
+        Ok(()) => {}
+        Err(quinn::ReadExactError::FinishedEarly(0)) => return Ok(None),
+        Err(e) => return Err(SyncError::Link(e.to_string())),
+    }
+    let mut body = vec![0u8; sync::frame_len(prefix)?];
+    recv.read_exact(&mut body)
+        .await
+        .map_err(|e| SyncError::Link(e.to_string()))?;
+    sync::decode_body(&body).map(Some)
+}
+
+pub async fn serve(endpoint: quinn::Endpoint, ingest: IngestHandle, storage: Arc<dyn HubStore>) {
+    while let Some(incoming) = endpoint.accept().await {
+        let (ingest, storage) = (ingest.clone(), storage.clone());
+        tokio::spawn(async move {
+            let remote = incoming.remote_address();
+            let connection = match incoming.await {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(%remote, error = %e, "store connection refused during the TLS handshake");
+                    return;
+                }
+            };
+            let store = match authenticated_store(&connection) {
+                Ok(store) => store,
+                Err(e) => {
+                    tracing::warn!(%remote, error = %e, "store certificate refused");
+                    connection.close(CLOSE_BAD_CERTIFICATE.into(), b"bad store certificate");
+                    return;
+                }
+            };
+            tracing::info!(%remote, %store, "store connected");
+            let outcome = run_session(&connection, store.clone(), &ingest, &storage).await;
+            match &outcome {
+                Ok(()) => tracing::info!(%store, "store disconnected"),
+                Err(SessionEnd::Protocol(e)) => {
+                    tracing::warn!(%store, error = %e, code = e.close_code(), "closing the session");
+                    connection.close(e.close_code().into(), e.to_string().as_bytes());
+                }
+                Err(SessionEnd::Other(e)) => {
+                    tracing::warn!(%store, error = %e, "session ended");
+                    connection.close(CLOSE_STORAGE.into(), b"session ended");
+                }
+            }
+        });
+    }
+}
+
+fn authenticated_store(connection: &quinn::Connection) -> anyhow::Result<StoreId> {
+    let identity = connection
+        .peer_identity()
+        .ok_or_else(|| anyhow::anyhow!("no client certificate"))?;
+    let chain = identity
+        .downcast::<Vec<rustls::pki_types::CertificateDer<'static>>>()
+        .map_err(|_| anyhow::anyhow!("unexpected peer identity type"))?;
+    let leaf = chain
+        .first()
+        .ok_or_else(|| anyhow::anyhow!("empty certificate chain"))?;
+    crate::tls::store_of(leaf)
+}
+
+enum SessionEnd {
+    Protocol(SyncError),
+    Other(anyhow::Error),
+}
+
+impl From<SyncError> for SessionEnd {
+    fn from(e: SyncError) -> Self {
+        SessionEnd::Protocol(e)
+    }
+}
+
+impl From<anyhow::Error> for SessionEnd {
+    fn from(e: anyhow::Error) -> Self {
+        SessionEnd::Other(e)
+    }
+}
+
+async fn run_session(
+    connection: &quinn::Connection,
+    store: StoreId,
+    ingest: &IngestHandle,
+    storage: &Arc<dyn HubStore>,
+) -> Result<(), SessionEnd> {
+    let (mut send, recv) = connection
+        .accept_bi()
+        .await
+        .map_err(|e| anyhow::anyhow!("no stream: {e}"))?;
+    let tip = ingest
+        .tip(store.clone())
+        .await
+        .map_err(anyhow::Error::from)?;
+    let mut session = HubSession::new(store.clone(), tip);
+    let mut inbox = spawn_reader(recv);
+    let mut feed_len = ingest.feed_len();
+    let mut feed_sent: Option<u64> = None;
+    let mut linked = false;
+    let result = async {
+        loop {
+            while let Some(msg) = session.poll_transmit() {
+                write_frame(&mut send, &msg).await?;
+            }
+            if let Some(event) = session.poll_event() {
+                match event {
+                    HubEvent::Hello {
+                        log_len,
+                        feed_applied,
+                    } => {
+                        ingest.link(store.clone(), true, log_len).await;
+                        linked = true;
+                        feed_sent = Some(feed_applied);
+                    }
+                    HubEvent::Persist { entries, log_len } => {
+                        let seq = ingest
+                            .ingest(store.clone(), entries, log_len)
+                            .await
+                            .map_err(anyhow::Error::from)?;
+                        session.persisted(seq);
+                    }
+                }
+                continue;
+            }
+            if let Some(sent) = feed_sent {
+                let durable = *feed_len.borrow_and_update();
+                if durable > sent {
+                    let upto = feed(&mut session, storage, &store, sent, durable)?;
+                    if upto > sent {
+                        feed_sent = Some(upto);
+                        continue;
+                    }
+                }
+            }
+            tokio::select! {
+                msg = inbox.recv() => match msg {
+                    Some(Ok(msg)) => session.handle(msg)?,
+                    Some(Err(e)) => return Err(SessionEnd::Protocol(e)),
+                    None => {
+                        tracing::debug!(%store, "the store closed the sync stream");
+                        return Ok(());
+                    }
+                },
+                changed = feed_len.changed() => if changed.is_err() {
+                    tracing::debug!(%store, "the feed is gone: the hub is stopping");
+                    return Ok(());
+                },
+            }
+        }
+    }
+    .await;
+    if linked {
+        ingest.link(store, false, 0).await;
+    }
+    result
+}
+
+/// Queues feed records after `sent` (up to `durable`), skipping the store's own entries.
+fn feed(
+    session: &mut HubSession,
+    storage: &Arc<dyn HubStore>,
+    store: &StoreId,
+    sent: u64,
+    durable: u64,
+) -> anyhow::Result<u64> {
+    let records = storage.feed(sent + 1, FEED_BATCH_MAX.min((durable - sent) as usize))?;
+    let upto = records.last().map_or(sent, |(position, _)| *position);
+    let items = records
+        .into_iter()
+        .filter(|(_, r)| &r.origin != store)
+        .map(|(position, r)| sync::FeedItem {
+            position,
+            entry: r.entry,
+        })
+        .collect();
+    session.feed(upto, items);
+    Ok(upto)
+}
+
+/// Reads frames on their own task (reads are not cancel-safe) and hands them over in order.
+fn spawn_reader(mut recv: RecvStream) -> mpsc::Receiver<Result<StoreMsg, SyncError>> {
+    let (tx, rx) = mpsc::channel(8);
+    tokio::spawn(async move {
+        loop {
+            match read_frame::<StoreMsg>(&mut recv).await {
+                Ok(Some(msg)) => {
+                    if tx.send(Ok(msg)).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(None) => {
+                    tracing::debug!("sync stream finished");
+                    return;
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e)).await;
+                    return;
+                }
+            }
+        }
+    });
+    rx
+}

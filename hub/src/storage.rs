@@ -1,0 +1,164 @@
+//! The hub's storage, behind a trait at the level of what the hub does (append a store's
+//! verified entries with the feed items they create; read the feed), so that a chain that
+//! outgrows one machine can put this on an existing distributed database. sled is the default.
+//!
+//! sled layout, one tree: `log/<store>\0<seq BE>` entry · `tip/<store>` chain tip ·
+//! `st/<store>` status · `feed/<position BE>` feed record · `meta/feed_len`.
+
+use std::path::Path;
+
+use protocol::StoreId;
+use protocol::entry::ChainTip;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, thiserror::Error)]
+pub enum HubStoreError {
+    #[error("storage: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("stored record {0} is damaged")]
+    Damaged(String),
+}
+
+type Result<T> = std::result::Result<T, HubStoreError>;
+
+/// What the hub knows about one store's sync.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoreStatus {
+    /// The last seq of the store's log the hub holds durably.
+    pub acked_seq: u64,
+    /// The store's log length as it last reported it.
+    pub log_len: u64,
+    /// Wall time (ms) of the newest entry held.
+    pub last_entry_ms: u64,
+    /// Hub time (ms) of the last batch taken from this store.
+    pub last_sync_ms: u64,
+}
+
+/// An entry in the feed every store receives, with its origin so a store's own are skipped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeedRecord {
+    pub origin: StoreId,
+    pub entry: Vec<u8>,
+}
+
+/// One store's verified batch and what it adds to the feed.
+#[derive(Debug, Clone)]
+pub struct Append<'a> {
+    pub store: &'a StoreId,
+    pub entries: Vec<(u64, Vec<u8>)>,
+    pub tip: ChainTip,
+    pub status: StoreStatus,
+    pub feed: Vec<(u64, FeedRecord)>,
+    pub feed_len: u64,
+}
+
+pub trait HubStore: Send + Sync + 'static {
+    /// Every store's chain tip and status, read once at start.
+    fn stores(&self) -> Result<Vec<(StoreId, ChainTip, StoreStatus)>>;
+    fn feed_len(&self) -> Result<u64>;
+    /// Writes one batch atomically; durable after the next `flush`.
+    fn append(&self, append: Append<'_>) -> Result<()>;
+    fn flush(&self) -> Result<()>;
+    /// Feed records from position `from`, at most `limit`.
+    fn feed(&self, from: u64, limit: usize) -> Result<Vec<(u64, FeedRecord)>>;
+    /// A store's entries from `from_seq`, at most `limit`, encoded.
+    fn entries(&self, store: &StoreId, from_seq: u64, limit: usize) -> Result<Vec<Vec<u8>>>;
+}
+
+pub struct SledHubStore {
+    db: sled::Db,
+}
+
+impl SledHubStore {
+    pub fn open(dir: &Path) -> Result<Self> {
+        Ok(Self {
+            db: sled::Config::new().path(dir).open()?,
+        })
+    }
+}
+
+fn log_key(store: &StoreId, seq: u64) -> Vec<u8> {
+    let mut key = format!("log/{store}").into_bytes();
+    key.push(0);
+    key.extend(seq.to_be_bytes());
+    key
+}
+
+fn feed_key(position: u64) -> Vec<u8> {
+    let mut key = b"feed/".to_vec();
+    key.extend(position.to_be_bytes());
+    key
+}
+
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    postcard::to_stdvec(value).unwrap_or_default()
+}
+
+fn decode<T: for<'de> Deserialize<'de>>(key: &[u8], bytes: &[u8]) -> Result<T> {
+    postcard::from_bytes(bytes)
+        .map_err(|_| HubStoreError::Damaged(String::from_utf8_lossy(key).into_owned()))
+}
+
+impl HubStore for SledHubStore {
+    fn stores(&self) -> Result<Vec<(StoreId, ChainTip, StoreStatus)>> {
+        let mut out = Vec::new();
+        for kv in self.db.scan_prefix(b"tip/") {
+            let (key, value) = kv?;
+            let name = String::from_utf8_lossy(&key[4..]).into_owned();
+            let store = StoreId::parse(&name).map_err(|_| HubStoreError::Damaged(name.clone()))?;
+            let tip: ChainTip = decode(&key, &value)?;
+            let status_key = format!("st/{store}");
+            let status = match self.db.get(&status_key)? {
+                Some(bytes) => decode(status_key.as_bytes(), &bytes)?,
+                None => StoreStatus::default(),
+            };
+            out.push((store, tip, status));
+        }
+        Ok(out)
+    }
+
+    fn feed_len(&self) -> Result<u64> {
+        match self.db.get(b"meta/feed_len")? {
+            Some(bytes) => decode(b"meta/feed_len", &bytes),
+            None => Ok(0),
+        }
+    }
+
+    fn append(&self, a: Append<'_>) -> Result<()> {
+        let mut batch = sled::Batch::default();
+        for (seq, bytes) in a.entries {
+            batch.insert(log_key(a.store, seq), bytes);
+        }
+        batch.insert(format!("tip/{}", a.store).into_bytes(), encode(&a.tip));
+        batch.insert(format!("st/{}", a.store).into_bytes(), encode(&a.status));
+        for (position, record) in &a.feed {
+            batch.insert(feed_key(*position), encode(record));
+        }
+        batch.insert(&b"meta/feed_len"[..], encode(&a.feed_len));
+        Ok(self.db.apply_batch(batch)?)
+    }
+
+    fn flush(&self) -> Result<()> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    fn feed(&self, from: u64, limit: usize) -> Result<Vec<(u64, FeedRecord)>> {
+        let range = self.db.range(feed_key(from)..feed_key(u64::MAX));
+        range
+            .take(limit)
+            .map(|kv| {
+                let (key, value) = kv?;
+                let position = u64::from_be_bytes(key[5..].try_into().unwrap_or_default());
+                Ok((position, decode(&key, &value)?))
+            })
+            .collect()
+    }
+
+    fn entries(&self, store: &StoreId, from_seq: u64, limit: usize) -> Result<Vec<Vec<u8>>> {
+        let range = self
+            .db
+            .range(log_key(store, from_seq)..=log_key(store, u64::MAX));
+        range.take(limit).map(|kv| Ok(kv?.1.to_vec())).collect()
+    }
+}

@@ -1,0 +1,308 @@
+//! The uplink: one long-lived QUIC connection to headquarters (mutual TLS), driving the store's
+//! end of the sync session (`protocol::sync::UplinkSession`). It pushes the log's backlog,
+//! applies the hub's feed through the journal, reconnects with jittered exponential back-off,
+//! and publishes its state for the API. Cashiers never wait for it.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use protocol::StoreId;
+use protocol::sync::{self, HubMsg, StoreMsg, SyncError, UplinkEvent, UplinkSession};
+use quinn::{RecvStream, SendStream};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use serde::Serialize;
+use tokio::sync::{mpsc, watch};
+
+use crate::config::SyncConfig;
+use crate::journal::{Command, JournalHandle};
+use crate::views::Views;
+
+/// The first wait before reconnecting; it doubles up to `retry_delay_ms_max`.
+const RETRY_DELAY_MS_MIN: u64 = 200;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Link {
+    /// No headquarters configured: the store runs on its own.
+    Disabled,
+    Connecting,
+    Online,
+    Offline,
+}
+
+/// What the till's "link" indicator shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct SyncStatus {
+    pub link: Link,
+    pub hub: Option<String>,
+    /// Entries of this store's log headquarters holds durably.
+    pub acked_seq: u64,
+    /// Entries in this store's log.
+    pub log_len: u64,
+    /// Entries not yet at headquarters.
+    pub backlog: u64,
+    /// When headquarters last acknowledged (ms since the epoch), if ever since start.
+    pub last_sync_ms: Option<u64>,
+    /// How much of the hub's feed (other stores' member changes) is applied here.
+    pub feed_applied: u64,
+    pub last_error: Option<String>,
+}
+
+impl SyncStatus {
+    pub fn disabled(log_len: u64) -> Self {
+        Self {
+            link: Link::Disabled,
+            hub: None,
+            acked_seq: 0,
+            log_len,
+            backlog: log_len,
+            last_sync_ms: None,
+            feed_applied: 0,
+            last_error: None,
+        }
+    }
+}
+
+fn now_ms() -> u64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    since.map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Client config: trusts only the chain's CA and presents this store's certificate.
+fn client_config(config: &SyncConfig) -> anyhow::Result<quinn::ClientConfig> {
+    let read_certs = |path: &std::path::Path| -> anyhow::Result<Vec<CertificateDer<'static>>> {
+        CertificateDer::pem_file_iter(path)
+            .with_context(|| format!("reading {}", path.display()))?
+            .collect::<Result<Vec<_>, _>>()
+            .with_context(|| format!("parsing {}", path.display()))
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    for ca in read_certs(&config.ca_cert)? {
+        roots.add(ca).context("adding the CA certificate")?;
+    }
+    let key = PrivateKeyDer::from_pem_file(&config.key)
+        .with_context(|| format!("reading {}", config.key.display()))?;
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_root_certificates(roots)
+        .with_client_auth_cert(read_certs(&config.cert)?, key)
+        .context("the store certificate and key do not match")?;
+    tls.alpn_protocols = vec![sync::ALPN.to_vec()];
+    let quic = quinn::crypto::rustls::QuicClientConfig::try_from(tls)?;
+    let mut client = quinn::ClientConfig::new(Arc::new(quic));
+    let mut transport = quinn::TransportConfig::default();
+    transport.keep_alive_interval(Some(Duration::from_secs(2)));
+    transport.max_idle_timeout(Some(Duration::from_secs(8).try_into()?));
+    client.transport_config(Arc::new(transport));
+    Ok(client)
+}
+
+pub struct Uplink {
+    pub store: StoreId,
+    pub config: SyncConfig,
+    pub journal: JournalHandle,
+    pub views: Views,
+    pub status: watch::Sender<SyncStatus>,
+}
+
+impl Uplink {
+    /// Runs until the process ends: connect, sync, and on any failure wait and try again.
+    pub async fn run(self) {
+        let endpoint = match self.endpoint() {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::error!(error = %e, "sync disabled: cannot set up the uplink");
+                self.status
+                    .send_modify(|s| s.last_error = Some(format!("{e:#}")));
+                return;
+            }
+        };
+        let mut delay_ms = RETRY_DELAY_MS_MIN;
+        loop {
+            self.status.send_modify(|s| s.link = Link::Connecting);
+            let mut welcomed = false;
+            let outcome = self.session(&endpoint, &mut welcomed).await;
+            if welcomed {
+                delay_ms = RETRY_DELAY_MS_MIN;
+            }
+            let error = match outcome {
+                Ok(()) => "headquarters closed the connection".to_owned(),
+                Err(e) => format!("{e:#}"),
+            };
+            tracing::warn!(hub = %self.config.hub, %error, retry_in_ms = delay_ms, "uplink down");
+            self.status.send_modify(|s| {
+                s.link = Link::Offline;
+                s.last_error = Some(error);
+            });
+            tokio::time::sleep(jittered(delay_ms)).await;
+            delay_ms = (delay_ms * 2).min(self.config.retry_delay_ms_max.max(RETRY_DELAY_MS_MIN));
+        }
+    }
+
+    fn endpoint(&self) -> anyhow::Result<quinn::Endpoint> {
+        let bind: SocketAddr = if self.config.hub.is_ipv4() {
+            ([0, 0, 0, 0], 0).into()
+        } else {
+            "[::]:0".parse()?
+        };
+        let mut endpoint = quinn::Endpoint::client(bind)?;
+        endpoint.set_default_client_config(client_config(&self.config)?);
+        Ok(endpoint)
+    }
+
+    async fn session(&self, endpoint: &quinn::Endpoint, welcomed: &mut bool) -> anyhow::Result<()> {
+        let connection = endpoint
+            .connect(self.config.hub, &self.config.hub_name)?
+            .await
+            .context("connecting")?;
+        let (mut send, recv) = connection
+            .open_bi()
+            .await
+            .context("opening the sync stream")?;
+        let mut log_len = self.journal.log_len();
+        let feed_applied = self.views.feed_applied()?;
+        let mut session = UplinkSession::new(
+            self.store.clone(),
+            *log_len.borrow_and_update(),
+            feed_applied,
+        );
+        let mut inbox = spawn_reader(recv);
+        let result = self
+            .drive(&mut session, &mut send, &mut inbox, &mut log_len, welcomed)
+            .await;
+        if let Err(e) = &result
+            && let Some(sync_error) = e.downcast_ref::<SyncError>()
+            && !matches!(sync_error, SyncError::Link(_))
+        {
+            connection.close(
+                sync_error.close_code().into(),
+                sync_error.to_string().as_bytes(),
+            );
+        }
+        // The hub's own reason (a refused certificate, a broken chain) says more than "lost".
+        match (result, connection.close_reason()) {
+            (Err(e), Some(reason)) => Err(e.context(reason.to_string())),
+            (result, _) => result,
+        }
+    }
+
+    async fn drive(
+        &self,
+        session: &mut UplinkSession,
+        send: &mut SendStream,
+        inbox: &mut mpsc::Receiver<Result<HubMsg, SyncError>>,
+        log_len: &mut watch::Receiver<u64>,
+        welcomed: &mut bool,
+    ) -> anyhow::Result<()> {
+        loop {
+            while let Some(range) = session.poll_push() {
+                let mut entries = Vec::new();
+                let mut bytes = 0;
+                for seq in range {
+                    let entry = self
+                        .views
+                        .log_entry(&self.store, seq)?
+                        .with_context(|| format!("log entry {seq} missing"))?;
+                    bytes += entry.len();
+                    entries.push(entry);
+                    if bytes >= sync::PUSH_BYTES_MAX {
+                        break;
+                    }
+                }
+                session.push(entries);
+            }
+            while let Some(msg) = session.poll_transmit() {
+                send.write_all(&sync::encode_frame::<StoreMsg>(&msg))
+                    .await
+                    .context("sending")?;
+            }
+            while let Some(event) = session.poll_event() {
+                match event {
+                    UplinkEvent::Acked(seq) => {
+                        *welcomed = true;
+                        let backlog = session.backlog();
+                        self.status.send_modify(|s| {
+                            s.link = Link::Online;
+                            s.acked_seq = seq;
+                            s.backlog = backlog;
+                            s.last_sync_ms = Some(now_ms());
+                            s.last_error = None;
+                        });
+                    }
+                    UplinkEvent::Feed { upto, items } => {
+                        self.journal
+                            .send(Command::ApplyFeed { upto, items })
+                            .await
+                            .context("applying the feed")?;
+                        self.status.send_modify(|s| s.feed_applied = upto);
+                    }
+                }
+            }
+            tokio::select! {
+                msg = inbox.recv() => match msg {
+                    Some(Ok(msg)) => session.handle(msg)?,
+                    Some(Err(e)) => return Err(e.into()),
+                    None => return Ok(()),
+                },
+                changed = log_len.changed() => {
+                    if changed.is_err() {
+                        return Ok(());
+                    }
+                    let len = *log_len.borrow_and_update();
+                    session.log_grew(len);
+                    let backlog = session.backlog();
+                    self.status.send_modify(|s| {
+                        s.log_len = len;
+                        s.backlog = backlog;
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// Half the delay plus a random share of the other half, so a thousand stores that lost the
+/// hub together do not come back together.
+fn jittered(delay_ms: u64) -> Duration {
+    let mut bytes = [0u8; 8];
+    let random = getrandom::fill(&mut bytes)
+        .map(|_| u64::from_le_bytes(bytes))
+        .unwrap_or(0);
+    let half = delay_ms / 2;
+    Duration::from_millis(half + random % (half + 1))
+}
+
+fn spawn_reader(mut recv: RecvStream) -> mpsc::Receiver<Result<HubMsg, SyncError>> {
+    let (tx, rx) = mpsc::channel(8);
+    tokio::spawn(async move {
+        loop {
+            let mut prefix = [0u8; 4];
+            let frame = match recv.read_exact(&mut prefix).await {
+                Ok(()) => match sync::frame_len(prefix) {
+                    Ok(len) => {
+                        let mut body = vec![0u8; len];
+                        match recv.read_exact(&mut body).await {
+                            Ok(()) => sync::decode_body::<HubMsg>(&body),
+                            Err(e) => Err(SyncError::Link(e.to_string())),
+                        }
+                    }
+                    Err(e) => Err(e),
+                },
+                Err(quinn::ReadExactError::FinishedEarly(0)) => return,
+                Err(e) => Err(SyncError::Link(e.to_string())),
+            };
+            let failed = frame.is_err();
+            if tx.send(frame).await.is_err() || failed {
+                return;
+            }
+        }
+    });
+    rx
+}
