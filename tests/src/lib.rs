@@ -1,7 +1,10 @@
 //! Helpers for the end-to-end tests: real nodes on loopback (in-process or as child processes)
-//! and a small blocking HTTP client.
+//! and a small blocking HTTP client; `proxy` is the UDP fault proxy.
 // Test helpers: a panic is the right answer to a broken test environment.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod chain;
+pub mod proxy;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -1,0 +1,189 @@
+//! A chain on loopback for end-to-end tests: certificates, a hub process and store processes,
+//! plus the probes the tests share.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde_json::{Value, json};
+
+use crate::{Client, HubProcess, NodeProcess, TempDir, eventually};
+
+/// The binaries built by this crate; `bins!()` fills it in an integration test.
+#[derive(Clone)]
+pub struct Bins {
+    pub node: PathBuf,
+    pub hub: PathBuf,
+}
+
+#[macro_export]
+macro_rules! bins {
+    () => {
+        $crate::chain::Bins {
+            node: env!("CARGO_BIN_EXE_store-node").into(),
+            hub: env!("CARGO_BIN_EXE_hq").into(),
+        }
+    };
+}
+
+pub struct Chain {
+    pub dir: TempDir,
+    pub pki: PathBuf,
+    pub bins: Bins,
+    hub_config: PathBuf,
+    hub_data: PathBuf,
+}
+
+impl Chain {
+    pub fn new(bins: Bins) -> Self {
+        let dir = TempDir::new("chain");
+        let pki = dir.path().join("pki");
+        ops::pki::init(&pki, &["hub", "127.0.0.1"]).unwrap();
+        let hub_data = dir.path().join("hub-data");
+        let config = ops::pki::hub_config(&pki, hub_data.clone()).unwrap();
+        let hub_config = dir.path().join("hub.toml");
+        std::fs::write(&hub_config, config.to_toml()).unwrap();
+        Self {
+            dir,
+            pki,
+            bins,
+            hub_config,
+            hub_data,
+        }
+    }
+
+    pub fn hub(&self, sync: SocketAddr) -> HubProcess {
+        HubProcess::spawn(&self.bins.hub, &self.hub_config, sync)
+    }
+
+    /// Enrols `store` to reach the hub at `hub` (which may be a fault proxy); quick retries.
+    pub fn enrol(&self, store: &str, hub: SocketAddr) -> PathBuf {
+        let out = self.dir.path().join(store);
+        let mut config = ops::pki::enrol(&self.pki, store, hub, "hub", &out).unwrap();
+        if let Some(sync) = &mut config.sync {
+            sync.retry_delay_ms_max = 500;
+        }
+        let path = out.join("node.toml");
+        std::fs::write(&path, config.to_toml()).unwrap();
+        path
+    }
+
+    pub fn node(&self, store: &str) -> NodeProcess {
+        NodeProcess::spawn(
+            &self.bins.node,
+            &self.dir.path().join(store).join("node.toml"),
+        )
+    }
+
+    pub fn store_data(&self, store: &str) -> PathBuf {
+        self.dir.path().join(store).join("data")
+    }
+
+    /// (with the node stopped) its views equal a rebuild of its log and feed.
+    pub fn verify(&self, store: &str) {
+        let config = self.dir.path().join(store).join("node.toml");
+        let out = std::process::Command::new(&self.bins.node)
+            .args(["verify", "--config"])
+            .arg(&config)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{store}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+
+    /// (with hub and store stopped) the hub holds exactly the store's log, entry for entry.
+    pub fn assert_hub_holds_store_log(&self, store: &str) -> usize {
+        use hub::storage::HubStore;
+        use node::store::Store;
+        let store_id = protocol::StoreId::parse(store).unwrap();
+        let node_store = node::store::SledStore::open(&self.store_data(store)).unwrap();
+        let own: Vec<Vec<u8>> = node_store
+            .scan_prefix(&node::views::keys::log_prefix(&store_id))
+            .unwrap()
+            .into_iter()
+            .map(|(_, v)| v)
+            .collect();
+        drop(node_store);
+        let hub_store = hub::storage::SledHubStore::open(&self.hub_data).unwrap();
+        let held = hub_store.entries(&store_id, 1, usize::MAX).unwrap();
+        assert_eq!(
+            held.len(),
+            own.len(),
+            "{store}: the hub holds {} entries, the store wrote {}",
+            held.len(),
+            own.len()
+        );
+        assert!(
+            held == own,
+            "{store}: the hub's copy differs from the store's log"
+        );
+        own.len()
+    }
+}
+
+pub fn register(c: &Client, key: &str, name: &str, phone: &str) -> String {
+    let answer = c.post(
+        "/api/v1/members",
+        Some(key),
+        &json!({"name": name, "phone": phone}).to_string(),
+    );
+    assert_eq!(answer.status, 201, "{:?}", answer.body);
+    answer.body["member_id"].as_str().unwrap().to_owned()
+}
+
+/// Rings up `count` quick sales of 9.90 with keys `<prefix>-<n>`.
+pub fn sell(c: &Client, prefix: &str, count: usize) {
+    for n in 0..count {
+        let body = json!({"amount": {"amount": "9.90"}}).to_string();
+        let answer = c.post(
+            "/api/v1/checkouts/quick",
+            Some(&format!("{prefix}-{n:06}")),
+            &body,
+        );
+        assert_eq!(answer.status, 201, "{:?}", answer.body);
+    }
+}
+
+pub fn sync_status(c: &Client) -> Value {
+    c.get("/api/v1/sync").body
+}
+
+pub fn log_len(c: &Client) -> u64 {
+    c.get("/api/v1/health").body["log_entries"]
+        .as_u64()
+        .unwrap()
+}
+
+pub fn hub_row(hub: &Client, store: &str) -> Option<Value> {
+    let stores = hub.try_get("/api/v1/stores").ok()?.body;
+    stores["stores"]
+        .as_array()?
+        .iter()
+        .find(|s| s["store_id"] == store)
+        .cloned()
+}
+
+pub fn hub_acked(hub: &Client, store: &str) -> u64 {
+    hub_row(hub, store)
+        .and_then(|r| r["acked_seq"].as_u64())
+        .unwrap_or(0)
+}
+
+/// Waits until the hub holds every entry `node` has written; returns that count.
+pub fn hub_caught_up(hub: &Client, node: &Client, store: &str, seconds: u64) -> u64 {
+    eventually(seconds, &format!("{store} to reach the hub"), || {
+        let len = log_len(node);
+        (hub_acked(hub, store) == len).then_some(len)
+    })
+}
+
+pub fn wait_online(nodes: &[&Client]) {
+    eventually(30, "stores online", || {
+        nodes
+            .iter()
+            .all(|c| sync_status(c)["link"] == "online")
+            .then_some(())
+    });
+}
