@@ -117,7 +117,9 @@ impl IngestHandle {
     }
 }
 
-struct Ingest {
+/// The hub's write-side state. Used by the ingest thread, and directly (single-threaded) by the
+/// deterministic simulator.
+pub struct Ingest {
     storage: Arc<dyn HubStore>,
     tips: HashMap<StoreId, ChainTip>,
     statuses: HashMap<StoreId, StoreStatus>,
@@ -135,7 +137,46 @@ fn goes_to_feed(entry: &Entry) -> bool {
 }
 
 impl Ingest {
-    fn ingest(
+    /// Loads every store's tip and status and the feed length from `storage`.
+    pub fn open(
+        storage: Arc<dyn HubStore>,
+        now_ms: Box<dyn Fn() -> u64 + Send>,
+    ) -> anyhow::Result<Self> {
+        let mut tips = HashMap::new();
+        let mut statuses = HashMap::new();
+        for (store, tip, status) in storage.stores()? {
+            tips.insert(store.clone(), tip);
+            statuses.insert(store, status);
+        }
+        let feed_len = storage.feed_len()?;
+        Ok(Self {
+            storage,
+            tips,
+            statuses,
+            links: HashMap::new(),
+            feed_len,
+            now_ms,
+        })
+    }
+
+    /// Where the hub's copy of `store`'s log ends (including writes not yet flushed).
+    pub fn tip(&self, store: &StoreId) -> ChainTip {
+        self.tips.get(store).copied().unwrap_or(ChainTip::GENESIS)
+    }
+
+    /// Records in the feed (including writes not yet flushed).
+    pub fn feed_len(&self) -> u64 {
+        self.feed_len
+    }
+
+    pub fn flush(&self) -> Result<(), IngestError> {
+        self.storage
+            .flush()
+            .map_err(|e| IngestError::Storage(e.to_string()))
+    }
+
+    /// Re-verifies and writes a batch (durable at the next flush); returns the seq held.
+    pub fn ingest(
         &mut self,
         store: &StoreId,
         entries: Vec<Entry>,
@@ -224,21 +265,8 @@ fn system_now_ms() -> u64 {
 pub fn spawn(
     storage: Arc<dyn HubStore>,
 ) -> anyhow::Result<(IngestHandle, std::thread::JoinHandle<()>)> {
-    let mut tips = HashMap::new();
-    let mut statuses = HashMap::new();
-    for (store, tip, status) in storage.stores()? {
-        tips.insert(store.clone(), tip);
-        statuses.insert(store, status);
-    }
-    let feed_len = storage.feed_len()?;
-    let mut ingest = Ingest {
-        storage,
-        tips,
-        statuses,
-        links: HashMap::new(),
-        feed_len,
-        now_ms: Box::new(system_now_ms),
-    };
+    let mut ingest = Ingest::open(storage, Box::new(system_now_ms))?;
+    let feed_len = ingest.feed_len;
     let (commands, mut inbox) = mpsc::channel::<Command>(1024);
     let (feed_tx, feed_rx) = watch::channel(feed_len);
     let thread = std::thread::Builder::new()
@@ -268,14 +296,7 @@ pub fn spawn(
                             answers.push((reply, ingest.ingest(&store, entries, log_len)));
                         }
                         Command::Tip { store, reply } => {
-                            tips.push((
-                                reply,
-                                ingest
-                                    .tips
-                                    .get(&store)
-                                    .copied()
-                                    .unwrap_or(ChainTip::GENESIS),
-                            ));
+                            tips.push((reply, ingest.tip(&store)));
                         }
                         Command::Link { store, up, log_len } => {
                             let n = ingest.links.entry(store.clone()).or_default();
@@ -288,7 +309,7 @@ pub fn spawn(
                         }
                     }
                 }
-                let flushed = ingest.storage.flush();
+                let flushed = ingest.flush();
                 for (reply, result) in answers {
                     let result = match (&flushed, result) {
                         (Err(e), Ok(_)) => Err(IngestError::Storage(e.to_string())),

@@ -162,3 +162,92 @@ impl HubStore for SledHubStore {
         range.take(limit).map(|kv| Ok(kv?.1.to_vec())).collect()
     }
 }
+
+/// In memory, for tests and the simulator: keeps what was flushed apart from what was only
+/// written, so `crash()` leaves exactly what a power cut would.
+#[derive(Default)]
+pub struct MemHubStore {
+    state: std::sync::Mutex<MemHub>,
+}
+
+#[derive(Default, Clone)]
+struct MemHubState {
+    logs: std::collections::BTreeMap<(StoreId, u64), Vec<u8>>,
+    stores: std::collections::BTreeMap<StoreId, (ChainTip, StoreStatus)>,
+    feed: std::collections::BTreeMap<u64, FeedRecord>,
+    feed_len: u64,
+}
+
+#[derive(Default)]
+struct MemHub {
+    live: MemHubState,
+    durable: MemHubState,
+}
+
+impl MemHubStore {
+    fn lock(&self) -> std::sync::MutexGuard<'_, MemHub> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Forgets everything written since the last flush.
+    pub fn crash(&self) {
+        let mut state = self.lock();
+        state.live = state.durable.clone();
+    }
+}
+
+impl HubStore for MemHubStore {
+    fn stores(&self) -> Result<Vec<(StoreId, ChainTip, StoreStatus)>> {
+        let state = self.lock();
+        Ok(state
+            .live
+            .stores
+            .iter()
+            .map(|(s, (t, st))| (s.clone(), *t, st.clone()))
+            .collect())
+    }
+
+    fn feed_len(&self) -> Result<u64> {
+        Ok(self.lock().live.feed_len)
+    }
+
+    fn append(&self, a: Append<'_>) -> Result<()> {
+        let mut state = self.lock();
+        let live = &mut state.live;
+        for (seq, bytes) in a.entries {
+            live.logs.insert((a.store.clone(), seq), bytes);
+        }
+        live.stores.insert(a.store.clone(), (a.tip, a.status));
+        live.feed.extend(a.feed);
+        live.feed_len = a.feed_len;
+        Ok(())
+    }
+
+    fn flush(&self) -> Result<()> {
+        let mut state = self.lock();
+        state.durable = state.live.clone();
+        Ok(())
+    }
+
+    fn feed(&self, from: u64, limit: usize) -> Result<Vec<(u64, FeedRecord)>> {
+        let state = self.lock();
+        Ok(state
+            .live
+            .feed
+            .range(from..)
+            .take(limit)
+            .map(|(p, r)| (*p, r.clone()))
+            .collect())
+    }
+
+    fn entries(&self, store: &StoreId, from_seq: u64, limit: usize) -> Result<Vec<Vec<u8>>> {
+        let state = self.lock();
+        let range = state
+            .live
+            .logs
+            .range((store.clone(), from_seq)..=(store.clone(), u64::MAX));
+        Ok(range.take(limit).map(|(_, v)| v.clone()).collect())
+    }
+}

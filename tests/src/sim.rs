@@ -1,0 +1,629 @@
+//! The deterministic simulator: many stores and the hub in one thread, driven by one seed.
+//! Stores run the real journal on in-memory storage (`MemStore`), the hub the real ingest on
+//! `MemHubStore`, and both ends the real sans-IO sync sessions. The simulated network delays
+//! messages, cuts connections, keeps stale connections alive (so batches arrive twice and out
+//! of order), and partitions stores; stores and the hub crash and lose unflushed writes.
+//! A failing seed replays exactly: everything here is a function of the seed.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use hub::ingest::Ingest;
+use hub::storage::{HubStore, MemHubStore};
+use node::journal::{Command, Environment, Journal, MemberEdit, NewMember, Request, Settings};
+use node::store::{MemStore, Store};
+use node::views::{self, MemberView, keys};
+use protocol::member::ProfilePatch;
+use protocol::sale::QuickSaleRequest;
+use protocol::sync::{
+    FeedItem, HubEvent, HubMsg, HubSession, StoreMsg, UplinkEvent, UplinkSession,
+};
+use protocol::{Currency, Money, Phone, StaffId, StoreId, TxId};
+use rand::{Rng, SeedableRng, rngs::StdRng};
+use rust_decimal::Decimal;
+
+#[derive(Debug, Clone, Copy)]
+pub struct SimConfig {
+    pub stores: usize,
+    pub steps: usize,
+    /// Scales every fault probability; 0 runs a perfect network with no crashes.
+    pub faults: f64,
+}
+
+struct Link {
+    store: usize,
+    to_hub: VecDeque<(u64, StoreMsg)>,
+    to_store: VecDeque<(u64, HubMsg)>,
+    /// The store has let go of this connection (it may still deliver to the hub: a zombie).
+    store_gone: bool,
+    hub: Option<HubSession>,
+    feed_sent: Option<u64>,
+}
+
+struct SimStore {
+    id: StoreId,
+    mem: Arc<MemStore>,
+    journal: Journal,
+    session: Option<(usize, UplinkSession)>,
+    /// The log length acknowledged to cashiers (after a flush): never to be lost.
+    acked_len: u64,
+    partitioned_until: u64,
+    keys: u64,
+}
+
+struct SimHub {
+    mem: Arc<MemHubStore>,
+    ingest: Ingest,
+    durable_feed_len: u64,
+    pending_acks: Vec<(usize, u64)>,
+    new_links: Vec<usize>,
+}
+
+pub struct Sim {
+    rng: StdRng,
+    now: Arc<AtomicU64>,
+    config: SimConfig,
+    stores: Vec<SimStore>,
+    hub: SimHub,
+    links: BTreeMap<usize, Link>,
+    next_link: usize,
+    /// What happened, for a failing seed's report.
+    pub trace: Vec<String>,
+}
+
+fn settings(store: &StoreId) -> Settings {
+    Settings {
+        store_id: store.clone(),
+        ..node::Config::default().settings().unwrap()
+    }
+}
+
+fn environment(now: &Arc<AtomicU64>, seed: u64) -> Environment {
+    let now = now.clone();
+    let mut rng = StdRng::seed_from_u64(seed);
+    Environment {
+        now_ms: Box::new(move || now.load(Ordering::Relaxed)),
+        random: Box::new(move || rng.random()),
+    }
+}
+
+impl Sim {
+    pub fn new(seed: u64, config: SimConfig) -> Self {
+        let now = Arc::new(AtomicU64::new(1_795_451_400_000));
+        let mut rng = StdRng::seed_from_u64(seed);
+        let stores = (0..config.stores)
+            .map(|i| {
+                let id = StoreId::parse(&format!("S{:03}", i + 1)).unwrap();
+                let mem = Arc::new(MemStore::default());
+                let journal =
+                    Journal::open(mem.clone(), settings(&id), environment(&now, rng.random()))
+                        .unwrap();
+                SimStore {
+                    id,
+                    mem,
+                    journal,
+                    session: None,
+                    acked_len: 0,
+                    partitioned_until: 0,
+                    keys: 0,
+                }
+            })
+            .collect();
+        let mem = Arc::new(MemHubStore::default());
+        let clock = now.clone();
+        let ingest =
+            Ingest::open(mem.clone(), Box::new(move || clock.load(Ordering::Relaxed))).unwrap();
+        let hub = SimHub {
+            mem,
+            ingest,
+            durable_feed_len: 0,
+            pending_acks: Vec::new(),
+            new_links: Vec::new(),
+        };
+        Self {
+            rng,
+            now,
+            config,
+            stores,
+            hub,
+            links: BTreeMap::new(),
+            next_link: 0,
+            trace: Vec::new(),
+        }
+    }
+
+    fn chance(&mut self, p: f64) -> bool {
+        self.rng
+            .random_bool((p * self.config.faults).clamp(0.0, 1.0))
+    }
+
+    /// Runs the workload with faults, then heals and runs until quiet.
+    pub fn run(&mut self) {
+        for _ in 0..self.config.steps {
+            self.step(true);
+        }
+        self.config.faults = 0.0;
+        for s in &mut self.stores {
+            s.partitioned_until = 0;
+        }
+        for _ in 0..20_000 {
+            self.step(false);
+            if self.quiet() {
+                return;
+            }
+        }
+        panic!("the chain did not settle after healing");
+    }
+
+    fn step(&mut self, workload: bool) {
+        let now = self
+            .now
+            .fetch_add(self.rng.random_range(1..40), Ordering::Relaxed);
+        self.faults(now);
+        if workload {
+            for _ in 0..self.rng.random_range(0..4) {
+                let i = self.rng.random_range(0..self.stores.len());
+                self.work(i);
+            }
+        }
+        for i in 0..self.stores.len() {
+            self.flush_store(i);
+        }
+        self.deliver_to_hub(now);
+        self.hub_flush(now);
+        self.deliver_to_stores(now);
+        for i in 0..self.stores.len() {
+            self.uplink(i, now);
+        }
+    }
+
+    fn faults(&mut self, now: u64) {
+        for i in 0..self.stores.len() {
+            if self.chance(0.002) {
+                self.crash_store(i);
+            }
+            if self.chance(0.01) {
+                self.drop_session(i, "connection cut");
+            }
+            if self.chance(0.003) {
+                self.stores[i].partitioned_until = now + self.rng.random_range(100..5_000);
+                self.drop_session(i, "partitioned");
+            }
+        }
+        if self.chance(0.002) {
+            self.crash_hub();
+        }
+    }
+
+    fn crash_store(&mut self, i: usize) {
+        let seed = self.rng.random();
+        let s = &mut self.stores[i];
+        s.mem.crash();
+        s.journal =
+            Journal::open(s.mem.clone(), settings(&s.id), environment(&self.now, seed)).unwrap();
+        let len = s.journal.tip().next_seq - 1;
+        assert!(
+            len >= s.acked_len,
+            "{} lost acknowledged entries in a crash ({len} < {})",
+            s.id,
+            s.acked_len
+        );
+        self.trace.push(format!("crash {} at log {len}", s.id));
+        self.drop_session(i, "store crashed");
+    }
+
+    fn crash_hub(&mut self) {
+        self.hub.mem.crash();
+        let clock = self.now.clone();
+        self.hub.ingest = Ingest::open(
+            self.hub.mem.clone(),
+            Box::new(move || clock.load(Ordering::Relaxed)),
+        )
+        .unwrap();
+        self.hub.pending_acks.clear();
+        self.hub.new_links.clear();
+        self.links.clear();
+        for s in &mut self.stores {
+            s.session = None;
+        }
+        self.trace.push("crash hub".into());
+    }
+
+    /// The store lets go of its connection; sometimes the hub keeps receiving from it a while.
+    fn drop_session(&mut self, i: usize, why: &str) {
+        if let Some((link, _)) = self.stores[i].session.take() {
+            let zombie = self.rng.random_bool(0.5);
+            if let Some(l) = self.links.get_mut(&link) {
+                l.store_gone = true;
+                l.to_store.clear();
+                if !zombie {
+                    l.to_hub.clear();
+                }
+            }
+            self.trace.push(format!(
+                "{} drops link {link}: {why}{}",
+                self.stores[i].id,
+                if zombie { " (zombie)" } else { "" }
+            ));
+        }
+    }
+
+    fn key(&mut self, i: usize) -> TxId {
+        let s = &mut self.stores[i];
+        s.keys += 1;
+        TxId::parse(&format!("{}-key-{:08}", s.id, s.keys)).unwrap()
+    }
+
+    fn work(&mut self, i: usize) {
+        let key = self.key(i);
+        let members = directory(&self.stores[i].mem);
+        let command = match self.rng.random_range(0..10) {
+            0..3 => {
+                let phone =
+                    Phone::parse(&format!("139{:08}", self.rng.random_range(0..5_000))).unwrap();
+                Command::RegisterMember(request(&key, new_member(phone)))
+            }
+            3..5 if !members.is_empty() => {
+                let member_id = members[self.rng.random_range(0..members.len())].member_id;
+                let patch = match self.rng.random_range(0..3) {
+                    0 => ProfilePatch {
+                        name: Some(format!("会员{}", self.rng.random_range(0..100))),
+                        ..Default::default()
+                    },
+                    1 => ProfilePatch {
+                        tags_add: vec![format!("t{}", self.rng.random_range(0..5))],
+                        ..Default::default()
+                    },
+                    _ => ProfilePatch {
+                        notes: Some(format!("note {}", self.rng.random::<u16>())),
+                        ..Default::default()
+                    },
+                };
+                Command::EditMember(request(&key, MemberEdit { member_id, patch }))
+            }
+            _ => {
+                let member = (!members.is_empty() && self.rng.random_bool(0.7))
+                    .then(|| members[self.rng.random_range(0..members.len())].member_id);
+                let amount = Money::new(
+                    Decimal::new(self.rng.random_range(1..100_000), 2),
+                    Currency::CNY,
+                );
+                Command::QuickCheckout(request(
+                    &key,
+                    QuickSaleRequest {
+                        member_id: member,
+                        amount,
+                        category: None,
+                        cash_tendered: None,
+                    },
+                ))
+            }
+        };
+        let _ = self.stores[i].journal.handle(command); // rejections (a taken phone) are fine
+    }
+
+    fn flush_store(&mut self, i: usize) {
+        let s = &mut self.stores[i];
+        s.journal.flush().unwrap();
+        s.acked_len = s.journal.tip().next_seq - 1;
+    }
+
+    fn deliver_to_hub(&mut self, now: u64) {
+        let link_ids: Vec<usize> = self.links.keys().copied().collect();
+        for id in link_ids {
+            while let Some(link) = self.links.get_mut(&id) {
+                // Not yet accepted (the hub welcomes new links at its next flush): wait.
+                if link.hub.is_none() || link.to_hub.front().is_none_or(|(at, _)| *at > now) {
+                    break;
+                }
+                let (_, msg) = link.to_hub.pop_front().unwrap();
+                let session = link.hub.as_mut().unwrap();
+                if let Err(e) = session.handle(msg) {
+                    self.trace.push(format!("hub closes link {id}: {e}"));
+                    self.close_link(id);
+                    break;
+                }
+                self.hub_events(id);
+            }
+        }
+    }
+
+    fn hub_events(&mut self, id: usize) {
+        while let Some(event) = self
+            .links
+            .get_mut(&id)
+            .and_then(|l| l.hub.as_mut())
+            .and_then(HubSession::poll_event)
+        {
+            let store = self.stores[self.links[&id].store].id.clone();
+            match event {
+                HubEvent::Hello { feed_applied, .. } => {
+                    self.links.get_mut(&id).unwrap().feed_sent = Some(feed_applied);
+                }
+                HubEvent::Persist { entries, log_len } => {
+                    match self.hub.ingest.ingest(&store, entries, log_len) {
+                        Ok(seq) => self.hub.pending_acks.push((id, seq)),
+                        Err(e) => {
+                            self.trace.push(format!("ingest refuses link {id}: {e}"));
+                            self.close_link(id);
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn close_link(&mut self, id: usize) {
+        if let Some(link) = self.links.remove(&id) {
+            let s = &mut self.stores[link.store];
+            if s.session.as_ref().is_some_and(|(l, _)| *l == id) {
+                s.session = None;
+            }
+        }
+    }
+
+    /// The hub's group commit: flush, then acknowledge, welcome new links, and stream the feed.
+    fn hub_flush(&mut self, now: u64) {
+        self.hub.ingest.flush().unwrap();
+        self.hub.durable_feed_len = self.hub.ingest.feed_len();
+        for (id, seq) in std::mem::take(&mut self.hub.pending_acks) {
+            if let Some(session) = self.links.get_mut(&id).and_then(|l| l.hub.as_mut()) {
+                session.persisted(seq);
+            }
+        }
+        for id in std::mem::take(&mut self.hub.new_links) {
+            if let Some(link) = self.links.get_mut(&id) {
+                let store = self.stores[link.store].id.clone();
+                link.hub = Some(HubSession::new(store.clone(), self.hub.ingest.tip(&store)));
+            }
+        }
+        let ids: Vec<usize> = self.links.keys().copied().collect();
+        for id in ids {
+            self.stream_feed(id);
+            let delay = self.rng.random_range(0..30);
+            let link = self.links.get_mut(&id).unwrap();
+            let Some(session) = link.hub.as_mut() else {
+                continue;
+            };
+            while let Some(msg) = session.poll_transmit() {
+                if !link.store_gone {
+                    let at = link.to_store.back().map_or(0, |(t, _)| *t).max(now + delay);
+                    link.to_store.push_back((at, msg));
+                }
+            }
+        }
+    }
+
+    fn stream_feed(&mut self, id: usize) {
+        let durable = self.hub.durable_feed_len;
+        let link = self.links.get_mut(&id).unwrap();
+        let (Some(sent), Some(session)) = (link.feed_sent, link.hub.as_mut()) else {
+            return;
+        };
+        if durable <= sent {
+            return;
+        }
+        let store = &self.stores[link.store].id;
+        let records = self
+            .hub
+            .mem
+            .feed(sent + 1, 64.min((durable - sent) as usize))
+            .unwrap();
+        let upto = records.last().map_or(sent, |(p, _)| *p);
+        let items = records
+            .into_iter()
+            .filter(|(_, r)| &r.origin != store)
+            .map(|(position, r)| FeedItem {
+                position,
+                entry: r.entry,
+            })
+            .collect();
+        session.feed(upto, items);
+        link.feed_sent = Some(upto);
+    }
+
+    fn deliver_to_stores(&mut self, now: u64) {
+        for i in 0..self.stores.len() {
+            while let Some((id, _)) = &self.stores[i].session {
+                let id = *id;
+                let Some(link) = self.links.get_mut(&id) else {
+                    break;
+                };
+                if link.to_store.front().is_none_or(|(at, _)| *at > now) {
+                    break;
+                }
+                let (_, msg) = link.to_store.pop_front().unwrap();
+                let s = &mut self.stores[i];
+                let (_, session) = s.session.as_mut().unwrap();
+                if let Err(e) = session.handle(msg) {
+                    self.trace.push(format!("{} closes link {id}: {e}", s.id));
+                    self.close_link(id);
+                    break;
+                }
+                while let Some(event) = session.poll_event() {
+                    if let UplinkEvent::Feed { upto, items } = event {
+                        s.journal
+                            .handle(Command::ApplyFeed { upto, items })
+                            .unwrap();
+                    }
+                }
+            }
+        }
+    }
+
+    fn uplink(&mut self, i: usize, now: u64) {
+        if self.stores[i].session.is_none() {
+            if now < self.stores[i].partitioned_until || self.rng.random_bool(0.7) {
+                return;
+            }
+            self.connect(i);
+        }
+        let delay = self.rng.random_range(0..30);
+        let s = &mut self.stores[i];
+        let (id, session) = s.session.as_mut().unwrap();
+        session.log_grew(s.acked_len);
+        while let Some(range) = session.poll_push() {
+            let entries = range
+                .map(|seq| s.mem.get(&keys::log(&s.id, seq)).unwrap().unwrap())
+                .collect();
+            session.push(entries);
+        }
+        let link = self.links.get_mut(id).unwrap();
+        while let Some(msg) = session.poll_transmit() {
+            let at = link.to_hub.back().map_or(0, |(t, _)| *t).max(now + delay);
+            link.to_hub.push_back((at, msg));
+        }
+    }
+
+    fn connect(&mut self, i: usize) {
+        let id = self.next_link;
+        self.next_link += 1;
+        let s = &mut self.stores[i];
+        let feed_applied = views::Views::new(s.mem.clone()).feed_applied().unwrap();
+        s.session = Some((
+            id,
+            UplinkSession::new(s.id.clone(), s.acked_len, feed_applied),
+        ));
+        let link = Link {
+            store: i,
+            to_hub: VecDeque::new(),
+            to_store: VecDeque::new(),
+            store_gone: false,
+            hub: None,
+            feed_sent: None,
+        };
+        self.links.insert(id, link);
+        self.hub.new_links.push(id);
+    }
+
+    fn quiet(&self) -> bool {
+        let feed_len = self.hub.durable_feed_len;
+        self.stores.iter().all(|s| {
+            let at_hub = self.hub.ingest.tip(&s.id).next_seq - 1 == s.acked_len;
+            let fed = views::Views::new(s.mem.clone()).feed_applied().unwrap() == feed_len;
+            at_hub && fed && s.session.is_some()
+        }) && self
+            .links
+            .values()
+            .all(|l| l.to_hub.is_empty() && l.to_store.is_empty())
+    }
+
+    /// The checks that make a run pass: every store's log is at the hub exactly once and byte
+    /// for byte, every store has the same member directory, and every store's views equal a
+    /// rebuild of its log and feed.
+    pub fn check(&self) -> Result<SimReport, String> {
+        let mut report = SimReport::default();
+        let mut directories = Vec::new();
+        for s in &self.stores {
+            let own: Vec<Vec<u8>> = s
+                .mem
+                .scan_prefix(&keys::log_prefix(&s.id))
+                .unwrap()
+                .into_iter()
+                .map(|(_, v)| v)
+                .collect();
+            let held = self.hub.mem.entries(&s.id, 1, usize::MAX).unwrap();
+            if own != held {
+                return Err(format!(
+                    "{}: the hub holds {} entries, the store wrote {} (or they differ)",
+                    s.id,
+                    held.len(),
+                    own.len()
+                ));
+            }
+            let rebuilt =
+                views::rebuild(&*s.mem).map_err(|e| format!("{}: rebuild failed: {e}", s.id))?;
+            if !rebuilt.is_clean() {
+                return Err(format!(
+                    "{}: views differ from a rebuild: {rebuilt:?}",
+                    s.id
+                ));
+            }
+            report.entries += own.len() as u64;
+            directories.push((s.id.clone(), directory(&s.mem)));
+        }
+        let (first_id, first) = &directories[0];
+        report.members = first.len() as u64;
+        for (id, dir) in &directories[1..] {
+            let profiles = |d: &Vec<MemberView>| {
+                d.iter()
+                    .map(|m| (m.member_id, m.profile.clone()))
+                    .collect::<Vec<_>>()
+            };
+            if profiles(dir) != profiles(first) {
+                return Err(format!(
+                    "member directories differ between {first_id} and {id}"
+                ));
+            }
+        }
+        report.feed = self.hub.durable_feed_len;
+        report.store_crashes = self
+            .trace
+            .iter()
+            .filter(|t| t.starts_with("crash S"))
+            .count() as u64;
+        report.hub_crashes = self
+            .trace
+            .iter()
+            .filter(|t| t.as_str() == "crash hub")
+            .count() as u64;
+        report.dropped_links = self
+            .trace
+            .iter()
+            .filter(|t| t.contains(" drops link "))
+            .count() as u64;
+        report.refused = self
+            .trace
+            .iter()
+            .filter(|t| t.contains(" closes link ") || t.contains(" refuses link "))
+            .count() as u64;
+        Ok(report)
+    }
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SimReport {
+    pub entries: u64,
+    pub members: u64,
+    pub feed: u64,
+    pub store_crashes: u64,
+    pub hub_crashes: u64,
+    pub dropped_links: u64,
+    /// Sessions one end closed on a protocol error (a stale connection's gap, say).
+    pub refused: u64,
+}
+
+fn request<T>(key: &TxId, body: T) -> Request<T> {
+    Request {
+        key: key.clone(),
+        fingerprint: [1; 32],
+        staff: StaffId::system(),
+        body,
+    }
+}
+
+fn new_member(phone: Phone) -> NewMember {
+    NewMember {
+        name: "模拟会员".into(),
+        phone,
+        card_no: None,
+        birthday: None,
+        gender: Default::default(),
+        tags: Default::default(),
+        notes: String::new(),
+        tier: None,
+        custom: Default::default(),
+        referrer: None,
+    }
+}
+
+/// Every member a store knows, in id order.
+fn directory(mem: &MemStore) -> Vec<MemberView> {
+    mem.scan_prefix(b"m/")
+        .unwrap()
+        .into_iter()
+        .map(|(k, v)| views::decode(&k, &v).unwrap())
+        .collect()
+}

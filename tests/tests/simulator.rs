@@ -1,0 +1,91 @@
+//! The seeded simulator of many stores and the hub with cut, stale and slow connections,
+//! partitions and crashes (see `tests/src/sim.rs`). A failure names its seed;
+//! `SIM_SEED=<n> cargo test -p tests --test simulator` replays exactly that run.
+#![allow(clippy::print_stdout)]
+
+use tests::sim::{Sim, SimConfig};
+
+const CONFIG: SimConfig = SimConfig {
+    stores: 4,
+    steps: 600,
+    faults: 1.0,
+};
+
+fn run(seed: u64, config: SimConfig) -> tests::sim::SimReport {
+    let mut sim = Sim::new(seed, config);
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        sim.run();
+        sim.check()
+    }));
+    match outcome {
+        Ok(Ok(report)) => report,
+        Ok(Err(problem)) => panic!(
+            "seed {seed}: {problem}\nreplay with SIM_SEED={seed}\nlast events: {:?}",
+            tail(&sim.trace)
+        ),
+        Err(_) => panic!(
+            "seed {seed} panicked (see above); replay with SIM_SEED={seed}\nlast events: {:?}",
+            tail(&sim.trace)
+        ),
+    }
+}
+
+fn tail(trace: &[String]) -> &[String] {
+    &trace[trace.len().saturating_sub(15)..]
+}
+
+#[test]
+fn many_seeds_converge_with_nothing_lost_or_doubled() {
+    if let Some(seed) = std::env::var("SIM_SEED").ok().and_then(|s| s.parse().ok()) {
+        println!("{:?}", run(seed, CONFIG));
+        return;
+    }
+    let seeds: u64 = std::env::var("SIM_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(12);
+    let mut total = tests::sim::SimReport::default();
+    for seed in 0..seeds {
+        let report = run(seed, CONFIG);
+        total.entries += report.entries;
+        total.members += report.members;
+        total.store_crashes += report.store_crashes;
+        total.hub_crashes += report.hub_crashes;
+        total.dropped_links += report.dropped_links;
+        total.refused += report.refused;
+    }
+    println!("{seeds} seeds: {total:?}");
+    assert!(
+        total.store_crashes > 0 && total.hub_crashes > 0 && total.dropped_links > seeds,
+        "too few faults: {total:?}"
+    );
+    assert!(
+        total.entries > seeds * 200,
+        "the workload wrote too little to prove anything"
+    );
+}
+
+#[test]
+fn the_same_seed_gives_the_same_run() {
+    let config = SimConfig {
+        steps: 300,
+        ..CONFIG
+    };
+    let (mut a, mut b) = (Sim::new(7, config), Sim::new(7, config));
+    a.run();
+    b.run();
+    assert_eq!(a.trace, b.trace);
+    assert_eq!(a.check(), b.check());
+}
+
+#[test]
+fn a_perfect_network_needs_no_faults_to_converge() {
+    let report = run(
+        1,
+        SimConfig {
+            faults: 0.0,
+            ..CONFIG
+        },
+    );
+    assert!(report.members > 0 && report.feed > 0);
+}
