@@ -45,8 +45,17 @@ pub fn server_config(ca: &Path, cert: &Path, key: &Path) -> anyhow::Result<quinn
         .with_single_cert(load_certs(cert)?, load_key(key)?)
         .context("the hub certificate and key do not match")?;
     tls.alpn_protocols = vec![protocol::sync::ALPN.to_vec()];
+    // Room to resume the sessions of a few thousand stores, so a reconnect skips certificates.
+    tls.session_storage = rustls::server::ServerSessionMemoryCache::new(8192);
     let quic = quinn::crypto::rustls::QuicServerConfig::try_from(tls)?;
-    Ok(quinn::ServerConfig::with_crypto(Arc::new(quic)))
+    let mut config = quinn::ServerConfig::with_crypto(Arc::new(quic));
+    let mut transport = quinn::TransportConfig::default();
+    // Stores ping every 2 s; a store silent for 8 s is gone (and shown as not connected).
+    transport.max_idle_timeout(Some(std::time::Duration::from_secs(8).try_into()?));
+    // Path MTU probes cost kilobytes per connection and buy little for batches this small.
+    transport.mtu_discovery_config(None);
+    config.transport_config(Arc::new(transport));
+    Ok(config)
 }
 
 /// The store a verified client certificate speaks for: its subject's common name.

@@ -49,6 +49,11 @@ pub struct SyncStatus {
     /// How much of the hub's feed (other stores' member changes) is applied here.
     pub feed_applied: u64,
     pub last_error: Option<String>,
+    /// Connections made to headquarters since start (the first and every reconnect).
+    pub connections: u64,
+    /// UDP bytes sent and received on those connections (QUIC and TLS included).
+    pub wire_bytes_sent: u64,
+    pub wire_bytes_received: u64,
 }
 
 impl SyncStatus {
@@ -62,6 +67,9 @@ impl SyncStatus {
             last_sync_ms: None,
             feed_applied: 0,
             last_error: None,
+            connections: 0,
+            wire_bytes_sent: 0,
+            wire_bytes_received: 0,
         }
     }
 }
@@ -99,6 +107,8 @@ fn client_config(config: &SyncConfig) -> anyhow::Result<quinn::ClientConfig> {
     let mut client = quinn::ClientConfig::new(Arc::new(quic));
     let mut transport = quinn::TransportConfig::default();
     transport.keep_alive_interval(Some(Duration::from_secs(2)));
+    // Path MTU probes cost kilobytes per connection and buy little for batches this small.
+    transport.mtu_discovery_config(None);
     transport.max_idle_timeout(Some(Duration::from_secs(8).try_into()?));
     client.transport_config(Arc::new(transport));
     Ok(client)
@@ -158,10 +168,18 @@ impl Uplink {
     }
 
     async fn session(&self, endpoint: &quinn::Endpoint, welcomed: &mut bool) -> anyhow::Result<()> {
-        let connection = endpoint
-            .connect(self.config.hub, &self.config.hub_name)?
-            .await
-            .context("connecting")?;
+        let connecting = endpoint.connect(self.config.hub, &self.config.hub_name)?;
+        let (base_sent, base_received) = {
+            let s = self.status.borrow();
+            (s.wire_bytes_sent, s.wire_bytes_received)
+        };
+        self.status.send_modify(|s| s.connections += 1);
+        let connection = connecting.await.context("connecting")?;
+        let wire = Wire {
+            connection: connection.clone(),
+            base_sent,
+            base_received,
+        };
         let (mut send, recv) = connection
             .open_bi()
             .await
@@ -175,8 +193,16 @@ impl Uplink {
         );
         let mut inbox = spawn_reader(recv);
         let result = self
-            .drive(&mut session, &mut send, &mut inbox, &mut log_len, welcomed)
+            .drive(
+                &mut session,
+                &mut send,
+                &mut inbox,
+                &mut log_len,
+                welcomed,
+                &wire,
+            )
             .await;
+        wire.publish(&self.status);
         if let Err(e) = &result
             && let Some(sync_error) = e.downcast_ref::<SyncError>()
             && !matches!(sync_error, SyncError::Link(_))
@@ -200,6 +226,7 @@ impl Uplink {
         inbox: &mut mpsc::Receiver<Result<HubMsg, SyncError>>,
         log_len: &mut watch::Receiver<u64>,
         welcomed: &mut bool,
+        wire: &Wire,
     ) -> anyhow::Result<()> {
         loop {
             while let Some(range) = session.poll_push() {
@@ -227,6 +254,7 @@ impl Uplink {
                 match event {
                     UplinkEvent::Acked(seq) => {
                         *welcomed = true;
+                        wire.publish(&self.status);
                         let backlog = session.backlog();
                         self.status.send_modify(|s| {
                             s.link = Link::Online;
@@ -242,6 +270,7 @@ impl Uplink {
                             .await
                             .context("applying the feed")?;
                         self.status.send_modify(|s| s.feed_applied = upto);
+                        wire.publish(&self.status);
                     }
                 }
             }
@@ -265,6 +294,23 @@ impl Uplink {
                 }
             }
         }
+    }
+}
+
+/// Byte counts of the current connection, added to those of earlier ones.
+struct Wire {
+    connection: quinn::Connection,
+    base_sent: u64,
+    base_received: u64,
+}
+
+impl Wire {
+    fn publish(&self, status: &watch::Sender<SyncStatus>) {
+        let stats = self.connection.stats();
+        status.send_modify(|s| {
+            s.wire_bytes_sent = self.base_sent + stats.udp_tx.bytes;
+            s.wire_bytes_received = self.base_received + stats.udp_rx.bytes;
+        });
     }
 }
 

@@ -34,8 +34,17 @@ enum Cmd {
         #[command(subcommand)]
         command: PkiCmd,
     },
-    /// Measure durable checkout throughput and latency, next to raw sled in the same run.
+    /// Benchmarks, each next to a baseline measured in the same run (Markdown for BENCHMARKS.md).
     Bench {
+        #[command(subcommand)]
+        command: BenchCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCmd {
+    /// Durable checkout throughput and latency, next to raw sled.
+    Checkout {
         /// Seconds per throughput measurement.
         #[arg(long, default_value_t = 5)]
         seconds: u64,
@@ -45,6 +54,21 @@ enum Cmd {
         /// Sequential checkouts through the HTTP API for the latency figures.
         #[arg(long, default_value_t = 5000)]
         requests: usize,
+    },
+    /// Sync wire cost, next to automerge's per-document sync of the same documents.
+    Sync {
+        /// Members whose registration and edits are replicated.
+        #[arg(long, default_value_t = 2000)]
+        members: usize,
+        /// Profile edits per member.
+        #[arg(long, default_value_t = 4)]
+        edits: usize,
+        /// Members held when measuring an idle reconnect.
+        #[arg(long, default_value_t = 100_000)]
+        idle_members: usize,
+        /// Documents run through automerge's sync for the idle baseline (scaled to all).
+        #[arg(long, default_value_t = 10_000)]
+        sample: usize,
     },
 }
 
@@ -109,9 +133,21 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::Bench {
-            seconds,
-            tills,
-            requests,
-        } => bench::run(seconds, tills, requests),
+            command:
+                BenchCmd::Checkout {
+                    seconds,
+                    tills,
+                    requests,
+                },
+        } => bench::checkout::run(seconds, tills, requests),
+        Cmd::Bench {
+            command:
+                BenchCmd::Sync {
+                    members,
+                    edits,
+                    idle_members,
+                    sample,
+                },
+        } => bench::sync::run(members, edits, idle_members, sample),
     }
 }

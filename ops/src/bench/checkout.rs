@@ -1,8 +1,8 @@
-//! `ops bench`: durable quick checkouts through the node core (group commit) next to raw sled
+//! `ops bench checkout`: durable quick checkouts through the node core (group commit) next to raw sled
 //! writing the same records in the same run, and single-till latency through the HTTP API next
 //! to a read-only request. Prints a Markdown table for BENCHMARKS.md.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,34 +12,7 @@ use node::store::{SledStore, Store};
 use protocol::sale::QuickSaleRequest;
 use protocol::{Currency, Money, Phone, StaffId, TxId};
 
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(label: &str) -> anyhow::Result<Self> {
-        let dir = std::env::temp_dir().join(format!("ops-bench-{label}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir)?;
-        Ok(Self(dir))
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let rank = ((sorted.len() - 1) as f64 * p).round() as usize;
-    sorted[rank]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.3} ms", d.as_secs_f64() * 1e3)
-}
+use super::{Scratch, machine, ms, percentile};
 
 fn request<T>(key: String, body: T) -> anyhow::Result<Request<T>> {
     Ok(Request {
@@ -259,26 +232,9 @@ fn http_latency(dir: &Path, requests: usize) -> anyhow::Result<(Vec<Duration>, V
     Ok((checkouts, reads))
 }
 
-fn machine() -> String {
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpuinfo
-        .lines()
-        .find_map(|l| l.strip_prefix("model name"))
-        .map(|l| l.trim_start_matches([' ', '\t', ':']));
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
-    format!("{} × {}", cores, model.unwrap_or("unknown CPU"))
-}
-
 pub fn run(seconds: u64, tills: usize, requests: usize) -> anyhow::Result<()> {
-    let profile = if cfg!(debug_assertions) {
-        "debug (use --release for real figures)"
-    } else {
-        "release"
-    };
     println!(
-        "machine: {} · build: {profile} · {seconds}s per throughput run, {tills} tills",
+        "machine: {} · {seconds}s per throughput run, {tills} tills",
         machine()
     );
     let core_dir = Scratch::new("core")?;
