@@ -84,7 +84,7 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 }
 
 /// Client config: trusts only the chain's CA and presents this store's certificate.
-fn client_config(config: &SyncConfig) -> anyhow::Result<quinn::ClientConfig> {
+pub fn client_config(config: &SyncConfig) -> anyhow::Result<quinn::ClientConfig> {
     let read_certs = |path: &std::path::Path| -> anyhow::Result<Vec<CertificateDer<'static>>> {
         CertificateDer::pem_file_iter(path)
             .with_context(|| format!("reading {}", path.display()))?

@@ -55,6 +55,18 @@ enum BenchCmd {
         #[arg(long, default_value_t = 5000)]
         requests: usize,
     },
+    /// The hub under many stores: durable ingest rate, and many stores reconnecting at once.
+    Hub {
+        /// Stores pushing at once.
+        #[arg(long, default_value_t = 100)]
+        stores: usize,
+        /// Entries each store pushes.
+        #[arg(long, default_value_t = 2000)]
+        entries: u64,
+        /// Stores reconnecting at once.
+        #[arg(long, default_value_t = 1000)]
+        reconnecting: usize,
+    },
     /// Sync wire cost, next to automerge's per-document sync of the same documents.
     Sync {
         /// Members whose registration and edits are replicated.
@@ -149,5 +161,13 @@ fn main() -> anyhow::Result<()> {
                     sample,
                 },
         } => bench::sync::run(members, edits, idle_members, sample),
+        Cmd::Bench {
+            command:
+                BenchCmd::Hub {
+                    stores,
+                    entries,
+                    reconnecting,
+                },
+        } => bench::hub::run(stores, entries, reconnecting),
     }
 }

@@ -2,6 +2,7 @@
 //! tables for BENCHMARKS.md.
 
 pub mod checkout;
+pub mod hub;
 pub mod sync;
 
 use std::path::PathBuf;
