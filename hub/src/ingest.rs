@@ -318,13 +318,16 @@ pub fn spawn(
                     let _ = reply.send(result);
                 }
                 if let Err(e) = flushed {
-                    tracing::error!(error = %e, "hub flush failed; ingest stops");
-                    return;
+                    // Fail-stop: nothing unflushed was acknowledged; stores resend after a restart.
+                    tracing::error!(error = %e, "hub flush failed; the hub stops");
+                    std::process::exit(70);
                 }
                 for (reply, tip) in tips {
                     let _ = reply.send(tip);
                 }
-                feed_tx.send_replace(ingest.feed_len);
+                feed_tx.send_if_modified(|published| {
+                    std::mem::replace(published, ingest.feed_len) != ingest.feed_len
+                });
             }
         })?;
     Ok((

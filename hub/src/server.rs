@@ -15,8 +15,9 @@ use crate::storage::HubStore;
 pub const CLOSE_BAD_CERTIFICATE: u32 = 100;
 pub const CLOSE_STORAGE: u32 = 101;
 
-/// How many feed records one `Feed` message carries at most.
+/// How many feed records one `Feed` message carries at most, and about how many bytes.
 const FEED_BATCH_MAX: usize = 512;
+const FEED_BATCH_BYTES_MAX: usize = sync::PUSH_BYTES_MAX;
 
 pub async fn write_frame<T: serde::Serialize>(
     send: &mut SendStream,
@@ -140,6 +141,13 @@ async fn run_session(
                         log_len,
                         feed_applied,
                     } => {
+                        let hub_feed = *feed_len.borrow();
+                        if feed_applied > hub_feed {
+                            return Err(SessionEnd::Protocol(SyncError::FeedAhead {
+                                store: feed_applied,
+                                hub: hub_feed,
+                            }));
+                        }
                         ingest.link(store.clone(), true, log_len).await;
                         linked = true;
                         feed_sent = Some(feed_applied);
@@ -154,17 +162,17 @@ async fn run_session(
                 }
                 continue;
             }
-            if let Some(sent) = feed_sent {
-                let durable = *feed_len.borrow_and_update();
-                if durable > sent {
-                    let upto = feed(&mut session, storage, &store, sent, durable)?;
-                    if upto > sent {
-                        feed_sent = Some(upto);
-                        continue;
-                    }
+            // One feed batch per turn, so a long catch-up does not hold back the store's pushes.
+            let durable = *feed_len.borrow_and_update();
+            if let Some(sent) = feed_sent.filter(|sent| durable > *sent) {
+                feed_sent = Some(feed(&mut session, storage, &store, sent, durable)?);
+                while let Some(msg) = session.poll_transmit() {
+                    write_frame(&mut send, &msg).await?;
                 }
             }
+            let more_feed = feed_sent.is_some_and(|sent| *feed_len.borrow() > sent);
             tokio::select! {
+                biased;
                 msg = inbox.recv() => match msg {
                     Some(Ok(msg)) => session.handle(msg)?,
                     Some(Err(e)) => return Err(SessionEnd::Protocol(e)),
@@ -177,6 +185,7 @@ async fn run_session(
                     tracing::debug!(%store, "the feed is gone: the hub is stopping");
                     return Ok(());
                 },
+                () = std::future::ready(()), if more_feed => {}
             }
         }
     }
@@ -195,7 +204,17 @@ fn feed(
     sent: u64,
     durable: u64,
 ) -> anyhow::Result<u64> {
-    let records = storage.feed(sent + 1, FEED_BATCH_MAX.min((durable - sent) as usize))?;
+    let mut records = storage.feed(sent + 1, FEED_BATCH_MAX.min((durable - sent) as usize))?;
+    let mut bytes = 0;
+    let keep = records
+        .iter()
+        .take_while(|(_, r)| {
+            bytes += r.entry.len();
+            bytes <= FEED_BATCH_BYTES_MAX
+        })
+        .count()
+        .max(1);
+    records.truncate(keep);
     let upto = records.last().map_or(sent, |(position, _)| *position);
     let items = records
         .into_iter()

@@ -45,6 +45,24 @@ pub struct NewMember {
     pub referrer: Option<MemberId>,
 }
 
+impl NewMember {
+    /// A member with only a name and a phone; everything else at its default.
+    pub fn named(name: impl Into<String>, phone: Phone) -> Self {
+        Self {
+            name: name.into(),
+            phone,
+            card_no: None,
+            birthday: None,
+            gender: Gender::Unspecified,
+            tags: Default::default(),
+            notes: String::new(),
+            tier: None,
+            custom: Default::default(),
+            referrer: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct MemberEdit {
     pub member_id: MemberId,
@@ -109,8 +127,6 @@ pub enum Rejection {
     Storage(String),
     #[error("the node is shutting down or its storage has failed")]
     Unavailable,
-    #[error("bad entry in the hub's feed: {0}")]
-    Feed(String),
 }
 
 impl From<StoreError> for Rejection {
@@ -384,14 +400,15 @@ impl Journal {
             .into_iter()
             .filter(|i| i.position > applied && i.position <= upto)
         {
-            let entry = Entry::decode(&item.entry).map_err(|e| Rejection::Feed(e.to_string()))?;
-            if entry.origin == self.settings.store_id {
-                continue;
+            if let Ok(entry) = Entry::decode(&item.entry) {
+                if entry.origin == self.settings.store_id {
+                    continue;
+                }
+                if let Err(skew) = self.clock.observe(now_ms, entry.hlc) {
+                    tracing::warn!(origin = %entry.origin, seq = entry.seq, %skew, "feed entry from the future");
+                }
             }
-            if let Err(skew) = self.clock.observe(now_ms, entry.hlc) {
-                tracing::warn!(origin = %entry.origin, seq = entry.seq, %skew, "feed entry from the future");
-            }
-            views::apply_foreign_entry(&mut ov, &entry)?;
+            views::apply_foreign_entry(&mut ov, &item.entry)?;
             let record = views::FeedRecord {
                 before_seq: self.tip.next_seq,
                 entry: item.entry,
@@ -533,14 +550,18 @@ pub fn spawn(mut journal: Journal) -> (JournalHandle, std::thread::JoinHandle<()
                 let flushed = journal.flush();
                 for (result, reply) in results {
                     let result = match (&flushed, result) {
-                        (Err(e), Ok(_)) => Err(Rejection::Storage(e.to_string())),
+                        (Err(e), Ok(_)) => Err(Rejection::Storage(format!(
+                            "{e}; the outcome is unknown: retry with the same Idempotency-Key"
+                        ))),
                         (_, result) => result,
                     };
                     let _ = reply.send(result);
                 }
                 if let Err(e) = flushed {
-                    tracing::error!(error = %e, "flush failed; the journal stops taking writes");
-                    return;
+                    // Fail-stop: the group may or may not be on disk. The tills were told to retry
+                    // with the same key, which is safe either way once the node is restarted.
+                    tracing::error!(error = %e, "flush failed; the node stops");
+                    std::process::exit(70);
                 }
                 log_len_tx.send_replace(journal.tip().next_seq - 1);
             }
@@ -593,18 +614,7 @@ mod tests {
     }
 
     fn new_member(phone: &str) -> NewMember {
-        NewMember {
-            name: "会员".into(),
-            phone: Phone::parse(phone).unwrap(),
-            card_no: None,
-            birthday: None,
-            gender: Gender::Unspecified,
-            tags: Default::default(),
-            notes: String::new(),
-            tier: None,
-            custom: Default::default(),
-            referrer: None,
-        }
+        NewMember::named("会员", Phone::parse(phone).unwrap())
     }
 
     fn sale(member: Option<MemberId>, amount: &str) -> QuickSaleRequest {
@@ -685,6 +695,78 @@ mod tests {
             journal.tip()
         };
         assert_eq!(run(), run());
+    }
+
+    #[test]
+    fn a_bad_feed_entry_is_skipped_and_the_feed_goes_on() {
+        use protocol::entry::EntryHash;
+        let store = Arc::new(MemStore::default());
+        let mut journal = Journal::open(store.clone(), settings(), seeded_env(4)).unwrap();
+        let s002 = StoreId::parse("S002").unwrap();
+        let profile = Profile {
+            name: "异地会员".into(),
+            phone: Phone::parse("13800000002").unwrap(),
+            card_no: None,
+            birthday: None,
+            gender: Gender::Unspecified,
+            tags: Default::default(),
+            notes: String::new(),
+            tier: "standard".into(),
+            custom: Default::default(),
+            home_store: s002.clone(),
+            join_date: chrono::NaiveDate::from_ymd_opt(2026, 11, 24).unwrap(),
+            referrer: None,
+        };
+        let (_, change) = MemberDoc::create(&s002, 1, &profile).unwrap();
+        let member_id = MemberId::mint(1, 2);
+        let foreign = |seq, payload| Entry {
+            origin: s002.clone(),
+            seq,
+            hlc: Hlc {
+                wall_ms: 1_795_451_400_000,
+                logical: 0,
+            },
+            business_date: profile.join_date,
+            staff: StaffId::system(),
+            tx: TxId::parse(&format!("s002-key-{seq:04}")).unwrap(),
+            prev_hash: EntryHash::GENESIS,
+            payload,
+        };
+        let damaged = foreign(
+            1,
+            Payload::MemberEdited {
+                member_id,
+                change: vec![1, 2, 3],
+            },
+        );
+        let good = foreign(2, Payload::MemberRegistered { member_id, change });
+        let items = vec![
+            FeedItem {
+                position: 1,
+                entry: vec![0xff, 0x00],
+            },
+            FeedItem {
+                position: 2,
+                entry: damaged.encode(),
+            },
+            FeedItem {
+                position: 3,
+                entry: good.encode(),
+            },
+        ];
+        journal
+            .handle(Command::ApplyFeed { upto: 3, items })
+            .unwrap();
+        journal.flush().unwrap();
+        let views = crate::views::Views::new(store.clone());
+        assert_eq!(views.feed_applied().unwrap(), 3);
+        assert_eq!(
+            views.member_by_phone(&profile.phone).unwrap(),
+            Some(member_id)
+        );
+        let report = views::rebuild(&*store).unwrap();
+        assert!(report.is_clean(), "{report:?}");
+        assert_eq!(report.feed_entries, 3);
     }
 
     #[test]

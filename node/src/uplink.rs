@@ -228,6 +228,7 @@ impl Uplink {
         welcomed: &mut bool,
         wire: &Wire,
     ) -> anyhow::Result<()> {
+        let mut log_open = true;
         loop {
             while let Some(range) = session.poll_push() {
                 let mut entries = Vec::new();
@@ -280,9 +281,11 @@ impl Uplink {
                     Some(Err(e)) => return Err(e.into()),
                     None => return Ok(()),
                 },
-                changed = log_len.changed() => {
+                changed = log_len.changed(), if log_open => {
                     if changed.is_err() {
-                        return Ok(());
+                        // The journal has stopped; keep pushing what is already on disk.
+                        log_open = false;
+                        continue;
                     }
                     let len = *log_len.borrow_and_update();
                     session.log_grew(len);

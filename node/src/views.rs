@@ -146,12 +146,21 @@ pub struct FeedRecord {
     pub entry: Vec<u8>,
 }
 
-/// Applies another replica's entry. An edit of a member this store has never heard of (possible
-/// only if the hub's feed was cut short) is skipped, the same way live and in `rebuild`.
-pub fn apply_foreign_entry(ov: &mut Overlay<'_>, entry: &Entry) -> Result<(), ViewError> {
-    match apply_entry(ov, entry) {
-        Err(ViewError::UnknownMember { seq, member }) => {
-            tracing::warn!(origin = %entry.origin, seq, %member, "feed edits an unknown member; skipped");
+/// Applies another replica's entry (given as its bytes). One this store cannot use (it does not
+/// decode, its profile change is damaged, or it edits a member never heard of) is skipped, the
+/// same way live and in `rebuild`, so one bad entry cannot stall the feed for every store.
+pub fn apply_foreign_entry(ov: &mut Overlay<'_>, bytes: &[u8]) -> Result<(), ViewError> {
+    let entry = match Entry::decode(bytes) {
+        Ok(entry) => entry,
+        Err(e) => {
+            tracing::warn!(error = %e, "feed entry does not decode; skipped");
+            return Ok(());
+        }
+    };
+    // `apply_entry` fails on these before it writes anything, so skipping leaves `ov` untouched.
+    match apply_entry(ov, &entry) {
+        Err(e @ (ViewError::UnknownMember { .. } | ViewError::Profile(_))) => {
+            tracing::warn!(origin = %entry.origin, seq = entry.seq, error = %e, "feed entry skipped");
             Ok(())
         }
         other => other,
@@ -423,7 +432,7 @@ pub fn rebuild(store: &dyn Store) -> Result<RebuildReport, ViewError> {
         |before_seq: u64, report: &mut RebuildReport| -> Result<(), ViewError> {
             while let Some(record) = feed.next_if(|r| r.before_seq <= before_seq) {
                 let mut ov = Overlay::new(&fresh);
-                apply_foreign_entry(&mut ov, &Entry::decode(&record.entry)?)?;
+                apply_foreign_entry(&mut ov, &record.entry)?;
                 fresh.apply(ov.into_batch())?;
                 report.feed_entries += 1;
             }

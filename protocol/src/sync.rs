@@ -91,6 +91,10 @@ pub enum SyncError {
     /// The connection or stream under the session failed (lost, closed by the peer, timed out).
     #[error("link: {0}")]
     Link(String),
+    #[error(
+        "the store has applied feed position {store} but the hub's feed ends at {hub}: restore the hub"
+    )]
+    FeedAhead { store: u64, hub: u64 },
 }
 
 impl SyncError {
@@ -106,6 +110,7 @@ impl SyncError {
             SyncError::AckUnsent(_) => 7,
             SyncError::Refused(_) => 8,
             SyncError::Link(_) => 9,
+            SyncError::FeedAhead { .. } => 10,
         }
     }
 }
@@ -326,6 +331,12 @@ impl HubSession {
                 if !self.greeted {
                     return Err(SyncError::Unexpected("Push before Hello"));
                 }
+                if entries.len() > PUSH_ENTRIES_MAX {
+                    return Err(SyncError::Malformed(format!(
+                        "a push of {} entries",
+                        entries.len()
+                    )));
+                }
                 let mut fresh = Vec::with_capacity(entries.len());
                 let mut tip = self.verified;
                 for bytes in &entries {
@@ -346,8 +357,10 @@ impl HubSession {
         Ok(())
     }
 
-    /// Everything up to `seq` is durable: acknowledge it.
+    /// Everything up to `seq` is durable: acknowledge it. Never beyond what this session was
+    /// sent: an older session of the same store may have delivered more in the meantime.
     pub fn persisted(&mut self, seq: u64) {
+        let seq = seq.min(self.verified.next_seq - 1);
         self.transmit.push_back(HubMsg::Ack { seq });
     }
 
@@ -503,6 +516,32 @@ mod tests {
             hub.handle(gap),
             Err(SyncError::Chain(ChainError::SeqGap { .. }))
         ));
+    }
+
+    #[test]
+    fn acks_never_pass_what_this_session_sent() {
+        let entries = log("S001", 3);
+        let mut hub = HubSession::new(store("S001"), ChainTip::GENESIS);
+        hub.handle(StoreMsg::Hello {
+            versions: vec![VERSION],
+            store: store("S001"),
+            log_len: 3,
+            feed_applied: 0,
+        })
+        .unwrap();
+        hub.handle(StoreMsg::Push {
+            log_len: 3,
+            entries: vec![entries[0].encode()],
+        })
+        .unwrap();
+        hub.persisted(3); // an older session of this store delivered 2 and 3 meanwhile
+        let acks: Vec<_> = std::iter::from_fn(|| hub.poll_transmit()).collect();
+        assert_eq!(acks.last(), Some(&HubMsg::Ack { seq: 1 }));
+        let too_many = StoreMsg::Push {
+            log_len: 3,
+            entries: vec![vec![]; PUSH_ENTRIES_MAX + 1],
+        };
+        assert!(matches!(hub.handle(too_many), Err(SyncError::Malformed(_))));
     }
 
     #[test]

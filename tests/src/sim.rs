@@ -262,7 +262,7 @@ impl Sim {
             0..3 => {
                 let phone =
                     Phone::parse(&format!("139{:08}", self.rng.random_range(0..5_000))).unwrap();
-                Command::RegisterMember(request(&key, new_member(phone)))
+                Command::RegisterMember(request(&key, NewMember::named("模拟会员", phone)))
             }
             3..5 if !members.is_empty() => {
                 let member_id = members[self.rng.random_range(0..members.len())].member_id;
@@ -601,21 +601,6 @@ fn request<T>(key: &TxId, body: T) -> Request<T> {
         fingerprint: [1; 32],
         staff: StaffId::system(),
         body,
-    }
-}
-
-fn new_member(phone: Phone) -> NewMember {
-    NewMember {
-        name: "模拟会员".into(),
-        phone,
-        card_no: None,
-        birthday: None,
-        gender: Default::default(),
-        tags: Default::default(),
-        notes: String::new(),
-        tier: None,
-        custom: Default::default(),
-        referrer: None,
     }
 }
 

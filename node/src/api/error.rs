@@ -161,7 +161,7 @@ impl From<Rejection> for ApiError {
             Rejection::Sale(SaleError::CategoryTooLong) => Code::FieldInvalid,
             Rejection::Sale(_) => Code::InvalidAmount,
             Rejection::Profile(_) => Code::FieldInvalid,
-            Rejection::Storage(_) | Rejection::Feed(_) => Code::Storage,
+            Rejection::Storage(_) => Code::Storage,
             Rejection::Unavailable => Code::Unavailable,
         };
         ApiError::new(code, r)

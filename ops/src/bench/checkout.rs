@@ -43,18 +43,7 @@ fn node_core(dir: &Path, seconds: u64, tills: usize) -> anyhow::Result<CoreRun> 
     let (handle, thread) = journal::spawn(journal);
     let runtime = tokio::runtime::Runtime::new()?;
     let (checkouts, elapsed, latencies) = runtime.block_on(async {
-        let member = NewMember {
-            name: "压测会员".into(),
-            phone: Phone::parse("13800000000")?,
-            card_no: None,
-            birthday: None,
-            gender: Default::default(),
-            tags: Default::default(),
-            notes: String::new(),
-            tier: None,
-            custom: Default::default(),
-            referrer: None,
-        };
+        let member = NewMember::named("压测会员", Phone::parse("13800000000")?);
         let reply = handle
             .send(Command::RegisterMember(request(
                 "bench-member-0001".into(),

@@ -26,18 +26,10 @@ fn request<T>(key: String, body: T) -> anyhow::Result<Request<T>> {
 }
 
 fn new_member(n: usize) -> anyhow::Result<NewMember> {
-    Ok(NewMember {
-        name: format!("会员{n}"),
-        phone: Phone::parse(&format!("13{:09}", n))?,
-        card_no: None,
-        birthday: None,
-        gender: Default::default(),
-        tags: Default::default(),
-        notes: String::new(),
-        tier: None,
-        custom: Default::default(),
-        referrer: None,
-    })
+    Ok(NewMember::named(
+        format!("会员{n}"),
+        Phone::parse(&format!("13{:09}", n))?,
+    ))
 }
 
 /// Writes `members` registrations and `edits` profile edits per member straight into a node's
