@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use protocol::StoreId;
-use protocol::entry::{ChainError, ChainTip, Entry, Payload};
+use protocol::entry::{ChainError, ChainTip, Entry, Payload, Sealed};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::storage::{Append, FeedRecord, HubStore, StoreStatus};
@@ -46,7 +46,7 @@ enum Command {
     },
     Ingest {
         store: StoreId,
-        entries: Vec<Entry>,
+        entries: Vec<Sealed>,
         log_len: u64,
         reply: oneshot::Sender<Result<u64, IngestError>>,
     },
@@ -88,7 +88,7 @@ impl IngestHandle {
     pub async fn ingest(
         &self,
         store: StoreId,
-        entries: Vec<Entry>,
+        entries: Vec<Sealed>,
         log_len: u64,
     ) -> Result<u64, IngestError> {
         self.ask(|reply| Command::Ingest {
@@ -179,7 +179,7 @@ impl Ingest {
     pub fn ingest(
         &mut self,
         store: &StoreId,
-        entries: Vec<Entry>,
+        entries: Vec<Sealed>,
         log_len: u64,
     ) -> Result<u64, IngestError> {
         let mut tip = self.tips.get(store).copied().unwrap_or(ChainTip::GENESIS);
@@ -187,12 +187,12 @@ impl Ingest {
         let mut fresh = Vec::with_capacity(entries.len());
         let mut feed = Vec::new();
         let mut feed_len = self.feed_len;
-        for entry in entries {
-            if entry.seq < tip.next_seq {
+        for sealed in entries {
+            if sealed.entry.seq < tip.next_seq {
                 continue;
             }
-            tip = tip.extend(store, &entry)?;
-            let bytes = entry.encode();
+            tip = tip.extend_sealed(store, &sealed)?;
+            let Sealed { entry, bytes, .. } = sealed;
             if goes_to_feed(&entry) {
                 feed_len += 1;
                 feed.push((

@@ -145,6 +145,23 @@ impl Entry {
     }
 }
 
+/// An entry with its canonical bytes and hash, computed once (the hub verifies, stores and
+/// relays the same bytes without encoding or hashing them again).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sealed {
+    pub entry: Entry,
+    pub bytes: Vec<u8>,
+    pub hash: EntryHash,
+}
+
+impl Sealed {
+    pub fn new(entry: Entry) -> Self {
+        let bytes = entry.encode();
+        let hash = EntryHash(Sha256::digest(&bytes).into());
+        Self { entry, bytes, hash }
+    }
+}
+
 /// Where an origin's chain ends: the next seq expected and the hash it must link to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChainTip {
@@ -171,7 +188,7 @@ pub enum ChainError {
 
 impl ChainTip {
     /// Checks that `entry` is the next link of `origin`'s chain and returns the new tip.
-    pub fn extend(&self, origin: &StoreId, entry: &Entry) -> Result<ChainTip, ChainError> {
+    fn check(&self, origin: &StoreId, entry: &Entry) -> Result<(), ChainError> {
         if &entry.origin != origin {
             return Err(ChainError::WrongOrigin {
                 expected: origin.clone(),
@@ -187,9 +204,23 @@ impl ChainTip {
         if entry.prev_hash != self.hash {
             return Err(ChainError::BrokenLink { seq: entry.seq });
         }
+        Ok(())
+    }
+
+    pub fn extend(&self, origin: &StoreId, entry: &Entry) -> Result<ChainTip, ChainError> {
+        self.check(origin, entry)?;
         Ok(ChainTip {
             next_seq: entry.seq + 1,
             hash: entry.hash(),
+        })
+    }
+
+    /// As [`extend`](Self::extend), with the hash already computed.
+    pub fn extend_sealed(&self, origin: &StoreId, sealed: &Sealed) -> Result<ChainTip, ChainError> {
+        self.check(origin, &sealed.entry)?;
+        Ok(ChainTip {
+            next_seq: sealed.entry.seq + 1,
+            hash: sealed.hash,
         })
     }
 

@@ -13,7 +13,7 @@ use std::ops::RangeInclusive;
 
 use serde::{Deserialize, Serialize};
 
-use crate::entry::{ChainError, ChainTip, Entry, EntryError};
+use crate::entry::{ChainError, ChainTip, Entry, EntryError, Sealed};
 use crate::ids::StoreId;
 
 /// ALPN names the protocol and its version; a peer speaking another version fails the handshake.
@@ -270,7 +270,7 @@ pub enum HubEvent {
     /// The store said hello: stream the feed to it from `feed_applied + 1`.
     Hello { log_len: u64, feed_applied: u64 },
     /// Persist these verified entries (in order), then call [`HubSession::persisted`].
-    Persist { entries: Vec<Entry>, log_len: u64 },
+    Persist { entries: Vec<Sealed>, log_len: u64 },
 }
 
 /// The hub's end of a session with one authenticated store.
@@ -344,8 +344,9 @@ impl HubSession {
                     if entry.origin == self.store && entry.seq < tip.next_seq {
                         continue; // already held: a resend after a lost acknowledgement
                     }
-                    tip = tip.extend(&self.store, &entry)?;
-                    fresh.push(entry);
+                    let sealed = Sealed::new(entry);
+                    tip = tip.extend_sealed(&self.store, &sealed)?;
+                    fresh.push(sealed);
                 }
                 self.verified = tip;
                 self.events.push_back(HubEvent::Persist {
@@ -440,7 +441,7 @@ mod tests {
             }
             while let Some(event) = hub.poll_event() {
                 if let HubEvent::Persist { entries, .. } = event {
-                    held.extend(entries);
+                    held.extend(entries.into_iter().map(|s| s.entry));
                     hub.persisted(held.len() as u64);
                 }
             }
@@ -487,7 +488,7 @@ mod tests {
         .unwrap();
         let persisted: Vec<_> = std::iter::from_fn(|| hub.poll_event()).collect();
         assert!(
-            matches!(&persisted[1], HubEvent::Persist { entries, .. } if entries.len() == 1 && entries[0].seq == 3)
+            matches!(&persisted[1], HubEvent::Persist { entries, .. } if entries.len() == 1 && entries[0].entry.seq == 3)
         );
 
         let mut hub = HubSession::new(store("S001"), ChainTip::GENESIS);
