@@ -7,6 +7,7 @@
 
 pub mod calendar;
 pub mod entry;
+pub mod escrow;
 pub mod hlc;
 pub mod ids;
 pub mod member;

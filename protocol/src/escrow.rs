@@ -1,0 +1,364 @@
+//! Spend rights for money, points and card uses: a bounded counter (escrow), after Balegas et
+//! al., "Extending Eventually Consistent Cloud Databases for Enforcing Numeric Invariants"
+//! (SRDS 2015). This is what lets a store spend offline without ever spending the same yuan twice.
+//!
+//! Per wallet, `rights[(i, i)]` counts the credits made at replica `i` (top-ups, points earned),
+//! `rights[(i, j)]` the rights `i` has handed to `j`, and `debits[i]` what `i` has spent. Every
+//! cell is written by exactly one replica (`i`, its row's owner) and only ever grows, so merging
+//! two copies is an element-wise maximum and concurrent transfers never collide. A replica
+//! spends or hands on only rights it holds, so no merge can take the balance below zero, and
+//! the rights held by all replicas always add up to the balance.
+//!
+//! Units are whole fen, whole points or whole card uses: the caller's ledger decides which.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::StoreId;
+
+/// Why an operation on rights was refused. Nothing changed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RightsError {
+    #[error("{replica} holds {held} units, {wanted} wanted")]
+    Insufficient {
+        replica: StoreId,
+        held: u64,
+        wanted: u64,
+    },
+    #[error("an amount of zero units")]
+    Zero,
+    #[error("rights cannot be handed to oneself")]
+    SelfTransfer,
+    #[error("amount out of range")]
+    Overflow,
+}
+
+/// The rights state of one wallet.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rights {
+    /// `(from, to)` → units; `(i, i)` are credits made at `i`.
+    cells: BTreeMap<(StoreId, StoreId), u64>,
+    /// Units spent at each replica.
+    debits: BTreeMap<StoreId, u64>,
+}
+
+fn bump(cell: &mut u64, units: u64) -> Result<(), RightsError> {
+    *cell = cell.checked_add(units).ok_or(RightsError::Overflow)?;
+    Ok(())
+}
+
+impl Rights {
+    fn cell(&self, from: &StoreId, to: &StoreId) -> u64 {
+        self.cells
+            .get(&(from.clone(), to.clone()))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Rights `replica` holds: its credits, plus what others handed it, minus what it handed
+    /// on, minus what it spent. Computed wide, since a stale copy may know a spend before the
+    /// transfer that paid for it; a causally complete copy never shows a negative.
+    pub fn held_signed(&self, replica: &StoreId) -> i128 {
+        let mut held = i128::from(self.debits.get(replica).copied().unwrap_or(0)).wrapping_neg();
+        for ((from, to), units) in &self.cells {
+            let units = i128::from(*units);
+            if to == replica {
+                held += units; // credits at `replica` (from == to) and transfers to it
+            }
+            if from == replica && to != replica {
+                held -= units;
+            }
+        }
+        held
+    }
+
+    /// Rights `replica` may spend or hand on now.
+    pub fn held(&self, replica: &StoreId) -> u64 {
+        u64::try_from(self.held_signed(replica).max(0)).unwrap_or(u64::MAX)
+    }
+
+    /// Credits minus debits, everywhere.
+    pub fn balance_signed(&self) -> i128 {
+        let credits: i128 = self
+            .cells
+            .iter()
+            .filter(|((f, t), _)| f == t)
+            .map(|(_, u)| i128::from(*u))
+            .sum();
+        let debits: i128 = self.debits.values().map(|u| i128::from(*u)).sum();
+        credits - debits
+    }
+
+    pub fn balance(&self) -> u64 {
+        u64::try_from(self.balance_signed().max(0)).unwrap_or(u64::MAX)
+    }
+
+    /// Every replica that appears in this wallet's state.
+    pub fn replicas(&self) -> Vec<StoreId> {
+        let mut all: Vec<StoreId> = self
+            .cells
+            .keys()
+            .flat_map(|(f, t)| [f.clone(), t.clone()])
+            .chain(self.debits.keys().cloned())
+            .collect();
+        all.sort();
+        all.dedup();
+        all
+    }
+
+    /// A top-up or points earned at `at`: new rights, held there.
+    pub fn credit(&mut self, at: &StoreId, units: u64) -> Result<(), RightsError> {
+        if units == 0 {
+            return Err(RightsError::Zero);
+        }
+        bump(
+            self.cells.entry((at.clone(), at.clone())).or_default(),
+            units,
+        )
+    }
+
+    fn require(&self, at: &StoreId, units: u64) -> Result<(), RightsError> {
+        if units == 0 {
+            return Err(RightsError::Zero);
+        }
+        let held = self.held(at);
+        if held < units {
+            return Err(RightsError::Insufficient {
+                replica: at.clone(),
+                held,
+                wanted: units,
+            });
+        }
+        Ok(())
+    }
+
+    /// A spend at `at`, within the rights it holds: local, no network needed.
+    pub fn debit(&mut self, at: &StoreId, units: u64) -> Result<(), RightsError> {
+        self.require(at, units)?;
+        bump(self.debits.entry(at.clone()).or_default(), units)
+    }
+
+    /// `from` hands `units` of its rights to `to` (a grant from HQ, or a store giving back).
+    pub fn transfer(
+        &mut self,
+        from: &StoreId,
+        to: &StoreId,
+        units: u64,
+    ) -> Result<(), RightsError> {
+        if from == to {
+            return Err(RightsError::SelfTransfer);
+        }
+        self.require(from, units)?;
+        bump(
+            self.cells.entry((from.clone(), to.clone())).or_default(),
+            units,
+        )
+    }
+
+    /// Takes in another copy of the same wallet: element-wise maximum.
+    pub fn merge(&mut self, other: &Rights) {
+        for (key, units) in &other.cells {
+            let cell = self.cells.entry(key.clone()).or_default();
+            *cell = (*cell).max(*units);
+        }
+        for (replica, units) in &other.debits {
+            let cell = self.debits.entry(replica.clone()).or_default();
+            *cell = (*cell).max(*units);
+        }
+    }
+
+    /// How far `self` is from containing `other` in every cell (for checkers and tests).
+    pub fn dominates(&self, other: &Rights) -> bool {
+        other
+            .cells
+            .iter()
+            .all(|(k, u)| self.cells.get(k).is_some_and(|mine| mine >= u))
+            && other
+                .debits
+                .iter()
+                .all(|(k, u)| self.debits.get(k).is_some_and(|mine| mine >= u))
+    }
+
+    /// The cell `(from, to)`, for reports.
+    pub fn transferred(&self, from: &StoreId, to: &StoreId) -> u64 {
+        self.cell(from, to)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn replica(i: usize) -> StoreId {
+        [
+            StoreId::hq(),
+            StoreId::parse("S001").unwrap(),
+            StoreId::parse("S002").unwrap(),
+            StoreId::parse("S003").unwrap(),
+        ][i]
+            .clone()
+    }
+
+    #[test]
+    fn two_offline_stores_cannot_both_spend_the_last_100_yuan() {
+        let (hq, a, b) = (replica(0), replica(1), replica(2));
+        let mut bank = Rights::default();
+        bank.credit(&a, 100_00).unwrap(); // topped up at A
+        let (mut at_a, mut at_b) = (bank.clone(), bank.clone());
+        assert!(at_a.debit(&a, 100_00).is_ok());
+        assert_eq!(
+            at_b.debit(&b, 100_00),
+            Err(RightsError::Insufficient {
+                replica: b.clone(),
+                held: 0,
+                wanted: 100_00
+            })
+        );
+        at_a.merge(&at_b);
+        assert_eq!(at_a.balance(), 0);
+        // A hands rights to HQ, HQ grants them to B: now B may spend.
+        let mut state = Rights::default();
+        state.credit(&a, 50_00).unwrap();
+        state.transfer(&a, &hq, 50_00).unwrap();
+        state.transfer(&hq, &b, 30_00).unwrap();
+        state.debit(&b, 30_00).unwrap();
+        assert_eq!(
+            (
+                state.held(&a),
+                state.held(&hq),
+                state.held(&b),
+                state.balance()
+            ),
+            (0, 20_00, 0, 20_00)
+        );
+    }
+
+    #[test]
+    fn bad_amounts_change_nothing() {
+        let (a, b) = (replica(1), replica(2));
+        let mut state = Rights::default();
+        state.credit(&a, 10).unwrap();
+        let before = state.clone();
+        assert_eq!(state.credit(&a, 0), Err(RightsError::Zero));
+        assert_eq!(state.debit(&a, 0), Err(RightsError::Zero));
+        assert_eq!(state.transfer(&a, &a, 1), Err(RightsError::SelfTransfer));
+        assert!(matches!(
+            state.transfer(&a, &b, 11),
+            Err(RightsError::Insufficient { .. })
+        ));
+        assert!(matches!(
+            state.debit(&b, 1),
+            Err(RightsError::Insufficient { .. })
+        ));
+        assert_eq!(state.credit(&a, u64::MAX), Err(RightsError::Overflow));
+        assert_eq!(state, before);
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Credit {
+            at: usize,
+            units: u64,
+        },
+        Debit {
+            at: usize,
+            units: u64,
+        },
+        Transfer {
+            from: usize,
+            to: usize,
+            units: u64,
+        },
+        /// Replica `into` takes in replica `from`'s copy.
+        Merge {
+            from: usize,
+            into: usize,
+        },
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            (0..4usize, 1..500u64).prop_map(|(at, units)| Op::Credit { at, units }),
+            (0..4usize, 1..500u64).prop_map(|(at, units)| Op::Debit { at, units }),
+            (0..4usize, 0..4usize, 1..500u64).prop_map(|(from, to, units)| Op::Transfer {
+                from,
+                to,
+                units
+            }),
+            (0..4usize, 0..4usize).prop_map(|(from, into)| Op::Merge { from, into }),
+        ]
+    }
+
+    /// Each replica works on its own copy and spends only what its copy says it holds.
+    fn play(ops: &[Op]) -> Vec<Rights> {
+        let mut copies = vec![Rights::default(); 4];
+        for op in ops {
+            match *op {
+                Op::Credit { at, units } => copies[at].credit(&replica(at), units).unwrap(),
+                Op::Debit { at, units } => {
+                    let _ = copies[at].debit(&replica(at), units);
+                }
+                Op::Transfer { from, to, units } => {
+                    let _ = copies[from].transfer(&replica(from), &replica(to), units);
+                }
+                Op::Merge { from, into } => {
+                    let other = copies[from].clone();
+                    copies[into].merge(&other);
+                }
+            }
+        }
+        copies
+    }
+
+    fn sound(state: &Rights) -> Result<(), TestCaseError> {
+        prop_assert!(
+            state.balance_signed() >= 0,
+            "negative balance {}",
+            state.balance_signed()
+        );
+        let held: i128 = (0..4).map(|i| state.held_signed(&replica(i))).sum();
+        prop_assert_eq!(
+            held,
+            state.balance_signed(),
+            "rights do not add up to the balance"
+        );
+        for i in 0..4 {
+            prop_assert!(
+                state.held_signed(&replica(i)) >= 0,
+                "{} holds a negative",
+                replica(i)
+            );
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #[test]
+        fn no_allowed_operations_and_merges_go_below_zero(ops in proptest::collection::vec(op(), 0..120)) {
+            let copies = play(&ops);
+            let mut all = Rights::default();
+            for copy in &copies {
+                sound(copy)?;
+                all.merge(copy);
+            }
+            sound(&all)?;
+        }
+
+        #[test]
+        fn merge_is_commutative_associative_idempotent(
+            a in proptest::collection::vec(op(), 0..60),
+            b in proptest::collection::vec(op(), 0..60),
+            c in proptest::collection::vec(op(), 0..60),
+            pick in (0..4usize, 0..4usize, 0..4usize),
+        ) {
+            let (x, y, z) = (play(&a)[pick.0].clone(), play(&b)[pick.1].clone(), play(&c)[pick.2].clone());
+            let merged = |l: &Rights, r: &Rights| { let mut m = l.clone(); m.merge(r); m };
+            prop_assert_eq!(merged(&x, &y), merged(&y, &x));
+            prop_assert_eq!(merged(&merged(&x, &y), &z), merged(&x, &merged(&y, &z)));
+            prop_assert_eq!(merged(&x, &x), x.clone());
+            prop_assert!(merged(&x, &y).dominates(&x) && merged(&x, &y).dominates(&y));
+        }
+    }
+}
