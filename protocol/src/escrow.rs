@@ -187,6 +187,8 @@ impl Rights {
 }
 
 #[cfg(test)]
+// Amounts in fen are written yuan_fen (100_00 is 100 yuan).
+#[allow(clippy::inconsistent_digit_grouping)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
