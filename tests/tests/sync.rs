@@ -7,6 +7,8 @@ use serde_json::json;
 use tests::chain::{Chain, hub_caught_up, hub_row, register, sell, sync_status, wait_online};
 use tests::{NodeProcess, bins, eventually};
 
+use protocol::sync::{self, StoreMsg};
+
 #[test]
 fn members_travel_between_stores_and_sales_reach_the_hub_exactly_once() {
     let chain = Chain::new(bins!());
@@ -150,4 +152,75 @@ fn certificates_that_should_not_get_in_do_not() {
             .unwrap_or(0),
         0
     );
+}
+
+/// Sends raw frames as an enrolled store and returns the close code the hub answers with.
+fn hub_closes_with(sync_config: &node::config::SyncConfig, frames: Vec<Vec<u8>>) -> u64 {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let mut endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+        endpoint.set_default_client_config(node::uplink::client_config(sync_config).unwrap());
+        let connection = endpoint
+            .connect(sync_config.hub, "hub")
+            .unwrap()
+            .await
+            .unwrap();
+        let (mut send, _recv) = connection.open_bi().await.unwrap();
+        for frame in frames {
+            if send.write_all(&frame).await.is_err() {
+                break;
+            }
+        }
+        match connection.closed().await {
+            quinn::ConnectionError::ApplicationClosed(close) => close.error_code.into_inner(),
+            other => panic!("unexpected end: {other}"),
+        }
+    })
+}
+
+#[test]
+fn malformed_and_oversized_messages_close_the_session_and_change_nothing() {
+    let chain = Chain::new(bins!());
+    let hub = chain.hub("127.0.0.1:0".parse().unwrap());
+    let config_path = chain.enrol("S001", hub.sync);
+    let sync_config = node::Config::load(&config_path).unwrap().sync.unwrap();
+    let hello = sync::encode_frame(&StoreMsg::Hello {
+        versions: vec![sync::VERSION],
+        store: protocol::StoreId::parse("S001").unwrap(),
+        log_len: 1,
+        feed_applied: 0,
+    });
+    let garbage_entry = sync::encode_frame(&StoreMsg::Push {
+        log_len: 1,
+        entries: vec![vec![1, 2, 3]],
+    });
+    let cases = [
+        ("garbage frame", vec![vec![0, 0, 0, 3, 0xff, 0xff, 0xff]], 3),
+        ("oversized frame", vec![vec![0xff, 0xff, 0xff, 0xff]], 3),
+        ("push before hello", vec![garbage_entry.clone()], 3),
+        ("undecodable entry", vec![hello.clone(), garbage_entry], 4),
+        (
+            "newer protocol only",
+            vec![sync::encode_frame(&StoreMsg::Hello {
+                versions: vec![99],
+                store: protocol::StoreId::parse("S001").unwrap(),
+                log_len: 0,
+                feed_applied: 0,
+            })],
+            1,
+        ),
+    ];
+    for (label, frames, code) in cases {
+        assert_eq!(hub_closes_with(&sync_config, frames), code, "{label}");
+    }
+    assert_eq!(
+        hub_row(&hub.client, "S001")
+            .and_then(|r| r["acked_seq"].as_u64())
+            .unwrap_or(0),
+        0
+    );
+    // The store itself then syncs normally: nothing was corrupted.
+    let a = chain.node("S001");
+    register(&a.client, "reg-a-0001", "正常", "13812340003");
+    hub_caught_up(&hub.client, &a.client, "S001", 30);
 }
