@@ -138,6 +138,54 @@ async fn run_store(
     }
 }
 
+/// Connects, says hello and waits for `Welcome`; returns the UDP bytes both ways.
+async fn hello_bytes(
+    endpoint: &quinn::Endpoint,
+    hub: SocketAddr,
+    store: &StoreId,
+    config: &quinn::ClientConfig,
+) -> anyhow::Result<u64> {
+    let connection = endpoint.connect_with(config.clone(), hub, "hub")?.await?;
+    let (mut send, mut recv) = connection.open_bi().await?;
+    let hello = StoreMsg::Hello {
+        versions: vec![sync::VERSION],
+        store: store.clone(),
+        log_len: 0,
+        feed_applied: 0,
+    };
+    send.write_all(&sync::encode_frame(&hello)).await?;
+    anyhow::ensure!(
+        matches!(read_msg(&mut recv).await?, HubMsg::Welcome { .. }),
+        "no Welcome"
+    );
+    let stats = connection.stats();
+    // Let the session tickets that follow the handshake arrive before hanging up.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    connection.close(0u32.into(), b"done");
+    Ok(stats.udp_tx.bytes + stats.udp_rx.bytes)
+}
+
+/// The bytes of a first connection (full handshake, certificates) and of a reconnect from the
+/// same running store (TLS session resumed), Hello → Welcome each.
+fn reconnect_bytes(runtime: &tokio::runtime::Runtime, setup: &Setup) -> anyhow::Result<(u64, u64)> {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let hub_task = runtime.spawn(hub::run(setup.hub.clone(), |_| {}, async move {
+        let _ = stopped.await;
+    }));
+    std::thread::sleep(Duration::from_millis(300));
+    let (store, config) = &setup.stores[0];
+    let bytes = runtime.block_on(async {
+        let endpoint = client_endpoint()?;
+        let first = hello_bytes(&endpoint, setup.hub.sync_listen, store, config).await?;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let again = hello_bytes(&endpoint, setup.hub.sync_listen, store, config).await?;
+        anyhow::Ok((first, again))
+    })?;
+    let _ = stop.send(());
+    runtime.block_on(hub_task)??;
+    Ok(bytes)
+}
+
 /// Starts the hub, runs `stores` clients at once each pushing `log_len` entries, stops the hub.
 fn round(
     runtime: &tokio::runtime::Runtime,
@@ -229,6 +277,7 @@ pub fn run(stores: usize, entries: u64, reconnecting: usize) -> anyhow::Result<(
     let mut welcome: Vec<Duration> = results.iter().map(|(w, _)| *w).collect();
     welcome.sort();
     let (alone, _) = round(&runtime, &setup("hub-alone", 1)?, 1)?;
+    let (full, resumed) = reconnect_bytes(&runtime, &setup("hub-resume", 1)?)?;
 
     let ours = total as f64 / elapsed.as_secs_f64();
     let raw = raw_total as f64 / raw_elapsed.as_secs_f64();
@@ -246,6 +295,10 @@ pub fn run(stores: usize, entries: u64, reconnecting: usize) -> anyhow::Result<(
         ms(percentile(&welcome, 1.0)),
         ms(alone[0].0),
         percentile(&welcome, 0.99).as_secs_f64() / alone[0].0.as_secs_f64().max(1e-9),
+    );
+    println!(
+        "| reconnect of a running store, Hello → Welcome (TLS session resumed) | {resumed} B | {full} B first connection, full handshake with certificates | {:.2}× | ≤ 2 KB |",
+        resumed as f64 / full.max(1) as f64
     );
     println!(
         "({} of {reconnecting} stores connected and were welcomed)",
