@@ -3,14 +3,15 @@
 //! store may overlap during a reconnect), writes entries and their feed items, and answers only
 //! after a flush covers them. Batches arriving together share a flush (group commit).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use protocol::StoreId;
 use protocol::entry::{ChainError, ChainTip, Entry, Payload, Sealed};
+use protocol::member::MemberDoc;
+use protocol::{MemberId, Phone, StoreId};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::storage::{Append, FeedRecord, HubStore, StoreStatus};
+use crate::storage::{Append, FeedRecord, HubStore, MemberRecord, StoreStatus};
 
 const GROUP_MAX: usize = 256;
 
@@ -136,6 +137,77 @@ fn goes_to_feed(entry: &Entry) -> bool {
     )
 }
 
+/// The member directory changes one batch makes (headquarters' merged view of every member).
+#[derive(Default)]
+struct Directory {
+    members: BTreeMap<MemberId, MemberRecord>,
+    phones: BTreeMap<Phone, Option<MemberId>>,
+}
+
+impl Directory {
+    fn record(
+        &self,
+        storage: &dyn HubStore,
+        id: &MemberId,
+    ) -> Result<Option<MemberRecord>, IngestError> {
+        match self.members.get(id) {
+            Some(record) => Ok(Some(record.clone())),
+            None => storage
+                .member(id)
+                .map_err(|e| IngestError::Storage(e.to_string())),
+        }
+    }
+
+    /// Merges a member entry into the directory. An entry whose profile change does not apply
+    /// is still a fact of the store's log; only the directory skips it.
+    fn apply(&mut self, storage: &dyn HubStore, entry: &Entry) -> Result<(), IngestError> {
+        let (member_id, doc, before) = match &entry.payload {
+            Payload::MemberRegistered { member_id, change } => {
+                (*member_id, MemberDoc::from_change(change), None)
+            }
+            Payload::MemberEdited { member_id, change } => match self.record(storage, member_id)? {
+                Some(record) => {
+                    let doc = MemberDoc::load(&record.doc)
+                        .and_then(|mut d| d.apply_change(change).map(|()| d));
+                    (*member_id, doc, Some(record.profile.phone))
+                }
+                None => return Ok(()),
+            },
+            Payload::QuickSale(_) => return Ok(()),
+        };
+        let Ok(mut doc) = doc else {
+            tracing::warn!(origin = %entry.origin, seq = entry.seq, "member change does not apply; directory skips it");
+            return Ok(());
+        };
+        let Ok(profile) = doc.profile() else {
+            return Ok(());
+        };
+        if before.as_ref() != Some(&profile.phone) {
+            if let Some(old) = before {
+                let owner = match self.phones.get(&old) {
+                    Some(owner) => *owner,
+                    None => storage
+                        .member_by_phone(&old)
+                        .map_err(|e| IngestError::Storage(e.to_string()))?,
+                };
+                if owner == Some(member_id) {
+                    self.phones.insert(old, None);
+                }
+            }
+            self.phones.insert(profile.phone.clone(), Some(member_id));
+        }
+        self.members.insert(
+            member_id,
+            MemberRecord {
+                member_id,
+                doc: doc.save(),
+                profile,
+            },
+        );
+        Ok(())
+    }
+}
+
 impl Ingest {
     /// Loads every store's tip and status and the feed length from `storage`.
     pub fn open(
@@ -187,6 +259,7 @@ impl Ingest {
         let mut fresh = Vec::with_capacity(entries.len());
         let mut feed = Vec::new();
         let mut feed_len = self.feed_len;
+        let mut directory = Directory::default();
         for sealed in entries {
             if sealed.entry.seq < tip.next_seq {
                 continue;
@@ -203,6 +276,7 @@ impl Ingest {
                     },
                 ));
             }
+            directory.apply(&*self.storage, &entry)?;
             status.last_entry_ms = entry.hlc.wall_ms;
             fresh.push((entry.seq, bytes));
         }
@@ -217,6 +291,8 @@ impl Ingest {
                 status: status.clone(),
                 feed,
                 feed_len,
+                members: directory.members.into_values().collect(),
+                phones: directory.phones.into_iter().collect(),
             };
             self.storage
                 .append(append)

@@ -59,7 +59,7 @@ pub async fn run(
         ingest.clone(),
         storage.clone(),
     ));
-    axum::serve(http, api::router(ingest))
+    axum::serve(http, api::router(ingest, storage.clone()))
         .with_graceful_shutdown(shutdown)
         .await?;
     endpoint.close(0u32.into(), b"hub shutting down");

@@ -3,12 +3,14 @@
 //! outgrows one machine can put this on an existing distributed database. sled is the default.
 //!
 //! sled layout, one tree: `log/<store>\0<seq BE>` entry · `tip/<store>` chain tip ·
-//! `st/<store>` status · `feed/<position BE>` feed record · `meta/feed_len`.
+//! `st/<store>` status · `feed/<position BE>` feed record · `meta/feed_len` ·
+//! `m/<member>` the member as headquarters sees it · `p/<phone>` → member.
 
 use std::path::Path;
 
-use protocol::StoreId;
 use protocol::entry::ChainTip;
+use protocol::member::Profile;
+use protocol::{MemberId, Phone, StoreId};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, thiserror::Error)]
@@ -41,7 +43,15 @@ pub struct FeedRecord {
     pub entry: Vec<u8>,
 }
 
-/// One store's verified batch and what it adds to the feed.
+/// A member as headquarters sees it: the merged profile document and the profile read from it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberRecord {
+    pub member_id: MemberId,
+    pub doc: Vec<u8>,
+    pub profile: Profile,
+}
+
+/// One store's verified batch and what it adds to the feed and the member directory.
 #[derive(Debug, Clone)]
 pub struct Append<'a> {
     pub store: &'a StoreId,
@@ -50,6 +60,9 @@ pub struct Append<'a> {
     pub status: StoreStatus,
     pub feed: Vec<(u64, FeedRecord)>,
     pub feed_len: u64,
+    pub members: Vec<MemberRecord>,
+    /// Phone index changes: the phone now names this member, or nobody.
+    pub phones: Vec<(Phone, Option<MemberId>)>,
 }
 
 pub trait HubStore: Send + Sync + 'static {
@@ -63,6 +76,8 @@ pub trait HubStore: Send + Sync + 'static {
     fn feed(&self, from: u64, limit: usize) -> Result<Vec<(u64, FeedRecord)>>;
     /// A store's entries from `from_seq`, at most `limit`, encoded.
     fn entries(&self, store: &StoreId, from_seq: u64, limit: usize) -> Result<Vec<Vec<u8>>>;
+    fn member(&self, id: &MemberId) -> Result<Option<MemberRecord>>;
+    fn member_by_phone(&self, phone: &Phone) -> Result<Option<MemberId>>;
 }
 
 pub struct SledHubStore {
@@ -135,6 +150,18 @@ impl HubStore for SledHubStore {
             batch.insert(feed_key(*position), encode(record));
         }
         batch.insert(&b"meta/feed_len"[..], encode(&a.feed_len));
+        for record in &a.members {
+            batch.insert(
+                format!("m/{}", record.member_id).into_bytes(),
+                encode(record),
+            );
+        }
+        for (phone, member) in &a.phones {
+            match member {
+                Some(id) => batch.insert(format!("p/{phone}").into_bytes(), encode(id)),
+                None => batch.remove(format!("p/{phone}").into_bytes()),
+            }
+        }
         Ok(self.db.apply_batch(batch)?)
     }
 
@@ -161,6 +188,22 @@ impl HubStore for SledHubStore {
             .range(log_key(store, from_seq)..=log_key(store, u64::MAX));
         range.take(limit).map(|kv| Ok(kv?.1.to_vec())).collect()
     }
+
+    fn member(&self, id: &MemberId) -> Result<Option<MemberRecord>> {
+        let key = format!("m/{id}");
+        self.db
+            .get(&key)?
+            .map(|v| decode(key.as_bytes(), &v))
+            .transpose()
+    }
+
+    fn member_by_phone(&self, phone: &Phone) -> Result<Option<MemberId>> {
+        let key = format!("p/{phone}");
+        self.db
+            .get(&key)?
+            .map(|v| decode(key.as_bytes(), &v))
+            .transpose()
+    }
 }
 
 /// In memory, for tests and the simulator: keeps what was flushed apart from what was only
@@ -176,6 +219,8 @@ struct MemHubState {
     stores: std::collections::BTreeMap<StoreId, (ChainTip, StoreStatus)>,
     feed: std::collections::BTreeMap<u64, FeedRecord>,
     feed_len: u64,
+    members: std::collections::BTreeMap<MemberId, MemberRecord>,
+    phones: std::collections::BTreeMap<Phone, MemberId>,
 }
 
 #[derive(Default)]
@@ -222,6 +267,15 @@ impl HubStore for MemHubStore {
         live.stores.insert(a.store.clone(), (a.tip, a.status));
         live.feed.extend(a.feed);
         live.feed_len = a.feed_len;
+        for record in a.members {
+            live.members.insert(record.member_id, record);
+        }
+        for (phone, member) in a.phones {
+            match member {
+                Some(id) => live.phones.insert(phone, id),
+                None => live.phones.remove(&phone),
+            };
+        }
         Ok(())
     }
 
@@ -249,5 +303,13 @@ impl HubStore for MemHubStore {
             .logs
             .range((store.clone(), from_seq)..=(store.clone(), u64::MAX));
         Ok(range.take(limit).map(|(_, v)| v.clone()).collect())
+    }
+
+    fn member(&self, id: &MemberId) -> Result<Option<MemberRecord>> {
+        Ok(self.lock().live.members.get(id).cloned())
+    }
+
+    fn member_by_phone(&self, phone: &Phone) -> Result<Option<MemberId>> {
+        Ok(self.lock().live.phones.get(phone).copied())
     }
 }

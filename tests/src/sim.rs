@@ -558,6 +558,20 @@ impl Sim {
                 ));
             }
         }
+        for member in first {
+            let at_hq = self
+                .hub
+                .mem
+                .member(&member.member_id)
+                .unwrap()
+                .map(|r| r.profile);
+            if at_hq.as_ref() != Some(&member.profile) {
+                return Err(format!(
+                    "headquarters' view of {} differs from {first_id}'s",
+                    member.member_id
+                ));
+            }
+        }
         report.feed = self.hub.durable_feed_len;
         report.store_crashes = self
             .trace

@@ -47,6 +47,20 @@ fn members_travel_between_stores_and_sales_reach_the_hub_exactly_once() {
         });
     }
 
+    // Headquarters' directory converges too, with the phone masked.
+    let at_hq = eventually(20, "edits to converge at the hub", || {
+        let m = hub.client.get(&path).body;
+        (m["name"] == "张三丰" && m["notes"] == "喜欢绿茶" && m["tags"] == json!(["tea"]))
+            .then_some(m)
+    });
+    assert_eq!(at_hq["phone_masked"], "138****0001");
+    let looked_up = hub.client.get("/api/v1/members/lookup?phone=13812340001");
+    assert_eq!(looked_up.body["member_id"], member.as_str());
+    assert_eq!(
+        hub.client.get("/api/v1/members/lookup?phone=12345").body["code"],
+        "invalid_phone"
+    );
+
     // Sales reach the hub; then the hub dies and the stores keep selling and looking up.
     sell(&a.client, "sale-a", 50);
     hub_caught_up(&hub.client, &a.client, "S001", 30);
