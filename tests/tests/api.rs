@@ -344,6 +344,8 @@ fn bad_input_is_refused_clearly_and_changes_nothing() {
         "sale_not_found"
     );
     assert_eq!(c.get("/api/v1/nothing-here").code(), "not_found");
+    let bad_limit = c.get(&format!("/api/v1/members/{member}/sales?limit=abc"));
+    assert_eq!((bad_limit.status, bad_limit.code()), (400, "invalid_query"));
     assert_eq!(log_entries(c), entries);
 }
 

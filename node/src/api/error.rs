@@ -14,6 +14,7 @@ use protocol::sale::SaleError;
 pub enum Code {
     MalformedJson,
     InvalidRequest,
+    InvalidQuery,
     InvalidAmount,
     AmountTooLarge,
     CurrencyNotAccepted,
@@ -39,6 +40,7 @@ impl Code {
         match self {
             Code::MalformedJson => "malformed_json",
             Code::InvalidRequest => "invalid_request",
+            Code::InvalidQuery => "invalid_query",
             Code::InvalidAmount => "invalid_amount",
             Code::AmountTooLarge => "amount_too_large",
             Code::CurrencyNotAccepted => "currency_not_accepted",
@@ -63,7 +65,10 @@ impl Code {
     fn status(self) -> StatusCode {
         use StatusCode as S;
         match self {
-            Code::MalformedJson | Code::InvalidId | Code::IdempotencyKeyMissing => S::BAD_REQUEST,
+            Code::MalformedJson
+            | Code::InvalidId
+            | Code::IdempotencyKeyMissing
+            | Code::InvalidQuery => S::BAD_REQUEST,
             Code::InvalidRequest
             | Code::InvalidAmount
             | Code::AmountTooLarge
@@ -85,6 +90,7 @@ impl Code {
         match self {
             Code::MalformedJson => "请求不是有效的 JSON",
             Code::InvalidRequest => "请求内容不正确",
+            Code::InvalidQuery => "查询参数不正确",
             Code::InvalidAmount => "金额无效：请用字符串表示，最多两位小数，且须大于零",
             Code::AmountTooLarge => "金额超过本店单笔上限",
             Code::CurrencyNotAccepted => "本店不收此币种",

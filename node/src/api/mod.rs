@@ -78,6 +78,13 @@ pub fn router(state: AppState) -> Router {
 }
 
 type AppResult = Result<Response, ApiError>;
+type QueryResult<T> = Result<Query<T>, axum::extract::rejection::QueryRejection>;
+
+/// A query string that does not parse gets our error shape, not axum's plain text.
+fn query<T>(q: QueryResult<T>) -> Result<T, ApiError> {
+    q.map(|Query(q)| q)
+        .map_err(|e| ApiError::new(Code::InvalidQuery, e.body_text()))
+}
 
 /// The raw body, refused with our own error shape when over [`BODY_BYTES_MAX`].
 struct Body(Bytes);
@@ -306,7 +313,8 @@ struct LookupQuery {
 /// Finds a member by phone or card number.
 #[utoipa::path(get, path = "/api/v1/members/lookup", params(LookupQuery),
     responses((status = 200, body = MemberOut), (status = 404, body = ErrorBody)))]
-async fn lookup_member(State(app): St, Query(q): Query<LookupQuery>) -> AppResult {
+async fn lookup_member(State(app): St, q: QueryResult<LookupQuery>) -> AppResult {
+    let q = query(q)?;
     let found = match (&q.phone, &q.card) {
         (Some(p), None) => app.views.member_by_phone(&phone(p)?)?,
         (None, Some(c)) => app.views.member_by_card(&card(c)?)?,
@@ -334,8 +342,9 @@ struct ListQuery {
 async fn member_sales(
     State(app): St,
     Path(raw): Path<String>,
-    Query(q): Query<ListQuery>,
+    q: QueryResult<ListQuery>,
 ) -> AppResult {
+    let q = query(q)?;
     let id = member_id(&raw)?;
     if app.views.member(&id)?.is_none() {
         return Err(ApiError::new(Code::MemberNotFound, id));
