@@ -31,6 +31,11 @@ enum Cmd {
         #[arg(long)]
         http_listen: Option<std::net::SocketAddr>,
     },
+    /// (hub stopped) Check every store's chain, the feed, and the member directory vs a rebuild.
+    Verify {
+        #[arg(long, default_value = "hub.toml")]
+        config: PathBuf,
+    },
 }
 
 pub fn main() -> anyhow::Result<()> {
@@ -41,6 +46,12 @@ pub fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
+        Cmd::Verify { config } => {
+            let report = crate::verify(&Config::load(&config)?)?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            anyhow::ensure!(report.is_clean(), "the hub's data does not check out");
+            Ok(())
+        }
         Cmd::Run {
             config,
             sync_listen,

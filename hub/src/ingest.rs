@@ -208,6 +208,99 @@ impl Directory {
     }
 }
 
+/// What `verify` found.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct VerifyReport {
+    pub stores: u64,
+    pub entries: u64,
+    pub feed: u64,
+    pub members: u64,
+    /// Anything that does not match: broken chains, tips, feed or directory records.
+    pub differences: Vec<String>,
+}
+
+impl VerifyReport {
+    pub fn is_clean(&self) -> bool {
+        self.differences.is_empty()
+    }
+}
+
+/// Checks every store's chain as stored, that the feed holds exactly the logs' member entries,
+/// and that the member directory equals a rebuild from the feed (which is ingest order).
+pub fn verify(storage: &dyn HubStore) -> Result<VerifyReport, IngestError> {
+    let failed = |e: crate::storage::HubStoreError| IngestError::Storage(e.to_string());
+    let mut report = VerifyReport::default();
+    let mut member_entries = 0u64;
+    for (store, tip, _) in storage.stores().map_err(failed)? {
+        report.stores += 1;
+        let mut at = ChainTip::GENESIS;
+        for bytes in storage.entries(&store, 1, usize::MAX).map_err(failed)? {
+            let entry = match Entry::decode(&bytes) {
+                Ok(entry) => entry,
+                Err(e) => {
+                    report
+                        .differences
+                        .push(format!("{store} entry {}: {e}", at.next_seq));
+                    break;
+                }
+            };
+            member_entries += u64::from(goes_to_feed(&entry));
+            match at.extend(&store, &entry) {
+                Ok(next) => at = next,
+                Err(e) => {
+                    report.differences.push(format!("{store}: {e}"));
+                    break;
+                }
+            }
+            report.entries += 1;
+        }
+        if at != tip {
+            report.differences.push(format!(
+                "{store}: the stored tip does not match the stored log"
+            ));
+        }
+    }
+    let feed_len = storage.feed_len().map_err(failed)?;
+    report.feed = feed_len;
+    if feed_len != member_entries {
+        report.differences.push(format!(
+            "the feed holds {feed_len} records, the logs {member_entries} member entries"
+        ));
+    }
+    let rebuilt = crate::storage::MemHubStore::default();
+    for (_, record) in storage.feed(1, usize::MAX).map_err(failed)? {
+        let Ok(entry) = Entry::decode(&record.entry) else {
+            continue;
+        };
+        let mut directory = Directory::default();
+        directory.apply(&rebuilt, &entry)?;
+        let append = Append {
+            store: &record.origin,
+            entries: Vec::new(),
+            tip: ChainTip::GENESIS,
+            status: StoreStatus::default(),
+            feed: Vec::new(),
+            feed_len: 0,
+            members: directory.members.into_values().collect(),
+            phones: directory.phones.into_iter().collect(),
+        };
+        rebuilt.append(append).map_err(failed)?;
+    }
+    let (stored, expected) = (
+        storage.members().map_err(failed)?,
+        rebuilt.members().map_err(failed)?,
+    );
+    report.members = stored.len() as u64;
+    if stored != expected {
+        report.differences.push(format!(
+            "the member directory ({} members) differs from a rebuild from the feed ({} members)",
+            stored.len(),
+            expected.len()
+        ));
+    }
+    Ok(report)
+}
+
 impl Ingest {
     /// Loads every store's tip and status and the feed length from `storage`.
     pub fn open(
@@ -413,4 +506,88 @@ pub fn spawn(
         },
         thread,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::MemHubStore;
+    use protocol::member::{Gender, Profile};
+    use protocol::{Hlc, StaffId, TxId};
+
+    fn registration(store: &StoreId, tip: ChainTip, phone: &str) -> Entry {
+        let profile = Profile {
+            name: "会员".into(),
+            phone: Phone::parse(phone).unwrap(),
+            card_no: None,
+            birthday: None,
+            gender: Gender::Unspecified,
+            tags: Default::default(),
+            notes: String::new(),
+            tier: "standard".into(),
+            custom: Default::default(),
+            home_store: store.clone(),
+            join_date: chrono_date(),
+            referrer: None,
+        };
+        let (_, change) = MemberDoc::create(store, 1, &profile).unwrap();
+        Entry {
+            origin: store.clone(),
+            seq: tip.next_seq,
+            hlc: Hlc {
+                wall_ms: tip.next_seq,
+                logical: 0,
+            },
+            business_date: chrono_date(),
+            staff: StaffId::system(),
+            tx: TxId::parse(&format!("{store}-reg-{:04}", tip.next_seq)).unwrap(),
+            prev_hash: tip.hash,
+            payload: Payload::MemberRegistered {
+                member_id: MemberId::mint(tip.next_seq, 7),
+                change,
+            },
+        }
+    }
+
+    fn chrono_date() -> chrono::NaiveDate {
+        chrono::NaiveDate::from_ymd_opt(2026, 11, 24).unwrap()
+    }
+
+    #[test]
+    fn verify_finds_a_directory_that_does_not_match_the_feed() {
+        let storage: Arc<MemHubStore> = Arc::new(MemHubStore::default());
+        let mut ingest = Ingest::open(storage.clone(), Box::new(|| 0)).unwrap();
+        let s001 = StoreId::parse("S001").unwrap();
+        let mut tip = ChainTip::GENESIS;
+        let mut batch = Vec::new();
+        for phone in ["13800000001", "13800000002"] {
+            let entry = registration(&s001, tip, phone);
+            tip = tip.extend(&s001, &entry).unwrap();
+            batch.push(Sealed::new(entry));
+        }
+        assert_eq!(ingest.ingest(&s001, batch, 2).unwrap(), 2);
+        ingest.flush().unwrap();
+        let report = verify(&*storage).unwrap();
+        assert!(report.is_clean(), "{report:?}");
+        assert_eq!((report.entries, report.feed, report.members), (2, 2, 2));
+
+        let mut forged = storage.members().unwrap()[0].clone();
+        forged.profile.name = "篡改".into();
+        let append = Append {
+            store: &s001,
+            entries: Vec::new(),
+            tip,
+            status: StoreStatus {
+                acked_seq: 2,
+                log_len: 2,
+                ..StoreStatus::default()
+            },
+            feed: Vec::new(),
+            feed_len: 2,
+            members: vec![forged],
+            phones: Vec::new(),
+        };
+        storage.append(append).unwrap();
+        assert!(!verify(&*storage).unwrap().is_clean());
+    }
 }

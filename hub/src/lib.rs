@@ -19,6 +19,12 @@ use anyhow::Context;
 pub use config::Config;
 use storage::{HubStore, SledHubStore};
 
+/// (with the hub stopped) Checks every stored chain, the feed and the member directory.
+pub fn verify(config: &Config) -> anyhow::Result<ingest::VerifyReport> {
+    let storage = SledHubStore::open(&config.data_dir)?;
+    Ok(ingest::verify(&storage)?)
+}
+
 /// Where a running hub listens (useful when the config asked for port 0).
 #[derive(Debug, Clone, Copy)]
 pub struct Bound {

@@ -78,6 +78,8 @@ pub trait HubStore: Send + Sync + 'static {
     fn entries(&self, store: &StoreId, from_seq: u64, limit: usize) -> Result<Vec<Vec<u8>>>;
     fn member(&self, id: &MemberId) -> Result<Option<MemberRecord>>;
     fn member_by_phone(&self, phone: &Phone) -> Result<Option<MemberId>>;
+    /// Every member in the directory, in id order.
+    fn members(&self) -> Result<Vec<MemberRecord>>;
 }
 
 pub struct SledHubStore {
@@ -204,6 +206,16 @@ impl HubStore for SledHubStore {
             .map(|v| decode(key.as_bytes(), &v))
             .transpose()
     }
+
+    fn members(&self) -> Result<Vec<MemberRecord>> {
+        self.db
+            .scan_prefix(b"m/")
+            .map(|kv| {
+                let (k, v) = kv?;
+                decode(&k, &v)
+            })
+            .collect()
+    }
 }
 
 /// In memory, for tests and the simulator: keeps what was flushed apart from what was only
@@ -311,5 +323,9 @@ impl HubStore for MemHubStore {
 
     fn member_by_phone(&self, phone: &Phone) -> Result<Option<MemberId>> {
         Ok(self.lock().live.phones.get(phone).copied())
+    }
+
+    fn members(&self) -> Result<Vec<MemberRecord>> {
+        Ok(self.lock().live.members.values().cloned().collect())
     }
 }

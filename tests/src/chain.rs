@@ -93,6 +93,20 @@ impl Chain {
         );
     }
 
+    /// (with the hub stopped) its chains, feed and member directory check out.
+    pub fn verify_hub(&self) {
+        let out = std::process::Command::new(&self.bins.hub)
+            .args(["verify", "--config"])
+            .arg(&self.hub_config)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "hub: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+
     /// (with hub and store stopped) the hub holds exactly the store's log, entry for entry.
     pub fn assert_hub_holds_store_log(&self, store: &str) -> usize {
         use hub::storage::HubStore;

@@ -53,6 +53,7 @@ fn a_lossy_duplicating_reordering_link_delivers_everything_once() {
     assert_eq!(chain.assert_hub_holds_store_log("S001"), 301);
     chain.verify("S001");
     chain.verify("S002");
+    chain.verify_hub();
 }
 
 #[test]

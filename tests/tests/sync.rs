@@ -99,6 +99,7 @@ fn members_travel_between_stores_and_sales_reach_the_hub_exactly_once() {
         chain.verify(store);
         chain.assert_hub_holds_store_log(store);
     }
+    chain.verify_hub();
 }
 
 #[test]
