@@ -7,21 +7,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use node::journal::{self, Command, Environment, Journal, NewMember, Outcome, Request};
+use node::journal::{self, Command, Environment, Journal, NewMember, Outcome};
 use node::store::{SledStore, Store};
 use protocol::sale::QuickSaleRequest;
-use protocol::{Currency, Money, Phone, StaffId, TxId};
+use protocol::{Currency, Money, Phone};
 
-use super::{Scratch, machine, ms, percentile};
-
-fn request<T>(key: String, body: T) -> anyhow::Result<Request<T>> {
-    Ok(Request {
-        key: TxId::parse(&key)?,
-        fingerprint: [0; 32],
-        staff: StaffId::system(),
-        body,
-    })
-}
+use super::{Scratch, machine, ms, percentile, request};
 
 fn settings() -> anyhow::Result<journal::Settings> {
     node::Config::default().settings()

@@ -8,6 +8,19 @@ pub mod sync;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use node::journal::Request;
+use protocol::{StaffId, TxId};
+
+/// A journal request with a key; benchmarks do not replay, so the fingerprint is constant.
+pub fn request<T>(key: String, body: T) -> anyhow::Result<Request<T>> {
+    Ok(Request {
+        key: TxId::parse(&key)?,
+        fingerprint: [0; 32],
+        staff: StaffId::system(),
+        body,
+    })
+}
+
 /// A scratch directory under the system temp dir, removed on drop.
 pub struct Scratch(pub PathBuf);
 

@@ -8,22 +8,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use automerge::sync::{State, SyncDoc};
-use node::journal::{Command, Environment, Journal, MemberEdit, NewMember, Request};
+use node::journal::{Command, Environment, Journal, MemberEdit, NewMember};
 use node::store::{SledStore, Store};
+use protocol::Phone;
 use protocol::member::ProfilePatch;
-use protocol::{Phone, StaffId, TxId};
 use serde_json::Value;
 
-use super::{Scratch, machine};
-
-fn request<T>(key: String, body: T) -> anyhow::Result<Request<T>> {
-    Ok(Request {
-        key: TxId::parse(&key)?,
-        fingerprint: [0; 32],
-        staff: StaffId::system(),
-        body,
-    })
-}
+use super::{Scratch, machine, request};
 
 fn new_member(n: usize) -> anyhow::Result<NewMember> {
     Ok(NewMember::named(
