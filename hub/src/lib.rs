@@ -70,8 +70,8 @@ pub async fn run(
         .await?;
     endpoint.close(0u32.into(), b"hub shutting down");
     sync_task.abort();
+    let _ = sync_task.await; // its ingest handle must be gone before the ingest thread can end
     endpoint.wait_idle().await;
-    drop(sync_task);
     tokio::task::spawn_blocking(move || ingest_thread.join())
         .await?
         .ok();

@@ -242,7 +242,7 @@ impl Journal {
             Command::QuickCheckout(r) => (&r.key, r.fingerprint),
             Command::ApplyFeed { .. } => unreachable!("handled above"),
         };
-        if let Some(seen) = self.recorded(key)? {
+        if let Some(seen) = self.read::<RequestRecord>(&keys::idempotency(key))? {
             return match seen.fingerprint == fingerprint {
                 true => Ok(Reply {
                     outcome: seen.outcome,
@@ -263,30 +263,15 @@ impl Journal {
         })
     }
 
-    fn recorded(&self, key: &TxId) -> Result<Option<RequestRecord>, StoreError> {
-        let k = keys::idempotency(key);
-        self.store
-            .get(&k)?
-            .map(|bytes| views::decode(&k, &bytes))
-            .transpose()
-    }
-
-    fn owner_of(&self, key: Vec<u8>) -> Result<Option<MemberId>, StoreError> {
-        self.store
-            .get(&key)?
-            .map(|bytes| views::decode(&key, &bytes))
-            .transpose()
-    }
-
     fn check_phone_free(&self, phone: &Phone, me: Option<MemberId>) -> Result<(), Rejection> {
-        match self.owner_of(keys::phone(phone))? {
+        match self.read::<MemberId>(&keys::phone(phone))? {
             Some(owner) if Some(owner) != me => Err(Rejection::PhoneTaken(phone.masked(), owner)),
             _ => Ok(()),
         }
     }
 
     fn check_card_free(&self, card: &CardNo, me: Option<MemberId>) -> Result<(), Rejection> {
-        match self.owner_of(keys::card(card))? {
+        match self.read::<MemberId>(&keys::card(card))? {
             Some(owner) if Some(owner) != me => Err(Rejection::CardTaken(card.clone(), owner)),
             _ => Ok(()),
         }
@@ -387,7 +372,7 @@ impl Journal {
 
     /// Applies feed items after the position already applied; positions make this idempotent.
     fn apply_feed(&mut self, upto: u64, items: Vec<FeedItem>) -> Result<Reply, Rejection> {
-        let applied: u64 = self.recorded_at(keys::FEED_APPLIED)?.unwrap_or(0);
+        let applied: u64 = self.read(keys::FEED_APPLIED)?.unwrap_or(0);
         if upto <= applied {
             return Ok(Reply {
                 outcome: Outcome::FeedApplied { upto: applied },
@@ -423,10 +408,8 @@ impl Journal {
         })
     }
 
-    fn recorded_at<T: serde::de::DeserializeOwned>(
-        &self,
-        key: &[u8],
-    ) -> Result<Option<T>, StoreError> {
+    /// Reads and decodes one record (through the group buffer).
+    fn read<T: serde::de::DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StoreError> {
         self.store
             .get(key)?
             .map(|bytes| views::decode(key, &bytes))

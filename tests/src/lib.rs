@@ -208,26 +208,40 @@ pub struct NodeProcess {
     pub client: Client,
 }
 
+/// Starts `binary run --config <config> <args>` with its stdout piped, logs at warn.
+fn run_child(
+    binary: &Path,
+    config_path: &Path,
+    args: &[&str],
+) -> (Child, BufReader<std::process::ChildStdout>) {
+    let mut child = Command::new(binary)
+        .args(["run", "--config"])
+        .arg(config_path)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {}: {e}", binary.display()));
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    (child, stdout)
+}
+
+/// The next line of a child's stdout, which must start with `prefix`; returns the rest.
+fn announced(stdout: &mut BufReader<std::process::ChildStdout>, prefix: &str) -> String {
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    line.trim()
+        .strip_prefix(prefix)
+        .unwrap_or_else(|| panic!("unexpected line {line:?}"))
+        .to_owned()
+}
+
 impl NodeProcess {
     /// Starts `binary` (an integration test passes `env!("CARGO_BIN_EXE_store-node")`).
     pub fn spawn(binary: &Path, config_path: &Path) -> Self {
-        let mut child = Command::new(binary)
-            .args(["run", "--config"])
-            .arg(config_path)
-            .args(["--listen", "127.0.0.1:0"])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("starting the node binary");
-        let stdout = child.stdout.take().unwrap();
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
-        let base = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
-        let client = Client::new(base);
+        let (child, mut stdout) = run_child(binary, config_path, &["--listen", "127.0.0.1:0"]);
+        let client = Client::new(&announced(&mut stdout, "listening on "));
         Self { child, client }
     }
 
@@ -256,37 +270,13 @@ impl HubProcess {
     /// Starts `binary` (`env!("CARGO_BIN_EXE_hq")`) with `config_path`, on `sync` (port 0
     /// for any) and a free HTTP port.
     pub fn spawn(binary: &Path, config_path: &Path, sync: std::net::SocketAddr) -> Self {
-        let mut child = Command::new(binary)
-            .args(["run", "--config"])
-            .arg(config_path)
-            .args([
-                "--sync-listen",
-                &sync.to_string(),
-                "--http-listen",
-                "127.0.0.1:0",
-            ])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("starting the hub binary");
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        stdout.read_line(&mut line).unwrap();
-        let sync = line
-            .trim()
-            .strip_prefix("sync on ")
-            .unwrap_or_else(|| panic!("unexpected line {line:?}"))
-            .parse()
-            .unwrap();
-        line.clear();
-        stdout.read_line(&mut line).unwrap();
-        let base = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected line {line:?}"));
+        let sync = sync.to_string();
+        let args = ["--sync-listen", &sync, "--http-listen", "127.0.0.1:0"];
+        let (child, mut stdout) = run_child(binary, config_path, &args);
+        let sync = announced(&mut stdout, "sync on ").parse().unwrap();
+        let client = Client::new(&announced(&mut stdout, "listening on "));
         Self {
-            client: Client::new(base),
+            client,
             child,
             sync,
         }
