@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 use crate::hlc::Hlc;
 use crate::ids::{MemberId, StaffId, StoreId, TxId};
 use crate::sale::QuickSale;
+use crate::wallet::{RightsOp, WalletEvent};
 
 pub const ENTRY_VERSION: u8 = 1;
 /// Entries larger than this are refused on decode; a member profile change is a few hundred bytes.
@@ -82,8 +83,29 @@ pub enum Payload {
         member_id: MemberId,
         change: Vec<u8>,
     },
-    /// A quick sale (快速消费).
+    /// A quick sale (快速消费), as version 1 wrote it before wallets.
     QuickSale(QuickSale),
+    /// A sale and what it did to the member's wallet counters (points earned, stored value
+    /// paid).
+    Sale { sale: QuickSale, ops: Vec<RightsOp> },
+    /// A change to a member's wallet that is not a sale: a top-up, a card, points by hand,
+    /// rights moving between replicas.
+    Wallet {
+        member_id: MemberId,
+        event: WalletEvent,
+        ops: Vec<RightsOp>,
+    },
+}
+
+impl Payload {
+    /// The member whose wallet counters this entry writes, and the writes.
+    pub fn rights_ops(&self) -> Option<(MemberId, &[RightsOp])> {
+        match self {
+            Payload::Sale { sale, ops } => sale.member_id.map(|m| (m, ops.as_slice())),
+            Payload::Wallet { member_id, ops, .. } => Some((*member_id, ops.as_slice())),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

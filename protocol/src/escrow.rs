@@ -34,6 +34,27 @@ pub enum RightsError {
     Overflow,
 }
 
+/// One cell write, as recorded in the log of the replica that made it (its owner): the units
+/// the operation moved and the cell's total afterwards. Taking it in is a maximum on one cell,
+/// so it is idempotent and commutes with every other write.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Change {
+    Credit { units: u64, total: u64 },
+    Debit { units: u64, total: u64 },
+    Transfer { to: StoreId, units: u64, total: u64 },
+}
+
+impl Change {
+    pub fn units(&self) -> u64 {
+        match self {
+            Change::Credit { units, .. }
+            | Change::Debit { units, .. }
+            | Change::Transfer { units, .. } => *units,
+        }
+    }
+}
+
 /// The rights state of one wallet.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rights {
@@ -43,9 +64,9 @@ pub struct Rights {
     debits: BTreeMap<StoreId, u64>,
 }
 
-fn bump(cell: &mut u64, units: u64) -> Result<(), RightsError> {
+fn bump(cell: &mut u64, units: u64) -> Result<u64, RightsError> {
     *cell = cell.checked_add(units).ok_or(RightsError::Overflow)?;
-    Ok(())
+    Ok(*cell)
 }
 
 impl Rights {
@@ -108,14 +129,13 @@ impl Rights {
     }
 
     /// A top-up or points earned at `at`: new rights, held there.
-    pub fn credit(&mut self, at: &StoreId, units: u64) -> Result<(), RightsError> {
+    pub fn credit(&mut self, at: &StoreId, units: u64) -> Result<Change, RightsError> {
         if units == 0 {
             return Err(RightsError::Zero);
         }
-        bump(
-            self.cells.entry((at.clone(), at.clone())).or_default(),
-            units,
-        )
+        let cell = self.cells.entry((at.clone(), at.clone())).or_default();
+        let total = bump(cell, units)?;
+        Ok(Change::Credit { units, total })
     }
 
     fn require(&self, at: &StoreId, units: u64) -> Result<(), RightsError> {
@@ -134,9 +154,10 @@ impl Rights {
     }
 
     /// A spend at `at`, within the rights it holds: local, no network needed.
-    pub fn debit(&mut self, at: &StoreId, units: u64) -> Result<(), RightsError> {
+    pub fn debit(&mut self, at: &StoreId, units: u64) -> Result<Change, RightsError> {
         self.require(at, units)?;
-        bump(self.debits.entry(at.clone()).or_default(), units)
+        let total = bump(self.debits.entry(at.clone()).or_default(), units)?;
+        Ok(Change::Debit { units, total })
     }
 
     /// `from` hands `units` of its rights to `to` (a grant from HQ, or a store giving back).
@@ -145,15 +166,41 @@ impl Rights {
         from: &StoreId,
         to: &StoreId,
         units: u64,
-    ) -> Result<(), RightsError> {
+    ) -> Result<Change, RightsError> {
         if from == to {
             return Err(RightsError::SelfTransfer);
         }
         self.require(from, units)?;
-        bump(
+        let total = bump(
             self.cells.entry((from.clone(), to.clone())).or_default(),
             units,
-        )
+        )?;
+        Ok(Change::Transfer {
+            to: to.clone(),
+            units,
+            total,
+        })
+    }
+
+    /// Takes in one cell write that `owner` made (from its log): a maximum on that cell.
+    pub fn absorb(&mut self, owner: &StoreId, change: &Change) {
+        let (cell, total) = match change {
+            Change::Credit { total, .. } => (
+                self.cells.entry((owner.clone(), owner.clone())).or_default(),
+                total,
+            ),
+            Change::Transfer { to, total, .. } => (
+                self.cells.entry((owner.clone(), to.clone())).or_default(),
+                total,
+            ),
+            Change::Debit { total, .. } => (self.debits.entry(owner.clone()).or_default(), total),
+        };
+        *cell = (*cell).max(*total);
+    }
+
+    /// Units spent at `replica`.
+    pub fn debited(&self, replica: &StoreId) -> u64 {
+        self.debits.get(replica).copied().unwrap_or(0)
     }
 
     /// Takes in another copy of the same wallet: element-wise maximum.
@@ -295,23 +342,32 @@ mod tests {
 
     /// Each replica works on its own copy and spends only what its copy says it holds.
     fn play(ops: &[Op]) -> Vec<Rights> {
+        play_logged(ops).0
+    }
+
+    /// Also returns every cell write each replica made, in its order (its log).
+    fn play_logged(ops: &[Op]) -> (Vec<Rights>, Vec<Vec<Change>>) {
         let mut copies = vec![Rights::default(); 4];
+        let mut logs = vec![Vec::new(); 4];
         for op in ops {
-            match *op {
-                Op::Credit { at, units } => copies[at].credit(&replica(at), units).unwrap(),
-                Op::Debit { at, units } => {
-                    let _ = copies[at].debit(&replica(at), units);
-                }
-                Op::Transfer { from, to, units } => {
-                    let _ = copies[from].transfer(&replica(from), &replica(to), units);
-                }
+            let (at, change) = match *op {
+                Op::Credit { at, units } => (at, copies[at].credit(&replica(at), units)),
+                Op::Debit { at, units } => (at, copies[at].debit(&replica(at), units)),
+                Op::Transfer { from, to, units } => (
+                    from,
+                    copies[from].transfer(&replica(from), &replica(to), units),
+                ),
                 Op::Merge { from, into } => {
                     let other = copies[from].clone();
                     copies[into].merge(&other);
+                    continue;
                 }
+            };
+            if let Ok(change) = change {
+                logs[at].push(change);
             }
         }
-        copies
+        (copies, logs)
     }
 
     fn sound(state: &Rights) -> Result<(), TestCaseError> {
@@ -346,6 +402,29 @@ mod tests {
                 all.merge(copy);
             }
             sound(&all)?;
+        }
+
+        /// Taking in every replica's cell writes, in any order and any number of times, gives
+        /// the same state as merging every replica's copy: logs are enough to converge.
+        #[test]
+        fn absorbing_logs_in_any_order_equals_merging_copies(
+            ops in proptest::collection::vec(op(), 0..120),
+            order in proptest::collection::vec((0..4usize, 0..200usize), 0..400),
+        ) {
+            let (copies, logs) = play_logged(&ops);
+            let mut merged = Rights::default();
+            copies.iter().for_each(|c| merged.merge(c));
+            let mut absorbed = Rights::default();
+            for (i, pick) in order {
+                if let Some(change) = logs[i].get(pick % logs[i].len().max(1)) {
+                    absorbed.absorb(&replica(i), change);
+                }
+            }
+            for (i, log) in logs.iter().enumerate() {
+                log.iter().for_each(|c| absorbed.absorb(&replica(i), c));
+            }
+            sound(&absorbed)?;
+            prop_assert_eq!(absorbed, merged);
         }
 
         #[test]

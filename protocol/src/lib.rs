@@ -16,6 +16,7 @@ pub mod phone;
 pub mod points;
 pub mod sale;
 pub mod sync;
+pub mod wallet;
 
 pub use entry::{Entry, EntryHash, Payload};
 pub use hlc::{Hlc, HlcClock};

@@ -14,6 +14,8 @@ pub const CATEGORY_CHARS_MAX: usize = 32;
 #[serde(rename_all = "snake_case")]
 pub enum Tender {
     Cash { tendered: Fen, change: Fen },
+    /// Paid from the member's stored value (储值), split as the chain's rule says.
+    StoredValue { principal: Fen, bonus: Fen },
 }
 
 /// A quick sale as recorded in the log.

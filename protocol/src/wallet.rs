@@ -1,0 +1,796 @@
+//! Member wallets (会员钱包): stored value (储值) with principal and bonus kept apart, points (积分)
+//! in yearly lots that expire, count cards (计次卡) and period cards (期限卡).
+//!
+//! Every spendable amount is a **counter** with its own spend rights ([`crate::escrow`]):
+//! `Principal` and `Bonus` in fen, one `Points` counter per earning year (a lot), and one `Uses`
+//! counter per count card. An entry that changes a wallet carries the [`RightsOp`]s it made
+//! (cell writes of the entry's origin), so every replica that sees the entry converges on the
+//! same rights, whatever order entries arrive in.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use chrono::{Datelike, NaiveDate};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::escrow::{Change, Rights, RightsError};
+use crate::ids::{SaleId, StoreId};
+use crate::money::{Fen, Rounding};
+use crate::points::Points;
+use crate::sale::Tender;
+
+/// A count or period card is named after the entry that sold it (`<store>-<seq>`).
+pub type CardId = SaleId;
+
+pub const REASON_CHARS_MAX: usize = 200;
+pub const CARD_NAME_CHARS_MAX: usize = 64;
+/// A count card holds at most this many uses.
+pub const CARD_USES_MAX: u32 = 10_000;
+
+/// One spendable counter of a member's wallet.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Counter {
+    /// Stored value the member paid for, in fen: refundable.
+    Principal,
+    /// Stored value given on top (赠送金), in fen: spendable, never refunded.
+    Bonus,
+    /// Points earned in one calendar year (a lot).
+    Points { year: i32 },
+    /// Uses left on one count card.
+    Uses { card: CardId },
+}
+
+impl fmt::Display for Counter {
+    /// The counter's stable key in storage: `sv.p`, `sv.b`, `pt.2026`, `cc.<card>`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Counter::Principal => write!(f, "sv.p"),
+            Counter::Bonus => write!(f, "sv.b"),
+            Counter::Points { year } => write!(f, "pt.{year:04}"),
+            Counter::Uses { card } => write!(f, "cc.{card}"),
+        }
+    }
+}
+
+/// A cell write on one counter of the entry's member.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RightsOp {
+    pub counter: Counter,
+    pub change: Change,
+}
+
+/// The kinds of card a store sells.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CardKind {
+    /// N uses of a named service (计次卡), optionally until a date.
+    Count {
+        uses: u32,
+        valid_to: Option<NaiveDate>,
+    },
+    /// Unlimited use between two dates, both included (月卡, 季卡, 年卡).
+    Period { from: NaiveDate, to: NaiveDate },
+}
+
+/// Why rights moved between replicas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Movement {
+    /// Headquarters handed rights to a store that asked or that it placed them at.
+    Grant,
+    /// A store handed rights back to headquarters when asked.
+    Recall,
+}
+
+/// A change to a member's wallet other than a sale.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WalletEvent {
+    /// 充值: `paid` becomes principal, `bonus` comes from the top-up rule chosen (recorded).
+    TopUp {
+        paid: Fen,
+        bonus: Fen,
+        rule: Option<String>,
+        tender: Tender,
+    },
+    /// Points awarded (positive) or deducted (negative) by hand, with a reason.
+    PointsAdjusted { points: Points, reason: String },
+    /// A count or period card sold to the member.
+    CardSold {
+        card: CardId,
+        name: String,
+        kind: CardKind,
+        price: Fen,
+        tender: Tender,
+    },
+    /// A count card used (its uses counter is debited) or a period card checked in (no counter).
+    CardUsed { card: CardId, uses: u32 },
+    /// Rights moved between replicas; the ops say which and how much.
+    Rights { movement: Movement },
+    /// Stored value refunded to the member in cash: principal only.
+    Refunded { principal: Fen, reason: String },
+    /// The payment password was set or reset; an argon2 PHC string, never the password.
+    PasswordSet { hash: String },
+}
+
+/// A top-up rule the chain offers, e.g. pay 5000, get 2000 bonus (充5000送2000).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopUpRule {
+    pub id: String,
+    /// The least the member must pay for this rule.
+    pub pay_at_least: Fen,
+    pub bonus: Fen,
+}
+
+/// How a stored-value payment splits between principal and bonus.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BonusUse {
+    /// In proportion to the principal and bonus held (the common rule: no refund arbitrage).
+    #[default]
+    Proportional,
+    PrincipalFirst,
+    BonusFirst,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WalletError {
+    #[error("amount must be greater than zero")]
+    NotPositive,
+    #[error("{wanted} wanted but only {available} available")]
+    Insufficient { available: u64, wanted: u64 },
+    #[error("no top-up rule {0}")]
+    UnknownRule(String),
+    #[error("top-up rule {rule} needs at least {least} paid")]
+    RuleNotMet { rule: String, least: Fen },
+    #[error("text is too long (at most {0} characters)")]
+    TooLong(usize),
+    #[error("a reason is required")]
+    ReasonMissing,
+    #[error("card {0} has expired")]
+    CardExpired(CardId),
+    #[error("card {0} is not valid until {1}")]
+    CardNotYetValid(CardId, NaiveDate),
+    #[error("a count card holds 1 to {CARD_USES_MAX} uses")]
+    UsesOutOfRange,
+    #[error("the period ends before it starts")]
+    EmptyPeriod,
+    #[error("no card {0} on this member")]
+    UnknownCard(CardId),
+    #[error("the balance covers it, but its rights are held elsewhere: {}", wants_text(.wants))]
+    RightsElsewhere { wants: Vec<(Counter, u64)> },
+    #[error(transparent)]
+    Rights(#[from] RightsError),
+}
+
+fn wants_text(wants: &[(Counter, u64)]) -> String {
+    let parts: Vec<String> = wants.iter().map(|(c, u)| format!("{u} of {c}")).collect();
+    parts.join(", ")
+}
+
+/// A card on a member's wallet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Card {
+    pub name: String,
+    pub kind: CardKind,
+    pub price: Fen,
+    pub sold_at: StoreId,
+    pub sold_on: NaiveDate,
+    /// Times used or checked in, chain-wide as far as this replica knows.
+    pub visits: u64,
+}
+
+/// A member's wallet as one replica knows it: every counter's rights, the cards, the payment
+/// password hash. Replicas that took in the same entries hold equal wallets.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Wallet {
+    pub counters: BTreeMap<Counter, Rights>,
+    pub cards: BTreeMap<CardId, Card>,
+    pub password: Option<String>,
+}
+
+impl Wallet {
+    /// Takes in the cell writes `origin` made (from an entry of its log). Idempotent.
+    pub fn absorb(&mut self, origin: &StoreId, ops: &[RightsOp]) {
+        for op in ops {
+            self.counters
+                .entry(op.counter.clone())
+                .or_default()
+                .absorb(origin, &op.change);
+        }
+    }
+
+    /// Takes in a wallet entry of `origin` written on `date`: its ops, and its card or password.
+    pub fn apply(
+        &mut self,
+        origin: &StoreId,
+        date: NaiveDate,
+        event: &WalletEvent,
+        ops: &[RightsOp],
+    ) {
+        self.absorb(origin, ops);
+        match event {
+            WalletEvent::CardSold {
+                card,
+                name,
+                kind,
+                price,
+                ..
+            } => {
+                self.cards.entry(card.clone()).or_insert_with(|| Card {
+                    name: name.clone(),
+                    kind: kind.clone(),
+                    price: *price,
+                    sold_at: origin.clone(),
+                    sold_on: date,
+                    visits: 0,
+                });
+            }
+            WalletEvent::CardUsed { card, .. } => {
+                if let Some(card) = self.cards.get_mut(card) {
+                    card.visits += 1;
+                }
+            }
+            WalletEvent::PasswordSet { hash } => self.password = Some(hash.clone()),
+            WalletEvent::TopUp { .. }
+            | WalletEvent::PointsAdjusted { .. }
+            | WalletEvent::Rights { .. }
+            | WalletEvent::Refunded { .. } => {}
+        }
+    }
+
+    pub fn balance(&self, counter: &Counter) -> u64 {
+        self.counters.get(counter).map_or(0, Rights::balance)
+    }
+
+    pub fn held(&self, counter: &Counter, at: &StoreId) -> u64 {
+        self.counters.get(counter).map_or(0, |r| r.held(at))
+    }
+
+    fn rights(&mut self, counter: &Counter) -> &mut Rights {
+        self.counters.entry(counter.clone()).or_default()
+    }
+
+    fn op(counter: &Counter, change: Change) -> RightsOp {
+        RightsOp {
+            counter: counter.clone(),
+            change,
+        }
+    }
+
+    /// 充值 at `at`: principal and bonus rights, held there.
+    pub fn top_up(
+        &mut self,
+        at: &StoreId,
+        paid: u64,
+        bonus: u64,
+    ) -> Result<Vec<RightsOp>, WalletError> {
+        if paid == 0 {
+            return Err(WalletError::NotPositive);
+        }
+        let mut next = self.clone();
+        let mut ops = vec![Self::op(
+            &Counter::Principal,
+            next.rights(&Counter::Principal).credit(at, paid)?,
+        )];
+        if bonus > 0 {
+            let change = next.rights(&Counter::Bonus).credit(at, bonus)?;
+            ops.push(Self::op(&Counter::Bonus, change));
+        }
+        *self = next;
+        Ok(ops)
+    }
+
+    /// A stored-value payment at `at`, within the rights it holds. Returns the ops and the
+    /// `(principal, bonus)` split.
+    pub fn pay(
+        &mut self,
+        at: &StoreId,
+        amount: u64,
+        rule: BonusUse,
+    ) -> Result<(Vec<RightsOp>, (u64, u64)), WalletError> {
+        let (p, b) = (Counter::Principal, Counter::Bonus);
+        let split = match split_payment(amount, self.held(&p, at), self.held(&b, at), rule) {
+            Ok(split) => split,
+            Err(WalletError::Insufficient { .. }) => {
+                let (wp, wb) = split_payment(amount, self.balance(&p), self.balance(&b), rule)?;
+                let wants = [(p.clone(), wp), (b.clone(), wb)]
+                    .into_iter()
+                    .map(|(c, want)| {
+                        let held = self.held(&c, at);
+                        (c, want.saturating_sub(held))
+                    })
+                    .filter(|(_, short)| *short > 0)
+                    .collect();
+                return Err(WalletError::RightsElsewhere { wants });
+            }
+            Err(e) => return Err(e),
+        };
+        let mut next = self.clone();
+        let mut ops = Vec::new();
+        for (counter, units) in [(p, split.0), (b, split.1)] {
+            if units > 0 {
+                let change = next.rights(&counter).debit(at, units)?;
+                ops.push(Self::op(&counter, change));
+            }
+        }
+        *self = next;
+        Ok((ops, split))
+    }
+
+    /// Points earned at `at` go to the lot of `year`. Zero points write nothing.
+    pub fn earn_points(
+        &mut self,
+        at: &StoreId,
+        year: i32,
+        points: u64,
+    ) -> Result<Vec<RightsOp>, WalletError> {
+        if points == 0 {
+            return Ok(Vec::new());
+        }
+        let counter = Counter::Points { year };
+        let change = self.rights(&counter).credit(at, points)?;
+        Ok(vec![Self::op(&counter, change)])
+    }
+
+    fn lots(&self, of: impl Fn(&Rights) -> u64) -> Vec<(i32, u64)> {
+        self.counters
+            .iter()
+            .filter_map(|(c, r)| match c {
+                Counter::Points { year } => Some((*year, of(r))),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Points that can still be spent on `today`, chain-wide.
+    pub fn points_live(&self, today: NaiveDate, policy: &PointsPolicy) -> u64 {
+        self.lots(Rights::balance)
+            .iter()
+            .filter(|(year, _)| policy.lot_alive(*year, today))
+            .map(|(_, units)| units)
+            .sum()
+    }
+
+    /// Points spent (redeemed or deducted) at `at`, oldest live lot first.
+    pub fn spend_points(
+        &mut self,
+        at: &StoreId,
+        points: u64,
+        today: NaiveDate,
+        policy: &PointsPolicy,
+    ) -> Result<Vec<RightsOp>, WalletError> {
+        let taken = match policy.take_oldest_first(&self.lots(|r| r.held(at)), points, today) {
+            Ok(taken) => taken,
+            Err(WalletError::Insufficient { .. }) => {
+                let whole = policy.take_oldest_first(&self.lots(Rights::balance), points, today)?;
+                let wants = whole
+                    .into_iter()
+                    .map(|(year, want)| {
+                        let counter = Counter::Points { year };
+                        let short = want.saturating_sub(self.held(&counter, at));
+                        (counter, short)
+                    })
+                    .filter(|(_, short)| *short > 0)
+                    .collect();
+                return Err(WalletError::RightsElsewhere { wants });
+            }
+            Err(e) => return Err(e),
+        };
+        let mut next = self.clone();
+        let mut ops = Vec::new();
+        for (year, units) in taken {
+            let counter = Counter::Points { year };
+            let change = next.rights(&counter).debit(at, units)?;
+            ops.push(Self::op(&counter, change));
+        }
+        *self = next;
+        Ok(ops)
+    }
+
+    /// A card sold at `at`: a count card's uses become rights held there.
+    pub fn sell_card(
+        &mut self,
+        at: &StoreId,
+        card: &CardId,
+        kind: &CardKind,
+    ) -> Result<Vec<RightsOp>, WalletError> {
+        kind.validate()?;
+        match kind {
+            CardKind::Count { uses, .. } => {
+                let counter = Counter::Uses { card: card.clone() };
+                let change = self.rights(&counter).credit(at, u64::from(*uses))?;
+                Ok(vec![Self::op(&counter, change)])
+            }
+            CardKind::Period { .. } => Ok(Vec::new()),
+        }
+    }
+
+    /// A count card used (`uses` taken) or a period card checked in, on `today` at `at`.
+    pub fn use_card(
+        &mut self,
+        at: &StoreId,
+        card: &CardId,
+        uses: u32,
+        today: NaiveDate,
+    ) -> Result<Vec<RightsOp>, WalletError> {
+        let held = self
+            .cards
+            .get(card)
+            .ok_or_else(|| WalletError::UnknownCard(card.clone()))?;
+        held.kind.usable_on(card, today)?;
+        if let CardKind::Period { .. } = held.kind {
+            return Ok(Vec::new());
+        }
+        if uses == 0 || uses > CARD_USES_MAX {
+            return Err(WalletError::UsesOutOfRange);
+        }
+        let counter = Counter::Uses { card: card.clone() };
+        let wanted = u64::from(uses);
+        let held = self.held(&counter, at);
+        if held < wanted {
+            let available = self.balance(&counter);
+            return Err(if available < wanted {
+                WalletError::Insufficient { available, wanted }
+            } else {
+                WalletError::RightsElsewhere {
+                    wants: vec![(counter, wanted - held)],
+                }
+            });
+        }
+        let change = self.rights(&counter).debit(at, wanted)?;
+        Ok(vec![Self::op(&counter, change)])
+    }
+
+    /// `from` hands `units` of one counter's rights to `to`.
+    pub fn move_rights(
+        &mut self,
+        from: &StoreId,
+        to: &StoreId,
+        counter: &Counter,
+        units: u64,
+    ) -> Result<RightsOp, WalletError> {
+        let change = self.rights(counter).transfer(from, to, units)?;
+        Ok(Self::op(counter, change))
+    }
+}
+
+/// The bonus a rule gives for `paid`, checked.
+pub fn top_up_bonus(
+    rules: &[TopUpRule],
+    rule: Option<&str>,
+    paid: Fen,
+) -> Result<Fen, WalletError> {
+    if paid.0 <= 0 {
+        return Err(WalletError::NotPositive);
+    }
+    let Some(id) = rule else {
+        return Ok(Fen(0));
+    };
+    let rule = rules
+        .iter()
+        .find(|r| r.id == id)
+        .ok_or_else(|| WalletError::UnknownRule(id.to_owned()))?;
+    if paid < rule.pay_at_least {
+        return Err(WalletError::RuleNotMet {
+            rule: rule.id.clone(),
+            least: rule.pay_at_least,
+        });
+    }
+    Ok(rule.bonus)
+}
+
+/// Splits a stored-value payment of `amount` between principal and bonus, given what this
+/// replica holds of each. Returns `(principal, bonus)`.
+pub fn split_payment(
+    amount: u64,
+    held_principal: u64,
+    held_bonus: u64,
+    rule: BonusUse,
+) -> Result<(u64, u64), WalletError> {
+    if amount == 0 {
+        return Err(WalletError::NotPositive);
+    }
+    let available = held_principal.saturating_add(held_bonus);
+    if amount > available {
+        return Err(WalletError::Insufficient {
+            available,
+            wanted: amount,
+        });
+    }
+    let bonus = match rule {
+        BonusUse::BonusFirst => amount.min(held_bonus),
+        BonusUse::PrincipalFirst => amount.saturating_sub(held_principal),
+        BonusUse::Proportional => {
+            let share = Decimal::from(amount) * Decimal::from(held_bonus)
+                / Decimal::from(available);
+            u64::try_from(Rounding::HalfAwayFromZero.round(share, 0)).unwrap_or(0)
+        }
+    };
+    // Rounding may ask one unit too many of either side; the other side covers it.
+    let bonus = bonus
+        .min(held_bonus)
+        .max(amount.saturating_sub(held_principal));
+    Ok((amount - bonus, bonus))
+}
+
+/// When points expire: those earned in a year are good until the end of a later year.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PointsPolicy {
+    /// `Some(1)`: points earned in 2026 expire at the end of 2027. `None`: never.
+    pub keep_years: Option<u16>,
+}
+
+impl Default for PointsPolicy {
+    fn default() -> Self {
+        Self {
+            keep_years: Some(1),
+        }
+    }
+}
+
+impl PointsPolicy {
+    /// The last day points earned in `year` can be spent.
+    pub fn last_day(&self, year: i32) -> Option<NaiveDate> {
+        let keep = self.keep_years?;
+        NaiveDate::from_ymd_opt(year + i32::from(keep), 12, 31)
+    }
+
+    pub fn lot_alive(&self, year: i32, today: NaiveDate) -> bool {
+        self.last_day(year).is_none_or(|last| today <= last)
+    }
+
+    /// Takes `wanted` points from the live lots held, oldest first. `held` is `(year, points)`.
+    pub fn take_oldest_first(
+        &self,
+        held: &[(i32, u64)],
+        wanted: u64,
+        today: NaiveDate,
+    ) -> Result<Vec<(i32, u64)>, WalletError> {
+        if wanted == 0 {
+            return Err(WalletError::NotPositive);
+        }
+        let mut live: Vec<(i32, u64)> = held
+            .iter()
+            .copied()
+            .filter(|(year, units)| *units > 0 && self.lot_alive(*year, today))
+            .collect();
+        live.sort();
+        let available: u64 = live.iter().map(|(_, u)| *u).sum();
+        if available < wanted {
+            return Err(WalletError::Insufficient { available, wanted });
+        }
+        let mut left = wanted;
+        let mut taken = Vec::new();
+        for (year, units) in live {
+            if left == 0 {
+                break;
+            }
+            let take = units.min(left);
+            taken.push((year, take));
+            left -= take;
+        }
+        Ok(taken)
+    }
+}
+
+/// The lot points earned on `date` go to.
+pub fn lot_year(date: NaiveDate) -> i32 {
+    date.year()
+}
+
+impl CardKind {
+    /// Checks a new card's terms.
+    pub fn validate(&self) -> Result<(), WalletError> {
+        match self {
+            CardKind::Count { uses, .. } if *uses == 0 || *uses > CARD_USES_MAX => {
+                Err(WalletError::UsesOutOfRange)
+            }
+            CardKind::Period { from, to } if to < from => Err(WalletError::EmptyPeriod),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether the card can be used on `today`.
+    pub fn usable_on(&self, card: &CardId, today: NaiveDate) -> Result<(), WalletError> {
+        let (from, to) = match self {
+            CardKind::Count { valid_to, .. } => (None, *valid_to),
+            CardKind::Period { from, to } => (Some(*from), Some(*to)),
+        };
+        if let Some(from) = from
+            && today < from
+        {
+            return Err(WalletError::CardNotYetValid(card.clone(), from));
+        }
+        if to.is_some_and(|to| today > to) {
+            return Err(WalletError::CardExpired(card.clone()));
+        }
+        Ok(())
+    }
+}
+
+/// Checks free text a cashier typed (a reason, a card name).
+pub fn check_text(text: &str, max: usize) -> Result<(), WalletError> {
+    if text.trim().is_empty() {
+        return Err(WalletError::ReasonMissing);
+    }
+    if text.chars().count() > max {
+        return Err(WalletError::TooLong(max));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::inconsistent_digit_grouping)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn day(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    #[test]
+    fn top_up_rules_are_checked() {
+        let rules = vec![TopUpRule {
+            id: "5000+2000".into(),
+            pay_at_least: Fen(5000_00),
+            bonus: Fen(2000_00),
+        }];
+        assert_eq!(
+            top_up_bonus(&rules, Some("5000+2000"), Fen(5000_00)),
+            Ok(Fen(2000_00))
+        );
+        assert_eq!(top_up_bonus(&rules, None, Fen(1_00)), Ok(Fen(0)));
+        assert!(matches!(
+            top_up_bonus(&rules, Some("5000+2000"), Fen(4999_99)),
+            Err(WalletError::RuleNotMet { .. })
+        ));
+        assert!(matches!(
+            top_up_bonus(&rules, Some("nope"), Fen(5000_00)),
+            Err(WalletError::UnknownRule(_))
+        ));
+        assert_eq!(
+            top_up_bonus(&rules, None, Fen(0)),
+            Err(WalletError::NotPositive)
+        );
+        assert_eq!(
+            top_up_bonus(&rules, None, Fen(-1)),
+            Err(WalletError::NotPositive)
+        );
+    }
+
+    #[test]
+    fn payments_split_by_rule() {
+        // 5000 principal + 2000 bonus; pay 70: 50 principal, 20 bonus.
+        assert_eq!(
+            split_payment(70_00, 5000_00, 2000_00, BonusUse::Proportional),
+            Ok((50_00, 20_00))
+        );
+        assert_eq!(
+            split_payment(70_00, 5000_00, 2000_00, BonusUse::BonusFirst),
+            Ok((0, 70_00))
+        );
+        assert_eq!(
+            split_payment(70_00, 5000_00, 2000_00, BonusUse::PrincipalFirst),
+            Ok((70_00, 0))
+        );
+        assert_eq!(
+            split_payment(70_00, 60_00, 5_00, BonusUse::PrincipalFirst),
+            Err(WalletError::Insufficient {
+                available: 65_00,
+                wanted: 70_00
+            })
+        );
+    }
+
+    #[test]
+    fn points_expire_at_the_end_of_the_next_year() {
+        let policy = PointsPolicy::default();
+        assert_eq!(policy.last_day(2025), Some(day(2026, 12, 31)));
+        assert!(policy.lot_alive(2025, day(2026, 12, 31)));
+        assert!(!policy.lot_alive(2025, day(2027, 1, 1)));
+        let held = [(2026, 50), (2025, 30), (2024, 1000)];
+        assert_eq!(
+            policy.take_oldest_first(&held, 60, day(2026, 6, 1)),
+            Ok(vec![(2025, 30), (2026, 30)])
+        );
+        assert_eq!(
+            policy.take_oldest_first(&held, 81, day(2026, 6, 1)),
+            Err(WalletError::Insufficient {
+                available: 80,
+                wanted: 81
+            })
+        );
+        assert!(
+            PointsPolicy { keep_years: None }
+                .take_oldest_first(&held, 1080, day(2030, 1, 1))
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn cards_are_usable_only_in_their_period() {
+        let card = SaleId::for_entry(&StoreId::parse("S001").unwrap(), 7);
+        let month = CardKind::Period {
+            from: day(2026, 11, 1),
+            to: day(2026, 11, 30),
+        };
+        assert!(month.usable_on(&card, day(2026, 11, 30)).is_ok());
+        assert!(matches!(
+            month.usable_on(&card, day(2026, 12, 1)),
+            Err(WalletError::CardExpired(_))
+        ));
+        assert!(matches!(
+            month.usable_on(&card, day(2026, 10, 31)),
+            Err(WalletError::CardNotYetValid(..))
+        ));
+        assert_eq!(
+            CardKind::Count {
+                uses: 0,
+                valid_to: None
+            }
+            .validate(),
+            Err(WalletError::UsesOutOfRange)
+        );
+        assert_eq!(
+            CardKind::Period {
+                from: day(2026, 2, 1),
+                to: day(2026, 1, 1)
+            }
+            .validate(),
+            Err(WalletError::EmptyPeriod)
+        );
+    }
+
+    #[test]
+    fn counters_have_stable_keys() {
+        let card = SaleId::for_entry(&StoreId::parse("S002").unwrap(), 12);
+        let keys: Vec<String> = [
+            Counter::Principal,
+            Counter::Bonus,
+            Counter::Points { year: 2026 },
+            Counter::Uses { card },
+        ]
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+        assert_eq!(keys, ["sv.p", "sv.b", "pt.2026", "cc.S002-00000012"]);
+    }
+
+    proptest! {
+        #[test]
+        fn a_split_pays_exactly_and_within_what_is_held(
+            amount in 1u64..1_000_000, p in 0u64..1_000_000, b in 0u64..1_000_000, rule in 0..3usize,
+        ) {
+            let rule = [BonusUse::Proportional, BonusUse::PrincipalFirst, BonusUse::BonusFirst][rule];
+            match split_payment(amount, p, b, rule) {
+                Ok((pp, bb)) => {
+                    prop_assert_eq!(pp + bb, amount);
+                    prop_assert!(pp <= p && bb <= b);
+                }
+                Err(WalletError::Insufficient { .. }) => prop_assert!(amount > p + b),
+                Err(e) => prop_assert!(false, "{e}"),
+            }
+        }
+
+        #[test]
+        fn oldest_first_takes_exactly_from_live_lots(
+            lots in proptest::collection::vec((2020i32..2030, 0u64..500), 0..6),
+            wanted in 1u64..2000,
+        ) {
+            let policy = PointsPolicy::default();
+            let today = day(2026, 6, 1);
+            if let Ok(taken) = policy.take_oldest_first(&lots, wanted, today) {
+                prop_assert_eq!(taken.iter().map(|(_, u)| u).sum::<u64>(), wanted);
+                for (year, units) in &taken {
+                    prop_assert!(policy.lot_alive(*year, today));
+                    let held: u64 = lots.iter().filter(|(y, _)| y == year).map(|(_, u)| u).sum();
+                    prop_assert!(*units <= held);
+                }
+            }
+        }
+    }
+}
