@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use protocol::entry::{ChainError, ChainTip, Entry, Payload, Sealed};
 use protocol::member::MemberDoc;
+use protocol::wallet::Wallet;
 use protocol::{MemberId, Phone, StoreId};
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -129,19 +130,30 @@ pub struct Ingest {
     now_ms: Box<dyn Fn() -> u64 + Send>,
 }
 
-/// Entries every store needs: the member directory (registrations and profile edits).
+/// Entries every store needs: the member directory (registrations and profile edits) and every
+/// change to a wallet, so each store knows balances and the rights it holds.
 fn goes_to_feed(entry: &Entry) -> bool {
     matches!(
         entry.payload,
         Payload::MemberRegistered { .. } | Payload::MemberEdited { .. }
-    )
+    ) || touches_wallet(entry)
 }
 
-/// The member directory changes one batch makes (headquarters' merged view of every member).
+fn touches_wallet(entry: &Entry) -> bool {
+    matches!(entry.payload, Payload::Wallet { .. })
+        || entry
+            .payload
+            .rights_ops()
+            .is_some_and(|(_, ops)| !ops.is_empty())
+}
+
+/// The member directory and wallet changes one batch makes (headquarters' merged view of every
+/// member).
 #[derive(Default)]
 struct Directory {
     members: BTreeMap<MemberId, MemberRecord>,
     phones: BTreeMap<Phone, Option<MemberId>>,
+    wallets: BTreeMap<MemberId, Wallet>,
 }
 
 impl Directory {
@@ -158,9 +170,37 @@ impl Directory {
         }
     }
 
+    fn wallet(&self, storage: &dyn HubStore, id: &MemberId) -> Result<Wallet, IngestError> {
+        match self.wallets.get(id) {
+            Some(wallet) => Ok(wallet.clone()),
+            None => Ok(storage
+                .wallet(id)
+                .map_err(|e| IngestError::Storage(e.to_string()))?
+                .unwrap_or_default()),
+        }
+    }
+
+    /// Takes a wallet entry's cell writes (and card or password) into the member's wallet.
+    fn apply_wallet(&mut self, storage: &dyn HubStore, entry: &Entry) -> Result<(), IngestError> {
+        let Some((member, ops)) = entry.payload.rights_ops().filter(|_| touches_wallet(entry))
+        else {
+            return Ok(());
+        };
+        let mut wallet = self.wallet(storage, &member)?;
+        match &entry.payload {
+            Payload::Wallet { event, .. } => {
+                wallet.apply(&entry.origin, (entry.hlc, entry.business_date), event, ops)
+            }
+            _ => wallet.absorb(&entry.origin, ops),
+        }
+        self.wallets.insert(member, wallet);
+        Ok(())
+    }
+
     /// Merges a member entry into the directory. An entry whose profile change does not apply
     /// is still a fact of the store's log; only the directory skips it.
     fn apply(&mut self, storage: &dyn HubStore, entry: &Entry) -> Result<(), IngestError> {
+        self.apply_wallet(storage, entry)?;
         let (member_id, doc, before) = match &entry.payload {
             Payload::MemberRegistered { member_id, change } => {
                 (*member_id, MemberDoc::from_change(change), None)
@@ -173,7 +213,9 @@ impl Directory {
                 }
                 None => return Ok(()),
             },
-            Payload::QuickSale(_) => return Ok(()),
+            Payload::QuickSale(_) | Payload::Sale { .. } | Payload::Wallet { .. } => {
+                return Ok(());
+            }
         };
         let Ok(mut doc) = doc else {
             tracing::warn!(origin = %entry.origin, seq = entry.seq, "member change does not apply; directory skips it");
@@ -225,8 +267,9 @@ impl VerifyReport {
     }
 }
 
-/// Checks every store's chain as stored, that the feed holds exactly the logs' member entries,
-/// and that the member directory equals a rebuild from the feed (which is ingest order).
+/// Checks every store's chain as stored, that the feed holds exactly the logs' member and wallet
+/// entries, and that the member directory and wallets equal a rebuild from the feed (which is
+/// ingest order).
 pub fn verify(storage: &dyn HubStore) -> Result<VerifyReport, IngestError> {
     let failed = |e: crate::storage::HubStoreError| IngestError::Storage(e.to_string());
     let mut report = VerifyReport::default();
@@ -283,8 +326,14 @@ pub fn verify(storage: &dyn HubStore) -> Result<VerifyReport, IngestError> {
             feed_len: 0,
             members: directory.members.into_values().collect(),
             phones: directory.phones.into_iter().collect(),
+            wallets: directory.wallets.into_iter().collect(),
         };
         rebuilt.append(append).map_err(failed)?;
+    }
+    if storage.wallets().map_err(failed)? != rebuilt.wallets().map_err(failed)? {
+        report
+            .differences
+            .push("the wallets differ from a rebuild from the feed".to_owned());
     }
     let (stored, expected) = (
         storage.members().map_err(failed)?,
@@ -386,6 +435,7 @@ impl Ingest {
                 feed_len,
                 members: directory.members.into_values().collect(),
                 phones: directory.phones.into_iter().collect(),
+                wallets: directory.wallets.into_iter().collect(),
             };
             self.storage
                 .append(append)
@@ -585,6 +635,7 @@ mod tests {
             feed: Vec::new(),
             feed_len: 2,
             members: vec![forged],
+            wallets: Vec::new(),
             phones: Vec::new(),
         };
         storage.append(append).unwrap();

@@ -4,12 +4,14 @@
 //!
 //! sled layout, one tree: `log/<store>\0<seq BE>` entry · `tip/<store>` chain tip ·
 //! `st/<store>` status · `feed/<position BE>` feed record · `meta/feed_len` ·
-//! `m/<member>` the member as headquarters sees it · `p/<phone>` → member.
+//! `m/<member>` the member as headquarters sees it · `p/<phone>` → member · `w/<member>` the
+//! member's wallet (every counter's rights as the hub knows them).
 
 use std::path::Path;
 
 use protocol::entry::ChainTip;
 use protocol::member::Profile;
+use protocol::wallet::Wallet;
 use protocol::{MemberId, Phone, StoreId};
 use serde::{Deserialize, Serialize};
 
@@ -63,6 +65,7 @@ pub struct Append<'a> {
     pub members: Vec<MemberRecord>,
     /// Phone index changes: the phone now names this member, or nobody.
     pub phones: Vec<(Phone, Option<MemberId>)>,
+    pub wallets: Vec<(MemberId, Wallet)>,
 }
 
 pub trait HubStore: Send + Sync + 'static {
@@ -80,6 +83,9 @@ pub trait HubStore: Send + Sync + 'static {
     fn member_by_phone(&self, phone: &Phone) -> Result<Option<MemberId>>;
     /// Every member in the directory, in id order.
     fn members(&self) -> Result<Vec<MemberRecord>>;
+    fn wallet(&self, id: &MemberId) -> Result<Option<Wallet>>;
+    /// Every member's wallet, for liabilities and settlement reports.
+    fn wallets(&self) -> Result<Vec<(MemberId, Wallet)>>;
 }
 
 pub struct SledHubStore {
@@ -164,6 +170,9 @@ impl HubStore for SledHubStore {
                 None => batch.remove(format!("p/{phone}").into_bytes()),
             }
         }
+        for (member, wallet) in &a.wallets {
+            batch.insert(format!("w/{member}").into_bytes(), encode(wallet));
+        }
         Ok(self.db.apply_batch(batch)?)
     }
 
@@ -216,6 +225,26 @@ impl HubStore for SledHubStore {
             })
             .collect()
     }
+
+    fn wallet(&self, id: &MemberId) -> Result<Option<Wallet>> {
+        let key = format!("w/{id}");
+        self.db
+            .get(&key)?
+            .map(|v| decode(key.as_bytes(), &v))
+            .transpose()
+    }
+
+    fn wallets(&self) -> Result<Vec<(MemberId, Wallet)>> {
+        self.db
+            .scan_prefix(b"w/")
+            .map(|kv| {
+                let (k, v) = kv?;
+                let name = String::from_utf8_lossy(&k[2..]).into_owned();
+                let id = MemberId::parse(&name).map_err(|_| HubStoreError::Damaged(name))?;
+                Ok((id, decode(&k, &v)?))
+            })
+            .collect()
+    }
 }
 
 /// In memory, for tests and the simulator: keeps what was flushed apart from what was only
@@ -233,6 +262,7 @@ struct MemHubState {
     feed_len: u64,
     members: std::collections::BTreeMap<MemberId, MemberRecord>,
     phones: std::collections::BTreeMap<Phone, MemberId>,
+    wallets: std::collections::BTreeMap<MemberId, Wallet>,
 }
 
 #[derive(Default)]
@@ -288,6 +318,7 @@ impl HubStore for MemHubStore {
                 None => live.phones.remove(&phone),
             };
         }
+        live.wallets.extend(a.wallets);
         Ok(())
     }
 
@@ -327,5 +358,19 @@ impl HubStore for MemHubStore {
 
     fn members(&self) -> Result<Vec<MemberRecord>> {
         Ok(self.lock().live.members.values().cloned().collect())
+    }
+
+    fn wallet(&self, id: &MemberId) -> Result<Option<Wallet>> {
+        Ok(self.lock().live.wallets.get(id).cloned())
+    }
+
+    fn wallets(&self) -> Result<Vec<(MemberId, Wallet)>> {
+        let state = self.lock();
+        Ok(state
+            .live
+            .wallets
+            .iter()
+            .map(|(k, v)| (*k, v.clone()))
+            .collect())
     }
 }

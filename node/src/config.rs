@@ -7,6 +7,7 @@ use anyhow::Context;
 use protocol::calendar::StoreCalendar;
 use protocol::points::EarnRule;
 use protocol::sale::SaleLimits;
+use protocol::wallet::{BonusUse, PointsPolicy, TopUpRule, WalletRules};
 use protocol::{Fen, HlcClock, StoreId};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -36,8 +37,75 @@ pub struct Config {
     pub default_tier: String,
     /// How far another replica's clock may run ahead of ours.
     pub max_forward_skew_ms: u64,
+    /// Staff ids who may reset a member's payment password.
+    pub managers: Vec<String>,
+    /// Stored value, points and cards (the chain's rules; the same at every store).
+    pub wallet: WalletConfig,
     /// Headquarters to sync with; without it the node runs on its own.
     pub sync: Option<SyncConfig>,
+}
+
+/// The chain's wallet rules as written in the file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WalletConfig {
+    /// e.g. `[{ id = "充500送100", pay_at_least = "500", bonus = "100" }]`
+    pub top_up_rules: Vec<TopUpRuleConfig>,
+    /// How a stored-value payment splits: "proportional", "principal_first" or "bonus_first".
+    pub bonus_use: BonusUse,
+    /// Points earned in a year can be spent until the end of this many later years; none: never
+    /// expire.
+    pub points_keep_years: Option<u16>,
+    /// The largest single top-up, in yuan.
+    pub top_up_max: Decimal,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TopUpRuleConfig {
+    pub id: String,
+    pub pay_at_least: Decimal,
+    pub bonus: Decimal,
+}
+
+impl Default for WalletConfig {
+    fn default() -> Self {
+        let rules = WalletRules::default();
+        Self {
+            top_up_rules: Vec::new(),
+            bonus_use: rules.bonus_use,
+            points_keep_years: rules.points.keep_years,
+            top_up_max: rules.top_up_max.to_decimal(),
+        }
+    }
+}
+
+impl WalletConfig {
+    fn rules(&self) -> anyhow::Result<WalletRules> {
+        let fen = |what: &str, yuan: Decimal| {
+            Fen::from_decimal(yuan, protocol::Rounding::TowardZero)
+                .ok()
+                .filter(|f| f.0 >= 0)
+                .with_context(|| format!("{what} must be an amount of at least zero"))
+        };
+        let mut top_up_rules = Vec::new();
+        for r in &self.top_up_rules {
+            anyhow::ensure!(!r.id.trim().is_empty(), "a top-up rule needs an id");
+            top_up_rules.push(TopUpRule {
+                id: r.id.clone(),
+                pay_at_least: fen("pay_at_least", r.pay_at_least)?,
+                bonus: fen("bonus", r.bonus)?,
+            });
+        }
+        Ok(WalletRules {
+            top_up_rules,
+            bonus_use: self.bonus_use,
+            points: PointsPolicy {
+                keep_years: self.points_keep_years,
+            },
+            top_up_max: fen("top_up_max", self.top_up_max)?,
+        })
+    }
 }
 
 /// Where headquarters is and this store's credentials (written by `ops enrol`).
@@ -80,6 +148,8 @@ impl Default for Config {
             sale_amount_max: Decimal::new(1_000_000, 0),
             default_tier: "standard".to_owned(),
             max_forward_skew_ms: HlcClock::DEFAULT_MAX_FORWARD_SKEW_MS,
+            managers: Vec::new(),
+            wallet: WalletConfig::default(),
             sync: None,
         }
     }
@@ -139,6 +209,7 @@ impl Config {
             },
             default_tier: self.default_tier.clone(),
             max_forward_skew_ms: self.max_forward_skew_ms,
+            wallet: self.wallet.rules().context("wallet")?,
         })
     }
 }

@@ -9,9 +9,15 @@ use protocol::calendar::StoreCalendar;
 use protocol::entry::{ChainTip, Entry, Payload};
 use protocol::member::{Gender, MemberDoc, Profile, ProfileError, ProfilePatch};
 use protocol::points::{EarnRule, Points};
-use protocol::sale::{QuickSaleRequest, SaleError, SaleLimits};
+use protocol::sale::{QuickSaleRequest, SaleError, SaleLimits, Tender};
 use protocol::sync::FeedItem;
-use protocol::{CardNo, Hlc, HlcClock, MemberId, Phone, SaleId, StaffId, StoreId, TxId};
+use protocol::wallet::{
+    CARD_NAME_CHARS_MAX, CardId, CardKind, Counter, Movement, PointsPolicy, REASON_CHARS_MAX,
+    Summary, Wallet, WalletError, WalletEvent, WalletRules, check_text, lot_year, top_up_bonus,
+};
+use protocol::{
+    CardNo, Fen, Hlc, HlcClock, MemberId, Money, Phone, SaleId, StaffId, StoreId, TxId,
+};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -69,12 +75,57 @@ pub struct MemberEdit {
     pub patch: ProfilePatch,
 }
 
+/// A change to a member's wallet, asked for at the till (or by the hub, for `Recall`).
+#[derive(Debug, Clone)]
+pub struct WalletRequest {
+    pub member_id: MemberId,
+    pub action: WalletAction,
+}
+
+#[derive(Debug, Clone)]
+pub enum WalletAction {
+    /// 充值, paid in cash, under a top-up rule or none.
+    TopUp {
+        paid: Money,
+        rule: Option<String>,
+    },
+    /// Points awarded (positive) or deducted (negative) by hand.
+    AdjustPoints {
+        points: i64,
+        reason: String,
+    },
+    SellCard {
+        name: String,
+        kind: CardKind,
+        price: Money,
+    },
+    UseCard {
+        card: CardId,
+        uses: u32,
+    },
+    /// Stored value paid back in cash: principal only.
+    Refund {
+        principal: Money,
+        reason: String,
+    },
+    /// The payment password's argon2 hash (the API hashes; the journal never sees a password).
+    SetPassword {
+        hash: String,
+    },
+    /// Headquarters asks for rights back: hand over up to `units` of `counter` held here.
+    Recall {
+        counter: Counter,
+        units: u64,
+    },
+}
+
 /// The closed set of things the journal does.
 #[derive(Debug)]
 pub enum Command {
     RegisterMember(Request<NewMember>),
     EditMember(Request<MemberEdit>),
     QuickCheckout(Request<QuickSaleRequest>),
+    Wallet(Request<WalletRequest>),
     /// Entries other replicas wrote, from the hub's feed, up to feed position `upto`.
     ApplyFeed {
         upto: u64,
@@ -91,7 +142,14 @@ pub enum Outcome {
     },
     Sale {
         sale: SaleView,
-        member_points: Option<Points>,
+        /// The member's wallet right after the sale.
+        wallet: Option<Summary>,
+    },
+    Wallet {
+        member_id: MemberId,
+        /// The entry written, if any (a recall of nothing writes none).
+        seq: Option<u64>,
+        wallet: Summary,
     },
     /// The store has applied the hub's feed up to this position.
     FeedApplied {
@@ -123,6 +181,8 @@ pub enum Rejection {
     Sale(#[from] SaleError),
     #[error(transparent)]
     Profile(#[from] ProfileError),
+    #[error(transparent)]
+    Wallet(#[from] WalletError),
     #[error("storage failed: {0}")]
     Storage(String),
     #[error("the node is shutting down or its storage has failed")]
@@ -156,6 +216,7 @@ pub struct Settings {
     pub earn: EarnRule,
     pub default_tier: String,
     pub max_forward_skew_ms: u64,
+    pub wallet: WalletRules,
 }
 
 /// Where time and random bits come from: the system in production, a seed in the simulator.
@@ -240,6 +301,7 @@ impl Journal {
             Command::RegisterMember(r) => (&r.key, r.fingerprint),
             Command::EditMember(r) => (&r.key, r.fingerprint),
             Command::QuickCheckout(r) => (&r.key, r.fingerprint),
+            Command::Wallet(r) => (&r.key, r.fingerprint),
             Command::ApplyFeed { .. } => unreachable!("handled above"),
         };
         if let Some(seen) = self.read::<RequestRecord>(&keys::idempotency(key))? {
@@ -255,6 +317,7 @@ impl Journal {
             Command::RegisterMember(r) => self.register(r),
             Command::EditMember(r) => self.edit(r),
             Command::QuickCheckout(r) => self.checkout(r),
+            Command::Wallet(r) => self.wallet(r),
             Command::ApplyFeed { .. } => unreachable!("handled above"),
         }?;
         Ok(Reply {
@@ -313,7 +376,10 @@ impl Journal {
         };
         let (_, change) = MemberDoc::create(&self.settings.store_id, now_ms as i64, &profile)?;
         let payload = Payload::MemberRegistered { member_id, change };
-        self.append(&r, now_ms, payload, |ov| member_outcome(ov, &member_id))
+        let when = self.points_when(now_ms);
+        self.append(&r, now_ms, payload, |ov| {
+            member_outcome(ov, &member_id, when)
+        })
     }
 
     fn edit(&mut self, r: Request<MemberEdit>) -> Result<Outcome, Rejection> {
@@ -337,9 +403,13 @@ impl Journal {
                     member_id: id,
                     change,
                 };
-                self.append(&r, now_ms, payload, |ov| member_outcome(ov, &id))
+                let when = self.points_when(now_ms);
+                self.append(&r, now_ms, payload, |ov| member_outcome(ov, &id, when))
             }
-            None => self.record_only(&r, |ov| member_outcome(ov, &id)),
+            None => {
+                let when = self.points_when(now_ms);
+                self.record_only(&r, |ov| member_outcome(ov, &id, when))
+            }
         }
     }
 
@@ -350,24 +420,183 @@ impl Journal {
             return Err(Rejection::MemberNotFound(*member));
         }
         let sale_id = SaleId::for_entry(&self.settings.store_id, self.tip.next_seq);
-        let sale = r
+        let mut sale = r
             .body
             .price(sale_id.clone(), &self.settings.limits, &self.settings.earn)?;
-        let member = sale.member_id;
         let now_ms = (self.env.now_ms)();
-        self.append(&r, now_ms, Payload::QuickSale(sale), |ov| {
+        let today = self.settings.calendar.business_date(now_ms);
+        let here = self.settings.store_id.clone();
+        let mut ops = Vec::new();
+        if let Some(member) = sale.member_id {
+            let mut wallet = self.wallet_of(&member)?;
+            if let Tender::StoredValue { principal, .. } = sale.tender {
+                let (paid, (p, b)) =
+                    wallet.pay(&here, units(principal)?, self.settings.wallet.bonus_use)?;
+                sale.tender = Tender::StoredValue {
+                    principal: fen(p),
+                    bonus: fen(b),
+                };
+                ops.extend(paid);
+            }
+            let earned = units(Fen(sale.points_earned.0))?;
+            ops.extend(wallet.earn_points(&here, lot_year(today), earned)?);
+        }
+        let member = sale.member_id;
+        let payload = Payload::Sale { sale, ops };
+        let policy = self.settings.wallet.points;
+        self.append(&r, now_ms, payload, |ov| {
             let sale = ov
                 .get_as::<SaleView>(&keys::sale(&sale_id))?
                 .ok_or_else(|| missing("sale"))?;
-            let member_points = match member {
-                Some(m) => Some(ov.get_as::<Points>(&keys::points(&m))?.unwrap_or_default()),
+            let wallet = match member {
+                Some(m) => Some(wallet_summary(ov, &m, &here, today, &policy)?),
                 None => None,
             };
-            Ok(Outcome::Sale {
-                sale,
-                member_points,
+            Ok(Outcome::Sale { sale, wallet })
+        })
+    }
+
+    fn points_when(&self, now_ms: u64) -> (PointsPolicy, chrono::NaiveDate) {
+        let today = self.settings.calendar.business_date(now_ms);
+        (self.settings.wallet.points, today)
+    }
+
+    fn wallet_of(&self, member: &MemberId) -> Result<Wallet, StoreError> {
+        Ok(self.read(&keys::wallet(member))?.unwrap_or_default())
+    }
+
+    fn wallet(&mut self, r: Request<WalletRequest>) -> Result<Outcome, Rejection> {
+        let member = r.body.member_id;
+        if !self.member_exists(&member)? {
+            return Err(Rejection::MemberNotFound(member));
+        }
+        let now_ms = (self.env.now_ms)();
+        let today = self.settings.calendar.business_date(now_ms);
+        let here = self.settings.store_id.clone();
+        let rules = &self.settings.wallet;
+        let mut wallet = self.wallet_of(&member)?;
+        let (event, ops) = match &r.body.action {
+            WalletAction::TopUp { paid, rule } => {
+                let paid = self.amount(paid, rules.top_up_max)?;
+                let bonus = top_up_bonus(&rules.top_up_rules, rule.as_deref(), paid)?;
+                let ops = wallet.top_up(&here, units(paid)?, units(bonus)?)?;
+                let event = WalletEvent::TopUp {
+                    paid,
+                    bonus,
+                    rule: rule.clone(),
+                    tender: Tender::Cash {
+                        tendered: paid,
+                        change: Fen(0),
+                    },
+                };
+                (event, ops)
+            }
+            WalletAction::AdjustPoints { points, reason } => {
+                check_text(reason, REASON_CHARS_MAX)?;
+                let magnitude = points.unsigned_abs();
+                let ops = match points.signum() {
+                    1 => wallet.earn_points(&here, lot_year(today), magnitude)?,
+                    -1 => wallet.spend_points(&here, magnitude, today, &rules.points)?,
+                    _ => return Err(WalletError::NotPositive.into()),
+                };
+                let event = WalletEvent::PointsAdjusted {
+                    points: Points(*points),
+                    reason: reason.trim().to_owned(),
+                };
+                (event, ops)
+            }
+            WalletAction::SellCard { name, kind, price } => {
+                check_text(name, CARD_NAME_CHARS_MAX)?;
+                let price = self.amount(price, self.settings.limits.amount_max)?;
+                let card = CardId::for_entry(&here, self.tip.next_seq);
+                let ops = wallet.sell_card(&here, &card, kind)?;
+                let event = WalletEvent::CardSold {
+                    card,
+                    name: name.trim().to_owned(),
+                    kind: kind.clone(),
+                    price,
+                    tender: Tender::Cash {
+                        tendered: price,
+                        change: Fen(0),
+                    },
+                };
+                (event, ops)
+            }
+            WalletAction::UseCard { card, uses } => {
+                let ops = wallet.use_card(&here, card, *uses, today)?;
+                let event = WalletEvent::CardUsed {
+                    card: card.clone(),
+                    uses: *uses,
+                };
+                (event, ops)
+            }
+            WalletAction::Refund { principal, reason } => {
+                check_text(reason, REASON_CHARS_MAX)?;
+                let principal = self.amount(principal, rules.top_up_max)?;
+                let ops = vec![wallet.take(&here, &Counter::Principal, units(principal)?)?];
+                let event = WalletEvent::Refunded {
+                    principal,
+                    reason: reason.trim().to_owned(),
+                };
+                (event, ops)
+            }
+            WalletAction::SetPassword { hash } => {
+                (WalletEvent::PasswordSet { hash: hash.clone() }, Vec::new())
+            }
+            WalletAction::Recall { counter, units } => {
+                let give = wallet.held(counter, &here).min(*units);
+                if give == 0 {
+                    let policy = rules.points;
+                    return self.record_only(&r, |ov| {
+                        let wallet = wallet_summary(ov, &member, &here, today, &policy)?;
+                        Ok(Outcome::Wallet {
+                            member_id: member,
+                            seq: None,
+                            wallet,
+                        })
+                    });
+                }
+                let op = wallet.move_rights(&here, &StoreId::hq(), counter, give)?;
+                let event = WalletEvent::Rights {
+                    movement: Movement::Recall,
+                };
+                (event, vec![op])
+            }
+        };
+        let payload = Payload::Wallet {
+            member_id: member,
+            event,
+            ops,
+        };
+        let seq = self.tip.next_seq;
+        let policy = self.settings.wallet.points;
+        self.append(&r, now_ms, payload, |ov| {
+            Ok(Outcome::Wallet {
+                member_id: member,
+                seq: Some(seq),
+                wallet: wallet_summary(ov, &member, &here, today, &policy)?,
             })
         })
+    }
+
+    /// A positive amount in the store's currency, at most `max`.
+    fn amount(&self, money: &Money, max: Fen) -> Result<Fen, Rejection> {
+        let currency = self.settings.limits.currency;
+        if money.currency != currency {
+            return Err(SaleError::Currency {
+                expected: currency,
+                got: money.currency,
+            }
+            .into());
+        }
+        let fen = money.to_fen().map_err(SaleError::from)?;
+        if fen.0 <= 0 {
+            return Err(WalletError::NotPositive.into());
+        }
+        if fen > max {
+            return Err(SaleError::TooLarge { amount: fen, max }.into());
+        }
+        Ok(fen)
     }
 
     /// Applies feed items after the position already applied; positions make this idempotent.
@@ -476,12 +705,42 @@ fn missing(what: &str) -> StoreError {
     }
 }
 
-fn member_outcome(ov: &Overlay<'_>, id: &MemberId) -> Result<Outcome, StoreError> {
+fn member_outcome(
+    ov: &Overlay<'_>,
+    id: &MemberId,
+    (policy, today): (PointsPolicy, chrono::NaiveDate),
+) -> Result<Outcome, StoreError> {
     let member = ov
         .get_as::<MemberView>(&keys::member(id))?
         .ok_or_else(|| missing("member"))?;
-    let points = ov.get_as::<Points>(&keys::points(id))?.unwrap_or_default();
-    Ok(Outcome::Member { member, points })
+    let wallet = ov.get_as::<Wallet>(&keys::wallet(id))?.unwrap_or_default();
+    let points = wallet.points_live(today, &policy);
+    Ok(Outcome::Member {
+        member,
+        points: Points(i64::try_from(points).unwrap_or(i64::MAX)),
+    })
+}
+
+fn wallet_summary(
+    ov: &Overlay<'_>,
+    member: &MemberId,
+    here: &StoreId,
+    today: chrono::NaiveDate,
+    policy: &PointsPolicy,
+) -> Result<Summary, StoreError> {
+    let wallet = ov
+        .get_as::<Wallet>(&keys::wallet(member))?
+        .unwrap_or_default();
+    Ok(wallet.summary(here, today, policy))
+}
+
+/// Fen as rights units; a negative amount never gets this far.
+fn units(fen: Fen) -> Result<u64, WalletError> {
+    u64::try_from(fen.0).map_err(|_| WalletError::NotPositive)
+}
+
+fn fen(units: u64) -> Fen {
+    Fen(i64::try_from(units).unwrap_or(i64::MAX))
 }
 
 type Envelope = (Command, oneshot::Sender<Result<Reply, Rejection>>);
@@ -567,6 +826,14 @@ mod tests {
             earn: EarnRule::default(),
             default_tier: "standard".into(),
             max_forward_skew_ms: 1_000,
+            wallet: WalletRules {
+                top_up_rules: vec![protocol::wallet::TopUpRule {
+                    id: "500+100".into(),
+                    pay_at_least: Fen(50_000),
+                    bonus: Fen(10_000),
+                }],
+                ..WalletRules::default()
+            },
         }
     }
 
@@ -607,6 +874,7 @@ mod tests {
             amount,
             category: None,
             cash_tendered: None,
+            pay_with: protocol::sale::PayWith::Cash,
         }
     }
 
@@ -781,5 +1049,228 @@ mod tests {
         assert!(matches!(r, Err(Rejection::Sale(SaleError::NotPositive))));
         assert_eq!(store.len(), before);
         assert_eq!(journal.tip().next_seq, 2);
+    }
+
+    fn wallet_cmd(key: &str, member: MemberId, action: WalletAction) -> Command {
+        Command::Wallet(request(
+            key,
+            WalletRequest {
+                member_id: member,
+                action,
+            },
+        ))
+    }
+
+    fn cny(amount: &str) -> Money {
+        Money::new(parse_amount(amount).unwrap(), protocol::Currency::CNY)
+    }
+
+    fn summary(reply: Result<Reply, Rejection>) -> Summary {
+        match reply.unwrap().outcome {
+            Outcome::Wallet { wallet, .. } => wallet,
+            Outcome::Sale {
+                wallet: Some(wallet),
+                ..
+            } => wallet,
+            other => panic!("no wallet: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn stored_value_points_and_cards_end_to_end_in_the_journal() {
+        let store = Arc::new(MemStore::default());
+        let mut j = Journal::open(store.clone(), settings(), seeded_env(5)).unwrap();
+        let m = member_of(
+            j.handle(Command::RegisterMember(request(
+                "reg-00000001",
+                new_member("13800000001"),
+            )))
+            .unwrap(),
+        );
+        let topped = summary(j.handle(wallet_cmd(
+            "topup-000001",
+            m,
+            WalletAction::TopUp {
+                paid: cny("500"),
+                rule: Some("500+100".into()),
+            },
+        )));
+        assert_eq!((topped.principal, topped.bonus), (Fen(50_000), Fen(10_000)));
+        // Pay 60 from stored value: split 50 principal, 10 bonus (5:1), and earn 60 points.
+        let mut pay = sale(Some(m), "60");
+        pay.pay_with = protocol::sale::PayWith::StoredValue;
+        let after = summary(j.handle(Command::QuickCheckout(request("sale-0000001", pay))));
+        assert_eq!((after.principal, after.bonus), (Fen(45_000), Fen(9_000)));
+        assert_eq!(after.points, 60);
+        // More than the balance: refused, nothing written.
+        let before = store.len();
+        let mut too_much = sale(Some(m), "540.01");
+        too_much.pay_with = protocol::sale::PayWith::StoredValue;
+        let r = j.handle(Command::QuickCheckout(request("sale-0000002", too_much)));
+        assert!(
+            matches!(r, Err(Rejection::Wallet(WalletError::Insufficient { .. }))),
+            "{r:?}"
+        );
+        // Refunds return principal only.
+        let r = j.handle(wallet_cmd(
+            "refund-00001",
+            m,
+            WalletAction::Refund {
+                principal: cny("450.01"),
+                reason: "退卡".into(),
+            },
+        ));
+        assert!(matches!(
+            r,
+            Err(Rejection::Wallet(WalletError::Insufficient { .. }))
+        ));
+        assert_eq!(store.len(), before);
+        let refunded = summary(j.handle(wallet_cmd(
+            "refund-00002",
+            m,
+            WalletAction::Refund {
+                principal: cny("450"),
+                reason: "退卡".into(),
+            },
+        )));
+        assert_eq!((refunded.principal, refunded.bonus), (Fen(0), Fen(9_000)));
+        // A count card of 2 uses: two uses, then no more.
+        let sold = summary(j.handle(wallet_cmd(
+            "card-0000001",
+            m,
+            WalletAction::SellCard {
+                name: "洗车2次卡".into(),
+                kind: CardKind::Count {
+                    uses: 2,
+                    valid_to: None,
+                },
+                price: cny("50"),
+            },
+        )));
+        let card = sold.cards[0].card.clone();
+        for n in 0..2 {
+            let left = summary(j.handle(wallet_cmd(
+                &format!("use-{n:08}"),
+                m,
+                WalletAction::UseCard {
+                    card: card.clone(),
+                    uses: 1,
+                },
+            )));
+            assert_eq!(left.cards[0].uses_left, Some((1 - n, 1 - n)));
+        }
+        let r = j.handle(wallet_cmd(
+            "use-00000009",
+            m,
+            WalletAction::UseCard { card, uses: 1 },
+        ));
+        assert!(matches!(
+            r,
+            Err(Rejection::Wallet(WalletError::Insufficient { .. }))
+        ));
+        // Points by hand: a deduction beyond the balance is refused; a reason is required.
+        let r = j.handle(wallet_cmd(
+            "points-00001",
+            m,
+            WalletAction::AdjustPoints {
+                points: -61,
+                reason: "兑换".into(),
+            },
+        ));
+        assert!(matches!(
+            r,
+            Err(Rejection::Wallet(WalletError::Insufficient { .. }))
+        ));
+        let r = j.handle(wallet_cmd(
+            "points-00002",
+            m,
+            WalletAction::AdjustPoints {
+                points: 10,
+                reason: " ".into(),
+            },
+        ));
+        assert!(matches!(
+            r,
+            Err(Rejection::Wallet(WalletError::ReasonMissing))
+        ));
+        let r = j.handle(wallet_cmd(
+            "topup-000002",
+            m,
+            WalletAction::TopUp {
+                paid: cny("-5"),
+                rule: None,
+            },
+        ));
+        assert!(matches!(
+            r,
+            Err(Rejection::Wallet(WalletError::NotPositive))
+        ));
+        j.flush().unwrap();
+        let report = views::rebuild(&*store).unwrap();
+        assert!(report.is_clean(), "{report:?}");
+    }
+
+    #[test]
+    fn rights_held_elsewhere_are_named_and_a_recall_hands_them_to_hq() {
+        // S002 topped the member up; S001 learns of it through the feed but holds no rights.
+        let store = Arc::new(MemStore::default());
+        let mut s002_settings = settings();
+        s002_settings.store_id = StoreId::parse("S002").unwrap();
+        let mut s002 = Journal::open(store.clone(), s002_settings, seeded_env(6)).unwrap();
+        let m = member_of(
+            s002.handle(Command::RegisterMember(request(
+                "reg-00000001",
+                new_member("13800000001"),
+            )))
+            .unwrap(),
+        );
+        s002.handle(wallet_cmd(
+            "topup-000001",
+            m,
+            WalletAction::TopUp {
+                paid: cny("100"),
+                rule: None,
+            },
+        ))
+        .unwrap();
+        s002.flush().unwrap();
+        let feed: Vec<FeedItem> = (1..=2)
+            .map(|seq| FeedItem {
+                position: seq,
+                entry: store
+                    .get(&keys::log(&StoreId::parse("S002").unwrap(), seq))
+                    .unwrap()
+                    .unwrap(),
+            })
+            .collect();
+        let s001_store = Arc::new(MemStore::default());
+        let mut s001 = Journal::open(s001_store.clone(), settings(), seeded_env(7)).unwrap();
+        s001.handle(Command::ApplyFeed {
+            upto: 2,
+            items: feed,
+        })
+        .unwrap();
+        let mut pay = sale(Some(m), "30");
+        pay.pay_with = protocol::sale::PayWith::StoredValue;
+        let r = s001.handle(Command::QuickCheckout(request("sale-0000001", pay)));
+        match r {
+            Err(Rejection::Wallet(WalletError::RightsElsewhere { wants })) => {
+                assert_eq!(wants, vec![(Counter::Principal, 3_000)]);
+            }
+            other => panic!("{other:?}"),
+        }
+        // At S002, headquarters' recall hands over what is held, up to what was asked.
+        let recalled = summary(s002.handle(wallet_cmd(
+            "recall-00001",
+            m,
+            WalletAction::Recall {
+                counter: Counter::Principal,
+                units: 20_000,
+            },
+        )));
+        assert_eq!(
+            (recalled.principal, recalled.held_here),
+            (Fen(10_000), Fen(0))
+        );
     }
 }

@@ -5,6 +5,7 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod journal;
+pub mod password;
 pub mod store;
 pub mod uplink;
 pub mod views;
@@ -29,14 +30,20 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let settings = config.settings()?;
     let store_id = settings.store_id.clone();
+    let managers = config
+        .managers
+        .iter()
+        .map(|m| protocol::StaffId::parse(m))
+        .collect::<Result<Vec<_>, _>>()
+        .context("managers")?;
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating {}", config.data_dir.display()))?;
     let store: Arc<dyn Store> = Arc::new(
         SledStore::open(&config.data_dir)
             .with_context(|| format!("opening the store in {}", config.data_dir.display()))?,
     );
-    let journal =
-        Journal::open(store.clone(), settings, Environment::system()).context("reading the log")?;
+    let journal = Journal::open(store.clone(), settings.clone(), Environment::system())
+        .context("reading the log")?;
     tracing::info!(store = %config.store_id, entries = journal.tip().next_seq - 1, "log opened");
     let (handle, journal_thread) = journal::spawn(journal);
     let views = views::Views::new(store.clone());
@@ -57,8 +64,10 @@ pub async fn run(
         sync: status_rx,
         journal: handle,
         views,
-        store_id: config.store_id.clone(),
+        settings,
         store_name: config.store_name.clone(),
+        managers,
+        lockout: Default::default(),
     };
     let app = api::router(state);
     tracing::info!(address = %listener.local_addr()?, "cashier API listening");

@@ -4,15 +4,16 @@
 //!
 //! Key layout (one sled tree, so one atomic batch covers log and views):
 //! `log/<origin>\0<seq BE>` entry · `m/<member>` profile view · `d/<member>` automerge document ·
-//! `p/<phone>` and `c/<card>` → member · `pt/<member>` points · `s/<sale>` sale ·
+//! `p/<phone>` and `c/<card>` → member · `w/<member>` wallet (every counter's rights, cards,
+//! payment password hash) · `s/<sale>` sale ·
 //! `ms/<member>/<hlc BE>` → sale id · `i/<idempotency key>` request record (not a view) ·
 //! `fx/<feed position BE>` an entry from another replica, received through the hub's feed,
 //! with where in this store's own log it was applied · `meta/feed_applied`.
 
 use protocol::entry::{ChainError, ChainTip, Entry, EntryError, Payload};
 use protocol::member::{MemberDoc, Profile, ProfileError};
-use protocol::points::Points;
 use protocol::sale::QuickSale;
+use protocol::wallet::Wallet;
 use protocol::{CardNo, Hlc, MemberId, Phone, SaleId, StaffId, StoreId};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -27,7 +28,7 @@ pub mod keys {
     pub const FEED_APPLIED: &[u8] = b"meta/feed_applied";
     pub const IDEMPOTENCY: &[u8] = b"i/";
     /// Every prefix that holds a view, i.e. state that `rebuild` must reproduce exactly.
-    pub const VIEWS: &[&[u8]] = &[b"m/", b"d/", b"p/", b"c/", b"pt/", b"s/", b"ms/"];
+    pub const VIEWS: &[&[u8]] = &[b"m/", b"d/", b"p/", b"c/", b"w/", b"s/", b"ms/"];
 
     fn join(prefix: &str, id: impl std::fmt::Display) -> Vec<u8> {
         format!("{prefix}{id}").into_bytes()
@@ -67,8 +68,8 @@ pub mod keys {
         join("c/", card)
     }
 
-    pub fn points(id: &MemberId) -> Vec<u8> {
-        join("pt/", id)
+    pub fn wallet(id: &MemberId) -> Vec<u8> {
+        join("w/", id)
     }
 
     pub fn sale(id: &SaleId) -> Vec<u8> {
@@ -233,20 +234,38 @@ pub fn apply_entry(ov: &mut Overlay<'_>, entry: &Entry) -> Result<(), ViewError>
                 before.registered_at,
             )
         }
+        // Version 1 sales from before wallets carry no cell writes.
         Payload::QuickSale(sale) => {
             apply_sale(ov, entry, sale);
-            if let Some(member) = sale.member_id {
-                let points = ov
-                    .get_as::<Points>(&keys::points(&member))?
-                    .unwrap_or_default();
-                ov.put(
-                    keys::points(&member),
-                    encode(&Points(points.0 + sale.points_earned.0)),
-                );
-            }
             Ok(())
         }
+        Payload::Sale { sale, ops } => {
+            apply_sale(ov, entry, sale);
+            match sale.member_id {
+                Some(member) => update_wallet(ov, &member, |w| w.absorb(&entry.origin, ops)),
+                None => Ok(()),
+            }
+        }
+        Payload::Wallet {
+            member_id,
+            event,
+            ops,
+        } => update_wallet(ov, member_id, |w| {
+            w.apply(&entry.origin, (entry.hlc, entry.business_date), event, ops)
+        }),
     }
+}
+
+fn update_wallet(
+    ov: &mut Overlay<'_>,
+    member: &MemberId,
+    change: impl FnOnce(&mut Wallet),
+) -> Result<(), ViewError> {
+    let key = keys::wallet(member);
+    let mut wallet = ov.get_as::<Wallet>(&key)?.unwrap_or_default();
+    change(&mut wallet);
+    ov.put(key, encode(&wallet));
+    Ok(())
 }
 
 fn write_member(
@@ -343,8 +362,8 @@ impl Views {
         self.get_as(&keys::member(id))
     }
 
-    pub fn points(&self, id: &MemberId) -> Result<Points, StoreError> {
-        Ok(self.get_as(&keys::points(id))?.unwrap_or_default())
+    pub fn wallet(&self, id: &MemberId) -> Result<Wallet, StoreError> {
+        Ok(self.get_as(&keys::wallet(id))?.unwrap_or_default())
     }
 
     pub fn member_by_phone(&self, phone: &Phone) -> Result<Option<MemberId>, StoreError> {

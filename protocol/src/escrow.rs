@@ -186,7 +186,9 @@ impl Rights {
     pub fn absorb(&mut self, owner: &StoreId, change: &Change) {
         let (cell, total) = match change {
             Change::Credit { total, .. } => (
-                self.cells.entry((owner.clone(), owner.clone())).or_default(),
+                self.cells
+                    .entry((owner.clone(), owner.clone()))
+                    .or_default(),
                 total,
             ),
             Change::Transfer { to, total, .. } => (

@@ -13,9 +13,15 @@ pub const CATEGORY_CHARS_MAX: usize = 32;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Tender {
-    Cash { tendered: Fen, change: Fen },
+    Cash {
+        tendered: Fen,
+        change: Fen,
+    },
     /// Paid from the member's stored value (储值), split as the chain's rule says.
-    StoredValue { principal: Fen, bonus: Fen },
+    StoredValue {
+        principal: Fen,
+        bonus: Fen,
+    },
 }
 
 /// A quick sale as recorded in the log.
@@ -30,6 +36,17 @@ pub struct QuickSale {
     pub points_earned: Points,
 }
 
+/// How the member pays a quick sale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PayWith {
+    #[default]
+    Cash,
+    /// From stored value (储值); the node splits it into principal and bonus by the rights it
+    /// holds.
+    StoredValue,
+}
+
 /// What the till asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QuickSaleRequest {
@@ -38,6 +55,7 @@ pub struct QuickSaleRequest {
     pub category: Option<String>,
     /// Cash handed over; `None` means exact change.
     pub cash_tendered: Option<Money>,
+    pub pay_with: PayWith,
 }
 
 /// Bounds a store sets on one sale, to catch a mistyped amount before it becomes a sale.
@@ -70,6 +88,10 @@ pub enum SaleError {
     TenderShort { due: Fen, tendered: Fen },
     #[error("category is too long (at most {CATEGORY_CHARS_MAX} characters)")]
     CategoryTooLong,
+    #[error("paying from stored value needs a member")]
+    MemberRequired,
+    #[error("cash tendered given for a sale paid from stored value")]
+    TenderMixed,
 }
 
 impl QuickSaleRequest {
@@ -89,6 +111,14 @@ impl QuickSaleRequest {
                 amount,
                 max: limits.amount_max,
             });
+        }
+        if self.pay_with == PayWith::StoredValue {
+            if self.member_id.is_none() {
+                return Err(SaleError::MemberRequired);
+            }
+            if self.cash_tendered.is_some() {
+                return Err(SaleError::TenderMixed);
+            }
         }
         let tendered = match &self.cash_tendered {
             Some(cash) => self.fen_in_store_currency(cash, limits)?,
@@ -124,9 +154,16 @@ impl QuickSaleRequest {
             category: self.category.clone(),
             amount,
             currency: limits.currency,
-            tender: Tender::Cash {
-                tendered,
-                change: Fen(tendered.0 - amount.0),
+            tender: match self.pay_with {
+                PayWith::Cash => Tender::Cash {
+                    tendered,
+                    change: Fen(tendered.0 - amount.0),
+                },
+                // All principal until the journal splits it by the rights it holds.
+                PayWith::StoredValue => Tender::StoredValue {
+                    principal: amount,
+                    bonus: Fen(0),
+                },
             },
             points_earned,
         })
@@ -156,6 +193,7 @@ mod tests {
             amount: money(amount),
             category: None,
             cash_tendered: tendered.map(money),
+            pay_with: PayWith::Cash,
         }
     }
 

@@ -15,6 +15,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::escrow::{Change, Rights, RightsError};
+use crate::hlc::Hlc;
 use crate::ids::{SaleId, StoreId};
 use crate::money::{Fen, Rounding};
 use crate::points::Points;
@@ -188,7 +189,8 @@ pub struct Card {
 pub struct Wallet {
     pub counters: BTreeMap<Counter, Rights>,
     pub cards: BTreeMap<CardId, Card>,
-    pub password: Option<String>,
+    /// The payment password's argon2 hash, with when and where it was set: the latest wins.
+    pub password: Option<(Hlc, StoreId, String)>,
 }
 
 impl Wallet {
@@ -202,11 +204,12 @@ impl Wallet {
         }
     }
 
-    /// Takes in a wallet entry of `origin` written on `date`: its ops, and its card or password.
+    /// Takes in a wallet entry of `origin` written at `hlc` on `date`: its ops, and its card or
+    /// password. Entries may come in any order; the result is the same.
     pub fn apply(
         &mut self,
         origin: &StoreId,
-        date: NaiveDate,
+        (hlc, date): (Hlc, NaiveDate),
         event: &WalletEvent,
         ops: &[RightsOp],
     ) {
@@ -233,11 +236,59 @@ impl Wallet {
                     card.visits += 1;
                 }
             }
-            WalletEvent::PasswordSet { hash } => self.password = Some(hash.clone()),
+            WalletEvent::PasswordSet { hash } => {
+                let newer = self
+                    .password
+                    .as_ref()
+                    .is_none_or(|(at, by, _)| (hlc, origin) > (*at, by));
+                if newer {
+                    self.password = Some((hlc, origin.clone(), hash.clone()));
+                }
+            }
             WalletEvent::TopUp { .. }
             | WalletEvent::PointsAdjusted { .. }
             | WalletEvent::Rights { .. }
             | WalletEvent::Refunded { .. } => {}
+        }
+    }
+
+    /// The wallet as `at` sees it on `today`.
+    pub fn summary(&self, at: &StoreId, today: NaiveDate, policy: &PointsPolicy) -> Summary {
+        let fen = |units: u64| Fen(i64::try_from(units).unwrap_or(i64::MAX));
+        let (p, b) = (Counter::Principal, Counter::Bonus);
+        let live = |(year, _): &(i32, u64)| policy.lot_alive(*year, today);
+        Summary {
+            principal: fen(self.balance(&p)),
+            bonus: fen(self.balance(&b)),
+            held_here: fen(self.held(&p, at).saturating_add(self.held(&b, at))),
+            points: self.points_live(today, policy),
+            points_held_here: self
+                .lots(|r| r.held(at))
+                .iter()
+                .filter(|l| live(l))
+                .map(|(_, u)| u)
+                .sum(),
+            lots: self
+                .lots(Rights::balance)
+                .into_iter()
+                .filter(|l| live(l) && l.1 > 0)
+                .map(|(year, units)| (year, policy.last_day(year), units))
+                .collect(),
+            cards: self
+                .cards
+                .iter()
+                .map(|(card, info)| {
+                    let counter = Counter::Uses { card: card.clone() };
+                    CardSummary {
+                        card: card.clone(),
+                        card_info: info.clone(),
+                        uses_left: matches!(info.kind, CardKind::Count { .. })
+                            .then(|| (self.balance(&counter), self.held(&counter, at))),
+                        usable_today: info.kind.usable_on(card, today).is_ok(),
+                    }
+                })
+                .collect(),
+            password_set: self.password.is_some(),
         }
     }
 
@@ -428,20 +479,36 @@ impl Wallet {
             return Err(WalletError::UsesOutOfRange);
         }
         let counter = Counter::Uses { card: card.clone() };
-        let wanted = u64::from(uses);
-        let held = self.held(&counter, at);
-        if held < wanted {
-            let available = self.balance(&counter);
-            return Err(if available < wanted {
-                WalletError::Insufficient { available, wanted }
+        Ok(vec![self.take(at, &counter, u64::from(uses))?])
+    }
+
+    /// Debits `units` of one counter at `at`: refused when the balance is short, and when the
+    /// balance would do but the rights are held elsewhere (then it says how many to fetch).
+    pub fn take(
+        &mut self,
+        at: &StoreId,
+        counter: &Counter,
+        units: u64,
+    ) -> Result<RightsOp, WalletError> {
+        if units == 0 {
+            return Err(WalletError::NotPositive);
+        }
+        let held = self.held(counter, at);
+        if held < units {
+            let available = self.balance(counter);
+            return Err(if available < units {
+                WalletError::Insufficient {
+                    available,
+                    wanted: units,
+                }
             } else {
                 WalletError::RightsElsewhere {
-                    wants: vec![(counter, wanted - held)],
+                    wants: vec![(counter.clone(), units - held)],
                 }
             });
         }
-        let change = self.rights(&counter).debit(at, wanted)?;
-        Ok(vec![Self::op(&counter, change)])
+        let change = self.rights(counter).debit(at, units)?;
+        Ok(Self::op(counter, change))
     }
 
     /// `from` hands `units` of one counter's rights to `to`.
@@ -504,8 +571,8 @@ pub fn split_payment(
         BonusUse::BonusFirst => amount.min(held_bonus),
         BonusUse::PrincipalFirst => amount.saturating_sub(held_principal),
         BonusUse::Proportional => {
-            let share = Decimal::from(amount) * Decimal::from(held_bonus)
-                / Decimal::from(available);
+            let share =
+                Decimal::from(amount) * Decimal::from(held_bonus) / Decimal::from(available);
             u64::try_from(Rounding::HalfAwayFromZero.round(share, 0)).unwrap_or(0)
         }
     };
@@ -514,6 +581,52 @@ pub fn split_payment(
         .min(held_bonus)
         .max(amount.saturating_sub(held_principal));
     Ok((amount - bonus, bonus))
+}
+
+/// A chain's wallet rules.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WalletRules {
+    pub top_up_rules: Vec<TopUpRule>,
+    pub bonus_use: BonusUse,
+    pub points: PointsPolicy,
+    /// The largest single top-up, to catch a mistyped amount.
+    pub top_up_max: Fen,
+}
+
+impl Default for WalletRules {
+    fn default() -> Self {
+        Self {
+            top_up_rules: Vec::new(),
+            bonus_use: BonusUse::default(),
+            points: PointsPolicy::default(),
+            top_up_max: Fen(5_000_000), // 50,000 yuan
+        }
+    }
+}
+
+/// What a till shows of a member's wallet at one replica on one day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    pub principal: Fen,
+    pub bonus: Fen,
+    /// Stored value this replica may spend without asking anyone.
+    pub held_here: Fen,
+    /// Points spendable today, chain-wide, and how many of them this replica holds.
+    pub points: u64,
+    pub points_held_here: u64,
+    /// Live lots: the year earned, the last day to spend them, points left.
+    pub lots: Vec<(i32, Option<NaiveDate>, u64)>,
+    pub cards: Vec<CardSummary>,
+    pub password_set: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CardSummary {
+    pub card: CardId,
+    pub card_info: Card,
+    /// Uses left on a count card (chain-wide) and held here; `None` for a period card.
+    pub uses_left: Option<(u64, u64)>,
+    pub usable_today: bool,
 }
 
 /// When points expire: those earned in a year are good until the end of a later year.

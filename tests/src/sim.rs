@@ -296,6 +296,7 @@ impl Sim {
                         amount,
                         category: None,
                         cash_tendered: None,
+                        pay_with: Default::default(),
                     },
                 ))
             }

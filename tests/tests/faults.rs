@@ -144,7 +144,7 @@ fn a_tampered_entry_is_refused_and_nothing_after_it_is_taken() {
         let s001 = protocol::StoreId::parse("S001").unwrap();
         let key = node::views::keys::log(&s001, 7);
         let mut entry = Entry::decode(&store.get(&key).unwrap().unwrap()).unwrap();
-        let Payload::QuickSale(sale) = &mut entry.payload else {
+        let Payload::Sale { sale, .. } = &mut entry.payload else {
             panic!("entry 7 is not a sale")
         };
         sale.amount.0 = 1;

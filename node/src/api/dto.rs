@@ -5,7 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::NaiveDate;
 use protocol::member::Gender;
-use protocol::{Money, points::Points, sale::Tender};
+use protocol::sale::{PayWith, Tender};
+use protocol::wallet::{CardKind, Summary};
+use protocol::{Fen, MemberId, Money, points::Points};
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
@@ -90,6 +92,185 @@ pub struct QuickCheckoutBody {
     /// Cash handed over; exact change when omitted.
     #[schema(value_type = Option<MoneySchema>)]
     pub cash_tendered: Option<serde_json::Value>,
+    /// "cash" (default) or "stored_value" (储值支付).
+    #[schema(value_type = Option<String>, example = "stored_value")]
+    pub pay_with: Option<PayWith>,
+    /// The member's six-digit payment password, when one is set and paying from stored value.
+    pub password: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TopUpBody {
+    /// What the member pays (becomes principal, 本金).
+    #[schema(value_type = MoneySchema)]
+    pub amount: serde_json::Value,
+    /// A top-up rule of the chain, e.g. "充500送100"; its bonus (赠送金) is added.
+    pub rule: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PointsBody {
+    /// Positive to award, negative to deduct.
+    pub points: i64,
+    pub reason: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewCardBody {
+    #[schema(example = "洗车10次卡")]
+    pub name: String,
+    /// "count" (计次卡) or "period" (期限卡).
+    #[schema(example = "count")]
+    pub kind: String,
+    /// Uses on a count card.
+    pub uses: Option<u32>,
+    /// First day of a period card.
+    #[schema(value_type = Option<String>, format = Date)]
+    pub valid_from: Option<NaiveDate>,
+    /// Last day of a period card, or of a count card's validity.
+    #[schema(value_type = Option<String>, format = Date)]
+    pub valid_to: Option<NaiveDate>,
+    #[schema(value_type = MoneySchema)]
+    pub price: serde_json::Value,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CardUseBody {
+    /// Uses to take from a count card (default 1); ignored for a period card check-in.
+    pub uses: Option<u32>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefundBody {
+    /// Principal to pay back in cash; bonus is never refunded.
+    #[schema(value_type = MoneySchema)]
+    pub amount: serde_json::Value,
+    pub reason: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordBody {
+    /// Six digits. Setting one where one exists needs a manager (X-Staff-Id in `managers`).
+    pub password: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct StoredValueOut {
+    #[schema(value_type = MoneySchema)]
+    pub total: Money,
+    /// 本金: paid by the member, refundable.
+    #[schema(value_type = MoneySchema)]
+    pub principal: Money,
+    /// 赠送金: given, never refunded.
+    #[schema(value_type = MoneySchema)]
+    pub bonus: Money,
+    /// What this store can take without asking headquarters (also offline).
+    #[schema(value_type = MoneySchema)]
+    pub spendable_here: Money,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PointsLotOut {
+    pub year: i32,
+    #[schema(value_type = Option<String>, format = Date)]
+    pub expires_after: Option<NaiveDate>,
+    pub points: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PointsOut {
+    pub balance: u64,
+    pub spendable_here: u64,
+    pub lots: Vec<PointsLotOut>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CardOut {
+    pub card_id: String,
+    pub name: String,
+    /// "count" or "period"
+    pub kind: &'static str,
+    pub uses_left: Option<u64>,
+    pub uses_spendable_here: Option<u64>,
+    #[schema(value_type = Option<String>, format = Date)]
+    pub valid_from: Option<NaiveDate>,
+    #[schema(value_type = Option<String>, format = Date)]
+    pub valid_to: Option<NaiveDate>,
+    pub usable_today: bool,
+    pub visits: u64,
+    #[schema(value_type = MoneySchema)]
+    pub price: Money,
+    pub sold_at: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct WalletOut {
+    pub member_id: String,
+    pub stored_value: StoredValueOut,
+    pub points: PointsOut,
+    pub cards: Vec<CardOut>,
+    pub password_set: bool,
+    /// The log entry written by this request (absent on reads).
+    pub seq: Option<u64>,
+}
+
+impl WalletOut {
+    pub fn new(member: MemberId, w: Summary, seq: Option<u64>) -> Self {
+        let cards = w
+            .cards
+            .into_iter()
+            .map(|c| {
+                let (kind, from, to) = match c.card_info.kind {
+                    CardKind::Count { valid_to, .. } => ("count", None, valid_to),
+                    CardKind::Period { from, to } => ("period", Some(from), Some(to)),
+                };
+                CardOut {
+                    card_id: c.card.to_string(),
+                    name: c.card_info.name,
+                    kind,
+                    uses_left: c.uses_left.map(|u| u.0),
+                    uses_spendable_here: c.uses_left.map(|u| u.1),
+                    valid_from: from,
+                    valid_to: to,
+                    usable_today: c.usable_today,
+                    visits: c.card_info.visits,
+                    price: Money::cny(c.card_info.price),
+                    sold_at: c.card_info.sold_at.to_string(),
+                }
+            })
+            .collect();
+        Self {
+            member_id: member.to_string(),
+            stored_value: StoredValueOut {
+                total: Money::cny(Fen(w.principal.0 + w.bonus.0)),
+                principal: Money::cny(w.principal),
+                bonus: Money::cny(w.bonus),
+                spendable_here: Money::cny(w.held_here),
+            },
+            points: PointsOut {
+                balance: w.points,
+                spendable_here: w.points_held_here,
+                lots: w
+                    .lots
+                    .into_iter()
+                    .map(|(year, expires_after, points)| PointsLotOut {
+                        year,
+                        expires_after,
+                        points,
+                    })
+                    .collect(),
+            },
+            cards,
+            password_set: w.password_set,
+            seq,
+        }
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -141,12 +322,17 @@ impl MemberOut {
 
 #[derive(Serialize, ToSchema)]
 pub struct TenderOut {
-    /// "cash"
+    /// "cash" or "stored_value"
     pub kind: &'static str,
     #[schema(value_type = MoneySchema)]
     pub tendered: Money,
     #[schema(value_type = MoneySchema)]
     pub change: Money,
+    /// Of a stored-value payment: principal and bonus taken.
+    #[schema(value_type = Option<MoneySchema>)]
+    pub principal: Option<Money>,
+    #[schema(value_type = Option<MoneySchema>)]
+    pub bonus: Option<Money>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -167,20 +353,30 @@ pub struct SaleOut {
     pub tenders: Vec<TenderOut>,
     pub points_earned: i64,
     /// The member's points balance right after this sale (only in the checkout answer).
-    pub member_points_balance: Option<i64>,
+    pub member_points_balance: Option<u64>,
+    /// The member's stored value right after this sale (only in the checkout answer).
+    #[schema(value_type = Option<MoneySchema>)]
+    pub member_stored_value: Option<Money>,
 }
 
 impl SaleOut {
-    pub fn new(view: SaleView, member_points: Option<Points>) -> Self {
+    pub fn new(view: SaleView, wallet: Option<&Summary>) -> Self {
         let sale = view.sale;
         let tenders = match sale.tender {
-            Tender::Cash { tendered, change } => {
-                vec![TenderOut {
-                    kind: "cash",
-                    tendered: Money::cny(tendered),
-                    change: Money::cny(change),
-                }]
-            }
+            Tender::Cash { tendered, change } => vec![TenderOut {
+                kind: "cash",
+                tendered: Money::cny(tendered),
+                change: Money::cny(change),
+                principal: None,
+                bonus: None,
+            }],
+            Tender::StoredValue { principal, bonus } => vec![TenderOut {
+                kind: "stored_value",
+                tendered: Money::cny(Fen(principal.0 + bonus.0)),
+                change: Money::cny(Fen(0)),
+                principal: Some(Money::cny(principal)),
+                bonus: Some(Money::cny(bonus)),
+            }],
         };
         Self {
             sale_id: sale.sale_id.to_string(),
@@ -194,7 +390,8 @@ impl SaleOut {
             amount: Money::new(sale.amount.to_decimal(), sale.currency),
             tenders,
             points_earned: sale.points_earned.0,
-            member_points_balance: member_points.map(|p| p.0),
+            member_points_balance: wallet.map(|w| w.points),
+            member_stored_value: wallet.map(|w| Money::cny(Fen(w.principal.0 + w.bonus.0))),
         }
     }
 }

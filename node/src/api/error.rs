@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 
 use crate::journal::Rejection;
 use protocol::sale::SaleError;
+use protocol::wallet::WalletError;
 
 /// Stable error codes. Clients branch on these; never rename one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +34,15 @@ pub enum Code {
     PayloadTooLarge,
     Storage,
     Unavailable,
+    InsufficientBalance,
+    RightsElsewhere,
+    TopUpRuleInvalid,
+    CardNotFound,
+    CardNotValid,
+    PasswordRequired,
+    PasswordWrong,
+    PasswordLocked,
+    ManagerRequired,
 }
 
 impl Code {
@@ -59,6 +69,15 @@ impl Code {
             Code::PayloadTooLarge => "payload_too_large",
             Code::Storage => "storage_error",
             Code::Unavailable => "unavailable",
+            Code::InsufficientBalance => "insufficient_balance",
+            Code::RightsElsewhere => "rights_elsewhere",
+            Code::TopUpRuleInvalid => "top_up_rule_invalid",
+            Code::CardNotFound => "card_not_found",
+            Code::CardNotValid => "card_not_valid",
+            Code::PasswordRequired => "password_required",
+            Code::PasswordWrong => "password_wrong",
+            Code::PasswordLocked => "password_locked",
+            Code::ManagerRequired => "manager_required",
         }
     }
 
@@ -76,7 +95,15 @@ impl Code {
             | Code::TenderShort
             | Code::InvalidPhone
             | Code::FieldInvalid
-            | Code::ReferrerNotFound => S::UNPROCESSABLE_ENTITY,
+            | Code::ReferrerNotFound
+            | Code::InsufficientBalance
+            | Code::TopUpRuleInvalid
+            | Code::CardNotValid => S::UNPROCESSABLE_ENTITY,
+            Code::RightsElsewhere => S::CONFLICT,
+            Code::PasswordRequired | Code::PasswordWrong => S::UNAUTHORIZED,
+            Code::ManagerRequired => S::FORBIDDEN,
+            Code::PasswordLocked => S::LOCKED,
+            Code::CardNotFound => S::NOT_FOUND,
             Code::IdempotencyConflict | Code::PhoneTaken | Code::CardTaken => S::CONFLICT,
             Code::MemberNotFound | Code::SaleNotFound | Code::NotFound => S::NOT_FOUND,
             Code::PayloadTooLarge => S::PAYLOAD_TOO_LARGE,
@@ -109,6 +136,17 @@ impl Code {
             Code::PayloadTooLarge => "请求内容过大",
             Code::Storage => "存储出错，本次操作未完成",
             Code::Unavailable => "系统暂不可用，请稍后重试",
+            Code::InsufficientBalance => "余额不足（储值、积分或次数）",
+            Code::RightsElsewhere => {
+                "该会员余额暂存于其他门店，本店离线无法调用，请改用其他支付方式"
+            }
+            Code::TopUpRuleInvalid => "充值活动不存在或未达到活动金额",
+            Code::CardNotFound => "该会员没有这张卡",
+            Code::CardNotValid => "该卡已过期或尚未生效",
+            Code::PasswordRequired => "请输入支付密码",
+            Code::PasswordWrong => "支付密码错误",
+            Code::PasswordLocked => "支付密码错误次数过多，已锁定，请店长重置",
+            Code::ManagerRequired => "需要店长操作",
         }
     }
 }
@@ -165,6 +203,27 @@ impl From<Rejection> for ApiError {
             Rejection::Sale(SaleError::Currency { .. }) => Code::CurrencyNotAccepted,
             Rejection::Sale(SaleError::TenderShort { .. }) => Code::TenderShort,
             Rejection::Sale(SaleError::CategoryTooLong) => Code::FieldInvalid,
+            Rejection::Sale(SaleError::MemberRequired | SaleError::TenderMixed) => {
+                Code::InvalidRequest
+            }
+            Rejection::Wallet(w) => match w {
+                WalletError::NotPositive => Code::InvalidAmount,
+                WalletError::Insufficient { .. } | WalletError::Rights(_) => {
+                    Code::InsufficientBalance
+                }
+                WalletError::RightsElsewhere { .. } => Code::RightsElsewhere,
+                WalletError::UnknownRule(_) | WalletError::RuleNotMet { .. } => {
+                    Code::TopUpRuleInvalid
+                }
+                WalletError::UnknownCard(_) => Code::CardNotFound,
+                WalletError::CardExpired(_) | WalletError::CardNotYetValid(..) => {
+                    Code::CardNotValid
+                }
+                WalletError::TooLong(_)
+                | WalletError::ReasonMissing
+                | WalletError::UsesOutOfRange
+                | WalletError::EmptyPeriod => Code::FieldInvalid,
+            },
             Rejection::Sale(_) => Code::InvalidAmount,
             Rejection::Profile(_) => Code::FieldInvalid,
             Rejection::Storage(_) => Code::Storage,

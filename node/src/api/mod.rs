@@ -12,8 +12,11 @@ use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use chrono::NaiveDate;
 use protocol::member::ProfilePatch;
-use protocol::sale::QuickSaleRequest;
+use protocol::points::Points;
+use protocol::sale::{PayWith, QuickSaleRequest};
+use protocol::wallet::{CardId, CardKind, Summary};
 use protocol::{CardNo, MemberId, Money, Phone, SaleId, StaffId, TxId};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -23,7 +26,11 @@ use utoipa::OpenApi;
 pub use dto::*;
 use error::{ApiError, Code, ErrorBody};
 
-use crate::journal::{Command, JournalHandle, MemberEdit, NewMember, Outcome, Reply, Request};
+use crate::journal::{
+    Command, JournalHandle, MemberEdit, NewMember, Outcome, Reply, Request, Settings, WalletAction,
+    WalletRequest,
+};
+use crate::password::{self, Lockout, PasswordError};
 use crate::views::Views;
 
 /// Bodies over this size are refused before parsing.
@@ -31,13 +38,29 @@ pub const BODY_BYTES_MAX: usize = 64 * 1024;
 /// The most sales one listing returns.
 pub const SALES_LIMIT_MAX: usize = 10_000;
 
-#[derive(Clone)]
 pub struct AppState {
     pub journal: JournalHandle,
     pub sync: tokio::sync::watch::Receiver<crate::uplink::SyncStatus>,
     pub views: Views,
-    pub store_id: String,
+    pub settings: Settings,
     pub store_name: String,
+    /// Staff who may reset a payment password.
+    pub managers: Vec<StaffId>,
+    pub lockout: Lockout,
+}
+
+impl AppState {
+    fn today(&self) -> NaiveDate {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+        let now_ms = now.map(|d| d.as_millis() as u64).unwrap_or(0);
+        self.settings.calendar.business_date(now_ms)
+    }
+
+    fn summary(&self, member: &MemberId) -> Result<Summary, ApiError> {
+        let wallet = self.views.wallet(member)?;
+        let policy = self.settings.wallet.points;
+        Ok(wallet.summary(&self.settings.store_id, self.today(), &policy))
+    }
 }
 
 #[derive(OpenApi)]
@@ -52,7 +75,14 @@ pub struct AppState {
         lookup_member,
         member_sales,
         quick_checkout,
-        get_sale
+        get_sale,
+        get_wallet,
+        top_up,
+        adjust_points,
+        sell_card,
+        use_card,
+        refund,
+        set_password
     ),
     components(schemas(ErrorBody, MoneySchema))
 )]
@@ -70,6 +100,19 @@ pub fn router(state: AppState) -> Router {
             get(get_member).patch(edit_member),
         )
         .route("/api/v1/members/{member_id}/sales", get(member_sales))
+        .route("/api/v1/members/{member_id}/wallet", get(get_wallet))
+        .route("/api/v1/members/{member_id}/top-ups", post(top_up))
+        .route("/api/v1/members/{member_id}/points", post(adjust_points))
+        .route("/api/v1/members/{member_id}/cards", post(sell_card))
+        .route(
+            "/api/v1/members/{member_id}/cards/{card_id}/uses",
+            post(use_card),
+        )
+        .route("/api/v1/members/{member_id}/refunds", post(refund))
+        .route(
+            "/api/v1/members/{member_id}/password",
+            axum::routing::put(set_password),
+        )
         .route("/api/v1/checkouts/quick", post(quick_checkout))
         .route("/api/v1/sales/{sale_id}", get(get_sale))
         .fallback(|| async { ApiError::new(Code::NotFound, "no such route") })
@@ -169,10 +212,14 @@ fn answer(status: StatusCode, reply: Reply) -> Response {
         Outcome::Member { member, points } => {
             axum::Json(MemberOut::new(member, points)).into_response()
         }
-        Outcome::Sale {
-            sale,
-            member_points,
-        } => axum::Json(SaleOut::new(sale, member_points)).into_response(),
+        Outcome::Sale { sale, wallet } => {
+            axum::Json(SaleOut::new(sale, wallet.as_ref())).into_response()
+        }
+        Outcome::Wallet {
+            member_id,
+            seq,
+            wallet,
+        } => axum::Json(WalletOut::new(member_id, wallet, seq)).into_response(),
         Outcome::FeedApplied { upto } => {
             axum::Json(serde_json::json!({ "feed_applied": upto })).into_response()
         }
@@ -189,9 +236,9 @@ fn answer(status: StatusCode, reply: Reply) -> Response {
 
 #[utoipa::path(get, path = "/api/v1/health", responses((status = 200, body = HealthOut)))]
 async fn health(State(app): St) -> AppResult {
-    let log_entries = app.views.log_length(&app.store_id)?;
+    let log_entries = app.views.log_length(app.settings.store_id.as_str())?;
     Ok(axum::Json(HealthOut {
-        store_id: app.store_id.clone(),
+        store_id: app.settings.store_id.to_string(),
         store_name: app.store_name.clone(),
         log_entries,
         version: env!("CARGO_PKG_VERSION"),
@@ -203,7 +250,9 @@ async fn health(State(app): St) -> AppResult {
 #[utoipa::path(get, path = "/api/v1/sync", responses((status = 200, description = "sync status")))]
 async fn sync_status(State(app): St) -> AppResult {
     let mut status = app.sync.borrow().clone();
-    status.log_len = status.log_len.max(app.views.log_length(&app.store_id)?);
+    status.log_len = status
+        .log_len
+        .max(app.views.log_length(app.settings.store_id.as_str())?);
     status.backlog = status.log_len.saturating_sub(status.acked_seq);
     Ok(axum::Json(status).into_response())
 }
@@ -253,7 +302,8 @@ fn member_answer(app: &AppState, id: MemberId) -> AppResult {
         .views
         .member(&id)?
         .ok_or_else(|| ApiError::new(Code::MemberNotFound, id))?;
-    let points = app.views.points(&id)?;
+    let points = app.summary(&id)?.points;
+    let points = Points(i64::try_from(points).unwrap_or(i64::MAX));
     Ok(axum::Json(MemberOut::new(view, points)).into_response())
 }
 
@@ -368,14 +418,19 @@ async fn member_sales(
     params(("Idempotency-Key" = String, Header), ("X-Staff-Id" = Option<String>, Header)),
     responses((status = 201, body = SaleOut), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn quick_checkout(State(app): St, headers: HeaderMap, Body(body): Body) -> AppResult {
-    let (key, fingerprint, staff) = request_meta(&headers, "quick_checkout", &body)?;
     let b: QuickCheckoutBody = parse_body(&body)?;
+    let (key, fingerprint, staff) =
+        request_meta(&headers, "quick_checkout", &without_password(&body))?;
     let request = QuickSaleRequest {
         member_id: b.member_id.as_deref().map(member_id).transpose()?,
         amount: money(b.amount)?,
         category: b.category,
         cash_tendered: b.cash_tendered.map(money).transpose()?,
+        pay_with: b.pay_with.unwrap_or_default(),
     };
+    if let (PayWith::StoredValue, Some(member)) = (request.pay_with, request.member_id) {
+        check_password(&app, member, b.password).await?;
+    }
     let reply = app
         .journal
         .send(Command::QuickCheckout(Request {
@@ -388,6 +443,44 @@ async fn quick_checkout(State(app): St, headers: HeaderMap, Body(body): Body) ->
     Ok(answer(StatusCode::CREATED, reply))
 }
 
+/// The body with any `password` field taken out, so it never reaches a stored fingerprint.
+fn without_password(body: &[u8]) -> Vec<u8> {
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(serde_json::Value::Object(mut fields)) => {
+            fields.remove("password");
+            serde_json::to_vec(&fields).unwrap_or_default()
+        }
+        _ => body.to_vec(),
+    }
+}
+
+fn password_error(e: PasswordError) -> ApiError {
+    let code = match e {
+        PasswordError::Format | PasswordError::Wrong { .. } => Code::PasswordWrong,
+        PasswordError::Locked => Code::PasswordLocked,
+        PasswordError::Damaged => Code::Storage,
+    };
+    ApiError::new(code, e)
+}
+
+/// A member with a payment password must give it to pay from stored value.
+async fn check_password(
+    app: &Arc<AppState>,
+    member: MemberId,
+    given: Option<String>,
+) -> Result<(), ApiError> {
+    let Some((_, _, phc)) = app.views.wallet(&member)?.password else {
+        return Ok(());
+    };
+    let given = given
+        .ok_or_else(|| ApiError::new(Code::PasswordRequired, "this member pays with a password"))?;
+    let app = app.clone();
+    tokio::task::spawn_blocking(move || app.lockout.verify(&member, &given, &phc))
+        .await
+        .map_err(|e| ApiError::new(Code::Unavailable, e))?
+        .map_err(password_error)
+}
+
 /// One sale by its receipt number.
 #[utoipa::path(get, path = "/api/v1/sales/{sale_id}", params(("sale_id" = String, Path)),
     responses((status = 200, body = SaleOut), (status = 404, body = ErrorBody)))]
@@ -398,4 +491,200 @@ async fn get_sale(State(app): St, Path(raw): Path<String>) -> AppResult {
         .sale(&id)?
         .ok_or_else(|| ApiError::new(Code::SaleNotFound, &id))?;
     Ok(axum::Json(SaleOut::new(sale, None)).into_response())
+}
+
+/// A member's wallet: stored value (principal, bonus), points by lot, cards.
+#[utoipa::path(get, path = "/api/v1/members/{member_id}/wallet", params(("member_id" = String, Path)),
+    responses((status = 200, body = WalletOut), (status = 404, body = ErrorBody)))]
+async fn get_wallet(State(app): St, Path(raw): Path<String>) -> AppResult {
+    let id = member_id(&raw)?;
+    if app.views.member(&id)?.is_none() {
+        return Err(ApiError::new(Code::MemberNotFound, id));
+    }
+    Ok(axum::Json(WalletOut::new(id, app.summary(&id)?, None)).into_response())
+}
+
+/// Sends one wallet change to the journal.
+async fn wallet_write(
+    app: &AppState,
+    headers: &HeaderMap,
+    route: &str,
+    body: &[u8],
+    member: MemberId,
+    action: WalletAction,
+) -> AppResult {
+    let (key, fingerprint, staff) = request_meta(
+        headers,
+        &format!("{route}/{member}"),
+        &without_password(body),
+    )?;
+    let reply = app
+        .journal
+        .send(Command::Wallet(Request {
+            key,
+            fingerprint,
+            staff,
+            body: WalletRequest {
+                member_id: member,
+                action,
+            },
+        }))
+        .await?;
+    Ok(answer(StatusCode::CREATED, reply))
+}
+
+/// Top-up (充值) paid in cash, optionally under a top-up rule that adds bonus.
+#[utoipa::path(post, path = "/api/v1/members/{member_id}/top-ups", request_body = TopUpBody,
+    params(("member_id" = String, Path), ("Idempotency-Key" = String, Header)),
+    responses((status = 201, body = WalletOut), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn top_up(
+    State(app): St,
+    Path(raw): Path<String>,
+    headers: HeaderMap,
+    Body(body): Body,
+) -> AppResult {
+    let id = member_id(&raw)?;
+    let b: TopUpBody = parse_body(&body)?;
+    let action = WalletAction::TopUp {
+        paid: money(b.amount)?,
+        rule: b.rule,
+    };
+    wallet_write(&app, &headers, "top_up", &body, id, action).await
+}
+
+/// Points awarded or deducted by hand, with a reason.
+#[utoipa::path(post, path = "/api/v1/members/{member_id}/points", request_body = PointsBody,
+    params(("member_id" = String, Path), ("Idempotency-Key" = String, Header)),
+    responses((status = 201, body = WalletOut), (status = 422, body = ErrorBody)))]
+async fn adjust_points(
+    State(app): St,
+    Path(raw): Path<String>,
+    headers: HeaderMap,
+    Body(body): Body,
+) -> AppResult {
+    let id = member_id(&raw)?;
+    let b: PointsBody = parse_body(&body)?;
+    let action = WalletAction::AdjustPoints {
+        points: b.points,
+        reason: b.reason,
+    };
+    wallet_write(&app, &headers, "adjust_points", &body, id, action).await
+}
+
+/// Sells a count card (计次卡) or a period card (期限卡), paid in cash.
+#[utoipa::path(post, path = "/api/v1/members/{member_id}/cards", request_body = NewCardBody,
+    params(("member_id" = String, Path), ("Idempotency-Key" = String, Header)),
+    responses((status = 201, body = WalletOut), (status = 422, body = ErrorBody)))]
+async fn sell_card(
+    State(app): St,
+    Path(raw): Path<String>,
+    headers: HeaderMap,
+    Body(body): Body,
+) -> AppResult {
+    let id = member_id(&raw)?;
+    let b: NewCardBody = parse_body(&body)?;
+    let kind = match (b.kind.as_str(), b.uses, b.valid_from) {
+        ("count", Some(uses), None) => CardKind::Count {
+            uses,
+            valid_to: b.valid_to,
+        },
+        ("period", None, Some(from)) => CardKind::Period {
+            from,
+            to: b
+                .valid_to
+                .ok_or_else(|| ApiError::new(Code::FieldInvalid, "a period card needs valid_to"))?,
+        },
+        _ => {
+            return Err(ApiError::new(
+                Code::FieldInvalid,
+                "kind is \"count\" with uses, or \"period\" with valid_from and valid_to",
+            ));
+        }
+    };
+    let action = WalletAction::SellCard {
+        name: b.name,
+        kind,
+        price: money(b.price)?,
+    };
+    wallet_write(&app, &headers, "sell_card", &body, id, action).await
+}
+
+/// Uses a count card (takes uses) or checks in with a period card.
+#[utoipa::path(post, path = "/api/v1/members/{member_id}/cards/{card_id}/uses", request_body = CardUseBody,
+    params(("member_id" = String, Path), ("card_id" = String, Path), ("Idempotency-Key" = String, Header)),
+    responses((status = 201, body = WalletOut), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn use_card(
+    State(app): St,
+    Path((raw, card)): Path<(String, String)>,
+    headers: HeaderMap,
+    Body(body): Body,
+) -> AppResult {
+    let id = member_id(&raw)?;
+    let card = CardId::parse(&card).map_err(|e| ApiError::new(Code::InvalidId, e))?;
+    let b: CardUseBody = parse_body(&body)?;
+    let action = WalletAction::UseCard {
+        card: card.clone(),
+        uses: b.uses.unwrap_or(1),
+    };
+    wallet_write(
+        &app,
+        &headers,
+        &format!("use_card/{card}"),
+        &body,
+        id,
+        action,
+    )
+    .await
+}
+
+/// Pays stored value back in cash: principal only.
+#[utoipa::path(post, path = "/api/v1/members/{member_id}/refunds", request_body = RefundBody,
+    params(("member_id" = String, Path), ("Idempotency-Key" = String, Header)),
+    responses((status = 201, body = WalletOut), (status = 422, body = ErrorBody)))]
+async fn refund(
+    State(app): St,
+    Path(raw): Path<String>,
+    headers: HeaderMap,
+    Body(body): Body,
+) -> AppResult {
+    let id = member_id(&raw)?;
+    let b: RefundBody = parse_body(&body)?;
+    let action = WalletAction::Refund {
+        principal: money(b.amount)?,
+        reason: b.reason,
+    };
+    wallet_write(&app, &headers, "refund", &body, id, action).await
+}
+
+/// Sets the member's payment password; replacing one needs a manager.
+#[utoipa::path(put, path = "/api/v1/members/{member_id}/password", request_body = PasswordBody,
+    params(("member_id" = String, Path), ("Idempotency-Key" = String, Header), ("X-Staff-Id" = Option<String>, Header)),
+    responses((status = 201, body = WalletOut), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn set_password(
+    State(app): St,
+    Path(raw): Path<String>,
+    headers: HeaderMap,
+    Body(body): Body,
+) -> AppResult {
+    let id = member_id(&raw)?;
+    let b: PasswordBody = parse_body(&body)?;
+    password::check_format(&b.password).map_err(|e| ApiError::new(Code::FieldInvalid, e))?;
+    let (_, _, staff) = request_meta(&headers, "", &[])?;
+    let replacing = app.views.wallet(&id)?.password.is_some();
+    if replacing && !app.managers.contains(&staff) {
+        return Err(ApiError::new(
+            Code::ManagerRequired,
+            format!("{staff} is not a manager: only a manager resets a payment password"),
+        ));
+    }
+    let mut salt = [0u8; 16];
+    getrandom::fill(&mut salt).map_err(|e| ApiError::new(Code::Unavailable, e))?;
+    let hash = tokio::task::spawn_blocking(move || password::hash(&b.password, salt))
+        .await
+        .map_err(|e| ApiError::new(Code::Unavailable, e))?
+        .map_err(|e| ApiError::new(Code::FieldInvalid, e))?;
+    let action = WalletAction::SetPassword { hash };
+    let answer = wallet_write(&app, &headers, "set_password", &body, id, action).await?;
+    app.lockout.reset(&id);
+    Ok(answer)
 }

@@ -65,6 +65,7 @@ fn node_core(dir: &Path, seconds: u64, tills: usize) -> anyhow::Result<CoreRun> 
                             amount,
                             category: None,
                             cash_tendered: None,
+                            pay_with: Default::default(),
                         };
                         let sent = Instant::now();
                         handle
