@@ -8,7 +8,11 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use protocol::{MemberId, Phone};
+use std::collections::BTreeMap;
+
+use protocol::calendar::StoreCalendar;
+use protocol::wallet::{Counter, PointsPolicy};
+use protocol::{Fen, MemberId, Money, Phone, StoreId};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -27,6 +31,8 @@ pub fn router(ingest: IngestHandle, storage: Arc<dyn HubStore>) -> Router {
         .route("/api/v1/stores", get(stores))
         .route("/api/v1/members/lookup", get(lookup_member))
         .route("/api/v1/members/{member_id}", get(get_member))
+        .route("/api/v1/members/{member_id}/wallet", get(get_wallet))
+        .route("/api/v1/liabilities", get(liabilities))
         .fallback(|| async {
             error(
                 StatusCode::NOT_FOUND,
@@ -133,4 +139,124 @@ async fn lookup_member(State(hq): State<Hq>, Query(q): Query<Lookup>) -> Respons
         Ok(None) => found(Ok(None)),
         Err(e) => unavailable(e.to_string()),
     }
+}
+
+fn today() -> chrono::NaiveDate {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    let now_ms = now.map(|d| d.as_millis() as u64).unwrap_or(0);
+    StoreCalendar::default().business_date(now_ms)
+}
+
+fn fen(units: u64) -> Money {
+    Money::cny(Fen(i64::try_from(units).unwrap_or(i64::MAX)))
+}
+
+/// A member's wallet as headquarters sees it, with where each counter's rights are held.
+async fn get_wallet(State(hq): State<Hq>, Path(raw): Path<String>) -> Response {
+    let id = match MemberId::parse(&raw) {
+        Ok(id) => id,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid_id",
+                "编号格式不正确",
+                e.to_string(),
+            );
+        }
+    };
+    let wallet = match (hq.storage.member(&id), hq.storage.wallet(&id)) {
+        (Ok(None), _) => return found(Ok(None)),
+        (Ok(Some(_)), Ok(wallet)) => wallet.unwrap_or_default(),
+        (Err(e), _) | (_, Err(e)) => return unavailable(e.to_string()),
+    };
+    let summary = wallet.summary(&StoreId::hq(), today(), &PointsPolicy::default());
+    let rights: serde_json::Map<String, serde_json::Value> = wallet
+        .counters
+        .iter()
+        .map(|(counter, r)| {
+            let held: serde_json::Map<String, serde_json::Value> = r
+                .replicas()
+                .into_iter()
+                .map(|s| (s.to_string(), json!(r.held(&s))))
+                .filter(|(_, held)| held != &json!(0))
+                .collect();
+            (counter.to_string(), json!(held))
+        })
+        .collect();
+    axum::Json(json!({
+        "member_id": id.to_string(),
+        "stored_value": {
+            "total": Money::cny(Fen(summary.principal.0 + summary.bonus.0)),
+            "principal": Money::cny(summary.principal),
+            "bonus": Money::cny(summary.bonus),
+        },
+        "points": {"balance": summary.points, "lots": summary.lots},
+        "cards": summary.cards,
+        "rights_held": rights,
+    }))
+    .into_response()
+}
+
+/// Outstanding stored value and points (负债): chain-wide, and per store what it issued
+/// (credits taken there), redeemed (spent there) and holds the rights to now.
+async fn liabilities(State(hq): State<Hq>) -> Response {
+    let wallets = match hq.storage.wallets() {
+        Ok(w) => w,
+        Err(e) => return unavailable(e.to_string()),
+    };
+    #[derive(Default)]
+    struct Row {
+        issued: u64,
+        redeemed: u64,
+        held: u64,
+    }
+    // (family, store) → row; families: principal, bonus, points.
+    let mut rows: BTreeMap<(&'static str, StoreId), Row> = BTreeMap::new();
+    let mut totals: BTreeMap<&'static str, u64> = BTreeMap::new();
+    let (today, policy) = (today(), PointsPolicy::default());
+    for (_, wallet) in &wallets {
+        for (counter, r) in &wallet.counters {
+            let family = match counter {
+                Counter::Principal => "principal",
+                Counter::Bonus => "bonus",
+                Counter::Points { year } if policy.lot_alive(*year, today) => "points",
+                _ => continue,
+            };
+            *totals.entry(family).or_default() += r.balance();
+            for store in r.replicas() {
+                let row = rows.entry((family, store.clone())).or_default();
+                row.issued += r.transferred(&store, &store);
+                row.redeemed += r.debited(&store);
+                row.held += r.held(&store);
+            }
+        }
+    }
+    let stores: Vec<serde_json::Value> = rows
+        .into_iter()
+        .map(|((family, store), row)| {
+            let amount = |units| match family {
+                "points" => json!(units),
+                _ => json!(fen(units)),
+            };
+            json!({
+                "store_id": store,
+                "kind": family,
+                "issued": amount(row.issued),
+                "redeemed": amount(row.redeemed),
+                "held": amount(row.held),
+            })
+        })
+        .collect();
+    let total = |family| totals.get(family).copied().unwrap_or(0);
+    axum::Json(json!({
+        "members_with_wallets": wallets.len(),
+        "stored_value": {
+            "principal": fen(total("principal")),
+            "bonus": fen(total("bonus")),
+            "total": fen(total("principal") + total("bonus")),
+        },
+        "points": total("points"),
+        "by_store": stores,
+    }))
+    .into_response()
 }

@@ -6,11 +6,15 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use protocol::calendar::StoreCalendar;
 use protocol::entry::{ChainError, ChainTip, Entry, Payload, Sealed};
 use protocol::member::MemberDoc;
+use protocol::sync::{Ask, AskAnswer, Recall};
 use protocol::wallet::Wallet;
+use protocol::wallet::{Counter, Movement, WalletEvent};
+use protocol::{Hlc, HlcClock, StaffId, TxId};
 use protocol::{MemberId, Phone, StoreId};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use crate::storage::{Append, FeedRecord, HubStore, MemberRecord, StoreStatus};
 
@@ -60,12 +64,32 @@ enum Command {
     Stores {
         reply: oneshot::Sender<Vec<StoreRow>>,
     },
+    Ask {
+        store: StoreId,
+        ask: Ask,
+        reply: oneshot::Sender<AskAnswer>,
+    },
+}
+
+/// Where serving an ask stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AskStep {
+    /// Headquarters' grant entry is written; durable at the next flush.
+    Granted {
+        feed_upto: u64,
+    },
+    /// Headquarters' pool is short: ask these stores to hand rights back, then try again.
+    Recall(Vec<(StoreId, Recall)>),
+    /// Recalls are out; nothing to grant yet.
+    Wait,
+    Refused(String),
 }
 
 #[derive(Clone)]
 pub struct IngestHandle {
     commands: mpsc::Sender<Command>,
     feed_len: watch::Receiver<u64>,
+    recalls: broadcast::Sender<(StoreId, Recall)>,
 }
 
 impl IngestHandle {
@@ -117,6 +141,17 @@ impl IngestHandle {
     pub fn feed_len(&self) -> watch::Receiver<u64> {
         self.feed_len.clone()
     }
+
+    /// Serves a store's ask for rights: answered once granted (and durable) or refused. The
+    /// caller bounds the wait; dropping it withdraws the ask.
+    pub async fn ask_rights(&self, store: StoreId, ask: Ask) -> Result<AskAnswer, IngestError> {
+        self.ask(|reply| Command::Ask { store, ask, reply }).await
+    }
+
+    /// Recalls headquarters sends, for sessions to forward to their store.
+    pub fn recalls(&self) -> broadcast::Receiver<(StoreId, Recall)> {
+        self.recalls.subscribe()
+    }
 }
 
 /// The hub's write-side state. Used by the ingest thread, and directly (single-threaded) by the
@@ -128,6 +163,9 @@ pub struct Ingest {
     links: HashMap<StoreId, u32>,
     feed_len: u64,
     now_ms: Box<dyn Fn() -> u64 + Send>,
+    /// Headquarters' own clock and calendar, for the entries it writes (grants).
+    hq_clock: HlcClock,
+    calendar: StoreCalendar,
 }
 
 /// Entries every store needs: the member directory (registrations and profile edits) and every
@@ -363,6 +401,15 @@ impl Ingest {
             statuses.insert(store, status);
         }
         let feed_len = storage.feed_len()?;
+        let hq = StoreId::hq();
+        let last_hq = match tips.get(&hq) {
+            Some(tip) if tip.next_seq > 1 => {
+                let bytes = storage.entries(&hq, tip.next_seq - 1, 1)?;
+                let entry = bytes.first().map(|b| Entry::decode(b)).transpose()?;
+                entry.map_or(Hlc::ZERO, |e| e.hlc)
+            }
+            _ => Hlc::ZERO,
+        };
         Ok(Self {
             storage,
             tips,
@@ -370,7 +417,125 @@ impl Ingest {
             links: HashMap::new(),
             feed_len,
             now_ms,
+            hq_clock: HlcClock::new(last_hq, HlcClock::DEFAULT_MAX_FORWARD_SKEW_MS),
+            calendar: StoreCalendar::default(),
         })
+    }
+
+    fn wallet(&self, member: &MemberId) -> Result<Wallet, IngestError> {
+        Ok(self
+            .storage
+            .wallet(member)
+            .map_err(|e| IngestError::Storage(e.to_string()))?
+            .unwrap_or_default())
+    }
+
+    /// Serves `store`'s ask from headquarters' pool, placing more than asked where the member's
+    /// spending history says they shop there. When the pool is short, names the stores to
+    /// recall rights from (once: `recalled` says that was done).
+    pub fn serve_ask(
+        &mut self,
+        store: &StoreId,
+        ask: &Ask,
+        recalled: bool,
+    ) -> Result<AskStep, IngestError> {
+        let hq = StoreId::hq();
+        let mut wallet = self.wallet(&ask.member)?;
+        let mut grants = Vec::new();
+        let mut recalls = Vec::new();
+        for (counter, want) in &ask.wants {
+            let movable = wallet
+                .balance(counter)
+                .saturating_sub(wallet.held(counter, store));
+            if movable < *want {
+                return Ok(AskStep::Refused(format!(
+                    "{counter}: {movable} units could move to {store}, {want} wanted"
+                )));
+            }
+            let target = placement(&wallet, store, counter, *want).min(movable);
+            let pool = wallet.held(counter, &hq);
+            if pool >= *want {
+                grants.push((counter.clone(), target.min(pool)));
+                continue;
+            }
+            let mut short = target - pool;
+            let mut holders: Vec<(u64, StoreId)> = wallet
+                .counters
+                .get(counter)
+                .map(|r| r.replicas())
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|r| *r != hq && r != store)
+                .map(|r| (wallet.held(counter, &r), r))
+                .filter(|(held, _)| *held > 0)
+                .collect();
+            holders.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+            for (held, holder) in holders {
+                if short == 0 {
+                    break;
+                }
+                let units = held.min(short);
+                short -= units;
+                let id = TxId::derived(&[
+                    "recall",
+                    ask.id.as_str(),
+                    &counter.to_string(),
+                    holder.as_str(),
+                ]);
+                let recall = Recall {
+                    id,
+                    member: ask.member,
+                    counter: counter.clone(),
+                    units,
+                };
+                recalls.push((holder, recall));
+            }
+        }
+        if !recalls.is_empty() {
+            return Ok(if recalled {
+                AskStep::Wait
+            } else {
+                AskStep::Recall(recalls)
+            });
+        }
+        let mut ops = Vec::new();
+        for (counter, units) in grants {
+            let op = wallet
+                .move_rights(&hq, store, &counter, units)
+                .map_err(|e| IngestError::Storage(format!("grant: {e}")))?;
+            ops.push(op);
+        }
+        let payload = Payload::Wallet {
+            member_id: ask.member,
+            event: WalletEvent::Rights {
+                movement: Movement::Grant,
+            },
+            ops,
+        };
+        self.write_hq(TxId::derived(&["grant", ask.id.as_str()]), payload)?;
+        Ok(AskStep::Granted {
+            feed_upto: self.feed_len,
+        })
+    }
+
+    /// Writes an entry of headquarters' own log (durable at the next flush).
+    fn write_hq(&mut self, tx: TxId, payload: Payload) -> Result<(), IngestError> {
+        let hq = StoreId::hq();
+        let tip = self.tip(&hq);
+        let now = (self.now_ms)();
+        let entry = Entry {
+            origin: hq.clone(),
+            seq: tip.next_seq,
+            hlc: self.hq_clock.tick(now),
+            business_date: self.calendar.business_date(now),
+            staff: StaffId::system(),
+            tx,
+            prev_hash: tip.hash,
+            payload,
+        };
+        let seq = entry.seq;
+        self.ingest(&hq, vec![Sealed::new(entry)], seq)?;
+        Ok(())
     }
 
     /// Where the hub's copy of `store`'s log ends (including writes not yet flushed).
@@ -449,9 +614,11 @@ impl Ingest {
 
     fn rows(&self) -> Vec<StoreRow> {
         let now = (self.now_ms)();
+        let hq = StoreId::hq();
         let mut rows: Vec<_> = self
             .statuses
             .iter()
+            .filter(|(store, _)| **store != hq)
             .map(|(store, s)| {
                 let behind = s.log_len.saturating_sub(s.acked_seq);
                 StoreRow {
@@ -475,6 +642,25 @@ impl Ingest {
     }
 }
 
+/// How much of `counter` `store` should end up with: at least `want`, and its share of the
+/// balance by where the member has spent this counter so far (learned placement).
+fn placement(wallet: &Wallet, store: &StoreId, counter: &Counter, want: u64) -> u64 {
+    let Some(rights) = wallet.counters.get(counter) else {
+        return want;
+    };
+    let spent: u128 = rights
+        .replicas()
+        .iter()
+        .map(|r| u128::from(rights.debited(r)))
+        .sum();
+    if spent == 0 {
+        return want;
+    }
+    let share = u128::from(rights.balance()) * u128::from(rights.debited(store)) / spent;
+    let share = u64::try_from(share).unwrap_or(u64::MAX);
+    want.max(share.saturating_sub(rights.held(store)))
+}
+
 fn system_now_ms() -> u64 {
     let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
     since.map(|d| d.as_millis() as u64).unwrap_or(0)
@@ -488,10 +674,15 @@ pub fn spawn(
     let feed_len = ingest.feed_len;
     let (commands, mut inbox) = mpsc::channel::<Command>(1024);
     let (feed_tx, feed_rx) = watch::channel(feed_len);
+    let (recalls, _) = broadcast::channel(1024);
+    let recall_tx = recalls.clone();
     let thread = std::thread::Builder::new()
         .name("ingest".into())
         .spawn(move || {
             let mut group = Vec::with_capacity(GROUP_MAX);
+            // Asks waiting for recalled rights: (store, ask, recalls sent, reply).
+            type Waiting = (StoreId, Ask, bool, oneshot::Sender<AskAnswer>);
+            let mut pending: Vec<Waiting> = Vec::new();
             while let Some(first) = inbox.blocking_recv() {
                 group.push(first);
                 while group.len() < GROUP_MAX {
@@ -526,8 +717,40 @@ pub fn spawn(
                         Command::Stores { reply } => {
                             let _ = reply.send(ingest.rows());
                         }
+                        Command::Ask { store, ask, reply } => {
+                            pending.push((store, ask, false, reply));
+                        }
                     }
                 }
+                // Every waiting ask is tried again after each group: a recall's transfer may
+                // have just arrived.
+                let mut granted = Vec::new();
+                let mut waiting = Vec::new();
+                for (store, ask, recalled, reply) in pending.drain(..) {
+                    if reply.is_closed() {
+                        continue; // the store gave up waiting
+                    }
+                    match ingest.serve_ask(&store, &ask, recalled) {
+                        Ok(AskStep::Granted { feed_upto }) => {
+                            granted.push((reply, AskAnswer::Granted { feed_upto }));
+                        }
+                        Ok(AskStep::Recall(list)) => {
+                            for (holder, recall) in list {
+                                let _ = recall_tx.send((holder, recall));
+                            }
+                            waiting.push((store, ask, true, reply));
+                        }
+                        Ok(AskStep::Wait) => waiting.push((store, ask, recalled, reply)),
+                        Ok(AskStep::Refused(reason)) => {
+                            let _ = reply.send(AskAnswer::Refused { reason });
+                        }
+                        Err(e) => {
+                            let reason = e.to_string();
+                            let _ = reply.send(AskAnswer::Refused { reason });
+                        }
+                    }
+                }
+                pending = waiting;
                 let flushed = ingest.flush();
                 for (reply, result) in answers {
                     let result = match (&flushed, result) {
@@ -544,6 +767,9 @@ pub fn spawn(
                 for (reply, tip) in tips {
                     let _ = reply.send(tip);
                 }
+                for (reply, answer) in granted {
+                    let _ = reply.send(answer);
+                }
                 feed_tx.send_if_modified(|published| {
                     std::mem::replace(published, ingest.feed_len) != ingest.feed_len
                 });
@@ -553,6 +779,7 @@ pub fn spawn(
         IngestHandle {
             commands,
             feed_len: feed_rx,
+            recalls,
         },
         thread,
     ))

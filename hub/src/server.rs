@@ -3,10 +3,12 @@
 
 use std::sync::Arc;
 
-use protocol::StoreId;
-use protocol::sync::{self, HubEvent, HubSession, StoreMsg, SyncError};
+use std::time::Duration;
+
+use protocol::sync::{self, AskAnswer, HubEvent, HubSession, StoreMsg, SyncError};
+use protocol::{StoreId, TxId};
 use quinn::{RecvStream, SendStream};
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 
 use crate::ingest::IngestHandle;
 use crate::storage::HubStore;
@@ -14,6 +16,9 @@ use crate::storage::HubStore;
 /// Application close codes beyond the protocol's own (`SyncError::close_code`).
 pub const CLOSE_BAD_CERTIFICATE: u32 = 100;
 pub const CLOSE_STORAGE: u32 = 101;
+
+/// How long an ask may wait for recalled rights before it is refused.
+const ASK_WAIT: Duration = Duration::from_secs(3);
 
 /// How many feed records one `Feed` message carries at most, and about how many bytes.
 const FEED_BATCH_MAX: usize = 512;
@@ -130,6 +135,8 @@ async fn run_session(
     let mut feed_len = ingest.feed_len();
     let mut feed_sent: Option<u64> = None;
     let mut linked = false;
+    let mut recalls = ingest.recalls();
+    let (answers_tx, mut answers) = mpsc::channel::<(TxId, AskAnswer)>(64);
     let result = async {
         loop {
             while let Some(msg) = session.poll_transmit() {
@@ -159,6 +166,26 @@ async fn run_session(
                             .map_err(anyhow::Error::from)?;
                         session.persisted(seq);
                     }
+                    HubEvent::Ask(ask) => {
+                        let (ingest, store, answers) =
+                            (ingest.clone(), store.clone(), answers_tx.clone());
+                        tokio::spawn(async move {
+                            let id = ask.id.clone();
+                            let asked = ingest.ask_rights(store, ask);
+                            let answer = match tokio::time::timeout(ASK_WAIT, asked).await {
+                                Ok(Ok(answer)) => answer,
+                                Ok(Err(e)) => AskAnswer::Refused {
+                                    reason: e.to_string(),
+                                },
+                                Err(_) => AskAnswer::Refused {
+                                    reason: "the stores holding these rights did not hand them \
+                                             back in time"
+                                        .to_owned(),
+                                },
+                            };
+                            let _ = answers.send((id, answer)).await;
+                        });
+                    }
                 }
                 continue;
             }
@@ -184,6 +211,15 @@ async fn run_session(
                 changed = feed_len.changed() => if changed.is_err() {
                     tracing::debug!(%store, "the feed is gone: the hub is stopping");
                     return Ok(());
+                },
+                Some((id, answer)) = answers.recv() => session.answer(id, answer),
+                recall = recalls.recv() => match recall {
+                    Ok((to, recall)) if to == store => session.recall(recall),
+                    Ok(_) => {}
+                    Err(broadcast::error::RecvError::Lagged(missed)) => {
+                        tracing::warn!(%store, missed, "recalls missed; their asks will time out");
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return Ok(()),
                 },
                 () = std::future::ready(()), if more_feed => {}
             }

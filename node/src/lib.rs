@@ -49,6 +49,7 @@ pub async fn run(
     let views = views::Views::new(store.clone());
     let log_len = *handle.log_len().borrow();
     let (status, status_rx) = tokio::sync::watch::channel(uplink::SyncStatus::disabled(log_len));
+    let (asks, asks_rx) = tokio::sync::mpsc::channel(256);
     let uplink_task = config.sync.clone().map(|sync| {
         status.send_modify(|s| s.hub = Some(sync.hub.to_string()));
         let uplink = uplink::Uplink {
@@ -57,6 +58,7 @@ pub async fn run(
             journal: handle.clone(),
             views: views.clone(),
             status,
+            asks: tokio::sync::Mutex::new(asks_rx),
         };
         tokio::spawn(uplink.run())
     });
@@ -68,6 +70,7 @@ pub async fn run(
         store_name: config.store_name.clone(),
         managers,
         lockout: Default::default(),
+        asks: uplink_task.is_some().then_some(asks),
     };
     let app = api::router(state);
     tracing::info!(address = %listener.local_addr()?, "cashier API listening");

@@ -8,16 +8,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use protocol::StoreId;
-use protocol::sync::{self, HubMsg, StoreMsg, SyncError, UplinkEvent, UplinkSession};
+use std::collections::HashMap;
+
+use protocol::sync::{
+    self, Ask, AskAnswer, HubMsg, Recall, StoreMsg, SyncError, UplinkEvent, UplinkSession,
+};
+use protocol::{StaffId, StoreId, TxId};
 use quinn::{RecvStream, SendStream};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde::Serialize;
-use tokio::sync::{mpsc, watch};
+use sha2::{Digest, Sha256};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::config::SyncConfig;
-use crate::journal::{Command, JournalHandle};
+use crate::journal::{Command, JournalHandle, Rejection, Request, WalletAction, WalletRequest};
 use crate::views::Views;
 
 /// The first wait before reconnecting; it doubles up to `retry_delay_ms_max`.
@@ -114,12 +119,17 @@ pub fn client_config(config: &SyncConfig) -> anyhow::Result<quinn::ClientConfig>
     Ok(client)
 }
 
+/// A till's ask for rights, with where to send headquarters' answer.
+pub type AskRequest = (Ask, oneshot::Sender<AskAnswer>);
+
 pub struct Uplink {
     pub store: StoreId,
     pub config: SyncConfig,
     pub journal: JournalHandle,
     pub views: Views,
     pub status: watch::Sender<SyncStatus>,
+    /// Asks from the API; taken by whichever session is up.
+    pub asks: tokio::sync::Mutex<mpsc::Receiver<AskRequest>>,
 }
 
 impl Uplink {
@@ -229,6 +239,8 @@ impl Uplink {
         wire: &Wire,
     ) -> anyhow::Result<()> {
         let mut log_open = true;
+        let mut asks = self.asks.lock().await;
+        let mut waiting: HashMap<TxId, Vec<oneshot::Sender<AskAnswer>>> = HashMap::new();
         loop {
             while let Some(range) = session.poll_push() {
                 let mut entries = Vec::new();
@@ -273,6 +285,12 @@ impl Uplink {
                         self.status.send_modify(|s| s.feed_applied = upto);
                         wire.publish(&self.status);
                     }
+                    UplinkEvent::Answer { id, answer } => {
+                        for reply in waiting.remove(&id).unwrap_or_default() {
+                            let _ = reply.send(answer.clone());
+                        }
+                    }
+                    UplinkEvent::Recall(recall) => self.hand_back(recall).await?,
                 }
             }
             tokio::select! {
@@ -281,6 +299,15 @@ impl Uplink {
                     Some(Err(e)) => return Err(e.into()),
                     None => return Ok(()),
                 },
+                Some((ask, reply)) = asks.recv() => {
+                    let id = ask.id.clone();
+                    match session.ask(ask) {
+                        Ok(()) => waiting.entry(id).or_default().push(reply),
+                        Err(e) => {
+                            let _ = reply.send(AskAnswer::Refused { reason: e.to_string() });
+                        }
+                    }
+                }
                 changed = log_len.changed(), if log_open => {
                     if changed.is_err() {
                         // The journal has stopped; keep pushing what is already on disk.
@@ -295,6 +322,35 @@ impl Uplink {
                         s.backlog = backlog;
                     });
                 }
+            }
+        }
+    }
+}
+
+impl Uplink {
+    /// Headquarters recalls rights: the journal writes the transfer (up to what is held), and it
+    /// reaches the hub with the next push. The recall's id is the request key, so a repeated
+    /// recall is answered from its record.
+    async fn hand_back(&self, recall: Recall) -> anyhow::Result<()> {
+        let fingerprint: [u8; 32] = Sha256::digest(postcard::to_stdvec(&recall)?).into();
+        let request = Request {
+            key: recall.id.clone(),
+            fingerprint,
+            staff: StaffId::system(),
+            body: WalletRequest {
+                member_id: recall.member,
+                action: WalletAction::Recall {
+                    counter: recall.counter,
+                    units: recall.units,
+                },
+            },
+        };
+        match self.journal.send(Command::Wallet(request)).await {
+            Ok(_) => Ok(()),
+            Err(Rejection::Unavailable) => anyhow::bail!("the journal has stopped"),
+            Err(e) => {
+                tracing::warn!(recall = %recall.id, error = %e, "recall not honoured");
+                Ok(())
             }
         }
     }

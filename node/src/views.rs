@@ -242,8 +242,10 @@ pub fn apply_entry(ov: &mut Overlay<'_>, entry: &Entry) -> Result<(), ViewError>
         Payload::Sale { sale, ops } => {
             apply_sale(ov, entry, sale);
             match sale.member_id {
-                Some(member) => update_wallet(ov, &member, |w| w.absorb(&entry.origin, ops)),
-                None => Ok(()),
+                Some(member) if !ops.is_empty() => {
+                    update_wallet(ov, &member, |w| w.absorb(&entry.origin, ops))
+                }
+                _ => Ok(()),
             }
         }
         Payload::Wallet {

@@ -200,6 +200,31 @@ impl Rights {
         *cell = (*cell).max(*total);
     }
 
+    /// The bank's audit of one copy: no negative balance, nobody holding a negative, and the
+    /// rights held adding up to the balance. Says what is wrong.
+    pub fn audit(&self) -> Result<(), String> {
+        let balance = self.balance_signed();
+        if balance < 0 {
+            return Err(format!("negative balance {balance}"));
+        }
+        let mut held = 0i128;
+        for replica in self.replicas() {
+            let h = self.held_signed(&replica);
+            if h < 0 {
+                return Err(format!(
+                    "{replica} holds {h}: it spent or gave rights it did not hold"
+                ));
+            }
+            held += h;
+        }
+        if held != balance {
+            return Err(format!(
+                "rights held add up to {held}, the balance is {balance}"
+            ));
+        }
+        Ok(())
+    }
+
     /// Units spent at `replica`.
     pub fn debited(&self, replica: &StoreId) -> u64 {
         self.debits.get(replica).copied().unwrap_or(0)

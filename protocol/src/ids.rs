@@ -122,6 +122,24 @@ string_id!(
     SaleId, "sale id", (3, 64), "letters, digits, '-' and '_'", code_char
 );
 
+impl TxId {
+    /// A key derived from others (a recall from an ask, a grant from an ask): the same parts
+    /// always give the same key, so a retransmitted request is recognised as the same one.
+    pub fn derived(parts: &[&str]) -> TxId {
+        use sha2::Digest;
+        let mut hash = sha2::Sha256::new();
+        for part in parts {
+            hash.update(part.as_bytes());
+            hash.update([0]);
+        }
+        let hex: String = hash.finalize()[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        TxId(format!("d-{hex}"))
+    }
+}
+
 impl StoreId {
     /// Headquarters' own origin in the log.
     pub fn hq() -> Self {

@@ -14,7 +14,8 @@ use std::ops::RangeInclusive;
 use serde::{Deserialize, Serialize};
 
 use crate::entry::{ChainError, ChainTip, Entry, EntryError, Sealed};
-use crate::ids::StoreId;
+use crate::ids::{MemberId, StoreId, TxId};
+use crate::wallet::Counter;
 
 /// ALPN names the protocol and its version; a peer speaking another version fails the handshake.
 pub const ALPN: &[u8] = b"chain-sync/1";
@@ -40,7 +41,44 @@ pub enum StoreMsg {
     },
     /// Consecutive entries of the store's own log, encoded (`Entry::encode`).
     Push { log_len: u64, entries: Vec<Vec<u8>> },
+    /// The store needs spend rights it does not hold (a member paying here whose balance is
+    /// held elsewhere).
+    Ask(Ask),
 }
+
+/// A store's request for rights: `wants` units of each counter of `member`'s wallet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ask {
+    /// Derived from the till's idempotency key, so a retry is the same ask.
+    pub id: TxId,
+    pub member: MemberId,
+    pub wants: Vec<(Counter, u64)>,
+}
+
+/// How the hub answered an [`Ask`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AskAnswer {
+    /// Headquarters granted the rights in an entry of its log at feed position `feed_upto`:
+    /// apply the feed that far, then spend.
+    Granted {
+        feed_upto: u64,
+    },
+    Refused {
+        reason: String,
+    },
+}
+
+/// Headquarters asks a store to hand back up to `units` of a counter it holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recall {
+    pub id: TxId,
+    pub member: MemberId,
+    pub counter: Counter,
+    pub units: u64,
+}
+
+/// A store may ask for at most this many counters at once.
+pub const ASK_WANTS_MAX: usize = 16;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FeedItem {
@@ -51,14 +89,29 @@ pub struct FeedItem {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum HubMsg {
     /// Answer to `Hello`: the last seq of this store's log the hub holds durably.
-    Welcome { version: u16, acked_seq: u64 },
+    Welcome {
+        version: u16,
+        acked_seq: u64,
+    },
     /// Everything up to `seq` is durable at the hub.
-    Ack { seq: u64 },
+    Ack {
+        seq: u64,
+    },
     /// Feed items; the store has seen the feed up to `upto` once it applies them (items from
     /// the store's own origin are not sent back, so `upto` can run ahead of the last item).
-    Feed { upto: u64, items: Vec<FeedItem> },
+    Feed {
+        upto: u64,
+        items: Vec<FeedItem>,
+    },
     /// The hub refuses the session; it closes the connection after this.
-    Refuse { reason: String },
+    Refuse {
+        reason: String,
+    },
+    Answer {
+        id: TxId,
+        answer: AskAnswer,
+    },
+    Recall(Recall),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -144,7 +197,16 @@ pub enum UplinkEvent {
     /// The hub holds everything up to this seq durably.
     Acked(u64),
     /// Apply these feed items and remember `upto` (durably) before the next `Hello`.
-    Feed { upto: u64, items: Vec<FeedItem> },
+    Feed {
+        upto: u64,
+        items: Vec<FeedItem>,
+    },
+    Answer {
+        id: TxId,
+        answer: AskAnswer,
+    },
+    /// Hand rights back to headquarters (an entry in the store's log).
+    Recall(Recall),
 }
 
 /// The store's end of a session.
@@ -215,7 +277,25 @@ impl UplinkSession {
                 self.events.push_back(UplinkEvent::Feed { upto, items });
             }
             HubMsg::Refuse { reason } => return Err(SyncError::Refused(reason)),
+            HubMsg::Answer { id, answer } => {
+                self.events.push_back(UplinkEvent::Answer { id, answer });
+            }
+            HubMsg::Recall(recall) => {
+                if self.acked.is_none() {
+                    return Err(SyncError::Unexpected("Recall before Welcome"));
+                }
+                self.events.push_back(UplinkEvent::Recall(recall));
+            }
         }
+        Ok(())
+    }
+
+    /// Asks the hub for rights. Only once welcomed: before that, the caller should not wait.
+    pub fn ask(&mut self, ask: Ask) -> Result<(), SyncError> {
+        if self.acked.is_none() {
+            return Err(SyncError::Unexpected("Ask before Welcome"));
+        }
+        self.transmit.push_back(StoreMsg::Ask(ask));
         Ok(())
     }
 
@@ -271,6 +351,8 @@ pub enum HubEvent {
     Hello { log_len: u64, feed_applied: u64 },
     /// Persist these verified entries (in order), then call [`HubSession::persisted`].
     Persist { entries: Vec<Sealed>, log_len: u64 },
+    /// Serve this ask, then call [`HubSession::answer`].
+    Ask(Ask),
 }
 
 /// The hub's end of a session with one authenticated store.
@@ -354,8 +436,31 @@ impl HubSession {
                     log_len,
                 });
             }
+            StoreMsg::Ask(ask) => {
+                if !self.greeted {
+                    return Err(SyncError::Unexpected("Ask before Hello"));
+                }
+                if ask.wants.is_empty()
+                    || ask.wants.len() > ASK_WANTS_MAX
+                    || ask.wants.iter().any(|(_, units)| *units == 0)
+                {
+                    return Err(SyncError::Malformed(format!(
+                        "an ask for {} counters",
+                        ask.wants.len()
+                    )));
+                }
+                self.events.push_back(HubEvent::Ask(ask));
+            }
         }
         Ok(())
+    }
+
+    pub fn answer(&mut self, id: TxId, answer: AskAnswer) {
+        self.transmit.push_back(HubMsg::Answer { id, answer });
+    }
+
+    pub fn recall(&mut self, recall: Recall) {
+        self.transmit.push_back(HubMsg::Recall(recall));
     }
 
     /// Everything up to `seq` is durable: acknowledge it. Never beyond what this session was
@@ -383,7 +488,7 @@ mod tests {
     use super::*;
     use crate::entry::{EntryHash, Payload};
     use crate::hlc::Hlc;
-    use crate::ids::{MemberId, StaffId, TxId};
+    use crate::ids::StaffId;
     use chrono::NaiveDate;
 
     fn store(s: &str) -> StoreId {

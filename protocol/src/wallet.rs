@@ -292,6 +292,33 @@ impl Wallet {
         }
     }
 
+    /// Takes in another replica's copy of the same wallet (for checkers and reports).
+    pub fn merge(&mut self, other: &Wallet) {
+        for (counter, rights) in &other.counters {
+            self.counters
+                .entry(counter.clone())
+                .or_default()
+                .merge(rights);
+        }
+        for (card, info) in &other.cards {
+            let mine = self
+                .cards
+                .entry(card.clone())
+                .or_insert_with(|| info.clone());
+            mine.visits = mine.visits.max(info.visits);
+        }
+        if other.password > self.password {
+            self.password = other.password.clone();
+        }
+    }
+
+    /// [`Rights::audit`] of every counter.
+    pub fn audit(&self) -> Result<(), String> {
+        self.counters
+            .iter()
+            .try_for_each(|(c, r)| r.audit().map_err(|e| format!("{c}: {e}")))
+    }
+
     pub fn balance(&self, counter: &Counter) -> u64 {
         self.counters.get(counter).map_or(0, Rights::balance)
     }

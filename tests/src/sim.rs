@@ -9,17 +9,21 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use hub::ingest::Ingest;
+use hub::ingest::{AskStep, Ingest};
 use hub::storage::{HubStore, MemHubStore};
-use node::journal::{Command, Environment, Journal, MemberEdit, NewMember, Request, Settings};
+use node::journal::{
+    Command, Environment, Journal, MemberEdit, NewMember, Outcome, Rejection, Request, Settings,
+    WalletAction, WalletRequest,
+};
 use node::store::{MemStore, Store};
 use node::views::{self, MemberView, keys};
 use protocol::member::ProfilePatch;
-use protocol::sale::QuickSaleRequest;
+use protocol::sale::{PayWith, QuickSaleRequest, Tender};
 use protocol::sync::{
-    FeedItem, HubEvent, HubMsg, HubSession, StoreMsg, UplinkEvent, UplinkSession,
+    Ask, AskAnswer, FeedItem, HubEvent, HubMsg, HubSession, StoreMsg, UplinkEvent, UplinkSession,
 };
-use protocol::{Currency, Money, Phone, StaffId, StoreId, TxId};
+use protocol::wallet::{Counter, TopUpRule, Wallet, WalletError};
+use protocol::{Currency, Fen, MemberId, Money, Phone, StaffId, StoreId, TxId};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use rust_decimal::Decimal;
 
@@ -50,6 +54,40 @@ struct SimStore {
     acked_len: u64,
     partitioned_until: u64,
     keys: u64,
+    /// Spends waiting for headquarters to move rights here: (ask id, link, granted feed
+    /// position once answered, the request to send again).
+    asks: Vec<(TxId, usize, Option<u64>, Spend)>,
+}
+
+/// A request that spends rights, kept to be sent again (same key) once rights arrive.
+#[derive(Clone)]
+enum Spend {
+    Checkout(Request<QuickSaleRequest>),
+    Wallet(Request<WalletRequest>),
+}
+
+impl Spend {
+    fn command(&self) -> Command {
+        match self {
+            Spend::Checkout(r) => Command::QuickCheckout(r.clone()),
+            Spend::Wallet(r) => Command::Wallet(r.clone()),
+        }
+    }
+
+    fn member(&self) -> Option<MemberId> {
+        match self {
+            Spend::Checkout(r) => r.body.member_id,
+            Spend::Wallet(r) => Some(r.body.member_id),
+        }
+    }
+}
+
+/// What the bank expects a member's wallet to hold, from every acknowledged operation.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Expected {
+    principal: i128,
+    bonus: i128,
+    points: i128,
 }
 
 struct SimHub {
@@ -58,6 +96,10 @@ struct SimHub {
     durable_feed_len: u64,
     pending_acks: Vec<(usize, u64)>,
     new_links: Vec<usize>,
+    /// Asks being served: (link, store, ask, recalls sent, give up at).
+    asks: Vec<(usize, StoreId, Ask, bool, u64)>,
+    /// Answers to send once the flush that made them durable is done.
+    answers: Vec<(usize, TxId, AskAnswer)>,
 }
 
 pub struct Sim {
@@ -70,13 +112,34 @@ pub struct Sim {
     next_link: usize,
     /// What happened, for a failing seed's report.
     pub trace: Vec<String>,
+    expected: BTreeMap<MemberId, Expected>,
+    /// The first violation the bank's checker found during the run.
+    violation: Option<String>,
+    steps_run: u64,
+    pub wallet_ops: WalletCounts,
+}
+
+/// How the wallet workload went (a run that never spent across stores proves little).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct WalletCounts {
+    pub applied: u64,
+    pub asks: u64,
+    pub granted: u64,
+    pub refused_rights_elsewhere: u64,
+    pub refused_insufficient: u64,
 }
 
 fn settings(store: &StoreId) -> Settings {
-    Settings {
+    let mut settings = Settings {
         store_id: store.clone(),
         ..node::Config::default().settings().unwrap()
-    }
+    };
+    settings.wallet.top_up_rules = vec![TopUpRule {
+        id: "200+30".into(),
+        pay_at_least: Fen(20_000),
+        bonus: Fen(3_000),
+    }];
+    settings
 }
 
 fn environment(now: &Arc<AtomicU64>, seed: u64) -> Environment {
@@ -107,6 +170,7 @@ impl Sim {
                     acked_len: 0,
                     partitioned_until: 0,
                     keys: 0,
+                    asks: Vec::new(),
                 }
             })
             .collect();
@@ -120,6 +184,8 @@ impl Sim {
             durable_feed_len: 0,
             pending_acks: Vec::new(),
             new_links: Vec::new(),
+            asks: Vec::new(),
+            answers: Vec::new(),
         };
         Self {
             rng,
@@ -130,6 +196,10 @@ impl Sim {
             links: BTreeMap::new(),
             next_link: 0,
             trace: Vec::new(),
+            expected: BTreeMap::new(),
+            violation: None,
+            steps_run: 0,
+            wallet_ops: WalletCounts::default(),
         }
     }
 
@@ -176,6 +246,43 @@ impl Sim {
         for i in 0..self.stores.len() {
             self.uplink(i, now);
         }
+        self.steps_run += 1;
+        if self.steps_run.is_multiple_of(25) && self.violation.is_none() {
+            self.violation = self.audit_all().err();
+        }
+    }
+
+    /// The bank's audit across every replica: each copy of each wallet is sound, and so is
+    /// the merge of all copies (two replicas spending the same rights would show there).
+    fn audit_all(&self) -> Result<(), String> {
+        let mut merged: BTreeMap<MemberId, Wallet> = BTreeMap::new();
+        let mut copies: Vec<(String, MemberId, Wallet)> = self
+            .hub
+            .mem
+            .wallets()
+            .unwrap()
+            .into_iter()
+            .map(|(m, w)| ("HQ".to_owned(), m, w))
+            .collect();
+        for s in &self.stores {
+            copies.extend(
+                wallets(&s.mem)
+                    .into_iter()
+                    .map(|(m, w)| (s.id.to_string(), m, w)),
+            );
+        }
+        for (at, member, wallet) in copies {
+            wallet
+                .audit()
+                .map_err(|e| format!("{member}'s wallet at {at}: {e}"))?;
+            merged.entry(member).or_default().merge(&wallet);
+        }
+        for (member, wallet) in merged {
+            wallet
+                .audit()
+                .map_err(|e| format!("{member}'s wallet merged from every replica: {e}"))?;
+        }
+        Ok(())
     }
 
     fn faults(&mut self, now: u64) {
@@ -209,6 +316,7 @@ impl Sim {
             s.id,
             s.acked_len
         );
+        s.asks.clear();
         self.trace.push(format!("crash {} at log {len}", s.id));
         self.drop_session(i, "store crashed");
     }
@@ -223,6 +331,8 @@ impl Sim {
         .unwrap();
         self.hub.pending_acks.clear();
         self.hub.new_links.clear();
+        self.hub.asks.clear();
+        self.hub.answers.clear();
         self.links.clear();
         for s in &mut self.stores {
             s.session = None;
@@ -258,14 +368,27 @@ impl Sim {
     fn work(&mut self, i: usize) {
         let key = self.key(i);
         let members = directory(&self.stores[i].mem);
-        let command = match self.rng.random_range(0..10) {
-            0..3 => {
+        let some_member = |rng: &mut StdRng| {
+            (!members.is_empty()).then(|| members[rng.random_range(0..members.len())].member_id)
+        };
+        let yuan = |rng: &mut StdRng, max: i64| {
+            Money::new(
+                Decimal::new(rng.random_range(1..max * 100), 2),
+                Currency::CNY,
+            )
+        };
+        let roll = self.rng.random_range(0..20);
+        let member = some_member(&mut self.rng);
+        let spend = match (roll, member) {
+            (0..4, _) => {
                 let phone =
                     Phone::parse(&format!("139{:08}", self.rng.random_range(0..5_000))).unwrap();
-                Command::RegisterMember(request(&key, NewMember::named("模拟会员", phone)))
+                let command =
+                    Command::RegisterMember(request(&key, NewMember::named("模拟会员", phone)));
+                let _ = self.stores[i].journal.handle(command); // a taken phone is fine
+                return;
             }
-            3..5 if !members.is_empty() => {
-                let member_id = members[self.rng.random_range(0..members.len())].member_id;
+            (4..6, Some(member_id)) => {
                 let patch = match self.rng.random_range(0..3) {
                     0 => ProfilePatch {
                         name: Some(format!("会员{}", self.rng.random_range(0..100))),
@@ -280,28 +403,156 @@ impl Sim {
                         ..Default::default()
                     },
                 };
-                Command::EditMember(request(&key, MemberEdit { member_id, patch }))
+                let command = Command::EditMember(request(&key, MemberEdit { member_id, patch }));
+                let _ = self.stores[i].journal.handle(command);
+                return;
             }
-            _ => {
-                let member = (!members.is_empty() && self.rng.random_bool(0.7))
-                    .then(|| members[self.rng.random_range(0..members.len())].member_id);
-                let amount = Money::new(
-                    Decimal::new(self.rng.random_range(1..100_000), 2),
-                    Currency::CNY,
-                );
-                Command::QuickCheckout(request(
-                    &key,
-                    QuickSaleRequest {
-                        member_id: member,
-                        amount,
-                        category: None,
-                        cash_tendered: None,
-                        pay_with: Default::default(),
-                    },
-                ))
+            (6..9, Some(member_id)) => {
+                let rule = self.rng.random_bool(0.3).then(|| "200+30".to_owned());
+                let paid = match rule {
+                    Some(_) => Money::new(Decimal::new(20_000, 2), Currency::CNY),
+                    None => yuan(&mut self.rng, 300),
+                };
+                let action = WalletAction::TopUp { paid, rule };
+                Spend::Wallet(request(&key, WalletRequest { member_id, action }))
             }
+            (9..13, Some(member_id)) => Spend::Checkout(request(
+                &key,
+                QuickSaleRequest {
+                    member_id: Some(member_id),
+                    amount: yuan(&mut self.rng, 150),
+                    category: None,
+                    cash_tendered: None,
+                    pay_with: PayWith::StoredValue,
+                },
+            )),
+            (13, Some(member_id)) => {
+                let action = WalletAction::AdjustPoints {
+                    points: -self.rng.random_range(1..200),
+                    reason: "兑换礼品".into(),
+                };
+                Spend::Wallet(request(&key, WalletRequest { member_id, action }))
+            }
+            (14, Some(member_id)) => {
+                let action = WalletAction::Refund {
+                    principal: yuan(&mut self.rng, 50),
+                    reason: "退款".into(),
+                };
+                Spend::Wallet(request(&key, WalletRequest { member_id, action }))
+            }
+            _ => Spend::Checkout(request(
+                &key,
+                QuickSaleRequest {
+                    member_id: member.filter(|_| self.rng.random_bool(0.7)),
+                    amount: yuan(&mut self.rng, 1000),
+                    category: None,
+                    cash_tendered: None,
+                    pay_with: PayWith::Cash,
+                },
+            )),
         };
-        let _ = self.stores[i].journal.handle(command); // rejections (a taken phone) are fine
+        self.send_spend(i, spend, true);
+    }
+
+    /// Sends a request that may spend; when its rights are elsewhere and the store is online,
+    /// asks headquarters (the first time) and keeps it to send again.
+    fn send_spend(&mut self, i: usize, spend: Spend, may_ask: bool) {
+        let result = self.stores[i].journal.handle(spend.command());
+        match result {
+            Ok(reply) => {
+                if !reply.replayed {
+                    self.expect(&spend, &reply.outcome);
+                }
+                if let Some(member) = spend.member() {
+                    self.audit_one(i, &member);
+                }
+            }
+            Err(Rejection::Wallet(WalletError::RightsElsewhere { wants })) => {
+                self.wallet_ops.refused_rights_elsewhere += 1;
+                let s = &mut self.stores[i];
+                let (Some((link, session)), true, Some(member)) =
+                    (s.session.as_mut(), may_ask, spend.member())
+                else {
+                    return;
+                };
+                let key = match &spend {
+                    Spend::Checkout(r) => r.key.clone(),
+                    Spend::Wallet(r) => r.key.clone(),
+                };
+                let id = TxId::derived(&["ask", key.as_str()]);
+                let ask = Ask {
+                    id: id.clone(),
+                    member,
+                    wants,
+                };
+                if session.ask(ask).is_ok() {
+                    s.asks.push((id, *link, None, spend));
+                    self.wallet_ops.asks += 1;
+                }
+            }
+            Err(Rejection::Wallet(WalletError::Insufficient { .. })) => {
+                self.wallet_ops.refused_insufficient += 1;
+            }
+            Err(_) => {}
+        }
+    }
+
+    /// Books an acknowledged operation in the bank's own ledger.
+    fn expect(&mut self, spend: &Spend, outcome: &Outcome) {
+        let cents = |m: &Money| i128::from(m.to_fen().unwrap().0);
+        let (member, delta) = match (spend, outcome) {
+            (Spend::Checkout(r), Outcome::Sale { sale, .. }) => {
+                let Some(member) = r.body.member_id else {
+                    return;
+                };
+                let mut d = Expected {
+                    points: i128::from(sale.sale.points_earned.0),
+                    ..Expected::default()
+                };
+                if let Tender::StoredValue { principal, bonus } = sale.sale.tender {
+                    d.principal -= i128::from(principal.0);
+                    d.bonus -= i128::from(bonus.0);
+                }
+                (member, d)
+            }
+            (Spend::Wallet(r), Outcome::Wallet { .. }) => {
+                let d = match &r.body.action {
+                    WalletAction::TopUp { paid, rule } => Expected {
+                        principal: cents(paid),
+                        bonus: if rule.is_some() { 3_000 } else { 0 },
+                        points: 0,
+                    },
+                    WalletAction::AdjustPoints { points, .. } => Expected {
+                        points: i128::from(*points),
+                        ..Expected::default()
+                    },
+                    WalletAction::Refund { principal, .. } => Expected {
+                        principal: -cents(principal),
+                        ..Expected::default()
+                    },
+                    _ => Expected::default(),
+                };
+                (r.body.member_id, d)
+            }
+            _ => return,
+        };
+        self.wallet_ops.applied += 1;
+        let e = self.expected.entry(member).or_default();
+        e.principal += delta.principal;
+        e.bonus += delta.bonus;
+        e.points += delta.points;
+    }
+
+    /// The writing store's copy of the member's wallet, audited right after the write.
+    fn audit_one(&mut self, i: usize, member: &MemberId) {
+        if self.violation.is_some() {
+            return;
+        }
+        let s = &self.stores[i];
+        let wallet = views::Views::new(s.mem.clone()).wallet(member).unwrap();
+        if let Err(e) = wallet.audit() {
+            self.violation = Some(format!("{member}'s wallet at {}: {e}", s.id));
+        }
     }
 
     fn flush_store(&mut self, i: usize) {
@@ -352,6 +603,10 @@ impl Sim {
                         }
                     }
                 }
+                HubEvent::Ask(ask) => {
+                    let give_up = self.now.load(Ordering::Relaxed) + 3_000;
+                    self.hub.asks.push((id, store, ask, false, give_up));
+                }
             }
         }
     }
@@ -365,9 +620,56 @@ impl Sim {
         }
     }
 
+    /// Serves asks for rights as the ingest thread does: grant from the pool, or recall from
+    /// the stores holding them (through their current links) and try again later.
+    fn serve_asks(&mut self, now: u64) {
+        for (link, store, ask, recalled, give_up) in std::mem::take(&mut self.hub.asks) {
+            if !self.links.contains_key(&link) {
+                continue;
+            }
+            let step = self.hub.ingest.serve_ask(&store, &ask, recalled).unwrap();
+            let answer = |reason: String| AskAnswer::Refused { reason };
+            match step {
+                AskStep::Granted { feed_upto } => {
+                    let granted = AskAnswer::Granted { feed_upto };
+                    self.hub.answers.push((link, ask.id, granted));
+                }
+                AskStep::Recall(list) => {
+                    for (holder, recall) in list {
+                        let at = self.stores.iter().position(|s| s.id == holder).unwrap();
+                        let holder_link = self.stores[at].session.as_ref().map(|(l, _)| *l);
+                        if let Some(session) = holder_link
+                            .and_then(|l| self.links.get_mut(&l))
+                            .and_then(|l| l.hub.as_mut())
+                        {
+                            session.recall(recall);
+                        }
+                    }
+                    self.hub.asks.push((link, store, ask, true, give_up));
+                }
+                AskStep::Wait if now < give_up => {
+                    self.hub.asks.push((link, store, ask, recalled, give_up));
+                }
+                AskStep::Wait => {
+                    let refused = answer("timed out".into());
+                    self.hub.answers.push((link, ask.id, refused));
+                }
+                AskStep::Refused(reason) => {
+                    self.hub.answers.push((link, ask.id, answer(reason)));
+                }
+            }
+        }
+    }
+
     /// The hub's group commit: flush, then acknowledge, welcome new links, and stream the feed.
     fn hub_flush(&mut self, now: u64) {
+        self.serve_asks(now);
         self.hub.ingest.flush().unwrap();
+        for (link, id, answer) in std::mem::take(&mut self.hub.answers) {
+            if let Some(session) = self.links.get_mut(&link).and_then(|l| l.hub.as_mut()) {
+                session.answer(id, answer);
+            }
+        }
         self.hub.durable_feed_len = self.hub.ingest.feed_len();
         for (id, seq) in std::mem::take(&mut self.hub.pending_acks) {
             if let Some(session) = self.links.get_mut(&id).and_then(|l| l.hub.as_mut()) {
@@ -443,14 +745,69 @@ impl Sim {
                     self.close_link(id);
                     break;
                 }
+                let mut events = Vec::new();
                 while let Some(event) = session.poll_event() {
-                    if let UplinkEvent::Feed { upto, items } = event {
-                        s.journal
-                            .handle(Command::ApplyFeed { upto, items })
-                            .unwrap();
-                    }
+                    events.push(event);
+                }
+                for event in events {
+                    self.store_event(i, event);
                 }
             }
+            self.retry_granted(i);
+            self.flush_store(i);
+        }
+    }
+
+    fn store_event(&mut self, i: usize, event: UplinkEvent) {
+        let s = &mut self.stores[i];
+        match event {
+            UplinkEvent::Acked(_) => {}
+            UplinkEvent::Feed { upto, items } => {
+                s.journal
+                    .handle(Command::ApplyFeed { upto, items })
+                    .unwrap();
+            }
+            UplinkEvent::Answer { id, answer } => match answer {
+                AskAnswer::Granted { feed_upto } => {
+                    for ask in s.asks.iter_mut().filter(|a| a.0 == id) {
+                        ask.2 = Some(feed_upto);
+                    }
+                    self.wallet_ops.granted += 1;
+                }
+                AskAnswer::Refused { reason } => {
+                    s.asks.retain(|a| a.0 != id);
+                    self.trace
+                        .push(format!("{} ask {id} refused: {reason}", s.id));
+                }
+            },
+            UplinkEvent::Recall(recall) => {
+                let action = WalletAction::Recall {
+                    counter: recall.counter,
+                    units: recall.units,
+                };
+                let body = WalletRequest {
+                    member_id: recall.member,
+                    action,
+                };
+                let _ = s.journal.handle(Command::Wallet(request(&recall.id, body)));
+            }
+        }
+    }
+
+    /// Sends again the spends whose granted rights have arrived with the feed.
+    fn retry_granted(&mut self, i: usize) {
+        let applied = views::Views::new(self.stores[i].mem.clone())
+            .feed_applied()
+            .unwrap();
+        let link = self.stores[i].session.as_ref().map(|(l, _)| *l);
+        let asks = std::mem::take(&mut self.stores[i].asks);
+        let (ready, waiting): (Vec<_>, Vec<_>) = asks
+            .into_iter()
+            .filter(|a| Some(a.1) == link)
+            .partition(|a| a.2.is_some_and(|upto| upto <= applied));
+        self.stores[i].asks = waiting;
+        for (_, _, _, spend) in ready {
+            self.send_spend(i, spend, false);
         }
     }
 
@@ -482,6 +839,7 @@ impl Sim {
         let id = self.next_link;
         self.next_link += 1;
         let s = &mut self.stores[i];
+        s.asks.clear();
         let feed_applied = views::Views::new(s.mem.clone()).feed_applied().unwrap();
         s.session = Some((
             id,
@@ -573,6 +931,38 @@ impl Sim {
                 ));
             }
         }
+        if let Some(violation) = &self.violation {
+            return Err(format!("the bank's audit during the run: {violation}"));
+        }
+        self.audit_all()?;
+        let at_hq: BTreeMap<MemberId, Wallet> =
+            self.hub.mem.wallets().unwrap().into_iter().collect();
+        for s in &self.stores {
+            let here: BTreeMap<MemberId, Wallet> = wallets(&s.mem).into_iter().collect();
+            if here != at_hq {
+                return Err(format!("{}'s wallets differ from headquarters'", s.id));
+            }
+        }
+        for (member, expected) in &self.expected {
+            let wallet = at_hq.get(member).cloned().unwrap_or_default();
+            let points: u64 = wallet
+                .counters
+                .iter()
+                .filter(|(c, _)| matches!(c, Counter::Points { .. }))
+                .map(|(_, r)| r.balance())
+                .sum();
+            let held = Expected {
+                principal: i128::from(wallet.balance(&Counter::Principal)),
+                bonus: i128::from(wallet.balance(&Counter::Bonus)),
+                points: i128::from(points),
+            };
+            if held != *expected {
+                return Err(format!(
+                    "{member}: the wallet holds {held:?}, the acknowledged operations add up to {expected:?}"
+                ));
+            }
+        }
+        report.wallets = at_hq.len() as u64;
         report.feed = self.hub.durable_feed_len;
         report.store_crashes = self
             .trace
@@ -608,6 +998,7 @@ pub struct SimReport {
     pub dropped_links: u64,
     /// Sessions one end closed on a protocol error (a stale connection's gap, say).
     pub refused: u64,
+    pub wallets: u64,
 }
 
 fn request<T>(key: &TxId, body: T) -> Request<T> {
@@ -625,5 +1016,17 @@ fn directory(mem: &MemStore) -> Vec<MemberView> {
         .unwrap()
         .into_iter()
         .map(|(k, v)| views::decode(&k, &v).unwrap())
+        .collect()
+}
+
+/// Every wallet a store holds, in member order.
+fn wallets(mem: &MemStore) -> Vec<(MemberId, Wallet)> {
+    mem.scan_prefix(b"w/")
+        .unwrap()
+        .into_iter()
+        .map(|(k, v)| {
+            let id = MemberId::parse(std::str::from_utf8(&k[2..]).unwrap()).unwrap();
+            (id, views::decode(&k, &v).unwrap())
+        })
         .collect()
 }

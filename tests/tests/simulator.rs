@@ -3,7 +3,7 @@
 //! `SIM_SEED=<n> cargo test -p tests --test simulator` replays exactly that run.
 #![allow(clippy::print_stdout)]
 
-use tests::sim::{Sim, SimConfig};
+use tests::sim::{Sim, SimConfig, WalletCounts};
 
 const CONFIG: SimConfig = SimConfig {
     stores: 4,
@@ -11,14 +11,14 @@ const CONFIG: SimConfig = SimConfig {
     faults: 1.0,
 };
 
-fn run(seed: u64, config: SimConfig) -> tests::sim::SimReport {
+fn run(seed: u64, config: SimConfig) -> (tests::sim::SimReport, WalletCounts) {
     let mut sim = Sim::new(seed, config);
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         sim.run();
         sim.check()
     }));
     match outcome {
-        Ok(Ok(report)) => report,
+        Ok(Ok(report)) => (report, sim.wallet_ops),
         Ok(Err(problem)) => panic!(
             "seed {seed}: {problem}\nreplay with SIM_SEED={seed}\nlast events: {:?}",
             tail(&sim.trace)
@@ -45,16 +45,30 @@ fn many_seeds_converge_with_nothing_lost_or_doubled() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(12);
     let mut total = tests::sim::SimReport::default();
+    let mut ops = WalletCounts::default();
     for seed in 0..seeds {
-        let report = run(seed, CONFIG);
+        let (report, wallet) = run(seed, CONFIG);
         total.entries += report.entries;
         total.members += report.members;
+        total.wallets += report.wallets;
         total.store_crashes += report.store_crashes;
         total.hub_crashes += report.hub_crashes;
         total.dropped_links += report.dropped_links;
         total.refused += report.refused;
+        ops.applied += wallet.applied;
+        ops.asks += wallet.asks;
+        ops.granted += wallet.granted;
+        ops.refused_rights_elsewhere += wallet.refused_rights_elsewhere;
+        ops.refused_insufficient += wallet.refused_insufficient;
     }
-    println!("{seeds} seeds: {total:?}");
+    println!(
+        "{seeds} seeds × {} steps, violations 0: {total:?}\nwallet operations: {ops:?}",
+        CONFIG.steps
+    );
+    assert!(
+        ops.applied > seeds * 20 && ops.granted > 0 && ops.refused_insufficient > 0,
+        "the wallet workload did too little to prove anything: {ops:?}"
+    );
     assert!(
         total.store_crashes > 0 && total.hub_crashes > 0 && total.dropped_links > seeds,
         "too few faults: {total:?}"
@@ -80,12 +94,13 @@ fn the_same_seed_gives_the_same_run() {
 
 #[test]
 fn a_perfect_network_needs_no_faults_to_converge() {
-    let report = run(
+    let (report, wallet) = run(
         1,
         SimConfig {
             faults: 0.0,
             ..CONFIG
         },
     );
-    assert!(report.members > 0 && report.feed > 0);
+    assert!(report.members > 0 && report.feed > 0 && report.wallets > 0);
+    assert!(wallet.granted > 0, "{wallet:?}");
 }

@@ -26,12 +26,16 @@ use utoipa::OpenApi;
 pub use dto::*;
 use error::{ApiError, Code, ErrorBody};
 
+use crate::journal::Rejection;
 use crate::journal::{
     Command, JournalHandle, MemberEdit, NewMember, Outcome, Reply, Request, Settings, WalletAction,
     WalletRequest,
 };
 use crate::password::{self, Lockout, PasswordError};
+use crate::uplink::{AskRequest, Link};
 use crate::views::Views;
+use protocol::sync::{Ask, AskAnswer};
+use protocol::wallet::WalletError;
 
 /// Bodies over this size are refused before parsing.
 pub const BODY_BYTES_MAX: usize = 64 * 1024;
@@ -47,7 +51,13 @@ pub struct AppState {
     /// Staff who may reset a payment password.
     pub managers: Vec<StaffId>,
     pub lockout: Lockout,
+    /// Where to ask headquarters for rights; `None` when the store runs without a hub.
+    pub asks: Option<tokio::sync::mpsc::Sender<AskRequest>>,
 }
+
+/// How long a till waits for headquarters to move rights here before it is told to take
+/// another tender.
+const RIGHTS_WAIT: std::time::Duration = std::time::Duration::from_secs(4);
 
 impl AppState {
     fn today(&self) -> NaiveDate {
@@ -431,16 +441,83 @@ async fn quick_checkout(State(app): St, headers: HeaderMap, Body(body): Body) ->
     if let (PayWith::StoredValue, Some(member)) = (request.pay_with, request.member_id) {
         check_password(&app, member, b.password).await?;
     }
-    let reply = app
-        .journal
-        .send(Command::QuickCheckout(Request {
-            key,
-            fingerprint,
-            staff,
-            body: request,
-        }))
-        .await?;
+    let member = request.member_id;
+    let request = Request {
+        key,
+        fingerprint,
+        staff,
+        body: request,
+    };
+    let reply = spend(&app, member, &request.key.clone(), || {
+        Command::QuickCheckout(request.clone())
+    })
+    .await?;
     Ok(answer(StatusCode::CREATED, reply))
+}
+
+/// Sends a command that may spend rights. When the member's balance covers it but the rights
+/// are held elsewhere, asks headquarters to move them here (one round trip; more when it has
+/// to recall them from another store), then sends the command again with the same key.
+async fn spend(
+    app: &AppState,
+    member: Option<MemberId>,
+    key: &TxId,
+    command: impl Fn() -> Command,
+) -> Result<Reply, ApiError> {
+    match (app.journal.send(command()).await, member) {
+        (Err(Rejection::Wallet(WalletError::RightsElsewhere { wants })), Some(member)) => {
+            fetch_rights(app, key, member, wants).await?;
+            Ok(app.journal.send(command()).await?)
+        }
+        (result, _) => Ok(result?),
+    }
+}
+
+async fn fetch_rights(
+    app: &AppState,
+    key: &TxId,
+    member: MemberId,
+    wants: Vec<(protocol::wallet::Counter, u64)>,
+) -> Result<(), ApiError> {
+    let elsewhere = |why: &str| ApiError::new(Code::RightsElsewhere, why);
+    let Some(asks) = &app.asks else {
+        return Err(elsewhere(
+            "the balance is held at other stores and this store has no hub",
+        ));
+    };
+    if app.sync.borrow().link != Link::Online {
+        return Err(elsewhere(
+            "the balance is held at other stores and headquarters is not reachable",
+        ));
+    }
+    let ask = Ask {
+        id: TxId::derived(&["ask", key.as_str()]),
+        member,
+        wants,
+    };
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    asks.send((ask, reply))
+        .await
+        .map_err(|_| elsewhere("the uplink has stopped"))?;
+    let answer = tokio::time::timeout(RIGHTS_WAIT, answer).await;
+    match answer {
+        Ok(Ok(AskAnswer::Granted { feed_upto })) => {
+            let mut status = app.sync.clone();
+            let applied = status.wait_for(|s| s.feed_applied >= feed_upto);
+            match tokio::time::timeout(RIGHTS_WAIT, applied).await {
+                Ok(Ok(_)) => Ok(()),
+                _ => Err(elsewhere(
+                    "headquarters granted the rights but they did not arrive",
+                )),
+            }
+        }
+        Ok(Ok(AskAnswer::Refused { reason })) => Err(ApiError::new(
+            Code::RightsElsewhere,
+            format!("headquarters could not move the rights here: {reason}"),
+        )),
+        Ok(Err(_)) => Err(elsewhere("the link to headquarters dropped while asking")),
+        Err(_) => Err(elsewhere("headquarters did not answer in time")),
+    }
 }
 
 /// The body with any `password` field taken out, so it never reaches a stored fingerprint.
