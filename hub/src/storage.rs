@@ -269,6 +269,43 @@ struct MemHubState {
 struct MemHub {
     live: MemHubState,
     durable: MemHubState,
+    /// Appends since the last flush, to bring `durable` up to date at the next one.
+    unflushed: Vec<Owned>,
+}
+
+/// An [`Append`] that owns its store id, kept until it is flushed.
+#[derive(Clone)]
+struct Owned {
+    store: StoreId,
+    entries: Vec<(u64, Vec<u8>)>,
+    tip: ChainTip,
+    status: StoreStatus,
+    feed: Vec<(u64, FeedRecord)>,
+    feed_len: u64,
+    members: Vec<MemberRecord>,
+    phones: Vec<(Phone, Option<MemberId>)>,
+    wallets: Vec<(MemberId, Wallet)>,
+}
+
+impl MemHubState {
+    fn apply(&mut self, a: Owned) {
+        for (seq, bytes) in a.entries {
+            self.logs.insert((a.store.clone(), seq), bytes);
+        }
+        self.stores.insert(a.store, (a.tip, a.status));
+        self.feed.extend(a.feed);
+        self.feed_len = a.feed_len;
+        for record in a.members {
+            self.members.insert(record.member_id, record);
+        }
+        for (phone, member) in a.phones {
+            match member {
+                Some(id) => self.phones.insert(phone, id),
+                None => self.phones.remove(&phone),
+            };
+        }
+        self.wallets.extend(a.wallets);
+    }
 }
 
 impl MemHubStore {
@@ -281,6 +318,7 @@ impl MemHubStore {
     /// Forgets everything written since the last flush.
     pub fn crash(&self) {
         let mut state = self.lock();
+        state.unflushed.clear();
         state.live = state.durable.clone();
     }
 }
@@ -301,30 +339,31 @@ impl HubStore for MemHubStore {
     }
 
     fn append(&self, a: Append<'_>) -> Result<()> {
+        let owned = Owned {
+            store: a.store.clone(),
+            entries: a.entries,
+            tip: a.tip,
+            status: a.status,
+            feed: a.feed,
+            feed_len: a.feed_len,
+            members: a.members,
+            phones: a.phones,
+            wallets: a.wallets,
+        };
         let mut state = self.lock();
-        let live = &mut state.live;
-        for (seq, bytes) in a.entries {
-            live.logs.insert((a.store.clone(), seq), bytes);
-        }
-        live.stores.insert(a.store.clone(), (a.tip, a.status));
-        live.feed.extend(a.feed);
-        live.feed_len = a.feed_len;
-        for record in a.members {
-            live.members.insert(record.member_id, record);
-        }
-        for (phone, member) in a.phones {
-            match member {
-                Some(id) => live.phones.insert(phone, id),
-                None => live.phones.remove(&phone),
-            };
-        }
-        live.wallets.extend(a.wallets);
+        state.live.apply(owned.clone());
+        state.unflushed.push(owned);
         Ok(())
     }
 
     fn flush(&self) -> Result<()> {
         let mut state = self.lock();
-        state.durable = state.live.clone();
+        let MemHub {
+            durable, unflushed, ..
+        } = &mut *state;
+        for owned in unflushed.drain(..) {
+            durable.apply(owned);
+        }
         Ok(())
     }
 

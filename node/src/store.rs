@@ -205,7 +205,8 @@ pub struct MemStore {
 #[derive(Default, Clone)]
 struct MemState {
     live: BTreeMap<Vec<u8>, Vec<u8>>,
-    durable: BTreeMap<Vec<u8>, Vec<u8>>,
+    /// Batches applied since the last flush, oldest first: what a crash takes away.
+    unflushed: Vec<Batch>,
 }
 
 impl MemStore {
@@ -216,10 +217,18 @@ impl MemStore {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Forgets every write that was applied but not flushed.
+    /// Forgets every write that was applied but not flushed (undone newest first).
     pub fn crash(&self) {
         let mut state = self.lock();
-        state.live = state.durable.clone();
+        let MemState { live, unflushed } = &mut *state;
+        for undo in unflushed.drain(..).rev() {
+            for (key, before) in undo.ops {
+                match before {
+                    Some(v) => live.insert(key, v),
+                    None => live.remove(&key),
+                };
+            }
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -254,18 +263,21 @@ impl Store for MemStore {
 
     fn apply(&self, batch: Batch) -> Result<(), StoreError> {
         let mut state = self.lock();
+        // Remember what each key held before, so a crash can undo the batch.
+        let mut undo = Batch::default();
         for (key, value) in batch.ops {
-            match value {
-                Some(v) => state.live.insert(key, v),
+            let before = match value {
+                Some(v) => state.live.insert(key.clone(), v),
                 None => state.live.remove(&key),
             };
+            undo.ops.insert(key, before);
         }
+        state.unflushed.push(undo);
         Ok(())
     }
 
     fn flush(&self) -> Result<(), StoreError> {
-        let mut state = self.lock();
-        state.durable = state.live.clone();
+        self.lock().unflushed.clear();
         Ok(())
     }
 }

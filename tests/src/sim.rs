@@ -367,9 +367,9 @@ impl Sim {
 
     fn work(&mut self, i: usize) {
         let key = self.key(i);
-        let members = directory(&self.stores[i].mem);
+        let members = member_ids(&self.stores[i].mem);
         let some_member = |rng: &mut StdRng| {
-            (!members.is_empty()).then(|| members[rng.random_range(0..members.len())].member_id)
+            (!members.is_empty()).then(|| members[rng.random_range(0..members.len())])
         };
         let yuan = |rng: &mut StdRng, max: i64| {
             Money::new(
@@ -1028,5 +1028,14 @@ fn wallets(mem: &MemStore) -> Vec<(MemberId, Wallet)> {
             let id = MemberId::parse(std::str::from_utf8(&k[2..]).unwrap()).unwrap();
             (id, views::decode(&k, &v).unwrap())
         })
+        .collect()
+}
+
+/// Every member a store knows, by id only (cheap: no profile is decoded).
+fn member_ids(mem: &MemStore) -> Vec<MemberId> {
+    mem.scan_prefix(b"m/")
+        .unwrap()
+        .into_iter()
+        .map(|(k, _)| MemberId::parse(std::str::from_utf8(&k[2..]).unwrap()).unwrap())
         .collect()
 }

@@ -1,6 +1,7 @@
 //! The seeded simulator of many stores and the hub with cut, stale and slow connections,
 //! partitions and crashes (see `tests/src/sim.rs`). A failure names its seed;
-//! `SIM_SEED=<n> cargo test -p tests --test simulator` replays exactly that run.
+//! `SIM_SEED=<n> cargo test -p tests --test simulator` replays exactly that run;
+//! `SIM_SEEDS=<n>` runs seeds 0..n (200 by default, spread over the cores).
 #![allow(clippy::print_stdout)]
 
 use tests::sim::{Sim, SimConfig, WalletCounts};
@@ -43,13 +44,31 @@ fn many_seeds_converge_with_nothing_lost_or_doubled() {
     let seeds: u64 = std::env::var("SIM_SEEDS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(12);
+        .unwrap_or(200);
+    // Seeds are independent: run them on every core, each deterministic on its own.
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);
+    let results: Vec<_> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|w| {
+                scope.spawn(move || {
+                    (w..seeds)
+                        .step_by(workers as usize)
+                        .map(|seed| run(seed, CONFIG))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    });
     let mut total = tests::sim::SimReport::default();
     let mut ops = WalletCounts::default();
-    for seed in 0..seeds {
-        let (report, wallet) = run(seed, CONFIG);
+    for (report, wallet) in results {
         total.entries += report.entries;
         total.members += report.members;
+        total.feed += report.feed;
         total.wallets += report.wallets;
         total.store_crashes += report.store_crashes;
         total.hub_crashes += report.hub_crashes;
