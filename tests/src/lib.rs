@@ -117,6 +117,19 @@ impl Client {
         Self::finish(request.send(body))
     }
 
+    /// PUTs a body as a named staff member.
+    pub fn put_as(&self, path: &str, key: &str, staff: Option<&str>, body: &str) -> Answer {
+        let mut request = self
+            .agent
+            .put(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .header("idempotency-key", key);
+        if let Some(staff) = staff {
+            request = request.header("x-staff-id", staff);
+        }
+        Self::finish(request.send(body)).unwrap()
+    }
+
     pub fn patch(&self, path: &str, key: Option<&str>, body: &str) -> Answer {
         let mut request = self
             .agent

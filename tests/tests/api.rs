@@ -401,3 +401,260 @@ fn serves_its_openapi_document() {
         assert!(paths.contains_key(path), "{path} missing from openapi.json");
     }
 }
+
+#[test]
+fn wallet_bad_input_is_refused_and_changes_nothing() {
+    let dir = tests::TempDir::new("wallet-api");
+    let mut config = node::Config {
+        data_dir: dir.path().join("data"),
+        managers: vec!["M001".into()],
+        ..node::Config::default()
+    };
+    config.wallet.top_up_rules = vec![node::config::TopUpRuleConfig {
+        id: "充500送100".into(),
+        pay_at_least: "500".parse().unwrap(),
+        bonus: "100".parse().unwrap(),
+    }];
+    let node = TestNode::start_with(config);
+    let c = &node.client;
+    let member = register(c, "reg-w-0001", "王五", "13700000001").body["member_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let base = format!("/api/v1/members/{member}");
+    let entries = log_entries(c);
+    let refused = |path: &str, key: &str, body: Value, code: &str| {
+        let answer = c.post(&format!("{base}{path}"), Some(key), &body.to_string());
+        assert_eq!(
+            answer.body["code"], code,
+            "{path} {body}: {:?}",
+            answer.body
+        );
+        assert!(answer.status >= 400);
+    };
+
+    // Top-ups: zero, negative, a JSON number, another currency, rules unknown or not met, absurd.
+    refused(
+        "/top-ups",
+        "t-bad-0001",
+        json!({"amount": {"amount": "0"}}),
+        "invalid_amount",
+    );
+    refused(
+        "/top-ups",
+        "t-bad-0002",
+        json!({"amount": {"amount": "-5"}}),
+        "invalid_amount",
+    );
+    refused(
+        "/top-ups",
+        "t-bad-0003",
+        json!({"amount": {"amount": 5}}),
+        "invalid_amount",
+    );
+    refused(
+        "/top-ups",
+        "t-bad-0004",
+        json!({"amount": {"amount": "5", "currency": "USD"}}),
+        "currency_not_accepted",
+    );
+    refused(
+        "/top-ups",
+        "t-bad-0005",
+        json!({"amount": {"amount": "500"}, "rule": "充1送1"}),
+        "top_up_rule_invalid",
+    );
+    refused(
+        "/top-ups",
+        "t-bad-0006",
+        json!({"amount": {"amount": "499.99"}, "rule": "充500送100"}),
+        "top_up_rule_invalid",
+    );
+    refused(
+        "/top-ups",
+        "t-bad-0007",
+        json!({"amount": {"amount": "50000.01"}}),
+        "amount_too_large",
+    );
+    let ghost = c.post(
+        "/api/v1/members/01KAAAAAAAAAAAAAAAAAAAAAAA/top-ups",
+        Some("t-bad-0008"),
+        &json!({"amount": {"amount": "5"}}).to_string(),
+    );
+    assert_eq!(ghost.body["code"], "member_not_found");
+    let malformed = c.post(
+        &format!("{base}/top-ups"),
+        Some("t-bad-0009"),
+        "{\"amount\":",
+    );
+    assert_eq!(malformed.body["code"], "malformed_json");
+    let keyless = c.post(
+        &format!("{base}/top-ups"),
+        None,
+        &json!({"amount": {"amount": "5"}}).to_string(),
+    );
+    assert_eq!(keyless.body["code"], "idempotency_key_missing");
+    assert_eq!(log_entries(c), entries, "refusals wrote nothing");
+
+    // A top-up under a rule: principal and bonus apart; a replay is the same answer.
+    let body = json!({"amount": {"amount": "500"}, "rule": "充500送100"}).to_string();
+    let topped = c.post(&format!("{base}/top-ups"), Some("t-ok-00001"), &body);
+    assert_eq!(topped.status, 201, "{:?}", topped.body);
+    assert_eq!(topped.body["stored_value"]["principal"]["amount"], "500.00");
+    assert_eq!(topped.body["stored_value"]["bonus"]["amount"], "100.00");
+    let replay = c.post(&format!("{base}/top-ups"), Some("t-ok-00001"), &body);
+    assert!(replay.replayed);
+    assert_eq!(replay.body, topped.body);
+    assert_eq!(log_entries(c), entries + 1);
+
+    // Payment password: set once freely; replacing it needs a manager; six digits only.
+    let set = |key: &str, staff: Option<&str>, pw: &str| {
+        c.put_as(
+            &format!("{base}/password"),
+            key,
+            staff,
+            &json!({"password": pw}).to_string(),
+        )
+    };
+    assert_eq!(
+        set("pw-bad-0001", None, "12ab56").body["code"],
+        "field_invalid"
+    );
+    assert_eq!(set("pw-ok-00001", None, "123456").status, 201);
+    assert_eq!(
+        set("pw-bad-0002", Some("C007"), "654321").body["code"],
+        "manager_required"
+    );
+    let pay = |key: &str, amount: &str, password: Option<&str>| {
+        let mut body =
+            json!({"member_id": member, "amount": {"amount": amount}, "pay_with": "stored_value"});
+        if let Some(pw) = password {
+            body["password"] = json!(pw);
+        }
+        checkout(c, key, body)
+    };
+    assert_eq!(
+        pay("pay-bad-0001", "10", None).body["code"],
+        "password_required"
+    );
+    for n in 0..4 {
+        let wrong = pay(&format!("pay-bad-1{n:03}"), "10", Some("000000"));
+        assert_eq!(
+            (wrong.status, wrong.body["code"].as_str()),
+            (401, Some("password_wrong"))
+        );
+    }
+    let locked = pay("pay-bad-2000", "10", Some("000000"));
+    assert_eq!(
+        (locked.status, locked.body["code"].as_str()),
+        (423, Some("password_locked"))
+    );
+    assert_eq!(
+        pay("pay-bad-2001", "10", Some("123456")).body["code"],
+        "password_locked"
+    );
+    assert_eq!(
+        set("pw-ok-00002", Some("M001"), "123456").status,
+        201,
+        "manager reset"
+    );
+    let paid = pay("pay-ok-00001", "60", Some("123456"));
+    assert_eq!(paid.status, 201, "{:?}", paid.body);
+    assert_eq!(paid.body["tenders"][0]["principal"]["amount"], "50.00");
+    assert_eq!(paid.body["tenders"][0]["bonus"]["amount"], "10.00");
+    assert_eq!(paid.body["member_stored_value"]["amount"], "540.00");
+    assert_eq!(
+        pay("pay-bad-3000", "540.01", Some("123456")).body["code"],
+        "insufficient_balance"
+    );
+    let anonymous = checkout(
+        c,
+        "pay-bad-3001",
+        json!({"amount": {"amount": "1"}, "pay_with": "stored_value"}),
+    );
+    assert_eq!(anonymous.body["code"], "invalid_request");
+
+    // Cards: a count card runs out; an expired period card is refused; unknown cards are named.
+    let card =
+        |key: &str, body: Value| c.post(&format!("{base}/cards"), Some(key), &body.to_string());
+    let sold = card(
+        "card-ok-0001",
+        json!({"name": "洗车1次", "kind": "count", "uses": 1, "price": {"amount": "30"}}),
+    );
+    assert_eq!(sold.status, 201, "{:?}", sold.body);
+    let count_card = sold.body["cards"][0]["card_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let bad = card(
+        "card-bad-001",
+        json!({"name": "洗车", "kind": "count", "uses": 0, "price": {"amount": "30"}}),
+    );
+    assert_eq!(bad.body["code"], "field_invalid");
+    let old = card(
+        "card-ok-0002",
+        json!({"name": "2020年卡", "kind": "period", "valid_from": "2020-01-01",
+                                          "valid_to": "2020-12-31", "price": {"amount": "999"}}),
+    );
+    let period_card = old.body["cards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["kind"] == "period")
+        .unwrap()["card_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let use_card =
+        |key: &str, card: &str| c.post(&format!("{base}/cards/{card}/uses"), Some(key), "{}");
+    assert_eq!(use_card("use-ok-00001", &count_card).status, 201);
+    assert_eq!(
+        use_card("use-bad-0001", &count_card).body["code"],
+        "insufficient_balance"
+    );
+    assert_eq!(
+        use_card("use-bad-0002", &period_card).body["code"],
+        "card_not_valid"
+    );
+    assert_eq!(
+        use_card("use-bad-0003", "S009-00000001").body["code"],
+        "card_not_found"
+    );
+
+    // Points: no deduction beyond the balance, and never without a reason. Refunds: principal only.
+    refused(
+        "/points",
+        "pt-bad-0001",
+        json!({"points": -61, "reason": "兑换"}),
+        "insufficient_balance",
+    );
+    refused(
+        "/points",
+        "pt-bad-0002",
+        json!({"points": 10, "reason": ""}),
+        "field_invalid",
+    );
+    refused(
+        "/points",
+        "pt-bad-0003",
+        json!({"points": 0, "reason": "x"}),
+        "invalid_amount",
+    );
+    refused(
+        "/refunds",
+        "rf-bad-0001",
+        json!({"amount": {"amount": "450.01"}, "reason": "退卡"}),
+        "insufficient_balance",
+    );
+    let refund = c.post(
+        &format!("{base}/refunds"),
+        Some("rf-ok-00001"),
+        &json!({"amount": {"amount": "450"}, "reason": "退卡"}).to_string(),
+    );
+    assert_eq!(refund.status, 201, "{:?}", refund.body);
+    assert_eq!(refund.body["stored_value"]["principal"]["amount"], "0.00");
+    assert_eq!(refund.body["stored_value"]["bonus"]["amount"], "90.00");
+    let wallet = c.get(&format!("{base}/wallet")).body;
+    assert_eq!(wallet["points"]["balance"], 60);
+    assert_eq!(wallet["password_set"], true);
+}
