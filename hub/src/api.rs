@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -11,6 +12,7 @@ use axum::routing::get;
 use std::collections::BTreeMap;
 
 use protocol::calendar::StoreCalendar;
+use protocol::settlement::Settlement;
 use protocol::wallet::{Counter, PointsPolicy};
 use protocol::{Fen, MemberId, Money, Phone, StoreId};
 use serde::Deserialize;
@@ -33,6 +35,7 @@ pub fn router(ingest: IngestHandle, storage: Arc<dyn HubStore>) -> Router {
         .route("/api/v1/members/{member_id}", get(get_member))
         .route("/api/v1/members/{member_id}/wallet", get(get_wallet))
         .route("/api/v1/liabilities", get(liabilities))
+        .route("/api/v1/settlement", get(settlement))
         .fallback(|| async {
             error(
                 StatusCode::NOT_FOUND,
@@ -257,6 +260,71 @@ async fn liabilities(State(hq): State<Hq>) -> Response {
         },
         "points": total("points"),
         "by_store": stores,
+    }))
+    .into_response()
+}
+
+#[derive(Deserialize)]
+struct Period {
+    from: chrono::NaiveDate,
+    to: chrono::NaiveDate,
+    /// "exclude" (default: bonus was given away, nobody is owed for it) or "include".
+    bonus: Option<String>,
+}
+
+/// Cross-store settlement (跨店清分) for a period: who owes whom for stored value prepaid at
+/// one store and spent at another, principal and bonus apart.
+async fn settlement(State(hq): State<Hq>, q: Result<Query<Period>, QueryRejection>) -> Response {
+    let bad = |detail: String| {
+        error(
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+            "查询参数不正确",
+            detail,
+        )
+    };
+    let Ok(Query(q)) = q else {
+        return bad("give from and to as YYYY-MM-DD".into());
+    };
+    let include_bonus = match q.bonus.as_deref() {
+        None | Some("exclude") => false,
+        Some("include") => true,
+        Some(other) => return bad(format!("bonus is exclude or include, not {other:?}")),
+    };
+    if q.to < q.from {
+        return bad("the period ends before it starts".into());
+    }
+    let records = match hq.storage.feed(1, usize::MAX) {
+        Ok(records) => records,
+        Err(e) => return unavailable(e.to_string()),
+    };
+    let mut book = Settlement::new(q.from, q.to);
+    for (_, record) in records {
+        if let Ok(entry) = protocol::Entry::decode(&record.entry) {
+            book.take(&entry);
+        }
+    }
+    let rows: Vec<serde_json::Value> = book
+        .owed
+        .iter()
+        .map(|((payer, payee), owed)| {
+            let due = owed.principal + if include_bonus { owed.bonus } else { 0 };
+            json!({
+                "payer": payer,
+                "payee": payee,
+                "principal": fen(owed.principal),
+                "bonus": fen(owed.bonus),
+                "due": fen(due),
+            })
+        })
+        .collect();
+    axum::Json(json!({
+        "from": q.from,
+        "to": q.to,
+        "bonus": if include_bonus { "include" } else { "exclude" },
+        "owed": rows,
+        "spent_where_prepaid": {"principal": fen(book.local.principal), "bonus": fen(book.local.bonus)},
+        "unmatched": {"principal": fen(book.unmatched.principal), "bonus": fen(book.unmatched.bonus)},
     }))
     .into_response()
 }

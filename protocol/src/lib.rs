@@ -15,6 +15,7 @@ pub mod money;
 pub mod phone;
 pub mod points;
 pub mod sale;
+pub mod settlement;
 pub mod sync;
 pub mod wallet;
 

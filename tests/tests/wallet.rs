@@ -80,6 +80,18 @@ fn a_member_tops_up_at_one_store_and_pays_at_another_never_twice() {
         (w["stored_value"]["total"]["amount"] == "70.00").then_some(w)
     });
     println!("hub wallet: {at_hq}");
+    // Settlement: S001 took the cash, S002 handed over the goods, so S001 owes S002.
+    let settled = hub
+        .client
+        .get("/api/v1/settlement?from=2000-01-01&to=2100-12-31")
+        .body;
+    assert_eq!(settled["owed"][0]["payer"], "S001", "{settled}");
+    assert_eq!(settled["owed"][0]["payee"], "S002");
+    assert_eq!(settled["owed"][0]["principal"]["amount"], "30.00");
+    let bad = hub.client.get("/api/v1/settlement?from=2026-12-01&to=2026-11-01");
+    assert_eq!(bad.body["code"], "invalid_query");
+    let owed = hub.client.get("/api/v1/liabilities").body;
+    assert_eq!(owed["stored_value"]["total"]["amount"], "70.00", "{owed}");
 
     // The hub goes down. S001 spends what it holds, offline; S002 holds nothing and says so.
     hub.kill();

@@ -1,0 +1,244 @@
+//! Cross-store settlement (跨店清分): when a member who prepaid at store A spends that stored
+//! value at store B, A holds the cash and B handed over the goods, so A owes B.
+//!
+//! Spends are matched to the top-ups that funded them first-in, first-out, per member and
+//! separately for principal and bonus, in headquarters' order of the entries (the feed). Only
+//! spends whose business date falls in the period count toward the period's matrix; the queue
+//! of earlier top-ups is still consumed by spends before the period.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use crate::entry::Entry;
+use crate::escrow::Change;
+use crate::ids::{MemberId, StoreId};
+use crate::wallet::Counter;
+
+/// What one store owes another for a period, in fen.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Owed {
+    pub principal: u64,
+    pub bonus: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Part {
+    Principal,
+    Bonus,
+}
+
+/// Builds the matrix for the period `from..=to` from entries in headquarters' order.
+#[derive(Debug, Default)]
+pub struct Settlement {
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+    funding: BTreeMap<(MemberId, Part), VecDeque<(StoreId, u64)>>,
+    /// `(funded_by, spent_at)` → owed.
+    pub owed: BTreeMap<(StoreId, StoreId), Owed>,
+    /// Spent at the store that was paid for it: nothing to settle.
+    pub local: Owed,
+    /// Spends with no top-up in the queue to match (entries from before the records began).
+    pub unmatched: Owed,
+}
+
+impl Settlement {
+    pub fn new(from: NaiveDate, to: NaiveDate) -> Self {
+        Self {
+            from: Some(from),
+            to: Some(to),
+            ..Self::default()
+        }
+    }
+
+    fn in_period(&self, date: NaiveDate) -> bool {
+        self.from.is_none_or(|f| date >= f) && self.to.is_none_or(|t| date <= t)
+    }
+
+    /// Takes in one entry (in headquarters' order).
+    pub fn take(&mut self, entry: &Entry) {
+        let Some((member, ops)) = entry.payload.rights_ops() else {
+            return;
+        };
+        let counted = self.in_period(entry.business_date);
+        for op in ops {
+            let part = match op.counter {
+                Counter::Principal => Part::Principal,
+                Counter::Bonus => Part::Bonus,
+                _ => continue,
+            };
+            match &op.change {
+                Change::Credit { units, .. } => self
+                    .funding
+                    .entry((member, part))
+                    .or_default()
+                    .push_back((entry.origin.clone(), *units)),
+                Change::Debit { units, .. } => {
+                    self.spend(member, part, &entry.origin, *units, counted);
+                }
+                Change::Transfer { .. } => {} // rights moving is not money moving
+            }
+        }
+    }
+
+    fn spend(&mut self, member: MemberId, part: Part, at: &StoreId, units: u64, counted: bool) {
+        let queue = self.funding.entry((member, part)).or_default();
+        let mut left = units;
+        let mut matched = Vec::new();
+        while left > 0 {
+            let Some((funder, available)) = queue.front_mut() else {
+                break;
+            };
+            let take = (*available).min(left);
+            *available -= take;
+            left -= take;
+            matched.push((funder.clone(), take));
+            if *available == 0 {
+                queue.pop_front();
+            }
+        }
+        if !counted {
+            return;
+        }
+        let add = |owed: &mut Owed, units: u64| match part {
+            Part::Principal => owed.principal += units,
+            Part::Bonus => owed.bonus += units,
+        };
+        add(&mut self.unmatched, left);
+        for (funder, units) in matched {
+            if &funder == at {
+                add(&mut self.local, units);
+            } else {
+                add(self.owed.entry((funder, at.clone())).or_default(), units);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::inconsistent_digit_grouping)]
+mod tests {
+    use super::*;
+    use crate::entry::{EntryHash, Payload};
+    use crate::escrow::Rights;
+    use crate::hlc::Hlc;
+    use crate::ids::{StaffId, TxId};
+    use crate::wallet::{Movement, RightsOp, WalletEvent};
+    use proptest::prelude::*;
+
+    fn store(i: usize) -> StoreId {
+        StoreId::parse(["S001", "S002", "S003"][i]).unwrap()
+    }
+
+    fn day(d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 11, d).unwrap()
+    }
+
+    fn entry(origin: &StoreId, date: NaiveDate, ops: Vec<RightsOp>) -> Entry {
+        Entry {
+            origin: origin.clone(),
+            seq: 1,
+            hlc: Hlc::ZERO,
+            business_date: date,
+            staff: StaffId::system(),
+            tx: TxId::parse("settle-test").unwrap(),
+            prev_hash: EntryHash::GENESIS,
+            payload: Payload::Wallet {
+                member_id: MemberId::mint(1, 1),
+                event: WalletEvent::Rights {
+                    movement: Movement::Grant,
+                },
+                ops,
+            },
+        }
+    }
+
+    fn op(counter: Counter, change: Change) -> RightsOp {
+        RightsOp { counter, change }
+    }
+
+    #[test]
+    fn a_member_prepaid_at_a_who_spends_at_b_makes_a_owe_b() {
+        let mut s = Settlement::new(day(1), day(30));
+        let credit = |units| Change::Credit { units, total: 0 };
+        let debit = |units| Change::Debit { units, total: 0 };
+        s.take(&entry(
+            &store(0),
+            day(2),
+            vec![
+                op(Counter::Principal, credit(500_00)),
+                op(Counter::Bonus, credit(100_00)),
+            ],
+        ));
+        s.take(&entry(
+            &store(1),
+            day(3),
+            vec![op(Counter::Principal, credit(50_00))],
+        ));
+        // 600 spent at S002: 500 principal from S001 first, then 50 of its own; bonus from S001.
+        s.take(&entry(
+            &store(1),
+            day(4),
+            vec![
+                op(Counter::Principal, debit(520_00)),
+                op(Counter::Bonus, debit(80_00)),
+            ],
+        ));
+        assert_eq!(
+            s.owed.get(&(store(0), store(1))),
+            Some(&Owed {
+                principal: 500_00,
+                bonus: 80_00
+            })
+        );
+        assert_eq!(s.local.principal, 20_00);
+        // Outside the period: consumes the queue, counts nowhere.
+        let mut later = Settlement::new(day(5), day(30));
+        later.take(&entry(
+            &store(0),
+            day(2),
+            vec![op(Counter::Principal, credit(10_00))],
+        ));
+        later.take(&entry(
+            &store(1),
+            day(4),
+            vec![op(Counter::Principal, debit(10_00))],
+        ));
+        assert!(later.owed.is_empty() && later.local == Owed::default());
+    }
+
+    proptest! {
+        /// Whatever the order of top-ups and spends, every unit spent in the period is matched to
+        /// exactly one funder (or left unmatched), and no funder pays out more than it took in.
+        #[test]
+        fn every_spent_unit_is_settled_once(
+            ops in proptest::collection::vec((0..3usize, any::<bool>(), 1..1000u64), 0..80),
+        ) {
+            let mut s = Settlement::new(day(1), day(30));
+            let mut rights = Rights::default();
+            let (mut spent, mut credited) = (0u64, BTreeMap::<StoreId, u64>::new());
+            for (i, is_credit, units) in ops {
+                let at = store(i);
+                let change = if is_credit {
+                    *credited.entry(at.clone()).or_default() += units;
+                    rights.credit(&at, units).unwrap()
+                } else {
+                    let held = rights.held(&at);
+                    if held == 0 { continue; }
+                    spent += units.min(held);
+                    rights.debit(&at, units.min(held)).unwrap()
+                };
+                s.take(&entry(&at, day(10), vec![op(Counter::Principal, change)]));
+            }
+            let settled: u64 = s.owed.values().map(|o| o.principal).sum::<u64>()
+                + s.local.principal + s.unmatched.principal;
+            prop_assert_eq!(settled, spent);
+            prop_assert_eq!(s.unmatched.principal, 0);
+            for (funder, took_in) in credited {
+                let paid_out: u64 = s.owed.iter().filter(|((f, _), _)| *f == funder).map(|(_, o)| o.principal).sum();
+                prop_assert!(paid_out <= took_in);
+            }
+        }
+    }
+}
