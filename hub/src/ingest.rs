@@ -11,7 +11,7 @@ use protocol::entry::{ChainError, ChainTip, Entry, Payload, Sealed};
 use protocol::member::MemberDoc;
 use protocol::sync::{Ask, AskAnswer, Recall};
 use protocol::wallet::Wallet;
-use protocol::wallet::{Counter, Movement, WalletEvent};
+use protocol::wallet::{AskPlan, Movement, WalletEvent, placement, plan_ask};
 use protocol::{Hlc, HlcClock, StaffId, TxId};
 use protocol::{MemberId, Phone, StoreId};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
@@ -19,6 +19,8 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use crate::storage::{Append, FeedRecord, HubStore, MemberRecord, StoreStatus};
 
 const GROUP_MAX: usize = 256;
+/// How long a placement headquarters starts by itself waits for recalled rights.
+const PLACEMENT_WAIT_MS: u64 = 10_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
@@ -166,6 +168,9 @@ pub struct Ingest {
     /// Headquarters' own clock and calendar, for the entries it writes (grants).
     hq_clock: HlcClock,
     calendar: StoreCalendar,
+    /// Rights to place ahead of need, found while ingesting top-ups and points earned: asks
+    /// headquarters makes on behalf of the stores where the member shops.
+    placements: Vec<(StoreId, Ask)>,
 }
 
 /// Entries every store needs: the member directory (registrations and profile edits) and every
@@ -419,6 +424,7 @@ impl Ingest {
             now_ms,
             hq_clock: HlcClock::new(last_hq, HlcClock::DEFAULT_MAX_FORWARD_SKEW_MS),
             calendar: StoreCalendar::default(),
+            placements: Vec::new(),
         })
     }
 
@@ -441,63 +447,32 @@ impl Ingest {
     ) -> Result<AskStep, IngestError> {
         let hq = StoreId::hq();
         let mut wallet = self.wallet(&ask.member)?;
-        let mut grants = Vec::new();
-        let mut recalls = Vec::new();
-        for (counter, want) in &ask.wants {
-            let movable = wallet
-                .balance(counter)
-                .saturating_sub(wallet.held(counter, store));
-            if movable < *want {
-                return Ok(AskStep::Refused(format!(
-                    "{counter}: {movable} units could move to {store}, {want} wanted"
-                )));
+        let grants = match plan_ask(&wallet, &hq, store, &ask.wants) {
+            AskPlan::Grant(grants) => grants,
+            AskPlan::Refuse(reason) => return Ok(AskStep::Refused(reason)),
+            AskPlan::Recall(_) if recalled => return Ok(AskStep::Wait),
+            AskPlan::Recall(list) => {
+                let recalls = list
+                    .into_iter()
+                    .map(|(holder, counter, units)| {
+                        let id = TxId::derived(&[
+                            "recall",
+                            ask.id.as_str(),
+                            &counter.to_string(),
+                            holder.as_str(),
+                        ]);
+                        let recall = Recall {
+                            id,
+                            member: ask.member,
+                            counter,
+                            units,
+                        };
+                        (holder, recall)
+                    })
+                    .collect();
+                return Ok(AskStep::Recall(recalls));
             }
-            let target = placement(&wallet, store, counter, *want).min(movable);
-            let pool = wallet.held(counter, &hq);
-            if pool >= *want {
-                grants.push((counter.clone(), target.min(pool)));
-                continue;
-            }
-            let mut short = target - pool;
-            let mut holders: Vec<(u64, StoreId)> = wallet
-                .counters
-                .get(counter)
-                .map(|r| r.replicas())
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|r| *r != hq && r != store)
-                .map(|r| (wallet.held(counter, &r), r))
-                .filter(|(held, _)| *held > 0)
-                .collect();
-            holders.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
-            for (held, holder) in holders {
-                if short == 0 {
-                    break;
-                }
-                let units = held.min(short);
-                short -= units;
-                let id = TxId::derived(&[
-                    "recall",
-                    ask.id.as_str(),
-                    &counter.to_string(),
-                    holder.as_str(),
-                ]);
-                let recall = Recall {
-                    id,
-                    member: ask.member,
-                    counter: counter.clone(),
-                    units,
-                };
-                recalls.push((holder, recall));
-            }
-        }
-        if !recalls.is_empty() {
-            return Ok(if recalled {
-                AskStep::Wait
-            } else {
-                AskStep::Recall(recalls)
-            });
-        }
+        };
         let mut ops = Vec::new();
         for (counter, units) in grants {
             let op = wallet
@@ -516,6 +491,55 @@ impl Ingest {
         Ok(AskStep::Granted {
             feed_upto: self.feed_len,
         })
+    }
+
+    /// After a credit at one store (a top-up, points earned), plans moving each other store its
+    /// share of the new balance, by where the member has spent: rights placed ahead of need, so
+    /// the member's next visit there needs no round trip and works offline.
+    fn place_ahead(&mut self, directory: &Directory, entry: &Entry) {
+        let Some((member, ops)) = entry.payload.rights_ops() else {
+            return;
+        };
+        let Some(wallet) = directory.wallets.get(&member) else {
+            return;
+        };
+        let hq = StoreId::hq();
+        for op in ops {
+            if !matches!(op.change, protocol::escrow::Change::Credit { .. }) {
+                continue;
+            }
+            let Some(rights) = wallet.counters.get(&op.counter) else {
+                continue;
+            };
+            let floor = (rights.balance() / 20).max(1);
+            for store in rights.replicas() {
+                if store == hq || store == entry.origin || rights.debited(&store) == 0 {
+                    continue;
+                }
+                let want = placement(wallet, &store, &op.counter, 0);
+                if want < floor {
+                    continue;
+                }
+                let id = TxId::derived(&[
+                    "place",
+                    entry.origin.as_str(),
+                    &entry.seq.to_string(),
+                    store.as_str(),
+                    &op.counter.to_string(),
+                ]);
+                let ask = Ask {
+                    id,
+                    member,
+                    wants: vec![(op.counter.clone(), want)],
+                };
+                self.placements.push((store, ask));
+            }
+        }
+    }
+
+    /// The placements planned since the last call.
+    pub fn take_placements(&mut self) -> Vec<(StoreId, Ask)> {
+        std::mem::take(&mut self.placements)
     }
 
     /// Writes an entry of headquarters' own log (durable at the next flush).
@@ -584,6 +608,7 @@ impl Ingest {
                 ));
             }
             directory.apply(&*self.storage, &entry)?;
+            self.place_ahead(&directory, &entry);
             status.last_entry_ms = entry.hlc.wall_ms;
             fresh.push((entry.seq, bytes));
         }
@@ -642,25 +667,6 @@ impl Ingest {
     }
 }
 
-/// How much of `counter` `store` should end up with: at least `want`, and its share of the
-/// balance by where the member has spent this counter so far (learned placement).
-fn placement(wallet: &Wallet, store: &StoreId, counter: &Counter, want: u64) -> u64 {
-    let Some(rights) = wallet.counters.get(counter) else {
-        return want;
-    };
-    let spent: u128 = rights
-        .replicas()
-        .iter()
-        .map(|r| u128::from(rights.debited(r)))
-        .sum();
-    if spent == 0 {
-        return want;
-    }
-    let share = u128::from(rights.balance()) * u128::from(rights.debited(store)) / spent;
-    let share = u64::try_from(share).unwrap_or(u64::MAX);
-    want.max(share.saturating_sub(rights.held(store)))
-}
-
 fn system_now_ms() -> u64 {
     let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
     since.map(|d| d.as_millis() as u64).unwrap_or(0)
@@ -681,7 +687,9 @@ pub fn spawn(
         .spawn(move || {
             let mut group = Vec::with_capacity(GROUP_MAX);
             // Asks waiting for recalled rights: (store, ask, recalls sent, reply).
-            type Waiting = (StoreId, Ask, bool, oneshot::Sender<AskAnswer>);
+            // A placement headquarters makes by itself has no one waiting (no reply) and gives up
+            // at its deadline.
+            type Waiting = (StoreId, Ask, bool, Option<oneshot::Sender<AskAnswer>>, u64);
             let mut pending: Vec<Waiting> = Vec::new();
             while let Some(first) = inbox.blocking_recv() {
                 group.push(first);
@@ -718,18 +726,27 @@ pub fn spawn(
                             let _ = reply.send(ingest.rows());
                         }
                         Command::Ask { store, ask, reply } => {
-                            pending.push((store, ask, false, reply));
+                            pending.push((store, ask, false, Some(reply), u64::MAX));
                         }
                     }
+                }
+                let now = system_now_ms();
+                for (store, ask) in ingest.take_placements() {
+                    pending.push((store, ask, false, None, now + PLACEMENT_WAIT_MS));
                 }
                 // Every waiting ask is tried again after each group: a recall's transfer may
                 // have just arrived.
                 let mut granted = Vec::new();
                 let mut waiting = Vec::new();
-                for (store, ask, recalled, reply) in pending.drain(..) {
-                    if reply.is_closed() {
-                        continue; // the store gave up waiting
+                for (store, ask, recalled, reply, give_up) in pending.drain(..) {
+                    if reply.as_ref().is_some_and(|r| r.is_closed()) || now > give_up {
+                        continue; // the store gave up waiting, or the placement lapsed
                     }
+                    let refused = |reply: Option<oneshot::Sender<AskAnswer>>, reason: String| {
+                        if let Some(reply) = reply {
+                            let _ = reply.send(AskAnswer::Refused { reason });
+                        }
+                    };
                     match ingest.serve_ask(&store, &ask, recalled) {
                         Ok(AskStep::Granted { feed_upto }) => {
                             granted.push((reply, AskAnswer::Granted { feed_upto }));
@@ -738,16 +755,13 @@ pub fn spawn(
                             for (holder, recall) in list {
                                 let _ = recall_tx.send((holder, recall));
                             }
-                            waiting.push((store, ask, true, reply));
+                            waiting.push((store, ask, true, reply, give_up));
                         }
-                        Ok(AskStep::Wait) => waiting.push((store, ask, recalled, reply)),
-                        Ok(AskStep::Refused(reason)) => {
-                            let _ = reply.send(AskAnswer::Refused { reason });
+                        Ok(AskStep::Wait) => {
+                            waiting.push((store, ask, recalled, reply, give_up));
                         }
-                        Err(e) => {
-                            let reason = e.to_string();
-                            let _ = reply.send(AskAnswer::Refused { reason });
-                        }
+                        Ok(AskStep::Refused(reason)) => refused(reply, reason),
+                        Err(e) => refused(reply, e.to_string()),
                     }
                 }
                 pending = waiting;
@@ -768,7 +782,9 @@ pub fn spawn(
                     let _ = reply.send(tip);
                 }
                 for (reply, answer) in granted {
-                    let _ = reply.send(answer);
+                    if let Some(reply) = reply {
+                        let _ = reply.send(answer);
+                    }
                 }
                 feed_tx.send_if_modified(|published| {
                     std::mem::replace(published, ingest.feed_len) != ingest.feed_len

@@ -67,6 +67,12 @@ enum BenchCmd {
         #[arg(long, default_value_t = 1000)]
         reconnecting: usize,
     },
+    /// Stored-value payments: at the store holding the rights, and across stores through the hub.
+    Wallet {
+        /// Members, each paying once at home and three times at another store.
+        #[arg(long, default_value_t = 300)]
+        members: usize,
+    },
     /// Sync wire cost, next to automerge's per-document sync of the same documents.
     Sync {
         /// Members whose registration and edits are replicated.
@@ -169,5 +175,8 @@ fn main() -> anyhow::Result<()> {
                     reconnecting,
                 },
         } => bench::hub::run(stores, entries, reconnecting),
+        Cmd::Bench {
+            command: BenchCmd::Wallet { members },
+        } => bench::wallet::run(members),
     }
 }

@@ -656,6 +656,88 @@ pub struct CardSummary {
     pub usable_today: bool,
 }
 
+/// What headquarters does about a store's ask for rights: grant these from its pool now, or
+/// first recall these from the stores holding them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AskPlan {
+    Grant(Vec<(Counter, u64)>),
+    Recall(Vec<(StoreId, Counter, u64)>),
+    /// The balance cannot cover it wherever its rights are.
+    Refuse(String),
+}
+
+/// How much of `counter` `store` should end up with: at least `want`, and its share of the
+/// balance by where the member has spent this counter so far (placement learned from history).
+pub fn placement(wallet: &Wallet, store: &StoreId, counter: &Counter, want: u64) -> u64 {
+    let Some(rights) = wallet.counters.get(counter) else {
+        return want;
+    };
+    let spent: u128 = rights
+        .replicas()
+        .iter()
+        .map(|r| u128::from(rights.debited(r)))
+        .sum();
+    if spent == 0 {
+        return want;
+    }
+    let share = u128::from(rights.balance()) * u128::from(rights.debited(store)) / spent;
+    let share = u64::try_from(share).unwrap_or(u64::MAX);
+    want.max(share.saturating_sub(rights.held(store)))
+}
+
+/// Plans headquarters' answer to `store` asking for `wants`, given what `hq` holds: grant from
+/// the pool (placing more than asked where the member shops), or recall the difference from
+/// the stores holding the most.
+pub fn plan_ask(
+    wallet: &Wallet,
+    hq: &StoreId,
+    store: &StoreId,
+    wants: &[(Counter, u64)],
+) -> AskPlan {
+    let mut grants = Vec::new();
+    let mut recalls = Vec::new();
+    for (counter, want) in wants {
+        let movable = wallet
+            .balance(counter)
+            .saturating_sub(wallet.held(counter, store));
+        if movable < *want {
+            return AskPlan::Refuse(format!(
+                "{counter}: {movable} units could move to {store}, {want} wanted"
+            ));
+        }
+        let target = placement(wallet, store, counter, *want).min(movable);
+        let pool = wallet.held(counter, hq);
+        if pool >= *want {
+            grants.push((counter.clone(), target.min(pool)));
+            continue;
+        }
+        let mut short = target - pool;
+        let mut holders: Vec<(u64, StoreId)> = wallet
+            .counters
+            .get(counter)
+            .map(Rights::replicas)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|r| r != hq && r != store)
+            .map(|r| (wallet.held(counter, &r), r))
+            .filter(|(held, _)| *held > 0)
+            .collect();
+        holders.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+        for (held, holder) in holders {
+            if short == 0 {
+                break;
+            }
+            let units = held.min(short);
+            short -= units;
+            recalls.push((holder, counter.clone(), units));
+        }
+    }
+    match recalls.is_empty() {
+        true => AskPlan::Grant(grants),
+        false => AskPlan::Recall(recalls),
+    }
+}
+
 /// When points expire: those earned in a year are good until the end of a later year.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PointsPolicy {

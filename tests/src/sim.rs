@@ -96,8 +96,9 @@ struct SimHub {
     durable_feed_len: u64,
     pending_acks: Vec<(usize, u64)>,
     new_links: Vec<usize>,
-    /// Asks being served: (link, store, ask, recalls sent, give up at).
-    asks: Vec<(usize, StoreId, Ask, bool, u64)>,
+    /// Asks being served: (link, or none for a placement the hub makes by itself, store, ask,
+    /// recalls sent, give up at).
+    asks: Vec<(Option<usize>, StoreId, Ask, bool, u64)>,
     /// Answers to send once the flush that made them durable is done.
     answers: Vec<(usize, TxId, AskAnswer)>,
 }
@@ -605,7 +606,7 @@ impl Sim {
                 }
                 HubEvent::Ask(ask) => {
                     let give_up = self.now.load(Ordering::Relaxed) + 3_000;
-                    self.hub.asks.push((id, store, ask, false, give_up));
+                    self.hub.asks.push((Some(id), store, ask, false, give_up));
                 }
             }
         }
@@ -623,17 +624,17 @@ impl Sim {
     /// Serves asks for rights as the ingest thread does: grant from the pool, or recall from
     /// the stores holding them (through their current links) and try again later.
     fn serve_asks(&mut self, now: u64) {
+        for (store, ask) in self.hub.ingest.take_placements() {
+            self.hub.asks.push((None, store, ask, false, now + 10_000));
+        }
         for (link, store, ask, recalled, give_up) in std::mem::take(&mut self.hub.asks) {
-            if !self.links.contains_key(&link) {
+            if link.is_some_and(|l| !self.links.contains_key(&l)) {
                 continue;
             }
             let step = self.hub.ingest.serve_ask(&store, &ask, recalled).unwrap();
-            let answer = |reason: String| AskAnswer::Refused { reason };
-            match step {
-                AskStep::Granted { feed_upto } => {
-                    let granted = AskAnswer::Granted { feed_upto };
-                    self.hub.answers.push((link, ask.id, granted));
-                }
+            let refused = |reason: String| Some(AskAnswer::Refused { reason });
+            let answer = match step {
+                AskStep::Granted { feed_upto } => Some(AskAnswer::Granted { feed_upto }),
                 AskStep::Recall(list) => {
                     for (holder, recall) in list {
                         let at = self.stores.iter().position(|s| s.id == holder).unwrap();
@@ -645,18 +646,22 @@ impl Sim {
                             session.recall(recall);
                         }
                     }
-                    self.hub.asks.push((link, store, ask, true, give_up));
+                    self.hub
+                        .asks
+                        .push((link, store, ask.clone(), true, give_up));
+                    None
                 }
                 AskStep::Wait if now < give_up => {
-                    self.hub.asks.push((link, store, ask, recalled, give_up));
+                    self.hub
+                        .asks
+                        .push((link, store, ask.clone(), recalled, give_up));
+                    None
                 }
-                AskStep::Wait => {
-                    let refused = answer("timed out".into());
-                    self.hub.answers.push((link, ask.id, refused));
-                }
-                AskStep::Refused(reason) => {
-                    self.hub.answers.push((link, ask.id, answer(reason)));
-                }
+                AskStep::Wait => refused("timed out".into()),
+                AskStep::Refused(reason) => refused(reason),
+            };
+            if let (Some(link), Some(answer)) = (link, answer) {
+                self.hub.answers.push((link, ask.id, answer));
             }
         }
     }

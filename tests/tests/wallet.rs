@@ -88,7 +88,9 @@ fn a_member_tops_up_at_one_store_and_pays_at_another_never_twice() {
     assert_eq!(settled["owed"][0]["payer"], "S001", "{settled}");
     assert_eq!(settled["owed"][0]["payee"], "S002");
     assert_eq!(settled["owed"][0]["principal"]["amount"], "30.00");
-    let bad = hub.client.get("/api/v1/settlement?from=2026-12-01&to=2026-11-01");
+    let bad = hub
+        .client
+        .get("/api/v1/settlement?from=2026-12-01&to=2026-11-01");
     assert_eq!(bad.body["code"], "invalid_query");
     let owed = hub.client.get("/api/v1/liabilities").body;
     assert_eq!(owed["stored_value"]["total"]["amount"], "70.00", "{owed}");

@@ -4,6 +4,7 @@
 pub mod checkout;
 pub mod hub;
 pub mod sync;
+pub mod wallet;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -1,0 +1,201 @@
+//! `ops bench wallet`: what a stored-value payment costs at the till, measured over HTTP against
+//! a real hub and two real stores on loopback (QUIC, mutual TLS, sled with fsync): a payment at
+//! the store holding the rights (the baseline, no network) next to payments at another store,
+//! where headquarters recalls the rights from the first store and grants them to the second.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use serde_json::{Value, json};
+
+use super::{Scratch, machine, ms, percentile};
+
+struct Till {
+    agent: ureq::Agent,
+    base: String,
+}
+
+impl Till {
+    fn post(&self, path: &str, key: &str, body: &Value) -> anyhow::Result<(u16, Value)> {
+        let mut answer = self
+            .agent
+            .post(format!("{}{path}", self.base))
+            .header("idempotency-key", key)
+            .send_json(body)?;
+        Ok((answer.status().as_u16(), answer.body_mut().read_json()?))
+    }
+
+    fn get(&self, path: &str) -> anyhow::Result<Value> {
+        Ok(self
+            .agent
+            .get(format!("{}{path}", self.base))
+            .call()?
+            .body_mut()
+            .read_json()?)
+    }
+
+    /// Pays `amount` from stored value; returns how long the till waited.
+    fn pay(&self, key: &str, member: &str, amount: &str) -> anyhow::Result<Duration> {
+        let body =
+            json!({"member_id": member, "amount": {"amount": amount}, "pay_with": "stored_value"});
+        let started = Instant::now();
+        let (status, answer) = self.post("/api/v1/checkouts/quick", key, &body)?;
+        let waited = started.elapsed();
+        anyhow::ensure!(status == 201, "payment {key} refused: {answer}");
+        Ok(waited)
+    }
+}
+
+fn wait_until(what: &str, mut done: impl FnMut() -> anyhow::Result<bool>) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while !done()? {
+        anyhow::ensure!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
+}
+
+fn row(label: &str, mut times: Vec<Duration>, baseline_p50: Duration) -> String {
+    times.sort();
+    let (p50, p99) = (percentile(&times, 0.5), percentile(&times, 0.99));
+    format!(
+        "| {label} | {} | {} | {} | {:.1}× |",
+        times.len(),
+        ms(p50),
+        ms(p99),
+        p50.as_secs_f64() / baseline_p50.as_secs_f64().max(1e-9)
+    )
+}
+
+pub fn run(members: usize) -> anyhow::Result<()> {
+    println!("machine: {}", machine());
+    let dir = Scratch::new("wallet")?;
+    let pki = dir.0.join("pki");
+    ops::pki::init(&pki, &["hub", "127.0.0.1"])?;
+    let mut hub_config = ops::pki::hub_config(&pki, dir.0.join("hub-data"))?;
+    let sync = std::net::UdpSocket::bind("127.0.0.1:0")?.local_addr()?;
+    hub_config.sync_listen = sync;
+    hub_config.http_listen = ([127, 0, 0, 1], 0).into();
+    let runtime = tokio::runtime::Runtime::new()?;
+    let (hub_stop, hub_stopped) = tokio::sync::oneshot::channel::<()>();
+    let hub_task = runtime.spawn(hub::run(hub_config, |_| {}, async move {
+        let _ = hub_stopped.await;
+    }));
+    let agent = ureq::Agent::new_with_config(
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build(),
+    );
+    let mut stops = Vec::new();
+    let mut tills = Vec::new();
+    for store in ["S001", "S002"] {
+        let mut config = ops::pki::enrol(&pki, store, sync, "hub", &dir.0.join(store))?;
+        config.listen = ([127, 0, 0, 1], 0).into();
+        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
+        let base = format!("http://{}", listener.local_addr()?);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = runtime.spawn(node::run(config, listener, async move {
+            let _ = stopped.await;
+        }));
+        stops.push((stop, task));
+        tills.push(Till {
+            agent: agent.clone(),
+            base,
+        });
+    }
+    let (home, away) = (&tills[0], &tills[1]);
+    for till in &tills {
+        wait_until("the stores to come online", || {
+            Ok(till.get("/api/v1/sync")?["link"] == "online")
+        })?;
+    }
+
+    // Members join and top up 1000 yuan at S001; S002 learns of it through the feed.
+    let mut ids = Vec::with_capacity(members);
+    for n in 0..members {
+        let body = json!({"name": format!("会员{n}"), "phone": format!("139{n:08}")});
+        let (status, member) = home.post("/api/v1/members", &format!("bench-reg-{n:08}"), &body)?;
+        anyhow::ensure!(status == 201, "registration refused: {member}");
+        let id = member["member_id"]
+            .as_str()
+            .context("member id")?
+            .to_owned();
+        let top_up = json!({"amount": {"amount": "1000"}});
+        let path = format!("/api/v1/members/{id}/top-ups");
+        let (status, answer) = home.post(&path, &format!("bench-top-{n:08}"), &top_up)?;
+        anyhow::ensure!(status == 201, "top-up refused: {answer}");
+        ids.push(id);
+    }
+    let last = ids.last().context("no members")?.clone();
+    wait_until("the top-ups to reach S002", || {
+        let w = away.get(&format!("/api/v1/members/{last}/wallet"))?;
+        Ok(w["stored_value"]["total"]["amount"] == "1000.00")
+    })?;
+
+    let mut local = Vec::new();
+    let mut first = Vec::new();
+    let mut second = Vec::new();
+    let mut third = Vec::new();
+    for (n, id) in ids.iter().enumerate() {
+        local.push(home.pay(&format!("bench-home-{n:08}"), id, "1.00")?);
+    }
+    // First spend at S002: nothing learned yet, so exactly the amount is recalled and granted.
+    for (n, id) in ids.iter().enumerate() {
+        first.push(away.pay(&format!("bench-away1-{n:08}"), id, "1.00")?);
+    }
+    // Second: the member now spends half at S002, so headquarters places half the balance there.
+    for (n, id) in ids.iter().enumerate() {
+        second.push(away.pay(&format!("bench-away2-{n:08}"), id, "1.00")?);
+    }
+    // Third: served from the rights placed at S002, no round trip.
+    for (n, id) in ids.iter().enumerate() {
+        third.push(away.pay(&format!("bench-away3-{n:08}"), id, "1.00")?);
+    }
+
+    for (stop, task) in stops {
+        let _ = stop.send(());
+        runtime.block_on(task).context("node task")??;
+    }
+    let _ = hub_stop.send(());
+    runtime.block_on(hub_task).context("hub task")??;
+
+    let mut sorted = local.clone();
+    sorted.sort();
+    let baseline = percentile(&sorted, 0.5);
+    println!();
+    println!("| stored-value payment of 1.00 over HTTP | payments | p50 | p99 | p50 vs baseline |");
+    println!("| --- | ---: | ---: | ---: | ---: |");
+    println!(
+        "{}",
+        row(
+            "at the store holding the rights (baseline: local, no network)",
+            local,
+            baseline
+        )
+    );
+    println!(
+        "{}",
+        row(
+            "first spend at another store: hub recalls from S001, grants to S002",
+            first,
+            baseline
+        )
+    );
+    println!(
+        "{}",
+        row(
+            "second spend there: recall and grant, placing half the balance at S002",
+            second,
+            baseline
+        )
+    );
+    println!(
+        "{}",
+        row(
+            "third spend there: from the rights placed, no round trip",
+            third,
+            baseline
+        )
+    );
+    Ok(())
+}
