@@ -73,6 +73,17 @@ enum BenchCmd {
         #[arg(long, default_value_t = 300)]
         members: usize,
     },
+    /// A year of real shopping replayed as stored-value payments: round trips needed, and what
+    /// still succeeds with headquarters down.
+    Replay {
+        #[arg(long, default_value = "../shared/data/completejourney")]
+        data: PathBuf,
+        /// Weeks headquarters learns where members shop before the measured part.
+        #[arg(long, default_value_t = 13)]
+        learn_weeks: u32,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Sync wire cost, next to automerge's per-document sync of the same documents.
     Sync {
         /// Members whose registration and edits are replicated.
@@ -178,5 +189,13 @@ fn main() -> anyhow::Result<()> {
         Cmd::Bench {
             command: BenchCmd::Wallet { members },
         } => bench::wallet::run(members),
+        Cmd::Bench {
+            command:
+                BenchCmd::Replay {
+                    data,
+                    learn_weeks,
+                    seed,
+                },
+        } => bench::replay::run(&data, learn_weeks, seed),
     }
 }

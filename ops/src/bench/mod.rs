@@ -3,6 +3,7 @@
 
 pub mod checkout;
 pub mod hub;
+pub mod replay;
 pub mod sync;
 pub mod wallet;
 

@@ -1,0 +1,333 @@
+//! `ops bench replay`: a year of real shopping (The Complete Journey: 2,469 households, 457
+//! stores) replayed as stored-value payments against the wallet rules of `protocol` and the
+//! hub's own ask planning and placement (`protocol::wallet::{plan_ask, placement}`), to measure
+//! how often a payment needs headquarters, and how often it still succeeds when headquarters
+//! is down.
+//!
+//! The data has no stored value, so the replay adds it, seeded and repeatable: every basket is
+//! paid from stored value; when a member's balance does not cover a basket, they top up at that
+//! store first (the smallest of 200, 500, 1000 or 2000 yuan that covers it, one tier more with
+//! probability ½ from the seeded generator; 500 and up earn a bonus of 8%). Baskets of 0.00 are
+//! counted and skipped (nothing to pay). Every replica's copy of a wallet is the same here,
+//! which is exact for what a store may spend: its rights depend only on its own writes and on
+//! transfers it was sent.
+
+// Amounts in fen are written yuan_fen (500_00 is 500 yuan).
+#![allow(clippy::inconsistent_digit_grouping)]
+
+use std::collections::HashMap;
+use std::io::BufReader;
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::Context;
+use protocol::StoreId;
+use protocol::wallet::{AskPlan, BonusUse, Counter, Wallet, WalletError, placement, plan_ask};
+use rand::{Rng, SeedableRng, rngs::StdRng};
+use rust_decimal::Decimal;
+
+use super::machine;
+
+struct Basket {
+    household: u32,
+    store: u32,
+    week: u32,
+    fen: u64,
+}
+
+fn read_baskets(data: &Path) -> anyhow::Result<(Vec<Basket>, u64, u64)> {
+    let path = data.join("transactions.csv.gz");
+    let file = std::fs::File::open(&path).with_context(|| format!("opening {}", path.display()))?;
+    let mut reader = csv::Reader::from_reader(BufReader::new(flate2::read::GzDecoder::new(file)));
+    let headers = reader.headers()?.clone();
+    let column = |name: &str| {
+        headers
+            .iter()
+            .position(|h| h == name)
+            .with_context(|| format!("no column {name}"))
+    };
+    let (household, store, basket, value, week) = (
+        column("household_id")?,
+        column("store_id")?,
+        column("basket_id")?,
+        column("sales_value")?,
+        column("week")?,
+    );
+    let mut baskets: Vec<Basket> = Vec::new();
+    let mut index: HashMap<u64, usize> = HashMap::new();
+    let mut lines = 0u64;
+    for record in reader.records() {
+        let record = record?;
+        lines += 1;
+        let field = |i: usize| record.get(i).unwrap_or("");
+        let id: u64 = field(basket).parse()?;
+        let value: Decimal = field(value).parse()?;
+        let fen = u64::try_from((value * Decimal::ONE_HUNDRED).trunc())
+            .with_context(|| format!("sales_value {value}"))?;
+        let at = *index.entry(id).or_insert_with(|| {
+            baskets.push(Basket {
+                household: field(household).parse().unwrap_or(0),
+                store: field(store).parse().unwrap_or(0),
+                week: field(week).parse().unwrap_or(0),
+                fen: 0,
+            });
+            baskets.len() - 1
+        });
+        baskets[at].fen += fen;
+    }
+    let empty = baskets.iter().filter(|b| b.fen == 0).count() as u64;
+    baskets.retain(|b| b.fen > 0);
+    Ok((baskets, lines, empty))
+}
+
+#[derive(Default, Debug)]
+struct Tally {
+    spends: u64,
+    /// Served from rights the store held: no round trip.
+    local: u64,
+    /// Served after headquarters moved rights (one ask; a recall when its pool was short).
+    asked: u64,
+    /// Refused: the rights were elsewhere and headquarters was down.
+    failed: u64,
+    top_ups: u64,
+    placements: u64,
+    /// Misses (asked or failed) at a store where the member had never paid before.
+    missed_first_visit: u64,
+}
+
+impl Tally {
+    fn served(&self) -> u64 {
+        self.local + self.asked
+    }
+}
+
+/// Moves rights as headquarters would: recall from the holders into its pool, then grant.
+fn serve(wallet: &mut Wallet, hq: &StoreId, store: &StoreId, wants: &[(Counter, u64)]) -> bool {
+    for _ in 0..2 {
+        match plan_ask(wallet, hq, store, wants) {
+            AskPlan::Grant(grants) => {
+                for (counter, units) in grants {
+                    if units > 0 && wallet.move_rights(hq, store, &counter, units).is_err() {
+                        return false;
+                    }
+                }
+                return true;
+            }
+            AskPlan::Recall(recalls) => {
+                for (holder, counter, units) in recalls {
+                    if wallet.move_rights(&holder, hq, &counter, units).is_err() {
+                        return false;
+                    }
+                }
+            }
+            AskPlan::Refuse(_) => return false,
+        }
+    }
+    false
+}
+
+const PLACE_ON_DEBIT: bool = true;
+
+struct Scenario {
+    /// Headquarters is down in these weeks (inclusive); up before and after.
+    down: (u32, u32),
+    /// Only spends in these weeks (inclusive) are counted.
+    measured: (u32, u32),
+}
+
+fn store_id(n: u32) -> StoreId {
+    StoreId::parse(&format!("S{n:04}")).unwrap_or_else(|_| StoreId::hq())
+}
+
+fn replay(
+    baskets: &[Basket],
+    scenario: &Scenario,
+    seed: u64,
+    regular: &dyn Fn(u32, u32) -> bool,
+) -> (Tally, Tally) {
+    let hq = StoreId::hq();
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut wallets: HashMap<u32, Wallet> = HashMap::new();
+    let mut stores: HashMap<u32, StoreId> = HashMap::new();
+    let (mut all, mut regulars) = (Tally::default(), Tally::default());
+    for b in baskets {
+        let hub_up = !(scenario.down.0..=scenario.down.1).contains(&b.week);
+        let measured = (scenario.measured.0..=scenario.measured.1).contains(&b.week);
+        let store = stores
+            .entry(b.store)
+            .or_insert_with(|| store_id(b.store))
+            .clone();
+        let wallet = wallets.entry(b.household).or_default();
+        let balance = wallet.balance(&Counter::Principal) + wallet.balance(&Counter::Bonus);
+        if balance < b.fen {
+            let short = b.fen - balance;
+            let tiers = [200_00u64, 500_00, 1000_00, 2000_00];
+            let at = tiers
+                .iter()
+                .position(|t| *t >= short)
+                .unwrap_or(tiers.len());
+            let at = (at + usize::from(rng.random_bool(0.5))).min(tiers.len());
+            let paid = tiers
+                .get(at)
+                .copied()
+                .unwrap_or(short.div_ceil(100_00) * 100_00);
+            let bonus = if paid >= 500_00 { paid * 8 / 100 } else { 0 };
+            if wallet.top_up(&store, paid, bonus).is_err() {
+                continue;
+            }
+            all.top_ups += 1;
+            if hub_up {
+                // Headquarters places the new balance ahead of need where the member shops.
+                for counter in [Counter::Principal, Counter::Bonus] {
+                    let Some(rights) = wallet.counters.get(&counter) else {
+                        continue;
+                    };
+                    let floor = (rights.balance() / 20).max(1);
+                    let others: Vec<StoreId> = rights
+                        .replicas()
+                        .into_iter()
+                        .filter(|s| *s != hq && *s != store && rights.debited(s) > 0)
+                        .collect();
+                    for other in others {
+                        let want = placement(wallet, &other, &counter, 0);
+                        if want >= floor && serve(wallet, &hq, &other, &[(counter.clone(), want)]) {
+                            all.placements += 1;
+                        }
+                    }
+                }
+            }
+        }
+        let first_visit = wallet
+            .counters
+            .get(&Counter::Principal)
+            .is_none_or(|r| r.debited(&store) == 0);
+        let outcome = pay_and_place(wallet, &hq, &store, b.fen, hub_up, &mut all.placements);
+        if measured && outcome != Some(true) && first_visit {
+            all.missed_first_visit += 1;
+        }
+        if !measured {
+            continue;
+        }
+        let is_regular = regular(b.household, b.store);
+        for t in [Some(&mut all), is_regular.then_some(&mut regulars)]
+            .into_iter()
+            .flatten()
+        {
+            t.spends += 1;
+            match outcome {
+                Some(true) => t.local += 1,
+                Some(false) => t.asked += 1,
+                None => t.failed += 1,
+            }
+        }
+    }
+    (all, regulars)
+}
+
+/// Pays; with the hub up, a miss is an ask, and after the spend headquarters tops the store's
+/// rights back up to its share (placement on debit). `Some(true)`: no round trip.
+fn pay_and_place(
+    wallet: &mut Wallet,
+    hq: &StoreId,
+    store: &StoreId,
+    fen: u64,
+    hub_up: bool,
+    placements: &mut u64,
+) -> Option<bool> {
+    let outcome = match wallet.pay(store, fen, BonusUse::Proportional) {
+        Ok(_) => Some(true),
+        Err(WalletError::RightsElsewhere { wants }) if hub_up => {
+            let ok = serve(wallet, hq, store, &wants)
+                && wallet.pay(store, fen, BonusUse::Proportional).is_ok();
+            ok.then_some(false)
+        }
+        Err(_) => None,
+    };
+    if hub_up && PLACE_ON_DEBIT {
+        for counter in [Counter::Principal, Counter::Bonus] {
+            let floor = (wallet.balance(&counter) / 20).max(1);
+            let want = placement(wallet, store, &counter, 0);
+            if want >= floor && serve(wallet, hq, store, &[(counter, want)]) {
+                *placements += 1;
+            }
+        }
+    }
+    outcome
+}
+
+fn pct(part: u64, whole: u64) -> String {
+    format!("{:.2}%", 100.0 * part as f64 / whole.max(1) as f64)
+}
+
+pub fn run(data: &Path, learn_weeks: u32, seed: u64) -> anyhow::Result<()> {
+    println!("machine: {}", machine());
+    let started = Instant::now();
+    let (baskets, lines, empty) = read_baskets(data)?;
+    println!(
+        "read {lines} lines into {} baskets with something to pay ({empty} baskets of 0.00 skipped) in {:.1?}",
+        baskets.len(),
+        started.elapsed()
+    );
+    // A store is one of a member's regulars if it had at least a fifth of their baskets in the
+    // learning weeks.
+    let mut visits: HashMap<(u32, u32), u64> = HashMap::new();
+    let mut totals: HashMap<u32, u64> = HashMap::new();
+    for b in baskets.iter().filter(|b| b.week <= learn_weeks) {
+        *visits.entry((b.household, b.store)).or_default() += 1;
+        *totals.entry(b.household).or_default() += 1;
+    }
+    let regular = |h: u32, s: u32| {
+        let mine = visits.get(&(h, s)).copied().unwrap_or(0);
+        mine * 5 >= totals.get(&h).copied().unwrap_or(u64::MAX) && mine > 0
+    };
+    let started = Instant::now();
+    let last_week = baskets.iter().map(|b| b.week).max().unwrap_or(0);
+    let after_learning = (learn_weeks + 1, last_week);
+    let (up, up_regular) = replay(
+        &baskets,
+        &Scenario {
+            down: (0, 0),
+            measured: after_learning,
+        },
+        seed,
+        &regular,
+    );
+    println!("hub up: {up:?}");
+    println!();
+    println!(
+        "| stored-value spends in weeks {}–{last_week} (seed {seed}) | spends | ours | baseline: loyalty off when offline |",
+        learn_weeks + 1
+    );
+    println!("| --- | ---: | ---: | ---: |");
+    println!(
+        "| hub up: served from rights already at the store (no round trip) | {} | {} | — |",
+        up.spends,
+        pct(up.local, up.spends)
+    );
+    println!(
+        "| hub up, at the member's regular stores: no round trip | {} | {} | — |",
+        up_regular.spends,
+        pct(up_regular.local, up_regular.spends)
+    );
+    for weeks in [1, 4, last_week - learn_weeks] {
+        let outage = (learn_weeks + 1, learn_weeks + weeks);
+        let scenario = Scenario {
+            down: outage,
+            measured: outage,
+        };
+        let (down, down_regular) = replay(&baskets, &scenario, seed, &regular);
+        println!(
+            "| hub down for {weeks} week(s) from week {}: spends that succeed anyway (all / at regular stores) | {} / {} | {} / {} | 0% |",
+            outage.0,
+            down.spends,
+            down_regular.spends,
+            pct(down.served(), down.spends),
+            pct(down_regular.served(), down_regular.spends)
+        );
+    }
+    println!(
+        "\n(regular store: at least a fifth of the member's baskets in weeks 1–{learn_weeks}; replays took {:.1?})",
+        started.elapsed()
+    );
+    Ok(())
+}
