@@ -256,7 +256,10 @@ impl Directory {
                 }
                 None => return Ok(()),
             },
-            Payload::QuickSale(_) | Payload::Sale { .. } | Payload::Wallet { .. } => {
+            Payload::QuickSale(_)
+            | Payload::Sale { .. }
+            | Payload::Wallet { .. }
+            | Payload::Return { .. } => {
                 return Ok(());
             }
         };

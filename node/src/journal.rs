@@ -75,6 +75,13 @@ pub struct MemberEdit {
     pub patch: ProfilePatch,
 }
 
+/// A whole sale returned (退货), at the store that made it.
+#[derive(Debug, Clone)]
+pub struct SaleReturn {
+    pub sale_id: SaleId,
+    pub reason: String,
+}
+
 /// A change to a member's wallet, asked for at the till (or by the hub, for `Recall`).
 #[derive(Debug, Clone)]
 pub struct WalletRequest {
@@ -126,6 +133,7 @@ pub enum Command {
     EditMember(Request<MemberEdit>),
     QuickCheckout(Request<QuickSaleRequest>),
     Wallet(Request<WalletRequest>),
+    ReturnSale(Request<SaleReturn>),
     /// Entries other replicas wrote, from the hub's feed, up to feed position `upto`.
     ApplyFeed {
         upto: u64,
@@ -183,6 +191,12 @@ pub enum Rejection {
     Profile(#[from] ProfileError),
     #[error(transparent)]
     Wallet(#[from] WalletError),
+    #[error("sale {0} not found")]
+    SaleNotFound(SaleId),
+    #[error("sale {0} was made at {1}: it is returned there")]
+    ReturnElsewhere(SaleId, StoreId),
+    #[error("sale {0} was already returned")]
+    AlreadyReturned(SaleId),
     #[error("storage failed: {0}")]
     Storage(String),
     #[error("the node is shutting down or its storage has failed")]
@@ -302,6 +316,7 @@ impl Journal {
             Command::EditMember(r) => (&r.key, r.fingerprint),
             Command::QuickCheckout(r) => (&r.key, r.fingerprint),
             Command::Wallet(r) => (&r.key, r.fingerprint),
+            Command::ReturnSale(r) => (&r.key, r.fingerprint),
             Command::ApplyFeed { .. } => unreachable!("handled above"),
         };
         if let Some(seen) = self.read::<RequestRecord>(&keys::idempotency(key))? {
@@ -318,6 +333,7 @@ impl Journal {
             Command::EditMember(r) => self.edit(r),
             Command::QuickCheckout(r) => self.checkout(r),
             Command::Wallet(r) => self.wallet(r),
+            Command::ReturnSale(r) => self.return_sale(r),
             Command::ApplyFeed { .. } => unreachable!("handled above"),
         }?;
         Ok(Reply {
@@ -576,6 +592,61 @@ impl Journal {
                 seq: Some(seq),
                 wallet: wallet_summary(ov, &member, &here, today, &policy)?,
             })
+        })
+    }
+
+    fn return_sale(&mut self, r: Request<SaleReturn>) -> Result<Outcome, Rejection> {
+        let id = r.body.sale_id.clone();
+        let Some(view) = self.read::<SaleView>(&keys::sale(&id))? else {
+            return Err(Rejection::SaleNotFound(id));
+        };
+        let here = self.settings.store_id.clone();
+        if view.origin != here {
+            return Err(Rejection::ReturnElsewhere(id, view.origin));
+        }
+        if view.returned_by.is_some() {
+            return Err(Rejection::AlreadyReturned(id));
+        }
+        check_text(&r.body.reason, REASON_CHARS_MAX)?;
+        let sale = &view.sale;
+        let mut ops = Vec::new();
+        if let Some(member) = sale.member_id {
+            let mut wallet = self.wallet_of(&member)?;
+            let earned = units(Fen(sale.points_earned.0))?;
+            if earned > 0 {
+                let lot = Counter::Points {
+                    year: lot_year(view.business_date),
+                };
+                ops.push(wallet.take(&here, &lot, earned)?);
+            }
+            if let Tender::StoredValue { principal, bonus } = sale.tender {
+                for (counter, fen) in [(Counter::Principal, principal), (Counter::Bonus, bonus)] {
+                    if fen.0 > 0 {
+                        ops.push(wallet.give(&here, &counter, units(fen)?)?);
+                    }
+                }
+            }
+        }
+        let payload = Payload::Return {
+            sale: id.clone(),
+            member_id: sale.member_id,
+            amount: sale.amount,
+            refund: sale.tender.clone(),
+            reason: r.body.reason.trim().to_owned(),
+            ops,
+        };
+        let now_ms = (self.env.now_ms)();
+        let (policy, today) = self.points_when(now_ms);
+        let member = sale.member_id;
+        self.append(&r, now_ms, payload, |ov| {
+            let sale = ov
+                .get_as::<SaleView>(&keys::sale(&id))?
+                .ok_or_else(|| missing("sale"))?;
+            let wallet = match member {
+                Some(m) => Some(wallet_summary(ov, &m, &here, today, &policy)?),
+                None => None,
+            };
+            Ok(Outcome::Sale { sale, wallet })
         })
     }
 

@@ -137,6 +137,8 @@ pub struct SaleView {
     pub hlc: Hlc,
     pub business_date: chrono::NaiveDate,
     pub staff: StaffId,
+    /// The seq of the entry that returned it, if it was returned.
+    pub returned_by: Option<u64>,
 }
 
 /// An entry another replica wrote, as received from the hub's feed. `before_seq` is this store's
@@ -255,6 +257,23 @@ pub fn apply_entry(ov: &mut Overlay<'_>, entry: &Entry) -> Result<(), ViewError>
         } => update_wallet(ov, member_id, |w| {
             w.apply(&entry.origin, (entry.hlc, entry.business_date), event, ops)
         }),
+        Payload::Return {
+            sale,
+            member_id,
+            ops,
+            ..
+        } => {
+            if let Some(mut view) = ov.get_as::<SaleView>(&keys::sale(sale))? {
+                view.returned_by = Some(entry.seq);
+                ov.put(keys::sale(sale), encode(&view));
+            }
+            match member_id {
+                Some(member) if !ops.is_empty() => {
+                    update_wallet(ov, member, |w| w.absorb(&entry.origin, ops))
+                }
+                _ => Ok(()),
+            }
+        }
     }
 }
 
@@ -332,6 +351,7 @@ fn apply_sale(ov: &mut Overlay<'_>, entry: &Entry, sale: &QuickSale) {
         hlc: entry.hlc,
         business_date: entry.business_date,
         staff: entry.staff.clone(),
+        returned_by: None,
     };
     ov.put(keys::sale(&sale.sale_id), encode(&view));
     if let Some(member) = &sale.member_id {

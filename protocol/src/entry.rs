@@ -12,8 +12,10 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
 use crate::hlc::Hlc;
+use crate::ids::SaleId;
 use crate::ids::{MemberId, StaffId, StoreId, TxId};
-use crate::sale::QuickSale;
+use crate::money::Fen;
+use crate::sale::{QuickSale, Tender};
 use crate::wallet::{RightsOp, WalletEvent};
 
 pub const ENTRY_VERSION: u8 = 1;
@@ -95,6 +97,16 @@ pub enum Payload {
         event: WalletEvent,
         ops: Vec<RightsOp>,
     },
+    /// A sale returned (退货) at the store that made it: its amount paid back the way it was
+    /// paid (stored value to the same counters), the points it earned taken back from their lot.
+    Return {
+        sale: SaleId,
+        member_id: Option<MemberId>,
+        amount: Fen,
+        refund: Tender,
+        reason: String,
+        ops: Vec<RightsOp>,
+    },
 }
 
 impl Payload {
@@ -103,6 +115,7 @@ impl Payload {
         match self {
             Payload::Sale { sale, ops } => sale.member_id.map(|m| (m, ops.as_slice())),
             Payload::Wallet { member_id, ops, .. } => Some((*member_id, ops.as_slice())),
+            Payload::Return { member_id, ops, .. } => member_id.map(|m| (m, ops.as_slice())),
             _ => None,
         }
     }

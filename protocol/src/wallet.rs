@@ -398,6 +398,17 @@ impl Wallet {
         Ok((ops, split))
     }
 
+    /// New rights on one counter at `at` (money or points coming back with a return).
+    pub fn give(
+        &mut self,
+        at: &StoreId,
+        counter: &Counter,
+        units: u64,
+    ) -> Result<RightsOp, WalletError> {
+        let change = self.rights(counter).credit(at, units)?;
+        Ok(Self::op(counter, change))
+    }
+
     /// Points earned at `at` go to the lot of `year`. Zero points write nothing.
     pub fn earn_points(
         &mut self,

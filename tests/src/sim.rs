@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use hub::ingest::{AskStep, Ingest};
 use hub::storage::{HubStore, MemHubStore};
 use node::journal::{
-    Command, Environment, Journal, MemberEdit, NewMember, Outcome, Rejection, Request, Settings,
-    WalletAction, WalletRequest,
+    Command, Environment, Journal, MemberEdit, NewMember, Outcome, Rejection, Request, SaleReturn,
+    Settings, WalletAction, WalletRequest,
 };
 use node::store::{MemStore, Store};
 use node::views::{self, MemberView, keys};
@@ -23,7 +23,7 @@ use protocol::sync::{
     Ask, AskAnswer, FeedItem, HubEvent, HubMsg, HubSession, StoreMsg, UplinkEvent, UplinkSession,
 };
 use protocol::wallet::{Counter, TopUpRule, Wallet, WalletError};
-use protocol::{Currency, Fen, MemberId, Money, Phone, StaffId, StoreId, TxId};
+use protocol::{Currency, Fen, MemberId, Money, Phone, SaleId, StaffId, StoreId, TxId};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use rust_decimal::Decimal;
 
@@ -57,6 +57,8 @@ struct SimStore {
     /// Spends waiting for headquarters to move rights here: (ask id, link, granted feed
     /// position once answered, the request to send again).
     asks: Vec<(TxId, usize, Option<u64>, Spend)>,
+    /// Member sales this store made, to return some of.
+    sales: Vec<(SaleId, MemberId)>,
 }
 
 /// A request that spends rights, kept to be sent again (same key) once rights arrive.
@@ -64,6 +66,8 @@ struct SimStore {
 enum Spend {
     Checkout(Request<QuickSaleRequest>),
     Wallet(Request<WalletRequest>),
+    /// A return of one of the store's own sales, and the sale's member.
+    Return(Request<SaleReturn>, Option<MemberId>),
 }
 
 impl Spend {
@@ -71,6 +75,15 @@ impl Spend {
         match self {
             Spend::Checkout(r) => Command::QuickCheckout(r.clone()),
             Spend::Wallet(r) => Command::Wallet(r.clone()),
+            Spend::Return(r, _) => Command::ReturnSale(r.clone()),
+        }
+    }
+
+    fn key(&self) -> TxId {
+        match self {
+            Spend::Checkout(r) => r.key.clone(),
+            Spend::Wallet(r) => r.key.clone(),
+            Spend::Return(r, _) => r.key.clone(),
         }
     }
 
@@ -78,6 +91,7 @@ impl Spend {
         match self {
             Spend::Checkout(r) => r.body.member_id,
             Spend::Wallet(r) => Some(r.body.member_id),
+            Spend::Return(_, member) => *member,
         }
     }
 }
@@ -172,6 +186,7 @@ impl Sim {
                     partitioned_until: 0,
                     keys: 0,
                     asks: Vec::new(),
+                    sales: Vec::new(),
                 }
             })
             .collect();
@@ -434,6 +449,15 @@ impl Sim {
                 };
                 Spend::Wallet(request(&key, WalletRequest { member_id, action }))
             }
+            (15, _) if !self.stores[i].sales.is_empty() => {
+                let sales = &self.stores[i].sales;
+                let (sale_id, member) = sales[self.rng.random_range(0..sales.len())].clone();
+                let body = SaleReturn {
+                    sale_id,
+                    reason: "退货".into(),
+                };
+                Spend::Return(request(&key, body), Some(member))
+            }
             (14, Some(member_id)) => {
                 let action = WalletAction::Refund {
                     principal: yuan(&mut self.rng, 50),
@@ -464,6 +488,13 @@ impl Sim {
                 if !reply.replayed {
                     self.expect(&spend, &reply.outcome);
                 }
+                if let (Spend::Checkout(_), Outcome::Sale { sale, .. }) = (&spend, &reply.outcome)
+                    && let Some(member) = sale.sale.member_id
+                {
+                    self.stores[i]
+                        .sales
+                        .push((sale.sale.sale_id.clone(), member));
+                }
                 if let Some(member) = spend.member() {
                     self.audit_one(i, &member);
                 }
@@ -476,10 +507,7 @@ impl Sim {
                 else {
                     return;
                 };
-                let key = match &spend {
-                    Spend::Checkout(r) => r.key.clone(),
-                    Spend::Wallet(r) => r.key.clone(),
-                };
+                let key = spend.key();
                 let id = TxId::derived(&["ask", key.as_str()]);
                 let ask = Ask {
                     id: id.clone(),
@@ -502,6 +530,17 @@ impl Sim {
     fn expect(&mut self, spend: &Spend, outcome: &Outcome) {
         let cents = |m: &Money| i128::from(m.to_fen().unwrap().0);
         let (member, delta) = match (spend, outcome) {
+            (Spend::Return(_, Some(member)), Outcome::Sale { sale, .. }) => {
+                let mut d = Expected {
+                    points: -i128::from(sale.sale.points_earned.0),
+                    ..Expected::default()
+                };
+                if let Tender::StoredValue { principal, bonus } = sale.sale.tender {
+                    d.principal += i128::from(principal.0);
+                    d.bonus += i128::from(bonus.0);
+                }
+                (*member, d)
+            }
             (Spend::Checkout(r), Outcome::Sale { sale, .. }) => {
                 let Some(member) = r.body.member_id else {
                     return;

@@ -658,3 +658,64 @@ fn wallet_bad_input_is_refused_and_changes_nothing() {
     assert_eq!(wallet["points"]["balance"], 60);
     assert_eq!(wallet["password_set"], true);
 }
+
+#[test]
+fn a_return_restores_stored_value_and_takes_back_points_once() {
+    let node = TestNode::start();
+    let c = &node.client;
+    let member = register(c, "reg-r-0001", "赵六", "13600000001").body["member_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let topped = c.post(
+        &format!("/api/v1/members/{member}/top-ups"),
+        Some("top-r-0001"),
+        &json!({"amount": {"amount": "100"}}).to_string(),
+    );
+    assert_eq!(topped.status, 201);
+    let sale = checkout(
+        c,
+        "sale-r-0001",
+        json!({"member_id": member, "amount": {"amount": "30"}, "pay_with": "stored_value"}),
+    );
+    assert_eq!(sale.body["member_stored_value"]["amount"], "70.00");
+    assert_eq!(sale.body["member_points_balance"], 30);
+    let sale_id = sale.body["sale_id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/sales/{sale_id}/returns");
+    let reason = json!({"reason": "质量问题"}).to_string();
+    let returned = c.post(&path, Some("ret-r-0001"), &reason);
+    assert_eq!(returned.status, 201, "{:?}", returned.body);
+    assert_eq!(returned.body["member_stored_value"]["amount"], "100.00");
+    assert_eq!(returned.body["member_points_balance"], 0);
+    assert!(returned.body["returned_by"].is_u64());
+    let entries = log_entries(c);
+    assert_eq!(
+        c.post(&path, Some("ret-r-0002"), &reason).body["code"],
+        "already_returned"
+    );
+    let ghost = c.post(
+        "/api/v1/sales/S001-99999999/returns",
+        Some("ret-r-0003"),
+        &reason,
+    );
+    assert_eq!(ghost.body["code"], "sale_not_found");
+    let no_reason = c.post(
+        &path,
+        Some("ret-r-0004"),
+        &json!({"reason": " "}).to_string(),
+    );
+    assert!(no_reason.status >= 400);
+    assert_eq!(log_entries(c), entries, "refused returns wrote nothing");
+    let cash = checkout(c, "sale-r-0002", json!({"amount": {"amount": "12.50"}}));
+    let cash_id = cash.body["sale_id"].as_str().unwrap();
+    let back = c.post(
+        &format!("/api/v1/sales/{cash_id}/returns"),
+        Some("ret-r-0005"),
+        &reason,
+    );
+    assert_eq!(back.status, 201, "{:?}", back.body);
+    assert_eq!(
+        c.get(&format!("/api/v1/sales/{cash_id}")).body["returned_by"],
+        back.body["returned_by"]
+    );
+}

@@ -101,6 +101,13 @@ pub struct QuickCheckoutBody {
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+pub struct ReturnBody {
+    #[schema(example = "质量问题")]
+    pub reason: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct TopUpBody {
     /// What the member pays (becomes principal, 本金).
     #[schema(value_type = MoneySchema)]
@@ -357,6 +364,8 @@ pub struct SaleOut {
     /// The member's stored value right after this sale (only in the checkout answer).
     #[schema(value_type = Option<MoneySchema>)]
     pub member_stored_value: Option<Money>,
+    /// The seq of the entry that returned this sale, if it was returned.
+    pub returned_by: Option<u64>,
 }
 
 impl SaleOut {
@@ -392,6 +401,7 @@ impl SaleOut {
             points_earned: sale.points_earned.0,
             member_points_balance: wallet.map(|w| w.points),
             member_stored_value: wallet.map(|w| Money::cny(Fen(w.principal.0 + w.bonus.0))),
+            returned_by: view.returned_by,
         }
     }
 }

@@ -43,6 +43,8 @@ pub enum Code {
     PasswordWrong,
     PasswordLocked,
     ManagerRequired,
+    ReturnElsewhere,
+    AlreadyReturned,
 }
 
 impl Code {
@@ -78,6 +80,8 @@ impl Code {
             Code::PasswordWrong => "password_wrong",
             Code::PasswordLocked => "password_locked",
             Code::ManagerRequired => "manager_required",
+            Code::ReturnElsewhere => "return_elsewhere",
+            Code::AlreadyReturned => "already_returned",
         }
     }
 
@@ -99,7 +103,7 @@ impl Code {
             | Code::InsufficientBalance
             | Code::TopUpRuleInvalid
             | Code::CardNotValid => S::UNPROCESSABLE_ENTITY,
-            Code::RightsElsewhere => S::CONFLICT,
+            Code::RightsElsewhere | Code::ReturnElsewhere | Code::AlreadyReturned => S::CONFLICT,
             Code::PasswordRequired | Code::PasswordWrong => S::UNAUTHORIZED,
             Code::ManagerRequired => S::FORBIDDEN,
             Code::PasswordLocked => S::LOCKED,
@@ -147,6 +151,8 @@ impl Code {
             Code::PasswordWrong => "支付密码错误",
             Code::PasswordLocked => "支付密码错误次数过多，已锁定，请店长重置",
             Code::ManagerRequired => "需要店长操作",
+            Code::ReturnElsewhere => "该销售单不是本店开出的，请到原门店退货",
+            Code::AlreadyReturned => "该销售单已退货",
         }
     }
 }
@@ -226,6 +232,9 @@ impl From<Rejection> for ApiError {
             },
             Rejection::Sale(_) => Code::InvalidAmount,
             Rejection::Profile(_) => Code::FieldInvalid,
+            Rejection::SaleNotFound(_) => Code::SaleNotFound,
+            Rejection::ReturnElsewhere(..) => Code::ReturnElsewhere,
+            Rejection::AlreadyReturned(_) => Code::AlreadyReturned,
             Rejection::Storage(_) => Code::Storage,
             Rejection::Unavailable => Code::Unavailable,
         };

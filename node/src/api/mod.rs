@@ -26,11 +26,11 @@ use utoipa::OpenApi;
 pub use dto::*;
 use error::{ApiError, Code, ErrorBody};
 
-use crate::journal::Rejection;
 use crate::journal::{
     Command, JournalHandle, MemberEdit, NewMember, Outcome, Reply, Request, Settings, WalletAction,
     WalletRequest,
 };
+use crate::journal::{Rejection, SaleReturn};
 use crate::password::{self, Lockout, PasswordError};
 use crate::uplink::{AskRequest, Link};
 use crate::views::Views;
@@ -86,6 +86,7 @@ impl AppState {
         member_sales,
         quick_checkout,
         get_sale,
+        return_sale,
         get_wallet,
         top_up,
         adjust_points,
@@ -125,6 +126,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/checkouts/quick", post(quick_checkout))
         .route("/api/v1/sales/{sale_id}", get(get_sale))
+        .route("/api/v1/sales/{sale_id}/returns", post(return_sale))
         .fallback(|| async { ApiError::new(Code::NotFound, "no such route") })
         .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
         .with_state(Arc::new(state))
@@ -568,6 +570,37 @@ async fn get_sale(State(app): St, Path(raw): Path<String>) -> AppResult {
         .sale(&id)?
         .ok_or_else(|| ApiError::new(Code::SaleNotFound, &id))?;
     Ok(axum::Json(SaleOut::new(sale, None)).into_response())
+}
+
+/// Returns a whole sale (退货) at the store that made it: cash back, or stored value back to
+/// principal and bonus as paid; the points it earned are taken back from their lot.
+#[utoipa::path(post, path = "/api/v1/sales/{sale_id}/returns", request_body = ReturnBody,
+    params(("sale_id" = String, Path), ("Idempotency-Key" = String, Header)),
+    responses((status = 201, body = SaleOut), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn return_sale(
+    State(app): St,
+    Path(raw): Path<String>,
+    headers: HeaderMap,
+    Body(body): Body,
+) -> AppResult {
+    let id = SaleId::parse(&raw).map_err(|e| ApiError::new(Code::InvalidId, e))?;
+    let (key, fingerprint, staff) = request_meta(&headers, &format!("return/{id}"), &body)?;
+    let b: ReturnBody = parse_body(&body)?;
+    let member = app.views.sale(&id)?.and_then(|s| s.sale.member_id);
+    let request = Request {
+        key,
+        fingerprint,
+        staff,
+        body: SaleReturn {
+            sale_id: id,
+            reason: b.reason,
+        },
+    };
+    let reply = spend(&app, member, &request.key.clone(), || {
+        Command::ReturnSale(request.clone())
+    })
+    .await?;
+    Ok(answer(StatusCode::CREATED, reply))
 }
 
 /// A member's wallet: stored value (principal, bonus), points by lot, cards.
