@@ -216,8 +216,12 @@ async fn liabilities(State(hq): State<Hq>) -> Response {
     // (family, store) → row; families: principal, bonus, points.
     let mut rows: BTreeMap<(&'static str, StoreId), Row> = BTreeMap::new();
     let mut totals: BTreeMap<&'static str, u64> = BTreeMap::new();
+    let mut receivables: BTreeMap<StoreId, u64> = BTreeMap::new();
     let (today, policy) = (today(), PointsPolicy::default());
     for (_, wallet) in &wallets {
+        for store in wallet.owed.keys() {
+            *receivables.entry(store.clone()).or_default() += wallet.owed_at(store);
+        }
         for (counter, r) in &wallet.counters {
             let family = match counter {
                 Counter::Principal => "principal",
@@ -260,6 +264,13 @@ async fn liabilities(State(hq): State<Hq>) -> Response {
         },
         "points": total("points"),
         "by_store": stores,
+        // Offline overdrafts members still owe, by the store that allowed them (应收).
+        "receivables": receivables
+            .iter()
+            .filter(|(_, owed)| **owed > 0)
+            .map(|(store, owed)| json!({"store_id": store, "owed": fen(*owed)}))
+            .collect::<Vec<_>>(),
+        "receivables_total": fen(receivables.values().sum()),
     }))
     .into_response()
 }

@@ -183,11 +183,7 @@ fn goes_to_feed(entry: &Entry) -> bool {
 }
 
 fn touches_wallet(entry: &Entry) -> bool {
-    matches!(entry.payload, Payload::Wallet { .. })
-        || entry
-            .payload
-            .rights_ops()
-            .is_some_and(|(_, ops)| !ops.is_empty())
+    entry.payload.wallet_member().is_some()
 }
 
 /// The member directory and wallet changes one batch makes (headquarters' merged view of every
@@ -225,17 +221,11 @@ impl Directory {
 
     /// Takes a wallet entry's cell writes (and card or password) into the member's wallet.
     fn apply_wallet(&mut self, storage: &dyn HubStore, entry: &Entry) -> Result<(), IngestError> {
-        let Some((member, ops)) = entry.payload.rights_ops().filter(|_| touches_wallet(entry))
-        else {
+        let Some(member) = entry.payload.wallet_member() else {
             return Ok(());
         };
         let mut wallet = self.wallet(storage, &member)?;
-        match &entry.payload {
-            Payload::Wallet { event, .. } => {
-                wallet.apply(&entry.origin, (entry.hlc, entry.business_date), event, ops)
-            }
-            _ => wallet.absorb(&entry.origin, ops),
-        }
+        wallet.take_entry(entry);
         self.wallets.insert(member, wallet);
         Ok(())
     }

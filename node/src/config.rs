@@ -58,6 +58,11 @@ pub struct WalletConfig {
     pub points_keep_years: Option<u16>,
     /// The largest single top-up, in yuan.
     pub top_up_max: Decimal,
+    /// Offline overdraft (离线透支), in yuan: what one member may owe this store, and all members
+    /// together, for stored-value payments taken while headquarters was unreachable and the
+    /// balance's rights were held elsewhere. 0 refuses such payments (the default).
+    pub offline_overdraft_per_member: Decimal,
+    pub offline_overdraft_per_store: Decimal,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -76,6 +81,8 @@ impl Default for WalletConfig {
             bonus_use: rules.bonus_use,
             points_keep_years: rules.points.keep_years,
             top_up_max: rules.top_up_max.to_decimal(),
+            offline_overdraft_per_member: Decimal::ZERO,
+            offline_overdraft_per_store: Decimal::ZERO,
         }
     }
 }
@@ -104,6 +111,14 @@ impl WalletConfig {
                 keep_years: self.points_keep_years,
             },
             top_up_max: fen("top_up_max", self.top_up_max)?,
+            overdraft_member: fen(
+                "offline_overdraft_per_member",
+                self.offline_overdraft_per_member,
+            )?,
+            overdraft_store: fen(
+                "offline_overdraft_per_store",
+                self.offline_overdraft_per_store,
+            )?,
         })
     }
 }

@@ -13,7 +13,8 @@ use protocol::sale::{QuickSaleRequest, SaleError, SaleLimits, Tender};
 use protocol::sync::FeedItem;
 use protocol::wallet::{
     CARD_NAME_CHARS_MAX, CardId, CardKind, Counter, Movement, PointsPolicy, REASON_CHARS_MAX,
-    Summary, Wallet, WalletError, WalletEvent, WalletRules, check_text, lot_year, top_up_bonus,
+    RightsOp, Summary, Wallet, WalletError, WalletEvent, WalletRules, check_text, lot_year,
+    top_up_bonus,
 };
 use protocol::{
     CardNo, Fen, Hlc, HlcClock, MemberId, Money, Phone, SaleId, StaffId, StoreId, TxId,
@@ -124,6 +125,9 @@ pub enum WalletAction {
         counter: Counter,
         units: u64,
     },
+    /// Pay off what the member owes this store for offline overdrafts, from stored value, as
+    /// far as the balance goes.
+    CollectOverdraft,
 }
 
 /// The closed set of things the journal does.
@@ -446,11 +450,19 @@ impl Journal {
         if let Some(member) = sale.member_id {
             let mut wallet = self.wallet_of(&member)?;
             if let Tender::StoredValue { principal, .. } = sale.tender {
-                let (paid, (p, b)) =
-                    wallet.pay(&here, units(principal)?, self.settings.wallet.bonus_use)?;
+                let amount = units(principal)?;
+                let rule = self.settings.wallet.bonus_use;
+                let (paid, (p, b), owed) = match wallet.pay(&here, amount, rule) {
+                    Ok((paid, split)) => (paid, split, 0),
+                    Err(WalletError::RightsElsewhere { wants }) if r.body.offline_overdraft => {
+                        self.overdraft(&mut wallet, amount, wants)?
+                    }
+                    Err(e) => return Err(e.into()),
+                };
                 sale.tender = Tender::StoredValue {
                     principal: fen(p),
                     bonus: fen(b),
+                    overdraft: fen(owed),
                 };
                 ops.extend(paid);
             }
@@ -475,6 +487,31 @@ impl Journal {
     fn points_when(&self, now_ms: u64) -> (PointsPolicy, chrono::NaiveDate) {
         let today = self.settings.calendar.business_date(now_ms);
         (self.settings.wallet.points, today)
+    }
+
+    /// Offline, with the rights for a payment held elsewhere: pays what this store holds and lets
+    /// the member owe the rest, within the chain's caps per member and per store.
+    fn overdraft(
+        &self,
+        wallet: &mut Wallet,
+        amount: u64,
+        wants: Vec<(Counter, u64)>,
+    ) -> Result<Paid, Rejection> {
+        let here = &self.settings.store_id;
+        let rules = &self.settings.wallet;
+        let held = wallet.held(&Counter::Principal, here) + wallet.held(&Counter::Bonus, here);
+        let owed = amount - held;
+        let member_cap = units(rules.overdraft_member)?;
+        let store_cap = units(rules.overdraft_store)?;
+        let store_owed: u64 = self.read(&keys::receivable_total(here))?.unwrap_or(0);
+        if owed + wallet.owed_at(here) > member_cap || owed + store_owed > store_cap {
+            return Err(WalletError::RightsElsewhere { wants }.into());
+        }
+        if held == 0 {
+            return Ok((Vec::new(), (0, 0), owed));
+        }
+        let (paid, split) = wallet.pay(here, held, rules.bonus_use)?;
+        Ok((paid, split, owed))
     }
 
     fn wallet_of(&self, member: &MemberId) -> Result<Wallet, StoreError> {
@@ -559,6 +596,19 @@ impl Journal {
             WalletAction::SetPassword { hash } => {
                 (WalletEvent::PasswordSet { hash: hash.clone() }, Vec::new())
             }
+            WalletAction::CollectOverdraft => {
+                let owed = wallet.owed_at(&here);
+                let balance = wallet.balance(&Counter::Principal) + wallet.balance(&Counter::Bonus);
+                let amount = owed.min(balance);
+                if amount == 0 {
+                    return Err(WalletError::NotPositive.into());
+                }
+                let (ops, _) = wallet.pay(&here, amount, rules.bonus_use)?;
+                let event = WalletEvent::OverdraftCollected {
+                    amount: fen(amount),
+                };
+                (event, ops)
+            }
             WalletAction::Recall { counter, units } => {
                 let give = wallet.held(counter, &here).min(*units);
                 if give == 0 {
@@ -610,6 +660,7 @@ impl Journal {
         check_text(&r.body.reason, REASON_CHARS_MAX)?;
         let sale = &view.sale;
         let mut ops = Vec::new();
+        let mut refund = sale.tender.clone();
         if let Some(member) = sale.member_id {
             let mut wallet = self.wallet_of(&member)?;
             let earned = units(Fen(sale.points_earned.0))?;
@@ -619,19 +670,37 @@ impl Journal {
                 };
                 ops.push(wallet.take(&here, &lot, earned)?);
             }
-            if let Tender::StoredValue { principal, bonus } = sale.tender {
-                for (counter, fen) in [(Counter::Principal, principal), (Counter::Bonus, bonus)] {
-                    if fen.0 > 0 {
-                        ops.push(wallet.give(&here, &counter, units(fen)?)?);
+            if let Tender::StoredValue {
+                principal,
+                bonus,
+                overdraft,
+            } = sale.tender
+            {
+                // What the member still owes for this sale is forgiven; what they already paid
+                // off comes back as principal, like the rest.
+                let forgiven = units(overdraft)?.min(wallet.owed_at(&here));
+                let paid_off = units(overdraft)? - forgiven;
+                let principal = units(principal)? + paid_off;
+                for (counter, units) in [
+                    (Counter::Principal, principal),
+                    (Counter::Bonus, units(bonus)?),
+                ] {
+                    if units > 0 {
+                        ops.push(wallet.give(&here, &counter, units)?);
                     }
                 }
+                refund = Tender::StoredValue {
+                    principal: fen(principal),
+                    bonus,
+                    overdraft: fen(forgiven),
+                };
             }
         }
         let payload = Payload::Return {
             sale: id.clone(),
             member_id: sale.member_id,
             amount: sale.amount,
-            refund: sale.tender.clone(),
+            refund,
             reason: r.body.reason.trim().to_owned(),
             ops,
         };
@@ -768,6 +837,9 @@ impl Journal {
         Ok(outcome)
     }
 }
+
+/// A stored-value payment: the cell writes, `(principal, bonus)` taken, and what is owed.
+type Paid = (Vec<RightsOp>, (u64, u64), u64);
 
 fn missing(what: &str) -> StoreError {
     StoreError::Damaged {
@@ -946,6 +1018,7 @@ mod tests {
             category: None,
             cash_tendered: None,
             pay_with: protocol::sale::PayWith::Cash,
+            offline_overdraft: false,
         }
     }
 

@@ -72,6 +72,18 @@ pub async fn run(
         lockout: Default::default(),
         asks: uplink_task.is_some().then_some(asks),
     };
+    let state = Arc::new(state);
+    let collector = tokio::spawn({
+        let state = state.clone();
+        async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                if let Err(e) = api::collect_overdrafts(&state).await {
+                    tracing::warn!(error = %e.detail, "collecting offline overdrafts");
+                }
+            }
+        }
+    });
     let app = api::router(state);
     tracing::info!(address = %listener.local_addr()?, "cashier API listening");
     axum::serve(listener, app)
@@ -80,6 +92,8 @@ pub async fn run(
         .context("serving the API")?;
     // Stop the uplink; with the router gone too, the last journal handle is dropped and the
     // journal drains its queue and stops.
+    collector.abort();
+    let _ = collector.await;
     if let Some(task) = uplink_task {
         task.abort();
         let _ = task.await;

@@ -6,7 +6,8 @@
 //! `log/<origin>\0<seq BE>` entry · `m/<member>` profile view · `d/<member>` automerge document ·
 //! `p/<phone>` and `c/<card>` → member · `w/<member>` wallet (every counter's rights, cards,
 //! payment password hash) · `s/<sale>` sale ·
-//! `ms/<member>/<hlc BE>` → sale id · `i/<idempotency key>` request record (not a view) ·
+//! `ms/<member>/<hlc BE>` → sale id · `owe/<store>/<member>` and `od/<store>` what members owe
+//! a store for offline overdrafts · `i/<idempotency key>` request record (not a view) ·
 //! `fx/<feed position BE>` an entry from another replica, received through the hub's feed,
 //! with where in this store's own log it was applied · `meta/feed_applied`.
 
@@ -28,7 +29,9 @@ pub mod keys {
     pub const FEED_APPLIED: &[u8] = b"meta/feed_applied";
     pub const IDEMPOTENCY: &[u8] = b"i/";
     /// Every prefix that holds a view, i.e. state that `rebuild` must reproduce exactly.
-    pub const VIEWS: &[&[u8]] = &[b"m/", b"d/", b"p/", b"c/", b"w/", b"s/", b"ms/"];
+    pub const VIEWS: &[&[u8]] = &[
+        b"m/", b"d/", b"p/", b"c/", b"w/", b"s/", b"ms/", b"owe/", b"od/",
+    ];
 
     fn join(prefix: &str, id: impl std::fmt::Display) -> Vec<u8> {
         format!("{prefix}{id}").into_bytes()
@@ -70,6 +73,20 @@ pub mod keys {
 
     pub fn wallet(id: &MemberId) -> Vec<u8> {
         join("w/", id)
+    }
+
+    /// Present while `member` owes `origin` for offline overdrafts: what they owe.
+    pub fn receivable(origin: &StoreId, member: &MemberId) -> Vec<u8> {
+        join("owe/", format!("{origin}/{member}"))
+    }
+
+    pub fn receivables_prefix(origin: &StoreId) -> Vec<u8> {
+        join("owe/", format!("{origin}/"))
+    }
+
+    /// What all members owe `origin` for offline overdrafts.
+    pub fn receivable_total(origin: &StoreId) -> Vec<u8> {
+        join("od/", origin)
     }
 
     pub fn sale(id: &SaleId) -> Vec<u8> {
@@ -241,51 +258,43 @@ pub fn apply_entry(ov: &mut Overlay<'_>, entry: &Entry) -> Result<(), ViewError>
             apply_sale(ov, entry, sale);
             Ok(())
         }
-        Payload::Sale { sale, ops } => {
+        Payload::Sale { sale, .. } => {
             apply_sale(ov, entry, sale);
-            match sale.member_id {
-                Some(member) if !ops.is_empty() => {
-                    update_wallet(ov, &member, |w| w.absorb(&entry.origin, ops))
-                }
-                _ => Ok(()),
-            }
+            wallet_entry(ov, entry)
         }
-        Payload::Wallet {
-            member_id,
-            event,
-            ops,
-        } => update_wallet(ov, member_id, |w| {
-            w.apply(&entry.origin, (entry.hlc, entry.business_date), event, ops)
-        }),
-        Payload::Return {
-            sale,
-            member_id,
-            ops,
-            ..
-        } => {
+        Payload::Wallet { .. } => wallet_entry(ov, entry),
+        Payload::Return { sale, .. } => {
             if let Some(mut view) = ov.get_as::<SaleView>(&keys::sale(sale))? {
                 view.returned_by = Some(entry.seq);
                 ov.put(keys::sale(sale), encode(&view));
             }
-            match member_id {
-                Some(member) if !ops.is_empty() => {
-                    update_wallet(ov, member, |w| w.absorb(&entry.origin, ops))
-                }
-                _ => Ok(()),
-            }
+            wallet_entry(ov, entry)
         }
     }
 }
 
-fn update_wallet(
-    ov: &mut Overlay<'_>,
-    member: &MemberId,
-    change: impl FnOnce(&mut Wallet),
-) -> Result<(), ViewError> {
-    let key = keys::wallet(member);
+/// The entry's changes to its member's wallet, and to the receivables of its origin (offline
+/// overdrafts it allowed): an index of who owes it, and its total.
+fn wallet_entry(ov: &mut Overlay<'_>, entry: &Entry) -> Result<(), ViewError> {
+    let Some(member) = entry.payload.wallet_member() else {
+        return Ok(());
+    };
+    let key = keys::wallet(&member);
     let mut wallet = ov.get_as::<Wallet>(&key)?.unwrap_or_default();
-    change(&mut wallet);
+    let before = wallet.owed_at(&entry.origin);
+    wallet.take_entry(entry);
+    let after = wallet.owed_at(&entry.origin);
     ov.put(key, encode(&wallet));
+    if before != after {
+        let total_key = keys::receivable_total(&entry.origin);
+        let total: u64 = ov.get_as(&total_key)?.unwrap_or(0);
+        ov.put(total_key, encode(&(total + after).saturating_sub(before)));
+        let index = keys::receivable(&entry.origin, &member);
+        match after {
+            0 => ov.delete(index),
+            owed => ov.put(index, encode(&owed)),
+        }
+    }
     Ok(())
 }
 
@@ -382,6 +391,21 @@ impl Views {
 
     pub fn member(&self, id: &MemberId) -> Result<Option<MemberView>, StoreError> {
         self.get_as(&keys::member(id))
+    }
+
+    /// Members who owe `store` for offline overdrafts, and how much.
+    pub fn receivables(&self, store: &StoreId) -> Result<Vec<(MemberId, u64)>, StoreError> {
+        let prefix = keys::receivables_prefix(store);
+        let mut out = Vec::new();
+        for (key, value) in self.store.scan_prefix(&prefix)? {
+            let id = std::str::from_utf8(&key[prefix.len()..])
+                .ok()
+                .and_then(|s| MemberId::parse(s).ok());
+            if let Some(id) = id {
+                out.push((id, decode(&key, &value)?));
+            }
+        }
+        Ok(out)
     }
 
     pub fn wallet(&self, id: &MemberId) -> Result<Wallet, StoreError> {

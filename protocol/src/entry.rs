@@ -110,6 +110,22 @@ pub enum Payload {
 }
 
 impl Payload {
+    /// The member whose wallet this entry changes (rights, a card, a receivable), if any.
+    pub fn wallet_member(&self) -> Option<MemberId> {
+        let (member, ops, tender) = match self {
+            Payload::Wallet { member_id, .. } => return Some(*member_id),
+            Payload::Sale { sale, ops } => (sale.member_id, ops, &sale.tender),
+            Payload::Return {
+                member_id,
+                ops,
+                refund,
+                ..
+            } => (*member_id, ops, refund),
+            _ => return None,
+        };
+        member.filter(|_| !ops.is_empty() || tender.overdraft().0 > 0)
+    }
+
     /// The member whose wallet counters this entry writes, and the writes.
     pub fn rights_ops(&self) -> Option<(MemberId, &[RightsOp])> {
         match self {

@@ -17,11 +17,23 @@ pub enum Tender {
         tendered: Fen,
         change: Fen,
     },
-    /// Paid from the member's stored value (储值), split as the chain's rule says.
+    /// Paid from the member's stored value (储值), split as the chain's rule says; `overdraft` is
+    /// what an offline store let the member owe beyond the rights it held (a receivable).
     StoredValue {
         principal: Fen,
         bonus: Fen,
+        overdraft: Fen,
     },
+}
+
+impl Tender {
+    /// The receivable this tender created.
+    pub fn overdraft(&self) -> Fen {
+        match self {
+            Tender::StoredValue { overdraft, .. } => *overdraft,
+            Tender::Cash { .. } => Fen(0),
+        }
+    }
 }
 
 /// A quick sale as recorded in the log.
@@ -56,6 +68,9 @@ pub struct QuickSaleRequest {
     /// Cash handed over; `None` means exact change.
     pub cash_tendered: Option<Money>,
     pub pay_with: PayWith,
+    /// The till could not reach headquarters: apply the chain's offline overdraft policy to a
+    /// stored-value payment whose rights are held elsewhere.
+    pub offline_overdraft: bool,
 }
 
 /// Bounds a store sets on one sale, to catch a mistyped amount before it becomes a sale.
@@ -163,6 +178,7 @@ impl QuickSaleRequest {
                 PayWith::StoredValue => Tender::StoredValue {
                     principal: amount,
                     bonus: Fen(0),
+                    overdraft: Fen(0),
                 },
             },
             points_earned,
@@ -194,6 +210,7 @@ mod tests {
             category: None,
             cash_tendered: tendered.map(money),
             pay_with: PayWith::Cash,
+            offline_overdraft: false,
         }
     }
 

@@ -14,6 +14,7 @@ use chrono::{Datelike, NaiveDate};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use crate::entry::{Entry, Payload};
 use crate::escrow::{Change, Rights, RightsError};
 use crate::hlc::Hlc;
 use crate::ids::{SaleId, StoreId};
@@ -114,6 +115,8 @@ pub enum WalletEvent {
     Refunded { principal: Fen, reason: String },
     /// The payment password was set or reset; an argon2 PHC string, never the password.
     PasswordSet { hash: String },
+    /// An offline overdraft this store allowed is paid off from the member's stored value.
+    OverdraftCollected { amount: Fen },
 }
 
 /// A top-up rule the chain offers, e.g. pay 5000, get 2000 bonus (充5000送2000).
@@ -191,6 +194,9 @@ pub struct Wallet {
     pub cards: BTreeMap<CardId, Card>,
     /// The payment password's argon2 hash, with when and where it was set: the latest wins.
     pub password: Option<(Hlc, StoreId, String)>,
+    /// Offline overdrafts by the store that allowed them: (lent, settled), each written only by
+    /// that store. Settled by collecting later or by returning the sale.
+    pub owed: BTreeMap<StoreId, (u64, u64)>,
 }
 
 impl Wallet {
@@ -245,6 +251,7 @@ impl Wallet {
                     self.password = Some((hlc, origin.clone(), hash.clone()));
                 }
             }
+            WalletEvent::OverdraftCollected { amount } => self.settle(origin, *amount),
             WalletEvent::TopUp { .. }
             | WalletEvent::PointsAdjusted { .. }
             | WalletEvent::Rights { .. }
@@ -289,7 +296,52 @@ impl Wallet {
                 })
                 .collect(),
             password_set: self.password.is_some(),
+            owed: fen(self.owed_total()),
         }
+    }
+
+    /// Takes in everything an entry does to this wallet (the entry's member must be this one).
+    pub fn take_entry(&mut self, entry: &Entry) {
+        let origin = &entry.origin;
+        match &entry.payload {
+            Payload::Wallet { event, ops, .. } => {
+                self.apply(origin, (entry.hlc, entry.business_date), event, ops)
+            }
+            Payload::Sale { sale, ops } => {
+                self.absorb(origin, ops);
+                let lent = u64::try_from(sale.tender.overdraft().0).unwrap_or(0);
+                if lent > 0 {
+                    self.owed.entry(origin.clone()).or_default().0 += lent;
+                }
+            }
+            Payload::Return { refund, ops, .. } => {
+                self.absorb(origin, ops);
+                self.settle(origin, refund.overdraft());
+            }
+            _ => {}
+        }
+    }
+
+    fn settle(&mut self, at: &StoreId, amount: Fen) {
+        let amount = u64::try_from(amount.0).unwrap_or(0);
+        if amount > 0 {
+            self.owed.entry(at.clone()).or_default().1 += amount;
+        }
+    }
+
+    /// What the member owes `store` for offline overdrafts it allowed.
+    pub fn owed_at(&self, store: &StoreId) -> u64 {
+        self.owed
+            .get(store)
+            .map_or(0, |(lent, settled)| lent.saturating_sub(*settled))
+    }
+
+    /// What the member owes for offline overdrafts, chain-wide.
+    pub fn owed_total(&self) -> u64 {
+        self.owed
+            .values()
+            .map(|(lent, settled)| lent.saturating_sub(*settled))
+            .sum()
     }
 
     /// Takes in another replica's copy of the same wallet (for checkers and reports).
@@ -309,6 +361,10 @@ impl Wallet {
         }
         if other.password > self.password {
             self.password = other.password.clone();
+        }
+        for (store, (lent, settled)) in &other.owed {
+            let mine = self.owed.entry(store.clone()).or_default();
+            *mine = (mine.0.max(*lent), mine.1.max(*settled));
         }
     }
 
@@ -629,6 +685,10 @@ pub struct WalletRules {
     pub points: PointsPolicy,
     /// The largest single top-up, to catch a mistyped amount.
     pub top_up_max: Fen,
+    /// Offline overdraft (离线透支): how much a member may owe one store, and all members one
+    /// store, when it cannot reach headquarters. Zero (the default) refuses the tender instead.
+    pub overdraft_member: Fen,
+    pub overdraft_store: Fen,
 }
 
 impl Default for WalletRules {
@@ -638,6 +698,8 @@ impl Default for WalletRules {
             bonus_use: BonusUse::default(),
             points: PointsPolicy::default(),
             top_up_max: Fen(5_000_000), // 50,000 yuan
+            overdraft_member: Fen(0),
+            overdraft_store: Fen(0),
         }
     }
 }
@@ -656,6 +718,8 @@ pub struct Summary {
     pub lots: Vec<(i32, Option<NaiveDate>, u64)>,
     pub cards: Vec<CardSummary>,
     pub password_set: bool,
+    /// Offline overdrafts not yet paid off, chain-wide.
+    pub owed: Fen,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

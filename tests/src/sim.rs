@@ -22,7 +22,7 @@ use protocol::sale::{PayWith, QuickSaleRequest, Tender};
 use protocol::sync::{
     Ask, AskAnswer, FeedItem, HubEvent, HubMsg, HubSession, StoreMsg, UplinkEvent, UplinkSession,
 };
-use protocol::wallet::{Counter, TopUpRule, Wallet, WalletError};
+use protocol::wallet::{Counter, TopUpRule, Wallet, WalletError, WalletEvent};
 use protocol::{Currency, Fen, MemberId, Money, Phone, SaleId, StaffId, StoreId, TxId};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use rust_decimal::Decimal;
@@ -102,6 +102,8 @@ struct Expected {
     principal: i128,
     bonus: i128,
     points: i128,
+    /// Offline overdrafts not yet paid off.
+    owed: i128,
 }
 
 struct SimHub {
@@ -142,6 +144,8 @@ pub struct WalletCounts {
     pub granted: u64,
     pub refused_rights_elsewhere: u64,
     pub refused_insufficient: u64,
+    /// Payments an offline store took partly on overdraft.
+    pub overdrafts: u64,
 }
 
 fn settings(store: &StoreId) -> Settings {
@@ -149,6 +153,8 @@ fn settings(store: &StoreId) -> Settings {
         store_id: store.clone(),
         ..node::Config::default().settings().unwrap()
     };
+    settings.wallet.overdraft_member = Fen(10_000); // 100 yuan
+    settings.wallet.overdraft_store = Fen(100_000); // 1000 yuan
     settings.wallet.top_up_rules = vec![TopUpRule {
         id: "200+30".into(),
         pay_at_least: Fen(20_000),
@@ -440,6 +446,7 @@ impl Sim {
                     category: None,
                     cash_tendered: None,
                     pay_with: PayWith::StoredValue,
+                    offline_overdraft: false,
                 },
             )),
             (13, Some(member_id)) => {
@@ -458,6 +465,17 @@ impl Sim {
                 };
                 Spend::Return(request(&key, body), Some(member))
             }
+            (16, _) => {
+                let here = self.stores[i].id.clone();
+                let owing = views::Views::new(self.stores[i].mem.clone())
+                    .receivables(&here)
+                    .unwrap();
+                let Some((member_id, _)) = owing.first().copied() else {
+                    return;
+                };
+                let action = WalletAction::CollectOverdraft;
+                Spend::Wallet(request(&key, WalletRequest { member_id, action }))
+            }
             (14, Some(member_id)) => {
                 let action = WalletAction::Refund {
                     principal: yuan(&mut self.rng, 50),
@@ -473,6 +491,7 @@ impl Sim {
                     category: None,
                     cash_tendered: None,
                     pay_with: PayWith::Cash,
+                    offline_overdraft: false,
                 },
             )),
         };
@@ -486,7 +505,8 @@ impl Sim {
         match result {
             Ok(reply) => {
                 if !reply.replayed {
-                    self.expect(&spend, &reply.outcome);
+                    self.flush_store(i); // so the entry just written can be read back
+                    self.expect(i, &spend, &reply.outcome);
                 }
                 if let (Spend::Checkout(_), Outcome::Sale { sale, .. }) = (&spend, &reply.outcome)
                     && let Some(member) = sale.sale.member_id
@@ -497,6 +517,17 @@ impl Sim {
                 }
                 if let Some(member) = spend.member() {
                     self.audit_one(i, &member);
+                }
+            }
+            Err(Rejection::Wallet(WalletError::RightsElsewhere { .. }))
+                if self.stores[i].session.is_none()
+                    && matches!(&spend, Spend::Checkout(r) if !r.body.offline_overdraft) =>
+            {
+                // Offline: the chain's overdraft policy decides.
+                self.wallet_ops.refused_rights_elsewhere += 1;
+                if let Spend::Checkout(mut r) = spend {
+                    r.body.offline_overdraft = true;
+                    self.send_spend(i, Spend::Checkout(r), false);
                 }
             }
             Err(Rejection::Wallet(WalletError::RightsElsewhere { wants })) => {
@@ -527,7 +558,7 @@ impl Sim {
     }
 
     /// Books an acknowledged operation in the bank's own ledger.
-    fn expect(&mut self, spend: &Spend, outcome: &Outcome) {
+    fn expect(&mut self, i: usize, spend: &Spend, outcome: &Outcome) {
         let cents = |m: &Money| i128::from(m.to_fen().unwrap().0);
         let (member, delta) = match (spend, outcome) {
             (Spend::Return(_, Some(member)), Outcome::Sale { sale, .. }) => {
@@ -535,9 +566,18 @@ impl Sim {
                     points: -i128::from(sale.sale.points_earned.0),
                     ..Expected::default()
                 };
-                if let Tender::StoredValue { principal, bonus } = sale.sale.tender {
+                let protocol::Payload::Return { refund, .. } = self.last_entry(i).payload else {
+                    panic!("the last entry is not a return");
+                };
+                if let Tender::StoredValue {
+                    principal,
+                    bonus,
+                    overdraft,
+                } = refund
+                {
                     d.principal += i128::from(principal.0);
                     d.bonus += i128::from(bonus.0);
+                    d.owed -= i128::from(overdraft.0);
                 }
                 (*member, d)
             }
@@ -549,9 +589,18 @@ impl Sim {
                     points: i128::from(sale.sale.points_earned.0),
                     ..Expected::default()
                 };
-                if let Tender::StoredValue { principal, bonus } = sale.sale.tender {
+                if let Tender::StoredValue {
+                    principal,
+                    bonus,
+                    overdraft,
+                } = sale.sale.tender
+                {
                     d.principal -= i128::from(principal.0);
                     d.bonus -= i128::from(bonus.0);
+                    d.owed += i128::from(overdraft.0);
+                    if overdraft.0 > 0 {
+                        self.wallet_ops.overdrafts += 1;
+                    }
                 }
                 (member, d)
             }
@@ -560,7 +609,7 @@ impl Sim {
                     WalletAction::TopUp { paid, rule } => Expected {
                         principal: cents(paid),
                         bonus: if rule.is_some() { 3_000 } else { 0 },
-                        points: 0,
+                        ..Expected::default()
                     },
                     WalletAction::AdjustPoints { points, .. } => Expected {
                         points: i128::from(*points),
@@ -570,6 +619,7 @@ impl Sim {
                         principal: -cents(principal),
                         ..Expected::default()
                     },
+                    WalletAction::CollectOverdraft => self.collected(i),
                     _ => Expected::default(),
                 };
                 (r.body.member_id, d)
@@ -581,6 +631,46 @@ impl Sim {
         e.principal += delta.principal;
         e.bonus += delta.bonus;
         e.points += delta.points;
+        e.owed += delta.owed;
+    }
+
+    /// What a collection just did, read back from the entry it wrote (the split between
+    /// principal and bonus is the journal's to choose).
+    /// The last entry store `i` wrote (flushed).
+    fn last_entry(&self, i: usize) -> protocol::Entry {
+        let s = &self.stores[i];
+        let (_, bytes) = s
+            .mem
+            .scan_prefix_rev(&keys::log_prefix(&s.id), 1)
+            .unwrap()
+            .pop()
+            .unwrap();
+        protocol::Entry::decode(&bytes).unwrap()
+    }
+
+    fn collected(&self, i: usize) -> Expected {
+        let entry = self.last_entry(i);
+        let protocol::Payload::Wallet {
+            event: WalletEvent::OverdraftCollected { amount },
+            ops,
+            ..
+        } = entry.payload
+        else {
+            panic!("the last entry is not a collection");
+        };
+        let mut d = Expected {
+            owed: -i128::from(amount.0),
+            ..Expected::default()
+        };
+        for op in ops {
+            let units = i128::from(op.change.units());
+            match op.counter {
+                Counter::Principal => d.principal -= units,
+                Counter::Bonus => d.bonus -= units,
+                _ => {}
+            }
+        }
+        d
     }
 
     /// The writing store's copy of the member's wallet, audited right after the write.
@@ -999,6 +1089,7 @@ impl Sim {
                 principal: i128::from(wallet.balance(&Counter::Principal)),
                 bonus: i128::from(wallet.balance(&Counter::Bonus)),
                 points: i128::from(points),
+                owed: i128::from(wallet.owed_total()),
             };
             if held != *expected {
                 return Err(format!(

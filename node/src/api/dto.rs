@@ -223,6 +223,9 @@ pub struct WalletOut {
     pub points: PointsOut,
     pub cards: Vec<CardOut>,
     pub password_set: bool,
+    /// Offline overdrafts not yet paid off (any store).
+    #[schema(value_type = MoneySchema)]
+    pub owed: Money,
     /// The log entry written by this request (absent on reads).
     pub seq: Option<u64>,
 }
@@ -275,6 +278,7 @@ impl WalletOut {
             },
             cards,
             password_set: w.password_set,
+            owed: Money::cny(w.owed),
             seq,
         }
     }
@@ -340,6 +344,9 @@ pub struct TenderOut {
     pub principal: Option<Money>,
     #[schema(value_type = Option<MoneySchema>)]
     pub bonus: Option<Money>,
+    /// Owed by the member: an offline overdraft this store allowed (离线透支).
+    #[schema(value_type = Option<MoneySchema>)]
+    pub overdraft: Option<Money>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -378,13 +385,19 @@ impl SaleOut {
                 change: Money::cny(change),
                 principal: None,
                 bonus: None,
+                overdraft: None,
             }],
-            Tender::StoredValue { principal, bonus } => vec![TenderOut {
+            Tender::StoredValue {
+                principal,
+                bonus,
+                overdraft,
+            } => vec![TenderOut {
                 kind: "stored_value",
-                tendered: Money::cny(Fen(principal.0 + bonus.0)),
+                tendered: Money::cny(Fen(principal.0 + bonus.0 + overdraft.0)),
                 change: Money::cny(Fen(0)),
                 principal: Some(Money::cny(principal)),
                 bonus: Some(Money::cny(bonus)),
+                overdraft: (overdraft.0 > 0).then(|| Money::cny(overdraft)),
             }],
         };
         Self {

@@ -99,7 +99,7 @@ impl AppState {
 )]
 pub struct ApiDoc;
 
-pub fn router(state: AppState) -> Router {
+pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/openapi.json", get(openapi))
         .route("/api/v1/health", get(health))
@@ -129,7 +129,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/sales/{sale_id}/returns", post(return_sale))
         .fallback(|| async { ApiError::new(Code::NotFound, "no such route") })
         .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
-        .with_state(Arc::new(state))
+        .with_state(state)
 }
 
 type AppResult = Result<Response, ApiError>;
@@ -439,22 +439,63 @@ async fn quick_checkout(State(app): St, headers: HeaderMap, Body(body): Body) ->
         category: b.category,
         cash_tendered: b.cash_tendered.map(money).transpose()?,
         pay_with: b.pay_with.unwrap_or_default(),
+        offline_overdraft: false,
     };
     if let (PayWith::StoredValue, Some(member)) = (request.pay_with, request.member_id) {
         check_password(&app, member, b.password).await?;
     }
     let member = request.member_id;
-    let request = Request {
+    let mut request = Request {
         key,
         fingerprint,
         staff,
         body: request,
     };
-    let reply = spend(&app, member, &request.key.clone(), || {
+    let key = request.key.clone();
+    let reply = match spend(&app, member, &key, || {
         Command::QuickCheckout(request.clone())
     })
-    .await?;
+    .await
+    {
+        // Headquarters cannot be reached: the chain's offline overdraft policy decides.
+        Err(e) if e.code == Code::RightsElsewhere && overdraft_applies(&app) => {
+            request.body.offline_overdraft = true;
+            app.journal.send(Command::QuickCheckout(request)).await?
+        }
+        other => other?,
+    };
     Ok(answer(StatusCode::CREATED, reply))
+}
+
+fn overdraft_applies(app: &AppState) -> bool {
+    app.settings.wallet.overdraft_member.0 > 0 && app.sync.borrow().link != Link::Online
+}
+
+/// Pays off what members owe this store for offline overdrafts, once headquarters is back:
+/// each is a wallet write like any other (rights fetched through the hub when held elsewhere).
+pub async fn collect_overdrafts(app: &AppState) -> Result<u64, ApiError> {
+    if app.sync.borrow().link != Link::Online {
+        return Ok(0);
+    }
+    let here = &app.settings.store_id;
+    let mut collected = 0;
+    for (member, owed) in app.views.receivables(here)? {
+        let key = TxId::derived(&["collect", member.to_string().as_str(), &owed.to_string()]);
+        let request = Request {
+            key: key.clone(),
+            fingerprint: [0; 32],
+            staff: StaffId::system(),
+            body: WalletRequest {
+                member_id: member,
+                action: WalletAction::CollectOverdraft,
+            },
+        };
+        match spend(app, Some(member), &key, || Command::Wallet(request.clone())).await {
+            Ok(_) => collected += 1,
+            Err(e) => tracing::info!(%member, error = %e.detail, "overdraft not collected yet"),
+        }
+    }
+    Ok(collected)
 }
 
 /// Sends a command that may spend rights. When the member's balance covers it but the rights

@@ -66,6 +66,7 @@ fn node_core(dir: &Path, seconds: u64, tills: usize) -> anyhow::Result<CoreRun> 
                             category: None,
                             cash_tendered: None,
                             pay_with: Default::default(),
+                            offline_overdraft: false,
                         };
                         let sent = Instant::now();
                         handle
