@@ -499,6 +499,17 @@ impl Journal {
     ) -> Result<Paid, Rejection> {
         let here = &self.settings.store_id;
         let rules = &self.settings.wallet;
+        // Lend only against a balance that covers the payment net of what is already owed, so
+        // a receivable is always backed by rights held somewhere in the chain.
+        let balance = wallet.balance(&Counter::Principal) + wallet.balance(&Counter::Bonus);
+        let available = balance.saturating_sub(wallet.owed_total());
+        if available < amount {
+            return Err(WalletError::Insufficient {
+                available,
+                wanted: amount,
+            }
+            .into());
+        }
         let held = wallet.held(&Counter::Principal, here) + wallet.held(&Counter::Bonus, here);
         let owed = amount - held;
         let member_cap = units(rules.overdraft_member)?;

@@ -83,6 +83,9 @@ enum BenchCmd {
         learn_weeks: u32,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Offline overdraft per member and store, in yuan, for the outage rows that allow one.
+        #[arg(long, default_value_t = 100)]
+        overdraft_yuan: u64,
     },
     /// Sync wire cost, next to automerge's per-document sync of the same documents.
     Sync {
@@ -195,7 +198,8 @@ fn main() -> anyhow::Result<()> {
                     data,
                     learn_weeks,
                     seed,
+                    overdraft_yuan,
                 },
-        } => bench::replay::run(&data, learn_weeks, seed),
+        } => bench::replay::run(&data, learn_weeks, seed, overdraft_yuan * 100),
     }
 }

@@ -299,12 +299,28 @@ impl Sim {
                 .map_err(|e| format!("{member}'s wallet at {at}: {e}"))?;
             merged.entry(member).or_default().merge(&wallet);
         }
+        let rules = settings(&self.stores[0].id).wallet;
+        let mut lent: BTreeMap<StoreId, u64> = BTreeMap::new();
         for (member, wallet) in merged {
             wallet
                 .audit()
                 .map_err(|e| format!("{member}'s wallet merged from every replica: {e}"))?;
+            // Below zero only by a recorded overdraft, within the caps.
+            for store in wallet.owed.keys() {
+                let owed = wallet.owed_at(store);
+                if owed > rules.overdraft_member.0 as u64 {
+                    return Err(format!("{member} owes {store} {owed}, over the cap"));
+                }
+                *lent.entry(store.clone()).or_default() += owed;
+            }
         }
-        Ok(())
+        match lent
+            .iter()
+            .find(|(_, owed)| **owed > rules.overdraft_store.0 as u64)
+        {
+            Some((store, owed)) => Err(format!("members owe {store} {owed}, over its cap")),
+            None => Ok(()),
+        }
     }
 
     fn faults(&mut self, now: u64) {

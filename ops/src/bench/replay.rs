@@ -133,6 +133,8 @@ struct Scenario {
     down: (u32, u32),
     /// Only spends in these weeks (inclusive) are counted.
     measured: (u32, u32),
+    /// The chain's offline overdraft per member and store, in fen (0: refuse).
+    overdraft: u64,
 }
 
 fn store_id(n: u32) -> StoreId {
@@ -158,7 +160,11 @@ fn replay(
             .or_insert_with(|| store_id(b.store))
             .clone();
         let wallet = wallets.entry(b.household).or_default();
-        let balance = wallet.balance(&Counter::Principal) + wallet.balance(&Counter::Bonus);
+        if hub_up && wallet.owed_total() > 0 {
+            collect(wallet, &hq);
+        }
+        let balance = (wallet.balance(&Counter::Principal) + wallet.balance(&Counter::Bonus))
+            .saturating_sub(wallet.owed_total());
         if balance < b.fen {
             let short = b.fen - balance;
             let tiers = [200_00u64, 500_00, 1000_00, 2000_00];
@@ -201,7 +207,10 @@ fn replay(
             .counters
             .get(&Counter::Principal)
             .is_none_or(|r| r.debited(&store) == 0);
-        let outcome = pay_and_place(wallet, &hq, &store, b.fen, hub_up, &mut all.placements);
+        let mut outcome = pay_and_place(wallet, &hq, &store, b.fen, hub_up, &mut all.placements);
+        if outcome.is_none() && !hub_up && scenario.overdraft > 0 {
+            outcome = overdraft(wallet, &store, b.fen, scenario.overdraft).then_some(true);
+        }
         if measured && outcome != Some(true) && first_visit {
             all.missed_first_visit += 1;
         }
@@ -255,11 +264,48 @@ fn pay_and_place(
     outcome
 }
 
+/// Offline with the rights elsewhere: pay what the store holds, owe the rest within the cap.
+fn overdraft(wallet: &mut Wallet, store: &StoreId, fen: u64, cap: u64) -> bool {
+    let held = wallet.held(&Counter::Principal, store) + wallet.held(&Counter::Bonus, store);
+    let owed = fen.saturating_sub(held);
+    if owed + wallet.owed_at(store) > cap {
+        return false;
+    }
+    if held > 0 && wallet.pay(store, held, BonusUse::Proportional).is_err() {
+        return false;
+    }
+    wallet.owed.entry(store.clone()).or_default().0 += owed;
+    true
+}
+
+/// Headquarters is back: each store collects what the member owes it, as far as the balance goes.
+fn collect(wallet: &mut Wallet, hq: &StoreId) {
+    let lenders: Vec<StoreId> = wallet.owed.keys().cloned().collect();
+    for store in lenders {
+        let balance = wallet.balance(&Counter::Principal) + wallet.balance(&Counter::Bonus);
+        let amount = wallet.owed_at(&store).min(balance);
+        if amount == 0 {
+            continue;
+        }
+        let paid = match wallet.pay(&store, amount, BonusUse::Proportional) {
+            Ok(_) => true,
+            Err(WalletError::RightsElsewhere { wants }) => {
+                serve(wallet, hq, &store, &wants)
+                    && wallet.pay(&store, amount, BonusUse::Proportional).is_ok()
+            }
+            Err(_) => false,
+        };
+        if paid {
+            wallet.owed.entry(store).or_default().1 += amount;
+        }
+    }
+}
+
 fn pct(part: u64, whole: u64) -> String {
     format!("{:.2}%", 100.0 * part as f64 / whole.max(1) as f64)
 }
 
-pub fn run(data: &Path, learn_weeks: u32, seed: u64) -> anyhow::Result<()> {
+pub fn run(data: &Path, learn_weeks: u32, seed: u64, overdraft_cap: u64) -> anyhow::Result<()> {
     println!("machine: {}", machine());
     let started = Instant::now();
     let (baskets, lines, empty) = read_baskets(data)?;
@@ -288,6 +334,7 @@ pub fn run(data: &Path, learn_weeks: u32, seed: u64) -> anyhow::Result<()> {
         &Scenario {
             down: (0, 0),
             measured: after_learning,
+            overdraft: 0,
         },
         seed,
         &regular,
@@ -309,15 +356,27 @@ pub fn run(data: &Path, learn_weeks: u32, seed: u64) -> anyhow::Result<()> {
         up_regular.spends,
         pct(up_regular.local, up_regular.spends)
     );
-    for weeks in [1, 4, last_week - learn_weeks] {
+    for (weeks, overdraft) in [
+        (1, 0),
+        (1, overdraft_cap),
+        (4, 0),
+        (4, overdraft_cap),
+        (last_week - learn_weeks, 0),
+        (last_week - learn_weeks, overdraft_cap),
+    ] {
         let outage = (learn_weeks + 1, learn_weeks + weeks);
         let scenario = Scenario {
             down: outage,
             measured: outage,
+            overdraft,
         };
         let (down, down_regular) = replay(&baskets, &scenario, seed, &regular);
+        let policy = match overdraft {
+            0 => "refuse".to_owned(),
+            cap => format!("overdraft ≤ {} yuan", cap / 100),
+        };
         println!(
-            "| hub down for {weeks} week(s) from week {}: spends that succeed anyway (all / at regular stores) | {} / {} | {} / {} | 0% |",
+            "| hub down for {weeks} week(s) from week {} ({policy}): spends that succeed anyway (all / at regular stores) | {} / {} | {} / {} | 0% |",
             outage.0,
             down.spends,
             down_regular.spends,
