@@ -31,6 +31,10 @@ pub struct Config {
     pub day_start_minutes: u32,
     /// Points earned per yuan paid.
     pub points_per_yuan: Decimal,
+    /// Points per yuan for particular categories, e.g. `{ "烟酒" = "0", "生鲜" = "2" }`.
+    pub points_per_yuan_by_category: std::collections::BTreeMap<String, Decimal>,
+    /// Days that multiply points, e.g. `[{ name = "会员日", weekday = "Wed", factor = "2" }]`.
+    pub points_multipliers: Vec<protocol::points::Multiplier>,
     /// The largest single sale the till accepts, in yuan.
     pub sale_amount_max: Decimal,
     /// Tier given to new members.
@@ -160,6 +164,8 @@ impl Default for Config {
             time_zone: "Asia/Shanghai".to_owned(),
             day_start_minutes: 0,
             points_per_yuan: Decimal::ONE,
+            points_per_yuan_by_category: Default::default(),
+            points_multipliers: Vec::new(),
             sale_amount_max: Decimal::new(1_000_000, 0),
             default_tier: "standard".to_owned(),
             max_forward_skew_ms: HlcClock::DEFAULT_MAX_FORWARD_SKEW_MS,
@@ -202,8 +208,19 @@ impl Config {
             "day_start_minutes must be under 1440"
         );
         anyhow::ensure!(
-            self.points_per_yuan >= Decimal::ZERO,
-            "points_per_yuan must not be negative"
+            self.points_per_yuan >= Decimal::ZERO
+                && self
+                    .points_per_yuan_by_category
+                    .values()
+                    .all(|r| *r >= Decimal::ZERO),
+            "points rates must not be negative"
+        );
+        anyhow::ensure!(
+            self.points_multipliers
+                .iter()
+                .all(|m| m.factor >= Decimal::ONE
+                    && (m.weekday.is_some() || m.day_of_month.is_some())),
+            "a points multiplier needs a weekday or a day of the month, and a factor of at least 1"
         );
         let amount_max = Fen::from_decimal(self.sale_amount_max, protocol::Rounding::TowardZero)
             .ok()
@@ -221,6 +238,8 @@ impl Config {
             },
             earn: EarnRule {
                 points_per_yuan: self.points_per_yuan,
+                categories: self.points_per_yuan_by_category.clone(),
+                multipliers: self.points_multipliers.clone(),
             },
             default_tier: self.default_tier.clone(),
             max_forward_skew_ms: self.max_forward_skew_ms,
@@ -239,6 +258,40 @@ mod tests {
         let back: Config = toml::from_str(&config.to_toml()).unwrap();
         assert_eq!(back, config);
         assert!(config.settings().is_ok());
+    }
+
+    #[test]
+    fn points_rules_and_wallet_rules_read_from_the_file() {
+        let text = r#"
+store_id = "S002"
+points_multipliers = [{ name = "会员日", weekday = "Wed", factor = "2" }]
+[points_per_yuan_by_category]
+"烟酒" = "0"
+[wallet]
+top_up_rules = [{ id = "充500送100", pay_at_least = "500", bonus = "100" }]
+offline_overdraft_per_member = "100"
+offline_overdraft_per_store = "2000"
+"#;
+        let config: Config = toml::from_str(text).unwrap();
+        let settings = config.settings().unwrap();
+        assert_eq!(
+            settings.earn.multipliers[0].weekday,
+            Some(chrono::Weekday::Wed)
+        );
+        assert_eq!(settings.wallet.top_up_rules[0].bonus, Fen(10_000));
+        assert_eq!(settings.wallet.overdraft_store, Fen(200_000));
+        let back: Config = toml::from_str(&config.to_toml()).unwrap();
+        assert_eq!(back, config);
+        let silly = Config {
+            points_multipliers: vec![protocol::points::Multiplier {
+                name: "x".into(),
+                weekday: None,
+                day_of_month: None,
+                factor: Decimal::TWO,
+            }],
+            ..Config::default()
+        };
+        assert!(silly.settings().is_err());
     }
 
     #[test]

@@ -440,11 +440,14 @@ impl Journal {
             return Err(Rejection::MemberNotFound(*member));
         }
         let sale_id = SaleId::for_entry(&self.settings.store_id, self.tip.next_seq);
-        let mut sale = r
-            .body
-            .price(sale_id.clone(), &self.settings.limits, &self.settings.earn)?;
         let now_ms = (self.env.now_ms)();
         let today = self.settings.calendar.business_date(now_ms);
+        let mut sale = r.body.price(
+            sale_id.clone(),
+            &self.settings.limits,
+            &self.settings.earn,
+            today,
+        )?;
         let here = self.settings.store_id.clone();
         let mut ops = Vec::new();
         if let Some(member) = sale.member_id {

@@ -116,6 +116,7 @@ impl QuickSaleRequest {
         sale_id: SaleId,
         limits: &SaleLimits,
         rule: &EarnRule,
+        date: chrono::NaiveDate,
     ) -> Result<QuickSale, SaleError> {
         let amount = self.fen_in_store_currency(&self.amount, limits)?;
         if amount.0 <= 0 {
@@ -159,7 +160,7 @@ impl QuickSaleRequest {
             return Err(SaleError::CategoryTooLong);
         }
         let points_earned = if self.member_id.is_some() {
-            rule.earn(amount)
+            rule.earn(amount, self.category.as_deref(), date)
         } else {
             Points(0)
         };
@@ -216,7 +217,8 @@ mod tests {
 
     fn price(r: &QuickSaleRequest) -> Result<QuickSale, SaleError> {
         let id = SaleId::for_entry(&StoreId::parse("S001").unwrap(), 1);
-        r.price(id, &SaleLimits::default(), &EarnRule::default())
+        let date = chrono::NaiveDate::from_ymd_opt(2026, 11, 24).unwrap();
+        r.price(id, &SaleLimits::default(), &EarnRule::default(), date)
     }
 
     #[test]
