@@ -56,6 +56,14 @@ fn prepare(dir: &Path, port: u16) -> anyhow::Result<(hub::Config, Vec<node::Conf
         };
         config.store_name = (*store_name).to_owned();
         config.listen = ([127, 0, 0, 1], port + i as u16).into();
+        // The chain's wallet rules: one top-up offer, and a small offline overdraft.
+        config.wallet.top_up_rules = vec![node::config::TopUpRuleConfig {
+            id: "充500送50".into(),
+            pay_at_least: rust_decimal::Decimal::new(500, 0),
+            bonus: rust_decimal::Decimal::new(50, 0),
+        }];
+        config.wallet.offline_overdraft_per_member = rust_decimal::Decimal::new(50, 0);
+        config.wallet.offline_overdraft_per_store = rust_decimal::Decimal::new(2000, 0);
         std::fs::write(&path, config.to_toml())?;
         stores.push(config);
     }
@@ -143,6 +151,26 @@ fn seed(base: &str) -> anyhow::Result<()> {
             answer.status()
         );
     }
+    // The first two members prepaid at S001 (充值), one of them under the 充500送50 rule.
+    for (i, (amount, rule)) in [("500", Some("充500送50")), ("200", None)]
+        .iter()
+        .enumerate()
+    {
+        let mut body = json!({"amount": {"amount": amount}});
+        if let Some(rule) = rule {
+            body["rule"] = json!(rule);
+        }
+        let answer = agent
+            .post(format!("{base}/api/v1/members/{}/top-ups", ids[i]))
+            .header("idempotency-key", format!("demo-topup-{i:04}"))
+            .header("x-staff-id", "demo")
+            .send_json(&body)?;
+        anyhow::ensure!(
+            answer.status().is_success(),
+            "seeding top-up {i}: {}",
+            answer.status()
+        );
+    }
     Ok(())
 }
 
@@ -170,6 +198,18 @@ fn print_welcome(dir: &Path, stores: &[node::Config], hub_http: std::net::Socket
     curl -X POST {s1}/api/v1/checkouts/quick \
       -H 'Idempotency-Key: till-1-000001' -H 'Content-Type: application/json' \
       -d '{{"member_id":"<member_id from the lookup>","amount":{{"amount":"88.80","currency":"CNY"}},"cash_tendered":{{"amount":"100"}}}}'
+
+  13800138001 prepaid 500 (+50 bonus) at S001. Pay 30 from stored value at S002: headquarters
+  moves the rights from S001 to S002. While headquarters is unreachable, S001 still takes what
+  it holds, and S002 takes at most 50 on the chain's offline overdraft (a receivable it collects
+  once the hub is back):
+    curl -X POST {s2}/api/v1/checkouts/quick \
+      -H 'Idempotency-Key: till-2-000001' -H 'Content-Type: application/json' \
+      -d '{{"member_id":"<member_id>","amount":{{"amount":"30"}},"pay_with":"stored_value"}}'
+    curl {s2}/api/v1/members/<member_id>/wallet
+  Headquarters: liabilities and cross-store settlement (跨店清分):
+    curl http://{hub_http}/api/v1/liabilities
+    curl 'http://{hub_http}/api/v1/settlement?from=2026-01-01&to=2026-12-31'
 
   Stop with Ctrl-C (or kill -9: acknowledged sales survive). Run again to continue.
 "#
