@@ -5,10 +5,12 @@
 use chrono::NaiveDate;
 use protocol::Hlc;
 use protocol::entry::{ENTRY_VERSION, Entry, EntryHash, Payload};
+use protocol::escrow::Change;
 use protocol::ids::{MemberId, SaleId, StaffId, StoreId, TxId};
 use protocol::money::{Currency, Fen};
 use protocol::points::Points;
 use protocol::sale::{QuickSale, Tender};
+use protocol::wallet::{Counter, RightsOp, WalletEvent};
 
 fn fixture_entries() -> Vec<Entry> {
     let store = StoreId::parse("S001").unwrap();
@@ -55,6 +57,87 @@ fn fixture_entries() -> Vec<Entry> {
                 },
                 points_earned: Points(88),
             }),
+        ),
+        // Added with wallets (same version: new kinds go at the end of the enum).
+        common(
+            4,
+            Payload::Sale {
+                sale: QuickSale {
+                    sale_id: SaleId::for_entry(&store, 4),
+                    member_id: Some(member),
+                    category: None,
+                    amount: Fen(6_000),
+                    currency: Currency::CNY,
+                    tender: Tender::StoredValue {
+                        principal: Fen(5_000),
+                        bonus: Fen(1_000),
+                        overdraft: Fen(0),
+                    },
+                    points_earned: Points(60),
+                },
+                ops: vec![
+                    RightsOp {
+                        counter: Counter::Principal,
+                        change: Change::Debit {
+                            units: 5_000,
+                            total: 5_000,
+                        },
+                    },
+                    RightsOp {
+                        counter: Counter::Points { year: 2026 },
+                        change: Change::Credit {
+                            units: 60,
+                            total: 148,
+                        },
+                    },
+                ],
+            },
+        ),
+        common(
+            5,
+            Payload::Wallet {
+                member_id: member,
+                event: WalletEvent::TopUp {
+                    paid: Fen(50_000),
+                    bonus: Fen(10_000),
+                    rule: Some("充500送100".to_owned()),
+                    tender: Tender::Cash {
+                        tendered: Fen(50_000),
+                        change: Fen(0),
+                    },
+                },
+                ops: vec![RightsOp {
+                    counter: Counter::Bonus,
+                    change: Change::Transfer {
+                        to: StoreId::hq(),
+                        units: 10_000,
+                        total: 10_000,
+                    },
+                }],
+            },
+        ),
+        common(
+            6,
+            Payload::Return {
+                sale: SaleId::for_entry(&store, 4),
+                member_id: Some(member),
+                amount: Fen(6_000),
+                refund: Tender::StoredValue {
+                    principal: Fen(5_000),
+                    bonus: Fen(1_000),
+                    overdraft: Fen(0),
+                },
+                reason: "质量问题".to_owned(),
+                ops: vec![RightsOp {
+                    counter: Counter::Uses {
+                        card: SaleId::for_entry(&store, 2),
+                    },
+                    change: Change::Credit {
+                        units: 1,
+                        total: 11,
+                    },
+                }],
+            },
         ),
     ]
 }
