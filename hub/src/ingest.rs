@@ -226,6 +226,11 @@ impl Directory {
         };
         let mut wallet = self.wallet(storage, &member)?;
         wallet.take_entry(entry);
+        if let Err(problem) = wallet.audit() {
+            // A store spent or handed on rights it did not hold: its software was changed or is
+            // broken. The entry is a fact of its log and stays; headquarters must look.
+            tracing::error!(origin = %entry.origin, seq = entry.seq, %member, %problem, "wallet audit failed");
+        }
         self.wallets.insert(member, wallet);
         Ok(())
     }
@@ -366,10 +371,18 @@ pub fn verify(storage: &dyn HubStore) -> Result<VerifyReport, IngestError> {
         };
         rebuilt.append(append).map_err(failed)?;
     }
-    if storage.wallets().map_err(failed)? != rebuilt.wallets().map_err(failed)? {
+    let wallets = storage.wallets().map_err(failed)?;
+    if wallets != rebuilt.wallets().map_err(failed)? {
         report
             .differences
             .push("the wallets differ from a rebuild from the feed".to_owned());
+    }
+    for (member, wallet) in &wallets {
+        if let Err(problem) = wallet.audit() {
+            report
+                .differences
+                .push(format!("{member}'s wallet fails the audit: {problem}"));
+        }
     }
     let (stored, expected) = (
         storage.members().map_err(failed)?,
@@ -799,6 +812,7 @@ mod tests {
     use super::*;
     use crate::storage::MemHubStore;
     use protocol::member::{Gender, Profile};
+    use protocol::wallet::RightsOp;
     use protocol::{Hlc, StaffId, TxId};
 
     fn registration(store: &StoreId, tip: ChainTip, phone: &str) -> Entry {
@@ -876,5 +890,90 @@ mod tests {
         };
         storage.append(append).unwrap();
         assert!(!verify(&*storage).unwrap().is_clean());
+    }
+
+    fn wallet_entry(store: &StoreId, tip: ChainTip, member: MemberId, ops: Vec<RightsOp>) -> Entry {
+        let mut entry = registration(store, tip, "13800000009");
+        entry.tx = TxId::parse(&format!("{store}-wallet-{:04}", tip.next_seq)).unwrap();
+        entry.payload = Payload::Wallet {
+            member_id: member,
+            event: WalletEvent::Rights {
+                movement: Movement::Recall,
+            },
+            ops,
+        };
+        entry
+    }
+
+    #[test]
+    fn asks_are_granted_from_a_recall_and_overspending_is_flagged() {
+        use protocol::escrow::Change;
+        use protocol::wallet::Counter;
+        let storage: Arc<MemHubStore> = Arc::new(MemHubStore::default());
+        let mut ingest = Ingest::open(storage.clone(), Box::new(|| 0)).unwrap();
+        let (s001, s002) = (
+            StoreId::parse("S001").unwrap(),
+            StoreId::parse("S002").unwrap(),
+        );
+        let member = MemberId::mint(1, 7);
+        let credit = RightsOp {
+            counter: Counter::Principal,
+            change: Change::Credit {
+                units: 100,
+                total: 100,
+            },
+        };
+        let topped = wallet_entry(&s001, ChainTip::GENESIS, member, vec![credit]);
+        let tip = ChainTip::GENESIS.extend(&s001, &topped).unwrap();
+        ingest.ingest(&s001, vec![Sealed::new(topped)], 1).unwrap();
+        // S002 asks for 30: HQ's pool is empty, so S001 is asked to hand back.
+        let ask = Ask {
+            id: TxId::parse("ask-00000001").unwrap(),
+            member,
+            wants: vec![(Counter::Principal, 30)],
+        };
+        let AskStep::Recall(recalls) = ingest.serve_ask(&s002, &ask, false).unwrap() else {
+            panic!("expected a recall");
+        };
+        assert_eq!(recalls[0].0, s001);
+        assert_eq!(ingest.serve_ask(&s002, &ask, true).unwrap(), AskStep::Wait);
+        let handed = RightsOp {
+            counter: Counter::Principal,
+            change: Change::Transfer {
+                to: StoreId::hq(),
+                units: 30,
+                total: 30,
+            },
+        };
+        let back = wallet_entry(&s001, tip, member, vec![handed]);
+        let tip = tip.extend(&s001, &back).unwrap();
+        ingest.ingest(&s001, vec![Sealed::new(back)], 2).unwrap();
+        assert!(matches!(
+            ingest.serve_ask(&s002, &ask, true).unwrap(),
+            AskStep::Granted { .. }
+        ));
+        ingest.flush().unwrap();
+        let wallet = storage.wallet(&member).unwrap().unwrap();
+        assert_eq!(wallet.held(&Counter::Principal, &s002), 30);
+        assert!(verify(&*storage).unwrap().is_clean());
+        // S001 (its software changed) spends 80 while it holds 70: kept, and flagged.
+        let overspent = RightsOp {
+            counter: Counter::Principal,
+            change: Change::Debit {
+                units: 80,
+                total: 80,
+            },
+        };
+        let bad = wallet_entry(&s001, tip, member, vec![overspent]);
+        ingest.ingest(&s001, vec![Sealed::new(bad)], 3).unwrap();
+        ingest.flush().unwrap();
+        let report = verify(&*storage).unwrap();
+        assert!(
+            report
+                .differences
+                .iter()
+                .any(|d| d.contains("fails the audit")),
+            "{report:?}"
+        );
     }
 }
