@@ -171,6 +171,7 @@ pub struct Ingest {
     /// Rights to place ahead of need, found while ingesting top-ups and points earned: asks
     /// headquarters makes on behalf of the stores where the member shops.
     placements: Vec<(StoreId, Ask)>,
+    recall_rounds: u64,
 }
 
 /// Entries every store needs: the member directory (registrations and profile edits) and every
@@ -431,6 +432,7 @@ impl Ingest {
             hq_clock: HlcClock::new(last_hq, HlcClock::DEFAULT_MAX_FORWARD_SKEW_MS),
             calendar: StoreCalendar::default(),
             placements: Vec::new(),
+            recall_rounds: 0,
         })
     }
 
@@ -458,14 +460,19 @@ impl Ingest {
             AskPlan::Refuse(reason) => return Ok(AskStep::Refused(reason)),
             AskPlan::Recall(_) if recalled => return Ok(AskStep::Wait),
             AskPlan::Recall(list) => {
+                self.recall_rounds += 1;
+                let round = format!("{}-{}", (self.now_ms)(), self.recall_rounds);
                 let recalls = list
                     .into_iter()
                     .map(|(holder, counter, units)| {
+                        // Each round of recalls gets its own ids, so a holder that answered an
+                        // earlier round (perhaps with nothing) is asked afresh.
                         let id = TxId::derived(&[
                             "recall",
                             ask.id.as_str(),
                             &counter.to_string(),
                             holder.as_str(),
+                            &round.to_string(),
                         ]);
                         let recall = Recall {
                             id,

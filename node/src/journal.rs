@@ -455,6 +455,18 @@ impl Journal {
             if let Tender::StoredValue { principal, .. } = sale.tender {
                 let amount = units(principal)?;
                 let rule = self.settings.wallet.bonus_use;
+                // What the member owes stores for offline overdrafts is set aside for them.
+                let balance = wallet
+                    .balance(&Counter::Principal)
+                    .saturating_add(wallet.balance(&Counter::Bonus));
+                let free = balance.saturating_sub(wallet.owed_total());
+                if free < amount {
+                    return Err(WalletError::Insufficient {
+                        available: free,
+                        wanted: amount,
+                    }
+                    .into());
+                }
                 let (paid, (p, b), owed) = match wallet.pay(&here, amount, rule) {
                     Ok((paid, split)) => (paid, split, 0),
                     Err(WalletError::RightsElsewhere { wants }) if r.body.offline_overdraft => {
@@ -504,7 +516,9 @@ impl Journal {
         let rules = &self.settings.wallet;
         // Lend only against a balance that covers the payment net of what is already owed, so
         // a receivable is always backed by rights held somewhere in the chain.
-        let balance = wallet.balance(&Counter::Principal) + wallet.balance(&Counter::Bonus);
+        let balance = wallet
+            .balance(&Counter::Principal)
+            .saturating_add(wallet.balance(&Counter::Bonus));
         let available = balance.saturating_sub(wallet.owed_total());
         if available < amount {
             return Err(WalletError::Insufficient {
@@ -513,8 +527,10 @@ impl Journal {
             }
             .into());
         }
-        let held = wallet.held(&Counter::Principal, here) + wallet.held(&Counter::Bonus, here);
-        let owed = amount - held;
+        let held = wallet
+            .held(&Counter::Principal, here)
+            .saturating_add(wallet.held(&Counter::Bonus, here));
+        let owed = amount.saturating_sub(held);
         let member_cap = units(rules.overdraft_member)?;
         let store_cap = units(rules.overdraft_store)?;
         let store_owed: u64 = self.read(&keys::receivable_total(here))?.unwrap_or(0);
@@ -600,9 +616,10 @@ impl Journal {
             WalletAction::Refund { principal, reason } => {
                 check_text(reason, REASON_CHARS_MAX)?;
                 let principal = self.amount(principal, rules.top_up_max)?;
-                let ops = vec![wallet.take(&here, &Counter::Principal, units(principal)?)?];
+                let (ops, forfeited) = wallet.refund(&here, units(principal)?)?;
                 let event = WalletEvent::Refunded {
                     principal,
+                    bonus_forfeited: fen(forfeited),
                     reason: reason.trim().to_owned(),
                 };
                 (event, ops)
@@ -1291,7 +1308,8 @@ mod tests {
                 reason: "退卡".into(),
             },
         )));
-        assert_eq!((refunded.principal, refunded.bonus), (Fen(0), Fen(9_000)));
+        // The bonus that came with the principal is forfeited with it.
+        assert_eq!((refunded.principal, refunded.bonus), (Fen(0), Fen(0)));
         // A count card of 2 uses: two uses, then no more.
         let sold = summary(j.handle(wallet_cmd(
             "card-0000001",

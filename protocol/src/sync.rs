@@ -440,8 +440,12 @@ impl HubSession {
                 if !self.greeted {
                     return Err(SyncError::Unexpected("Ask before Hello"));
                 }
+                let mut counters: Vec<_> = ask.wants.iter().map(|(c, _)| c).collect();
+                counters.sort();
+                counters.dedup();
                 if ask.wants.is_empty()
                     || ask.wants.len() > ASK_WANTS_MAX
+                    || counters.len() != ask.wants.len()
                     || ask.wants.iter().any(|(_, units)| *units == 0)
                 {
                     return Err(SyncError::Malformed(format!(

@@ -11,14 +11,13 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use chrono::{Datelike, NaiveDate};
-use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::entry::{Entry, Payload};
 use crate::escrow::{Change, Rights, RightsError};
 use crate::hlc::Hlc;
 use crate::ids::{SaleId, StoreId};
-use crate::money::{Fen, Rounding};
+use crate::money::Fen;
 use crate::points::Points;
 use crate::sale::Tender;
 
@@ -111,8 +110,14 @@ pub enum WalletEvent {
     CardUsed { card: CardId, uses: u32 },
     /// Rights moved between replicas; the ops say which and how much.
     Rights { movement: Movement },
-    /// Stored value refunded to the member in cash: principal only.
-    Refunded { principal: Fen, reason: String },
+    /// Stored value refunded to the member in cash: principal only; the bonus that came with
+    /// it is forfeited in proportion (so a top-up under an offer cannot be refunded to keep the
+    /// bonus).
+    Refunded {
+        principal: Fen,
+        bonus_forfeited: Fen,
+        reason: String,
+    },
     /// The payment password was set or reset; an argon2 PHC string, never the password.
     PasswordSet { hash: String },
     /// An offline overdraft this store allowed is paid off from the member's stored value.
@@ -239,7 +244,7 @@ impl Wallet {
             }
             WalletEvent::CardUsed { card, .. } => {
                 if let Some(card) = self.cards.get_mut(card) {
-                    card.visits += 1;
+                    card.visits = card.visits.saturating_add(1);
                 }
             }
             WalletEvent::PasswordSet { hash } => {
@@ -311,7 +316,8 @@ impl Wallet {
                 self.absorb(origin, ops);
                 let lent = u64::try_from(sale.tender.overdraft().0).unwrap_or(0);
                 if lent > 0 {
-                    self.owed.entry(origin.clone()).or_default().0 += lent;
+                    let cell = &mut self.owed.entry(origin.clone()).or_default().0;
+                    *cell = cell.saturating_add(lent);
                 }
             }
             Payload::Return { refund, ops, .. } => {
@@ -325,7 +331,8 @@ impl Wallet {
     fn settle(&mut self, at: &StoreId, amount: Fen) {
         let amount = u64::try_from(amount.0).unwrap_or(0);
         if amount > 0 {
-            self.owed.entry(at.clone()).or_default().1 += amount;
+            let cell = &mut self.owed.entry(at.clone()).or_default().1;
+            *cell = cell.saturating_add(amount);
         }
     }
 
@@ -341,7 +348,7 @@ impl Wallet {
         self.owed
             .values()
             .map(|(lent, settled)| lent.saturating_sub(*settled))
-            .sum()
+            .fold(0, u64::saturating_add)
     }
 
     /// Takes in another replica's copy of the same wallet (for checkers and reports).
@@ -605,6 +612,42 @@ impl Wallet {
         Ok(Self::op(counter, change))
     }
 
+    /// A cash refund of `principal` at `at`, with the bonus forfeited in proportion to the
+    /// member's principal and bonus balances. Returns the ops and the bonus forfeited.
+    pub fn refund(
+        &mut self,
+        at: &StoreId,
+        principal: u64,
+    ) -> Result<(Vec<RightsOp>, u64), WalletError> {
+        let (p, b) = (Counter::Principal, Counter::Bonus);
+        let (pb, bb) = (self.balance(&p), self.balance(&b));
+        let available = pb.saturating_sub(self.owed_total());
+        if principal > available {
+            return Err(WalletError::Insufficient {
+                available,
+                wanted: principal,
+            });
+        }
+        let forfeit = match pb {
+            0 => 0,
+            pb => {
+                let share = u128::from(principal) * u128::from(bb) / u128::from(pb);
+                u64::try_from(share).unwrap_or(u64::MAX).min(bb)
+            }
+        };
+        let mut next = self.clone();
+        let mut ops = vec![next.take(at, &p, principal)?];
+        if forfeit > 0 {
+            ops.push(next.take(at, &b, forfeit).map_err(|e| match e {
+                // The forfeited bonus must be taken here too: ask for both at once.
+                WalletError::RightsElsewhere { wants } => WalletError::RightsElsewhere { wants },
+                other => other,
+            })?);
+        }
+        *self = next;
+        Ok((ops, forfeit))
+    }
+
     /// `from` hands `units` of one counter's rights to `to`.
     pub fn move_rights(
         &mut self,
@@ -665,9 +708,13 @@ pub fn split_payment(
         BonusUse::BonusFirst => amount.min(held_bonus),
         BonusUse::PrincipalFirst => amount.saturating_sub(held_principal),
         BonusUse::Proportional => {
-            let share =
-                Decimal::from(amount) * Decimal::from(held_bonus) / Decimal::from(available);
-            u64::try_from(Rounding::HalfAwayFromZero.round(share, 0)).unwrap_or(0)
+            // Rounded half up, in integers wide enough for any two u64.
+            let (amount, bonus, available) = (
+                u128::from(amount),
+                u128::from(held_bonus),
+                u128::from(available),
+            );
+            u64::try_from((amount * bonus + available / 2) / available).unwrap_or(u64::MAX)
         }
     };
     // Rounding may ask one unit too many of either side; the other side covers it.
@@ -771,10 +818,18 @@ pub fn plan_ask(
 ) -> AskPlan {
     let mut grants = Vec::new();
     let mut recalls = Vec::new();
+    // What members owe stores for offline overdrafts is set aside for those stores to collect:
+    // only the lender may be granted it.
+    let reserved = wallet.owed_total() - wallet.owed_at(store);
     for (counter, want) in wants {
+        let reserve = match counter {
+            Counter::Principal | Counter::Bonus => reserved,
+            _ => 0,
+        };
         let movable = wallet
             .balance(counter)
-            .saturating_sub(wallet.held(counter, store));
+            .saturating_sub(wallet.held(counter, store))
+            .saturating_sub(reserve);
         if movable < *want {
             return AskPlan::Refuse(format!(
                 "{counter}: {movable} units could move to {store}, {want} wanted"
@@ -1040,6 +1095,39 @@ mod tests {
             .validate(),
             Err(WalletError::EmptyPeriod)
         );
+    }
+
+    #[test]
+    fn a_refund_forfeits_the_bonus_that_came_with_it() {
+        let s1 = StoreId::parse("S001").unwrap();
+        let mut w = Wallet::default();
+        w.top_up(&s1, 5000_00, 2000_00).unwrap();
+        let (_, forfeited) = w.refund(&s1, 2500_00).unwrap();
+        assert_eq!(forfeited, 1000_00);
+        assert_eq!(
+            (w.balance(&Counter::Principal), w.balance(&Counter::Bonus)),
+            (2500_00, 1000_00)
+        );
+        assert!(matches!(
+            w.refund(&s1, 2500_01),
+            Err(WalletError::Insufficient { .. })
+        ));
+        // Money owed to a store for an offline overdraft is set aside: neither refunded nor
+        // granted to another store.
+        w.owed.insert(StoreId::parse("S002").unwrap(), (1000_00, 0));
+        assert!(matches!(
+            w.refund(&s1, 1500_01),
+            Err(WalletError::Insufficient { .. })
+        ));
+        let s3 = StoreId::parse("S003").unwrap();
+        assert!(matches!(
+            plan_ask(&w, &StoreId::hq(), &s3, &[(Counter::Principal, 1500_01)]),
+            AskPlan::Refuse(_)
+        ));
+        assert!(matches!(
+            plan_ask(&w, &StoreId::hq(), &s3, &[(Counter::Principal, 1500_00)]),
+            AskPlan::Recall(_)
+        ));
     }
 
     #[test]

@@ -631,10 +631,23 @@ impl Sim {
                         points: i128::from(*points),
                         ..Expected::default()
                     },
-                    WalletAction::Refund { principal, .. } => Expected {
-                        principal: -cents(principal),
-                        ..Expected::default()
-                    },
+                    WalletAction::Refund { principal, .. } => {
+                        let protocol::Payload::Wallet {
+                            event:
+                                WalletEvent::Refunded {
+                                    bonus_forfeited, ..
+                                },
+                            ..
+                        } = self.last_entry(i).payload
+                        else {
+                            panic!("the last entry is not a refund");
+                        };
+                        Expected {
+                            principal: -cents(principal),
+                            bonus: -i128::from(bonus_forfeited.0),
+                            ..Expected::default()
+                        }
+                    }
                     WalletAction::CollectOverdraft => self.collected(i),
                     _ => Expected::default(),
                 };

@@ -479,8 +479,17 @@ pub async fn collect_overdrafts(app: &AppState) -> Result<u64, ApiError> {
     }
     let here = &app.settings.store_id;
     let mut collected = 0;
-    for (member, owed) in app.views.receivables(here)? {
-        let key = TxId::derived(&["collect", member.to_string().as_str(), &owed.to_string()]);
+    for (member, _) in app.views.receivables(here)? {
+        // Lent and settled only grow, so a new debt gets a new key and a retry the same one.
+        let wallet = app.views.wallet(&member)?;
+        let (lent, settled) = wallet.owed.get(here).copied().unwrap_or_default();
+        let key = TxId::derived(&[
+            "collect",
+            here.as_str(),
+            &member.to_string(),
+            &lent.to_string(),
+            &settled.to_string(),
+        ]);
         let request = Request {
             key: key.clone(),
             fingerprint: [0; 32],
@@ -534,7 +543,12 @@ async fn fetch_rights(
         ));
     }
     let ask = Ask {
-        id: TxId::derived(&["ask", key.as_str()]),
+        id: TxId::derived(&[
+            "ask",
+            app.settings.store_id.as_str(),
+            &member.to_string(),
+            key.as_str(),
+        ]),
         member,
         wants,
     };
