@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use protocol::calendar::StoreCalendar;
 use protocol::entry::{ChainError, ChainTip, Entry, Payload, Sealed};
+use protocol::escrow::Change;
 use protocol::member::MemberDoc;
 use protocol::sync::{Ask, AskAnswer, Recall};
 use protocol::wallet::Wallet;
@@ -507,8 +508,9 @@ impl Ingest {
     }
 
     /// After a credit at one store (a top-up, points earned), plans moving each other store its
-    /// share of the new balance, by where the member has spent: rights placed ahead of need, so
-    /// the member's next visit there needs no round trip and works offline.
+    /// share of the new balance, by where the member has spent; after a spend, tops the spending
+    /// store back up to its share: rights placed ahead of need, so the member's next visit
+    /// there needs no round trip and works offline.
     fn place_ahead(&mut self, directory: &Directory, entry: &Entry) {
         let Some((member, ops)) = entry.payload.rights_ops() else {
             return;
@@ -518,17 +520,22 @@ impl Ingest {
         };
         let hq = StoreId::hq();
         for op in ops {
-            if !matches!(op.change, protocol::escrow::Change::Credit { .. }) {
-                continue;
-            }
             let Some(rights) = wallet.counters.get(&op.counter) else {
                 continue;
             };
+            // After a credit, every other store the member pays at gets its share of the new
+            // balance; after a spend, the store that spent is topped back up to its share.
+            let stores: Vec<StoreId> = match op.change {
+                Change::Credit { .. } => rights
+                    .replicas()
+                    .into_iter()
+                    .filter(|s| *s != hq && *s != entry.origin && rights.debited(s) > 0)
+                    .collect(),
+                Change::Debit { .. } if entry.origin != hq => vec![entry.origin.clone()],
+                _ => Vec::new(),
+            };
             let floor = (rights.balance() / 20).max(1);
-            for store in rights.replicas() {
-                if store == hq || store == entry.origin || rights.debited(&store) == 0 {
-                    continue;
-                }
+            for store in stores {
                 let want = placement(wallet, &store, &op.counter, 0);
                 if want < floor {
                     continue;

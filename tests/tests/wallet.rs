@@ -2,6 +2,8 @@
 //! store and pays at another through headquarters (a recall and a grant), every store keeps
 //! taking what it holds while the hub is down, and no store can take what it does not hold.
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
+// Amounts in fen are written yuan_fen (120_00 is 120 yuan).
+#![allow(clippy::inconsistent_digit_grouping)]
 
 use serde_json::{Value, json};
 use tests::chain::{Chain, register, wait_online};
@@ -17,6 +19,16 @@ fn pay(c: &Client, key: &str, member: &str, amount: &str) -> (u16, Value) {
     (answer.status, answer.body)
 }
 
+/// "120.00" → 12000.
+fn fen(amount: &Value) -> i64 {
+    amount
+        .as_str()
+        .unwrap_or("0")
+        .replace('.', "")
+        .parse()
+        .unwrap_or(0)
+}
+
 fn wallet(c: &Client, member: &str) -> Value {
     c.get(&format!("/api/v1/members/{member}/wallet")).body
 }
@@ -26,7 +38,12 @@ fn a_member_tops_up_at_one_store_and_pays_at_another_never_twice() {
     let chain = Chain::new(bins!());
     let hub = chain.hub("127.0.0.1:0".parse().unwrap());
     chain.enrol("S001", hub.sync);
-    chain.enrol("S002", hub.sync);
+    // S002 may lend up to 20 yuan per member (200 in all) while headquarters is unreachable.
+    let s002 = chain.enrol("S002", hub.sync);
+    let mut config = node::Config::load(&s002).unwrap();
+    config.wallet.offline_overdraft_per_member = "20".parse().unwrap();
+    config.wallet.offline_overdraft_per_store = "200".parse().unwrap();
+    std::fs::write(&s002, config.to_toml()).unwrap();
     let (a, b) = (chain.node("S001"), chain.node("S002"));
     wait_online(&[&a.client, &b.client]);
 
@@ -34,18 +51,20 @@ fn a_member_tops_up_at_one_store_and_pays_at_another_never_twice() {
     let topped = a.client.post(
         &format!("/api/v1/members/{member}/top-ups"),
         Some("topup-a-0001"),
-        &json!({"amount": {"amount": "100.00"}}).to_string(),
+        &json!({"amount": {"amount": "200.00"}}).to_string(),
     );
     assert_eq!(topped.status, 201, "{:?}", topped.body);
     assert_eq!(
         topped.body["stored_value"]["spendable_here"]["amount"],
-        "100.00"
+        "200.00"
     );
+    let (status, _) = pay(&a.client, "pay-a-0001", &member, "10.00");
+    assert_eq!(status, 201);
 
     // S002 learns the balance through the feed but holds none of it.
-    let seen = eventually(20, "the top-up at S002", || {
+    let seen = eventually(20, "the balance at S002", || {
         let w = wallet(&b.client, &member);
-        (w["stored_value"]["total"]["amount"] == "100.00").then_some(w)
+        (w["stored_value"]["total"]["amount"] == "190.00").then_some(w)
     });
     assert_eq!(seen["stored_value"]["spendable_here"]["amount"], "0.00");
 
@@ -53,31 +72,35 @@ fn a_member_tops_up_at_one_store_and_pays_at_another_never_twice() {
     let (status, sale) = pay(&b.client, "pay-b-0001", &member, "30.00");
     assert_eq!(status, 201, "{sale:?}");
     assert_eq!(sale["tenders"][0]["kind"], "stored_value");
-    assert_eq!(sale["member_stored_value"]["amount"], "70.00");
+    assert_eq!(sale["member_stored_value"]["amount"], "160.00");
     // A retry of the same request is the same sale, not a second payment.
     let (again, replay) = pay(&b.client, "pay-b-0001", &member, "30.00");
     assert_eq!((again, &replay["sale_id"]), (201, &sale["sale_id"]));
 
-    // More than the balance is refused everywhere, and changes nothing.
-    let (status, refused) = pay(&b.client, "pay-b-0002", &member, "70.01");
+    // More than the balance is refused, and changes nothing.
+    let (status, refused) = pay(&b.client, "pay-b-0002", &member, "160.01");
     assert_eq!(
         (status, refused["code"].as_str()),
         (422, Some("insufficient_balance"))
     );
 
-    // Every replica converges on 70.00, and the hub agrees.
-    for (label, node) in [("S001", &a), ("S002", &b)] {
-        eventually(20, &format!("the balance at {label}"), || {
-            let w = wallet(&node.client, &member);
-            (w["stored_value"]["total"]["amount"] == "70.00").then_some(())
-        });
-    }
+    // The member paid 30 of 40 at S002: headquarters places three quarters of the balance there
+    // ahead of the next visit. Every replica converges; the rights add up to the balance.
+    let (held_a, held_b) = eventually(30, "rights placed and the balance everywhere", || {
+        let (wa, wb) = (wallet(&a.client, &member), wallet(&b.client, &member));
+        let held = |w: &Value| fen(&w["stored_value"]["spendable_here"]["amount"]);
+        let converged = wa["stored_value"]["total"]["amount"] == "160.00"
+            && wb["stored_value"]["total"]["amount"] == "160.00"
+            && held(&wa) + held(&wb) == 160_00
+            && held(&wb) == 120_00;
+        converged.then(|| (held(&wa), held(&wb)))
+    });
     let at_hq = eventually(20, "the balance at the hub", || {
         let w = hub
             .client
             .get(&format!("/api/v1/members/{member}/wallet"))
             .body;
-        (w["stored_value"]["total"]["amount"] == "70.00").then_some(w)
+        (w["stored_value"]["total"]["amount"] == "160.00").then_some(w)
     });
     println!("hub wallet: {at_hq}");
     // Settlement: S001 took the cash, S002 handed over the goods, so S001 owes S002.
@@ -93,28 +116,46 @@ fn a_member_tops_up_at_one_store_and_pays_at_another_never_twice() {
         .get("/api/v1/settlement?from=2026-12-01&to=2026-11-01");
     assert_eq!(bad.body["code"], "invalid_query");
     let owed = hub.client.get("/api/v1/liabilities").body;
-    assert_eq!(owed["stored_value"]["total"]["amount"], "70.00", "{owed}");
+    assert_eq!(owed["stored_value"]["total"]["amount"], "160.00", "{owed}");
 
-    // The hub goes down. S001 spends what it holds, offline; S002 holds nothing and says so.
+    // The hub goes down. Each store spends what it holds, offline; S002 also lends within its
+    // cap (a receivable) and refuses beyond it.
+    let sync_addr = hub.sync;
     hub.kill();
-    let spendable = wallet(&a.client, &member)["stored_value"]["spendable_here"]["amount"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let (status, offline) = pay(&a.client, "pay-a-0001", &member, &spendable);
+    eventually(20, "S002 to notice the hub is gone", || {
+        (b.client.get("/api/v1/sync").body["link"] != "online").then_some(())
+    });
+    let (status, _) = pay(&a.client, "pay-a-0002", &member, "5.00");
+    assert_eq!(status, 201, "S001 spends what it holds offline");
+    let amount = format!("{}.{:02}", (held_b + 15_00) / 100, (held_b + 15_00) % 100);
+    let (status, lent) = pay(&b.client, "pay-b-0003", &member, &amount);
+    assert_eq!(status, 201, "S002 lends within its cap: {lent:?}");
+    assert_eq!(lent["tenders"][0]["overdraft"]["amount"], "15.00");
+    let (status, refused) = pay(&b.client, "pay-b-0004", &member, "5.01");
     assert_eq!(
-        status, 201,
-        "S001 spends what it holds offline: {offline:?}"
+        (status, refused["code"].as_str()),
+        (409, Some("rights_elsewhere")),
+        "S002 cannot lend past 20 to one member: {refused:?}"
     );
-    let (status, elsewhere) = pay(&b.client, "pay-b-0003", &member, "0.01");
-    assert_ne!(
-        status, 201,
-        "S002 cannot spend rights it does not hold: {elsewhere:?}"
-    );
+    assert_eq!(wallet(&b.client, &member)["owed"]["amount"], "15.00");
     assert!(
-        ["rights_elsewhere", "insufficient_balance"].contains(&elsewhere["code"].as_str().unwrap()),
-        "{elsewhere:?}"
+        held_a >= 20_00,
+        "S001 keeps enough to pay the debt back: {held_a}"
     );
+
+    // Headquarters is back: S002 collects what it lent, from rights headquarters moves to it.
+    let hub = chain.hub(sync_addr);
+    eventually(40, "S002 to collect the overdraft", || {
+        (wallet(&b.client, &member)["owed"]["amount"] == "0.00").then_some(())
+    });
+    let owed = eventually(20, "the hub to see it collected", || {
+        let l = hub.client.get("/api/v1/liabilities").body;
+        (l["receivables_total"]["amount"] == "0.00"
+            && l["stored_value"]["total"]["amount"] == "20.00")
+            .then_some(l)
+    });
+    println!("liabilities after collection: {owed}");
+    hub.kill();
     a.kill();
     b.kill();
     chain.verify("S001");
