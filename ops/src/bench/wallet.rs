@@ -1,7 +1,8 @@
 //! `ops bench wallet`: what a stored-value payment costs at the till, measured over HTTP against
 //! a real hub and two real stores on loopback (QUIC, mutual TLS, sled with fsync): a payment at
-//! the store holding the rights (the baseline, no network) next to payments at another store,
-//! where headquarters recalls the rights from the first store and grants them to the second.
+//! the store holding the rights (the baseline, no network) next to payments at another store:
+//! the first needs headquarters to recall the rights from the first store and grant them to the
+//! second; after it, headquarters places the second store's share there ahead of need.
 
 use std::time::{Duration, Instant};
 
@@ -143,11 +144,11 @@ pub fn run(members: usize) -> anyhow::Result<()> {
     for (n, id) in ids.iter().enumerate() {
         first.push(away.pay(&format!("bench-away1-{n:08}"), id, "1.00")?);
     }
-    // Second: the member now spends half at S002, so headquarters places half the balance there.
+    // Second and third: after the first spend headquarters placed S002's share of the balance
+    // there (half: the member has spent as much at S002 as at S001), so no round trip.
     for (n, id) in ids.iter().enumerate() {
         second.push(away.pay(&format!("bench-away2-{n:08}"), id, "1.00")?);
     }
-    // Third: served from the rights placed at S002, no round trip.
     for (n, id) in ids.iter().enumerate() {
         third.push(away.pay(&format!("bench-away3-{n:08}"), id, "1.00")?);
     }
