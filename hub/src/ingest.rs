@@ -20,6 +20,8 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use crate::storage::{Append, FeedRecord, HubStore, MemberRecord, StoreStatus};
 
 const GROUP_MAX: usize = 256;
+/// A store may have at most this many asks waiting at once; more are refused at once.
+const ASKS_WAITING_PER_STORE_MAX: usize = 64;
 /// How long a placement headquarters starts by itself waits for recalled rights.
 const PLACEMENT_WAIT_MS: u64 = 10_000;
 
@@ -72,6 +74,8 @@ enum Command {
         ask: Ask,
         reply: oneshot::Sender<AskAnswer>,
     },
+    /// Nothing to do but look at the waiting asks again (deadlines, withdrawn asks).
+    Tick,
 }
 
 /// Where serving an ask stands.
@@ -149,6 +153,11 @@ impl IngestHandle {
     /// caller bounds the wait; dropping it withdraws the ask.
     pub async fn ask_rights(&self, store: StoreId, ask: Ask) -> Result<AskAnswer, IngestError> {
         self.ask(|reply| Command::Ask { store, ask, reply }).await
+    }
+
+    /// Has the ingest thread look at its waiting asks (sent every second by the hub).
+    pub async fn tick(&self) {
+        let _ = self.commands.send(Command::Tick).await;
     }
 
     /// Recalls headquarters sends, for sessions to forward to their store.
@@ -746,8 +755,15 @@ pub fn spawn(
                             let _ = reply.send(ingest.rows());
                         }
                         Command::Ask { store, ask, reply } => {
-                            pending.push((store, ask, false, Some(reply), u64::MAX));
+                            let waiting = pending.iter().filter(|p| p.0 == store).count();
+                            if waiting >= ASKS_WAITING_PER_STORE_MAX {
+                                let reason = format!("{waiting} asks from {store} are waiting");
+                                let _ = reply.send(AskAnswer::Refused { reason });
+                            } else {
+                                pending.push((store, ask, false, Some(reply), u64::MAX));
+                            }
                         }
+                        Command::Tick => {}
                     }
                 }
                 let now = system_now_ms();

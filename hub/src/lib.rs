@@ -65,12 +65,25 @@ pub async fn run(
         ingest.clone(),
         storage.clone(),
     ));
+    // Waiting asks lapse and withdrawn ones are dropped even when no store is writing.
+    let ticker = tokio::spawn({
+        let ingest = ingest.clone();
+        async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
+            loop {
+                every.tick().await;
+                ingest.tick().await;
+            }
+        }
+    });
     axum::serve(http, api::router(ingest, storage.clone()))
         .with_graceful_shutdown(shutdown)
         .await?;
     endpoint.close(0u32.into(), b"hub shutting down");
     sync_task.abort();
     let _ = sync_task.await; // its ingest handle must be gone before the ingest thread can end
+    ticker.abort();
+    let _ = ticker.await;
     endpoint.wait_idle().await;
     tokio::task::spawn_blocking(move || ingest_thread.join())
         .await?
