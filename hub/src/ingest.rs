@@ -22,6 +22,8 @@ use crate::storage::{Append, FeedRecord, HubStore, MemberRecord, StoreStatus};
 const GROUP_MAX: usize = 256;
 /// A store may have at most this many asks waiting at once; more are refused at once.
 const ASKS_WAITING_PER_STORE_MAX: usize = 64;
+/// How long a round of recalls has to bring rights in before the next round is planned.
+const RECALL_ROUND_MS: u64 = 1_000;
 /// How long a placement headquarters starts by itself waits for recalled rights.
 const PLACEMENT_WAIT_MS: u64 = 10_000;
 
@@ -718,7 +720,8 @@ pub fn spawn(
             // Asks waiting for recalled rights: (store, ask, recalls sent, reply).
             // A placement headquarters makes by itself has no one waiting (no reply) and gives up
             // at its deadline.
-            type Waiting = (StoreId, Ask, bool, Option<oneshot::Sender<AskAnswer>>, u64);
+            // (store, ask, no new recall round before this time, reply, give up at)
+            type Waiting = (StoreId, Ask, u64, Option<oneshot::Sender<AskAnswer>>, u64);
             let mut pending: Vec<Waiting> = Vec::new();
             while let Some(first) = inbox.blocking_recv() {
                 group.push(first);
@@ -760,7 +763,7 @@ pub fn spawn(
                                 let reason = format!("{waiting} asks from {store} are waiting");
                                 let _ = reply.send(AskAnswer::Refused { reason });
                             } else {
-                                pending.push((store, ask, false, Some(reply), u64::MAX));
+                                pending.push((store, ask, 0, Some(reply), u64::MAX));
                             }
                         }
                         Command::Tick => {}
@@ -768,13 +771,13 @@ pub fn spawn(
                 }
                 let now = system_now_ms();
                 for (store, ask) in ingest.take_placements() {
-                    pending.push((store, ask, false, None, now + PLACEMENT_WAIT_MS));
+                    pending.push((store, ask, 0, None, now + PLACEMENT_WAIT_MS));
                 }
                 // Every waiting ask is tried again after each group: a recall's transfer may
                 // have just arrived.
                 let mut granted = Vec::new();
                 let mut waiting = Vec::new();
-                for (store, ask, recalled, reply, give_up) in pending.drain(..) {
+                for (store, ask, next_round, reply, give_up) in pending.drain(..) {
                     if reply.as_ref().is_some_and(|r| r.is_closed()) || now > give_up {
                         continue; // the store gave up waiting, or the placement lapsed
                     }
@@ -783,7 +786,9 @@ pub fn spawn(
                             let _ = reply.send(AskAnswer::Refused { reason });
                         }
                     };
-                    match ingest.serve_ask(&store, &ask, recalled) {
+                    // A recall round that has not brought enough in a second is followed by
+                    // another, planned afresh (a holder may have spent offline meanwhile).
+                    match ingest.serve_ask(&store, &ask, now < next_round) {
                         Ok(AskStep::Granted { feed_upto }) => {
                             granted.push((reply, AskAnswer::Granted { feed_upto }));
                         }
@@ -791,10 +796,11 @@ pub fn spawn(
                             for (holder, recall) in list {
                                 let _ = recall_tx.send((holder, recall));
                             }
-                            waiting.push((store, ask, true, reply, give_up));
+                            let next_round = now + RECALL_ROUND_MS;
+                            waiting.push((store, ask, next_round, reply, give_up));
                         }
                         Ok(AskStep::Wait) => {
-                            waiting.push((store, ask, recalled, reply, give_up));
+                            waiting.push((store, ask, next_round, reply, give_up));
                         }
                         Ok(AskStep::Refused(reason)) => refused(reply, reason),
                         Err(e) => refused(reply, e.to_string()),
