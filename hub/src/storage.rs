@@ -122,6 +122,15 @@ fn decode<T: for<'de> Deserialize<'de>>(key: &[u8], bytes: &[u8]) -> Result<T> {
         .map_err(|_| HubStoreError::Damaged(String::from_utf8_lossy(key).into_owned()))
 }
 
+impl SledHubStore {
+    fn read<T: for<'de> Deserialize<'de>>(&self, key: &str) -> Result<Option<T>> {
+        self.db
+            .get(key)?
+            .map(|v| decode(key.as_bytes(), &v))
+            .transpose()
+    }
+}
+
 impl HubStore for SledHubStore {
     fn stores(&self) -> Result<Vec<(StoreId, ChainTip, StoreStatus)>> {
         let mut out = Vec::new();
@@ -201,19 +210,11 @@ impl HubStore for SledHubStore {
     }
 
     fn member(&self, id: &MemberId) -> Result<Option<MemberRecord>> {
-        let key = format!("m/{id}");
-        self.db
-            .get(&key)?
-            .map(|v| decode(key.as_bytes(), &v))
-            .transpose()
+        self.read(&format!("m/{id}"))
     }
 
     fn member_by_phone(&self, phone: &Phone) -> Result<Option<MemberId>> {
-        let key = format!("p/{phone}");
-        self.db
-            .get(&key)?
-            .map(|v| decode(key.as_bytes(), &v))
-            .transpose()
+        self.read(&format!("p/{phone}"))
     }
 
     fn members(&self) -> Result<Vec<MemberRecord>> {
@@ -227,11 +228,7 @@ impl HubStore for SledHubStore {
     }
 
     fn wallet(&self, id: &MemberId) -> Result<Option<Wallet>> {
-        let key = format!("w/{id}");
-        self.db
-            .get(&key)?
-            .map(|v| decode(key.as_bytes(), &v))
-            .transpose()
+        self.read(&format!("w/{id}"))
     }
 
     fn wallets(&self) -> Result<Vec<(MemberId, Wallet)>> {

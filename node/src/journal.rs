@@ -486,16 +486,9 @@ impl Journal {
         }
         let member = sale.member_id;
         let payload = Payload::Sale { sale, ops };
-        let policy = self.settings.wallet.points;
+        let when = (self.settings.wallet.points, today);
         self.append(&r, now_ms, payload, |ov| {
-            let sale = ov
-                .get_as::<SaleView>(&keys::sale(&sale_id))?
-                .ok_or_else(|| missing("sale"))?;
-            let wallet = match member {
-                Some(m) => Some(wallet_summary(ov, &m, &here, today, &policy)?),
-                None => None,
-            };
-            Ok(Outcome::Sale { sale, wallet })
+            sale_outcome(ov, &sale_id, member, &here, when)
         })
     }
 
@@ -736,17 +729,10 @@ impl Journal {
             ops,
         };
         let now_ms = (self.env.now_ms)();
-        let (policy, today) = self.points_when(now_ms);
+        let when = self.points_when(now_ms);
         let member = sale.member_id;
         self.append(&r, now_ms, payload, |ov| {
-            let sale = ov
-                .get_as::<SaleView>(&keys::sale(&id))?
-                .ok_or_else(|| missing("sale"))?;
-            let wallet = match member {
-                Some(m) => Some(wallet_summary(ov, &m, &here, today, &policy)?),
-                None => None,
-            };
-            Ok(Outcome::Sale { sale, wallet })
+            sale_outcome(ov, &id, member, &here, when)
         })
     }
 
@@ -893,6 +879,24 @@ fn member_outcome(
         member,
         points: Points(i64::try_from(points).unwrap_or(i64::MAX)),
     })
+}
+
+/// A sale as written, with its member's wallet right after it.
+fn sale_outcome(
+    ov: &Overlay<'_>,
+    sale_id: &SaleId,
+    member: Option<MemberId>,
+    here: &StoreId,
+    (policy, today): (PointsPolicy, chrono::NaiveDate),
+) -> Result<Outcome, StoreError> {
+    let sale = ov
+        .get_as::<SaleView>(&keys::sale(sale_id))?
+        .ok_or_else(|| missing("sale"))?;
+    let wallet = match member {
+        Some(m) => Some(wallet_summary(ov, &m, here, today, &policy)?),
+        None => None,
+    };
+    Ok(Outcome::Sale { sale, wallet })
 }
 
 fn wallet_summary(

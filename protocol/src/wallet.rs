@@ -412,13 +412,9 @@ impl Wallet {
             return Err(WalletError::NotPositive);
         }
         let mut next = self.clone();
-        let mut ops = vec![Self::op(
-            &Counter::Principal,
-            next.rights(&Counter::Principal).credit(at, paid)?,
-        )];
+        let mut ops = vec![next.give(at, &Counter::Principal, paid)?];
         if bonus > 0 {
-            let change = next.rights(&Counter::Bonus).credit(at, bonus)?;
-            ops.push(Self::op(&Counter::Bonus, change));
+            ops.push(next.give(at, &Counter::Bonus, bonus)?);
         }
         *self = next;
         Ok(ops)
@@ -482,9 +478,7 @@ impl Wallet {
         if points == 0 {
             return Ok(Vec::new());
         }
-        let counter = Counter::Points { year };
-        let change = self.rights(&counter).credit(at, points)?;
-        Ok(vec![Self::op(&counter, change)])
+        Ok(vec![self.give(at, &Counter::Points { year }, points)?])
     }
 
     fn lots(&self, of: impl Fn(&Rights) -> u64) -> Vec<(i32, u64)> {
@@ -635,14 +629,22 @@ impl Wallet {
                 u64::try_from(share).unwrap_or(u64::MAX).min(bb)
             }
         };
+        // Both must be taken here: when either is held elsewhere, ask for both at once.
+        let wants: Vec<(Counter, u64)> = [(p.clone(), principal), (b.clone(), forfeit)]
+            .into_iter()
+            .map(|(c, units)| {
+                let short = units.saturating_sub(self.held(&c, at));
+                (c, short)
+            })
+            .filter(|(_, short)| *short > 0)
+            .collect();
+        if !wants.is_empty() {
+            return Err(WalletError::RightsElsewhere { wants });
+        }
         let mut next = self.clone();
         let mut ops = vec![next.take(at, &p, principal)?];
         if forfeit > 0 {
-            ops.push(next.take(at, &b, forfeit).map_err(|e| match e {
-                // The forfeited bonus must be taken here too: ask for both at once.
-                WalletError::RightsElsewhere { wants } => WalletError::RightsElsewhere { wants },
-                other => other,
-            })?);
+            ops.push(next.take(at, &b, forfeit)?);
         }
         *self = next;
         Ok((ops, forfeit))
