@@ -4,21 +4,22 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::rejection::QueryRejection;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use std::collections::BTreeMap;
 
 use protocol::calendar::StoreCalendar;
 use protocol::settlement::Settlement;
 use protocol::wallet::{Counter, PointsPolicy};
-use protocol::{Fen, MemberId, Money, Phone, StoreId};
+use protocol::{Fen, MemberId, Money, Phone, StaffId, StoreId};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::ingest::IngestHandle;
+use crate::ingest::{HoldError, IngestHandle};
 use crate::storage::{HubStore, MemberRecord};
 
 #[derive(Clone)]
@@ -31,6 +32,10 @@ pub fn router(ingest: IngestHandle, storage: Arc<dyn HubStore>) -> Router {
     Router::new()
         .route("/api/v1/health", get(health))
         .route("/api/v1/stores", get(stores))
+        .route(
+            "/api/v1/stores/{store_id}/hold",
+            post(hold_store).delete(void_hold),
+        )
         .route("/api/v1/members/lookup", get(lookup_member))
         .route("/api/v1/members/{member_id}", get(get_member))
         .route("/api/v1/members/{member_id}/wallet", get(get_wallet))
@@ -75,6 +80,122 @@ async fn stores(State(hq): State<Hq>) -> Response {
     match hq.ingest.stores().await {
         Ok(rows) => axum::Json(json!({"stores": rows})).into_response(),
         Err(e) => unavailable(e.to_string()),
+    }
+}
+
+/// The longest hold an operator may place: 30 days.
+const HOLD_SECONDS_MAX: u64 = 30 * 24 * 3600;
+const REASON_CHARS_MAX: usize = 200;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HoldBody {
+    /// How long the store has to show a sign of life before it is fenced.
+    seconds: u64,
+    reason: String,
+}
+
+fn hold_error(e: HoldError) -> Response {
+    let (status, code, message) = match &e {
+        HoldError::UnknownStore(_) => (
+            StatusCode::NOT_FOUND,
+            "unknown_store",
+            "门店不存在或从未同步",
+        ),
+        HoldError::Headquarters => (StatusCode::BAD_REQUEST, "invalid_store", "总部不能挂起"),
+        HoldError::Online(_) => (StatusCode::CONFLICT, "store_online", "门店在线，无需挂起"),
+        HoldError::AlreadyOnHold(_) => (StatusCode::CONFLICT, "already_on_hold", "门店已挂起"),
+        HoldError::Fenced(_) => (StatusCode::CONFLICT, "store_fenced", "门店已冻结，不可撤销"),
+        HoldError::NotOnHold(_) => (StatusCode::NOT_FOUND, "not_on_hold", "门店未挂起"),
+        HoldError::Ingest(e) => return unavailable(e.to_string()),
+    };
+    error(status, code, message, e.to_string())
+}
+
+/// The operator named in `X-Staff` and the store in the path, checked.
+fn operator_and_store(headers: &HeaderMap, raw: &str) -> Result<(StaffId, StoreId), Box<Response>> {
+    let staff = headers
+        .get("x-staff")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| StaffId::parse(v).ok())
+        .ok_or_else(|| {
+            Box::new(error(
+                StatusCode::BAD_REQUEST,
+                "staff_required",
+                "请填写操作员",
+                "name the operator in the X-Staff header".into(),
+            ))
+        })?;
+    let store = StoreId::parse(raw).map_err(|e| {
+        Box::new(error(
+            StatusCode::BAD_REQUEST,
+            "invalid_store",
+            "门店编号不正确",
+            e.to_string(),
+        ))
+    })?;
+    Ok((staff, store))
+}
+
+/// 挂起门店: puts a store that has gone quiet on hold. If it does not come back within
+/// `seconds`, it is fenced and headquarters takes back every right it holds, so its members can
+/// spend their balance elsewhere. Any connection from the store voids the hold.
+async fn hold_store(
+    State(hq): State<Hq>,
+    Path(raw): Path<String>,
+    headers: HeaderMap,
+    body: Result<axum::Json<HoldBody>, JsonRejection>,
+) -> Response {
+    let (staff, store) = match operator_and_store(&headers, &raw) {
+        Ok(ok) => ok,
+        Err(response) => return *response,
+    };
+    let bad = |detail: String| {
+        error(
+            StatusCode::BAD_REQUEST,
+            "invalid_hold",
+            "挂起参数不正确",
+            detail,
+        )
+    };
+    let body = match body {
+        Ok(axum::Json(body)) => body,
+        Err(e) => return bad(e.body_text()),
+    };
+    if body.seconds == 0 || body.seconds > HOLD_SECONDS_MAX {
+        return bad(format!("seconds is 1 to {HOLD_SECONDS_MAX}"));
+    }
+    let reason = body.reason.trim();
+    if reason.is_empty() || reason.chars().count() > REASON_CHARS_MAX {
+        return bad(format!(
+            "a reason of 1 to {REASON_CHARS_MAX} characters is required"
+        ));
+    }
+    let until_ms = crate::ingest::system_now_ms() + body.seconds * 1000;
+    match hq
+        .ingest
+        .hold(
+            store.clone(),
+            until_ms,
+            staff.to_string(),
+            reason.to_owned(),
+        )
+        .await
+    {
+        Ok(fence) => axum::Json(json!({"store_id": store, "fence": fence})).into_response(),
+        Err(e) => hold_error(e),
+    }
+}
+
+/// 撤销挂起: voids a hold before it is posted.
+async fn void_hold(State(hq): State<Hq>, Path(raw): Path<String>, headers: HeaderMap) -> Response {
+    let (staff, store) = match operator_and_store(&headers, &raw) {
+        Ok(ok) => ok,
+        Err(response) => return *response,
+    };
+    match hq.ingest.void_hold(store.clone(), staff.to_string()).await {
+        Ok(()) => axum::Json(json!({"store_id": store, "fence": null})).into_response(),
+        Err(e) => hold_error(e),
     }
 }
 

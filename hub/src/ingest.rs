@@ -17,7 +17,7 @@ use protocol::{Hlc, HlcClock, StaffId, TxId};
 use protocol::{MemberId, Phone, StoreId};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
-use crate::storage::{Append, FeedRecord, HubStore, MemberRecord, StoreStatus};
+use crate::storage::{Append, FeedRecord, Fence, HubStore, MemberRecord, StoreStatus};
 
 const GROUP_MAX: usize = 256;
 /// A store may have at most this many asks waiting at once; more are refused at once.
@@ -35,6 +35,30 @@ pub enum IngestError {
     Storage(String),
     #[error("the hub is shutting down")]
     Unavailable,
+    #[error(
+        "store {store} is fenced: headquarters holds its log up to seq {at_seq} and took back \
+         its rights; nothing more is accepted from it (re-enrol the store)"
+    )]
+    Fenced { store: StoreId, at_seq: u64 },
+}
+
+/// Why a hold could not be placed or voided. Nothing changed.
+#[derive(Debug, thiserror::Error)]
+pub enum HoldError {
+    #[error("store {0} has never synced with headquarters")]
+    UnknownStore(StoreId),
+    #[error("headquarters itself cannot be put on hold")]
+    Headquarters,
+    #[error("store {0} is connected: its rights come back by recall, no hold is needed")]
+    Online(StoreId),
+    #[error("store {0} is already on hold")]
+    AlreadyOnHold(StoreId),
+    #[error("store {0} is fenced, which is final")]
+    Fenced(StoreId),
+    #[error("store {0} is not on hold")]
+    NotOnHold(StoreId),
+    #[error(transparent)]
+    Ingest(#[from] IngestError),
 }
 
 /// One row of the stores overview.
@@ -50,12 +74,26 @@ pub struct StoreRow {
     pub seconds_behind: u64,
     pub last_sync_ms: u64,
     pub last_entry_ms: u64,
+    /// A hold or fence headquarters put on the store.
+    pub fence: Option<Fence>,
 }
 
 enum Command {
     Tip {
         store: StoreId,
-        reply: oneshot::Sender<ChainTip>,
+        reply: oneshot::Sender<Result<ChainTip, IngestError>>,
+    },
+    Hold {
+        store: StoreId,
+        until_ms: u64,
+        by: String,
+        reason: String,
+        reply: oneshot::Sender<Result<Fence, HoldError>>,
+    },
+    VoidHold {
+        store: StoreId,
+        by: String,
+        reply: oneshot::Sender<Result<(), HoldError>>,
     },
     Ingest {
         store: StoreId,
@@ -114,9 +152,34 @@ impl IngestHandle {
         answer.await.map_err(|_| IngestError::Unavailable)
     }
 
-    /// Where the hub's durable copy of `store`'s log ends.
+    /// Where the hub's durable copy of `store`'s log ends, as a session with it opens (which
+    /// voids a hold on it); an error for a fenced store.
     pub async fn tip(&self, store: StoreId) -> Result<ChainTip, IngestError> {
-        self.ask(|reply| Command::Tip { store, reply }).await
+        self.ask(|reply| Command::Tip { store, reply }).await?
+    }
+
+    /// Puts a quiet store on hold until `until_ms` (see `Ingest::hold`).
+    pub async fn hold(
+        &self,
+        store: StoreId,
+        until_ms: u64,
+        by: String,
+        reason: String,
+    ) -> Result<Fence, HoldError> {
+        self.ask(|reply| Command::Hold {
+            store,
+            until_ms,
+            by,
+            reason,
+            reply,
+        })
+        .await?
+    }
+
+    /// Voids the hold on a store (an operator's decision).
+    pub async fn void_hold(&self, store: StoreId, by: String) -> Result<(), HoldError> {
+        self.ask(|reply| Command::VoidHold { store, by, reply })
+            .await?
     }
 
     /// Persists a verified batch; returns the seq now durably held.
@@ -184,6 +247,7 @@ pub struct Ingest {
     /// headquarters makes on behalf of the stores where the member shops.
     placements: Vec<(StoreId, Ask)>,
     recall_rounds: u64,
+    fences: HashMap<StoreId, Fence>,
 }
 
 /// Entries every store needs: the member directory (registrations and profile edits) and every
@@ -434,7 +498,8 @@ impl Ingest {
             }
             _ => Hlc::ZERO,
         };
-        Ok(Self {
+        let fences: HashMap<StoreId, Fence> = storage.fences()?.into_iter().collect();
+        let mut ingest = Self {
             storage,
             tips,
             statuses,
@@ -445,7 +510,182 @@ impl Ingest {
             calendar: StoreCalendar::default(),
             placements: Vec::new(),
             recall_rounds: 0,
-        })
+            fences,
+        };
+        // A crash between fencing a store and taking back its rights: finish the job.
+        let fenced: Vec<StoreId> = ingest
+            .fences
+            .iter()
+            .filter(|(_, f)| matches!(f, Fence::Fenced { .. }))
+            .map(|(s, _)| s.clone())
+            .collect();
+        for store in fenced {
+            ingest.reclaim_from(&store)?;
+        }
+        ingest.flush()?;
+        Ok(ingest)
+    }
+
+    fn is_fenced(&self, store: &StoreId) -> bool {
+        matches!(self.fences.get(store), Some(Fence::Fenced { .. }))
+    }
+
+    fn set_fence(&mut self, store: &StoreId, fence: Option<Fence>) -> Result<(), IngestError> {
+        self.storage
+            .put_fence(store, fence.as_ref())
+            .map_err(|e| IngestError::Storage(e.to_string()))?;
+        match fence {
+            Some(fence) => self.fences.insert(store.clone(), fence),
+            None => self.fences.remove(store),
+        };
+        Ok(())
+    }
+
+    /// 挂起: puts a store that has gone quiet on hold, the first of two phases that take back
+    /// the rights it holds. Any sign of life from the store before `until_ms` (a connection, a
+    /// batch) voids the hold, as can the operator; at `until_ms` the hold is posted: the store
+    /// is fenced at the last seq headquarters holds, the hub refuses anything more from it, and
+    /// headquarters takes back every right it held, which is then exact. Never a take-back
+    /// from a store that may still be spending: what the store wrote after the fence never
+    /// counts anywhere, because stores learn each other's entries only through the hub.
+    pub fn hold(
+        &mut self,
+        store: &StoreId,
+        until_ms: u64,
+        by: &str,
+        reason: &str,
+    ) -> Result<Fence, HoldError> {
+        if *store == StoreId::hq() {
+            return Err(HoldError::Headquarters);
+        }
+        if !self.statuses.contains_key(store) {
+            return Err(HoldError::UnknownStore(store.clone()));
+        }
+        match self.fences.get(store) {
+            Some(Fence::Fenced { .. }) => return Err(HoldError::Fenced(store.clone())),
+            Some(Fence::OnHold { .. }) => return Err(HoldError::AlreadyOnHold(store.clone())),
+            None => {}
+        }
+        if self.links.get(store).is_some_and(|n| *n > 0) {
+            return Err(HoldError::Online(store.clone()));
+        }
+        let fence = Fence::OnHold {
+            since_ms: (self.now_ms)(),
+            until_ms,
+            by: by.to_owned(),
+            reason: reason.to_owned(),
+        };
+        self.set_fence(store, Some(fence.clone()))?;
+        tracing::warn!(%store, until_ms, by, reason, "store put on hold");
+        Ok(fence)
+    }
+
+    /// Voids a hold: the operator changed their mind.
+    pub fn void_hold(&mut self, store: &StoreId, by: &str) -> Result<(), HoldError> {
+        match self.fences.get(store) {
+            Some(Fence::OnHold { .. }) => {
+                self.set_fence(store, None)?;
+                tracing::warn!(%store, by, "hold voided by an operator");
+                Ok(())
+            }
+            Some(Fence::Fenced { .. }) => Err(HoldError::Fenced(store.clone())),
+            None => Err(HoldError::NotOnHold(store.clone())),
+        }
+    }
+
+    /// The store showed a sign of life: a hold on it is void; a fenced store is refused.
+    fn alive(&mut self, store: &StoreId) -> Result<(), IngestError> {
+        match self.fences.get(store) {
+            Some(Fence::Fenced { at_seq, .. }) => Err(IngestError::Fenced {
+                store: store.clone(),
+                at_seq: *at_seq,
+            }),
+            Some(Fence::OnHold { .. }) => {
+                tracing::warn!(%store, "the store came back: its hold is void");
+                self.set_fence(store, None)
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Opens a session with `store`: where its log ends at the hub.
+    pub fn open_session(&mut self, store: &StoreId) -> Result<ChainTip, IngestError> {
+        self.alive(store)?;
+        Ok(self.tip(store))
+    }
+
+    /// Posts every hold whose time is up: fences the store and takes back its rights. A store
+    /// connected by now has its hold voided instead. Returns the stores fenced.
+    pub fn post_due_holds(&mut self) -> Result<Vec<StoreId>, IngestError> {
+        let now = (self.now_ms)();
+        let due: Vec<(StoreId, String, String)> = self
+            .fences
+            .iter()
+            .filter_map(|(store, fence)| match fence {
+                Fence::OnHold {
+                    until_ms,
+                    by,
+                    reason,
+                    ..
+                } if *until_ms <= now => Some((store.clone(), by.clone(), reason.clone())),
+                _ => None,
+            })
+            .collect();
+        let mut fenced = Vec::new();
+        for (store, by, reason) in due {
+            if self.links.get(&store).is_some_and(|n| *n > 0) {
+                self.alive(&store)?;
+                continue;
+            }
+            let at_seq = self.tip(&store).next_seq - 1;
+            let fence = Fence::Fenced {
+                at_seq,
+                since_ms: now,
+                by,
+                reason,
+            };
+            self.set_fence(&store, Some(fence))?;
+            let members = self.reclaim_from(&store)?;
+            tracing::warn!(%store, at_seq, members, "hold posted: store fenced, its rights taken back");
+            fenced.push(store);
+        }
+        Ok(fenced)
+    }
+
+    /// Headquarters takes back every right the fenced `store` holds: one entry per member.
+    /// Idempotent (what is taken is held no more). Returns how many members it touched.
+    fn reclaim_from(&mut self, store: &StoreId) -> Result<usize, IngestError> {
+        let hq = StoreId::hq();
+        let wallets = self
+            .storage
+            .wallets()
+            .map_err(|e| IngestError::Storage(e.to_string()))?;
+        let mut members = 0;
+        for (member, mut wallet) in wallets {
+            let ops = wallet.reclaim(&hq, store);
+            let Some(first) = ops.first() else {
+                continue;
+            };
+            let tx = TxId::derived(&[
+                "reclaim",
+                store.as_str(),
+                &member.to_string(),
+                &first.counter.to_string(),
+                &first.change.units().to_string(),
+            ]);
+            let payload = Payload::Wallet {
+                member_id: member,
+                event: WalletEvent::Rights {
+                    movement: Movement::Reclaim {
+                        from: store.clone(),
+                    },
+                },
+                ops,
+            };
+            self.write_hq(tx, payload)?;
+            members += 1;
+        }
+        Ok(members)
     }
 
     fn wallet(&self, member: &MemberId) -> Result<Wallet, IngestError> {
@@ -465,6 +705,9 @@ impl Ingest {
         ask: &Ask,
         recalled: bool,
     ) -> Result<AskStep, IngestError> {
+        if self.is_fenced(store) {
+            return Ok(AskStep::Refused(format!("store {store} is fenced")));
+        }
         let hq = StoreId::hq();
         let mut wallet = self.wallet(&ask.member)?;
         let grants = match plan_ask(&wallet, &hq, store, &ask.wants) {
@@ -537,10 +780,12 @@ impl Ingest {
             // After a credit, every other store the member pays at gets its share of the new
             // balance; after a spend, the store that spent is topped back up to its share.
             let stores: Vec<StoreId> = match op.change {
-                Change::Credit { .. } => rights
+                // Rights taken back from a fenced store are placed like a new credit.
+                Change::Credit { .. } | Change::Reclaim { .. } => rights
                     .replicas()
                     .into_iter()
                     .filter(|s| *s != hq && *s != entry.origin && rights.debited(s) > 0)
+                    .filter(|s| !self.is_fenced(s))
                     .collect(),
                 Change::Debit { .. } if entry.origin != hq => vec![entry.origin.clone()],
                 _ => Vec::new(),
@@ -616,6 +861,9 @@ impl Ingest {
         entries: Vec<Sealed>,
         log_len: u64,
     ) -> Result<u64, IngestError> {
+        if *store != StoreId::hq() {
+            self.alive(store)?;
+        }
         let mut tip = self.tips.get(store).copied().unwrap_or(ChainTip::GENESIS);
         let mut status = self.statuses.get(store).cloned().unwrap_or_default();
         let mut fresh = Vec::with_capacity(entries.len());
@@ -690,6 +938,7 @@ impl Ingest {
                     },
                     last_sync_ms: s.last_sync_ms,
                     last_entry_ms: s.last_entry_ms,
+                    fence: self.fences.get(store).cloned(),
                 }
             })
             .collect();
@@ -698,7 +947,7 @@ impl Ingest {
     }
 }
 
-fn system_now_ms() -> u64 {
+pub(crate) fn system_now_ms() -> u64 {
     let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
     since.map(|d| d.as_millis() as u64).unwrap_or(0)
 }
@@ -746,7 +995,19 @@ pub fn spawn(
                             answers.push((reply, ingest.ingest(&store, entries, log_len)));
                         }
                         Command::Tip { store, reply } => {
-                            tips.push((reply, ingest.tip(&store)));
+                            tips.push((reply, ingest.open_session(&store)));
+                        }
+                        Command::Hold {
+                            store,
+                            until_ms,
+                            by,
+                            reason,
+                            reply,
+                        } => {
+                            let _ = reply.send(ingest.hold(&store, until_ms, &by, &reason));
+                        }
+                        Command::VoidHold { store, by, reply } => {
+                            let _ = reply.send(ingest.void_hold(&store, &by));
                         }
                         Command::Link { store, up, log_len } => {
                             let n = ingest.links.entry(store.clone()).or_default();
@@ -768,6 +1029,9 @@ pub fn spawn(
                         }
                         Command::Tick => {}
                     }
+                }
+                if let Err(e) = ingest.post_due_holds() {
+                    tracing::error!(error = %e, "posting a hold failed; tried again at the next tick");
                 }
                 let now = system_now_ms();
                 for (store, ask) in ingest.take_placements() {
@@ -928,7 +1192,12 @@ mod tests {
         assert!(!verify(&*storage).unwrap().is_clean());
     }
 
-    fn wallet_entry(store: &StoreId, tip: ChainTip, member: MemberId, ops: Vec<RightsOp>) -> Entry {
+    pub(super) fn wallet_entry(
+        store: &StoreId,
+        tip: ChainTip,
+        member: MemberId,
+        ops: Vec<RightsOp>,
+    ) -> Entry {
         let mut entry = registration(store, tip, "13800000009");
         entry.tx = TxId::parse(&format!("{store}-wallet-{:04}", tip.next_seq)).unwrap();
         entry.payload = Payload::Wallet {
@@ -1011,5 +1280,165 @@ mod tests {
                 .any(|d| d.contains("fails the audit")),
             "{report:?}"
         );
+    }
+}
+
+#[cfg(test)]
+mod fence_tests {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use super::*;
+    use crate::storage::MemHubStore;
+    use protocol::escrow::Change;
+    use protocol::wallet::{Counter, RightsOp};
+
+    fn topped_up(store: &StoreId, member: MemberId, units: u64) -> Entry {
+        let mut entry = super::tests::wallet_entry(
+            store,
+            ChainTip::GENESIS,
+            member,
+            vec![RightsOp {
+                counter: Counter::Principal,
+                change: Change::Credit {
+                    units,
+                    total: units,
+                },
+            }],
+        );
+        entry.payload = match entry.payload {
+            Payload::Wallet { member_id, ops, .. } => Payload::Wallet {
+                member_id,
+                event: WalletEvent::PointsAdjusted {
+                    points: protocol::points::Points(0),
+                    reason: "test".into(),
+                },
+                ops,
+            },
+            other => other,
+        };
+        entry
+    }
+
+    #[test]
+    fn a_quiet_store_on_hold_is_fenced_and_its_rights_come_back_exactly_once() {
+        let clock = Arc::new(AtomicU64::new(1_000));
+        let now = clock.clone();
+        let storage: Arc<MemHubStore> = Arc::new(MemHubStore::default());
+        let open = |storage: Arc<MemHubStore>| {
+            let now = now.clone();
+            Ingest::open(storage, Box::new(move || now.load(Ordering::SeqCst))).unwrap()
+        };
+        let mut ingest = open(storage.clone());
+        let (s001, s002, s003) = (
+            StoreId::parse("S001").unwrap(),
+            StoreId::parse("S002").unwrap(),
+            StoreId::parse("S003").unwrap(),
+        );
+        let member = MemberId::mint(1, 7);
+        let first = topped_up(&s001, member, 100);
+        let tip = ChainTip::GENESIS.extend(&s001, &first).unwrap();
+        ingest.ingest(&s001, vec![Sealed::new(first)], 1).unwrap();
+        ingest.flush().unwrap();
+
+        // Bad holds change nothing.
+        assert!(matches!(
+            ingest.hold(&s003, 2_000, "hq-1", "quiet"),
+            Err(HoldError::UnknownStore(_))
+        ));
+        assert!(matches!(
+            ingest.hold(&StoreId::hq(), 2_000, "hq-1", "quiet"),
+            Err(HoldError::Headquarters)
+        ));
+        *ingest.links.entry(s001.clone()).or_default() += 1;
+        assert!(matches!(
+            ingest.hold(&s001, 2_000, "hq-1", "quiet"),
+            Err(HoldError::Online(_))
+        ));
+        *ingest.links.entry(s001.clone()).or_default() -= 1;
+        assert!(matches!(
+            ingest.void_hold(&s001, "hq-1"),
+            Err(HoldError::NotOnHold(_))
+        ));
+
+        // A hold voided by the store coming back: nothing taken.
+        ingest.hold(&s001, 2_000, "hq-1", "quiet").unwrap();
+        assert!(matches!(
+            ingest.hold(&s001, 2_000, "hq-1", "again"),
+            Err(HoldError::AlreadyOnHold(_))
+        ));
+        ingest.open_session(&s001).unwrap();
+        clock.store(5_000, Ordering::SeqCst);
+        assert!(ingest.post_due_holds().unwrap().is_empty());
+        assert!(ingest.fences.is_empty());
+
+        // A hold that runs out: posted. S001 is fenced at seq 1, HQ holds its 100.
+        ingest.hold(&s001, 6_000, "hq-1", "PC broken").unwrap();
+        clock.store(5_999, Ordering::SeqCst);
+        assert!(ingest.post_due_holds().unwrap().is_empty());
+        clock.store(6_000, Ordering::SeqCst);
+        assert_eq!(ingest.post_due_holds().unwrap(), vec![s001.clone()]);
+        ingest.flush().unwrap();
+        let wallet = storage.wallet(&member).unwrap().unwrap();
+        let principal = Counter::Principal;
+        assert_eq!(
+            (
+                wallet.held(&principal, &s001),
+                wallet.held(&principal, &StoreId::hq()),
+                wallet.balance(&principal)
+            ),
+            (0, 100, 100)
+        );
+        assert!(matches!(
+            ingest.void_hold(&s001, "hq-1"),
+            Err(HoldError::Fenced(_))
+        ));
+
+        // What S001 wrote after the fence is refused; it cannot even open a session.
+        let late = super::tests::wallet_entry(
+            &s001,
+            tip,
+            member,
+            vec![RightsOp {
+                counter: Counter::Principal,
+                change: Change::Debit {
+                    units: 100,
+                    total: 100,
+                },
+            }],
+        );
+        assert!(matches!(
+            ingest.ingest(&s001, vec![Sealed::new(late)], 2),
+            Err(IngestError::Fenced { at_seq: 1, .. })
+        ));
+        assert!(matches!(
+            ingest.open_session(&s001),
+            Err(IngestError::Fenced { .. })
+        ));
+
+        // S002's ask is granted from what came back, with no recall to the fenced store.
+        let ask = Ask {
+            id: TxId::parse("ask-00000001").unwrap(),
+            member,
+            wants: vec![(principal.clone(), 60)],
+        };
+        assert!(matches!(
+            ingest.serve_ask(&s002, &ask, false).unwrap(),
+            AskStep::Granted { .. }
+        ));
+        ingest.flush().unwrap();
+
+        // A restart keeps the fence and takes nothing twice.
+        let reopened = open(storage.clone());
+        assert!(reopened.is_fenced(&s001));
+        let wallet = storage.wallet(&member).unwrap().unwrap();
+        assert_eq!(
+            (
+                wallet.held(&principal, &StoreId::hq()),
+                wallet.held(&principal, &s002)
+            ),
+            (40, 60)
+        );
+        assert!(wallet.audit().is_ok());
+        assert!(verify(&*storage).unwrap().is_clean());
     }
 }

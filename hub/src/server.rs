@@ -5,12 +5,12 @@ use std::sync::Arc;
 
 use std::time::Duration;
 
-use protocol::sync::{self, AskAnswer, HubEvent, HubSession, StoreMsg, SyncError};
+use protocol::sync::{self, AskAnswer, HubEvent, HubMsg, HubSession, StoreMsg, SyncError};
 use protocol::{StoreId, TxId};
 use quinn::{RecvStream, SendStream};
 use tokio::sync::{broadcast, mpsc};
 
-use crate::ingest::IngestHandle;
+use crate::ingest::{IngestError, IngestHandle};
 use crate::storage::HubStore;
 
 /// Application close codes beyond the protocol's own (`SyncError::close_code`).
@@ -110,6 +110,15 @@ impl From<SyncError> for SessionEnd {
     }
 }
 
+impl From<IngestError> for SessionEnd {
+    fn from(e: IngestError) -> Self {
+        match e {
+            IngestError::Fenced { .. } => SessionEnd::Protocol(SyncError::Refused(e.to_string())),
+            e => SessionEnd::Other(e.into()),
+        }
+    }
+}
+
 impl From<anyhow::Error> for SessionEnd {
     fn from(e: anyhow::Error) -> Self {
         SessionEnd::Other(e)
@@ -126,10 +135,18 @@ async fn run_session(
         .accept_bi()
         .await
         .map_err(|e| anyhow::anyhow!("no stream: {e}"))?;
-    let tip = ingest
-        .tip(store.clone())
-        .await
-        .map_err(anyhow::Error::from)?;
+    let tip = match ingest.tip(store.clone()).await {
+        Ok(tip) => tip,
+        Err(e @ IngestError::Fenced { .. }) => {
+            // Said on the stream too, so the store's staff read why, not just a close code.
+            let reason = e.to_string();
+            let _ = write_frame(&mut send, &HubMsg::Refuse { reason }).await;
+            let _ = send.finish();
+            let _ = tokio::time::timeout(Duration::from_secs(1), send.stopped()).await;
+            return Err(e.into());
+        }
+        Err(e) => return Err(e.into()),
+    };
     let mut session = HubSession::new(store.clone(), tip);
     let mut inbox = spawn_reader(recv);
     let mut feed_len = ingest.feed_len();
@@ -160,10 +177,7 @@ async fn run_session(
                         feed_sent = Some(feed_applied);
                     }
                     HubEvent::Persist { entries, log_len } => {
-                        let seq = ingest
-                            .ingest(store.clone(), entries, log_len)
-                            .await
-                            .map_err(anyhow::Error::from)?;
+                        let seq = ingest.ingest(store.clone(), entries, log_len).await?;
                         session.persisted(seq);
                     }
                     HubEvent::Ask(ask) => {

@@ -5,7 +5,8 @@
 //! sled layout, one tree: `log/<store>\0<seq BE>` entry · `tip/<store>` chain tip ·
 //! `st/<store>` status · `feed/<position BE>` feed record · `meta/feed_len` ·
 //! `m/<member>` the member as headquarters sees it · `p/<phone>` → member · `w/<member>` the
-//! member's wallet (every counter's rights as the hub knows them).
+//! member's wallet (every counter's rights as the hub knows them) · `fence/<store>` a hold or
+//! fence headquarters put on the store.
 
 use std::path::Path;
 
@@ -36,6 +37,29 @@ pub struct StoreStatus {
     pub last_entry_ms: u64,
     /// Hub time (ms) of the last batch taken from this store.
     pub last_sync_ms: u64,
+}
+
+/// A store headquarters put on hold, or fenced once the hold ran out (see `Ingest::hold`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fence {
+    /// 挂起: the store is quiet and an operator wants its rights back. Voided by any sign of
+    /// life from the store (a connection, a batch) or by the operator; at `until_ms` it is
+    /// posted: the store is fenced.
+    OnHold {
+        since_ms: u64,
+        until_ms: u64,
+        by: String,
+        reason: String,
+    },
+    /// 冻结: the store's log is final at `at_seq`. The hub refuses anything more from it, and
+    /// headquarters has taken back every right it held.
+    Fenced {
+        at_seq: u64,
+        since_ms: u64,
+        by: String,
+        reason: String,
+    },
 }
 
 /// An entry in the feed every store receives, with its origin so a store's own are skipped.
@@ -86,6 +110,9 @@ pub trait HubStore: Send + Sync + 'static {
     fn wallet(&self, id: &MemberId) -> Result<Option<Wallet>>;
     /// Every member's wallet, for liabilities and settlement reports.
     fn wallets(&self) -> Result<Vec<(MemberId, Wallet)>>;
+    fn fences(&self) -> Result<Vec<(StoreId, Fence)>>;
+    /// Sets or clears a store's hold or fence, durably before it returns.
+    fn put_fence(&self, store: &StoreId, fence: Option<&Fence>) -> Result<()>;
 }
 
 pub struct SledHubStore {
@@ -242,6 +269,28 @@ impl HubStore for SledHubStore {
             })
             .collect()
     }
+
+    fn fences(&self) -> Result<Vec<(StoreId, Fence)>> {
+        self.db
+            .scan_prefix(b"fence/")
+            .map(|kv| {
+                let (k, v) = kv?;
+                let name = String::from_utf8_lossy(&k[6..]).into_owned();
+                let store = StoreId::parse(&name).map_err(|_| HubStoreError::Damaged(name))?;
+                Ok((store, decode(&k, &v)?))
+            })
+            .collect()
+    }
+
+    fn put_fence(&self, store: &StoreId, fence: Option<&Fence>) -> Result<()> {
+        let key = format!("fence/{store}");
+        match fence {
+            Some(fence) => self.db.insert(key, encode(fence))?,
+            None => self.db.remove(key)?,
+        };
+        self.db.flush()?;
+        Ok(())
+    }
 }
 
 /// In memory, for tests and the simulator: keeps what was flushed apart from what was only
@@ -260,6 +309,7 @@ struct MemHubState {
     members: std::collections::BTreeMap<MemberId, MemberRecord>,
     phones: std::collections::BTreeMap<Phone, MemberId>,
     wallets: std::collections::BTreeMap<MemberId, Wallet>,
+    fences: std::collections::BTreeMap<StoreId, Fence>,
 }
 
 #[derive(Default)]
@@ -408,5 +458,22 @@ impl HubStore for MemHubStore {
             .iter()
             .map(|(k, v)| (*k, v.clone()))
             .collect())
+    }
+
+    fn fences(&self) -> Result<Vec<(StoreId, Fence)>> {
+        let state = self.lock();
+        Ok(state.live.fences.clone().into_iter().collect())
+    }
+
+    fn put_fence(&self, store: &StoreId, fence: Option<&Fence>) -> Result<()> {
+        let mut state = self.lock();
+        let MemHub { live, durable, .. } = &mut *state;
+        for side in [live, durable] {
+            match fence {
+                Some(fence) => side.fences.insert(store.clone(), fence.clone()),
+                None => side.fences.remove(store),
+            };
+        }
+        Ok(())
     }
 }

@@ -9,6 +9,13 @@
 //! spends or hands on only rights it holds, so no merge can take the balance below zero, and
 //! the rights held by all replicas always add up to the balance.
 //!
+//! One more cell kind lets headquarters take back the rights of a store that has gone quiet for
+//! good: `reclaimed[(taker, from)]`, written only by the taker. A reclaim is safe only once
+//! `from` is *fenced*: its log is final at a point the taker's copy already holds, so nothing
+//! `from` writes later counts anywhere (the hub refuses it, and stores learn entries only
+//! through the hub). Then what `from` holds is known exactly, and taking it cannot spend a yuan
+//! twice.
+//!
 //! Units are whole fen, whole points or whole card uses: the caller's ledger decides which.
 
 use std::collections::BTreeMap;
@@ -40,9 +47,25 @@ pub enum RightsError {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Change {
-    Credit { units: u64, total: u64 },
-    Debit { units: u64, total: u64 },
-    Transfer { to: StoreId, units: u64, total: u64 },
+    Credit {
+        units: u64,
+        total: u64,
+    },
+    Debit {
+        units: u64,
+        total: u64,
+    },
+    Transfer {
+        to: StoreId,
+        units: u64,
+        total: u64,
+    },
+    /// The owner took `from`'s rights after fencing it (see the module text).
+    Reclaim {
+        from: StoreId,
+        units: u64,
+        total: u64,
+    },
 }
 
 impl Change {
@@ -50,7 +73,8 @@ impl Change {
         match self {
             Change::Credit { units, .. }
             | Change::Debit { units, .. }
-            | Change::Transfer { units, .. } => *units,
+            | Change::Transfer { units, .. }
+            | Change::Reclaim { units, .. } => *units,
         }
     }
 }
@@ -62,6 +86,8 @@ pub struct Rights {
     cells: BTreeMap<(StoreId, StoreId), u64>,
     /// Units spent at each replica.
     debits: BTreeMap<StoreId, u64>,
+    /// `(taker, from)` → units the taker reclaimed from a fenced replica.
+    reclaimed: BTreeMap<(StoreId, StoreId), u64>,
 }
 
 fn bump(cell: &mut u64, units: u64) -> Result<u64, RightsError> {
@@ -88,6 +114,15 @@ impl Rights {
                 held += units; // credits at `replica` (from == to) and transfers to it
             }
             if from == replica && to != replica {
+                held -= units;
+            }
+        }
+        for ((taker, from), units) in &self.reclaimed {
+            let units = i128::from(*units);
+            if taker == replica {
+                held += units;
+            }
+            if from == replica {
                 held -= units;
             }
         }
@@ -120,6 +155,7 @@ impl Rights {
         let mut all: Vec<StoreId> = self
             .cells
             .keys()
+            .chain(self.reclaimed.keys())
             .flat_map(|(f, t)| [f.clone(), t.clone()])
             .chain(self.debits.keys().cloned())
             .collect();
@@ -182,6 +218,28 @@ impl Rights {
         })
     }
 
+    /// `taker` takes every right `from` holds, once `from` is fenced and `self` holds its whole
+    /// log up to the fence (the caller's duty: the hub does this only for a fenced store).
+    /// There must be one taker only (headquarters): two takers, each unaware of the other's
+    /// reclaim, would both take the same rights (the property test below found exactly that).
+    /// `None` when `from` holds nothing.
+    pub fn reclaim(&mut self, taker: &StoreId, from: &StoreId) -> Option<Change> {
+        let units = self.held(from);
+        if units == 0 || taker == from {
+            return None;
+        }
+        let cell = self
+            .reclaimed
+            .entry((taker.clone(), from.clone()))
+            .or_default();
+        let total = bump(cell, units).ok()?;
+        Some(Change::Reclaim {
+            from: from.clone(),
+            units,
+            total,
+        })
+    }
+
     /// Takes in one cell write that `owner` made (from its log): a maximum on that cell.
     pub fn absorb(&mut self, owner: &StoreId, change: &Change) {
         let (cell, total) = match change {
@@ -196,6 +254,12 @@ impl Rights {
                 total,
             ),
             Change::Debit { total, .. } => (self.debits.entry(owner.clone()).or_default(), total),
+            Change::Reclaim { from, total, .. } => (
+                self.reclaimed
+                    .entry((owner.clone(), from.clone()))
+                    .or_default(),
+                total,
+            ),
         };
         *cell = (*cell).max(*total);
     }
@@ -240,6 +304,10 @@ impl Rights {
             let cell = self.debits.entry(replica.clone()).or_default();
             *cell = (*cell).max(*units);
         }
+        for (key, units) in &other.reclaimed {
+            let cell = self.reclaimed.entry(key.clone()).or_default();
+            *cell = (*cell).max(*units);
+        }
     }
 
     /// How far `self` is from containing `other` in every cell (for checkers and tests).
@@ -252,6 +320,10 @@ impl Rights {
                 .debits
                 .iter()
                 .all(|(k, u)| self.debits.get(k).is_some_and(|mine| mine >= u))
+            && other
+                .reclaimed
+                .iter()
+                .all(|(k, u)| self.reclaimed.get(k).is_some_and(|mine| mine >= u))
     }
 
     /// The cell `(from, to)`, for reports.
@@ -312,6 +384,41 @@ mod tests {
     }
 
     #[test]
+    fn headquarters_reclaims_what_a_fenced_store_holds() {
+        let (hq, a, b) = (replica(0), replica(1), replica(2));
+        let mut state = Rights::default();
+        state.credit(&a, 100_00).unwrap();
+        state.debit(&a, 30_00).unwrap();
+        let change = state.reclaim(&hq, &a).unwrap();
+        assert_eq!(change.units(), 70_00);
+        assert_eq!(
+            (state.held(&a), state.held(&hq), state.balance()),
+            (0, 70_00, 70_00)
+        );
+        assert_eq!(state.reclaim(&hq, &a), None, "nothing left to take");
+        state.transfer(&hq, &b, 70_00).unwrap();
+        // Any copy that takes in the reclaim (with the fenced store's log) agrees.
+        let mut other = Rights::default();
+        other.absorb(
+            &a,
+            &Change::Credit {
+                units: 100_00,
+                total: 100_00,
+            },
+        );
+        other.absorb(
+            &a,
+            &Change::Debit {
+                units: 30_00,
+                total: 30_00,
+            },
+        );
+        other.absorb(&hq, &change);
+        assert_eq!((other.held(&a), other.held(&hq)), (0, 70_00));
+        assert!(state.audit().is_ok() && other.audit().is_ok());
+    }
+
+    #[test]
     fn bad_amounts_change_nothing() {
         let (a, b) = (replica(1), replica(2));
         let mut state = Rights::default();
@@ -352,6 +459,11 @@ mod tests {
             from: usize,
             into: usize,
         },
+        /// Headquarters (replica 0) fences `from` (takes in its copy, and `from` writes
+        /// nothing more) and reclaims what it holds.
+        Fence {
+            from: usize,
+        },
     }
 
     fn op() -> impl Strategy<Value = Op> {
@@ -364,6 +476,7 @@ mod tests {
                 units
             }),
             (0..4usize, 0..4usize).prop_map(|(from, into)| Op::Merge { from, into }),
+            (1..4usize).prop_map(|from| Op::Fence { from }),
         ]
     }
 
@@ -376,7 +489,17 @@ mod tests {
     fn play_logged(ops: &[Op]) -> (Vec<Rights>, Vec<Vec<Change>>) {
         let mut copies = vec![Rights::default(); 4];
         let mut logs = vec![Vec::new(); 4];
+        let mut fenced = [false; 4];
         for op in ops {
+            let writer = match *op {
+                Op::Credit { at, .. } | Op::Debit { at, .. } => at,
+                Op::Transfer { from, .. } => from,
+                Op::Fence { .. } => 0,
+                Op::Merge { .. } => 0,
+            };
+            if !matches!(op, Op::Merge { .. }) && fenced[writer] {
+                continue; // a fenced replica's writes never reach anyone
+            }
             let (at, change) = match *op {
                 Op::Credit { at, units } => (at, copies[at].credit(&replica(at), units)),
                 Op::Debit { at, units } => (at, copies[at].debit(&replica(at), units)),
@@ -388,6 +511,16 @@ mod tests {
                     let other = copies[from].clone();
                     copies[into].merge(&other);
                     continue;
+                }
+                Op::Fence { from } => {
+                    let taker = 0;
+                    fenced[from] = true;
+                    let other = copies[from].clone();
+                    copies[taker].merge(&other);
+                    match copies[taker].reclaim(&replica(taker), &replica(from)) {
+                        Some(change) => (taker, Ok(change)),
+                        None => continue,
+                    }
                 }
             };
             if let Ok(change) = change {

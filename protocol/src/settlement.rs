@@ -77,7 +77,8 @@ impl Settlement {
                 Change::Debit { units, .. } => {
                     self.spend(member, part, &entry.origin, *units, counted);
                 }
-                Change::Transfer { .. } => {} // rights moving is not money moving
+                // rights moving is not money moving
+                Change::Transfer { .. } | Change::Reclaim { .. } => {}
             }
         }
     }

@@ -76,13 +76,15 @@ pub enum CardKind {
 }
 
 /// Why rights moved between replicas.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Movement {
     /// Headquarters handed rights to a store that asked or that it placed them at.
     Grant,
     /// A store handed rights back to headquarters when asked.
     Recall,
+    /// Headquarters took back the rights of a store it fenced (gone quiet, hold timed out).
+    Reclaim { from: StoreId },
 }
 
 /// A change to a member's wallet other than a sale.
@@ -648,6 +650,18 @@ impl Wallet {
         }
         *self = next;
         Ok((ops, forfeit))
+    }
+
+    /// Headquarters (`taker`) takes every right the fenced store `from` holds, on every counter.
+    /// Only after the fence, with `from`'s log up to it taken in (see `escrow`).
+    pub fn reclaim(&mut self, taker: &StoreId, from: &StoreId) -> Vec<RightsOp> {
+        let mut ops = Vec::new();
+        for (counter, rights) in &mut self.counters {
+            if let Some(change) = rights.reclaim(taker, from) {
+                ops.push(Self::op(counter, change));
+            }
+        }
+        ops
     }
 
     /// `from` hands `units` of one counter's rights to `to`.

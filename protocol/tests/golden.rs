@@ -10,7 +10,7 @@ use protocol::ids::{MemberId, SaleId, StaffId, StoreId, TxId};
 use protocol::money::{Currency, Fen};
 use protocol::points::Points;
 use protocol::sale::{QuickSale, Tender};
-use protocol::wallet::{Counter, RightsOp, WalletEvent};
+use protocol::wallet::{Counter, Movement, RightsOp, WalletEvent};
 
 fn fixture_entries() -> Vec<Entry> {
     let store = StoreId::parse("S001").unwrap();
@@ -135,6 +135,25 @@ fn fixture_entries() -> Vec<Entry> {
                     change: Change::Credit {
                         units: 1,
                         total: 11,
+                    },
+                }],
+            },
+        ),
+        common(
+            7,
+            Payload::Wallet {
+                member_id: member,
+                event: WalletEvent::Rights {
+                    movement: Movement::Reclaim {
+                        from: StoreId::parse("S002").unwrap(),
+                    },
+                },
+                ops: vec![RightsOp {
+                    counter: Counter::Principal,
+                    change: Change::Reclaim {
+                        from: StoreId::parse("S002").unwrap(),
+                        units: 7_000,
+                        total: 7_000,
                     },
                 }],
             },
