@@ -112,10 +112,10 @@ fn hold_error(e: HoldError) -> Response {
     error(status, code, message, e.to_string())
 }
 
-/// The operator named in `X-Staff` and the store in the path, checked.
+/// The operator named in `X-Staff-Id` and the store in the path, checked.
 fn operator_and_store(headers: &HeaderMap, raw: &str) -> Result<(StaffId, StoreId), Box<Response>> {
     let staff = headers
-        .get("x-staff")
+        .get("x-staff-id")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| StaffId::parse(v).ok())
         .ok_or_else(|| {
@@ -123,7 +123,7 @@ fn operator_and_store(headers: &HeaderMap, raw: &str) -> Result<(StaffId, StoreI
                 StatusCode::BAD_REQUEST,
                 "staff_required",
                 "请填写操作员",
-                "name the operator in the X-Staff header".into(),
+                "name the operator in the X-Staff-Id header".into(),
             ))
         })?;
     let store = StoreId::parse(raw).map_err(|e| {

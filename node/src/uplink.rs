@@ -54,6 +54,9 @@ pub struct SyncStatus {
     /// How much of the hub's feed (other stores' member changes) is applied here.
     pub feed_applied: u64,
     pub last_error: Option<String>,
+    /// Headquarters refuses this store (it fenced it): why. Member money stops here until
+    /// the store is re-enrolled, since nothing it writes counts any more.
+    pub refused: Option<String>,
     /// Connections made to headquarters since start (the first and every reconnect).
     pub connections: u64,
     /// UDP bytes sent and received on those connections (QUIC and TLS included).
@@ -72,6 +75,7 @@ impl SyncStatus {
             last_sync_ms: None,
             feed_applied: 0,
             last_error: None,
+            refused: None,
             connections: 0,
             wire_bytes_sent: 0,
             wire_bytes_received: 0,
@@ -152,14 +156,27 @@ impl Uplink {
             if welcomed {
                 delay_ms = RETRY_DELAY_MS_MIN;
             }
+            let refused = outcome.as_ref().err().and_then(|e| {
+                e.chain()
+                    .find_map(|cause| match cause.downcast_ref::<SyncError>() {
+                        Some(SyncError::Refused(reason)) => Some(reason.clone()),
+                        _ => None,
+                    })
+            });
             let error = match outcome {
                 Ok(()) => "headquarters closed the connection".to_owned(),
                 Err(e) => format!("{e:#}"),
             };
+            if refused.is_some() {
+                tracing::error!(hub = %self.config.hub, %error, "headquarters refuses this store");
+            }
             tracing::warn!(hub = %self.config.hub, %error, retry_in_ms = delay_ms, "uplink down");
             self.status.send_modify(|s| {
                 s.link = Link::Offline;
                 s.last_error = Some(error);
+                if refused.is_some() {
+                    s.refused = refused;
+                }
             });
             tokio::time::sleep(jittered(delay_ms)).await;
             delay_ms = (delay_ms * 2).min(self.config.retry_delay_ms_max.max(RETRY_DELAY_MS_MIN));
@@ -275,6 +292,7 @@ impl Uplink {
                             s.backlog = backlog;
                             s.last_sync_ms = Some(now_ms());
                             s.last_error = None;
+                            s.refused = None;
                         });
                     }
                     UplinkEvent::Feed { upto, items } => {

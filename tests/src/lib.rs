@@ -130,6 +130,28 @@ impl Client {
         Self::finish(request.send(body)).unwrap()
     }
 
+    /// POSTs a body as a named staff member (no idempotency key: headquarters' operator
+    /// actions).
+    pub fn post_as(&self, path: &str, staff: Option<&str>, body: &str) -> Answer {
+        let mut request = self
+            .agent
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json");
+        if let Some(staff) = staff {
+            request = request.header("x-staff-id", staff);
+        }
+        Self::finish(request.send(body)).unwrap()
+    }
+
+    /// DELETEs as a named staff member.
+    pub fn delete_as(&self, path: &str, staff: &str) -> Answer {
+        let request = self
+            .agent
+            .delete(format!("{}{path}", self.base))
+            .header("x-staff-id", staff);
+        Self::finish(request.call()).unwrap()
+    }
+
     pub fn patch(&self, path: &str, key: Option<&str>, body: &str) -> Answer {
         let mut request = self
             .agent

@@ -162,3 +162,135 @@ fn a_member_tops_up_at_one_store_and_pays_at_another_never_twice() {
     chain.verify("S002");
     chain.verify_hub();
 }
+
+/// A store that has gone quiet for good (its PC is dead) holds a member's whole balance. The
+/// operator puts it on hold; when the hold runs out headquarters fences the store and takes
+/// its rights back, and the member pays elsewhere. The store, if it ever comes back, is
+/// refused, and takes no member money.
+#[test]
+fn rights_held_by_a_store_that_went_quiet_come_back_through_a_hold() {
+    let chain = Chain::new(bins!());
+    let hub = chain.hub("127.0.0.1:0".parse().unwrap());
+    chain.enrol("S001", hub.sync);
+    chain.enrol("S002", hub.sync);
+    let (a, b) = (chain.node("S001"), chain.node("S002"));
+    wait_online(&[&a.client, &b.client]);
+    let member = register(&a.client, "reg-a-0001", "王五", "13912340002");
+    let topped = a.client.post(
+        &format!("/api/v1/members/{member}/top-ups"),
+        Some("topup-a-0001"),
+        &json!({"amount": {"amount": "100.00"}}).to_string(),
+    );
+    assert_eq!(topped.status, 201, "{:?}", topped.body);
+    let hub_wallet = |member: &str| {
+        hub.client
+            .get(&format!("/api/v1/members/{member}/wallet"))
+            .body
+    };
+    eventually(20, "the top-up at the hub", || {
+        (hub_wallet(&member)["stored_value"]["total"]["amount"] == "100.00").then_some(())
+    });
+    let hold = |store: &str, staff: Option<&str>, body: &str| {
+        hub.client
+            .post_as(&format!("/api/v1/stores/{store}/hold"), staff, body)
+    };
+    let good = json!({"seconds": 2, "reason": "门店电脑损坏"}).to_string();
+
+    // Bad holds are refused with a reason, and change nothing.
+    let online = hold("S001", Some("hq-ops-1"), &good);
+    assert_eq!(
+        (online.status, online.body["code"].as_str()),
+        (409, Some("store_online"))
+    );
+    let cases = [
+        (None, good.as_str(), 400, "staff_required"),
+        (Some("hq-ops-1"), "{\"seconds\": 2", 400, "invalid_hold"),
+        (
+            Some("hq-ops-1"),
+            r#"{"seconds": 0, "reason": "x"}"#,
+            400,
+            "invalid_hold",
+        ),
+        (
+            Some("hq-ops-1"),
+            r#"{"seconds": 99999999, "reason": "x"}"#,
+            400,
+            "invalid_hold",
+        ),
+        (
+            Some("hq-ops-1"),
+            r#"{"seconds": 2, "reason": "  "}"#,
+            400,
+            "invalid_hold",
+        ),
+    ];
+    for (staff, body, status, code) in cases {
+        let answer = hold("S001", staff, body);
+        assert_eq!(
+            (answer.status, answer.body["code"].as_str()),
+            (status, Some(code)),
+            "{body}"
+        );
+    }
+    let unknown = hold("S009", Some("hq-ops-1"), &good);
+    assert_eq!(unknown.body["code"], "unknown_store");
+    let not_held = hub.client.delete_as("/api/v1/stores/S001/hold", "hq-ops-1");
+    assert_eq!(not_held.body["code"], "not_on_hold");
+
+    // S001 goes quiet: S002 cannot get the member's balance (the recall goes unanswered).
+    a.kill();
+    eventually(20, "the hub to see S001 gone", || {
+        let row = tests::chain::hub_row(&hub.client, "S001")?;
+        (row["connected"] == false).then_some(())
+    });
+    let (status, refused) = pay(&b.client, "pay-b-0001", &member, "30.00");
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (409, Some("rights_elsewhere")),
+        "{refused:?}"
+    );
+
+    // On hold for 2 s, then fenced: headquarters holds the 100 yuan and grants S002 its 30.
+    let placed = hold("S001", Some("hq-ops-1"), &good);
+    assert_eq!(placed.status, 200, "{:?}", placed.body);
+    assert!(placed.body["fence"]["on_hold"].is_object());
+    let row = eventually(20, "the hold to be posted", || {
+        let row = tests::chain::hub_row(&hub.client, "S001")?;
+        row["fence"]["fenced"].is_object().then_some(row)
+    });
+    println!("fenced: {row}");
+    let held = hub_wallet(&member)["rights_held"].clone();
+    assert_eq!(held["sv.p"], json!({"HQ": 100_00}), "{held}");
+    let (status, sale) = pay(&b.client, "pay-b-0002", &member, "30.00");
+    assert_eq!(status, 201, "{sale:?}");
+    assert_eq!(sale["member_stored_value"]["amount"], "70.00");
+    let voided = hub.client.delete_as("/api/v1/stores/S001/hold", "hq-ops-1");
+    assert_eq!(voided.body["code"], "store_fenced", "a fence is final");
+
+    // S001 comes back after all: refused by headquarters, it takes no member money; a plain
+    // cash sale still works (the store can be re-enrolled to sync again).
+    let a = chain.node("S001");
+    let status = eventually(20, "S001 to learn it is refused", || {
+        let s = a.client.get("/api/v1/sync").body;
+        s["refused"].is_string().then_some(s)
+    });
+    println!("S001 sync: {status}");
+    let (status, refused) = pay(&a.client, "pay-a-0001", &member, "10.00");
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (409, Some("store_fenced")),
+        "{refused:?}"
+    );
+    let cash = a.client.post(
+        "/api/v1/checkouts/quick",
+        Some("cash-a-0001"),
+        &json!({"amount": {"amount": "12.00"}, "cash_tendered": {"amount": "20.00"}}).to_string(),
+    );
+    assert_eq!(cash.status, 201, "{:?}", cash.body);
+    let at_hub = hub_wallet(&member);
+    assert_eq!(at_hub["stored_value"]["total"]["amount"], "70.00");
+    hub.kill();
+    a.kill();
+    b.kill();
+    chain.verify_hub();
+}

@@ -36,6 +36,7 @@ pub enum Code {
     Unavailable,
     InsufficientBalance,
     RightsElsewhere,
+    StoreFenced,
     TopUpRuleInvalid,
     CardNotFound,
     CardNotValid,
@@ -73,6 +74,7 @@ impl Code {
             Code::Unavailable => "unavailable",
             Code::InsufficientBalance => "insufficient_balance",
             Code::RightsElsewhere => "rights_elsewhere",
+            Code::StoreFenced => "store_fenced",
             Code::TopUpRuleInvalid => "top_up_rule_invalid",
             Code::CardNotFound => "card_not_found",
             Code::CardNotValid => "card_not_valid",
@@ -103,7 +105,10 @@ impl Code {
             | Code::InsufficientBalance
             | Code::TopUpRuleInvalid
             | Code::CardNotValid => S::UNPROCESSABLE_ENTITY,
-            Code::RightsElsewhere | Code::ReturnElsewhere | Code::AlreadyReturned => S::CONFLICT,
+            Code::RightsElsewhere
+            | Code::StoreFenced
+            | Code::ReturnElsewhere
+            | Code::AlreadyReturned => S::CONFLICT,
             Code::PasswordRequired | Code::PasswordWrong => S::UNAUTHORIZED,
             Code::ManagerRequired => S::FORBIDDEN,
             Code::PasswordLocked => S::LOCKED,
@@ -143,6 +148,9 @@ impl Code {
             Code::InsufficientBalance => "余额不足（储值、积分或次数）",
             Code::RightsElsewhere => {
                 "该会员余额暂存于其他门店，本店离线无法调用，请改用其他支付方式"
+            }
+            Code::StoreFenced => {
+                "本店已被总部冻结：会员储值、积分与次卡业务暂停，请联系总部重新开通"
             }
             Code::TopUpRuleInvalid => "充值活动不存在或未达到活动金额",
             Code::CardNotFound => "该会员没有这张卡",

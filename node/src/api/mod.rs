@@ -516,6 +516,11 @@ async fn spend(
     key: &TxId,
     command: impl Fn() -> Command,
 ) -> Result<Reply, ApiError> {
+    if member.is_some()
+        && let Some(reason) = &app.sync.borrow().refused
+    {
+        return Err(ApiError::new(Code::StoreFenced, reason));
+    }
     match (app.journal.send(command()).await, member) {
         (Err(Rejection::Wallet(WalletError::RightsElsewhere { wants })), Some(member)) => {
             fetch_rights(app, key, member, wants).await?;
