@@ -3,7 +3,10 @@
 //! `MemHubStore`, and both ends the real sans-IO sync sessions. The simulated network delays
 //! messages, cuts connections, keeps stale connections alive (so batches arrive twice and out
 //! of order), and partitions stores; stores and the hub crash and lose unflushed writes.
-//! A failing seed replays exactly: everything here is a function of the seed.
+//! In half the runs one store goes quiet for good partway through; an operator puts it on hold,
+//! the hold runs out, and headquarters fences it and takes its rights back. The store keeps
+//! selling on its own (what it writes after the fence is lost by design) and is refused when it
+//! comes back. A failing seed replays exactly: everything here is a function of the seed.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -129,7 +132,12 @@ pub struct Sim {
     next_link: usize,
     /// What happened, for a failing seed's report.
     pub trace: Vec<String>,
-    expected: BTreeMap<MemberId, Expected>,
+    /// Every acknowledged wallet operation: (store, the seq of its entry, member, change).
+    bookings: Vec<(usize, u64, MemberId, Expected)>,
+    /// The step at which a store goes quiet for good, and which one.
+    quiet_at: Option<(u64, usize)>,
+    /// The store that went quiet, once it has; with the seq its log was fenced at.
+    quiet: Option<(usize, Option<u64>)>,
     /// The first violation the bank's checker found during the run.
     violation: Option<String>,
     steps_run: u64,
@@ -196,6 +204,11 @@ impl Sim {
                 }
             })
             .collect();
+        let quiet_at = (config.faults > 0.0 && rng.random_bool(0.5)).then(|| {
+            let steps = config.steps as u64;
+            let at = rng.random_range(steps / 4..steps / 2 + 1);
+            (at, rng.random_range(0..config.stores))
+        });
         let mem = Arc::new(MemHubStore::default());
         let clock = now.clone();
         let ingest =
@@ -218,7 +231,9 @@ impl Sim {
             links: BTreeMap::new(),
             next_link: 0,
             trace: Vec::new(),
-            expected: BTreeMap::new(),
+            bookings: Vec::new(),
+            quiet_at,
+            quiet: None,
             violation: None,
             steps_run: 0,
             wallet_ops: WalletCounts::default(),
@@ -237,7 +252,7 @@ impl Sim {
         }
         self.config.faults = 0.0;
         for s in &mut self.stores {
-            s.partitioned_until = 0;
+            s.partitioned_until = 0; // a fenced store tries once more, and is refused
         }
         for _ in 0..20_000 {
             self.step(false);
@@ -253,6 +268,13 @@ impl Sim {
             .now
             .fetch_add(self.rng.random_range(1..40), Ordering::Relaxed);
         self.faults(now);
+        if workload && self.quiet_at.is_some_and(|(at, _)| at == self.steps_run) {
+            let i = self.quiet_at.map_or(0, |(_, i)| i);
+            self.stores[i].partitioned_until = u64::MAX;
+            self.drop_session(i, "gone quiet for good");
+            self.quiet = Some((i, None));
+        }
+        self.hold_quiet_store(now);
         if workload {
             for _ in 0..self.rng.random_range(0..4) {
                 let i = self.rng.random_range(0..self.stores.len());
@@ -274,9 +296,57 @@ impl Sim {
         }
     }
 
+    /// The operator's side of a store gone quiet: keep it on hold (a zombie connection's last
+    /// batch voids a hold) until headquarters fences it.
+    fn hold_quiet_store(&mut self, now: u64) {
+        let Some((i, None)) = self.quiet else {
+            return;
+        };
+        let id = self.stores[i].id.clone();
+        let fence = self
+            .hub
+            .mem
+            .fences()
+            .unwrap()
+            .into_iter()
+            .find(|(s, _)| *s == id);
+        match fence {
+            Some((_, hub::storage::Fence::Fenced { at_seq, .. })) => {
+                self.quiet = Some((i, Some(at_seq)));
+                self.trace.push(format!("{id} fenced at seq {at_seq}"));
+            }
+            Some(_) => {}
+            None => match self.hub.ingest.hold(&id, now + 300, "hq-sim", "gone quiet") {
+                Ok(_) => self.trace.push(format!("{id} on hold")),
+                Err(hub::ingest::HoldError::UnknownStore(_)) => {
+                    // It never synced: nothing of it is anywhere; nothing to take back.
+                    self.quiet = None;
+                    self.stores[i].partitioned_until = now;
+                }
+                Err(e) => self.trace.push(format!("hold on {id} refused: {e}")),
+            },
+        }
+    }
+
+    /// The fenced store and the seq its log is final at, if a store has been fenced.
+    fn fenced(&self) -> Option<(usize, u64)> {
+        match self.quiet {
+            Some((i, Some(at_seq))) => Some((i, at_seq)),
+            _ => None,
+        }
+    }
+
     /// The bank's audit across every replica: each copy of each wallet is sound, and so is
-    /// the merge of all copies (two replicas spending the same rights would show there).
+    /// the merge of all copies (two replicas spending the same rights would show there). A
+    /// fenced store's copy is audited alone: what it wrote after the fence counts nowhere.
     fn audit_all(&self) -> Result<(), String> {
+        let fenced = self
+            .hub
+            .mem
+            .fences()
+            .unwrap()
+            .into_iter()
+            .find_map(|(s, f)| matches!(f, hub::storage::Fence::Fenced { .. }).then_some(s));
         let mut merged: BTreeMap<MemberId, Wallet> = BTreeMap::new();
         let mut copies: Vec<(String, MemberId, Wallet)> = self
             .hub
@@ -297,7 +367,9 @@ impl Sim {
             wallet
                 .audit()
                 .map_err(|e| format!("{member}'s wallet at {at}: {e}"))?;
-            merged.entry(member).or_default().merge(&wallet);
+            if fenced.as_ref().is_none_or(|f| f.as_str() != at) {
+                merged.entry(member).or_default().merge(&wallet);
+            }
         }
         let rules = settings(&self.stores[0].id).wallet;
         let mut lent: BTreeMap<StoreId, u64> = BTreeMap::new();
@@ -656,11 +728,25 @@ impl Sim {
             _ => return,
         };
         self.wallet_ops.applied += 1;
-        let e = self.expected.entry(member).or_default();
-        e.principal += delta.principal;
-        e.bonus += delta.bonus;
-        e.points += delta.points;
-        e.owed += delta.owed;
+        let seq = self.stores[i].journal.tip().next_seq - 1;
+        self.bookings.push((i, seq, member, delta));
+    }
+
+    /// What the acknowledged operations add up to per member, leaving out what a fenced store
+    /// wrote after its fence.
+    fn expected(&self) -> BTreeMap<MemberId, Expected> {
+        let mut expected: BTreeMap<MemberId, Expected> = BTreeMap::new();
+        for (i, seq, member, delta) in &self.bookings {
+            if self.fenced().is_some_and(|(f, at)| f == *i && *seq > at) {
+                continue;
+            }
+            let e = expected.entry(*member).or_default();
+            e.principal += delta.principal;
+            e.bonus += delta.bonus;
+            e.points += delta.points;
+            e.owed += delta.owed;
+        }
+        expected
     }
 
     /// What a collection just did, read back from the entry it wrote (the split between
@@ -826,6 +912,7 @@ impl Sim {
 
     /// The hub's group commit: flush, then acknowledge, welcome new links, and stream the feed.
     fn hub_flush(&mut self, now: u64) {
+        self.hub.ingest.post_due_holds().unwrap();
         self.serve_asks(now);
         self.hub.ingest.flush().unwrap();
         for (link, id, answer) in std::mem::take(&mut self.hub.answers) {
@@ -840,9 +927,19 @@ impl Sim {
             }
         }
         for id in std::mem::take(&mut self.hub.new_links) {
-            if let Some(link) = self.links.get_mut(&id) {
-                let store = self.stores[link.store].id.clone();
-                link.hub = Some(HubSession::new(store.clone(), self.hub.ingest.tip(&store)));
+            let Some(link) = self.links.get_mut(&id) else {
+                continue;
+            };
+            let i = link.store;
+            let store = self.stores[i].id.clone();
+            match self.hub.ingest.open_session(&store) {
+                Ok(tip) => link.hub = Some(HubSession::new(store, tip)),
+                Err(e) => {
+                    // A fenced store is refused; its staff stop trying (re-enrol it instead).
+                    self.trace.push(format!("hub refuses link {id}: {e}"));
+                    self.close_link(id);
+                    self.stores[i].partitioned_until = u64::MAX;
+                }
             }
         }
         let ids: Vec<usize> = self.links.keys().copied().collect();
@@ -1022,7 +1119,11 @@ impl Sim {
 
     fn quiet(&self) -> bool {
         let feed_len = self.hub.durable_feed_len;
-        self.stores.iter().all(|s| {
+        let fenced = self.fenced().map(|(i, _)| i);
+        self.stores.iter().enumerate().all(|(i, s)| {
+            if Some(i) == fenced {
+                return s.session.is_none();
+            }
             let at_hub = self.hub.ingest.tip(&s.id).next_seq - 1 == s.acked_len;
             let fed = views::Views::new(s.mem.clone()).feed_applied().unwrap() == feed_len;
             at_hub && fed && s.session.is_some()
@@ -1038,8 +1139,15 @@ impl Sim {
     pub fn check(&self) -> Result<SimReport, String> {
         let mut report = SimReport::default();
         let mut directories = Vec::new();
-        for s in &self.stores {
-            let own: Vec<Vec<u8>> = s
+        let fenced = self.fenced();
+        if let Some((i, None)) = self.quiet {
+            return Err(format!(
+                "{} went quiet but was never fenced",
+                self.stores[i].id
+            ));
+        }
+        for (i, s) in self.stores.iter().enumerate() {
+            let mut own: Vec<Vec<u8>> = s
                 .mem
                 .scan_prefix(&keys::log_prefix(&s.id))
                 .unwrap()
@@ -1047,6 +1155,10 @@ impl Sim {
                 .map(|(_, v)| v)
                 .collect();
             let held = self.hub.mem.entries(&s.id, 1, usize::MAX).unwrap();
+            let after_fence = match fenced {
+                Some((f, at_seq)) if f == i => own.split_off((at_seq as usize).min(own.len())),
+                _ => Vec::new(),
+            };
             if own != held {
                 return Err(format!(
                     "{}: the hub holds {} entries, the store wrote {} (or they differ)",
@@ -1064,8 +1176,12 @@ impl Sim {
                 ));
             }
             report.entries += own.len() as u64;
-            directories.push((s.id.clone(), directory(&s.mem)));
+            report.lost_after_fence += after_fence.len() as u64;
+            if fenced.is_none_or(|(f, _)| f != i) {
+                directories.push((s.id.clone(), directory(&s.mem)));
+            }
         }
+        report.fenced = u64::from(fenced.is_some());
         let (first_id, first) = &directories[0];
         report.members = first.len() as u64;
         for (id, dir) in &directories[1..] {
@@ -1100,13 +1216,18 @@ impl Sim {
         self.audit_all()?;
         let at_hq: BTreeMap<MemberId, Wallet> =
             self.hub.mem.wallets().unwrap().into_iter().collect();
-        for s in &self.stores {
+        for (_, s) in self
+            .stores
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| fenced.is_none_or(|(f, _)| f != *i))
+        {
             let here: BTreeMap<MemberId, Wallet> = wallets(&s.mem).into_iter().collect();
             if here != at_hq {
                 return Err(format!("{}'s wallets differ from headquarters'", s.id));
             }
         }
-        for (member, expected) in &self.expected {
+        for (member, expected) in &self.expected() {
             let wallet = at_hq.get(member).cloned().unwrap_or_default();
             let points: u64 = wallet
                 .counters
@@ -1163,6 +1284,10 @@ pub struct SimReport {
     /// Sessions one end closed on a protocol error (a stale connection's gap, say).
     pub refused: u64,
     pub wallets: u64,
+    /// Stores fenced after going quiet for good, and the entries they wrote afterwards (lost
+    /// by design: nothing they write after the fence counts).
+    pub fenced: u64,
+    pub lost_after_fence: u64,
 }
 
 fn request<T>(key: &TxId, body: T) -> Request<T> {
