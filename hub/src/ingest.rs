@@ -9,6 +9,7 @@ use std::sync::Arc;
 use protocol::calendar::StoreCalendar;
 use protocol::entry::{ChainError, ChainTip, Entry, Payload, Sealed};
 use protocol::escrow::Change;
+use protocol::inventory::{self, ViewKv};
 use protocol::member::MemberDoc;
 use protocol::sync::{Ask, AskAnswer, Recall};
 use protocol::wallet::Wallet;
@@ -35,6 +36,9 @@ pub enum IngestError {
     Storage(String),
     #[error("the hub is shutting down")]
     Unavailable,
+    /// The store wrote something only headquarters may write (its software was changed).
+    #[error("entry {seq}: {what}")]
+    NotAllowed { seq: u64, what: &'static str },
     #[error(
         "store {store} is fenced: headquarters holds its log up to seq {at_seq} and took back \
          its rights; nothing more is accepted from it (re-enrol the store)"
@@ -250,12 +254,16 @@ pub struct Ingest {
     fences: HashMap<StoreId, Fence>,
 }
 
-/// Entries every store needs: the member directory (registrations and profile edits) and every
-/// change to a wallet, so each store knows balances and the rights it holds.
+/// Entries every store needs: the member directory (registrations and profile edits), every
+/// change to a wallet (so each store knows balances and the rights it holds), the catalogue and
+/// transfers. A store's own stock movements stay between it and headquarters.
 fn goes_to_feed(entry: &Entry) -> bool {
     matches!(
         entry.payload,
-        Payload::MemberRegistered { .. } | Payload::MemberEdited { .. }
+        Payload::MemberRegistered { .. }
+            | Payload::MemberEdited { .. }
+            | Payload::Catalogue { .. }
+            | Payload::Transfer { .. }
     ) || touches_wallet(entry)
 }
 
@@ -270,6 +278,31 @@ struct Directory {
     members: BTreeMap<MemberId, MemberRecord>,
     phones: BTreeMap<Phone, Option<MemberId>>,
     wallets: BTreeMap<MemberId, Wallet>,
+    /// Inventory view writes of the batch (`None` deletes).
+    views: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+}
+
+/// The hub's inventory views as one batch sees them: its own writes over what is stored.
+pub(crate) struct HubViews<'a> {
+    pub(crate) storage: &'a dyn HubStore,
+    pub(crate) writes: &'a mut BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+}
+
+impl ViewKv for HubViews<'_> {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, String> {
+        match self.writes.get(key) {
+            Some(pending) => Ok(pending.clone()),
+            None => self.storage.view(key).map_err(|e| e.to_string()),
+        }
+    }
+
+    fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.writes.insert(key, Some(value));
+    }
+
+    fn delete(&mut self, key: Vec<u8>) {
+        self.writes.insert(key, None);
+    }
 }
 
 impl Directory {
@@ -316,6 +349,13 @@ impl Directory {
     /// is still a fact of the store's log; only the directory skips it.
     fn apply(&mut self, storage: &dyn HubStore, entry: &Entry) -> Result<(), IngestError> {
         self.apply_wallet(storage, entry)?;
+        let mut views = HubViews {
+            storage,
+            writes: &mut self.views,
+        };
+        if let Some(why) = inventory::apply(&mut views, entry).map_err(IngestError::Storage)? {
+            tracing::warn!(origin = %entry.origin, seq = entry.seq, %why, "inventory entry skipped");
+        }
         let (member_id, doc, before) = match &entry.payload {
             Payload::MemberRegistered { member_id, change } => {
                 (*member_id, MemberDoc::from_change(change), None)
@@ -331,7 +371,10 @@ impl Directory {
             Payload::QuickSale(_)
             | Payload::Sale { .. }
             | Payload::Wallet { .. }
-            | Payload::Return { .. } => {
+            | Payload::Return { .. }
+            | Payload::Catalogue { .. }
+            | Payload::Stock { .. }
+            | Payload::Transfer { .. } => {
                 return Ok(());
             }
         };
@@ -445,6 +488,7 @@ pub fn verify(storage: &dyn HubStore) -> Result<VerifyReport, IngestError> {
             members: directory.members.into_values().collect(),
             phones: directory.phones.into_iter().collect(),
             wallets: directory.wallets.into_iter().collect(),
+            views: directory.views.into_iter().collect(),
         };
         rebuilt.append(append).map_err(failed)?;
     }
@@ -870,9 +914,16 @@ impl Ingest {
         let mut feed = Vec::new();
         let mut feed_len = self.feed_len;
         let mut directory = Directory::default();
+        let from_store = *store != StoreId::hq();
         for sealed in entries {
             if sealed.entry.seq < tip.next_seq {
                 continue;
+            }
+            if from_store && matches!(sealed.entry.payload, Payload::Catalogue { .. }) {
+                return Err(IngestError::NotAllowed {
+                    seq: sealed.entry.seq,
+                    what: "only headquarters changes the catalogue (prices included)",
+                });
             }
             tip = tip.extend_sealed(store, &sealed)?;
             let Sealed { entry, bytes, .. } = sealed;
@@ -905,6 +956,7 @@ impl Ingest {
                 members: directory.members.into_values().collect(),
                 phones: directory.phones.into_iter().collect(),
                 wallets: directory.wallets.into_iter().collect(),
+                views: directory.views.into_iter().collect(),
             };
             self.storage
                 .append(append)
@@ -1187,6 +1239,7 @@ mod tests {
             members: vec![forged],
             wallets: Vec::new(),
             phones: Vec::new(),
+            views: Vec::new(),
         };
         storage.append(append).unwrap();
         assert!(!verify(&*storage).unwrap().is_clean());

@@ -113,7 +113,9 @@ impl From<SyncError> for SessionEnd {
 impl From<IngestError> for SessionEnd {
     fn from(e: IngestError) -> Self {
         match e {
-            IngestError::Fenced { .. } => SessionEnd::Protocol(SyncError::Refused(e.to_string())),
+            IngestError::Fenced { .. } | IngestError::NotAllowed { .. } => {
+                SessionEnd::Protocol(SyncError::Refused(e.to_string()))
+            }
             e => SessionEnd::Other(e.into()),
         }
     }

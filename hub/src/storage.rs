@@ -6,7 +6,8 @@
 //! `st/<store>` status · `feed/<position BE>` feed record · `meta/feed_len` ·
 //! `m/<member>` the member as headquarters sees it · `p/<phone>` → member · `w/<member>` the
 //! member's wallet (every counter's rights as the hub knows them) · `fence/<store>` a hold or
-//! fence headquarters put on the store.
+//! fence headquarters put on the store · `v/<key>` the inventory views (`protocol::inventory`:
+//! catalogue, stock per store, transfers).
 
 use std::path::Path;
 
@@ -90,6 +91,8 @@ pub struct Append<'a> {
     /// Phone index changes: the phone now names this member, or nobody.
     pub phones: Vec<(Phone, Option<MemberId>)>,
     pub wallets: Vec<(MemberId, Wallet)>,
+    /// Inventory view writes (`None` deletes), keyed as `protocol::inventory` names them.
+    pub views: Vec<(Vec<u8>, Option<Vec<u8>>)>,
 }
 
 pub trait HubStore: Send + Sync + 'static {
@@ -111,6 +114,10 @@ pub trait HubStore: Send + Sync + 'static {
     /// Every member's wallet, for liabilities and settlement reports.
     fn wallets(&self) -> Result<Vec<(MemberId, Wallet)>>;
     fn fences(&self) -> Result<Vec<(StoreId, Fence)>>;
+    /// One inventory view record.
+    fn view(&self, key: &[u8]) -> Result<Option<Vec<u8>>>;
+    /// Inventory view records under a prefix, in key order, at most `limit`.
+    fn views(&self, prefix: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>>;
     /// Sets or clears a store's hold or fence, durably before it returns.
     fn put_fence(&self, store: &StoreId, fence: Option<&Fence>) -> Result<()>;
 }
@@ -138,6 +145,12 @@ fn feed_key(position: u64) -> Vec<u8> {
     let mut key = b"feed/".to_vec();
     key.extend(position.to_be_bytes());
     key
+}
+
+fn view_key(key: &[u8]) -> Vec<u8> {
+    let mut out = b"v/".to_vec();
+    out.extend_from_slice(key);
+    out
 }
 
 fn encode<T: Serialize>(value: &T) -> Vec<u8> {
@@ -208,6 +221,13 @@ impl HubStore for SledHubStore {
         }
         for (member, wallet) in &a.wallets {
             batch.insert(format!("w/{member}").into_bytes(), encode(wallet));
+        }
+        for (key, value) in &a.views {
+            let key = view_key(key);
+            match value {
+                Some(value) => batch.insert(key, value.as_slice()),
+                None => batch.remove(key),
+            }
         }
         Ok(self.db.apply_batch(batch)?)
     }
@@ -282,6 +302,21 @@ impl HubStore for SledHubStore {
             .collect()
     }
 
+    fn view(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(self.db.get(view_key(key))?.map(|v| v.to_vec()))
+    }
+
+    fn views(&self, prefix: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.db
+            .scan_prefix(view_key(prefix))
+            .take(limit)
+            .map(|kv| {
+                let (k, v) = kv?;
+                Ok((k[2..].to_vec(), v.to_vec()))
+            })
+            .collect()
+    }
+
     fn put_fence(&self, store: &StoreId, fence: Option<&Fence>) -> Result<()> {
         let key = format!("fence/{store}");
         match fence {
@@ -310,6 +345,7 @@ struct MemHubState {
     phones: std::collections::BTreeMap<Phone, MemberId>,
     wallets: std::collections::BTreeMap<MemberId, Wallet>,
     fences: std::collections::BTreeMap<StoreId, Fence>,
+    views: std::collections::BTreeMap<Vec<u8>, Vec<u8>>,
 }
 
 #[derive(Default)]
@@ -332,6 +368,7 @@ struct Owned {
     members: Vec<MemberRecord>,
     phones: Vec<(Phone, Option<MemberId>)>,
     wallets: Vec<(MemberId, Wallet)>,
+    views: Vec<(Vec<u8>, Option<Vec<u8>>)>,
 }
 
 impl MemHubState {
@@ -352,6 +389,12 @@ impl MemHubState {
             };
         }
         self.wallets.extend(a.wallets);
+        for (key, value) in a.views {
+            match value {
+                Some(value) => self.views.insert(key, value),
+                None => self.views.remove(&key),
+            };
+        }
     }
 }
 
@@ -396,6 +439,7 @@ impl HubStore for MemHubStore {
             members: a.members,
             phones: a.phones,
             wallets: a.wallets,
+            views: a.views,
         };
         let mut state = self.lock();
         state.live.apply(owned.clone());
@@ -463,6 +507,22 @@ impl HubStore for MemHubStore {
     fn fences(&self) -> Result<Vec<(StoreId, Fence)>> {
         let state = self.lock();
         Ok(state.live.fences.clone().into_iter().collect())
+    }
+
+    fn view(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(self.lock().live.views.get(key).cloned())
+    }
+
+    fn views(&self, prefix: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let state = self.lock();
+        Ok(state
+            .live
+            .views
+            .range(prefix.to_vec()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .take(limit)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
     }
 
     fn put_fence(&self, store: &StoreId, fence: Option<&Fence>) -> Result<()> {

@@ -30,7 +30,8 @@ pub mod keys {
     pub const IDEMPOTENCY: &[u8] = b"i/";
     /// Every prefix that holds a view, i.e. state that `rebuild` must reproduce exactly.
     pub const VIEWS: &[&[u8]] = &[
-        b"m/", b"d/", b"p/", b"c/", b"w/", b"s/", b"ms/", b"owe/", b"od/",
+        b"m/", b"d/", b"p/", b"c/", b"w/", b"s/", b"ms/", b"owe/", b"od/", b"cat/", b"cs/", b"pr/",
+        b"bc/", b"bu/", b"spr/", b"slt/", b"stk/", b"tr/", b"stt/",
     ];
 
     fn join(prefix: &str, id: impl std::fmt::Display) -> Vec<u8> {
@@ -120,6 +121,8 @@ pub enum ViewError {
     Entry(#[from] EntryError),
     #[error("log chain: {0}")]
     Chain(#[from] ChainError),
+    #[error("inventory view: {0}")]
+    Inventory(String),
     #[error("entry {seq} edits member {member}, who is not registered here")]
     UnknownMember { seq: u64, member: MemberId },
 }
@@ -225,6 +228,20 @@ impl<'a> Overlay<'a> {
     }
 }
 
+impl protocol::inventory::ViewKv for Overlay<'_> {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, String> {
+        Overlay::get(self, key).map_err(|e| e.to_string())
+    }
+
+    fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        Overlay::put(self, key, value);
+    }
+
+    fn delete(&mut self, key: Vec<u8>) {
+        Overlay::delete(self, key);
+    }
+}
+
 /// Derives every view change an entry makes. Deterministic: the same entries in the same order
 /// give the same bytes, which is what lets `rebuild` compare byte for byte.
 pub fn apply_entry(ov: &mut Overlay<'_>, entry: &Entry) -> Result<(), ViewError> {
@@ -263,6 +280,14 @@ pub fn apply_entry(ov: &mut Overlay<'_>, entry: &Entry) -> Result<(), ViewError>
             wallet_entry(ov, entry)
         }
         Payload::Wallet { .. } => wallet_entry(ov, entry),
+        Payload::Catalogue { .. } | Payload::Stock { .. } | Payload::Transfer { .. } => {
+            if let Some(why) =
+                protocol::inventory::apply(ov, entry).map_err(ViewError::Inventory)?
+            {
+                tracing::warn!(origin = %entry.origin, seq = entry.seq, %why, "inventory entry skipped");
+            }
+            Ok(())
+        }
         Payload::Return { sale, .. } => {
             if let Some(mut view) = ov.get_as::<SaleView>(&keys::sale(sale))? {
                 view.returned_by = Some(entry.seq);

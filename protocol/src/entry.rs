@@ -11,11 +11,13 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
+use crate::catalogue::CatalogueChange;
 use crate::hlc::Hlc;
-use crate::ids::SaleId;
+use crate::ids::{DocId, SaleId};
 use crate::ids::{MemberId, StaffId, StoreId, TxId};
 use crate::money::Fen;
 use crate::sale::{QuickSale, Tender};
+use crate::stock::{StockChange, StockMovement, TransferStep};
 use crate::wallet::{RightsOp, WalletEvent};
 
 pub const ENTRY_VERSION: u8 = 1;
@@ -106,6 +108,25 @@ pub enum Payload {
         refund: Tender,
         reason: String,
         ops: Vec<RightsOp>,
+    },
+    /// Headquarters' catalogue change set `version`, as `part` of `parts` entries (only the last
+    /// part makes the version visible).
+    Catalogue {
+        version: u64,
+        part: u32,
+        parts: u32,
+        changes: Vec<CatalogueChange>,
+    },
+    /// Stock moved at the writing store (its own goods only).
+    Stock {
+        movement: StockMovement,
+        changes: Vec<StockChange>,
+    },
+    /// A step of a transfer between stores; shipping and receiving move the writer's stock.
+    Transfer {
+        transfer: DocId,
+        step: TransferStep,
+        changes: Vec<StockChange>,
     },
 }
 

@@ -122,6 +122,18 @@ string_id!(
     SaleId, "sale id", (3, 64), "letters, digits, '-' and '_'", code_char
 );
 
+string_id!(
+    /// A document a store or headquarters opens and others refer to: a transfer (调拨单) or a
+    /// stocktake (盘点单). Named `<kind>-<origin>-<seq>` after the entry that opened it.
+    DocId, "document id", (3, 64), "letters, digits, '-' and '_'", code_char
+);
+
+impl DocId {
+    pub fn for_entry(kind: &str, origin: &StoreId, seq: u64) -> Self {
+        Self(format!("{kind}-{origin}-{seq:08}"))
+    }
+}
+
 impl TxId {
     /// A key derived from others (a recall from an ask, a grant from an ask): the same parts
     /// always give the same key, so a retransmitted request is recognised as the same one.

@@ -6,21 +6,24 @@
 //! simulator drive the whole system deterministically.
 
 pub mod calendar;
+pub mod catalogue;
 pub mod entry;
 pub mod escrow;
 pub mod hlc;
 pub mod ids;
+pub mod inventory;
 pub mod member;
 pub mod money;
 pub mod phone;
 pub mod points;
 pub mod sale;
 pub mod settlement;
+pub mod stock;
 pub mod sync;
 pub mod wallet;
 
 pub use entry::{Entry, EntryHash, Payload};
 pub use hlc::{Hlc, HlcClock};
-pub use ids::{CardNo, MemberId, SaleId, Sku, StaffId, StoreId, TxId};
+pub use ids::{CardNo, DocId, MemberId, SaleId, Sku, StaffId, StoreId, TxId};
 pub use money::{Currency, Fen, Money, Rounding};
 pub use phone::Phone;

@@ -4,12 +4,14 @@
 
 use chrono::NaiveDate;
 use protocol::Hlc;
+use protocol::catalogue::{Barcode, CatalogueChange, Product, Qty, SpecialPrice, Unit};
 use protocol::entry::{ENTRY_VERSION, Entry, EntryHash, Payload};
 use protocol::escrow::Change;
-use protocol::ids::{MemberId, SaleId, StaffId, StoreId, TxId};
+use protocol::ids::{DocId, MemberId, SaleId, Sku, StaffId, StoreId, TxId};
 use protocol::money::{Currency, Fen};
 use protocol::points::Points;
 use protocol::sale::{QuickSale, Tender};
+use protocol::stock::{StockChange, StockMovement, TransferStep};
 use protocol::wallet::{Counter, Movement, RightsOp, WalletEvent};
 
 fn fixture_entries() -> Vec<Entry> {
@@ -155,6 +157,70 @@ fn fixture_entries() -> Vec<Entry> {
                         units: 7_000,
                         total: 7_000,
                     },
+                }],
+            },
+        ),
+        common(
+            8,
+            Payload::Catalogue {
+                version: 3,
+                part: 0,
+                parts: 1,
+                changes: vec![
+                    CatalogueChange::Product(Product {
+                        sku: Sku::parse("6901").unwrap(),
+                        name: "矿泉水 550ml".to_owned(),
+                        barcodes: vec![Barcode::parse("6901234567892").unwrap()],
+                        department: "GROCERY".to_owned(),
+                        category: "饮品".to_owned(),
+                        unit: Unit::Piece,
+                        price: Some(Fen(200)),
+                        special: Some(SpecialPrice {
+                            price: Fen(150),
+                            from: NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
+                            to: NaiveDate::from_ymd_opt(2026, 11, 30).unwrap(),
+                        }),
+                        earns_points: true,
+                        discountable: false,
+                        active: true,
+                        low_stock: Some(Qty(12_000)),
+                    }),
+                    CatalogueChange::StorePrice {
+                        store: store.clone(),
+                        sku: Sku::parse("6901").unwrap(),
+                        price: Some(Fen(180)),
+                    },
+                ],
+            },
+        ),
+        common(
+            9,
+            Payload::Stock {
+                movement: StockMovement::Received {
+                    supplier: "农夫山泉".to_owned(),
+                    note: String::new(),
+                    costs: vec![(Sku::parse("6901").unwrap(), Fen(90))],
+                },
+                changes: vec![StockChange {
+                    sku: Sku::parse("6901").unwrap(),
+                    qty: Qty(24_000),
+                    total_in: 48_000,
+                    total_out: 3_000,
+                }],
+            },
+        ),
+        common(
+            10,
+            Payload::Transfer {
+                transfer: DocId::for_entry("T", &store, 10),
+                step: TransferStep::Received {
+                    discrepancy: Some("少一箱".to_owned()),
+                },
+                changes: vec![StockChange {
+                    sku: Sku::parse("6901").unwrap(),
+                    qty: Qty(11_000),
+                    total_in: 59_000,
+                    total_out: 3_000,
                 }],
             },
         ),
