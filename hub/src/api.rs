@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
@@ -13,9 +14,12 @@ use axum::routing::{get, post};
 use std::collections::BTreeMap;
 
 use protocol::calendar::StoreCalendar;
+use protocol::catalogue::{Barcode, CatalogueError, ChangeForm, ProductForm, Qty};
+use protocol::inventory::{self, ViewKv};
 use protocol::settlement::Settlement;
+use protocol::stock::Transfer;
 use protocol::wallet::{Counter, PointsPolicy};
-use protocol::{Fen, MemberId, Money, Phone, StaffId, StoreId};
+use protocol::{Fen, MemberId, Money, Phone, Sku, StaffId, StoreId};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -40,6 +44,15 @@ pub fn router(ingest: IngestHandle, storage: Arc<dyn HubStore>) -> Router {
         .route("/api/v1/members/{member_id}", get(get_member))
         .route("/api/v1/members/{member_id}/wallet", get(get_wallet))
         .route("/api/v1/liabilities", get(liabilities))
+        .route(
+            "/api/v1/catalogue/changes",
+            post(change_catalogue).layer(DefaultBodyLimit::max(CATALOGUE_BODY_MAX)),
+        )
+        .route("/api/v1/catalogue", get(catalogue_version))
+        .route("/api/v1/products", get(lookup_product))
+        .route("/api/v1/products/{sku}", get(get_product))
+        .route("/api/v1/stock", get(chain_stock))
+        .route("/api/v1/stores/{store_id}/stock", get(store_stock))
         .route("/api/v1/settlement", get(settlement))
         .fallback(|| async {
             error(
@@ -83,6 +96,285 @@ async fn stores(State(hq): State<Hq>) -> Response {
     }
 }
 
+/// A whole catalogue import in one request (92k products is about 25 MB of JSON).
+const CATALOGUE_BODY_MAX: usize = 96 * 1024 * 1024;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChangesBody {
+    changes: Vec<ChangeForm>,
+}
+
+fn catalogue_error(index: Option<usize>, e: CatalogueError) -> Response {
+    let at = index.map_or(String::new(), |i| format!("change {i}: "));
+    let (status, code, message) = match &e {
+        CatalogueError::DuplicateBarcode { .. } => (
+            StatusCode::CONFLICT,
+            "duplicate_barcode",
+            "条码已被其他商品使用",
+        ),
+        CatalogueError::UnknownSku(_) => (StatusCode::NOT_FOUND, "unknown_sku", "商品不存在"),
+        CatalogueError::UnknownBarcode(_) => {
+            (StatusCode::NOT_FOUND, "unknown_barcode", "条码不存在")
+        }
+        _ => (
+            StatusCode::BAD_REQUEST,
+            "invalid_change",
+            "商品资料填写不正确",
+        ),
+    };
+    error(status, code, message, format!("{at}{e}"))
+}
+
+/// 商品资料变更: headquarters' catalogue change set, checked as a whole and written as the next
+/// catalogue version (every store sees all of it or none of it).
+async fn change_catalogue(
+    State(hq): State<Hq>,
+    headers: HeaderMap,
+    body: Result<axum::Json<ChangesBody>, JsonRejection>,
+) -> Response {
+    let staff = match operator(&headers) {
+        Ok(staff) => staff,
+        Err(response) => return *response,
+    };
+    let body = match body {
+        Ok(axum::Json(body)) => body,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid_change",
+                "商品资料填写不正确",
+                e.body_text(),
+            );
+        }
+    };
+    let mut changes = Vec::with_capacity(body.changes.len());
+    for (i, form) in body.changes.into_iter().enumerate() {
+        match form.into_change() {
+            Ok(change) => changes.push(change),
+            Err(e) => return catalogue_error(Some(i), e),
+        }
+    }
+    match hq.ingest.change_catalogue(changes, staff).await {
+        Ok(Ok(written)) => (StatusCode::CREATED, axum::Json(written)).into_response(),
+        Ok(Err(e)) => catalogue_error(None, e),
+        Err(e) => unavailable(e.to_string()),
+    }
+}
+
+fn hub_views(storage: &dyn HubStore) -> crate::ingest::HubViews<'_> {
+    crate::ingest::HubViews::reader(storage)
+}
+
+async fn catalogue_version(State(hq): State<Hq>) -> Response {
+    let views = hub_views(&*hq.storage);
+    match inventory::read::<inventory::CatalogueVersion>(&views, inventory::keys::CATALOGUE_VERSION)
+    {
+        Ok(v) => axum::Json(json!({"version": v.unwrap_or_default().version})).into_response(),
+        Err(e) => unavailable(e),
+    }
+}
+
+fn product_json(views: &dyn ViewKv, sku: &Sku) -> Response {
+    match inventory::product(views, sku) {
+        Ok(Some(p)) => axum::Json(ProductForm::from_product(&p)).into_response(),
+        Ok(None) => error(
+            StatusCode::NOT_FOUND,
+            "unknown_sku",
+            "商品不存在",
+            format!("no product {sku}"),
+        ),
+        Err(e) => unavailable(e),
+    }
+}
+
+async fn get_product(State(hq): State<Hq>, Path(raw): Path<String>) -> Response {
+    let Ok(sku) = Sku::parse(&raw) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_sku",
+            "商品编码不正确",
+            raw,
+        );
+    };
+    product_json(&hub_views(&*hq.storage), &sku)
+}
+
+#[derive(Deserialize)]
+struct ProductQuery {
+    barcode: String,
+}
+
+async fn lookup_product(
+    State(hq): State<Hq>,
+    q: Result<Query<ProductQuery>, QueryRejection>,
+) -> Response {
+    let code = match q.map(|Query(q)| Barcode::parse(&q.barcode)) {
+        Ok(Ok(code)) => code,
+        _ => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid_barcode",
+                "条码格式不正确",
+                "give ?barcode= with 4 to 20 digits".into(),
+            );
+        }
+    };
+    let views = hub_views(&*hq.storage);
+    match inventory::sku_of_barcode(&views, &code) {
+        Ok(Some(sku)) => product_json(&views, &sku),
+        Ok(None) => error(
+            StatusCode::NOT_FOUND,
+            "unknown_barcode",
+            "条码不存在",
+            format!("no product has barcode {code}"),
+        ),
+        Err(e) => unavailable(e),
+    }
+}
+
+fn level_json(level: &inventory::StockLevel) -> serde_json::Value {
+    json!({
+        "store_id": level.store,
+        "sku": level.sku,
+        "on_hand": level.on_hand.to_string(),
+        "low_stock": level.low_stock.map(|q| q.to_string()),
+        "low": level.low,
+        "negative": level.negative,
+    })
+}
+
+#[derive(Deserialize)]
+struct StockQuery {
+    sku: String,
+}
+
+/// Chain-wide stock of one product: every store's, goods in transit, and the total.
+async fn chain_stock(
+    State(hq): State<Hq>,
+    q: Result<Query<StockQuery>, QueryRejection>,
+) -> Response {
+    let Ok(Ok(sku)) = q.map(|Query(q)| Sku::parse(&q.sku)) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_sku",
+            "商品编码不正确",
+            "give ?sku=".into(),
+        );
+    };
+    let views = hub_views(&*hq.storage);
+    if let Ok(None) = inventory::product(&views, &sku) {
+        return product_json(&views, &sku);
+    }
+    let stores = match hq.storage.stores() {
+        Ok(stores) => stores,
+        Err(e) => return unavailable(e.to_string()),
+    };
+    let mut rows = Vec::new();
+    let mut total = 0i64;
+    for (store, _, _) in stores {
+        match inventory::level(&views, &store, &sku) {
+            Ok(level) if level.on_hand.0 != 0 || level.low => {
+                total += level.on_hand.0;
+                rows.push(level_json(&level));
+            }
+            Ok(_) => {}
+            Err(e) => return unavailable(e),
+        }
+    }
+    let in_transit = match transfers_in_transit(&*hq.storage, &sku) {
+        Ok(q) => q,
+        Err(e) => return unavailable(e),
+    };
+    axum::Json(json!({
+        "sku": sku,
+        "stores": rows,
+        "in_transit": Qty(in_transit).to_string(),
+        "total": Qty(total + in_transit).to_string(),
+    }))
+    .into_response()
+}
+
+fn transfers_in_transit(storage: &dyn HubStore, sku: &Sku) -> Result<i64, String> {
+    let mut total = 0;
+    for (key, bytes) in storage
+        .views(b"tr/", usize::MAX)
+        .map_err(|e| e.to_string())?
+    {
+        let transfer: Transfer = postcard::from_bytes(&bytes)
+            .map_err(|e| format!("{}: {e}", String::from_utf8_lossy(&key)))?;
+        total += transfer
+            .in_transit()
+            .iter()
+            .filter(|(s, _)| s == sku)
+            .map(|(_, q)| q.0)
+            .sum::<i64>();
+    }
+    Ok(total)
+}
+
+#[derive(Deserialize)]
+struct StoreStockQuery {
+    /// "low" (at or under the threshold, 库存预警) or "negative".
+    alerts: Option<String>,
+}
+
+/// One store's stock as headquarters holds it; `?alerts=low|negative` for what needs attention.
+async fn store_stock(
+    State(hq): State<Hq>,
+    Path(raw): Path<String>,
+    q: Result<Query<StoreStockQuery>, QueryRejection>,
+) -> Response {
+    let Ok(store) = StoreId::parse(&raw) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_store",
+            "门店编号不正确",
+            raw,
+        );
+    };
+    let filter = match q.map(|Query(q)| q.alerts) {
+        Ok(None) => None,
+        Ok(Some(a)) if a == "low" || a == "negative" => Some(a),
+        _ => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid_query",
+                "查询参数不正确",
+                "alerts is low or negative".into(),
+            );
+        }
+    };
+    let views = hub_views(&*hq.storage);
+    let prefix = inventory::keys::stock_prefix(&store);
+    let cells = match hq.storage.views(&prefix, usize::MAX) {
+        Ok(cells) => cells,
+        Err(e) => return unavailable(e.to_string()),
+    };
+    let mut rows = Vec::new();
+    for (key, _) in cells {
+        let Some(sku) = std::str::from_utf8(&key[prefix.len()..])
+            .ok()
+            .and_then(|s| Sku::parse(s).ok())
+        else {
+            continue;
+        };
+        let level = match inventory::level(&views, &store, &sku) {
+            Ok(level) => level,
+            Err(e) => return unavailable(e),
+        };
+        let keep = match filter.as_deref() {
+            Some("low") => level.low,
+            Some(_) => level.negative,
+            None => true,
+        };
+        if keep {
+            rows.push(level_json(&level));
+        }
+    }
+    axum::Json(json!({"store_id": store, "stock": rows})).into_response()
+}
+
 /// The longest hold an operator may place: 30 days.
 const HOLD_SECONDS_MAX: u64 = 30 * 24 * 3600;
 const REASON_CHARS_MAX: usize = 200;
@@ -112,9 +404,9 @@ fn hold_error(e: HoldError) -> Response {
     error(status, code, message, e.to_string())
 }
 
-/// The operator named in `X-Staff-Id` and the store in the path, checked.
-fn operator_and_store(headers: &HeaderMap, raw: &str) -> Result<(StaffId, StoreId), Box<Response>> {
-    let staff = headers
+/// The operator named in `X-Staff-Id`, checked.
+fn operator(headers: &HeaderMap) -> Result<StaffId, Box<Response>> {
+    headers
         .get("x-staff-id")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| StaffId::parse(v).ok())
@@ -125,7 +417,12 @@ fn operator_and_store(headers: &HeaderMap, raw: &str) -> Result<(StaffId, StoreI
                 "请填写操作员",
                 "name the operator in the X-Staff-Id header".into(),
             ))
-        })?;
+        })
+}
+
+/// The operator named in `X-Staff-Id` and the store in the path, checked.
+fn operator_and_store(headers: &HeaderMap, raw: &str) -> Result<(StaffId, StoreId), Box<Response>> {
+    let staff = operator(headers)?;
     let store = StoreId::parse(raw).map_err(|e| {
         Box::new(error(
             StatusCode::BAD_REQUEST,

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use protocol::calendar::StoreCalendar;
+use protocol::catalogue::{self, Barcode, CatalogueChange, CatalogueError};
 use protocol::entry::{ChainError, ChainTip, Entry, Payload, Sealed};
 use protocol::escrow::Change;
 use protocol::inventory::{self, ViewKv};
@@ -15,7 +16,7 @@ use protocol::sync::{Ask, AskAnswer, Recall};
 use protocol::wallet::Wallet;
 use protocol::wallet::{AskPlan, Movement, WalletEvent, placement, plan_ask};
 use protocol::{Hlc, HlcClock, StaffId, TxId};
-use protocol::{MemberId, Phone, StoreId};
+use protocol::{MemberId, Phone, Sku, StoreId};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use crate::storage::{Append, FeedRecord, Fence, HubStore, MemberRecord, StoreStatus};
@@ -45,6 +46,18 @@ pub enum IngestError {
     )]
     Fenced { store: StoreId, at_seq: u64 },
 }
+
+/// A catalogue version headquarters wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct CatalogueWritten {
+    pub version: u64,
+    /// Entries of HQ's log it took.
+    pub parts: u32,
+    pub changes: usize,
+}
+
+/// The most changes one change set may carry (an import of the whole catalogue fits).
+pub const CATALOGUE_CHANGES_MAX: usize = 500_000;
 
 /// Why a hold could not be placed or voided. Nothing changed.
 #[derive(Debug, thiserror::Error)]
@@ -98,6 +111,11 @@ enum Command {
         store: StoreId,
         by: String,
         reply: oneshot::Sender<Result<(), HoldError>>,
+    },
+    Catalogue {
+        changes: Vec<CatalogueChange>,
+        by: StaffId,
+        reply: oneshot::Sender<Result<CatalogueWritten, CatalogueError>>,
     },
     Ingest {
         store: StoreId,
@@ -178,6 +196,16 @@ impl IngestHandle {
             reply,
         })
         .await?
+    }
+
+    /// Writes a catalogue change set as headquarters' next version (answered once durable).
+    pub async fn change_catalogue(
+        &self,
+        changes: Vec<CatalogueChange>,
+        by: StaffId,
+    ) -> Result<Result<CatalogueWritten, CatalogueError>, IngestError> {
+        self.ask(|reply| Command::Catalogue { changes, by, reply })
+            .await
     }
 
     /// Voids the hold on a store (an operator's decision).
@@ -285,7 +313,17 @@ struct Directory {
 /// The hub's inventory views as one batch sees them: its own writes over what is stored.
 pub(crate) struct HubViews<'a> {
     pub(crate) storage: &'a dyn HubStore,
-    pub(crate) writes: &'a mut BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    pub(crate) writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+}
+
+impl<'a> HubViews<'a> {
+    /// What is stored, with no writes of its own yet (the HTTP handlers read through this).
+    pub(crate) fn reader(storage: &'a dyn HubStore) -> Self {
+        Self {
+            storage,
+            writes: BTreeMap::new(),
+        }
+    }
 }
 
 impl ViewKv for HubViews<'_> {
@@ -351,9 +389,11 @@ impl Directory {
         self.apply_wallet(storage, entry)?;
         let mut views = HubViews {
             storage,
-            writes: &mut self.views,
+            writes: std::mem::take(&mut self.views),
         };
-        if let Some(why) = inventory::apply(&mut views, entry).map_err(IngestError::Storage)? {
+        let applied = inventory::apply(&mut views, entry);
+        self.views = views.writes;
+        if let Some(why) = applied.map_err(IngestError::Storage)? {
             tracing::warn!(origin = %entry.origin, seq = entry.seq, %why, "inventory entry skipped");
         }
         let (member_id, doc, before) = match &entry.payload {
@@ -696,6 +736,105 @@ impl Ingest {
         Ok(fenced)
     }
 
+    /// 商品资料: checks a change set against the catalogue (barcodes unique chain-wide, bundles
+    /// and store prices naming products that exist) and writes it as the next version, in as
+    /// many entries of HQ's log as its size needs. Nothing is written if any change is bad.
+    pub fn change_catalogue(
+        &mut self,
+        changes: Vec<CatalogueChange>,
+        by: &StaffId,
+    ) -> Result<CatalogueWritten, CatalogueError> {
+        if changes.is_empty() {
+            return Err(CatalogueError::Empty);
+        }
+        if changes.len() > CATALOGUE_CHANGES_MAX {
+            return Err(CatalogueError::Field {
+                field: "changes".into(),
+                problem: format!("at most {CATALOGUE_CHANGES_MAX} in one change set"),
+            });
+        }
+        let failed = |e: String| CatalogueError::Field {
+            field: "storage".into(),
+            problem: e,
+        };
+        let views = HubViews::reader(&*self.storage);
+        let mut products: HashMap<&Sku, &protocol::catalogue::Product> = HashMap::new();
+        let mut owners: HashMap<&Barcode, &Sku> = HashMap::new();
+        for change in &changes {
+            change.check()?;
+            if let CatalogueChange::Product(p) = change {
+                products.insert(&p.sku, p);
+            }
+        }
+        for p in products.values() {
+            for code in &p.barcodes {
+                if let Some(owner) = owners.insert(code, &p.sku)
+                    && *owner != p.sku
+                {
+                    return Err(CatalogueError::DuplicateBarcode {
+                        barcode: code.clone(),
+                        owner: owner.clone(),
+                    });
+                }
+                let stored = inventory::sku_of_barcode(&views, code).map_err(failed)?;
+                if let Some(owner) = stored
+                    && owner != p.sku
+                    && products
+                        .get(&owner)
+                        .is_none_or(|now| now.barcodes.contains(code))
+                {
+                    return Err(CatalogueError::DuplicateBarcode {
+                        barcode: code.clone(),
+                        owner,
+                    });
+                }
+            }
+        }
+        let exists = |sku: &Sku| -> Result<bool, CatalogueError> {
+            Ok(products.contains_key(sku)
+                || inventory::product(&views, sku).map_err(failed)?.is_some())
+        };
+        for change in &changes {
+            let named: Vec<&Sku> = match change {
+                CatalogueChange::Product(_) => Vec::new(),
+                CatalogueChange::Bundle(b) => b.items.iter().map(|(sku, _)| sku).collect(),
+                CatalogueChange::StorePrice { sku, .. }
+                | CatalogueChange::StoreLowStock { sku, .. } => vec![sku],
+            };
+            for sku in named {
+                if !exists(sku)? {
+                    return Err(CatalogueError::UnknownSku(sku.clone()));
+                }
+            }
+        }
+        let current: inventory::CatalogueVersion =
+            inventory::read(&views, inventory::keys::CATALOGUE_VERSION)
+                .map_err(failed)?
+                .unwrap_or_default();
+        let version = current.version + 1;
+        let count = changes.len();
+        let split = catalogue::parts(changes, catalogue::PART_BYTES);
+        let parts = u32::try_from(split.len()).unwrap_or(u32::MAX);
+        for (part, changes) in split.into_iter().enumerate() {
+            let part = u32::try_from(part).unwrap_or(u32::MAX);
+            let tx = TxId::derived(&["catalogue", &version.to_string(), &part.to_string()]);
+            let payload = Payload::Catalogue {
+                version,
+                part,
+                parts,
+                changes,
+            };
+            self.write_hq_as(tx, payload, by.clone())
+                .map_err(|e| failed(e.to_string()))?;
+        }
+        tracing::info!(version, parts, changes = count, by = %by, "catalogue changed");
+        Ok(CatalogueWritten {
+            version,
+            parts,
+            changes: count,
+        })
+    }
+
     /// Headquarters takes back every right the fenced `store` holds: one entry per member.
     /// Idempotent (what is taken is held no more). Returns how many members it touched.
     fn reclaim_from(&mut self, store: &StoreId) -> Result<usize, IngestError> {
@@ -864,6 +1003,16 @@ impl Ingest {
 
     /// Writes an entry of headquarters' own log (durable at the next flush).
     fn write_hq(&mut self, tx: TxId, payload: Payload) -> Result<(), IngestError> {
+        self.write_hq_as(tx, payload, StaffId::system())
+    }
+
+    /// The same, naming the operator who made the change.
+    fn write_hq_as(
+        &mut self,
+        tx: TxId,
+        payload: Payload,
+        staff: StaffId,
+    ) -> Result<(), IngestError> {
         let hq = StoreId::hq();
         let tip = self.tip(&hq);
         let now = (self.now_ms)();
@@ -872,7 +1021,7 @@ impl Ingest {
             seq: tip.next_seq,
             hlc: self.hq_clock.tick(now),
             business_date: self.calendar.business_date(now),
-            staff: StaffId::system(),
+            staff,
             tx,
             prev_hash: tip.hash,
             payload,
@@ -1036,6 +1185,7 @@ pub fn spawn(
                 // A tip is answered after the flush too: a Welcome must never name an entry that
                 // a crash could still take away.
                 let mut tips = Vec::new();
+                let mut written = Vec::new();
                 for command in group.drain(..) {
                     match command {
                         Command::Ingest {
@@ -1060,6 +1210,9 @@ pub fn spawn(
                         }
                         Command::VoidHold { store, by, reply } => {
                             let _ = reply.send(ingest.void_hold(&store, &by));
+                        }
+                        Command::Catalogue { changes, by, reply } => {
+                            written.push((reply, ingest.change_catalogue(changes, &by)));
                         }
                         Command::Link { store, up, log_len } => {
                             let n = ingest.links.entry(store.clone()).or_default();
@@ -1138,6 +1291,9 @@ pub fn spawn(
                 }
                 for (reply, tip) in tips {
                     let _ = reply.send(tip);
+                }
+                for (reply, result) in written {
+                    let _ = reply.send(result);
                 }
                 for (reply, answer) in granted {
                     if let Some(reply) = reply {

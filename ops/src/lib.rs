@@ -1,4 +1,5 @@
-//! Operator tooling as a library, so tests can use it: the chain's certificates (PKI) and
-//! store enrolment.
+//! Operator tooling as a library, so tests can use it: the chain's certificates (PKI), store
+//! enrolment and catalogue import.
 
+pub mod catalogue;
 pub mod pki;

@@ -34,10 +34,34 @@ enum Cmd {
         #[command(subcommand)]
         command: PkiCmd,
     },
+    /// The catalogue headquarters keeps (商品资料).
+    Catalogue {
+        #[command(subcommand)]
+        command: CatalogueCmd,
+    },
     /// Benchmarks, each next to a baseline measured in the same run (Markdown for BENCHMARKS.md).
     Bench {
         #[command(subcommand)]
         command: BenchCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum CatalogueCmd {
+    /// Import products from CSV (ours, or The Complete Journey's products.csv.gz) as one
+    /// catalogue version; rows that cannot be imported are listed with the reason.
+    Import {
+        /// Headquarters' HTTP API.
+        #[arg(long, default_value = "http://127.0.0.1:8090")]
+        hub: String,
+        #[arg(long)]
+        file: PathBuf,
+        /// The operator recorded on the change.
+        #[arg(long, default_value = "hq-import")]
+        staff: String,
+        /// Only read and check the file; send nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -164,6 +188,15 @@ fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Cmd::Catalogue {
+            command:
+                CatalogueCmd::Import {
+                    hub,
+                    file,
+                    staff,
+                    dry_run,
+                },
+        } => import(&hub, &file, &staff, dry_run),
         Cmd::Bench {
             command:
                 BenchCmd::Checkout {
@@ -202,4 +235,34 @@ fn main() -> anyhow::Result<()> {
                 },
         } => bench::replay::run(&data, learn_weeks, seed, overdraft_yuan * 100),
     }
+}
+
+fn import(hub: &str, file: &std::path::Path, staff: &str, dry_run: bool) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let parsed = ops::catalogue::read(file)?;
+    let read_in = started.elapsed();
+    println!(
+        "read {} products from {} in {read_in:.1?}; {} rows not imported",
+        parsed.products.len(),
+        file.display(),
+        parsed.bad.len()
+    );
+    for bad in parsed.bad.iter().take(20) {
+        println!("  line {}: {}", bad.line, bad.problem);
+    }
+    if parsed.bad.len() > 20 {
+        println!("  … and {} more", parsed.bad.len() - 20);
+    }
+    if dry_run || parsed.products.is_empty() {
+        return Ok(());
+    }
+    let sent = std::time::Instant::now();
+    let answer = ops::catalogue::send(hub, staff, parsed.products)?;
+    println!(
+        "headquarters wrote catalogue version {} ({} entries) in {:.1?}",
+        answer["version"],
+        answer["parts"],
+        sent.elapsed()
+    );
+    Ok(())
 }

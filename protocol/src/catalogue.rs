@@ -13,7 +13,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{IdError, Sku, StoreId};
-use crate::money::Fen;
+use crate::money::{Currency, Fen, Money};
 
 /// The longest product name, department or category, in characters.
 pub const NAME_CHARS_MAX: usize = 100;
@@ -327,16 +327,230 @@ impl CatalogueChange {
     }
 }
 
+/// A product as it crosses the HTTP interfaces: prices as money (`{"amount": "2.50"}`, CNY),
+/// quantities as decimal strings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProductForm {
+    pub sku: Sku,
+    pub name: String,
+    #[serde(default)]
+    pub barcodes: Vec<Barcode>,
+    #[serde(default)]
+    pub department: String,
+    #[serde(default)]
+    pub category: String,
+    #[serde(default)]
+    pub unit: Unit,
+    #[serde(default)]
+    pub price: Option<Money>,
+    #[serde(default)]
+    pub special: Option<SpecialForm>,
+    #[serde(default = "yes")]
+    pub earns_points: bool,
+    #[serde(default = "yes")]
+    pub discountable: bool,
+    #[serde(default = "yes")]
+    pub active: bool,
+    #[serde(default)]
+    pub low_stock: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpecialForm {
+    pub price: Money,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+}
+
+/// One edit of a change set, as headquarters' API takes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum ChangeForm {
+    Product(ProductForm),
+    Bundle {
+        id: Sku,
+        name: String,
+        items: Vec<(Sku, String)>,
+        price: Money,
+        #[serde(default = "yes")]
+        active: bool,
+    },
+    StorePrice {
+        store: StoreId,
+        sku: Sku,
+        price: Option<Money>,
+    },
+    StoreLowStock {
+        store: StoreId,
+        sku: Sku,
+        threshold: Option<String>,
+    },
+}
+
+fn fen_of(field: &str, money: &Money) -> Result<Fen, CatalogueError> {
+    let bad = |problem: String| CatalogueError::Field {
+        field: field.to_owned(),
+        problem,
+    };
+    if money.currency != Currency::CNY {
+        return Err(bad(format!("prices are in CNY, not {}", money.currency)));
+    }
+    money.to_fen().map_err(|e| bad(e.to_string()))
+}
+
+fn qty_of(text: &str, unit: Unit) -> Result<Qty, CatalogueError> {
+    let value = parse_quantity(text)?;
+    Qty::from_decimal(value, unit)
+}
+
+/// Reads a quantity as people write it: digits, an optional '.', at most three decimals.
+pub fn parse_quantity(text: &str) -> Result<Decimal, CatalogueError> {
+    let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() || whole.len() > 10 || !digits(whole) || !digits(frac) || frac.len() > 3 {
+        return Err(CatalogueError::Quantity(format!(
+            "{:?}: write a quantity such as \"2\" or \"1.250\"",
+            text.chars().take(20).collect::<String>()
+        )));
+    }
+    text.parse()
+        .map_err(|_| CatalogueError::Quantity(text.chars().take(20).collect()))
+}
+
+impl ProductForm {
+    pub fn into_product(self) -> Result<Product, CatalogueError> {
+        let at = |f: &str| format!("{}.{f}", self.sku);
+        let product = Product {
+            price: self
+                .price
+                .as_ref()
+                .map(|m| fen_of(&at("price"), m))
+                .transpose()?,
+            special: self
+                .special
+                .as_ref()
+                .map(|s| {
+                    Ok::<_, CatalogueError>(SpecialPrice {
+                        price: fen_of(&at("special.price"), &s.price)?,
+                        from: s.from,
+                        to: s.to,
+                    })
+                })
+                .transpose()?,
+            low_stock: self
+                .low_stock
+                .as_deref()
+                .map(|t| qty_of(t, self.unit))
+                .transpose()?,
+            sku: self.sku,
+            name: self.name,
+            barcodes: self.barcodes,
+            department: self.department,
+            category: self.category,
+            unit: self.unit,
+            earns_points: self.earns_points,
+            discountable: self.discountable,
+            active: self.active,
+        };
+        product.check()?;
+        Ok(product)
+    }
+
+    pub fn from_product(p: &Product) -> ProductForm {
+        ProductForm {
+            sku: p.sku.clone(),
+            name: p.name.clone(),
+            barcodes: p.barcodes.clone(),
+            department: p.department.clone(),
+            category: p.category.clone(),
+            unit: p.unit,
+            price: p.price.map(Money::cny),
+            special: p.special.as_ref().map(|s| SpecialForm {
+                price: Money::cny(s.price),
+                from: s.from,
+                to: s.to,
+            }),
+            earns_points: p.earns_points,
+            discountable: p.discountable,
+            active: p.active,
+            low_stock: p.low_stock.map(|q| q.to_string()),
+        }
+    }
+}
+
+impl ChangeForm {
+    /// The change, checked on its own (the catalogue-wide checks are headquarters').
+    pub fn into_change(self) -> Result<CatalogueChange, CatalogueError> {
+        let change = match self {
+            ChangeForm::Product(p) => CatalogueChange::Product(p.into_product()?),
+            ChangeForm::Bundle {
+                id,
+                name,
+                items,
+                price,
+                active,
+            } => CatalogueChange::Bundle(Bundle {
+                price: fen_of(&format!("{id}.price"), &price)?,
+                items: items
+                    .into_iter()
+                    .map(|(sku, q)| Ok((sku, qty_of(&q, Unit::Kg)?)))
+                    .collect::<Result<_, CatalogueError>>()?,
+                id,
+                name,
+                active,
+            }),
+            ChangeForm::StorePrice { store, sku, price } => CatalogueChange::StorePrice {
+                price: price
+                    .as_ref()
+                    .map(|m| fen_of(&format!("{sku}.store_price"), m))
+                    .transpose()?,
+                store,
+                sku,
+            },
+            ChangeForm::StoreLowStock {
+                store,
+                sku,
+                threshold,
+            } => CatalogueChange::StoreLowStock {
+                threshold: threshold
+                    .as_deref()
+                    .map(|t| qty_of(t, Unit::Kg))
+                    .transpose()?,
+                store,
+                sku,
+            },
+        };
+        change.check()?;
+        Ok(change)
+    }
+}
+
 /// Splits a change set into entry-sized parts (each well under the entry size limit).
-pub fn parts(changes: Vec<CatalogueChange>, per_part: usize) -> Vec<Vec<CatalogueChange>> {
-    let per_part = per_part.max(1);
-    let mut out = Vec::new();
-    let mut changes = changes.into_iter().peekable();
-    while changes.peek().is_some() {
-        out.push(changes.by_ref().take(per_part).collect());
+pub fn parts(changes: Vec<CatalogueChange>, bytes_per_part: usize) -> Vec<Vec<CatalogueChange>> {
+    let mut out: Vec<Vec<CatalogueChange>> = Vec::new();
+    let mut size = 0;
+    for change in changes {
+        let len = postcard::to_stdvec(&change).map_or(0, |b| b.len());
+        match out.last_mut() {
+            Some(part) if size + len <= bytes_per_part => part.push(change),
+            _ => {
+                out.push(vec![change]);
+                size = 0;
+            }
+        }
+        size += len;
     }
     out
 }
+
+/// Bytes of changes per catalogue entry: with the envelope, well under `ENTRY_BYTES_MAX`.
+pub const PART_BYTES: usize = 40 * 1024;
 
 #[cfg(test)]
 #[allow(clippy::inconsistent_digit_grouping)]
@@ -419,7 +633,8 @@ mod tests {
         let changes: Vec<_> = (0..5)
             .map(|i| CatalogueChange::Product(product(&format!("P{i}"), 100)))
             .collect();
-        let split = parts(changes.clone(), 2);
+        let one = postcard::to_stdvec(&changes[0]).unwrap().len();
+        let split = parts(changes.clone(), 2 * one);
         assert_eq!(split.len(), 3);
         assert_eq!(split.concat(), changes);
     }
