@@ -14,16 +14,18 @@ use axum::routing::{get, post};
 use std::collections::BTreeMap;
 
 use protocol::calendar::StoreCalendar;
-use protocol::catalogue::{Barcode, CatalogueError, ChangeForm, ProductForm, Qty};
+use protocol::catalogue::{
+    Barcode, CatalogueError, ChangeForm, ProductForm, Qty, Unit, parse_quantity,
+};
 use protocol::inventory::{self, ViewKv};
 use protocol::settlement::Settlement;
-use protocol::stock::Transfer;
+use protocol::stock::{Transfer, TransferError, TransferStep};
 use protocol::wallet::{Counter, PointsPolicy};
-use protocol::{Fen, MemberId, Money, Phone, Sku, StaffId, StoreId};
+use protocol::{DocId, Fen, MemberId, Money, Phone, Sku, StaffId, StoreId};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::ingest::{HoldError, IngestHandle};
+use crate::ingest::{HoldError, IngestHandle, TransferRefused};
 use crate::storage::{HubStore, MemberRecord};
 
 #[derive(Clone)]
@@ -53,6 +55,12 @@ pub fn router(ingest: IngestHandle, storage: Arc<dyn HubStore>) -> Router {
         .route("/api/v1/products/{sku}", get(get_product))
         .route("/api/v1/stock", get(chain_stock))
         .route("/api/v1/stores/{store_id}/stock", get(store_stock))
+        .route(
+            "/api/v1/transfers",
+            get(list_transfers).post(request_transfer),
+        )
+        .route("/api/v1/transfers/{id}", get(get_transfer))
+        .route("/api/v1/transfers/{id}/{step}", post(transfer_step))
         .route("/api/v1/settlement", get(settlement))
         .fallback(|| async {
             error(
@@ -373,6 +381,183 @@ async fn store_stock(
         }
     }
     axum::Json(json!({"store_id": store, "stock": rows})).into_response()
+}
+
+fn transfer_refused(e: TransferRefused) -> Response {
+    let (status, code, message) = match &e {
+        TransferRefused::Unknown(_) => {
+            (StatusCode::NOT_FOUND, "transfer_not_found", "调拨单不存在")
+        }
+        TransferRefused::UnknownSku(_) => (StatusCode::NOT_FOUND, "unknown_sku", "商品不存在"),
+        TransferRefused::Step(TransferError::NotAllowed { .. }) => (
+            StatusCode::CONFLICT,
+            "transfer_not_allowed",
+            "调拨单当前状态不允许此操作",
+        ),
+        TransferRefused::Step(_) => (
+            StatusCode::BAD_REQUEST,
+            "invalid_transfer",
+            "调拨单填写不正确",
+        ),
+        TransferRefused::Storage(d) => return unavailable(d.clone()),
+    };
+    error(status, code, message, e.to_string())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TransferBody {
+    from: StoreId,
+    to: StoreId,
+    /// (sku, quantity as a decimal string)
+    lines: Vec<(Sku, String)>,
+    #[serde(default)]
+    note: String,
+}
+
+/// 调拨: headquarters moves goods between two stores (it approves its own request next).
+async fn request_transfer(
+    State(hq): State<Hq>,
+    headers: HeaderMap,
+    body: Result<axum::Json<TransferBody>, JsonRejection>,
+) -> Response {
+    let staff = match operator(&headers) {
+        Ok(staff) => staff,
+        Err(response) => return *response,
+    };
+    let bad = |detail: String| {
+        error(
+            StatusCode::BAD_REQUEST,
+            "invalid_transfer",
+            "调拨单填写不正确",
+            detail,
+        )
+    };
+    let body = match body {
+        Ok(axum::Json(body)) => body,
+        Err(e) => return bad(e.body_text()),
+    };
+    let mut lines = Vec::new();
+    for (sku, qty) in body.lines {
+        match parse_quantity(&qty).and_then(|v| Qty::from_decimal(v, Unit::Kg)) {
+            Ok(q) => lines.push((sku, q)),
+            Err(e) => return bad(format!("{sku}: {e}")),
+        }
+    }
+    let step = TransferStep::Requested {
+        from: body.from,
+        to: body.to,
+        lines,
+        note: body.note,
+    };
+    match hq.ingest.transfer_step(None, step, staff).await {
+        Ok(Ok(t)) => (StatusCode::CREATED, axum::Json(t)).into_response(),
+        Ok(Err(e)) => transfer_refused(e),
+        Err(e) => unavailable(e.to_string()),
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct StepBody {
+    reason: Option<String>,
+}
+
+/// approve · reject (with a reason) · cancel (asks the source to cancel, with a reason).
+async fn transfer_step(
+    State(hq): State<Hq>,
+    Path((raw, step)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let staff = match operator(&headers) {
+        Ok(staff) => staff,
+        Err(response) => return *response,
+    };
+    let Ok(id) = DocId::parse(&raw) else {
+        return error(StatusCode::BAD_REQUEST, "invalid_id", "单号格式不正确", raw);
+    };
+    let body: StepBody = match body.is_empty() {
+        true => StepBody::default(),
+        false => match serde_json::from_slice(&body) {
+            Ok(body) => body,
+            Err(e) => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_transfer",
+                    "调拨单填写不正确",
+                    e.to_string(),
+                );
+            }
+        },
+    };
+    let reason = body.reason.unwrap_or_default();
+    let step = match step.as_str() {
+        "approve" => TransferStep::Approved,
+        "reject" => TransferStep::Rejected { reason },
+        "cancel" => TransferStep::CancelRequested { reason },
+        other => {
+            return error(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "找不到该资源",
+                format!("headquarters may approve, reject or cancel a transfer, not {other:?}"),
+            );
+        }
+    };
+    match hq.ingest.transfer_step(Some(id), step, staff).await {
+        Ok(Ok(t)) => axum::Json(t).into_response(),
+        Ok(Err(e)) => transfer_refused(e),
+        Err(e) => unavailable(e.to_string()),
+    }
+}
+
+async fn get_transfer(State(hq): State<Hq>, Path(raw): Path<String>) -> Response {
+    let Ok(id) = DocId::parse(&raw) else {
+        return error(StatusCode::BAD_REQUEST, "invalid_id", "单号格式不正确", raw);
+    };
+    match inventory::read::<Transfer>(&hub_views(&*hq.storage), &inventory::keys::transfer(&id)) {
+        Ok(Some(t)) => axum::Json(t).into_response(),
+        Ok(None) => transfer_refused(TransferRefused::Unknown(id)),
+        Err(e) => unavailable(e),
+    }
+}
+
+#[derive(Deserialize)]
+struct TransfersQuery {
+    /// requested · approved · shipped (in transit) · received · rejected · cancelled
+    state: Option<String>,
+}
+
+/// The transfer queue (调拨单), optionally in one state.
+async fn list_transfers(
+    State(hq): State<Hq>,
+    q: Result<Query<TransfersQuery>, QueryRejection>,
+) -> Response {
+    let Ok(Query(q)) = q else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+            "查询参数不正确",
+            "state=".into(),
+        );
+    };
+    let records = match hq.storage.views(b"tr/", usize::MAX) {
+        Ok(records) => records,
+        Err(e) => return unavailable(e.to_string()),
+    };
+    let mut out = Vec::new();
+    for (key, bytes) in records {
+        let t: Transfer = match postcard::from_bytes(&bytes) {
+            Ok(t) => t,
+            Err(e) => return unavailable(format!("{}: {e}", String::from_utf8_lossy(&key))),
+        };
+        let state = serde_json::to_value(t.state).unwrap_or_default();
+        if q.state.as_deref().is_none_or(|s| state == s) {
+            out.push(t);
+        }
+    }
+    axum::Json(json!({"transfers": out})).into_response()
 }
 
 /// The longest hold an operator may place: 30 days.

@@ -12,11 +12,12 @@ use protocol::entry::{ChainError, ChainTip, Entry, Payload, Sealed};
 use protocol::escrow::Change;
 use protocol::inventory::{self, ViewKv};
 use protocol::member::MemberDoc;
+use protocol::stock::{Transfer, TransferError, TransferStep};
 use protocol::sync::{Ask, AskAnswer, Recall};
 use protocol::wallet::Wallet;
 use protocol::wallet::{AskPlan, Movement, WalletEvent, placement, plan_ask};
+use protocol::{DocId, MemberId, Phone, Sku, StoreId};
 use protocol::{Hlc, HlcClock, StaffId, TxId};
-use protocol::{MemberId, Phone, Sku, StoreId};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use crate::storage::{Append, FeedRecord, Fence, HubStore, MemberRecord, StoreStatus};
@@ -54,6 +55,19 @@ pub struct CatalogueWritten {
     /// Entries of HQ's log it took.
     pub parts: u32,
     pub changes: usize,
+}
+
+/// Why headquarters could not take a transfer step. Nothing was written.
+#[derive(Debug, thiserror::Error)]
+pub enum TransferRefused {
+    #[error("no transfer {0}")]
+    Unknown(DocId),
+    #[error("unknown sku {0}")]
+    UnknownSku(Sku),
+    #[error(transparent)]
+    Step(#[from] TransferError),
+    #[error("storage: {0}")]
+    Storage(String),
 }
 
 /// The most changes one change set may carry (an import of the whole catalogue fits).
@@ -116,6 +130,12 @@ enum Command {
         changes: Vec<CatalogueChange>,
         by: StaffId,
         reply: oneshot::Sender<Result<CatalogueWritten, CatalogueError>>,
+    },
+    Transfer {
+        id: Option<DocId>,
+        step: TransferStep,
+        by: StaffId,
+        reply: oneshot::Sender<Result<Transfer, TransferRefused>>,
     },
     Ingest {
         store: StoreId,
@@ -206,6 +226,23 @@ impl IngestHandle {
     ) -> Result<Result<CatalogueWritten, CatalogueError>, IngestError> {
         self.ask(|reply| Command::Catalogue { changes, by, reply })
             .await
+    }
+
+    /// Headquarters takes a transfer step: a request (`id` none), approve, reject, or ask the
+    /// source to cancel (answered once durable).
+    pub async fn transfer_step(
+        &self,
+        id: Option<DocId>,
+        step: TransferStep,
+        by: StaffId,
+    ) -> Result<Result<Transfer, TransferRefused>, IngestError> {
+        self.ask(|reply| Command::Transfer {
+            id,
+            step,
+            by,
+            reply,
+        })
+        .await
     }
 
     /// Voids the hold on a store (an operator's decision).
@@ -835,6 +872,57 @@ impl Ingest {
         })
     }
 
+    /// A transfer step of headquarters' own, checked against the transfer as the hub holds it.
+    pub fn transfer_step(
+        &mut self,
+        id: Option<DocId>,
+        step: TransferStep,
+        by: &StaffId,
+    ) -> Result<Transfer, TransferRefused> {
+        let hq = StoreId::hq();
+        let failed = |e: String| TransferRefused::Storage(e);
+        let views = HubViews::reader(&*self.storage);
+        let record = protocol::stock::StepRecord {
+            step: step.name().to_owned(),
+            by: hq.clone(),
+            staff: by.clone(),
+            at: Hlc::ZERO,
+        };
+        let id = match id {
+            None => {
+                let id = DocId::for_entry("T", &hq, self.tip(&hq).next_seq);
+                Transfer::open(id.clone(), &hq, &step, record)?;
+                if let TransferStep::Requested { lines, .. } = &step {
+                    for (sku, _) in lines {
+                        if inventory::product(&views, sku).map_err(failed)?.is_none() {
+                            return Err(TransferRefused::UnknownSku(sku.clone()));
+                        }
+                    }
+                }
+                id
+            }
+            Some(id) => {
+                let transfer: Transfer = inventory::read(&views, &inventory::keys::transfer(&id))
+                    .map_err(failed)?
+                    .ok_or_else(|| TransferRefused::Unknown(id.clone()))?;
+                transfer.check(&hq, &step, &[])?;
+                id
+            }
+        };
+        let tx = TxId::derived(&["transfer", id.as_str(), step.name()]);
+        let payload = Payload::Transfer {
+            transfer: id.clone(),
+            step,
+            changes: Vec::new(),
+        };
+        self.write_hq_as(tx, payload, by.clone())
+            .map_err(|e| failed(e.to_string()))?;
+        let views = HubViews::reader(&*self.storage);
+        inventory::read(&views, &inventory::keys::transfer(&id))
+            .map_err(failed)?
+            .ok_or(TransferRefused::Unknown(id))
+    }
+
     /// Headquarters takes back every right the fenced `store` holds: one entry per member.
     /// Idempotent (what is taken is held no more). Returns how many members it touched.
     fn reclaim_from(&mut self, store: &StoreId) -> Result<usize, IngestError> {
@@ -1186,6 +1274,7 @@ pub fn spawn(
                 // a crash could still take away.
                 let mut tips = Vec::new();
                 let mut written = Vec::new();
+                let mut stepped = Vec::new();
                 for command in group.drain(..) {
                     match command {
                         Command::Ingest {
@@ -1213,6 +1302,14 @@ pub fn spawn(
                         }
                         Command::Catalogue { changes, by, reply } => {
                             written.push((reply, ingest.change_catalogue(changes, &by)));
+                        }
+                        Command::Transfer {
+                            id,
+                            step,
+                            by,
+                            reply,
+                        } => {
+                            stepped.push((reply, ingest.transfer_step(id, step, &by)));
                         }
                         Command::Link { store, up, log_len } => {
                             let n = ingest.links.entry(store.clone()).or_default();
@@ -1293,6 +1390,9 @@ pub fn spawn(
                     let _ = reply.send(tip);
                 }
                 for (reply, result) in written {
+                    let _ = reply.send(result);
+                }
+                for (reply, result) in stepped {
                     let _ = reply.send(result);
                 }
                 for (reply, answer) in granted {
@@ -1649,5 +1749,84 @@ mod fence_tests {
         );
         assert!(wallet.audit().is_ok());
         assert!(verify(&*storage).unwrap().is_clean());
+    }
+}
+
+#[cfg(test)]
+mod catalogue_tests {
+    use super::*;
+    use crate::storage::MemHubStore;
+    use protocol::catalogue::{Product, Unit};
+    use protocol::money::Fen;
+
+    fn product(sku: &str, barcode: &str) -> CatalogueChange {
+        CatalogueChange::Product(Product {
+            sku: Sku::parse(sku).unwrap(),
+            name: "商品".into(),
+            barcodes: vec![Barcode::parse(barcode).unwrap()],
+            department: String::new(),
+            category: String::new(),
+            unit: Unit::Piece,
+            price: Some(Fen(100)),
+            special: None,
+            earns_points: true,
+            discountable: true,
+            active: true,
+            low_stock: None,
+        })
+    }
+
+    #[test]
+    fn only_headquarters_writes_the_catalogue_and_barcodes_stay_unique() {
+        let storage: Arc<MemHubStore> = Arc::new(MemHubStore::default());
+        let mut ingest = Ingest::open(storage.clone(), Box::new(|| 1_000)).unwrap();
+        let staff = StaffId::parse("hq-buyer").unwrap();
+        let written = ingest
+            .change_catalogue(vec![product("A1", "6901234567892")], &staff)
+            .unwrap();
+        assert_eq!((written.version, written.parts), (1, 1));
+        // The same barcode on another product, in this set or against the catalogue: refused.
+        let clash = ingest.change_catalogue(vec![product("A2", "6901234567892")], &staff);
+        assert!(matches!(
+            clash,
+            Err(CatalogueError::DuplicateBarcode { .. })
+        ));
+        let twice = ingest.change_catalogue(
+            vec![
+                product("B1", "6900000000011"),
+                product("B2", "6900000000011"),
+            ],
+            &staff,
+        );
+        assert!(matches!(
+            twice,
+            Err(CatalogueError::DuplicateBarcode { .. })
+        ));
+        // Moving a barcode from A1 to A2 in one set is fine.
+        let mut moved = product("A1", "6900000000028");
+        if let CatalogueChange::Product(p) = &mut moved {
+            p.barcodes.clear();
+        }
+        ingest
+            .change_catalogue(vec![moved, product("A2", "6901234567892")], &staff)
+            .unwrap();
+        // A store writing a price (a catalogue entry in its own log) is refused at ingest.
+        let s001 = StoreId::parse("S001").unwrap();
+        let mut entry =
+            super::tests::wallet_entry(&s001, ChainTip::GENESIS, MemberId::mint(1, 1), vec![]);
+        entry.payload = Payload::Catalogue {
+            version: 9,
+            part: 0,
+            parts: 1,
+            changes: vec![product("A1", "6901234567892")],
+        };
+        assert!(matches!(
+            ingest.ingest(&s001, vec![Sealed::new(entry)], 1),
+            Err(IngestError::NotAllowed { seq: 1, .. })
+        ));
+        ingest.flush().unwrap();
+        let views = HubViews::reader(&*storage);
+        let a2 = inventory::sku_of_barcode(&views, &Barcode::parse("6901234567892").unwrap());
+        assert_eq!(a2.unwrap().unwrap().as_str(), "A2");
     }
 }

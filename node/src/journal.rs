@@ -22,6 +22,13 @@ use protocol::{
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, watch};
 
+mod inventory;
+
+pub use inventory::{
+    InventoryError, STOCKTAKE_SKUS_MAX, StockAction, StockOutcome, StockRequest, TransferAction,
+    TransferRequest,
+};
+
 use crate::store::{GroupBuffer, Store, StoreError};
 use crate::views::{self, MemberView, Overlay, SaleView, ViewError, keys};
 
@@ -138,6 +145,8 @@ pub enum Command {
     QuickCheckout(Request<QuickSaleRequest>),
     Wallet(Request<WalletRequest>),
     ReturnSale(Request<SaleReturn>),
+    Stock(Request<StockRequest>),
+    Transfer(Request<TransferRequest>),
     /// Entries other replicas wrote, from the hub's feed, up to feed position `upto`.
     ApplyFeed {
         upto: u64,
@@ -167,6 +176,8 @@ pub enum Outcome {
     FeedApplied {
         upto: u64,
     },
+    Stock(StockOutcome),
+    Transfer(Box<protocol::stock::Transfer>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -201,10 +212,18 @@ pub enum Rejection {
     ReturnElsewhere(SaleId, StoreId),
     #[error("sale {0} was already returned")]
     AlreadyReturned(SaleId),
+    #[error(transparent)]
+    Inventory(#[from] InventoryError),
     #[error("storage failed: {0}")]
     Storage(String),
     #[error("the node is shutting down or its storage has failed")]
     Unavailable,
+}
+
+impl From<protocol::stock::TransferError> for Rejection {
+    fn from(e: protocol::stock::TransferError) -> Self {
+        Rejection::Inventory(e.into())
+    }
 }
 
 impl From<StoreError> for Rejection {
@@ -321,6 +340,8 @@ impl Journal {
             Command::QuickCheckout(r) => (&r.key, r.fingerprint),
             Command::Wallet(r) => (&r.key, r.fingerprint),
             Command::ReturnSale(r) => (&r.key, r.fingerprint),
+            Command::Stock(r) => (&r.key, r.fingerprint),
+            Command::Transfer(r) => (&r.key, r.fingerprint),
             Command::ApplyFeed { .. } => unreachable!("handled above"),
         };
         if let Some(seen) = self.read::<RequestRecord>(&keys::idempotency(key))? {
@@ -338,6 +359,8 @@ impl Journal {
             Command::QuickCheckout(r) => self.checkout(r),
             Command::Wallet(r) => self.wallet(r),
             Command::ReturnSale(r) => self.return_sale(r),
+            Command::Stock(r) => self.stock(r),
+            Command::Transfer(r) => self.transfer(r),
             Command::ApplyFeed { .. } => unreachable!("handled above"),
         }?;
         Ok(Reply {

@@ -445,6 +445,16 @@ impl Views {
         self.get_as(&keys::card(card))
     }
 
+    /// The views as `protocol::inventory` reads them.
+    pub fn kv(&self) -> Overlay<'_> {
+        Overlay::new(&*self.store)
+    }
+
+    /// Records under a prefix, in key order.
+    pub fn scan(&self, prefix: &[u8]) -> Result<Vec<crate::store::KeyValue>, StoreError> {
+        self.store.scan_prefix(prefix)
+    }
+
     pub fn sale(&self, id: &SaleId) -> Result<Option<SaleView>, StoreError> {
         self.get_as(&keys::sale(id))
     }

@@ -6,8 +6,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::journal::Rejection;
+use crate::journal::{InventoryError, Rejection};
 use protocol::sale::SaleError;
+use protocol::stock::TransferError;
 use protocol::wallet::WalletError;
 
 /// Stable error codes. Clients branch on these; never rename one.
@@ -37,6 +38,13 @@ pub enum Code {
     InsufficientBalance,
     RightsElsewhere,
     StoreFenced,
+    UnknownSku,
+    UnknownBarcode,
+    InvalidQuantity,
+    TransferNotFound,
+    StocktakeNotFound,
+    TransferNotAllowed,
+    DiscrepancyRequired,
     TopUpRuleInvalid,
     CardNotFound,
     CardNotValid,
@@ -75,6 +83,13 @@ impl Code {
             Code::InsufficientBalance => "insufficient_balance",
             Code::RightsElsewhere => "rights_elsewhere",
             Code::StoreFenced => "store_fenced",
+            Code::UnknownSku => "unknown_sku",
+            Code::UnknownBarcode => "unknown_barcode",
+            Code::InvalidQuantity => "invalid_quantity",
+            Code::TransferNotFound => "transfer_not_found",
+            Code::StocktakeNotFound => "stocktake_not_found",
+            Code::TransferNotAllowed => "transfer_not_allowed",
+            Code::DiscrepancyRequired => "discrepancy_required",
             Code::TopUpRuleInvalid => "top_up_rule_invalid",
             Code::CardNotFound => "card_not_found",
             Code::CardNotValid => "card_not_valid",
@@ -105,7 +120,13 @@ impl Code {
             | Code::InsufficientBalance
             | Code::TopUpRuleInvalid
             | Code::CardNotValid => S::UNPROCESSABLE_ENTITY,
+            Code::UnknownSku
+            | Code::UnknownBarcode
+            | Code::TransferNotFound
+            | Code::StocktakeNotFound => S::NOT_FOUND,
+            Code::InvalidQuantity | Code::DiscrepancyRequired => S::UNPROCESSABLE_ENTITY,
             Code::RightsElsewhere
+            | Code::TransferNotAllowed
             | Code::StoreFenced
             | Code::ReturnElsewhere
             | Code::AlreadyReturned => S::CONFLICT,
@@ -149,6 +170,13 @@ impl Code {
             Code::RightsElsewhere => {
                 "该会员余额暂存于其他门店，本店离线无法调用，请改用其他支付方式"
             }
+            Code::UnknownSku => "商品不存在",
+            Code::UnknownBarcode => "条码不存在",
+            Code::InvalidQuantity => "数量不正确（计件须为整数，称重最多三位小数，且须大于零）",
+            Code::TransferNotFound => "调拨单不存在",
+            Code::StocktakeNotFound => "盘点单不存在或已结束",
+            Code::TransferNotAllowed => "调拨单当前状态或本店身份不允许此操作",
+            Code::DiscrepancyRequired => "实收数量与发货数量不符，请填写差异原因",
             Code::StoreFenced => {
                 "本店已被总部冻结：会员储值、积分与次卡业务暂停，请联系总部重新开通"
             }
@@ -243,6 +271,17 @@ impl From<Rejection> for ApiError {
             Rejection::SaleNotFound(_) => Code::SaleNotFound,
             Rejection::ReturnElsewhere(..) => Code::ReturnElsewhere,
             Rejection::AlreadyReturned(_) => Code::AlreadyReturned,
+            Rejection::Inventory(i) => match i {
+                InventoryError::UnknownSku(_) => Code::UnknownSku,
+                InventoryError::Invalid(_) => Code::InvalidQuantity,
+                InventoryError::UnknownTransfer(_) => Code::TransferNotFound,
+                InventoryError::UnknownStocktake(_) => Code::StocktakeNotFound,
+                InventoryError::Transfer(TransferError::Discrepancy) => Code::DiscrepancyRequired,
+                InventoryError::Transfer(TransferError::NotAllowed { .. }) => {
+                    Code::TransferNotAllowed
+                }
+                InventoryError::Transfer(_) => Code::InvalidRequest,
+            },
             Rejection::Storage(_) => Code::Storage,
             Rejection::Unavailable => Code::Unavailable,
         };

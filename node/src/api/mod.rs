@@ -3,6 +3,7 @@
 
 mod dto;
 pub mod error;
+mod inventory;
 
 use std::sync::Arc;
 
@@ -127,6 +128,35 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/checkouts/quick", post(quick_checkout))
         .route("/api/v1/sales/{sale_id}", get(get_sale))
         .route("/api/v1/sales/{sale_id}/returns", post(return_sale))
+        .route("/api/v1/catalogue", get(inventory::catalogue_version))
+        .route("/api/v1/products", get(inventory::lookup_product))
+        .route("/api/v1/products/{sku}", get(inventory::get_product))
+        .route("/api/v1/stock", get(inventory::store_stock))
+        .route("/api/v1/stock/receipts", post(inventory::receive_goods))
+        .route("/api/v1/stock/damages", post(inventory::write_off))
+        .route("/api/v1/stock/{sku}", get(inventory::stock_of))
+        .route("/api/v1/stocktakes", post(inventory::open_stocktake))
+        .route(
+            "/api/v1/stocktakes/{id}/counts",
+            post(inventory::count_stocktake),
+        )
+        .route(
+            "/api/v1/transfers",
+            get(inventory::list_transfers).post(inventory::request_transfer),
+        )
+        .route("/api/v1/transfers/{id}", get(inventory::get_transfer))
+        .route(
+            "/api/v1/transfers/{id}/ship",
+            post(inventory::ship_transfer),
+        )
+        .route(
+            "/api/v1/transfers/{id}/cancel",
+            post(inventory::cancel_transfer),
+        )
+        .route(
+            "/api/v1/transfers/{id}/receive",
+            post(inventory::receive_transfer),
+        )
         .fallback(|| async { ApiError::new(Code::NotFound, "no such route") })
         .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
         .with_state(state)
@@ -215,6 +245,24 @@ fn card(raw: &str) -> Result<CardNo, ApiError> {
     CardNo::parse(raw).map_err(|e| ApiError::new(Code::FieldInvalid, e))
 }
 
+/// A CNY amount in fen, zero or more.
+fn cny_fen(money: &Money) -> Result<protocol::Fen, ApiError> {
+    if money.currency != protocol::Currency::CNY {
+        return Err(ApiError::new(
+            Code::CurrencyNotAccepted,
+            format!("amounts here are CNY, not {}", money.currency),
+        ));
+    }
+    match money.to_fen() {
+        Ok(fen) if fen.0 >= 0 => Ok(fen),
+        Ok(fen) => Err(ApiError::new(
+            Code::InvalidAmount,
+            format!("{fen} is negative"),
+        )),
+        Err(e) => Err(ApiError::new(Code::InvalidAmount, e)),
+    }
+}
+
 fn money(value: serde_json::Value) -> Result<Money, ApiError> {
     serde_json::from_value(value).map_err(|e| ApiError::new(Code::InvalidAmount, e))
 }
@@ -235,6 +283,15 @@ fn answer(status: StatusCode, reply: Reply) -> Response {
         Outcome::FeedApplied { upto } => {
             axum::Json(serde_json::json!({ "feed_applied": upto })).into_response()
         }
+        Outcome::Stock(stock) => axum::Json(serde_json::json!({
+            "seq": stock.seq,
+            "document": stock.document,
+            "stock": stock.levels.iter().map(|(sku, on_hand, low)| serde_json::json!({
+                "sku": sku, "on_hand": on_hand.to_string(), "low": low,
+            })).collect::<Vec<_>>(),
+        }))
+        .into_response(),
+        Outcome::Transfer(transfer) => axum::Json(transfer).into_response(),
     };
     let mut response = (status, body).into_response();
     if reply.replayed {

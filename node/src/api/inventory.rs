@@ -1,0 +1,467 @@
+//! The store's inventory API: the catalogue as headquarters last published it (with this
+//! store's prices), this store's stock and alerts, receiving (进货), write-offs (报损),
+//! stocktakes (盘点) and transfers (调拨).
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use protocol::catalogue::{Barcode, Product, ProductForm, Qty, Unit, parse_quantity};
+use protocol::inventory::{self, CatalogueVersion, StockLevel};
+use protocol::stock::Transfer;
+use protocol::{DocId, Money, Sku, StoreId};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::error::{ApiError, Code};
+use super::{AppResult, Body, QueryResult, St, answer, parse_body, query, request_meta};
+use crate::journal::{
+    Command, Request, StockAction, StockRequest, TransferAction, TransferRequest,
+};
+
+fn storage(e: String) -> ApiError {
+    ApiError::new(Code::Storage, e)
+}
+
+fn sku(raw: &str) -> Result<Sku, ApiError> {
+    Sku::parse(raw).map_err(|e| ApiError::new(Code::InvalidId, e))
+}
+
+fn doc(raw: &str) -> Result<DocId, ApiError> {
+    DocId::parse(raw).map_err(|e| ApiError::new(Code::InvalidId, e))
+}
+
+fn product(app: &super::AppState, sku: &Sku) -> Result<Product, ApiError> {
+    inventory::product(&app.views.kv(), sku)
+        .map_err(storage)?
+        .ok_or_else(|| ApiError::new(Code::UnknownSku, format!("no product {sku}")))
+}
+
+/// A line as the till sends it: a SKU or a barcode, and a quantity as a decimal string.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LineIn {
+    sku: Option<String>,
+    barcode: Option<String>,
+    qty: String,
+    /// What one unit cost (receiving only).
+    cost: Option<Money>,
+}
+
+/// Resolves a line to a catalogued SKU and a quantity in its unit (zero allowed only where
+/// `zero_ok`: a transfer line received as none).
+fn line(app: &super::AppState, l: &LineIn, zero_ok: bool) -> Result<(Sku, Qty), ApiError> {
+    let sku = match (&l.sku, &l.barcode) {
+        (Some(s), None) => sku(s)?,
+        (None, Some(code)) => {
+            let code = Barcode::parse(code).map_err(|e| ApiError::new(Code::InvalidId, e))?;
+            inventory::sku_of_barcode(&app.views.kv(), &code)
+                .map_err(storage)?
+                .ok_or_else(|| {
+                    ApiError::new(Code::UnknownBarcode, format!("no product has {code}"))
+                })?
+        }
+        _ => {
+            return Err(ApiError::new(
+                Code::InvalidRequest,
+                "each line names a sku or a barcode",
+            ));
+        }
+    };
+    let unit = product(app, &sku)?.unit;
+    let qty = parse_quantity(&l.qty)
+        .and_then(|v| Qty::from_decimal(v, unit))
+        .map_err(|e| ApiError::new(Code::InvalidQuantity, format!("{sku}: {e}")))?;
+    if qty.0 < 0 || (qty.0 == 0 && !zero_ok) {
+        return Err(ApiError::new(
+            Code::InvalidQuantity,
+            format!("{sku}: {}", l.qty),
+        ));
+    }
+    Ok((sku, qty))
+}
+
+fn level_json(l: &StockLevel, unit: Unit) -> serde_json::Value {
+    json!({
+        "sku": l.sku,
+        "on_hand": l.on_hand.to_string(),
+        "unit": unit,
+        "low_stock": l.low_stock.map(|q| q.to_string()),
+        "low": l.low,
+        "negative": l.negative,
+    })
+}
+
+pub(super) async fn catalogue_version(State(app): St) -> AppResult {
+    let v: CatalogueVersion = inventory::read(&app.views.kv(), inventory::keys::CATALOGUE_VERSION)
+        .map_err(storage)?
+        .unwrap_or_default();
+    Ok(axum::Json(json!({"version": v.version})).into_response())
+}
+
+fn product_out(app: &super::AppState, p: &Product) -> Result<Response, ApiError> {
+    let here = &app.settings.store_id;
+    let store_price = inventory::read(&app.views.kv(), &inventory::keys::store_price(here, &p.sku))
+        .map_err(storage)?;
+    let price_here = p.price_on(store_price, app.today()).map(Money::cny);
+    let mut body = serde_json::to_value(ProductForm::from_product(p))
+        .map_err(|e| ApiError::new(Code::Storage, e))?;
+    body["price_here"] = json!(price_here);
+    Ok(axum::Json(body).into_response())
+}
+
+pub(super) async fn get_product(State(app): St, Path(raw): Path<String>) -> AppResult {
+    let p = product(&app, &sku(&raw)?)?;
+    product_out(&app, &p)
+}
+
+#[derive(Deserialize)]
+pub(super) struct BarcodeQuery {
+    barcode: String,
+}
+
+/// Scanning: the product a barcode names.
+pub(super) async fn lookup_product(State(app): St, q: QueryResult<BarcodeQuery>) -> AppResult {
+    let q = query(q)?;
+    let l = LineIn {
+        sku: None,
+        barcode: Some(q.barcode),
+        qty: "1".into(),
+        cost: None,
+    };
+    let (sku, _) = line(&app, &l, true)?;
+    let p = product(&app, &sku)?;
+    product_out(&app, &p)
+}
+
+#[derive(Deserialize)]
+pub(super) struct StockQuery {
+    alerts: Option<String>,
+}
+
+/// This store's stock; `?alerts=low` (库存预警) or `?alerts=negative`.
+pub(super) async fn store_stock(State(app): St, q: QueryResult<StockQuery>) -> AppResult {
+    let filter = query(q)?.alerts;
+    if filter
+        .as_deref()
+        .is_some_and(|a| a != "low" && a != "negative")
+    {
+        return Err(ApiError::new(
+            Code::InvalidQuery,
+            "alerts is low or negative",
+        ));
+    }
+    let here = &app.settings.store_id;
+    let prefix = inventory::keys::stock_prefix(here);
+    let kv = app.views.kv();
+    let mut rows = Vec::new();
+    for (key, _) in app.views.scan(&prefix)? {
+        let Some(sku) = std::str::from_utf8(&key[prefix.len()..])
+            .ok()
+            .and_then(|s| Sku::parse(s).ok())
+        else {
+            continue;
+        };
+        let level = inventory::level(&kv, here, &sku).map_err(storage)?;
+        let keep = match filter.as_deref() {
+            Some("low") => level.low,
+            Some(_) => level.negative,
+            None => true,
+        };
+        if keep {
+            let unit = inventory::product(&kv, &sku)
+                .map_err(storage)?
+                .map_or(Unit::Piece, |p| p.unit);
+            rows.push(level_json(&level, unit));
+        }
+    }
+    Ok(axum::Json(json!({"store_id": here, "stock": rows})).into_response())
+}
+
+pub(super) async fn stock_of(State(app): St, Path(raw): Path<String>) -> AppResult {
+    let sku = sku(&raw)?;
+    let p = product(&app, &sku)?;
+    let level = inventory::level(&app.views.kv(), &app.settings.store_id, &sku).map_err(storage)?;
+    Ok(axum::Json(level_json(&level, p.unit)).into_response())
+}
+
+async fn stock_write(
+    app: &super::AppState,
+    headers: &HeaderMap,
+    route: &str,
+    body: &[u8],
+    action: StockAction,
+) -> AppResult {
+    let (key, fingerprint, staff) = request_meta(headers, route, body)?;
+    let request = Request {
+        key,
+        fingerprint,
+        staff,
+        body: StockRequest { action },
+    };
+    let reply = app.journal.send(Command::Stock(request)).await?;
+    Ok(answer(StatusCode::CREATED, reply))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReceiptBody {
+    #[serde(default)]
+    supplier: String,
+    #[serde(default)]
+    note: String,
+    lines: Vec<LineIn>,
+}
+
+/// 进货: goods received, with the supplier and each unit's cost.
+pub(super) async fn receive_goods(
+    State(app): St,
+    headers: HeaderMap,
+    Body(body): Body,
+) -> AppResult {
+    let b: ReceiptBody = parse_body(&body)?;
+    let mut lines = Vec::with_capacity(b.lines.len());
+    for l in &b.lines {
+        let (sku, qty) = line(&app, l, false)?;
+        let cost = match &l.cost {
+            Some(m) => Some(super::cny_fen(m)?),
+            None => None,
+        };
+        lines.push((sku, qty, cost));
+    }
+    let action = StockAction::Receive {
+        supplier: b.supplier,
+        note: b.note,
+        lines,
+    };
+    stock_write(&app, &headers, "stock/receipts", &body, action).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DamageBody {
+    reason: String,
+    lines: Vec<LineIn>,
+}
+
+/// 报损: goods written off, with a reason.
+pub(super) async fn write_off(State(app): St, headers: HeaderMap, Body(body): Body) -> AppResult {
+    let b: DamageBody = parse_body(&body)?;
+    let lines = b
+        .lines
+        .iter()
+        .map(|l| line(&app, l, false))
+        .collect::<Result<_, _>>()?;
+    let action = StockAction::Damage {
+        reason: b.reason,
+        lines,
+    };
+    stock_write(&app, &headers, "stock/damages", &body, action).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StocktakeBody {
+    skus: Vec<String>,
+}
+
+/// 盘点 opens: the expected count of each SKU is taken now; sales go on while staff count.
+pub(super) async fn open_stocktake(
+    State(app): St,
+    headers: HeaderMap,
+    Body(body): Body,
+) -> AppResult {
+    let b: StocktakeBody = parse_body(&body)?;
+    let skus = b.skus.iter().map(|s| sku(s)).collect::<Result<_, _>>()?;
+    stock_write(
+        &app,
+        &headers,
+        "stocktakes",
+        &body,
+        StockAction::OpenStocktake { skus },
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CountBody {
+    counts: Vec<LineIn>,
+}
+
+/// 盘点 closes: what was counted; stock moves by counted − expected at opening.
+pub(super) async fn count_stocktake(
+    State(app): St,
+    Path(raw): Path<String>,
+    headers: HeaderMap,
+    Body(body): Body,
+) -> AppResult {
+    let stocktake = doc(&raw)?;
+    let b: CountBody = parse_body(&body)?;
+    let counts = b
+        .counts
+        .iter()
+        .map(|l| line(&app, l, true))
+        .collect::<Result<_, _>>()?;
+    let route = format!("stocktakes/{stocktake}");
+    stock_write(
+        &app,
+        &headers,
+        &route,
+        &body,
+        StockAction::Count { stocktake, counts },
+    )
+    .await
+}
+
+async fn transfer_write(
+    app: &super::AppState,
+    headers: &HeaderMap,
+    route: &str,
+    body: &[u8],
+    action: TransferAction,
+) -> AppResult {
+    let (key, fingerprint, staff) = request_meta(headers, route, body)?;
+    let request = Request {
+        key,
+        fingerprint,
+        staff,
+        body: TransferRequest { action },
+    };
+    let reply = app.journal.send(Command::Transfer(request)).await?;
+    Ok(answer(StatusCode::CREATED, reply))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TransferBody {
+    from: StoreId,
+    to: StoreId,
+    lines: Vec<LineIn>,
+    #[serde(default)]
+    note: String,
+}
+
+/// 调拨申请: this store asks for goods from another (or offers its own).
+pub(super) async fn request_transfer(
+    State(app): St,
+    headers: HeaderMap,
+    Body(body): Body,
+) -> AppResult {
+    let b: TransferBody = parse_body(&body)?;
+    let lines = b
+        .lines
+        .iter()
+        .map(|l| line(&app, l, false))
+        .collect::<Result<_, _>>()?;
+    let action = TransferAction::Request {
+        from: b.from,
+        to: b.to,
+        lines,
+        note: b.note,
+    };
+    transfer_write(&app, &headers, "transfers", &body, action).await
+}
+
+pub(super) async fn ship_transfer(
+    State(app): St,
+    Path(raw): Path<String>,
+    headers: HeaderMap,
+    Body(body): Body,
+) -> AppResult {
+    let transfer = doc(&raw)?;
+    let route = format!("transfers/{transfer}/ship");
+    transfer_write(
+        &app,
+        &headers,
+        &route,
+        &body,
+        TransferAction::Ship { transfer },
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReasonBody {
+    reason: String,
+}
+
+pub(super) async fn cancel_transfer(
+    State(app): St,
+    Path(raw): Path<String>,
+    headers: HeaderMap,
+    Body(body): Body,
+) -> AppResult {
+    let transfer = doc(&raw)?;
+    let b: ReasonBody = parse_body(&body)?;
+    let route = format!("transfers/{transfer}/cancel");
+    let action = TransferAction::Cancel {
+        transfer,
+        reason: b.reason,
+    };
+    transfer_write(&app, &headers, &route, &body, action).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReceiveBody {
+    /// What arrived; all that was shipped when left out.
+    lines: Option<Vec<LineIn>>,
+    discrepancy: Option<String>,
+}
+
+/// 调拨收货: the destination receives; a quantity different from what was shipped needs a
+/// discrepancy note.
+pub(super) async fn receive_transfer(
+    State(app): St,
+    Path(raw): Path<String>,
+    headers: HeaderMap,
+    Body(body): Body,
+) -> AppResult {
+    let transfer = doc(&raw)?;
+    let b: ReceiveBody = parse_body(&body)?;
+    let lines = match &b.lines {
+        Some(lines) => lines
+            .iter()
+            .map(|l| line(&app, l, true))
+            .collect::<Result<_, _>>()?,
+        None => read_transfer(&app, &transfer)?.shipped,
+    };
+    let route = format!("transfers/{transfer}/receive");
+    let action = TransferAction::Receive {
+        transfer,
+        lines,
+        discrepancy: b.discrepancy,
+    };
+    transfer_write(&app, &headers, &route, &body, action).await
+}
+
+fn read_transfer(app: &super::AppState, id: &DocId) -> Result<Transfer, ApiError> {
+    inventory::read(&app.views.kv(), &inventory::keys::transfer(id))
+        .map_err(storage)?
+        .ok_or_else(|| ApiError::new(Code::TransferNotFound, format!("no transfer {id}")))
+}
+
+pub(super) async fn get_transfer(State(app): St, Path(raw): Path<String>) -> AppResult {
+    let t = read_transfer(&app, &doc(&raw)?)?;
+    Ok(axum::Json(t).into_response())
+}
+
+/// Transfers this store takes part in, newest first.
+pub(super) async fn list_transfers(State(app): St) -> AppResult {
+    let here = &app.settings.store_id;
+    let mut out = Vec::new();
+    for (key, bytes) in app.views.scan(b"tr/")? {
+        let t: Transfer = crate::views::decode(&key, &bytes)?;
+        if t.from == *here || t.to == *here || t.requested_by == *here {
+            out.push(t);
+        }
+    }
+    out.sort_by(|a, b| {
+        b.history
+            .first()
+            .map(|h| h.at)
+            .cmp(&a.history.first().map(|h| h.at))
+    });
+    Ok(axum::Json(json!({"transfers": out})).into_response())
+}

@@ -1,0 +1,303 @@
+//! Inventory with real processes over loopback: headquarters publishes the catalogue, a store
+//! receives goods and counts them while it keeps moving stock, and a transfer completes while
+//! the source and the destination take turns being cut off (each behind its own fault proxy).
+#![allow(clippy::unwrap_used, clippy::print_stdout)]
+
+use serde_json::{Value, json};
+use tests::chain::{Chain, wait_online};
+use tests::proxy::{FaultProxy, Faults};
+use tests::{Client, bins, eventually};
+
+fn cut(proxy: &FaultProxy, cut: bool) {
+    proxy.set(Faults {
+        cut,
+        ..Faults::default()
+    });
+}
+
+fn on_hand(c: &Client, sku: &str) -> String {
+    c.get(&format!("/api/v1/stock/{sku}")).body["on_hand"]
+        .as_str()
+        .unwrap_or("?")
+        .to_owned()
+}
+
+fn transfer_state(c: &Client, id: &str) -> Value {
+    c.get(&format!("/api/v1/transfers/{id}")).body["state"].clone()
+}
+
+#[test]
+fn catalogue_stock_stocktake_and_a_transfer_across_outages() {
+    let chain = Chain::new(bins!());
+    let hub = chain.hub("127.0.0.1:0".parse().unwrap());
+    let (pa, pb) = (
+        FaultProxy::start(hub.sync, 1),
+        FaultProxy::start(hub.sync, 2),
+    );
+    chain.enrol("S001", pa.address);
+    chain.enrol("S002", pb.address);
+    let (a, b) = (chain.node("S001"), chain.node("S002"));
+    wait_online(&[&a.client, &b.client]);
+    let hq = &hub.client;
+
+    // Headquarters publishes the catalogue; bad change sets are refused whole.
+    let product = |sku: &str, barcode: Option<&str>, unit: &str, price: &str| {
+        json!({"product": {
+            "sku": sku, "name": format!("商品{sku}"), "unit": unit,
+            "barcodes": barcode.into_iter().collect::<Vec<_>>(),
+            "price": {"amount": price}, "low_stock": "20",
+        }})
+    };
+    let publish = |changes: Vec<Value>| {
+        hq.post_as(
+            "/api/v1/catalogue/changes",
+            Some("hq-buyer"),
+            &json!({ "changes": changes }).to_string(),
+        )
+    };
+    let first = publish(vec![
+        product("A1", Some("6901234567892"), "piece", "2.00"),
+        product("RICE", None, "kg", "4.80"),
+    ]);
+    assert_eq!(first.status, 201, "{:?}", first.body);
+    let refused = [
+        (
+            vec![product("A2", Some("6901234567892"), "piece", "1.00")],
+            "duplicate_barcode",
+        ),
+        (
+            vec![
+                json!({"store_price": {"store": "S001", "sku": "NOPE", "price": {"amount": "1"}}}),
+            ],
+            "unknown_sku",
+        ),
+        (
+            vec![product("A3", None, "piece", "-1.00")],
+            "invalid_change",
+        ),
+        (vec![], "invalid_change"),
+    ];
+    for (changes, code) in refused {
+        let answer = publish(changes);
+        assert_eq!(answer.body["code"], code, "{:?}", answer.body);
+    }
+    let anonymous = hq.post_as("/api/v1/catalogue/changes", None, "{\"changes\": []}");
+    assert_eq!(anonymous.body["code"], "staff_required");
+    let special = publish(vec![json!({"store_price": {
+        "store": "S002", "sku": "A1", "price": {"amount": "1.80"}
+    }})]);
+    assert_eq!(special.body["version"], 2, "{:?}", special.body);
+    for c in [&a.client, &b.client] {
+        eventually(20, "the catalogue at every store", || {
+            (c.get("/api/v1/catalogue").body["version"] == 2).then_some(())
+        });
+    }
+    let scanned = b.client.get("/api/v1/products?barcode=6901234567892").body;
+    assert_eq!(scanned["sku"], "A1");
+    assert_eq!(scanned["price_here"]["amount"], "1.80", "S002's own price");
+    assert_eq!(
+        a.client.get("/api/v1/products/A1").body["price_here"]["amount"],
+        "2.00"
+    );
+    // A store has no way to change prices: only headquarters writes the catalogue.
+    let at_store = a
+        .client
+        .post("/api/v1/catalogue/changes", Some("price-0001"), "{}");
+    assert_eq!(at_store.status, 404);
+
+    // 进货 at S001, with bad lines refused.
+    let receive = |key: &str, lines: Value| {
+        a.client.post(
+            "/api/v1/stock/receipts",
+            Some(key),
+            &json!({"supplier": "农夫山泉", "lines": lines}).to_string(),
+        )
+    };
+    let got = receive(
+        "recv-0001",
+        json!([{"barcode": "6901234567892", "qty": "24", "cost": {"amount": "0.90"}},
+               {"sku": "RICE", "qty": "5.5"}]),
+    );
+    assert_eq!(got.status, 201, "{:?}", got.body);
+    let again = receive(
+        "recv-0001",
+        json!([{"barcode": "6901234567892", "qty": "24", "cost": {"amount": "0.90"}},
+               {"sku": "RICE", "qty": "5.5"}]),
+    );
+    assert!(
+        again.replayed && again.body == got.body,
+        "a replay receives nothing twice"
+    );
+    for (lines, code) in [
+        (json!([{"sku": "A1", "qty": "-3"}]), "invalid_quantity"),
+        (json!([{"sku": "A1", "qty": "1.5"}]), "invalid_quantity"),
+        (json!([{"sku": "NOPE", "qty": "1"}]), "unknown_sku"),
+        (
+            json!([{"barcode": "6900000000000", "qty": "1"}]),
+            "unknown_barcode",
+        ),
+    ] {
+        let answer = receive("recv-bad-0001", lines);
+        assert_eq!(answer.body["code"], code, "{:?}", answer.body);
+    }
+    assert_eq!(
+        (on_hand(&a.client, "A1"), on_hand(&a.client, "RICE")),
+        ("24".into(), "5.5".into())
+    );
+
+    // 盘点 while goods keep moving: opened at 24, two written off during the count, 20
+    // counted: the count corrects by -4 and the write-off is not lost (24 - 2 - 4 = 18).
+    let opened = a.client.post(
+        "/api/v1/stocktakes",
+        Some("count-0001"),
+        &json!({"skus": ["A1"]}).to_string(),
+    );
+    assert_eq!(opened.status, 201, "{:?}", opened.body);
+    let stocktake = opened.body["document"].as_str().unwrap().to_owned();
+    let damaged = a.client.post(
+        "/api/v1/stock/damages",
+        Some("damage-0001"),
+        &json!({"reason": "破损", "lines": [{"sku": "A1", "qty": "2"}]}).to_string(),
+    );
+    assert_eq!(damaged.status, 201, "{:?}", damaged.body);
+    let counted = a.client.post(
+        &format!("/api/v1/stocktakes/{stocktake}/counts"),
+        Some("count-0002"),
+        &json!({"counts": [{"sku": "A1", "qty": "20"}]}).to_string(),
+    );
+    assert_eq!(counted.status, 201, "{:?}", counted.body);
+    assert_eq!(on_hand(&a.client, "A1"), "18");
+    let closed = a.client.post(
+        &format!("/api/v1/stocktakes/{stocktake}/counts"),
+        Some("count-0003"),
+        &json!({"counts": [{"sku": "A1", "qty": "20"}]}).to_string(),
+    );
+    assert_eq!(
+        closed.body["code"], "stocktake_not_found",
+        "a stocktake closes once"
+    );
+    let alerts = a.client.get("/api/v1/stock?alerts=low").body;
+    assert_eq!(
+        alerts["stock"][0]["sku"], "A1",
+        "18 is under the threshold of 20: {alerts}"
+    );
+
+    // 调拨: S002 asks S001 for 6 while cut off; the request waits in its log.
+    cut(&pb, true);
+    let same = b.client.post(
+        "/api/v1/transfers",
+        Some("tr-bad-0001"),
+        &json!({"from": "S002", "to": "S002", "lines": [{"sku": "A1", "qty": "6"}]}).to_string(),
+    );
+    assert_eq!(
+        same.body["code"], "invalid_request",
+        "to the same store: {:?}",
+        same.body
+    );
+    let asked = b.client.post(
+        "/api/v1/transfers",
+        Some("transfer-0001"),
+        &json!({"from": "S001", "to": "S002", "lines": [{"sku": "A1", "qty": "6"}], "note": "周末促销"}).to_string(),
+    );
+    assert_eq!(asked.status, 201, "{:?}", asked.body);
+    let id = asked.body["id"].as_str().unwrap().to_owned();
+    cut(&pb, false);
+    eventually(30, "the request at headquarters and at S001", || {
+        (transfer_state(hq, &id) == "requested" && transfer_state(&a.client, &id) == "requested")
+            .then_some(())
+    });
+    // S001 is cut off when headquarters approves: it cannot ship what it has not seen approved.
+    cut(&pa, true);
+    let approved = hq.post_as(
+        &format!("/api/v1/transfers/{id}/approve"),
+        Some("hq-ops-1"),
+        "",
+    );
+    assert_eq!(approved.body["state"], "approved", "{:?}", approved.body);
+    let twice = hq.post_as(
+        &format!("/api/v1/transfers/{id}/approve"),
+        Some("hq-ops-1"),
+        "",
+    );
+    assert_eq!(
+        twice.body["code"], "transfer_not_allowed",
+        "approving twice"
+    );
+    let early = a.client.post(
+        &format!("/api/v1/transfers/{id}/ship"),
+        Some("ship-0001"),
+        "{}",
+    );
+    assert_eq!(
+        early.body["code"], "transfer_not_allowed",
+        "{:?}",
+        early.body
+    );
+    cut(&pa, false);
+    eventually(30, "the approval at S001", || {
+        (transfer_state(&a.client, &id) == "approved").then_some(())
+    });
+    // Now S002 is cut off while S001 ships: the goods are in transit.
+    cut(&pb, true);
+    let shipped = a.client.post(
+        &format!("/api/v1/transfers/{id}/ship"),
+        Some("ship-0002"),
+        "{}",
+    );
+    assert_eq!(shipped.body["state"], "shipped", "{:?}", shipped.body);
+    assert_eq!(on_hand(&a.client, "A1"), "12");
+    let in_transit = eventually(30, "goods in transit at headquarters", || {
+        let s = hq.get("/api/v1/stock?sku=A1").body;
+        (s["in_transit"] == "6").then_some(s)
+    });
+    assert_eq!(in_transit["total"], "18", "{in_transit}");
+    let not_yet = b.client.post(
+        &format!("/api/v1/transfers/{id}/receive"),
+        Some("recv-t-0001"),
+        "{}",
+    );
+    assert_eq!(
+        not_yet.body["code"], "transfer_not_allowed",
+        "S002 has not seen it shipped"
+    );
+    cut(&pb, false);
+    eventually(30, "the shipment at S002", || {
+        (transfer_state(&b.client, &id) == "shipped").then_some(())
+    });
+    let short = json!({"lines": [{"sku": "A1", "qty": "5"}]});
+    let unexplained = b.client.post(
+        &format!("/api/v1/transfers/{id}/receive"),
+        Some("recv-t-0002"),
+        &short.to_string(),
+    );
+    assert_eq!(
+        unexplained.body["code"], "discrepancy_required",
+        "{:?}",
+        unexplained.body
+    );
+    let explained = b.client.post(
+        &format!("/api/v1/transfers/{id}/receive"),
+        Some("recv-t-0003"),
+        &json!({"lines": [{"sku": "A1", "qty": "5"}], "discrepancy": "少一件"}).to_string(),
+    );
+    assert_eq!(explained.body["state"], "received", "{:?}", explained.body);
+    assert_eq!(on_hand(&b.client, "A1"), "5");
+
+    // Headquarters sees every store at once: 12 at S001, 5 at S002, nothing in transit.
+    let chain_wide = eventually(30, "the receipt at headquarters", || {
+        let s = hq.get("/api/v1/stock?sku=A1").body;
+        (s["total"] == "17" && s["in_transit"] == "0").then_some(s)
+    });
+    println!("chain-wide A1: {chain_wide}");
+    let closed = hq.get(&format!("/api/v1/transfers/{id}")).body;
+    assert_eq!(closed["discrepancy"], "少一件");
+    assert_eq!(closed["history"].as_array().map(Vec::len), Some(4));
+    let low = hq.get("/api/v1/stores/S001/stock?alerts=low").body;
+    assert_eq!(low["stock"][0]["on_hand"], "12", "{low}");
+    hub.kill();
+    a.kill();
+    b.kill();
+    chain.verify("S001");
+    chain.verify("S002");
+    chain.verify_hub();
+}
