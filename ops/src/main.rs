@@ -67,6 +67,19 @@ enum CatalogueCmd {
 
 #[derive(Subcommand)]
 enum BenchCmd {
+    /// Import The Complete Journey's 92k products at headquarters, push them to many stores at
+    /// once, and look stock up at a real node.
+    Catalogue {
+        /// Where products.csv.gz is.
+        #[arg(long, default_value = "../shared/data/completejourney")]
+        data: PathBuf,
+        /// Stores taking the catalogue at once.
+        #[arg(long, default_value_t = 50)]
+        stores: usize,
+        /// Stock lookups timed at the node.
+        #[arg(long, default_value_t = 2000)]
+        lookups: usize,
+    },
     /// Durable checkout throughput and latency, next to raw sled.
     Checkout {
         /// Seconds per throughput measurement.
@@ -225,6 +238,14 @@ fn main() -> anyhow::Result<()> {
         Cmd::Bench {
             command: BenchCmd::Wallet { members },
         } => bench::wallet::run(members),
+        Cmd::Bench {
+            command:
+                BenchCmd::Catalogue {
+                    data,
+                    stores,
+                    lookups,
+                },
+        } => bench::catalogue::run(&data, stores, lookups),
         Cmd::Bench {
             command:
                 BenchCmd::Replay {

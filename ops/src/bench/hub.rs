@@ -58,13 +58,13 @@ fn sales_log(store: &StoreId, n: u64) -> Vec<Vec<u8>> {
         .collect()
 }
 
-struct Setup {
-    _dir: Scratch,
-    hub: hub::Config,
-    stores: Vec<(StoreId, quinn::ClientConfig)>,
+pub(crate) struct Setup {
+    pub(crate) dir: Scratch,
+    pub(crate) hub: hub::Config,
+    pub(crate) stores: Vec<(StoreId, quinn::ClientConfig)>,
 }
 
-fn setup(label: &str, stores: usize) -> anyhow::Result<Setup> {
+pub(crate) fn setup(label: &str, stores: usize) -> anyhow::Result<Setup> {
     let dir = Scratch::new(label)?;
     let pki = dir.0.join("pki");
     ops::pki::init(&pki, &["hub", "127.0.0.1"])?;
@@ -79,13 +79,13 @@ fn setup(label: &str, stores: usize) -> anyhow::Result<Setup> {
         clients.push((StoreId::parse(&id)?, node::uplink::client_config(&sync)?));
     }
     Ok(Setup {
-        _dir: dir,
+        dir,
         hub,
         stores: clients,
     })
 }
 
-fn client_endpoint() -> anyhow::Result<quinn::Endpoint> {
+pub(crate) fn client_endpoint() -> anyhow::Result<quinn::Endpoint> {
     let socket = hub::tls::udp_socket(([127, 0, 0, 1], 0).into())?;
     Ok(quinn::Endpoint::new(
         quinn::EndpointConfig::default(),
@@ -95,7 +95,7 @@ fn client_endpoint() -> anyhow::Result<quinn::Endpoint> {
     )?)
 }
 
-async fn read_msg(recv: &mut quinn::RecvStream) -> anyhow::Result<HubMsg> {
+pub(crate) async fn read_msg(recv: &mut quinn::RecvStream) -> anyhow::Result<HubMsg> {
     let mut prefix = [0u8; 4];
     recv.read_exact(&mut prefix).await?;
     let mut body = vec![0u8; sync::frame_len(prefix)?];

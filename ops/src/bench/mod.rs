@@ -1,6 +1,7 @@
 //! `ops bench`: measurements next to baselines taken in the same run, printed as Markdown
 //! tables for BENCHMARKS.md.
 
+pub mod catalogue;
 pub mod checkout;
 pub mod hub;
 pub mod replay;
