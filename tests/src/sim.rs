@@ -16,17 +16,18 @@ use hub::ingest::{AskStep, Ingest};
 use hub::storage::{HubStore, MemHubStore};
 use node::journal::{
     Command, Environment, Journal, MemberEdit, NewMember, Outcome, Rejection, Request, SaleReturn,
-    Settings, WalletAction, WalletRequest,
+    Settings, StockAction, StockRequest, WalletAction, WalletRequest,
 };
 use node::store::{MemStore, Store};
 use node::views::{self, MemberView, keys};
+use protocol::catalogue::{CatalogueChange, Product, Qty, Unit};
 use protocol::member::ProfilePatch;
 use protocol::sale::{PayWith, QuickSaleRequest, Tender};
 use protocol::sync::{
     Ask, AskAnswer, FeedItem, HubEvent, HubMsg, HubSession, StoreMsg, UplinkEvent, UplinkSession,
 };
 use protocol::wallet::{Counter, TopUpRule, Wallet, WalletError, WalletEvent};
-use protocol::{Currency, Fen, MemberId, Money, Phone, SaleId, StaffId, StoreId, TxId};
+use protocol::{Currency, Fen, MemberId, Money, Phone, SaleId, Sku, StaffId, StoreId, TxId};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use rust_decimal::Decimal;
 
@@ -138,6 +139,8 @@ pub struct Sim {
     quiet_at: Option<(u64, usize)>,
     /// The store that went quiet, once it has; with the seq its log was fenced at.
     quiet: Option<(usize, Option<u64>)>,
+    /// Every acknowledged stock movement: (store, the seq of its entry, sku, quantity).
+    stock_bookings: Vec<(usize, u64, Sku, i64)>,
     /// The first violation the bank's checker found during the run.
     violation: Option<String>,
     steps_run: u64,
@@ -211,8 +214,16 @@ impl Sim {
         });
         let mem = Arc::new(MemHubStore::default());
         let clock = now.clone();
-        let ingest =
+        let mut ingest =
             Ingest::open(mem.clone(), Box::new(move || clock.load(Ordering::Relaxed))).unwrap();
+        // Headquarters' catalogue, which every store takes from the feed before it can stock.
+        let products = (0..SKUS)
+            .map(|i| CatalogueChange::Product(sim_product(i)))
+            .collect();
+        ingest
+            .change_catalogue(products, &StaffId::system())
+            .unwrap();
+        ingest.flush().unwrap();
         let hub = SimHub {
             mem,
             ingest,
@@ -234,6 +245,7 @@ impl Sim {
             bookings: Vec::new(),
             quiet_at,
             quiet: None,
+            stock_bookings: Vec::new(),
             violation: None,
             steps_run: 0,
             wallet_ops: WalletCounts::default(),
@@ -487,7 +499,11 @@ impl Sim {
                 Currency::CNY,
             )
         };
-        let roll = self.rng.random_range(0..20);
+        let roll = self.rng.random_range(0..22);
+        if roll >= 20 {
+            self.move_stock(i, roll == 20);
+            return;
+        }
         let member = some_member(&mut self.rng);
         let spend = match (roll, member) {
             (0..4, _) => {
@@ -584,6 +600,33 @@ impl Sim {
             )),
         };
         self.send_spend(i, spend, true);
+    }
+
+    /// Goods received or written off at store `i` (refused until it has the catalogue).
+    fn move_stock(&mut self, i: usize, receive: bool) {
+        let key = self.key(i);
+        let sku = sku(self.rng.random_range(0..SKUS));
+        let qty = Qty(self.rng.random_range(1..30) * 1000);
+        let action = match receive {
+            true => StockAction::Receive {
+                supplier: "供应商".into(),
+                note: String::new(),
+                lines: vec![(sku.clone(), qty, None)],
+            },
+            false => StockAction::Damage {
+                reason: "破损".into(),
+                lines: vec![(sku.clone(), qty)],
+            },
+        };
+        let command = Command::Stock(request(&key, StockRequest { action }));
+        if let Ok(reply) = self.stores[i].journal.handle(command)
+            && !reply.replayed
+        {
+            self.flush_store(i);
+            let seq = self.stores[i].journal.tip().next_seq - 1;
+            let delta = if receive { qty.0 } else { -qty.0 };
+            self.stock_bookings.push((i, seq, sku, delta));
+        }
     }
 
     /// Sends a request that may spend; when its rights are elsewhere and the store is online,
@@ -1248,6 +1291,7 @@ impl Sim {
             }
         }
         report.wallets = at_hq.len() as u64;
+        report.stock_moves = self.check_stock(fenced)?;
         report.feed = self.hub.durable_feed_len;
         report.store_crashes = self
             .trace
@@ -1273,6 +1317,85 @@ impl Sim {
     }
 }
 
+const SKUS: usize = 4;
+
+fn sku(i: usize) -> Sku {
+    Sku::parse(&format!("P{i}")).unwrap()
+}
+
+fn sim_product(i: usize) -> Product {
+    Product {
+        sku: sku(i),
+        name: format!("模拟商品{i}"),
+        barcodes: vec![],
+        department: "GROCERY".into(),
+        category: String::new(),
+        unit: Unit::Piece,
+        price: Some(Fen(100 * (i as i64 + 1))),
+        special: None,
+        earns_points: true,
+        discountable: true,
+        active: true,
+        low_stock: None,
+    }
+}
+
+fn on_hand(bytes: Option<Vec<u8>>) -> i64 {
+    let (total_in, total_out): (u64, u64) = bytes
+        .map(|b| views::decode(b"stk", &b).unwrap())
+        .unwrap_or((0, 0));
+    protocol::stock::on_hand(total_in, total_out)
+}
+
+impl Sim {
+    /// Every store's stock, at the store and at headquarters, equals the sum of its
+    /// acknowledged movements (for a fenced store, those up to its fence, at headquarters);
+    /// chain-wide stock at headquarters is the sum over stores. Returns the movements counted.
+    fn check_stock(&self, fenced: Option<(usize, u64)>) -> Result<u64, String> {
+        let mut counted = 0;
+        for k in 0..SKUS {
+            let sku = sku(k);
+            let mut chain = 0;
+            for (i, s) in self.stores.iter().enumerate() {
+                let key = protocol::inventory::keys::stock(&s.id, &sku);
+                let cut = fenced.filter(|(f, _)| *f == i).map(|(_, at)| at);
+                let sum = |upto: Option<u64>| -> i64 {
+                    self.stock_bookings
+                        .iter()
+                        .filter(|(b, seq, bsku, _)| {
+                            *b == i && *bsku == sku && upto.is_none_or(|u| *seq <= u)
+                        })
+                        .map(|(_, _, _, q)| q)
+                        .sum()
+                };
+                let here = on_hand(s.mem.get(&key).unwrap());
+                let at_hq = on_hand(self.hub.mem.view(&key).unwrap());
+                if here != sum(None) || at_hq != sum(cut) {
+                    return Err(format!(
+                        "{} {sku}: the store holds {here}, headquarters {at_hq}; its movements add up to {} ({} up to its fence)",
+                        s.id,
+                        sum(None),
+                        sum(cut)
+                    ));
+                }
+                chain += at_hq;
+            }
+            let mut ledger = 0;
+            for (i, seq, bsku, q) in &self.stock_bookings {
+                let lost = fenced.is_some_and(|(f, at)| f == *i && *seq > at);
+                if *bsku == sku && !lost {
+                    ledger += q;
+                    counted += 1;
+                }
+            }
+            if chain != ledger {
+                return Err(format!("{sku}: chain-wide {chain}, movements {ledger}"));
+            }
+        }
+        Ok(counted)
+    }
+}
+
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct SimReport {
     pub entries: u64,
@@ -1288,6 +1411,8 @@ pub struct SimReport {
     /// by design: nothing they write after the fence counts).
     pub fenced: u64,
     pub lost_after_fence: u64,
+    /// Stock movements acknowledged and found at the store and at headquarters.
+    pub stock_moves: u64,
 }
 
 fn request<T>(key: &TxId, body: T) -> Request<T> {

@@ -76,6 +76,7 @@ fn many_seeds_converge_with_nothing_lost_or_doubled() {
         total.refused += report.refused;
         total.fenced += report.fenced;
         total.lost_after_fence += report.lost_after_fence;
+        total.stock_moves += report.stock_moves;
         ops.applied += wallet.applied;
         ops.asks += wallet.asks;
         ops.granted += wallet.granted;
@@ -98,7 +99,8 @@ fn many_seeds_converge_with_nothing_lost_or_doubled() {
         total.store_crashes > 0
             && total.hub_crashes > 0
             && total.dropped_links > seeds
-            && (total.fenced > 0 || seeds < 10),
+            && (total.fenced > 0 || seeds < 10)
+            && total.stock_moves > seeds * 5,
         "too few faults: {total:?}"
     );
     assert!(
