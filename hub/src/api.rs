@@ -14,9 +14,7 @@ use axum::routing::{get, post};
 use std::collections::BTreeMap;
 
 use protocol::calendar::StoreCalendar;
-use protocol::catalogue::{
-    Barcode, CatalogueError, ChangeForm, ProductForm, Qty, Unit, parse_quantity,
-};
+use protocol::catalogue::{Barcode, CatalogueError, ChangeForm, ProductForm, Qty};
 use protocol::inventory::{self, ViewKv};
 use protocol::settlement::Settlement;
 use protocol::stock::{Transfer, TransferError, TransferStep};
@@ -409,10 +407,17 @@ fn transfer_refused(e: TransferRefused) -> Response {
 struct TransferBody {
     from: StoreId,
     to: StoreId,
-    /// (sku, quantity as a decimal string)
-    lines: Vec<(Sku, String)>,
+    lines: Vec<LineBody>,
     #[serde(default)]
     note: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LineBody {
+    sku: Sku,
+    /// A decimal string: "6", "1.250".
+    qty: Qty,
 }
 
 /// 调拨: headquarters moves goods between two stores (it approves its own request next).
@@ -437,13 +442,7 @@ async fn request_transfer(
         Ok(axum::Json(body)) => body,
         Err(e) => return bad(e.body_text()),
     };
-    let mut lines = Vec::new();
-    for (sku, qty) in body.lines {
-        match parse_quantity(&qty).and_then(|v| Qty::from_decimal(v, Unit::Kg)) {
-            Ok(q) => lines.push((sku, q)),
-            Err(e) => return bad(format!("{sku}: {e}")),
-        }
-    }
+    let lines = body.lines.into_iter().map(|l| (l.sku, l.qty)).collect();
     let step = TransferStep::Requested {
         from: body.from,
         to: body.to,

@@ -101,7 +101,12 @@ pub fn run(dir: &Path, port: u16) -> anyhow::Result<()> {
             )));
         }
         let first = format!("http://{}", stores[0].listen);
-        tokio::task::spawn_blocking(move || seed(&first)).await??;
+        let hub_url = format!("http://{hub_http}");
+        tokio::task::spawn_blocking(move || {
+            seed(&first)?;
+            seed_goods(&hub_url, &first)
+        })
+        .await??;
         print_welcome(dir, &stores, hub_http);
         for task in tasks {
             task.await??;
@@ -174,6 +179,85 @@ fn seed(base: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A small catalogue (published once), and goods received at S001.
+fn seed_goods(hub: &str, store: &str) -> anyhow::Result<()> {
+    let agent = ureq::Agent::new_with_config(
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(10)))
+            .build(),
+    );
+    let version = |base: &str| -> anyhow::Result<u64> {
+        let mut answer = agent.get(format!("{base}/api/v1/catalogue")).call()?;
+        let body: serde_json::Value = answer.body_mut().read_json()?;
+        Ok(body["version"].as_u64().unwrap_or(0))
+    };
+    if version(hub)? == 0 {
+        let changes: Vec<serde_json::Value> = GOODS
+            .iter()
+            .map(|(sku, name, barcode, unit, price, low)| {
+                json!({"product": {
+                    "sku": sku, "name": name, "barcodes": [barcode], "department": "食品",
+                    "category": "日用", "unit": unit, "price": {"amount": price}, "low_stock": low,
+                }})
+            })
+            .collect();
+        let answer = agent
+            .post(format!("{hub}/api/v1/catalogue/changes"))
+            .header("x-staff-id", "demo-hq")
+            .send_json(json!({ "changes": changes }))?;
+        anyhow::ensure!(
+            answer.status().is_success(),
+            "seeding the catalogue: {}",
+            answer.status()
+        );
+    }
+    let started = std::time::Instant::now();
+    while version(store)? == 0 {
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(20),
+            "S001 did not receive the catalogue"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let lines: Vec<serde_json::Value> = GOODS
+        .iter()
+        .map(|(sku, ..)| json!({"sku": sku, "qty": "24"}))
+        .collect();
+    let answer = agent
+        .post(format!("{store}/api/v1/stock/receipts"))
+        .header("idempotency-key", "demo-receipt-0001")
+        .header("x-staff-id", "demo")
+        .send_json(json!({"supplier": "演示供应商", "lines": lines}))?;
+    anyhow::ensure!(
+        answer.status().is_success(),
+        "seeding stock: {}",
+        answer.status()
+    );
+    Ok(())
+}
+
+/// (sku, name, barcode, unit, price, low-stock threshold)
+const GOODS: &[(&str, &str, &str, &str, &str, &str)] = &[
+    (
+        "6901",
+        "矿泉水 550ml",
+        "6901234567892",
+        "piece",
+        "2.00",
+        "30",
+    ),
+    (
+        "6902",
+        "方便面 五连包",
+        "6901234567809",
+        "piece",
+        "12.50",
+        "10",
+    ),
+    ("6903", "散装大米", "2000000000015", "kg", "4.80", "20"),
+];
+
 fn print_welcome(dir: &Path, stores: &[node::Config], hub_http: std::net::SocketAddr) {
     let s1 = format!("http://{}", stores[0].listen);
     let s2 = format!("http://{}", stores[1].listen);
@@ -207,6 +291,14 @@ fn print_welcome(dir: &Path, stores: &[node::Config], hub_http: std::net::Socket
       -H 'Idempotency-Key: till-2-000001' -H 'Content-Type: application/json' \
       -d '{{"member_id":"<member_id>","amount":{{"amount":"30"}},"pay_with":"stored_value"}}'
     curl {s2}/api/v1/members/<member_id>/wallet
+  Goods: headquarters' catalogue at every store (scan a barcode), S001's stock and its
+  low-stock alerts (24 bottles of water are under the threshold of 30), a transfer request:
+    curl '{s2}/api/v1/products?barcode=6901234567892'
+    curl '{s1}/api/v1/stock?alerts=low'
+    curl -X POST {s2}/api/v1/transfers -H 'Idempotency-Key: till-2-transfer-1' \
+      -H 'Content-Type: application/json' \
+      -d '{{"from":"S001","to":"S002","lines":[{{"sku":"6901","qty":"6"}}]}}'
+    curl 'http://{hub_http}/api/v1/transfers?state=requested'   # approve: POST …/<id>/approve
   Headquarters: liabilities and cross-store settlement (跨店清分):
     curl http://{hub_http}/api/v1/liabilities
     curl 'http://{hub_http}/api/v1/settlement?from=2026-01-01&to=2026-12-31'

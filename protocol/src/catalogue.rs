@@ -83,11 +83,35 @@ pub enum Unit {
 }
 
 /// A quantity in thousandths of its unit (a piece is 1000; 1.250 kg is 1250). Negative in
-/// movements that take goods away. Ledgers hold these, never decimals.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
-)]
+/// movements that take goods away. Ledgers hold these, never decimals; JSON shows the decimal
+/// as a string ("1.25"), the log the integer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Qty(pub i64);
+
+impl Serialize for Qty {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            s.collect_str(self)
+        } else {
+            s.serialize_i64(self.0)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Qty {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        if !d.is_human_readable() {
+            return i64::deserialize(d).map(Qty);
+        }
+        let text = String::deserialize(d)?;
+        let (sign, body) = match text.strip_prefix('-') {
+            Some(body) => (-1, body),
+            None => (1, text.as_str()),
+        };
+        let value = parse_quantity(body).map_err(serde::de::Error::custom)?;
+        Qty::from_decimal(value * Decimal::from(sign), Unit::Kg).map_err(serde::de::Error::custom)
+    }
+}
 
 /// The largest quantity one line may move: a million units.
 pub const QTY_MAX: Qty = Qty(1_000_000_000);
@@ -637,5 +661,25 @@ mod tests {
         let split = parts(changes.clone(), 2 * one);
         assert_eq!(split.len(), 3);
         assert_eq!(split.concat(), changes);
+    }
+}
+
+#[cfg(test)]
+mod json_tests {
+    use super::*;
+
+    #[test]
+    fn quantities_are_decimal_strings_in_json_and_integers_in_the_log() {
+        assert_eq!(serde_json::to_string(&Qty(1_250)).unwrap(), "\"1.25\"");
+        assert_eq!(serde_json::to_string(&Qty(-6_000)).unwrap(), "\"-6\"");
+        assert_eq!(
+            serde_json::from_str::<Qty>("\"-1.5\"").unwrap(),
+            Qty(-1_500)
+        );
+        assert!(serde_json::from_str::<Qty>("6000").is_err());
+        assert_eq!(
+            postcard::to_stdvec(&Qty(1_250)).unwrap(),
+            postcard::to_stdvec(&1_250i64).unwrap()
+        );
     }
 }

@@ -292,6 +292,35 @@ fn catalogue_stock_stocktake_and_a_transfer_across_outages() {
     let closed = hq.get(&format!("/api/v1/transfers/{id}")).body;
     assert_eq!(closed["discrepancy"], "少一件");
     assert_eq!(closed["history"].as_array().map(Vec::len), Some(4));
+    // Headquarters may request a transfer itself, and reject one; bad requests change nothing.
+    let hq_request =
+        |body: Value| hq.post_as("/api/v1/transfers", Some("hq-ops-1"), &body.to_string());
+    let unknown =
+        hq_request(json!({"from": "S002", "to": "S001", "lines": [{"sku": "NOPE", "qty": "1"}]}));
+    assert_eq!(unknown.body["code"], "unknown_sku", "{:?}", unknown.body);
+    let itself =
+        hq_request(json!({"from": "S002", "to": "S002", "lines": [{"sku": "A1", "qty": "1"}]}));
+    assert_eq!(itself.body["code"], "invalid_transfer", "{:?}", itself.body);
+    let back =
+        hq_request(json!({"from": "S002", "to": "S001", "lines": [{"sku": "A1", "qty": "1"}]}));
+    assert_eq!(back.status, 201, "{:?}", back.body);
+    assert_eq!(back.body["lines"][0], json!(["A1", "1"]));
+    let back_id = back.body["id"].as_str().unwrap();
+    let no_reason = hq.post_as(
+        &format!("/api/v1/transfers/{back_id}/reject"),
+        Some("hq-ops-1"),
+        "",
+    );
+    assert_eq!(
+        no_reason.body["code"], "invalid_transfer",
+        "a rejection needs a reason"
+    );
+    let rejected = hq.post_as(
+        &format!("/api/v1/transfers/{back_id}/reject"),
+        Some("hq-ops-1"),
+        &json!({"reason": "总部库存充足"}).to_string(),
+    );
+    assert_eq!(rejected.body["state"], "rejected", "{:?}", rejected.body);
     let low = hq.get("/api/v1/stores/S001/stock?alerts=low").body;
     assert_eq!(low["stock"][0]["on_hand"], "12", "{low}");
     hub.kill();
