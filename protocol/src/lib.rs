@@ -16,6 +16,7 @@ pub mod member;
 pub mod money;
 pub mod phone;
 pub mod points;
+pub mod pricing;
 pub mod sale;
 pub mod settlement;
 pub mod stock;
