@@ -281,7 +281,7 @@ async fn chain_stock(
     for (store, _, _) in stores {
         match inventory::level(&views, &store, &sku) {
             Ok(level) if level.on_hand.0 != 0 || level.low => {
-                total += level.on_hand.0;
+                total = total.saturating_add(level.on_hand.0);
                 rows.push(level_json(&level));
             }
             Ok(_) => {}
@@ -296,25 +296,22 @@ async fn chain_stock(
         "sku": sku,
         "stores": rows,
         "in_transit": Qty(in_transit).to_string(),
-        "total": Qty(total + in_transit).to_string(),
+        "total": Qty(total.saturating_add(in_transit)).to_string(),
     }))
     .into_response()
 }
 
 fn transfers_in_transit(storage: &dyn HubStore, sku: &Sku) -> Result<i64, String> {
-    let mut total = 0;
+    let mut total: i64 = 0;
     for (key, bytes) in storage
         .views(b"tr/", usize::MAX)
         .map_err(|e| e.to_string())?
     {
         let transfer: Transfer = postcard::from_bytes(&bytes)
             .map_err(|e| format!("{}: {e}", String::from_utf8_lossy(&key)))?;
-        total += transfer
-            .in_transit()
-            .iter()
-            .filter(|(s, _)| s == sku)
-            .map(|(_, q)| q.0)
-            .sum::<i64>();
+        for (_, q) in transfer.in_transit().iter().filter(|(s, _)| s == sku) {
+            total = total.saturating_add(q.0);
+        }
     }
     Ok(total)
 }

@@ -317,6 +317,8 @@ pub struct Ingest {
     placements: Vec<(StoreId, Ask)>,
     recall_rounds: u64,
     fences: HashMap<StoreId, Fence>,
+    /// Fenced stores whose rights are not all taken back yet (a write failed).
+    reclaims_pending: Vec<StoreId>,
 }
 
 /// Entries every store needs: the member directory (registrations and profile edits), every
@@ -330,6 +332,29 @@ fn goes_to_feed(entry: &Entry) -> bool {
             | Payload::Catalogue { .. }
             | Payload::Transfer { .. }
     ) || touches_wallet(entry)
+}
+
+/// What a store's entry holds that only headquarters may write, if anything.
+fn hq_only(payload: &Payload) -> Option<&'static str> {
+    let reclaims = payload.rights_ops().is_some_and(|(_, ops)| {
+        ops.iter()
+            .any(|op| matches!(op.change, Change::Reclaim { .. }))
+    }) || matches!(
+        payload,
+        Payload::Wallet {
+            event: WalletEvent::Rights {
+                movement: Movement::Reclaim { .. }
+            },
+            ..
+        }
+    );
+    match payload {
+        Payload::Catalogue { .. } => {
+            Some("only headquarters changes the catalogue (prices included)")
+        }
+        _ if reclaims => Some("only headquarters takes back a fenced store's rights"),
+        _ => None,
+    }
 }
 
 fn touches_wallet(entry: &Entry) -> bool {
@@ -632,6 +657,7 @@ impl Ingest {
             placements: Vec::new(),
             recall_rounds: 0,
             fences,
+            reclaims_pending: Vec::new(),
         };
         // A crash between fencing a store and taking back its rights: finish the job.
         let fenced: Vec<StoreId> = ingest
@@ -753,6 +779,12 @@ impl Ingest {
             })
             .collect();
         let mut fenced = Vec::new();
+        for store in std::mem::take(&mut self.reclaims_pending) {
+            if let Err(e) = self.reclaim_from(&store) {
+                self.reclaims_pending.push(store);
+                return Err(e);
+            }
+        }
         for (store, by, reason) in due {
             if self.links.get(&store).is_some_and(|n| *n > 0) {
                 self.alive(&store)?;
@@ -766,7 +798,14 @@ impl Ingest {
                 reason,
             };
             self.set_fence(&store, Some(fence))?;
-            let members = self.reclaim_from(&store)?;
+            let members = match self.reclaim_from(&store) {
+                Ok(members) => members,
+                Err(e) => {
+                    // Fenced already: the take-back is tried again at every tick until done.
+                    self.reclaims_pending.push(store);
+                    return Err(e);
+                }
+            };
             tracing::warn!(%store, at_seq, members, "hold posted: store fenced, its rights taken back");
             fenced.push(store);
         }
@@ -797,8 +836,19 @@ impl Ingest {
         let views = HubViews::reader(&*self.storage);
         let mut products: HashMap<&Sku, &protocol::catalogue::Product> = HashMap::new();
         let mut owners: HashMap<&Barcode, &Sku> = HashMap::new();
+        let mut named = std::collections::HashSet::new();
         for change in &changes {
             change.check()?;
+            let whole = matches!(
+                change,
+                CatalogueChange::Product(_) | CatalogueChange::Bundle(_)
+            );
+            if whole && !named.insert(change.sku()) {
+                return Err(CatalogueError::Field {
+                    field: change.sku().to_string(),
+                    problem: "named twice in one change set".into(),
+                });
+            }
             if let CatalogueChange::Product(p) = change {
                 products.insert(&p.sku, p);
             }
@@ -892,10 +942,25 @@ impl Ingest {
             None => {
                 let id = DocId::for_entry("T", &hq, self.tip(&hq).next_seq);
                 Transfer::open(id.clone(), &hq, &step, record)?;
-                if let TransferStep::Requested { lines, .. } = &step {
-                    for (sku, _) in lines {
-                        if inventory::product(&views, sku).map_err(failed)?.is_none() {
-                            return Err(TransferRefused::UnknownSku(sku.clone()));
+                if let TransferStep::Requested {
+                    lines, from, to, ..
+                } = &step
+                {
+                    for store in [from, to] {
+                        if !self.statuses.contains_key(store) {
+                            return Err(TransferRefused::Step(TransferError::Text(format!(
+                                "store {store} has never synced with headquarters"
+                            ))));
+                        }
+                    }
+                    for (sku, qty) in lines {
+                        let product = inventory::product(&views, sku)
+                            .map_err(failed)?
+                            .ok_or_else(|| TransferRefused::UnknownSku(sku.clone()))?;
+                        if product.unit == protocol::catalogue::Unit::Piece && qty.0 % 1000 != 0 {
+                            return Err(TransferRefused::Step(TransferError::Text(format!(
+                                "{sku} is counted in whole pieces"
+                            ))));
                         }
                     }
                 }
@@ -906,6 +971,15 @@ impl Ingest {
                     .map_err(failed)?
                     .ok_or_else(|| TransferRefused::Unknown(id.clone()))?;
                 transfer.check(&hq, &step, &[])?;
+                if matches!(step, TransferStep::CancelRequested { .. })
+                    && transfer.state != protocol::stock::TransferState::Approved
+                {
+                    return Err(TransferRefused::Step(TransferError::NotAllowed {
+                        who: hq,
+                        step: step.name(),
+                        state: transfer.state,
+                    }));
+                }
                 id
             }
         };
@@ -1142,7 +1216,17 @@ impl Ingest {
         entries: Vec<Sealed>,
         log_len: u64,
     ) -> Result<u64, IngestError> {
-        if *store != StoreId::hq() {
+        let from_store = *store != StoreId::hq();
+        // Refuse a batch holding what only headquarters may write before anything changes.
+        for sealed in entries.iter().filter(|_| from_store) {
+            if let Some(what) = hq_only(&sealed.entry.payload) {
+                return Err(IngestError::NotAllowed {
+                    seq: sealed.entry.seq,
+                    what,
+                });
+            }
+        }
+        if from_store {
             self.alive(store)?;
         }
         let mut tip = self.tips.get(store).copied().unwrap_or(ChainTip::GENESIS);
@@ -1151,18 +1235,16 @@ impl Ingest {
         let mut feed = Vec::new();
         let mut feed_len = self.feed_len;
         let mut directory = Directory::default();
-        let from_store = *store != StoreId::hq();
+        let placed_before = self.placements.len();
         for sealed in entries {
             if sealed.entry.seq < tip.next_seq {
                 continue;
             }
-            if from_store && matches!(sealed.entry.payload, Payload::Catalogue { .. }) {
-                return Err(IngestError::NotAllowed {
-                    seq: sealed.entry.seq,
-                    what: "only headquarters changes the catalogue (prices included)",
-                });
+            let extended = tip.extend_sealed(store, &sealed);
+            if extended.is_err() {
+                self.placements.truncate(placed_before);
             }
-            tip = tip.extend_sealed(store, &sealed)?;
+            tip = extended?;
             let Sealed { entry, bytes, .. } = sealed;
             if goes_to_feed(&entry) {
                 feed_len += 1;
@@ -1174,7 +1256,10 @@ impl Ingest {
                     },
                 ));
             }
-            directory.apply(&*self.storage, &entry)?;
+            if let Err(e) = directory.apply(&*self.storage, &entry) {
+                self.placements.truncate(placed_before);
+                return Err(e);
+            }
             self.place_ahead(&directory, &entry);
             status.last_entry_ms = entry.hlc.wall_ms;
             fresh.push((entry.seq, bytes));
@@ -1195,9 +1280,10 @@ impl Ingest {
                 wallets: directory.wallets.into_iter().collect(),
                 views: directory.views.into_iter().collect(),
             };
-            self.storage
-                .append(append)
-                .map_err(|e| IngestError::Storage(e.to_string()))?;
+            if let Err(e) = self.storage.append(append) {
+                self.placements.truncate(placed_before);
+                return Err(IngestError::Storage(e.to_string()));
+            }
             self.tips.insert(store.clone(), tip);
             self.feed_len = feed_len;
         }
@@ -1828,5 +1914,46 @@ mod catalogue_tests {
         let views = HubViews::reader(&*storage);
         let a2 = inventory::sku_of_barcode(&views, &Barcode::parse("6901234567892").unwrap());
         assert_eq!(a2.unwrap().unwrap().as_str(), "A2");
+    }
+}
+
+#[cfg(test)]
+mod forgery_tests {
+    use super::*;
+    use crate::storage::MemHubStore;
+    use protocol::wallet::{Counter, RightsOp};
+
+    #[test]
+    fn a_store_cannot_take_back_rights_like_headquarters() {
+        let storage: Arc<MemHubStore> = Arc::new(MemHubStore::default());
+        let mut ingest = Ingest::open(storage.clone(), Box::new(|| 1_000)).unwrap();
+        let s001 = StoreId::parse("S001").unwrap();
+        let forged = RightsOp {
+            counter: Counter::Principal,
+            change: Change::Reclaim {
+                from: StoreId::parse("S002").unwrap(),
+                units: 100,
+                total: 100,
+            },
+        };
+        let entry = super::tests::wallet_entry(
+            &s001,
+            ChainTip::GENESIS,
+            MemberId::mint(1, 1),
+            vec![forged.clone()],
+        );
+        assert!(matches!(
+            ingest.ingest(&s001, vec![Sealed::new(entry)], 1),
+            Err(IngestError::NotAllowed { seq: 1, .. })
+        ));
+        assert_eq!(
+            ingest.tip(&s001),
+            ChainTip::GENESIS,
+            "nothing of the batch was kept"
+        );
+        // And every replica ignores such a cell write if one ever got through.
+        let mut wallet = protocol::wallet::Wallet::default();
+        wallet.absorb(&s001, &[forged]);
+        assert_eq!(wallet.held(&Counter::Principal, &s001), 0);
     }
 }

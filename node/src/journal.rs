@@ -214,6 +214,8 @@ pub enum Rejection {
     AlreadyReturned(SaleId),
     #[error(transparent)]
     Inventory(#[from] InventoryError),
+    #[error("the entry would be {0} bytes, over the {max}-byte limit: send fewer lines", max = protocol::entry::ENTRY_BYTES_MAX)]
+    EntryTooLarge(usize),
     #[error("storage failed: {0}")]
     Storage(String),
     #[error("the node is shutting down or its storage has failed")]
@@ -843,9 +845,13 @@ impl Journal {
             prev_hash: self.tip.hash,
             payload,
         };
+        let bytes = entry.encode();
+        if bytes.len() > protocol::entry::ENTRY_BYTES_MAX {
+            return Err(Rejection::EntryTooLarge(bytes.len()));
+        }
         let mut ov = Overlay::new(&*self.store);
         views::apply_entry(&mut ov, &entry)?;
-        ov.put(keys::log(&entry.origin, entry.seq), entry.encode());
+        ov.put(keys::log(&entry.origin, entry.seq), bytes);
         let outcome = outcome(&ov)?;
         let record = RequestRecord {
             fingerprint: r.fingerprint,

@@ -28,10 +28,10 @@ pub mod keys {
     pub const FEED: &[u8] = b"fx/";
     pub const FEED_APPLIED: &[u8] = b"meta/feed_applied";
     pub const IDEMPOTENCY: &[u8] = b"i/";
-    /// Every prefix that holds a view, i.e. state that `rebuild` must reproduce exactly.
+    /// Every prefix that holds a view, i.e. state that `rebuild` must reproduce exactly (with
+    /// `protocol::inventory::VIEW_PREFIXES`).
     pub const VIEWS: &[&[u8]] = &[
-        b"m/", b"d/", b"p/", b"c/", b"w/", b"s/", b"ms/", b"owe/", b"od/", b"cat/", b"cs/", b"pr/",
-        b"bc/", b"bu/", b"spr/", b"slt/", b"stk/", b"tr/", b"stt/",
+        b"m/", b"d/", b"p/", b"c/", b"w/", b"s/", b"ms/", b"owe/", b"od/",
     ];
 
     fn join(prefix: &str, id: impl std::fmt::Display) -> Vec<u8> {
@@ -561,7 +561,7 @@ pub fn rebuild(store: &dyn Store) -> Result<RebuildReport, ViewError> {
         report.entries += 1;
     }
     apply_feed_until(u64::MAX, &mut report)?;
-    for prefix in keys::VIEWS {
+    for prefix in keys::VIEWS.iter().chain(protocol::inventory::VIEW_PREFIXES) {
         report.differences.extend(compare(
             &store.scan_prefix(prefix)?,
             &fresh.scan_prefix(prefix)?,

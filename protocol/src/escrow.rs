@@ -225,7 +225,7 @@ impl Rights {
     /// `None` when `from` holds nothing.
     pub fn reclaim(&mut self, taker: &StoreId, from: &StoreId) -> Option<Change> {
         let units = self.held(from);
-        if units == 0 || taker == from {
+        if units == 0 || taker == from || *taker != StoreId::hq() {
             return None;
         }
         let cell = self
@@ -254,6 +254,8 @@ impl Rights {
                 total,
             ),
             Change::Debit { total, .. } => (self.debits.entry(owner.clone()).or_default(), total),
+            // Only headquarters takes back rights; anyone else's claim to is ignored everywhere.
+            Change::Reclaim { .. } if *owner != StoreId::hq() => return,
             Change::Reclaim { from, total, .. } => (
                 self.reclaimed
                     .entry((owner.clone(), from.clone()))

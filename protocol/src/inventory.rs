@@ -26,7 +26,7 @@ pub trait ViewKv {
     fn delete(&mut self, key: Vec<u8>);
 }
 
-/// Every prefix this module writes (for rebuild checks).
+/// Every prefix this module writes (a store's rebuild compares them all).
 pub const VIEW_PREFIXES: &[&[u8]] = &[
     b"cat/", b"cs/", b"pr/", b"bc/", b"bu/", b"spr/", b"slt/", b"stk/", b"tr/", b"stt/",
 ];
@@ -139,6 +139,15 @@ pub fn apply(kv: &mut dyn ViewKv, entry: &Entry) -> Result<Option<String>, Strin
         }
         Payload::Catalogue { .. } => Ok(Some("a catalogue change not from headquarters".into())),
         Payload::Stock { movement, changes } => {
+            let sign_ok = match movement {
+                StockMovement::Received { .. } => changes.iter().all(|c| c.qty.0 > 0),
+                StockMovement::Damaged { .. } => changes.iter().all(|c| c.qty.0 < 0),
+                StockMovement::StocktakeOpened { .. } => changes.is_empty(),
+                StockMovement::Counted { .. } => true,
+            };
+            if !sign_ok || !consistent(changes) {
+                return Ok(Some("stock changes that do not fit their movement".into()));
+            }
             absorb_changes(kv, &entry.origin, changes)?;
             match movement {
                 StockMovement::StocktakeOpened {
@@ -165,6 +174,22 @@ pub fn apply(kv: &mut dyn ViewKv, entry: &Entry) -> Result<Option<String>, Strin
         } => apply_transfer(kv, entry, transfer, step, changes),
         _ => Ok(None),
     }
+}
+
+/// Each change's totals can hold its quantity (a store's software wrote them, not a person).
+fn consistent(changes: &[StockChange]) -> bool {
+    let mut skus: Vec<&Sku> = changes.iter().map(|c| &c.sku).collect();
+    skus.sort();
+    skus.dedup();
+    skus.len() == changes.len()
+        && changes.iter().all(|c| {
+            let amount = c.qty.0.unsigned_abs();
+            if c.qty.0 >= 0 {
+                c.total_in >= amount
+            } else {
+                c.total_out >= amount
+            }
+        })
 }
 
 fn absorb_changes(
@@ -268,6 +293,19 @@ fn apply_transfer(
     };
     let key = keys::transfer(id);
     let lines = lines_of(changes);
+    let fits = match step {
+        TransferStep::Requested { .. } => {
+            changes.is_empty() && *id == DocId::for_entry("T", &entry.origin, entry.seq)
+        }
+        TransferStep::Shipped => changes.iter().all(|c| c.qty.0 < 0),
+        TransferStep::Received { .. } => changes.iter().all(|c| c.qty.0 > 0),
+        _ => changes.is_empty(),
+    };
+    if !fits || !consistent(changes) {
+        return Ok(Some(format!(
+            "transfer {id}: changes that do not fit the step"
+        )));
+    }
     let transfer = match read::<Transfer>(kv, &key)? {
         None => Transfer::open(id.clone(), &entry.origin, step, record),
         Some(mut t) => t.check(&entry.origin, step, &lines).map(|()| {

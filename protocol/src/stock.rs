@@ -14,13 +14,11 @@
 //! already have shipped while offline); the destination receives. So two replicas can never
 //! take conflicting steps, and steps written offline apply in order once they arrive.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 
 use crate::catalogue::{QTY_MAX, Qty};
 use crate::hlc::Hlc;
-use crate::ids::{DocId, SaleId, Sku, StaffId, StoreId};
+use crate::ids::{DocId, Sku, StaffId, StoreId};
 use crate::money::Fen;
 
 /// The longest free text on a movement or transfer (a reason, a supplier, a note).
@@ -63,8 +61,6 @@ pub enum StockMovement {
         stocktake: DocId,
         counts: Vec<(Sku, Qty, Qty)>,
     },
-    /// Goods sold or returned with a sale (the sale is its own entry).
-    Sold { sale: SaleId },
 }
 
 /// One step of a transfer.
@@ -228,6 +224,11 @@ impl Transfer {
         if from == to {
             return Err(TransferError::SameStore);
         }
+        if *from == StoreId::hq() || *to == StoreId::hq() {
+            return Err(TransferError::Text(
+                "goods move between stores; headquarters holds no stock".into(),
+            ));
+        }
         if *origin != *from && *origin != *to && *origin != StoreId::hq() {
             return Err(TransferError::NotAllowed {
                 who: origin.clone(),
@@ -267,7 +268,9 @@ impl Transfer {
         let hq = StoreId::hq();
         let allowed = match (step, self.state) {
             (TransferStep::Approved | TransferStep::Rejected { .. }, S::Requested) => *origin == hq,
-            (TransferStep::CancelRequested { .. }, S::Approved) => {
+            // Only a flag, accepted in any state: the source may have shipped or cancelled
+            // before it saw the request, and every replica must take the same steps.
+            (TransferStep::CancelRequested { .. }, _) => {
                 *origin == hq && self.cancel_requested.is_none()
             }
             (TransferStep::Cancelled { .. } | TransferStep::Shipped, S::Approved) => {
@@ -298,7 +301,12 @@ impl Transfer {
                 let mut sent = self.shipped.clone();
                 got.sort();
                 sent.sort();
-                if lines.iter().any(|(_, q)| q.0 < 0 || *q > QTY_MAX) {
+                let mut skus: Vec<&Sku> = got.iter().map(|(s, _)| s).collect();
+                skus.dedup();
+                if lines.len() > LINES_MAX
+                    || skus.len() != lines.len()
+                    || lines.iter().any(|(_, q)| q.0 < 0 || *q > QTY_MAX)
+                {
                     return Err(TransferError::Lines);
                 }
                 if got != sent && discrepancy.is_none() {
@@ -343,46 +351,6 @@ impl Transfer {
     }
 }
 
-/// Every store's stock as far as the changes taken in go: (store, SKU) → (in, out).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StockLedger {
-    cells: BTreeMap<(StoreId, Sku), (u64, u64)>,
-}
-
-impl StockLedger {
-    /// `store` moves `qty` of `sku` (its own stock): the change to record in its log.
-    pub fn record(&mut self, store: &StoreId, sku: &Sku, qty: Qty) -> StockChange {
-        let cell = self.cells.entry((store.clone(), sku.clone())).or_default();
-        let change = next_change(*cell, sku, qty);
-        *cell = (change.total_in, change.total_out);
-        change
-    }
-
-    /// Takes in one change `store` made: a maximum on its two cells.
-    pub fn absorb(&mut self, store: &StoreId, change: &StockChange) {
-        let cell = self
-            .cells
-            .entry((store.clone(), change.sku.clone()))
-            .or_default();
-        *cell = absorb_cell(*cell, change);
-    }
-
-    pub fn on_hand(&self, store: &StoreId, sku: &Sku) -> i64 {
-        self.cells
-            .get(&(store.clone(), sku.clone()))
-            .map_or(0, |(i, o)| on_hand(*i, *o))
-    }
-
-    /// All stores together.
-    pub fn chain_wide(&self, sku: &Sku) -> i64 {
-        self.cells
-            .iter()
-            .filter(|((_, s), _)| s == sku)
-            .map(|(_, (i, o))| on_hand(*i, *o))
-            .sum()
-    }
-}
-
 /// The change that moves a cell holding `(total_in, total_out)` by `qty`.
 pub fn next_change((total_in, total_out): (u64, u64), sku: &Sku, qty: Qty) -> StockChange {
     let amount = qty.0.unsigned_abs();
@@ -414,6 +382,48 @@ pub fn on_hand(total_in: u64, total_out: u64) -> i64 {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    /// A model replica: every store's stock as far as the changes taken in go, through the same
+    /// `next_change` and `absorb_cell` the journal and the views use.
+    #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct StockLedger {
+        cells: BTreeMap<(StoreId, Sku), (u64, u64)>,
+    }
+
+    impl StockLedger {
+        /// `store` moves `qty` of `sku` (its own stock): the change to record in its log.
+        pub fn record(&mut self, store: &StoreId, sku: &Sku, qty: Qty) -> StockChange {
+            let cell = self.cells.entry((store.clone(), sku.clone())).or_default();
+            let change = next_change(*cell, sku, qty);
+            *cell = (change.total_in, change.total_out);
+            change
+        }
+
+        /// Takes in one change `store` made: a maximum on its two cells.
+        pub fn absorb(&mut self, store: &StoreId, change: &StockChange) {
+            let cell = self
+                .cells
+                .entry((store.clone(), change.sku.clone()))
+                .or_default();
+            *cell = absorb_cell(*cell, change);
+        }
+
+        pub fn on_hand(&self, store: &StoreId, sku: &Sku) -> i64 {
+            self.cells
+                .get(&(store.clone(), sku.clone()))
+                .map_or(0, |(i, o)| on_hand(*i, *o))
+        }
+
+        /// All stores together.
+        pub fn chain_wide(&self, sku: &Sku) -> i64 {
+            self.cells
+                .iter()
+                .filter(|((_, s), _)| s == sku)
+                .map(|(_, (i, o))| on_hand(*i, *o))
+                .sum()
+        }
+    }
 
     fn store(i: usize) -> StoreId {
         StoreId::parse(["S001", "S002", "S003"][i]).unwrap()

@@ -76,6 +76,13 @@ fn catalogue_stock_stocktake_and_a_transfer_across_outages() {
             "invalid_change",
         ),
         (vec![], "invalid_change"),
+        (
+            vec![
+                product("A4", None, "piece", "1.00"),
+                product("A4", None, "piece", "2.00"),
+            ],
+            "invalid_change",
+        ),
     ];
     for (changes, code) in refused {
         let answer = publish(changes);
@@ -154,6 +161,15 @@ fn catalogue_stock_stocktake_and_a_transfer_across_outages() {
     );
     assert_eq!(opened.status, 201, "{:?}", opened.body);
     let stocktake = opened.body["document"].as_str().unwrap().to_owned();
+    let overlapping = a.client.post(
+        "/api/v1/stocktakes",
+        Some("count-0009"),
+        &json!({"skus": ["RICE", "A1"]}).to_string(),
+    );
+    assert_eq!(
+        overlapping.body["code"], "stocktake_in_progress",
+        "A1 would be corrected twice"
+    );
     let damaged = a.client.post(
         "/api/v1/stock/damages",
         Some("damage-0001"),

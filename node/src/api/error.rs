@@ -45,6 +45,7 @@ pub enum Code {
     StocktakeNotFound,
     TransferNotAllowed,
     DiscrepancyRequired,
+    StocktakeInProgress,
     TopUpRuleInvalid,
     CardNotFound,
     CardNotValid,
@@ -90,6 +91,7 @@ impl Code {
             Code::StocktakeNotFound => "stocktake_not_found",
             Code::TransferNotAllowed => "transfer_not_allowed",
             Code::DiscrepancyRequired => "discrepancy_required",
+            Code::StocktakeInProgress => "stocktake_in_progress",
             Code::TopUpRuleInvalid => "top_up_rule_invalid",
             Code::CardNotFound => "card_not_found",
             Code::CardNotValid => "card_not_valid",
@@ -126,6 +128,7 @@ impl Code {
             | Code::StocktakeNotFound => S::NOT_FOUND,
             Code::InvalidQuantity | Code::DiscrepancyRequired => S::UNPROCESSABLE_ENTITY,
             Code::RightsElsewhere
+            | Code::StocktakeInProgress
             | Code::TransferNotAllowed
             | Code::StoreFenced
             | Code::ReturnElsewhere
@@ -177,6 +180,7 @@ impl Code {
             Code::StocktakeNotFound => "盘点单不存在或已结束",
             Code::TransferNotAllowed => "调拨单当前状态或本店身份不允许此操作",
             Code::DiscrepancyRequired => "实收数量与发货数量不符，请填写差异原因",
+            Code::StocktakeInProgress => "该商品正在盘点中，请先完成盘点",
             Code::StoreFenced => {
                 "本店已被总部冻结：会员储值、积分与次卡业务暂停，请联系总部重新开通"
             }
@@ -276,12 +280,14 @@ impl From<Rejection> for ApiError {
                 InventoryError::Invalid(_) => Code::InvalidQuantity,
                 InventoryError::UnknownTransfer(_) => Code::TransferNotFound,
                 InventoryError::UnknownStocktake(_) => Code::StocktakeNotFound,
+                InventoryError::BeingCounted { .. } => Code::StocktakeInProgress,
                 InventoryError::Transfer(TransferError::Discrepancy) => Code::DiscrepancyRequired,
                 InventoryError::Transfer(TransferError::NotAllowed { .. }) => {
                     Code::TransferNotAllowed
                 }
                 InventoryError::Transfer(_) => Code::InvalidRequest,
             },
+            Rejection::EntryTooLarge(_) => Code::PayloadTooLarge,
             Rejection::Storage(_) => Code::Storage,
             Rejection::Unavailable => Code::Unavailable,
         };

@@ -740,6 +740,9 @@ async fn wallet_write(
     member: MemberId,
     action: WalletAction,
 ) -> AppResult {
+    if let Some(reason) = &app.sync.borrow().refused {
+        return Err(ApiError::new(Code::StoreFenced, reason));
+    }
     let (key, fingerprint, staff) = request_meta(
         headers,
         &format!("{route}/{member}"),

@@ -17,7 +17,8 @@ use crate::store::StoreError;
 use crate::views::Overlay;
 
 /// The most SKUs one stocktake may cover (its opening entry lists each with its expected count).
-pub const STOCKTAKE_SKUS_MAX: usize = 1_000;
+/// (300 keeps the closing entry, two rows per SKU, under the entry size limit.)
+pub const STOCKTAKE_SKUS_MAX: usize = 300;
 
 #[derive(Debug, Clone)]
 pub struct StockRequest {
@@ -85,6 +86,8 @@ pub enum InventoryError {
     UnknownTransfer(DocId),
     #[error("no open stocktake {0}")]
     UnknownStocktake(DocId),
+    #[error("{sku} is already being counted in stocktake {stocktake}")]
+    BeingCounted { sku: Sku, stocktake: DocId },
     #[error(transparent)]
     Transfer(#[from] TransferError),
 }
@@ -187,6 +190,21 @@ impl Journal {
                     return Err(invalid(format!(
                         "a stocktake covers 1 to {STOCKTAKE_SKUS_MAX} SKUs, each once"
                     )));
+                }
+                // A SKU in two open stocktakes would be corrected twice.
+                for (key, bytes) in self.store.scan_prefix(b"stt/")? {
+                    let open: OpenStocktake = crate::views::decode(&key, &bytes)?;
+                    if let Some((sku, _)) = open
+                        .expected
+                        .iter()
+                        .find(|(s, _)| open.store == here && skus.contains(s))
+                    {
+                        return Err(InventoryError::BeingCounted {
+                            sku: sku.clone(),
+                            stocktake: open.id,
+                        }
+                        .into());
+                    }
                 }
                 let ov = Overlay::new(&*self.store);
                 let mut expected = Vec::with_capacity(skus.len());
