@@ -45,6 +45,9 @@ pub struct Config {
     pub managers: Vec<String>,
     /// Stored value, points and cards (the chain's rules; the same at every store).
     pub wallet: WalletConfig,
+    /// Discounts at the till: the order of the pricing steps, percent off by member tier and in
+    /// the birthday month, points that make a yuan off and the most of a sale they may pay.
+    pub pricing: protocol::pricing::PricingRules,
     /// Headquarters to sync with; without it the node runs on its own.
     pub sync: Option<SyncConfig>,
 }
@@ -171,6 +174,7 @@ impl Default for Config {
             max_forward_skew_ms: HlcClock::DEFAULT_MAX_FORWARD_SKEW_MS,
             managers: Vec::new(),
             wallet: WalletConfig::default(),
+            pricing: Default::default(),
             sync: None,
         }
     }
@@ -244,6 +248,10 @@ impl Config {
             default_tier: self.default_tier.clone(),
             max_forward_skew_ms: self.max_forward_skew_ms,
             wallet: self.wallet.rules().context("wallet")?,
+            pricing: {
+                self.pricing.check().context("pricing")?;
+                self.pricing.clone()
+            },
         })
     }
 }

@@ -256,6 +256,7 @@ pub struct Settings {
     pub default_tier: String,
     pub max_forward_skew_ms: u64,
     pub wallet: WalletRules,
+    pub pricing: protocol::pricing::PricingRules,
 }
 
 /// Where time and random bits come from: the system in production, a seed in the simulator.
@@ -1041,6 +1042,7 @@ mod tests {
                 }],
                 ..WalletRules::default()
             },
+            pricing: Default::default(),
         }
     }
 

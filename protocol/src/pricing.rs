@@ -98,6 +98,25 @@ pub struct PricingRules {
     pub rounding: Rounding,
 }
 
+impl PricingRules {
+    /// Each step named at most once, every percentage between 0 and 100.
+    pub fn check(&self) -> Result<(), PricingError> {
+        let mut order = self.order.clone();
+        order.sort();
+        order.dedup();
+        if order.len() != self.order.len() {
+            return Err(PricingError::Order);
+        }
+        if !percent_ok(self.birthday_percent_off)
+            || !percent_ok(self.points_cap_percent)
+            || !self.tier_percent_off.values().all(|p| percent_ok(*p))
+        {
+            return Err(PricingError::Percent);
+        }
+        Ok(())
+    }
+}
+
 impl Default for PricingRules {
     fn default() -> Self {
         Self {
@@ -322,18 +341,7 @@ pub fn price(
     if lines.is_empty() || lines.len() > LINES_MAX || lines.iter().any(|l| l.qty.0 <= 0) {
         return Err(PricingError::Lines);
     }
-    let mut order = rules.order.clone();
-    order.sort();
-    order.dedup();
-    if order.len() != rules.order.len() {
-        return Err(PricingError::Order);
-    }
-    if !percent_ok(rules.birthday_percent_off)
-        || !percent_ok(rules.points_cap_percent)
-        || !rules.tier_percent_off.values().all(|p| percent_ok(*p))
-    {
-        return Err(PricingError::Percent);
-    }
+    rules.check()?;
     let in_range = |f: Fen| (0..=crate::catalogue::PRICE_FEN_MAX).contains(&f.0);
     if lines.iter().any(|l| {
         !in_range(l.unit_price)

@@ -35,7 +35,14 @@ fn catalogue_stock_stocktake_and_a_transfer_across_outages() {
         FaultProxy::start(hub.sync, 2),
     );
     chain.enrol("S001", pa.address);
-    chain.enrol("S002", pb.address);
+    // S002 gives members of the standard tier 10% off goods that take discounts.
+    let s002 = chain.enrol("S002", pb.address);
+    let mut config = node::Config::load(&s002).unwrap();
+    config
+        .pricing
+        .tier_percent_off
+        .insert("standard".into(), "10".parse().unwrap());
+    std::fs::write(&s002, config.to_toml()).unwrap();
     let (a, b) = (chain.node("S001"), chain.node("S002"));
     wait_online(&[&a.client, &b.client]);
     let hq = &hub.client;
@@ -58,6 +65,7 @@ fn catalogue_stock_stocktake_and_a_transfer_across_outages() {
     let first = publish(vec![
         product("A1", Some("6901234567892"), "piece", "2.00"),
         product("RICE", None, "kg", "4.80"),
+        json!({"product": {"sku": "X1", "name": "未定价商品"}}),
     ]);
     assert_eq!(first.status, 201, "{:?}", first.body);
     let refused = [
@@ -106,6 +114,49 @@ fn catalogue_stock_stocktake_and_a_transfer_across_outages() {
         a.client.get("/api/v1/products/A1").body["price_here"]["amount"],
         "2.00"
     );
+    // The till prices a basket with this store's prices before taking payment.
+    let quote = b.client.post(
+        "/api/v1/checkouts/quote",
+        None,
+        &json!({"lines": [{"barcode": "6901234567892", "qty": "3"}, {"sku": "RICE", "qty": "1.5"}]})
+            .to_string(),
+    );
+    assert_eq!(quote.status, 200, "{:?}", quote.body);
+    assert_eq!(quote.body["lines"][0]["gross"]["amount"], "5.40");
+    assert_eq!(quote.body["lines"][1]["gross"]["amount"], "7.20");
+    assert_eq!(quote.body["due"]["amount"], "12.60");
+    let member = tests::chain::register(&b.client, "reg-b-0001", "赵六", "13912340003");
+    let for_member = b.client.post(
+        "/api/v1/checkouts/quote",
+        None,
+        &json!({"member_id": member, "lines": [{"sku": "A1", "qty": "3"}]}).to_string(),
+    );
+    assert_eq!(
+        for_member.body["lines"][0]["steps"][0]["step"], "tier",
+        "{:?}",
+        for_member.body
+    );
+    assert_eq!(for_member.body["due"]["amount"], "4.86", "5.40 less 10%");
+    for (body, code) in [
+        (
+            json!({"lines": [{"sku": "X1", "qty": "1"}]}),
+            "not_for_sale",
+        ),
+        (
+            json!({"lines": [{"sku": "NOPE", "qty": "1"}]}),
+            "unknown_sku",
+        ),
+        (
+            json!({"lines": [{"sku": "A1", "qty": "1"}], "points": 100}),
+            "insufficient_balance",
+        ),
+        (json!({"lines": []}), "invalid_request"),
+    ] {
+        let refused = b
+            .client
+            .post("/api/v1/checkouts/quote", None, &body.to_string());
+        assert_eq!(refused.body["code"], code, "{body}: {:?}", refused.body);
+    }
     // A store has no way to change prices: only headquarters writes the catalogue.
     let at_store = a
         .client

@@ -46,6 +46,8 @@ pub enum Code {
     TransferNotAllowed,
     DiscrepancyRequired,
     StocktakeInProgress,
+    NotForSale,
+    PointsNotAccepted,
     TopUpRuleInvalid,
     CardNotFound,
     CardNotValid,
@@ -92,6 +94,8 @@ impl Code {
             Code::TransferNotAllowed => "transfer_not_allowed",
             Code::DiscrepancyRequired => "discrepancy_required",
             Code::StocktakeInProgress => "stocktake_in_progress",
+            Code::NotForSale => "not_for_sale",
+            Code::PointsNotAccepted => "points_not_accepted",
             Code::TopUpRuleInvalid => "top_up_rule_invalid",
             Code::CardNotFound => "card_not_found",
             Code::CardNotValid => "card_not_valid",
@@ -126,7 +130,10 @@ impl Code {
             | Code::UnknownBarcode
             | Code::TransferNotFound
             | Code::StocktakeNotFound => S::NOT_FOUND,
-            Code::InvalidQuantity | Code::DiscrepancyRequired => S::UNPROCESSABLE_ENTITY,
+            Code::InvalidQuantity
+            | Code::DiscrepancyRequired
+            | Code::NotForSale
+            | Code::PointsNotAccepted => S::UNPROCESSABLE_ENTITY,
             Code::RightsElsewhere
             | Code::StocktakeInProgress
             | Code::TransferNotAllowed
@@ -181,6 +188,8 @@ impl Code {
             Code::TransferNotAllowed => "调拨单当前状态或本店身份不允许此操作",
             Code::DiscrepancyRequired => "实收数量与发货数量不符，请填写差异原因",
             Code::StocktakeInProgress => "该商品正在盘点中，请先完成盘点",
+            Code::NotForSale => "该商品暂不可售（未定价或已下架）",
+            Code::PointsNotAccepted => "积分抵现超出本单上限或本店不支持",
             Code::StoreFenced => {
                 "本店已被总部冻结：会员储值、积分与次卡业务暂停，请联系总部重新开通"
             }

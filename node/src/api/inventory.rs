@@ -30,7 +30,7 @@ fn doc(raw: &str) -> Result<DocId, ApiError> {
     DocId::parse(raw).map_err(|e| ApiError::new(Code::InvalidId, e))
 }
 
-fn product(app: &super::AppState, sku: &Sku) -> Result<Product, ApiError> {
+pub(super) fn product(app: &super::AppState, sku: &Sku) -> Result<Product, ApiError> {
     inventory::product(&app.views.kv(), sku)
         .map_err(storage)?
         .ok_or_else(|| ApiError::new(Code::UnknownSku, format!("no product {sku}")))
@@ -39,7 +39,7 @@ fn product(app: &super::AppState, sku: &Sku) -> Result<Product, ApiError> {
 /// A line as the till sends it: a SKU or a barcode, and a quantity as a decimal string.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct LineIn {
+pub(super) struct LineIn {
     sku: Option<String>,
     barcode: Option<String>,
     qty: String,
@@ -49,7 +49,11 @@ struct LineIn {
 
 /// Resolves a line to a catalogued SKU and a quantity in its unit (zero allowed only where
 /// `zero_ok`: a transfer line received as none).
-fn line(app: &super::AppState, l: &LineIn, zero_ok: bool) -> Result<(Sku, Qty), ApiError> {
+pub(super) fn line(
+    app: &super::AppState,
+    l: &LineIn,
+    zero_ok: bool,
+) -> Result<(Sku, Qty), ApiError> {
     let sku = match (&l.sku, &l.barcode) {
         (Some(s), None) => sku(s)?,
         (None, Some(code)) => {

@@ -1,6 +1,7 @@
 //! The cashier HTTP API (JSON over HTTP on the store's own PC). Reads go straight to the views;
 //! every write goes to the journal with its `Idempotency-Key`.
 
+mod checkout;
 mod dto;
 pub mod error;
 mod inventory;
@@ -126,6 +127,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             axum::routing::put(set_password),
         )
         .route("/api/v1/checkouts/quick", post(quick_checkout))
+        .route("/api/v1/checkouts/quote", post(checkout::quote))
         .route("/api/v1/sales/{sale_id}", get(get_sale))
         .route("/api/v1/sales/{sale_id}/returns", post(return_sale))
         .route("/api/v1/catalogue", get(inventory::catalogue_version))
