@@ -476,7 +476,8 @@ impl Directory {
             | Payload::Return { .. }
             | Payload::Catalogue { .. }
             | Payload::Stock { .. }
-            | Payload::Transfer { .. } => {
+            | Payload::Transfer { .. }
+            | Payload::Checkout { .. } => {
                 return Ok(());
             }
         };
@@ -601,7 +602,11 @@ pub fn verify(storage: &dyn HubStore) -> Result<VerifyReport, IngestError> {
             let Ok(entry) = Entry::decode(&bytes) else {
                 continue;
             };
-            if !matches!(entry.payload, Payload::Stock { .. }) {
+            let moves_stock = matches!(
+                entry.payload,
+                Payload::Stock { .. } | Payload::Checkout { .. }
+            );
+            if !moves_stock || goes_to_feed(&entry) {
                 continue;
             }
             let mut directory = Directory::default();

@@ -22,8 +22,12 @@ use protocol::{
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, watch};
 
+mod checkout;
 mod inventory;
 
+pub use checkout::{
+    ItemCheckoutRequest, TenderError, TenderRequest, basket, bundles, member_terms, points_earned,
+};
 pub use inventory::{
     InventoryError, STOCKTAKE_SKUS_MAX, StockAction, StockOutcome, StockRequest, TransferAction,
     TransferRequest,
@@ -147,6 +151,7 @@ pub enum Command {
     ReturnSale(Request<SaleReturn>),
     Stock(Request<StockRequest>),
     Transfer(Request<TransferRequest>),
+    ItemCheckout(Request<ItemCheckoutRequest>),
     /// Entries other replicas wrote, from the hub's feed, up to feed position `upto`.
     ApplyFeed {
         upto: u64,
@@ -178,6 +183,11 @@ pub enum Outcome {
     },
     Stock(StockOutcome),
     Transfer(Box<protocol::stock::Transfer>),
+    ItemSale {
+        sale: Box<views::ItemSaleView>,
+        /// The member's wallet right after the sale.
+        wallet: Option<Summary>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -214,6 +224,10 @@ pub enum Rejection {
     AlreadyReturned(SaleId),
     #[error(transparent)]
     Inventory(#[from] InventoryError),
+    #[error(transparent)]
+    Pricing(protocol::pricing::PricingError),
+    #[error(transparent)]
+    Tender(TenderError),
     #[error("the entry would be {0} bytes, over the {max}-byte limit: send fewer lines", max = protocol::entry::ENTRY_BYTES_MAX)]
     EntryTooLarge(usize),
     #[error("storage failed: {0}")]
@@ -345,6 +359,7 @@ impl Journal {
             Command::ReturnSale(r) => (&r.key, r.fingerprint),
             Command::Stock(r) => (&r.key, r.fingerprint),
             Command::Transfer(r) => (&r.key, r.fingerprint),
+            Command::ItemCheckout(r) => (&r.key, r.fingerprint),
             Command::ApplyFeed { .. } => unreachable!("handled above"),
         };
         if let Some(seen) = self.read::<RequestRecord>(&keys::idempotency(key))? {
@@ -364,6 +379,7 @@ impl Journal {
             Command::ReturnSale(r) => self.return_sale(r),
             Command::Stock(r) => self.stock(r),
             Command::Transfer(r) => self.transfer(r),
+            Command::ItemCheckout(r) => self.item_checkout(r),
             Command::ApplyFeed { .. } => unreachable!("handled above"),
         }?;
         Ok(Reply {

@@ -31,7 +31,7 @@ pub mod keys {
     /// Every prefix that holds a view, i.e. state that `rebuild` must reproduce exactly (with
     /// `protocol::inventory::VIEW_PREFIXES`).
     pub const VIEWS: &[&[u8]] = &[
-        b"m/", b"d/", b"p/", b"c/", b"w/", b"s/", b"ms/", b"owe/", b"od/",
+        b"m/", b"d/", b"p/", b"c/", b"w/", b"s/", b"si/", b"ms/", b"owe/", b"od/",
     ];
 
     fn join(prefix: &str, id: impl std::fmt::Display) -> Vec<u8> {
@@ -92,6 +92,11 @@ pub mod keys {
 
     pub fn sale(id: &SaleId) -> Vec<u8> {
         join("s/", id)
+    }
+
+    /// An item sale (商品消费).
+    pub fn item_sale(id: &SaleId) -> Vec<u8> {
+        join("si/", id)
     }
 
     pub fn member_sales_prefix(id: &MemberId) -> Vec<u8> {
@@ -159,6 +164,17 @@ pub struct SaleView {
     pub staff: StaffId,
     /// The seq of the entry that returned it, if it was returned.
     pub returned_by: Option<u64>,
+}
+
+/// An item sale with where and when it happened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ItemSaleView {
+    pub sale: protocol::sale::ItemSale,
+    pub origin: StoreId,
+    pub seq: u64,
+    pub hlc: Hlc,
+    pub business_date: chrono::NaiveDate,
+    pub staff: StaffId,
 }
 
 /// An entry another replica wrote, as received from the hub's feed. `before_seq` is this store's
@@ -280,6 +296,24 @@ pub fn apply_entry(ov: &mut Overlay<'_>, entry: &Entry) -> Result<(), ViewError>
             wallet_entry(ov, entry)
         }
         Payload::Wallet { .. } => wallet_entry(ov, entry),
+        Payload::Checkout { sale, .. } => {
+            let view = ItemSaleView {
+                sale: sale.clone(),
+                origin: entry.origin.clone(),
+                seq: entry.seq,
+                hlc: entry.hlc,
+                business_date: entry.business_date,
+                staff: entry.staff.clone(),
+            };
+            ov.put(keys::item_sale(&sale.sale_id), encode(&view));
+            wallet_entry(ov, entry)?;
+            if let Some(why) =
+                protocol::inventory::apply(ov, entry).map_err(ViewError::Inventory)?
+            {
+                tracing::warn!(origin = %entry.origin, seq = entry.seq, %why, "sale's stock skipped");
+            }
+            Ok(())
+        }
         Payload::Catalogue { .. } | Payload::Stock { .. } | Payload::Transfer { .. } => {
             if let Some(why) =
                 protocol::inventory::apply(ov, entry).map_err(ViewError::Inventory)?
@@ -445,6 +479,10 @@ impl Views {
         self.get_as(&keys::card(card))
     }
 
+    pub fn store(&self) -> &dyn Store {
+        &*self.store
+    }
+
     /// The views as `protocol::inventory` reads them.
     pub fn kv(&self) -> Overlay<'_> {
         Overlay::new(&*self.store)
@@ -453,6 +491,10 @@ impl Views {
     /// Records under a prefix, in key order.
     pub fn scan(&self, prefix: &[u8]) -> Result<Vec<crate::store::KeyValue>, StoreError> {
         self.store.scan_prefix(prefix)
+    }
+
+    pub fn item_sale(&self, id: &SaleId) -> Result<Option<ItemSaleView>, StoreError> {
+        self.get_as(&keys::item_sale(id))
     }
 
     pub fn sale(&self, id: &SaleId) -> Result<Option<SaleView>, StoreError> {

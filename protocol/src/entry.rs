@@ -16,7 +16,7 @@ use crate::hlc::Hlc;
 use crate::ids::{DocId, SaleId};
 use crate::ids::{MemberId, StaffId, StoreId, TxId};
 use crate::money::Fen;
-use crate::sale::{QuickSale, Tender};
+use crate::sale::{ItemSale, QuickSale, Tender};
 use crate::stock::{StockChange, StockMovement, TransferStep};
 use crate::wallet::{RightsOp, WalletEvent};
 
@@ -128,6 +128,13 @@ pub enum Payload {
         step: TransferStep,
         changes: Vec<StockChange>,
     },
+    /// An item sale: its wallet writes (stored value paid, points used and earned) and the
+    /// goods it took off the shelf.
+    Checkout {
+        sale: ItemSale,
+        ops: Vec<RightsOp>,
+        stock: Vec<StockChange>,
+    },
 }
 
 impl Payload {
@@ -136,6 +143,9 @@ impl Payload {
         let (member, ops, tender) = match self {
             Payload::Wallet { member_id, .. } => return Some(*member_id),
             Payload::Sale { sale, ops } => (sale.member_id, ops, &sale.tender),
+            Payload::Checkout { sale, ops, .. } => {
+                return sale.member_id.filter(|_| !ops.is_empty());
+            }
             Payload::Return {
                 member_id,
                 ops,
@@ -151,6 +161,7 @@ impl Payload {
     pub fn rights_ops(&self) -> Option<(MemberId, &[RightsOp])> {
         match self {
             Payload::Sale { sale, ops } => sale.member_id.map(|m| (m, ops.as_slice())),
+            Payload::Checkout { sale, ops, .. } => sale.member_id.map(|m| (m, ops.as_slice())),
             Payload::Wallet { member_id, ops, .. } => Some((*member_id, ops.as_slice())),
             Payload::Return { member_id, ops, .. } => member_id.map(|m| (m, ops.as_slice())),
             _ => None,

@@ -172,6 +172,13 @@ pub fn apply(kv: &mut dyn ViewKv, entry: &Entry) -> Result<Option<String>, Strin
             step,
             changes,
         } => apply_transfer(kv, entry, transfer, step, changes),
+        Payload::Checkout { stock, .. } => {
+            if !stock.iter().all(|c| c.qty.0 < 0) || !consistent(stock) {
+                return Ok(Some("a sale's stock changes must take goods out".into()));
+            }
+            absorb_changes(kv, &entry.origin, stock)?;
+            Ok(None)
+        }
         _ => Ok(None),
     }
 }

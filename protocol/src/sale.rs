@@ -24,16 +24,65 @@ pub enum Tender {
         bonus: Fen,
         overdraft: Fen,
     },
+    /// Bank card (银行卡), with the terminal's reference.
+    Card {
+        amount: Fen,
+        reference: String,
+    },
+    /// WeChat Pay (微信支付), with its transaction reference.
+    WeChat {
+        amount: Fen,
+        reference: String,
+    },
+    /// Alipay (支付宝), with its transaction reference.
+    Alipay {
+        amount: Fen,
+        reference: String,
+    },
 }
 
 impl Tender {
+    /// What this tender pays toward the sale.
+    pub fn amount(&self) -> Fen {
+        match self {
+            Tender::Cash { tendered, change } => Fen(tendered.0 - change.0),
+            Tender::StoredValue {
+                principal,
+                bonus,
+                overdraft,
+            } => Fen(principal.0 + bonus.0 + overdraft.0),
+            Tender::Card { amount, .. }
+            | Tender::WeChat { amount, .. }
+            | Tender::Alipay { amount, .. } => *amount,
+        }
+    }
+
     /// The receivable this tender created.
     pub fn overdraft(&self) -> Fen {
         match self {
             Tender::StoredValue { overdraft, .. } => *overdraft,
-            Tender::Cash { .. } => Fen(0),
+            _ => Fen(0),
         }
     }
+}
+
+/// An item sale (商品消费) as recorded in the log: every line priced step by step, paid by any
+/// mix of tenders that add up to what is due.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ItemSale {
+    pub sale_id: SaleId,
+    pub member_id: Option<MemberId>,
+    pub lines: Vec<crate::pricing::PricedLine>,
+    pub subtotal: Fen,
+    pub discount: Fen,
+    pub due: Fen,
+    pub tenders: Vec<Tender>,
+    pub points_used: u64,
+    pub points_earned: Points,
+    /// The coupon redeemed, if any.
+    pub coupon: Option<String>,
+    /// Who served the member (commissions), when not the cashier.
+    pub served_by: Option<crate::ids::StaffId>,
 }
 
 /// A quick sale as recorded in the log.

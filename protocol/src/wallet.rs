@@ -326,7 +326,13 @@ impl Wallet {
                 self.absorb(origin, ops);
                 self.settle(origin, refund.overdraft());
             }
-            _ => {}
+            Payload::Checkout { ops, .. } => self.absorb(origin, ops),
+            Payload::MemberRegistered { .. }
+            | Payload::MemberEdited { .. }
+            | Payload::QuickSale(_)
+            | Payload::Catalogue { .. }
+            | Payload::Stock { .. }
+            | Payload::Transfer { .. } => {}
         }
     }
 

@@ -10,7 +10,8 @@ use protocol::escrow::Change;
 use protocol::ids::{DocId, MemberId, SaleId, Sku, StaffId, StoreId, TxId};
 use protocol::money::{Currency, Fen};
 use protocol::points::Points;
-use protocol::sale::{QuickSale, Tender};
+use protocol::pricing::{LineStep, PricedLine, Rounded, Step};
+use protocol::sale::{ItemSale, QuickSale, Tender};
 use protocol::stock::{StockChange, StockMovement, TransferStep};
 use protocol::wallet::{Counter, Movement, RightsOp, WalletEvent};
 
@@ -221,6 +222,62 @@ fn fixture_entries() -> Vec<Entry> {
                     qty: Qty(11_000),
                     total_in: 59_000,
                     total_out: 3_000,
+                }],
+            },
+        ),
+        common(
+            11,
+            Payload::Checkout {
+                sale: ItemSale {
+                    sale_id: SaleId::for_entry(&store, 11),
+                    member_id: Some(member),
+                    lines: vec![PricedLine {
+                        sku: Sku::parse("6901").unwrap(),
+                        category: "饮品".to_owned(),
+                        qty: Qty(3_000),
+                        unit_price: Fen(200),
+                        gross: Fen(600),
+                        steps: vec![LineStep {
+                            step: Step::Tier,
+                            off: Fen(60),
+                            rounded: Rounded::Percent(protocol::Rounding::HalfAwayFromZero),
+                            note: "会员 金卡 10%".to_owned(),
+                        }],
+                        net: Fen(540),
+                        discountable: true,
+                        earns_points: true,
+                    }],
+                    subtotal: Fen(600),
+                    discount: Fen(60),
+                    due: Fen(540),
+                    tenders: vec![
+                        Tender::WeChat {
+                            amount: Fen(100),
+                            reference: "4200001234".to_owned(),
+                        },
+                        Tender::StoredValue {
+                            principal: Fen(400),
+                            bonus: Fen(40),
+                            overdraft: Fen(0),
+                        },
+                    ],
+                    points_used: 0,
+                    points_earned: Points(4),
+                    coupon: None,
+                    served_by: Some(StaffId::parse("stylist-3").unwrap()),
+                },
+                ops: vec![RightsOp {
+                    counter: Counter::Principal,
+                    change: Change::Debit {
+                        units: 400,
+                        total: 1_400,
+                    },
+                }],
+                stock: vec![StockChange {
+                    sku: Sku::parse("6901").unwrap(),
+                    qty: Qty(-3_000),
+                    total_in: 59_000,
+                    total_out: 6_000,
                 }],
             },
         ),

@@ -388,8 +388,89 @@ fn catalogue_stock_stocktake_and_a_transfer_across_outages() {
         &json!({"reason": "总部库存充足"}).to_string(),
     );
     assert_eq!(rejected.body["state"], "rejected", "{:?}", rejected.body);
+    // 商品消费 at S001: two bottles scanned, 1.00 by WeChat, 5.00 cash handed over, 2.00 back.
+    let checkout = |key: &str, body: Value| {
+        a.client
+            .post("/api/v1/checkouts/items", Some(key), &body.to_string())
+    };
+    let two = json!([{"barcode": "6901234567892", "qty": "2"}]);
+    let sold = checkout(
+        "sale-items-0001",
+        json!({"lines": two, "tenders": [
+            {"kind": "wechat", "amount": {"amount": "1.00"}, "reference": "4200001234"},
+            {"kind": "cash", "tendered": {"amount": "5.00"}},
+        ]}),
+    );
+    assert_eq!(sold.status, 201, "{:?}", sold.body);
+    assert_eq!(sold.body["due"]["amount"], "4.00");
+    assert_eq!(sold.body["tenders"][0]["change"]["amount"], "2.00");
+    assert_eq!(sold.body["tenders"][1]["reference"], "4200001234");
+    assert_eq!(on_hand(&a.client, "A1"), "10");
+    let sale_id = sold.body["sale_id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        a.client.get(&format!("/api/v1/sales/{sale_id}")).body["due"]["amount"],
+        "4.00"
+    );
+    for (body, code) in [
+        (
+            json!({"lines": two, "tenders": [{"kind": "card", "amount": {"amount": "3.00"}, "reference": "P1"}]}),
+            "tenders_mismatch",
+        ),
+        (
+            json!({"lines": two, "tenders": [{"kind": "card", "amount": {"amount": "5.00"}, "reference": "P1"}]}),
+            "tenders_mismatch",
+        ),
+        (
+            json!({"lines": two, "tenders": [{"kind": "cash", "tendered": {"amount": "3.99"}}]}),
+            "tender_short",
+        ),
+        (
+            json!({"lines": two, "tenders": [{"kind": "card", "amount": {"amount": "4.00"}, "reference": ""}]}),
+            "invalid_request",
+        ),
+        (
+            json!({"lines": [{"sku": "X1", "qty": "1"}], "tenders": [{"kind": "cash", "tendered": {"amount": "1"}}]}),
+            "not_for_sale",
+        ),
+        (
+            json!({"lines": two, "tenders": [{"kind": "stored_value", "amount": {"amount": "4.00"}}]}),
+            "invalid_request",
+        ),
+    ] {
+        let refused = checkout("sale-items-bad1", body.clone());
+        assert_eq!(refused.body["code"], code, "{body}: {:?}", refused.body);
+    }
+    assert_eq!(
+        on_hand(&a.client, "A1"),
+        "10",
+        "refused sales take nothing off the shelf"
+    );
+    // At S002 the member pays from stored value, with the standard tier's 10% off, and earns
+    // points on what was paid.
+    let topped = b.client.post(
+        &format!("/api/v1/members/{member}/top-ups"),
+        Some("topup-b-0001"),
+        &json!({"amount": {"amount": "50.00"}}).to_string(),
+    );
+    assert_eq!(topped.status, 201, "{:?}", topped.body);
+    let paid = b.client.post(
+        "/api/v1/checkouts/items",
+        Some("sale-items-0002"),
+        &json!({"member_id": member, "lines": [{"sku": "A1", "qty": "3"}],
+                "tenders": [{"kind": "stored_value", "amount": {"amount": "4.86"}}]})
+        .to_string(),
+    );
+    assert_eq!(paid.status, 201, "{:?}", paid.body);
+    assert_eq!(paid.body["member_stored_value"]["amount"], "45.14");
+    assert_eq!(paid.body["points_earned"], 4);
+    assert_eq!(paid.body["tenders"][0]["kind"], "stored_value");
+    assert_eq!(on_hand(&b.client, "A1"), "2");
+    eventually(30, "the sale's stock at headquarters", || {
+        let s = hq.get("/api/v1/stock?sku=A1").body;
+        (s["total"] == "12").then_some(())
+    });
     let low = hq.get("/api/v1/stores/S001/stock?alerts=low").body;
-    assert_eq!(low["stock"][0]["on_hand"], "12", "{low}");
+    assert_eq!(low["stock"][0]["on_hand"], "10", "{low}");
     hub.kill();
     a.kill();
     b.kill();

@@ -1,22 +1,60 @@
-//! 结算预览: prices a basket the way the till will charge it — the catalogue's prices at this
-//! store today (special, store's own, chain's), bundles, the member's tier and birthday month,
-//! points deduction — and shows every line step by step. Nothing is written.
-
-use std::collections::BTreeMap;
+//! Item checkout (商品消费) and its preview (结算预览): the basket priced the way the till
+//! charges it — the catalogue's prices at this store today, bundles, the member's tier and
+//! birthday month, points deduction — every line step by step; then paid by any mix of tenders.
 
 use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
-use chrono::Datelike;
-use protocol::catalogue::{Bundle, Qty};
-use protocol::inventory;
-use protocol::pricing::{self, BundleOffer, Line, MemberTerms, PricingError};
-use protocol::{Fen, MemberId, Money};
+use protocol::catalogue::Qty;
+use protocol::pricing::{self, PricedLine, PricingError};
+use protocol::wallet::Summary;
+use protocol::{Fen, MemberId, Money, Sku, StaffId};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::error::{ApiError, Code};
-use super::inventory::{LineIn, line, product};
-use super::{AppResult, Body, St, parse_body};
+use super::inventory::{LineIn, line};
+use super::{
+    AppResult, Body, St, TenderOut, check_password, cny_fen, parse_body, request_meta, spend,
+    without_password,
+};
+use crate::journal::{
+    Command, ItemCheckoutRequest, Request, TenderRequest, basket, bundles, member_terms,
+    points_earned,
+};
+use crate::views::ItemSaleView;
+
+pub(super) fn pricing_error(e: &PricingError) -> Code {
+    match e {
+        PricingError::InsufficientPoints { .. } => Code::InsufficientBalance,
+        PricingError::PointsAboveCap { .. }
+        | PricingError::PointsNotAccepted
+        | PricingError::PointsNotWhole { .. } => Code::PointsNotAccepted,
+        _ => Code::InvalidRequest,
+    }
+}
+
+fn lines_json(lines: &[PricedLine]) -> Vec<serde_json::Value> {
+    lines
+        .iter()
+        .map(|l| {
+            json!({
+                "sku": l.sku,
+                "qty": l.qty,
+                "unit_price": Money::cny(l.unit_price),
+                "gross": Money::cny(l.gross),
+                "steps": l.steps.iter().map(|s| json!({
+                    "step": s.step, "off": Money::cny(s.off), "rounded": s.rounded, "note": s.note,
+                })).collect::<Vec<_>>(),
+                "net": Money::cny(l.net),
+            })
+        })
+        .collect()
+}
+
+fn resolve(app: &super::AppState, lines: &[LineIn]) -> Result<Vec<(Sku, Qty)>, ApiError> {
+    lines.iter().map(|l| line(app, l, false)).collect()
+}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -28,131 +66,154 @@ struct QuoteBody {
     points: u64,
 }
 
-fn pricing_error(e: PricingError) -> ApiError {
-    let code = match &e {
-        PricingError::InsufficientPoints { .. } => Code::InsufficientBalance,
-        PricingError::PointsAboveCap { .. } | PricingError::PointsNotAccepted => {
-            Code::PointsNotAccepted
-        }
-        _ => Code::InvalidRequest,
-    };
-    ApiError::new(code, e)
-}
-
-fn money(fen: Fen) -> Money {
-    Money::cny(fen)
-}
-
+/// 结算预览: nothing is written.
 pub(super) async fn quote(State(app): St, Body(body): Body) -> AppResult {
     let b: QuoteBody = parse_body(&body)?;
     let today = app.today();
     let here = &app.settings.store_id;
-    let kv = app.views.kv();
-    let storage = |e: String| ApiError::new(Code::Storage, e);
-    let mut lines = Vec::with_capacity(b.lines.len());
-    for l in &b.lines {
-        let (sku, qty) = line(&app, l, false)?;
-        let p = product(&app, &sku)?;
-        let store_price: Option<Fen> =
-            inventory::read(&kv, &inventory::keys::store_price(here, &sku)).map_err(storage)?;
-        let Some(unit_price) = store_price.or(p.price).filter(|_| p.active) else {
-            return Err(ApiError::new(
-                Code::NotForSale,
-                format!("{sku} is not priced or withdrawn"),
-            ));
-        };
-        let special = p
-            .special
-            .as_ref()
-            .filter(|s| s.from <= today && today <= s.to)
-            .map(|s| s.price);
-        lines.push(Line {
-            sku,
-            category: p.category.clone(),
-            qty,
-            unit_price,
-            special,
-            discountable: p.discountable,
-            earns_points: p.earns_points,
-        });
-    }
-    let mut bundles = Vec::new();
-    for (key, bytes) in app.views.scan(b"bu/")? {
-        let bundle: Bundle = crate::views::decode(&key, &bytes)?;
-        if bundle.active {
-            bundles.push(BundleOffer {
-                id: bundle.id,
-                items: bundle.items,
-                price: bundle.price,
-            });
-        }
-    }
-    let member = match b.member_id {
+    let lines = basket(&app.views.kv(), here, today, &resolve(&app, &b.lines)?)?;
+    let offers = bundles(app.views.store())?;
+    let terms = match b.member_id {
         Some(id) => {
             let view = app
                 .views
                 .member(&id)?
                 .ok_or_else(|| ApiError::new(Code::MemberNotFound, id))?;
-            let policy = app.settings.wallet.points;
-            Some(MemberTerms {
-                tier: Some(view.profile.tier.clone()),
-                birthday_month: view
-                    .profile
-                    .birthday
-                    .is_some_and(|d| d.month() == today.month()),
-                points: app.views.wallet(&id)?.points_live(today, &policy),
-            })
+            let wallet = app.views.wallet(&id)?;
+            Some(member_terms(
+                &view,
+                &wallet,
+                today,
+                &app.settings.wallet.points,
+            ))
         }
         None => None,
     };
     let priced = pricing::price(
         &lines,
-        &bundles,
-        member.as_ref(),
+        &offers,
+        terms.as_ref(),
         None,
         b.points,
         &app.settings.pricing,
     )
-    .map_err(pricing_error)?;
-    // Points are earned on what is paid for goods that earn them, by category, on today's rate.
-    let mut by_category: BTreeMap<&str, i64> = BTreeMap::new();
-    for l in priced.lines.iter().filter(|l| l.earns_points) {
-        *by_category.entry(l.category.as_str()).or_default() += l.net.0;
-    }
-    let earned: i64 = match member {
-        Some(_) => by_category
-            .iter()
-            .map(|(category, fen)| {
-                let category = Some(*category).filter(|c| !c.is_empty());
-                app.settings.earn.earn(Fen(*fen), category, today).0
-            })
-            .sum(),
+    .map_err(|e| ApiError::new(pricing_error(&e), e))?;
+    let earned = match terms {
+        Some(_) => points_earned(&priced.lines, &app.settings.earn, today).0,
         None => 0,
     };
-    let out: Vec<serde_json::Value> = priced
-        .lines
-        .iter()
-        .map(|l| {
-            json!({
-                "sku": l.sku,
-                "qty": l.qty,
-                "unit_price": money(l.unit_price),
-                "gross": money(l.gross),
-                "steps": l.steps.iter().map(|s| json!({
-                    "step": s.step, "off": money(s.off), "rounded": s.rounded, "note": s.note,
-                })).collect::<Vec<_>>(),
-                "net": money(l.net),
-            })
-        })
-        .collect();
     Ok(axum::Json(json!({
-        "lines": out,
-        "subtotal": money(priced.subtotal),
-        "discount": money(priced.discount),
-        "due": money(priced.due),
+        "lines": lines_json(&priced.lines),
+        "subtotal": Money::cny(priced.subtotal),
+        "discount": Money::cny(priced.discount),
+        "due": Money::cny(priced.due),
         "points_used": priced.points_used,
         "points_earned": earned,
-        "quantity_total": Qty(priced.lines.iter().map(|l| l.qty.0).sum()),
     }))
     .into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, tag = "kind", rename_all = "snake_case")]
+enum TenderIn {
+    Cash { tendered: Money },
+    Card { amount: Money, reference: String },
+    Wechat { amount: Money, reference: String },
+    Alipay { amount: Money, reference: String },
+    StoredValue { amount: Money },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ItemCheckoutBody {
+    member_id: Option<MemberId>,
+    lines: Vec<LineIn>,
+    #[serde(default)]
+    points: u64,
+    tenders: Vec<TenderIn>,
+    /// Who served the member (for commissions), when not the cashier.
+    served_by: Option<StaffId>,
+    /// The member's payment password, when stored value pays.
+    password: Option<String>,
+}
+
+/// 商品消费: scan items (by SKU or barcode), price them, take payment in any mix of tenders.
+pub(super) async fn item_checkout(
+    State(app): St,
+    headers: HeaderMap,
+    Body(body): Body,
+) -> AppResult {
+    let b: ItemCheckoutBody = parse_body(&body)?;
+    let (key, fingerprint, staff) =
+        request_meta(&headers, "item_checkout", &without_password(&body))?;
+    let mut tenders = Vec::with_capacity(b.tenders.len());
+    for t in &b.tenders {
+        tenders.push(match t {
+            TenderIn::Cash { tendered } => TenderRequest::Cash {
+                tendered: cny_fen(tendered)?,
+            },
+            TenderIn::Card { amount, reference } => TenderRequest::Card {
+                amount: cny_fen(amount)?,
+                reference: reference.clone(),
+            },
+            TenderIn::Wechat { amount, reference } => TenderRequest::WeChat {
+                amount: cny_fen(amount)?,
+                reference: reference.clone(),
+            },
+            TenderIn::Alipay { amount, reference } => TenderRequest::Alipay {
+                amount: cny_fen(amount)?,
+                reference: reference.clone(),
+            },
+            TenderIn::StoredValue { amount } => TenderRequest::StoredValue {
+                amount: cny_fen(amount)?,
+            },
+        });
+    }
+    let stored = tenders
+        .iter()
+        .any(|t| matches!(t, TenderRequest::StoredValue { .. }));
+    if let (true, Some(member)) = (stored, b.member_id) {
+        check_password(&app, member, b.password).await?;
+    }
+    let request = Request {
+        key,
+        fingerprint,
+        staff,
+        body: ItemCheckoutRequest {
+            member_id: b.member_id,
+            lines: resolve(&app, &b.lines)?,
+            points: b.points,
+            tenders,
+            served_by: b.served_by,
+        },
+    };
+    let key = request.key.clone();
+    let reply = spend(&app, b.member_id, &key, || {
+        Command::ItemCheckout(request.clone())
+    })
+    .await?;
+    Ok(super::answer(StatusCode::CREATED, reply))
+}
+
+pub(super) fn item_sale_json(view: &ItemSaleView, wallet: Option<&Summary>) -> serde_json::Value {
+    let s = &view.sale;
+    json!({
+        "sale_id": s.sale_id,
+        "store_id": view.origin,
+        "seq": view.seq,
+        "business_date": view.business_date,
+        "recorded_at_ms": view.hlc.wall_ms,
+        "staff_id": view.staff,
+        "served_by": s.served_by,
+        "member_id": s.member_id,
+        "lines": lines_json(&s.lines),
+        "subtotal": Money::cny(s.subtotal),
+        "discount": Money::cny(s.discount),
+        "due": Money::cny(s.due),
+        "tenders": s.tenders.iter().map(TenderOut::from).collect::<Vec<_>>(),
+        "points_used": s.points_used,
+        "points_earned": s.points_earned.0,
+        "member_stored_value": wallet.map(|w| Money::cny(Fen(w.principal.0 + w.bonus.0))),
+        "member_points_balance": wallet.map(|w| w.points),
+    })
 }

@@ -333,8 +333,11 @@ impl MemberOut {
 
 #[derive(Serialize, ToSchema)]
 pub struct TenderOut {
-    /// "cash" or "stored_value"
+    /// "cash", "stored_value", "card", "wechat" or "alipay"
     pub kind: &'static str,
+    /// What this tender paid toward the sale.
+    #[schema(value_type = MoneySchema)]
+    pub amount: Money,
     #[schema(value_type = MoneySchema)]
     pub tendered: Money,
     #[schema(value_type = MoneySchema)]
@@ -347,6 +350,43 @@ pub struct TenderOut {
     /// Owed by the member: an offline overdraft this store allowed (离线透支).
     #[schema(value_type = Option<MoneySchema>)]
     pub overdraft: Option<Money>,
+    /// The card terminal's or the payment app's transaction reference.
+    pub reference: Option<String>,
+}
+
+impl From<&Tender> for TenderOut {
+    fn from(t: &Tender) -> Self {
+        let plain = |kind, amount: Fen, reference: Option<&String>| TenderOut {
+            kind,
+            amount: Money::cny(amount),
+            tendered: Money::cny(amount),
+            change: Money::cny(Fen(0)),
+            principal: None,
+            bonus: None,
+            overdraft: None,
+            reference: reference.cloned(),
+        };
+        match t {
+            Tender::Cash { tendered, change } => TenderOut {
+                tendered: Money::cny(*tendered),
+                change: Money::cny(*change),
+                ..plain("cash", t.amount(), None)
+            },
+            Tender::StoredValue {
+                principal,
+                bonus,
+                overdraft,
+            } => TenderOut {
+                principal: Some(Money::cny(*principal)),
+                bonus: Some(Money::cny(*bonus)),
+                overdraft: (overdraft.0 > 0).then(|| Money::cny(*overdraft)),
+                ..plain("stored_value", t.amount(), None)
+            },
+            Tender::Card { amount, reference } => plain("card", *amount, Some(reference)),
+            Tender::WeChat { amount, reference } => plain("wechat", *amount, Some(reference)),
+            Tender::Alipay { amount, reference } => plain("alipay", *amount, Some(reference)),
+        }
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -378,28 +418,7 @@ pub struct SaleOut {
 impl SaleOut {
     pub fn new(view: SaleView, wallet: Option<&Summary>) -> Self {
         let sale = view.sale;
-        let tenders = match sale.tender {
-            Tender::Cash { tendered, change } => vec![TenderOut {
-                kind: "cash",
-                tendered: Money::cny(tendered),
-                change: Money::cny(change),
-                principal: None,
-                bonus: None,
-                overdraft: None,
-            }],
-            Tender::StoredValue {
-                principal,
-                bonus,
-                overdraft,
-            } => vec![TenderOut {
-                kind: "stored_value",
-                tendered: Money::cny(Fen(principal.0 + bonus.0 + overdraft.0)),
-                change: Money::cny(Fen(0)),
-                principal: Some(Money::cny(principal)),
-                bonus: Some(Money::cny(bonus)),
-                overdraft: (overdraft.0 > 0).then(|| Money::cny(overdraft)),
-            }],
-        };
+        let tenders = vec![TenderOut::from(&sale.tender)];
         Self {
             sale_id: sale.sale_id.to_string(),
             store_id: view.origin.to_string(),

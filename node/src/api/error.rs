@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::journal::{InventoryError, Rejection};
+use crate::journal::{InventoryError, Rejection, TenderError};
 use protocol::sale::SaleError;
 use protocol::stock::TransferError;
 use protocol::wallet::WalletError;
@@ -47,6 +47,7 @@ pub enum Code {
     DiscrepancyRequired,
     StocktakeInProgress,
     NotForSale,
+    TendersMismatch,
     PointsNotAccepted,
     TopUpRuleInvalid,
     CardNotFound,
@@ -95,6 +96,7 @@ impl Code {
             Code::DiscrepancyRequired => "discrepancy_required",
             Code::StocktakeInProgress => "stocktake_in_progress",
             Code::NotForSale => "not_for_sale",
+            Code::TendersMismatch => "tenders_mismatch",
             Code::PointsNotAccepted => "points_not_accepted",
             Code::TopUpRuleInvalid => "top_up_rule_invalid",
             Code::CardNotFound => "card_not_found",
@@ -133,6 +135,7 @@ impl Code {
             Code::InvalidQuantity
             | Code::DiscrepancyRequired
             | Code::NotForSale
+            | Code::TendersMismatch
             | Code::PointsNotAccepted => S::UNPROCESSABLE_ENTITY,
             Code::RightsElsewhere
             | Code::StocktakeInProgress
@@ -189,6 +192,7 @@ impl Code {
             Code::DiscrepancyRequired => "实收数量与发货数量不符，请填写差异原因",
             Code::StocktakeInProgress => "该商品正在盘点中，请先完成盘点",
             Code::NotForSale => "该商品暂不可售（未定价或已下架）",
+            Code::TendersMismatch => "各支付方式合计与应付金额不符（只有现金可以找零）",
             Code::PointsNotAccepted => "积分抵现超出本单上限或本店不支持",
             Code::StoreFenced => {
                 "本店已被总部冻结：会员储值、积分与次卡业务暂停，请联系总部重新开通"
@@ -290,6 +294,7 @@ impl From<Rejection> for ApiError {
                 InventoryError::UnknownTransfer(_) => Code::TransferNotFound,
                 InventoryError::UnknownStocktake(_) => Code::StocktakeNotFound,
                 InventoryError::BeingCounted { .. } => Code::StocktakeInProgress,
+                InventoryError::NotForSale(_) => Code::NotForSale,
                 InventoryError::Transfer(TransferError::Discrepancy) => Code::DiscrepancyRequired,
                 InventoryError::Transfer(TransferError::NotAllowed { .. }) => {
                     Code::TransferNotAllowed
@@ -297,6 +302,14 @@ impl From<Rejection> for ApiError {
                 InventoryError::Transfer(_) => Code::InvalidRequest,
             },
             Rejection::EntryTooLarge(_) => Code::PayloadTooLarge,
+            Rejection::Pricing(p) => super::checkout::pricing_error(p),
+            Rejection::Tender(t) => match t {
+                TenderError::CashShort { .. } => Code::TenderShort,
+                TenderError::Mismatch { .. } | TenderError::ChangeOnNonCash { .. } => {
+                    Code::TendersMismatch
+                }
+                TenderError::Invalid(_) => Code::InvalidRequest,
+            },
             Rejection::Storage(_) => Code::Storage,
             Rejection::Unavailable => Code::Unavailable,
         };

@@ -128,6 +128,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/api/v1/checkouts/quick", post(quick_checkout))
         .route("/api/v1/checkouts/quote", post(checkout::quote))
+        .route("/api/v1/checkouts/items", post(checkout::item_checkout))
         .route("/api/v1/sales/{sale_id}", get(get_sale))
         .route("/api/v1/sales/{sale_id}/returns", post(return_sale))
         .route("/api/v1/catalogue", get(inventory::catalogue_version))
@@ -294,6 +295,9 @@ fn answer(status: StatusCode, reply: Reply) -> Response {
         }))
         .into_response(),
         Outcome::Transfer(transfer) => axum::Json(transfer).into_response(),
+        Outcome::ItemSale { sale, wallet } => {
+            axum::Json(checkout::item_sale_json(&sale, wallet.as_ref())).into_response()
+        }
     };
     let mut response = (status, body).into_response();
     if reply.replayed {
@@ -684,6 +688,9 @@ async fn check_password(
     responses((status = 200, body = SaleOut), (status = 404, body = ErrorBody)))]
 async fn get_sale(State(app): St, Path(raw): Path<String>) -> AppResult {
     let id = SaleId::parse(&raw).map_err(|e| ApiError::new(Code::InvalidId, e))?;
+    if let Some(item_sale) = app.views.item_sale(&id)? {
+        return Ok(axum::Json(checkout::item_sale_json(&item_sale, None)).into_response());
+    }
     let sale = app
         .views
         .sale(&id)?

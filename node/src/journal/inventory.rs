@@ -88,6 +88,8 @@ pub enum InventoryError {
     UnknownStocktake(DocId),
     #[error("{sku} is already being counted in stocktake {stocktake}")]
     BeingCounted { sku: Sku, stocktake: DocId },
+    #[error("{0} is not for sale: not priced, or withdrawn")]
+    NotForSale(Sku),
     #[error(transparent)]
     Transfer(#[from] TransferError),
 }

@@ -1,0 +1,459 @@
+//! Item checkout (商品消费): the basket priced by `protocol::pricing` from this store's catalogue
+//! views, paid by any mix of tenders that add up to what is due, with the wallet's writes
+//! (stored value paid, points used and earned) and the goods taken off the shelf, in one entry.
+
+use std::collections::BTreeMap;
+
+use chrono::{Datelike, NaiveDate};
+use protocol::catalogue::{Bundle, Qty};
+use protocol::entry::Payload;
+use protocol::inventory;
+use protocol::points::Points;
+use protocol::pricing::{self, BundleOffer, Line, MemberTerms, PricingError};
+use protocol::sale::{ItemSale, Tender};
+use protocol::stock::next_change;
+use protocol::wallet::{Counter, PointsPolicy, WalletError, lot_year};
+use protocol::{Fen, MemberId, SaleId, Sku, StaffId, StoreId};
+
+use super::inventory::InventoryError;
+use super::{Journal, Outcome, Rejection, Request, missing};
+use crate::store::{Store, StoreError};
+use crate::views::{self, ItemSaleView, MemberView, Overlay, keys};
+
+/// The longest payment reference (a card slip's or a payment app's transaction number).
+pub const REFERENCE_CHARS_MAX: usize = 64;
+
+#[derive(Debug, Clone)]
+pub struct ItemCheckoutRequest {
+    pub member_id: Option<MemberId>,
+    pub lines: Vec<(Sku, Qty)>,
+    /// Points the member pays with (积分抵现).
+    pub points: u64,
+    pub tenders: Vec<TenderRequest>,
+    pub served_by: Option<StaffId>,
+}
+
+/// A tender as the cashier takes it. Cash pays what the other tenders leave and gives change;
+/// every other tender pays exactly its amount.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TenderRequest {
+    Cash { tendered: Fen },
+    Card { amount: Fen, reference: String },
+    WeChat { amount: Fen, reference: String },
+    Alipay { amount: Fen, reference: String },
+    StoredValue { amount: Fen },
+}
+
+/// Why the tenders do not fit the sale. Nothing was written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TenderError {
+    #[error("the tenders pay {paid}, the sale is {due}")]
+    Mismatch { paid: Fen, due: Fen },
+    #[error("only cash gives change: the other tenders pay {paid} of {due}")]
+    ChangeOnNonCash { paid: Fen, due: Fen },
+    #[error("cash tendered {tendered} is short of the {owed} left to pay")]
+    CashShort { tendered: Fen, owed: Fen },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// The basket's lines with this store's prices today; refuses what is not for sale.
+pub fn basket(
+    ov: &Overlay<'_>,
+    here: &StoreId,
+    today: NaiveDate,
+    lines: &[(Sku, Qty)],
+) -> Result<Vec<Line>, Rejection> {
+    let mut out = Vec::with_capacity(lines.len());
+    for (sku, qty) in lines {
+        let p = inventory::product(ov, sku)
+            .map_err(Rejection::Storage)?
+            .ok_or_else(|| InventoryError::UnknownSku(sku.clone()))?;
+        let store_price: Option<Fen> =
+            inventory::read(ov, &inventory::keys::store_price(here, sku))
+                .map_err(Rejection::Storage)?;
+        let Some(unit_price) = store_price.or(p.price).filter(|_| p.active) else {
+            return Err(InventoryError::NotForSale(sku.clone()).into());
+        };
+        if p.unit == protocol::catalogue::Unit::Piece && qty.0 % 1000 != 0 {
+            return Err(InventoryError::Invalid(format!("{sku} is sold in whole pieces")).into());
+        }
+        out.push(Line {
+            sku: sku.clone(),
+            category: p.category.clone(),
+            qty: *qty,
+            unit_price,
+            special: p
+                .special
+                .as_ref()
+                .filter(|s| s.from <= today && today <= s.to)
+                .map(|s| s.price),
+            discountable: p.discountable,
+            earns_points: p.earns_points,
+        });
+    }
+    Ok(out)
+}
+
+/// The bundles on offer.
+pub fn bundles(store: &dyn Store) -> Result<Vec<BundleOffer>, StoreError> {
+    let mut out = Vec::new();
+    for (key, bytes) in store.scan_prefix(b"bu/")? {
+        let bundle: Bundle = views::decode(&key, &bytes)?;
+        if bundle.active {
+            out.push(BundleOffer {
+                id: bundle.id,
+                items: bundle.items,
+                price: bundle.price,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// What pricing needs of a member: tier, birthday month, live points.
+pub fn member_terms(
+    member: &MemberView,
+    wallet: &protocol::wallet::Wallet,
+    today: NaiveDate,
+    policy: &PointsPolicy,
+) -> MemberTerms {
+    MemberTerms {
+        tier: Some(member.profile.tier.clone()),
+        birthday_month: member
+            .profile
+            .birthday
+            .is_some_and(|d| d.month() == today.month()),
+        points: wallet.points_live(today, policy),
+    }
+}
+
+/// Points earned on what is paid for goods that earn them, by category, at today's rate.
+pub fn points_earned(
+    lines: &[pricing::PricedLine],
+    earn: &protocol::points::EarnRule,
+    today: NaiveDate,
+) -> Points {
+    let mut by_category: BTreeMap<&str, i64> = BTreeMap::new();
+    for l in lines.iter().filter(|l| l.earns_points) {
+        *by_category.entry(l.category.as_str()).or_default() += l.net.0;
+    }
+    Points(
+        by_category
+            .iter()
+            .map(|(category, fen)| {
+                let category = Some(*category).filter(|c| !c.is_empty());
+                earn.earn(Fen(*fen), category, today).0
+            })
+            .sum(),
+    )
+}
+
+/// Fits the tenders to what is due: non-cash tenders pay exactly their amounts, cash the rest
+/// (with change). At most one cash and one stored-value tender.
+pub fn settle(due: Fen, tenders: &[TenderRequest]) -> Result<Vec<Tender>, TenderError> {
+    let invalid = |s: &str| Err(TenderError::Invalid(s.to_owned()));
+    if tenders.is_empty() || tenders.len() > 8 {
+        return invalid("one to eight tenders");
+    }
+    let count = |f: fn(&TenderRequest) -> bool| tenders.iter().filter(|t| f(t)).count();
+    if count(|t| matches!(t, TenderRequest::Cash { .. })) > 1
+        || count(|t| matches!(t, TenderRequest::StoredValue { .. })) > 1
+    {
+        return invalid("at most one cash and one stored-value tender");
+    }
+    let mut settled = Vec::with_capacity(tenders.len());
+    let mut non_cash = 0i64;
+    for t in tenders {
+        let (amount, tender) = match t {
+            TenderRequest::Cash { .. } => continue,
+            TenderRequest::StoredValue { amount } => (*amount, None),
+            TenderRequest::Card { amount, reference }
+            | TenderRequest::WeChat { amount, reference }
+            | TenderRequest::Alipay { amount, reference } => {
+                let len = reference.chars().count();
+                if reference.trim().is_empty()
+                    || len > REFERENCE_CHARS_MAX
+                    || reference.chars().any(char::is_control)
+                {
+                    return invalid(
+                        "a card or payment-app tender needs its reference (1 to 64 characters)",
+                    );
+                }
+                let reference = reference.clone();
+                let tender = match t {
+                    TenderRequest::Card { .. } => Tender::Card {
+                        amount: *amount,
+                        reference,
+                    },
+                    TenderRequest::WeChat { .. } => Tender::WeChat {
+                        amount: *amount,
+                        reference,
+                    },
+                    _ => Tender::Alipay {
+                        amount: *amount,
+                        reference,
+                    },
+                };
+                (*amount, Some(tender))
+            }
+        };
+        if amount.0 <= 0 {
+            return invalid("every tender pays a positive amount");
+        }
+        non_cash = non_cash.saturating_add(amount.0);
+        if let Some(tender) = tender {
+            settled.push(tender);
+        }
+    }
+    if non_cash > due.0 {
+        return Err(TenderError::ChangeOnNonCash {
+            paid: Fen(non_cash),
+            due,
+        });
+    }
+    let owed = due.0 - non_cash;
+    match tenders.iter().find_map(|t| match t {
+        TenderRequest::Cash { tendered } => Some(*tendered),
+        _ => None,
+    }) {
+        Some(tendered) if tendered.0 < owed => Err(TenderError::CashShort {
+            tendered,
+            owed: Fen(owed),
+        }),
+        Some(tendered) if owed == 0 && tendered.0 > 0 => invalid("nothing is left for cash to pay"),
+        Some(tendered) => {
+            settled.insert(
+                0,
+                Tender::Cash {
+                    tendered,
+                    change: Fen(tendered.0 - owed),
+                },
+            );
+            Ok(settled)
+        }
+        None if owed != 0 => Err(TenderError::Mismatch {
+            paid: Fen(non_cash),
+            due,
+        }),
+        None => Ok(settled),
+    }
+}
+
+impl Journal {
+    pub(super) fn item_checkout(
+        &mut self,
+        r: Request<ItemCheckoutRequest>,
+    ) -> Result<Outcome, Rejection> {
+        let b = &r.body;
+        let here = self.settings.store_id.clone();
+        let now_ms = (self.env.now_ms)();
+        let today = self.settings.calendar.business_date(now_ms);
+        let policy = self.settings.wallet.points;
+        let ov = Overlay::new(&*self.store);
+        let member = match b.member_id {
+            Some(id) => Some(
+                self.read::<MemberView>(&keys::member(&id))?
+                    .ok_or(Rejection::MemberNotFound(id))?,
+            ),
+            None => None,
+        };
+        let mut wallet = match &member {
+            Some(m) => self.wallet_of(&m.member_id)?,
+            None => Default::default(),
+        };
+        let terms = member
+            .as_ref()
+            .map(|m| member_terms(m, &wallet, today, &policy));
+        let lines = basket(&ov, &here, today, &b.lines)?;
+        let offers = bundles(&*self.store)?;
+        let priced = pricing::price(
+            &lines,
+            &offers,
+            terms.as_ref(),
+            None,
+            b.points,
+            &self.settings.pricing,
+        )?;
+        let mut tenders = settle(priced.due, &b.tenders)?;
+        let stored = b.tenders.iter().find_map(|t| match t {
+            TenderRequest::StoredValue { amount } => Some(*amount),
+            _ => None,
+        });
+        if stored.is_some() && member.is_none() {
+            return Err(TenderError::Invalid("stored value needs a member".into()).into());
+        }
+        // The wallet's writes: stored value paid, points used, points earned. Both spends are
+        // tried before either is kept, so one ask to headquarters brings all rights missing.
+        let mut ops = Vec::new();
+        let mut wants = Vec::new();
+        let mut split = None;
+        if let Some(amount) = stored {
+            let amount = u64::try_from(amount.0).unwrap_or(0);
+            let balance = wallet
+                .balance(&Counter::Principal)
+                .saturating_add(wallet.balance(&Counter::Bonus));
+            let free = balance.saturating_sub(wallet.owed_total());
+            if free < amount {
+                return Err(WalletError::Insufficient {
+                    available: free,
+                    wanted: amount,
+                }
+                .into());
+            }
+            match wallet.pay(&here, amount, self.settings.wallet.bonus_use) {
+                Ok((paid, s)) => {
+                    ops.extend(paid);
+                    split = Some(s);
+                }
+                Err(WalletError::RightsElsewhere { wants: w }) => wants.extend(w),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if priced.points_used > 0 {
+            match wallet.spend_points(&here, priced.points_used, today, &policy) {
+                Ok(spent) => ops.extend(spent),
+                Err(WalletError::RightsElsewhere { wants: w }) => wants.extend(w),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if !wants.is_empty() {
+            return Err(WalletError::RightsElsewhere { wants }.into());
+        }
+        if let Some((p, bonus)) = split {
+            let fen = |u: u64| Fen(i64::try_from(u).unwrap_or(i64::MAX));
+            tenders.push(Tender::StoredValue {
+                principal: fen(p),
+                bonus: fen(bonus),
+                overdraft: Fen(0),
+            });
+        }
+        let earned = match &member {
+            Some(_) => points_earned(&priced.lines, &self.settings.earn, today),
+            None => Points(0),
+        };
+        if earned.0 > 0 {
+            let units = u64::try_from(earned.0).unwrap_or(0);
+            ops.extend(wallet.earn_points(&here, lot_year(today), units)?);
+        }
+        // The goods leave the shelf: one change per SKU.
+        let mut taken: BTreeMap<&Sku, i64> = BTreeMap::new();
+        for l in &priced.lines {
+            *taken.entry(&l.sku).or_default() += l.qty.0;
+        }
+        let mut stock = Vec::with_capacity(taken.len());
+        for (sku, qty) in taken {
+            let cell = inventory::stock_cell(&ov, &here, sku).map_err(Rejection::Storage)?;
+            stock.push(next_change(cell, sku, Qty(-qty)));
+        }
+        let sale_id = SaleId::for_entry(&here, self.tip.next_seq);
+        let sale = ItemSale {
+            sale_id: sale_id.clone(),
+            member_id: b.member_id,
+            subtotal: priced.subtotal,
+            discount: priced.discount,
+            due: priced.due,
+            points_used: priced.points_used,
+            points_earned: earned,
+            lines: priced.lines,
+            tenders,
+            coupon: None,
+            served_by: b.served_by.clone(),
+        };
+        let member_id = b.member_id;
+        let payload = Payload::Checkout { sale, ops, stock };
+        self.append(&r, now_ms, payload, |ov| {
+            let view: ItemSaleView = ov
+                .get_as(&keys::item_sale(&sale_id))?
+                .ok_or_else(|| missing("item sale"))?;
+            let wallet = match member_id {
+                Some(m) => {
+                    let w: protocol::wallet::Wallet =
+                        ov.get_as(&keys::wallet(&m))?.unwrap_or_default();
+                    Some(w.summary(&here, today, &policy))
+                }
+                None => None,
+            };
+            Ok(Outcome::ItemSale {
+                sale: Box::new(view),
+                wallet,
+            })
+        })
+    }
+}
+
+impl From<PricingError> for Rejection {
+    fn from(e: PricingError) -> Self {
+        Rejection::Pricing(e)
+    }
+}
+
+impl From<TenderError> for Rejection {
+    fn from(e: TenderError) -> Self {
+        Rejection::Tender(e)
+    }
+}
+
+#[cfg(test)]
+// Amounts in fen are written yuan_fen (100_00 is 100 yuan).
+#[allow(clippy::inconsistent_digit_grouping)]
+mod tests {
+    use super::*;
+
+    fn card(amount: i64) -> TenderRequest {
+        TenderRequest::Card {
+            amount: Fen(amount),
+            reference: "POS-0001".into(),
+        }
+    }
+
+    #[test]
+    fn tenders_add_up_exactly_and_only_cash_gives_change() {
+        let due = Fen(100_00);
+        let cash = |t: i64| TenderRequest::Cash { tendered: Fen(t) };
+        // Card 60 + cash: 50 handed over, 10 back.
+        let settled = settle(due, &[card(60_00), cash(50_00)]).unwrap();
+        assert_eq!(
+            settled[0],
+            Tender::Cash {
+                tendered: Fen(50_00),
+                change: Fen(10_00)
+            }
+        );
+        assert_eq!(settled.iter().map(|t| t.amount().0).sum::<i64>(), due.0);
+        assert_eq!(
+            settle(due, &[card(90_00)]),
+            Err(TenderError::Mismatch {
+                paid: Fen(90_00),
+                due
+            })
+        );
+        assert_eq!(
+            settle(due, &[card(110_00)]),
+            Err(TenderError::ChangeOnNonCash {
+                paid: Fen(110_00),
+                due
+            })
+        );
+        assert_eq!(
+            settle(due, &[card(60_00), cash(30_00)]),
+            Err(TenderError::CashShort {
+                tendered: Fen(30_00),
+                owed: Fen(40_00)
+            })
+        );
+        assert!(settle(due, &[cash(60_00), cash(60_00)]).is_err());
+        assert!(settle(due, &[card(0), cash(100_00)]).is_err());
+        let no_reference = TenderRequest::WeChat {
+            amount: due,
+            reference: " ".into(),
+        };
+        assert!(settle(due, &[no_reference]).is_err());
+        // Stored value is settled by the wallet: here it just counts toward the sum.
+        assert!(
+            settle(due, &[TenderRequest::StoredValue { amount: due }])
+                .unwrap()
+                .is_empty()
+        );
+    }
+}
