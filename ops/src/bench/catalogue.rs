@@ -204,6 +204,87 @@ pub fn run(data: &Path, stores: usize, lookups: usize) -> anyhow::Result<()> {
             .status();
         anyhow::ensure!(status == 201, "receiving stock: {status}");
     }
+    // Price the stocked products (the data has no prices) and time 20-line item checkouts with
+    // a member and split tenders, next to quick checkouts of the same member.
+    let priced: Vec<serde_json::Value> = parsed
+        .products
+        .iter()
+        .filter(|p| skus.contains(&p.sku.to_string()))
+        .map(|p| {
+            let mut p = p.clone();
+            p.price = Some(protocol::Money::cny(protocol::Fen(9_90)));
+            serde_json::json!({ "product": p })
+        })
+        .collect();
+    let answer = agent
+        .post(format!("{hub_url}/api/v1/catalogue/changes"))
+        .header("content-type", "application/json")
+        .header("x-staff-id", "bench")
+        .send(
+            serde_json::json!({ "changes": priced })
+                .to_string()
+                .as_str(),
+        )?;
+    anyhow::ensure!(answer.status() == 201, "pricing: {}", answer.status());
+    let started = Instant::now();
+    while get(&agent, &format!("{node_url}/api/v1/catalogue"))?["version"].as_u64() < Some(2) {
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(120),
+            "prices did not arrive"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut registered = agent
+        .post(format!("{node_url}/api/v1/members"))
+        .header("content-type", "application/json")
+        .header("idempotency-key", "bench-member-0001")
+        .send(r#"{"name":"基准会员","phone":"13900000001"}"#)?;
+    let member: serde_json::Value = serde_json::from_str(&registered.body_mut().read_to_string()?)?;
+    let member = member["member_id"].as_str().unwrap_or_default().to_owned();
+    let checkouts = (lookups / 20).clamp(10, 200);
+    let mut items = Vec::with_capacity(checkouts);
+    let mut quick = Vec::with_capacity(checkouts);
+    for i in 0..checkouts {
+        let lines: Vec<serde_json::Value> = skus
+            .iter()
+            .cycle()
+            .skip(i * 20)
+            .take(20)
+            .map(|sku| serde_json::json!({"sku": sku, "qty": "1"}))
+            .collect();
+        // 20 × 9.90 = 198.00: 100.00 by card, the rest in cash with change from 100.
+        let body = serde_json::json!({
+            "member_id": member, "lines": lines,
+            "tenders": [
+                {"kind": "card", "amount": {"amount": "100.00"}, "reference": format!("POS-{i:06}")},
+                {"kind": "cash", "tendered": {"amount": "100.00"}},
+            ],
+        })
+        .to_string();
+        let started = Instant::now();
+        let status = agent
+            .post(format!("{node_url}/api/v1/checkouts/items"))
+            .header("content-type", "application/json")
+            .header("idempotency-key", format!("bench-items-{i:06}"))
+            .send(body.as_str())?
+            .status();
+        items.push(started.elapsed());
+        anyhow::ensure!(status == 201, "item checkout: {status}");
+        let body = serde_json::json!({"member_id": member, "amount": {"amount": "198.00"},
+            "cash_tendered": {"amount": "200.00"}})
+        .to_string();
+        let started = Instant::now();
+        let status = agent
+            .post(format!("{node_url}/api/v1/checkouts/quick"))
+            .header("content-type", "application/json")
+            .header("idempotency-key", format!("bench-quick-{i:06}"))
+            .send(body.as_str())?
+            .status();
+        quick.push(started.elapsed());
+        anyhow::ensure!(status == 201, "quick checkout: {status}");
+    }
+    items.sort();
+    quick.sort();
     let stock_urls: Vec<String> = skus
         .iter()
         .map(|sku| format!("{node_url}/api/v1/stock/{sku}"))
@@ -214,6 +295,14 @@ pub fn run(data: &Path, stores: usize, lookups: usize) -> anyhow::Result<()> {
         .collect();
     let health = timed_gets(&agent, &health_urls)?;
     let stock = timed_gets(&agent, &stock_urls)?;
+    let checkout_row = format!(
+        "| item checkout over HTTP: 20 lines, a member, card + cash with change, durable, p50 / p99 ({checkouts} sales) | {} / {} | {} / {} quick checkout of the same member, one amount | {:.1}× (p50) |",
+        ms(percentile(&items, 0.5)),
+        ms(percentile(&items, 0.99)),
+        ms(percentile(&quick, 0.5)),
+        ms(percentile(&quick, 0.99)),
+        percentile(&items, 0.5).as_secs_f64() / percentile(&quick, 0.5).as_secs_f64().max(1e-9)
+    );
     let _ = node_stop.send(());
     runtime.block_on(node_task)??;
     let _ = stop.send(());
@@ -255,5 +344,6 @@ pub fn run(data: &Path, stores: usize, lookups: usize) -> anyhow::Result<()> {
         ms(percentile(&health, 0.99)),
         percentile(&stock, 0.5).as_secs_f64() / percentile(&health, 0.5).as_secs_f64().max(1e-9)
     );
+    println!("{checkout_row}");
     Ok(())
 }
