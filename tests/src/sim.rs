@@ -15,8 +15,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use hub::ingest::{AskStep, Ingest};
 use hub::storage::{HubStore, MemHubStore};
 use node::journal::{
-    Command, Environment, Journal, MemberEdit, NewMember, Outcome, Rejection, Request, SaleReturn,
-    Settings, StockAction, StockRequest, WalletAction, WalletRequest,
+    Command, Environment, ItemCheckoutRequest, Journal, MemberEdit, NewMember, Outcome, Rejection,
+    Request, SaleReturn, Settings, StockAction, StockRequest, TenderRequest, WalletAction,
+    WalletRequest,
 };
 use node::store::{MemStore, Store};
 use node::views::{self, MemberView, keys};
@@ -72,6 +73,8 @@ enum Spend {
     Wallet(Request<WalletRequest>),
     /// A return of one of the store's own sales, and the sale's member.
     Return(Request<SaleReturn>, Option<MemberId>),
+    /// Goods scanned, paid partly from stored value or points, the rest in cash.
+    Items(Request<ItemCheckoutRequest>),
 }
 
 impl Spend {
@@ -80,6 +83,7 @@ impl Spend {
             Spend::Checkout(r) => Command::QuickCheckout(r.clone()),
             Spend::Wallet(r) => Command::Wallet(r.clone()),
             Spend::Return(r, _) => Command::ReturnSale(r.clone()),
+            Spend::Items(r) => Command::ItemCheckout(r.clone()),
         }
     }
 
@@ -88,6 +92,7 @@ impl Spend {
             Spend::Checkout(r) => r.key.clone(),
             Spend::Wallet(r) => r.key.clone(),
             Spend::Return(r, _) => r.key.clone(),
+            Spend::Items(r) => r.key.clone(),
         }
     }
 
@@ -96,6 +101,7 @@ impl Spend {
             Spend::Checkout(r) => r.body.member_id,
             Spend::Wallet(r) => Some(r.body.member_id),
             Spend::Return(_, member) => *member,
+            Spend::Items(r) => r.body.member_id,
         }
     }
 }
@@ -157,6 +163,8 @@ pub struct WalletCounts {
     pub refused_insufficient: u64,
     /// Payments an offline store took partly on overdraft.
     pub overdrafts: u64,
+    /// Item sales by members (stored value, points used and earned).
+    pub item_sales: u64,
 }
 
 fn settings(store: &StoreId) -> Settings {
@@ -499,9 +507,41 @@ impl Sim {
                 Currency::CNY,
             )
         };
-        let roll = self.rng.random_range(0..22);
-        if roll >= 20 {
+        let roll = self.rng.random_range(0..24);
+        if roll == 20 || roll == 21 {
             self.move_stock(i, roll == 20);
+            return;
+        }
+        if roll >= 22 {
+            let lines = (0..self.rng.random_range(1..4))
+                .map(|_| {
+                    let k = self.rng.random_range(0..SKUS);
+                    (sku(k), Qty(self.rng.random_range(1..4) * 1000))
+                })
+                .collect::<BTreeMap<Sku, Qty>>()
+                .into_iter()
+                .collect();
+            let member_id = some_member(&mut self.rng);
+            let mut tenders = vec![TenderRequest::Cash {
+                tendered: Fen(1_000_000),
+            }];
+            if member_id.is_some() && self.rng.random_bool(0.6) {
+                tenders.push(TenderRequest::StoredValue {
+                    amount: Fen(self.rng.random_range(1..600)),
+                });
+            }
+            let points = match member_id {
+                Some(_) if self.rng.random_bool(0.3) => self.rng.random_range(1..300),
+                _ => 0,
+            };
+            let body = ItemCheckoutRequest {
+                member_id,
+                lines,
+                points,
+                tenders,
+                served_by: None,
+            };
+            self.send_spend(i, Spend::Items(request(&key, body)), true);
             return;
         }
         let member = some_member(&mut self.rng);
@@ -711,6 +751,32 @@ impl Sim {
                     d.owed -= i128::from(overdraft.0);
                 }
                 (*member, d)
+            }
+            (Spend::Items(r), Outcome::ItemSale { sale, .. }) => {
+                let seq = self.stores[i].journal.tip().next_seq - 1;
+                for line in &sale.sale.lines {
+                    let booking = (i, seq, line.sku.clone(), -line.qty.0);
+                    self.stock_bookings.push(booking);
+                }
+                let Some(member) = r.body.member_id else {
+                    return;
+                };
+                let mut d = Expected {
+                    points: i128::from(sale.sale.points_earned.0)
+                        - i128::from(sale.sale.points_used),
+                    ..Expected::default()
+                };
+                for tender in &sale.sale.tenders {
+                    if let Tender::StoredValue {
+                        principal, bonus, ..
+                    } = tender
+                    {
+                        d.principal -= i128::from(principal.0);
+                        d.bonus -= i128::from(bonus.0);
+                    }
+                }
+                self.wallet_ops.item_sales += 1;
+                (member, d)
             }
             (Spend::Checkout(r), Outcome::Sale { sale, .. }) => {
                 let Some(member) = r.body.member_id else {

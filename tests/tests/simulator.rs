@@ -83,6 +83,7 @@ fn many_seeds_converge_with_nothing_lost_or_doubled() {
         ops.refused_rights_elsewhere += wallet.refused_rights_elsewhere;
         ops.refused_insufficient += wallet.refused_insufficient;
         ops.overdrafts += wallet.overdrafts;
+        ops.item_sales += wallet.item_sales;
     }
     println!(
         "{seeds} seeds × {} steps, violations 0: {total:?}\nwallet operations: {ops:?}",
@@ -92,7 +93,8 @@ fn many_seeds_converge_with_nothing_lost_or_doubled() {
         ops.applied > seeds * 20
             && ops.granted > 0
             && ops.refused_insufficient > 0
-            && (ops.overdrafts > 0 || seeds < 10),
+            && (ops.overdrafts > 0 || seeds < 10)
+            && (ops.item_sales > 0 || seeds < 10),
         "the wallet workload did too little to prove anything: {ops:?}"
     );
     assert!(
