@@ -42,6 +42,7 @@ pub async fn run(
         SledStore::open(&config.data_dir)
             .with_context(|| format!("opening the store in {}", config.data_dir.display()))?,
     );
+    views::ensure_current(&*store).context("bringing the views up to this version")?;
     let journal = Journal::open(store.clone(), settings.clone(), Environment::system())
         .context("reading the log")?;
     tracing::info!(store = %config.store_id, entries = journal.tip().next_seq - 1, "log opened");

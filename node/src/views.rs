@@ -27,6 +27,7 @@ pub mod keys {
     pub const LOG: &[u8] = b"log/";
     pub const FEED: &[u8] = b"fx/";
     pub const FEED_APPLIED: &[u8] = b"meta/feed_applied";
+    pub const VIEWS_VERSION_KEY: &[u8] = b"meta/views_version";
     pub const IDEMPOTENCY: &[u8] = b"i/";
     /// Every prefix that holds a view, i.e. state that `rebuild` must reproduce exactly (with
     /// `protocol::inventory::VIEW_PREFIXES`).
@@ -561,7 +562,56 @@ impl RebuildReport {
 /// Replays the whole log into a fresh in-memory store — this store's own entries and those
 /// received from the feed, in the order they were applied — checking the hash chain, and
 /// compares the result with the views on disk.
+/// The shape of the views. Bumped whenever what a view stores, or how an entry changes it,
+/// changes; a store whose views another version wrote rebuilds them from its log on open.
+pub const VIEWS_VERSION: u32 = 2;
+
+/// Rebuilds the views from the log and the feed records when they were written by another
+/// version of this software (or none), so an upgrade never reads a view it cannot decode.
+/// Returns whether it rebuilt.
+pub fn ensure_current(store: &dyn Store) -> Result<bool, ViewError> {
+    let key = keys::VIEWS_VERSION_KEY;
+    let stored: Option<u32> = store.get(key)?.map(|v| decode(key, &v)).transpose()?;
+    if stored == Some(VIEWS_VERSION) {
+        return Ok(false);
+    }
+    let (fresh, report) = replay(store)?;
+    let mut batch = Batch::default();
+    for prefix in keys::VIEWS.iter().chain(protocol::inventory::VIEW_PREFIXES) {
+        for (k, _) in store.scan_prefix(prefix)? {
+            batch.delete(k);
+        }
+        for (k, v) in fresh.scan_prefix(prefix)? {
+            batch.put(k, v);
+        }
+    }
+    batch.put(key.to_vec(), encode(&VIEWS_VERSION));
+    store.apply(batch)?;
+    store.flush()?;
+    tracing::info!(
+        from = ?stored,
+        to = VIEWS_VERSION,
+        entries = report.entries,
+        feed_entries = report.feed_entries,
+        "views rebuilt from the log"
+    );
+    Ok(report.entries + report.feed_entries > 0)
+}
+
 pub fn rebuild(store: &dyn Store) -> Result<RebuildReport, ViewError> {
+    let (fresh, mut report) = replay(store)?;
+    for prefix in keys::VIEWS.iter().chain(protocol::inventory::VIEW_PREFIXES) {
+        report.differences.extend(compare(
+            &store.scan_prefix(prefix)?,
+            &fresh.scan_prefix(prefix)?,
+        ));
+    }
+    Ok(report)
+}
+
+/// Every view derived afresh from the log and the feed records, in the order the store lived
+/// through them.
+fn replay(store: &dyn Store) -> Result<(MemStore, RebuildReport), ViewError> {
     let fresh = MemStore::default();
     let mut report = RebuildReport::default();
     let feed = store
@@ -603,13 +653,7 @@ pub fn rebuild(store: &dyn Store) -> Result<RebuildReport, ViewError> {
         report.entries += 1;
     }
     apply_feed_until(u64::MAX, &mut report)?;
-    for prefix in keys::VIEWS.iter().chain(protocol::inventory::VIEW_PREFIXES) {
-        report.differences.extend(compare(
-            &store.scan_prefix(prefix)?,
-            &fresh.scan_prefix(prefix)?,
-        ));
-    }
-    Ok(report)
+    Ok((fresh, report))
 }
 
 fn compare(stored: &[(Vec<u8>, Vec<u8>)], rebuilt: &[(Vec<u8>, Vec<u8>)]) -> Vec<String> {
