@@ -574,6 +574,69 @@ pub fn verify(storage: &dyn HubStore) -> Result<VerifyReport, IngestError> {
             "the feed holds {feed_len} records, the logs {member_entries} member entries"
         ));
     }
+    let rebuilt = rebuild(storage)?;
+    let (stored, expected) = (
+        storage.views(b"", usize::MAX).map_err(failed)?,
+        rebuilt.views(b"", usize::MAX).map_err(failed)?,
+    );
+    if stored != expected {
+        report.differences.push(format!(
+            "the inventory views ({} records) differ from a rebuild from the logs ({} records)",
+            stored.len(),
+            expected.len()
+        ));
+    }
+    let wallets = storage.wallets().map_err(failed)?;
+    if wallets != rebuilt.wallets().map_err(failed)? {
+        report
+            .differences
+            .push("the wallets differ from a rebuild from the feed".to_owned());
+    }
+    for (member, wallet) in &wallets {
+        if let Err(problem) = wallet.audit() {
+            report
+                .differences
+                .push(format!("{member}'s wallet fails the audit: {problem}"));
+        }
+    }
+    let (stored, expected) = (
+        storage.members().map_err(failed)?,
+        rebuilt.members().map_err(failed)?,
+    );
+    report.members = stored.len() as u64;
+    if stored != expected {
+        report.differences.push(format!(
+            "the member directory ({} members) differs from a rebuild from the feed ({} members)",
+            stored.len(),
+            expected.len()
+        ));
+    }
+    Ok(report)
+}
+
+/// The shape of what the hub derives from the logs (members, phones, wallets, inventory views).
+/// Bumped whenever it changes; a hub that finds another version rebuilds it on open.
+pub const DERIVED_VERSION: u32 = 2;
+
+/// Rebuilds the derived state when another version of this software wrote it (or none did).
+pub fn ensure_current(storage: &dyn HubStore) -> Result<bool, IngestError> {
+    let failed = |e: crate::storage::HubStoreError| IngestError::Storage(e.to_string());
+    let stored = storage.derived_version().map_err(failed)?;
+    if stored == Some(DERIVED_VERSION) {
+        return Ok(false);
+    }
+    let rebuilt = rebuild(storage)?;
+    storage
+        .replace_derived(rebuilt.derived(), DERIVED_VERSION)
+        .map_err(failed)?;
+    tracing::info!(from = ?stored, to = DERIVED_VERSION, "derived state rebuilt from the logs");
+    Ok(true)
+}
+
+/// Everything derived, afresh: the feed in ingest order, then the stock movements that are not
+/// in the feed (a store's stock cells are maxima, so where they fall does not matter).
+fn rebuild(storage: &dyn HubStore) -> Result<crate::storage::MemHubStore, IngestError> {
+    let failed = |e: crate::storage::HubStoreError| IngestError::Storage(e.to_string());
     let rebuilt = crate::storage::MemHubStore::default();
     for (_, record) in storage.feed(1, usize::MAX).map_err(failed)? {
         let Ok(entry) = Entry::decode(&record.entry) else {
@@ -626,43 +689,7 @@ pub fn verify(storage: &dyn HubStore) -> Result<VerifyReport, IngestError> {
             rebuilt.append(append).map_err(failed)?;
         }
     }
-    let (stored, expected) = (
-        storage.views(b"", usize::MAX).map_err(failed)?,
-        rebuilt.views(b"", usize::MAX).map_err(failed)?,
-    );
-    if stored != expected {
-        report.differences.push(format!(
-            "the inventory views ({} records) differ from a rebuild from the logs ({} records)",
-            stored.len(),
-            expected.len()
-        ));
-    }
-    let wallets = storage.wallets().map_err(failed)?;
-    if wallets != rebuilt.wallets().map_err(failed)? {
-        report
-            .differences
-            .push("the wallets differ from a rebuild from the feed".to_owned());
-    }
-    for (member, wallet) in &wallets {
-        if let Err(problem) = wallet.audit() {
-            report
-                .differences
-                .push(format!("{member}'s wallet fails the audit: {problem}"));
-        }
-    }
-    let (stored, expected) = (
-        storage.members().map_err(failed)?,
-        rebuilt.members().map_err(failed)?,
-    );
-    report.members = stored.len() as u64;
-    if stored != expected {
-        report.differences.push(format!(
-            "the member directory ({} members) differs from a rebuild from the feed ({} members)",
-            stored.len(),
-            expected.len()
-        ));
-    }
-    Ok(report)
+    Ok(rebuilt)
 }
 
 impl Ingest {
@@ -671,6 +698,7 @@ impl Ingest {
         storage: Arc<dyn HubStore>,
         now_ms: Box<dyn Fn() -> u64 + Send>,
     ) -> anyhow::Result<Self> {
+        ensure_current(&*storage)?;
         let mut tips = HashMap::new();
         let mut statuses = HashMap::new();
         for (store, tip, status) in storage.stores()? {
@@ -1865,8 +1893,15 @@ mod fence_tests {
         ));
         ingest.flush().unwrap();
 
+        // Derived state written by another version (here: wiped) is rebuilt on open.
+        let before = storage.wallet(&member).unwrap();
+        storage
+            .replace_derived(crate::storage::Derived::default(), DERIVED_VERSION - 1)
+            .unwrap();
+        assert_eq!(storage.wallet(&member).unwrap(), None);
         // A restart keeps the fence and takes nothing twice.
         let reopened = open(storage.clone());
+        assert_eq!(storage.wallet(&member).unwrap(), before);
         assert!(reopened.is_fenced(&s001));
         let wallet = storage.wallet(&member).unwrap().unwrap();
         assert_eq!(

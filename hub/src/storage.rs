@@ -120,6 +120,19 @@ pub trait HubStore: Send + Sync + 'static {
     fn views(&self, prefix: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>>;
     /// Sets or clears a store's hold or fence, durably before it returns.
     fn put_fence(&self, store: &StoreId, fence: Option<&Fence>) -> Result<()>;
+    /// The version of the derived state (members, phones, wallets, inventory views) stored.
+    fn derived_version(&self) -> Result<Option<u32>>;
+    /// Replaces all derived state with `derived`, at `version`, durably.
+    fn replace_derived(&self, derived: Derived, version: u32) -> Result<()>;
+}
+
+/// Everything the hub derives from the logs, whole (for a rebuild).
+#[derive(Debug, Default)]
+pub struct Derived {
+    pub members: Vec<MemberRecord>,
+    pub phones: Vec<(Phone, MemberId)>,
+    pub wallets: Vec<(MemberId, Wallet)>,
+    pub views: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 pub struct SledHubStore {
@@ -306,6 +319,38 @@ impl HubStore for SledHubStore {
         Ok(self.db.get(view_key(key))?.map(|v| v.to_vec()))
     }
 
+    fn derived_version(&self) -> Result<Option<u32>> {
+        self.read("meta/derived_version")
+    }
+
+    fn replace_derived(&self, derived: Derived, version: u32) -> Result<()> {
+        let mut batch = sled::Batch::default();
+        for prefix in [&b"m/"[..], b"p/", b"w/", b"v/"] {
+            for kv in self.db.scan_prefix(prefix) {
+                batch.remove(kv?.0);
+            }
+        }
+        for record in &derived.members {
+            batch.insert(
+                format!("m/{}", record.member_id).into_bytes(),
+                encode(record),
+            );
+        }
+        for (phone, member) in &derived.phones {
+            batch.insert(format!("p/{phone}").into_bytes(), encode(member));
+        }
+        for (member, wallet) in &derived.wallets {
+            batch.insert(format!("w/{member}").into_bytes(), encode(wallet));
+        }
+        for (key, value) in &derived.views {
+            batch.insert(view_key(key), value.as_slice());
+        }
+        batch.insert(&b"meta/derived_version"[..], encode(&version));
+        self.db.apply_batch(batch)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
     fn views(&self, prefix: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         self.db
             .scan_prefix(view_key(prefix))
@@ -346,6 +391,7 @@ struct MemHubState {
     wallets: std::collections::BTreeMap<MemberId, Wallet>,
     fences: std::collections::BTreeMap<StoreId, Fence>,
     views: std::collections::BTreeMap<Vec<u8>, Vec<u8>>,
+    derived_version: Option<u32>,
 }
 
 #[derive(Default)]
@@ -403,6 +449,22 @@ impl MemHubStore {
         self.state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Everything derived, whole (what a rebuild produced).
+    pub fn derived(&self) -> Derived {
+        let state = self.lock();
+        let live = &state.live;
+        Derived {
+            members: live.members.values().cloned().collect(),
+            phones: live.phones.iter().map(|(p, m)| (p.clone(), *m)).collect(),
+            wallets: live.wallets.iter().map(|(m, w)| (*m, w.clone())).collect(),
+            views: live
+                .views
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        }
     }
 
     /// Forgets everything written since the last flush.
@@ -511,6 +573,27 @@ impl HubStore for MemHubStore {
 
     fn view(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         Ok(self.lock().live.views.get(key).cloned())
+    }
+
+    fn derived_version(&self) -> Result<Option<u32>> {
+        Ok(self.lock().live.derived_version)
+    }
+
+    fn replace_derived(&self, derived: Derived, version: u32) -> Result<()> {
+        let mut state = self.lock();
+        let MemHub { live, durable, .. } = &mut *state;
+        for side in [live, durable] {
+            side.members = derived
+                .members
+                .iter()
+                .map(|r| (r.member_id, r.clone()))
+                .collect();
+            side.phones = derived.phones.iter().cloned().collect();
+            side.wallets = derived.wallets.iter().cloned().collect();
+            side.views = derived.views.iter().cloned().collect();
+            side.derived_version = Some(version);
+        }
+        Ok(())
     }
 
     fn views(&self, prefix: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
