@@ -497,11 +497,7 @@ impl Journal {
             if let Tender::StoredValue { principal, .. } = sale.tender {
                 let amount = units(principal)?;
                 let rule = self.settings.wallet.bonus_use;
-                // What the member owes stores for offline overdrafts is set aside for them.
-                let balance = wallet
-                    .balance(&Counter::Principal)
-                    .saturating_add(wallet.balance(&Counter::Bonus));
-                let free = balance.saturating_sub(wallet.owed_total());
+                let free = wallet.stored_value_free();
                 if free < amount {
                     return Err(WalletError::Insufficient {
                         available: free,

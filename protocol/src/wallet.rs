@@ -390,6 +390,14 @@ impl Wallet {
             .try_for_each(|(c, r)| r.audit().map_err(|e| format!("{c}: {e}")))
     }
 
+    /// Stored value the member may spend anywhere: principal and bonus, less what they owe
+    /// stores for offline overdrafts (set aside for those stores to collect).
+    pub fn stored_value_free(&self) -> u64 {
+        self.balance(&Counter::Principal)
+            .saturating_add(self.balance(&Counter::Bonus))
+            .saturating_sub(self.owed_total())
+    }
+
     pub fn balance(&self, counter: &Counter) -> u64 {
         self.counters.get(counter).map_or(0, Rights::balance)
     }

@@ -188,6 +188,25 @@ pub(super) async fn stock_of(State(app): St, Path(raw): Path<String>) -> AppResu
     Ok(axum::Json(level_json(&level, p.unit)).into_response())
 }
 
+/// Sends one write to the journal with the request's key, fingerprint and staff.
+async fn write<T>(
+    app: &super::AppState,
+    headers: &HeaderMap,
+    (route, body): (&str, &[u8]),
+    body_of: T,
+    command: impl FnOnce(Request<T>) -> Command,
+) -> AppResult {
+    let (key, fingerprint, staff) = request_meta(headers, route, body)?;
+    let request = Request {
+        key,
+        fingerprint,
+        staff,
+        body: body_of,
+    };
+    let reply = app.journal.send(command(request)).await?;
+    Ok(answer(StatusCode::CREATED, reply))
+}
+
 async fn stock_write(
     app: &super::AppState,
     headers: &HeaderMap,
@@ -195,15 +214,8 @@ async fn stock_write(
     body: &[u8],
     action: StockAction,
 ) -> AppResult {
-    let (key, fingerprint, staff) = request_meta(headers, route, body)?;
-    let request = Request {
-        key,
-        fingerprint,
-        staff,
-        body: StockRequest { action },
-    };
-    let reply = app.journal.send(Command::Stock(request)).await?;
-    Ok(answer(StatusCode::CREATED, reply))
+    let body_of = StockRequest { action };
+    write(app, headers, (route, body), body_of, Command::Stock).await
 }
 
 #[derive(Deserialize)]
@@ -324,15 +336,8 @@ async fn transfer_write(
     body: &[u8],
     action: TransferAction,
 ) -> AppResult {
-    let (key, fingerprint, staff) = request_meta(headers, route, body)?;
-    let request = Request {
-        key,
-        fingerprint,
-        staff,
-        body: TransferRequest { action },
-    };
-    let reply = app.journal.send(Command::Transfer(request)).await?;
-    Ok(answer(StatusCode::CREATED, reply))
+    let body_of = TransferRequest { action };
+    write(app, headers, (route, body), body_of, Command::Transfer).await
 }
 
 #[derive(Deserialize)]

@@ -12,7 +12,7 @@ use protocol::points::Points;
 use protocol::pricing::{self, BundleOffer, Line, MemberTerms, PricingError};
 use protocol::sale::{ItemSale, Tender};
 use protocol::stock::next_change;
-use protocol::wallet::{Counter, PointsPolicy, WalletError, lot_year};
+use protocol::wallet::{PointsPolicy, WalletError, lot_year};
 use protocol::{Fen, MemberId, SaleId, Sku, StaffId, StoreId};
 
 use super::inventory::InventoryError;
@@ -290,10 +290,7 @@ impl Journal {
         let mut split = None;
         if let Some(amount) = stored {
             let amount = u64::try_from(amount.0).unwrap_or(0);
-            let balance = wallet
-                .balance(&Counter::Principal)
-                .saturating_add(wallet.balance(&Counter::Bonus));
-            let free = balance.saturating_sub(wallet.owed_total());
+            let free = wallet.stored_value_free();
             if free < amount {
                 return Err(WalletError::Insufficient {
                     available: free,
