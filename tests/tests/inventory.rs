@@ -203,8 +203,9 @@ fn catalogue_stock_stocktake_and_a_transfer_across_outages() {
         ("24".into(), "5.5".into())
     );
 
-    // 盘点 while goods keep moving: opened at 24, two written off during the count, 20
-    // counted: the count corrects by -4 and the write-off is not lost (24 - 2 - 4 = 18).
+    // 盘点 while goods keep moving: opened at 24; while staff count, one is written off and one
+    // sold at the till; 20 counted: the count corrects by -4 and neither the write-off nor the
+    // sale is lost (24 - 1 - 1 - 4 = 18).
     let opened = a.client.post(
         "/api/v1/stocktakes",
         Some("count-0001"),
@@ -224,9 +225,22 @@ fn catalogue_stock_stocktake_and_a_transfer_across_outages() {
     let damaged = a.client.post(
         "/api/v1/stock/damages",
         Some("damage-0001"),
-        &json!({"reason": "破损", "lines": [{"sku": "A1", "qty": "2"}]}).to_string(),
+        &json!({"reason": "破损", "lines": [{"sku": "A1", "qty": "1"}]}).to_string(),
     );
     assert_eq!(damaged.status, 201, "{:?}", damaged.body);
+    let sold_during_count = a.client.post(
+        "/api/v1/checkouts/items",
+        Some("sale-during-count"),
+        &json!({"lines": [{"sku": "A1", "qty": "1"}],
+                "tenders": [{"kind": "cash", "tendered": {"amount": "2.00"}}]})
+        .to_string(),
+    );
+    assert_eq!(
+        sold_during_count.status, 201,
+        "{:?}",
+        sold_during_count.body
+    );
+    assert_eq!(on_hand(&a.client, "A1"), "22");
     let counted = a.client.post(
         &format!("/api/v1/stocktakes/{stocktake}/counts"),
         Some("count-0002"),
