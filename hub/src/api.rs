@@ -278,7 +278,7 @@ async fn chain_stock(
     };
     let mut rows = Vec::new();
     let mut total = 0i64;
-    for (store, _, _) in stores {
+    for (store, _, _) in stores.into_iter().filter(|(s, _, _)| *s != StoreId::hq()) {
         match inventory::level(&views, &store, &sku) {
             Ok(level) if level.on_hand.0 != 0 || level.low => {
                 total = total.saturating_add(level.on_hand.0);
