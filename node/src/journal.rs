@@ -139,6 +139,13 @@ pub enum WalletAction {
     /// Pay off what the member owes this store for offline overdrafts, from stored value, as
     /// far as the balance goes.
     CollectOverdraft,
+    /// 发券: give the member a coupon, good from `from` to `to`.
+    IssueCoupon {
+        name: String,
+        offer: protocol::pricing::Coupon,
+        from: chrono::NaiveDate,
+        to: chrono::NaiveDate,
+    },
 }
 
 /// The closed set of things the journal does.
@@ -636,6 +643,25 @@ impl Journal {
                 };
                 (event, ops)
             }
+            WalletAction::IssueCoupon {
+                name,
+                offer,
+                from,
+                to,
+            } => {
+                check_text(name, CARD_NAME_CHARS_MAX)?;
+                check_offer(offer)?;
+                let coupon = CardId::for_entry(&here, self.tip.next_seq);
+                let ops = wallet.issue_coupon(&here, &coupon, (*from, *to))?;
+                let event = WalletEvent::CouponIssued {
+                    coupon,
+                    name: name.trim().to_owned(),
+                    offer: offer.clone(),
+                    from: *from,
+                    to: *to,
+                };
+                (event, ops)
+            }
             WalletAction::UseCard { card, uses } => {
                 let ops = wallet.use_card(&here, card, *uses, today)?;
                 let event = WalletEvent::CardUsed {
@@ -894,6 +920,31 @@ impl Journal {
         ov.put(keys::idempotency(&r.key), views::encode(&record));
         self.store.apply(ov.into_batch())?;
         Ok(outcome)
+    }
+}
+
+/// A coupon's terms, checked: amounts within a sale's range, a percentage up to 100.
+fn check_offer(offer: &protocol::pricing::Coupon) -> Result<(), Rejection> {
+    use protocol::pricing::Coupon;
+    let fen_ok = |f: &Fen| (0..=100_000_000).contains(&f.0);
+    let ok = match offer {
+        Coupon::AmountOff { threshold, off } => fen_ok(threshold) && fen_ok(off) && off.0 > 0,
+        Coupon::PercentOff {
+            percent,
+            threshold,
+            cap,
+        } => {
+            *percent > rust_decimal::Decimal::ZERO
+                && *percent <= rust_decimal::Decimal::ONE_HUNDRED
+                && fen_ok(threshold)
+                && cap.as_ref().is_none_or(fen_ok)
+        }
+        Coupon::Voucher { value, threshold } => fen_ok(value) && value.0 > 0 && fen_ok(threshold),
+        Coupon::Experience { .. } => true,
+    };
+    match ok {
+        true => Ok(()),
+        false => Err(WalletError::NotPositive.into()),
     }
 }
 

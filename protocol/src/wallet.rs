@@ -124,6 +124,25 @@ pub enum WalletEvent {
     PasswordSet { hash: String },
     /// An offline overdraft this store allowed is paid off from the member's stored value.
     OverdraftCollected { amount: Fen },
+    /// A coupon given to the member (优惠券): one use (its `Uses` counter), good from `from` to
+    /// `to`; spent at most once chain-wide, like any right.
+    CouponIssued {
+        coupon: CardId,
+        name: String,
+        offer: crate::pricing::Coupon,
+        from: NaiveDate,
+        to: NaiveDate,
+    },
+}
+
+/// A coupon a member holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CouponDef {
+    pub name: String,
+    pub offer: crate::pricing::Coupon,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub issued_at: StoreId,
 }
 
 /// A top-up rule the chain offers, e.g. pay 5000, get 2000 bonus (充5000送2000).
@@ -170,6 +189,16 @@ pub enum WalletError {
     EmptyPeriod,
     #[error("no card {0} on this member")]
     UnknownCard(CardId),
+    #[error("no coupon {0} on this member")]
+    UnknownCoupon(CardId),
+    #[error("coupon {0} has been used")]
+    CouponUsed(CardId),
+    #[error("coupon {coupon} is good from {from} to {to}")]
+    CouponNotValid {
+        coupon: CardId,
+        from: NaiveDate,
+        to: NaiveDate,
+    },
     #[error("the balance covers it, but its rights are held elsewhere: {}", wants_text(.wants))]
     RightsElsewhere { wants: Vec<(Counter, u64)> },
     #[error(transparent)]
@@ -204,6 +233,8 @@ pub struct Wallet {
     /// Offline overdrafts by the store that allowed them: (lent, settled), each written only by
     /// that store. Settled by collecting later or by returning the sale.
     pub owed: BTreeMap<StoreId, (u64, u64)>,
+    /// Coupons given to the member; each one's use is the `Uses` counter of its id.
+    pub coupons: BTreeMap<CardId, CouponDef>,
 }
 
 impl Wallet {
@@ -259,6 +290,23 @@ impl Wallet {
                 }
             }
             WalletEvent::OverdraftCollected { amount } => self.settle(origin, *amount),
+            WalletEvent::CouponIssued {
+                coupon,
+                name,
+                offer,
+                from,
+                to,
+            } => {
+                self.coupons
+                    .entry(coupon.clone())
+                    .or_insert_with(|| CouponDef {
+                        name: name.clone(),
+                        offer: offer.clone(),
+                        from: *from,
+                        to: *to,
+                        issued_at: origin.clone(),
+                    });
+            }
             WalletEvent::TopUp { .. }
             | WalletEvent::PointsAdjusted { .. }
             | WalletEvent::Rights { .. }
@@ -380,6 +428,11 @@ impl Wallet {
         for (store, (lent, settled)) in &other.owed {
             let mine = self.owed.entry(store.clone()).or_default();
             *mine = (mine.0.max(*lent), mine.1.max(*settled));
+        }
+        for (coupon, def) in &other.coupons {
+            self.coupons
+                .entry(coupon.clone())
+                .or_insert_with(|| def.clone());
         }
     }
 
@@ -568,6 +621,49 @@ impl Wallet {
             }
             CardKind::Period { .. } => Ok(Vec::new()),
         }
+    }
+
+    /// Gives the member coupon `coupon`: one use, held at `at`.
+    pub fn issue_coupon(
+        &mut self,
+        at: &StoreId,
+        coupon: &CardId,
+        (from, to): (NaiveDate, NaiveDate),
+    ) -> Result<Vec<RightsOp>, WalletError> {
+        if to < from {
+            return Err(WalletError::EmptyPeriod);
+        }
+        let counter = Counter::Uses {
+            card: coupon.clone(),
+        };
+        let change = self.rights(&counter).credit(at, 1)?;
+        Ok(vec![Self::op(&counter, change)])
+    }
+
+    /// The coupon's offer, if the member holds it unused and it is good on `today`.
+    pub fn usable_coupon(
+        &self,
+        coupon: &CardId,
+        today: NaiveDate,
+    ) -> Result<&crate::pricing::Coupon, WalletError> {
+        let def = self
+            .coupons
+            .get(coupon)
+            .ok_or_else(|| WalletError::UnknownCoupon(coupon.clone()))?;
+        let counter = Counter::Uses {
+            card: coupon.clone(),
+        };
+        if self.balance(&counter) == 0 {
+            return Err(WalletError::CouponUsed(coupon.clone()));
+        }
+        if today < def.from || today > def.to {
+            return Err(WalletError::CouponNotValid {
+                coupon: coupon.clone(),
+                from: def.from,
+                to: def.to,
+            });
+        }
+        Ok(&def.offer)
     }
 
     /// A count card used (`uses` taken) or a period card checked in, on `today` at `at`.

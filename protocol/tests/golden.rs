@@ -281,6 +281,28 @@ fn fixture_entries() -> Vec<Entry> {
                 }],
             },
         ),
+        common(
+            12,
+            Payload::Wallet {
+                member_id: member,
+                event: WalletEvent::CouponIssued {
+                    coupon: SaleId::for_entry(&store, 12),
+                    name: "满50减10".to_owned(),
+                    offer: protocol::pricing::Coupon::AmountOff {
+                        threshold: Fen(5_000),
+                        off: Fen(1_000),
+                    },
+                    from: NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
+                    to: NaiveDate::from_ymd_opt(2026, 12, 31).unwrap(),
+                },
+                ops: vec![RightsOp {
+                    counter: Counter::Uses {
+                        card: SaleId::for_entry(&store, 12),
+                    },
+                    change: Change::Credit { units: 1, total: 1 },
+                }],
+            },
+        ),
     ]
 }
 

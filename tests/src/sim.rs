@@ -540,6 +540,7 @@ impl Sim {
                 points,
                 tenders,
                 served_by: None,
+                coupon: None,
             };
             self.send_spend(i, Spend::Items(request(&key, body)), true);
             return;

@@ -483,6 +483,65 @@ fn catalogue_stock_stocktake_and_a_transfer_across_outages() {
         let s = hq.get("/api/v1/stock?sku=A1").body;
         (s["total"] == "12").then_some(())
     });
+    // A coupon (满4减1) given at S001 is redeemed at S002, once in the whole chain: its one
+    // use sits at S001, so S002 asks headquarters for it.
+    let coupon = |body: Value| {
+        a.client.post(
+            &format!("/api/v1/members/{member}/coupons"),
+            Some("coupon-a-0001"),
+            &body.to_string(),
+        )
+    };
+    let bad = coupon(json!({"name": "坏券", "offer": {"kind": "amount_off",
+        "threshold": {"amount": "4"}, "off": {"amount": "1"}},
+        "valid_from": "2100-01-02", "valid_to": "2100-01-01"}));
+    assert_eq!(
+        bad.status, 422,
+        "a period that ends before it starts: {:?}",
+        bad.body
+    );
+    let given = a.client.post(
+        &format!("/api/v1/members/{member}/coupons"),
+        Some("coupon-a-0002"),
+        &json!({"name": "满4减1", "offer": {"kind": "amount_off",
+            "threshold": {"amount": "4"}, "off": {"amount": "1"}},
+            "valid_from": "2000-01-01", "valid_to": "2100-12-31"})
+        .to_string(),
+    );
+    assert_eq!(given.status, 201, "{:?}", given.body);
+    let coupon_id = eventually(20, "the coupon at S002", || {
+        let list = b
+            .client
+            .get(&format!("/api/v1/members/{member}/coupons"))
+            .body;
+        list["coupons"][0]["coupon_id"].as_str().map(str::to_owned)
+    });
+    let with_coupon = |key: &str| {
+        b.client.post(
+            "/api/v1/checkouts/items",
+            Some(key),
+            &json!({"member_id": member, "coupon": coupon_id,
+                    "lines": [{"sku": "A1", "qty": "3"}],
+                    "tenders": [{"kind": "cash", "tendered": {"amount": "5.00"}}]})
+            .to_string(),
+        )
+    };
+    let redeemed = with_coupon("sale-coupon-0001");
+    assert_eq!(redeemed.status, 201, "{:?}", redeemed.body);
+    assert_eq!(
+        redeemed.body["due"]["amount"], "3.86",
+        "5.40 less 10%, less 1.00"
+    );
+    assert_eq!(redeemed.body["lines"][0]["steps"][1]["step"], "coupon");
+    let twice = with_coupon("sale-coupon-0002");
+    assert_eq!(twice.body["code"], "coupon_used", "{:?}", twice.body);
+    assert_eq!(
+        on_hand(&b.client, "A1"),
+        "-1",
+        "the shelf had more than the system knew"
+    );
+    let negative = b.client.get("/api/v1/stock?alerts=negative").body;
+    assert_eq!(negative["stock"][0]["sku"], "A1", "{negative}");
     let low = hq.get("/api/v1/stores/S001/stock?alerts=low").body;
     assert_eq!(low["stock"][0]["on_hand"], "10", "{low}");
     hub.kill();

@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use protocol::catalogue::Qty;
-use protocol::pricing::{self, PricedLine, PricingError};
+use protocol::pricing::{self, Coupon, PricedLine, PricingError};
 use protocol::wallet::Summary;
 use protocol::{Fen, MemberId, Money, Sku, StaffId};
 use serde::Deserialize;
@@ -19,13 +19,16 @@ use super::{
     without_password,
 };
 use crate::journal::{
-    Command, ItemCheckoutRequest, Request, TenderRequest, basket, bundles, member_terms,
-    points_earned,
+    Command, ItemCheckoutRequest, Request, TenderRequest, WalletAction, basket, bundles,
+    member_terms, points_earned,
 };
 use crate::views::ItemSaleView;
 
 pub(super) fn pricing_error(e: &PricingError) -> Code {
     match e {
+        PricingError::CouponThreshold { .. } | PricingError::CouponNotApplicable(_) => {
+            Code::CouponNotApplicable
+        }
         PricingError::InsufficientPoints { .. } => Code::InsufficientBalance,
         PricingError::PointsAboveCap { .. }
         | PricingError::PointsNotAccepted
@@ -64,6 +67,8 @@ struct QuoteBody {
     /// Points the member wants to pay with (积分抵现).
     #[serde(default)]
     points: u64,
+    /// A coupon of the member's to apply.
+    coupon: Option<String>,
 }
 
 /// 结算预览: nothing is written.
@@ -73,6 +78,7 @@ pub(super) async fn quote(State(app): St, Body(body): Body) -> AppResult {
     let here = &app.settings.store_id;
     let lines = basket(&app.views.kv(), here, today, &resolve(&app, &b.lines)?)?;
     let offers = bundles(app.views.store())?;
+    let mut coupon = None;
     let terms = match b.member_id {
         Some(id) => {
             let view = app
@@ -80,6 +86,14 @@ pub(super) async fn quote(State(app): St, Body(body): Body) -> AppResult {
                 .member(&id)?
                 .ok_or_else(|| ApiError::new(Code::MemberNotFound, id))?;
             let wallet = app.views.wallet(&id)?;
+            if let Some(raw) = &b.coupon {
+                let card = protocol::wallet::CardId::parse(raw)
+                    .map_err(|e| ApiError::new(Code::InvalidId, e))?;
+                let offer = wallet
+                    .usable_coupon(&card, today)
+                    .map_err(crate::journal::Rejection::from)?;
+                coupon = Some(offer.clone());
+            }
             Some(member_terms(
                 &view,
                 &wallet,
@@ -87,13 +101,19 @@ pub(super) async fn quote(State(app): St, Body(body): Body) -> AppResult {
                 &app.settings.wallet.points,
             ))
         }
+        None if b.coupon.is_some() => {
+            return Err(ApiError::new(
+                Code::CouponNotFound,
+                "a coupon needs its member",
+            ));
+        }
         None => None,
     };
     let priced = pricing::price(
         &lines,
         &offers,
         terms.as_ref(),
-        None,
+        coupon.as_ref(),
         b.points,
         &app.settings.pricing,
     )
@@ -135,6 +155,8 @@ struct ItemCheckoutBody {
     served_by: Option<StaffId>,
     /// The member's payment password, when stored value pays.
     password: Option<String>,
+    /// A coupon of the member's to redeem.
+    coupon: Option<String>,
 }
 
 /// 商品消费: scan items (by SKU or barcode), price them, take payment in any mix of tenders.
@@ -185,6 +207,12 @@ pub(super) async fn item_checkout(
             points: b.points,
             tenders,
             served_by: b.served_by,
+            coupon: b
+                .coupon
+                .as_deref()
+                .map(protocol::wallet::CardId::parse)
+                .transpose()
+                .map_err(|e| ApiError::new(Code::InvalidId, e))?,
         },
     };
     let key = request.key.clone();
@@ -216,4 +244,107 @@ pub(super) fn item_sale_json(view: &ItemSaleView, wallet: Option<&Summary>) -> s
         "member_stored_value": wallet.map(|w| Money::cny(Fen(w.principal.0 + w.bonus.0))),
         "member_points_balance": wallet.map(|w| w.points),
     })
+}
+
+/// A coupon's terms as the API takes them.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, tag = "kind", rename_all = "snake_case")]
+enum OfferIn {
+    /// 满减
+    AmountOff { threshold: Money, off: Money },
+    /// 折扣券: `percent` off, e.g. "10".
+    PercentOff {
+        percent: String,
+        #[serde(default)]
+        threshold: Option<Money>,
+        cap: Option<Money>,
+    },
+    /// 代金券
+    Voucher {
+        value: Money,
+        #[serde(default)]
+        threshold: Option<Money>,
+    },
+    /// 体验券: one unit of a product free.
+    Experience { sku: Sku },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CouponBody {
+    name: String,
+    offer: OfferIn,
+    valid_from: chrono::NaiveDate,
+    valid_to: chrono::NaiveDate,
+}
+
+/// 发券: gives a member a coupon, spent at most once anywhere in the chain.
+pub(super) async fn issue_coupon(
+    State(app): St,
+    axum::extract::Path(raw): axum::extract::Path<String>,
+    headers: HeaderMap,
+    Body(body): Body,
+) -> AppResult {
+    let id = super::member_id(&raw)?;
+    let b: CouponBody = parse_body(&body)?;
+    let zero = Money::cny(Fen(0));
+    let offer = match b.offer {
+        OfferIn::AmountOff { threshold, off } => Coupon::AmountOff {
+            threshold: cny_fen(&threshold)?,
+            off: cny_fen(&off)?,
+        },
+        OfferIn::PercentOff {
+            percent,
+            threshold,
+            cap,
+        } => Coupon::PercentOff {
+            percent: percent.parse().map_err(|_| {
+                ApiError::new(Code::FieldInvalid, "percent is a number such as \"10\"")
+            })?,
+            threshold: cny_fen(threshold.as_ref().unwrap_or(&zero))?,
+            cap: cap.as_ref().map(cny_fen).transpose()?,
+        },
+        OfferIn::Voucher { value, threshold } => Coupon::Voucher {
+            value: cny_fen(&value)?,
+            threshold: cny_fen(threshold.as_ref().unwrap_or(&zero))?,
+        },
+        OfferIn::Experience { sku } => Coupon::Experience { sku },
+    };
+    let action = WalletAction::IssueCoupon {
+        name: b.name,
+        offer,
+        from: b.valid_from,
+        to: b.valid_to,
+    };
+    super::wallet_write(&app, &headers, "issue_coupon", &body, id, action).await
+}
+
+/// A member's coupons: what each offers, when it is good, whether it is used.
+pub(super) async fn list_coupons(
+    State(app): St,
+    axum::extract::Path(raw): axum::extract::Path<String>,
+) -> AppResult {
+    let id = super::member_id(&raw)?;
+    if app.views.member(&id)?.is_none() {
+        return Err(ApiError::new(Code::MemberNotFound, id));
+    }
+    let wallet = app.views.wallet(&id)?;
+    let today = app.today();
+    let coupons: Vec<serde_json::Value> = wallet
+        .coupons
+        .iter()
+        .map(|(coupon, def)| {
+            let state = match wallet.usable_coupon(coupon, today) {
+                Ok(_) => "usable",
+                Err(protocol::wallet::WalletError::CouponUsed(_)) => "used",
+                Err(_) => "not_valid_today",
+            };
+            json!({
+                "coupon_id": coupon, "name": def.name, "offer": def.offer,
+                "valid_from": def.from, "valid_to": def.to, "issued_at": def.issued_at,
+                "state": state,
+            })
+        })
+        .collect();
+    Ok(axum::Json(json!({"member_id": id, "coupons": coupons})).into_response())
 }

@@ -48,6 +48,10 @@ pub enum Code {
     StocktakeInProgress,
     NotForSale,
     TendersMismatch,
+    CouponNotFound,
+    CouponUsed,
+    CouponNotValid,
+    CouponNotApplicable,
     PointsNotAccepted,
     TopUpRuleInvalid,
     CardNotFound,
@@ -97,6 +101,10 @@ impl Code {
             Code::StocktakeInProgress => "stocktake_in_progress",
             Code::NotForSale => "not_for_sale",
             Code::TendersMismatch => "tenders_mismatch",
+            Code::CouponNotFound => "coupon_not_found",
+            Code::CouponUsed => "coupon_used",
+            Code::CouponNotValid => "coupon_not_valid",
+            Code::CouponNotApplicable => "coupon_not_applicable",
             Code::PointsNotAccepted => "points_not_accepted",
             Code::TopUpRuleInvalid => "top_up_rule_invalid",
             Code::CardNotFound => "card_not_found",
@@ -131,13 +139,17 @@ impl Code {
             Code::UnknownSku
             | Code::UnknownBarcode
             | Code::TransferNotFound
+            | Code::CouponNotFound
             | Code::StocktakeNotFound => S::NOT_FOUND,
             Code::InvalidQuantity
             | Code::DiscrepancyRequired
             | Code::NotForSale
             | Code::TendersMismatch
+            | Code::CouponNotValid
+            | Code::CouponNotApplicable
             | Code::PointsNotAccepted => S::UNPROCESSABLE_ENTITY,
             Code::RightsElsewhere
+            | Code::CouponUsed
             | Code::StocktakeInProgress
             | Code::TransferNotAllowed
             | Code::StoreFenced
@@ -193,6 +205,10 @@ impl Code {
             Code::StocktakeInProgress => "该商品正在盘点中，请先完成盘点",
             Code::NotForSale => "该商品暂不可售（未定价或已下架）",
             Code::TendersMismatch => "各支付方式合计与应付金额不符（只有现金可以找零）",
+            Code::CouponNotFound => "该会员没有这张优惠券",
+            Code::CouponUsed => "该优惠券已使用",
+            Code::CouponNotValid => "该优惠券不在有效期内",
+            Code::CouponNotApplicable => "未达到优惠券使用条件（门槛或适用商品）",
             Code::PointsNotAccepted => "积分抵现超出本单上限或本店不支持",
             Code::StoreFenced => {
                 "本店已被总部冻结：会员储值、积分与次卡业务暂停，请联系总部重新开通"
@@ -275,6 +291,9 @@ impl From<Rejection> for ApiError {
                     Code::TopUpRuleInvalid
                 }
                 WalletError::UnknownCard(_) => Code::CardNotFound,
+                WalletError::UnknownCoupon(_) => Code::CouponNotFound,
+                WalletError::CouponUsed(_) => Code::CouponUsed,
+                WalletError::CouponNotValid { .. } => Code::CouponNotValid,
                 WalletError::CardExpired(_) | WalletError::CardNotYetValid(..) => {
                     Code::CardNotValid
                 }

@@ -129,6 +129,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/checkouts/quick", post(quick_checkout))
         .route("/api/v1/checkouts/quote", post(checkout::quote))
         .route("/api/v1/checkouts/items", post(checkout::item_checkout))
+        .route(
+            "/api/v1/members/{member_id}/coupons",
+            get(checkout::list_coupons).post(checkout::issue_coupon),
+        )
         .route("/api/v1/sales/{sale_id}", get(get_sale))
         .route("/api/v1/sales/{sale_id}/returns", post(return_sale))
         .route("/api/v1/catalogue", get(inventory::catalogue_version))

@@ -31,6 +31,8 @@ pub struct ItemCheckoutRequest {
     pub points: u64,
     pub tenders: Vec<TenderRequest>,
     pub served_by: Option<StaffId>,
+    /// The member's coupon to redeem (优惠券).
+    pub coupon: Option<protocol::wallet::CardId>,
 }
 
 /// A tender as the cashier takes it. Cash pays what the other tenders leave and gives change;
@@ -267,11 +269,16 @@ impl Journal {
             .map(|m| member_terms(m, &wallet, today, &policy));
         let lines = basket(&ov, &here, today, &b.lines)?;
         let offers = bundles(&*self.store)?;
+        let coupon = match &b.coupon {
+            Some(id) if member.is_some() => Some(wallet.usable_coupon(id, today)?.clone()),
+            Some(id) => return Err(WalletError::UnknownCoupon(id.clone()).into()),
+            None => None,
+        };
         let priced = pricing::price(
             &lines,
             &offers,
             terms.as_ref(),
-            None,
+            coupon.as_ref(),
             b.points,
             &self.settings.pricing,
         )?;
@@ -303,6 +310,14 @@ impl Journal {
                     ops.extend(paid);
                     split = Some(s);
                 }
+                Err(WalletError::RightsElsewhere { wants: w }) => wants.extend(w),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if let Some(id) = &b.coupon {
+            let uses = protocol::wallet::Counter::Uses { card: id.clone() };
+            match wallet.take(&here, &uses, 1) {
+                Ok(op) => ops.push(op),
                 Err(WalletError::RightsElsewhere { wants: w }) => wants.extend(w),
                 Err(e) => return Err(e.into()),
             }
@@ -354,7 +369,7 @@ impl Journal {
             points_earned: earned,
             lines: priced.lines,
             tenders,
-            coupon: None,
+            coupon: b.coupon.as_ref().map(ToString::to_string),
             served_by: b.served_by.clone(),
         };
         let member_id = b.member_id;
