@@ -147,6 +147,8 @@ pub struct Sim {
     quiet: Option<(usize, Option<u64>)>,
     /// Every acknowledged stock movement: (store, the seq of its entry, sku, quantity).
     stock_bookings: Vec<(usize, u64, Sku, i64)>,
+    /// Every acknowledged coupon redemption: (store, seq, member, coupon).
+    redemptions: Vec<(usize, u64, MemberId, String)>,
     /// The first violation the bank's checker found during the run.
     violation: Option<String>,
     steps_run: u64,
@@ -165,6 +167,8 @@ pub struct WalletCounts {
     pub overdrafts: u64,
     /// Item sales by members (stored value, points used and earned).
     pub item_sales: u64,
+    /// Coupons redeemed at item sales (each at most once: the audit checks every counter).
+    pub coupons_redeemed: u64,
 }
 
 fn settings(store: &StoreId) -> Settings {
@@ -254,6 +258,7 @@ impl Sim {
             quiet_at,
             quiet: None,
             stock_bookings: Vec::new(),
+            redemptions: Vec::new(),
             violation: None,
             steps_run: 0,
             wallet_ops: WalletCounts::default(),
@@ -507,9 +512,24 @@ impl Sim {
                 Currency::CNY,
             )
         };
-        let roll = self.rng.random_range(0..24);
+        let roll = self.rng.random_range(0..25);
         if roll == 20 || roll == 21 {
             self.move_stock(i, roll == 20);
+            return;
+        }
+        if let (24, Some(member_id)) = (roll, some_member(&mut self.rng)) {
+            // A coupon given at this store: 满1减0.50, good for the simulated days.
+            let action = WalletAction::IssueCoupon {
+                name: "模拟券".into(),
+                offer: protocol::pricing::Coupon::AmountOff {
+                    threshold: Fen(100),
+                    off: Fen(50),
+                },
+                from: chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
+                to: chrono::NaiveDate::from_ymd_opt(2027, 12, 31).unwrap(),
+            };
+            let body = WalletRequest { member_id, action };
+            self.send_spend(i, Spend::Wallet(request(&key, body)), true);
             return;
         }
         if roll >= 22 {
@@ -534,13 +554,24 @@ impl Sim {
                 Some(_) if self.rng.random_bool(0.3) => self.rng.random_range(1..300),
                 _ => 0,
             };
+            // Sometimes a coupon the member holds (as this store sees the wallet): if two stores
+            // try the same one, escrow lets only one of them spend it.
+            let coupon = member_id
+                .filter(|_| self.rng.random_bool(0.5))
+                .and_then(|m| {
+                    let wallet = views::Views::new(self.stores[i].mem.clone())
+                        .wallet(&m)
+                        .unwrap();
+                    let held: Vec<_> = wallet.coupons.keys().cloned().collect();
+                    (!held.is_empty()).then(|| held[self.rng.random_range(0..held.len())].clone())
+                });
             let body = ItemCheckoutRequest {
                 member_id,
                 lines,
                 points,
                 tenders,
                 served_by: None,
-                coupon: None,
+                coupon,
             };
             self.send_spend(i, Spend::Items(request(&key, body)), true);
             return;
@@ -777,6 +808,10 @@ impl Sim {
                     }
                 }
                 self.wallet_ops.item_sales += 1;
+                if let Some(coupon) = &sale.sale.coupon {
+                    self.wallet_ops.coupons_redeemed += 1;
+                    self.redemptions.push((i, seq, member, coupon.clone()));
+                }
                 (member, d)
             }
             (Spend::Checkout(r), Outcome::Sale { sale, .. }) => {
@@ -1359,6 +1394,19 @@ impl Sim {
         }
         report.wallets = at_hq.len() as u64;
         report.stock_moves = self.check_stock(fenced)?;
+        // A coupon is spent at most once chain-wide (what a fenced store did after its fence
+        // never counted).
+        let mut redeemed: BTreeMap<(MemberId, &str), u32> = BTreeMap::new();
+        for (i, seq, member, coupon) in &self.redemptions {
+            if fenced.is_some_and(|(f, at)| f == *i && *seq > at) {
+                continue;
+            }
+            let n = redeemed.entry((*member, coupon.as_str())).or_default();
+            *n += 1;
+            if *n > 1 {
+                return Err(format!("{member}'s coupon {coupon} was redeemed twice"));
+            }
+        }
         report.feed = self.hub.durable_feed_len;
         report.store_crashes = self
             .trace

@@ -84,6 +84,7 @@ fn many_seeds_converge_with_nothing_lost_or_doubled() {
         ops.refused_insufficient += wallet.refused_insufficient;
         ops.overdrafts += wallet.overdrafts;
         ops.item_sales += wallet.item_sales;
+        ops.coupons_redeemed += wallet.coupons_redeemed;
     }
     println!(
         "{seeds} seeds × {} steps, violations 0: {total:?}\nwallet operations: {ops:?}",
@@ -94,7 +95,8 @@ fn many_seeds_converge_with_nothing_lost_or_doubled() {
             && ops.granted > 0
             && ops.refused_insufficient > 0
             && (ops.overdrafts > 0 || seeds < 10)
-            && (ops.item_sales > 0 || seeds < 10),
+            && (ops.item_sales > 0 || seeds < 10)
+            && (ops.coupons_redeemed > 0 || seeds < 10),
         "the wallet workload did too little to prove anything: {ops:?}"
     );
     assert!(
