@@ -272,25 +272,19 @@ async fn chain_stock(
     if let Ok(None) = inventory::product(&views, &sku) {
         return product_json(&views, &sku);
     }
-    let stores = match hq.storage.stores() {
-        Ok(stores) => stores,
-        Err(e) => return unavailable(e.to_string()),
-    };
-    let mut rows = Vec::new();
-    let mut total = 0i64;
-    for (store, _, _) in stores.into_iter().filter(|(s, _, _)| *s != StoreId::hq()) {
-        match inventory::level(&views, &store, &sku) {
-            Ok(level) if level.on_hand.0 != 0 || level.low => {
-                total = total.saturating_add(level.on_hand.0);
-                rows.push(level_json(&level));
-            }
-            Ok(_) => {}
+    // Stock and goods in transit are read apart; a transfer step landing between the two reads
+    // would count its goods twice or not at all. Its batch also moves the feed's length, so read
+    // again until the length did not move under us.
+    let mut tries = 0;
+    let (rows, total, in_transit) = loop {
+        let before = hq.storage.feed_len().ok();
+        let read = stock_and_transit(&*hq.storage, &views, &sku);
+        tries += 1;
+        match read {
+            Ok(read) if hq.storage.feed_len().ok() == before || tries >= 10 => break read,
+            Ok(_) => continue,
             Err(e) => return unavailable(e),
         }
-    }
-    let in_transit = match transfers_in_transit(&*hq.storage, &sku) {
-        Ok(q) => q,
-        Err(e) => return unavailable(e),
     };
     axum::Json(json!({
         "sku": sku,
@@ -299,6 +293,26 @@ async fn chain_stock(
         "total": Qty(total.saturating_add(in_transit)).to_string(),
     }))
     .into_response()
+}
+
+/// Every store's level of `sku` (those holding some or under their threshold), their total,
+/// and the goods in transit.
+fn stock_and_transit(
+    storage: &dyn HubStore,
+    views: &dyn ViewKv,
+    sku: &Sku,
+) -> Result<(Vec<serde_json::Value>, i64, i64), String> {
+    let stores = storage.stores().map_err(|e| e.to_string())?;
+    let mut rows = Vec::new();
+    let mut total = 0i64;
+    for (store, _, _) in stores.into_iter().filter(|(s, _, _)| *s != StoreId::hq()) {
+        let level = inventory::level(views, &store, sku)?;
+        if level.on_hand.0 != 0 || level.low {
+            total = total.saturating_add(level.on_hand.0);
+            rows.push(level_json(&level));
+        }
+    }
+    Ok((rows, total, transfers_in_transit(storage, sku)?))
 }
 
 fn transfers_in_transit(storage: &dyn HubStore, sku: &Sku) -> Result<i64, String> {
