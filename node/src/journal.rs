@@ -25,9 +25,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 mod checkout;
 mod inventory;
 
-pub use checkout::{
-    ItemCheckoutRequest, TenderError, TenderRequest, basket, bundles, member_terms, points_earned,
-};
+pub use checkout::{ItemCheckoutRequest, TenderError, TenderRequest, price_basket};
 pub use inventory::{
     InventoryError, STOCKTAKE_SKUS_MAX, StockAction, StockOutcome, StockRequest, TransferAction,
     TransferRequest,
@@ -504,14 +502,7 @@ impl Journal {
             if let Tender::StoredValue { principal, .. } = sale.tender {
                 let amount = units(principal)?;
                 let rule = self.settings.wallet.bonus_use;
-                let free = wallet.stored_value_free();
-                if free < amount {
-                    return Err(WalletError::Insufficient {
-                        available: free,
-                        wanted: amount,
-                    }
-                    .into());
-                }
+                wallet.require_free(amount)?;
                 let (paid, (p, b), owed) = match wallet.pay(&here, amount, rule) {
                     Ok((paid, split)) => (paid, split, 0),
                     Err(WalletError::RightsElsewhere { wants }) if r.body.offline_overdraft => {

@@ -451,6 +451,18 @@ impl Wallet {
             .saturating_sub(self.owed_total())
     }
 
+    /// Refuses a stored-value payment of `amount` the free balance does not cover.
+    pub fn require_free(&self, amount: u64) -> Result<(), WalletError> {
+        let available = self.stored_value_free();
+        match available < amount {
+            true => Err(WalletError::Insufficient {
+                available,
+                wanted: amount,
+            }),
+            false => Ok(()),
+        }
+    }
+
     pub fn balance(&self, counter: &Counter) -> u64 {
         self.counters.get(counter).map_or(0, Rights::balance)
     }

@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use protocol::catalogue::Qty;
-use protocol::pricing::{self, Coupon, PricedLine, PricingError};
+use protocol::pricing::{Coupon, PricedLine, PricingError};
 use protocol::wallet::Summary;
 use protocol::{Fen, MemberId, Money, Sku, StaffId};
 use serde::Deserialize;
@@ -19,8 +19,7 @@ use super::{
     without_password,
 };
 use crate::journal::{
-    Command, ItemCheckoutRequest, Request, TenderRequest, WalletAction, basket, bundles,
-    member_terms, points_earned,
+    Command, ItemCheckoutRequest, Request, TenderRequest, WalletAction, price_basket,
 };
 use crate::views::ItemSaleView;
 
@@ -74,54 +73,29 @@ struct QuoteBody {
 /// 结算预览: nothing is written.
 pub(super) async fn quote(State(app): St, Body(body): Body) -> AppResult {
     let b: QuoteBody = parse_body(&body)?;
-    let today = app.today();
-    let here = &app.settings.store_id;
-    let lines = basket(&app.views.kv(), here, today, &resolve(&app, &b.lines)?)?;
-    let offers = bundles(app.views.store())?;
-    let mut coupon = None;
-    let terms = match b.member_id {
-        Some(id) => {
-            let view = app
-                .views
+    let member = match b.member_id {
+        Some(id) => Some((
+            app.views
                 .member(&id)?
-                .ok_or_else(|| ApiError::new(Code::MemberNotFound, id))?;
-            let wallet = app.views.wallet(&id)?;
-            if let Some(raw) = &b.coupon {
-                let card = protocol::wallet::CardId::parse(raw)
-                    .map_err(|e| ApiError::new(Code::InvalidId, e))?;
-                let offer = wallet
-                    .usable_coupon(&card, today)
-                    .map_err(crate::journal::Rejection::from)?;
-                coupon = Some(offer.clone());
-            }
-            Some(member_terms(
-                &view,
-                &wallet,
-                today,
-                &app.settings.wallet.points,
-            ))
-        }
-        None if b.coupon.is_some() => {
-            return Err(ApiError::new(
-                Code::CouponNotFound,
-                "a coupon needs its member",
-            ));
-        }
+                .ok_or_else(|| ApiError::new(Code::MemberNotFound, id))?,
+            app.views.wallet(&id)?,
+        )),
         None => None,
     };
-    let priced = pricing::price(
-        &lines,
-        &offers,
-        terms.as_ref(),
-        coupon.as_ref(),
-        b.points,
-        &app.settings.pricing,
-    )
-    .map_err(|e| ApiError::new(pricing_error(&e), e))?;
-    let earned = match terms {
-        Some(_) => points_earned(&priced.lines, &app.settings.earn, today).0,
-        None => 0,
-    };
+    let coupon = b
+        .coupon
+        .as_deref()
+        .map(protocol::wallet::CardId::parse)
+        .transpose()
+        .map_err(|e| ApiError::new(Code::InvalidId, e))?;
+    let (priced, earned) = price_basket(
+        app.views.store(),
+        &app.settings,
+        app.today(),
+        member.as_ref().map(|(m, w)| (m, w)),
+        (&resolve(&app, &b.lines)?, coupon.as_ref(), b.points),
+    )?;
+    let earned = earned.0;
     Ok(axum::Json(json!({
         "lines": lines_json(&priced.lines),
         "subtotal": Money::cny(priced.subtotal),

@@ -12,11 +12,11 @@ use protocol::points::Points;
 use protocol::pricing::{self, BundleOffer, Line, MemberTerms, PricingError};
 use protocol::sale::{ItemSale, Tender};
 use protocol::stock::next_change;
-use protocol::wallet::{PointsPolicy, WalletError, lot_year};
+use protocol::wallet::{CardId, PointsPolicy, Wallet, WalletError, lot_year};
 use protocol::{Fen, MemberId, SaleId, Sku, StaffId, StoreId};
 
 use super::inventory::InventoryError;
-use super::{Journal, Outcome, Rejection, Request, missing};
+use super::{Journal, Outcome, Rejection, Request, Settings, missing};
 use crate::store::{Store, StoreError};
 use crate::views::{self, ItemSaleView, MemberView, Overlay, keys};
 
@@ -151,6 +151,37 @@ pub fn points_earned(
     )
 }
 
+/// A basket priced as this store charges it today, and the points it earns: the one place
+/// both the quote and the checkout price a sale.
+pub fn price_basket(
+    store: &dyn Store,
+    settings: &Settings,
+    today: NaiveDate,
+    member: Option<(&MemberView, &Wallet)>,
+    (lines, coupon, points): (&[(Sku, Qty)], Option<&CardId>, u64),
+) -> Result<(pricing::Priced, Points), Rejection> {
+    let offer = match (coupon, member) {
+        (Some(id), Some((_, wallet))) => Some(wallet.usable_coupon(id, today)?.clone()),
+        (Some(id), None) => return Err(WalletError::UnknownCoupon(id.clone()).into()),
+        (None, _) => None,
+    };
+    let terms = member.map(|(m, w)| member_terms(m, w, today, &settings.wallet.points));
+    let lines = basket(&Overlay::new(store), &settings.store_id, today, lines)?;
+    let priced = pricing::price(
+        &lines,
+        &bundles(store)?,
+        terms.as_ref(),
+        offer.as_ref(),
+        points,
+        &settings.pricing,
+    )?;
+    let earned = match member {
+        Some(_) => points_earned(&priced.lines, &settings.earn, today),
+        None => Points(0),
+    };
+    Ok((priced, earned))
+}
+
 /// Fits the tenders to what is due: non-cash tenders pay exactly their amounts, cash the rest
 /// (with change). At most one cash and one stored-value tender.
 pub fn settle(due: Fen, tenders: &[TenderRequest]) -> Result<Vec<Tender>, TenderError> {
@@ -264,23 +295,12 @@ impl Journal {
             Some(m) => self.wallet_of(&m.member_id)?,
             None => Default::default(),
         };
-        let terms = member
-            .as_ref()
-            .map(|m| member_terms(m, &wallet, today, &policy));
-        let lines = basket(&ov, &here, today, &b.lines)?;
-        let offers = bundles(&*self.store)?;
-        let coupon = match &b.coupon {
-            Some(id) if member.is_some() => Some(wallet.usable_coupon(id, today)?.clone()),
-            Some(id) => return Err(WalletError::UnknownCoupon(id.clone()).into()),
-            None => None,
-        };
-        let priced = pricing::price(
-            &lines,
-            &offers,
-            terms.as_ref(),
-            coupon.as_ref(),
-            b.points,
-            &self.settings.pricing,
+        let (priced, earned) = price_basket(
+            &*self.store,
+            &self.settings,
+            today,
+            member.as_ref().map(|m| (m, &wallet)),
+            (&b.lines, b.coupon.as_ref(), b.points),
         )?;
         let mut tenders = settle(priced.due, &b.tenders)?;
         let stored = b.tenders.iter().find_map(|t| match t {
@@ -297,14 +317,7 @@ impl Journal {
         let mut split = None;
         if let Some(amount) = stored {
             let amount = u64::try_from(amount.0).unwrap_or(0);
-            let free = wallet.stored_value_free();
-            if free < amount {
-                return Err(WalletError::Insufficient {
-                    available: free,
-                    wanted: amount,
-                }
-                .into());
-            }
+            wallet.require_free(amount)?;
             match wallet.pay(&here, amount, self.settings.wallet.bonus_use) {
                 Ok((paid, s)) => {
                     ops.extend(paid);
@@ -340,10 +353,6 @@ impl Journal {
                 overdraft: Fen(0),
             });
         }
-        let earned = match &member {
-            Some(_) => points_earned(&priced.lines, &self.settings.earn, today),
-            None => Points(0),
-        };
         if earned.0 > 0 {
             let units = u64::try_from(earned.0).unwrap_or(0);
             ops.extend(wallet.earn_points(&here, lot_year(today), units)?);
