@@ -14,8 +14,8 @@ use protocol::inventory::{self, ViewKv};
 use protocol::member::MemberDoc;
 use protocol::stock::{Transfer, TransferError, TransferStep};
 use protocol::sync::{Ask, AskAnswer, Recall};
-use protocol::wallet::Wallet;
 use protocol::wallet::{AskPlan, Movement, WalletEvent, placement, plan_ask};
+use protocol::wallet::{Counter, Wallet};
 use protocol::{DocId, MemberId, Phone, Sku, StoreId};
 use protocol::{Hlc, HlcClock, StaffId, TxId};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
@@ -477,7 +477,8 @@ impl Directory {
             | Payload::Catalogue { .. }
             | Payload::Stock { .. }
             | Payload::Transfer { .. }
-            | Payload::Checkout { .. } => {
+            | Payload::Checkout { .. }
+            | Payload::ItemReturn { .. } => {
                 return Ok(());
             }
         };
@@ -667,7 +668,7 @@ fn rebuild(storage: &dyn HubStore) -> Result<crate::storage::MemHubStore, Ingest
             };
             let moves_stock = matches!(
                 entry.payload,
-                Payload::Stock { .. } | Payload::Checkout { .. }
+                Payload::Stock { .. } | Payload::Checkout { .. } | Payload::ItemReturn { .. }
             );
             if !moves_stock || goes_to_feed(&entry) {
                 continue;
@@ -1190,6 +1191,10 @@ impl Ingest {
         };
         let hq = StoreId::hq();
         for op in ops {
+            // A sale's return rights stay where the sale was made until a return elsewhere asks.
+            if matches!(op.counter, Counter::Returnable { .. }) {
+                continue;
+            }
             let Some(rights) = wallet.counters.get(&op.counter) else {
                 continue;
             };

@@ -24,6 +24,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 mod checkout;
 mod inventory;
+mod returns;
 
 pub use checkout::{ItemCheckoutRequest, TenderError, TenderRequest, price_basket};
 pub use inventory::{
@@ -85,11 +86,13 @@ pub struct MemberEdit {
     pub patch: ProfilePatch,
 }
 
-/// A whole sale returned (退货), at the store that made it.
+/// A sale returned (退货): a quick sale whole, at the store that made it; an item sale in part
+/// (`lines`) or whatever is left of it (`None`), at any store.
 #[derive(Debug, Clone)]
 pub struct SaleReturn {
     pub sale_id: SaleId,
     pub reason: String,
+    pub lines: Option<Vec<protocol::returns::ReturnLine>>,
 }
 
 /// A change to a member's wallet, asked for at the till (or by the hub, for `Recall`).
@@ -233,6 +236,8 @@ pub enum Rejection {
     Pricing(protocol::pricing::PricingError),
     #[error(transparent)]
     Tender(TenderError),
+    #[error(transparent)]
+    ItemReturn(protocol::returns::ReturnError),
     #[error("the entry would be {0} bytes, over the {max}-byte limit: send fewer lines", max = protocol::entry::ENTRY_BYTES_MAX)]
     EntryTooLarge(usize),
     #[error("storage failed: {0}")]
@@ -726,9 +731,15 @@ impl Journal {
 
     fn return_sale(&mut self, r: Request<SaleReturn>) -> Result<Outcome, Rejection> {
         let id = r.body.sale_id.clone();
+        if let Some(view) = self.read::<views::ItemSaleView>(&keys::item_sale(&id))? {
+            return self.return_items(&r, view);
+        }
         let Some(view) = self.read::<SaleView>(&keys::sale(&id))? else {
             return Err(Rejection::SaleNotFound(id));
         };
+        if r.body.lines.is_some() {
+            return Err(protocol::returns::ReturnError::Lines.into());
+        }
         let here = self.settings.store_id.clone();
         if view.origin != here {
             return Err(Rejection::ReturnElsewhere(id, view.origin));

@@ -6,6 +6,7 @@ pub mod cli;
 pub mod config;
 pub mod journal;
 pub mod password;
+pub mod receipt;
 pub mod store;
 pub mod uplink;
 pub mod views;

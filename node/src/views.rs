@@ -176,6 +176,28 @@ pub struct ItemSaleView {
     pub hlc: Hlc,
     pub business_date: chrono::NaiveDate,
     pub staff: StaffId,
+    /// How much of each line has been returned, as far as this replica has heard.
+    pub returned: Vec<protocol::catalogue::Qty>,
+    /// The returns this replica has heard of, oldest first.
+    pub returns: Vec<ReturnRecord>,
+}
+
+/// An item return, where and when it was made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReturnRecord {
+    pub ret: protocol::returns::ItemReturn,
+    pub origin: StoreId,
+    pub seq: u64,
+    pub hlc: Hlc,
+    pub business_date: chrono::NaiveDate,
+    pub staff: StaffId,
+}
+
+/// A quick sale or an item sale.
+#[derive(Debug, Clone)]
+pub enum AnySale {
+    Quick(Box<SaleView>),
+    Items(Box<ItemSaleView>),
 }
 
 /// An entry another replica wrote, as received from the hub's feed. `before_seq` is this store's
@@ -305,8 +327,16 @@ pub fn apply_entry(ov: &mut Overlay<'_>, entry: &Entry) -> Result<(), ViewError>
                 hlc: entry.hlc,
                 business_date: entry.business_date,
                 staff: entry.staff.clone(),
+                returned: vec![protocol::catalogue::Qty::ZERO; sale.lines.len()],
+                returns: Vec::new(),
             };
             ov.put(keys::item_sale(&sale.sale_id), encode(&view));
+            if let Some(member) = &sale.member_id {
+                ov.put(
+                    keys::member_sale(member, entry.hlc, &entry.origin),
+                    encode(&sale.sale_id),
+                );
+            }
             wallet_entry(ov, entry)?;
             if let Some(why) =
                 protocol::inventory::apply(ov, entry).map_err(ViewError::Inventory)?
@@ -320,6 +350,32 @@ pub fn apply_entry(ov: &mut Overlay<'_>, entry: &Entry) -> Result<(), ViewError>
                 protocol::inventory::apply(ov, entry).map_err(ViewError::Inventory)?
             {
                 tracing::warn!(origin = %entry.origin, seq = entry.seq, %why, "inventory entry skipped");
+            }
+            Ok(())
+        }
+        Payload::ItemReturn { ret, .. } => {
+            let key = keys::item_sale(&ret.sale_id);
+            if let Some(mut view) = ov.get_as::<ItemSaleView>(&key)? {
+                for l in &ret.lines {
+                    if let Some(q) = view.returned.get_mut(usize::from(l.line)) {
+                        q.0 = q.0.saturating_add(l.qty.0);
+                    }
+                }
+                view.returns.push(ReturnRecord {
+                    ret: ret.clone(),
+                    origin: entry.origin.clone(),
+                    seq: entry.seq,
+                    hlc: entry.hlc,
+                    business_date: entry.business_date,
+                    staff: entry.staff.clone(),
+                });
+                ov.put(key, encode(&view));
+            }
+            wallet_entry(ov, entry)?;
+            if let Some(why) =
+                protocol::inventory::apply(ov, entry).map_err(ViewError::Inventory)?
+            {
+                tracing::warn!(origin = %entry.origin, seq = entry.seq, %why, "return's stock skipped");
             }
             Ok(())
         }
@@ -524,8 +580,8 @@ impl Views {
         self.store.get(&keys::log(origin, seq))
     }
 
-    /// A member's sales, newest first.
-    pub fn member_sales(&self, id: &MemberId, limit: usize) -> Result<Vec<SaleView>, StoreError> {
+    /// A member's sales, quick and item sales alike, newest first.
+    pub fn member_sales(&self, id: &MemberId, limit: usize) -> Result<Vec<AnySale>, StoreError> {
         let index = self
             .store
             .scan_prefix_rev(&keys::member_sales_prefix(id), limit)?;
@@ -533,7 +589,9 @@ impl Views {
         for (key, value) in index {
             let sale_id: SaleId = decode(&key, &value)?;
             if let Some(sale) = self.sale(&sale_id)? {
-                sales.push(sale);
+                sales.push(AnySale::Quick(Box::new(sale)));
+            } else if let Some(sale) = self.item_sale(&sale_id)? {
+                sales.push(AnySale::Items(Box::new(sale)));
             }
         }
         Ok(sales)
@@ -564,7 +622,7 @@ impl RebuildReport {
 /// compares the result with the views on disk.
 /// The shape of the views. Bumped whenever what a view stores, or how an entry changes it,
 /// changes; a store whose views another version wrote rebuilds them from its log on open.
-pub const VIEWS_VERSION: u32 = 3;
+pub const VIEWS_VERSION: u32 = 4;
 
 /// Rebuilds the views from the log and the feed records when they were written by another
 /// version of this software (or none), so an upgrade never reads a view it cannot decode.

@@ -30,6 +30,15 @@ impl StoreCalendar {
         let shifted = utc - TimeDelta::minutes(i64::from(self.day_start_minutes));
         shifted.with_timezone(&self.time_zone).date_naive()
     }
+
+    /// The wall-clock time of an instant in the store's time zone (for receipts and lists).
+    pub fn local_time(&self, utc_ms: u64) -> chrono::NaiveDateTime {
+        let utc = i64::try_from(utc_ms)
+            .ok()
+            .and_then(DateTime::from_timestamp_millis)
+            .unwrap_or(DateTime::UNIX_EPOCH);
+        utc.with_timezone(&self.time_zone).naive_local()
+    }
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ use crate::hlc::Hlc;
 use crate::ids::{DocId, SaleId};
 use crate::ids::{MemberId, StaffId, StoreId, TxId};
 use crate::money::Fen;
+use crate::returns::ItemReturn;
 use crate::sale::{ItemSale, QuickSale, Tender};
 use crate::stock::{StockChange, StockMovement, TransferStep};
 use crate::wallet::{RightsOp, WalletEvent};
@@ -135,6 +136,15 @@ pub enum Payload {
         ops: Vec<RightsOp>,
         stock: Vec<StockChange>,
     },
+    /// Goods of an item sale taken back (退货), by whichever store holds the sale's return
+    /// rights: the money paid back tender by tender, the wallet's writes (stored value and
+    /// points used given back, points earned taken back, the coupon's use, the lines' return
+    /// rights spent) and the goods back on the returning store's shelf.
+    ItemReturn {
+        ret: ItemReturn,
+        ops: Vec<RightsOp>,
+        stock: Vec<StockChange>,
+    },
 }
 
 impl Payload {
@@ -145,6 +155,9 @@ impl Payload {
             Payload::Sale { sale, ops } => (sale.member_id, ops, &sale.tender),
             Payload::Checkout { sale, ops, .. } => {
                 return sale.member_id.filter(|_| !ops.is_empty());
+            }
+            Payload::ItemReturn { ret, ops, .. } => {
+                return ret.member_id.filter(|_| !ops.is_empty());
             }
             Payload::Return {
                 member_id,
@@ -164,6 +177,7 @@ impl Payload {
             Payload::Checkout { sale, ops, .. } => sale.member_id.map(|m| (m, ops.as_slice())),
             Payload::Wallet { member_id, ops, .. } => Some((*member_id, ops.as_slice())),
             Payload::Return { member_id, ops, .. } => member_id.map(|m| (m, ops.as_slice())),
+            Payload::ItemReturn { ret, ops, .. } => ret.member_id.map(|m| (m, ops.as_slice())),
             _ => None,
         }
     }

@@ -179,6 +179,13 @@ pub fn apply(kv: &mut dyn ViewKv, entry: &Entry) -> Result<Option<String>, Strin
             absorb_changes(kv, &entry.origin, stock)?;
             Ok(None)
         }
+        Payload::ItemReturn { stock, .. } => {
+            if !stock.iter().all(|c| c.qty.0 > 0) || !consistent(stock) {
+                return Ok(Some("a return's stock changes must put goods back".into()));
+            }
+            absorb_changes(kv, &entry.origin, stock)?;
+            Ok(None)
+        }
         _ => Ok(None),
     }
 }

@@ -17,6 +17,7 @@ pub mod money;
 pub mod phone;
 pub mod points;
 pub mod pricing;
+pub mod returns;
 pub mod sale;
 pub mod settlement;
 pub mod stock;

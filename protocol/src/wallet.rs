@@ -41,6 +41,10 @@ pub enum Counter {
     Points { year: i32 },
     /// Uses left on one count card.
     Uses { card: CardId },
+    /// What is left to return of one line of an item sale, in thousandths of a unit: created
+    /// by the sale at its store, spent by returns, moved like any other right, so a line is
+    /// never returned twice over, at any store.
+    Returnable { sale: SaleId, line: u16 },
 }
 
 impl fmt::Display for Counter {
@@ -51,6 +55,7 @@ impl fmt::Display for Counter {
             Counter::Bonus => write!(f, "sv.b"),
             Counter::Points { year } => write!(f, "pt.{year:04}"),
             Counter::Uses { card } => write!(f, "cc.{card}"),
+            Counter::Returnable { sale, line } => write!(f, "rt.{sale}.{line}"),
         }
     }
 }
@@ -374,7 +379,9 @@ impl Wallet {
                 self.absorb(origin, ops);
                 self.settle(origin, refund.overdraft());
             }
-            Payload::Checkout { ops, .. } => self.absorb(origin, ops),
+            Payload::Checkout { ops, .. } | Payload::ItemReturn { ops, .. } => {
+                self.absorb(origin, ops)
+            }
             Payload::MemberRegistered { .. }
             | Payload::MemberEdited { .. }
             | Payload::QuickSale(_)

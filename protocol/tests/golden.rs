@@ -11,6 +11,7 @@ use protocol::ids::{DocId, MemberId, SaleId, Sku, StaffId, StoreId, TxId};
 use protocol::money::{Currency, Fen};
 use protocol::points::Points;
 use protocol::pricing::{LineStep, PricedLine, Rounded, Step};
+use protocol::returns::{ItemReturn, ReturnedLine};
 use protocol::sale::{ItemSale, QuickSale, Tender};
 use protocol::stock::{StockChange, StockMovement, TransferStep};
 use protocol::wallet::{Counter, Movement, RightsOp, WalletEvent};
@@ -300,6 +301,53 @@ fn fixture_entries() -> Vec<Entry> {
                         card: SaleId::for_entry(&store, 12),
                     },
                     change: Change::Credit { units: 1, total: 1 },
+                }],
+            },
+        ),
+        common(
+            13,
+            Payload::ItemReturn {
+                ret: ItemReturn {
+                    sale_id: SaleId::for_entry(&store, 11),
+                    member_id: Some(member),
+                    lines: vec![ReturnedLine {
+                        line: 0,
+                        sku: Sku::parse("6901").unwrap(),
+                        qty: Qty(1_000),
+                        amount: Fen(180),
+                    }],
+                    amount: Fen(180),
+                    refunds: vec![
+                        Tender::WeChat {
+                            amount: Fen(33),
+                            reference: "4200001234".to_owned(),
+                        },
+                        Tender::StoredValue {
+                            principal: Fen(134),
+                            bonus: Fen(13),
+                            overdraft: Fen(0),
+                        },
+                    ],
+                    points_back: 0,
+                    points_taken: 1,
+                    coupon_back: None,
+                    reason: "瓶身破损".to_owned(),
+                },
+                ops: vec![RightsOp {
+                    counter: Counter::Returnable {
+                        sale: SaleId::for_entry(&store, 11),
+                        line: 0,
+                    },
+                    change: Change::Debit {
+                        units: 1_000,
+                        total: 1_000,
+                    },
+                }],
+                stock: vec![StockChange {
+                    sku: Sku::parse("6901").unwrap(),
+                    qty: Qty(1_000),
+                    total_in: 60_000,
+                    total_out: 6_000,
                 }],
             },
         ),

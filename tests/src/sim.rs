@@ -75,6 +75,8 @@ enum Spend {
     Return(Request<SaleReturn>, Option<MemberId>),
     /// Goods scanned, paid partly from stored value or points, the rest in cash.
     Items(Request<ItemCheckoutRequest>),
+    /// Goods of a member's item sale brought back, at any store.
+    ItemReturn(Request<SaleReturn>, MemberId),
 }
 
 impl Spend {
@@ -84,6 +86,7 @@ impl Spend {
             Spend::Wallet(r) => Command::Wallet(r.clone()),
             Spend::Return(r, _) => Command::ReturnSale(r.clone()),
             Spend::Items(r) => Command::ItemCheckout(r.clone()),
+            Spend::ItemReturn(r, _) => Command::ReturnSale(r.clone()),
         }
     }
 
@@ -93,6 +96,7 @@ impl Spend {
             Spend::Wallet(r) => r.key.clone(),
             Spend::Return(r, _) => r.key.clone(),
             Spend::Items(r) => r.key.clone(),
+            Spend::ItemReturn(r, _) => r.key.clone(),
         }
     }
 
@@ -102,6 +106,7 @@ impl Spend {
             Spend::Wallet(r) => Some(r.body.member_id),
             Spend::Return(_, member) => *member,
             Spend::Items(r) => r.body.member_id,
+            Spend::ItemReturn(_, member) => Some(*member),
         }
     }
 }
@@ -149,6 +154,12 @@ pub struct Sim {
     stock_bookings: Vec<(usize, u64, Sku, i64)>,
     /// Every acknowledged coupon redemption: (store, seq, member, coupon).
     redemptions: Vec<(usize, u64, MemberId, String)>,
+    /// Coupons given back by returns that left nothing of their sale: (store, seq, member, coupon).
+    coupons_back: Vec<(usize, u64, MemberId, String)>,
+    /// Members' item sales acknowledged: sale, member, quantity sold of each line.
+    item_sales: Vec<(SaleId, MemberId, Vec<i64>)>,
+    /// Every acknowledged item return: (store, seq, sale, line, quantity).
+    item_returns: Vec<(usize, u64, SaleId, u16, i64)>,
     /// The first violation the bank's checker found during the run.
     violation: Option<String>,
     steps_run: u64,
@@ -169,6 +180,10 @@ pub struct WalletCounts {
     pub item_sales: u64,
     /// Coupons redeemed at item sales (each at most once: the audit checks every counter).
     pub coupons_redeemed: u64,
+    /// Item returns, at the selling store or another.
+    pub item_returns: u64,
+    /// Of those, returns at another store than the sale's (its return rights fetched).
+    pub item_returns_elsewhere: u64,
 }
 
 fn settings(store: &StoreId) -> Settings {
@@ -259,6 +274,9 @@ impl Sim {
             quiet: None,
             stock_bookings: Vec::new(),
             redemptions: Vec::new(),
+            coupons_back: Vec::new(),
+            item_sales: Vec::new(),
+            item_returns: Vec::new(),
             violation: None,
             steps_run: 0,
             wallet_ops: WalletCounts::default(),
@@ -512,7 +530,26 @@ impl Sim {
                 Currency::CNY,
             )
         };
-        let roll = self.rng.random_range(0..25);
+        let roll = self.rng.random_range(0..26);
+        if roll == 25 && !self.item_sales.is_empty() {
+            // Goods of a member's sale come back here, whole or one piece of one line.
+            let k = self.rng.random_range(0..self.item_sales.len());
+            let (sale_id, member, sold) = self.item_sales[k].clone();
+            let lines = self.rng.random_bool(0.5).then(|| {
+                let line = self.rng.random_range(0..sold.len());
+                vec![protocol::returns::ReturnLine {
+                    line: u16::try_from(line).unwrap(),
+                    qty: Qty(1000),
+                }]
+            });
+            let body = SaleReturn {
+                sale_id,
+                reason: "退货".into(),
+                lines,
+            };
+            self.send_spend(i, Spend::ItemReturn(request(&key, body), member), true);
+            return;
+        }
         if roll == 20 || roll == 21 {
             self.move_stock(i, roll == 20);
             return;
@@ -638,6 +675,7 @@ impl Sim {
                 let body = SaleReturn {
                     sale_id,
                     reason: "退货".into(),
+                    lines: None,
                 };
                 Spend::Return(request(&key, body), Some(member))
             }
@@ -784,6 +822,39 @@ impl Sim {
                 }
                 (*member, d)
             }
+            (Spend::ItemReturn(_, member), Outcome::ItemSale { .. }) => {
+                let entry = self.last_entry(i);
+                let protocol::Payload::ItemReturn { ret, .. } = entry.payload else {
+                    panic!("the last entry is not an item return");
+                };
+                let mut d = Expected {
+                    points: i128::from(ret.points_back) - i128::from(ret.points_taken),
+                    ..Expected::default()
+                };
+                for refund in &ret.refunds {
+                    if let Tender::StoredValue {
+                        principal, bonus, ..
+                    } = refund
+                    {
+                        d.principal += i128::from(principal.0);
+                        d.bonus += i128::from(bonus.0);
+                    }
+                }
+                for l in &ret.lines {
+                    self.stock_bookings
+                        .push((i, entry.seq, l.sku.clone(), l.qty.0));
+                    let back = (i, entry.seq, ret.sale_id.clone(), l.line, l.qty.0);
+                    self.item_returns.push(back);
+                }
+                if let Some(coupon) = ret.coupon_back {
+                    self.coupons_back.push((i, entry.seq, *member, coupon));
+                }
+                self.wallet_ops.item_returns += 1;
+                if !ret.sale_id.as_str().starts_with(entry.origin.as_str()) {
+                    self.wallet_ops.item_returns_elsewhere += 1;
+                }
+                (*member, d)
+            }
             (Spend::Items(r), Outcome::ItemSale { sale, .. }) => {
                 let seq = self.stores[i].journal.tip().next_seq - 1;
                 for line in &sale.sale.lines {
@@ -808,6 +879,9 @@ impl Sim {
                     }
                 }
                 self.wallet_ops.item_sales += 1;
+                let sold = sale.sale.lines.iter().map(|l| l.qty.0).collect();
+                self.item_sales
+                    .push((sale.sale.sale_id.clone(), member, sold));
                 if let Some(coupon) = &sale.sale.coupon {
                     self.wallet_ops.coupons_redeemed += 1;
                     self.redemptions.push((i, seq, member, coupon.clone()));
@@ -1394,17 +1468,39 @@ impl Sim {
         }
         report.wallets = at_hq.len() as u64;
         report.stock_moves = self.check_stock(fenced)?;
-        // A coupon is spent at most once chain-wide (what a fenced store did after its fence
-        // never counted).
-        let mut redeemed: BTreeMap<(MemberId, &str), u32> = BTreeMap::new();
+        // A coupon is spent at most once chain-wide, or once more for each time a return gave
+        // it back (what a fenced store did after its fence never counted).
+        let counted = |i: &usize, seq: &u64| !fenced.is_some_and(|(f, at)| f == *i && *seq > at);
+        let mut redeemed: BTreeMap<(MemberId, &str), i64> = BTreeMap::new();
+        for (_, _, member, coupon) in self.coupons_back.iter().filter(|c| counted(&c.0, &c.1)) {
+            *redeemed.entry((*member, coupon.as_str())).or_default() -= 1;
+        }
         for (i, seq, member, coupon) in &self.redemptions {
-            if fenced.is_some_and(|(f, at)| f == *i && *seq > at) {
+            if !counted(i, seq) {
                 continue;
             }
             let n = redeemed.entry((*member, coupon.as_str())).or_default();
             *n += 1;
             if *n > 1 {
                 return Err(format!("{member}'s coupon {coupon} was redeemed twice"));
+            }
+        }
+        // No line of any sale came back more than was sold, wherever it was returned.
+        let mut back: BTreeMap<(&SaleId, u16), i64> = BTreeMap::new();
+        for (i, seq, sale, line, qty) in &self.item_returns {
+            if counted(i, seq) {
+                *back.entry((sale, *line)).or_default() += qty;
+            }
+        }
+        for (sale, _, sold) in &self.item_sales {
+            for (line, sold) in sold.iter().enumerate() {
+                let line = u16::try_from(line).unwrap();
+                let returned = back.get(&(sale, line)).copied().unwrap_or(0);
+                if returned > *sold {
+                    return Err(format!(
+                        "{sale} line {line}: {sold} sold, {returned} returned"
+                    ));
+                }
             }
         }
         report.feed = self.hub.durable_feed_len;

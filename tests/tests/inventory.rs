@@ -544,10 +544,162 @@ fn catalogue_stock_stocktake_and_a_transfer_across_outages() {
     assert_eq!(negative["stock"][0]["sku"], "A1", "{negative}");
     let low = hq.get("/api/v1/stores/S001/stock?alerts=low").body;
     assert_eq!(low["stock"][0]["on_hand"], "10", "{low}");
+    item_returns(
+        (&a.client, &b.client),
+        &member,
+        (&sale_id, paid.body["sale_id"].as_str().unwrap()),
+        (redeemed.body["sale_id"].as_str().unwrap(), &coupon_id),
+    );
     hub.kill();
     a.kill();
     b.kill();
     chain.verify("S001");
     chain.verify("S002");
     chain.verify_hub();
+}
+
+/// 退货: part of a sale at the store that made it; a member's sale at another store, which
+/// fetches the sale's return rights through headquarters; never more than was sold.
+fn item_returns(
+    (a, b): (&Client, &Client),
+    member: &str,
+    (anonymous, stored_value): (&str, &str),
+    (with_coupon, coupon): (&str, &str),
+) {
+    let give_back = |c: &Client, sale: &str, key: &str, body: Value| {
+        c.post(
+            &format!("/api/v1/sales/{sale}/returns"),
+            Some(key),
+            &body.to_string(),
+        )
+    };
+    // One of the two bottles sold at S001 without a member (3.00 cash, 1.00 WeChat): 2.00 back,
+    // split as it was paid, and the bottle back on the shelf.
+    let one = json!({"reason": "瓶身破损", "lines": [{"line": 0, "qty": "1"}]});
+    let back = give_back(a, anonymous, "return-a-0001", one.clone());
+    assert_eq!(back.status, 201, "{:?}", back.body);
+    let ret = &back.body["returns"][0];
+    assert_eq!(ret["amount"]["amount"], "2.00", "{ret}");
+    assert_eq!(ret["refunds"][0]["kind"], "cash");
+    assert_eq!(ret["refunds"][0]["amount"]["amount"], "1.50");
+    assert_eq!(ret["refunds"][1]["kind"], "wechat");
+    assert_eq!(ret["refunds"][1]["reference"], "4200001234");
+    assert_eq!(back.body["returned"], json!(["1"]));
+    assert_eq!(on_hand(a, "A1"), "11");
+    let replayed = give_back(a, anonymous, "return-a-0001", one);
+    assert_eq!(
+        replayed.body, back.body,
+        "a replayed return is the same return"
+    );
+    assert_eq!(on_hand(a, "A1"), "11");
+    for (body, code) in [
+        (
+            json!({"reason": "x", "lines": [{"line": 0, "qty": "2"}]}),
+            "return_exceeds_sale",
+        ),
+        (
+            json!({"reason": "x", "lines": [{"line": 0, "qty": "0"}]}),
+            "invalid_quantity",
+        ),
+        (
+            json!({"reason": "x", "lines": [{"line": 0, "qty": "0.5"}]}),
+            "invalid_quantity",
+        ),
+        (
+            json!({"reason": "x", "lines": [{"line": 7, "qty": "1"}]}),
+            "invalid_request",
+        ),
+        (json!({"reason": "x", "lines": []}), "invalid_request"),
+        (
+            json!({"reason": "x", "lines": [{"line": 0, "qty": 1}]}),
+            "invalid_request",
+        ),
+    ] {
+        let refused = give_back(a, anonymous, "return-a-bad1", body.clone());
+        assert_eq!(refused.body["code"], code, "{body}: {:?}", refused.body);
+    }
+    let elsewhere = give_back(b, anonymous, "return-b-0001", json!({"reason": "x"}));
+    assert_eq!(
+        elsewhere.body["code"], "sale_not_found",
+        "a sale without a member is known only where it was made"
+    );
+    assert_eq!(on_hand(a, "A1"), "11", "refused returns change nothing");
+    // One of three bottles the member paid 4.86 for from stored value at S002: 1.62 back to
+    // stored value, and a third of the 4 points it earned taken back (rounded down).
+    let wallet = |c: &Client| c.get(&format!("/api/v1/members/{member}/wallet")).body;
+    let before = wallet(b);
+    let sv = give_back(
+        b,
+        stored_value,
+        "return-b-0002",
+        json!({"reason": "不想要了", "lines": [{"line": 0, "qty": "1"}]}),
+    );
+    assert_eq!(sv.status, 201, "{:?}", sv.body);
+    let ret = &sv.body["returns"][0];
+    assert_eq!(ret["refunds"][0]["kind"], "stored_value", "{ret}");
+    assert_eq!(ret["refunds"][0]["amount"]["amount"], "1.62");
+    assert_eq!(ret["points_taken"], 1);
+    let after = wallet(b);
+    let yuan = |w: &Value| {
+        w["stored_value"]["total"]["amount"]
+            .as_str()
+            .unwrap()
+            .parse::<f64>()
+            .unwrap()
+    };
+    assert!(
+        (yuan(&after) - yuan(&before) - 1.62).abs() < 0.001,
+        "{before} → {after}"
+    );
+    // 小票 for a 58 mm printer: every line fits 32 columns (a Chinese character takes two), the
+    // member's phone is masked, the return and the balance left are printed.
+    let receipt = b.get(&format!("/api/v1/sales/{stored_value}/receipt?paper=58"));
+    assert_eq!(receipt.status, 200);
+    let text = receipt.body.as_str().unwrap().to_owned();
+    println!("{text}");
+    for line in text.lines() {
+        let columns: usize = line.chars().map(|c| if c.is_ascii() { 1 } else { 2 }).sum();
+        assert!(columns <= 32, "{line:?}");
+    }
+    for needle in ["储值", "退货", "储值余额", "****", "-0.54"] {
+        assert!(text.contains(needle), "{needle} in {text}");
+    }
+    let page = b.get(&format!(
+        "/api/v1/sales/{stored_value}/receipt?format=html&paper=80"
+    ));
+    assert!(page.body.as_str().unwrap().contains("width: 80mm"));
+    let bad = b.get(&format!("/api/v1/sales/{stored_value}/receipt?paper=75"));
+    assert_eq!(bad.body["code"], "invalid_query", "{:?}", bad.body);
+    // The coupon sale made at S002 comes back whole at S001: S001 asks headquarters for its
+    // return rights, pays back the cash, puts the goods on its own shelf and gives the coupon
+    // back, which S001 can then redeem.
+    eventually(30, "the coupon sale at S001", || {
+        let s = a.get(&format!("/api/v1/sales/{with_coupon}"));
+        (s.status == 200).then_some(())
+    });
+    let whole = give_back(a, with_coupon, "return-a-0002", json!({"reason": "换货"}));
+    assert_eq!(whole.status, 201, "{:?}", whole.body);
+    let ret = &whole.body["returns"][0];
+    assert_eq!(ret["store_id"], "S001");
+    assert_eq!(ret["amount"]["amount"], "3.86", "{ret}");
+    assert_eq!(ret["coupon_back"], coupon);
+    assert_eq!(on_hand(a, "A1"), "14");
+    let again = a.post(
+        "/api/v1/checkouts/items",
+        Some("sale-coupon-0003"),
+        &json!({"member_id": member, "coupon": coupon,
+                "lines": [{"sku": "A1", "qty": "3"}],
+                "tenders": [{"kind": "cash", "tendered": {"amount": "5.00"}}]})
+        .to_string(),
+    );
+    assert_eq!(
+        again.status, 201,
+        "the coupon is good again: {:?}",
+        again.body
+    );
+    // S002, where the sale was made, learns of the return and refuses a second one.
+    eventually(30, "the return at S002", || {
+        let twice = give_back(b, with_coupon, "return-b-0003", json!({"reason": "x"}));
+        (twice.body["code"] == "already_returned").then_some(())
+    });
 }

@@ -85,6 +85,8 @@ fn many_seeds_converge_with_nothing_lost_or_doubled() {
         ops.overdrafts += wallet.overdrafts;
         ops.item_sales += wallet.item_sales;
         ops.coupons_redeemed += wallet.coupons_redeemed;
+        ops.item_returns += wallet.item_returns;
+        ops.item_returns_elsewhere += wallet.item_returns_elsewhere;
     }
     println!(
         "{seeds} seeds × {} steps, violations 0: {total:?}\nwallet operations: {ops:?}",
@@ -96,7 +98,8 @@ fn many_seeds_converge_with_nothing_lost_or_doubled() {
             && ops.refused_insufficient > 0
             && (ops.overdrafts > 0 || seeds < 10)
             && (ops.item_sales > 0 || seeds < 10)
-            && (ops.coupons_redeemed > 0 || seeds < 10),
+            && (ops.coupons_redeemed > 0 || seeds < 10)
+            && (ops.item_returns_elsewhere > 0 || seeds < 10),
         "the wallet workload did too little to prove anything: {ops:?}"
     );
     assert!(

@@ -215,6 +215,23 @@ pub(super) fn item_sale_json(view: &ItemSaleView, wallet: Option<&Summary>) -> s
         "tenders": s.tenders.iter().map(TenderOut::from).collect::<Vec<_>>(),
         "points_used": s.points_used,
         "points_earned": s.points_earned.0,
+        "returned": view.returned.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "returns": view.returns.iter().map(|r| json!({
+            "store_id": r.origin,
+            "seq": r.seq,
+            "business_date": r.business_date,
+            "recorded_at_ms": r.hlc.wall_ms,
+            "staff_id": r.staff,
+            "lines": r.ret.lines.iter().map(|l| json!({
+                "line": l.line, "sku": l.sku, "qty": l.qty, "amount": Money::cny(l.amount),
+            })).collect::<Vec<_>>(),
+            "amount": Money::cny(r.ret.amount),
+            "refunds": r.ret.refunds.iter().map(TenderOut::from).collect::<Vec<_>>(),
+            "points_back": r.ret.points_back,
+            "points_taken": r.ret.points_taken,
+            "coupon_back": r.ret.coupon_back,
+            "reason": r.ret.reason,
+        })).collect::<Vec<_>>(),
         "member_stored_value": wallet.map(|w| Money::cny(Fen(w.principal.0 + w.bonus.0))),
         "member_points_balance": wallet.map(|w| w.points),
     })
@@ -321,4 +338,142 @@ pub(super) async fn list_coupons(
         })
         .collect();
     Ok(axum::Json(json!({"member_id": id, "coupons": coupons})).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ReceiptQuery {
+    /// 58 or 80 (mm); 80 by default.
+    paper: Option<u32>,
+    /// "text" (default) or "html".
+    format: Option<String>,
+}
+
+/// 小票: a sale's receipt as plain text for a 58 mm or 80 mm printer, or as a printable page.
+pub(super) async fn receipt(
+    State(app): St,
+    axum::extract::Path(raw): axum::extract::Path<String>,
+    q: super::QueryResult<ReceiptQuery>,
+) -> AppResult {
+    use crate::receipt::{Paper, Receipt, ReceiptLine};
+    let q = super::query(q)?;
+    let paper = match q.paper {
+        None | Some(80) => Paper::Mm80,
+        Some(58) => Paper::Mm58,
+        Some(other) => {
+            let why = format!("paper is 58 or 80 (mm), not {other}");
+            return Err(ApiError::new(Code::InvalidQuery, why));
+        }
+    };
+    let html = match q.format.as_deref() {
+        None | Some("text") => false,
+        Some("html") => true,
+        Some(other) => {
+            let why = format!("format is text or html, not {other}");
+            return Err(ApiError::new(Code::InvalidQuery, why));
+        }
+    };
+    let id = protocol::SaleId::parse(&raw).map_err(|e| ApiError::new(Code::InvalidId, e))?;
+    let time = |ms: u64| {
+        let t = app.settings.calendar.local_time(ms);
+        t.format("%Y-%m-%d %H:%M").to_string()
+    };
+    let member_line = |m: &MemberId| -> Result<Option<String>, ApiError> {
+        Ok(app
+            .views
+            .member(m)?
+            .map(|v| format!("{} {}", v.profile.phone.masked(), v.profile.name)))
+    };
+    let balance = |m: Option<&MemberId>| -> Result<Option<(Fen, u64)>, ApiError> {
+        m.map(|m| {
+            app.summary(m)
+                .map(|s| (Fen(s.principal.0 + s.bonus.0), s.points))
+        })
+        .transpose()
+    };
+    let r = if let Some(v) = app.views.item_sale(&id)? {
+        let s = &v.sale;
+        let kv = app.views.kv();
+        let mut lines = Vec::with_capacity(s.lines.len());
+        for l in &s.lines {
+            let name = protocol::inventory::product(&kv, &l.sku)
+                .map_err(|e| ApiError::new(Code::Storage, e))?
+                .map_or_else(|| l.sku.to_string(), |p| p.name);
+            lines.push(ReceiptLine {
+                name,
+                qty: l.qty.to_string(),
+                unit_price: l.unit_price,
+                gross: l.gross,
+                steps: l.steps.iter().map(|st| (st.step, st.off)).collect(),
+                net: l.net,
+            });
+        }
+        Receipt {
+            store_name: app.store_name.clone(),
+            store_id: v.origin.to_string(),
+            sale_id: id.to_string(),
+            time: time(v.hlc.wall_ms),
+            cashier: v.staff.to_string(),
+            served_by: s.served_by.as_ref().map(ToString::to_string),
+            member: s.member_id.as_ref().map(member_line).transpose()?.flatten(),
+            lines,
+            subtotal: s.subtotal,
+            discount: s.discount,
+            due: s.due,
+            tenders: s.tenders.clone(),
+            points_used: s.points_used,
+            points_earned: s.points_earned.0,
+            balance: balance(s.member_id.as_ref())?,
+            returns: v
+                .returns
+                .iter()
+                .map(|r| {
+                    (
+                        r.business_date.to_string(),
+                        r.origin.to_string(),
+                        r.ret.amount,
+                    )
+                })
+                .collect(),
+        }
+    } else {
+        let v = app
+            .views
+            .sale(&id)?
+            .ok_or_else(|| ApiError::new(Code::SaleNotFound, &id))?;
+        let s = &v.sale;
+        Receipt {
+            store_name: app.store_name.clone(),
+            store_id: v.origin.to_string(),
+            sale_id: id.to_string(),
+            time: time(v.hlc.wall_ms),
+            cashier: v.staff.to_string(),
+            served_by: None,
+            member: s.member_id.as_ref().map(member_line).transpose()?.flatten(),
+            lines: vec![ReceiptLine {
+                name: s.category.clone().unwrap_or_else(|| "快速消费".to_owned()),
+                qty: "1".to_owned(),
+                unit_price: s.amount,
+                gross: s.amount,
+                steps: Vec::new(),
+                net: s.amount,
+            }],
+            subtotal: s.amount,
+            discount: Fen(0),
+            due: s.amount,
+            tenders: vec![s.tender.clone()],
+            points_used: 0,
+            points_earned: s.points_earned.0,
+            balance: balance(s.member_id.as_ref())?,
+            returns: match v.returned_by {
+                Some(_) => vec![(String::new(), v.origin.to_string(), s.amount)],
+                None => Vec::new(),
+            },
+        }
+    };
+    let (body, kind) = match html {
+        true => (r.html(paper), "text/html; charset=utf-8"),
+        false => (r.text(paper), "text/plain; charset=utf-8"),
+    };
+    Ok(([(axum::http::header::CONTENT_TYPE, kind)], body).into_response())
 }

@@ -104,6 +104,20 @@ pub struct QuickCheckoutBody {
 pub struct ReturnBody {
     #[schema(example = "质量问题")]
     pub reason: String,
+    /// An item sale's lines to take back (partial quantities allowed); omitted, everything left
+    /// of the sale. A quick sale is always returned whole.
+    #[serde(default)]
+    pub lines: Option<Vec<ReturnLineBody>>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReturnLineBody {
+    /// The line's position on the sale (0 is the first).
+    pub line: u16,
+    /// How much of it comes back, a decimal string ("1", "0.5").
+    #[schema(value_type = String, example = "1")]
+    pub qty: protocol::catalogue::Qty,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -441,8 +455,9 @@ impl SaleOut {
 #[derive(Serialize, ToSchema)]
 pub struct SaleListOut {
     pub member_id: String,
-    /// Newest first.
-    pub sales: Vec<SaleOut>,
+    /// Newest first: quick sales (as `SaleOut`) and item sales (lines, tenders, returns).
+    #[schema(value_type = Vec<Object>)]
+    pub sales: Vec<serde_json::Value>,
 }
 
 #[derive(Serialize, ToSchema)]

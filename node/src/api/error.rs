@@ -7,6 +7,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::journal::{InventoryError, Rejection, TenderError};
+use protocol::returns::ReturnError;
 use protocol::sale::SaleError;
 use protocol::stock::TransferError;
 use protocol::wallet::WalletError;
@@ -62,6 +63,8 @@ pub enum Code {
     ManagerRequired,
     ReturnElsewhere,
     AlreadyReturned,
+    ReturnExceedsSale,
+    ReturnNotReady,
 }
 
 impl Code {
@@ -115,6 +118,8 @@ impl Code {
             Code::ManagerRequired => "manager_required",
             Code::ReturnElsewhere => "return_elsewhere",
             Code::AlreadyReturned => "already_returned",
+            Code::ReturnExceedsSale => "return_exceeds_sale",
+            Code::ReturnNotReady => "return_not_ready",
         }
     }
 
@@ -154,7 +159,9 @@ impl Code {
             | Code::TransferNotAllowed
             | Code::StoreFenced
             | Code::ReturnElsewhere
-            | Code::AlreadyReturned => S::CONFLICT,
+            | Code::AlreadyReturned
+            | Code::ReturnExceedsSale
+            | Code::ReturnNotReady => S::CONFLICT,
             Code::PasswordRequired | Code::PasswordWrong => S::UNAUTHORIZED,
             Code::ManagerRequired => S::FORBIDDEN,
             Code::PasswordLocked => S::LOCKED,
@@ -222,6 +229,8 @@ impl Code {
             Code::ManagerRequired => "需要店长操作",
             Code::ReturnElsewhere => "该销售单不是本店开出的，请到原门店退货",
             Code::AlreadyReturned => "该销售单已退货",
+            Code::ReturnExceedsSale => "退货数量超过该商品可退的数量",
+            Code::ReturnNotReady => "该销售单在其他门店的退货尚未同步到本店，请稍后再试",
         }
     }
 }
@@ -307,6 +316,13 @@ impl From<Rejection> for ApiError {
             Rejection::SaleNotFound(_) => Code::SaleNotFound,
             Rejection::ReturnElsewhere(..) => Code::ReturnElsewhere,
             Rejection::AlreadyReturned(_) => Code::AlreadyReturned,
+            Rejection::ItemReturn(e) => match e {
+                ReturnError::TooMany { .. } => Code::ReturnExceedsSale,
+                ReturnError::NothingLeft(_) => Code::AlreadyReturned,
+                ReturnError::Damaged(_) => Code::ReturnNotReady,
+                ReturnError::NotPositive => Code::InvalidQuantity,
+                ReturnError::Lines | ReturnError::UnknownLine(_) => Code::InvalidRequest,
+            },
             Rejection::Inventory(i) => match i {
                 InventoryError::UnknownSku(_) => Code::UnknownSku,
                 InventoryError::Invalid(_) => Code::InvalidQuantity,

@@ -135,6 +135,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/api/v1/sales/{sale_id}", get(get_sale))
         .route("/api/v1/sales/{sale_id}/returns", post(return_sale))
+        .route("/api/v1/sales/{sale_id}/receipt", get(checkout::receipt))
         .route("/api/v1/catalogue", get(inventory::catalogue_version))
         .route("/api/v1/products", get(inventory::lookup_product))
         .route("/api/v1/products/{sku}", get(inventory::get_product))
@@ -483,8 +484,12 @@ async fn member_sales(
         .views
         .member_sales(&id, limit)?
         .into_iter()
-        .map(|s| SaleOut::new(s, None))
-        .collect();
+        .map(|s| match s {
+            crate::views::AnySale::Quick(s) => serde_json::to_value(SaleOut::new(*s, None)),
+            crate::views::AnySale::Items(s) => Ok(checkout::item_sale_json(&s, None)),
+        })
+        .collect::<Result<_, _>>()
+        .map_err(|e| ApiError::new(Code::Storage, e))?;
     Ok(axum::Json(SaleListOut {
         member_id: id.to_string(),
         sales,
@@ -702,8 +707,12 @@ async fn get_sale(State(app): St, Path(raw): Path<String>) -> AppResult {
     Ok(axum::Json(SaleOut::new(sale, None)).into_response())
 }
 
-/// Returns a whole sale (退货) at the store that made it: cash back, or stored value back to
-/// principal and bonus as paid; the points it earned are taken back from their lot.
+/// Returns a sale (退货). A quick sale: whole, at the store that made it. An item sale: any
+/// lines, any part of a line, at any store (a member's sale elsewhere asks headquarters for its
+/// return rights; a sale without a member only where it was made), never more than was sold;
+/// money back tender by tender as paid, stored value to principal and bonus, points used given
+/// back and points earned taken back in proportion, the coupon back once nothing is left, and
+/// the goods back on this store's shelf.
 #[utoipa::path(post, path = "/api/v1/sales/{sale_id}/returns", request_body = ReturnBody,
     params(("sale_id" = String, Path), ("Idempotency-Key" = String, Header)),
     responses((status = 201, body = SaleOut), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
@@ -716,7 +725,19 @@ async fn return_sale(
     let id = SaleId::parse(&raw).map_err(|e| ApiError::new(Code::InvalidId, e))?;
     let (key, fingerprint, staff) = request_meta(&headers, &format!("return/{id}"), &body)?;
     let b: ReturnBody = parse_body(&body)?;
-    let member = app.views.sale(&id)?.and_then(|s| s.sale.member_id);
+    let member = match app.views.item_sale(&id)? {
+        Some(s) => s.sale.member_id,
+        None => app.views.sale(&id)?.and_then(|s| s.sale.member_id),
+    };
+    let lines = b.lines.map(|lines| {
+        lines
+            .into_iter()
+            .map(|l| protocol::returns::ReturnLine {
+                line: l.line,
+                qty: l.qty,
+            })
+            .collect()
+    });
     let request = Request {
         key,
         fingerprint,
@@ -724,6 +745,7 @@ async fn return_sale(
         body: SaleReturn {
             sale_id: id,
             reason: b.reason,
+            lines,
         },
     };
     let reply = spend(&app, member, &request.key.clone(), || {

@@ -357,6 +357,14 @@ impl Journal {
             let units = u64::try_from(earned.0).unwrap_or(0);
             ops.extend(wallet.earn_points(&here, lot_year(today), units)?);
         }
+        // What may be returned of each line, a right held here until a return elsewhere asks.
+        let sale_id = SaleId::for_entry(&here, self.tip.next_seq);
+        if member.is_some() {
+            for (i, l) in priced.lines.iter().enumerate() {
+                let qty = u64::try_from(l.qty.0).unwrap_or(0);
+                ops.push(wallet.give(&here, &super::returns::returnable(&sale_id, i), qty)?);
+            }
+        }
         // The goods leave the shelf: one change per SKU.
         let mut taken: BTreeMap<&Sku, i64> = BTreeMap::new();
         for l in &priced.lines {
@@ -367,7 +375,6 @@ impl Journal {
             let cell = inventory::stock_cell(&ov, &here, sku).map_err(Rejection::Storage)?;
             stock.push(next_change(cell, sku, Qty(-qty)));
         }
-        let sale_id = SaleId::for_entry(&here, self.tip.next_seq);
         let sale = ItemSale {
             sale_id: sale_id.clone(),
             member_id: b.member_id,
