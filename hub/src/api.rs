@@ -24,6 +24,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::ingest::{HoldError, IngestHandle, TransferRefused};
+
+mod staff;
 use crate::storage::{HubStore, MemberRecord};
 
 #[derive(Clone)]
@@ -44,6 +46,15 @@ pub fn router(ingest: IngestHandle, storage: Arc<dyn HubStore>) -> Router {
         .route("/api/v1/members/{member_id}", get(get_member))
         .route("/api/v1/members/{member_id}/wallet", get(get_wallet))
         .route("/api/v1/liabilities", get(liabilities))
+        .route(
+            "/api/v1/staff",
+            get(staff::list_staff).post(staff::change_staff),
+        )
+        .route(
+            "/api/v1/commission-rules",
+            get(staff::list_rules).put(staff::set_rules),
+        )
+        .route("/api/v1/commissions", get(staff::commissions))
         .route(
             "/api/v1/catalogue/changes",
             post(change_catalogue).layer(DefaultBodyLimit::max(CATALOGUE_BODY_MAX)),

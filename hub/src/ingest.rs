@@ -8,10 +8,12 @@ use std::sync::Arc;
 
 use protocol::calendar::StoreCalendar;
 use protocol::catalogue::{self, Barcode, CatalogueChange, CatalogueError};
+use protocol::commission::CommissionRules;
 use protocol::entry::{ChainError, ChainTip, Entry, Payload, Sealed};
 use protocol::escrow::Change;
 use protocol::inventory::{self, ViewKv};
 use protocol::member::MemberDoc;
+use protocol::staff::{StaffError, StaffRecord};
 use protocol::stock::{Transfer, TransferError, TransferStep};
 use protocol::sync::{Ask, AskAnswer, Recall};
 use protocol::wallet::{AskPlan, Movement, WalletEvent, placement, plan_ask};
@@ -55,6 +57,24 @@ pub struct CatalogueWritten {
     /// Entries of HQ's log it took.
     pub parts: u32,
     pub changes: usize,
+}
+
+/// What headquarters writes besides the catalogue and transfers.
+#[derive(Debug)]
+pub enum HqWrite {
+    Staff(Vec<StaffRecord>),
+    Commission(CommissionRules),
+}
+
+/// Why headquarters' write was refused. Nothing was written.
+#[derive(Debug, thiserror::Error)]
+pub enum HqWriteError {
+    #[error(transparent)]
+    Staff(#[from] StaffError),
+    #[error(transparent)]
+    Commission(#[from] protocol::commission::CommissionError),
+    #[error("storage failed: {0}")]
+    Storage(String),
 }
 
 /// Why headquarters could not take a transfer step. Nothing was written.
@@ -136,6 +156,11 @@ enum Command {
         step: TransferStep,
         by: StaffId,
         reply: oneshot::Sender<Result<Transfer, TransferRefused>>,
+    },
+    HqWrite {
+        write: HqWrite,
+        by: StaffId,
+        reply: oneshot::Sender<Result<(), HqWriteError>>,
     },
     Ingest {
         store: StoreId,
@@ -225,6 +250,17 @@ impl IngestHandle {
         by: StaffId,
     ) -> Result<Result<CatalogueWritten, CatalogueError>, IngestError> {
         self.ask(|reply| Command::Catalogue { changes, by, reply })
+            .await
+    }
+
+    /// Writes a staff directory change or commission rules in headquarters' log (answered
+    /// once durable); stores learn staff changes through the feed.
+    pub async fn hq_write(
+        &self,
+        write: HqWrite,
+        by: StaffId,
+    ) -> Result<Result<(), HqWriteError>, IngestError> {
+        self.ask(|reply| Command::HqWrite { write, by, reply })
             .await
     }
 
@@ -331,6 +367,8 @@ fn goes_to_feed(entry: &Entry) -> bool {
             | Payload::MemberEdited { .. }
             | Payload::Catalogue { .. }
             | Payload::Transfer { .. }
+            | Payload::Staff { .. }
+            | Payload::CommissionRules { .. }
     ) || touches_wallet(entry)
 }
 
@@ -352,6 +390,8 @@ fn hq_only(payload: &Payload) -> Option<&'static str> {
         Payload::Catalogue { .. } => {
             Some("only headquarters changes the catalogue (prices included)")
         }
+        Payload::Staff { .. } => Some("only headquarters changes the staff directory"),
+        Payload::CommissionRules { .. } => Some("only headquarters sets commission rules"),
         _ if reclaims => Some("only headquarters takes back a fenced store's rights"),
         _ => None,
     }
@@ -453,7 +493,11 @@ impl Directory {
             storage,
             writes: std::mem::take(&mut self.views),
         };
-        let applied = inventory::apply(&mut views, entry);
+        let applied = inventory::apply(&mut views, entry).and_then(|why| {
+            let staff = protocol::staff::apply(&mut views, entry)?;
+            let rules = protocol::commission::apply(&mut views, entry)?;
+            Ok(why.or(staff).or(rules))
+        });
         self.views = views.writes;
         if let Some(why) = applied.map_err(IngestError::Storage)? {
             tracing::warn!(origin = %entry.origin, seq = entry.seq, %why, "inventory entry skipped");
@@ -478,7 +522,9 @@ impl Directory {
             | Payload::Stock { .. }
             | Payload::Transfer { .. }
             | Payload::Checkout { .. }
-            | Payload::ItemReturn { .. } => {
+            | Payload::ItemReturn { .. }
+            | Payload::Staff { .. }
+            | Payload::CommissionRules { .. } => {
                 return Ok(());
             }
         };
@@ -994,6 +1040,25 @@ impl Ingest {
         })
     }
 
+    /// 员工 or 提成规则: a staff directory change or commission rules (taking effect tomorrow at
+    /// the earliest), checked, as one entry of headquarters' log.
+    pub fn hq_write(&mut self, write: HqWrite, by: &StaffId) -> Result<(), HqWriteError> {
+        let payload = match write {
+            HqWrite::Staff(staff) => {
+                protocol::staff::check(&staff)?;
+                Payload::Staff { staff }
+            }
+            HqWrite::Commission(rules) => {
+                rules.check(self.calendar.business_date((self.now_ms)()))?;
+                Payload::CommissionRules { rules }
+            }
+        };
+        let tip = self.tip(&StoreId::hq());
+        let tx = TxId::derived(&["hq-write", &tip.next_seq.to_string()]);
+        self.write_hq_as(tx, payload, by.clone())
+            .map_err(|e| HqWriteError::Storage(e.to_string()))
+    }
+
     /// A transfer step of headquarters' own, checked against the transfer as the hub holds it.
     pub fn transfer_step(
         &mut self,
@@ -1437,6 +1502,7 @@ pub fn spawn(
                 let mut tips = Vec::new();
                 let mut written = Vec::new();
                 let mut stepped = Vec::new();
+                let mut staffed = Vec::new();
                 for command in group.drain(..) {
                     match command {
                         Command::Ingest {
@@ -1472,6 +1538,9 @@ pub fn spawn(
                             reply,
                         } => {
                             stepped.push((reply, ingest.transfer_step(id, step, &by)));
+                        }
+                        Command::HqWrite { write, by, reply } => {
+                            staffed.push((reply, ingest.hq_write(write, &by)));
                         }
                         Command::Link { store, up, log_len } => {
                             let n = ingest.links.entry(store.clone()).or_default();
@@ -1555,6 +1624,9 @@ pub fn spawn(
                     let _ = reply.send(result);
                 }
                 for (reply, result) in stepped {
+                    let _ = reply.send(result);
+                }
+                for (reply, result) in staffed {
                     let _ = reply.send(result);
                 }
                 for (reply, answer) in granted {

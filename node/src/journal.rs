@@ -23,16 +23,18 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, watch};
 
 mod checkout;
+mod held;
 mod inventory;
 mod returns;
 
 pub use checkout::{ItemCheckoutRequest, TenderError, TenderRequest, price_basket};
+pub use held::{HeldOrder, HeldView};
 pub use inventory::{
     InventoryError, STOCKTAKE_SKUS_MAX, StockAction, StockOutcome, StockRequest, TransferAction,
     TransferRequest,
 };
 
-use crate::store::{GroupBuffer, Store, StoreError};
+use crate::store::{Batch, GroupBuffer, Store, StoreError};
 use crate::views::{self, MemberView, Overlay, SaleView, ViewError, keys};
 
 /// At most this many commands share one flush, so one flush never holds up a till for long.
@@ -160,6 +162,9 @@ pub enum Command {
     Stock(Request<StockRequest>),
     Transfer(Request<TransferRequest>),
     ItemCheckout(Request<ItemCheckoutRequest>),
+    /// 挂单: park a basket; 作废: void a parked one before payment.
+    HoldOrder(Request<HeldOrder>),
+    VoidHeld(Request<protocol::DocId>),
     /// Entries other replicas wrote, from the hub's feed, up to feed position `upto`.
     ApplyFeed {
         upto: u64,
@@ -195,6 +200,10 @@ pub enum Outcome {
         sale: Box<views::ItemSaleView>,
         /// The member's wallet right after the sale.
         wallet: Option<Summary>,
+    },
+    Held(Box<HeldView>),
+    Voided {
+        order_id: protocol::DocId,
     },
 }
 
@@ -238,6 +247,12 @@ pub enum Rejection {
     Tender(TenderError),
     #[error(transparent)]
     ItemReturn(protocol::returns::ReturnError),
+    #[error(transparent)]
+    Staff(protocol::staff::StaffError),
+    #[error("held order {0} not found: it was paid or voided")]
+    OrderNotFound(protocol::DocId),
+    #[error("{0}")]
+    Held(String),
     #[error("the entry would be {0} bytes, over the {max}-byte limit: send fewer lines", max = protocol::entry::ENTRY_BYTES_MAX)]
     EntryTooLarge(usize),
     #[error("storage failed: {0}")]
@@ -361,15 +376,17 @@ impl Journal {
             Command::ApplyFeed { upto, items } => return self.apply_feed(upto, items),
             other => other,
         };
-        let (key, fingerprint) = match &command {
-            Command::RegisterMember(r) => (&r.key, r.fingerprint),
-            Command::EditMember(r) => (&r.key, r.fingerprint),
-            Command::QuickCheckout(r) => (&r.key, r.fingerprint),
-            Command::Wallet(r) => (&r.key, r.fingerprint),
-            Command::ReturnSale(r) => (&r.key, r.fingerprint),
-            Command::Stock(r) => (&r.key, r.fingerprint),
-            Command::Transfer(r) => (&r.key, r.fingerprint),
-            Command::ItemCheckout(r) => (&r.key, r.fingerprint),
+        let (key, fingerprint, staff) = match &command {
+            Command::RegisterMember(r) => (&r.key, r.fingerprint, &r.staff),
+            Command::EditMember(r) => (&r.key, r.fingerprint, &r.staff),
+            Command::QuickCheckout(r) => (&r.key, r.fingerprint, &r.staff),
+            Command::Wallet(r) => (&r.key, r.fingerprint, &r.staff),
+            Command::ReturnSale(r) => (&r.key, r.fingerprint, &r.staff),
+            Command::Stock(r) => (&r.key, r.fingerprint, &r.staff),
+            Command::Transfer(r) => (&r.key, r.fingerprint, &r.staff),
+            Command::ItemCheckout(r) => (&r.key, r.fingerprint, &r.staff),
+            Command::HoldOrder(r) => (&r.key, r.fingerprint, &r.staff),
+            Command::VoidHeld(r) => (&r.key, r.fingerprint, &r.staff),
             Command::ApplyFeed { .. } => unreachable!("handled above"),
         };
         if let Some(seen) = self.read::<RequestRecord>(&keys::idempotency(key))? {
@@ -381,6 +398,12 @@ impl Journal {
                 false => Err(Rejection::IdempotencyConflict(key.clone())),
             };
         }
+        self.check_staff(staff)?;
+        if let Command::ItemCheckout(r) = &command
+            && let Some(served_by) = &r.body.served_by
+        {
+            self.check_staff(served_by)?;
+        }
         let outcome = match command {
             Command::RegisterMember(r) => self.register(r),
             Command::EditMember(r) => self.edit(r),
@@ -390,12 +413,29 @@ impl Journal {
             Command::Stock(r) => self.stock(r),
             Command::Transfer(r) => self.transfer(r),
             Command::ItemCheckout(r) => self.item_checkout(r),
+            Command::HoldOrder(r) => self.hold(r),
+            Command::VoidHeld(r) => self.void_held(r),
             Command::ApplyFeed { .. } => unreachable!("handled above"),
         }?;
         Ok(Reply {
             outcome,
             replayed: false,
         })
+    }
+
+    /// Refuses a staff id the directory does not know here (any id while it is empty).
+    fn check_staff(&self, id: &StaffId) -> Result<(), Rejection> {
+        let empty = self
+            .store
+            .scan_prefix_rev(protocol::staff::keys::PREFIX, 1)?
+            .is_empty();
+        protocol::staff::may_act(
+            &Overlay::new(&*self.store),
+            empty,
+            id,
+            &self.settings.store_id,
+        )
+        .map_err(Rejection::Staff)
     }
 
     fn check_phone_free(&self, phone: &Phone, me: Option<MemberId>) -> Result<(), Rejection> {
@@ -913,14 +953,24 @@ impl Journal {
         r: &Request<T>,
         outcome: impl FnOnce(&Overlay<'_>) -> Result<Outcome, StoreError>,
     ) -> Result<Outcome, Rejection> {
-        let mut ov = Overlay::new(&*self.store);
-        let outcome = outcome(&ov)?;
+        let outcome = outcome(&Overlay::new(&*self.store))?;
+        self.record(r, Batch::default(), outcome)
+    }
+
+    /// Writes `batch` (records that are not log or views) with the request's record, as one
+    /// batch of the group.
+    fn record<T>(
+        &mut self,
+        r: &Request<T>,
+        mut batch: Batch,
+        outcome: Outcome,
+    ) -> Result<Outcome, Rejection> {
         let record = RequestRecord {
             fingerprint: r.fingerprint,
             outcome: outcome.clone(),
         };
-        ov.put(keys::idempotency(&r.key), views::encode(&record));
-        self.store.apply(ov.into_batch())?;
+        batch.put(keys::idempotency(&r.key), views::encode(&record));
+        self.store.apply(batch)?;
         Ok(outcome)
     }
 }

@@ -32,7 +32,7 @@ pub mod keys {
     /// Every prefix that holds a view, i.e. state that `rebuild` must reproduce exactly (with
     /// `protocol::inventory::VIEW_PREFIXES`).
     pub const VIEWS: &[&[u8]] = &[
-        b"m/", b"d/", b"p/", b"c/", b"w/", b"s/", b"si/", b"ms/", b"owe/", b"od/",
+        b"m/", b"d/", b"p/", b"c/", b"w/", b"s/", b"si/", b"ms/", b"owe/", b"od/", b"sf/",
     ];
 
     fn join(prefix: &str, id: impl std::fmt::Display) -> Vec<u8> {
@@ -376,6 +376,14 @@ pub fn apply_entry(ov: &mut Overlay<'_>, entry: &Entry) -> Result<(), ViewError>
                 protocol::inventory::apply(ov, entry).map_err(ViewError::Inventory)?
             {
                 tracing::warn!(origin = %entry.origin, seq = entry.seq, %why, "return's stock skipped");
+            }
+            Ok(())
+        }
+        // Headquarters' commission rules are read at headquarters only.
+        Payload::CommissionRules { .. } => Ok(()),
+        Payload::Staff { .. } => {
+            if let Some(why) = protocol::staff::apply(ov, entry).map_err(ViewError::Inventory)? {
+                tracing::warn!(origin = %entry.origin, seq = entry.seq, %why, "staff change skipped");
             }
             Ok(())
         }

@@ -145,6 +145,14 @@ pub enum Payload {
         ops: Vec<RightsOp>,
         stock: Vec<StockChange>,
     },
+    /// Headquarters' staff directory change: these records replace any of the same id.
+    Staff {
+        staff: Vec<crate::staff::StaffRecord>,
+    },
+    /// Headquarters' commission rules from a date on (提成规则).
+    CommissionRules {
+        rules: crate::commission::CommissionRules,
+    },
 }
 
 impl Payload {
@@ -386,6 +394,29 @@ mod tests {
                 entry
             })
             .collect()
+    }
+
+    #[test]
+    fn an_entry_holding_a_percentage_decodes() {
+        // Decimals are strings in the log; postcard cannot read a self-describing value, so
+        // a 折扣券 (percent off) once wrote entries no replica could decode.
+        let mut entry = chain(&[100]).remove(0);
+        entry.payload = Payload::Wallet {
+            member_id: MemberId::mint(1, 2),
+            event: crate::wallet::WalletEvent::CouponIssued {
+                coupon: SaleId::for_entry(&store(), 1),
+                name: "九折券".into(),
+                offer: crate::pricing::Coupon::PercentOff {
+                    percent: rust_decimal::Decimal::new(105, 1),
+                    threshold: Fen(0),
+                    cap: None,
+                },
+                from: NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
+                to: NaiveDate::from_ymd_opt(2026, 12, 31).unwrap(),
+            },
+            ops: Vec::new(),
+        };
+        assert_eq!(Entry::decode(&entry.encode()), Ok(entry));
     }
 
     proptest! {

@@ -7,6 +7,7 @@
 
 pub mod calendar;
 pub mod catalogue;
+pub mod commission;
 pub mod entry;
 pub mod escrow;
 pub mod hlc;
@@ -20,6 +21,7 @@ pub mod pricing;
 pub mod returns;
 pub mod sale;
 pub mod settlement;
+pub mod staff;
 pub mod stock;
 pub mod sync;
 pub mod wallet;

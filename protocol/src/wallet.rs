@@ -387,7 +387,9 @@ impl Wallet {
             | Payload::QuickSale(_)
             | Payload::Catalogue { .. }
             | Payload::Stock { .. }
-            | Payload::Transfer { .. } => {}
+            | Payload::Transfer { .. }
+            | Payload::Staff { .. }
+            | Payload::CommissionRules { .. } => {}
         }
     }
 

@@ -5,6 +5,7 @@
 use chrono::NaiveDate;
 use protocol::Hlc;
 use protocol::catalogue::{Barcode, CatalogueChange, Product, Qty, SpecialPrice, Unit};
+use protocol::commission::{CommissionRules, Rate};
 use protocol::entry::{ENTRY_VERSION, Entry, EntryHash, Payload};
 use protocol::escrow::Change;
 use protocol::ids::{DocId, MemberId, SaleId, Sku, StaffId, StoreId, TxId};
@@ -13,6 +14,7 @@ use protocol::points::Points;
 use protocol::pricing::{LineStep, PricedLine, Rounded, Step};
 use protocol::returns::{ItemReturn, ReturnedLine};
 use protocol::sale::{ItemSale, QuickSale, Tender};
+use protocol::staff::{StaffRecord, StaffRole};
 use protocol::stock::{StockChange, StockMovement, TransferStep};
 use protocol::wallet::{Counter, Movement, RightsOp, WalletEvent};
 
@@ -349,6 +351,34 @@ fn fixture_entries() -> Vec<Entry> {
                     total_in: 60_000,
                     total_out: 6_000,
                 }],
+            },
+        ),
+        common(
+            14,
+            Payload::Staff {
+                staff: vec![StaffRecord {
+                    id: StaffId::parse("stylist-3").unwrap(),
+                    name: "李师傅".to_owned(),
+                    store: Some(store.clone()),
+                    role: StaffRole::Cashier,
+                    active: true,
+                }],
+            },
+        ),
+        common(
+            15,
+            Payload::CommissionRules {
+                rules: CommissionRules {
+                    from: NaiveDate::from_ymd_opt(2026, 12, 1).unwrap(),
+                    categories: [(
+                        "烫染".to_owned(),
+                        Rate::Percent(rust_decimal::Decimal::new(105, 1)),
+                    )]
+                    .into(),
+                    skus: [(Sku::parse("6901").unwrap(), Rate::Fixed(Fen(50)))].into(),
+                    cards: Default::default(),
+                    card_default: Some(Rate::Fixed(Fen(500))),
+                },
             },
         ),
     ]

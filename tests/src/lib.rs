@@ -130,6 +130,17 @@ impl Client {
         Self::finish(request.send(body)).unwrap()
     }
 
+    /// POSTs a till's write (with its idempotency key) as a named staff member.
+    pub fn post_keyed_as(&self, path: &str, key: &str, staff: &str, body: &str) -> Answer {
+        let request = self
+            .agent
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .header("idempotency-key", key)
+            .header("x-staff-id", staff);
+        Self::finish(request.send(body)).unwrap()
+    }
+
     /// POSTs a body as a named staff member (no idempotency key: headquarters' operator
     /// actions).
     pub fn post_as(&self, path: &str, staff: Option<&str>, body: &str) -> Answer {

@@ -609,6 +609,7 @@ impl Sim {
                 tenders,
                 served_by: None,
                 coupon,
+                held_order: None,
             };
             self.send_spend(i, Spend::Items(request(&key, body)), true);
             return;

@@ -550,6 +550,8 @@ fn catalogue_stock_stocktake_and_a_transfer_across_outages() {
         (&sale_id, paid.body["sale_id"].as_str().unwrap()),
         (redeemed.body["sale_id"].as_str().unwrap(), &coupon_id),
     );
+    held_orders(&a.client);
+    staff_and_commissions(hq, (&a.client, &b.client), &member);
     hub.kill();
     a.kill();
     b.kill();
@@ -702,4 +704,223 @@ fn item_returns(
         let twice = give_back(b, with_coupon, "return-b-0003", json!({"reason": "x"}));
         (twice.body["code"] == "already_returned").then_some(())
     });
+}
+
+/// 员工 and 提成: headquarters registers staff, every store refuses ids it does not know here;
+/// commission rules published today apply to sales made after them; a return claws back what
+/// its lines earned; a card sale earns its seller a fixed amount.
+fn staff_and_commissions(hq: &Client, (a, b): (&Client, &Client), member: &str) {
+    let staff =
+        |body: Value, who: Option<&str>| hq.post_as("/api/v1/staff", who, &body.to_string());
+    let people = json!({"staff": [
+        {"id": "c01", "name": "王芳", "store": "S001", "role": "cashier"},
+        {"id": "stylist-3", "name": "李师傅", "store": "S001", "role": "cashier"},
+        {"id": "left-1", "name": "赵六", "store": "S001", "role": "cashier", "active": false},
+        {"id": "hq-ops-1", "name": "总部运营", "role": "hq_admin"},
+    ]});
+    assert_eq!(staff(people.clone(), None).body["code"], "staff_required");
+    for bad in [
+        json!({"staff": [{"id": "system", "name": "系统", "role": "cashier"}]}),
+        json!({"staff": [{"id": "x1", "name": " ", "role": "cashier"}]}),
+        json!({"staff": [{"id": "x1", "name": "甲", "role": "boss"}]}),
+        json!({"staff": []}),
+    ] {
+        let refused = staff(bad.clone(), Some("hq-ops-1"));
+        assert!(
+            refused.status == 422 || refused.status == 400,
+            "{bad}: {:?}",
+            refused.body
+        );
+    }
+    let written = staff(people, Some("hq-ops-1"));
+    assert_eq!(written.status, 201, "{:?}", written.body);
+    assert_eq!(
+        hq.get("/api/v1/staff").body["staff"]
+            .as_array()
+            .unwrap()
+            .len(),
+        4
+    );
+    let sell = |c: &Client, key: &str, cashier: &str, served_by: &str| {
+        c.post_keyed_as(
+            "/api/v1/checkouts/items",
+            key,
+            cashier,
+            &json!({"member_id": member, "served_by": served_by,
+                    "lines": [{"sku": "A1", "qty": "3"}],
+                    "tenders": [{"kind": "cash", "tendered": {"amount": "10.00"}}]})
+            .to_string(),
+        )
+    };
+    // The stores learn the directory through the feed; then strangers are refused.
+    // (A try before the directory arrives is a sale: each try needs its own key.)
+    let mut tries = 0;
+    eventually(30, "the staff directory at S001", || {
+        tries += 1;
+        let r = sell(a, &format!("staff-bad-a{tries:04}"), "c01", "nobody");
+        (r.body["code"] == "unknown_staff").then_some(())
+    });
+    assert_eq!(
+        sell(a, "staff-bad-0002", "left-1", "c01").body["code"],
+        "unknown_staff"
+    );
+    eventually(30, "the staff directory at S002", || {
+        tries += 1;
+        let r = sell(b, &format!("staff-bad-b{tries:04}"), "c01", "c01");
+        (r.body["code"] == "unknown_staff").then_some(())
+    });
+    // A sale before any rules earns nothing; rules from today (the sale's business day).
+    let before = sell(a, "staff-sale-0001", "c01", "stylist-3");
+    assert_eq!(before.status, 201, "{:?}", before.body);
+    let today = before.body["business_date"].as_str().unwrap().to_owned();
+    let month = &today[..7];
+    let rules = |body: Value| {
+        hq.put_as(
+            "/api/v1/commission-rules",
+            "rules-1",
+            Some("hq-ops-1"),
+            &body.to_string(),
+        )
+    };
+    let past = rules(json!({"from": "2000-01-01", "skus": {"A1": {"percent": "10"}}}));
+    assert_eq!(
+        past.body["code"], "invalid_commission_rules",
+        "{:?}",
+        past.body
+    );
+    let over = rules(json!({"from": today, "skus": {"A1": {"percent": "120"}}}));
+    assert_eq!(over.body["code"], "invalid_commission_rules");
+    let set = rules(json!({"from": today, "skus": {"A1": {"percent": "10"}},
+                           "card_default": {"fixed": "5.00"}}));
+    assert_eq!(set.status, 201, "{:?}", set.body);
+    // Wait until S001 has heard of the rules (its clock then follows headquarters').
+    eventually(30, "the rules at S001", || {
+        let s = a.get("/api/v1/sync").body;
+        (s["feed_applied"].as_u64() >= hq.get("/api/v1/health").body["feed_len"].as_u64())
+            .then_some(())
+    });
+    let sold = sell(a, "staff-sale-0002", "c01", "stylist-3");
+    assert_eq!(sold.status, 201, "{:?}", sold.body);
+    let net = sold.body["due"]["amount"].as_str().unwrap().to_owned();
+    let sale_id = sold.body["sale_id"].as_str().unwrap().to_owned();
+    let card = a.post_keyed_as(
+        &format!("/api/v1/members/{member}/cards"),
+        "staff-card-0001",
+        "c01",
+        &json!({"name": "洗车10次", "kind": "count", "uses": 10, "price": {"amount": "300"}})
+            .to_string(),
+    );
+    assert_eq!(card.status, 201, "{:?}", card.body);
+    let back = a.post_keyed_as(
+        &format!("/api/v1/sales/{sale_id}/returns"),
+        "staff-return-0001",
+        "c01",
+        &json!({"reason": "多拿了", "lines": [{"line": 0, "qty": "1"}]}).to_string(),
+    );
+    assert_eq!(back.status, 201, "{:?}", back.body);
+    let returned = back.body["returns"][0]["amount"]["amount"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let fen = |y: &str| (y.parse::<f64>().unwrap() * 100.0).round() as i64;
+    let tenth = |f: i64| (f as f64 / 10.0).round() as i64;
+    let expected = tenth(fen(&net)) - tenth(fen(&returned));
+    let report = eventually(30, "the commissions at headquarters", || {
+        let r = hq
+            .get(&format!("/api/v1/commissions?month={month}&store=S001"))
+            .body;
+        let rows = r["staff"].as_array()?;
+        let of = |id: &str| rows.iter().find(|row| row["staff_id"] == id).cloned();
+        let stylist = of("stylist-3")?;
+        (stylist["commission"]["amount"].as_str().map(fen) == Some(expected)
+            && of("c01")?["commission"]["amount"] == "5.00")
+            .then_some(r)
+    });
+    let stylist = report["staff"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|row| row["staff_id"] == "stylist-3")
+        .unwrap()
+        .clone();
+    assert_eq!(stylist["name"], "李师傅", "{report}");
+    let bad_month = hq.get("/api/v1/commissions?month=2026-13");
+    assert_eq!(bad_month.body["code"], "invalid_query");
+}
+
+/// 挂单: a basket parked, recalled and paid once; another voided before payment.
+fn held_orders(a: &Client) {
+    let hold = |key: &str, body: Value| a.post("/api/v1/orders/held", Some(key), &body.to_string());
+    let held = hold(
+        "hold-0001",
+        json!({"lines": [{"sku": "A1", "qty": "2"}], "note": "顾客去取钱包"}),
+    );
+    assert_eq!(held.status, 201, "{:?}", held.body);
+    let id = held.body["order_id"].as_str().unwrap().to_owned();
+    let listed = a.get("/api/v1/orders/held").body;
+    assert_eq!(listed["orders"].as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed["orders"][0]["due_now"]["amount"], "4.00");
+    let recalled = a.get(&format!("/api/v1/orders/held/{id}"));
+    assert_eq!(recalled.body["note"], "顾客去取钱包");
+    let pay = |key: &str| {
+        a.post(
+            "/api/v1/checkouts/items",
+            Some(key),
+            &json!({"lines": [{"sku": "A1", "qty": "2"}], "held_order": id,
+                    "tenders": [{"kind": "cash", "tendered": {"amount": "5.00"}}]})
+            .to_string(),
+        )
+    };
+    let paid = pay("hold-pay-0001");
+    assert_eq!(paid.status, 201, "{:?}", paid.body);
+    assert_eq!(
+        pay("hold-pay-0001").body,
+        paid.body,
+        "a double click is one sale"
+    );
+    assert_eq!(
+        pay("hold-pay-0002").body["code"],
+        "order_not_found",
+        "paid once only"
+    );
+    assert_eq!(a.get(&format!("/api/v1/orders/held/{id}")).status, 404);
+    assert!(
+        a.get("/api/v1/orders/held").body["orders"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    let other = hold("hold-0002", json!({"lines": [{"sku": "A1", "qty": "1"}]}));
+    let other = other.body["order_id"].as_str().unwrap().to_owned();
+    let void = |key: &str| {
+        a.post(
+            &format!("/api/v1/orders/held/{other}/void"),
+            Some(key),
+            "{}",
+        )
+    };
+    let voided = void("void-0001");
+    assert_eq!(voided.status, 200, "{:?}", voided.body);
+    assert_eq!(void("void-0001").body, voided.body);
+    assert_eq!(void("void-0002").body["code"], "order_not_found");
+    for (body, code) in [
+        (
+            json!({"lines": [{"sku": "NOPE", "qty": "1"}]}),
+            "unknown_sku",
+        ),
+        (
+            json!({"lines": [{"sku": "A1", "qty": "1"}], "note": "长".repeat(101)}),
+            "field_invalid",
+        ),
+        (json!({"lines": []}), "invalid_request"),
+    ] {
+        let refused = hold("hold-bad-0001", body.clone());
+        assert_eq!(refused.body["code"], code, "{body}: {:?}", refused.body);
+    }
+    assert!(
+        a.get("/api/v1/orders/held").body["orders"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
 }

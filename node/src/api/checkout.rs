@@ -131,6 +131,8 @@ struct ItemCheckoutBody {
     password: Option<String>,
     /// A coupon of the member's to redeem.
     coupon: Option<String>,
+    /// The held order (挂单) this sale pays.
+    held_order: Option<protocol::DocId>,
 }
 
 /// 商品消费: scan items (by SKU or barcode), price them, take payment in any mix of tenders.
@@ -187,6 +189,7 @@ pub(super) async fn item_checkout(
                 .map(protocol::wallet::CardId::parse)
                 .transpose()
                 .map_err(|e| ApiError::new(Code::InvalidId, e))?,
+            held_order: b.held_order,
         },
     };
     let key = request.key.clone();
@@ -476,4 +479,126 @@ pub(super) async fn receipt(
         false => (r.text(paper), "text/plain; charset=utf-8"),
     };
     Ok(([(axum::http::header::CONTENT_TYPE, kind)], body).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HoldBody {
+    member_id: Option<MemberId>,
+    lines: Vec<LineIn>,
+    #[serde(default)]
+    points: u64,
+    coupon: Option<String>,
+    served_by: Option<StaffId>,
+    #[serde(default)]
+    note: String,
+}
+
+/// A held order as it was parked.
+pub(super) fn held_plain(h: &crate::journal::HeldView) -> serde_json::Value {
+    json!({
+        "order_id": h.order_id,
+        "member_id": h.order.member_id,
+        "lines": h.order.lines.iter().map(|(sku, qty)| json!({"sku": sku, "qty": qty}))
+            .collect::<Vec<_>>(),
+        "points": h.order.points,
+        "coupon": h.order.coupon,
+        "served_by": h.order.served_by,
+        "note": h.order.note,
+        "held_by": h.held_by,
+        "held_at_ms": h.held_at_ms,
+    })
+}
+
+/// A held order with what it would cost now (prices may have changed since it was held).
+fn held_json(app: &super::AppState, h: &crate::journal::HeldView) -> serde_json::Value {
+    let member = h
+        .order
+        .member_id
+        .and_then(|id| Some((app.views.member(&id).ok()??, app.views.wallet(&id).ok()?)));
+    let quote = price_basket(
+        app.views.store(),
+        &app.settings,
+        app.today(),
+        member.as_ref().map(|(m, w)| (m, w)),
+        (&h.order.lines, h.order.coupon.as_ref(), h.order.points),
+    );
+    let mut out = held_plain(h);
+    out["due_now"] = json!(quote.ok().map(|(priced, _)| Money::cny(priced.due)));
+    out
+}
+
+/// 挂单: parks a basket so the till can serve the next customer; any till of the store recalls
+/// it (GET) and pays it (checkout with `held_order`), or voids it.
+pub(super) async fn hold_order(State(app): St, headers: HeaderMap, Body(body): Body) -> AppResult {
+    let b: HoldBody = parse_body(&body)?;
+    let (key, fingerprint, staff) = request_meta(&headers, "hold_order", &body)?;
+    let request = Request {
+        key,
+        fingerprint,
+        staff,
+        body: crate::journal::HeldOrder {
+            member_id: b.member_id,
+            lines: resolve(&app, &b.lines)?,
+            points: b.points,
+            coupon: b
+                .coupon
+                .as_deref()
+                .map(protocol::wallet::CardId::parse)
+                .transpose()
+                .map_err(|e| ApiError::new(Code::InvalidId, e))?,
+            served_by: b.served_by,
+            note: b.note,
+        },
+    };
+    let reply = app.journal.send(Command::HoldOrder(request)).await?;
+    Ok(super::answer(StatusCode::CREATED, reply))
+}
+
+/// The store's held orders, oldest first.
+pub(super) async fn held_orders(State(app): St) -> AppResult {
+    let mut orders = Vec::new();
+    for (key, value) in app.views.scan(b"ho/")? {
+        let h: crate::journal::HeldView = crate::views::decode(&key, &value)?;
+        orders.push(held_json(&app, &h));
+    }
+    Ok(axum::Json(json!({ "orders": orders })).into_response())
+}
+
+fn order_id(raw: &str) -> Result<protocol::DocId, ApiError> {
+    protocol::DocId::parse(raw).map_err(|e| ApiError::new(Code::InvalidId, e))
+}
+
+/// One held order, to recall at the till.
+pub(super) async fn held_order(
+    State(app): St,
+    axum::extract::Path(raw): axum::extract::Path<String>,
+) -> AppResult {
+    let id = order_id(&raw)?;
+    let key = format!("ho/{id}").into_bytes();
+    let found = app.views.scan(&key)?.into_iter().find(|(k, _)| *k == key);
+    let Some((k, v)) = found else {
+        return Err(ApiError::new(Code::NotFound, format!("held order {id}")));
+    };
+    let h: crate::journal::HeldView = crate::views::decode(&k, &v)?;
+    Ok(axum::Json(held_json(&app, &h)).into_response())
+}
+
+/// 作废: voids a held order before payment.
+pub(super) async fn void_order(
+    State(app): St,
+    axum::extract::Path(raw): axum::extract::Path<String>,
+    headers: HeaderMap,
+    Body(body): Body,
+) -> AppResult {
+    let id = order_id(&raw)?;
+    let (key, fingerprint, staff) = request_meta(&headers, &format!("void/{id}"), &body)?;
+    let request = Request {
+        key,
+        fingerprint,
+        staff,
+        body: id,
+    };
+    let reply = app.journal.send(Command::VoidHeld(request)).await?;
+    Ok(super::answer(StatusCode::OK, reply))
 }

@@ -65,6 +65,8 @@ pub enum Code {
     AlreadyReturned,
     ReturnExceedsSale,
     ReturnNotReady,
+    UnknownStaff,
+    OrderNotFound,
 }
 
 impl Code {
@@ -120,6 +122,8 @@ impl Code {
             Code::AlreadyReturned => "already_returned",
             Code::ReturnExceedsSale => "return_exceeds_sale",
             Code::ReturnNotReady => "return_not_ready",
+            Code::UnknownStaff => "unknown_staff",
+            Code::OrderNotFound => "order_not_found",
         }
     }
 
@@ -140,12 +144,14 @@ impl Code {
             | Code::ReferrerNotFound
             | Code::InsufficientBalance
             | Code::TopUpRuleInvalid
-            | Code::CardNotValid => S::UNPROCESSABLE_ENTITY,
+            | Code::CardNotValid
+            | Code::UnknownStaff => S::UNPROCESSABLE_ENTITY,
             Code::UnknownSku
             | Code::UnknownBarcode
             | Code::TransferNotFound
             | Code::CouponNotFound
-            | Code::StocktakeNotFound => S::NOT_FOUND,
+            | Code::StocktakeNotFound
+            | Code::OrderNotFound => S::NOT_FOUND,
             Code::InvalidQuantity
             | Code::DiscrepancyRequired
             | Code::NotForSale
@@ -231,6 +237,8 @@ impl Code {
             Code::AlreadyReturned => "该销售单已退货",
             Code::ReturnExceedsSale => "退货数量超过该商品可退的数量",
             Code::ReturnNotReady => "该销售单在其他门店的退货尚未同步到本店，请稍后再试",
+            Code::UnknownStaff => "员工编号不存在、已离职或不属于本店",
+            Code::OrderNotFound => "挂单不存在：已结账或已作废",
         }
     }
 }
@@ -316,6 +324,10 @@ impl From<Rejection> for ApiError {
             Rejection::SaleNotFound(_) => Code::SaleNotFound,
             Rejection::ReturnElsewhere(..) => Code::ReturnElsewhere,
             Rejection::AlreadyReturned(_) => Code::AlreadyReturned,
+            Rejection::Staff(protocol::staff::StaffError::Storage(_)) => Code::Storage,
+            Rejection::Staff(_) => Code::UnknownStaff,
+            Rejection::OrderNotFound(_) => Code::OrderNotFound,
+            Rejection::Held(_) => Code::InvalidRequest,
             Rejection::ItemReturn(e) => match e {
                 ReturnError::TooMany { .. } => Code::ReturnExceedsSale,
                 ReturnError::NothingLeft(_) => Code::AlreadyReturned,

@@ -130,6 +130,15 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/checkouts/quote", post(checkout::quote))
         .route("/api/v1/checkouts/items", post(checkout::item_checkout))
         .route(
+            "/api/v1/orders/held",
+            get(checkout::held_orders).post(checkout::hold_order),
+        )
+        .route("/api/v1/orders/held/{order_id}", get(checkout::held_order))
+        .route(
+            "/api/v1/orders/held/{order_id}/void",
+            post(checkout::void_order),
+        )
+        .route(
             "/api/v1/members/{member_id}/coupons",
             get(checkout::list_coupons).post(checkout::issue_coupon),
         )
@@ -302,6 +311,10 @@ fn answer(status: StatusCode, reply: Reply) -> Response {
         Outcome::Transfer(transfer) => axum::Json(transfer).into_response(),
         Outcome::ItemSale { sale, wallet } => {
             axum::Json(checkout::item_sale_json(&sale, wallet.as_ref())).into_response()
+        }
+        Outcome::Held(held) => axum::Json(checkout::held_plain(&held)).into_response(),
+        Outcome::Voided { order_id } => {
+            axum::Json(serde_json::json!({ "voided": order_id })).into_response()
         }
     };
     let mut response = (status, body).into_response();

@@ -33,6 +33,8 @@ pub struct ItemCheckoutRequest {
     pub served_by: Option<StaffId>,
     /// The member's coupon to redeem (优惠券).
     pub coupon: Option<protocol::wallet::CardId>,
+    /// The held order (挂单) this sale pays, gone once it is paid.
+    pub held_order: Option<protocol::DocId>,
 }
 
 /// A tender as the cashier takes it. Cash pays what the other tenders leave and gives change;
@@ -284,6 +286,13 @@ impl Journal {
         let today = self.settings.calendar.business_date(now_ms);
         let policy = self.settings.wallet.points;
         let ov = Overlay::new(&*self.store);
+        if let Some(id) = &b.held_order
+            && self
+                .read::<super::HeldView>(&super::held::key(id))?
+                .is_none()
+        {
+            return Err(Rejection::OrderNotFound(id.clone()));
+        }
         let member = match b.member_id {
             Some(id) => Some(
                 self.read::<MemberView>(&keys::member(&id))?
@@ -389,8 +398,9 @@ impl Journal {
             served_by: b.served_by.clone(),
         };
         let member_id = b.member_id;
+        let held = b.held_order.clone();
         let payload = Payload::Checkout { sale, ops, stock };
-        self.append(&r, now_ms, payload, |ov| {
+        let outcome = self.append(&r, now_ms, payload, |ov| {
             let view: ItemSaleView = ov
                 .get_as(&keys::item_sale(&sale_id))?
                 .ok_or_else(|| missing("item sale"))?;
@@ -406,7 +416,14 @@ impl Journal {
                 sale: Box::new(view),
                 wallet,
             })
-        })
+        })?;
+        // Paid: the held order goes, in the same group (one batch and flush) as the sale.
+        if let Some(id) = held {
+            let mut batch = crate::store::Batch::default();
+            batch.delete(super::held::key(&id));
+            self.store.apply(batch)?;
+        }
+        Ok(outcome)
     }
 }
 

@@ -1,0 +1,355 @@
+//! Staff (员工) and commissions (提成) at headquarters: the staff directory every store checks
+//! staff ids against, commission rules by category, service and card from a date on, and each
+//! staff member's commission for a month, computed from the stores' logs.
+
+use std::collections::BTreeMap;
+
+use chrono::{Datelike, NaiveDate};
+use protocol::commission::{self, CommissionRules, Rate};
+use protocol::entry::{Entry, Payload};
+use protocol::sale::ItemSale;
+use protocol::staff::{StaffRecord, StaffRole};
+use rust_decimal::Decimal;
+
+use super::*;
+use crate::ingest::{HqWrite, HqWriteError};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct StaffBody {
+    staff: Vec<StaffIn>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StaffIn {
+    id: StaffId,
+    name: String,
+    #[serde(default)]
+    store: Option<StoreId>,
+    role: StaffRole,
+    #[serde(default = "yes")]
+    active: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn write_error(e: HqWriteError) -> Response {
+    match e {
+        HqWriteError::Storage(e) => unavailable(e),
+        HqWriteError::Staff(e) => error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_staff",
+            "员工资料填写不正确",
+            e.to_string(),
+        ),
+        HqWriteError::Commission(e) => error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_commission_rules",
+            "提成规则填写不正确",
+            e.to_string(),
+        ),
+    }
+}
+
+fn bad_body(e: JsonRejection, message: &str) -> Response {
+    error(
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+        message,
+        e.body_text(),
+    )
+}
+
+async fn write(hq: &Hq, headers: &HeaderMap, what: HqWrite) -> Response {
+    let staff = match operator(headers) {
+        Ok(staff) => staff,
+        Err(response) => return *response,
+    };
+    match hq.ingest.hq_write(what, staff).await {
+        Ok(Ok(())) => (StatusCode::CREATED, axum::Json(json!({"written": true}))).into_response(),
+        Ok(Err(e)) => write_error(e),
+        Err(e) => unavailable(e.to_string()),
+    }
+}
+
+/// 员工资料: adds or replaces staff records; every store refuses ids not in the directory.
+pub(super) async fn change_staff(
+    State(hq): State<Hq>,
+    headers: HeaderMap,
+    body: Result<axum::Json<StaffBody>, JsonRejection>,
+) -> Response {
+    let body = match body {
+        Ok(axum::Json(body)) => body,
+        Err(e) => return bad_body(e, "员工资料填写不正确"),
+    };
+    let records = body
+        .staff
+        .into_iter()
+        .map(|s| StaffRecord {
+            id: s.id,
+            name: s.name.trim().to_owned(),
+            store: s.store,
+            role: s.role,
+            active: s.active,
+        })
+        .collect();
+    write(&hq, &headers, HqWrite::Staff(records)).await
+}
+
+fn staff_directory(storage: &dyn HubStore) -> Result<BTreeMap<StaffId, StaffRecord>, String> {
+    let rows = storage
+        .views(protocol::staff::keys::PREFIX, usize::MAX)
+        .map_err(|e| e.to_string())?;
+    rows.iter()
+        .map(|(_, v)| postcard::from_bytes::<StaffRecord>(v).map_err(|e| e.to_string()))
+        .map(|r| r.map(|r| (r.id.clone(), r)))
+        .collect()
+}
+
+pub(super) async fn list_staff(State(hq): State<Hq>) -> Response {
+    match staff_directory(&*hq.storage) {
+        Ok(staff) => {
+            let staff: Vec<_> = staff
+                .values()
+                .map(|s| {
+                    json!({"id": s.id, "name": s.name, "store": s.store, "role": s.role,
+                           "active": s.active})
+                })
+                .collect();
+            axum::Json(json!({ "staff": staff })).into_response()
+        }
+        Err(e) => unavailable(e),
+    }
+}
+
+/// A rate as the API takes it: `{"percent": "5"}` or `{"fixed": "10.00"}` (yuan per unit).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+enum RateIn {
+    Percent(String),
+    Fixed(String),
+}
+
+impl RateIn {
+    fn rate(&self) -> Result<Rate, String> {
+        match self {
+            RateIn::Percent(p) => p
+                .parse::<Decimal>()
+                .map(Rate::Percent)
+                .map_err(|e| format!("percent {p:?}: {e}")),
+            RateIn::Fixed(y) => protocol::money::parse_amount(y)
+                .map_err(|e| e.to_string())
+                .and_then(|d| {
+                    Money::new(d, protocol::Currency::CNY)
+                        .to_fen()
+                        .map_err(|e| e.to_string())
+                })
+                .map(Rate::Fixed),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RulesBody {
+    from: NaiveDate,
+    #[serde(default)]
+    categories: BTreeMap<String, RateIn>,
+    #[serde(default)]
+    skus: BTreeMap<Sku, RateIn>,
+    #[serde(default)]
+    cards: BTreeMap<String, RateIn>,
+    #[serde(default)]
+    card_default: Option<RateIn>,
+}
+
+fn rate_json(r: &Rate) -> serde_json::Value {
+    match r {
+        Rate::Percent(p) => json!({ "percent": p.to_string() }),
+        Rate::Fixed(f) => json!({ "fixed": Money::cny(*f).amount.to_string() }),
+    }
+}
+
+/// 提成规则: commission rules from a date on (today at the earliest), for sales made after they
+/// are published; they replace the rules before them from that date.
+pub(super) async fn set_rules(
+    State(hq): State<Hq>,
+    headers: HeaderMap,
+    body: Result<axum::Json<RulesBody>, JsonRejection>,
+) -> Response {
+    let b = match body {
+        Ok(axum::Json(body)) => body,
+        Err(e) => return bad_body(e, "提成规则填写不正确"),
+    };
+    let convert = || -> Result<CommissionRules, String> {
+        let map = |m: &BTreeMap<String, RateIn>| -> Result<BTreeMap<String, Rate>, String> {
+            m.iter().map(|(k, r)| Ok((k.clone(), r.rate()?))).collect()
+        };
+        Ok(CommissionRules {
+            from: b.from,
+            categories: map(&b.categories)?,
+            skus: b
+                .skus
+                .iter()
+                .map(|(k, r)| Ok((k.clone(), r.rate()?)))
+                .collect::<Result<_, String>>()?,
+            cards: map(&b.cards)?,
+            card_default: b.card_default.as_ref().map(RateIn::rate).transpose()?,
+        })
+    };
+    match convert() {
+        Ok(rules) => write(&hq, &headers, HqWrite::Commission(rules)).await,
+        Err(e) => error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_commission_rules",
+            "提成规则填写不正确",
+            e,
+        ),
+    }
+}
+
+fn rule_sets(storage: &dyn HubStore) -> Result<Vec<commission::Published>, String> {
+    let rows = storage
+        .views(b"cr/", usize::MAX)
+        .map_err(|e| e.to_string())?;
+    rows.iter()
+        .map(|(_, v)| postcard::from_bytes(v).map_err(|e| e.to_string()))
+        .collect()
+}
+
+pub(super) async fn list_rules(State(hq): State<Hq>) -> Response {
+    match rule_sets(&*hq.storage) {
+        Ok(sets) => {
+            let sets: Vec<_> = sets
+                .iter()
+                .map(|p| {
+                    let r = &p.rules;
+                    let rates = |m: &BTreeMap<String, Rate>| -> serde_json::Map<_, _> {
+                        m.iter().map(|(k, v)| (k.clone(), rate_json(v))).collect()
+                    };
+                    json!({
+                        "from": r.from,
+                        "published_at_ms": p.at.wall_ms,
+                        "categories": rates(&r.categories),
+                        "skus": r.skus.iter().map(|(k, v)| (k.to_string(), rate_json(v)))
+                            .collect::<serde_json::Map<_, _>>(),
+                        "cards": rates(&r.cards),
+                        "card_default": r.card_default.as_ref().map(rate_json),
+                    })
+                })
+                .collect();
+            axum::Json(json!({ "rules": sets })).into_response()
+        }
+        Err(e) => unavailable(e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct MonthQuery {
+    /// "2026-11"
+    month: String,
+    store: Option<StoreId>,
+}
+
+/// The sale an item return took back, as the hub holds it: the sale, who earned its commission
+/// and the day and time its rules were taken from.
+fn original_sale(
+    storage: &dyn HubStore,
+    ret: &protocol::returns::ItemReturn,
+) -> Option<(ItemSale, StaffId, NaiveDate, protocol::Hlc)> {
+    let (store, seq) = ret.sale_id.as_str().rsplit_once('-')?;
+    let store = StoreId::parse(store).ok()?;
+    let seq: u64 = seq.parse().ok()?;
+    let bytes = storage.entries(&store, seq, 1).ok()?.pop()?;
+    let entry = Entry::decode(&bytes).ok()?;
+    match entry.payload {
+        Payload::Checkout { sale, .. } => {
+            let who = sale.served_by.clone().unwrap_or(entry.staff);
+            Some((sale, who, entry.business_date, entry.hlc))
+        }
+        _ => None,
+    }
+}
+
+/// 员工提成: each staff member's sales and commission for a month, per store (returns claw back
+/// what their lines earned), from every store's log at headquarters.
+pub(super) async fn commissions(
+    State(hq): State<Hq>,
+    q: Result<Query<MonthQuery>, QueryRejection>,
+) -> Response {
+    let bad = |detail: String| {
+        error(
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+            "查询参数不正确",
+            detail,
+        )
+    };
+    let q = match q {
+        Ok(Query(q)) => q,
+        Err(e) => return bad(e.body_text()),
+    };
+    let Ok(first) = NaiveDate::parse_from_str(&format!("{}-01", q.month), "%Y-%m-%d") else {
+        return bad(format!("month {:?} is not YYYY-MM", q.month));
+    };
+    let storage = hq.storage.clone();
+    let result = tokio::task::spawn_blocking(move || -> Result<serde_json::Value, String> {
+        let sets = rule_sets(&*storage)?;
+        let directory = staff_directory(&*storage)?;
+        let in_month = |d: NaiveDate| d.year() == first.year() && d.month() == first.month();
+        // (staff, store) → (base, commission, entries)
+        let mut rows: BTreeMap<(StaffId, StoreId), (i64, i64, u64)> = BTreeMap::new();
+        let stores = storage.stores().map_err(|e| e.to_string())?;
+        for (store, _, _) in stores {
+            if q.store.as_ref().is_some_and(|s| *s != store) || store == StoreId::hq() {
+                continue;
+            }
+            for bytes in storage
+                .entries(&store, 1, usize::MAX)
+                .map_err(|e| e.to_string())?
+            {
+                let Ok(entry) = Entry::decode(&bytes) else {
+                    continue;
+                };
+                if !in_month(entry.business_date) {
+                    continue;
+                }
+                let original = match &entry.payload {
+                    Payload::ItemReturn { ret, .. } => original_sale(&*storage, ret),
+                    _ => None,
+                };
+                let sale = original.as_ref().map(|(sale, who, date, at)| {
+                    (sale, who, commission::in_force(&sets, *date, *at))
+                });
+                let rules = commission::in_force(&sets, entry.business_date, entry.hlc);
+                for e in commission::earned(&entry, rules, sale) {
+                    let row = rows.entry((e.staff, store.clone())).or_default();
+                    row.0 += e.base.0;
+                    row.1 += e.commission.0;
+                    row.2 += 1;
+                }
+            }
+        }
+        let total: i64 = rows.values().map(|r| r.1).sum();
+        let rows: Vec<_> = rows
+            .into_iter()
+            .map(|((staff, store), (base, commission, entries))| {
+                let name = directory.get(&staff).map(|s| s.name.clone());
+                json!({"staff_id": staff, "name": name, "store_id": store,
+                       "sales": Money::cny(Fen(base)), "commission": Money::cny(Fen(commission)),
+                       "entries": entries})
+            })
+            .collect();
+        Ok(json!({"month": q.month, "staff": rows, "total_commission": Money::cny(Fen(total))}))
+    })
+    .await;
+    match result {
+        Ok(Ok(body)) => axum::Json(body).into_response(),
+        Ok(Err(e)) => unavailable(e),
+        Err(e) => unavailable(e.to_string()),
+    }
+}

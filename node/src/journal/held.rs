@@ -1,0 +1,101 @@
+//! Held orders (挂单): a basket parked at the till while the cashier serves the next customer,
+//! recalled later at any till of the store and paid, or voided (作废) before payment. A held
+//! order is not a sale and not a fact of the log: it is a record of this store only (`ho/`),
+//! written durably like everything else, and gone once paid or voided.
+
+use protocol::catalogue::Qty;
+use protocol::wallet::{CardId, WalletError};
+use protocol::{DocId, MemberId, Sku, StaffId};
+use serde::{Deserialize, Serialize};
+
+use super::{Journal, Outcome, Rejection, Request};
+use crate::store::Batch;
+use crate::views::{self, keys};
+
+/// The longest note on a held order.
+pub const NOTE_CHARS_MAX: usize = 100;
+/// The most orders a store may hold at once.
+pub const HELD_MAX: usize = 200;
+
+/// A basket as the till parked it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeldOrder {
+    pub member_id: Option<MemberId>,
+    pub lines: Vec<(Sku, Qty)>,
+    pub points: u64,
+    pub coupon: Option<CardId>,
+    pub served_by: Option<StaffId>,
+    pub note: String,
+}
+
+/// A held order with its number, who held it and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeldView {
+    pub order_id: DocId,
+    pub order: HeldOrder,
+    pub held_by: StaffId,
+    pub held_at_ms: u64,
+}
+
+pub fn key(id: &DocId) -> Vec<u8> {
+    format!("ho/{id}").into_bytes()
+}
+
+pub const PREFIX: &[u8] = b"ho/";
+const SEQ: &[u8] = b"meta/held_seq";
+
+impl Journal {
+    pub(super) fn hold(&mut self, r: Request<HeldOrder>) -> Result<Outcome, Rejection> {
+        let o = &r.body;
+        if o.note.chars().count() > NOTE_CHARS_MAX || o.note.chars().any(char::is_control) {
+            return Err(WalletError::TooLong(NOTE_CHARS_MAX).into());
+        }
+        if self.store.scan_prefix(PREFIX)?.len() >= HELD_MAX {
+            return Err(Rejection::Held(format!(
+                "this store already holds {HELD_MAX} orders: pay or void some"
+            )));
+        }
+        // A basket that could not be sold is not held: price it as the checkout would.
+        let now_ms = (self.env.now_ms)();
+        let today = self.settings.calendar.business_date(now_ms);
+        let member = match o.member_id {
+            Some(id) => Some((
+                self.read::<views::MemberView>(&keys::member(&id))?
+                    .ok_or(Rejection::MemberNotFound(id))?,
+                self.wallet_of(&id)?,
+            )),
+            None => None,
+        };
+        super::price_basket(
+            &*self.store,
+            &self.settings,
+            today,
+            member.as_ref().map(|(m, w)| (m, w)),
+            (&o.lines, o.coupon.as_ref(), o.points),
+        )?;
+        let seq: u64 = self.read(SEQ)?.unwrap_or(0) + 1;
+        let view = HeldView {
+            order_id: DocId::for_entry("H", &self.settings.store_id, seq),
+            order: o.clone(),
+            held_by: r.staff.clone(),
+            held_at_ms: now_ms,
+        };
+        let outcome = Outcome::Held(Box::new(view.clone()));
+        let mut batch = Batch::default();
+        batch.put(SEQ.to_vec(), views::encode(&seq));
+        batch.put(key(&view.order_id), views::encode(&view));
+        self.record(&r, batch, outcome)
+    }
+
+    /// Voids a held order (before payment): it is gone from every till.
+    pub(super) fn void_held(&mut self, r: Request<DocId>) -> Result<Outcome, Rejection> {
+        let id = r.body.clone();
+        if self.read::<HeldView>(&key(&id))?.is_none() {
+            return Err(Rejection::OrderNotFound(id));
+        }
+        tracing::info!(order = %id, staff = %r.staff, "held order voided");
+        let mut batch = Batch::default();
+        batch.delete(key(&id));
+        self.record(&r, batch, Outcome::Voided { order_id: id })
+    }
+}

@@ -1,0 +1,136 @@
+//! The staff directory (员工): who may serve at which store, written by headquarters and known at
+//! every store (in the feed), so a till refuses a staff id nobody registered, also offline.
+//! The same view code runs at the stores and at the hub.
+
+use serde::{Deserialize, Serialize};
+
+use crate::entry::{Entry, Payload};
+use crate::ids::{StaffId, StoreId};
+use crate::inventory::ViewKv;
+
+/// The longest staff name, in characters.
+pub const NAME_CHARS_MAX: usize = 32;
+/// The most staff records one change may carry.
+pub const CHANGE_MAX: usize = 500;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StaffRole {
+    /// 收银员: sells, looks up, tops up.
+    Cashier,
+    /// 店长: also returns, refunds, adjustments, password resets, the store's staff.
+    Manager,
+    /// 总部管理员
+    HqAdmin,
+    /// 审计: reads everything, changes nothing.
+    Auditor,
+}
+
+/// One member of staff. A new record for the same id replaces the old one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StaffRecord {
+    pub id: StaffId,
+    pub name: String,
+    /// The store they work at; `None`: every store (headquarters staff).
+    pub store: Option<StoreId>,
+    pub role: StaffRole,
+    /// A member of staff who left stays in the directory (old sales name them), inactive.
+    pub active: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StaffError {
+    #[error("a staff change names 1 to {CHANGE_MAX} staff, each once")]
+    Count,
+    #[error("staff {0}: a name of 1 to {NAME_CHARS_MAX} characters is needed")]
+    Name(StaffId),
+    #[error("staff id {0} is reserved")]
+    Reserved(StaffId),
+    #[error("staff {0} is not in the staff directory")]
+    Unknown(StaffId),
+    #[error("staff {0} has left")]
+    Inactive(StaffId),
+    #[error("staff {id} works at {store}, not here")]
+    OtherStore { id: StaffId, store: StoreId },
+    #[error("storage failed: {0}")]
+    Storage(String),
+}
+
+/// Checks a change before headquarters writes it.
+pub fn check(records: &[StaffRecord]) -> Result<(), StaffError> {
+    let mut ids: Vec<&StaffId> = records.iter().map(|r| &r.id).collect();
+    ids.sort();
+    ids.dedup();
+    if records.is_empty() || records.len() > CHANGE_MAX || ids.len() != records.len() {
+        return Err(StaffError::Count);
+    }
+    for r in records {
+        if r.id == StaffId::system() {
+            return Err(StaffError::Reserved(r.id.clone()));
+        }
+        let len = r.name.trim().chars().count();
+        if len == 0 || len > NAME_CHARS_MAX || r.name.chars().any(char::is_control) {
+            return Err(StaffError::Name(r.id.clone()));
+        }
+    }
+    Ok(())
+}
+
+pub mod keys {
+    use super::*;
+
+    pub const PREFIX: &[u8] = b"sf/";
+
+    pub fn staff(id: &StaffId) -> Vec<u8> {
+        format!("sf/{id}").into_bytes()
+    }
+}
+
+/// Takes in a staff change from headquarters; one from a store is skipped (`Some(why)`).
+pub fn apply(kv: &mut dyn ViewKv, entry: &Entry) -> Result<Option<String>, String> {
+    let Payload::Staff { staff } = &entry.payload else {
+        return Ok(None);
+    };
+    if entry.origin != StoreId::hq() {
+        return Ok(Some("a staff change not from headquarters".into()));
+    }
+    for r in staff {
+        let bytes = postcard::to_stdvec(r).map_err(|e| e.to_string())?;
+        kv.put(keys::staff(&r.id), bytes);
+    }
+    Ok(None)
+}
+
+/// The staff member `id` as `kv` knows them.
+pub fn read(kv: &dyn ViewKv, id: &StaffId) -> Result<Option<StaffRecord>, String> {
+    kv.get(&keys::staff(id))?
+        .map(|b| postcard::from_bytes(&b).map_err(|e| e.to_string()))
+        .transpose()
+}
+
+/// May `id` act at `store`? A chain with no directory yet (`directory_empty`) takes any id, so
+/// a new chain works before headquarters registers its staff; `system` (no header) always.
+pub fn may_act(
+    kv: &dyn ViewKv,
+    directory_empty: bool,
+    id: &StaffId,
+    store: &StoreId,
+) -> Result<(), StaffError> {
+    if directory_empty || *id == StaffId::system() {
+        return Ok(());
+    }
+    let record = read(kv, id)
+        .ok()
+        .flatten()
+        .ok_or_else(|| StaffError::Unknown(id.clone()))?;
+    if !record.active {
+        return Err(StaffError::Inactive(id.clone()));
+    }
+    match record.store {
+        Some(s) if s != *store => Err(StaffError::OtherStore {
+            id: id.clone(),
+            store: s,
+        }),
+        _ => Ok(()),
+    }
+}
