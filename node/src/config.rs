@@ -48,6 +48,8 @@ pub struct Config {
     /// Discounts at the till: the order of the pricing steps, percent off by member tier and in
     /// the birthday month, points that make a yuan off and the most of a sale they may pay.
     pub pricing: protocol::pricing::PricingRules,
+    /// Foreign cash the tills take (外币现金), yuan per unit, e.g. `{ USD = "7.10", HKD = "0.91" }`.
+    pub exchange_rates: std::collections::BTreeMap<String, Decimal>,
     /// Headquarters to sync with; without it the node runs on its own.
     pub sync: Option<SyncConfig>,
 }
@@ -175,6 +177,7 @@ impl Default for Config {
             managers: Vec::new(),
             wallet: WalletConfig::default(),
             pricing: Default::default(),
+            exchange_rates: Default::default(),
             sync: None,
         }
     }
@@ -252,6 +255,22 @@ impl Config {
                 self.pricing.check().context("pricing")?;
                 self.pricing.clone()
             },
+            rates: self
+                .exchange_rates
+                .iter()
+                .map(|(code, rate)| {
+                    let currency: protocol::Currency = code
+                        .parse()
+                        .with_context(|| format!("exchange_rates: {code}"))?;
+                    anyhow::ensure!(
+                        currency != protocol::Currency::CNY
+                            && *rate > Decimal::ZERO
+                            && *rate < Decimal::from(10_000),
+                        "exchange_rates: {code} needs a rate above 0 (yuan per unit), not CNY"
+                    );
+                    Ok((currency, *rate))
+                })
+                .collect::<anyhow::Result<_>>()?,
         })
     }
 }

@@ -296,6 +296,8 @@ pub struct Settings {
     pub max_forward_skew_ms: u64,
     pub wallet: WalletRules,
     pub pricing: protocol::pricing::PricingRules,
+    /// Yuan per unit of each foreign currency the tills take as cash (外币现金).
+    pub rates: std::collections::BTreeMap<protocol::Currency, rust_decimal::Decimal>,
 }
 
 /// Where time and random bits come from: the system in production, a seed in the simulator.
@@ -1158,6 +1160,7 @@ mod tests {
                 ..WalletRules::default()
             },
             pricing: Default::default(),
+            rates: Default::default(),
         }
     }
 

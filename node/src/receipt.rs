@@ -87,6 +87,7 @@ fn tender_label(t: &Tender) -> &'static str {
         Tender::WeChat { .. } => "微信支付",
         Tender::Alipay { .. } => "支付宝",
         Tender::StoredValue { .. } => "储值",
+        Tender::ForeignCash { .. } => "外币现金",
     }
 }
 
@@ -134,7 +135,7 @@ impl Receipt {
             .tenders
             .iter()
             .map(|t| match t {
-                Tender::Cash { change, .. } => change.0,
+                Tender::Cash { change, .. } | Tender::ForeignCash { change, .. } => change.0,
                 _ => 0,
             })
             .sum())
@@ -181,9 +182,22 @@ impl Receipt {
         for t in &self.tenders {
             let paid = match t {
                 Tender::Cash { tendered, .. } => *tendered,
+                Tender::ForeignCash { value, .. } => *value,
                 other => other.amount(),
             };
             out.push(pair(tender_label(t), &yuan(paid), w));
+            if let Tender::ForeignCash {
+                currency,
+                amount,
+                rate,
+                ..
+            } = t
+            {
+                out.push(clip(
+                    &format!("  {currency} {} @{rate}", yuan(Fen(*amount))),
+                    w,
+                ));
+            }
         }
         let change = self.change();
         if change.0 != 0 {
@@ -245,6 +259,7 @@ impl Receipt {
         for t in &self.tenders {
             let paid = match t {
                 Tender::Cash { tendered, .. } => *tendered,
+                Tender::ForeignCash { value, .. } => *value,
                 other => other.amount(),
             };
             row(&mut totals, "", tender_label(t), &yuan(paid));

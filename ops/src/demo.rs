@@ -64,6 +64,12 @@ fn prepare(dir: &Path, port: u16) -> anyhow::Result<(hub::Config, Vec<node::Conf
         }];
         config.wallet.offline_overdraft_per_member = rust_decimal::Decimal::new(50, 0);
         config.wallet.offline_overdraft_per_store = rust_decimal::Decimal::new(2000, 0);
+        // Foreign cash the tills take (外币现金), yuan per unit.
+        config.exchange_rates = [
+            ("USD".to_owned(), rust_decimal::Decimal::new(710, 2)),
+            ("HKD".to_owned(), rust_decimal::Decimal::new(91, 2)),
+        ]
+        .into();
         std::fs::write(&path, config.to_toml())?;
         stores.push(config);
     }

@@ -206,7 +206,8 @@ pub fn plan(
             continue;
         }
         refunds.push(match tender {
-            Tender::Cash { .. } => Tender::Cash {
+            // Foreign cash is paid back in yuan.
+            Tender::Cash { .. } | Tender::ForeignCash { .. } => Tender::Cash {
                 tendered: Fen(back),
                 change: Fen(0),
             },

@@ -39,6 +39,15 @@ pub enum Tender {
         amount: Fen,
         reference: String,
     },
+    /// Cash in another currency (外币现金): `amount` in its minor units (cents), worth `value`
+    /// at `rate` yuan per unit; change is given in yuan.
+    ForeignCash {
+        currency: Currency,
+        amount: i64,
+        rate: rust_decimal::Decimal,
+        value: Fen,
+        change: Fen,
+    },
 }
 
 impl Tender {
@@ -54,6 +63,7 @@ impl Tender {
             Tender::Card { amount, .. }
             | Tender::WeChat { amount, .. }
             | Tender::Alipay { amount, .. } => *amount,
+            Tender::ForeignCash { value, change, .. } => Fen(value.0 - change.0),
         }
     }
 

@@ -381,6 +381,27 @@ fn fixture_entries() -> Vec<Entry> {
                 },
             },
         ),
+        common(
+            16,
+            Payload::Sale {
+                sale: QuickSale {
+                    sale_id: SaleId::for_entry(&store, 16),
+                    member_id: None,
+                    category: None,
+                    amount: Fen(500),
+                    currency: Currency::CNY,
+                    tender: Tender::ForeignCash {
+                        currency: "USD".parse().unwrap(),
+                        amount: 100,
+                        rate: rust_decimal::Decimal::new(710, 2),
+                        value: Fen(710),
+                        change: Fen(210),
+                    },
+                    points_earned: Points(0),
+                },
+                ops: Vec::new(),
+            },
+        ),
     ]
 }
 

@@ -62,6 +62,10 @@ impl Chain {
         if let Some(sync) = &mut config.sync {
             sync.retry_delay_ms_max = 500;
         }
+        // US dollars as cash at 7.10 yuan.
+        config
+            .exchange_rates
+            .insert("USD".into(), rust_decimal::Decimal::new(710, 2));
         let path = out.join("node.toml");
         std::fs::write(&path, config.to_toml()).unwrap();
         path

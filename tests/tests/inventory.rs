@@ -890,6 +890,45 @@ fn held_orders(a: &Client) {
             .unwrap()
             .is_empty()
     );
+    // 外币现金: one dollar at 7.10 for a 2.00 sale, 5.10 back in yuan; a currency without a rate
+    // is refused; returned, it comes back in yuan.
+    let dollars = a.post(
+        "/api/v1/checkouts/items",
+        Some("usd-sale-0001"),
+        &json!({"lines": [{"sku": "A1", "qty": "1"}], "tenders": [
+            {"kind": "foreign_cash", "tendered": {"amount": "1.00", "currency": "USD"}}]})
+        .to_string(),
+    );
+    assert_eq!(dollars.status, 201, "{:?}", dollars.body);
+    let t = &dollars.body["tenders"][0];
+    assert_eq!(
+        (t["kind"].as_str(), t["change"]["amount"].as_str()),
+        (Some("foreign_cash"), Some("5.10"))
+    );
+    assert_eq!(t["foreign"]["currency"], "USD");
+    let euros = a.post(
+        "/api/v1/checkouts/items",
+        Some("eur-sale-0001"),
+        &json!({"lines": [{"sku": "A1", "qty": "1"}], "tenders": [
+            {"kind": "foreign_cash", "tendered": {"amount": "1.00", "currency": "EUR"}}]})
+        .to_string(),
+    );
+    assert_eq!(euros.body["code"], "invalid_request", "{:?}", euros.body);
+    let usd_sale = dollars.body["sale_id"].as_str().unwrap();
+    let back = a.post(
+        &format!("/api/v1/sales/{usd_sale}/returns"),
+        Some("usd-return-0001"),
+        &json!({"reason": "不要了"}).to_string(),
+    );
+    assert_eq!(
+        back.body["returns"][0]["refunds"][0]["kind"], "cash",
+        "{:?}",
+        back.body
+    );
+    assert_eq!(
+        back.body["returns"][0]["refunds"][0]["amount"]["amount"],
+        "2.00"
+    );
     let other = hold("hold-0002", json!({"lines": [{"sku": "A1", "qty": "1"}]}));
     let other = other.body["order_id"].as_str().unwrap().to_owned();
     let void = |key: &str| {

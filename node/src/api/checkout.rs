@@ -110,11 +110,28 @@ pub(super) async fn quote(State(app): St, Body(body): Body) -> AppResult {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, tag = "kind", rename_all = "snake_case")]
 enum TenderIn {
-    Cash { tendered: Money },
-    Card { amount: Money, reference: String },
-    Wechat { amount: Money, reference: String },
-    Alipay { amount: Money, reference: String },
-    StoredValue { amount: Money },
+    Cash {
+        tendered: Money,
+    },
+    /// 外币现金: e.g. `{"kind": "foreign_cash", "tendered": {"amount": "20", "currency": "USD"}}`.
+    ForeignCash {
+        tendered: Money,
+    },
+    Card {
+        amount: Money,
+        reference: String,
+    },
+    Wechat {
+        amount: Money,
+        reference: String,
+    },
+    Alipay {
+        amount: Money,
+        reference: String,
+    },
+    StoredValue {
+        amount: Money,
+    },
 }
 
 #[derive(Deserialize)]
@@ -149,6 +166,13 @@ pub(super) async fn item_checkout(
         tenders.push(match t {
             TenderIn::Cash { tendered } => TenderRequest::Cash {
                 tendered: cny_fen(tendered)?,
+            },
+            TenderIn::ForeignCash { tendered } => TenderRequest::ForeignCash {
+                currency: tendered.currency,
+                amount: tendered
+                    .to_fen()
+                    .map_err(|e| ApiError::new(Code::InvalidAmount, e))?
+                    .0,
             },
             TenderIn::Card { amount, reference } => TenderRequest::Card {
                 amount: cny_fen(amount)?,

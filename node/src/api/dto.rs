@@ -366,6 +366,10 @@ pub struct TenderOut {
     pub overdraft: Option<Money>,
     /// The card terminal's or the payment app's transaction reference.
     pub reference: Option<String>,
+    /// Of foreign cash: what was handed over in its currency, and the rate (yuan per unit).
+    #[schema(value_type = Option<MoneySchema>)]
+    pub foreign: Option<Money>,
+    pub rate: Option<String>,
 }
 
 impl From<&Tender> for TenderOut {
@@ -379,6 +383,8 @@ impl From<&Tender> for TenderOut {
             bonus: None,
             overdraft: None,
             reference: reference.cloned(),
+            foreign: None,
+            rate: None,
         };
         match t {
             Tender::Cash { tendered, change } => TenderOut {
@@ -399,6 +405,22 @@ impl From<&Tender> for TenderOut {
             Tender::Card { amount, reference } => plain("card", *amount, Some(reference)),
             Tender::WeChat { amount, reference } => plain("wechat", *amount, Some(reference)),
             Tender::Alipay { amount, reference } => plain("alipay", *amount, Some(reference)),
+            Tender::ForeignCash {
+                currency,
+                amount,
+                rate,
+                value,
+                change,
+            } => TenderOut {
+                tendered: Money::cny(*value),
+                change: Money::cny(*change),
+                foreign: Some(Money::new(
+                    rust_decimal::Decimal::new(*amount, 2),
+                    *currency,
+                )),
+                rate: Some(rate.to_string()),
+                ..plain("foreign_cash", t.amount(), None)
+            },
         }
     }
 }

@@ -41,11 +41,29 @@ pub struct ItemCheckoutRequest {
 /// every other tender pays exactly its amount.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TenderRequest {
-    Cash { tendered: Fen },
-    Card { amount: Fen, reference: String },
-    WeChat { amount: Fen, reference: String },
-    Alipay { amount: Fen, reference: String },
-    StoredValue { amount: Fen },
+    Cash {
+        tendered: Fen,
+    },
+    /// Cash in another currency, `amount` in its minor units (cents), at this store's rate.
+    ForeignCash {
+        currency: protocol::Currency,
+        amount: i64,
+    },
+    Card {
+        amount: Fen,
+        reference: String,
+    },
+    WeChat {
+        amount: Fen,
+        reference: String,
+    },
+    Alipay {
+        amount: Fen,
+        reference: String,
+    },
+    StoredValue {
+        amount: Fen,
+    },
 }
 
 /// Why the tenders do not fit the sale. Nothing was written.
@@ -185,23 +203,29 @@ pub fn price_basket(
 }
 
 /// Fits the tenders to what is due: non-cash tenders pay exactly their amounts, cash the rest
-/// (with change). At most one cash and one stored-value tender.
-pub fn settle(due: Fen, tenders: &[TenderRequest]) -> Result<Vec<Tender>, TenderError> {
+/// (with change, in yuan): yuan, foreign cash at this store's rate (`rates`: yuan per unit), or
+/// both. At most one of each of cash, foreign cash and stored value.
+pub fn settle(
+    due: Fen,
+    tenders: &[TenderRequest],
+    rates: &BTreeMap<protocol::Currency, rust_decimal::Decimal>,
+) -> Result<Vec<Tender>, TenderError> {
     let invalid = |s: &str| Err(TenderError::Invalid(s.to_owned()));
     if tenders.is_empty() || tenders.len() > 8 {
         return invalid("one to eight tenders");
     }
     let count = |f: fn(&TenderRequest) -> bool| tenders.iter().filter(|t| f(t)).count();
     if count(|t| matches!(t, TenderRequest::Cash { .. })) > 1
+        || count(|t| matches!(t, TenderRequest::ForeignCash { .. })) > 1
         || count(|t| matches!(t, TenderRequest::StoredValue { .. })) > 1
     {
-        return invalid("at most one cash and one stored-value tender");
+        return invalid("at most one cash, one foreign cash and one stored-value tender");
     }
     let mut settled = Vec::with_capacity(tenders.len());
     let mut non_cash = 0i64;
     for t in tenders {
         let (amount, tender) = match t {
-            TenderRequest::Cash { .. } => continue,
+            TenderRequest::Cash { .. } | TenderRequest::ForeignCash { .. } => continue,
             TenderRequest::StoredValue { amount } => (*amount, None),
             TenderRequest::Card { amount, reference }
             | TenderRequest::WeChat { amount, reference }
@@ -248,31 +272,75 @@ pub fn settle(due: Fen, tenders: &[TenderRequest]) -> Result<Vec<Tender>, Tender
         });
     }
     let owed = due.0 - non_cash;
-    match tenders.iter().find_map(|t| match t {
-        TenderRequest::Cash { tendered } => Some(*tendered),
+    // Foreign cash is worth its amount at the store's rate, rounded to the fen.
+    let foreign = match tenders.iter().find_map(|t| match t {
+        TenderRequest::ForeignCash { currency, amount } => Some((*currency, *amount)),
         _ => None,
     }) {
-        Some(tendered) if tendered.0 < owed => Err(TenderError::CashShort {
-            tendered,
-            owed: Fen(owed),
-        }),
-        Some(tendered) if owed == 0 && tendered.0 > 0 => invalid("nothing is left for cash to pay"),
-        Some(tendered) => {
-            settled.insert(
-                0,
-                Tender::Cash {
-                    tendered,
-                    change: Fen(tendered.0 - owed),
-                },
-            );
-            Ok(settled)
+        None => None,
+        Some((currency, amount)) => {
+            let Some(rate) = rates
+                .get(&currency)
+                .filter(|_| currency != protocol::Currency::CNY)
+            else {
+                return Err(TenderError::Invalid(format!(
+                    "this store has no exchange rate for {currency}"
+                )));
+            };
+            if amount <= 0 || amount > 100_000_000 {
+                return invalid("foreign cash must be a positive amount within a sale's range");
+            }
+            let value = protocol::Rounding::HalfAwayFromZero
+                .round(rust_decimal::Decimal::from(amount) * rate, 0);
+            let value = rust_decimal::prelude::ToPrimitive::to_i64(&value).unwrap_or(i64::MAX);
+            Some((currency, amount, *rate, value))
         }
-        None if owed != 0 => Err(TenderError::Mismatch {
-            paid: Fen(non_cash),
-            due,
-        }),
-        None => Ok(settled),
+    };
+    let yuan = tenders.iter().find_map(|t| match t {
+        TenderRequest::Cash { tendered } => Some(tendered.0),
+        _ => None,
+    });
+    let foreign_value = foreign.map_or(0, |f| f.3);
+    let cash_like = foreign_value.saturating_add(yuan.unwrap_or(0));
+    if foreign.is_none() && yuan.is_none() {
+        return match owed {
+            0 => Ok(settled),
+            _ => Err(TenderError::Mismatch {
+                paid: Fen(non_cash),
+                due,
+            }),
+        };
     }
+    if cash_like < owed {
+        return Err(TenderError::CashShort {
+            tendered: Fen(cash_like),
+            owed: Fen(owed),
+        });
+    }
+    let yuan_needless = foreign.is_some() && yuan.is_some_and(|y| y > 0) && foreign_value >= owed;
+    if (owed == 0 && cash_like > 0) || yuan_needless {
+        return invalid("nothing is left for cash to pay");
+    }
+    let change = cash_like - owed;
+    // Change is given from the yuan tender when there is one, else against the foreign cash.
+    let mut cash = Vec::new();
+    if let Some(tendered) = yuan {
+        cash.push(Tender::Cash {
+            tendered: Fen(tendered),
+            change: Fen(change),
+        });
+    }
+    if let Some((currency, amount, rate, value)) = foreign {
+        cash.push(Tender::ForeignCash {
+            currency,
+            amount,
+            rate,
+            value: Fen(value),
+            change: Fen(if yuan.is_some() { 0 } else { change }),
+        });
+    }
+    cash.extend(settled);
+    Ok(cash)
 }
 
 impl Journal {
@@ -311,7 +379,7 @@ impl Journal {
             member.as_ref().map(|m| (m, &wallet)),
             (&b.lines, b.coupon.as_ref(), b.points),
         )?;
-        let mut tenders = settle(priced.due, &b.tenders)?;
+        let mut tenders = settle(priced.due, &b.tenders, &self.settings.rates)?;
         let stored = b.tenders.iter().find_map(|t| match t {
             TenderRequest::StoredValue { amount } => Some(*amount),
             _ => None,
@@ -445,6 +513,10 @@ impl From<TenderError> for Rejection {
 mod tests {
     use super::*;
 
+    fn settle_(due: Fen, tenders: &[TenderRequest]) -> Result<Vec<Tender>, TenderError> {
+        settle(due, tenders, &BTreeMap::new())
+    }
+
     fn card(amount: i64) -> TenderRequest {
         TenderRequest::Card {
             amount: Fen(amount),
@@ -457,7 +529,7 @@ mod tests {
         let due = Fen(100_00);
         let cash = |t: i64| TenderRequest::Cash { tendered: Fen(t) };
         // Card 60 + cash: 50 handed over, 10 back.
-        let settled = settle(due, &[card(60_00), cash(50_00)]).unwrap();
+        let settled = settle_(due, &[card(60_00), cash(50_00)]).unwrap();
         assert_eq!(
             settled[0],
             Tender::Cash {
@@ -467,36 +539,66 @@ mod tests {
         );
         assert_eq!(settled.iter().map(|t| t.amount().0).sum::<i64>(), due.0);
         assert_eq!(
-            settle(due, &[card(90_00)]),
+            settle_(due, &[card(90_00)]),
             Err(TenderError::Mismatch {
                 paid: Fen(90_00),
                 due
             })
         );
         assert_eq!(
-            settle(due, &[card(110_00)]),
+            settle_(due, &[card(110_00)]),
             Err(TenderError::ChangeOnNonCash {
                 paid: Fen(110_00),
                 due
             })
         );
         assert_eq!(
-            settle(due, &[card(60_00), cash(30_00)]),
+            settle_(due, &[card(60_00), cash(30_00)]),
             Err(TenderError::CashShort {
                 tendered: Fen(30_00),
                 owed: Fen(40_00)
             })
         );
-        assert!(settle(due, &[cash(60_00), cash(60_00)]).is_err());
-        assert!(settle(due, &[card(0), cash(100_00)]).is_err());
+        assert!(settle_(due, &[cash(60_00), cash(60_00)]).is_err());
+        assert!(settle_(due, &[card(0), cash(100_00)]).is_err());
         let no_reference = TenderRequest::WeChat {
             amount: due,
             reference: " ".into(),
         };
-        assert!(settle(due, &[no_reference]).is_err());
+        assert!(settle_(due, &[no_reference]).is_err());
+        // Foreign cash at the store's rate (7.1 yuan a dollar): 10 dollars for 71.00, yuan for
+        // the rest, change in yuan; alone it gets its change in yuan too.
+        let usd: protocol::Currency = "USD".parse().unwrap();
+        let rates = BTreeMap::from([(usd, rust_decimal::Decimal::new(71, 1))]);
+        let dollars = |cents| TenderRequest::ForeignCash {
+            currency: usd,
+            amount: cents,
+        };
+        let mixed = settle(due, &[dollars(10_00), cash(30_00)], &rates).unwrap();
+        assert_eq!(
+            mixed[0],
+            Tender::Cash {
+                tendered: Fen(30_00),
+                change: Fen(1_00)
+            }
+        );
+        assert_eq!(mixed.iter().map(|t| t.amount().0).sum::<i64>(), due.0);
+        let alone = settle(due, &[dollars(15_00)], &rates).unwrap();
+        assert_eq!(alone[0].amount(), due, "106.50 handed over, 6.50 back");
+        assert!(matches!(
+            settle(due, &[dollars(10_00)], &rates),
+            Err(TenderError::CashShort { .. })
+        ));
+        assert!(settle(due, &[dollars(15_00), cash(10_00)], &rates).is_err());
+        let euro = TenderRequest::ForeignCash {
+            currency: "EUR".parse().unwrap(),
+            amount: 100,
+        };
+        assert!(settle(due, &[euro], &rates).is_err(), "no rate, no sale");
+        assert!(settle(due, &[dollars(-5), cash(100_00)], &rates).is_err());
         // Stored value is settled by the wallet: here it just counts toward the sum.
         assert!(
-            settle(due, &[TenderRequest::StoredValue { amount: due }])
+            settle_(due, &[TenderRequest::StoredValue { amount: due }])
                 .unwrap()
                 .is_empty()
         );
