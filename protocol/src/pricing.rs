@@ -96,6 +96,15 @@ pub struct PricingRules {
     /// The most of a sale points may pay, in percent of what is due before them.
     pub points_cap_percent: Decimal,
     pub rounding: Rounding,
+    /// Stacking (叠加): whether a coupon may be used together with the member's tier and
+    /// birthday discounts. When not, a sale with a coupon gets no tier or birthday step (优惠券
+    /// 不与会员折扣同享). A sale takes one coupon at most, always.
+    #[serde(default = "stacks")]
+    pub coupon_stacks_with_member_discounts: bool,
+}
+
+fn stacks() -> bool {
+    true
 }
 
 impl PricingRules {
@@ -126,6 +135,7 @@ impl Default for PricingRules {
             points_per_yuan: 100,
             points_cap_percent: Decimal::from(50),
             rounding: Rounding::default(),
+            coupon_stacks_with_member_discounts: true,
         }
     }
 }
@@ -378,6 +388,7 @@ pub fn price(
             .collect(),
     };
     let mut points_used = 0;
+    let member_discounts = coupon.is_none() || rules.coupon_stacks_with_member_discounts;
     for step in &rules.order {
         match step {
             Step::Special => {
@@ -390,6 +401,7 @@ pub fn price(
                 }
             }
             Step::Bundle => apply_bundles(&mut w, bundles),
+            Step::Tier | Step::Birthday if !member_discounts => {}
             Step::Tier => {
                 let tier = member.and_then(|m| m.tier.as_ref());
                 if let Some((tier, p)) =

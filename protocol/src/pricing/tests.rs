@@ -151,6 +151,10 @@ fn cases() -> Vec<Case> {
         rounding: Rounding::TowardZero,
         ..rules()
     };
+    let no_stacking = PricingRules {
+        coupon_stacks_with_member_discounts: false,
+        ..rules()
+    };
     let coupon_first = PricingRules {
         order: vec![Sp, Bu, Co, Ti, Bd, Pt],
         ..rules()
@@ -215,6 +219,28 @@ fn cases() -> Vec<Case> {
         )
         .coupon(man_jian(100_00, 20_00))
         .want(vec![(80_95, vec![(Co, 19_05)]), (4_05, vec![(Co, 95)])]),
+        case(
+            "a coupon that does not stack leaves out tier and birthday",
+            vec![pc("A", 10_00, 10)],
+        )
+        .member(member(Some("金卡"), true, 0))
+        .coupon(man_jian(100_00, 20_00))
+        .rules(no_stacking.clone())
+        .want(vec![(80_00, vec![(Co, 20_00)])]),
+        case(
+            "without a coupon the member discounts apply all the same",
+            vec![pc("A", 10_00, 10)],
+        )
+        .member(member(Some("金卡"), true, 0))
+        .rules(no_stacking.clone())
+        .want(vec![(72_00, vec![(Ti, 10_00), (Bd, 18_00)])]),
+        case(
+            "a stacking coupon comes after tier and birthday (default)",
+            vec![pc("A", 10_00, 10)],
+        )
+        .member(member(Some("金卡"), false, 0))
+        .coupon(man_jian(50_00, 10_00))
+        .want(vec![(80_00, vec![(Ti, 10_00), (Co, 10_00)])]),
         case("满100减20 one fen short", vec![pc("D", 99_99, 1)])
             .coupon(man_jian(100_00, 20_00))
             .fails(PricingError::CouponThreshold {
