@@ -603,4 +603,51 @@ mod tests {
                 .is_empty()
         );
     }
+
+    proptest::proptest! {
+        /// Whatever the cashier enters, a settlement that is accepted pays exactly what is due,
+        /// with change only in cash; one that covers the sale is never refused.
+        #[test]
+        fn accepted_tenders_add_up_to_what_is_due(
+            due in 1i64..100_000,
+            cards in proptest::collection::vec(1i64..60_000, 0..3),
+            cash in proptest::option::of(0i64..150_000),
+            dollars in proptest::option::of(1i64..20_000),
+        ) {
+            let usd: protocol::Currency = "USD".parse().unwrap();
+            let rates = BTreeMap::from([(usd, rust_decimal::Decimal::new(710, 2))]);
+            let mut tenders: Vec<TenderRequest> = cards.iter().map(|a| card(*a)).collect();
+            if let Some(c) = cash {
+                tenders.push(TenderRequest::Cash { tendered: Fen(c) });
+            }
+            if let Some(d) = dollars {
+                tenders.push(TenderRequest::ForeignCash { currency: usd, amount: d });
+            }
+            let non_cash: i64 = cards.iter().sum();
+            let foreign = dollars.map_or(0, |d| (d * 71 + 5) / 10);
+            let cash_like = cash.unwrap_or(0) + foreign;
+            match settle(Fen(due), &tenders, &rates) {
+                Ok(settled) => {
+                    proptest::prop_assert_eq!(settled.iter().map(|t| t.amount().0).sum::<i64>(), due);
+                    for t in &settled {
+                        match t {
+                            Tender::Cash { change, .. } | Tender::ForeignCash { change, .. } => {
+                                proptest::prop_assert!(change.0 >= 0);
+                            }
+                            other => proptest::prop_assert!(other.amount().0 > 0),
+                        }
+                    }
+                }
+                Err(_) => {
+                    let covered = !tenders.is_empty()
+                        && non_cash <= due
+                        && cash_like >= due - non_cash
+                        && (cash.is_some() || dollars.is_some() || non_cash == due);
+                    let needless = (due == non_cash && cash_like > 0)
+                        || (dollars.is_some() && cash.is_some_and(|c| c > 0) && foreign >= due - non_cash);
+                    proptest::prop_assert!(!covered || needless, "refused a settlement that pays");
+                }
+            }
+        }
+    }
 }
