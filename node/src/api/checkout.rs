@@ -71,6 +71,7 @@ struct QuoteBody {
 }
 
 /// 结算预览: nothing is written.
+#[utoipa::path(post, path = "/api/v1/checkouts/quote", request_body(content = Object, description = "member_id, lines [{sku|barcode, qty}], points, coupon: priced line by line, nothing written"), responses((status = 200, body = Object), (status = 404, body = super::ErrorBody), (status = 422, body = super::ErrorBody)))]
 pub(super) async fn quote(State(app): St, Body(body): Body) -> AppResult {
     let b: QuoteBody = parse_body(&body)?;
     let member = match b.member_id {
@@ -153,6 +154,7 @@ struct ItemCheckoutBody {
 }
 
 /// 商品消费: scan items (by SKU or barcode), price them, take payment in any mix of tenders.
+#[utoipa::path(post, path = "/api/v1/checkouts/items", request_body(content = Object, description = "member_id, lines, points, coupon, tenders [{kind: cash|foreign_cash|card|wechat|alipay|stored_value, ...}], served_by, password, held_order"), params(("Idempotency-Key" = String, Header, description = "client-minted key; a retry with the same key returns the first answer"), ("X-Staff-Id" = Option<String>, Header)), responses((status = 201, body = Object), (status = 404, body = super::ErrorBody), (status = 409, body = super::ErrorBody), (status = 422, body = super::ErrorBody)))]
 pub(super) async fn item_checkout(
     State(app): St,
     headers: HeaderMap,
@@ -297,6 +299,7 @@ struct CouponBody {
 }
 
 /// 发券: gives a member a coupon, spent at most once anywhere in the chain.
+#[utoipa::path(post, path = "/api/v1/members/{member_id}/coupons", request_body(content = Object, description = "name, offer {kind: amount_off|percent_off|voucher|experience, ...}, valid_from, valid_to"), params(("member_id" = String, Path), ("Idempotency-Key" = String, Header, description = "client-minted key; a retry with the same key returns the first answer"), ("X-Staff-Id" = Option<String>, Header)), responses((status = 201, body = Object), (status = 404, body = super::ErrorBody), (status = 422, body = super::ErrorBody)))]
 pub(super) async fn issue_coupon(
     State(app): St,
     axum::extract::Path(raw): axum::extract::Path<String>,
@@ -338,6 +341,7 @@ pub(super) async fn issue_coupon(
 }
 
 /// A member's coupons: what each offers, when it is good, whether it is used.
+#[utoipa::path(get, path = "/api/v1/members/{member_id}/coupons", params(("member_id" = String, Path)), responses((status = 200, body = Object), (status = 404, body = super::ErrorBody)))]
 pub(super) async fn list_coupons(
     State(app): St,
     axum::extract::Path(raw): axum::extract::Path<String>,
@@ -377,6 +381,7 @@ pub(super) struct ReceiptQuery {
 }
 
 /// 小票: a sale's receipt as plain text for a 58 mm or 80 mm printer, or as a printable page.
+#[utoipa::path(get, path = "/api/v1/sales/{sale_id}/receipt", params(("sale_id" = String, Path), ("paper" = Option<u32>, Query, description = "58 or 80 (mm), default 80"), ("format" = Option<String>, Query, description = "text (default) or html")), responses((status = 200, body = String, content_type = "text/plain"), (status = 400, body = super::ErrorBody), (status = 404, body = super::ErrorBody)))]
 pub(super) async fn receipt(
     State(app): St,
     axum::extract::Path(raw): axum::extract::Path<String>,
@@ -554,6 +559,7 @@ fn held_json(app: &super::AppState, h: &crate::journal::HeldView) -> serde_json:
 
 /// 挂单: parks a basket so the till can serve the next customer; any till of the store recalls
 /// it (GET) and pays it (checkout with `held_order`), or voids it.
+#[utoipa::path(post, path = "/api/v1/orders/held", request_body(content = Object, description = "member_id, lines, points, coupon, served_by, note"), params(("Idempotency-Key" = String, Header, description = "client-minted key; a retry with the same key returns the first answer"), ("X-Staff-Id" = Option<String>, Header)), responses((status = 201, body = Object), (status = 404, body = super::ErrorBody), (status = 422, body = super::ErrorBody)))]
 pub(super) async fn hold_order(State(app): St, headers: HeaderMap, Body(body): Body) -> AppResult {
     let b: HoldBody = parse_body(&body)?;
     let (key, fingerprint, staff) = request_meta(&headers, "hold_order", &body)?;
@@ -580,6 +586,7 @@ pub(super) async fn hold_order(State(app): St, headers: HeaderMap, Body(body): B
 }
 
 /// The store's held orders, oldest first.
+#[utoipa::path(get, path = "/api/v1/orders/held", responses((status = 200, body = Object)))]
 pub(super) async fn held_orders(State(app): St) -> AppResult {
     let mut orders = Vec::new();
     for (key, value) in app.views.scan(b"ho/")? {
@@ -594,6 +601,7 @@ fn order_id(raw: &str) -> Result<protocol::DocId, ApiError> {
 }
 
 /// One held order, to recall at the till.
+#[utoipa::path(get, path = "/api/v1/orders/held/{order_id}", params(("order_id" = String, Path)), responses((status = 200, body = Object), (status = 404, body = super::ErrorBody)))]
 pub(super) async fn held_order(
     State(app): St,
     axum::extract::Path(raw): axum::extract::Path<String>,
@@ -609,6 +617,7 @@ pub(super) async fn held_order(
 }
 
 /// 作废: voids a held order before payment.
+#[utoipa::path(post, path = "/api/v1/orders/held/{order_id}/void", params(("order_id" = String, Path), ("Idempotency-Key" = String, Header, description = "client-minted key; a retry with the same key returns the first answer"), ("X-Staff-Id" = Option<String>, Header)), responses((status = 200, body = Object), (status = 404, body = super::ErrorBody)))]
 pub(super) async fn void_order(
     State(app): St,
     axum::extract::Path(raw): axum::extract::Path<String>,

@@ -95,6 +95,7 @@ fn level_json(l: &StockLevel, unit: Unit) -> serde_json::Value {
     })
 }
 
+#[utoipa::path(get, path = "/api/v1/catalogue", responses((status = 200, body = Object)))]
 pub(super) async fn catalogue_version(State(app): St) -> AppResult {
     let v: CatalogueVersion = inventory::read(&app.views.kv(), inventory::keys::CATALOGUE_VERSION)
         .map_err(storage)?
@@ -113,6 +114,7 @@ fn product_out(app: &super::AppState, p: &Product) -> Result<Response, ApiError>
     Ok(axum::Json(body).into_response())
 }
 
+#[utoipa::path(get, path = "/api/v1/products/{sku}", params(("sku" = String, Path)), responses((status = 200, body = Object), (status = 404, body = super::ErrorBody)))]
 pub(super) async fn get_product(State(app): St, Path(raw): Path<String>) -> AppResult {
     let p = product(&app, &sku(&raw)?)?;
     product_out(&app, &p)
@@ -124,6 +126,7 @@ pub(super) struct BarcodeQuery {
 }
 
 /// Scanning: the product a barcode names.
+#[utoipa::path(get, path = "/api/v1/products", params(("barcode" = String, Query)), responses((status = 200, body = Object), (status = 404, body = super::ErrorBody)))]
 pub(super) async fn lookup_product(State(app): St, q: QueryResult<BarcodeQuery>) -> AppResult {
     let q = query(q)?;
     let l = LineIn {
@@ -143,6 +146,7 @@ pub(super) struct StockQuery {
 }
 
 /// This store's stock; `?alerts=low` (库存预警) or `?alerts=negative`.
+#[utoipa::path(get, path = "/api/v1/stock", params(("alerts" = Option<String>, Query, description = "low or negative")), responses((status = 200, body = Object), (status = 400, body = super::ErrorBody)))]
 pub(super) async fn store_stock(State(app): St, q: QueryResult<StockQuery>) -> AppResult {
     let filter = query(q)?.alerts;
     if filter
@@ -181,6 +185,7 @@ pub(super) async fn store_stock(State(app): St, q: QueryResult<StockQuery>) -> A
     Ok(axum::Json(json!({"store_id": here, "stock": rows})).into_response())
 }
 
+#[utoipa::path(get, path = "/api/v1/stock/{sku}", params(("sku" = String, Path)), responses((status = 200, body = Object), (status = 404, body = super::ErrorBody)))]
 pub(super) async fn stock_of(State(app): St, Path(raw): Path<String>) -> AppResult {
     let sku = sku(&raw)?;
     let p = product(&app, &sku)?;
@@ -229,6 +234,7 @@ struct ReceiptBody {
 }
 
 /// 进货: goods received, with the supplier and each unit's cost.
+#[utoipa::path(post, path = "/api/v1/stock/receipts", request_body(content = Object, description = "supplier, note, lines [{sku, qty, cost}] (进货)"), params(("Idempotency-Key" = String, Header, description = "client-minted key; a retry with the same key returns the first answer"), ("X-Staff-Id" = Option<String>, Header)), responses((status = 201, body = Object), (status = 404, body = super::ErrorBody), (status = 422, body = super::ErrorBody)))]
 pub(super) async fn receive_goods(
     State(app): St,
     headers: HeaderMap,
@@ -260,6 +266,7 @@ struct DamageBody {
 }
 
 /// 报损: goods written off, with a reason.
+#[utoipa::path(post, path = "/api/v1/stock/damages", request_body(content = Object, description = "reason, lines [{sku, qty}] (报损)"), params(("Idempotency-Key" = String, Header, description = "client-minted key; a retry with the same key returns the first answer"), ("X-Staff-Id" = Option<String>, Header)), responses((status = 201, body = Object), (status = 404, body = super::ErrorBody), (status = 422, body = super::ErrorBody)))]
 pub(super) async fn write_off(State(app): St, headers: HeaderMap, Body(body): Body) -> AppResult {
     let b: DamageBody = parse_body(&body)?;
     let lines = b
@@ -281,6 +288,7 @@ struct StocktakeBody {
 }
 
 /// 盘点 opens: the expected count of each SKU is taken now; sales go on while staff count.
+#[utoipa::path(post, path = "/api/v1/stocktakes", request_body(content = Object, description = "skus (盘点)"), params(("Idempotency-Key" = String, Header, description = "client-minted key; a retry with the same key returns the first answer"), ("X-Staff-Id" = Option<String>, Header)), responses((status = 201, body = Object), (status = 404, body = super::ErrorBody), (status = 409, body = super::ErrorBody), (status = 422, body = super::ErrorBody)))]
 pub(super) async fn open_stocktake(
     State(app): St,
     headers: HeaderMap,
@@ -305,6 +313,7 @@ struct CountBody {
 }
 
 /// 盘点 closes: what was counted; stock moves by counted − expected at opening.
+#[utoipa::path(post, path = "/api/v1/stocktakes/{id}/counts", request_body(content = Object, description = "counts [{sku, qty}]"), params(("id" = String, Path), ("Idempotency-Key" = String, Header, description = "client-minted key; a retry with the same key returns the first answer"), ("X-Staff-Id" = Option<String>, Header)), responses((status = 201, body = Object), (status = 404, body = super::ErrorBody), (status = 422, body = super::ErrorBody)))]
 pub(super) async fn count_stocktake(
     State(app): St,
     Path(raw): Path<String>,
@@ -351,6 +360,7 @@ struct TransferBody {
 }
 
 /// 调拨申请: this store asks for goods from another (or offers its own).
+#[utoipa::path(post, path = "/api/v1/transfers", request_body(content = Object, description = "from, to, lines [{sku, qty}] (调拨申请)"), params(("Idempotency-Key" = String, Header, description = "client-minted key; a retry with the same key returns the first answer"), ("X-Staff-Id" = Option<String>, Header)), responses((status = 201, body = Object), (status = 404, body = super::ErrorBody), (status = 422, body = super::ErrorBody)))]
 pub(super) async fn request_transfer(
     State(app): St,
     headers: HeaderMap,
@@ -371,6 +381,7 @@ pub(super) async fn request_transfer(
     transfer_write(&app, &headers, "transfers", &body, action).await
 }
 
+#[utoipa::path(post, path = "/api/v1/transfers/{id}/ship", params(("id" = String, Path), ("Idempotency-Key" = String, Header, description = "client-minted key; a retry with the same key returns the first answer"), ("X-Staff-Id" = Option<String>, Header)), responses((status = 201, body = Object), (status = 404, body = super::ErrorBody), (status = 409, body = super::ErrorBody)))]
 pub(super) async fn ship_transfer(
     State(app): St,
     Path(raw): Path<String>,
@@ -395,6 +406,7 @@ struct ReasonBody {
     reason: String,
 }
 
+#[utoipa::path(post, path = "/api/v1/transfers/{id}/cancel", params(("id" = String, Path), ("Idempotency-Key" = String, Header, description = "client-minted key; a retry with the same key returns the first answer"), ("X-Staff-Id" = Option<String>, Header)), responses((status = 201, body = Object), (status = 404, body = super::ErrorBody), (status = 409, body = super::ErrorBody)))]
 pub(super) async fn cancel_transfer(
     State(app): St,
     Path(raw): Path<String>,
@@ -421,6 +433,7 @@ struct ReceiveBody {
 
 /// 调拨收货: the destination receives; a quantity different from what was shipped needs a
 /// discrepancy note.
+#[utoipa::path(post, path = "/api/v1/transfers/{id}/receive", request_body(content = Object, description = "lines [{sku, qty}], discrepancy"), params(("id" = String, Path), ("Idempotency-Key" = String, Header, description = "client-minted key; a retry with the same key returns the first answer"), ("X-Staff-Id" = Option<String>, Header)), responses((status = 201, body = Object), (status = 404, body = super::ErrorBody), (status = 409, body = super::ErrorBody), (status = 422, body = super::ErrorBody)))]
 pub(super) async fn receive_transfer(
     State(app): St,
     Path(raw): Path<String>,
@@ -451,12 +464,14 @@ fn read_transfer(app: &super::AppState, id: &DocId) -> Result<Transfer, ApiError
         .ok_or_else(|| ApiError::new(Code::TransferNotFound, format!("no transfer {id}")))
 }
 
+#[utoipa::path(get, path = "/api/v1/transfers/{id}", params(("id" = String, Path)), responses((status = 200, body = Object), (status = 404, body = super::ErrorBody)))]
 pub(super) async fn get_transfer(State(app): St, Path(raw): Path<String>) -> AppResult {
     let t = read_transfer(&app, &doc(&raw)?)?;
     Ok(axum::Json(t).into_response())
 }
 
 /// Transfers this store takes part in, newest first.
+#[utoipa::path(get, path = "/api/v1/transfers", responses((status = 200, body = Object)))]
 pub(super) async fn list_transfers(State(app): St) -> AppResult {
     let here = &app.settings.store_id;
     let mut out = Vec::new();
