@@ -73,6 +73,8 @@ pub enum HqWriteError {
     Staff(#[from] StaffError),
     #[error(transparent)]
     Commission(#[from] protocol::commission::CommissionError),
+    #[error("the change is {0} bytes, too large for one entry: send it in parts")]
+    TooLarge(usize),
     #[error("storage failed: {0}")]
     Storage(String),
 }
@@ -1053,6 +1055,11 @@ impl Ingest {
                 Payload::CommissionRules { rules }
             }
         };
+        // Leave room for the envelope; an entry over the limit could never be decoded.
+        let bytes = postcard::to_stdvec(&payload).map_or(usize::MAX, |b| b.len());
+        if bytes > protocol::entry::ENTRY_BYTES_MAX - 1024 {
+            return Err(HqWriteError::TooLarge(bytes));
+        }
         let tip = self.tip(&StoreId::hq());
         let tx = TxId::derived(&["hq-write", &tip.next_seq.to_string()]);
         self.write_hq_as(tx, payload, by.clone())

@@ -401,9 +401,12 @@ impl Journal {
             };
         }
         self.check_staff(staff)?;
-        if let Command::ItemCheckout(r) = &command
-            && let Some(served_by) = &r.body.served_by
-        {
+        let served_by = match &command {
+            Command::ItemCheckout(r) => r.body.served_by.as_ref(),
+            Command::HoldOrder(r) => r.body.served_by.as_ref(),
+            _ => None,
+        };
+        if let Some(served_by) = served_by {
             self.check_staff(served_by)?;
         }
         let outcome = match command {

@@ -118,13 +118,13 @@ fn pair(left: &str, right: &str, width: usize) -> String {
     let right = clip(right, width);
     let room = width.saturating_sub(right.width() + 1);
     let left = clip(left, room);
-    let gap = width - left.width() - right.width();
+    let gap = width.saturating_sub(left.width() + right.width()).max(1);
     format!("{left}{}{right}", " ".repeat(gap))
 }
 
 fn centre(text: &str, width: usize) -> String {
     let text = clip(text, width);
-    let pad = (width - text.width()) / 2;
+    let pad = width.saturating_sub(text.width()) / 2;
     format!("{}{text}", " ".repeat(pad))
 }
 
@@ -409,6 +409,16 @@ mod tests {
                 .any(|l| l == format!("应付{}5.40", " ".repeat(32 - 4 - 4))),
             "{text}"
         );
+    }
+
+    #[test]
+    fn odd_text_does_not_break_the_layout() {
+        let mut r = receipt();
+        r.store_name = "☕\u{fe0f}".repeat(40);
+        r.lines[0].name = "\u{1f468}\u{200d}\u{1f469}".repeat(30);
+        for paper in [Paper::Mm58, Paper::Mm80] {
+            assert!(r.text(paper).lines().count() > 10);
+        }
     }
 
     #[test]

@@ -180,6 +180,8 @@ pub struct ItemSaleView {
     pub returned: Vec<protocol::catalogue::Qty>,
     /// The returns this replica has heard of, oldest first.
     pub returns: Vec<ReturnRecord>,
+    /// The points lots the sale took its points from (year, points), for returns to give back.
+    pub points_lots: Vec<(i32, u64)>,
 }
 
 /// An item return, where and when it was made.
@@ -319,7 +321,17 @@ pub fn apply_entry(ov: &mut Overlay<'_>, entry: &Entry) -> Result<(), ViewError>
             wallet_entry(ov, entry)
         }
         Payload::Wallet { .. } => wallet_entry(ov, entry),
-        Payload::Checkout { sale, .. } => {
+        Payload::Checkout { sale, ops, .. } => {
+            let points_lots = ops
+                .iter()
+                .filter_map(|op| match (&op.counter, &op.change) {
+                    (
+                        protocol::wallet::Counter::Points { year },
+                        protocol::escrow::Change::Debit { units, .. },
+                    ) => Some((*year, *units)),
+                    _ => None,
+                })
+                .collect();
             let view = ItemSaleView {
                 sale: sale.clone(),
                 origin: entry.origin.clone(),
@@ -329,6 +341,7 @@ pub fn apply_entry(ov: &mut Overlay<'_>, entry: &Entry) -> Result<(), ViewError>
                 staff: entry.staff.clone(),
                 returned: vec![protocol::catalogue::Qty::ZERO; sale.lines.len()],
                 returns: Vec::new(),
+                points_lots,
             };
             ov.put(keys::item_sale(&sale.sale_id), encode(&view));
             if let Some(member) = &sale.member_id {

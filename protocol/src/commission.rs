@@ -53,7 +53,7 @@ pub enum CommissionError {
         from: NaiveDate,
         earliest: NaiveDate,
     },
-    #[error("at most 10000 rules")]
+    #[error("at most 1000 rules, each named by 1 to 32 characters")]
     TooMany,
 }
 
@@ -91,7 +91,13 @@ impl CommissionRules {
                 earliest,
             });
         }
-        if self.categories.len() + self.skus.len() + self.cards.len() > 10_000 {
+        let name_ok = |n: &String| {
+            let len = n.chars().count();
+            (1..=32).contains(&len) && !n.chars().any(char::is_control)
+        };
+        if self.categories.len() + self.skus.len() + self.cards.len() > 1_000
+            || !self.categories.keys().chain(self.cards.keys()).all(name_ok)
+        {
             return Err(CommissionError::TooMany);
         }
         self.categories
@@ -175,14 +181,18 @@ pub fn earned(
             let Some((sale, who, sale_rules)) = sale else {
                 return Vec::new();
             };
+            // What the line earned, clawed back by the share returned, cumulatively, so that
+            // returning all of it in parts claws back exactly what it earned.
             for l in &ret.lines {
                 let Some(line) = sale.lines.get(usize::from(l.line)) else {
                     continue;
                 };
-                let c = sale_rules
+                let earned = sale_rules
                     .and_then(|r| r.line_rate(&line.sku, &line.category))
-                    .map_or(Fen(0), |rate| rate.earn(l.amount, l.qty.0));
-                add(who, Fen(-l.amount.0), Fen(-c.0));
+                    .map_or(Fen(0), |rate| rate.earn(line.net, line.qty.0));
+                let share = |q: i64| crate::returns::share(earned.0, q, line.qty.0);
+                let c = share(l.before.0 + l.qty.0) - share(l.before.0);
+                add(who, Fen(-l.amount.0), Fen(-c));
             }
         }
         _ => {}
@@ -321,6 +331,7 @@ mod tests {
                         sku: Sku::parse("DYE1").unwrap(),
                         qty: crate::catalogue::Qty(1_000),
                         amount: Fen(299_00),
+                        before: crate::catalogue::Qty(0),
                     }],
                     amount: Fen(299_00),
                     refunds: Vec::new(),

@@ -33,6 +33,8 @@ pub struct ReturnedLine {
     pub sku: Sku,
     pub qty: Qty,
     pub amount: Fen,
+    /// How much of the line had been returned before (for shares that must add up later).
+    pub before: Qty,
 }
 
 /// An item return as recorded in the log.
@@ -90,6 +92,8 @@ pub enum ReturnError {
     NothingLeft(SaleId),
     #[error("this sale's record does not fit its returns: {0}")]
     Damaged(&'static str),
+    #[error("returns of this sale made at another store have not all arrived here yet")]
+    NotReady,
 }
 
 /// `total × num / den`, rounded down (0 when `den` is 0).
@@ -192,6 +196,7 @@ pub fn plan(
                 sku: sale.lines[i].sku.clone(),
                 qty: a.qty,
                 amount: Fen(line_money(i, after[i]) - line_money(i, returned[i])),
+                before: returned[i],
             }
         })
         .collect();

@@ -5,6 +5,11 @@
 //! separately for principal and bonus, in headquarters' order of the entries (the feed). Only
 //! spends whose business date falls in the period count toward the period's matrix; the queue
 //! of earlier top-ups is still consumed by spends before the period.
+//!
+//! A return that puts stored value back undoes its sale's spend, wherever it is made: the
+//! value goes back to the front of its funders' queues (it is their prepayment again), and in
+//! the return's period the store that was paid owes the funder back what the sale took
+//! (matched last first). The matrix is gross: a sale and its return in one period show both.
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -12,8 +17,9 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use crate::entry::Entry;
+use crate::entry::Payload;
 use crate::escrow::Change;
-use crate::ids::{MemberId, StoreId};
+use crate::ids::{MemberId, SaleId, StoreId};
 use crate::wallet::Counter;
 
 /// What one store owes another for a period, in fen.
@@ -41,6 +47,8 @@ pub struct Settlement {
     pub local: Owed,
     /// Spends with no top-up in the queue to match (entries from before the records began).
     pub unmatched: Owed,
+    /// What each sale's spends were matched to, for its returns: (funder, spent at, part, units).
+    by_sale: BTreeMap<SaleId, Vec<(StoreId, StoreId, Part, u64)>>,
 }
 
 impl Settlement {
@@ -62,6 +70,13 @@ impl Settlement {
             return;
         };
         let counted = self.in_period(entry.business_date);
+        let (sale, refund) = match &entry.payload {
+            Payload::Sale { sale, .. } => (Some(&sale.sale_id), false),
+            Payload::Checkout { sale, .. } => (Some(&sale.sale_id), false),
+            Payload::Return { sale, .. } => (Some(sale), true),
+            Payload::ItemReturn { ret, .. } => (Some(&ret.sale_id), true),
+            _ => (None, false),
+        };
         for op in ops {
             let part = match op.counter {
                 Counter::Principal => Part::Principal,
@@ -69,13 +84,26 @@ impl Settlement {
                 _ => continue,
             };
             match &op.change {
+                Change::Credit { units, .. } if refund && sale.is_some() => {
+                    if let Some(sale) = sale {
+                        self.reverse(member, part, sale, &entry.origin, *units, counted);
+                    }
+                }
                 Change::Credit { units, .. } => self
                     .funding
                     .entry((member, part))
                     .or_default()
                     .push_back((entry.origin.clone(), *units)),
                 Change::Debit { units, .. } => {
-                    self.spend(member, part, &entry.origin, *units, counted);
+                    let matched = self.spend(member, part, &entry.origin, *units, counted);
+                    if let Some(sale) = sale {
+                        let record = self.by_sale.entry(sale.clone()).or_default();
+                        record.extend(
+                            matched
+                                .into_iter()
+                                .map(|(funder, units)| (funder, entry.origin.clone(), part, units)),
+                        );
+                    }
                 }
                 // rights moving is not money moving
                 Change::Transfer { .. } | Change::Reclaim { .. } => {}
@@ -83,7 +111,55 @@ impl Settlement {
         }
     }
 
-    fn spend(&mut self, member: MemberId, part: Part, at: &StoreId, units: u64, counted: bool) {
+    /// `units` of `part` put back by a return of `sale` at `at`: undoes the sale's spend, last
+    /// matched first; what the sale's record cannot explain is new funding at `at`.
+    fn reverse(
+        &mut self,
+        member: MemberId,
+        part: Part,
+        sale: &SaleId,
+        at: &StoreId,
+        units: u64,
+        counted: bool,
+    ) {
+        let mut left = units;
+        let record = self.by_sale.entry(sale.clone()).or_default();
+        let mut undone = Vec::new();
+        while left > 0 {
+            let Some(k) = record.iter().rposition(|r| r.2 == part && r.3 > 0) else {
+                break;
+            };
+            let (funder, paid, _, matched) = &mut record[k];
+            let take = (*matched).min(left);
+            *matched -= take;
+            left -= take;
+            undone.push((funder.clone(), paid.clone(), take));
+        }
+        let queue = self.funding.entry((member, part)).or_default();
+        if left > 0 {
+            queue.push_back((at.clone(), left));
+        }
+        for (funder, paid, take) in undone {
+            queue.push_front((funder.clone(), take));
+            if counted && funder != paid {
+                let owed = self.owed.entry((paid, funder)).or_default();
+                match part {
+                    Part::Principal => owed.principal += take,
+                    Part::Bonus => owed.bonus += take,
+                }
+            }
+        }
+    }
+
+    /// Matches a spend to its funders; returns what it was matched to.
+    fn spend(
+        &mut self,
+        member: MemberId,
+        part: Part,
+        at: &StoreId,
+        units: u64,
+        counted: bool,
+    ) -> Vec<(StoreId, u64)> {
         let queue = self.funding.entry((member, part)).or_default();
         let mut left = units;
         let mut matched = Vec::new();
@@ -100,20 +176,24 @@ impl Settlement {
             }
         }
         if !counted {
-            return;
+            return matched;
         }
         let add = |owed: &mut Owed, units: u64| match part {
             Part::Principal => owed.principal += units,
             Part::Bonus => owed.bonus += units,
         };
         add(&mut self.unmatched, left);
-        for (funder, units) in matched {
-            if &funder == at {
-                add(&mut self.local, units);
+        for (funder, units) in &matched {
+            if funder == at {
+                add(&mut self.local, *units);
             } else {
-                add(self.owed.entry((funder, at.clone())).or_default(), units);
+                add(
+                    self.owed.entry((funder.clone(), at.clone())).or_default(),
+                    *units,
+                );
             }
         }
+        matched
     }
 }
 
@@ -207,6 +287,73 @@ mod tests {
             vec![op(Counter::Principal, debit(10_00))],
         ));
         assert!(later.owed.is_empty() && later.local == Owed::default());
+    }
+
+    #[test]
+    fn a_return_elsewhere_undoes_the_spend_and_gives_the_funder_its_prepayment_back() {
+        use crate::returns::ItemReturn;
+        let mut s = Settlement::new(day(1), day(30));
+        let credit = |units| Change::Credit { units, total: 0 };
+        let debit = |units| Change::Debit { units, total: 0 };
+        let member = MemberId::mint(1, 1);
+        let sale = crate::SaleId::parse("S002-00000009").unwrap();
+        s.take(&entry(
+            &store(0),
+            day(2),
+            vec![op(Counter::Principal, credit(100_00))],
+        ));
+        let mut spend = entry(&store(1), day(3), vec![]);
+        spend.payload = Payload::Checkout {
+            sale: crate::sale::ItemSale {
+                sale_id: sale.clone(),
+                member_id: Some(member),
+                lines: Vec::new(),
+                subtotal: crate::Fen(60_00),
+                discount: crate::Fen(0),
+                due: crate::Fen(60_00),
+                tenders: Vec::new(),
+                points_used: 0,
+                points_earned: crate::points::Points(0),
+                coupon: None,
+                served_by: None,
+            },
+            ops: vec![op(Counter::Principal, debit(60_00))],
+            stock: Vec::new(),
+        };
+        s.take(&spend);
+        // Returned at S003: S002 owes S001 back what it was to be paid; the 60 is S001's again.
+        let mut back = entry(&store(2), day(4), vec![]);
+        back.payload = Payload::ItemReturn {
+            ret: ItemReturn {
+                sale_id: sale,
+                member_id: Some(member),
+                lines: Vec::new(),
+                amount: crate::Fen(60_00),
+                refunds: Vec::new(),
+                points_back: 0,
+                points_taken: 0,
+                coupon_back: None,
+                reason: "退货".into(),
+            },
+            ops: vec![op(Counter::Principal, credit(60_00))],
+            stock: Vec::new(),
+        };
+        s.take(&back);
+        let owed =
+            |a: usize, b: usize| s.owed.get(&(store(a), store(b))).map_or(0, |o| o.principal);
+        assert_eq!(
+            (owed(0, 1), owed(1, 0)),
+            (60_00, 60_00),
+            "gross: the sale and its return"
+        );
+        assert_eq!(owed(0, 2) + owed(2, 0) + owed(1, 2) + owed(2, 1), 0);
+        // Spent again at S001: it is S001's own prepayment, nothing to settle.
+        s.take(&entry(
+            &store(0),
+            day(5),
+            vec![op(Counter::Principal, debit(100_00))],
+        ));
+        assert_eq!(s.local.principal, 100_00);
     }
 
     proptest! {

@@ -120,8 +120,7 @@ pub fn may_act(
         return Ok(());
     }
     let record = read(kv, id)
-        .ok()
-        .flatten()
+        .map_err(StaffError::Storage)?
         .ok_or_else(|| StaffError::Unknown(id.clone()))?;
     if !record.active {
         return Err(StaffError::Inactive(id.clone()));

@@ -41,10 +41,10 @@ pub enum Counter {
     Points { year: i32 },
     /// Uses left on one count card.
     Uses { card: CardId },
-    /// What is left to return of one line of an item sale, in thousandths of a unit: created
-    /// by the sale at its store, spent by returns, moved like any other right, so a line is
-    /// never returned twice over, at any store.
-    Returnable { sale: SaleId, line: u16 },
+    /// The right to take returns of one item sale (a token of one unit): created by the sale at
+    /// its store, moved like any other right, spent by the return that leaves nothing of the
+    /// sale. Only its holder writes the sale's returns, so no line is returned twice over.
+    Returnable { sale: SaleId },
 }
 
 impl fmt::Display for Counter {
@@ -55,7 +55,7 @@ impl fmt::Display for Counter {
             Counter::Bonus => write!(f, "sv.b"),
             Counter::Points { year } => write!(f, "pt.{year:04}"),
             Counter::Uses { card } => write!(f, "cc.{card}"),
-            Counter::Returnable { sale, line } => write!(f, "rt.{sale}.{line}"),
+            Counter::Returnable { sale } => write!(f, "rt.{sale}"),
         }
     }
 }

@@ -317,6 +317,7 @@ fn fixture_entries() -> Vec<Entry> {
                         sku: Sku::parse("6901").unwrap(),
                         qty: Qty(1_000),
                         amount: Fen(180),
+                        before: Qty(0),
                     }],
                     amount: Fen(180),
                     refunds: vec![
@@ -338,12 +339,8 @@ fn fixture_entries() -> Vec<Entry> {
                 ops: vec![RightsOp {
                     counter: Counter::Returnable {
                         sale: SaleId::for_entry(&store, 11),
-                        line: 0,
                     },
-                    change: Change::Debit {
-                        units: 1_000,
-                        total: 1_000,
-                    },
+                    change: Change::Debit { units: 1, total: 1 },
                 }],
                 stock: vec![StockChange {
                     sku: Sku::parse("6901").unwrap(),

@@ -152,10 +152,10 @@ pub struct Sim {
     quiet: Option<(usize, Option<u64>)>,
     /// Every acknowledged stock movement: (store, the seq of its entry, sku, quantity).
     stock_bookings: Vec<(usize, u64, Sku, i64)>,
-    /// Every acknowledged coupon redemption: (store, seq, member, coupon).
-    redemptions: Vec<(usize, u64, MemberId, String)>,
-    /// Coupons given back by returns that left nothing of their sale: (store, seq, member, coupon).
-    coupons_back: Vec<(usize, u64, MemberId, String)>,
+    /// Every acknowledged coupon redemption (+1) and coupon given back by a return that left
+    /// nothing of its sale (−1), in the order they were acknowledged: (store, seq, member,
+    /// coupon, ±1).
+    redemptions: Vec<(usize, u64, MemberId, String, i64)>,
     /// Members' item sales acknowledged: sale, member, quantity sold of each line.
     item_sales: Vec<(SaleId, MemberId, Vec<i64>)>,
     /// Every acknowledged item return: (store, seq, sale, line, quantity).
@@ -274,7 +274,6 @@ impl Sim {
             quiet: None,
             stock_bookings: Vec::new(),
             redemptions: Vec::new(),
-            coupons_back: Vec::new(),
             item_sales: Vec::new(),
             item_returns: Vec::new(),
             violation: None,
@@ -848,7 +847,7 @@ impl Sim {
                     self.item_returns.push(back);
                 }
                 if let Some(coupon) = ret.coupon_back {
-                    self.coupons_back.push((i, entry.seq, *member, coupon));
+                    self.redemptions.push((i, entry.seq, *member, coupon, -1));
                 }
                 self.wallet_ops.item_returns += 1;
                 if !ret.sale_id.as_str().starts_with(entry.origin.as_str()) {
@@ -885,7 +884,7 @@ impl Sim {
                     .push((sale.sale.sale_id.clone(), member, sold));
                 if let Some(coupon) = &sale.sale.coupon {
                     self.wallet_ops.coupons_redeemed += 1;
-                    self.redemptions.push((i, seq, member, coupon.clone()));
+                    self.redemptions.push((i, seq, member, coupon.clone(), 1));
                 }
                 (member, d)
             }
@@ -1473,15 +1472,12 @@ impl Sim {
         // it back (what a fenced store did after its fence never counted).
         let counted = |i: &usize, seq: &u64| !fenced.is_some_and(|(f, at)| f == *i && *seq > at);
         let mut redeemed: BTreeMap<(MemberId, &str), i64> = BTreeMap::new();
-        for (_, _, member, coupon) in self.coupons_back.iter().filter(|c| counted(&c.0, &c.1)) {
-            *redeemed.entry((*member, coupon.as_str())).or_default() -= 1;
-        }
-        for (i, seq, member, coupon) in &self.redemptions {
+        for (i, seq, member, coupon, sign) in &self.redemptions {
             if !counted(i, seq) {
                 continue;
             }
             let n = redeemed.entry((*member, coupon.as_str())).or_default();
-            *n += 1;
+            *n += sign;
             if *n > 1 {
                 return Err(format!("{member}'s coupon {coupon} was redeemed twice"));
             }

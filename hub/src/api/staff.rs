@@ -39,6 +39,12 @@ fn yes() -> bool {
 fn write_error(e: HqWriteError) -> Response {
     match e {
         HqWriteError::Storage(e) => unavailable(e),
+        e @ HqWriteError::TooLarge(_) => error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "一次提交的内容太多，请分批提交",
+            e.to_string(),
+        ),
         HqWriteError::Staff(e) => error(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_staff",
@@ -305,7 +311,7 @@ pub(super) async fn commissions(
         let mut rows: BTreeMap<(StaffId, StoreId), (i64, i64, u64)> = BTreeMap::new();
         let stores = storage.stores().map_err(|e| e.to_string())?;
         for (store, _, _) in stores {
-            if q.store.as_ref().is_some_and(|s| *s != store) || store == StoreId::hq() {
+            if store == StoreId::hq() {
                 continue;
             }
             for bytes in storage
@@ -322,12 +328,25 @@ pub(super) async fn commissions(
                     Payload::ItemReturn { ret, .. } => original_sale(&*storage, ret),
                     _ => None,
                 };
+                // A return claws back at the store whose sale earned the commission.
+                let credited = match &entry.payload {
+                    Payload::ItemReturn { ret, .. } => ret
+                        .sale_id
+                        .as_str()
+                        .rsplit_once('-')
+                        .and_then(|(s, _)| StoreId::parse(s).ok())
+                        .unwrap_or_else(|| store.clone()),
+                    _ => store.clone(),
+                };
+                if q.store.as_ref().is_some_and(|s| *s != credited) {
+                    continue;
+                }
                 let sale = original.as_ref().map(|(sale, who, date, at)| {
                     (sale, who, commission::in_force(&sets, *date, *at))
                 });
                 let rules = commission::in_force(&sets, entry.business_date, entry.hlc);
                 for e in commission::earned(&entry, rules, sale) {
-                    let row = rows.entry((e.staff, store.clone())).or_default();
+                    let row = rows.entry((e.staff, credited.clone())).or_default();
                     row.0 += e.base.0;
                     row.1 += e.commission.0;
                     row.2 += 1;

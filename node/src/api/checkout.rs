@@ -423,6 +423,11 @@ pub(super) async fn receipt(
         })
         .transpose()
     };
+    // This store knows its own name; another store's sale is printed under its number.
+    let name_of = |origin: &protocol::StoreId| match *origin == app.settings.store_id {
+        true => app.store_name.clone(),
+        false => format!("门店 {origin}"),
+    };
     let r = if let Some(v) = app.views.item_sale(&id)? {
         let s = &v.sale;
         let kv = app.views.kv();
@@ -441,7 +446,7 @@ pub(super) async fn receipt(
             });
         }
         Receipt {
-            store_name: app.store_name.clone(),
+            store_name: name_of(&v.origin),
             store_id: v.origin.to_string(),
             sale_id: id.to_string(),
             time: time(v.hlc.wall_ms),
@@ -475,7 +480,7 @@ pub(super) async fn receipt(
             .ok_or_else(|| ApiError::new(Code::SaleNotFound, &id))?;
         let s = &v.sale;
         Receipt {
-            store_name: app.store_name.clone(),
+            store_name: name_of(&v.origin),
             store_id: v.origin.to_string(),
             sale_id: id.to_string(),
             time: time(v.hlc.wall_ms),

@@ -67,6 +67,7 @@ pub enum Code {
     ReturnNotReady,
     UnknownStaff,
     OrderNotFound,
+    HeldOrdersFull,
 }
 
 impl Code {
@@ -124,6 +125,7 @@ impl Code {
             Code::ReturnNotReady => "return_not_ready",
             Code::UnknownStaff => "unknown_staff",
             Code::OrderNotFound => "order_not_found",
+            Code::HeldOrdersFull => "held_orders_full",
         }
     }
 
@@ -167,7 +169,8 @@ impl Code {
             | Code::ReturnElsewhere
             | Code::AlreadyReturned
             | Code::ReturnExceedsSale
-            | Code::ReturnNotReady => S::CONFLICT,
+            | Code::ReturnNotReady
+            | Code::HeldOrdersFull => S::CONFLICT,
             Code::PasswordRequired | Code::PasswordWrong => S::UNAUTHORIZED,
             Code::ManagerRequired => S::FORBIDDEN,
             Code::PasswordLocked => S::LOCKED,
@@ -239,6 +242,7 @@ impl Code {
             Code::ReturnNotReady => "该销售单在其他门店的退货尚未同步到本店，请稍后再试",
             Code::UnknownStaff => "员工编号不存在、已离职或不属于本店",
             Code::OrderNotFound => "挂单不存在：已结账或已作废",
+            Code::HeldOrdersFull => "挂单数量已达上限，请先结账或作废一些挂单",
         }
     }
 }
@@ -327,11 +331,12 @@ impl From<Rejection> for ApiError {
             Rejection::Staff(protocol::staff::StaffError::Storage(_)) => Code::Storage,
             Rejection::Staff(_) => Code::UnknownStaff,
             Rejection::OrderNotFound(_) => Code::OrderNotFound,
-            Rejection::Held(_) => Code::InvalidRequest,
+            Rejection::Held(_) => Code::HeldOrdersFull,
             Rejection::ItemReturn(e) => match e {
                 ReturnError::TooMany { .. } => Code::ReturnExceedsSale,
                 ReturnError::NothingLeft(_) => Code::AlreadyReturned,
-                ReturnError::Damaged(_) => Code::ReturnNotReady,
+                ReturnError::NotReady => Code::ReturnNotReady,
+                ReturnError::Damaged(_) => Code::Storage,
                 ReturnError::NotPositive => Code::InvalidQuantity,
                 ReturnError::Lines | ReturnError::UnknownLine(_) => Code::InvalidRequest,
             },

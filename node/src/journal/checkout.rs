@@ -300,6 +300,9 @@ pub fn settle(
         TenderRequest::Cash { tendered } => Some(tendered.0),
         _ => None,
     });
+    if yuan.is_some_and(|y| y <= 0) {
+        return invalid("every tender pays a positive amount");
+    }
     let foreign_value = foreign.map_or(0, |f| f.3);
     let cash_like = foreign_value.saturating_add(yuan.unwrap_or(0));
     if foreign.is_none() && yuan.is_none() {
@@ -317,7 +320,7 @@ pub fn settle(
             owed: Fen(owed),
         });
     }
-    let yuan_needless = foreign.is_some() && yuan.is_some_and(|y| y > 0) && foreign_value >= owed;
+    let yuan_needless = foreign.is_some() && yuan.is_some() && foreign_value >= owed;
     if (owed == 0 && cash_like > 0) || yuan_needless {
         return invalid("nothing is left for cash to pay");
     }
@@ -434,13 +437,10 @@ impl Journal {
             let units = u64::try_from(earned.0).unwrap_or(0);
             ops.extend(wallet.earn_points(&here, lot_year(today), units)?);
         }
-        // What may be returned of each line, a right held here until a return elsewhere asks.
+        // The right to take this sale's returns: held here until a return elsewhere asks.
         let sale_id = SaleId::for_entry(&here, self.tip.next_seq);
         if member.is_some() {
-            for (i, l) in priced.lines.iter().enumerate() {
-                let qty = u64::try_from(l.qty.0).unwrap_or(0);
-                ops.push(wallet.give(&here, &super::returns::returnable(&sale_id, i), qty)?);
-            }
+            ops.push(wallet.give(&here, &super::returns::return_token(&sale_id), 1)?);
         }
         // The goods leave the shelf: one change per SKU.
         let mut taken: BTreeMap<&Sku, i64> = BTreeMap::new();
@@ -644,7 +644,8 @@ mod tests {
                         && cash_like >= due - non_cash
                         && (cash.is_some() || dollars.is_some() || non_cash == due);
                     let needless = (due == non_cash && cash_like > 0)
-                        || (dollars.is_some() && cash.is_some_and(|c| c > 0) && foreign >= due - non_cash);
+                        || cash == Some(0)
+                        || (dollars.is_some() && cash.is_some() && foreign >= due - non_cash);
                     proptest::prop_assert!(!covered || needless, "refused a settlement that pays");
                 }
             }

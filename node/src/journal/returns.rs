@@ -1,10 +1,11 @@
 //! Item returns (退货) against the original sale: any lines, any part of a line, at the store
-//! that made the sale or at any other. What may still be returned of a member's sale is a right
-//! in the member's wallet (`Counter::Returnable`, one per line), created by the sale at its
-//! store and spent by returns: a store returns only once it holds *all* that is left of the
-//! sale, so it has seen every earlier return (they reached it before the rights did) and the
-//! money it pays back follows exactly from `protocol::returns`. A sale without a member has no
-//! wallet and is returned where it was made (its only writer).
+//! that made the sale or at any other. The right to take a member's sale back is a token in the
+//! member's wallet (`Counter::Returnable`, one unit), created by the sale at its store and moved
+//! like any right: only its holder writes the sale's returns, and since rights move only
+//! through headquarters' feed after the entries that preceded them, the holder has seen every
+//! earlier return, so what is left and the money it pays back follow exactly from
+//! `protocol::returns`. The return that leaves nothing spends the token. A sale without a
+//! member has no wallet and is returned where it was made (its only writer).
 
 use std::collections::BTreeMap;
 
@@ -20,12 +21,9 @@ use protocol::{MemberId, SaleId, Sku};
 use super::{Journal, Outcome, Rejection, Request, SaleReturn, missing, units};
 use crate::views::{ItemSaleView, Overlay, keys};
 
-/// The right to return what is left of one line of a sale.
-pub fn returnable(sale: &SaleId, line: usize) -> Counter {
-    Counter::Returnable {
-        sale: sale.clone(),
-        line: u16::try_from(line).unwrap_or(u16::MAX),
-    }
+/// The right to take a sale's returns.
+pub fn return_token(sale: &SaleId) -> Counter {
+    Counter::Returnable { sale: sale.clone() }
 }
 
 impl Journal {
@@ -63,35 +61,22 @@ impl Journal {
         let mut coupon_back = None;
         if let Some(member) = sale.member_id {
             let mut wallet = self.wallet_of(&member)?;
-            let rights = wallet.counters.contains_key(&returnable(&id, 0));
+            let token = return_token(&id);
+            let rights = wallet.counters.contains_key(&token);
             if !rights && view.origin != here {
                 return Err(Rejection::ReturnElsewhere(id, view.origin.clone()));
             }
             if rights {
-                // All that is left of every line must be here, not only the lines asked for.
-                for (i, line) in sale.lines.iter().enumerate() {
-                    let counter = returnable(&id, i);
-                    let left = u64::try_from(line.qty.0 - view.returned[i].0).unwrap_or(0);
-                    if wallet.balance(&counter) != left {
-                        return Err(ReturnError::Damaged(
-                            "returns of this sale made elsewhere have not all arrived here yet",
-                        )
-                        .into());
-                    }
-                    let short = left.saturating_sub(wallet.held(&counter, &here));
-                    if short > 0 {
-                        wants.push((counter, short));
-                    }
+                // Spent means nothing is left: this view has not heard of that return yet.
+                if wallet.balance(&token) == 0 {
+                    return Err(ReturnError::NotReady.into());
                 }
-                for l in &plan.lines {
-                    let counter = returnable(&id, usize::from(l.line));
-                    if wants.is_empty() {
-                        ops.push(wallet.take(&here, &counter, units_of(l.qty))?);
-                    }
+                if wallet.held(&token, &here) == 0 {
+                    wants.push((token.clone(), 1));
                 }
             }
             // Points the sale earned go back out of their lot, as far as the member still has
-            // them; points it used come back to the lot of the sale's year.
+            // them.
             let lot = Counter::Points {
                 year: lot_year(view.business_date),
             };
@@ -110,9 +95,24 @@ impl Journal {
             if !wants.is_empty() {
                 return Err(WalletError::RightsElsewhere { wants }.into());
             }
-            let back = plan.points_back.1 - plan.points_back.0;
-            if back > 0 {
-                ops.push(wallet.give(&here, &lot, back)?);
+            if rights && plan.complete {
+                ops.push(wallet.take(&here, &token, 1)?);
+            }
+            // Points the sale used come back to the lots they were taken from.
+            let lots: Vec<i64> = view
+                .points_lots
+                .iter()
+                .map(|(_, u)| units_i64(*u))
+                .collect();
+            let (before, after) = (
+                returns::cumulative_split(&lots, units_i64(plan.points_back.0)),
+                returns::cumulative_split(&lots, units_i64(plan.points_back.1)),
+            );
+            for (k, (year, _)) in view.points_lots.iter().enumerate() {
+                let back = u64::try_from(after[k] - before[k]).unwrap_or(0);
+                if back > 0 {
+                    ops.push(wallet.give(&here, &Counter::Points { year: *year }, back)?);
+                }
             }
             for refund in &plan.refunds {
                 if let Tender::StoredValue {
@@ -176,8 +176,8 @@ impl Journal {
     }
 }
 
-fn units_of(qty: Qty) -> u64 {
-    u64::try_from(qty.0).unwrap_or(0)
+fn units_i64(units: u64) -> i64 {
+    i64::try_from(units).unwrap_or(i64::MAX)
 }
 
 impl From<ReturnError> for Rejection {
@@ -194,9 +194,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_line_is_a_counter_of_its_own() {
+    fn a_sale_has_a_token_of_its_own() {
         let sale = SaleId::parse("S001-00000009").unwrap();
-        assert_eq!(returnable(&sale, 2).to_string(), "rt.S001-00000009.2");
-        assert_ne!(returnable(&sale, 0), returnable(&sale, 1));
+        assert_eq!(return_token(&sale).to_string(), "rt.S001-00000009");
     }
 }
