@@ -2144,4 +2144,35 @@ mod forgery_tests {
         wallet.absorb(&s001, &[forged]);
         assert_eq!(wallet.held(&Counter::Principal, &s001), 0);
     }
+
+    #[test]
+    fn a_staff_change_too_large_for_one_entry_is_refused_and_nothing_is_written() {
+        let storage: Arc<MemHubStore> = Arc::new(MemHubStore::default());
+        let mut ingest = Ingest::open(storage.clone(), Box::new(|| 1_000)).unwrap();
+        let by = StaffId::parse("hq-ops-1").unwrap();
+        let record = |i: usize| StaffRecord {
+            id: StaffId::parse(&format!("staff-{i:04}-{}", "x".repeat(21))).unwrap(),
+            name: "长".repeat(32),
+            store: Some(StoreId::parse("S001").unwrap()),
+            role: protocol::staff::StaffRole::Cashier,
+            active: true,
+        };
+        let big: Vec<_> = (0..500).map(record).collect();
+        let before = ingest.tip(&StoreId::hq());
+        assert!(matches!(
+            ingest.hq_write(HqWrite::Staff(big), &by),
+            Err(HqWriteError::TooLarge(_))
+        ));
+        assert_eq!(ingest.tip(&StoreId::hq()), before, "nothing written");
+        ingest
+            .hq_write(HqWrite::Staff((0..100).map(record).collect()), &by)
+            .unwrap();
+        assert_eq!(ingest.tip(&StoreId::hq()).next_seq, before.next_seq + 1);
+        let entry = storage
+            .entries(&StoreId::hq(), 1, 1)
+            .unwrap()
+            .pop()
+            .unwrap();
+        assert!(Entry::decode(&entry).is_ok(), "what is written can be read");
+    }
 }
