@@ -244,6 +244,7 @@ pub fn run(data: &Path, stores: usize, lookups: usize) -> anyhow::Result<()> {
     let checkouts = (lookups / 20).clamp(10, 200);
     let mut items = Vec::with_capacity(checkouts);
     let mut quick = Vec::with_capacity(checkouts);
+    let mut sales = Vec::with_capacity(checkouts);
     for i in 0..checkouts {
         let lines: Vec<serde_json::Value> = skus
             .iter()
@@ -273,27 +274,59 @@ pub fn run(data: &Path, stores: usize, lookups: usize) -> anyhow::Result<()> {
         })
         .to_string();
         let started = Instant::now();
-        let status = agent
+        let mut answer = agent
             .post(format!("{node_url}/api/v1/checkouts/items"))
             .header("content-type", "application/json")
             .header("idempotency-key", format!("bench-items-{i:06}"))
-            .send(body.as_str())?
-            .status();
+            .send(body.as_str())?;
         items.push(started.elapsed());
+        let status = answer.status();
         anyhow::ensure!(status == 201, "item checkout: {status}");
+        let sold: serde_json::Value = serde_json::from_str(&answer.body_mut().read_to_string()?)?;
         let body = serde_json::json!({"member_id": member, "amount": {"amount": "198.00"},
             "cash_tendered": {"amount": "200.00"}})
         .to_string();
         let started = Instant::now();
-        let status = agent
+        let mut answer = agent
             .post(format!("{node_url}/api/v1/checkouts/quick"))
             .header("content-type", "application/json")
             .header("idempotency-key", format!("bench-quick-{i:06}"))
-            .send(body.as_str())?
-            .status();
+            .send(body.as_str())?;
         quick.push(started.elapsed());
+        let status = answer.status();
         anyhow::ensure!(status == 201, "quick checkout: {status}");
+        let quick_sale: serde_json::Value =
+            serde_json::from_str(&answer.body_mut().read_to_string()?)?;
+        sales.push((sold["sale_id"].clone(), quick_sale["sale_id"].clone()));
     }
+    // Returns at the store that made the sales: one line of each item sale (money back split
+    // over card and cash, points, the coupon stays used), next to the whole quick sale's return.
+    let mut item_returns = Vec::with_capacity(checkouts);
+    let mut quick_returns = Vec::with_capacity(checkouts);
+    for (i, (item_sale, quick_sale)) in sales.iter().enumerate() {
+        let time_return = |sale: &serde_json::Value, body: &str, key: String| {
+            let sale = sale.as_str().unwrap_or_default();
+            let started = Instant::now();
+            let status = agent
+                .post(format!("{node_url}/api/v1/sales/{sale}/returns"))
+                .header("content-type", "application/json")
+                .header("idempotency-key", key)
+                .send(body)?
+                .status();
+            anyhow::ensure!(status == 201, "return: {status}");
+            Ok::<_, anyhow::Error>(started.elapsed())
+        };
+        let line = r#"{"reason":"基准","lines":[{"line":0,"qty":"1"}]}"#;
+        item_returns.push(time_return(item_sale, line, format!("bench-ret-{i:06}"))?);
+        let whole = r#"{"reason":"基准"}"#;
+        quick_returns.push(time_return(
+            quick_sale,
+            whole,
+            format!("bench-qret-{i:06}"),
+        )?);
+    }
+    item_returns.sort();
+    quick_returns.sort();
     items.sort();
     quick.sort();
     let stock_urls: Vec<String> = skus
@@ -313,6 +346,15 @@ pub fn run(data: &Path, stores: usize, lookups: usize) -> anyhow::Result<()> {
         ms(percentile(&quick, 0.5)),
         ms(percentile(&quick, 0.99)),
         percentile(&items, 0.5).as_secs_f64() / percentile(&quick, 0.5).as_secs_f64().max(1e-9)
+    );
+    let return_row = format!(
+        "| item return over HTTP: one line of a 20-line sale, money back over card and cash, durable, p50 / p99 | {} / {} | {} / {} whole quick sale returned, same store | {:.1}× (p50) |",
+        ms(percentile(&item_returns, 0.5)),
+        ms(percentile(&item_returns, 0.99)),
+        ms(percentile(&quick_returns, 0.5)),
+        ms(percentile(&quick_returns, 0.99)),
+        percentile(&item_returns, 0.5).as_secs_f64()
+            / percentile(&quick_returns, 0.5).as_secs_f64().max(1e-9)
     );
     let _ = node_stop.send(());
     runtime.block_on(node_task)??;
@@ -356,5 +398,6 @@ pub fn run(data: &Path, stores: usize, lookups: usize) -> anyhow::Result<()> {
         percentile(&stock, 0.5).as_secs_f64() / percentile(&health, 0.5).as_secs_f64().max(1e-9)
     );
     println!("{checkout_row}");
+    println!("{return_row}");
     Ok(())
 }
