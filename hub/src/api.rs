@@ -90,6 +90,15 @@ fn error(status: StatusCode, code: &str, message: &str, detail: String) -> Respo
         .into_response()
 }
 
+fn bad_query(detail: String) -> Response {
+    error(
+        StatusCode::BAD_REQUEST,
+        "invalid_query",
+        "查询参数不正确",
+        detail,
+    )
+}
+
 fn unavailable(detail: String) -> Response {
     error(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -910,14 +919,7 @@ struct Period {
 /// Cross-store settlement (跨店清分) for a period: who owes whom for stored value prepaid at
 /// one store and spent at another, principal and bonus apart.
 async fn settlement(State(hq): State<Hq>, q: Result<Query<Period>, QueryRejection>) -> Response {
-    let bad = |detail: String| {
-        error(
-            StatusCode::BAD_REQUEST,
-            "invalid_query",
-            "查询参数不正确",
-            detail,
-        )
-    };
+    let bad = bad_query;
     let Ok(Query(q)) = q else {
         return bad("give from and to as YYYY-MM-DD".into());
     };

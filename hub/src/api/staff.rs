@@ -287,14 +287,7 @@ pub(super) async fn commissions(
     State(hq): State<Hq>,
     q: Result<Query<MonthQuery>, QueryRejection>,
 ) -> Response {
-    let bad = |detail: String| {
-        error(
-            StatusCode::BAD_REQUEST,
-            "invalid_query",
-            "查询参数不正确",
-            detail,
-        )
-    };
+    let bad = bad_query;
     let q = match q {
         Ok(Query(q)) => q,
         Err(e) => return bad(e.body_text()),

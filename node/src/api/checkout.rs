@@ -54,6 +54,13 @@ fn lines_json(lines: &[PricedLine]) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// The coupon a till names, if any.
+fn coupon_id(raw: Option<&str>) -> Result<Option<protocol::wallet::CardId>, ApiError> {
+    raw.map(protocol::wallet::CardId::parse)
+        .transpose()
+        .map_err(|e| ApiError::new(Code::InvalidId, e))
+}
+
 fn resolve(app: &super::AppState, lines: &[LineIn]) -> Result<Vec<(Sku, Qty)>, ApiError> {
     lines.iter().map(|l| line(app, l, false)).collect()
 }
@@ -83,12 +90,7 @@ pub(super) async fn quote(State(app): St, Body(body): Body) -> AppResult {
         )),
         None => None,
     };
-    let coupon = b
-        .coupon
-        .as_deref()
-        .map(protocol::wallet::CardId::parse)
-        .transpose()
-        .map_err(|e| ApiError::new(Code::InvalidId, e))?;
+    let coupon = coupon_id(b.coupon.as_deref())?;
     let (priced, earned) = price_basket(
         app.views.store(),
         &app.settings,
@@ -209,12 +211,7 @@ pub(super) async fn item_checkout(
             points: b.points,
             tenders,
             served_by: b.served_by,
-            coupon: b
-                .coupon
-                .as_deref()
-                .map(protocol::wallet::CardId::parse)
-                .transpose()
-                .map_err(|e| ApiError::new(Code::InvalidId, e))?,
+            coupon: coupon_id(b.coupon.as_deref())?,
             held_order: b.held_order,
         },
     };
@@ -576,12 +573,7 @@ pub(super) async fn hold_order(State(app): St, headers: HeaderMap, Body(body): B
             member_id: b.member_id,
             lines: resolve(&app, &b.lines)?,
             points: b.points,
-            coupon: b
-                .coupon
-                .as_deref()
-                .map(protocol::wallet::CardId::parse)
-                .transpose()
-                .map_err(|e| ApiError::new(Code::InvalidId, e))?,
+            coupon: coupon_id(b.coupon.as_deref())?,
             served_by: b.served_by,
             note: b.note,
         },
