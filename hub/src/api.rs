@@ -25,6 +25,7 @@ use serde_json::json;
 
 use crate::ingest::{HoldError, IngestHandle, TransferRefused};
 
+mod reports;
 mod staff;
 use crate::storage::{HubStore, MemberRecord};
 
@@ -55,6 +56,7 @@ pub fn router(ingest: IngestHandle, storage: Arc<dyn HubStore>) -> Router {
             get(staff::list_rules).put(staff::set_rules),
         )
         .route("/api/v1/commissions", get(staff::commissions))
+        .route("/api/v1/reports/sales", get(reports::sales))
         .route(
             "/api/v1/catalogue/changes",
             post(change_catalogue).layer(DefaultBodyLimit::max(CATALOGUE_BODY_MAX)),

@@ -498,6 +498,7 @@ impl Directory {
         let applied = inventory::apply(&mut views, entry).and_then(|why| {
             let staff = protocol::staff::apply(&mut views, entry)?;
             let rules = protocol::commission::apply(&mut views, entry)?;
+            protocol::reports::apply(&mut views, entry, &StoreCalendar::default())?;
             Ok(why.or(staff).or(rules))
         });
         self.views = views.writes;
@@ -665,7 +666,7 @@ pub fn verify(storage: &dyn HubStore) -> Result<VerifyReport, IngestError> {
 
 /// The shape of what the hub derives from the logs (members, phones, wallets, inventory views).
 /// Bumped whenever it changes; a hub that finds another version rebuilds it on open.
-pub const DERIVED_VERSION: u32 = 3;
+pub const DERIVED_VERSION: u32 = 4;
 
 /// Rebuilds the derived state when another version of this software wrote it (or none did).
 pub fn ensure_current(storage: &dyn HubStore) -> Result<bool, IngestError> {
@@ -682,8 +683,9 @@ pub fn ensure_current(storage: &dyn HubStore) -> Result<bool, IngestError> {
     Ok(true)
 }
 
-/// Everything derived, afresh: the feed in ingest order, then the stock movements that are not
-/// in the feed (a store's stock cells are maxima, so where they fall does not matter).
+/// Everything derived, afresh: the feed in ingest order, then the stock movements and sales that
+/// are not in the feed (a store's stock cells are maxima and report cells are sums, so where
+/// they fall does not matter).
 fn rebuild(storage: &dyn HubStore) -> Result<crate::storage::MemHubStore, IngestError> {
     let failed = |e: crate::storage::HubStoreError| IngestError::Storage(e.to_string());
     let rebuilt = crate::storage::MemHubStore::default();
@@ -714,11 +716,17 @@ fn rebuild(storage: &dyn HubStore) -> Result<crate::storage::MemHubStore, Ingest
             let Ok(entry) = Entry::decode(&bytes) else {
                 continue;
             };
-            let moves_stock = matches!(
+            // Stock movements and sales (the reports) that are not in the feed.
+            let derived = matches!(
                 entry.payload,
-                Payload::Stock { .. } | Payload::Checkout { .. } | Payload::ItemReturn { .. }
+                Payload::Stock { .. }
+                    | Payload::Checkout { .. }
+                    | Payload::ItemReturn { .. }
+                    | Payload::Sale { .. }
+                    | Payload::QuickSale(_)
+                    | Payload::Return { .. }
             );
-            if !moves_stock || goes_to_feed(&entry) {
+            if !derived || goes_to_feed(&entry) {
                 continue;
             }
             let mut directory = Directory::default();

@@ -18,6 +18,7 @@ pub mod money;
 pub mod phone;
 pub mod points;
 pub mod pricing;
+pub mod reports;
 pub mod returns;
 pub mod sale;
 pub mod settlement;

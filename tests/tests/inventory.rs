@@ -552,6 +552,7 @@ fn catalogue_stock_stocktake_and_a_transfer_across_outages() {
     );
     held_orders(&a.client);
     staff_and_commissions(hq, (&a.client, &b.client), &member);
+    sales_report(hq, &b.client);
     hub.kill();
     a.kill();
     b.kill();
@@ -985,4 +986,99 @@ fn held_orders(a: &Client) {
             .unwrap()
             .is_empty()
     );
+}
+
+/// 报表: headquarters' sales report moves by exactly what one more sale and its return did.
+fn sales_report(hq: &Client, b: &Client) {
+    let sold = |key: &str| {
+        b.post(
+            "/api/v1/checkouts/quick",
+            Some(key),
+            &json!({"amount": {"amount": "12.34"}, "category": "报表测试",
+                    "cash_tendered": {"amount": "20"}})
+            .to_string(),
+        )
+    };
+    let first = sold("report-sale-0001");
+    assert_eq!(first.status, 201, "{:?}", first.body);
+    let today = first.body["business_date"].as_str().unwrap().to_owned();
+    let report = |by: &str| {
+        hq.get(&format!(
+            "/api/v1/reports/sales?from={today}&to={today}&store=S002&by={by}"
+        ))
+        .body
+    };
+    let row = |by: &str, label: &str| -> Value {
+        report(by)["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r[by] == label)
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    let fen =
+        |v: &Value| (v.as_str().unwrap_or("0").parse::<f64>().unwrap() * 100.0).round() as i64;
+    // Wait until headquarters has the first sale, then measure the second.
+    eventually(30, "the first sale in the report", || {
+        (fen(&row("category", "报表测试")["net"]["amount"]) == 1234).then_some(())
+    });
+    let before = row("store", "S002");
+    let cash_before = row("tender", "cash");
+    let second = sold("report-sale-0002");
+    let id = second.body["sale_id"].as_str().unwrap();
+    let back = b.post(
+        &format!("/api/v1/sales/{id}/returns"),
+        Some("report-return-0001"),
+        &json!({"reason": "报表"}).to_string(),
+    );
+    assert_eq!(back.status, 201, "{:?}", back.body);
+    let after = eventually(30, "the second sale and its return in the report", || {
+        let after = row("store", "S002");
+        (after["returns"].as_u64() == before["returns"].as_u64().map(|n| n + 1)).then_some(after)
+    });
+    assert_eq!(
+        after["sales"].as_u64(),
+        before["sales"].as_u64().map(|n| n + 1)
+    );
+    assert_eq!(
+        fen(&after["net"]["amount"]) - fen(&before["net"]["amount"]),
+        1234
+    );
+    assert_eq!(
+        fen(&after["returned"]["amount"]) - fen(&before["returned"]["amount"]),
+        1234
+    );
+    let cash = row("tender", "cash");
+    assert_eq!(
+        fen(&cash["paid"]["amount"]) - fen(&cash_before["paid"]["amount"]),
+        1234
+    );
+    assert_eq!(
+        fen(&cash["refunded"]["amount"]) - fen(&cash_before["refunded"]["amount"]),
+        1234
+    );
+    assert_eq!(fen(&row("category", "报表测试")["net"]["amount"]), 2468);
+    let csv = hq.get(&format!(
+        "/api/v1/reports/sales?from={today}&to={today}&by=store&format=csv"
+    ));
+    let text = csv.body.as_str().unwrap_or_default().to_owned();
+    assert!(
+        text.contains("门店,销售笔数,会员笔数,原价金额,优惠金额,实收金额"),
+        "{text}"
+    );
+    assert!(text.contains("S002,"), "{text}");
+    for bad in ["by=year", "format=xml", "from=2026-12-01&to=2026-11-01"] {
+        let q = if bad.starts_with("from") {
+            bad.to_owned()
+        } else {
+            format!("from={today}&to={today}&{bad}")
+        };
+        let refused = hq.get(&format!("/api/v1/reports/sales?{q}"));
+        assert_eq!(
+            refused.body["code"], "invalid_query",
+            "{q}: {:?}",
+            refused.body
+        );
+    }
 }

@@ -1,0 +1,331 @@
+//! Sales reports kept as entries arrive (报表): per store and business day, per hour, per
+//! category and per tender, as sums, so any order of the same entries gives the same cells and a
+//! report for a period reads one cell per day and store instead of scanning history. The same
+//! code serves headquarters (every store) and, later, a store's own slice.
+//!
+//! Keys, date first so a day is one prefix: `rp/d/<date>/<store>` (day), `rp/h/<date>/<store>/<hh>`
+//! (hour of the sale, in the chain's time zone), `rp/c/<date>/<store>/<category>` (goods by
+//! category), `rp/t/<date>/<store>/<tender>` (tenders by kind).
+
+use chrono::{NaiveDate, Timelike};
+use serde::{Deserialize, Serialize};
+
+use crate::calendar::StoreCalendar;
+use crate::entry::{Entry, Payload};
+use crate::ids::StoreId;
+use crate::inventory::ViewKv;
+use crate::sale::Tender;
+
+/// Sales of one store in one cell (a day, an hour, a category), in fen.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SalesCell {
+    /// Sales (receipts): quick and item sales.
+    pub sales: u64,
+    /// Of which by members.
+    pub member_sales: u64,
+    /// Before discounts.
+    pub gross: i64,
+    pub discount: i64,
+    /// What was due and paid.
+    pub net: i64,
+    /// Returns (退货) made here on this day, and the money they paid back.
+    pub returns: u64,
+    pub returned: i64,
+}
+
+impl SalesCell {
+    pub fn add(&mut self, other: &SalesCell) {
+        self.sales += other.sales;
+        self.member_sales += other.member_sales;
+        self.gross += other.gross;
+        self.discount += other.discount;
+        self.net += other.net;
+        self.returns += other.returns;
+        self.returned += other.returned;
+    }
+}
+
+/// One kind of tender in a day: paid in, paid back (returns), and how many times each.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenderCell {
+    pub paid: i64,
+    pub times: u64,
+    pub refunded: i64,
+    pub refunds: u64,
+}
+
+impl TenderCell {
+    pub fn add(&mut self, other: &TenderCell) {
+        self.paid += other.paid;
+        self.times += other.times;
+        self.refunded += other.refunded;
+        self.refunds += other.refunds;
+    }
+}
+
+pub mod keys {
+    use super::*;
+
+    pub fn day_prefix(date: NaiveDate) -> Vec<u8> {
+        format!("rp/d/{date}/").into_bytes()
+    }
+    pub fn day(date: NaiveDate, store: &StoreId) -> Vec<u8> {
+        format!("rp/d/{date}/{store}").into_bytes()
+    }
+    pub fn hour_prefix(date: NaiveDate) -> Vec<u8> {
+        format!("rp/h/{date}/").into_bytes()
+    }
+    pub fn hour(date: NaiveDate, store: &StoreId, hour: u32) -> Vec<u8> {
+        format!("rp/h/{date}/{store}/{hour:02}").into_bytes()
+    }
+    pub fn category_prefix(date: NaiveDate) -> Vec<u8> {
+        format!("rp/c/{date}/").into_bytes()
+    }
+    pub fn category(date: NaiveDate, store: &StoreId, category: &str) -> Vec<u8> {
+        format!("rp/c/{date}/{store}/{category}").into_bytes()
+    }
+    pub fn tender_prefix(date: NaiveDate) -> Vec<u8> {
+        format!("rp/t/{date}/").into_bytes()
+    }
+    pub fn tender(date: NaiveDate, store: &StoreId, kind: &str) -> Vec<u8> {
+        format!("rp/t/{date}/{store}/{kind}").into_bytes()
+    }
+}
+
+/// The stable name of a tender's kind in reports.
+pub fn tender_kind(t: &Tender) -> &'static str {
+    match t {
+        Tender::Cash { .. } => "cash",
+        Tender::Card { .. } => "card",
+        Tender::WeChat { .. } => "wechat",
+        Tender::Alipay { .. } => "alipay",
+        Tender::StoredValue { .. } => "stored_value",
+        Tender::ForeignCash { .. } => "foreign_cash",
+    }
+}
+
+fn bump<T: Default + Serialize + for<'de> Deserialize<'de>>(
+    kv: &mut dyn ViewKv,
+    key: Vec<u8>,
+    f: impl FnOnce(&mut T),
+) -> Result<(), String> {
+    let mut cell: T = match kv.get(&key)? {
+        Some(bytes) => postcard::from_bytes(&bytes).map_err(|e| e.to_string())?,
+        None => T::default(),
+    };
+    f(&mut cell);
+    kv.put(key, postcard::to_stdvec(&cell).map_err(|e| e.to_string())?);
+    Ok(())
+}
+
+/// Adds what a sale or a return did to the report cells of its store and business day. Other
+/// entries change nothing. `calendar` gives the hour of day (the chain's time zone).
+pub fn apply(kv: &mut dyn ViewKv, entry: &Entry, calendar: &StoreCalendar) -> Result<(), String> {
+    let (date, store) = (entry.business_date, &entry.origin);
+    let hour = calendar.local_time(entry.hlc.wall_ms).hour();
+    let sale = |member: bool, gross: i64, net: i64| SalesCell {
+        sales: 1,
+        member_sales: u64::from(member),
+        gross,
+        discount: gross - net,
+        net,
+        ..SalesCell::default()
+    };
+    let (cell, tenders, refunds): (SalesCell, Vec<&Tender>, Vec<&Tender>) = match &entry.payload {
+        Payload::Sale { sale: s, .. } | Payload::QuickSale(s) => {
+            let category = s.category.as_deref().unwrap_or("");
+            let cell = sale(s.member_id.is_some(), s.amount.0, s.amount.0);
+            bump(
+                kv,
+                keys::category(date, store, category),
+                |c: &mut SalesCell| c.add(&cell),
+            )?;
+            (cell, vec![&s.tender], Vec::new())
+        }
+        Payload::Checkout { sale: s, .. } => {
+            for l in &s.lines {
+                let line = SalesCell {
+                    sales: 0,
+                    member_sales: 0,
+                    gross: l.gross.0,
+                    discount: l.gross.0 - l.net.0,
+                    net: l.net.0,
+                    ..SalesCell::default()
+                };
+                bump(
+                    kv,
+                    keys::category(date, store, &l.category),
+                    |c: &mut SalesCell| c.add(&line),
+                )?;
+            }
+            let cell = sale(s.member_id.is_some(), s.subtotal.0, s.due.0);
+            (cell, s.tenders.iter().collect(), Vec::new())
+        }
+        Payload::Return { amount, refund, .. } => {
+            let cell = SalesCell {
+                returns: 1,
+                returned: amount.0,
+                ..SalesCell::default()
+            };
+            (cell, Vec::new(), vec![refund])
+        }
+        Payload::ItemReturn { ret, .. } => {
+            let cell = SalesCell {
+                returns: 1,
+                returned: ret.amount.0,
+                ..SalesCell::default()
+            };
+            (cell, Vec::new(), ret.refunds.iter().collect())
+        }
+        _ => return Ok(()),
+    };
+    bump(kv, keys::day(date, store), |c: &mut SalesCell| c.add(&cell))?;
+    bump(kv, keys::hour(date, store, hour), |c: &mut SalesCell| {
+        c.add(&cell)
+    })?;
+    for t in tenders {
+        let add = TenderCell {
+            paid: t.amount().0,
+            times: 1,
+            ..TenderCell::default()
+        };
+        bump(
+            kv,
+            keys::tender(date, store, tender_kind(t)),
+            |c: &mut TenderCell| c.add(&add),
+        )?;
+    }
+    for t in refunds {
+        let add = TenderCell {
+            refunded: t.amount().0,
+            refunds: 1,
+            ..TenderCell::default()
+        };
+        bump(
+            kv,
+            keys::tender(date, store, tender_kind(t)),
+            |c: &mut TenderCell| c.add(&add),
+        )?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+// Amounts in fen are written yuan_fen (100_00 is 100 yuan).
+#[allow(clippy::inconsistent_digit_grouping)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::entry::EntryHash;
+    use crate::hlc::Hlc;
+    use crate::ids::{SaleId, StaffId, TxId};
+    use crate::money::{Currency, Fen};
+    use crate::points::Points;
+    use crate::sale::QuickSale;
+
+    #[derive(Default)]
+    struct Kv(BTreeMap<Vec<u8>, Vec<u8>>);
+
+    impl ViewKv for Kv {
+        fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, String> {
+            Ok(self.0.get(key).cloned())
+        }
+        fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
+            self.0.insert(key, value);
+        }
+        fn delete(&mut self, key: Vec<u8>) {
+            self.0.remove(&key);
+        }
+    }
+
+    fn entry(seq: u64, wall_ms: u64, payload: Payload) -> Entry {
+        Entry {
+            origin: StoreId::parse("S001").unwrap(),
+            seq,
+            hlc: Hlc {
+                wall_ms,
+                logical: 0,
+            },
+            business_date: NaiveDate::from_ymd_opt(2026, 11, 28).unwrap(),
+            staff: StaffId::system(),
+            tx: TxId::parse(&format!("key-{seq:08}")).unwrap(),
+            prev_hash: EntryHash::GENESIS,
+            payload,
+        }
+    }
+
+    fn quick(seq: u64, amount: i64, member: bool, tender: Tender) -> Payload {
+        Payload::Sale {
+            sale: QuickSale {
+                sale_id: SaleId::for_entry(&StoreId::parse("S001").unwrap(), seq),
+                member_id: member.then(|| crate::MemberId::mint(1, 1)),
+                category: Some("洗车".into()),
+                amount: Fen(amount),
+                currency: Currency::CNY,
+                tender,
+                points_earned: Points(0),
+            },
+            ops: Vec::new(),
+        }
+    }
+
+    fn cash(amount: i64) -> Tender {
+        Tender::Cash {
+            tendered: Fen(amount),
+            change: Fen(0),
+        }
+    }
+
+    #[test]
+    fn sales_and_returns_add_up_in_any_order() {
+        // 2026-11-28 10:15 and 14:05 in Shanghai.
+        let (ten, two) = (1_795_832_100_000, 1_795_845_900_000);
+        let entries = vec![
+            entry(1, ten, quick(1, 50_00, true, cash(50_00))),
+            entry(2, two, quick(2, 30_00, false, cash(30_00))),
+            entry(
+                3,
+                two,
+                Payload::Return {
+                    sale: SaleId::for_entry(&StoreId::parse("S001").unwrap(), 2),
+                    member_id: None,
+                    amount: Fen(30_00),
+                    refund: cash(30_00),
+                    reason: "退".into(),
+                    ops: Vec::new(),
+                },
+            ),
+        ];
+        let cal = StoreCalendar::default();
+        let mut forward = Kv::default();
+        for e in &entries {
+            apply(&mut forward, e, &cal).unwrap();
+        }
+        let mut backward = Kv::default();
+        for e in entries.iter().rev() {
+            apply(&mut backward, e, &cal).unwrap();
+        }
+        assert_eq!(forward.0, backward.0);
+        let date = NaiveDate::from_ymd_opt(2026, 11, 28).unwrap();
+        let s001 = StoreId::parse("S001").unwrap();
+        let read = |key: Vec<u8>| -> SalesCell { postcard::from_bytes(&forward.0[&key]).unwrap() };
+        let day = read(keys::day(date, &s001));
+        assert_eq!(
+            (
+                day.sales,
+                day.member_sales,
+                day.net,
+                day.returns,
+                day.returned
+            ),
+            (2, 1, 80_00, 1, 30_00)
+        );
+        assert_eq!(read(keys::hour(date, &s001, 10)).net, 50_00);
+        assert_eq!(read(keys::hour(date, &s001, 14)).returned, 30_00);
+        assert_eq!(read(keys::category(date, &s001, "洗车")).net, 80_00);
+        let cash: TenderCell =
+            postcard::from_bytes(&forward.0[&keys::tender(date, &s001, "cash")]).unwrap();
+        assert_eq!((cash.paid, cash.times, cash.refunded), (80_00, 2, 30_00));
+    }
+}
