@@ -5,7 +5,8 @@
 //!
 //! Keys, date first so a day is one prefix: `rp/d/<date>/<store>` (day), `rp/h/<date>/<store>/<hh>`
 //! (hour of the sale, in the chain's time zone), `rp/c/<date>/<store>/<category>` (goods by
-//! category), `rp/t/<date>/<store>/<tender>` (tenders by kind).
+//! category), `rp/t/<date>/<store>/<tender>` (tenders by kind), `rp/w/<date>/<store>` (stored
+//! value and cards: 买卡金额 / 赠送金额 / 卡内消费).
 
 use chrono::{NaiveDate, Timelike};
 use serde::{Deserialize, Serialize};
@@ -15,6 +16,7 @@ use crate::entry::{Entry, Payload};
 use crate::ids::StoreId;
 use crate::inventory::ViewKv;
 use crate::sale::Tender;
+use crate::wallet::WalletEvent;
 
 /// Sales of one store in one cell (a day, an hour, a category), in fen.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,6 +65,38 @@ impl TenderCell {
     }
 }
 
+/// Stored value and cards at one store in one day, in fen.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WalletCell {
+    /// 充值: how many, what members paid, and the bonus the offers gave (赠送金额).
+    pub top_ups: u64,
+    pub top_up_paid: i64,
+    pub bonus_given: i64,
+    /// 售卡: count and period cards sold, and their price (买卡金额).
+    pub cards_sold: u64,
+    pub card_sales: i64,
+    /// 卡内消费: stored value spent in sales here (principal and bonus), net of returns.
+    pub spent_principal: i64,
+    pub spent_bonus: i64,
+    /// Stored value paid back in cash (退储值): principal, and the bonus forfeited with it.
+    pub refunded_principal: i64,
+    pub bonus_forfeited: i64,
+}
+
+impl WalletCell {
+    pub fn add(&mut self, o: &WalletCell) {
+        self.top_ups += o.top_ups;
+        self.top_up_paid += o.top_up_paid;
+        self.bonus_given += o.bonus_given;
+        self.cards_sold += o.cards_sold;
+        self.card_sales += o.card_sales;
+        self.spent_principal += o.spent_principal;
+        self.spent_bonus += o.spent_bonus;
+        self.refunded_principal += o.refunded_principal;
+        self.bonus_forfeited += o.bonus_forfeited;
+    }
+}
+
 pub mod keys {
     use super::*;
 
@@ -89,6 +123,12 @@ pub mod keys {
     }
     pub fn tender(date: NaiveDate, store: &StoreId, kind: &str) -> Vec<u8> {
         format!("rp/t/{date}/{store}/{kind}").into_bytes()
+    }
+    pub fn wallet_prefix(date: NaiveDate) -> Vec<u8> {
+        format!("rp/w/{date}/").into_bytes()
+    }
+    pub fn wallet(date: NaiveDate, store: &StoreId) -> Vec<u8> {
+        format!("rp/w/{date}/{store}").into_bytes()
     }
 }
 
@@ -177,8 +217,56 @@ pub fn apply(kv: &mut dyn ViewKv, entry: &Entry, calendar: &StoreCalendar) -> Re
             };
             (cell, Vec::new(), ret.refunds.iter().collect())
         }
+        Payload::Wallet { event, .. } => {
+            let cell = match event {
+                WalletEvent::TopUp { paid, bonus, .. } => WalletCell {
+                    top_ups: 1,
+                    top_up_paid: paid.0,
+                    bonus_given: bonus.0,
+                    ..WalletCell::default()
+                },
+                WalletEvent::CardSold { price, .. } => WalletCell {
+                    cards_sold: 1,
+                    card_sales: price.0,
+                    ..WalletCell::default()
+                },
+                WalletEvent::Refunded {
+                    principal,
+                    bonus_forfeited,
+                    ..
+                } => WalletCell {
+                    refunded_principal: principal.0,
+                    bonus_forfeited: bonus_forfeited.0,
+                    ..WalletCell::default()
+                },
+                _ => return Ok(()),
+            };
+            return bump(kv, keys::wallet(date, store), |c: &mut WalletCell| {
+                c.add(&cell)
+            });
+        }
         _ => return Ok(()),
     };
+    // Stored value spent here, and given back by returns.
+    let stored = |ts: &[&Tender]| -> (i64, i64) {
+        ts.iter().fold((0, 0), |(p, b), t| match t {
+            Tender::StoredValue {
+                principal, bonus, ..
+            } => (p + principal.0, b + bonus.0),
+            _ => (p, b),
+        })
+    };
+    let (spent, back) = (stored(&tenders), stored(&refunds));
+    if spent != (0, 0) || back != (0, 0) {
+        let add = WalletCell {
+            spent_principal: spent.0 - back.0,
+            spent_bonus: spent.1 - back.1,
+            ..WalletCell::default()
+        };
+        bump(kv, keys::wallet(date, store), |c: &mut WalletCell| {
+            c.add(&add)
+        })?;
+    }
     bump(kv, keys::day(date, store), |c: &mut SalesCell| c.add(&cell))?;
     bump(kv, keys::hour(date, store, hour), |c: &mut SalesCell| {
         c.add(&cell)
@@ -297,6 +385,21 @@ mod tests {
                 },
             ),
         ];
+        let mut entries = entries;
+        entries.push(entry(
+            4,
+            ten,
+            Payload::Wallet {
+                member_id: crate::MemberId::mint(1, 1),
+                event: WalletEvent::TopUp {
+                    paid: Fen(500_00),
+                    bonus: Fen(50_00),
+                    rule: Some("充500送50".into()),
+                    tender: cash(500_00),
+                },
+                ops: Vec::new(),
+            },
+        ));
         let cal = StoreCalendar::default();
         let mut forward = Kv::default();
         for e in &entries {
@@ -327,5 +430,11 @@ mod tests {
         let cash: TenderCell =
             postcard::from_bytes(&forward.0[&keys::tender(date, &s001, "cash")]).unwrap();
         assert_eq!((cash.paid, cash.times, cash.refunded), (80_00, 2, 30_00));
+        let wallet: WalletCell =
+            postcard::from_bytes(&forward.0[&keys::wallet(date, &s001)]).unwrap();
+        assert_eq!(
+            (wallet.top_ups, wallet.top_up_paid, wallet.bonus_given),
+            (1, 500_00, 50_00)
+        );
     }
 }

@@ -552,7 +552,7 @@ fn catalogue_stock_stocktake_and_a_transfer_across_outages() {
     );
     held_orders(&a.client);
     staff_and_commissions(hq, (&a.client, &b.client), &member);
-    sales_report(hq, &b.client);
+    sales_report(hq, &b.client, &member);
     hub.kill();
     a.kill();
     b.kill();
@@ -989,7 +989,7 @@ fn held_orders(a: &Client) {
 }
 
 /// 报表: headquarters' sales report moves by exactly what one more sale and its return did.
-fn sales_report(hq: &Client, b: &Client) {
+fn sales_report(hq: &Client, b: &Client, member: &str) {
     let sold = |key: &str| {
         b.post(
             "/api/v1/checkouts/quick",
@@ -1059,6 +1059,18 @@ fn sales_report(hq: &Client, b: &Client) {
         1234
     );
     assert_eq!(fen(&row("category", "报表测试")["net"]["amount"]), 2468);
+    // Stored value: a top-up of 100 shows as 充值金额 at S002.
+    let wallet_before = fen(&row("wallet", "S002")["top_up_paid"]["amount"]);
+    let topped = b.post(
+        &format!("/api/v1/members/{member}/top-ups"),
+        Some("report-topup-0001"),
+        &json!({"amount": {"amount": "100.00"}}).to_string(),
+    );
+    assert_eq!(topped.status, 201, "{:?}", topped.body);
+    eventually(30, "the top-up in the report", || {
+        let now = fen(&row("wallet", "S002")["top_up_paid"]["amount"]);
+        (now - wallet_before == 10_000).then_some(())
+    });
     let csv = hq.get(&format!(
         "/api/v1/reports/sales?from={today}&to={today}&by=store&format=csv"
     ));

@@ -1,16 +1,21 @@
 //! 报表: sales for a period from the report cells kept at ingest (one cell per store and day,
-//! or per hour, category or tender), grouped by day, week, month, store, hour, category or
-//! tender, as JSON or as CSV with Chinese headers. Exact to the fen: cells are integer sums.
+//! or per hour, category or tender; stored value and cards per store and day), grouped by day,
+//! week, month, store, hour, category, tender or wallet, as JSON or as CSV with Chinese
+//! headers. Exact to the fen: cells are integer sums.
 
 use std::collections::BTreeMap;
 
 use chrono::{Datelike, NaiveDate};
-use protocol::reports::{self, SalesCell, TenderCell};
+use protocol::reports::{self, SalesCell, TenderCell, WalletCell};
 
 use super::*;
 
 /// The longest period one report covers.
 const DAYS_MAX: i64 = 366;
+
+const GROUPS: [&str; 8] = [
+    "day", "week", "month", "store", "hour", "category", "tender", "wallet",
+];
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -18,7 +23,8 @@ pub(super) struct ReportQuery {
     from: NaiveDate,
     to: NaiveDate,
     store: Option<StoreId>,
-    /// day (default), week, month, store, hour, category or tender.
+    /// One of `GROUPS` (day by default): `tender` is money in and out by kind of tender,
+    /// `wallet` stored value and cards per store.
     by: Option<String>,
     /// json (default) or csv.
     format: Option<String>,
@@ -28,6 +34,7 @@ pub(super) struct ReportQuery {
 enum Rows {
     Sales(BTreeMap<String, SalesCell>),
     Tenders(BTreeMap<String, TenderCell>),
+    Wallet(BTreeMap<String, WalletCell>),
 }
 
 fn read_cells<T: for<'de> Deserialize<'de>>(
@@ -45,47 +52,63 @@ fn read_cells<T: for<'de> Deserialize<'de>>(
         .collect()
 }
 
+/// The rest of a key, `<store>` or `<store>/<hour|category|tender>`, split.
+fn split(rest: &str) -> (String, String) {
+    let (store, what) = rest.split_once('/').unwrap_or((rest, ""));
+    (store.to_owned(), what.to_owned())
+}
+
 fn build(storage: &dyn HubStore, q: &ReportQuery, by: &str) -> Result<Rows, String> {
     let mut sales: BTreeMap<String, SalesCell> = BTreeMap::new();
     let mut tenders: BTreeMap<String, TenderCell> = BTreeMap::new();
+    let mut wallet: BTreeMap<String, WalletCell> = BTreeMap::new();
+    let wanted = |store: &str| q.store.as_ref().is_none_or(|s| s.as_str() == store);
     let mut date = q.from;
     while date <= q.to {
-        let prefix = match by {
-            "hour" => reports::keys::hour_prefix(date),
-            "category" => reports::keys::category_prefix(date),
-            "tender" => reports::keys::tender_prefix(date),
-            _ => reports::keys::day_prefix(date),
-        };
-        // The rest of a key: `<store>` or `<store>/<hour|category|tender>`.
-        let split = |rest: &str| -> (String, String) {
-            let (store, what) = rest.split_once('/').unwrap_or((rest, ""));
-            (store.to_owned(), what.to_owned())
-        };
-        let wanted = |store: &str| q.store.as_ref().is_none_or(|s| s.as_str() == store);
-        if by == "tender" {
-            for (rest, cell) in read_cells::<TenderCell>(storage, &prefix)? {
-                let (store, kind) = split(&rest);
-                if wanted(&store) {
-                    tenders.entry(kind).or_default().add(&cell);
+        match by {
+            "wallet" => {
+                for (rest, cell) in
+                    read_cells::<WalletCell>(storage, &reports::keys::wallet_prefix(date))?
+                {
+                    let (store, _) = split(&rest);
+                    if wanted(&store) {
+                        wallet.entry(store).or_default().add(&cell);
+                    }
                 }
             }
-        } else {
-            for (rest, cell) in read_cells::<SalesCell>(storage, &prefix)? {
-                let (store, what) = split(&rest);
-                if !wanted(&store) {
-                    continue;
-                }
-                let label = match by {
-                    "week" => {
-                        let w = date.iso_week();
-                        format!("{}-W{:02}", w.year(), w.week())
+            "tender" => {
+                for (rest, cell) in
+                    read_cells::<TenderCell>(storage, &reports::keys::tender_prefix(date))?
+                {
+                    let (store, kind) = split(&rest);
+                    if wanted(&store) {
+                        tenders.entry(kind).or_default().add(&cell);
                     }
-                    "month" => format!("{}-{:02}", date.year(), date.month()),
-                    "store" => store,
-                    "hour" | "category" => what,
-                    _ => date.to_string(),
+                }
+            }
+            _ => {
+                let prefix = match by {
+                    "hour" => reports::keys::hour_prefix(date),
+                    "category" => reports::keys::category_prefix(date),
+                    _ => reports::keys::day_prefix(date),
                 };
-                sales.entry(label).or_default().add(&cell);
+                for (rest, cell) in read_cells::<SalesCell>(storage, &prefix)? {
+                    let (store, what) = split(&rest);
+                    if !wanted(&store) {
+                        continue;
+                    }
+                    let label = match by {
+                        "week" => {
+                            let w = date.iso_week();
+                            format!("{}-W{:02}", w.year(), w.week())
+                        }
+                        "month" => format!("{}-{:02}", date.year(), date.month()),
+                        "store" => store,
+                        "hour" | "category" => what,
+                        _ => date.to_string(),
+                    };
+                    sales.entry(label).or_default().add(&cell);
+                }
             }
         }
         let Some(next) = date.succ_opt() else { break };
@@ -93,6 +116,7 @@ fn build(storage: &dyn HubStore, q: &ReportQuery, by: &str) -> Result<Rows, Stri
     }
     Ok(match by {
         "tender" => Rows::Tenders(tenders),
+        "wallet" => Rows::Wallet(wallet),
         _ => Rows::Sales(sales),
     })
 }
@@ -111,14 +135,8 @@ pub(super) async fn sales(
         Err(e) => return bad_query(e.body_text()),
     };
     let by = q.by.clone().unwrap_or_else(|| "day".to_owned());
-    if ![
-        "day", "week", "month", "store", "hour", "category", "tender",
-    ]
-    .contains(&by.as_str())
-    {
-        return bad_query(format!(
-            "by is day, week, month, store, hour, category or tender, not {by}"
-        ));
+    if !GROUPS.contains(&by.as_str()) {
+        return bad_query(format!("by is one of {GROUPS:?}, not {by}"));
     }
     let csv = match q.format.as_deref() {
         None | Some("json") => false,
@@ -141,43 +159,59 @@ pub(super) async fn sales(
     if csv {
         return csv_response(&by, &rows);
     }
+    let y = |f: i64| Money::cny(Fen(f));
     let rows: Vec<serde_json::Value> = match &rows {
         Rows::Sales(rows) => rows
             .iter()
             .map(|(label, c)| {
                 json!({by.as_str(): label, "sales": c.sales, "member_sales": c.member_sales,
-                    "gross": Money::cny(Fen(c.gross)), "discount": Money::cny(Fen(c.discount)),
-                    "net": Money::cny(Fen(c.net)), "returns": c.returns,
-                    "returned": Money::cny(Fen(c.returned)),
-                    "net_after_returns": Money::cny(Fen(c.net - c.returned))})
+                    "gross": y(c.gross), "discount": y(c.discount), "net": y(c.net),
+                    "returns": c.returns, "returned": y(c.returned),
+                    "net_after_returns": y(c.net - c.returned)})
             })
             .collect(),
         Rows::Tenders(rows) => rows
             .iter()
             .map(|(kind, c)| {
-                json!({"tender": kind, "paid": Money::cny(Fen(c.paid)), "times": c.times,
-                    "refunded": Money::cny(Fen(c.refunded)), "refunds": c.refunds})
+                json!({"tender": kind, "paid": y(c.paid), "times": c.times,
+                    "refunded": y(c.refunded), "refunds": c.refunds})
+            })
+            .collect(),
+        Rows::Wallet(rows) => rows
+            .iter()
+            .map(|(store, c)| {
+                json!({"wallet": store, "top_ups": c.top_ups, "top_up_paid": y(c.top_up_paid),
+                    "bonus_given": y(c.bonus_given), "cards_sold": c.cards_sold,
+                    "card_sales": y(c.card_sales), "spent_principal": y(c.spent_principal),
+                    "spent_bonus": y(c.spent_bonus), "refunded_principal": y(c.refunded_principal),
+                    "bonus_forfeited": y(c.bonus_forfeited)})
             })
             .collect(),
     };
     axum::Json(json!({ "by": by, "rows": rows })).into_response()
 }
 
-fn csv_response(by: &str, rows: &Rows) -> Response {
+/// The report as CSV rows (header first).
+fn csv_rows(by: &str, rows: &Rows) -> Vec<Vec<String>> {
     let label = match by {
         "week" => "周",
         "month" => "月份",
-        "store" => "门店",
+        "store" | "wallet" => "门店",
         "hour" => "时段",
         "category" => "类别",
         "tender" => "支付方式",
         _ => "日期",
     };
-    let mut out = csv::Writer::from_writer(Vec::new());
-    let written = match rows {
+    let head = |cols: &[&str]| {
+        std::iter::once(label)
+            .chain(cols.iter().copied())
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    let mut out = Vec::new();
+    match rows {
         Rows::Sales(rows) => {
-            let head = [
-                label,
+            out.push(head(&[
                 "销售笔数",
                 "会员笔数",
                 "原价金额",
@@ -186,41 +220,72 @@ fn csv_response(by: &str, rows: &Rows) -> Response {
                 "退货笔数",
                 "退货金额",
                 "净额",
-            ];
-            out.write_record(head).and_then(|()| {
-                rows.iter().try_for_each(|(l, c)| {
-                    out.write_record([
-                        l.clone(),
-                        c.sales.to_string(),
-                        c.member_sales.to_string(),
-                        yuan(c.gross),
-                        yuan(c.discount),
-                        yuan(c.net),
-                        c.returns.to_string(),
-                        yuan(c.returned),
-                        yuan(c.net - c.returned),
-                    ])
-                })
-            })
+            ]));
+            for (l, c) in rows {
+                out.push(vec![
+                    l.clone(),
+                    c.sales.to_string(),
+                    c.member_sales.to_string(),
+                    yuan(c.gross),
+                    yuan(c.discount),
+                    yuan(c.net),
+                    c.returns.to_string(),
+                    yuan(c.returned),
+                    yuan(c.net - c.returned),
+                ]);
+            }
         }
-        Rows::Tenders(rows) => out
-            .write_record([label, "收款金额", "笔数", "退款金额", "退款笔数"])
-            .and_then(|()| {
-                rows.iter().try_for_each(|(kind, c)| {
-                    out.write_record([
-                        kind.clone(),
-                        yuan(c.paid),
-                        c.times.to_string(),
-                        yuan(c.refunded),
-                        c.refunds.to_string(),
-                    ])
-                })
-            }),
-    };
-    match written
+        Rows::Tenders(rows) => {
+            out.push(head(&["收款金额", "笔数", "退款金额", "退款笔数"]));
+            for (kind, c) in rows {
+                out.push(vec![
+                    kind.clone(),
+                    yuan(c.paid),
+                    c.times.to_string(),
+                    yuan(c.refunded),
+                    c.refunds.to_string(),
+                ]);
+            }
+        }
+        Rows::Wallet(rows) => {
+            out.push(head(&[
+                "充值笔数",
+                "充值金额",
+                "赠送金额",
+                "售卡张数",
+                "买卡金额",
+                "卡内消费本金",
+                "卡内消费赠送",
+                "退储值本金",
+                "作废赠送",
+            ]));
+            for (store, c) in rows {
+                out.push(vec![
+                    store.clone(),
+                    c.top_ups.to_string(),
+                    yuan(c.top_up_paid),
+                    yuan(c.bonus_given),
+                    c.cards_sold.to_string(),
+                    yuan(c.card_sales),
+                    yuan(c.spent_principal),
+                    yuan(c.spent_bonus),
+                    yuan(c.refunded_principal),
+                    yuan(c.bonus_forfeited),
+                ]);
+            }
+        }
+    }
+    out
+}
+
+fn csv_response(by: &str, rows: &Rows) -> Response {
+    let mut out = csv::Writer::from_writer(Vec::new());
+    let written = csv_rows(by, rows)
+        .iter()
+        .try_for_each(|r| out.write_record(r))
         .map_err(|e| e.to_string())
-        .and_then(|()| out.into_inner().map_err(|e| e.to_string()))
-    {
+        .and_then(|()| out.into_inner().map_err(|e| e.to_string()));
+    match written {
         // A BOM so that Excel opens the Chinese headers as UTF-8.
         Ok(bytes) => {
             let mut body = "\u{feff}".as_bytes().to_vec();
