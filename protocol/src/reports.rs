@@ -6,7 +6,8 @@
 //! Keys, date first so a day is one prefix: `rp/d/<date>/<store>` (day), `rp/h/<date>/<store>/<hh>`
 //! (hour of the sale, in the chain's time zone), `rp/c/<date>/<store>/<category>` (goods by
 //! category), `rp/t/<date>/<store>/<tender>` (tenders by kind), `rp/w/<date>/<store>` (stored
-//! value and cards: 买卡金额 / 赠送金额 / 卡内消费).
+//! value and cards: 买卡金额 / 赠送金额 / 卡内消费), `rp/s/<date>/<store>/<sku>` (goods by SKU, for
+//! best and worst sellers; `sales` counts units in thousandths).
 
 use chrono::{NaiveDate, Timelike};
 use serde::{Deserialize, Serialize};
@@ -124,6 +125,12 @@ pub mod keys {
     pub fn tender(date: NaiveDate, store: &StoreId, kind: &str) -> Vec<u8> {
         format!("rp/t/{date}/{store}/{kind}").into_bytes()
     }
+    pub fn sku_prefix(date: NaiveDate) -> Vec<u8> {
+        format!("rp/s/{date}/").into_bytes()
+    }
+    pub fn sku(date: NaiveDate, store: &StoreId, sku: &crate::ids::Sku) -> Vec<u8> {
+        format!("rp/s/{date}/{store}/{sku}").into_bytes()
+    }
     pub fn wallet_prefix(date: NaiveDate) -> Vec<u8> {
         format!("rp/w/{date}/").into_bytes()
     }
@@ -197,6 +204,13 @@ pub fn apply(kv: &mut dyn ViewKv, entry: &Entry, calendar: &StoreCalendar) -> Re
                     keys::category(date, store, &l.category),
                     |c: &mut SalesCell| c.add(&line),
                 )?;
+                let units = SalesCell {
+                    sales: u64::try_from(l.qty.0).unwrap_or(0),
+                    ..line
+                };
+                bump(kv, keys::sku(date, store, &l.sku), |c: &mut SalesCell| {
+                    c.add(&units)
+                })?;
             }
             let cell = sale(s.member_id.is_some(), s.subtotal.0, s.due.0);
             (cell, s.tenders.iter().collect(), Vec::new())
@@ -210,6 +224,16 @@ pub fn apply(kv: &mut dyn ViewKv, entry: &Entry, calendar: &StoreCalendar) -> Re
             (cell, Vec::new(), vec![refund])
         }
         Payload::ItemReturn { ret, .. } => {
+            for l in &ret.lines {
+                let back = SalesCell {
+                    returns: u64::try_from(l.qty.0).unwrap_or(0),
+                    returned: l.amount.0,
+                    ..SalesCell::default()
+                };
+                bump(kv, keys::sku(date, store, &l.sku), |c: &mut SalesCell| {
+                    c.add(&back)
+                })?;
+            }
             let cell = SalesCell {
                 returns: 1,
                 returned: ret.amount.0,

@@ -1059,6 +1059,20 @@ fn sales_report(hq: &Client, b: &Client, member: &str) {
         1234
     );
     assert_eq!(fen(&row("category", "报表测试")["net"]["amount"]), 2468);
+    // 畅销: goods by SKU at S002, best first (A1 is all S002 sold by SKU, some of it returned).
+    let best = hq
+        .get(&format!(
+            "/api/v1/reports/sales?from={today}&to={today}&store=S002&by=sku&limit=1"
+        ))
+        .body;
+    let rows = best["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{best}");
+    assert_eq!(rows[0]["sku"], "A1");
+    assert!(
+        rows[0]["qty"].as_str().unwrap().parse::<f64>().unwrap() >= 20.0,
+        "{best}"
+    );
+    assert!(fen(&rows[0]["returned"]["amount"]) > 0, "{best}");
     // Stored value: a top-up of 100 shows as 充值金额 at S002.
     let wallet_before = fen(&row("wallet", "S002")["top_up_paid"]["amount"]);
     let topped = b.post(

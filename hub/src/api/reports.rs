@@ -13,8 +13,8 @@ use super::*;
 /// The longest period one report covers.
 const DAYS_MAX: i64 = 366;
 
-const GROUPS: [&str; 8] = [
-    "day", "week", "month", "store", "hour", "category", "tender", "wallet",
+const GROUPS: [&str; 9] = [
+    "day", "week", "month", "store", "hour", "category", "tender", "wallet", "sku",
 ];
 
 #[derive(Deserialize)]
@@ -28,11 +28,17 @@ pub(super) struct ReportQuery {
     by: Option<String>,
     /// json (default), csv or xlsx.
     format: Option<String>,
+    /// With `by=sku`: best sellers first (by what was paid, net of returns), or `asc` for the
+    /// worst; at most `limit` rows (all by default).
+    order: Option<String>,
+    limit: Option<usize>,
 }
 
 /// A report's rows: the group's label and its cells.
 enum Rows {
     Sales(BTreeMap<String, SalesCell>),
+    /// Goods by SKU, best (or worst) first; `sales` is units sold in thousandths.
+    Ranked(Vec<(String, SalesCell)>),
     Tenders(BTreeMap<String, TenderCell>),
     Wallet(BTreeMap<String, WalletCell>),
 }
@@ -90,6 +96,7 @@ fn build(storage: &dyn HubStore, q: &ReportQuery, by: &str) -> Result<Rows, Stri
                 let prefix = match by {
                     "hour" => reports::keys::hour_prefix(date),
                     "category" => reports::keys::category_prefix(date),
+                    "sku" => reports::keys::sku_prefix(date),
                     _ => reports::keys::day_prefix(date),
                 };
                 for (rest, cell) in read_cells::<SalesCell>(storage, &prefix)? {
@@ -104,7 +111,7 @@ fn build(storage: &dyn HubStore, q: &ReportQuery, by: &str) -> Result<Rows, Stri
                         }
                         "month" => format!("{}-{:02}", date.year(), date.month()),
                         "store" => store,
-                        "hour" | "category" => what,
+                        "hour" | "category" | "sku" => what,
                         _ => date.to_string(),
                     };
                     sales.entry(label).or_default().add(&cell);
@@ -114,11 +121,26 @@ fn build(storage: &dyn HubStore, q: &ReportQuery, by: &str) -> Result<Rows, Stri
         let Some(next) = date.succ_opt() else { break };
         date = next;
     }
+    if by == "sku" {
+        // 畅销/滞销: ranked by what was paid net of returns, then cut to `limit`.
+        let mut ranked: Vec<(String, SalesCell)> = sales.into_iter().collect();
+        ranked.sort_by_key(|(sku, c)| (std::cmp::Reverse(c.net - c.returned), sku.clone()));
+        if q.order.as_deref() == Some("asc") {
+            ranked.reverse();
+        }
+        ranked.truncate(q.limit.unwrap_or(usize::MAX));
+        return Ok(Rows::Ranked(ranked));
+    }
     Ok(match by {
         "tender" => Rows::Tenders(tenders),
         "wallet" => Rows::Wallet(wallet),
         _ => Rows::Sales(sales),
     })
+}
+
+/// Thousandths of a unit as the decimal string quantities are everywhere.
+fn qty(thousandths: u64) -> String {
+    protocol::catalogue::Qty(i64::try_from(thousandths).unwrap_or(i64::MAX)).to_string()
 }
 
 fn yuan(fen: i64) -> String {
@@ -171,6 +193,14 @@ pub(super) async fn sales(
                     "net_after_returns": y(c.net - c.returned)})
             })
             .collect(),
+        Rows::Ranked(rows) => rows
+            .iter()
+            .map(|(sku, c)| {
+                json!({"sku": sku, "qty": qty(c.sales), "gross": y(c.gross),
+                    "discount": y(c.discount), "net": y(c.net), "returned_qty": qty(c.returns),
+                    "returned": y(c.returned), "net_after_returns": y(c.net - c.returned)})
+            })
+            .collect(),
         Rows::Tenders(rows) => rows
             .iter()
             .map(|(kind, c)| {
@@ -201,6 +231,7 @@ fn csv_rows(by: &str, rows: &Rows) -> Vec<Vec<String>> {
         "hour" => "时段",
         "category" => "类别",
         "tender" => "支付方式",
+        "sku" => "商品编码",
         _ => "日期",
     };
     let head = |cols: &[&str]| {
@@ -231,6 +262,29 @@ fn csv_rows(by: &str, rows: &Rows) -> Vec<Vec<String>> {
                     yuan(c.discount),
                     yuan(c.net),
                     c.returns.to_string(),
+                    yuan(c.returned),
+                    yuan(c.net - c.returned),
+                ]);
+            }
+        }
+        Rows::Ranked(rows) => {
+            out.push(head(&[
+                "销售数量",
+                "原价金额",
+                "优惠金额",
+                "实收金额",
+                "退货数量",
+                "退货金额",
+                "净额",
+            ]));
+            for (sku, c) in rows {
+                out.push(vec![
+                    sku.clone(),
+                    qty(c.sales),
+                    yuan(c.gross),
+                    yuan(c.discount),
+                    yuan(c.net),
+                    qty(c.returns),
                     yuan(c.returned),
                     yuan(c.net - c.returned),
                 ]);
@@ -319,11 +373,14 @@ fn xlsx_bytes(by: &str, rows: &Rows) -> Result<Vec<u8>, rust_xlsxwriter::XlsxErr
                     sheet.write_string_with_format(r, c, cell, &bold)?;
                 } else if c == 0 {
                     sheet.write_string(r, c, cell)?;
-                } else if cell.contains('.') {
-                    let fen = cell.replace('.', "").parse::<i64>().unwrap_or(0);
-                    sheet.write_number_with_format(r, c, fen as f64 / 100.0, &money)?;
                 } else {
-                    sheet.write_number(r, c, cell.parse::<u32>().map_or(0.0, f64::from))?;
+                    // Amounts carry two decimals, quantities up to three, counts none.
+                    let value = cell.parse::<rust_decimal::Decimal>().unwrap_or_default();
+                    let number = rust_decimal::prelude::ToPrimitive::to_f64(&value).unwrap_or(0.0);
+                    match value.scale() {
+                        2 => sheet.write_number_with_format(r, c, number, &money)?,
+                        _ => sheet.write_number(r, c, number)?,
+                    };
                 }
             }
         }
