@@ -156,7 +156,8 @@ pub enum Payload {
 }
 
 impl Payload {
-    /// The member whose wallet this entry changes (rights, a card, a receivable), if any.
+    /// The member whose wallet this entry changes (rights, a card, a receivable), or whose item
+    /// sale it takes back, if any: these entries go to every store in the feed.
     pub fn wallet_member(&self) -> Option<MemberId> {
         let (member, ops, tender) = match self {
             Payload::Wallet { member_id, .. } => return Some(*member_id),
@@ -164,9 +165,9 @@ impl Payload {
             Payload::Checkout { sale, ops, .. } => {
                 return sale.member_id.filter(|_| !ops.is_empty());
             }
-            Payload::ItemReturn { ret, ops, .. } => {
-                return ret.member_id.filter(|_| !ops.is_empty());
-            }
+            // Every store that may take the sale's next return must learn of this one, whether
+            // or not it moved a counter (a partial return of goods paid in cash moves none).
+            Payload::ItemReturn { ret, .. } => return ret.member_id,
             Payload::Return {
                 member_id,
                 ops,

@@ -1,7 +1,7 @@
 //! The seeded simulator of many stores and the hub with cut, stale and slow connections,
 //! partitions and crashes (see `tests/src/sim.rs`). A failure names its seed;
 //! `SIM_SEED=<n> cargo test -p tests --test simulator` replays exactly that run;
-//! `SIM_SEEDS=<n>` runs seeds 0..n (200 by default, spread over the cores).
+//! `SIM_SEEDS=<n>` runs seeds 0..n (300 by default, spread over the cores).
 #![allow(clippy::print_stdout)]
 
 use tests::sim::{Sim, SimConfig, WalletCounts};
@@ -44,7 +44,7 @@ fn many_seeds_converge_with_nothing_lost_or_doubled() {
     let seeds: u64 = std::env::var("SIM_SEEDS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(200);
+        .unwrap_or(300);
     // Seeds are independent: run them on every core, each deterministic on its own.
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);
     let results: Vec<_> = std::thread::scope(|scope| {
