@@ -139,18 +139,6 @@ pub mod keys {
     }
 }
 
-/// The stable name of a tender's kind in reports.
-pub fn tender_kind(t: &Tender) -> &'static str {
-    match t {
-        Tender::Cash { .. } => "cash",
-        Tender::Card { .. } => "card",
-        Tender::WeChat { .. } => "wechat",
-        Tender::Alipay { .. } => "alipay",
-        Tender::StoredValue { .. } => "stored_value",
-        Tender::ForeignCash { .. } => "foreign_cash",
-    }
-}
-
 fn bump<T: Default + Serialize + for<'de> Deserialize<'de>>(
     kv: &mut dyn ViewKv,
     key: Vec<u8>,
@@ -303,7 +291,7 @@ pub fn apply(kv: &mut dyn ViewKv, entry: &Entry, calendar: &StoreCalendar) -> Re
         };
         bump(
             kv,
-            keys::tender(date, store, tender_kind(t)),
+            keys::tender(date, store, t.kind()),
             |c: &mut TenderCell| c.add(&add),
         )?;
     }
@@ -315,7 +303,7 @@ pub fn apply(kv: &mut dyn ViewKv, entry: &Entry, calendar: &StoreCalendar) -> Re
         };
         bump(
             kv,
-            keys::tender(date, store, tender_kind(t)),
+            keys::tender(date, store, t.kind()),
             |c: &mut TenderCell| c.add(&add),
         )?;
     }

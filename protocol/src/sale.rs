@@ -67,6 +67,18 @@ impl Tender {
         }
     }
 
+    /// The tender's kind as reports and the API name it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Tender::Cash { .. } => "cash",
+            Tender::Card { .. } => "card",
+            Tender::WeChat { .. } => "wechat",
+            Tender::Alipay { .. } => "alipay",
+            Tender::StoredValue { .. } => "stored_value",
+            Tender::ForeignCash { .. } => "foreign_cash",
+        }
+    }
+
     /// The receivable this tender created.
     pub fn overdraft(&self) -> Fen {
         match self {

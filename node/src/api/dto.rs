@@ -390,7 +390,7 @@ impl From<&Tender> for TenderOut {
             Tender::Cash { tendered, change } => TenderOut {
                 tendered: Money::cny(*tendered),
                 change: Money::cny(*change),
-                ..plain("cash", t.amount(), None)
+                ..plain(t.kind(), t.amount(), None)
             },
             Tender::StoredValue {
                 principal,
@@ -400,11 +400,11 @@ impl From<&Tender> for TenderOut {
                 principal: Some(Money::cny(*principal)),
                 bonus: Some(Money::cny(*bonus)),
                 overdraft: (overdraft.0 > 0).then(|| Money::cny(*overdraft)),
-                ..plain("stored_value", t.amount(), None)
+                ..plain(t.kind(), t.amount(), None)
             },
-            Tender::Card { amount, reference } => plain("card", *amount, Some(reference)),
-            Tender::WeChat { amount, reference } => plain("wechat", *amount, Some(reference)),
-            Tender::Alipay { amount, reference } => plain("alipay", *amount, Some(reference)),
+            Tender::Card { amount, reference } => plain(t.kind(), *amount, Some(reference)),
+            Tender::WeChat { amount, reference } => plain(t.kind(), *amount, Some(reference)),
+            Tender::Alipay { amount, reference } => plain(t.kind(), *amount, Some(reference)),
             Tender::ForeignCash {
                 currency,
                 amount,
@@ -419,7 +419,7 @@ impl From<&Tender> for TenderOut {
                     *currency,
                 )),
                 rate: Some(rate.to_string()),
-                ..plain("foreign_cash", t.amount(), None)
+                ..plain(t.kind(), t.amount(), None)
             },
         }
     }
