@@ -50,6 +50,9 @@ pub struct Config {
     pub pricing: protocol::pricing::PricingRules,
     /// Foreign cash the tills take (外币现金), yuan per unit, e.g. `{ USD = "7.10", HKD = "0.91" }`.
     pub exchange_rates: std::collections::BTreeMap<String, Decimal>,
+    /// How many days late a sale may be entered with its own time (补录: sales taken on paper
+    /// while the till was down; a replay of old data sets this high).
+    pub backdate_days_max: u32,
     /// Headquarters to sync with; without it the node runs on its own.
     pub sync: Option<SyncConfig>,
 }
@@ -178,6 +181,7 @@ impl Default for Config {
             wallet: WalletConfig::default(),
             pricing: Default::default(),
             exchange_rates: Default::default(),
+            backdate_days_max: 7,
             sync: None,
         }
     }
@@ -271,6 +275,7 @@ impl Config {
                     Ok((currency, *rate))
                 })
                 .collect::<anyhow::Result<_>>()?,
+            backdate_days_max: self.backdate_days_max,
         })
     }
 }

@@ -23,11 +23,11 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, watch};
 
 mod checkout;
-mod held;
+pub mod held;
 mod inventory;
 mod returns;
 
-pub use checkout::{ItemCheckoutRequest, TenderError, TenderRequest, price_basket};
+pub use checkout::{BasketLine, ItemCheckoutRequest, TenderError, TenderRequest, price_basket};
 pub use held::{HeldOrder, HeldView};
 pub use inventory::{
     InventoryError, STOCKTAKE_SKUS_MAX, StockAction, StockOutcome, StockRequest, TransferAction,
@@ -253,6 +253,8 @@ pub enum Rejection {
     OrderNotFound(protocol::DocId),
     #[error("{0}")]
     Held(String),
+    #[error("{0}")]
+    Backdate(String),
     #[error("the entry would be {0} bytes, over the {max}-byte limit: send fewer lines", max = protocol::entry::ENTRY_BYTES_MAX)]
     EntryTooLarge(usize),
     #[error("storage failed: {0}")]
@@ -298,6 +300,8 @@ pub struct Settings {
     pub pricing: protocol::pricing::PricingRules,
     /// Yuan per unit of each foreign currency the tills take as cash (外币现金).
     pub rates: std::collections::BTreeMap<protocol::Currency, rust_decimal::Decimal>,
+    /// How many days late a sale may be entered (补录).
+    pub backdate_days_max: u32,
 }
 
 /// Where time and random bits come from: the system in production, a seed in the simulator.
@@ -921,11 +925,24 @@ impl Journal {
         payload: Payload,
         outcome: impl FnOnce(&Overlay<'_>) -> Result<Outcome, StoreError>,
     ) -> Result<Outcome, Rejection> {
+        let today = self.settings.calendar.business_date(now_ms);
+        self.append_on(r, now_ms, today, payload, outcome)
+    }
+
+    /// `append`, booked on `business_date` (today, or the day a sale entered late was made).
+    fn append_on<T>(
+        &mut self,
+        r: &Request<T>,
+        now_ms: u64,
+        business_date: chrono::NaiveDate,
+        payload: Payload,
+        outcome: impl FnOnce(&Overlay<'_>) -> Result<Outcome, StoreError>,
+    ) -> Result<Outcome, Rejection> {
         let entry = Entry {
             origin: self.settings.store_id.clone(),
             seq: self.tip.next_seq,
             hlc: self.clock.tick(now_ms),
-            business_date: self.settings.calendar.business_date(now_ms),
+            business_date,
             staff: r.staff.clone(),
             tx: r.key.clone(),
             prev_hash: self.tip.hash,
@@ -1164,6 +1181,7 @@ mod tests {
             },
             pricing: Default::default(),
             rates: Default::default(),
+            backdate_days_max: 7,
         }
     }
 

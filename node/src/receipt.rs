@@ -77,6 +77,7 @@ pub fn step_label(step: Step) -> &'static str {
         Step::Birthday => "生日折扣",
         Step::Coupon => "优惠券",
         Step::Points => "积分抵现",
+        Step::Override => "改价",
     }
 }
 

@@ -31,6 +31,12 @@ impl StoreCalendar {
         shifted.with_timezone(&self.time_zone).date_naive()
     }
 
+    /// The business date of a wall-clock time in the store's time zone (a sale entered later,
+    /// 补录, is booked on the day it was made).
+    pub fn business_date_of_local(&self, local: chrono::NaiveDateTime) -> NaiveDate {
+        (local - TimeDelta::minutes(i64::from(self.day_start_minutes))).date()
+    }
+
     /// The wall-clock time of an instant in the store's time zone (for receipts and lists).
     pub fn local_time(&self, utc_ms: u64) -> chrono::NaiveDateTime {
         let utc = i64::try_from(utc_ms)

@@ -32,6 +32,9 @@ pub enum Step {
     Birthday,
     Coupon,
     Points,
+    /// 改价: the till set the line's amount below its price. Always first, and never in the
+    /// chain's order: a line whose amount was set takes no other step but points.
+    Override,
 }
 
 pub const DEFAULT_ORDER: [Step; 6] = [
@@ -55,6 +58,9 @@ pub struct Line {
     pub special: Option<Fen>,
     pub discountable: bool,
     pub earns_points: bool,
+    /// The line's amount as the till set it: 改价 (at most the price) or, for a product the
+    /// catalogue sells at an open price (金额商品, no price), what it costs.
+    pub set_amount: Option<Fen>,
 }
 
 /// A bundle (套餐): these quantities together at `price`.
@@ -113,7 +119,7 @@ impl PricingRules {
         let mut order = self.order.clone();
         order.sort();
         order.dedup();
-        if order.len() != self.order.len() {
+        if order.len() != self.order.len() || order.contains(&Step::Override) {
             return Err(PricingError::Order);
         }
         if !percent_ok(self.birthday_percent_off)
@@ -214,7 +220,9 @@ pub enum PricingError {
     Lines,
     #[error("prices and quantities out of range")]
     Range,
-    #[error("the pricing order must name each step at most once")]
+    #[error("{sku}: an amount set at the till ({amount}) may not be above the price ({price})")]
+    SetAbovePrice { sku: Sku, amount: Fen, price: Fen },
+    #[error("the pricing order must name each step at most once, and not the till's 改价")]
     Order,
     #[error("a percentage must be between 0 and 100")]
     Percent,
@@ -356,6 +364,7 @@ pub fn price(
     if lines.iter().any(|l| {
         !in_range(l.unit_price)
             || l.special.is_some_and(|s| !in_range(s))
+            || l.set_amount.is_some_and(|a| !in_range(a))
             || l.qty > crate::catalogue::QTY_MAX
     }) {
         return Err(PricingError::Range);
@@ -372,7 +381,11 @@ pub fn price(
         lines: lines
             .iter()
             .map(|l| {
-                let gross = Fen(times(l.unit_price, l.qty));
+                // An open-price line (no price) costs what the till set.
+                let gross = match l.set_amount {
+                    Some(amount) if l.unit_price.0 == 0 => amount,
+                    _ => Fen(times(l.unit_price, l.qty)),
+                };
                 PricedLine {
                     sku: l.sku.clone(),
                     category: l.category.clone(),
@@ -381,18 +394,42 @@ pub fn price(
                     gross,
                     steps: Vec::new(),
                     net: gross,
-                    discountable: l.discountable,
+                    discountable: l.discountable && l.set_amount.is_none(),
                     earns_points: l.earns_points,
                 }
             })
             .collect(),
     };
+    for (i, l) in lines.iter().enumerate() {
+        if let Some(amount) = l.set_amount {
+            let gross = w.lines[i].gross;
+            if amount > gross {
+                return Err(PricingError::SetAbovePrice {
+                    sku: l.sku.clone(),
+                    amount,
+                    price: gross,
+                });
+            }
+            let note = format!("改价 {amount}");
+            w.take(
+                i,
+                Step::Override,
+                gross.0 - amount.0,
+                Rounded::Price(rounding),
+                &note,
+            );
+        }
+    }
     let mut points_used = 0;
     let member_discounts = coupon.is_none() || rules.coupon_stacks_with_member_discounts;
     for step in &rules.order {
         match step {
             Step::Special => {
-                for (i, l) in lines.iter().enumerate() {
+                for (i, l) in lines
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, l)| l.set_amount.is_none())
+                {
                     if let Some(special) = l.special.filter(|s| *s < l.unit_price) {
                         let off = w.lines[i].gross.0 - times(special, l.qty);
                         let note = format!("特价 {special}");
@@ -400,7 +437,8 @@ pub fn price(
                     }
                 }
             }
-            Step::Bundle => apply_bundles(&mut w, bundles),
+            Step::Bundle => apply_bundles(&mut w, lines, bundles),
+            Step::Override => {}
             Step::Tier | Step::Birthday if !member_discounts => {}
             Step::Tier => {
                 let tier = member.and_then(|m| m.tier.as_ref());
@@ -449,9 +487,12 @@ pub fn price(
 
 /// Each bundle in turn, as many whole times as the basket holds its items; its saving over
 /// the items' amounts now is shared over the lines that make it up.
-fn apply_bundles(w: &mut Working, bundles: &[BundleOffer]) {
-    // Units of each line not yet used by a bundle.
-    let mut free: Vec<i64> = w.lines.iter().map(|l| l.qty.0).collect();
+fn apply_bundles(w: &mut Working, lines: &[Line], bundles: &[BundleOffer]) {
+    // Units of each line not yet used by a bundle (none of a line whose amount was set).
+    let mut free: Vec<i64> = lines
+        .iter()
+        .map(|l| if l.set_amount.is_some() { 0 } else { l.qty.0 })
+        .collect();
     for bundle in bundles {
         if bundle.items.is_empty() || bundle.items.iter().any(|(_, q)| q.0 <= 0) {
             continue;

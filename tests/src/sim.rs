@@ -576,6 +576,7 @@ impl Sim {
                 })
                 .collect::<BTreeMap<Sku, Qty>>()
                 .into_iter()
+                .map(|(sku, qty)| node::journal::BasketLine::new(sku, qty))
                 .collect();
             let member_id = some_member(&mut self.rng);
             let mut tenders = vec![TenderRequest::Cash {
@@ -609,6 +610,7 @@ impl Sim {
                 served_by: None,
                 coupon,
                 held_order: None,
+                sold_at: None,
             };
             self.send_spend(i, Spend::Items(request(&key, body)), true);
             return;

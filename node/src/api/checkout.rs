@@ -13,13 +13,13 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::error::{ApiError, Code};
-use super::inventory::{LineIn, line};
+use super::inventory::{LineIn, line, sale_line};
 use super::{
     AppResult, Body, St, TenderOut, check_password, cny_fen, parse_body, request_meta, spend,
     without_password,
 };
 use crate::journal::{
-    Command, ItemCheckoutRequest, Request, TenderRequest, WalletAction, price_basket,
+    BasketLine, Command, ItemCheckoutRequest, Request, TenderRequest, WalletAction, price_basket,
 };
 use crate::views::ItemSaleView;
 
@@ -32,6 +32,7 @@ pub(super) fn pricing_error(e: &PricingError) -> Code {
         PricingError::PointsAboveCap { .. }
         | PricingError::PointsNotAccepted
         | PricingError::PointsNotWhole { .. } => Code::PointsNotAccepted,
+        PricingError::SetAbovePrice { .. } => Code::InvalidAmount,
         _ => Code::InvalidRequest,
     }
 }
@@ -61,7 +62,12 @@ fn coupon_id(raw: Option<&str>) -> Result<Option<protocol::wallet::CardId>, ApiE
         .map_err(|e| ApiError::new(Code::InvalidId, e))
 }
 
-fn resolve(app: &super::AppState, lines: &[LineIn]) -> Result<Vec<(Sku, Qty)>, ApiError> {
+fn resolve(app: &super::AppState, lines: &[LineIn]) -> Result<Vec<BasketLine>, ApiError> {
+    lines.iter().map(|l| sale_line(app, l)).collect()
+}
+
+/// A held order's lines: a held basket keeps no amounts set at the till.
+fn resolve_held(app: &super::AppState, lines: &[LineIn]) -> Result<Vec<(Sku, Qty)>, ApiError> {
     lines.iter().map(|l| line(app, l, false)).collect()
 }
 
@@ -153,6 +159,9 @@ struct ItemCheckoutBody {
     coupon: Option<String>,
     /// The held order (挂单) this sale pays.
     held_order: Option<protocol::DocId>,
+    /// 补录: when the sale was made, in the store's local time (`2026-11-28T14:05:00`), for a
+    /// sale taken on paper and entered later; at most the store's `backdate_days_max` ago.
+    sold_at: Option<chrono::NaiveDateTime>,
 }
 
 /// 商品消费: scan items (by SKU or barcode), price them, take payment in any mix of tenders.
@@ -213,6 +222,7 @@ pub(super) async fn item_checkout(
             served_by: b.served_by,
             coupon: coupon_id(b.coupon.as_deref())?,
             held_order: b.held_order,
+            sold_at: b.sold_at,
         },
     };
     let key = request.key.clone();
@@ -552,7 +562,11 @@ fn held_json(app: &super::AppState, h: &crate::journal::HeldView) -> serde_json:
         &app.settings,
         app.today(),
         member.as_ref().map(|(m, w)| (m, w)),
-        (&h.order.lines, h.order.coupon.as_ref(), h.order.points),
+        (
+            &crate::journal::held::basket_lines(&h.order.lines),
+            h.order.coupon.as_ref(),
+            h.order.points,
+        ),
     );
     let mut out = held_plain(h);
     out["due_now"] = json!(quote.ok().map(|(priced, _)| Money::cny(priced.due)));
@@ -571,7 +585,7 @@ pub(super) async fn hold_order(State(app): St, headers: HeaderMap, Body(body): B
         staff,
         body: crate::journal::HeldOrder {
             member_id: b.member_id,
-            lines: resolve(&app, &b.lines)?,
+            lines: resolve_held(&app, &b.lines)?,
             points: b.points,
             coupon: coupon_id(b.coupon.as_deref())?,
             served_by: b.served_by,

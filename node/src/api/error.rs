@@ -332,6 +332,7 @@ impl From<Rejection> for ApiError {
             Rejection::Staff(_) => Code::UnknownStaff,
             Rejection::OrderNotFound(_) => Code::OrderNotFound,
             Rejection::Held(_) => Code::HeldOrdersFull,
+            Rejection::Backdate(_) => Code::FieldInvalid,
             Rejection::ItemReturn(e) => match e {
                 ReturnError::TooMany { .. } => Code::ReturnExceedsSale,
                 ReturnError::NothingLeft(_) => Code::AlreadyReturned,

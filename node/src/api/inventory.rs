@@ -45,15 +45,54 @@ pub(super) struct LineIn {
     qty: String,
     /// What one unit cost (receiving only).
     cost: Option<Money>,
+    /// The line's amount as the till set it (checkout and quote only): 改价 below the price,
+    /// or what an open-price product (金额商品, no price in the catalogue) costs.
+    pub(super) amount: Option<Money>,
 }
 
 /// Resolves a line to a catalogued SKU and a quantity in its unit (zero allowed only where
-/// `zero_ok`: a transfer line received as none).
+/// `zero_ok`: a transfer line received as none). Only a sale's line sets an amount.
 pub(super) fn line(
     app: &super::AppState,
     l: &LineIn,
     zero_ok: bool,
 ) -> Result<(Sku, Qty), ApiError> {
+    if l.amount.is_some() {
+        return Err(ApiError::new(
+            Code::InvalidRequest,
+            "only a sale's line sets an amount (改价)",
+        ));
+    }
+    sku_qty(app, l, zero_ok)
+}
+
+/// A sale's line: SKU, quantity and the amount the till set, if any (in yuan, positive).
+pub(super) fn sale_line(
+    app: &super::AppState,
+    l: &LineIn,
+) -> Result<crate::journal::BasketLine, ApiError> {
+    let (sku, qty) = sku_qty(app, l, false)?;
+    let set_amount = match &l.amount {
+        Some(m) => {
+            let fen = super::cny_fen(m)?;
+            if fen.0 <= 0 {
+                return Err(ApiError::new(
+                    Code::InvalidAmount,
+                    format!("{sku}: a set amount must be positive"),
+                ));
+            }
+            Some(fen)
+        }
+        None => None,
+    };
+    Ok(crate::journal::BasketLine {
+        sku,
+        qty,
+        set_amount,
+    })
+}
+
+fn sku_qty(app: &super::AppState, l: &LineIn, zero_ok: bool) -> Result<(Sku, Qty), ApiError> {
     let sku = match (&l.sku, &l.barcode) {
         (Some(s), None) => sku(s)?,
         (None, Some(code)) => {
@@ -134,6 +173,7 @@ pub(super) async fn lookup_product(State(app): St, q: QueryResult<BarcodeQuery>)
         barcode: Some(q.barcode),
         qty: "1".into(),
         cost: None,
+        amount: None,
     };
     let (sku, _) = line(&app, &l, true)?;
     let p = product(&app, &sku)?;

@@ -23,10 +23,29 @@ use crate::views::{self, ItemSaleView, MemberView, Overlay, keys};
 /// The longest payment reference (a card slip's or a payment app's transaction number).
 pub const REFERENCE_CHARS_MAX: usize = 64;
 
+/// A line as the till scanned it: a SKU, a quantity, and the amount the till set, if it did
+/// (改价, or the price of an open-price product, 金额商品).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BasketLine {
+    pub sku: Sku,
+    pub qty: Qty,
+    pub set_amount: Option<Fen>,
+}
+
+impl BasketLine {
+    pub fn new(sku: Sku, qty: Qty) -> Self {
+        Self {
+            sku,
+            qty,
+            set_amount: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ItemCheckoutRequest {
     pub member_id: Option<MemberId>,
-    pub lines: Vec<(Sku, Qty)>,
+    pub lines: Vec<BasketLine>,
     /// Points the member pays with (积分抵现).
     pub points: u64,
     pub tenders: Vec<TenderRequest>,
@@ -35,6 +54,9 @@ pub struct ItemCheckoutRequest {
     pub coupon: Option<protocol::wallet::CardId>,
     /// The held order (挂单) this sale pays, gone once it is paid.
     pub held_order: Option<protocol::DocId>,
+    /// When the sale was made, in the store's local time, if it is entered later (补录: sales
+    /// taken on paper while the till was down, or a replay); at most `backdate_days_max` ago.
+    pub sold_at: Option<chrono::NaiveDateTime>,
 }
 
 /// A tender as the cashier takes it. Cash pays what the other tenders leave and gives change;
@@ -79,23 +101,32 @@ pub enum TenderError {
     Invalid(String),
 }
 
-/// The basket's lines with this store's prices today; refuses what is not for sale.
+/// The basket's lines with this store's prices today; refuses what is not for sale (a product
+/// without a price is sold only at an amount the till sets).
 pub fn basket(
     ov: &Overlay<'_>,
     here: &StoreId,
     today: NaiveDate,
-    lines: &[(Sku, Qty)],
+    lines: &[BasketLine],
 ) -> Result<Vec<Line>, Rejection> {
     let mut out = Vec::with_capacity(lines.len());
-    for (sku, qty) in lines {
+    for BasketLine {
+        sku,
+        qty,
+        set_amount,
+    } in lines
+    {
         let p = inventory::product(ov, sku)
             .map_err(Rejection::Storage)?
             .ok_or_else(|| InventoryError::UnknownSku(sku.clone()))?;
         let store_price: Option<Fen> =
             inventory::read(ov, &inventory::keys::store_price(here, sku))
                 .map_err(Rejection::Storage)?;
-        let Some(unit_price) = store_price.or(p.price).filter(|_| p.active) else {
-            return Err(InventoryError::NotForSale(sku.clone()).into());
+        let unit_price = match (store_price.or(p.price), set_amount) {
+            (_, _) if !p.active => return Err(InventoryError::NotForSale(sku.clone()).into()),
+            (Some(price), _) => price,
+            (None, Some(_)) => Fen(0),
+            (None, None) => return Err(InventoryError::NotForSale(sku.clone()).into()),
         };
         if p.unit == protocol::catalogue::Unit::Piece && qty.0 % 1000 != 0 {
             return Err(InventoryError::Invalid(format!("{sku} is sold in whole pieces")).into());
@@ -112,6 +143,7 @@ pub fn basket(
                 .map(|s| s.price),
             discountable: p.discountable,
             earns_points: p.earns_points,
+            set_amount: *set_amount,
         });
     }
     Ok(out)
@@ -178,7 +210,7 @@ pub fn price_basket(
     settings: &Settings,
     today: NaiveDate,
     member: Option<(&MemberView, &Wallet)>,
-    (lines, coupon, points): (&[(Sku, Qty)], Option<&CardId>, u64),
+    (lines, coupon, points): (&[BasketLine], Option<&CardId>, u64),
 ) -> Result<(pricing::Priced, Points), Rejection> {
     let offer = match (coupon, member) {
         (Some(id), Some((_, wallet))) => Some(wallet.usable_coupon(id, today)?.clone()),
@@ -354,7 +386,10 @@ impl Journal {
         let b = &r.body;
         let here = self.settings.store_id.clone();
         let now_ms = (self.env.now_ms)();
-        let today = self.settings.calendar.business_date(now_ms);
+        let today = match b.sold_at {
+            Some(at) => self.backdated(now_ms, at)?,
+            None => self.settings.calendar.business_date(now_ms),
+        };
         let policy = self.settings.wallet.points;
         let ov = Overlay::new(&*self.store);
         if let Some(id) = &b.held_order
@@ -468,7 +503,7 @@ impl Journal {
         let member_id = b.member_id;
         let held = b.held_order.clone();
         let payload = Payload::Checkout { sale, ops, stock };
-        let outcome = self.append(&r, now_ms, payload, |ov| {
+        let outcome = self.append_on(&r, now_ms, today, payload, |ov| {
             let view: ItemSaleView = ov
                 .get_as(&keys::item_sale(&sale_id))?
                 .ok_or_else(|| missing("item sale"))?;
@@ -492,6 +527,22 @@ impl Journal {
             self.store.apply(batch)?;
         }
         Ok(outcome)
+    }
+
+    /// The business day of a sale entered later (补录): not in the future, and at most
+    /// `backdate_days_max` days back.
+    fn backdated(&self, now_ms: u64, at: chrono::NaiveDateTime) -> Result<NaiveDate, Rejection> {
+        let calendar = &self.settings.calendar;
+        let now = calendar.local_time(now_ms);
+        let earliest = now - chrono::TimeDelta::days(i64::from(self.settings.backdate_days_max));
+        if at > now || at < earliest {
+            return Err(Rejection::Backdate(format!(
+                "sold_at {at} is not between {earliest} and now ({now}, the store's time): \
+                 sales are entered at most {} days late",
+                self.settings.backdate_days_max
+            )));
+        }
+        Ok(calendar.business_date_of_local(at))
     }
 }
 

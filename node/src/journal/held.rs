@@ -37,6 +37,14 @@ pub struct HeldView {
     pub held_at_ms: u64,
 }
 
+/// A held basket's lines as the checkout takes them (a held line has no amount set).
+pub fn basket_lines(lines: &[(Sku, Qty)]) -> Vec<super::BasketLine> {
+    lines
+        .iter()
+        .map(|(sku, qty)| super::BasketLine::new(sku.clone(), *qty))
+        .collect()
+}
+
 pub fn key(id: &DocId) -> Vec<u8> {
     format!("ho/{id}").into_bytes()
 }
@@ -71,7 +79,7 @@ impl Journal {
             &self.settings,
             today,
             member.as_ref().map(|(m, w)| (m, w)),
-            (&o.lines, o.coupon.as_ref(), o.points),
+            (&basket_lines(&o.lines), o.coupon.as_ref(), o.points),
         )?;
         let seq: u64 = self.read(SEQ)?.unwrap_or(0) + 1;
         let view = HeldView {

@@ -20,6 +20,7 @@ fn pc(s: &str, price: i64, pieces: i64) -> Line {
         special: None,
         discountable: true,
         earns_points: true,
+        set_amount: None,
     }
 }
 
@@ -38,6 +39,12 @@ fn special(mut l: Line, price: i64) -> Line {
 
 fn fixed(mut l: Line) -> Line {
     l.discountable = false;
+    l
+}
+
+/// The line's amount set at the till.
+fn set(mut l: Line, amount: i64) -> Line {
+    l.set_amount = Some(Fen(amount));
     l
 }
 
@@ -441,6 +448,51 @@ fn cases() -> Vec<Case> {
             .fails(PricingError::Percent),
         case("an empty basket", vec![]).fails(PricingError::Lines),
         case("a line of nothing", vec![pc("A", 10_00, 0)]).fails(PricingError::Lines),
+        case(
+            "改价: the till's amount, and no member discount on top",
+            vec![set(pc("A", 10_00, 2), 15_00), pc("B", 10_00, 1)],
+        )
+        .member(gold())
+        .want(vec![
+            (15_00, vec![(Step::Override, 5_00)]),
+            (9_00, vec![(Ti, 1_00)]),
+        ]),
+        case(
+            "金额商品: an open-price line costs what was set, whatever the quantity",
+            vec![set(pc("FUEL", 0, 1), 38_50)],
+        )
+        .want(vec![(38_50, vec![])]),
+        case(
+            "a set line takes no special price and no bundle",
+            vec![
+                set(special(pc("A", 10_00, 2), 5_00), 18_00),
+                pc("B", 5_00, 1),
+            ],
+        )
+        .bundles(vec![bundle("AB", &[("A", 1), ("B", 1)], 1_00)])
+        .want(vec![(18_00, vec![(Step::Override, 2_00)]), (5_00, vec![])]),
+        case(
+            "points still pay a set line",
+            vec![set(pc("A", 10_00, 1), 8_00)],
+        )
+        .member(member(None, false, 1000))
+        .points(100)
+        .want(vec![(7_00, vec![(Step::Override, 2_00), (Pt, 1_00)])]),
+        case(
+            "改价 above the price is refused",
+            vec![set(pc("A", 10_00, 1), 12_00)],
+        )
+        .fails(PricingError::SetAbovePrice {
+            sku: sku("A"),
+            amount: Fen(12_00),
+            price: Fen(10_00),
+        }),
+        case("改价 named in the chain's order", vec![pc("A", 10_00, 1)])
+            .rules(PricingRules {
+                order: vec![Sp, Step::Override],
+                ..rules()
+            })
+            .fails(PricingError::Order),
     ]
 }
 
@@ -490,6 +542,7 @@ fn any_line() -> impl Strategy<Value = Line> {
             special: special.map(Fen),
             discountable,
             earns_points: true,
+            set_amount: None,
         })
 }
 
