@@ -57,6 +57,7 @@ pub fn router(ingest: IngestHandle, storage: Arc<dyn HubStore>) -> Router {
         )
         .route("/api/v1/commissions", get(staff::commissions))
         .route("/api/v1/reports/sales", get(reports::sales))
+        .route("/api/v1/reports/members", get(reports::members))
         .route(
             "/api/v1/catalogue/changes",
             post(change_catalogue).layer(DefaultBodyLimit::max(CATALOGUE_BODY_MAX)),

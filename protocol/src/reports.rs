@@ -7,7 +7,9 @@
 //! (hour of the sale, in the chain's time zone), `rp/c/<date>/<store>/<category>` (goods by
 //! category), `rp/t/<date>/<store>/<tender>` (tenders by kind), `rp/w/<date>/<store>` (stored
 //! value and cards: 买卡金额 / 赠送金额 / 卡内消费), `rp/s/<date>/<store>/<sku>` (goods by SKU, for
-//! best and worst sellers; `sales` counts units in thousandths).
+//! best and worst sellers; `sales` counts units in thousandths), `rp/m/<date>/<store>/<member>`
+//! (what each member bought and returned: active, returning and dormant members),
+//! `rp/n/<date>/<store>/<member>` (members who joined there that day).
 
 use chrono::{NaiveDate, Timelike};
 use serde::{Deserialize, Serialize};
@@ -131,6 +133,18 @@ pub mod keys {
     pub fn sku(date: NaiveDate, store: &StoreId, sku: &crate::ids::Sku) -> Vec<u8> {
         format!("rp/s/{date}/{store}/{sku}").into_bytes()
     }
+    pub fn member_prefix(date: NaiveDate) -> Vec<u8> {
+        format!("rp/m/{date}/").into_bytes()
+    }
+    pub fn member(date: NaiveDate, store: &StoreId, member: &crate::ids::MemberId) -> Vec<u8> {
+        format!("rp/m/{date}/{store}/{member}").into_bytes()
+    }
+    pub fn joined_prefix(date: NaiveDate) -> Vec<u8> {
+        format!("rp/n/{date}/").into_bytes()
+    }
+    pub fn joined(date: NaiveDate, store: &StoreId, member: &crate::ids::MemberId) -> Vec<u8> {
+        format!("rp/n/{date}/{store}/{member}").into_bytes()
+    }
     pub fn wallet_prefix(date: NaiveDate) -> Vec<u8> {
         format!("rp/w/{date}/").into_bytes()
     }
@@ -165,6 +179,17 @@ pub fn apply(kv: &mut dyn ViewKv, entry: &Entry, calendar: &StoreCalendar) -> Re
         discount: gross - net,
         net,
         ..SalesCell::default()
+    };
+    let member = match &entry.payload {
+        Payload::Sale { sale: s, .. } | Payload::QuickSale(s) => s.member_id,
+        Payload::Checkout { sale: s, .. } => s.member_id,
+        Payload::Return { member_id, .. } => *member_id,
+        Payload::ItemReturn { ret, .. } => ret.member_id,
+        Payload::MemberRegistered { member_id, .. } => {
+            kv.put(keys::joined(date, store, member_id), vec![1]);
+            return Ok(());
+        }
+        _ => None,
     };
     let (cell, tenders, refunds): (SalesCell, Vec<&Tender>, Vec<&Tender>) = match &entry.payload {
         Payload::Sale { sale: s, .. } | Payload::QuickSale(s) => {
@@ -280,6 +305,11 @@ pub fn apply(kv: &mut dyn ViewKv, entry: &Entry, calendar: &StoreCalendar) -> Re
         })?;
     }
     bump(kv, keys::day(date, store), |c: &mut SalesCell| c.add(&cell))?;
+    if let Some(member) = member {
+        bump(kv, keys::member(date, store, &member), |c: &mut SalesCell| {
+            c.add(&cell)
+        })?;
+    }
     bump(kv, keys::hour(date, store, hour), |c: &mut SalesCell| {
         c.add(&cell)
     })?;
@@ -439,6 +469,8 @@ mod tests {
         assert_eq!(read(keys::hour(date, &s001, 10)).net, 50_00);
         assert_eq!(read(keys::hour(date, &s001, 14)).returned, 30_00);
         assert_eq!(read(keys::category(date, &s001, "洗车")).net, 80_00);
+        let member = read(keys::member(date, &s001, &crate::MemberId::mint(1, 1)));
+        assert_eq!((member.sales, member.net), (1, 50_00));
         let cash: TenderCell =
             postcard::from_bytes(&forward.0[&keys::tender(date, &s001, "cash")]).unwrap();
         assert_eq!((cash.paid, cash.times, cash.refunded), (80_00, 2, 30_00));

@@ -13,8 +13,17 @@ use super::*;
 /// The longest period one report covers.
 const DAYS_MAX: i64 = 366;
 
-const GROUPS: [&str; 9] = [
-    "day", "week", "month", "store", "hour", "category", "tender", "wallet", "sku",
+const GROUPS: [&str; 10] = [
+    "day",
+    "week",
+    "month",
+    "store",
+    "hour",
+    "category",
+    "department",
+    "tender",
+    "wallet",
+    "sku",
 ];
 
 #[derive(Deserialize)]
@@ -65,6 +74,22 @@ fn split(rest: &str) -> (String, String) {
 }
 
 fn build(storage: &dyn HubStore, q: &ReportQuery, by: &str) -> Result<Rows, String> {
+    // Departments (大类) as the catalogue files each SKU now.
+    let views = crate::ingest::HubViews::reader(storage);
+    let mut departments: std::collections::HashMap<String, String> = Default::default();
+    let mut department = |sku: &str| -> Result<String, String> {
+        if let Some(d) = departments.get(sku) {
+            return Ok(d.clone());
+        }
+        let d = match protocol::Sku::parse(sku) {
+            Ok(sku) => protocol::inventory::product(&views, &sku)?
+                .map(|p| p.department)
+                .unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        departments.insert(sku.to_owned(), d.clone());
+        Ok(d)
+    };
     let mut sales: BTreeMap<String, SalesCell> = BTreeMap::new();
     let mut tenders: BTreeMap<String, TenderCell> = BTreeMap::new();
     let mut wallet: BTreeMap<String, WalletCell> = BTreeMap::new();
@@ -96,7 +121,7 @@ fn build(storage: &dyn HubStore, q: &ReportQuery, by: &str) -> Result<Rows, Stri
                 let prefix = match by {
                     "hour" => reports::keys::hour_prefix(date),
                     "category" => reports::keys::category_prefix(date),
-                    "sku" => reports::keys::sku_prefix(date),
+                    "sku" | "department" => reports::keys::sku_prefix(date),
                     _ => reports::keys::day_prefix(date),
                 };
                 for (rest, cell) in read_cells::<SalesCell>(storage, &prefix)? {
@@ -112,6 +137,7 @@ fn build(storage: &dyn HubStore, q: &ReportQuery, by: &str) -> Result<Rows, Stri
                         "month" => format!("{}-{:02}", date.year(), date.month()),
                         "store" => store,
                         "hour" | "category" | "sku" => what,
+                        "department" => department(&what)?,
                         _ => date.to_string(),
                     };
                     sales.entry(label).or_default().add(&cell);
@@ -121,7 +147,7 @@ fn build(storage: &dyn HubStore, q: &ReportQuery, by: &str) -> Result<Rows, Stri
         let Some(next) = date.succ_opt() else { break };
         date = next;
     }
-    if by == "sku" {
+    if by == "sku" || by == "department" {
         // 畅销/滞销: ranked by what was paid net of returns, then cut to `limit`.
         let mut ranked: Vec<(String, SalesCell)> = sales.into_iter().collect();
         ranked.sort_by_key(|(sku, c)| (std::cmp::Reverse(c.net - c.returned), sku.clone()));
@@ -178,8 +204,8 @@ pub(super) async fn sales(
         Err(e) => return unavailable(e.to_string()),
     };
     match format.as_str() {
-        "csv" => return csv_response(&by, &rows),
-        "xlsx" => return xlsx_response(&by, &rows),
+        "csv" => return csv_response(&csv_rows(&by, &rows)),
+        "xlsx" => return xlsx_response(&csv_rows(&by, &rows)),
         _ => {}
     }
     let y = |f: i64| Money::cny(Fen(f));
@@ -196,7 +222,7 @@ pub(super) async fn sales(
         Rows::Ranked(rows) => rows
             .iter()
             .map(|(sku, c)| {
-                json!({"sku": sku, "qty": qty(c.sales), "gross": y(c.gross),
+                json!({by.as_str(): sku, "qty": qty(c.sales), "gross": y(c.gross),
                     "discount": y(c.discount), "net": y(c.net), "returned_qty": qty(c.returns),
                     "returned": y(c.returned), "net_after_returns": y(c.net - c.returned)})
             })
@@ -230,6 +256,7 @@ fn csv_rows(by: &str, rows: &Rows) -> Vec<Vec<String>> {
         "store" | "wallet" => "门店",
         "hour" => "时段",
         "category" => "类别",
+        "department" => "部门",
         "tender" => "支付方式",
         "sku" => "商品编码",
         _ => "日期",
@@ -333,9 +360,9 @@ fn csv_rows(by: &str, rows: &Rows) -> Vec<Vec<String>> {
     out
 }
 
-fn csv_response(by: &str, rows: &Rows) -> Response {
+fn csv_response(table: &[Vec<String>]) -> Response {
     let mut out = csv::Writer::from_writer(Vec::new());
-    let written = csv_rows(by, rows)
+    let written = table
         .iter()
         .try_for_each(|r| out.write_record(r))
         .map_err(|e| e.to_string())
@@ -357,7 +384,7 @@ fn csv_response(by: &str, rows: &Rows) -> Response {
 
 /// The report as an Excel workbook: a bold Chinese header, amounts and counts as numbers (an
 /// amount becomes Excel's own number only here, at the edge, from exact fen).
-fn xlsx_bytes(by: &str, rows: &Rows) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
+fn xlsx_bytes(table: &[Vec<String>]) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
     use rust_xlsxwriter::{Format, Workbook};
     {
         let mut book = Workbook::new();
@@ -365,22 +392,28 @@ fn xlsx_bytes(by: &str, rows: &Rows) -> Result<Vec<u8>, rust_xlsxwriter::XlsxErr
         sheet.set_name("报表")?;
         let bold = Format::new().set_bold();
         let money = Format::new().set_num_format("#,##0.00");
-        for (r, row) in csv_rows(by, rows).iter().enumerate() {
+        for (r, row) in table.iter().enumerate() {
             let r = u32::try_from(r).unwrap_or(u32::MAX);
             for (c, cell) in row.iter().enumerate() {
                 let c = u16::try_from(c).unwrap_or(u16::MAX);
                 if r == 0 {
                     sheet.write_string_with_format(r, c, cell, &bold)?;
-                } else if c == 0 {
-                    sheet.write_string(r, c, cell)?;
                 } else {
-                    // Amounts carry two decimals, quantities up to three, counts none.
-                    let value = cell.parse::<rust_decimal::Decimal>().unwrap_or_default();
-                    let number = rust_decimal::prelude::ToPrimitive::to_f64(&value).unwrap_or(0.0);
-                    match value.scale() {
-                        2 => sheet.write_number_with_format(r, c, number, &money)?,
-                        _ => sheet.write_number(r, c, number)?,
-                    };
+                    // The first column is a label; amounts carry two decimals, quantities up
+                    // to three, counts none; anything else (a name, a masked phone) is text.
+                    match cell.parse::<rust_decimal::Decimal>() {
+                        Ok(value) if c > 0 => {
+                            let number =
+                                rust_decimal::prelude::ToPrimitive::to_f64(&value).unwrap_or(0.0);
+                            match value.scale() {
+                                2 => sheet.write_number_with_format(r, c, number, &money)?,
+                                _ => sheet.write_number(r, c, number)?,
+                            };
+                        }
+                        _ => {
+                            sheet.write_string(r, c, cell)?;
+                        }
+                    }
                 }
             }
         }
@@ -389,8 +422,8 @@ fn xlsx_bytes(by: &str, rows: &Rows) -> Result<Vec<u8>, rust_xlsxwriter::XlsxErr
     }
 }
 
-fn xlsx_response(by: &str, rows: &Rows) -> Response {
-    match xlsx_bytes(by, rows) {
+fn xlsx_response(table: &[Vec<String>]) -> Response {
+    match xlsx_bytes(table) {
         Ok(bytes) => (
             [
                 (
@@ -433,7 +466,245 @@ mod tests {
                 "S001", "3", "1", "123.45", "3.45", "120.00", "1", "1.50", "118.50"
             ]
         );
-        let book = xlsx_bytes("store", &rows).unwrap();
+        let book = xlsx_bytes(&csv).unwrap();
         assert!(book.starts_with(b"PK"), "an xlsx is a zip archive");
     }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct MemberQuery {
+    from: NaiveDate,
+    to: NaiveDate,
+    store: Option<StoreId>,
+    /// json (default), csv or xlsx.
+    format: Option<String>,
+    /// 沉睡会员 as of `to`: at least `dormant_purchases` purchases in the last `dormant_days`
+    /// days and none in the last `quiet_days` (by default 3, 180 and 60).
+    dormant_purchases: Option<u64>,
+    dormant_days: Option<i64>,
+    quiet_days: Option<i64>,
+    /// At most this many members listed, biggest spenders first (all by default).
+    limit: Option<usize>,
+}
+
+/// What one member did in the period (summed over the stores asked for).
+#[derive(Default)]
+struct MemberRow {
+    cell: SalesCell,
+    /// Days with a purchase.
+    days: u64,
+}
+
+struct MemberReport {
+    rows: Vec<(MemberId, MemberRow)>,
+    active: usize,
+    joined: usize,
+    returning: usize,
+    dormant: Vec<MemberId>,
+    /// What the active members paid, net of returns (all of them, not only those listed).
+    spent: i64,
+}
+
+/// The member cells of each day from `from` to `to`, per member (of the stores wanted).
+fn member_days(
+    storage: &dyn HubStore,
+    from: NaiveDate,
+    to: NaiveDate,
+    store: Option<&StoreId>,
+    mut each: impl FnMut(NaiveDate, MemberId, SalesCell),
+) -> Result<(), String> {
+    let mut date = from;
+    while date <= to {
+        let mut day: BTreeMap<MemberId, SalesCell> = BTreeMap::new();
+        for (rest, cell) in read_cells::<SalesCell>(storage, &reports::keys::member_prefix(date))? {
+            let (at, member) = split(&rest);
+            if store.is_some_and(|s| s.as_str() != at) {
+                continue;
+            }
+            if let Ok(member) = MemberId::parse(&member) {
+                day.entry(member).or_default().add(&cell);
+            }
+        }
+        for (member, cell) in day {
+            each(date, member, cell);
+        }
+        let Some(next) = date.succ_opt() else { break };
+        date = next;
+    }
+    Ok(())
+}
+
+fn build_members(storage: &dyn HubStore, q: &MemberQuery) -> Result<MemberReport, String> {
+    let store = q.store.as_ref();
+    let mut rows: BTreeMap<MemberId, MemberRow> = BTreeMap::new();
+    member_days(storage, q.from, q.to, store, |_, member, cell| {
+        let row = rows.entry(member).or_default();
+        row.days += u64::from(cell.sales > 0);
+        row.cell.add(&cell);
+    })?;
+    let mut joined = 0;
+    let mut date = q.from;
+    while date <= q.to {
+        for (key, _) in storage
+            .views(&reports::keys::joined_prefix(date), usize::MAX)
+            .map_err(|e| e.to_string())?
+        {
+            let rest = String::from_utf8_lossy(&key[reports::keys::joined_prefix(date).len()..])
+                .into_owned();
+            joined += usize::from(store.is_none_or(|s| split(&rest).0 == s.as_str()));
+        }
+        let Some(next) = date.succ_opt() else { break };
+        date = next;
+    }
+    // 沉睡: enough purchases in the window, none in the quiet days before `to`.
+    let (min, window, quiet) = (
+        q.dormant_purchases.unwrap_or(3),
+        q.dormant_days.unwrap_or(180),
+        q.quiet_days.unwrap_or(60),
+    );
+    let mut recent: BTreeMap<MemberId, (u64, bool)> = BTreeMap::new();
+    let quiet_from = q.to - chrono::TimeDelta::days(quiet - 1);
+    member_days(
+        storage,
+        q.to - chrono::TimeDelta::days(window - 1),
+        q.to,
+        store,
+        |date, member, cell| {
+            let r = recent.entry(member).or_default();
+            r.0 += cell.sales;
+            r.1 |= date >= quiet_from && cell.sales > 0;
+        },
+    )?;
+    let dormant = recent
+        .into_iter()
+        .filter(|(_, (purchases, lately))| *purchases >= min && !lately)
+        .map(|(member, _)| member)
+        .collect();
+    let active = rows.values().filter(|r| r.cell.sales > 0).count();
+    let returning = rows.values().filter(|r| r.days >= 2).count();
+    let spent = rows.values().map(|r| r.cell.net - r.cell.returned).sum();
+    let mut rows: Vec<(MemberId, MemberRow)> = rows.into_iter().collect();
+    rows.sort_by_key(|(m, r)| (std::cmp::Reverse(r.cell.net - r.cell.returned), *m));
+    rows.truncate(q.limit.unwrap_or(usize::MAX));
+    Ok(MemberReport {
+        rows,
+        active,
+        joined,
+        returning,
+        dormant,
+        spent,
+    })
+}
+
+/// 会员报表 for a period: new (joined), active (bought), returning (回头客: bought on two days
+/// or more) and dormant members (沉睡, as of `to`), spend per active member, and each member's
+/// purchases, biggest spenders first, phones masked.
+pub(super) async fn members(
+    State(hq): State<Hq>,
+    q: Result<Query<MemberQuery>, QueryRejection>,
+) -> Response {
+    let q = match q {
+        Ok(Query(q)) => q,
+        Err(e) => return bad_query(e.body_text()),
+    };
+    let format = q.format.clone().unwrap_or_else(|| "json".to_owned());
+    if !["json", "csv", "xlsx"].contains(&format.as_str()) {
+        return bad_query(format!("format is json, csv or xlsx, not {format}"));
+    }
+    let days = (q.to - q.from).num_days();
+    let windows = [q.dormant_days.unwrap_or(180), q.quiet_days.unwrap_or(60)];
+    if !(0..DAYS_MAX).contains(&days)
+        || windows.iter().any(|d| !(1..=DAYS_MAX).contains(d))
+        || windows[1] > windows[0]
+    {
+        return bad_query(format!(
+            "from must not be after to, a report covers at most {DAYS_MAX} days, and \
+             quiet_days must be within dormant_days"
+        ));
+    }
+    let storage = hq.storage.clone();
+    let report = match tokio::task::spawn_blocking(move || {
+        let report = build_members(&*storage, &q)?;
+        // Names and masked phones from the directory.
+        let mut people = BTreeMap::new();
+        for (member, _) in &report.rows {
+            if let Ok(Some(record)) = storage.member(member) {
+                people.insert(
+                    *member,
+                    (record.profile.name.clone(), record.profile.phone.masked()),
+                );
+            }
+        }
+        Ok::<_, String>((q, report, people))
+    })
+    .await
+    {
+        Ok(Ok(report)) => report,
+        Ok(Err(e)) => return unavailable(e),
+        Err(e) => return unavailable(e.to_string()),
+    };
+    let (q, report, people) = report;
+    let person = |m: &MemberId| people.get(m).cloned().unwrap_or_default();
+    let spent = report.spent;
+    if format != "json" {
+        let mut table = vec![
+            [
+                "会员编号",
+                "手机号",
+                "姓名",
+                "消费笔数",
+                "消费天数",
+                "实收金额",
+                "退货金额",
+                "净额",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
+        ];
+        for (m, r) in &report.rows {
+            let (name, phone) = person(m);
+            table.push(vec![
+                m.to_string(),
+                phone,
+                name,
+                r.cell.sales.to_string(),
+                r.days.to_string(),
+                yuan(r.cell.net),
+                yuan(r.cell.returned),
+                yuan(r.cell.net - r.cell.returned),
+            ]);
+        }
+        return match format.as_str() {
+            "csv" => csv_response(&table),
+            _ => xlsx_response(&table),
+        };
+    }
+    let per_member = match i64::try_from(report.active) {
+        Ok(n) if n > 0 => spent / n,
+        _ => 0,
+    };
+    let rows: Vec<serde_json::Value> = report
+        .rows
+        .iter()
+        .map(|(m, r)| {
+            let (name, phone) = person(m);
+            json!({"member_id": m, "phone_masked": phone, "name": name, "sales": r.cell.sales,
+                "days": r.days, "net": Money::cny(Fen(r.cell.net)),
+                "returns": r.cell.returns, "returned": Money::cny(Fen(r.cell.returned)),
+                "net_after_returns": Money::cny(Fen(r.cell.net - r.cell.returned))})
+        })
+        .collect();
+    axum::Json(json!({
+        "from": q.from, "to": q.to, "store": q.store,
+        "joined": report.joined,
+        "active": report.active,
+        "returning": report.returning,
+        "dormant": report.dormant.len(),
+        "dormant_members": report.dormant,
+        "spent": Money::cny(Fen(spent)),
+        "spend_per_active_member": Money::cny(Fen(per_member)),
+        "members": rows,
+    }))
+    .into_response()
 }
