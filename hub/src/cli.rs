@@ -39,13 +39,21 @@ enum Cmd {
 }
 
 pub fn main() -> anyhow::Result<()> {
+    main_from(std::env::args_os())
+}
+
+/// `main` with these arguments (the first is the program's name): `ops` runs a whole chain
+/// as real processes of its own binary this way.
+pub fn main_from(
+    args: impl IntoIterator<Item = impl Into<std::ffi::OsString> + Clone>,
+) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
-    match Cli::parse().command {
+    match Cli::parse_from(args).command {
         Cmd::Verify { config } => {
             let report = crate::verify(&Config::load(&config)?)?;
             println!("{}", serde_json::to_string_pretty(&report)?);

@@ -137,7 +137,7 @@ impl<'a> Row<'a> {
     }
 }
 
-fn form(sku: &str, name: String) -> Result<ProductForm, String> {
+pub(crate) fn form(sku: &str, name: String) -> Result<ProductForm, String> {
     Ok(ProductForm {
         sku: Sku::parse(sku).map_err(|e| e.to_string())?,
         name,

@@ -20,6 +20,18 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// The store node's command line (`ops node run --config node.toml`; see `ops node --help`).
+    #[command(disable_help_flag = true)]
+    Node {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// The hub's command line (`ops hub run --config hub.toml`; see `ops hub --help`).
+    #[command(disable_help_flag = true)]
+    Hub {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Start a headquarters hub and three stores on loopback with sample data; keep them running.
     Demo {
         /// Where the demo keeps its certificates, configuration and data (kept between runs).
@@ -28,6 +40,31 @@ enum Cmd {
         /// The first store's HTTP port; the others follow it. The hub's API is on port + 10.
         #[arg(long, default_value_t = 8080)]
         port: u16,
+    },
+    /// Replay The Complete Journey through a real chain (a hub and a node process per store over
+    /// QUIC), then compare every figure the CSV gives with headquarters' reports.
+    Replay {
+        #[arg(long, default_value = "../shared/data/completejourney")]
+        data: PathBuf,
+        /// A fresh directory for the chain's certificates and data (removed first if it exists).
+        #[arg(long, default_value = "replay-data")]
+        dir: PathBuf,
+        /// The busiest stores of the period (0: every store).
+        #[arg(long, default_value_t = 5)]
+        stores: usize,
+        #[arg(long, default_value = "2017-01-01", value_parser = date)]
+        from: chrono::NaiveDate,
+        #[arg(long, default_value = "2017-01-14", value_parser = date)]
+        to: chrono::NaiveDate,
+        /// Seed of the stored-value top-ups and spends.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Checkouts in flight at once.
+        #[arg(long, default_value_t = 32)]
+        tills: usize,
+        /// Share of members who prepay stored value.
+        #[arg(long, default_value_t = 0.3)]
+        prepaid: f64,
     },
     /// The chain's certificates: create the CA and the hub's certificate, or enrol a store.
     Pki {
@@ -168,6 +205,14 @@ enum PkiCmd {
 }
 
 fn main() -> anyhow::Result<()> {
+    // `ops node …` and `ops hub …` are the node's and the hub's own command lines, so that one
+    // binary can start a chain of real processes (`ops replay`).
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    match args.get(1).and_then(|a| a.to_str()) {
+        Some("node") => return node::cli::main_from(&args[1..]),
+        Some("hub") => return hub::cli::main_from(&args[1..]),
+        _ => {}
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
@@ -176,6 +221,28 @@ fn main() -> anyhow::Result<()> {
         .init();
     match Cli::parse().command {
         Cmd::Demo { dir, port } => demo::run(&dir, port),
+        // Handled before parsing, above.
+        Cmd::Node { .. } | Cmd::Hub { .. } => Ok(()),
+        Cmd::Replay {
+            data,
+            dir,
+            stores,
+            from,
+            to,
+            seed,
+            tills,
+            prepaid,
+        } => replay(ops::replay::Options {
+            data,
+            dir,
+            stores,
+            from,
+            to,
+            seed,
+            tills,
+            prepaid_share: prepaid,
+            launcher: ops::replay::Launcher::this_binary()?,
+        }),
         Cmd::Pki {
             command: PkiCmd::Init { dir, hub_name },
         } => {
@@ -256,6 +323,58 @@ fn main() -> anyhow::Result<()> {
                 },
         } => bench::replay::run(&data, learn_weeks, seed, overdraft_yuan * 100),
     }
+}
+
+fn date(text: &str) -> Result<chrono::NaiveDate, String> {
+    text.parse()
+        .map_err(|e| format!("{text}: {e} (a date is 2017-01-31)"))
+}
+
+fn replay(options: ops::replay::Options) -> anyhow::Result<()> {
+    if options.dir.exists() {
+        std::fs::remove_dir_all(&options.dir)?;
+    }
+    let started = std::time::Instant::now();
+    let (slice, o, differences) = ops::replay::run(&options)?;
+    let wall = started.elapsed().as_secs_f64();
+    println!(
+        "replayed {} to {}: {} stores, {} baskets, {} lines, {} yuan ({} rows of the period at \
+         other stores left out; {} lines of quantity 0 sold as one unit)",
+        options.from,
+        options.to,
+        slice.stores.len(),
+        o.baskets,
+        o.lines,
+        protocol::Fen(o.fen),
+        slice.rows_left_out,
+        o.zero_quantity_lines
+    );
+    println!(
+        "members {}, top-ups {}, stored-value spends {} ({} at another store than the member's \
+         first; {} more paid in cash when headquarters could not move the balance in time)",
+        o.members, o.top_ups, o.stored_value_spends, o.spends_elsewhere, o.stored_value_to_cash
+    );
+    println!(
+        "wall {wall:.1} s: setup {:.1} s, selling {:.1} s ({:.0} baskets/s), until every log is at \
+         headquarters {:.1} s",
+        o.seconds_setup,
+        o.seconds_selling,
+        o.baskets as f64 / o.seconds_selling.max(1e-9),
+        o.seconds_syncing
+    );
+    if differences.is_empty() {
+        println!("check: every figure agrees (per store and day, per department, per member)");
+        std::fs::remove_dir_all(&options.dir)?;
+        return Ok(());
+    }
+    for d in differences.iter().take(50) {
+        println!("  {d}");
+    }
+    anyhow::bail!(
+        "{} differences between the CSV and headquarters' reports (data kept in {})",
+        differences.len(),
+        options.dir.display()
+    )
 }
 
 fn import(hub: &str, file: &std::path::Path, staff: &str, dry_run: bool) -> anyhow::Result<()> {

@@ -306,9 +306,11 @@ pub fn apply(kv: &mut dyn ViewKv, entry: &Entry, calendar: &StoreCalendar) -> Re
     }
     bump(kv, keys::day(date, store), |c: &mut SalesCell| c.add(&cell))?;
     if let Some(member) = member {
-        bump(kv, keys::member(date, store, &member), |c: &mut SalesCell| {
-            c.add(&cell)
-        })?;
+        bump(
+            kv,
+            keys::member(date, store, &member),
+            |c: &mut SalesCell| c.add(&cell),
+        )?;
     }
     bump(kv, keys::hour(date, store, hour), |c: &mut SalesCell| {
         c.add(&cell)

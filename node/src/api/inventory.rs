@@ -66,25 +66,14 @@ pub(super) fn line(
     sku_qty(app, l, zero_ok)
 }
 
-/// A sale's line: SKU, quantity and the amount the till set, if any (in yuan, positive).
+/// A sale's line: SKU, quantity and the amount the till set, if any (in yuan, zero or more).
 pub(super) fn sale_line(
     app: &super::AppState,
     l: &LineIn,
 ) -> Result<crate::journal::BasketLine, ApiError> {
     let (sku, qty) = sku_qty(app, l, false)?;
-    let set_amount = match &l.amount {
-        Some(m) => {
-            let fen = super::cny_fen(m)?;
-            if fen.0 <= 0 {
-                return Err(ApiError::new(
-                    Code::InvalidAmount,
-                    format!("{sku}: a set amount must be positive"),
-                ));
-            }
-            Some(fen)
-        }
-        None => None,
-    };
+    // Zero is a free line (赠品); `cny_fen` refuses a negative amount.
+    let set_amount = l.amount.as_ref().map(super::cny_fen).transpose()?;
     Ok(crate::journal::BasketLine {
         sku,
         qty,

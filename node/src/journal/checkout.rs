@@ -243,8 +243,12 @@ pub fn settle(
     rates: &BTreeMap<protocol::Currency, rust_decimal::Decimal>,
 ) -> Result<Vec<Tender>, TenderError> {
     let invalid = |s: &str| Err(TenderError::Invalid(s.to_owned()));
+    // A sale of free lines only (赠品, 0.00) takes no tender.
+    if tenders.is_empty() && due.0 == 0 {
+        return Ok(Vec::new());
+    }
     if tenders.is_empty() || tenders.len() > 8 {
-        return invalid("one to eight tenders");
+        return invalid("one to eight tenders (none only when nothing is due)");
     }
     let count = |f: fn(&TenderRequest) -> bool| tenders.iter().filter(|t| f(t)).count();
     if count(|t| matches!(t, TenderRequest::Cash { .. })) > 1
@@ -612,6 +616,8 @@ mod tests {
         );
         assert!(settle_(due, &[cash(60_00), cash(60_00)]).is_err());
         assert!(settle_(due, &[card(0), cash(100_00)]).is_err());
+        assert!(settle_(due, &[]).is_err(), "no tender for what is due");
+        assert_eq!(settle_(Fen(0), &[]), Ok(Vec::new()), "free lines only");
         let no_reference = TenderRequest::WeChat {
             amount: due,
             reference: " ".into(),
