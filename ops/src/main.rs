@@ -351,7 +351,8 @@ fn replay(options: ops::replay::Options) -> anyhow::Result<()> {
     );
     println!(
         "members {}, top-ups {}, stored-value spends {} ({} at another store than the member's \
-         first; {} more paid in cash when headquarters could not move the balance in time)",
+         first; {} more paid in cash: the balance could not be moved here in time, or a top-up \
+         made elsewhere had not reached this store yet)",
         o.members, o.top_ups, o.stored_value_spends, o.spends_elsewhere, o.stored_value_to_cash
     );
     println!(
@@ -367,7 +368,7 @@ fn replay(options: ops::replay::Options) -> anyhow::Result<()> {
         std::fs::remove_dir_all(&options.dir)?;
         return Ok(());
     }
-    for d in differences.iter().take(50) {
+    for d in differences.iter().take(200) {
         println!("  {d}");
     }
     anyhow::bail!(

@@ -404,8 +404,9 @@ pub struct Outcome {
     pub stored_value_spends: u64,
     /// Stored-value spends at another store than the member's first.
     pub spends_elsewhere: u64,
-    /// Stored-value spends refused because headquarters could not move the member's rights in
-    /// time (the till's wait is 4 s), paid in cash instead.
+    /// Stored-value spends refused, paid in cash instead: headquarters could not move the
+    /// member's rights in time (the till waits 4 s), or the store had not yet heard of a top-up
+    /// made elsewhere moments before.
     pub stored_value_to_cash: u64,
     /// Stored value spent, and paid in by top-ups, in fen.
     pub stored_value_fen: i64,
@@ -656,9 +657,13 @@ fn sell(
     let key = format!("replay-basket-{}", b.id);
     let url = format!("{base}/api/v1/checkouts/items");
     let (mut status, mut answer) = send(agent, &url, Some(&key), Some(&body))?;
-    if stored && status == 409 && answer["code"] == "rights_elsewhere" {
-        // What a cashier does when headquarters cannot move the balance here in time: take
-        // cash instead (a new request, so a new key).
+    if stored
+        && ["rights_elsewhere", "insufficient_balance"]
+            .contains(&answer["code"].as_str().unwrap_or(""))
+    {
+        // What a cashier does when headquarters cannot move the balance here in time, or when
+        // this store has not yet heard of a top-up made at another store moments before (time
+        // runs fast in a replay): take cash instead (a new request, so a new key).
         stored = false;
         if let Some(balance) = balances.get_mut(&b.household) {
             *balance += due;
