@@ -65,6 +65,9 @@ enum Cmd {
         /// Share of members who prepay stored value.
         #[arg(long, default_value_t = 0.3)]
         prepaid: f64,
+        /// Afterwards, time this many chain-wide reports of the first month by store.
+        #[arg(long, default_value_t = 0)]
+        time_reports: usize,
     },
     /// The chain's certificates: create the CA and the hub's certificate, or enrol a store.
     Pki {
@@ -232,6 +235,7 @@ fn main() -> anyhow::Result<()> {
             seed,
             tills,
             prepaid,
+            time_reports,
         } => replay(ops::replay::Options {
             data,
             dir,
@@ -241,6 +245,7 @@ fn main() -> anyhow::Result<()> {
             seed,
             tills,
             prepaid_share: prepaid,
+            report_queries: time_reports,
             launcher: ops::replay::Launcher::this_binary()?,
         }),
         Cmd::Pki {
@@ -363,6 +368,12 @@ fn replay(options: ops::replay::Options) -> anyhow::Result<()> {
         o.baskets as f64 / o.seconds_selling.max(1e-9),
         o.seconds_syncing
     );
+    if let Some((p50, p99)) = o.report_ms {
+        println!(
+            "chain-wide report of the first month by store, {} times: p50 {p50:.1} ms, p99 {p99:.1} ms",
+            options.report_queries
+        );
+    }
     if differences.is_empty() {
         println!("check: every figure agrees (per store and day, per department, per member)");
         std::fs::remove_dir_all(&options.dir)?;

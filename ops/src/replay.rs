@@ -78,6 +78,8 @@ pub struct Options {
     pub tills: usize,
     /// Share of members who prepay (0 to 1).
     pub prepaid_share: f64,
+    /// After the check, time this many chain-wide monthly reports by store (0: none).
+    pub report_queries: usize,
     pub launcher: Launcher,
 }
 
@@ -417,6 +419,8 @@ pub struct Outcome {
     pub seconds_setup: f64,
     pub seconds_selling: f64,
     pub seconds_syncing: f64,
+    /// A chain-wide report of the period's first month by store, timed: p50 and p99 in ms.
+    pub report_ms: Option<(f64, f64)>,
 }
 
 /// Registers every member, imports the products sold, then sells every basket.
@@ -882,5 +886,23 @@ pub fn run(options: &Options) -> anyhow::Result<(Slice, Outcome, Vec<String>)> {
         ));
     }
     differences.extend(outcome.refused.iter().map(|r| format!("refused: {r}")));
+    let mut outcome = outcome;
+    if options.report_queries > 0 {
+        let to = options.to.min(options.from + chrono::TimeDelta::days(30));
+        let url = format!(
+            "{}/api/v1/reports/sales?from={}&to={to}&by=store",
+            chain.hub, options.from
+        );
+        let agent = new_agent();
+        let mut times = Vec::with_capacity(options.report_queries);
+        for _ in 0..options.report_queries {
+            let started = Instant::now();
+            get(&agent, &url)?;
+            times.push(started.elapsed().as_secs_f64() * 1000.0);
+        }
+        times.sort_by(f64::total_cmp);
+        let at = |p: f64| times[((times.len() - 1) as f64 * p).round() as usize];
+        outcome.report_ms = Some((at(0.5), at(0.99)));
+    }
     Ok((slice, outcome, differences))
 }
