@@ -953,7 +953,7 @@ impl Journal {
             return Err(Rejection::EntryTooLarge(bytes.len()));
         }
         let mut ov = Overlay::new(&*self.store);
-        views::apply_entry(&mut ov, &entry)?;
+        views::apply_own_entry(&mut ov, &entry, &self.settings.calendar)?;
         ov.put(keys::log(&entry.origin, entry.seq), bytes);
         let outcome = outcome(&ov)?;
         let record = RequestRecord {
@@ -1264,7 +1264,7 @@ mod tests {
             .unwrap();
         assert!(!again.replayed, "the lost sale is sold anew, once");
         journal.flush().unwrap();
-        let report = views::rebuild(&*store).unwrap();
+        let report = views::rebuild(&*store, &StoreCalendar::default()).unwrap();
         assert!(report.is_clean(), "{report:?}");
         assert_eq!(report.entries, 2);
     }
@@ -1273,7 +1273,7 @@ mod tests {
     fn views_of_another_version_are_rebuilt_from_the_log_on_open() {
         let store = Arc::new(MemStore::default());
         assert!(
-            !views::ensure_current(&*store).unwrap(),
+            !views::ensure_current(&*store, &StoreCalendar::default()).unwrap(),
             "an empty store has nothing to rebuild"
         );
         let mut journal = Journal::open(store.clone(), settings(), seeded_env(3)).unwrap();
@@ -1293,7 +1293,7 @@ mod tests {
             .unwrap();
         journal.flush().unwrap();
         assert!(
-            !views::ensure_current(&*store).unwrap(),
+            !views::ensure_current(&*store, &StoreCalendar::default()).unwrap(),
             "current views are kept"
         );
         // An older version wrote these views: a wallet in a shape this one cannot read.
@@ -1302,7 +1302,7 @@ mod tests {
         old.delete(keys::VIEWS_VERSION_KEY.to_vec());
         store.apply(old).unwrap();
         assert!(views::Views::new(store.clone()).wallet(&member).is_err());
-        assert!(views::ensure_current(&*store).unwrap());
+        assert!(views::ensure_current(&*store, &StoreCalendar::default()).unwrap());
         let wallet = views::Views::new(store.clone()).wallet(&member).unwrap();
         assert!(
             wallet
@@ -1310,7 +1310,11 @@ mod tests {
                 .keys()
                 .any(|c| matches!(c, Counter::Points { .. }))
         );
-        assert!(views::rebuild(&*store).unwrap().is_clean());
+        assert!(
+            views::rebuild(&*store, &StoreCalendar::default())
+                .unwrap()
+                .is_clean()
+        );
     }
 
     #[test]
@@ -1408,7 +1412,7 @@ mod tests {
             views.member_by_phone(&profile.phone).unwrap(),
             Some(member_id)
         );
-        let report = views::rebuild(&*store).unwrap();
+        let report = views::rebuild(&*store, &StoreCalendar::default()).unwrap();
         assert!(report.is_clean(), "{report:?}");
         assert_eq!(report.feed_entries, 3);
     }
@@ -1600,7 +1604,7 @@ mod tests {
             Err(Rejection::Wallet(WalletError::NotPositive))
         ));
         j.flush().unwrap();
-        let report = views::rebuild(&*store).unwrap();
+        let report = views::rebuild(&*store, &StoreCalendar::default()).unwrap();
         assert!(report.is_clean(), "{report:?}");
     }
 

@@ -43,7 +43,8 @@ pub async fn run(
         SledStore::open(&config.data_dir)
             .with_context(|| format!("opening the store in {}", config.data_dir.display()))?,
     );
-    views::ensure_current(&*store).context("bringing the views up to this version")?;
+    views::ensure_current(&*store, &settings.calendar)
+        .context("bringing the views up to this version")?;
     let journal = Journal::open(store.clone(), settings.clone(), Environment::system())
         .context("reading the log")?;
     tracing::info!(store = %config.store_id, entries = journal.tip().next_seq - 1, "log opened");
@@ -111,7 +112,7 @@ pub async fn run(
 pub fn verify(config: &Config) -> anyhow::Result<views::RebuildReport> {
     let store = SledStore::open(&config.data_dir)
         .with_context(|| format!("opening {}", config.data_dir.display()))?;
-    Ok(views::rebuild(&store)?)
+    Ok(views::rebuild(&store, &config.settings()?.calendar)?)
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -11,6 +11,7 @@
 //! `fx/<feed position BE>` an entry from another replica, received through the hub's feed,
 //! with where in this store's own log it was applied · `meta/feed_applied`.
 
+use protocol::calendar::StoreCalendar;
 use protocol::entry::{ChainError, ChainTip, Entry, EntryError, Payload};
 use protocol::member::{MemberDoc, Profile, ProfileError};
 use protocol::sale::QuickSale;
@@ -32,7 +33,7 @@ pub mod keys {
     /// Every prefix that holds a view, i.e. state that `rebuild` must reproduce exactly (with
     /// `protocol::inventory::VIEW_PREFIXES`).
     pub const VIEWS: &[&[u8]] = &[
-        b"m/", b"d/", b"p/", b"c/", b"w/", b"s/", b"si/", b"ms/", b"owe/", b"od/", b"sf/",
+        b"m/", b"d/", b"p/", b"c/", b"w/", b"s/", b"si/", b"ms/", b"owe/", b"od/", b"sf/", b"rp/",
     ];
 
     fn join(prefix: &str, id: impl std::fmt::Display) -> Vec<u8> {
@@ -281,6 +282,17 @@ impl protocol::inventory::ViewKv for Overlay<'_> {
     fn delete(&mut self, key: Vec<u8>) {
         Overlay::delete(self, key);
     }
+}
+
+/// One of this store's own entries: its views, and its report cells (报表: the store's own
+/// slice of headquarters' reports, hours in the store's time zone).
+pub fn apply_own_entry(
+    ov: &mut Overlay<'_>,
+    entry: &Entry,
+    calendar: &protocol::calendar::StoreCalendar,
+) -> Result<(), ViewError> {
+    apply_entry(ov, entry)?;
+    protocol::reports::apply(ov, entry, calendar).map_err(ViewError::Inventory)
 }
 
 /// Derives every view change an entry makes. Deterministic: the same entries in the same order
@@ -643,18 +655,18 @@ impl RebuildReport {
 /// compares the result with the views on disk.
 /// The shape of the views. Bumped whenever what a view stores, or how an entry changes it,
 /// changes; a store whose views another version wrote rebuilds them from its log on open.
-pub const VIEWS_VERSION: u32 = 4;
+pub const VIEWS_VERSION: u32 = 5;
 
 /// Rebuilds the views from the log and the feed records when they were written by another
 /// version of this software (or none), so an upgrade never reads a view it cannot decode.
 /// Returns whether it rebuilt.
-pub fn ensure_current(store: &dyn Store) -> Result<bool, ViewError> {
+pub fn ensure_current(store: &dyn Store, calendar: &StoreCalendar) -> Result<bool, ViewError> {
     let key = keys::VIEWS_VERSION_KEY;
     let stored: Option<u32> = store.get(key)?.map(|v| decode(key, &v)).transpose()?;
     if stored == Some(VIEWS_VERSION) {
         return Ok(false);
     }
-    let (fresh, report) = replay(store)?;
+    let (fresh, report) = replay(store, calendar)?;
     let mut batch = Batch::default();
     for prefix in keys::VIEWS.iter().chain(protocol::inventory::VIEW_PREFIXES) {
         for (k, _) in store.scan_prefix(prefix)? {
@@ -677,8 +689,8 @@ pub fn ensure_current(store: &dyn Store) -> Result<bool, ViewError> {
     Ok(report.entries + report.feed_entries > 0)
 }
 
-pub fn rebuild(store: &dyn Store) -> Result<RebuildReport, ViewError> {
-    let (fresh, mut report) = replay(store)?;
+pub fn rebuild(store: &dyn Store, calendar: &StoreCalendar) -> Result<RebuildReport, ViewError> {
+    let (fresh, mut report) = replay(store, calendar)?;
     for prefix in keys::VIEWS.iter().chain(protocol::inventory::VIEW_PREFIXES) {
         report.differences.extend(compare(
             &store.scan_prefix(prefix)?,
@@ -690,7 +702,10 @@ pub fn rebuild(store: &dyn Store) -> Result<RebuildReport, ViewError> {
 
 /// Every view derived afresh from the log and the feed records, in the order the store lived
 /// through them.
-fn replay(store: &dyn Store) -> Result<(MemStore, RebuildReport), ViewError> {
+fn replay(
+    store: &dyn Store,
+    calendar: &StoreCalendar,
+) -> Result<(MemStore, RebuildReport), ViewError> {
     let fresh = MemStore::default();
     let mut report = RebuildReport::default();
     let feed = store
@@ -722,7 +737,7 @@ fn replay(store: &dyn Store) -> Result<(MemStore, RebuildReport), ViewError> {
         tip = Some((entry.origin.clone(), current.extend(&entry.origin, &entry)?));
         apply_feed_until(entry.seq, &mut report)?;
         let mut ov = Overlay::new(&fresh);
-        apply_entry(&mut ov, &entry)?;
+        apply_own_entry(&mut ov, &entry, calendar)?;
         fresh.apply(ov.into_batch())?;
         if store.get(&keys::idempotency(&entry.tx))?.is_none() {
             report

@@ -823,6 +823,28 @@ pub fn differences(want: &Figures, got: &Figures) -> Vec<String> {
     out
 }
 
+/// Each store's own report (by day, and by department) is headquarters' report for that store.
+pub fn stores_agree(chain: &Chain, from: NaiveDate, to: NaiveDate) -> anyhow::Result<Vec<String>> {
+    let agent = new_agent();
+    let mut out = Vec::new();
+    for (store, base) in &chain.nodes {
+        let s = store_id(*store);
+        for by in ["day", "department", "tender"] {
+            let query = format!("api/v1/reports/sales?from={from}&to={to}&by={by}");
+            let own = get(&agent, &format!("{base}/{query}"))?;
+            let hq = get(&agent, &format!("{}/{query}&store={s}", chain.hub))?;
+            if own["rows"].as_array().is_none_or(Vec::is_empty) {
+                out.push(format!("{s} reports no sales by {by}"));
+            } else if own != hq {
+                out.push(format!(
+                    "{s}'s own report by {by} differs from headquarters'"
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// The members the replay registered, by household (read back from any node's directory).
 pub fn members_of(chain: &Chain, slice: &Slice) -> anyhow::Result<HashMap<u32, String>> {
     let agent = new_agent();
@@ -849,6 +871,7 @@ pub fn run(options: &Options) -> anyhow::Result<(Slice, Outcome, Vec<String>)> {
     let want = expected(&slice, &options.data, &members)?;
     let got = reported(&chain.hub, &slice.stores, options.from, options.to)?;
     let mut differences = differences(&want, &got);
+    differences.extend(stores_agree(&chain, options.from, options.to)?);
     // Stored value: what the tills paid in and spent, as headquarters' wallet report has it
     // (top-ups are booked today, spends on the baskets' days).
     let now_ms = std::time::SystemTime::now()

@@ -11,6 +11,8 @@
 //! (what each member bought and returned: active, returning and dormant members),
 //! `rp/n/<date>/<store>/<member>` (members who joined there that day).
 
+pub mod query;
+
 use chrono::{NaiveDate, Timelike};
 use serde::{Deserialize, Serialize};
 

@@ -1388,8 +1388,8 @@ impl Sim {
                     own.len()
                 ));
             }
-            let rebuilt =
-                views::rebuild(&*s.mem).map_err(|e| format!("{}: rebuild failed: {e}", s.id))?;
+            let rebuilt = views::rebuild(&*s.mem, &protocol::calendar::StoreCalendar::default())
+                .map_err(|e| format!("{}: rebuild failed: {e}", s.id))?;
             if !rebuilt.is_clean() {
                 return Err(format!(
                     "{}: views differ from a rebuild: {rebuilt:?}",

@@ -553,6 +553,7 @@ fn catalogue_stock_stocktake_and_a_transfer_across_outages() {
     held_orders(&a.client);
     staff_and_commissions(hq, (&a.client, &b.client), &member);
     sales_report(hq, &b.client, &member);
+    set_amounts_and_late_sales(hq, &b.client, &member);
     hub.kill();
     a.kill();
     b.kill();
@@ -1107,4 +1108,109 @@ fn sales_report(hq: &Client, b: &Client, member: &str) {
             refused.body
         );
     }
+}
+
+/// 改价 (a line's amount set at the till, never above its price), a sale entered late with its
+/// own time (补录), refused when in the future or too old; the store's own report and the
+/// members report at headquarters.
+fn set_amounts_and_late_sales(hq: &Client, b: &Client, member: &str) {
+    let on_hand_before = on_hand(b, "A1");
+    let sell = |key: &str, amount: &str, sold_at: Option<&str>| {
+        let mut body = json!({"member_id": member,
+            "lines": [{"sku": "A1", "qty": "2", "amount": {"amount": amount}}],
+            "tenders": [{"kind": "cash", "tendered": {"amount": "10"}}]});
+        if let Some(at) = sold_at {
+            body["sold_at"] = json!(at);
+        }
+        b.post("/api/v1/checkouts/items", Some(key), &body.to_string())
+    };
+    // 2 × 1.80 at S002, sold for 3.00.
+    let cut = sell("set-amount-0001", "3.00", None);
+    assert_eq!(cut.status, 201, "{:?}", cut.body);
+    assert_eq!(cut.body["due"]["amount"], "3.00", "{:?}", cut.body);
+    assert_eq!(
+        cut.body["lines"][0]["steps"][0]["step"], "override",
+        "{:?}",
+        cut.body
+    );
+    let today: chrono::NaiveDate = cut.body["business_date"].as_str().unwrap().parse().unwrap();
+    let on_hand_after = on_hand(b, "A1");
+    // Above the price, or on a stock line: refused, and nothing moves.
+    let above = sell("set-amount-0002", "4.00", None);
+    assert_eq!(above.body["code"], "invalid_amount", "{:?}", above.body);
+    let received = b.post(
+        "/api/v1/stock/receipts",
+        Some("set-amount-0003"),
+        &json!({"supplier": "x", "lines": [{"sku": "A1", "qty": "1", "amount": {"amount": "1"}}]})
+            .to_string(),
+    );
+    assert_eq!(
+        received.body["code"], "invalid_request",
+        "{:?}",
+        received.body
+    );
+    assert_eq!(on_hand(b, "A1"), on_hand_after);
+    assert_ne!(on_hand_before, on_hand_after);
+    // 补录: three days ago is booked then; tomorrow and a month ago are refused.
+    let at = |days: i64| format!("{}T10:30:00", today - chrono::TimeDelta::days(days));
+    let late = sell("late-sale-0001", "3.60", Some(&at(3)));
+    assert_eq!(late.status, 201, "{:?}", late.body);
+    let earlier = (today - chrono::TimeDelta::days(3)).to_string();
+    assert_eq!(
+        late.body["business_date"],
+        earlier.as_str(),
+        "{:?}",
+        late.body
+    );
+    for (key, days) in [("late-sale-0002", -1), ("late-sale-0003", 30)] {
+        let refused = sell(key, "3.60", Some(&at(days)));
+        assert_eq!(refused.body["code"], "field_invalid", "{:?}", refused.body);
+    }
+    // The store's own report has the late sale on its day, as headquarters will.
+    let own = b
+        .get(&format!(
+            "/api/v1/reports/sales?from={earlier}&to={earlier}&by=day"
+        ))
+        .body;
+    assert_eq!(own["rows"][0]["sales"], 1, "{own}");
+    assert_eq!(own["rows"][0]["net"]["amount"], "3.60", "{own}");
+    let refused = b.get("/api/v1/reports/sales?from=2026-01-01&to=2026-01-01&by=year");
+    assert_eq!(refused.body["code"], "invalid_query", "{:?}", refused.body);
+    eventually(30, "the late sale at headquarters", || {
+        let hq_day = hq
+            .get(&format!(
+                "/api/v1/reports/sales?from={earlier}&to={earlier}&by=day&store=S002"
+            ))
+            .body;
+        (hq_day == own).then_some(())
+    });
+    // 会员报表: the member bought on two days this week (returning), phone masked.
+    let week = format!("from={earlier}&to={today}");
+    let members = hq.get(&format!("/api/v1/reports/members?{week}")).body;
+    let row = members["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["member_id"] == member)
+        .cloned()
+        .unwrap_or_else(|| panic!("{members}"));
+    assert!(row["days"].as_u64().unwrap() >= 2, "{members}");
+    assert!(
+        row["phone_masked"].as_str().unwrap().contains("****"),
+        "{members}"
+    );
+    assert!(members["returning"].as_u64().unwrap() >= 1, "{members}");
+    let csv = hq.get(&format!("/api/v1/reports/members?{week}&format=csv"));
+    assert!(
+        csv.body
+            .as_str()
+            .unwrap_or_default()
+            .contains("会员编号,手机号,姓名"),
+        "{:?}",
+        csv.body
+    );
+    let bad = hq.get(&format!(
+        "/api/v1/reports/members?{week}&dormant_days=30&quiet_days=60"
+    ));
+    assert_eq!(bad.body["code"], "invalid_query", "{:?}", bad.body);
 }

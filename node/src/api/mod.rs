@@ -5,6 +5,7 @@ mod checkout;
 mod dto;
 pub mod error;
 mod inventory;
+mod reports;
 
 use std::sync::Arc;
 
@@ -119,7 +120,9 @@ impl AppState {
         inventory::cancel_transfer,
         inventory::receive_transfer,
         inventory::get_transfer,
-        inventory::list_transfers
+        inventory::list_transfers,
+        reports::sales,
+        reports::members
     ),
     components(schemas(ErrorBody, MoneySchema))
 )]
@@ -169,6 +172,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/sales/{sale_id}", get(get_sale))
         .route("/api/v1/sales/{sale_id}/returns", post(return_sale))
         .route("/api/v1/sales/{sale_id}/receipt", get(checkout::receipt))
+        .route("/api/v1/reports/sales", get(reports::sales))
+        .route("/api/v1/reports/members", get(reports::members))
         .route("/api/v1/catalogue", get(inventory::catalogue_version))
         .route("/api/v1/products", get(inventory::lookup_product))
         .route("/api/v1/products/{sku}", get(inventory::get_product))
