@@ -118,9 +118,28 @@ async fn health(State(hq): State<Hq>) -> Response {
 }
 
 /// Every store the hub has heard from: link state and how far behind it is.
-async fn stores(State(hq): State<Hq>) -> Response {
+/// Each store's link and sync lag (同步状态), as JSON, CSV or Excel.
+async fn stores(
+    State(hq): State<Hq>,
+    q: Result<Query<reports::FormatQuery>, QueryRejection>,
+) -> Response {
+    let Ok(Query(q)) = q else {
+        return bad_query("the only parameter is format".into());
+    };
     match hq.ingest.stores().await {
-        Ok(rows) => axum::Json(json!({"stores": rows})).into_response(),
+        Ok(rows) => reports::table_report(
+            q.format.as_deref(),
+            json!({"stores": rows}),
+            "stores",
+            &[
+                ("store_id", "门店"),
+                ("connected", "在线"),
+                ("acked_seq", "总部已收"),
+                ("log_len", "门店日志"),
+                ("entries_behind", "落后条数"),
+                ("seconds_behind", "落后秒数"),
+            ],
+        ),
         Err(e) => unavailable(e.to_string()),
     }
 }
@@ -838,7 +857,13 @@ async fn get_wallet(State(hq): State<Hq>, Path(raw): Path<String>) -> Response {
 
 /// Outstanding stored value and points (负债): chain-wide, and per store what it issued
 /// (credits taken there), redeemed (spent there) and holds the rights to now.
-async fn liabilities(State(hq): State<Hq>) -> Response {
+async fn liabilities(
+    State(hq): State<Hq>,
+    q: Result<Query<reports::FormatQuery>, QueryRejection>,
+) -> Response {
+    let Ok(Query(q)) = q else {
+        return bad_query("the only parameter is format".into());
+    };
     let wallets = match hq.storage.wallets() {
         Ok(w) => w,
         Err(e) => return unavailable(e.to_string()),
@@ -891,7 +916,7 @@ async fn liabilities(State(hq): State<Hq>) -> Response {
         })
         .collect();
     let total = |family| totals.get(family).copied().unwrap_or(0);
-    axum::Json(json!({
+    let body = json!({
         "members_with_wallets": wallets.len(),
         "stored_value": {
             "principal": fen(total("principal")),
@@ -907,8 +932,19 @@ async fn liabilities(State(hq): State<Hq>) -> Response {
             .map(|(store, owed)| json!({"store_id": store, "owed": fen(*owed)}))
             .collect::<Vec<_>>(),
         "receivables_total": fen(receivables.values().sum()),
-    }))
-    .into_response()
+    });
+    reports::table_report(
+        q.format.as_deref(),
+        body,
+        "by_store",
+        &[
+            ("store_id", "门店"),
+            ("kind", "类型"),
+            ("issued", "发放"),
+            ("redeemed", "已用"),
+            ("held", "本店持有"),
+        ],
+    )
 }
 
 #[derive(Deserialize)]
@@ -917,6 +953,8 @@ struct Period {
     to: chrono::NaiveDate,
     /// "exclude" (default: bonus was given away, nobody is owed for it) or "include".
     bonus: Option<String>,
+    /// json (default), csv or xlsx.
+    format: Option<String>,
 }
 
 /// Cross-store settlement (跨店清分) for a period: who owes whom for stored value prepaid at
@@ -958,13 +996,24 @@ async fn settlement(State(hq): State<Hq>, q: Result<Query<Period>, QueryRejectio
             })
         })
         .collect();
-    axum::Json(json!({
+    let body = json!({
         "from": q.from,
         "to": q.to,
         "bonus": if include_bonus { "include" } else { "exclude" },
         "owed": rows,
         "spent_where_prepaid": {"principal": fen(book.local.principal), "bonus": fen(book.local.bonus)},
         "unmatched": {"principal": fen(book.unmatched.principal), "bonus": fen(book.unmatched.bonus)},
-    }))
-    .into_response()
+    });
+    reports::table_report(
+        q.format.as_deref(),
+        body,
+        "owed",
+        &[
+            ("payer", "应付门店"),
+            ("payee", "应收门店"),
+            ("principal", "本金"),
+            ("bonus", "赠送"),
+            ("due", "应结算"),
+        ],
+    )
 }

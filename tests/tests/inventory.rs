@@ -1213,4 +1213,26 @@ fn set_amounts_and_late_sales(hq: &Client, b: &Client, member: &str) {
         "/api/v1/reports/members?{week}&dormant_days=30&quiet_days=60"
     ));
     assert_eq!(bad.body["code"], "invalid_query", "{:?}", bad.body);
+    // The other reports export the same way: sync lag, liabilities, settlement, commissions.
+    let month = &today.to_string()[..7];
+    for (path, header) in [
+        ("/api/v1/stores?format=csv".to_owned(), "门店,在线,总部已收"),
+        (
+            "/api/v1/liabilities?format=csv".to_owned(),
+            "门店,类型,发放",
+        ),
+        (
+            format!("/api/v1/settlement?{week}&format=csv"),
+            "应付门店,应收门店",
+        ),
+        (
+            format!("/api/v1/commissions?month={month}&format=csv"),
+            "员工编号,姓名",
+        ),
+    ] {
+        let text = hq.get(&path).body.as_str().unwrap_or_default().to_owned();
+        assert!(text.contains(header), "{path}: {text}");
+    }
+    let refused = hq.get("/api/v1/liabilities?format=pdf");
+    assert_eq!(refused.body["code"], "invalid_query", "{:?}", refused.body);
 }

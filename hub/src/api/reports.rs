@@ -22,6 +22,27 @@ impl Cells for HubCells<'_> {
     }
 }
 
+/// `?format=json|csv|xlsx` on a report that has no other parameter.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FormatQuery {
+    pub(super) format: Option<String>,
+}
+
+/// A JSON report, or its `rows` as a CSV or Excel table with these `(field, header)` columns.
+pub(super) fn table_report(
+    format: Option<&str>,
+    body: serde_json::Value,
+    rows: &str,
+    columns: &[(&str, &str)],
+) -> Response {
+    if let Err(e) = query::format_ok(format) {
+        return bad_query(e);
+    }
+    let table = query::table_of(&body[rows], columns);
+    exported(query::export(format, || body, || table))
+}
+
 /// A report as an HTTP answer.
 pub(super) fn exported(report: Result<Export, String>) -> Response {
     match report {

@@ -259,6 +259,8 @@ pub(super) struct MonthQuery {
     /// "2026-11"
     month: String,
     store: Option<StoreId>,
+    /// json (default), csv or xlsx.
+    format: Option<String>,
 }
 
 /// The sale an item return took back, as the hub holds it: the sale, who earned its commission
@@ -295,6 +297,7 @@ pub(super) async fn commissions(
     let Ok(first) = NaiveDate::parse_from_str(&format!("{}-01", q.month), "%Y-%m-%d") else {
         return bad(format!("month {:?} is not YYYY-MM", q.month));
     };
+    let format = q.format.clone();
     let storage = hq.storage.clone();
     let result = tokio::task::spawn_blocking(move || -> Result<serde_json::Value, String> {
         let sets = rule_sets(&*storage)?;
@@ -360,7 +363,19 @@ pub(super) async fn commissions(
     })
     .await;
     match result {
-        Ok(Ok(body)) => axum::Json(body).into_response(),
+        Ok(Ok(body)) => super::reports::table_report(
+            format.as_deref(),
+            body,
+            "staff",
+            &[
+                ("staff_id", "员工编号"),
+                ("name", "姓名"),
+                ("store_id", "门店"),
+                ("sales", "业绩"),
+                ("commission", "提成"),
+                ("entries", "笔数"),
+            ],
+        ),
         Ok(Err(e)) => unavailable(e),
         Err(e) => unavailable(e.to_string()),
     }

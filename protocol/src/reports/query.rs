@@ -369,6 +369,33 @@ impl Rows {
     }
 }
 
+/// A JSON report's rows (`rows`: an array of objects) as a table: one column per
+/// `(field, Chinese header)`, money as its amount, nothing for a missing field.
+pub fn table_of(rows: &serde_json::Value, columns: &[(&str, &str)]) -> Vec<Vec<String>> {
+    let mut table = vec![columns.iter().map(|(_, h)| (*h).to_owned()).collect()];
+    for row in rows.as_array().into_iter().flatten() {
+        table.push(
+            columns
+                .iter()
+                .map(|(field, _)| match &row[*field] {
+                    serde_json::Value::String(s) => s.clone(),
+                    serde_json::Value::Null => String::new(),
+                    serde_json::Value::Object(o) if o.contains_key("amount") => {
+                        o["amount"].as_str().unwrap_or_default().to_owned()
+                    }
+                    other => other.to_string(),
+                })
+                .collect(),
+        );
+    }
+    table
+}
+
+/// Refuses a format other than json, csv or xlsx.
+pub fn format_ok(format: Option<&str>) -> Result<(), String> {
+    check_format(format)
+}
+
 /// A report ready to send: JSON, or a file.
 #[derive(Debug)]
 pub enum Export {
