@@ -52,6 +52,10 @@ pub fn router(ingest: IngestHandle, storage: Arc<dyn HubStore>) -> Router {
             get(staff::list_staff).post(staff::change_staff),
         )
         .route(
+            "/api/v1/staff/{staff_id}/password",
+            axum::routing::put(staff::set_secret),
+        )
+        .route(
             "/api/v1/commission-rules",
             get(staff::list_rules).put(staff::set_rules),
         )

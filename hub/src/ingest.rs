@@ -63,6 +63,8 @@ pub struct CatalogueWritten {
 #[derive(Debug)]
 pub enum HqWrite {
     Staff(Vec<StaffRecord>),
+    /// A member of staff's login secret, hashed (or `None`: no login any more).
+    Credentials(StaffId, Option<String>),
     Commission(CommissionRules),
 }
 
@@ -370,6 +372,7 @@ fn goes_to_feed(entry: &Entry) -> bool {
             | Payload::Catalogue { .. }
             | Payload::Transfer { .. }
             | Payload::Staff { .. }
+            | Payload::StaffCredentials { .. }
             | Payload::CommissionRules { .. }
     ) || touches_wallet(entry)
 }
@@ -392,7 +395,9 @@ fn hq_only(payload: &Payload) -> Option<&'static str> {
         Payload::Catalogue { .. } => {
             Some("only headquarters changes the catalogue (prices included)")
         }
-        Payload::Staff { .. } => Some("only headquarters changes the staff directory"),
+        Payload::Staff { .. } | Payload::StaffCredentials { .. } => {
+            Some("only headquarters changes the staff directory")
+        }
         Payload::CommissionRules { .. } => Some("only headquarters sets commission rules"),
         _ if reclaims => Some("only headquarters takes back a fenced store's rights"),
         _ => None,
@@ -527,6 +532,7 @@ impl Directory {
             | Payload::Checkout { .. }
             | Payload::ItemReturn { .. }
             | Payload::Staff { .. }
+            | Payload::StaffCredentials { .. }
             | Payload::CommissionRules { .. } => {
                 return Ok(());
             }
@@ -1057,6 +1063,16 @@ impl Ingest {
             HqWrite::Staff(staff) => {
                 protocol::staff::check(&staff)?;
                 Payload::Staff { staff }
+            }
+            HqWrite::Credentials(id, hash) => {
+                let views = HubViews::reader(&*self.storage);
+                if protocol::staff::read(&views, &id)
+                    .map_err(HqWriteError::Storage)?
+                    .is_none()
+                {
+                    return Err(StaffError::Unknown(id).into());
+                }
+                Payload::StaffCredentials { id, hash }
             }
             HqWrite::Commission(rules) => {
                 rules.check(self.calendar.business_date((self.now_ms)()))?;

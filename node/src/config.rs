@@ -53,6 +53,8 @@ pub struct Config {
     /// How many days late a sale may be entered with its own time (补录: sales taken on paper
     /// while the till was down; a replay of old data sets this high).
     pub backdate_days_max: u32,
+    /// How long a staff login lasts at a till, in minutes (a shift: 720 by default).
+    pub session_minutes: u32,
     /// Headquarters to sync with; without it the node runs on its own.
     pub sync: Option<SyncConfig>,
 }
@@ -182,6 +184,7 @@ impl Default for Config {
             pricing: Default::default(),
             exchange_rates: Default::default(),
             backdate_days_max: 7,
+            session_minutes: 720,
             sync: None,
         }
     }

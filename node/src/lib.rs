@@ -7,6 +7,7 @@ pub mod config;
 pub mod journal;
 pub mod password;
 pub mod receipt;
+pub mod session;
 pub mod store;
 pub mod uplink;
 pub mod views;
@@ -73,6 +74,8 @@ pub async fn run(
         store_name: config.store_name.clone(),
         managers,
         lockout: Default::default(),
+        sessions: Default::default(),
+        session_ms: u64::from(config.session_minutes) * 60_000,
         asks: uplink_task.is_some().then_some(asks),
     };
     let state = Arc::new(state);

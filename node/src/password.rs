@@ -5,8 +5,6 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use protocol::MemberId;
 
 /// Wrong passwords in a row before the member's stored value is locked at this store.
@@ -34,18 +32,11 @@ pub fn check_format(password: &str) -> Result<(), PasswordError> {
 /// The PHC string of `password` under a fresh 16-byte salt.
 pub fn hash(password: &str, salt: [u8; 16]) -> Result<String, PasswordError> {
     check_format(password)?;
-    let salt = SaltString::encode_b64(&salt).map_err(|_| PasswordError::Damaged)?;
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|_| PasswordError::Damaged)
+    protocol::secret::hash(password, salt).ok_or(PasswordError::Damaged)
 }
 
 fn matches(password: &str, phc: &str) -> Result<bool, PasswordError> {
-    let parsed = PasswordHash::new(phc).map_err(|_| PasswordError::Damaged)?;
-    Ok(Argon2::default()
-        .verify_password(password.as_bytes(), &parsed)
-        .is_ok())
+    protocol::secret::matches(password, phc).ok_or(PasswordError::Damaged)
 }
 
 /// Failures counted per member at this store. Kept in memory: a restart lifts a lockout.

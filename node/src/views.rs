@@ -34,6 +34,7 @@ pub mod keys {
     /// `protocol::inventory::VIEW_PREFIXES`).
     pub const VIEWS: &[&[u8]] = &[
         b"m/", b"d/", b"p/", b"c/", b"w/", b"s/", b"si/", b"ms/", b"owe/", b"od/", b"sf/", b"rp/",
+        b"sc/",
     ];
 
     fn join(prefix: &str, id: impl std::fmt::Display) -> Vec<u8> {
@@ -406,7 +407,7 @@ pub fn apply_entry(ov: &mut Overlay<'_>, entry: &Entry) -> Result<(), ViewError>
         }
         // Headquarters' commission rules are read at headquarters only.
         Payload::CommissionRules { .. } => Ok(()),
-        Payload::Staff { .. } => {
+        Payload::Staff { .. } | Payload::StaffCredentials { .. } => {
             if let Some(why) = protocol::staff::apply(ov, entry).map_err(ViewError::Inventory)? {
                 tracing::warn!(origin = %entry.origin, seq = entry.seq, %why, "staff change skipped");
             }

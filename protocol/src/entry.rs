@@ -153,6 +153,12 @@ pub enum Payload {
     CommissionRules {
         rules: crate::commission::CommissionRules,
     },
+    /// Headquarters sets a member of staff's login secret (a password or a PIN) as an argon2
+    /// hash (PHC string), so every store checks a login offline; `None` removes it.
+    StaffCredentials {
+        id: crate::ids::StaffId,
+        hash: Option<String>,
+    },
 }
 
 impl Payload {

@@ -21,6 +21,7 @@ pub mod pricing;
 pub mod reports;
 pub mod returns;
 pub mod sale;
+pub mod secret;
 pub mod settlement;
 pub mod staff;
 pub mod stock;

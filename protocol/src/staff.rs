@@ -80,25 +80,66 @@ pub mod keys {
     use super::*;
 
     pub const PREFIX: &[u8] = b"sf/";
+    /// Login secrets (argon2 hashes), `sc/<id>`.
+    pub const CREDENTIALS: &[u8] = b"sc/";
 
     pub fn staff(id: &StaffId) -> Vec<u8> {
         format!("sf/{id}").into_bytes()
     }
+
+    pub fn credentials(id: &StaffId) -> Vec<u8> {
+        format!("sc/{id}").into_bytes()
+    }
+}
+
+/// The shortest and longest login secret: a six-digit PIN at least.
+pub const SECRET_CHARS: std::ops::RangeInclusive<usize> = 6..=64;
+
+/// Refuses a login secret too short, too long or with control characters.
+pub fn check_secret(secret: &str) -> Result<(), String> {
+    let n = secret.chars().count();
+    if !SECRET_CHARS.contains(&n) || secret.chars().any(char::is_control) {
+        return Err(format!(
+            "a password or PIN is {} to {} characters",
+            SECRET_CHARS.start(),
+            SECRET_CHARS.end()
+        ));
+    }
+    Ok(())
 }
 
 /// Takes in a staff change from headquarters; one from a store is skipped (`Some(why)`).
 pub fn apply(kv: &mut dyn ViewKv, entry: &Entry) -> Result<Option<String>, String> {
-    let Payload::Staff { staff } = &entry.payload else {
+    if !matches!(
+        entry.payload,
+        Payload::Staff { .. } | Payload::StaffCredentials { .. }
+    ) {
         return Ok(None);
-    };
+    }
     if entry.origin != StoreId::hq() {
         return Ok(Some("a staff change not from headquarters".into()));
     }
-    for r in staff {
-        let bytes = postcard::to_stdvec(r).map_err(|e| e.to_string())?;
-        kv.put(keys::staff(&r.id), bytes);
+    match &entry.payload {
+        Payload::Staff { staff } => {
+            for r in staff {
+                let bytes = postcard::to_stdvec(r).map_err(|e| e.to_string())?;
+                kv.put(keys::staff(&r.id), bytes);
+            }
+        }
+        Payload::StaffCredentials { id, hash } => match hash {
+            Some(hash) => kv.put(keys::credentials(id), hash.clone().into_bytes()),
+            None => kv.delete(keys::credentials(id)),
+        },
+        _ => {}
     }
     Ok(None)
+}
+
+/// The argon2 hash (PHC string) of `id`'s login secret, if headquarters set one.
+pub fn credentials(kv: &dyn ViewKv, id: &StaffId) -> Result<Option<String>, String> {
+    Ok(kv
+        .get(&keys::credentials(id))?
+        .map(|b| String::from_utf8_lossy(&b).into_owned()))
 }
 
 /// The staff member `id` as `kv` knows them.

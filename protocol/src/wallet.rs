@@ -389,6 +389,7 @@ impl Wallet {
             | Payload::Stock { .. }
             | Payload::Transfer { .. }
             | Payload::Staff { .. }
+            | Payload::StaffCredentials { .. }
             | Payload::CommissionRules { .. } => {}
         }
     }

@@ -399,6 +399,13 @@ fn fixture_entries() -> Vec<Entry> {
                 ops: Vec::new(),
             },
         ),
+        common(
+            17,
+            Payload::StaffCredentials {
+                id: StaffId::parse("stylist-3").unwrap(),
+                hash: Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".to_owned()),
+            },
+        ),
     ]
 }
 

@@ -59,6 +59,8 @@ impl Answer {
 pub struct Client {
     agent: ureq::Agent,
     pub base: String,
+    /// A staff session's token, sent as `Authorization: Bearer` on every request.
+    pub bearer: Option<String>,
 }
 
 impl Client {
@@ -70,6 +72,22 @@ impl Client {
         Self {
             agent: ureq::Agent::new_with_config(config),
             base: base.trim_end_matches('/').to_owned(),
+            bearer: None,
+        }
+    }
+
+    /// The same client, logged in with `token`.
+    pub fn with_bearer(&self, token: &str) -> Self {
+        Self {
+            bearer: Some(token.to_owned()),
+            ..self.clone()
+        }
+    }
+
+    fn auth<B>(&self, request: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
+        match &self.bearer {
+            Some(token) => request.header("authorization", format!("Bearer {token}")),
+            None => request,
         }
     }
 
@@ -93,7 +111,10 @@ impl Client {
     }
 
     pub fn try_get(&self, path: &str) -> Result<Answer, ureq::Error> {
-        Self::finish(self.agent.get(format!("{}{path}", self.base)).call())
+        Self::finish(
+            self.auth(self.agent.get(format!("{}{path}", self.base)))
+                .call(),
+        )
     }
 
     /// POSTs a raw body (so tests can send malformed JSON) with an optional idempotency key.
@@ -108,8 +129,7 @@ impl Client {
         body: &str,
     ) -> Result<Answer, ureq::Error> {
         let mut request = self
-            .agent
-            .post(format!("{}{path}", self.base))
+            .auth(self.agent.post(format!("{}{path}", self.base)))
             .header("content-type", "application/json");
         if let Some(key) = key {
             request = request.header("idempotency-key", key);
@@ -120,8 +140,7 @@ impl Client {
     /// PUTs a body as a named staff member.
     pub fn put_as(&self, path: &str, key: &str, staff: Option<&str>, body: &str) -> Answer {
         let mut request = self
-            .agent
-            .put(format!("{}{path}", self.base))
+            .auth(self.agent.put(format!("{}{path}", self.base)))
             .header("content-type", "application/json")
             .header("idempotency-key", key);
         if let Some(staff) = staff {
@@ -133,8 +152,7 @@ impl Client {
     /// POSTs a till's write (with its idempotency key) as a named staff member.
     pub fn post_keyed_as(&self, path: &str, key: &str, staff: &str, body: &str) -> Answer {
         let request = self
-            .agent
-            .post(format!("{}{path}", self.base))
+            .auth(self.agent.post(format!("{}{path}", self.base)))
             .header("content-type", "application/json")
             .header("idempotency-key", key)
             .header("x-staff-id", staff);
@@ -145,8 +163,7 @@ impl Client {
     /// actions).
     pub fn post_as(&self, path: &str, staff: Option<&str>, body: &str) -> Answer {
         let mut request = self
-            .agent
-            .post(format!("{}{path}", self.base))
+            .auth(self.agent.post(format!("{}{path}", self.base)))
             .header("content-type", "application/json");
         if let Some(staff) = staff {
             request = request.header("x-staff-id", staff);
@@ -157,16 +174,14 @@ impl Client {
     /// DELETEs as a named staff member.
     pub fn delete_as(&self, path: &str, staff: &str) -> Answer {
         let request = self
-            .agent
-            .delete(format!("{}{path}", self.base))
+            .auth(self.agent.delete(format!("{}{path}", self.base)))
             .header("x-staff-id", staff);
         Self::finish(request.call()).unwrap()
     }
 
     pub fn patch(&self, path: &str, key: Option<&str>, body: &str) -> Answer {
         let mut request = self
-            .agent
-            .patch(format!("{}{path}", self.base))
+            .auth(self.agent.patch(format!("{}{path}", self.base)))
             .header("content-type", "application/json");
         if let Some(key) = key {
             request = request.header("idempotency-key", key);

@@ -105,6 +105,52 @@ pub(super) async fn change_staff(
     write(&hq, &headers, HqWrite::Staff(records)).await
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SecretBody {
+    /// The new password or PIN; `null` removes the login.
+    password: Option<String>,
+}
+
+/// 员工密码: headquarters sets a member of staff's password or PIN (kept only as an argon2
+/// hash, which every store receives to check logins offline), or removes it.
+pub(super) async fn set_secret(
+    State(hq): State<Hq>,
+    Path(raw): Path<String>,
+    headers: HeaderMap,
+    body: Result<axum::Json<SecretBody>, JsonRejection>,
+) -> Response {
+    let body = match body {
+        Ok(axum::Json(body)) => body,
+        Err(e) => return bad_body(e, "密码填写不正确"),
+    };
+    let Ok(id) = StaffId::parse(&raw) else {
+        return error(StatusCode::BAD_REQUEST, "invalid_id", "编号格式不正确", raw);
+    };
+    let hash = match body.password {
+        None => None,
+        Some(secret) => {
+            if let Err(e) = protocol::staff::check_secret(&secret) {
+                return error(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_password",
+                    "密码须为 6 到 64 个字符",
+                    e,
+                );
+            }
+            let mut salt = [0u8; 16];
+            if let Err(e) = getrandom::fill(&mut salt) {
+                return unavailable(e.to_string());
+            }
+            match tokio::task::spawn_blocking(move || protocol::secret::hash(&secret, salt)).await {
+                Ok(Some(hash)) => Some(hash),
+                _ => return unavailable("hashing the password failed".into()),
+            }
+        }
+    };
+    write(&hq, &headers, HqWrite::Credentials(id, hash)).await
+}
+
 fn staff_directory(storage: &dyn HubStore) -> Result<BTreeMap<StaffId, StaffRecord>, String> {
     let rows = storage
         .views(protocol::staff::keys::PREFIX, usize::MAX)
@@ -118,11 +164,16 @@ fn staff_directory(storage: &dyn HubStore) -> Result<BTreeMap<StaffId, StaffReco
 pub(super) async fn list_staff(State(hq): State<Hq>) -> Response {
     match staff_directory(&*hq.storage) {
         Ok(staff) => {
+            let views = crate::ingest::HubViews::reader(&*hq.storage);
             let staff: Vec<_> = staff
                 .values()
                 .map(|s| {
+                    let login = protocol::staff::credentials(&views, &s.id)
+                        .ok()
+                        .flatten()
+                        .is_some();
                     json!({"id": s.id, "name": s.name, "store": s.store, "role": s.role,
-                           "active": s.active})
+                           "active": s.active, "login": login})
                 })
                 .collect();
             axum::Json(json!({ "staff": staff })).into_response()

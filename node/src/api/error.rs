@@ -68,6 +68,11 @@ pub enum Code {
     UnknownStaff,
     OrderNotFound,
     HeldOrdersFull,
+    LoginRequired,
+    SessionExpired,
+    LoginFailed,
+    AccountLocked,
+    RoleForbidden,
 }
 
 impl Code {
@@ -126,6 +131,11 @@ impl Code {
             Code::UnknownStaff => "unknown_staff",
             Code::OrderNotFound => "order_not_found",
             Code::HeldOrdersFull => "held_orders_full",
+            Code::LoginRequired => "login_required",
+            Code::SessionExpired => "session_expired",
+            Code::LoginFailed => "login_failed",
+            Code::AccountLocked => "account_locked",
+            Code::RoleForbidden => "role_forbidden",
         }
     }
 
@@ -171,9 +181,13 @@ impl Code {
             | Code::ReturnExceedsSale
             | Code::ReturnNotReady
             | Code::HeldOrdersFull => S::CONFLICT,
-            Code::PasswordRequired | Code::PasswordWrong => S::UNAUTHORIZED,
-            Code::ManagerRequired => S::FORBIDDEN,
-            Code::PasswordLocked => S::LOCKED,
+            Code::PasswordRequired
+            | Code::PasswordWrong
+            | Code::LoginRequired
+            | Code::SessionExpired
+            | Code::LoginFailed => S::UNAUTHORIZED,
+            Code::ManagerRequired | Code::RoleForbidden => S::FORBIDDEN,
+            Code::PasswordLocked | Code::AccountLocked => S::LOCKED,
             Code::CardNotFound => S::NOT_FOUND,
             Code::IdempotencyConflict | Code::PhoneTaken | Code::CardTaken => S::CONFLICT,
             Code::MemberNotFound | Code::SaleNotFound | Code::NotFound => S::NOT_FOUND,
@@ -243,6 +257,11 @@ impl Code {
             Code::UnknownStaff => "员工编号不存在、已离职或不属于本店",
             Code::OrderNotFound => "挂单不存在：已结账或已作废",
             Code::HeldOrdersFull => "挂单数量已达上限，请先结账或作废一些挂单",
+            Code::LoginRequired => "请先登录",
+            Code::SessionExpired => "登录已过期，请重新登录",
+            Code::LoginFailed => "员工编号或密码错误",
+            Code::AccountLocked => "密码错误次数过多，账号已暂时锁定",
+            Code::RoleForbidden => "当前岗位无权进行此操作",
         }
     }
 }

@@ -5,6 +5,7 @@ mod checkout;
 mod dto;
 pub mod error;
 mod inventory;
+mod login;
 mod reports;
 
 use std::sync::Arc;
@@ -54,6 +55,9 @@ pub struct AppState {
     /// Staff who may reset a payment password.
     pub managers: Vec<StaffId>,
     pub lockout: Lockout,
+    /// Staff sessions (登录), and how long one lasts.
+    pub sessions: crate::session::Sessions,
+    pub session_ms: u64,
     /// Where to ask headquarters for rights; `None` when the store runs without a hub.
     pub asks: Option<tokio::sync::mpsc::Sender<AskRequest>>,
 }
@@ -122,7 +126,9 @@ impl AppState {
         inventory::get_transfer,
         inventory::list_transfers,
         reports::sales,
-        reports::members
+        reports::members,
+        login::login,
+        login::logout
     ),
     components(schemas(ErrorBody, MoneySchema))
 )]
@@ -133,6 +139,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/openapi.json", get(openapi))
         .route("/api/v1/health", get(health))
         .route("/api/v1/sync", get(sync_status))
+        .route("/api/v1/sessions", post(login::login).delete(login::logout))
         .route("/api/v1/members", post(register_member))
         .route("/api/v1/members/lookup", get(lookup_member))
         .route(
@@ -204,6 +211,10 @@ pub fn router(state: Arc<AppState>) -> Router {
             post(inventory::receive_transfer),
         )
         .fallback(|| async { ApiError::new(Code::NotFound, "no such route") })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            login::guard,
+        ))
         .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
         .with_state(state)
 }
@@ -978,7 +989,18 @@ async fn set_password(
     password::check_format(&b.password).map_err(|e| ApiError::new(Code::FieldInvalid, e))?;
     let (_, _, staff) = request_meta(&headers, "", &[])?;
     let replacing = app.views.wallet(&id)?.password.is_some();
-    if replacing && !app.managers.contains(&staff) {
+    let manager = app.managers.contains(&staff)
+        || protocol::staff::read(&app.views.kv(), &staff)
+            .ok()
+            .flatten()
+            .is_some_and(|r| {
+                r.active
+                    && matches!(
+                        r.role,
+                        protocol::staff::StaffRole::Manager | protocol::staff::StaffRole::HqAdmin
+                    )
+            });
+    if replacing && !manager {
         return Err(ApiError::new(
             Code::ManagerRequired,
             format!("{staff} is not a manager: only a manager resets a payment password"),

@@ -1,0 +1,143 @@
+//! Staff logins (登录) with real processes: headquarters gives staff a password or PIN, every
+//! store receives its hash and checks logins offline; once logins exist every call needs a
+//! session, and a role does only what it may.
+#![allow(clippy::unwrap_used)]
+
+use serde_json::json;
+use tests::chain::{Chain, wait_online};
+use tests::{Client, bins, eventually};
+
+fn login(c: &Client, staff: &str, password: &str) -> tests::Answer {
+    c.post(
+        "/api/v1/sessions",
+        None,
+        &json!({"staff_id": staff, "password": password}).to_string(),
+    )
+}
+
+#[test]
+fn staff_log_in_at_their_store_and_act_within_their_role() {
+    let chain = Chain::new(bins!());
+    let hub = chain.hub("127.0.0.1:0".parse().unwrap());
+    chain.enrol("S001", hub.sync);
+    let a = chain.node("S001");
+    wait_online(&[&a.client]);
+    let hq = &hub.client;
+    let staff = json!({"staff": [
+        {"id": "c01", "name": "王芳", "store": "S001", "role": "cashier"},
+        {"id": "m01", "name": "李店长", "store": "S001", "role": "manager"},
+        {"id": "m02", "name": "周店长", "store": "S002", "role": "manager"},
+        {"id": "left-1", "name": "赵六", "store": "S001", "role": "cashier", "active": false},
+    ]});
+    assert_eq!(
+        hq.post_as("/api/v1/staff", Some("hq-ops"), &staff.to_string())
+            .status,
+        201
+    );
+    // Before any login exists the till is open, as for a new chain.
+    assert_eq!(a.client.get("/api/v1/stock").status, 200);
+    let secret = |id: &str, password: serde_json::Value| {
+        hq.put_as(
+            &format!("/api/v1/staff/{id}/password"),
+            "unused-key-0001",
+            Some("hq-ops"),
+            &json!({ "password": password }).to_string(),
+        )
+    };
+    assert_eq!(
+        secret("c01", json!("12345")).body["code"],
+        "invalid_password"
+    );
+    assert_eq!(
+        secret("nobody", json!("123456")).body["code"],
+        "invalid_staff"
+    );
+    for (id, pin) in [
+        ("c01", "246810"),
+        ("m01", "135790"),
+        ("m02", "112233"),
+        ("left-1", "999999"),
+    ] {
+        assert_eq!(secret(id, json!(pin)).status, 201, "{id}");
+    }
+    eventually(30, "the logins at S001", || {
+        (a.client.get("/api/v1/stock").code() == "login_required").then_some(())
+    });
+    assert_eq!(
+        a.client.get("/api/v1/health").status,
+        200,
+        "health stays open"
+    );
+    // Wrong secrets, someone who left, another store's manager.
+    assert_eq!(login(&a.client, "c01", "000000").code(), "login_failed");
+    assert_eq!(login(&a.client, "left-1", "999999").code(), "login_failed");
+    assert_eq!(login(&a.client, "nobody", "999999").code(), "login_failed");
+    assert_eq!(login(&a.client, "m02", "112233").code(), "role_forbidden");
+    // A cashier sells and looks up, but may not return, refund or read reports.
+    let session = login(&a.client, "c01", "246810");
+    assert_eq!(session.status, 201, "{:?}", session.body);
+    let cashier = a
+        .client
+        .with_bearer(session.body["token"].as_str().unwrap());
+    let member = cashier.post(
+        "/api/v1/members",
+        Some("login-member-0001"),
+        &json!({"name": "张三", "phone": "13912345678"}).to_string(),
+    );
+    assert_eq!(member.status, 201, "{:?}", member.body);
+    let sold = cashier.post(
+        "/api/v1/checkouts/quick",
+        Some("login-sale-0001"),
+        &json!({"amount": {"amount": "10.00"}, "cash_tendered": {"amount": "10"}}).to_string(),
+    );
+    assert_eq!(sold.status, 201, "{:?}", sold.body);
+    let sale = sold.body["sale_id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        cashier.get(&format!("/api/v1/sales/{sale}")).body["staff_id"],
+        "c01",
+        "the session's staff member is recorded, whatever X-Staff-Id said"
+    );
+    let back = |c: &Client, key: &str| {
+        c.post(
+            &format!("/api/v1/sales/{sale}/returns"),
+            Some(key),
+            &json!({"reason": "质量问题"}).to_string(),
+        )
+    };
+    assert_eq!(back(&cashier, "login-return-0001").code(), "role_forbidden");
+    assert_eq!(
+        cashier
+            .get("/api/v1/reports/sales?from=2026-01-01&to=2026-01-31")
+            .code(),
+        "role_forbidden"
+    );
+    // The manager may.
+    let session = login(&a.client, "m01", "135790");
+    let manager = a
+        .client
+        .with_bearer(session.body["token"].as_str().unwrap());
+    assert_eq!(back(&manager, "login-return-0002").status, 201);
+    // A made-up token, and a closed session, are refused.
+    assert_eq!(
+        a.client.with_bearer("feedface").get("/api/v1/stock").code(),
+        "login_required"
+    );
+    assert_eq!(cashier.post_as("/api/v1/sessions", None, "").status, 400);
+    let closed = Client::new(&cashier.base).with_bearer(cashier.bearer.as_deref().unwrap());
+    assert_eq!(
+        closed.delete_as("/api/v1/sessions", "c01").body["closed"],
+        true
+    );
+    assert_eq!(cashier.get("/api/v1/stock").code(), "login_required");
+    // Five wrong PINs lock the account at this store, the right one included.
+    for _ in 0..4 {
+        assert_eq!(login(&a.client, "c01", "000000").code(), "login_failed");
+    }
+    assert_eq!(login(&a.client, "c01", "000000").code(), "account_locked");
+    assert_eq!(login(&a.client, "c01", "246810").code(), "account_locked");
+    // Removing a login leaves the others.
+    assert_eq!(secret("m01", json!(null)).status, 201);
+    eventually(30, "m01's login gone", || {
+        (login(&a.client, "m01", "135790").code() == "login_failed").then_some(())
+    });
+}
