@@ -55,6 +55,7 @@ pub fn router(ingest: IngestHandle, storage: Arc<dyn HubStore>) -> Router {
             "/api/v1/staff/{staff_id}/password",
             axum::routing::put(staff::set_secret),
         )
+        .route("/api/v1/audit", get(staff::audit))
         .route(
             "/api/v1/commission-rules",
             get(staff::list_rules).put(staff::set_rules),

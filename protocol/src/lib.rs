@@ -5,6 +5,7 @@
 //! draws randomness. Time, ids and random bits are passed in, which is what lets a seeded
 //! simulator drive the whole system deterministically.
 
+pub mod audit;
 pub mod calendar;
 pub mod catalogue;
 pub mod commission;

@@ -135,6 +135,37 @@ fn staff_log_in_at_their_store_and_act_within_their_role() {
     }
     assert_eq!(login(&a.client, "c01", "000000").code(), "account_locked");
     assert_eq!(login(&a.client, "c01", "246810").code(), "account_locked");
+    // Headquarters' audit log (操作日志): the manager's return at S001, the logins it set.
+    let today = sold.body["business_date"].as_str().unwrap().to_owned();
+    let audit = eventually(30, "the return in the audit log", || {
+        let log = hq
+            .get(&format!("/api/v1/audit?from={today}&to={today}"))
+            .body;
+        let rows = log["actions"].as_array().cloned().unwrap_or_default();
+        rows.iter()
+            .any(|r| r["action"] == "退货" && r["staff_id"] == "m01" && r["store_id"] == "S001")
+            .then_some(rows)
+    });
+    assert!(
+        audit
+            .iter()
+            .any(|r| r["action"] == "设置员工密码" && r["staff_id"] == "hq-ops"),
+        "{audit:?}"
+    );
+    assert!(
+        !audit
+            .iter()
+            .any(|r| r["action"] == "退货" && r["staff_id"] == "c01")
+    );
+    let csv = hq.get(&format!(
+        "/api/v1/audit?from={today}&to={today}&store=S001&format=csv"
+    ));
+    assert!(
+        csv.body
+            .as_str()
+            .unwrap_or_default()
+            .contains("时间,门店,员工,操作,内容")
+    );
     // Removing a login leaves the others.
     assert_eq!(secret("m01", json!(null)).status, 201);
     eventually(30, "m01's login gone", || {

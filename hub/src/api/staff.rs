@@ -431,3 +431,81 @@ pub(super) async fn commissions(
         Err(e) => unavailable(e.to_string()),
     }
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct AuditQuery {
+    from: NaiveDate,
+    to: NaiveDate,
+    store: Option<StoreId>,
+    staff: Option<StaffId>,
+    /// json (default), csv or xlsx.
+    format: Option<String>,
+}
+
+/// 操作日志: the sensitive actions of a period (returns, refunds, points by hand, password
+/// resets, coupons, write-offs, stocktakes, overdrafts; headquarters' catalogue, staff, logins,
+/// rules), newest first: when, where, who, what, and the request's key (which names the till).
+pub(super) async fn audit(
+    State(hq): State<Hq>,
+    q: Result<Query<AuditQuery>, QueryRejection>,
+) -> Response {
+    let q = match q {
+        Ok(Query(q)) if q.from <= q.to => q,
+        Ok(_) => return bad_query("from must not be after to".into()),
+        Err(e) => return bad_query(e.body_text()),
+    };
+    let storage = hq.storage.clone();
+    let format = q.format.clone();
+    let rows = tokio::task::spawn_blocking(move || -> Result<Vec<serde_json::Value>, String> {
+        let calendar = protocol::calendar::StoreCalendar::default();
+        let mut rows = Vec::new();
+        for (store, _, _) in storage.stores().map_err(|e| e.to_string())? {
+            if q.store.as_ref().is_some_and(|s| *s != store) {
+                continue;
+            }
+            for bytes in storage
+                .entries(&store, 1, usize::MAX)
+                .map_err(|e| e.to_string())?
+            {
+                let Ok(entry) = Entry::decode(&bytes) else {
+                    continue;
+                };
+                let in_period = (q.from..=q.to).contains(&entry.business_date);
+                if !in_period || q.staff.as_ref().is_some_and(|s| *s != entry.staff) {
+                    continue;
+                }
+                if let Some((action, detail)) = protocol::audit::action(&entry) {
+                    let at = calendar.local_time(entry.hlc.wall_ms);
+                    rows.push((
+                        entry.hlc,
+                        json!({"at": at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                               "business_date": entry.business_date, "store_id": store,
+                               "staff_id": entry.staff, "action": action, "detail": detail,
+                               "key": entry.tx}),
+                    ));
+                }
+            }
+        }
+        rows.sort_by(|a, b| b.0.cmp(&a.0));
+        Ok(rows.into_iter().map(|(_, row)| row).collect())
+    })
+    .await;
+    match rows {
+        Ok(Ok(rows)) => super::reports::table_report(
+            format.as_deref(),
+            json!({ "actions": rows }),
+            "actions",
+            &[
+                ("at", "时间"),
+                ("store_id", "门店"),
+                ("staff_id", "员工"),
+                ("action", "操作"),
+                ("detail", "内容"),
+                ("key", "请求编号"),
+            ],
+        ),
+        Ok(Err(e)) => unavailable(e),
+        Err(e) => unavailable(e.to_string()),
+    }
+}

@@ -1,0 +1,168 @@
+//! 操作日志: which entries are sensitive actions an auditor looks at — returns, refunds, points
+//! by hand, payment-password resets, coupons given, write-offs, stocktake results, offline
+//! overdrafts, and headquarters' changes to the catalogue, staff, logins, commission rules and
+//! fenced stores' balances — each with a Chinese label and a one-line detail. Who did it and
+//! when are the entry's own (`staff`, `hlc`, `business_date`; the idempotency key names the
+//! till by the tills' convention, e.g. `till-2-000123`).
+
+use crate::entry::{Entry, Payload};
+use crate::stock::StockMovement;
+use crate::wallet::{Movement, WalletEvent};
+
+/// What a sensitive entry did: a label and a detail; `None` for the routine (sales, top-ups,
+/// registrations, rights moving, stock received).
+pub fn action(entry: &Entry) -> Option<(&'static str, String)> {
+    let overdraft = |tenders: &mut dyn Iterator<Item = &crate::sale::Tender>| -> i64 {
+        tenders.map(|t| t.overdraft().0).sum()
+    };
+    Some(match &entry.payload {
+        Payload::Return {
+            sale,
+            amount,
+            reason,
+            ..
+        } => ("退货", format!("{sale} 退 {amount} 元：{reason}")),
+        Payload::ItemReturn { ret, .. } => (
+            "退货",
+            format!(
+                "{} 退 {} 行 {} 元：{}",
+                ret.sale_id,
+                ret.lines.len(),
+                ret.amount,
+                ret.reason
+            ),
+        ),
+        Payload::Wallet { event, .. } => match event {
+            WalletEvent::Refunded {
+                principal,
+                bonus_forfeited,
+                reason,
+            } => (
+                "退储值",
+                format!("退本金 {principal} 元，作废赠送 {bonus_forfeited} 元：{reason}"),
+            ),
+            WalletEvent::PointsAdjusted { points, reason } => {
+                ("手工调整积分", format!("{} 分：{reason}", points.0))
+            }
+            WalletEvent::PasswordSet { .. } => ("设置支付密码", String::new()),
+            WalletEvent::CouponIssued { name, to, .. } => {
+                ("发放优惠券", format!("{name}，有效至 {to}"))
+            }
+            WalletEvent::Rights {
+                movement: Movement::Reclaim { from },
+            } => ("收回冻结门店余额", format!("自 {from}")),
+            _ => return None,
+        },
+        Payload::Stock { movement, changes } => match movement {
+            StockMovement::Damaged { reason } => {
+                ("报损", format!("{} 种商品：{reason}", changes.len()))
+            }
+            StockMovement::Counted { stocktake, counts } => {
+                let differ = counts.iter().filter(|(_, c, e)| c != e).count();
+                ("盘点结果", format!("{stocktake}：{differ} 种商品有差异"))
+            }
+            _ => return None,
+        },
+        Payload::Sale { sale, .. } | Payload::QuickSale(sale) if sale.tender.overdraft().0 > 0 => (
+            "离线透支",
+            format!("{} 透支 {} 元", sale.sale_id, sale.tender.overdraft()),
+        ),
+        Payload::Checkout { sale, .. } if overdraft(&mut sale.tenders.iter()) > 0 => (
+            "离线透支",
+            format!(
+                "{} 透支 {} 元",
+                sale.sale_id,
+                crate::Fen(overdraft(&mut sale.tenders.iter()))
+            ),
+        ),
+        Payload::Catalogue {
+            version,
+            part,
+            parts,
+            changes,
+        } => (
+            "商品资料变更",
+            format!("第 {version} 版 {part}/{parts}：{} 项", changes.len()),
+        ),
+        Payload::Staff { staff } => (
+            "员工资料变更",
+            staff
+                .iter()
+                .map(|s| s.id.to_string())
+                .collect::<Vec<_>>()
+                .join("、"),
+        ),
+        Payload::StaffCredentials { id, hash } => match hash {
+            Some(_) => ("设置员工密码", id.to_string()),
+            None => ("停用员工登录", id.to_string()),
+        },
+        Payload::CommissionRules { rules } => ("提成规则", format!("自 {} 起", rules.from)),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::entry::EntryHash;
+    use crate::ids::{StaffId, StoreId, TxId};
+    use crate::{Fen, Hlc, MemberId, SaleId};
+
+    fn entry(payload: Payload) -> Entry {
+        Entry {
+            origin: StoreId::parse("S001").unwrap(),
+            seq: 1,
+            hlc: Hlc {
+                wall_ms: 0,
+                logical: 0,
+            },
+            business_date: chrono::NaiveDate::from_ymd_opt(2026, 11, 28).unwrap(),
+            staff: StaffId::parse("m01").unwrap(),
+            tx: TxId::parse("till-1-000001").unwrap(),
+            prev_hash: EntryHash::GENESIS,
+            payload,
+        }
+    }
+
+    #[test]
+    fn sensitive_actions_are_named_and_routine_ones_are_not() {
+        let member = MemberId::mint(1, 1);
+        let refund = entry(Payload::Wallet {
+            member_id: member,
+            event: WalletEvent::Refunded {
+                principal: Fen(100_00),
+                bonus_forfeited: Fen(10_00),
+                reason: "搬家".into(),
+            },
+            ops: Vec::new(),
+        });
+        let (label, detail) = action(&refund).unwrap();
+        assert_eq!(label, "退储值");
+        assert!(
+            detail.contains("100.00") && detail.contains("搬家"),
+            "{detail}"
+        );
+        let registered = entry(Payload::MemberRegistered {
+            member_id: member,
+            change: Vec::new(),
+        });
+        assert_eq!(action(&registered), None);
+        let sale = crate::sale::QuickSale {
+            sale_id: SaleId::for_entry(&StoreId::parse("S001").unwrap(), 1),
+            member_id: None,
+            category: None,
+            amount: Fen(5_00),
+            currency: crate::Currency::CNY,
+            tender: crate::sale::Tender::Cash {
+                tendered: Fen(5_00),
+                change: Fen(0),
+            },
+            points_earned: crate::points::Points(0),
+        };
+        let paid = entry(Payload::Sale {
+            sale,
+            ops: Vec::new(),
+        });
+        assert_eq!(action(&paid), None, "a plain sale is routine");
+    }
+}
