@@ -102,6 +102,8 @@ pub fn action(entry: &Entry) -> Option<(&'static str, String)> {
 }
 
 #[cfg(test)]
+// Amounts in fen are written yuan_fen (100_00 is 100 yuan).
+#[allow(clippy::inconsistent_digit_grouping)]
 mod tests {
     use super::*;
     use crate::entry::EntryHash;
