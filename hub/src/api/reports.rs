@@ -66,15 +66,22 @@ pub(super) fn exported(report: Result<Export, String>) -> Response {
     }
 }
 
+/// A report's query, parsed and checked; else why not (for a `400 invalid_query`).
+fn checked<T>(
+    q: Result<Query<T>, QueryRejection>,
+    check: impl FnOnce(&T) -> Result<(), String>,
+) -> Result<T, String> {
+    let Query(q) = q.map_err(|e| e.body_text())?;
+    check(&q)?;
+    Ok(q)
+}
+
 /// 销售报表 for a period, chain-wide or for one store.
 pub(super) async fn sales(
     State(hq): State<Hq>,
     q: Result<Query<SalesQuery>, QueryRejection>,
 ) -> Response {
-    let q = match q.map_err(|e| e.body_text()).and_then(|Query(q)| {
-        q.check()?;
-        Ok(q)
-    }) {
+    let q = match checked(q, SalesQuery::check) {
         Ok(q) => q,
         Err(e) => return bad_query(e),
     };
@@ -98,10 +105,7 @@ pub(super) async fn members(
     State(hq): State<Hq>,
     q: Result<Query<MemberQuery>, QueryRejection>,
 ) -> Response {
-    let q = match q.map_err(|e| e.body_text()).and_then(|Query(q)| {
-        q.check()?;
-        Ok(q)
-    }) {
+    let q = match checked(q, MemberQuery::check) {
         Ok(q) => q,
         Err(e) => return bad_query(e),
     };
