@@ -1162,6 +1162,12 @@ fn set_amounts_and_late_sales(hq: &Client, b: &Client, member: &str) {
         "{:?}",
         late.body
     );
+    let receipt = b.get(&format!(
+        "/api/v1/sales/{}/receipt?paper=58&format=text",
+        late.body["sale_id"].as_str().unwrap()
+    ));
+    let text = receipt.body.as_str().unwrap_or_default().to_owned();
+    assert!(text.contains(&format!("时间：{earlier}（补录）")), "{text}");
     for (key, days) in [("late-sale-0002", -1), ("late-sale-0003", 30)] {
         let refused = sell(key, "3.60", Some(&at(days)));
         assert_eq!(refused.body["code"], "field_invalid", "{:?}", refused.body);

@@ -452,11 +452,16 @@ pub(super) async fn receipt(
                 net: l.net,
             });
         }
+        // A sale entered late (补录) is dated the day it was made.
+        let when = match app.settings.calendar.business_date(v.hlc.wall_ms) {
+            today if today == v.business_date => time(v.hlc.wall_ms),
+            _ => format!("{}（补录）", v.business_date),
+        };
         Receipt {
             store_name: name_of(&v.origin),
             store_id: v.origin.to_string(),
             sale_id: id.to_string(),
-            time: time(v.hlc.wall_ms),
+            time: when,
             cashier: v.staff.to_string(),
             served_by: s.served_by.as_ref().map(ToString::to_string),
             member: s.member_id.as_ref().map(member_line).transpose()?.flatten(),
