@@ -25,6 +25,7 @@ use serde_json::json;
 
 use crate::ingest::{HoldError, IngestHandle, TransferRefused};
 
+mod login;
 mod reports;
 mod staff;
 use crate::storage::{HubStore, MemberRecord};
@@ -33,11 +34,18 @@ use crate::storage::{HubStore, MemberRecord};
 struct Hq {
     ingest: IngestHandle,
     storage: Arc<dyn HubStore>,
+    sessions: Arc<protocol::session::Sessions>,
 }
 
 pub fn router(ingest: IngestHandle, storage: Arc<dyn HubStore>) -> Router {
+    let hq = Hq {
+        ingest,
+        storage,
+        sessions: Default::default(),
+    };
     Router::new()
         .route("/api/v1/health", get(health))
+        .route("/api/v1/sessions", post(login::login).delete(login::logout))
         .route("/api/v1/stores", get(stores))
         .route(
             "/api/v1/stores/{store_id}/hold",
@@ -87,7 +95,11 @@ pub fn router(ingest: IngestHandle, storage: Arc<dyn HubStore>) -> Router {
                 "no such route".into(),
             )
         })
-        .with_state(Hq { ingest, storage })
+        .layer(axum::middleware::from_fn_with_state(
+            hq.clone(),
+            login::guard,
+        ))
+        .with_state(hq)
 }
 
 fn error(status: StatusCode, code: &str, message: &str, detail: String) -> Response {

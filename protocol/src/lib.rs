@@ -23,6 +23,7 @@ pub mod reports;
 pub mod returns;
 pub mod sale;
 pub mod secret;
+pub mod session;
 pub mod settlement;
 pub mod staff;
 pub mod stock;

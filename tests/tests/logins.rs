@@ -166,8 +166,56 @@ fn staff_log_in_at_their_store_and_act_within_their_role() {
             .unwrap_or_default()
             .contains("时间,门店,员工,操作,内容")
     );
-    // Removing a login leaves the others.
-    assert_eq!(secret("m01", json!(null)).status, 201);
+    // Headquarters stays open until a headquarters admin has a login; then it wants a session.
+    let admin = json!({"staff": [{"id": "hq-ops", "name": "总部运营", "role": "hq_admin"}]});
+    assert_eq!(
+        hq.post_as("/api/v1/staff", Some("hq-ops"), &admin.to_string())
+            .status,
+        201
+    );
+    assert_eq!(secret("hq-ops", json!("correct horse")).status, 201);
+    assert_eq!(hq.get("/api/v1/liabilities").code(), "login_required");
+    assert_eq!(hq.get("/api/v1/health").status, 200);
+    assert_eq!(login(hq, "hq-ops", "wrong horse").code(), "login_failed");
+    assert_eq!(
+        login(hq, "c01", "246810").code(),
+        "role_forbidden",
+        "cashiers log in at tills"
+    );
+    let session = login(hq, "hq-ops", "correct horse");
+    assert_eq!(session.status, 201, "{:?}", session.body);
+    let admin = hq.with_bearer(session.body["token"].as_str().unwrap());
+    assert_eq!(admin.get("/api/v1/liabilities").status, 200);
+    // A store manager reads their own store at headquarters, and nothing else.
+    let session = login(hq, "m01", "135790");
+    assert_eq!(session.status, 201, "{:?}", session.body);
+    let manager_at_hq = hq.with_bearer(session.body["token"].as_str().unwrap());
+    let period = format!("from={today}&to={today}");
+    let own = manager_at_hq.get(&format!("/api/v1/reports/sales?{period}&store=S001"));
+    assert_eq!(own.status, 200, "{:?}", own.body);
+    for path in [
+        format!("/api/v1/reports/sales?{period}&store=S002"),
+        format!("/api/v1/reports/sales?{period}"),
+        "/api/v1/liabilities".to_owned(),
+    ] {
+        assert_eq!(manager_at_hq.get(&path).code(), "role_forbidden", "{path}");
+    }
+    let staff_change =
+        json!({"staff": [{"id": "c09", "name": "新人", "store": "S001", "role": "cashier"}]});
+    assert_eq!(
+        manager_at_hq
+            .post_as("/api/v1/staff", None, &staff_change.to_string())
+            .code(),
+        "role_forbidden"
+    );
+    // Removing a login (as the admin, with a session now) leaves the others.
+    let removed = admin.put_as(
+        "/api/v1/staff/m01/password",
+        "unused-key-0002",
+        None,
+        &json!({ "password": null }).to_string(),
+    );
+    assert_eq!(removed.status, 201, "{:?}", removed.body);
     eventually(30, "m01's login gone", || {
         (login(&a.client, "m01", "135790").code() == "login_failed").then_some(())
     });

@@ -14,7 +14,8 @@ use serde_json::json;
 
 use super::error::{ApiError, Code};
 use super::{AppResult, AppState, Body, St, parse_body};
-use crate::session::{LoginError, Lookup, Session, allowed, may_log_in};
+use crate::session::{allowed, may_log_in};
+use protocol::session::{LoginError, Lookup, Session};
 
 fn now_ms() -> u64 {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);

@@ -56,7 +56,7 @@ pub struct AppState {
     pub managers: Vec<StaffId>,
     pub lockout: Lockout,
     /// Staff sessions (登录), and how long one lasts.
-    pub sessions: crate::session::Sessions,
+    pub sessions: protocol::session::Sessions,
     pub session_ms: u64,
     /// Where to ask headquarters for rights; `None` when the store runs without a hub.
     pub asks: Option<tokio::sync::mpsc::Sender<AskRequest>>,

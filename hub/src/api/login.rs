@@ -1,0 +1,291 @@
+//! 总部登录: headquarters' staff log in with the password headquarters set them. Once an active
+//! headquarters admin has a login (so nobody can be locked out of a chain without one), every
+//! call but health and login needs `Authorization: Bearer <token>`: an admin does everything,
+//! an auditor reads everything, a store manager reads only their own store's reports, audit
+//! log, commissions and stock (`store=` their store); cashiers work at the tills.
+
+use axum::extract::Request;
+use axum::middleware::Next;
+use protocol::session::{LoginError, Lookup, Session};
+use protocol::staff::StaffRole;
+
+use super::*;
+
+fn now_ms() -> u64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    now.map_or(0, |d| d.as_millis() as u64)
+}
+
+/// How long a login at headquarters lasts.
+const SESSION_MS: u64 = 12 * 60 * 60 * 1000;
+
+fn refused(status: StatusCode, code: &str, message: &str, detail: impl ToString) -> Response {
+    error(status, code, message, detail.to_string())
+}
+
+fn login_error(e: LoginError) -> Response {
+    match e {
+        LoginError::Wrong { .. } => refused(
+            StatusCode::UNAUTHORIZED,
+            "login_failed",
+            "员工编号或密码错误",
+            e,
+        ),
+        LoginError::Locked { .. } => refused(
+            StatusCode::LOCKED,
+            "account_locked",
+            "密码错误次数过多，账号已暂时锁定",
+            e,
+        ),
+        LoginError::NotHere(_) => refused(
+            StatusCode::FORBIDDEN,
+            "role_forbidden",
+            "当前岗位无权进行此操作",
+            e,
+        ),
+    }
+}
+
+/// Whether an active headquarters admin has a login (then logins are required here).
+fn logins_required(storage: &dyn HubStore) -> Result<bool, String> {
+    let views = crate::ingest::HubViews::reader(storage);
+    for (key, _) in storage
+        .views(protocol::staff::keys::CREDENTIALS, usize::MAX)
+        .map_err(|e| e.to_string())?
+    {
+        let id = String::from_utf8_lossy(&key[protocol::staff::keys::CREDENTIALS.len()..]);
+        let Ok(id) = StaffId::parse(&id) else {
+            continue;
+        };
+        if protocol::staff::read(&views, &id)?
+            .is_some_and(|r| r.active && r.role == StaffRole::HqAdmin)
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct LoginBody {
+    staff_id: StaffId,
+    password: String,
+}
+
+/// 登录: opens a session for a headquarters admin, an auditor or a store manager.
+pub(super) async fn login(
+    State(hq): State<Hq>,
+    body: Result<axum::Json<LoginBody>, JsonRejection>,
+) -> Response {
+    let b = match body {
+        Ok(axum::Json(b)) => b,
+        Err(e) => {
+            return refused(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "请求内容不正确",
+                e.body_text(),
+            );
+        }
+    };
+    let now = now_ms();
+    if let Err(e) = hq.sessions.check_lock(&b.staff_id, now) {
+        return login_error(e);
+    }
+    let views = crate::ingest::HubViews::reader(&*hq.storage);
+    let found = protocol::staff::read(&views, &b.staff_id)
+        .and_then(|record| Ok((record, protocol::staff::credentials(&views, &b.staff_id)?)));
+    let (record, hash) = match found {
+        Ok((Some(record), Some(hash))) if record.active => (record, hash),
+        Ok(_) => return login_error(LoginError::Wrong { left: 0 }),
+        Err(e) => return unavailable(e),
+    };
+    if record.role == StaffRole::Cashier {
+        return login_error(LoginError::NotHere(format!(
+            "{} is a cashier: cashiers log in at their store's tills",
+            record.id
+        )));
+    }
+    let secret = b.password;
+    let ok = tokio::task::spawn_blocking(move || protocol::secret::matches(&secret, &hash)).await;
+    match ok {
+        Ok(Some(true)) => {}
+        Ok(Some(false)) => return login_error(hq.sessions.failed(&b.staff_id, now)),
+        _ => return unavailable("the stored login hash is damaged".into()),
+    }
+    let mut bytes = [0u8; 16];
+    if let Err(e) = getrandom::fill(&mut bytes) {
+        return unavailable(e.to_string());
+    }
+    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let session = Session {
+        staff: record.id.clone(),
+        role: record.role,
+        expires_ms: now + SESSION_MS,
+    };
+    hq.sessions.open(token.clone(), session, now);
+    (
+        StatusCode::CREATED,
+        axum::Json(
+            json!({"token": token, "staff_id": record.id, "name": record.name,
+            "role": record.role, "store_id": record.store, "expires_at_ms": now + SESSION_MS}),
+        ),
+    )
+        .into_response()
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+}
+
+/// 退出登录.
+pub(super) async fn logout(State(hq): State<Hq>, headers: HeaderMap) -> Response {
+    let closed = bearer(&headers).is_some_and(|t| hq.sessions.close(t));
+    axum::Json(json!({ "closed": closed })).into_response()
+}
+
+/// What a role may call here; a store manager only reads their own store.
+fn allowed(
+    role: StaffRole,
+    store: Option<&StoreId>,
+    method: &str,
+    path: &str,
+    query: &str,
+) -> bool {
+    let reading = method == "GET";
+    match role {
+        StaffRole::HqAdmin => true,
+        StaffRole::Auditor => reading,
+        StaffRole::Cashier => false,
+        StaffRole::Manager => {
+            let Some(own) = store else { return false };
+            let asks_own = query.split('&').any(|kv| kv == format!("store={own}"));
+            let own_path = path.starts_with(&format!("/api/v1/stores/{own}/"));
+            let scoped = [
+                "/api/v1/reports/sales",
+                "/api/v1/reports/members",
+                "/api/v1/audit",
+                "/api/v1/commissions",
+            ]
+            .contains(&path);
+            reading && (own_path || (scoped && asks_own))
+        }
+    }
+}
+
+/// Requires a live session once logins exist here, and lets each role call only what it may;
+/// the session's staff member becomes the operator (`X-Staff-Id`).
+pub(super) async fn guard(State(hq): State<Hq>, mut request: Request, next: Next) -> Response {
+    let path = request.uri().path().to_owned();
+    let method = request.method().as_str().to_owned();
+    let open = !path.starts_with("/api/v1/")
+        || path == "/api/v1/health"
+        || (path == "/api/v1/sessions" && method == "POST");
+    if open {
+        return next.run(request).await;
+    }
+    let storage = hq.storage.clone();
+    match tokio::task::spawn_blocking(move || logins_required(&*storage)).await {
+        Ok(Ok(false)) => return next.run(request).await,
+        Ok(Ok(true)) => {}
+        Ok(Err(e)) => return unavailable(e),
+        Err(e) => return unavailable(e.to_string()),
+    }
+    let session = match bearer(request.headers()).map(|t| hq.sessions.get(t, now_ms())) {
+        Some(Lookup::Live(session)) => session,
+        Some(Lookup::Expired) => {
+            return refused(
+                StatusCode::UNAUTHORIZED,
+                "session_expired",
+                "登录已过期，请重新登录",
+                "the session has expired: log in again",
+            );
+        }
+        None | Some(Lookup::Unknown) => {
+            return refused(
+                StatusCode::UNAUTHORIZED,
+                "login_required",
+                "请先登录",
+                "log in first: POST /api/v1/sessions",
+            );
+        }
+    };
+    let views = crate::ingest::HubViews::reader(&*hq.storage);
+    let store = protocol::staff::read(&views, &session.staff)
+        .ok()
+        .flatten()
+        .and_then(|r| r.store);
+    let query = request.uri().query().unwrap_or("").to_owned();
+    if !allowed(session.role, store.as_ref(), &method, &path, &query) {
+        return refused(
+            StatusCode::FORBIDDEN,
+            "role_forbidden",
+            "当前岗位无权进行此操作",
+            format!("a {:?} may not {method} {path}?{query}", session.role),
+        );
+    }
+    match axum::http::HeaderValue::from_str(session.staff.as_str()) {
+        Ok(v) => {
+            request.headers_mut().insert("x-staff-id", v);
+        }
+        Err(e) => return unavailable(e.to_string()),
+    }
+    next.run(request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_store_manager_reads_only_their_own_store_at_headquarters() {
+        let s001 = StoreId::parse("S001").unwrap();
+        let m = |method, path, query| allowed(StaffRole::Manager, Some(&s001), method, path, query);
+        assert!(m(
+            "GET",
+            "/api/v1/reports/sales",
+            "from=2026-11-01&to=2026-11-30&store=S001"
+        ));
+        assert!(!m(
+            "GET",
+            "/api/v1/reports/sales",
+            "from=2026-11-01&to=2026-11-30&store=S002"
+        ));
+        assert!(!m(
+            "GET",
+            "/api/v1/reports/sales",
+            "from=2026-11-01&to=2026-11-30"
+        ));
+        assert!(!m("GET", "/api/v1/reports/sales", "store=S0011"));
+        assert!(m("GET", "/api/v1/stores/S001/stock", ""));
+        assert!(!m("GET", "/api/v1/stores/S002/stock", ""));
+        assert!(!m("GET", "/api/v1/liabilities", ""));
+        assert!(!m("POST", "/api/v1/staff", ""));
+        assert!(allowed(
+            StaffRole::Auditor,
+            None,
+            "GET",
+            "/api/v1/liabilities",
+            ""
+        ));
+        assert!(!allowed(
+            StaffRole::Auditor,
+            None,
+            "POST",
+            "/api/v1/staff",
+            ""
+        ));
+        assert!(allowed(
+            StaffRole::HqAdmin,
+            None,
+            "POST",
+            "/api/v1/staff",
+            ""
+        ));
+    }
+}
