@@ -3,6 +3,7 @@
 // Test helpers: a panic is the right answer to a broken test environment.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod browser;
 pub mod chain;
 pub mod proxy;
 pub mod sim;

@@ -7,6 +7,7 @@ pub mod error;
 mod inventory;
 mod login;
 mod reports;
+mod ui;
 
 use std::sync::Arc;
 
@@ -136,6 +137,8 @@ pub struct ApiDoc;
 
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
+        .route("/", get(ui::index))
+        .route("/ui/{file}", get(ui::asset))
         .route("/openapi.json", get(openapi))
         .route("/api/v1/health", get(health))
         .route("/api/v1/sync", get(sync_status))

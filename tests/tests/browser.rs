@@ -1,0 +1,130 @@
+//! The cashier's page in a real headless Chromium: a cashier logs in, finds no member and
+//! registers one, tops up under 充500送50, sells for cash (change shown) and from stored value,
+//! presses Enter twice on one sale (one sale), opens the receipt; the sale reaches
+//! headquarters' figures; and the cashier is refused a manager's action. Screenshots of the
+//! main screens are saved under `target/screenshots/`.
+#![allow(clippy::unwrap_used)]
+
+use serde_json::json;
+use tests::browser::{Browser, ENTER};
+use tests::chain::{Chain, wait_online};
+use tests::{Client, bins, eventually};
+
+#[test]
+fn a_cashier_works_a_sale_through_the_page() {
+    let chain = Chain::new(bins!());
+    let hub = chain.hub("127.0.0.1:0".parse().unwrap());
+    let path = chain.enrol("S001", hub.sync);
+    let mut config = node::Config::load(&path).unwrap();
+    config.store_name = "人民广场店".into();
+    config.wallet.top_up_rules = vec![node::config::TopUpRuleConfig {
+        id: "充500送50".into(),
+        pay_at_least: "500".parse().unwrap(),
+        bonus: "50".parse().unwrap(),
+    }];
+    std::fs::write(&path, config.to_toml()).unwrap();
+    let a = chain.node("S001");
+    wait_online(&[&a.client]);
+    let hq = &hub.client;
+    let staff =
+        json!({"staff": [{"id": "c01", "name": "王芳", "store": "S001", "role": "cashier"}]});
+    assert_eq!(
+        hq.post_as("/api/v1/staff", Some("hq-ops"), &staff.to_string())
+            .status,
+        201
+    );
+    let pin = json!({"password": "246810"}).to_string();
+    assert_eq!(
+        hq.put_as(
+            "/api/v1/staff/c01/password",
+            "k-00000001",
+            Some("hq-ops"),
+            &pin
+        )
+        .status,
+        201
+    );
+    eventually(30, "logins at S001", || {
+        (a.client.get("/api/v1/sync").code() == "login_required").then_some(())
+    });
+
+    let b = Browser::start();
+    b.goto(&format!("{}/", a.client.base));
+    b.wait_text("#login h2", 10, |t| t == "员工登录");
+    b.screenshot("cashier-login");
+    b.type_into("#login-staff", "c01");
+    b.type_into("#login-password", &format!("000000{ENTER}"));
+    b.wait_text("#login-error", 10, |t| t.contains("密码错误"));
+    b.type_into("#login-password", &format!("246810{ENTER}"));
+    b.wait_text("#who", 10, |t| t.contains("王芳"));
+    b.wait_text("#link", 10, |t| t.contains("在线"));
+    assert!(b.text("#store").contains("人民广场店"));
+
+    // A new member: not found, registered, topped up 500 under 充500送50.
+    b.type_into("#lookup-phone", &format!("13912345678{ENTER}"));
+    b.wait_text("#register p", 10, |t| t.contains("没有这个会员"));
+    b.type_into("#register-name", &format!("张三{ENTER}"));
+    b.wait_text("#member-phone", 10, |t| t == "139****5678");
+    b.type_into("#topup-amount", "500");
+    b.type_into("#topup-rule", &format!("充500送50{ENTER}"));
+    b.wait_text("#member-stored", 10, |t| t == "¥550.00");
+    assert_eq!(b.text("#member-bonus"), "¥50.00");
+
+    // A cash sale by keyboard: 88.80, 100 handed over, 11.20 change.
+    b.script("document.getElementById('sale-amount').focus()");
+    b.type_into("#sale-amount", "88.80");
+    b.type_into("#sale-cash", &format!("100{ENTER}"));
+    b.wait_text("#paid-change", 10, |t| t == "¥11.20");
+    // From stored value, Enter pressed twice: one sale.
+    b.type_into("#sale-amount", "30");
+    b.click("#sale-stored");
+    b.script("const f = document.getElementById('sale'); f.requestSubmit(); f.requestSubmit();");
+    b.wait_text("#member-stored", 10, |t| t == "¥520.00");
+    b.screenshot("cashier-after-sale");
+    let token = b.script("return sessionStorage.getItem('token')");
+    let cashier = Client::new(&a.client.base).with_bearer(token.as_str().unwrap());
+    let member = cashier.get("/api/v1/members/lookup?phone=13912345678").body;
+    let sales = cashier
+        .get(&format!(
+            "/api/v1/members/{}/sales",
+            member["member_id"].as_str().unwrap()
+        ))
+        .body;
+    let sales = sales["sales"].as_array().cloned().unwrap_or_default();
+    assert_eq!(sales.len(), 2, "a double submit is one sale: {sales:?}");
+    assert!(b.text("#who").contains("收银员"));
+    // A cashier may not return a sale.
+    let sale = sales[0]["sale_id"].as_str().unwrap();
+    let refused = cashier.post(
+        &format!("/api/v1/sales/{sale}/returns"),
+        Some("browser-return-0001"),
+        &json!({"reason": "试试"}).to_string(),
+    );
+    assert_eq!(refused.code(), "role_forbidden");
+    // Headquarters sees today's sales.
+    let today = sales[0]["business_date"].as_str().unwrap().to_owned();
+    eventually(30, "the sales at headquarters", || {
+        let day = hq
+            .get(&format!(
+                "/api/v1/reports/sales?from={today}&to={today}&by=store"
+            ))
+            .body;
+        (day["rows"][0]["net"]["amount"] == "118.80").then_some(())
+    });
+    b.click("#lang");
+    b.wait_text("section h2 span[data-i18n=member]", 5, |t| t == "Member");
+    b.screenshot("cashier-english");
+    // The receipt, as the page fetches it to print (80 mm).
+    let html = b.script(&format!(
+        "return fetch('/api/v1/sales/{sale}/receipt?paper=80&format=html', \
+         {{headers: {{Authorization: 'Bearer ' + sessionStorage.getItem('token')}}}}) \
+         .then(r => r.text())"
+    ));
+    let html = html.as_str().unwrap_or_default().to_owned();
+    assert!(html.contains("人民广场店") && html.contains(sale), "{html}");
+    b.script(&format!(
+        "document.open(); document.write({}); document.close();",
+        serde_json::to_string(&html).unwrap()
+    ));
+    b.screenshot("cashier-receipt");
+}
