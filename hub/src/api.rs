@@ -28,6 +28,7 @@ use crate::ingest::{HoldError, IngestHandle, TransferRefused};
 mod login;
 mod reports;
 mod staff;
+mod ui;
 use crate::storage::{HubStore, MemberRecord};
 
 #[derive(Clone)]
@@ -44,6 +45,8 @@ pub fn router(ingest: IngestHandle, storage: Arc<dyn HubStore>) -> Router {
         sessions: Default::default(),
     };
     Router::new()
+        .route("/", get(ui::index))
+        .route("/ui/{file}", get(ui::asset))
         .route("/api/v1/health", get(health))
         .route("/api/v1/sessions", post(login::login).delete(login::logout))
         .route("/api/v1/stores", get(stores))

@@ -52,6 +52,7 @@ function applyLang() {
   $("lang").textContent = lang === "zh" ? "EN" : "中文";
   document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
   if (lastSync) showLink(lastSync);
+  showWho();
 }
 
 async function api(method, path, body, key) {
@@ -75,9 +76,17 @@ async function api(method, path, body, key) {
 const said = (d) => (lang === "zh" ? d.message || d.detail || "" : d.detail || d.message || "");
 const yuan = (m) => (m ? "¥" + m.amount : "—");
 
+// Who is logged in (kept for a reload of the page).
+function showWho() {
+  const who = JSON.parse(sessionStorage.getItem("who") || "null");
+  $("who").textContent = who ? `${who.name} · ${t("role_" + who.role)}` : "";
+  $("logout").hidden = !who;
+}
+
 function showLogin() {
   token = null;
   sessionStorage.removeItem("token");
+  sessionStorage.removeItem("who");
   $("login").hidden = false;
   $("till").hidden = true;
   $("logout").hidden = true;
@@ -138,8 +147,8 @@ $("login").addEventListener("submit", async (e) => {
   token = r.data.token;
   sessionStorage.setItem("token", token);
   $("login-error").textContent = "";
-  $("who").textContent = `${r.data.name} · ${t("role_" + r.data.role)}`;
-  $("logout").hidden = false;
+  sessionStorage.setItem("who", JSON.stringify({ name: r.data.name, role: r.data.role }));
+  showWho();
   showTill();
   refreshLink();
 });

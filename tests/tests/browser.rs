@@ -111,6 +111,33 @@ fn a_cashier_works_a_sale_through_the_page() {
             .body;
         (day["rows"][0]["net"]["amount"] == "118.80").then_some(())
     });
+    // Headquarters' page: its admin logs in and finds today's sales.
+    let admin = json!({"staff": [{"id": "hq-ops", "name": "总部运营", "role": "hq_admin"}]});
+    assert_eq!(
+        hq.post_as("/api/v1/staff", Some("hq-ops"), &admin.to_string())
+            .status,
+        201
+    );
+    let secret = json!({"password": "correct horse"}).to_string();
+    let set = hq.put_as(
+        "/api/v1/staff/hq-ops/password",
+        "k-00000002",
+        Some("hq-ops"),
+        &secret,
+    );
+    assert_eq!(set.status, 201);
+    b.goto(&format!("{}/", hq.base));
+    b.wait_text("#login h2", 10, |t| t == "总部登录");
+    b.type_into("#login-staff", "hq-ops");
+    b.type_into("#login-password", &format!("correct horse{ENTER}"));
+    b.wait_text("#today-net", 10, |t| t == "¥118.80");
+    b.wait_text("#by-store tbody", 10, |t| t.contains("S001"));
+    b.wait_text("#stores tbody", 10, |t| t.contains("在线"));
+    b.click("#report button[type=submit]");
+    b.wait_text("#report-table tbody", 10, |t| t.contains("118.80"));
+    b.screenshot("hq-overview");
+    b.goto(&format!("{}/", a.client.base));
+    b.wait_text("#who", 10, |t| t.contains("王芳"));
     b.click("#lang");
     b.wait_text("section h2 span[data-i18n=member]", 5, |t| t == "Member");
     b.screenshot("cashier-english");

@@ -1,0 +1,223 @@
+// 连锁总部: headquarters' page, served by the hub. Today's and this month's sales per store
+// with a daily chart (SVG drawn here, no chart library), every store's sync lag, and every
+// sales report with its filters, exported as CSV or Excel.
+"use strict";
+
+const T = {
+  zh: {
+    title: "连锁总部", logout: "退出", login: "总部登录", staff_id: "员工编号", password: "密码",
+    login_button: "登录", overview: "今日与本月", today: "今日销售", month: "本月销售",
+    store: "门店", today_short: "今日", month_short: "本月", stores: "门店同步", link: "链路",
+    behind: "落后条数", behind_s: "落后秒数", reports: "报表", from: "从", to: "到", by: "分组",
+    show: "查询", sales: "笔", online: "在线", offline: "离线",
+    role_hq_admin: "总部管理员", role_auditor: "审计", role_manager: "店长",
+  },
+  en: {
+    title: "Headquarters", logout: "Log out", login: "HQ login", staff_id: "Staff ID",
+    password: "Password", login_button: "Log in", overview: "Today and this month",
+    today: "Sales today", month: "Sales this month", store: "Store", today_short: "Today",
+    month_short: "Month", stores: "Store sync", link: "Link", behind: "Entries behind",
+    behind_s: "Seconds behind", reports: "Reports", from: "From", to: "To", by: "Group by",
+    show: "Show", sales: "sales", online: "online", offline: "offline",
+    role_hq_admin: "HQ admin", role_auditor: "auditor", role_manager: "manager",
+  },
+};
+// Report columns in Chinese (English shows the API's field names).
+const COLUMNS = {
+  day: "日期", week: "周", month: "月份", store: "门店", hour: "时段", category: "类别",
+  department: "部门", tender: "支付方式", sku: "商品编码", wallet: "门店", sales: "笔数",
+  member_sales: "会员笔数", gross: "原价金额", discount: "优惠金额", net: "实收金额",
+  returns: "退货笔数", returned: "退货金额", net_after_returns: "净额", qty: "数量",
+  returned_qty: "退货数量", paid: "收款金额", times: "笔数", refunded: "退款金额",
+  refunds: "退款笔数", top_ups: "充值笔数", top_up_paid: "充值金额", bonus_given: "赠送金额",
+  cards_sold: "售卡张数", card_sales: "买卡金额", spent_principal: "卡内消费本金",
+  spent_bonus: "卡内消费赠送", refunded_principal: "退储值本金", bonus_forfeited: "作废赠送",
+};
+let lang = localStorage.getItem("hq-lang") || "zh";
+let token = sessionStorage.getItem("hq-token");
+const $ = (id) => document.getElementById(id);
+const t = (k) => (T[lang] && T[lang][k]) || T.zh[k] || k;
+
+// Dates are Shanghai's (the chain's time zone).
+const day = (d) => new Intl.DateTimeFormat("sv-SE", { timeZone: "Asia/Shanghai" }).format(d);
+const today = () => day(new Date());
+const monthStart = () => today().slice(0, 8) + "01";
+
+async function api(path, raw) {
+  const headers = token ? { Authorization: "Bearer " + token } : {};
+  const r = await fetch(path, { headers });
+  if (raw) return r;
+  let data = {};
+  try { data = await r.json(); } catch (e) {}
+  if (r.status === 401 && (data.code === "login_required" || data.code === "session_expired")) showLogin();
+  return { ok: r.ok, status: r.status, data };
+}
+const said = (d) => (lang === "zh" ? d.message || d.detail || "" : d.detail || d.message || "");
+const yuan = (m) => (m ? "¥" + m.amount : "—");
+
+function applyLang() {
+  document.querySelectorAll("[data-i18n]").forEach((el) => { el.textContent = t(el.dataset.i18n); });
+  $("lang").textContent = lang === "zh" ? "EN" : "中文";
+  document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
+  showWho();
+}
+
+function showWho() {
+  const who = JSON.parse(sessionStorage.getItem("hq-who") || "null");
+  $("who").textContent = who ? `${who.name} · ${t("role_" + who.role)}` : "";
+  $("logout").hidden = !who;
+}
+
+function showLogin() {
+  token = null;
+  sessionStorage.removeItem("hq-token");
+  sessionStorage.removeItem("hq-who");
+  $("login").hidden = false;
+  $("hq").hidden = true;
+  $("logout").hidden = true;
+  $("login-staff").focus();
+}
+
+function cell(tr, text) { const td = document.createElement("td"); td.textContent = text; tr.appendChild(td); return td; }
+
+// A bar per day: `rows` are the report's rows by day.
+function chart(rows, from, to) {
+  const days = [];
+  for (let d = new Date(from + "T00:00:00Z"); day(d) <= to; d = new Date(d.getTime() + 86400000)) days.push(day(d));
+  const net = Object.fromEntries(rows.map((r) => [r.day, parseFloat(r.net.amount)]));
+  const max = Math.max(1, ...days.map((d) => net[d] || 0));
+  const w = 600 / Math.max(days.length, 1);
+  const bars = days.map((d, i) => {
+    const h = Math.round(((net[d] || 0) / max) * 130);
+    return `<rect x="${(i * w + 1).toFixed(1)}" y="${140 - h}" width="${(w - 2).toFixed(1)}" height="${h}"><title>${d} ¥${(net[d] || 0).toFixed(2)}</title></rect>` +
+      (i % 5 === 0 ? `<text x="${(i * w).toFixed(1)}" y="155">${d.slice(5)}</text>` : "");
+  });
+  $("chart").innerHTML = `<svg viewBox="0 0 600 160" preserveAspectRatio="none" role="img">${bars.join("")}</svg>`;
+}
+
+async function overview() {
+  const [d, m, byDay, stores] = await Promise.all([
+    api(`/api/v1/reports/sales?from=${today()}&to=${today()}&by=store`),
+    api(`/api/v1/reports/sales?from=${monthStart()}&to=${today()}&by=store`),
+    api(`/api/v1/reports/sales?from=${monthStart()}&to=${today()}&by=day`),
+    api("/api/v1/stores"),
+  ]);
+  if (!d.ok) return;
+  const sum = (rows) => rows.reduce((a, r) => [a[0] + parseFloat(r.net_after_returns.amount), a[1] + r.sales], [0, 0]);
+  const [dn, dc] = sum(d.data.rows);
+  const [mn, mc] = sum(m.data.rows || []);
+  $("today-net").textContent = "¥" + dn.toFixed(2);
+  $("today-count").textContent = `${dc} ${t("sales")}`;
+  $("month-net").textContent = "¥" + mn.toFixed(2);
+  $("month-count").textContent = `${mc} ${t("sales")}`;
+  chart(byDay.data.rows || [], monthStart(), today());
+  const body = $("by-store").querySelector("tbody");
+  body.innerHTML = "";
+  const todayBy = Object.fromEntries(d.data.rows.map((r) => [r.store, r]));
+  for (const r of m.data.rows || []) {
+    const tr = document.createElement("tr");
+    cell(tr, r.store);
+    cell(tr, yuan(todayBy[r.store] && todayBy[r.store].net_after_returns));
+    cell(tr, yuan(r.net_after_returns));
+    body.appendChild(tr);
+  }
+  const sb = $("stores").querySelector("tbody");
+  sb.innerHTML = "";
+  for (const s of (stores.data.stores || [])) {
+    const tr = document.createElement("tr");
+    cell(tr, s.store_id);
+    cell(tr, t(s.connected ? "online" : "offline")).className = s.connected ? "online" : "offline";
+    cell(tr, s.entries_behind);
+    cell(tr, s.seconds_behind);
+    sb.appendChild(tr);
+  }
+}
+
+function reportQuery(format) {
+  let q = `from=${$("report-from").value}&to=${$("report-to").value}&by=${$("report-by").value}`;
+  if ($("report-store").value.trim()) q += "&store=" + encodeURIComponent($("report-store").value.trim());
+  if (format) q += "&format=" + format;
+  return "/api/v1/reports/sales?" + q;
+}
+
+$("report").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const r = await api(reportQuery());
+  $("report-error").textContent = r.ok ? "" : said(r.data);
+  const head = $("report-table").querySelector("thead");
+  const body = $("report-table").querySelector("tbody");
+  head.innerHTML = "";
+  body.innerHTML = "";
+  const rows = (r.ok && r.data.rows) || [];
+  if (!rows.length) return;
+  const keys = Object.keys(rows[0]).filter((k) => k !== "by");
+  const by = r.data.by;
+  keys.sort((a, b) => (a === by ? -1 : b === by ? 1 : 0));
+  const tr = document.createElement("tr");
+  keys.forEach((k) => {
+    const th = document.createElement("th");
+    th.textContent = lang === "zh" ? COLUMNS[k] || k : k;
+    tr.appendChild(th);
+  });
+  head.appendChild(tr);
+  for (const row of rows) {
+    const tr = document.createElement("tr");
+    keys.forEach((k) => cell(tr, row[k] && row[k].amount !== undefined ? row[k].amount : row[k]));
+    body.appendChild(tr);
+  }
+});
+
+async function download(format) {
+  const r = await api(reportQuery(format), true);
+  const url = URL.createObjectURL(await r.blob());
+  const a = document.createElement("a");
+  a.href = url;
+  a.download = `report.${format}`;
+  a.click();
+}
+$("export-csv").addEventListener("click", () => download("csv"));
+$("export-xlsx").addEventListener("click", () => download("xlsx"));
+
+$("login").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const r = await fetch("/api/v1/sessions", {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ staff_id: $("login-staff").value.trim(), password: $("login-password").value }),
+  });
+  const data = await r.json().catch(() => ({}));
+  $("login-password").value = "";
+  if (!r.ok) { $("login-error").textContent = said(data); return; }
+  token = data.token;
+  sessionStorage.setItem("hq-token", token);
+  sessionStorage.setItem("hq-who", JSON.stringify({ name: data.name, role: data.role }));
+  showWho();
+  show();
+});
+
+$("logout").addEventListener("click", async () => {
+  await fetch("/api/v1/sessions", { method: "DELETE", headers: { Authorization: "Bearer " + token } });
+  showLogin();
+});
+
+$("lang").addEventListener("click", () => {
+  lang = lang === "zh" ? "en" : "zh";
+  localStorage.setItem("hq-lang", lang);
+  applyLang();
+  overview();
+});
+
+async function show() {
+  $("login").hidden = true;
+  $("hq").hidden = false;
+  await overview();
+}
+
+(async function start() {
+  applyLang();
+  $("report-from").value = monthStart();
+  $("report-to").value = today();
+  const probe = await api("/api/v1/stores");
+  if (probe.ok) show();
+  setInterval(() => { if (!$("hq").hidden) overview(); }, 10000);
+})();
