@@ -110,7 +110,8 @@ pub fn run(dir: &Path, port: u16) -> anyhow::Result<()> {
         let hub_url = format!("http://{hub_http}");
         tokio::task::spawn_blocking(move || {
             seed(&first)?;
-            seed_goods(&hub_url, &first)
+            seed_goods(&hub_url, &first)?;
+            seed_staff(&hub_url)
         })
         .await??;
         print_welcome(dir, &stores, hub_http);
@@ -243,6 +244,50 @@ fn seed_goods(hub: &str, store: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Two of S003's staff with logins, so S003's till asks for one (S001 and S002, whose staff have
+/// none, stay open); added once.
+fn seed_staff(hub: &str) -> anyhow::Result<()> {
+    let agent = ureq::Agent::new_with_config(
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(10)))
+            .build(),
+    );
+    let mut listed = agent.get(format!("{hub}/api/v1/staff")).call()?;
+    let listed: serde_json::Value = listed.body_mut().read_json()?;
+    if listed["staff"].as_array().is_some_and(|s| !s.is_empty()) {
+        return Ok(());
+    }
+    let staff = json!({"staff": [
+        {"id": "c03", "name": "王芳", "store": "S003", "role": "cashier"},
+        {"id": "m03", "name": "李店长", "store": "S003", "role": "manager"},
+    ]});
+    let answer = agent
+        .post(format!("{hub}/api/v1/staff"))
+        .header("x-staff-id", "demo-hq")
+        .send_json(&staff)?;
+    anyhow::ensure!(
+        answer.status().is_success(),
+        "seeding staff: {}",
+        answer.status()
+    );
+    for (id, pin) in DEMO_LOGINS {
+        let answer = agent
+            .put(format!("{hub}/api/v1/staff/{id}/password"))
+            .header("x-staff-id", "demo-hq")
+            .send_json(json!({ "password": pin }))?;
+        anyhow::ensure!(
+            answer.status().is_success(),
+            "seeding {id}'s login: {}",
+            answer.status()
+        );
+    }
+    Ok(())
+}
+
+/// The demo's logins at S003: (staff id, PIN).
+const DEMO_LOGINS: &[(&str, &str)] = &[("c03", "246810"), ("m03", "135790")];
+
 /// (sku, name, barcode, unit, price, low-stock threshold)
 const GOODS: &[(&str, &str, &str, &str, &str, &str)] = &[
     (
@@ -271,13 +316,21 @@ fn print_welcome(dir: &Path, stores: &[node::Config], hub_http: std::net::Socket
         "\n连锁演示已启动 · demo chain running (data in {})\n",
         dir.display()
     );
-    println!("  总部 headquarters   http://{hub_http}/api/v1/stores   (per-store sync lag)");
+    println!("  总部 headquarters   http://{hub_http}/          (web page; API under /api/v1)");
     for s in stores {
         println!(
-            "  门店 {} {}  http://{}/api/v1/health",
+            "  门店 {} {}  http://{}/   (收银台 web page; API under /api/v1)",
             s.store_id, s.store_name, s.listen
         );
     }
+    let logins: Vec<String> = DEMO_LOGINS
+        .iter()
+        .map(|(id, pin)| format!("{id} / {pin}"))
+        .collect();
+    println!(
+        "  S003's page asks for a login ({}: cashier, manager); S001 and S002 are open.",
+        logins.join(", ")
+    );
     println!(
         r#"
   A member registered at S001 is found at S002 within seconds (also offline, once synced):

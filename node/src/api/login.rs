@@ -1,6 +1,7 @@
 //! 登录: staff log in at the till with the password or PIN headquarters set, and every other
-//! call then carries `Authorization: Bearer <token>` (`guard`). Until any member of staff has a
-//! login, the API stays open as before (a new chain works at once; `X-Staff-Id` names who acts).
+//! call then carries `Authorization: Bearer <token>` (`guard`). Until someone who may log in at
+//! this store has a login, its API stays open as before (a new chain works at once;
+//! `X-Staff-Id` names who acts).
 
 use std::sync::Arc;
 
@@ -30,13 +31,25 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
         .strip_prefix("Bearer ")
 }
 
-/// Whether headquarters has given any member of staff a login here (then logins are required).
+/// Whether anyone who may log in here has a login (then logins are required here): a store
+/// whose staff have none yet stays open, so a chain can bring logins in store by store.
 fn logins_required(app: &AppState) -> Result<bool, ApiError> {
-    let any = app
-        .views
-        .scan(protocol::staff::keys::CREDENTIALS)
-        .map_err(|e| ApiError::new(Code::Storage, e))?;
-    Ok(!any.is_empty())
+    let storage = |e: String| ApiError::new(Code::Storage, e);
+    let prefix = protocol::staff::keys::CREDENTIALS;
+    let kv = app.views.kv();
+    for (key, _) in app.views.scan(prefix).map_err(|e| storage(e.to_string()))? {
+        let Ok(id) = StaffId::parse(&String::from_utf8_lossy(&key[prefix.len()..])) else {
+            continue;
+        };
+        let here = &app.settings.store_id;
+        if protocol::staff::read(&kv, &id)
+            .map_err(storage)?
+            .is_some_and(|r| r.active && may_log_in(r.role, r.store.as_ref(), here))
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 #[derive(Deserialize)]
