@@ -191,6 +191,7 @@ $("sale").addEventListener("submit", async (e) => {
   if ($("sale-stored").checked) {
     if (!member) { $("sale-error").textContent = t("need_member"); return; }
     body.pay_with = "stored_value";
+    if ($("sale-password").value) body.password = $("sale-password").value;
   } else if ($("sale-cash").value.trim()) {
     body.cash_tendered = { amount: $("sale-cash").value.trim() };
   }
@@ -198,7 +199,19 @@ $("sale").addEventListener("submit", async (e) => {
   button.disabled = true;
   const r = await api("POST", "/api/v1/checkouts/quick", body, saleKey);
   button.disabled = false;
-  if (!r.ok) { $("sale-error").textContent = said(r.data); return; }
+  if (!r.ok) {
+    $("sale-error").textContent = said(r.data);
+    // The member's payment password is asked for, or was wrong: ask the member to type it.
+    if (r.data.code === "password_required" || r.data.code === "password_wrong") {
+      $("sale-password-row").hidden = false;
+      $("sale-password").value = "";
+      $("sale-password").focus();
+      saleKey = null;
+    }
+    return;
+  }
+  $("sale-password-row").hidden = true;
+  $("sale-password").value = "";
   const cash = (r.data.tenders || []).find((x) => x.kind === "cash");
   $("paid").hidden = false;
   $("paid-amount").textContent = yuan(r.data.amount);

@@ -92,6 +92,22 @@ fn a_cashier_works_a_sale_through_the_page() {
         .body;
     let sales = sales["sales"].as_array().cloned().unwrap_or_default();
     assert_eq!(sales.len(), 2, "a double submit is one sale: {sales:?}");
+    // With a payment password set, the page asks the member for it.
+    let id = member["member_id"].as_str().unwrap();
+    let set = cashier.put_as(
+        &format!("/api/v1/members/{id}/password"),
+        "browser-password-0001",
+        None,
+        &json!({"password": "123456"}).to_string(),
+    );
+    assert!(set.status < 300, "{:?}", set.body);
+    b.type_into("#sale-amount", &format!("20{ENTER}"));
+    b.wait_text("#sale-error", 10, |t| t.contains("支付密码"));
+    b.type_into("#sale-password", &format!("123456{ENTER}"));
+    b.wait_text("#member-stored", 10, |t| t == "¥500.00");
+    let sales = cashier.get(&format!("/api/v1/members/{id}/sales")).body;
+    let sales = sales["sales"].as_array().cloned().unwrap_or_default();
+    assert_eq!(sales.len(), 3);
     assert!(b.text("#who").contains("收银员"));
     // A cashier may not return a sale.
     let sale = sales[0]["sale_id"].as_str().unwrap();
@@ -109,7 +125,7 @@ fn a_cashier_works_a_sale_through_the_page() {
                 "/api/v1/reports/sales?from={today}&to={today}&by=store"
             ))
             .body;
-        (day["rows"][0]["net"]["amount"] == "118.80").then_some(())
+        (day["rows"][0]["net"]["amount"] == "138.80").then_some(())
     });
     // Headquarters' page: its admin logs in and finds today's sales.
     let admin = json!({"staff": [{"id": "hq-ops", "name": "总部运营", "role": "hq_admin"}]});
@@ -130,11 +146,11 @@ fn a_cashier_works_a_sale_through_the_page() {
     b.wait_text("#login h2", 10, |t| t == "总部登录");
     b.type_into("#login-staff", "hq-ops");
     b.type_into("#login-password", &format!("correct horse{ENTER}"));
-    b.wait_text("#today-net", 10, |t| t == "¥118.80");
+    b.wait_text("#today-net", 10, |t| t == "¥138.80");
     b.wait_text("#by-store tbody", 10, |t| t.contains("S001"));
     b.wait_text("#stores tbody", 10, |t| t.contains("在线"));
     b.click("#report button[type=submit]");
-    b.wait_text("#report-table tbody", 10, |t| t.contains("118.80"));
+    b.wait_text("#report-table tbody", 10, |t| t.contains("138.80"));
     b.screenshot("hq-overview");
     b.goto(&format!("{}/", a.client.base));
     b.wait_text("#who", 10, |t| t.contains("王芳"));
