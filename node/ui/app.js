@@ -15,7 +15,11 @@ const T = {
     change: "找零", receipt: "打印小票", top_up: "储值充值", offer: "活动",
     top_up_button: "充值", topped_up: "充值成功，储值余额", need_member: "请先查找会员",
     member_password: "支付密码", role_cashier: "收银员", role_manager: "店长",
-    role_hq_admin: "总部管理员", role_auditor: "审计",
+    role_hq_admin: "总部管理员", role_auditor: "审计", items: "商品结账", scan: "扫码 / 商品编码",
+    add: "加入", clear_basket: "清空", product: "商品", qty: "数量", unit_price: "单价",
+    steps: "优惠", line_net: "小计", subtotal: "原价", discount: "优惠", due: "应付",
+    points_earned: "本单积分", use_points: "积分抵现", pay_stored_amount: "储值支付 (元)",
+    pay_card: "银行卡 (元)", card_ref: "刷卡单号",
   },
   en: {
     title: "Till", link_online: "online", link_offline: "offline", link_connecting: "connecting",
@@ -30,7 +34,11 @@ const T = {
     offer: "Offer", top_up_button: "Top up", topped_up: "Topped up; stored value now",
     need_member: "Find the member first", member_password: "Payment password",
     role_cashier: "cashier", role_manager: "manager", role_hq_admin: "HQ admin",
-    role_auditor: "auditor",
+    role_auditor: "auditor", items: "Item checkout", scan: "Scan / SKU", add: "Add",
+    clear_basket: "Clear", product: "Product", qty: "Qty", unit_price: "Price", steps: "Discounts",
+    line_net: "Line", subtotal: "Subtotal", discount: "Discount", due: "Due",
+    points_earned: "Points earned", use_points: "Points to use",
+    pay_stored_amount: "Stored value (CNY)", pay_card: "Card (CNY)", card_ref: "Card slip no.",
   },
 };
 
@@ -226,12 +234,12 @@ $("sale").addEventListener("submit", async (e) => {
 });
 
 // The receipt page needs the session too: fetch it and open it to print.
-$("receipt").addEventListener("click", async (e) => {
+document.querySelectorAll("a.receipt").forEach((a) => a.addEventListener("click", async (e) => {
   e.preventDefault();
   const r = await api("GET", `/api/v1/sales/${e.target.dataset.sale}/receipt?paper=80&format=html`);
   const url = URL.createObjectURL(new Blob([r.data.text || ""], { type: "text/html" }));
   window.open(url, "_blank");
-});
+}));
 
 ["topup-amount", "topup-rule"].forEach((id) => $(id).addEventListener("input", () => { topupKey = null; }));
 $("topup").addEventListener("submit", async (e) => {
@@ -249,6 +257,104 @@ $("topup").addEventListener("submit", async (e) => {
   showMember(member);
 });
 
+// 商品结账: scanned lines (a barcode scanner types digits and Enter), priced by the node's own
+// quote line by line as they come, then paid by any mix of points, stored value, card and cash.
+let basket = []; // [{code, barcode: bool, qty, name}]
+let basketKey = null;
+
+async function requote() {
+  basketKey = null;
+  const body = $("basket").querySelector("tbody");
+  body.innerHTML = "";
+  if (!basket.length) {
+    ["basket-subtotal", "basket-discount", "basket-due"].forEach((id) => { $(id).textContent = "¥0.00"; });
+    $("basket-points").textContent = "0";
+    return;
+  }
+  const q = { lines: basketLines(), points: parseInt($("pay-points").value || "0", 10) || 0 };
+  if (member) q.member_id = member.member_id;
+  const r = await api("POST", "/api/v1/checkouts/quote", q);
+  if (!r.ok) { $("pay-error").textContent = said(r.data); return; }
+  $("pay-error").textContent = "";
+  r.data.lines.forEach((l, i) => {
+    const tr = document.createElement("tr");
+    const steps = l.steps.map((s) => `${s.note} -${s.off.amount}`).join("；");
+    [basket[i].name || l.sku, l.qty, l.unit_price.amount, steps, l.net.amount].forEach((v) => {
+      const td = document.createElement("td");
+      td.textContent = v;
+      tr.appendChild(td);
+    });
+    body.appendChild(tr);
+  });
+  $("basket-subtotal").textContent = yuan(r.data.subtotal);
+  $("basket-discount").textContent = yuan(r.data.discount);
+  $("basket-due").textContent = yuan(r.data.due);
+  $("basket-points").textContent = r.data.points_earned;
+}
+
+function basketLines() {
+  return basket.map((l) => (l.barcode ? { barcode: l.code, qty: String(l.qty) } : { sku: l.code, qty: String(l.qty) }));
+}
+
+$("scan").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const code = $("scan-code").value.trim();
+  $("scan-code").value = "";
+  if (!code) return;
+  const barcode = /^\d{8,14}$/.test(code);
+  const found = basket.find((l) => l.code === code);
+  if (found) { found.qty += 1; await requote(); return; }
+  const p = await api("GET", barcode ? "/api/v1/products?barcode=" + code : "/api/v1/products/" + encodeURIComponent(code));
+  if (!p.ok) { $("pay-error").textContent = said(p.data); return; }
+  basket.push({ code, barcode, qty: 1, name: p.data.name });
+  $("items-paid").hidden = true;
+  await requote();
+});
+
+$("basket-clear").addEventListener("click", () => { basket = []; requote(); $("scan-code").focus(); });
+$("pay-points").addEventListener("change", requote);
+["pay-stored", "pay-card", "pay-card-ref", "pay-cash"].forEach((id) => $(id).addEventListener("input", () => { basketKey = null; }));
+
+$("pay").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  if (!basket.length || $("pay-submit").disabled) return;
+  const tenders = [];
+  const v = (id) => $(id).value.trim();
+  if (v("pay-stored")) tenders.push({ kind: "stored_value", amount: { amount: v("pay-stored") } });
+  if (v("pay-card")) tenders.push({ kind: "card", amount: { amount: v("pay-card") }, reference: v("pay-card-ref") });
+  if (v("pay-cash")) tenders.push({ kind: "cash", tendered: { amount: v("pay-cash") } });
+  const body = { lines: basketLines(), tenders, points: parseInt(v("pay-points") || "0", 10) || 0 };
+  if (member) body.member_id = member.member_id;
+  if ($("pay-password").value) body.password = $("pay-password").value;
+  basketKey = basketKey || newKey();
+  $("pay-submit").disabled = true;
+  const r = await api("POST", "/api/v1/checkouts/items", body, basketKey);
+  $("pay-submit").disabled = false;
+  if (!r.ok) {
+    $("pay-error").textContent = said(r.data);
+    if (r.data.code === "password_required" || r.data.code === "password_wrong") {
+      $("pay-password-row").hidden = false;
+      $("pay-password").value = "";
+      $("pay-password").focus();
+      basketKey = null;
+    }
+    return;
+  }
+  const cash = (r.data.tenders || []).find((x) => x.kind === "cash");
+  $("items-paid").hidden = false;
+  $("items-paid-amount").textContent = yuan(r.data.due);
+  $("items-paid-change").textContent = cash ? yuan(cash.change) : "¥0.00";
+  $("items-receipt").dataset.sale = r.data.sale_id;
+  ["pay-points", "pay-stored", "pay-card", "pay-card-ref", "pay-cash", "pay-password"].forEach((id) => { $(id).value = ""; });
+  $("pay-password-row").hidden = true;
+  $("pay-error").textContent = "";
+  basket = [];
+  await requote();
+  if (member) showMember(member);
+  refreshLink();
+  $("scan-code").focus();
+});
+
 $("lang").addEventListener("click", () => {
   lang = lang === "zh" ? "en" : "zh";
   localStorage.setItem("lang", lang);
@@ -256,7 +362,7 @@ $("lang").addEventListener("click", () => {
 });
 
 document.addEventListener("keydown", (e) => {
-  const focus = { F2: "lookup-phone", F4: "sale-amount", F6: "topup-amount" }[e.key];
+  const focus = { F2: "lookup-phone", F4: "sale-amount", F6: "topup-amount", F8: "scan-code" }[e.key];
   if (focus && !$("till").hidden) { e.preventDefault(); $(focus).focus(); }
   if (e.key === "Escape" && !$("till").hidden) clearMember();
 });

@@ -26,6 +26,22 @@ fn a_cashier_works_a_sale_through_the_page() {
     let a = chain.node("S001");
     wait_online(&[&a.client]);
     let hq = &hub.client;
+    // Two products, scanned later by barcode and typed by SKU.
+    let goods = json!({"changes": [
+        {"product": {"sku": "6901", "name": "矿泉水 550ml", "barcodes": ["6901234567892"],
+                     "department": "食品", "category": "饮品", "unit": "piece", "price": {"amount": "2.00"}}},
+        {"product": {"sku": "6902", "name": "方便面 五连包", "barcodes": ["6901234567809"],
+                     "department": "食品", "category": "日用", "unit": "piece", "price": {"amount": "12.50"}}},
+    ]});
+    let published = hq.post_as(
+        "/api/v1/catalogue/changes",
+        Some("hq-ops"),
+        &goods.to_string(),
+    );
+    assert_eq!(published.status, 201, "{:?}", published.body);
+    eventually(30, "the catalogue at S001", || {
+        (a.client.get("/api/v1/catalogue").body["version"].as_u64() >= Some(1)).then_some(())
+    });
     let staff =
         json!({"staff": [{"id": "c01", "name": "王芳", "store": "S001", "role": "cashier"}]});
     assert_eq!(
@@ -108,6 +124,20 @@ fn a_cashier_works_a_sale_through_the_page() {
     let sales = cashier.get(&format!("/api/v1/members/{id}/sales")).body;
     let sales = sales["sales"].as_array().cloned().unwrap_or_default();
     assert_eq!(sales.len(), 3);
+    // 商品结账: a barcode scanned twice and a SKU typed, priced line by line; paid 10.00 from
+    // stored value (the password asked for) and the rest in cash, with change.
+    b.type_into("#scan-code", &format!("6901234567892{ENTER}"));
+    b.wait_text("#basket tbody", 10, |t| t.contains("矿泉水"));
+    b.type_into("#scan-code", &format!("6901234567892{ENTER}"));
+    b.type_into("#scan-code", &format!("6902{ENTER}"));
+    b.wait_text("#basket-due", 10, |t| t == "¥16.50");
+    b.type_into("#pay-stored", "10");
+    b.type_into("#pay-cash", &format!("10{ENTER}"));
+    b.wait_text("#pay-error", 10, |t| t.contains("支付密码"));
+    b.type_into("#pay-password", &format!("123456{ENTER}"));
+    b.wait_text("#items-paid-change", 10, |t| t == "¥3.50");
+    b.wait_text("#member-stored", 10, |t| t == "¥490.00");
+    b.screenshot("cashier-items");
     assert!(b.text("#who").contains("收银员"));
     // A cashier may not return a sale.
     let sale = sales[0]["sale_id"].as_str().unwrap();
@@ -125,7 +155,7 @@ fn a_cashier_works_a_sale_through_the_page() {
                 "/api/v1/reports/sales?from={today}&to={today}&by=store"
             ))
             .body;
-        (day["rows"][0]["net"]["amount"] == "138.80").then_some(())
+        (day["rows"][0]["net"]["amount"] == "155.30").then_some(())
     });
     // Headquarters' page: its admin logs in and finds today's sales.
     let admin = json!({"staff": [{"id": "hq-ops", "name": "总部运营", "role": "hq_admin"}]});
@@ -146,11 +176,11 @@ fn a_cashier_works_a_sale_through_the_page() {
     b.wait_text("#login h2", 10, |t| t == "总部登录");
     b.type_into("#login-staff", "hq-ops");
     b.type_into("#login-password", &format!("correct horse{ENTER}"));
-    b.wait_text("#today-net", 10, |t| t == "¥138.80");
+    b.wait_text("#today-net", 10, |t| t == "¥155.30");
     b.wait_text("#by-store tbody", 10, |t| t.contains("S001"));
     b.wait_text("#stores tbody", 10, |t| t.contains("在线"));
     b.click("#report button[type=submit]");
-    b.wait_text("#report-table tbody", 10, |t| t.contains("138.80"));
+    b.wait_text("#report-table tbody", 10, |t| t.contains("155.30"));
     b.screenshot("hq-overview");
     b.goto(&format!("{}/", a.client.base));
     b.wait_text("#who", 10, |t| t.contains("王芳"));
