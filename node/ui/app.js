@@ -19,7 +19,9 @@ const T = {
     add: "加入", clear_basket: "清空", product: "商品", qty: "数量", unit_price: "单价",
     steps: "优惠", line_net: "小计", subtotal: "原价", discount: "优惠", due: "应付",
     points_earned: "本单积分", use_points: "积分抵现", pay_stored_amount: "储值支付 (元)",
-    pay_card: "银行卡 (元)", card_ref: "刷卡单号",
+    pay_card: "银行卡 (元)", card_ref: "刷卡单号", shift_check: "交班检查",
+    shift_ok: "可以交班：本店记录已全部送达总部", shift_wait: "暂不宜交班：尚有",
+    shift_wait_tail: "条记录未送达总部", shift_standalone: "本店未连接总部（单店运行）",
   },
   en: {
     title: "Till", link_online: "online", link_offline: "offline", link_connecting: "connecting",
@@ -39,6 +41,9 @@ const T = {
     line_net: "Line", subtotal: "Subtotal", discount: "Discount", due: "Due",
     points_earned: "Points earned", use_points: "Points to use",
     pay_stored_amount: "Stored value (CNY)", pay_card: "Card (CNY)", card_ref: "Card slip no.",
+    shift_check: "Close shift?", shift_ok: "Safe to close: everything has reached headquarters",
+    shift_wait: "Not yet:", shift_wait_tail: "entries have not reached headquarters",
+    shift_standalone: "This store runs without headquarters",
   },
 };
 
@@ -353,6 +358,18 @@ $("pay").addEventListener("submit", async (e) => {
   if (member) showMember(member);
   refreshLink();
   $("scan-code").focus();
+});
+
+// 交班检查: safe to close the shift only when headquarters holds everything this store wrote.
+$("shift").addEventListener("click", async () => {
+  const s = await api("GET", "/api/v1/sync");
+  if (!s.ok) return;
+  showLink(s.data);
+  $("shift-result").textContent = s.data.link === "disabled"
+    ? t("shift_standalone")
+    : s.data.backlog === 0
+      ? t("shift_ok")
+      : `${t("shift_wait")} ${s.data.backlog} ${t("shift_wait_tail")}`;
 });
 
 $("lang").addEventListener("click", () => {

@@ -138,6 +138,12 @@ fn a_cashier_works_a_sale_through_the_page() {
     b.wait_text("#items-paid-change", 10, |t| t == "¥3.50");
     b.wait_text("#member-stored", 10, |t| t == "¥490.00");
     b.screenshot("cashier-items");
+    // 交班检查: asked again until headquarters holds the last sale (it says what is missing).
+    eventually(30, "safe to close the shift", || {
+        b.click("#shift");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        b.text("#shift-result").contains("可以交班").then_some(())
+    });
     assert!(b.text("#who").contains("收银员"));
     // A cashier may not return a sale.
     let sale = sales[0]["sale_id"].as_str().unwrap();
@@ -182,6 +188,15 @@ fn a_cashier_works_a_sale_through_the_page() {
     b.click("#report button[type=submit]");
     b.wait_text("#report-table tbody", 10, |t| t.contains("155.30"));
     b.screenshot("hq-overview");
+    // The members report and the audit log on the same page.
+    b.script("document.getElementById('more-kind').value = 'members'");
+    b.click("#more button[type=submit]");
+    b.wait_text("#more-summary", 10, |t| t.contains("活跃 1"));
+    b.wait_text("#more-table tbody", 10, |t| t.contains("139****5678"));
+    b.script("document.getElementById('more-kind').value = 'audit'");
+    b.click("#more button[type=submit]");
+    b.wait_text("#more-table tbody", 10, |t| t.contains("设置员工密码"));
+    b.screenshot("hq-audit");
     b.goto(&format!("{}/", a.client.base));
     b.wait_text("#who", 10, |t| t.contains("王芳"));
     b.click("#lang");
