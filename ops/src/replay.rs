@@ -402,6 +402,8 @@ pub struct Outcome {
     pub lines: u64,
     pub fen: i64,
     pub members: u64,
+    /// Household → the member id its registration got.
+    pub member_ids: HashMap<u32, String>,
     pub top_ups: u64,
     pub stored_value_spends: u64,
     /// Stored-value spends at another store than the member's first.
@@ -425,8 +427,14 @@ pub struct Outcome {
     pub baseline_ms: Option<(f64, f64)>,
 }
 
-/// Registers every member, imports the products sold, then sells every basket.
-pub fn replay(chain: &Chain, slice: &Slice, options: &Options) -> anyhow::Result<Outcome> {
+/// Registers every member, imports the products sold (from `catalogue`, the products file),
+/// then sells every basket.
+pub fn replay(
+    chain: &Chain,
+    slice: &Slice,
+    options: &Options,
+    catalogue: &[protocol::catalogue::ProductForm],
+) -> anyhow::Result<Outcome> {
     let started = Instant::now();
     let agent = new_agent();
     let mut outcome = Outcome::default();
@@ -436,16 +444,15 @@ pub fn replay(chain: &Chain, slice: &Slice, options: &Options) -> anyhow::Result
         .iter()
         .flat_map(|b| b.lines.iter().map(|l| l.product))
         .collect();
-    let parsed = crate::catalogue::read(&options.data.join("products.csv.gz"))?;
-    let mut products: Vec<protocol::catalogue::ProductForm> = parsed
-        .products
-        .into_iter()
+    let mut products: Vec<protocol::catalogue::ProductForm> = catalogue
+        .iter()
         .filter(|p| {
             p.sku
                 .as_str()
                 .parse::<u64>()
                 .is_ok_and(|id| sold.contains(&id))
         })
+        .cloned()
         .collect();
     // A few products sold are not in products.csv.gz: they get a name and no department.
     let known: BTreeSet<u64> = products
@@ -481,6 +488,7 @@ pub fn replay(chain: &Chain, slice: &Slice, options: &Options) -> anyhow::Result
         last_at.insert(*store, *household);
     }
     outcome.members = members.len() as u64;
+    outcome.member_ids = members.clone();
     // Every store knows every member and the catalogue before the first sale.
     for base in chain.nodes.values() {
         wait_for("the catalogue at every store", 120, || {
@@ -709,17 +717,15 @@ pub struct Figures {
     pub members: BTreeMap<String, (u64, i64)>,
 }
 
-/// What the CSV says the reports must show.
+/// What the CSV says the reports must show (`catalogue`: the products file, for departments).
 pub fn expected(
     slice: &Slice,
-    data: &Path,
+    catalogue: &[protocol::catalogue::ProductForm],
     members: &HashMap<u32, String>,
-) -> anyhow::Result<Figures> {
-    let parsed = crate::catalogue::read(&data.join("products.csv.gz"))?;
-    let department: HashMap<u64, String> = parsed
-        .products
-        .into_iter()
-        .filter_map(|p| Some((p.sku.as_str().parse().ok()?, p.department)))
+) -> Figures {
+    let department: HashMap<u64, &str> = catalogue
+        .iter()
+        .filter_map(|p| Some((p.sku.as_str().parse().ok()?, p.department.as_str())))
         .collect();
     let mut f = Figures::default();
     for b in &slice.baskets {
@@ -735,11 +741,11 @@ pub fn expected(
             m.1 += b.fen();
         }
         for l in &b.lines {
-            let d = department.get(&l.product).cloned().unwrap_or_default();
-            *f.departments.entry(d).or_default() += l.fen;
+            let d = department.get(&l.product).copied().unwrap_or_default();
+            *f.departments.entry(d.to_owned()).or_default() += l.fen;
         }
     }
-    Ok(f)
+    f
 }
 
 fn fen_in(v: &Value) -> i64 {
@@ -847,20 +853,6 @@ pub fn stores_agree(chain: &Chain, from: NaiveDate, to: NaiveDate) -> anyhow::Re
     Ok(out)
 }
 
-/// The members the replay registered, by household (read back from any node's directory).
-pub fn members_of(chain: &Chain, slice: &Slice) -> anyhow::Result<HashMap<u32, String>> {
-    let agent = new_agent();
-    let base = chain.nodes.values().next().context("no store")?;
-    let households: BTreeSet<u32> = slice.baskets.iter().map(|b| b.household).collect();
-    let mut out = HashMap::new();
-    for h in households {
-        let url = format!("{base}/api/v1/members/lookup?phone={}", phone(h));
-        let member = get(&agent, &url)?;
-        out.insert(h, member["member_id"].as_str().unwrap_or("").to_owned());
-    }
-    Ok(out)
-}
-
 /// The whole run: read, start the chain, replay, check. Returns the outcome and the
 /// differences (none when every figure agrees).
 pub fn run(options: &Options) -> anyhow::Result<(Slice, Outcome, Vec<String>)> {
@@ -868,9 +860,9 @@ pub fn run(options: &Options) -> anyhow::Result<(Slice, Outcome, Vec<String>)> {
     anyhow::ensure!(!slice.baskets.is_empty(), "no baskets in the period");
     std::fs::create_dir_all(&options.dir)?;
     let chain = start_chain(&options.dir, &slice.stores, &options.launcher)?;
-    let outcome = replay(&chain, &slice, options)?;
-    let members = members_of(&chain, &slice)?;
-    let want = expected(&slice, &options.data, &members)?;
+    let catalogue = crate::catalogue::read(&options.data.join("products.csv.gz"))?.products;
+    let outcome = replay(&chain, &slice, options, &catalogue)?;
+    let want = expected(&slice, &catalogue, &outcome.member_ids);
     let got = reported(&chain.hub, &slice.stores, options.from, options.to)?;
     let mut differences = differences(&want, &got);
     differences.extend(stores_agree(&chain, options.from, options.to)?);

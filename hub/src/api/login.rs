@@ -189,14 +189,18 @@ pub(super) async fn guard(State(hq): State<Hq>, mut request: Request, next: Next
     if open {
         return next.run(request).await;
     }
-    let storage = hq.storage.clone();
-    match tokio::task::spawn_blocking(move || logins_required(&*storage)).await {
-        Ok(Ok(false)) => return next.run(request).await,
-        Ok(Ok(true)) => {}
-        Ok(Err(e)) => return unavailable(e),
-        Err(e) => return unavailable(e.to_string()),
+    // A live session is checked first: the directory is read only for a call without one.
+    let lookup = bearer(request.headers()).map(|t| hq.sessions.get(t, now_ms()));
+    if !matches!(lookup, Some(Lookup::Live(_))) {
+        let storage = hq.storage.clone();
+        match tokio::task::spawn_blocking(move || logins_required(&*storage)).await {
+            Ok(Ok(false)) => return next.run(request).await,
+            Ok(Ok(true)) => {}
+            Ok(Err(e)) => return unavailable(e),
+            Err(e) => return unavailable(e.to_string()),
+        }
     }
-    let session = match bearer(request.headers()).map(|t| hq.sessions.get(t, now_ms())) {
+    let session = match lookup {
         Some(Lookup::Live(session)) => session,
         Some(Lookup::Expired) => {
             return refused(

@@ -36,7 +36,7 @@ pub(super) fn table_report(
     rows: &str,
     columns: &[(&str, &str)],
 ) -> Response {
-    if let Err(e) = query::format_ok(format) {
+    if let Err(e) = query::check_format(format) {
         return bad_query(e);
     }
     let table = query::table_of(&body[rows], columns);

@@ -334,6 +334,22 @@ fn original_sale(
     }
 }
 
+/// Every entry of every log headquarters holds (the stores' and its own), decoded, with its
+/// store.
+fn each_entry(storage: &dyn HubStore, mut f: impl FnMut(&StoreId, Entry)) -> Result<(), String> {
+    for (store, _, _) in storage.stores().map_err(|e| e.to_string())? {
+        for bytes in storage
+            .entries(&store, 1, usize::MAX)
+            .map_err(|e| e.to_string())?
+        {
+            if let Ok(entry) = Entry::decode(&bytes) {
+                f(&store, entry);
+            }
+        }
+    }
+    Ok(())
+}
+
 /// 员工提成: each staff member's sales and commission for a month, per store (returns claw back
 /// what their lines earned), from every store's log at headquarters.
 pub(super) async fn commissions(
@@ -356,50 +372,38 @@ pub(super) async fn commissions(
         let in_month = |d: NaiveDate| d.year() == first.year() && d.month() == first.month();
         // (staff, store) → (base, commission, entries)
         let mut rows: BTreeMap<(StaffId, StoreId), (i64, i64, u64)> = BTreeMap::new();
-        let stores = storage.stores().map_err(|e| e.to_string())?;
-        for (store, _, _) in stores {
-            if store == StoreId::hq() {
-                continue;
+        each_entry(&*storage, |store, entry| {
+            if *store == StoreId::hq() || !in_month(entry.business_date) {
+                return;
             }
-            for bytes in storage
-                .entries(&store, 1, usize::MAX)
-                .map_err(|e| e.to_string())?
-            {
-                let Ok(entry) = Entry::decode(&bytes) else {
-                    continue;
-                };
-                if !in_month(entry.business_date) {
-                    continue;
-                }
-                let original = match &entry.payload {
-                    Payload::ItemReturn { ret, .. } => original_sale(&*storage, ret),
-                    _ => None,
-                };
-                // A return claws back at the store whose sale earned the commission.
-                let credited = match &entry.payload {
-                    Payload::ItemReturn { ret, .. } => ret
-                        .sale_id
-                        .as_str()
-                        .rsplit_once('-')
-                        .and_then(|(s, _)| StoreId::parse(s).ok())
-                        .unwrap_or_else(|| store.clone()),
-                    _ => store.clone(),
-                };
-                if q.store.as_ref().is_some_and(|s| *s != credited) {
-                    continue;
-                }
-                let sale = original.as_ref().map(|(sale, who, date, at)| {
-                    (sale, who, commission::in_force(&sets, *date, *at))
-                });
-                let rules = commission::in_force(&sets, entry.business_date, entry.hlc);
-                for e in commission::earned(&entry, rules, sale) {
-                    let row = rows.entry((e.staff, credited.clone())).or_default();
-                    row.0 += e.base.0;
-                    row.1 += e.commission.0;
-                    row.2 += 1;
-                }
+            let original = match &entry.payload {
+                Payload::ItemReturn { ret, .. } => original_sale(&*storage, ret),
+                _ => None,
+            };
+            // A return claws back at the store whose sale earned the commission.
+            let credited = match &entry.payload {
+                Payload::ItemReturn { ret, .. } => ret
+                    .sale_id
+                    .as_str()
+                    .rsplit_once('-')
+                    .and_then(|(s, _)| StoreId::parse(s).ok())
+                    .unwrap_or_else(|| store.clone()),
+                _ => store.clone(),
+            };
+            if q.store.as_ref().is_some_and(|s| *s != credited) {
+                return;
             }
-        }
+            let sale = original
+                .as_ref()
+                .map(|(sale, who, date, at)| (sale, who, commission::in_force(&sets, *date, *at)));
+            let rules = commission::in_force(&sets, entry.business_date, entry.hlc);
+            for e in commission::earned(&entry, rules, sale) {
+                let row = rows.entry((e.staff, credited.clone())).or_default();
+                row.0 += e.base.0;
+                row.1 += e.commission.0;
+                row.2 += 1;
+            }
+        })?;
         let total: i64 = rows.values().map(|r| r.1).sum();
         let rows: Vec<_> = rows
             .into_iter()
@@ -460,33 +464,25 @@ pub(super) async fn audit(
     let rows = tokio::task::spawn_blocking(move || -> Result<Vec<serde_json::Value>, String> {
         let calendar = protocol::calendar::StoreCalendar::default();
         let mut rows = Vec::new();
-        for (store, _, _) in storage.stores().map_err(|e| e.to_string())? {
-            if q.store.as_ref().is_some_and(|s| *s != store) {
-                continue;
-            }
-            for bytes in storage
-                .entries(&store, 1, usize::MAX)
-                .map_err(|e| e.to_string())?
+        each_entry(&*storage, |store, entry| {
+            let in_period = (q.from..=q.to).contains(&entry.business_date);
+            if q.store.as_ref().is_some_and(|s| s != store)
+                || !in_period
+                || q.staff.as_ref().is_some_and(|s| *s != entry.staff)
             {
-                let Ok(entry) = Entry::decode(&bytes) else {
-                    continue;
-                };
-                let in_period = (q.from..=q.to).contains(&entry.business_date);
-                if !in_period || q.staff.as_ref().is_some_and(|s| *s != entry.staff) {
-                    continue;
-                }
-                if let Some((action, detail)) = protocol::audit::action(&entry) {
-                    let at = calendar.local_time(entry.hlc.wall_ms);
-                    rows.push((
-                        entry.hlc,
-                        json!({"at": at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                return;
+            }
+            if let Some((action, detail)) = protocol::audit::action(&entry) {
+                let at = calendar.local_time(entry.hlc.wall_ms);
+                rows.push((
+                    entry.hlc,
+                    json!({"at": at.format("%Y-%m-%d %H:%M:%S").to_string(),
                                "business_date": entry.business_date, "store_id": store,
                                "staff_id": entry.staff, "action": action, "detail": detail,
                                "key": entry.tx}),
-                    ));
-                }
+                ));
             }
-        }
+        })?;
         rows.sort_by_key(|row| std::cmp::Reverse(row.0));
         Ok(rows.into_iter().map(|(_, row)| row).collect())
     })

@@ -145,12 +145,16 @@ pub(super) async fn guard(
     if open {
         return next.run(request).await;
     }
-    match logins_required(&app) {
-        Ok(false) => return next.run(request).await,
-        Ok(true) => {}
-        Err(e) => return e.into_response(),
+    // A live session is checked first: the directory is read only for a call without one.
+    let lookup = bearer(request.headers()).map(|t| app.sessions.get(t, now_ms()));
+    if !matches!(lookup, Some(Lookup::Live(_))) {
+        match logins_required(&app) {
+            Ok(false) => return next.run(request).await,
+            Ok(true) => {}
+            Err(e) => return e.into_response(),
+        }
     }
-    let session = match bearer(request.headers()).map(|t| app.sessions.get(t, now_ms())) {
+    let session = match lookup {
         None | Some(Lookup::Unknown) => {
             return ApiError::new(Code::LoginRequired, "log in first: POST /api/v1/sessions")
                 .into_response();

@@ -72,7 +72,8 @@ impl SalesQuery {
     }
 }
 
-fn check_format(format: Option<&str>) -> Result<(), String> {
+/// Refuses a format other than json, csv or xlsx.
+pub fn check_format(format: Option<&str>) -> Result<(), String> {
     match format {
         None | Some("json" | "csv" | "xlsx") => Ok(()),
         Some(other) => Err(format!("format is json, csv or xlsx, not {other}")),
@@ -389,11 +390,6 @@ pub fn table_of(rows: &serde_json::Value, columns: &[(&str, &str)]) -> Vec<Vec<S
         );
     }
     table
-}
-
-/// Refuses a format other than json, csv or xlsx.
-pub fn format_ok(format: Option<&str>) -> Result<(), String> {
-    check_format(format)
 }
 
 /// A report ready to send: JSON, or a file.
