@@ -27,6 +27,7 @@ use crate::ingest::{HoldError, IngestHandle, TransferRefused};
 
 mod login;
 mod reports;
+mod rules;
 mod staff;
 mod ui;
 use crate::storage::{HubStore, MemberRecord};
@@ -72,6 +73,10 @@ pub fn router(ingest: IngestHandle, storage: Arc<dyn HubStore>) -> Router {
             get(staff::list_rules).put(staff::set_rules),
         )
         .route("/api/v1/commissions", get(staff::commissions))
+        .route(
+            "/api/v1/member-rules",
+            get(rules::get_rules).put(rules::set_rules),
+        )
         .route("/api/v1/reports/sales", get(reports::sales))
         .route("/api/v1/reports/members", get(reports::members))
         .route(

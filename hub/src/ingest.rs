@@ -66,6 +66,8 @@ pub enum HqWrite {
     /// A member of staff's login secret, hashed (or `None`: no login any more).
     Credentials(StaffId, Option<String>),
     Commission(CommissionRules),
+    /// 会员规则 for every store.
+    Rules(protocol::rules::ChainRules),
 }
 
 /// Why headquarters' write was refused. Nothing was written.
@@ -75,6 +77,8 @@ pub enum HqWriteError {
     Staff(#[from] StaffError),
     #[error(transparent)]
     Commission(#[from] protocol::commission::CommissionError),
+    #[error(transparent)]
+    Rules(#[from] protocol::rules::RulesError),
     #[error("the change is {0} bytes, too large for one entry: send it in parts")]
     TooLarge(usize),
     #[error("storage failed: {0}")]
@@ -374,6 +378,7 @@ fn goes_to_feed(entry: &Entry) -> bool {
             | Payload::Staff { .. }
             | Payload::StaffCredentials { .. }
             | Payload::CommissionRules { .. }
+            | Payload::ChainRules { .. }
     ) || touches_wallet(entry)
 }
 
@@ -399,6 +404,7 @@ fn hq_only(payload: &Payload) -> Option<&'static str> {
             Some("only headquarters changes the staff directory")
         }
         Payload::CommissionRules { .. } => Some("only headquarters sets commission rules"),
+        Payload::ChainRules { .. } => Some("only headquarters sets the member rules"),
         _ if reclaims => Some("only headquarters takes back a fenced store's rights"),
         _ => None,
     }
@@ -503,8 +509,9 @@ impl Directory {
         let applied = inventory::apply(&mut views, entry).and_then(|why| {
             let staff = protocol::staff::apply(&mut views, entry)?;
             let rules = protocol::commission::apply(&mut views, entry)?;
+            let chain = protocol::rules::apply(&mut views, entry)?;
             protocol::reports::apply(&mut views, entry, &StoreCalendar::default())?;
-            Ok(why.or(staff).or(rules))
+            Ok(why.or(staff).or(rules).or(chain))
         });
         self.views = views.writes;
         if let Some(why) = applied.map_err(IngestError::Storage)? {
@@ -533,7 +540,8 @@ impl Directory {
             | Payload::ItemReturn { .. }
             | Payload::Staff { .. }
             | Payload::StaffCredentials { .. }
-            | Payload::CommissionRules { .. } => {
+            | Payload::CommissionRules { .. }
+            | Payload::ChainRules { .. } => {
                 return Ok(());
             }
         };
@@ -1077,6 +1085,10 @@ impl Ingest {
             HqWrite::Commission(rules) => {
                 rules.check(self.calendar.business_date((self.now_ms)()))?;
                 Payload::CommissionRules { rules }
+            }
+            HqWrite::Rules(rules) => {
+                rules.check()?;
+                Payload::ChainRules { rules }
             }
         };
         // Leave room for the envelope; an entry over the limit could never be decoded.

@@ -221,26 +221,11 @@ impl Config {
             self.day_start_minutes < 24 * 60,
             "day_start_minutes must be under 1440"
         );
-        anyhow::ensure!(
-            self.points_per_yuan >= Decimal::ZERO
-                && self
-                    .points_per_yuan_by_category
-                    .values()
-                    .all(|r| *r >= Decimal::ZERO),
-            "points rates must not be negative"
-        );
-        anyhow::ensure!(
-            self.points_multipliers
-                .iter()
-                .all(|m| m.factor >= Decimal::ONE
-                    && (m.weekday.is_some() || m.day_of_month.is_some())),
-            "a points multiplier needs a weekday or a day of the month, and a factor of at least 1"
-        );
         let amount_max = Fen::from_decimal(self.sale_amount_max, protocol::Rounding::TowardZero)
             .ok()
             .filter(|f| f.0 > 0)
             .context("sale_amount_max must be a positive amount")?;
-        Ok(Settings {
+        let settings = Settings {
             store_id,
             calendar: StoreCalendar {
                 time_zone,
@@ -279,7 +264,9 @@ impl Config {
                 })
                 .collect::<anyhow::Result<_>>()?,
             backdate_days_max: self.backdate_days_max,
-        })
+        };
+        settings.rules().check().context("member rules")?;
+        Ok(settings)
     }
 }
 

@@ -9,6 +9,7 @@ use protocol::calendar::StoreCalendar;
 use protocol::entry::{ChainTip, Entry, Payload};
 use protocol::member::{Gender, MemberDoc, Profile, ProfileError, ProfilePatch};
 use protocol::points::{EarnRule, Points};
+use protocol::rules::ChainRules;
 use protocol::sale::{QuickSaleRequest, SaleError, SaleLimits, Tender};
 use protocol::sync::FeedItem;
 use protocol::wallet::{
@@ -304,6 +305,28 @@ pub struct Settings {
     pub backdate_days_max: u32,
 }
 
+impl Settings {
+    /// The member rules these settings apply (from `node.toml`, or headquarters').
+    pub fn rules(&self) -> ChainRules {
+        ChainRules {
+            earn: self.earn.clone(),
+            top_up_rules: self.wallet.top_up_rules.clone(),
+            tier_percent_off: self.pricing.tier_percent_off.clone(),
+            overdraft_member: self.wallet.overdraft_member,
+            overdraft_store: self.wallet.overdraft_store,
+        }
+    }
+
+    /// Headquarters' member rules in place of the file's.
+    pub fn adopt(&mut self, rules: &ChainRules) {
+        self.earn = rules.earn.clone();
+        self.wallet.top_up_rules = rules.top_up_rules.clone();
+        self.pricing.tier_percent_off = rules.tier_percent_off.clone();
+        self.wallet.overdraft_member = rules.overdraft_member;
+        self.wallet.overdraft_store = rules.overdraft_store;
+    }
+}
+
 /// Where time and random bits come from: the system in production, a seed in the simulator.
 pub struct Environment {
     pub now_ms: Box<dyn FnMut() -> u64 + Send>,
@@ -359,6 +382,10 @@ impl Journal {
             None => (ChainTip::GENESIS, Hlc::ZERO),
         };
         let clock = HlcClock::new(last, settings.max_forward_skew_ms);
+        let mut settings = settings;
+        if let Some(published) = views::chain_rules(&*store)? {
+            settings.adopt(&published.rules);
+        }
         Ok(Self {
             store,
             settings,
@@ -903,6 +930,9 @@ impl Journal {
         }
         ov.put(keys::FEED_APPLIED.to_vec(), views::encode(&upto));
         self.store.apply(ov.into_batch())?;
+        if let Some(published) = views::chain_rules(&*self.store)? {
+            self.settings.adopt(&published.rules);
+        }
         Ok(Reply {
             outcome: Outcome::FeedApplied { upto },
             replayed: false,

@@ -34,7 +34,7 @@ pub mod keys {
     /// `protocol::inventory::VIEW_PREFIXES`).
     pub const VIEWS: &[&[u8]] = &[
         b"m/", b"d/", b"p/", b"c/", b"w/", b"s/", b"si/", b"ms/", b"owe/", b"od/", b"sf/", b"rp/",
-        b"sc/",
+        b"sc/", b"ru/",
     ];
 
     fn join(prefix: &str, id: impl std::fmt::Display) -> Vec<u8> {
@@ -285,6 +285,12 @@ impl protocol::inventory::ViewKv for Overlay<'_> {
     }
 }
 
+/// Headquarters' member rules as this store last heard them, if it has.
+pub fn chain_rules(store: &dyn Store) -> Result<Option<protocol::rules::Published>, StoreError> {
+    let key = protocol::rules::keys::CURRENT;
+    store.get(key)?.map(|bytes| decode(key, &bytes)).transpose()
+}
+
 /// One of this store's own entries: its views, and its report cells (报表: the store's own
 /// slice of headquarters' reports, hours in the store's time zone).
 pub fn apply_own_entry(
@@ -407,6 +413,12 @@ pub fn apply_entry(ov: &mut Overlay<'_>, entry: &Entry) -> Result<(), ViewError>
         }
         // Headquarters' commission rules are read at headquarters only.
         Payload::CommissionRules { .. } => Ok(()),
+        Payload::ChainRules { .. } => {
+            if let Some(why) = protocol::rules::apply(ov, entry).map_err(ViewError::Inventory)? {
+                tracing::warn!(origin = %entry.origin, seq = entry.seq, %why, "member rules skipped");
+            }
+            Ok(())
+        }
         Payload::Staff { .. } | Payload::StaffCredentials { .. } => {
             if let Some(why) = protocol::staff::apply(ov, entry).map_err(ViewError::Inventory)? {
                 tracing::warn!(origin = %entry.origin, seq = entry.seq, %why, "staff change skipped");
@@ -530,6 +542,11 @@ pub struct Views {
 impl Views {
     pub fn new(store: std::sync::Arc<dyn Store>) -> Self {
         Self { store }
+    }
+
+    /// Headquarters' member rules, once it has published any.
+    pub fn chain_rules(&self) -> Result<Option<protocol::rules::Published>, StoreError> {
+        chain_rules(&*self.store)
     }
 
     fn get_as<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StoreError> {

@@ -97,6 +97,16 @@ pub fn action(entry: &Entry) -> Option<(&'static str, String)> {
             None => ("停用员工登录", id.to_string()),
         },
         Payload::CommissionRules { rules } => ("提成规则", format!("自 {} 起", rules.from)),
+        Payload::ChainRules { rules } => (
+            "会员规则",
+            format!(
+                "每元 {} 分，{} 条充值规则，{} 个等级折扣，离线透支每人 {} 元",
+                rules.earn.points_per_yuan,
+                rules.top_up_rules.len(),
+                rules.tier_percent_off.len(),
+                rules.overdraft_member
+            ),
+        ),
         _ => return None,
     })
 }

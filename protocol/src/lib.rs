@@ -21,6 +21,7 @@ pub mod points;
 pub mod pricing;
 pub mod reports;
 pub mod returns;
+pub mod rules;
 pub mod sale;
 pub mod secret;
 pub mod session;

@@ -390,7 +390,8 @@ impl Wallet {
             | Payload::Transfer { .. }
             | Payload::Staff { .. }
             | Payload::StaffCredentials { .. }
-            | Payload::CommissionRules { .. } => {}
+            | Payload::CommissionRules { .. }
+            | Payload::ChainRules { .. } => {}
         }
     }
 

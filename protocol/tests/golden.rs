@@ -406,6 +406,31 @@ fn fixture_entries() -> Vec<Entry> {
                 hash: Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".to_owned()),
             },
         ),
+        common(
+            18,
+            Payload::ChainRules {
+                rules: protocol::rules::ChainRules {
+                    earn: protocol::points::EarnRule {
+                        points_per_yuan: rust_decimal::Decimal::new(15, 1),
+                        categories: [("烟酒".to_owned(), rust_decimal::Decimal::ZERO)].into(),
+                        multipliers: vec![protocol::points::Multiplier {
+                            name: "会员日".to_owned(),
+                            weekday: Some(chrono::Weekday::Wed),
+                            day_of_month: None,
+                            factor: rust_decimal::Decimal::TWO,
+                        }],
+                    },
+                    top_up_rules: vec![protocol::wallet::TopUpRule {
+                        id: "充1000送200".to_owned(),
+                        pay_at_least: Fen(100_000),
+                        bonus: Fen(20_000),
+                    }],
+                    tier_percent_off: [("金卡".to_owned(), rust_decimal::Decimal::TEN)].into(),
+                    overdraft_member: Fen(10_000),
+                    overdraft_store: Fen(200_000),
+                },
+            },
+        ),
     ]
 }
 

@@ -294,3 +294,106 @@ fn rights_held_by_a_store_that_went_quiet_come_back_through_a_hold() {
     b.kill();
     chain.verify_hub();
 }
+
+/// 会员规则: headquarters publishes the chain's member rules once, every store applies them from
+/// the moment they arrive (and after a restart), a bad rule set is refused field by field and
+/// changes nothing, and each change is recorded with who made it.
+#[test]
+fn headquarters_member_rules_reach_the_stores_and_each_change_is_recorded() {
+    let chain = Chain::new(bins!());
+    let hub = chain.hub("127.0.0.1:0".parse().unwrap());
+    chain.enrol("S001", hub.sync);
+    let a = chain.node("S001");
+    wait_online(&[&a.client]);
+    let hq = &hub.client;
+    let rules = |points: &str, bonus: &str| {
+        json!({
+            "points_per_yuan": points,
+            "points_per_yuan_by_category": {"烟酒": "0"},
+            "points_multipliers": [],
+            "top_up_rules": [{"id": "充1000送200", "pay_at_least": "1000", "bonus": bonus}],
+            "tier_percent_off": {"金卡": "10"},
+            "offline_overdraft_per_member": "100",
+            "offline_overdraft_per_store": "2000",
+        })
+    };
+    let put = |body: &Value| {
+        hq.put_as(
+            "/api/v1/member-rules",
+            "unused-key-0001",
+            Some("hq-ops"),
+            &body.to_string(),
+        )
+    };
+    let source = |c: &Client| c.get("/api/v1/member-rules").body["source"].clone();
+    assert_eq!(source(&a.client), "node.toml");
+
+    // Refused, naming the field; nothing is published.
+    let negative = put(&rules("-1", "200"));
+    assert_eq!(
+        (negative.status, negative.code(), &negative.body["field"]),
+        (422, "invalid_rules", &json!("points_per_yuan"))
+    );
+    assert_eq!(put(&rules("2", "2000")).body["field"], "top_up_rules");
+    let mut unknown = rules("2", "200");
+    unknown["colour"] = json!("red");
+    assert_eq!(put(&unknown).code(), "invalid_request");
+    assert_eq!(
+        hq.get("/api/v1/member-rules").body,
+        json!({"current": null, "history": []})
+    );
+
+    // Before headquarters' rules, the store knows no such top-up rule.
+    let member = register(&a.client, "reg-r-0001", "孙七", "13912340077");
+    let top_up = |key: &str| {
+        a.client.post(
+            &format!("/api/v1/members/{member}/top-ups"),
+            Some(key),
+            &json!({"amount": {"amount": "1000"}, "rule": "充1000送200"}).to_string(),
+        )
+    };
+    assert_eq!(top_up("top-r-0001").code(), "top_up_rule_invalid");
+
+    assert_eq!(put(&rules("2", "200")).status, 201);
+    eventually(30, "headquarters' rules at S001", || {
+        (source(&a.client) == "headquarters").then_some(())
+    });
+    let topped = top_up("top-r-0002");
+    assert_eq!(topped.status, 201, "{:?}", topped.body);
+    assert_eq!(topped.body["stored_value"]["bonus"]["amount"], "200.00");
+    let cash = json!({"member_id": member, "amount": {"amount": "50.00"}, "pay_with": "cash"});
+    let sale = a
+        .client
+        .post("/api/v1/checkouts/quick", Some("sale-r-0001"), &cash.to_string());
+    assert_eq!(sale.body["points_earned"], 100, "2 points per yuan");
+
+    // A second change; the store still applies the latest after a restart.
+    assert_eq!(put(&rules("3", "200")).status, 201);
+    eventually(30, "the second rules at S001", || {
+        let r = a.client.get("/api/v1/member-rules").body;
+        (r["rules"]["points_per_yuan"] == "3").then_some(())
+    });
+    a.kill();
+    let a = chain.node("S001");
+    let r = a.client.get("/api/v1/member-rules").body;
+    assert_eq!((&r["source"], &r["staff"]), (&json!("headquarters"), &json!("hq-ops")));
+    let sale = a
+        .client
+        .post("/api/v1/checkouts/quick", Some("sale-r-0002"), &cash.to_string());
+    assert_eq!(sale.body["points_earned"], 150, "3 points per yuan");
+
+    let published = hq.get("/api/v1/member-rules").body;
+    let history = published["history"].as_array().unwrap();
+    assert_eq!(history.len(), 2);
+    assert_eq!(history[0]["rules"]["points_per_yuan"], "3", "newest first");
+    assert_eq!(history[1]["staff"], "hq-ops");
+    assert_eq!(published["current"], history[0]);
+    let audit = hq.get("/api/v1/audit?from=2000-01-01&to=2100-01-01").body;
+    let changes = audit["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|row| row["action"] == "会员规则")
+        .count();
+    assert_eq!(changes, 2, "{audit}");
+}

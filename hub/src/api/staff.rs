@@ -51,6 +51,12 @@ fn write_error(e: HqWriteError) -> Response {
             "员工资料填写不正确",
             e.to_string(),
         ),
+        HqWriteError::Rules(e) => error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_rules",
+            "会员规则填写不正确",
+            e.to_string(),
+        ),
         HqWriteError::Commission(e) => error(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_commission_rules",
@@ -69,7 +75,7 @@ fn bad_body(e: JsonRejection, message: &str) -> Response {
     )
 }
 
-async fn write(hq: &Hq, headers: &HeaderMap, what: HqWrite) -> Response {
+pub(super) async fn write(hq: &Hq, headers: &HeaderMap, what: HqWrite) -> Response {
     let staff = match operator(headers) {
         Ok(staff) => staff,
         Err(response) => return *response,

@@ -20,6 +20,7 @@ use axum::routing::{get, post};
 use chrono::NaiveDate;
 use protocol::member::ProfilePatch;
 use protocol::points::Points;
+use protocol::rules::ChainRules;
 use protocol::sale::{PayWith, QuickSaleRequest};
 use protocol::wallet::{CardId, CardKind, Summary};
 use protocol::{CardNo, MemberId, Money, Phone, SaleId, StaffId, TxId};
@@ -74,6 +75,16 @@ impl AppState {
         self.settings.calendar.business_date(now_ms)
     }
 
+    /// The member rules in force here: headquarters' once published, else `node.toml`'s.
+    fn rules(&self) -> Result<(Option<protocol::rules::Published>, ChainRules), ApiError> {
+        let published = self.views.chain_rules()?;
+        let rules = match &published {
+            Some(p) => p.rules.clone(),
+            None => self.settings.rules(),
+        };
+        Ok((published, rules))
+    }
+
     fn summary(&self, member: &MemberId) -> Result<Summary, ApiError> {
         let wallet = self.views.wallet(member)?;
         let policy = self.settings.wallet.points;
@@ -87,6 +98,7 @@ impl AppState {
     paths(
         health,
         sync_status,
+        member_rules,
         register_member,
         get_member,
         edit_member,
@@ -142,6 +154,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/openapi.json", get(openapi))
         .route("/api/v1/health", get(health))
         .route("/api/v1/sync", get(sync_status))
+        .route("/api/v1/member-rules", get(member_rules))
         .route("/api/v1/sessions", post(login::login).delete(login::logout))
         .route("/api/v1/members", post(register_member))
         .route("/api/v1/members/lookup", get(lookup_member))
@@ -393,6 +406,21 @@ async fn sync_status(State(app): St) -> AppResult {
     Ok(axum::Json(status).into_response())
 }
 
+/// 会员规则: the points rates and multipliers, top-up bonus rules, tier discounts and offline
+/// overdraft policy this store applies — headquarters' (`source` "headquarters", with when and
+/// by whom) once published, else this store's `node.toml`.
+#[utoipa::path(get, path = "/api/v1/member-rules", responses((status = 200, description = "member rules")))]
+async fn member_rules(State(app): St) -> AppResult {
+    let (published, rules) = app.rules()?;
+    Ok(axum::Json(serde_json::json!({
+        "source": if published.is_some() { "headquarters" } else { "node.toml" },
+        "published_at_ms": published.as_ref().map(|p| p.at.wall_ms),
+        "staff": published.as_ref().map(|p| p.staff.to_string()),
+        "rules": protocol::rules::RulesForm::of(&rules),
+    }))
+    .into_response())
+}
+
 /// Registers a member (会员注册).
 #[utoipa::path(post, path = "/api/v1/members", request_body = NewMemberBody,
     params(("Idempotency-Key" = String, Header, description = "client-minted key; a retry with the same key returns the first answer"),
@@ -596,7 +624,9 @@ async fn quick_checkout(State(app): St, headers: HeaderMap, Body(body): Body) ->
 }
 
 fn overdraft_applies(app: &AppState) -> bool {
-    app.settings.wallet.overdraft_member.0 > 0 && app.sync.borrow().link != Link::Online
+    // A view that cannot be read refuses the overdraft, like a policy of 0.
+    app.sync.borrow().link != Link::Online
+        && app.rules().is_ok_and(|(_, r)| r.overdraft_member.0 > 0)
 }
 
 /// Pays off what members owe this store for offline overdrafts, once headquarters is back:

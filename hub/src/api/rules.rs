@@ -1,0 +1,77 @@
+//! 会员规则 at headquarters: the member rules every store applies (points rates and multipliers,
+//! top-up bonus rules, tier discounts, the offline overdraft policy). Each change is one entry of
+//! headquarters' log, so the history below is also who changed what, and when.
+
+use protocol::rules::{self, Published, RulesForm};
+
+use super::*;
+use crate::ingest::HqWrite;
+
+fn published_json(hq: &Hq, p: &Published) -> serde_json::Value {
+    let views = crate::ingest::HubViews::reader(&*hq.storage);
+    let name = protocol::staff::read(&views, &p.staff)
+        .ok()
+        .flatten()
+        .map(|r| r.name);
+    json!({
+        "published_at_ms": p.at.wall_ms,
+        "staff": p.staff,
+        "staff_name": name,
+        "rules": RulesForm::of(&p.rules),
+    })
+}
+
+/// The rules in force at every store that has heard of them, and every earlier set, newest
+/// first.
+pub(super) async fn get_rules(State(hq): State<Hq>) -> Response {
+    let rows = match hq.storage.views(rules::keys::HISTORY, usize::MAX) {
+        Ok(rows) => rows,
+        Err(e) => return unavailable(e.to_string()),
+    };
+    let history: Result<Vec<Published>, _> = rows
+        .iter()
+        .rev()
+        .map(|(_, v)| postcard::from_bytes::<Published>(v))
+        .collect();
+    match history {
+        Ok(history) => axum::Json(json!({
+            "current": history.first().map(|p| published_json(&hq, p)),
+            "history": history.iter().map(|p| published_json(&hq, p)).collect::<Vec<_>>(),
+        }))
+        .into_response(),
+        Err(e) => unavailable(e.to_string()),
+    }
+}
+
+/// Publishes a new rule set (every field, in yuan); a field that does not pass is named in
+/// `field`, and nothing is written.
+pub(super) async fn set_rules(
+    State(hq): State<Hq>,
+    headers: HeaderMap,
+    body: Result<axum::Json<RulesForm>, JsonRejection>,
+) -> Response {
+    let form = match body {
+        Ok(axum::Json(form)) => form,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "会员规则填写不正确",
+                e.body_text(),
+            );
+        }
+    };
+    match form.rules() {
+        Ok(rules) => staff::write(&hq, &headers, HqWrite::Rules(rules)).await,
+        Err(e) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            axum::Json(json!({
+                "code": "invalid_rules",
+                "message": "会员规则填写不正确",
+                "detail": e.to_string(),
+                "field": e.field,
+            })),
+        )
+            .into_response(),
+    }
+}
