@@ -56,6 +56,7 @@ pub fn router(ingest: IngestHandle, storage: Arc<dyn HubStore>) -> Router {
             post(hold_store).delete(void_hold),
         )
         .route("/api/v1/members/lookup", get(lookup_member))
+        .route("/api/v1/members/search", get(search_members))
         .route("/api/v1/members/{member_id}", get(get_member))
         .route("/api/v1/members/{member_id}/wallet", get(get_wallet))
         .route("/api/v1/liabilities", get(liabilities))
@@ -820,6 +821,51 @@ async fn lookup_member(State(hq): State<Hq>, Query(q): Query<Lookup>) -> Respons
     match hq.storage.member_by_phone(&phone) {
         Ok(Some(id)) => found(hq.storage.member(&id)),
         Ok(None) => found(Ok(None)),
+        Err(e) => unavailable(e.to_string()),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Search {
+    q: String,
+}
+
+/// 会员搜索: up to 20 members of the whole chain by part of the name, the phone's last digits
+/// or the card number, phones masked.
+async fn search_members(
+    State(hq): State<Hq>,
+    q: Result<Query<Search>, QueryRejection>,
+) -> Response {
+    let q = match q {
+        Ok(Query(q)) => q.q,
+        Err(e) => return bad_query(e.body_text()),
+    };
+    let chars = q.trim().chars().count();
+    if chars == 0 || chars > protocol::member::SEARCH_CHARS_MAX {
+        return bad_query(
+            "q: give 1 to 32 characters of a name, a phone's last digits or a card number".into(),
+        );
+    }
+    let storage = hq.storage.clone();
+    let found = tokio::task::spawn_blocking(move || {
+        storage.members().map(|all| {
+            all.into_iter()
+                .filter(|m| m.profile.matches(&q))
+                .take(protocol::member::SEARCH_RESULTS_MAX)
+                .map(|m| {
+                    let p = m.profile;
+                    json!({"member_id": m.member_id.to_string(), "name": p.name,
+                           "phone_masked": p.phone.masked(), "card_no": p.card_no,
+                           "tier": p.tier, "home_store": p.home_store})
+                })
+                .collect::<Vec<_>>()
+        })
+    })
+    .await;
+    match found {
+        Ok(Ok(members)) => axum::Json(json!({ "members": members })).into_response(),
+        Ok(Err(e)) => unavailable(e.to_string()),
         Err(e) => unavailable(e.to_string()),
     }
 }

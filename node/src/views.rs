@@ -583,6 +583,21 @@ impl Views {
         self.get_as(&keys::phone(phone))
     }
 
+    /// 会员搜索: the first members (in id order) answering `query` (`Profile::matches`).
+    pub fn search_members(&self, query: &str, limit: usize) -> Result<Vec<MemberView>, StoreError> {
+        let mut found = Vec::new();
+        for (key, bytes) in self.store.scan_prefix(b"m/")? {
+            let view: MemberView = decode(&key, &bytes)?;
+            if view.profile.matches(query) {
+                found.push(view);
+                if found.len() == limit {
+                    break;
+                }
+            }
+        }
+        Ok(found)
+    }
+
     pub fn member_by_card(&self, card: &CardNo) -> Result<Option<MemberId>, StoreError> {
         self.get_as(&keys::card(card))
     }

@@ -158,11 +158,10 @@ pub enum Payload {
     StaffCredentials {
         id: crate::ids::StaffId,
         hash: Option<String>,
-    },    /// Headquarters' member rules for every store (会员规则): points rates and multipliers,
-    /// top-up bonus rules, tier discounts, the offline overdraft policy.
-    ChainRules {
-        rules: crate::rules::ChainRules,
     },
+    /// Headquarters' member rules for every store (会员规则): points rates and multipliers,
+    /// top-up bonus rules, tier discounts, the offline overdraft policy.
+    ChainRules { rules: crate::rules::ChainRules },
 }
 
 impl Payload {

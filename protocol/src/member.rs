@@ -121,7 +121,24 @@ fn custom_entries<'a>(
     Ok(())
 }
 
+/// The most members a search answers, and the longest search text.
+pub const SEARCH_RESULTS_MAX: usize = 20;
+pub const SEARCH_CHARS_MAX: usize = 32;
+
 impl Profile {
+    /// 会员搜索: whether this member answers a search typed at the till or at headquarters —
+    /// part of the name (any case), the phone's last digits (4 or more), or the card number.
+    pub fn matches(&self, query: &str) -> bool {
+        let query = query.trim();
+        if query.is_empty() {
+            return false;
+        }
+        let digits = query.len() >= 4 && query.bytes().all(|b| b.is_ascii_digit());
+        self.name.to_lowercase().contains(&query.to_lowercase())
+            || (digits && self.phone.as_str().ends_with(query))
+            || self.card_no.as_ref().is_some_and(|c| c.as_str() == query)
+    }
+
     pub fn validate(&self) -> Result<(), ProfileError> {
         text("name", &self.name, NAME_CHARS_MAX, true)?;
         text("notes", &self.notes, NOTES_CHARS_MAX, false)?;
@@ -421,6 +438,19 @@ mod tests {
 
     fn store(s: &str) -> StoreId {
         StoreId::parse(s).unwrap()
+    }
+
+    #[test]
+    fn a_search_finds_part_of_the_name_the_phone_tail_or_the_card() {
+        let mut p = sample("S001");
+        p.name = "Zhang 张三".to_owned();
+        p.card_no = Some(CardNo::parse("VIP0001").unwrap());
+        for yes in ["张", "zhang", "1234", "41234", "VIP0001"] {
+            assert!(p.matches(yes), "{yes}");
+        }
+        for no in ["", " ", "李", "123", "1381", "VIP", "9999"] {
+            assert!(!p.matches(no), "{no}");
+        }
     }
 
     #[test]

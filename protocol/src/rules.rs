@@ -63,7 +63,10 @@ fn names_ok<'a>(
     let mut seen = BTreeSet::new();
     for name in names {
         if name.trim().is_empty() || name.chars().count() > NAME_CHARS_MAX {
-            return refuse(field, format!("a name needs 1 to {NAME_CHARS_MAX} characters"));
+            return refuse(
+                field,
+                format!("a name needs 1 to {NAME_CHARS_MAX} characters"),
+            );
         }
         if !seen.insert(name) {
             return refuse(field, format!("{name} is named twice"));
@@ -87,7 +90,10 @@ impl ChainRules {
             self.earn.categories.keys().map(String::as_str),
         )?;
         if !self.earn.categories.values().all(rate_ok) {
-            return refuse("points_per_yuan_by_category", "each rate must be from 0 to 999");
+            return refuse(
+                "points_per_yuan_by_category",
+                "each rate must be from 0 to 999",
+            );
         }
         names_ok(
             "points_multipliers",
@@ -131,7 +137,10 @@ impl ChainRules {
         )?;
         let percent_ok = |p: &Decimal| *p >= Decimal::ZERO && *p <= Decimal::ONE_HUNDRED;
         if !self.tier_percent_off.values().all(percent_ok) {
-            return refuse("tier_percent_off", "each discount must be from 0 to 100 percent");
+            return refuse(
+                "tier_percent_off",
+                "each discount must be from 0 to 100 percent",
+            );
         }
         if self.overdraft_member.0 < 0 {
             return refuse("offline_overdraft_per_member", "must be at least 0");
@@ -178,7 +187,10 @@ impl RulesForm {
         let fen = |field: &'static str, yuan: Decimal| -> Result<Fen, RulesError> {
             match Fen::from_decimal(yuan, Rounding::TowardZero) {
                 Ok(f) if f.to_decimal() == yuan && f.0 >= 0 => Ok(f),
-                _ => refuse(field, format!("{yuan} is not an amount in yuan of at least 0")),
+                _ => refuse(
+                    field,
+                    format!("{yuan} is not an amount in yuan of at least 0"),
+                ),
             }
         };
         let top_up_rules = self
@@ -332,7 +344,10 @@ mod tests {
             edit(&mut f);
             assert_eq!(f.rules().unwrap_err().field, field, "{f:?}");
         };
-        bad(|f| f.points_per_yuan = Decimal::NEGATIVE_ONE, "points_per_yuan");
+        bad(
+            |f| f.points_per_yuan = Decimal::NEGATIVE_ONE,
+            "points_per_yuan",
+        );
         bad(
             |f| {
                 f.points_per_yuan_by_category
@@ -340,10 +355,22 @@ mod tests {
             },
             "points_per_yuan_by_category",
         );
-        bad(|f| f.points_multipliers[0].factor = Decimal::ZERO, "points_multipliers");
-        bad(|f| f.points_multipliers[0].weekday = None, "points_multipliers");
-        bad(|f| f.top_up_rules[0].bonus = Decimal::from(2000), "top_up_rules");
-        bad(|f| f.top_up_rules[0].pay_at_least = Decimal::new(1, 3), "top_up_rules");
+        bad(
+            |f| f.points_multipliers[0].factor = Decimal::ZERO,
+            "points_multipliers",
+        );
+        bad(
+            |f| f.points_multipliers[0].weekday = None,
+            "points_multipliers",
+        );
+        bad(
+            |f| f.top_up_rules[0].bonus = Decimal::from(2000),
+            "top_up_rules",
+        );
+        bad(
+            |f| f.top_up_rules[0].pay_at_least = Decimal::new(1, 3),
+            "top_up_rules",
+        );
         bad(
             |f| f.top_up_rules.push(f.top_up_rules[0].clone()),
             "top_up_rules",

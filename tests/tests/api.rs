@@ -722,3 +722,65 @@ fn a_return_restores_stored_value_and_takes_back_points_once() {
         back.body["returned_by"]
     );
 }
+
+/// 会员搜索 at the till: part of a name, a phone's last digits; phones masked; bad searches
+/// refused.
+#[test]
+fn members_are_found_by_part_of_the_name_or_the_phone_tail_with_phones_masked() {
+    let node = TestNode::start();
+    let c = &node.client;
+    for (i, (name, phone)) in [
+        ("王小明", "13800001111"),
+        ("王芳", "13900002222"),
+        ("Li Lei", "13700003333"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        assert_eq!(
+            register(c, &format!("reg-s-000{i}"), name, phone).status,
+            201
+        );
+    }
+    let names = |q: &str| -> Vec<String> {
+        let found = c.get(&format!("/api/v1/members/search?q={}", urlencode(q)));
+        assert_eq!(found.status, 200, "{q}: {:?}", found.body);
+        found.body["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let mut wang = names("王");
+    wang.sort();
+    assert_eq!(wang, ["王小明", "王芳"]);
+    assert_eq!(names("2222"), ["王芳"]);
+    assert_eq!(names("li lei"), ["Li Lei"]);
+    assert!(names("赵").is_empty());
+    let found = c.get("/api/v1/members/search?q=2222").body;
+    assert_eq!(found["members"][0]["phone_masked"], "139****2222");
+    assert!(!found.to_string().contains("13900002222"), "{found}");
+    for bad in [
+        "/api/v1/members/search",
+        "/api/v1/members/search?q=",
+        "/api/v1/members/search?q=%20",
+    ] {
+        assert_eq!(c.get(bad).code(), "invalid_query", "{bad}");
+    }
+    let long = "王".repeat(33);
+    assert_eq!(
+        c.get(&format!("/api/v1/members/search?q={}", urlencode(&long)))
+            .code(),
+        "invalid_query"
+    );
+}
+
+fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

@@ -362,9 +362,11 @@ fn headquarters_member_rules_reach_the_stores_and_each_change_is_recorded() {
     assert_eq!(topped.status, 201, "{:?}", topped.body);
     assert_eq!(topped.body["stored_value"]["bonus"]["amount"], "200.00");
     let cash = json!({"member_id": member, "amount": {"amount": "50.00"}, "pay_with": "cash"});
-    let sale = a
-        .client
-        .post("/api/v1/checkouts/quick", Some("sale-r-0001"), &cash.to_string());
+    let sale = a.client.post(
+        "/api/v1/checkouts/quick",
+        Some("sale-r-0001"),
+        &cash.to_string(),
+    );
     assert_eq!(sale.body["points_earned"], 100, "2 points per yuan");
 
     // A second change; the store still applies the latest after a restart.
@@ -376,11 +378,24 @@ fn headquarters_member_rules_reach_the_stores_and_each_change_is_recorded() {
     a.kill();
     let a = chain.node("S001");
     let r = a.client.get("/api/v1/member-rules").body;
-    assert_eq!((&r["source"], &r["staff"]), (&json!("headquarters"), &json!("hq-ops")));
-    let sale = a
-        .client
-        .post("/api/v1/checkouts/quick", Some("sale-r-0002"), &cash.to_string());
+    assert_eq!(
+        (&r["source"], &r["staff"]),
+        (&json!("headquarters"), &json!("hq-ops"))
+    );
+    let sale = a.client.post(
+        "/api/v1/checkouts/quick",
+        Some("sale-r-0002"),
+        &cash.to_string(),
+    );
     assert_eq!(sale.body["points_earned"], 150, "3 points per yuan");
+
+    // Headquarters finds the member by name, phone masked.
+    let found = eventually(30, "the member at headquarters", || {
+        let body = hq.get("/api/v1/members/search?q=%E5%AD%99").body;
+        (body["members"].as_array()?.len() == 1).then_some(body)
+    });
+    assert_eq!(found["members"][0]["phone_masked"], "139****0077");
+    assert_eq!(hq.get("/api/v1/members/search?q=").code(), "invalid_query");
 
     let published = hq.get("/api/v1/member-rules").body;
     let history = published["history"].as_array().unwrap();

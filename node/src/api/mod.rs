@@ -99,6 +99,7 @@ impl AppState {
         health,
         sync_status,
         member_rules,
+        search_members,
         register_member,
         get_member,
         edit_member,
@@ -158,6 +159,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/sessions", post(login::login).delete(login::logout))
         .route("/api/v1/members", post(register_member))
         .route("/api/v1/members/lookup", get(lookup_member))
+        .route("/api/v1/members/search", get(search_members))
         .route(
             "/api/v1/members/{member_id}",
             get(get_member).patch(edit_member),
@@ -542,6 +544,45 @@ async fn lookup_member(State(app): St, q: QueryResult<LookupQuery>) -> AppResult
     let id = found
         .ok_or_else(|| ApiError::new(Code::MemberNotFound, "no member with that phone or card"))?;
     member_answer(&app, id)
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+struct SearchQuery {
+    /// Part of the name, the phone's last 4 or more digits, or the card number.
+    q: String,
+}
+
+/// 会员搜索: up to 20 members by part of the name, the phone's last digits or the card number,
+/// phones masked (138****1234).
+#[utoipa::path(get, path = "/api/v1/members/search", params(SearchQuery),
+    responses((status = 200, description = "members found"), (status = 400, body = ErrorBody)))]
+async fn search_members(State(app): St, q: QueryResult<SearchQuery>) -> AppResult {
+    let q = query(q)?;
+    let chars = q.q.trim().chars().count();
+    if chars == 0 || chars > protocol::member::SEARCH_CHARS_MAX {
+        return Err(ApiError::new(
+            Code::InvalidQuery,
+            "q: give 1 to 32 characters of a name, a phone's last digits or a card number",
+        ));
+    }
+    let found = app
+        .views
+        .search_members(&q.q, protocol::member::SEARCH_RESULTS_MAX)?;
+    let members: Vec<_> = found
+        .into_iter()
+        .map(|m| {
+            serde_json::json!({
+                "member_id": m.member_id.to_string(),
+                "name": m.profile.name,
+                "phone_masked": m.profile.phone.masked(),
+                "card_no": m.profile.card_no.map(|c| c.to_string()),
+                "tier": m.profile.tier,
+                "home_store": m.profile.home_store.to_string(),
+            })
+        })
+        .collect();
+    Ok(axum::Json(serde_json::json!({ "members": members })).into_response())
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
