@@ -358,6 +358,43 @@ fn headquarters_member_rules_reach_the_stores_and_each_change_is_recorded() {
     eventually(30, "headquarters' rules at S001", || {
         (source(&a.client) == "headquarters").then_some(())
     });
+    // The tier discount applies to a quote and to the sale alike.
+    let goods = json!({"changes": [{"product": {"sku": "7001", "name": "茶叶", "category": "饮品",
+        "unit": "piece", "price": {"amount": "100.00"}}}]});
+    let catalogue = hq.post_as(
+        "/api/v1/catalogue/changes",
+        Some("hq-ops"),
+        &goods.to_string(),
+    );
+    assert_eq!(catalogue.status, 201, "{:?}", catalogue.body);
+    let gold = a.client.patch(
+        &format!("/api/v1/members/{member}"),
+        Some("edit-r-0001"),
+        &json!({"tier": "金卡"}).to_string(),
+    );
+    assert_eq!(gold.status, 200, "{:?}", gold.body);
+    let basket = json!({"member_id": member, "lines": [{"sku": "7001", "qty": "1"}]});
+    let quote = eventually(30, "the product at S001", || {
+        let q = a
+            .client
+            .post("/api/v1/checkouts/quote", None, &basket.to_string());
+        (q.status == 200).then_some(q.body)
+    });
+    assert_eq!(quote["due"]["amount"], "90.00", "{quote}");
+    let mut paid = basket.clone();
+    paid["tenders"] = json!([{"kind": "cash", "tendered": {"amount": "90"}}]);
+    let sold = a.client.post(
+        "/api/v1/checkouts/items",
+        Some("sale-r-0000"),
+        &paid.to_string(),
+    );
+    assert_eq!(
+        (sold.status, &sold.body["due"]),
+        (201, &json!({"amount": "90.00", "currency": "CNY"})),
+        "{:?}",
+        sold.body
+    );
+
     let topped = top_up("top-r-0002");
     assert_eq!(topped.status, 201, "{:?}", topped.body);
     assert_eq!(topped.body["stored_value"]["bonus"]["amount"], "200.00");

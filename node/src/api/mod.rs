@@ -85,6 +85,16 @@ impl AppState {
         Ok((published, rules))
     }
 
+    /// The settings a quote prices with: the file's, with headquarters' member rules adopted as
+    /// the journal adopts them (so a quote says what the sale will be).
+    fn pricing_settings(&self) -> Result<Settings, ApiError> {
+        let mut settings = self.settings.clone();
+        if let Some(published) = self.views.chain_rules()? {
+            settings.adopt(&published.rules);
+        }
+        Ok(settings)
+    }
+
     fn summary(&self, member: &MemberId) -> Result<Summary, ApiError> {
         let wallet = self.views.wallet(member)?;
         let policy = self.settings.wallet.points;
