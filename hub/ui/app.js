@@ -12,6 +12,18 @@ const T = {
     show: "查询", sales: "笔", online: "在线", offline: "离线",
     role_hq_admin: "总部管理员", role_auditor: "审计", role_manager: "店长",
     more: "会员、储值与审计", kind: "报表", period_note: "（期间同上）",
+    by_hour: "今日分时销售", member_search: "会员查询", search_by: "姓名 / 手机尾号 / 卡号",
+    transfers: "调拨单", state: "状态", all: "全部", st_requested: "待审批", st_approved: "已审批",
+    st_shipped: "在途", st_received: "已收货", st_rejected: "已驳回", st_cancelled: "已取消",
+    transfer_id: "单号", route: "调出 → 调入", goods: "商品", discrepancy: "差异",
+    approve: "批准", reject: "驳回", rules: "会员规则", points_per_yuan: "每消费 1 元积分",
+    by_category: "类别积分（每行：类别=每元积分）",
+    multipliers: "积分倍数日（每行：名称,星期或日期,倍数）",
+    top_ups: "充值赠送（每行：名称,充值满,赠送）", tiers: "等级折扣（每行：等级=折扣%）",
+    overdraft_member: "离线透支：每位会员 (元)", overdraft_store: "离线透支：每店合计 (元)",
+    publish: "发布到所有门店", history: "变更记录", at: "时间", staff: "操作人", summary: "内容",
+    published: "已发布，各门店联网后即生效", not_published: "尚未发布：各门店按本店配置（node.toml）执行",
+    in_force: "现行规则", line_bad: "这一行格式不对", none_found: "没有找到",
   },
   en: {
     title: "Headquarters", logout: "Log out", login: "HQ login", staff_id: "Staff ID",
@@ -22,6 +34,21 @@ const T = {
     show: "Show", sales: "sales", online: "online", offline: "offline",
     role_hq_admin: "HQ admin", role_auditor: "auditor", role_manager: "manager",
     more: "Members, stored value and audit", kind: "Report", period_note: "(the period above)",
+    by_hour: "Today by hour", member_search: "Member search", search_by: "Name / phone tail / card",
+    transfers: "Transfers", state: "State", all: "All", st_requested: "requested",
+    st_approved: "approved", st_shipped: "in transit", st_received: "received",
+    st_rejected: "rejected", st_cancelled: "cancelled", transfer_id: "No.", route: "From → to",
+    goods: "Goods", discrepancy: "Discrepancy", approve: "Approve", reject: "Reject",
+    rules: "Member rules", points_per_yuan: "Points per yuan",
+    by_category: "Points by category (one per line: category=rate)",
+    multipliers: "Multiplier days (name,weekday or day,factor)",
+    top_ups: "Top-up bonuses (name,pay at least,bonus)", tiers: "Tier discounts (tier=percent)",
+    overdraft_member: "Offline overdraft per member (CNY)",
+    overdraft_store: "Offline overdraft per store (CNY)", publish: "Publish to every store",
+    history: "Changes", at: "When", staff: "By", summary: "What",
+    published: "Published; each store applies it once it hears of it",
+    not_published: "Not published yet: each store uses its own node.toml",
+    in_force: "In force", line_bad: "this line is not in the right form", none_found: "none found",
   },
 };
 // Report columns in Chinese (English shows the API's field names).
@@ -45,9 +72,10 @@ const day = (d) => new Intl.DateTimeFormat("sv-SE", { timeZone: "Asia/Shanghai" 
 const today = () => day(new Date());
 const monthStart = () => today().slice(0, 8) + "01";
 
-async function api(path, raw) {
+async function api(path, raw, method, body) {
   const headers = token ? { Authorization: "Bearer " + token } : {};
-  const r = await fetch(path, { headers });
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const r = await fetch(path, { headers, method: method || "GET", body: body === undefined ? undefined : JSON.stringify(body) });
   if (raw) return r;
   let data = {};
   try { data = await r.json(); } catch (e) {}
@@ -82,27 +110,39 @@ function showLogin() {
 
 function cell(tr, text) { const td = document.createElement("td"); td.textContent = text; tr.appendChild(td); return td; }
 
-// A bar per day: `rows` are the report's rows by day.
+// A bar chart as SVG: `points` are [label, yuan], a label under every `every`th bar.
+function bars(id, points, every) {
+  const max = Math.max(1, ...points.map((p) => p[1]));
+  const w = 600 / Math.max(points.length, 1);
+  const svg = points.map(([label, v], i) => {
+    const h = Math.round((v / max) * 130);
+    return `<rect x="${(i * w + 1).toFixed(1)}" y="${140 - h}" width="${(w - 2).toFixed(1)}" height="${h}"><title>${label} ¥${v.toFixed(2)}</title></rect>` +
+      (i % every === 0 ? `<text x="${(i * w).toFixed(1)}" y="155">${label}</text>` : "");
+  });
+  $(id).innerHTML = `<svg viewBox="0 0 600 160" preserveAspectRatio="none" role="img">${svg.join("")}</svg>`;
+}
+
+// A bar per day of the month so far: `rows` are the report's rows by day.
 function chart(rows, from, to) {
   const days = [];
   for (let d = new Date(from + "T00:00:00Z"); day(d) <= to; d = new Date(d.getTime() + 86400000)) days.push(day(d));
   const net = Object.fromEntries(rows.map((r) => [r.day, parseFloat(r.net.amount)]));
-  const max = Math.max(1, ...days.map((d) => net[d] || 0));
-  const w = 600 / Math.max(days.length, 1);
-  const bars = days.map((d, i) => {
-    const h = Math.round(((net[d] || 0) / max) * 130);
-    return `<rect x="${(i * w + 1).toFixed(1)}" y="${140 - h}" width="${(w - 2).toFixed(1)}" height="${h}"><title>${d} ¥${(net[d] || 0).toFixed(2)}</title></rect>` +
-      (i % 5 === 0 ? `<text x="${(i * w).toFixed(1)}" y="155">${d.slice(5)}</text>` : "");
-  });
-  $("chart").innerHTML = `<svg viewBox="0 0 600 160" preserveAspectRatio="none" role="img">${bars.join("")}</svg>`;
+  bars("chart", days.map((d) => [d.slice(5), net[d] || 0]), 5);
+}
+
+// A bar per hour of today.
+function hourChart(rows) {
+  const net = Object.fromEntries(rows.map((r) => [Number(r.hour), parseFloat(r.net.amount)]));
+  bars("chart-hours", Array.from({ length: 24 }, (_, h) => [String(h).padStart(2, "0"), net[h] || 0]), 3);
 }
 
 async function overview() {
-  const [d, m, byDay, stores] = await Promise.all([
+  const [d, m, byDay, stores, byHour] = await Promise.all([
     api(`/api/v1/reports/sales?from=${today()}&to=${today()}&by=store`),
     api(`/api/v1/reports/sales?from=${monthStart()}&to=${today()}&by=store`),
     api(`/api/v1/reports/sales?from=${monthStart()}&to=${today()}&by=day`),
     api("/api/v1/stores"),
+    api(`/api/v1/reports/sales?from=${today()}&to=${today()}&by=hour`),
   ]);
   if (!d.ok) return;
   const sum = (rows) => rows.reduce((a, r) => [a[0] + parseFloat(r.net_after_returns.amount), a[1] + r.sales], [0, 0]);
@@ -113,6 +153,7 @@ async function overview() {
   $("month-net").textContent = "¥" + mn.toFixed(2);
   $("month-count").textContent = `${mc} ${t("sales")}`;
   chart(byDay.data.rows || [], monthStart(), today());
+  hourChart((byHour.ok && byHour.data.rows) || []);
   const body = $("by-store").querySelector("tbody");
   body.innerHTML = "";
   const todayBy = Object.fromEntries(d.data.rows.map((r) => [r.store, r]));
@@ -242,6 +283,142 @@ $("export-xlsx").addEventListener("click", () => download("xlsx"));
 $("more-csv").addEventListener("click", () => download("csv", moreQuery("csv")));
 $("more-xlsx").addEventListener("click", () => download("xlsx", moreQuery("xlsx")));
 
+// 会员查询: by name, phone tail or card number, phones masked.
+$("msearch").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const r = await api("/api/v1/members/search?q=" + encodeURIComponent($("msearch-q").value.trim()));
+  $("msearch-error").textContent = r.ok ? (r.data.members.length ? "" : t("none_found")) : said(r.data);
+  table("msearch-table", (r.ok && r.data.members) || [], { home_store: "开卡门店", tier: "等级", card_no: "卡号" });
+});
+
+// 调拨单: the queue, approved or rejected here; discrepancies shown as received.
+async function transfers() {
+  const state = $("tqueue-state").value;
+  const r = await api("/api/v1/transfers" + (state ? "?state=" + state : ""));
+  $("tqueue-error").textContent = r.ok ? "" : said(r.data);
+  const body = $("tqueue-table").querySelector("tbody");
+  body.innerHTML = "";
+  for (const tr of (r.ok && r.data.transfers) || []) {
+    const row = document.createElement("tr");
+    cell(row, tr.id);
+    cell(row, `${tr.from} → ${tr.to}`);
+    cell(row, tr.lines.map(([sku, qty]) => `${sku}×${qty}`).join("，"));
+    cell(row, t("st_" + tr.state));
+    cell(row, tr.discrepancy ? JSON.stringify(tr.discrepancy) : "");
+    const actions = cell(row, "");
+    if (tr.state === "requested") {
+      for (const step of ["approve", "reject"]) {
+        const b = document.createElement("button");
+        b.type = "button";
+        b.textContent = t(step);
+        b.dataset.step = step;
+        b.addEventListener("click", async () => {
+          const done = await api(`/api/v1/transfers/${tr.id}/${step}`, false, "POST", step === "reject" ? { reason: "总部驳回" } : {});
+          $("tqueue-error").textContent = done.ok ? "" : said(done.data);
+          transfers();
+        });
+        actions.appendChild(b);
+      }
+    }
+    body.appendChild(row);
+  }
+}
+$("tqueue").addEventListener("submit", (e) => { e.preventDefault(); transfers(); });
+
+// 会员规则: shown as they are in force, edited as lines of text, published as one change that
+// every store applies once it hears of it. A line or field that does not pass is marked where
+// it is, and nothing is published.
+const splitLines = (text) => text.split("\n").map((s) => s.trim()).filter(Boolean);
+const parts = (line, sep) => line.split(sep).map((s) => s.trim());
+function ruleForm() {
+  const f = (id) => $(id).value.trim();
+  const bad = (field, line) => { throw { field, message: t("line_bad"), detail: line }; };
+  const map = (id, field) => Object.fromEntries(splitLines($(id).value).map((line) => {
+    const p = parts(line, /[=＝]/);
+    if (p.length !== 2 || !p[0] || !p[1]) bad(field, line);
+    return p;
+  }));
+  return {
+    points_per_yuan: f("rules-points"),
+    points_per_yuan_by_category: map("rules-categories", "points_per_yuan_by_category"),
+    points_multipliers: splitLines($("rules-multipliers").value).map((line) => {
+      const p = parts(line, /[,，]/);
+      if (p.length !== 3) bad("points_multipliers", line);
+      const day = /^\d+$/.test(p[1]) ? { weekday: null, day_of_month: Number(p[1]) } : { weekday: p[1], day_of_month: null };
+      return { name: p[0], ...day, factor: p[2] };
+    }),
+    top_up_rules: splitLines($("rules-topups").value).map((line) => {
+      const p = parts(line, /[,，]/);
+      if (p.length !== 3) bad("top_up_rules", line);
+      return { id: p[0], pay_at_least: p[1], bonus: p[2] };
+    }),
+    tier_percent_off: map("rules-tiers", "tier_percent_off"),
+    offline_overdraft_per_member: f("rules-od-member"),
+    offline_overdraft_per_store: f("rules-od-store"),
+  };
+}
+
+function showRules(r) {
+  $("rules-points").value = r.points_per_yuan;
+  $("rules-categories").value = Object.entries(r.points_per_yuan_by_category).map(([k, v]) => `${k}=${v}`).join("\n");
+  $("rules-multipliers").value = r.points_multipliers.map((m) => `${m.name},${m.weekday || m.day_of_month},${m.factor}`).join("\n");
+  $("rules-topups").value = r.top_up_rules.map((x) => `${x.id},${x.pay_at_least},${x.bonus}`).join("\n");
+  $("rules-tiers").value = Object.entries(r.tier_percent_off).map(([k, v]) => `${k}=${v}`).join("\n");
+  $("rules-od-member").value = r.offline_overdraft_per_member;
+  $("rules-od-store").value = r.offline_overdraft_per_store;
+}
+
+const ruleSummary = (r) => `每元 ${r.points_per_yuan} 分 · ${Object.keys(r.points_per_yuan_by_category).length} 个类别 · ` +
+  `${r.points_multipliers.length} 个倍数日 · 充值：${r.top_up_rules.map((x) => x.id).join("、") || "无"} · ` +
+  `等级：${Object.entries(r.tier_percent_off).map(([k, v]) => `${k} ${v}%`).join("、") || "无"} · ` +
+  `透支 ¥${r.offline_overdraft_per_member} / ¥${r.offline_overdraft_per_store}`;
+
+async function rules() {
+  const r = await api("/api/v1/member-rules");
+  if (!r.ok) return;
+  const current = r.data.current;
+  $("rules-source").textContent = current
+    ? `${t("in_force")}：${new Date(current.published_at_ms).toLocaleString("zh-CN", { timeZone: "Asia/Shanghai" })} · ${current.staff_name || current.staff}`
+    : t("not_published");
+  if (current) showRules(current.rules);
+  const body = $("rules-history").querySelector("tbody");
+  body.innerHTML = "";
+  for (const p of r.data.history) {
+    const row = document.createElement("tr");
+    cell(row, new Date(p.published_at_ms).toLocaleString("zh-CN", { timeZone: "Asia/Shanghai" }));
+    cell(row, p.staff_name ? `${p.staff_name}（${p.staff}）` : p.staff);
+    cell(row, ruleSummary(p.rules));
+    body.appendChild(row);
+  }
+}
+
+function markField(form, line, data) {
+  form.querySelectorAll(".field-error").forEach((el) => el.remove());
+  form.querySelectorAll(".invalid").forEach((el) => el.classList.remove("invalid"));
+  const input = data.field && form.querySelector(`[name="${data.field}"]`);
+  if (input) {
+    input.classList.add("invalid");
+    const note = document.createElement("span");
+    note.className = "field-error";
+    note.textContent = `${said(data)}（${data.detail}）`;
+    input.insertAdjacentElement("afterend", note);
+    input.focus();
+  }
+  $(line).textContent = input ? "" : said(data);
+}
+
+$("rules").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const form = $("rules");
+  let body;
+  try { body = ruleForm(); } catch (bad) { markField(form, "rules-error", bad); return; }
+  const r = await api("/api/v1/member-rules", false, "PUT", body);
+  if (!r.ok) { markField(form, "rules-error", r.data); return; }
+  markField(form, "rules-error", {});
+  $("rules-error").textContent = t("published");
+  await rules();
+});
+
 $("login").addEventListener("submit", async (e) => {
   e.preventDefault();
   const r = await fetch("/api/v1/sessions", {
@@ -274,7 +451,7 @@ $("lang").addEventListener("click", () => {
 async function show() {
   $("login").hidden = true;
   $("hq").hidden = false;
-  await overview();
+  await Promise.all([overview(), transfers(), rules()]);
 }
 
 (async function start() {

@@ -1,49 +1,72 @@
 // 收银台: the cashier's page, served by the store's node. Keyboard first: F2 member, F4 sale,
-// F6 top-up, Enter submits, Esc drops the member. Every write carries an idempotency key made
-// once per sale, so a double press of Enter or of 结账 is one sale.
+// F6 top-up, F8 items, F9 returns, Enter submits, Esc drops the member. Every write carries an
+// idempotency key made once per sale, so a double press of Enter or of 结账 is one sale. An
+// error the node ties to a field is shown next to that field, and nothing is saved.
 "use strict";
 
 const T = {
   zh: {
     title: "收银台", link_online: "在线", link_offline: "离线", link_connecting: "连接中",
-    link_disabled: "单店运行", backlog: "待同步", entries: "条", logout: "退出", login: "员工登录",
-    staff_id: "员工编号", password: "密码 / PIN", login_button: "登录", member: "会员",
-    phone: "手机号", find: "查找", stored_value: "储值", principal: "本金", bonus: "赠送",
-    points: "积分", clear_member: "不用会员", not_found: "没有这个会员，登记为新会员：",
+    link_disabled: "单店运行", link_refused: "总部拒绝连接", backlog: "待同步", entries: "条",
+    logout: "退出", login: "员工登录", staff_id: "员工编号", password: "密码 / PIN",
+    login_button: "登录", member: "会员", phone: "手机号", find_by: "手机号 / 卡号 / 姓名",
+    find: "查找", stored_value: "储值", principal: "本金", bonus: "赠送", points: "积分",
+    clear_member: "不用会员", member_page: "会员详情", not_found: "没有这个会员，登记为新会员：",
     name: "姓名", register: "登记", checkout: "收银", amount: "金额 (元)",
     tendered: "实收现金 (元)", pay_stored: "储值支付", pay: "结账", paid: "已收款",
-    change: "找零", receipt: "打印小票", top_up: "储值充值", offer: "活动",
+    change: "找零", receipt: "打印小票", top_up: "储值充值", offer: "活动", no_offer: "不参加活动",
     top_up_button: "充值", topped_up: "充值成功，储值余额", need_member: "请先查找会员",
     member_password: "支付密码", role_cashier: "收银员", role_manager: "店长",
     role_hq_admin: "总部管理员", role_auditor: "审计", items: "商品结账", scan: "扫码 / 商品编码",
-    add: "加入", clear_basket: "清空", product: "商品", qty: "数量", unit_price: "单价",
-    steps: "优惠", line_net: "小计", subtotal: "原价", discount: "优惠", due: "应付",
-    points_earned: "本单积分", use_points: "积分抵现", pay_stored_amount: "储值支付 (元)",
-    pay_card: "银行卡 (元)", card_ref: "刷卡单号", shift_check: "交班检查",
-    shift_ok: "可以交班：本店记录已全部送达总部", shift_wait: "暂不宜交班：尚有",
+    add: "加入", clear_basket: "清空", hold: "挂单", recall: "取单", product: "商品", qty: "数量",
+    unit_price: "单价", steps: "优惠", line_net: "小计", subtotal: "原价", discount: "优惠",
+    due: "应付", points_earned: "本单积分", coupon: "优惠券", no_coupon: "不用券",
+    use_points: "积分抵现", pay_stored_amount: "储值支付 (元)", pay_wechat: "微信 (元)",
+    pay_alipay: "支付宝 (元)", pay_card: "银行卡 (元)", card_ref: "支付单号",
+    shift_check: "交班检查", shift_ok: "可以交班：本店记录已全部送达总部", shift_wait: "暂不宜交班：尚有",
     shift_wait_tail: "条记录未送达总部", shift_standalone: "本店未连接总部（单店运行）",
+    close: "关闭", edit_member: "修改资料", card_no: "会员卡号", birthday: "生日", tier: "等级",
+    notes: "备注", save: "保存", saved: "已保存", cards: "卡项", card_name: "卡名", card_kind: "类型",
+    count_card: "计次卡", period_card: "期限卡", card_uses: "次数", valid_to: "有效期至",
+    price: "售价 (元)", sell_card: "售卡", use_once: "核销一次", uses_left: "剩余", times: "次",
+    coupons: "优惠券", use_coupon: "用券", usable: "可用", used: "已用", not_valid_today: "未到期或已过期",
+    recent_sales: "最近消费", returned: "已退", return_it: "退货", returns: "退货", sale_id: "小票号",
+    reason: "原因", return_button: "整单退货", refunded: "已退款", held_note: "挂单",
+    nothing_held: "没有挂单", lines: "件",
   },
   en: {
     title: "Till", link_online: "online", link_offline: "offline", link_connecting: "connecting",
-    link_disabled: "standalone", backlog: "to sync", entries: "entries", logout: "Log out",
-    login: "Staff login", staff_id: "Staff ID", password: "Password / PIN",
-    login_button: "Log in", member: "Member", phone: "Phone", find: "Find",
-    stored_value: "Stored value", principal: "principal", bonus: "bonus", points: "Points",
-    clear_member: "No member", not_found: "No such member. Register:", name: "Name",
+    link_disabled: "standalone", link_refused: "refused by HQ", backlog: "to sync",
+    entries: "entries", logout: "Log out", login: "Staff login", staff_id: "Staff ID",
+    password: "Password / PIN", login_button: "Log in", member: "Member", phone: "Phone",
+    find_by: "Phone / card / name", find: "Find", stored_value: "Stored value",
+    principal: "principal", bonus: "bonus", points: "Points", clear_member: "No member",
+    member_page: "Member page", not_found: "No such member. Register:", name: "Name",
     register: "Register", checkout: "Checkout", amount: "Amount (CNY)",
     tendered: "Cash handed over (CNY)", pay_stored: "Pay from stored value", pay: "Pay",
-    paid: "Paid", change: "Change", receipt: "Print receipt", top_up: "Top up",
-    offer: "Offer", top_up_button: "Top up", topped_up: "Topped up; stored value now",
+    paid: "Paid", change: "Change", receipt: "Print receipt", top_up: "Top up", offer: "Offer",
+    no_offer: "No offer", top_up_button: "Top up", topped_up: "Topped up; stored value now",
     need_member: "Find the member first", member_password: "Payment password",
     role_cashier: "cashier", role_manager: "manager", role_hq_admin: "HQ admin",
     role_auditor: "auditor", items: "Item checkout", scan: "Scan / SKU", add: "Add",
-    clear_basket: "Clear", product: "Product", qty: "Qty", unit_price: "Price", steps: "Discounts",
-    line_net: "Line", subtotal: "Subtotal", discount: "Discount", due: "Due",
-    points_earned: "Points earned", use_points: "Points to use",
-    pay_stored_amount: "Stored value (CNY)", pay_card: "Card (CNY)", card_ref: "Card slip no.",
-    shift_check: "Close shift?", shift_ok: "Safe to close: everything has reached headquarters",
-    shift_wait: "Not yet:", shift_wait_tail: "entries have not reached headquarters",
-    shift_standalone: "This store runs without headquarters",
+    clear_basket: "Clear", hold: "Hold", recall: "Recall", product: "Product", qty: "Qty",
+    unit_price: "Price", steps: "Discounts", line_net: "Line", subtotal: "Subtotal",
+    discount: "Discount", due: "Due", points_earned: "Points earned", coupon: "Coupon",
+    no_coupon: "No coupon", use_points: "Points to use", pay_stored_amount: "Stored value (CNY)",
+    pay_wechat: "WeChat Pay (CNY)", pay_alipay: "Alipay (CNY)", pay_card: "Card (CNY)",
+    card_ref: "Payment ref.", shift_check: "Close shift?",
+    shift_ok: "Safe to close: everything has reached headquarters", shift_wait: "Not yet:",
+    shift_wait_tail: "entries have not reached headquarters",
+    shift_standalone: "This store runs without headquarters", close: "Close",
+    edit_member: "Edit", card_no: "Card no.", birthday: "Birthday", tier: "Tier", notes: "Notes",
+    save: "Save", saved: "Saved", cards: "Cards", card_name: "Card name", card_kind: "Kind",
+    count_card: "Count card", period_card: "Period card", card_uses: "Uses", valid_to: "Valid to",
+    price: "Price (CNY)", sell_card: "Sell card", use_once: "Use once", uses_left: "left",
+    times: "", coupons: "Coupons", use_coupon: "Use", usable: "usable", used: "used",
+    not_valid_today: "not valid today", recent_sales: "Recent sales", returned: "returned",
+    return_it: "Return", returns: "Returns", sale_id: "Sale no.", reason: "Reason",
+    return_button: "Return whole sale", refunded: "Refunded", held_note: "Held",
+    nothing_held: "Nothing held", lines: "items",
   },
 };
 
@@ -53,6 +76,7 @@ let member = null;
 let saleKey = null;
 let topupKey = null;
 let lastSync = null;
+let topupRules = [];
 const $ = (id) => document.getElementById(id);
 const t = (k) => (T[lang] && T[lang][k]) || T.zh[k] || k;
 
@@ -89,6 +113,28 @@ async function api(method, path, body, key) {
 const said = (d) => (lang === "zh" ? d.message || d.detail || "" : d.detail || d.message || "");
 const yuan = (m) => (m ? "¥" + m.amount : "—");
 
+// An error the node ties to a field goes next to that field (the input named so in `form`);
+// any other error goes to the form's own line.
+function clearErrors(form) {
+  form.querySelectorAll(".field-error").forEach((el) => el.remove());
+  form.querySelectorAll(".invalid").forEach((el) => el.classList.remove("invalid"));
+}
+function showError(form, line, data) {
+  clearErrors(form);
+  const input = data.field && form.querySelector(`[name="${data.field}"]`);
+  if (input) {
+    input.classList.add("invalid");
+    const note = document.createElement("span");
+    note.className = "field-error";
+    note.textContent = `${said(data)}（${data.detail}）`;
+    input.insertAdjacentElement("afterend", note);
+    input.focus();
+    $(line).textContent = "";
+  } else {
+    $(line).textContent = said(data);
+  }
+}
+
 // Who is logged in (kept for a reload of the page).
 function showWho() {
   const who = JSON.parse(sessionStorage.getItem("who") || "null");
@@ -111,6 +157,7 @@ function showTill() {
   $("login").hidden = true;
   $("till").hidden = false;
   $("lookup-phone").focus();
+  loadRules();
 }
 
 function showLink(s) {
@@ -128,10 +175,34 @@ async function refreshLink() {
   if (s.ok) showLink(s.data);
 }
 
+// 充值活动: the chain's top-up rules (headquarters' once published), offered in the select;
+// typing an amount picks the richest rule it meets.
+async function loadRules() {
+  const r = await api("GET", "/api/v1/member-rules");
+  if (!r.ok) return;
+  topupRules = r.data.rules.top_up_rules || [];
+  const select = $("topup-rule");
+  select.querySelectorAll("option[value]:not([value=''])").forEach((o) => o.remove());
+  for (const rule of topupRules) {
+    const o = document.createElement("option");
+    o.value = rule.id;
+    o.textContent = `${rule.id}（满 ¥${rule.pay_at_least} 送 ¥${rule.bonus}）`;
+    select.appendChild(o);
+  }
+}
+
+function pickRule() {
+  const amount = parseFloat($("topup-amount").value) || 0;
+  const met = topupRules.filter((r) => parseFloat(r.pay_at_least) <= amount);
+  met.sort((a, b) => parseFloat(b.bonus) - parseFloat(a.bonus));
+  $("topup-rule").value = met.length ? met[0].id : "";
+}
+
 async function showMember(m) {
   member = m;
   $("member").hidden = false;
   $("register").hidden = true;
+  $("member-results").hidden = true;
   $("member-name").textContent = m.name;
   $("member-phone").textContent = m.phone_masked;
   $("member-tier").textContent = m.tier;
@@ -141,15 +212,21 @@ async function showMember(m) {
     $("member-principal").textContent = yuan(w.data.stored_value.principal);
     $("member-bonus").textContent = yuan(w.data.stored_value.bonus);
     $("member-points").textContent = w.data.points.balance;
+    member.wallet = w.data;
   }
+  await loadCoupons();
+  if (!$("member-page").hidden) await memberPage();
 }
 
 function clearMember() {
   member = null;
   $("member").hidden = true;
   $("register").hidden = true;
+  $("member-results").hidden = true;
+  $("member-page").hidden = true;
   $("lookup-phone").value = "";
   $("sale-stored").checked = false;
+  fillCoupons([]);
 }
 
 $("login").addEventListener("submit", async (e) => {
@@ -171,26 +248,198 @@ $("logout").addEventListener("click", async () => {
   showLogin();
 });
 
+// 查找会员: a whole phone number is looked up (and offered for registration when unknown);
+// anything else is searched by name, phone tail or card number, phones masked.
 $("lookup").addEventListener("submit", async (e) => {
   e.preventDefault();
   $("member-error").textContent = "";
-  const phone = $("lookup-phone").value.trim();
-  const r = await api("GET", "/api/v1/members/lookup?phone=" + encodeURIComponent(phone));
-  if (r.ok) { await showMember(r.data); $("sale-amount").focus(); return; }
-  if (r.status === 404) { member = null; $("member").hidden = true; $("register").hidden = false; $("register-name").focus(); return; }
-  $("member-error").textContent = said(r.data);
+  const text = $("lookup-phone").value.trim();
+  if (/^(\+\d{6,15}|1\d{10})$/.test(text)) {
+    const r = await api("GET", "/api/v1/members/lookup?phone=" + encodeURIComponent(text));
+    if (r.ok) { await showMember(r.data); $("sale-amount").focus(); return; }
+    if (r.status === 404) {
+      member = null;
+      $("member").hidden = true;
+      $("register").hidden = false;
+      $("register-phone").value = text;
+      $("register-name").focus();
+      return;
+    }
+    $("member-error").textContent = said(r.data);
+    return;
+  }
+  const r = await api("GET", "/api/v1/members/search?q=" + encodeURIComponent(text));
+  if (!r.ok) { $("member-error").textContent = said(r.data); return; }
+  const found = r.data.members;
+  if (found.length === 1) { await openMember(found[0].member_id); return; }
+  const list = $("member-results");
+  list.innerHTML = "";
+  list.hidden = false;
+  if (!found.length) {
+    const li = document.createElement("li");
+    li.textContent = t("not_found").replace(/[，,].*$/, "");
+    list.appendChild(li);
+    return;
+  }
+  for (const m of found) {
+    const li = document.createElement("li");
+    const b = document.createElement("button");
+    b.type = "button";
+    b.textContent = `${m.name} ${m.phone_masked} ${m.tier}${m.card_no ? " · " + m.card_no : ""}`;
+    b.addEventListener("click", () => openMember(m.member_id));
+    li.appendChild(b);
+    list.appendChild(li);
+  }
+  list.querySelector("button").focus();
 });
+
+async function openMember(id) {
+  const r = await api("GET", `/api/v1/members/${id}`);
+  if (!r.ok) { $("member-error").textContent = said(r.data); return; }
+  await showMember(r.data);
+  $("sale-amount").focus();
+}
 
 $("register").addEventListener("submit", async (e) => {
   e.preventDefault();
-  const r = await api("POST", "/api/v1/members", { name: $("register-name").value.trim(), phone: $("lookup-phone").value.trim() }, newKey());
-  if (!r.ok) { $("member-error").textContent = said(r.data); return; }
+  const form = $("register");
+  const body = { name: $("register-name").value.trim(), phone: $("register-phone").value.trim() };
+  const r = await api("POST", "/api/v1/members", body, newKey());
+  if (!r.ok) { showError(form, "member-error", r.data); return; }
+  clearErrors(form);
   $("register-name").value = "";
+  $("member-error").textContent = "";
   await showMember(r.data);
   $("sale-amount").focus();
 });
 
 $("member-clear").addEventListener("click", clearMember);
+$("member-open").addEventListener("click", async () => { $("member-page").hidden = false; await showMember(member); $("edit-name").focus(); });
+$("member-close").addEventListener("click", () => { $("member-page").hidden = true; });
+
+// 会员详情: the profile to edit, cards (sell, use), coupons, recent sales (return one).
+async function memberPage() {
+  if (!member) return;
+  const [m, sales] = await Promise.all([
+    api("GET", `/api/v1/members/${member.member_id}`),
+    api("GET", `/api/v1/members/${member.member_id}/sales?limit=10`),
+  ]);
+  if (m.ok) {
+    $("page-name").textContent = `${m.data.name} ${m.data.phone_masked}`;
+    $("edit-name").value = m.data.name;
+    $("edit-card").value = m.data.card_no || "";
+    $("edit-birthday").value = m.data.birthday || "";
+    $("edit-tier").value = m.data.tier;
+    $("edit-notes").value = m.data.notes;
+  }
+  const cards = $("cards").querySelector("tbody");
+  cards.innerHTML = "";
+  for (const c of (member.wallet && member.wallet.cards) || []) {
+    const tr = document.createElement("tr");
+    cell(tr, c.name);
+    cell(tr, c.kind === "count" ? `${t("uses_left")} ${c.uses_left} ${t("times")}` : `${c.valid_from} ~ ${c.valid_to}`);
+    const b = document.createElement("button");
+    b.type = "button";
+    b.textContent = t("use_once");
+    b.disabled = !c.usable_today;
+    b.addEventListener("click", async () => {
+      const r = await api("POST", `/api/v1/members/${member.member_id}/cards/${c.card_id}/uses`, { uses: 1 }, newKey());
+      $("card-error").textContent = r.ok ? "" : said(r.data);
+      await showMember(member);
+    });
+    cell(tr, "").appendChild(b);
+    cards.appendChild(tr);
+  }
+  const recent = $("recent").querySelector("tbody");
+  recent.innerHTML = "";
+  for (const s of (sales.ok && sales.data.sales) || []) {
+    const tr = document.createElement("tr");
+    cell(tr, s.business_date);
+    cell(tr, s.sale_id);
+    cell(tr, s.store_id);
+    cell(tr, yuan(s.due || s.amount));
+    const done = s.returned_by || (s.returns && s.returns.length);
+    const b = document.createElement("button");
+    b.type = "button";
+    b.textContent = done ? t("returned") : t("return_it");
+    b.disabled = !!done;
+    b.addEventListener("click", () => { $("return-sale").value = s.sale_id; $("return-reason").focus(); });
+    cell(tr, "").appendChild(b);
+    recent.appendChild(tr);
+  }
+}
+
+function cell(tr, text) { const td = document.createElement("td"); td.textContent = text; tr.appendChild(td); return td; }
+
+$("edit").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const form = $("edit");
+  const body = {
+    name: $("edit-name").value.trim(),
+    card_no: $("edit-card").value.trim() || null,
+    birthday: $("edit-birthday").value || null,
+    tier: $("edit-tier").value.trim(),
+    notes: $("edit-notes").value,
+  };
+  const r = await api("PATCH", `/api/v1/members/${member.member_id}`, body, newKey());
+  $("edit-done").textContent = "";
+  if (!r.ok) { showError(form, "edit-error", r.data); return; }
+  clearErrors(form);
+  $("edit-error").textContent = "";
+  await showMember(r.data);
+  $("edit-done").textContent = t("saved");
+});
+
+$("sell-card").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const form = $("sell-card");
+  if (!member) { $("card-error").textContent = t("need_member"); return; }
+  const kind = $("card-kind").value;
+  const body = { name: $("card-name").value.trim(), kind, price: { amount: $("card-price").value.trim() || "0" } };
+  if (kind === "count") body.uses = parseInt($("card-uses").value, 10) || 0;
+  if (kind === "period") body.valid_from = new Intl.DateTimeFormat("sv-SE").format(new Date());
+  if ($("card-to").value) body.valid_to = $("card-to").value;
+  const r = await api("POST", `/api/v1/members/${member.member_id}/cards`, body, newKey());
+  if (!r.ok) { showError(form, "card-error", r.data); return; }
+  clearErrors(form);
+  $("card-error").textContent = "";
+  ["card-name", "card-uses", "card-to", "card-price"].forEach((id) => { $(id).value = ""; });
+  await showMember(member);
+});
+
+// 优惠券: the member's coupons, usable ones offered at the basket.
+async function loadCoupons() {
+  if (!member) return;
+  const r = await api("GET", `/api/v1/members/${member.member_id}/coupons`);
+  const coupons = (r.ok && r.data.coupons) || [];
+  fillCoupons(coupons);
+  const body = $("coupons").querySelector("tbody");
+  body.innerHTML = "";
+  for (const c of coupons) {
+    const tr = document.createElement("tr");
+    cell(tr, c.name);
+    cell(tr, `${c.valid_from} ~ ${c.valid_to}`);
+    cell(tr, t(c.state));
+    const b = document.createElement("button");
+    b.type = "button";
+    b.textContent = t("use_coupon");
+    b.disabled = c.state !== "usable";
+    b.addEventListener("click", () => { $("pay-coupon").value = c.coupon_id; requote(); $("scan-code").focus(); });
+    cell(tr, "").appendChild(b);
+    body.appendChild(tr);
+  }
+}
+
+function fillCoupons(coupons) {
+  const select = $("pay-coupon");
+  select.querySelectorAll("option:not([value=''])").forEach((o) => o.remove());
+  for (const c of coupons.filter((c) => c.state === "usable")) {
+    const o = document.createElement("option");
+    o.value = c.coupon_id;
+    o.textContent = c.name;
+    select.appendChild(o);
+  }
+}
 
 // A changed sale is a new sale: a new key.
 ["sale-amount", "sale-cash", "sale-stored"].forEach((id) => $(id).addEventListener("input", () => { saleKey = null; }));
@@ -246,26 +495,32 @@ document.querySelectorAll("a.receipt").forEach((a) => a.addEventListener("click"
   window.open(url, "_blank");
 }));
 
-["topup-amount", "topup-rule"].forEach((id) => $(id).addEventListener("input", () => { topupKey = null; }));
+$("topup-amount").addEventListener("input", () => { topupKey = null; pickRule(); });
+$("topup-rule").addEventListener("change", () => { topupKey = null; });
 $("topup").addEventListener("submit", async (e) => {
   e.preventDefault();
+  const form = $("topup");
   $("topup-error").textContent = "";
   if (!member) { $("topup-error").textContent = t("need_member"); return; }
   const body = { amount: { amount: $("topup-amount").value.trim() } };
-  if ($("topup-rule").value.trim()) body.rule = $("topup-rule").value.trim();
+  if ($("topup-rule").value) body.rule = $("topup-rule").value;
   topupKey = topupKey || newKey();
   const r = await api("POST", `/api/v1/members/${member.member_id}/top-ups`, body, topupKey);
-  if (!r.ok) { $("topup-error").textContent = said(r.data); return; }
+  if (!r.ok) { showError(form, "topup-error", r.data); return; }
+  clearErrors(form);
   topupKey = null;
   $("topup-amount").value = "";
+  $("topup-rule").value = "";
   $("topup-done").textContent = `${t("topped_up")} ${yuan(r.data.stored_value.total)}`;
   showMember(member);
 });
 
 // 商品结账: scanned lines (a barcode scanner types digits and Enter), priced by the node's own
-// quote line by line as they come, then paid by any mix of points, stored value, card and cash.
+// quote line by line as they come, then paid by any mix of points, stored value, WeChat,
+// Alipay, card and cash. 挂单 parks the basket at this store; 取单 brings one back.
 let basket = []; // [{code, barcode: bool, qty, name}]
 let basketKey = null;
+let heldOrder = null;
 
 async function requote() {
   basketKey = null;
@@ -278,17 +533,14 @@ async function requote() {
   }
   const q = { lines: basketLines(), points: parseInt($("pay-points").value || "0", 10) || 0 };
   if (member) q.member_id = member.member_id;
+  if ($("pay-coupon").value) q.coupon = $("pay-coupon").value;
   const r = await api("POST", "/api/v1/checkouts/quote", q);
   if (!r.ok) { $("pay-error").textContent = said(r.data); return; }
   $("pay-error").textContent = "";
   r.data.lines.forEach((l, i) => {
     const tr = document.createElement("tr");
     const steps = l.steps.map((s) => `${s.note} -${s.off.amount}`).join("；");
-    [basket[i].name || l.sku, l.qty, l.unit_price.amount, steps, l.net.amount].forEach((v) => {
-      const td = document.createElement("td");
-      td.textContent = v;
-      tr.appendChild(td);
-    });
+    [basket[i].name || l.sku, l.qty, l.unit_price.amount, steps, l.net.amount].forEach((v) => cell(tr, v));
     body.appendChild(tr);
   });
   $("basket-subtotal").textContent = yuan(r.data.subtotal);
@@ -316,20 +568,85 @@ $("scan").addEventListener("submit", async (e) => {
   await requote();
 });
 
-$("basket-clear").addEventListener("click", () => { basket = []; requote(); $("scan-code").focus(); });
+function clearBasket() {
+  basket = [];
+  heldOrder = null;
+  $("pay-coupon").value = "";
+  requote();
+}
+
+$("basket-clear").addEventListener("click", () => { clearBasket(); $("scan-code").focus(); });
 $("pay-points").addEventListener("change", requote);
-["pay-stored", "pay-card", "pay-card-ref", "pay-cash"].forEach((id) => $(id).addEventListener("input", () => { basketKey = null; }));
+$("pay-coupon").addEventListener("change", requote);
+["pay-stored", "pay-wechat", "pay-alipay", "pay-card", "pay-card-ref", "pay-cash"].forEach((id) => $(id).addEventListener("input", () => { basketKey = null; }));
+
+$("basket-hold").addEventListener("click", async () => {
+  if (!basket.length) return;
+  const body = { lines: basket.map((l) => ({ [l.barcode ? "barcode" : "sku"]: l.code, qty: String(l.qty) })), points: parseInt($("pay-points").value || "0", 10) || 0 };
+  if (member) body.member_id = member.member_id;
+  if ($("pay-coupon").value) body.coupon = $("pay-coupon").value;
+  const r = await api("POST", "/api/v1/orders/held", body, newKey());
+  if (!r.ok) { $("pay-error").textContent = said(r.data); return; }
+  clearBasket();
+  clearMember();
+  $("scan-code").focus();
+});
+
+$("basket-recall").addEventListener("click", async () => {
+  const r = await api("GET", "/api/v1/orders/held");
+  const list = $("held");
+  list.innerHTML = "";
+  list.hidden = false;
+  const orders = (r.ok && r.data.orders) || [];
+  if (!orders.length) {
+    const li = document.createElement("li");
+    li.textContent = t("nothing_held");
+    list.appendChild(li);
+    return;
+  }
+  for (const o of orders) {
+    const li = document.createElement("li");
+    const b = document.createElement("button");
+    b.type = "button";
+    const at = new Date(o.held_at_ms).toLocaleTimeString(lang === "zh" ? "zh-CN" : "en");
+    b.textContent = `${t("held_note")} ${at} · ${o.lines.length} ${t("lines")} · ${yuan(o.due_now)}`;
+    b.addEventListener("click", () => recall(o));
+    li.appendChild(b);
+    list.appendChild(li);
+  }
+  list.querySelector("button").focus();
+});
+
+async function recall(o) {
+  $("held").hidden = true;
+  if (o.member_id) await openMember(o.member_id); else clearMember();
+  basket = [];
+  for (const l of o.lines) {
+    const p = await api("GET", "/api/v1/products/" + encodeURIComponent(l.sku));
+    basket.push({ code: l.sku, barcode: false, qty: parseFloat(l.qty), name: p.ok ? p.data.name : l.sku });
+  }
+  heldOrder = o.order_id;
+  $("pay-points").value = o.points || "";
+  if (o.coupon) $("pay-coupon").value = o.coupon;
+  await requote();
+  $("pay-cash").focus();
+}
 
 $("pay").addEventListener("submit", async (e) => {
   e.preventDefault();
   if (!basket.length || $("pay-submit").disabled) return;
   const tenders = [];
   const v = (id) => $(id).value.trim();
+  const ref = v("pay-card-ref");
   if (v("pay-stored")) tenders.push({ kind: "stored_value", amount: { amount: v("pay-stored") } });
-  if (v("pay-card")) tenders.push({ kind: "card", amount: { amount: v("pay-card") }, reference: v("pay-card-ref") });
+  if (v("pay-wechat")) tenders.push({ kind: "wechat", amount: { amount: v("pay-wechat") }, reference: ref });
+  if (v("pay-alipay")) tenders.push({ kind: "alipay", amount: { amount: v("pay-alipay") }, reference: ref });
+  if (v("pay-card")) tenders.push({ kind: "card", amount: { amount: v("pay-card") }, reference: ref });
   if (v("pay-cash")) tenders.push({ kind: "cash", tendered: { amount: v("pay-cash") } });
   const body = { lines: basketLines(), tenders, points: parseInt(v("pay-points") || "0", 10) || 0 };
   if (member) body.member_id = member.member_id;
+  if ($("pay-coupon").value) body.coupon = $("pay-coupon").value;
+  if (heldOrder) body.held_order = heldOrder;
   if ($("pay-password").value) body.password = $("pay-password").value;
   basketKey = basketKey || newKey();
   $("pay-submit").disabled = true;
@@ -350,14 +667,29 @@ $("pay").addEventListener("submit", async (e) => {
   $("items-paid-amount").textContent = yuan(r.data.due);
   $("items-paid-change").textContent = cash ? yuan(cash.change) : "¥0.00";
   $("items-receipt").dataset.sale = r.data.sale_id;
-  ["pay-points", "pay-stored", "pay-card", "pay-card-ref", "pay-cash", "pay-password"].forEach((id) => { $(id).value = ""; });
+  ["pay-points", "pay-stored", "pay-wechat", "pay-alipay", "pay-card", "pay-card-ref", "pay-cash", "pay-password"].forEach((id) => { $(id).value = ""; });
   $("pay-password-row").hidden = true;
   $("pay-error").textContent = "";
-  basket = [];
-  await requote();
+  clearBasket();
   if (member) showMember(member);
   refreshLink();
   $("scan-code").focus();
+});
+
+// 退货: a whole sale back the way it was paid (a manager's action; the node refuses others).
+$("return").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const form = $("return");
+  $("return-done").textContent = "";
+  const sale = $("return-sale").value.trim();
+  const r = await api("POST", `/api/v1/sales/${encodeURIComponent(sale)}/returns`, { reason: $("return-reason").value.trim() }, newKey());
+  if (!r.ok) { showError(form, "return-error", r.data); return; }
+  clearErrors(form);
+  $("return-error").textContent = "";
+  $("return-done").textContent = `${t("refunded")} ${yuan(r.data.amount)} · ${sale}`;
+  $("return-sale").value = "";
+  $("return-reason").value = "";
+  if (member) showMember(member);
 });
 
 // 交班检查: safe to close the shift only when headquarters holds everything this store wrote.
@@ -379,7 +711,7 @@ $("lang").addEventListener("click", () => {
 });
 
 document.addEventListener("keydown", (e) => {
-  const focus = { F2: "lookup-phone", F4: "sale-amount", F6: "topup-amount", F8: "scan-code" }[e.key];
+  const focus = { F2: "lookup-phone", F4: "sale-amount", F6: "topup-amount", F8: "scan-code", F9: "return-sale" }[e.key];
   if (focus && !$("till").hidden) { e.preventDefault(); $(focus).focus(); }
   if (e.key === "Escape" && !$("till").hidden) clearMember();
 });

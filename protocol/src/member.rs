@@ -96,6 +96,18 @@ pub enum ProfileError {
     Damaged(String),
 }
 
+impl ProfileError {
+    /// The profile field at fault, if one is.
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            ProfileError::TooLong { field, .. }
+            | ProfileError::Empty { field }
+            | ProfileError::TooMany { field, .. } => Some(field),
+            ProfileError::Damaged(_) => None,
+        }
+    }
+}
+
 fn text(field: &'static str, value: &str, max: usize, required: bool) -> Result<(), ProfileError> {
     if required && value.trim().is_empty() {
         return Err(ProfileError::Empty { field });

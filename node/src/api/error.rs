@@ -271,6 +271,8 @@ impl Code {
 pub struct ApiError {
     pub code: Code,
     pub detail: String,
+    /// The request field at fault, when one is (a page shows the error next to it).
+    pub field: Option<&'static str>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -281,6 +283,9 @@ pub struct ErrorBody {
     pub message: &'static str,
     /// English detail naming the offending value or field.
     pub detail: String,
+    /// The request field at fault, when one is, e.g. `phone`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<&'static str>,
 }
 
 impl ApiError {
@@ -288,7 +293,14 @@ impl ApiError {
         Self {
             code,
             detail: detail.to_string(),
+            field: None,
         }
+    }
+
+    /// Names the request field at fault.
+    pub fn on(mut self, field: &'static str) -> Self {
+        self.field = Some(field);
+        self
     }
 }
 
@@ -301,6 +313,7 @@ impl IntoResponse for ApiError {
             code: self.code.as_str(),
             message: self.code.message_zh(),
             detail: self.detail,
+            field: self.field,
         };
         (self.code.status(), axum::Json(body)).into_response()
     }
@@ -385,7 +398,22 @@ impl From<Rejection> for ApiError {
             Rejection::Storage(_) => Code::Storage,
             Rejection::Unavailable => Code::Unavailable,
         };
-        ApiError::new(code, r)
+        let field = match &r {
+            Rejection::Profile(p) => p.field(),
+            Rejection::PhoneTaken(..) => Some("phone"),
+            Rejection::CardTaken(..) => Some("card_no"),
+            Rejection::ReferrerNotFound(_) => Some("referrer"),
+            Rejection::Backdate(_) => Some("sold_at"),
+            Rejection::Wallet(WalletError::UnknownRule(_) | WalletError::RuleNotMet { .. }) => {
+                Some("rule")
+            }
+            Rejection::Wallet(WalletError::ReasonMissing) => Some("reason"),
+            _ => None,
+        };
+        ApiError {
+            field,
+            ..ApiError::new(code, r)
+        }
     }
 }
 

@@ -323,11 +323,11 @@ fn member_id(raw: &str) -> Result<MemberId, ApiError> {
 }
 
 fn phone(raw: &str) -> Result<Phone, ApiError> {
-    Phone::parse(raw).map_err(|e| ApiError::new(Code::InvalidPhone, e))
+    Phone::parse(raw).map_err(|e| ApiError::new(Code::InvalidPhone, e).on("phone"))
 }
 
 fn card(raw: &str) -> Result<CardNo, ApiError> {
-    CardNo::parse(raw).map_err(|e| ApiError::new(Code::FieldInvalid, e))
+    CardNo::parse(raw).map_err(|e| ApiError::new(Code::FieldInvalid, e).on("card_no"))
 }
 
 /// A CNY amount in fen, zero or more.
