@@ -208,6 +208,69 @@ fn staff_log_in_at_their_store_and_act_within_their_role() {
             .code(),
         "role_forbidden"
     );
+    // An auditor reads every store and the rules, and changes nothing.
+    let auditor = json!({"staff": [{"id": "au01", "name": "审计员", "role": "auditor"}]});
+    assert_eq!(
+        admin
+            .post_as("/api/v1/staff", None, &auditor.to_string())
+            .status,
+        201
+    );
+    let set = admin.put_as(
+        "/api/v1/staff/au01/password",
+        "unused-key-0003",
+        None,
+        &json!({ "password": "audit 2026" }).to_string(),
+    );
+    assert_eq!(set.status, 201, "{:?}", set.body);
+    let session = login(hq, "au01", "audit 2026");
+    assert_eq!(session.status, 201, "{:?}", session.body);
+    let auditor = hq.with_bearer(session.body["token"].as_str().unwrap());
+    for path in [
+        format!("/api/v1/reports/sales?{period}"),
+        format!("/api/v1/audit?{period}"),
+        "/api/v1/liabilities".to_owned(),
+        "/api/v1/member-rules".to_owned(),
+        "/api/v1/stores".to_owned(),
+    ] {
+        assert_eq!(auditor.get(&path).status, 200, "{path}");
+    }
+    let rules = json!({"points_per_yuan": "5", "offline_overdraft_per_member": "0",
+                       "offline_overdraft_per_store": "0"});
+    assert_eq!(
+        auditor
+            .put_as(
+                "/api/v1/member-rules",
+                "unused-key-0004",
+                None,
+                &rules.to_string()
+            )
+            .code(),
+        "role_forbidden"
+    );
+    assert_eq!(
+        auditor
+            .post_as("/api/v1/staff", None, &staff_change.to_string())
+            .code(),
+        "role_forbidden"
+    );
+    // At a till an auditor reads, and sells nothing.
+    let at_till = eventually(30, "the auditor's login at S001", || {
+        let s = login(&a.client, "au01", "audit 2026");
+        (s.status == 201).then(|| a.client.with_bearer(s.body["token"].as_str().unwrap()))
+    });
+    assert_eq!(at_till.get("/api/v1/stock").status, 200);
+    let sale = json!({"amount": {"amount": "1.00"}}).to_string();
+    assert_eq!(
+        at_till
+            .post("/api/v1/checkouts/quick", Some("audit-sale-0001"), &sale)
+            .code(),
+        "role_forbidden"
+    );
+    assert_eq!(
+        admin.get("/api/v1/member-rules").body["current"],
+        json!(null)
+    );
     // Removing a login (as the admin, with a session now) leaves the others.
     let removed = admin.put_as(
         "/api/v1/staff/m01/password",
@@ -219,4 +282,56 @@ fn staff_log_in_at_their_store_and_act_within_their_role() {
     eventually(30, "m01's login gone", || {
         (login(&a.client, "m01", "135790").code() == "login_failed").then_some(())
     });
+}
+
+/// A till's session lasts the store's `session_minutes`; after that every call asks for a new
+/// login, and logging in again works.
+#[test]
+fn a_session_expires_after_the_stores_session_length() {
+    let chain = Chain::new(bins!());
+    let hub = chain.hub("127.0.0.1:0".parse().unwrap());
+    let path = chain.enrol("S001", hub.sync);
+    let mut config = node::Config::load(&path).unwrap();
+    config.session_minutes = 1;
+    std::fs::write(&path, config.to_toml()).unwrap();
+    let a = chain.node("S001");
+    wait_online(&[&a.client]);
+    let hq = &hub.client;
+    let staff =
+        json!({"staff": [{"id": "c01", "name": "王芳", "store": "S001", "role": "cashier"}]});
+    assert_eq!(
+        hq.post_as("/api/v1/staff", Some("hq-ops"), &staff.to_string())
+            .status,
+        201
+    );
+    let pin = json!({ "password": "246810" }).to_string();
+    let set = hq.put_as(
+        "/api/v1/staff/c01/password",
+        "k-00000001",
+        Some("hq-ops"),
+        &pin,
+    );
+    assert_eq!(set.status, 201);
+    eventually(30, "the login at S001", || {
+        (a.client.get("/api/v1/stock").code() == "login_required").then_some(())
+    });
+    let session = login(&a.client, "c01", "246810");
+    assert_eq!(session.status, 201, "{:?}", session.body);
+    let expires = session.body["expires_at_ms"].as_u64().unwrap();
+    let cashier = a
+        .client
+        .with_bearer(session.body["token"].as_str().unwrap());
+    assert_eq!(cashier.get("/api/v1/stock").status, 200);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    assert!(expires <= now + 60_000, "one minute at most");
+    std::thread::sleep(std::time::Duration::from_millis(
+        expires.saturating_sub(now) + 500,
+    ));
+    assert_eq!(cashier.get("/api/v1/stock").code(), "session_expired");
+    let again = login(&a.client, "c01", "246810");
+    let cashier = a.client.with_bearer(again.body["token"].as_str().unwrap());
+    assert_eq!(cashier.get("/api/v1/stock").status, 200);
 }
