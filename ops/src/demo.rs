@@ -111,7 +111,7 @@ pub fn run(dir: &Path, port: u16) -> anyhow::Result<()> {
         tokio::task::spawn_blocking(move || {
             seed(&first)?;
             seed_goods(&hub_url, &first)?;
-            seed_staff(&hub_url)
+            seed_hq(&hub_url)
         })
         .await??;
         print_welcome(dir, &stores, hub_http);
@@ -244,9 +244,9 @@ fn seed_goods(hub: &str, store: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Two of S003's staff with logins, so S003's till asks for one (S001 and S002, whose staff have
-/// none, stay open); added once.
-fn seed_staff(hub: &str) -> anyhow::Result<()> {
+/// Headquarters' part of the demo, added once: the member rules, and two of S003's staff with
+/// logins, so S003's till asks for one (S001 and S002, whose staff have none, stay open).
+fn seed_hq(hub: &str) -> anyhow::Result<()> {
     let agent = ureq::Agent::new_with_config(
         ureq::Agent::config_builder()
             .http_status_as_error(false)
@@ -269,6 +269,25 @@ fn seed_staff(hub: &str) -> anyhow::Result<()> {
     anyhow::ensure!(
         answer.status().is_success(),
         "seeding staff: {}",
+        answer.status()
+    );
+    // The chain's member rules, published by headquarters to every store (the same offer and
+    // overdraft as each store's node.toml, plus a member day and a gold-tier discount).
+    let rules = json!({
+        "points_per_yuan": "1",
+        "points_multipliers": [{"name": "会员日", "weekday": "Wed", "factor": "2"}],
+        "top_up_rules": [{"id": "充500送50", "pay_at_least": "500", "bonus": "50"}],
+        "tier_percent_off": {"金卡": "5"},
+        "offline_overdraft_per_member": "50",
+        "offline_overdraft_per_store": "2000",
+    });
+    let answer = agent
+        .put(format!("{hub}/api/v1/member-rules"))
+        .header("x-staff-id", "demo-hq")
+        .send_json(&rules)?;
+    anyhow::ensure!(
+        answer.status().is_success(),
+        "seeding the member rules: {}",
         answer.status()
     );
     for (id, pin) in DEMO_LOGINS {
@@ -337,7 +356,7 @@ fn print_welcome(dir: &Path, stores: &[node::Config], hub_http: std::net::Socket
     curl '{s2}/api/v1/members/lookup?phone=13800138001'
   Sync state of a store (link, backlog, last sync):
     curl {s1}/api/v1/sync
-  Quick checkout at S001 (earns 1 point per yuan):
+  Quick checkout at S001 (earns 1 point per yuan, 2 on Wednesdays: 会员日):
     curl -X POST {s1}/api/v1/checkouts/quick \
       -H 'Idempotency-Key: till-1-000001' -H 'Content-Type: application/json' \
       -d '{{"member_id":"<member_id from the lookup>","amount":{{"amount":"88.80","currency":"CNY"}},"cash_tendered":{{"amount":"100"}}}}'
