@@ -200,14 +200,43 @@ fn staff_log_in_at_their_store_and_act_within_their_role() {
     ] {
         assert_eq!(manager_at_hq.get(&path).code(), "role_forbidden", "{path}");
     }
+    // …and looks after their own store's cashiers: added, given a PIN; nobody else.
     let staff_change =
         json!({"staff": [{"id": "c09", "name": "新人", "store": "S001", "role": "cashier"}]});
+    let added = manager_at_hq.post_as("/api/v1/staff", None, &staff_change.to_string());
+    assert_eq!(added.status, 201, "{:?}", added.body);
+    for other in [
+        json!({"id": "c10", "name": "别店", "store": "S002", "role": "cashier"}),
+        json!({"id": "c09", "name": "新人", "store": "S001", "role": "manager"}),
+        json!({"id": "m02", "name": "周店长", "store": "S001", "role": "cashier"}),
+        json!({"id": "hq-9", "name": "总部", "role": "cashier"}),
+    ] {
+        let body = json!({ "staff": [other] }).to_string();
+        let refused = manager_at_hq.post_as("/api/v1/staff", None, &body);
+        assert_eq!(refused.code(), "role_forbidden", "{other}");
+    }
+    let pin = |id: &str| {
+        manager_at_hq.put_as(
+            &format!("/api/v1/staff/{id}/password"),
+            "unused-key-0005",
+            None,
+            &json!({ "password": "864200" }).to_string(),
+        )
+    };
+    assert_eq!(pin("c09").status, 201);
+    assert_eq!(pin("m02").code(), "role_forbidden");
     assert_eq!(
-        manager_at_hq
-            .post_as("/api/v1/staff", None, &staff_change.to_string())
-            .code(),
-        "role_forbidden"
+        pin("m01").code(),
+        "role_forbidden",
+        "not even their own login"
     );
+    let own_staff = manager_at_hq.get("/api/v1/staff?store=S001").body;
+    assert!(own_staff.to_string().contains("c09"), "{own_staff}");
+    assert!(!own_staff.to_string().contains("m02"), "{own_staff}");
+    assert_eq!(manager_at_hq.get("/api/v1/staff").code(), "role_forbidden");
+    eventually(30, "c09's login at S001", || {
+        (login(&a.client, "c09", "864200").status == 201).then_some(())
+    });
     // An auditor reads every store and the rules, and changes nothing.
     let auditor = json!({"staff": [{"id": "au01", "name": "审计员", "role": "auditor"}]});
     assert_eq!(
@@ -254,6 +283,7 @@ fn staff_log_in_at_their_store_and_act_within_their_role() {
             .code(),
         "role_forbidden"
     );
+    assert_eq!(auditor.get("/api/v1/staff").status, 200);
     // At a till an auditor reads, and sells nothing.
     let at_till = eventually(30, "the auditor's login at S001", || {
         let s = login(&a.client, "au01", "audit 2026");

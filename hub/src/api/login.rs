@@ -2,7 +2,9 @@
 //! headquarters admin has a login (so nobody can be locked out of a chain without one), every
 //! call but health and login needs `Authorization: Bearer <token>`: an admin does everything,
 //! an auditor reads everything, a store manager reads only their own store's reports, audit
-//! log, commissions and stock (`store=` their store); cashiers work at the tills.
+//! log, commissions, stock and staff (`store=` their store) and looks after their own store's
+//! cashiers (added, changed, logins set: checked by the staff handlers through [`Scope`]);
+//! cashiers work at the tills.
 
 use axum::extract::Request;
 use axum::middleware::Next;
@@ -149,6 +151,14 @@ pub(super) async fn logout(State(hq): State<Hq>, headers: HeaderMap) -> Response
     axum::Json(json!({ "closed": closed })).into_response()
 }
 
+/// Who is calling, put on the request by [`guard`] once logins are required: a store manager's
+/// staff changes are limited to their own store's cashiers.
+#[derive(Debug, Clone)]
+pub(super) struct Scope {
+    pub role: StaffRole,
+    pub store: Option<StoreId>,
+}
+
 /// What a role may call here; a store manager only reads their own store.
 fn allowed(
     role: StaffRole,
@@ -171,9 +181,15 @@ fn allowed(
                 "/api/v1/reports/members",
                 "/api/v1/audit",
                 "/api/v1/commissions",
+                "/api/v1/staff",
             ]
             .contains(&path);
-            reading && (own_path || (scoped && asks_own))
+            // Their own cashiers: the staff handlers check each record against `Scope`.
+            let staff_write = (method == "POST" && path == "/api/v1/staff")
+                || (method == "PUT"
+                    && path.starts_with("/api/v1/staff/")
+                    && path.ends_with("/password"));
+            (reading && (own_path || (scoped && asks_own))) || staff_write
         }
     }
 }
@@ -239,6 +255,10 @@ pub(super) async fn guard(State(hq): State<Hq>, mut request: Request, next: Next
         }
         Err(e) => return unavailable(e.to_string()),
     }
+    request.extensions_mut().insert(Scope {
+        role: session.role,
+        store,
+    });
     next.run(request).await
 }
 
@@ -269,7 +289,14 @@ mod tests {
         assert!(m("GET", "/api/v1/stores/S001/stock", ""));
         assert!(!m("GET", "/api/v1/stores/S002/stock", ""));
         assert!(!m("GET", "/api/v1/liabilities", ""));
-        assert!(!m("POST", "/api/v1/staff", ""));
+        assert!(
+            m("POST", "/api/v1/staff", ""),
+            "checked per record by the handler"
+        );
+        assert!(m("PUT", "/api/v1/staff/c01/password", ""));
+        assert!(m("GET", "/api/v1/staff", "store=S001"));
+        assert!(!m("GET", "/api/v1/staff", ""));
+        assert!(!m("PUT", "/api/v1/member-rules", ""));
         assert!(allowed(
             StaffRole::Auditor,
             None,

@@ -11,6 +11,7 @@ use protocol::sale::ItemSale;
 use protocol::staff::{StaffRecord, StaffRole};
 use rust_decimal::Decimal;
 
+use super::login::Scope;
 use super::*;
 use crate::ingest::{HqWrite, HqWriteError};
 
@@ -90,6 +91,7 @@ pub(super) async fn write(hq: &Hq, headers: &HeaderMap, what: HqWrite) -> Respon
 /// 员工资料: adds or replaces staff records; every store refuses ids not in the directory.
 pub(super) async fn change_staff(
     State(hq): State<Hq>,
+    scope: Option<axum::Extension<Scope>>,
     headers: HeaderMap,
     body: Result<axum::Json<StaffBody>, JsonRejection>,
 ) -> Response {
@@ -97,6 +99,12 @@ pub(super) async fn change_staff(
         Ok(axum::Json(body)) => body,
         Err(e) => return bad_body(e, "员工资料填写不正确"),
     };
+    for s in &body.staff {
+        let proposed = (s.store.as_ref(), s.role);
+        if let Err(refused) = own_cashier(&hq, scope.as_deref(), &s.id, Some(proposed)) {
+            return *refused;
+        }
+    }
     let records = body
         .staff
         .into_iter()
@@ -122,6 +130,7 @@ pub(super) struct SecretBody {
 /// hash, which every store receives to check logins offline), or removes it.
 pub(super) async fn set_secret(
     State(hq): State<Hq>,
+    scope: Option<axum::Extension<Scope>>,
     Path(raw): Path<String>,
     headers: HeaderMap,
     body: Result<axum::Json<SecretBody>, JsonRejection>,
@@ -133,6 +142,9 @@ pub(super) async fn set_secret(
     let Ok(id) = StaffId::parse(&raw) else {
         return error(StatusCode::BAD_REQUEST, "invalid_id", "编号格式不正确", raw);
     };
+    if let Err(refused) = own_cashier(&hq, scope.as_deref(), &id, None) {
+        return *refused;
+    }
     let hash = match body.password {
         None => None,
         Some(secret) => {
@@ -157,6 +169,41 @@ pub(super) async fn set_secret(
     write(&hq, &headers, HqWrite::Credentials(id, hash)).await
 }
 
+/// A store manager (by `scope`) may change only a cashier of their own store: the record as it
+/// stands, if any, and as `proposed` (store, role), if changed. Everyone else may change anyone.
+fn own_cashier(
+    hq: &Hq,
+    scope: Option<&Scope>,
+    id: &StaffId,
+    proposed: Option<(Option<&StoreId>, StaffRole)>,
+) -> Result<(), Box<Response>> {
+    let Some(Scope {
+        role: StaffRole::Manager,
+        store,
+    }) = scope
+    else {
+        return Ok(());
+    };
+    let views = crate::ingest::HubViews::reader(&*hq.storage);
+    let existing =
+        protocol::staff::read(&views, id).map_err(|e| Box::new(unavailable(e.to_string())))?;
+    let cashier_here = |(at, role): (Option<&StoreId>, StaffRole)| {
+        role == StaffRole::Cashier && at.is_some() && at == store.as_ref()
+    };
+    let now_ok = existing.as_ref().map_or(proposed.is_some(), |r| {
+        cashier_here((r.store.as_ref(), r.role))
+    });
+    if now_ok && proposed.is_none_or(cashier_here) {
+        return Ok(());
+    }
+    Err(Box::new(error(
+        StatusCode::FORBIDDEN,
+        "role_forbidden",
+        "店长只能管理本店收银员",
+        format!("a store manager changes only their own store's cashiers, not {id}"),
+    )))
+}
+
 fn staff_directory(storage: &dyn HubStore) -> Result<BTreeMap<StaffId, StaffRecord>, String> {
     let rows = storage
         .views(protocol::staff::keys::PREFIX, usize::MAX)
@@ -167,12 +214,27 @@ fn staff_directory(storage: &dyn HubStore) -> Result<BTreeMap<StaffId, StaffReco
         .collect()
 }
 
-pub(super) async fn list_staff(State(hq): State<Hq>) -> Response {
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct StaffQuery {
+    /// Only this store's staff.
+    store: Option<StoreId>,
+}
+
+pub(super) async fn list_staff(
+    State(hq): State<Hq>,
+    q: Result<Query<StaffQuery>, QueryRejection>,
+) -> Response {
+    let store = match q {
+        Ok(Query(q)) => q.store,
+        Err(e) => return bad_query(e.body_text()),
+    };
     match staff_directory(&*hq.storage) {
         Ok(staff) => {
             let views = crate::ingest::HubViews::reader(&*hq.storage);
             let staff: Vec<_> = staff
                 .values()
+                .filter(|s| store.is_none() || s.store == store)
                 .map(|s| {
                     let login = protocol::staff::credentials(&views, &s.id)
                         .ok()
