@@ -31,7 +31,7 @@ const T = {
     price: "售价 (元)", sell_card: "售卡", use_once: "核销一次", uses_left: "剩余", times: "次",
     coupons: "优惠券", use_coupon: "用券", usable: "可用", used: "已用", not_valid_today: "未到期或已过期",
     recent_sales: "最近消费", returned: "已退", return_it: "退货", returns: "退货", sale_id: "小票号",
-    reason: "原因", return_button: "整单退货", refunded: "已退款", held_note: "挂单",
+    reason: "原因", return_button: "退货", refunded: "已退款", return_qty: "退货数量", held_note: "挂单",
     nothing_held: "没有挂单", lines: "件",
   },
   en: {
@@ -65,7 +65,7 @@ const T = {
     times: "", coupons: "Coupons", use_coupon: "Use", usable: "usable", used: "used",
     not_valid_today: "not valid today", recent_sales: "Recent sales", returned: "returned",
     return_it: "Return", returns: "Returns", sale_id: "Sale no.", reason: "Reason",
-    return_button: "Return whole sale", refunded: "Refunded", held_note: "Held",
+    return_button: "Return", refunded: "Refunded", return_qty: "Qty back", held_note: "Held",
     nothing_held: "Nothing held", lines: "items",
   },
 };
@@ -363,7 +363,7 @@ async function memberPage() {
     b.type = "button";
     b.textContent = done ? t("returned") : t("return_it");
     b.disabled = !!done;
-    b.addEventListener("click", () => { $("return-sale").value = s.sale_id; $("return-reason").focus(); });
+    b.addEventListener("click", async () => { $("return-sale").value = s.sale_id; await listReturnLines(); $("return-reason").focus(); });
     cell(tr, "").appendChild(b);
     recent.appendChild(tr);
   }
@@ -478,7 +478,7 @@ $("sale").addEventListener("submit", async (e) => {
   $("paid").hidden = false;
   $("paid-amount").textContent = yuan(r.data.amount);
   $("paid-change").textContent = cash ? yuan(cash.change) : "¥0.00";
-  $("receipt").dataset.sale = r.data.sale_id;
+  $("paid").querySelectorAll("a.receipt").forEach((a) => { a.dataset.sale = r.data.sale_id; });
   $("sale-amount").value = "";
   $("sale-cash").value = "";
   saleKey = null;
@@ -487,10 +487,11 @@ $("sale").addEventListener("submit", async (e) => {
   $("sale-amount").focus();
 });
 
-// The receipt page needs the session too: fetch it and open it to print.
+// The receipt page (80 mm, or 58 mm) needs the session too: fetch it and open it to print.
 document.querySelectorAll("a.receipt").forEach((a) => a.addEventListener("click", async (e) => {
   e.preventDefault();
-  const r = await api("GET", `/api/v1/sales/${e.target.dataset.sale}/receipt?paper=80&format=html`);
+  const paper = e.target.dataset.paper || "80";
+  const r = await api("GET", `/api/v1/sales/${e.target.dataset.sale}/receipt?paper=${paper}&format=html`);
   const url = URL.createObjectURL(new Blob([r.data.text || ""], { type: "text/html" }));
   window.open(url, "_blank");
 }));
@@ -666,7 +667,7 @@ $("pay").addEventListener("submit", async (e) => {
   $("items-paid").hidden = false;
   $("items-paid-amount").textContent = yuan(r.data.due);
   $("items-paid-change").textContent = cash ? yuan(cash.change) : "¥0.00";
-  $("items-receipt").dataset.sale = r.data.sale_id;
+  $("items-paid").querySelectorAll("a.receipt").forEach((a) => { a.dataset.sale = r.data.sale_id; });
   ["pay-points", "pay-stored", "pay-wechat", "pay-alipay", "pay-card", "pay-card-ref", "pay-cash", "pay-password"].forEach((id) => { $(id).value = ""; });
   $("pay-password-row").hidden = true;
   $("pay-error").textContent = "";
@@ -676,19 +677,58 @@ $("pay").addEventListener("submit", async (e) => {
   $("scan-code").focus();
 });
 
-// 退货: a whole sale back the way it was paid (a manager's action; the node refuses others).
+// 退货: a sale back the way it was paid (a manager's action; the node refuses others). An item
+// sale's lines are listed with what is left of each, to take back in part.
+let returning = null; // the sale whose lines are listed
+async function listReturnLines() {
+  const sale = $("return-sale").value.trim();
+  const body = $("return-lines").querySelector("tbody");
+  body.innerHTML = "";
+  returning = null;
+  $("return-lines").hidden = true;
+  if (!sale) return;
+  const r = await api("GET", `/api/v1/sales/${encodeURIComponent(sale)}`);
+  if (!r.ok) { $("return-error").textContent = said(r.data); return; }
+  $("return-error").textContent = "";
+  returning = sale;
+  if (!r.data.lines) return;
+  r.data.lines.forEach((l, i) => {
+    const left = parseFloat(l.qty) - parseFloat((r.data.returned || [])[i] || "0");
+    const tr = document.createElement("tr");
+    cell(tr, `${l.sku} × ${l.qty}`);
+    cell(tr, l.net.amount);
+    const input = document.createElement("input");
+    input.value = String(left);
+    input.dataset.line = i;
+    input.inputMode = "decimal";
+    cell(tr, "").appendChild(input);
+    body.appendChild(tr);
+  });
+  $("return-lines").hidden = false;
+}
+$("return-sale").addEventListener("change", listReturnLines);
 $("return").addEventListener("submit", async (e) => {
   e.preventDefault();
   const form = $("return");
   $("return-done").textContent = "";
   const sale = $("return-sale").value.trim();
-  const r = await api("POST", `/api/v1/sales/${encodeURIComponent(sale)}/returns`, { reason: $("return-reason").value.trim() }, newKey());
+  if (returning !== sale) { await listReturnLines(); if (!$("return-lines").hidden) return; }
+  const body = { reason: $("return-reason").value.trim() };
+  const qtys = [...$("return-lines").querySelectorAll("input")];
+  if (!$("return-lines").hidden && qtys.length) {
+    body.lines = qtys.filter((q) => parseFloat(q.value) > 0).map((q) => ({ line: Number(q.dataset.line), qty: q.value.trim() }));
+  }
+  const r = await api("POST", `/api/v1/sales/${encodeURIComponent(sale)}/returns`, body, newKey());
   if (!r.ok) { showError(form, "return-error", r.data); return; }
   clearErrors(form);
   $("return-error").textContent = "";
-  $("return-done").textContent = `${t("refunded")} ${yuan(r.data.amount)} · ${sale}`;
+  // A quick sale comes back whole; an item sale answers with its returns, the last one this.
+  const back = r.data.returns && r.data.returns.length ? r.data.returns[r.data.returns.length - 1].amount : r.data.amount;
+  $("return-done").textContent = `${t("refunded")} ${yuan(back)} · ${sale}`;
   $("return-sale").value = "";
   $("return-reason").value = "";
+  $("return-lines").hidden = true;
+  returning = null;
   if (member) showMember(member);
 });
 

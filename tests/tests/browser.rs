@@ -417,7 +417,7 @@ fn a_manager_and_headquarters_work_through_the_pages() {
     b.wait_text("#recent tbody", 10, |t| t.contains(&due));
     b.click("#recent tbody button");
     b.type_into("#return-reason", &format!("顾客不要了{ENTER}"));
-    b.wait_text("#return-done", 10, |t| t.contains("已退款"));
+    b.wait_text("#return-done", 10, |t| t.contains(&format!("已退款 {due}")));
     b.wait_text("#recent tbody", 10, |t| t.contains("已退"));
     b.screenshot("cashier-returned");
 
