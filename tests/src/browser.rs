@@ -147,11 +147,19 @@ impl Browser {
             .to_owned()
     }
 
-    /// Waits until the element's text satisfies `ok`; panics after `seconds` with the text.
+    /// Waits until the element is there and its text satisfies `ok`; panics after `seconds`
+    /// with the text.
     pub fn wait_text(&self, css: &str, seconds: u64, ok: impl Fn(&str) -> bool) -> String {
         let started = Instant::now();
+        let exists = format!(
+            "return document.querySelector({}) !== null",
+            serde_json::to_string(css).unwrap_or_default()
+        );
         loop {
-            let text = self.text(css);
+            let text = match self.script(&exists) {
+                Value::Bool(true) => self.text(css),
+                _ => String::new(),
+            };
             if ok(&text) {
                 return text;
             }
