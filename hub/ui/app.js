@@ -21,6 +21,7 @@ const T = {
     multipliers: "积分倍数日（每行：名称,星期或日期,倍数）",
     top_ups: "充值赠送（每行：名称,充值满,赠送）", tiers: "等级折扣（每行：等级=折扣%）",
     overdraft_member: "离线透支：每位会员 (元)", overdraft_store: "离线透支：每店合计 (元)",
+    overdraft_manager: "离线透支须店长确认",
     publish: "发布到所有门店", history: "变更记录", at: "时间", staff: "操作人", summary: "内容",
     published: "已发布，各门店联网后即生效", not_published: "尚未发布：各门店按本店配置（node.toml）执行",
     in_force: "现行规则", line_bad: "这一行格式不对", none_found: "没有找到",
@@ -44,7 +45,8 @@ const T = {
     multipliers: "Multiplier days (name,weekday or day,factor)",
     top_ups: "Top-up bonuses (name,pay at least,bonus)", tiers: "Tier discounts (tier=percent)",
     overdraft_member: "Offline overdraft per member (CNY)",
-    overdraft_store: "Offline overdraft per store (CNY)", publish: "Publish to every store",
+    overdraft_store: "Offline overdraft per store (CNY)",
+    overdraft_manager: "An offline overdraft needs the store manager", publish: "Publish to every store",
     history: "Changes", at: "When", staff: "By", summary: "What",
     published: "Published; each store applies it once it hears of it",
     not_published: "Not published yet: each store uses its own node.toml",
@@ -355,6 +357,7 @@ function ruleForm() {
     tier_percent_off: map("rules-tiers", "tier_percent_off"),
     offline_overdraft_per_member: f("rules-od-member"),
     offline_overdraft_per_store: f("rules-od-store"),
+    offline_overdraft_needs_manager: $("rules-od-manager").checked,
   };
 }
 
@@ -366,12 +369,14 @@ function showRules(r) {
   $("rules-tiers").value = Object.entries(r.tier_percent_off).map(([k, v]) => `${k}=${v}`).join("\n");
   $("rules-od-member").value = r.offline_overdraft_per_member;
   $("rules-od-store").value = r.offline_overdraft_per_store;
+  $("rules-od-manager").checked = !!r.offline_overdraft_needs_manager;
 }
 
 const ruleSummary = (r) => `每元 ${r.points_per_yuan} 分 · ${Object.keys(r.points_per_yuan_by_category).length} 个类别 · ` +
   `${r.points_multipliers.length} 个倍数日 · 充值：${r.top_up_rules.map((x) => x.id).join("、") || "无"} · ` +
   `等级：${Object.entries(r.tier_percent_off).map(([k, v]) => `${k} ${v}%`).join("、") || "无"} · ` +
-  `透支 ¥${r.offline_overdraft_per_member} / ¥${r.offline_overdraft_per_store}`;
+  `透支 ¥${r.offline_overdraft_per_member} / ¥${r.offline_overdraft_per_store}` +
+  (r.offline_overdraft_needs_manager ? "（须店长确认）" : "");
 
 async function rules() {
   const r = await api("/api/v1/member-rules");

@@ -77,6 +77,8 @@ pub struct WalletConfig {
     /// balance's rights were held elsewhere. 0 refuses such payments (the default).
     pub offline_overdraft_per_member: Decimal,
     pub offline_overdraft_per_store: Decimal,
+    /// Whether such a payment needs a store manager at the till (透支审批), not any cashier.
+    pub offline_overdraft_needs_manager: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -97,6 +99,7 @@ impl Default for WalletConfig {
             top_up_max: rules.top_up_max.to_decimal(),
             offline_overdraft_per_member: Decimal::ZERO,
             offline_overdraft_per_store: Decimal::ZERO,
+            offline_overdraft_needs_manager: false,
         }
     }
 }
@@ -133,6 +136,7 @@ impl WalletConfig {
                 "offline_overdraft_per_store",
                 self.offline_overdraft_per_store,
             )?,
+            overdraft_needs_manager: self.offline_overdraft_needs_manager,
         })
     }
 }

@@ -314,6 +314,7 @@ impl Settings {
             tier_percent_off: self.pricing.tier_percent_off.clone(),
             overdraft_member: self.wallet.overdraft_member,
             overdraft_store: self.wallet.overdraft_store,
+            overdraft_needs_manager: self.wallet.overdraft_needs_manager,
         }
     }
 
@@ -324,6 +325,7 @@ impl Settings {
         self.pricing.tier_percent_off = rules.tier_percent_off.clone();
         self.wallet.overdraft_member = rules.overdraft_member;
         self.wallet.overdraft_store = rules.overdraft_store;
+        self.wallet.overdraft_needs_manager = rules.overdraft_needs_manager;
     }
 }
 

@@ -36,6 +36,9 @@ pub struct ChainRules {
     /// taken while headquarters was unreachable (0: refuse such payments).
     pub overdraft_member: Fen,
     pub overdraft_store: Fen,
+    /// 透支审批: whether an offline overdraft needs a store manager at the till (who is then
+    /// the one the sale records), rather than any cashier.
+    pub overdraft_needs_manager: bool,
 }
 
 /// Why a rule set was refused, naming the field (as the form and the API name it).
@@ -171,6 +174,9 @@ pub struct RulesForm {
     pub tier_percent_off: BTreeMap<String, Decimal>,
     pub offline_overdraft_per_member: Decimal,
     pub offline_overdraft_per_store: Decimal,
+    /// Only a store manager may take an offline overdraft.
+    #[serde(default)]
+    pub offline_overdraft_needs_manager: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -220,6 +226,7 @@ impl RulesForm {
                 "offline_overdraft_per_store",
                 self.offline_overdraft_per_store,
             )?,
+            overdraft_needs_manager: self.offline_overdraft_needs_manager,
         };
         rules.check()?;
         Ok(rules)
@@ -242,6 +249,7 @@ impl RulesForm {
             tier_percent_off: rules.tier_percent_off.clone(),
             offline_overdraft_per_member: rules.overdraft_member.to_decimal(),
             offline_overdraft_per_store: rules.overdraft_store.to_decimal(),
+            offline_overdraft_needs_manager: rules.overdraft_needs_manager,
         }
     }
 }
@@ -324,7 +332,8 @@ mod tests {
                 "points_multipliers": [{"name": "会员日", "weekday": "Wed", "day_of_month": null, "factor": "2"}],
                 "top_up_rules": [{"id": "充1000送200", "pay_at_least": "1000", "bonus": "200"}],
                 "tier_percent_off": {"金卡": "10"},
-                "offline_overdraft_per_member": "100", "offline_overdraft_per_store": "2000"}"#,
+                "offline_overdraft_per_member": "100", "offline_overdraft_per_store": "2000",
+                "offline_overdraft_needs_manager": true}"#,
         )
         .unwrap()
     }

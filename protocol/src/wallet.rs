@@ -885,6 +885,8 @@ pub struct WalletRules {
     /// store, when it cannot reach headquarters. Zero (the default) refuses the tender instead.
     pub overdraft_member: Fen,
     pub overdraft_store: Fen,
+    /// Whether an offline overdraft needs a store manager at the till (a cashier is refused).
+    pub overdraft_needs_manager: bool,
 }
 
 impl Default for WalletRules {
@@ -896,6 +898,7 @@ impl Default for WalletRules {
             top_up_max: Fen(5_000_000), // 50,000 yuan
             overdraft_member: Fen(0),
             overdraft_store: Fen(0),
+            overdraft_needs_manager: false,
         }
     }
 }

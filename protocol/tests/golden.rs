@@ -428,6 +428,7 @@ fn fixture_entries() -> Vec<Entry> {
                     tier_percent_off: [("金卡".to_owned(), rust_decimal::Decimal::TEN)].into(),
                     overdraft_member: Fen(10_000),
                     overdraft_store: Fen(200_000),
+                    overdraft_needs_manager: true,
                 },
             },
         ),

@@ -449,3 +449,95 @@ fn headquarters_member_rules_reach_the_stores_and_each_change_is_recorded() {
         .count();
     assert_eq!(changes, 2, "{audit}");
 }
+
+/// 透支审批: with headquarters' rules asking for it, an offline overdraft is refused to a
+/// cashier and taken by the store manager at the till, whom the sale records.
+#[test]
+fn an_offline_overdraft_can_need_the_store_manager() {
+    let chain = Chain::new(bins!());
+    let hub = chain.hub("127.0.0.1:0".parse().unwrap());
+    chain.enrol("S001", hub.sync);
+    chain.enrol("S002", hub.sync);
+    let (a, b) = (chain.node("S001"), chain.node("S002"));
+    wait_online(&[&a.client, &b.client]);
+    let hq = &hub.client;
+    let rules = json!({"points_per_yuan": "1", "offline_overdraft_per_member": "50",
+                       "offline_overdraft_per_store": "500", "offline_overdraft_needs_manager": true});
+    let put = hq.put_as(
+        "/api/v1/member-rules",
+        "unused-key-0001",
+        Some("hq-ops"),
+        &rules.to_string(),
+    );
+    assert_eq!(put.status, 201, "{:?}", put.body);
+    let member = register(&a.client, "reg-o-0001", "周八", "13912340088");
+    let topped = a.client.post(
+        &format!("/api/v1/members/{member}/top-ups"),
+        Some("topup-o-0001"),
+        &json!({"amount": {"amount": "100.00"}}).to_string(),
+    );
+    assert_eq!(topped.status, 201, "{:?}", topped.body);
+    let staff = json!({"staff": [
+        {"id": "c02", "name": "收银员", "store": "S002", "role": "cashier"},
+        {"id": "m02", "name": "周店长", "store": "S002", "role": "manager"},
+    ]});
+    assert_eq!(
+        hq.post_as("/api/v1/staff", Some("hq-ops"), &staff.to_string())
+            .status,
+        201
+    );
+    for (id, pin, key) in [
+        ("c02", "246810", "k-00000001"),
+        ("m02", "135790", "k-00000002"),
+    ] {
+        let body = json!({ "password": pin }).to_string();
+        assert_eq!(
+            hq.put_as(
+                &format!("/api/v1/staff/{id}/password"),
+                key,
+                Some("hq-ops"),
+                &body
+            )
+            .status,
+            201
+        );
+    }
+    let session = |id: &str, pin: &str| {
+        eventually(30, "a login at S002", || {
+            let s = b.client.post(
+                "/api/v1/sessions",
+                None,
+                &json!({"staff_id": id, "password": pin}).to_string(),
+            );
+            (s.status == 201).then(|| b.client.with_bearer(s.body["token"].as_str().unwrap()))
+        })
+    };
+    let (cashier, manager) = (session("c02", "246810"), session("m02", "135790"));
+    eventually(30, "the balance and the rules at S002", || {
+        let w = wallet(&manager, &member);
+        let r = manager.get("/api/v1/member-rules").body;
+        (w["stored_value"]["total"]["amount"] == "100.00"
+            && r["rules"]["offline_overdraft_needs_manager"] == true)
+            .then_some(())
+    });
+
+    hub.kill();
+    eventually(20, "S002 to notice the hub is gone", || {
+        (manager.get("/api/v1/sync").body["link"] != "online").then_some(())
+    });
+    let (status, refused) = pay(&cashier, "pay-o-0001", &member, "30.00");
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (403, Some("manager_required")),
+        "{refused:?}"
+    );
+    assert_eq!(
+        wallet(&manager, &member)["owed"]["amount"],
+        "0.00",
+        "nothing lent"
+    );
+    let (status, lent) = pay(&manager, "pay-o-0002", &member, "30.00");
+    assert_eq!(status, 201, "{lent:?}");
+    assert_eq!(lent["tenders"][0]["overdraft"]["amount"], "30.00");
+    assert_eq!(lent["staff_id"], "m02", "the sale records who approved it");
+}

@@ -636,7 +636,12 @@ async fn member_sales(
 #[utoipa::path(post, path = "/api/v1/checkouts/quick", request_body = QuickCheckoutBody,
     params(("Idempotency-Key" = String, Header), ("X-Staff-Id" = Option<String>, Header)),
     responses((status = 201, body = SaleOut), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
-async fn quick_checkout(State(app): St, headers: HeaderMap, Body(body): Body) -> AppResult {
+async fn quick_checkout(
+    State(app): St,
+    role: Option<axum::Extension<protocol::staff::StaffRole>>,
+    headers: HeaderMap,
+    Body(body): Body,
+) -> AppResult {
     let b: QuickCheckoutBody = parse_body(&body)?;
     let (key, fingerprint, staff) =
         request_meta(&headers, "quick_checkout", &without_password(&body))?;
@@ -664,8 +669,17 @@ async fn quick_checkout(State(app): St, headers: HeaderMap, Body(body): Body) ->
     })
     .await
     {
-        // Headquarters cannot be reached: the chain's offline overdraft policy decides.
+        // Headquarters cannot be reached: the chain's offline overdraft policy decides, and may
+        // want a store manager at the till (a cashier is asked to call one).
         Err(e) if e.code == Code::RightsElsewhere && overdraft_applies(&app) => {
+            let cashier = role.is_some_and(|r| r.0 == protocol::staff::StaffRole::Cashier);
+            if cashier && app.rules()?.1.overdraft_needs_manager {
+                return Err(ApiError::new(
+                    Code::ManagerRequired,
+                    "headquarters is unreachable and an offline overdraft needs a store manager \
+                     at the till: log in as the manager and take the payment again",
+                ));
+            }
             request.body.offline_overdraft = true;
             app.journal.send(Command::QuickCheckout(request)).await?
         }
