@@ -26,6 +26,19 @@ pub trait ViewKv {
     fn delete(&mut self, key: Vec<u8>);
 }
 
+/// Views in memory, for tests and tools.
+impl ViewKv for std::collections::BTreeMap<Vec<u8>, Vec<u8>> {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, String> {
+        Ok(std::collections::BTreeMap::get(self, key).cloned())
+    }
+    fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.insert(key, value);
+    }
+    fn delete(&mut self, key: Vec<u8>) {
+        self.remove(&key);
+    }
+}
+
 /// Every prefix this module writes (a store's rebuild compares them all).
 pub const VIEW_PREFIXES: &[&[u8]] = &[
     b"cat/", b"cs/", b"pr/", b"bc/", b"bu/", b"spr/", b"slt/", b"stk/", b"tr/", b"stt/",

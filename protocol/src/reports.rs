@@ -358,20 +358,7 @@ mod tests {
     use crate::points::Points;
     use crate::sale::QuickSale;
 
-    #[derive(Default)]
-    struct Kv(BTreeMap<Vec<u8>, Vec<u8>>);
-
-    impl ViewKv for Kv {
-        fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, String> {
-            Ok(self.0.get(key).cloned())
-        }
-        fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
-            self.0.insert(key, value);
-        }
-        fn delete(&mut self, key: Vec<u8>) {
-            self.0.remove(&key);
-        }
-    }
+    type Kv = BTreeMap<Vec<u8>, Vec<u8>>;
 
     fn entry(seq: u64, wall_ms: u64, payload: Payload) -> Entry {
         Entry {
@@ -455,10 +442,10 @@ mod tests {
         for e in entries.iter().rev() {
             apply(&mut backward, e, &cal).unwrap();
         }
-        assert_eq!(forward.0, backward.0);
+        assert_eq!(forward, backward);
         let date = NaiveDate::from_ymd_opt(2026, 11, 28).unwrap();
         let s001 = StoreId::parse("S001").unwrap();
-        let read = |key: Vec<u8>| -> SalesCell { postcard::from_bytes(&forward.0[&key]).unwrap() };
+        let read = |key: Vec<u8>| -> SalesCell { postcard::from_bytes(&forward[&key]).unwrap() };
         let day = read(keys::day(date, &s001));
         assert_eq!(
             (
@@ -476,10 +463,10 @@ mod tests {
         let member = read(keys::member(date, &s001, &crate::MemberId::mint(1, 1)));
         assert_eq!((member.sales, member.net), (1, 50_00));
         let cash: TenderCell =
-            postcard::from_bytes(&forward.0[&keys::tender(date, &s001, "cash")]).unwrap();
+            postcard::from_bytes(&forward[&keys::tender(date, &s001, "cash")]).unwrap();
         assert_eq!((cash.paid, cash.times, cash.refunded), (80_00, 2, 30_00));
         let wallet: WalletCell =
-            postcard::from_bytes(&forward.0[&keys::wallet(date, &s001)]).unwrap();
+            postcard::from_bytes(&forward[&keys::wallet(date, &s001)]).unwrap();
         assert_eq!(
             (wallet.top_ups, wallet.top_up_paid, wallet.bonus_given),
             (1, 500_00, 50_00)

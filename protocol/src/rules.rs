@@ -313,19 +313,6 @@ mod tests {
     use super::*;
     use chrono::NaiveDate;
 
-    struct Kv(BTreeMap<Vec<u8>, Vec<u8>>);
-    impl ViewKv for Kv {
-        fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, String> {
-            Ok(self.0.get(key).cloned())
-        }
-        fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
-            self.0.insert(key, value);
-        }
-        fn delete(&mut self, key: Vec<u8>) {
-            self.0.remove(&key);
-        }
-    }
-
     fn form() -> RulesForm {
         serde_json::from_str(
             r#"{"points_per_yuan": "2", "points_per_yuan_by_category": {"烟酒": "0"},
@@ -422,11 +409,11 @@ mod tests {
         let older = form().rules().unwrap();
         let mut newer = older.clone();
         newer.earn.points_per_yuan = Decimal::ONE;
-        let mut kv = Kv(BTreeMap::new());
+        let mut kv = BTreeMap::new();
         assert_eq!(apply(&mut kv, &entry("HQ", 20, newer.clone())), Ok(None));
         assert_eq!(apply(&mut kv, &entry("HQ", 10, older)), Ok(None));
         assert_eq!(current(&kv).unwrap().unwrap().rules, newer);
-        assert_eq!(kv.0.len(), 3, "two in the history, one current");
+        assert_eq!(kv.len(), 3, "two in the history, one current");
         let from_store = apply(&mut kv, &entry("S001", 30, form().rules().unwrap()));
         assert!(from_store.unwrap().is_some());
         assert_eq!(current(&kv).unwrap().unwrap().rules, newer);
