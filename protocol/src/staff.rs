@@ -95,14 +95,26 @@ pub mod keys {
 /// The shortest and longest login secret: a six-digit PIN at least.
 pub const SECRET_CHARS: std::ops::RangeInclusive<usize> = 6..=64;
 
-/// Refuses a login secret too short, too long or with control characters.
-pub fn check_secret(secret: &str) -> Result<(), String> {
+/// The fewest characters of a chain-wide login's password (headquarters' admins and auditors):
+/// its hash reaches every store, and a PIN's hash could be guessed offline on a stolen till PC.
+pub const CHAIN_WIDE_SECRET_CHARS_MIN: usize = 10;
+
+/// Refuses a login secret too short, too long or with control characters, and for chain-wide
+/// staff (`record` without a store) one under [`CHAIN_WIDE_SECRET_CHARS_MIN`] characters.
+pub fn check_secret(record: Option<&StaffRecord>, secret: &str) -> Result<(), String> {
     let n = secret.chars().count();
     if !SECRET_CHARS.contains(&n) || secret.chars().any(char::is_control) {
         return Err(format!(
             "a password or PIN is {} to {} characters",
             SECRET_CHARS.start(),
             SECRET_CHARS.end()
+        ));
+    }
+    let chain_wide = record.is_some_and(|r| r.store.is_none());
+    if chain_wide && n < CHAIN_WIDE_SECRET_CHARS_MIN {
+        return Err(format!(
+            "a headquarters login (chain-wide) needs a password of at least \
+             {CHAIN_WIDE_SECRET_CHARS_MIN} characters: its hash reaches every store"
         ));
     }
     Ok(())
@@ -172,5 +184,32 @@ pub fn may_act(
             store: s,
         }),
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_chain_wide_login_needs_a_longer_password_than_a_pin() {
+        let record = |store: Option<&str>| StaffRecord {
+            id: StaffId::parse("hq-1").unwrap(),
+            name: "总部".to_owned(),
+            store: store.map(|s| StoreId::parse(s).unwrap()),
+            role: StaffRole::HqAdmin,
+            active: true,
+        };
+        let cashier = record(Some("S001"));
+        let admin = record(None);
+        assert!(check_secret(Some(&cashier), "246810").is_ok());
+        assert!(check_secret(Some(&cashier), "24681").is_err());
+        assert!(check_secret(Some(&cashier), "246810\n").is_err());
+        assert!(check_secret(Some(&admin), "246810").is_err());
+        assert!(check_secret(Some(&admin), "correct horse").is_ok());
+        assert!(
+            check_secret(None, "246810").is_ok(),
+            "unknown staff: refused later"
+        );
     }
 }

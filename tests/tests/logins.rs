@@ -173,6 +173,9 @@ fn staff_log_in_at_their_store_and_act_within_their_role() {
             .status,
         201
     );
+    // A chain-wide login's hash reaches every store: a PIN is refused for it.
+    let short = secret("hq-ops", json!("135790"));
+    assert_eq!(short.code(), "invalid_password", "{:?}", short.body);
     assert_eq!(secret("hq-ops", json!("correct horse")).status, 201);
     assert_eq!(hq.get("/api/v1/liabilities").code(), "login_required");
     assert_eq!(hq.get("/api/v1/health").status, 200);

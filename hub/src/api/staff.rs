@@ -148,11 +148,13 @@ pub(super) async fn set_secret(
     let hash = match body.password {
         None => None,
         Some(secret) => {
-            if let Err(e) = protocol::staff::check_secret(&secret) {
+            let views = crate::ingest::HubViews::reader(&*hq.storage);
+            let record = protocol::staff::read(&views, &id).ok().flatten();
+            if let Err(e) = protocol::staff::check_secret(record.as_ref(), &secret) {
                 return error(
                     StatusCode::UNPROCESSABLE_ENTITY,
                     "invalid_password",
-                    "密码须为 6 到 64 个字符",
+                    "密码须为 6 到 64 个字符（总部账号至少 10 个字符）",
                     e,
                 );
             }
