@@ -35,6 +35,7 @@ pub async fn write_frame<T: serde::Serialize>(
 /// Reads one frame; `Ok(None)` when the peer finished the stream cleanly.
 pub async fn read_frame<T: for<'de> serde::Deserialize<'de>>(
     recv: &mut RecvStream,
+    codec: sync::Codec,
 ) -> Result<Option<T>, SyncError> {
     let mut prefix = [0u8; 4];
     match recv.read_exact(&mut prefix).await {
@@ -46,7 +47,7 @@ pub async fn read_frame<T: for<'de> serde::Deserialize<'de>>(
     recv.read_exact(&mut body)
         .await
         .map_err(|e| SyncError::Link(e.to_string()))?;
-    sync::decode_body(&body).map(Some)
+    codec.decode(&body).map(Some)
 }
 
 pub async fn serve(endpoint: quinn::Endpoint, ingest: IngestHandle, storage: Arc<dyn HubStore>) {
@@ -158,8 +159,8 @@ async fn run_session(
     let (answers_tx, mut answers) = mpsc::channel::<(TxId, AskAnswer)>(64);
     let result = async {
         loop {
-            while let Some(msg) = session.poll_transmit() {
-                write_frame(&mut send, &msg).await?;
+            while let Some(frame) = session.poll_frame() {
+                send.write_all(&frame).await.map_err(anyhow::Error::from)?;
             }
             if let Some(event) = session.poll_event() {
                 match event {
@@ -209,8 +210,8 @@ async fn run_session(
             let durable = *feed_len.borrow_and_update();
             if let Some(sent) = feed_sent.filter(|sent| durable > *sent) {
                 feed_sent = Some(feed(&mut session, storage, &store, sent, durable)?);
-                while let Some(msg) = session.poll_transmit() {
-                    write_frame(&mut send, &msg).await?;
+                while let Some(frame) = session.poll_frame() {
+                    send.write_all(&frame).await.map_err(anyhow::Error::from)?;
                 }
             }
             let more_feed = feed_sent.is_some_and(|sent| *feed_len.borrow() > sent);
@@ -284,9 +285,11 @@ fn feed(
 fn spawn_reader(mut recv: RecvStream) -> mpsc::Receiver<Result<StoreMsg, SyncError>> {
     let (tx, rx) = mpsc::channel(8);
     tokio::spawn(async move {
+        let mut codec = sync::Codec::PLAIN;
         loop {
-            match read_frame::<StoreMsg>(&mut recv).await {
+            match read_frame::<StoreMsg>(&mut recv, codec).await {
                 Ok(Some(msg)) => {
+                    codec = codec.after_store_msg(&msg);
                     if tx.send(Ok(msg)).await.is_err() {
                         return;
                     }

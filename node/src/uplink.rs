@@ -10,9 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use std::collections::HashMap;
 
-use protocol::sync::{
-    self, Ask, AskAnswer, HubMsg, Recall, StoreMsg, SyncError, UplinkEvent, UplinkSession,
-};
+use protocol::sync::{self, Ask, AskAnswer, HubMsg, Recall, SyncError, UplinkEvent, UplinkSession};
 use protocol::{StaffId, StoreId, TxId};
 use quinn::{RecvStream, SendStream};
 use rustls::pki_types::pem::PemObject;
@@ -275,10 +273,8 @@ impl Uplink {
                 }
                 session.push(entries);
             }
-            while let Some(msg) = session.poll_transmit() {
-                send.write_all(&sync::encode_frame::<StoreMsg>(&msg))
-                    .await
-                    .context("sending")?;
+            while let Some(frame) = session.poll_frame() {
+                send.write_all(&frame).await.context("sending")?;
             }
             while let Some(event) = session.poll_event() {
                 match event {
@@ -405,6 +401,7 @@ fn jittered(delay_ms: u64) -> Duration {
 fn spawn_reader(mut recv: RecvStream) -> mpsc::Receiver<Result<HubMsg, SyncError>> {
     let (tx, rx) = mpsc::channel(8);
     tokio::spawn(async move {
+        let mut codec = sync::Codec::PLAIN;
         loop {
             let mut prefix = [0u8; 4];
             let frame = match recv.read_exact(&mut prefix).await {
@@ -412,7 +409,7 @@ fn spawn_reader(mut recv: RecvStream) -> mpsc::Receiver<Result<HubMsg, SyncError
                     Ok(len) => {
                         let mut body = vec![0u8; len];
                         match recv.read_exact(&mut body).await {
-                            Ok(()) => sync::decode_body::<HubMsg>(&body),
+                            Ok(()) => codec.decode::<HubMsg>(&body),
                             Err(e) => Err(SyncError::Link(e.to_string())),
                         }
                     }
@@ -421,6 +418,9 @@ fn spawn_reader(mut recv: RecvStream) -> mpsc::Receiver<Result<HubMsg, SyncError
                 Err(quinn::ReadExactError::FinishedEarly(0)) => return,
                 Err(e) => Err(SyncError::Link(e.to_string())),
             };
+            if let Ok(msg) = &frame {
+                codec = codec.after_hub_msg(msg);
+            }
             let failed = frame.is_err();
             if tx.send(frame).await.is_err() || failed {
                 return;

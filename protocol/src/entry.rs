@@ -31,6 +31,11 @@ pub struct EntryHash(pub [u8; 32]);
 impl EntryHash {
     /// The `prev_hash` of an origin's first entry.
     pub const GENESIS: EntryHash = EntryHash([0; 32]);
+
+    /// The hash of an entry from its canonical bytes (`Entry::encode`).
+    pub fn of_encoded(bytes: &[u8]) -> EntryHash {
+        EntryHash(Sha256::digest(bytes).into())
+    }
 }
 
 impl fmt::Display for EntryHash {
@@ -256,7 +261,7 @@ impl Entry {
 
     /// The hash the next entry of this origin must carry as `prev_hash`.
     pub fn hash(&self) -> EntryHash {
-        EntryHash(Sha256::digest(self.encode()).into())
+        EntryHash::of_encoded(&self.encode())
     }
 }
 

@@ -2,6 +2,12 @@
 //! ends of a session as sans-IO state machines (quinn-proto style). The shells in `node` and
 //! `hub` move bytes and touch disk; every decision about what to send and what to accept is here.
 //!
+//! Versions: `Hello` and `Welcome` are always plain postcard; after them, version 2 deflates
+//! every frame body ([`Codec`]) and pushes entries without their `prev_hash`
+//! ([`StoreMsg::PushChained`]: the hub links each entry to the one before and checks the batch's
+//! last hash), so a batch of similar entries costs a fraction of its size. Version 1 is still
+//! spoken with a peer that offers nothing newer.
+//!
 //! A store pushes its log after the hub's acknowledged seq; the hub verifies the hash chain,
 //! persists, and acknowledges. The hub streams back its **feed**: entries other replicas made
 //! that every store needs (member registrations and profile edits today; HQ entries later),
@@ -11,15 +17,22 @@
 use std::collections::VecDeque;
 use std::ops::RangeInclusive;
 
+use std::io::{Read, Write};
+
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::entry::{ChainError, ChainTip, Entry, EntryError, Sealed};
+use crate::entry::{ChainError, ChainTip, Entry, EntryError, EntryHash, Sealed};
 use crate::ids::{MemberId, StoreId, TxId};
 use crate::wallet::Counter;
 
-/// ALPN names the protocol and its version; a peer speaking another version fails the handshake.
+/// ALPN names the protocol family; the version is agreed in `Hello` / `Welcome`.
 pub const ALPN: &[u8] = b"chain-sync/1";
-pub const VERSION: u16 = 1;
+/// The versions this build speaks, best first.
+pub const VERSIONS: &[u16] = &[2, 1];
+/// A deflated frame may not inflate beyond this (a small frame that would inflate to gigabytes
+/// is refused, not allocated).
+pub const INFLATED_BYTES_MAX: usize = 4 * FRAME_BYTES_MAX;
 /// No frame may be larger than this; a larger length prefix closes the stream.
 pub const FRAME_BYTES_MAX: usize = 4 * 1024 * 1024;
 /// A push carries at most this many entries …
@@ -44,6 +57,13 @@ pub enum StoreMsg {
     /// The store needs spend rights it does not hold (a member paying here whose balance is
     /// held elsewhere).
     Ask(Ask),
+    /// Version 2's push: consecutive entries with `prev_hash` zeroed (it is what the hub's copy
+    /// of the log says it is), and `tip`, the hash of the last entry as the store wrote it.
+    PushChained {
+        log_len: u64,
+        tip: EntryHash,
+        entries: Vec<Vec<u8>>,
+    },
 }
 
 /// A store's request for rights: `wants` units of each counter of `member`'s wallet.
@@ -116,7 +136,7 @@ pub enum HubMsg {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SyncError {
-    #[error("no common protocol version (peer offers {0:?}, we speak {VERSION})")]
+    #[error("no common protocol version (peer offers {0:?}, we speak {VERSIONS:?})")]
     Version(Vec<u16>),
     #[error("store {claimed} is authenticated as {authenticated}")]
     WrongStore {
@@ -170,11 +190,94 @@ impl SyncError {
 
 /// A message as bytes on the stream: a 4-byte big-endian length, then postcard.
 pub fn encode_frame<T: Serialize>(msg: &T) -> Vec<u8> {
-    let body = postcard::to_stdvec(msg).unwrap_or_default();
-    let mut frame = Vec::with_capacity(4 + body.len());
-    frame.extend((body.len() as u32).to_be_bytes());
-    frame.extend(body);
-    frame
+    Codec::PLAIN.encode(msg)
+}
+
+/// The best version both ends speak, if any.
+pub fn negotiate(offered: &[u16]) -> Option<u16> {
+    VERSIONS.iter().copied().find(|v| offered.contains(v))
+}
+
+/// An encoded entry as version 2 pushes it: `prev_hash` zeroed (32 bytes that deflate to almost
+/// nothing). Bytes that do not decode go as they are, for the hub to refuse.
+fn without_prev_hash(bytes: &[u8]) -> Vec<u8> {
+    match Entry::decode(bytes) {
+        Ok(mut entry) => {
+            entry.prev_hash = EntryHash::GENESIS;
+            entry.encode()
+        }
+        Err(_) => bytes.to_vec(),
+    }
+}
+
+/// How frame bodies are written on a session: plain postcard until the versions are agreed and
+/// under version 1, deflated postcard under version 2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Codec {
+    deflate: bool,
+}
+
+impl Codec {
+    pub const PLAIN: Codec = Codec { deflate: false };
+
+    /// The codec of the frames after `Hello` / `Welcome` under `version`.
+    pub fn for_version(version: u16) -> Codec {
+        Codec {
+            deflate: version >= 2,
+        }
+    }
+
+    /// A frame: a 4-byte big-endian length, then the body.
+    pub fn encode<T: Serialize>(&self, msg: &T) -> Vec<u8> {
+        let mut body = postcard::to_stdvec(msg).unwrap_or_default();
+        if self.deflate {
+            let mut z = flate2::write::DeflateEncoder::new(
+                Vec::with_capacity(body.len() / 2),
+                flate2::Compression::default(),
+            );
+            // Writing into a Vec cannot fail.
+            let _ = z.write_all(&body);
+            body = z.finish().unwrap_or_default();
+        }
+        let mut frame = Vec::with_capacity(4 + body.len());
+        frame.extend((body.len() as u32).to_be_bytes());
+        frame.extend(body);
+        frame
+    }
+
+    /// The codec of the store's frames after `msg`, as the hub reads them: a `Hello` settles it.
+    pub fn after_store_msg(self, msg: &StoreMsg) -> Codec {
+        match msg {
+            StoreMsg::Hello { versions, .. } => {
+                Codec::for_version(negotiate(versions).unwrap_or(1))
+            }
+            _ => self,
+        }
+    }
+
+    /// The codec of the hub's frames after `msg`, as the store reads them: a `Welcome` settles
+    /// it.
+    pub fn after_hub_msg(self, msg: &HubMsg) -> Codec {
+        match msg {
+            HubMsg::Welcome { version, .. } => Codec::for_version(*version),
+            _ => self,
+        }
+    }
+
+    pub fn decode<T: DeserializeOwned>(&self, body: &[u8]) -> Result<T, SyncError> {
+        if !self.deflate {
+            return decode_body(body);
+        }
+        let mut plain = Vec::new();
+        let read = flate2::read::DeflateDecoder::new(body)
+            .take(INFLATED_BYTES_MAX as u64 + 1)
+            .read_to_end(&mut plain)
+            .map_err(|e| SyncError::Malformed(format!("deflate: {e}")))?;
+        if read > INFLATED_BYTES_MAX {
+            return Err(SyncError::FrameTooLarge(read));
+        }
+        decode_body(&plain)
+    }
 }
 
 /// Reads a frame's length prefix, refusing oversized frames before anything is allocated.
@@ -212,6 +315,8 @@ pub enum UplinkEvent {
 /// The store's end of a session.
 #[derive(Debug)]
 pub struct UplinkSession {
+    /// 1 until the hub's `Welcome` says otherwise.
+    version: u16,
     log_len: u64,
     acked: Option<u64>,
     next_to_send: u64,
@@ -223,12 +328,13 @@ pub struct UplinkSession {
 impl UplinkSession {
     pub fn new(store: StoreId, log_len: u64, feed_applied: u64) -> Self {
         let hello = StoreMsg::Hello {
-            versions: vec![VERSION],
+            versions: VERSIONS.to_vec(),
             store,
             log_len,
             feed_applied,
         };
         Self {
+            version: 1,
             log_len,
             acked: None,
             next_to_send: 0,
@@ -241,12 +347,13 @@ impl UplinkSession {
     pub fn handle(&mut self, msg: HubMsg) -> Result<(), SyncError> {
         match msg {
             HubMsg::Welcome { version, acked_seq } => {
-                if version != VERSION {
+                if !VERSIONS.contains(&version) {
                     return Err(SyncError::Version(vec![version]));
                 }
                 if self.acked.is_some() {
                     return Err(SyncError::Unexpected("a second Welcome"));
                 }
+                self.version = version;
                 if acked_seq > self.log_len {
                     return Err(SyncError::HubAhead {
                         hub: acked_seq,
@@ -319,19 +426,41 @@ impl UplinkSession {
     /// Queues a push of `entries`, the first ones of the range [`poll_push`](Self::poll_push)
     /// gave (the shell may send fewer to respect [`PUSH_BYTES_MAX`]).
     pub fn push(&mut self, entries: Vec<Vec<u8>>) {
-        if entries.is_empty() {
+        let Some(last) = entries.last() else {
             return;
-        }
+        };
         self.next_to_send += entries.len() as u64;
         self.in_flight.push_back(self.next_to_send - 1);
-        self.transmit.push_back(StoreMsg::Push {
-            log_len: self.log_len,
-            entries,
-        });
+        let log_len = self.log_len;
+        let msg = match self.version {
+            1 => StoreMsg::Push { log_len, entries },
+            _ => StoreMsg::PushChained {
+                log_len,
+                tip: EntryHash::of_encoded(last),
+                entries: entries
+                    .iter()
+                    .map(|bytes| without_prev_hash(bytes))
+                    .collect(),
+            },
+        };
+        self.transmit.push_back(msg);
+    }
+
+    /// The version agreed with the hub (1 until welcomed): frames after `Hello` use
+    /// `Codec::for_version` of it.
+    pub fn version(&self) -> u16 {
+        self.version
     }
 
     pub fn poll_transmit(&mut self) -> Option<StoreMsg> {
         self.transmit.pop_front()
+    }
+
+    /// The next message as a frame for the stream (`Hello` plain, the rest in the agreed
+    /// version's codec).
+    pub fn poll_frame(&mut self) -> Option<Vec<u8>> {
+        let msg = self.transmit.pop_front()?;
+        Some(Codec::for_version(self.version).encode(&msg))
     }
 
     pub fn poll_event(&mut self) -> Option<UplinkEvent> {
@@ -359,6 +488,8 @@ pub enum HubEvent {
 #[derive(Debug)]
 pub struct HubSession {
     store: StoreId,
+    /// The version agreed in `Hello` (1 before it).
+    version: u16,
     greeted: bool,
     /// The tip after every entry handed out for persisting (persisted or not yet).
     verified: ChainTip,
@@ -371,6 +502,7 @@ impl HubSession {
     pub fn new(store: StoreId, tip: ChainTip) -> Self {
         Self {
             store,
+            version: 1,
             greeted: false,
             verified: tip,
             transmit: VecDeque::new(),
@@ -389,9 +521,9 @@ impl HubSession {
                 if self.greeted {
                     return Err(SyncError::Unexpected("a second Hello"));
                 }
-                if !versions.contains(&VERSION) {
+                let Some(version) = negotiate(&versions) else {
                     return Err(SyncError::Version(versions));
-                }
+                };
                 if store != self.store {
                     return Err(SyncError::WrongStore {
                         claimed: store,
@@ -399,11 +531,10 @@ impl HubSession {
                     });
                 }
                 self.greeted = true;
+                self.version = version;
                 let acked_seq = self.verified.next_seq - 1;
-                self.transmit.push_back(HubMsg::Welcome {
-                    version: VERSION,
-                    acked_seq,
-                });
+                self.transmit
+                    .push_back(HubMsg::Welcome { version, acked_seq });
                 self.events.push_back(HubEvent::Hello {
                     log_len,
                     feed_applied,
@@ -413,28 +544,17 @@ impl HubSession {
                 if !self.greeted {
                     return Err(SyncError::Unexpected("Push before Hello"));
                 }
-                if entries.len() > PUSH_ENTRIES_MAX {
-                    return Err(SyncError::Malformed(format!(
-                        "a push of {} entries",
-                        entries.len()
-                    )));
+                self.take_push(log_len, &entries, None)?;
+            }
+            StoreMsg::PushChained {
+                log_len,
+                tip,
+                entries,
+            } => {
+                if !self.greeted || self.version < 2 {
+                    return Err(SyncError::Unexpected("PushChained outside version 2"));
                 }
-                let mut fresh = Vec::with_capacity(entries.len());
-                let mut tip = self.verified;
-                for bytes in &entries {
-                    let entry = Entry::decode(bytes)?;
-                    if entry.origin == self.store && entry.seq < tip.next_seq {
-                        continue; // already held: a resend after a lost acknowledgement
-                    }
-                    let sealed = Sealed::new(entry);
-                    tip = tip.extend_sealed(&self.store, &sealed)?;
-                    fresh.push(sealed);
-                }
-                self.verified = tip;
-                self.events.push_back(HubEvent::Persist {
-                    entries: fresh,
-                    log_len,
-                });
+                self.take_push(log_len, &entries, Some(tip))?;
             }
             StoreMsg::Ask(ask) => {
                 if !self.greeted {
@@ -459,6 +579,56 @@ impl HubSession {
         Ok(())
     }
 
+    /// Verifies a push against the chain as this session knows it and hands the new entries
+    /// out for persisting. With `chained` (version 2) each entry's `prev_hash` is the hash of the
+    /// one before, and the last one's hash must be `chained`.
+    fn take_push(
+        &mut self,
+        log_len: u64,
+        entries: &[Vec<u8>],
+        chained: Option<EntryHash>,
+    ) -> Result<(), SyncError> {
+        if entries.len() > PUSH_ENTRIES_MAX {
+            return Err(SyncError::Malformed(format!(
+                "a push of {} entries",
+                entries.len()
+            )));
+        }
+        let mut fresh = Vec::with_capacity(entries.len());
+        let mut tip = self.verified;
+        for bytes in entries {
+            let mut entry = Entry::decode(bytes)?;
+            if entry.origin == self.store && entry.seq < tip.next_seq {
+                continue; // already held: a resend after a lost acknowledgement
+            }
+            if chained.is_some() {
+                entry.prev_hash = tip.hash;
+            }
+            let sealed = Sealed::new(entry);
+            tip = tip.extend_sealed(&self.store, &sealed)?;
+            fresh.push(sealed);
+        }
+        if let (Some(sent), Some(last)) = (chained, fresh.last()) {
+            if last.hash != sent {
+                return Err(ChainError::BrokenLink {
+                    seq: last.entry.seq,
+                }
+                .into());
+            }
+        }
+        self.verified = tip;
+        self.events.push_back(HubEvent::Persist {
+            entries: fresh,
+            log_len,
+        });
+        Ok(())
+    }
+
+    /// The version agreed with the store (1 before `Hello`).
+    pub fn version(&self) -> u16 {
+        self.version
+    }
+
     pub fn answer(&mut self, id: TxId, answer: AskAnswer) {
         self.transmit.push_back(HubMsg::Answer { id, answer });
     }
@@ -480,6 +650,17 @@ impl HubSession {
 
     pub fn poll_transmit(&mut self) -> Option<HubMsg> {
         self.transmit.pop_front()
+    }
+
+    /// The next message as a frame for the stream (`Welcome` plain, the rest in the agreed
+    /// version's codec).
+    pub fn poll_frame(&mut self) -> Option<Vec<u8>> {
+        let msg = self.transmit.pop_front()?;
+        let codec = match msg {
+            HubMsg::Welcome { .. } => Codec::PLAIN,
+            _ => Codec::for_version(self.version),
+        };
+        Some(codec.encode(&msg))
     }
 
     pub fn poll_event(&mut self) -> Option<HubEvent> {
@@ -532,6 +713,7 @@ mod tests {
         let tip = ChainTip::GENESIS.extend_all(&store("S001"), &held).unwrap();
         let mut hub = HubSession::new(store("S001"), tip);
         let mut up = UplinkSession::new(store("S001"), entries.len() as u64, 0);
+        let (mut to_hub, mut to_store) = (Codec::PLAIN, Codec::PLAIN);
         loop {
             let mut moved = false;
             while let Some(range) = up.poll_push() {
@@ -541,11 +723,12 @@ mod tests {
                     .collect();
                 up.push(batch);
             }
-            while let Some(msg) = up.poll_transmit() {
-                let bytes = encode_frame(&msg);
-                let len = frame_len(bytes[..4].try_into().unwrap()).unwrap();
-                hub.handle(decode_body(&bytes[4..4 + len]).unwrap())
-                    .unwrap();
+            // Frames both ways, each end's reader following the agreed version.
+            while let Some(frame) = up.poll_frame() {
+                let len = frame_len(frame[..4].try_into().unwrap()).unwrap();
+                let msg: StoreMsg = to_hub.decode(&frame[4..4 + len]).unwrap();
+                to_hub = to_hub.after_store_msg(&msg);
+                hub.handle(msg).unwrap();
                 moved = true;
             }
             while let Some(event) = hub.poll_event() {
@@ -554,7 +737,10 @@ mod tests {
                     hub.persisted(held.len() as u64);
                 }
             }
-            while let Some(msg) = hub.poll_transmit() {
+            while let Some(frame) = hub.poll_frame() {
+                let len = frame_len(frame[..4].try_into().unwrap()).unwrap();
+                let msg: HubMsg = to_store.decode(&frame[4..4 + len]).unwrap();
+                to_store = to_store.after_hub_msg(&msg);
                 up.handle(msg).unwrap();
                 moved = true;
             }
@@ -576,6 +762,65 @@ mod tests {
     }
 
     #[test]
+    fn version_2_agreed_when_both_speak_it_and_its_pushes_checked_by_the_last_hash() {
+        assert_eq!(negotiate(&[2, 1]), Some(2));
+        assert_eq!(negotiate(&[1]), Some(1));
+        assert_eq!(negotiate(&[99]), None);
+        let entries = log("S001", 3);
+        let (held, up) = exchange(&entries, 0);
+        assert_eq!((held, up.version()), (entries.clone(), 2));
+        // The batch's hash must match what the hub links up: an entry changed on the way is
+        // refused, and so is version 2's push on a version 1 session.
+        let mut hub = HubSession::new(store("S001"), ChainTip::GENESIS);
+        let hello = |versions| StoreMsg::Hello {
+            versions,
+            store: store("S001"),
+            log_len: 3,
+            feed_applied: 0,
+        };
+        hub.handle(hello(vec![2, 1])).unwrap();
+        let mut changed = entries[1].clone();
+        changed.hlc.wall_ms += 1;
+        let mut batch: Vec<Vec<u8>> = entries.iter().map(without_prev_hash_of).collect();
+        batch[1] = without_prev_hash_of(&changed);
+        let push = StoreMsg::PushChained {
+            log_len: 3,
+            tip: entries[2].hash(),
+            entries: batch,
+        };
+        assert!(matches!(
+            hub.handle(push.clone()),
+            Err(SyncError::Chain(ChainError::BrokenLink { seq: 3 }))
+        ));
+        let mut v1 = HubSession::new(store("S001"), ChainTip::GENESIS);
+        v1.handle(hello(vec![1])).unwrap();
+        assert!(matches!(v1.handle(push), Err(SyncError::Unexpected(_))));
+    }
+
+    fn without_prev_hash_of(entry: &Entry) -> Vec<u8> {
+        without_prev_hash(&entry.encode())
+    }
+
+    #[test]
+    fn a_deflated_frame_that_inflates_too_far_is_refused() {
+        let codec = Codec::for_version(2);
+        let huge = StoreMsg::Push {
+            log_len: 1,
+            entries: vec![vec![0; INFLATED_BYTES_MAX]],
+        };
+        let frame = codec.encode(&huge);
+        assert!(frame.len() < FRAME_BYTES_MAX, "zeros deflate to little");
+        assert!(matches!(
+            codec.decode::<StoreMsg>(&frame[4..]),
+            Err(SyncError::FrameTooLarge(_))
+        ));
+        assert!(matches!(
+            codec.decode::<StoreMsg>(b"not deflate at all"),
+            Err(SyncError::Malformed(_))
+        ));
+    }
+
+    #[test]
     fn resent_entries_are_skipped_and_gaps_or_tampering_refused() {
         let entries = log("S001", 3);
         let tip = ChainTip::GENESIS
@@ -583,7 +828,7 @@ mod tests {
             .unwrap();
         let mut hub = HubSession::new(store("S001"), tip);
         let hello = StoreMsg::Hello {
-            versions: vec![VERSION],
+            versions: vec![1],
             store: store("S001"),
             log_len: 3,
             feed_applied: 0,
@@ -602,7 +847,7 @@ mod tests {
 
         let mut hub = HubSession::new(store("S001"), ChainTip::GENESIS);
         hub.handle(StoreMsg::Hello {
-            versions: vec![VERSION],
+            versions: vec![1],
             store: store("S001"),
             log_len: 3,
             feed_applied: 0,
@@ -633,7 +878,7 @@ mod tests {
         let entries = log("S001", 3);
         let mut hub = HubSession::new(store("S001"), ChainTip::GENESIS);
         hub.handle(StoreMsg::Hello {
-            versions: vec![VERSION],
+            versions: vec![1],
             store: store("S001"),
             log_len: 3,
             feed_applied: 0,
@@ -658,7 +903,7 @@ mod tests {
     fn a_store_cannot_speak_for_another() {
         let mut hub = HubSession::new(store("S001"), ChainTip::GENESIS);
         let hello = StoreMsg::Hello {
-            versions: vec![VERSION],
+            versions: vec![1],
             store: store("S002"),
             log_len: 0,
             feed_applied: 0,
@@ -669,7 +914,7 @@ mod tests {
         ));
         let mut hub = HubSession::new(store("S001"), ChainTip::GENESIS);
         hub.handle(StoreMsg::Hello {
-            versions: vec![VERSION],
+            versions: vec![1],
             store: store("S001"),
             log_len: 1,
             feed_applied: 0,
@@ -706,14 +951,14 @@ mod tests {
         let mut up = UplinkSession::new(store("S001"), 5, 0);
         assert!(matches!(
             up.handle(HubMsg::Welcome {
-                version: VERSION,
+                version: 2,
                 acked_seq: 9
             }),
             Err(SyncError::HubAhead { .. })
         ));
         let mut up = UplinkSession::new(store("S001"), 5, 0);
         up.handle(HubMsg::Welcome {
-            version: VERSION,
+            version: 2,
             acked_seq: 2,
         })
         .unwrap();

@@ -204,7 +204,7 @@ fn malformed_and_oversized_messages_close_the_session_and_change_nothing() {
     let config_path = chain.enrol("S001", hub.sync);
     let sync_config = node::Config::load(&config_path).unwrap().sync.unwrap();
     let hello = sync::encode_frame(&StoreMsg::Hello {
-        versions: vec![sync::VERSION],
+        versions: vec![1],
         store: protocol::StoreId::parse("S001").unwrap(),
         log_len: 1,
         feed_applied: 0,

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use protocol::StoreId;
-use protocol::sync::{self, HubMsg, StoreMsg, UplinkEvent, UplinkSession};
+use protocol::sync::{self, HubMsg, UplinkEvent, UplinkSession};
 
 use super::hub::{Setup, client_endpoint, read_msg, setup};
 use super::{Scratch, machine, ms, percentile};
@@ -25,10 +25,10 @@ async fn take_feed(
     let connection = endpoint.connect_with(config, hub, "hub")?.await?;
     let (mut send, mut recv) = connection.open_bi().await?;
     let mut session = UplinkSession::new(store, 0, 0);
+    let mut codec = sync::Codec::PLAIN;
     loop {
-        while let Some(msg) = session.poll_transmit() {
-            send.write_all(&sync::encode_frame::<StoreMsg>(&msg))
-                .await?;
+        while let Some(frame) = session.poll_frame() {
+            send.write_all(&frame).await?;
         }
         while let Some(event) = session.poll_event() {
             if let UplinkEvent::Feed { upto, .. } = event
@@ -39,7 +39,7 @@ async fn take_feed(
                 return Ok((started.elapsed(), bytes));
             }
         }
-        let msg: HubMsg = read_msg(&mut recv).await?;
+        let msg: HubMsg = read_msg(&mut recv, &mut codec).await?;
         session.handle(msg)?;
     }
 }

@@ -95,12 +95,18 @@ pub(crate) fn client_endpoint() -> anyhow::Result<quinn::Endpoint> {
     )?)
 }
 
-pub(crate) async fn read_msg(recv: &mut quinn::RecvStream) -> anyhow::Result<HubMsg> {
+/// Reads the hub's next message; `codec` follows the version its `Welcome` agrees.
+pub(crate) async fn read_msg(
+    recv: &mut quinn::RecvStream,
+    codec: &mut sync::Codec,
+) -> anyhow::Result<HubMsg> {
     let mut prefix = [0u8; 4];
     recv.read_exact(&mut prefix).await?;
     let mut body = vec![0u8; sync::frame_len(prefix)?];
     recv.read_exact(&mut body).await?;
-    Ok(sync::decode_body(&body)?)
+    let msg = codec.decode(&body)?;
+    *codec = codec.after_hub_msg(&msg);
+    Ok(msg)
 }
 
 /// Connects, says hello, pushes `log`, and returns (time to Welcome, time to the last Ack).
@@ -115,15 +121,15 @@ async fn run_store(
     let connection = endpoint.connect_with(config, hub, "hub")?.await?;
     let (mut send, mut recv) = connection.open_bi().await?;
     let mut session = UplinkSession::new(store, log.len() as u64, 0);
+    let mut codec = sync::Codec::PLAIN;
     let mut welcomed = None;
     loop {
         while let Some(range) = session.poll_push() {
             let entries = range.map(|seq| log[seq as usize - 1].clone()).collect();
             session.push(entries);
         }
-        while let Some(msg) = session.poll_transmit() {
-            send.write_all(&sync::encode_frame::<StoreMsg>(&msg))
-                .await?;
+        while let Some(frame) = session.poll_frame() {
+            send.write_all(&frame).await?;
         }
         while let Some(event) = session.poll_event() {
             if let UplinkEvent::Acked(seq) = event {
@@ -134,7 +140,7 @@ async fn run_store(
                 }
             }
         }
-        session.handle(read_msg(&mut recv).await?)?;
+        session.handle(read_msg(&mut recv, &mut codec).await?)?;
     }
 }
 
@@ -148,14 +154,18 @@ async fn hello_bytes(
     let connection = endpoint.connect_with(config.clone(), hub, "hub")?.await?;
     let (mut send, mut recv) = connection.open_bi().await?;
     let hello = StoreMsg::Hello {
-        versions: vec![sync::VERSION],
+        versions: sync::VERSIONS.to_vec(),
         store: store.clone(),
         log_len: 0,
         feed_applied: 0,
     };
     send.write_all(&sync::encode_frame(&hello)).await?;
+    let mut codec = sync::Codec::PLAIN;
     anyhow::ensure!(
-        matches!(read_msg(&mut recv).await?, HubMsg::Welcome { .. }),
+        matches!(
+            read_msg(&mut recv, &mut codec).await?,
+            HubMsg::Welcome { .. }
+        ),
         "no Welcome"
     );
     let stats = connection.stats();
