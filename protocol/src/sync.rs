@@ -608,13 +608,13 @@ impl HubSession {
             tip = tip.extend_sealed(&self.store, &sealed)?;
             fresh.push(sealed);
         }
-        if let (Some(sent), Some(last)) = (chained, fresh.last()) {
-            if last.hash != sent {
-                return Err(ChainError::BrokenLink {
-                    seq: last.entry.seq,
-                }
-                .into());
+        if let (Some(sent), Some(last)) = (chained, fresh.last())
+            && last.hash != sent
+        {
+            return Err(ChainError::BrokenLink {
+                seq: last.entry.seq,
             }
+            .into());
         }
         self.verified = tip;
         self.events.push_back(HubEvent::Persist {
