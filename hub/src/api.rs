@@ -89,6 +89,7 @@ pub fn router(ingest: IngestHandle, storage: Arc<dyn HubStore>) -> Router {
         .route("/api/v1/products/{sku}", get(get_product))
         .route("/api/v1/stock", get(chain_stock))
         .route("/api/v1/stores/{store_id}/stock", get(store_stock))
+        .route("/api/v1/stores/{store_id}/entries", get(store_entries))
         .route(
             "/api/v1/transfers",
             get(list_transfers).post(request_transfer),
@@ -402,6 +403,77 @@ fn transfers_in_transit(storage: &dyn HubStore, sku: &Sku) -> Result<i64, String
 struct StoreStockQuery {
     /// "low" (at or under the threshold, 库存预警) or "negative".
     alerts: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EntriesQuery {
+    /// The first seq to list (1 by default).
+    from_seq: Option<u64>,
+    /// At most this many (100 by default, 1,000 at most).
+    limit: Option<usize>,
+}
+
+/// 日志查阅: a store's log as headquarters holds it, for an audit — each entry's seq, time,
+/// business day, staff, request key, kind, what it did (the audit log's label where it is a
+/// sensitive action), its hash, and whether it links to the entry before it.
+async fn store_entries(
+    State(hq): State<Hq>,
+    Path(raw): Path<String>,
+    q: Result<Query<EntriesQuery>, QueryRejection>,
+) -> Response {
+    let Ok(store) = StoreId::parse(&raw) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_store",
+            "门店编号不正确",
+            raw,
+        );
+    };
+    let (from, limit) = match q {
+        Ok(Query(q)) => (q.from_seq.unwrap_or(1).max(1), q.limit.unwrap_or(100)),
+        Err(e) => return bad_query(e.body_text()),
+    };
+    if !(1..=1_000).contains(&limit) {
+        return bad_query("limit is 1 to 1000".into());
+    }
+    // The entry before the first, to check the first link too.
+    let start = from.saturating_sub(1).max(1);
+    let raw_entries = match hq.storage.entries(&store, start, limit + 1) {
+        Ok(e) => e,
+        Err(e) => return unavailable(e.to_string()),
+    };
+    let mut prev = None;
+    let mut rows = Vec::new();
+    for bytes in raw_entries {
+        let entry = match protocol::Entry::decode(&bytes) {
+            Ok(e) => e,
+            Err(e) => return unavailable(format!("a stored entry does not decode: {e}")),
+        };
+        let hash = protocol::EntryHash::of_encoded(&bytes);
+        let linked = match prev {
+            Some(p) => entry.prev_hash == p,
+            None => entry.seq != 1 || entry.prev_hash == protocol::EntryHash::GENESIS,
+        };
+        prev = Some(hash);
+        if entry.seq < from {
+            continue;
+        }
+        let payload = serde_json::to_value(&entry.payload).unwrap_or_default();
+        let kind = payload
+            .as_object()
+            .and_then(|o| o.keys().next().cloned())
+            .unwrap_or_else(|| payload.as_str().unwrap_or_default().to_owned());
+        let action = protocol::audit::action(&entry);
+        rows.push(json!({
+            "seq": entry.seq, "recorded_at_ms": entry.hlc.wall_ms,
+            "business_date": entry.business_date, "staff_id": entry.staff, "key": entry.tx,
+            "kind": kind, "action": action.as_ref().map(|a| a.0),
+            "detail": action.map(|a| a.1), "hash": hash.to_string(), "linked": linked,
+        }));
+    }
+    rows.truncate(limit);
+    axum::Json(json!({ "store_id": store, "entries": rows })).into_response()
 }
 
 /// One store's stock as headquarters holds it; `?alerts=low|negative` for what needs attention.

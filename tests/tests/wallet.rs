@@ -434,6 +434,21 @@ fn headquarters_member_rules_reach_the_stores_and_each_change_is_recorded() {
     assert_eq!(found["members"][0]["phone_masked"], "139****0077");
     assert_eq!(hq.get("/api/v1/members/search?q=").code(), "invalid_query");
 
+    // 日志查阅: S001's log as headquarters holds it, linked entry to entry.
+    let log = hq
+        .get("/api/v1/stores/S001/entries?from_seq=2&limit=3")
+        .body;
+    let rows = log["entries"].as_array().unwrap();
+    let seqs: Vec<u64> = rows.iter().map(|r| r["seq"].as_u64().unwrap()).collect();
+    assert_eq!(seqs, [2, 3, 4], "{log}");
+    assert!(rows.iter().all(|r| r["linked"] == true), "{log}");
+    let first = hq.get("/api/v1/stores/S001/entries?limit=1").body;
+    assert_eq!(first["entries"][0]["kind"], "member_registered", "{first}");
+    assert_eq!(
+        hq.get("/api/v1/stores/S001/entries?limit=0").code(),
+        "invalid_query"
+    );
+
     let published = hq.get("/api/v1/member-rules").body;
     let history = published["history"].as_array().unwrap();
     assert_eq!(history.len(), 2);
