@@ -32,7 +32,9 @@ const T = {
     coupons: "优惠券", use_coupon: "用券", usable: "可用", used: "已用", not_valid_today: "未到期或已过期",
     recent_sales: "最近消费", returned: "已退", return_it: "退货", returns: "退货", sale_id: "小票号",
     reason: "原因", return_button: "退货", refunded: "已退款", return_qty: "退货数量", held_note: "挂单",
-    nothing_held: "没有挂单", lines: "件",
+    nothing_held: "没有挂单", lines: "件", manager_actions: "店长操作",
+    adjust_points: "调整积分（正数加，负数减）", adjust: "调整",
+    new_password: "设置 / 重置支付密码（6 位数字）", password_saved: "支付密码已设置",
   },
   en: {
     title: "Till", link_online: "online", link_offline: "offline", link_connecting: "connecting",
@@ -66,7 +68,9 @@ const T = {
     not_valid_today: "not valid today", recent_sales: "Recent sales", returned: "returned",
     return_it: "Return", returns: "Returns", sale_id: "Sale no.", reason: "Reason",
     return_button: "Return", refunded: "Refunded", return_qty: "Qty back", held_note: "Held",
-    nothing_held: "Nothing held", lines: "items",
+    nothing_held: "Nothing held", lines: "items", manager_actions: "Manager",
+    adjust_points: "Adjust points (+ adds, − takes)", adjust: "Adjust",
+    new_password: "Set / reset payment password (6 digits)", password_saved: "Payment password set",
   },
 };
 
@@ -405,6 +409,33 @@ $("sell-card").addEventListener("submit", async (e) => {
   $("card-error").textContent = "";
   ["card-name", "card-uses", "card-to", "card-price"].forEach((id) => { $(id).value = ""; });
   await showMember(member);
+});
+
+// 店长操作: points by hand with a reason, and the member's payment password set or reset (the
+// node lets only a manager reset one, or adjust points).
+$("adjust").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const form = $("adjust");
+  const body = { points: parseInt($("adjust-points").value, 10) || 0, reason: $("adjust-reason").value.trim() };
+  const r = await api("POST", `/api/v1/members/${member.member_id}/points`, body, newKey());
+  if (!r.ok) { showError(form, "adjust-error", r.data); return; }
+  clearErrors(form);
+  $("adjust-error").textContent = "";
+  $("adjust-points").value = "";
+  $("adjust-reason").value = "";
+  await showMember(member);
+});
+
+$("member-password").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const form = $("member-password");
+  $("member-password-done").textContent = "";
+  const r = await api("PUT", `/api/v1/members/${member.member_id}/password`, { password: $("member-password-new").value }, newKey());
+  $("member-password-new").value = "";
+  if (!r.ok) { showError(form, "member-password-error", r.data); return; }
+  clearErrors(form);
+  $("member-password-error").textContent = "";
+  $("member-password-done").textContent = t("password_saved");
 });
 
 // 优惠券: the member's coupons, usable ones offered at the basket.

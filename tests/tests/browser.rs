@@ -354,6 +354,19 @@ fn a_manager_and_headquarters_work_through_the_pages() {
     b.wait_text("#cards tbody", 10, |t| t.contains("剩余 10 次"));
     b.click("#cards tbody button");
     b.wait_text("#cards tbody", 10, |t| t.contains("剩余 9 次"));
+    // Points by hand need a reason; a payment password is six digits.
+    b.type_into("#adjust-points", &format!("50{ENTER}"));
+    b.wait_text("#adjust [name=reason] + .field-error", 10, |t| {
+        !t.is_empty()
+    });
+    b.type_into("#adjust-reason", &format!("补录纸质积分卡{ENTER}"));
+    b.wait_text("#member-points", 10, |t| t == "50");
+    b.type_into("#member-password-new", &format!("12345{ENTER}"));
+    b.wait_text("#member-password [name=password] + .field-error", 10, |t| {
+        !t.is_empty()
+    });
+    b.type_into("#member-password-new", &format!("135246{ENTER}"));
+    b.wait_text("#member-password-done", 10, |t| t.contains("已设置"));
     // A coupon given by the manager, used on a basket that is held and recalled.
     let token = b.script("return sessionStorage.getItem('token')");
     let manager = Client::new(&a.client.base).with_bearer(token.as_str().unwrap());

@@ -1084,7 +1084,8 @@ async fn set_password(
 ) -> AppResult {
     let id = member_id(&raw)?;
     let b: PasswordBody = parse_body(&body)?;
-    password::check_format(&b.password).map_err(|e| ApiError::new(Code::FieldInvalid, e))?;
+    password::check_format(&b.password)
+        .map_err(|e| ApiError::new(Code::FieldInvalid, e).on("password"))?;
     let (_, _, staff) = request_meta(&headers, "", &[])?;
     let replacing = app.views.wallet(&id)?.password.is_some();
     let manager = app.managers.contains(&staff)
