@@ -439,8 +439,11 @@ async fn store_entries(
     }
     // The entry before the first, to check the first link too.
     let start = from.saturating_sub(1).max(1);
-    let raw_entries = match hq.storage.entries(&store, start, limit + 1) {
-        Ok(e) => e,
+    let (storage, of) = (hq.storage.clone(), store.clone());
+    let read = tokio::task::spawn_blocking(move || storage.entries(&of, start, limit + 1)).await;
+    let raw_entries = match read {
+        Ok(Ok(e)) => e,
+        Ok(Err(e)) => return unavailable(e.to_string()),
         Err(e) => return unavailable(e.to_string()),
     };
     let mut prev = None;

@@ -335,11 +335,15 @@ const parts = (line, sep) => line.split(sep).map((s) => s.trim());
 function ruleForm() {
   const f = (id) => $(id).value.trim();
   const bad = (field, line) => { throw { field, message: t("line_bad"), detail: line }; };
-  const map = (id, field) => Object.fromEntries(splitLines($(id).value).map((line) => {
-    const p = parts(line, /[=＝]/);
-    if (p.length !== 2 || !p[0] || !p[1]) bad(field, line);
-    return p;
-  }));
+  const map = (id, field) => {
+    const out = {};
+    for (const line of splitLines($(id).value)) {
+      const p = parts(line, /[=＝]/);
+      if (p.length !== 2 || !p[0] || !p[1] || p[0] in out) bad(field, line);
+      out[p[0]] = p[1];
+    }
+    return out;
+  };
   return {
     points_per_yuan: f("rules-points"),
     points_per_yuan_by_category: map("rules-categories", "points_per_yuan_by_category"),

@@ -225,6 +225,23 @@ impl Config {
             self.day_start_minutes < 24 * 60,
             "day_start_minutes must be under 1440"
         );
+        // The file's member rules are checked as loosely as before headquarters could publish
+        // them, so a file that loaded still loads; headquarters' sets pass `ChainRules::check`.
+        anyhow::ensure!(
+            self.points_per_yuan >= Decimal::ZERO
+                && self
+                    .points_per_yuan_by_category
+                    .values()
+                    .all(|r| *r >= Decimal::ZERO),
+            "points rates must not be negative"
+        );
+        anyhow::ensure!(
+            self.points_multipliers
+                .iter()
+                .all(|m| m.factor >= Decimal::ONE
+                    && (m.weekday.is_some() || m.day_of_month.is_some())),
+            "a points multiplier needs a weekday or a day of the month, and a factor of at least 1"
+        );
         let amount_max = Fen::from_decimal(self.sale_amount_max, protocol::Rounding::TowardZero)
             .ok()
             .filter(|f| f.0 > 0)
@@ -269,7 +286,6 @@ impl Config {
                 .collect::<anyhow::Result<_>>()?,
             backdate_days_max: self.backdate_days_max,
         };
-        settings.rules().check().context("member rules")?;
         Ok(settings)
     }
 }
@@ -340,5 +356,10 @@ offline_overdraft_per_store = "2000"
         };
         assert!(hq.settings().is_err());
         assert!(toml::from_str::<Config>("colour = \"red\"\n").is_err());
+        // A file that loaded before headquarters could publish rules still loads: its rules are
+        // not held to `ChainRules::check` (an overdraft cap per member above the store's).
+        let mut old = Config::default();
+        old.wallet.offline_overdraft_per_member = Decimal::from(50);
+        assert!(old.settings().is_ok());
     }
 }

@@ -88,6 +88,13 @@ function newKey() {
   return "ui-" + Array.from(crypto.getRandomValues(new Uint32Array(4)), (n) => n.toString(16)).join("");
 }
 
+// One key per form until it succeeds or one of its fields changes, so a double Enter or click
+// is one write (the node answers a repeated key with the first answer).
+const formKeys = {};
+const keyFor = (name) => (formKeys[name] = formKeys[name] || newKey());
+const keyDone = (name) => { delete formKeys[name]; };
+document.addEventListener("input", (e) => { const f = e.target.form; if (f) keyDone(f.id); });
+
 function applyLang() {
   document.querySelectorAll("[data-i18n]").forEach((el) => { el.textContent = t(el.dataset.i18n); });
   $("lang").textContent = lang === "zh" ? "EN" : "中文";
@@ -347,7 +354,8 @@ async function memberPage() {
     b.textContent = t("use_once");
     b.disabled = !c.usable_today;
     b.addEventListener("click", async () => {
-      const r = await api("POST", `/api/v1/members/${member.member_id}/cards/${c.card_id}/uses`, { uses: 1 }, newKey());
+      const r = await api("POST", `/api/v1/members/${member.member_id}/cards/${c.card_id}/uses`, { uses: 1 }, keyFor("use-" + c.card_id));
+      if (r.ok) keyDone("use-" + c.card_id);
       $("card-error").textContent = r.ok ? "" : said(r.data);
       await showMember(member);
     });
@@ -362,7 +370,8 @@ async function memberPage() {
     cell(tr, s.sale_id);
     cell(tr, s.store_id);
     cell(tr, yuan(s.due || s.amount));
-    const done = s.returned_by || (s.returns && s.returns.length);
+    // A quick sale comes back whole; an item sale is done when every line is back.
+    const done = s.returned_by || (s.lines && s.lines.every((l, i) => parseFloat((s.returned || [])[i] || "0") >= parseFloat(l.qty)));
     const b = document.createElement("button");
     b.type = "button";
     b.textContent = done ? t("returned") : t("return_it");
@@ -403,8 +412,9 @@ $("sell-card").addEventListener("submit", async (e) => {
   if (kind === "count") body.uses = parseInt($("card-uses").value, 10) || 0;
   if (kind === "period") body.valid_from = new Intl.DateTimeFormat("sv-SE").format(new Date());
   if ($("card-to").value) body.valid_to = $("card-to").value;
-  const r = await api("POST", `/api/v1/members/${member.member_id}/cards`, body, newKey());
+  const r = await api("POST", `/api/v1/members/${member.member_id}/cards`, body, keyFor("sell-card"));
   if (!r.ok) { showError(form, "card-error", r.data); return; }
+  keyDone("sell-card");
   clearErrors(form);
   $("card-error").textContent = "";
   ["card-name", "card-uses", "card-to", "card-price"].forEach((id) => { $(id).value = ""; });
@@ -417,8 +427,9 @@ $("adjust").addEventListener("submit", async (e) => {
   e.preventDefault();
   const form = $("adjust");
   const body = { points: parseInt($("adjust-points").value, 10) || 0, reason: $("adjust-reason").value.trim() };
-  const r = await api("POST", `/api/v1/members/${member.member_id}/points`, body, newKey());
+  const r = await api("POST", `/api/v1/members/${member.member_id}/points`, body, keyFor("adjust"));
   if (!r.ok) { showError(form, "adjust-error", r.data); return; }
+  keyDone("adjust");
   clearErrors(form);
   $("adjust-error").textContent = "";
   $("adjust-points").value = "";
@@ -556,6 +567,7 @@ let heldOrder = null;
 
 async function requote() {
   basketKey = null;
+  keyDone("hold");
   const body = $("basket").querySelector("tbody");
   body.innerHTML = "";
   if (!basket.length) {
@@ -617,8 +629,9 @@ $("basket-hold").addEventListener("click", async () => {
   const body = { lines: basket.map((l) => ({ [l.barcode ? "barcode" : "sku"]: l.code, qty: String(l.qty) })), points: parseInt($("pay-points").value || "0", 10) || 0 };
   if (member) body.member_id = member.member_id;
   if ($("pay-coupon").value) body.coupon = $("pay-coupon").value;
-  const r = await api("POST", "/api/v1/orders/held", body, newKey());
+  const r = await api("POST", "/api/v1/orders/held", body, keyFor("hold"));
   if (!r.ok) { $("pay-error").textContent = said(r.data); return; }
+  keyDone("hold");
   clearBasket();
   clearMember();
   $("scan-code").focus();
@@ -749,8 +762,9 @@ $("return").addEventListener("submit", async (e) => {
   if (!$("return-lines").hidden && qtys.length) {
     body.lines = qtys.filter((q) => parseFloat(q.value) > 0).map((q) => ({ line: Number(q.dataset.line), qty: q.value.trim() }));
   }
-  const r = await api("POST", `/api/v1/sales/${encodeURIComponent(sale)}/returns`, body, newKey());
+  const r = await api("POST", `/api/v1/sales/${encodeURIComponent(sale)}/returns`, body, keyFor("return"));
   if (!r.ok) { showError(form, "return-error", r.data); return; }
+  keyDone("return");
   clearErrors(form);
   $("return-error").textContent = "";
   // A quick sale comes back whole; an item sale answers with its returns, the last one this.

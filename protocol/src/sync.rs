@@ -32,7 +32,7 @@ pub const ALPN: &[u8] = b"chain-sync/1";
 pub const VERSIONS: &[u16] = &[2, 1];
 /// A deflated frame may not inflate beyond this (a small frame that would inflate to gigabytes
 /// is refused, not allocated).
-pub const INFLATED_BYTES_MAX: usize = 4 * FRAME_BYTES_MAX;
+pub const INFLATED_BYTES_MAX: usize = FRAME_BYTES_MAX;
 /// No frame may be larger than this; a larger length prefix closes the stream.
 pub const FRAME_BYTES_MAX: usize = 4 * 1024 * 1024;
 /// A push carries at most this many entries …

@@ -60,6 +60,10 @@ fn staff_log_in_at_their_store_and_act_within_their_role() {
     ] {
         assert_eq!(secret(id, json!(pin)).status, 201, "{id}");
     }
+    // A store login (a PIN) may not become a chain-wide account with it.
+    let widen = json!({"staff": [{"id": "c01", "name": "王芳", "role": "auditor"}]});
+    let refused = hq.post_as("/api/v1/staff", Some("hq-ops"), &widen.to_string());
+    assert_eq!(refused.code(), "invalid_staff", "{:?}", refused.body);
     eventually(30, "the logins at S001", || {
         (a.client.get("/api/v1/stock").code() == "login_required").then_some(())
     });

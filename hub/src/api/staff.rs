@@ -99,10 +99,33 @@ pub(super) async fn change_staff(
         Ok(axum::Json(body)) => body,
         Err(e) => return bad_body(e, "员工资料填写不正确"),
     };
+    let views = crate::ingest::HubViews::reader(&*hq.storage);
     for s in &body.staff {
         let proposed = (s.store.as_ref(), s.role);
         if let Err(refused) = own_cashier(&hq, scope.as_deref(), &s.id, Some(proposed)) {
             return *refused;
+        }
+        // A store login (perhaps a PIN) may not become a chain-wide one, whose hash every store
+        // holds: it is removed first, and a password of chain-wide length set after.
+        let was_local = protocol::staff::read(&views, &s.id)
+            .ok()
+            .flatten()
+            .is_some_and(|r| r.store.is_some());
+        let has_login = protocol::staff::credentials(&views, &s.id)
+            .ok()
+            .flatten()
+            .is_some();
+        if s.store.is_none() && was_local && has_login {
+            return error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_staff",
+                "员工资料填写不正确",
+                format!(
+                    "{} has a store login: remove it (PUT /api/v1/staff/{}/password with null) \
+                     before making the account chain-wide",
+                    s.id, s.id
+                ),
+            );
         }
     }
     let records = body

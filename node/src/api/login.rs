@@ -181,7 +181,5 @@ pub(super) async fn guard(
         }
         Err(e) => return ApiError::new(Code::InvalidId, e).into_response(),
     }
-    // Handlers that depend on the role (an overdraft that needs a manager) read it here.
-    request.extensions_mut().insert(session.role);
     next.run(request).await
 }

@@ -636,12 +636,7 @@ async fn member_sales(
 #[utoipa::path(post, path = "/api/v1/checkouts/quick", request_body = QuickCheckoutBody,
     params(("Idempotency-Key" = String, Header), ("X-Staff-Id" = Option<String>, Header)),
     responses((status = 201, body = SaleOut), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
-async fn quick_checkout(
-    State(app): St,
-    role: Option<axum::Extension<protocol::staff::StaffRole>>,
-    headers: HeaderMap,
-    Body(body): Body,
-) -> AppResult {
+async fn quick_checkout(State(app): St, headers: HeaderMap, Body(body): Body) -> AppResult {
     let b: QuickCheckoutBody = parse_body(&body)?;
     let (key, fingerprint, staff) =
         request_meta(&headers, "quick_checkout", &without_password(&body))?;
@@ -672,8 +667,7 @@ async fn quick_checkout(
         // Headquarters cannot be reached: the chain's offline overdraft policy decides, and may
         // want a store manager at the till (a cashier is asked to call one).
         Err(e) if e.code == Code::RightsElsewhere && overdraft_applies(&app) => {
-            let cashier = role.is_some_and(|r| r.0 == protocol::staff::StaffRole::Cashier);
-            if cashier && app.rules()?.1.overdraft_needs_manager {
+            if app.rules()?.1.overdraft_needs_manager && !is_manager(&app, &request.staff) {
                 return Err(ApiError::new(
                     Code::ManagerRequired,
                     "headquarters is unreachable and an offline overdraft needs a store manager \
@@ -686,6 +680,21 @@ async fn quick_checkout(
         other => other?,
     };
     Ok(answer(StatusCode::CREATED, reply))
+}
+
+/// A store manager (or headquarters' admin) by the staff directory, or named in `managers`.
+fn is_manager(app: &AppState, staff: &StaffId) -> bool {
+    app.managers.contains(staff)
+        || protocol::staff::read(&app.views.kv(), staff)
+            .ok()
+            .flatten()
+            .is_some_and(|r| {
+                r.active
+                    && matches!(
+                        r.role,
+                        protocol::staff::StaffRole::Manager | protocol::staff::StaffRole::HqAdmin
+                    )
+            })
 }
 
 fn overdraft_applies(app: &AppState) -> bool {
@@ -1088,18 +1097,7 @@ async fn set_password(
         .map_err(|e| ApiError::new(Code::FieldInvalid, e).on("password"))?;
     let (_, _, staff) = request_meta(&headers, "", &[])?;
     let replacing = app.views.wallet(&id)?.password.is_some();
-    let manager = app.managers.contains(&staff)
-        || protocol::staff::read(&app.views.kv(), &staff)
-            .ok()
-            .flatten()
-            .is_some_and(|r| {
-                r.active
-                    && matches!(
-                        r.role,
-                        protocol::staff::StaffRole::Manager | protocol::staff::StaffRole::HqAdmin
-                    )
-            });
-    if replacing && !manager {
+    if replacing && !is_manager(&app, &staff) {
         return Err(ApiError::new(
             Code::ManagerRequired,
             format!("{staff} is not a manager: only a manager resets a payment password"),
