@@ -215,16 +215,28 @@ fn without_prev_hash(bytes: &[u8]) -> Vec<u8> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Codec {
     deflate: bool,
+    /// Deflate's level for what this end writes (reading does not depend on it).
+    level: u32,
 }
 
 impl Codec {
-    pub const PLAIN: Codec = Codec { deflate: false };
+    pub const PLAIN: Codec = Codec {
+        deflate: false,
+        level: 6,
+    };
 
     /// The codec of the frames after `Hello` / `Welcome` under `version`.
     pub fn for_version(version: u16) -> Codec {
         Codec {
             deflate: version >= 2,
+            ..Codec::PLAIN
         }
+    }
+
+    /// Deflate's fastest level: for the hub's feed, which it writes once for every store
+    /// that reads it.
+    pub fn fast(self) -> Codec {
+        Codec { level: 1, ..self }
     }
 
     /// A frame: a 4-byte big-endian length, then the body.
@@ -233,7 +245,7 @@ impl Codec {
         if self.deflate {
             let mut z = flate2::write::DeflateEncoder::new(
                 Vec::with_capacity(body.len() / 2),
-                flate2::Compression::default(),
+                flate2::Compression::new(self.level),
             );
             // Writing into a Vec cannot fail.
             let _ = z.write_all(&body);
@@ -658,7 +670,7 @@ impl HubSession {
         let msg = self.transmit.pop_front()?;
         let codec = match msg {
             HubMsg::Welcome { .. } => Codec::PLAIN,
-            _ => Codec::for_version(self.version),
+            _ => Codec::for_version(self.version).fast(),
         };
         Some(codec.encode(&msg))
     }
