@@ -422,13 +422,9 @@ async fn store_entries(
     Path(raw): Path<String>,
     q: Result<Query<EntriesQuery>, QueryRejection>,
 ) -> Response {
-    let Ok(store) = StoreId::parse(&raw) else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "invalid_store",
-            "门店编号不正确",
-            raw,
-        );
+    let store = match store_in_path(&raw) {
+        Ok(store) => store,
+        Err(refused) => return *refused,
     };
     let (from, limit) = match q {
         Ok(Query(q)) => (q.from_seq.unwrap_or(1).max(1), q.limit.unwrap_or(100)),
@@ -485,13 +481,9 @@ async fn store_stock(
     Path(raw): Path<String>,
     q: Result<Query<StoreStockQuery>, QueryRejection>,
 ) -> Response {
-    let Ok(store) = StoreId::parse(&raw) else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "invalid_store",
-            "门店编号不正确",
-            raw,
-        );
+    let store = match store_in_path(&raw) {
+        Ok(store) => store,
+        Err(refused) => return *refused,
     };
     let filter = match q.map(|Query(q)| q.alerts) {
         Ok(None) => None,
@@ -760,16 +752,19 @@ fn operator(headers: &HeaderMap) -> Result<StaffId, Box<Response>> {
 
 /// The operator named in `X-Staff-Id` and the store in the path, checked.
 fn operator_and_store(headers: &HeaderMap, raw: &str) -> Result<(StaffId, StoreId), Box<Response>> {
-    let staff = operator(headers)?;
-    let store = StoreId::parse(raw).map_err(|e| {
+    Ok((operator(headers)?, store_in_path(raw)?))
+}
+
+/// The store a path names, checked.
+fn store_in_path(raw: &str) -> Result<StoreId, Box<Response>> {
+    StoreId::parse(raw).map_err(|e| {
         Box::new(error(
             StatusCode::BAD_REQUEST,
             "invalid_store",
             "门店编号不正确",
             e.to_string(),
         ))
-    })?;
-    Ok((staff, store))
+    })
 }
 
 /// 挂起门店: puts a store that has gone quiet on hold. If it does not come back within
