@@ -99,7 +99,7 @@ pub(super) async fn quote(State(app): St, Body(body): Body) -> AppResult {
     let coupon = coupon_id(b.coupon.as_deref())?;
     let (priced, earned) = price_basket(
         app.views.store(),
-        &app.pricing_settings()?,
+        &app.settings_now()?,
         app.today(),
         member.as_ref().map(|(m, w)| (m, w)),
         (&resolve(&app, &b.lines)?, coupon.as_ref(), b.points),
@@ -563,9 +563,7 @@ fn held_json(app: &super::AppState, h: &crate::journal::HeldView) -> serde_json:
         .member_id
         .and_then(|id| Some((app.views.member(&id).ok()??, app.views.wallet(&id).ok()?)));
     // A view that cannot be read prices by the file's rules; the sale itself is priced again.
-    let settings = app
-        .pricing_settings()
-        .unwrap_or_else(|_| app.settings.clone());
+    let settings = app.settings_now().unwrap_or_else(|_| app.settings.clone());
     let quote = price_basket(
         app.views.store(),
         &settings,

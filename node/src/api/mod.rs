@@ -20,7 +20,6 @@ use axum::routing::{get, post};
 use chrono::NaiveDate;
 use protocol::member::ProfilePatch;
 use protocol::points::Points;
-use protocol::rules::ChainRules;
 use protocol::sale::{PayWith, QuickSaleRequest};
 use protocol::wallet::{CardId, CardKind, Summary};
 use protocol::{CardNo, MemberId, Money, Phone, SaleId, StaffId, TxId};
@@ -75,19 +74,10 @@ impl AppState {
         self.settings.calendar.business_date(now_ms)
     }
 
-    /// The member rules in force here: headquarters' once published, else `node.toml`'s.
-    fn rules(&self) -> Result<(Option<protocol::rules::Published>, ChainRules), ApiError> {
-        let published = self.views.chain_rules()?;
-        let rules = match &published {
-            Some(p) => p.rules.clone(),
-            None => self.settings.rules(),
-        };
-        Ok((published, rules))
-    }
-
-    /// The settings a quote prices with: the file's, with headquarters' member rules adopted as
-    /// the journal adopts them (so a quote says what the sale will be).
-    fn pricing_settings(&self) -> Result<Settings, ApiError> {
+    /// The settings in force: the file's, with headquarters' member rules adopted as the journal
+    /// adopts them (so a quote says what the sale will be, and the overdraft policy is the
+    /// journal's).
+    fn settings_now(&self) -> Result<Settings, ApiError> {
         let mut settings = self.settings.clone();
         if let Some(published) = self.views.chain_rules()? {
             settings.adopt(&published.rules);
@@ -423,7 +413,8 @@ async fn sync_status(State(app): St) -> AppResult {
 /// by whom) once published, else this store's `node.toml`.
 #[utoipa::path(get, path = "/api/v1/member-rules", responses((status = 200, description = "member rules")))]
 async fn member_rules(State(app): St) -> AppResult {
-    let (published, rules) = app.rules()?;
+    let published = app.views.chain_rules()?;
+    let rules = app.settings_now()?.rules();
     Ok(axum::Json(serde_json::json!({
         "source": if published.is_some() { "headquarters" } else { "node.toml" },
         "published_at_ms": published.as_ref().map(|p| p.at.wall_ms),
@@ -667,7 +658,8 @@ async fn quick_checkout(State(app): St, headers: HeaderMap, Body(body): Body) ->
         // Headquarters cannot be reached: the chain's offline overdraft policy decides, and may
         // want a store manager at the till (a cashier is asked to call one).
         Err(e) if e.code == Code::RightsElsewhere && overdraft_applies(&app) => {
-            if app.rules()?.1.overdraft_needs_manager && !is_manager(&app, &request.staff) {
+            let needs_manager = app.settings_now()?.wallet.overdraft_needs_manager;
+            if needs_manager && !is_manager(&app, &request.staff) {
                 return Err(ApiError::new(
                     Code::ManagerRequired,
                     "headquarters is unreachable and an offline overdraft needs a store manager \
@@ -700,7 +692,9 @@ fn is_manager(app: &AppState, staff: &StaffId) -> bool {
 fn overdraft_applies(app: &AppState) -> bool {
     // A view that cannot be read refuses the overdraft, like a policy of 0.
     app.sync.borrow().link != Link::Online
-        && app.rules().is_ok_and(|(_, r)| r.overdraft_member.0 > 0)
+        && app
+            .settings_now()
+            .is_ok_and(|s| s.wallet.overdraft_member.0 > 0)
 }
 
 /// Pays off what members owe this store for offline overdrafts, once headquarters is back:
