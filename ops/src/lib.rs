@@ -1,6 +1,7 @@
 //! Operator tooling as a library, so tests can use it: the chain's certificates (PKI), store
-//! enrolment and catalogue import.
+//! enrolment, catalogue import, and a delaying TCP proxy for benchmarks.
 
 pub mod catalogue;
+pub mod delay;
 pub mod pki;
 pub mod replay;

@@ -107,6 +107,44 @@ enum CatalogueCmd {
 
 #[derive(Subcommand)]
 enum BenchCmd {
+    /// Every benchmark in one run (about 25 minutes), each figure next to its baseline, written
+    /// into BENCHMARKS.md between its markers (`--write`) or printed.
+    All {
+        #[arg(long, default_value = "../shared/data/completejourney")]
+        data: PathBuf,
+        /// The file whose generated section to replace (e.g. BENCHMARKS.md).
+        #[arg(long)]
+        write: Option<PathBuf>,
+        /// Small sizes throughout: a try of the command in a few minutes, not figures.
+        #[arg(long)]
+        quick: bool,
+    },
+    /// The central-server baseline: the same checkout as one transaction in a local PostgreSQL
+    /// (installed from Debian's packages if missing), on loopback and through a delaying proxy,
+    /// next to our node with headquarters unreachable.
+    Central {
+        /// Seconds per throughput measurement.
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+        /// Sequential checkouts of one till, for the latency figures.
+        #[arg(long, default_value_t = 2000)]
+        requests: usize,
+        /// Round trip the proxy adds for the wide-area rows, in milliseconds.
+        #[arg(long, default_value_t = 30)]
+        wan_ms: u64,
+    },
+    /// A store with a large member directory: lookup by phone over HTTP, and the node's memory.
+    Members {
+        /// Members for the memory figure.
+        #[arg(long, default_value_t = 100_000)]
+        small: usize,
+        /// Members for the lookup figure.
+        #[arg(long, default_value_t = 1_000_000)]
+        large: usize,
+        /// Lookups timed at each size.
+        #[arg(long, default_value_t = 5000)]
+        lookups: usize,
+    },
     /// Import The Complete Journey's 92k products at headquarters, push them to many stores at
     /// once, and look stock up at a real node.
     Catalogue {
@@ -283,6 +321,25 @@ fn main() -> anyhow::Result<()> {
                 },
         } => import(&hub, &file, &staff, dry_run),
         Cmd::Bench {
+            command: BenchCmd::All { data, write, quick },
+        } => bench::all::run(&data, write.as_deref(), quick),
+        Cmd::Bench {
+            command:
+                BenchCmd::Central {
+                    seconds,
+                    requests,
+                    wan_ms,
+                },
+        } => bench::central::run(seconds, requests, wan_ms),
+        Cmd::Bench {
+            command:
+                BenchCmd::Members {
+                    small,
+                    large,
+                    lookups,
+                },
+        } => bench::members::run(small, large, lookups),
+        Cmd::Bench {
             command:
                 BenchCmd::Checkout {
                     seconds,
@@ -374,7 +431,44 @@ fn replay(options: ops::replay::Options) -> anyhow::Result<()> {
              {p99:.2} ms (the hub's smallest answer, same run: p50 {b50:.2} ms, p99 {b99:.2} ms)",
             options.report_queries
         );
+        bench::Figure::new(
+            "chain-wide report of a month by store, p50 / p99 (after the replay)",
+            format!("{p50:.2} ms / {p99:.2} ms"),
+        )
+        .baseline(
+            format!("{b50:.2} ms / {b99:.2} ms the hub's smallest answer"),
+            bench::ratio(p99, b99) + " (p99)",
+        )
+        .goal("p99 ≤ 50 ms", p99 <= 50.0)
+        .record()?;
     }
+    bench::Figure::new(
+        format!(
+            "replay {} to {}: {} stores' {} baskets through real processes, end to end",
+            options.from,
+            options.to,
+            slice.stores.len(),
+            o.baskets
+        ),
+        format!("{wall:.1} s"),
+    )
+    .baseline(
+        format!(
+            "{:.0} baskets/s while selling; {} differences from the data",
+            o.baskets as f64 / o.seconds_selling.max(1e-9),
+            differences.len()
+        ),
+        "—",
+    )
+    .goal(
+        if (options.to - options.from).num_days() >= 364 {
+            "the year in ≤ 60 s, 0 differences"
+        } else {
+            "0 differences"
+        },
+        differences.is_empty() && (wall <= 60.0 || (options.to - options.from).num_days() < 364),
+    )
+    .record()?;
     if differences.is_empty() {
         println!("check: every figure agrees (per store and day, per department, per member)");
         std::fs::remove_dir_all(&options.dir)?;

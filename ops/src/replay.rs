@@ -214,7 +214,14 @@ pub fn read_slice(
 }
 
 /// A child process that is killed when dropped.
-struct Proc(Child);
+/// A child process, killed when dropped.
+pub struct Proc(Child);
+
+impl Proc {
+    pub fn pid(&self) -> u32 {
+        self.0.id()
+    }
+}
 
 impl Drop for Proc {
     fn drop(&mut self) {
@@ -224,7 +231,7 @@ impl Drop for Proc {
 }
 
 /// Starts `program prefix… run --config <config> <args>` and reads the lines it announces.
-fn start(
+pub fn start(
     (program, prefix): &(PathBuf, Vec<String>),
     config: &Path,
     args: &[&str],

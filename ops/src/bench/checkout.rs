@@ -12,7 +12,7 @@ use node::store::{SledStore, Store};
 use protocol::sale::QuickSaleRequest;
 use protocol::{Currency, Money, Phone};
 
-use super::{Scratch, machine, ms, percentile, request};
+use super::{Figure, Scratch, machine, ms, percentile, ratio, request};
 
 fn settings() -> anyhow::Result<journal::Settings> {
     node::Config::default().settings()
@@ -263,5 +263,48 @@ pub fn run(seconds: u64, tills: usize, requests: usize) -> anyhow::Result<()> {
         ms(percentile(&reads, 0.99)),
         percentile(&checkouts, 0.5).as_secs_f64() / percentile(&reads, 0.5).as_secs_f64().max(1e-9)
     );
+    Figure::new(
+        format!("durable quick checkouts/s per node, core, {tills} tills"),
+        format!("{core_rate:.0}"),
+    )
+    .baseline(
+        format!(
+            "{raw_rate:.0} raw sled, same records and grouping; {big_rate:.0} raw sled ceiling"
+        ),
+        format!(
+            "{:.0}% / {:.0}%",
+            100.0 * core_rate / raw_rate,
+            100.0 * core_rate / big_rate
+        ),
+    )
+    .goal("≥ 50% of raw sled", core_rate >= 0.5 * raw_rate)
+    .record()?;
+    Figure::new(
+        format!("checkout latency p50 / p99 under {tills} tills, core"),
+        format!(
+            "{} / {}",
+            ms(percentile(&core_latencies, 0.5)),
+            ms(percentile(&core_latencies, 0.99))
+        ),
+    )
+    .record()?;
+    let (p50, p99) = (percentile(&checkouts, 0.5), percentile(&checkouts, 0.99));
+    Figure::new(
+        "single-till checkout p50 / p99, HTTP",
+        format!("{} / {}", ms(p50), ms(p99)),
+    )
+    .baseline(
+        format!(
+            "{} / {} GET /health",
+            ms(percentile(&reads, 0.5)),
+            ms(percentile(&reads, 0.99))
+        ),
+        ratio(p50.as_secs_f64(), percentile(&reads, 0.5).as_secs_f64()),
+    )
+    .goal(
+        "p50 ≤ 1 ms, p99 ≤ 5 ms",
+        p50 <= Duration::from_millis(1) && p99 <= Duration::from_millis(5),
+    )
+    .record()?;
     Ok(())
 }

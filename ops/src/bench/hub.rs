@@ -17,7 +17,7 @@ use protocol::sale::{QuickSale, Tender};
 use protocol::sync::{self, HubMsg, StoreMsg, UplinkEvent, UplinkSession};
 use protocol::{Currency, Fen, Hlc, SaleId, StaffId, StoreId, TxId};
 
-use super::{Scratch, machine, ms, percentile};
+use super::{Figure, Scratch, machine, ms, percentile, ratio};
 
 /// A store's log of `n` quick sales, encoded and chained.
 fn sales_log(store: &StoreId, n: u64) -> Vec<Vec<u8>> {
@@ -314,5 +314,29 @@ pub fn run(stores: usize, entries: u64, reconnecting: usize) -> anyhow::Result<(
         "({} of {reconnecting} stores connected and were welcomed)",
         results.len()
     );
+    Figure::new(
+        format!("hub ingest from {stores} stores at once, durable"),
+        format!("{ours:.0} entries/s"),
+    )
+    .baseline(
+        format!("{raw:.0} entries/s raw sled, same entries"),
+        ratio(ours, raw),
+    )
+    .goal("≥ 50,000/s", ours >= 50_000.0)
+    .record()?;
+    let p99 = percentile(&welcome, 0.99);
+    Figure::new(
+        format!("{reconnecting} stores reconnecting at once, p99 to Welcome"),
+        ms(p99),
+    )
+    .baseline(
+        format!("{} one store alone", ms(alone[0].0)),
+        ratio(p99.as_secs_f64(), alone[0].0.as_secs_f64()),
+    )
+    .goal(
+        "all connected, p99 ≤ 3 s",
+        results.len() == reconnecting && p99 <= Duration::from_secs(3),
+    )
+    .record()?;
     Ok(())
 }

@@ -1,18 +1,87 @@
 //! `ops bench`: measurements next to baselines taken in the same run, printed as Markdown
 //! tables for BENCHMARKS.md.
 
+pub mod all;
 pub mod catalogue;
+pub mod central;
 pub mod checkout;
 pub mod hub;
+pub mod members;
 pub mod replay;
 pub mod sync;
 pub mod wallet;
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use node::journal::Request;
 use protocol::{StaffId, TxId};
+use serde::{Deserialize, Serialize};
+
+/// One figure for the summary that `ops bench all` writes: ours, its baseline measured in the
+/// same run, and the goal the issues set. Each bench also prints it in its own tables.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Figure {
+    pub figure: String,
+    pub ours: String,
+    pub baseline: String,
+    pub ratio: String,
+    pub goal: String,
+    /// Whether the goal is met, where there is one.
+    pub met: Option<bool>,
+}
+
+impl Figure {
+    pub fn new(figure: impl Into<String>, ours: impl Into<String>) -> Self {
+        Self {
+            figure: figure.into(),
+            ours: ours.into(),
+            baseline: String::new(),
+            ratio: String::new(),
+            goal: String::new(),
+            met: None,
+        }
+    }
+
+    pub fn baseline(mut self, baseline: impl Into<String>, ratio: impl Into<String>) -> Self {
+        self.baseline = baseline.into();
+        self.ratio = ratio.into();
+        self
+    }
+
+    pub fn goal(mut self, goal: impl Into<String>, met: bool) -> Self {
+        self.goal = goal.into();
+        self.met = Some(met);
+        self
+    }
+
+    /// Appends the figure to the file `ops bench all` names in [`FIGURES_ENV`]; run alone, a
+    /// bench records nothing.
+    pub fn record(self) -> anyhow::Result<()> {
+        let Some(path) = std::env::var_os(FIGURES_ENV) else {
+            return Ok(());
+        };
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        writeln!(file, "{}", serde_json::to_string(&self)?)?;
+        Ok(())
+    }
+}
+
+/// Where `ops bench all` asks each bench to append its figures (JSON lines).
+pub const FIGURES_ENV: &str = "OPS_BENCH_FIGURES";
+
+/// `a / b` as a ratio for a table, `—` when there is no baseline.
+pub fn ratio(a: f64, b: f64) -> String {
+    if b > 0.0 {
+        format!("{:.2}×", a / b)
+    } else {
+        "—".into()
+    }
+}
 
 /// A journal request with a key; benchmarks do not replay, so the fingerprint is constant.
 pub fn request<T>(key: String, body: T) -> anyhow::Result<Request<T>> {
@@ -48,6 +117,23 @@ pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
     }
     let rank = ((sorted.len() - 1) as f64 * p).round() as usize;
     sorted[rank]
+}
+
+/// CPU time this process has used so far (all threads, user + system), from `/proc/self/stat`
+/// (in clock ticks of 1/100 s, Linux's `USER_HZ` on every architecture we run on).
+pub fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which may hold spaces): state is field 3; utime and stime
+    // are fields 14 and 15.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    (ticks(11) + ticks(12)) as f64 / 100.0
 }
 
 pub fn ms(d: Duration) -> String {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use serde_json::{Value, json};
 
-use super::{Scratch, machine, ms, percentile};
+use super::{Figure, Scratch, machine, ms, percentile, ratio};
 
 struct Till {
     agent: ureq::Agent,
@@ -163,6 +163,26 @@ pub fn run(members: usize) -> anyhow::Result<()> {
     let mut sorted = local.clone();
     sorted.sort();
     let baseline = percentile(&sorted, 0.5);
+    let mut assisted = first.clone();
+    assisted.sort();
+    let (p50, p99) = (percentile(&assisted, 0.5), percentile(&assisted, 0.99));
+    Figure::new(
+        "hub-assisted cross-store spend p50 / p99 (recall + grant), HTTP",
+        format!("{} / {}", ms(p50), ms(p99)),
+    )
+    .baseline(
+        format!(
+            "{} / {} at the store holding the rights",
+            ms(baseline),
+            ms(percentile(&sorted, 0.99))
+        ),
+        ratio(p50.as_secs_f64(), baseline.as_secs_f64()) + " (p50)",
+    )
+    .goal(
+        "p50 ≤ 2 ms, p99 ≤ 10 ms",
+        p50 <= Duration::from_millis(2) && p99 <= Duration::from_millis(10),
+    )
+    .record()?;
     println!();
     println!("| stored-value payment of 1.00 over HTTP | payments | p50 | p99 | p50 vs baseline |");
     println!("| --- | ---: | ---: | ---: | ---: |");

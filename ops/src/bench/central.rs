@@ -1,0 +1,610 @@
+//! `ops bench central`: the central-server baseline. The same quick checkout a store makes —
+//! find the member by phone, earn points, take the amount off their stored value, write the
+//! sale under its idempotency key, durable before the answer — as one transaction in a local
+//! PostgreSQL (Debian's package, installed if missing, started on loopback and stopped after),
+//! which is how a SaaS headquarters database does it; then the same through our delaying TCP
+//! proxy with a 30 ms round trip, which is what a branch on a real WAN would feel. Beside it,
+//! our node doing the same checkout over HTTP with headquarters unreachable all along. Last,
+//! what succeeds with headquarters down: the central server is stopped and tried again.
+
+use std::net::SocketAddr;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use serde_json::{Value, json};
+
+use super::{Figure, Scratch, machine, ms, percentile, ratio};
+
+/// Members in the central database (the phone index is what a lookup walks).
+const PG_MEMBERS: u32 = 100_000;
+
+/// Tills checking out at once, for the throughput rows.
+const TILLS: usize = 64;
+
+const SCHEMA: &str = r#"
+CREATE TABLE members (
+    id bigserial PRIMARY KEY,
+    phone text NOT NULL UNIQUE,
+    points bigint NOT NULL DEFAULT 0,
+    balance numeric(14, 2) NOT NULL DEFAULT 0
+);
+CREATE TABLE sales (
+    key text PRIMARY KEY,
+    member_id bigint NOT NULL REFERENCES members,
+    amount numeric(14, 2) NOT NULL,
+    points bigint NOT NULL,
+    at timestamptz NOT NULL DEFAULT now()
+);
+-- One round trip per checkout: the application's transaction as a function, the best case for
+-- a central server (a client sending each statement would pay one round trip per statement).
+CREATE FUNCTION checkout(p_key text, p_phone text, p_amount numeric) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    m_id bigint;
+    m_balance numeric;
+    earned bigint := floor(p_amount);
+BEGIN
+    SELECT id, balance INTO m_id, m_balance FROM members WHERE phone = p_phone FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown member %', p_phone;
+    END IF;
+    IF m_balance < p_amount THEN
+        RAISE EXCEPTION 'balance too low';
+    END IF;
+    INSERT INTO sales (key, member_id, amount, points) VALUES (p_key, m_id, p_amount, earned)
+        ON CONFLICT (key) DO NOTHING;
+    IF FOUND THEN
+        UPDATE members SET points = points + earned, balance = balance - p_amount
+            WHERE id = m_id;
+    END IF;
+    RETURN m_id;
+END $$;
+"#;
+
+/// pgbench's script: a random member of the chain, a fresh idempotency key per transaction.
+const SCRIPT: &str = "\\set m random(1, 100000)\n\\set k random(1, 1000000000000)\n\
+SELECT checkout(:client_id::text || '-' || :k::text, '139' || lpad(:m::text, 8, '0'), 12.34);\n";
+
+/// What one side measured.
+struct Side {
+    /// Checkouts per second with [`TILLS`] tills at once, and how many were made.
+    many_per_s: f64,
+    many: usize,
+    one_p50: Duration,
+    one_p99: Duration,
+    one: usize,
+}
+
+pub fn run(seconds: u64, requests: usize, wan_ms: u64) -> anyhow::Result<()> {
+    println!("machine: {}", machine());
+    let dir = Scratch::new("central")?;
+    let runtime = tokio::runtime::Runtime::new()?;
+
+    let (ours, sold_offline) = our_node(&dir.0, &runtime, seconds, requests)?;
+
+    let mut pg = Postgres::start(&dir.0.join("pg"))?;
+    pg.psql(SCHEMA)?;
+    pg.psql(&format!(
+        "INSERT INTO members (phone, balance) SELECT '139' || lpad(n::text, 8, '0'), 1000000 \
+         FROM generate_series(1, {PG_MEMBERS}) n"
+    ))?;
+    pg.psql("VACUUM ANALYZE")?;
+    let script = dir.0.join("checkout.sql");
+    std::fs::write(&script, SCRIPT)?;
+    let logs = dir.0.join("pgbench");
+    std::fs::create_dir_all(&logs)?;
+    let bench = |addr: SocketAddr, label: &str, clients: usize, each: usize| {
+        pgbench(&pg.bin, addr, &script, &logs.join(label), clients, each)
+    };
+    // pgbench's own `-T` counted no transactions when run from this process (its log had
+    // them), so each throughput run is a number of transactions per client, sized from a
+    // short run to last about `seconds`.
+    let sized = |addr: SocketAddr, label: &str| {
+        let probe = bench(addr, &format!("{label}-probe"), TILLS, 10)?;
+        let each = (probe.per_s * seconds as f64 / TILLS as f64).max(10.0) as usize;
+        bench(addr, label, TILLS, each)
+    };
+    let local = Side::of(sized(pg.addr, "many")?, bench(pg.addr, "one", 1, requests)?);
+    let (proxy, proxy_task) = runtime.block_on(ops::delay::start(
+        pg.addr,
+        Duration::from_millis(wan_ms / 2),
+    ))?;
+    let wan_requests = (requests / 20).max(50);
+    let wan = Side::of(
+        sized(proxy, "wan-many")?,
+        bench(proxy, "wan-one", 1, wan_requests)?,
+    );
+    proxy_task.abort();
+
+    // Headquarters down: the central database stopped, every till tries once more.
+    pg.stop()?;
+    let tries = 20;
+    let served = (0..tries)
+        .filter(|n| {
+            pg.psql(&format!(
+                "SELECT checkout('outage-{n}', '13900000001', 12.34)"
+            ))
+            .is_ok()
+        })
+        .count();
+
+    println!();
+    println!(
+        "| quick checkout: member by phone, points earned, stored value debited, sale written, \
+         durable | our node (headquarters unreachable all along) | central PostgreSQL, loopback \
+         | central PostgreSQL, {wan_ms} ms round trip |"
+    );
+    println!("| --- | ---: | ---: | ---: |");
+    println!(
+        "| checkouts/s, {TILLS} tills at once | {:.0} | {:.0} ({}) | {:.0} ({}) |",
+        ours.many_per_s,
+        local.many_per_s,
+        ratio(ours.many_per_s, local.many_per_s),
+        wan.many_per_s,
+        ratio(ours.many_per_s, wan.many_per_s),
+    );
+    println!(
+        "| one till, p50 / p99 ({} / {} / {} checkouts) | {} / {} | {} / {} | {} / {} |",
+        ours.one,
+        local.one,
+        wan.one,
+        ms(ours.one_p50),
+        ms(ours.one_p99),
+        ms(local.one_p50),
+        ms(local.one_p99),
+        ms(wan.one_p50),
+        ms(wan.one_p99),
+    );
+    let ours_share = 100.0 * sold_offline as f64 / (ours.many + ours.one).max(1) as f64;
+    println!(
+        "| with headquarters down: checkouts that succeed | {sold_offline} of {} ({ours_share:.0}%) \
+         | {served} of {tries} ({:.0}%) | — |",
+        ours.many + ours.one,
+        100.0 * served as f64 / tries as f64
+    );
+    println!(
+        "\n(ours: {} checkouts at {TILLS} tills; central: {} and {}; the central database holds \
+         {PG_MEMBERS} members)",
+        ours.many, local.many, wan.many
+    );
+
+    Figure::new(
+        format!("durable checkouts/s, {TILLS} tills, our node over HTTP"),
+        format!("{:.0}", ours.many_per_s),
+    )
+    .baseline(
+        format!("{:.0} central PostgreSQL on loopback", local.many_per_s),
+        ratio(ours.many_per_s, local.many_per_s),
+    )
+    .record()?;
+    let ours_one = format!("{} / {}", ms(ours.one_p50), ms(ours.one_p99));
+    Figure::new(
+        "one till's checkout p50 / p99, our node over HTTP",
+        ours_one.clone(),
+    )
+    .baseline(
+        format!(
+            "{} / {} central PostgreSQL on loopback",
+            ms(local.one_p50),
+            ms(local.one_p99)
+        ),
+        ratio(ours.one_p50.as_secs_f64(), local.one_p50.as_secs_f64()) + " (p50)",
+    )
+    .record()?;
+    Figure::new(
+        format!("one till's checkout p50 / p99 at a branch {wan_ms} ms from headquarters"),
+        ours_one + " (the node is in the store)",
+    )
+    .baseline(
+        format!(
+            "{} / {} central PostgreSQL through the {wan_ms} ms round trip",
+            ms(wan.one_p50),
+            ms(wan.one_p99)
+        ),
+        ratio(ours.one_p50.as_secs_f64(), wan.one_p50.as_secs_f64()) + " (p50)",
+    )
+    .record()?;
+    Figure::new(
+        "checkouts that succeed with headquarters down",
+        format!("{ours_share:.0}%"),
+    )
+    .baseline(
+        format!(
+            "{:.0}% central server (stopped, {tries} tries)",
+            100.0 * served as f64 / tries as f64
+        ),
+        "—",
+    )
+    .record()?;
+    Ok(())
+}
+
+impl Side {
+    fn of(many: Pgbench, mut one: Pgbench) -> Self {
+        one.latencies.sort();
+        Self {
+            many_per_s: many.per_s,
+            many: many.latencies.len(),
+            one_p50: percentile(&one.latencies, 0.5),
+            one_p99: percentile(&one.latencies, 0.99),
+            one: one.latencies.len(),
+        }
+    }
+}
+
+/// Our node, alone (its headquarters address answers nothing): members top up, then pay from
+/// stored value over HTTP: one till in sequence, then [`TILLS`] tills at once. Returns what was
+/// measured and how many checkouts succeeded.
+fn our_node(
+    dir: &Path,
+    runtime: &tokio::runtime::Runtime,
+    seconds: u64,
+    requests: usize,
+) -> anyhow::Result<(Side, usize)> {
+    let pki = dir.join("pki");
+    ops::pki::init(&pki, &["hub", "127.0.0.1"])?;
+    // A headquarters address nobody listens on: the store is offline from its first second.
+    let nowhere = std::net::UdpSocket::bind("127.0.0.1:0")?.local_addr()?;
+    let mut config = ops::pki::enrol(&pki, "S001", nowhere, "hub", &dir.join("S001"))?;
+    config.listen = ([127, 0, 0, 1], 0).into();
+    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
+    let base = Arc::new(format!("http://{}", listener.local_addr()?));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = runtime.spawn(node::run(config, listener, async move {
+        let _ = stopped.await;
+    }));
+
+    let agent = || {
+        ureq::Agent::new_with_config(
+            ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .build(),
+        )
+    };
+    let post = |agent: &ureq::Agent, path: &str, key: &str, body: &Value| {
+        let mut answer = agent
+            .post(format!("{base}{path}"))
+            .header("idempotency-key", key)
+            .send_json(body)?;
+        anyhow::Ok((
+            answer.status().as_u16(),
+            answer.body_mut().read_json::<Value>()?,
+        ))
+    };
+    let setup = agent();
+    let mut members = Vec::new();
+    for n in 0..=TILLS {
+        let body = json!({"name": format!("会员{n}"), "phone": format!("139{n:08}")});
+        let (status, member) = post(
+            &setup,
+            "/api/v1/members",
+            &format!("bench-reg-{n:04}"),
+            &body,
+        )?;
+        anyhow::ensure!(status == 201, "registration refused: {member}");
+        let id = member["member_id"]
+            .as_str()
+            .context("member id")?
+            .to_owned();
+        let top_up = json!({"amount": {"amount": "50000"}});
+        let path = format!("/api/v1/members/{id}/top-ups");
+        let (status, answer) = post(&setup, &path, &format!("bench-top-{n:04}"), &top_up)?;
+        anyhow::ensure!(status == 201, "top-up refused: {answer}");
+        members.push(id);
+    }
+    let pay = |agent: &ureq::Agent, key: &str, member: &str| {
+        let body = json!({"member_id": member, "amount": {"amount": "1.00"},
+                          "pay_with": "stored_value"});
+        let sent = Instant::now();
+        let (status, answer) = post(agent, "/api/v1/checkouts/quick", key, &body)?;
+        anyhow::ensure!(status == 201, "payment {key} refused: {answer}");
+        Ok(sent.elapsed())
+    };
+
+    let mut one = Vec::with_capacity(requests);
+    for n in 0..requests {
+        one.push(pay(&setup, &format!("bench-one-{n:06}"), &members[TILLS])?);
+    }
+    one.sort();
+
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(seconds);
+    let many: Vec<usize> = std::thread::scope(|scope| {
+        let tills: Vec<_> = members[..TILLS]
+            .iter()
+            .enumerate()
+            .map(|(till, member)| {
+                let pay = &pay;
+                scope.spawn(move || {
+                    let agent = agent();
+                    let mut n = 0;
+                    while Instant::now() < deadline {
+                        pay(&agent, &format!("bench-till-{till}-{n:06}"), member)?;
+                        n += 1;
+                    }
+                    anyhow::Ok(n)
+                })
+            })
+            .collect();
+        tills
+            .into_iter()
+            .map(|t| t.join().expect("till thread"))
+            .collect::<anyhow::Result<_>>()
+    })?;
+    let elapsed = started.elapsed();
+    let many: usize = many.iter().sum();
+
+    let _ = stop.send(());
+    runtime.block_on(task).context("node task")??;
+    let side = Side {
+        many_per_s: many as f64 / elapsed.as_secs_f64(),
+        many,
+        one_p50: percentile(&one, 0.5),
+        one_p99: percentile(&one, 0.99),
+        one: one.len(),
+    };
+    // Every checkout above succeeded (a refusal ends the bench), all with headquarters away.
+    Ok((side, many + requests))
+}
+
+struct Pgbench {
+    per_s: f64,
+    latencies: Vec<Duration>,
+}
+
+/// Runs pgbench with our script, `clients` at once making `each` transactions, and reads every
+/// transaction's latency from its log.
+fn pgbench(
+    bin: &Path,
+    addr: SocketAddr,
+    script: &Path,
+    log_prefix: &Path,
+    clients: usize,
+    each: usize,
+) -> anyhow::Result<Pgbench> {
+    let mut command = Command::new(bin.join("pgbench"));
+    command
+        .args(["-n", "-M", "prepared", "-U", "postgres", "-h"])
+        .arg(addr.ip().to_string())
+        .arg("-p")
+        .arg(addr.port().to_string())
+        .arg("-f")
+        .arg(script)
+        .arg("--log")
+        .arg(format!("--log-prefix={}", log_prefix.display()));
+    command
+        .args([
+            "-c",
+            &clients.to_string(),
+            "-j",
+            &clients.min(2).to_string(),
+        ])
+        .args(["-t", &each.to_string(), "postgres"]);
+    let output = checked(&mut command)?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let per_s = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("tps = "))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse::<f64>().ok())
+        .with_context(|| {
+            format!(
+                "no tps in pgbench's answer: {stdout}{}",
+                String::from_utf8_lossy(&output.stderr)
+            )
+        })?;
+    if let Some(failed) = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("number of failed transactions: "))
+    {
+        anyhow::ensure!(failed.starts_with("0 "), "pgbench: {failed} failed");
+    }
+    // Log lines: client_id transaction_no time_us script_no time_epoch time_us_part.
+    let name = log_prefix
+        .file_name()
+        .context("log prefix")?
+        .to_string_lossy()
+        .into_owned();
+    let mut latencies = Vec::new();
+    for file in std::fs::read_dir(log_prefix.parent().context("log dir")?)? {
+        let file = file?;
+        if !file
+            .file_name()
+            .to_string_lossy()
+            .starts_with(&format!("{name}."))
+        {
+            continue;
+        }
+        for line in std::fs::read_to_string(file.path())?.lines() {
+            let micros: u64 = line
+                .split_whitespace()
+                .nth(2)
+                .and_then(|t| t.parse().ok())
+                .with_context(|| format!("pgbench log line {line:?}"))?;
+            latencies.push(Duration::from_micros(micros));
+        }
+    }
+    anyhow::ensure!(!latencies.is_empty(), "pgbench logged no transactions");
+    Ok(Pgbench { per_s, latencies })
+}
+
+fn checked(command: &mut Command) -> anyhow::Result<Output> {
+    let output = command
+        .output()
+        .with_context(|| format!("running {command:?}"))?;
+    anyhow::ensure!(
+        output.status.success(),
+        "{command:?} failed: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(output)
+}
+
+/// A PostgreSQL server of our own on a loopback port, in a scratch directory, run as the
+/// `postgres` user when we are root (it refuses to run as root). Stopped on drop.
+struct Postgres {
+    bin: PathBuf,
+    data: PathBuf,
+    addr: SocketAddr,
+    running: bool,
+}
+
+impl Postgres {
+    fn start(dir: &Path) -> anyhow::Result<Self> {
+        let bin = match installed() {
+            Some(bin) => bin,
+            None => {
+                install()?;
+                installed().context("PostgreSQL installed, but no initdb found")?
+            }
+        };
+        std::fs::create_dir_all(dir)?;
+        if std::fs::metadata("/proc/self")?.uid() == 0 {
+            let ids = |flag: &str| -> anyhow::Result<u32> {
+                let out = checked(Command::new("id").args([flag, "postgres"]))?;
+                Ok(String::from_utf8_lossy(&out.stdout).trim().parse()?)
+            };
+            std::os::unix::fs::chown(dir, Some(ids("-u")?), Some(ids("-g")?))?;
+        }
+        let data = dir.join("data");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        as_postgres(&bin.join("initdb"))
+            .arg("-D")
+            .arg(&data)
+            .args([
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--no-locale",
+                "-E",
+                "UTF8",
+            ])
+            .output()
+            .context("initdb")
+            .and_then(|o| {
+                anyhow::ensure!(
+                    o.status.success(),
+                    "initdb: {}",
+                    String::from_utf8_lossy(&o.stderr)
+                );
+                Ok(())
+            })?;
+        let mut server = Self {
+            bin,
+            data,
+            addr,
+            running: false,
+        };
+        checked(
+            as_postgres(&server.bin.join("pg_ctl"))
+                .arg("-D")
+                .arg(&server.data)
+                .arg("-l")
+                .arg(dir.join("server.log"))
+                .arg("-o")
+                .arg(format!(
+                    "-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={} \
+                     -c max_connections=200",
+                    dir.display()
+                ))
+                .args(["-w", "start"]),
+        )?;
+        server.running = true;
+        Ok(server)
+    }
+
+    fn psql(&self, sql: &str) -> anyhow::Result<()> {
+        checked(
+            Command::new(self.bin.join("psql"))
+                .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-U", "postgres", "-h"])
+                .arg(self.addr.ip().to_string())
+                .arg("-p")
+                .arg(self.addr.port().to_string())
+                .args(["-d", "postgres", "-c", sql]),
+        )?;
+        Ok(())
+    }
+
+    fn stop(&mut self) -> anyhow::Result<()> {
+        if self.running {
+            self.running = false;
+            checked(
+                as_postgres(&self.bin.join("pg_ctl"))
+                    .arg("-D")
+                    .arg(&self.data)
+                    .args(["-m", "fast", "-w", "stop"]),
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        if let Err(e) = self.stop() {
+            tracing::warn!("stopping PostgreSQL: {e:#}");
+        }
+    }
+}
+
+/// A command run as the `postgres` user if we are root, else as ourselves.
+fn as_postgres(program: &Path) -> Command {
+    if std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0) {
+        let mut command = Command::new("runuser");
+        command.args(["-u", "postgres", "--"]).arg(program);
+        command
+    } else {
+        Command::new(program)
+    }
+}
+
+/// The newest PostgreSQL under Debian's `/usr/lib/postgresql/<version>/bin`.
+fn installed() -> Option<PathBuf> {
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let version = e.file_name().to_string_lossy().parse().ok()?;
+            let bin = e.path().join("bin");
+            bin.join("initdb").exists().then_some((version, bin))
+        })
+        .collect();
+    versions.sort();
+    versions.pop().map(|(_, bin)| bin)
+}
+
+/// Installs Debian's PostgreSQL. The package may start a default cluster of its own; that one
+/// is stopped again, so only our server runs.
+fn install() -> anyhow::Result<()> {
+    println!("installing PostgreSQL from Debian's packages …");
+    let apt = |args: &[&str]| {
+        checked(
+            Command::new("apt-get")
+                .env("DEBIAN_FRONTEND", "noninteractive")
+                .args(args),
+        )
+    };
+    if apt(&["install", "-y", "-q", "postgresql"]).is_err() {
+        apt(&["update", "-q"])?;
+        apt(&["install", "-y", "-q", "postgresql"])?;
+    }
+    if let Some(bin) = installed() {
+        let version = bin
+            .parent()
+            .and_then(|v| v.file_name())
+            .map(|v| v.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let _ = Command::new("pg_ctlcluster")
+            .args([&version, "main", "stop"])
+            .output();
+    }
+    Ok(())
+}
