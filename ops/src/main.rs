@@ -115,7 +115,8 @@ enum BenchCmd {
         /// The file whose generated section to replace (e.g. BENCHMARKS.md).
         #[arg(long)]
         write: Option<PathBuf>,
-        /// Small sizes throughout: a try of the command in a few minutes, not figures.
+        /// Small sizes throughout: a try of the command in a few minutes, not figures (CI runs
+        /// it on `tests/data/completejourney-slice`).
         #[arg(long)]
         quick: bool,
     },

@@ -65,7 +65,7 @@ fn steps(data: &Path, dir: &Path, quick: bool) -> Vec<Step> {
         step(
             "A year of stored-value payments: round trips, and headquarters down (issue 4)",
             "bench replay --data DATA --learn-weeks 13 --seed 1 --overdraft-yuan 100",
-            "bench replay --data DATA --learn-weeks 13 --seed 1 --overdraft-yuan 100",
+            "bench replay --data DATA --learn-weeks 1 --seed 1 --overdraft-yuan 100",
         ),
         step(
             "The catalogue and item checkout (issues 5 and 6)",
@@ -81,7 +81,7 @@ fn steps(data: &Path, dir: &Path, quick: bool) -> Vec<Step> {
             "A real year through a real chain: 20 stores as processes (issue 7)",
             "replay --data DATA --dir YEAR --stores 20 --from 2017-01-01 --to 2017-12-31 \
              --time-reports 500",
-            "replay --data DATA --dir YEAR --stores 2 --from 2017-03-01 --to 2017-03-07 \
+            "replay --data DATA --dir YEAR --stores 2 --from 2017-01-01 --to 2017-01-07 \
              --time-reports 50",
         ),
     ]

@@ -76,10 +76,10 @@ pub const FIGURES_ENV: &str = "OPS_BENCH_FIGURES";
 
 /// `a / b` as a ratio for a table, `—` when there is no baseline.
 pub fn ratio(a: f64, b: f64) -> String {
-    if b > 0.0 {
-        format!("{:.2}×", a / b)
-    } else {
-        "—".into()
+    match a / b {
+        r if b <= 0.0 || !r.is_finite() => "—".into(),
+        r if r < 0.01 => format!("{r:.5}×"),
+        r => format!("{r:.2}×"),
     }
 }
 
