@@ -1449,6 +1449,66 @@ mod tests {
         assert_eq!(report.feed_entries, 3);
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+        /// 会员搜索 through its index answers exactly what reading every member would: the
+        /// first members in id order that match, after registrations, renames and new phones;
+        /// and the index rebuilds from the log to the same records.
+        #[test]
+        fn search_through_the_index_answers_what_reading_every_member_would(
+            names in proptest::collection::vec("[张王李芳伟aB]{1,4}", 1..30),
+            edits in proptest::collection::vec(
+                (0usize..30, "[张王李芳伟aB]{1,4}", proptest::option::of(0u32..40)),
+                0..10,
+            ),
+            queries in proptest::collection::vec("[张王李芳伟ab]{1,3}|00[0-3][0-9]|[0-9]{4,5}", 1..12),
+        ) {
+            let store = Arc::new(MemStore::default());
+            let mut journal = Journal::open(store.clone(), settings(), seeded_env(7)).unwrap();
+            let mut ids = Vec::new();
+            for (n, name) in names.iter().enumerate() {
+                let member = NewMember::named(
+                    name.as_str(),
+                    Phone::parse(&format!("1380000{:04}", n * 7 % 40)).unwrap(),
+                );
+                let reply = journal.handle(Command::RegisterMember(request(
+                    &format!("reg-{n:08}"),
+                    member,
+                )));
+                // Two members may draw the same phone; the second is refused.
+                if let Ok(Reply { outcome: Outcome::Member { member, .. }, .. }) = reply {
+                    ids.push(member.member_id);
+                }
+            }
+            for (n, (which, name, phone)) in edits.into_iter().enumerate() {
+                let patch = ProfilePatch {
+                    name: Some(name),
+                    phone: phone.map(|p| Phone::parse(&format!("1390000{p:04}")).unwrap()),
+                    ..Default::default()
+                };
+                let edit = MemberEdit { member_id: ids[which % ids.len()], patch };
+                let _ = journal.handle(Command::EditMember(request(&format!("edit-{n:08}"), edit)));
+            }
+            journal.flush().unwrap();
+            let views = crate::views::Views::new(store.clone());
+            for query in queries {
+                let every: Vec<MemberView> = store
+                    .scan_prefix(b"m/")
+                    .unwrap()
+                    .into_iter()
+                    .map(|(k, v)| crate::views::decode::<MemberView>(&k, &v).unwrap())
+                    .filter(|m| m.profile.matches(&query))
+                    .take(3)
+                    .collect();
+                let indexed = views.search_members(&query, 3).unwrap();
+                let ids = |ms: &[MemberView]| ms.iter().map(|m| m.member_id).collect::<Vec<_>>();
+                proptest::prop_assert_eq!(ids(&indexed), ids(&every), "query {:?}", query);
+            }
+            let report = views::rebuild(&*store, &StoreCalendar::default()).unwrap();
+            proptest::prop_assert!(report.is_clean(), "{:?}", report);
+        }
+    }
+
     #[test]
     fn rejections_write_nothing() {
         let store = Arc::new(MemStore::default());

@@ -137,6 +137,29 @@ fn custom_entries<'a>(
 pub const SEARCH_RESULTS_MAX: usize = 20;
 pub const SEARCH_CHARS_MAX: usize = 32;
 
+/// The name terms (see [`Profile::search_terms`]) under one of which every member whose name
+/// matches `query` is filed: the query itself if it is one character, else each pair of
+/// adjacent characters in it. Any one of them is enough; the rarest is cheapest.
+pub fn name_query_terms(query: &str) -> BTreeSet<String> {
+    let query: Vec<char> = query.trim().to_lowercase().chars().collect();
+    match query.len() {
+        0 => BTreeSet::new(),
+        1 => BTreeSet::from([query[0].to_string()]),
+        _ => query
+            .windows(2)
+            .map(|pair| pair.iter().collect::<String>())
+            .collect(),
+    }
+}
+
+/// The phone-tail term under which every member whose phone ends in `query` is filed, if
+/// `query` is a phone tail a search accepts (4 or more digits).
+pub fn phone_tail_term(query: &str) -> Option<String> {
+    let query = query.trim();
+    (query.len() >= 4 && query.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| query[query.len() - 4..].to_owned())
+}
+
 impl Profile {
     /// 会员搜索: whether this member answers a search typed at the till or at headquarters —
     /// part of the name (any case), the phone's last digits (4 or more), or the card number.
@@ -149,6 +172,20 @@ impl Profile {
         self.name.to_lowercase().contains(&query.to_lowercase())
             || (digits && self.phone.as_str().ends_with(query))
             || self.card_no.as_ref().is_some_and(|c| c.as_str() == query)
+    }
+
+    /// What an index for 会员搜索 files this member under, so that a search reads one term's
+    /// members instead of every member: each character and each pair of adjacent characters of
+    /// the name (lowercased), and the phone's last four digits. A name search for `q` finds
+    /// every member it matches among those filed under any one of [`name_query_terms`]`(q)`;
+    /// a phone-tail search among those under [`phone_tail_term`]`(q)`.
+    pub fn search_terms(&self) -> (BTreeSet<String>, String) {
+        let name: Vec<char> = self.name.to_lowercase().chars().collect();
+        let mut terms: BTreeSet<String> = name.iter().map(|c| c.to_string()).collect();
+        terms.extend(name.windows(2).map(|pair| pair.iter().collect::<String>()));
+        let phone = self.phone.as_str();
+        let tail = phone[phone.len().saturating_sub(4)..].to_owned();
+        (terms, tail)
     }
 
     pub fn validate(&self) -> Result<(), ProfileError> {
@@ -430,6 +467,34 @@ impl MemberDoc {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// Whatever a search matches by name or phone tail is filed under the terms the
+        /// search reads: every name term of the query, and the query's phone-tail term.
+        #[test]
+        fn a_match_is_filed_under_the_terms_its_query_reads(
+            name in "[张王李aAbB 1-]{1,8}",
+            query in "[张王李aAbB 1-]{1,4}",
+            digits in "[0-9]{8}",
+            tail_len in 4usize..=11,
+        ) {
+            let mut profile = sample("S001");
+            profile.name = name;
+            profile.phone = Phone::parse(&format!("139{digits}")).unwrap();
+            let (terms, tail) = profile.search_terms();
+            if profile.name.to_lowercase().contains(&query.trim().to_lowercase())
+                && !query.trim().is_empty()
+            {
+                proptest::prop_assert!(profile.matches(&query));
+                for term in name_query_terms(&query) {
+                    proptest::prop_assert!(terms.contains(&term), "{term:?} not in {terms:?}");
+                }
+            }
+            let phone_tail = &profile.phone.as_str()[11 - tail_len..];
+            proptest::prop_assert!(profile.matches(phone_tail));
+            proptest::prop_assert_eq!(phone_tail_term(phone_tail), Some(tail));
+        }
+    }
 
     pub(crate) fn sample(store: &str) -> Profile {
         Profile {

@@ -21,11 +21,9 @@ pub(super) fn member_phone(n: usize) -> String {
     format!("13{n:09}")
 }
 
-fn new_member(n: usize) -> anyhow::Result<NewMember> {
-    Ok(NewMember::named(
-        format!("会员{n}"),
-        Phone::parse(&member_phone(n))?,
-    ))
+/// The name of the `n`th member in the sync benchmarks.
+pub(super) fn numbered_name(n: usize) -> String {
+    format!("会员{n}")
 }
 
 /// Writes `sales` quick sales (cash, a member's, a few categories) straight into a node's store
@@ -75,6 +73,7 @@ pub(super) fn write_members(
     config: &node::Config,
     members: std::ops::Range<usize>,
     edits: usize,
+    name: fn(usize) -> String,
 ) -> anyhow::Result<u64> {
     std::fs::create_dir_all(&config.data_dir)?;
     let store: Arc<dyn Store> = Arc::new(SledStore::open(&config.data_dir)?);
@@ -83,7 +82,7 @@ pub(super) fn write_members(
     for n in members {
         let reply = journal.handle(Command::RegisterMember(request(
             format!("bench-reg-{n:09}"),
-            new_member(n)?,
+            NewMember::named(name(n), Phone::parse(&member_phone(n))?),
         )?))?;
         if let node::journal::Outcome::Member { member, .. } = reply.outcome {
             ids.push(member.member_id);
@@ -244,7 +243,7 @@ pub fn run(members: usize, edits: usize, idle_members: usize, sample: usize) -> 
     // 1. Replicating member changes.
     let bench = Bench::new("sync-wire")?;
     let started = Instant::now();
-    let entries = write_members(&bench.node, 0..members, edits)?;
+    let entries = write_members(&bench.node, 0..members, edits, numbered_name)?;
     println!(
         "wrote {entries} entries ({members} members × (1 registration + {edits} edits)) in {:.1?}",
         started.elapsed()
@@ -275,7 +274,7 @@ pub fn run(members: usize, edits: usize, idle_members: usize, sample: usize) -> 
     // 2. An idle reconnect: the store restarts with nothing new on either side.
     let bench = Bench::new("sync-idle")?;
     let started = Instant::now();
-    let idle_entries = write_members(&bench.node, 0..idle_members, 0)?;
+    let idle_entries = write_members(&bench.node, 0..idle_members, 0, numbered_name)?;
     println!(
         "wrote {idle_entries} member registrations in {:.1?}",
         started.elapsed()
