@@ -919,18 +919,19 @@ async fn search_members(
     }
     let storage = hq.storage.clone();
     let found = tokio::task::spawn_blocking(move || {
-        storage.members().map(|all| {
-            all.into_iter()
-                .filter(|m| m.profile.matches(&q))
-                .take(protocol::member::SEARCH_RESULTS_MAX)
-                .map(|m| {
-                    let p = m.profile;
-                    json!({"member_id": m.member_id.to_string(), "name": p.name,
+        storage
+            .search_members(&q, protocol::member::SEARCH_RESULTS_MAX)
+            .map(|found| {
+                found
+                    .into_iter()
+                    .map(|m| {
+                        let p = m.profile;
+                        json!({"member_id": m.member_id.to_string(), "name": p.name,
                            "phone_masked": p.phone.masked(), "card_no": p.card_no,
                            "tier": p.tier, "home_store": p.home_store})
-                })
-                .collect::<Vec<_>>()
-        })
+                    })
+                    .collect::<Vec<_>>()
+            })
     })
     .await;
     match found {

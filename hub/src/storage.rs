@@ -4,11 +4,13 @@
 //!
 //! sled layout, one tree: `log/<store>\0<seq BE>` entry · `tip/<store>` chain tip ·
 //! `st/<store>` status · `feed/<position BE>` feed record · `meta/feed_len` ·
-//! `m/<member>` the member as headquarters sees it · `p/<phone>` → member · `w/<member>` the
+//! `m/<member>` the member as headquarters sees it · `p/<phone>` → member · `sx/…` 会员搜索's
+//! index (`protocol::member::SEARCH_INDEX`) · `w/<member>` the
 //! member's wallet (every counter's rights as the hub knows them) · `fence/<store>` a hold or
 //! fence headquarters put on the store · `v/<key>` the inventory views (`protocol::inventory`:
 //! catalogue, stock per store, transfers).
 
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use protocol::entry::ChainTip;
@@ -110,6 +112,8 @@ pub trait HubStore: Send + Sync + 'static {
     fn member_by_phone(&self, phone: &Phone) -> Result<Option<MemberId>>;
     /// Every member in the directory, in id order.
     fn members(&self) -> Result<Vec<MemberRecord>>;
+    /// 会员搜索: the first `limit` members in id order that match `query` (`Profile::matches`).
+    fn search_members(&self, query: &str, limit: usize) -> Result<Vec<MemberRecord>>;
     fn wallet(&self, id: &MemberId) -> Result<Option<Wallet>>;
     /// Every member's wallet, for liabilities and settlement reports.
     fn wallets(&self) -> Result<Vec<(MemberId, Wallet)>>;
@@ -220,11 +224,27 @@ impl HubStore for SledHubStore {
             batch.insert(feed_key(*position), encode(record));
         }
         batch.insert(&b"meta/feed_len"[..], encode(&a.feed_len));
+        // Each member's search index records move from what they were (stored, or earlier in
+        // this batch) to what they are.
+        let mut filed: std::collections::HashMap<MemberId, BTreeSet<Vec<u8>>> = Default::default();
         for record in &a.members {
-            batch.insert(
-                format!("m/{}", record.member_id).into_bytes(),
-                encode(record),
-            );
+            let id = record.member_id;
+            let old = match filed.remove(&id) {
+                Some(keys) => keys,
+                None => self
+                    .member(&id)?
+                    .map(|old| old.profile.search_keys(&id))
+                    .unwrap_or_default(),
+            };
+            let new = record.profile.search_keys(&id);
+            for gone in old.difference(&new) {
+                batch.remove(gone.as_slice());
+            }
+            for added in new.difference(&old) {
+                batch.insert(added.as_slice(), &[][..]);
+            }
+            filed.insert(id, new);
+            batch.insert(format!("m/{id}").into_bytes(), encode(record));
         }
         for (phone, member) in &a.phones {
             match member {
@@ -287,6 +307,22 @@ impl HubStore for SledHubStore {
             .collect()
     }
 
+    fn search_members(&self, query: &str, limit: usize) -> Result<Vec<MemberRecord>> {
+        protocol::member::search_index(
+            query,
+            limit,
+            |prefix| {
+                self.db
+                    .scan_prefix(prefix)
+                    .keys()
+                    .map(|k| Ok(k?.to_vec()))
+                    .collect()
+            },
+            |id| self.member(id),
+            |record: &MemberRecord| &record.profile,
+        )
+    }
+
     fn wallet(&self, id: &MemberId) -> Result<Option<Wallet>> {
         self.read(&format!("w/{id}"))
     }
@@ -325,7 +361,13 @@ impl HubStore for SledHubStore {
 
     fn replace_derived(&self, derived: Derived, version: u32) -> Result<()> {
         let mut batch = sled::Batch::default();
-        for prefix in [&b"m/"[..], b"p/", b"w/", b"v/"] {
+        for prefix in [
+            &b"m/"[..],
+            b"p/",
+            b"w/",
+            b"v/",
+            protocol::member::SEARCH_INDEX,
+        ] {
             for kv in self.db.scan_prefix(prefix) {
                 batch.remove(kv?.0);
             }
@@ -335,6 +377,9 @@ impl HubStore for SledHubStore {
                 format!("m/{}", record.member_id).into_bytes(),
                 encode(record),
             );
+            for key in record.profile.search_keys(&record.member_id) {
+                batch.insert(key, &[][..]);
+            }
         }
         for (phone, member) in &derived.phones {
             batch.insert(format!("p/{phone}").into_bytes(), encode(member));
@@ -544,6 +589,18 @@ impl HubStore for MemHubStore {
         Ok(self.lock().live.members.get(id).cloned())
     }
 
+    /// The test double reads every member, as the index must answer.
+    fn search_members(&self, query: &str, limit: usize) -> Result<Vec<MemberRecord>> {
+        let mut found: Vec<MemberRecord> = self
+            .members()?
+            .into_iter()
+            .filter(|m| m.profile.matches(query))
+            .collect();
+        found.sort_by_key(|m| m.member_id.to_string());
+        found.truncate(limit);
+        Ok(found)
+    }
+
     fn member_by_phone(&self, phone: &Phone) -> Result<Option<MemberId>> {
         Ok(self.lock().live.phones.get(phone).copied())
     }
@@ -618,5 +675,109 @@ impl HubStore for MemHubStore {
             };
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use protocol::member::{Gender, Profile};
+    use protocol::{CardNo, Phone};
+
+    use super::*;
+
+    fn record(n: u8, name: &str, phone: u32, card: Option<u32>) -> MemberRecord {
+        MemberRecord {
+            member_id: MemberId::mint(1, u128::from(n) * 7919),
+            doc: Vec::new(),
+            profile: Profile {
+                name: name.to_owned(),
+                phone: Phone::parse(&format!("1390000{phone:04}")).unwrap(),
+                card_no: card.map(|c| CardNo::parse(&format!("VIP{c:04}")).unwrap()),
+                birthday: None,
+                gender: Gender::Unspecified,
+                tags: Default::default(),
+                notes: String::new(),
+                tier: "standard".into(),
+                custom: Default::default(),
+                home_store: StoreId::parse("S001").unwrap(),
+                join_date: chrono::NaiveDate::from_ymd_opt(2026, 11, 29).unwrap(),
+                referrer: None,
+            },
+        }
+    }
+
+    fn answers(found: &[MemberRecord]) -> Vec<MemberId> {
+        found.iter().map(|m| m.member_id).collect()
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(16))]
+        /// Headquarters' 会员搜索 through the index answers what reading every member would,
+        /// after batches that rename members, give them new phones and cards (twice in one
+        /// batch, too), and again after the derived state is rebuilt.
+        #[test]
+        fn search_through_the_index_answers_what_reading_every_member_would(
+            batches in proptest::collection::vec(
+                proptest::collection::vec(
+                    (0u8..12, "[张王李芳伟aB]{1,4}", 0u32..30, proptest::option::of(0u32..5)),
+                    1..6,
+                ),
+                1..5,
+            ),
+            queries in proptest::collection::vec("[张王李芳伟ab]{1,3}|00[0-2][0-9]|VIP000[0-4]", 1..10),
+        ) {
+            static RUN: AtomicU32 = AtomicU32::new(0);
+            let dir = std::env::temp_dir().join(format!(
+                "hub-search-{}-{}",
+                std::process::id(),
+                RUN.fetch_add(1, Ordering::Relaxed)
+            ));
+            let storage = SledHubStore::open(&dir).unwrap();
+            let origin = StoreId::parse("S001").unwrap();
+            let mut every: BTreeMap<String, MemberRecord> = BTreeMap::new();
+            for batch in batches {
+                let members: Vec<MemberRecord> = batch
+                    .into_iter()
+                    .map(|(n, name, phone, card)| record(n, &name, phone, card))
+                    .collect();
+                for m in &members {
+                    every.insert(m.member_id.to_string(), m.clone());
+                }
+                storage
+                    .append(Append {
+                        store: &origin,
+                        entries: Vec::new(),
+                        tip: ChainTip::GENESIS,
+                        status: StoreStatus::default(),
+                        feed: Vec::new(),
+                        feed_len: 0,
+                        members,
+                        phones: Vec::new(),
+                        wallets: Vec::new(),
+                        views: Vec::new(),
+                    })
+                    .unwrap();
+            }
+            let expect = |q: &str| {
+                let all: Vec<MemberRecord> = every.values().cloned().collect();
+                answers(&all.into_iter().filter(|m| m.profile.matches(q)).take(3).collect::<Vec<_>>())
+            };
+            for q in &queries {
+                proptest::prop_assert_eq!(answers(&storage.search_members(q, 3).unwrap()), expect(q), "query {:?}", q);
+            }
+            let derived = Derived {
+                members: every.values().cloned().collect(),
+                ..Derived::default()
+            };
+            storage.replace_derived(derived, 1).unwrap();
+            for q in &queries {
+                proptest::prop_assert_eq!(answers(&storage.search_members(q, 3).unwrap()), expect(q), "query {:?} after rebuild", q);
+            }
+            drop(storage);
+            let _ = std::fs::remove_dir_all(&dir);
+        }
     }
 }

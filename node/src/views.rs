@@ -12,8 +12,6 @@
 //! `fx/<feed position BE>` an entry from another replica, received through the hub's feed,
 //! with where in this store's own log it was applied · `meta/feed_applied`.
 
-use std::collections::{BTreeMap, BTreeSet};
-
 use protocol::calendar::StoreCalendar;
 use protocol::entry::{ChainError, ChainTip, Entry, EntryError, Payload};
 use protocol::member::{MemberDoc, Profile, ProfileError};
@@ -36,8 +34,21 @@ pub mod keys {
     /// Every prefix that holds a view, i.e. state that `rebuild` must reproduce exactly (with
     /// `protocol::inventory::VIEW_PREFIXES`).
     pub const VIEWS: &[&[u8]] = &[
-        b"m/", b"d/", b"p/", b"c/", b"w/", b"s/", b"si/", b"ms/", b"owe/", b"od/", b"sf/", b"rp/",
-        b"sc/", b"ru/", b"sx/",
+        b"m/",
+        b"d/",
+        b"p/",
+        b"c/",
+        b"w/",
+        b"s/",
+        b"si/",
+        b"ms/",
+        b"owe/",
+        b"od/",
+        b"sf/",
+        b"rp/",
+        b"sc/",
+        b"ru/",
+        protocol::member::SEARCH_INDEX,
     ];
 
     fn join(prefix: &str, id: impl std::fmt::Display) -> Vec<u8> {
@@ -76,19 +87,6 @@ pub mod keys {
 
     pub fn card(card: &CardNo) -> Vec<u8> {
         join("c/", card)
-    }
-
-    /// 会员搜索's index: the members filed under a name term (`Profile::search_terms`), one
-    /// empty record each, `sx/n/<term>\0<member id>`, in member id order.
-    pub fn search_name(term: &str) -> Vec<u8> {
-        let mut key = join("sx/n/", term);
-        key.push(0);
-        key
-    }
-
-    /// The members whose phone ends in `tail` (four digits): `sx/t/<tail>/<member id>`.
-    pub fn search_tail(tail: &str) -> Vec<u8> {
-        join("sx/t/", format!("{tail}/"))
     }
 
     pub fn wallet(id: &MemberId) -> Vec<u8> {
@@ -491,21 +489,11 @@ fn write_member(
         before.map(|p| keys::phone(&p.phone)),
         Some(keys::phone(&profile.phone)),
     )?;
-    // 会员搜索's postings of this member, before and after.
-    let filed = |p: &Profile| -> BTreeSet<Vec<u8>> {
-        let (names, tail) = p.search_terms();
-        let id = member_id.to_string();
-        let terms = names.iter().map(|term| keys::search_name(term));
-        terms
-            .chain([keys::search_tail(&tail)])
-            .map(|mut key| {
-                key.extend(id.as_bytes());
-                key
-            })
-            .collect()
-    };
-    let old = before.map(filed).unwrap_or_default();
-    let new = filed(&profile);
+    // 会员搜索's index records of this member, before and after.
+    let old = before
+        .map(|p| p.search_keys(&member_id))
+        .unwrap_or_default();
+    let new = profile.search_keys(&member_id);
     for gone in old.difference(&new) {
         ov.delete(gone.clone());
     }
@@ -620,73 +608,23 @@ impl Views {
         self.get_as(&keys::phone(phone))
     }
 
-    /// 会员搜索: the first members (in id order) answering `query` (`Profile::matches`). It
-    /// reads the index, not every member: the card number's record; the members filed under the
-    /// phone tail; and those under the query's rarest name term. Each of the three yields its
-    /// first `limit` matches in id order, so the first `limit` of their union are the answer.
+    /// 会员搜索: the first members (in id order) answering `query` (`Profile::matches`),
+    /// read through the index (`protocol::member::search_index`), never every member.
     pub fn search_members(&self, query: &str, limit: usize) -> Result<Vec<MemberView>, StoreError> {
-        let mut found: BTreeMap<String, MemberView> = BTreeMap::new();
-        let consider = |found: &mut BTreeMap<String, MemberView>, id: MemberId| {
-            if let Some(view) = self.member(&id)?
-                && view.profile.matches(query)
-            {
-                found.insert(id.to_string(), view);
-                return Ok(true);
-            }
-            Ok::<_, StoreError>(false)
-        };
-        if let Ok(card) = CardNo::parse(query.trim())
-            && let Some(id) = self.member_by_card(&card)?
-        {
-            consider(&mut found, id)?;
-        }
-        // A posting's member id is what follows its term's prefix.
-        let ids = |prefix: &[u8], postings: Vec<crate::store::KeyValue>| {
-            postings
-                .into_iter()
-                .filter_map(|(key, _)| {
-                    let id = std::str::from_utf8(&key[prefix.len()..]).ok()?;
-                    MemberId::parse(id).ok()
-                })
-                .collect::<Vec<_>>()
-        };
-        let read = |found: &mut BTreeMap<String, MemberView>, prefix: Vec<u8>, postings| {
-            let mut matched = 0;
-            for id in ids(&prefix, postings) {
-                if consider(found, id)? {
-                    matched += 1;
-                    if matched == limit {
-                        break;
-                    }
-                }
-            }
-            Ok::<_, StoreError>(())
-        };
-        if let Some(tail) = protocol::member::phone_tail_term(query) {
-            let prefix = keys::search_tail(&tail);
-            let postings = self.store.scan_prefix(&prefix)?;
-            read(&mut found, prefix, postings)?;
-        }
-        // The rarest name term: the one with the fewest members filed under it.
-        let mut rarest: Option<(Vec<u8>, Vec<crate::store::KeyValue>)> = None;
-        for term in protocol::member::name_query_terms(query) {
-            let prefix = keys::search_name(&term);
-            let postings = self.store.scan_prefix(&prefix)?;
-            let empty = postings.is_empty();
-            if rarest
-                .as_ref()
-                .is_none_or(|(_, fewest)| postings.len() < fewest.len())
-            {
-                rarest = Some((prefix, postings));
-            }
-            if empty {
-                break;
-            }
-        }
-        if let Some((prefix, postings)) = rarest {
-            read(&mut found, prefix, postings)?;
-        }
-        Ok(found.into_values().take(limit).collect())
+        protocol::member::search_index(
+            query,
+            limit,
+            |prefix| {
+                Ok(self
+                    .store
+                    .scan_prefix(prefix)?
+                    .into_iter()
+                    .map(|(k, _)| k)
+                    .collect())
+            },
+            |id| self.member(id),
+            |view: &MemberView| &view.profile,
+        )
     }
 
     pub fn member_by_card(&self, card: &CardNo) -> Result<Option<MemberId>, StoreError> {

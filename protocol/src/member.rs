@@ -137,10 +137,35 @@ fn custom_entries<'a>(
 pub const SEARCH_RESULTS_MAX: usize = 20;
 pub const SEARCH_CHARS_MAX: usize = 32;
 
-/// The name terms (see [`Profile::search_terms`]) under one of which every member whose name
-/// matches `query` is filed: the query itself if it is one character, else each pair of
-/// adjacent characters in it. Any one of them is enough; the rarest is cheapest.
-pub fn name_query_terms(query: &str) -> BTreeSet<String> {
+/// 会员搜索's index, the same at a store and at headquarters: a member is filed under each
+/// character and each pair of adjacent characters of the name (lowercased), under the phone's
+/// last four digits and under the card number, as one empty record `<term prefix><member id>`
+/// per term. A search
+/// then reads the members under one term instead of every member ([`search_index`]).
+pub const SEARCH_INDEX: &[u8] = b"sx/";
+
+fn name_term(term: &str) -> Vec<u8> {
+    let mut key = b"sx/n/".to_vec();
+    key.extend(term.as_bytes());
+    key.push(0);
+    key
+}
+
+fn tail_term(tail: &str) -> Vec<u8> {
+    format!("sx/t/{tail}/").into_bytes()
+}
+
+fn card_term(card: &str) -> Vec<u8> {
+    let mut key = b"sx/c/".to_vec();
+    key.extend(card.as_bytes());
+    key.push(0);
+    key
+}
+
+/// The name terms under one of which every member whose name matches `query` is filed: the
+/// query itself if it is one character, else each pair of adjacent characters in it. Any one
+/// of them is enough; the rarest is cheapest.
+fn name_query_terms(query: &str) -> BTreeSet<String> {
     let query: Vec<char> = query.trim().to_lowercase().chars().collect();
     match query.len() {
         0 => BTreeSet::new(),
@@ -152,12 +177,75 @@ pub fn name_query_terms(query: &str) -> BTreeSet<String> {
     }
 }
 
-/// The phone-tail term under which every member whose phone ends in `query` is filed, if
-/// `query` is a phone tail a search accepts (4 or more digits).
-pub fn phone_tail_term(query: &str) -> Option<String> {
+/// The last four digits of `query` if it is a phone tail a search accepts (4 or more digits).
+fn phone_tail(query: &str) -> Option<&str> {
     let query = query.trim();
     (query.len() >= 4 && query.bytes().all(|b| b.is_ascii_digit()))
-        .then(|| query[query.len() - 4..].to_owned())
+        .then(|| &query[query.len() - 4..])
+}
+
+/// 会员搜索 through the index: the first `limit` members in id order that match `query`
+/// ([`Profile::matches`]), exactly as reading every member would answer. `postings(prefix)`
+/// lists the keys under an index prefix in key order; `load` reads one member. It reads the
+/// members under the card number, the phone tail and the query's rarest name term; each source
+/// yields its first `limit` matches in id order, so the first `limit` of their union are the
+/// answer.
+pub fn search_index<T, E>(
+    query: &str,
+    limit: usize,
+    mut postings: impl FnMut(&[u8]) -> Result<Vec<Vec<u8>>, E>,
+    mut load: impl FnMut(&MemberId) -> Result<Option<T>, E>,
+    profile: impl Fn(&T) -> &Profile,
+) -> Result<Vec<T>, E> {
+    let mut found: BTreeMap<String, T> = BTreeMap::new();
+    let mut read = |found: &mut BTreeMap<String, T>, ids: Vec<MemberId>| {
+        let mut matched = 0;
+        for id in ids {
+            if let Some(member) = load(&id)?
+                && profile(&member).matches(query)
+            {
+                found.insert(id.to_string(), member);
+                matched += 1;
+                if matched == limit {
+                    break;
+                }
+            }
+        }
+        Ok::<_, E>(())
+    };
+    let ids = |prefix: &[u8], keys: Vec<Vec<u8>>| -> Vec<MemberId> {
+        keys.iter()
+            .filter_map(|key| {
+                let id = std::str::from_utf8(key.get(prefix.len()..)?).ok()?;
+                MemberId::parse(id).ok()
+            })
+            .collect()
+    };
+    let prefix = card_term(query.trim());
+    let keys = postings(&prefix)?;
+    read(&mut found, ids(&prefix, keys))?;
+    if let Some(tail) = phone_tail(query) {
+        let prefix = tail_term(tail);
+        let keys = postings(&prefix)?;
+        read(&mut found, ids(&prefix, keys))?;
+    }
+    let mut rarest: Option<Vec<MemberId>> = None;
+    for term in name_query_terms(query) {
+        let prefix = name_term(&term);
+        let under = ids(&prefix, postings(&prefix)?);
+        let none = under.is_empty();
+        if rarest
+            .as_ref()
+            .is_none_or(|fewest| under.len() < fewest.len())
+        {
+            rarest = Some(under);
+        }
+        if none {
+            break;
+        }
+    }
+    read(&mut found, rarest.unwrap_or_default())?;
+    Ok(found.into_values().take(limit).collect())
 }
 
 impl Profile {
@@ -174,18 +262,27 @@ impl Profile {
             || self.card_no.as_ref().is_some_and(|c| c.as_str() == query)
     }
 
-    /// What an index for 会员搜索 files this member under, so that a search reads one term's
-    /// members instead of every member: each character and each pair of adjacent characters of
-    /// the name (lowercased), and the phone's last four digits. A name search for `q` finds
-    /// every member it matches among those filed under any one of [`name_query_terms`]`(q)`;
-    /// a phone-tail search among those under [`phone_tail_term`]`(q)`.
-    pub fn search_terms(&self) -> (BTreeSet<String>, String) {
+    /// The index records ([`SEARCH_INDEX`]) that file member `id` with this profile.
+    pub fn search_keys(&self, id: &MemberId) -> BTreeSet<Vec<u8>> {
         let name: Vec<char> = self.name.to_lowercase().chars().collect();
-        let mut terms: BTreeSet<String> = name.iter().map(|c| c.to_string()).collect();
-        terms.extend(name.windows(2).map(|pair| pair.iter().collect::<String>()));
+        let mut terms: BTreeSet<Vec<u8>> = name.iter().map(|c| name_term(&c.to_string())).collect();
+        terms.extend(
+            name.windows(2)
+                .map(|pair| name_term(&pair.iter().collect::<String>())),
+        );
         let phone = self.phone.as_str();
-        let tail = phone[phone.len().saturating_sub(4)..].to_owned();
-        (terms, tail)
+        terms.insert(tail_term(&phone[phone.len().saturating_sub(4)..]));
+        if let Some(card) = &self.card_no {
+            terms.insert(card_term(card.as_str()));
+        }
+        let id = id.to_string();
+        terms
+            .into_iter()
+            .map(|mut key| {
+                key.extend(id.as_bytes());
+                key
+            })
+            .collect()
     }
 
     pub fn validate(&self) -> Result<(), ProfileError> {
@@ -481,18 +578,24 @@ mod tests {
             let mut profile = sample("S001");
             profile.name = name;
             profile.phone = Phone::parse(&format!("139{digits}")).unwrap();
-            let (terms, tail) = profile.search_terms();
+            let id = MemberId::mint(1, 2);
+            let keys = profile.search_keys(&id);
+            let filed = |prefix: Vec<u8>| {
+                let mut key = prefix;
+                key.extend(id.to_string().as_bytes());
+                keys.contains(&key)
+            };
             if profile.name.to_lowercase().contains(&query.trim().to_lowercase())
                 && !query.trim().is_empty()
             {
                 proptest::prop_assert!(profile.matches(&query));
                 for term in name_query_terms(&query) {
-                    proptest::prop_assert!(terms.contains(&term), "{term:?} not in {terms:?}");
+                    proptest::prop_assert!(filed(name_term(&term)), "{term:?} not filed");
                 }
             }
-            let phone_tail = &profile.phone.as_str()[11 - tail_len..];
-            proptest::prop_assert!(profile.matches(phone_tail));
-            proptest::prop_assert_eq!(phone_tail_term(phone_tail), Some(tail));
+            let tail = &profile.phone.as_str()[11 - tail_len..];
+            proptest::prop_assert!(profile.matches(tail));
+            proptest::prop_assert!(filed(tail_term(phone_tail(tail).unwrap())));
         }
     }
 
