@@ -4,8 +4,8 @@
 //!
 //! Key layout (one sled tree, so one atomic batch covers log and views):
 //! `log/<origin>\0<seq BE>` entry · `m/<member>` profile view · `d/<member>` automerge document ·
-//! `p/<phone>` and `c/<card>` → member · `sx/n/<name term>\0<member>` and
-//! `sx/t/<phone's last 4>/<member>` 会员搜索's index · `w/<member>` wallet (every counter's rights, cards,
+//! `p/<phone>` and `c/<card>` → member · `sx/n/<name term>\0<member>`,
+//! `sx/t/<phone's last 4>/<member>` and `sx/c/<card>\0<member>` 会员搜索's index · `w/<member>` wallet (every counter's rights, cards,
 //! payment password hash) · `s/<sale>` sale ·
 //! `ms/<member>/<hlc BE>` → sale id · `owe/<store>/<member>` and `od/<store>` what members owe
 //! a store for offline overdrafts · `i/<idempotency key>` request record (not a view) ·

@@ -94,6 +94,7 @@ pub fn run(data: &Path, write: Option<&Path>, quick: bool) -> anyhow::Result<()>
         data.display()
     );
     let started = Instant::now();
+    remove_leftovers(None);
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
     let date = chrono::DateTime::from_timestamp(now.as_secs() as i64, 0)
         .context("the clock")?
@@ -227,7 +228,7 @@ fn run_step(me: &Path, step: &Step, figures: &Path, dir: &Path) -> anyhow::Resul
         out.push('\n');
     }
     let status = child.0.wait()?;
-    remove_leftovers(pid);
+    remove_leftovers(Some(pid));
     if !status.success() {
         let log = std::fs::read_to_string(&log_path).unwrap_or_default();
         let tail: Vec<&str> = log.lines().rev().take(30).collect();
@@ -239,15 +240,28 @@ fn run_step(me: &Path, step: &Step, figures: &Path, dir: &Path) -> anyhow::Resul
     Ok(out)
 }
 
-/// The scratch directories a bench of process `pid` made under the temp dir ([`Scratch`]).
-fn remove_leftovers(pid: u32) {
-    let suffix = format!("-{pid}");
+/// Removes the scratch directories ([`Scratch`]) a bench left under the temp dir — those of
+/// process `pid`, or with `None` those of any process no longer running (an earlier run that
+/// was interrupted) — first stopping a PostgreSQL server still running in one.
+fn remove_leftovers(pid: Option<u32>) {
     let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
         return;
     };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with("ops-bench-") && name.ends_with(&suffix) {
+        let Some(owner) = name
+            .strip_prefix("ops-bench-")
+            .and_then(|rest| rest.rsplit_once('-'))
+            .and_then(|(_, owner)| owner.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let gone = match pid {
+            Some(pid) => owner == pid,
+            None => !Path::new(&format!("/proc/{owner}")).exists(),
+        };
+        if gone {
+            super::central::stop_leftover(&entry.path());
             let _ = std::fs::remove_dir_all(entry.path());
         }
     }

@@ -8,7 +8,7 @@
 //! what succeeds with headquarters down: the central server is stopped and tried again.
 
 use std::net::SocketAddr;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Arc;
@@ -297,7 +297,7 @@ fn our_node(
         members.push(id);
     }
     let pay = |agent: &ureq::Agent, key: &str, member: &str| {
-        let body = json!({"member_id": member, "amount": {"amount": "1.00"},
+        let body = json!({"member_id": member, "amount": {"amount": "12.34"},
                           "pay_with": "stored_value"});
         let sent = Instant::now();
         let (status, answer) = post(agent, "/api/v1/checkouts/quick", key, &body)?;
@@ -465,6 +465,10 @@ impl Postgres {
         };
         std::fs::create_dir_all(dir)?;
         if std::fs::metadata("/proc/self")?.uid() == 0 {
+            // The postgres user must reach its directory, whatever root's umask.
+            if let Some(parent) = dir.parent() {
+                std::fs::set_permissions(parent, std::fs::Permissions::from_mode(0o755))?;
+            }
             let ids = |flag: &str| -> anyhow::Result<u32> {
                 let out = checked(Command::new("id").args([flag, "postgres"]))?;
                 Ok(String::from_utf8_lossy(&out.stdout).trim().parse()?)
@@ -497,11 +501,12 @@ impl Postgres {
                 );
                 Ok(())
             })?;
-        let mut server = Self {
+        // Running from here on, as far as stopping goes: a start that times out may still come up.
+        let server = Self {
             bin,
             data,
             addr,
-            running: false,
+            running: true,
         };
         checked(
             as_postgres(&server.bin.join("pg_ctl"))
@@ -511,13 +516,12 @@ impl Postgres {
                 .arg(dir.join("server.log"))
                 .arg("-o")
                 .arg(format!(
-                    "-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={} \
+                    "-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='{}' \
                      -c max_connections=200",
                     dir.display()
                 ))
                 .args(["-w", "start"]),
         )?;
-        server.running = true;
         Ok(server)
     }
 
@@ -535,13 +539,8 @@ impl Postgres {
 
     fn stop(&mut self) -> anyhow::Result<()> {
         if self.running {
+            stop_server(&self.bin, &self.data)?;
             self.running = false;
-            checked(
-                as_postgres(&self.bin.join("pg_ctl"))
-                    .arg("-D")
-                    .arg(&self.data)
-                    .args(["-m", "fast", "-w", "stop"]),
-            )?;
         }
         Ok(())
     }
@@ -552,6 +551,32 @@ impl Drop for Postgres {
         if let Err(e) = self.stop() {
             tracing::warn!("stopping PostgreSQL: {e:#}");
         }
+    }
+}
+
+/// Stops the server on `data` (fast; immediately if that fails).
+fn stop_server(bin: &Path, data: &Path) -> anyhow::Result<()> {
+    let stop = |mode: &str| {
+        checked(
+            as_postgres(&bin.join("pg_ctl"))
+                .arg("-D")
+                .arg(data)
+                .args(["-m", mode, "-w", "stop"]),
+        )
+    };
+    stop("fast").or_else(|_| stop("immediate"))?;
+    Ok(())
+}
+
+/// Stops a server this bench left running in its scratch directory `dir` (a run that was
+/// killed before it could stop it).
+pub fn stop_leftover(dir: &Path) {
+    let data = dir.join("pg").join("data");
+    if let Some(bin) = installed()
+        && data.join("postmaster.pid").exists()
+        && let Err(e) = stop_server(&bin, &data)
+    {
+        tracing::warn!("stopping the PostgreSQL left in {}: {e:#}", dir.display());
     }
 }
 
