@@ -144,12 +144,26 @@ pub fn run(small: usize, large: usize, lookups: usize) -> anyhow::Result<()> {
 /// there are none) and health checks, reads its RSS, and stops it.
 fn serve(toml: &Path, members: usize, lookups: usize) -> anyhow::Result<Served> {
     let launcher = ops::replay::Launcher::this_binary()?;
-    let (node, said) = ops::replay::start(
-        &launcher.node,
-        toml,
-        &["--listen", "127.0.0.1:0"],
-        &["listening on "],
-    )?;
+    // The store was just written by a journal of this process, and sled lets go of its lock on
+    // the directory a moment after the last handle is dropped: a node that cannot open it yet
+    // is started again, a few times.
+    let mut attempt = 0;
+    let (node, said) = loop {
+        attempt += 1;
+        match ops::replay::start(
+            &launcher.node,
+            toml,
+            &["--listen", "127.0.0.1:0"],
+            &["listening on "],
+        ) {
+            Ok(started) => break started,
+            Err(e) if attempt < 25 => {
+                tracing::warn!(attempt, "the node did not start ({e:#}); starting it again");
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            Err(e) => return Err(e),
+        }
+    };
     let base = said[0].clone();
     let agent = ureq::Agent::new_with_config(
         ureq::Agent::config_builder()

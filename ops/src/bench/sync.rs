@@ -153,11 +153,31 @@ fn sync_once(
     let hub_task = runtime.spawn(hub::run(bench.hub.clone(), |_| {}, async move {
         let _ = hub_stopped.await;
     }));
-    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
-    let base = format!("http://{}", listener.local_addr()?);
-    let node_task = runtime.spawn(node::run(bench.node.clone(), listener, async move {
-        let _ = node_stopped.await;
-    }));
+    // The store was just written by a journal of this process: sled lets go of its lock on the
+    // directory a moment after the last handle is dropped, so a node that cannot open it yet
+    // is started again (a few times), and any other early end is an error, not a hang.
+    let start_node = |stopped: tokio::sync::oneshot::Receiver<()>| -> anyhow::Result<_> {
+        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
+        let base = format!("http://{}", listener.local_addr()?);
+        let task = runtime.spawn(node::run(bench.node.clone(), listener, async move {
+            let _ = stopped.await;
+        }));
+        Ok((base, task))
+    };
+    let (mut node_stop, node_stopped) = (node_stop, node_stopped);
+    let (mut base, mut node_task) = start_node(node_stopped)?;
+    for attempt in 1.. {
+        std::thread::sleep(Duration::from_millis(200));
+        if !node_task.is_finished() {
+            break;
+        }
+        let ended = runtime.block_on(node_task).context("node task")?;
+        anyhow::ensure!(attempt < 25, "the node did not start: {ended:?}");
+        tracing::warn!(attempt, ?ended, "the node ended at once; starting it again");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        node_stop = stop;
+        (base, node_task) = start_node(stopped)?;
+    }
     let agent = ureq::Agent::new_with_config(
         ureq::Agent::config_builder()
             .http_status_as_error(false)
@@ -168,6 +188,10 @@ fn sync_once(
         anyhow::ensure!(
             Instant::now() < deadline,
             "sync did not finish in {timeout:?}"
+        );
+        anyhow::ensure!(
+            !node_task.is_finished() && !hub_task.is_finished(),
+            "the node or the hub stopped before the sync finished"
         );
         std::thread::sleep(Duration::from_millis(100));
         let Ok(mut answer) = agent.get(format!("{base}/api/v1/sync")).call() else {
