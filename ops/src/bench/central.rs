@@ -11,12 +11,12 @@ use std::net::SocketAddr;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use serde_json::{Value, json};
+use serde_json::json;
 
+use super::wallet::Till;
 use super::{Figure, Scratch, machine, ms, percentile, ratio};
 
 /// Members in the central database (the phone index is what a lookup walks).
@@ -252,39 +252,18 @@ fn our_node(
     let mut config = ops::pki::enrol(&pki, "S001", nowhere, "hub", &dir.join("S001"))?;
     config.listen = ([127, 0, 0, 1], 0).into();
     let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
-    let base = Arc::new(format!("http://{}", listener.local_addr()?));
+    let base = format!("http://{}", listener.local_addr()?);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = runtime.spawn(node::run(config, listener, async move {
         let _ = stopped.await;
     }));
 
-    let agent = || {
-        ureq::Agent::new_with_config(
-            ureq::Agent::config_builder()
-                .http_status_as_error(false)
-                .build(),
-        )
-    };
-    let post = |agent: &ureq::Agent, path: &str, key: &str, body: &Value| {
-        let mut answer = agent
-            .post(format!("{base}{path}"))
-            .header("idempotency-key", key)
-            .send_json(body)?;
-        anyhow::Ok((
-            answer.status().as_u16(),
-            answer.body_mut().read_json::<Value>()?,
-        ))
-    };
-    let setup = agent();
+    let setup = Till::new(&base);
     let mut members = Vec::new();
     for n in 0..=TILLS {
         let body = json!({"name": format!("会员{n}"), "phone": format!("139{n:08}")});
-        let (status, member) = post(
-            &setup,
-            "/api/v1/members",
-            &format!("bench-reg-{n:04}"),
-            &body,
-        )?;
+        let (status, member) =
+            setup.post("/api/v1/members", &format!("bench-reg-{n:04}"), &body)?;
         anyhow::ensure!(status == 201, "registration refused: {member}");
         let id = member["member_id"]
             .as_str()
@@ -292,22 +271,15 @@ fn our_node(
             .to_owned();
         let top_up = json!({"amount": {"amount": "50000"}});
         let path = format!("/api/v1/members/{id}/top-ups");
-        let (status, answer) = post(&setup, &path, &format!("bench-top-{n:04}"), &top_up)?;
+        let (status, answer) = setup.post(&path, &format!("bench-top-{n:04}"), &top_up)?;
         anyhow::ensure!(status == 201, "top-up refused: {answer}");
         members.push(id);
     }
-    let pay = |agent: &ureq::Agent, key: &str, member: &str| {
-        let body = json!({"member_id": member, "amount": {"amount": "12.34"},
-                          "pay_with": "stored_value"});
-        let sent = Instant::now();
-        let (status, answer) = post(agent, "/api/v1/checkouts/quick", key, &body)?;
-        anyhow::ensure!(status == 201, "payment {key} refused: {answer}");
-        Ok(sent.elapsed())
-    };
-
+    // The same amount as the central side's checkout.
+    const AMOUNT: &str = "12.34";
     let mut one = Vec::with_capacity(requests);
     for n in 0..requests {
-        one.push(pay(&setup, &format!("bench-one-{n:06}"), &members[TILLS])?);
+        one.push(setup.pay(&format!("bench-one-{n:06}"), &members[TILLS], AMOUNT)?);
     }
     one.sort();
 
@@ -318,12 +290,12 @@ fn our_node(
             .iter()
             .enumerate()
             .map(|(till, member)| {
-                let pay = &pay;
+                let base = &base;
                 scope.spawn(move || {
-                    let agent = agent();
+                    let till_http = Till::new(base);
                     let mut n = 0;
                     while Instant::now() < deadline {
-                        pay(&agent, &format!("bench-till-{till}-{n:06}"), member)?;
+                        till_http.pay(&format!("bench-till-{till}-{n:06}"), member, AMOUNT)?;
                         n += 1;
                     }
                     anyhow::Ok(n)

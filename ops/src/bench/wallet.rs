@@ -11,13 +11,26 @@ use serde_json::{Value, json};
 
 use super::{Figure, Scratch, machine, ms, percentile, ratio};
 
-struct Till {
-    agent: ureq::Agent,
-    base: String,
+/// A till talking to a node's HTTP API over one keep-alive connection.
+pub(super) struct Till {
+    pub agent: ureq::Agent,
+    pub base: String,
 }
 
 impl Till {
-    fn post(&self, path: &str, key: &str, body: &Value) -> anyhow::Result<(u16, Value)> {
+    /// A till with its own connection to the node at `base`.
+    pub fn new(base: &str) -> Self {
+        Self {
+            agent: ureq::Agent::new_with_config(
+                ureq::Agent::config_builder()
+                    .http_status_as_error(false)
+                    .build(),
+            ),
+            base: base.to_owned(),
+        }
+    }
+
+    pub fn post(&self, path: &str, key: &str, body: &Value) -> anyhow::Result<(u16, Value)> {
         let mut answer = self
             .agent
             .post(format!("{}{path}", self.base))
@@ -36,7 +49,7 @@ impl Till {
     }
 
     /// Pays `amount` from stored value; returns how long the till waited.
-    fn pay(&self, key: &str, member: &str, amount: &str) -> anyhow::Result<Duration> {
+    pub fn pay(&self, key: &str, member: &str, amount: &str) -> anyhow::Result<Duration> {
         let body =
             json!({"member_id": member, "amount": {"amount": amount}, "pay_with": "stored_value"});
         let started = Instant::now();
