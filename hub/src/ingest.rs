@@ -1234,8 +1234,22 @@ impl Ingest {
             return Ok(AskStep::Refused(format!("store {store} is fenced")));
         }
         let hq = StoreId::hq();
+        // A store that said how long its log was is served once all of it is here: the rights
+        // it holds are then what this wallet says, less grants it has not applied yet.
+        if let Some(holding) = &ask.holding
+            && self.tip(store).next_seq <= holding.log_len
+        {
+            return Ok(AskStep::Wait);
+        }
         let mut wallet = self.wallet(&ask.member)?;
-        let grants = match plan_ask(&wallet, &hq, store, &ask.wants) {
+        let needs = ask.needs(|counter| wallet.held(counter, store));
+        if needs.is_empty() {
+            // Everything asked for is on its way in the feed already (placed ahead of need).
+            return Ok(AskStep::Granted {
+                feed_upto: self.feed_len,
+            });
+        }
+        let grants = match plan_ask(&wallet, &hq, store, &needs) {
             AskPlan::Grant(grants) => grants,
             AskPlan::Refuse(reason) => return Ok(AskStep::Refused(reason)),
             AskPlan::Recall(_) if recalled => return Ok(AskStep::Wait),
@@ -1336,6 +1350,7 @@ impl Ingest {
                     id,
                     member,
                     wants: vec![(op.counter.clone(), want)],
+                    holding: None,
                 };
                 self.placements.push((store, ask));
             }
@@ -1822,6 +1837,7 @@ mod tests {
             id: TxId::parse("ask-00000001").unwrap(),
             member,
             wants: vec![(Counter::Principal, 30)],
+            holding: None,
         };
         let AskStep::Recall(recalls) = ingest.serve_ask(&s002, &ask, false).unwrap() else {
             panic!("expected a recall");
@@ -1847,6 +1863,44 @@ mod tests {
         let wallet = storage.wallet(&member).unwrap().unwrap();
         assert_eq!(wallet.held(&Counter::Principal, &s002), 30);
         assert!(verify(&*storage).unwrap().is_clean());
+        // S002 asks before the grant reaches it (it holds nothing, it says): the grant on its
+        // way counts. For 30, nothing more moves; for 80 (of the 100), 50 more are recalled,
+        // where an ask that did not say what it holds is refused (70 could move).
+        let unseen = |units, log_len| Ask {
+            id: TxId::parse("ask-00000002").unwrap(),
+            member,
+            wants: vec![(Counter::Principal, units)],
+            holding: Some(protocol::sync::Holding {
+                log_len,
+                held: vec![0],
+            }),
+        };
+        let feed_len = ingest.feed_len();
+        assert_eq!(
+            ingest.serve_ask(&s002, &unseen(30, 0), false).unwrap(),
+            AskStep::Granted {
+                feed_upto: feed_len
+            }
+        );
+        assert_eq!(ingest.feed_len(), feed_len, "nothing written");
+        let AskStep::Recall(recalls) = ingest.serve_ask(&s002, &unseen(80, 0), false).unwrap()
+        else {
+            panic!("expected a recall");
+        };
+        assert_eq!(recalls[0].1.units, 50);
+        let blind = Ask {
+            holding: None,
+            ..unseen(80, 0)
+        };
+        assert!(matches!(
+            ingest.serve_ask(&s002, &blind, false).unwrap(),
+            AskStep::Refused(_)
+        ));
+        // An ask made after S002 wrote an entry the hub has not got waits for it.
+        assert_eq!(
+            ingest.serve_ask(&s002, &unseen(30, 1), false).unwrap(),
+            AskStep::Wait
+        );
         // S001 (its software changed) spends 80 while it holds 70: kept, and flagged.
         let overspent = RightsOp {
             counter: Counter::Principal,
@@ -2006,6 +2060,7 @@ mod fence_tests {
             id: TxId::parse("ask-00000001").unwrap(),
             member,
             wants: vec![(principal.clone(), 60)],
+            holding: None,
         };
         assert!(matches!(
             ingest.serve_ask(&s002, &ask, false).unwrap(),

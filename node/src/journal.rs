@@ -171,6 +171,12 @@ pub enum Command {
         upto: u64,
         items: Vec<FeedItem>,
     },
+    /// What this store holds of a member's counters, and how long its log is, read together
+    /// (for an ask to headquarters). Writes nothing.
+    Holding {
+        member: MemberId,
+        counters: Vec<protocol::wallet::Counter>,
+    },
 }
 
 /// What a successful command produced; stored with its idempotency key and returned on replay.
@@ -195,6 +201,7 @@ pub enum Outcome {
     FeedApplied {
         upto: u64,
     },
+    Holding(protocol::sync::Holding),
     Stock(StockOutcome),
     Transfer(Box<protocol::stock::Transfer>),
     ItemSale {
@@ -409,6 +416,16 @@ impl Journal {
     pub fn handle(&mut self, command: Command) -> Result<Reply, Rejection> {
         let command = match command {
             Command::ApplyFeed { upto, items } => return self.apply_feed(upto, items),
+            Command::Holding { member, counters } => {
+                let wallet = self.wallet_of(&member)?;
+                let here = &self.settings.store_id;
+                let held = counters.iter().map(|c| wallet.held(c, here)).collect();
+                let log_len = self.tip.next_seq - 1;
+                return Ok(Reply {
+                    outcome: Outcome::Holding(protocol::sync::Holding { log_len, held }),
+                    replayed: false,
+                });
+            }
             other => other,
         };
         let (key, fingerprint, staff) = match &command {
@@ -422,7 +439,9 @@ impl Journal {
             Command::ItemCheckout(r) => (&r.key, r.fingerprint, &r.staff),
             Command::HoldOrder(r) => (&r.key, r.fingerprint, &r.staff),
             Command::VoidHeld(r) => (&r.key, r.fingerprint, &r.staff),
-            Command::ApplyFeed { .. } => unreachable!("handled above"),
+            Command::ApplyFeed { .. } | Command::Holding { .. } => {
+                unreachable!("handled above")
+            }
         };
         if let Some(seen) = self.read::<RequestRecord>(&keys::idempotency(key))? {
             return match seen.fingerprint == fingerprint {
@@ -453,7 +472,9 @@ impl Journal {
             Command::ItemCheckout(r) => self.item_checkout(r),
             Command::HoldOrder(r) => self.hold(r),
             Command::VoidHeld(r) => self.void_held(r),
-            Command::ApplyFeed { .. } => unreachable!("handled above"),
+            Command::ApplyFeed { .. } | Command::Holding { .. } => {
+                unreachable!("handled above")
+            }
         }?;
         Ok(Reply {
             outcome,

@@ -29,7 +29,7 @@ use crate::wallet::Counter;
 /// ALPN names the protocol family; the version is agreed in `Hello` / `Welcome`.
 pub const ALPN: &[u8] = b"chain-sync/1";
 /// The versions this build speaks, best first.
-pub const VERSIONS: &[u16] = &[2, 1];
+pub const VERSIONS: &[u16] = &[3, 2, 1];
 /// A deflated frame may not inflate beyond this (a small frame that would inflate to gigabytes
 /// is refused, not allocated).
 pub const INFLATED_BYTES_MAX: usize = FRAME_BYTES_MAX;
@@ -64,6 +64,13 @@ pub enum StoreMsg {
         tip: EntryHash,
         entries: Vec<Vec<u8>>,
     },
+    /// Version 3's ask: with what the store holds of each wanted counter, and how long its
+    /// log was when it did.
+    AskHolding {
+        ask: Ask,
+        log_len: u64,
+        held: Vec<u64>,
+    },
 }
 
 /// A store's request for rights: `wants` units of each counter of `member`'s wallet.
@@ -73,6 +80,40 @@ pub struct Ask {
     pub id: TxId,
     pub member: MemberId,
     pub wants: Vec<(Counter, u64)>,
+    /// What the store holds (version 3; `None` from an older store, and for headquarters' own
+    /// placements). On the wire it travels beside the ask ([`StoreMsg::AskHolding`]).
+    #[serde(skip)]
+    pub holding: Option<Holding>,
+}
+
+/// What a store held of each counter it asks for (`held`, in the order of `wants`) when its
+/// log had `log_len` entries. Headquarters serves the ask once it holds that much of the log,
+/// so it knows every spend the store made; then rights it moved there that the store had not
+/// yet seen count toward the ask. Without this, a store that asked while a grant (a placement
+/// ahead of need) was on its way was refused: headquarters counted the rights as there already.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Holding {
+    pub log_len: u64,
+    pub held: Vec<u64>,
+}
+
+impl Ask {
+    /// What the store still needs moved to it, given what headquarters thinks it holds of
+    /// each counter (`held_at_hq`): the store aims at what it held plus what it wants.
+    pub fn needs(&self, held_at_hq: impl Fn(&Counter) -> u64) -> Vec<(Counter, u64)> {
+        let Some(holding) = &self.holding else {
+            return self.wants.clone();
+        };
+        self.wants
+            .iter()
+            .zip(&holding.held)
+            .map(|((counter, want), held)| {
+                let aim = held.saturating_add(*want);
+                (counter.clone(), aim.saturating_sub(held_at_hq(counter)))
+            })
+            .filter(|(_, need)| *need > 0)
+            .collect()
+    }
 }
 
 /// How the hub answered an [`Ask`].
@@ -410,11 +451,15 @@ impl UplinkSession {
     }
 
     /// Asks the hub for rights. Only once welcomed: before that, the caller should not wait.
-    pub fn ask(&mut self, ask: Ask) -> Result<(), SyncError> {
+    pub fn ask(&mut self, mut ask: Ask) -> Result<(), SyncError> {
         if self.acked.is_none() {
             return Err(SyncError::Unexpected("Ask before Welcome"));
         }
-        self.transmit.push_back(StoreMsg::Ask(ask));
+        let msg = match (self.version, ask.holding.take()) {
+            (3.., Some(Holding { log_len, held })) => StoreMsg::AskHolding { ask, log_len, held },
+            _ => StoreMsg::Ask(ask),
+        };
+        self.transmit.push_back(msg);
         Ok(())
     }
 
@@ -568,26 +613,47 @@ impl HubSession {
                 }
                 self.take_push(log_len, &entries, Some(tip))?;
             }
-            StoreMsg::Ask(ask) => {
-                if !self.greeted {
-                    return Err(SyncError::Unexpected("Ask before Hello"));
+            StoreMsg::AskHolding {
+                mut ask,
+                log_len,
+                held,
+            } => {
+                if !self.greeted || self.version < 3 {
+                    return Err(SyncError::Unexpected("AskHolding outside version 3"));
                 }
-                let mut counters: Vec<_> = ask.wants.iter().map(|(c, _)| c).collect();
-                counters.sort();
-                counters.dedup();
-                if ask.wants.is_empty()
-                    || ask.wants.len() > ASK_WANTS_MAX
-                    || counters.len() != ask.wants.len()
-                    || ask.wants.iter().any(|(_, units)| *units == 0)
-                {
+                if held.len() != ask.wants.len() {
                     return Err(SyncError::Malformed(format!(
-                        "an ask for {} counters",
-                        ask.wants.len()
+                        "an ask for {} counters holding {}",
+                        ask.wants.len(),
+                        held.len()
                     )));
                 }
-                self.events.push_back(HubEvent::Ask(ask));
+                ask.holding = Some(Holding { log_len, held });
+                self.take_ask(ask)?;
             }
+            StoreMsg::Ask(ask) => self.take_ask(ask)?,
         }
+        Ok(())
+    }
+
+    fn take_ask(&mut self, ask: Ask) -> Result<(), SyncError> {
+        if !self.greeted {
+            return Err(SyncError::Unexpected("Ask before Hello"));
+        }
+        let mut counters: Vec<_> = ask.wants.iter().map(|(c, _)| c).collect();
+        counters.sort();
+        counters.dedup();
+        if ask.wants.is_empty()
+            || ask.wants.len() > ASK_WANTS_MAX
+            || counters.len() != ask.wants.len()
+            || ask.wants.iter().any(|(_, units)| *units == 0)
+        {
+            return Err(SyncError::Malformed(format!(
+                "an ask for {} counters",
+                ask.wants.len()
+            )));
+        }
+        self.events.push_back(HubEvent::Ask(ask));
         Ok(())
     }
 
@@ -773,14 +839,74 @@ mod tests {
         }
     }
 
+    /// Version 3 sends what the store holds beside its ask; an older hub gets the ask alone,
+    /// and a holding that does not match the ask closes the stream.
+    #[test]
+    fn an_ask_says_what_the_store_holds_from_version_3() {
+        let ask = |held: Vec<u64>| Ask {
+            id: TxId::parse("ask-00000001").unwrap(),
+            member: MemberId::mint(1, 1),
+            wants: vec![(Counter::Principal, 5), (Counter::Bonus, 1)],
+            holding: Some(Holding { log_len: 7, held }),
+        };
+        for (offers, version) in [(vec![3, 2, 1], 3), (vec![2, 1], 2)] {
+            let mut hub = HubSession::new(store("S001"), ChainTip::GENESIS);
+            hub.handle(StoreMsg::Hello {
+                versions: offers,
+                store: store("S001"),
+                log_len: 0,
+                feed_applied: 0,
+            })
+            .unwrap();
+            let mut up = UplinkSession::new(store("S001"), 0, 0);
+            while up.poll_frame().is_some() {}
+            while let Some(msg) = hub.poll_transmit() {
+                up.handle(msg).unwrap();
+            }
+            assert_eq!(up.version(), version);
+            up.ask(ask(vec![2, 0])).unwrap();
+            let sent = up.poll_transmit().unwrap();
+            assert_eq!(matches!(sent, StoreMsg::AskHolding { .. }), version == 3);
+            hub.handle(sent).unwrap();
+            while let Some(event) = hub.poll_event() {
+                if let HubEvent::Ask(got) = event {
+                    let expected = (version == 3).then(|| Holding {
+                        log_len: 7,
+                        held: vec![2, 0],
+                    });
+                    assert_eq!(got.holding, expected);
+                    // With the holding, headquarters counts what it thinks is there already.
+                    let needs = got.needs(|c| if *c == Counter::Principal { 4 } else { 0 });
+                    let principal = if version == 3 { 3 } else { 5 };
+                    assert_eq!(
+                        needs,
+                        vec![(Counter::Principal, principal), (Counter::Bonus, 1)]
+                    );
+                }
+            }
+            let mut wrong = ask(vec![2]);
+            let holding = wrong.holding.take().unwrap();
+            let refused = hub.handle(StoreMsg::AskHolding {
+                ask: wrong,
+                log_len: holding.log_len,
+                held: holding.held,
+            });
+            match version {
+                3 => assert!(matches!(refused, Err(SyncError::Malformed(_)))),
+                _ => assert!(matches!(refused, Err(SyncError::Unexpected(_)))),
+            }
+        }
+    }
+
     #[test]
     fn version_2_agreed_when_both_speak_it_and_its_pushes_checked_by_the_last_hash() {
         assert_eq!(negotiate(&[2, 1]), Some(2));
+        assert_eq!(negotiate(&[3, 2, 1]), Some(3));
         assert_eq!(negotiate(&[1]), Some(1));
         assert_eq!(negotiate(&[99]), None);
         let entries = log("S001", 3);
         let (held, up) = exchange(&entries, 0);
-        assert_eq!((held, up.version()), (entries.clone(), 2));
+        assert_eq!((held, up.version()), (entries.clone(), 3));
         // The batch's hash must match what the hub links up: an entry changed on the way is
         // refused, and so is version 2's push on a version 1 session.
         let mut hub = HubSession::new(store("S001"), ChainTip::GENESIS);

@@ -16,7 +16,7 @@ use hub::ingest::{AskStep, Ingest};
 use hub::storage::{HubStore, MemHubStore};
 use node::journal::{
     Command, Environment, ItemCheckoutRequest, Journal, MemberEdit, NewMember, Outcome, Rejection,
-    Request, SaleReturn, Settings, StockAction, StockRequest, TenderRequest, WalletAction,
+    Reply, Request, SaleReturn, Settings, StockAction, StockRequest, TenderRequest, WalletAction,
     WalletRequest,
 };
 use node::store::{MemStore, Store};
@@ -776,6 +776,19 @@ impl Sim {
             Err(Rejection::Wallet(WalletError::RightsElsewhere { wants })) => {
                 self.wallet_ops.refused_rights_elsewhere += 1;
                 let s = &mut self.stores[i];
+                let holding = match (spend.member(), may_ask) {
+                    (Some(member), true) => {
+                        let counters = wants.iter().map(|(c, _)| c.clone()).collect();
+                        match s.journal.handle(Command::Holding { member, counters }) {
+                            Ok(Reply {
+                                outcome: Outcome::Holding(holding),
+                                ..
+                            }) => Some(holding),
+                            other => panic!("the journal's holding: {other:?}"),
+                        }
+                    }
+                    _ => None,
+                };
                 let (Some((link, session)), true, Some(member)) =
                     (s.session.as_mut(), may_ask, spend.member())
                 else {
@@ -787,6 +800,7 @@ impl Sim {
                     id: id.clone(),
                     member,
                     wants,
+                    holding,
                 };
                 if session.ask(ask).is_ok() {
                     s.asks.push((id, *link, None, spend));

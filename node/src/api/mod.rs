@@ -358,6 +358,7 @@ fn answer(status: StatusCode, reply: Reply) -> Response {
         Outcome::FeedApplied { upto } => {
             axum::Json(serde_json::json!({ "feed_applied": upto })).into_response()
         }
+        Outcome::Holding(holding) => axum::Json(holding).into_response(),
         Outcome::Stock(stock) => axum::Json(serde_json::json!({
             "seq": stock.seq,
             "document": stock.document,
@@ -773,6 +774,20 @@ async fn fetch_rights(
             "the balance is held at other stores and headquarters is not reachable",
         ));
     }
+    // What this store holds now, read with its log's length, so rights headquarters has sent
+    // that have not arrived yet count toward the ask.
+    let counters = wants.iter().map(|(c, _)| c.clone()).collect();
+    let holding = match app
+        .journal
+        .send(Command::Holding { member, counters })
+        .await?
+    {
+        Reply {
+            outcome: Outcome::Holding(holding),
+            ..
+        } => holding,
+        _ => return Err(elsewhere("the journal did not say what this store holds")),
+    };
     let ask = Ask {
         id: TxId::derived(&[
             "ask",
@@ -782,6 +797,7 @@ async fn fetch_rights(
         ]),
         member,
         wants,
+        holding: Some(holding),
     };
     let (reply, answer) = tokio::sync::oneshot::channel();
     asks.send((ask, reply))
