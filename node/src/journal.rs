@@ -360,7 +360,7 @@ impl Environment {
 }
 
 pub struct Journal {
-    store: Arc<dyn Store>,
+    store: Arc<GroupBuffer>,
     settings: Settings,
     env: Environment,
     clock: HlcClock,
@@ -375,7 +375,7 @@ impl Journal {
         settings: Settings,
         env: Environment,
     ) -> Result<Self, ViewError> {
-        let store: Arc<dyn Store> = Arc::new(GroupBuffer::new(store));
+        let store = Arc::new(GroupBuffer::new(store));
         let prefix = keys::log_prefix(&settings.store_id);
         let (tip, last) = match store.scan_prefix_rev(&prefix, 1)?.pop() {
             Some((_, bytes)) => {
@@ -410,6 +410,12 @@ impl Journal {
 
     pub fn flush(&self) -> Result<(), StoreError> {
         self.store.flush()
+    }
+
+    /// Makes what was written since the last flush visible to readers, not durable (see
+    /// [`GroupBuffer::publish`]): after a group that only applied the hub's feed.
+    pub fn publish(&self) -> Result<(), StoreError> {
+        self.store.publish()
     }
 
     /// Applies one command (visible at once, durable at the next flush).
@@ -1183,11 +1189,21 @@ pub fn spawn(mut journal: Journal) -> (JournalHandle, std::thread::JoinHandle<()
                         Err(_) => break,
                     }
                 }
+                // The hub's feed is durable at the hub and sent again after a restart (from the
+                // position that was durable here), so a group that only applied it, or only
+                // read, is published to readers without waiting for the disk; the next group
+                // that writes this store's own log makes it durable along with that.
+                let durable = group.iter().any(|(c, _)| {
+                    !matches!(c, Command::ApplyFeed { .. } | Command::Holding { .. })
+                });
                 let results: Vec<_> = group
                     .drain(..)
                     .map(|(c, reply)| (journal.handle(c), reply))
                     .collect();
-                let flushed = journal.flush();
+                let flushed = match durable {
+                    true => journal.flush(),
+                    false => journal.publish(),
+                };
                 for (result, reply) in results {
                     let result = match (&flushed, result) {
                         (Err(e), Ok(_)) => Err(Rejection::Storage(format!(

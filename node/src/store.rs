@@ -156,6 +156,17 @@ impl GroupBuffer {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+
+    /// Writes the group to the store, visible to every reader, without waiting for the disk:
+    /// for writes that may be lost in a crash (the hub's feed, sent again after a restart), as
+    /// one atomic batch, made durable by the next [`Store::flush`] with whatever follows.
+    pub fn publish(&self) -> Result<(), StoreError> {
+        let group = std::mem::take(&mut *self.pending());
+        match group.is_empty() {
+            true => Ok(()),
+            false => self.store.apply(group),
+        }
+    }
 }
 
 impl Store for GroupBuffer {
@@ -187,10 +198,7 @@ impl Store for GroupBuffer {
     }
 
     fn flush(&self) -> Result<(), StoreError> {
-        let group = std::mem::take(&mut *self.pending());
-        if !group.is_empty() {
-            self.store.apply(group)?;
-        }
+        self.publish()?;
         self.store.flush()
     }
 }
@@ -339,6 +347,23 @@ mod tests {
         store.crash();
         assert_eq!(store.get(b"a/4").unwrap(), Some(b"four".to_vec()));
         assert_eq!(store.get(b"a/2").unwrap(), None);
+        // Published: every reader sees it, a crash loses it; the next flush keeps it.
+        let put = |key: &[u8]| {
+            let mut batch = Batch::default();
+            batch.put(key.to_vec(), b"x".to_vec());
+            buffer.apply(batch).unwrap();
+        };
+        put(b"a/5");
+        buffer.publish().unwrap();
+        assert_eq!(store.get(b"a/5").unwrap(), Some(b"x".to_vec()));
+        store.crash();
+        assert_eq!(store.get(b"a/5").unwrap(), None);
+        put(b"a/6");
+        buffer.publish().unwrap();
+        put(b"a/7");
+        buffer.flush().unwrap();
+        store.crash();
+        assert_eq!(store.scan_prefix(b"a/").unwrap().len(), 4);
     }
 
     #[test]

@@ -10,7 +10,9 @@ use std::time::Duration;
 use anyhow::Context;
 use std::collections::HashMap;
 
-use protocol::sync::{self, Ask, AskAnswer, HubMsg, Recall, SyncError, UplinkEvent, UplinkSession};
+use protocol::sync::{
+    self, Ask, AskAnswer, FeedItem, HubMsg, Recall, SyncError, UplinkEvent, UplinkSession,
+};
 use protocol::{StaffId, StoreId, TxId};
 use quinn::{RecvStream, SendStream};
 use rustls::pki_types::pem::PemObject;
@@ -25,6 +27,11 @@ use crate::views::Views;
 
 /// The first wait before reconnecting; it doubles up to `retry_delay_ms_max`.
 const RETRY_DELAY_MS_MIN: u64 = 200;
+/// Feed batches received and not yet applied, at most; the session waits when this many are.
+const FEED_QUEUE: usize = 16;
+/// Batches that queued while the journal applied the one before go in together, up to this
+/// many items.
+const FEED_MERGE_ITEMS_MAX: usize = 4096;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -256,6 +263,13 @@ impl Uplink {
         let mut log_open = true;
         let mut asks = self.asks.lock().await;
         let mut waiting: HashMap<TxId, Vec<oneshot::Sender<AskAnswer>>> = HashMap::new();
+        let (feed, queued) = mpsc::channel(FEED_QUEUE);
+        let mut applier = tokio::spawn(apply_feed(
+            self.journal.clone(),
+            self.status.clone(),
+            queued,
+        ));
+        let _stop_applier = AbortOnDrop(applier.abort_handle());
         loop {
             while let Some(range) = session.poll_push() {
                 let mut entries = Vec::new();
@@ -292,11 +306,13 @@ impl Uplink {
                         });
                     }
                     UplinkEvent::Feed { upto, items } => {
-                        self.journal
-                            .send(Command::ApplyFeed { upto, items })
-                            .await
-                            .context("applying the feed")?;
-                        self.status.send_modify(|s| s.feed_applied = upto);
+                        if feed.send((upto, items)).await.is_err() {
+                            // The applier failed: its error is the one to report.
+                            return match (&mut applier).await {
+                                Ok(Err(e)) => Err(e),
+                                _ => Err(anyhow::anyhow!("the feed applier stopped")),
+                            };
+                        }
                         wire.publish(&self.status);
                     }
                     UplinkEvent::Answer { id, answer } => {
@@ -312,6 +328,10 @@ impl Uplink {
                     Some(Ok(msg)) => session.handle(msg)?,
                     Some(Err(e)) => return Err(e.into()),
                     None => return Ok(()),
+                },
+                ended = &mut applier => return match ended {
+                    Ok(Err(e)) => Err(e),
+                    _ => Err(anyhow::anyhow!("the feed applier stopped")),
                 },
                 Some((ask, reply)) = asks.recv() => {
                     let id = ask.id.clone();
@@ -338,6 +358,39 @@ impl Uplink {
                 }
             }
         }
+    }
+}
+
+/// Applies the hub's feed through the journal, in order and off the session's loop, so asks,
+/// answers and recalls are not held up behind it; batches that queued meanwhile go in as one.
+/// Ends with the error if the journal cannot apply one (the session then ends too).
+async fn apply_feed(
+    journal: JournalHandle,
+    status: watch::Sender<SyncStatus>,
+    mut queued: mpsc::Receiver<(u64, Vec<FeedItem>)>,
+) -> anyhow::Result<()> {
+    while let Some((mut upto, mut items)) = queued.recv().await {
+        while items.len() < FEED_MERGE_ITEMS_MAX
+            && let Ok((later, more)) = queued.try_recv()
+        {
+            upto = later;
+            items.extend(more);
+        }
+        journal
+            .send(Command::ApplyFeed { upto, items })
+            .await
+            .context("applying the feed")?;
+        status.send_modify(|s| s.feed_applied = s.feed_applied.max(upto));
+    }
+    Ok(())
+}
+
+/// Aborts a task when the scope that started it ends.
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

@@ -185,8 +185,9 @@ enum BenchCmd {
     },
     /// Stored-value payments: at the store holding the rights, and across stores through the hub.
     Wallet {
-        /// Members, each paying once at home and three times at another store.
-        #[arg(long, default_value_t = 300)]
+        /// Members, each paying once at home and three times at another store (half of them
+        /// pay there first one at a time, half back to back).
+        #[arg(long, default_value_t = 400)]
         members: usize,
     },
     /// A year of real shopping replayed as stored-value payments: round trips needed, and what

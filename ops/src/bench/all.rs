@@ -59,7 +59,7 @@ fn steps(data: &Path, dir: &Path, quick: bool) -> Vec<Step> {
         ),
         step(
             "Stored-value payments at the till, local and hub-assisted (issue 4)",
-            "bench wallet --members 300",
+            "bench wallet --members 400",
             "bench wallet --members 20",
         ),
         step(
