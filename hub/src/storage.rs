@@ -141,13 +141,24 @@ pub struct Derived {
 
 pub struct SledHubStore {
     db: sled::Db,
+    /// sled's own file: sled 0.34 ends a flush with `sync_file_range`, which neither empties the
+    /// disk's volatile write cache nor writes the file's new size (sled issue #1452), so every
+    /// flush is followed by an `fdatasync` of it (as the node's store does).
+    log: std::fs::File,
 }
 
 impl SledHubStore {
     pub fn open(dir: &Path) -> Result<Self> {
         Ok(Self {
             db: sled::Config::new().path(dir).open()?,
+            log: std::fs::File::open(dir.join("db")).map_err(sled::Error::from)?,
         })
+    }
+
+    fn sync(&self) -> Result<()> {
+        self.db.flush()?;
+        self.log.sync_data().map_err(sled::Error::from)?;
+        Ok(())
     }
 }
 
@@ -266,8 +277,7 @@ impl HubStore for SledHubStore {
     }
 
     fn flush(&self) -> Result<()> {
-        self.db.flush()?;
-        Ok(())
+        self.sync()
     }
 
     fn feed(&self, from: u64, limit: usize) -> Result<Vec<(u64, FeedRecord)>> {
@@ -392,8 +402,7 @@ impl HubStore for SledHubStore {
         }
         batch.insert(&b"meta/derived_version"[..], encode(&version));
         self.db.apply_batch(batch)?;
-        self.db.flush()?;
-        Ok(())
+        self.sync()
     }
 
     fn views(&self, prefix: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
@@ -413,8 +422,7 @@ impl HubStore for SledHubStore {
             Some(fence) => self.db.insert(key, encode(fence))?,
             None => self.db.remove(key)?,
         };
-        self.db.flush()?;
-        Ok(())
+        self.sync()
     }
 }
 

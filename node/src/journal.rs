@@ -412,12 +412,6 @@ impl Journal {
         self.store.flush()
     }
 
-    /// Makes what was written since the last flush visible to readers, not durable (see
-    /// [`GroupBuffer::publish`]): after a group that only applied the hub's feed.
-    pub fn publish(&self) -> Result<(), StoreError> {
-        self.store.publish()
-    }
-
     /// Applies one command (visible at once, durable at the next flush).
     pub fn handle(&mut self, command: Command) -> Result<Reply, Rejection> {
         let command = match command {
@@ -1189,21 +1183,11 @@ pub fn spawn(mut journal: Journal) -> (JournalHandle, std::thread::JoinHandle<()
                         Err(_) => break,
                     }
                 }
-                // The hub's feed is durable at the hub and sent again after a restart (from the
-                // position that was durable here), so a group that only applied it, or only
-                // read, is published to readers without waiting for the disk; the next group
-                // that writes this store's own log makes it durable along with that.
-                let durable = group.iter().any(|(c, _)| {
-                    !matches!(c, Command::ApplyFeed { .. } | Command::Holding { .. })
-                });
                 let results: Vec<_> = group
                     .drain(..)
                     .map(|(c, reply)| (journal.handle(c), reply))
                     .collect();
-                let flushed = match durable {
-                    true => journal.flush(),
-                    false => journal.publish(),
-                };
+                let flushed = journal.flush();
                 for (result, reply) in results {
                     let result = match (&flushed, result) {
                         (Err(e), Ok(_)) => Err(Rejection::Storage(format!(

@@ -141,6 +141,7 @@ pub fn run(data: &Path, stores: usize, lookups: usize) -> anyhow::Result<()> {
     }
     db.apply_batch(batch)?;
     db.flush()?;
+    node::store::sled_log(&raw.0)?.sync_data()?;
     let raw_in = started.elapsed();
     drop(db);
 

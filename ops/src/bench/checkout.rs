@@ -121,6 +121,8 @@ fn raw_sled_same_shape(
     shape: &CoreRun,
 ) -> anyhow::Result<(u64, Duration)> {
     let db = sled::Config::new().path(dir).open()?;
+    // The same durability as the node's store: sled's flush, then an fdatasync of its file.
+    let log = node::store::sled_log(dir)?;
     let value = vec![0x5a; shape.value_bytes];
     let started = Instant::now();
     let deadline = started + Duration::from_secs(seconds);
@@ -137,6 +139,7 @@ fn raw_sled_same_shape(
         }
         db.apply_batch(batch)?;
         db.flush()?;
+        log.sync_data()?;
     }
     Ok((checkouts, started.elapsed()))
 }
@@ -148,6 +151,8 @@ fn raw_sled_big_batches(
     shape: &CoreRun,
 ) -> anyhow::Result<(u64, Duration)> {
     let db = sled::Config::new().path(dir).open()?;
+    // The same durability as the node's store: sled's flush, then an fdatasync of its file.
+    let log = node::store::sled_log(dir)?;
     let value = vec![0x5a; shape.value_bytes];
     let started = Instant::now();
     let deadline = started + Duration::from_secs(seconds);
@@ -162,6 +167,7 @@ fn raw_sled_big_batches(
         }
         db.apply_batch(batch)?;
         db.flush()?;
+        log.sync_data()?;
     }
     Ok((records, started.elapsed()))
 }

@@ -248,6 +248,8 @@ fn raw_sled(
     log_len: u64,
 ) -> anyhow::Result<(u64, Duration)> {
     let db = sled::Config::new().path(dir).open()?;
+    // The same durability as the hub's store: sled's flush, then an fdatasync of its file.
+    let sled_file = node::store::sled_log(dir)?;
     let logs: Vec<_> = stores
         .iter()
         .map(|(id, _)| (id.clone(), sales_log(id, log_len)))
@@ -265,6 +267,7 @@ fn raw_sled(
             }
             db.apply_batch(batch)?;
             db.flush()?;
+            sled_file.sync_data()?;
             written += chunk.len() as u64;
         }
     }
