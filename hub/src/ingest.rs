@@ -578,6 +578,13 @@ impl Directory {
     }
 }
 
+/// The change of `member` held here whose hash starts with `prefix`: what makes a thin push
+/// whole (`protocol::thin`).
+pub fn known_change(storage: &dyn HubStore, member: &MemberId, prefix: &[u8]) -> Option<[u8; 32]> {
+    let record = storage.member(member).ok()??;
+    MemberDoc::load(&record.doc).ok()?.change_starting(prefix)
+}
+
 /// What `verify` found.
 #[derive(Debug, Default, serde::Serialize)]
 pub struct VerifyReport {

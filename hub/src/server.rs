@@ -218,7 +218,12 @@ async fn run_session(
             tokio::select! {
                 biased;
                 msg = inbox.recv() => match msg {
-                    Some(Ok(msg)) => session.handle(msg)?,
+                    Some(Ok(msg)) => {
+                        let msg = session.thicken(msg, |member, prefix| {
+                            crate::ingest::known_change(&**storage, member, prefix)
+                        })?;
+                        session.handle(msg)?;
+                    }
                     Some(Err(e)) => return Err(SessionEnd::Protocol(e)),
                     None => {
                         tracing::debug!(%store, "the store closed the sync stream");

@@ -154,10 +154,25 @@ impl Uplink {
             }
         };
         let mut delay_ms = RETRY_DELAY_MS_MIN;
+        // The versions offered: all this build speaks, until the hub closes a session because
+        // it could not read what was sent (a thin member change it could not make whole, say);
+        // then the older ones, until the node restarts.
+        let mut versions = sync::VERSIONS;
         loop {
             self.status.send_modify(|s| s.link = Link::Connecting);
             let mut welcomed = false;
-            let outcome = self.session(&endpoint, &mut welcomed).await;
+            let outcome = self.session(&endpoint, versions, &mut welcomed).await;
+            if let Some(older) = versions.get(1..)
+                && !older.is_empty()
+                && outcome.as_ref().is_err_and(unreadable)
+            {
+                tracing::warn!(
+                    from = versions[0],
+                    to = older[0],
+                    "the hub could not read a message: offering an older version"
+                );
+                versions = older;
+            }
             if welcomed {
                 delay_ms = RETRY_DELAY_MS_MIN;
             }
@@ -199,7 +214,12 @@ impl Uplink {
         Ok(endpoint)
     }
 
-    async fn session(&self, endpoint: &quinn::Endpoint, welcomed: &mut bool) -> anyhow::Result<()> {
+    async fn session(
+        &self,
+        endpoint: &quinn::Endpoint,
+        versions: &[u16],
+        welcomed: &mut bool,
+    ) -> anyhow::Result<()> {
         let connecting = endpoint.connect(self.config.hub, &self.config.hub_name)?;
         let (base_sent, base_received) = {
             let s = self.status.borrow();
@@ -218,10 +238,11 @@ impl Uplink {
             .context("opening the sync stream")?;
         let mut log_len = self.journal.log_len();
         let feed_applied = self.views.feed_applied()?;
-        let mut session = UplinkSession::new(
+        let mut session = UplinkSession::offering(
             self.store.clone(),
             *log_len.borrow_and_update(),
             feed_applied,
+            versions,
         );
         let mut inbox = spawn_reader(recv);
         let result = self
@@ -246,7 +267,7 @@ impl Uplink {
         }
         // The hub's own reason (a refused certificate, a broken chain) says more than "lost".
         match (result, connection.close_reason()) {
-            (Err(e), Some(reason)) => Err(e.context(reason.to_string())),
+            (Err(e), Some(reason)) => Err(e.context(reason)),
             (result, _) => result,
         }
     }
@@ -385,6 +406,16 @@ async fn apply_feed(
     Ok(())
 }
 
+/// Whether the hub closed the connection because it could not read a message of ours.
+fn unreadable(e: &anyhow::Error) -> bool {
+    let malformed = SyncError::Malformed(String::new()).close_code();
+    matches!(
+        e.downcast_ref::<quinn::ConnectionError>(),
+        Some(quinn::ConnectionError::ApplicationClosed(close))
+            if close.error_code == quinn::VarInt::from_u32(malformed)
+    )
+}
+
 /// Aborts a task when the scope that started it ends.
 struct AbortOnDrop(tokio::task::AbortHandle);
 
@@ -481,4 +512,27 @@ fn spawn_reader(mut recv: RecvStream) -> mpsc::Receiver<Result<HubMsg, SyncError
         }
     });
     rx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Only the hub's "could not read that" close makes the store offer an older version.
+    #[test]
+    fn a_session_the_hub_could_not_read_is_told_apart() {
+        let closed = |code: u32| {
+            let close = quinn::ApplicationClose {
+                error_code: quinn::VarInt::from_u32(code),
+                reason: Vec::new().into(),
+            };
+            anyhow::anyhow!("reading").context(quinn::ConnectionError::ApplicationClosed(close))
+        };
+        let malformed = SyncError::Malformed(String::new()).close_code();
+        let chain =
+            SyncError::Chain(protocol::entry::ChainError::BrokenLink { seq: 2 }).close_code();
+        assert!(unreadable(&closed(malformed)));
+        assert!(!unreadable(&closed(chain)));
+        assert!(!unreadable(&anyhow::anyhow!("connection lost")));
+    }
 }

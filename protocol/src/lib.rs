@@ -29,6 +29,7 @@ pub mod settlement;
 pub mod staff;
 pub mod stock;
 pub mod sync;
+pub mod thin;
 pub mod wallet;
 
 pub use entry::{Entry, EntryHash, Payload};

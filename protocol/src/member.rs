@@ -394,6 +394,20 @@ impl MemberDoc {
         self.doc.save()
     }
 
+    /// The hash of this document's change that starts with `prefix` (a dependency of a thin
+    /// change, `crate::thin`): the heads first, where a new edit almost always points.
+    pub fn change_starting(&mut self, prefix: &[u8]) -> Option<[u8; 32]> {
+        let heads = self.doc.get_heads();
+        if let Some(head) = heads.iter().find(|h| h.0.starts_with(prefix)) {
+            return Some(head.0);
+        }
+        self.doc
+            .get_changes(&[])
+            .iter()
+            .map(|c| c.hash().0)
+            .find(|h| h.starts_with(prefix))
+    }
+
     /// Applies a change made at any replica. Applying one twice is harmless.
     pub fn apply_change(&mut self, change: &[u8]) -> Result<(), ProfileError> {
         let change = Change::from_bytes(change.to_vec()).map_err(damaged)?;
@@ -562,7 +576,7 @@ impl MemberDoc {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     proptest::proptest! {

@@ -22,7 +22,7 @@ use std::io::{Read, Write};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::entry::{ChainError, ChainTip, Entry, EntryError, EntryHash, Sealed};
+use crate::entry::{ChainError, ChainTip, Entry, EntryError, EntryHash, Payload, Sealed};
 use crate::ids::{MemberId, StoreId, TxId};
 use crate::wallet::Counter;
 
@@ -239,16 +239,65 @@ pub fn negotiate(offered: &[u16]) -> Option<u16> {
     VERSIONS.iter().copied().find(|v| offered.contains(v))
 }
 
-/// An encoded entry as version 2 pushes it: `prev_hash` zeroed (32 bytes that deflate to almost
-/// nothing). Bytes that do not decode go as they are, for the hub to refuse.
-fn without_prev_hash(bytes: &[u8]) -> Vec<u8> {
+/// An encoded entry as a push under `version` (2 or later) carries it: `prev_hash` zeroed (32
+/// bytes that deflate to almost nothing) and, from version 3, a member change made thin
+/// ([`crate::thin`]). Bytes that do not decode go as they are, for the hub to refuse.
+fn for_push(bytes: &[u8], version: u16) -> Vec<u8> {
     match Entry::decode(bytes) {
         Ok(mut entry) => {
             entry.prev_hash = EntryHash::GENESIS;
+            if version >= 3
+                && let Some((_, change)) = member_change(&mut entry.payload)
+            {
+                *change = crate::thin::thin(change);
+            }
             entry.encode()
         }
         Err(_) => bytes.to_vec(),
     }
+}
+
+fn member_change(payload: &mut Payload) -> Option<(MemberId, &mut Vec<u8>)> {
+    match payload {
+        Payload::MemberRegistered { member_id, change }
+        | Payload::MemberEdited { member_id, change } => Some((*member_id, change)),
+        _ => None,
+    }
+}
+
+/// The entries of a version 3 push with their member changes made whole again: a dependency is
+/// found among the changes earlier in the push or by `known` (the receiver's changes of that
+/// member whose hash starts with the given bytes). Bytes that do not decode go as they are, for
+/// the session to refuse.
+fn thicken_push(
+    entries: Vec<Vec<u8>>,
+    mut known: impl FnMut(&MemberId, &[u8; crate::thin::HASH_KEPT]) -> Option<[u8; 32]>,
+) -> Result<Vec<Vec<u8>>, SyncError> {
+    let mut earlier: Vec<(MemberId, [u8; 32])> = Vec::new();
+    entries
+        .into_iter()
+        .map(|bytes| {
+            let Ok(mut entry) = Entry::decode(&bytes) else {
+                return Ok(bytes);
+            };
+            let Some((member, change)) = member_change(&mut entry.payload) else {
+                return Ok(bytes);
+            };
+            let whole = crate::thin::thicken(change, |prefix| {
+                earlier
+                    .iter()
+                    .find(|(m, h)| *m == member && h.starts_with(prefix))
+                    .map(|(_, h)| *h)
+                    .or_else(|| known(&member, prefix))
+            })
+            .map_err(|e| SyncError::Malformed(e.to_string()))?;
+            if let Some(hash) = crate::thin::change_hash(&whole) {
+                earlier.push((member, hash));
+            }
+            *change = whole;
+            Ok(entry.encode())
+        })
+        .collect()
 }
 
 /// How frame bodies are written on a session: plain postcard until the versions are agreed and
@@ -380,8 +429,13 @@ pub struct UplinkSession {
 
 impl UplinkSession {
     pub fn new(store: StoreId, log_len: u64, feed_applied: u64) -> Self {
+        Self::offering(store, log_len, feed_applied, VERSIONS)
+    }
+
+    /// A session that offers only `versions` (some of [`VERSIONS`]).
+    pub fn offering(store: StoreId, log_len: u64, feed_applied: u64, versions: &[u16]) -> Self {
         let hello = StoreMsg::Hello {
-            versions: VERSIONS.to_vec(),
+            versions: versions.to_vec(),
             store,
             log_len,
             feed_applied,
@@ -496,7 +550,7 @@ impl UplinkSession {
                 tip: EntryHash::of_encoded(last),
                 entries: entries
                     .iter()
-                    .map(|bytes| without_prev_hash(bytes))
+                    .map(|bytes| for_push(bytes, self.version))
                     .collect(),
             },
         };
@@ -564,6 +618,28 @@ impl HubSession {
             verified: tip,
             transmit: VecDeque::new(),
             events: VecDeque::new(),
+        }
+    }
+
+    /// Makes a version 3 push whole before [`handle`](Self::handle): its member changes came
+    /// thin ([`crate::thin`]); `known` finds the hub's change of a member whose hash starts with
+    /// the given bytes. A dependency the hub does not hold is malformed. Anything else passes.
+    pub fn thicken(
+        &self,
+        msg: StoreMsg,
+        known: impl FnMut(&MemberId, &[u8; crate::thin::HASH_KEPT]) -> Option<[u8; 32]>,
+    ) -> Result<StoreMsg, SyncError> {
+        match msg {
+            StoreMsg::PushChained {
+                log_len,
+                tip,
+                entries,
+            } if self.version >= 3 => Ok(StoreMsg::PushChained {
+                log_len,
+                tip,
+                entries: thicken_push(entries, known)?,
+            }),
+            other => Ok(other),
         }
     }
 
@@ -786,6 +862,133 @@ mod tests {
 
     /// Runs a store session against a hub session in memory until both are quiet; the hub's
     /// persistence is `held`, which starts at `hub_has` entries.
+    /// The hash of a change of `member` among `entries` that starts with `prefix`.
+    fn known_in(entries: &[Entry], member: &MemberId, prefix: &[u8]) -> Option<[u8; 32]> {
+        entries.iter().find_map(|e| match &e.payload {
+            Payload::MemberRegistered { member_id, change }
+            | Payload::MemberEdited { member_id, change }
+                if member_id == member =>
+            {
+                crate::thin::change_hash(change).filter(|h| h.starts_with(prefix))
+            }
+            _ => None,
+        })
+    }
+
+    /// A store's log of real member changes: registrations, then edits of each, interleaved.
+    fn member_log(members: u64, edits: usize) -> Vec<Entry> {
+        use crate::member::{MemberDoc, ProfilePatch};
+        let s001 = store("S001");
+        let mut docs = Vec::new();
+        let mut payloads = Vec::new();
+        for m in 0..members {
+            let profile = crate::member::tests::sample("S001");
+            let (doc, change) = MemberDoc::create(&s001, 1_000, &profile).unwrap();
+            docs.push(doc);
+            payloads.push(Payload::MemberRegistered {
+                member_id: MemberId::mint(1, u128::from(m)),
+                change,
+            });
+        }
+        for e in 0..edits {
+            for (m, doc) in docs.iter_mut().enumerate() {
+                let patch = ProfilePatch {
+                    name: Some(format!("会员{m}-{e}")),
+                    ..ProfilePatch::default()
+                };
+                let change = doc.edit(&s001, 2_000 + e as i64, &patch).unwrap().unwrap();
+                payloads.push(Payload::MemberEdited {
+                    member_id: MemberId::mint(1, m as u128),
+                    change,
+                });
+            }
+        }
+        let mut tip = ChainTip::GENESIS;
+        payloads
+            .into_iter()
+            .zip(1..)
+            .map(|(payload, seq)| {
+                let e = Entry {
+                    origin: s001.clone(),
+                    seq,
+                    hlc: Hlc {
+                        wall_ms: seq,
+                        logical: 0,
+                    },
+                    business_date: NaiveDate::from_ymd_opt(2026, 11, 23).unwrap(),
+                    staff: StaffId::system(),
+                    tx: TxId::parse(&format!("key-{seq:08}")).unwrap(),
+                    prev_hash: tip.hash,
+                    payload,
+                };
+                tip = tip.extend(&s001, &e).unwrap();
+                e
+            })
+            .collect()
+    }
+
+    /// Version 3 pushes member changes thin; the hub rebuilds them byte for byte from what it
+    /// holds (earlier in the push or from before), whatever it already had, and a thin push
+    /// the hub does not thicken breaks the chain.
+    #[test]
+    fn member_changes_go_thin_and_arrive_whole() {
+        let entries = member_log(40, 3);
+        for hub_has in [0, 1, 40, 41, 100, 160] {
+            let (held, up) = exchange(&entries, hub_has);
+            assert_eq!(held, entries, "hub_has = {hub_has}");
+            assert_eq!(up.version(), 3);
+        }
+        let bytes = |version| -> usize {
+            entries
+                .iter()
+                .map(|e| for_push(&e.encode(), version).len())
+                .sum()
+        };
+        let (v2, v3) = (bytes(2), bytes(3));
+        assert!(v3 == v2, "thin changes keep their length: {v2} → {v3}");
+        let zeros = |version| -> usize {
+            entries
+                .iter()
+                .map(|e| for_push(&e.encode(), version))
+                .map(|b| b.iter().filter(|x| **x == 0).count())
+                .sum()
+        };
+        // 120 edits × (4 + 24) bytes and 40 registrations × 4 made zero, at least.
+        assert!(
+            zeros(3) >= zeros(2) + 120 * 28 + 40 * 4 - 200,
+            "{} {}",
+            zeros(2),
+            zeros(3)
+        );
+        let mut hub = HubSession::new(store("S001"), ChainTip::GENESIS);
+        hub.handle(StoreMsg::Hello {
+            versions: VERSIONS.to_vec(),
+            store: store("S001"),
+            log_len: 2,
+            feed_applied: 0,
+        })
+        .unwrap();
+        let thin = StoreMsg::PushChained {
+            log_len: 2,
+            tip: entries[1].hash(),
+            entries: vec![
+                for_push(&entries[0].encode(), 3),
+                for_push(&entries[1].encode(), 3),
+            ],
+        };
+        assert!(matches!(hub.handle(thin.clone()), Err(SyncError::Chain(_))));
+        // An edit whose registration the hub never had cannot be made whole.
+        let lonely = StoreMsg::PushChained {
+            log_len: 41,
+            tip: entries[40].hash(),
+            entries: vec![for_push(&entries[40].encode(), 3)],
+        };
+        assert!(matches!(
+            hub.thicken(lonely, |_, _| None),
+            Err(SyncError::Malformed(_))
+        ));
+    }
+
     fn exchange(entries: &[Entry], hub_has: usize) -> (Vec<Entry>, UplinkSession) {
         let mut held: Vec<Entry> = entries[..hub_has].to_vec();
         let tip = ChainTip::GENESIS.extend_all(&store("S001"), &held).unwrap();
@@ -806,6 +1009,9 @@ mod tests {
                 let len = frame_len(frame[..4].try_into().unwrap()).unwrap();
                 let msg: StoreMsg = to_hub.decode(&frame[4..4 + len]).unwrap();
                 to_hub = to_hub.after_store_msg(&msg);
+                let msg = hub
+                    .thicken(msg, |member, prefix| known_in(&held, member, prefix))
+                    .unwrap();
                 hub.handle(msg).unwrap();
                 moved = true;
             }
@@ -936,7 +1142,7 @@ mod tests {
     }
 
     fn without_prev_hash_of(entry: &Entry) -> Vec<u8> {
-        without_prev_hash(&entry.encode())
+        for_push(&entry.encode(), 2)
     }
 
     #[test]

@@ -1043,6 +1043,7 @@ impl Sim {
 
     fn deliver_to_hub(&mut self, now: u64) {
         let link_ids: Vec<usize> = self.links.keys().copied().collect();
+        let mem = self.hub.mem.clone();
         for id in link_ids {
             while let Some(link) = self.links.get_mut(&id) {
                 // Not yet accepted (the hub welcomes new links at its next flush): wait.
@@ -1051,7 +1052,11 @@ impl Sim {
                 }
                 let (_, msg) = link.to_hub.pop_front().unwrap();
                 let session = link.hub.as_mut().unwrap();
-                if let Err(e) = session.handle(msg) {
+                let known = |m: &MemberId, p: &[u8; 8]| hub::ingest::known_change(&*mem, m, p);
+                let handled = session
+                    .thicken(msg, known)
+                    .and_then(|msg| session.handle(msg));
+                if let Err(e) = handled {
                     self.trace.push(format!("hub closes link {id}: {e}"));
                     self.close_link(id);
                     break;
