@@ -265,6 +265,9 @@ pub enum Rejection {
     Backdate(String),
     #[error("the entry would be {0} bytes, over the {max}-byte limit: send fewer lines", max = protocol::entry::ENTRY_BYTES_MAX)]
     EntryTooLarge(usize),
+    /// A thin member change in the hub's feed follows a change this store does not hold.
+    #[error("feed item {position}: {reason}")]
+    FeedUnreadable { position: u64, reason: String },
     #[error("storage failed: {0}")]
     Storage(String),
     #[error("the node is shutting down or its storage has failed")]
@@ -944,10 +947,18 @@ impl Journal {
                     tracing::warn!(origin = %entry.origin, seq = entry.seq, %skew, "feed entry from the future");
                 }
             }
-            views::apply_foreign_entry(&mut ov, &item.entry)?;
+            let position = item.position;
+            let entry = protocol::sync::thicken_entry(item.entry, |member, prefix| {
+                views::change_starting(&ov, member, prefix)
+            })
+            .map_err(|e| Rejection::FeedUnreadable {
+                position,
+                reason: e.to_string(),
+            })?;
+            views::apply_foreign_entry(&mut ov, &entry)?;
             let record = views::FeedRecord {
                 before_seq: self.tip.next_seq,
-                entry: item.entry,
+                entry,
             };
             ov.put(keys::feed(item.position), views::encode(&record));
         }
@@ -1468,6 +1479,126 @@ mod tests {
         let report = views::rebuild(&*store, &StoreCalendar::default()).unwrap();
         assert!(report.is_clean(), "{report:?}");
         assert_eq!(report.feed_entries, 3);
+    }
+
+    /// The feed's member changes come thin from sync version 3: the store makes them whole
+    /// from the changes it holds and keeps the bytes as they were made; one that follows a
+    /// change not held here is refused and nothing is applied.
+    #[test]
+    fn a_thin_member_change_from_the_feed_is_made_whole() {
+        use protocol::entry::EntryHash;
+        use protocol::member::ProfilePatch;
+        let store = Arc::new(MemStore::default());
+        let mut journal = Journal::open(store.clone(), settings(), seeded_env(5)).unwrap();
+        let s002 = StoreId::parse("S002").unwrap();
+        let profile = Profile {
+            name: "异地会员".into(),
+            phone: Phone::parse("13800000003").unwrap(),
+            card_no: None,
+            birthday: None,
+            gender: Gender::Unspecified,
+            tags: Default::default(),
+            notes: String::new(),
+            tier: "standard".into(),
+            custom: Default::default(),
+            home_store: s002.clone(),
+            join_date: chrono::NaiveDate::from_ymd_opt(2026, 11, 24).unwrap(),
+            referrer: None,
+        };
+        let (mut doc, created) = MemberDoc::create(&s002, 1, &profile).unwrap();
+        let rename = |doc: &mut MemberDoc, name: &str| {
+            let patch = ProfilePatch {
+                name: Some(name.to_owned()),
+                ..ProfilePatch::default()
+            };
+            doc.edit(&s002, 2, &patch).unwrap().unwrap()
+        };
+        let mut elsewhere = doc.clone();
+        let renamed = rename(&mut doc, "改名会员");
+        rename(&mut elsewhere, "别处");
+        let unseen = rename(&mut elsewhere, "别处二");
+        let member_id = MemberId::mint(1, 3);
+        let item = |position, seq, payload| {
+            let entry = Entry {
+                origin: s002.clone(),
+                seq,
+                hlc: Hlc {
+                    wall_ms: 1_795_451_400_000,
+                    logical: 0,
+                },
+                business_date: profile.join_date,
+                staff: StaffId::system(),
+                tx: TxId::parse(&format!("s002-key-{seq:04}")).unwrap(),
+                prev_hash: EntryHash::GENESIS,
+                payload,
+            };
+            let whole = entry.encode();
+            let mut thin = entry;
+            if let Payload::MemberRegistered { change, .. } | Payload::MemberEdited { change, .. } =
+                &mut thin.payload
+            {
+                *change = protocol::thin::thin(change);
+            }
+            (
+                FeedItem {
+                    position,
+                    entry: thin.encode(),
+                },
+                whole,
+            )
+        };
+        let (registered, registered_whole) = item(
+            1,
+            1,
+            Payload::MemberRegistered {
+                member_id,
+                change: created,
+            },
+        );
+        let (edited, edited_whole) = item(
+            2,
+            2,
+            Payload::MemberEdited {
+                member_id,
+                change: renamed,
+            },
+        );
+        assert_ne!(edited.entry, edited_whole, "an edit has something to thin");
+        for (upto, items) in [(1, vec![registered]), (2, vec![edited])] {
+            journal.handle(Command::ApplyFeed { upto, items }).unwrap();
+        }
+        let (lost, _) = item(
+            3,
+            3,
+            Payload::MemberEdited {
+                member_id,
+                change: unseen,
+            },
+        );
+        assert!(matches!(
+            journal.handle(Command::ApplyFeed {
+                upto: 3,
+                items: vec![lost]
+            }),
+            Err(Rejection::FeedUnreadable { position: 3, .. })
+        ));
+        journal.flush().unwrap();
+        let views = crate::views::Views::new(store.clone());
+        assert_eq!(views.feed_applied().unwrap(), 2);
+        assert_eq!(
+            views.member(&member_id).unwrap().unwrap().profile.name,
+            "改名会员"
+        );
+        let kept: Vec<Vec<u8>> = [1, 2]
+            .iter()
+            .map(|p| {
+                let record: views::FeedRecord = journal.read(&keys::feed(*p)).unwrap().unwrap();
+                record.entry
+            })
+            .collect();
+        assert_eq!(kept, vec![registered_whole, edited_whole]);
+        let report = views::rebuild(&*store, &StoreCalendar::default()).unwrap();
+        assert!(report.is_clean(), "{report:?}");
     }
 
     proptest::proptest! {

@@ -406,13 +406,17 @@ async fn apply_feed(
     Ok(())
 }
 
-/// Whether the hub closed the connection because it could not read a message of ours.
+/// Whether the hub closed the connection because it could not read a message of ours, or this
+/// store could not read the hub's (a thin member change following one not held here).
 fn unreadable(e: &anyhow::Error) -> bool {
     let malformed = SyncError::Malformed(String::new()).close_code();
     matches!(
         e.downcast_ref::<quinn::ConnectionError>(),
         Some(quinn::ConnectionError::ApplicationClosed(close))
             if close.error_code == quinn::VarInt::from_u32(malformed)
+    ) || matches!(
+        e.downcast_ref::<Rejection>(),
+        Some(Rejection::FeedUnreadable { .. })
     )
 }
 
@@ -534,5 +538,10 @@ mod tests {
         assert!(unreadable(&closed(malformed)));
         assert!(!unreadable(&closed(chain)));
         assert!(!unreadable(&anyhow::anyhow!("connection lost")));
+        let feed: Result<(), Rejection> = Err(Rejection::FeedUnreadable {
+            position: 7,
+            reason: "a member change follows one that is not here".to_owned(),
+        });
+        assert!(unreadable(&feed.context("applying the feed").unwrap_err()));
     }
 }

@@ -247,6 +247,13 @@ pub fn apply_foreign_entry(ov: &mut Overlay<'_>, bytes: &[u8]) -> Result<(), Vie
     }
 }
 
+/// The hash of a change of `member` held here that starts with `prefix` (to make a thin member
+/// change from the feed whole, `protocol::thin`).
+pub fn change_starting(ov: &Overlay<'_>, member: &MemberId, prefix: &[u8]) -> Option<[u8; 32]> {
+    let saved = ov.get(&keys::document(member)).ok()??;
+    MemberDoc::load(&saved).ok()?.change_starting(prefix)
+}
+
 /// Reads through a batch that is being built, so one entry's view updates see each other.
 pub struct Overlay<'a> {
     store: &'a dyn Store,

@@ -257,6 +257,39 @@ fn for_push(bytes: &[u8], version: u16) -> Vec<u8> {
     }
 }
 
+/// An encoded entry with its member change made thin ([`crate::thin`]), as the feed carries it
+/// from version 3; anything else as it is.
+fn thin_entry(bytes: Vec<u8>) -> Vec<u8> {
+    match Entry::decode(&bytes) {
+        Ok(mut entry) => match member_change(&mut entry.payload) {
+            Some((_, change)) => {
+                *change = crate::thin::thin(change);
+                entry.encode()
+            }
+            None => bytes,
+        },
+        Err(_) => bytes,
+    }
+}
+
+/// An encoded entry with its member change made whole again ([`crate::thin::thicken`]), the
+/// dependencies found by `known` (the receiver's change of that member whose hash starts with
+/// the given bytes). Bytes that do not decode, and entries that change no member, come back as
+/// they are.
+pub fn thicken_entry(
+    bytes: Vec<u8>,
+    mut known: impl FnMut(&MemberId, &[u8; crate::thin::HASH_KEPT]) -> Option<[u8; 32]>,
+) -> Result<Vec<u8>, crate::thin::UnknownDependency> {
+    let Ok(mut entry) = Entry::decode(&bytes) else {
+        return Ok(bytes);
+    };
+    let Some((member, change)) = member_change(&mut entry.payload) else {
+        return Ok(bytes);
+    };
+    *change = crate::thin::thicken(change, |prefix| known(&member, prefix))?;
+    Ok(entry.encode())
+}
+
 fn member_change(payload: &mut Payload) -> Option<(MemberId, &mut Vec<u8>)> {
     match payload {
         Payload::MemberRegistered { member_id, change }
@@ -798,7 +831,14 @@ impl HubSession {
         self.transmit.push_back(HubMsg::Ack { seq });
     }
 
-    pub fn feed(&mut self, upto: u64, items: Vec<FeedItem>) {
+    pub fn feed(&mut self, upto: u64, mut items: Vec<FeedItem>) {
+        // From version 3 member changes go thin: the store holds every change they follow
+        // (the feed brought it earlier, or the store made it).
+        if self.version >= 3 {
+            for item in &mut items {
+                item.entry = thin_entry(std::mem::take(&mut item.entry));
+            }
+        }
         self.transmit.push_back(HubMsg::Feed { upto, items });
     }
 
@@ -977,6 +1017,34 @@ mod tests {
             ],
         };
         assert!(matches!(hub.handle(thin.clone()), Err(SyncError::Chain(_))));
+        // The feed carries them thin from version 3, whole before; made whole again, they are
+        // the bytes the store wrote.
+        for (offers, thin) in [(VERSIONS.to_vec(), true), (vec![2, 1], false)] {
+            let mut hub = HubSession::new(store("S002"), ChainTip::GENESIS);
+            hub.handle(StoreMsg::Hello {
+                versions: offers,
+                store: store("S002"),
+                log_len: 0,
+                feed_applied: 0,
+            })
+            .unwrap();
+            while hub.poll_transmit().is_some() {}
+            let whole = entries[40].encode();
+            hub.feed(
+                1,
+                vec![FeedItem {
+                    position: 1,
+                    entry: whole.clone(),
+                }],
+            );
+            let Some(HubMsg::Feed { items, .. }) = hub.poll_transmit() else {
+                panic!("a feed");
+            };
+            assert_eq!(items[0].entry != whole, thin);
+            let back = thicken_entry(items[0].entry.clone(), |m, p| known_in(&entries[..1], m, p))
+                .unwrap();
+            assert_eq!(back, whole);
+        }
         // An edit whose registration the hub never had cannot be made whole.
         let lonely = StoreMsg::PushChained {
             log_len: 41,

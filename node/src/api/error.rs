@@ -387,6 +387,7 @@ impl From<Rejection> for ApiError {
                 InventoryError::Transfer(_) => Code::InvalidRequest,
             },
             Rejection::EntryTooLarge(_) => Code::PayloadTooLarge,
+            Rejection::FeedUnreadable { .. } => Code::Storage,
             Rejection::Pricing(p) => super::checkout::pricing_error(p),
             Rejection::Tender(t) => match t {
                 TenderError::CashShort { .. } => Code::TenderShort,
