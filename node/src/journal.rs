@@ -1409,15 +1409,11 @@ mod tests {
         assert_eq!(run(), run());
     }
 
-    #[test]
-    fn a_bad_feed_entry_is_skipped_and_the_feed_goes_on() {
-        use protocol::entry::EntryHash;
-        let store = Arc::new(MemStore::default());
-        let mut journal = Journal::open(store.clone(), settings(), seeded_env(4)).unwrap();
-        let s002 = StoreId::parse("S002").unwrap();
-        let profile = Profile {
+    /// A member who joined at `at`, as another store's feed brings them.
+    fn remote_profile(at: &StoreId, phone: &str) -> Profile {
+        Profile {
             name: "异地会员".into(),
-            phone: Phone::parse("13800000002").unwrap(),
+            phone: Phone::parse(phone).unwrap(),
             card_no: None,
             birthday: None,
             gender: Gender::Unspecified,
@@ -1425,25 +1421,38 @@ mod tests {
             notes: String::new(),
             tier: "standard".into(),
             custom: Default::default(),
-            home_store: s002.clone(),
+            home_store: at.clone(),
             join_date: chrono::NaiveDate::from_ymd_opt(2026, 11, 24).unwrap(),
             referrer: None,
-        };
-        let (_, change) = MemberDoc::create(&s002, 1, &profile).unwrap();
-        let member_id = MemberId::mint(1, 2);
-        let foreign = |seq, payload| Entry {
-            origin: s002.clone(),
+        }
+    }
+
+    /// An entry of `origin`'s log as the feed carries it (its chain is the hub's concern).
+    fn foreign_entry(origin: &StoreId, seq: u64, payload: Payload) -> Entry {
+        Entry {
+            origin: origin.clone(),
             seq,
             hlc: Hlc {
                 wall_ms: 1_795_451_400_000,
                 logical: 0,
             },
-            business_date: profile.join_date,
+            business_date: chrono::NaiveDate::from_ymd_opt(2026, 11, 24).unwrap(),
             staff: StaffId::system(),
-            tx: TxId::parse(&format!("s002-key-{seq:04}")).unwrap(),
-            prev_hash: EntryHash::GENESIS,
+            tx: TxId::parse(&format!("{}-key-{seq:04}", origin.as_str().to_lowercase())).unwrap(),
+            prev_hash: protocol::entry::EntryHash::GENESIS,
             payload,
-        };
+        }
+    }
+
+    #[test]
+    fn a_bad_feed_entry_is_skipped_and_the_feed_goes_on() {
+        let store = Arc::new(MemStore::default());
+        let mut journal = Journal::open(store.clone(), settings(), seeded_env(4)).unwrap();
+        let s002 = StoreId::parse("S002").unwrap();
+        let profile = remote_profile(&s002, "13800000002");
+        let (_, change) = MemberDoc::create(&s002, 1, &profile).unwrap();
+        let member_id = MemberId::mint(1, 2);
+        let foreign = |seq, payload| foreign_entry(&s002, seq, payload);
         let damaged = foreign(
             1,
             Payload::MemberEdited {
@@ -1486,25 +1495,11 @@ mod tests {
     /// change not held here is refused and nothing is applied.
     #[test]
     fn a_thin_member_change_from_the_feed_is_made_whole() {
-        use protocol::entry::EntryHash;
         use protocol::member::ProfilePatch;
         let store = Arc::new(MemStore::default());
         let mut journal = Journal::open(store.clone(), settings(), seeded_env(5)).unwrap();
         let s002 = StoreId::parse("S002").unwrap();
-        let profile = Profile {
-            name: "异地会员".into(),
-            phone: Phone::parse("13800000003").unwrap(),
-            card_no: None,
-            birthday: None,
-            gender: Gender::Unspecified,
-            tags: Default::default(),
-            notes: String::new(),
-            tier: "standard".into(),
-            custom: Default::default(),
-            home_store: s002.clone(),
-            join_date: chrono::NaiveDate::from_ymd_opt(2026, 11, 24).unwrap(),
-            referrer: None,
-        };
+        let profile = remote_profile(&s002, "13800000003");
         let (mut doc, created) = MemberDoc::create(&s002, 1, &profile).unwrap();
         let rename = |doc: &mut MemberDoc, name: &str| {
             let patch = ProfilePatch {
@@ -1519,19 +1514,7 @@ mod tests {
         let unseen = rename(&mut elsewhere, "别处二");
         let member_id = MemberId::mint(1, 3);
         let item = |position, seq, payload| {
-            let entry = Entry {
-                origin: s002.clone(),
-                seq,
-                hlc: Hlc {
-                    wall_ms: 1_795_451_400_000,
-                    logical: 0,
-                },
-                business_date: profile.join_date,
-                staff: StaffId::system(),
-                tx: TxId::parse(&format!("s002-key-{seq:04}")).unwrap(),
-                prev_hash: EntryHash::GENESIS,
-                payload,
-            };
+            let entry = foreign_entry(&s002, seq, payload);
             let whole = entry.encode();
             let mut thin = entry;
             if let Payload::MemberRegistered { change, .. } | Payload::MemberEdited { change, .. } =

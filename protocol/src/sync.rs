@@ -875,9 +875,20 @@ mod tests {
     }
 
     fn log(origin: &str, n: u64) -> Vec<Entry> {
+        let payloads = (1..=n).map(|seq| Payload::MemberEdited {
+            member_id: MemberId::mint(1, 1),
+            change: vec![seq as u8],
+        });
+        chained(origin, payloads)
+    }
+
+    /// `origin`'s log of these payloads, seq 1 on, each entry linked to the one before.
+    fn chained(origin: &str, payloads: impl IntoIterator<Item = Payload>) -> Vec<Entry> {
         let mut tip = ChainTip::GENESIS;
-        (1..=n)
-            .map(|seq| {
+        payloads
+            .into_iter()
+            .zip(1..)
+            .map(|(payload, seq)| {
                 let e = Entry {
                     origin: store(origin),
                     seq,
@@ -889,10 +900,7 @@ mod tests {
                     staff: StaffId::system(),
                     tx: TxId::parse(&format!("key-{seq:08}")).unwrap(),
                     prev_hash: tip.hash,
-                    payload: Payload::MemberEdited {
-                        member_id: MemberId::mint(1, 1),
-                        change: vec![seq as u8],
-                    },
+                    payload,
                 };
                 tip = tip.extend(&store(origin), &e).unwrap();
                 e
@@ -943,28 +951,7 @@ mod tests {
                 });
             }
         }
-        let mut tip = ChainTip::GENESIS;
-        payloads
-            .into_iter()
-            .zip(1..)
-            .map(|(payload, seq)| {
-                let e = Entry {
-                    origin: s001.clone(),
-                    seq,
-                    hlc: Hlc {
-                        wall_ms: seq,
-                        logical: 0,
-                    },
-                    business_date: NaiveDate::from_ymd_opt(2026, 11, 23).unwrap(),
-                    staff: StaffId::system(),
-                    tx: TxId::parse(&format!("key-{seq:08}")).unwrap(),
-                    prev_hash: tip.hash,
-                    payload,
-                };
-                tip = tip.extend(&s001, &e).unwrap();
-                e
-            })
-            .collect()
+        chained("S001", payloads)
     }
 
     /// Version 3 pushes member changes thin; the hub rebuilds them byte for byte from what it
