@@ -145,6 +145,8 @@ pub struct SledHubStore {
     /// disk's volatile write cache nor writes the file's new size (sled issue #1452), so every
     /// flush is followed by an `fdatasync` of it (as the node's store does).
     log: std::fs::File,
+    /// Appended since the last flush: a group that wrote nothing (asks, ticks) costs no flush.
+    appended: std::sync::atomic::AtomicBool,
 }
 
 impl SledHubStore {
@@ -152,6 +154,7 @@ impl SledHubStore {
         Ok(Self {
             db: sled::Config::new().path(dir).open()?,
             log: std::fs::File::open(dir.join("db")).map_err(sled::Error::from)?,
+            appended: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -273,11 +276,20 @@ impl HubStore for SledHubStore {
                 None => batch.remove(key),
             }
         }
-        Ok(self.db.apply_batch(batch)?)
+        self.db.apply_batch(batch)?;
+        self.appended
+            .store(true, std::sync::atomic::Ordering::Release);
+        Ok(())
     }
 
     fn flush(&self) -> Result<()> {
-        self.sync()
+        match self
+            .appended
+            .swap(false, std::sync::atomic::Ordering::AcqRel)
+        {
+            true => self.sync(),
+            false => Ok(()),
+        }
     }
 
     fn feed(&self, from: u64, limit: usize) -> Result<Vec<(u64, FeedRecord)>> {

@@ -363,7 +363,7 @@ impl Environment {
 }
 
 pub struct Journal {
-    store: Arc<GroupBuffer>,
+    store: Arc<dyn Store>,
     settings: Settings,
     env: Environment,
     clock: HlcClock,
@@ -378,7 +378,7 @@ impl Journal {
         settings: Settings,
         env: Environment,
     ) -> Result<Self, ViewError> {
-        let store = Arc::new(GroupBuffer::new(store));
+        let store: Arc<dyn Store> = Arc::new(GroupBuffer::new(store));
         let prefix = keys::log_prefix(&settings.store_id);
         let (tip, last) = match store.scan_prefix_rev(&prefix, 1)?.pop() {
             Some((_, bytes)) => {

@@ -246,10 +246,8 @@ fn for_push(bytes: &[u8], version: u16) -> Vec<u8> {
     match Entry::decode(bytes) {
         Ok(mut entry) => {
             entry.prev_hash = EntryHash::GENESIS;
-            if version >= 3
-                && let Some((_, change)) = member_change(&mut entry.payload)
-            {
-                *change = crate::thin::thin(change);
+            if version >= 3 {
+                thin_in(&mut entry);
             }
             entry.encode()
         }
@@ -260,16 +258,34 @@ fn for_push(bytes: &[u8], version: u16) -> Vec<u8> {
 /// An encoded entry with its member change made thin ([`crate::thin`]), as the feed carries it
 /// from version 3; anything else as it is.
 fn thin_entry(bytes: Vec<u8>) -> Vec<u8> {
-    match Entry::decode(&bytes) {
-        Ok(mut entry) => match member_change(&mut entry.payload) {
-            Some((_, change)) => {
-                *change = crate::thin::thin(change);
-                entry.encode()
-            }
-            None => bytes,
-        },
-        Err(_) => bytes,
+    let Ok(mut entry) = Entry::decode(&bytes) else {
+        return bytes;
+    };
+    match thin_in(&mut entry) {
+        true => entry.encode(),
+        false => bytes,
     }
+}
+
+/// Makes `entry`'s member change thin; false when it changes no member.
+fn thin_in(entry: &mut Entry) -> bool {
+    let Some((_, change)) = member_change(&mut entry.payload) else {
+        return false;
+    };
+    *change = crate::thin::thin(change);
+    true
+}
+
+/// Makes `entry`'s member change whole, if it has one; returns the member and the change.
+fn thicken_in(
+    entry: &mut Entry,
+    mut known: impl FnMut(&MemberId, &[u8; crate::thin::HASH_KEPT]) -> Option<[u8; 32]>,
+) -> Result<Option<(MemberId, &[u8])>, crate::thin::UnknownDependency> {
+    let Some((member, change)) = member_change(&mut entry.payload) else {
+        return Ok(None);
+    };
+    *change = crate::thin::thicken(change, |prefix| known(&member, prefix))?;
+    Ok(Some((member, change)))
 }
 
 /// An encoded entry with its member change made whole again ([`crate::thin::thicken`]), the
@@ -278,16 +294,15 @@ fn thin_entry(bytes: Vec<u8>) -> Vec<u8> {
 /// they are.
 pub fn thicken_entry(
     bytes: Vec<u8>,
-    mut known: impl FnMut(&MemberId, &[u8; crate::thin::HASH_KEPT]) -> Option<[u8; 32]>,
+    known: impl FnMut(&MemberId, &[u8; crate::thin::HASH_KEPT]) -> Option<[u8; 32]>,
 ) -> Result<Vec<u8>, crate::thin::UnknownDependency> {
     let Ok(mut entry) = Entry::decode(&bytes) else {
         return Ok(bytes);
     };
-    let Some((member, change)) = member_change(&mut entry.payload) else {
-        return Ok(bytes);
-    };
-    *change = crate::thin::thicken(change, |prefix| known(&member, prefix))?;
-    Ok(entry.encode())
+    match thicken_in(&mut entry, known)? {
+        Some(_) => Ok(entry.encode()),
+        None => Ok(bytes),
+    }
 }
 
 fn member_change(payload: &mut Payload) -> Option<(MemberId, &mut Vec<u8>)> {
@@ -313,21 +328,20 @@ fn thicken_push(
             let Ok(mut entry) = Entry::decode(&bytes) else {
                 return Ok(bytes);
             };
-            let Some((member, change)) = member_change(&mut entry.payload) else {
-                return Ok(bytes);
-            };
-            let whole = crate::thin::thicken(change, |prefix| {
+            let thickened = thicken_in(&mut entry, |member, prefix| {
                 earlier
                     .iter()
-                    .find(|(m, h)| *m == member && h.starts_with(prefix))
+                    .find(|(m, h)| m == member && h.starts_with(prefix))
                     .map(|(_, h)| *h)
-                    .or_else(|| known(&member, prefix))
+                    .or_else(|| known(member, prefix))
             })
             .map_err(|e| SyncError::Malformed(e.to_string()))?;
-            if let Some(hash) = crate::thin::change_hash(&whole) {
+            let Some((member, change)) = thickened else {
+                return Ok(bytes);
+            };
+            if let Some(hash) = crate::thin::change_hash(change) {
                 earlier.push((member, hash));
             }
-            *change = whole;
             Ok(entry.encode())
         })
         .collect()

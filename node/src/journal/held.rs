@@ -9,7 +9,7 @@ use protocol::{DocId, MemberId, Sku, StaffId};
 use serde::{Deserialize, Serialize};
 
 use super::{Journal, Outcome, Rejection, Request};
-use crate::store::{Batch, Store};
+use crate::store::Batch;
 use crate::views::{self, keys};
 
 /// The longest note on a held order.

@@ -13,7 +13,7 @@ use protocol::{DocId, Fen, Sku, StoreId};
 use serde::{Deserialize, Serialize};
 
 use super::{Journal, Outcome, Rejection, Request};
-use crate::store::{Store, StoreError};
+use crate::store::StoreError;
 use crate::views::Overlay;
 
 /// The most SKUs one stocktake may cover (its opening entry lists each with its expected count).
