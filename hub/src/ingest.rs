@@ -3,7 +3,7 @@
 //! store may overlap during a reconnect), writes entries and their feed items, and answers only
 //! after a flush covers them. Batches arriving together share a flush (group commit).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use protocol::calendar::StoreCalendar;
@@ -603,8 +603,9 @@ impl VerifyReport {
 }
 
 /// Checks every store's chain as stored, that the feed holds exactly the logs' member, wallet,
-/// catalogue and transfer entries, and that the member directory, wallets and inventory views
-/// equal a rebuild from the feed (which is ingest order) and the stores' stock movements.
+/// catalogue and transfer entries, that the member directory, wallets and inventory views
+/// equal a rebuild from the feed (which is ingest order) and the stores' stock movements, and
+/// that 会员搜索's index files exactly the stored members.
 pub fn verify(storage: &dyn HubStore) -> Result<VerifyReport, IngestError> {
     let failed = |e: crate::storage::HubStoreError| IngestError::Storage(e.to_string());
     let mut report = VerifyReport::default();
@@ -680,6 +681,18 @@ pub fn verify(storage: &dyn HubStore) -> Result<VerifyReport, IngestError> {
             "the member directory ({} members) differs from a rebuild from the feed ({} members)",
             stored.len(),
             expected.len()
+        ));
+    }
+    let filed: BTreeSet<Vec<u8>> = stored
+        .iter()
+        .flat_map(|m| m.profile.search_keys(&m.member_id))
+        .collect();
+    let index = storage.search_index().map_err(failed)?;
+    if index != filed {
+        report.differences.push(format!(
+            "会员搜索's index has {} keys no member files and lacks {} that members file",
+            index.difference(&filed).count(),
+            filed.difference(&index).count()
         ));
     }
     Ok(report)
@@ -1798,6 +1811,53 @@ mod tests {
         };
         storage.append(append).unwrap();
         assert!(!verify(&*storage).unwrap().is_clean());
+    }
+
+    /// 会员搜索's index on disk is checked too: a key lost or left behind is a difference.
+    #[test]
+    fn verify_finds_a_search_index_that_does_not_file_the_members() {
+        let dir = std::env::temp_dir().join(format!("hub-verify-sx-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let storage = Arc::new(crate::storage::SledHubStore::open(&dir).unwrap());
+        let mut ingest = Ingest::open(storage.clone(), Box::new(|| 0)).unwrap();
+        let s001 = StoreId::parse("S001").unwrap();
+        let entry = registration(&s001, ChainTip::GENESIS, "13800000001");
+        assert_eq!(
+            ingest.ingest(&s001, vec![Sealed::new(entry)], 1).unwrap(),
+            1
+        );
+        ingest.flush().unwrap();
+        let report = verify(&*storage).unwrap();
+        assert!(report.is_clean(), "{report:?}");
+
+        let keys: Vec<sled::IVec> = storage
+            .db()
+            .scan_prefix(b"sx/")
+            .keys()
+            .map(Result::unwrap)
+            .collect();
+        assert!(
+            !keys.is_empty(),
+            "the member is filed under its name and phone"
+        );
+        storage.db().remove(&keys[0]).unwrap();
+        let report = verify(&*storage).unwrap();
+        assert!(
+            report.differences.iter().any(|d| d.contains("lacks 1")),
+            "{report:?}"
+        );
+        storage.db().insert(&keys[0], &[][..]).unwrap();
+        storage.db().insert(b"sx/t/0001/nobody", &[][..]).unwrap();
+        let report = verify(&*storage).unwrap();
+        assert!(
+            report
+                .differences
+                .iter()
+                .any(|d| d.contains("1 keys no member files")),
+            "{report:?}"
+        );
+        drop((ingest, storage));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     pub(super) fn wallet_entry(

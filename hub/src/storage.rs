@@ -114,6 +114,15 @@ pub trait HubStore: Send + Sync + 'static {
     fn members(&self) -> Result<Vec<MemberRecord>>;
     /// 会员搜索: the first `limit` members in id order that match `query` (`Profile::matches`).
     fn search_members(&self, query: &str, limit: usize) -> Result<Vec<MemberRecord>>;
+    /// 会员搜索's index as stored (`sx/…` keys), for `verify`. A store without an index of its
+    /// own (the test double reads every member) answers with the keys its members file.
+    fn search_index(&self) -> Result<BTreeSet<Vec<u8>>> {
+        Ok(self
+            .members()?
+            .iter()
+            .flat_map(|m| m.profile.search_keys(&m.member_id))
+            .collect())
+    }
     fn wallet(&self, id: &MemberId) -> Result<Option<Wallet>>;
     /// Every member's wallet, for liabilities and settlement reports.
     fn wallets(&self) -> Result<Vec<(MemberId, Wallet)>>;
@@ -194,6 +203,12 @@ fn decode<T: for<'de> Deserialize<'de>>(key: &[u8], bytes: &[u8]) -> Result<T> {
 }
 
 impl SledHubStore {
+    /// The database underneath, for tests that damage it on purpose.
+    #[cfg(test)]
+    pub(crate) fn db(&self) -> &sled::Db {
+        &self.db
+    }
+
     fn read<T: for<'de> Deserialize<'de>>(&self, key: &str) -> Result<Option<T>> {
         self.db
             .get(key)?
@@ -343,6 +358,14 @@ impl HubStore for SledHubStore {
             |id| self.member(id),
             |record: &MemberRecord| &record.profile,
         )
+    }
+
+    fn search_index(&self) -> Result<BTreeSet<Vec<u8>>> {
+        self.db
+            .scan_prefix(b"sx/")
+            .keys()
+            .map(|k| Ok(k?.to_vec()))
+            .collect()
     }
 
     fn wallet(&self, id: &MemberId) -> Result<Option<Wallet>> {

@@ -16,7 +16,7 @@ const T = {
     transfers: "调拨单", state: "状态", all: "全部", st_requested: "待审批", st_approved: "已审批",
     st_shipped: "在途", st_received: "已收货", st_rejected: "已驳回", st_cancelled: "已取消",
     transfer_id: "单号", route: "调出 → 调入", goods: "商品", discrepancy: "差异",
-    approve: "批准", reject: "驳回", rules: "会员规则", points_per_yuan: "每消费 1 元积分",
+    sent: "发", got: "收", approve: "批准", reject: "驳回", rules: "会员规则", points_per_yuan: "每消费 1 元积分",
     by_category: "类别积分（每行：类别=每元积分）",
     multipliers: "积分倍数日（每行：名称,星期或日期,倍数）",
     top_ups: "充值赠送（每行：名称,充值满,赠送）", tiers: "等级折扣（每行：等级=折扣%）",
@@ -39,7 +39,7 @@ const T = {
     transfers: "Transfers", state: "State", all: "All", st_requested: "requested",
     st_approved: "approved", st_shipped: "in transit", st_received: "received",
     st_rejected: "rejected", st_cancelled: "cancelled", transfer_id: "No.", route: "From → to",
-    goods: "Goods", discrepancy: "Discrepancy", approve: "Approve", reject: "Reject",
+    goods: "Goods", discrepancy: "Discrepancy", sent: "sent", got: "got", approve: "Approve", reject: "Reject",
     rules: "Member rules", points_per_yuan: "Points per yuan",
     by_category: "Points by category (one per line: category=rate)",
     multipliers: "Multiplier days (name,weekday or day,factor)",
@@ -293,6 +293,18 @@ $("msearch").addEventListener("submit", async (e) => {
   table("msearch-table", (r.ok && r.data.members) || [], { home_store: "开卡门店", tier: "等级", card_no: "卡号" });
 });
 
+// What arrived differently from what was shipped, line by line, then the receiver's note.
+function discrepancy(tr) {
+  if (tr.state !== "received") return "";
+  const got = new Map((tr.received || []).map(([sku, qty]) => [sku, qty]));
+  const sent = new Map((tr.shipped || []).map(([sku, qty]) => [sku, qty]));
+  const lines = [...new Set([...sent.keys(), ...got.keys()])]
+    .filter((sku) => Number(sent.get(sku) || 0) !== Number(got.get(sku) || 0))
+    .map((sku) => `${sku} ${t("sent")} ${sent.get(sku) || 0} ${t("got")} ${got.get(sku) || 0}`);
+  if (tr.discrepancy) lines.push(`“${tr.discrepancy}”`);
+  return lines.join("；");
+}
+
 // 调拨单: the queue, approved or rejected here; discrepancies shown as received.
 async function transfers() {
   const state = $("tqueue-state").value;
@@ -306,7 +318,7 @@ async function transfers() {
     cell(row, `${tr.from} → ${tr.to}`);
     cell(row, tr.lines.map(([sku, qty]) => `${sku}×${qty}`).join("，"));
     cell(row, t("st_" + tr.state));
-    cell(row, tr.discrepancy ? JSON.stringify(tr.discrepancy) : "");
+    cell(row, discrepancy(tr));
     const actions = cell(row, "");
     if (tr.state === "requested") {
       for (const step of ["approve", "reject"]) {
