@@ -31,6 +31,13 @@ const ASKS_WAITING_PER_STORE_MAX: usize = 64;
 const RECALL_ROUND_MS: u64 = 1_000;
 /// How long a placement headquarters starts by itself waits for recalled rights.
 const PLACEMENT_WAIT_MS: u64 = 10_000;
+/// How long a store's ask waits for the holders to hand rights back before it is refused. The
+/// ingest thread looks at its waiting asks at least every second (the hub's tick), so the
+/// refusal comes within 3.5 s: before the store stops waiting (4 s) and says less.
+const ASK_WAIT_MS: u64 = 2_500;
+
+/// Where a store's session takes the answers to its asks: (ask id, answer).
+pub type Answers = mpsc::UnboundedSender<(TxId, AskAnswer)>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
@@ -187,7 +194,7 @@ enum Command {
     Ask {
         store: StoreId,
         ask: Ask,
-        reply: oneshot::Sender<AskAnswer>,
+        reply: Answers,
     },
     /// Nothing to do but look at the waiting asks again (deadlines, withdrawn asks).
     Tick,
@@ -327,10 +334,24 @@ impl IngestHandle {
         self.feed_len.clone()
     }
 
-    /// Serves a store's ask for rights: answered once granted (and durable) or refused. The
-    /// caller bounds the wait; dropping it withdraws the ask.
-    pub async fn ask_rights(&self, store: StoreId, ask: Ask) -> Result<AskAnswer, IngestError> {
-        self.ask(|reply| Command::Ask { store, ask, reply }).await
+    /// Serves a store's ask for rights: answered on `answers` once granted (and durable), or
+    /// refused (at the latest after `ASK_WAIT_MS`). A grant's answer is sent before the feed
+    /// that carries it is published, so the store hears "granted" first. Dropping the receiver
+    /// withdraws the ask.
+    pub async fn ask_rights(
+        &self,
+        store: StoreId,
+        ask: Ask,
+        answers: Answers,
+    ) -> Result<(), IngestError> {
+        self.commands
+            .send(Command::Ask {
+                store,
+                ask,
+                reply: answers,
+            })
+            .await
+            .map_err(|_| IngestError::Unavailable)
     }
 
     /// Has the ingest thread look at its waiting asks (sent every second by the hub).
@@ -1564,7 +1585,7 @@ pub fn spawn(
             // A placement headquarters makes by itself has no one waiting (no reply) and gives up
             // at its deadline.
             // (store, ask, no new recall round before this time, reply, give up at)
-            type Waiting = (StoreId, Ask, u64, Option<oneshot::Sender<AskAnswer>>, u64);
+            type Waiting = (StoreId, Ask, u64, Option<Answers>, u64);
             let mut pending: Vec<Waiting> = Vec::new();
             while let Some(first) = inbox.blocking_recv() {
                 group.push(first);
@@ -1633,9 +1654,10 @@ pub fn spawn(
                             let waiting = pending.iter().filter(|p| p.0 == store).count();
                             if waiting >= ASKS_WAITING_PER_STORE_MAX {
                                 let reason = format!("{waiting} asks from {store} are waiting");
-                                let _ = reply.send(AskAnswer::Refused { reason });
+                                let _ = reply.send((ask.id, AskAnswer::Refused { reason }));
                             } else {
-                                pending.push((store, ask, 0, Some(reply), u64::MAX));
+                                let give_up = system_now_ms() + ASK_WAIT_MS;
+                                pending.push((store, ask, 0, Some(reply), give_up));
                             }
                         }
                         Command::Tick => {}
@@ -1653,19 +1675,26 @@ pub fn spawn(
                 let mut granted = Vec::new();
                 let mut waiting = Vec::new();
                 for (store, ask, next_round, reply, give_up) in pending.drain(..) {
-                    if reply.as_ref().is_some_and(|r| r.is_closed()) || now > give_up {
-                        continue; // the store gave up waiting, or the placement lapsed
-                    }
-                    let refused = |reply: Option<oneshot::Sender<AskAnswer>>, reason: String| {
+                    let refused = |reply: Option<Answers>, reason: String| {
                         if let Some(reply) = reply {
-                            let _ = reply.send(AskAnswer::Refused { reason });
+                            let _ = reply.send((ask.id.clone(), AskAnswer::Refused { reason }));
                         }
                     };
+                    if reply.as_ref().is_some_and(|r| r.is_closed()) {
+                        continue; // the store's session has ended
+                    }
+                    if now > give_up {
+                        // A placement lapses quietly; a store's ask is told.
+                        let reason = "the stores holding these rights did not hand them back \
+                                      in time";
+                        refused(reply, reason.to_owned());
+                        continue;
+                    }
                     // A recall round that has not brought enough in a second is followed by
                     // another, planned afresh (a holder may have spent offline meanwhile).
                     match ingest.serve_ask(&store, &ask, now < next_round) {
                         Ok(AskStep::Granted { feed_upto }) => {
-                            granted.push((reply, AskAnswer::Granted { feed_upto }));
+                            granted.push((reply, ask.id, AskAnswer::Granted { feed_upto }));
                         }
                         Ok(AskStep::Recall(list)) => {
                             for (holder, recall) in list {
@@ -1707,9 +1736,9 @@ pub fn spawn(
                 for (reply, result) in staffed {
                     let _ = reply.send(result);
                 }
-                for (reply, answer) in granted {
+                for (reply, id, answer) in granted {
                     if let Some(reply) = reply {
-                        let _ = reply.send(answer);
+                        let _ = reply.send((id, answer));
                     }
                 }
                 feed_tx.send_if_modified(|published| {

@@ -17,9 +17,6 @@ use crate::storage::HubStore;
 pub const CLOSE_BAD_CERTIFICATE: u32 = 100;
 pub const CLOSE_STORAGE: u32 = 101;
 
-/// How long an ask may wait for recalled rights before it is refused.
-const ASK_WAIT: Duration = Duration::from_secs(3);
-
 /// How many feed records one `Feed` message carries at most, and about how many bytes.
 const FEED_BATCH_MAX: usize = 512;
 const FEED_BATCH_BYTES_MAX: usize = sync::PUSH_BYTES_MAX;
@@ -156,9 +153,15 @@ async fn run_session(
     let mut feed_sent: Option<u64> = None;
     let mut linked = false;
     let mut recalls = ingest.recalls();
-    let (answers_tx, mut answers) = mpsc::channel::<(TxId, AskAnswer)>(64);
+    let (answers_tx, mut answers) = mpsc::unbounded_channel::<(TxId, AskAnswer)>();
     let result = async {
         loop {
+            // Answers before the feed: headquarters answers a grant before it publishes the
+            // feed that carries it, so the store hears "granted" first and can run the waiting
+            // spend in the same write as the rights' arrival.
+            while let Ok((id, answer)) = answers.try_recv() {
+                session.answer(id, answer);
+            }
             while let Some(frame) = session.poll_frame() {
                 send.write_all(&frame).await.map_err(anyhow::Error::from)?;
             }
@@ -184,24 +187,9 @@ async fn run_session(
                         session.persisted(seq);
                     }
                     HubEvent::Ask(ask) => {
-                        let (ingest, store, answers) =
-                            (ingest.clone(), store.clone(), answers_tx.clone());
-                        tokio::spawn(async move {
-                            let id = ask.id.clone();
-                            let asked = ingest.ask_rights(store, ask);
-                            let answer = match tokio::time::timeout(ASK_WAIT, asked).await {
-                                Ok(Ok(answer)) => answer,
-                                Ok(Err(e)) => AskAnswer::Refused {
-                                    reason: e.to_string(),
-                                },
-                                Err(_) => AskAnswer::Refused {
-                                    reason: "the stores holding these rights did not hand them \
-                                             back in time"
-                                        .to_owned(),
-                                },
-                            };
-                            let _ = answers.send((id, answer)).await;
-                        });
+                        ingest
+                            .ask_rights(store.clone(), ask, answers_tx.clone())
+                            .await?;
                     }
                 }
                 continue;

@@ -177,6 +177,13 @@ pub enum Command {
         member: MemberId,
         counters: Vec<protocol::wallet::Counter>,
     },
+    /// `then` once the hub's feed is applied up to `upto`: a spend waiting for rights
+    /// headquarters granted. The journal thread holds it until the feed gets there and runs it
+    /// in the same group as that feed, so the rights' arrival and the spend share one flush.
+    AfterFeed {
+        upto: u64,
+        then: Box<Command>,
+    },
 }
 
 /// What a successful command produced; stored with its idempotency key and returned on replay.
@@ -419,6 +426,12 @@ impl Journal {
     pub fn handle(&mut self, command: Command) -> Result<Reply, Rejection> {
         let command = match command {
             Command::ApplyFeed { upto, items } => return self.apply_feed(upto, items),
+            Command::AfterFeed { upto, then } => {
+                return match self.feed_applied() >= upto {
+                    true => self.handle(*then),
+                    false => Err(Rejection::Unavailable),
+                };
+            }
             Command::Holding { member, counters } => {
                 let wallet = self.wallet_of(&member)?;
                 let here = &self.settings.store_id;
@@ -442,7 +455,7 @@ impl Journal {
             Command::ItemCheckout(r) => (&r.key, r.fingerprint, &r.staff),
             Command::HoldOrder(r) => (&r.key, r.fingerprint, &r.staff),
             Command::VoidHeld(r) => (&r.key, r.fingerprint, &r.staff),
-            Command::ApplyFeed { .. } | Command::Holding { .. } => {
+            Command::ApplyFeed { .. } | Command::Holding { .. } | Command::AfterFeed { .. } => {
                 unreachable!("handled above")
             }
         };
@@ -475,7 +488,7 @@ impl Journal {
             Command::ItemCheckout(r) => self.item_checkout(r),
             Command::HoldOrder(r) => self.hold(r),
             Command::VoidHeld(r) => self.void_held(r),
-            Command::ApplyFeed { .. } | Command::Holding { .. } => {
+            Command::ApplyFeed { .. } | Command::Holding { .. } | Command::AfterFeed { .. } => {
                 unreachable!("handled above")
             }
         }?;
@@ -925,6 +938,13 @@ impl Journal {
     }
 
     /// Applies feed items after the position already applied; positions make this idempotent.
+    /// How far the hub's feed is applied here (visible at once, as every write).
+    pub fn feed_applied(&self) -> u64 {
+        // A read that fails lets a waiting command run, to meet the same failure itself.
+        self.read(keys::FEED_APPLIED)
+            .map_or(u64::MAX, |applied| applied.unwrap_or(0))
+    }
+
     fn apply_feed(&mut self, upto: u64, items: Vec<FeedItem>) -> Result<Reply, Rejection> {
         let applied: u64 = self.read(keys::FEED_APPLIED)?.unwrap_or(0);
         if upto <= applied {
@@ -1152,7 +1172,9 @@ fn fen(units: u64) -> Fen {
     Fen(i64::try_from(units).unwrap_or(i64::MAX))
 }
 
-type Envelope = (Command, oneshot::Sender<Result<Reply, Rejection>>);
+/// Where a command's result goes.
+pub type Replier = oneshot::Sender<Result<Reply, Rejection>>;
+type Envelope = (Command, Replier);
 
 /// How the HTTP handlers reach the journal.
 #[derive(Clone)]
@@ -1164,11 +1186,16 @@ pub struct JournalHandle {
 impl JournalHandle {
     pub async fn send(&self, command: Command) -> Result<Reply, Rejection> {
         let (reply, answer) = oneshot::channel();
+        self.send_with(command, reply).await?;
+        answer.await.map_err(|_| Rejection::Unavailable)?
+    }
+
+    /// Queues a command whose result goes to `reply` (for another task to wait on).
+    pub async fn send_with(&self, command: Command, reply: Replier) -> Result<(), Rejection> {
         self.commands
             .send((command, reply))
             .await
-            .map_err(|_| Rejection::Unavailable)?;
-        answer.await.map_err(|_| Rejection::Unavailable)?
+            .map_err(|_| Rejection::Unavailable)
     }
 
     /// The length of this store's own log on disk, updated after every flush.
@@ -1186,6 +1213,8 @@ pub fn spawn(mut journal: Journal) -> (JournalHandle, std::thread::JoinHandle<()
         .name("journal".to_owned())
         .spawn(move || {
             let mut group = Vec::with_capacity(GROUP_COMMIT_MAX);
+            // Commands waiting for the feed to reach a position (`Command::AfterFeed`).
+            let mut parked: Vec<(u64, Command, Replier)> = Vec::new();
             while let Some(first) = inbox.blocking_recv() {
                 group.push(first);
                 while group.len() < GROUP_COMMIT_MAX {
@@ -1194,10 +1223,35 @@ pub fn spawn(mut journal: Journal) -> (JournalHandle, std::thread::JoinHandle<()
                         Err(_) => break,
                     }
                 }
-                let results: Vec<_> = group
-                    .drain(..)
-                    .map(|(c, reply)| (journal.handle(c), reply))
-                    .collect();
+                let mut results = Vec::with_capacity(group.len());
+                for (command, reply) in group.drain(..) {
+                    let fed = match command {
+                        Command::AfterFeed { upto, then } if journal.feed_applied() < upto => {
+                            parked.push((upto, *then, reply));
+                            continue;
+                        }
+                        Command::ApplyFeed { .. } => true,
+                        _ => false,
+                    };
+                    results.push((journal.handle(command), reply));
+                    if fed && !parked.is_empty() {
+                        let applied = journal.feed_applied();
+                        let (due, wait) = std::mem::take(&mut parked)
+                            .into_iter()
+                            .partition(|(upto, _, _)| *upto <= applied);
+                        parked = wait;
+                        for (_, command, reply) in due {
+                            if !reply.is_closed() {
+                                results.push((journal.handle(command), reply));
+                            }
+                        }
+                    }
+                }
+                // Whoever gave up waiting (the till's request timed out) is not served later.
+                parked.retain(|(_, _, reply)| !reply.is_closed());
+                if results.is_empty() {
+                    continue;
+                }
                 let flushed = journal.flush();
                 for (result, reply) in results {
                     let result = match (&flushed, result) {
@@ -1289,6 +1343,79 @@ mod tests {
             pay_with: protocol::sale::PayWith::Cash,
             offline_overdraft: false,
         }
+    }
+
+    /// A store that counts the flushes reaching it.
+    #[derive(Default)]
+    struct Counted(MemStore, std::sync::atomic::AtomicUsize);
+
+    impl Store for Counted {
+        fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+            self.0.get(key)
+        }
+        fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<crate::store::KeyValue>, StoreError> {
+            self.0.scan_prefix(prefix)
+        }
+        fn scan_prefix_rev(
+            &self,
+            prefix: &[u8],
+            limit: usize,
+        ) -> Result<Vec<crate::store::KeyValue>, StoreError> {
+            self.0.scan_prefix_rev(prefix, limit)
+        }
+        fn apply(&self, batch: crate::store::Batch) -> Result<(), StoreError> {
+            self.0.apply(batch)
+        }
+        fn flush(&self) -> Result<(), StoreError> {
+            self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.0.flush()
+        }
+    }
+
+    /// A spend waiting for rights headquarters granted waits while the feed is short of the
+    /// grant, then runs in the same group as the feed that brings it: one flush for both. One
+    /// whose till gave up is not run; one whose feed is already here runs at once.
+    #[tokio::test]
+    async fn a_command_after_the_feed_runs_with_it_in_one_flush() {
+        let store = Arc::new(Counted::default());
+        let journal = Journal::open(store.clone(), settings(), seeded_env(1)).unwrap();
+        let (handle, thread) = spawn(journal);
+        let after = |key: &str, phone: &str, upto: u64| Command::AfterFeed {
+            upto,
+            then: Box::new(Command::RegisterMember(request(key, new_member(phone)))),
+        };
+        let feed = |upto: u64| Command::ApplyFeed {
+            upto,
+            items: Vec::new(),
+        };
+        let (waiting, mut result) = oneshot::channel();
+        let parked = after("reg-00000001", "13800000001", 2);
+        handle.send_with(parked, waiting).await.unwrap();
+        let (abandoned, gave_up) = oneshot::channel();
+        let parked = after("reg-00000002", "13800000002", 2);
+        handle.send_with(parked, abandoned).await.unwrap();
+        drop(gave_up);
+
+        handle.send(feed(1)).await.unwrap();
+        assert!(
+            result.try_recv().is_err(),
+            "the feed is not at the grant yet"
+        );
+        let flushes = store.1.load(std::sync::atomic::Ordering::SeqCst);
+        handle.send(feed(2)).await.unwrap();
+        member_of(result.await.unwrap().unwrap());
+        assert_eq!(
+            store.1.load(std::sync::atomic::Ordering::SeqCst),
+            flushes + 1,
+            "the feed and the waiting command share one flush"
+        );
+        // The abandoned registration never ran: its phone is free.
+        let again = request("reg-00000003", new_member("13800000002"));
+        member_of(handle.send(Command::RegisterMember(again)).await.unwrap());
+        let ready = after("reg-00000004", "13800000004", 1);
+        member_of(handle.send(ready).await.unwrap());
+        drop(handle);
+        thread.join().unwrap();
     }
 
     fn member_of(reply: Reply) -> MemberId {

@@ -128,8 +128,13 @@ pub fn client_config(config: &SyncConfig) -> anyhow::Result<quinn::ClientConfig>
     Ok(client)
 }
 
-/// A till's ask for rights, with where to send headquarters' answer.
-pub type AskRequest = (Ask, oneshot::Sender<AskAnswer>);
+/// A till's ask for rights, with where to send headquarters' answer, and the command it is for.
+pub type AskRequest = (Ask, oneshot::Sender<AskAnswer>, Retry);
+
+/// The command an ask was for, to run once the rights granted have arrived, and where its
+/// result goes. The uplink queues it (`Command::AfterFeed`) as soon as "granted" comes in,
+/// ahead of the feed bringing the rights, so both are written with one flush.
+pub type Retry = (Command, crate::journal::Replier);
 
 pub struct Uplink {
     pub store: StoreId,
@@ -283,7 +288,7 @@ impl Uplink {
     ) -> anyhow::Result<()> {
         let mut log_open = true;
         let mut asks = self.asks.lock().await;
-        let mut waiting: HashMap<TxId, Vec<oneshot::Sender<AskAnswer>>> = HashMap::new();
+        let mut waiting: HashMap<TxId, Vec<(oneshot::Sender<AskAnswer>, Retry)>> = HashMap::new();
         let (feed, queued) = mpsc::channel(FEED_QUEUE);
         let mut applier = tokio::spawn(apply_feed(
             self.journal.clone(),
@@ -337,7 +342,15 @@ impl Uplink {
                         wire.publish(&self.status);
                     }
                     UplinkEvent::Answer { id, answer } => {
-                        for reply in waiting.remove(&id).unwrap_or_default() {
+                        for (reply, (command, result)) in waiting.remove(&id).unwrap_or_default() {
+                            if let AskAnswer::Granted { feed_upto } = &answer {
+                                let command = Command::AfterFeed {
+                                    upto: *feed_upto,
+                                    then: Box::new(command),
+                                };
+                                // If the journal has stopped, `result` is dropped: the till hears.
+                                let _ = self.journal.send_with(command, result).await;
+                            }
                             let _ = reply.send(answer.clone());
                         }
                     }
@@ -354,10 +367,10 @@ impl Uplink {
                     Ok(Err(e)) => Err(e),
                     _ => Err(anyhow::anyhow!("the feed applier stopped")),
                 },
-                Some((ask, reply)) = asks.recv() => {
+                Some((ask, reply, retry)) = asks.recv() => {
                     let id = ask.id.clone();
                     match session.ask(ask) {
-                        Ok(()) => waiting.entry(id).or_default().push(reply),
+                        Ok(()) => waiting.entry(id).or_default().push((reply, retry)),
                         Err(e) => {
                             let _ = reply.send(AskAnswer::Refused { reason: e.to_string() });
                         }

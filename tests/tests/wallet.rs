@@ -249,6 +249,12 @@ fn rights_held_by_a_store_that_went_quiet_come_back_through_a_hold() {
         (409, Some("rights_elsewhere")),
         "{refused:?}"
     );
+    // Headquarters says why, before the store stops waiting for it.
+    let detail = refused["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("did not hand them back in time"),
+        "{refused:?}"
+    );
 
     // On hold for 2 s, then fenced: headquarters holds the 100 yuan and grants S002 its 30.
     let placed = hold("S001", Some("hq-ops-1"), &good);

@@ -736,7 +736,8 @@ pub async fn collect_overdrafts(app: &AppState) -> Result<u64, ApiError> {
 
 /// Sends a command that may spend rights. When the member's balance covers it but the rights
 /// are held elsewhere, asks headquarters to move them here (one round trip; more when it has
-/// to recall them from another store), then sends the command again with the same key.
+/// to recall them from another store), and the command runs again with the same key as the
+/// rights arrive (in the same journal group, so with the same flush).
 async fn spend(
     app: &AppState,
     member: Option<MemberId>,
@@ -750,19 +751,21 @@ async fn spend(
     }
     match (app.journal.send(command()).await, member) {
         (Err(Rejection::Wallet(WalletError::RightsElsewhere { wants })), Some(member)) => {
-            fetch_rights(app, key, member, wants).await?;
-            Ok(app.journal.send(command()).await?)
+            fetch_rights(app, key, member, wants, command()).await
         }
         (result, _) => Ok(result?),
     }
 }
 
+/// Asks headquarters for the rights `command` needs, and returns its result once it has run
+/// with them.
 async fn fetch_rights(
     app: &AppState,
     key: &TxId,
     member: MemberId,
     wants: Vec<(protocol::wallet::Counter, u64)>,
-) -> Result<(), ApiError> {
+    command: Command,
+) -> Result<Reply, ApiError> {
     let elsewhere = |why: &str| ApiError::new(Code::RightsElsewhere, why);
     let Some(asks) = &app.asks else {
         return Err(elsewhere(
@@ -800,16 +803,15 @@ async fn fetch_rights(
         holding: Some(holding),
     };
     let (reply, answer) = tokio::sync::oneshot::channel();
-    asks.send((ask, reply))
+    let (retried, result) = tokio::sync::oneshot::channel();
+    asks.send((ask, reply, (command, retried)))
         .await
         .map_err(|_| elsewhere("the uplink has stopped"))?;
     let answer = tokio::time::timeout(RIGHTS_WAIT, answer).await;
     match answer {
-        Ok(Ok(AskAnswer::Granted { feed_upto })) => {
-            let mut status = app.sync.clone();
-            let applied = status.wait_for(|s| s.feed_applied >= feed_upto);
-            match tokio::time::timeout(RIGHTS_WAIT, applied).await {
-                Ok(Ok(_)) => Ok(()),
+        Ok(Ok(AskAnswer::Granted { .. })) => {
+            match tokio::time::timeout(RIGHTS_WAIT, result).await {
+                Ok(Ok(result)) => Ok(result?),
                 _ => Err(elsewhere(
                     "headquarters granted the rights but they did not arrive",
                 )),
