@@ -33,8 +33,8 @@ const RECALL_ROUND_MS: u64 = 1_000;
 const PLACEMENT_WAIT_MS: u64 = 10_000;
 /// How long a store's ask waits for the holders to hand rights back before it is refused. The
 /// ingest thread looks at its waiting asks at least every second (the hub's tick), so the
-/// refusal comes within 3.5 s: before the store stops waiting (4 s) and says less.
-const ASK_WAIT_MS: u64 = 2_500;
+/// refusal comes within 3 s: before the store stops waiting (4 s) and says less.
+const ASK_WAIT_MS: u64 = 2_000;
 
 /// Where a store's session takes the answers to its asks: (ask id, answer).
 pub type Answers = mpsc::UnboundedSender<(TxId, AskAnswer)>;
@@ -1683,16 +1683,17 @@ pub fn spawn(
                     if reply.as_ref().is_some_and(|r| r.is_closed()) {
                         continue; // the store's session has ended
                     }
-                    if now > give_up {
-                        // A placement lapses quietly; a store's ask is told.
-                        let reason = "the stores holding these rights did not hand them back \
-                                      in time";
-                        refused(reply, reason.to_owned());
-                        continue;
-                    }
                     // A recall round that has not brought enough in a second is followed by
-                    // another, planned afresh (a holder may have spent offline meanwhile).
-                    match ingest.serve_ask(&store, &ask, now < next_round) {
+                    // another, planned afresh (a holder may have spent offline meanwhile); an
+                    // ask past its time starts no more rounds, and is granted if it can be.
+                    let expired = now > give_up;
+                    match ingest.serve_ask(&store, &ask, now < next_round || expired) {
+                        Ok(AskStep::Wait) if expired => {
+                            // A placement lapses quietly; a store's ask is told.
+                            let reason = "the stores holding these rights did not hand them \
+                                          back in time";
+                            refused(reply, reason.to_owned());
+                        }
                         Ok(AskStep::Granted { feed_upto }) => {
                             granted.push((reply, ask.id, AskAnswer::Granted { feed_upto }));
                         }

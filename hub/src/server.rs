@@ -156,12 +156,6 @@ async fn run_session(
     let (answers_tx, mut answers) = mpsc::unbounded_channel::<(TxId, AskAnswer)>();
     let result = async {
         loop {
-            // Answers before the feed: headquarters answers a grant before it publishes the
-            // feed that carries it, so the store hears "granted" first and can run the waiting
-            // spend in the same write as the rights' arrival.
-            while let Ok((id, answer)) = answers.try_recv() {
-                session.answer(id, answer);
-            }
             while let Some(frame) = session.poll_frame() {
                 send.write_all(&frame).await.map_err(anyhow::Error::from)?;
             }
@@ -196,11 +190,18 @@ async fn run_session(
             }
             // One feed batch per turn, so a long catch-up does not hold back the store's pushes.
             let durable = *feed_len.borrow_and_update();
+            // Answers before the feed: headquarters answers a grant before it publishes the
+            // feed that carries it, so, read after the feed's length, every grant's answer is
+            // here and goes out first. The store then runs the waiting spend in the same write
+            // as the rights' arrival.
+            while let Ok((id, answer)) = answers.try_recv() {
+                session.answer(id, answer);
+            }
             if let Some(sent) = feed_sent.filter(|sent| durable > *sent) {
                 feed_sent = Some(feed(&mut session, storage, &store, sent, durable)?);
-                while let Some(frame) = session.poll_frame() {
-                    send.write_all(&frame).await.map_err(anyhow::Error::from)?;
-                }
+            }
+            while let Some(frame) = session.poll_frame() {
+                send.write_all(&frame).await.map_err(anyhow::Error::from)?;
             }
             let more_feed = feed_sent.is_some_and(|sent| *feed_len.borrow() > sent);
             tokio::select! {

@@ -180,10 +180,45 @@ pub enum Command {
     /// `then` once the hub's feed is applied up to `upto`: a spend waiting for rights
     /// headquarters granted. The journal thread holds it until the feed gets there and runs it
     /// in the same group as that feed, so the rights' arrival and the spend share one flush.
+    /// It is not run if whoever sent it stopped listening (the till's request was dropped).
     AfterFeed {
         upto: u64,
         then: Box<Command>,
     },
+    /// The till stops waiting for the `AfterFeed` command with this request key: if it is
+    /// still held it is answered `Rejection::Withdrawn` and never runs; if it ran, its answer
+    /// has been sent already. So the till never hears "failed" for a spend that was made.
+    Withdraw {
+        key: TxId,
+    },
+}
+
+impl Command {
+    /// A till's request: its idempotency key, fingerprint and staff (none for the feed, reads
+    /// and the commands that wrap or withdraw another).
+    fn request(&self) -> Option<(&TxId, [u8; 32], &StaffId)> {
+        match self {
+            Command::RegisterMember(r) => Some((&r.key, r.fingerprint, &r.staff)),
+            Command::EditMember(r) => Some((&r.key, r.fingerprint, &r.staff)),
+            Command::QuickCheckout(r) => Some((&r.key, r.fingerprint, &r.staff)),
+            Command::Wallet(r) => Some((&r.key, r.fingerprint, &r.staff)),
+            Command::ReturnSale(r) => Some((&r.key, r.fingerprint, &r.staff)),
+            Command::Stock(r) => Some((&r.key, r.fingerprint, &r.staff)),
+            Command::Transfer(r) => Some((&r.key, r.fingerprint, &r.staff)),
+            Command::ItemCheckout(r) => Some((&r.key, r.fingerprint, &r.staff)),
+            Command::HoldOrder(r) => Some((&r.key, r.fingerprint, &r.staff)),
+            Command::VoidHeld(r) => Some((&r.key, r.fingerprint, &r.staff)),
+            Command::ApplyFeed { .. }
+            | Command::Holding { .. }
+            | Command::AfterFeed { .. }
+            | Command::Withdraw { .. } => None,
+        }
+    }
+
+    /// The request's idempotency key.
+    pub fn key(&self) -> Option<&TxId> {
+        self.request().map(|(key, _, _)| key)
+    }
 }
 
 /// What a successful command produced; stored with its idempotency key and returned on replay.
@@ -279,6 +314,9 @@ pub enum Rejection {
     Storage(String),
     #[error("the node is shutting down or its storage has failed")]
     Unavailable,
+    /// A spend that waited for rights headquarters granted was withdrawn before they arrived.
+    #[error("the rights headquarters granted did not arrive in time; nothing was paid")]
+    Withdrawn,
 }
 
 impl From<protocol::stock::TransferError> for Rejection {
@@ -426,11 +464,9 @@ impl Journal {
     pub fn handle(&mut self, command: Command) -> Result<Reply, Rejection> {
         let command = match command {
             Command::ApplyFeed { upto, items } => return self.apply_feed(upto, items),
-            Command::AfterFeed { upto, then } => {
-                return match self.feed_applied() >= upto {
-                    true => self.handle(*then),
-                    false => Err(Rejection::Unavailable),
-                };
+            // Only the journal thread's loop (`spawn`) holds and releases these.
+            Command::AfterFeed { .. } | Command::Withdraw { .. } => {
+                return Err(Rejection::Withdrawn);
             }
             Command::Holding { member, counters } => {
                 let wallet = self.wallet_of(&member)?;
@@ -444,20 +480,8 @@ impl Journal {
             }
             other => other,
         };
-        let (key, fingerprint, staff) = match &command {
-            Command::RegisterMember(r) => (&r.key, r.fingerprint, &r.staff),
-            Command::EditMember(r) => (&r.key, r.fingerprint, &r.staff),
-            Command::QuickCheckout(r) => (&r.key, r.fingerprint, &r.staff),
-            Command::Wallet(r) => (&r.key, r.fingerprint, &r.staff),
-            Command::ReturnSale(r) => (&r.key, r.fingerprint, &r.staff),
-            Command::Stock(r) => (&r.key, r.fingerprint, &r.staff),
-            Command::Transfer(r) => (&r.key, r.fingerprint, &r.staff),
-            Command::ItemCheckout(r) => (&r.key, r.fingerprint, &r.staff),
-            Command::HoldOrder(r) => (&r.key, r.fingerprint, &r.staff),
-            Command::VoidHeld(r) => (&r.key, r.fingerprint, &r.staff),
-            Command::ApplyFeed { .. } | Command::Holding { .. } | Command::AfterFeed { .. } => {
-                unreachable!("handled above")
-            }
+        let Some((key, fingerprint, staff)) = command.request() else {
+            unreachable!("handled above")
         };
         if let Some(seen) = self.read::<RequestRecord>(&keys::idempotency(key))? {
             return match seen.fingerprint == fingerprint {
@@ -488,9 +512,10 @@ impl Journal {
             Command::ItemCheckout(r) => self.item_checkout(r),
             Command::HoldOrder(r) => self.hold(r),
             Command::VoidHeld(r) => self.void_held(r),
-            Command::ApplyFeed { .. } | Command::Holding { .. } | Command::AfterFeed { .. } => {
-                unreachable!("handled above")
-            }
+            Command::ApplyFeed { .. }
+            | Command::Holding { .. }
+            | Command::AfterFeed { .. }
+            | Command::Withdraw { .. } => unreachable!("handled above"),
         }?;
         Ok(Reply {
             outcome,
@@ -937,7 +962,6 @@ impl Journal {
         Ok(fen)
     }
 
-    /// Applies feed items after the position already applied; positions make this idempotent.
     /// How far the hub's feed is applied here (visible at once, as every write).
     pub fn feed_applied(&self) -> u64 {
         // A read that fails lets a waiting command run, to meet the same failure itself.
@@ -945,6 +969,7 @@ impl Journal {
             .map_or(u64::MAX, |applied| applied.unwrap_or(0))
     }
 
+    /// Applies feed items after the position already applied; positions make this idempotent.
     fn apply_feed(&mut self, upto: u64, items: Vec<FeedItem>) -> Result<Reply, Rejection> {
         let applied: u64 = self.read(keys::FEED_APPLIED)?.unwrap_or(0);
         if upto <= applied {
@@ -1225,13 +1250,26 @@ pub fn spawn(mut journal: Journal) -> (JournalHandle, std::thread::JoinHandle<()
                 }
                 let mut results = Vec::with_capacity(group.len());
                 for (command, reply) in group.drain(..) {
-                    let fed = match command {
+                    let (command, fed) = match command {
+                        Command::AfterFeed { .. } if reply.is_closed() => continue,
                         Command::AfterFeed { upto, then } if journal.feed_applied() < upto => {
                             parked.push((upto, *then, reply));
                             continue;
                         }
-                        Command::ApplyFeed { .. } => true,
-                        _ => false,
+                        Command::AfterFeed { then, .. } => (*then, false),
+                        Command::Withdraw { key } => {
+                            let (gone, kept) = std::mem::take(&mut parked)
+                                .into_iter()
+                                .partition(|(_, command, _)| command.key() == Some(&key));
+                            parked = kept;
+                            for (_, _, withdrawn) in gone {
+                                let _ = withdrawn.send(Err(Rejection::Withdrawn));
+                            }
+                            let _ = reply.send(Err(Rejection::Withdrawn));
+                            continue;
+                        }
+                        command @ Command::ApplyFeed { .. } => (command, true),
+                        command => (command, false),
                     };
                     results.push((journal.handle(command), reply));
                     if fed && !parked.is_empty() {
@@ -1374,7 +1412,8 @@ mod tests {
 
     /// A spend waiting for rights headquarters granted waits while the feed is short of the
     /// grant, then runs in the same group as the feed that brings it: one flush for both. One
-    /// whose till gave up is not run; one whose feed is already here runs at once.
+    /// whose till gave up, or that the till withdrew, is not run; one whose feed is already
+    /// here runs at once.
     #[tokio::test]
     async fn a_command_after_the_feed_runs_with_it_in_one_flush() {
         let store = Arc::new(Counted::default());
@@ -1414,6 +1453,32 @@ mod tests {
         member_of(handle.send(Command::RegisterMember(again)).await.unwrap());
         let ready = after("reg-00000004", "13800000004", 1);
         member_of(handle.send(ready).await.unwrap());
+
+        // Withdrawn while waiting: answered so, and not run when the feed gets there.
+        let (waiting, withdrawn) = oneshot::channel();
+        let parked = after("reg-00000005", "13800000005", 3);
+        handle.send_with(parked, waiting).await.unwrap();
+        let key = TxId::parse("reg-00000005").unwrap();
+        let withdraw = handle.send(Command::Withdraw { key }).await;
+        assert!(
+            matches!(withdraw, Err(Rejection::Withdrawn)),
+            "{withdraw:?}"
+        );
+        let answer = withdrawn.await.unwrap();
+        assert!(matches!(answer, Err(Rejection::Withdrawn)), "{answer:?}");
+        handle.send(feed(3)).await.unwrap();
+        // Its till gone before it was queued, with the feed already here: not run either.
+        let (gone, dropped) = oneshot::channel();
+        drop(dropped);
+        let late = after("reg-00000006", "13800000006", 1);
+        handle.send_with(late, gone).await.unwrap();
+        for (key, phone) in [
+            ("reg-00000007", "13800000005"),
+            ("reg-00000008", "13800000006"),
+        ] {
+            let free = request(key, new_member(phone));
+            member_of(handle.send(Command::RegisterMember(free)).await.unwrap());
+        }
         drop(handle);
         thread.join().unwrap();
     }

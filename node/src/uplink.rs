@@ -343,6 +343,10 @@ impl Uplink {
                     }
                     UplinkEvent::Answer { id, answer } => {
                         for (reply, (command, result)) in waiting.remove(&id).unwrap_or_default() {
+                            // A till that stopped waiting is not served later.
+                            if reply.send(answer.clone()).is_err() {
+                                continue;
+                            }
                             if let AskAnswer::Granted { feed_upto } = &answer {
                                 let command = Command::AfterFeed {
                                     upto: *feed_upto,
@@ -351,7 +355,6 @@ impl Uplink {
                                 // If the journal has stopped, `result` is dropped: the till hears.
                                 let _ = self.journal.send_with(command, result).await;
                             }
-                            let _ = reply.send(answer.clone());
                         }
                     }
                     UplinkEvent::Recall(recall) => self.hand_back(recall).await?,

@@ -398,6 +398,7 @@ impl From<Rejection> for ApiError {
             },
             Rejection::Storage(_) => Code::Storage,
             Rejection::Unavailable => Code::Unavailable,
+            Rejection::Withdrawn => Code::RightsElsewhere,
         };
         let field = match &r {
             Rejection::Profile(p) => p.field(),

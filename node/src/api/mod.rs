@@ -810,10 +810,23 @@ async fn fetch_rights(
     let answer = tokio::time::timeout(RIGHTS_WAIT, answer).await;
     match answer {
         Ok(Ok(AskAnswer::Granted { .. })) => {
+            // The command runs as the rights arrive. If they are late it is withdrawn, and the
+            // journal answers either way: withdrawn, or the command's own result if it ran.
+            let mut result = result;
+            let late = "headquarters granted the rights but they did not arrive";
+            match tokio::time::timeout(RIGHTS_WAIT, &mut result).await {
+                Ok(Ok(result)) => return Ok(result?),
+                Ok(Err(_)) => return Err(elsewhere(late)),
+                Err(_) => {}
+            }
+            let withdraw = Command::Withdraw { key: key.clone() };
+            let _ = app.journal.send(withdraw).await;
             match tokio::time::timeout(RIGHTS_WAIT, result).await {
                 Ok(Ok(result)) => Ok(result?),
-                _ => Err(elsewhere(
-                    "headquarters granted the rights but they did not arrive",
+                Ok(Err(_)) => Err(elsewhere(late)),
+                Err(_) => Err(ApiError::new(
+                    Code::Unavailable,
+                    "the payment's outcome is unknown: retry with the same Idempotency-Key",
                 )),
             }
         }
