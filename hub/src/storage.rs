@@ -209,6 +209,15 @@ impl SledHubStore {
         &self.db
     }
 
+    /// Every key under `prefix`, in order.
+    fn keys_under(&self, prefix: &[u8]) -> Result<Vec<Vec<u8>>> {
+        self.db
+            .scan_prefix(prefix)
+            .keys()
+            .map(|k| Ok(k?.to_vec()))
+            .collect()
+    }
+
     fn read<T: for<'de> Deserialize<'de>>(&self, key: &str) -> Result<Option<T>> {
         self.db
             .get(key)?
@@ -348,24 +357,14 @@ impl HubStore for SledHubStore {
         protocol::member::search_index(
             query,
             limit,
-            |prefix| {
-                self.db
-                    .scan_prefix(prefix)
-                    .keys()
-                    .map(|k| Ok(k?.to_vec()))
-                    .collect()
-            },
+            |prefix| self.keys_under(prefix),
             |id| self.member(id),
             |record: &MemberRecord| &record.profile,
         )
     }
 
     fn search_index(&self) -> Result<BTreeSet<Vec<u8>>> {
-        self.db
-            .scan_prefix(b"sx/")
-            .keys()
-            .map(|k| Ok(k?.to_vec()))
-            .collect()
+        Ok(self.keys_under(b"sx/")?.into_iter().collect())
     }
 
     fn wallet(&self, id: &MemberId) -> Result<Option<Wallet>> {

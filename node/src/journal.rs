@@ -963,15 +963,13 @@ impl Journal {
     }
 
     /// How far the hub's feed is applied here (visible at once, as every write).
-    pub fn feed_applied(&self) -> u64 {
-        // A read that fails lets a waiting command run, to meet the same failure itself.
-        self.read(keys::FEED_APPLIED)
-            .map_or(u64::MAX, |applied| applied.unwrap_or(0))
+    pub fn feed_applied(&self) -> Result<u64, StoreError> {
+        Ok(self.read(keys::FEED_APPLIED)?.unwrap_or(0))
     }
 
     /// Applies feed items after the position already applied; positions make this idempotent.
     fn apply_feed(&mut self, upto: u64, items: Vec<FeedItem>) -> Result<Reply, Rejection> {
-        let applied: u64 = self.read(keys::FEED_APPLIED)?.unwrap_or(0);
+        let applied = self.feed_applied()?;
         if upto <= applied {
             return Ok(Reply {
                 outcome: Outcome::FeedApplied { upto: applied },
@@ -1240,6 +1238,8 @@ pub fn spawn(mut journal: Journal) -> (JournalHandle, std::thread::JoinHandle<()
             let mut group = Vec::with_capacity(GROUP_COMMIT_MAX);
             // Commands waiting for the feed to reach a position (`Command::AfterFeed`).
             let mut parked: Vec<(u64, Command, Replier)> = Vec::new();
+            // A position that cannot be read lets a waiting command run, to meet the failure.
+            let fed_to = |journal: &Journal| journal.feed_applied().unwrap_or(u64::MAX);
             while let Some(first) = inbox.blocking_recv() {
                 group.push(first);
                 while group.len() < GROUP_COMMIT_MAX {
@@ -1252,7 +1252,7 @@ pub fn spawn(mut journal: Journal) -> (JournalHandle, std::thread::JoinHandle<()
                 for (command, reply) in group.drain(..) {
                     let (command, fed) = match command {
                         Command::AfterFeed { .. } if reply.is_closed() => continue,
-                        Command::AfterFeed { upto, then } if journal.feed_applied() < upto => {
+                        Command::AfterFeed { upto, then } if fed_to(&journal) < upto => {
                             parked.push((upto, *then, reply));
                             continue;
                         }
@@ -1273,7 +1273,7 @@ pub fn spawn(mut journal: Journal) -> (JournalHandle, std::thread::JoinHandle<()
                     };
                     results.push((journal.handle(command), reply));
                     if fed && !parked.is_empty() {
-                        let applied = journal.feed_applied();
+                        let applied = fed_to(&journal);
                         let (due, wait) = std::mem::take(&mut parked)
                             .into_iter()
                             .partition(|(upto, _, _)| *upto <= applied);
