@@ -39,7 +39,7 @@ struct Hq {
     sessions: Arc<protocol::session::Sessions>,
 }
 
-pub fn router(ingest: IngestHandle, storage: Arc<dyn HubStore>) -> Router {
+pub fn router(ingest: IngestHandle, storage: Arc<dyn HubStore>, http_names: Vec<String>) -> Router {
     let hq = Hq {
         ingest,
         storage,
@@ -109,7 +109,40 @@ pub fn router(ingest: IngestHandle, storage: Arc<dyn HubStore>) -> Router {
             hq.clone(),
             login::guard,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(http_names),
+            web_guard,
+        ))
         .with_state(hq)
+}
+
+/// Every request: its Host must be headquarters' (`protocol::web`: no DNS rebinding of an
+/// open headquarters); every answer: the security headers.
+async fn web_guard(
+    State(names): State<Arc<Vec<String>>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let host = request
+        .headers()
+        .get(axum::http::header::HOST)
+        .map(|h| h.to_str().unwrap_or("\u{0}"));
+    let mut response = match protocol::web::host_allowed(host, &names) {
+        true => next.run(request).await,
+        false => error(
+            StatusCode::MISDIRECTED_REQUEST,
+            "host_not_allowed",
+            "访问地址不是总部系统的地址",
+            format!("Host {host:?} is not headquarters': add it to http_names in hub.toml"),
+        ),
+    };
+    for (name, value) in protocol::web::SECURITY_HEADERS {
+        response.headers_mut().insert(
+            axum::http::HeaderName::from_static(name),
+            axum::http::HeaderValue::from_static(value),
+        );
+    }
+    response
 }
 
 fn error(status: StatusCode, code: &str, message: &str, detail: String) -> Response {
@@ -729,6 +762,11 @@ fn hold_error(e: HoldError) -> Response {
         HoldError::AlreadyOnHold(_) => (StatusCode::CONFLICT, "already_on_hold", "门店已挂起"),
         HoldError::Fenced(_) => (StatusCode::CONFLICT, "store_fenced", "门店已冻结，不可撤销"),
         HoldError::NotOnHold(_) => (StatusCode::NOT_FOUND, "not_on_hold", "门店未挂起"),
+        HoldError::TooSoon { .. } => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "hold_too_short",
+            "门店可能仍在离线使用会员余额：挂起须持续到其离线期限结束之后，否则同一笔钱可能被花两次",
+        ),
         HoldError::Ingest(e) => return unavailable(e.to_string()),
     };
     error(status, code, message, e.to_string())
@@ -992,6 +1030,8 @@ async fn get_wallet(State(hq): State<Hq>, Path(raw): Path<String>) -> Response {
         },
         "points": {"balance": summary.points, "lots": summary.lots},
         "cards": summary.cards,
+        // Offline overdrafts and stored value a fenced store spent twice: what the member owes.
+        "owed": Money::cny(summary.owed),
         "rights_held": rights,
     }))
     .into_response()
@@ -1020,10 +1060,22 @@ async fn liabilities(
     let mut rows: BTreeMap<(&'static str, StoreId), Row> = BTreeMap::new();
     let mut totals: BTreeMap<&'static str, u64> = BTreeMap::new();
     let mut receivables: BTreeMap<StoreId, u64> = BTreeMap::new();
+    // Stored value a fenced store spent twice (it had not heard of its fence): by store, and
+    // the members who owe it.
+    let mut fence_receivables: BTreeMap<StoreId, u64> = BTreeMap::new();
+    let mut fence_members = Vec::new();
     let (today, policy) = (today(), PointsPolicy::default());
-    for (_, wallet) in &wallets {
+    let add = |cell: &mut u64, units: u64| *cell = cell.saturating_add(units);
+    for (member, wallet) in &wallets {
         for store in wallet.owed.keys() {
-            *receivables.entry(store.clone()).or_default() += wallet.owed_at(store);
+            add(
+                receivables.entry(store.clone()).or_default(),
+                wallet.owed_at(store),
+            );
+        }
+        for (store, units) in wallet.overspent_by() {
+            add(fence_receivables.entry(store.clone()).or_default(), units);
+            fence_members.push(json!({"store_id": store, "member_id": member, "owed": fen(units)}));
         }
         for (counter, r) in &wallet.counters {
             let family = match counter {
@@ -1032,12 +1084,12 @@ async fn liabilities(
                 Counter::Points { year } if policy.lot_alive(*year, today) => "points",
                 _ => continue,
             };
-            *totals.entry(family).or_default() += r.balance();
+            add(totals.entry(family).or_default(), r.balance());
             for store in r.replicas() {
                 let row = rows.entry((family, store.clone())).or_default();
-                row.issued += r.transferred(&store, &store);
-                row.redeemed += r.debited(&store);
-                row.held += r.held(&store);
+                add(&mut row.issued, r.transferred(&store, &store));
+                add(&mut row.redeemed, r.debited(&store));
+                add(&mut row.held, r.held(&store));
             }
         }
     }
@@ -1063,7 +1115,7 @@ async fn liabilities(
         "stored_value": {
             "principal": fen(total("principal")),
             "bonus": fen(total("bonus")),
-            "total": fen(total("principal") + total("bonus")),
+            "total": fen(total("principal").saturating_add(total("bonus"))),
         },
         "points": total("points"),
         "by_store": stores,
@@ -1073,7 +1125,14 @@ async fn liabilities(
             .filter(|(_, owed)| **owed > 0)
             .map(|(store, owed)| json!({"store_id": store, "owed": fen(*owed)}))
             .collect::<Vec<_>>(),
-        "receivables_total": fen(receivables.values().sum()),
+        "receivables_total": fen(receivables.values().fold(0, |a, b| a.saturating_add(*b))),
+        // Spent twice by a fenced store before it heard of its fence (应收: 冻结门店重复消费).
+        "fence_receivables": fence_receivables
+            .iter()
+            .map(|(store, owed)| json!({"store_id": store, "owed": fen(*owed)}))
+            .collect::<Vec<_>>(),
+        "fence_receivables_total": fen(fence_receivables.values().fold(0, |a, b| a.saturating_add(*b))),
+        "fence_receivable_members": fence_members,
     });
     reports::table_report(
         q.format.as_deref(),

@@ -18,6 +18,28 @@ pub struct Config {
     pub ca_cert: PathBuf,
     pub cert: PathBuf,
     pub key: PathBuf,
+    /// 离线权益期限: how long a store cut off from headquarters goes on spending the rights it
+    /// holds (every store's `[sync] offline_rights_secs`; this must not be shorter). A hold
+    /// fences a store only after it has run out.
+    pub offline_rights_secs: u64,
+    /// What a hold adds to that lease (clock rates, a store that heard headquarters a moment
+    /// after headquarters last heard it), and the shortest hold accepted.
+    pub fence_margin_secs: u64,
+    pub hold_min_secs: u64,
+    /// Host names headquarters' pages and API may be reached by, besides IP addresses and
+    /// `localhost` (any other Host is refused: DNS rebinding).
+    pub http_names: Vec<String>,
+}
+
+impl Config {
+    /// Headquarters' side of the offline lease (`protocol::lease`).
+    pub fn fence_rule(&self) -> protocol::lease::FenceRule {
+        protocol::lease::FenceRule {
+            lease_ms: self.offline_rights_secs.saturating_mul(1000),
+            margin_ms: self.fence_margin_secs.saturating_mul(1000),
+            hold_min_ms: self.hold_min_secs.saturating_mul(1000),
+        }
+    }
 }
 
 impl Default for Config {
@@ -29,6 +51,10 @@ impl Default for Config {
             ca_cert: PathBuf::from("pki/ca.pem"),
             cert: PathBuf::from("pki/hub.pem"),
             key: PathBuf::from("pki/hub.key"),
+            offline_rights_secs: protocol::lease::DEFAULT_LEASE_MS / 1000,
+            fence_margin_secs: 60,
+            hold_min_secs: 60,
+            http_names: Vec::new(),
         }
     }
 }

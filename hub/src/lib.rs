@@ -42,7 +42,7 @@ pub async fn run(
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating {}", config.data_dir.display()))?;
     let storage: Arc<dyn HubStore> = Arc::new(SledHubStore::open(&config.data_dir)?);
-    let (ingest, ingest_thread) = ingest::spawn(storage.clone())?;
+    let (ingest, ingest_thread) = ingest::spawn(storage.clone(), config.fence_rule())?;
     let server_config = tls::server_config(&config.ca_cert, &config.cert, &config.key)?;
     let socket = tls::udp_socket(config.sync_listen)?;
     let endpoint = quinn::Endpoint::new(
@@ -76,9 +76,12 @@ pub async fn run(
             }
         }
     });
-    axum::serve(http, api::router(ingest, storage.clone()))
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    axum::serve(
+        http,
+        api::router(ingest, storage.clone(), config.http_names.clone()),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await?;
     endpoint.close(0u32.into(), b"hub shutting down");
     sync_task.abort();
     let _ = sync_task.await; // its ingest handle must be gone before the ingest thread can end

@@ -3,9 +3,7 @@
 
 use std::sync::Arc;
 
-use std::time::Duration;
-
-use protocol::sync::{self, AskAnswer, HubEvent, HubMsg, HubSession, StoreMsg, SyncError};
+use protocol::sync::{self, AskAnswer, HubEvent, HubSession, StoreMsg, SyncError};
 use protocol::{StoreId, TxId};
 use quinn::{RecvStream, SendStream};
 use tokio::sync::{broadcast, mpsc};
@@ -111,7 +109,7 @@ impl From<SyncError> for SessionEnd {
 impl From<IngestError> for SessionEnd {
     fn from(e: IngestError) -> Self {
         match e {
-            IngestError::Fenced { .. } | IngestError::NotAllowed { .. } => {
+            IngestError::NotAllowed { .. } => {
                 SessionEnd::Protocol(SyncError::Refused(e.to_string()))
             }
             e => SessionEnd::Other(e.into()),
@@ -135,18 +133,7 @@ async fn run_session(
         .accept_bi()
         .await
         .map_err(|e| anyhow::anyhow!("no stream: {e}"))?;
-    let tip = match ingest.tip(store.clone()).await {
-        Ok(tip) => tip,
-        Err(e @ IngestError::Fenced { .. }) => {
-            // Said on the stream too, so the store's staff read why, not just a close code.
-            let reason = e.to_string();
-            let _ = write_frame(&mut send, &HubMsg::Refuse { reason }).await;
-            let _ = send.finish();
-            let _ = tokio::time::timeout(Duration::from_secs(1), send.stopped()).await;
-            return Err(e.into());
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let tip = ingest.tip(store.clone()).await?;
     let mut session = HubSession::new(store.clone(), tip);
     let mut inbox = spawn_reader(recv);
     let mut feed_len = ingest.feed_len();
@@ -175,6 +162,14 @@ async fn run_session(
                         ingest.link(store.clone(), true, log_len).await;
                         linked = true;
                         feed_sent = Some(feed_applied);
+                        // The chain's time, which the store goes by if its clock is off.
+                        session.clock(crate::ingest::system_now_ms());
+                    }
+                    HubEvent::Clock { store_ms } => {
+                        let off = i128::from(store_ms) - i128::from(crate::ingest::system_now_ms());
+                        ingest
+                            .clock(store.clone(), i64::try_from(off).unwrap_or(i64::MAX))
+                            .await;
                     }
                     HubEvent::Persist { entries, log_len } => {
                         let seq = ingest.ingest(store.clone(), entries, log_len).await?;

@@ -8,7 +8,11 @@ const T = {
     title: "连锁总部", logout: "退出", login: "总部登录", staff_id: "员工编号", password: "密码",
     login_button: "登录", overview: "今日与本月", today: "今日销售", month: "本月销售",
     store: "门店", today_short: "今日", month_short: "本月", stores: "门店同步", link: "链路",
-    behind: "落后条数", behind_s: "落后秒数", reports: "报表", from: "从", to: "到", by: "分组",
+    behind: "落后条数", behind_s: "落后秒数", hold_state: "挂起/冻结", clock_off: "电脑时钟偏差", minutes: "分钟", hold: "挂起…", void_hold: "撤销挂起",
+    on_hold_until: "挂起至", fenced: "已冻结", fenced_at: "冻结于第", after_fence: "冻结后又收到条数",
+    fenced_hint: "总部已收回该店持有的会员余额；该店之后上传的销售照常入账，被重复使用的余额记为会员欠款（见储值负债·应收）",
+    hold_risk: "挂起门店 {store}：若到期前该店仍未联网，总部将冻结它并收回它持有的会员储值、积分与次卡，供其他门店使用。\n风险：若该店只是断网仍在营业，它在离线期限内已收的会员余额可能被花两次，差额记为会员欠款（应收），不会丢失，但需追收。\n最早可于 {at} 冻结。",
+    hold_hours: "挂起多少小时？", hold_reason: "挂起原因（必填）：", reports: "报表", from: "从", to: "到", by: "分组",
     show: "查询", sales: "笔", online: "在线", offline: "离线",
     role_hq_admin: "总部管理员", role_auditor: "审计", role_manager: "店长",
     more: "会员、储值与审计", kind: "报表", period_note: "（期间同上）",
@@ -31,7 +35,11 @@ const T = {
     password: "Password", login_button: "Log in", overview: "Today and this month",
     today: "Sales today", month: "Sales this month", store: "Store", today_short: "Today",
     month_short: "Month", stores: "Store sync", link: "Link", behind: "Entries behind",
-    behind_s: "Seconds behind", reports: "Reports", from: "From", to: "To", by: "Group by",
+    behind_s: "Seconds behind", hold_state: "Hold / fence", clock_off: "PC clock off by", minutes: "min", hold: "Hold…", void_hold: "Void hold",
+    on_hold_until: "on hold until", fenced: "fenced", fenced_at: "at entry", after_fence: "entries since",
+    fenced_hint: "Headquarters took back the member balances this store held; what it uploads later is still booked, and balances used twice become what the member owes (liabilities, receivables)",
+    hold_risk: "Hold store {store}: if it is still offline when the hold ends, headquarters fences it and takes back the member stored value, points and card uses it holds, for other stores to use.\nRisk: if the store is only cut off and still selling, member balances it took within its offline lease may be spent twice; the difference becomes what the member owes (a receivable), never lost, but to be collected.\nThe earliest it may be fenced: {at}.",
+    hold_hours: "Hold for how many hours?", hold_reason: "Reason (required):", reports: "Reports", from: "From", to: "To", by: "Group by",
     show: "Show", sales: "sales", online: "online", offline: "offline",
     role_hq_admin: "HQ admin", role_auditor: "auditor", role_manager: "manager",
     more: "Members, stored value and audit", kind: "Report", period_note: "(the period above)",
@@ -74,8 +82,8 @@ const day = (d) => new Intl.DateTimeFormat("sv-SE", { timeZone: "Asia/Shanghai" 
 const today = () => day(new Date());
 const monthStart = () => today().slice(0, 8) + "01";
 
-async function api(path, raw, method, body) {
-  const headers = token ? { Authorization: "Bearer " + token } : {};
+async function api(path, raw, method, body, extra) {
+  const headers = Object.assign(token ? { Authorization: "Bearer " + token } : {}, extra || {});
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const r = await fetch(path, { headers, method: method || "GET", body: body === undefined ? undefined : JSON.stringify(body) });
   if (raw) return r;
@@ -171,11 +179,66 @@ async function overview() {
   for (const s of (stores.data.stores || [])) {
     const tr = document.createElement("tr");
     cell(tr, s.store_id);
-    cell(tr, t(s.connected ? "online" : "offline")).className = s.connected ? "online" : "offline";
+    const link = cell(tr, t(s.connected ? "online" : "offline"));
+    link.className = s.connected ? "online" : "offline";
+    // A PC clock off by over a minute: the store goes by headquarters' time, but say so.
+    if (s.clock_wrong) {
+      const minutes = Math.round(s.clock_off_ms / 60000);
+      link.textContent += ` · ${t("clock_off")} ${minutes > 0 ? "+" : ""}${minutes} ${t("minutes")}`;
+      link.className = "offline";
+    }
     cell(tr, s.entries_behind);
     cell(tr, s.seconds_behind);
+    holdCell(tr, s);
     sb.appendChild(tr);
   }
+}
+
+// Who acts: the session names them at the hub; an open headquarters (no logins yet) records
+// the page itself.
+const staffId = () => "hq-page";
+
+// 挂起 / 冻结: a quiet store's hold, its fence, and what a hold risks, said before it is made.
+const when = (ms) => new Date(ms).toLocaleString(lang === "zh" ? "zh-CN" : "en-GB");
+function holdCell(tr, s) {
+  const td = cell(tr, "");
+  const fence = s.fence || {};
+  if (fence.fenced) {
+    td.className = "offline";
+    td.textContent = `${t("fenced")} · ${t("fenced_at")} ${fence.fenced.at_seq}` +
+      (s.entries_after_fence ? ` · ${t("after_fence")} ${s.entries_after_fence}` : "");
+    td.title = t("fenced_hint");
+    return;
+  }
+  if (fence.on_hold) {
+    td.textContent = `${t("on_hold_until")} ${when(fence.on_hold.until_ms)} `;
+    const b = document.createElement("button");
+    b.textContent = t("void_hold");
+    b.addEventListener("click", async () => {
+      const r = await api(`/api/v1/stores/${s.store_id}/hold`, false, "DELETE", undefined, { "X-Staff-Id": staffId() });
+      if (!r.ok) alert(said(r.data));
+      overview();
+    });
+    td.appendChild(b);
+    return;
+  }
+  if (s.connected || !s.earliest_fence_ms) return;
+  const b = document.createElement("button");
+  b.textContent = t("hold");
+  b.addEventListener("click", async () => {
+    const earliest = s.earliest_fence_ms;
+    const minHours = Math.max(1, Math.ceil((earliest - Date.now()) / 3600000));
+    const text = t("hold_risk").replace("{store}", s.store_id).replace("{at}", when(earliest));
+    const hours = prompt(`${text}\n\n${t("hold_hours")}`, String(minHours));
+    if (hours === null) return;
+    const reason = prompt(t("hold_reason"), "");
+    if (reason === null) return;
+    const r = await api(`/api/v1/stores/${s.store_id}/hold`, false, "POST",
+      { seconds: Math.round(Number(hours) * 3600), reason }, { "X-Staff-Id": staffId() });
+    if (!r.ok) alert(said(r.data));
+    overview();
+  });
+  td.appendChild(b);
 }
 
 function reportQuery(format) {
@@ -267,7 +330,8 @@ $("more").addEventListener("submit", async (e) => {
   $("more-summary").textContent = !r.ok ? "" : kind === "members"
     ? `新会员 ${d.joined} · 活跃 ${d.active} · 回头客 ${d.returning} · 沉睡 ${d.dormant} · 人均消费 ${yuan(d.spend_per_active_member)}`
     : kind === "liabilities"
-      ? `储值 ${yuan(d.stored_value && d.stored_value.total)}（本金 ${yuan(d.stored_value && d.stored_value.principal)}）· 积分 ${d.points}`
+      ? `储值 ${yuan(d.stored_value && d.stored_value.total)}（本金 ${yuan(d.stored_value && d.stored_value.principal)}）· 积分 ${d.points}` +
+        ` · 应收：离线透支 ${yuan(d.receivables_total)} · 冻结门店重复消费 ${yuan(d.fence_receivables_total)}`
       : "";
   table("more-table", (r.ok && d[MORE[kind].rows]) || [], MORE_COLUMNS);
 });

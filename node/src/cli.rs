@@ -41,6 +41,35 @@ enum Cmd {
     },
 }
 
+/// The exit code of a node whose store is damaged (`StoreError::DamagedStore`): restarting will
+/// not help, so a supervisor should not retry (systemd: `RestartPreventExitStatus=3`).
+pub const EXIT_DAMAGED_STORE: u8 = 3;
+
+/// `main` for the node's binaries: runs the command line; on an error, prints it as
+/// `fn main() -> anyhow::Result<()>` would and exits with `exit_code`.
+pub fn main_exit() -> std::process::ExitCode {
+    match main() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("Error: {e:?}");
+            }
+            exit_code(&e)
+        }
+    }
+}
+
+/// The process's exit code for `error`: `EXIT_DAMAGED_STORE`, or 1 for anything else.
+pub fn exit_code(error: &anyhow::Error) -> std::process::ExitCode {
+    let damaged = error.chain().any(|cause| {
+        cause
+            .downcast_ref::<crate::store::StoreError>()
+            .is_some_and(crate::store::StoreError::is_damaged_store)
+    });
+    std::process::ExitCode::from(if damaged { EXIT_DAMAGED_STORE } else { 1 })
+}
+
 pub fn main() -> anyhow::Result<()> {
     main_from(std::env::args_os())
 }
@@ -83,6 +112,8 @@ pub fn main_from(
             if let Some(listen) = listen {
                 cfg.listen = listen;
             }
+            // Refuse a damaged store before announcing an address.
+            let store = crate::open_checked(&cfg.data_dir)?;
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(async {
                 let listener = tokio::net::TcpListener::bind(cfg.listen)
@@ -90,7 +121,7 @@ pub fn main_from(
                     .with_context(|| format!("binding {}", cfg.listen))?;
                 // One machine-readable line, for scripts and tests that start the node on port 0.
                 println!("listening on http://{}", listener.local_addr()?);
-                crate::run(cfg, listener, crate::shutdown_signal()).await
+                crate::run_with(cfg, store, listener, crate::shutdown_signal()).await
             })
         }
         Cmd::Verify { config } => {

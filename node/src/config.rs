@@ -19,6 +19,13 @@ use crate::journal::Settings;
 pub struct Config {
     /// This store's id, bound to its certificate once sync arrives (e.g. "S001").
     pub store_id: String,
+    /// For tests only: pretend this PC's clock is off by this much (ms, may be negative).
+    /// Headquarters' time corrects it while the store hears it (`clock.rs`).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub clock_skew_ms: i64,
+    /// Host names the till's pages and API may be reached by, besides IP addresses and
+    /// `localhost` (any other Host is refused: DNS rebinding).
+    pub http_names: Vec<String>,
     /// A display name for receipts and the UI (e.g. "人民广场店").
     pub store_name: String,
     /// Where sled keeps the log and views.
@@ -158,6 +165,20 @@ pub struct SyncConfig {
     /// Longest wait between reconnect attempts.
     #[serde(default = "default_retry_delay_ms_max")]
     pub retry_delay_ms_max: u64,
+    /// 离线权益期限: after this long without hearing headquarters, the store stops spending
+    /// member rights (stored value, points, cards, coupons) until it hears it again; cash sales
+    /// go on, and stored value falls back to the chain's offline overdraft. Headquarters'
+    /// `offline_rights_secs` must not be shorter (it may fence a store only after it).
+    #[serde(default = "default_offline_rights_secs")]
+    pub offline_rights_secs: u64,
+}
+
+fn default_offline_rights_secs() -> u64 {
+    protocol::lease::DEFAULT_LEASE_MS / 1000
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
 }
 
 fn default_hub_name() -> String {
@@ -171,6 +192,8 @@ fn default_retry_delay_ms_max() -> u64 {
 impl Default for Config {
     fn default() -> Self {
         Self {
+            clock_skew_ms: 0,
+            http_names: Vec::new(),
             store_id: "S001".to_owned(),
             store_name: "总店".to_owned(),
             data_dir: PathBuf::from("data"),

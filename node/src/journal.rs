@@ -317,6 +317,13 @@ pub enum Rejection {
     /// A spend that waited for rights headquarters granted was withdrawn before they arrived.
     #[error("the rights headquarters granted did not arrive in time; nothing was paid")]
     Withdrawn,
+    /// This store's clock is behind the member's last payment-password change, so a change made
+    /// here would be ordered before it and lose (see `clock.rs`).
+    #[error(
+        "the member's payment password was last changed at {at_ms} ms, after this store's clock: \
+         set the clock right or connect to headquarters, then change it again"
+    )]
+    ClockBehind { at_ms: u64 },
 }
 
 impl From<protocol::stock::TransferError> for Rejection {
@@ -391,6 +398,15 @@ pub struct Environment {
 }
 
 impl Environment {
+    /// The chain's time at this store (`crate::clock`) and the OS's random source.
+    pub fn with_clock(clock: &crate::clock::ChainClock) -> Self {
+        let clock = clock.clone();
+        Self {
+            now_ms: Box::new(move || clock.now_ms()),
+            ..Self::system()
+        }
+    }
+
     pub fn system() -> Self {
         Self {
             now_ms: Box::new(|| {
@@ -413,6 +429,11 @@ pub struct Journal {
     env: Environment,
     clock: HlcClock,
     tip: ChainTip,
+    /// Shut while this store may not spend member rights (cut off past its lease).
+    rights_gate: crate::lease::RightsGate,
+    /// Headquarters has fenced this store (its feed brought the take-back): it spends no
+    /// member rights any more.
+    fenced: bool,
 }
 
 impl Journal {
@@ -443,13 +464,21 @@ impl Journal {
         if let Some(published) = views::chain_rules(&*store)? {
             settings.adopt(&published.rules);
         }
+        let fenced = store.get(&keys::fenced(&settings.store_id))?.is_some();
         Ok(Self {
             store,
             settings,
             env,
             clock,
             tip,
+            rights_gate: Default::default(),
+            fenced,
         })
+    }
+
+    /// The gate the store's lease shuts (see `crate::lease`).
+    pub fn set_rights_gate(&mut self, gate: crate::lease::RightsGate) {
+        self.rights_gate = gate;
     }
 
     pub fn tip(&self) -> ChainTip {
@@ -469,7 +498,7 @@ impl Journal {
                 return Err(Rejection::Withdrawn);
             }
             Command::Holding { member, counters } => {
-                let wallet = self.wallet_of(&member)?;
+                let wallet: Wallet = self.read(&keys::wallet(&member))?.unwrap_or_default();
                 let here = &self.settings.store_id;
                 let held = counters.iter().map(|c| wallet.held(c, here)).collect();
                 let log_len = self.tip.next_seq - 1;
@@ -718,8 +747,14 @@ impl Journal {
         Ok((paid, split, owed))
     }
 
+    /// A member's wallet as this store decides on it: holding nothing while it may not spend
+    /// rights (fenced, or cut off past its lease), so a payment needs an ask or an overdraft.
     fn wallet_of(&self, member: &MemberId) -> Result<Wallet, StoreError> {
-        Ok(self.read(&keys::wallet(member))?.unwrap_or_default())
+        let mut wallet: Wallet = self.read(&keys::wallet(member))?.unwrap_or_default();
+        if self.fenced || self.rights_gate.is_shut() {
+            wallet.freeze(&self.settings.store_id);
+        }
+        Ok(wallet)
     }
 
     fn wallet(&mut self, r: Request<WalletRequest>) -> Result<Outcome, Rejection> {
@@ -732,6 +767,10 @@ impl Journal {
         let here = self.settings.store_id.clone();
         let rules = &self.settings.wallet;
         let mut wallet = self.wallet_of(&member)?;
+        // Handing rights back to headquarters is what a store that may not spend should do.
+        if matches!(r.body.action, WalletAction::Recall { .. }) {
+            wallet.frozen_at = None;
+        }
         let (event, ops) = match &r.body.action {
             WalletAction::TopUp { paid, rule } => {
                 let paid = self.amount(paid, rules.top_up_max)?;
@@ -751,6 +790,9 @@ impl Journal {
             WalletAction::AdjustPoints { points, reason } => {
                 check_text(reason, REASON_CHARS_MAX)?;
                 let magnitude = points.unsigned_abs();
+                if magnitude > protocol::wallet::POINTS_ADJUST_MAX {
+                    return Err(WalletError::PointsOutOfRange.into());
+                }
                 let ops = match points.signum() {
                     1 => wallet.earn_points(&here, lot_year(today), magnitude)?,
                     -1 => wallet.spend_points(&here, magnitude, today, &rules.points)?,
@@ -818,12 +860,18 @@ impl Journal {
                 (event, ops)
             }
             WalletAction::SetPassword { hash } => {
+                // The newest change wins everywhere, by (HLC, store): one this store writes must
+                // come after the one it replaces, or the old password would stay in force.
+                let next = self.clock.clone().tick(now_ms);
+                if let Some((at, by, _)) = &wallet.password
+                    && (next, &here) <= (*at, by)
+                {
+                    return Err(Rejection::ClockBehind { at_ms: at.wall_ms });
+                }
                 (WalletEvent::PasswordSet { hash: hash.clone() }, Vec::new())
             }
             WalletAction::CollectOverdraft => {
-                let owed = wallet.owed_at(&here);
-                let balance = wallet.balance(&Counter::Principal) + wallet.balance(&Counter::Bonus);
-                let amount = owed.min(balance);
+                let amount = wallet.collectable_at(&here);
                 if amount == 0 {
                     return Err(WalletError::NotPositive.into());
                 }
@@ -1009,6 +1057,18 @@ impl Journal {
         self.store.apply(ov.into_batch())?;
         if let Some(published) = views::chain_rules(&*self.store)? {
             self.settings.adopt(&published.rules);
+        }
+        if !self.fenced
+            && self
+                .store
+                .get(&keys::fenced(&self.settings.store_id))?
+                .is_some()
+        {
+            self.fenced = true;
+            tracing::error!(
+                "headquarters fenced this store and took back the member rights it held: \
+                 stored value, points, cards and coupons stop here; cash sales go on"
+            );
         }
         Ok(Reply {
             outcome: Outcome::FeedApplied { upto },
@@ -1488,6 +1548,66 @@ mod tests {
             Outcome::Member { member, .. } => member.member_id,
             other => panic!("not a member: {other:?}"),
         }
+    }
+
+    /// A payment password changed at a store whose clock is behind the change it would replace
+    /// is refused (it would be ordered first and lose), instead of answered and ignored.
+    #[test]
+    fn a_password_change_this_store_cannot_order_after_the_last_one_is_refused() {
+        let store = Arc::new(MemStore::default());
+        let mut journal = Journal::open(store, settings(), seeded_env(3)).unwrap();
+        let member = member_of(
+            journal
+                .handle(Command::RegisterMember(request(
+                    "reg-00000001",
+                    new_member("13900000001"),
+                )))
+                .unwrap(),
+        );
+        let set = |key: &str| {
+            Command::Wallet(request(
+                key,
+                WalletRequest {
+                    member_id: member,
+                    action: WalletAction::SetPassword {
+                        hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaA".into(),
+                    },
+                },
+            ))
+        };
+        journal.handle(set("pw-00000001")).unwrap();
+        // S002, whose clock is a day ahead of this one, changed it since.
+        let s002 = StoreId::parse("S002").unwrap();
+        let later = Entry {
+            origin: s002.clone(),
+            seq: 1,
+            hlc: Hlc {
+                wall_ms: 1_795_451_400_000 + 86_400_000,
+                logical: 0,
+            },
+            business_date: chrono::NaiveDate::from_ymd_opt(2026, 11, 22).unwrap(),
+            staff: StaffId::system(),
+            tx: TxId::parse("pw-s002-0001").unwrap(),
+            prev_hash: protocol::EntryHash::GENESIS,
+            payload: Payload::Wallet {
+                member_id: member,
+                event: WalletEvent::PasswordSet {
+                    hash: "$argon2id$v=19$m=19456,t=2,p=1$b3RoZXJzYWx0$b3RoZXI".into(),
+                },
+                ops: Vec::new(),
+            },
+        };
+        let items = vec![FeedItem {
+            position: 1,
+            entry: later.encode(),
+        }];
+        journal
+            .handle(Command::ApplyFeed { upto: 1, items })
+            .unwrap();
+        assert!(matches!(
+            journal.handle(set("pw-00000002")),
+            Err(Rejection::ClockBehind { .. })
+        ));
     }
 
     #[test]
@@ -2010,6 +2130,25 @@ mod tests {
             r,
             Err(Rejection::Wallet(WalletError::ReasonMissing))
         ));
+        // Points by hand are bounded: the tester's i64::MAX, three times, broke headquarters'
+        // liabilities; a typo of a few zeros is refused too.
+        for (n, points) in [i64::MAX, i64::MIN + 1, 1_000_001, -1_000_001]
+            .into_iter()
+            .enumerate()
+        {
+            let r = j.handle(wallet_cmd(
+                &format!("points-big-{n:02}"),
+                m,
+                WalletAction::AdjustPoints {
+                    points,
+                    reason: "调整".into(),
+                },
+            ));
+            assert!(
+                matches!(r, Err(Rejection::Wallet(WalletError::PointsOutOfRange))),
+                "{points}: {r:?}"
+            );
+        }
         let r = j.handle(wallet_cmd(
             "topup-000002",
             m,

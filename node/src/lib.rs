@@ -3,8 +3,11 @@
 
 pub mod api;
 pub mod cli;
+pub mod clock;
 pub mod config;
+pub mod integrity;
 pub mod journal;
+pub mod lease;
 pub mod password;
 pub mod receipt;
 pub mod session;
@@ -30,6 +33,18 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let store = open_checked(&config.data_dir)?;
+    run_with(config, store, listener, shutdown).await
+}
+
+/// `run` on a store already opened and checked (`open_checked`): the command line opens it
+/// before it binds and announces its address, so a damaged store is refused before that.
+pub async fn run_with(
+    config: Config,
+    store: SledStore,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let settings = config.settings()?;
     let store_id = settings.store_id.clone();
     let managers = config
@@ -38,16 +53,26 @@ pub async fn run(
         .map(|m| protocol::StaffId::parse(m))
         .collect::<Result<Vec<_>, _>>()
         .context("managers")?;
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("creating {}", config.data_dir.display()))?;
-    let store: Arc<dyn Store> = Arc::new(
-        SledStore::open(&config.data_dir)
-            .with_context(|| format!("opening the store in {}", config.data_dir.display()))?,
-    );
+    let store: Arc<dyn Store> = Arc::new(store);
     views::ensure_current(&*store, &settings.calendar)
         .context("bringing the views up to this version")?;
-    let journal = Journal::open(store.clone(), settings.clone(), Environment::system())
-        .context("reading the log")?;
+    let clock = clock::ChainClock::new(config.clock_skew_ms);
+    let mut journal = Journal::open(
+        store.clone(),
+        settings.clone(),
+        Environment::with_clock(&clock),
+    )
+    .context("reading the log")?;
+    let lease = match &config.sync {
+        Some(sync) => {
+            let lease_ms = sync.offline_rights_secs.saturating_mul(1000);
+            let lease = lease::Lease::open(&config.data_dir, lease_ms, uplink::now_ms())
+                .context("reading when headquarters was last heard")?;
+            journal.set_rights_gate(lease.gate.clone());
+            Some(Arc::new(lease))
+        }
+        None => None,
+    };
     tracing::info!(store = %config.store_id, entries = journal.tip().next_seq - 1, "log opened");
     let (handle, journal_thread) = journal::spawn(journal);
     let views = views::Views::new(store.clone());
@@ -63,11 +88,41 @@ pub async fn run(
             views: views.clone(),
             status,
             asks: tokio::sync::Mutex::new(asks_rx),
+            clock: clock.clone(),
         };
         tokio::spawn(uplink.run())
     });
+    // The lease counts from the last moment the link to headquarters was up.
+    let lease_task = lease.clone().map(|lease| {
+        let status = status_rx.clone();
+        tokio::spawn(async move {
+            loop {
+                let now = uplink::now_ms();
+                if status.borrow().link == uplink::Link::Online
+                    && let Err(e) = lease.heard(now)
+                {
+                    tracing::warn!(error = %e, "writing when headquarters was last heard");
+                }
+                let was = lease.gate.is_shut();
+                if lease.check(now) != was {
+                    match was {
+                        false => tracing::warn!(
+                            lease_secs = lease.lease_ms() / 1000,
+                            "no word from headquarters for longer than the offline lease: \
+                             member rights stop here until it is heard again"
+                        ),
+                        true => tracing::info!("headquarters heard again: member rights resume"),
+                    }
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        })
+    });
     let state = api::AppState {
         sync: status_rx,
+        lease,
+        clock,
+        http_names: config.http_names.clone(),
         journal: handle,
         views,
         settings,
@@ -100,6 +155,10 @@ pub async fn run(
     // journal drains its queue and stops.
     collector.abort();
     let _ = collector.await;
+    if let Some(task) = lease_task {
+        task.abort();
+        let _ = task.await;
+    }
     if let Some(task) = uplink_task {
         task.abort();
         let _ = task.await;
@@ -111,10 +170,26 @@ pub async fn run(
     Ok(())
 }
 
-/// Checks the log's hash chains and compares every view with a rebuild from the log.
+/// Opens the store in `dir` and makes the check at start (`integrity::check`): a damaged
+/// store is refused here, before anything reads or writes it.
+pub fn open_checked(dir: &std::path::Path) -> anyhow::Result<SledStore> {
+    let opening = || format!("opening the store in {}", dir.display());
+    let started = std::time::Instant::now();
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let store = SledStore::open(dir).with_context(opening)?;
+    let checked = integrity::check(&store).with_context(opening)?;
+    tracing::info!(
+        pairs = checked.pairs,
+        entries = checked.entries,
+        ms = started.elapsed().as_millis() as u64,
+        "store opened and checked"
+    );
+    Ok(store)
+}
+
+/// Checks every page and hash chain, then compares every view with a rebuild from the log.
 pub fn verify(config: &Config) -> anyhow::Result<views::RebuildReport> {
-    let store = SledStore::open(&config.data_dir)
-        .with_context(|| format!("opening {}", config.data_dir.display()))?;
+    let store = open_checked(&config.data_dir)?;
     Ok(views::rebuild(&store, &config.settings()?.calendar)?)
 }
 

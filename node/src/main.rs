@@ -1,5 +1,5 @@
 //! `node`: the branch store's edge node (see `node --help`).
 
-fn main() -> anyhow::Result<()> {
-    node::cli::main()
+fn main() -> std::process::ExitCode {
+    node::cli::main_exit()
 }

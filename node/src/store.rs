@@ -6,8 +6,12 @@
 //! the applied batches. The journal acknowledges a write only after the flush that covers it.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+
+mod durable;
+mod recover;
+mod written;
 
 pub type KeyValue = (Vec<u8>, Vec<u8>);
 
@@ -17,6 +21,23 @@ pub enum StoreError {
     Sled(#[from] sled::Error),
     #[error("stored record {key} is damaged: {reason}")]
     Damaged { key: String, reason: String },
+    /// The store's directory as a whole cannot be trusted: sled refused or panicked opening it,
+    /// or the check at start found damage. Restarting will not help; the operator must act.
+    #[error(
+        "the store in {} is damaged: {detail}. Nothing was served from it. Do not delete it: \
+         with the node stopped, move the directory aside (e.g. `mv data data.damaged`), then \
+         put the last copy of it in its place, or start a new store in an empty directory \
+         (README: \"A damaged store\")",
+        .dir.display()
+    )]
+    DamagedStore { dir: PathBuf, detail: String },
+}
+
+impl StoreError {
+    /// Whether this says the store's directory is damaged (so restarting will not help).
+    pub fn is_damaged_store(&self) -> bool {
+        matches!(self, StoreError::DamagedStore { .. })
+    }
 }
 
 /// Writes that become visible together.
@@ -91,14 +112,176 @@ pub trait Store: Send + Sync + 'static {
 pub struct SledStore {
     db: sled::Db,
     log: std::fs::File,
+    dir: PathBuf,
+    /// What the batches applied so far wrote (`written`), kept in sled with each of them; the
+    /// lock keeps that record in step with sled (one batch at a time, no batch during a read of
+    /// everything).
+    written: Mutex<written::Written>,
+    mark: Mutex<durable::DurableMark>,
 }
 
 impl SledStore {
+    /// Opens (or creates) the store in `dir`, after setting aside what sled would refuse but
+    /// rebuilds by itself (`recover`). Damage sled finds while opening, whether it answers with
+    /// an error or panics on an assertion, and a store that came back without writes it had
+    /// made durable (`durable`), are `StoreError::DamagedStore`; `visit_all` finds the rest
+    /// (`written`).
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        let db = sled::Config::new().path(dir).open()?;
+        recover::tidy(dir).map_err(sled::Error::from)?;
+        let (db, written) = open_sled(dir)?;
         let log = sled_log(dir)?;
-        Ok(Self { db, log })
+        let (mark, recorded) = durable::DurableMark::open(dir).map_err(sled::Error::from)?;
+        let lost = recorded.unwrap_or(0).saturating_sub(written.batches);
+        if lost > 0 {
+            return Err(damaged(
+                dir,
+                format!(
+                    "sled reopened it without the last {lost} of the {} writes it had made \
+                     durable (its log is damaged before their end)",
+                    written.batches + lost
+                ),
+            ));
+        }
+        Ok(Self {
+            db,
+            log,
+            dir: dir.to_path_buf(),
+            written: Mutex::new(written),
+            mark: Mutex::new(mark),
+        })
     }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Reads every pair once, in key order, handing each to `visit`, and checks that together
+    /// they are what the batches wrote (`written`); sled checks the CRC of every page it reads
+    /// from disk on the way. Writes wait meanwhile. A panic inside sled is damage, reported as
+    /// such.
+    pub fn visit_all(
+        &self,
+        mut visit: impl FnMut(&[u8], &[u8]) -> Result<(), String>,
+    ) -> Result<(), StoreError> {
+        let written = lock(&self.written);
+        let walk = std::panic::AssertUnwindSafe(|| {
+            digest_of(&self.db, |key, value| {
+                visit(key, value).map_err(|detail| damaged(&self.dir, detail))
+            })
+        });
+        let digest = match std::panic::catch_unwind(walk) {
+            Ok(digest) => digest.map_err(|e| sled_damage(&self.dir, e, "reading it"))?,
+            Err(panic) => return Err(damaged(&self.dir, panic_message(&*panic))),
+        };
+        if digest != written.digest {
+            return Err(damaged(
+                &self.dir,
+                "what sled holds is not what was written to it (pages came back from its \
+                 log without some of their updates)"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The record of what was written once `batch` is applied on top of `written`: one batch
+    /// more, and the digest without the pairs it replaces and with those it writes. Called with
+    /// the record's lock held, so what sled holds now is what `written` describes.
+    fn written_after(
+        &self,
+        written: written::Written,
+        batch: &Batch,
+    ) -> Result<written::Written, StoreError> {
+        let mut digest = written.digest;
+        for (key, value) in &batch.ops {
+            assert_ne!(
+                key.as_slice(),
+                written::KEY,
+                "a batch wrote the store's own record"
+            );
+            if let Some(before) = self.db.get(key)? {
+                digest.remove(key, &before);
+            }
+            if let Some(value) = value {
+                digest.add(key, value);
+            }
+        }
+        Ok(written::Written {
+            batches: written.batches + 1,
+            digest,
+        })
+    }
+}
+
+/// sled's open of `dir` and its record of what was written (`written`; for a store written
+/// before there was one, the digest of what it holds); damage sled reports or panics on is
+/// `DamagedStore`.
+fn open_sled(dir: &Path) -> Result<(sled::Db, written::Written), StoreError> {
+    let opened = std::panic::catch_unwind(|| {
+        let db = sled::Config::new().path(dir).open()?;
+        let record = db.get(written::KEY)?;
+        let digest = match record {
+            Some(_) => None,
+            None => Some(digest_of(&db, |_, _| Ok(()))?),
+        };
+        Ok::<_, StoreError>((db, record, digest))
+    });
+    let (db, record, digest) = match opened {
+        Ok(opened) => opened.map_err(|e| sled_damage(dir, e, "opening it"))?,
+        Err(panic) => return Err(damaged(dir, panic_message(&*panic))),
+    };
+    let written = match (record, digest) {
+        (Some(record), _) => written::Written::decode(&record)
+            .ok_or_else(|| damaged(dir, "its record of what was written is unreadable".into()))?,
+        (None, digest) => written::Written {
+            batches: 0,
+            digest: digest.unwrap_or_default(),
+        },
+    };
+    Ok((db, written))
+}
+
+/// The digest of every pair in `db` but the record's own, each also handed to `visit`.
+fn digest_of(
+    db: &sled::Db,
+    mut visit: impl FnMut(&[u8], &[u8]) -> Result<(), StoreError>,
+) -> Result<written::Digest, StoreError> {
+    let mut digest = written::Digest::default();
+    for pair in db.iter() {
+        let (key, value) = pair?;
+        if &*key != written::KEY {
+            digest.add(&key, &value);
+        }
+        visit(&key, &value)?;
+    }
+    Ok(digest)
+}
+
+/// `error` as sled reported it while `doing` something to the store in `dir`: its report of
+/// damaged data is `DamagedStore`.
+fn sled_damage(dir: &Path, error: StoreError, doing: &str) -> StoreError {
+    match error {
+        StoreError::Sled(sled::Error::Corruption { .. }) => {
+            damaged(dir, format!("sled found damaged data {doing}"))
+        }
+        other => other,
+    }
+}
+
+fn damaged(dir: &Path, detail: String) -> StoreError {
+    StoreError::DamagedStore {
+        dir: dir.to_path_buf(),
+        detail,
+    }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    let text = panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("no message");
+    format!("sled panicked reading it ({text})")
 }
 
 /// sled's own file, to make its flushes durable. sled 0.34 ends a flush with
@@ -130,20 +313,37 @@ impl Store for SledStore {
 
     fn apply(&self, batch: Batch) -> Result<(), StoreError> {
         let mut sled_batch = sled::Batch::default();
-        for (key, value) in batch.ops {
+        for (key, value) in &batch.ops {
             match value {
-                Some(v) => sled_batch.insert(key, v),
-                None => sled_batch.remove(key),
+                Some(v) => sled_batch.insert(key.as_slice(), v.as_slice()),
+                None => sled_batch.remove(key.as_slice()),
             }
         }
-        Ok(self.db.apply_batch(sled_batch)?)
+        let mut written = lock(&self.written);
+        let next = self.written_after(*written, &batch)?;
+        sled_batch.insert(written::KEY, &next.encode());
+        self.db.apply_batch(sled_batch)?;
+        *written = next;
+        Ok(())
     }
 
     fn flush(&self) -> Result<(), StoreError> {
+        let covered = lock(&self.written).batches;
         self.db.flush()?;
         self.log.sync_data().map_err(sled::Error::from)?;
+        // Only a check at the next start: failing to record it must not fail a durable write.
+        if let Err(e) = lock(&self.mark).record(covered) {
+            tracing::warn!(error = %e, dir = %self.dir.display(), "recording the durable batch count");
+        }
         Ok(())
     }
+}
+
+/// A lock whose holder cannot leave it half-updated (a number, a file written whole).
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Group commit's buffer: batches applied here are merged and held back, visible to the journal
@@ -298,6 +498,28 @@ impl Store for MemStore {
     }
 }
 
+/// `open` again for a test that reopens a directory in the same process: sled's own threads
+/// can hold its file lock for a moment after the last handle is dropped.
+#[cfg(test)]
+pub(crate) fn when_unlocked<T, E: std::fmt::Display>(mut open: impl FnMut() -> Result<T, E>) -> T {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match open() {
+            Ok(opened) => return opened,
+            Err(e) if e.to_string().contains("could not acquire lock") => {
+                assert!(std::time::Instant::now() < deadline, "{e}");
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) fn reopen(dir: &Path) -> SledStore {
+    when_unlocked(|| SledStore::open(dir))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -329,8 +551,38 @@ mod tests {
     fn sled_and_memory_agree() {
         let dir = std::env::temp_dir().join(format!("node-store-test-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        exercise(&SledStore::open(&dir).unwrap());
+        exercise(&reopen(&dir));
         exercise(&MemStore::default());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A store sled wrote before the store kept its record of what was written (`written`)
+    /// opens and is checked against what it holds; a write behind the store's back (sled used
+    /// directly, as a page coming back without an update looks) is refused.
+    #[test]
+    fn the_record_of_what_was_written_is_adopted_then_kept() {
+        let dir = std::env::temp_dir().join(format!("node-store-record-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        {
+            let db = when_unlocked(|| sled::Config::new().path(&dir).open());
+            db.insert(b"a/1", b"old".as_slice()).unwrap();
+            db.flush().unwrap();
+        }
+        let store = reopen(&dir);
+        store.visit_all(|_, _| Ok(())).unwrap();
+        exercise(&store);
+        store.visit_all(|_, _| Ok(())).unwrap();
+        drop(store);
+        let store = reopen(&dir);
+        store.visit_all(|_, _| Ok(())).unwrap();
+        drop(store);
+        {
+            let db = when_unlocked(|| sled::Config::new().path(&dir).open());
+            db.insert(b"a/2", b"changed".as_slice()).unwrap();
+            db.flush().unwrap();
+        }
+        let refused = reopen(&dir).visit_all(|_, _| Ok(()));
+        assert!(matches!(refused, Err(e) if e.is_damaged_store()));
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -88,7 +88,7 @@ impl SyncStatus {
     }
 }
 
-fn now_ms() -> u64 {
+pub fn now_ms() -> u64 {
     let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
     since.map(|d| d.as_millis() as u64).unwrap_or(0)
 }
@@ -144,6 +144,8 @@ pub struct Uplink {
     pub status: watch::Sender<SyncStatus>,
     /// Asks from the API; taken by whichever session is up.
     pub asks: tokio::sync::Mutex<mpsc::Receiver<AskRequest>>,
+    /// Set by headquarters' clock, told the PC's.
+    pub clock: crate::clock::ChainClock,
 }
 
 impl Uplink {
@@ -358,7 +360,17 @@ impl Uplink {
                         }
                     }
                     UplinkEvent::Recall(recall) => self.hand_back(recall).await?,
+                    UplinkEvent::Clock { hub_ms } => {
+                        let pc = self.clock.pc_ms();
+                        self.clock.heard_hub(hub_ms, pc);
+                        session.clock(pc);
+                    }
                 }
+            }
+            // What the events queued (the answer to the hub's clock) goes now, not after the
+            // hub's next message.
+            while let Some(frame) = session.poll_frame() {
+                send.write_all(&frame).await.context("sending")?;
             }
             tokio::select! {
                 msg = inbox.recv() => match msg {

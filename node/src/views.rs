@@ -16,7 +16,7 @@ use protocol::calendar::StoreCalendar;
 use protocol::entry::{ChainError, ChainTip, Entry, EntryError, Payload};
 use protocol::member::{MemberDoc, Profile, ProfileError};
 use protocol::sale::QuickSale;
-use protocol::wallet::Wallet;
+use protocol::wallet::{Movement, Wallet, WalletEvent};
 use protocol::{CardNo, Hlc, MemberId, Phone, SaleId, StaffId, StoreId};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -48,6 +48,7 @@ pub mod keys {
         b"rp/",
         b"sc/",
         b"ru/",
+        b"fence/",
         protocol::member::SEARCH_INDEX,
     ];
 
@@ -100,6 +101,12 @@ pub mod keys {
 
     pub fn receivables_prefix(origin: &StoreId) -> Vec<u8> {
         join("owe/", format!("{origin}/"))
+    }
+
+    /// Present once headquarters has taken back rights from `store` (it fenced it): the seq of
+    /// the first such entry in headquarters' log.
+    pub fn fenced(store: &StoreId) -> Vec<u8> {
+        join("fence/", store)
     }
 
     /// What all members owe `origin` for offline overdrafts.
@@ -464,6 +471,17 @@ fn wallet_entry(ov: &mut Overlay<'_>, entry: &Entry) -> Result<(), ViewError> {
     };
     let key = keys::wallet(&member);
     let mut wallet = ov.get_as::<Wallet>(&key)?.unwrap_or_default();
+    if let Payload::Wallet {
+        event: WalletEvent::Rights {
+            movement: Movement::Reclaim { from },
+        },
+        ..
+    } = &entry.payload
+        && entry.origin == StoreId::hq()
+        && ov.get(&keys::fenced(from))?.is_none()
+    {
+        ov.put(keys::fenced(from), encode(&entry.seq));
+    }
     let before = wallet.owed_at(&entry.origin);
     wallet.take_entry(entry);
     let after = wallet.owed_at(&entry.origin);
@@ -590,6 +608,16 @@ impl Views {
 
     pub fn member(&self, id: &MemberId) -> Result<Option<MemberView>, StoreError> {
         self.get_as(&keys::member(id))
+    }
+
+    /// Whether headquarters has fenced `store` (taken its rights back): the seq of headquarters'
+    /// first entry that did.
+    pub fn fenced(&self, store: &StoreId) -> Result<Option<u64>, StoreError> {
+        let key = keys::fenced(store);
+        self.store
+            .get(&key)?
+            .map(|value| decode(&key, &value))
+            .transpose()
     }
 
     /// Members who owe `store` for offline overdrafts, and how much.
@@ -724,7 +752,7 @@ impl RebuildReport {
 /// compares the result with the views on disk.
 /// The shape of the views. Bumped whenever what a view stores, or how an entry changes it,
 /// changes; a store whose views another version wrote rebuilds them from its log on open.
-pub const VIEWS_VERSION: u32 = 7;
+pub const VIEWS_VERSION: u32 = 8;
 
 /// Rebuilds the views from the log and the feed records when they were written by another
 /// version of this software (or none), so an upgrade never reads a view it cannot decode.

@@ -7,7 +7,7 @@
 const T = {
   zh: {
     title: "收银台", link_online: "在线", link_offline: "离线", link_connecting: "连接中",
-    link_disabled: "单店运行", link_refused: "总部拒绝连接", backlog: "待同步", entries: "条",
+    link_disabled: "单店运行", link_refused: "总部拒绝连接", rights_fenced: "本店已被总部冻结：储值/积分/次卡暂停", rights_lease: "离线超期：储值/积分/次卡暂停，现金照常", clock_fixed: "本机时钟不准，已按总部时间", backlog: "待同步", entries: "条",
     logout: "退出", login: "员工登录", staff_id: "员工编号", password: "密码 / PIN",
     login_button: "登录", member: "会员", phone: "手机号", find_by: "手机号 / 卡号 / 姓名",
     find: "查找", stored_value: "储值", principal: "本金", bonus: "赠送", points: "积分",
@@ -38,7 +38,7 @@ const T = {
   },
   en: {
     title: "Till", link_online: "online", link_offline: "offline", link_connecting: "connecting",
-    link_disabled: "standalone", link_refused: "refused by HQ", backlog: "to sync",
+    link_disabled: "standalone", link_refused: "refused by HQ", rights_fenced: "store fenced by HQ: stored value, points and cards paused", rights_lease: "offline too long: stored value, points and cards paused, cash goes on", clock_fixed: "PC clock wrong: using headquarters' time", backlog: "to sync",
     entries: "entries", logout: "Log out", login: "Staff login", staff_id: "Staff ID",
     password: "Password / PIN", login_button: "Log in", member: "Member", phone: "Phone",
     find_by: "Phone / card / name", find: "Find", stored_value: "Stored value",
@@ -177,6 +177,14 @@ function showLink(s) {
   el.className = "link " + (s.link === "online" || s.link === "disabled" ? "online" : "offline");
   let text = t("link_" + s.link);
   if (s.backlog > 0) text += ` · ${t("backlog")} ${s.backlog} ${t("entries")}`;
+  // Fenced, or cut off past the offline lease: say that member money waits, and why.
+  if (s.rights_paused) {
+    el.className = "link offline";
+    text += ` · ${t(s.rights_paused.code === "store_fenced" ? "rights_fenced" : "rights_lease")}`;
+  }
+  // A PC clock off by over a minute: the till goes by headquarters' time; the PC should be set.
+  if (Math.abs(s.clock_off_ms || 0) > 60000) text += ` · ${t("clock_fixed")}`;
+  el.title = s.rights_paused ? s.rights_paused.message : "";
   el.textContent = text;
 }
 

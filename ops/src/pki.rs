@@ -141,6 +141,7 @@ pub fn enrol(
             cert: out.join("store.pem"),
             key: out.join("store.key"),
             retry_delay_ms_max: 30_000,
+            offline_rights_secs: protocol::lease::DEFAULT_LEASE_MS / 1000,
         }),
         ..node::Config::default()
     };

@@ -10,11 +10,15 @@
 //! the rights held by all replicas always add up to the balance.
 //!
 //! One more cell kind lets headquarters take back the rights of a store that has gone quiet for
-//! good: `reclaimed[(taker, from)]`, written only by the taker. A reclaim is safe only once
-//! `from` is *fenced*: its log is final at a point the taker's copy already holds, so nothing
-//! `from` writes later counts anywhere (the hub refuses it, and stores learn entries only
-//! through the hub). Then what `from` holds is known exactly, and taking it cannot spend a yuan
-//! twice.
+//! good: `reclaimed[(taker, from)]`, written only by the taker (headquarters), of what `from`
+//! held in the taker's copy when it was *fenced*. A store that was only cut off, not dead, may
+//! still have spent those rights before it heard of the fence; its entries are still taken in
+//! (an acknowledged sale is never dropped), and what it spent of rights headquarters had taken
+//! back shows as a *deficit*: `from` holds less than nothing. It is the one place a replica may
+//! hold a negative, never more than was reclaimed from it (the property test checks both), and
+//! where the deficit took the balance below zero the member owes the difference: the
+//! wallet's `overspent`, a receivable, never a silent loss. Headquarters covers a deficit from
+//! its pool when it can, so the phantom rights the double spend left elsewhere go back to zero.
 //!
 //! Units are whole fen, whole points or whole card uses: the caller's ledger decides which.
 
@@ -266,20 +270,71 @@ impl Rights {
         *cell = (*cell).max(*total);
     }
 
-    /// The bank's audit of one copy: no negative balance, nobody holding a negative, and the
-    /// rights held adding up to the balance. Says what is wrong.
+    /// Rights `replica` spent beyond what it held: only a fenced store that kept spending what
+    /// headquarters had taken back has one (see the module text).
+    pub fn deficit(&self, replica: &StoreId) -> u64 {
+        u64::try_from(self.held_signed(replica).min(0).unsigned_abs()).unwrap_or(u64::MAX)
+    }
+
+    /// Units reclaimed from `replica` by headquarters (it was fenced).
+    pub fn reclaimed_from(&self, replica: &StoreId) -> u64 {
+        self.reclaimed
+            .iter()
+            .filter(|((_, from), _)| from == replica)
+            .map(|(_, units)| *units)
+            .fold(0, u64::saturating_add)
+    }
+
+    /// Units spent beyond the balance (a receivable: the member owes them), by the fenced
+    /// replicas whose deficits took it below zero. Empty for a balance of zero or more.
+    pub fn overspent_by(&self) -> Vec<(StoreId, u64)> {
+        let mut left =
+            u64::try_from(self.balance_signed().min(0).unsigned_abs()).unwrap_or(u64::MAX);
+        let mut by = Vec::new();
+        for replica in self.replicas() {
+            let units = self.deficit(&replica).min(left);
+            if units > 0 {
+                by.push((replica, units));
+                left -= units;
+            }
+        }
+        by
+    }
+
+    /// Units spent beyond the balance, chain-wide.
+    pub fn overspent(&self) -> u64 {
+        u64::try_from(self.balance_signed().min(0).unsigned_abs()).unwrap_or(u64::MAX)
+    }
+
+    /// Headquarters covers a fenced store's deficit from what it holds: a transfer to the store
+    /// of as much as both allow. `None` when there is nothing to cover or nothing to cover it
+    /// with.
+    pub fn cover(&mut self, hq: &StoreId, store: &StoreId) -> Option<Change> {
+        let units = self.deficit(store).min(self.held(hq));
+        match units {
+            0 => None,
+            units => self.transfer(hq, store, units).ok(),
+        }
+    }
+
+    /// The bank's audit of one copy: nobody holding a negative except a fenced store's deficit
+    /// (never more than was reclaimed from it), and the rights held adding up to the balance,
+    /// which is below zero only by those deficits. Says what is wrong.
     pub fn audit(&self) -> Result<(), String> {
         let balance = self.balance_signed();
-        if balance < 0 {
-            return Err(format!("negative balance {balance}"));
-        }
         let mut held = 0i128;
+        let mut deficits = 0i128;
         for replica in self.replicas() {
             let h = self.held_signed(&replica);
             if h < 0 {
-                return Err(format!(
-                    "{replica} holds {h}: it spent or gave rights it did not hold"
-                ));
+                let reclaimed = i128::from(self.reclaimed_from(&replica));
+                if -h > reclaimed {
+                    return Err(format!(
+                        "{replica} holds {h}: it spent or gave rights it did not hold \
+                         ({reclaimed} were reclaimed from it)"
+                    ));
+                }
+                deficits += -h;
             }
             held += h;
         }
@@ -287,6 +342,9 @@ impl Rights {
             return Err(format!(
                 "rights held add up to {held}, the balance is {balance}"
             ));
+        }
+        if balance < -deficits {
+            return Err(format!("negative balance {balance}"));
         }
         Ok(())
     }
@@ -420,6 +478,43 @@ mod tests {
         assert!(state.audit().is_ok() && other.audit().is_ok());
     }
 
+    /// The tester's case: a store cut off but alive is fenced; it spends what it held while
+    /// headquarters has already given the same rights to another store, which spends them too.
+    /// Both sales count; the member owes what was spent twice, and the bank still adds up.
+    #[test]
+    fn a_fenced_store_that_kept_spending_leaves_a_receivable_not_a_loss() {
+        let (hq, a, b) = (replica(0), replica(1), replica(2));
+        let mut hub = Rights::default();
+        hub.credit(&b, 300_00).unwrap();
+        hub.transfer(&b, &hq, 150_00).unwrap();
+        hub.transfer(&hq, &a, 150_00).unwrap();
+        hub.debit(&a, 10_00).unwrap();
+        hub.debit(&b, 10_00).unwrap();
+        let mut cut_off_b = hub.clone(); // b hears nothing more
+        let reclaim = hub.reclaim(&hq, &b).unwrap();
+        assert_eq!(reclaim.units(), 140_00);
+        hub.transfer(&hq, &a, 140_00).unwrap();
+        hub.debit(&a, 280_00).unwrap();
+        let spent_after_fence = cut_off_b.debit(&b, 140_00).unwrap();
+        hub.absorb(&b, &spent_after_fence);
+        assert_eq!(hub.balance_signed(), -140_00);
+        assert_eq!(hub.deficit(&b), 140_00);
+        assert_eq!(hub.overspent_by(), vec![(b.clone(), 140_00)]);
+        assert_eq!(hub.audit(), Ok(()));
+        // The member tops up 500 at a: they owe nothing more, and the rights a holds beyond the
+        // balance are phantoms headquarters moves back to b once it holds them.
+        hub.credit(&a, 500_00).unwrap();
+        assert_eq!((hub.overspent(), hub.balance()), (0, 360_00));
+        assert_eq!(hub.cover(&hq, &b), None, "headquarters holds nothing yet");
+        hub.transfer(&a, &hq, 140_00).unwrap();
+        assert_eq!(hub.cover(&hq, &b).map(|c| c.units()), Some(140_00));
+        assert_eq!(
+            (hub.deficit(&b), hub.held(&a), hub.balance()),
+            (0, 360_00, 360_00)
+        );
+        assert_eq!(hub.audit(), Ok(()));
+    }
+
     #[test]
     fn bad_amounts_change_nothing() {
         let (a, b) = (replica(1), replica(2));
@@ -461,10 +556,15 @@ mod tests {
             from: usize,
             into: usize,
         },
-        /// Headquarters (replica 0) fences `from` (takes in its copy, and `from` writes
-        /// nothing more) and reclaims what it holds.
+        /// Headquarters (replica 0) fences `from` at what its copy of `from`'s log holds and
+        /// reclaims what `from` holds there. `from` may be only cut off: it goes on writing
+        /// on its own copy until it takes in headquarters' (a merge).
         Fence {
             from: usize,
+        },
+        /// Headquarters covers a fenced replica's deficit from its pool.
+        Cover {
+            store: usize,
         },
     }
 
@@ -479,6 +579,7 @@ mod tests {
             }),
             (0..4usize, 0..4usize).prop_map(|(from, into)| Op::Merge { from, into }),
             (1..4usize).prop_map(|from| Op::Fence { from }),
+            (1..4usize).prop_map(|store| Op::Cover { store }),
         ]
     }
 
@@ -493,15 +594,6 @@ mod tests {
         let mut logs = vec![Vec::new(); 4];
         let mut fenced = [false; 4];
         for op in ops {
-            let writer = match *op {
-                Op::Credit { at, .. } | Op::Debit { at, .. } => at,
-                Op::Transfer { from, .. } => from,
-                Op::Fence { .. } => 0,
-                Op::Merge { .. } => 0,
-            };
-            if !matches!(op, Op::Merge { .. }) && fenced[writer] {
-                continue; // a fenced replica's writes never reach anyone
-            }
             let (at, change) = match *op {
                 Op::Credit { at, units } => (at, copies[at].credit(&replica(at), units)),
                 Op::Debit { at, units } => (at, copies[at].debit(&replica(at), units)),
@@ -514,16 +606,19 @@ mod tests {
                     copies[into].merge(&other);
                     continue;
                 }
-                Op::Fence { from } => {
-                    let taker = 0;
+                // Headquarters fences once, at what its own copy holds (it has no other).
+                Op::Fence { from } if !fenced[from] => {
                     fenced[from] = true;
-                    let other = copies[from].clone();
-                    copies[taker].merge(&other);
-                    match copies[taker].reclaim(&replica(taker), &replica(from)) {
-                        Some(change) => (taker, Ok(change)),
+                    match copies[0].reclaim(&replica(0), &replica(from)) {
+                        Some(change) => (0, Ok(change)),
                         None => continue,
                     }
                 }
+                Op::Fence { .. } => continue,
+                Op::Cover { store } => match copies[0].cover(&replica(0), &replica(store)) {
+                    Some(change) => (0, Ok(change)),
+                    None => continue,
+                },
             };
             if let Ok(change) = change {
                 logs[at].push(change);
@@ -532,25 +627,15 @@ mod tests {
         (copies, logs)
     }
 
+    /// The audit, and the fence's bound: a replica's deficit never exceeds what headquarters
+    /// reclaimed from it, so a fence can cost at most what the fenced store held.
     fn sound(state: &Rights) -> Result<(), TestCaseError> {
-        prop_assert!(
-            state.balance_signed() >= 0,
-            "negative balance {}",
-            state.balance_signed()
-        );
-        let held: i128 = (0..4).map(|i| state.held_signed(&replica(i))).sum();
-        prop_assert_eq!(
-            held,
-            state.balance_signed(),
-            "rights do not add up to the balance"
-        );
+        prop_assert_eq!(state.audit(), Ok(()));
         for i in 0..4 {
-            prop_assert!(
-                state.held_signed(&replica(i)) >= 0,
-                "{} holds a negative",
-                replica(i)
-            );
+            prop_assert!(state.deficit(&replica(i)) <= state.reclaimed_from(&replica(i)));
         }
+        let overspent: u64 = state.overspent_by().iter().map(|(_, u)| u).sum();
+        prop_assert_eq!(overspent, state.overspent());
         Ok(())
     }
 

@@ -14,6 +14,7 @@ pub mod escrow;
 pub mod hlc;
 pub mod ids;
 pub mod inventory;
+pub mod lease;
 pub mod member;
 pub mod money;
 pub mod phone;
@@ -31,6 +32,7 @@ pub mod stock;
 pub mod sync;
 pub mod thin;
 pub mod wallet;
+pub mod web;
 
 pub use entry::{Entry, EntryHash, Payload};
 pub use hlc::{Hlc, HlcClock};

@@ -29,7 +29,7 @@ use crate::wallet::Counter;
 /// ALPN names the protocol family; the version is agreed in `Hello` / `Welcome`.
 pub const ALPN: &[u8] = b"chain-sync/1";
 /// The versions this build speaks, best first.
-pub const VERSIONS: &[u16] = &[3, 2, 1];
+pub const VERSIONS: &[u16] = &[4, 3, 2, 1];
 /// A deflated frame may not inflate beyond this (a small frame that would inflate to gigabytes
 /// is refused, not allocated).
 pub const INFLATED_BYTES_MAX: usize = FRAME_BYTES_MAX;
@@ -71,6 +71,9 @@ pub enum StoreMsg {
         log_len: u64,
         held: Vec<u64>,
     },
+    /// Version 4: the store's clock (ms since the epoch) when it heard the hub's, so
+    /// headquarters sees a store whose clock is off.
+    Clock { now_ms: u64 },
 }
 
 /// A store's request for rights: `wants` units of each counter of `member`'s wallet.
@@ -173,6 +176,11 @@ pub enum HubMsg {
         answer: AskAnswer,
     },
     Recall(Recall),
+    /// Version 4: the hub's clock (ms since the epoch) as it welcomed the store: the chain's
+    /// time, which a store whose own clock is off goes by.
+    Clock {
+        now_ms: u64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -459,6 +467,11 @@ pub enum UplinkEvent {
     },
     /// Hand rights back to headquarters (an entry in the store's log).
     Recall(Recall),
+    /// The hub's clock read `hub_ms` as it welcomed this store: compare with this store's,
+    /// then answer with [`UplinkSession::clock`].
+    Clock {
+        hub_ms: u64,
+    },
 }
 
 /// The store's end of a session.
@@ -547,8 +560,21 @@ impl UplinkSession {
                 }
                 self.events.push_back(UplinkEvent::Recall(recall));
             }
+            HubMsg::Clock { now_ms } => {
+                if self.acked.is_none() || self.version < 4 {
+                    return Err(SyncError::Unexpected("Clock outside version 4"));
+                }
+                self.events.push_back(UplinkEvent::Clock { hub_ms: now_ms });
+            }
         }
         Ok(())
+    }
+
+    /// Tells the hub this store's clock (version 4; nothing before it).
+    pub fn clock(&mut self, now_ms: u64) {
+        if self.version >= 4 && self.acked.is_some() {
+            self.transmit.push_back(StoreMsg::Clock { now_ms });
+        }
     }
 
     /// Asks the hub for rights. Only once welcomed: before that, the caller should not wait.
@@ -640,6 +666,8 @@ pub enum HubEvent {
     Persist { entries: Vec<Sealed>, log_len: u64 },
     /// Serve this ask, then call [`HubSession::answer`].
     Ask(Ask),
+    /// The store's clock read `store_ms` when it heard the hub's (version 4).
+    Clock { store_ms: u64 },
 }
 
 /// The hub's end of a session with one authenticated store.
@@ -755,8 +783,21 @@ impl HubSession {
                 self.take_ask(ask)?;
             }
             StoreMsg::Ask(ask) => self.take_ask(ask)?,
+            StoreMsg::Clock { now_ms } => {
+                if !self.greeted || self.version < 4 {
+                    return Err(SyncError::Unexpected("Clock outside version 4"));
+                }
+                self.events.push_back(HubEvent::Clock { store_ms: now_ms });
+            }
         }
         Ok(())
+    }
+
+    /// Tells the store the hub's clock, once welcomed (version 4; nothing before it).
+    pub fn clock(&mut self, now_ms: u64) {
+        if self.greeted && self.version >= 4 {
+            self.transmit.push_back(HubMsg::Clock { now_ms });
+        }
     }
 
     fn take_ask(&mut self, ask: Ask) -> Result<(), SyncError> {
@@ -977,7 +1018,7 @@ mod tests {
         for hub_has in [0, 1, 40, 41, 100, 160] {
             let (held, up) = exchange(&entries, hub_has);
             assert_eq!(held, entries, "hub_has = {hub_has}");
-            assert_eq!(up.version(), 3);
+            assert_eq!(up.version(), 4);
         }
         let bytes = |version| -> usize {
             entries
@@ -1117,6 +1158,47 @@ mod tests {
     /// Version 3 sends what the store holds beside its ask; an older hub gets the ask alone,
     /// and a holding that does not match the ask closes the stream.
     #[test]
+    fn clocks_are_exchanged_from_version_4() {
+        for (offers, version) in [(vec![4, 3, 2, 1], 4), (vec![3, 2, 1], 3)] {
+            let mut hub = HubSession::new(store("S001"), ChainTip::GENESIS);
+            hub.handle(StoreMsg::Hello {
+                versions: offers,
+                store: store("S001"),
+                log_len: 0,
+                feed_applied: 0,
+            })
+            .unwrap();
+            hub.clock(1_000_000);
+            let mut up = UplinkSession::new(store("S001"), 0, 0);
+            while up.poll_frame().is_some() {}
+            while let Some(msg) = hub.poll_transmit() {
+                up.handle(msg).unwrap();
+            }
+            let mut heard = None;
+            while let Some(event) = up.poll_event() {
+                if let UplinkEvent::Clock { hub_ms } = event {
+                    heard = Some(hub_ms);
+                }
+            }
+            assert_eq!(heard, (version == 4).then_some(1_000_000));
+            up.clock(400_000);
+            let mut told = None;
+            while let Some(msg) = up.poll_transmit() {
+                hub.handle(msg).unwrap();
+            }
+            while let Some(event) = hub.poll_event() {
+                if let HubEvent::Clock { store_ms } = event {
+                    told = Some(store_ms);
+                }
+            }
+            assert_eq!(told, (version == 4).then_some(400_000));
+        }
+        // Out of turn, it is a protocol error.
+        let mut up = UplinkSession::new(store("S001"), 0, 0);
+        assert!(up.handle(HubMsg::Clock { now_ms: 1 }).is_err());
+    }
+
+    #[test]
     fn an_ask_says_what_the_store_holds_from_version_3() {
         let ask = |held: Vec<u64>| Ask {
             id: TxId::parse("ask-00000001").unwrap(),
@@ -1177,11 +1259,12 @@ mod tests {
     fn version_2_agreed_when_both_speak_it_and_its_pushes_checked_by_the_last_hash() {
         assert_eq!(negotiate(&[2, 1]), Some(2));
         assert_eq!(negotiate(&[3, 2, 1]), Some(3));
+        assert_eq!(negotiate(&[4, 3, 2, 1]), Some(4));
         assert_eq!(negotiate(&[1]), Some(1));
         assert_eq!(negotiate(&[99]), None);
         let entries = log("S001", 3);
         let (held, up) = exchange(&entries, 0);
-        assert_eq!((held, up.version()), (entries.clone(), 3));
+        assert_eq!((held, up.version()), (entries.clone(), 4));
         // The batch's hash must match what the hub links up: an entry changed on the way is
         // refused, and so is version 2's push on a version 1 session.
         let mut hub = HubSession::new(store("S001"), ChainTip::GENESIS);

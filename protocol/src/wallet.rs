@@ -170,6 +170,10 @@ pub enum BonusUse {
     BonusFirst,
 }
 
+/// The most points one adjustment by hand may add or take (a typo of a few zeros is refused,
+/// and no sum of them can overflow a report).
+pub const POINTS_ADJUST_MAX: u64 = 1_000_000;
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WalletError {
     #[error("amount must be greater than zero")]
@@ -190,6 +194,8 @@ pub enum WalletError {
     CardNotYetValid(CardId, NaiveDate),
     #[error("a count card holds 1 to {CARD_USES_MAX} uses")]
     UsesOutOfRange,
+    #[error("points are adjusted by hand 1 to {POINTS_ADJUST_MAX} at a time, up or down")]
+    PointsOutOfRange,
     #[error("the period ends before it starts")]
     EmptyPeriod,
     #[error("no card {0} on this member")]
@@ -240,6 +246,11 @@ pub struct Wallet {
     pub owed: BTreeMap<StoreId, (u64, u64)>,
     /// Coupons given to the member; each one's use is the `Uses` counter of its id.
     pub coupons: BTreeMap<CardId, CouponDef>,
+    /// A replica that may not spend what it holds just now (a store cut off past its lease, or
+    /// fenced; see `lease`): to it, it holds nothing, so a payment there is `RightsElsewhere`
+    /// (an ask, or the offline overdraft). Set on a working copy, never stored or sent.
+    #[serde(skip)]
+    pub frozen_at: Option<StoreId>,
 }
 
 impl Wallet {
@@ -330,7 +341,7 @@ impl Wallet {
             held_here: fen(self.held(&p, at).saturating_add(self.held(&b, at))),
             points: self.points_live(today, policy),
             points_held_here: self
-                .lots(|r| r.held(at))
+                .lots(|r| self.spendable(r, at))
                 .iter()
                 .filter(|l| live(l))
                 .map(|(_, u)| u)
@@ -356,7 +367,11 @@ impl Wallet {
                 })
                 .collect(),
             password_set: self.password.is_some(),
-            owed: fen(self.owed_total()),
+            owed: fen(self.owed_total().saturating_add(
+                self.overspent_by()
+                    .values()
+                    .fold(0, |a, b| a.saturating_add(*b)),
+            )),
         }
     }
 
@@ -416,6 +431,44 @@ impl Wallet {
             .values()
             .map(|(lent, settled)| lent.saturating_sub(*settled))
             .fold(0, u64::saturating_add)
+    }
+
+    /// What the member owes `store` for offline overdrafts that the balance can pay now: the
+    /// balance goes to the lenders in the order of their store ids, so when it cannot pay every
+    /// lender, the first ones are paid in full and the next in part, at once, instead of every
+    /// lender waiting for a balance that covers them all. The same order decides what
+    /// headquarters may grant a lender (`plan_ask`).
+    pub fn collectable_at(&self, store: &StoreId) -> u64 {
+        let balance = self
+            .balance(&Counter::Principal)
+            .saturating_add(self.balance(&Counter::Bonus));
+        self.owed_at(store)
+            .min(balance.saturating_sub(self.owed_before(store)))
+    }
+
+    /// Overdrafts owed to the lenders paid before `store` (see `collectable_at`).
+    fn owed_before(&self, store: &StoreId) -> u64 {
+        self.owed
+            .range(..store.clone())
+            .map(|(lender, _)| self.owed_at(lender))
+            .fold(0, u64::saturating_add)
+    }
+
+    /// Stored value spent beyond the balance by fenced stores that kept selling after
+    /// headquarters took their rights back (fen, by store): a receivable, like an overdraft,
+    /// but one nobody lent on purpose. Paid by the member's next top-ups, which the balance
+    /// (below zero by this much) takes first.
+    pub fn overspent_by(&self) -> BTreeMap<StoreId, u64> {
+        let mut by: BTreeMap<StoreId, u64> = BTreeMap::new();
+        for counter in [Counter::Principal, Counter::Bonus] {
+            if let Some(rights) = self.counters.get(&counter) {
+                for (store, units) in rights.overspent_by() {
+                    let cell = by.entry(store).or_default();
+                    *cell = cell.saturating_add(units);
+                }
+            }
+        }
+        by
     }
 
     /// Takes in another replica's copy of the same wallet (for checkers and reports).
@@ -479,7 +532,22 @@ impl Wallet {
     }
 
     pub fn held(&self, counter: &Counter, at: &StoreId) -> u64 {
-        self.counters.get(counter).map_or(0, |r| r.held(at))
+        self.counters
+            .get(counter)
+            .map_or(0, |r| self.spendable(r, at))
+    }
+
+    /// What `at` may spend of one counter's rights: what it holds, or nothing while frozen.
+    fn spendable(&self, rights: &Rights, at: &StoreId) -> u64 {
+        match self.frozen_at.as_ref() == Some(at) {
+            true => 0,
+            false => rights.held(at),
+        }
+    }
+
+    /// This copy treats `at` as holding nothing (see `frozen_at`).
+    pub fn freeze(&mut self, at: &StoreId) {
+        self.frozen_at = Some(at.clone());
     }
 
     fn rights(&mut self, counter: &Counter) -> &mut Rights {
@@ -600,23 +668,25 @@ impl Wallet {
         today: NaiveDate,
         policy: &PointsPolicy,
     ) -> Result<Vec<RightsOp>, WalletError> {
-        let taken = match policy.take_oldest_first(&self.lots(|r| r.held(at)), points, today) {
-            Ok(taken) => taken,
-            Err(WalletError::Insufficient { .. }) => {
-                let whole = policy.take_oldest_first(&self.lots(Rights::balance), points, today)?;
-                let wants = whole
-                    .into_iter()
-                    .map(|(year, want)| {
-                        let counter = Counter::Points { year };
-                        let short = want.saturating_sub(self.held(&counter, at));
-                        (counter, short)
-                    })
-                    .filter(|(_, short)| *short > 0)
-                    .collect();
-                return Err(WalletError::RightsElsewhere { wants });
-            }
-            Err(e) => return Err(e),
-        };
+        let taken =
+            match policy.take_oldest_first(&self.lots(|r| self.spendable(r, at)), points, today) {
+                Ok(taken) => taken,
+                Err(WalletError::Insufficient { .. }) => {
+                    let whole =
+                        policy.take_oldest_first(&self.lots(Rights::balance), points, today)?;
+                    let wants = whole
+                        .into_iter()
+                        .map(|(year, want)| {
+                            let counter = Counter::Points { year };
+                            let short = want.saturating_sub(self.held(&counter, at));
+                            (counter, short)
+                        })
+                        .filter(|(_, short)| *short > 0)
+                        .collect();
+                    return Err(WalletError::RightsElsewhere { wants });
+                }
+                Err(e) => return Err(e),
+            };
         let mut next = self.clone();
         let mut ops = Vec::new();
         for (year, units) in taken {
@@ -785,11 +855,18 @@ impl Wallet {
         Ok((ops, forfeit))
     }
 
-    /// Headquarters (`taker`) takes every right the fenced store `from` holds, on every counter.
-    /// Only after the fence, with `from`'s log up to it taken in (see `escrow`).
+    /// Headquarters (`taker`) takes every right the fenced store `from` holds, on every counter
+    /// but the return tokens of its sales (see `escrow`). A fenced store may only have been cut
+    /// off, and have spent what it held before it heard of the fence: a yuan, a point or a card
+    /// use spent twice shows as a deficit the member owes, but a line returned twice would be
+    /// money paid out twice with nothing to show for it. So a fenced store's sales are returned
+    /// where they were made, or elsewhere once the store is back and gives its tokens up.
     pub fn reclaim(&mut self, taker: &StoreId, from: &StoreId) -> Vec<RightsOp> {
         let mut ops = Vec::new();
         for (counter, rights) in &mut self.counters {
+            if matches!(counter, Counter::Returnable { .. }) {
+                continue;
+            }
             if let Some(change) = rights.reclaim(taker, from) {
                 ops.push(Self::op(counter, change));
             }
@@ -917,7 +994,8 @@ pub struct Summary {
     pub lots: Vec<(i32, Option<NaiveDate>, u64)>,
     pub cards: Vec<CardSummary>,
     pub password_set: bool,
-    /// Offline overdrafts not yet paid off, chain-wide.
+    /// Offline overdrafts not yet paid off, and stored value a fenced store spent twice,
+    /// chain-wide: what the member owes.
     pub owed: Fen,
 }
 
@@ -971,8 +1049,13 @@ pub fn plan_ask(
     let mut grants = Vec::new();
     let mut recalls = Vec::new();
     // What members owe stores for offline overdrafts is set aside for those stores to collect:
-    // only the lender may be granted it.
-    let reserved = wallet.owed_total() - wallet.owed_at(store);
+    // only the lender may be granted it, and a lender only once the lenders before it are paid
+    // (`Wallet::collectable_at`), so the balance pays them one after another instead of each
+    // waiting on the others' share.
+    let reserved = match wallet.owed_at(store) {
+        0 => wallet.owed_total(),
+        _ => wallet.owed_before(store),
+    };
     for (counter, want) in wants {
         let reserve = match counter {
             Counter::Principal | Counter::Bonus => reserved,
@@ -1280,6 +1363,46 @@ mod tests {
             plan_ask(&w, &StoreId::hq(), &s3, &[(Counter::Principal, 1500_00)]),
             AskPlan::Recall(_)
         ));
+    }
+
+    /// The tester's case: 150 placed 50/50/50, two stores cut off each lend 40 beyond their 50.
+    /// The 50 left pays the first lender in full and the second in part, at once; before, each
+    /// lender's ask was refused as long as the balance could not pay both.
+    #[test]
+    fn overdrafts_are_collected_in_part_when_the_balance_cannot_pay_every_lender() {
+        let (s1, s2, s3, hq) = (
+            StoreId::parse("S001").unwrap(),
+            StoreId::parse("S002").unwrap(),
+            StoreId::parse("S003").unwrap(),
+            StoreId::hq(),
+        );
+        let mut w = Wallet::default();
+        w.top_up(&s3, 50_00, 0).unwrap();
+        w.owed.insert(s1.clone(), (40_00, 0));
+        w.owed.insert(s2.clone(), (40_00, 0));
+        assert_eq!(
+            (w.collectable_at(&s1), w.collectable_at(&s2)),
+            (40_00, 10_00)
+        );
+        assert!(matches!(
+            plan_ask(&w, &hq, &s1, &[(Counter::Principal, 40_00)]),
+            AskPlan::Recall(_)
+        ));
+        assert!(matches!(
+            plan_ask(&w, &hq, &s2, &[(Counter::Principal, 40_00)]),
+            AskPlan::Refuse(_)
+        ));
+        // S001 collects its 40; what is left goes to S002, and nobody else may take it.
+        w.move_rights(&s3, &hq, &Counter::Principal, 40_00).unwrap();
+        w.move_rights(&hq, &s1, &Counter::Principal, 40_00).unwrap();
+        w.pay(&s1, 40_00, BonusUse::Proportional).unwrap();
+        w.owed.insert(s1.clone(), (40_00, 40_00));
+        assert_eq!((w.collectable_at(&s1), w.collectable_at(&s2)), (0, 10_00));
+        assert!(matches!(
+            plan_ask(&w, &hq, &s2, &[(Counter::Principal, 10_00)]),
+            AskPlan::Recall(_)
+        ));
+        assert_eq!(w.stored_value_free(), 0);
     }
 
     #[test]

@@ -39,7 +39,13 @@ impl Chain {
         let pki = dir.path().join("pki");
         ops::pki::init(&pki, &["hub", "127.0.0.1"]).unwrap();
         let hub_data = dir.path().join("hub-data");
-        let config = ops::pki::hub_config(&pki, hub_data.clone()).unwrap();
+        let mut config = ops::pki::hub_config(&pki, hub_data.clone()).unwrap();
+        // Holds that post within seconds. The stores keep the default lease of a day, longer
+        // than headquarters': a store cut off but alive then keeps spending after its fence,
+        // which the tests of the fence use (`enrol_with_lease` gives a store a short one).
+        config.offline_rights_secs = 1;
+        config.fence_margin_secs = 1;
+        config.hold_min_secs = 1;
         let hub_config = dir.path().join("hub.toml");
         std::fs::write(&hub_config, config.to_toml()).unwrap();
         Self {
@@ -67,6 +73,20 @@ impl Chain {
             .exchange_rates
             .insert("USD".into(), rust_decimal::Decimal::new(710, 2));
         let path = out.join("node.toml");
+        std::fs::write(&path, config.to_toml()).unwrap();
+        path
+    }
+
+    /// Enrols `store` as `enrol` does, then changes its configuration with `edit`.
+    pub fn enrol_with(
+        &self,
+        store: &str,
+        hub: SocketAddr,
+        edit: impl FnOnce(&mut node::Config),
+    ) -> PathBuf {
+        let path = self.enrol(store, hub);
+        let mut config = node::Config::load(&path).unwrap();
+        edit(&mut config);
         std::fs::write(&path, config.to_toml()).unwrap();
         path
     }

@@ -299,6 +299,29 @@ fn announced(stdout: &mut BufReader<std::process::ChildStdout>, prefix: &str) ->
         .to_owned()
 }
 
+/// Runs `binary <args>` to its end, which must come within 30 s (a node that starts serving
+/// instead fails the test): its exit code and what it wrote to stderr.
+pub fn run_to_end(binary: &Path, args: &[&std::ffi::OsStr]) -> (Option<i32>, String) {
+    let mut child = Command::new(binary)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {}: {e}", binary.display()));
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            panic!("{} {args:?} kept running", binary.display());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    (output.status.code(), stderr)
+}
+
 impl NodeProcess {
     /// Starts `binary` (an integration test passes `env!("CARGO_BIN_EXE_store-node")`).
     pub fn spawn(binary: &Path, config_path: &Path) -> Self {

@@ -3,10 +3,15 @@
 //! `MemHubStore`, and both ends the real sans-IO sync sessions. The simulated network delays
 //! messages, cuts connections, keeps stale connections alive (so batches arrive twice and out
 //! of order), and partitions stores; stores and the hub crash and lose unflushed writes.
-//! In half the runs one store goes quiet for good partway through; an operator puts it on hold,
-//! the hold runs out, and headquarters fences it and takes its rights back. The store keeps
-//! selling on its own (what it writes after the fence is lost by design) and is refused when it
-//! comes back. A failing seed replays exactly: everything here is a function of the seed.
+//! In half the runs one store goes quiet partway through (cut off, not dead); an operator puts
+//! it on hold, which must last past the store's offline lease, the hold runs out, and
+//! headquarters fences it and takes its rights back. The store keeps selling on its own: in half
+//! of those runs it stops spending member rights when its lease runs out, as a store does (and
+//! then nothing is spent twice), in the other half it does not (a store whose lease is set
+//! longer than headquarters', or whose clock is slow), and what it spends twice must show as a
+//! receivable. Either way it comes back at the end and everything it sold is taken in: nothing
+//! acknowledged is lost. A failing seed replays exactly: everything here is a function of the
+//! seed.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -14,6 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use hub::ingest::{AskStep, Ingest};
 use hub::storage::{HubStore, MemHubStore};
+use node::clock::ChainClock;
 use node::journal::{
     Command, Environment, ItemCheckoutRequest, Journal, MemberEdit, NewMember, Outcome, Rejection,
     Reply, Request, SaleReturn, Settings, StockAction, StockRequest, TenderRequest, WalletAction,
@@ -64,6 +70,11 @@ struct SimStore {
     asks: Vec<(TxId, usize, Option<u64>, Spend)>,
     /// Member sales this store made, to return some of.
     sales: Vec<(SaleId, MemberId)>,
+    /// The offline lease's gate, as the node's lease task works it (only the quiet store's
+    /// is ever shut here).
+    gate: node::lease::RightsGate,
+    /// Its PC's clock, corrected by headquarters' when heard.
+    clock: ChainClock,
 }
 
 /// A request that spends rights, kept to be sent again (same key) once rights arrive.
@@ -134,6 +145,26 @@ struct SimHub {
     answers: Vec<(usize, TxId, AskAnswer)>,
 }
 
+/// The headquarters' fence rule of the simulation: its clock moves about 20 ms a step, so a
+/// lease of 300 ms lets a hold post within a few dozen steps.
+const SIM_FENCE: protocol::lease::FenceRule = protocol::lease::FenceRule {
+    lease_ms: 300,
+    margin_ms: 100,
+    hold_min_ms: 200,
+};
+
+/// A store gone quiet: cut off from headquarters until the end of the run.
+#[derive(Debug, Clone, Copy)]
+struct Quiet {
+    store: usize,
+    /// When it lost its link (so its lease counts from here at the latest).
+    since: u64,
+    /// Whether it stops spending rights when its lease runs out, as a store does.
+    honours_lease: bool,
+    /// The seq its log was fenced at, once it is.
+    fenced_at: Option<u64>,
+}
+
 pub struct Sim {
     rng: StdRng,
     now: Arc<AtomicU64>,
@@ -147,9 +178,12 @@ pub struct Sim {
     /// Every acknowledged wallet operation: (store, the seq of its entry, member, change).
     bookings: Vec<(usize, u64, MemberId, Expected)>,
     /// The step at which a store goes quiet for good, and which one.
-    quiet_at: Option<(u64, usize)>,
+    /// (And whether it honours its offline lease.)
+    quiet_at: Option<(u64, usize, bool)>,
     /// The store that went quiet, once it has; with the seq its log was fenced at.
-    quiet: Option<(usize, Option<u64>)>,
+    quiet: Option<Quiet>,
+    /// When the network healed and the quiet store came back.
+    healed_at: Option<u64>,
     /// Every acknowledged stock movement: (store, the seq of its entry, sku, quantity).
     stock_bookings: Vec<(usize, u64, Sku, i64)>,
     /// Every acknowledged coupon redemption (+1) and coupon given back by a return that left
@@ -201,26 +235,48 @@ fn settings(store: &StoreId) -> Settings {
     settings
 }
 
-fn environment(now: &Arc<AtomicU64>, seed: u64) -> Environment {
-    let now = now.clone();
+/// A store's journal goes by the chain's time at the store: its PC's clock (the simulated
+/// one, off by the store's skew), corrected by headquarters' once heard (`node::clock`).
+fn environment(clock: &ChainClock, seed: u64) -> Environment {
+    let clock = clock.clone();
     let mut rng = StdRng::seed_from_u64(seed);
     Environment {
-        now_ms: Box::new(move || now.load(Ordering::Relaxed)),
+        now_ms: Box::new(move || clock.now_ms()),
         random: Box::new(move || rng.random()),
     }
+}
+
+/// A PC clock on the simulated time, `skew_ms` off.
+fn pc_clock(now: &Arc<AtomicU64>, skew_ms: i64) -> ChainClock {
+    let now = now.clone();
+    ChainClock::with_pc(Arc::new(move || {
+        now.load(Ordering::Relaxed).saturating_add_signed(skew_ms)
+    }))
 }
 
 impl Sim {
     pub fn new(seed: u64, config: SimConfig) -> Self {
         let now = Arc::new(AtomicU64::new(1_795_451_400_000));
         let mut rng = StdRng::seed_from_u64(seed);
+        // In a third of the runs one store's PC clock is off: a day slow or fast, or minutes.
+        let skewed = rng.random_bool(1.0 / 3.0).then(|| {
+            let skew = [-86_400_000, 86_400_000, -300_000, 300_000][rng.random_range(0..4)];
+            (rng.random_range(0..config.stores), skew)
+        });
         let stores = (0..config.stores)
             .map(|i| {
                 let id = StoreId::parse(&format!("S{:03}", i + 1)).unwrap();
                 let mem = Arc::new(MemStore::default());
-                let journal =
-                    Journal::open(mem.clone(), settings(&id), environment(&now, rng.random()))
-                        .unwrap();
+                let skew = skewed.filter(|(s, _)| *s == i).map_or(0, |(_, skew)| skew);
+                let clock = pc_clock(&now, skew);
+                let mut journal = Journal::open(
+                    mem.clone(),
+                    settings(&id),
+                    environment(&clock, rng.random()),
+                )
+                .unwrap();
+                let gate = node::lease::RightsGate::default();
+                journal.set_rights_gate(gate.clone());
                 SimStore {
                     id,
                     mem,
@@ -231,18 +287,21 @@ impl Sim {
                     keys: 0,
                     asks: Vec::new(),
                     sales: Vec::new(),
+                    gate,
+                    clock,
                 }
             })
             .collect();
         let quiet_at = (config.faults > 0.0 && rng.random_bool(0.5)).then(|| {
             let steps = config.steps as u64;
             let at = rng.random_range(steps / 4..steps / 2 + 1);
-            (at, rng.random_range(0..config.stores))
+            (at, rng.random_range(0..config.stores), rng.random_bool(0.5))
         });
         let mem = Arc::new(MemHubStore::default());
         let clock = now.clone();
         let mut ingest =
             Ingest::open(mem.clone(), Box::new(move || clock.load(Ordering::Relaxed))).unwrap();
+        ingest.set_fence_rule(SIM_FENCE);
         // Headquarters' catalogue, which every store takes from the feed before it can stock.
         let products = (0..SKUS)
             .map(|i| CatalogueChange::Product(sim_product(i)))
@@ -272,6 +331,7 @@ impl Sim {
             bookings: Vec::new(),
             quiet_at,
             quiet: None,
+            healed_at: None,
             stock_bookings: Vec::new(),
             redemptions: Vec::new(),
             item_sales: Vec::new(),
@@ -293,8 +353,12 @@ impl Sim {
             self.step(true);
         }
         self.config.faults = 0.0;
+        self.healed_at = Some(self.now.load(Ordering::Relaxed));
         for s in &mut self.stores {
-            s.partitioned_until = 0; // a fenced store tries once more, and is refused
+            // The quiet store comes back: it hears headquarters again (its lease starts over)
+            // and everything it wrote is taken in, fenced or not.
+            s.partitioned_until = 0;
+            s.gate.set_shut(false);
         }
         for _ in 0..20_000 {
             self.step(false);
@@ -310,11 +374,27 @@ impl Sim {
             .now
             .fetch_add(self.rng.random_range(1..40), Ordering::Relaxed);
         self.faults(now);
-        if workload && self.quiet_at.is_some_and(|(at, _)| at == self.steps_run) {
-            let i = self.quiet_at.map_or(0, |(_, i)| i);
+        if workload
+            && let Some((at, i, honours_lease)) = self.quiet_at
+            && at == self.steps_run
+        {
             self.stores[i].partitioned_until = u64::MAX;
-            self.drop_session(i, "gone quiet for good");
-            self.quiet = Some((i, None));
+            self.drop_session(i, "gone quiet");
+            self.quiet = Some(Quiet {
+                store: i,
+                since: now,
+                honours_lease,
+                fenced_at: None,
+            });
+        }
+        if let Some(q) = self.quiet
+            && q.honours_lease
+            && workload
+        {
+            // The store's lease task, checked against the clock its entries will carry.
+            let at = self.now.load(Ordering::Relaxed);
+            let shut = protocol::lease::expired(SIM_FENCE.lease_ms, q.since, at);
+            self.stores[q.store].gate.set_shut(shut);
         }
         self.hold_quiet_store(now);
         if workload {
@@ -327,6 +407,7 @@ impl Sim {
             self.flush_store(i);
         }
         self.deliver_to_hub(now);
+        self.reap_gone_links();
         self.hub_flush(now);
         self.deliver_to_stores(now);
         for i in 0..self.stores.len() {
@@ -339,9 +420,15 @@ impl Sim {
     }
 
     /// The operator's side of a store gone quiet: keep it on hold (a zombie connection's last
-    /// batch voids a hold) until headquarters fences it.
+    /// batch voids a hold) until headquarters fences it; a hold shorter than the store's lease
+    /// is refused, and the operator holds it as long as they are told to.
     fn hold_quiet_store(&mut self, now: u64) {
-        let Some((i, None)) = self.quiet else {
+        let Some(Quiet {
+            store: i,
+            fenced_at: None,
+            ..
+        }) = self.quiet
+        else {
             return;
         };
         let id = self.stores[i].id.clone();
@@ -352,43 +439,46 @@ impl Sim {
             .unwrap()
             .into_iter()
             .find(|(s, _)| *s == id);
+        let mut until = now + 300;
         match fence {
             Some((_, hub::storage::Fence::Fenced { at_seq, .. })) => {
-                self.quiet = Some((i, Some(at_seq)));
+                if let Some(q) = self.quiet.as_mut() {
+                    q.fenced_at = Some(at_seq);
+                }
                 self.trace.push(format!("{id} fenced at seq {at_seq}"));
             }
             Some(_) => {}
-            None => match self.hub.ingest.hold(&id, now + 300, "hq-sim", "gone quiet") {
-                Ok(_) => self.trace.push(format!("{id} on hold")),
-                Err(hub::ingest::HoldError::UnknownStore(_)) => {
-                    // It never synced: nothing of it is anywhere; nothing to take back.
-                    self.quiet = None;
-                    self.stores[i].partitioned_until = now;
+            None => loop {
+                match self.hub.ingest.hold(&id, until, "hq-sim", "gone quiet") {
+                    Ok(_) => self.trace.push(format!("{id} on hold until {until}")),
+                    Err(hub::ingest::HoldError::TooSoon { earliest_ms, .. })
+                        if until < earliest_ms =>
+                    {
+                        until = earliest_ms;
+                        continue;
+                    }
+                    Err(hub::ingest::HoldError::UnknownStore(_)) => {
+                        // It never synced: nothing of it is anywhere; nothing to take back.
+                        self.quiet = None;
+                        self.stores[i].partitioned_until = now;
+                    }
+                    Err(e) => self.trace.push(format!("hold on {id} refused: {e}")),
                 }
-                Err(e) => self.trace.push(format!("hold on {id} refused: {e}")),
+                break;
             },
         }
     }
 
-    /// The fenced store and the seq its log is final at, if a store has been fenced.
+    /// The fenced store and the seq its log was fenced at, if a store has been fenced.
     fn fenced(&self) -> Option<(usize, u64)> {
-        match self.quiet {
-            Some((i, Some(at_seq))) => Some((i, at_seq)),
-            _ => None,
-        }
+        self.quiet.and_then(|q| q.fenced_at.map(|at| (q.store, at)))
     }
 
     /// The bank's audit across every replica: each copy of each wallet is sound, and so is
-    /// the merge of all copies (two replicas spending the same rights would show there). A
-    /// fenced store's copy is audited alone: what it wrote after the fence counts nowhere.
+    /// the merge of all copies (two replicas spending the same rights would show there, and
+    /// may only where a fenced store spent, before it heard of its fence, rights headquarters
+    /// had taken back: never more than was taken).
     fn audit_all(&self) -> Result<(), String> {
-        let fenced = self
-            .hub
-            .mem
-            .fences()
-            .unwrap()
-            .into_iter()
-            .find_map(|(s, f)| matches!(f, hub::storage::Fence::Fenced { .. }).then_some(s));
         let mut merged: BTreeMap<MemberId, Wallet> = BTreeMap::new();
         let mut copies: Vec<(String, MemberId, Wallet)> = self
             .hub
@@ -409,16 +499,16 @@ impl Sim {
             wallet
                 .audit()
                 .map_err(|e| format!("{member}'s wallet at {at}: {e}"))?;
-            if fenced.as_ref().is_none_or(|f| f.as_str() != at) {
-                merged.entry(member).or_default().merge(&wallet);
-            }
+            merged.entry(member).or_default().merge(&wallet);
         }
+
         let rules = settings(&self.stores[0].id).wallet;
         let mut lent: BTreeMap<StoreId, u64> = BTreeMap::new();
         for (member, wallet) in merged {
             wallet
                 .audit()
                 .map_err(|e| format!("{member}'s wallet merged from every replica: {e}"))?;
+
             // Below zero only by a recorded overdraft, within the caps.
             for store in wallet.owed.keys() {
                 let owed = wallet.owed_at(store);
@@ -446,7 +536,10 @@ impl Sim {
                 self.drop_session(i, "connection cut");
             }
             if self.chance(0.003) {
-                self.stores[i].partitioned_until = now + self.rng.random_range(100..5_000);
+                // Never shortens a longer partition (the quiet store's lasts to the end).
+                let until = now + self.rng.random_range(100..5_000);
+                let s = &mut self.stores[i];
+                s.partitioned_until = s.partitioned_until.max(until);
                 self.drop_session(i, "partitioned");
             }
         }
@@ -460,7 +553,8 @@ impl Sim {
         let s = &mut self.stores[i];
         s.mem.crash();
         s.journal =
-            Journal::open(s.mem.clone(), settings(&s.id), environment(&self.now, seed)).unwrap();
+            Journal::open(s.mem.clone(), settings(&s.id), environment(&s.clock, seed)).unwrap();
+        s.journal.set_rights_gate(s.gate.clone());
         let len = s.journal.tip().next_seq - 1;
         assert!(
             len >= s.acked_len,
@@ -481,6 +575,7 @@ impl Sim {
             Box::new(move || clock.load(Ordering::Relaxed)),
         )
         .unwrap();
+        self.hub.ingest.set_fence_rule(SIM_FENCE);
         self.hub.pending_acks.clear();
         self.hub.new_links.clear();
         self.hub.asks.clear();
@@ -967,14 +1062,10 @@ impl Sim {
         self.bookings.push((i, seq, member, delta));
     }
 
-    /// What the acknowledged operations add up to per member, leaving out what a fenced store
-    /// wrote after its fence.
+    /// What the acknowledged operations add up to per member, a fenced store's included.
     fn expected(&self) -> BTreeMap<MemberId, Expected> {
         let mut expected: BTreeMap<MemberId, Expected> = BTreeMap::new();
-        for (i, seq, member, delta) in &self.bookings {
-            if self.fenced().is_some_and(|(f, at)| f == *i && *seq > at) {
-                continue;
-            }
+        for (_, _, member, delta) in &self.bookings {
             let e = expected.entry(*member).or_default();
             e.principal += delta.principal;
             e.bonus += delta.bonus;
@@ -1076,7 +1167,15 @@ impl Sim {
             let store = self.stores[self.links[&id].store].id.clone();
             match event {
                 HubEvent::Hello { feed_applied, .. } => {
-                    self.links.get_mut(&id).unwrap().feed_sent = Some(feed_applied);
+                    let link = self.links.get_mut(&id).unwrap();
+                    link.feed_sent = Some(feed_applied);
+                    if let Some(session) = link.hub.as_mut() {
+                        session.clock(self.now.load(Ordering::Relaxed));
+                    }
+                }
+                HubEvent::Clock { store_ms } => {
+                    let off = store_ms as i64 - self.now.load(Ordering::Relaxed) as i64;
+                    self.hub.ingest.clock(&store, off);
                 }
                 HubEvent::Persist { entries, log_len } => {
                     match self.hub.ingest.ingest(&store, entries, log_len) {
@@ -1096,8 +1195,25 @@ impl Sim {
         }
     }
 
+    /// A connection whose store let go of it ends at the hub once its last message is in (as
+    /// QUIC's idle timeout ends it): headquarters then knows the link is lost.
+    fn reap_gone_links(&mut self) {
+        let gone: Vec<usize> = self
+            .links
+            .iter()
+            .filter(|(_, l)| l.store_gone && l.to_hub.is_empty())
+            .map(|(id, _)| *id)
+            .collect();
+        for id in gone {
+            self.close_link(id);
+        }
+    }
+
     fn close_link(&mut self, id: usize) {
         if let Some(link) = self.links.remove(&id) {
+            if link.hub.is_some() {
+                self.hub.ingest.link(&self.stores[link.store].id, false);
+            }
             let s = &mut self.stores[link.store];
             if s.session.as_ref().is_some_and(|(l, _)| *l == id) {
                 s.session = None;
@@ -1170,17 +1286,11 @@ impl Sim {
             let Some(link) = self.links.get_mut(&id) else {
                 continue;
             };
-            let i = link.store;
-            let store = self.stores[i].id.clone();
-            match self.hub.ingest.open_session(&store) {
-                Ok(tip) => link.hub = Some(HubSession::new(store, tip)),
-                Err(e) => {
-                    // A fenced store is refused; its staff stop trying (re-enrol it instead).
-                    self.trace.push(format!("hub refuses link {id}: {e}"));
-                    self.close_link(id);
-                    self.stores[i].partitioned_until = u64::MAX;
-                }
-            }
+            let store = self.stores[link.store].id.clone();
+            // A fenced store's session is taken like any other.
+            let tip = self.hub.ingest.open_session(&store).unwrap();
+            self.hub.ingest.link(&store, true);
+            link.hub = Some(HubSession::new(store, tip));
         }
         let ids: Vec<usize> = self.links.keys().copied().collect();
         for id in ids {
@@ -1262,6 +1372,13 @@ impl Sim {
         let s = &mut self.stores[i];
         match event {
             UplinkEvent::Acked(_) => {}
+            UplinkEvent::Clock { hub_ms } => {
+                let pc = s.clock.pc_ms();
+                s.clock.heard_hub(hub_ms, pc);
+                if let Some((_, session)) = s.session.as_mut() {
+                    session.clock(pc);
+                }
+            }
             UplinkEvent::Feed { upto, items } => {
                 s.journal
                     .handle(Command::ApplyFeed { upto, items })
@@ -1359,11 +1476,7 @@ impl Sim {
 
     fn quiet(&self) -> bool {
         let feed_len = self.hub.durable_feed_len;
-        let fenced = self.fenced().map(|(i, _)| i);
-        self.stores.iter().enumerate().all(|(i, s)| {
-            if Some(i) == fenced {
-                return s.session.is_none();
-            }
+        self.stores.iter().all(|s| {
             let at_hub = self.hub.ingest.tip(&s.id).next_seq - 1 == s.acked_len;
             let fed = views::Views::new(s.mem.clone()).feed_applied().unwrap() == feed_len;
             at_hub && fed && s.session.is_some()
@@ -1380,14 +1493,19 @@ impl Sim {
         let mut report = SimReport::default();
         let mut directories = Vec::new();
         let fenced = self.fenced();
-        if let Some((i, None)) = self.quiet {
+        if let Some(Quiet {
+            store: i,
+            fenced_at: None,
+            ..
+        }) = self.quiet
+        {
             return Err(format!(
                 "{} went quiet but was never fenced",
                 self.stores[i].id
             ));
         }
         for (i, s) in self.stores.iter().enumerate() {
-            let mut own: Vec<Vec<u8>> = s
+            let own: Vec<Vec<u8>> = s
                 .mem
                 .scan_prefix(&keys::log_prefix(&s.id))
                 .unwrap()
@@ -1395,10 +1513,6 @@ impl Sim {
                 .map(|(_, v)| v)
                 .collect();
             let held = self.hub.mem.entries(&s.id, 1, usize::MAX).unwrap();
-            let after_fence = match fenced {
-                Some((f, at_seq)) if f == i => own.split_off((at_seq as usize).min(own.len())),
-                _ => Vec::new(),
-            };
             if own != held {
                 return Err(format!(
                     "{}: the hub holds {} entries, the store wrote {} (or they differ)",
@@ -1415,11 +1529,19 @@ impl Sim {
                     s.id
                 ));
             }
-            report.entries += own.len() as u64;
-            report.lost_after_fence += after_fence.len() as u64;
-            if fenced.is_none_or(|(f, _)| f != i) {
-                directories.push((s.id.clone(), directory(&s.mem)));
+            // Every store goes by headquarters' time once it has heard it, whatever its PC's.
+            let off = s.clock.now_ms().abs_diff(self.now.load(Ordering::Relaxed));
+            if off > node::clock::CORRECT_BEYOND_MS as u64 {
+                return Err(format!("{}'s clock is {off} ms off headquarters'", s.id));
             }
+            report.entries += own.len() as u64;
+            if let Some((f, at_seq)) = fenced
+                && f == i
+            {
+                report.taken_after_fence += (own.len() as u64).saturating_sub(at_seq);
+                self.check_lease(&own)?;
+            }
+            directories.push((s.id.clone(), directory(&s.mem)));
         }
         report.fenced = u64::from(fenced.is_some());
         let (first_id, first) = &directories[0];
@@ -1456,12 +1578,7 @@ impl Sim {
         self.audit_all()?;
         let at_hq: BTreeMap<MemberId, Wallet> =
             self.hub.mem.wallets().unwrap().into_iter().collect();
-        for (_, s) in self
-            .stores
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| fenced.is_none_or(|(f, _)| f != *i))
-        {
+        for s in &self.stores {
             let here: BTreeMap<MemberId, Wallet> = wallets(&s.mem).into_iter().collect();
             if here != at_hq {
                 return Err(format!("{}'s wallets differ from headquarters'", s.id));
@@ -1469,16 +1586,18 @@ impl Sim {
         }
         for (member, expected) in &self.expected() {
             let wallet = at_hq.get(member).cloned().unwrap_or_default();
-            let points: u64 = wallet
+            // Below zero only where a fenced store spent what headquarters had taken back.
+            let points: i128 = wallet
                 .counters
                 .iter()
                 .filter(|(c, _)| matches!(c, Counter::Points { .. }))
-                .map(|(_, r)| r.balance())
+                .map(|(_, r)| r.balance_signed())
                 .sum();
+            let signed = |c: &Counter| wallet.counters.get(c).map_or(0, |r| r.balance_signed());
             let held = Expected {
-                principal: i128::from(wallet.balance(&Counter::Principal)),
-                bonus: i128::from(wallet.balance(&Counter::Bonus)),
-                points: i128::from(points),
+                principal: signed(&Counter::Principal),
+                bonus: signed(&Counter::Bonus),
+                points,
                 owed: i128::from(wallet.owed_total()),
             };
             if held != *expected {
@@ -1488,27 +1607,31 @@ impl Sim {
             }
         }
         report.wallets = at_hq.len() as u64;
-        report.stock_moves = self.check_stock(fenced)?;
+        report.stock_moves = self.check_stock()?;
         // A coupon is spent at most once chain-wide, or once more for each time a return gave
-        // it back (what a fenced store did after its fence never counted).
-        let counted = |i: &usize, seq: &u64| !fenced.is_some_and(|(f, at)| f == *i && *seq > at);
+        // it back; or once more where a fenced store redeemed it before it heard headquarters
+        // had taken it back, which its wallet shows as spent twice (a receivable).
         let mut redeemed: BTreeMap<(MemberId, &str), i64> = BTreeMap::new();
-        for (i, seq, member, coupon, sign) in &self.redemptions {
-            if !counted(i, seq) {
-                continue;
-            }
+        for (_, _, member, coupon, sign) in &self.redemptions {
             let n = redeemed.entry((*member, coupon.as_str())).or_default();
             *n += sign;
-            if *n > 1 {
+            let overspent = at_hq.get(member).map_or(0, |w| {
+                w.counters
+                    .iter()
+                    .find(
+                        |(c, _)| matches!(c, Counter::Uses { card } if card.to_string() == *coupon),
+                    )
+                    .map_or(0, |(_, r)| r.overspent())
+            });
+            if *n > 1 + i64::try_from(overspent).unwrap() {
                 return Err(format!("{member}'s coupon {coupon} was redeemed twice"));
             }
         }
-        // No line of any sale came back more than was sold, wherever it was returned.
+        // No line of any sale came back more than was sold, wherever it was returned (a
+        // fenced store keeps its sales' return tokens: see `Wallet::reclaim`).
         let mut back: BTreeMap<(&SaleId, u16), i64> = BTreeMap::new();
-        for (i, seq, sale, line, qty) in &self.item_returns {
-            if counted(i, seq) {
-                *back.entry((sale, *line)).or_default() += qty;
-            }
+        for (_, _, sale, line, qty) in &self.item_returns {
+            *back.entry((sale, *line)).or_default() += qty;
         }
         for (sale, _, sold) in &self.item_sales {
             for (line, sold) in sold.iter().enumerate() {
@@ -1578,41 +1701,34 @@ fn on_hand(bytes: Option<Vec<u8>>) -> i64 {
 
 impl Sim {
     /// Every store's stock, at the store and at headquarters, equals the sum of its
-    /// acknowledged movements (for a fenced store, those up to its fence, at headquarters);
-    /// chain-wide stock at headquarters is the sum over stores. Returns the movements counted.
-    fn check_stock(&self, fenced: Option<(usize, u64)>) -> Result<u64, String> {
+    /// acknowledged movements; chain-wide stock at headquarters is the sum over stores.
+    /// Returns the movements counted.
+    fn check_stock(&self) -> Result<u64, String> {
         let mut counted = 0;
         for k in 0..SKUS {
             let sku = sku(k);
             let mut chain = 0;
             for (i, s) in self.stores.iter().enumerate() {
                 let key = protocol::inventory::keys::stock(&s.id, &sku);
-                let cut = fenced.filter(|(f, _)| *f == i).map(|(_, at)| at);
-                let sum = |upto: Option<u64>| -> i64 {
-                    self.stock_bookings
-                        .iter()
-                        .filter(|(b, seq, bsku, _)| {
-                            *b == i && *bsku == sku && upto.is_none_or(|u| *seq <= u)
-                        })
-                        .map(|(_, _, _, q)| q)
-                        .sum()
-                };
+                let sum: i64 = self
+                    .stock_bookings
+                    .iter()
+                    .filter(|(b, _, bsku, _)| *b == i && *bsku == sku)
+                    .map(|(_, _, _, q)| q)
+                    .sum();
                 let here = on_hand(s.mem.get(&key).unwrap());
                 let at_hq = on_hand(self.hub.mem.view(&key).unwrap());
-                if here != sum(None) || at_hq != sum(cut) {
+                if here != sum || at_hq != sum {
                     return Err(format!(
-                        "{} {sku}: the store holds {here}, headquarters {at_hq}; its movements add up to {} ({} up to its fence)",
-                        s.id,
-                        sum(None),
-                        sum(cut)
+                        "{} {sku}: the store holds {here}, headquarters {at_hq}; its movements add up to {sum}",
+                        s.id
                     ));
                 }
                 chain += at_hq;
             }
             let mut ledger = 0;
-            for (i, seq, bsku, q) in &self.stock_bookings {
-                let lost = fenced.is_some_and(|(f, at)| f == *i && *seq > at);
-                if *bsku == sku && !lost {
+            for (_, _, bsku, q) in &self.stock_bookings {
+                if *bsku == sku {
                     ledger += q;
                     counted += 1;
                 }
@@ -1622,6 +1738,35 @@ impl Sim {
             }
         }
         Ok(counted)
+    }
+
+    /// A quiet store that honours its lease spent no member rights once the lease had run
+    /// out (counted from when it lost its link), until it heard headquarters again.
+    fn check_lease(&self, log: &[Vec<u8>]) -> Result<(), String> {
+        let Some(q) = self.quiet.filter(|q| q.honours_lease) else {
+            return Ok(());
+        };
+        let lease_out = q.since + SIM_FENCE.lease_ms;
+        let back = self.healed_at.unwrap_or(u64::MAX);
+        for bytes in log {
+            let entry = protocol::Entry::decode(bytes).unwrap();
+            let when = entry.hlc.wall_ms;
+            let spends = entry.payload.rights_ops().is_some_and(|(_, ops)| {
+                // Handing rights back to headquarters is allowed, spending them is not.
+                ops.iter().any(|op| match &op.change {
+                    protocol::escrow::Change::Debit { .. } => true,
+                    protocol::escrow::Change::Transfer { to, .. } => *to != StoreId::hq(),
+                    _ => false,
+                })
+            });
+            if spends && when > lease_out && when < back {
+                return Err(format!(
+                    "{} spent member rights at {when} (entry {}: {:?}), after its lease ran out at {lease_out}",
+                    entry.origin, entry.seq, entry.payload
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -1636,10 +1781,10 @@ pub struct SimReport {
     /// Sessions one end closed on a protocol error (a stale connection's gap, say).
     pub refused: u64,
     pub wallets: u64,
-    /// Stores fenced after going quiet for good, and the entries they wrote afterwards (lost
-    /// by design: nothing they write after the fence counts).
+    /// Stores fenced after going quiet, and the entries they wrote after the fence (all taken
+    /// in once they came back).
     pub fenced: u64,
-    pub lost_after_fence: u64,
+    pub taken_after_fence: u64,
     /// Stock movements acknowledged and found at the store and at headquarters.
     pub stock_moves: u64,
 }

@@ -372,3 +372,112 @@ fn a_session_expires_after_the_stores_session_length() {
     let cashier = a.client.with_bearer(again.body["token"].as_str().unwrap());
     assert_eq!(cashier.get("/api/v1/stock").status, 200);
 }
+
+/// The tester's case: a fired headquarters admin kept full rights on the old token, and a
+/// manager demoted to cashier kept a manager's. Every call now re-checks the session against
+/// the staff directory as it is: deactivated, demoted or with the login changed, the session
+/// ends at headquarters and at the till. Anyone logged in may log out, an auditor too.
+#[test]
+fn a_session_ends_when_headquarters_deactivates_demotes_or_changes_the_login() {
+    let chain = Chain::new(bins!());
+    let hub = chain.hub("127.0.0.1:0".parse().unwrap());
+    chain.enrol("S001", hub.sync);
+    let a = chain.node("S001");
+    wait_online(&[&a.client]);
+    let hq = &hub.client;
+    let staff = json!({"staff": [
+        {"id": "hq-ops", "name": "总部运营", "role": "hq_admin"},
+        {"id": "hq-gone", "name": "离职管理员", "role": "hq_admin"},
+        {"id": "au01", "name": "审计员", "role": "auditor"},
+        {"id": "m01", "name": "李店长", "store": "S001", "role": "manager"},
+    ]});
+    assert_eq!(
+        hq.post_as("/api/v1/staff", Some("hq-ops"), &staff.to_string())
+            .status,
+        201
+    );
+    for (id, secret, key) in [
+        ("m01", "135790", "k-00000001"),
+        ("au01", "audit horse", "k-00000002"),
+        ("hq-ops", "correct horse", "k-00000004"),
+    ] {
+        let set = hq.put_as(
+            &format!("/api/v1/staff/{id}/password"),
+            key,
+            Some("hq-ops"),
+            &json!({ "password": secret }).to_string(),
+        );
+        assert_eq!(set.status, 201, "{id}: {:?}", set.body);
+    }
+    let token = |c: &Client, id: &str, secret: &str| {
+        let s = login(c, id, secret);
+        assert_eq!(s.status, 201, "{id}: {:?}", s.body);
+        c.with_bearer(s.body["token"].as_str().unwrap())
+    };
+    let admin = token(hq, "hq-ops", "correct horse");
+    let set = admin.put_as(
+        "/api/v1/staff/hq-gone/password",
+        "k-00000003",
+        None,
+        &json!({ "password": "gone horse" }).to_string(),
+    );
+    assert_eq!(set.status, 201, "{:?}", set.body);
+    let gone = token(hq, "hq-gone", "gone horse");
+    assert_eq!(gone.get("/api/v1/liabilities").status, 200);
+    let manager = eventually(30, "m01's login at S001", || {
+        let s = login(&a.client, "m01", "135790");
+        (s.status == 201).then(|| a.client.with_bearer(s.body["token"].as_str().unwrap()))
+    });
+    assert_eq!(manager.get("/api/v1/stock").status, 200);
+
+    // Fired: the admin's old token stops at once; they cannot make another admin.
+    let fire = json!({"staff": [{"id": "hq-gone", "name": "离职管理员", "role": "hq_admin", "active": false}]});
+    assert_eq!(
+        admin
+            .post_as("/api/v1/staff", None, &fire.to_string())
+            .status,
+        201
+    );
+    let refused = gone.post_as(
+        "/api/v1/staff",
+        None,
+        &json!({"staff": [{"id": "hq-new", "name": "新管理员", "role": "hq_admin"}]}).to_string(),
+    );
+    assert_eq!((refused.status, refused.code()), (401, "session_revoked"));
+    assert_eq!(gone.get("/api/v1/liabilities").code(), "login_required");
+
+    // Demoted at S001: the manager's token ends there once the directory arrives.
+    let demote =
+        json!({"staff": [{"id": "m01", "name": "李店长", "store": "S001", "role": "cashier"}]});
+    assert_eq!(
+        admin
+            .post_as("/api/v1/staff", None, &demote.to_string())
+            .status,
+        201
+    );
+    eventually(30, "the demotion at S001", || {
+        (manager.get("/api/v1/stock").code() == "session_revoked").then_some(())
+    });
+
+    // A new password ends the sessions opened with the old one.
+    let auditor = token(hq, "au01", "audit horse");
+    assert_eq!(auditor.get("/api/v1/liabilities").status, 200);
+    let logged_out = auditor.delete_as("/api/v1/sessions", "au01");
+    assert_eq!(
+        logged_out.status, 200,
+        "an auditor may log out: {:?}",
+        logged_out.body
+    );
+    assert_eq!(logged_out.body["closed"], true);
+    let auditor = token(hq, "au01", "audit horse");
+    let reset = admin.put_as(
+        "/api/v1/staff/au01/password",
+        "k-00000005",
+        None,
+        &json!({ "password": "new audit horse" }).to_string(),
+    );
+    assert_eq!(reset.status, 201);
+    assert_eq!(auditor.get("/api/v1/liabilities").code(), "session_revoked");
+    hub.kill();
+    a.kill();
+}

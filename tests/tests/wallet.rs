@@ -273,12 +273,13 @@ fn rights_held_by_a_store_that_went_quiet_come_back_through_a_hold() {
     let voided = hub.client.delete_as("/api/v1/stores/S001/hold", "hq-ops-1");
     assert_eq!(voided.body["code"], "store_fenced", "a fence is final");
 
-    // S001 comes back after all: refused by headquarters, it takes no member money; a plain
-    // cash sale still works (the store can be re-enrolled to sync again).
+    // S001 comes back after all: its session is taken and its log booked as before, but it
+    // has learnt it is fenced and takes no member money; a plain cash sale still works and
+    // reaches headquarters.
     let a = chain.node("S001");
-    let status = eventually(20, "S001 to learn it is refused", || {
+    let status = eventually(20, "S001 to learn it is fenced", || {
         let s = a.client.get("/api/v1/sync").body;
-        s["refused"].is_string().then_some(s)
+        (s["rights_paused"]["code"] == "store_fenced").then_some(s)
     });
     println!("S001 sync: {status}");
     let (status, refused) = pay(&a.client, "pay-a-0001", &member, "10.00");
@@ -293,12 +294,203 @@ fn rights_held_by_a_store_that_went_quiet_come_back_through_a_hold() {
         &json!({"amount": {"amount": "12.00"}, "cash_tendered": {"amount": "20.00"}}).to_string(),
     );
     assert_eq!(cash.status, 201, "{:?}", cash.body);
+    let len = tests::chain::log_len(&a.client);
+    tests::chain::hub_caught_up(&hub.client, &a.client, "S001", 20);
+    assert_eq!(tests::chain::hub_acked(&hub.client, "S001"), len);
     let at_hub = hub_wallet(&member);
     assert_eq!(at_hub["stored_value"]["total"]["amount"], "70.00");
     hub.kill();
     a.kill();
     b.kill();
     chain.verify_hub();
+}
+
+/// The tester's case: a store cut off but alive (its lease longer than headquarters', or its
+/// clock slow) is held and fenced while it goes on selling from the rights it holds, and the
+/// same rights, taken back, are spent at another store too. Nothing it acknowledged is lost:
+/// once it is back, headquarters books its sale, the member owes what was spent twice (a
+/// receivable in liabilities, with the store named), and the fenced store takes no more
+/// member money but goes on selling for cash.
+#[test]
+fn a_fenced_store_that_kept_selling_loses_no_sale_and_what_was_spent_twice_is_owed() {
+    let chain = Chain::new(bins!());
+    let hub = chain.hub("127.0.0.1:0".parse().unwrap());
+    let proxy = tests::proxy::FaultProxy::start(hub.sync, 20);
+    chain.enrol("S001", hub.sync);
+    chain.enrol("S002", proxy.address);
+    let (a, b) = (chain.node("S001"), chain.node("S002"));
+    wait_online(&[&a.client, &b.client]);
+    let member = register(&b.client, "reg-b-0001", "赵六", "13912340003");
+    let topped = b.client.post(
+        &format!("/api/v1/members/{member}/top-ups"),
+        Some("topup-b-0001"),
+        &json!({"amount": {"amount": "300.00"}}).to_string(),
+    );
+    assert_eq!(topped.status, 201, "{:?}", topped.body);
+    let hub_wallet = |member: &str| {
+        hub.client
+            .get(&format!("/api/v1/members/{member}/wallet"))
+            .body
+    };
+    eventually(20, "the top-up at the hub", || {
+        (hub_wallet(&member)["stored_value"]["total"]["amount"] == "300.00").then_some(())
+    });
+    // S001 knows the member too (it will pay there later).
+    eventually(20, "S001 to know the member", || {
+        let found = a.client.get("/api/v1/members/lookup?phone=13912340003");
+        (found.status == 200).then_some(())
+    });
+    tests::chain::hub_caught_up(&hub.client, &b.client, "S002", 20);
+    let placed = hub_wallet(&member)["rights_held"]["sv.p"].clone();
+    assert_eq!(
+        placed,
+        json!({"S002": 300_00}),
+        "the top-up's rights stay where it was made"
+    );
+
+    // S002 is cut off from headquarters, and still selling.
+    proxy.set(tests::proxy::Faults {
+        cut: true,
+        ..Default::default()
+    });
+    eventually(30, "the hub to see S002 gone", || {
+        let row = tests::chain::hub_row(&hub.client, "S002")?;
+        (row["connected"] == false).then_some(())
+    });
+    let held_at_b = eventually(30, "S002 to know what it holds", || {
+        let w = wallet(&b.client, &member);
+        let held = fen(&w["stored_value"]["spendable_here"]["amount"]);
+        (placed["S002"].as_i64() == Some(held)).then_some(held)
+    });
+    let hold = hub.client.post_as(
+        "/api/v1/stores/S002/hold",
+        Some("hq-ops-1"),
+        &json!({"seconds": 3, "reason": "门店失联"}).to_string(),
+    );
+    assert_eq!(hold.status, 200, "{:?}", hold.body);
+    let spent_at_b = format!("{}.{:02}", held_at_b / 100, held_at_b % 100);
+    let (status, sale) = pay(&b.client, "pay-b-0002", &member, &spent_at_b);
+    assert_eq!(status, 201, "S002 acknowledged its sale: {sale:?}");
+    eventually(20, "the hold to be posted", || {
+        let row = tests::chain::hub_row(&hub.client, "S002")?;
+        row["fence"]["fenced"].is_object().then_some(())
+    });
+    // Headquarters took S002's rights back and S001 spends the whole balance it knows of.
+    let (status, sale) = pay(&a.client, "pay-a-0002", &member, "300.00");
+    assert_eq!(status, 201, "{sale:?}");
+
+    // S002 comes back: its sale is booked, the double spend is owed, and it says it is fenced.
+    proxy.set(tests::proxy::Faults::default());
+    let len = tests::chain::log_len(&b.client);
+    eventually(30, "S002's log at headquarters", || {
+        (tests::chain::hub_acked(&hub.client, "S002") == len).then_some(())
+    });
+    let row = tests::chain::hub_row(&hub.client, "S002").unwrap();
+    assert!(row["entries_after_fence"].as_u64().unwrap() >= 1, "{row}");
+    let owed = eventually(20, "the receivable at headquarters", || {
+        let w = hub_wallet(&member);
+        (fen(&w["owed"]["amount"]) == held_at_b).then_some(w)
+    });
+    println!("wallet at headquarters: {owed}");
+    let liabilities = hub.client.get("/api/v1/liabilities").body;
+    assert_eq!(
+        fen(&liabilities["fence_receivables_total"]["amount"]),
+        held_at_b,
+        "{liabilities}"
+    );
+    assert_eq!(liabilities["fence_receivables"][0]["store_id"], "S002");
+    let status = eventually(20, "S002 to learn it is fenced", || {
+        let s = b.client.get("/api/v1/sync").body;
+        (s["rights_paused"]["code"] == "store_fenced").then_some(s)
+    });
+    println!("S002 sync: {status}");
+    // The member tops up 50 there: the top-up is taken (a credit risks nothing) and pays off
+    // part of what they owe; paying from it at the fenced store is refused.
+    let topped = b.client.post(
+        &format!("/api/v1/members/{member}/top-ups"),
+        Some("topup-b-0002"),
+        &json!({"amount": {"amount": "350.00"}}).to_string(),
+    );
+    assert_eq!(topped.status, 201, "{:?}", topped.body);
+    let (status, refused) = pay(&b.client, "pay-b-0003", &member, "1.00");
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (409, Some("store_fenced"))
+    );
+    eventually(20, "the debt paid off by the top-up", || {
+        let w = hub_wallet(&member);
+        (fen(&w["owed"]["amount"]) == 0 && w["stored_value"]["total"]["amount"] == "50.00")
+            .then_some(())
+    });
+    // What is left is not stuck at the fenced store: it hands it back when S001 needs it.
+    let (status, sale) = pay(&a.client, "pay-a-0003", &member, "50.00");
+    assert_eq!(status, 201, "{sale:?}");
+    let cash = b.client.post(
+        "/api/v1/checkouts/quick",
+        Some("cash-b-0001"),
+        &json!({"amount": {"amount": "12.00"}, "cash_tendered": {"amount": "20.00"}}).to_string(),
+    );
+    assert_eq!(cash.status, 201, "{:?}", cash.body);
+    hub.kill();
+    a.kill();
+    b.kill();
+    chain.verify_hub();
+}
+
+/// 离线权益期限: a store cut off for longer than its lease stops spending member rights by
+/// itself (the till says why; cash goes on) and spends them again once it hears headquarters.
+#[test]
+fn a_store_cut_off_past_its_lease_takes_no_member_money_until_headquarters_is_back() {
+    let chain = Chain::new(bins!());
+    let hub = chain.hub("127.0.0.1:0".parse().unwrap());
+    let proxy = tests::proxy::FaultProxy::start(hub.sync, 21);
+    chain.enrol_with("S001", proxy.address, |config| {
+        if let Some(sync) = &mut config.sync {
+            sync.offline_rights_secs = 3;
+        }
+    });
+    let a = chain.node("S001");
+    wait_online(&[&a.client]);
+    let member = register(&a.client, "reg-a-0001", "钱七", "13912340004");
+    let topped = a.client.post(
+        &format!("/api/v1/members/{member}/top-ups"),
+        Some("topup-a-0001"),
+        &json!({"amount": {"amount": "100.00"}}).to_string(),
+    );
+    assert_eq!(topped.status, 201, "{:?}", topped.body);
+    proxy.set(tests::proxy::Faults {
+        cut: true,
+        ..Default::default()
+    });
+    // Within the lease the store spends what it holds, offline.
+    let (status, sale) = pay(&a.client, "pay-a-0001", &member, "10.00");
+    assert_eq!(status, 201, "{sale:?}");
+    let status = eventually(30, "the lease to run out", || {
+        let s = a.client.get("/api/v1/sync").body;
+        (s["rights_paused"]["code"] == "offline_too_long").then_some(s)
+    });
+    println!("S001 sync: {status}");
+    let (status, refused) = pay(&a.client, "pay-a-0002", &member, "10.00");
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (409, Some("offline_too_long")),
+        "{refused:?}"
+    );
+    let cash = a.client.post(
+        "/api/v1/checkouts/quick",
+        Some("cash-a-0001"),
+        &json!({"amount": {"amount": "12.00"}, "cash_tendered": {"amount": "20.00"}}).to_string(),
+    );
+    assert_eq!(cash.status, 201, "{:?}", cash.body);
+    proxy.set(tests::proxy::Faults::default());
+    eventually(30, "member rights to resume", || {
+        let s = a.client.get("/api/v1/sync").body;
+        s["rights_paused"].is_null().then_some(())
+    });
+    let (status, sale) = pay(&a.client, "pay-a-0003", &member, "10.00");
+    assert_eq!(status, 201, "{sale:?}");
+    hub.kill();
+    a.kill();
 }
 
 /// 会员规则: headquarters publishes the chain's member rules once, every store applies them from
@@ -561,4 +753,171 @@ fn an_offline_overdraft_can_need_the_store_manager() {
     assert_eq!(status, 201, "{lent:?}");
     assert_eq!(lent["tenders"][0]["overdraft"]["amount"], "30.00");
     assert_eq!(lent["staff_id"], "m02", "the sale records who approved it");
+}
+
+/// The tester's case: 150 held 50/50/50 at three stores; two of them, cut off, each lend 40
+/// beyond their 50. Once the link is back the 50 left is collected at once, in part: the first
+/// lender in full, the second for the rest, and the member owes only the 30 the balance could
+/// not pay. Before, each lender waited for a balance that covered both, and nothing moved.
+#[test]
+fn overdrafts_are_collected_in_part_at_once_when_the_balance_cannot_pay_every_lender() {
+    let chain = Chain::new(bins!());
+    let hub = chain.hub("127.0.0.1:0".parse().unwrap());
+    let proxy = tests::proxy::FaultProxy::start(hub.sync, 22);
+    chain.enrol("S001", proxy.address);
+    chain.enrol("S002", proxy.address);
+    chain.enrol("S003", hub.sync);
+    let (a, b, c) = (chain.node("S001"), chain.node("S002"), chain.node("S003"));
+    wait_online(&[&a.client, &b.client, &c.client]);
+    let rules = json!({"points_per_yuan": "1", "offline_overdraft_per_member": "50",
+                       "offline_overdraft_per_store": "500"});
+    let put = hub.client.put_as(
+        "/api/v1/member-rules",
+        "unused-key-0001",
+        Some("hq-ops"),
+        &rules.to_string(),
+    );
+    assert_eq!(put.status, 201, "{:?}", put.body);
+    let member = register(&c.client, "reg-c-0001", "孙九", "13912340005");
+    for (store, key) in [
+        (&a, "topup-a-0001"),
+        (&b, "topup-b-0001"),
+        (&c, "topup-c-0001"),
+    ] {
+        eventually(20, "the member and the rules at every store", || {
+            let r = store.client.get("/api/v1/member-rules").body;
+            let known = store.client.get("/api/v1/members/lookup?phone=13912340005");
+            (r["source"] == "headquarters" && known.status == 200).then_some(())
+        });
+        let topped = store.client.post(
+            &format!("/api/v1/members/{member}/top-ups"),
+            Some(key),
+            &json!({"amount": {"amount": "50.00"}}).to_string(),
+        );
+        assert_eq!(topped.status, 201, "{:?}", topped.body);
+    }
+    for store in [&a, &b] {
+        eventually(20, "the whole balance known at the store", || {
+            let w = wallet(&store.client, &member);
+            (w["stored_value"]["total"]["amount"] == "150.00").then_some(())
+        });
+    }
+    proxy.set(tests::proxy::Faults {
+        cut: true,
+        ..Default::default()
+    });
+    for (store, key) in [(&a, "pay-a-0001"), (&b, "pay-b-0001")] {
+        eventually(30, "the store to notice headquarters is gone", || {
+            (store.client.get("/api/v1/sync").body["link"] != "online").then_some(())
+        });
+        let (status, sale) = pay(&store.client, key, &member, "90.00");
+        assert_eq!(status, 201, "{sale:?}");
+        assert_eq!(sale["tenders"][0]["overdraft"]["amount"], "40.00", "{sale}");
+    }
+    proxy.set(tests::proxy::Faults::default());
+    let hub_wallet = || {
+        hub.client
+            .get(&format!("/api/v1/members/{member}/wallet"))
+            .body
+    };
+    let settled = eventually(
+        40,
+        "the overdrafts collected as far as the balance goes",
+        || {
+            let w = hub_wallet();
+            (w["stored_value"]["total"]["amount"] == "0.00" && w["owed"]["amount"] == "30.00")
+                .then_some(w)
+        },
+    );
+    println!("after collection: {settled}");
+    let (status, _) = pay(&c.client, "pay-c-0001", &member, "0.01");
+    assert_eq!(status, 422, "nothing is left to spend");
+    hub.kill();
+    a.kill();
+    b.kill();
+    c.kill();
+    chain.verify_hub();
+}
+
+/// The tester's case: S003's PC clock is a day slow. Headquarters shows it; the store goes by
+/// headquarters' time once it hears it, so its sales are dated today and a payment password
+/// changed there replaces the one set at S001 everywhere (before, the old one stayed in force
+/// because the slow store's change was ordered before it).
+#[test]
+fn a_store_whose_clock_is_a_day_slow_is_shown_and_goes_by_headquarters_time() {
+    let day: i64 = 86_400_000;
+    let chain = Chain::new(bins!());
+    let hub = chain.hub("127.0.0.1:0".parse().unwrap());
+    chain.enrol("S001", hub.sync);
+    chain.enrol_with("S003", hub.sync, |config| {
+        config.clock_skew_ms = -day;
+        config.managers = vec!["m03".into()];
+    });
+    let (a, c) = (chain.node("S001"), chain.node("S003"));
+    wait_online(&[&a.client, &c.client]);
+    let row = eventually(20, "headquarters to see S003's clock", || {
+        let row = tests::chain::hub_row(&hub.client, "S003")?;
+        (row["clock_wrong"] == true).then_some(row)
+    });
+    let off = row["clock_off_ms"].as_i64().unwrap();
+    assert!((off + day).abs() < 5_000, "{row}");
+    let s001 = tests::chain::hub_row(&hub.client, "S001").unwrap();
+    assert_eq!(s001["clock_wrong"], false, "{s001}");
+    let sync = eventually(20, "S003 to go by headquarters' time", || {
+        let s = c.client.get("/api/v1/sync").body;
+        (s["clock_off_ms"]
+            .as_i64()
+            .is_some_and(|o| (o - day).abs() < 5_000))
+        .then_some(s)
+    });
+    println!("S003 sync: {sync}");
+
+    let member = register(&a.client, "reg-a-0001", "李十", "13912340006");
+    let topped = a.client.post(
+        &format!("/api/v1/members/{member}/top-ups"),
+        Some("topup-a-0001"),
+        &json!({"amount": {"amount": "100.00"}}).to_string(),
+    );
+    assert_eq!(topped.status, 201, "{:?}", topped.body);
+    let set = |client: &tests::Client, key: &str, staff: Option<&str>, pw: &str| {
+        client.put_as(
+            &format!("/api/v1/members/{member}/password"),
+            key,
+            staff,
+            &json!({"password": pw}).to_string(),
+        )
+    };
+    assert_eq!(set(&a.client, "pw-a-0001", None, "111111").status, 201);
+    eventually(20, "S003 to know the password", || {
+        (wallet(&c.client, &member)["password_set"] == true).then_some(())
+    });
+    // The member says it leaked: the manager at S003 changes it.
+    let changed = set(&c.client, "pw-c-0001", Some("m03"), "222222");
+    assert_eq!(changed.status, 201, "{:?}", changed.body);
+    let pay_with = |client: &tests::Client, key: &str, pw: &str| {
+        let body = json!({"member_id": member, "amount": {"amount": "1.00"},
+                          "pay_with": "stored_value", "password": pw});
+        client.post("/api/v1/checkouts/quick", Some(key), &body.to_string())
+    };
+    eventually(20, "the new password at S001", || {
+        (pay_with(&a.client, "pay-a-0001", "222222").status == 201).then_some(())
+    });
+    let old = pay_with(&a.client, "pay-a-0002", "111111");
+    assert_eq!(old.body["code"], "password_wrong", "{:?}", old.body);
+    // A sale at S003 is dated today, not yesterday.
+    let sale = c.client.post(
+        "/api/v1/checkouts/quick",
+        Some("cash-c-0001"),
+        &json!({"amount": {"amount": "12.00"}, "cash_tendered": {"amount": "20.00"}}).to_string(),
+    );
+    assert_eq!(sale.status, 201, "{:?}", sale.body);
+    let at_s001 = a.client.post(
+        "/api/v1/checkouts/quick",
+        Some("cash-a-0001"),
+        &json!({"amount": {"amount": "12.00"}, "cash_tendered": {"amount": "20.00"}}).to_string(),
+    );
+    assert_eq!(sale.body["business_date"], at_s001.body["business_date"]);
+    hub.kill();
+    a.kill();
+    c.kill();
 }

@@ -109,11 +109,17 @@ pub(super) async fn login(
             record.id
         )));
     }
+    // Counted before the slow check, so tries at once cannot beat the lock.
+    let count = match hq.sessions.attempt(&b.staff_id, now) {
+        Ok(count) => count,
+        Err(e) => return login_error(e),
+    };
     let secret = b.password;
+    let credential = hash.clone();
     let ok = tokio::task::spawn_blocking(move || protocol::secret::matches(&secret, &hash)).await;
     match ok {
         Ok(Some(true)) => {}
-        Ok(Some(false)) => return login_error(hq.sessions.failed(&b.staff_id, now)),
+        Ok(Some(false)) => return login_error(hq.sessions.failed(count)),
         _ => return unavailable("the stored login hash is damaged".into()),
     }
     let mut bytes = [0u8; 16];
@@ -125,6 +131,7 @@ pub(super) async fn login(
         staff: record.id.clone(),
         role: record.role,
         expires_ms: now + SESSION_MS,
+        credential,
     };
     hq.sessions.open(token.clone(), session, now);
     (
@@ -235,13 +242,32 @@ pub(super) async fn guard(State(hq): State<Hq>, mut request: Request, next: Next
             );
         }
     };
+    // Re-checked on every call: a session ends when the directory ends its access.
     let views = crate::ingest::HubViews::reader(&*hq.storage);
-    let store = protocol::staff::read(&views, &session.staff)
-        .ok()
-        .flatten()
-        .and_then(|r| r.store);
+    let (record, credential) = match protocol::staff::read(&views, &session.staff)
+        .and_then(|r| Ok((r, protocol::staff::credentials(&views, &session.staff)?)))
+    {
+        Ok(found) => found,
+        Err(e) => return unavailable(e),
+    };
+    if let Some(why) = protocol::session::revoked(&session, record.as_ref(), credential.as_deref())
+    {
+        if let Some(token) = bearer(request.headers()) {
+            hq.sessions.close(token);
+        }
+        tracing::warn!(staff = %session.staff, why, "session ended");
+        return refused(
+            StatusCode::UNAUTHORIZED,
+            "session_revoked",
+            "您的账号权限已变更，请重新登录",
+            format!("{why}: log in again"),
+        );
+    }
+    let store = record.and_then(|r| r.store);
     let query = request.uri().query().unwrap_or("").to_owned();
-    if !allowed(session.role, store.as_ref(), &method, &path, &query) {
+    // Anyone logged in may log out.
+    let logout = method == "DELETE" && path == "/api/v1/sessions";
+    if !logout && !allowed(session.role, store.as_ref(), &method, &path, &query) {
         return refused(
             StatusCode::FORBIDDEN,
             "role_forbidden",

@@ -39,6 +39,10 @@ pub enum Code {
     InsufficientBalance,
     RightsElsewhere,
     StoreFenced,
+    OfflineTooLong,
+    ClockBehind,
+    HostNotAllowed,
+    SessionRevoked,
     UnknownSku,
     UnknownBarcode,
     InvalidQuantity,
@@ -102,6 +106,10 @@ impl Code {
             Code::InsufficientBalance => "insufficient_balance",
             Code::RightsElsewhere => "rights_elsewhere",
             Code::StoreFenced => "store_fenced",
+            Code::OfflineTooLong => "offline_too_long",
+            Code::ClockBehind => "clock_behind",
+            Code::HostNotAllowed => "host_not_allowed",
+            Code::SessionRevoked => "session_revoked",
             Code::UnknownSku => "unknown_sku",
             Code::UnknownBarcode => "unknown_barcode",
             Code::InvalidQuantity => "invalid_quantity",
@@ -176,6 +184,8 @@ impl Code {
             | Code::StocktakeInProgress
             | Code::TransferNotAllowed
             | Code::StoreFenced
+            | Code::OfflineTooLong
+            | Code::ClockBehind
             | Code::ReturnElsewhere
             | Code::AlreadyReturned
             | Code::ReturnExceedsSale
@@ -192,6 +202,8 @@ impl Code {
             Code::IdempotencyConflict | Code::PhoneTaken | Code::CardTaken => S::CONFLICT,
             Code::MemberNotFound | Code::SaleNotFound | Code::NotFound => S::NOT_FOUND,
             Code::PayloadTooLarge => S::PAYLOAD_TOO_LARGE,
+            Code::HostNotAllowed => S::MISDIRECTED_REQUEST,
+            Code::SessionRevoked => S::UNAUTHORIZED,
             Code::Storage => S::INTERNAL_SERVER_ERROR,
             Code::Unavailable => S::SERVICE_UNAVAILABLE,
         }
@@ -242,6 +254,14 @@ impl Code {
             Code::PointsNotAccepted => "积分抵现超出本单上限或本店不支持",
             Code::StoreFenced => {
                 "本店已被总部冻结：会员储值、积分与次卡业务暂停，请联系总部重新开通"
+            }
+            Code::HostNotAllowed => "访问地址不是本店收银系统的地址",
+            Code::SessionRevoked => "您的账号权限已变更，请重新登录",
+            Code::ClockBehind => {
+                "本机时钟落后于该会员上次修改支付密码的时间，新密码无法生效：请校准时钟或联网后再改"
+            }
+            Code::OfflineTooLong => {
+                "本店与总部断开已超过离线期限：储值、积分、次卡和优惠券暂停使用（现金收银照常），联网后自动恢复"
             }
             Code::TopUpRuleInvalid => "充值活动不存在或未达到活动金额",
             Code::CardNotFound => "该会员没有这张卡",
@@ -353,6 +373,7 @@ impl From<Rejection> for ApiError {
                 WalletError::TooLong(_)
                 | WalletError::ReasonMissing
                 | WalletError::UsesOutOfRange
+                | WalletError::PointsOutOfRange
                 | WalletError::EmptyPeriod => Code::FieldInvalid,
             },
             Rejection::Sale(_) => Code::InvalidAmount,
@@ -399,6 +420,7 @@ impl From<Rejection> for ApiError {
             Rejection::Storage(_) => Code::Storage,
             Rejection::Unavailable => Code::Unavailable,
             Rejection::Withdrawn => Code::RightsElsewhere,
+            Rejection::ClockBehind { .. } => Code::ClockBehind,
         };
         let field = match &r {
             Rejection::Profile(p) => p.field(),
@@ -410,6 +432,7 @@ impl From<Rejection> for ApiError {
                 Some("rule")
             }
             Rejection::Wallet(WalletError::ReasonMissing) => Some("reason"),
+            Rejection::Wallet(WalletError::PointsOutOfRange) => Some("points"),
             _ => None,
         };
         ApiError {

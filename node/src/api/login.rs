@@ -94,13 +94,19 @@ pub(super) async fn login(State(app): St, Body(body): Body) -> AppResult {
             record.id
         ))));
     }
+    // Counted before the slow check, so tries at once cannot beat the lock.
+    let count = app
+        .sessions
+        .attempt(&b.staff_id, now)
+        .map_err(login_error)?;
     let secret = b.password;
+    let credential = hash.clone();
     let ok = tokio::task::spawn_blocking(move || protocol::secret::matches(&secret, &hash))
         .await
         .map_err(|e| ApiError::new(Code::Unavailable, e))?
         .ok_or_else(|| ApiError::new(Code::Storage, "the stored login hash is damaged"))?;
     if !ok {
-        return Err(login_error(app.sessions.failed(&b.staff_id, now)));
+        return Err(login_error(app.sessions.failed(count)));
     }
     let mut bytes = [0u8; 16];
     getrandom::fill(&mut bytes).map_err(|e| ApiError::new(Code::Unavailable, e))?;
@@ -110,6 +116,7 @@ pub(super) async fn login(State(app): St, Body(body): Body) -> AppResult {
         staff: record.id.clone(),
         role: record.role,
         expires_ms,
+        credential,
     };
     app.sessions.open(token.clone(), session, now);
     tracing::info!(staff = %record.id, role = ?record.role, "logged in");
@@ -168,7 +175,25 @@ pub(super) async fn guard(
         }
         Some(Lookup::Live(session)) => session,
     };
-    if !allowed(session.role, &method, &path) {
+    // Re-checked on every call: a session ends when the directory ends its access.
+    let kv = app.views.kv();
+    let found = protocol::staff::read(&kv, &session.staff)
+        .and_then(|r| Ok((r, protocol::staff::credentials(&kv, &session.staff)?)));
+    let (record, credential) = match found {
+        Ok(found) => found,
+        Err(e) => return ApiError::new(Code::Storage, e).into_response(),
+    };
+    if let Some(why) = protocol::session::revoked(&session, record.as_ref(), credential.as_deref())
+    {
+        if let Some(token) = bearer(request.headers()) {
+            app.sessions.close(token);
+        }
+        tracing::warn!(staff = %session.staff, why, "session ended");
+        return ApiError::new(Code::SessionRevoked, format!("{why}: log in again")).into_response();
+    }
+    // Anyone logged in may log out.
+    let logout = method == "DELETE" && path == "/api/v1/sessions";
+    if !logout && !allowed(session.role, &method, &path) {
         return ApiError::new(
             Code::RoleForbidden,
             format!("a {:?} may not {method} {path}", session.role),

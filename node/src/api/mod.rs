@@ -61,6 +61,12 @@ pub struct AppState {
     pub session_ms: u64,
     /// Where to ask headquarters for rights; `None` when the store runs without a hub.
     pub asks: Option<tokio::sync::mpsc::Sender<AskRequest>>,
+    /// The offline lease (`None` without a hub): member rights stop when it runs out.
+    pub lease: Option<std::sync::Arc<crate::lease::Lease>>,
+    /// The chain's time here (the PC's, corrected by headquarters').
+    pub clock: crate::clock::ChainClock,
+    /// Host names the till may be reached by besides IP addresses and localhost.
+    pub http_names: Vec<String>,
 }
 
 /// How long a till waits for headquarters to move rights here before it is told to take
@@ -68,10 +74,35 @@ pub struct AppState {
 const RIGHTS_WAIT: std::time::Duration = std::time::Duration::from_secs(4);
 
 impl AppState {
+    /// Why this store may not spend member rights now, if it may not: fenced by headquarters,
+    /// or cut off for longer than its lease.
+    pub fn rights_paused(&self) -> Result<Option<ApiError>, ApiError> {
+        if self.views.fenced(&self.settings.store_id)?.is_some() {
+            return Ok(Some(ApiError::new(
+                Code::StoreFenced,
+                "headquarters fenced this store and took back the member rights it held: \
+                 stored value, points, cards and coupons stop here; cash sales go on",
+            )));
+        }
+        Ok(self
+            .lease
+            .as_ref()
+            .filter(|lease| lease.gate.is_shut())
+            .map(|lease| {
+                ApiError::new(
+                    Code::OfflineTooLong,
+                    format!(
+                        "no word from headquarters for over {} s (last heard at {} ms): member \
+                         rights resume when the link is back",
+                        lease.lease_ms() / 1000,
+                        lease.last_heard_ms()
+                    ),
+                )
+            }))
+    }
+
     fn today(&self) -> NaiveDate {
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
-        let now_ms = now.map(|d| d.as_millis() as u64).unwrap_or(0);
-        self.settings.calendar.business_date(now_ms)
+        self.settings.calendar.business_date(self.clock.now_ms())
     }
 
     /// The settings in force: the file's, with headquarters' member rules adopted as the journal
@@ -234,7 +265,39 @@ pub fn router(state: Arc<AppState>) -> Router {
             login::guard,
         ))
         .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(state.http_names.clone()),
+            web_guard,
+        ))
         .with_state(state)
+}
+
+/// Every request: its Host must be this store's (`protocol::web`: no DNS rebinding of a till);
+/// every answer: the security headers.
+async fn web_guard(
+    State(names): State<Arc<Vec<String>>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let host = request
+        .headers()
+        .get(axum::http::header::HOST)
+        .map(|h| h.to_str().unwrap_or("\u{0}"));
+    let mut response = match protocol::web::host_allowed(host, &names) {
+        true => next.run(request).await,
+        false => ApiError::new(
+            Code::HostNotAllowed,
+            format!("Host {host:?} is not this store's: add it to http_names in node.toml"),
+        )
+        .into_response(),
+    };
+    for (name, value) in protocol::web::SECURITY_HEADERS {
+        response.headers_mut().insert(
+            axum::http::HeaderName::from_static(name),
+            axum::http::HeaderValue::from_static(value),
+        );
+    }
+    response
 }
 
 type AppResult = Result<Response, ApiError>;
@@ -406,7 +469,17 @@ async fn sync_status(State(app): St) -> AppResult {
         .log_len
         .max(app.views.log_length(app.settings.store_id.as_str())?);
     status.backlog = status.log_len.saturating_sub(status.acked_seq);
-    Ok(axum::Json(status).into_response())
+    let paused = app.rights_paused()?;
+    let mut body =
+        serde_json::to_value(&status).map_err(|e| ApiError::new(Code::Storage, e.to_string()))?;
+    // How far this PC's clock is off headquarters' (corrected while it knows), for the till.
+    body["clock_off_ms"] = serde_json::json!(app.clock.correction_ms());
+    // Why member rights are paused here (fenced, or offline past the lease), for the till.
+    body["rights_paused"] = match paused {
+        Some(e) => serde_json::json!({"code": e.code.as_str(), "message": e.detail}),
+        None => serde_json::Value::Null,
+    };
+    Ok(axum::Json(body).into_response())
 }
 
 /// 会员规则: the points rates and multipliers, top-up bonus rules, tier discounts and offline
@@ -658,7 +731,11 @@ async fn quick_checkout(State(app): St, headers: HeaderMap, Body(body): Body) ->
     {
         // Headquarters cannot be reached: the chain's offline overdraft policy decides, and may
         // want a store manager at the till (a cashier is asked to call one).
-        Err(e) if e.code == Code::RightsElsewhere && overdraft_applies(&app) => {
+        // So does a store cut off past its lease (a fenced one lends nothing).
+        Err(e)
+            if matches!(e.code, Code::RightsElsewhere | Code::OfflineTooLong)
+                && overdraft_applies(&app) =>
+        {
             let needs_manager = app.settings_now()?.wallet.overdraft_needs_manager;
             if needs_manager && !is_manager(&app, &request.staff) {
                 return Err(ApiError::new(
@@ -751,6 +828,9 @@ async fn spend(
     }
     match (app.journal.send(command()).await, member) {
         (Err(Rejection::Wallet(WalletError::RightsElsewhere { wants })), Some(member)) => {
+            if let Some(paused) = app.rights_paused()? {
+                return Err(paused);
+            }
             fetch_rights(app, key, member, wants, command()).await
         }
         (result, _) => Ok(result?),

@@ -415,7 +415,8 @@ pub fn export(
         "csv" => {
             let mut out = csv::Writer::from_writer("\u{feff}".as_bytes().to_vec());
             for row in table() {
-                out.write_record(&row).map_err(|e| e.to_string())?;
+                out.write_record(row.iter().map(|cell| csv_safe(cell).into_owned()))
+                    .map_err(|e| e.to_string())?;
             }
             Ok(Export::File {
                 content_type: "text/csv; charset=utf-8",
@@ -429,6 +430,17 @@ pub fn export(
             bytes: xlsx_bytes(&table()).map_err(|e| e.to_string())?,
         }),
         _ => Ok(Export::Json(json())),
+    }
+}
+
+/// A cell as a spreadsheet must take it as text: one that starts like a formula (`=`, `+`,
+/// `-`, `@`, a tab or a carriage return) gets a leading apostrophe, so a member named `=1+2`
+/// or `=HYPERLINK(...)` is shown, never run. A plain number (`-12.00`) stays a number.
+pub fn csv_safe(cell: &str) -> std::borrow::Cow<'_, str> {
+    let formula = cell.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    match formula && cell.parse::<rust_decimal::Decimal>().is_err() {
+        true => format!("'{cell}").into(),
+        false => cell.into(),
     }
 }
 
@@ -687,6 +699,38 @@ impl MemberReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_csv_cell_that_starts_like_a_formula_is_exported_as_text() {
+        for (cell, out) in [
+            ("=1+2", "'=1+2"),
+            ("+86 139", "'+86 139"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("-1+2", "'-1+2"),
+            ("\tx", "'\tx"),
+            ("\rx", "'\rx"),
+            ("-12.00", "-12.00"),
+            ("王五", "王五"),
+            ("1=1", "1=1"),
+        ] {
+            assert_eq!(csv_safe(cell), out);
+        }
+        let Export::File { bytes, .. } = export(
+            Some("csv"),
+            || serde_json::Value::Null,
+            || {
+                vec![
+                    vec!["姓名".into(), "金额".into()],
+                    vec!["=1+2".into(), "-3.00".into()],
+                ]
+            },
+        )
+        .unwrap() else {
+            panic!("not a file");
+        };
+        let text = String::from_utf8(bytes).unwrap();
+        assert!(text.ends_with("'=1+2,-3.00\n"), "{text}");
+    }
 
     #[test]
     fn a_report_exports_as_csv_rows_and_as_a_workbook() {

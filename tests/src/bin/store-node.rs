@@ -1,5 +1,5 @@
 //! The node binary, built inside this crate so its tests can start it as a child process.
 
-fn main() -> anyhow::Result<()> {
-    node::cli::main()
+fn main() -> std::process::ExitCode {
+    node::cli::main_exit()
 }

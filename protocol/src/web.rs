@@ -1,0 +1,75 @@
+//! What the node's and the hub's HTTP servers require of every request and add to every
+//! answer, as rules both share (the axum middleware around them is each server's own).
+
+/// Headers on every answer: the pages run only their own script and cannot be framed (no
+/// clickjacking of a till or of headquarters), and nothing is sniffed or referred.
+pub const SECURITY_HEADERS: &[(&str, &str)] = &[
+    (
+        "content-security-policy",
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+         img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; \
+         frame-ancestors 'none'",
+    ),
+    ("x-frame-options", "DENY"),
+    ("x-content-type-options", "nosniff"),
+    ("referrer-policy", "no-referrer"),
+];
+
+/// Whether a request's `Host` may reach this server: an IP address (any: a page served from
+/// another site names a domain, so DNS rebinding cannot produce one), `localhost`, or one of
+/// the `names` the server is configured with; with or without a port. A request without a
+/// Host (HTTP/1.0 from a tool on this PC) is let through.
+pub fn host_allowed(host: Option<&str>, names: &[String]) -> bool {
+    let Some(host) = host else {
+        return true;
+    };
+    let host = host.trim();
+    // "[::1]:8080", "[::1]", "127.0.0.1:8080", "till.example:8080", "till.example"
+    let name = match host.strip_prefix('[') {
+        Some(rest) => match rest.split_once(']') {
+            Some((v6, _)) => return v6.parse::<core::net::Ipv6Addr>().is_ok(),
+            None => return false,
+        },
+        None => host.rsplit_once(':').map_or(host, |(name, port)| {
+            match port.chars().all(|c| c.is_ascii_digit()) {
+                true => name,
+                false => host,
+            }
+        }),
+    };
+    name.parse::<core::net::IpAddr>().is_ok()
+        || name.eq_ignore_ascii_case("localhost")
+        || names.iter().any(|n| n.eq_ignore_ascii_case(name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_addresses_localhost_and_configured_names_reach_the_server() {
+        let names = vec!["pos.chain.example".to_owned()];
+        for ok in [
+            "127.0.0.1:8080",
+            "127.0.0.1",
+            "192.168.1.20:8080",
+            "[::1]:8090",
+            "localhost:8080",
+            "LOCALHOST",
+            "pos.chain.example:8080",
+        ] {
+            assert!(host_allowed(Some(ok), &names), "{ok}");
+        }
+        for bad in [
+            "evil.example",
+            "evil.example:8080",
+            "127.0.0.1.evil.example",
+            "localhost.evil.example:80",
+            "[::1",
+            "",
+        ] {
+            assert!(!host_allowed(Some(bad), &names), "{bad}");
+        }
+        assert!(host_allowed(None, &[]));
+    }
+}
