@@ -440,4 +440,20 @@ fn a_manager_and_headquarters_work_through_the_pages() {
     b.type_into("#msearch-q", &format!("孙{ENTER}"));
     b.wait_text("#msearch-table tbody", 10, |t| t.contains("138****1111"));
     b.wait_text("#chart-hours", 10, |t| t.contains("00"));
+
+    // S002 goes quiet: its row offers a hold (the page says what it risks before it is made).
+    s2.kill();
+    let session = hq.post(
+        "/api/v1/sessions",
+        None,
+        &json!({"staff_id": "hq-ops", "password": "correct horse"}).to_string(),
+    );
+    let admin = hq.with_bearer(session.body["token"].as_str().unwrap());
+    eventually(20, "the hub to see S002 gone", || {
+        let row = tests::chain::hub_row(&admin, "S002")?;
+        (row["connected"] == false).then_some(())
+    });
+    b.goto(&format!("{}/", hq.base));
+    b.wait_text("#stores tbody", 10, |t| t.contains("挂起…"));
+    b.screenshot("hq-store-quiet");
 }
