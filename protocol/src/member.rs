@@ -92,6 +92,10 @@ pub enum ProfileError {
     Empty { field: &'static str },
     #[error("too many {field} (at most {max})")]
     TooMany { field: &'static str, max: usize },
+    #[error("{field} holds a control or text-direction character, which a receipt cannot show")]
+    Unprintable { field: &'static str },
+    #[error("a birthday is a day from 1900 to 2099")]
+    Birthday,
     #[error("the stored profile is damaged: {0}")]
     Damaged(String),
 }
@@ -102,20 +106,45 @@ impl ProfileError {
         match self {
             ProfileError::TooLong { field, .. }
             | ProfileError::Empty { field }
-            | ProfileError::TooMany { field, .. } => Some(field),
+            | ProfileError::TooMany { field, .. }
+            | ProfileError::Unprintable { field } => Some(field),
+            ProfileError::Birthday => Some("birthday"),
             ProfileError::Damaged(_) => None,
         }
     }
 }
 
+/// Characters a name or note may not hold: controls (NUL, ESC, …) and the ones that reorder
+/// or hide text (U+202E would print a name backwards on a receipt).
+fn unprintable(c: char) -> bool {
+    (c.is_control() && c != '\n')
+        || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}')
+}
+
+/// Characters that show nothing: a name of only these is empty.
+fn invisible(c: char) -> bool {
+    c.is_whitespace() || matches!(c, '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}')
+}
+
 fn text(field: &'static str, value: &str, max: usize, required: bool) -> Result<(), ProfileError> {
-    if required && value.trim().is_empty() {
+    if value.chars().any(unprintable) {
+        return Err(ProfileError::Unprintable { field });
+    }
+    if required && value.chars().all(invisible) {
         return Err(ProfileError::Empty { field });
     }
     if value.chars().count() > max {
         return Err(ProfileError::TooLong { field, max });
     }
     Ok(())
+}
+
+fn birthday(day: Option<NaiveDate>) -> Result<(), ProfileError> {
+    use chrono::Datelike;
+    match day.is_none_or(|d| (1900..=2099).contains(&d.year())) {
+        true => Ok(()),
+        false => Err(ProfileError::Birthday),
+    }
 }
 
 fn custom_entries<'a>(
@@ -287,6 +316,7 @@ impl Profile {
 
     pub fn validate(&self) -> Result<(), ProfileError> {
         text("name", &self.name, NAME_CHARS_MAX, true)?;
+        birthday(self.birthday)?;
         text("notes", &self.notes, NOTES_CHARS_MAX, false)?;
         text("tier", &self.tier, TIER_CHARS_MAX, true)?;
         if self.tags.len() > TAGS_MAX {
@@ -312,6 +342,9 @@ impl ProfilePatch {
     pub fn validate(&self) -> Result<(), ProfileError> {
         if let Some(name) = &self.name {
             text("name", name, NAME_CHARS_MAX, true)?;
+        }
+        if let Some(day) = self.birthday {
+            birthday(day)?;
         }
         if let Some(notes) = &self.notes {
             text("notes", notes, NOTES_CHARS_MAX, false)?;
@@ -578,6 +611,30 @@ impl MemberDoc {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    #[test]
+    fn names_with_controls_or_hidden_text_and_impossible_birthdays_are_refused() {
+        let mut p = sample("S001");
+        p.name = "王五".into();
+        assert_eq!(p.validate(), Ok(()));
+        for bad in [
+            "王\u{0}五",
+            "\u{202E}五王",
+            "王\u{1b}[31m",
+            "\u{200B}",
+            " \u{FEFF} ",
+        ] {
+            p.name = bad.into();
+            assert!(p.validate().is_err(), "{bad:?}");
+        }
+        p.name = "王五".into();
+        for year in [1, 1899, 2100, 2999] {
+            p.birthday = NaiveDate::from_ymd_opt(year, 1, 1);
+            assert_eq!(p.validate(), Err(ProfileError::Birthday), "{year}");
+        }
+        p.birthday = NaiveDate::from_ymd_opt(1990, 5, 17);
+        assert_eq!(p.validate(), Ok(()));
+    }
 
     proptest::proptest! {
         /// Whatever a search matches by name or phone tail is filed under the terms the
