@@ -808,6 +808,14 @@ impl Journal {
                 check_text(name, CARD_NAME_CHARS_MAX)?;
                 let price = self.amount(price, self.settings.limits.amount_max)?;
                 let card = CardId::for_entry(&here, self.tip.next_seq);
+                // A card whose last day has passed is not sold.
+                let last = match kind {
+                    CardKind::Count { valid_to, .. } => *valid_to,
+                    CardKind::Period { to, .. } => Some(*to),
+                };
+                if last.is_some_and(|last| last < today) {
+                    return Err(WalletError::CardExpired(card).into());
+                }
                 let ops = wallet.sell_card(&here, &card, kind)?;
                 let event = WalletEvent::CardSold {
                     card,
@@ -1169,7 +1177,11 @@ fn check_offer(offer: &protocol::pricing::Coupon) -> Result<(), Rejection> {
     use protocol::pricing::Coupon;
     let fen_ok = |f: &Fen| (0..=100_000_000).contains(&f.0);
     let ok = match offer {
-        Coupon::AmountOff { threshold, off } => fen_ok(threshold) && fen_ok(off) && off.0 > 0,
+        // 满减 takes off less than the spend it needs (满5减10 would make a 6.00 basket free;
+        // a coupon with no threshold is a 代金券).
+        Coupon::AmountOff { threshold, off } => {
+            fen_ok(threshold) && fen_ok(off) && off.0 > 0 && off.0 < threshold.0
+        }
         Coupon::PercentOff {
             percent,
             threshold,
@@ -2104,6 +2116,23 @@ mod tests {
         assert!(matches!(
             r,
             Err(Rejection::Wallet(WalletError::Insufficient { .. }))
+        ));
+        // A card whose last day has passed is not sold.
+        let r = j.handle(wallet_cmd(
+            "card-old-0001",
+            m,
+            WalletAction::SellCard {
+                name: "洗车10次".into(),
+                kind: CardKind::Count {
+                    uses: 10,
+                    valid_to: chrono::NaiveDate::from_ymd_opt(2020, 1, 1),
+                },
+                price: cny("100"),
+            },
+        ));
+        assert!(matches!(
+            r,
+            Err(Rejection::Wallet(WalletError::CardExpired(_)))
         ));
         // Points by hand: a deduction beyond the balance is refused; a reason is required.
         let r = j.handle(wallet_cmd(

@@ -10,6 +10,9 @@ use crate::points::{EarnRule, Points};
 pub const CATEGORY_CHARS_MAX: usize = 32;
 
 /// How a sale was paid.
+/// The most change a till gives (fen): 10,000 yuan.
+pub const CHANGE_MAX: i64 = 1_000_000;
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Tender {
@@ -217,10 +220,11 @@ impl QuickSaleRequest {
                 tendered,
             });
         }
-        if tendered.0 > limits.amount_max.0.saturating_mul(10) {
+        // Change comes out of the drawer: more than a drawer holds is a typo, not cash.
+        if tendered.0 - amount.0 > CHANGE_MAX {
             return Err(SaleError::TooLarge {
                 amount: tendered,
-                max: Fen(limits.amount_max.0.saturating_mul(10)),
+                max: Fen(amount.0 + CHANGE_MAX),
             });
         }
         if self
@@ -321,6 +325,14 @@ mod tests {
             price(&request("1000000.01", None)),
             Err(SaleError::TooLarge { .. })
         ));
+        assert!(
+            matches!(
+                price(&request("10", Some("10010.01"))),
+                Err(SaleError::TooLarge { .. })
+            ),
+            "change over 10,000 yuan is a typo"
+        );
+        assert!(price(&request("10", Some("10010.00"))).is_ok());
         assert!(matches!(
             price(&request("10", Some("9.99"))),
             Err(SaleError::TenderShort { .. })

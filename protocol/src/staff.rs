@@ -103,7 +103,11 @@ pub const CHAIN_WIDE_SECRET_CHARS_MIN: usize = 10;
 /// staff (`record` without a store) one under [`CHAIN_WIDE_SECRET_CHARS_MIN`] characters.
 pub fn check_secret(record: Option<&StaffRecord>, secret: &str) -> Result<(), String> {
     let n = secret.chars().count();
-    if !SECRET_CHARS.contains(&n) || secret.chars().any(char::is_control) {
+    let visible = secret.chars().filter(|c| !c.is_whitespace()).count();
+    if !SECRET_CHARS.contains(&n)
+        || visible < *SECRET_CHARS.start()
+        || secret.chars().any(char::is_control)
+    {
         return Err(format!(
             "a password or PIN is {} to {} characters",
             SECRET_CHARS.start(),
@@ -205,6 +209,11 @@ mod tests {
         assert!(check_secret(Some(&cashier), "246810").is_ok());
         assert!(check_secret(Some(&cashier), "24681").is_err());
         assert!(check_secret(Some(&cashier), "246810\n").is_err());
+        assert!(
+            check_secret(Some(&cashier), "      ").is_err(),
+            "six spaces"
+        );
+        assert!(check_secret(Some(&cashier), " 2468 ").is_err());
         assert!(check_secret(Some(&admin), "246810").is_err());
         assert!(check_secret(Some(&admin), "correct horse").is_ok());
         assert!(

@@ -228,6 +228,14 @@ fn catalogue_stock_stocktake_and_a_transfer_across_outages() {
         &json!({"reason": "破损", "lines": [{"sku": "A1", "qty": "1"}]}).to_string(),
     );
     assert_eq!(damaged.status, 201, "{:?}", damaged.body);
+    // More written off than is on the books: refused, nothing changes (the tester's 100,000
+    // against 12 took stock to −99,988).
+    let too_many = a.client.post(
+        "/api/v1/stock/damages",
+        Some("damage-0002"),
+        &json!({"reason": "破损", "lines": [{"sku": "A1", "qty": "100000"}]}).to_string(),
+    );
+    assert_eq!(too_many.status, 422, "{:?}", too_many.body);
     let sold_during_count = a.client.post(
         "/api/v1/checkouts/items",
         Some("sale-during-count"),
@@ -499,6 +507,19 @@ fn catalogue_stock_stocktake_and_a_transfer_across_outages() {
         bad.status, 422,
         "a period that ends before it starts: {:?}",
         bad.body
+    );
+    let free = a.client.post(
+        &format!("/api/v1/members/{member}/coupons"),
+        Some("coupon-a-0009"),
+        &json!({"name": "满5减10", "offer": {"kind": "amount_off",
+            "threshold": {"amount": "5"}, "off": {"amount": "10"}},
+            "valid_from": "2026-01-01", "valid_to": "2100-01-01"})
+        .to_string(),
+    );
+    assert_eq!(
+        free.status, 422,
+        "满减 off more than its threshold would make a basket free: {:?}",
+        free.body
     );
     let given = a.client.post(
         &format!("/api/v1/members/{member}/coupons"),

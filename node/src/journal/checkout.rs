@@ -361,6 +361,10 @@ pub fn settle(
         return invalid("nothing is left for cash to pay");
     }
     let change = cash_like - owed;
+    // Change comes out of the drawer: more than a drawer holds is a typo (999,999,999), not cash.
+    if change > protocol::sale::CHANGE_MAX {
+        return invalid("the change would be over 10,000 yuan: check the cash tendered");
+    }
     // Change is given from the yuan tender when there is one, else against the foreign cash.
     let mut cash = Vec::new();
     if let Some(tendered) = yuan {

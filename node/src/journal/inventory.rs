@@ -177,6 +177,19 @@ impl Journal {
             StockAction::Damage { reason, lines } => {
                 check_note("reason", reason, true).map_err(invalid)?;
                 self.check_quantities(lines)?;
+                // Only goods on the books can be written off (count them first if the books
+                // are short): 100,000 written off against 12 would take stock to −99,988.
+                let ov = Overlay::new(&*self.store);
+                for (sku, qty) in lines {
+                    let on_hand = inventory::level(&ov, &here, sku)
+                        .map_err(Rejection::Storage)?
+                        .on_hand;
+                    if qty.0 > on_hand.0 {
+                        return Err(invalid(format!(
+                            "{sku}: {qty} written off, {on_hand} on hand: count it first (盘点)"
+                        )));
+                    }
+                }
                 let out = lines.iter().map(|(s, q)| (s.clone(), Qty(-q.0))).collect();
                 let movement = StockMovement::Damaged {
                     reason: reason.clone(),
