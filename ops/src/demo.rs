@@ -108,12 +108,19 @@ pub fn run(dir: &Path, port: u16) -> anyhow::Result<()> {
         }
         let first = format!("http://{}", stores[0].listen);
         let hub_url = format!("http://{hub_http}");
-        tokio::task::spawn_blocking(move || {
-            seed(&first)?;
-            seed_goods(&hub_url, &first)?;
-            seed_hq(&hub_url)
-        })
-        .await??;
+        // The sample data goes in once: after that the chain is the user's (an HQ admin given a
+        // password closes the APIs the seeding would call).
+        let seeded = dir.join("seeded");
+        if !seeded.exists() {
+            tokio::task::spawn_blocking(move || {
+                seed(&first)?;
+                seed_goods(&hub_url, &first)?;
+                seed_hq(&hub_url)
+            })
+            .await??;
+            std::fs::write(&seeded, "the demo's sample data is in\n")
+                .with_context(|| format!("writing {}", seeded.display()))?;
+        }
         print_welcome(dir, &stores, hub_http);
         for task in tasks {
             task.await??;

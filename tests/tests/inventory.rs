@@ -1174,6 +1174,22 @@ fn set_amounts_and_late_sales(hq: &Client, b: &Client, member: &str) {
     assert_ne!(on_hand_before, on_hand_after);
     // 补录: three days ago is booked then; tomorrow and a month ago are refused.
     let at = |days: i64| format!("{}T10:30:00", today - chrono::TimeDelta::days(days));
+    // Entered late by a cashier: a manager's to do (the tester backdated a sale 6 days).
+    let body = json!({"member_id": member,
+        "lines": [{"sku": "A1", "qty": "2", "amount": {"amount": "3.60"}}],
+        "tenders": [{"kind": "cash", "tendered": {"amount": "10"}}], "sold_at": at(3)});
+    let by_cashier = b.post_keyed_as(
+        "/api/v1/checkouts/items",
+        "late-sale-0009",
+        "c-late",
+        &body.to_string(),
+    );
+    assert_eq!(
+        by_cashier.code(),
+        "manager_required",
+        "{:?}",
+        by_cashier.body
+    );
     let late = sell("late-sale-0001", "3.60", Some(&at(3)));
     assert_eq!(late.status, 201, "{:?}", late.body);
     let earlier = (today - chrono::TimeDelta::days(3)).to_string();

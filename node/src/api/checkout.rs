@@ -204,6 +204,14 @@ pub(super) async fn item_checkout(
             },
         });
     }
+    // 补录: a sale booked on an earlier day moves the day's figures, so it needs a store manager
+    // (or the store's own operator, `system`, at a till without logins).
+    if b.sold_at.is_some() && staff != StaffId::system() && !super::is_manager(&app, &staff) {
+        return Err(ApiError::new(
+            Code::ManagerRequired,
+            "a sale entered late (补录) is entered by a store manager",
+        ));
+    }
     let stored = tenders
         .iter()
         .any(|t| matches!(t, TenderRequest::StoredValue { .. }));

@@ -577,6 +577,9 @@ async fn edit_member(
         custom_set: b.custom_set,
         custom_remove: b.custom_remove,
     };
+    if let Some(tier) = &patch.tier {
+        check_tier_change(&app, &id, &staff, tier)?;
+    }
     let edit = MemberEdit {
         member_id: id,
         patch,
@@ -752,8 +755,49 @@ async fn quick_checkout(State(app): St, headers: HeaderMap, Body(body): Body) ->
     Ok(answer(StatusCode::CREATED, reply))
 }
 
+/// 会员等级: a change of tier is a discount, so it needs a store manager (or the store's own
+/// operator, `system`, at a till without logins), and only the chain's tiers are given.
+fn check_tier_change(
+    app: &AppState,
+    id: &MemberId,
+    staff: &StaffId,
+    tier: &str,
+) -> Result<(), ApiError> {
+    let tier = tier.trim();
+    let current = app.views.member(id)?.map(|m| m.profile.tier);
+    if current.as_deref() == Some(tier) {
+        return Ok(());
+    }
+    if *staff != StaffId::system() && !is_manager(app, staff) {
+        return Err(ApiError::new(
+            Code::ManagerRequired,
+            "a member's tier is changed by a store manager",
+        ));
+    }
+    let settings = app.settings_now()?;
+    let known =
+        settings.pricing.tier_percent_off.contains_key(tier) || tier == settings.default_tier;
+    if !known {
+        let mut tiers: Vec<&str> = settings
+            .pricing
+            .tier_percent_off
+            .keys()
+            .map(String::as_str)
+            .collect();
+        tiers.push(&settings.default_tier);
+        return Err(ApiError {
+            field: Some("tier"),
+            ..ApiError::new(
+                Code::FieldInvalid,
+                format!("the chain's tiers are {}", tiers.join(", ")),
+            )
+        });
+    }
+    Ok(())
+}
+
 /// A store manager (or headquarters' admin) by the staff directory, or named in `managers`.
-fn is_manager(app: &AppState, staff: &StaffId) -> bool {
+pub(super) fn is_manager(app: &AppState, staff: &StaffId) -> bool {
     app.managers.contains(staff)
         || protocol::staff::read(&app.views.kv(), staff)
             .ok()
