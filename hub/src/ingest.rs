@@ -1054,6 +1054,19 @@ impl Ingest {
                 self.alive(&store)?;
                 continue;
             }
+            // A hold made before the lease was checked (or with a clock since changed) waits
+            // until the store's lease has run out.
+            let lost = self.link_lost_ms.get(&store).copied().unwrap_or(now);
+            let earliest = self.fence_rule.lease_out(lost);
+            if now < earliest {
+                if let Some(Fence::OnHold { until_ms, .. }) = self.fences.get_mut(&store) {
+                    *until_ms = earliest;
+                }
+                let extended = self.fences.get(&store).cloned();
+                self.set_fence(&store, extended)?;
+                tracing::warn!(%store, until_ms = earliest, "hold extended to the store's lease");
+                continue;
+            }
             let at_seq = self.tip(&store).next_seq - 1;
             let fence = Fence::Fenced {
                 at_seq,
@@ -1302,6 +1315,18 @@ impl Ingest {
     /// Headquarters takes back every right the fenced `store` holds: one entry per member.
     /// Idempotent (what is taken is held no more). Returns how many members it touched.
     fn reclaim_from(&mut self, store: &StoreId) -> Result<usize, IngestError> {
+        // Only while the hub holds the store's log exactly up to the fence: what the store
+        // acquires after it (its own top-ups, points earned) is its own and is never taken, so a
+        // take-back interrupted by a crash is finished on restart only if the store has not been
+        // heard since; otherwise what is left stays with it, frozen, until it hands it back.
+        let at_seq = match self.fences.get(store) {
+            Some(Fence::Fenced { at_seq, .. }) => *at_seq,
+            _ => return Ok(0),
+        };
+        if self.tip(store).next_seq - 1 != at_seq {
+            tracing::warn!(%store, at_seq, "the store was heard after its fence: its take-back is not resumed");
+            return Ok(0);
+        }
         let hq = StoreId::hq();
         let wallets = self
             .storage
@@ -2336,6 +2361,25 @@ mod fence_tests {
         );
         assert_eq!(ingest.rows()[0].entries_after_fence, 1);
         assert!(wallet.audit().is_ok());
+        // The member tops up 500 at S001 after its fence: theirs to keep there, whatever the
+        // hub does next (a restart once took it back again: the reviewer's case).
+        let tip = tip
+            .extend(&s001, &storage_entry(&*storage, &s001, 2))
+            .unwrap();
+        let mut top_up = topped_up(&s001, member, 500);
+        top_up.seq = 3;
+        top_up.prev_hash = tip.hash;
+        if let Payload::Wallet { ops, .. } = &mut top_up.payload {
+            ops[0].change = Change::Credit {
+                units: 500,
+                total: 600,
+            };
+        }
+        assert_eq!(
+            ingest.ingest(&s001, vec![Sealed::new(top_up)], 3).unwrap(),
+            3
+        );
+        ingest.flush().unwrap();
 
         // Derived state written by another version (here: wiped) is rebuilt on open.
         let before = storage.wallet(&member).unwrap();
@@ -2348,12 +2392,14 @@ mod fence_tests {
         assert_eq!(storage.wallet(&member).unwrap(), before);
         assert!(reopened.is_fenced(&s001));
         let wallet = storage.wallet(&member).unwrap().unwrap();
-        assert_eq!(
-            wallet.overspent_by(),
-            [(s001.clone(), 60)].into_iter().collect()
-        );
+        assert_eq!(wallet.held(&principal, &s001), 440, "nothing taken twice");
+        assert!(wallet.overspent_by().is_empty());
         assert!(wallet.audit().is_ok());
         assert!(verify(&*storage).unwrap().is_clean());
+    }
+
+    fn storage_entry(storage: &dyn HubStore, store: &StoreId, seq: u64) -> Entry {
+        Entry::decode(&storage.entries(store, seq, 1).unwrap()[0]).unwrap()
     }
 }
 

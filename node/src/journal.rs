@@ -719,10 +719,7 @@ impl Journal {
         let rules = &self.settings.wallet;
         // Lend only against a balance that covers the payment net of what is already owed, so
         // a receivable is always backed by rights held somewhere in the chain.
-        let balance = wallet
-            .balance(&Counter::Principal)
-            .saturating_add(wallet.balance(&Counter::Bonus));
-        let available = balance.saturating_sub(wallet.owed_total());
+        let available = wallet.stored_value_free();
         if available < amount {
             return Err(WalletError::Insufficient {
                 available,

@@ -66,8 +66,13 @@ pub async fn run_with(
     let lease = match &config.sync {
         Some(sync) => {
             let lease_ms = sync.offline_rights_secs.saturating_mul(1000);
-            let lease = lease::Lease::open(&config.data_dir, lease_ms, uplink::now_ms())
-                .context("reading when headquarters was last heard")?;
+            let lease = lease::Lease::open(
+                &config.data_dir,
+                lease_ms,
+                uplink::now_ms(),
+                lease::mono_ms(),
+            )
+            .context("reading when headquarters was last heard")?;
             journal.set_rights_gate(lease.gate.clone());
             Some(Arc::new(lease))
         }
@@ -97,14 +102,14 @@ pub async fn run_with(
         let status = status_rx.clone();
         tokio::spawn(async move {
             loop {
-                let now = uplink::now_ms();
+                let (now, mono) = (uplink::now_ms(), lease::mono_ms());
                 if status.borrow().link == uplink::Link::Online
-                    && let Err(e) = lease.heard(now)
+                    && let Err(e) = lease.heard(now, mono)
                 {
                     tracing::warn!(error = %e, "writing when headquarters was last heard");
                 }
                 let was = lease.gate.is_shut();
-                if lease.check(now) != was {
+                if lease.check(mono) != was {
                     match was {
                         false => tracing::warn!(
                             lease_secs = lease.lease_ms() / 1000,

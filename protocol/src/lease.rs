@@ -50,10 +50,16 @@ impl FenceRule {
     /// The earliest moment headquarters may fence a store it last had a link to at
     /// `link_lost_ms` (its own clock), asked at `now_ms`.
     pub fn earliest_fence(&self, link_lost_ms: u64, now_ms: u64) -> u64 {
-        let lease_out = link_lost_ms
+        self.lease_out(link_lost_ms)
+            .max(now_ms.saturating_add(self.hold_min_ms))
+    }
+
+    /// When a store headquarters last had a link to at `link_lost_ms` has surely stopped
+    /// spending: its lease plus the margin. No hold is posted before.
+    pub fn lease_out(&self, link_lost_ms: u64) -> u64 {
+        link_lost_ms
             .saturating_add(self.lease_ms)
-            .saturating_add(self.margin_ms);
-        lease_out.max(now_ms.saturating_add(self.hold_min_ms))
+            .saturating_add(self.margin_ms)
     }
 }
 

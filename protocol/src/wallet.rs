@@ -439,9 +439,7 @@ impl Wallet {
     /// lender waiting for a balance that covers them all. The same order decides what
     /// headquarters may grant a lender (`plan_ask`).
     pub fn collectable_at(&self, store: &StoreId) -> u64 {
-        let balance = self
-            .balance(&Counter::Principal)
-            .saturating_add(self.balance(&Counter::Bonus));
+        let balance = self.stored_value();
         self.owed_at(store)
             .min(balance.saturating_sub(self.owed_before(store)))
     }
@@ -510,9 +508,7 @@ impl Wallet {
     /// Stored value the member may spend anywhere: principal and bonus, less what they owe
     /// stores for offline overdrafts (set aside for those stores to collect).
     pub fn stored_value_free(&self) -> u64 {
-        self.balance(&Counter::Principal)
-            .saturating_add(self.balance(&Counter::Bonus))
-            .saturating_sub(self.owed_total())
+        self.stored_value().saturating_sub(self.owed_total())
     }
 
     /// Refuses a stored-value payment of `amount` the free balance does not cover.
@@ -532,9 +528,28 @@ impl Wallet {
     }
 
     pub fn held(&self, counter: &Counter, at: &StoreId) -> u64 {
-        self.counters
-            .get(counter)
-            .map_or(0, |r| self.spendable(r, at))
+        match (counter, self.counters.get(counter)) {
+            (_, None) => 0,
+            // A sale's return token is never taken back (`reclaim`): its holder alone writes
+            // the sale's returns, frozen or not.
+            (Counter::Returnable { .. }, Some(r)) => r.held(at),
+            (_, Some(r)) => self.spendable(r, at),
+        }
+    }
+
+    /// Stored value, principal and bonus together, below zero where a fenced store spent what
+    /// was taken back (what the member owes then).
+    pub fn stored_value_signed(&self) -> i128 {
+        [Counter::Principal, Counter::Bonus]
+            .iter()
+            .filter_map(|c| self.counters.get(c))
+            .map(Rights::balance_signed)
+            .sum()
+    }
+
+    /// Stored value the member has, net of what a fenced store spent twice.
+    pub fn stored_value(&self) -> u64 {
+        u64::try_from(self.stored_value_signed().max(0)).unwrap_or(u64::MAX)
     }
 
     /// What `at` may spend of one counter's rights: what it holds, or nothing while frozen.

@@ -163,6 +163,10 @@ struct Quiet {
     honours_lease: bool,
     /// The seq its log was fenced at, once it is.
     fenced_at: Option<u64>,
+    /// Its log's length when its lease ran out and when it came back: in between it spends
+    /// no member rights, if it honours its lease.
+    lease_out_len: Option<u64>,
+    back_len: Option<u64>,
 }
 
 pub struct Sim {
@@ -182,8 +186,6 @@ pub struct Sim {
     quiet_at: Option<(u64, usize, bool)>,
     /// The store that went quiet, once it has; with the seq its log was fenced at.
     quiet: Option<Quiet>,
-    /// When the network healed and the quiet store came back.
-    healed_at: Option<u64>,
     /// Every acknowledged stock movement: (store, the seq of its entry, sku, quantity).
     stock_bookings: Vec<(usize, u64, Sku, i64)>,
     /// Every acknowledged coupon redemption (+1) and coupon given back by a return that left
@@ -331,7 +333,6 @@ impl Sim {
             bookings: Vec::new(),
             quiet_at,
             quiet: None,
-            healed_at: None,
             stock_bookings: Vec::new(),
             redemptions: Vec::new(),
             item_sales: Vec::new(),
@@ -353,7 +354,9 @@ impl Sim {
             self.step(true);
         }
         self.config.faults = 0.0;
-        self.healed_at = Some(self.now.load(Ordering::Relaxed));
+        if let Some(q) = self.quiet.as_mut() {
+            q.back_len = Some(self.stores[q.store].journal.tip().next_seq - 1);
+        }
         for s in &mut self.stores {
             // The quiet store comes back: it hears headquarters again (its lease starts over)
             // and everything it wrote is taken in, fenced or not.
@@ -385,6 +388,8 @@ impl Sim {
                 since: now,
                 honours_lease,
                 fenced_at: None,
+                lease_out_len: None,
+                back_len: None,
             });
         }
         if let Some(q) = self.quiet
@@ -394,7 +399,14 @@ impl Sim {
             // The store's lease task, checked against the clock its entries will carry.
             let at = self.now.load(Ordering::Relaxed);
             let shut = protocol::lease::expired(SIM_FENCE.lease_ms, q.since, at);
-            self.stores[q.store].gate.set_shut(shut);
+            let s = &self.stores[q.store];
+            s.gate.set_shut(shut);
+            if shut && q.lease_out_len.is_none() {
+                let len = s.journal.tip().next_seq - 1;
+                if let Some(q) = self.quiet.as_mut() {
+                    q.lease_out_len = Some(len);
+                }
+            }
         }
         self.hold_quiet_store(now);
         if workload {
@@ -1741,27 +1753,33 @@ impl Sim {
     }
 
     /// A quiet store that honours its lease spent no member rights once the lease had run
-    /// out (counted from when it lost its link), until it heard headquarters again.
+    /// out (counted from when it lost its link), until it came back: none of the entries it
+    /// wrote in between debits a right or hands one to another store.
     fn check_lease(&self, log: &[Vec<u8>]) -> Result<(), String> {
         let Some(q) = self.quiet.filter(|q| q.honours_lease) else {
             return Ok(());
         };
-        let lease_out = q.since + SIM_FENCE.lease_ms;
-        let back = self.healed_at.unwrap_or(u64::MAX);
+        let (Some(from), back) = (q.lease_out_len, q.back_len.unwrap_or(u64::MAX)) else {
+            return Ok(());
+        };
         for bytes in log {
             let entry = protocol::Entry::decode(bytes).unwrap();
-            let when = entry.hlc.wall_ms;
+            if entry.seq <= from || entry.seq > back {
+                continue;
+            }
             let spends = entry.payload.rights_ops().is_some_and(|(_, ops)| {
-                // Handing rights back to headquarters is allowed, spending them is not.
+                // Handing rights back to headquarters is allowed, spending them is not (a
+                // sale's return token is its holder's alone, never taken back).
                 ops.iter().any(|op| match &op.change {
+                    _ if matches!(op.counter, Counter::Returnable { .. }) => false,
                     protocol::escrow::Change::Debit { .. } => true,
                     protocol::escrow::Change::Transfer { to, .. } => *to != StoreId::hq(),
                     _ => false,
                 })
             });
-            if spends && when > lease_out && when < back {
+            if spends {
                 return Err(format!(
-                    "{} spent member rights at {when} (entry {}: {:?}), after its lease ran out at {lease_out}",
+                    "{} spent member rights in entry {} ({:?}), after its lease ran out at entry {from}",
                     entry.origin, entry.seq, entry.payload
                 ));
             }

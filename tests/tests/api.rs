@@ -591,12 +591,19 @@ fn wallet_bad_input_is_refused_and_changes_nothing() {
         json!({"name": "洗车", "kind": "count", "uses": 0, "price": {"amount": "30"}}),
     );
     assert_eq!(bad.body["code"], "field_invalid");
+    // A card whose last day has passed is not sold (the tester sold an expired count card).
     let old = card(
-        "card-ok-0002",
+        "card-bad-0002",
         json!({"name": "2020年卡", "kind": "period", "valid_from": "2020-01-01",
                                           "valid_to": "2020-12-31", "price": {"amount": "999"}}),
     );
-    let period_card = old.body["cards"]
+    assert_eq!(old.body["code"], "card_not_valid", "{:?}", old.body);
+    let later = card(
+        "card-ok-0002",
+        json!({"name": "2100年卡", "kind": "period", "valid_from": "2100-01-01",
+                                          "valid_to": "2100-12-31", "price": {"amount": "999"}}),
+    );
+    let period_card = later.body["cards"]
         .as_array()
         .unwrap()
         .iter()

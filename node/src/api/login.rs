@@ -183,7 +183,13 @@ pub(super) async fn guard(
         Ok(found) => found,
         Err(e) => return ApiError::new(Code::Storage, e).into_response(),
     };
-    if let Some(why) = protocol::session::revoked(&session, record.as_ref(), credential.as_deref())
+    let here = &app.settings.store_id;
+    let moved = record
+        .as_ref()
+        .is_some_and(|r| !may_log_in(r.role, r.store.as_ref(), here))
+        .then_some("the staff member no longer works at this store");
+    if let Some(why) = moved
+        .or_else(|| protocol::session::revoked(&session, record.as_ref(), credential.as_deref()))
     {
         if let Some(token) = bearer(request.headers()) {
             app.sessions.close(token);
