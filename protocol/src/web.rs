@@ -15,6 +15,29 @@ pub const SECURITY_HEADERS: &[(&str, &str)] = &[
     ("referrer-policy", "no-referrer"),
 ];
 
+/// The error body for a status the router answers itself with an empty body (a method a route
+/// does not take, a body over the limit): `(code, 中文说明, English detail)`.
+pub fn router_error(status: u16) -> Option<(&'static str, &'static str, &'static str)> {
+    match status {
+        405 => Some((
+            "method_not_allowed",
+            "该地址不支持此操作",
+            "this route does not take that method",
+        )),
+        413 => Some((
+            "payload_too_large",
+            "请求内容过大",
+            "the request body is over the limit",
+        )),
+        414 => Some((
+            "uri_too_long",
+            "请求地址过长",
+            "the request URI is too long",
+        )),
+        _ => None,
+    }
+}
+
 /// Whether a request's `Host` may reach this server: an IP address (any: a page served from
 /// another site names a domain, so DNS rebinding cannot produce one), `localhost`, or one of
 /// the `names` the server is configured with; with or without a port. A request without a

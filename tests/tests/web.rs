@@ -52,6 +52,22 @@ fn another_sites_host_is_refused_and_pages_cannot_be_framed() {
         }
         let (got, _) = get_as_host(base, "/api/v1/health", "rebind.evil.example");
         assert_eq!(got, 421, "{base}: the API too");
+        // A method a route does not take: an error body like every other, not an empty one.
+        let wrong = ureq::Agent::new_with_config(
+            ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .build(),
+        )
+        .put(format!("{base}/api/v1/health"))
+        .send("{}")
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+        assert!(
+            wrong.contains("\"code\":\"method_not_allowed\""),
+            "{base}: {wrong}"
+        );
     }
     node.kill();
     hub.kill();

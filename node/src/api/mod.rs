@@ -291,6 +291,21 @@ async fn web_guard(
         )
         .into_response(),
     };
+    // What the router answers with an empty body gets the error body every other answer has.
+    let json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|t| t.as_bytes().starts_with(b"application/json"));
+    if let Some((code, message, detail)) = protocol::web::router_error(response.status().as_u16())
+        && !json
+    {
+        let status = response.status();
+        response = (
+            status,
+            axum::Json(serde_json::json!({"code": code, "message": message, "detail": detail})),
+        )
+            .into_response();
+    }
     for (name, value) in protocol::web::SECURITY_HEADERS {
         response.headers_mut().insert(
             axum::http::HeaderName::from_static(name),
