@@ -180,6 +180,16 @@ impl Client {
         Self::finish(request.call()).unwrap()
     }
 
+    /// PATCHes `body` with an idempotency key, as `staff` (`X-Staff-Id`).
+    pub fn patch_as(&self, path: &str, key: &str, staff: &str, body: &str) -> Answer {
+        let request = self
+            .auth(self.agent.patch(format!("{}{path}", self.base)))
+            .header("content-type", "application/json")
+            .header("idempotency-key", key)
+            .header("x-staff-id", staff);
+        Self::finish(request.send(body)).unwrap()
+    }
+
     pub fn patch(&self, path: &str, key: Option<&str>, body: &str) -> Answer {
         let mut request = self
             .auth(self.agent.patch(format!("{}{path}", self.base)))

@@ -791,3 +791,47 @@ fn urlencode(text: &str) -> String {
         })
         .collect()
 }
+
+/// 会员等级: a tier is a discount, so changing it is a store manager's, and only to one of the
+/// chain's tiers (the tester set a tier of `<script>` as a cashier). Sending the tier a member
+/// already has changes nothing and needs nobody (the till's edit form always sends it).
+#[test]
+fn a_tier_change_needs_a_manager_and_one_of_the_chains_tiers() {
+    let mut config = node::Config {
+        managers: vec!["M001".into()],
+        ..node::Config::default()
+    };
+    config
+        .pricing
+        .tier_percent_off
+        .insert("金卡".into(), rust_decimal::Decimal::new(10, 0));
+    let dir = tests::TempDir::new("tiers");
+    config.data_dir = dir.path().join("data");
+    let node = TestNode::start_with(config);
+    let c = &node.client;
+    let created = register(c, "reg-tier-0001", "周九", "13912349999");
+    let member = created.body["member_id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/members/{member}");
+    let tier = |key: &str, staff: &str, tier: &str| {
+        c.patch_as(
+            &path,
+            key,
+            staff,
+            &json!({ "tier": tier, "notes": "x" }).to_string(),
+        )
+    };
+    assert_eq!(tier("tier-0001", "C007", "金卡").code(), "manager_required");
+    let unknown = tier("tier-0002", "M001", "<script>");
+    assert_eq!(unknown.code(), "field_invalid", "{:?}", unknown.body);
+    assert_eq!(unknown.body["field"], "tier");
+    assert_eq!(
+        tier("tier-0003", "C007", "standard").status,
+        200,
+        "unchanged"
+    );
+    let gold = tier("tier-0004", "M001", "金卡");
+    assert_eq!(
+        (gold.status, gold.body["tier"].as_str()),
+        (200, Some("金卡"))
+    );
+}
