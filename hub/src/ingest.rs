@@ -592,7 +592,8 @@ impl Directory {
             | Payload::Staff { .. }
             | Payload::StaffCredentials { .. }
             | Payload::CommissionRules { .. }
-            | Payload::ChainRules { .. } => {
+            | Payload::ChainRules { .. }
+            | Payload::Audit { .. } => {
                 return Ok(());
             }
         };

@@ -60,6 +60,9 @@ pub struct Config {
     /// How many days late a sale may be entered with its own time (补录: sales taken on paper
     /// while the till was down; a replay of old data sets this high).
     pub backdate_days_max: u32,
+    /// 改价: the lowest share of a line's price, in percent, a cashier may sell it for; a lower
+    /// price needs a store manager logged in at the till. Every 改价 is in the audit log.
+    pub override_floor_percent: u8,
     /// How long a staff login lasts at a till, in minutes (a shift: 720 by default).
     pub session_minutes: u32,
     /// Headquarters to sync with; without it the node runs on its own.
@@ -211,6 +214,7 @@ impl Default for Config {
             pricing: Default::default(),
             exchange_rates: Default::default(),
             backdate_days_max: 7,
+            override_floor_percent: 90,
             session_minutes: 720,
             sync: None,
         }
@@ -308,6 +312,13 @@ impl Config {
                 })
                 .collect::<anyhow::Result<_>>()?,
             backdate_days_max: self.backdate_days_max,
+            override_floor_percent: {
+                anyhow::ensure!(
+                    self.override_floor_percent <= 100,
+                    "override_floor_percent is a percentage of the price (0 to 100)"
+                );
+                self.override_floor_percent
+            },
         };
         Ok(settings)
     }

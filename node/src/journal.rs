@@ -365,6 +365,9 @@ pub struct Settings {
     pub rates: std::collections::BTreeMap<protocol::Currency, rust_decimal::Decimal>,
     /// How many days late a sale may be entered (补录).
     pub backdate_days_max: u32,
+    /// 改价: the lowest share of a line's price (percent) a cashier may set; lower needs a store
+    /// manager at the till.
+    pub override_floor_percent: u8,
 }
 
 impl Settings {
@@ -637,6 +640,7 @@ impl Journal {
             self.check_card_free(card, Some(id))?;
         }
         let mut doc = MemberDoc::load(&saved)?;
+        let from = doc.profile()?.tier;
         let now_ms = (self.env.now_ms)();
         match doc.edit(&self.settings.store_id, now_ms as i64, patch)? {
             Some(change) => {
@@ -644,8 +648,18 @@ impl Journal {
                     member_id: id,
                     change,
                 };
+                // A tier set by hand is a discount given: the audit log shows it.
+                let to = doc.profile()?.tier;
+                let note = (to != from).then_some(protocol::audit::Note::TierChanged {
+                    member_id: id,
+                    from,
+                    to,
+                });
                 let when = self.points_when(now_ms);
-                self.append(&r, now_ms, payload, |ov| member_outcome(ov, &id, when))
+                let today = self.settings.calendar.business_date(now_ms);
+                self.append_on(&r, now_ms, today, payload, note, |ov| {
+                    member_outcome(ov, &id, when)
+                })
             }
             None => {
                 let when = self.points_when(now_ms);
@@ -1098,35 +1112,47 @@ impl Journal {
         outcome: impl FnOnce(&Overlay<'_>) -> Result<Outcome, StoreError>,
     ) -> Result<Outcome, Rejection> {
         let today = self.settings.calendar.business_date(now_ms);
-        self.append_on(r, now_ms, today, payload, outcome)
+        self.append_on(r, now_ms, today, payload, None, outcome)
     }
 
-    /// `append`, booked on `business_date` (today, or the day a sale entered late was made).
+    /// `append`, booked on `business_date` (today, or the day a sale entered late was made),
+    /// followed by an audit note on it when there is one (the same request, the same batch).
     fn append_on<T>(
         &mut self,
         r: &Request<T>,
         now_ms: u64,
         business_date: chrono::NaiveDate,
         payload: Payload,
+        note: Option<protocol::audit::Note>,
         outcome: impl FnOnce(&Overlay<'_>) -> Result<Outcome, StoreError>,
     ) -> Result<Outcome, Rejection> {
-        let entry = Entry {
-            origin: self.settings.store_id.clone(),
-            seq: self.tip.next_seq,
-            hlc: self.clock.tick(now_ms),
-            business_date,
-            staff: r.staff.clone(),
-            tx: r.key.clone(),
-            prev_hash: self.tip.hash,
-            payload,
-        };
-        let bytes = entry.encode();
-        if bytes.len() > protocol::entry::ENTRY_BYTES_MAX {
-            return Err(Rejection::EntryTooLarge(bytes.len()));
-        }
         let mut ov = Overlay::new(&*self.store);
-        views::apply_own_entry(&mut ov, &entry, &self.settings.calendar)?;
-        ov.put(keys::log(&entry.origin, entry.seq), bytes);
+        let mut tip = self.tip;
+        // The note is booked today, when it was done, for the day's audit log.
+        let today = self.settings.calendar.business_date(now_ms);
+        let note = note.map(|note| (Payload::Audit { note }, today));
+        for (payload, business_date) in std::iter::once((payload, business_date)).chain(note) {
+            let entry = Entry {
+                origin: self.settings.store_id.clone(),
+                seq: tip.next_seq,
+                hlc: self.clock.tick(now_ms),
+                business_date,
+                staff: r.staff.clone(),
+                tx: r.key.clone(),
+                prev_hash: tip.hash,
+                payload,
+            };
+            let bytes = entry.encode();
+            if bytes.len() > protocol::entry::ENTRY_BYTES_MAX {
+                return Err(Rejection::EntryTooLarge(bytes.len()));
+            }
+            views::apply_own_entry(&mut ov, &entry, &self.settings.calendar)?;
+            ov.put(keys::log(&entry.origin, entry.seq), bytes);
+            tip = ChainTip {
+                next_seq: entry.seq + 1,
+                hash: entry.hash(),
+            };
+        }
         let outcome = outcome(&ov)?;
         let record = RequestRecord {
             fingerprint: r.fingerprint,
@@ -1134,10 +1160,7 @@ impl Journal {
         };
         ov.put(keys::idempotency(&r.key), views::encode(&record));
         self.store.apply(ov.into_batch())?;
-        self.tip = ChainTip {
-            next_seq: entry.seq + 1,
-            hash: entry.hash(),
-        };
+        self.tip = tip;
         Ok(outcome)
     }
 
@@ -1407,6 +1430,7 @@ mod tests {
             pricing: Default::default(),
             rates: Default::default(),
             backdate_days_max: 7,
+            override_floor_percent: 90,
         }
     }
 
@@ -1617,6 +1641,95 @@ mod tests {
             journal.handle(set("pw-00000002")),
             Err(Rejection::ClockBehind { .. })
         ));
+    }
+
+    /// A tier set by hand and a held order voided are in the log as audit notes, the tier's
+    /// right after the profile change and under the same request key; the order is gone.
+    #[test]
+    fn a_tier_change_and_a_void_leave_an_audit_note() {
+        let store = Arc::new(MemStore::default());
+        let mut journal = Journal::open(store.clone(), settings(), seeded_env(4)).unwrap();
+        let member = member_of(
+            journal
+                .handle(Command::RegisterMember(request(
+                    "reg-00000001",
+                    new_member("13900000002"),
+                )))
+                .unwrap(),
+        );
+        let tier = |key: &str, tier: &str| {
+            let patch = protocol::member::ProfilePatch {
+                tier: Some(tier.into()),
+                ..Default::default()
+            };
+            Command::EditMember(request(
+                key,
+                MemberEdit {
+                    member_id: member,
+                    patch,
+                },
+            ))
+        };
+        journal.handle(tier("tier-00000001", "金卡")).unwrap();
+        journal.flush().unwrap();
+        // A held order as the till parked it (holding prices a basket against the catalogue).
+        let view = held::HeldView {
+            order_id: protocol::DocId::for_entry("H", &settings().store_id, 1),
+            order: held::HeldOrder {
+                member_id: Some(member),
+                lines: Vec::new(),
+                points: 0,
+                coupon: None,
+                served_by: None,
+                note: String::new(),
+            },
+            held_by: StaffId::parse("c01").unwrap(),
+            held_at_ms: 0,
+        };
+        let mut batch = Batch::default();
+        batch.put(held::key(&view.order_id), views::encode(&view));
+        store.apply(batch).unwrap();
+        journal
+            .handle(Command::VoidHeld(request(
+                "void-00000001",
+                view.order_id.clone(),
+            )))
+            .unwrap();
+        journal.flush().unwrap();
+        let log: Vec<Entry> = (1..=4)
+            .map(|seq| {
+                let bytes = store.get(&keys::log(&settings().store_id, seq)).unwrap();
+                assert!(bytes.is_some(), "no entry {seq}");
+                Entry::decode(&bytes.unwrap()).unwrap()
+            })
+            .collect();
+        assert!(matches!(log[1].payload, Payload::MemberEdited { .. }));
+        assert_eq!(
+            log[2].payload,
+            Payload::Audit {
+                note: protocol::audit::Note::TierChanged {
+                    member_id: member,
+                    from: "standard".into(),
+                    to: "金卡".into(),
+                }
+            }
+        );
+        assert_eq!(log[2].tx, log[1].tx);
+        assert!(matches!(
+            &log[3].payload,
+            Payload::Audit { note: protocol::audit::Note::HeldVoided { order, lines: 0, .. } }
+                if *order == view.order_id
+        ));
+        assert!(store.get(&held::key(&view.order_id)).unwrap().is_none());
+        // The same tier again changes nothing and notes nothing.
+        journal.handle(tier("tier-00000002", "金卡")).unwrap();
+        journal.flush().unwrap();
+        assert!(
+            store
+                .get(&keys::log(&settings().store_id, 5))
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[test]

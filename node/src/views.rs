@@ -439,8 +439,8 @@ pub fn apply_entry(ov: &mut Overlay<'_>, entry: &Entry) -> Result<(), ViewError>
             }
             Ok(())
         }
-        // Headquarters' commission rules are read at headquarters only.
-        Payload::CommissionRules { .. } => Ok(()),
+        // Headquarters' commission rules are read at headquarters only; audit notes by auditors.
+        Payload::CommissionRules { .. } | Payload::Audit { .. } => Ok(()),
         Payload::ChainRules { .. } => {
             if let Some(why) = protocol::rules::apply(ov, entry).map_err(ViewError::Inventory)? {
                 tracing::warn!(origin = %entry.origin, seq = entry.seq, %why, "member rules skipped");

@@ -5,9 +5,38 @@
 //! when are the entry's own (`staff`, `hlc`, `business_date`; the idempotency key names the
 //! till by the tills' convention, e.g. `till-2-000123`).
 
+use chrono::NaiveDateTime;
+use serde::{Deserialize, Serialize};
+
 use crate::entry::{Entry, Payload};
+use crate::ids::{DocId, MemberId, SaleId, StaffId};
 use crate::stock::StockMovement;
 use crate::wallet::{Movement, WalletEvent};
+
+/// A till action kept for the audit log that is not itself a change of money or stock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Note {
+    /// 作废挂单: a held order voided before payment.
+    HeldVoided {
+        order: DocId,
+        held_by: StaffId,
+        member_id: Option<MemberId>,
+        lines: u32,
+    },
+    /// 补录: the sale in the entry before this one was made at `sold_at` (the store's local
+    /// time), not when it was entered.
+    LateSale {
+        sale: SaleId,
+        sold_at: NaiveDateTime,
+    },
+    /// 会员等级变更: the profile edit in the entry before this one set the member's tier by hand.
+    TierChanged {
+        member_id: MemberId,
+        from: String,
+        to: String,
+    },
+}
 
 /// What a sensitive entry did: a label and a detail; `None` for the routine (sales, top-ups,
 /// registrations, rights moving, stock received).
@@ -97,6 +126,40 @@ pub fn action(entry: &Entry) -> Option<(&'static str, String)> {
             None => ("停用员工登录", id.to_string()),
         },
         Payload::CommissionRules { rules } => ("提成规则", format!("自 {} 起", rules.from)),
+        Payload::Checkout { sale, .. } if overridden(sale).next().is_some() => (
+            "改价",
+            format!(
+                "{}：{}",
+                sale.sale_id,
+                overridden(sale)
+                    .map(|(sku, from, to)| format!("{sku} {from} → {to} 元"))
+                    .collect::<Vec<_>>()
+                    .join("，")
+            ),
+        ),
+        Payload::Audit { note } => match note {
+            Note::HeldVoided {
+                order,
+                held_by,
+                member_id,
+                lines,
+            } => (
+                "作废挂单",
+                format!(
+                    "{order}（{held_by} 挂单，{lines} 行{}）",
+                    member_id.map(|m| format!("，会员 {m}")).unwrap_or_default()
+                ),
+            ),
+            Note::LateSale { sale, sold_at } => (
+                "补录",
+                format!("{sale} 销售于 {}", sold_at.format("%Y-%m-%d %H:%M")),
+            ),
+            Note::TierChanged {
+                member_id,
+                from,
+                to,
+            } => ("会员等级变更", format!("{member_id}：{from} → {to}")),
+        },
         Payload::ChainRules { rules } => (
             "会员规则",
             format!(
@@ -108,6 +171,17 @@ pub fn action(entry: &Entry) -> Option<(&'static str, String)> {
             ),
         ),
         _ => return None,
+    })
+}
+
+/// An item sale's lines whose price the till set below the catalogue's (改价): SKU, the line's
+/// price and what it was sold for.
+fn overridden(
+    sale: &crate::sale::ItemSale,
+) -> impl Iterator<Item = (&crate::ids::Sku, crate::Fen, crate::Fen)> {
+    sale.lines.iter().filter_map(|l| {
+        let off = l.off(crate::pricing::Step::Override);
+        (off.0 > 0).then(|| (&l.sku, l.gross, crate::Fen(l.gross.0 - off.0)))
     })
 }
 
@@ -176,5 +250,80 @@ mod tests {
             ops: Vec::new(),
         });
         assert_eq!(action(&paid), None, "a plain sale is routine");
+    }
+
+    #[test]
+    fn a_price_set_at_the_till_and_the_notes_are_named() {
+        use crate::pricing::{LineStep, PricedLine, Rounded, Step};
+        let store = StoreId::parse("S001").unwrap();
+        let line = |off: i64| PricedLine {
+            sku: crate::Sku::parse("A1").unwrap(),
+            category: "饮品".into(),
+            qty: crate::catalogue::Qty(2000),
+            unit_price: Fen(1_80),
+            gross: Fen(3_60),
+            steps: vec![LineStep {
+                step: Step::Override,
+                off: Fen(off),
+                rounded: Rounded::Price(crate::Rounding::HalfAwayFromZero),
+                note: String::new(),
+            }],
+            net: Fen(3_60 - off),
+            discountable: false,
+            earns_points: true,
+        };
+        let sale = |off: i64| crate::sale::ItemSale {
+            sale_id: SaleId::for_entry(&store, 1),
+            member_id: None,
+            lines: vec![line(off)],
+            subtotal: Fen(3_60),
+            discount: Fen(off),
+            due: Fen(3_60 - off),
+            tenders: Vec::new(),
+            points_used: 0,
+            points_earned: crate::points::Points(0),
+            coupon: None,
+            served_by: None,
+        };
+        let checkout = |off: i64| {
+            entry(Payload::Checkout {
+                sale: sale(off),
+                ops: Vec::new(),
+                stock: Vec::new(),
+            })
+        };
+        let (label, detail) = action(&checkout(60)).unwrap();
+        assert_eq!(label, "改价");
+        assert!(detail.contains("A1 3.60 → 3.00"), "{detail}");
+        assert_eq!(action(&checkout(0)), None, "a 改价 to the price is none");
+        let note = |note: Note| action(&entry(Payload::Audit { note })).unwrap().0;
+        let member = MemberId::mint(1, 1);
+        assert_eq!(
+            note(Note::TierChanged {
+                member_id: member,
+                from: "普通".into(),
+                to: "金卡".into()
+            }),
+            "会员等级变更"
+        );
+        assert_eq!(
+            note(Note::LateSale {
+                sale: SaleId::for_entry(&store, 1),
+                sold_at: chrono::NaiveDate::from_ymd_opt(2026, 11, 25)
+                    .unwrap()
+                    .and_hms_opt(9, 0, 0)
+                    .unwrap()
+            }),
+            "补录"
+        );
+        assert_eq!(
+            note(Note::HeldVoided {
+                order: DocId::for_entry("H", &store, 1),
+                held_by: StaffId::parse("c01").unwrap(),
+                member_id: None,
+                lines: 2
+            }),
+            "作废挂单"
+        );
     }
 }

@@ -167,6 +167,10 @@ pub enum Payload {
     /// Headquarters' member rules for every store (会员规则): points rates and multipliers,
     /// top-up bonus rules, tier discounts, the offline overdraft policy.
     ChainRules { rules: crate::rules::ChainRules },
+    /// 操作日志: a till action an auditor looks at that moves no money or stock by itself (a
+    /// held order voided, a late sale, a tier set by hand), written alone or right after the
+    /// entry it concerns, under the same request key.
+    Audit { note: crate::audit::Note },
 }
 
 impl Payload {

@@ -406,7 +406,8 @@ impl Wallet {
             | Payload::Staff { .. }
             | Payload::StaffCredentials { .. }
             | Payload::CommissionRules { .. }
-            | Payload::ChainRules { .. } => {}
+            | Payload::ChainRules { .. }
+            | Payload::Audit { .. } => {}
         }
     }
 

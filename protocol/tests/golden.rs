@@ -432,6 +432,39 @@ fn fixture_entries() -> Vec<Entry> {
                 },
             },
         ),
+        common(
+            19,
+            Payload::Audit {
+                note: protocol::audit::Note::HeldVoided {
+                    order: DocId::for_entry("H", &store, 4),
+                    held_by: StaffId::parse("cashier-7").unwrap(),
+                    member_id: Some(member),
+                    lines: 3,
+                },
+            },
+        ),
+        common(
+            20,
+            Payload::Audit {
+                note: protocol::audit::Note::LateSale {
+                    sale: SaleId::for_entry(&store, 19),
+                    sold_at: NaiveDate::from_ymd_opt(2026, 11, 22)
+                        .unwrap()
+                        .and_hms_opt(14, 5, 0)
+                        .unwrap(),
+                },
+            },
+        ),
+        common(
+            21,
+            Payload::Audit {
+                note: protocol::audit::Note::TierChanged {
+                    member_id: member,
+                    from: "普通会员".to_owned(),
+                    to: "金卡".to_owned(),
+                },
+            },
+        ),
     ]
 }
 

@@ -763,6 +763,7 @@ fn staff_and_commissions(hq: &Client, (a, b): (&Client, &Client), member: &str) 
         {"id": "stylist-3", "name": "李师傅", "store": "S001", "role": "cashier"},
         {"id": "left-1", "name": "赵六", "store": "S001", "role": "cashier", "active": false},
         {"id": "hq-ops-1", "name": "总部运营", "role": "hq_admin"},
+        {"id": "c-late", "name": "孙七", "store": "S002", "role": "cashier"},
     ]});
     assert_eq!(staff(people.clone(), None).body["code"], "staff_required");
     for bad in [
@@ -785,7 +786,7 @@ fn staff_and_commissions(hq: &Client, (a, b): (&Client, &Client), member: &str) 
             .as_array()
             .unwrap()
             .len(),
-        4
+        5
     );
     let sell = |c: &Client, key: &str, cashier: &str, served_by: &str| {
         c.post_keyed_as(
@@ -1190,6 +1191,16 @@ fn set_amounts_and_late_sales(hq: &Client, b: &Client, member: &str) {
         "{:?}",
         by_cashier.body
     );
+    // 改价 by a cashier: to 94% of the price alone, to 83% only with a manager at the till.
+    let by_cashier = |key: &str, amount: &str| {
+        let body = json!({"lines": [{"sku": "A1", "qty": "2", "amount": {"amount": amount}}],
+            "tenders": [{"kind": "cash", "tendered": {"amount": "10"}}]});
+        b.post_keyed_as("/api/v1/checkouts/items", key, "c-late", &body.to_string())
+    };
+    let small = by_cashier("override-0001", "3.40");
+    assert_eq!(small.status, 201, "{:?}", small.body);
+    let large = by_cashier("override-0002", "3.00");
+    assert_eq!(large.code(), "manager_required", "{:?}", large.body);
     let late = sell("late-sale-0001", "3.60", Some(&at(3)));
     assert_eq!(late.status, 201, "{:?}", late.body);
     let earlier = (today - chrono::TimeDelta::days(3)).to_string();
@@ -1217,6 +1228,26 @@ fn set_amounts_and_late_sales(hq: &Client, b: &Client, member: &str) {
         .body;
     assert_eq!(own["rows"][0]["sales"], 1, "{own}");
     assert_eq!(own["rows"][0]["net"]["amount"], "3.60", "{own}");
+    // The audit log at headquarters: both 改价 (by whom, from what to what) and the 补录,
+    // on the day they were done.
+    let small_id = small.body["sale_id"].as_str().unwrap().to_owned();
+    let late_id = late.body["sale_id"].as_str().unwrap().to_owned();
+    eventually(30, "改价 and 补录 in the audit log", || {
+        let log = hq
+            .get(&format!("/api/v1/audit?from={today}&to={today}&store=S002"))
+            .body;
+        let rows = log["actions"].as_array()?.clone();
+        let has = |action: &str, needle: &str, staff: &str| {
+            rows.iter().any(|r| {
+                r["action"] == action
+                    && r["staff_id"] == staff
+                    && r["detail"].as_str().is_some_and(|d| d.contains(needle))
+            })
+        };
+        (has("改价", &format!("{small_id}：A1 3.60 → 3.40"), "c-late")
+            && has("补录", &late_id, "system"))
+        .then_some(())
+    });
     let refused = b.get("/api/v1/reports/sales?from=2026-01-01&to=2026-01-01&by=year");
     assert_eq!(refused.body["code"], "invalid_query", "{:?}", refused.body);
     eventually(30, "the late sale at headquarters", || {

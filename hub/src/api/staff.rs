@@ -541,8 +541,8 @@ pub(super) struct AuditQuery {
 }
 
 /// 操作日志: the sensitive actions of a period (returns, refunds, points by hand, password
-/// resets, coupons, write-offs, stocktakes, overdrafts; headquarters' catalogue, staff, logins,
-/// rules), newest first: when, where, who, what, and the request's key (which names the till).
+/// resets, coupons, write-offs, stocktakes, overdrafts, 改价, late sales, voided held orders,
+/// tiers set by hand; headquarters' catalogue, staff, logins, rules), newest first: when, where, who, what, and the request's key (which names the till).
 pub(super) async fn audit(
     State(hq): State<Hq>,
     q: Result<Query<AuditQuery>, QueryRejection>,

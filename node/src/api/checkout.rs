@@ -212,6 +212,8 @@ pub(super) async fn item_checkout(
             "a sale entered late (补录) is entered by a store manager",
         ));
     }
+    let lines = resolve(&app, &b.lines)?;
+    check_overrides(&app, &staff, &lines)?;
     let stored = tenders
         .iter()
         .any(|t| matches!(t, TenderRequest::StoredValue { .. }));
@@ -224,7 +226,7 @@ pub(super) async fn item_checkout(
         staff,
         body: ItemCheckoutRequest {
             member_id: b.member_id,
-            lines: resolve(&app, &b.lines)?,
+            lines,
             points: b.points,
             tenders,
             served_by: b.served_by,
@@ -239,6 +241,51 @@ pub(super) async fn item_checkout(
     })
     .await?;
     Ok(super::answer(StatusCode::CREATED, reply))
+}
+
+/// 改价 below the store's `override_floor_percent` of a line's price is a discount a cashier
+/// may not give alone: a store manager logs in at the till (or the store's own operator,
+/// `system`, at a till without logins). A product without a price (金额商品) is not a 改价.
+fn check_overrides(
+    app: &super::AppState,
+    staff: &StaffId,
+    lines: &[BasketLine],
+) -> Result<(), ApiError> {
+    if *staff == StaffId::system() || super::is_manager(app, staff) {
+        return Ok(());
+    }
+    let floor = rust_decimal::Decimal::from(app.settings_now()?.override_floor_percent);
+    let here = &app.settings.store_id;
+    for l in lines {
+        let Some(amount) = l.set_amount else { continue };
+        let product = super::inventory::product(app, &l.sku)?;
+        let store_price: Option<protocol::Fen> = protocol::inventory::read(
+            &app.views.kv(),
+            &protocol::inventory::keys::store_price(here, &l.sku),
+        )
+        .map_err(super::inventory::storage)?;
+        let Some(unit) = store_price.or(product.price) else {
+            continue;
+        };
+        // The line's price in fen, times 100 against the amount times the floor: no rounding.
+        let price = rust_decimal::Decimal::from(unit.0) * rust_decimal::Decimal::from(l.qty.0)
+            / rust_decimal::Decimal::ONE_THOUSAND;
+        if rust_decimal::Decimal::from(amount.0) * rust_decimal::Decimal::ONE_HUNDRED
+            < price * floor
+        {
+            return Err(ApiError {
+                field: Some("lines"),
+                ..ApiError::new(
+                    Code::ManagerRequired,
+                    format!(
+                        "{}: 改价 below {floor}% of the price needs a store manager at the till",
+                        l.sku
+                    ),
+                )
+            });
+        }
+    }
+    Ok(())
 }
 
 pub(super) fn item_sale_json(view: &ItemSaleView, wallet: Option<&Summary>) -> serde_json::Value {

@@ -18,7 +18,7 @@ use crate::journal::{
     Command, Request, StockAction, StockRequest, TransferAction, TransferRequest,
 };
 
-fn storage(e: String) -> ApiError {
+pub(super) fn storage(e: String) -> ApiError {
     ApiError::new(Code::Storage, e)
 }
 

@@ -511,7 +511,11 @@ impl Journal {
         let member_id = b.member_id;
         let held = b.held_order.clone();
         let payload = Payload::Checkout { sale, ops, stock };
-        let outcome = self.append_on(&r, now_ms, today, payload, |ov| {
+        let note = b.sold_at.map(|sold_at| protocol::audit::Note::LateSale {
+            sale: sale_id.clone(),
+            sold_at,
+        });
+        let outcome = self.append_on(&r, now_ms, today, payload, note, |ov| {
             let view: ItemSaleView = ov
                 .get_as(&keys::item_sale(&sale_id))?
                 .ok_or_else(|| missing("item sale"))?;

@@ -98,12 +98,27 @@ impl Journal {
     /// Voids a held order (before payment): it is gone from every till.
     pub(super) fn void_held(&mut self, r: Request<DocId>) -> Result<Outcome, Rejection> {
         let id = r.body.clone();
-        if self.read::<HeldView>(&key(&id))?.is_none() {
+        let Some(held) = self.read::<HeldView>(&key(&id))? else {
             return Err(Rejection::OrderNotFound(id));
-        }
+        };
         tracing::info!(order = %id, staff = %r.staff, "held order voided");
+        // The void is in the log, for the audit log (操作日志); the order goes in the same batch.
+        let note = protocol::audit::Note::HeldVoided {
+            order: id.clone(),
+            held_by: held.held_by,
+            member_id: held.order.member_id,
+            lines: u32::try_from(held.order.lines.len()).unwrap_or(u32::MAX),
+        };
+        let now_ms = (self.env.now_ms)();
+        let outcome = self.append(&r, now_ms, protocol::Payload::Audit { note }, |_| {
+            Ok(Outcome::Voided {
+                order_id: id.clone(),
+            })
+        })?;
+        // In the same group (one batch and flush) as the note, as a paid order goes.
         let mut batch = Batch::default();
         batch.delete(key(&id));
-        self.record(&r, batch, Outcome::Voided { order_id: id })
+        self.store.apply(batch)?;
+        Ok(outcome)
     }
 }
