@@ -168,6 +168,18 @@ fn error(status: StatusCode, code: &str, message: &str, detail: String) -> Respo
         .into_response()
 }
 
+/// A body that is not the route's JSON: 413 when it is over the route's limit, else 400 with
+/// the route's own code and message.
+fn body_refused(e: JsonRejection, code: &str, message: &str) -> Response {
+    let status = e.status();
+    match protocol::web::router_error(status.as_u16()) {
+        Some((code, message, _)) if status == StatusCode::PAYLOAD_TOO_LARGE => {
+            error(status, code, message, e.body_text())
+        }
+        _ => error(StatusCode::BAD_REQUEST, code, message, e.body_text()),
+    }
+}
+
 fn bad_query(detail: String) -> Response {
     error(
         StatusCode::BAD_REQUEST,
@@ -262,14 +274,7 @@ async fn change_catalogue(
     };
     let body = match body {
         Ok(axum::Json(body)) => body,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "invalid_change",
-                "商品资料填写不正确",
-                e.body_text(),
-            );
-        }
+        Err(e) => return body_refused(e, "invalid_change", "商品资料填写不正确"),
     };
     let mut changes = Vec::with_capacity(body.changes.len());
     for (i, form) in body.changes.into_iter().enumerate() {
@@ -624,17 +629,9 @@ async fn request_transfer(
         Ok(staff) => staff,
         Err(response) => return *response,
     };
-    let bad = |detail: String| {
-        error(
-            StatusCode::BAD_REQUEST,
-            "invalid_transfer",
-            "调拨单填写不正确",
-            detail,
-        )
-    };
     let body = match body {
         Ok(axum::Json(body)) => body,
-        Err(e) => return bad(e.body_text()),
+        Err(e) => return body_refused(e, "invalid_transfer", "调拨单填写不正确"),
     };
     let lines = body.lines.into_iter().map(|l| (l.sku, l.qty)).collect();
     let step = TransferStep::Requested {
@@ -843,7 +840,7 @@ async fn hold_store(
     };
     let body = match body {
         Ok(axum::Json(body)) => body,
-        Err(e) => return bad(e.body_text()),
+        Err(e) => return body_refused(e, "invalid_hold", "挂起参数不正确"),
     };
     if body.seconds == 0 || body.seconds > HOLD_SECONDS_MAX {
         return bad(format!("seconds is 1 to {HOLD_SECONDS_MAX}"));

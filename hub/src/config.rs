@@ -29,6 +29,8 @@ pub struct Config {
     /// Host names headquarters' pages and API may be reached by, besides IP addresses and
     /// `localhost` (any other Host is refused: DNS rebinding).
     pub http_names: Vec<String>,
+    /// Connections headquarters' HTTP server holds at once and its timeouts.
+    pub http: protocol::web::HttpLimits,
 }
 
 impl Config {
@@ -55,6 +57,7 @@ impl Default for Config {
             fence_margin_secs: 60,
             hold_min_secs: 60,
             http_names: Vec::new(),
+            http: Default::default(),
         }
     }
 }
@@ -63,7 +66,14 @@ impl Config {
     pub fn load(path: &Path) -> anyhow::Result<Config> {
         let text =
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+        let config: Config =
+            toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        config
+            .http
+            .check()
+            .map_err(anyhow::Error::msg)
+            .with_context(|| format!("checking {}", path.display()))?;
+        Ok(config)
     }
 
     pub fn to_toml(&self) -> String {

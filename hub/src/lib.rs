@@ -6,6 +6,7 @@
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod http;
 pub mod ingest;
 pub mod server;
 pub mod storage;
@@ -76,11 +77,12 @@ pub async fn run(
             }
         }
     });
-    axum::serve(
+    http::serve(
         http,
         api::router(ingest, storage.clone(), config.http_names.clone()),
+        config.http,
+        shutdown,
     )
-    .with_graceful_shutdown(shutdown)
     .await?;
     endpoint.close(0u32.into(), b"hub shutting down");
     sync_task.abort();

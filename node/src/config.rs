@@ -26,6 +26,8 @@ pub struct Config {
     /// Host names the till's pages and API may be reached by, besides IP addresses and
     /// `localhost` (any other Host is refused: DNS rebinding).
     pub http_names: Vec<String>,
+    /// Connections the till's HTTP server holds at once and its timeouts.
+    pub http: protocol::web::HttpLimits,
     /// A display name for receipts and the UI (e.g. "人民广场店").
     pub store_name: String,
     /// Where sled keeps the log and views.
@@ -197,6 +199,7 @@ impl Default for Config {
         Self {
             clock_skew_ms: 0,
             http_names: Vec::new(),
+            http: Default::default(),
             store_id: "S001".to_owned(),
             store_name: "总店".to_owned(),
             data_dir: PathBuf::from("data"),
@@ -239,6 +242,7 @@ impl Config {
 
     /// The rules the journal applies, checked.
     pub fn settings(&self) -> anyhow::Result<Settings> {
+        self.http.check().map_err(anyhow::Error::msg)?;
         let store_id = StoreId::parse(&self.store_id).context("store_id")?;
         anyhow::ensure!(
             store_id != StoreId::hq(),

@@ -5,6 +5,7 @@ pub mod api;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod http;
 pub mod integrity;
 pub mod journal;
 pub mod lease;
@@ -152,8 +153,7 @@ pub async fn run_with(
     });
     let app = api::router(state);
     tracing::info!(address = %listener.local_addr()?, "cashier API listening");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
+    http::serve(listener, app, config.http, shutdown)
         .await
         .context("serving the API")?;
     // Stop the uplink; with the router gone too, the last journal handle is dropped and the

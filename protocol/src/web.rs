@@ -1,6 +1,48 @@
 //! What the node's and the hub's HTTP servers require of every request and add to every
 //! answer, as rules both share (the axum middleware around them is each server's own).
 
+/// What one HTTP server lets its clients hold (`[http]` in node.toml and hub.toml): the
+/// connections open at once (one more is closed at once, so idle sockets cannot use up the
+/// process's file descriptors), and how long a connection may take to send a request's headers,
+/// counted again while it sits idle between requests (a slow or silent client is closed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpLimits {
+    pub connections_max: usize,
+    pub header_read_secs: u64,
+    /// How long one request may take, its body read and its answer made (408 after that).
+    pub request_secs: u64,
+}
+
+impl Default for HttpLimits {
+    /// Below the 1,024 file descriptors a process gets by default on Linux, with room for the
+    /// store's files and sockets.
+    fn default() -> Self {
+        HttpLimits {
+            connections_max: 512,
+            header_read_secs: 20,
+            request_secs: 60,
+        }
+    }
+}
+
+impl HttpLimits {
+    /// Refuses limits that would close every connection or none.
+    pub fn check(&self) -> Result<(), String> {
+        if !(1..=100_000).contains(&self.connections_max) {
+            return Err("http.connections_max must be from 1 to 100000".into());
+        }
+        if !(1..=3_600).contains(&self.header_read_secs)
+            || !(1..=3_600).contains(&self.request_secs)
+        {
+            return Err(
+                "http.header_read_secs and http.request_secs must be from 1 to 3600".into(),
+            );
+        }
+        Ok(())
+    }
+}
+
 /// Headers on every answer: the pages run only their own script and cannot be framed (no
 /// clickjacking of a till or of headquarters), and nothing is sniffed or referred.
 pub const SECURITY_HEADERS: &[(&str, &str)] = &[
@@ -23,6 +65,11 @@ pub fn router_error(status: u16) -> Option<(&'static str, &'static str, &'static
             "method_not_allowed",
             "该地址不支持此操作",
             "this route does not take that method",
+        )),
+        408 => Some((
+            "request_timeout",
+            "请求超时",
+            "the request took longer than the server allows",
         )),
         413 => Some((
             "payload_too_large",

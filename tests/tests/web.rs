@@ -72,3 +72,101 @@ fn another_sites_host_is_refused_and_pages_cannot_be_framed() {
     node.kill();
     hub.kill();
 }
+
+/// Reads from `stream` until the server closes it (or 10 s pass: a failure): what it sent.
+fn read_until_closed(stream: &mut TcpStream) -> Result<String, std::io::Error> {
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return Ok(String::from_utf8_lossy(&got).into_owned()),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                return Ok(String::from_utf8_lossy(&got).into_owned());
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Idle sockets cannot use up a till: one connection over `connections_max` is closed at once,
+/// a connection that sends no request, or none after its last answer, is closed after
+/// `header_read_secs`, and the till answers again once they are gone.
+#[test]
+fn surplus_and_idle_connections_are_closed() {
+    let chain = Chain::new(bins!());
+    let hub = chain.hub("127.0.0.1:0".parse().unwrap());
+    chain.enrol_with("S001", hub.sync, |config| {
+        config.http = protocol::web::HttpLimits {
+            connections_max: 3,
+            header_read_secs: 1,
+            request_secs: 60,
+        };
+    });
+    let node = chain.node("S001");
+    let address = node.client.base.trim_start_matches("http://").to_owned();
+    // One connection answered and then left open (keep-alive), two that never send anything.
+    let mut answered = TcpStream::connect(&address).unwrap();
+    write!(
+        answered,
+        "GET /api/v1/health HTTP/1.1\r\nHost: localhost\r\n\r\n"
+    )
+    .unwrap();
+    let mut silent: Vec<TcpStream> = (0..2)
+        .map(|_| TcpStream::connect(&address).unwrap())
+        .collect();
+    // The answered connection's response arrives before the surplus one is opened.
+    answered
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let mut first = [0u8; 12];
+    answered.read_exact(&mut first).unwrap();
+    assert_eq!(&first, b"HTTP/1.1 200");
+    let mut surplus = TcpStream::connect(&address).unwrap();
+    assert_eq!(
+        read_until_closed(&mut surplus).unwrap(),
+        "",
+        "closed at once"
+    );
+    // The idle ones are closed by the server, the answered one after its answer.
+    for stream in &mut silent {
+        assert_eq!(read_until_closed(stream).unwrap(), "");
+    }
+    let rest = read_until_closed(&mut answered).unwrap();
+    assert!(rest.contains("application/json"), "{rest}");
+    let (status, _) = get_as_host(&node.client.base, "/api/v1/health", "localhost");
+    assert_eq!(status, 200);
+    node.kill();
+    hub.kill();
+}
+
+/// A body over a route's limit is 413 with the error body, at headquarters as at the till.
+#[test]
+fn a_body_over_the_limit_is_413_at_headquarters() {
+    let chain = Chain::new(bins!());
+    let hub = chain.hub("127.0.0.1:0".parse().unwrap());
+    // A request that says its body is 3 MB and sends 2.5 MB of it (over the 2 MB limit): the
+    // answer comes without the rest, so the client is not cut off while still writing.
+    let address = hub.client.base.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(address).unwrap();
+    write!(
+        stream,
+        "POST /api/v1/staff HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+         X-Staff-Id: hq-ops-1\r\nContent-Length: 3000000\r\n\r\n{{\"staff\": \""
+    )
+    .unwrap();
+    stream.write_all(&vec![b'a'; 2_500_000]).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let mut answer = vec![0u8; 4096];
+    let n = stream.read(&mut answer).unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]).into_owned();
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(
+        answer.contains("\"code\":\"payload_too_large\""),
+        "{answer}"
+    );
+    hub.kill();
+}

@@ -82,14 +82,7 @@ pub(super) async fn login(
 ) -> Response {
     let b = match body {
         Ok(axum::Json(b)) => b,
-        Err(e) => {
-            return refused(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                "请求内容不正确",
-                e.body_text(),
-            );
-        }
+        Err(e) => return super::body_refused(e, "invalid_request", "请求内容不正确"),
     };
     let now = now_ms();
     if let Err(e) = hq.sessions.check_lock(&b.staff_id, now) {

@@ -52,14 +52,7 @@ pub(super) async fn set_rules(
 ) -> Response {
     let form = match body {
         Ok(axum::Json(form)) => form,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                "会员规则填写不正确",
-                e.body_text(),
-            );
-        }
+        Err(e) => return super::body_refused(e, "invalid_request", "会员规则填写不正确"),
     };
     match form.rules() {
         Ok(rules) => staff::write(&hq, &headers, HqWrite::Rules(rules)).await,

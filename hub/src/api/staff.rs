@@ -68,12 +68,7 @@ fn write_error(e: HqWriteError) -> Response {
 }
 
 fn bad_body(e: JsonRejection, message: &str) -> Response {
-    error(
-        StatusCode::BAD_REQUEST,
-        "invalid_request",
-        message,
-        e.body_text(),
-    )
+    super::body_refused(e, "invalid_request", message)
 }
 
 pub(super) async fn write(hq: &Hq, headers: &HeaderMap, what: HqWrite) -> Response {

@@ -1,0 +1,105 @@
+//! The HTTP server loop around the router, with the limits `axum::serve` does not set
+//! (`protocol::web::HttpLimits`): a cap on open connections, a timeout on reading a request's
+//! headers that also closes a connection idle between requests, and a timeout on each request.
+//! The store node runs the same loop (`node/src/http.rs`); the two servers share no crate but
+//! `protocol`, which does no I/O.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::response::IntoResponse;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use protocol::web::HttpLimits;
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+
+/// Serves `router` on `listener` until `shutdown` completes, then lets open requests finish.
+pub async fn serve(
+    listener: TcpListener,
+    router: axum::Router,
+    limits: HttpLimits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let permits = Arc::new(Semaphore::new(limits.connections_max));
+    let (closing, close) = watch::channel(false);
+    let mut shutdown = std::pin::pin!(shutdown);
+    let mut refused = 0u64;
+    let mut last_said: Option<std::time::Instant> = None;
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                // Out of file descriptors or a connection reset before accept: wait, go on.
+                Err(e) => {
+                    tracing::warn!(error = %e, "accepting a connection");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            drop(stream);
+            // Said at most once a second: a flood of connections is not a flood of log lines.
+            refused += 1;
+            if last_said.is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) {
+                tracing::warn!(%peer, max = limits.connections_max, refused, "too many connections: closed");
+                last_said = Some(std::time::Instant::now());
+            }
+            continue;
+        };
+        let router = router.clone();
+        let mut close = close.clone();
+        tokio::spawn(async move {
+            let timeout = Duration::from_secs(limits.request_secs);
+            let service = hyper::service::service_fn(move |request| {
+                let mut router = router.clone();
+                async move {
+                    let call = tower_service::Service::call(&mut router, request);
+                    Ok::<_, std::convert::Infallible>(
+                        match tokio::time::timeout(timeout, call).await {
+                            Ok(Ok(response)) => response,
+                            Ok(Err(never)) => match never {},
+                            Err(_) => timed_out(),
+                        },
+                    )
+                }
+            });
+            let mut http = hyper::server::conn::http1::Builder::new();
+            http.timer(TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(limits.header_read_secs));
+            let connection = http.serve_connection(TokioIo::new(stream), service);
+            let mut connection = std::pin::pin!(connection);
+            tokio::select! {
+                _ = connection.as_mut() => {}
+                _ = async { close.wait_for(|closing| *closing).await.map(|_| ()) } => {
+                    connection.as_mut().graceful_shutdown();
+                    let _ = connection.await;
+                }
+            }
+            drop(permit);
+        });
+    }
+    // Open connections finish their request and close; new ones are no longer accepted.
+    let _ = closing.send(true);
+    drop(close);
+    closing.closed().await;
+    Ok(())
+}
+
+/// A request over `request_secs`: 408 with the error body and headers every answer has.
+fn timed_out() -> axum::response::Response {
+    let (code, message, detail) = protocol::web::router_error(408).unwrap_or_default();
+    let mut response = (
+        axum::http::StatusCode::REQUEST_TIMEOUT,
+        axum::Json(serde_json::json!({"code": code, "message": message, "detail": detail})),
+    )
+        .into_response();
+    for (name, value) in protocol::web::SECURITY_HEADERS {
+        response.headers_mut().insert(
+            axum::http::HeaderName::from_static(name),
+            axum::http::HeaderValue::from_static(value),
+        );
+    }
+    response
+}
