@@ -150,6 +150,8 @@ pub enum WalletAction {
         from: chrono::NaiveDate,
         to: chrono::NaiveDate,
     },
+    /// A wrong payment password was given here: on record for the whole chain.
+    PasswordFailed,
 }
 
 /// The closed set of things the journal does.
@@ -889,6 +891,7 @@ impl Journal {
                 }
                 (WalletEvent::PasswordSet { hash: hash.clone() }, Vec::new())
             }
+            WalletAction::PasswordFailed => (WalletEvent::PasswordFailed, Vec::new()),
             WalletAction::CollectOverdraft => {
                 let amount = wallet.collectable_at(&here);
                 if amount == 0 {

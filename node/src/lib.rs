@@ -134,7 +134,7 @@ pub async fn run_with(
         settings,
         store_name: config.store_name.clone(),
         managers,
-        lockout: Default::default(),
+        tries: Default::default(),
         sessions: Default::default(),
         session_ms: u64::from(config.session_minutes) * 60_000,
         asks: uplink_task.is_some().then_some(asks),

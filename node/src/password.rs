@@ -1,22 +1,26 @@
 //! Payment passwords (支付密码) for stored-value payments: six digits, stored only as an argon2
-//! hash in the member's wallet (so every store can check it offline), with a lockout after
-//! repeated failures that only a manager's reset lifts.
+//! hash in the member's wallet (so every store can check it offline). Wrong passwords are
+//! facts of the log (`WalletEvent::PasswordFailed`) in the member's wallet, so they count at
+//! every store and survive a restart: `PASSWORD_FAILURES_MAX` within a day lock the member's
+//! password payments everywhere until the day is out or a manager sets a new password. Each try
+//! is counted here before its slow hash (`Tries`), so tries made at once cannot outrun it.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 use protocol::MemberId;
-
-/// Wrong passwords in a row before the member's stored value is locked at this store.
-pub const FAILURES_MAX: u32 = 5;
+pub use protocol::wallet::PASSWORD_FAILURES_MAX;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PasswordError {
     #[error("a payment password is six digits")]
     Format,
     #[error("wrong payment password ({left} tries left)")]
-    Wrong { left: u32 },
-    #[error("locked after {FAILURES_MAX} wrong payment passwords; a manager must reset it")]
+    Wrong { left: usize },
+    #[error(
+        "locked after {PASSWORD_FAILURES_MAX} wrong payment passwords in a day: try again \
+         after it lapses, or a manager sets a new one"
+    )]
     Locked,
     #[error("the stored password hash is damaged")]
     Damaged,
@@ -35,50 +39,57 @@ pub fn hash(password: &str, salt: [u8; 16]) -> Result<String, PasswordError> {
     protocol::secret::hash(password, salt).ok_or(PasswordError::Damaged)
 }
 
-fn matches(password: &str, phc: &str) -> Result<bool, PasswordError> {
+/// Whether `password` is the one hashed in `phc` (slow on purpose: call off the async runtime).
+pub fn matches(password: &str, phc: &str) -> Result<bool, PasswordError> {
+    if check_format(password).is_err() {
+        return Ok(false);
+    }
     protocol::secret::matches(password, phc).ok_or(PasswordError::Damaged)
 }
 
-/// Failures counted per member at this store. Kept in memory: a restart lifts a lockout.
+/// Tries being checked at this store now, per member: a try is taken before the hash and
+/// given back after it (and after a wrong one is on record), so the tries in flight and the
+/// failures on record never add up to more than the limit.
 #[derive(Default)]
-pub struct Lockout {
-    failures: Mutex<HashMap<MemberId, u32>>,
+pub struct Tries {
+    in_flight: Mutex<HashMap<MemberId, usize>>,
 }
 
-impl Lockout {
-    fn failures(&self, member: &MemberId) -> u32 {
-        let map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        map.get(member).copied().unwrap_or(0)
-    }
+/// One try, given back when dropped.
+pub struct Try<'a> {
+    tries: &'a Tries,
+    member: MemberId,
+}
 
-    /// Checks `password` against `phc` (slow on purpose: call off the async runtime).
-    pub fn verify(
-        &self,
-        member: &MemberId,
-        password: &str,
-        phc: &str,
-    ) -> Result<(), PasswordError> {
-        if self.failures(member) >= FAILURES_MAX {
+impl Tries {
+    /// Takes a try for `member`, who has `failed` wrong passwords on record that still count.
+    pub fn take(&self, member: MemberId, failed: usize) -> Result<Try<'_>, PasswordError> {
+        let mut map = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        let in_flight = map.entry(member).or_default();
+        if failed + *in_flight >= PASSWORD_FAILURES_MAX {
             return Err(PasswordError::Locked);
         }
-        let ok = check_format(password).is_ok() && matches(password, phc)?;
-        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        if ok {
-            map.remove(member);
-            return Ok(());
-        }
-        let count = map.entry(*member).or_default();
-        *count += 1;
-        match FAILURES_MAX.saturating_sub(*count) {
-            0 => Err(PasswordError::Locked),
-            left => Err(PasswordError::Wrong { left }),
-        }
+        *in_flight += 1;
+        Ok(Try {
+            tries: self,
+            member,
+        })
     }
+}
 
-    /// A manager reset the password: the count starts again.
-    pub fn reset(&self, member: &MemberId) {
-        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        map.remove(member);
+impl Drop for Try<'_> {
+    fn drop(&mut self) {
+        let mut map = self
+            .tries
+            .in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = map.get_mut(&self.member) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                map.remove(&self.member);
+            }
+        }
     }
 }
 
@@ -87,29 +98,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn wrong_passwords_lock_until_reset() {
-        let member = MemberId::mint(1, 1);
+    fn a_password_is_checked_against_its_hash_only() {
         let phc = hash("123456", [7; 16]).unwrap();
         assert!(!phc.contains("123456"));
-        let lockout = Lockout::default();
-        assert_eq!(lockout.verify(&member, "123456", &phc), Ok(()));
-        for left in (1..FAILURES_MAX).rev() {
-            assert_eq!(
-                lockout.verify(&member, "654321", &phc),
-                Err(PasswordError::Wrong { left })
-            );
-        }
-        assert_eq!(
-            lockout.verify(&member, "000000", &phc),
-            Err(PasswordError::Locked)
-        );
-        assert_eq!(
-            lockout.verify(&member, "123456", &phc),
-            Err(PasswordError::Locked)
-        );
-        lockout.reset(&member);
-        assert_eq!(lockout.verify(&member, "123456", &phc), Ok(()));
+        assert_eq!(matches("123456", &phc), Ok(true));
+        assert_eq!(matches("654321", &phc), Ok(false));
+        assert_eq!(matches("12345", &phc), Ok(false));
         assert_eq!(hash("12345", [0; 16]), Err(PasswordError::Format));
         assert_eq!(hash("12345a", [0; 16]), Err(PasswordError::Format));
+    }
+
+    /// Tries taken at once and failures on record together never pass the limit; a try given
+    /// back frees its place.
+    #[test]
+    fn tries_in_flight_count_with_failures_on_record() {
+        let member = MemberId::mint(1, 1);
+        let tries = Tries::default();
+        let held: Vec<Try<'_>> = (0..3).map(|_| tries.take(member, 2).unwrap()).collect();
+        assert!(matches!(tries.take(member, 2), Err(PasswordError::Locked)));
+        assert!(
+            tries.take(MemberId::mint(1, 2), 0).is_ok(),
+            "another member"
+        );
+        drop(held);
+        assert!(tries.take(member, 4).is_ok());
+        assert!(matches!(
+            tries.take(member, PASSWORD_FAILURES_MAX),
+            Err(PasswordError::Locked)
+        ));
     }
 }

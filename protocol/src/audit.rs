@@ -74,6 +74,7 @@ pub fn action(entry: &Entry) -> Option<(&'static str, String)> {
                 ("手工调整积分", format!("{} 分：{reason}", points.0))
             }
             WalletEvent::PasswordSet { .. } => ("设置支付密码", String::new()),
+            WalletEvent::PasswordFailed => ("支付密码错误", String::new()),
             WalletEvent::CouponIssued { name, to, .. } => {
                 ("发放优惠券", format!("{name}，有效至 {to}"))
             }

@@ -7,7 +7,7 @@
 //! (cell writes of the entry's origin), so every replica that sees the entry converges on the
 //! same rights, whatever order entries arrive in.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use chrono::{Datelike, NaiveDate};
@@ -138,7 +138,16 @@ pub enum WalletEvent {
         from: NaiveDate,
         to: NaiveDate,
     },
+    /// A wrong payment password was given at the writing store (支付密码错误): counted
+    /// chain-wide, so five within a day lock the member's payments everywhere.
+    PasswordFailed,
 }
+
+/// Wrong payment passwords within `PASSWORD_LOCK_MS` of one another that lock a member's
+/// payments (until the lock lapses or a manager sets a new password).
+pub const PASSWORD_FAILURES_MAX: usize = 5;
+/// How long wrong passwords count, and how long a lock lasts after the first of them.
+pub const PASSWORD_LOCK_MS: u64 = 24 * 60 * 60 * 1000;
 
 /// A coupon a member holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -246,6 +255,9 @@ pub struct Wallet {
     pub owed: BTreeMap<StoreId, (u64, u64)>,
     /// Coupons given to the member; each one's use is the `Uses` counter of its id.
     pub coupons: BTreeMap<CardId, CouponDef>,
+    /// The latest wrong payment passwords since it was last set (at most
+    /// `PASSWORD_FAILURES_MAX`), by when and where: the same set whatever order they came in.
+    pub password_failures: BTreeSet<(Hlc, StoreId)>,
     /// A replica that may not spend what it holds just now (a store cut off past its lease, or
     /// fenced; see `lease`): to it, it holds nothing, so a payment there is `RightsElsewhere`
     /// (an ask, or the offline overdraft). Set on a working copy, never stored or sent.
@@ -303,7 +315,12 @@ impl Wallet {
                     .is_none_or(|(at, by, _)| (hlc, origin) > (*at, by));
                 if newer {
                     self.password = Some((hlc, origin.clone(), hash.clone()));
+                    self.keep_failures();
                 }
+            }
+            WalletEvent::PasswordFailed => {
+                self.password_failures.insert((hlc, origin.clone()));
+                self.keep_failures();
             }
             WalletEvent::OverdraftCollected { amount } => self.settle(origin, *amount),
             WalletEvent::CouponIssued {
@@ -328,6 +345,33 @@ impl Wallet {
             | WalletEvent::Rights { .. }
             | WalletEvent::Refunded { .. } => {}
         }
+    }
+
+    /// Keeps the wrong passwords given after the password in force was set, the latest
+    /// `PASSWORD_FAILURES_MAX` of them.
+    fn keep_failures(&mut self) {
+        if let Some((at, _, _)) = &self.password {
+            self.password_failures.retain(|(when, _)| when > at);
+        }
+        while self.password_failures.len() > PASSWORD_FAILURES_MAX {
+            self.password_failures.pop_first();
+        }
+    }
+
+    /// Wrong payment passwords that still count at `now_ms` (the chain's time).
+    pub fn password_failures_at(&self, now_ms: u64) -> usize {
+        self.password_failures
+            .iter()
+            .filter(|(when, _)| when.wall_ms.saturating_add(PASSWORD_LOCK_MS) > now_ms)
+            .count()
+    }
+
+    /// Until when (ms) the member's password payments are locked at `now_ms`, if they are:
+    /// `PASSWORD_FAILURES_MAX` wrong passwords, the first of them less than a day ago.
+    pub fn password_locked_until(&self, now_ms: u64) -> Option<u64> {
+        let first = self.password_failures.first()?;
+        let until = first.0.wall_ms.saturating_add(PASSWORD_LOCK_MS);
+        (self.password_failures.len() >= PASSWORD_FAILURES_MAX && until > now_ms).then_some(until)
     }
 
     /// The wallet as `at` sees it on `today`.
@@ -488,6 +532,9 @@ impl Wallet {
         if other.password > self.password {
             self.password = other.password.clone();
         }
+        self.password_failures
+            .extend(other.password_failures.iter().cloned());
+        self.keep_failures();
         for (store, (lent, settled)) in &other.owed {
             let mine = self.owed.entry(store.clone()).or_default();
             *mine = (mine.0.max(*lent), mine.1.max(*settled));
@@ -1233,6 +1280,90 @@ mod tests {
 
     fn day(y: i32, m: u32, d: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    proptest! {
+        /// Wrong passwords and password changes from several stores, taken in any order or
+        /// merged replica by replica, leave the same wallet: the latest password, and the latest
+        /// failures after it (at most the limit).
+        #[test]
+        fn password_failures_and_changes_merge_in_any_order(
+            events in proptest::collection::vec((0u64..40, 0u8..3, proptest::bool::ANY), 1..24),
+            split in 0usize..24,
+        ) {
+            let event = |(at, store, set): &(u64, u8, bool)| {
+                let origin = StoreId::parse(&format!("S00{}", store + 1)).unwrap();
+                let hlc = Hlc { wall_ms: at * 3_600_000, logical: u32::from(*store) };
+                let event = match set {
+                    true => WalletEvent::PasswordSet { hash: format!("h{at}") },
+                    false => WalletEvent::PasswordFailed,
+                };
+                (origin, hlc, event)
+            };
+            let apply = |w: &mut Wallet, e: &(u64, u8, bool)| {
+                let (origin, hlc, event) = event(e);
+                w.apply(&origin, (hlc, day(2026, 12, 1)), &event, &[]);
+            };
+            let mut forward = Wallet::default();
+            events.iter().for_each(|e| apply(&mut forward, e));
+            let mut backward = Wallet::default();
+            events.iter().rev().for_each(|e| apply(&mut backward, e));
+            prop_assert_eq!(&forward, &backward);
+            let (a, b) = events.split_at(split.min(events.len()));
+            let (mut left, mut right) = (Wallet::default(), Wallet::default());
+            a.iter().for_each(|e| apply(&mut left, e));
+            b.iter().for_each(|e| apply(&mut right, e));
+            left.merge(&right);
+            prop_assert_eq!(&left, &forward);
+            prop_assert!(forward.password_failures.len() <= PASSWORD_FAILURES_MAX);
+        }
+    }
+
+    /// Five wrong passwords within a day lock the member until a day after the first of them;
+    /// a new password lifts the lock at once.
+    #[test]
+    fn five_wrong_passwords_in_a_day_lock_until_it_lapses_or_a_new_one() {
+        let store = StoreId::parse("S001").unwrap();
+        let other = StoreId::parse("S002").unwrap();
+        let hour = 3_600_000;
+        let at = |h: u64| Hlc {
+            wall_ms: h * hour,
+            logical: 0,
+        };
+        let mut w = Wallet::default();
+        let set = WalletEvent::PasswordSet { hash: "h".into() };
+        w.apply(&store, (at(1), day(2026, 12, 1)), &set, &[]);
+        for (h, origin) in [(2, &store), (3, &other), (4, &store), (5, &other)] {
+            w.apply(
+                origin,
+                (at(h), day(2026, 12, 1)),
+                &WalletEvent::PasswordFailed,
+                &[],
+            );
+        }
+        assert_eq!(w.password_failures_at(6 * hour), 4);
+        assert_eq!(w.password_locked_until(6 * hour), None);
+        w.apply(
+            &other,
+            (at(6), day(2026, 12, 1)),
+            &WalletEvent::PasswordFailed,
+            &[],
+        );
+        assert_eq!(w.password_locked_until(6 * hour), Some(26 * hour));
+        assert_eq!(
+            w.password_locked_until(26 * hour),
+            None,
+            "a day after the first"
+        );
+        assert_eq!(
+            w.password_failures_at(26 * hour),
+            4,
+            "the first no longer counts"
+        );
+        let reset = WalletEvent::PasswordSet { hash: "h2".into() };
+        w.apply(&store, (at(7), day(2026, 12, 1)), &reset, &[]);
+        assert_eq!(w.password_locked_until(7 * hour), None);
+        assert!(w.password_failures.is_empty());
     }
 
     #[test]

@@ -218,7 +218,7 @@ pub(super) async fn item_checkout(
         .iter()
         .any(|t| matches!(t, TenderRequest::StoredValue { .. }));
     if let (true, Some(member)) = (stored, b.member_id) {
-        check_password(&app, member, b.password).await?;
+        check_password(&app, member, &staff, b.password).await?;
     }
     let request = Request {
         key,

@@ -36,7 +36,7 @@ use crate::journal::{
     WalletRequest,
 };
 use crate::journal::{Rejection, SaleReturn};
-use crate::password::{self, Lockout, PasswordError};
+use crate::password::{self, PasswordError};
 use crate::uplink::{AskRequest, Link};
 use crate::views::Views;
 use protocol::sync::{Ask, AskAnswer};
@@ -55,7 +55,8 @@ pub struct AppState {
     pub store_name: String,
     /// Staff who may reset a payment password.
     pub managers: Vec<StaffId>,
-    pub lockout: Lockout,
+    /// Payment-password tries being checked now (`password::Tries`).
+    pub tries: password::Tries,
     /// Staff sessions (登录), and how long one lasts.
     pub sessions: protocol::session::Sessions,
     pub session_ms: u64,
@@ -732,7 +733,7 @@ async fn quick_checkout(State(app): St, headers: HeaderMap, Body(body): Body) ->
         offline_overdraft: false,
     };
     if let (PayWith::StoredValue, Some(member)) = (request.pay_with, request.member_id) {
-        check_password(&app, member, b.password).await?;
+        check_password(&app, member, &staff, b.password).await?;
     }
     let member = request.member_id;
     let mut request = Request {
@@ -998,22 +999,56 @@ fn password_error(e: PasswordError) -> ApiError {
     ApiError::new(code, e)
 }
 
-/// A member with a payment password must give it to pay from stored value.
+/// A member with a payment password must give it to pay from stored value. A wrong one is
+/// written to the member's wallet before the answer (so it counts at every store, and after a
+/// restart); the try is counted before the slow hash (`password::Tries`).
 async fn check_password(
     app: &Arc<AppState>,
     member: MemberId,
+    staff: &StaffId,
     given: Option<String>,
 ) -> Result<(), ApiError> {
-    let Some((_, _, phc)) = app.views.wallet(&member)?.password else {
+    let wallet = app.views.wallet(&member)?;
+    let Some((_, _, phc)) = wallet.password.clone() else {
         return Ok(());
     };
+    let now = app.clock.now_ms();
+    if wallet.password_locked_until(now).is_some() {
+        return Err(password_error(PasswordError::Locked));
+    }
     let given = given
         .ok_or_else(|| ApiError::new(Code::PasswordRequired, "this member pays with a password"))?;
-    let app = app.clone();
-    tokio::task::spawn_blocking(move || app.lockout.verify(&member, &given, &phc))
+    let failed = wallet.password_failures_at(now);
+    let attempt = app.tries.take(member, failed).map_err(password_error)?;
+    let right = tokio::task::spawn_blocking(move || password::matches(&given, &phc))
         .await
         .map_err(|e| ApiError::new(Code::Unavailable, e))?
-        .map_err(password_error)
+        .map_err(password_error)?;
+    if right {
+        return Ok(());
+    }
+    // A fresh key: a retried request with the same Idempotency-Key and another guess counts too.
+    let mut nonce = [0u8; 16];
+    getrandom::fill(&mut nonce).map_err(|e| ApiError::new(Code::Unavailable, e))?;
+    let nonce: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
+    let request = Request {
+        key: TxId::parse(&format!("pwf-{nonce}")).map_err(|e| ApiError::new(Code::Storage, e))?,
+        fingerprint: [0; 32],
+        staff: staff.clone(),
+        body: WalletRequest {
+            member_id: member,
+            action: WalletAction::PasswordFailed,
+        },
+    };
+    app.journal.send(Command::Wallet(request)).await?;
+    drop(attempt);
+    let failed = app.views.wallet(&member)?.password_failures_at(now);
+    Err(password_error(
+        match password::PASSWORD_FAILURES_MAX.saturating_sub(failed) {
+            0 => PasswordError::Locked,
+            left => PasswordError::Wrong { left },
+        },
+    ))
 }
 
 /// One sale by its receipt number.
@@ -1275,7 +1310,6 @@ async fn set_password(
         .map_err(|e| ApiError::new(Code::FieldInvalid, e))?;
     let action = WalletAction::SetPassword { hash };
     let answer = wallet_write(&app, &headers, "set_password", &body, id, action).await?;
-    app.lockout.reset(&id);
     Ok(answer)
 }
 
