@@ -31,6 +31,11 @@ pub struct Config {
     pub http_names: Vec<String>,
     /// Connections headquarters' HTTP server holds at once and its timeouts.
     pub http: protocol::web::HttpLimits,
+    /// The demo's and the tests' mode: the API is open to anyone until an active headquarters
+    /// admin has a login. Off (the default), every call needs a login, and the first start
+    /// makes the first admin (`admin`, its password in `first-admin-password.txt` in the data
+    /// directory).
+    pub open_before_logins: bool,
 }
 
 impl Config {
@@ -58,6 +63,7 @@ impl Default for Config {
             hold_min_secs: 60,
             http_names: Vec::new(),
             http: Default::default(),
+            open_before_logins: false,
         }
     }
 }

@@ -6,6 +6,7 @@
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod first_admin;
 pub mod http;
 pub mod ingest;
 pub mod server;
@@ -44,6 +45,16 @@ pub async fn run(
         .with_context(|| format!("creating {}", config.data_dir.display()))?;
     let storage: Arc<dyn HubStore> = Arc::new(SledHubStore::open(&config.data_dir)?);
     let (ingest, ingest_thread) = ingest::spawn(storage.clone(), config.fence_rule())?;
+    if !config.open_before_logins
+        && let Some(path) = first_admin::ensure(&ingest, &*storage, &config.data_dir).await?
+    {
+        tracing::warn!(
+            staff = first_admin::FIRST_ADMIN,
+            password_file = %path.display(),
+            "a new headquarters: its first admin was made; log in with the password in the file, \
+             then set your own and delete the file"
+        );
+    }
     let server_config = tls::server_config(&config.ca_cert, &config.cert, &config.key)?;
     let socket = tls::udp_socket(config.sync_listen)?;
     let endpoint = quinn::Endpoint::new(
@@ -79,7 +90,12 @@ pub async fn run(
     });
     http::serve(
         http,
-        api::router(ingest, storage.clone(), config.http_names.clone()),
+        api::router(
+            ingest,
+            storage.clone(),
+            config.http_names.clone(),
+            config.open_before_logins,
+        ),
         config.http,
         shutdown,
     )

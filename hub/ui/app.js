@@ -5,6 +5,7 @@
 
 const T = {
   zh: {
+    open_mode: "演示模式：总部管理员设置登录密码之前，任何人无需登录即可操作（正式使用请关闭 open_before_logins）",
     title: "连锁总部", logout: "退出", login: "总部登录", staff_id: "员工编号", password: "密码",
     login_button: "登录", overview: "今日与本月", today: "今日销售", month: "本月销售",
     store: "门店", today_short: "今日", month_short: "本月", stores: "门店同步", link: "链路",
@@ -31,6 +32,7 @@ const T = {
     in_force: "现行规则", line_bad: "这一行格式不对", none_found: "没有找到",
   },
   en: {
+    open_mode: "Demo mode: anyone may use headquarters without a login until an admin has one (turn open_before_logins off for real use)",
     title: "Headquarters", logout: "Log out", login: "HQ login", staff_id: "Staff ID",
     password: "Password", login_button: "Log in", overview: "Today and this month",
     today: "Sales today", month: "Sales this month", store: "Store", today_short: "Today",
@@ -543,6 +545,8 @@ async function show() {
   applyLang();
   $("report-from").value = monthStart();
   $("report-to").value = today();
+  const health = await api("/api/v1/health");
+  if (health.ok) $("open-mode").hidden = !health.data.open_without_login;
   const probe = await api("/api/v1/stores");
   if (probe.ok) show();
   setInterval(() => { if (!$("hq").hidden) overview(); }, 10000);

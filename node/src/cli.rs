@@ -96,9 +96,11 @@ pub fn main_from(
                 "{} exists already; not overwriting it",
                 config.display()
             );
+            // A store on its own has no headquarters to give its staff logins: it is open.
             let cfg = Config {
                 store_id,
                 data_dir,
+                open_before_logins: true,
                 ..Config::default()
             };
             cfg.settings()?;

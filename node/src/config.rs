@@ -28,6 +28,10 @@ pub struct Config {
     pub http_names: Vec<String>,
     /// Connections the till's HTTP server holds at once and its timeouts.
     pub http: protocol::web::HttpLimits,
+    /// The demo's and the tests' mode: the till's API is open to anyone (acting as `system`)
+    /// until a member of staff who may log in here has a login. Off (the default), every call
+    /// but health and login needs a staff login, which headquarters sets.
+    pub open_before_logins: bool,
     /// A display name for receipts and the UI (e.g. "人民广场店").
     pub store_name: String,
     /// Where sled keeps the log and views.
@@ -200,6 +204,7 @@ impl Default for Config {
             clock_skew_ms: 0,
             http_names: Vec::new(),
             http: Default::default(),
+            open_before_logins: false,
             store_id: "S001".to_owned(),
             store_name: "总店".to_owned(),
             data_dir: PathBuf::from("data"),

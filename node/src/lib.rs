@@ -129,6 +129,7 @@ pub async fn run_with(
         lease,
         clock,
         http_names: config.http_names.clone(),
+        open_before_logins: config.open_before_logins,
         journal: handle,
         views,
         settings,

@@ -6,6 +6,7 @@
 
 const T = {
   zh: {
+    open_mode: "演示模式：本店员工设置登录密码之前，任何人无需登录即可操作（正式使用请关闭 open_before_logins）",
     title: "收银台", link_online: "在线", link_offline: "离线", link_connecting: "连接中",
     link_disabled: "单店运行", link_refused: "总部拒绝连接", rights_fenced: "本店已被总部冻结：储值/积分/次卡暂停", rights_lease: "离线超期：储值/积分/次卡暂停，现金照常", clock_fixed: "本机时钟不准，已按总部时间", backlog: "待同步", entries: "条",
     logout: "退出", login: "员工登录", staff_id: "员工编号", password: "密码 / PIN",
@@ -37,6 +38,7 @@ const T = {
     new_password: "设置 / 重置支付密码（6 位数字）", password_saved: "支付密码已设置",
   },
   en: {
+    open_mode: "Demo mode: anyone may use this till without a login until its staff have one (turn open_before_logins off for real use)",
     title: "Till", link_online: "online", link_offline: "offline", link_connecting: "connecting",
     link_disabled: "standalone", link_refused: "refused by HQ", rights_fenced: "store fenced by HQ: stored value, points and cards paused", rights_lease: "offline too long: stored value, points and cards paused, cash goes on", clock_fixed: "PC clock wrong: using headquarters' time", backlog: "to sync",
     entries: "entries", logout: "Log out", login: "Staff login", staff_id: "Staff ID",
@@ -815,6 +817,7 @@ document.addEventListener("keydown", (e) => {
   if (h.ok) {
     $("store").textContent = `${h.data.store_name} · ${h.data.store_id}`;
     document.title = `${t("title")} · ${h.data.store_name}`;
+    $("open-mode").hidden = !h.data.open_without_login;
   }
   const s = await api("GET", "/api/v1/sync"); // also tells whether a login is needed
   if (s.ok) { showTill(); showLink(s.data); }

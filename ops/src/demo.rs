@@ -45,6 +45,8 @@ fn prepare(dir: &Path, port: u16) -> anyhow::Result<(hub::Config, Vec<node::Conf
     let mut hub = ops::pki::hub_config(&pki, std::path::absolute(dir.join("hub"))?)?;
     hub.sync_listen = hub_sync;
     hub.http_listen = ([127, 0, 0, 1], port + 10).into();
+    // The demo is open until an admin has a login, and says so on its pages.
+    hub.open_before_logins = true;
     let mut stores = Vec::new();
     for (i, (store_id, store_name)) in STORES.iter().enumerate() {
         let out = dir.join("stores").join(store_id);
@@ -55,6 +57,7 @@ fn prepare(dir: &Path, port: u16) -> anyhow::Result<(hub::Config, Vec<node::Conf
             ops::pki::enrol(&pki, store_id, hub_sync, "hub", &out)?
         };
         config.store_name = (*store_name).to_owned();
+        config.open_before_logins = true;
         config.listen = ([127, 0, 0, 1], port + i as u16).into();
         // The chain's wallet rules: one top-up offer, and a small offline overdraft.
         config.wallet.top_up_rules = vec![node::config::TopUpRuleConfig {
@@ -356,6 +359,12 @@ fn print_welcome(dir: &Path, stores: &[node::Config], hub_http: std::net::Socket
     println!(
         "  S003's page asks for a login ({}: cashier, manager); S001 and S002 are open.",
         logins.join(", ")
+    );
+    println!(
+        "  演示模式 demo mode: headquarters, S001 and S002 answer without a login until their \
+         staff have one (open_before_logins = true in hub.toml / node.toml). A real chain leaves \
+         it off: the hub's first start makes an `admin` login, its password in \
+         hub/first-admin-password.txt, and every till needs a staff login."
     );
     println!(
         r#"

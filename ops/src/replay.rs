@@ -355,7 +355,9 @@ const TOP_UP_RULE: &str = "充500送50";
 pub fn start_chain(dir: &Path, stores: &[u32], launcher: &Launcher) -> anyhow::Result<Chain> {
     let pki = dir.join("pki");
     crate::pki::init(&pki, &["hub", "localhost", "127.0.0.1"])?;
-    let hub_config = crate::pki::hub_config(&pki, std::path::absolute(dir.join("hub"))?)?;
+    let mut hub_config = crate::pki::hub_config(&pki, std::path::absolute(dir.join("hub"))?)?;
+    // A replay of old data drives the API as the stores' own operator.
+    hub_config.open_before_logins = true;
     let hub_toml = dir.join("hub.toml");
     std::fs::write(&hub_toml, hub_config.to_toml())?;
     let args = [
@@ -377,6 +379,7 @@ pub fn start_chain(dir: &Path, stores: &[u32], launcher: &Launcher) -> anyhow::R
         let out = dir.join("stores").join(store_id(*store));
         let mut config = crate::pki::enrol(&pki, &store_id(*store), sync, "hub", &out)?;
         config.store_name = format!("门店 {store}");
+        config.open_before_logins = true;
         // Ten years back: the data is from 2017.
         config.backdate_days_max = 36_500;
         // Every basket is entered late (补录), which a store manager does.

@@ -46,6 +46,9 @@ impl Chain {
         config.offline_rights_secs = 1;
         config.fence_margin_secs = 1;
         config.hold_min_secs = 1;
+        // Tests drive the API without logins until they set some (`open_before_logins`);
+        // a test of the closed default turns it off.
+        config.open_before_logins = true;
         let hub_config = dir.path().join("hub.toml");
         std::fs::write(&hub_config, config.to_toml()).unwrap();
         Self {
@@ -61,6 +64,19 @@ impl Chain {
         HubProcess::spawn(&self.bins.hub, &self.hub_config, sync)
     }
 
+    /// Starts the hub after changing its configuration with `edit`.
+    pub fn hub_with(&self, sync: SocketAddr, edit: impl FnOnce(&mut hub::Config)) -> HubProcess {
+        let mut config = hub::Config::load(&self.hub_config).unwrap();
+        edit(&mut config);
+        std::fs::write(&self.hub_config, config.to_toml()).unwrap();
+        self.hub(sync)
+    }
+
+    /// Where the hub keeps its data.
+    pub fn hub_data(&self) -> &std::path::Path {
+        &self.hub_data
+    }
+
     /// Enrols `store` to reach the hub at `hub` (which may be a fault proxy); quick retries.
     pub fn enrol(&self, store: &str, hub: SocketAddr) -> PathBuf {
         let out = self.dir.path().join(store);
@@ -72,6 +88,7 @@ impl Chain {
         config
             .exchange_rates
             .insert("USD".into(), rust_decimal::Decimal::new(710, 2));
+        config.open_before_logins = true;
         let path = out.join("node.toml");
         std::fs::write(&path, config.to_toml()).unwrap();
         path

@@ -215,6 +215,7 @@ impl TestNode {
         let dir = TempDir::new("node");
         let config = node::Config {
             data_dir: dir.path().join("data"),
+            open_before_logins: true,
             ..node::Config::default()
         };
         let mut node = Self::start_with(config);

@@ -408,6 +408,7 @@ fn wallet_bad_input_is_refused_and_changes_nothing() {
     let mut config = node::Config {
         data_dir: dir.path().join("data"),
         managers: vec!["M001".into()],
+        open_before_logins: true,
         ..node::Config::default()
     };
     config.wallet.top_up_rules = vec![node::config::TopUpRuleConfig {
@@ -799,6 +800,7 @@ fn urlencode(text: &str) -> String {
 fn a_tier_change_needs_a_manager_and_one_of_the_chains_tiers() {
     let mut config = node::Config {
         managers: vec!["M001".into()],
+        open_before_logins: true,
         ..node::Config::default()
     };
     config

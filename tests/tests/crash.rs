@@ -84,6 +84,7 @@ fn every_acknowledged_sale_survives_sigkill_exactly_once() {
     let config_path = dir.path().join("node.toml");
     let config = node::Config {
         data_dir: dir.path().join("data"),
+        open_before_logins: true,
         ..node::Config::default()
     };
     std::fs::write(&config_path, config.to_toml()).unwrap();

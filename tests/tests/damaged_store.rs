@@ -19,6 +19,7 @@ fn store_with_sales(dir: &TempDir) -> (PathBuf, Vec<String>) {
     let config_path = dir.path().join("node.toml");
     let config = node::Config {
         data_dir: dir.path().join("data"),
+        open_before_logins: true,
         ..node::Config::default()
     };
     std::fs::write(&config_path, config.to_toml()).unwrap();

@@ -481,3 +481,78 @@ fn a_session_ends_when_headquarters_deactivates_demotes_or_changes_the_login() {
     hub.kill();
     a.kill();
 }
+
+/// Secure by default: a hub that is not in the demo's open mode makes its first admin on its
+/// first start (the password in a file only its owner reads) and answers nothing else without
+/// a login; a till that is not open answers nothing without a login either, until headquarters
+/// gives its staff one. A restart makes no second admin.
+#[test]
+fn a_new_chain_is_closed_from_its_first_start() {
+    let chain = Chain::new(bins!());
+    let hub = chain.hub_with("127.0.0.1:0".parse().unwrap(), |config| {
+        config.open_before_logins = false;
+    });
+    let file = chain.hub_data().join(hub::first_admin::PASSWORD_FILE);
+    let text = std::fs::read_to_string(&file).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("admin"));
+    let password = lines.next().unwrap().to_owned();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "only its owner reads it: {mode:o}");
+    }
+    let hq = &hub.client;
+    assert_eq!(hq.get("/api/v1/health").status, 200);
+    assert_eq!(hq.get("/api/v1/stores").code(), "login_required");
+    assert_eq!(
+        hq.post_as("/api/v1/staff", Some("admin"), "{}").code(),
+        "login_required",
+        "naming oneself is not a login"
+    );
+    let session = login(hq, "admin", &password);
+    assert_eq!(session.status, 201, "{:?}", session.body);
+    let admin = hq.with_bearer(session.body["token"].as_str().unwrap());
+    assert_eq!(admin.get("/api/v1/stores").status, 200);
+    let staff = json!({"staff": [
+        {"id": "m01", "name": "李店长", "store": "S001", "role": "manager"},
+    ]});
+    assert_eq!(
+        admin
+            .post_as("/api/v1/staff", None, &staff.to_string())
+            .status,
+        201
+    );
+
+    chain.enrol_with("S001", hub.sync, |config| config.open_before_logins = false);
+    let a = chain.node("S001");
+    assert_eq!(a.client.get("/api/v1/stock").code(), "login_required");
+    assert_eq!(a.client.get("/api/v1/sync").code(), "login_required");
+    let set = admin.put_as(
+        "/api/v1/staff/m01/password",
+        "unused-key-0001",
+        None,
+        &json!({"password": "135790"}).to_string(),
+    );
+    assert_eq!(set.status, 201, "{:?}", set.body);
+    let token = eventually(20, "m01's login at S001", || {
+        let answer = login(&a.client, "m01", "135790");
+        (answer.status == 201).then(|| answer.body["token"].as_str().unwrap().to_owned())
+    });
+    assert_eq!(
+        a.client.with_bearer(&token).get("/api/v1/stock").status,
+        200
+    );
+
+    hub.kill();
+    let hub = chain.hub_with("127.0.0.1:0".parse().unwrap(), |_| {});
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        text,
+        "no second admin"
+    );
+    assert_eq!(login(&hub.client, "admin", &password).status, 201);
+    hub.kill();
+    a.kill();
+}

@@ -422,7 +422,11 @@ fn a_fenced_store_that_kept_selling_loses_no_sale_and_what_was_spent_twice_is_ow
         (fen(&w["owed"]["amount"]) == 0 && w["stored_value"]["total"]["amount"] == "50.00")
             .then_some(())
     });
-    // What is left is not stuck at the fenced store: it hands it back when S001 needs it.
+    // What is left is not stuck at the fenced store: it hands it back when S001 needs it
+    // (once S001 has heard of the top-up: it pays only from a balance it knows).
+    eventually(20, "the top-up at S001", || {
+        (wallet(&a.client, &member)["stored_value"]["total"]["amount"] == "50.00").then_some(())
+    });
     let (status, sale) = pay(&a.client, "pay-a-0003", &member, "50.00");
     assert_eq!(status, 201, "{sale:?}");
     let cash = b.client.post(

@@ -1,6 +1,6 @@
-//! 总部登录: headquarters' staff log in with the password headquarters set them. Once an active
-//! headquarters admin has a login (so nobody can be locked out of a chain without one), every
-//! call but health and login needs `Authorization: Bearer <token>`: an admin does everything,
+//! 总部登录: headquarters' staff log in with the password headquarters set them. Every call but
+//! health and login needs `Authorization: Bearer <token>` (the demo's `open_before_logins` lets
+//! calls through until an active headquarters admin has a login): an admin does everything,
 //! an auditor reads everything, a store manager reads only their own store's reports, audit
 //! log, commissions, stock and staff (`store=` their store) and looks after their own store's
 //! cashiers (added, changed, logins set: checked by the staff handlers through [`Scope`]);
@@ -48,8 +48,9 @@ fn login_error(e: LoginError) -> Response {
     }
 }
 
-/// Whether an active headquarters admin has a login (then logins are required here).
-fn logins_required(storage: &dyn HubStore) -> Result<bool, String> {
+/// Whether an active headquarters admin has a login (then logins are required here, even in
+/// the demo's open mode; a hub that is not open makes its first admin at start).
+pub fn logins_required(storage: &dyn HubStore) -> Result<bool, String> {
     let views = crate::ingest::HubViews::reader(storage);
     for (key, _) in storage
         .views(protocol::staff::keys::CREDENTIALS, usize::MAX)
@@ -207,7 +208,7 @@ pub(super) async fn guard(State(hq): State<Hq>, mut request: Request, next: Next
     }
     // A live session is checked first: the directory is read only for a call without one.
     let lookup = bearer(request.headers()).map(|t| hq.sessions.get(t, now_ms()));
-    if !matches!(lookup, Some(Lookup::Live(_))) {
+    if !matches!(lookup, Some(Lookup::Live(_))) && hq.open_before_logins {
         let storage = hq.storage.clone();
         match tokio::task::spawn_blocking(move || logins_required(&*storage)).await {
             Ok(Ok(false)) => return next.run(request).await,

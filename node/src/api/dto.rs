@@ -489,4 +489,7 @@ pub struct HealthOut {
     /// Entries in this store's log.
     pub log_entries: u64,
     pub version: &'static str,
+    /// Whether a call without a login goes through now (the demo's mode, before anyone here
+    /// has a login): the page says so.
+    pub open_without_login: bool,
 }

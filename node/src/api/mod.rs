@@ -68,6 +68,8 @@ pub struct AppState {
     pub clock: crate::clock::ChainClock,
     /// Host names the till may be reached by besides IP addresses and localhost.
     pub http_names: Vec<String>,
+    /// The demo's mode: open until anyone who may log in here has a login (`Config`).
+    pub open_before_logins: bool,
 }
 
 /// How long a till waits for headquarters to move rights here before it is told to take
@@ -473,6 +475,7 @@ async fn health(State(app): St) -> AppResult {
         store_name: app.store_name.clone(),
         log_entries,
         version: env!("CARGO_PKG_VERSION"),
+        open_without_login: !login::logins_required(&app)?,
     })
     .into_response())
 }

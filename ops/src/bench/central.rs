@@ -251,6 +251,7 @@ fn our_node(
     let nowhere = std::net::UdpSocket::bind("127.0.0.1:0")?.local_addr()?;
     let mut config = ops::pki::enrol(&pki, "S001", nowhere, "hub", &dir.join("S001"))?;
     config.listen = ([127, 0, 0, 1], 0).into();
+    config.open_before_logins = true;
     let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
     let base = format!("http://{}", listener.local_addr()?);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

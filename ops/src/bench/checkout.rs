@@ -176,6 +176,7 @@ fn raw_sled_big_batches(
 fn http_latency(dir: &Path, requests: usize) -> anyhow::Result<(Vec<Duration>, Vec<Duration>)> {
     let config = node::Config {
         data_dir: dir.to_owned(),
+        open_before_logins: true,
         ..node::Config::default()
     };
     let runtime = tokio::runtime::Runtime::new()?;

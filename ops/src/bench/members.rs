@@ -58,8 +58,10 @@ pub fn run(small: usize, large: usize, lookups: usize) -> anyhow::Result<()> {
     // No headquarters: the directory is what the store holds.
     let nowhere = std::net::UdpSocket::bind("127.0.0.1:0")?.local_addr()?;
     let out = dir.0.join("S001");
-    let config = ops::pki::enrol(&pki, "S001", nowhere, "hub", &out)?;
+    let mut config = ops::pki::enrol(&pki, "S001", nowhere, "hub", &out)?;
+    config.open_before_logins = true;
     let toml = out.join("node.toml");
+    std::fs::write(&toml, config.to_toml())?;
 
     let mut rows = vec![serve(&toml, 0, lookups)?];
     for (from, to) in [(0, small), (small, large)] {

@@ -131,8 +131,10 @@ impl Bench {
         let free = std::net::UdpSocket::bind("127.0.0.1:0")?.local_addr()?;
         hub.sync_listen = free;
         hub.http_listen = ([127, 0, 0, 1], 0).into();
+        hub.open_before_logins = true;
         let mut node = ops::pki::enrol(&pki, "S001", free, "hub", &dir.0.join("S001"))?;
         node.listen = ([127, 0, 0, 1], 0).into();
+        node.open_before_logins = true;
         Ok(Self {
             _dir: dir,
             hub,

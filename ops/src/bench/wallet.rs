@@ -95,6 +95,7 @@ pub fn run(members: usize) -> anyhow::Result<()> {
     let sync = std::net::UdpSocket::bind("127.0.0.1:0")?.local_addr()?;
     hub_config.sync_listen = sync;
     hub_config.http_listen = ([127, 0, 0, 1], 0).into();
+    hub_config.open_before_logins = true;
     let runtime = tokio::runtime::Runtime::new()?;
     let (hub_stop, hub_stopped) = tokio::sync::oneshot::channel::<()>();
     let hub_task = runtime.spawn(hub::run(hub_config, |_| {}, async move {
@@ -110,6 +111,7 @@ pub fn run(members: usize) -> anyhow::Result<()> {
     for store in ["S001", "S002"] {
         let mut config = ops::pki::enrol(&pki, store, sync, "hub", &dir.0.join(store))?;
         config.listen = ([127, 0, 0, 1], 0).into();
+        config.open_before_logins = true;
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
         let base = format!("http://{}", listener.local_addr()?);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
