@@ -25,6 +25,7 @@ use serde_json::json;
 
 use crate::ingest::{HoldError, IngestHandle, TransferRefused};
 
+mod doc;
 pub(crate) mod login;
 mod reports;
 mod rules;
@@ -56,6 +57,7 @@ pub fn router(
     Router::new()
         .route("/", get(ui::index))
         .route("/ui/{file}", get(ui::asset))
+        .route("/openapi.json", get(doc::openapi))
         .route("/api/v1/health", get(health))
         .route("/api/v1/sessions", post(login::login).delete(login::logout))
         .route("/api/v1/stores", get(stores))
@@ -206,6 +208,7 @@ fn unavailable(detail: String) -> Response {
     )
 }
 
+#[utoipa::path(get, path = "/api/v1/health", responses((status = 200, body = Object, description = "role, feed length, version, whether calls go through without a login")))]
 async fn health(State(hq): State<Hq>) -> Response {
     let feed_len = *hq.ingest.feed_len().borrow();
     // Whether a call without a login goes through now (the demo's mode, before an admin has a
@@ -225,6 +228,7 @@ async fn health(State(hq): State<Hq>) -> Response {
 
 /// Every store the hub has heard from: link state and how far behind it is.
 /// Each store's link and sync lag (同步状态), as JSON, CSV or Excel.
+#[utoipa::path(get, path = "/api/v1/stores", params(("format" = Option<String>, Query, description = "json (default), csv or xlsx")), responses((status = 200, body = Object, description = "每个门店的链路与同步落后")))]
 async fn stores(
     State(hq): State<Hq>,
     q: Result<Query<reports::FormatQuery>, QueryRejection>,
@@ -253,9 +257,11 @@ async fn stores(
 /// A whole catalogue import in one request (92k products is about 25 MB of JSON).
 const CATALOGUE_BODY_MAX: usize = 96 * 1024 * 1024;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ChangesBody {
+    /// Each one `{"op": "upsert" | "deactivate" | "store_price" | "bundle" | ..., ...}`.
+    #[schema(value_type = Vec<Object>)]
     changes: Vec<ChangeForm>,
 }
 
@@ -282,6 +288,7 @@ fn catalogue_error(index: Option<usize>, e: CatalogueError) -> Response {
 
 /// 商品资料变更: headquarters' catalogue change set, checked as a whole and written as the next
 /// catalogue version (every store sees all of it or none of it).
+#[utoipa::path(post, path = "/api/v1/catalogue/changes", params(("X-Staff-Id" = Option<String>, Header, description = "who acts, in the demo's open mode (a login sets it otherwise)")), request_body(content = ChangesBody, description = "商品资料变更: a change set, all or nothing"), responses((status = 201, body = Object)))]
 async fn change_catalogue(
     State(hq): State<Hq>,
     headers: HeaderMap,
@@ -313,6 +320,7 @@ fn hub_views(storage: &dyn HubStore) -> crate::ingest::HubViews<'_> {
     crate::ingest::HubViews::reader(storage)
 }
 
+#[utoipa::path(get, path = "/api/v1/catalogue", responses((status = 200, body = Object)))]
 async fn catalogue_version(State(hq): State<Hq>) -> Response {
     let views = hub_views(&*hq.storage);
     match inventory::read::<inventory::CatalogueVersion>(&views, inventory::keys::CATALOGUE_VERSION)
@@ -335,6 +343,7 @@ fn product_json(views: &dyn ViewKv, sku: &Sku) -> Response {
     }
 }
 
+#[utoipa::path(get, path = "/api/v1/products/{sku}", params(("sku" = String, Path)), responses((status = 200, body = Object)))]
 async fn get_product(State(hq): State<Hq>, Path(raw): Path<String>) -> Response {
     let Ok(sku) = Sku::parse(&raw) else {
         return error(
@@ -352,6 +361,7 @@ struct ProductQuery {
     barcode: String,
 }
 
+#[utoipa::path(get, path = "/api/v1/products", params(("barcode" = String, Query)), responses((status = 200, body = Object)))]
 async fn lookup_product(
     State(hq): State<Hq>,
     q: Result<Query<ProductQuery>, QueryRejection>,
@@ -397,6 +407,7 @@ struct StockQuery {
 }
 
 /// Chain-wide stock of one product: every store's, goods in transit, and the total.
+#[utoipa::path(get, path = "/api/v1/stock", params(("sku" = String, Query)), responses((status = 200, body = Object)))]
 async fn chain_stock(
     State(hq): State<Hq>,
     q: Result<Query<StockQuery>, QueryRejection>,
@@ -489,6 +500,7 @@ struct EntriesQuery {
 /// 日志查阅: a store's log as headquarters holds it, for an audit — each entry's seq, time,
 /// business day, staff, request key, kind, what it did (the audit log's label where it is a
 /// sensitive action), its hash, and whether it links to the entry before it.
+#[utoipa::path(get, path = "/api/v1/stores/{store_id}/entries", params(("store_id" = String, Path), ("from_seq" = Option<i64>, Query, description = "1 or more"), ("limit" = Option<usize>, Query, description = "100 by default, 1,000 at most")), responses((status = 200, body = Object)))]
 async fn store_entries(
     State(hq): State<Hq>,
     Path(raw): Path<String>,
@@ -504,6 +516,9 @@ async fn store_entries(
     };
     if !(1..=1_000).contains(&limit) {
         return bad_query("limit is 1 to 1000".into());
+    }
+    if i64::try_from(from).is_err() {
+        return bad_query("from_seq is a log position, 1 to 9223372036854775807".into());
     }
     // The entry before the first, to check the first link too.
     let start = from.saturating_sub(1).max(1);
@@ -548,6 +563,7 @@ async fn store_entries(
 }
 
 /// One store's stock as headquarters holds it; `?alerts=low|negative` for what needs attention.
+#[utoipa::path(get, path = "/api/v1/stores/{store_id}/stock", params(("store_id" = String, Path), ("alerts" = Option<String>, Query, description = "low or negative")), responses((status = 200, body = Object)))]
 async fn store_stock(
     State(hq): State<Hq>,
     Path(raw): Path<String>,
@@ -620,25 +636,30 @@ fn transfer_refused(e: TransferRefused) -> Response {
     error(status, code, message, e.to_string())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct TransferBody {
+    #[schema(value_type = String, example = "S001")]
     from: StoreId,
+    #[schema(value_type = String, example = "S002")]
     to: StoreId,
     lines: Vec<LineBody>,
     #[serde(default)]
     note: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct LineBody {
+    #[schema(value_type = String)]
     sku: Sku,
     /// A decimal string: "6", "1.250".
+    #[schema(value_type = String, example = "6")]
     qty: Qty,
 }
 
 /// 调拨: headquarters moves goods between two stores (it approves its own request next).
+#[utoipa::path(post, path = "/api/v1/transfers", params(("X-Staff-Id" = Option<String>, Header, description = "who acts, in the demo's open mode (a login sets it otherwise)")), request_body(content = TransferBody), responses((status = 201, body = Object)))]
 async fn request_transfer(
     State(hq): State<Hq>,
     headers: HeaderMap,
@@ -666,13 +687,14 @@ async fn request_transfer(
     }
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct StepBody {
     reason: Option<String>,
 }
 
 /// approve · reject (with a reason) · cancel (asks the source to cancel, with a reason).
+#[utoipa::path(post, path = "/api/v1/transfers/{id}/{step}", params(("id" = String, Path), ("step" = String, Path, description = "approve, reject or cancel"), ("X-Staff-Id" = Option<String>, Header, description = "who acts, in the demo's open mode (a login sets it otherwise)")), request_body(content = StepBody), responses((status = 201, body = Object)))]
 async fn transfer_step(
     State(hq): State<Hq>,
     Path((raw, step)): Path<(String, String)>,
@@ -721,6 +743,7 @@ async fn transfer_step(
     }
 }
 
+#[utoipa::path(get, path = "/api/v1/transfers/{id}", params(("id" = String, Path)), responses((status = 200, body = Object)))]
 async fn get_transfer(State(hq): State<Hq>, Path(raw): Path<String>) -> Response {
     let Ok(id) = DocId::parse(&raw) else {
         return error(StatusCode::BAD_REQUEST, "invalid_id", "单号格式不正确", raw);
@@ -739,6 +762,7 @@ struct TransfersQuery {
 }
 
 /// The transfer queue (调拨单), optionally in one state.
+#[utoipa::path(get, path = "/api/v1/transfers", params(("state" = Option<String>, Query, description = "requested, approved, shipped, received, rejected or cancelled")), responses((status = 200, body = Object)))]
 async fn list_transfers(
     State(hq): State<Hq>,
     q: Result<Query<TransfersQuery>, QueryRejection>,
@@ -773,7 +797,7 @@ async fn list_transfers(
 const HOLD_SECONDS_MAX: u64 = 30 * 24 * 3600;
 const REASON_CHARS_MAX: usize = 200;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct HoldBody {
     /// How long the store has to show a sign of life before it is fenced.
@@ -839,6 +863,7 @@ fn store_in_path(raw: &str) -> Result<StoreId, Box<Response>> {
 /// 挂起门店: puts a store that has gone quiet on hold. If it does not come back within
 /// `seconds`, it is fenced and headquarters takes back every right it holds, so its members can
 /// spend their balance elsewhere. Any connection from the store voids the hold.
+#[utoipa::path(post, path = "/api/v1/stores/{store_id}/hold", params(("store_id" = String, Path), ("X-Staff-Id" = Option<String>, Header, description = "who acts, in the demo's open mode (a login sets it otherwise)")), request_body(content = HoldBody), responses((status = 201, body = Object)))]
 async fn hold_store(
     State(hq): State<Hq>,
     Path(raw): Path<String>,
@@ -887,6 +912,7 @@ async fn hold_store(
 }
 
 /// 撤销挂起: voids a hold before it is posted.
+#[utoipa::path(delete, path = "/api/v1/stores/{store_id}/hold", params(("store_id" = String, Path), ("X-Staff-Id" = Option<String>, Header, description = "who acts, in the demo's open mode (a login sets it otherwise)")), responses((status = 200, body = Object)))]
 async fn void_hold(State(hq): State<Hq>, Path(raw): Path<String>, headers: HeaderMap) -> Response {
     let (staff, store) = match operator_and_store(&headers, &raw) {
         Ok(ok) => ok,
@@ -928,6 +954,7 @@ fn found(record: Result<Option<MemberRecord>, crate::storage::HubStoreError>) ->
     }
 }
 
+#[utoipa::path(get, path = "/api/v1/members/{member_id}", params(("member_id" = String, Path)), responses((status = 200, body = Object)))]
 async fn get_member(State(hq): State<Hq>, Path(raw): Path<String>) -> Response {
     match MemberId::parse(&raw) {
         Ok(id) => found(hq.storage.member(&id)),
@@ -945,7 +972,12 @@ struct Lookup {
     phone: String,
 }
 
-async fn lookup_member(State(hq): State<Hq>, Query(q): Query<Lookup>) -> Response {
+#[utoipa::path(get, path = "/api/v1/members/lookup", params(("phone" = String, Query)), responses((status = 200, body = Object)))]
+async fn lookup_member(State(hq): State<Hq>, q: Result<Query<Lookup>, QueryRejection>) -> Response {
+    let q = match q {
+        Ok(Query(q)) => q,
+        Err(e) => return bad_query(e.body_text()),
+    };
     let phone = match Phone::parse(&q.phone) {
         Ok(phone) => phone,
         Err(e) => {
@@ -972,6 +1004,7 @@ struct Search {
 
 /// 会员搜索: up to 20 members of the whole chain by part of the name, the phone's last digits
 /// or the card number, phones masked.
+#[utoipa::path(get, path = "/api/v1/members/search", params(("q" = String, Query, description = "part of the name, the phone's last digits or the card number")), responses((status = 200, body = Object)))]
 async fn search_members(
     State(hq): State<Hq>,
     q: Result<Query<Search>, QueryRejection>,
@@ -1021,6 +1054,7 @@ fn fen(units: u64) -> Money {
 }
 
 /// A member's wallet as headquarters sees it, with where each counter's rights are held.
+#[utoipa::path(get, path = "/api/v1/members/{member_id}/wallet", params(("member_id" = String, Path)), responses((status = 200, body = Object)))]
 async fn get_wallet(State(hq): State<Hq>, Path(raw): Path<String>) -> Response {
     let id = match MemberId::parse(&raw) {
         Ok(id) => id,
@@ -1070,6 +1104,7 @@ async fn get_wallet(State(hq): State<Hq>, Path(raw): Path<String>) -> Response {
 
 /// Outstanding stored value and points (负债): chain-wide, and per store what it issued
 /// (credits taken there), redeemed (spent there) and holds the rights to now.
+#[utoipa::path(get, path = "/api/v1/liabilities", params(("format" = Option<String>, Query, description = "json (default), csv or xlsx")), responses((status = 200, body = Object)))]
 async fn liabilities(
     State(hq): State<Hq>,
     q: Result<Query<reports::FormatQuery>, QueryRejection>,
@@ -1191,6 +1226,7 @@ struct Period {
 
 /// Cross-store settlement (跨店清分) for a period: who owes whom for stored value prepaid at
 /// one store and spent at another, principal and bonus apart.
+#[utoipa::path(get, path = "/api/v1/settlement", params(("from" = String, Query), ("to" = String, Query), ("bonus" = Option<String>, Query, description = "exclude (default) or include"), ("format" = Option<String>, Query, description = "json (default), csv or xlsx")), responses((status = 200, body = Object)))]
 async fn settlement(State(hq): State<Hq>, q: Result<Query<Period>, QueryRejection>) -> Response {
     let bad = bad_query;
     let Ok(Query(q)) = q else {

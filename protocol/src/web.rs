@@ -43,6 +43,34 @@ impl HttpLimits {
     }
 }
 
+/// The error statuses either server may answer any call with, each with the error body, for
+/// their OpenAPI documents (a route's own description says which codes it gives).
+pub const ERROR_STATUSES: &[(u16, &str)] = &[
+    (
+        400,
+        "the request is malformed, or a field or parameter is not valid",
+    ),
+    (401, "no login, or the session expired or was ended"),
+    (403, "the staff member's role may not do this"),
+    (404, "no such record, or no such file"),
+    (405, "the route does not take this method"),
+    (408, "the request took too long"),
+    (
+        409,
+        "the request conflicts with the state (a key reused with another body, a transfer \
+           in another state, rights held elsewhere)",
+    ),
+    (413, "the body is over the limit"),
+    (414, "the URI is too long"),
+    (421, "the Host is not this server's"),
+    (
+        422,
+        "the request is well formed but refused (a rule, a balance, a limit)",
+    ),
+    (423, "locked after too many wrong passwords"),
+    (503, "storage or headquarters is unavailable just now"),
+];
+
 /// Headers on every answer: the pages run only their own script and cannot be framed (no
 /// clickjacking of a till or of headquarters), and nothing is sniffed or referred.
 pub const SECURITY_HEADERS: &[(&str, &str)] = &[

@@ -69,14 +69,16 @@ pub fn logins_required(storage: &dyn HubStore) -> Result<bool, String> {
     Ok(false)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct LoginBody {
+    #[schema(value_type = String, example = "admin")]
     staff_id: StaffId,
     password: String,
 }
 
 /// 登录: opens a session for a headquarters admin, an auditor or a store manager.
+#[utoipa::path(post, path = "/api/v1/sessions", request_body(content = LoginBody), responses((status = 201, body = Object)))]
 pub(super) async fn login(
     State(hq): State<Hq>,
     body: Result<axum::Json<LoginBody>, JsonRejection>,
@@ -147,6 +149,7 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// 退出登录.
+#[utoipa::path(delete, path = "/api/v1/sessions", responses((status = 200, body = Object)))]
 pub(super) async fn logout(State(hq): State<Hq>, headers: HeaderMap) -> Response {
     let closed = bearer(&headers).is_some_and(|t| hq.sessions.close(t));
     axum::Json(json!({ "closed": closed })).into_response()

@@ -77,6 +77,7 @@ fn checked<T>(
 }
 
 /// 销售报表 for a period, chain-wide or for one store.
+#[utoipa::path(get, path = "/api/v1/reports/sales", params(("from" = String, Query), ("to" = String, Query), ("store" = Option<String>, Query), ("by" = Option<String>, Query, description = "day, week, month, store, hour, category, department, tender, wallet or sku"), ("format" = Option<String>, Query, description = "json (default), csv or xlsx"), ("order" = Option<String>, Query), ("limit" = Option<usize>, Query)), responses((status = 200, body = Object)))]
 pub(super) async fn sales(
     State(hq): State<Hq>,
     q: Result<Query<SalesQuery>, QueryRejection>,
@@ -101,6 +102,7 @@ pub(super) async fn sales(
 /// 会员报表 for a period: new (joined), active (bought), returning (回头客: bought on two days
 /// or more) and dormant members (沉睡, as of `to`), spend per active member, and each member's
 /// purchases, biggest spenders first, phones masked.
+#[utoipa::path(get, path = "/api/v1/reports/members", params(("from" = String, Query), ("to" = String, Query), ("store" = Option<String>, Query), ("format" = Option<String>, Query, description = "json (default), csv or xlsx"), ("dormant_purchases" = Option<u64>, Query), ("dormant_days" = Option<i64>, Query), ("quiet_days" = Option<i64>, Query), ("limit" = Option<usize>, Query)), responses((status = 200, body = Object)))]
 pub(super) async fn members(
     State(hq): State<Hq>,
     q: Result<Query<MemberQuery>, QueryRejection>,

@@ -23,6 +23,7 @@ fn published_json(hq: &Hq, p: &Published) -> serde_json::Value {
 
 /// The rules in force at every store that has heard of them, and every earlier set, newest
 /// first.
+#[utoipa::path(get, path = "/api/v1/member-rules", responses((status = 200, body = Object)))]
 pub(super) async fn get_rules(State(hq): State<Hq>) -> Response {
     let rows = match hq.storage.views(rules::keys::HISTORY, usize::MAX) {
         Ok(rows) => rows,
@@ -45,6 +46,7 @@ pub(super) async fn get_rules(State(hq): State<Hq>) -> Response {
 
 /// Publishes a new rule set (every field, in yuan); a field that does not pass is named in
 /// `field`, and nothing is written.
+#[utoipa::path(put, path = "/api/v1/member-rules", params(("X-Staff-Id" = Option<String>, Header, description = "who acts, in the demo's open mode (a login sets it otherwise)")), request_body(content = Object, description = "会员规则: earn (points_per_yuan, categories, multipliers), top_up_rules, tier_percent_off, overdraft_member, overdraft_store, overdraft_needs_manager"), responses((status = 201, body = Object)))]
 pub(super) async fn set_rules(
     State(hq): State<Hq>,
     headers: HeaderMap,

@@ -15,19 +15,23 @@ use super::login::Scope;
 use super::*;
 use crate::ingest::{HqWrite, HqWriteError};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct StaffBody {
     staff: Vec<StaffIn>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct StaffIn {
+    #[schema(value_type = String, example = "c01")]
     id: StaffId,
     name: String,
     #[serde(default)]
+    #[schema(value_type = Option<String>, example = "S001")]
     store: Option<StoreId>,
+    /// cashier, manager, auditor or hq_admin
+    #[schema(value_type = String, example = "cashier")]
     role: StaffRole,
     #[serde(default = "yes")]
     active: bool,
@@ -84,6 +88,7 @@ pub(super) async fn write(hq: &Hq, headers: &HeaderMap, what: HqWrite) -> Respon
 }
 
 /// 员工资料: adds or replaces staff records; every store refuses ids not in the directory.
+#[utoipa::path(post, path = "/api/v1/staff", params(("X-Staff-Id" = Option<String>, Header, description = "who acts, in the demo's open mode (a login sets it otherwise)")), request_body(content = StaffBody), responses((status = 201, body = Object)))]
 pub(super) async fn change_staff(
     State(hq): State<Hq>,
     scope: Option<axum::Extension<Scope>>,
@@ -137,7 +142,7 @@ pub(super) async fn change_staff(
     write(&hq, &headers, HqWrite::Staff(records)).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct SecretBody {
     /// The new password or PIN; `null` removes the login.
@@ -146,6 +151,7 @@ pub(super) struct SecretBody {
 
 /// 员工密码: headquarters sets a member of staff's password or PIN (kept only as an argon2
 /// hash, which every store receives to check logins offline), or removes it.
+#[utoipa::path(put, path = "/api/v1/staff/{staff_id}/password", params(("staff_id" = String, Path), ("X-Staff-Id" = Option<String>, Header, description = "who acts, in the demo's open mode (a login sets it otherwise)")), request_body(content = SecretBody), responses((status = 201, body = Object)))]
 pub(super) async fn set_secret(
     State(hq): State<Hq>,
     scope: Option<axum::Extension<Scope>>,
@@ -241,6 +247,7 @@ pub(super) struct StaffQuery {
     store: Option<StoreId>,
 }
 
+#[utoipa::path(get, path = "/api/v1/staff", params(("store" = Option<String>, Query)), responses((status = 200, body = Object)))]
 pub(super) async fn list_staff(
     State(hq): State<Hq>,
     q: Result<Query<StaffQuery>, QueryRejection>,
@@ -271,7 +278,7 @@ pub(super) async fn list_staff(
 }
 
 /// A rate as the API takes it: `{"percent": "5"}` or `{"fixed": "10.00"}` (yuan per unit).
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
 enum RateIn {
     Percent(String),
@@ -297,13 +304,15 @@ impl RateIn {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RulesBody {
+    #[schema(value_type = String, format = Date)]
     from: NaiveDate,
     #[serde(default)]
     categories: BTreeMap<String, RateIn>,
     #[serde(default)]
+    #[schema(value_type = BTreeMap<String, RateIn>)]
     skus: BTreeMap<Sku, RateIn>,
     #[serde(default)]
     cards: BTreeMap<String, RateIn>,
@@ -320,6 +329,7 @@ fn rate_json(r: &Rate) -> serde_json::Value {
 
 /// 提成规则: commission rules from a date on (today at the earliest), for sales made after they
 /// are published; they replace the rules before them from that date.
+#[utoipa::path(put, path = "/api/v1/commission-rules", params(("X-Staff-Id" = Option<String>, Header, description = "who acts, in the demo's open mode (a login sets it otherwise)")), request_body(content = RulesBody), responses((status = 201, body = Object)))]
 pub(super) async fn set_rules(
     State(hq): State<Hq>,
     headers: HeaderMap,
@@ -365,6 +375,7 @@ fn rule_sets(storage: &dyn HubStore) -> Result<Vec<commission::Published>, Strin
         .collect()
 }
 
+#[utoipa::path(get, path = "/api/v1/commission-rules", responses((status = 200, body = Object)))]
 pub(super) async fn list_rules(State(hq): State<Hq>) -> Response {
     match rule_sets(&*hq.storage) {
         Ok(sets) => {
@@ -440,6 +451,7 @@ fn each_entry(storage: &dyn HubStore, mut f: impl FnMut(&StoreId, Entry)) -> Res
 
 /// 员工提成: each staff member's sales and commission for a month, per store (returns claw back
 /// what their lines earned), from every store's log at headquarters.
+#[utoipa::path(get, path = "/api/v1/commissions", params(("month" = String, Query, example = "2026-11"), ("store" = Option<String>, Query), ("format" = Option<String>, Query, description = "json (default), csv or xlsx")), responses((status = 200, body = Object)))]
 pub(super) async fn commissions(
     State(hq): State<Hq>,
     q: Result<Query<MonthQuery>, QueryRejection>,
@@ -538,6 +550,7 @@ pub(super) struct AuditQuery {
 /// 操作日志: the sensitive actions of a period (returns, refunds, points by hand, password
 /// resets, coupons, write-offs, stocktakes, overdrafts, 改价, late sales, voided held orders,
 /// tiers set by hand; headquarters' catalogue, staff, logins, rules), newest first: when, where, who, what, and the request's key (which names the till).
+#[utoipa::path(get, path = "/api/v1/audit", params(("from" = String, Query), ("to" = String, Query), ("store" = Option<String>, Query), ("staff" = Option<String>, Query), ("format" = Option<String>, Query, description = "json (default), csv or xlsx")), responses((status = 200, body = Object)))]
 pub(super) async fn audit(
     State(hq): State<Hq>,
     q: Result<Query<AuditQuery>, QueryRejection>,

@@ -71,9 +71,10 @@ fn resolve_held(app: &super::AppState, lines: &[LineIn]) -> Result<Vec<(Sku, Qty
     lines.iter().map(|l| line(app, l, false)).collect()
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct QuoteBody {
+    #[schema(value_type = Option<String>)]
     member_id: Option<MemberId>,
     lines: Vec<LineIn>,
     /// Points the member wants to pay with (积分抵现).
@@ -84,7 +85,7 @@ struct QuoteBody {
 }
 
 /// 结算预览: nothing is written.
-#[utoipa::path(post, path = "/api/v1/checkouts/quote", request_body(content = Object, description = "member_id, lines [{sku|barcode, qty}], points, coupon: priced line by line, nothing written"), responses((status = 200, body = Object), (status = 404, body = super::ErrorBody), (status = 422, body = super::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/checkouts/quote", request_body(content = QuoteBody, description = "member_id, lines [{sku|barcode, qty}], points, coupon: priced line by line, nothing written"), responses((status = 200, body = Object), (status = 404, body = super::ErrorBody), (status = 422, body = super::ErrorBody)))]
 pub(super) async fn quote(State(app): St, Body(body): Body) -> AppResult {
     let b: QuoteBody = parse_body(&body)?;
     let member = match b.member_id {
@@ -116,56 +117,66 @@ pub(super) async fn quote(State(app): St, Body(body): Body) -> AppResult {
     .into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, tag = "kind", rename_all = "snake_case")]
 enum TenderIn {
     Cash {
+        #[schema(value_type = super::MoneySchema)]
         tendered: Money,
     },
     /// 外币现金: e.g. `{"kind": "foreign_cash", "tendered": {"amount": "20", "currency": "USD"}}`.
     ForeignCash {
+        #[schema(value_type = super::MoneySchema)]
         tendered: Money,
     },
     Card {
+        #[schema(value_type = super::MoneySchema)]
         amount: Money,
         reference: String,
     },
     Wechat {
+        #[schema(value_type = super::MoneySchema)]
         amount: Money,
         reference: String,
     },
     Alipay {
+        #[schema(value_type = super::MoneySchema)]
         amount: Money,
         reference: String,
     },
     StoredValue {
+        #[schema(value_type = super::MoneySchema)]
         amount: Money,
     },
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ItemCheckoutBody {
+    #[schema(value_type = Option<String>)]
     member_id: Option<MemberId>,
     lines: Vec<LineIn>,
     #[serde(default)]
     points: u64,
     tenders: Vec<TenderIn>,
     /// Who served the member (for commissions), when not the cashier.
+    #[schema(value_type = Option<String>)]
     served_by: Option<StaffId>,
     /// The member's payment password, when stored value pays.
     password: Option<String>,
     /// A coupon of the member's to redeem.
     coupon: Option<String>,
     /// The held order (挂单) this sale pays.
+    #[schema(value_type = Option<String>)]
     held_order: Option<protocol::DocId>,
     /// 补录: when the sale was made, in the store's local time (`2026-11-28T14:05:00`), for a
     /// sale taken on paper and entered later; at most the store's `backdate_days_max` ago.
+    #[schema(value_type = Option<String>, example = "2026-11-28T14:05:00")]
     sold_at: Option<chrono::NaiveDateTime>,
 }
 
 /// 商品消费: scan items (by SKU or barcode), price them, take payment in any mix of tenders.
-#[utoipa::path(post, path = "/api/v1/checkouts/items", request_body(content = Object, description = "member_id, lines, points, coupon, tenders [{kind: cash|foreign_cash|card|wechat|alipay|stored_value, ...}], served_by, password, held_order"), params(("Idempotency-Key" = String, Header, description = "client-minted key; a retry with the same key returns the first answer"), ("X-Staff-Id" = Option<String>, Header)), responses((status = 201, body = Object), (status = 404, body = super::ErrorBody), (status = 409, body = super::ErrorBody), (status = 422, body = super::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/checkouts/items", request_body(content = ItemCheckoutBody, description = "member_id, lines, points, coupon, tenders [{kind: cash|foreign_cash|card|wechat|alipay|stored_value, ...}], served_by, password, held_order"), params(("Idempotency-Key" = String, Header, description = "client-minted key; a retry with the same key returns the first answer"), ("X-Staff-Id" = Option<String>, Header)), responses((status = 201, body = Object), (status = 404, body = super::ErrorBody), (status = 409, body = super::ErrorBody), (status = 422, body = super::ErrorBody)))]
 pub(super) async fn item_checkout(
     State(app): St,
     headers: HeaderMap,
@@ -329,39 +340,53 @@ pub(super) fn item_sale_json(view: &ItemSaleView, wallet: Option<&Summary>) -> s
 }
 
 /// A coupon's terms as the API takes them.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, tag = "kind", rename_all = "snake_case")]
 enum OfferIn {
     /// 满减
-    AmountOff { threshold: Money, off: Money },
+    AmountOff {
+        #[schema(value_type = super::MoneySchema)]
+        threshold: Money,
+        #[schema(value_type = super::MoneySchema)]
+        off: Money,
+    },
     /// 折扣券: `percent` off, e.g. "10".
     PercentOff {
         percent: String,
         #[serde(default)]
+        #[schema(value_type = Option<super::MoneySchema>)]
         threshold: Option<Money>,
+        #[schema(value_type = Option<super::MoneySchema>)]
         cap: Option<Money>,
     },
     /// 代金券
     Voucher {
+        #[schema(value_type = super::MoneySchema)]
         value: Money,
         #[serde(default)]
+        #[schema(value_type = Option<super::MoneySchema>)]
         threshold: Option<Money>,
     },
     /// 体验券: one unit of a product free.
-    Experience { sku: Sku },
+    Experience {
+        #[schema(value_type = String)]
+        sku: Sku,
+    },
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CouponBody {
     name: String,
     offer: OfferIn,
+    #[schema(value_type = String, format = Date)]
     valid_from: chrono::NaiveDate,
+    #[schema(value_type = String, format = Date)]
     valid_to: chrono::NaiveDate,
 }
 
 /// 发券: gives a member a coupon, spent at most once anywhere in the chain.
-#[utoipa::path(post, path = "/api/v1/members/{member_id}/coupons", request_body(content = Object, description = "name, offer {kind: amount_off|percent_off|voucher|experience, ...}, valid_from, valid_to"), params(("member_id" = String, Path), ("Idempotency-Key" = String, Header, description = "client-minted key; a retry with the same key returns the first answer"), ("X-Staff-Id" = Option<String>, Header)), responses((status = 201, body = Object), (status = 404, body = super::ErrorBody), (status = 422, body = super::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/members/{member_id}/coupons", request_body(content = CouponBody, description = "name, offer {kind: amount_off|percent_off|voucher|experience, ...}, valid_from, valid_to"), params(("member_id" = String, Path), ("Idempotency-Key" = String, Header, description = "client-minted key; a retry with the same key returns the first answer"), ("X-Staff-Id" = Option<String>, Header)), responses((status = 201, body = Object), (status = 404, body = super::ErrorBody), (status = 422, body = super::ErrorBody)))]
 pub(super) async fn issue_coupon(
     State(app): St,
     axum::extract::Path(raw): axum::extract::Path<String>,
@@ -582,14 +607,16 @@ pub(super) async fn receipt(
     Ok(([(axum::http::header::CONTENT_TYPE, kind)], body).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct HoldBody {
+    #[schema(value_type = Option<String>)]
     member_id: Option<MemberId>,
     lines: Vec<LineIn>,
     #[serde(default)]
     points: u64,
     coupon: Option<String>,
+    #[schema(value_type = Option<String>)]
     served_by: Option<StaffId>,
     #[serde(default)]
     note: String,
@@ -637,7 +664,7 @@ fn held_json(app: &super::AppState, h: &crate::journal::HeldView) -> serde_json:
 
 /// 挂单: parks a basket so the till can serve the next customer; any till of the store recalls
 /// it (GET) and pays it (checkout with `held_order`), or voids it.
-#[utoipa::path(post, path = "/api/v1/orders/held", request_body(content = Object, description = "member_id, lines, points, coupon, served_by, note"), params(("Idempotency-Key" = String, Header, description = "client-minted key; a retry with the same key returns the first answer"), ("X-Staff-Id" = Option<String>, Header)), responses((status = 201, body = Object), (status = 404, body = super::ErrorBody), (status = 422, body = super::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/orders/held", request_body(content = HoldBody, description = "member_id, lines, points, coupon, served_by, note"), params(("Idempotency-Key" = String, Header, description = "client-minted key; a retry with the same key returns the first answer"), ("X-Staff-Id" = Option<String>, Header)), responses((status = 201, body = Object), (status = 404, body = super::ErrorBody), (status = 422, body = super::ErrorBody)))]
 pub(super) async fn hold_order(State(app): St, headers: HeaderMap, Body(body): Body) -> AppResult {
     let b: HoldBody = parse_body(&body)?;
     let (key, fingerprint, staff) = request_meta(&headers, "hold_order", &body)?;

@@ -37,16 +37,20 @@ pub(super) fn product(app: &super::AppState, sku: &Sku) -> Result<Product, ApiEr
 }
 
 /// A line as the till sends it: a SKU or a barcode, and a quantity as a decimal string.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct LineIn {
     sku: Option<String>,
     barcode: Option<String>,
+    /// A decimal string: whole pieces ("6") or kilograms with up to three decimals ("1.250").
+    #[schema(example = "2")]
     qty: String,
     /// What one unit cost (receiving only).
+    #[schema(value_type = Option<super::MoneySchema>)]
     cost: Option<Money>,
     /// The line's amount as the till set it (checkout and quote only): 改价 below the price,
     /// or what an open-price product (金额商品, no price in the catalogue) costs.
+    #[schema(value_type = Option<super::MoneySchema>)]
     pub(super) amount: Option<Money>,
 }
 
@@ -252,7 +256,7 @@ async fn stock_write(
     write(app, headers, (route, body), body_of, Command::Stock).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ReceiptBody {
     #[serde(default)]
@@ -263,7 +267,7 @@ struct ReceiptBody {
 }
 
 /// 进货: goods received, with the supplier and each unit's cost.
-#[utoipa::path(post, path = "/api/v1/stock/receipts", request_body(content = Object, description = "supplier, note, lines [{sku, qty, cost}] (进货)"), params(("Idempotency-Key" = String, Header, description = "client-minted key; a retry with the same key returns the first answer"), ("X-Staff-Id" = Option<String>, Header)), responses((status = 201, body = Object), (status = 404, body = super::ErrorBody), (status = 422, body = super::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/stock/receipts", request_body(content = ReceiptBody, description = "supplier, note, lines [{sku, qty, cost}] (进货)"), params(("Idempotency-Key" = String, Header, description = "client-minted key; a retry with the same key returns the first answer"), ("X-Staff-Id" = Option<String>, Header)), responses((status = 201, body = Object), (status = 404, body = super::ErrorBody), (status = 422, body = super::ErrorBody)))]
 pub(super) async fn receive_goods(
     State(app): St,
     headers: HeaderMap,
@@ -287,7 +291,7 @@ pub(super) async fn receive_goods(
     stock_write(&app, &headers, "stock/receipts", &body, action).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct DamageBody {
     reason: String,
@@ -295,7 +299,7 @@ struct DamageBody {
 }
 
 /// 报损: goods written off, with a reason.
-#[utoipa::path(post, path = "/api/v1/stock/damages", request_body(content = Object, description = "reason, lines [{sku, qty}] (报损)"), params(("Idempotency-Key" = String, Header, description = "client-minted key; a retry with the same key returns the first answer"), ("X-Staff-Id" = Option<String>, Header)), responses((status = 201, body = Object), (status = 404, body = super::ErrorBody), (status = 422, body = super::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/stock/damages", request_body(content = DamageBody, description = "reason, lines [{sku, qty}] (报损)"), params(("Idempotency-Key" = String, Header, description = "client-minted key; a retry with the same key returns the first answer"), ("X-Staff-Id" = Option<String>, Header)), responses((status = 201, body = Object), (status = 404, body = super::ErrorBody), (status = 422, body = super::ErrorBody)))]
 pub(super) async fn write_off(State(app): St, headers: HeaderMap, Body(body): Body) -> AppResult {
     let b: DamageBody = parse_body(&body)?;
     let lines = b
@@ -310,14 +314,14 @@ pub(super) async fn write_off(State(app): St, headers: HeaderMap, Body(body): Bo
     stock_write(&app, &headers, "stock/damages", &body, action).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct StocktakeBody {
     skus: Vec<String>,
 }
 
 /// 盘点 opens: the expected count of each SKU is taken now; sales go on while staff count.
-#[utoipa::path(post, path = "/api/v1/stocktakes", request_body(content = Object, description = "skus (盘点)"), params(("Idempotency-Key" = String, Header, description = "client-minted key; a retry with the same key returns the first answer"), ("X-Staff-Id" = Option<String>, Header)), responses((status = 201, body = Object), (status = 404, body = super::ErrorBody), (status = 409, body = super::ErrorBody), (status = 422, body = super::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/stocktakes", request_body(content = StocktakeBody, description = "skus (盘点)"), params(("Idempotency-Key" = String, Header, description = "client-minted key; a retry with the same key returns the first answer"), ("X-Staff-Id" = Option<String>, Header)), responses((status = 201, body = Object), (status = 404, body = super::ErrorBody), (status = 409, body = super::ErrorBody), (status = 422, body = super::ErrorBody)))]
 pub(super) async fn open_stocktake(
     State(app): St,
     headers: HeaderMap,
@@ -335,14 +339,14 @@ pub(super) async fn open_stocktake(
     .await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CountBody {
     counts: Vec<LineIn>,
 }
 
 /// 盘点 closes: what was counted; stock moves by counted − expected at opening.
-#[utoipa::path(post, path = "/api/v1/stocktakes/{id}/counts", request_body(content = Object, description = "counts [{sku, qty}]"), params(("id" = String, Path), ("Idempotency-Key" = String, Header, description = "client-minted key; a retry with the same key returns the first answer"), ("X-Staff-Id" = Option<String>, Header)), responses((status = 201, body = Object), (status = 404, body = super::ErrorBody), (status = 422, body = super::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/stocktakes/{id}/counts", request_body(content = CountBody, description = "counts [{sku, qty}]"), params(("id" = String, Path), ("Idempotency-Key" = String, Header, description = "client-minted key; a retry with the same key returns the first answer"), ("X-Staff-Id" = Option<String>, Header)), responses((status = 201, body = Object), (status = 404, body = super::ErrorBody), (status = 422, body = super::ErrorBody)))]
 pub(super) async fn count_stocktake(
     State(app): St,
     Path(raw): Path<String>,
@@ -378,10 +382,12 @@ async fn transfer_write(
     write(app, headers, (route, body), body_of, Command::Transfer).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct TransferBody {
+    #[schema(value_type = String, example = "S002")]
     from: StoreId,
+    #[schema(value_type = String, example = "S001")]
     to: StoreId,
     lines: Vec<LineIn>,
     #[serde(default)]
@@ -389,7 +395,7 @@ struct TransferBody {
 }
 
 /// 调拨申请: this store asks for goods from another (or offers its own).
-#[utoipa::path(post, path = "/api/v1/transfers", request_body(content = Object, description = "from, to, lines [{sku, qty}] (调拨申请)"), params(("Idempotency-Key" = String, Header, description = "client-minted key; a retry with the same key returns the first answer"), ("X-Staff-Id" = Option<String>, Header)), responses((status = 201, body = Object), (status = 404, body = super::ErrorBody), (status = 422, body = super::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/transfers", request_body(content = TransferBody, description = "from, to, lines [{sku, qty}] (调拨申请)"), params(("Idempotency-Key" = String, Header, description = "client-minted key; a retry with the same key returns the first answer"), ("X-Staff-Id" = Option<String>, Header)), responses((status = 201, body = Object), (status = 404, body = super::ErrorBody), (status = 422, body = super::ErrorBody)))]
 pub(super) async fn request_transfer(
     State(app): St,
     headers: HeaderMap,
@@ -452,7 +458,7 @@ pub(super) async fn cancel_transfer(
     transfer_write(&app, &headers, &route, &body, action).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ReceiveBody {
     /// What arrived; all that was shipped when left out.
@@ -462,7 +468,7 @@ struct ReceiveBody {
 
 /// 调拨收货: the destination receives; a quantity different from what was shipped needs a
 /// discrepancy note.
-#[utoipa::path(post, path = "/api/v1/transfers/{id}/receive", request_body(content = Object, description = "lines [{sku, qty}], discrepancy"), params(("id" = String, Path), ("Idempotency-Key" = String, Header, description = "client-minted key; a retry with the same key returns the first answer"), ("X-Staff-Id" = Option<String>, Header)), responses((status = 201, body = Object), (status = 404, body = super::ErrorBody), (status = 409, body = super::ErrorBody), (status = 422, body = super::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/transfers/{id}/receive", request_body(content = ReceiveBody, description = "lines [{sku, qty}], discrepancy"), params(("id" = String, Path), ("Idempotency-Key" = String, Header, description = "client-minted key; a retry with the same key returns the first answer"), ("X-Staff-Id" = Option<String>, Header)), responses((status = 201, body = Object), (status = 404, body = super::ErrorBody), (status = 409, body = super::ErrorBody), (status = 422, body = super::ErrorBody)))]
 pub(super) async fn receive_transfer(
     State(app): St,
     Path(raw): Path<String>,

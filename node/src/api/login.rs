@@ -55,9 +55,10 @@ pub(super) fn logins_required(app: &AppState) -> Result<bool, ApiError> {
     Ok(false)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct LoginBody {
+    #[schema(value_type = String, example = "c01")]
     staff_id: StaffId,
     password: String,
 }
@@ -73,7 +74,7 @@ fn login_error(e: LoginError) -> ApiError {
 
 /// 员工登录: checks the password or PIN against the hash headquarters sent (offline too) and
 /// opens a session that expires after the store's `session_minutes`.
-#[utoipa::path(post, path = "/api/v1/sessions", request_body(content = Object, description = "staff_id, password"), responses((status = 201, body = Object), (status = 401, body = super::ErrorBody), (status = 403, body = super::ErrorBody), (status = 423, body = super::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/sessions", request_body(content = LoginBody, description = "staff_id, password"), responses((status = 201, body = Object), (status = 401, body = super::ErrorBody), (status = 403, body = super::ErrorBody), (status = 423, body = super::ErrorBody)))]
 pub(super) async fn login(State(app): St, Body(body): Body) -> AppResult {
     let b: LoginBody = parse_body(&body)?;
     let now = now_ms();
