@@ -27,6 +27,7 @@ use crate::ingest::{HoldError, IngestHandle, TransferRefused};
 
 mod doc;
 pub(crate) mod login;
+mod privacy;
 mod reports;
 mod rules;
 mod staff;
@@ -69,6 +70,10 @@ pub fn router(
         .route("/api/v1/members/search", get(search_members))
         .route("/api/v1/members/{member_id}", get(get_member))
         .route("/api/v1/members/{member_id}/wallet", get(get_wallet))
+        .route(
+            "/api/v1/members/{member_id}/export",
+            get(privacy::export_member),
+        )
         .route("/api/v1/liabilities", get(liabilities))
         .route(
             "/api/v1/staff",

@@ -52,7 +52,10 @@ pub async fn serve(
         let mut close = close.clone();
         tokio::spawn(async move {
             let timeout = Duration::from_secs(limits.request_secs);
-            let service = hyper::service::service_fn(move |request| {
+            let service = hyper::service::service_fn(move |mut request: hyper::Request<_>| {
+                request
+                    .extensions_mut()
+                    .insert(protocol::web::Peer(peer.ip()));
                 let mut router = router.clone();
                 async move {
                     let call = tower_service::Service::call(&mut router, request);

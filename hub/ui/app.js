@@ -6,7 +6,7 @@
 const T = {
   zh: {
     open_mode: "演示模式：总部管理员设置登录密码之前，任何人无需登录即可操作（正式使用请关闭 open_before_logins）",
-    title: "连锁总部", logout: "退出", login: "总部登录", staff_id: "员工编号", password: "密码",
+    export_member: "导出个人信息", title: "连锁总部", logout: "退出", login: "总部登录", staff_id: "员工编号", password: "密码",
     login_button: "登录", overview: "今日与本月", today: "今日销售", month: "本月销售",
     store: "门店", today_short: "今日", month_short: "本月", stores: "门店同步", link: "链路",
     behind: "落后条数", behind_s: "落后秒数", hold_state: "挂起/冻结", clock_off: "电脑时钟偏差", minutes: "分钟", hold: "挂起…", void_hold: "撤销挂起",
@@ -33,7 +33,7 @@ const T = {
   },
   en: {
     open_mode: "Demo mode: anyone may use headquarters without a login until an admin has one (turn open_before_logins off for real use)",
-    title: "Headquarters", logout: "Log out", login: "HQ login", staff_id: "Staff ID",
+    export_member: "Export their data", title: "Headquarters", logout: "Log out", login: "HQ login", staff_id: "Staff ID",
     password: "Password", login_button: "Log in", overview: "Today and this month",
     today: "Sales today", month: "Sales this month", store: "Store", today_short: "Today",
     month_short: "Month", stores: "Store sync", link: "Link", behind: "Entries behind",
@@ -356,8 +356,34 @@ $("msearch").addEventListener("submit", async (e) => {
   e.preventDefault();
   const r = await api("/api/v1/members/search?q=" + encodeURIComponent($("msearch-q").value.trim()));
   $("msearch-error").textContent = r.ok ? (r.data.members.length ? "" : t("none_found")) : said(r.data);
-  table("msearch-table", (r.ok && r.data.members) || [], { home_store: "开卡门店", tier: "等级", card_no: "卡号" });
+  const members = (r.ok && r.data.members) || [];
+  table("msearch-table", members, { home_store: "开卡门店", tier: "等级", card_no: "卡号" });
+  // 个人信息查阅复制: the member's own data as a file, on their request.
+  const head = $("msearch-table").querySelector("thead tr");
+  if (head) head.appendChild(document.createElement("th"));
+  [...$("msearch-table").querySelector("tbody").rows].forEach((tr, i) => {
+    const td = document.createElement("td");
+    const button = document.createElement("button");
+    button.type = "button";
+    button.textContent = t("export_member");
+    button.addEventListener("click", () => exportMember(members[i].member_id));
+    td.appendChild(button);
+    tr.appendChild(td);
+  });
 });
+
+async function exportMember(id) {
+  const r = await api("/api/v1/members/" + id + "/export", true);
+  if (!r.ok) {
+    $("msearch-error").textContent = said(await r.json().catch(() => ({})));
+    return;
+  }
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(await r.blob());
+  link.download = `member-${id}.json`;
+  link.click();
+  URL.revokeObjectURL(link.href);
+}
 
 // What arrived differently from what was shipped, line by line, then the receiver's note.
 function discrepancy(tr) {

@@ -1,6 +1,7 @@
 //! Staff sessions (登录), at a till and at headquarters: a member of staff proves who they are
 //! with the password or PIN headquarters set and gets a token that expires; repeated failures
-//! lock the account there for a while. Time and tokens are passed in. Sessions live in memory:
+//! lock the account there for a while, for the address they came from (and for every address
+//! once they add up). Time and tokens are passed in. Sessions live in memory:
 //! a restart asks everyone to log in again.
 
 use std::collections::HashMap;
@@ -9,8 +10,12 @@ use std::sync::Mutex;
 use crate::ids::StaffId;
 use crate::staff::{StaffRecord, StaffRole};
 
-/// Wrong secrets in a row before an account is locked at this store.
+/// Wrong secrets in a row from one address before the account is locked for that address.
 pub const FAILURES_MAX: u32 = 5;
+/// Wrong secrets from every address together before the account is locked for all of them
+/// (so many addresses cannot share out a guessing run, while one address cannot lock a
+/// member of staff out of every till).
+pub const ACCOUNT_FAILURES_MAX: u32 = 25;
 /// How long a lock lasts.
 pub const LOCK_MS: u64 = 15 * 60 * 1000;
 
@@ -60,44 +65,74 @@ pub enum LoginError {
     NotHere(String),
 }
 
+/// Failures in a row and when the lock they caused (if any) ends.
+type Failures = (u32, u64);
+
 #[derive(Default)]
 pub struct Sessions {
     open: Mutex<HashMap<String, Session>>,
-    /// Failures in a row per staff id, and when the lock (if any) ends.
-    failures: Mutex<HashMap<StaffId, (u32, u64)>>,
+    /// Per staff id and client address (`from`), and per staff id from every address.
+    failures: Mutex<(
+        HashMap<(StaffId, String), Failures>,
+        HashMap<StaffId, Failures>,
+    )>,
+}
+
+/// Counts one try against `entry`, locking at `max`; refused while locked.
+fn count(entry: &mut Failures, max: u32, now_ms: u64) -> Result<u32, LoginError> {
+    if entry.1 > now_ms {
+        return Err(LoginError::Locked {
+            minutes: (entry.1 - now_ms).div_ceil(60_000),
+        });
+    }
+    if entry.0 >= max {
+        *entry = (0, 0); // an old lock has run out: count afresh
+    }
+    entry.0 += 1;
+    if entry.0 >= max {
+        entry.1 = now_ms + LOCK_MS;
+    }
+    Ok(entry.0)
+}
+
+fn locked(entry: Option<&Failures>, now_ms: u64) -> Result<(), LoginError> {
+    match entry {
+        Some((_, until)) if *until > now_ms => Err(LoginError::Locked {
+            minutes: (until - now_ms).div_ceil(60_000),
+        }),
+        _ => Ok(()),
+    }
 }
 
 impl Sessions {
-    /// Refuses a login while the account is locked.
-    pub fn check_lock(&self, staff: &StaffId, now_ms: u64) -> Result<(), LoginError> {
-        let map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        match map.get(staff) {
-            Some((_, until)) if *until > now_ms => Err(LoginError::Locked {
-                minutes: (until - now_ms).div_ceil(60_000),
-            }),
-            _ => Ok(()),
-        }
+    /// Refuses a login while the account is locked for `from` (a client address) or for all.
+    pub fn check_lock(&self, staff: &StaffId, from: &str, now_ms: u64) -> Result<(), LoginError> {
+        let maps = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        locked(maps.0.get(&(staff.clone(), from.to_owned())), now_ms)?;
+        locked(maps.1.get(staff), now_ms)
     }
 
-    /// Counts a try before its secret is checked (the check is slow on purpose): many tries at
-    /// once cannot get more than the allowed number checked. The last allowed one locks the
-    /// account until it succeeds (`open` clears the count). Refused while locked.
-    pub fn attempt(&self, staff: &StaffId, now_ms: u64) -> Result<u32, LoginError> {
-        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        let entry = map.entry(staff.clone()).or_default();
-        if entry.1 > now_ms {
-            return Err(LoginError::Locked {
-                minutes: (entry.1 - now_ms).div_ceil(60_000),
-            });
-        }
-        if entry.0 >= FAILURES_MAX {
-            *entry = (0, 0); // an old lock has run out: count afresh
-        }
-        entry.0 += 1;
-        if entry.0 >= FAILURES_MAX {
-            entry.1 = now_ms + LOCK_MS;
-        }
-        Ok(entry.0)
+    /// Counts a try from `from` before its secret is checked (the check is slow on purpose):
+    /// many tries at once cannot get more than the allowed number checked. The last allowed
+    /// one locks the account for that address (`ACCOUNT_FAILURES_MAX` from every address
+    /// together, for all) until it succeeds (`open` clears the count). Refused while locked.
+    pub fn attempt(&self, staff: &StaffId, from: &str, now_ms: u64) -> Result<u32, LoginError> {
+        let mut maps = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let (by_address, by_account) = &mut *maps;
+        locked(by_account.get(staff), now_ms)?;
+        let tries = count(
+            by_address
+                .entry((staff.clone(), from.to_owned()))
+                .or_default(),
+            FAILURES_MAX,
+            now_ms,
+        )?;
+        count(
+            by_account.entry(staff.clone()).or_default(),
+            ACCOUNT_FAILURES_MAX,
+            now_ms,
+        )?;
+        Ok(tries)
     }
 
     /// What a try counted by `attempt` (its `count`) that failed tells the caller.
@@ -112,12 +147,14 @@ impl Sessions {
         }
     }
 
-    /// Opens a session under `token` (the caller draws it at random); forgets expired ones.
-    pub fn open(&self, token: String, session: Session, now_ms: u64) {
-        self.failures
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&session.staff);
+    /// Opens a session under `token` (the caller draws it at random) for a login from `from`;
+    /// forgets expired ones.
+    pub fn open(&self, token: String, session: Session, from: &str, now_ms: u64) {
+        {
+            let mut maps = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+            maps.0.remove(&(session.staff.clone(), from.to_owned()));
+            maps.1.remove(&session.staff);
+        }
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
         open.retain(|_, s| s.expires_ms > now_ms);
         open.insert(token, session);
@@ -155,16 +192,32 @@ mod tests {
         let sessions = Sessions::default();
         let id = staff("c01");
         for left in (1..FAILURES_MAX).rev() {
-            let count = sessions.attempt(&id, 1_000).unwrap();
+            let count = sessions.attempt(&id, "10.0.0.9", 1_000).unwrap();
             assert_eq!(sessions.failed(count), LoginError::Wrong { left });
-            assert!(sessions.check_lock(&id, 1_000).is_ok());
+            assert!(sessions.check_lock(&id, "10.0.0.9", 1_000).is_ok());
         }
-        let count = sessions.attempt(&id, 1_000).unwrap();
+        let count = sessions.attempt(&id, "10.0.0.9", 1_000).unwrap();
         assert!(matches!(sessions.failed(count), LoginError::Locked { .. }));
-        assert!(sessions.check_lock(&id, 1_000 + LOCK_MS - 1).is_err());
-        assert!(sessions.attempt(&id, 1_000 + LOCK_MS - 1).is_err());
-        assert!(sessions.check_lock(&id, 1_000 + LOCK_MS).is_ok());
-        let count = sessions.attempt(&id, 1_000 + LOCK_MS).unwrap();
+        assert!(
+            sessions
+                .check_lock(&id, "10.0.0.9", 1_000 + LOCK_MS - 1)
+                .is_err()
+        );
+        assert!(
+            sessions
+                .attempt(&id, "10.0.0.9", 1_000 + LOCK_MS - 1)
+                .is_err()
+        );
+        assert!(
+            sessions.check_lock(&id, "10.0.0.2", 1_000).is_ok(),
+            "the staff member's own till is not locked out"
+        );
+        assert!(
+            sessions
+                .check_lock(&id, "10.0.0.9", 1_000 + LOCK_MS)
+                .is_ok()
+        );
+        let count = sessions.attempt(&id, "10.0.0.9", 1_000 + LOCK_MS).unwrap();
         assert_eq!(
             sessions.failed(count),
             LoginError::Wrong {
@@ -181,9 +234,36 @@ mod tests {
         let sessions = Sessions::default();
         let id = staff("c01");
         let checked = (0..100)
-            .filter(|_| sessions.attempt(&id, 1_000).is_ok())
+            .filter(|_| sessions.attempt(&id, "10.0.0.9", 1_000).is_ok())
             .count();
         assert_eq!(checked, FAILURES_MAX as usize);
+    }
+
+    /// Guesses shared out over many addresses lock the account everywhere once they add up.
+    #[test]
+    fn guesses_from_many_addresses_lock_the_account_for_all() {
+        let sessions = Sessions::default();
+        let id = staff("c01");
+        let checked = (0..50)
+            .filter(|i| {
+                let from = format!("10.0.{}.1", i / 2);
+                sessions.attempt(&id, &from, 1_000).is_ok()
+            })
+            .count();
+        assert_eq!(checked, ACCOUNT_FAILURES_MAX as usize);
+        assert!(sessions.check_lock(&id, "10.9.9.9", 1_000).is_err());
+        let session = Session {
+            staff: id.clone(),
+            role: StaffRole::Cashier,
+            expires_ms: 5_000,
+            credential: "hash".into(),
+        };
+        sessions.open("t".into(), session, "10.9.9.9", 1_000 + LOCK_MS);
+        assert!(
+            sessions
+                .check_lock(&id, "10.9.9.9", 1_000 + LOCK_MS)
+                .is_ok()
+        );
     }
 
     #[test]
@@ -226,7 +306,7 @@ mod tests {
             expires_ms: 5_000,
             credential: "hash".into(),
         };
-        sessions.open("t1".into(), session.clone(), 0);
+        sessions.open("t1".into(), session.clone(), "10.0.0.9", 0);
         assert_eq!(sessions.get("t1", 4_999), Lookup::Live(session));
         assert_eq!(sessions.get("t1", 5_000), Lookup::Expired);
         assert_eq!(

@@ -1,6 +1,11 @@
 //! What the node's and the hub's HTTP servers require of every request and add to every
 //! answer, as rules both share (the axum middleware around them is each server's own).
 
+/// The client's address, put on each request by the server loop (logins count failures per
+/// address, so one client cannot lock a member of staff out of every till).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Peer(pub std::net::IpAddr);
+
 /// What one HTTP server lets its clients hold (`[http]` in node.toml and hub.toml): the
 /// connections open at once (one more is closed at once, so idle sockets cannot use up the
 /// process's file descriptors), and how long a connection may take to send a request's headers,

@@ -556,3 +556,158 @@ fn a_new_chain_is_closed_from_its_first_start() {
     hub.kill();
     a.kill();
 }
+
+/// 个人信息查阅复制: headquarters exports everything it holds about a member — the full profile,
+/// the wallet, and every entry about them from every store — for an admin or an auditor, not for
+/// a store manager.
+#[test]
+fn headquarters_exports_a_members_own_data_on_request() {
+    let chain = Chain::new(bins!());
+    let hub = chain.hub("127.0.0.1:0".parse().unwrap());
+    chain.enrol("S001", hub.sync);
+    let a = chain.node("S001");
+    wait_online(&[&a.client]);
+    let member = tests::chain::register(&a.client, "reg-a-0001", "吴九", "13912340009");
+    let topped = a.client.post(
+        &format!("/api/v1/members/{member}/top-ups"),
+        Some("topup-a-0001"),
+        &json!({"amount": {"amount": "100.00"}}).to_string(),
+    );
+    assert_eq!(topped.status, 201, "{:?}", topped.body);
+    let sale = a.client.post(
+        "/api/v1/checkouts/quick",
+        Some("sale-a-0001"),
+        &json!({"member_id": member, "amount": {"amount": "12.00"},
+                "cash_tendered": {"amount": "20.00"}})
+        .to_string(),
+    );
+    assert_eq!(sale.status, 201, "{:?}", sale.body);
+    let hq = &hub.client;
+    let export = eventually(20, "the sale at headquarters", || {
+        let export = hq.get(&format!("/api/v1/members/{member}/export"));
+        (export.body["history"].as_array().map_or(0, Vec::len) >= 3).then_some(export)
+    });
+    let body = &export.body;
+    assert_eq!(body["profile"]["phone"], "13912340009", "{body}");
+    assert_eq!(body["profile"]["name"], "吴九");
+    assert_eq!(
+        body["wallet"]["stored_value"]["principal"]["amount"], "100.00",
+        "{body}"
+    );
+    let kinds: Vec<String> = body["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| match &h["entry"] {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.as_object().unwrap().keys().next().unwrap().clone(),
+        })
+        .collect();
+    for kind in ["member_registered", "wallet", "sale"] {
+        assert!(kinds.iter().any(|k| k == kind), "{kind} in {kinds:?}");
+    }
+    assert_eq!(
+        hq.get("/api/v1/members/01ARZ3NDEKTSV4RRFFQ69G5FAV/export")
+            .code(),
+        "member_not_found"
+    );
+    // A store manager may not; an auditor may.
+    let staff = json!({"staff": [
+        {"id": "m01", "name": "李店长", "store": "S001", "role": "manager"},
+        {"id": "au01", "name": "审计", "role": "auditor"},
+        {"id": "hq1", "name": "总部", "role": "hq_admin"},
+    ]});
+    assert_eq!(
+        hq.post_as("/api/v1/staff", Some("hq1"), &staff.to_string())
+            .status,
+        201
+    );
+    for (id, pw) in [
+        ("m01", "135790"),
+        ("au01", "auditor-pass-1"),
+        ("hq1", "admin-pass-01"),
+    ] {
+        let set = hq.put_as(
+            &format!("/api/v1/staff/{id}/password"),
+            "unused-key-0001",
+            Some("hq1"),
+            &json!({ "password": pw }).to_string(),
+        );
+        assert_eq!(set.status, 201, "{id}: {:?}", set.body);
+    }
+    let as_who = |id: &str, pw: &str| {
+        let token = login(hq, id, pw).body["token"].as_str().unwrap().to_owned();
+        hq.with_bearer(&token)
+    };
+    let path = format!("/api/v1/members/{member}/export");
+    assert_eq!(as_who("m01", "135790").get(&path).code(), "role_forbidden");
+    assert_eq!(as_who("au01", "auditor-pass-1").get(&path).status, 200);
+    hub.kill();
+    a.kill();
+}
+
+/// POSTs a login to `base` from the loopback address `from` (127.0.0.x): the raw answer.
+fn login_from(base: &str, from: [u8; 4], staff: &str, password: &str) -> String {
+    use std::io::{Read, Write};
+    let target: std::net::SocketAddr = base.trim_start_matches("http://").parse().unwrap();
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    let local = std::net::SocketAddr::from((from, 0));
+    socket.bind(&local.into()).unwrap();
+    socket.connect(&target.into()).unwrap();
+    let mut stream: std::net::TcpStream = socket.into();
+    let body = json!({"staff_id": staff, "password": password}).to_string();
+    write!(
+        stream,
+        "POST /api/v1/sessions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
+}
+
+/// The tester locked any staff id out for 15 minutes from anywhere. Wrong secrets lock the
+/// account for the address they came from: the cashier still logs in at their own till.
+#[test]
+fn wrong_logins_from_one_address_do_not_lock_a_cashier_out_of_their_till() {
+    let chain = Chain::new(bins!());
+    let hub = chain.hub("127.0.0.1:0".parse().unwrap());
+    chain.enrol("S001", hub.sync);
+    let a = chain.node("S001");
+    wait_online(&[&a.client]);
+    let hq = &hub.client;
+    let staff =
+        json!({"staff": [{"id": "c01", "name": "王芳", "store": "S001", "role": "cashier"}]});
+    assert_eq!(
+        hq.post_as("/api/v1/staff", Some("hq-ops"), &staff.to_string())
+            .status,
+        201
+    );
+    let set = hq.put_as(
+        "/api/v1/staff/c01/password",
+        "unused-key-0001",
+        Some("hq-ops"),
+        &json!({"password": "246810"}).to_string(),
+    );
+    assert_eq!(set.status, 201, "{:?}", set.body);
+    eventually(30, "c01's login at S001", || {
+        login_from(&a.client.base, [127, 0, 0, 3], "c01", "246810")
+            .starts_with("HTTP/1.1 201")
+            .then_some(())
+    });
+    for _ in 0..5 {
+        let answer = login_from(&a.client.base, [127, 0, 0, 9], "c01", "000000");
+        assert!(
+            answer.starts_with("HTTP/1.1 401") || answer.starts_with("HTTP/1.1 423"),
+            "{answer}"
+        );
+    }
+    let locked = login_from(&a.client.base, [127, 0, 0, 9], "c01", "246810");
+    assert!(locked.contains("account_locked"), "{locked}");
+    let own_till = login_from(&a.client.base, [127, 0, 0, 2], "c01", "246810");
+    assert!(own_till.starts_with("HTTP/1.1 201"), "{own_till}");
+    hub.kill();
+    a.kill();
+}

@@ -119,6 +119,7 @@ fn certificates_that_should_not_get_in_do_not() {
     let mut rogue = ops::pki::enrol(&rogue_pki, "S009", hub.sync, "hub", &rogue_out).unwrap();
     std::fs::copy(chain.pki.join("ca.pem"), rogue_out.join("ca.pem")).unwrap();
     rogue.sync.as_mut().unwrap().retry_delay_ms_max = 500;
+    rogue.open_before_logins = true;
     std::fs::write(rogue_out.join("node.toml"), rogue.to_toml()).unwrap();
 
     // An expired certificate from the right CA.

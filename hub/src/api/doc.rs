@@ -36,6 +36,7 @@ pub(super) struct ErrorBody {
         super::lookup_member,
         super::search_members,
         super::get_wallet,
+        super::privacy::export_member,
         super::liabilities,
         super::settlement,
         super::login::login,

@@ -13,7 +13,7 @@ use protocol::staff::StaffRole;
 
 use super::*;
 
-fn now_ms() -> u64 {
+pub(super) fn now_ms() -> u64 {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
     now.map_or(0, |d| d.as_millis() as u64)
 }
@@ -81,14 +81,16 @@ pub(super) struct LoginBody {
 #[utoipa::path(post, path = "/api/v1/sessions", request_body(content = LoginBody), responses((status = 201, body = Object)))]
 pub(super) async fn login(
     State(hq): State<Hq>,
+    peer: Option<axum::Extension<protocol::web::Peer>>,
     body: Result<axum::Json<LoginBody>, JsonRejection>,
 ) -> Response {
+    let from = peer.map(|p| p.0.0.to_string()).unwrap_or_default();
     let b = match body {
         Ok(axum::Json(b)) => b,
         Err(e) => return super::body_refused(e, "invalid_request", "请求内容不正确"),
     };
     let now = now_ms();
-    if let Err(e) = hq.sessions.check_lock(&b.staff_id, now) {
+    if let Err(e) = hq.sessions.check_lock(&b.staff_id, &from, now) {
         return login_error(e);
     }
     let views = crate::ingest::HubViews::reader(&*hq.storage);
@@ -106,7 +108,7 @@ pub(super) async fn login(
         )));
     }
     // Counted before the slow check, so tries at once cannot beat the lock.
-    let count = match hq.sessions.attempt(&b.staff_id, now) {
+    let count = match hq.sessions.attempt(&b.staff_id, &from, now) {
         Ok(count) => count,
         Err(e) => return login_error(e),
     };
@@ -129,7 +131,7 @@ pub(super) async fn login(
         expires_ms: now + SESSION_MS,
         credential,
     };
-    hq.sessions.open(token.clone(), session, now);
+    hq.sessions.open(token.clone(), session, &from, now);
     (
         StatusCode::CREATED,
         axum::Json(

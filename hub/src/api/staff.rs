@@ -435,7 +435,10 @@ fn original_sale(
 
 /// Every entry of every log headquarters holds (the stores' and its own), decoded, with its
 /// store.
-fn each_entry(storage: &dyn HubStore, mut f: impl FnMut(&StoreId, Entry)) -> Result<(), String> {
+pub(super) fn each_entry(
+    storage: &dyn HubStore,
+    mut f: impl FnMut(&StoreId, Entry),
+) -> Result<(), String> {
     for (store, _, _) in storage.stores().map_err(|e| e.to_string())? {
         for bytes in storage
             .entries(&store, 1, usize::MAX)

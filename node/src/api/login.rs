@@ -75,11 +75,16 @@ fn login_error(e: LoginError) -> ApiError {
 /// 员工登录: checks the password or PIN against the hash headquarters sent (offline too) and
 /// opens a session that expires after the store's `session_minutes`.
 #[utoipa::path(post, path = "/api/v1/sessions", request_body(content = LoginBody, description = "staff_id, password"), responses((status = 201, body = Object), (status = 401, body = super::ErrorBody), (status = 403, body = super::ErrorBody), (status = 423, body = super::ErrorBody)))]
-pub(super) async fn login(State(app): St, Body(body): Body) -> AppResult {
+pub(super) async fn login(
+    State(app): St,
+    peer: Option<axum::Extension<protocol::web::Peer>>,
+    Body(body): Body,
+) -> AppResult {
     let b: LoginBody = parse_body(&body)?;
     let now = now_ms();
+    let from = peer.map(|p| p.0.0.to_string()).unwrap_or_default();
     app.sessions
-        .check_lock(&b.staff_id, now)
+        .check_lock(&b.staff_id, &from, now)
         .map_err(login_error)?;
     let kv = app.views.kv();
     let storage = |e: String| ApiError::new(Code::Storage, e);
@@ -101,7 +106,7 @@ pub(super) async fn login(State(app): St, Body(body): Body) -> AppResult {
     // Counted before the slow check, so tries at once cannot beat the lock.
     let count = app
         .sessions
-        .attempt(&b.staff_id, now)
+        .attempt(&b.staff_id, &from, now)
         .map_err(login_error)?;
     let secret = b.password;
     let credential = hash.clone();
@@ -122,7 +127,7 @@ pub(super) async fn login(State(app): St, Body(body): Body) -> AppResult {
         expires_ms,
         credential,
     };
-    app.sessions.open(token.clone(), session, now);
+    app.sessions.open(token.clone(), session, &from, now);
     tracing::info!(staff = %record.id, role = ?record.role, "logged in");
     Ok((
         StatusCode::CREATED,

@@ -1,0 +1,125 @@
+//! 个人信息查阅复制: a member's own data on request (PIPL art. 45) — the profile as headquarters
+//! holds it (the full phone, birthday, tags, notes), the wallet (stored value, points by lot,
+//! cards, coupons, what is owed), and every entry of every store's log that concerns them
+//! (registration and edits, sales, returns, top-ups and other wallet changes), as one JSON
+//! file. Headquarters' admins and auditors may export; each export is logged.
+
+use protocol::entry::{Entry, Payload};
+
+use super::*;
+
+/// The member an entry is about, if any.
+fn concerns(payload: &Payload) -> Option<MemberId> {
+    match payload {
+        Payload::MemberRegistered { member_id, .. }
+        | Payload::MemberEdited { member_id, .. }
+        | Payload::Wallet { member_id, .. } => Some(*member_id),
+        Payload::QuickSale(sale) | Payload::Sale { sale, .. } => sale.member_id,
+        Payload::Checkout { sale, .. } => sale.member_id,
+        Payload::Return { member_id, .. } => *member_id,
+        Payload::ItemReturn { ret, .. } => ret.member_id,
+        Payload::Audit {
+            note: protocol::audit::Note::TierChanged { member_id, .. },
+        } => Some(*member_id),
+        Payload::Audit {
+            note: protocol::audit::Note::HeldVoided { member_id, .. },
+        } => *member_id,
+        _ => None,
+    }
+}
+
+/// One entry as the export lists it: where, when, who, what (the payload without the profile
+/// change's bytes, which the profile above already shows).
+fn entry_json(store: &StoreId, entry: &Entry) -> serde_json::Value {
+    let what = match &entry.payload {
+        Payload::MemberRegistered { .. } => json!("member_registered"),
+        Payload::MemberEdited { .. } => json!("member_edited"),
+        other => serde_json::to_value(other).unwrap_or_default(),
+    };
+    json!({
+        "store_id": store, "seq": entry.seq, "recorded_at_ms": entry.hlc.wall_ms,
+        "business_date": entry.business_date, "staff_id": entry.staff,
+        "action": protocol::audit::action(entry).map(|a| a.0),
+        "entry": what,
+    })
+}
+
+/// 个人信息导出: everything headquarters holds about one member, as a file.
+#[utoipa::path(get, path = "/api/v1/members/{member_id}/export", params(("member_id" = String, Path)), responses((status = 200, body = Object, description = "member-<id>.json: profile, wallet and every entry about the member")))]
+pub(super) async fn export_member(
+    State(hq): State<Hq>,
+    Path(raw): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let id = match MemberId::parse(&raw) {
+        Ok(id) => id,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid_id",
+                "编号格式不正确",
+                e.to_string(),
+            );
+        }
+    };
+    let storage = hq.storage.clone();
+    let read = tokio::task::spawn_blocking(move || {
+        let Some(record) = storage.member(&id).map_err(|e| e.to_string())? else {
+            return Ok(None);
+        };
+        let wallet = storage
+            .wallet(&id)
+            .map_err(|e| e.to_string())?
+            .unwrap_or_default();
+        let mut history = Vec::new();
+        staff::each_entry(&*storage, |store, entry| {
+            if concerns(&entry.payload) == Some(id) {
+                history.push(entry_json(store, &entry));
+            }
+        })?;
+        Ok::<_, String>(Some((record, wallet, history)))
+    })
+    .await;
+    let (record, wallet, history) = match read {
+        Ok(Ok(Some(found))) => found,
+        Ok(Ok(None)) => return found(Ok(None)),
+        Ok(Err(e)) => return unavailable(e),
+        Err(e) => return unavailable(e.to_string()),
+    };
+    let by = headers
+        .get("x-staff-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("system");
+    tracing::info!(member = %id, staff = by, "member data exported (个人信息查阅复制)");
+    let p = &record.profile;
+    let summary = wallet.summary(&StoreId::hq(), today(), &PointsPolicy::default());
+    let body = json!({
+        "member_id": id.to_string(),
+        "exported_at_ms": login::now_ms(),
+        "exported_by": by,
+        "profile": {
+            "name": p.name, "phone": p.phone.as_str(), "card_no": p.card_no,
+            "birthday": p.birthday, "gender": p.gender, "tags": p.tags, "notes": p.notes,
+            "tier": p.tier, "custom": p.custom, "home_store": p.home_store,
+            "join_date": p.join_date, "referrer": p.referrer,
+        },
+        "wallet": {
+            "stored_value": {
+                "principal": Money::cny(summary.principal),
+                "bonus": Money::cny(summary.bonus),
+            },
+            "points": summary.points,
+            "points_lots": summary.lots,
+            "cards": summary.cards,
+            "owed": Money::cny(summary.owed),
+        },
+        "payment_password_set": wallet.password.is_some(),
+        "history": history,
+    });
+    let disposition = format!("attachment; filename=\"member-{id}.json\"");
+    (
+        [(axum::http::header::CONTENT_DISPOSITION, disposition)],
+        axum::Json(body),
+    )
+        .into_response()
+}
