@@ -67,15 +67,14 @@ pub enum LoginError {
 
 /// Failures in a row and when the lock they caused (if any) ends.
 type Failures = (u32, u64);
+/// Failures per staff id and client address.
+type ByAddress = HashMap<(StaffId, String), Failures>;
 
 #[derive(Default)]
 pub struct Sessions {
     open: Mutex<HashMap<String, Session>>,
     /// Per staff id and client address (`from`), and per staff id from every address.
-    failures: Mutex<(
-        HashMap<(StaffId, String), Failures>,
-        HashMap<StaffId, Failures>,
-    )>,
+    failures: Mutex<(ByAddress, HashMap<StaffId, Failures>)>,
 }
 
 /// Counts one try against `entry`, locking at `max`; refused while locked.
