@@ -29,6 +29,16 @@ pub async fn ensure(
         return Ok(None);
     }
     let id = StaffId::parse(FIRST_ADMIN).map_err(anyhow::Error::msg)?;
+    // With no admin who can log in, the chain has no way in: `admin` is made an active admin
+    // again even if it was deactivated or is something else now, and the log says so.
+    let views = crate::ingest::HubViews::reader(storage);
+    if let Some(old) = protocol::staff::read(&views, &id).map_err(anyhow::Error::msg)? {
+        tracing::warn!(
+            role = ?old.role,
+            active = old.active,
+            "no active headquarters admin has a login: staff `admin` is made one again"
+        );
+    }
     let password = random_password()?;
     let mut salt = [0u8; 16];
     getrandom::fill(&mut salt).map_err(|e| anyhow::anyhow!("random salt: {e}"))?;
@@ -67,10 +77,17 @@ fn random_password() -> anyhow::Result<String> {
         .collect())
 }
 
-/// Writes `text` to a new file only its owner may read (0600 on Unix).
+/// Writes `text` to a new file only its owner may read (0600 on Unix); one left from an earlier
+/// start (perhaps restored with other permissions) is replaced, not reused.
 fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(e).with_context(|| format!("removing {}", path.display()));
+        }
+        _ => {}
+    }
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let mut file = options

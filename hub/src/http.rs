@@ -1,19 +1,42 @@
 //! The HTTP server loop around the router, with the limits `axum::serve` does not set
-//! (`protocol::web::HttpLimits`): a cap on open connections, a timeout on reading a request's
-//! headers that also closes a connection idle between requests, and a timeout on each request.
+//! (`protocol::web::HttpLimits`): a cap on open connections, in all and per client address, a
+//! timeout on reading a request's headers that also closes a connection idle between requests,
+//! a timeout on each request, and one on a client that stops reading an answer.
 //! The store node runs the same loop (`node/src/http.rs`); the two servers share no crate but
 //! `protocol`, which does no I/O.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::response::IntoResponse;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use protocol::web::HttpLimits;
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
-/// Serves `router` on `listener` until `shutdown` completes, then lets open requests finish.
+/// A connection's places: one of the server's and one of its address's, given back on drop.
+struct Place {
+    _permit: OwnedSemaphorePermit,
+    per_address: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    address: IpAddr,
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        let mut map = self.per_address.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = map.get_mut(&self.address) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                map.remove(&self.address);
+            }
+        }
+    }
+}
+
+/// Serves `router` on `listener` until `shutdown` completes, then lets open requests finish
+/// (for at most `request_secs`).
 pub async fn serve(
     listener: TcpListener,
     router: axum::Router,
@@ -21,6 +44,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let permits = Arc::new(Semaphore::new(limits.connections_max));
+    let per_address: Arc<Mutex<HashMap<IpAddr, usize>>> = Arc::default();
     let (closing, close) = watch::channel(false);
     let mut shutdown = std::pin::pin!(shutdown);
     let mut refused = 0u64;
@@ -38,7 +62,19 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let Ok(permit) = permits.clone().try_acquire_owned() else {
+        let place = permits.clone().try_acquire_owned().ok().and_then(|permit| {
+            let mut map = per_address.lock().unwrap_or_else(|e| e.into_inner());
+            let held = map.entry(peer.ip()).or_default();
+            (*held < limits.connections_per_address_max).then(|| {
+                *held += 1;
+                Place {
+                    _permit: permit,
+                    per_address: per_address.clone(),
+                    address: peer.ip(),
+                }
+            })
+        });
+        let Some(place) = place else {
             drop(stream);
             // Said at most once a second: a flood of connections is not a flood of log lines.
             refused += 1;
@@ -68,10 +104,13 @@ pub async fn serve(
                     )
                 }
             });
+            // A client that stops reading an answer loses its connection after `write_secs`.
+            let mut stream = tokio_io_timeout::TimeoutStream::new(stream);
+            stream.set_write_timeout(Some(Duration::from_secs(limits.write_secs)));
             let mut http = hyper::server::conn::http1::Builder::new();
             http.timer(TokioTimer::new())
                 .header_read_timeout(Duration::from_secs(limits.header_read_secs));
-            let connection = http.serve_connection(TokioIo::new(stream), service);
+            let connection = http.serve_connection(TokioIo::new(Box::pin(stream)), service);
             let mut connection = std::pin::pin!(connection);
             tokio::select! {
                 _ = connection.as_mut() => {}
@@ -80,13 +119,17 @@ pub async fn serve(
                     let _ = connection.await;
                 }
             }
-            drop(permit);
+            drop(place);
         });
     }
-    // Open connections finish their request and close; new ones are no longer accepted.
+    // Open connections finish their request and close; new ones are no longer accepted. A
+    // connection that does not finish within a request's time is left behind.
     let _ = closing.send(true);
     drop(close);
-    closing.closed().await;
+    let drain = Duration::from_secs(limits.request_secs);
+    if tokio::time::timeout(drain, closing.closed()).await.is_err() {
+        tracing::warn!("connections still open at shutdown: left behind");
+    }
     Ok(())
 }
 

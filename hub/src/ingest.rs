@@ -70,6 +70,8 @@ pub enum HqWrite {
     Commission(CommissionRules),
     /// 会员规则 for every store.
     Rules(protocol::rules::ChainRules),
+    /// An action of headquarters' kept for the audit log (a member's data exported).
+    Note(protocol::audit::Note),
 }
 
 /// Why headquarters' write was refused. Nothing was written.
@@ -1226,6 +1228,7 @@ impl Ingest {
                 rules.check()?;
                 Payload::ChainRules { rules }
             }
+            HqWrite::Note(note) => Payload::Audit { note },
         };
         // Leave room for the envelope; an entry over the limit could never be decoded.
         let bytes = postcard::to_stdvec(&payload).map_or(usize::MAX, |b| b.len());

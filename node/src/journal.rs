@@ -620,10 +620,18 @@ impl Journal {
             join_date: self.settings.calendar.business_date(now_ms),
             referrer: m.referrer,
         };
+        // A tier other than the chain's first is a discount given: the audit log shows it.
+        let first = &self.settings.default_tier;
+        let note = (profile.tier != *first).then(|| protocol::audit::Note::TierChanged {
+            member_id,
+            from: first.clone(),
+            to: profile.tier.clone(),
+        });
         let (_, change) = MemberDoc::create(&self.settings.store_id, now_ms as i64, &profile)?;
         let payload = Payload::MemberRegistered { member_id, change };
         let when = self.points_when(now_ms);
-        self.append(&r, now_ms, payload, |ov| {
+        let today = self.settings.calendar.business_date(now_ms);
+        self.append_on(&r, now_ms, today, payload, note, |ov| {
             member_outcome(ov, &member_id, when)
         })
     }
@@ -1112,7 +1120,7 @@ impl Journal {
         r: &Request<T>,
         now_ms: u64,
         payload: Payload,
-        outcome: impl FnOnce(&Overlay<'_>) -> Result<Outcome, StoreError>,
+        outcome: impl FnOnce(&mut Overlay<'_>) -> Result<Outcome, StoreError>,
     ) -> Result<Outcome, Rejection> {
         let today = self.settings.calendar.business_date(now_ms);
         self.append_on(r, now_ms, today, payload, None, outcome)
@@ -1120,6 +1128,7 @@ impl Journal {
 
     /// `append`, booked on `business_date` (today, or the day a sale entered late was made),
     /// followed by an audit note on it when there is one (the same request, the same batch).
+    /// `outcome` reads the views as written and may add writes of its own to the batch.
     fn append_on<T>(
         &mut self,
         r: &Request<T>,
@@ -1127,7 +1136,7 @@ impl Journal {
         business_date: chrono::NaiveDate,
         payload: Payload,
         note: Option<protocol::audit::Note>,
-        outcome: impl FnOnce(&Overlay<'_>) -> Result<Outcome, StoreError>,
+        outcome: impl FnOnce(&mut Overlay<'_>) -> Result<Outcome, StoreError>,
     ) -> Result<Outcome, Rejection> {
         let mut ov = Overlay::new(&*self.store);
         let mut tip = self.tip;
@@ -1156,7 +1165,8 @@ impl Journal {
                 hash: entry.hash(),
             };
         }
-        let outcome = outcome(&ov)?;
+        // The outcome may write too (a paid or voided held order goes in the same batch).
+        let outcome = outcome(&mut ov)?;
         let record = RequestRecord {
             fingerprint: r.fingerprint,
             outcome: outcome.clone(),

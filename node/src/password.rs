@@ -62,18 +62,25 @@ pub struct Try<'a> {
 }
 
 impl Tries {
-    /// Takes a try for `member`, who has `failed` wrong passwords on record that still count.
-    pub fn take(&self, member: MemberId, failed: usize) -> Result<Try<'_>, PasswordError> {
+    /// Takes a try for `member`, who has `failed()` wrong passwords on record that still count
+    /// (read while the tries are held still, so a try given back after its failure was written
+    /// cannot be missed by both counts).
+    pub fn take<E>(
+        &self,
+        member: MemberId,
+        failed: impl FnOnce() -> Result<usize, E>,
+    ) -> Result<Result<Try<'_>, PasswordError>, E> {
         let mut map = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        let failed = failed()?;
         let in_flight = map.entry(member).or_default();
         if failed + *in_flight >= PASSWORD_FAILURES_MAX {
-            return Err(PasswordError::Locked);
+            return Ok(Err(PasswordError::Locked));
         }
         *in_flight += 1;
-        Ok(Try {
+        Ok(Ok(Try {
             tries: self,
             member,
-        })
+        }))
     }
 }
 
@@ -114,16 +121,15 @@ mod tests {
     fn tries_in_flight_count_with_failures_on_record() {
         let member = MemberId::mint(1, 1);
         let tries = Tries::default();
-        let held: Vec<Try<'_>> = (0..3).map(|_| tries.take(member, 2).unwrap()).collect();
-        assert!(matches!(tries.take(member, 2), Err(PasswordError::Locked)));
-        assert!(
-            tries.take(MemberId::mint(1, 2), 0).is_ok(),
-            "another member"
-        );
+        let take =
+            |member: MemberId, failed: usize| tries.take(member, || Ok::<_, ()>(failed)).unwrap();
+        let held: Vec<Try<'_>> = (0..3).map(|_| take(member, 2).unwrap()).collect();
+        assert!(matches!(take(member, 2), Err(PasswordError::Locked)));
+        assert!(take(MemberId::mint(1, 2), 0).is_ok(), "another member");
         drop(held);
-        assert!(tries.take(member, 4).is_ok());
+        assert!(take(member, 4).is_ok());
         assert!(matches!(
-            tries.take(member, PASSWORD_FAILURES_MAX),
+            take(member, PASSWORD_FAILURES_MAX),
             Err(PasswordError::Locked)
         ));
     }

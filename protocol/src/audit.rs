@@ -30,12 +30,15 @@ pub enum Note {
         sale: SaleId,
         sold_at: NaiveDateTime,
     },
-    /// 会员等级变更: the profile edit in the entry before this one set the member's tier by hand.
+    /// 会员等级变更: the profile edit in the entry before this one set the member's tier by hand
+    /// (or the registration gave a tier other than the chain's first).
     TierChanged {
         member_id: MemberId,
         from: String,
         to: String,
     },
+    /// 个人信息导出: headquarters exported everything it holds about a member (查阅复制).
+    MemberExported { member_id: MemberId },
 }
 
 /// What a sensitive entry did: a label and a detail; `None` for the routine (sales, top-ups,
@@ -160,6 +163,7 @@ pub fn action(entry: &Entry) -> Option<(&'static str, String)> {
                 from,
                 to,
             } => ("会员等级变更", format!("{member_id}：{from} → {to}")),
+            Note::MemberExported { member_id } => ("导出会员个人信息", member_id.to_string()),
         },
         Payload::ChainRules { rules } => (
             "会员规则",

@@ -10,12 +10,13 @@ use std::sync::Mutex;
 use crate::ids::StaffId;
 use crate::staff::{StaffRecord, StaffRole};
 
-/// Wrong secrets in a row from one address before the account is locked for that address.
+/// Wrong secrets from one address within `LOCK_MS` before the account is locked for that
+/// address.
 pub const FAILURES_MAX: u32 = 5;
-/// Wrong secrets from every address together before the account is locked for all of them
-/// (so many addresses cannot share out a guessing run, while one address cannot lock a
-/// member of staff out of every till).
-pub const ACCOUNT_FAILURES_MAX: u32 = 25;
+/// Wrong secrets from every address together within `LOCK_MS` before the account is locked for
+/// all of them: many addresses cannot share out a guessing run (at most this many guesses per
+/// `LOCK_MS`), and one address alone, locked at `FAILURES_MAX`, cannot reach it.
+pub const ACCOUNT_FAILURES_MAX: u32 = 10;
 /// How long a lock lasts.
 pub const LOCK_MS: u64 = 15 * 60 * 1000;
 
@@ -65,8 +66,13 @@ pub enum LoginError {
     NotHere(String),
 }
 
-/// Failures in a row and when the lock they caused (if any) ends.
-type Failures = (u32, u64);
+/// Failures counted since `since` (ms), and when the lock they caused (if any) ends.
+#[derive(Debug, Clone, Copy, Default)]
+struct Failures {
+    count: u32,
+    until: u64,
+    since: u64,
+}
 /// Failures per staff id and client address.
 type ByAddress = HashMap<(StaffId, String), Failures>;
 
@@ -77,30 +83,36 @@ pub struct Sessions {
     failures: Mutex<(ByAddress, HashMap<StaffId, Failures>)>,
 }
 
-/// Counts one try against `entry`, locking at `max`; refused while locked.
+/// Counts one try against `entry`, locking at `max` tries within `LOCK_MS`; refused while
+/// locked.
 fn count(entry: &mut Failures, max: u32, now_ms: u64) -> Result<u32, LoginError> {
-    if entry.1 > now_ms {
-        return Err(LoginError::Locked {
-            minutes: (entry.1 - now_ms).div_ceil(60_000),
-        });
+    locked(Some(entry), now_ms)?;
+    // A lock that ran out, or tries older than the window: count afresh.
+    if entry.count >= max || entry.since.saturating_add(LOCK_MS) <= now_ms {
+        *entry = Failures {
+            since: now_ms,
+            ..Failures::default()
+        };
     }
-    if entry.0 >= max {
-        *entry = (0, 0); // an old lock has run out: count afresh
+    entry.count += 1;
+    if entry.count >= max {
+        entry.until = now_ms + LOCK_MS;
     }
-    entry.0 += 1;
-    if entry.0 >= max {
-        entry.1 = now_ms + LOCK_MS;
-    }
-    Ok(entry.0)
+    Ok(entry.count)
 }
 
 fn locked(entry: Option<&Failures>, now_ms: u64) -> Result<(), LoginError> {
     match entry {
-        Some((_, until)) if *until > now_ms => Err(LoginError::Locked {
-            minutes: (until - now_ms).div_ceil(60_000),
+        Some(f) if f.until > now_ms => Err(LoginError::Locked {
+            minutes: (f.until - now_ms).div_ceil(60_000),
         }),
         _ => Ok(()),
     }
+}
+
+/// Whether `entry` still says anything at `now_ms` (a lock, or tries in the window).
+fn live(entry: &Failures, now_ms: u64) -> bool {
+    entry.until > now_ms || entry.since.saturating_add(LOCK_MS) > now_ms
 }
 
 impl Sessions {
@@ -118,6 +130,11 @@ impl Sessions {
     pub fn attempt(&self, staff: &StaffId, from: &str, now_ms: u64) -> Result<u32, LoginError> {
         let mut maps = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         let (by_address, by_account) = &mut *maps;
+        // Forget what no longer counts, so many addresses cannot grow the maps for ever.
+        if by_address.len() > 10_000 {
+            by_address.retain(|_, f| live(f, now_ms));
+            by_account.retain(|_, f| live(f, now_ms));
+        }
         locked(by_account.get(staff), now_ms)?;
         let tries = count(
             by_address
@@ -250,6 +267,18 @@ mod tests {
             })
             .count();
         assert_eq!(checked, ACCOUNT_FAILURES_MAX as usize);
+        // One address that waits out its own lock again and again never locks the others.
+        let alone = Sessions::default();
+        for round in 0..10 {
+            let at = 1_000 + round * LOCK_MS;
+            for _ in 0..FAILURES_MAX {
+                alone.attempt(&id, "10.0.0.9", at).unwrap();
+            }
+            assert!(
+                alone.check_lock(&id, "10.0.0.2", at).is_ok(),
+                "round {round}"
+            );
+        }
         assert!(sessions.check_lock(&id, "10.9.9.9", 1_000).is_err());
         let session = Session {
             staff: id.clone(),

@@ -4,7 +4,7 @@
 /// The client's address, put on each request by the server loop (logins count failures per
 /// address, so one client cannot lock a member of staff out of every till).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Peer(pub std::net::IpAddr);
+pub struct Peer(pub core::net::IpAddr);
 
 /// What one HTTP server lets its clients hold (`[http]` in node.toml and hub.toml): the
 /// connections open at once (one more is closed at once, so idle sockets cannot use up the
@@ -14,9 +14,14 @@ pub struct Peer(pub std::net::IpAddr);
 #[serde(default, deny_unknown_fields)]
 pub struct HttpLimits {
     pub connections_max: usize,
+    /// Connections one client address may hold at once (a browser opens about six).
+    pub connections_per_address_max: usize,
     pub header_read_secs: u64,
     /// How long one request may take, its body read and its answer made (408 after that).
     pub request_secs: u64,
+    /// How long an answer may wait for the client to read it before the connection is closed
+    /// (a client that stops reading cannot hold its connection).
+    pub write_secs: u64,
 }
 
 impl Default for HttpLimits {
@@ -25,8 +30,10 @@ impl Default for HttpLimits {
     fn default() -> Self {
         HttpLimits {
             connections_max: 512,
+            connections_per_address_max: 64,
             header_read_secs: 20,
             request_secs: 60,
+            write_secs: 20,
         }
     }
 }
@@ -37,11 +44,15 @@ impl HttpLimits {
         if !(1..=100_000).contains(&self.connections_max) {
             return Err("http.connections_max must be from 1 to 100000".into());
         }
-        if !(1..=3_600).contains(&self.header_read_secs)
-            || !(1..=3_600).contains(&self.request_secs)
-        {
+        if !(1..=self.connections_max).contains(&self.connections_per_address_max) {
             return Err(
-                "http.header_read_secs and http.request_secs must be from 1 to 3600".into(),
+                "http.connections_per_address_max must be from 1 to connections_max".into(),
+            );
+        }
+        let secs = [self.header_read_secs, self.request_secs, self.write_secs];
+        if !secs.iter().all(|s| (1..=3_600).contains(s)) {
+            return Err(
+                "http.header_read_secs, request_secs and write_secs must be from 1 to 3600".into(),
             );
         }
         Ok(())

@@ -465,6 +465,20 @@ fn fixture_entries() -> Vec<Entry> {
                 },
             },
         ),
+        common(
+            22,
+            Payload::Wallet {
+                member_id: member,
+                event: WalletEvent::PasswordFailed,
+                ops: Vec::new(),
+            },
+        ),
+        common(
+            23,
+            Payload::Audit {
+                note: protocol::audit::Note::MemberExported { member_id: member },
+            },
+        ),
     ]
 }
 

@@ -836,4 +836,22 @@ fn a_tier_change_needs_a_manager_and_one_of_the_chains_tiers() {
         (gold.status, gold.body["tier"].as_str()),
         (200, Some("金卡"))
     );
+    // Registering a member straight into a tier is the same discount (the reviewer's way round).
+    let register_as = |key: &str, staff: &str, phone: &str| {
+        c.post_keyed_as(
+            "/api/v1/members",
+            key,
+            staff,
+            &json!({"name": "郑十", "phone": phone, "tier": "金卡"}).to_string(),
+        )
+    };
+    let by_cashier = register_as("reg-tier-0002", "C007", "13912348888");
+    assert_eq!(
+        by_cashier.code(),
+        "manager_required",
+        "{:?}",
+        by_cashier.body
+    );
+    let by_manager = register_as("reg-tier-0003", "M001", "13912348888");
+    assert_eq!(by_manager.status, 201, "{:?}", by_manager.body);
 }

@@ -606,6 +606,37 @@ fn headquarters_exports_a_members_own_data_on_request() {
     for kind in ["member_registered", "wallet", "sale"] {
         assert!(kinds.iter().any(|k| k == kind), "{kind} in {kinds:?}");
     }
+    // The payment password's hash stays behind (six digits are guessed from it offline), and
+    // the export is in the audit log.
+    let set = a.client.put_as(
+        &format!("/api/v1/members/{member}/password"),
+        "pw-a-0001",
+        None,
+        &json!({"password": "135790"}).to_string(),
+    );
+    assert_eq!(set.status, 201, "{:?}", set.body);
+    let with_password = eventually(20, "the password at headquarters", || {
+        let export = hq.get(&format!("/api/v1/members/{member}/export"));
+        (export.body["payment_password_set"] == true).then_some(export)
+    });
+    let text = with_password.body.to_string();
+    assert!(!text.contains("argon2"), "{text}");
+    assert!(text.contains("payment_password_set"), "{text}");
+    let today = body["history"][0]["business_date"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let audit = hq
+        .get(&format!("/api/v1/audit?from={today}&to={today}"))
+        .body;
+    assert!(
+        audit["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["action"] == "导出会员个人信息"),
+        "{audit}"
+    );
     assert_eq!(
         hq.get("/api/v1/members/01ARZ3NDEKTSV4RRFFQ69G5FAV/export")
             .code(),

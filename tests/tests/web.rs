@@ -100,8 +100,9 @@ fn surplus_and_idle_connections_are_closed() {
     chain.enrol_with("S001", hub.sync, |config| {
         config.http = protocol::web::HttpLimits {
             connections_max: 3,
+            connections_per_address_max: 3,
             header_read_secs: 1,
-            request_secs: 60,
+            ..Default::default()
         };
     });
     let node = chain.node("S001");
@@ -168,5 +169,59 @@ fn a_body_over_the_limit_is_413_at_headquarters() {
         answer.contains("\"code\":\"payload_too_large\""),
         "{answer}"
     );
+    hub.kill();
+}
+
+/// The status of a GET of `path` on a new connection, or why there was none.
+fn try_status(address: &str, path: &str) -> Result<u16, String> {
+    let mut stream = TcpStream::connect(address).map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .map_err(|e| e.to_string())?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|e| e.to_string())?;
+    let mut answer = String::new();
+    stream
+        .read_to_string(&mut answer)
+        .map_err(|e| e.to_string())?;
+    answer
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("no answer: {answer:?}"))
+}
+
+/// A client that asks for answers and never reads them cannot hold its connection: once an
+/// answer has waited `write_secs` for it, the connection is closed and its place is free.
+#[test]
+fn a_client_that_stops_reading_loses_its_connection() {
+    let chain = Chain::new(bins!());
+    let hub = chain.hub("127.0.0.1:0".parse().unwrap());
+    chain.enrol_with("S001", hub.sync, |config| {
+        config.http = protocol::web::HttpLimits {
+            connections_max: 1,
+            connections_per_address_max: 1,
+            header_read_secs: 60,
+            request_secs: 60,
+            write_secs: 1,
+        };
+    });
+    let node = chain.node("S001");
+    let address = node.client.base.trim_start_matches("http://").to_owned();
+    assert_eq!(try_status(&address, "/api/v1/health"), Ok(200));
+    // Two hundred pipelined requests for the OpenAPI document, none of the answers read.
+    let mut stalled = TcpStream::connect(&address).unwrap();
+    let requests = "GET /openapi.json HTTP/1.1\r\nHost: localhost\r\n\r\n".repeat(200);
+    stalled.write_all(requests.as_bytes()).unwrap();
+    // While it holds the only place, another client is turned away; then it is closed.
+    let freed = tests::eventually(20, "the stalled connection to be closed", || {
+        try_status(&address, "/api/v1/health").ok()
+    });
+    assert_eq!(freed, 200);
+    drop(stalled);
+    node.kill();
     hub.kill();
 }

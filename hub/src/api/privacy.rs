@@ -2,11 +2,13 @@
 //! holds it (the full phone, birthday, tags, notes), the wallet (stored value, points by lot,
 //! cards, coupons, what is owed), and every entry of every store's log that concerns them
 //! (registration and edits, sales, returns, top-ups and other wallet changes), as one JSON
-//! file. Headquarters' admins and auditors may export; each export is logged.
+//! file, without the payment password's hash. Headquarters' admins and auditors may export;
+//! each export is an entry of headquarters' log, in the audit log.
 
 use protocol::entry::{Entry, Payload};
 
 use super::*;
+use crate::ingest::HqWrite;
 
 /// The member an entry is about, if any.
 fn concerns(payload: &Payload) -> Option<MemberId> {
@@ -34,6 +36,12 @@ fn entry_json(store: &StoreId, entry: &Entry) -> serde_json::Value {
     let what = match &entry.payload {
         Payload::MemberRegistered { .. } => json!("member_registered"),
         Payload::MemberEdited { .. } => json!("member_edited"),
+        // The payment password's hash is not the member's data to take away: six digits are
+        // guessed from it offline.
+        Payload::Wallet {
+            event: protocol::wallet::WalletEvent::PasswordSet { .. },
+            ..
+        } => json!("payment_password_set"),
         other => serde_json::to_value(other).unwrap_or_default(),
     };
     json!({
@@ -89,8 +97,15 @@ pub(super) async fn export_member(
     let by = headers
         .get("x-staff-id")
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("system");
-    tracing::info!(member = %id, staff = by, "member data exported (个人信息查阅复制)");
+        .and_then(|v| StaffId::parse(v).ok())
+        .unwrap_or_else(StaffId::system);
+    // In the audit log before the file leaves: who took whose data, when.
+    let note = protocol::audit::Note::MemberExported { member_id: id };
+    match hq.ingest.hq_write(HqWrite::Note(note), by.clone()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return unavailable(e.to_string()),
+        Err(e) => return unavailable(e.to_string()),
+    }
     let p = &record.profile;
     let summary = wallet.summary(&StoreId::hq(), today(), &PointsPolicy::default());
     let body = json!({

@@ -561,6 +561,11 @@ async fn member_rules(State(app): St) -> AppResult {
 async fn register_member(State(app): St, headers: HeaderMap, Body(body): Body) -> AppResult {
     let (key, fingerprint, staff) = request_meta(&headers, "register_member", &body)?;
     let b: NewMemberBody = parse_body(&body)?;
+    // A tier other than the chain's first at registration is a discount given, like a change.
+    if let Some(tier) = &b.tier {
+        let first = app.settings_now()?.default_tier;
+        check_tier_change(&app, Some(&first), &staff, tier)?;
+    }
     let new = NewMember {
         name: b.name,
         phone: phone(&b.phone)?,
@@ -633,7 +638,8 @@ async fn edit_member(
         custom_remove: b.custom_remove,
     };
     if let Some(tier) = &patch.tier {
-        check_tier_change(&app, &id, &staff, tier)?;
+        let current = app.views.member(&id)?.map(|m| m.profile.tier);
+        check_tier_change(&app, current.as_deref(), &staff, tier)?;
     }
     let edit = MemberEdit {
         member_id: id,
@@ -814,13 +820,12 @@ async fn quick_checkout(State(app): St, headers: HeaderMap, Body(body): Body) ->
 /// operator, `system`, at a till without logins), and only the chain's tiers are given.
 fn check_tier_change(
     app: &AppState,
-    id: &MemberId,
+    current: Option<&str>,
     staff: &StaffId,
     tier: &str,
 ) -> Result<(), ApiError> {
     let tier = tier.trim();
-    let current = app.views.member(id)?.map(|m| m.profile.tier);
-    if current.as_deref() == Some(tier) {
+    if current == Some(tier) {
         return Ok(());
     }
     if *staff != StaffId::system() && !is_manager(app, staff) {
@@ -1057,8 +1062,12 @@ async fn check_password(
     }
     let given = given
         .ok_or_else(|| ApiError::new(Code::PasswordRequired, "this member pays with a password"))?;
-    let failed = wallet.password_failures_at(now);
-    let attempt = app.tries.take(member, failed).map_err(password_error)?;
+    let attempt = app
+        .tries
+        .take(member, || {
+            Ok::<_, ApiError>(app.views.wallet(&member)?.password_failures_at(now))
+        })?
+        .map_err(password_error)?;
     let right = tokio::task::spawn_blocking(move || password::matches(&given, &phc))
         .await
         .map_err(|e| ApiError::new(Code::Unavailable, e))?
@@ -1079,7 +1088,12 @@ async fn check_password(
             action: WalletAction::PasswordFailed,
         },
     };
-    app.journal.send(Command::Wallet(request)).await?;
+    // Written even if the till goes away meanwhile (a request cancelled mid-write would
+    // otherwise leave the guess uncounted).
+    let journal = app.journal.clone();
+    tokio::spawn(async move { journal.send(Command::Wallet(request)).await })
+        .await
+        .map_err(|e| ApiError::new(Code::Unavailable, e))??;
     drop(attempt);
     let failed = app.views.wallet(&member)?.password_failures_at(now);
     Err(password_error(

@@ -515,7 +515,11 @@ impl Journal {
             sale: sale_id.clone(),
             sold_at,
         });
-        let outcome = self.append_on(&r, now_ms, today, payload, note, |ov| {
+        self.append_on(&r, now_ms, today, payload, note, |ov| {
+            // Paid: the held order goes, in the same batch as the sale.
+            if let Some(id) = &held {
+                ov.delete(super::held::key(id));
+            }
             let view: ItemSaleView = ov
                 .get_as(&keys::item_sale(&sale_id))?
                 .ok_or_else(|| missing("item sale"))?;
@@ -531,14 +535,7 @@ impl Journal {
                 sale: Box::new(view),
                 wallet,
             })
-        })?;
-        // Paid: the held order goes, in the same group (one batch and flush) as the sale.
-        if let Some(id) = held {
-            let mut batch = crate::store::Batch::default();
-            batch.delete(super::held::key(&id));
-            self.store.apply(batch)?;
-        }
-        Ok(outcome)
+        })
     }
 
     /// The business day of a sale entered later (补录): not in the future, and at most

@@ -110,15 +110,12 @@ impl Journal {
             lines: u32::try_from(held.order.lines.len()).unwrap_or(u32::MAX),
         };
         let now_ms = (self.env.now_ms)();
-        let outcome = self.append(&r, now_ms, protocol::Payload::Audit { note }, |_| {
+        // The order goes in the same batch as the note and the request's record.
+        self.append(&r, now_ms, protocol::Payload::Audit { note }, |ov| {
+            ov.delete(key(&id));
             Ok(Outcome::Voided {
                 order_id: id.clone(),
             })
-        })?;
-        // In the same group (one batch and flush) as the note, as a paid order goes.
-        let mut batch = Batch::default();
-        batch.delete(key(&id));
-        self.store.apply(batch)?;
-        Ok(outcome)
+        })
     }
 }
