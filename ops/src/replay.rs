@@ -358,6 +358,7 @@ pub fn start_chain(dir: &Path, stores: &[u32], launcher: &Launcher) -> anyhow::R
     let mut hub_config = crate::pki::hub_config(&pki, std::path::absolute(dir.join("hub"))?)?;
     // A replay of old data drives the API as the stores' own operator.
     hub_config.open_before_logins = true;
+    hub_config.http.connections_per_address_max = hub_config.http.connections_max;
     let hub_toml = dir.join("hub.toml");
     std::fs::write(&hub_toml, hub_config.to_toml())?;
     let args = [
@@ -380,6 +381,7 @@ pub fn start_chain(dir: &Path, stores: &[u32], launcher: &Launcher) -> anyhow::R
         let mut config = crate::pki::enrol(&pki, &store_id(*store), sync, "hub", &out)?;
         config.store_name = format!("门店 {store}");
         config.open_before_logins = true;
+        config.http.connections_per_address_max = config.http.connections_max;
         // Ten years back: the data is from 2017.
         config.backdate_days_max = 36_500;
         // Every basket is entered late (补录), which a store manager does.

@@ -14,7 +14,8 @@ pub struct Peer(pub core::net::IpAddr);
 #[serde(default, deny_unknown_fields)]
 pub struct HttpLimits {
     pub connections_max: usize,
-    /// Connections one client address may hold at once (a browser opens about six).
+    /// Connections one client address may hold at once (a browser opens about six; an office
+    /// behind one address has a few dozen).
     pub connections_per_address_max: usize,
     pub header_read_secs: u64,
     /// How long one request may take, its body read and its answer made (408 after that).
@@ -30,7 +31,7 @@ impl Default for HttpLimits {
     fn default() -> Self {
         HttpLimits {
             connections_max: 512,
-            connections_per_address_max: 64,
+            connections_per_address_max: 128,
             header_read_secs: 20,
             request_secs: 60,
             write_secs: 20,

@@ -159,6 +159,7 @@ pub fn run(data: &Path, stores: usize, lookups: usize) -> anyhow::Result<()> {
     )?;
     config.data_dir = node_dir.join("data");
     config.open_before_logins = true;
+    config.http.connections_per_address_max = config.http.connections_max;
     let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
     let node_url = format!("http://{}", listener.local_addr()?);
     let (node_stop, node_stopped) = tokio::sync::oneshot::channel::<()>();

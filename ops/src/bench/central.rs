@@ -252,6 +252,8 @@ fn our_node(
     let mut config = ops::pki::enrol(&pki, "S001", nowhere, "hub", &dir.join("S001"))?;
     config.listen = ([127, 0, 0, 1], 0).into();
     config.open_before_logins = true;
+    // Every till of the bench is on this PC: one client address.
+    config.http.connections_per_address_max = config.http.connections_max;
     let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
     let base = format!("http://{}", listener.local_addr()?);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -177,6 +177,11 @@ fn http_latency(dir: &Path, requests: usize) -> anyhow::Result<(Vec<Duration>, V
     let config = node::Config {
         data_dir: dir.to_owned(),
         open_before_logins: true,
+        // Every till of the bench is on this PC: one client address.
+        http: protocol::web::HttpLimits {
+            connections_per_address_max: protocol::web::HttpLimits::default().connections_max,
+            ..Default::default()
+        },
         ..node::Config::default()
     };
     let runtime = tokio::runtime::Runtime::new()?;

@@ -72,6 +72,7 @@ pub(crate) fn setup(label: &str, stores: usize) -> anyhow::Result<Setup> {
     hub.sync_listen = std::net::UdpSocket::bind("127.0.0.1:0")?.local_addr()?;
     hub.http_listen = ([127, 0, 0, 1], 0).into();
     hub.open_before_logins = true;
+    hub.http.connections_per_address_max = hub.http.connections_max;
     let mut clients = Vec::with_capacity(stores);
     for i in 0..stores {
         let id = format!("S{:04}", i + 1);

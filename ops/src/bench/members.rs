@@ -60,6 +60,7 @@ pub fn run(small: usize, large: usize, lookups: usize) -> anyhow::Result<()> {
     let out = dir.0.join("S001");
     let mut config = ops::pki::enrol(&pki, "S001", nowhere, "hub", &out)?;
     config.open_before_logins = true;
+    config.http.connections_per_address_max = config.http.connections_max;
     let toml = out.join("node.toml");
     std::fs::write(&toml, config.to_toml())?;
 

@@ -132,9 +132,11 @@ impl Bench {
         hub.sync_listen = free;
         hub.http_listen = ([127, 0, 0, 1], 0).into();
         hub.open_before_logins = true;
+        hub.http.connections_per_address_max = hub.http.connections_max;
         let mut node = ops::pki::enrol(&pki, "S001", free, "hub", &dir.0.join("S001"))?;
         node.listen = ([127, 0, 0, 1], 0).into();
         node.open_before_logins = true;
+        node.http.connections_per_address_max = node.http.connections_max;
         Ok(Self {
             _dir: dir,
             hub,

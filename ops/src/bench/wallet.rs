@@ -96,6 +96,7 @@ pub fn run(members: usize) -> anyhow::Result<()> {
     hub_config.sync_listen = sync;
     hub_config.http_listen = ([127, 0, 0, 1], 0).into();
     hub_config.open_before_logins = true;
+    hub_config.http.connections_per_address_max = hub_config.http.connections_max;
     let runtime = tokio::runtime::Runtime::new()?;
     let (hub_stop, hub_stopped) = tokio::sync::oneshot::channel::<()>();
     let hub_task = runtime.spawn(hub::run(hub_config, |_| {}, async move {
@@ -112,6 +113,7 @@ pub fn run(members: usize) -> anyhow::Result<()> {
         let mut config = ops::pki::enrol(&pki, store, sync, "hub", &dir.0.join(store))?;
         config.listen = ([127, 0, 0, 1], 0).into();
         config.open_before_logins = true;
+        config.http.connections_per_address_max = config.http.connections_max;
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
         let base = format!("http://{}", listener.local_addr()?);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
