@@ -7,6 +7,9 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod first_admin;
+// The one HTTP server loop of the node and headquarters: the hub compiles the node's file
+// (the hub does not depend on the node, and `protocol` does no I/O).
+#[path = "../../node/src/http.rs"]
 pub mod http;
 pub mod ingest;
 pub mod server;

@@ -2,8 +2,8 @@
 //! (`protocol::web::HttpLimits`): a cap on open connections, in all and per client address, a
 //! timeout on reading a request's headers that also closes a connection idle between requests,
 //! a timeout on each request, and one on a client that stops reading an answer.
-//! Headquarters runs the same loop (`hub/src/http.rs`); the two servers share no crate but
-//! `protocol`, which does no I/O.
+//! Headquarters compiles this same file (`#[path]` in `hub/src/lib.rs`): the hub does not
+//! depend on the node and `protocol` does no I/O, so neither crate can hold it for both.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
