@@ -9,6 +9,7 @@ pub mod http;
 pub mod integrity;
 pub mod journal;
 pub mod lease;
+pub mod openapi;
 pub mod password;
 pub mod receipt;
 pub mod session;

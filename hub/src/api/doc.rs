@@ -3,6 +3,11 @@
 
 use utoipa::OpenApi;
 
+// The node's modifier, compiled here too (the hub does not depend on the node).
+#[path = "../../../node/src/openapi.rs"]
+mod openapi;
+use openapi::ErrorStatuses;
+
 /// An error: a stable code, a Chinese message for the page, an English detail.
 #[derive(serde::Serialize, utoipa::ToSchema)]
 pub(super) struct ErrorBody {
@@ -57,40 +62,6 @@ pub(super) struct ErrorBody {
     modifiers(&ErrorStatuses)
 )]
 pub(super) struct ApiDoc;
-
-/// Declares every error status on every operation, with the error body.
-struct ErrorStatuses;
-
-impl utoipa::Modify for ErrorStatuses {
-    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
-        for item in doc.paths.paths.values_mut() {
-            let operations = [
-                &mut item.get,
-                &mut item.put,
-                &mut item.post,
-                &mut item.delete,
-                &mut item.patch,
-            ];
-            for operation in operations.into_iter().flatten() {
-                for (status, what) in protocol::web::ERROR_STATUSES {
-                    let body = ContentBuilder::new()
-                        .schema(Some(Ref::from_schema_name("ErrorBody")))
-                        .build();
-                    let response = ResponseBuilder::new()
-                        .description(*what)
-                        .content("application/json", body)
-                        .build();
-                    operation
-                        .responses
-                        .responses
-                        .entry(status.to_string())
-                        .or_insert(response.into());
-                }
-            }
-        }
-    }
-}
 
 pub(super) async fn openapi() -> axum::response::Response {
     axum::response::IntoResponse::into_response(axum::Json(ApiDoc::openapi()))

@@ -36,6 +36,7 @@ use crate::journal::{
     WalletRequest,
 };
 use crate::journal::{Rejection, SaleReturn};
+use crate::openapi::ErrorStatuses;
 use crate::password::{self, PasswordError};
 use crate::uplink::{AskRequest, Link};
 use crate::views::Views;
@@ -182,41 +183,6 @@ impl AppState {
     modifiers(&ErrorStatuses)
 )]
 pub struct ApiDoc;
-
-/// Declares every error status (`protocol::web::ERROR_STATUSES`) on every operation, with the
-/// error body, besides the ones a route names itself.
-struct ErrorStatuses;
-
-impl utoipa::Modify for ErrorStatuses {
-    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
-        for item in doc.paths.paths.values_mut() {
-            let operations = [
-                &mut item.get,
-                &mut item.put,
-                &mut item.post,
-                &mut item.delete,
-                &mut item.patch,
-            ];
-            for operation in operations.into_iter().flatten() {
-                for (status, what) in protocol::web::ERROR_STATUSES {
-                    let body = ContentBuilder::new()
-                        .schema(Some(Ref::from_schema_name("ErrorBody")))
-                        .build();
-                    let response = ResponseBuilder::new()
-                        .description(*what)
-                        .content("application/json", body)
-                        .build();
-                    operation
-                        .responses
-                        .responses
-                        .entry(status.to_string())
-                        .or_insert(response.into());
-                }
-            }
-        }
-    }
-}
 
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
