@@ -74,6 +74,10 @@ pub fn router(
             "/api/v1/members/{member_id}/export",
             get(privacy::export_member),
         )
+        .route(
+            "/api/v1/members/{member_id}/erase",
+            post(privacy::erase_member),
+        )
         .route("/api/v1/liabilities", get(liabilities))
         .route(
             "/api/v1/staff",

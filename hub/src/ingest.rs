@@ -13,6 +13,7 @@ use protocol::entry::{ChainError, ChainTip, Entry, Payload, Sealed};
 use protocol::escrow::Change;
 use protocol::inventory::{self, ViewKv};
 use protocol::member::MemberDoc;
+use protocol::seal::{KeyState, MemberKey};
 use protocol::staff::{StaffError, StaffRecord};
 use protocol::stock::{Transfer, TransferError, TransferStep};
 use protocol::sync::{Ask, AskAnswer, Recall};
@@ -72,6 +73,8 @@ pub enum HqWrite {
     Rules(protocol::rules::ChainRules),
     /// An action of headquarters' kept for the audit log (a member's data exported).
     Note(protocol::audit::Note),
+    /// 被遗忘: erase a member at their request (`protocol::seal`).
+    Erase(MemberId),
 }
 
 /// Why headquarters' write was refused. Nothing was written.
@@ -85,6 +88,11 @@ pub enum HqWriteError {
     Rules(#[from] protocol::rules::RulesError),
     #[error("the change is {0} bytes, too large for one entry: send it in parts")]
     TooLarge(usize),
+    #[error("no member {0}")]
+    UnknownMember(MemberId),
+    /// The member cannot be erased yet (what they are owed or owe needs their identity).
+    #[error("{0}")]
+    NotErasable(String),
     #[error("storage failed: {0}")]
     Storage(String),
 }
@@ -201,6 +209,7 @@ enum Command {
         store: StoreId,
         entries: Vec<Sealed>,
         log_len: u64,
+        keys: Vec<(MemberId, MemberKey)>,
         reply: oneshot::Sender<Result<u64, IngestError>>,
     },
     Link {
@@ -328,11 +337,13 @@ impl IngestHandle {
         store: StoreId,
         entries: Vec<Sealed>,
         log_len: u64,
+        keys: Vec<(MemberId, MemberKey)>,
     ) -> Result<u64, IngestError> {
         self.ask(|reply| Command::Ingest {
             store,
             entries,
             log_len,
+            keys,
             reply,
         })
         .await?
@@ -426,6 +437,7 @@ fn goes_to_feed(entry: &Entry) -> bool {
         entry.payload,
         Payload::MemberRegistered { .. }
             | Payload::MemberEdited { .. }
+            | Payload::MemberErased { .. }
             | Payload::Catalogue { .. }
             | Payload::Transfer { .. }
             | Payload::Staff { .. }
@@ -458,6 +470,7 @@ fn hq_only(payload: &Payload) -> Option<&'static str> {
         }
         Payload::CommissionRules { .. } => Some("only headquarters sets commission rules"),
         Payload::ChainRules { .. } => Some("only headquarters sets the member rules"),
+        Payload::MemberErased { .. } => Some("only headquarters erases a member"),
         _ if reclaims => Some("only headquarters takes back a fenced store's rights"),
         _ => None,
     }
@@ -476,6 +489,10 @@ struct Directory {
     wallets: BTreeMap<MemberId, Wallet>,
     /// Inventory view writes of the batch (`None` deletes).
     views: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    /// Members' keys the store sent with the batch (`protocol::seal`).
+    keys: BTreeMap<MemberId, MemberKey>,
+    /// Members headquarters erased in the batch.
+    erased: Vec<MemberId>,
 }
 
 /// The hub's inventory views as one batch sees them: its own writes over what is stored.
@@ -572,16 +589,25 @@ impl Directory {
         }
         let (member_id, doc, before) = match &entry.payload {
             Payload::MemberRegistered { member_id, change } => {
-                (*member_id, MemberDoc::from_change(change), None)
+                let Some(change) = self.open(storage, entry, member_id, change)? else {
+                    return Ok(());
+                };
+                (*member_id, MemberDoc::from_change(&change), None)
             }
             Payload::MemberEdited { member_id, change } => match self.record(storage, member_id)? {
                 Some(record) => {
+                    let Some(change) = self.open(storage, entry, member_id, change)? else {
+                        return Ok(());
+                    };
                     let doc = MemberDoc::load(&record.doc)
-                        .and_then(|mut d| d.apply_change(change).map(|()| d));
+                        .and_then(|mut d| d.apply_change(&change).map(|()| d));
                     (*member_id, doc, Some(record.profile.phone))
                 }
                 None => return Ok(()),
             },
+            Payload::MemberErased { member_id } if entry.origin == StoreId::hq() => {
+                return self.erase(storage, member_id);
+            }
             Payload::QuickSale(_)
             | Payload::Sale { .. }
             | Payload::Wallet { .. }
@@ -595,7 +621,8 @@ impl Directory {
             | Payload::StaffCredentials { .. }
             | Payload::CommissionRules { .. }
             | Payload::ChainRules { .. }
-            | Payload::Audit { .. } => {
+            | Payload::Audit { .. }
+            | Payload::MemberErased { .. } => {
                 return Ok(());
             }
         };
@@ -628,6 +655,66 @@ impl Directory {
                 profile,
             },
         );
+        Ok(())
+    }
+}
+
+impl Directory {
+    /// A member change opened under the member's key (sent with this batch or held): `None`
+    /// when it cannot be read — the member was erased, or the key never came — and the
+    /// directory skips it (the entry stays a fact of the store's log).
+    fn open(
+        &self,
+        storage: &dyn HubStore,
+        entry: &Entry,
+        member: &MemberId,
+        change: &[u8],
+    ) -> Result<Option<Vec<u8>>, IngestError> {
+        if !protocol::seal::is_sealed(change) {
+            return Ok(Some(change.to_vec()));
+        }
+        if self.erased.contains(member) {
+            return Ok(None);
+        }
+        let key = match self.keys.get(member) {
+            Some(key) => KeyState::Held(key.clone()),
+            None => storage
+                .member_key(member)
+                .map_err(|e| IngestError::Storage(e.to_string()))?,
+        };
+        let aad = protocol::seal::change_aad(member);
+        match key {
+            KeyState::Held(key) => match key.open(&aad, change) {
+                Ok(plain) => Ok(Some(plain)),
+                Err(e) => {
+                    tracing::warn!(origin = %entry.origin, seq = entry.seq, %member, %e, "member change does not open; directory skips it");
+                    Ok(None)
+                }
+            },
+            KeyState::Erased => Ok(None),
+            KeyState::Unknown => {
+                tracing::warn!(origin = %entry.origin, seq = entry.seq, %member, "member change came without its key; directory skips it");
+                Ok(None)
+            }
+        }
+    }
+
+    /// 被遗忘: the member's record, phone and key go; the storage keeps a tombstone.
+    fn erase(&mut self, storage: &dyn HubStore, member: &MemberId) -> Result<(), IngestError> {
+        if let Some(record) = self.record(storage, member)? {
+            let owner = match self.phones.get(&record.profile.phone) {
+                Some(owner) => *owner,
+                None => storage
+                    .member_by_phone(&record.profile.phone)
+                    .map_err(|e| IngestError::Storage(e.to_string()))?,
+            };
+            if owner == Some(*member) {
+                self.phones.insert(record.profile.phone, None);
+            }
+        }
+        self.members.remove(member);
+        self.keys.remove(member);
+        self.erased.push(*member);
         Ok(())
     }
 }
@@ -742,9 +829,10 @@ pub fn verify(storage: &dyn HubStore) -> Result<VerifyReport, IngestError> {
             expected.len()
         ));
     }
+    let index_key = storage.index_key();
     let filed: BTreeSet<Vec<u8>> = stored
         .iter()
-        .flat_map(|m| m.profile.search_keys(&m.member_id))
+        .flat_map(|m| m.profile.search_keys(&m.member_id, &index_key))
         .collect();
     let index = storage.search_index().map_err(failed)?;
     if index != filed {
@@ -759,7 +847,7 @@ pub fn verify(storage: &dyn HubStore) -> Result<VerifyReport, IngestError> {
 
 /// The shape of what the hub derives from the logs (members, phones, wallets, inventory views).
 /// Bumped whenever it changes; a hub that finds another version rebuilds it on open.
-pub const DERIVED_VERSION: u32 = 7;
+pub const DERIVED_VERSION: u32 = 8;
 
 /// Rebuilds the derived state when another version of this software wrote it (or none did).
 pub fn ensure_current(storage: &dyn HubStore) -> Result<bool, IngestError> {
@@ -786,7 +874,17 @@ fn rebuild(storage: &dyn HubStore) -> Result<crate::storage::MemHubStore, Ingest
         let Ok(entry) = Entry::decode(&record.entry) else {
             continue;
         };
+        // The keys are not derived: the rebuild reads them where they are.
         let mut directory = Directory::default();
+        for member in protocol::sync::members_changed([record.entry.as_slice()]) {
+            match storage.member_key(&member).map_err(failed)? {
+                KeyState::Held(key) => {
+                    directory.keys.insert(member, key);
+                }
+                KeyState::Erased => directory.erased.push(member),
+                KeyState::Unknown => {}
+            }
+        }
         directory.apply(&rebuilt, &entry)?;
         let append = Append {
             store: &record.origin,
@@ -799,6 +897,8 @@ fn rebuild(storage: &dyn HubStore) -> Result<crate::storage::MemHubStore, Ingest
             phones: directory.phones.into_iter().collect(),
             wallets: directory.wallets.into_iter().collect(),
             views: directory.views.into_iter().collect(),
+            keys: directory.keys.into_iter().collect(),
+            erased: directory.erased,
         };
         rebuilt.append(append).map_err(failed)?;
     }
@@ -835,6 +935,8 @@ fn rebuild(storage: &dyn HubStore) -> Result<crate::storage::MemHubStore, Ingest
                 phones: Vec::new(),
                 wallets: Vec::new(),
                 views: directory.views.into_iter().collect(),
+                keys: Vec::new(),
+                erased: Vec::new(),
             };
             rebuilt.append(append).map_err(failed)?;
         }
@@ -1229,6 +1331,7 @@ impl Ingest {
                 Payload::ChainRules { rules }
             }
             HqWrite::Note(note) => Payload::Audit { note },
+            HqWrite::Erase(member_id) => self.erasable(&member_id)?,
         };
         // Leave room for the envelope; an entry over the limit could never be decoded.
         let bytes = postcard::to_stdvec(&payload).map_or(usize::MAX, |b| b.len());
@@ -1239,6 +1342,44 @@ impl Ingest {
         let tx = TxId::derived(&["hq-write", &tip.next_seq.to_string()]);
         self.write_hq_as(tx, payload, by.clone())
             .map_err(|e| HqWriteError::Storage(e.to_string()))
+    }
+
+    /// The erasure of a member who may be erased: one headquarters knows, not erased yet, to
+    /// whom the chain owes no stored value and who owes no store (both need to know who they
+    /// are: refund or collect first).
+    fn erasable(&self, member_id: &MemberId) -> Result<Payload, HqWriteError> {
+        let failed = |e: crate::storage::HubStoreError| HqWriteError::Storage(e.to_string());
+        if self.storage.member_key(member_id).map_err(failed)? == KeyState::Erased {
+            return Err(HqWriteError::NotErasable(format!(
+                "member {member_id} is erased already"
+            )));
+        }
+        if self.storage.member(member_id).map_err(failed)?.is_none() {
+            return Err(HqWriteError::UnknownMember(*member_id));
+        }
+        let wallet = self
+            .storage
+            .wallet(member_id)
+            .map_err(failed)?
+            .unwrap_or_default();
+        let principal = wallet.balance(&Counter::Principal);
+        if principal > 0 {
+            return Err(HqWriteError::NotErasable(format!(
+                "the chain still owes member {member_id} {} of stored value: refund it first (退卡)",
+                protocol::Money::cny(protocol::Fen(i64::try_from(principal).unwrap_or(i64::MAX)))
+            )));
+        }
+        if wallet.owed_total() > 0 {
+            return Err(HqWriteError::NotErasable(format!(
+                "member {member_id} still owes {} for offline overdrafts: collect it first",
+                protocol::Money::cny(protocol::Fen(
+                    i64::try_from(wallet.owed_total()).unwrap_or(i64::MAX)
+                ))
+            )));
+        }
+        Ok(Payload::MemberErased {
+            member_id: *member_id,
+        })
     }
 
     /// A transfer step of headquarters' own, checked against the transfer as the hub holds it.
@@ -1566,6 +1707,17 @@ impl Ingest {
         entries: Vec<Sealed>,
         log_len: u64,
     ) -> Result<u64, IngestError> {
+        self.ingest_keyed(store, entries, log_len, Vec::new())
+    }
+
+    /// `ingest`, with the keys of the members whose changes the batch holds (sync version 5).
+    pub fn ingest_keyed(
+        &mut self,
+        store: &StoreId,
+        entries: Vec<Sealed>,
+        log_len: u64,
+        keys: Vec<(MemberId, MemberKey)>,
+    ) -> Result<u64, IngestError> {
         let from_store = *store != StoreId::hq();
         // Refuse a batch holding what only headquarters may write before anything changes.
         for sealed in entries.iter().filter(|_| from_store) {
@@ -1584,7 +1736,10 @@ impl Ingest {
         let mut fresh = Vec::with_capacity(entries.len());
         let mut feed = Vec::new();
         let mut feed_len = self.feed_len;
-        let mut directory = Directory::default();
+        let mut directory = Directory {
+            keys: keys.into_iter().collect(),
+            ..Directory::default()
+        };
         let placed_before = self.placements.len();
         for sealed in entries {
             if sealed.entry.seq < tip.next_seq {
@@ -1630,6 +1785,8 @@ impl Ingest {
                 phones: directory.phones.into_iter().collect(),
                 wallets: directory.wallets.into_iter().collect(),
                 views: directory.views.into_iter().collect(),
+                keys: directory.keys.into_iter().collect(),
+                erased: directory.erased,
             };
             if let Err(e) = self.storage.append(append) {
                 self.placements.truncate(placed_before);
@@ -1804,9 +1961,11 @@ pub fn spawn(
                             store,
                             entries,
                             log_len,
+                            keys,
                             reply,
                         } => {
-                            answers.push((reply, ingest.ingest(&store, entries, log_len)));
+                            let held = ingest.ingest_keyed(&store, entries, log_len, keys);
+                            answers.push((reply, held));
                         }
                         Command::Tip { store, reply } => {
                             tips.push((reply, ingest.open_session(&store)));
@@ -2034,6 +2193,8 @@ mod tests {
             wallets: Vec::new(),
             phones: Vec::new(),
             views: Vec::new(),
+            keys: Vec::new(),
+            erased: Vec::new(),
         };
         storage.append(append).unwrap();
         assert!(!verify(&*storage).unwrap().is_clean());
@@ -2499,6 +2660,8 @@ mod catalogue_tests {
                 inventory::keys::stock(&s001, &Sku::parse("A1").unwrap()),
                 Some(inventory::encode(&(5_000u64, 0u64))),
             )],
+            keys: Vec::new(),
+            erased: Vec::new(),
         };
         storage.append(forged).unwrap();
         let report = verify(&*storage).unwrap();

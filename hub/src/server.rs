@@ -3,8 +3,9 @@
 
 use std::sync::Arc;
 
+use protocol::seal::{KeyState, MemberKey};
 use protocol::sync::{self, AskAnswer, HubEvent, HubSession, StoreMsg, SyncError};
-use protocol::{StoreId, TxId};
+use protocol::{MemberId, StoreId, TxId};
 use quinn::{RecvStream, SendStream};
 use tokio::sync::{broadcast, mpsc};
 
@@ -171,8 +172,12 @@ async fn run_session(
                             .clock(store.clone(), i64::try_from(off).unwrap_or(i64::MAX))
                             .await;
                     }
-                    HubEvent::Persist { entries, log_len } => {
-                        let seq = ingest.ingest(store.clone(), entries, log_len).await?;
+                    HubEvent::Persist {
+                        entries,
+                        log_len,
+                        keys,
+                    } => {
+                        let seq = ingest.ingest(store.clone(), entries, log_len, keys).await?;
                         session.persisted(seq);
                     }
                     HubEvent::Ask(ask) => {
@@ -258,7 +263,7 @@ fn feed(
         .max(1);
     records.truncate(keep);
     let upto = records.last().map_or(sent, |(position, _)| *position);
-    let items = records
+    let items: Vec<sync::FeedItem> = records
         .into_iter()
         .filter(|(_, r)| &r.origin != store)
         .map(|(position, r)| sync::FeedItem {
@@ -266,8 +271,26 @@ fn feed(
             entry: r.entry,
         })
         .collect();
-    session.feed(upto, items);
+    let keys = feed_keys(&**storage, &items)?;
+    session.feed(upto, items, keys);
     Ok(upto)
+}
+
+/// The keys that unlock feed items' member changes, to go right before them (`None` for an
+/// erased member: the store then erases its copy too).
+pub fn feed_keys(
+    storage: &dyn HubStore,
+    items: &[sync::FeedItem],
+) -> Result<Vec<(MemberId, Option<MemberKey>)>, crate::storage::HubStoreError> {
+    let mut keys = Vec::new();
+    for member in sync::members_changed(items.iter().map(|i| i.entry.as_slice())) {
+        match storage.member_key(&member)? {
+            KeyState::Held(key) => keys.push((member, Some(key))),
+            KeyState::Erased => keys.push((member, None)),
+            KeyState::Unknown => {}
+        }
+    }
+    Ok(keys)
 }
 
 /// Reads frames on their own task (reads are not cancel-safe) and hands them over in order.

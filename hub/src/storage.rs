@@ -4,8 +4,10 @@
 //!
 //! sled layout, one tree: `log/<store>\0<seq BE>` entry · `tip/<store>` chain tip ·
 //! `st/<store>` status · `feed/<position BE>` feed record · `meta/feed_len` ·
-//! `m/<member>` the member as headquarters sees it · `p/<phone>` → member · `sx/…` 会员搜索's
-//! index (`protocol::member::SEARCH_INDEX`) · `w/<member>` the
+//! `m/<member>` the member as headquarters sees it, sealed under the member's key
+//! (`protocol::seal`) · `p/<phone blinded>` → member · `sx/…` 会员搜索's index
+//! (`protocol::member::SEARCH_INDEX`, terms blinded) · `k/<member>` the member's key ·
+//! `e/<member>` erased (被遗忘) · `meta/index_key` the key that blinds the indexes · `w/<member>` the
 //! member's wallet (every counter's rights as the hub knows them) · `fence/<store>` a hold or
 //! fence headquarters put on the store · `v/<key>` the inventory views (`protocol::inventory`:
 //! catalogue, stock per store, transfers).
@@ -15,6 +17,7 @@ use std::path::Path;
 
 use protocol::entry::ChainTip;
 use protocol::member::Profile;
+use protocol::seal::{IndexKey, KeyState, MemberKey};
 use protocol::wallet::Wallet;
 use protocol::{MemberId, Phone, StoreId};
 use serde::{Deserialize, Serialize};
@@ -95,6 +98,10 @@ pub struct Append<'a> {
     pub wallets: Vec<(MemberId, Wallet)>,
     /// Inventory view writes (`None` deletes), keyed as `protocol::inventory` names them.
     pub views: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    /// Members' keys the store sent with the batch; one of an erased member is not kept.
+    pub keys: Vec<(MemberId, MemberKey)>,
+    /// Members erased by the batch: their record, index records and key go, a tombstone stays.
+    pub erased: Vec<MemberId>,
 }
 
 pub trait HubStore: Send + Sync + 'static {
@@ -117,12 +124,17 @@ pub trait HubStore: Send + Sync + 'static {
     /// 会员搜索's index as stored (`sx/…` keys), for `verify`. A store without an index of its
     /// own (the test double reads every member) answers with the keys its members file.
     fn search_index(&self) -> Result<BTreeSet<Vec<u8>>> {
+        let index = self.index_key();
         Ok(self
             .members()?
             .iter()
-            .flat_map(|m| m.profile.search_keys(&m.member_id))
+            .flat_map(|m| m.profile.search_keys(&m.member_id, &index))
             .collect())
     }
+    /// The key that blinds the phone and search indexes (`protocol::seal`).
+    fn index_key(&self) -> IndexKey;
+    /// What headquarters holds of a member's key.
+    fn member_key(&self, id: &MemberId) -> Result<KeyState>;
     fn wallet(&self, id: &MemberId) -> Result<Option<Wallet>>;
     /// Every member's wallet, for liabilities and settlement reports.
     fn wallets(&self) -> Result<Vec<(MemberId, Wallet)>>;
@@ -156,14 +168,36 @@ pub struct SledHubStore {
     log: std::fs::File,
     /// Appended since the last flush: a group that wrote nothing (asks, ticks) costs no flush.
     appended: std::sync::atomic::AtomicBool,
+    index: IndexKey,
 }
+
+const INDEX_KEY: &str = "meta/index_key";
 
 impl SledHubStore {
     pub fn open(dir: &Path) -> Result<Self> {
+        let db = sled::Config::new().path(dir).open()?;
+        let log = std::fs::File::open(dir.join("db")).map_err(sled::Error::from)?;
+        let index = match db.get(INDEX_KEY)? {
+            Some(bytes) => bytes
+                .as_ref()
+                .try_into()
+                .map_err(|_| HubStoreError::Damaged(INDEX_KEY.into()))?,
+            None => {
+                let mut bytes = [0u8; 32];
+                getrandom::fill(&mut bytes).map_err(|e| {
+                    sled::Error::from(std::io::Error::other(format!("random source: {e}")))
+                })?;
+                db.insert(INDEX_KEY, &bytes[..])?;
+                db.flush()?;
+                log.sync_data().map_err(sled::Error::from)?;
+                bytes
+            }
+        };
         Ok(Self {
-            db: sled::Config::new().path(dir).open()?,
-            log: std::fs::File::open(dir.join("db")).map_err(sled::Error::from)?,
+            db,
+            log,
             appended: std::sync::atomic::AtomicBool::new(false),
+            index: IndexKey::from_bytes(index),
         })
     }
 
@@ -224,6 +258,60 @@ impl SledHubStore {
             .map(|v| decode(key.as_bytes(), &v))
             .transpose()
     }
+
+    fn phone_key(&self, phone: &Phone) -> Vec<u8> {
+        format!("p/{}", self.index.blind("phone", phone.as_str())).into_bytes()
+    }
+
+    /// A member's record as stored: sealed under their key when they have one (a member from
+    /// before sealing has none, and stays plain).
+    fn sealed_record(&self, key: Option<&MemberKey>, record: &MemberRecord) -> Vec<u8> {
+        let at = format!("m/{}", record.member_id);
+        match key {
+            Some(k) => k.seal(at.as_bytes(), &encode(record)),
+            None => encode(record),
+        }
+    }
+
+    fn open_record(&self, id: &MemberId, bytes: &[u8]) -> Result<Option<MemberRecord>> {
+        let at = format!("m/{id}");
+        if !protocol::seal::is_sealed(bytes) {
+            return decode(at.as_bytes(), bytes).map(Some);
+        }
+        match self.member_key(id)? {
+            KeyState::Held(k) => {
+                let plain = k
+                    .open(at.as_bytes(), bytes)
+                    .map_err(|_| HubStoreError::Damaged(at.clone()))?;
+                decode(at.as_bytes(), &plain).map(Some)
+            }
+            KeyState::Erased => Ok(None),
+            KeyState::Unknown => Err(HubStoreError::Damaged(format!("{at}: sealed, no key"))),
+        }
+    }
+
+    /// The search index records member `id` is filed under: as written earlier in the batch
+    /// being built (taken out of `filed`), else as stored.
+    fn filed(
+        &self,
+        filed: &mut std::collections::HashMap<MemberId, BTreeSet<Vec<u8>>>,
+        id: &MemberId,
+    ) -> Result<BTreeSet<Vec<u8>>> {
+        Ok(match filed.remove(id) {
+            Some(keys) => keys,
+            None => self
+                .member(id)?
+                .map(|old| old.profile.search_keys(id, &self.index))
+                .unwrap_or_default(),
+        })
+    }
+
+    fn held_key(&self, id: &MemberId) -> Result<Option<MemberKey>> {
+        Ok(match self.member_key(id)? {
+            KeyState::Held(k) => Some(k),
+            _ => None,
+        })
+    }
 }
 
 impl HubStore for SledHubStore {
@@ -262,19 +350,21 @@ impl HubStore for SledHubStore {
             batch.insert(feed_key(*position), encode(record));
         }
         batch.insert(&b"meta/feed_len"[..], encode(&a.feed_len));
+        // Keys first: the records below are sealed under them. An erased member's stays gone.
+        let mut keys: std::collections::HashMap<MemberId, MemberKey> = Default::default();
+        for (id, key) in &a.keys {
+            if self.member_key(id)? == KeyState::Unknown && !a.erased.contains(id) {
+                batch.insert(format!("k/{id}").into_bytes(), &key.as_bytes()[..]);
+                keys.insert(*id, key.clone());
+            }
+        }
         // Each member's search index records move from what they were (stored, or earlier in
         // this batch) to what they are.
         let mut filed: std::collections::HashMap<MemberId, BTreeSet<Vec<u8>>> = Default::default();
         for record in &a.members {
             let id = record.member_id;
-            let old = match filed.remove(&id) {
-                Some(keys) => keys,
-                None => self
-                    .member(&id)?
-                    .map(|old| old.profile.search_keys(&id))
-                    .unwrap_or_default(),
-            };
-            let new = record.profile.search_keys(&id);
+            let old = self.filed(&mut filed, &id)?;
+            let new = record.profile.search_keys(&id, &self.index);
             for gone in old.difference(&new) {
                 batch.remove(gone.as_slice());
             }
@@ -282,12 +372,27 @@ impl HubStore for SledHubStore {
                 batch.insert(added.as_slice(), &[][..]);
             }
             filed.insert(id, new);
-            batch.insert(format!("m/{id}").into_bytes(), encode(record));
+            let key = match keys.get(&id) {
+                Some(k) => Some(k.clone()),
+                None => self.held_key(&id)?,
+            };
+            batch.insert(
+                format!("m/{id}").into_bytes(),
+                self.sealed_record(key.as_ref(), record),
+            );
+        }
+        for id in &a.erased {
+            for gone in self.filed(&mut filed, id)? {
+                batch.remove(gone);
+            }
+            batch.remove(format!("m/{id}").into_bytes());
+            batch.remove(format!("k/{id}").into_bytes());
+            batch.insert(format!("e/{id}").into_bytes(), &[][..]);
         }
         for (phone, member) in &a.phones {
             match member {
-                Some(id) => batch.insert(format!("p/{phone}").into_bytes(), encode(id)),
-                None => batch.remove(format!("p/{phone}").into_bytes()),
+                Some(id) => batch.insert(self.phone_key(phone), encode(id)),
+                None => batch.remove(self.phone_key(phone)),
             }
         }
         for (member, wallet) in &a.wallets {
@@ -336,27 +441,51 @@ impl HubStore for SledHubStore {
     }
 
     fn member(&self, id: &MemberId) -> Result<Option<MemberRecord>> {
-        self.read(&format!("m/{id}"))
+        match self.db.get(format!("m/{id}"))? {
+            Some(bytes) => self.open_record(id, &bytes),
+            None => Ok(None),
+        }
     }
 
     fn member_by_phone(&self, phone: &Phone) -> Result<Option<MemberId>> {
-        self.read(&format!("p/{phone}"))
+        let key = self.phone_key(phone);
+        self.db.get(&key)?.map(|v| decode(&key, &v)).transpose()
     }
 
     fn members(&self) -> Result<Vec<MemberRecord>> {
-        self.db
-            .scan_prefix(b"m/")
-            .map(|kv| {
-                let (k, v) = kv?;
-                decode(&k, &v)
-            })
-            .collect()
+        let mut out = Vec::new();
+        for kv in self.db.scan_prefix(b"m/") {
+            let (k, v) = kv?;
+            let name = String::from_utf8_lossy(&k[2..]).into_owned();
+            let id = MemberId::parse(&name).map_err(|_| HubStoreError::Damaged(name))?;
+            out.extend(self.open_record(&id, &v)?);
+        }
+        Ok(out)
+    }
+
+    fn index_key(&self) -> IndexKey {
+        self.index.clone()
+    }
+
+    fn member_key(&self, id: &MemberId) -> Result<KeyState> {
+        if let Some(bytes) = self.db.get(format!("k/{id}"))? {
+            let bytes: [u8; 32] = bytes
+                .as_ref()
+                .try_into()
+                .map_err(|_| HubStoreError::Damaged(format!("k/{id}")))?;
+            return Ok(KeyState::Held(MemberKey::from_bytes(bytes)));
+        }
+        Ok(match self.db.get(format!("e/{id}"))? {
+            Some(_) => KeyState::Erased,
+            None => KeyState::Unknown,
+        })
     }
 
     fn search_members(&self, query: &str, limit: usize) -> Result<Vec<MemberRecord>> {
         protocol::member::search_index(
             query,
             limit,
+            &self.index,
             |prefix| self.keys_under(prefix),
             |id| self.member(id),
             |record: &MemberRecord| &record.profile,
@@ -417,16 +546,17 @@ impl HubStore for SledHubStore {
             }
         }
         for record in &derived.members {
+            let key = self.held_key(&record.member_id)?;
             batch.insert(
                 format!("m/{}", record.member_id).into_bytes(),
-                encode(record),
+                self.sealed_record(key.as_ref(), record),
             );
-            for key in record.profile.search_keys(&record.member_id) {
+            for key in record.profile.search_keys(&record.member_id, &self.index) {
                 batch.insert(key, &[][..]);
             }
         }
         for (phone, member) in &derived.phones {
-            batch.insert(format!("p/{phone}").into_bytes(), encode(member));
+            batch.insert(self.phone_key(phone), encode(member));
         }
         for (member, wallet) in &derived.wallets {
             batch.insert(format!("w/{member}").into_bytes(), encode(wallet));
@@ -479,6 +609,8 @@ struct MemHubState {
     fences: std::collections::BTreeMap<StoreId, Fence>,
     views: std::collections::BTreeMap<Vec<u8>, Vec<u8>>,
     derived_version: Option<u32>,
+    keys: std::collections::BTreeMap<MemberId, MemberKey>,
+    erased: BTreeSet<MemberId>,
 }
 
 #[derive(Default)]
@@ -502,10 +634,17 @@ struct Owned {
     phones: Vec<(Phone, Option<MemberId>)>,
     wallets: Vec<(MemberId, Wallet)>,
     views: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    keys: Vec<(MemberId, MemberKey)>,
+    erased: Vec<MemberId>,
 }
 
 impl MemHubState {
     fn apply(&mut self, a: Owned) {
+        for (id, key) in a.keys {
+            if !self.erased.contains(&id) && !a.erased.contains(&id) {
+                self.keys.entry(id).or_insert(key);
+            }
+        }
         for (seq, bytes) in a.entries {
             self.logs.insert((a.store.clone(), seq), bytes);
         }
@@ -514,6 +653,11 @@ impl MemHubState {
         self.feed_len = a.feed_len;
         for record in a.members {
             self.members.insert(record.member_id, record);
+        }
+        for id in &a.erased {
+            self.members.remove(id);
+            self.keys.remove(id);
+            self.erased.insert(*id);
         }
         for (phone, member) in a.phones {
             match member {
@@ -589,6 +733,8 @@ impl HubStore for MemHubStore {
             phones: a.phones,
             wallets: a.wallets,
             views: a.views,
+            keys: a.keys,
+            erased: a.erased,
         };
         let mut state = self.lock();
         state.live.apply(owned.clone());
@@ -629,6 +775,20 @@ impl HubStore for MemHubStore {
 
     fn member(&self, id: &MemberId) -> Result<Option<MemberRecord>> {
         Ok(self.lock().live.members.get(id).cloned())
+    }
+
+    /// The test double keeps nothing on disk: its index key is fixed.
+    fn index_key(&self) -> IndexKey {
+        IndexKey::from_bytes([0; 32])
+    }
+
+    fn member_key(&self, id: &MemberId) -> Result<KeyState> {
+        let state = self.lock();
+        Ok(match state.live.keys.get(id) {
+            Some(k) => KeyState::Held(k.clone()),
+            None if state.live.erased.contains(id) => KeyState::Erased,
+            None => KeyState::Unknown,
+        })
     }
 
     /// The test double reads every member, as the index must answer.
@@ -808,6 +968,8 @@ mod tests {
                         phones: Vec::new(),
                         wallets: Vec::new(),
                         views: Vec::new(),
+                        keys: Vec::new(),
+                        erased: Vec::new(),
                     })
                     .unwrap();
             }

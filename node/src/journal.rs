@@ -37,6 +37,7 @@ pub use inventory::{
 
 use crate::store::{Batch, GroupBuffer, Store, StoreError};
 use crate::views::{self, MemberView, Overlay, SaleView, ViewError, keys};
+use protocol::seal::{IndexKey, MemberKey};
 
 /// At most this many commands share one flush, so one flush never holds up a till for long.
 pub const GROUP_COMMIT_MAX: usize = 256;
@@ -168,10 +169,12 @@ pub enum Command {
     /// 挂单: park a basket; 作废: void a parked one before payment.
     HoldOrder(Request<HeldOrder>),
     VoidHeld(Request<protocol::DocId>),
-    /// Entries other replicas wrote, from the hub's feed, up to feed position `upto`.
+    /// Entries other replicas wrote, from the hub's feed, up to feed position `upto`, with the
+    /// keys of the members they change (`None`: erased at headquarters).
     ApplyFeed {
         upto: u64,
         items: Vec<FeedItem>,
+        keys: Vec<(MemberId, Option<MemberKey>)>,
     },
     /// What this store holds of a member's counters, and how long its log is, read together
     /// (for an ask to headquarters). Writes nothing.
@@ -257,6 +260,25 @@ pub enum Outcome {
     Voided {
         order_id: protocol::DocId,
     },
+    /// Only in a request record: a member outcome kept without the member's person (which
+    /// stays sealed in their views); a retry reads the member afresh.
+    MemberRecorded {
+        member_id: MemberId,
+        points: Points,
+    },
+}
+
+impl Outcome {
+    /// The outcome as a request record keeps it: without personal data in the clear.
+    fn recorded(&self) -> Outcome {
+        match self {
+            Outcome::Member { member, points } => Outcome::MemberRecorded {
+                member_id: member.member_id,
+                points: *points,
+            },
+            other => other.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -439,6 +461,8 @@ pub struct Journal {
     /// Headquarters has fenced this store (its feed brought the take-back): it spends no
     /// member rights any more.
     fenced: bool,
+    /// Blinds the phone, card and search indexes (`crate::sealed`).
+    index: IndexKey,
 }
 
 impl Journal {
@@ -447,9 +471,14 @@ impl Journal {
     pub fn open(
         store: Arc<dyn Store>,
         settings: Settings,
-        env: Environment,
+        mut env: Environment,
     ) -> Result<Self, ViewError> {
         let store: Arc<dyn Store> = Arc::new(GroupBuffer::new(store));
+        crate::sealed::ensure_index_key(&*store, || crate::sealed::draw(&mut *env.random))?;
+        let index = crate::sealed::index_key(&*store)?.ok_or_else(|| StoreError::Damaged {
+            key: "meta/index_key".into(),
+            reason: "missing after it was written".into(),
+        })?;
         let prefix = keys::log_prefix(&settings.store_id);
         let (tip, last) = match store.scan_prefix_rev(&prefix, 1)?.pop() {
             Some((_, bytes)) => {
@@ -478,6 +507,7 @@ impl Journal {
             tip,
             rights_gate: Default::default(),
             fenced,
+            index,
         })
     }
 
@@ -497,7 +527,9 @@ impl Journal {
     /// Applies one command (visible at once, durable at the next flush).
     pub fn handle(&mut self, command: Command) -> Result<Reply, Rejection> {
         let command = match command {
-            Command::ApplyFeed { upto, items } => return self.apply_feed(upto, items),
+            Command::ApplyFeed { upto, items, keys } => {
+                return self.apply_feed(upto, items, keys);
+            }
             // Only the journal thread's loop (`spawn`) holds and releases these.
             Command::AfterFeed { .. } | Command::Withdraw { .. } => {
                 return Err(Rejection::Withdrawn);
@@ -518,13 +550,22 @@ impl Journal {
             unreachable!("handled above")
         };
         if let Some(seen) = self.read::<RequestRecord>(&keys::idempotency(key))? {
-            return match seen.fingerprint == fingerprint {
-                true => Ok(Reply {
-                    outcome: seen.outcome,
-                    replayed: true,
-                }),
-                false => Err(Rejection::IdempotencyConflict(key.clone())),
+            if seen.fingerprint != fingerprint {
+                return Err(Rejection::IdempotencyConflict(key.clone()));
+            }
+            let outcome = match seen.outcome {
+                Outcome::MemberRecorded { member_id, points } => Outcome::Member {
+                    member: self
+                        .member_view(&member_id)?
+                        .ok_or(Rejection::MemberNotFound(member_id))?,
+                    points,
+                },
+                outcome => outcome,
             };
+            return Ok(Reply {
+                outcome,
+                replayed: true,
+            });
         }
         self.check_staff(staff)?;
         let served_by = match &command {
@@ -573,14 +614,14 @@ impl Journal {
     }
 
     fn check_phone_free(&self, phone: &Phone, me: Option<MemberId>) -> Result<(), Rejection> {
-        match self.read::<MemberId>(&keys::phone(phone))? {
+        match self.read::<MemberId>(&crate::sealed::phone_key(&self.index, phone))? {
             Some(owner) if Some(owner) != me => Err(Rejection::PhoneTaken(phone.masked(), owner)),
             _ => Ok(()),
         }
     }
 
     fn check_card_free(&self, card: &CardNo, me: Option<MemberId>) -> Result<(), Rejection> {
-        match self.read::<MemberId>(&keys::card(card))? {
+        match self.read::<MemberId>(&crate::sealed::card_key(&self.index, card))? {
             Some(owner) if Some(owner) != me => Err(Rejection::CardTaken(card.clone(), owner)),
             _ => Ok(()),
         }
@@ -588,6 +629,11 @@ impl Journal {
 
     fn member_exists(&self, id: &MemberId) -> Result<bool, StoreError> {
         Ok(self.store.get(&keys::member(id))?.is_some())
+    }
+
+    /// A member's view, opened under their key.
+    fn member_view(&self, id: &MemberId) -> Result<Option<MemberView>, StoreError> {
+        crate::sealed::read(&*self.store, id, &keys::member(id))
     }
 
     fn register(&mut self, r: Request<NewMember>) -> Result<Outcome, Rejection> {
@@ -628,6 +674,16 @@ impl Journal {
             to: profile.tier.clone(),
         });
         let (_, change) = MemberDoc::create(&self.settings.store_id, now_ms as i64, &profile)?;
+        // The member's own key (protocol::seal): their profile enters the log sealed under it,
+        // and the key goes to headquarters beside the log. Written first, in the same group.
+        let member_key = MemberKey::from_bytes(crate::sealed::draw(&mut *self.env.random));
+        let change = member_key.seal(&protocol::seal::change_aad(&member_id), &change);
+        let mut batch = Batch::default();
+        batch.put(
+            crate::sealed::key_of(&member_id),
+            member_key.as_bytes().to_vec(),
+        );
+        self.store.apply(batch)?;
         let payload = Payload::MemberRegistered { member_id, change };
         let when = self.points_when(now_ms);
         let today = self.settings.calendar.business_date(now_ms);
@@ -639,7 +695,7 @@ impl Journal {
     fn edit(&mut self, r: Request<MemberEdit>) -> Result<Outcome, Rejection> {
         let id = r.body.member_id;
         let doc_key = keys::document(&id);
-        let Some(saved) = self.store.get(&doc_key)? else {
+        let Some(saved) = crate::sealed::read_bytes(&*self.store, &id, &doc_key)? else {
             return Err(Rejection::MemberNotFound(id));
         };
         let patch = &r.body.patch;
@@ -654,6 +710,13 @@ impl Journal {
         let now_ms = (self.env.now_ms)();
         match doc.edit(&self.settings.store_id, now_ms as i64, patch)? {
             Some(change) => {
+                let change = match crate::sealed::member_key(&*self.store, &id)? {
+                    crate::sealed::KeyState::Held(k) => {
+                        k.seal(&protocol::seal::change_aad(&id), &change)
+                    }
+                    // A member from before sealing: their changes stay as they were.
+                    _ => change,
+                };
                 let payload = Payload::MemberEdited {
                     member_id: id,
                     change,
@@ -1046,7 +1109,12 @@ impl Journal {
     }
 
     /// Applies feed items after the position already applied; positions make this idempotent.
-    fn apply_feed(&mut self, upto: u64, items: Vec<FeedItem>) -> Result<Reply, Rejection> {
+    fn apply_feed(
+        &mut self,
+        upto: u64,
+        items: Vec<FeedItem>,
+        member_keys: Vec<(MemberId, Option<MemberKey>)>,
+    ) -> Result<Reply, Rejection> {
         let applied = self.feed_applied()?;
         if upto <= applied {
             return Ok(Reply {
@@ -1056,6 +1124,20 @@ impl Journal {
         }
         let now_ms = (self.env.now_ms)();
         let mut ov = Overlay::new(&*self.store);
+        // The keys that unlock these items go in the same batch, before them.
+        for (member, key) in member_keys {
+            use crate::sealed::KeyState;
+            match (key, crate::sealed::member_key(&ov, &member)?) {
+                (Some(key), KeyState::Unknown) => {
+                    ov.put(crate::sealed::key_of(&member), key.as_bytes().to_vec());
+                }
+                (Some(_), KeyState::Held(_) | KeyState::Erased) => {}
+                (None, KeyState::Erased) => {}
+                (None, KeyState::Held(_) | KeyState::Unknown) => {
+                    views::erase_member(&mut ov, &member)?;
+                }
+            }
+        }
         for item in items
             .into_iter()
             .filter(|i| i.position > applied && i.position <= upto)
@@ -1169,7 +1251,7 @@ impl Journal {
         let outcome = outcome(&mut ov)?;
         let record = RequestRecord {
             fingerprint: r.fingerprint,
-            outcome: outcome.clone(),
+            outcome: outcome.recorded(),
         };
         ov.put(keys::idempotency(&r.key), views::encode(&record));
         self.store.apply(ov.into_batch())?;
@@ -1197,7 +1279,7 @@ impl Journal {
     ) -> Result<Outcome, Rejection> {
         let record = RequestRecord {
             fingerprint: r.fingerprint,
-            outcome: outcome.clone(),
+            outcome: outcome.recorded(),
         };
         batch.put(keys::idempotency(&r.key), views::encode(&record));
         self.store.apply(batch)?;
@@ -1249,8 +1331,7 @@ fn member_outcome(
     id: &MemberId,
     (policy, today): (PointsPolicy, chrono::NaiveDate),
 ) -> Result<Outcome, StoreError> {
-    let member = ov
-        .get_as::<MemberView>(&keys::member(id))?
+    let member = crate::sealed::read::<MemberView>(ov, id, &keys::member(id))?
         .ok_or_else(|| missing("member"))?;
     let wallet = ov.get_as::<Wallet>(&keys::wallet(id))?.unwrap_or_default();
     let points = wallet.points_live(today, &policy);
@@ -1532,6 +1613,7 @@ mod tests {
         let feed = |upto: u64| Command::ApplyFeed {
             upto,
             items: Vec::new(),
+            keys: Vec::new(),
         };
         let (waiting, mut result) = oneshot::channel();
         let parked = after("reg-00000001", "13800000001", 2);
@@ -1648,7 +1730,11 @@ mod tests {
             entry: later.encode(),
         }];
         journal
-            .handle(Command::ApplyFeed { upto: 1, items })
+            .handle(Command::ApplyFeed {
+                upto: 1,
+                items,
+                keys: Vec::new(),
+            })
             .unwrap();
         assert!(matches!(
             journal.handle(set("pw-00000002")),
@@ -1923,7 +2009,11 @@ mod tests {
             },
         ];
         journal
-            .handle(Command::ApplyFeed { upto: 3, items })
+            .handle(Command::ApplyFeed {
+                upto: 3,
+                items,
+                keys: Vec::new(),
+            })
             .unwrap();
         journal.flush().unwrap();
         let views = crate::views::Views::new(store.clone());
@@ -1995,7 +2085,13 @@ mod tests {
         );
         assert_ne!(edited.entry, edited_whole, "an edit has something to thin");
         for (upto, items) in [(1, vec![registered]), (2, vec![edited])] {
-            journal.handle(Command::ApplyFeed { upto, items }).unwrap();
+            journal
+                .handle(Command::ApplyFeed {
+                    upto,
+                    items,
+                    keys: Vec::new(),
+                })
+                .unwrap();
         }
         let (lost, _) = item(
             3,
@@ -2008,7 +2104,8 @@ mod tests {
         assert!(matches!(
             journal.handle(Command::ApplyFeed {
                 upto: 3,
-                items: vec![lost]
+                items: vec![lost],
+                keys: Vec::new(),
             }),
             Err(Rejection::FeedUnreadable { position: 3, .. })
         ));
@@ -2078,7 +2175,10 @@ mod tests {
                     .scan_prefix(b"m/")
                     .unwrap()
                     .into_iter()
-                    .map(|(k, v)| crate::views::decode::<MemberView>(&k, &v).unwrap())
+                    .map(|(k, _)| {
+                        let id = MemberId::parse(std::str::from_utf8(&k[2..]).unwrap()).unwrap();
+                        views.member(&id).unwrap().unwrap()
+                    })
                     .filter(|m| m.profile.matches(&query))
                     .take(3)
                     .collect();
@@ -2353,9 +2453,18 @@ mod tests {
             .collect();
         let s001_store = Arc::new(MemStore::default());
         let mut s001 = Journal::open(s001_store.clone(), settings(), seeded_env(7)).unwrap();
+        let keys = crate::uplink::member_keys(
+            &*store,
+            &feed.iter().map(|i| i.entry.clone()).collect::<Vec<_>>(),
+        )
+        .unwrap()
+        .into_iter()
+        .map(|(m, k)| (m, Some(k)))
+        .collect();
         s001.handle(Command::ApplyFeed {
             upto: 2,
             items: feed,
+            keys,
         })
         .unwrap();
         let mut pay = sale(Some(m), "30");

@@ -12,6 +12,7 @@ pub mod lease;
 pub mod openapi;
 pub mod password;
 pub mod receipt;
+pub mod sealed;
 pub mod session;
 pub mod store;
 pub mod uplink;
@@ -56,6 +57,11 @@ pub async fn run_with(
         .collect::<Result<Vec<_>, _>>()
         .context("managers")?;
     let store: Arc<dyn Store> = Arc::new(store);
+    // The index key first: a rebuild of the views files members under it.
+    sealed::ensure_index_key(&*store, || {
+        sealed::draw(&mut *journal::Environment::system().random)
+    })?;
+    store.flush()?;
     views::ensure_current(&*store, &settings.calendar)
         .context("bringing the views up to this version")?;
     let clock = clock::ChainClock::new(config.clock_skew_ms);

@@ -313,7 +313,8 @@ impl Uplink {
                         break;
                     }
                 }
-                session.push(entries);
+                let keys = member_keys(self.views.store(), &entries)?;
+                session.push(entries, keys);
             }
             while let Some(frame) = session.poll_frame() {
                 send.write_all(&frame).await.context("sending")?;
@@ -333,8 +334,8 @@ impl Uplink {
                             s.refused = None;
                         });
                     }
-                    UplinkEvent::Feed { upto, items } => {
-                        if feed.send((upto, items)).await.is_err() {
+                    UplinkEvent::Feed { upto, items, keys } => {
+                        if feed.send((upto, items, keys)).await.is_err() {
                             // The applier failed: its error is the one to report.
                             return match (&mut applier).await {
                                 Ok(Err(e)) => Err(e),
@@ -410,23 +411,46 @@ impl Uplink {
     }
 }
 
+/// A feed batch as the applier takes it: up to where, the items, and their members' keys.
+type FeedBatch = (
+    u64,
+    Vec<FeedItem>,
+    Vec<(protocol::MemberId, Option<protocol::seal::MemberKey>)>,
+);
+
+/// The keys of the members whose changes these entries of this store's log hold, to go to
+/// headquarters right before them (a member erased here meanwhile has none to send).
+pub fn member_keys(
+    store: &dyn crate::store::Store,
+    entries: &[Vec<u8>],
+) -> Result<Vec<(protocol::MemberId, protocol::seal::MemberKey)>, crate::store::StoreError> {
+    let mut keys = Vec::new();
+    for member in sync::members_changed(entries.iter().map(Vec::as_slice)) {
+        if let crate::sealed::KeyState::Held(key) = crate::sealed::member_key(store, &member)? {
+            keys.push((member, key));
+        }
+    }
+    Ok(keys)
+}
+
 /// Applies the hub's feed through the journal, in order and off the session's loop, so asks,
 /// answers and recalls are not held up behind it; batches that queued meanwhile go in as one.
 /// Ends with the error if the journal cannot apply one (the session then ends too).
 async fn apply_feed(
     journal: JournalHandle,
     status: watch::Sender<SyncStatus>,
-    mut queued: mpsc::Receiver<(u64, Vec<FeedItem>)>,
+    mut queued: mpsc::Receiver<FeedBatch>,
 ) -> anyhow::Result<()> {
-    while let Some((mut upto, mut items)) = queued.recv().await {
+    while let Some((mut upto, mut items, mut keys)) = queued.recv().await {
         while items.len() < FEED_MERGE_ITEMS_MAX
-            && let Ok((later, more)) = queued.try_recv()
+            && let Ok((later, more, more_keys)) = queued.try_recv()
         {
             upto = later;
             items.extend(more);
+            keys.extend(more_keys);
         }
         journal
-            .send(Command::ApplyFeed { upto, items })
+            .send(Command::ApplyFeed { upto, items, keys })
             .await
             .context("applying the feed")?;
         status.send_modify(|s| s.feed_applied = s.feed_applied.max(upto));

@@ -3,9 +3,12 @@
 //! as the log append) and in `rebuild`, which replays the log from scratch and compares.
 //!
 //! Key layout (one sled tree, so one atomic batch covers log and views):
-//! `log/<origin>\0<seq BE>` entry · `m/<member>` profile view · `d/<member>` automerge document ·
-//! `p/<phone>` and `c/<card>` → member · `sx/n/<name term>\0<member>`,
-//! `sx/t/<phone's last 4>/<member>` and `sx/c/<card>\0<member>` 会员搜索's index · `w/<member>` wallet (every counter's rights, cards,
+//! `log/<origin>\0<seq BE>` entry · `m/<member>` profile view · `d/<member>` automerge document
+//! (both sealed under the member's key, `crate::sealed`) · `p/<phone>` and `c/<card>` → member ·
+//! `sx/n/<name term>/<member>`, `sx/t/<phone's last 4>/<member>` and `sx/c/<card>/<member>`
+//! 会员搜索's index (every phone, card and term blinded by the store's index key) ·
+//! `k/<member>`, `e/<member>` and `meta/index_key` the keys (`crate::sealed`, not views) ·
+//! `w/<member>` wallet (every counter's rights, cards,
 //! payment password hash) · `s/<sale>` sale ·
 //! `ms/<member>/<hlc BE>` → sale id · `owe/<store>/<member>` and `od/<store>` what members owe
 //! a store for offline overdrafts · `i/<idempotency key>` request record (not a view) ·
@@ -21,6 +24,7 @@ use protocol::{CardNo, Hlc, MemberId, Phone, SaleId, StaffId, StoreId};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::sealed;
 use crate::store::{Batch, MemStore, Store, StoreError};
 
 pub mod keys {
@@ -80,14 +84,6 @@ pub mod keys {
 
     pub fn document(id: &MemberId) -> Vec<u8> {
         join("d/", id)
-    }
-
-    pub fn phone(phone: &Phone) -> Vec<u8> {
-        join("p/", phone)
-    }
-
-    pub fn card(card: &CardNo) -> Vec<u8> {
-        join("c/", card)
     }
 
     pub fn wallet(id: &MemberId) -> Vec<u8> {
@@ -154,6 +150,8 @@ pub enum ViewError {
     Inventory(String),
     #[error("entry {seq} edits member {member}, who is not registered here")]
     UnknownMember { seq: u64, member: MemberId },
+    #[error(transparent)]
+    Sealed(#[from] sealed::SealedChangeError),
 }
 
 pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
@@ -246,7 +244,13 @@ pub fn apply_foreign_entry(ov: &mut Overlay<'_>, bytes: &[u8]) -> Result<(), Vie
     };
     // `apply_entry` fails on these before it writes anything, so skipping leaves `ov` untouched.
     match apply_entry(ov, &entry) {
-        Err(e @ (ViewError::UnknownMember { .. } | ViewError::Profile(_))) => {
+        Err(
+            e @ (ViewError::UnknownMember { .. }
+            | ViewError::Profile(_)
+            | ViewError::Sealed(
+                sealed::SealedChangeError::NoKey(_) | sealed::SealedChangeError::Damaged(_),
+            )),
+        ) => {
             tracing::warn!(origin = %entry.origin, seq = entry.seq, error = %e, "feed entry skipped");
             Ok(())
         }
@@ -257,7 +261,7 @@ pub fn apply_foreign_entry(ov: &mut Overlay<'_>, bytes: &[u8]) -> Result<(), Vie
 /// The hash of a change of `member` held here that starts with `prefix` (to make a thin member
 /// change from the feed whole, `protocol::thin`).
 pub fn change_starting(ov: &Overlay<'_>, member: &MemberId, prefix: &[u8]) -> Option<[u8; 32]> {
-    let saved = ov.get(&keys::document(member)).ok()??;
+    let saved = sealed::read_bytes(ov, member, &keys::document(member)).ok()??;
     MemberDoc::load(&saved).ok()?.change_starting(prefix)
 }
 
@@ -335,20 +339,27 @@ pub fn apply_own_entry(
 pub fn apply_entry(ov: &mut Overlay<'_>, entry: &Entry) -> Result<(), ViewError> {
     match &entry.payload {
         Payload::MemberRegistered { member_id, change } => {
-            let doc = MemberDoc::from_change(change)?;
+            let Some(change) = sealed::open_change(ov, member_id, change)? else {
+                return Ok(()); // erased: nothing of them is kept here
+            };
+            let doc = MemberDoc::from_change(&change)?;
             write_member(ov, entry, *member_id, doc, None, entry.hlc)
         }
         Payload::MemberEdited { member_id, change } => {
+            let Some(change) = sealed::open_change(ov, member_id, change)? else {
+                return Ok(());
+            };
             let key = keys::member(member_id);
-            let Some(before) = ov.get_as::<MemberView>(&key)? else {
+            let Some(before) = sealed::read::<MemberView>(ov, member_id, &key)? else {
                 return Err(ViewError::UnknownMember {
                     seq: entry.seq,
                     member: *member_id,
                 });
             };
-            let saved = ov.get(&keys::document(member_id))?.unwrap_or_default();
+            let saved =
+                sealed::read_bytes(ov, member_id, &keys::document(member_id))?.unwrap_or_default();
             let mut doc = MemberDoc::load(&saved)?;
-            doc.apply_change(change)?;
+            doc.apply_change(&change)?;
             write_member(
                 ov,
                 entry,
@@ -441,6 +452,11 @@ pub fn apply_entry(ov: &mut Overlay<'_>, entry: &Entry) -> Result<(), ViewError>
         }
         // Headquarters' commission rules are read at headquarters only; audit notes by auditors.
         Payload::CommissionRules { .. } | Payload::Audit { .. } => Ok(()),
+        // Only headquarters erases (its hub refuses the entry from a store).
+        Payload::MemberErased { member_id } if entry.origin == StoreId::hq() => {
+            erase_member(ov, member_id)
+        }
+        Payload::MemberErased { .. } => Ok(()),
         Payload::ChainRules { .. } => {
             if let Some(why) = protocol::rules::apply(ov, entry).map_err(ViewError::Inventory)? {
                 tracing::warn!(origin = %entry.origin, seq = entry.seq, %why, "member rules skipped");
@@ -508,38 +524,73 @@ fn write_member(
     registered_at: Hlc,
 ) -> Result<(), ViewError> {
     let profile = doc.profile()?;
+    let index = sealed::index_key(ov)?.ok_or_else(|| StoreError::Damaged {
+        key: String::from_utf8_lossy(sealed::INDEX_KEY).into_owned(),
+        reason: "missing: the store was not opened through the journal".into(),
+    })?;
+    let member_key = match sealed::member_key(ov, &member_id)? {
+        sealed::KeyState::Held(k) => Some(k),
+        _ => None,
+    };
     reindex(
         ov,
         member_id,
-        before.map(|p| keys::phone(&p.phone)),
-        Some(keys::phone(&profile.phone)),
+        before.map(|p| sealed::phone_key(&index, &p.phone)),
+        Some(sealed::phone_key(&index, &profile.phone)),
     )?;
     // 会员搜索's index records of this member, before and after.
     let old = before
-        .map(|p| p.search_keys(&member_id))
+        .map(|p| p.search_keys(&member_id, &index))
         .unwrap_or_default();
-    let new = profile.search_keys(&member_id);
+    let new = profile.search_keys(&member_id, &index);
     for gone in old.difference(&new) {
         ov.delete(gone.clone());
     }
     for added in new.difference(&old) {
         ov.put(added.clone(), Vec::new());
     }
-    let old_card = before.and_then(|p| p.card_no.as_ref()).map(keys::card);
-    reindex(
-        ov,
-        member_id,
-        old_card,
-        profile.card_no.as_ref().map(keys::card),
-    )?;
-    ov.put(keys::document(&member_id), doc.save());
+    let card = |c: &CardNo| sealed::card_key(&index, c);
+    let old_card = before.and_then(|p| p.card_no.as_ref()).map(card);
+    reindex(ov, member_id, old_card, profile.card_no.as_ref().map(card))?;
+    let doc_key = keys::document(&member_id);
+    let saved = sealed::seal(member_key.as_ref(), &doc_key, doc.save());
+    ov.put(doc_key, saved);
     let view = MemberView {
         member_id,
         profile,
         registered_at,
         updated_at: entry.hlc,
     };
-    ov.put(keys::member(&member_id), encode(&view));
+    let key = keys::member(&member_id);
+    let sealed_view = sealed::sealed(member_key.as_ref(), &key, &view);
+    ov.put(key, sealed_view);
+    Ok(())
+}
+
+/// 被遗忘: everything this store keeps of a member's person goes — the views, their index
+/// records, their key — and a tombstone stays, so a change of theirs that arrives later is
+/// skipped. Their wallet, sales and the log entries stay: they hold ids and amounts.
+pub fn erase_member(ov: &mut Overlay<'_>, member_id: &MemberId) -> Result<(), ViewError> {
+    let view = sealed::read::<MemberView>(ov, member_id, &keys::member(member_id))?;
+    if let (Some(view), Some(index)) = (view, sealed::index_key(ov)?) {
+        let profile = &view.profile;
+        let mut gone: Vec<Vec<u8>> = profile.search_keys(member_id, &index).into_iter().collect();
+        gone.push(sealed::phone_key(&index, &profile.phone));
+        if let Some(card) = &profile.card_no {
+            gone.push(sealed::card_key(&index, card));
+        }
+        for key in gone {
+            // A phone or card another member took over since stays theirs.
+            let ours = key.starts_with(b"sx/") || ov.get_as::<MemberId>(&key)? == Some(*member_id);
+            if ours {
+                ov.delete(key);
+            }
+        }
+    }
+    ov.delete(keys::member(member_id));
+    ov.delete(keys::document(member_id));
+    ov.delete(sealed::key_of(member_id));
+    ov.put(sealed::erased_key(member_id), Vec::new());
     Ok(())
 }
 
@@ -607,7 +658,7 @@ impl Views {
     }
 
     pub fn member(&self, id: &MemberId) -> Result<Option<MemberView>, StoreError> {
-        self.get_as(&keys::member(id))
+        sealed::read(&*self.store, id, &keys::member(id))
     }
 
     /// Whether headquarters has fenced `store` (taken its rights back): the seq of headquarters'
@@ -640,15 +691,22 @@ impl Views {
     }
 
     pub fn member_by_phone(&self, phone: &Phone) -> Result<Option<MemberId>, StoreError> {
-        self.get_as(&keys::phone(phone))
+        match sealed::index_key(&*self.store)? {
+            Some(index) => self.get_as(&sealed::phone_key(&index, phone)),
+            None => Ok(None),
+        }
     }
 
     /// 会员搜索: the first members (in id order) answering `query` (`Profile::matches`),
     /// read through the index (`protocol::member::search_index`), never every member.
     pub fn search_members(&self, query: &str, limit: usize) -> Result<Vec<MemberView>, StoreError> {
+        let Some(index) = sealed::index_key(&*self.store)? else {
+            return Ok(Vec::new());
+        };
         protocol::member::search_index(
             query,
             limit,
+            &index,
             |prefix| {
                 Ok(self
                     .store
@@ -663,7 +721,10 @@ impl Views {
     }
 
     pub fn member_by_card(&self, card: &CardNo) -> Result<Option<MemberId>, StoreError> {
-        self.get_as(&keys::card(card))
+        match sealed::index_key(&*self.store)? {
+            Some(index) => self.get_as(&sealed::card_key(&index, card)),
+            None => Ok(None),
+        }
     }
 
     pub fn store(&self) -> &dyn Store {
@@ -752,7 +813,7 @@ impl RebuildReport {
 /// compares the result with the views on disk.
 /// The shape of the views. Bumped whenever what a view stores, or how an entry changes it,
 /// changes; a store whose views another version wrote rebuilds them from its log on open.
-pub const VIEWS_VERSION: u32 = 9;
+pub const VIEWS_VERSION: u32 = 10;
 
 /// Rebuilds the views from the log and the feed records when they were written by another
 /// version of this software (or none), so an upgrade never reads a view it cannot decode.
@@ -804,6 +865,15 @@ fn replay(
     calendar: &StoreCalendar,
 ) -> Result<(MemStore, RebuildReport), ViewError> {
     let fresh = MemStore::default();
+    // The keys are not views: the replay reads them as they are (an erased member's entries
+    // then go unread, as they did live once the erasure arrived).
+    let mut keys = Batch::default();
+    for prefix in [sealed::KEYS, sealed::ERASED, sealed::INDEX_KEY] {
+        for (k, v) in store.scan_prefix(prefix)? {
+            keys.put(k, v);
+        }
+    }
+    fresh.apply(keys)?;
     let mut report = RebuildReport::default();
     let feed = store
         .scan_prefix(keys::FEED)?

@@ -165,6 +165,7 @@ pub fn action(entry: &Entry) -> Option<(&'static str, String)> {
             } => ("会员等级变更", format!("{member_id}：{from} → {to}")),
             Note::MemberExported { member_id } => ("导出会员个人信息", member_id.to_string()),
         },
+        Payload::MemberErased { member_id } => ("删除会员个人信息", member_id.to_string()),
         Payload::ChainRules { rules } => (
             "会员规则",
             format!(

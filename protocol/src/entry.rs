@@ -171,6 +171,10 @@ pub enum Payload {
     /// held order voided, a late sale, a tier set by hand), written alone or right after the
     /// entry it concerns, under the same request key.
     Audit { note: crate::audit::Note },
+    /// 被遗忘: headquarters erased a member at their request. Every replica destroys the
+    /// member's key (`crate::seal`) and what it kept of their person; the entries that hold their
+    /// sealed profile stay, unreadable, so every hash chain still verifies.
+    MemberErased { member_id: MemberId },
 }
 
 impl Payload {

@@ -24,6 +24,7 @@ pub mod reports;
 pub mod returns;
 pub mod rules;
 pub mod sale;
+pub mod seal;
 pub mod secret;
 pub mod session;
 pub mod settlement;

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ids::{CardNo, IdError, MemberId, StoreId};
 use crate::phone::{Phone, PhoneError};
+use crate::seal::IndexKey;
 
 pub const NAME_CHARS_MAX: usize = 64;
 pub const NOTES_CHARS_MAX: usize = 1_000;
@@ -169,26 +170,21 @@ pub const SEARCH_CHARS_MAX: usize = 32;
 /// 会员搜索's index, the same at a store and at headquarters: a member is filed under each
 /// character and each pair of adjacent characters of the name (lowercased), under the phone's
 /// last four digits and under the card number, as one empty record `<term prefix><member id>`
-/// per term. A search
+/// per term, each term blinded by the replica's [`IndexKey`] (no name or phone in the keys on
+/// disk). A search
 /// then reads the members under one term instead of every member ([`search_index`]).
 pub const SEARCH_INDEX: &[u8] = b"sx/";
 
-fn name_term(term: &str) -> Vec<u8> {
-    let mut key = b"sx/n/".to_vec();
-    key.extend(term.as_bytes());
-    key.push(0);
-    key
+fn name_term(index: &IndexKey, term: &str) -> Vec<u8> {
+    format!("sx/n/{}/", index.blind("name", term)).into_bytes()
 }
 
-fn tail_term(tail: &str) -> Vec<u8> {
-    format!("sx/t/{tail}/").into_bytes()
+fn tail_term(index: &IndexKey, tail: &str) -> Vec<u8> {
+    format!("sx/t/{}/", index.blind("tail", tail)).into_bytes()
 }
 
-fn card_term(card: &str) -> Vec<u8> {
-    let mut key = b"sx/c/".to_vec();
-    key.extend(card.as_bytes());
-    key.push(0);
-    key
+fn card_term(index: &IndexKey, card: &str) -> Vec<u8> {
+    format!("sx/c/{}/", index.blind("card", card)).into_bytes()
 }
 
 /// The name terms under one of which every member whose name matches `query` is filed: the
@@ -222,6 +218,7 @@ fn phone_tail(query: &str) -> Option<&str> {
 pub fn search_index<T, E>(
     query: &str,
     limit: usize,
+    index: &IndexKey,
     mut postings: impl FnMut(&[u8]) -> Result<Vec<Vec<u8>>, E>,
     mut load: impl FnMut(&MemberId) -> Result<Option<T>, E>,
     profile: impl Fn(&T) -> &Profile,
@@ -250,17 +247,17 @@ pub fn search_index<T, E>(
             })
             .collect()
     };
-    let prefix = card_term(query.trim());
+    let prefix = card_term(index, query.trim());
     let keys = postings(&prefix)?;
     read(&mut found, ids(&prefix, keys))?;
     if let Some(tail) = phone_tail(query) {
-        let prefix = tail_term(tail);
+        let prefix = tail_term(index, tail);
         let keys = postings(&prefix)?;
         read(&mut found, ids(&prefix, keys))?;
     }
     let mut rarest: Option<Vec<MemberId>> = None;
     for term in name_query_terms(query) {
-        let prefix = name_term(&term);
+        let prefix = name_term(index, &term);
         let under = ids(&prefix, postings(&prefix)?);
         let none = under.is_empty();
         if rarest
@@ -292,17 +289,20 @@ impl Profile {
     }
 
     /// The index records ([`SEARCH_INDEX`]) that file member `id` with this profile.
-    pub fn search_keys(&self, id: &MemberId) -> BTreeSet<Vec<u8>> {
+    pub fn search_keys(&self, id: &MemberId, index: &IndexKey) -> BTreeSet<Vec<u8>> {
         let name: Vec<char> = self.name.to_lowercase().chars().collect();
-        let mut terms: BTreeSet<Vec<u8>> = name.iter().map(|c| name_term(&c.to_string())).collect();
+        let mut terms: BTreeSet<Vec<u8>> = name
+            .iter()
+            .map(|c| name_term(index, &c.to_string()))
+            .collect();
         terms.extend(
             name.windows(2)
-                .map(|pair| name_term(&pair.iter().collect::<String>())),
+                .map(|pair| name_term(index, &pair.iter().collect::<String>())),
         );
         let phone = self.phone.as_str();
-        terms.insert(tail_term(&phone[phone.len().saturating_sub(4)..]));
+        terms.insert(tail_term(index, &phone[phone.len().saturating_sub(4)..]));
         if let Some(card) = &self.card_no {
-            terms.insert(card_term(card.as_str()));
+            terms.insert(card_term(index, card.as_str()));
         }
         let id = id.to_string();
         terms
@@ -650,7 +650,8 @@ pub(crate) mod tests {
             profile.name = name;
             profile.phone = Phone::parse(&format!("139{digits}")).unwrap();
             let id = MemberId::mint(1, 2);
-            let keys = profile.search_keys(&id);
+            let index = IndexKey::from_bytes([9; 32]);
+            let keys = profile.search_keys(&id, &index);
             let filed = |prefix: Vec<u8>| {
                 let mut key = prefix;
                 key.extend(id.to_string().as_bytes());
@@ -661,12 +662,12 @@ pub(crate) mod tests {
             {
                 proptest::prop_assert!(profile.matches(&query));
                 for term in name_query_terms(&query) {
-                    proptest::prop_assert!(filed(name_term(&term)), "{term:?} not filed");
+                    proptest::prop_assert!(filed(name_term(&index, &term)), "{term:?} not filed");
                 }
             }
             let tail = &profile.phone.as_str()[11 - tail_len..];
             proptest::prop_assert!(profile.matches(tail));
-            proptest::prop_assert!(filed(tail_term(phone_tail(tail).unwrap())));
+            proptest::prop_assert!(filed(tail_term(&index, phone_tail(tail).unwrap())));
         }
     }
 

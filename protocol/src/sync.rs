@@ -13,6 +13,11 @@
 //! that every store needs (member registrations and profile edits today; HQ entries later),
 //! numbered by a dense feed position. Catch-up after any outage is "everything after k" on both
 //! directions, so it costs what changed, never the size of the database.
+//!
+//! Version 5 carries members' keys (`crate::seal`) beside the log, never in it: a store sends
+//! [`StoreMsg::Keys`] for the members whose changes a push holds, right before it; the hub sends
+//! [`HubMsg::Keys`] for the members a feed batch changes (`None`: erased), right before it. Each
+//! end hands the keys out with the entries they unlock, to be written in the same batch.
 
 use std::collections::VecDeque;
 use std::ops::RangeInclusive;
@@ -24,12 +29,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::entry::{ChainError, ChainTip, Entry, EntryError, EntryHash, Payload, Sealed};
 use crate::ids::{MemberId, StoreId, TxId};
+use crate::seal::MemberKey;
 use crate::wallet::Counter;
 
 /// ALPN names the protocol family; the version is agreed in `Hello` / `Welcome`.
 pub const ALPN: &[u8] = b"chain-sync/1";
 /// The versions this build speaks, best first.
-pub const VERSIONS: &[u16] = &[4, 3, 2, 1];
+pub const VERSIONS: &[u16] = &[5, 4, 3, 2, 1];
 /// A deflated frame may not inflate beyond this (a small frame that would inflate to gigabytes
 /// is refused, not allocated).
 pub const INFLATED_BYTES_MAX: usize = FRAME_BYTES_MAX;
@@ -74,6 +80,8 @@ pub enum StoreMsg {
     /// Version 4: the store's clock (ms since the epoch) when it heard the hub's, so
     /// headquarters sees a store whose clock is off.
     Clock { now_ms: u64 },
+    /// Version 5: the keys of the members whose changes the next push holds.
+    Keys(Vec<(MemberId, MemberKey)>),
 }
 
 /// A store's request for rights: `wants` units of each counter of `member`'s wallet.
@@ -181,6 +189,33 @@ pub enum HubMsg {
     Clock {
         now_ms: u64,
     },
+    /// Version 5: the keys of the members the next feed batch changes; `None` for a member
+    /// headquarters erased.
+    Keys(Vec<(MemberId, Option<MemberKey>)>),
+}
+
+/// The most keys one `Keys` message may carry: one per entry of a push or feed batch.
+pub const KEYS_MAX: usize = 4 * PUSH_ENTRIES_MAX;
+
+/// The members whose profile these encoded entries change or erase, each once, in order: whose
+/// keys go with them. Bytes that do not decode change nobody.
+pub fn members_changed<'a>(entries: impl IntoIterator<Item = &'a [u8]>) -> Vec<MemberId> {
+    let mut out: Vec<MemberId> = Vec::new();
+    for bytes in entries {
+        let Ok(entry) = Entry::decode(bytes) else {
+            continue;
+        };
+        let member = match entry.payload {
+            Payload::MemberRegistered { member_id, .. }
+            | Payload::MemberEdited { member_id, .. }
+            | Payload::MemberErased { member_id } => member_id,
+            _ => continue,
+        };
+        if !out.contains(&member) {
+            out.push(member);
+        }
+    }
+    out
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -456,10 +491,12 @@ pub fn decode_body<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, SyncErro
 pub enum UplinkEvent {
     /// The hub holds everything up to this seq durably.
     Acked(u64),
-    /// Apply these feed items and remember `upto` (durably) before the next `Hello`.
+    /// Apply these feed items and remember `upto` (durably) before the next `Hello`; write the
+    /// members' keys (`None`: erased) with them.
     Feed {
         upto: u64,
         items: Vec<FeedItem>,
+        keys: Vec<(MemberId, Option<MemberKey>)>,
     },
     Answer {
         id: TxId,
@@ -485,6 +522,8 @@ pub struct UplinkSession {
     in_flight: VecDeque<u64>,
     transmit: VecDeque<StoreMsg>,
     events: VecDeque<UplinkEvent>,
+    /// Keys the hub sent for the next feed batch.
+    keys: Vec<(MemberId, Option<MemberKey>)>,
 }
 
 impl UplinkSession {
@@ -508,6 +547,7 @@ impl UplinkSession {
             in_flight: VecDeque::new(),
             transmit: VecDeque::from([hello]),
             events: VecDeque::new(),
+            keys: Vec::new(),
         }
     }
 
@@ -548,7 +588,18 @@ impl UplinkSession {
                 if self.acked.is_none() {
                     return Err(SyncError::Unexpected("Feed before Welcome"));
                 }
-                self.events.push_back(UplinkEvent::Feed { upto, items });
+                let keys = std::mem::take(&mut self.keys);
+                self.events
+                    .push_back(UplinkEvent::Feed { upto, items, keys });
+            }
+            HubMsg::Keys(keys) => {
+                if self.acked.is_none() || self.version < 5 {
+                    return Err(SyncError::Unexpected("Keys outside version 5"));
+                }
+                if self.keys.len() + keys.len() > KEYS_MAX {
+                    return Err(SyncError::Malformed(format!("{} keys", keys.len())));
+                }
+                self.keys.extend(keys);
             }
             HubMsg::Refuse { reason } => return Err(SyncError::Refused(reason)),
             HubMsg::Answer { id, answer } => {
@@ -608,11 +659,15 @@ impl UplinkSession {
     }
 
     /// Queues a push of `entries`, the first ones of the range [`poll_push`](Self::poll_push)
-    /// gave (the shell may send fewer to respect [`PUSH_BYTES_MAX`]).
-    pub fn push(&mut self, entries: Vec<Vec<u8>>) {
+    /// gave (the shell may send fewer to respect [`PUSH_BYTES_MAX`]), after the keys of the
+    /// members whose changes they hold ([`members_changed`]; version 5).
+    pub fn push(&mut self, entries: Vec<Vec<u8>>, keys: Vec<(MemberId, MemberKey)>) {
         let Some(last) = entries.last() else {
             return;
         };
+        if self.version >= 5 && !keys.is_empty() {
+            self.transmit.push_back(StoreMsg::Keys(keys));
+        }
         self.next_to_send += entries.len() as u64;
         self.in_flight.push_back(self.next_to_send - 1);
         let log_len = self.log_len;
@@ -662,8 +717,13 @@ impl UplinkSession {
 pub enum HubEvent {
     /// The store said hello: stream the feed to it from `feed_applied + 1`.
     Hello { log_len: u64, feed_applied: u64 },
-    /// Persist these verified entries (in order), then call [`HubSession::persisted`].
-    Persist { entries: Vec<Sealed>, log_len: u64 },
+    /// Persist these verified entries (in order) with the members' keys the store sent for
+    /// them, then call [`HubSession::persisted`].
+    Persist {
+        entries: Vec<Sealed>,
+        log_len: u64,
+        keys: Vec<(MemberId, MemberKey)>,
+    },
     /// Serve this ask, then call [`HubSession::answer`].
     Ask(Ask),
     /// The store's clock read `store_ms` when it heard the hub's (version 4).
@@ -681,6 +741,8 @@ pub struct HubSession {
     verified: ChainTip,
     transmit: VecDeque<HubMsg>,
     events: VecDeque<HubEvent>,
+    /// Keys the store sent for its next push.
+    keys: Vec<(MemberId, MemberKey)>,
 }
 
 impl HubSession {
@@ -693,6 +755,7 @@ impl HubSession {
             verified: tip,
             transmit: VecDeque::new(),
             events: VecDeque::new(),
+            keys: Vec::new(),
         }
     }
 
@@ -789,6 +852,15 @@ impl HubSession {
                 }
                 self.events.push_back(HubEvent::Clock { store_ms: now_ms });
             }
+            StoreMsg::Keys(keys) => {
+                if !self.greeted || self.version < 5 {
+                    return Err(SyncError::Unexpected("Keys outside version 5"));
+                }
+                if self.keys.len() + keys.len() > KEYS_MAX {
+                    return Err(SyncError::Malformed(format!("{} keys", keys.len())));
+                }
+                self.keys.extend(keys);
+            }
         }
         Ok(())
     }
@@ -862,6 +934,7 @@ impl HubSession {
         self.events.push_back(HubEvent::Persist {
             entries: fresh,
             log_len,
+            keys: std::mem::take(&mut self.keys),
         });
         Ok(())
     }
@@ -886,7 +959,17 @@ impl HubSession {
         self.transmit.push_back(HubMsg::Ack { seq });
     }
 
-    pub fn feed(&mut self, upto: u64, mut items: Vec<FeedItem>) {
+    /// Queues feed `items` (up to position `upto`) after the keys of the members they change
+    /// ([`members_changed`]; `None` for an erased one; version 5).
+    pub fn feed(
+        &mut self,
+        upto: u64,
+        mut items: Vec<FeedItem>,
+        keys: Vec<(MemberId, Option<MemberKey>)>,
+    ) {
+        if self.version >= 5 && !keys.is_empty() {
+            self.transmit.push_back(HubMsg::Keys(keys));
+        }
         // From version 3 member changes go thin: the store holds every change they follow
         // (the feed brought it earlier, or the store made it).
         if self.version >= 3 {
@@ -1018,7 +1101,7 @@ mod tests {
         for hub_has in [0, 1, 40, 41, 100, 160] {
             let (held, up) = exchange(&entries, hub_has);
             assert_eq!(held, entries, "hub_has = {hub_has}");
-            assert_eq!(up.version(), 4);
+            assert_eq!(up.version(), 5);
         }
         let bytes = |version| -> usize {
             entries
@@ -1078,6 +1161,7 @@ mod tests {
                     position: 1,
                     entry: whole.clone(),
                 }],
+                Vec::new(),
             );
             let Some(HubMsg::Feed { items, .. }) = hub.poll_transmit() else {
                 panic!("a feed");
@@ -1112,7 +1196,7 @@ mod tests {
                     .iter()
                     .map(Entry::encode)
                     .collect();
-                up.push(batch);
+                up.push(batch, Vec::new());
             }
             // Frames both ways, each end's reader following the agreed version.
             while let Some(frame) = up.poll_frame() {
@@ -1198,6 +1282,84 @@ mod tests {
         assert!(up.handle(HubMsg::Clock { now_ms: 1 }).is_err());
     }
 
+    /// Members' keys go beside the entries they unlock, never in them: a store's right before
+    /// its push, the hub's right before its feed batch, each handed out with those entries.
+    #[test]
+    fn keys_travel_beside_the_entries_from_version_5() {
+        let key = |b: u8| crate::seal::MemberKey::from_bytes([b; 32]);
+        let member = MemberId::mint(1, 1);
+        for (offers, version) in [(vec![5, 4, 3, 2, 1], 5), (vec![4, 3, 2, 1], 4)] {
+            let entries = log("S001", 2);
+            assert_eq!(
+                members_changed(
+                    entries
+                        .iter()
+                        .map(Entry::encode)
+                        .collect::<Vec<_>>()
+                        .iter()
+                        .map(Vec::as_slice)
+                ),
+                vec![member]
+            );
+            let mut up = UplinkSession::offering(store("S001"), 2, 0, &offers);
+            let mut hub = HubSession::new(store("S001"), ChainTip::GENESIS);
+            while let Some(msg) = up.poll_transmit() {
+                hub.handle(msg).unwrap();
+            }
+            while let Some(msg) = hub.poll_transmit() {
+                up.handle(msg).unwrap();
+            }
+            up.push(
+                entries.iter().map(Entry::encode).collect(),
+                vec![(member, key(7))],
+            );
+            while let Some(msg) = up.poll_transmit() {
+                hub.handle(msg).unwrap();
+            }
+            let persisted = std::iter::from_fn(|| hub.poll_event())
+                .find_map(|e| match e {
+                    HubEvent::Persist { keys, .. } => Some(keys),
+                    _ => None,
+                })
+                .unwrap();
+            let sent = if version == 5 {
+                vec![(member, key(7))]
+            } else {
+                Vec::new()
+            };
+            assert_eq!(persisted, sent);
+            hub.feed(
+                1,
+                Vec::new(),
+                vec![(member, None), (MemberId::mint(2, 2), Some(key(8)))],
+            );
+            while let Some(msg) = hub.poll_transmit() {
+                up.handle(msg).unwrap();
+            }
+            let fed = std::iter::from_fn(|| up.poll_event())
+                .find_map(|e| match e {
+                    UplinkEvent::Feed { keys, .. } => Some(keys),
+                    _ => None,
+                })
+                .unwrap();
+            assert_eq!(fed.len(), if version == 5 { 2 } else { 0 });
+        }
+        // Keys out of turn, or too many, close the stream.
+        let mut up = UplinkSession::new(store("S001"), 0, 0);
+        assert!(up.handle(HubMsg::Keys(vec![(member, None)])).is_err());
+        let mut hub = HubSession::new(store("S001"), ChainTip::GENESIS);
+        assert!(hub.handle(StoreMsg::Keys(vec![(member, key(1))])).is_err());
+        hub.handle(StoreMsg::Hello {
+            versions: VERSIONS.to_vec(),
+            store: store("S001"),
+            log_len: 0,
+            feed_applied: 0,
+        })
+        .unwrap();
+        let many = vec![(member, key(1)); KEYS_MAX + 1];
+        assert!(hub.handle(StoreMsg::Keys(many)).is_err());
+    }
+
     #[test]
     fn an_ask_says_what_the_store_holds_from_version_3() {
         let ask = |held: Vec<u64>| Ask {
@@ -1260,11 +1422,12 @@ mod tests {
         assert_eq!(negotiate(&[2, 1]), Some(2));
         assert_eq!(negotiate(&[3, 2, 1]), Some(3));
         assert_eq!(negotiate(&[4, 3, 2, 1]), Some(4));
+        assert_eq!(negotiate(&[5, 4, 3, 2, 1]), Some(5));
         assert_eq!(negotiate(&[1]), Some(1));
         assert_eq!(negotiate(&[99]), None);
         let entries = log("S001", 3);
         let (held, up) = exchange(&entries, 0);
-        assert_eq!((held, up.version()), (entries.clone(), 4));
+        assert_eq!((held, up.version()), (entries.clone(), 5));
         // The batch's hash must match what the hub links up: an entry changed on the way is
         // refused, and so is version 2's push on a version 1 session.
         let mut hub = HubSession::new(store("S001"), ChainTip::GENESIS);

@@ -451,7 +451,8 @@ impl Wallet {
             | Payload::StaffCredentials { .. }
             | Payload::CommissionRules { .. }
             | Payload::ChainRules { .. }
-            | Payload::Audit { .. } => {}
+            | Payload::Audit { .. }
+            | Payload::MemberErased { .. } => {}
         }
     }
 

@@ -479,6 +479,19 @@ fn fixture_entries() -> Vec<Entry> {
                 note: protocol::audit::Note::MemberExported { member_id: member },
             },
         ),
+        common(24, Payload::MemberErased { member_id: member }),
+        // A profile change sealed under the member's key (`protocol::seal`): the sealing is
+        // pinned too, since every replica must open what another sealed.
+        common(
+            25,
+            Payload::MemberRegistered {
+                member_id: member,
+                change: protocol::seal::MemberKey::from_bytes([7; 32]).seal(
+                    &protocol::seal::change_aad(&member),
+                    &[0x85, 0x6f, 0x4a, 0x83],
+                ),
+            },
+        ),
     ]
 }
 

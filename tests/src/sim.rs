@@ -1189,16 +1189,18 @@ impl Sim {
                     let off = store_ms as i64 - self.now.load(Ordering::Relaxed) as i64;
                     self.hub.ingest.clock(&store, off);
                 }
-                HubEvent::Persist { entries, log_len } => {
-                    match self.hub.ingest.ingest(&store, entries, log_len) {
-                        Ok(seq) => self.hub.pending_acks.push((id, seq)),
-                        Err(e) => {
-                            self.trace.push(format!("ingest refuses link {id}: {e}"));
-                            self.close_link(id);
-                            return;
-                        }
+                HubEvent::Persist {
+                    entries,
+                    log_len,
+                    keys,
+                } => match self.hub.ingest.ingest_keyed(&store, entries, log_len, keys) {
+                    Ok(seq) => self.hub.pending_acks.push((id, seq)),
+                    Err(e) => {
+                        self.trace.push(format!("ingest refuses link {id}: {e}"));
+                        self.close_link(id);
+                        return;
                     }
-                }
+                },
                 HubEvent::Ask(ask) => {
                     let give_up = self.now.load(Ordering::Relaxed) + 3_000;
                     self.hub.asks.push((Some(id), store, ask, false, give_up));
@@ -1337,7 +1339,7 @@ impl Sim {
             .feed(sent + 1, 64.min((durable - sent) as usize))
             .unwrap();
         let upto = records.last().map_or(sent, |(p, _)| *p);
-        let items = records
+        let items: Vec<FeedItem> = records
             .into_iter()
             .filter(|(_, r)| &r.origin != store)
             .map(|(position, r)| FeedItem {
@@ -1345,7 +1347,8 @@ impl Sim {
                 entry: r.entry,
             })
             .collect();
-        session.feed(upto, items);
+        let keys = hub::server::feed_keys(&*self.hub.mem, &items).unwrap();
+        session.feed(upto, items, keys);
         link.feed_sent = Some(upto);
     }
 
@@ -1391,9 +1394,9 @@ impl Sim {
                     session.clock(pc);
                 }
             }
-            UplinkEvent::Feed { upto, items } => {
+            UplinkEvent::Feed { upto, items, keys } => {
                 s.journal
-                    .handle(Command::ApplyFeed { upto, items })
+                    .handle(Command::ApplyFeed { upto, items, keys })
                     .unwrap();
             }
             UplinkEvent::Answer { id, answer } => match answer {
@@ -1452,10 +1455,11 @@ impl Sim {
         let (id, session) = s.session.as_mut().unwrap();
         session.log_grew(s.acked_len);
         while let Some(range) = session.poll_push() {
-            let entries = range
+            let entries: Vec<Vec<u8>> = range
                 .map(|seq| s.mem.get(&keys::log(&s.id, seq)).unwrap().unwrap())
                 .collect();
-            session.push(entries);
+            let member_keys = node::uplink::member_keys(&*s.mem, &entries).unwrap();
+            session.push(entries, member_keys);
         }
         let link = self.links.get_mut(id).unwrap();
         while let Some(msg) = session.poll_transmit() {
@@ -1818,10 +1822,14 @@ fn request<T>(key: &TxId, body: T) -> Request<T> {
 
 /// Every member a store knows, in id order.
 fn directory(mem: &MemStore) -> Vec<MemberView> {
-    mem.scan_prefix(b"m/")
-        .unwrap()
-        .into_iter()
-        .map(|(k, v)| views::decode(&k, &v).unwrap())
+    let store: &dyn node::store::Store = mem;
+    member_ids(mem)
+        .iter()
+        .map(|id| {
+            node::sealed::read(store, id, &keys::member(id))
+                .unwrap()
+                .unwrap()
+        })
         .collect()
 }
 

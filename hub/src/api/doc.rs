@@ -42,6 +42,7 @@ pub(super) struct ErrorBody {
         super::search_members,
         super::get_wallet,
         super::privacy::export_member,
+        super::privacy::erase_member,
         super::liabilities,
         super::settlement,
         super::login::login,

@@ -4,6 +4,10 @@
 //! (registration and edits, sales, returns, top-ups and other wallet changes), as one JSON
 //! file, without the payment password's hash. Headquarters' admins and auditors may export;
 //! each export is an entry of headquarters' log, in the audit log.
+//!
+//! 删除个人信息 (PIPL art. 47): a member erased on request. Headquarters writes the erasure in
+//! its log; every replica then destroys the member's key and what it kept of their person
+//! (`protocol::seal`). Only headquarters' admins may erase.
 
 use protocol::entry::{Entry, Payload};
 
@@ -15,7 +19,8 @@ fn concerns(payload: &Payload) -> Option<MemberId> {
     match payload {
         Payload::MemberRegistered { member_id, .. }
         | Payload::MemberEdited { member_id, .. }
-        | Payload::Wallet { member_id, .. } => Some(*member_id),
+        | Payload::Wallet { member_id, .. }
+        | Payload::MemberErased { member_id } => Some(*member_id),
         Payload::QuickSale(sale) | Payload::Sale { sale, .. } => sale.member_id,
         Payload::Checkout { sale, .. } => sale.member_id,
         Payload::Return { member_id, .. } => *member_id,
@@ -137,4 +142,36 @@ pub(super) async fn export_member(
         axum::Json(body),
     )
         .into_response()
+}
+
+/// 删除会员: erases a member on request, once the chain owes them no stored value and they owe
+/// no store. Their name, phone and the rest become unreadable everywhere; their sales and wallet
+/// history stay, under their id, so the books still add up.
+#[utoipa::path(post, path = "/api/v1/members/{member_id}/erase", params(("member_id" = String, Path)), responses((status = 200, body = Object, description = "erased")))]
+pub(super) async fn erase_member(
+    State(hq): State<Hq>,
+    Path(raw): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let id = match MemberId::parse(&raw) {
+        Ok(id) => id,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid_id",
+                "编号格式不正确",
+                e.to_string(),
+            );
+        }
+    };
+    let by = headers
+        .get("x-staff-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| StaffId::parse(v).ok())
+        .unwrap_or_else(StaffId::system);
+    match hq.ingest.hq_write(HqWrite::Erase(id), by).await {
+        Ok(Ok(())) => axum::Json(json!({ "erased": id.to_string() })).into_response(),
+        Ok(Err(e)) => staff::write_error(e),
+        Err(e) => unavailable(e.to_string()),
+    }
 }

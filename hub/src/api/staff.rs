@@ -41,9 +41,21 @@ fn yes() -> bool {
     true
 }
 
-fn write_error(e: HqWriteError) -> Response {
+pub(super) fn write_error(e: HqWriteError) -> Response {
     match e {
         HqWriteError::Storage(e) => unavailable(e),
+        e @ HqWriteError::UnknownMember(_) => error(
+            StatusCode::NOT_FOUND,
+            "member_not_found",
+            "找不到该会员",
+            e.to_string(),
+        ),
+        e @ HqWriteError::NotErasable(_) => error(
+            StatusCode::CONFLICT,
+            "not_erasable",
+            "该会员还不能删除：请先退还储值或收回欠款",
+            e.to_string(),
+        ),
         e @ HqWriteError::TooLarge(_) => error(
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",

@@ -458,6 +458,10 @@ fn answer(status: StatusCode, reply: Reply) -> Response {
         Outcome::Voided { order_id } => {
             axum::Json(serde_json::json!({ "voided": order_id })).into_response()
         }
+        // The journal reads the member afresh before it answers from a record.
+        Outcome::MemberRecorded { member_id, .. } => {
+            axum::Json(serde_json::json!({ "member_id": member_id })).into_response()
+        }
     };
     let mut response = (status, body).into_response();
     if reply.replayed {

@@ -409,7 +409,7 @@ impl Journal {
         }
         let member = match b.member_id {
             Some(id) => Some(
-                self.read::<MemberView>(&keys::member(&id))?
+                self.member_view(&id)?
                     .ok_or(Rejection::MemberNotFound(id))?,
             ),
             None => None,

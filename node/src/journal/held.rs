@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Journal, Outcome, Rejection, Request};
 use crate::store::Batch;
-use crate::views::{self, keys};
+use crate::views;
 
 /// The longest note on a held order.
 pub const NOTE_CHARS_MAX: usize = 100;
@@ -68,7 +68,7 @@ impl Journal {
         let today = self.settings.calendar.business_date(now_ms);
         let member = match o.member_id {
             Some(id) => Some((
-                self.read::<views::MemberView>(&keys::member(&id))?
+                self.member_view(&id)?
                     .ok_or(Rejection::MemberNotFound(id))?,
                 self.wallet_of(&id)?,
             )),

@@ -128,7 +128,7 @@ async fn run_store(
     loop {
         while let Some(range) = session.poll_push() {
             let entries = range.map(|seq| log[seq as usize - 1].clone()).collect();
-            session.push(entries);
+            session.push(entries, Vec::new());
         }
         while let Some(frame) = session.poll_frame() {
             send.write_all(&frame).await?;
