@@ -6,7 +6,7 @@
 const T = {
   zh: {
     open_mode: "演示模式：总部管理员设置登录密码之前，任何人无需登录即可操作（正式使用请关闭 open_before_logins）",
-    export_member: "导出个人信息", erase_member: "删除个人信息", erase_confirm: "删除后该会员的姓名、手机号等个人信息在总部和所有门店都无法恢复，消费记录保留。确定删除？", erased: "已删除该会员的个人信息", title: "连锁总部", logout: "退出", login: "总部登录", staff_id: "员工编号", password: "密码",
+    export_member: "导出", export_title: "导出该会员的个人信息（查阅复制）", erase_member: "删除", erase_title: "删除该会员的个人信息（被遗忘权）", erase_confirm: "删除后该会员的姓名、手机号等个人信息在总部和所有门店都无法恢复，消费记录保留。确定删除？", erased: "已删除该会员的个人信息", title: "连锁总部", logout: "退出", login: "总部登录", staff_id: "员工编号", password: "密码",
     login_button: "登录", overview: "今日与本月", today: "今日销售", month: "本月销售",
     store: "门店", today_short: "今日", month_short: "本月", stores: "门店同步", link: "链路",
     behind: "落后条数", behind_s: "落后秒数", hold_state: "挂起/冻结", clock_off: "电脑时钟偏差", minutes: "分钟", hold: "挂起…", void_hold: "撤销挂起",
@@ -33,7 +33,7 @@ const T = {
   },
   en: {
     open_mode: "Demo mode: anyone may use headquarters without a login until an admin has one (turn open_before_logins off for real use)",
-    export_member: "Export their data", erase_member: "Erase their data", erase_confirm: "Their name, phone and the rest become unreadable at headquarters and every store, for good; their sales stay. Erase?", erased: "Their personal data is erased", title: "Headquarters", logout: "Log out", login: "HQ login", staff_id: "Staff ID",
+    export_member: "Export", export_title: "Export their personal data", erase_member: "Erase", erase_title: "Erase their personal data", erase_confirm: "Their name, phone and the rest become unreadable at headquarters and every store, for good; their sales stay. Erase?", erased: "Their personal data is erased", title: "Headquarters", logout: "Log out", login: "HQ login", staff_id: "Staff ID",
     password: "Password", login_button: "Log in", overview: "Today and this month",
     today: "Sales today", month: "Sales this month", store: "Store", today_short: "Today",
     month_short: "Month", stores: "Store sync", link: "Link", behind: "Entries behind",
@@ -357,7 +357,12 @@ $("msearch").addEventListener("submit", async (e) => {
   const r = await api("/api/v1/members/search?q=" + encodeURIComponent($("msearch-q").value.trim()));
   $("msearch-error").textContent = r.ok ? (r.data.members.length ? "" : t("none_found")) : said(r.data);
   const members = (r.ok && r.data.members) || [];
-  table("msearch-table", members, { home_store: "开卡门店", tier: "等级", card_no: "卡号" });
+  // Name and phone first, the actions right after them; the member's id is the name's tooltip.
+  const rows = members.map((m) => ({
+    name: m.name, phone_masked: m.phone_masked, tier: m.tier, card_no: m.card_no, home_store: m.home_store,
+  }));
+  table("msearch-table", rows, { name: "姓名", phone_masked: "手机", home_store: "开卡门店", tier: "等级", card_no: "卡号" });
+  [...$("msearch-table").querySelector("tbody").rows].forEach((tr, i) => { tr.cells[0].title = members[i].member_id; });
   // 个人信息查阅复制: the member's own data as a file, on their request.
   const head = $("msearch-table").querySelector("thead tr");
   if (head) head.appendChild(document.createElement("th"));
@@ -366,6 +371,7 @@ $("msearch").addEventListener("submit", async (e) => {
     const button = document.createElement("button");
     button.type = "button";
     button.textContent = t("export_member");
+    button.title = t("export_title");
     button.addEventListener("click", () => exportMember(members[i].member_id));
     td.appendChild(button);
     // 删除个人信息: on the member's request, once nothing is owed either way.
@@ -373,6 +379,7 @@ $("msearch").addEventListener("submit", async (e) => {
     erase.type = "button";
     erase.className = "danger";
     erase.textContent = t("erase_member");
+    erase.title = t("erase_title");
     erase.addEventListener("click", () => eraseMember(members[i].member_id, tr));
     td.appendChild(erase);
     tr.appendChild(td);
