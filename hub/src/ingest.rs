@@ -493,6 +493,8 @@ struct Directory {
     keys: BTreeMap<MemberId, MemberKey>,
     /// Members headquarters erased in the batch.
     erased: Vec<MemberId>,
+    /// Members one of whose changes a key sent with the batch opened: only those keys are kept.
+    opened: BTreeSet<MemberId>,
 }
 
 /// The hub's inventory views as one batch sees them: its own writes over what is stored.
@@ -664,28 +666,36 @@ impl Directory {
     /// when it cannot be read — the member was erased, or the key never came — and the
     /// directory skips it (the entry stays a fact of the store's log).
     fn open(
-        &self,
+        &mut self,
         storage: &dyn HubStore,
         entry: &Entry,
         member: &MemberId,
         change: &[u8],
     ) -> Result<Option<Vec<u8>>, IngestError> {
-        if !protocol::seal::is_sealed(change) {
-            return Ok(Some(change.to_vec()));
-        }
         if self.erased.contains(member) {
             return Ok(None);
         }
-        let key = match self.keys.get(member) {
-            Some(key) => KeyState::Held(key.clone()),
-            None => storage
-                .member_key(member)
-                .map_err(|e| IngestError::Storage(e.to_string()))?,
+        // The key headquarters holds wins over one a store sends (a store may not replace it).
+        let stored = storage
+            .member_key(member)
+            .map_err(|e| IngestError::Storage(e.to_string()))?;
+        if stored == KeyState::Erased {
+            return Ok(None);
+        }
+        if !protocol::seal::is_sealed(change) {
+            return Ok(Some(change.to_vec()));
+        }
+        let key = match (stored, self.keys.get(member)) {
+            (KeyState::Unknown, Some(sent)) => KeyState::Held(sent.clone()),
+            (stored, _) => stored,
         };
         let aad = protocol::seal::change_aad(member);
         match key {
             KeyState::Held(key) => match key.open(&aad, change) {
-                Ok(plain) => Ok(Some(plain)),
+                Ok(plain) => {
+                    self.opened.insert(*member);
+                    Ok(Some(plain))
+                }
                 Err(e) => {
                     tracing::warn!(origin = %entry.origin, seq = entry.seq, %member, %e, "member change does not open; directory skips it");
                     Ok(None)
@@ -697,6 +707,16 @@ impl Directory {
                 Ok(None)
             }
         }
+    }
+
+    /// The keys sent with the batch that opened a change of it (a key for a member whose
+    /// change it does not hold, or that opens nothing, is not kept).
+    fn kept_keys(&self) -> Vec<(MemberId, MemberKey)> {
+        self.keys
+            .iter()
+            .filter(|(m, _)| self.opened.contains(m))
+            .map(|(m, k)| (*m, k.clone()))
+            .collect()
     }
 
     /// 被遗忘: the member's record, phone and key go; the storage keeps a tombstone.
@@ -722,8 +742,16 @@ impl Directory {
 /// The change of `member` held here whose hash starts with `prefix`: what makes a thin push
 /// whole (`protocol::thin`).
 pub fn known_change(storage: &dyn HubStore, member: &MemberId, prefix: &[u8]) -> Option<[u8; 32]> {
-    let record = storage.member(member).ok()??;
-    MemberDoc::load(&record.doc).ok()?.change_starting(prefix)
+    match storage.member(member).ok()? {
+        Some(record) => MemberDoc::load(&record.doc).ok()?.change_starting(prefix),
+        // An erased member's change from before sealing, still in flight: made whole, then
+        // skipped by the directory.
+        None => storage
+            .erased_changes(member)
+            .ok()?
+            .into_iter()
+            .find(|h| h.starts_with(prefix)),
+    }
 }
 
 /// What `verify` found.
@@ -886,6 +914,7 @@ fn rebuild(storage: &dyn HubStore) -> Result<crate::storage::MemHubStore, Ingest
             }
         }
         directory.apply(&rebuilt, &entry)?;
+        let kept = directory.kept_keys();
         let append = Append {
             store: &record.origin,
             entries: Vec::new(),
@@ -897,7 +926,7 @@ fn rebuild(storage: &dyn HubStore) -> Result<crate::storage::MemHubStore, Ingest
             phones: directory.phones.into_iter().collect(),
             wallets: directory.wallets.into_iter().collect(),
             views: directory.views.into_iter().collect(),
-            keys: directory.keys.into_iter().collect(),
+            keys: kept,
             erased: directory.erased,
         };
         rebuilt.append(append).map_err(failed)?;
@@ -1362,19 +1391,34 @@ impl Ingest {
             .wallet(member_id)
             .map_err(failed)?
             .unwrap_or_default();
+        let yuan =
+            |fen: u64| protocol::Money::cny(protocol::Fen(i64::try_from(fen).unwrap_or(i64::MAX)));
         let principal = wallet.balance(&Counter::Principal);
         if principal > 0 {
             return Err(HqWriteError::NotErasable(format!(
                 "the chain still owes member {member_id} {} of stored value: refund it first (退卡)",
-                protocol::Money::cny(protocol::Fen(i64::try_from(principal).unwrap_or(i64::MAX)))
+                yuan(principal)
             )));
         }
-        if wallet.owed_total() > 0 {
+        let uses: u64 = wallet
+            .counters
+            .iter()
+            .filter(|(c, _)| matches!(c, Counter::Uses { .. }))
+            .map(|(_, rights)| rights.balance())
+            .sum();
+        if uses > 0 {
             return Err(HqWriteError::NotErasable(format!(
-                "member {member_id} still owes {} for offline overdrafts: collect it first",
-                protocol::Money::cny(protocol::Fen(
-                    i64::try_from(wallet.owed_total()).unwrap_or(i64::MAX)
-                ))
+                "member {member_id} still has {uses} prepaid card uses: use or refund them first"
+            )));
+        }
+        // What they owe: an offline overdraft, or stored value a fenced store spent twice.
+        let owed = wallet
+            .owed_total()
+            .saturating_add(wallet.overspent_by().values().sum());
+        if owed > 0 || wallet.stored_value_signed() < 0 {
+            return Err(HqWriteError::NotErasable(format!(
+                "member {member_id} still owes {}: collect it first",
+                yuan(owed)
             )));
         }
         Ok(Payload::MemberErased {
@@ -1774,6 +1818,7 @@ impl Ingest {
         status.log_len = status.log_len.max(log_len).max(status.acked_seq);
         status.last_sync_ms = (self.now_ms)();
         if !fresh.is_empty() {
+            let kept = directory.kept_keys();
             let append = Append {
                 store,
                 entries: fresh,
@@ -1785,7 +1830,7 @@ impl Ingest {
                 phones: directory.phones.into_iter().collect(),
                 wallets: directory.wallets.into_iter().collect(),
                 views: directory.views.into_iter().collect(),
-                keys: directory.keys.into_iter().collect(),
+                keys: kept,
                 erased: directory.erased,
             };
             if let Err(e) = self.storage.append(append) {

@@ -135,6 +135,9 @@ pub trait HubStore: Send + Sync + 'static {
     fn index_key(&self) -> IndexKey;
     /// What headquarters holds of a member's key.
     fn member_key(&self, id: &MemberId) -> Result<KeyState>;
+    /// The hashes of an erased member's changes, kept in their tombstone: what makes a thin
+    /// change of theirs from before sealing, still in flight, whole again (and then skipped).
+    fn erased_changes(&self, id: &MemberId) -> Result<Vec<[u8; 32]>>;
     fn wallet(&self, id: &MemberId) -> Result<Option<Wallet>>;
     /// Every member's wallet, for liabilities and settlement reports.
     fn wallets(&self) -> Result<Vec<(MemberId, Wallet)>>;
@@ -385,9 +388,15 @@ impl HubStore for SledHubStore {
             for gone in self.filed(&mut filed, id)? {
                 batch.remove(gone);
             }
+            let mut hashes = self.erased_changes(id)?;
+            if let Some(record) = self.member(id)? {
+                let doc = protocol::member::MemberDoc::load(&record.doc)
+                    .map_err(|e| HubStoreError::Damaged(format!("m/{id}: {e}")))?;
+                hashes.extend(doc.clone().change_hashes());
+            }
             batch.remove(format!("m/{id}").into_bytes());
             batch.remove(format!("k/{id}").into_bytes());
-            batch.insert(format!("e/{id}").into_bytes(), &[][..]);
+            batch.insert(format!("e/{id}").into_bytes(), encode(&hashes));
         }
         for (phone, member) in &a.phones {
             match member {
@@ -479,6 +488,14 @@ impl HubStore for SledHubStore {
             Some(_) => KeyState::Erased,
             None => KeyState::Unknown,
         })
+    }
+
+    fn erased_changes(&self, id: &MemberId) -> Result<Vec<[u8; 32]>> {
+        let key = format!("e/{id}");
+        match self.db.get(&key)? {
+            Some(bytes) if !bytes.is_empty() => decode(key.as_bytes(), &bytes),
+            _ => Ok(Vec::new()),
+        }
     }
 
     fn search_members(&self, query: &str, limit: usize) -> Result<Vec<MemberRecord>> {
@@ -610,7 +627,8 @@ struct MemHubState {
     views: std::collections::BTreeMap<Vec<u8>, Vec<u8>>,
     derived_version: Option<u32>,
     keys: std::collections::BTreeMap<MemberId, MemberKey>,
-    erased: BTreeSet<MemberId>,
+    /// Erased members and the hashes of their changes.
+    erased: std::collections::BTreeMap<MemberId, Vec<[u8; 32]>>,
 }
 
 #[derive(Default)]
@@ -641,7 +659,7 @@ struct Owned {
 impl MemHubState {
     fn apply(&mut self, a: Owned) {
         for (id, key) in a.keys {
-            if !self.erased.contains(&id) && !a.erased.contains(&id) {
+            if !self.erased.contains_key(&id) && !a.erased.contains(&id) {
                 self.keys.entry(id).or_insert(key);
             }
         }
@@ -655,9 +673,14 @@ impl MemHubState {
             self.members.insert(record.member_id, record);
         }
         for id in &a.erased {
-            self.members.remove(id);
+            let hashes = self
+                .members
+                .remove(id)
+                .and_then(|r| protocol::member::MemberDoc::load(&r.doc).ok())
+                .map(|mut doc| doc.change_hashes())
+                .unwrap_or_default();
             self.keys.remove(id);
-            self.erased.insert(*id);
+            self.erased.entry(*id).or_default().extend(hashes);
         }
         for (phone, member) in a.phones {
             match member {
@@ -786,9 +809,13 @@ impl HubStore for MemHubStore {
         let state = self.lock();
         Ok(match state.live.keys.get(id) {
             Some(k) => KeyState::Held(k.clone()),
-            None if state.live.erased.contains(id) => KeyState::Erased,
+            None if state.live.erased.contains_key(id) => KeyState::Erased,
             None => KeyState::Unknown,
         })
+    }
+
+    fn erased_changes(&self, id: &MemberId) -> Result<Vec<[u8; 32]>> {
+        Ok(self.lock().live.erased.get(id).cloned().unwrap_or_default())
     }
 
     /// The test double reads every member, as the index must answer.

@@ -550,7 +550,10 @@ impl Journal {
             unreachable!("handled above")
         };
         if let Some(seen) = self.read::<RequestRecord>(&keys::idempotency(key))? {
-            if seen.fingerprint != fingerprint {
+            // Kept keyed (`recorded_fingerprint`); a record from before that, as it came.
+            let same = seen.fingerprint == self.recorded_fingerprint(fingerprint)
+                || seen.fingerprint == fingerprint;
+            if !same {
                 return Err(Rejection::IdempotencyConflict(key.clone()));
             }
             let outcome = match seen.outcome {
@@ -629,6 +632,13 @@ impl Journal {
 
     fn member_exists(&self, id: &MemberId) -> Result<bool, StoreError> {
         Ok(self.store.get(&keys::member(id))?.is_some())
+    }
+
+    /// A request's fingerprint as its record keeps it: an unkeyed hash of a registration's body
+    /// could be tested against guessed phones and names, an HMAC under the store's index key
+    /// cannot (without the key).
+    fn recorded_fingerprint(&self, fingerprint: [u8; 32]) -> [u8; 32] {
+        self.index.mac("request", &fingerprint)
     }
 
     /// A member's view, opened under their key.
@@ -843,7 +853,18 @@ impl Journal {
 
     fn wallet(&mut self, r: Request<WalletRequest>) -> Result<Outcome, Rejection> {
         let member = r.body.member_id;
-        if !self.member_exists(&member)? {
+        // An erased member's wallet stays, under their id: headquarters may still take its
+        // rights back, and stored value a later return put back on it is refunded in cash.
+        let erased = || {
+            crate::sealed::member_key(&*self.store, &member)
+                .map(|k| k == crate::sealed::KeyState::Erased)
+        };
+        let after_erasure = matches!(
+            r.body.action,
+            WalletAction::Recall { .. } | WalletAction::Refund { .. }
+        );
+        let known = self.member_exists(&member)? || (after_erasure && erased()?);
+        if !known {
             return Err(Rejection::MemberNotFound(member));
         }
         let now_ms = (self.env.now_ms)();
@@ -1250,7 +1271,7 @@ impl Journal {
         // The outcome may write too (a paid or voided held order goes in the same batch).
         let outcome = outcome(&mut ov)?;
         let record = RequestRecord {
-            fingerprint: r.fingerprint,
+            fingerprint: self.recorded_fingerprint(r.fingerprint),
             outcome: outcome.recorded(),
         };
         ov.put(keys::idempotency(&r.key), views::encode(&record));
@@ -1278,7 +1299,7 @@ impl Journal {
         outcome: Outcome,
     ) -> Result<Outcome, Rejection> {
         let record = RequestRecord {
-            fingerprint: r.fingerprint,
+            fingerprint: self.recorded_fingerprint(r.fingerprint),
             outcome: outcome.recorded(),
         };
         batch.put(keys::idempotency(&r.key), views::encode(&record));
@@ -2030,6 +2051,70 @@ mod tests {
     /// The feed's member changes come thin from sync version 3: the store makes them whole
     /// from the changes it holds and keeps the bytes as they were made; one that follows a
     /// change not held here is refused and nothing is applied.
+    /// A member from before sealing, erased at headquarters while an edit of theirs was still
+    /// on its way: the edit arrives thin, is made whole from the hashes their tombstone kept,
+    /// and skipped — the feed goes on, and nothing of them comes back.
+    #[test]
+    fn a_thin_change_of_an_erased_member_does_not_stop_the_feed() {
+        use protocol::member::ProfilePatch;
+        let store = Arc::new(MemStore::default());
+        let mut journal = Journal::open(store.clone(), settings(), seeded_env(5)).unwrap();
+        let s002 = StoreId::parse("S002").unwrap();
+        let (mut doc, created) =
+            MemberDoc::create(&s002, 1, &remote_profile(&s002, "13800000004")).unwrap();
+        let patch = ProfilePatch {
+            notes: Some("常买绿茶".to_owned()),
+            ..ProfilePatch::default()
+        };
+        let edit = doc.edit(&s002, 2, &patch).unwrap().unwrap();
+        let member_id = MemberId::mint(1, 4);
+        let registered = foreign_entry(
+            &s002,
+            1,
+            Payload::MemberRegistered {
+                member_id,
+                change: created,
+            },
+        );
+        let mut edited = foreign_entry(
+            &s002,
+            2,
+            Payload::MemberEdited {
+                member_id,
+                change: edit,
+            },
+        );
+        if let Payload::MemberEdited { change, .. } = &mut edited.payload {
+            *change = protocol::thin::thin(change);
+        }
+        let feed = |position: u64, entry: &Entry| FeedItem {
+            position,
+            entry: entry.encode(),
+        };
+        journal
+            .handle(Command::ApplyFeed {
+                upto: 1,
+                items: vec![feed(1, &registered)],
+                keys: Vec::new(),
+            })
+            .unwrap();
+        journal
+            .handle(Command::ApplyFeed {
+                upto: 2,
+                items: vec![feed(2, &edited)],
+                keys: vec![(member_id, None)],
+            })
+            .unwrap();
+        journal.flush().unwrap();
+        let views = crate::views::Views::new(store.clone());
+        assert_eq!(views.feed_applied().unwrap(), 2);
+        assert_eq!(views.member(&member_id).unwrap(), None);
+        let phone = Phone::parse("13800000004").unwrap();
+        assert_eq!(views.member_by_phone(&phone).unwrap(), None);
+        let report = views::rebuild(&*store, &StoreCalendar::default()).unwrap();
+        assert!(report.is_clean(), "{report:?}");
+    }
+
     #[test]
     fn a_thin_member_change_from_the_feed_is_made_whole() {
         use protocol::member::ProfilePatch;

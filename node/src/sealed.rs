@@ -161,22 +161,34 @@ pub fn sealed<T: Serialize>(
 }
 
 /// A member change from a log entry, opened: `Ok(None)` when the member was erased (the change
-/// can no longer be read, and is skipped), an error when it is sealed and the key never came.
+/// is skipped, sealed or from before sealing), an error when it is sealed and the key never
+/// came.
 pub fn open_change(
     g: &(impl Get + ?Sized),
     member: &MemberId,
     change: &[u8],
 ) -> Result<Option<Vec<u8>>, SealedChangeError> {
-    if !protocol::seal::is_sealed(change) {
-        return Ok(Some(change.to_vec()));
-    }
     match member_key(g, member)? {
+        KeyState::Erased => Ok(None),
+        _ if !protocol::seal::is_sealed(change) => Ok(Some(change.to_vec())),
         KeyState::Held(k) => k
             .open(&protocol::seal::change_aad(member), change)
             .map(Some)
             .map_err(|_| SealedChangeError::Damaged(*member)),
-        KeyState::Erased => Ok(None),
         KeyState::Unknown => Err(SealedChangeError::NoKey(*member)),
+    }
+}
+
+/// The hashes of an erased member's changes, kept in their tombstone (`e/`): what makes a thin
+/// change of theirs from before sealing, still in flight, whole again (and then skipped).
+pub fn erased_changes(
+    g: &(impl Get + ?Sized),
+    member: &MemberId,
+) -> Result<Vec<[u8; 32]>, StoreError> {
+    let key = erased_key(member);
+    match g.get(&key)? {
+        Some(bytes) if !bytes.is_empty() => decode(&key, &bytes),
+        _ => Ok(Vec::new()),
     }
 }
 

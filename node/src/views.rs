@@ -261,8 +261,13 @@ pub fn apply_foreign_entry(ov: &mut Overlay<'_>, bytes: &[u8]) -> Result<(), Vie
 /// The hash of a change of `member` held here that starts with `prefix` (to make a thin member
 /// change from the feed whole, `protocol::thin`).
 pub fn change_starting(ov: &Overlay<'_>, member: &MemberId, prefix: &[u8]) -> Option<[u8; 32]> {
-    let saved = sealed::read_bytes(ov, member, &keys::document(member)).ok()??;
-    MemberDoc::load(&saved).ok()?.change_starting(prefix)
+    match sealed::read_bytes(ov, member, &keys::document(member)).ok()? {
+        Some(saved) => MemberDoc::load(&saved).ok()?.change_starting(prefix),
+        None => sealed::erased_changes(ov, member)
+            .ok()?
+            .into_iter()
+            .find(|h| h.starts_with(prefix)),
+    }
 }
 
 /// Reads through a batch that is being built, so one entry's view updates see each other.
@@ -572,6 +577,12 @@ fn write_member(
 /// skipped. Their wallet, sales and the log entries stay: they hold ids and amounts.
 pub fn erase_member(ov: &mut Overlay<'_>, member_id: &MemberId) -> Result<(), ViewError> {
     let view = sealed::read::<MemberView>(ov, member_id, &keys::member(member_id))?;
+    // The tombstone keeps the hashes of their changes (not what the changes say): a thin
+    // change of theirs still in flight is then made whole, and skipped.
+    let mut hashes = sealed::erased_changes(ov, member_id)?;
+    if let Some(saved) = sealed::read_bytes(ov, member_id, &keys::document(member_id))? {
+        hashes.extend(MemberDoc::load(&saved)?.change_hashes());
+    }
     if let (Some(view), Some(index)) = (view, sealed::index_key(ov)?) {
         let profile = &view.profile;
         let mut gone: Vec<Vec<u8>> = profile.search_keys(member_id, &index).into_iter().collect();
@@ -590,7 +601,12 @@ pub fn erase_member(ov: &mut Overlay<'_>, member_id: &MemberId) -> Result<(), Vi
     ov.delete(keys::member(member_id));
     ov.delete(keys::document(member_id));
     ov.delete(sealed::key_of(member_id));
-    ov.put(sealed::erased_key(member_id), Vec::new());
+    let tombstone = if hashes.is_empty() {
+        Vec::new()
+    } else {
+        encode(&hashes)
+    };
+    ov.put(sealed::erased_key(member_id), tombstone);
     Ok(())
 }
 

@@ -441,6 +441,16 @@ impl MemberDoc {
             .find(|h| h.starts_with(prefix))
     }
 
+    /// The hashes of every change of this document: what a replica keeps of an erased member,
+    /// so a thin change of theirs still in flight can be made whole (`crate::thin`) and skipped.
+    pub fn change_hashes(&mut self) -> Vec<[u8; 32]> {
+        self.doc
+            .get_changes(&[])
+            .iter()
+            .map(|c| c.hash().0)
+            .collect()
+    }
+
     /// Applies a change made at any replica. Applying one twice is harmless.
     pub fn apply_change(&mut self, change: &[u8]) -> Result<(), ProfileError> {
         let change = Change::from_bytes(change.to_vec()).map_err(damaged)?;

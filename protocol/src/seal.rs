@@ -136,10 +136,16 @@ impl IndexKey {
         IndexKey(bytes)
     }
 
+    /// The whole HMAC of `bytes` for `kind` (a request's fingerprint is kept as this, so a
+    /// registration's record cannot be tested against guessed phones without the key).
+    pub fn mac(&self, kind: &str, bytes: &[u8]) -> [u8; 32] {
+        hmac(&self.0, &[kind.as_bytes(), bytes])
+    }
+
     /// The term as the index files it: `kind` (phone, card, name, tail) keeps kinds apart.
     /// Hex, so the index's keys stay printable and free of the separators around them.
     pub fn blind(&self, kind: &str, term: &str) -> String {
-        hmac(&self.0, &[kind.as_bytes(), term.as_bytes()])[..BLIND_BYTES]
+        self.mac(kind, term.as_bytes())[..BLIND_BYTES]
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect()

@@ -227,14 +227,16 @@ fn wire_bytes(status: &Value) -> u64 {
         + status["wire_bytes_received"].as_u64().unwrap_or(0)
 }
 
-/// Every member document the store holds, as saved bytes.
+/// Every member document the store holds, as saved bytes (opened under each member's key).
 fn documents(data_dir: &Path) -> anyhow::Result<Vec<Vec<u8>>> {
     let store = SledStore::open(data_dir)?;
-    Ok(store
-        .scan_prefix(b"d/")?
-        .into_iter()
-        .map(|(_, v)| v)
-        .collect())
+    let store: &dyn Store = &store;
+    let mut docs = Vec::new();
+    for (key, _) in store.scan_prefix(b"d/")? {
+        let id = protocol::MemberId::parse(std::str::from_utf8(&key[2..])?)?;
+        docs.extend(node::sealed::read_bytes(store, &id, &key)?);
+    }
+    Ok(docs)
 }
 
 /// Bytes automerge's sync protocol exchanges to bring `to` up to `from` (both directions).
