@@ -276,14 +276,14 @@ fn feed(
     Ok(upto)
 }
 
-/// The keys that unlock feed items' member changes, to go right before them (`None` for an
-/// erased member: the store then erases its copy too).
+/// The keys of the members feed items register or erase, to go right before them (`None` for
+/// an erased member: the store then erases its copy too).
 pub fn feed_keys(
     storage: &dyn HubStore,
     items: &[sync::FeedItem],
 ) -> Result<Vec<(MemberId, Option<MemberKey>)>, crate::storage::HubStoreError> {
     let mut keys = Vec::new();
-    for member in sync::members_changed(items.iter().map(|i| i.entry.as_slice())) {
+    for member in sync::members_keyed(items.iter().map(|i| i.entry.as_slice())) {
         match storage.member_key(&member)? {
             KeyState::Held(key) => keys.push((member, Some(key))),
             KeyState::Erased => keys.push((member, None)),

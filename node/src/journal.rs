@@ -617,16 +617,24 @@ impl Journal {
     }
 
     fn check_phone_free(&self, phone: &Phone, me: Option<MemberId>) -> Result<(), Rejection> {
-        match self.read::<MemberId>(&crate::sealed::phone_key(&self.index, phone))? {
-            Some(owner) if Some(owner) != me => Err(Rejection::PhoneTaken(phone.masked(), owner)),
-            _ => Ok(()),
+        let prefix = crate::sealed::phone_key(&self.index, phone);
+        match crate::sealed::filed_under(&*self.store, &prefix)?
+            .into_iter()
+            .find(|owner| Some(*owner) != me)
+        {
+            Some(owner) => Err(Rejection::PhoneTaken(phone.masked(), owner)),
+            None => Ok(()),
         }
     }
 
     fn check_card_free(&self, card: &CardNo, me: Option<MemberId>) -> Result<(), Rejection> {
-        match self.read::<MemberId>(&crate::sealed::card_key(&self.index, card))? {
-            Some(owner) if Some(owner) != me => Err(Rejection::CardTaken(card.clone(), owner)),
-            _ => Ok(()),
+        let prefix = crate::sealed::card_key(&self.index, card);
+        match crate::sealed::filed_under(&*self.store, &prefix)?
+            .into_iter()
+            .find(|owner| Some(*owner) != me)
+        {
+            Some(owner) => Err(Rejection::CardTaken(card.clone(), owner)),
+            None => Ok(()),
         }
     }
 

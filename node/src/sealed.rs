@@ -101,14 +101,35 @@ pub fn draw(random: &mut dyn FnMut() -> u128) -> [u8; 32] {
     out
 }
 
-/// `p/<phone blinded>` → member.
+/// `p/<phone blinded>/`: under it, one empty record per member with that phone (two stores
+/// can register one phone while both are offline). A set, so what it holds does not depend on
+/// the order entries were applied in, and a rebuild finds the same.
 pub fn phone_key(index: &IndexKey, phone: &Phone) -> Vec<u8> {
-    format!("p/{}", index.blind("phone", phone.as_str())).into_bytes()
+    format!("p/{}/", index.blind("phone", phone.as_str())).into_bytes()
 }
 
-/// `c/<card blinded>` → member.
+/// `c/<card blinded>/`: the members with that card number, as for phones.
 pub fn card_key(index: &IndexKey, card: &CardNo) -> Vec<u8> {
-    format!("c/{}", index.blind("card", card.as_str())).into_bytes()
+    format!("c/{}/", index.blind("card", card.as_str())).into_bytes()
+}
+
+/// The members filed under an index prefix ([`phone_key`], [`card_key`]), in id order.
+pub fn filed_under(store: &dyn Store, prefix: &[u8]) -> Result<Vec<MemberId>, StoreError> {
+    Ok(store
+        .scan_prefix(prefix)?
+        .into_iter()
+        .filter_map(|(key, _)| {
+            let id = std::str::from_utf8(key.get(prefix.len()..)?).ok()?;
+            MemberId::parse(id).ok()
+        })
+        .collect())
+}
+
+/// One member's record under an index prefix.
+pub fn filed(prefix: &[u8], member: &MemberId) -> Vec<u8> {
+    let mut key = prefix.to_vec();
+    key.extend(member.to_string().as_bytes());
+    key
 }
 
 /// A member's view record (`m/` or `d/` under their id) as stored: sealed when they have a key.

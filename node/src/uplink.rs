@@ -418,14 +418,14 @@ type FeedBatch = (
     Vec<(protocol::MemberId, Option<protocol::seal::MemberKey>)>,
 );
 
-/// The keys of the members whose changes these entries of this store's log hold, to go to
+/// The keys of the members these entries of this store's log register, to go to
 /// headquarters right before them (a member erased here meanwhile has none to send).
 pub fn member_keys(
     store: &dyn crate::store::Store,
     entries: &[Vec<u8>],
 ) -> Result<Vec<(protocol::MemberId, protocol::seal::MemberKey)>, crate::store::StoreError> {
     let mut keys = Vec::new();
-    for member in sync::members_changed(entries.iter().map(Vec::as_slice)) {
+    for member in sync::members_keyed(entries.iter().map(Vec::as_slice)) {
         if let crate::sealed::KeyState::Held(key) = crate::sealed::member_key(store, &member)? {
             keys.push((member, key));
         }

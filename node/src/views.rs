@@ -4,7 +4,8 @@
 //!
 //! Key layout (one sled tree, so one atomic batch covers log and views):
 //! `log/<origin>\0<seq BE>` entry · `m/<member>` profile view · `d/<member>` automerge document
-//! (both sealed under the member's key, `crate::sealed`) · `p/<phone>` and `c/<card>` → member ·
+//! (both sealed under the member's key, `crate::sealed`) · `p/<phone>/<member>` and
+//! `c/<card>/<member>` the members with that phone or card (a set) ·
 //! `sx/n/<name term>/<member>`, `sx/t/<phone's last 4>/<member>` and `sx/c/<card>/<member>`
 //! 会员搜索's index (every phone, card and term blinded by the store's index key) ·
 //! `k/<member>`, `e/<member>` and `meta/index_key` the keys (`crate::sealed`, not views) ·
@@ -542,7 +543,7 @@ fn write_member(
         member_id,
         before.map(|p| sealed::phone_key(&index, &p.phone)),
         Some(sealed::phone_key(&index, &profile.phone)),
-    )?;
+    );
     // 会员搜索's index records of this member, before and after.
     let old = before
         .map(|p| p.search_keys(&member_id, &index))
@@ -556,7 +557,7 @@ fn write_member(
     }
     let card = |c: &CardNo| sealed::card_key(&index, c);
     let old_card = before.and_then(|p| p.card_no.as_ref()).map(card);
-    reindex(ov, member_id, old_card, profile.card_no.as_ref().map(card))?;
+    reindex(ov, member_id, old_card, profile.card_no.as_ref().map(card));
     let doc_key = keys::document(&member_id);
     let saved = sealed::seal(member_key.as_ref(), &doc_key, doc.save());
     ov.put(doc_key, saved);
@@ -586,16 +587,15 @@ pub fn erase_member(ov: &mut Overlay<'_>, member_id: &MemberId) -> Result<(), Vi
     if let (Some(view), Some(index)) = (view, sealed::index_key(ov)?) {
         let profile = &view.profile;
         let mut gone: Vec<Vec<u8>> = profile.search_keys(member_id, &index).into_iter().collect();
-        gone.push(sealed::phone_key(&index, &profile.phone));
+        gone.push(sealed::filed(
+            &sealed::phone_key(&index, &profile.phone),
+            member_id,
+        ));
         if let Some(card) = &profile.card_no {
-            gone.push(sealed::card_key(&index, card));
+            gone.push(sealed::filed(&sealed::card_key(&index, card), member_id));
         }
         for key in gone {
-            // A phone or card another member took over since stays theirs.
-            let ours = key.starts_with(b"sx/") || ov.get_as::<MemberId>(&key)? == Some(*member_id);
-            if ours {
-                ov.delete(key);
-            }
+            ov.delete(key);
         }
     }
     ov.delete(keys::member(member_id));
@@ -610,25 +610,17 @@ pub fn erase_member(ov: &mut Overlay<'_>, member_id: &MemberId) -> Result<(), Vi
     Ok(())
 }
 
-/// Moves an index entry from `old` to `new`, dropping `old` only if it still names this member.
-fn reindex(
-    ov: &mut Overlay<'_>,
-    member: MemberId,
-    old: Option<Vec<u8>>,
-    new: Option<Vec<u8>>,
-) -> Result<(), StoreError> {
+/// Moves a member's record in the phone or card index from under `old` to under `new`.
+fn reindex(ov: &mut Overlay<'_>, member: MemberId, old: Option<Vec<u8>>, new: Option<Vec<u8>>) {
     if old == new {
-        return Ok(());
+        return;
     }
-    if let Some(old) = old
-        && ov.get_as::<MemberId>(&old)? == Some(member)
-    {
-        ov.delete(old);
+    if let Some(old) = old {
+        ov.delete(sealed::filed(&old, &member));
     }
     if let Some(new) = new {
-        ov.put(new, encode(&member));
+        ov.put(sealed::filed(&new, &member), Vec::new());
     }
-    Ok(())
 }
 
 fn apply_sale(ov: &mut Overlay<'_>, entry: &Entry, sale: &QuickSale) {
@@ -708,7 +700,13 @@ impl Views {
 
     pub fn member_by_phone(&self, phone: &Phone) -> Result<Option<MemberId>, StoreError> {
         match sealed::index_key(&*self.store)? {
-            Some(index) => self.get_as(&sealed::phone_key(&index, phone)),
+            // Two members with one phone (registered at two offline stores): the first.
+            Some(index) => Ok(sealed::filed_under(
+                &*self.store,
+                &sealed::phone_key(&index, phone),
+            )?
+            .into_iter()
+            .next()),
             None => Ok(None),
         }
     }
@@ -738,7 +736,11 @@ impl Views {
 
     pub fn member_by_card(&self, card: &CardNo) -> Result<Option<MemberId>, StoreError> {
         match sealed::index_key(&*self.store)? {
-            Some(index) => self.get_as(&sealed::card_key(&index, card)),
+            Some(index) => Ok(
+                sealed::filed_under(&*self.store, &sealed::card_key(&index, card))?
+                    .into_iter()
+                    .next(),
+            ),
             None => Ok(None),
         }
     }

@@ -15,9 +15,10 @@
 //! directions, so it costs what changed, never the size of the database.
 //!
 //! Version 5 carries members' keys (`crate::seal`) beside the log, never in it: a store sends
-//! [`StoreMsg::Keys`] for the members whose changes a push holds, right before it; the hub sends
-//! [`HubMsg::Keys`] for the members a feed batch changes (`None`: erased), right before it. Each
-//! end hands the keys out with the entries they unlock, to be written in the same batch.
+//! [`StoreMsg::Keys`] for the members a push registers, right before it; the hub sends
+//! [`HubMsg::Keys`] for the members a feed batch registers or erases (`None`: erased), right
+//! before it. Each end hands the keys out with the entries they unlock, to be written in the
+//! same batch. An edit needs no key: its receiver has the member's from their registration.
 
 use std::collections::VecDeque;
 use std::ops::RangeInclusive;
@@ -80,7 +81,7 @@ pub enum StoreMsg {
     /// Version 4: the store's clock (ms since the epoch) when it heard the hub's, so
     /// headquarters sees a store whose clock is off.
     Clock { now_ms: u64 },
-    /// Version 5: the keys of the members whose changes the next push holds.
+    /// Version 5: the keys of the members the next push registers.
     Keys(Vec<(MemberId, MemberKey)>),
 }
 
@@ -189,26 +190,38 @@ pub enum HubMsg {
     Clock {
         now_ms: u64,
     },
-    /// Version 5: the keys of the members the next feed batch changes; `None` for a member
-    /// headquarters erased.
+    /// Version 5: the keys of the members the next feed batch registers or erases; `None` for
+    /// a member headquarters erased.
     Keys(Vec<(MemberId, Option<MemberKey>)>),
 }
 
 /// The most keys one `Keys` message may carry: one per entry of a push or feed batch.
 pub const KEYS_MAX: usize = 4 * PUSH_ENTRIES_MAX;
 
-/// The members whose profile these encoded entries change or erase, each once, in order: whose
-/// keys go with them. Bytes that do not decode change nobody.
+/// The members whose profile these encoded entries change or erase, each once, in order.
+/// Bytes that do not decode change nobody.
 pub fn members_changed<'a>(entries: impl IntoIterator<Item = &'a [u8]>) -> Vec<MemberId> {
+    members_in(entries, true)
+}
+
+/// The members these encoded entries register or erase, each once, in order: whose keys go
+/// with them. An edit needs none: whoever receives it holds the member's key already (it came
+/// with their registration), or has erased them.
+pub fn members_keyed<'a>(entries: impl IntoIterator<Item = &'a [u8]>) -> Vec<MemberId> {
+    members_in(entries, false)
+}
+
+fn members_in<'a>(entries: impl IntoIterator<Item = &'a [u8]>, edits: bool) -> Vec<MemberId> {
     let mut out: Vec<MemberId> = Vec::new();
     for bytes in entries {
         let Ok(entry) = Entry::decode(bytes) else {
             continue;
         };
         let member = match entry.payload {
-            Payload::MemberRegistered { member_id, .. }
-            | Payload::MemberEdited { member_id, .. }
-            | Payload::MemberErased { member_id } => member_id,
+            Payload::MemberRegistered { member_id, .. } | Payload::MemberErased { member_id } => {
+                member_id
+            }
+            Payload::MemberEdited { member_id, .. } if edits => member_id,
             _ => continue,
         };
         if !out.contains(&member) {
@@ -660,7 +673,7 @@ impl UplinkSession {
 
     /// Queues a push of `entries`, the first ones of the range [`poll_push`](Self::poll_push)
     /// gave (the shell may send fewer to respect [`PUSH_BYTES_MAX`]), after the keys of the
-    /// members whose changes they hold ([`members_changed`]; version 5).
+    /// members they register ([`members_keyed`]; version 5).
     pub fn push(&mut self, entries: Vec<Vec<u8>>, keys: Vec<(MemberId, MemberKey)>) {
         let Some(last) = entries.last() else {
             return;
@@ -960,7 +973,7 @@ impl HubSession {
     }
 
     /// Queues feed `items` (up to position `upto`) after the keys of the members they change
-    /// ([`members_changed`]; `None` for an erased one; version 5).
+    /// ([`members_keyed`]; `None` for an erased one; version 5).
     pub fn feed(
         &mut self,
         upto: u64,

@@ -409,6 +409,9 @@ impl Sim {
             }
         }
         self.hold_quiet_store(now);
+        if workload && self.rng.random_bool(0.01) {
+            self.erase_a_member();
+        }
         if workload {
             for _ in 0..self.rng.random_range(0..4) {
                 let i = self.rng.random_range(0..self.stores.len());
@@ -428,6 +431,26 @@ impl Sim {
         self.steps_run += 1;
         if self.steps_run.is_multiple_of(25) && self.violation.is_none() {
             self.violation = self.audit_all().err();
+        }
+    }
+
+    /// 被遗忘: headquarters erases a member it knows, when nothing is owed either way (else it
+    /// refuses, and nothing changes). Their entries still in flight must then be skipped
+    /// everywhere, and nothing of them may come back (`check`).
+    fn erase_a_member(&mut self) {
+        let members = self.hub.mem.members().unwrap();
+        if members.is_empty() {
+            return;
+        }
+        let id = members[self.rng.random_range(0..members.len())].member_id;
+        let by = StaffId::parse("hq-sim").unwrap();
+        match self
+            .hub
+            .ingest
+            .hq_write(hub::ingest::HqWrite::Erase(id), &by)
+        {
+            Ok(()) => self.trace.push(format!("{id} erased")),
+            Err(e) => self.trace.push(format!("{id} not erased: {e}")),
         }
     }
 
@@ -1560,6 +1583,34 @@ impl Sim {
             directories.push((s.id.clone(), directory(&s.mem)));
         }
         report.fenced = u64::from(fenced.is_some());
+        // Erased at headquarters (durably): nothing of them at any store, and no key.
+        let erased: Vec<MemberId> = self
+            .hub
+            .mem
+            .wallets()
+            .unwrap()
+            .into_iter()
+            .map(|(id, _)| id)
+            .filter(|id| self.hub.mem.member_key(id).unwrap() == protocol::seal::KeyState::Erased)
+            .collect();
+        for id in &erased {
+            for s in &self.stores {
+                let kept = [
+                    keys::member(id),
+                    keys::document(id),
+                    node::sealed::key_of(id),
+                ]
+                .iter()
+                .any(|k| s.mem.get(k).unwrap().is_some());
+                if kept || s.mem.get(&node::sealed::erased_key(id)).unwrap().is_none() {
+                    return Err(format!("{}: erased member {id} not erased here", s.id));
+                }
+            }
+            if self.hub.mem.member(id).unwrap().is_some() {
+                return Err(format!("headquarters still holds erased member {id}"));
+            }
+        }
+        report.erased = erased.len() as u64;
         let (first_id, first) = &directories[0];
         report.members = first.len() as u64;
         for (id, dir) in &directories[1..] {
@@ -1809,6 +1860,8 @@ pub struct SimReport {
     pub taken_after_fence: u64,
     /// Stock movements acknowledged and found at the store and at headquarters.
     pub stock_moves: u64,
+    /// Members with a wallet erased at headquarters (被遗忘), checked gone from every store.
+    pub erased: u64,
 }
 
 fn request<T>(key: &TxId, body: T) -> Request<T> {
