@@ -836,6 +836,27 @@ fn hold_error(e: HoldError) -> Response {
     error(status, code, message, e.to_string())
 }
 
+/// The member id in a path, or the answer refusing it.
+fn member_in_path(raw: &str) -> Result<MemberId, Box<Response>> {
+    MemberId::parse(raw).map_err(|e| {
+        Box::new(error(
+            StatusCode::BAD_REQUEST,
+            "invalid_id",
+            "编号格式不正确",
+            e.to_string(),
+        ))
+    })
+}
+
+/// The operator named in `X-Staff-Id` (a login sets it), or `system` in the demo's open mode.
+fn operator_or_system(headers: &HeaderMap) -> StaffId {
+    headers
+        .get("x-staff-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| StaffId::parse(v).ok())
+        .unwrap_or_else(StaffId::system)
+}
+
 /// The operator named in `X-Staff-Id`, checked.
 fn operator(headers: &HeaderMap) -> Result<StaffId, Box<Response>> {
     headers
@@ -965,14 +986,9 @@ fn found(record: Result<Option<MemberRecord>, crate::storage::HubStoreError>) ->
 
 #[utoipa::path(get, path = "/api/v1/members/{member_id}", params(("member_id" = String, Path)), responses((status = 200, body = Object)))]
 async fn get_member(State(hq): State<Hq>, Path(raw): Path<String>) -> Response {
-    match MemberId::parse(&raw) {
+    match member_in_path(&raw) {
         Ok(id) => found(hq.storage.member(&id)),
-        Err(e) => error(
-            StatusCode::BAD_REQUEST,
-            "invalid_id",
-            "编号格式不正确",
-            e.to_string(),
-        ),
+        Err(refused) => *refused,
     }
 }
 
@@ -1065,16 +1081,9 @@ fn fen(units: u64) -> Money {
 /// A member's wallet as headquarters sees it, with where each counter's rights are held.
 #[utoipa::path(get, path = "/api/v1/members/{member_id}/wallet", params(("member_id" = String, Path)), responses((status = 200, body = Object)))]
 async fn get_wallet(State(hq): State<Hq>, Path(raw): Path<String>) -> Response {
-    let id = match MemberId::parse(&raw) {
+    let id = match member_in_path(&raw) {
         Ok(id) => id,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "invalid_id",
-                "编号格式不正确",
-                e.to_string(),
-            );
-        }
+        Err(refused) => return *refused,
     };
     let wallet = match (hq.storage.member(&id), hq.storage.wallet(&id)) {
         (Ok(None), _) => return found(Ok(None)),

@@ -617,25 +617,28 @@ impl Journal {
     }
 
     fn check_phone_free(&self, phone: &Phone, me: Option<MemberId>) -> Result<(), Rejection> {
-        let prefix = crate::sealed::phone_key(&self.index, phone);
-        match crate::sealed::filed_under(&*self.store, &prefix)?
-            .into_iter()
-            .find(|owner| Some(*owner) != me)
-        {
+        match self.other_filed(&crate::sealed::phone_key(&self.index, phone), me)? {
             Some(owner) => Err(Rejection::PhoneTaken(phone.masked(), owner)),
             None => Ok(()),
         }
     }
 
     fn check_card_free(&self, card: &CardNo, me: Option<MemberId>) -> Result<(), Rejection> {
-        let prefix = crate::sealed::card_key(&self.index, card);
-        match crate::sealed::filed_under(&*self.store, &prefix)?
-            .into_iter()
-            .find(|owner| Some(*owner) != me)
-        {
+        match self.other_filed(&crate::sealed::card_key(&self.index, card), me)? {
             Some(owner) => Err(Rejection::CardTaken(card.clone(), owner)),
             None => Ok(()),
         }
+    }
+
+    /// A member other than `me` filed under a phone or card index prefix, if any.
+    fn other_filed(
+        &self,
+        prefix: &[u8],
+        me: Option<MemberId>,
+    ) -> Result<Option<MemberId>, StoreError> {
+        Ok(crate::sealed::filed_under(&*self.store, prefix)?
+            .into_iter()
+            .find(|owner| Some(*owner) != me))
     }
 
     fn member_exists(&self, id: &MemberId) -> Result<bool, StoreError> {

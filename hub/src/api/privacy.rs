@@ -64,16 +64,9 @@ pub(super) async fn export_member(
     Path(raw): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let id = match MemberId::parse(&raw) {
+    let id = match member_in_path(&raw) {
         Ok(id) => id,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "invalid_id",
-                "编号格式不正确",
-                e.to_string(),
-            );
-        }
+        Err(refused) => return *refused,
     };
     let storage = hq.storage.clone();
     let read = tokio::task::spawn_blocking(move || {
@@ -99,11 +92,7 @@ pub(super) async fn export_member(
         Ok(Err(e)) => return unavailable(e),
         Err(e) => return unavailable(e.to_string()),
     };
-    let by = headers
-        .get("x-staff-id")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| StaffId::parse(v).ok())
-        .unwrap_or_else(StaffId::system);
+    let by = operator_or_system(&headers);
     // In the audit log before the file leaves: who took whose data, when.
     let note = protocol::audit::Note::MemberExported { member_id: id };
     match hq.ingest.hq_write(HqWrite::Note(note), by.clone()).await {
@@ -153,22 +142,11 @@ pub(super) async fn erase_member(
     Path(raw): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let id = match MemberId::parse(&raw) {
+    let id = match member_in_path(&raw) {
         Ok(id) => id,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "invalid_id",
-                "编号格式不正确",
-                e.to_string(),
-            );
-        }
+        Err(refused) => return *refused,
     };
-    let by = headers
-        .get("x-staff-id")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| StaffId::parse(v).ok())
-        .unwrap_or_else(StaffId::system);
+    let by = operator_or_system(&headers);
     match hq.ingest.hq_write(HqWrite::Erase(id), by).await {
         Ok(Ok(())) => axum::Json(json!({ "erased": id.to_string() })).into_response(),
         Ok(Err(e)) => staff::write_error(e),
