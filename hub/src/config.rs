@@ -36,6 +36,9 @@ pub struct Config {
     /// makes the first admin (`admin`, its password in `first-admin-password.txt` in the data
     /// directory).
     pub open_before_logins: bool,
+    /// The rights bank (`[rights]`): the share of each member's balance headquarters keeps to
+    /// grant at once (`reserve_percent`, 0–90).
+    pub rights: protocol::bank::Policy,
 }
 
 impl Config {
@@ -64,6 +67,7 @@ impl Default for Config {
             http_names: Vec::new(),
             http: Default::default(),
             open_before_logins: false,
+            rights: protocol::bank::Policy::default(),
         }
     }
 }
@@ -76,6 +80,11 @@ impl Config {
             toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
         config
             .http
+            .check()
+            .map_err(anyhow::Error::msg)
+            .with_context(|| format!("checking {}", path.display()))?;
+        config
+            .rights
             .check()
             .map_err(anyhow::Error::msg)
             .with_context(|| format!("checking {}", path.display()))?;

@@ -6,6 +6,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
+use protocol::ask::{AskQueue, AskStep, Limits};
+use protocol::bank::{self, AskPlan};
 use protocol::calendar::StoreCalendar;
 use protocol::catalogue::{self, Barcode, CatalogueChange, CatalogueError};
 use protocol::commission::CommissionRules;
@@ -17,8 +19,8 @@ use protocol::seal::{KeyState, MemberKey};
 use protocol::staff::{StaffError, StaffRecord};
 use protocol::stock::{Transfer, TransferError, TransferStep};
 use protocol::sync::{Ask, AskAnswer, Recall};
-use protocol::wallet::{AskPlan, Movement, WalletEvent, placement, plan_ask};
 use protocol::wallet::{Counter, Wallet};
+use protocol::wallet::{Movement, WalletEvent};
 use protocol::{DocId, MemberId, Phone, Sku, StoreId};
 use protocol::{Hlc, HlcClock, StaffId, TxId};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
@@ -26,16 +28,6 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use crate::storage::{Append, FeedRecord, Fence, HubStore, MemberRecord, StoreStatus};
 
 const GROUP_MAX: usize = 256;
-/// A store may have at most this many asks waiting at once; more are refused at once.
-const ASKS_WAITING_PER_STORE_MAX: usize = 64;
-/// How long a round of recalls has to bring rights in before the next round is planned.
-const RECALL_ROUND_MS: u64 = 1_000;
-/// How long a placement headquarters starts by itself waits for recalled rights.
-const PLACEMENT_WAIT_MS: u64 = 10_000;
-/// How long a store's ask waits for the holders to hand rights back before it is refused. The
-/// ingest thread looks at its waiting asks at least every second (the hub's tick), so the
-/// refusal comes within 3 s: before the store stops waiting (4 s) and says less.
-const ASK_WAIT_MS: u64 = 2_000;
 
 /// Where a store's session takes the answers to its asks: (ask id, answer).
 pub type Answers = mpsc::UnboundedSender<(TxId, AskAnswer)>;
@@ -229,20 +221,6 @@ enum Command {
     Tick,
 }
 
-/// Where serving an ask stands.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AskStep {
-    /// Headquarters' grant entry is written; durable at the next flush.
-    Granted {
-        feed_upto: u64,
-    },
-    /// Headquarters' pool is short: ask these stores to hand rights back, then try again.
-    Recall(Vec<(StoreId, Recall)>),
-    /// Recalls are out; nothing to grant yet.
-    Wait,
-    Refused(String),
-}
-
 #[derive(Clone)]
 pub struct IngestHandle {
     commands: mpsc::Sender<Command>,
@@ -371,7 +349,7 @@ impl IngestHandle {
     }
 
     /// Serves a store's ask for rights: answered on `answers` once granted (and durable), or
-    /// refused (at the latest after `ASK_WAIT_MS`). A grant's answer is sent before the feed
+    /// refused (at the latest after `protocol::ask::Limits::HUB`'s wait). A grant's answer is sent before the feed
     /// that carries it is published, so the store hears "granted" first. Dropping the receiver
     /// withdraws the ask.
     pub async fn ask_rights(
@@ -413,9 +391,10 @@ pub struct Ingest {
     /// Headquarters' own clock and calendar, for the entries it writes (grants).
     hq_clock: HlcClock,
     calendar: StoreCalendar,
-    /// Rights to place ahead of need, found while ingesting top-ups and points earned: asks
-    /// headquarters makes on behalf of the stores where the member shops.
-    placements: Vec<(StoreId, Ask)>,
+    /// The rights bank's policy: the reserve headquarters keeps, placement by spending.
+    policy: bank::Policy,
+    /// Members' counters changed since the last `rebalance`.
+    touched: BTreeSet<(MemberId, Counter)>,
     recall_rounds: u64,
     fences: HashMap<StoreId, Fence>,
     /// Fenced stores whose rights are not all taken back yet (a write failed).
@@ -1006,7 +985,8 @@ impl Ingest {
             now_ms,
             hq_clock: HlcClock::new(last_hq, HlcClock::DEFAULT_MAX_FORWARD_SKEW_MS),
             calendar: StoreCalendar::default(),
-            placements: Vec::new(),
+            policy: bank::Policy::default(),
+            touched: BTreeSet::new(),
             recall_rounds: 0,
             fences,
             reclaims_pending: Vec::new(),
@@ -1039,6 +1019,17 @@ impl Ingest {
     /// hub's configuration).
     pub fn set_fence_rule(&mut self, rule: protocol::lease::FenceRule) {
         self.fence_rule = rule;
+    }
+
+    /// The rights bank's policy (`[rights]` in hub.toml).
+    pub fn set_policy(&mut self, policy: bank::Policy) {
+        self.policy = policy;
+    }
+
+    /// Whether `store` has a session now, so a recall can reach it (a fenced store still
+    /// hands back what it holds when asked).
+    fn reachable(&self, store: &StoreId) -> bool {
+        self.links.get(store).is_some_and(|n| *n > 0)
     }
 
     /// A store's link came up or went down (one of its connections).
@@ -1557,14 +1548,15 @@ impl Ingest {
             .unwrap_or_default())
     }
 
-    /// Serves `store`'s ask from headquarters' pool, placing more than asked where the member's
-    /// spending history says they shop there. When the pool is short, names the stores to
-    /// recall rights from (once: `recalled` says that was done).
+    /// Serves `store`'s ask from headquarters' pool (its reserve and what is not placed),
+    /// placing more than asked where the member's spending says they shop there. When the pool
+    /// is short, names the connected stores to recall rights from (`may_recall`: a new round
+    /// may start), or says at once which holders cannot be reached.
     pub fn serve_ask(
         &mut self,
         store: &StoreId,
         ask: &Ask,
-        recalled: bool,
+        may_recall: bool,
     ) -> Result<AskStep, IngestError> {
         if self.is_fenced(store) {
             return Ok(AskStep::Refused(format!("store {store} is fenced")));
@@ -1585,10 +1577,14 @@ impl Ingest {
                 feed_upto: self.feed_len,
             });
         }
-        let grants = match plan_ask(&wallet, &hq, store, &needs) {
+        let plan = self
+            .policy
+            .plan_ask(&wallet, &hq, store, &needs, |s| self.reachable(s));
+        let grants = match plan {
             AskPlan::Grant(grants) => grants,
             AskPlan::Refuse(reason) => return Ok(AskStep::Refused(reason)),
-            AskPlan::Recall(_) if recalled => return Ok(AskStep::Wait),
+            AskPlan::Unreachable(holders) => return Ok(AskStep::Unreachable(holders)),
+            AskPlan::Recall(_) if !may_recall => return Ok(AskStep::Wait),
             AskPlan::Recall(list) => {
                 self.recall_rounds += 1;
                 let round = format!("{}-{}", (self.now_ms)(), self.recall_rounds);
@@ -1636,66 +1632,85 @@ impl Ingest {
         })
     }
 
-    /// After a credit at one store (a top-up, points earned), plans moving each other store its
-    /// share of the new balance, by where the member has spent; after a spend, tops the spending
-    /// store back up to its share: rights placed ahead of need, so the member's next visit
-    /// there needs no round trip and works offline.
-    fn place_ahead(&mut self, directory: &Directory, entry: &Entry) {
+    /// Notes the counters an entry changed, for the next `rebalance` (a sale's return tokens
+    /// stay where the sale was made until a return elsewhere asks).
+    fn touch(&mut self, entry: &Entry) {
         let Some((member, ops)) = entry.payload.rights_ops() else {
             return;
         };
-        let Some(wallet) = directory.wallets.get(&member) else {
-            return;
-        };
-        let hq = StoreId::hq();
         for op in ops {
-            // A sale's return rights stay where the sale was made until a return elsewhere asks.
-            if matches!(op.counter, Counter::Returnable { .. }) {
-                continue;
-            }
-            let Some(rights) = wallet.counters.get(&op.counter) else {
-                continue;
-            };
-            // After a credit, every other store the member pays at gets its share of the new
-            // balance; after a spend, the store that spent is topped back up to its share.
-            let stores: Vec<StoreId> = match op.change {
-                // Rights taken back from a fenced store are placed like a new credit.
-                Change::Credit { .. } | Change::Reclaim { .. } => rights
-                    .replicas()
-                    .into_iter()
-                    .filter(|s| *s != hq && *s != entry.origin && rights.debited(s) > 0)
-                    .filter(|s| !self.is_fenced(s))
-                    .collect(),
-                Change::Debit { .. } if entry.origin != hq => vec![entry.origin.clone()],
-                _ => Vec::new(),
-            };
-            let floor = (rights.balance() / 20).max(1);
-            for store in stores {
-                let want = placement(wallet, &store, &op.counter, 0);
-                if want < floor {
-                    continue;
-                }
-                let id = TxId::derived(&[
-                    "place",
-                    entry.origin.as_str(),
-                    &entry.seq.to_string(),
-                    store.as_str(),
-                    &op.counter.to_string(),
-                ]);
-                let ask = Ask {
-                    id,
-                    member,
-                    wants: vec![(op.counter.clone(), want)],
-                    holding: None,
-                };
-                self.placements.push((store, ask));
+            if !matches!(op.counter, Counter::Returnable { .. }) {
+                self.touched.insert((member, op.counter.clone()));
             }
         }
     }
 
-    /// The placements planned since the last call.
-    pub fn take_placements(&mut self) -> Vec<(StoreId, Ask)> {
-        std::mem::take(&mut self.placements)
+    /// After a group: for every member's counter that changed, restores headquarters' reserve
+    /// and each store's share (`protocol::bank::Policy::rebalance`): grants from the pool
+    /// above the reserve to stores below their share, written now in one entry per member, and
+    /// recalls from stores above their share, returned for the sessions to send. A recall's id
+    /// names what the holder has handed back so far, so one not yet answered is the same
+    /// recall when planned again, and the store answers it once.
+    pub fn rebalance(&mut self) -> Result<Vec<(StoreId, Recall)>, IngestError> {
+        let hq = StoreId::hq();
+        let mut recalls = Vec::new();
+        let touched = std::mem::take(&mut self.touched);
+        let mut members: BTreeMap<MemberId, Vec<Counter>> = BTreeMap::new();
+        for (member, counter) in touched {
+            members.entry(member).or_default().push(counter);
+        }
+        for (member, counters) in members {
+            let mut wallet = self.wallet(&member)?;
+            let mut ops = Vec::new();
+            for counter in counters {
+                let moves = self
+                    .policy
+                    .rebalance(&wallet, &hq, &counter, |s| self.is_fenced(s));
+                for (holder, counter, units) in moves.recalls {
+                    let handed = wallet
+                        .counters
+                        .get(&counter)
+                        .map_or(0, |r| r.transferred(&holder, &hq));
+                    let id = TxId::derived(&[
+                        "refill",
+                        &member.to_string(),
+                        &counter.to_string(),
+                        holder.as_str(),
+                        &handed.to_string(),
+                    ]);
+                    let recall = Recall {
+                        id,
+                        member,
+                        counter,
+                        units,
+                    };
+                    recalls.push((holder, recall));
+                }
+                for (store, counter, units) in moves.grants {
+                    let op = wallet
+                        .move_rights(&hq, &store, &counter, units)
+                        .map_err(|e| IngestError::Storage(format!("placement: {e}")))?;
+                    ops.push(op);
+                }
+            }
+            if ops.is_empty() {
+                continue;
+            }
+            let tx = TxId::derived(&[
+                "place",
+                &member.to_string(),
+                &self.tip(&hq).next_seq.to_string(),
+            ]);
+            let payload = Payload::Wallet {
+                member_id: member,
+                event: WalletEvent::Rights {
+                    movement: Movement::Grant,
+                },
+                ops,
+            };
+            self.write_hq(tx, payload)?;
+        }
+        Ok(recalls)
     }
 
     /// Writes an entry of headquarters' own log (durable at the next flush).
@@ -1784,15 +1799,11 @@ impl Ingest {
             keys: keys.into_iter().collect(),
             ..Directory::default()
         };
-        let placed_before = self.placements.len();
         for sealed in entries {
             if sealed.entry.seq < tip.next_seq {
                 continue;
             }
             let extended = tip.extend_sealed(store, &sealed);
-            if extended.is_err() {
-                self.placements.truncate(placed_before);
-            }
             tip = extended?;
             let Sealed { entry, bytes, .. } = sealed;
             if goes_to_feed(&entry) {
@@ -1805,11 +1816,8 @@ impl Ingest {
                     },
                 ));
             }
-            if let Err(e) = directory.apply(&*self.storage, &entry) {
-                self.placements.truncate(placed_before);
-                return Err(e);
-            }
-            self.place_ahead(&directory, &entry);
+            directory.apply(&*self.storage, &entry)?;
+            self.touch(&entry);
             status.last_entry_ms = entry.hlc.wall_ms;
             fresh.push((entry.seq, bytes));
         }
@@ -1834,7 +1842,6 @@ impl Ingest {
                 erased: directory.erased,
             };
             if let Err(e) = self.storage.append(append) {
-                self.placements.truncate(placed_before);
                 return Err(IngestError::Storage(e.to_string()));
             }
             self.tips.insert(store.clone(), tip);
@@ -1967,9 +1974,11 @@ pub(crate) fn system_now_ms() -> u64 {
 pub fn spawn(
     storage: Arc<dyn HubStore>,
     fence_rule: protocol::lease::FenceRule,
+    policy: bank::Policy,
 ) -> anyhow::Result<(IngestHandle, std::thread::JoinHandle<()>)> {
     let mut ingest = Ingest::open(storage, Box::new(system_now_ms))?;
     ingest.set_fence_rule(fence_rule);
+    ingest.set_policy(policy);
     let feed_len = ingest.feed_len;
     let (commands, mut inbox) = mpsc::channel::<Command>(1024);
     let (feed_tx, feed_rx) = watch::channel(feed_len);
@@ -1979,12 +1988,7 @@ pub fn spawn(
         .name("ingest".into())
         .spawn(move || {
             let mut group = Vec::with_capacity(GROUP_MAX);
-            // Asks waiting for recalled rights: (store, ask, recalls sent, reply).
-            // A placement headquarters makes by itself has no one waiting (no reply) and gives up
-            // at its deadline.
-            // (store, ask, no new recall round before this time, reply, give up at)
-            type Waiting = (StoreId, Ask, u64, Option<Answers>, u64);
-            let mut pending: Vec<Waiting> = Vec::new();
+            let mut asks: AskQueue<Answers> = AskQueue::new(Limits::HUB);
             while let Some(first) = inbox.blocking_recv() {
                 group.push(first);
                 while group.len() < GROUP_MAX {
@@ -2051,13 +2055,10 @@ pub fn spawn(
                             let _ = reply.send(ingest.rows());
                         }
                         Command::Ask { store, ask, reply } => {
-                            let waiting = pending.iter().filter(|p| p.0 == store).count();
-                            if waiting >= ASKS_WAITING_PER_STORE_MAX {
-                                let reason = format!("{waiting} asks from {store} are waiting");
-                                let _ = reply.send((ask.id, AskAnswer::Refused { reason }));
-                            } else {
-                                let give_up = system_now_ms() + ASK_WAIT_MS;
-                                pending.push((store, ask, 0, Some(reply), give_up));
+                            if let Some((reply, id, answer)) =
+                                asks.offer(store, ask, reply, system_now_ms())
+                            {
+                                let _ = reply.send((id, answer));
                             }
                         }
                         Command::Tick => {}
@@ -2066,52 +2067,21 @@ pub fn spawn(
                 if let Err(e) = ingest.post_due_holds() {
                     tracing::error!(error = %e, "posting a hold failed; tried again at the next tick");
                 }
-                let now = system_now_ms();
-                for (store, ask) in ingest.take_placements() {
-                    pending.push((store, ask, 0, None, now + PLACEMENT_WAIT_MS));
-                }
                 // Every waiting ask is tried again after each group: a recall's transfer may
-                // have just arrived.
-                let mut granted = Vec::new();
-                let mut waiting = Vec::new();
-                for (store, ask, next_round, reply, give_up) in pending.drain(..) {
-                    let refused = |reply: Option<Answers>, reason: String| {
-                        if let Some(reply) = reply {
-                            let _ = reply.send((ask.id.clone(), AskAnswer::Refused { reason }));
-                        }
-                    };
-                    if reply.as_ref().is_some_and(|r| r.is_closed()) {
-                        continue; // the store's session has ended
-                    }
-                    // A recall round that has not brought enough in a second is followed by
-                    // another, planned afresh (a holder may have spent offline meanwhile); an
-                    // ask past its time starts no more rounds, and is granted if it can be.
-                    let expired = now > give_up;
-                    match ingest.serve_ask(&store, &ask, now < next_round || expired) {
-                        Ok(AskStep::Wait) if expired => {
-                            // A placement lapses quietly; a store's ask is told.
-                            let reason = "the stores holding these rights did not hand them \
-                                          back in time";
-                            refused(reply, reason.to_owned());
-                        }
-                        Ok(AskStep::Granted { feed_upto }) => {
-                            granted.push((reply, ask.id, AskAnswer::Granted { feed_upto }));
-                        }
-                        Ok(AskStep::Recall(list)) => {
-                            for (holder, recall) in list {
-                                let _ = recall_tx.send((holder, recall));
-                            }
-                            let next_round = now + RECALL_ROUND_MS;
-                            waiting.push((store, ask, next_round, reply, give_up));
-                        }
-                        Ok(AskStep::Wait) => {
-                            waiting.push((store, ask, next_round, reply, give_up));
-                        }
-                        Ok(AskStep::Refused(reason)) => refused(reply, reason),
-                        Err(e) => refused(reply, e.to_string()),
-                    }
+                // have just arrived. Then the bank restores reserves and placements.
+                let served = asks.serve(system_now_ms(), |reply| reply.is_closed(), |store, ask, may_recall| {
+                    ingest
+                        .serve_ask(store, ask, may_recall)
+                        .unwrap_or_else(|e| AskStep::Refused(e.to_string()))
+                });
+                let mut recalls = served.recalls;
+                match ingest.rebalance() {
+                    Ok(refills) => recalls.extend(refills),
+                    Err(e) => tracing::error!(error = %e, "rebalancing rights failed; tried again after the next change"),
                 }
-                pending = waiting;
+                for (holder, recall) in recalls {
+                    let _ = recall_tx.send((holder, recall));
+                }
                 let flushed = ingest.flush();
                 for (reply, result) in answers {
                     let result = match (&flushed, result) {
@@ -2137,10 +2107,10 @@ pub fn spawn(
                 for (reply, result) in staffed {
                     let _ = reply.send(result);
                 }
-                for (reply, id, answer) in granted {
-                    if let Some(reply) = reply {
-                        let _ = reply.send((id, answer));
-                    }
+                // Answers go after the flush that made a grant durable, before the feed that
+                // carries it is published.
+                for (reply, id, answer) in served.answers {
+                    let _ = reply.send((id, answer));
                 }
                 feed_tx.send_if_modified(|published| {
                     std::mem::replace(published, ingest.feed_len) != ingest.feed_len
@@ -2322,18 +2292,24 @@ mod tests {
         let topped = wallet_entry(&s001, ChainTip::GENESIS, member, vec![credit]);
         let tip = ChainTip::GENESIS.extend(&s001, &topped).unwrap();
         ingest.ingest(&s001, vec![Sealed::new(topped)], 1).unwrap();
-        // S002 asks for 30: HQ's pool is empty, so S001 is asked to hand back.
+        // S002 asks for 30: HQ's pool is empty, so S001 is asked to hand back, once it is
+        // connected (before that, the ask is told the rights are out of reach).
         let ask = Ask {
             id: TxId::parse("ask-00000001").unwrap(),
             member,
             wants: vec![(Counter::Principal, 30)],
             holding: None,
         };
-        let AskStep::Recall(recalls) = ingest.serve_ask(&s002, &ask, false).unwrap() else {
+        assert_eq!(
+            ingest.serve_ask(&s002, &ask, true).unwrap(),
+            AskStep::Unreachable(vec![s001.clone()])
+        );
+        ingest.link(&s001, true);
+        let AskStep::Recall(recalls) = ingest.serve_ask(&s002, &ask, true).unwrap() else {
             panic!("expected a recall");
         };
         assert_eq!(recalls[0].0, s001);
-        assert_eq!(ingest.serve_ask(&s002, &ask, true).unwrap(), AskStep::Wait);
+        assert_eq!(ingest.serve_ask(&s002, &ask, false).unwrap(), AskStep::Wait);
         let handed = RightsOp {
             counter: Counter::Principal,
             change: Change::Transfer {
@@ -2346,7 +2322,7 @@ mod tests {
         let tip = tip.extend(&s001, &back).unwrap();
         ingest.ingest(&s001, vec![Sealed::new(back)], 2).unwrap();
         assert!(matches!(
-            ingest.serve_ask(&s002, &ask, true).unwrap(),
+            ingest.serve_ask(&s002, &ask, false).unwrap(),
             AskStep::Granted { .. }
         ));
         ingest.flush().unwrap();
@@ -2367,13 +2343,13 @@ mod tests {
         };
         let feed_len = ingest.feed_len();
         assert_eq!(
-            ingest.serve_ask(&s002, &unseen(30, 0), false).unwrap(),
+            ingest.serve_ask(&s002, &unseen(30, 0), true).unwrap(),
             AskStep::Granted {
                 feed_upto: feed_len
             }
         );
         assert_eq!(ingest.feed_len(), feed_len, "nothing written");
-        let AskStep::Recall(recalls) = ingest.serve_ask(&s002, &unseen(80, 0), false).unwrap()
+        let AskStep::Recall(recalls) = ingest.serve_ask(&s002, &unseen(80, 0), true).unwrap()
         else {
             panic!("expected a recall");
         };
@@ -2383,12 +2359,12 @@ mod tests {
             ..unseen(80, 0)
         };
         assert!(matches!(
-            ingest.serve_ask(&s002, &blind, false).unwrap(),
+            ingest.serve_ask(&s002, &blind, true).unwrap(),
             AskStep::Refused(_)
         ));
         // An ask made after S002 wrote an entry the hub has not got waits for it.
         assert_eq!(
-            ingest.serve_ask(&s002, &unseen(30, 1), false).unwrap(),
+            ingest.serve_ask(&s002, &unseen(30, 1), true).unwrap(),
             AskStep::Wait
         );
         // S001 (its software changed) spends 80 while it holds 70: kept, and flagged.
@@ -2537,7 +2513,7 @@ mod fence_tests {
             holding: None,
         };
         assert!(matches!(
-            ingest.serve_ask(&s002, &ask, false).unwrap(),
+            ingest.serve_ask(&s002, &ask, true).unwrap(),
             AskStep::Granted { .. }
         ));
         let debit = |units, total| {

@@ -1,7 +1,10 @@
 //! Headquarters hub (总部): the QUIC endpoint stores sync to (mutual TLS; the store id comes
-//! from the client certificate), durable per-store logs verified by hash chain, the member feed
-//! every store receives, and the HTTP API with per-store sync status. Rights bank, transfers
-//! and reports arrive with their issues.
+//! from the client certificate), durable per-store logs verified by hash chain, the feed every
+//! store receives, the rights bank that moves members' spendable rights where they pay
+//! (`ingest`, with the policy in `protocol::bank` and the ask's life in `protocol::ask`),
+//! holds and fences of quiet stores, the catalogue, transfers, staff and rules headquarters
+//! writes, and the HTTP API and pages (`api`): members, wallets, liabilities, settlement,
+//! reports, audit.
 
 pub mod api;
 pub mod cli;
@@ -47,7 +50,8 @@ pub async fn run(
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating {}", config.data_dir.display()))?;
     let storage: Arc<dyn HubStore> = Arc::new(SledHubStore::open(&config.data_dir)?);
-    let (ingest, ingest_thread) = ingest::spawn(storage.clone(), config.fence_rule())?;
+    let (ingest, ingest_thread) =
+        ingest::spawn(storage.clone(), config.fence_rule(), config.rights)?;
     if !config.open_before_logins
         && let Some(path) = first_admin::ensure(&ingest, &*storage, &config.data_dir).await?
     {

@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use protocol::ask::Tracker;
 use protocol::calendar::StoreCalendar;
 use protocol::entry::{ChainTip, Entry, Payload};
 use protocol::member::{Gender, MemberDoc, Profile, ProfileError, ProfilePatch};
@@ -169,6 +170,12 @@ pub enum Command {
     /// 挂单: park a basket; 作废: void a parked one before payment.
     HoldOrder(Request<HeldOrder>),
     VoidHeld(Request<protocol::DocId>),
+}
+
+/// What the uplink and the till's ask for rights tell the journal, besides requests: the
+/// hub's feed, a read for an ask, and the parking of a request until granted rights arrive.
+#[derive(Debug)]
+pub enum Control {
     /// Entries other replicas wrote, from the hub's feed, up to feed position `upto`, with the
     /// keys of the members they change (`None`: erased at headquarters).
     ApplyFeed {
@@ -186,43 +193,52 @@ pub enum Command {
     /// headquarters granted. The journal thread holds it until the feed gets there and runs it
     /// in the same group as that feed, so the rights' arrival and the spend share one flush.
     /// It is not run if whoever sent it stopped listening (the till's request was dropped).
-    AfterFeed {
-        upto: u64,
-        then: Box<Command>,
-    },
+    AfterFeed { upto: u64, then: Box<Command> },
     /// The till stops waiting for the `AfterFeed` command with this request key: if it is
     /// still held it is answered `Rejection::Withdrawn` and never runs; if it ran, its answer
     /// has been sent already. So the till never hears "failed" for a spend that was made.
-    Withdraw {
-        key: TxId,
-    },
+    Withdraw { key: TxId },
+}
+
+/// What travels to the journal thread: a request, or a control message.
+#[derive(Debug)]
+pub enum Message {
+    Command(Box<Command>),
+    Control(Control),
+}
+
+impl From<Command> for Message {
+    fn from(command: Command) -> Self {
+        Message::Command(Box::new(command))
+    }
+}
+
+impl From<Control> for Message {
+    fn from(control: Control) -> Self {
+        Message::Control(control)
+    }
 }
 
 impl Command {
-    /// A till's request: its idempotency key, fingerprint and staff (none for the feed, reads
-    /// and the commands that wrap or withdraw another).
-    fn request(&self) -> Option<(&TxId, [u8; 32], &StaffId)> {
+    /// A till's request: its idempotency key, fingerprint and staff.
+    fn request(&self) -> (&TxId, [u8; 32], &StaffId) {
         match self {
-            Command::RegisterMember(r) => Some((&r.key, r.fingerprint, &r.staff)),
-            Command::EditMember(r) => Some((&r.key, r.fingerprint, &r.staff)),
-            Command::QuickCheckout(r) => Some((&r.key, r.fingerprint, &r.staff)),
-            Command::Wallet(r) => Some((&r.key, r.fingerprint, &r.staff)),
-            Command::ReturnSale(r) => Some((&r.key, r.fingerprint, &r.staff)),
-            Command::Stock(r) => Some((&r.key, r.fingerprint, &r.staff)),
-            Command::Transfer(r) => Some((&r.key, r.fingerprint, &r.staff)),
-            Command::ItemCheckout(r) => Some((&r.key, r.fingerprint, &r.staff)),
-            Command::HoldOrder(r) => Some((&r.key, r.fingerprint, &r.staff)),
-            Command::VoidHeld(r) => Some((&r.key, r.fingerprint, &r.staff)),
-            Command::ApplyFeed { .. }
-            | Command::Holding { .. }
-            | Command::AfterFeed { .. }
-            | Command::Withdraw { .. } => None,
+            Command::RegisterMember(r) => (&r.key, r.fingerprint, &r.staff),
+            Command::EditMember(r) => (&r.key, r.fingerprint, &r.staff),
+            Command::QuickCheckout(r) => (&r.key, r.fingerprint, &r.staff),
+            Command::Wallet(r) => (&r.key, r.fingerprint, &r.staff),
+            Command::ReturnSale(r) => (&r.key, r.fingerprint, &r.staff),
+            Command::Stock(r) => (&r.key, r.fingerprint, &r.staff),
+            Command::Transfer(r) => (&r.key, r.fingerprint, &r.staff),
+            Command::ItemCheckout(r) => (&r.key, r.fingerprint, &r.staff),
+            Command::HoldOrder(r) => (&r.key, r.fingerprint, &r.staff),
+            Command::VoidHeld(r) => (&r.key, r.fingerprint, &r.staff),
         }
     }
 
     /// The request's idempotency key.
-    pub fn key(&self) -> Option<&TxId> {
-        self.request().map(|(key, _, _)| key)
+    pub fn key(&self) -> &TxId {
+        self.request().0
     }
 }
 
@@ -525,30 +541,22 @@ impl Journal {
     }
 
     /// Applies one command (visible at once, durable at the next flush).
+    /// What this store holds of a member's counters, and how long its log is, read together
+    /// (for an ask to headquarters). Writes nothing.
+    pub fn holding(
+        &self,
+        member: &MemberId,
+        counters: &[Counter],
+    ) -> Result<protocol::sync::Holding, Rejection> {
+        let wallet: Wallet = self.read(&keys::wallet(member))?.unwrap_or_default();
+        let here = &self.settings.store_id;
+        let held = counters.iter().map(|c| wallet.held(c, here)).collect();
+        let log_len = self.tip.next_seq - 1;
+        Ok(protocol::sync::Holding { log_len, held })
+    }
+
     pub fn handle(&mut self, command: Command) -> Result<Reply, Rejection> {
-        let command = match command {
-            Command::ApplyFeed { upto, items, keys } => {
-                return self.apply_feed(upto, items, keys);
-            }
-            // Only the journal thread's loop (`spawn`) holds and releases these.
-            Command::AfterFeed { .. } | Command::Withdraw { .. } => {
-                return Err(Rejection::Withdrawn);
-            }
-            Command::Holding { member, counters } => {
-                let wallet: Wallet = self.read(&keys::wallet(&member))?.unwrap_or_default();
-                let here = &self.settings.store_id;
-                let held = counters.iter().map(|c| wallet.held(c, here)).collect();
-                let log_len = self.tip.next_seq - 1;
-                return Ok(Reply {
-                    outcome: Outcome::Holding(protocol::sync::Holding { log_len, held }),
-                    replayed: false,
-                });
-            }
-            other => other,
-        };
-        let Some((key, fingerprint, staff)) = command.request() else {
-            unreachable!("handled above")
-        };
+        let (key, fingerprint, staff) = command.request();
         if let Some(seen) = self.read::<RequestRecord>(&keys::idempotency(key))? {
             // Kept keyed (`recorded_fingerprint`); a record from before that, as it came.
             let same = seen.fingerprint == self.recorded_fingerprint(fingerprint)
@@ -590,10 +598,6 @@ impl Journal {
             Command::ItemCheckout(r) => self.item_checkout(r),
             Command::HoldOrder(r) => self.hold(r),
             Command::VoidHeld(r) => self.void_held(r),
-            Command::ApplyFeed { .. }
-            | Command::Holding { .. }
-            | Command::AfterFeed { .. }
-            | Command::Withdraw { .. } => unreachable!("handled above"),
         }?;
         Ok(Reply {
             outcome,
@@ -1141,7 +1145,7 @@ impl Journal {
     }
 
     /// Applies feed items after the position already applied; positions make this idempotent.
-    fn apply_feed(
+    pub fn apply_feed(
         &mut self,
         upto: u64,
         items: Vec<FeedItem>,
@@ -1415,7 +1419,7 @@ fn fen(units: u64) -> Fen {
 
 /// Where a command's result goes.
 pub type Replier = oneshot::Sender<Result<Reply, Rejection>>;
-type Envelope = (Command, Replier);
+type Envelope = (Message, Replier);
 
 /// How the HTTP handlers reach the journal.
 #[derive(Clone)]
@@ -1425,16 +1429,21 @@ pub struct JournalHandle {
 }
 
 impl JournalHandle {
-    pub async fn send(&self, command: Command) -> Result<Reply, Rejection> {
+    pub async fn send(&self, message: impl Into<Message>) -> Result<Reply, Rejection> {
         let (reply, answer) = oneshot::channel();
-        self.send_with(command, reply).await?;
+        self.send_with(message, reply).await?;
         answer.await.map_err(|_| Rejection::Unavailable)?
     }
 
-    /// Queues a command whose result goes to `reply` (for another task to wait on).
-    pub async fn send_with(&self, command: Command, reply: Replier) -> Result<(), Rejection> {
+    /// Queues a request or control message whose result goes to `reply` (for another task to
+    /// wait on).
+    pub async fn send_with(
+        &self,
+        message: impl Into<Message>,
+        reply: Replier,
+    ) -> Result<(), Rejection> {
         self.commands
-            .send((command, reply))
+            .send((message.into(), reply))
             .await
             .map_err(|_| Rejection::Unavailable)
     }
@@ -1454,8 +1463,8 @@ pub fn spawn(mut journal: Journal) -> (JournalHandle, std::thread::JoinHandle<()
         .name("journal".to_owned())
         .spawn(move || {
             let mut group = Vec::with_capacity(GROUP_COMMIT_MAX);
-            // Commands waiting for the feed to reach a position (`Command::AfterFeed`).
-            let mut parked: Vec<(u64, Command, Replier)> = Vec::new();
+            // Requests waiting for the feed to bring granted rights (`Control::AfterFeed`).
+            let mut parked: Tracker<(Command, Replier)> = Tracker::default();
             // A position that cannot be read lets a waiting command run, to meet the failure.
             let fed_to = |journal: &Journal| journal.feed_applied().unwrap_or(u64::MAX);
             while let Some(first) = inbox.blocking_recv() {
@@ -1467,44 +1476,47 @@ pub fn spawn(mut journal: Journal) -> (JournalHandle, std::thread::JoinHandle<()
                     }
                 }
                 let mut results = Vec::with_capacity(group.len());
-                for (command, reply) in group.drain(..) {
-                    let (command, fed) = match command {
-                        Command::AfterFeed { .. } if reply.is_closed() => continue,
-                        Command::AfterFeed { upto, then } if fed_to(&journal) < upto => {
-                            parked.push((upto, *then, reply));
+                for (message, reply) in group.drain(..) {
+                    let control = match message {
+                        Message::Command(command) => {
+                            results.push((journal.handle(*command), reply));
                             continue;
                         }
-                        Command::AfterFeed { then, .. } => (*then, false),
-                        Command::Withdraw { key } => {
-                            let (gone, kept) = std::mem::take(&mut parked)
-                                .into_iter()
-                                .partition(|(_, command, _)| command.key() == Some(&key));
-                            parked = kept;
-                            for (_, _, withdrawn) in gone {
+                        Message::Control(control) => control,
+                    };
+                    match control {
+                        Control::AfterFeed { .. } if reply.is_closed() => {}
+                        Control::AfterFeed { upto, then } if fed_to(&journal) < upto => {
+                            parked.granted(then.key().clone(), upto, (*then, reply));
+                        }
+                        Control::AfterFeed { then, .. } => {
+                            results.push((journal.handle(*then), reply));
+                        }
+                        Control::Withdraw { key } => {
+                            for (_, withdrawn) in parked.withdraw(&key) {
                                 let _ = withdrawn.send(Err(Rejection::Withdrawn));
                             }
                             let _ = reply.send(Err(Rejection::Withdrawn));
-                            continue;
                         }
-                        command @ Command::ApplyFeed { .. } => (command, true),
-                        command => (command, false),
-                    };
-                    results.push((journal.handle(command), reply));
-                    if fed && !parked.is_empty() {
-                        let applied = fed_to(&journal);
-                        let (due, wait) = std::mem::take(&mut parked)
-                            .into_iter()
-                            .partition(|(upto, _, _)| *upto <= applied);
-                        parked = wait;
-                        for (_, command, reply) in due {
-                            if !reply.is_closed() {
-                                results.push((journal.handle(command), reply));
+                        Control::Holding { member, counters } => {
+                            let holding = journal.holding(&member, &counters).map(|h| Reply {
+                                outcome: Outcome::Holding(h),
+                                replayed: false,
+                            });
+                            let _ = reply.send(holding);
+                        }
+                        Control::ApplyFeed { upto, items, keys } => {
+                            results.push((journal.apply_feed(upto, items, keys), reply));
+                            for (command, reply) in parked.due(fed_to(&journal)) {
+                                if !reply.is_closed() {
+                                    results.push((journal.handle(command), reply));
+                                }
                             }
                         }
                     }
                 }
                 // Whoever gave up waiting (the till's request timed out) is not served later.
-                parked.retain(|(_, _, reply)| !reply.is_closed());
+                parked.retain(|(_, reply)| !reply.is_closed());
                 if results.is_empty() {
                     continue;
                 }
@@ -1638,11 +1650,11 @@ mod tests {
         let store = Arc::new(Counted::default());
         let journal = Journal::open(store.clone(), settings(), seeded_env(1)).unwrap();
         let (handle, thread) = spawn(journal);
-        let after = |key: &str, phone: &str, upto: u64| Command::AfterFeed {
+        let after = |key: &str, phone: &str, upto: u64| Control::AfterFeed {
             upto,
             then: Box::new(Command::RegisterMember(request(key, new_member(phone)))),
         };
-        let feed = |upto: u64| Command::ApplyFeed {
+        let feed = |upto: u64| Control::ApplyFeed {
             upto,
             items: Vec::new(),
             keys: Vec::new(),
@@ -1679,7 +1691,7 @@ mod tests {
         let parked = after("reg-00000005", "13800000005", 3);
         handle.send_with(parked, waiting).await.unwrap();
         let key = TxId::parse("reg-00000005").unwrap();
-        let withdraw = handle.send(Command::Withdraw { key }).await;
+        let withdraw = handle.send(Control::Withdraw { key }).await;
         assert!(
             matches!(withdraw, Err(Rejection::Withdrawn)),
             "{withdraw:?}"
@@ -1761,13 +1773,7 @@ mod tests {
             position: 1,
             entry: later.encode(),
         }];
-        journal
-            .handle(Command::ApplyFeed {
-                upto: 1,
-                items,
-                keys: Vec::new(),
-            })
-            .unwrap();
+        journal.apply_feed(1, items, Vec::new()).unwrap();
         assert!(matches!(
             journal.handle(set("pw-00000002")),
             Err(Rejection::ClockBehind { .. })
@@ -2040,13 +2046,7 @@ mod tests {
                 entry: good.encode(),
             },
         ];
-        journal
-            .handle(Command::ApplyFeed {
-                upto: 3,
-                items,
-                keys: Vec::new(),
-            })
-            .unwrap();
+        journal.apply_feed(3, items, Vec::new()).unwrap();
         journal.flush().unwrap();
         let views = crate::views::Views::new(store.clone());
         assert_eq!(views.feed_applied().unwrap(), 3);
@@ -2103,18 +2103,10 @@ mod tests {
             entry: entry.encode(),
         };
         journal
-            .handle(Command::ApplyFeed {
-                upto: 1,
-                items: vec![feed(1, &registered)],
-                keys: Vec::new(),
-            })
+            .apply_feed(1, vec![feed(1, &registered)], Vec::new())
             .unwrap();
         journal
-            .handle(Command::ApplyFeed {
-                upto: 2,
-                items: vec![feed(2, &edited)],
-                keys: vec![(member_id, None)],
-            })
+            .apply_feed(2, vec![feed(2, &edited)], vec![(member_id, None)])
             .unwrap();
         journal.flush().unwrap();
         let views = crate::views::Views::new(store.clone());
@@ -2181,13 +2173,7 @@ mod tests {
         );
         assert_ne!(edited.entry, edited_whole, "an edit has something to thin");
         for (upto, items) in [(1, vec![registered]), (2, vec![edited])] {
-            journal
-                .handle(Command::ApplyFeed {
-                    upto,
-                    items,
-                    keys: Vec::new(),
-                })
-                .unwrap();
+            journal.apply_feed(upto, items, Vec::new()).unwrap();
         }
         let (lost, _) = item(
             3,
@@ -2198,11 +2184,7 @@ mod tests {
             },
         );
         assert!(matches!(
-            journal.handle(Command::ApplyFeed {
-                upto: 3,
-                items: vec![lost],
-                keys: Vec::new(),
-            }),
+            journal.apply_feed(3, vec![lost], Vec::new()),
             Err(Rejection::FeedUnreadable { position: 3, .. })
         ));
         journal.flush().unwrap();
@@ -2557,12 +2539,7 @@ mod tests {
         .into_iter()
         .map(|(m, k)| (m, Some(k)))
         .collect();
-        s001.handle(Command::ApplyFeed {
-            upto: 2,
-            items: feed,
-            keys,
-        })
-        .unwrap();
+        s001.apply_feed(2, feed, keys).unwrap();
         let mut pay = sale(Some(m), "30");
         pay.pay_with = protocol::sale::PayWith::StoredValue;
         let r = s001.handle(Command::QuickCheckout(request("sale-0000001", pay)));

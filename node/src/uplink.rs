@@ -8,12 +8,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use std::collections::HashMap;
-
+use protocol::ask::Tracker;
 use protocol::sync::{
     self, Ask, AskAnswer, FeedItem, HubMsg, Recall, SyncError, UplinkEvent, UplinkSession,
 };
-use protocol::{StaffId, StoreId, TxId};
+use protocol::{StaffId, StoreId};
 use quinn::{RecvStream, SendStream};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -22,7 +21,9 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::config::SyncConfig;
-use crate::journal::{Command, JournalHandle, Rejection, Request, WalletAction, WalletRequest};
+use crate::journal::{
+    Command, Control, JournalHandle, Rejection, Request, WalletAction, WalletRequest,
+};
 use crate::views::Views;
 
 /// The first wait before reconnecting; it doubles up to `retry_delay_ms_max`.
@@ -132,7 +133,7 @@ pub fn client_config(config: &SyncConfig) -> anyhow::Result<quinn::ClientConfig>
 pub type AskRequest = (Ask, oneshot::Sender<AskAnswer>, Retry);
 
 /// The command an ask was for, to run once the rights granted have arrived, and where its
-/// result goes. The uplink queues it (`Command::AfterFeed`) as soon as "granted" comes in,
+/// result goes. The uplink queues it (`Control::AfterFeed`) as soon as "granted" comes in,
 /// ahead of the feed bringing the rights, so both are written with one flush.
 pub type Retry = (Command, crate::journal::Replier);
 
@@ -290,7 +291,10 @@ impl Uplink {
     ) -> anyhow::Result<()> {
         let mut log_open = true;
         let mut asks = self.asks.lock().await;
-        let mut waiting: HashMap<TxId, Vec<(oneshot::Sender<AskAnswer>, Retry)>> = HashMap::new();
+        // The till requests waiting on asks, until answered (then a grant's request goes to the
+        // journal to wait for the feed). Dropped with the session: their tills hear the link
+        // dropped.
+        let mut waiting: Tracker<(oneshot::Sender<AskAnswer>, Retry)> = Tracker::default();
         let (feed, queued) = mpsc::channel(FEED_QUEUE);
         let mut applier = tokio::spawn(apply_feed(
             self.journal.clone(),
@@ -345,19 +349,18 @@ impl Uplink {
                         wire.publish(&self.status);
                     }
                     UplinkEvent::Answer { id, answer } => {
-                        for (reply, (command, result)) in waiting.remove(&id).unwrap_or_default() {
+                        for (reply, _) in waiting.answer(&id, &answer) {
+                            let _ = reply.send(answer.clone());
+                        }
+                        for (_, upto, (reply, (then, result))) in waiting.take_granted() {
                             // A till that stopped waiting is not served later.
                             if reply.send(answer.clone()).is_err() {
                                 continue;
                             }
-                            if let AskAnswer::Granted { feed_upto } = &answer {
-                                let command = Command::AfterFeed {
-                                    upto: *feed_upto,
-                                    then: Box::new(command),
-                                };
-                                // If the journal has stopped, `result` is dropped: the till hears.
-                                let _ = self.journal.send_with(command, result).await;
-                            }
+                            let then = Box::new(then);
+                            let parked = Control::AfterFeed { upto, then };
+                            // If the journal has stopped, `result` is dropped: the till hears.
+                            let _ = self.journal.send_with(parked, result).await;
                         }
                     }
                     UplinkEvent::Recall(recall) => self.hand_back(recall).await?,
@@ -384,11 +387,14 @@ impl Uplink {
                     _ => Err(anyhow::anyhow!("the feed applier stopped")),
                 },
                 Some((ask, reply, retry)) = asks.recv() => {
+                    waiting.retain(|(reply, _)| !reply.is_closed());
                     let id = ask.id.clone();
-                    match session.ask(ask) {
-                        Ok(()) => waiting.entry(id).or_default().push((reply, retry)),
-                        Err(e) => {
-                            let _ = reply.send(AskAnswer::Refused { reason: e.to_string() });
+                    if waiting.ask(id.clone(), (reply, retry))
+                        && let Err(e) = session.ask(ask)
+                    {
+                        let refused = AskAnswer::Refused { reason: e.to_string() };
+                        for (reply, _) in waiting.withdraw(&id) {
+                            let _ = reply.send(refused.clone());
                         }
                     }
                 }
@@ -450,7 +456,7 @@ async fn apply_feed(
             keys.extend(more_keys);
         }
         journal
-            .send(Command::ApplyFeed { upto, items, keys })
+            .send(Control::ApplyFeed { upto, items, keys })
             .await
             .context("applying the feed")?;
         status.send_modify(|s| s.feed_applied = s.feed_applied.max(upto));

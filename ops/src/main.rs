@@ -203,6 +203,10 @@ enum BenchCmd {
         /// Offline overdraft per member and store, in yuan, for the outage rows that allow one.
         #[arg(long, default_value_t = 100)]
         overdraft_yuan: u64,
+        /// The share of each balance headquarters keeps to grant at once (hub.toml's
+        /// `[rights] reserve_percent`); the default is the hub's.
+        #[arg(long, default_value_t = protocol::bank::Policy::default().reserve_percent)]
+        reserve_percent: u8,
     },
     /// Sync wire cost, next to automerge's per-document sync of the same documents.
     Sync {
@@ -384,8 +388,15 @@ fn main() -> anyhow::Result<()> {
                     learn_weeks,
                     seed,
                     overdraft_yuan,
+                    reserve_percent,
                 },
-        } => bench::replay::run(&data, learn_weeks, seed, overdraft_yuan * 100),
+        } => bench::replay::run(
+            &data,
+            learn_weeks,
+            seed,
+            overdraft_yuan * 100,
+            reserve_percent,
+        ),
     }
 }
 

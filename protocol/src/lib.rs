@@ -5,7 +5,9 @@
 //! draws randomness. Time, ids and random bits are passed in, which is what lets a seeded
 //! simulator drive the whole system deterministically.
 
+pub mod ask;
 pub mod audit;
+pub mod bank;
 pub mod calendar;
 pub mod catalogue;
 pub mod commission;

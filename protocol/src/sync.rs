@@ -36,7 +36,7 @@ use crate::wallet::Counter;
 /// ALPN names the protocol family; the version is agreed in `Hello` / `Welcome`.
 pub const ALPN: &[u8] = b"chain-sync/1";
 /// The versions this build speaks, best first.
-pub const VERSIONS: &[u16] = &[5, 4, 3, 2, 1];
+pub const VERSIONS: &[u16] = &[6, 5, 4, 3, 2, 1];
 /// A deflated frame may not inflate beyond this (a small frame that would inflate to gigabytes
 /// is refused, not allocated).
 pub const INFLATED_BYTES_MAX: usize = FRAME_BYTES_MAX;
@@ -139,6 +139,39 @@ pub enum AskAnswer {
     Refused {
         reason: String,
     },
+    /// Version 6: the balance would cover it, but the rights headquarters lacks are at these
+    /// stores, which cannot be reached now (or did not hand them back in time; then the list
+    /// may be empty). The store's offline overdraft policy may decide, as when headquarters
+    /// itself is out of reach. Before version 6 this is sent as `Refused`.
+    Unreachable {
+        holders: Vec<StoreId>,
+    },
+}
+
+impl AskAnswer {
+    /// The answer as a store speaking `version` can read it.
+    pub fn for_version(self, version: u16) -> AskAnswer {
+        match self {
+            AskAnswer::Unreachable { holders } if version < 6 => AskAnswer::Refused {
+                reason: unreachable_reason(&holders),
+            },
+            answer => answer,
+        }
+    }
+}
+
+/// Why rights could not be moved when their holders are out of reach, in words.
+pub fn unreachable_reason(holders: &[StoreId]) -> String {
+    match holders {
+        [] => "the stores holding these rights did not hand them back in time".to_owned(),
+        _ => {
+            let names: Vec<&str> = holders.iter().map(StoreId::as_str).collect();
+            format!(
+                "the rights are held at {}, which headquarters cannot reach now",
+                names.join(", ")
+            )
+        }
+    }
 }
 
 /// Headquarters asks a store to hand back up to `units` of a counter it holds.
@@ -958,6 +991,7 @@ impl HubSession {
     }
 
     pub fn answer(&mut self, id: TxId, answer: AskAnswer) {
+        let answer = answer.for_version(self.version);
         self.transmit.push_back(HubMsg::Answer { id, answer });
     }
 
@@ -1114,7 +1148,7 @@ mod tests {
         for hub_has in [0, 1, 40, 41, 100, 160] {
             let (held, up) = exchange(&entries, hub_has);
             assert_eq!(held, entries, "hub_has = {hub_has}");
-            assert_eq!(up.version(), 5);
+            assert_eq!(up.version(), 6);
         }
         let bytes = |version| -> usize {
             entries
@@ -1440,7 +1474,7 @@ mod tests {
         assert_eq!(negotiate(&[99]), None);
         let entries = log("S001", 3);
         let (held, up) = exchange(&entries, 0);
-        assert_eq!((held, up.version()), (entries.clone(), 5));
+        assert_eq!((held, up.version()), (entries.clone(), 6));
         // The batch's hash must match what the hub links up: an entry changed on the way is
         // refused, and so is version 2's push on a version 1 session.
         let mut hub = HubSession::new(store("S001"), ChainTip::GENESIS);

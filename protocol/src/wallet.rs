@@ -491,7 +491,7 @@ impl Wallet {
     }
 
     /// Overdrafts owed to the lenders paid before `store` (see `collectable_at`).
-    fn owed_before(&self, store: &StoreId) -> u64 {
+    pub fn owed_before(&self, store: &StoreId) -> u64 {
         self.owed
             .range(..store.clone())
             .map(|(lender, _)| self.owed_at(lender))
@@ -1072,101 +1072,6 @@ pub struct CardSummary {
     pub usable_today: bool,
 }
 
-/// What headquarters does about a store's ask for rights: grant these from its pool now, or
-/// first recall these from the stores holding them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AskPlan {
-    Grant(Vec<(Counter, u64)>),
-    Recall(Vec<(StoreId, Counter, u64)>),
-    /// The balance cannot cover it wherever its rights are.
-    Refuse(String),
-}
-
-/// How much of `counter` `store` should end up with: at least `want`, and its share of the
-/// balance by where the member has spent this counter so far (placement learned from history).
-pub fn placement(wallet: &Wallet, store: &StoreId, counter: &Counter, want: u64) -> u64 {
-    let Some(rights) = wallet.counters.get(counter) else {
-        return want;
-    };
-    let spent: u128 = rights
-        .replicas()
-        .iter()
-        .map(|r| u128::from(rights.debited(r)))
-        .sum();
-    if spent == 0 {
-        return want;
-    }
-    let share = u128::from(rights.balance()) * u128::from(rights.debited(store)) / spent;
-    let share = u64::try_from(share).unwrap_or(u64::MAX);
-    want.max(share.saturating_sub(rights.held(store)))
-}
-
-/// Plans headquarters' answer to `store` asking for `wants`, given what `hq` holds: grant from
-/// the pool (placing more than asked where the member shops), or recall the difference from
-/// the stores holding the most.
-pub fn plan_ask(
-    wallet: &Wallet,
-    hq: &StoreId,
-    store: &StoreId,
-    wants: &[(Counter, u64)],
-) -> AskPlan {
-    let mut grants = Vec::new();
-    let mut recalls = Vec::new();
-    // What members owe stores for offline overdrafts is set aside for those stores to collect:
-    // only the lender may be granted it, and a lender only once the lenders before it are paid
-    // (`Wallet::collectable_at`), so the balance pays them one after another instead of each
-    // waiting on the others' share.
-    let reserved = match wallet.owed_at(store) {
-        0 => wallet.owed_total(),
-        _ => wallet.owed_before(store),
-    };
-    for (counter, want) in wants {
-        let reserve = match counter {
-            Counter::Principal | Counter::Bonus => reserved,
-            _ => 0,
-        };
-        let movable = wallet
-            .balance(counter)
-            .saturating_sub(wallet.held(counter, store))
-            .saturating_sub(reserve);
-        if movable < *want {
-            return AskPlan::Refuse(format!(
-                "{counter}: {movable} units could move to {store}, {want} wanted"
-            ));
-        }
-        let target = placement(wallet, store, counter, *want).min(movable);
-        let pool = wallet.held(counter, hq);
-        if pool >= *want {
-            grants.push((counter.clone(), target.min(pool)));
-            continue;
-        }
-        let mut short = target - pool;
-        let mut holders: Vec<(u64, StoreId)> = wallet
-            .counters
-            .get(counter)
-            .map(Rights::replicas)
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|r| r != hq && r != store)
-            .map(|r| (wallet.held(counter, &r), r))
-            .filter(|(held, _)| *held > 0)
-            .collect();
-        holders.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
-        for (held, holder) in holders {
-            if short == 0 {
-                break;
-            }
-            let units = held.min(short);
-            short -= units;
-            recalls.push((holder, counter.clone(), units));
-        }
-    }
-    match recalls.is_empty() {
-        true => AskPlan::Grant(grants),
-        false => AskPlan::Recall(recalls),
-    }
-}
-
 /// When points expire: those earned in a year are good until the end of a later year.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PointsPolicy {
@@ -1495,62 +1400,6 @@ mod tests {
             w.refund(&s1, 2500_01),
             Err(WalletError::Insufficient { .. })
         ));
-        // Money owed to a store for an offline overdraft is set aside: neither refunded nor
-        // granted to another store.
-        w.owed.insert(StoreId::parse("S002").unwrap(), (1000_00, 0));
-        assert!(matches!(
-            w.refund(&s1, 1500_01),
-            Err(WalletError::Insufficient { .. })
-        ));
-        let s3 = StoreId::parse("S003").unwrap();
-        assert!(matches!(
-            plan_ask(&w, &StoreId::hq(), &s3, &[(Counter::Principal, 1500_01)]),
-            AskPlan::Refuse(_)
-        ));
-        assert!(matches!(
-            plan_ask(&w, &StoreId::hq(), &s3, &[(Counter::Principal, 1500_00)]),
-            AskPlan::Recall(_)
-        ));
-    }
-
-    /// The tester's case: 150 placed 50/50/50, two stores cut off each lend 40 beyond their 50.
-    /// The 50 left pays the first lender in full and the second in part, at once; before, each
-    /// lender's ask was refused as long as the balance could not pay both.
-    #[test]
-    fn overdrafts_are_collected_in_part_when_the_balance_cannot_pay_every_lender() {
-        let (s1, s2, s3, hq) = (
-            StoreId::parse("S001").unwrap(),
-            StoreId::parse("S002").unwrap(),
-            StoreId::parse("S003").unwrap(),
-            StoreId::hq(),
-        );
-        let mut w = Wallet::default();
-        w.top_up(&s3, 50_00, 0).unwrap();
-        w.owed.insert(s1.clone(), (40_00, 0));
-        w.owed.insert(s2.clone(), (40_00, 0));
-        assert_eq!(
-            (w.collectable_at(&s1), w.collectable_at(&s2)),
-            (40_00, 10_00)
-        );
-        assert!(matches!(
-            plan_ask(&w, &hq, &s1, &[(Counter::Principal, 40_00)]),
-            AskPlan::Recall(_)
-        ));
-        assert!(matches!(
-            plan_ask(&w, &hq, &s2, &[(Counter::Principal, 40_00)]),
-            AskPlan::Refuse(_)
-        ));
-        // S001 collects its 40; what is left goes to S002, and nobody else may take it.
-        w.move_rights(&s3, &hq, &Counter::Principal, 40_00).unwrap();
-        w.move_rights(&hq, &s1, &Counter::Principal, 40_00).unwrap();
-        w.pay(&s1, 40_00, BonusUse::Proportional).unwrap();
-        w.owed.insert(s1.clone(), (40_00, 40_00));
-        assert_eq!((w.collectable_at(&s1), w.collectable_at(&s2)), (0, 10_00));
-        assert!(matches!(
-            plan_ask(&w, &hq, &s2, &[(Counter::Principal, 10_00)]),
-            AskPlan::Recall(_)
-        ));
-        assert_eq!(w.stored_value_free(), 0);
     }
 
     #[test]

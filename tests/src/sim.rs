@@ -17,16 +17,17 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use hub::ingest::{AskStep, Ingest};
+use hub::ingest::Ingest;
 use hub::storage::{HubStore, MemHubStore};
 use node::clock::ChainClock;
 use node::journal::{
     Command, Environment, ItemCheckoutRequest, Journal, MemberEdit, NewMember, Outcome, Rejection,
-    Reply, Request, SaleReturn, Settings, StockAction, StockRequest, TenderRequest, WalletAction,
+    Request, SaleReturn, Settings, StockAction, StockRequest, TenderRequest, WalletAction,
     WalletRequest,
 };
 use node::store::{MemStore, Store};
 use node::views::{self, MemberView, keys};
+use protocol::ask::{AskQueue, Limits, Tracker, ask_id};
 use protocol::catalogue::{CatalogueChange, Product, Qty, Unit};
 use protocol::member::ProfilePatch;
 use protocol::sale::{PayWith, QuickSaleRequest, Tender};
@@ -65,9 +66,9 @@ struct SimStore {
     acked_len: u64,
     partitioned_until: u64,
     keys: u64,
-    /// Spends waiting for headquarters to move rights here: (ask id, link, granted feed
-    /// position once answered, the request to send again).
-    asks: Vec<(TxId, usize, Option<u64>, Spend)>,
+    /// Spends waiting for headquarters to move rights here, driven as the node's uplink and
+    /// journal drive theirs: sent again once the feed brings the rights granted.
+    asks: Tracker<Spend>,
     /// Member sales this store made, to return some of.
     sales: Vec<(SaleId, MemberId)>,
     /// The offline lease's gate, as the node's lease task works it (only the quiet store's
@@ -138,9 +139,8 @@ struct SimHub {
     durable_feed_len: u64,
     pending_acks: Vec<(usize, u64)>,
     new_links: Vec<usize>,
-    /// Asks being served: (link, or none for a placement the hub makes by itself, store, ask,
-    /// recalls sent, give up at).
-    asks: Vec<(Option<usize>, StoreId, Ask, bool, u64)>,
+    /// Asks being served, each with the link its answer goes back on: the hub's own queue.
+    asks: AskQueue<usize>,
     /// Answers to send once the flush that made them durable is done.
     answers: Vec<(usize, TxId, AskAnswer)>,
 }
@@ -208,6 +208,8 @@ pub struct WalletCounts {
     pub applied: u64,
     pub asks: u64,
     pub granted: u64,
+    /// Asks answered that the rights are at stores headquarters cannot reach.
+    pub unreachable: u64,
     pub refused_rights_elsewhere: u64,
     pub refused_insufficient: u64,
     /// Payments an offline store took partly on overdraft.
@@ -287,7 +289,7 @@ impl Sim {
                     acked_len: 0,
                     partitioned_until: 0,
                     keys: 0,
-                    asks: Vec::new(),
+                    asks: Tracker::default(),
                     sales: Vec::new(),
                     gate,
                     clock,
@@ -318,7 +320,7 @@ impl Sim {
             durable_feed_len: 0,
             pending_acks: Vec::new(),
             new_links: Vec::new(),
-            asks: Vec::new(),
+            asks: AskQueue::new(Limits::HUB),
             answers: Vec::new(),
         };
         Self {
@@ -597,7 +599,7 @@ impl Sim {
             s.id,
             s.acked_len
         );
-        s.asks.clear();
+        s.asks = Tracker::default();
         self.trace.push(format!("crash {} at log {len}", s.id));
         self.drop_session(i, "store crashed");
     }
@@ -908,32 +910,26 @@ impl Sim {
                 let s = &mut self.stores[i];
                 let holding = match (spend.member(), may_ask) {
                     (Some(member), true) => {
-                        let counters = wants.iter().map(|(c, _)| c.clone()).collect();
-                        match s.journal.handle(Command::Holding { member, counters }) {
-                            Ok(Reply {
-                                outcome: Outcome::Holding(holding),
-                                ..
-                            }) => Some(holding),
-                            other => panic!("the journal's holding: {other:?}"),
-                        }
+                        let counters: Vec<_> = wants.iter().map(|(c, _)| c.clone()).collect();
+                        Some(s.journal.holding(&member, &counters).unwrap())
                     }
                     _ => None,
                 };
-                let (Some((link, session)), true, Some(member)) =
+                let (Some((_, session)), true, Some(member)) =
                     (s.session.as_mut(), may_ask, spend.member())
                 else {
                     return;
                 };
-                let key = spend.key();
-                let id = TxId::derived(&["ask", key.as_str()]);
+                let id = ask_id(&s.id, &member, &spend.key());
                 let ask = Ask {
                     id: id.clone(),
                     member,
                     wants,
                     holding,
                 };
-                if session.ask(ask).is_ok() {
-                    s.asks.push((id, *link, None, spend));
+                if s.asks.ask(id.clone(), spend) && session.ask(ask).is_err() {
+                    s.asks.withdraw(&id);
+                } else {
                     self.wallet_ops.asks += 1;
                 }
             }
@@ -1225,8 +1221,10 @@ impl Sim {
                     }
                 },
                 HubEvent::Ask(ask) => {
-                    let give_up = self.now.load(Ordering::Relaxed) + 3_000;
-                    self.hub.asks.push((Some(id), store, ask, false, give_up));
+                    let now = self.now.load(Ordering::Relaxed);
+                    if let Some(refused) = self.hub.asks.offer(store, ask, id, now) {
+                        self.hub.answers.push(refused);
+                    }
                 }
             }
         }
@@ -1258,49 +1256,29 @@ impl Sim {
         }
     }
 
-    /// Serves asks for rights as the ingest thread does: grant from the pool, or recall from
-    /// the stores holding them (through their current links) and try again later.
+    /// Serves asks for rights with the ingest thread's own queue and bank, then rebalances:
+    /// recalls go to the holders through their current links.
     fn serve_asks(&mut self, now: u64) {
-        for (store, ask) in self.hub.ingest.take_placements() {
-            self.hub.asks.push((None, store, ask, false, now + 10_000));
-        }
-        for (link, store, ask, recalled, give_up) in std::mem::take(&mut self.hub.asks) {
-            if link.is_some_and(|l| !self.links.contains_key(&l)) {
-                continue;
-            }
-            let step = self.hub.ingest.serve_ask(&store, &ask, recalled).unwrap();
-            let refused = |reason: String| Some(AskAnswer::Refused { reason });
-            let answer = match step {
-                AskStep::Granted { feed_upto } => Some(AskAnswer::Granted { feed_upto }),
-                AskStep::Recall(list) => {
-                    for (holder, recall) in list {
-                        let at = self.stores.iter().position(|s| s.id == holder).unwrap();
-                        let holder_link = self.stores[at].session.as_ref().map(|(l, _)| *l);
-                        if let Some(session) = holder_link
-                            .and_then(|l| self.links.get_mut(&l))
-                            .and_then(|l| l.hub.as_mut())
-                        {
-                            session.recall(recall);
-                        }
-                    }
-                    self.hub
-                        .asks
-                        .push((link, store, ask.clone(), true, give_up));
-                    None
-                }
-                AskStep::Wait if now < give_up => {
-                    self.hub
-                        .asks
-                        .push((link, store, ask.clone(), recalled, give_up));
-                    None
-                }
-                AskStep::Wait => refused("timed out".into()),
-                AskStep::Refused(reason) => refused(reason),
-            };
-            if let (Some(link), Some(answer)) = (link, answer) {
-                self.hub.answers.push((link, ask.id, answer));
+        let links = &self.links;
+        let ingest = &mut self.hub.ingest;
+        let served = self.hub.asks.serve(
+            now,
+            |link| !links.contains_key(link),
+            |store, ask, may_recall| ingest.serve_ask(store, ask, may_recall).unwrap(),
+        );
+        let mut recalls = served.recalls;
+        recalls.extend(self.hub.ingest.rebalance().unwrap());
+        for (holder, recall) in recalls {
+            let at = self.stores.iter().position(|s| s.id == holder).unwrap();
+            let holder_link = self.stores[at].session.as_ref().map(|(l, _)| *l);
+            if let Some(session) = holder_link
+                .and_then(|l| self.links.get_mut(&l))
+                .and_then(|l| l.hub.as_mut())
+            {
+                session.recall(recall);
             }
         }
+        self.hub.answers.extend(served.answers);
     }
 
     /// The hub's group commit: flush, then acknowledge, welcome new links, and stream the feed.
@@ -1418,23 +1396,33 @@ impl Sim {
                 }
             }
             UplinkEvent::Feed { upto, items, keys } => {
-                s.journal
-                    .handle(Command::ApplyFeed { upto, items, keys })
-                    .unwrap();
+                s.journal.apply_feed(upto, items, keys).unwrap();
             }
-            UplinkEvent::Answer { id, answer } => match answer {
-                AskAnswer::Granted { feed_upto } => {
-                    for ask in s.asks.iter_mut().filter(|a| a.0 == id) {
-                        ask.2 = Some(feed_upto);
+            UplinkEvent::Answer { id, answer } => {
+                let refused = s.asks.answer(&id, &answer);
+                match &answer {
+                    AskAnswer::Granted { .. } => self.wallet_ops.granted += 1,
+                    AskAnswer::Refused { reason } => {
+                        self.trace
+                            .push(format!("{} ask {id} refused: {reason}", s.id));
                     }
-                    self.wallet_ops.granted += 1;
+                    AskAnswer::Unreachable { holders } => {
+                        self.wallet_ops.unreachable += 1;
+                        self.trace
+                            .push(format!("{} ask {id}: holders away {holders:?}", s.id));
+                        // The holders are out of reach: the chain's overdraft policy decides,
+                        // as the till's quick checkout does.
+                        for spend in refused {
+                            if let Spend::Checkout(mut r) = spend
+                                && !r.body.offline_overdraft
+                            {
+                                r.body.offline_overdraft = true;
+                                self.send_spend(i, Spend::Checkout(r), false);
+                            }
+                        }
+                    }
                 }
-                AskAnswer::Refused { reason } => {
-                    s.asks.retain(|a| a.0 != id);
-                    self.trace
-                        .push(format!("{} ask {id} refused: {reason}", s.id));
-                }
-            },
+            }
             UplinkEvent::Recall(recall) => {
                 let action = WalletAction::Recall {
                     counter: recall.counter,
@@ -1454,14 +1442,7 @@ impl Sim {
         let applied = views::Views::new(self.stores[i].mem.clone())
             .feed_applied()
             .unwrap();
-        let link = self.stores[i].session.as_ref().map(|(l, _)| *l);
-        let asks = std::mem::take(&mut self.stores[i].asks);
-        let (ready, waiting): (Vec<_>, Vec<_>) = asks
-            .into_iter()
-            .filter(|a| Some(a.1) == link)
-            .partition(|a| a.2.is_some_and(|upto| upto <= applied));
-        self.stores[i].asks = waiting;
-        for (_, _, _, spend) in ready {
+        for spend in self.stores[i].asks.due(applied) {
             self.send_spend(i, spend, false);
         }
     }
@@ -1495,7 +1476,7 @@ impl Sim {
         let id = self.next_link;
         self.next_link += 1;
         let s = &mut self.stores[i];
-        s.asks.clear();
+        s.asks.link_lost();
         let feed_applied = views::Views::new(s.mem.clone()).feed_applied().unwrap();
         s.session = Some((
             id,

@@ -38,6 +38,9 @@ pub enum Code {
     Unavailable,
     InsufficientBalance,
     RightsElsewhere,
+    /// The rights are at another store headquarters cannot reach now (switched off, cut off):
+    /// the chain's offline overdraft may apply.
+    RightsUnreachable,
     StoreFenced,
     OfflineTooLong,
     ClockBehind,
@@ -105,6 +108,7 @@ impl Code {
             Code::Unavailable => "unavailable",
             Code::InsufficientBalance => "insufficient_balance",
             Code::RightsElsewhere => "rights_elsewhere",
+            Code::RightsUnreachable => "rights_unreachable",
             Code::StoreFenced => "store_fenced",
             Code::OfflineTooLong => "offline_too_long",
             Code::ClockBehind => "clock_behind",
@@ -180,6 +184,7 @@ impl Code {
             | Code::CouponNotApplicable
             | Code::PointsNotAccepted => S::UNPROCESSABLE_ENTITY,
             Code::RightsElsewhere
+            | Code::RightsUnreachable
             | Code::CouponUsed
             | Code::StocktakeInProgress
             | Code::TransferNotAllowed
@@ -235,7 +240,10 @@ impl Code {
             Code::Unavailable => "系统暂不可用，请稍后重试",
             Code::InsufficientBalance => "余额不足（储值、积分或次数）",
             Code::RightsElsewhere => {
-                "该会员余额暂存于其他门店，本店离线无法调用，请改用其他支付方式"
+                "该会员余额暂存于其他门店，暂时无法调到本店，请改用其他支付方式"
+            }
+            Code::RightsUnreachable => {
+                "该会员余额存于其他门店，该门店目前离线，暂时无法调用，请改用其他支付方式"
             }
             Code::UnknownSku => "商品不存在",
             Code::UnknownBarcode => "条码不存在",

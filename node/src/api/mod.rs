@@ -32,8 +32,8 @@ pub use dto::*;
 use error::{ApiError, Code, ErrorBody};
 
 use crate::journal::{
-    Command, JournalHandle, MemberEdit, NewMember, Outcome, Reply, Request, Settings, WalletAction,
-    WalletRequest,
+    Command, Control, JournalHandle, MemberEdit, NewMember, Outcome, Reply, Request, Settings,
+    WalletAction, WalletRequest,
 };
 use crate::journal::{Rejection, SaleReturn};
 use crate::openapi::ErrorStatuses;
@@ -763,19 +763,17 @@ async fn quick_checkout(State(app): St, headers: HeaderMap, Body(body): Body) ->
     })
     .await
     {
-        // Headquarters cannot be reached: the chain's offline overdraft policy decides, and may
-        // want a store manager at the till (a cashier is asked to call one).
-        // So does a store cut off past its lease (a fenced one lends nothing).
-        Err(e)
-            if matches!(e.code, Code::RightsElsewhere | Code::OfflineTooLong)
-                && overdraft_applies(&app) =>
-        {
+        // Headquarters cannot be reached, or the store holding the rights cannot: the chain's
+        // offline overdraft policy decides, and may want a store manager at the till (a
+        // cashier is asked to call one). So does a store cut off past its lease (a fenced one
+        // lends nothing).
+        Err(e) if overdraft_applies(&app, e.code) => {
             let needs_manager = app.settings_now()?.wallet.overdraft_needs_manager;
             if needs_manager && !is_manager(&app, &request.staff) {
                 return Err(ApiError::new(
                     Code::ManagerRequired,
-                    "headquarters is unreachable and an offline overdraft needs a store manager \
-                     at the till: log in as the manager and take the payment again",
+                    "the balance cannot be reached now and an offline overdraft needs a store \
+                     manager at the till: log in as the manager and take the payment again",
                 ));
             }
             request.body.offline_overdraft = true;
@@ -841,9 +839,17 @@ pub(super) fn is_manager(app: &AppState, staff: &StaffId) -> bool {
             })
 }
 
-fn overdraft_applies(app: &AppState) -> bool {
+/// Whether a payment refused with `code` may be lent by this store: its rights are out of
+/// reach (headquarters offline, this store past its lease, or the holding store switched off)
+/// and the chain lends at all.
+fn overdraft_applies(app: &AppState, code: Code) -> bool {
+    let out_of_reach = match code {
+        Code::RightsUnreachable => true,
+        Code::RightsElsewhere | Code::OfflineTooLong => app.sync.borrow().link != Link::Online,
+        _ => false,
+    };
     // A view that cannot be read refuses the overdraft, like a policy of 0.
-    app.sync.borrow().link != Link::Online
+    out_of_reach
         && app
             .settings_now()
             .is_ok_and(|s| s.wallet.overdraft_member.0 > 0)
@@ -936,7 +942,7 @@ async fn fetch_rights(
     let counters = wants.iter().map(|(c, _)| c.clone()).collect();
     let holding = match app
         .journal
-        .send(Command::Holding { member, counters })
+        .send(Control::Holding { member, counters })
         .await?
     {
         Reply {
@@ -946,12 +952,7 @@ async fn fetch_rights(
         _ => return Err(elsewhere("the journal did not say what this store holds")),
     };
     let ask = Ask {
-        id: TxId::derived(&[
-            "ask",
-            app.settings.store_id.as_str(),
-            &member.to_string(),
-            key.as_str(),
-        ]),
+        id: protocol::ask::ask_id(&app.settings.store_id, &member, key),
         member,
         wants,
         holding: Some(holding),
@@ -973,7 +974,7 @@ async fn fetch_rights(
                 Ok(Err(_)) => return Err(elsewhere(late)),
                 Err(_) => {}
             }
-            let withdraw = Command::Withdraw { key: key.clone() };
+            let withdraw = Control::Withdraw { key: key.clone() };
             let _ = app.journal.send(withdraw).await;
             match tokio::time::timeout(RIGHTS_WAIT, result).await {
                 Ok(Ok(result)) => Ok(result?),
@@ -987,6 +988,10 @@ async fn fetch_rights(
         Ok(Ok(AskAnswer::Refused { reason })) => Err(ApiError::new(
             Code::RightsElsewhere,
             format!("headquarters could not move the rights here: {reason}"),
+        )),
+        Ok(Ok(AskAnswer::Unreachable { holders })) => Err(ApiError::new(
+            Code::RightsUnreachable,
+            protocol::sync::unreachable_reason(&holders),
         )),
         Ok(Err(_)) => Err(elsewhere("the link to headquarters dropped while asking")),
         Err(_) => Err(elsewhere("headquarters did not answer in time")),

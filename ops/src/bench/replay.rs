@@ -1,8 +1,9 @@
 //! `ops bench replay`: a year of real shopping (The Complete Journey: 2,469 households, 457
 //! stores) replayed as stored-value payments against the wallet rules of `protocol` and the
-//! hub's own ask planning and placement (`protocol::wallet::{plan_ask, placement}`), to measure
-//! how often a payment needs headquarters, and how often it still succeeds when headquarters
-//! is down.
+//! hub's own rights bank (`protocol::bank::Policy`: the reserve headquarters keeps, placement,
+//! asks), to measure how often a payment needs headquarters, how often it needs another store
+//! (a recall, which fails while that store is switched off), and how often it still succeeds
+//! when headquarters is down.
 //!
 //! The data has no stored value, so the replay adds it, seeded and repeatable: every basket is
 //! paid from stored value; when a member's balance does not cover a basket, they top up at that
@@ -22,7 +23,8 @@ use std::time::Instant;
 
 use anyhow::Context;
 use protocol::StoreId;
-use protocol::wallet::{AskPlan, BonusUse, Counter, Wallet, WalletError, placement, plan_ask};
+use protocol::bank::{AskPlan, Policy};
+use protocol::wallet::{BonusUse, Counter, Wallet, WalletError};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use rust_decimal::Decimal;
 
@@ -85,8 +87,12 @@ struct Tally {
     spends: u64,
     /// Served from rights the store held: no round trip.
     local: u64,
-    /// Served after headquarters moved rights (one ask; a recall when its pool was short).
+    /// Served after headquarters granted rights from its pool: one round trip.
     asked: u64,
+    /// Served after headquarters recalled rights from other stores first: would have failed
+    /// had those stores been switched off, but for the overdraft (`lendable`).
+    recalled: u64,
+    lendable: u64,
     /// Refused: the rights were elsewhere and headquarters was down.
     failed: u64,
     top_ups: u64,
@@ -97,36 +103,82 @@ struct Tally {
 
 impl Tally {
     fn served(&self) -> u64 {
+        self.local + self.asked + self.recalled
+    }
+
+    /// Served without waiting on another store: locally or from headquarters' pool.
+    fn without_recall(&self) -> u64 {
         self.local + self.asked
     }
 }
 
-/// Moves rights as headquarters would: recall from the holders into its pool, then grant.
-fn serve(wallet: &mut Wallet, hq: &StoreId, store: &StoreId, wants: &[(Counter, u64)]) -> bool {
+/// How a payment was served with the hub up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Served {
+    Local,
+    /// Granted from headquarters' pool: one round trip.
+    Pool,
+    /// Recalled from other stores first; `lendable`: had they been switched off, the
+    /// store's offline overdraft would have covered the payment instead.
+    Recalled {
+        lendable: bool,
+    },
+}
+
+/// Moves rights as headquarters would: grant from its pool, or recall from the holders (all
+/// reachable: the hub is up and so are the stores) and then grant.
+fn serve(
+    policy: &Policy,
+    wallet: &mut Wallet,
+    hq: &StoreId,
+    store: &StoreId,
+    wants: &[(Counter, u64)],
+) -> Option<Served> {
+    let mut served = Served::Pool;
+    let lendable = false;
     for _ in 0..2 {
-        match plan_ask(wallet, hq, store, wants) {
+        match policy.plan_ask(wallet, hq, store, wants, |_| true) {
             AskPlan::Grant(grants) => {
                 for (counter, units) in grants {
                     if units > 0 && wallet.move_rights(hq, store, &counter, units).is_err() {
-                        return false;
+                        return None;
                     }
                 }
-                return true;
+                return Some(served);
             }
             AskPlan::Recall(recalls) => {
                 for (holder, counter, units) in recalls {
-                    if wallet.move_rights(&holder, hq, &counter, units).is_err() {
-                        return false;
-                    }
+                    wallet.move_rights(&holder, hq, &counter, units).ok()?;
                 }
+                served = Served::Recalled { lendable };
             }
-            AskPlan::Refuse(_) => return false,
+            AskPlan::Refuse(_) | AskPlan::Unreachable(_) => return None,
         }
     }
-    false
+    None
 }
 
-const PLACE_ON_DEBIT: bool = true;
+/// Headquarters restores its reserve and each store's share after a change, as the hub's
+/// `rebalance` does: every store is online, so recalls are answered at once, and what they
+/// bring is placed in the next round (at the hub, when the hand-back arrives).
+fn rebalance(policy: &Policy, wallet: &mut Wallet, hq: &StoreId, placements: &mut u64) {
+    for counter in [Counter::Principal, Counter::Bonus] {
+        for _ in 0..3 {
+            let moves = policy.rebalance(wallet, hq, &counter, |_| false);
+            if moves == Default::default() {
+                break;
+            }
+            for (holder, counter, units) in &moves.recalls {
+                let _ = wallet.move_rights(holder, hq, counter, *units);
+            }
+            for (store, counter, units) in &moves.grants {
+                if wallet.move_rights(hq, store, counter, *units).is_ok() {
+                    *placements += 1;
+                }
+            }
+        }
+    }
+}
 
 struct Scenario {
     /// Headquarters is down in these weeks (inclusive); up before and after.
@@ -135,6 +187,9 @@ struct Scenario {
     measured: (u32, u32),
     /// The chain's offline overdraft per member and store, in fen (0: refuse).
     overdraft: u64,
+    /// The same, for a store whose payment's rights are at stores switched off (with the hub
+    /// up): whether it would have covered a payment that needed a recall.
+    lend_cap: u64,
 }
 
 fn store_id(n: u32) -> StoreId {
@@ -142,6 +197,7 @@ fn store_id(n: u32) -> StoreId {
 }
 
 fn replay(
+    policy: &Policy,
     baskets: &[Basket],
     scenario: &Scenario,
     seed: u64,
@@ -161,7 +217,7 @@ fn replay(
             .clone();
         let wallet = wallets.entry(b.household).or_default();
         if hub_up && wallet.owed_total() > 0 {
-            collect(wallet, &hq);
+            collect(policy, wallet, &hq);
         }
         let balance = (wallet.balance(&Counter::Principal) + wallet.balance(&Counter::Bonus))
             .saturating_sub(wallet.owed_total());
@@ -183,35 +239,27 @@ fn replay(
             }
             all.top_ups += 1;
             if hub_up {
-                // Headquarters places the new balance ahead of need where the member shops.
-                for counter in [Counter::Principal, Counter::Bonus] {
-                    let Some(rights) = wallet.counters.get(&counter) else {
-                        continue;
-                    };
-                    let floor = (rights.balance() / 20).max(1);
-                    let others: Vec<StoreId> = rights
-                        .replicas()
-                        .into_iter()
-                        .filter(|s| *s != hq && *s != store && rights.debited(s) > 0)
-                        .collect();
-                    for other in others {
-                        let want = placement(wallet, &other, &counter, 0);
-                        if want >= floor && serve(wallet, &hq, &other, &[(counter.clone(), want)]) {
-                            all.placements += 1;
-                        }
-                    }
-                }
+                // Headquarters keeps its reserve and places the rest where the member shops.
+                rebalance(policy, wallet, &hq, &mut all.placements);
             }
         }
         let first_visit = wallet
             .counters
             .get(&Counter::Principal)
             .is_none_or(|r| r.debited(&store) == 0);
-        let mut outcome = pay_and_place(wallet, &hq, &store, b.fen, hub_up, &mut all.placements);
+        let mut outcome = pay_and_place(
+            policy,
+            wallet,
+            &hq,
+            &store,
+            b.fen,
+            hub_up.then_some(scenario.lend_cap),
+            &mut all.placements,
+        );
         if outcome.is_none() && !hub_up && scenario.overdraft > 0 {
-            outcome = overdraft(wallet, &store, b.fen, scenario.overdraft).then_some(true);
+            outcome = overdraft(wallet, &store, b.fen, scenario.overdraft).then_some(Served::Local);
         }
-        if measured && outcome != Some(true) && first_visit {
+        if measured && outcome != Some(Served::Local) && first_visit {
             all.missed_first_visit += 1;
         }
         if !measured {
@@ -224,8 +272,12 @@ fn replay(
         {
             t.spends += 1;
             match outcome {
-                Some(true) => t.local += 1,
-                Some(false) => t.asked += 1,
+                Some(Served::Local) => t.local += 1,
+                Some(Served::Pool) => t.asked += 1,
+                Some(Served::Recalled { lendable }) => {
+                    t.recalled += 1;
+                    t.lendable += u64::from(lendable);
+                }
                 None => t.failed += 1,
             }
         }
@@ -233,33 +285,36 @@ fn replay(
     (all, regulars)
 }
 
-/// Pays; with the hub up, a miss is an ask, and after the spend headquarters tops the store's
-/// rights back up to its share (placement on debit). `Some(true)`: no round trip.
+/// Pays; with the hub up (`lend_cap`: the overdraft the store would lend were the holders
+/// switched off), a miss is an ask, and after the spend headquarters rebalances.
 fn pay_and_place(
+    policy: &Policy,
     wallet: &mut Wallet,
     hq: &StoreId,
     store: &StoreId,
     fen: u64,
-    hub_up: bool,
+    hub_up: Option<u64>,
     placements: &mut u64,
-) -> Option<bool> {
+) -> Option<Served> {
     let outcome = match wallet.pay(store, fen, BonusUse::Proportional) {
-        Ok(_) => Some(true),
-        Err(WalletError::RightsElsewhere { wants }) if hub_up => {
-            let ok = serve(wallet, hq, store, &wants)
-                && wallet.pay(store, fen, BonusUse::Proportional).is_ok();
-            ok.then_some(false)
+        Ok(_) => Some(Served::Local),
+        Err(WalletError::RightsElsewhere { wants }) if let Some(overdraft_cap) = hub_up => {
+            let held =
+                wallet.held(&Counter::Principal, store) + wallet.held(&Counter::Bonus, store);
+            let lendable = fen.saturating_sub(held) + wallet.owed_at(store) <= overdraft_cap;
+            let served = match serve(policy, wallet, hq, store, &wants)? {
+                Served::Recalled { .. } => Served::Recalled { lendable },
+                served => served,
+            };
+            wallet
+                .pay(store, fen, BonusUse::Proportional)
+                .is_ok()
+                .then_some(served)
         }
         Err(_) => None,
     };
-    if hub_up && PLACE_ON_DEBIT {
-        for counter in [Counter::Principal, Counter::Bonus] {
-            let floor = (wallet.balance(&counter) / 20).max(1);
-            let want = placement(wallet, store, &counter, 0);
-            if want >= floor && serve(wallet, hq, store, &[(counter, want)]) {
-                *placements += 1;
-            }
-        }
+    if hub_up.is_some() {
+        rebalance(policy, wallet, hq, placements);
     }
     outcome
 }
@@ -279,7 +334,7 @@ fn overdraft(wallet: &mut Wallet, store: &StoreId, fen: u64, cap: u64) -> bool {
 }
 
 /// Headquarters is back: each store collects what the member owes it, as far as the balance goes.
-fn collect(wallet: &mut Wallet, hq: &StoreId) {
+fn collect(policy: &Policy, wallet: &mut Wallet, hq: &StoreId) {
     let lenders: Vec<StoreId> = wallet.owed.keys().cloned().collect();
     for store in lenders {
         let balance = wallet.balance(&Counter::Principal) + wallet.balance(&Counter::Bonus);
@@ -290,7 +345,7 @@ fn collect(wallet: &mut Wallet, hq: &StoreId) {
         let paid = match wallet.pay(&store, amount, BonusUse::Proportional) {
             Ok(_) => true,
             Err(WalletError::RightsElsewhere { wants }) => {
-                serve(wallet, hq, &store, &wants)
+                serve(policy, wallet, hq, &store, &wants).is_some()
                     && wallet.pay(&store, amount, BonusUse::Proportional).is_ok()
             }
             Err(_) => false,
@@ -305,7 +360,15 @@ fn pct(part: u64, whole: u64) -> String {
     format!("{:.2}%", 100.0 * part as f64 / whole.max(1) as f64)
 }
 
-pub fn run(data: &Path, learn_weeks: u32, seed: u64, overdraft_cap: u64) -> anyhow::Result<()> {
+pub fn run(
+    data: &Path,
+    learn_weeks: u32,
+    seed: u64,
+    overdraft_cap: u64,
+    reserve_percent: u8,
+) -> anyhow::Result<()> {
+    let policy = Policy { reserve_percent };
+    policy.check().map_err(anyhow::Error::msg)?;
     println!("machine: {}", machine());
     let started = Instant::now();
     let (baskets, lines, empty) = read_baskets(data)?;
@@ -329,12 +392,40 @@ pub fn run(data: &Path, learn_weeks: u32, seed: u64, overdraft_cap: u64) -> anyh
     let started = Instant::now();
     let last_week = baskets.iter().map(|b| b.week).max().unwrap_or(0);
     let after_learning = (learn_weeks + 1, last_week);
+    println!(
+        "| headquarters' reserve (hub up, weeks {}–{last_week}) | no round trip | one round trip: granted from the pool | needed a recall from another store | served without waiting on another store (all / regular) | the holders switched off: served with an overdraft ≤ {} yuan |",
+        learn_weeks + 1,
+        overdraft_cap / 100
+    );
+    println!("| ---: | ---: | ---: | ---: | ---: | ---: |");
+    for reserve_percent in [0, 10, 25, 50] {
+        let compared = Policy { reserve_percent };
+        let scenario = Scenario {
+            down: (0, 0),
+            measured: after_learning,
+            overdraft: 0,
+            lend_cap: overdraft_cap,
+        };
+        let (up, regular) = replay(&compared, &baskets, &scenario, seed, &regular);
+        println!(
+            "| {reserve_percent}% | {} | {} | {} | {} / {} | {} |",
+            pct(up.local, up.spends),
+            pct(up.asked, up.spends),
+            pct(up.recalled, up.spends),
+            pct(up.without_recall(), up.spends),
+            pct(regular.without_recall(), regular.spends),
+            pct(up.without_recall() + up.lendable, up.spends)
+        );
+    }
+    println!();
     let (up, up_regular) = replay(
+        &policy,
         &baskets,
         &Scenario {
             down: (0, 0),
             measured: after_learning,
             overdraft: 0,
+            lend_cap: overdraft_cap,
         },
         seed,
         &regular,
@@ -368,6 +459,20 @@ pub fn run(data: &Path, learn_weeks: u32, seed: u64, overdraft_cap: u64) -> anyh
     .baseline("0% central server: every spend asks it", "—")
     .goal("≥ 95%", share(up.local, up.spends) >= 0.95)
     .record()?;
+    println!(
+        "| hub up: served without waiting on another store (no round trip, or granted from headquarters' reserve) | {} | {} | — |",
+        up.spends,
+        pct(up.without_recall(), up.spends)
+    );
+    Figure::new(
+        format!(
+            "stored-value spends served without another store (year replay, hub up, reserve {reserve_percent}%)"
+        ),
+        pct(up.without_recall(), up.spends),
+    )
+    .baseline("a recall from the holding store for every spend elsewhere (reserve 0%)", "—")
+    .goal("≥ 99%", share(up.without_recall(), up.spends) >= 0.99)
+    .record()?;
     for (weeks, overdraft) in [
         (1, 0),
         (1, overdraft_cap),
@@ -381,8 +486,9 @@ pub fn run(data: &Path, learn_weeks: u32, seed: u64, overdraft_cap: u64) -> anyh
             down: outage,
             measured: outage,
             overdraft,
+            lend_cap: overdraft,
         };
-        let (down, down_regular) = replay(&baskets, &scenario, seed, &regular);
+        let (down, down_regular) = replay(&policy, &baskets, &scenario, seed, &regular);
         let policy = match overdraft {
             0 => "refuse".to_owned(),
             cap => format!("overdraft ≤ {} yuan", cap / 100),
