@@ -1263,9 +1263,13 @@ async fn settlement(State(hq): State<Hq>, q: Result<Query<Period>, QueryRejectio
         Err(e) => return unavailable(e.to_string()),
     };
     let mut book = Settlement::new(q.from, q.to);
-    for (_, record) in records {
-        if let Ok(entry) = protocol::Entry::decode(&record.entry) {
-            book.take(&entry);
+    for (position, record) in records {
+        // A stored entry that does not decode would leave the books short without a word.
+        match protocol::Entry::decode(&record.entry) {
+            Ok(entry) => book.take(&entry),
+            Err(e) => {
+                return unavailable(format!("the feed's entry {position} does not decode: {e}"));
+            }
         }
     }
     let rows: Vec<serde_json::Value> = book

@@ -1633,8 +1633,20 @@ impl Ingest {
     }
 
     /// Notes the counters an entry changed, for the next `rebalance` (a sale's return tokens
-    /// stay where the sale was made until a return elsewhere asks).
+    /// stay where the sale was made until a return elsewhere asks). Headquarters' own grants
+    /// are not a reason to rebalance: a store granted rights for a payment holds more than its
+    /// share until the payment reaches headquarters, and a recall in between would take back
+    /// what the payment is about to spend.
     fn touch(&mut self, entry: &Entry) {
+        if let Payload::Wallet {
+            event: WalletEvent::Rights {
+                movement: Movement::Grant,
+            },
+            ..
+        } = &entry.payload
+        {
+            return;
+        }
         let Some((member, ops)) = entry.payload.rights_ops() else {
             return;
         };

@@ -4,4 +4,5 @@
 pub mod catalogue;
 pub mod delay;
 pub mod pki;
+pub mod proxy;
 pub mod replay;

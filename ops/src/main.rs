@@ -189,6 +189,12 @@ enum BenchCmd {
         /// pay there first one at a time, half back to back).
         #[arg(long, default_value_t = 400)]
         members: usize,
+        /// The share of each balance headquarters keeps to grant at once.
+        #[arg(long, default_value_t = protocol::bank::Policy::default().reserve_percent)]
+        reserve_percent: u8,
+        /// A round trip the second store's link to headquarters adds (a UDP proxy), in ms.
+        #[arg(long, default_value_t = 0)]
+        rtt_ms: u64,
     },
     /// A year of real shopping replayed as stored-value payments: round trips needed, and what
     /// still succeeds with headquarters down.
@@ -371,8 +377,13 @@ fn main() -> anyhow::Result<()> {
                 },
         } => bench::hub::run(stores, entries, reconnecting),
         Cmd::Bench {
-            command: BenchCmd::Wallet { members },
-        } => bench::wallet::run(members),
+            command:
+                BenchCmd::Wallet {
+                    members,
+                    reserve_percent,
+                    rtt_ms,
+                },
+        } => bench::wallet::run(members, reserve_percent, rtt_ms),
         Cmd::Bench {
             command:
                 BenchCmd::Catalogue {

@@ -241,10 +241,17 @@ pub enum EntryError {
 }
 
 impl Entry {
+    /// The entry's bytes, as they are hashed and stored.
+    ///
+    /// # Panics
+    /// If postcard cannot serialise the entry: only a type it does not support (a sequence of
+    /// unknown length) can make it fail, which is a bug in this crate, and an empty or partial
+    /// body must never enter a hash chain. The golden fixtures encode every payload kind.
+    #[allow(clippy::expect_used)]
     pub fn encode(&self) -> Vec<u8> {
         let mut out = vec![ENTRY_VERSION];
-        // Serialising plain data into a Vec cannot fail.
-        out.extend(postcard::to_stdvec(self).unwrap_or_default());
+        let body = postcard::to_stdvec(self).expect("every entry type serialises with postcard");
+        out.extend(body);
         out
     }
 

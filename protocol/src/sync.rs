@@ -466,16 +466,20 @@ impl Codec {
     }
 
     /// A frame: a 4-byte big-endian length, then the body.
+    ///
+    /// # Panics
+    /// If postcard cannot serialise the message (a type it does not support: a bug) or deflate
+    /// fails writing into memory; an empty frame must never stand for a message.
+    #[allow(clippy::expect_used)]
     pub fn encode<T: Serialize>(&self, msg: &T) -> Vec<u8> {
-        let mut body = postcard::to_stdvec(msg).unwrap_or_default();
+        let mut body = postcard::to_stdvec(msg).expect("every sync message serialises");
         if self.deflate {
             let mut z = flate2::write::DeflateEncoder::new(
                 Vec::with_capacity(body.len() / 2),
                 flate2::Compression::new(self.level),
             );
-            // Writing into a Vec cannot fail.
-            let _ = z.write_all(&body);
-            body = z.finish().unwrap_or_default();
+            z.write_all(&body).expect("deflating into memory");
+            body = z.finish().expect("deflating into memory");
         }
         let mut frame = Vec::with_capacity(4 + body.len());
         frame.extend((body.len() as u32).to_be_bytes());

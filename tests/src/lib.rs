@@ -5,7 +5,7 @@
 
 pub mod browser;
 pub mod chain;
-pub mod proxy;
+pub use ops::proxy;
 pub mod sim;
 
 use std::io::{BufRead, BufReader};

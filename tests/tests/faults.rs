@@ -27,12 +27,12 @@ fn seed() -> u64 {
 fn a_lossy_duplicating_reordering_link_delivers_everything_once() {
     let chain = Chain::new(bins!());
     let hub = chain.hub("127.0.0.1:0".parse().unwrap());
-    let proxy = FaultProxy::start(hub.sync, seed());
+    let proxy = FaultProxy::start(hub.sync, seed()).unwrap();
     proxy.set(Faults {
         drop: 0.1,
         duplicate: 0.05,
         delay_ms_max: 15,
-        cut: false,
+        ..Faults::default()
     });
     chain.enrol("S001", proxy.address);
     chain.enrol("S002", proxy.address);
@@ -61,7 +61,7 @@ fn a_lossy_duplicating_reordering_link_delivers_everything_once() {
 fn a_long_partition_heals_and_the_backlog_arrives() {
     let chain = Chain::new(bins!());
     let hub = chain.hub("127.0.0.1:0".parse().unwrap());
-    let proxy = FaultProxy::start(hub.sync, seed());
+    let proxy = FaultProxy::start(hub.sync, seed()).unwrap();
     chain.enrol("S001", proxy.address);
     let a = chain.node("S001");
     wait_online(&[&a.client]);
@@ -130,7 +130,7 @@ fn the_hub_killed_mid_batch_and_a_store_killed_mid_push_lose_nothing() {
 fn a_tampered_entry_is_refused_and_nothing_after_it_is_taken() {
     let chain = Chain::new(bins!());
     let hub = chain.hub("127.0.0.1:0".parse().unwrap());
-    let proxy = FaultProxy::start(hub.sync, seed());
+    let proxy = FaultProxy::start(hub.sync, seed()).unwrap();
     chain.enrol("S001", proxy.address);
     let a = chain.node("S001");
     sell(&a.client, "honest", 5);

@@ -31,8 +31,8 @@ fn catalogue_stock_stocktake_and_a_transfer_across_outages() {
     let chain = Chain::new(bins!());
     let hub = chain.hub("127.0.0.1:0".parse().unwrap());
     let (pa, pb) = (
-        FaultProxy::start(hub.sync, 1),
-        FaultProxy::start(hub.sync, 2),
+        FaultProxy::start(hub.sync, 1).unwrap(),
+        FaultProxy::start(hub.sync, 2).unwrap(),
     );
     chain.enrol("S001", pa.address);
     // S002 gives members of the standard tier 10% off goods that take discounts.

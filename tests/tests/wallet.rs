@@ -391,7 +391,7 @@ fn rights_held_by_a_store_that_went_quiet_come_back_through_a_hold() {
 fn a_fenced_store_that_kept_selling_loses_no_sale_and_what_was_spent_twice_is_owed() {
     let chain = Chain::new(bins!());
     let hub = chain.hub("127.0.0.1:0".parse().unwrap());
-    let proxy = tests::proxy::FaultProxy::start(hub.sync, 20);
+    let proxy = tests::proxy::FaultProxy::start(hub.sync, 20).unwrap();
     chain.enrol("S001", hub.sync);
     chain.enrol("S002", proxy.address);
     let (a, b) = (chain.node("S001"), chain.node("S002"));
@@ -525,7 +525,7 @@ fn a_fenced_store_that_kept_selling_loses_no_sale_and_what_was_spent_twice_is_ow
 fn a_store_cut_off_past_its_lease_takes_no_member_money_until_headquarters_is_back() {
     let chain = Chain::new(bins!());
     let hub = chain.hub("127.0.0.1:0".parse().unwrap());
-    let proxy = tests::proxy::FaultProxy::start(hub.sync, 21);
+    let proxy = tests::proxy::FaultProxy::start(hub.sync, 21).unwrap();
     chain.enrol_with("S001", proxy.address, |config| {
         if let Some(sync) = &mut config.sync {
             sync.offline_rights_secs = 3;
@@ -848,7 +848,7 @@ fn overdrafts_are_collected_in_part_at_once_when_the_balance_cannot_pay_every_le
     let hub = chain.hub_with("127.0.0.1:0".parse().unwrap(), |c| {
         c.rights.reserve_percent = 0;
     });
-    let proxy = tests::proxy::FaultProxy::start(hub.sync, 22);
+    let proxy = tests::proxy::FaultProxy::start(hub.sync, 22).unwrap();
     chain.enrol("S001", proxy.address);
     chain.enrol("S002", proxy.address);
     chain.enrol("S003", hub.sync);

@@ -456,9 +456,9 @@ pub(super) fn each_entry(
             .entries(&store, 1, usize::MAX)
             .map_err(|e| e.to_string())?
         {
-            if let Ok(entry) = Entry::decode(&bytes) {
-                f(&store, entry);
-            }
+            let entry = Entry::decode(&bytes)
+                .map_err(|e| format!("an entry of {store}'s log does not decode: {e}"))?;
+            f(&store, entry);
         }
     }
     Ok(())

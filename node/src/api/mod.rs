@@ -1170,18 +1170,19 @@ async fn wallet_write(
         &format!("{route}/{member}"),
         &without_password(body),
     )?;
-    let reply = app
-        .journal
-        .send(Command::Wallet(Request {
-            key,
-            fingerprint,
-            staff,
-            body: WalletRequest {
-                member_id: member,
-                action,
-            },
-        }))
-        .await?;
+    let request = Request {
+        key,
+        fingerprint,
+        staff,
+        body: WalletRequest {
+            member_id: member,
+            action,
+        },
+    };
+    // A debit of rights held elsewhere (a refund of what headquarters keeps in reserve, a card
+    // use placed at another store) asks headquarters like a payment.
+    let key = request.key.clone();
+    let reply = spend(app, Some(member), &key, || Command::Wallet(request.clone())).await?;
     Ok(answer(StatusCode::CREATED, reply))
 }
 

@@ -63,6 +63,11 @@ fn steps(data: &Path, dir: &Path, quick: bool) -> Vec<Step> {
             "bench wallet --members 20",
         ),
         step(
+            "The same payments with a 30 ms round trip between the paying store and headquarters (issue 28)",
+            "bench wallet --members 200 --rtt-ms 30",
+            "bench wallet --members 10 --rtt-ms 30",
+        ),
+        step(
             "A year of stored-value payments: round trips, and headquarters down (issue 4)",
             "bench replay --data DATA --learn-weeks 13 --seed 1 --overdraft-yuan 100",
             "bench replay --data DATA --learn-weeks 1 --seed 1 --overdraft-yuan 100",

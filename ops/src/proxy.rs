@@ -1,12 +1,13 @@
 //! A UDP fault proxy between stores and the hub (there is no netem on these machines): it
 //! relays datagrams both ways and, as told, drops, duplicates, delays (and so reorders) them, or
-//! cuts the link entirely. Seeded, so a failing run's fault pattern can be replayed.
+//! cuts the link entirely. Seeded, so a failing run's fault pattern can be replayed. The tests
+//! use it for faults, `ops bench wallet` for a fixed round trip.
 
 use std::collections::{BinaryHeap, HashMap};
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng, rngs::StdRng};
@@ -18,6 +19,8 @@ pub struct Faults {
     pub drop: f64,
     /// Probability of sending a datagram twice.
     pub duplicate: f64,
+    /// Each datagram waits at least this long (a fixed one-way delay when equal to the most).
+    pub delay_ms_min: u64,
     /// Each datagram waits a random time up to this, which also reorders them.
     pub delay_ms_max: u64,
     /// Drop everything: a partition.
@@ -62,14 +65,19 @@ impl Ord for Due {
     }
 }
 
+/// A lock whose holder panicked still guards plain data: take it.
+fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 impl FaultProxy {
     /// Relays between a loopback port of its own and `hub`.
-    pub fn start(hub: SocketAddr, seed: u64) -> Self {
-        let listen = Arc::new(UdpSocket::bind("127.0.0.1:0").unwrap());
-        listen
-            .set_read_timeout(Some(Duration::from_millis(50)))
-            .unwrap();
-        let address = listen.local_addr().unwrap();
+    pub fn start(hub: SocketAddr, seed: u64) -> std::io::Result<Self> {
+        let listen = Arc::new(UdpSocket::bind("127.0.0.1:0")?);
+        listen.set_read_timeout(Some(Duration::from_millis(50)))?;
+        let address = listen.local_addr()?;
         let shared = Arc::new(Shared {
             faults: Mutex::new(Faults::default()),
             rng: Mutex::new(StdRng::seed_from_u64(seed)),
@@ -84,11 +92,11 @@ impl FaultProxy {
             let shared = shared.clone();
             move || relay(listen, hub, shared, delayed)
         });
-        Self { address, shared }
+        Ok(Self { address, shared })
     }
 
     pub fn set(&self, faults: Faults) {
-        *self.shared.faults.lock().unwrap() = faults;
+        *locked(&self.shared.faults) = faults;
     }
 }
 
@@ -107,11 +115,11 @@ fn forward(
     to: SocketAddr,
     bytes: &[u8],
 ) {
-    let faults = *shared.faults.lock().unwrap();
+    let faults = *locked(&shared.faults);
     if faults.cut {
         return;
     }
-    let mut rng = shared.rng.lock().unwrap();
+    let mut rng = locked(&shared.rng);
     if rng.random_bool(faults.drop.clamp(0.0, 1.0)) {
         return;
     }
@@ -121,10 +129,11 @@ fn forward(
         1
     };
     for _ in 0..copies {
-        let wait = if faults.delay_ms_max > 0 {
-            rng.random_range(0..=faults.delay_ms_max)
+        let least = faults.delay_ms_min.min(faults.delay_ms_max);
+        let wait = if faults.delay_ms_max > least {
+            rng.random_range(least..=faults.delay_ms_max)
         } else {
-            0
+            least
         };
         *seq += 1;
         let due = Due {
@@ -146,35 +155,48 @@ fn relay(listen: Arc<UdpSocket>, hub: SocketAddr, shared: Arc<Shared>, delayed: 
         let Ok((n, client)) = listen.recv_from(&mut buf) else {
             continue;
         };
-        let upstream = upstreams
-            .entry(client)
-            .or_insert_with(|| {
+        let upstream = match upstreams.get(&client) {
+            Some(upstream) => upstream.clone(),
+            None => {
                 // One upstream socket per store, so the hub sees each store at its own address.
-                let socket = Arc::new(UdpSocket::bind("127.0.0.1:0").unwrap());
-                socket.connect(hub).unwrap();
+                let Ok(socket) = upstream_for(hub, client, &listen, &shared, &delayed) else {
+                    continue; // no socket now: the datagram is lost, as on a real network
+                };
+                upstreams.insert(client, socket.clone());
                 socket
-                    .set_read_timeout(Some(Duration::from_millis(50)))
-                    .unwrap();
-                let (back, listen, shared, delayed) = (
-                    socket.clone(),
-                    listen.clone(),
-                    shared.clone(),
-                    delayed.clone(),
-                );
-                std::thread::spawn(move || {
-                    let mut buf = vec![0u8; 65_536];
-                    let mut seq = 1u64 << 40;
-                    while !shared.stop.load(Ordering::Relaxed) {
-                        if let Ok(n) = back.recv(&mut buf) {
-                            forward(&shared, &delayed, &mut seq, &listen, client, &buf[..n]);
-                        }
-                    }
-                });
-                socket
-            })
-            .clone();
+            }
+        };
         forward(&shared, &delayed, &mut seq, &upstream, hub, &buf[..n]);
     }
+}
+
+/// A socket toward the hub for one store, with a thread relaying the hub's answers back.
+fn upstream_for(
+    hub: SocketAddr,
+    client: SocketAddr,
+    listen: &Arc<UdpSocket>,
+    shared: &Arc<Shared>,
+    delayed: &mpsc::Sender<Due>,
+) -> std::io::Result<Arc<UdpSocket>> {
+    let socket = Arc::new(UdpSocket::bind("127.0.0.1:0")?);
+    socket.connect(hub)?;
+    socket.set_read_timeout(Some(Duration::from_millis(50)))?;
+    let (back, listen, shared, delayed) = (
+        socket.clone(),
+        listen.clone(),
+        shared.clone(),
+        delayed.clone(),
+    );
+    std::thread::spawn(move || {
+        let mut buf = vec![0u8; 65_536];
+        let mut seq = 1u64 << 40;
+        while !shared.stop.load(Ordering::Relaxed) {
+            if let Ok(n) = back.recv(&mut buf) {
+                forward(&shared, &delayed, &mut seq, &listen, client, &buf[..n]);
+            }
+        }
+    });
+    Ok(socket)
 }
 
 /// Sends each datagram when its time comes.
@@ -189,8 +211,11 @@ fn sender(queue: mpsc::Receiver<Due>, shared: Arc<Shared>) {
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => return,
         }
-        while heap.peek().is_some_and(|d| d.at <= Instant::now()) {
-            let due = heap.pop().unwrap();
+        while let Some(top) = heap.peek_mut() {
+            if top.at > Instant::now() {
+                break;
+            }
+            let due = std::collections::binary_heap::PeekMut::pop(top);
             // Connected upstream sockets must use send; the listening socket sends to the client.
             let _ = if due.socket.peer_addr().is_ok() {
                 due.socket.send(&due.bytes)
