@@ -28,6 +28,9 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use crate::storage::{Append, FeedRecord, Fence, HubStore, MemberRecord, StoreStatus};
 
 const GROUP_MAX: usize = 256;
+/// Recalls queued for the sessions to forward: a session that falls this far behind misses
+/// some (an ask waiting on one is answered at its deadline; a refill is planned again).
+const RECALLS_QUEUED_MAX: usize = 16_384;
 
 /// Where a store's session takes the answers to its asks: (ask id, answer).
 pub type Answers = mpsc::UnboundedSender<(TxId, AskAnswer)>;
@@ -1661,8 +1664,8 @@ impl Ingest {
     /// and each store's share (`protocol::bank::Policy::rebalance`): grants from the pool
     /// above the reserve to stores below their share, written now in one entry per member, and
     /// recalls from stores above their share, returned for the sessions to send. A recall's id
-    /// names what the holder has handed back so far, so one not yet answered is the same
-    /// recall when planned again, and the store answers it once.
+    /// names what the holder has handed back so far and the units, so one not yet answered is
+    /// the same recall when planned again alike, and the store answers it once.
     pub fn rebalance(&mut self) -> Result<Vec<(StoreId, Recall)>, IngestError> {
         let hq = StoreId::hq();
         let mut recalls = Vec::new();
@@ -1689,6 +1692,7 @@ impl Ingest {
                         &counter.to_string(),
                         holder.as_str(),
                         &handed.to_string(),
+                        &units.to_string(),
                     ]);
                     let recall = Recall {
                         id,
@@ -1994,7 +1998,7 @@ pub fn spawn(
     let feed_len = ingest.feed_len;
     let (commands, mut inbox) = mpsc::channel::<Command>(1024);
     let (feed_tx, feed_rx) = watch::channel(feed_len);
-    let (recalls, _) = broadcast::channel(1024);
+    let (recalls, _) = broadcast::channel(RECALLS_QUEUED_MAX);
     let recall_tx = recalls.clone();
     let thread = std::thread::Builder::new()
         .name("ingest".into())

@@ -228,7 +228,11 @@ async fn run_session(
                     Ok((to, recall)) if to == store => session.recall(recall),
                     Ok(_) => {}
                     Err(broadcast::error::RecvError::Lagged(missed)) => {
-                        tracing::warn!(%store, missed, "recalls missed; their asks will time out");
+                        tracing::warn!(
+                            %store,
+                            missed,
+                            "recalls missed: asks waiting on them are answered at their deadline"
+                        );
                     }
                     Err(broadcast::error::RecvError::Closed) => return Ok(()),
                 },

@@ -192,7 +192,7 @@ enum BenchCmd {
         /// The share of each balance headquarters keeps to grant at once.
         #[arg(long, default_value_t = protocol::bank::Policy::default().reserve_percent)]
         reserve_percent: u8,
-        /// A round trip the second store's link to headquarters adds (a UDP proxy), in ms.
+        /// A round trip each store's link to headquarters adds (a UDP proxy), in ms.
         #[arg(long, default_value_t = 0)]
         rtt_ms: u64,
     },
@@ -441,6 +441,9 @@ fn replay(options: ops::replay::Options) -> anyhow::Result<()> {
          made elsewhere had not reached this store yet)",
         o.members, o.top_ups, o.stored_value_spends, o.spends_elsewhere, o.stored_value_to_cash
     );
+    for (why, n) in &o.to_cash_why {
+        println!("  paid in cash instead, {n}: {why}");
+    }
     println!(
         "wall {wall:.1} s: setup {:.1} s, selling {:.1} s ({:.0} baskets/s), until every log is at \
          headquarters {:.1} s",

@@ -426,6 +426,8 @@ pub struct Outcome {
     /// member's rights in time (the till waits 4 s), or the store had not yet heard of a top-up
     /// made elsewhere moments before.
     pub stored_value_to_cash: u64,
+    /// Those by why the till was refused: the error code and the start of its detail.
+    pub to_cash_why: std::collections::BTreeMap<String, u64>,
     /// Stored value spent, and paid in by top-ups, in fen.
     pub stored_value_fen: i64,
     pub top_up_fen: i64,
@@ -589,6 +591,9 @@ pub fn replay(
         outcome.stored_value_spends += r.stored_value_spends;
         outcome.spends_elsewhere += r.spends_elsewhere;
         outcome.stored_value_to_cash += r.stored_value_to_cash;
+        for (why, n) in r.to_cash_why {
+            *outcome.to_cash_why.entry(why).or_default() += n;
+        }
         outcome.stored_value_fen += r.stored_value_fen;
         outcome.top_up_fen += r.top_up_fen;
         outcome.zero_quantity_lines += r.zero_quantity_lines;
@@ -686,8 +691,12 @@ fn sell(
     let url = format!("{base}/api/v1/checkouts/items");
     let (mut status, mut answer) = send(agent, &url, Some(&key), Some(&body))?;
     if stored
-        && ["rights_elsewhere", "insufficient_balance"]
-            .contains(&answer["code"].as_str().unwrap_or(""))
+        && [
+            "rights_elsewhere",
+            "rights_unreachable",
+            "insufficient_balance",
+        ]
+        .contains(&answer["code"].as_str().unwrap_or(""))
     {
         // What a cashier does when headquarters cannot move the balance here in time, or when
         // this store has not yet heard of a top-up made at another store moments before (time
@@ -697,6 +706,13 @@ fn sell(
             *balance += due;
         }
         out.stored_value_to_cash += 1;
+        let detail = answer["detail"].as_str().unwrap_or("");
+        let why = format!(
+            "{} ({})",
+            answer["code"].as_str().unwrap_or(""),
+            detail.split(':').next().unwrap_or(detail)
+        );
+        *out.to_cash_why.entry(why).or_default() += 1;
         body["tenders"] = json!([{"kind": "cash", "tendered": {"amount": yuan(due)}}]);
         (status, answer) = send(agent, &url, Some(&format!("{key}-cash")), Some(&body))?;
     }

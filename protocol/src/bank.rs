@@ -197,7 +197,8 @@ impl Policy {
 
     /// After a change to `counter` of a member's rights: grants from the pool above its reserve
     /// to the stores below their share, and recalls from the stores above their share (or,
-    /// before any spending, the largest holders) of what the pool then lacks of its reserve.
+    /// before any spending, the largest holders) of what those grants lack, and of the whole
+    /// reserve once the pool is down to half of it.
     /// Moves under a twentieth of the balance are not worth an entry; stored value is not moved
     /// while the member owes a lender (it is theirs to collect first). `skip` names stores no
     /// rights may go to or be asked of (fenced ones).
@@ -253,7 +254,13 @@ impl Policy {
                 moves.grants.push((store.clone(), counter.clone(), units));
             }
         }
-        let mut short = reserve.saturating_sub(pool).saturating_add(unmet);
+        // The reserve is refilled once it is down to half, not after every grant from it: each
+        // recall is an entry at the holder and a message on its link.
+        let refill = match pool.saturating_mul(2) < reserve {
+            true => reserve - pool,
+            false => 0,
+        };
+        let mut short = refill.saturating_add(unmet);
         if short < floor {
             return moves;
         }

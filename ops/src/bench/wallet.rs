@@ -3,8 +3,8 @@
 //! the store holding the rights (the baseline, no network) next to payments at another store:
 //! the first needs headquarters to grant rights from its reserve (or, with `--reserve-percent
 //! 0`, to recall them from the first store first); after it, headquarters places the second
-//! store's share there ahead of need. `--rtt-ms` puts the second store behind a UDP proxy
-//! adding that round trip to its link (`ops::proxy`). Last, the first store is switched off
+//! store's share there ahead of need. `--rtt-ms` puts both stores behind a UDP proxy adding
+//! that round trip to their links (`ops::proxy`). Last, the first store is switched off
 //! and members who have not paid at the second store yet pay there: the share that succeeds.
 //!
 //! The first spends at the second store are measured two ways: one at a time (each 30 ms after
@@ -93,7 +93,7 @@ pub fn run(members: usize, reserve_percent: u8, rtt_ms: u64) -> anyhow::Result<(
     let policy = protocol::bank::Policy { reserve_percent };
     policy.check().map_err(anyhow::Error::msg)?;
     println!(
-        "machine: {} · headquarters keeps {reserve_percent}% · S002's link adds {rtt_ms} ms",
+        "machine: {} · headquarters keeps {reserve_percent}% · each store's link adds {rtt_ms} ms",
         machine()
     );
     let dir = Scratch::new("wallet")?;
@@ -123,7 +123,8 @@ pub fn run(members: usize, reserve_percent: u8, rtt_ms: u64) -> anyhow::Result<(
         .context("the hub did not start")?
         .http;
     let hq = Till::new(&format!("http://{hub_http}"));
-    // S002 reaches headquarters through a proxy adding the round trip (half each way).
+    // Both stores reach headquarters through a proxy adding the round trip (half each way), as
+    // branch stores over the internet do.
     let proxy = ops::proxy::FaultProxy::start(sync, 28)?;
     proxy.set(ops::proxy::Faults {
         delay_ms_min: rtt_ms / 2,
@@ -137,7 +138,7 @@ pub fn run(members: usize, reserve_percent: u8, rtt_ms: u64) -> anyhow::Result<(
     );
     let mut stops = Vec::new();
     let mut tills = Vec::new();
-    for (store, hub) in [("S001", sync), ("S002", proxy.address)] {
+    for (store, hub) in [("S001", proxy.address), ("S002", proxy.address)] {
         let mut config = ops::pki::enrol(&pki, store, hub, "hub", &dir.0.join(store))?;
         config.listen = ([127, 0, 0, 1], 0).into();
         config.open_before_logins = true;
@@ -230,7 +231,7 @@ pub fn run(members: usize, reserve_percent: u8, rtt_ms: u64) -> anyhow::Result<(
     }
     wait_until("the hub to see S001 gone", || {
         let stores = hq.get("/api/v1/stores")?;
-        let rows = stores.as_array().cloned().unwrap_or_default();
+        let rows = stores["stores"].as_array().context("the hub's stores")?;
         Ok(rows
             .iter()
             .any(|r| r["store_id"] == "S001" && r["connected"] == false))
