@@ -378,9 +378,10 @@ fn print_welcome(dir: &Path, stores: &[node::Config], hub_http: std::net::Socket
       -d '{{"member_id":"<member_id from the lookup>","amount":{{"amount":"88.80","currency":"CNY"}},"cash_tendered":{{"amount":"100"}}}}'
 
   13800138001 prepaid 500 (+50 bonus) at S001. Pay 30 from stored value at S002: headquarters
-  moves the rights from S001 to S002. While headquarters is unreachable, S001 still takes what
-  it holds, and S002 takes at most 50 on the chain's offline overdraft (a receivable it collects
-  once the hub is back):
+  grants it at once from the quarter of the balance it keeps, even with S001 switched off.
+  While headquarters is unreachable (or S001 is off and the payment is larger than that
+  quarter), S001 still takes what it holds, and S002 takes at most 50 on the chain's offline
+  overdraft (a receivable it collects once the rights can be moved):
     curl -X POST {s2}/api/v1/checkouts/quick \
       -H 'Idempotency-Key: till-2-000001' -H 'Content-Type: application/json' \
       -d '{{"member_id":"<member_id>","amount":{{"amount":"30"}},"pay_with":"stored_value"}}'
