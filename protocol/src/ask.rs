@@ -46,8 +46,6 @@ pub struct Limits {
     pub wait_ms: u64,
     /// How long a round of recalls has to bring rights in before the next is planned.
     pub round_ms: u64,
-    /// How long a placement headquarters starts by itself may wait.
-    pub placement_wait_ms: u64,
 }
 
 impl Limits {
@@ -55,15 +53,14 @@ impl Limits {
         per_store_max: 64,
         wait_ms: 2_000,
         round_ms: 1_000,
-        placement_wait_ms: 10_000,
     };
 }
 
 struct Pending<W> {
     store: StoreId,
     ask: Ask,
-    /// Who waits for the answer; `None` for a placement headquarters makes by itself.
-    waiter: Option<W>,
+    /// Who waits for the answer.
+    waiter: W,
     /// No new round of recalls before this time.
     next_round_ms: u64,
     give_up_ms: u64,
@@ -106,23 +103,11 @@ impl<W> AskQueue<W> {
         self.pending.push(Pending {
             store,
             ask,
-            waiter: Some(waiter),
+            waiter,
             next_round_ms: 0,
             give_up_ms: now_ms + self.limits.wait_ms,
         });
         None
-    }
-
-    /// A placement headquarters makes by itself (rights ahead of need): nobody waits for it,
-    /// and it never recalls.
-    pub fn place(&mut self, store: StoreId, ask: Ask, now_ms: u64) {
-        self.pending.push(Pending {
-            store,
-            ask,
-            waiter: None,
-            next_round_ms: u64::MAX,
-            give_up_ms: now_ms + self.limits.placement_wait_ms,
-        });
     }
 
     pub fn len(&self) -> usize {
@@ -142,7 +127,7 @@ impl<W> AskQueue<W> {
     /// arrived). `serve` is the bank (`may_recall`: whether a new round of recalls may start);
     /// `gone` says a waiter stopped listening (its session ended), whose ask is dropped. An ask
     /// past its time starts no more rounds, is granted if it can be, and otherwise is answered
-    /// that the holders did not hand the rights back in time; a placement then lapses quietly.
+    /// that the holders did not hand the rights back in time.
     pub fn serve(
         &mut self,
         now_ms: u64,
@@ -154,7 +139,7 @@ impl<W> AskQueue<W> {
             recalls: Vec::new(),
         };
         for mut p in std::mem::take(&mut self.pending) {
-            if p.waiter.as_ref().is_some_and(&gone) {
+            if gone(&p.waiter) {
                 continue;
             }
             let expired = now_ms > p.give_up_ms;
@@ -177,9 +162,7 @@ impl<W> AskQueue<W> {
                 AskStep::Unreachable(holders) => AskAnswer::Unreachable { holders },
                 AskStep::Refused(reason) => AskAnswer::Refused { reason },
             };
-            if let Some(waiter) = p.waiter {
-                served.answers.push((waiter, p.ask.id, answer));
-            }
+            served.answers.push((p.waiter, p.ask.id, answer));
         }
         served
     }
@@ -357,18 +340,10 @@ mod tests {
     }
 
     #[test]
-    fn a_waiter_that_left_is_dropped_and_a_placement_lapses_quietly() {
+    fn a_waiter_that_left_is_dropped() {
         let mut queue = AskQueue::new(Limits::HUB);
         queue.offer(store(2), ask(1), true, 0);
-        queue.place(store(3), ask(2), 0);
-        let served = queue.serve(
-            20_000,
-            |gone| *gone,
-            |_, _, may_recall| {
-                assert!(!may_recall, "a placement never recalls");
-                AskStep::Wait
-            },
-        );
+        let served = queue.serve(20_000, |gone| *gone, |_, _, _| AskStep::Wait);
         assert!(served.answers.is_empty() && queue.is_empty());
     }
 
