@@ -1,0 +1,380 @@
+//! The ingest thread and its handle: sessions and pages send commands; the thread runs them in
+//! groups that share one flush, serves the waiting asks and rebalances after each group.
+
+use super::*;
+
+enum Command {
+    Clock {
+        store: StoreId,
+        off_ms: i64,
+    },
+    Tip {
+        store: StoreId,
+        reply: oneshot::Sender<Result<ChainTip, IngestError>>,
+    },
+    Hold {
+        store: StoreId,
+        until_ms: u64,
+        by: String,
+        reason: String,
+        reply: oneshot::Sender<Result<Fence, HoldError>>,
+    },
+    VoidHold {
+        store: StoreId,
+        by: String,
+        reply: oneshot::Sender<Result<(), HoldError>>,
+    },
+    Catalogue {
+        changes: Vec<CatalogueChange>,
+        by: StaffId,
+        reply: oneshot::Sender<Result<CatalogueWritten, CatalogueError>>,
+    },
+    Transfer {
+        id: Option<DocId>,
+        step: TransferStep,
+        by: StaffId,
+        reply: oneshot::Sender<Result<Transfer, TransferRefused>>,
+    },
+    HqWrite {
+        write: HqWrite,
+        by: StaffId,
+        reply: oneshot::Sender<Result<(), HqWriteError>>,
+    },
+    Ingest {
+        store: StoreId,
+        entries: Vec<Sealed>,
+        log_len: u64,
+        keys: Vec<(MemberId, MemberKey)>,
+        reply: oneshot::Sender<Result<u64, IngestError>>,
+    },
+    Link {
+        store: StoreId,
+        up: bool,
+        log_len: u64,
+    },
+    Stores {
+        reply: oneshot::Sender<Vec<StoreRow>>,
+    },
+    Ask {
+        store: StoreId,
+        ask: Ask,
+        reply: Answers,
+    },
+    /// Nothing to do but look at the waiting asks again (deadlines, withdrawn asks).
+    Tick,
+}
+
+#[derive(Clone)]
+pub struct IngestHandle {
+    commands: mpsc::Sender<Command>,
+    feed_len: watch::Receiver<u64>,
+    recalls: broadcast::Sender<(StoreId, Recall)>,
+}
+
+impl IngestHandle {
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, IngestError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(make(reply))
+            .await
+            .map_err(|_| IngestError::Unavailable)?;
+        answer.await.map_err(|_| IngestError::Unavailable)
+    }
+
+    /// Where the hub's durable copy of `store`'s log ends, as a session with it opens (which
+    /// voids a hold on it); an error for a fenced store.
+    pub async fn tip(&self, store: StoreId) -> Result<ChainTip, IngestError> {
+        self.ask(|reply| Command::Tip { store, reply }).await?
+    }
+
+    /// Puts a quiet store on hold until `until_ms` (see `Ingest::hold`).
+    pub async fn hold(
+        &self,
+        store: StoreId,
+        until_ms: u64,
+        by: String,
+        reason: String,
+    ) -> Result<Fence, HoldError> {
+        self.ask(|reply| Command::Hold {
+            store,
+            until_ms,
+            by,
+            reason,
+            reply,
+        })
+        .await?
+    }
+
+    /// Writes a catalogue change set as headquarters' next version (answered once durable).
+    pub async fn change_catalogue(
+        &self,
+        changes: Vec<CatalogueChange>,
+        by: StaffId,
+    ) -> Result<Result<CatalogueWritten, CatalogueError>, IngestError> {
+        self.ask(|reply| Command::Catalogue { changes, by, reply })
+            .await
+    }
+
+    /// Writes a staff directory change or commission rules in headquarters' log (answered
+    /// once durable); stores learn staff changes through the feed.
+    pub async fn hq_write(
+        &self,
+        write: HqWrite,
+        by: StaffId,
+    ) -> Result<Result<(), HqWriteError>, IngestError> {
+        self.ask(|reply| Command::HqWrite { write, by, reply })
+            .await
+    }
+
+    /// Headquarters takes a transfer step: a request (`id` none), approve, reject, or ask the
+    /// source to cancel (answered once durable).
+    pub async fn transfer_step(
+        &self,
+        id: Option<DocId>,
+        step: TransferStep,
+        by: StaffId,
+    ) -> Result<Result<Transfer, TransferRefused>, IngestError> {
+        self.ask(|reply| Command::Transfer {
+            id,
+            step,
+            by,
+            reply,
+        })
+        .await
+    }
+
+    /// Voids the hold on a store (an operator's decision).
+    pub async fn void_hold(&self, store: StoreId, by: String) -> Result<(), HoldError> {
+        self.ask(|reply| Command::VoidHold { store, by, reply })
+            .await?
+    }
+
+    /// Persists a verified batch; returns the seq now durably held.
+    pub async fn ingest(
+        &self,
+        store: StoreId,
+        entries: Vec<Sealed>,
+        log_len: u64,
+        keys: Vec<(MemberId, MemberKey)>,
+    ) -> Result<u64, IngestError> {
+        self.ask(|reply| Command::Ingest {
+            store,
+            entries,
+            log_len,
+            keys,
+            reply,
+        })
+        .await?
+    }
+
+    /// How far `store`'s PC clock is off headquarters' (as it last said).
+    pub async fn clock(&self, store: StoreId, off_ms: i64) {
+        let _ = self.commands.send(Command::Clock { store, off_ms }).await;
+    }
+
+    pub async fn link(&self, store: StoreId, up: bool, log_len: u64) {
+        let _ = self
+            .commands
+            .send(Command::Link { store, up, log_len })
+            .await;
+    }
+
+    pub async fn stores(&self) -> Result<Vec<StoreRow>, IngestError> {
+        self.ask(|reply| Command::Stores { reply }).await
+    }
+
+    /// The durable feed length, updated after every flush.
+    pub fn feed_len(&self) -> watch::Receiver<u64> {
+        self.feed_len.clone()
+    }
+
+    /// Serves a store's ask for rights: answered on `answers` once granted (and durable), or
+    /// refused (at the latest after `protocol::ask::Limits::HUB`'s wait). A grant's answer is sent before the feed
+    /// that carries it is published, so the store hears "granted" first. Dropping the receiver
+    /// withdraws the ask.
+    pub async fn ask_rights(
+        &self,
+        store: StoreId,
+        ask: Ask,
+        answers: Answers,
+    ) -> Result<(), IngestError> {
+        self.commands
+            .send(Command::Ask {
+                store,
+                ask,
+                reply: answers,
+            })
+            .await
+            .map_err(|_| IngestError::Unavailable)
+    }
+
+    /// Has the ingest thread look at its waiting asks (sent every second by the hub).
+    pub async fn tick(&self) {
+        let _ = self.commands.send(Command::Tick).await;
+    }
+
+    /// Recalls headquarters sends, for sessions to forward to their store.
+    pub fn recalls(&self) -> broadcast::Receiver<(StoreId, Recall)> {
+        self.recalls.subscribe()
+    }
+}
+
+/// Starts the ingest owner on its own thread (flushes block).
+pub fn spawn(
+    storage: Arc<dyn HubStore>,
+    fence_rule: protocol::lease::FenceRule,
+    policy: bank::Policy,
+) -> anyhow::Result<(IngestHandle, std::thread::JoinHandle<()>)> {
+    let mut ingest = Ingest::open(storage, Box::new(system_now_ms))?;
+    ingest.set_fence_rule(fence_rule);
+    ingest.set_policy(policy);
+    let feed_len = ingest.feed_len;
+    let (commands, mut inbox) = mpsc::channel::<Command>(1024);
+    let (feed_tx, feed_rx) = watch::channel(feed_len);
+    let (recalls, _) = broadcast::channel(RECALLS_QUEUED_MAX);
+    let recall_tx = recalls.clone();
+    let thread = std::thread::Builder::new()
+        .name("ingest".into())
+        .spawn(move || {
+            let mut group = Vec::with_capacity(GROUP_MAX);
+            let mut asks: AskQueue<Answers> = AskQueue::new(Limits::HUB);
+            while let Some(first) = inbox.blocking_recv() {
+                group.push(first);
+                while group.len() < GROUP_MAX {
+                    match inbox.try_recv() {
+                        Ok(next) => group.push(next),
+                        Err(_) => break,
+                    }
+                }
+                let mut answers = Vec::new();
+                // A tip is answered after the flush too: a Welcome must never name an entry that
+                // a crash could still take away.
+                let mut tips = Vec::new();
+                let mut written = Vec::new();
+                let mut stepped = Vec::new();
+                let mut staffed = Vec::new();
+                for command in group.drain(..) {
+                    match command {
+                        Command::Ingest {
+                            store,
+                            entries,
+                            log_len,
+                            keys,
+                            reply,
+                        } => {
+                            let held = ingest.ingest_keyed(&store, entries, log_len, keys);
+                            answers.push((reply, held));
+                        }
+                        Command::Tip { store, reply } => {
+                            tips.push((reply, ingest.open_session(&store)));
+                        }
+                        Command::Hold {
+                            store,
+                            until_ms,
+                            by,
+                            reason,
+                            reply,
+                        } => {
+                            let _ = reply.send(ingest.hold(&store, until_ms, &by, &reason));
+                        }
+                        Command::VoidHold { store, by, reply } => {
+                            let _ = reply.send(ingest.void_hold(&store, &by));
+                        }
+                        Command::Catalogue { changes, by, reply } => {
+                            written.push((reply, ingest.change_catalogue(changes, &by)));
+                        }
+                        Command::Transfer {
+                            id,
+                            step,
+                            by,
+                            reply,
+                        } => {
+                            stepped.push((reply, ingest.transfer_step(id, step, &by)));
+                        }
+                        Command::HqWrite { write, by, reply } => {
+                            staffed.push((reply, ingest.hq_write(write, &by)));
+                        }
+                        Command::Link { store, up, log_len } => {
+                            ingest.link(&store, up);
+                            let status = ingest.statuses.entry(store).or_default();
+                            status.log_len = status.log_len.max(log_len);
+                        }
+                        Command::Clock { store, off_ms } => ingest.clock(&store, off_ms),
+                        Command::Stores { reply } => {
+                            let _ = reply.send(ingest.rows());
+                        }
+                        Command::Ask { store, ask, reply } => {
+                            if let Some((reply, id, answer)) =
+                                asks.offer(store, ask, reply, system_now_ms())
+                            {
+                                let _ = reply.send((id, answer));
+                            }
+                        }
+                        Command::Tick => {}
+                    }
+                }
+                if let Err(e) = ingest.post_due_holds() {
+                    tracing::error!(error = %e, "posting a hold failed; tried again at the next tick");
+                }
+                // Every waiting ask is tried again after each group: a recall's transfer may
+                // have just arrived. Then the bank restores reserves and placements.
+                let served = asks.serve(system_now_ms(), |reply| reply.is_closed(), |store, ask, may_recall| {
+                    ingest
+                        .serve_ask(store, ask, may_recall)
+                        .unwrap_or_else(|e| AskStep::Refused(e.to_string()))
+                });
+                let mut recalls = served.recalls;
+                match ingest.rebalance() {
+                    Ok(refills) => recalls.extend(refills),
+                    Err(e) => tracing::error!(error = %e, "rebalancing rights failed; tried again after the next change"),
+                }
+                for (holder, recall) in recalls {
+                    let _ = recall_tx.send((holder, recall));
+                }
+                let flushed = ingest.flush();
+                for (reply, result) in answers {
+                    let result = match (&flushed, result) {
+                        (Err(e), Ok(_)) => Err(IngestError::Storage(e.to_string())),
+                        (_, result) => result,
+                    };
+                    let _ = reply.send(result);
+                }
+                if let Err(e) = flushed {
+                    // Fail-stop: nothing unflushed was acknowledged; stores resend after a restart.
+                    tracing::error!(error = %e, "hub flush failed; the hub stops");
+                    std::process::exit(70);
+                }
+                for (reply, tip) in tips {
+                    let _ = reply.send(tip);
+                }
+                for (reply, result) in written {
+                    let _ = reply.send(result);
+                }
+                for (reply, result) in stepped {
+                    let _ = reply.send(result);
+                }
+                for (reply, result) in staffed {
+                    let _ = reply.send(result);
+                }
+                // Answers go after the flush that made a grant durable, before the feed that
+                // carries it is published.
+                for (reply, id, answer) in served.answers {
+                    let _ = reply.send((id, answer));
+                }
+                feed_tx.send_if_modified(|published| {
+                    std::mem::replace(published, ingest.feed_len) != ingest.feed_len
+                });
+            }
+        })?;
+    Ok((
+        IngestHandle {
+            commands,
+            feed_len: feed_rx,
+            recalls,
+        },
+        thread,
+    ))
+}

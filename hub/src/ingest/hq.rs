@@ -1,0 +1,461 @@
+//! What only headquarters writes: the catalogue, staff and commission rules, member erasure
+//! and its own transfer steps.
+
+use super::*;
+
+impl Ingest {
+    /// 商品资料: checks a change set against the catalogue (barcodes unique chain-wide, bundles
+    /// and store prices naming products that exist) and writes it as the next version, in as
+    /// many entries of HQ's log as its size needs. Nothing is written if any change is bad.
+    pub fn change_catalogue(
+        &mut self,
+        changes: Vec<CatalogueChange>,
+        by: &StaffId,
+    ) -> Result<CatalogueWritten, CatalogueError> {
+        if changes.is_empty() {
+            return Err(CatalogueError::Empty);
+        }
+        if changes.len() > CATALOGUE_CHANGES_MAX {
+            return Err(CatalogueError::Field {
+                field: "changes".into(),
+                problem: format!("at most {CATALOGUE_CHANGES_MAX} in one change set"),
+            });
+        }
+        let failed = |e: String| CatalogueError::Field {
+            field: "storage".into(),
+            problem: e,
+        };
+        let views = HubViews::reader(&*self.storage);
+        let mut products: HashMap<&Sku, &protocol::catalogue::Product> = HashMap::new();
+        let mut owners: HashMap<&Barcode, &Sku> = HashMap::new();
+        let mut named = std::collections::HashSet::new();
+        for change in &changes {
+            change.check()?;
+            let whole = matches!(
+                change,
+                CatalogueChange::Product(_) | CatalogueChange::Bundle(_)
+            );
+            if whole && !named.insert(change.sku()) {
+                return Err(CatalogueError::Field {
+                    field: change.sku().to_string(),
+                    problem: "named twice in one change set".into(),
+                });
+            }
+            if let CatalogueChange::Product(p) = change {
+                products.insert(&p.sku, p);
+            }
+        }
+        for p in products.values() {
+            for code in &p.barcodes {
+                if let Some(owner) = owners.insert(code, &p.sku)
+                    && *owner != p.sku
+                {
+                    return Err(CatalogueError::DuplicateBarcode {
+                        barcode: code.clone(),
+                        owner: owner.clone(),
+                    });
+                }
+                let stored = inventory::sku_of_barcode(&views, code).map_err(failed)?;
+                if let Some(owner) = stored
+                    && owner != p.sku
+                    && products
+                        .get(&owner)
+                        .is_none_or(|now| now.barcodes.contains(code))
+                {
+                    return Err(CatalogueError::DuplicateBarcode {
+                        barcode: code.clone(),
+                        owner,
+                    });
+                }
+            }
+        }
+        let exists = |sku: &Sku| -> Result<bool, CatalogueError> {
+            Ok(products.contains_key(sku)
+                || inventory::product(&views, sku).map_err(failed)?.is_some())
+        };
+        for change in &changes {
+            let named: Vec<&Sku> = match change {
+                CatalogueChange::Product(_) => Vec::new(),
+                CatalogueChange::Bundle(b) => b.items.iter().map(|(sku, _)| sku).collect(),
+                CatalogueChange::StorePrice { sku, .. }
+                | CatalogueChange::StoreLowStock { sku, .. } => vec![sku],
+            };
+            for sku in named {
+                if !exists(sku)? {
+                    return Err(CatalogueError::UnknownSku(sku.clone()));
+                }
+            }
+        }
+        let current: inventory::CatalogueVersion =
+            inventory::read(&views, inventory::keys::CATALOGUE_VERSION)
+                .map_err(failed)?
+                .unwrap_or_default();
+        let version = current.version + 1;
+        let count = changes.len();
+        let split = catalogue::parts(changes, catalogue::PART_BYTES);
+        let parts = u32::try_from(split.len()).unwrap_or(u32::MAX);
+        for (part, changes) in split.into_iter().enumerate() {
+            let part = u32::try_from(part).unwrap_or(u32::MAX);
+            let tx = TxId::derived(&["catalogue", &version.to_string(), &part.to_string()]);
+            let payload = Payload::Catalogue {
+                version,
+                part,
+                parts,
+                changes,
+            };
+            self.write_hq_as(tx, payload, by.clone())
+                .map_err(|e| failed(e.to_string()))?;
+        }
+        tracing::info!(version, parts, changes = count, by = %by, "catalogue changed");
+        Ok(CatalogueWritten {
+            version,
+            parts,
+            changes: count,
+        })
+    }
+
+    /// 员工 or 提成规则: a staff directory change or commission rules (taking effect tomorrow at
+    /// the earliest), checked, as one entry of headquarters' log.
+    pub fn hq_write(&mut self, write: HqWrite, by: &StaffId) -> Result<(), HqWriteError> {
+        let payload = match write {
+            HqWrite::Staff(staff) => {
+                protocol::staff::check(&staff)?;
+                Payload::Staff { staff }
+            }
+            HqWrite::Credentials(id, hash) => {
+                let views = HubViews::reader(&*self.storage);
+                if protocol::staff::read(&views, &id)
+                    .map_err(HqWriteError::Storage)?
+                    .is_none()
+                {
+                    return Err(StaffError::Unknown(id).into());
+                }
+                Payload::StaffCredentials { id, hash }
+            }
+            HqWrite::Commission(rules) => {
+                rules.check(self.calendar.business_date((self.now_ms)()))?;
+                Payload::CommissionRules { rules }
+            }
+            HqWrite::Rules(rules) => {
+                rules.check()?;
+                Payload::ChainRules { rules }
+            }
+            HqWrite::Note(note) => Payload::Audit { note },
+            HqWrite::Erase(member_id) => self.erasable(&member_id)?,
+        };
+        // Leave room for the envelope; an entry over the limit could never be decoded.
+        let bytes = postcard::to_stdvec(&payload).map_or(usize::MAX, |b| b.len());
+        if bytes > protocol::entry::ENTRY_BYTES_MAX - 1024 {
+            return Err(HqWriteError::TooLarge(bytes));
+        }
+        let tip = self.tip(&StoreId::hq());
+        let tx = TxId::derived(&["hq-write", &tip.next_seq.to_string()]);
+        self.write_hq_as(tx, payload, by.clone())
+            .map_err(|e| HqWriteError::Storage(e.to_string()))
+    }
+
+    /// The erasure of a member who may be erased: one headquarters knows, not erased yet, to
+    /// whom the chain owes no stored value and who owes no store (both need to know who they
+    /// are: refund or collect first).
+    pub(super) fn erasable(&self, member_id: &MemberId) -> Result<Payload, HqWriteError> {
+        let failed = |e: crate::storage::HubStoreError| HqWriteError::Storage(e.to_string());
+        if self.storage.member_key(member_id).map_err(failed)? == KeyState::Erased {
+            return Err(HqWriteError::NotErasable(format!(
+                "member {member_id} is erased already"
+            )));
+        }
+        if self.storage.member(member_id).map_err(failed)?.is_none() {
+            return Err(HqWriteError::UnknownMember(*member_id));
+        }
+        let wallet = self
+            .storage
+            .wallet(member_id)
+            .map_err(failed)?
+            .unwrap_or_default();
+        let yuan =
+            |fen: u64| protocol::Money::cny(protocol::Fen(i64::try_from(fen).unwrap_or(i64::MAX)));
+        let principal = wallet.balance(&Counter::Principal);
+        if principal > 0 {
+            return Err(HqWriteError::NotErasable(format!(
+                "the chain still owes member {member_id} {} of stored value: refund it first (退卡)",
+                yuan(principal)
+            )));
+        }
+        let uses: u64 = wallet
+            .counters
+            .iter()
+            .filter(|(c, _)| matches!(c, Counter::Uses { .. }))
+            .map(|(_, rights)| rights.balance())
+            .sum();
+        if uses > 0 {
+            return Err(HqWriteError::NotErasable(format!(
+                "member {member_id} still has {uses} prepaid card uses: use or refund them first"
+            )));
+        }
+        // What they owe: an offline overdraft, or stored value a fenced store spent twice.
+        let owed = wallet
+            .owed_total()
+            .saturating_add(wallet.overspent_by().values().sum());
+        if owed > 0 || wallet.stored_value_signed() < 0 {
+            return Err(HqWriteError::NotErasable(format!(
+                "member {member_id} still owes {}: collect it first",
+                yuan(owed)
+            )));
+        }
+        Ok(Payload::MemberErased {
+            member_id: *member_id,
+        })
+    }
+
+    /// A transfer step of headquarters' own, checked against the transfer as the hub holds it.
+    pub fn transfer_step(
+        &mut self,
+        id: Option<DocId>,
+        step: TransferStep,
+        by: &StaffId,
+    ) -> Result<Transfer, TransferRefused> {
+        let hq = StoreId::hq();
+        let failed = |e: String| TransferRefused::Storage(e);
+        let views = HubViews::reader(&*self.storage);
+        let record = protocol::stock::StepRecord {
+            step: step.name().to_owned(),
+            by: hq.clone(),
+            staff: by.clone(),
+            at: Hlc::ZERO,
+        };
+        let id = match id {
+            None => {
+                let id = DocId::for_entry("T", &hq, self.tip(&hq).next_seq);
+                Transfer::open(id.clone(), &hq, &step, record)?;
+                if let TransferStep::Requested {
+                    lines, from, to, ..
+                } = &step
+                {
+                    for store in [from, to] {
+                        if !self.statuses.contains_key(store) {
+                            return Err(TransferRefused::Step(TransferError::Text(format!(
+                                "store {store} has never synced with headquarters"
+                            ))));
+                        }
+                    }
+                    for (sku, qty) in lines {
+                        let product = inventory::product(&views, sku)
+                            .map_err(failed)?
+                            .ok_or_else(|| TransferRefused::UnknownSku(sku.clone()))?;
+                        if product.unit == protocol::catalogue::Unit::Piece && qty.0 % 1000 != 0 {
+                            return Err(TransferRefused::Step(TransferError::Text(format!(
+                                "{sku} is counted in whole pieces"
+                            ))));
+                        }
+                    }
+                }
+                id
+            }
+            Some(id) => {
+                let transfer: Transfer = inventory::read(&views, &inventory::keys::transfer(&id))
+                    .map_err(failed)?
+                    .ok_or_else(|| TransferRefused::Unknown(id.clone()))?;
+                transfer.check(&hq, &step, &[])?;
+                if matches!(step, TransferStep::CancelRequested { .. })
+                    && transfer.state != protocol::stock::TransferState::Approved
+                {
+                    return Err(TransferRefused::Step(TransferError::NotAllowed {
+                        who: hq,
+                        step: step.name(),
+                        state: transfer.state,
+                    }));
+                }
+                id
+            }
+        };
+        let tx = TxId::derived(&["transfer", id.as_str(), step.name()]);
+        let payload = Payload::Transfer {
+            transfer: id.clone(),
+            step,
+            changes: Vec::new(),
+        };
+        self.write_hq_as(tx, payload, by.clone())
+            .map_err(|e| failed(e.to_string()))?;
+        let views = HubViews::reader(&*self.storage);
+        inventory::read(&views, &inventory::keys::transfer(&id))
+            .map_err(failed)?
+            .ok_or(TransferRefused::Unknown(id))
+    }
+}
+
+#[cfg(test)]
+mod catalogue_tests {
+    use super::*;
+    use crate::storage::MemHubStore;
+    use protocol::catalogue::{Product, Unit};
+    use protocol::money::Fen;
+
+    fn product(sku: &str, barcode: &str) -> CatalogueChange {
+        CatalogueChange::Product(Product {
+            sku: Sku::parse(sku).unwrap(),
+            name: "商品".into(),
+            barcodes: vec![Barcode::parse(barcode).unwrap()],
+            department: String::new(),
+            category: String::new(),
+            unit: Unit::Piece,
+            price: Some(Fen(100)),
+            special: None,
+            earns_points: true,
+            discountable: true,
+            active: true,
+            low_stock: None,
+        })
+    }
+
+    #[test]
+    fn only_headquarters_writes_the_catalogue_and_barcodes_stay_unique() {
+        let storage: Arc<MemHubStore> = Arc::new(MemHubStore::default());
+        let mut ingest = Ingest::open(storage.clone(), Box::new(|| 1_000)).unwrap();
+        let staff = StaffId::parse("hq-buyer").unwrap();
+        let written = ingest
+            .change_catalogue(vec![product("A1", "6901234567892")], &staff)
+            .unwrap();
+        assert_eq!((written.version, written.parts), (1, 1));
+        // The same barcode on another product, in this set or against the catalogue: refused.
+        let clash = ingest.change_catalogue(vec![product("A2", "6901234567892")], &staff);
+        assert!(matches!(
+            clash,
+            Err(CatalogueError::DuplicateBarcode { .. })
+        ));
+        let twice = ingest.change_catalogue(
+            vec![
+                product("B1", "6900000000011"),
+                product("B2", "6900000000011"),
+            ],
+            &staff,
+        );
+        assert!(matches!(
+            twice,
+            Err(CatalogueError::DuplicateBarcode { .. })
+        ));
+        // Moving a barcode from A1 to A2 in one set is fine.
+        let mut moved = product("A1", "6900000000028");
+        if let CatalogueChange::Product(p) = &mut moved {
+            p.barcodes.clear();
+        }
+        ingest
+            .change_catalogue(vec![moved, product("A2", "6901234567892")], &staff)
+            .unwrap();
+        // A store writing a price (a catalogue entry in its own log) is refused at ingest.
+        let s001 = StoreId::parse("S001").unwrap();
+        let mut entry = crate::ingest::tests::wallet_entry(
+            &s001,
+            ChainTip::GENESIS,
+            MemberId::mint(1, 1),
+            vec![],
+        );
+        entry.payload = Payload::Catalogue {
+            version: 9,
+            part: 0,
+            parts: 1,
+            changes: vec![product("A1", "6901234567892")],
+        };
+        assert!(matches!(
+            ingest.ingest(&s001, vec![Sealed::new(entry)], 1),
+            Err(IngestError::NotAllowed { seq: 1, .. })
+        ));
+        ingest.flush().unwrap();
+        let views = HubViews::reader(&*storage);
+        let a2 = inventory::sku_of_barcode(&views, &Barcode::parse("6901234567892").unwrap());
+        assert_eq!(a2.unwrap().unwrap().as_str(), "A2");
+        assert!(verify(&*storage).unwrap().is_clean());
+        // A stock record nobody's log explains is found.
+        let forged = Append {
+            store: &s001,
+            entries: Vec::new(),
+            tip: ChainTip::GENESIS,
+            status: StoreStatus::default(),
+            feed: Vec::new(),
+            feed_len: ingest.feed_len(),
+            members: Vec::new(),
+            phones: Vec::new(),
+            wallets: Vec::new(),
+            views: vec![(
+                inventory::keys::stock(&s001, &Sku::parse("A1").unwrap()),
+                Some(inventory::encode(&(5_000u64, 0u64))),
+            )],
+            keys: Vec::new(),
+            erased: Vec::new(),
+        };
+        storage.append(forged).unwrap();
+        let report = verify(&*storage).unwrap();
+        assert!(report.mentions("inventory views"), "{report:?}");
+    }
+}
+
+#[cfg(test)]
+mod forgery_tests {
+    use super::*;
+    use crate::storage::MemHubStore;
+    use protocol::wallet::{Counter, RightsOp};
+
+    #[test]
+    fn a_store_cannot_take_back_rights_like_headquarters() {
+        let storage: Arc<MemHubStore> = Arc::new(MemHubStore::default());
+        let mut ingest = Ingest::open(storage.clone(), Box::new(|| 1_000)).unwrap();
+        let s001 = StoreId::parse("S001").unwrap();
+        let forged = RightsOp {
+            counter: Counter::Principal,
+            change: Change::Reclaim {
+                from: StoreId::parse("S002").unwrap(),
+                units: 100,
+                total: 100,
+            },
+        };
+        let entry = crate::ingest::tests::wallet_entry(
+            &s001,
+            ChainTip::GENESIS,
+            MemberId::mint(1, 1),
+            vec![forged.clone()],
+        );
+        assert!(matches!(
+            ingest.ingest(&s001, vec![Sealed::new(entry)], 1),
+            Err(IngestError::NotAllowed { seq: 1, .. })
+        ));
+        assert_eq!(
+            ingest.tip(&s001),
+            ChainTip::GENESIS,
+            "nothing of the batch was kept"
+        );
+        // And every replica ignores such a cell write if one ever got through.
+        let mut wallet = protocol::wallet::Wallet::default();
+        wallet.absorb(&s001, &[forged]);
+        assert_eq!(wallet.held(&Counter::Principal, &s001), 0);
+    }
+
+    #[test]
+    fn a_staff_change_too_large_for_one_entry_is_refused_and_nothing_is_written() {
+        let storage: Arc<MemHubStore> = Arc::new(MemHubStore::default());
+        let mut ingest = Ingest::open(storage.clone(), Box::new(|| 1_000)).unwrap();
+        let by = StaffId::parse("hq-ops-1").unwrap();
+        let record = |i: usize| StaffRecord {
+            id: StaffId::parse(&format!("staff-{i:04}-{}", "x".repeat(21))).unwrap(),
+            name: "长".repeat(32),
+            store: Some(StoreId::parse("S001").unwrap()),
+            role: protocol::staff::StaffRole::Cashier,
+            active: true,
+        };
+        let big: Vec<_> = (0..500).map(record).collect();
+        let before = ingest.tip(&StoreId::hq());
+        assert!(matches!(
+            ingest.hq_write(HqWrite::Staff(big), &by),
+            Err(HqWriteError::TooLarge(_))
+        ));
+        assert_eq!(ingest.tip(&StoreId::hq()), before, "nothing written");
+        ingest
+            .hq_write(HqWrite::Staff((0..100).map(record).collect()), &by)
+            .unwrap();
+        assert_eq!(ingest.tip(&StoreId::hq()).next_seq, before.next_seq + 1);
+        let entry = storage
+            .entries(&StoreId::hq(), 1, 1)
+            .unwrap()
+            .pop()
+            .unwrap();
+        assert!(Entry::decode(&entry).is_ok(), "what is written can be read");
+    }
+}

@@ -1,0 +1,251 @@
+use super::*;
+use crate::storage::MemHubStore;
+use protocol::member::{Gender, Profile};
+use protocol::wallet::RightsOp;
+use protocol::{Hlc, StaffId, TxId};
+
+fn registration(store: &StoreId, tip: ChainTip, phone: &str) -> Entry {
+    let profile = Profile {
+        name: "会员".into(),
+        phone: Phone::parse(phone).unwrap(),
+        card_no: None,
+        birthday: None,
+        gender: Gender::Unspecified,
+        tags: Default::default(),
+        notes: String::new(),
+        tier: "standard".into(),
+        custom: Default::default(),
+        home_store: store.clone(),
+        join_date: chrono_date(),
+        referrer: None,
+    };
+    let (_, change) = MemberDoc::create(store, 1, &profile).unwrap();
+    Entry {
+        origin: store.clone(),
+        seq: tip.next_seq,
+        hlc: Hlc {
+            wall_ms: tip.next_seq,
+            logical: 0,
+        },
+        business_date: chrono_date(),
+        staff: StaffId::system(),
+        tx: TxId::parse(&format!("{store}-reg-{:04}", tip.next_seq)).unwrap(),
+        prev_hash: tip.hash,
+        payload: Payload::MemberRegistered {
+            member_id: MemberId::mint(tip.next_seq, 7),
+            change,
+        },
+    }
+}
+
+fn chrono_date() -> chrono::NaiveDate {
+    chrono::NaiveDate::from_ymd_opt(2026, 11, 24).unwrap()
+}
+
+#[test]
+fn verify_finds_a_directory_that_does_not_match_the_feed() {
+    let storage: Arc<MemHubStore> = Arc::new(MemHubStore::default());
+    let mut ingest = Ingest::open(storage.clone(), Box::new(|| 0)).unwrap();
+    let s001 = StoreId::parse("S001").unwrap();
+    let mut tip = ChainTip::GENESIS;
+    let mut batch = Vec::new();
+    for phone in ["13800000001", "13800000002"] {
+        let entry = registration(&s001, tip, phone);
+        tip = tip.extend(&s001, &entry).unwrap();
+        batch.push(Sealed::new(entry));
+    }
+    assert_eq!(ingest.ingest(&s001, batch, 2).unwrap(), 2);
+    ingest.flush().unwrap();
+    let report = verify(&*storage).unwrap();
+    assert!(report.is_clean(), "{report:?}");
+    assert_eq!((report.entries, report.feed, report.members), (2, 2, 2));
+
+    let mut forged = storage.members().unwrap()[0].clone();
+    forged.profile.name = "篡改".into();
+    let append = Append {
+        store: &s001,
+        entries: Vec::new(),
+        tip,
+        status: StoreStatus {
+            acked_seq: 2,
+            log_len: 2,
+            ..StoreStatus::default()
+        },
+        feed: Vec::new(),
+        feed_len: 2,
+        members: vec![forged],
+        wallets: Vec::new(),
+        phones: Vec::new(),
+        views: Vec::new(),
+        keys: Vec::new(),
+        erased: Vec::new(),
+    };
+    storage.append(append).unwrap();
+    assert!(!verify(&*storage).unwrap().is_clean());
+}
+
+/// 会员搜索's index on disk is checked too: a key lost or left behind is a difference.
+#[test]
+fn verify_finds_a_search_index_that_does_not_file_the_members() {
+    let dir = std::env::temp_dir().join(format!("hub-verify-sx-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let storage = Arc::new(crate::storage::SledHubStore::open(&dir).unwrap());
+    let mut ingest = Ingest::open(storage.clone(), Box::new(|| 0)).unwrap();
+    let s001 = StoreId::parse("S001").unwrap();
+    let entry = registration(&s001, ChainTip::GENESIS, "13800000001");
+    assert_eq!(
+        ingest.ingest(&s001, vec![Sealed::new(entry)], 1).unwrap(),
+        1
+    );
+    ingest.flush().unwrap();
+    let report = verify(&*storage).unwrap();
+    assert!(report.is_clean(), "{report:?}");
+
+    let keys: Vec<sled::IVec> = storage
+        .db()
+        .scan_prefix(b"sx/")
+        .keys()
+        .map(Result::unwrap)
+        .collect();
+    assert!(
+        !keys.is_empty(),
+        "the member is filed under its name and phone"
+    );
+    storage.db().remove(&keys[0]).unwrap();
+    let report = verify(&*storage).unwrap();
+    assert!(report.mentions("lacks 1"), "{report:?}");
+    storage.db().insert(&keys[0], &[][..]).unwrap();
+    storage.db().insert(b"sx/t/0001/nobody", &[][..]).unwrap();
+    let report = verify(&*storage).unwrap();
+    assert!(report.mentions("1 keys no member files"), "{report:?}");
+    drop((ingest, storage));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+pub(super) fn wallet_entry(
+    store: &StoreId,
+    tip: ChainTip,
+    member: MemberId,
+    ops: Vec<RightsOp>,
+) -> Entry {
+    let mut entry = registration(store, tip, "13800000009");
+    entry.tx = TxId::parse(&format!("{store}-wallet-{:04}", tip.next_seq)).unwrap();
+    entry.payload = Payload::Wallet {
+        member_id: member,
+        event: WalletEvent::Rights {
+            movement: Movement::Recall,
+        },
+        ops,
+    };
+    entry
+}
+
+#[test]
+fn asks_are_granted_from_a_recall_and_overspending_is_flagged() {
+    use protocol::escrow::Change;
+    use protocol::wallet::Counter;
+    let storage: Arc<MemHubStore> = Arc::new(MemHubStore::default());
+    let mut ingest = Ingest::open(storage.clone(), Box::new(|| 0)).unwrap();
+    let (s001, s002) = (
+        StoreId::parse("S001").unwrap(),
+        StoreId::parse("S002").unwrap(),
+    );
+    let member = MemberId::mint(1, 7);
+    let credit = RightsOp {
+        counter: Counter::Principal,
+        change: Change::Credit {
+            units: 100,
+            total: 100,
+        },
+    };
+    let topped = wallet_entry(&s001, ChainTip::GENESIS, member, vec![credit]);
+    let tip = ChainTip::GENESIS.extend(&s001, &topped).unwrap();
+    ingest.ingest(&s001, vec![Sealed::new(topped)], 1).unwrap();
+    // S002 asks for 30: HQ's pool is empty, so S001 is asked to hand back, once it is
+    // connected (before that, the ask is told the rights are out of reach).
+    let ask = Ask {
+        id: TxId::parse("ask-00000001").unwrap(),
+        member,
+        wants: vec![(Counter::Principal, 30)],
+        holding: None,
+    };
+    assert_eq!(
+        ingest.serve_ask(&s002, &ask, true).unwrap(),
+        AskStep::Unreachable(vec![s001.clone()])
+    );
+    ingest.link(&s001, true);
+    let AskStep::Recall(recalls) = ingest.serve_ask(&s002, &ask, true).unwrap() else {
+        panic!("expected a recall");
+    };
+    assert_eq!(recalls[0].0, s001);
+    assert_eq!(ingest.serve_ask(&s002, &ask, false).unwrap(), AskStep::Wait);
+    let handed = RightsOp {
+        counter: Counter::Principal,
+        change: Change::Transfer {
+            to: StoreId::hq(),
+            units: 30,
+            total: 30,
+        },
+    };
+    let back = wallet_entry(&s001, tip, member, vec![handed]);
+    let tip = tip.extend(&s001, &back).unwrap();
+    ingest.ingest(&s001, vec![Sealed::new(back)], 2).unwrap();
+    assert!(matches!(
+        ingest.serve_ask(&s002, &ask, false).unwrap(),
+        AskStep::Granted { .. }
+    ));
+    ingest.flush().unwrap();
+    let wallet = storage.wallet(&member).unwrap().unwrap();
+    assert_eq!(wallet.held(&Counter::Principal, &s002), 30);
+    assert!(verify(&*storage).unwrap().is_clean());
+    // S002 asks before the grant reaches it (it holds nothing, it says): the grant on its
+    // way counts. For 30, nothing more moves; for 80 (of the 100), 50 more are recalled,
+    // where an ask that did not say what it holds is refused (70 could move).
+    let unseen = |units, log_len| Ask {
+        id: TxId::parse("ask-00000002").unwrap(),
+        member,
+        wants: vec![(Counter::Principal, units)],
+        holding: Some(protocol::sync::Holding {
+            log_len,
+            held: vec![0],
+        }),
+    };
+    let feed_len = ingest.feed_len();
+    assert_eq!(
+        ingest.serve_ask(&s002, &unseen(30, 0), true).unwrap(),
+        AskStep::Granted {
+            feed_upto: feed_len
+        }
+    );
+    assert_eq!(ingest.feed_len(), feed_len, "nothing written");
+    let AskStep::Recall(recalls) = ingest.serve_ask(&s002, &unseen(80, 0), true).unwrap() else {
+        panic!("expected a recall");
+    };
+    assert_eq!(recalls[0].1.units, 50);
+    let blind = Ask {
+        holding: None,
+        ..unseen(80, 0)
+    };
+    assert!(matches!(
+        ingest.serve_ask(&s002, &blind, true).unwrap(),
+        AskStep::Refused(_)
+    ));
+    // An ask made after S002 wrote an entry the hub has not got waits for it.
+    assert_eq!(
+        ingest.serve_ask(&s002, &unseen(30, 1), true).unwrap(),
+        AskStep::Wait
+    );
+    // S001 (its software changed) spends 80 while it holds 70: kept, and flagged.
+    let overspent = RightsOp {
+        counter: Counter::Principal,
+        change: Change::Debit {
+            units: 80,
+            total: 80,
+        },
+    };
+    let bad = wallet_entry(&s001, tip, member, vec![overspent]);
+    ingest.ingest(&s001, vec![Sealed::new(bad)], 3).unwrap();
+    ingest.flush().unwrap();
+    let report = verify(&*storage).unwrap();
+    assert!(report.mentions("fails the audit"), "{report:?}");
+}
