@@ -16,10 +16,10 @@ use protocol::returns::{self, ItemReturn, ReturnError};
 use protocol::sale::Tender;
 use protocol::stock::next_change;
 use protocol::wallet::{CardId, Counter, REASON_CHARS_MAX, WalletError, check_text, lot_year};
-use protocol::{MemberId, SaleId, Sku};
+use protocol::{Fen, MemberId, SaleId, Sku};
 
-use super::{Journal, Outcome, Rejection, Request, SaleReturn, missing, units};
-use crate::views::{ItemSaleView, Overlay, keys};
+use super::{Journal, Outcome, Rejection, Request, SaleReturn, fen, missing, sale_outcome, units};
+use crate::views::{self, ItemSaleView, Overlay, SaleView, keys};
 
 /// The right to take a sale's returns.
 pub fn return_token(sale: &SaleId) -> Counter {
@@ -186,6 +186,81 @@ impl From<ReturnError> for Rejection {
             ReturnError::NothingLeft(id) => Rejection::AlreadyReturned(id),
             other => Rejection::ItemReturn(other),
         }
+    }
+}
+
+impl Journal {
+    pub(super) fn return_sale(&mut self, r: Request<SaleReturn>) -> Result<Outcome, Rejection> {
+        let id = r.body.sale_id.clone();
+        if let Some(view) = self.read::<views::ItemSaleView>(&keys::item_sale(&id))? {
+            return self.return_items(&r, view);
+        }
+        let Some(view) = self.read::<SaleView>(&keys::sale(&id))? else {
+            return Err(Rejection::SaleNotFound(id));
+        };
+        if r.body.lines.is_some() {
+            return Err(protocol::returns::ReturnError::Lines.into());
+        }
+        let here = self.settings.store_id.clone();
+        if view.origin != here {
+            return Err(Rejection::ReturnElsewhere(id, view.origin));
+        }
+        if view.returned_by.is_some() {
+            return Err(Rejection::AlreadyReturned(id));
+        }
+        check_text(&r.body.reason, REASON_CHARS_MAX)?;
+        let sale = &view.sale;
+        let mut ops = Vec::new();
+        let mut refund = sale.tender.clone();
+        if let Some(member) = sale.member_id {
+            let mut wallet = self.wallet_of(&member)?;
+            let earned = units(Fen(sale.points_earned.0))?;
+            if earned > 0 {
+                let lot = Counter::Points {
+                    year: lot_year(view.business_date),
+                };
+                ops.push(wallet.take(&here, &lot, earned)?);
+            }
+            if let Tender::StoredValue {
+                principal,
+                bonus,
+                overdraft,
+            } = sale.tender
+            {
+                // What the member still owes for this sale is forgiven; what they already paid
+                // off comes back as principal, like the rest.
+                let forgiven = units(overdraft)?.min(wallet.owed_at(&here));
+                let paid_off = units(overdraft)? - forgiven;
+                let principal = units(principal)? + paid_off;
+                for (counter, units) in [
+                    (Counter::Principal, principal),
+                    (Counter::Bonus, units(bonus)?),
+                ] {
+                    if units > 0 {
+                        ops.push(wallet.give(&here, &counter, units)?);
+                    }
+                }
+                refund = Tender::StoredValue {
+                    principal: fen(principal),
+                    bonus,
+                    overdraft: fen(forgiven),
+                };
+            }
+        }
+        let payload = Payload::Return {
+            sale: id.clone(),
+            member_id: sale.member_id,
+            amount: sale.amount,
+            refund,
+            reason: r.body.reason.trim().to_owned(),
+            ops,
+        };
+        let now_ms = (self.env.now_ms)();
+        let when = self.points_when(now_ms);
+        let member = sale.member_id;
+        self.append(&r, now_ms, payload, |ov| {
+            sale_outcome(ov, &id, member, &here, when)
+        })
     }
 }
 

@@ -1,0 +1,323 @@
+//! Applying the hub's feed: other stores' members and wallet changes, grants and rules.
+
+use super::*;
+
+impl Journal {
+    /// How far the hub's feed is applied here (visible at once, as every write).
+    pub fn feed_applied(&self) -> Result<u64, StoreError> {
+        Ok(self.read(keys::FEED_APPLIED)?.unwrap_or(0))
+    }
+
+    /// Applies feed items after the position already applied; positions make this idempotent.
+    pub fn apply_feed(
+        &mut self,
+        upto: u64,
+        items: Vec<FeedItem>,
+        member_keys: Vec<(MemberId, Option<MemberKey>)>,
+    ) -> Result<Reply, Rejection> {
+        let applied = self.feed_applied()?;
+        if upto <= applied {
+            return Ok(Reply {
+                outcome: Outcome::FeedApplied { upto: applied },
+                replayed: true,
+            });
+        }
+        let now_ms = (self.env.now_ms)();
+        let mut ov = Overlay::new(&*self.store);
+        // The keys that unlock these items go in the same batch, before them.
+        for (member, key) in member_keys {
+            use crate::sealed::KeyState;
+            match (key, crate::sealed::member_key(&ov, &member)?) {
+                (Some(key), KeyState::Unknown) => {
+                    ov.put(crate::sealed::key_of(&member), key.as_bytes().to_vec());
+                }
+                (Some(_), KeyState::Held(_) | KeyState::Erased) => {}
+                (None, KeyState::Erased) => {}
+                (None, KeyState::Held(_) | KeyState::Unknown) => {
+                    views::erase_member(&mut ov, &member)?;
+                }
+            }
+        }
+        for item in items
+            .into_iter()
+            .filter(|i| i.position > applied && i.position <= upto)
+        {
+            if let Ok(entry) = Entry::decode(&item.entry) {
+                if entry.origin == self.settings.store_id {
+                    continue;
+                }
+                if let Err(skew) = self.clock.observe(now_ms, entry.hlc) {
+                    tracing::warn!(origin = %entry.origin, seq = entry.seq, %skew, "feed entry from the future");
+                }
+            }
+            let position = item.position;
+            let entry = protocol::sync::thicken_entry(item.entry, |member, prefix| {
+                views::change_starting(&ov, member, prefix)
+            })
+            .map_err(|e| Rejection::FeedUnreadable {
+                position,
+                reason: e.to_string(),
+            })?;
+            views::apply_foreign_entry(&mut ov, &entry)?;
+            let record = views::FeedRecord {
+                before_seq: self.tip.next_seq,
+                entry,
+            };
+            ov.put(keys::feed(item.position), views::encode(&record));
+        }
+        ov.put(keys::FEED_APPLIED.to_vec(), views::encode(&upto));
+        self.store.apply(ov.into_batch())?;
+        if let Some(published) = views::chain_rules(&*self.store)? {
+            self.settings.adopt(&published.rules);
+        }
+        if !self.fenced
+            && self
+                .store
+                .get(&keys::fenced(&self.settings.store_id))?
+                .is_some()
+        {
+            self.fenced = true;
+            tracing::error!(
+                "headquarters fenced this store and took back the member rights it held: \
+                 stored value, points, cards and coupons stop here; cash sales go on"
+            );
+        }
+        Ok(Reply {
+            outcome: Outcome::FeedApplied { upto },
+            replayed: false,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::tests::*;
+    use crate::store::MemStore;
+
+    /// A member who joined at `at`, as another store's feed brings them.
+    fn remote_profile(at: &StoreId, phone: &str) -> Profile {
+        Profile {
+            name: "异地会员".into(),
+            phone: Phone::parse(phone).unwrap(),
+            card_no: None,
+            birthday: None,
+            gender: Gender::Unspecified,
+            tags: Default::default(),
+            notes: String::new(),
+            tier: "standard".into(),
+            custom: Default::default(),
+            home_store: at.clone(),
+            join_date: chrono::NaiveDate::from_ymd_opt(2026, 11, 24).unwrap(),
+            referrer: None,
+        }
+    }
+
+    /// An entry of `origin`'s log as the feed carries it (its chain is the hub's concern).
+    fn foreign_entry(origin: &StoreId, seq: u64, payload: Payload) -> Entry {
+        Entry {
+            origin: origin.clone(),
+            seq,
+            hlc: Hlc {
+                wall_ms: 1_795_451_400_000,
+                logical: 0,
+            },
+            business_date: chrono::NaiveDate::from_ymd_opt(2026, 11, 24).unwrap(),
+            staff: StaffId::system(),
+            tx: TxId::parse(&format!("{}-key-{seq:04}", origin.as_str().to_lowercase())).unwrap(),
+            prev_hash: protocol::entry::EntryHash::GENESIS,
+            payload,
+        }
+    }
+
+    #[test]
+    fn a_bad_feed_entry_is_skipped_and_the_feed_goes_on() {
+        let store = Arc::new(MemStore::default());
+        let mut journal = Journal::open(store.clone(), settings(), seeded_env(4)).unwrap();
+        let s002 = StoreId::parse("S002").unwrap();
+        let profile = remote_profile(&s002, "13800000002");
+        let (_, change) = MemberDoc::create(&s002, 1, &profile).unwrap();
+        let member_id = MemberId::mint(1, 2);
+        let foreign = |seq, payload| foreign_entry(&s002, seq, payload);
+        let damaged = foreign(
+            1,
+            Payload::MemberEdited {
+                member_id,
+                change: vec![1, 2, 3],
+            },
+        );
+        let good = foreign(2, Payload::MemberRegistered { member_id, change });
+        let items = vec![
+            FeedItem {
+                position: 1,
+                entry: vec![0xff, 0x00],
+            },
+            FeedItem {
+                position: 2,
+                entry: damaged.encode(),
+            },
+            FeedItem {
+                position: 3,
+                entry: good.encode(),
+            },
+        ];
+        journal.apply_feed(3, items, Vec::new()).unwrap();
+        journal.flush().unwrap();
+        let views = crate::views::Views::new(store.clone());
+        assert_eq!(views.feed_applied().unwrap(), 3);
+        assert_eq!(
+            views.member_by_phone(&profile.phone).unwrap(),
+            Some(member_id)
+        );
+        let report = views::rebuild(&*store, &StoreCalendar::default()).unwrap();
+        assert!(report.is_clean(), "{report:?}");
+        assert_eq!(report.feed_entries, 3);
+    }
+
+    /// A member from before sealing, erased at headquarters while an edit of theirs was still
+    /// on its way: the edit arrives thin, is made whole from the hashes their tombstone kept,
+    /// and skipped — the feed goes on, and nothing of them comes back.
+    #[test]
+    fn a_thin_change_of_an_erased_member_does_not_stop_the_feed() {
+        use protocol::member::ProfilePatch;
+        let store = Arc::new(MemStore::default());
+        let mut journal = Journal::open(store.clone(), settings(), seeded_env(5)).unwrap();
+        let s002 = StoreId::parse("S002").unwrap();
+        let (mut doc, created) =
+            MemberDoc::create(&s002, 1, &remote_profile(&s002, "13800000004")).unwrap();
+        let patch = ProfilePatch {
+            notes: Some("常买绿茶".to_owned()),
+            ..ProfilePatch::default()
+        };
+        let edit = doc.edit(&s002, 2, &patch).unwrap().unwrap();
+        let member_id = MemberId::mint(1, 4);
+        let registered = foreign_entry(
+            &s002,
+            1,
+            Payload::MemberRegistered {
+                member_id,
+                change: created,
+            },
+        );
+        let mut edited = foreign_entry(
+            &s002,
+            2,
+            Payload::MemberEdited {
+                member_id,
+                change: edit,
+            },
+        );
+        if let Payload::MemberEdited { change, .. } = &mut edited.payload {
+            *change = protocol::thin::thin(change);
+        }
+        let feed = |position: u64, entry: &Entry| FeedItem {
+            position,
+            entry: entry.encode(),
+        };
+        journal
+            .apply_feed(1, vec![feed(1, &registered)], Vec::new())
+            .unwrap();
+        journal
+            .apply_feed(2, vec![feed(2, &edited)], vec![(member_id, None)])
+            .unwrap();
+        journal.flush().unwrap();
+        let views = crate::views::Views::new(store.clone());
+        assert_eq!(views.feed_applied().unwrap(), 2);
+        assert_eq!(views.member(&member_id).unwrap(), None);
+        let phone = Phone::parse("13800000004").unwrap();
+        assert_eq!(views.member_by_phone(&phone).unwrap(), None);
+        let report = views::rebuild(&*store, &StoreCalendar::default()).unwrap();
+        assert!(report.is_clean(), "{report:?}");
+    }
+
+    /// The feed's member changes come thin from sync version 3: the store makes them whole
+    /// from the changes it holds and keeps the bytes as they were made; one that follows a
+    /// change not held here is refused and nothing is applied.
+    #[test]
+    fn a_thin_member_change_from_the_feed_is_made_whole() {
+        use protocol::member::ProfilePatch;
+        let store = Arc::new(MemStore::default());
+        let mut journal = Journal::open(store.clone(), settings(), seeded_env(5)).unwrap();
+        let s002 = StoreId::parse("S002").unwrap();
+        let profile = remote_profile(&s002, "13800000003");
+        let (mut doc, created) = MemberDoc::create(&s002, 1, &profile).unwrap();
+        let rename = |doc: &mut MemberDoc, name: &str| {
+            let patch = ProfilePatch {
+                name: Some(name.to_owned()),
+                ..ProfilePatch::default()
+            };
+            doc.edit(&s002, 2, &patch).unwrap().unwrap()
+        };
+        let mut elsewhere = doc.clone();
+        let renamed = rename(&mut doc, "改名会员");
+        rename(&mut elsewhere, "别处");
+        let unseen = rename(&mut elsewhere, "别处二");
+        let member_id = MemberId::mint(1, 3);
+        let item = |position, seq, payload| {
+            let entry = foreign_entry(&s002, seq, payload);
+            let whole = entry.encode();
+            let mut thin = entry;
+            if let Payload::MemberRegistered { change, .. } | Payload::MemberEdited { change, .. } =
+                &mut thin.payload
+            {
+                *change = protocol::thin::thin(change);
+            }
+            (
+                FeedItem {
+                    position,
+                    entry: thin.encode(),
+                },
+                whole,
+            )
+        };
+        let (registered, registered_whole) = item(
+            1,
+            1,
+            Payload::MemberRegistered {
+                member_id,
+                change: created,
+            },
+        );
+        let (edited, edited_whole) = item(
+            2,
+            2,
+            Payload::MemberEdited {
+                member_id,
+                change: renamed,
+            },
+        );
+        assert_ne!(edited.entry, edited_whole, "an edit has something to thin");
+        for (upto, items) in [(1, vec![registered]), (2, vec![edited])] {
+            journal.apply_feed(upto, items, Vec::new()).unwrap();
+        }
+        let (lost, _) = item(
+            3,
+            3,
+            Payload::MemberEdited {
+                member_id,
+                change: unseen,
+            },
+        );
+        assert!(matches!(
+            journal.apply_feed(3, vec![lost], Vec::new()),
+            Err(Rejection::FeedUnreadable { position: 3, .. })
+        ));
+        journal.flush().unwrap();
+        let views = crate::views::Views::new(store.clone());
+        assert_eq!(views.feed_applied().unwrap(), 2);
+        assert_eq!(
+            views.member(&member_id).unwrap().unwrap().profile.name,
+            "改名会员"
+        );
+        let kept: Vec<Vec<u8>> = [1, 2]
+            .iter()
+            .map(|p| {
+                let record: views::FeedRecord = journal.read(&keys::feed(*p)).unwrap().unwrap();
+                record.entry
+            })
+            .collect();
+        assert_eq!(kept, vec![registered_whole, edited_whole]);
+        let report = views::rebuild(&*store, &StoreCalendar::default()).unwrap();
+        assert!(report.is_clean(), "{report:?}");
+    }
+}

@@ -1,0 +1,130 @@
+//! Group commit: the journal's thread takes what arrived together, writes it as one batch,
+//! flushes once and only then answers; grants wait here for the feed that brings them.
+
+use super::*;
+
+/// Where a command's result goes.
+pub type Replier = oneshot::Sender<Result<Reply, Rejection>>;
+type Envelope = (Message, Replier);
+
+/// How the HTTP handlers reach the journal.
+#[derive(Clone)]
+pub struct JournalHandle {
+    commands: mpsc::Sender<Envelope>,
+    log_len: watch::Receiver<u64>,
+}
+
+impl JournalHandle {
+    pub async fn send(&self, message: impl Into<Message>) -> Result<Reply, Rejection> {
+        let (reply, answer) = oneshot::channel();
+        self.send_with(message, reply).await?;
+        answer.await.map_err(|_| Rejection::Unavailable)?
+    }
+
+    /// Queues a request or control message whose result goes to `reply` (for another task to
+    /// wait on).
+    pub async fn send_with(
+        &self,
+        message: impl Into<Message>,
+        reply: Replier,
+    ) -> Result<(), Rejection> {
+        self.commands
+            .send((message.into(), reply))
+            .await
+            .map_err(|_| Rejection::Unavailable)
+    }
+
+    /// The length of this store's own log on disk, updated after every flush.
+    pub fn log_len(&self) -> watch::Receiver<u64> {
+        self.log_len.clone()
+    }
+}
+
+/// Runs the journal on its own thread (flushes block). Returns the handle and the thread, which
+/// ends when every handle is dropped or when storage fails.
+pub fn spawn(mut journal: Journal) -> (JournalHandle, std::thread::JoinHandle<()>) {
+    let (commands, mut inbox) = mpsc::channel::<Envelope>(4 * GROUP_COMMIT_MAX);
+    let (log_len_tx, log_len) = watch::channel(journal.tip().next_seq - 1);
+    let thread = std::thread::Builder::new()
+        .name("journal".to_owned())
+        .spawn(move || {
+            let mut group = Vec::with_capacity(GROUP_COMMIT_MAX);
+            // Requests waiting for the feed to bring granted rights (`Control::AfterFeed`).
+            let mut parked: Tracker<(Command, Replier)> = Tracker::default();
+            // A position that cannot be read lets a waiting command run, to meet the failure.
+            let fed_to = |journal: &Journal| journal.feed_applied().unwrap_or(u64::MAX);
+            while let Some(first) = inbox.blocking_recv() {
+                group.push(first);
+                while group.len() < GROUP_COMMIT_MAX {
+                    match inbox.try_recv() {
+                        Ok(next) => group.push(next),
+                        Err(_) => break,
+                    }
+                }
+                let mut results = Vec::with_capacity(group.len());
+                for (message, reply) in group.drain(..) {
+                    let control = match message {
+                        Message::Command(command) => {
+                            results.push((journal.handle(*command), reply));
+                            continue;
+                        }
+                        Message::Control(control) => control,
+                    };
+                    match control {
+                        Control::AfterFeed { .. } if reply.is_closed() => {}
+                        Control::AfterFeed { upto, then } if fed_to(&journal) < upto => {
+                            parked.granted(then.key().clone(), upto, (*then, reply));
+                        }
+                        Control::AfterFeed { then, .. } => {
+                            results.push((journal.handle(*then), reply));
+                        }
+                        Control::Withdraw { key } => {
+                            for (_, withdrawn) in parked.withdraw(&key) {
+                                let _ = withdrawn.send(Err(Rejection::Withdrawn));
+                            }
+                            let _ = reply.send(Err(Rejection::Withdrawn));
+                        }
+                        Control::Holding { member, counters } => {
+                            let holding = journal.holding(&member, &counters).map(|h| Reply {
+                                outcome: Outcome::Holding(h),
+                                replayed: false,
+                            });
+                            let _ = reply.send(holding);
+                        }
+                        Control::ApplyFeed { upto, items, keys } => {
+                            results.push((journal.apply_feed(upto, items, keys), reply));
+                            for (command, reply) in parked.due(fed_to(&journal)) {
+                                if !reply.is_closed() {
+                                    results.push((journal.handle(command), reply));
+                                }
+                            }
+                        }
+                    }
+                }
+                // Whoever gave up waiting (the till's request timed out) is not served later.
+                parked.retain(|(_, reply)| !reply.is_closed());
+                if results.is_empty() {
+                    continue;
+                }
+                let flushed = journal.flush();
+                for (result, reply) in results {
+                    let result = match (&flushed, result) {
+                        (Err(e), Ok(_)) => Err(Rejection::Storage(format!(
+                            "{e}; the outcome is unknown: retry with the same Idempotency-Key"
+                        ))),
+                        (_, result) => result,
+                    };
+                    let _ = reply.send(result);
+                }
+                if let Err(e) = flushed {
+                    // Fail-stop: the group may or may not be on disk. The tills were told to retry
+                    // with the same key, which is safe either way once the node is restarted.
+                    tracing::error!(error = %e, "flush failed; the node stops");
+                    std::process::exit(70);
+                }
+                log_len_tx.send_replace(journal.tip().next_seq - 1);
+            }
+        })
+        .expect("spawning the journal thread");
+    (JournalHandle { commands, log_len }, thread)
+}

@@ -1,0 +1,527 @@
+//! The journal: the one owner of the node's log and views (STYLE.md §6). It takes a closed set of
+//! commands, turns each into an entry plus its view updates and request record. Commands that
+//! arrive together form a group: the group is written as one atomic batch, flushed, and only then
+//! answered (group commit).
+
+use std::sync::Arc;
+
+use protocol::ask::Tracker;
+use protocol::calendar::StoreCalendar;
+use protocol::entry::{ChainTip, Entry, Payload};
+use protocol::member::{Gender, MemberDoc, Profile, ProfileError, ProfilePatch};
+use protocol::points::{EarnRule, Points};
+use protocol::rules::ChainRules;
+use protocol::sale::{QuickSaleRequest, SaleError, SaleLimits, Tender};
+use protocol::sync::FeedItem;
+use protocol::wallet::{
+    CARD_NAME_CHARS_MAX, CardId, CardKind, Counter, Movement, PointsPolicy, REASON_CHARS_MAX,
+    RightsOp, Summary, Wallet, WalletError, WalletEvent, WalletRules, check_text, lot_year,
+    top_up_bonus,
+};
+use protocol::{
+    CardNo, Fen, Hlc, HlcClock, MemberId, Money, Phone, SaleId, StaffId, StoreId, TxId,
+};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot, watch};
+
+mod checkout;
+mod commands;
+mod feed;
+mod group;
+pub mod held;
+mod inventory;
+mod members;
+mod quick_sale;
+mod returns;
+#[cfg(test)]
+mod tests;
+mod wallet;
+
+pub use checkout::{BasketLine, ItemCheckoutRequest, TenderError, TenderRequest, price_basket};
+pub use held::{HeldOrder, HeldView};
+pub use inventory::{
+    InventoryError, STOCKTAKE_SKUS_MAX, StockAction, StockOutcome, StockRequest, TransferAction,
+    TransferRequest,
+};
+
+use crate::store::{Batch, GroupBuffer, Store, StoreError};
+use crate::views::{self, MemberView, Overlay, SaleView, ViewError, keys};
+use protocol::seal::{IndexKey, MemberKey};
+
+/// At most this many commands share one flush, so one flush never holds up a till for long.
+pub const GROUP_COMMIT_MAX: usize = 256;
+
+pub use commands::*;
+pub use group::{JournalHandle, Replier, spawn};
+
+#[derive(Serialize, Deserialize)]
+struct RequestRecord {
+    fingerprint: [u8; 32],
+    outcome: Outcome,
+}
+
+/// The store's rules the journal applies.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub store_id: StoreId,
+    pub calendar: StoreCalendar,
+    pub limits: SaleLimits,
+    pub earn: EarnRule,
+    pub default_tier: String,
+    pub max_forward_skew_ms: u64,
+    pub wallet: WalletRules,
+    pub pricing: protocol::pricing::PricingRules,
+    /// Yuan per unit of each foreign currency the tills take as cash (外币现金).
+    pub rates: std::collections::BTreeMap<protocol::Currency, rust_decimal::Decimal>,
+    /// How many days late a sale may be entered (补录).
+    pub backdate_days_max: u32,
+    /// 改价: the lowest share of a line's price (percent) a cashier may set; lower needs a store
+    /// manager at the till.
+    pub override_floor_percent: u8,
+}
+
+impl Settings {
+    /// The member rules these settings apply (from `node.toml`, or headquarters').
+    pub fn rules(&self) -> ChainRules {
+        ChainRules {
+            earn: self.earn.clone(),
+            top_up_rules: self.wallet.top_up_rules.clone(),
+            tier_percent_off: self.pricing.tier_percent_off.clone(),
+            overdraft_member: self.wallet.overdraft_member,
+            overdraft_store: self.wallet.overdraft_store,
+            overdraft_needs_manager: self.wallet.overdraft_needs_manager,
+        }
+    }
+
+    /// Headquarters' member rules in place of the file's.
+    pub fn adopt(&mut self, rules: &ChainRules) {
+        self.earn = rules.earn.clone();
+        self.wallet.top_up_rules = rules.top_up_rules.clone();
+        self.pricing.tier_percent_off = rules.tier_percent_off.clone();
+        self.wallet.overdraft_member = rules.overdraft_member;
+        self.wallet.overdraft_store = rules.overdraft_store;
+        self.wallet.overdraft_needs_manager = rules.overdraft_needs_manager;
+    }
+}
+
+/// Where time and random bits come from: the system in production, a seed in the simulator.
+pub struct Environment {
+    pub now_ms: Box<dyn FnMut() -> u64 + Send>,
+    pub random: Box<dyn FnMut() -> u128 + Send>,
+}
+
+impl Environment {
+    /// The chain's time at this store (`crate::clock`) and the OS's random source.
+    pub fn with_clock(clock: &crate::clock::ChainClock) -> Self {
+        let clock = clock.clone();
+        Self {
+            now_ms: Box::new(move || clock.now_ms()),
+            ..Self::system()
+        }
+    }
+
+    pub fn system() -> Self {
+        Self {
+            now_ms: Box::new(|| {
+                let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+                since.map(|d| d.as_millis() as u64).unwrap_or(0)
+            }),
+            random: Box::new(|| {
+                let mut bytes = [0u8; 16];
+                // getrandom only fails when the OS has no entropy source at all.
+                getrandom::fill(&mut bytes).expect("the OS random source is unavailable");
+                u128::from_le_bytes(bytes)
+            }),
+        }
+    }
+}
+
+pub struct Journal {
+    store: Arc<dyn Store>,
+    settings: Settings,
+    env: Environment,
+    clock: HlcClock,
+    tip: ChainTip,
+    /// Shut while this store may not spend member rights (cut off past its lease).
+    rights_gate: crate::lease::RightsGate,
+    /// Headquarters has fenced this store (its feed brought the take-back): it spends no
+    /// member rights any more.
+    fenced: bool,
+    /// Blinds the phone, card and search indexes (`crate::sealed`).
+    index: IndexKey,
+}
+
+impl Journal {
+    /// Opens the journal where the log on disk ends. Its writes go through a [`GroupBuffer`]:
+    /// nothing reaches `store` until [`Journal::flush`].
+    pub fn open(
+        store: Arc<dyn Store>,
+        settings: Settings,
+        mut env: Environment,
+    ) -> Result<Self, ViewError> {
+        let store: Arc<dyn Store> = Arc::new(GroupBuffer::new(store));
+        crate::sealed::ensure_index_key(&*store, || crate::sealed::draw(&mut *env.random))?;
+        let index = crate::sealed::index_key(&*store)?.ok_or_else(|| StoreError::Damaged {
+            key: "meta/index_key".into(),
+            reason: "missing after it was written".into(),
+        })?;
+        let prefix = keys::log_prefix(&settings.store_id);
+        let (tip, last) = match store.scan_prefix_rev(&prefix, 1)?.pop() {
+            Some((_, bytes)) => {
+                let entry = Entry::decode(&bytes)?;
+                (
+                    ChainTip {
+                        next_seq: entry.seq + 1,
+                        hash: entry.hash(),
+                    },
+                    entry.hlc,
+                )
+            }
+            None => (ChainTip::GENESIS, Hlc::ZERO),
+        };
+        let clock = HlcClock::new(last, settings.max_forward_skew_ms);
+        let mut settings = settings;
+        if let Some(published) = views::chain_rules(&*store)? {
+            settings.adopt(&published.rules);
+        }
+        let fenced = store.get(&keys::fenced(&settings.store_id))?.is_some();
+        Ok(Self {
+            store,
+            settings,
+            env,
+            clock,
+            tip,
+            rights_gate: Default::default(),
+            fenced,
+            index,
+        })
+    }
+
+    /// The gate the store's lease shuts (see `crate::lease`).
+    pub fn set_rights_gate(&mut self, gate: crate::lease::RightsGate) {
+        self.rights_gate = gate;
+    }
+
+    pub fn tip(&self) -> ChainTip {
+        self.tip
+    }
+
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.store.flush()
+    }
+
+    /// Applies one command (visible at once, durable at the next flush).
+    /// What this store holds of a member's counters, and how long its log is, read together
+    /// (for an ask to headquarters). Writes nothing.
+    pub fn holding(
+        &self,
+        member: &MemberId,
+        counters: &[Counter],
+    ) -> Result<protocol::sync::Holding, Rejection> {
+        let wallet: Wallet = self.read(&keys::wallet(member))?.unwrap_or_default();
+        let here = &self.settings.store_id;
+        let held = counters.iter().map(|c| wallet.held(c, here)).collect();
+        let log_len = self.tip.next_seq - 1;
+        Ok(protocol::sync::Holding { log_len, held })
+    }
+
+    pub fn handle(&mut self, command: Command) -> Result<Reply, Rejection> {
+        let (key, fingerprint, staff) = command.request();
+        if let Some(seen) = self.read::<RequestRecord>(&keys::idempotency(key))? {
+            // Kept keyed (`recorded_fingerprint`); a record from before that, as it came.
+            let same = seen.fingerprint == self.recorded_fingerprint(fingerprint)
+                || seen.fingerprint == fingerprint;
+            if !same {
+                return Err(Rejection::IdempotencyConflict(key.clone()));
+            }
+            let outcome = match seen.outcome {
+                Outcome::MemberRecorded { member_id, points } => Outcome::Member {
+                    member: self
+                        .member_view(&member_id)?
+                        .ok_or(Rejection::MemberNotFound(member_id))?,
+                    points,
+                },
+                outcome => outcome,
+            };
+            return Ok(Reply {
+                outcome,
+                replayed: true,
+            });
+        }
+        self.check_staff(staff)?;
+        let served_by = match &command {
+            Command::ItemCheckout(r) => r.body.served_by.as_ref(),
+            Command::HoldOrder(r) => r.body.served_by.as_ref(),
+            _ => None,
+        };
+        if let Some(served_by) = served_by {
+            self.check_staff(served_by)?;
+        }
+        let outcome = match command {
+            Command::RegisterMember(r) => self.register(r),
+            Command::EditMember(r) => self.edit(r),
+            Command::QuickCheckout(r) => self.checkout(r),
+            Command::Wallet(r) => self.wallet(r),
+            Command::ReturnSale(r) => self.return_sale(r),
+            Command::Stock(r) => self.stock(r),
+            Command::Transfer(r) => self.transfer(r),
+            Command::ItemCheckout(r) => self.item_checkout(r),
+            Command::HoldOrder(r) => self.hold(r),
+            Command::VoidHeld(r) => self.void_held(r),
+        }?;
+        Ok(Reply {
+            outcome,
+            replayed: false,
+        })
+    }
+
+    /// Refuses a staff id the directory does not know here (any id while it is empty).
+    fn check_staff(&self, id: &StaffId) -> Result<(), Rejection> {
+        let empty = self
+            .store
+            .scan_prefix_rev(protocol::staff::keys::PREFIX, 1)?
+            .is_empty();
+        protocol::staff::may_act(
+            &Overlay::new(&*self.store),
+            empty,
+            id,
+            &self.settings.store_id,
+        )
+        .map_err(Rejection::Staff)
+    }
+
+    fn check_phone_free(&self, phone: &Phone, me: Option<MemberId>) -> Result<(), Rejection> {
+        match self.other_filed(&crate::sealed::phone_key(&self.index, phone), me)? {
+            Some(owner) => Err(Rejection::PhoneTaken(phone.masked(), owner)),
+            None => Ok(()),
+        }
+    }
+
+    fn check_card_free(&self, card: &CardNo, me: Option<MemberId>) -> Result<(), Rejection> {
+        match self.other_filed(&crate::sealed::card_key(&self.index, card), me)? {
+            Some(owner) => Err(Rejection::CardTaken(card.clone(), owner)),
+            None => Ok(()),
+        }
+    }
+
+    /// A member other than `me` filed under a phone or card index prefix, if any.
+    fn other_filed(
+        &self,
+        prefix: &[u8],
+        me: Option<MemberId>,
+    ) -> Result<Option<MemberId>, StoreError> {
+        Ok(crate::sealed::filed_under(&*self.store, prefix)?
+            .into_iter()
+            .find(|owner| Some(*owner) != me))
+    }
+
+    fn member_exists(&self, id: &MemberId) -> Result<bool, StoreError> {
+        Ok(self.store.get(&keys::member(id))?.is_some())
+    }
+
+    /// A request's fingerprint as its record keeps it: an unkeyed hash of a registration's body
+    /// could be tested against guessed phones and names, an HMAC under the store's index key
+    /// cannot (without the key).
+    fn recorded_fingerprint(&self, fingerprint: [u8; 32]) -> [u8; 32] {
+        self.index.mac("request", &fingerprint)
+    }
+
+    /// A member's view, opened under their key.
+    fn member_view(&self, id: &MemberId) -> Result<Option<MemberView>, StoreError> {
+        crate::sealed::read(&*self.store, id, &keys::member(id))
+    }
+}
+
+impl Journal {
+    /// Reads and decodes one record (through the group buffer).
+    fn read<T: serde::de::DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StoreError> {
+        self.store
+            .get(key)?
+            .map(|bytes| views::decode(key, &bytes))
+            .transpose()
+    }
+
+    /// Writes the entry, its view updates and the request record as one batch.
+    fn append<T>(
+        &mut self,
+        r: &Request<T>,
+        now_ms: u64,
+        payload: Payload,
+        outcome: impl FnOnce(&mut Overlay<'_>) -> Result<Outcome, StoreError>,
+    ) -> Result<Outcome, Rejection> {
+        let today = self.settings.calendar.business_date(now_ms);
+        self.append_on(r, now_ms, today, payload, None, outcome)
+    }
+
+    /// `append`, booked on `business_date` (today, or the day a sale entered late was made),
+    /// followed by an audit note on it when there is one (the same request, the same batch).
+    /// `outcome` reads the views as written and may add writes of its own to the batch.
+    fn append_on<T>(
+        &mut self,
+        r: &Request<T>,
+        now_ms: u64,
+        business_date: chrono::NaiveDate,
+        payload: Payload,
+        note: Option<protocol::audit::Note>,
+        outcome: impl FnOnce(&mut Overlay<'_>) -> Result<Outcome, StoreError>,
+    ) -> Result<Outcome, Rejection> {
+        let mut ov = Overlay::new(&*self.store);
+        let mut tip = self.tip;
+        // The note is booked today, when it was done, for the day's audit log.
+        let today = self.settings.calendar.business_date(now_ms);
+        let note = note.map(|note| (Payload::Audit { note }, today));
+        for (payload, business_date) in std::iter::once((payload, business_date)).chain(note) {
+            let entry = Entry {
+                origin: self.settings.store_id.clone(),
+                seq: tip.next_seq,
+                hlc: self.clock.tick(now_ms),
+                business_date,
+                staff: r.staff.clone(),
+                tx: r.key.clone(),
+                prev_hash: tip.hash,
+                payload,
+            };
+            let bytes = entry.encode();
+            if bytes.len() > protocol::entry::ENTRY_BYTES_MAX {
+                return Err(Rejection::EntryTooLarge(bytes.len()));
+            }
+            views::apply_own_entry(&mut ov, &entry, &self.settings.calendar)?;
+            ov.put(keys::log(&entry.origin, entry.seq), bytes);
+            tip = ChainTip {
+                next_seq: entry.seq + 1,
+                hash: entry.hash(),
+            };
+        }
+        // The outcome may write too (a paid or voided held order goes in the same batch).
+        let outcome = outcome(&mut ov)?;
+        let record = RequestRecord {
+            fingerprint: self.recorded_fingerprint(r.fingerprint),
+            outcome: outcome.recorded(),
+        };
+        ov.put(keys::idempotency(&r.key), views::encode(&record));
+        self.store.apply(ov.into_batch())?;
+        self.tip = tip;
+        Ok(outcome)
+    }
+
+    /// A request that changed nothing still has its key recorded, so a retry gets the same answer.
+    fn record_only<T>(
+        &mut self,
+        r: &Request<T>,
+        outcome: impl FnOnce(&Overlay<'_>) -> Result<Outcome, StoreError>,
+    ) -> Result<Outcome, Rejection> {
+        let outcome = outcome(&Overlay::new(&*self.store))?;
+        self.record(r, Batch::default(), outcome)
+    }
+
+    /// Writes `batch` (records that are not log or views) with the request's record, as one
+    /// batch of the group.
+    fn record<T>(
+        &mut self,
+        r: &Request<T>,
+        mut batch: Batch,
+        outcome: Outcome,
+    ) -> Result<Outcome, Rejection> {
+        let record = RequestRecord {
+            fingerprint: self.recorded_fingerprint(r.fingerprint),
+            outcome: outcome.recorded(),
+        };
+        batch.put(keys::idempotency(&r.key), views::encode(&record));
+        self.store.apply(batch)?;
+        Ok(outcome)
+    }
+}
+
+/// A coupon's terms, checked: amounts within a sale's range, a percentage up to 100.
+fn check_offer(offer: &protocol::pricing::Coupon) -> Result<(), Rejection> {
+    use protocol::pricing::Coupon;
+    let fen_ok = |f: &Fen| (0..=100_000_000).contains(&f.0);
+    let ok = match offer {
+        // 满减 takes off less than the spend it needs (满5减10 would make a 6.00 basket free;
+        // a coupon with no threshold is a 代金券).
+        Coupon::AmountOff { threshold, off } => {
+            fen_ok(threshold) && fen_ok(off) && off.0 > 0 && off.0 < threshold.0
+        }
+        Coupon::PercentOff {
+            percent,
+            threshold,
+            cap,
+        } => {
+            *percent > rust_decimal::Decimal::ZERO
+                && *percent <= rust_decimal::Decimal::ONE_HUNDRED
+                && fen_ok(threshold)
+                && cap.as_ref().is_none_or(fen_ok)
+        }
+        Coupon::Voucher { value, threshold } => fen_ok(value) && value.0 > 0 && fen_ok(threshold),
+        Coupon::Experience { .. } => true,
+    };
+    match ok {
+        true => Ok(()),
+        false => Err(WalletError::NotPositive.into()),
+    }
+}
+
+/// A stored-value payment: the cell writes, `(principal, bonus)` taken, and what is owed.
+type Paid = (Vec<RightsOp>, (u64, u64), u64);
+
+fn missing(what: &str) -> StoreError {
+    StoreError::Damaged {
+        key: what.to_owned(),
+        reason: "view missing right after its entry".to_owned(),
+    }
+}
+
+fn member_outcome(
+    ov: &Overlay<'_>,
+    id: &MemberId,
+    (policy, today): (PointsPolicy, chrono::NaiveDate),
+) -> Result<Outcome, StoreError> {
+    let member = crate::sealed::read::<MemberView>(ov, id, &keys::member(id))?
+        .ok_or_else(|| missing("member"))?;
+    let wallet = ov.get_as::<Wallet>(&keys::wallet(id))?.unwrap_or_default();
+    let points = wallet.points_live(today, &policy);
+    Ok(Outcome::Member {
+        member,
+        points: Points(i64::try_from(points).unwrap_or(i64::MAX)),
+    })
+}
+
+/// A sale as written, with its member's wallet right after it.
+fn sale_outcome(
+    ov: &Overlay<'_>,
+    sale_id: &SaleId,
+    member: Option<MemberId>,
+    here: &StoreId,
+    (policy, today): (PointsPolicy, chrono::NaiveDate),
+) -> Result<Outcome, StoreError> {
+    let sale = ov
+        .get_as::<SaleView>(&keys::sale(sale_id))?
+        .ok_or_else(|| missing("sale"))?;
+    let wallet = match member {
+        Some(m) => Some(wallet_summary(ov, &m, here, today, &policy)?),
+        None => None,
+    };
+    Ok(Outcome::Sale { sale, wallet })
+}
+
+fn wallet_summary(
+    ov: &Overlay<'_>,
+    member: &MemberId,
+    here: &StoreId,
+    today: chrono::NaiveDate,
+    policy: &PointsPolicy,
+) -> Result<Summary, StoreError> {
+    let wallet = ov
+        .get_as::<Wallet>(&keys::wallet(member))?
+        .unwrap_or_default();
+    Ok(wallet.summary(here, today, policy))
+}
+
+/// Fen as rights units; a negative amount never gets this far.
+fn units(fen: Fen) -> Result<u64, WalletError> {
+    u64::try_from(fen.0).map_err(|_| WalletError::NotPositive)
+}
+
+fn fen(units: u64) -> Fen {
+    Fen(i64::try_from(units).unwrap_or(i64::MAX))
+}
