@@ -1,0 +1,292 @@
+//! Headquarters' end of a session, sans IO.
+
+use super::*;
+
+/// What the hub-side session asks its shell to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HubEvent {
+    /// The store said hello: stream the feed to it from `feed_applied + 1`.
+    Hello { log_len: u64, feed_applied: u64 },
+    /// Persist these verified entries (in order) with the members' keys the store sent for
+    /// them, then call [`HubSession::persisted`].
+    Persist {
+        entries: Vec<Sealed>,
+        log_len: u64,
+        keys: Vec<(MemberId, MemberKey)>,
+    },
+    /// Serve this ask, then call [`HubSession::answer`].
+    Ask(Ask),
+    /// The store's clock read `store_ms` when it heard the hub's (version 4).
+    Clock { store_ms: u64 },
+}
+
+/// The hub's end of a session with one authenticated store.
+#[derive(Debug)]
+pub struct HubSession {
+    store: StoreId,
+    /// The version agreed in `Hello` (1 before it).
+    version: u16,
+    greeted: bool,
+    /// The tip after every entry handed out for persisting (persisted or not yet).
+    verified: ChainTip,
+    transmit: VecDeque<HubMsg>,
+    events: VecDeque<HubEvent>,
+    /// Keys the store sent for its next push.
+    keys: Vec<(MemberId, MemberKey)>,
+}
+
+impl HubSession {
+    /// `store` comes from the client certificate; `tip` is where the hub's copy of its log ends.
+    pub fn new(store: StoreId, tip: ChainTip) -> Self {
+        Self {
+            store,
+            version: 1,
+            greeted: false,
+            verified: tip,
+            transmit: VecDeque::new(),
+            events: VecDeque::new(),
+            keys: Vec::new(),
+        }
+    }
+
+    /// Makes a version 3 push whole before [`handle`](Self::handle): its member changes came
+    /// thin ([`crate::thin`]); `known` finds the hub's change of a member whose hash starts with
+    /// the given bytes. A dependency the hub does not hold is malformed. Anything else passes.
+    pub fn thicken(
+        &self,
+        msg: StoreMsg,
+        known: impl FnMut(&MemberId, &[u8; crate::thin::HASH_KEPT]) -> Option<[u8; 32]>,
+    ) -> Result<StoreMsg, SyncError> {
+        match msg {
+            StoreMsg::PushChained {
+                log_len,
+                tip,
+                entries,
+            } if self.version >= 3 => Ok(StoreMsg::PushChained {
+                log_len,
+                tip,
+                entries: thicken_push(entries, known)?,
+            }),
+            other => Ok(other),
+        }
+    }
+
+    pub fn handle(&mut self, msg: StoreMsg) -> Result<(), SyncError> {
+        match msg {
+            StoreMsg::Hello {
+                versions,
+                store,
+                log_len,
+                feed_applied,
+            } => {
+                if self.greeted {
+                    return Err(SyncError::Unexpected("a second Hello"));
+                }
+                let Some(version) = negotiate(&versions) else {
+                    return Err(SyncError::Version(versions));
+                };
+                if store != self.store {
+                    return Err(SyncError::WrongStore {
+                        claimed: store,
+                        authenticated: self.store.clone(),
+                    });
+                }
+                self.greeted = true;
+                self.version = version;
+                let acked_seq = self.verified.next_seq - 1;
+                self.transmit
+                    .push_back(HubMsg::Welcome { version, acked_seq });
+                self.events.push_back(HubEvent::Hello {
+                    log_len,
+                    feed_applied,
+                });
+            }
+            StoreMsg::Push { log_len, entries } => {
+                if !self.greeted {
+                    return Err(SyncError::Unexpected("Push before Hello"));
+                }
+                self.take_push(log_len, &entries, None)?;
+            }
+            StoreMsg::PushChained {
+                log_len,
+                tip,
+                entries,
+            } => {
+                if !self.greeted || self.version < 2 {
+                    return Err(SyncError::Unexpected("PushChained outside version 2"));
+                }
+                self.take_push(log_len, &entries, Some(tip))?;
+            }
+            StoreMsg::AskHolding {
+                mut ask,
+                log_len,
+                held,
+            } => {
+                if !self.greeted || self.version < 3 {
+                    return Err(SyncError::Unexpected("AskHolding outside version 3"));
+                }
+                if held.len() != ask.wants.len() {
+                    return Err(SyncError::Malformed(format!(
+                        "an ask for {} counters holding {}",
+                        ask.wants.len(),
+                        held.len()
+                    )));
+                }
+                ask.holding = Some(Holding { log_len, held });
+                self.take_ask(ask)?;
+            }
+            StoreMsg::Ask(ask) => self.take_ask(ask)?,
+            StoreMsg::Clock { now_ms } => {
+                if !self.greeted || self.version < 4 {
+                    return Err(SyncError::Unexpected("Clock outside version 4"));
+                }
+                self.events.push_back(HubEvent::Clock { store_ms: now_ms });
+            }
+            StoreMsg::Keys(keys) => {
+                if !self.greeted || self.version < 5 {
+                    return Err(SyncError::Unexpected("Keys outside version 5"));
+                }
+                if self.keys.len() + keys.len() > KEYS_MAX {
+                    return Err(SyncError::Malformed(format!("{} keys", keys.len())));
+                }
+                self.keys.extend(keys);
+            }
+        }
+        Ok(())
+    }
+
+    /// Tells the store the hub's clock, once welcomed (version 4; nothing before it).
+    pub fn clock(&mut self, now_ms: u64) {
+        if self.greeted && self.version >= 4 {
+            self.transmit.push_back(HubMsg::Clock { now_ms });
+        }
+    }
+
+    fn take_ask(&mut self, ask: Ask) -> Result<(), SyncError> {
+        if !self.greeted {
+            return Err(SyncError::Unexpected("Ask before Hello"));
+        }
+        let mut counters: Vec<_> = ask.wants.iter().map(|(c, _)| c).collect();
+        counters.sort();
+        counters.dedup();
+        if ask.wants.is_empty()
+            || ask.wants.len() > ASK_WANTS_MAX
+            || counters.len() != ask.wants.len()
+            || ask.wants.iter().any(|(_, units)| *units == 0)
+        {
+            return Err(SyncError::Malformed(format!(
+                "an ask for {} counters",
+                ask.wants.len()
+            )));
+        }
+        self.events.push_back(HubEvent::Ask(ask));
+        Ok(())
+    }
+
+    /// Verifies a push against the chain as this session knows it and hands the new entries
+    /// out for persisting. With `chained` (version 2) each entry's `prev_hash` is the hash of the
+    /// one before, and the last one's hash must be `chained`.
+    fn take_push(
+        &mut self,
+        log_len: u64,
+        entries: &[Vec<u8>],
+        chained: Option<EntryHash>,
+    ) -> Result<(), SyncError> {
+        if entries.len() > PUSH_ENTRIES_MAX {
+            return Err(SyncError::Malformed(format!(
+                "a push of {} entries",
+                entries.len()
+            )));
+        }
+        let mut fresh = Vec::with_capacity(entries.len());
+        let mut tip = self.verified;
+        for bytes in entries {
+            let mut entry = Entry::decode(bytes)?;
+            if entry.origin == self.store && entry.seq < tip.next_seq {
+                continue; // already held: a resend after a lost acknowledgement
+            }
+            if chained.is_some() {
+                entry.prev_hash = tip.hash;
+            }
+            let sealed = Sealed::new(entry);
+            tip = tip.extend_sealed(&self.store, &sealed)?;
+            fresh.push(sealed);
+        }
+        if let (Some(sent), Some(last)) = (chained, fresh.last())
+            && last.hash != sent
+        {
+            return Err(ChainError::BrokenLink {
+                seq: last.entry.seq,
+            }
+            .into());
+        }
+        self.verified = tip;
+        self.events.push_back(HubEvent::Persist {
+            entries: fresh,
+            log_len,
+            keys: std::mem::take(&mut self.keys),
+        });
+        Ok(())
+    }
+
+    /// The version agreed with the store (1 before `Hello`).
+    pub fn version(&self) -> u16 {
+        self.version
+    }
+
+    pub fn answer(&mut self, id: TxId, answer: AskAnswer) {
+        let answer = answer.for_version(self.version);
+        self.transmit.push_back(HubMsg::Answer { id, answer });
+    }
+
+    pub fn recall(&mut self, recall: Recall) {
+        self.transmit.push_back(HubMsg::Recall(recall));
+    }
+
+    /// Everything up to `seq` is durable: acknowledge it. Never beyond what this session was
+    /// sent: an older session of the same store may have delivered more in the meantime.
+    pub fn persisted(&mut self, seq: u64) {
+        let seq = seq.min(self.verified.next_seq - 1);
+        self.transmit.push_back(HubMsg::Ack { seq });
+    }
+
+    /// Queues feed `items` (up to position `upto`) after the keys of the members they change
+    /// ([`members_keyed`]; `None` for an erased one; version 5).
+    pub fn feed(
+        &mut self,
+        upto: u64,
+        mut items: Vec<FeedItem>,
+        keys: Vec<(MemberId, Option<MemberKey>)>,
+    ) {
+        if self.version >= 5 && !keys.is_empty() {
+            self.transmit.push_back(HubMsg::Keys(keys));
+        }
+        // From version 3 member changes go thin: the store holds every change they follow
+        // (the feed brought it earlier, or the store made it).
+        if self.version >= 3 {
+            for item in &mut items {
+                item.entry = thin_entry(std::mem::take(&mut item.entry));
+            }
+        }
+        self.transmit.push_back(HubMsg::Feed { upto, items });
+    }
+
+    pub fn poll_transmit(&mut self) -> Option<HubMsg> {
+        self.transmit.pop_front()
+    }
+
+    /// The next message as a frame for the stream (`Welcome` plain, the rest in the agreed
+    /// version's codec).
+    pub fn poll_frame(&mut self) -> Option<Vec<u8>> {
+        let msg = self.transmit.pop_front()?;
+        let codec = match msg {
+            HubMsg::Welcome { .. } => Codec::PLAIN,
+            _ => Codec::for_version(self.version).fast(),
+        };
+        Some(codec.encode(&msg))
+    }
+
+    pub fn poll_event(&mut self) -> Option<HubEvent> {
+        self.events.pop_front()
+    }
+}
