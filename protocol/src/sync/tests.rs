@@ -1,4 +1,3 @@
-
 use super::*;
 use crate::entry::{EntryHash, Payload};
 use crate::hlc::Hlc;

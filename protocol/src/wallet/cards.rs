@@ -1,0 +1,150 @@
+//! Count cards (计次卡), period cards (期限卡) and coupons on a member's wallet.
+
+use super::*;
+
+/// A coupon a member holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CouponDef {
+    pub name: String,
+    pub offer: crate::pricing::Coupon,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub issued_at: StoreId,
+}
+
+/// A card on a member's wallet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Card {
+    pub name: String,
+    pub kind: CardKind,
+    pub price: Fen,
+    pub sold_at: StoreId,
+    pub sold_on: NaiveDate,
+    /// Times used or checked in, chain-wide as far as this replica knows.
+    pub visits: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CardSummary {
+    pub card: CardId,
+    pub card_info: Card,
+    /// Uses left on a count card (chain-wide) and held here; `None` for a period card.
+    pub uses_left: Option<(u64, u64)>,
+    pub usable_today: bool,
+}
+
+impl Wallet {
+    /// A card sold at `at`: a count card's uses become rights held there.
+    pub fn sell_card(
+        &mut self,
+        at: &StoreId,
+        card: &CardId,
+        kind: &CardKind,
+    ) -> Result<Vec<RightsOp>, WalletError> {
+        kind.validate()?;
+        match kind {
+            CardKind::Count { uses, .. } => {
+                let counter = Counter::Uses { card: card.clone() };
+                let change = self.rights(&counter).credit(at, u64::from(*uses))?;
+                Ok(vec![Self::op(&counter, change)])
+            }
+            CardKind::Period { .. } => Ok(Vec::new()),
+        }
+    }
+
+    /// Gives the member coupon `coupon`: one use, held at `at`.
+    pub fn issue_coupon(
+        &mut self,
+        at: &StoreId,
+        coupon: &CardId,
+        (from, to): (NaiveDate, NaiveDate),
+    ) -> Result<Vec<RightsOp>, WalletError> {
+        if to < from {
+            return Err(WalletError::EmptyPeriod);
+        }
+        let counter = Counter::Uses {
+            card: coupon.clone(),
+        };
+        let change = self.rights(&counter).credit(at, 1)?;
+        Ok(vec![Self::op(&counter, change)])
+    }
+
+    /// The coupon's offer, if the member holds it unused and it is good on `today`.
+    pub fn usable_coupon(
+        &self,
+        coupon: &CardId,
+        today: NaiveDate,
+    ) -> Result<&crate::pricing::Coupon, WalletError> {
+        let def = self
+            .coupons
+            .get(coupon)
+            .ok_or_else(|| WalletError::UnknownCoupon(coupon.clone()))?;
+        let counter = Counter::Uses {
+            card: coupon.clone(),
+        };
+        if self.balance(&counter) == 0 {
+            return Err(WalletError::CouponUsed(coupon.clone()));
+        }
+        if today < def.from || today > def.to {
+            return Err(WalletError::CouponNotValid {
+                coupon: coupon.clone(),
+                from: def.from,
+                to: def.to,
+            });
+        }
+        Ok(&def.offer)
+    }
+
+    /// A count card used (`uses` taken) or a period card checked in, on `today` at `at`.
+    pub fn use_card(
+        &mut self,
+        at: &StoreId,
+        card: &CardId,
+        uses: u32,
+        today: NaiveDate,
+    ) -> Result<Vec<RightsOp>, WalletError> {
+        let held = self
+            .cards
+            .get(card)
+            .ok_or_else(|| WalletError::UnknownCard(card.clone()))?;
+        held.kind.usable_on(card, today)?;
+        if let CardKind::Period { .. } = held.kind {
+            return Ok(Vec::new());
+        }
+        if uses == 0 || uses > CARD_USES_MAX {
+            return Err(WalletError::UsesOutOfRange);
+        }
+        let counter = Counter::Uses { card: card.clone() };
+        Ok(vec![self.take(at, &counter, u64::from(uses))?])
+    }
+}
+
+impl CardKind {
+    /// Checks a new card's terms.
+    pub fn validate(&self) -> Result<(), WalletError> {
+        match self {
+            CardKind::Count { uses, .. } if *uses == 0 || *uses > CARD_USES_MAX => {
+                Err(WalletError::UsesOutOfRange)
+            }
+            CardKind::Period { from, to } if to < from => Err(WalletError::EmptyPeriod),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether the card can be used on `today`.
+    pub fn usable_on(&self, card: &CardId, today: NaiveDate) -> Result<(), WalletError> {
+        let (from, to) = match self {
+            CardKind::Count { valid_to, .. } => (None, *valid_to),
+            CardKind::Period { from, to } => (Some(*from), Some(*to)),
+        };
+        if let Some(from) = from
+            && today < from
+        {
+            return Err(WalletError::CardNotYetValid(card.clone(), from));
+        }
+        if to.is_some_and(|to| today > to) {
+            return Err(WalletError::CardExpired(card.clone()));
+        }
+        Ok(())
+    }
+}

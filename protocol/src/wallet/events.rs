@@ -1,0 +1,124 @@
+//! What a wallet is made of and what changes it: counters, rights operations, card kinds,
+//! movements and wallet events as they stand in the log.
+
+use super::*;
+
+/// One spendable counter of a member's wallet.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Counter {
+    /// Stored value the member paid for, in fen: refundable.
+    Principal,
+    /// Stored value given on top (赠送金), in fen: spendable, never refunded.
+    Bonus,
+    /// Points earned in one calendar year (a lot).
+    Points { year: i32 },
+    /// Uses left on one count card.
+    Uses { card: CardId },
+    /// The right to take returns of one item sale (a token of one unit): created by the sale at
+    /// its store, moved like any other right, spent by the return that leaves nothing of the
+    /// sale. Only its holder writes the sale's returns, so no line is returned twice over.
+    Returnable { sale: SaleId },
+}
+
+impl fmt::Display for Counter {
+    /// The counter's stable key in storage: `sv.p`, `sv.b`, `pt.2026`, `cc.<card>`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Counter::Principal => write!(f, "sv.p"),
+            Counter::Bonus => write!(f, "sv.b"),
+            Counter::Points { year } => write!(f, "pt.{year:04}"),
+            Counter::Uses { card } => write!(f, "cc.{card}"),
+            Counter::Returnable { sale } => write!(f, "rt.{sale}"),
+        }
+    }
+}
+
+/// A cell write on one counter of the entry's member.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RightsOp {
+    pub counter: Counter,
+    pub change: Change,
+}
+
+/// The kinds of card a store sells.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CardKind {
+    /// N uses of a named service (计次卡), optionally until a date.
+    Count {
+        uses: u32,
+        valid_to: Option<NaiveDate>,
+    },
+    /// Unlimited use between two dates, both included (月卡, 季卡, 年卡).
+    Period { from: NaiveDate, to: NaiveDate },
+}
+
+/// Why rights moved between replicas.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Movement {
+    /// Headquarters handed rights to a store that asked or that it placed them at.
+    Grant,
+    /// A store handed rights back to headquarters when asked.
+    Recall,
+    /// Headquarters took back the rights of a store it fenced (gone quiet, hold timed out).
+    Reclaim { from: StoreId },
+}
+
+/// A change to a member's wallet other than a sale.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WalletEvent {
+    /// 充值: `paid` becomes principal, `bonus` comes from the top-up rule chosen (recorded).
+    TopUp {
+        paid: Fen,
+        bonus: Fen,
+        rule: Option<String>,
+        tender: Tender,
+    },
+    /// Points awarded (positive) or deducted (negative) by hand, with a reason.
+    PointsAdjusted { points: Points, reason: String },
+    /// A count or period card sold to the member.
+    CardSold {
+        card: CardId,
+        name: String,
+        kind: CardKind,
+        price: Fen,
+        tender: Tender,
+    },
+    /// A count card used (its uses counter is debited) or a period card checked in (no counter).
+    CardUsed { card: CardId, uses: u32 },
+    /// Rights moved between replicas; the ops say which and how much.
+    Rights { movement: Movement },
+    /// Stored value refunded to the member in cash: principal only; the bonus that came with
+    /// it is forfeited in proportion (so a top-up under an offer cannot be refunded to keep the
+    /// bonus).
+    Refunded {
+        principal: Fen,
+        bonus_forfeited: Fen,
+        reason: String,
+    },
+    /// The payment password was set or reset; an argon2 PHC string, never the password.
+    PasswordSet { hash: String },
+    /// An offline overdraft this store allowed is paid off from the member's stored value.
+    OverdraftCollected { amount: Fen },
+    /// A coupon given to the member (优惠券): one use (its `Uses` counter), good from `from` to
+    /// `to`; spent at most once chain-wide, like any right.
+    CouponIssued {
+        coupon: CardId,
+        name: String,
+        offer: crate::pricing::Coupon,
+        from: NaiveDate,
+        to: NaiveDate,
+    },
+    /// A wrong payment password was given at the writing store (支付密码错误): counted
+    /// chain-wide, so five within a day lock the member's payments everywhere.
+    PasswordFailed,
+}
+
+/// Wrong payment passwords within `PASSWORD_LOCK_MS` of one another that lock a member's
+/// payments (until the lock lapses or a manager sets a new password).
+pub const PASSWORD_FAILURES_MAX: usize = 5;
+/// How long wrong passwords count, and how long a lock lasts after the first of them.
+pub const PASSWORD_LOCK_MS: u64 = 24 * 60 * 60 * 1000;
