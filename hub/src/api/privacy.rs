@@ -88,7 +88,7 @@ pub(super) async fn export_member(
     .await;
     let (record, wallet, history) = match read {
         Ok(Ok(Some(found))) => found,
-        Ok(Ok(None)) => return found(Ok(None)),
+        Ok(Ok(None)) => return super::members::found(Ok(None)),
         Ok(Err(e)) => return unavailable(e),
         Err(e) => return unavailable(e.to_string()),
     };

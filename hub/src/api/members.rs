@@ -1,0 +1,164 @@
+//! The chain's member directory at headquarters (phones masked) and members' wallets.
+
+use super::*;
+
+/// A member as headquarters sees it; the phone is masked (HQ staff search, they do not dial).
+pub(super) fn member_json(record: MemberRecord) -> Response {
+    let p = record.profile;
+    axum::Json(json!({
+        "member_id": record.member_id.to_string(),
+        "name": p.name,
+        "phone_masked": p.phone.masked(),
+        "card_no": p.card_no,
+        "tier": p.tier,
+        "tags": p.tags,
+        "notes": p.notes,
+        "home_store": p.home_store,
+        "join_date": p.join_date,
+    }))
+    .into_response()
+}
+
+pub(super) fn found(
+    record: Result<Option<MemberRecord>, crate::storage::HubStoreError>,
+) -> Response {
+    match record {
+        Ok(Some(record)) => member_json(record),
+        Ok(None) => error(
+            StatusCode::NOT_FOUND,
+            "member_not_found",
+            "会员不存在",
+            "no such member".into(),
+        ),
+        Err(e) => unavailable(e.to_string()),
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/members/{member_id}", params(("member_id" = String, Path)), responses((status = 200, body = Object)))]
+pub(super) async fn get_member(State(hq): State<Hq>, Path(raw): Path<String>) -> Response {
+    match member_in_path(&raw) {
+        Ok(id) => found(hq.storage.member(&id)),
+        Err(refused) => *refused,
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct Lookup {
+    phone: String,
+}
+
+#[utoipa::path(get, path = "/api/v1/members/lookup", params(("phone" = String, Query)), responses((status = 200, body = Object)))]
+pub(super) async fn lookup_member(
+    State(hq): State<Hq>,
+    q: Result<Query<Lookup>, QueryRejection>,
+) -> Response {
+    let q = match q {
+        Ok(Query(q)) => q,
+        Err(e) => return bad_query(e.body_text()),
+    };
+    let phone = match Phone::parse(&q.phone) {
+        Ok(phone) => phone,
+        Err(e) => {
+            return error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_phone",
+                "手机号格式不正确",
+                e.to_string(),
+            );
+        }
+    };
+    match hq.storage.member_by_phone(&phone) {
+        Ok(Some(id)) => found(hq.storage.member(&id)),
+        Ok(None) => found(Ok(None)),
+        Err(e) => unavailable(e.to_string()),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Search {
+    q: String,
+}
+
+/// 会员搜索: up to 20 members of the whole chain by part of the name, the phone's last digits
+/// or the card number, phones masked.
+#[utoipa::path(get, path = "/api/v1/members/search", params(("q" = String, Query, description = "part of the name, the phone's last digits or the card number")), responses((status = 200, body = Object)))]
+pub(super) async fn search_members(
+    State(hq): State<Hq>,
+    q: Result<Query<Search>, QueryRejection>,
+) -> Response {
+    let q = match q {
+        Ok(Query(q)) => q.q,
+        Err(e) => return bad_query(e.body_text()),
+    };
+    let chars = q.trim().chars().count();
+    if chars == 0 || chars > protocol::member::SEARCH_CHARS_MAX {
+        return bad_query(
+            "q: give 1 to 32 characters of a name, a phone's last digits or a card number".into(),
+        );
+    }
+    let storage = hq.storage.clone();
+    let found = tokio::task::spawn_blocking(move || {
+        storage
+            .search_members(&q, protocol::member::SEARCH_RESULTS_MAX)
+            .map(|found| {
+                found
+                    .into_iter()
+                    .map(|m| {
+                        let p = m.profile;
+                        json!({"member_id": m.member_id.to_string(), "name": p.name,
+                           "phone_masked": p.phone.masked(), "card_no": p.card_no,
+                           "tier": p.tier, "home_store": p.home_store})
+                    })
+                    .collect::<Vec<_>>()
+            })
+    })
+    .await;
+    match found {
+        Ok(Ok(members)) => axum::Json(json!({ "members": members })).into_response(),
+        Ok(Err(e)) => unavailable(e.to_string()),
+        Err(e) => unavailable(e.to_string()),
+    }
+}
+
+/// A member's wallet as headquarters sees it, with where each counter's rights are held.
+#[utoipa::path(get, path = "/api/v1/members/{member_id}/wallet", params(("member_id" = String, Path)), responses((status = 200, body = Object)))]
+pub(super) async fn get_wallet(State(hq): State<Hq>, Path(raw): Path<String>) -> Response {
+    let id = match member_in_path(&raw) {
+        Ok(id) => id,
+        Err(refused) => return *refused,
+    };
+    let wallet = match (hq.storage.member(&id), hq.storage.wallet(&id)) {
+        (Ok(None), _) => return found(Ok(None)),
+        (Ok(Some(_)), Ok(wallet)) => wallet.unwrap_or_default(),
+        (Err(e), _) | (_, Err(e)) => return unavailable(e.to_string()),
+    };
+    let summary = wallet.summary(&StoreId::hq(), today(), &PointsPolicy::default());
+    let rights: serde_json::Map<String, serde_json::Value> = wallet
+        .counters
+        .iter()
+        .map(|(counter, r)| {
+            let held: serde_json::Map<String, serde_json::Value> = r
+                .replicas()
+                .into_iter()
+                .map(|s| (s.to_string(), json!(r.held(&s))))
+                .filter(|(_, held)| held != &json!(0))
+                .collect();
+            (counter.to_string(), json!(held))
+        })
+        .collect();
+    axum::Json(json!({
+        "member_id": id.to_string(),
+        "stored_value": {
+            "total": Money::cny(Fen(summary.principal.0 + summary.bonus.0)),
+            "principal": Money::cny(summary.principal),
+            "bonus": Money::cny(summary.bonus),
+        },
+        "points": {"balance": summary.points, "lots": summary.lots},
+        "cards": summary.cards,
+        // Offline overdrafts and stored value a fenced store spent twice: what the member owes.
+        "owed": Money::cny(summary.owed),
+        "rights_held": rights,
+    }))
+    .into_response()
+}

@@ -1,0 +1,320 @@
+//! The headquarters HTTP API: health, per-store sync status, and the chain's member directory
+//! (phones masked). The rest arrives with the reports and UI issues.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use std::collections::BTreeMap;
+
+use protocol::calendar::StoreCalendar;
+use protocol::catalogue::{Barcode, CatalogueError, ChangeForm, ProductForm, Qty};
+use protocol::inventory::{self, ViewKv};
+use protocol::settlement::Settlement;
+use protocol::stock::{Transfer, TransferError, TransferStep};
+use protocol::wallet::{Counter, PointsPolicy};
+use protocol::{DocId, Fen, MemberId, Money, Phone, Sku, StaffId, StoreId};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::ingest::{HoldError, IngestHandle, TransferRefused};
+
+mod catalogue;
+mod doc;
+pub(crate) mod login;
+mod members;
+mod money;
+mod privacy;
+mod reports;
+mod rules;
+mod staff;
+mod stock;
+mod stores;
+mod transfers;
+mod ui;
+use crate::storage::{HubStore, MemberRecord};
+
+#[derive(Clone)]
+struct Hq {
+    ingest: IngestHandle,
+    storage: Arc<dyn HubStore>,
+    sessions: Arc<protocol::session::Sessions>,
+    /// The demo's and the tests' mode: open until an admin has a login (`Config`).
+    open_before_logins: bool,
+}
+
+pub fn router(
+    ingest: IngestHandle,
+    storage: Arc<dyn HubStore>,
+    http_names: Vec<String>,
+    open_before_logins: bool,
+) -> Router {
+    let hq = Hq {
+        ingest,
+        storage,
+        sessions: Default::default(),
+        open_before_logins,
+    };
+    Router::new()
+        .route("/", get(ui::index))
+        .route("/ui/{file}", get(ui::asset))
+        .route("/openapi.json", get(doc::openapi))
+        .route("/api/v1/health", get(health))
+        .route("/api/v1/sessions", post(login::login).delete(login::logout))
+        .route("/api/v1/stores", get(stores::stores))
+        .route(
+            "/api/v1/stores/{store_id}/hold",
+            post(stores::hold_store).delete(stores::void_hold),
+        )
+        .route("/api/v1/members/lookup", get(members::lookup_member))
+        .route("/api/v1/members/search", get(members::search_members))
+        .route("/api/v1/members/{member_id}", get(members::get_member))
+        .route(
+            "/api/v1/members/{member_id}/wallet",
+            get(members::get_wallet),
+        )
+        .route(
+            "/api/v1/members/{member_id}/export",
+            get(privacy::export_member),
+        )
+        .route(
+            "/api/v1/members/{member_id}/erase",
+            post(privacy::erase_member),
+        )
+        .route("/api/v1/liabilities", get(money::liabilities))
+        .route(
+            "/api/v1/staff",
+            get(staff::list_staff).post(staff::change_staff),
+        )
+        .route(
+            "/api/v1/staff/{staff_id}/password",
+            axum::routing::put(staff::set_secret),
+        )
+        .route("/api/v1/audit", get(staff::audit))
+        .route(
+            "/api/v1/commission-rules",
+            get(staff::list_rules).put(staff::set_rules),
+        )
+        .route("/api/v1/commissions", get(staff::commissions))
+        .route(
+            "/api/v1/member-rules",
+            get(rules::get_rules).put(rules::set_rules),
+        )
+        .route("/api/v1/reports/sales", get(reports::sales))
+        .route("/api/v1/reports/members", get(reports::members))
+        .route(
+            "/api/v1/catalogue/changes",
+            post(catalogue::change_catalogue)
+                .layer(DefaultBodyLimit::max(catalogue::CATALOGUE_BODY_MAX)),
+        )
+        .route("/api/v1/catalogue", get(catalogue::catalogue_version))
+        .route("/api/v1/products", get(catalogue::lookup_product))
+        .route("/api/v1/products/{sku}", get(catalogue::get_product))
+        .route("/api/v1/stock", get(stock::chain_stock))
+        .route("/api/v1/stores/{store_id}/stock", get(stock::store_stock))
+        .route(
+            "/api/v1/stores/{store_id}/entries",
+            get(stores::store_entries),
+        )
+        .route(
+            "/api/v1/transfers",
+            get(transfers::list_transfers).post(transfers::request_transfer),
+        )
+        .route("/api/v1/transfers/{id}", get(transfers::get_transfer))
+        .route(
+            "/api/v1/transfers/{id}/{step}",
+            post(transfers::transfer_step),
+        )
+        .route("/api/v1/settlement", get(money::settlement))
+        .fallback(|| async {
+            error(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "找不到该资源",
+                "no such route".into(),
+            )
+        })
+        .layer(axum::middleware::from_fn_with_state(
+            hq.clone(),
+            login::guard,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(http_names),
+            web_guard,
+        ))
+        .with_state(hq)
+}
+
+/// Every request: its Host must be headquarters' (`protocol::web`: no DNS rebinding of an
+/// open headquarters); every answer: the security headers.
+async fn web_guard(
+    State(names): State<Arc<Vec<String>>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let host = request
+        .headers()
+        .get(axum::http::header::HOST)
+        .map(|h| h.to_str().unwrap_or("\u{0}"));
+    let mut response = match protocol::web::host_allowed(host, &names) {
+        true => next.run(request).await,
+        false => error(
+            StatusCode::MISDIRECTED_REQUEST,
+            "host_not_allowed",
+            "访问地址不是总部系统的地址",
+            format!("Host {host:?} is not headquarters': add it to http_names in hub.toml"),
+        ),
+    };
+    // What the router answers with an empty body gets the error body every other answer has.
+    let json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|t| t.as_bytes().starts_with(b"application/json"));
+    if let Some((code, message, detail)) = protocol::web::router_error(response.status().as_u16())
+        && !json
+    {
+        let status = response.status();
+        response = (
+            status,
+            axum::Json(serde_json::json!({"code": code, "message": message, "detail": detail})),
+        )
+            .into_response();
+    }
+    for (name, value) in protocol::web::SECURITY_HEADERS {
+        response.headers_mut().insert(
+            axum::http::HeaderName::from_static(name),
+            axum::http::HeaderValue::from_static(value),
+        );
+    }
+    response
+}
+
+fn error(status: StatusCode, code: &str, message: &str, detail: String) -> Response {
+    (
+        status,
+        axum::Json(json!({"code": code, "message": message, "detail": detail})),
+    )
+        .into_response()
+}
+
+/// A body that is not the route's JSON: 413 when it is over the route's limit, else 400 with
+/// the route's own code and message.
+fn body_refused(e: JsonRejection, code: &str, message: &str) -> Response {
+    let status = e.status();
+    match protocol::web::router_error(status.as_u16()) {
+        Some((code, message, _)) if status == StatusCode::PAYLOAD_TOO_LARGE => {
+            error(status, code, message, e.body_text())
+        }
+        _ => error(StatusCode::BAD_REQUEST, code, message, e.body_text()),
+    }
+}
+
+fn bad_query(detail: String) -> Response {
+    error(
+        StatusCode::BAD_REQUEST,
+        "invalid_query",
+        "查询参数不正确",
+        detail,
+    )
+}
+
+fn unavailable(detail: String) -> Response {
+    error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+        "系统暂不可用，请稍后重试",
+        detail,
+    )
+}
+
+#[utoipa::path(get, path = "/api/v1/health", responses((status = 200, body = Object, description = "role, feed length, version, whether calls go through without a login")))]
+async fn health(State(hq): State<Hq>) -> Response {
+    let feed_len = *hq.ingest.feed_len().borrow();
+    // Whether a call without a login goes through now (the demo's mode, before an admin has a
+    // login): the pages say so.
+    let storage = hq.storage.clone();
+    let open = hq.open_before_logins
+        && matches!(
+            tokio::task::spawn_blocking(move || login::logins_required(&*storage)).await,
+            Ok(Ok(false))
+        );
+    axum::Json(
+        json!({"role": "hub", "feed_len": feed_len, "version": env!("CARGO_PKG_VERSION"),
+                      "open_without_login": open}),
+    )
+    .into_response()
+}
+
+/// The member id in a path, or the answer refusing it.
+fn member_in_path(raw: &str) -> Result<MemberId, Box<Response>> {
+    MemberId::parse(raw).map_err(|e| {
+        Box::new(error(
+            StatusCode::BAD_REQUEST,
+            "invalid_id",
+            "编号格式不正确",
+            e.to_string(),
+        ))
+    })
+}
+
+/// The operator named in `X-Staff-Id` (a login sets it), or `system` in the demo's open mode.
+fn operator_or_system(headers: &HeaderMap) -> StaffId {
+    headers
+        .get("x-staff-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| StaffId::parse(v).ok())
+        .unwrap_or_else(StaffId::system)
+}
+
+/// The operator named in `X-Staff-Id`, checked.
+fn operator(headers: &HeaderMap) -> Result<StaffId, Box<Response>> {
+    headers
+        .get("x-staff-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| StaffId::parse(v).ok())
+        .ok_or_else(|| {
+            Box::new(error(
+                StatusCode::BAD_REQUEST,
+                "staff_required",
+                "请填写操作员",
+                "name the operator in the X-Staff-Id header".into(),
+            ))
+        })
+}
+
+/// The operator named in `X-Staff-Id` and the store in the path, checked.
+fn operator_and_store(headers: &HeaderMap, raw: &str) -> Result<(StaffId, StoreId), Box<Response>> {
+    Ok((operator(headers)?, store_in_path(raw)?))
+}
+
+/// The store a path names, checked.
+fn store_in_path(raw: &str) -> Result<StoreId, Box<Response>> {
+    StoreId::parse(raw).map_err(|e| {
+        Box::new(error(
+            StatusCode::BAD_REQUEST,
+            "invalid_store",
+            "门店编号不正确",
+            e.to_string(),
+        ))
+    })
+}
+
+fn today() -> chrono::NaiveDate {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    let now_ms = now.map(|d| d.as_millis() as u64).unwrap_or(0);
+    StoreCalendar::default().business_date(now_ms)
+}
+
+fn fen(units: u64) -> Money {
+    Money::cny(Fen(i64::try_from(units).unwrap_or(i64::MAX)))
+}
+
+fn hub_views(storage: &dyn HubStore) -> crate::ingest::HubViews<'_> {
+    crate::ingest::HubViews::reader(storage)
+}
