@@ -16,23 +16,13 @@ pub(super) struct ChangesBody {
 
 pub(super) fn catalogue_error(index: Option<usize>, e: CatalogueError) -> Response {
     let at = index.map_or(String::new(), |i| format!("change {i}: "));
-    let (status, code, message) = match &e {
-        CatalogueError::DuplicateBarcode { .. } => (
-            StatusCode::CONFLICT,
-            "duplicate_barcode",
-            "条码已被其他商品使用",
-        ),
-        CatalogueError::UnknownSku(_) => (StatusCode::NOT_FOUND, "unknown_sku", "商品不存在"),
-        CatalogueError::UnknownBarcode(_) => {
-            (StatusCode::NOT_FOUND, "unknown_barcode", "条码不存在")
-        }
-        _ => (
-            StatusCode::BAD_REQUEST,
-            "invalid_change",
-            "商品资料填写不正确",
-        ),
+    let code = match &e {
+        CatalogueError::DuplicateBarcode { .. } => Code::DuplicateBarcode,
+        CatalogueError::UnknownSku(_) => Code::UnknownSku,
+        CatalogueError::UnknownBarcode(_) => Code::UnknownBarcode,
+        _ => Code::InvalidChange,
     };
-    error(status, code, message, format!("{at}{e}"))
+    code.answer(format!("{at}{e}"))
 }
 
 /// 商品资料变更: headquarters' catalogue change set, checked as a whole and written as the next
@@ -49,7 +39,7 @@ pub(super) async fn change_catalogue(
     };
     let body = match body {
         Ok(axum::Json(body)) => body,
-        Err(e) => return body_refused(e, "invalid_change", "商品资料填写不正确"),
+        Err(e) => return body_refused(e, Code::InvalidChange),
     };
     let mut changes = Vec::with_capacity(body.changes.len());
     for (i, form) in body.changes.into_iter().enumerate() {
@@ -78,12 +68,7 @@ pub(super) async fn catalogue_version(State(hq): State<Hq>) -> Response {
 pub(super) fn product_json(views: &dyn ViewKv, sku: &Sku) -> Response {
     match inventory::product(views, sku) {
         Ok(Some(p)) => axum::Json(ProductForm::from_product(&p)).into_response(),
-        Ok(None) => error(
-            StatusCode::NOT_FOUND,
-            "unknown_sku",
-            "商品不存在",
-            format!("no product {sku}"),
-        ),
+        Ok(None) => Code::UnknownSku.answer(format!("no product {sku}")),
         Err(e) => unavailable(e),
     }
 }
@@ -91,12 +76,7 @@ pub(super) fn product_json(views: &dyn ViewKv, sku: &Sku) -> Response {
 #[utoipa::path(get, path = "/api/v1/products/{sku}", params(("sku" = String, Path)), responses((status = 200, body = Object)))]
 pub(super) async fn get_product(State(hq): State<Hq>, Path(raw): Path<String>) -> Response {
     let Ok(sku) = Sku::parse(&raw) else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "invalid_sku",
-            "商品编码不正确",
-            raw,
-        );
+        return Code::InvalidSku.answer(raw);
     };
     product_json(&hub_views(&*hq.storage), &sku)
 }
@@ -114,23 +94,13 @@ pub(super) async fn lookup_product(
     let code = match q.map(|Query(q)| Barcode::parse(&q.barcode)) {
         Ok(Ok(code)) => code,
         _ => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "invalid_barcode",
-                "条码格式不正确",
-                "give ?barcode= with 4 to 20 digits".into(),
-            );
+            return Code::InvalidBarcode.answer("give ?barcode= with 4 to 20 digits");
         }
     };
     let views = hub_views(&*hq.storage);
     match inventory::sku_of_barcode(&views, &code) {
         Ok(Some(sku)) => product_json(&views, &sku),
-        Ok(None) => error(
-            StatusCode::NOT_FOUND,
-            "unknown_barcode",
-            "条码不存在",
-            format!("no product has barcode {code}"),
-        ),
+        Ok(None) => Code::UnknownBarcode.answer(format!("no product has barcode {code}")),
         Err(e) => unavailable(e),
     }
 }

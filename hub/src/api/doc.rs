@@ -16,6 +16,9 @@ pub(super) struct ErrorBody {
     #[schema(example = "请先登录")]
     pub message: String,
     pub detail: String,
+    /// The request field at fault, when one is, e.g. `points_rate`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<&'static str>,
 }
 
 #[derive(OpenApi)]
@@ -60,9 +63,30 @@ pub(super) struct ErrorBody {
         super::staff::audit
     ),
     components(schemas(ErrorBody)),
-    modifiers(&ErrorStatuses)
+    modifiers(&ErrorStatuses, &ErrorCatalogue)
 )]
 pub(super) struct ApiDoc;
+
+/// The error catalogue (`super::error::Code`) as the document's description: every code an
+/// answer's `code` may hold, its status and its message.
+struct ErrorCatalogue;
+
+impl utoipa::Modify for ErrorCatalogue {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let mut text = String::from(
+            "Every error answer is `{code, message, detail}` (`field` when one request field is at fault). Codes:\n\n| code | status | message |\n|---|---|---|\n",
+        );
+        for code in super::error::Code::ALL {
+            text.push_str(&format!(
+                "| `{}` | {} | {} |\n",
+                code.as_str(),
+                code.status().as_u16(),
+                code.message_zh()
+            ));
+        }
+        doc.info.description = Some(text);
+    }
+}
 
 pub(super) async fn openapi() -> axum::response::Response {
     axum::response::IntoResponse::into_response(axum::Json(ApiDoc::openapi()))

@@ -21,30 +21,11 @@ pub(super) fn now_ms() -> u64 {
 /// How long a login at headquarters lasts.
 const SESSION_MS: u64 = 12 * 60 * 60 * 1000;
 
-fn refused(status: StatusCode, code: &str, message: &str, detail: impl ToString) -> Response {
-    error(status, code, message, detail.to_string())
-}
-
 fn login_error(e: LoginError) -> Response {
     match e {
-        LoginError::Wrong { .. } => refused(
-            StatusCode::UNAUTHORIZED,
-            "login_failed",
-            "员工编号或密码错误",
-            e,
-        ),
-        LoginError::Locked { .. } => refused(
-            StatusCode::LOCKED,
-            "account_locked",
-            "密码错误次数过多，账号已暂时锁定",
-            e,
-        ),
-        LoginError::NotHere(_) => refused(
-            StatusCode::FORBIDDEN,
-            "role_forbidden",
-            "当前岗位无权进行此操作",
-            e,
-        ),
+        LoginError::Wrong { .. } => Code::LoginFailed.answer(e),
+        LoginError::Locked { .. } => Code::AccountLocked.answer(e),
+        LoginError::NotHere(_) => Code::RoleForbidden.answer(e),
     }
 }
 
@@ -87,7 +68,7 @@ pub(super) async fn login(
     let from = peer.map(|p| p.0.0.to_string()).unwrap_or_default();
     let b = match body {
         Ok(axum::Json(b)) => b,
-        Err(e) => return super::body_refused(e, "invalid_request", "请求内容不正确"),
+        Err(e) => return super::body_refused(e, Code::InvalidRequest),
     };
     let now = now_ms();
     if let Err(e) = hq.sessions.check_lock(&b.staff_id, &from, now) {
@@ -225,20 +206,10 @@ pub(super) async fn guard(State(hq): State<Hq>, mut request: Request, next: Next
     let session = match lookup {
         Some(Lookup::Live(session)) => session,
         Some(Lookup::Expired) => {
-            return refused(
-                StatusCode::UNAUTHORIZED,
-                "session_expired",
-                "登录已过期，请重新登录",
-                "the session has expired: log in again",
-            );
+            return Code::SessionExpired.answer("the session has expired: log in again");
         }
         None | Some(Lookup::Unknown) => {
-            return refused(
-                StatusCode::UNAUTHORIZED,
-                "login_required",
-                "请先登录",
-                "log in first: POST /api/v1/sessions",
-            );
+            return Code::LoginRequired.answer("log in first: POST /api/v1/sessions");
         }
     };
     // Re-checked on every call: a session ends when the directory ends its access.
@@ -255,24 +226,17 @@ pub(super) async fn guard(State(hq): State<Hq>, mut request: Request, next: Next
             hq.sessions.close(token);
         }
         tracing::warn!(staff = %session.staff, why, "session ended");
-        return refused(
-            StatusCode::UNAUTHORIZED,
-            "session_revoked",
-            "您的账号权限已变更，请重新登录",
-            format!("{why}: log in again"),
-        );
+        return Code::SessionRevoked.answer(format!("{why}: log in again"));
     }
     let store = record.and_then(|r| r.store);
     let query = request.uri().query().unwrap_or("").to_owned();
     // Anyone logged in may log out.
     let logout = method == "DELETE" && path == "/api/v1/sessions";
     if !logout && !allowed(session.role, store.as_ref(), &method, &path, &query) {
-        return refused(
-            StatusCode::FORBIDDEN,
-            "role_forbidden",
-            "当前岗位无权进行此操作",
-            format!("a {:?} may not {method} {path}?{query}", session.role),
-        );
+        return Code::RoleForbidden.answer(format!(
+            "a {:?} may not {method} {path}?{query}",
+            session.role
+        ));
     }
     match axum::http::HeaderValue::from_str(session.staff.as_str()) {
         Ok(v) => {

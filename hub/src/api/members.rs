@@ -24,12 +24,7 @@ pub(super) fn found(
 ) -> Response {
     match record {
         Ok(Some(record)) => member_json(record),
-        Ok(None) => error(
-            StatusCode::NOT_FOUND,
-            "member_not_found",
-            "会员不存在",
-            "no such member".into(),
-        ),
+        Ok(None) => Code::MemberNotFound.answer("no such member"),
         Err(e) => unavailable(e.to_string()),
     }
 }
@@ -59,12 +54,7 @@ pub(super) async fn lookup_member(
     let phone = match Phone::parse(&q.phone) {
         Ok(phone) => phone,
         Err(e) => {
-            return error(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_phone",
-                "手机号格式不正确",
-                e.to_string(),
-            );
+            return Code::InvalidPhone.answer(e);
         }
     };
     match hq.storage.member_by_phone(&phone) {

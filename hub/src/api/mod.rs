@@ -27,6 +27,7 @@ use crate::ingest::{HoldError, IngestHandle, TransferRefused};
 
 mod catalogue;
 mod doc;
+mod error;
 pub(crate) mod login;
 mod members;
 mod money;
@@ -39,6 +40,7 @@ mod stores;
 mod transfers;
 mod ui;
 use crate::storage::{HubStore, MemberRecord};
+use error::{ApiError, Code};
 
 #[derive(Clone)]
 struct Hq {
@@ -132,14 +134,7 @@ pub fn router(
             post(transfers::transfer_step),
         )
         .route("/api/v1/settlement", get(money::settlement))
-        .fallback(|| async {
-            error(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                "找不到该资源",
-                "no such route".into(),
-            )
-        })
+        .fallback(|| async { Code::NotFound.answer("no such route") })
         .layer(axum::middleware::from_fn_with_state(
             hq.clone(),
             login::guard,
@@ -164,12 +159,9 @@ async fn web_guard(
         .map(|h| h.to_str().unwrap_or("\u{0}"));
     let mut response = match protocol::web::host_allowed(host, &names) {
         true => next.run(request).await,
-        false => error(
-            StatusCode::MISDIRECTED_REQUEST,
-            "host_not_allowed",
-            "访问地址不是总部系统的地址",
-            format!("Host {host:?} is not headquarters': add it to http_names in hub.toml"),
-        ),
+        false => Code::HostNotAllowed.answer(format!(
+            "Host {host:?} is not headquarters': add it to http_names in hub.toml"
+        )),
     };
     // What the router answers with an empty body gets the error body every other answer has.
     let json = response
@@ -180,11 +172,13 @@ async fn web_guard(
         && !json
     {
         let status = response.status();
-        response = (
-            status,
-            axum::Json(serde_json::json!({"code": code, "message": message, "detail": detail})),
-        )
-            .into_response();
+        let body = doc::ErrorBody {
+            code: code.to_owned(),
+            message: message.to_owned(),
+            detail: detail.to_owned(),
+            field: None,
+        };
+        response = (status, axum::Json(body)).into_response();
     }
     for (name, value) in protocol::web::SECURITY_HEADERS {
         response.headers_mut().insert(
@@ -195,42 +189,21 @@ async fn web_guard(
     response
 }
 
-fn error(status: StatusCode, code: &str, message: &str, detail: String) -> Response {
-    (
-        status,
-        axum::Json(json!({"code": code, "message": message, "detail": detail})),
-    )
-        .into_response()
-}
-
 /// A body that is not the route's JSON: 413 when it is over the route's limit, else 400 with
-/// the route's own code and message.
-fn body_refused(e: JsonRejection, code: &str, message: &str) -> Response {
-    let status = e.status();
-    match protocol::web::router_error(status.as_u16()) {
-        Some((code, message, _)) if status == StatusCode::PAYLOAD_TOO_LARGE => {
-            error(status, code, message, e.body_text())
-        }
-        _ => error(StatusCode::BAD_REQUEST, code, message, e.body_text()),
+/// the route's own code.
+fn body_refused(e: JsonRejection, code: Code) -> Response {
+    match e.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => Code::PayloadTooLarge.answer(e.body_text()),
+        _ => code.answer(e.body_text()),
     }
 }
 
 fn bad_query(detail: String) -> Response {
-    error(
-        StatusCode::BAD_REQUEST,
-        "invalid_query",
-        "查询参数不正确",
-        detail,
-    )
+    Code::InvalidQuery.answer(detail)
 }
 
 fn unavailable(detail: String) -> Response {
-    error(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "unavailable",
-        "系统暂不可用，请稍后重试",
-        detail,
-    )
+    Code::Unavailable.answer(detail)
 }
 
 #[utoipa::path(get, path = "/api/v1/health", responses((status = 200, body = Object, description = "role, feed length, version, whether calls go through without a login")))]
@@ -253,14 +226,7 @@ async fn health(State(hq): State<Hq>) -> Response {
 
 /// The member id in a path, or the answer refusing it.
 fn member_in_path(raw: &str) -> Result<MemberId, Box<Response>> {
-    MemberId::parse(raw).map_err(|e| {
-        Box::new(error(
-            StatusCode::BAD_REQUEST,
-            "invalid_id",
-            "编号格式不正确",
-            e.to_string(),
-        ))
-    })
+    MemberId::parse(raw).map_err(|e| Box::new(Code::InvalidId.answer(e)))
 }
 
 /// The operator named in `X-Staff-Id` (a login sets it), or `system` in the demo's open mode.
@@ -279,12 +245,7 @@ fn operator(headers: &HeaderMap) -> Result<StaffId, Box<Response>> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| StaffId::parse(v).ok())
         .ok_or_else(|| {
-            Box::new(error(
-                StatusCode::BAD_REQUEST,
-                "staff_required",
-                "请填写操作员",
-                "name the operator in the X-Staff-Id header".into(),
-            ))
+            Box::new(Code::StaffRequired.answer("name the operator in the X-Staff-Id header"))
         })
 }
 
@@ -295,14 +256,7 @@ fn operator_and_store(headers: &HeaderMap, raw: &str) -> Result<(StaffId, StoreI
 
 /// The store a path names, checked.
 fn store_in_path(raw: &str) -> Result<StoreId, Box<Response>> {
-    StoreId::parse(raw).map_err(|e| {
-        Box::new(error(
-            StatusCode::BAD_REQUEST,
-            "invalid_store",
-            "门店编号不正确",
-            e.to_string(),
-        ))
-    })
+    StoreId::parse(raw).map_err(|e| Box::new(Code::InvalidStore.answer(e)))
 }
 
 fn today() -> chrono::NaiveDate {

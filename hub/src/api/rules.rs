@@ -54,19 +54,12 @@ pub(super) async fn set_rules(
 ) -> Response {
     let form = match body {
         Ok(axum::Json(form)) => form,
-        Err(e) => return super::body_refused(e, "invalid_request", "会员规则填写不正确"),
+        Err(e) => return super::body_refused(e, Code::InvalidRequest),
     };
     match form.rules() {
         Ok(rules) => staff::write(&hq, &headers, HqWrite::Rules(rules)).await,
-        Err(e) => (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            axum::Json(json!({
-                "code": "invalid_rules",
-                "message": "会员规则填写不正确",
-                "detail": e.to_string(),
-                "field": e.field,
-            })),
-        )
+        Err(e) => ApiError::new(Code::InvalidRules, &e)
+            .on(e.field)
             .into_response(),
     }
 }

@@ -44,47 +44,18 @@ fn yes() -> bool {
 pub(super) fn write_error(e: HqWriteError) -> Response {
     match e {
         HqWriteError::Storage(e) => unavailable(e),
-        e @ HqWriteError::UnknownMember(_) => error(
-            StatusCode::NOT_FOUND,
-            "member_not_found",
-            "找不到该会员",
-            e.to_string(),
-        ),
-        e @ HqWriteError::NotErasable(_) => error(
-            StatusCode::CONFLICT,
-            "not_erasable",
-            "该会员还不能删除：请先退还储值或收回欠款",
-            e.to_string(),
-        ),
-        e @ HqWriteError::TooLarge(_) => error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            "一次提交的内容太多，请分批提交",
-            e.to_string(),
-        ),
-        HqWriteError::Staff(e) => error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_staff",
-            "员工资料填写不正确",
-            e.to_string(),
-        ),
-        HqWriteError::Rules(e) => error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_rules",
-            "会员规则填写不正确",
-            e.to_string(),
-        ),
-        HqWriteError::Commission(e) => error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_commission_rules",
-            "提成规则填写不正确",
-            e.to_string(),
-        ),
+        e @ HqWriteError::UnknownMember(_) => Code::MemberNotFound.answer(e),
+        e @ HqWriteError::NotErasable(_) => Code::NotErasable.answer(e),
+        e @ HqWriteError::TooLarge(_) => Code::PayloadTooLarge.answer(e),
+        HqWriteError::Staff(e) => Code::InvalidStaff.answer(e),
+        HqWriteError::Rules(e) => Code::InvalidRules.answer(e),
+        HqWriteError::Commission(e) => Code::InvalidCommissionRules.answer(e),
     }
 }
 
-fn bad_body(e: JsonRejection, message: &str) -> Response {
-    super::body_refused(e, "invalid_request", message)
+/// A body that is not the route's JSON.
+fn bad_body(e: JsonRejection) -> Response {
+    super::body_refused(e, Code::InvalidRequest)
 }
 
 pub(super) async fn write(hq: &Hq, headers: &HeaderMap, what: HqWrite) -> Response {
@@ -109,7 +80,7 @@ pub(super) async fn change_staff(
 ) -> Response {
     let body = match body {
         Ok(axum::Json(body)) => body,
-        Err(e) => return bad_body(e, "员工资料填写不正确"),
+        Err(e) => return bad_body(e),
     };
     let views = crate::ingest::HubViews::reader(&*hq.storage);
     for s in &body.staff {
@@ -128,16 +99,11 @@ pub(super) async fn change_staff(
             .flatten()
             .is_some();
         if s.store.is_none() && was_local && has_login {
-            return error(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_staff",
-                "员工资料填写不正确",
-                format!(
-                    "{} has a store login: remove it (PUT /api/v1/staff/{}/password with null) \
+            return Code::InvalidStaff.answer(format!(
+                "{} has a store login: remove it (PUT /api/v1/staff/{}/password with null) \
                      before making the account chain-wide",
-                    s.id, s.id
-                ),
-            );
+                s.id, s.id
+            ));
         }
     }
     let records = body
@@ -173,10 +139,10 @@ pub(super) async fn set_secret(
 ) -> Response {
     let body = match body {
         Ok(axum::Json(body)) => body,
-        Err(e) => return bad_body(e, "密码填写不正确"),
+        Err(e) => return bad_body(e),
     };
     let Ok(id) = StaffId::parse(&raw) else {
-        return error(StatusCode::BAD_REQUEST, "invalid_id", "编号格式不正确", raw);
+        return Code::InvalidId.answer(raw);
     };
     if let Err(refused) = own_cashier(&hq, scope.as_deref(), &id, None) {
         return *refused;
@@ -187,12 +153,7 @@ pub(super) async fn set_secret(
             let views = crate::ingest::HubViews::reader(&*hq.storage);
             let record = protocol::staff::read(&views, &id).ok().flatten();
             if let Err(e) = protocol::staff::check_secret(record.as_ref(), &secret) {
-                return error(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "invalid_password",
-                    "密码须为 6 到 64 个字符（总部账号至少 10 个字符）",
-                    e,
-                );
+                return Code::InvalidPassword.answer(e);
             }
             let mut salt = [0u8; 16];
             if let Err(e) = getrandom::fill(&mut salt) {
@@ -234,12 +195,9 @@ fn own_cashier(
     if now_ok && proposed.is_none_or(cashier_here) {
         return Ok(());
     }
-    Err(Box::new(error(
-        StatusCode::FORBIDDEN,
-        "role_forbidden",
-        "店长只能管理本店收银员",
-        format!("a store manager changes only their own store's cashiers, not {id}"),
-    )))
+    Err(Box::new(Code::RoleForbidden.answer(format!(
+        "a store manager changes only their own store's cashiers, not {id}"
+    ))))
 }
 
 fn staff_directory(storage: &dyn HubStore) -> Result<BTreeMap<StaffId, StaffRecord>, String> {
@@ -349,7 +307,7 @@ pub(super) async fn set_rules(
 ) -> Response {
     let b = match body {
         Ok(axum::Json(body)) => body,
-        Err(e) => return bad_body(e, "提成规则填写不正确"),
+        Err(e) => return bad_body(e),
     };
     let convert = || -> Result<CommissionRules, String> {
         let map = |m: &BTreeMap<String, RateIn>| -> Result<BTreeMap<String, Rate>, String> {
@@ -369,12 +327,7 @@ pub(super) async fn set_rules(
     };
     match convert() {
         Ok(rules) => write(&hq, &headers, HqWrite::Commission(rules)).await,
-        Err(e) => error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_commission_rules",
-            "提成规则填写不正确",
-            e,
-        ),
+        Err(e) => Code::InvalidCommissionRules.answer(e),
     }
 }
 

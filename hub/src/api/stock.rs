@@ -26,12 +26,7 @@ pub(super) async fn chain_stock(
     q: Result<Query<StockQuery>, QueryRejection>,
 ) -> Response {
     let Ok(Ok(sku)) = q.map(|Query(q)| Sku::parse(&q.sku)) else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "invalid_sku",
-            "商品编码不正确",
-            "give ?sku=".into(),
-        );
+        return Code::InvalidSku.answer("give ?sku=");
     };
     let views = hub_views(&*hq.storage);
     if let Ok(None) = inventory::product(&views, &sku) {
@@ -116,12 +111,7 @@ pub(super) async fn store_stock(
         Ok(None) => None,
         Ok(Some(a)) if a == "low" || a == "negative" => Some(a),
         _ => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "invalid_query",
-                "查询参数不正确",
-                "alerts is low or negative".into(),
-            );
+            return Code::InvalidQuery.answer("alerts is low or negative");
         }
     };
     let views = hub_views(&*hq.storage);

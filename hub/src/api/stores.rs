@@ -44,25 +44,17 @@ pub(super) struct HoldBody {
 }
 
 pub(super) fn hold_error(e: HoldError) -> Response {
-    let (status, code, message) = match &e {
-        HoldError::UnknownStore(_) => (
-            StatusCode::NOT_FOUND,
-            "unknown_store",
-            "门店不存在或从未同步",
-        ),
-        HoldError::Headquarters => (StatusCode::BAD_REQUEST, "invalid_store", "总部不能挂起"),
-        HoldError::Online(_) => (StatusCode::CONFLICT, "store_online", "门店在线，无需挂起"),
-        HoldError::AlreadyOnHold(_) => (StatusCode::CONFLICT, "already_on_hold", "门店已挂起"),
-        HoldError::Fenced(_) => (StatusCode::CONFLICT, "store_fenced", "门店已冻结，不可撤销"),
-        HoldError::NotOnHold(_) => (StatusCode::NOT_FOUND, "not_on_hold", "门店未挂起"),
-        HoldError::TooSoon { .. } => (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "hold_too_short",
-            "门店可能仍在离线使用会员余额：挂起须持续到其离线期限结束之后，否则同一笔钱可能被花两次",
-        ),
+    let code = match &e {
+        HoldError::UnknownStore(_) => Code::UnknownStore,
+        HoldError::Headquarters => Code::InvalidStore,
+        HoldError::Online(_) => Code::StoreOnline,
+        HoldError::AlreadyOnHold(_) => Code::AlreadyOnHold,
+        HoldError::Fenced(_) => Code::StoreFenced,
+        HoldError::NotOnHold(_) => Code::NotOnHold,
+        HoldError::TooSoon { .. } => Code::HoldTooShort,
         HoldError::Ingest(e) => return unavailable(e.to_string()),
     };
-    error(status, code, message, e.to_string())
+    code.answer(e)
 }
 
 /// 挂起门店: puts a store that has gone quiet on hold. If it does not come back within
@@ -79,17 +71,10 @@ pub(super) async fn hold_store(
         Ok(ok) => ok,
         Err(response) => return *response,
     };
-    let bad = |detail: String| {
-        error(
-            StatusCode::BAD_REQUEST,
-            "invalid_hold",
-            "挂起参数不正确",
-            detail,
-        )
-    };
+    let bad = |detail: String| Code::InvalidHold.answer(detail);
     let body = match body {
         Ok(axum::Json(body)) => body,
-        Err(e) => return body_refused(e, "invalid_hold", "挂起参数不正确"),
+        Err(e) => return body_refused(e, Code::InvalidHold),
     };
     if body.seconds == 0 || body.seconds > HOLD_SECONDS_MAX {
         return bad(format!("seconds is 1 to {HOLD_SECONDS_MAX}"));

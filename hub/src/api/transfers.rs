@@ -3,24 +3,14 @@
 use super::*;
 
 pub(super) fn transfer_refused(e: TransferRefused) -> Response {
-    let (status, code, message) = match &e {
-        TransferRefused::Unknown(_) => {
-            (StatusCode::NOT_FOUND, "transfer_not_found", "调拨单不存在")
-        }
-        TransferRefused::UnknownSku(_) => (StatusCode::NOT_FOUND, "unknown_sku", "商品不存在"),
-        TransferRefused::Step(TransferError::NotAllowed { .. }) => (
-            StatusCode::CONFLICT,
-            "transfer_not_allowed",
-            "调拨单当前状态不允许此操作",
-        ),
-        TransferRefused::Step(_) => (
-            StatusCode::BAD_REQUEST,
-            "invalid_transfer",
-            "调拨单填写不正确",
-        ),
+    let code = match &e {
+        TransferRefused::Unknown(_) => Code::TransferNotFound,
+        TransferRefused::UnknownSku(_) => Code::UnknownSku,
+        TransferRefused::Step(TransferError::NotAllowed { .. }) => Code::TransferNotAllowed,
+        TransferRefused::Step(_) => Code::InvalidTransfer,
         TransferRefused::Storage(d) => return unavailable(d.clone()),
     };
-    error(status, code, message, e.to_string())
+    code.answer(e)
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -58,7 +48,7 @@ pub(super) async fn request_transfer(
     };
     let body = match body {
         Ok(axum::Json(body)) => body,
-        Err(e) => return body_refused(e, "invalid_transfer", "调拨单填写不正确"),
+        Err(e) => return body_refused(e, Code::InvalidTransfer),
     };
     let lines = body.lines.into_iter().map(|l| (l.sku, l.qty)).collect();
     let step = TransferStep::Requested {
@@ -93,19 +83,14 @@ pub(super) async fn transfer_step(
         Err(response) => return *response,
     };
     let Ok(id) = DocId::parse(&raw) else {
-        return error(StatusCode::BAD_REQUEST, "invalid_id", "单号格式不正确", raw);
+        return Code::InvalidId.answer(raw);
     };
     let body: StepBody = match body.is_empty() {
         true => StepBody::default(),
         false => match serde_json::from_slice(&body) {
             Ok(body) => body,
             Err(e) => {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_transfer",
-                    "调拨单填写不正确",
-                    e.to_string(),
-                );
+                return Code::InvalidTransfer.answer(e);
             }
         },
     };
@@ -115,12 +100,9 @@ pub(super) async fn transfer_step(
         "reject" => TransferStep::Rejected { reason },
         "cancel" => TransferStep::CancelRequested { reason },
         other => {
-            return error(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                "找不到该资源",
-                format!("headquarters may approve, reject or cancel a transfer, not {other:?}"),
-            );
+            return Code::NotFound.answer(format!(
+                "headquarters may approve, reject or cancel a transfer, not {other:?}"
+            ));
         }
     };
     match hq.ingest.transfer_step(Some(id), step, staff).await {
@@ -133,7 +115,7 @@ pub(super) async fn transfer_step(
 #[utoipa::path(get, path = "/api/v1/transfers/{id}", params(("id" = String, Path)), responses((status = 200, body = Object)))]
 pub(super) async fn get_transfer(State(hq): State<Hq>, Path(raw): Path<String>) -> Response {
     let Ok(id) = DocId::parse(&raw) else {
-        return error(StatusCode::BAD_REQUEST, "invalid_id", "单号格式不正确", raw);
+        return Code::InvalidId.answer(raw);
     };
     match inventory::read::<Transfer>(&hub_views(&*hq.storage), &inventory::keys::transfer(&id)) {
         Ok(Some(t)) => axum::Json(t).into_response(),
@@ -155,12 +137,7 @@ pub(super) async fn list_transfers(
     q: Result<Query<TransfersQuery>, QueryRejection>,
 ) -> Response {
     let Ok(Query(q)) = q else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "invalid_query",
-            "查询参数不正确",
-            "state=".into(),
-        );
+        return Code::InvalidQuery.answer("state=");
     };
     let records = match hq.storage.views(b"tr/", usize::MAX) {
         Ok(records) => records,

@@ -19,12 +19,7 @@ pub(super) async fn asset(Path(file): Path<String>) -> Response {
         "app.js" => ("text/javascript; charset=utf-8", SCRIPT),
         "app.css" => ("text/css; charset=utf-8", STYLE),
         _ => {
-            return error(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                "找不到该资源",
-                format!("no file {file}"),
-            );
+            return Code::NotFound.answer(format!("no file {file}"));
         }
     };
     ([(header::CONTENT_TYPE, kind)], body).into_response()
