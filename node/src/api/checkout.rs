@@ -6,54 +6,20 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use protocol::catalogue::Qty;
-use protocol::pricing::{Coupon, PricedLine, PricingError};
-use protocol::wallet::Summary;
+use protocol::pricing::Coupon;
 use protocol::{Fen, MemberId, Money, Sku, StaffId};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::app::{AppResult, Body, St, cny_fen, parse_body, request_meta};
+use super::dto::{held_plain, lines_json};
 use super::error::{ApiError, Code};
 use super::inventory::{LineIn, line, sale_line};
-use super::{
-    AppResult, Body, St, TenderOut, check_password, cny_fen, parse_body, request_meta, spend,
-    without_password,
-};
+use super::rights::spend;
+use super::wallet::{check_password, without_password};
 use crate::journal::{
     BasketLine, Command, ItemCheckoutRequest, Request, TenderRequest, WalletAction, price_basket,
 };
-use crate::views::ItemSaleView;
-
-pub(super) fn pricing_error(e: &PricingError) -> Code {
-    match e {
-        PricingError::CouponThreshold { .. } | PricingError::CouponNotApplicable(_) => {
-            Code::CouponNotApplicable
-        }
-        PricingError::InsufficientPoints { .. } => Code::InsufficientBalance,
-        PricingError::PointsAboveCap { .. }
-        | PricingError::PointsNotAccepted
-        | PricingError::PointsNotWhole { .. } => Code::PointsNotAccepted,
-        PricingError::SetAbovePrice { .. } => Code::InvalidAmount,
-        _ => Code::InvalidRequest,
-    }
-}
-
-fn lines_json(lines: &[PricedLine]) -> Vec<serde_json::Value> {
-    lines
-        .iter()
-        .map(|l| {
-            json!({
-                "sku": l.sku,
-                "qty": l.qty,
-                "unit_price": Money::cny(l.unit_price),
-                "gross": Money::cny(l.gross),
-                "steps": l.steps.iter().map(|s| json!({
-                    "step": s.step, "off": Money::cny(s.off), "rounded": s.rounded, "note": s.note,
-                })).collect::<Vec<_>>(),
-                "net": Money::cny(l.net),
-            })
-        })
-        .collect()
-}
 
 /// The coupon a till names, if any.
 fn coupon_id(raw: Option<&str>) -> Result<Option<protocol::wallet::CardId>, ApiError> {
@@ -62,12 +28,12 @@ fn coupon_id(raw: Option<&str>) -> Result<Option<protocol::wallet::CardId>, ApiE
         .map_err(|e| ApiError::new(Code::InvalidId, e))
 }
 
-fn resolve(app: &super::AppState, lines: &[LineIn]) -> Result<Vec<BasketLine>, ApiError> {
+fn resolve(app: &super::app::AppState, lines: &[LineIn]) -> Result<Vec<BasketLine>, ApiError> {
     lines.iter().map(|l| sale_line(app, l)).collect()
 }
 
 /// A held order's lines: a held basket keeps no amounts set at the till.
-fn resolve_held(app: &super::AppState, lines: &[LineIn]) -> Result<Vec<(Sku, Qty)>, ApiError> {
+fn resolve_held(app: &super::app::AppState, lines: &[LineIn]) -> Result<Vec<(Sku, Qty)>, ApiError> {
     lines.iter().map(|l| line(app, l, false)).collect()
 }
 
@@ -85,7 +51,7 @@ struct QuoteBody {
 }
 
 /// 结算预览: nothing is written.
-#[utoipa::path(post, path = "/api/v1/checkouts/quote", request_body(content = QuoteBody, description = "member_id, lines [{sku|barcode, qty}], points, coupon: priced line by line, nothing written"), responses((status = 200, body = Object), (status = 404, body = super::ErrorBody), (status = 422, body = super::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/checkouts/quote", request_body(content = QuoteBody, description = "member_id, lines [{sku|barcode, qty}], points, coupon: priced line by line, nothing written"), responses((status = 200, body = Object), (status = 404, body = super::error::ErrorBody), (status = 422, body = super::error::ErrorBody)))]
 pub(super) async fn quote(State(app): St, Body(body): Body) -> AppResult {
     let b: QuoteBody = parse_body(&body)?;
     let member = match b.member_id {
@@ -121,31 +87,31 @@ pub(super) async fn quote(State(app): St, Body(body): Body) -> AppResult {
 #[serde(deny_unknown_fields, tag = "kind", rename_all = "snake_case")]
 enum TenderIn {
     Cash {
-        #[schema(value_type = super::MoneySchema)]
+        #[schema(value_type = super::dto::MoneySchema)]
         tendered: Money,
     },
     /// 外币现金: e.g. `{"kind": "foreign_cash", "tendered": {"amount": "20", "currency": "USD"}}`.
     ForeignCash {
-        #[schema(value_type = super::MoneySchema)]
+        #[schema(value_type = super::dto::MoneySchema)]
         tendered: Money,
     },
     Card {
-        #[schema(value_type = super::MoneySchema)]
+        #[schema(value_type = super::dto::MoneySchema)]
         amount: Money,
         reference: String,
     },
     Wechat {
-        #[schema(value_type = super::MoneySchema)]
+        #[schema(value_type = super::dto::MoneySchema)]
         amount: Money,
         reference: String,
     },
     Alipay {
-        #[schema(value_type = super::MoneySchema)]
+        #[schema(value_type = super::dto::MoneySchema)]
         amount: Money,
         reference: String,
     },
     StoredValue {
-        #[schema(value_type = super::MoneySchema)]
+        #[schema(value_type = super::dto::MoneySchema)]
         amount: Money,
     },
 }
@@ -176,7 +142,7 @@ struct ItemCheckoutBody {
 }
 
 /// 商品消费: scan items (by SKU or barcode), price them, take payment in any mix of tenders.
-#[utoipa::path(post, path = "/api/v1/checkouts/items", request_body(content = ItemCheckoutBody, description = "member_id, lines, points, coupon, tenders [{kind: cash|foreign_cash|card|wechat|alipay|stored_value, ...}], served_by, password, held_order"), params(("Idempotency-Key" = String, Header, description = "client-minted key; a retry with the same key returns the first answer"), ("X-Staff-Id" = Option<String>, Header)), responses((status = 201, body = Object), (status = 404, body = super::ErrorBody), (status = 409, body = super::ErrorBody), (status = 422, body = super::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/checkouts/items", request_body(content = ItemCheckoutBody, description = "member_id, lines, points, coupon, tenders [{kind: cash|foreign_cash|card|wechat|alipay|stored_value, ...}], served_by, password, held_order"), params(("Idempotency-Key" = String, Header, description = "client-minted key; a retry with the same key returns the first answer"), ("X-Staff-Id" = Option<String>, Header)), responses((status = 201, body = Object), (status = 404, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody), (status = 422, body = super::error::ErrorBody)))]
 pub(super) async fn item_checkout(
     State(app): St,
     headers: HeaderMap,
@@ -217,7 +183,7 @@ pub(super) async fn item_checkout(
     }
     // 补录: a sale booked on an earlier day moves the day's figures, so it needs a store manager
     // (or the store's own operator, `system`, at a till without logins).
-    if b.sold_at.is_some() && staff != StaffId::system() && !super::is_manager(&app, &staff) {
+    if b.sold_at.is_some() && staff != StaffId::system() && !super::app::is_manager(&app, &staff) {
         return Err(ApiError::new(
             Code::ManagerRequired,
             "a sale entered late (补录) is entered by a store manager",
@@ -251,18 +217,18 @@ pub(super) async fn item_checkout(
         Command::ItemCheckout(request.clone())
     })
     .await?;
-    Ok(super::answer(StatusCode::CREATED, reply))
+    Ok(super::app::answer(StatusCode::CREATED, reply))
 }
 
 /// 改价 below the store's `override_floor_percent` of a line's price is a discount a cashier
 /// may not give alone: a store manager logs in at the till (or the store's own operator,
 /// `system`, at a till without logins). A product without a price (金额商品) is not a 改价.
 fn check_overrides(
-    app: &super::AppState,
+    app: &super::app::AppState,
     staff: &StaffId,
     lines: &[BasketLine],
 ) -> Result<(), ApiError> {
-    if *staff == StaffId::system() || super::is_manager(app, staff) {
+    if *staff == StaffId::system() || super::app::is_manager(app, staff) {
         return Ok(());
     }
     let floor = rust_decimal::Decimal::from(app.settings_now()?.override_floor_percent);
@@ -299,72 +265,32 @@ fn check_overrides(
     Ok(())
 }
 
-pub(super) fn item_sale_json(view: &ItemSaleView, wallet: Option<&Summary>) -> serde_json::Value {
-    let s = &view.sale;
-    json!({
-        "sale_id": s.sale_id,
-        "store_id": view.origin,
-        "seq": view.seq,
-        "business_date": view.business_date,
-        "recorded_at_ms": view.hlc.wall_ms,
-        "staff_id": view.staff,
-        "served_by": s.served_by,
-        "member_id": s.member_id,
-        "lines": lines_json(&s.lines),
-        "subtotal": Money::cny(s.subtotal),
-        "discount": Money::cny(s.discount),
-        "due": Money::cny(s.due),
-        "tenders": s.tenders.iter().map(TenderOut::from).collect::<Vec<_>>(),
-        "points_used": s.points_used,
-        "points_earned": s.points_earned.0,
-        "returned": view.returned.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        "returns": view.returns.iter().map(|r| json!({
-            "store_id": r.origin,
-            "seq": r.seq,
-            "business_date": r.business_date,
-            "recorded_at_ms": r.hlc.wall_ms,
-            "staff_id": r.staff,
-            "lines": r.ret.lines.iter().map(|l| json!({
-                "line": l.line, "sku": l.sku, "qty": l.qty, "amount": Money::cny(l.amount),
-            })).collect::<Vec<_>>(),
-            "amount": Money::cny(r.ret.amount),
-            "refunds": r.ret.refunds.iter().map(TenderOut::from).collect::<Vec<_>>(),
-            "points_back": r.ret.points_back,
-            "points_taken": r.ret.points_taken,
-            "coupon_back": r.ret.coupon_back,
-            "reason": r.ret.reason,
-        })).collect::<Vec<_>>(),
-        "member_stored_value": wallet.map(|w| Money::cny(Fen(w.principal.0 + w.bonus.0))),
-        "member_points_balance": wallet.map(|w| w.points),
-    })
-}
-
 /// A coupon's terms as the API takes them.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, tag = "kind", rename_all = "snake_case")]
 enum OfferIn {
     /// 满减
     AmountOff {
-        #[schema(value_type = super::MoneySchema)]
+        #[schema(value_type = super::dto::MoneySchema)]
         threshold: Money,
-        #[schema(value_type = super::MoneySchema)]
+        #[schema(value_type = super::dto::MoneySchema)]
         off: Money,
     },
     /// 折扣券: `percent` off, e.g. "10".
     PercentOff {
         percent: String,
         #[serde(default)]
-        #[schema(value_type = Option<super::MoneySchema>)]
+        #[schema(value_type = Option<super::dto::MoneySchema>)]
         threshold: Option<Money>,
-        #[schema(value_type = Option<super::MoneySchema>)]
+        #[schema(value_type = Option<super::dto::MoneySchema>)]
         cap: Option<Money>,
     },
     /// 代金券
     Voucher {
-        #[schema(value_type = super::MoneySchema)]
+        #[schema(value_type = super::dto::MoneySchema)]
         value: Money,
         #[serde(default)]
-        #[schema(value_type = Option<super::MoneySchema>)]
+        #[schema(value_type = Option<super::dto::MoneySchema>)]
         threshold: Option<Money>,
     },
     /// 体验券: one unit of a product free.
@@ -386,14 +312,14 @@ struct CouponBody {
 }
 
 /// 发券: gives a member a coupon, spent at most once anywhere in the chain.
-#[utoipa::path(post, path = "/api/v1/members/{member_id}/coupons", request_body(content = CouponBody, description = "name, offer {kind: amount_off|percent_off|voucher|experience, ...}, valid_from, valid_to"), params(("member_id" = String, Path), ("Idempotency-Key" = String, Header, description = "client-minted key; a retry with the same key returns the first answer"), ("X-Staff-Id" = Option<String>, Header)), responses((status = 201, body = Object), (status = 404, body = super::ErrorBody), (status = 422, body = super::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/members/{member_id}/coupons", request_body(content = CouponBody, description = "name, offer {kind: amount_off|percent_off|voucher|experience, ...}, valid_from, valid_to"), params(("member_id" = String, Path), ("Idempotency-Key" = String, Header, description = "client-minted key; a retry with the same key returns the first answer"), ("X-Staff-Id" = Option<String>, Header)), responses((status = 201, body = Object), (status = 404, body = super::error::ErrorBody), (status = 422, body = super::error::ErrorBody)))]
 pub(super) async fn issue_coupon(
     State(app): St,
     axum::extract::Path(raw): axum::extract::Path<String>,
     headers: HeaderMap,
     Body(body): Body,
 ) -> AppResult {
-    let id = super::member_id(&raw)?;
+    let id = super::app::member_id(&raw)?;
     let b: CouponBody = parse_body(&body)?;
     let zero = Money::cny(Fen(0));
     let offer = match b.offer {
@@ -424,16 +350,16 @@ pub(super) async fn issue_coupon(
         from: b.valid_from,
         to: b.valid_to,
     };
-    super::wallet_write(&app, &headers, "issue_coupon", &body, id, action).await
+    super::wallet::wallet_write(&app, &headers, "issue_coupon", &body, id, action).await
 }
 
 /// A member's coupons: what each offers, when it is good, whether it is used.
-#[utoipa::path(get, path = "/api/v1/members/{member_id}/coupons", params(("member_id" = String, Path)), responses((status = 200, body = Object), (status = 404, body = super::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/members/{member_id}/coupons", params(("member_id" = String, Path)), responses((status = 200, body = Object), (status = 404, body = super::error::ErrorBody)))]
 pub(super) async fn list_coupons(
     State(app): St,
     axum::extract::Path(raw): axum::extract::Path<String>,
 ) -> AppResult {
-    let id = super::member_id(&raw)?;
+    let id = super::app::member_id(&raw)?;
     if app.views.member(&id)?.is_none() {
         return Err(ApiError::new(Code::MemberNotFound, id));
     }
@@ -468,14 +394,14 @@ pub(super) struct ReceiptQuery {
 }
 
 /// 小票: a sale's receipt as plain text for a 58 mm or 80 mm printer, or as a printable page.
-#[utoipa::path(get, path = "/api/v1/sales/{sale_id}/receipt", params(("sale_id" = String, Path), ("paper" = Option<u32>, Query, description = "58 or 80 (mm), default 80"), ("format" = Option<String>, Query, description = "text (default) or html")), responses((status = 200, body = String, content_type = "text/plain"), (status = 400, body = super::ErrorBody), (status = 404, body = super::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/sales/{sale_id}/receipt", params(("sale_id" = String, Path), ("paper" = Option<u32>, Query, description = "58 or 80 (mm), default 80"), ("format" = Option<String>, Query, description = "text (default) or html")), responses((status = 200, body = String, content_type = "text/plain"), (status = 400, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)))]
 pub(super) async fn receipt(
     State(app): St,
     axum::extract::Path(raw): axum::extract::Path<String>,
-    q: super::QueryResult<ReceiptQuery>,
+    q: super::app::QueryResult<ReceiptQuery>,
 ) -> AppResult {
     use crate::receipt::{Paper, Receipt, ReceiptLine};
-    let q = super::query(q)?;
+    let q = super::app::query(q)?;
     let paper = match q.paper {
         None | Some(80) => Paper::Mm80,
         Some(58) => Paper::Mm58,
@@ -622,24 +548,8 @@ struct HoldBody {
     note: String,
 }
 
-/// A held order as it was parked.
-pub(super) fn held_plain(h: &crate::journal::HeldView) -> serde_json::Value {
-    json!({
-        "order_id": h.order_id,
-        "member_id": h.order.member_id,
-        "lines": h.order.lines.iter().map(|(sku, qty)| json!({"sku": sku, "qty": qty}))
-            .collect::<Vec<_>>(),
-        "points": h.order.points,
-        "coupon": h.order.coupon,
-        "served_by": h.order.served_by,
-        "note": h.order.note,
-        "held_by": h.held_by,
-        "held_at_ms": h.held_at_ms,
-    })
-}
-
 /// A held order with what it would cost now (prices may have changed since it was held).
-fn held_json(app: &super::AppState, h: &crate::journal::HeldView) -> serde_json::Value {
+fn held_json(app: &super::app::AppState, h: &crate::journal::HeldView) -> serde_json::Value {
     let member = h
         .order
         .member_id
@@ -664,7 +574,7 @@ fn held_json(app: &super::AppState, h: &crate::journal::HeldView) -> serde_json:
 
 /// 挂单: parks a basket so the till can serve the next customer; any till of the store recalls
 /// it (GET) and pays it (checkout with `held_order`), or voids it.
-#[utoipa::path(post, path = "/api/v1/orders/held", request_body(content = HoldBody, description = "member_id, lines, points, coupon, served_by, note"), params(("Idempotency-Key" = String, Header, description = "client-minted key; a retry with the same key returns the first answer"), ("X-Staff-Id" = Option<String>, Header)), responses((status = 201, body = Object), (status = 404, body = super::ErrorBody), (status = 422, body = super::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/orders/held", request_body(content = HoldBody, description = "member_id, lines, points, coupon, served_by, note"), params(("Idempotency-Key" = String, Header, description = "client-minted key; a retry with the same key returns the first answer"), ("X-Staff-Id" = Option<String>, Header)), responses((status = 201, body = Object), (status = 404, body = super::error::ErrorBody), (status = 422, body = super::error::ErrorBody)))]
 pub(super) async fn hold_order(State(app): St, headers: HeaderMap, Body(body): Body) -> AppResult {
     let b: HoldBody = parse_body(&body)?;
     let (key, fingerprint, staff) = request_meta(&headers, "hold_order", &body)?;
@@ -682,7 +592,7 @@ pub(super) async fn hold_order(State(app): St, headers: HeaderMap, Body(body): B
         },
     };
     let reply = app.journal.send(Command::HoldOrder(request)).await?;
-    Ok(super::answer(StatusCode::CREATED, reply))
+    Ok(super::app::answer(StatusCode::CREATED, reply))
 }
 
 /// The store's held orders, oldest first.
@@ -701,7 +611,7 @@ fn order_id(raw: &str) -> Result<protocol::DocId, ApiError> {
 }
 
 /// One held order, to recall at the till.
-#[utoipa::path(get, path = "/api/v1/orders/held/{order_id}", params(("order_id" = String, Path)), responses((status = 200, body = Object), (status = 404, body = super::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/orders/held/{order_id}", params(("order_id" = String, Path)), responses((status = 200, body = Object), (status = 404, body = super::error::ErrorBody)))]
 pub(super) async fn held_order(
     State(app): St,
     axum::extract::Path(raw): axum::extract::Path<String>,
@@ -717,7 +627,7 @@ pub(super) async fn held_order(
 }
 
 /// 作废: voids a held order before payment.
-#[utoipa::path(post, path = "/api/v1/orders/held/{order_id}/void", params(("order_id" = String, Path), ("Idempotency-Key" = String, Header, description = "client-minted key; a retry with the same key returns the first answer"), ("X-Staff-Id" = Option<String>, Header)), responses((status = 200, body = Object), (status = 404, body = super::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/orders/held/{order_id}/void", params(("order_id" = String, Path), ("Idempotency-Key" = String, Header, description = "client-minted key; a retry with the same key returns the first answer"), ("X-Staff-Id" = Option<String>, Header)), responses((status = 200, body = Object), (status = 404, body = super::error::ErrorBody)))]
 pub(super) async fn void_order(
     State(app): St,
     axum::extract::Path(raw): axum::extract::Path<String>,
@@ -733,5 +643,5 @@ pub(super) async fn void_order(
         body: id,
     };
     let reply = app.journal.send(Command::VoidHeld(request)).await?;
-    Ok(super::answer(StatusCode::OK, reply))
+    Ok(super::app::answer(StatusCode::OK, reply))
 }

@@ -11,7 +11,10 @@ use protocol::{Fen, MemberId, Money, points::Points};
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
-use crate::views::{MemberView, SaleView};
+use protocol::pricing::PricedLine;
+use serde_json::json;
+
+use crate::views::{ItemSaleView, MemberView, SaleView};
 
 /// Lets a PATCH tell "leave alone" (absent) from "clear" (null).
 fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
@@ -492,4 +495,78 @@ pub struct HealthOut {
     /// Whether a call without a login goes through now (the demo's mode, before anyone here
     /// has a login): the page says so.
     pub open_without_login: bool,
+}
+
+pub(crate) fn lines_json(lines: &[PricedLine]) -> Vec<serde_json::Value> {
+    lines
+        .iter()
+        .map(|l| {
+            json!({
+                "sku": l.sku,
+                "qty": l.qty,
+                "unit_price": Money::cny(l.unit_price),
+                "gross": Money::cny(l.gross),
+                "steps": l.steps.iter().map(|s| json!({
+                    "step": s.step, "off": Money::cny(s.off), "rounded": s.rounded, "note": s.note,
+                })).collect::<Vec<_>>(),
+                "net": Money::cny(l.net),
+            })
+        })
+        .collect()
+}
+
+pub(crate) fn item_sale_json(view: &ItemSaleView, wallet: Option<&Summary>) -> serde_json::Value {
+    let s = &view.sale;
+    json!({
+        "sale_id": s.sale_id,
+        "store_id": view.origin,
+        "seq": view.seq,
+        "business_date": view.business_date,
+        "recorded_at_ms": view.hlc.wall_ms,
+        "staff_id": view.staff,
+        "served_by": s.served_by,
+        "member_id": s.member_id,
+        "lines": lines_json(&s.lines),
+        "subtotal": Money::cny(s.subtotal),
+        "discount": Money::cny(s.discount),
+        "due": Money::cny(s.due),
+        "tenders": s.tenders.iter().map(TenderOut::from).collect::<Vec<_>>(),
+        "points_used": s.points_used,
+        "points_earned": s.points_earned.0,
+        "returned": view.returned.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "returns": view.returns.iter().map(|r| json!({
+            "store_id": r.origin,
+            "seq": r.seq,
+            "business_date": r.business_date,
+            "recorded_at_ms": r.hlc.wall_ms,
+            "staff_id": r.staff,
+            "lines": r.ret.lines.iter().map(|l| json!({
+                "line": l.line, "sku": l.sku, "qty": l.qty, "amount": Money::cny(l.amount),
+            })).collect::<Vec<_>>(),
+            "amount": Money::cny(r.ret.amount),
+            "refunds": r.ret.refunds.iter().map(TenderOut::from).collect::<Vec<_>>(),
+            "points_back": r.ret.points_back,
+            "points_taken": r.ret.points_taken,
+            "coupon_back": r.ret.coupon_back,
+            "reason": r.ret.reason,
+        })).collect::<Vec<_>>(),
+        "member_stored_value": wallet.map(|w| Money::cny(Fen(w.principal.0 + w.bonus.0))),
+        "member_points_balance": wallet.map(|w| w.points),
+    })
+}
+
+/// A held order as it was parked.
+pub(crate) fn held_plain(h: &crate::journal::HeldView) -> serde_json::Value {
+    json!({
+        "order_id": h.order_id,
+        "member_id": h.order.member_id,
+        "lines": h.order.lines.iter().map(|(sku, qty)| json!({"sku": sku, "qty": qty}))
+            .collect::<Vec<_>>(),
+        "points": h.order.points,
+        "coupon": h.order.coupon,
+        "served_by": h.order.served_by,
+        "note": h.order.note,
+        "held_by": h.held_by,
+        "held_at_ms": h.held_at_ms,
+    })
 }

@@ -7,6 +7,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::journal::{InventoryError, Rejection, TenderError};
+use protocol::pricing::PricingError;
 use protocol::returns::ReturnError;
 use protocol::sale::SaleError;
 use protocol::stock::TransferError;
@@ -417,7 +418,7 @@ impl From<Rejection> for ApiError {
             },
             Rejection::EntryTooLarge(_) => Code::PayloadTooLarge,
             Rejection::FeedUnreadable { .. } => Code::Storage,
-            Rejection::Pricing(p) => super::checkout::pricing_error(p),
+            Rejection::Pricing(p) => pricing_error(p),
             Rejection::Tender(t) => match t {
                 TenderError::CashShort { .. } => Code::TenderShort,
                 TenderError::Mismatch { .. } | TenderError::ChangeOnNonCash { .. } => {
@@ -453,5 +454,20 @@ impl From<Rejection> for ApiError {
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {
         ApiError::new(Code::Storage, e)
+    }
+}
+
+/// The code a pricing refusal answers with.
+pub(crate) fn pricing_error(e: &PricingError) -> Code {
+    match e {
+        PricingError::CouponThreshold { .. } | PricingError::CouponNotApplicable(_) => {
+            Code::CouponNotApplicable
+        }
+        PricingError::InsufficientPoints { .. } => Code::InsufficientBalance,
+        PricingError::PointsAboveCap { .. }
+        | PricingError::PointsNotAccepted
+        | PricingError::PointsNotWhole { .. } => Code::PointsNotAccepted,
+        PricingError::SetAbovePrice { .. } => Code::InvalidAmount,
+        _ => Code::InvalidRequest,
     }
 }

@@ -12,8 +12,8 @@ use protocol::{DocId, Money, Sku, StoreId};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::app::{AppResult, Body, QueryResult, St, answer, parse_body, query, request_meta};
 use super::error::{ApiError, Code};
-use super::{AppResult, Body, QueryResult, St, answer, parse_body, query, request_meta};
 use crate::journal::{
     Command, Request, StockAction, StockRequest, TransferAction, TransferRequest,
 };
@@ -30,7 +30,7 @@ fn doc(raw: &str) -> Result<DocId, ApiError> {
     DocId::parse(raw).map_err(|e| ApiError::new(Code::InvalidId, e))
 }
 
-pub(super) fn product(app: &super::AppState, sku: &Sku) -> Result<Product, ApiError> {
+pub(super) fn product(app: &super::app::AppState, sku: &Sku) -> Result<Product, ApiError> {
     inventory::product(&app.views.kv(), sku)
         .map_err(storage)?
         .ok_or_else(|| ApiError::new(Code::UnknownSku, format!("no product {sku}")))
@@ -46,18 +46,18 @@ pub(super) struct LineIn {
     #[schema(example = "2")]
     qty: String,
     /// What one unit cost (receiving only).
-    #[schema(value_type = Option<super::MoneySchema>)]
+    #[schema(value_type = Option<super::dto::MoneySchema>)]
     cost: Option<Money>,
     /// The line's amount as the till set it (checkout and quote only): 改价 below the price,
     /// or what an open-price product (金额商品, no price in the catalogue) costs.
-    #[schema(value_type = Option<super::MoneySchema>)]
+    #[schema(value_type = Option<super::dto::MoneySchema>)]
     pub(super) amount: Option<Money>,
 }
 
 /// Resolves a line to a catalogued SKU and a quantity in its unit (zero allowed only where
 /// `zero_ok`: a transfer line received as none). Only a sale's line sets an amount.
 pub(super) fn line(
-    app: &super::AppState,
+    app: &super::app::AppState,
     l: &LineIn,
     zero_ok: bool,
 ) -> Result<(Sku, Qty), ApiError> {
@@ -72,12 +72,12 @@ pub(super) fn line(
 
 /// A sale's line: SKU, quantity and the amount the till set, if any (in yuan, zero or more).
 pub(super) fn sale_line(
-    app: &super::AppState,
+    app: &super::app::AppState,
     l: &LineIn,
 ) -> Result<crate::journal::BasketLine, ApiError> {
     let (sku, qty) = sku_qty(app, l, false)?;
     // Zero is a free line (赠品); `cny_fen` refuses a negative amount.
-    let set_amount = l.amount.as_ref().map(super::cny_fen).transpose()?;
+    let set_amount = l.amount.as_ref().map(super::app::cny_fen).transpose()?;
     Ok(crate::journal::BasketLine {
         sku,
         qty,
@@ -85,7 +85,7 @@ pub(super) fn sale_line(
     })
 }
 
-fn sku_qty(app: &super::AppState, l: &LineIn, zero_ok: bool) -> Result<(Sku, Qty), ApiError> {
+fn sku_qty(app: &super::app::AppState, l: &LineIn, zero_ok: bool) -> Result<(Sku, Qty), ApiError> {
     let sku = match (&l.sku, &l.barcode) {
         (Some(s), None) => sku(s)?,
         (None, Some(code)) => {
@@ -135,7 +135,7 @@ pub(super) async fn catalogue_version(State(app): St) -> AppResult {
     Ok(axum::Json(json!({"version": v.version})).into_response())
 }
 
-fn product_out(app: &super::AppState, p: &Product) -> Result<Response, ApiError> {
+fn product_out(app: &super::app::AppState, p: &Product) -> Result<Response, ApiError> {
     let here = &app.settings.store_id;
     let store_price = inventory::read(&app.views.kv(), &inventory::keys::store_price(here, &p.sku))
         .map_err(storage)?;
@@ -146,7 +146,7 @@ fn product_out(app: &super::AppState, p: &Product) -> Result<Response, ApiError>
     Ok(axum::Json(body).into_response())
 }
 
-#[utoipa::path(get, path = "/api/v1/products/{sku}", params(("sku" = String, Path)), responses((status = 200, body = Object), (status = 404, body = super::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/products/{sku}", params(("sku" = String, Path)), responses((status = 200, body = Object), (status = 404, body = super::error::ErrorBody)))]
 pub(super) async fn get_product(State(app): St, Path(raw): Path<String>) -> AppResult {
     let p = product(&app, &sku(&raw)?)?;
     product_out(&app, &p)
@@ -158,7 +158,7 @@ pub(super) struct BarcodeQuery {
 }
 
 /// Scanning: the product a barcode names.
-#[utoipa::path(get, path = "/api/v1/products", params(("barcode" = String, Query)), responses((status = 200, body = Object), (status = 404, body = super::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/products", params(("barcode" = String, Query)), responses((status = 200, body = Object), (status = 404, body = super::error::ErrorBody)))]
 pub(super) async fn lookup_product(State(app): St, q: QueryResult<BarcodeQuery>) -> AppResult {
     let q = query(q)?;
     let l = LineIn {
@@ -179,7 +179,7 @@ pub(super) struct StockQuery {
 }
 
 /// This store's stock; `?alerts=low` (库存预警) or `?alerts=negative`.
-#[utoipa::path(get, path = "/api/v1/stock", params(("alerts" = Option<String>, Query, description = "low or negative")), responses((status = 200, body = Object), (status = 400, body = super::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/stock", params(("alerts" = Option<String>, Query, description = "low or negative")), responses((status = 200, body = Object), (status = 400, body = super::error::ErrorBody)))]
 pub(super) async fn store_stock(State(app): St, q: QueryResult<StockQuery>) -> AppResult {
     let filter = query(q)?.alerts;
     if filter
@@ -218,7 +218,7 @@ pub(super) async fn store_stock(State(app): St, q: QueryResult<StockQuery>) -> A
     Ok(axum::Json(json!({"store_id": here, "stock": rows})).into_response())
 }
 
-#[utoipa::path(get, path = "/api/v1/stock/{sku}", params(("sku" = String, Path)), responses((status = 200, body = Object), (status = 404, body = super::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/stock/{sku}", params(("sku" = String, Path)), responses((status = 200, body = Object), (status = 404, body = super::error::ErrorBody)))]
 pub(super) async fn stock_of(State(app): St, Path(raw): Path<String>) -> AppResult {
     let sku = sku(&raw)?;
     let p = product(&app, &sku)?;
@@ -228,7 +228,7 @@ pub(super) async fn stock_of(State(app): St, Path(raw): Path<String>) -> AppResu
 
 /// Sends one write to the journal with the request's key, fingerprint and staff.
 async fn write<T>(
-    app: &super::AppState,
+    app: &super::app::AppState,
     headers: &HeaderMap,
     (route, body): (&str, &[u8]),
     body_of: T,
@@ -246,7 +246,7 @@ async fn write<T>(
 }
 
 async fn stock_write(
-    app: &super::AppState,
+    app: &super::app::AppState,
     headers: &HeaderMap,
     route: &str,
     body: &[u8],
@@ -267,7 +267,7 @@ struct ReceiptBody {
 }
 
 /// 进货: goods received, with the supplier and each unit's cost.
-#[utoipa::path(post, path = "/api/v1/stock/receipts", request_body(content = ReceiptBody, description = "supplier, note, lines [{sku, qty, cost}] (进货)"), params(("Idempotency-Key" = String, Header, description = "client-minted key; a retry with the same key returns the first answer"), ("X-Staff-Id" = Option<String>, Header)), responses((status = 201, body = Object), (status = 404, body = super::ErrorBody), (status = 422, body = super::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/stock/receipts", request_body(content = ReceiptBody, description = "supplier, note, lines [{sku, qty, cost}] (进货)"), params(("Idempotency-Key" = String, Header, description = "client-minted key; a retry with the same key returns the first answer"), ("X-Staff-Id" = Option<String>, Header)), responses((status = 201, body = Object), (status = 404, body = super::error::ErrorBody), (status = 422, body = super::error::ErrorBody)))]
 pub(super) async fn receive_goods(
     State(app): St,
     headers: HeaderMap,
@@ -278,7 +278,7 @@ pub(super) async fn receive_goods(
     for l in &b.lines {
         let (sku, qty) = line(&app, l, false)?;
         let cost = match &l.cost {
-            Some(m) => Some(super::cny_fen(m)?),
+            Some(m) => Some(super::app::cny_fen(m)?),
             None => None,
         };
         lines.push((sku, qty, cost));
@@ -299,7 +299,7 @@ struct DamageBody {
 }
 
 /// 报损: goods written off, with a reason.
-#[utoipa::path(post, path = "/api/v1/stock/damages", request_body(content = DamageBody, description = "reason, lines [{sku, qty}] (报损)"), params(("Idempotency-Key" = String, Header, description = "client-minted key; a retry with the same key returns the first answer"), ("X-Staff-Id" = Option<String>, Header)), responses((status = 201, body = Object), (status = 404, body = super::ErrorBody), (status = 422, body = super::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/stock/damages", request_body(content = DamageBody, description = "reason, lines [{sku, qty}] (报损)"), params(("Idempotency-Key" = String, Header, description = "client-minted key; a retry with the same key returns the first answer"), ("X-Staff-Id" = Option<String>, Header)), responses((status = 201, body = Object), (status = 404, body = super::error::ErrorBody), (status = 422, body = super::error::ErrorBody)))]
 pub(super) async fn write_off(State(app): St, headers: HeaderMap, Body(body): Body) -> AppResult {
     let b: DamageBody = parse_body(&body)?;
     let lines = b
@@ -321,7 +321,7 @@ struct StocktakeBody {
 }
 
 /// 盘点 opens: the expected count of each SKU is taken now; sales go on while staff count.
-#[utoipa::path(post, path = "/api/v1/stocktakes", request_body(content = StocktakeBody, description = "skus (盘点)"), params(("Idempotency-Key" = String, Header, description = "client-minted key; a retry with the same key returns the first answer"), ("X-Staff-Id" = Option<String>, Header)), responses((status = 201, body = Object), (status = 404, body = super::ErrorBody), (status = 409, body = super::ErrorBody), (status = 422, body = super::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/stocktakes", request_body(content = StocktakeBody, description = "skus (盘点)"), params(("Idempotency-Key" = String, Header, description = "client-minted key; a retry with the same key returns the first answer"), ("X-Staff-Id" = Option<String>, Header)), responses((status = 201, body = Object), (status = 404, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody), (status = 422, body = super::error::ErrorBody)))]
 pub(super) async fn open_stocktake(
     State(app): St,
     headers: HeaderMap,
@@ -346,7 +346,7 @@ struct CountBody {
 }
 
 /// 盘点 closes: what was counted; stock moves by counted − expected at opening.
-#[utoipa::path(post, path = "/api/v1/stocktakes/{id}/counts", request_body(content = CountBody, description = "counts [{sku, qty}]"), params(("id" = String, Path), ("Idempotency-Key" = String, Header, description = "client-minted key; a retry with the same key returns the first answer"), ("X-Staff-Id" = Option<String>, Header)), responses((status = 201, body = Object), (status = 404, body = super::ErrorBody), (status = 422, body = super::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/stocktakes/{id}/counts", request_body(content = CountBody, description = "counts [{sku, qty}]"), params(("id" = String, Path), ("Idempotency-Key" = String, Header, description = "client-minted key; a retry with the same key returns the first answer"), ("X-Staff-Id" = Option<String>, Header)), responses((status = 201, body = Object), (status = 404, body = super::error::ErrorBody), (status = 422, body = super::error::ErrorBody)))]
 pub(super) async fn count_stocktake(
     State(app): St,
     Path(raw): Path<String>,
@@ -372,7 +372,7 @@ pub(super) async fn count_stocktake(
 }
 
 async fn transfer_write(
-    app: &super::AppState,
+    app: &super::app::AppState,
     headers: &HeaderMap,
     route: &str,
     body: &[u8],
@@ -395,7 +395,7 @@ struct TransferBody {
 }
 
 /// 调拨申请: this store asks for goods from another (or offers its own).
-#[utoipa::path(post, path = "/api/v1/transfers", request_body(content = TransferBody, description = "from, to, lines [{sku, qty}] (调拨申请)"), params(("Idempotency-Key" = String, Header, description = "client-minted key; a retry with the same key returns the first answer"), ("X-Staff-Id" = Option<String>, Header)), responses((status = 201, body = Object), (status = 404, body = super::ErrorBody), (status = 422, body = super::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/transfers", request_body(content = TransferBody, description = "from, to, lines [{sku, qty}] (调拨申请)"), params(("Idempotency-Key" = String, Header, description = "client-minted key; a retry with the same key returns the first answer"), ("X-Staff-Id" = Option<String>, Header)), responses((status = 201, body = Object), (status = 404, body = super::error::ErrorBody), (status = 422, body = super::error::ErrorBody)))]
 pub(super) async fn request_transfer(
     State(app): St,
     headers: HeaderMap,
@@ -416,7 +416,7 @@ pub(super) async fn request_transfer(
     transfer_write(&app, &headers, "transfers", &body, action).await
 }
 
-#[utoipa::path(post, path = "/api/v1/transfers/{id}/ship", params(("id" = String, Path), ("Idempotency-Key" = String, Header, description = "client-minted key; a retry with the same key returns the first answer"), ("X-Staff-Id" = Option<String>, Header)), responses((status = 201, body = Object), (status = 404, body = super::ErrorBody), (status = 409, body = super::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/transfers/{id}/ship", params(("id" = String, Path), ("Idempotency-Key" = String, Header, description = "client-minted key; a retry with the same key returns the first answer"), ("X-Staff-Id" = Option<String>, Header)), responses((status = 201, body = Object), (status = 404, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody)))]
 pub(super) async fn ship_transfer(
     State(app): St,
     Path(raw): Path<String>,
@@ -441,7 +441,7 @@ struct ReasonBody {
     reason: String,
 }
 
-#[utoipa::path(post, path = "/api/v1/transfers/{id}/cancel", params(("id" = String, Path), ("Idempotency-Key" = String, Header, description = "client-minted key; a retry with the same key returns the first answer"), ("X-Staff-Id" = Option<String>, Header)), responses((status = 201, body = Object), (status = 404, body = super::ErrorBody), (status = 409, body = super::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/transfers/{id}/cancel", params(("id" = String, Path), ("Idempotency-Key" = String, Header, description = "client-minted key; a retry with the same key returns the first answer"), ("X-Staff-Id" = Option<String>, Header)), responses((status = 201, body = Object), (status = 404, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody)))]
 pub(super) async fn cancel_transfer(
     State(app): St,
     Path(raw): Path<String>,
@@ -468,7 +468,7 @@ struct ReceiveBody {
 
 /// 调拨收货: the destination receives; a quantity different from what was shipped needs a
 /// discrepancy note.
-#[utoipa::path(post, path = "/api/v1/transfers/{id}/receive", request_body(content = ReceiveBody, description = "lines [{sku, qty}], discrepancy"), params(("id" = String, Path), ("Idempotency-Key" = String, Header, description = "client-minted key; a retry with the same key returns the first answer"), ("X-Staff-Id" = Option<String>, Header)), responses((status = 201, body = Object), (status = 404, body = super::ErrorBody), (status = 409, body = super::ErrorBody), (status = 422, body = super::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/transfers/{id}/receive", request_body(content = ReceiveBody, description = "lines [{sku, qty}], discrepancy"), params(("id" = String, Path), ("Idempotency-Key" = String, Header, description = "client-minted key; a retry with the same key returns the first answer"), ("X-Staff-Id" = Option<String>, Header)), responses((status = 201, body = Object), (status = 404, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody), (status = 422, body = super::error::ErrorBody)))]
 pub(super) async fn receive_transfer(
     State(app): St,
     Path(raw): Path<String>,
@@ -493,13 +493,13 @@ pub(super) async fn receive_transfer(
     transfer_write(&app, &headers, &route, &body, action).await
 }
 
-fn read_transfer(app: &super::AppState, id: &DocId) -> Result<Transfer, ApiError> {
+fn read_transfer(app: &super::app::AppState, id: &DocId) -> Result<Transfer, ApiError> {
     inventory::read(&app.views.kv(), &inventory::keys::transfer(id))
         .map_err(storage)?
         .ok_or_else(|| ApiError::new(Code::TransferNotFound, format!("no transfer {id}")))
 }
 
-#[utoipa::path(get, path = "/api/v1/transfers/{id}", params(("id" = String, Path)), responses((status = 200, body = Object), (status = 404, body = super::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/transfers/{id}", params(("id" = String, Path)), responses((status = 200, body = Object), (status = 404, body = super::error::ErrorBody)))]
 pub(super) async fn get_transfer(State(app): St, Path(raw): Path<String>) -> AppResult {
     let t = read_transfer(&app, &doc(&raw)?)?;
     Ok(axum::Json(t).into_response())

@@ -13,8 +13,8 @@ use protocol::StaffId;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::app::{AppResult, AppState, Body, St, parse_body};
 use super::error::{ApiError, Code};
-use super::{AppResult, AppState, Body, St, parse_body};
 use crate::session::{allowed, may_log_in};
 use protocol::session::{LoginError, Lookup, Session};
 
@@ -74,7 +74,7 @@ fn login_error(e: LoginError) -> ApiError {
 
 /// 员工登录: checks the password or PIN against the hash headquarters sent (offline too) and
 /// opens a session that expires after the store's `session_minutes`.
-#[utoipa::path(post, path = "/api/v1/sessions", request_body(content = LoginBody, description = "staff_id, password"), responses((status = 201, body = Object), (status = 401, body = super::ErrorBody), (status = 403, body = super::ErrorBody), (status = 423, body = super::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/sessions", request_body(content = LoginBody, description = "staff_id, password"), responses((status = 201, body = Object), (status = 401, body = super::error::ErrorBody), (status = 403, body = super::error::ErrorBody), (status = 423, body = super::error::ErrorBody)))]
 pub(super) async fn login(
     State(app): St,
     peer: Option<axum::Extension<protocol::web::Peer>>,
@@ -140,7 +140,7 @@ pub(super) async fn login(
 }
 
 /// 退出登录: closes this session.
-#[utoipa::path(delete, path = "/api/v1/sessions", responses((status = 200, body = Object), (status = 401, body = super::ErrorBody)))]
+#[utoipa::path(delete, path = "/api/v1/sessions", responses((status = 200, body = Object), (status = 401, body = super::error::ErrorBody)))]
 pub(super) async fn logout(State(app): St, headers: HeaderMap) -> AppResult {
     let closed = bearer(&headers).is_some_and(|t| app.sessions.close(t));
     Ok(axum::Json(json!({ "closed": closed })).into_response())

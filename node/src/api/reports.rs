@@ -7,8 +7,8 @@ use axum::response::{IntoResponse, Response};
 use protocol::reports::query::{self, Cells, Export, MemberQuery, SalesQuery};
 use protocol::{MemberId, Sku};
 
+use super::app::{AppResult, QueryResult, St, query};
 use super::error::{ApiError, Code};
-use super::{AppResult, QueryResult, St, query};
 
 struct NodeCells<'a>(&'a crate::views::Views);
 
@@ -50,7 +50,7 @@ fn answer(report: Result<Export, String>) -> AppResult {
 
 /// 销售报表 of this store for a period, grouped by day, week, month, hour, category, department,
 /// tender, wallet (stored value and cards) or SKU (best sellers; `order=asc` for the worst).
-#[utoipa::path(get, path = "/api/v1/reports/sales", params(("from" = String, Query), ("to" = String, Query), ("by" = Option<String>, Query, description = "day, week, month, store, hour, category, department, tender, wallet or sku"), ("format" = Option<String>, Query, description = "json, csv or xlsx"), ("order" = Option<String>, Query), ("limit" = Option<usize>, Query)), responses((status = 200, body = Object), (status = 400, body = super::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/reports/sales", params(("from" = String, Query), ("to" = String, Query), ("by" = Option<String>, Query, description = "day, week, month, store, hour, category, department, tender, wallet or sku"), ("format" = Option<String>, Query, description = "json, csv or xlsx"), ("order" = Option<String>, Query), ("limit" = Option<usize>, Query)), responses((status = 200, body = Object), (status = 400, body = super::error::ErrorBody)))]
 pub(super) async fn sales(State(app): St, q: QueryResult<SalesQuery>) -> AppResult {
     let q = query(q)?;
     q.check()
@@ -70,7 +70,7 @@ pub(super) async fn sales(State(app): St, q: QueryResult<SalesQuery>) -> AppResu
 }
 
 /// 会员报表 of this store: new, active, returning and dormant members and what each bought here.
-#[utoipa::path(get, path = "/api/v1/reports/members", params(("from" = String, Query), ("to" = String, Query), ("format" = Option<String>, Query), ("dormant_purchases" = Option<u64>, Query), ("dormant_days" = Option<i64>, Query), ("quiet_days" = Option<i64>, Query), ("limit" = Option<usize>, Query)), responses((status = 200, body = Object), (status = 400, body = super::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/reports/members", params(("from" = String, Query), ("to" = String, Query), ("format" = Option<String>, Query), ("dormant_purchases" = Option<u64>, Query), ("dormant_days" = Option<i64>, Query), ("quiet_days" = Option<i64>, Query), ("limit" = Option<usize>, Query)), responses((status = 200, body = Object), (status = 400, body = super::error::ErrorBody)))]
 pub(super) async fn members(State(app): St, q: QueryResult<MemberQuery>) -> AppResult {
     let q = query(q)?;
     q.check()

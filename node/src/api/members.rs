@@ -1,0 +1,268 @@
+//! 会员: registering, editing, finding and listing members, and their sales.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use protocol::member::ProfilePatch;
+use protocol::points::Points;
+use protocol::{MemberId, StaffId};
+use serde::Deserialize;
+
+use super::dto::*;
+use super::error::{ApiError, Code, ErrorBody};
+
+use crate::journal::{Command, MemberEdit, NewMember, Request};
+
+use super::app::*;
+
+/// Registers a member (会员注册).
+#[utoipa::path(post, path = "/api/v1/members", request_body = NewMemberBody,
+    params(("Idempotency-Key" = String, Header, description = "client-minted key; a retry with the same key returns the first answer"),
+           ("X-Staff-Id" = Option<String>, Header, description = "who served")),
+    responses((status = 201, body = MemberOut), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub(super) async fn register_member(
+    State(app): St,
+    headers: HeaderMap,
+    Body(body): Body,
+) -> AppResult {
+    let (key, fingerprint, staff) = request_meta(&headers, "register_member", &body)?;
+    let b: NewMemberBody = parse_body(&body)?;
+    // A tier other than the chain's first at registration is a discount given, like a change.
+    if let Some(tier) = &b.tier {
+        let first = app.settings_now()?.default_tier;
+        check_tier_change(&app, Some(&first), &staff, tier)?;
+    }
+    let new = NewMember {
+        name: b.name,
+        phone: phone(&b.phone)?,
+        card_no: b.card_no.as_deref().map(card).transpose()?,
+        birthday: b.birthday,
+        gender: b.gender.unwrap_or_default(),
+        tags: b.tags,
+        notes: b.notes,
+        tier: b.tier,
+        custom: b.custom,
+        referrer: b.referrer.as_deref().map(member_id).transpose()?,
+    };
+    let reply = app
+        .journal
+        .send(Command::RegisterMember(Request {
+            key,
+            fingerprint,
+            staff,
+            body: new,
+        }))
+        .await?;
+    Ok(answer(StatusCode::CREATED, reply))
+}
+
+/// A member's profile and points.
+#[utoipa::path(get, path = "/api/v1/members/{member_id}", params(("member_id" = String, Path)),
+    responses((status = 200, body = MemberOut), (status = 404, body = ErrorBody)))]
+pub(super) async fn get_member(State(app): St, Path(raw): Path<String>) -> AppResult {
+    let id = member_id(&raw)?;
+    member_answer(&app, id)
+}
+
+pub(super) fn member_answer(app: &AppState, id: MemberId) -> AppResult {
+    let view = app
+        .views
+        .member(&id)?
+        .ok_or_else(|| ApiError::new(Code::MemberNotFound, id))?;
+    let points = app.summary(&id)?.points;
+    let points = Points(i64::try_from(points).unwrap_or(i64::MAX));
+    Ok(axum::Json(MemberOut::new(view, points)).into_response())
+}
+
+/// Edits a member's profile; only the fields sent change.
+#[utoipa::path(patch, path = "/api/v1/members/{member_id}", request_body = MemberPatchBody,
+    params(("member_id" = String, Path), ("Idempotency-Key" = String, Header)),
+    responses((status = 200, body = MemberOut), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub(super) async fn edit_member(
+    State(app): St,
+    Path(raw): Path<String>,
+    headers: HeaderMap,
+    Body(body): Body,
+) -> AppResult {
+    let id = member_id(&raw)?;
+    let (key, fingerprint, staff) = request_meta(&headers, &format!("edit_member/{id}"), &body)?;
+    let b: MemberPatchBody = parse_body(&body)?;
+    let patch = ProfilePatch {
+        name: b.name,
+        phone: b.phone.as_deref().map(phone).transpose()?,
+        card_no: b
+            .card_no
+            .map(|c| c.as_deref().map(card).transpose())
+            .transpose()?,
+        birthday: b.birthday,
+        gender: b.gender,
+        tags_add: b.tags_add,
+        tags_remove: b.tags_remove,
+        notes: b.notes,
+        tier: b.tier,
+        custom_set: b.custom_set,
+        custom_remove: b.custom_remove,
+    };
+    if let Some(tier) = &patch.tier {
+        let current = app.views.member(&id)?.map(|m| m.profile.tier);
+        check_tier_change(&app, current.as_deref(), &staff, tier)?;
+    }
+    let edit = MemberEdit {
+        member_id: id,
+        patch,
+    };
+    let reply = app
+        .journal
+        .send(Command::EditMember(Request {
+            key,
+            fingerprint,
+            staff,
+            body: edit,
+        }))
+        .await?;
+    Ok(answer(StatusCode::OK, reply))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub(super) struct LookupQuery {
+    /// Phone number (忘带会员卡: look up by phone).
+    phone: Option<String>,
+    /// Membership card number.
+    card: Option<String>,
+}
+
+/// Finds a member by phone or card number.
+#[utoipa::path(get, path = "/api/v1/members/lookup", params(LookupQuery),
+    responses((status = 200, body = MemberOut), (status = 404, body = ErrorBody)))]
+pub(super) async fn lookup_member(State(app): St, q: QueryResult<LookupQuery>) -> AppResult {
+    let q = query(q)?;
+    let found = match (&q.phone, &q.card) {
+        (Some(p), None) => app.views.member_by_phone(&phone(p)?)?,
+        (None, Some(c)) => app.views.member_by_card(&card(c)?)?,
+        _ => {
+            return Err(ApiError::new(
+                Code::InvalidRequest,
+                "give exactly one of phone or card",
+            ));
+        }
+    };
+    let id = found
+        .ok_or_else(|| ApiError::new(Code::MemberNotFound, "no member with that phone or card"))?;
+    member_answer(&app, id)
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SearchQuery {
+    /// Part of the name, the phone's last 4 or more digits, or the card number.
+    q: String,
+}
+
+/// 会员搜索: up to 20 members by part of the name, the phone's last digits or the card number,
+/// phones masked (138****1234).
+#[utoipa::path(get, path = "/api/v1/members/search", params(SearchQuery),
+    responses((status = 200, description = "members found"), (status = 400, body = ErrorBody)))]
+pub(super) async fn search_members(State(app): St, q: QueryResult<SearchQuery>) -> AppResult {
+    let q = query(q)?;
+    let chars = q.q.trim().chars().count();
+    if chars == 0 || chars > protocol::member::SEARCH_CHARS_MAX {
+        return Err(ApiError::new(
+            Code::InvalidQuery,
+            "q: give 1 to 32 characters of a name, a phone's last digits or a card number",
+        ));
+    }
+    let found = app
+        .views
+        .search_members(&q.q, protocol::member::SEARCH_RESULTS_MAX)?;
+    let members: Vec<_> = found
+        .into_iter()
+        .map(|m| {
+            serde_json::json!({
+                "member_id": m.member_id.to_string(),
+                "name": m.profile.name,
+                "phone_masked": m.profile.phone.masked(),
+                "card_no": m.profile.card_no.map(|c| c.to_string()),
+                "tier": m.profile.tier,
+                "home_store": m.profile.home_store.to_string(),
+            })
+        })
+        .collect();
+    Ok(axum::Json(serde_json::json!({ "members": members })).into_response())
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub(super) struct ListQuery {
+    /// At most this many, newest first (default 50, at most 10000).
+    limit: Option<usize>,
+}
+
+/// A member's sales, newest first.
+#[utoipa::path(get, path = "/api/v1/members/{member_id}/sales", params(("member_id" = String, Path), ListQuery),
+    responses((status = 200, body = SaleListOut), (status = 404, body = ErrorBody)))]
+pub(super) async fn member_sales(
+    State(app): St,
+    Path(raw): Path<String>,
+    q: QueryResult<ListQuery>,
+) -> AppResult {
+    let q = query(q)?;
+    let id = member_id(&raw)?;
+    if app.views.member(&id)?.is_none() {
+        return Err(ApiError::new(Code::MemberNotFound, id));
+    }
+    let limit = q.limit.unwrap_or(50).min(SALES_LIMIT_MAX);
+    let sales = app
+        .views
+        .member_sales(&id, limit)?
+        .into_iter()
+        .map(|s| match s {
+            crate::views::AnySale::Quick(s) => serde_json::to_value(SaleOut::new(*s, None)),
+            crate::views::AnySale::Items(s) => Ok(item_sale_json(&s, None)),
+        })
+        .collect::<Result<_, _>>()
+        .map_err(|e| ApiError::new(Code::Storage, e))?;
+    Ok(axum::Json(SaleListOut {
+        member_id: id.to_string(),
+        sales,
+    })
+    .into_response())
+}
+
+/// 会员等级: a change of tier is a discount, so it needs a store manager (or the store's own
+/// operator, `system`, at a till without logins), and only the chain's tiers are given.
+pub(super) fn check_tier_change(
+    app: &AppState,
+    current: Option<&str>,
+    staff: &StaffId,
+    tier: &str,
+) -> Result<(), ApiError> {
+    let tier = tier.trim();
+    if current == Some(tier) {
+        return Ok(());
+    }
+    if *staff != StaffId::system() && !is_manager(app, staff) {
+        return Err(ApiError::new(
+            Code::ManagerRequired,
+            "a member's tier is changed by a store manager",
+        ));
+    }
+    let settings = app.settings_now()?;
+    let known =
+        settings.pricing.tier_percent_off.contains_key(tier) || tier == settings.default_tier;
+    if !known {
+        let mut tiers: Vec<&str> = settings
+            .pricing
+            .tier_percent_off
+            .keys()
+            .map(String::as_str)
+            .collect();
+        tiers.push(&settings.default_tier);
+        return Err(ApiError {
+            field: Some("tier"),
+            ..ApiError::new(
+                Code::FieldInvalid,
+                format!("the chain's tiers are {}", tiers.join(", ")),
+            )
+        });
+    }
+    Ok(())
+}
