@@ -416,7 +416,7 @@ pub fn apply_entry(ov: &mut Overlay<'_>, entry: &Entry) -> Result<(), ViewError>
             }
             wallet_entry(ov, entry)?;
             if let Some(why) =
-                protocol::inventory::apply(ov, entry).map_err(ViewError::Inventory)?
+                protocol::project::inventory::apply(ov, entry).map_err(ViewError::Inventory)?
             {
                 tracing::warn!(origin = %entry.origin, seq = entry.seq, %why, "sale's stock skipped");
             }
@@ -424,7 +424,7 @@ pub fn apply_entry(ov: &mut Overlay<'_>, entry: &Entry) -> Result<(), ViewError>
         }
         Payload::Catalogue { .. } | Payload::Stock { .. } | Payload::Transfer { .. } => {
             if let Some(why) =
-                protocol::inventory::apply(ov, entry).map_err(ViewError::Inventory)?
+                protocol::project::inventory::apply(ov, entry).map_err(ViewError::Inventory)?
             {
                 tracing::warn!(origin = %entry.origin, seq = entry.seq, %why, "inventory entry skipped");
             }
@@ -450,7 +450,7 @@ pub fn apply_entry(ov: &mut Overlay<'_>, entry: &Entry) -> Result<(), ViewError>
             }
             wallet_entry(ov, entry)?;
             if let Some(why) =
-                protocol::inventory::apply(ov, entry).map_err(ViewError::Inventory)?
+                protocol::project::inventory::apply(ov, entry).map_err(ViewError::Inventory)?
             {
                 tracing::warn!(origin = %entry.origin, seq = entry.seq, %why, "return's stock skipped");
             }
@@ -464,13 +464,17 @@ pub fn apply_entry(ov: &mut Overlay<'_>, entry: &Entry) -> Result<(), ViewError>
         }
         Payload::MemberErased { .. } => Ok(()),
         Payload::ChainRules { .. } => {
-            if let Some(why) = protocol::rules::apply(ov, entry).map_err(ViewError::Inventory)? {
+            if let Some(why) =
+                protocol::project::rules::apply(ov, entry).map_err(ViewError::Inventory)?
+            {
                 tracing::warn!(origin = %entry.origin, seq = entry.seq, %why, "member rules skipped");
             }
             Ok(())
         }
         Payload::Staff { .. } | Payload::StaffCredentials { .. } => {
-            if let Some(why) = protocol::staff::apply(ov, entry).map_err(ViewError::Inventory)? {
+            if let Some(why) =
+                protocol::project::staff::apply(ov, entry).map_err(ViewError::Inventory)?
+            {
                 tracing::warn!(origin = %entry.origin, seq = entry.seq, %why, "staff change skipped");
             }
             Ok(())

@@ -22,6 +22,7 @@ pub mod money;
 pub mod phone;
 pub mod points;
 pub mod pricing;
+pub mod project;
 pub mod reports;
 pub mod returns;
 pub mod rules;

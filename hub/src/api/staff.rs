@@ -465,7 +465,7 @@ pub(super) async fn commissions(
                 .as_ref()
                 .map(|(sale, who, date, at)| (sale, who, commission::in_force(&sets, *date, *at)));
             let rules = commission::in_force(&sets, entry.business_date, entry.hlc);
-            for e in commission::earned(&entry, rules, sale) {
+            for e in protocol::project::commission::earned(&entry, rules, sale) {
                 let row = rows.entry((e.staff, credited.clone())).or_default();
                 row.0 += e.base.0;
                 row.1 += e.commission.0;

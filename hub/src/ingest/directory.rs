@@ -113,10 +113,10 @@ impl Directory {
             storage,
             writes: std::mem::take(&mut self.views),
         };
-        let applied = inventory::apply(&mut views, entry).and_then(|why| {
-            let staff = protocol::staff::apply(&mut views, entry)?;
-            let rules = protocol::commission::apply(&mut views, entry)?;
-            let chain = protocol::rules::apply(&mut views, entry)?;
+        let applied = protocol::project::inventory::apply(&mut views, entry).and_then(|why| {
+            let staff = protocol::project::staff::apply(&mut views, entry)?;
+            let rules = protocol::project::commission::apply(&mut views, entry)?;
+            let chain = protocol::project::rules::apply(&mut views, entry)?;
             protocol::reports::apply(&mut views, entry, &StoreCalendar::default())?;
             Ok(why.or(staff).or(rules).or(chain))
         });

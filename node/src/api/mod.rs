@@ -245,7 +245,10 @@ mod tests {
     #[test]
     fn every_route_is_documented() {
         let doc = serde_json::to_value(ApiDoc::openapi()).expect("the document serialises");
-        let paths = doc["paths"].as_object().cloned().expect("the document has paths");
+        let paths = doc["paths"]
+            .as_object()
+            .cloned()
+            .expect("the document has paths");
         let source = include_str!("mod.rs");
         let routes: Vec<&str> = source
             .split(".route(")

@@ -29,7 +29,6 @@ use std::fmt;
 use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
 
-use crate::entry::{Entry, Payload};
 use crate::escrow::{Change, Rights, RightsError};
 use crate::hlc::Hlc;
 use crate::ids::{SaleId, StoreId};

@@ -1,0 +1,226 @@
+//! The inventory views an entry changes: catalogue, stock, transfers, stocktakes.
+
+use crate::catalogue::{Bundle, CatalogueChange, Qty};
+use crate::entry::{Entry, Payload};
+use crate::ids::{DocId, Sku, StoreId};
+use crate::inventory::{
+    CatalogueVersion, OpenStocktake, ViewKv, encode, keys, product, read, sku_of_barcode,
+};
+use crate::money::Fen;
+use crate::stock::{
+    StepRecord, StockChange, StockMovement, Transfer, TransferStep, absorb_cell, lines_of,
+};
+
+/// Derives the inventory views an entry changes. Entries that are not about inventory change
+/// nothing; a catalogue entry not written by headquarters, or a transfer step that does not fit
+/// the transfer's state, is skipped whole (the hub refuses the first at ingest): `Ok(Some(why))`
+/// for the caller to log.
+pub fn apply(kv: &mut dyn ViewKv, entry: &Entry) -> Result<Option<String>, String> {
+    match &entry.payload {
+        Payload::Catalogue {
+            version,
+            part,
+            parts,
+            changes,
+        } if entry.origin == StoreId::hq() => {
+            apply_catalogue(kv, entry, *version, (*part, *parts), changes).map(|()| None)
+        }
+        Payload::Catalogue { .. } => Ok(Some("a catalogue change not from headquarters".into())),
+        Payload::Stock { movement, changes } => {
+            let sign_ok = match movement {
+                StockMovement::Received { .. } => changes.iter().all(|c| c.qty.0 > 0),
+                StockMovement::Damaged { .. } => changes.iter().all(|c| c.qty.0 < 0),
+                StockMovement::StocktakeOpened { .. } => changes.is_empty(),
+                StockMovement::Counted { .. } => true,
+            };
+            if !sign_ok || !consistent(changes) {
+                return Ok(Some("stock changes that do not fit their movement".into()));
+            }
+            absorb_changes(kv, &entry.origin, changes)?;
+            match movement {
+                StockMovement::StocktakeOpened {
+                    stocktake,
+                    expected,
+                } => {
+                    let open = OpenStocktake {
+                        id: stocktake.clone(),
+                        store: entry.origin.clone(),
+                        opened_at: entry.hlc,
+                        expected: expected.clone(),
+                    };
+                    kv.put(keys::stocktake(stocktake), encode(&open));
+                }
+                StockMovement::Counted { stocktake, .. } => kv.delete(keys::stocktake(stocktake)),
+                _ => {}
+            }
+            Ok(None)
+        }
+        Payload::Transfer {
+            transfer,
+            step,
+            changes,
+        } => apply_transfer(kv, entry, transfer, step, changes),
+        Payload::Checkout { stock, .. } => {
+            if !stock.iter().all(|c| c.qty.0 < 0) || !consistent(stock) {
+                return Ok(Some("a sale's stock changes must take goods out".into()));
+            }
+            absorb_changes(kv, &entry.origin, stock)?;
+            Ok(None)
+        }
+        Payload::ItemReturn { stock, .. } => {
+            if !stock.iter().all(|c| c.qty.0 > 0) || !consistent(stock) {
+                return Ok(Some("a return's stock changes must put goods back".into()));
+            }
+            absorb_changes(kv, &entry.origin, stock)?;
+            Ok(None)
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Each change's totals can hold its quantity (a store's software wrote them, not a person).
+fn consistent(changes: &[StockChange]) -> bool {
+    let mut skus: Vec<&Sku> = changes.iter().map(|c| &c.sku).collect();
+    skus.sort();
+    skus.dedup();
+    skus.len() == changes.len()
+        && changes.iter().all(|c| {
+            let amount = c.qty.0.unsigned_abs();
+            if c.qty.0 >= 0 {
+                c.total_in >= amount
+            } else {
+                c.total_out >= amount
+            }
+        })
+}
+
+fn absorb_changes(
+    kv: &mut dyn ViewKv,
+    store: &StoreId,
+    changes: &[StockChange],
+) -> Result<(), String> {
+    for change in changes {
+        let key = keys::stock(store, &change.sku);
+        let cell = read(kv, &key)?.unwrap_or((0, 0));
+        kv.put(key, encode(&absorb_cell(cell, change)));
+    }
+    Ok(())
+}
+
+fn apply_catalogue(
+    kv: &mut dyn ViewKv,
+    entry: &Entry,
+    version: u64,
+    (part, parts): (u32, u32),
+    changes: &[CatalogueChange],
+) -> Result<(), String> {
+    let current: CatalogueVersion = read(kv, keys::CATALOGUE_VERSION)?.unwrap_or_default();
+    if version <= current.version {
+        return Ok(()); // already visible
+    }
+    if part + 1 < parts {
+        // Parts arrive in order (one origin's log); the last one makes the version visible.
+        kv.put(keys::staged(version, part), encode(&changes.to_vec()));
+        return Ok(());
+    }
+    let mut all = Vec::new();
+    for earlier in 0..part {
+        let key = keys::staged(version, earlier);
+        let staged: Vec<CatalogueChange> = read(kv, &key)?
+            .ok_or_else(|| format!("catalogue version {version} is missing part {earlier}"))?;
+        kv.delete(key);
+        all.extend(staged);
+    }
+    all.extend(changes.iter().cloned());
+    for change in &all {
+        apply_change(kv, change)?;
+    }
+    let visible = CatalogueVersion {
+        version,
+        at: entry.hlc,
+    };
+    kv.put(keys::CATALOGUE_VERSION.to_vec(), encode(&visible));
+    Ok(())
+}
+
+fn apply_change(kv: &mut dyn ViewKv, change: &CatalogueChange) -> Result<(), String> {
+    match change {
+        CatalogueChange::Product(p) => {
+            let before = product(kv, &p.sku)?;
+            for old in before.iter().flat_map(|b| &b.barcodes) {
+                if !p.barcodes.contains(old) && sku_of_barcode(kv, old)?.as_ref() == Some(&p.sku) {
+                    kv.delete(keys::barcode(old));
+                }
+            }
+            for code in &p.barcodes {
+                kv.put(keys::barcode(code), encode(&p.sku));
+            }
+            kv.put(keys::product(&p.sku), encode(p));
+        }
+        CatalogueChange::Bundle(b) => kv.put(keys::bundle(&b.id), encode::<Bundle>(b)),
+        CatalogueChange::StorePrice { store, sku, price } => {
+            let key = keys::store_price(store, sku);
+            match price {
+                Some(p) => kv.put(key, encode::<Fen>(p)),
+                None => kv.delete(key),
+            }
+        }
+        CatalogueChange::StoreLowStock {
+            store,
+            sku,
+            threshold,
+        } => {
+            let key = keys::store_low_stock(store, sku);
+            match threshold {
+                Some(t) => kv.put(key, encode::<Qty>(t)),
+                None => kv.delete(key),
+            }
+        }
+    }
+    Ok(())
+}
+
+fn apply_transfer(
+    kv: &mut dyn ViewKv,
+    entry: &Entry,
+    id: &DocId,
+    step: &TransferStep,
+    changes: &[StockChange],
+) -> Result<Option<String>, String> {
+    let record = StepRecord {
+        step: step.name().to_owned(),
+        by: entry.origin.clone(),
+        staff: entry.staff.clone(),
+        at: entry.hlc,
+    };
+    let key = keys::transfer(id);
+    let lines = lines_of(changes);
+    let fits = match step {
+        TransferStep::Requested { .. } => {
+            changes.is_empty() && *id == DocId::for_entry("T", &entry.origin, entry.seq)
+        }
+        TransferStep::Shipped => changes.iter().all(|c| c.qty.0 < 0),
+        TransferStep::Received { .. } => changes.iter().all(|c| c.qty.0 > 0),
+        _ => changes.is_empty(),
+    };
+    if !fits || !consistent(changes) {
+        return Ok(Some(format!(
+            "transfer {id}: changes that do not fit the step"
+        )));
+    }
+    let transfer = match read::<Transfer>(kv, &key)? {
+        None => Transfer::open(id.clone(), &entry.origin, step, record),
+        Some(mut t) => t.check(&entry.origin, step, &lines).map(|()| {
+            t.apply(step, &lines, record);
+            t
+        }),
+    };
+    match transfer {
+        Ok(t) => {
+            absorb_changes(kv, &entry.origin, changes)?;
+            kv.put(key, encode(&t));
+            Ok(None)
+        }
+        Err(e) => Ok(Some(format!("transfer {id}: {e}"))),
+    }
+}
