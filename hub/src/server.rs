@@ -28,23 +28,29 @@ pub async fn write_frame<T: serde::Serialize>(
     Ok(())
 }
 
-/// Reads one frame; `Ok(None)` when the peer finished the stream cleanly.
-pub async fn read_frame<T: for<'de> serde::Deserialize<'de>>(
+/// The store's next message off the stream (`sync::Frames` does the framing); `Ok(None)`
+/// when the store finished the stream cleanly.
+pub async fn next_store_msg(
     recv: &mut RecvStream,
-    codec: sync::Codec,
-) -> Result<Option<T>, SyncError> {
-    let mut prefix = [0u8; 4];
-    match recv.read_exact(&mut prefix).await {
-        Ok(()) => {}
-        Err(quinn::ReadExactError::FinishedEarly(0)) => return Ok(None),
-        Err(e) => return Err(SyncError::Link(e.to_string())),
+    frames: &mut sync::Frames,
+) -> Result<Option<StoreMsg>, SyncError> {
+    loop {
+        if let Some(msg) = frames.store_msg()? {
+            return Ok(Some(msg));
+        }
+        match recv
+            .read_chunk(READ_CHUNK_MAX, true)
+            .await
+            .map_err(|e| SyncError::Link(e.to_string()))?
+        {
+            Some(chunk) => frames.push(&chunk.bytes),
+            None => return frames.finish().map(|()| None),
+        }
     }
-    let mut body = vec![0u8; sync::frame_len(prefix)?];
-    recv.read_exact(&mut body)
-        .await
-        .map_err(|e| SyncError::Link(e.to_string()))?;
-    codec.decode(&body).map(Some)
 }
+
+/// The most one read takes off the stream.
+const READ_CHUNK_MAX: usize = 256 * 1024;
 
 pub async fn serve(endpoint: quinn::Endpoint, ingest: IngestHandle, storage: Arc<dyn HubStore>) {
     while let Some(incoming) = endpoint.accept().await {
@@ -301,11 +307,10 @@ pub fn feed_keys(
 fn spawn_reader(mut recv: RecvStream) -> mpsc::Receiver<Result<StoreMsg, SyncError>> {
     let (tx, rx) = mpsc::channel(8);
     tokio::spawn(async move {
-        let mut codec = sync::Codec::PLAIN;
+        let mut frames = sync::Frames::default();
         loop {
-            match read_frame::<StoreMsg>(&mut recv, codec).await {
+            match next_store_msg(&mut recv, &mut frames).await {
                 Ok(Some(msg)) => {
-                    codec = codec.after_store_msg(&msg);
                     if tx.send(Ok(msg)).await.is_err() {
                         return;
                     }

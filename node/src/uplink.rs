@@ -544,29 +544,29 @@ fn jittered(delay_ms: u64) -> Duration {
     Duration::from_millis(half + random % (half + 1))
 }
 
+/// The most one read takes off the stream.
+const READ_CHUNK_MAX: usize = 256 * 1024;
+
 fn spawn_reader(mut recv: RecvStream) -> mpsc::Receiver<Result<HubMsg, SyncError>> {
     let (tx, rx) = mpsc::channel(8);
     tokio::spawn(async move {
-        let mut codec = sync::Codec::PLAIN;
+        let mut frames = sync::Frames::default();
         loop {
-            let mut prefix = [0u8; 4];
-            let frame = match recv.read_exact(&mut prefix).await {
-                Ok(()) => match sync::frame_len(prefix) {
-                    Ok(len) => {
-                        let mut body = vec![0u8; len];
-                        match recv.read_exact(&mut body).await {
-                            Ok(()) => codec.decode::<HubMsg>(&body),
-                            Err(e) => Err(SyncError::Link(e.to_string())),
-                        }
+            let frame = match frames.hub_msg() {
+                Ok(Some(msg)) => Ok(msg),
+                Ok(None) => match recv.read_chunk(READ_CHUNK_MAX, true).await {
+                    Ok(Some(chunk)) => {
+                        frames.push(&chunk.bytes);
+                        continue;
                     }
-                    Err(e) => Err(e),
+                    Ok(None) => match frames.finish() {
+                        Ok(()) => return,
+                        Err(e) => Err(e),
+                    },
+                    Err(e) => Err(SyncError::Link(e.to_string())),
                 },
-                Err(quinn::ReadExactError::FinishedEarly(0)) => return,
-                Err(e) => Err(SyncError::Link(e.to_string())),
+                Err(e) => Err(e),
             };
-            if let Ok(msg) = &frame {
-                codec = codec.after_hub_msg(msg);
-            }
             let failed = frame.is_err();
             if tx.send(frame).await.is_err() || failed {
                 return;

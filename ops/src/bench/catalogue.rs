@@ -25,7 +25,7 @@ async fn take_feed(
     let connection = endpoint.connect_with(config, hub, "hub")?.await?;
     let (mut send, mut recv) = connection.open_bi().await?;
     let mut session = UplinkSession::new(store, 0, 0);
-    let mut codec = sync::Codec::PLAIN;
+    let mut frames = sync::Frames::default();
     loop {
         while let Some(frame) = session.poll_frame() {
             send.write_all(&frame).await?;
@@ -39,7 +39,7 @@ async fn take_feed(
                 return Ok((started.elapsed(), bytes));
             }
         }
-        let msg: HubMsg = read_msg(&mut recv, &mut codec).await?;
+        let msg: HubMsg = read_msg(&mut recv, &mut frames).await?;
         session.handle(msg)?;
     }
 }

@@ -97,18 +97,20 @@ pub(crate) fn client_endpoint() -> anyhow::Result<quinn::Endpoint> {
     )?)
 }
 
-/// Reads the hub's next message; `codec` follows the version its `Welcome` agrees.
+/// Reads the hub's next message (`sync::Frames` follows the codec its `Welcome` agrees).
 pub(crate) async fn read_msg(
     recv: &mut quinn::RecvStream,
-    codec: &mut sync::Codec,
+    frames: &mut sync::Frames,
 ) -> anyhow::Result<HubMsg> {
-    let mut prefix = [0u8; 4];
-    recv.read_exact(&mut prefix).await?;
-    let mut body = vec![0u8; sync::frame_len(prefix)?];
-    recv.read_exact(&mut body).await?;
-    let msg = codec.decode(&body)?;
-    *codec = codec.after_hub_msg(&msg);
-    Ok(msg)
+    loop {
+        if let Some(msg) = frames.hub_msg()? {
+            return Ok(msg);
+        }
+        match recv.read_chunk(256 * 1024, true).await? {
+            Some(chunk) => frames.push(&chunk.bytes),
+            None => anyhow::bail!("the hub finished the stream"),
+        }
+    }
 }
 
 /// Connects, says hello, pushes `log`, and returns (time to Welcome, time to the last Ack).
@@ -123,7 +125,7 @@ async fn run_store(
     let connection = endpoint.connect_with(config, hub, "hub")?.await?;
     let (mut send, mut recv) = connection.open_bi().await?;
     let mut session = UplinkSession::new(store, log.len() as u64, 0);
-    let mut codec = sync::Codec::PLAIN;
+    let mut frames = sync::Frames::default();
     let mut welcomed = None;
     loop {
         while let Some(range) = session.poll_push() {
@@ -142,7 +144,7 @@ async fn run_store(
                 }
             }
         }
-        session.handle(read_msg(&mut recv, &mut codec).await?)?;
+        session.handle(read_msg(&mut recv, &mut frames).await?)?;
     }
 }
 
@@ -162,10 +164,10 @@ async fn hello_bytes(
         feed_applied: 0,
     };
     send.write_all(&sync::encode_frame(&hello)).await?;
-    let mut codec = sync::Codec::PLAIN;
+    let mut frames = sync::Frames::default();
     anyhow::ensure!(
         matches!(
-            read_msg(&mut recv, &mut codec).await?,
+            read_msg(&mut recv, &mut frames).await?,
             HubMsg::Welcome { .. }
         ),
         "no Welcome"

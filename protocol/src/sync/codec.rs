@@ -220,3 +220,73 @@ pub fn frame_len(prefix: [u8; 4]) -> Result<usize, SyncError> {
 pub fn decode_body<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, SyncError> {
     postcard::from_bytes(body).map_err(|e| SyncError::Malformed(e.to_string()))
 }
+
+/// The framing decoder both ends of a session use, sans IO: the shell hands it the bytes it
+/// read from the stream, in whatever pieces they came; it yields each whole message, refuses a
+/// length over [`FRAME_BYTES_MAX`] as soon as the prefix is in (before the body is buffered),
+/// and follows the codec the `Hello`/`Welcome` agree.
+#[derive(Debug)]
+pub struct Frames {
+    buf: Vec<u8>,
+    codec: Codec,
+}
+
+impl Default for Frames {
+    fn default() -> Self {
+        Self {
+            buf: Vec::new(),
+            codec: Codec::PLAIN,
+        }
+    }
+}
+
+impl Frames {
+    /// Bytes read from the stream.
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// The next whole frame's body, if it has all arrived.
+    fn body(&mut self) -> Result<Option<Vec<u8>>, SyncError> {
+        let Some(prefix) = self.buf.first_chunk::<4>() else {
+            return Ok(None);
+        };
+        let len = frame_len(*prefix)?;
+        if self.buf.len() < 4 + len {
+            return Ok(None);
+        }
+        let body = self.buf[4..4 + len].to_vec();
+        self.buf.drain(..4 + len);
+        Ok(Some(body))
+    }
+
+    /// The store's next message (the hub's end).
+    pub fn store_msg(&mut self) -> Result<Option<StoreMsg>, SyncError> {
+        let Some(body) = self.body()? else {
+            return Ok(None);
+        };
+        let msg = self.codec.decode(&body)?;
+        self.codec = self.codec.after_store_msg(&msg);
+        Ok(Some(msg))
+    }
+
+    /// The hub's next message (the store's end).
+    pub fn hub_msg(&mut self) -> Result<Option<HubMsg>, SyncError> {
+        let Some(body) = self.body()? else {
+            return Ok(None);
+        };
+        let msg = self.codec.decode(&body)?;
+        self.codec = self.codec.after_hub_msg(&msg);
+        Ok(Some(msg))
+    }
+
+    /// The peer finished the stream: cleanly only between frames.
+    pub fn finish(&self) -> Result<(), SyncError> {
+        match self.buf.len() {
+            0 => Ok(()),
+            n => Err(SyncError::Link(format!(
+                "the stream ended inside a frame ({n} bytes of it)"
+            ))),
+        }
+    }
+}

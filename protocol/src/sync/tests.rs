@@ -625,3 +625,52 @@ fn protocol_violations_are_errors_not_state() {
     assert!(decode_body::<HubMsg>(&[0xff, 0xff]).is_err());
     let _ = EntryHash::GENESIS;
 }
+
+/// A Hello (plain) and pushes after it (deflated, as the Hello agrees) come out of the
+/// framing decoder whole and in order however the stream cuts them, and the stream may end
+/// only between frames.
+#[test]
+fn frames_come_out_whole_however_the_stream_is_cut() {
+    let hello = StoreMsg::Hello {
+        versions: VERSIONS.to_vec(),
+        store: store("S001"),
+        log_len: 2,
+        feed_applied: 0,
+    };
+    let pushes: Vec<StoreMsg> = (1..=3)
+        .map(|n| StoreMsg::Push {
+            log_len: n,
+            entries: vec![vec![n as u8; 300]],
+        })
+        .collect();
+    let agreed = Codec::PLAIN.after_store_msg(&hello);
+    let mut stream = encode_frame(&hello);
+    for push in &pushes {
+        stream.extend(agreed.encode(push));
+    }
+    let expected: Vec<StoreMsg> = std::iter::once(hello).chain(pushes).collect();
+    for piece in [1, 2, 3, 5, 7, 64, stream.len()] {
+        let mut frames = Frames::default();
+        let mut got = Vec::new();
+        for chunk in stream.chunks(piece) {
+            frames.push(chunk);
+            while let Some(msg) = frames.store_msg().unwrap() {
+                got.push(msg);
+            }
+        }
+        assert_eq!(got, expected, "cut every {piece} bytes");
+        assert!(frames.finish().is_ok());
+    }
+    let mut cut = Frames::default();
+    cut.push(&stream[..stream.len() - 1]);
+    while cut.store_msg().unwrap().is_some() {}
+    assert!(matches!(cut.finish(), Err(SyncError::Link(_))));
+}
+
+/// A length over the limit is refused as soon as its prefix is in, before any body.
+#[test]
+fn an_oversized_frame_is_refused_at_its_prefix() {
+    let mut frames = Frames::default();
+    frames.push(&((FRAME_BYTES_MAX as u32) + 1).to_be_bytes());
+    assert!(matches!(frames.hub_msg(), Err(SyncError::FrameTooLarge(_))));
+}
