@@ -204,7 +204,7 @@ async fn run_session(
                 session.answer(id, answer);
             }
             if let Some(sent) = feed_sent.filter(|sent| durable > *sent) {
-                feed_sent = Some(feed(&mut session, storage, &store, sent, durable)?);
+                feed_sent = Some(feed(&mut session, storage, &store, sent, durable).await?);
             }
             while let Some(frame) = session.poll_frame() {
                 send.write_all(&frame).await.map_err(anyhow::Error::from)?;
@@ -214,9 +214,15 @@ async fn run_session(
                 biased;
                 msg = inbox.recv() => match msg {
                     Some(Ok(msg)) => {
-                        let msg = session.thicken(msg, |member, prefix| {
-                            crate::ingest::known_change(&**storage, member, prefix)
-                        })?;
+                        // Making thin member changes whole reads storage: off the async threads.
+                        let (version, reader) = (session.version(), storage.clone());
+                        let msg = tokio::task::spawn_blocking(move || {
+                            sync::thicken_msg(version, msg, |member, prefix| {
+                                crate::ingest::known_change(&*reader, member, prefix)
+                            })
+                        })
+                        .await
+                        .map_err(anyhow::Error::from)??;
                         session.handle(msg)?;
                     }
                     Some(Err(e)) => return Err(SessionEnd::Protocol(e)),
@@ -253,14 +259,31 @@ async fn run_session(
     result
 }
 
-/// Queues feed records after `sent` (up to `durable`), skipping the store's own entries.
-fn feed(
+/// Queues feed records after `sent` (up to `durable`), skipping the store's own entries; the
+/// reads run off the async threads.
+async fn feed(
     session: &mut HubSession,
     storage: &Arc<dyn HubStore>,
     store: &StoreId,
     sent: u64,
     durable: u64,
 ) -> anyhow::Result<u64> {
+    let (storage, store) = (storage.clone(), store.clone());
+    let (upto, items, keys) =
+        tokio::task::spawn_blocking(move || read_feed(&*storage, &store, sent, durable)).await??;
+    session.feed(upto, items, keys);
+    Ok(upto)
+}
+
+type FeedBatch = (u64, Vec<sync::FeedItem>, Vec<(MemberId, Option<MemberKey>)>);
+
+/// The next feed batch for `store`: records after `sent` up to `durable` and the size limits.
+fn read_feed(
+    storage: &dyn HubStore,
+    store: &StoreId,
+    sent: u64,
+    durable: u64,
+) -> anyhow::Result<FeedBatch> {
     let mut records = storage.feed(sent + 1, FEED_BATCH_MAX.min((durable - sent) as usize))?;
     let mut bytes = 0;
     let keep = records
@@ -281,9 +304,8 @@ fn feed(
             entry: r.entry,
         })
         .collect();
-    let keys = feed_keys(&**storage, &items)?;
-    session.feed(upto, items, keys);
-    Ok(upto)
+    let keys = feed_keys(storage, &items)?;
+    Ok((upto, items, keys))
 }
 
 /// The keys of the members feed items register or erase, to go right before them (`None` for

@@ -17,6 +17,7 @@ pub mod hlc;
 pub mod ids;
 pub mod inventory;
 pub mod lease;
+pub mod liabilities;
 pub mod member;
 pub mod money;
 pub mod phone;

@@ -57,12 +57,17 @@ pub(super) async fn change_catalogue(
 
 #[utoipa::path(get, path = "/api/v1/catalogue", responses((status = 200, body = Object)))]
 pub(super) async fn catalogue_version(State(hq): State<Hq>) -> Response {
-    let views = hub_views(&*hq.storage);
-    match inventory::read::<inventory::CatalogueVersion>(&views, inventory::keys::CATALOGUE_VERSION)
-    {
-        Ok(v) => axum::Json(json!({"version": v.unwrap_or_default().version})).into_response(),
-        Err(e) => unavailable(e),
-    }
+    answer_from(&hq, move |storage| {
+        let views = hub_views(storage);
+        match inventory::read::<inventory::CatalogueVersion>(
+            &views,
+            inventory::keys::CATALOGUE_VERSION,
+        ) {
+            Ok(v) => axum::Json(json!({"version": v.unwrap_or_default().version})).into_response(),
+            Err(e) => unavailable(e),
+        }
+    })
+    .await
 }
 
 pub(super) fn product_json(views: &dyn ViewKv, sku: &Sku) -> Response {
@@ -78,7 +83,7 @@ pub(super) async fn get_product(State(hq): State<Hq>, Path(raw): Path<String>) -
     let Ok(sku) = Sku::parse(&raw) else {
         return Code::InvalidSku.answer(raw);
     };
-    product_json(&hub_views(&*hq.storage), &sku)
+    answer_from(&hq, move |storage| product_json(&hub_views(storage), &sku)).await
 }
 
 #[derive(Deserialize)]
@@ -97,10 +102,13 @@ pub(super) async fn lookup_product(
             return Code::InvalidBarcode.answer("give ?barcode= with 4 to 20 digits");
         }
     };
-    let views = hub_views(&*hq.storage);
-    match inventory::sku_of_barcode(&views, &code) {
-        Ok(Some(sku)) => product_json(&views, &sku),
-        Ok(None) => Code::UnknownBarcode.answer(format!("no product has barcode {code}")),
-        Err(e) => unavailable(e),
-    }
+    answer_from(&hq, move |storage| {
+        let views = hub_views(storage);
+        match inventory::sku_of_barcode(&views, &code) {
+            Ok(Some(sku)) => product_json(&views, &sku),
+            Ok(None) => Code::UnknownBarcode.answer(format!("no product has barcode {code}")),
+            Err(e) => unavailable(e),
+        }
+    })
+    .await
 }

@@ -74,13 +74,19 @@ pub(super) async fn login(
     if let Err(e) = hq.sessions.check_lock(&b.staff_id, &from, now) {
         return login_error(e);
     }
-    let views = crate::ingest::HubViews::reader(&*hq.storage);
-    let found = protocol::staff::read(&views, &b.staff_id)
-        .and_then(|record| Ok((record, protocol::staff::credentials(&views, &b.staff_id)?)));
+    let of = b.staff_id.clone();
+    let found = read(&hq, move |storage| {
+        let views = crate::ingest::HubViews::reader(storage);
+        Ok::<_, String>((
+            protocol::staff::read(&views, &of)?,
+            protocol::staff::credentials(&views, &of)?,
+        ))
+    })
+    .await;
     let (record, hash) = match found {
         Ok((Some(record), Some(hash))) if record.active => (record, hash),
         Ok(_) => return login_error(LoginError::Wrong { left: 0 }),
-        Err(e) => return unavailable(e),
+        Err(answer) => return answer,
     };
     if record.role == StaffRole::Cashier {
         return login_error(LoginError::NotHere(format!(
@@ -213,12 +219,18 @@ pub(super) async fn guard(State(hq): State<Hq>, mut request: Request, next: Next
         }
     };
     // Re-checked on every call: a session ends when the directory ends its access.
-    let views = crate::ingest::HubViews::reader(&*hq.storage);
-    let (record, credential) = match protocol::staff::read(&views, &session.staff)
-        .and_then(|r| Ok((r, protocol::staff::credentials(&views, &session.staff)?)))
-    {
+    let of = session.staff.clone();
+    let found = read(&hq, move |storage| {
+        let views = crate::ingest::HubViews::reader(storage);
+        Ok::<_, String>((
+            protocol::staff::read(&views, &of)?,
+            protocol::staff::credentials(&views, &of)?,
+        ))
+    })
+    .await;
+    let (record, credential) = match found {
         Ok(found) => found,
-        Err(e) => return unavailable(e),
+        Err(answer) => return answer,
     };
     if let Some(why) = protocol::session::revoked(&session, record.as_ref(), credential.as_deref())
     {

@@ -32,7 +32,7 @@ pub(super) fn found(
 #[utoipa::path(get, path = "/api/v1/members/{member_id}", params(("member_id" = String, Path)), responses((status = 200, body = Object)))]
 pub(super) async fn get_member(State(hq): State<Hq>, Path(raw): Path<String>) -> Response {
     match member_in_path(&raw) {
-        Ok(id) => found(hq.storage.member(&id)),
+        Ok(id) => answer_from(&hq, move |storage| found(storage.member(&id))).await,
         Err(refused) => *refused,
     }
 }
@@ -57,11 +57,12 @@ pub(super) async fn lookup_member(
             return Code::InvalidPhone.answer(e);
         }
     };
-    match hq.storage.member_by_phone(&phone) {
-        Ok(Some(id)) => found(hq.storage.member(&id)),
+    answer_from(&hq, move |storage| match storage.member_by_phone(&phone) {
+        Ok(Some(id)) => found(storage.member(&id)),
         Ok(None) => found(Ok(None)),
         Err(e) => unavailable(e.to_string()),
-    }
+    })
+    .await
 }
 
 #[derive(Deserialize)]
@@ -118,10 +119,19 @@ pub(super) async fn get_wallet(State(hq): State<Hq>, Path(raw): Path<String>) ->
         Ok(id) => id,
         Err(refused) => return *refused,
     };
-    let wallet = match (hq.storage.member(&id), hq.storage.wallet(&id)) {
-        (Ok(None), _) => return found(Ok(None)),
-        (Ok(Some(_)), Ok(wallet)) => wallet.unwrap_or_default(),
-        (Err(e), _) | (_, Err(e)) => return unavailable(e.to_string()),
+    let of = id;
+    let wallet = match read(&hq, move |storage| {
+        Ok::<_, crate::storage::HubStoreError>(match storage.member(&of)? {
+            None => None,
+            // A member with no wallet yet has an empty one.
+            Some(_) => Some(storage.wallet(&of)?.unwrap_or_default()),
+        })
+    })
+    .await
+    {
+        Ok(Some(wallet)) => wallet,
+        Ok(None) => return found(Ok(None)),
+        Err(answer) => return answer,
     };
     let summary = wallet.summary(&StoreId::hq(), today(), &PointsPolicy::default());
     let rights: serde_json::Map<String, serde_json::Value> = wallet

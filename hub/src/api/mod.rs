@@ -18,7 +18,7 @@ use protocol::catalogue::{Barcode, CatalogueError, ChangeForm, ProductForm, Qty}
 use protocol::inventory::{self, ViewKv};
 use protocol::settlement::Settlement;
 use protocol::stock::{Transfer, TransferError, TransferStep};
-use protocol::wallet::{Counter, PointsPolicy};
+use protocol::wallet::PointsPolicy;
 use protocol::{DocId, Fen, MemberId, Money, Phone, Sku, StaffId, StoreId};
 use serde::Deserialize;
 use serde_json::json;
@@ -271,4 +271,29 @@ fn fen(units: u64) -> Money {
 
 fn hub_views(storage: &dyn HubStore) -> crate::ingest::HubViews<'_> {
     crate::ingest::HubViews::reader(storage)
+}
+
+/// A read of headquarters' storage, run off the async threads (sled blocks on disk); a
+/// storage error answers `unavailable`.
+async fn read<T: Send + 'static, E: std::fmt::Display>(
+    hq: &Hq,
+    f: impl FnOnce(&dyn HubStore) -> Result<T, E> + Send + 'static,
+) -> Result<T, Response> {
+    let storage = hq.storage.clone();
+    match tokio::task::spawn_blocking(move || f(&*storage).map_err(|e| e.to_string())).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => Err(unavailable(e)),
+        Err(e) => Err(unavailable(e.to_string())),
+    }
+}
+
+/// A whole answer worked out from headquarters' storage, off the async threads.
+async fn answer_from(
+    hq: &Hq,
+    f: impl FnOnce(&dyn HubStore) -> Response + Send + 'static,
+) -> Response {
+    let storage = hq.storage.clone();
+    tokio::task::spawn_blocking(move || f(&*storage))
+        .await
+        .unwrap_or_else(|e| unavailable(e.to_string()))
 }

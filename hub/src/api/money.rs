@@ -1,6 +1,7 @@
 //! Money headquarters owes and settles: liabilities (负债) and cross-store settlement (跨店清分).
 
 use super::*;
+use protocol::liabilities::{Kind, Liabilities};
 
 /// Outstanding stored value and points (负债): chain-wide, and per store what it issued
 /// (credits taken there), redeemed (spent there) and holds the rights to now.
@@ -12,93 +13,53 @@ pub(super) async fn liabilities(
     let Ok(Query(q)) = q else {
         return bad_query("the only parameter is format".into());
     };
-    let wallets = match hq.storage.wallets() {
-        Ok(w) => w,
-        Err(e) => return unavailable(e.to_string()),
+    let wallets = match read(&hq, |s| s.wallets()).await {
+        Ok(wallets) => wallets,
+        Err(answer) => return answer,
     };
-    #[derive(Default)]
-    struct Row {
-        issued: u64,
-        redeemed: u64,
-        held: u64,
-    }
-    // (family, store) → row; families: principal, bonus, points.
-    let mut rows: BTreeMap<(&'static str, StoreId), Row> = BTreeMap::new();
-    let mut totals: BTreeMap<&'static str, u64> = BTreeMap::new();
-    let mut receivables: BTreeMap<StoreId, u64> = BTreeMap::new();
-    // Stored value a fenced store spent twice (it had not heard of its fence): by store, and
-    // the members who owe it.
-    let mut fence_receivables: BTreeMap<StoreId, u64> = BTreeMap::new();
-    let mut fence_members = Vec::new();
-    let (today, policy) = (today(), PointsPolicy::default());
-    let add = |cell: &mut u64, units: u64| *cell = cell.saturating_add(units);
-    for (member, wallet) in &wallets {
-        for store in wallet.owed.keys() {
-            add(
-                receivables.entry(store.clone()).or_default(),
-                wallet.owed_at(store),
-            );
-        }
-        for (store, units) in wallet.overspent_by() {
-            add(fence_receivables.entry(store.clone()).or_default(), units);
-            fence_members.push(json!({"store_id": store, "member_id": member, "owed": fen(units)}));
-        }
-        for (counter, r) in &wallet.counters {
-            let family = match counter {
-                Counter::Principal => "principal",
-                Counter::Bonus => "bonus",
-                Counter::Points { year } if policy.lot_alive(*year, today) => "points",
-                _ => continue,
-            };
-            add(totals.entry(family).or_default(), r.balance());
-            for store in r.replicas() {
-                let row = rows.entry((family, store.clone())).or_default();
-                add(&mut row.issued, r.transferred(&store, &store));
-                add(&mut row.redeemed, r.debited(&store));
-                add(&mut row.held, r.held(&store));
-            }
-        }
-    }
-    let stores: Vec<serde_json::Value> = rows
-        .into_iter()
-        .map(|((family, store), row)| {
-            let amount = |units| match family {
-                "points" => json!(units),
-                _ => json!(fen(units)),
-            };
+    let books = Liabilities::of(&wallets, today(), &PointsPolicy::default());
+    let amount = |kind: Kind, units: u64| match kind {
+        Kind::Points => json!(units),
+        Kind::Principal | Kind::Bonus => json!(fen(units)),
+    };
+    let stores: Vec<serde_json::Value> = books
+        .by_store
+        .iter()
+        .map(|((kind, store), row)| {
             json!({
                 "store_id": store,
-                "kind": family,
-                "issued": amount(row.issued),
-                "redeemed": amount(row.redeemed),
-                "held": amount(row.held),
+                "kind": kind.as_str(),
+                "issued": amount(*kind, row.issued),
+                "redeemed": amount(*kind, row.redeemed),
+                "held": amount(*kind, row.held),
             })
         })
         .collect();
-    let total = |family| totals.get(family).copied().unwrap_or(0);
-    let body = json!({
-        "members_with_wallets": wallets.len(),
-        "stored_value": {
-            "principal": fen(total("principal")),
-            "bonus": fen(total("bonus")),
-            "total": fen(total("principal").saturating_add(total("bonus"))),
-        },
-        "points": total("points"),
-        "by_store": stores,
-        // Offline overdrafts members still owe, by the store that allowed them (应收).
-        "receivables": receivables
-            .iter()
+    let owed = |by: &BTreeMap<StoreId, u64>| {
+        by.iter()
             .filter(|(_, owed)| **owed > 0)
             .map(|(store, owed)| json!({"store_id": store, "owed": fen(*owed)}))
-            .collect::<Vec<_>>(),
-        "receivables_total": fen(receivables.values().fold(0, |a, b| a.saturating_add(*b))),
+            .collect::<Vec<_>>()
+    };
+    let (principal, bonus) = (books.total(Kind::Principal), books.total(Kind::Bonus));
+    let body = json!({
+        "members_with_wallets": books.members_with_wallets,
+        "stored_value": {
+            "principal": fen(principal),
+            "bonus": fen(bonus),
+            "total": fen(principal.saturating_add(bonus)),
+        },
+        "points": books.total(Kind::Points),
+        "by_store": stores,
+        // Offline overdrafts members still owe, by the store that allowed them (应收).
+        "receivables": owed(&books.receivables),
+        "receivables_total": fen(books.receivables_total()),
         // Spent twice by a fenced store before it heard of its fence (应收: 冻结门店重复消费).
-        "fence_receivables": fence_receivables
-            .iter()
-            .map(|(store, owed)| json!({"store_id": store, "owed": fen(*owed)}))
+        "fence_receivables": owed(&books.fence_receivables),
+        "fence_receivables_total": fen(books.fence_receivables_total()),
+        "fence_receivable_members": books.fence_members.iter()
+            .map(|(store, member, units)| json!({"store_id": store, "member_id": member, "owed": fen(*units)}))
             .collect::<Vec<_>>(),
-        "fence_receivables_total": fen(fence_receivables.values().fold(0, |a, b| a.saturating_add(*b))),
-        "fence_receivable_members": fence_members,
     });
     reports::table_report(
         q.format.as_deref(),
@@ -143,20 +104,22 @@ pub(super) async fn settlement(
     if q.to < q.from {
         return bad("the period ends before it starts".into());
     }
-    let records = match hq.storage.feed(1, usize::MAX) {
-        Ok(records) => records,
-        Err(e) => return unavailable(e.to_string()),
-    };
-    let mut book = Settlement::new(q.from, q.to);
-    for (position, record) in records {
-        // A stored entry that does not decode would leave the books short without a word.
-        match protocol::Entry::decode(&record.entry) {
-            Ok(entry) => book.take(&entry),
-            Err(e) => {
-                return unavailable(format!("the feed's entry {position} does not decode: {e}"));
-            }
+    let (from, to) = (q.from, q.to);
+    let book = match read(&hq, move |s| {
+        let mut book = Settlement::new(from, to);
+        for (position, record) in s.feed(1, usize::MAX).map_err(|e| e.to_string())? {
+            // A stored entry that does not decode would leave the books short without a word.
+            let entry = protocol::Entry::decode(&record.entry)
+                .map_err(|e| format!("the feed's entry {position} does not decode: {e}"))?;
+            book.take(&entry);
         }
-    }
+        Ok::<_, String>(book)
+    })
+    .await
+    {
+        Ok(book) => book,
+        Err(answer) => return answer,
+    };
     let rows: Vec<serde_json::Value> = book
         .owed
         .iter()

@@ -7,8 +7,8 @@ use protocol::rules::{self, Published, RulesForm};
 use super::*;
 use crate::ingest::HqWrite;
 
-fn published_json(hq: &Hq, p: &Published) -> serde_json::Value {
-    let views = crate::ingest::HubViews::reader(&*hq.storage);
+fn published_json(storage: &dyn HubStore, p: &Published) -> serde_json::Value {
+    let views = crate::ingest::HubViews::reader(storage);
     let name = protocol::staff::read(&views, &p.staff)
         .ok()
         .flatten()
@@ -25,23 +25,26 @@ fn published_json(hq: &Hq, p: &Published) -> serde_json::Value {
 /// first.
 #[utoipa::path(get, path = "/api/v1/member-rules", responses((status = 200, body = Object)))]
 pub(super) async fn get_rules(State(hq): State<Hq>) -> Response {
-    let rows = match hq.storage.views(rules::keys::HISTORY, usize::MAX) {
-        Ok(rows) => rows,
-        Err(e) => return unavailable(e.to_string()),
-    };
-    let history: Result<Vec<Published>, _> = rows
-        .iter()
-        .rev()
-        .map(|(_, v)| postcard::from_bytes::<Published>(v))
-        .collect();
-    match history {
-        Ok(history) => axum::Json(json!({
-            "current": history.first().map(|p| published_json(&hq, p)),
-            "history": history.iter().map(|p| published_json(&hq, p)).collect::<Vec<_>>(),
-        }))
-        .into_response(),
-        Err(e) => unavailable(e.to_string()),
-    }
+    answer_from(&hq, move |storage| {
+        let rows = match storage.views(rules::keys::HISTORY, usize::MAX) {
+            Ok(rows) => rows,
+            Err(e) => return unavailable(e.to_string()),
+        };
+        let history: Result<Vec<Published>, _> = rows
+            .iter()
+            .rev()
+            .map(|(_, v)| postcard::from_bytes::<Published>(v))
+            .collect();
+        match history {
+            Ok(history) => axum::Json(json!({
+                "current": history.first().map(|p| published_json(storage, p)),
+                "history": history.iter().map(|p| published_json(storage, p)).collect::<Vec<_>>(),
+            }))
+            .into_response(),
+            Err(e) => unavailable(e.to_string()),
+        }
+    })
+    .await
 }
 
 /// Publishes a new rule set (every field, in yuan); a field that does not pass is named in

@@ -21,7 +21,7 @@ pub(super) struct StaffBody {
     staff: Vec<StaffIn>,
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct StaffIn {
     #[schema(value_type = String, example = "c01")]
@@ -82,29 +82,33 @@ pub(super) async fn change_staff(
         Ok(axum::Json(body)) => body,
         Err(e) => return bad_body(e),
     };
-    let views = crate::ingest::HubViews::reader(&*hq.storage);
-    for s in &body.staff {
-        let proposed = (s.store.as_ref(), s.role);
-        if let Err(refused) = own_cashier(&hq, scope.as_deref(), &s.id, Some(proposed)) {
-            return *refused;
-        }
-        // A store login (perhaps a PIN) may not become a chain-wide one, whose hash every store
-        // holds: it is removed first, and a password of chain-wide length set after.
-        let was_local = protocol::staff::read(&views, &s.id)
-            .ok()
-            .flatten()
-            .is_some_and(|r| r.store.is_some());
-        let has_login = protocol::staff::credentials(&views, &s.id)
-            .ok()
-            .flatten()
-            .is_some();
-        if s.store.is_none() && was_local && has_login {
-            return Code::InvalidStaff.answer(format!(
-                "{} has a store login: remove it (PUT /api/v1/staff/{}/password with null) \
+    let (scope, proposed) = (scope.map(|s| s.0), body.staff.clone());
+    let checked = read(&hq, move |storage| {
+        let views = crate::ingest::HubViews::reader(storage);
+        for s in &proposed {
+            let change = (s.store.as_ref(), s.role);
+            if let Err(refused) = own_cashier(storage, scope.as_ref(), &s.id, Some(change))? {
+                return Ok(Err(refused));
+            }
+            // A store login (perhaps a PIN) may not become a chain-wide one, whose hash every
+            // store holds: it is removed first, and a password of chain-wide length set after.
+            let was_local =
+                protocol::staff::read(&views, &s.id)?.is_some_and(|r| r.store.is_some());
+            let has_login = protocol::staff::credentials(&views, &s.id)?.is_some();
+            if s.store.is_none() && was_local && has_login {
+                return Ok(Err(Code::InvalidStaff.answer(format!(
+                    "{} has a store login: remove it (PUT /api/v1/staff/{}/password with null) \
                      before making the account chain-wide",
-                s.id, s.id
-            ));
+                    s.id, s.id
+                ))));
+            }
         }
+        Ok::<_, String>(Ok(()))
+    })
+    .await;
+    match checked {
+        Ok(Ok(())) => {}
+        Ok(Err(refused)) | Err(refused) => return refused,
     }
     let records = body
         .staff
@@ -144,14 +148,19 @@ pub(super) async fn set_secret(
     let Ok(id) = StaffId::parse(&raw) else {
         return Code::InvalidId.answer(raw);
     };
-    if let Err(refused) = own_cashier(&hq, scope.as_deref(), &id, None) {
-        return *refused;
-    }
+    let (scope, of) = (scope.map(|s| s.0), id.clone());
+    let record = read(&hq, move |storage| {
+        let record = protocol::staff::read(&crate::ingest::HubViews::reader(storage), &of)?;
+        Ok::<_, String>(own_cashier(storage, scope.as_ref(), &of, None)?.map(|()| record))
+    })
+    .await;
+    let record = match record {
+        Ok(Ok(record)) => record,
+        Ok(Err(refused)) | Err(refused) => return refused,
+    };
     let hash = match body.password {
         None => None,
         Some(secret) => {
-            let views = crate::ingest::HubViews::reader(&*hq.storage);
-            let record = protocol::staff::read(&views, &id).ok().flatten();
             if let Err(e) = protocol::staff::check_secret(record.as_ref(), &secret) {
                 return Code::InvalidPassword.answer(e);
             }
@@ -170,22 +179,21 @@ pub(super) async fn set_secret(
 
 /// A store manager (by `scope`) may change only a cashier of their own store: the record as it
 /// stands, if any, and as `proposed` (store, role), if changed. Everyone else may change anyone.
+/// `Ok(Err(answer))` refuses; `Err` is a storage failure.
 fn own_cashier(
-    hq: &Hq,
+    storage: &dyn HubStore,
     scope: Option<&Scope>,
     id: &StaffId,
     proposed: Option<(Option<&StoreId>, StaffRole)>,
-) -> Result<(), Box<Response>> {
+) -> Result<Result<(), Response>, String> {
     let Some(Scope {
         role: StaffRole::Manager,
         store,
     }) = scope
     else {
-        return Ok(());
+        return Ok(Ok(()));
     };
-    let views = crate::ingest::HubViews::reader(&*hq.storage);
-    let existing =
-        protocol::staff::read(&views, id).map_err(|e| Box::new(unavailable(e.to_string())))?;
+    let existing = protocol::staff::read(&crate::ingest::HubViews::reader(storage), id)?;
     let cashier_here = |(at, role): (Option<&StoreId>, StaffRole)| {
         role == StaffRole::Cashier && at.is_some() && at == store.as_ref()
     };
@@ -193,9 +201,9 @@ fn own_cashier(
         cashier_here((r.store.as_ref(), r.role))
     });
     if now_ok && proposed.is_none_or(cashier_here) {
-        return Ok(());
+        return Ok(Ok(()));
     }
-    Err(Box::new(Code::RoleForbidden.answer(format!(
+    Ok(Err(Code::RoleForbidden.answer(format!(
         "a store manager changes only their own store's cashiers, not {id}"
     ))))
 }
@@ -226,9 +234,9 @@ pub(super) async fn list_staff(
         Ok(Query(q)) => q.store,
         Err(e) => return bad_query(e.body_text()),
     };
-    match staff_directory(&*hq.storage) {
+    answer_from(&hq, move |storage| match staff_directory(storage) {
         Ok(staff) => {
-            let views = crate::ingest::HubViews::reader(&*hq.storage);
+            let views = crate::ingest::HubViews::reader(storage);
             let staff: Vec<_> = staff
                 .values()
                 .filter(|s| store.is_none() || s.store == store)
@@ -238,13 +246,14 @@ pub(super) async fn list_staff(
                         .flatten()
                         .is_some();
                     json!({"id": s.id, "name": s.name, "store": s.store, "role": s.role,
-                           "active": s.active, "login": login})
+                               "active": s.active, "login": login})
                 })
                 .collect();
             axum::Json(json!({ "staff": staff })).into_response()
         }
         Err(e) => unavailable(e),
-    }
+    })
+    .await
 }
 
 /// A rate as the API takes it: `{"percent": "5"}` or `{"fixed": "10.00"}` (yuan per unit).
@@ -342,7 +351,7 @@ fn rule_sets(storage: &dyn HubStore) -> Result<Vec<commission::Published>, Strin
 
 #[utoipa::path(get, path = "/api/v1/commission-rules", responses((status = 200, body = Object)))]
 pub(super) async fn list_rules(State(hq): State<Hq>) -> Response {
-    match rule_sets(&*hq.storage) {
+    answer_from(&hq, move |storage| match rule_sets(storage) {
         Ok(sets) => {
             let sets: Vec<_> = sets
                 .iter()
@@ -365,7 +374,8 @@ pub(super) async fn list_rules(State(hq): State<Hq>) -> Response {
             axum::Json(json!({ "rules": sets })).into_response()
         }
         Err(e) => unavailable(e),
-    }
+    })
+    .await
 }
 
 #[derive(Deserialize)]

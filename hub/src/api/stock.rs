@@ -28,31 +28,34 @@ pub(super) async fn chain_stock(
     let Ok(Ok(sku)) = q.map(|Query(q)| Sku::parse(&q.sku)) else {
         return Code::InvalidSku.answer("give ?sku=");
     };
-    let views = hub_views(&*hq.storage);
-    if let Ok(None) = inventory::product(&views, &sku) {
-        return product_json(&views, &sku);
-    }
-    // Stock and goods in transit are read apart; a transfer step landing between the two reads
-    // would count its goods twice or not at all. Its batch also moves the feed's length, so read
-    // again until the length did not move under us.
-    let mut tries = 0;
-    let (rows, total, in_transit) = loop {
-        let before = hq.storage.feed_len().ok();
-        let read = stock_and_transit(&*hq.storage, &views, &sku);
-        tries += 1;
-        match read {
-            Ok(read) if hq.storage.feed_len().ok() == before || tries >= 10 => break read,
-            Ok(_) => continue,
-            Err(e) => return unavailable(e),
+    answer_from(&hq, move |storage| {
+        let views = hub_views(storage);
+        if let Ok(None) = inventory::product(&views, &sku) {
+            return product_json(&views, &sku);
         }
-    };
-    axum::Json(json!({
-        "sku": sku,
-        "stores": rows,
-        "in_transit": Qty(in_transit).to_string(),
-        "total": Qty(total.saturating_add(in_transit)).to_string(),
-    }))
-    .into_response()
+        // Stock and goods in transit are read apart; a transfer step landing between the two reads
+        // would count its goods twice or not at all. Its batch also moves the feed's length, so read
+        // again until the length did not move under us.
+        let mut tries = 0;
+        let (rows, total, in_transit) = loop {
+            let before = storage.feed_len().ok();
+            let read = stock_and_transit(storage, &views, &sku);
+            tries += 1;
+            match read {
+                Ok(read) if storage.feed_len().ok() == before || tries >= 10 => break read,
+                Ok(_) => continue,
+                Err(e) => return unavailable(e),
+            }
+        };
+        axum::Json(json!({
+            "sku": sku,
+            "stores": rows,
+            "in_transit": Qty(in_transit).to_string(),
+            "total": Qty(total.saturating_add(in_transit)).to_string(),
+        }))
+        .into_response()
+    })
+    .await
 }
 
 /// Every store's level of `sku` (those holding some or under their threshold), their total,
@@ -114,32 +117,35 @@ pub(super) async fn store_stock(
             return Code::InvalidQuery.answer("alerts is low or negative");
         }
     };
-    let views = hub_views(&*hq.storage);
-    let prefix = inventory::keys::stock_prefix(&store);
-    let cells = match hq.storage.views(&prefix, usize::MAX) {
-        Ok(cells) => cells,
-        Err(e) => return unavailable(e.to_string()),
-    };
-    let mut rows = Vec::new();
-    for (key, _) in cells {
-        let Some(sku) = std::str::from_utf8(&key[prefix.len()..])
-            .ok()
-            .and_then(|s| Sku::parse(s).ok())
-        else {
-            continue;
+    answer_from(&hq, move |storage| {
+        let views = hub_views(storage);
+        let prefix = inventory::keys::stock_prefix(&store);
+        let cells = match storage.views(&prefix, usize::MAX) {
+            Ok(cells) => cells,
+            Err(e) => return unavailable(e.to_string()),
         };
-        let level = match inventory::level(&views, &store, &sku) {
-            Ok(level) => level,
-            Err(e) => return unavailable(e),
-        };
-        let keep = match filter.as_deref() {
-            Some("low") => level.low,
-            Some(_) => level.negative,
-            None => true,
-        };
-        if keep {
-            rows.push(level_json(&level));
+        let mut rows = Vec::new();
+        for (key, _) in cells {
+            let Some(sku) = std::str::from_utf8(&key[prefix.len()..])
+                .ok()
+                .and_then(|s| Sku::parse(s).ok())
+            else {
+                continue;
+            };
+            let level = match inventory::level(&views, &store, &sku) {
+                Ok(level) => level,
+                Err(e) => return unavailable(e),
+            };
+            let keep = match filter.as_deref() {
+                Some("low") => level.low,
+                Some(_) => level.negative,
+                None => true,
+            };
+            if keep {
+                rows.push(level_json(&level));
+            }
         }
-    }
-    axum::Json(json!({"store_id": store, "stock": rows})).into_response()
+        axum::Json(json!({"store_id": store, "stock": rows})).into_response()
+    })
+    .await
 }

@@ -117,11 +117,14 @@ pub(super) async fn get_transfer(State(hq): State<Hq>, Path(raw): Path<String>) 
     let Ok(id) = DocId::parse(&raw) else {
         return Code::InvalidId.answer(raw);
     };
-    match inventory::read::<Transfer>(&hub_views(&*hq.storage), &inventory::keys::transfer(&id)) {
-        Ok(Some(t)) => axum::Json(t).into_response(),
-        Ok(None) => transfer_refused(TransferRefused::Unknown(id)),
-        Err(e) => unavailable(e),
-    }
+    answer_from(&hq, move |storage| {
+        match inventory::read::<Transfer>(&hub_views(storage), &inventory::keys::transfer(&id)) {
+            Ok(Some(t)) => axum::Json(t).into_response(),
+            Ok(None) => transfer_refused(TransferRefused::Unknown(id)),
+            Err(e) => unavailable(e),
+        }
+    })
+    .await
 }
 
 #[derive(Deserialize)]
@@ -139,20 +142,23 @@ pub(super) async fn list_transfers(
     let Ok(Query(q)) = q else {
         return Code::InvalidQuery.answer("state=");
     };
-    let records = match hq.storage.views(b"tr/", usize::MAX) {
-        Ok(records) => records,
-        Err(e) => return unavailable(e.to_string()),
-    };
-    let mut out = Vec::new();
-    for (key, bytes) in records {
-        let t: Transfer = match postcard::from_bytes(&bytes) {
-            Ok(t) => t,
-            Err(e) => return unavailable(format!("{}: {e}", String::from_utf8_lossy(&key))),
+    answer_from(&hq, move |storage| {
+        let records = match storage.views(b"tr/", usize::MAX) {
+            Ok(records) => records,
+            Err(e) => return unavailable(e.to_string()),
         };
-        let state = serde_json::to_value(t.state).unwrap_or_default();
-        if q.state.as_deref().is_none_or(|s| state == s) {
-            out.push(t);
+        let mut out = Vec::new();
+        for (key, bytes) in records {
+            let t: Transfer = match postcard::from_bytes(&bytes) {
+                Ok(t) => t,
+                Err(e) => return unavailable(format!("{}: {e}", String::from_utf8_lossy(&key))),
+            };
+            let state = serde_json::to_value(t.state).unwrap_or_default();
+            if q.state.as_deref().is_none_or(|s| state == s) {
+                out.push(t);
+            }
         }
-    }
-    axum::Json(json!({"transfers": out})).into_response()
+        axum::Json(json!({"transfers": out})).into_response()
+    })
+    .await
 }

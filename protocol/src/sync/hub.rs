@@ -57,18 +57,7 @@ impl HubSession {
         msg: StoreMsg,
         known: impl FnMut(&MemberId, &[u8; crate::thin::HASH_KEPT]) -> Option<[u8; 32]>,
     ) -> Result<StoreMsg, SyncError> {
-        match msg {
-            StoreMsg::PushChained {
-                log_len,
-                tip,
-                entries,
-            } if self.version >= 3 => Ok(StoreMsg::PushChained {
-                log_len,
-                tip,
-                entries: thicken_push(entries, known)?,
-            }),
-            other => Ok(other),
-        }
+        thicken_msg(self.version, msg, known)
     }
 
     pub fn handle(&mut self, msg: StoreMsg) -> Result<(), SyncError> {
@@ -288,5 +277,26 @@ impl HubSession {
 
     pub fn poll_event(&mut self) -> Option<HubEvent> {
         self.events.pop_front()
+    }
+}
+
+/// [`HubSession::thicken`] for a session speaking `version`, without the session (so a shell
+/// can run it where its storage reads may block).
+pub fn thicken_msg(
+    version: u16,
+    msg: StoreMsg,
+    known: impl FnMut(&MemberId, &[u8; crate::thin::HASH_KEPT]) -> Option<[u8; 32]>,
+) -> Result<StoreMsg, SyncError> {
+    match msg {
+        StoreMsg::PushChained {
+            log_len,
+            tip,
+            entries,
+        } if version >= 3 => Ok(StoreMsg::PushChained {
+            log_len,
+            tip,
+            entries: thicken_push(entries, known)?,
+        }),
+        other => Ok(other),
     }
 }
