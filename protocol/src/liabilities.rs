@@ -115,6 +115,7 @@ impl Liabilities {
 }
 
 #[cfg(test)]
+#[allow(clippy::inconsistent_digit_grouping)]
 mod tests {
     use super::*;
 

@@ -26,48 +26,108 @@ fn transfer_state(c: &Client, id: &str) -> Value {
     c.get(&format!("/api/v1/transfers/{id}")).body["state"].clone()
 }
 
-#[test]
-fn catalogue_stock_stocktake_and_a_transfer_across_outages() {
-    let chain = Chain::new(bins!());
-    let hub = chain.hub("127.0.0.1:0".parse().unwrap());
-    let (pa, pb) = (
-        FaultProxy::start(hub.sync, 1).unwrap(),
-        FaultProxy::start(hub.sync, 2).unwrap(),
-    );
-    chain.enrol("S001", pa.address);
-    // S002 gives members of the standard tier 10% off goods that take discounts.
-    let s002 = chain.enrol("S002", pb.address);
-    let mut config = node::Config::load(&s002).unwrap();
-    config
-        .pricing
-        .tier_percent_off
-        .insert("standard".into(), "10".parse().unwrap());
-    std::fs::write(&s002, config.to_toml()).unwrap();
-    let (a, b) = (chain.node("S001"), chain.node("S002"));
-    wait_online(&[&a.client, &b.client]);
-    let hq = &hub.client;
+/// A chain of headquarters and two stores, each store behind its own fault proxy (S002 gives
+/// members of the standard tier 10% off), with the catalogue published: A1 (a bottle, barcode
+/// 6901234567892, 2.00; 1.80 at S002), RICE by the kilogram (4.80) and X1 without a price; and a
+/// member registered at S002.
+struct World {
+    chain: Chain,
+    hub: tests::HubProcess,
+    pa: FaultProxy,
+    pb: FaultProxy,
+    a: tests::NodeProcess,
+    b: tests::NodeProcess,
+    member: String,
+}
 
-    // Headquarters publishes the catalogue; bad change sets are refused whole.
-    let product = |sku: &str, barcode: Option<&str>, unit: &str, price: &str| {
-        json!({"product": {
-            "sku": sku, "name": format!("商品{sku}"), "unit": unit,
-            "barcodes": barcode.into_iter().collect::<Vec<_>>(),
-            "price": {"amount": price}, "low_stock": "20",
-        }})
-    };
-    let publish = |changes: Vec<Value>| {
-        hq.post_as(
-            "/api/v1/catalogue/changes",
-            Some("hq-buyer"),
-            &json!({ "changes": changes }).to_string(),
-        )
-    };
-    let first = publish(vec![
-        product("A1", Some("6901234567892"), "piece", "2.00"),
-        product("RICE", None, "kg", "4.80"),
-        json!({"product": {"sku": "X1", "name": "未定价商品"}}),
-    ]);
-    assert_eq!(first.status, 201, "{:?}", first.body);
+/// Publishes `changes` at headquarters as `hq-buyer`.
+fn publish(hq: &Client, changes: Vec<Value>) -> tests::Answer {
+    hq.post_as(
+        "/api/v1/catalogue/changes",
+        Some("hq-buyer"),
+        &json!({ "changes": changes }).to_string(),
+    )
+}
+
+fn product(sku: &str, barcode: Option<&str>, unit: &str, price: &str) -> Value {
+    json!({"product": {
+        "sku": sku, "name": format!("商品{sku}"), "unit": unit,
+        "barcodes": barcode.into_iter().collect::<Vec<_>>(),
+        "price": {"amount": price}, "low_stock": "20",
+    }})
+}
+
+impl World {
+    fn new() -> World {
+        let chain = Chain::new(bins!());
+        let hub = chain.hub("127.0.0.1:0".parse().unwrap());
+        let (pa, pb) = (
+            FaultProxy::start(hub.sync, 1).unwrap(),
+            FaultProxy::start(hub.sync, 2).unwrap(),
+        );
+        chain.enrol("S001", pa.address);
+        // S002 gives members of the standard tier 10% off goods that take discounts.
+        let s002 = chain.enrol("S002", pb.address);
+        let mut config = node::Config::load(&s002).unwrap();
+        config
+            .pricing
+            .tier_percent_off
+            .insert("standard".into(), "10".parse().unwrap());
+        std::fs::write(&s002, config.to_toml()).unwrap();
+        let (a, b) = (chain.node("S001"), chain.node("S002"));
+        wait_online(&[&a.client, &b.client]);
+        let hq = &hub.client;
+
+        let first = publish(
+            hq,
+            vec![
+                product("A1", Some("6901234567892"), "piece", "2.00"),
+                product("RICE", None, "kg", "4.80"),
+                json!({"product": {"sku": "X1", "name": "未定价商品"}}),
+            ],
+        );
+        assert_eq!(first.status, 201, "{:?}", first.body);
+        let special = publish(
+            hq,
+            vec![json!({"store_price": {
+                "store": "S002", "sku": "A1", "price": {"amount": "1.80"}
+            }})],
+        );
+        assert_eq!(special.body["version"], 2, "{:?}", special.body);
+        for c in [&a.client, &b.client] {
+            eventually(20, "the catalogue at every store", || {
+                (c.get("/api/v1/catalogue").body["version"] == 2).then_some(())
+            });
+        }
+        let member = tests::chain::register(&b.client, "reg-b-0001", "赵六", "13912340003");
+        World {
+            chain,
+            hub,
+            pa,
+            pb,
+            a,
+            b,
+            member,
+        }
+    }
+
+    /// Stops every process and checks every store's and headquarters' storage.
+    fn finish(self) {
+        self.hub.kill();
+        self.a.kill();
+        self.b.kill();
+        self.chain.verify("S001");
+        self.chain.verify("S002");
+        self.chain.verify_hub();
+    }
+}
+
+/// Headquarters publishes the catalogue whole or not at all, and only headquarters: each store
+/// prices a basket with its own prices before taking payment.
+#[test]
+fn the_catalogue_is_checked_whole_and_each_store_prices_with_its_own() {
+    let w = World::new();
+    let (hq, a, b, member) = (&w.hub.client, &w.a, &w.b, &w.member);
     let refused = [
         (
             vec![product("A2", Some("6901234567892"), "piece", "1.00")],
@@ -93,20 +153,11 @@ fn catalogue_stock_stocktake_and_a_transfer_across_outages() {
         ),
     ];
     for (changes, code) in refused {
-        let answer = publish(changes);
+        let answer = publish(hq, changes);
         assert_eq!(answer.body["code"], code, "{:?}", answer.body);
     }
     let anonymous = hq.post_as("/api/v1/catalogue/changes", None, "{\"changes\": []}");
     assert_eq!(anonymous.body["code"], "staff_required");
-    let special = publish(vec![json!({"store_price": {
-        "store": "S002", "sku": "A1", "price": {"amount": "1.80"}
-    }})]);
-    assert_eq!(special.body["version"], 2, "{:?}", special.body);
-    for c in [&a.client, &b.client] {
-        eventually(20, "the catalogue at every store", || {
-            (c.get("/api/v1/catalogue").body["version"] == 2).then_some(())
-        });
-    }
     let scanned = b.client.get("/api/v1/products?barcode=6901234567892").body;
     assert_eq!(scanned["sku"], "A1");
     assert_eq!(scanned["price_here"]["amount"], "1.80", "S002's own price");
@@ -125,7 +176,6 @@ fn catalogue_stock_stocktake_and_a_transfer_across_outages() {
     assert_eq!(quote.body["lines"][0]["gross"]["amount"], "5.40");
     assert_eq!(quote.body["lines"][1]["gross"]["amount"], "7.20");
     assert_eq!(quote.body["due"]["amount"], "12.60");
-    let member = tests::chain::register(&b.client, "reg-b-0001", "赵六", "13912340003");
     let for_member = b.client.post(
         "/api/v1/checkouts/quote",
         None,
@@ -163,6 +213,17 @@ fn catalogue_stock_stocktake_and_a_transfer_across_outages() {
         .post("/api/v1/catalogue/changes", Some("price-0001"), "{}");
     assert_eq!(at_store.status, 404);
 
+    w.finish();
+}
+
+/// 进货, 盘点 while goods keep moving, 报损, and 调拨 completed while the source and the
+/// destination take turns being cut off; then item sales (stored value, a coupon redeemed once
+/// chain-wide) and their returns at any store.
+#[test]
+fn stock_moves_and_a_transfer_completes_across_outages_and_sales_return_anywhere() {
+    let w = World::new();
+    let (hq, a, b, pa, pb) = (&w.hub.client, &w.a, &w.b, &w.pa, &w.pb);
+    let member = &w.member;
     // 进货 at S001, with bad lines refused.
     let receive = |key: &str, lines: Value| {
         a.client.post(
@@ -272,7 +333,7 @@ fn catalogue_stock_stocktake_and_a_transfer_across_outages() {
     );
 
     // 调拨: S002 asks S001 for 6 while cut off; the request waits in its log.
-    cut(&pb, true);
+    cut(pb, true);
     let same = b.client.post(
         "/api/v1/transfers",
         Some("tr-bad-0001"),
@@ -290,13 +351,13 @@ fn catalogue_stock_stocktake_and_a_transfer_across_outages() {
     );
     assert_eq!(asked.status, 201, "{:?}", asked.body);
     let id = asked.body["id"].as_str().unwrap().to_owned();
-    cut(&pb, false);
+    cut(pb, false);
     eventually(30, "the request at headquarters and at S001", || {
         (transfer_state(hq, &id) == "requested" && transfer_state(&a.client, &id) == "requested")
             .then_some(())
     });
     // S001 is cut off when headquarters approves: it cannot ship what it has not seen approved.
-    cut(&pa, true);
+    cut(pa, true);
     let approved = hq.post_as(
         &format!("/api/v1/transfers/{id}/approve"),
         Some("hq-ops-1"),
@@ -322,12 +383,12 @@ fn catalogue_stock_stocktake_and_a_transfer_across_outages() {
         "{:?}",
         early.body
     );
-    cut(&pa, false);
+    cut(pa, false);
     eventually(30, "the approval at S001", || {
         (transfer_state(&a.client, &id) == "approved").then_some(())
     });
     // Now S002 is cut off while S001 ships: the goods are in transit.
-    cut(&pb, true);
+    cut(pb, true);
     let shipped = a.client.post(
         &format!("/api/v1/transfers/{id}/ship"),
         Some("ship-0002"),
@@ -349,7 +410,7 @@ fn catalogue_stock_stocktake_and_a_transfer_across_outages() {
         not_yet.body["code"], "transfer_not_allowed",
         "S002 has not seen it shipped"
     );
-    cut(&pb, false);
+    cut(pb, false);
     eventually(30, "the shipment at S002", || {
         (transfer_state(&b.client, &id) == "shipped").then_some(())
     });
@@ -567,20 +628,64 @@ fn catalogue_stock_stocktake_and_a_transfer_across_outages() {
     assert_eq!(low["stock"][0]["on_hand"], "10", "{low}");
     item_returns(
         (&a.client, &b.client),
-        &member,
+        member,
         (&sale_id, paid.body["sale_id"].as_str().unwrap()),
         (redeemed.body["sale_id"].as_str().unwrap(), &coupon_id),
     );
-    held_orders(&a.client);
-    staff_and_commissions(hq, (&a.client, &b.client), &member);
-    sales_report(hq, &b.client, &member);
-    set_amounts_and_late_sales(hq, &b.client, &member);
-    hub.kill();
-    a.kill();
-    b.kill();
-    chain.verify("S001");
-    chain.verify("S002");
-    chain.verify_hub();
+    // 畅销: headquarters' goods by SKU at S002, best first (A1 is all S002 sold by SKU, some of
+    // it returned), once headquarters has every sale and return.
+    let today = paid.body["business_date"].as_str().unwrap().to_owned();
+    let best = eventually(30, "S002's returns at headquarters", || {
+        let best = hq
+            .get(&format!(
+                "/api/v1/reports/sales?from={today}&to={today}&store=S002&by=sku&limit=1"
+            ))
+            .body;
+        let returned = best["rows"][0]["returned"]["amount"]
+            .as_str()
+            .unwrap_or("0");
+        (returned.parse::<f64>().unwrap_or(0.0) > 0.0).then_some(best)
+    });
+    let rows = best["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{best}");
+    assert_eq!(rows[0]["sku"], "A1");
+    assert!(
+        rows[0]["qty"].as_str().unwrap().parse::<f64>().unwrap() >= 20.0,
+        "{best}"
+    );
+    w.finish();
+}
+
+/// 挂单: a basket parked, recalled and paid once; another voided.
+#[test]
+fn held_orders_are_parked_recalled_paid_once_or_voided() {
+    let w = World::new();
+    held_orders(&w.a.client);
+    w.finish();
+}
+
+/// 员工 and 提成 across the chain.
+#[test]
+fn staff_are_known_at_every_store_and_earn_commission_by_the_rules_in_force() {
+    let w = World::new();
+    staff_and_commissions(&w.hub.client, (&w.a.client, &w.b.client), &w.member);
+    w.finish();
+}
+
+/// 报表 at headquarters.
+#[test]
+fn the_sales_report_moves_by_exactly_one_sale_and_its_return() {
+    let w = World::new();
+    sales_report(&w.hub.client, &w.b.client, &w.member);
+    w.finish();
+}
+
+/// 改价 and 补录.
+#[test]
+fn set_amounts_and_late_sales_are_checked_and_reported_on_their_day() {
+    let w = World::new();
+    set_amounts_and_late_sales(&w.hub.client, &w.b.client, &w.member);
+    w.finish();
 }
 
 /// 退货: part of a sale at the store that made it; a member's sale at another store, which
@@ -1082,20 +1187,6 @@ fn sales_report(hq: &Client, b: &Client, member: &str) {
         1234
     );
     assert_eq!(fen(&row("category", "报表测试")["net"]["amount"]), 2468);
-    // 畅销: goods by SKU at S002, best first (A1 is all S002 sold by SKU, some of it returned).
-    let best = hq
-        .get(&format!(
-            "/api/v1/reports/sales?from={today}&to={today}&store=S002&by=sku&limit=1"
-        ))
-        .body;
-    let rows = best["rows"].as_array().unwrap();
-    assert_eq!(rows.len(), 1, "{best}");
-    assert_eq!(rows[0]["sku"], "A1");
-    assert!(
-        rows[0]["qty"].as_str().unwrap().parse::<f64>().unwrap() >= 20.0,
-        "{best}"
-    );
-    assert!(fen(&rows[0]["returned"]["amount"]) > 0, "{best}");
     // Stored value: a top-up of 100 shows as 充值金额 at S002.
     let wallet_before = fen(&row("wallet", "S002")["top_up_paid"]["amount"]);
     let topped = b.post(
