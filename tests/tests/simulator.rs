@@ -1,5 +1,5 @@
 //! The seeded simulator of many stores and the hub with cut, stale and slow connections,
-//! partitions and crashes (see `tests/src/sim.rs`). A failure names its seed;
+//! partitions and crashes (see `tests/src/sim/`). A failure names its seed;
 //! `SIM_SEED=<n> cargo test -p tests --test simulator` replays exactly that run;
 //! `SIM_SEEDS=<n>` runs seeds 0..n (300 by default, spread over the cores).
 #![allow(clippy::print_stdout)]

@@ -1,0 +1,174 @@
+//! The hub's storage, behind a trait at the level of what the hub does (append a store's
+//! verified entries with the feed items they create; read the feed), so that a chain that
+//! outgrows one machine can put this on an existing distributed database. sled is the default.
+//!
+//! `sled_store.rs` is the embedded default, `mem.rs` the in-memory copy for tests and the simulator.
+//!
+//! sled layout, one tree: `log/<store>\0<seq BE>` entry · `tip/<store>` chain tip ·
+//! `st/<store>` status · `feed/<position BE>` feed record · `meta/feed_len` ·
+//! `m/<member>` the member as headquarters sees it, sealed under the member's key
+//! (`protocol::seal`) · `p/<phone blinded>` → member · `sx/…` 会员搜索's index
+//! (`protocol::member::SEARCH_INDEX`, terms blinded) · `k/<member>` the member's key ·
+//! `e/<member>` erased (被遗忘) · `meta/index_key` the key that blinds the indexes · `w/<member>` the
+//! member's wallet (every counter's rights as the hub knows them) · `fence/<store>` a hold or
+//! fence headquarters put on the store · `v/<key>` the inventory views (`protocol::inventory`:
+//! catalogue, stock per store, transfers).
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use protocol::entry::ChainTip;
+use protocol::member::Profile;
+use protocol::seal::{IndexKey, KeyState, MemberKey};
+use protocol::wallet::Wallet;
+use protocol::{MemberId, Phone, StoreId};
+use serde::{Deserialize, Serialize};
+
+mod mem;
+mod sled_store;
+#[cfg(test)]
+mod tests;
+
+pub use mem::MemHubStore;
+pub use sled_store::SledHubStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HubStoreError {
+    #[error("storage: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("stored record {0} is damaged")]
+    Damaged(String),
+}
+
+type Result<T> = std::result::Result<T, HubStoreError>;
+
+/// What the hub knows about one store's sync.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoreStatus {
+    /// The last seq of the store's log the hub holds durably.
+    pub acked_seq: u64,
+    /// The store's log length as it last reported it.
+    pub log_len: u64,
+    /// Wall time (ms) of the newest entry held.
+    pub last_entry_ms: u64,
+    /// Hub time (ms) of the last batch taken from this store.
+    pub last_sync_ms: u64,
+}
+
+/// A store headquarters put on hold, or fenced once the hold ran out (see `Ingest::hold`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fence {
+    /// 挂起: the store is quiet and an operator wants its rights back. Voided by any sign of
+    /// life from the store (a connection, a batch) or by the operator; at `until_ms` it is
+    /// posted: the store is fenced.
+    OnHold {
+        since_ms: u64,
+        until_ms: u64,
+        by: String,
+        reason: String,
+    },
+    /// 冻结: the store's log is final at `at_seq`. The hub refuses anything more from it, and
+    /// headquarters has taken back every right it held.
+    Fenced {
+        at_seq: u64,
+        since_ms: u64,
+        by: String,
+        reason: String,
+    },
+}
+
+/// An entry in the feed every store receives, with its origin so a store's own are skipped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeedRecord {
+    pub origin: StoreId,
+    pub entry: Vec<u8>,
+}
+
+/// A member as headquarters sees it: the merged profile document and the profile read from it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberRecord {
+    pub member_id: MemberId,
+    pub doc: Vec<u8>,
+    pub profile: Profile,
+}
+
+/// One store's verified batch and what it adds to the feed and the member directory.
+#[derive(Debug, Clone)]
+pub struct Append<'a> {
+    pub store: &'a StoreId,
+    pub entries: Vec<(u64, Vec<u8>)>,
+    pub tip: ChainTip,
+    pub status: StoreStatus,
+    pub feed: Vec<(u64, FeedRecord)>,
+    pub feed_len: u64,
+    pub members: Vec<MemberRecord>,
+    /// Phone index changes: the phone now names this member, or nobody.
+    pub phones: Vec<(Phone, Option<MemberId>)>,
+    pub wallets: Vec<(MemberId, Wallet)>,
+    /// Inventory view writes (`None` deletes), keyed as `protocol::inventory` names them.
+    pub views: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    /// Members' keys the store sent with the batch; one of an erased member is not kept.
+    pub keys: Vec<(MemberId, MemberKey)>,
+    /// Members erased by the batch: their record, index records and key go, a tombstone stays.
+    pub erased: Vec<MemberId>,
+}
+
+pub trait HubStore: Send + Sync + 'static {
+    /// Every store's chain tip and status, read once at start.
+    fn stores(&self) -> Result<Vec<(StoreId, ChainTip, StoreStatus)>>;
+    fn feed_len(&self) -> Result<u64>;
+    /// Writes one batch atomically; durable after the next `flush`.
+    fn append(&self, append: Append<'_>) -> Result<()>;
+    fn flush(&self) -> Result<()>;
+    /// Feed records from position `from`, at most `limit`.
+    fn feed(&self, from: u64, limit: usize) -> Result<Vec<(u64, FeedRecord)>>;
+    /// A store's entries from `from_seq`, at most `limit`, encoded.
+    fn entries(&self, store: &StoreId, from_seq: u64, limit: usize) -> Result<Vec<Vec<u8>>>;
+    fn member(&self, id: &MemberId) -> Result<Option<MemberRecord>>;
+    fn member_by_phone(&self, phone: &Phone) -> Result<Option<MemberId>>;
+    /// Every member in the directory, in id order.
+    fn members(&self) -> Result<Vec<MemberRecord>>;
+    /// 会员搜索: the first `limit` members in id order that match `query` (`Profile::matches`).
+    fn search_members(&self, query: &str, limit: usize) -> Result<Vec<MemberRecord>>;
+    /// 会员搜索's index as stored (`sx/…` keys), for `verify`. A store without an index of its
+    /// own (the test double reads every member) answers with the keys its members file.
+    fn search_index(&self) -> Result<BTreeSet<Vec<u8>>> {
+        let index = self.index_key();
+        Ok(self
+            .members()?
+            .iter()
+            .flat_map(|m| m.profile.search_keys(&m.member_id, &index))
+            .collect())
+    }
+    /// The key that blinds the phone and search indexes (`protocol::seal`).
+    fn index_key(&self) -> IndexKey;
+    /// What headquarters holds of a member's key.
+    fn member_key(&self, id: &MemberId) -> Result<KeyState>;
+    /// The hashes of an erased member's changes, kept in their tombstone: what makes a thin
+    /// change of theirs from before sealing, still in flight, whole again (and then skipped).
+    fn erased_changes(&self, id: &MemberId) -> Result<Vec<[u8; 32]>>;
+    fn wallet(&self, id: &MemberId) -> Result<Option<Wallet>>;
+    /// Every member's wallet, for liabilities and settlement reports.
+    fn wallets(&self) -> Result<Vec<(MemberId, Wallet)>>;
+    fn fences(&self) -> Result<Vec<(StoreId, Fence)>>;
+    /// One inventory view record.
+    fn view(&self, key: &[u8]) -> Result<Option<Vec<u8>>>;
+    /// Inventory view records under a prefix, in key order, at most `limit`.
+    fn views(&self, prefix: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>>;
+    /// Sets or clears a store's hold or fence, durably before it returns.
+    fn put_fence(&self, store: &StoreId, fence: Option<&Fence>) -> Result<()>;
+    /// The version of the derived state (members, phones, wallets, inventory views) stored.
+    fn derived_version(&self) -> Result<Option<u32>>;
+    /// Replaces all derived state with `derived`, at `version`, durably.
+    fn replace_derived(&self, derived: Derived, version: u32) -> Result<()>;
+}
+
+/// Everything the hub derives from the logs, whole (for a rebuild).
+#[derive(Debug, Default)]
+pub struct Derived {
+    pub members: Vec<MemberRecord>,
+    pub phones: Vec<(Phone, MemberId)>,
+    pub wallets: Vec<(MemberId, Wallet)>,
+    pub views: Vec<(Vec<u8>, Vec<u8>)>,
+}

@@ -1,0 +1,448 @@
+//! The sled implementation: one tree, keys as `mod.rs` lists them, a flush that really
+//! reaches the disk.
+
+use super::*;
+
+pub struct SledHubStore {
+    db: sled::Db,
+    /// sled's own file: sled 0.34 ends a flush with `sync_file_range`, which neither empties the
+    /// disk's volatile write cache nor writes the file's new size (sled issue #1452), so every
+    /// flush is followed by an `fdatasync` of it (as the node's store does).
+    log: std::fs::File,
+    /// Appended since the last flush: a group that wrote nothing (asks, ticks) costs no flush.
+    appended: std::sync::atomic::AtomicBool,
+    index: IndexKey,
+}
+
+const INDEX_KEY: &str = "meta/index_key";
+
+impl SledHubStore {
+    pub fn open(dir: &Path) -> Result<Self> {
+        let db = sled::Config::new().path(dir).open()?;
+        let log = std::fs::File::open(dir.join("db")).map_err(sled::Error::from)?;
+        let index = match db.get(INDEX_KEY)? {
+            Some(bytes) => bytes
+                .as_ref()
+                .try_into()
+                .map_err(|_| HubStoreError::Damaged(INDEX_KEY.into()))?,
+            None => {
+                let mut bytes = [0u8; 32];
+                getrandom::fill(&mut bytes).map_err(|e| {
+                    sled::Error::from(std::io::Error::other(format!("random source: {e}")))
+                })?;
+                db.insert(INDEX_KEY, &bytes[..])?;
+                db.flush()?;
+                log.sync_data().map_err(sled::Error::from)?;
+                bytes
+            }
+        };
+        Ok(Self {
+            db,
+            log,
+            appended: std::sync::atomic::AtomicBool::new(false),
+            index: IndexKey::from_bytes(index),
+        })
+    }
+
+    fn sync(&self) -> Result<()> {
+        self.db.flush()?;
+        self.log.sync_data().map_err(sled::Error::from)?;
+        Ok(())
+    }
+}
+
+fn log_key(store: &StoreId, seq: u64) -> Vec<u8> {
+    let mut key = format!("log/{store}").into_bytes();
+    key.push(0);
+    key.extend(seq.to_be_bytes());
+    key
+}
+
+fn feed_key(position: u64) -> Vec<u8> {
+    let mut key = b"feed/".to_vec();
+    key.extend(position.to_be_bytes());
+    key
+}
+
+fn view_key(key: &[u8]) -> Vec<u8> {
+    let mut out = b"v/".to_vec();
+    out.extend_from_slice(key);
+    out
+}
+
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    postcard::to_stdvec(value).unwrap_or_default()
+}
+
+fn decode<T: for<'de> Deserialize<'de>>(key: &[u8], bytes: &[u8]) -> Result<T> {
+    postcard::from_bytes(bytes)
+        .map_err(|_| HubStoreError::Damaged(String::from_utf8_lossy(key).into_owned()))
+}
+
+impl SledHubStore {
+    /// The database underneath, for tests that damage it on purpose.
+    #[cfg(test)]
+    pub(crate) fn db(&self) -> &sled::Db {
+        &self.db
+    }
+
+    /// Every key under `prefix`, in order.
+    fn keys_under(&self, prefix: &[u8]) -> Result<Vec<Vec<u8>>> {
+        self.db
+            .scan_prefix(prefix)
+            .keys()
+            .map(|k| Ok(k?.to_vec()))
+            .collect()
+    }
+
+    fn read<T: for<'de> Deserialize<'de>>(&self, key: &str) -> Result<Option<T>> {
+        self.db
+            .get(key)?
+            .map(|v| decode(key.as_bytes(), &v))
+            .transpose()
+    }
+
+    fn phone_key(&self, phone: &Phone) -> Vec<u8> {
+        format!("p/{}", self.index.blind("phone", phone.as_str())).into_bytes()
+    }
+
+    /// A member's record as stored: sealed under their key when they have one (a member from
+    /// before sealing has none, and stays plain).
+    fn sealed_record(&self, key: Option<&MemberKey>, record: &MemberRecord) -> Vec<u8> {
+        let at = format!("m/{}", record.member_id);
+        match key {
+            Some(k) => k.seal(at.as_bytes(), &encode(record)),
+            None => encode(record),
+        }
+    }
+
+    fn open_record(&self, id: &MemberId, bytes: &[u8]) -> Result<Option<MemberRecord>> {
+        let at = format!("m/{id}");
+        if !protocol::seal::is_sealed(bytes) {
+            return decode(at.as_bytes(), bytes).map(Some);
+        }
+        match self.member_key(id)? {
+            KeyState::Held(k) => {
+                let plain = k
+                    .open(at.as_bytes(), bytes)
+                    .map_err(|_| HubStoreError::Damaged(at.clone()))?;
+                decode(at.as_bytes(), &plain).map(Some)
+            }
+            KeyState::Erased => Ok(None),
+            KeyState::Unknown => Err(HubStoreError::Damaged(format!("{at}: sealed, no key"))),
+        }
+    }
+
+    /// The search index records member `id` is filed under: as written earlier in the batch
+    /// being built (taken out of `filed`), else as stored.
+    fn filed(
+        &self,
+        filed: &mut std::collections::HashMap<MemberId, BTreeSet<Vec<u8>>>,
+        id: &MemberId,
+    ) -> Result<BTreeSet<Vec<u8>>> {
+        Ok(match filed.remove(id) {
+            Some(keys) => keys,
+            None => self
+                .member(id)?
+                .map(|old| old.profile.search_keys(id, &self.index))
+                .unwrap_or_default(),
+        })
+    }
+
+    fn held_key(&self, id: &MemberId) -> Result<Option<MemberKey>> {
+        Ok(match self.member_key(id)? {
+            KeyState::Held(k) => Some(k),
+            _ => None,
+        })
+    }
+}
+
+impl HubStore for SledHubStore {
+    fn stores(&self) -> Result<Vec<(StoreId, ChainTip, StoreStatus)>> {
+        let mut out = Vec::new();
+        for kv in self.db.scan_prefix(b"tip/") {
+            let (key, value) = kv?;
+            let name = String::from_utf8_lossy(&key[4..]).into_owned();
+            let store = StoreId::parse(&name).map_err(|_| HubStoreError::Damaged(name.clone()))?;
+            let tip: ChainTip = decode(&key, &value)?;
+            let status_key = format!("st/{store}");
+            let status = match self.db.get(&status_key)? {
+                Some(bytes) => decode(status_key.as_bytes(), &bytes)?,
+                None => StoreStatus::default(),
+            };
+            out.push((store, tip, status));
+        }
+        Ok(out)
+    }
+
+    fn feed_len(&self) -> Result<u64> {
+        match self.db.get(b"meta/feed_len")? {
+            Some(bytes) => decode(b"meta/feed_len", &bytes),
+            None => Ok(0),
+        }
+    }
+
+    fn append(&self, a: Append<'_>) -> Result<()> {
+        let mut batch = sled::Batch::default();
+        for (seq, bytes) in a.entries {
+            batch.insert(log_key(a.store, seq), bytes);
+        }
+        batch.insert(format!("tip/{}", a.store).into_bytes(), encode(&a.tip));
+        batch.insert(format!("st/{}", a.store).into_bytes(), encode(&a.status));
+        for (position, record) in &a.feed {
+            batch.insert(feed_key(*position), encode(record));
+        }
+        batch.insert(&b"meta/feed_len"[..], encode(&a.feed_len));
+        // Keys first: the records below are sealed under them. An erased member's stays gone.
+        let mut keys: std::collections::HashMap<MemberId, MemberKey> = Default::default();
+        for (id, key) in &a.keys {
+            if self.member_key(id)? == KeyState::Unknown && !a.erased.contains(id) {
+                batch.insert(format!("k/{id}").into_bytes(), &key.as_bytes()[..]);
+                keys.insert(*id, key.clone());
+            }
+        }
+        // Each member's search index records move from what they were (stored, or earlier in
+        // this batch) to what they are.
+        let mut filed: std::collections::HashMap<MemberId, BTreeSet<Vec<u8>>> = Default::default();
+        for record in &a.members {
+            let id = record.member_id;
+            let old = self.filed(&mut filed, &id)?;
+            let new = record.profile.search_keys(&id, &self.index);
+            for gone in old.difference(&new) {
+                batch.remove(gone.as_slice());
+            }
+            for added in new.difference(&old) {
+                batch.insert(added.as_slice(), &[][..]);
+            }
+            filed.insert(id, new);
+            let key = match keys.get(&id) {
+                Some(k) => Some(k.clone()),
+                None => self.held_key(&id)?,
+            };
+            batch.insert(
+                format!("m/{id}").into_bytes(),
+                self.sealed_record(key.as_ref(), record),
+            );
+        }
+        for id in &a.erased {
+            for gone in self.filed(&mut filed, id)? {
+                batch.remove(gone);
+            }
+            let mut hashes = self.erased_changes(id)?;
+            if let Some(record) = self.member(id)? {
+                let doc = protocol::member::MemberDoc::load(&record.doc)
+                    .map_err(|e| HubStoreError::Damaged(format!("m/{id}: {e}")))?;
+                hashes.extend(doc.clone().change_hashes());
+            }
+            batch.remove(format!("m/{id}").into_bytes());
+            batch.remove(format!("k/{id}").into_bytes());
+            batch.insert(format!("e/{id}").into_bytes(), encode(&hashes));
+        }
+        for (phone, member) in &a.phones {
+            match member {
+                Some(id) => batch.insert(self.phone_key(phone), encode(id)),
+                None => batch.remove(self.phone_key(phone)),
+            }
+        }
+        for (member, wallet) in &a.wallets {
+            batch.insert(format!("w/{member}").into_bytes(), encode(wallet));
+        }
+        for (key, value) in &a.views {
+            let key = view_key(key);
+            match value {
+                Some(value) => batch.insert(key, value.as_slice()),
+                None => batch.remove(key),
+            }
+        }
+        self.db.apply_batch(batch)?;
+        self.appended
+            .store(true, std::sync::atomic::Ordering::Release);
+        Ok(())
+    }
+
+    fn flush(&self) -> Result<()> {
+        match self
+            .appended
+            .swap(false, std::sync::atomic::Ordering::AcqRel)
+        {
+            true => self.sync(),
+            false => Ok(()),
+        }
+    }
+
+    fn feed(&self, from: u64, limit: usize) -> Result<Vec<(u64, FeedRecord)>> {
+        let range = self.db.range(feed_key(from)..feed_key(u64::MAX));
+        range
+            .take(limit)
+            .map(|kv| {
+                let (key, value) = kv?;
+                let position = u64::from_be_bytes(key[5..].try_into().unwrap_or_default());
+                Ok((position, decode(&key, &value)?))
+            })
+            .collect()
+    }
+
+    fn entries(&self, store: &StoreId, from_seq: u64, limit: usize) -> Result<Vec<Vec<u8>>> {
+        let range = self
+            .db
+            .range(log_key(store, from_seq)..=log_key(store, u64::MAX));
+        range.take(limit).map(|kv| Ok(kv?.1.to_vec())).collect()
+    }
+
+    fn member(&self, id: &MemberId) -> Result<Option<MemberRecord>> {
+        match self.db.get(format!("m/{id}"))? {
+            Some(bytes) => self.open_record(id, &bytes),
+            None => Ok(None),
+        }
+    }
+
+    fn member_by_phone(&self, phone: &Phone) -> Result<Option<MemberId>> {
+        let key = self.phone_key(phone);
+        self.db.get(&key)?.map(|v| decode(&key, &v)).transpose()
+    }
+
+    fn members(&self) -> Result<Vec<MemberRecord>> {
+        let mut out = Vec::new();
+        for kv in self.db.scan_prefix(b"m/") {
+            let (k, v) = kv?;
+            let name = String::from_utf8_lossy(&k[2..]).into_owned();
+            let id = MemberId::parse(&name).map_err(|_| HubStoreError::Damaged(name))?;
+            out.extend(self.open_record(&id, &v)?);
+        }
+        Ok(out)
+    }
+
+    fn index_key(&self) -> IndexKey {
+        self.index.clone()
+    }
+
+    fn member_key(&self, id: &MemberId) -> Result<KeyState> {
+        if let Some(bytes) = self.db.get(format!("k/{id}"))? {
+            let bytes: [u8; 32] = bytes
+                .as_ref()
+                .try_into()
+                .map_err(|_| HubStoreError::Damaged(format!("k/{id}")))?;
+            return Ok(KeyState::Held(MemberKey::from_bytes(bytes)));
+        }
+        Ok(match self.db.get(format!("e/{id}"))? {
+            Some(_) => KeyState::Erased,
+            None => KeyState::Unknown,
+        })
+    }
+
+    fn erased_changes(&self, id: &MemberId) -> Result<Vec<[u8; 32]>> {
+        let key = format!("e/{id}");
+        match self.db.get(&key)? {
+            Some(bytes) if !bytes.is_empty() => decode(key.as_bytes(), &bytes),
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    fn search_members(&self, query: &str, limit: usize) -> Result<Vec<MemberRecord>> {
+        protocol::member::search_index(
+            query,
+            limit,
+            &self.index,
+            |prefix| self.keys_under(prefix),
+            |id| self.member(id),
+            |record: &MemberRecord| &record.profile,
+        )
+    }
+
+    fn search_index(&self) -> Result<BTreeSet<Vec<u8>>> {
+        Ok(self.keys_under(b"sx/")?.into_iter().collect())
+    }
+
+    fn wallet(&self, id: &MemberId) -> Result<Option<Wallet>> {
+        self.read(&format!("w/{id}"))
+    }
+
+    fn wallets(&self) -> Result<Vec<(MemberId, Wallet)>> {
+        self.db
+            .scan_prefix(b"w/")
+            .map(|kv| {
+                let (k, v) = kv?;
+                let name = String::from_utf8_lossy(&k[2..]).into_owned();
+                let id = MemberId::parse(&name).map_err(|_| HubStoreError::Damaged(name))?;
+                Ok((id, decode(&k, &v)?))
+            })
+            .collect()
+    }
+
+    fn fences(&self) -> Result<Vec<(StoreId, Fence)>> {
+        self.db
+            .scan_prefix(b"fence/")
+            .map(|kv| {
+                let (k, v) = kv?;
+                let name = String::from_utf8_lossy(&k[6..]).into_owned();
+                let store = StoreId::parse(&name).map_err(|_| HubStoreError::Damaged(name))?;
+                Ok((store, decode(&k, &v)?))
+            })
+            .collect()
+    }
+
+    fn view(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(self.db.get(view_key(key))?.map(|v| v.to_vec()))
+    }
+
+    fn derived_version(&self) -> Result<Option<u32>> {
+        self.read("meta/derived_version")
+    }
+
+    fn replace_derived(&self, derived: Derived, version: u32) -> Result<()> {
+        let mut batch = sled::Batch::default();
+        for prefix in [
+            &b"m/"[..],
+            b"p/",
+            b"w/",
+            b"v/",
+            protocol::member::SEARCH_INDEX,
+        ] {
+            for kv in self.db.scan_prefix(prefix) {
+                batch.remove(kv?.0);
+            }
+        }
+        for record in &derived.members {
+            let key = self.held_key(&record.member_id)?;
+            batch.insert(
+                format!("m/{}", record.member_id).into_bytes(),
+                self.sealed_record(key.as_ref(), record),
+            );
+            for key in record.profile.search_keys(&record.member_id, &self.index) {
+                batch.insert(key, &[][..]);
+            }
+        }
+        for (phone, member) in &derived.phones {
+            batch.insert(self.phone_key(phone), encode(member));
+        }
+        for (member, wallet) in &derived.wallets {
+            batch.insert(format!("w/{member}").into_bytes(), encode(wallet));
+        }
+        for (key, value) in &derived.views {
+            batch.insert(view_key(key), value.as_slice());
+        }
+        batch.insert(&b"meta/derived_version"[..], encode(&version));
+        self.db.apply_batch(batch)?;
+        self.sync()
+    }
+
+    fn views(&self, prefix: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.db
+            .scan_prefix(view_key(prefix))
+            .take(limit)
+            .map(|kv| {
+                let (k, v) = kv?;
+                Ok((k[2..].to_vec(), v.to_vec()))
+            })
+            .collect()
+    }
+
+    fn put_fence(&self, store: &StoreId, fence: Option<&Fence>) -> Result<()> {
+        let key = format!("fence/{store}");
+        match fence {
+            Some(fence) => self.db.insert(key, encode(fence))?,
+            None => self.db.remove(key)?,
+        };
+        self.sync()
+    }
+}
