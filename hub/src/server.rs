@@ -1,6 +1,7 @@
 //! The QUIC endpoint: accepts store connections (mutual TLS), binds each to the store named in
 //! its certificate, and drives a `HubSession` with the ingest owner and the feed.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use protocol::seal::{KeyState, MemberKey};
@@ -148,6 +149,8 @@ async fn run_session(
     let mut linked = false;
     let mut recalls = ingest.recalls();
     let (answers_tx, mut answers) = mpsc::unbounded_channel::<(TxId, AskAnswer)>();
+    // Batches handed to the ingest thread, acknowledged in order as their flushes come back.
+    let mut persisting: VecDeque<crate::ingest::Persisting> = VecDeque::new();
     let result = async {
         loop {
             while let Some(frame) = session.poll_frame() {
@@ -183,8 +186,8 @@ async fn run_session(
                         log_len,
                         keys,
                     } => {
-                        let seq = ingest.ingest(store.clone(), entries, log_len, keys).await?;
-                        session.persisted(seq);
+                        let batch = ingest.submit(store.clone(), entries, log_len, keys).await?;
+                        persisting.push_back(batch);
                     }
                     HubEvent::Ask(ask) => {
                         ingest
@@ -236,6 +239,13 @@ async fn run_session(
                     return Ok(());
                 },
                 Some((id, answer)) = answers.recv() => session.answer(id, answer),
+                durable = async { persisting.front_mut().expect("guarded: not empty").await },
+                    if !persisting.is_empty() =>
+                {
+                    persisting.pop_front();
+                    let seq = durable.map_err(|_| anyhow::anyhow!("the ingest thread stopped"))??;
+                    session.persisted(seq);
+                }
                 recall = recalls.recv() => match recall {
                     Ok((to, recall)) if to == store => session.recall(recall),
                     Ok(_) => {}

@@ -55,18 +55,29 @@ enum Command {
     Stores {
         reply: oneshot::Sender<Vec<StoreRow>>,
     },
-    Ask {
-        store: StoreId,
-        ask: Ask,
-        reply: Answers,
-    },
     /// Nothing to do but look at the waiting asks again (deadlines, withdrawn asks).
     Tick,
 }
 
+impl Command {
+    /// The entries a command writes, for the group's budget.
+    fn entries(&self) -> usize {
+        match self {
+            Command::Ingest { entries, .. } => entries.len(),
+            _ => 1,
+        }
+    }
+}
+
+/// A batch on its way to disk: answered with the seq durably held, after the flush.
+pub type Persisting = oneshot::Receiver<Result<u64, IngestError>>;
+
 #[derive(Clone)]
 pub struct IngestHandle {
     commands: mpsc::Sender<Command>,
+    /// Asks for rights go in a lane of their own that the ingest thread takes first at every
+    /// group: a till waits on each, and a busy hub's queue of pushes must not hold them back.
+    asks: mpsc::Sender<(StoreId, Ask, Answers)>,
     feed_len: watch::Receiver<u64>,
     recalls: broadcast::Sender<(StoreId, Recall)>,
 }
@@ -152,22 +163,28 @@ impl IngestHandle {
             .await?
     }
 
-    /// Persists a verified batch; returns the seq now durably held.
-    pub async fn ingest(
+    /// Hands a verified batch to the ingest thread; the receiver says the seq now durably held
+    /// once the group it joined is flushed. A session may hand over its next batch before that
+    /// (the thread takes them in order), so an ask behind a batch is not held up by its flush.
+    pub async fn submit(
         &self,
         store: StoreId,
         entries: Vec<Sealed>,
         log_len: u64,
         keys: Vec<(MemberId, MemberKey)>,
-    ) -> Result<u64, IngestError> {
-        self.ask(|reply| Command::Ingest {
-            store,
-            entries,
-            log_len,
-            keys,
-            reply,
-        })
-        .await?
+    ) -> Result<Persisting, IngestError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::Ingest {
+                store,
+                entries,
+                log_len,
+                keys,
+                reply,
+            })
+            .await
+            .map_err(|_| IngestError::Unavailable)?;
+        Ok(answer)
     }
 
     /// How far `store`'s PC clock is off headquarters' (as it last said).
@@ -201,14 +218,13 @@ impl IngestHandle {
         ask: Ask,
         answers: Answers,
     ) -> Result<(), IngestError> {
-        self.commands
-            .send(Command::Ask {
-                store,
-                ask,
-                reply: answers,
-            })
+        self.asks
+            .send((store, ask, answers))
             .await
-            .map_err(|_| IngestError::Unavailable)
+            .map_err(|_| IngestError::Unavailable)?;
+        // Wakes an idle thread; a busy one takes the ask at its next group anyway.
+        let _ = self.commands.try_send(Command::Tick);
+        Ok(())
     }
 
     /// Has the ingest thread look at its waiting asks (sent every second by the hub).
@@ -233,6 +249,7 @@ pub fn spawn(
     ingest.set_policy(policy);
     let feed_len = ingest.feed_len;
     let (commands, mut inbox) = mpsc::channel::<Command>(1024);
+    let (asks_tx, mut ask_inbox) = mpsc::channel::<(StoreId, Ask, Answers)>(ASKS_QUEUED_MAX);
     let (feed_tx, feed_rx) = watch::channel(feed_len);
     let (recalls, _) = broadcast::channel(RECALLS_QUEUED_MAX);
     let recall_tx = recalls.clone();
@@ -242,10 +259,22 @@ pub fn spawn(
             let mut group = Vec::with_capacity(GROUP_MAX);
             let mut asks: AskQueue<Answers> = AskQueue::new(Limits::HUB);
             while let Some(first) = inbox.blocking_recv() {
+                // Asks first (their own lane), then a group of commands no bigger than a flush
+                // should be, so an ask waits at most about two groups.
+                while let Ok((store, ask, reply)) = ask_inbox.try_recv() {
+                    if let Some((reply, id, answer)) = asks.offer(store, ask, reply, system_now_ms())
+                    {
+                        let _ = reply.send((id, answer));
+                    }
+                }
+                let mut entries = first.entries();
                 group.push(first);
-                while group.len() < GROUP_MAX {
+                while group.len() < GROUP_MAX && entries < GROUP_ENTRIES_MAX {
                     match inbox.try_recv() {
-                        Ok(next) => group.push(next),
+                        Ok(next) => {
+                            entries += next.entries();
+                            group.push(next);
+                        }
                         Err(_) => break,
                     }
                 }
@@ -306,13 +335,6 @@ pub fn spawn(
                         Command::Stores { reply } => {
                             let _ = reply.send(ingest.rows());
                         }
-                        Command::Ask { store, ask, reply } => {
-                            if let Some((reply, id, answer)) =
-                                asks.offer(store, ask, reply, system_now_ms())
-                            {
-                                let _ = reply.send((id, answer));
-                            }
-                        }
                         Command::Tick => {}
                     }
                 }
@@ -372,6 +394,7 @@ pub fn spawn(
     Ok((
         IngestHandle {
             commands,
+            asks: asks_tx,
             feed_len: feed_rx,
             recalls,
         },

@@ -27,7 +27,13 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use crate::storage::{Append, FeedRecord, Fence, HubStore, MemberRecord, StoreStatus};
 
+/// A group of commands sharing one flush holds at most this many commands …
 const GROUP_MAX: usize = 256;
+/// … and at most about this many entries, so a group's work and flush stay short and an ask
+/// waiting for the next group is not held up long.
+const GROUP_ENTRIES_MAX: usize = 4096;
+/// Asks waiting for the ingest thread to take them (each store's are capped by `AskQueue`).
+const ASKS_QUEUED_MAX: usize = 4096;
 /// Recalls queued for the sessions to forward: a session that falls this far behind misses
 /// some (an ask waiting on one is answered at its deadline; a refill is planned again).
 const RECALLS_QUEUED_MAX: usize = 16_384;
@@ -175,7 +181,7 @@ mod verify;
 use directory::Directory;
 pub(crate) use directory::HubViews;
 pub use directory::known_change;
-pub use handle::{IngestHandle, spawn};
+pub use handle::{IngestHandle, Persisting, spawn};
 pub use verify::{DERIVED_VERSION, VerifyReport, ensure_current, verify};
 
 /// The hub's write-side state. Used by the ingest thread, and directly (single-threaded) by the
@@ -194,6 +200,9 @@ pub struct Ingest {
     policy: bank::Policy,
     /// Members' counters changed since the last `rebalance`.
     touched: BTreeSet<(MemberId, Counter)>,
+    /// Stores granted a member's rights for a waiting payment, until when (headquarters'
+    /// clock): a rebalance in between does not recall them before the payment spends them.
+    awaiting: HashMap<(MemberId, StoreId), u64>,
     recall_rounds: u64,
     fences: HashMap<StoreId, Fence>,
     /// Fenced stores whose rights are not all taken back yet (a write failed).
@@ -293,6 +302,7 @@ impl Ingest {
             calendar: StoreCalendar::default(),
             policy: bank::Policy::default(),
             touched: BTreeSet::new(),
+            awaiting: HashMap::new(),
             recall_rounds: 0,
             fences,
             reclaims_pending: Vec::new(),

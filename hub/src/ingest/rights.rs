@@ -3,6 +3,10 @@
 
 use super::*;
 
+/// How long a store granted rights for a waiting payment keeps them from a rebalance's recall:
+/// past the till's wait for the grant and then for the rights (twice 4 s).
+const GRANT_KEPT_MS: u64 = 10_000;
+
 impl Ingest {
     pub(super) fn wallet(&self, member: &MemberId) -> Result<Wallet, IngestError> {
         Ok(self
@@ -91,6 +95,8 @@ impl Ingest {
             ops,
         };
         self.write_hq(TxId::derived(&["grant", ask.id.as_str()]), payload)?;
+        let until = (self.now_ms)().saturating_add(GRANT_KEPT_MS);
+        self.awaiting.insert((ask.member, store.clone()), until);
         Ok(AskStep::Granted {
             feed_upto: self.feed_len,
         })
@@ -129,6 +135,8 @@ impl Ingest {
     /// the same recall when planned again alike, and the store answers it once.
     pub fn rebalance(&mut self) -> Result<Vec<(StoreId, Recall)>, IngestError> {
         let hq = StoreId::hq();
+        let now = (self.now_ms)();
+        self.awaiting.retain(|_, until| *until > now);
         let mut recalls = Vec::new();
         let touched = std::mem::take(&mut self.touched);
         let mut members: BTreeMap<MemberId, Vec<Counter>> = BTreeMap::new();
@@ -143,6 +151,10 @@ impl Ingest {
                     .policy
                     .rebalance(&wallet, &hq, &counter, |s| self.is_fenced(s));
                 for (holder, counter, units) in moves.recalls {
+                    if self.awaiting.contains_key(&(member, holder.clone())) {
+                        // Granted for a payment that has not reached headquarters yet.
+                        continue;
+                    }
                     let handed = wallet
                         .counters
                         .get(&counter)

@@ -249,3 +249,106 @@ fn asks_are_granted_from_a_recall_and_overspending_is_flagged() {
     let report = verify(&*storage).unwrap();
     assert!(report.mentions("fails the audit"), "{report:?}");
 }
+
+/// Rights granted to a store for a waiting payment are not recalled by the next rebalance
+/// (another entry of the member's arriving first), only once the payment has had its time.
+#[test]
+fn rights_granted_for_a_waiting_payment_are_not_recalled_before_it_runs() {
+    use protocol::escrow::Change;
+    use protocol::wallet::Counter;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let now = Arc::new(AtomicU64::new(1_000));
+    let clock = now.clone();
+    let storage: Arc<MemHubStore> = Arc::new(MemHubStore::default());
+    let mut ingest = Ingest::open(
+        storage.clone(),
+        Box::new(move || clock.load(Ordering::SeqCst)),
+    )
+    .unwrap();
+    let (s001, s002) = (
+        StoreId::parse("S001").unwrap(),
+        StoreId::parse("S002").unwrap(),
+    );
+    ingest.link(&s001, true);
+    ingest.link(&s002, true);
+    let member = MemberId::mint(1, 9);
+    let op = |change| RightsOp {
+        counter: Counter::Principal,
+        change,
+    };
+    // 1,000 topped up at S001; it hands headquarters' reserve back when asked.
+    let topped = wallet_entry(
+        &s001,
+        ChainTip::GENESIS,
+        member,
+        vec![op(Change::Credit {
+            units: 1_000,
+            total: 1_000,
+        })],
+    );
+    let tip = ChainTip::GENESIS.extend(&s001, &topped).unwrap();
+    ingest.ingest(&s001, vec![Sealed::new(topped)], 1).unwrap();
+    let refill = ingest.rebalance().unwrap();
+    let asked: u64 = refill.iter().map(|(_, r)| r.units).sum();
+    assert!(asked > 0, "the reserve is refilled from S001: {refill:?}");
+    let back = wallet_entry(
+        &s001,
+        tip,
+        member,
+        vec![op(Change::Transfer {
+            to: StoreId::hq(),
+            units: asked,
+            total: asked,
+        })],
+    );
+    let tip = tip.extend(&s001, &back).unwrap();
+    ingest.ingest(&s001, vec![Sealed::new(back)], 2).unwrap();
+    ingest.rebalance().unwrap();
+    // S002 asks for what the reserve holds: granted at once.
+    let ask = Ask {
+        id: TxId::parse("ask-00000009").unwrap(),
+        member,
+        wants: vec![(Counter::Principal, asked)],
+        holding: None,
+    };
+    assert!(matches!(
+        ingest.serve_ask(&s002, &ask, true).unwrap(),
+        AskStep::Granted { .. }
+    ));
+    ingest.rebalance().unwrap();
+    // S001 spends a little before S002's payment arrives: the rebalance it causes recalls
+    // nothing from S002, which is waiting to spend what it was granted.
+    let spent = wallet_entry(
+        &s001,
+        tip,
+        member,
+        vec![op(Change::Debit {
+            units: 10,
+            total: 10,
+        })],
+    );
+    let tip = tip.extend(&s001, &spent).unwrap();
+    ingest.ingest(&s001, vec![Sealed::new(spent)], 3).unwrap();
+    let recalls = ingest.rebalance().unwrap();
+    assert!(
+        recalls.iter().all(|(holder, _)| holder != &s002),
+        "{recalls:?}"
+    );
+    // Once the payment has had its time, S002's rights are the bank's to move again.
+    now.fetch_add(60_000, Ordering::SeqCst);
+    let again = wallet_entry(
+        &s001,
+        tip,
+        member,
+        vec![op(Change::Debit {
+            units: 10,
+            total: 20,
+        })],
+    );
+    ingest.ingest(&s001, vec![Sealed::new(again)], 4).unwrap();
+    let recalls = ingest.rebalance().unwrap();
+    assert!(
+        recalls.iter().any(|(holder, _)| holder == &s002),
+        "{recalls:?}"
+    );
+}
