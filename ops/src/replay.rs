@@ -706,12 +706,18 @@ fn sell(
             *balance += due;
         }
         out.stored_value_to_cash += 1;
+        // Grouped by the reason's first clause, amounts left out.
         let detail = answer["detail"].as_str().unwrap_or("");
-        let why = format!(
-            "{} ({})",
-            answer["code"].as_str().unwrap_or(""),
-            detail.split(':').next().unwrap_or(detail)
-        );
+        let clause = detail.split(':').next().unwrap_or(detail);
+        let mut reason = String::with_capacity(clause.len());
+        for c in clause.chars() {
+            match (c.is_ascii_digit(), reason.ends_with('N')) {
+                (true, true) => {}
+                (true, false) => reason.push('N'),
+                (false, _) => reason.push(c),
+            }
+        }
+        let why = format!("{} ({reason})", answer["code"].as_str().unwrap_or(""));
         *out.to_cash_why.entry(why).or_default() += 1;
         body["tenders"] = json!([{"kind": "cash", "tendered": {"amount": yuan(due)}}]);
         (status, answer) = send(agent, &url, Some(&format!("{key}-cash")), Some(&body))?;

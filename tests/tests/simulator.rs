@@ -84,6 +84,8 @@ fn many_seeds_converge_with_nothing_lost_or_doubled() {
         ops.unreachable += wallet.unreachable;
         ops.refused_rights_elsewhere += wallet.refused_rights_elsewhere;
         ops.refused_insufficient += wallet.refused_insufficient;
+        ops.asks_beyond_heard += wallet.asks_beyond_heard;
+        ops.granted_beyond_heard += wallet.granted_beyond_heard;
         ops.overdrafts += wallet.overdrafts;
         ops.item_sales += wallet.item_sales;
         ops.coupons_redeemed += wallet.coupons_redeemed;
@@ -99,6 +101,7 @@ fn many_seeds_converge_with_nothing_lost_or_doubled() {
             && ops.granted > 0
             && (ops.unreachable > 0 || seeds < 10)
             && ops.refused_insufficient > 0
+            && (ops.granted_beyond_heard > 0 || seeds < 10)
             && (ops.overdrafts > 0 || seeds < 10)
             && (ops.item_sales > 0 || seeds < 10)
             && (ops.coupons_redeemed > 0 || seeds < 10)

@@ -78,12 +78,15 @@ fn a_member_tops_up_at_one_store_and_pays_at_another_never_twice() {
     let (again, replay) = pay(&b.client, "pay-b-0001", &member, "30.00");
     assert_eq!((again, &replay["sale_id"]), (201, &sale["sale_id"]));
 
-    // More than the balance is refused, and changes nothing.
+    // More than the balance is refused, and changes nothing. S002, online, asked headquarters
+    // first, in case a top-up elsewhere had not reached it yet.
     let (status, refused) = pay(&b.client, "pay-b-0002", &member, "160.01");
     assert_eq!(
         (status, refused["code"].as_str()),
         (422, Some("insufficient_balance"))
     );
+    let detail = refused["detail"].as_str().unwrap_or("");
+    assert!(detail.contains("headquarters moved no more"), "{refused}");
 
     // The member paid 30 of 40 at S002: headquarters keeps a quarter of the 160 (40) and
     // places three quarters of the rest (90) at S002 ahead of the next visit, 30 at S001.

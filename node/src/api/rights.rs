@@ -66,9 +66,9 @@ pub async fn collect_overdrafts(app: &AppState) -> Result<u64, ApiError> {
 }
 
 /// Sends a command that may spend rights. When the member's balance covers it but the rights
-/// are held elsewhere, asks headquarters to move them here (one round trip; more when it has
-/// to recall them from another store), and the command runs again with the same key as the
-/// rights arrive (in the same journal group, so with the same flush).
+/// are held elsewhere (or this store knows too little of the balance), asks headquarters to
+/// move them here (one round trip; more when it has to recall them from another store), and
+/// the command runs again with the same key as the rights arrive (in the same journal group, so with the same flush).
 pub(super) async fn spend(
     app: &AppState,
     member: Option<MemberId>,
@@ -86,6 +86,38 @@ pub(super) async fn spend(
                 return Err(paused);
             }
             fetch_rights(app, key, member, wants, command()).await
+        }
+        // Short as far as this store knows, which may only mean it has not heard yet of a
+        // top-up at another store: while headquarters is reachable it is asked, and it refuses
+        // when it knows of no more either. A member with money on their card is not sent to
+        // pay cash at a store that is online.
+        (
+            Err(Rejection::Wallet(WalletError::Insufficient {
+                available,
+                wanted,
+                wants,
+            })),
+            Some(member),
+        ) if !wants.is_empty()
+            && app.asks.is_some()
+            && app.sync.borrow().link == Link::Online
+            && app.rights_paused()?.is_none() =>
+        {
+            let short = |why: &str| {
+                ApiError::new(
+                    Code::InsufficientBalance,
+                    format!(
+                        "{wanted} wanted but only {available} known at this store, and \
+                         headquarters moved no more here: {why}"
+                    ),
+                )
+            };
+            fetch_rights(app, key, member, wants, command())
+                .await
+                .map_err(|e| match e.code {
+                    Code::RightsElsewhere => short(&e.detail),
+                    _ => e,
+                })
         }
         (result, _) => Ok(result?),
     }

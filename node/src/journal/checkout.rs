@@ -440,7 +440,7 @@ impl Journal {
         let mut split = None;
         if let Some(amount) = stored {
             let amount = u64::try_from(amount.0).unwrap_or(0);
-            wallet.require_free(amount)?;
+            wallet.require_free(&here, amount)?;
             match wallet.pay(&here, amount, self.settings.wallet.bonus_use) {
                 Ok((paid, s)) => {
                     ops.extend(paid);

@@ -25,7 +25,7 @@ impl Journal {
             if let Tender::StoredValue { principal, .. } = sale.tender {
                 let amount = units(principal)?;
                 let rule = self.settings.wallet.bonus_use;
-                wallet.require_free(amount)?;
+                wallet.require_free(&here, amount)?;
                 let (paid, (p, b), owed) = match wallet.pay(&here, amount, rule) {
                     Ok((paid, split)) => (paid, split, 0),
                     Err(WalletError::RightsElsewhere { wants }) if r.body.offline_overdraft => {

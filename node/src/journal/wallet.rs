@@ -25,6 +25,7 @@ impl Journal {
             return Err(WalletError::Insufficient {
                 available,
                 wanted: amount,
+                wants: Vec::new(),
             }
             .into());
         }

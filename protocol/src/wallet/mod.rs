@@ -52,8 +52,15 @@ pub const POINTS_ADJUST_MAX: u64 = 1_000_000;
 pub enum WalletError {
     #[error("amount must be greater than zero")]
     NotPositive,
+    /// The balance this replica knows is short. `wants` is what headquarters would have to
+    /// move here to cover it, in case this replica has not heard of all of the balance yet (a
+    /// top-up at another store moments before); empty where asking cannot help.
     #[error("{wanted} wanted but only {available} available")]
-    Insufficient { available: u64, wanted: u64 },
+    Insufficient {
+        available: u64,
+        wanted: u64,
+        wants: Vec<(Counter, u64)>,
+    },
     #[error("no top-up rule {0}")]
     UnknownRule(String),
     #[error("top-up rule {rule} needs at least {least} paid")]

@@ -89,6 +89,7 @@ impl Wallet {
                 WalletError::Insufficient {
                     available,
                     wanted: units,
+                    wants: Vec::new(),
                 }
             } else {
                 WalletError::RightsElsewhere {
@@ -114,6 +115,7 @@ impl Wallet {
             return Err(WalletError::Insufficient {
                 available,
                 wanted: principal,
+                wants: Vec::new(),
             });
         }
         let forfeit = match pb {

@@ -118,7 +118,11 @@ impl PointsPolicy {
         live.sort();
         let available: u64 = live.iter().map(|(_, u)| *u).sum();
         if available < wanted {
-            return Err(WalletError::Insufficient { available, wanted });
+            return Err(WalletError::Insufficient {
+                available,
+                wanted,
+                wants: Vec::new(),
+            });
         }
         let mut left = wanted;
         let mut taken = Vec::new();

@@ -63,6 +63,7 @@ pub fn split_payment(
         return Err(WalletError::Insufficient {
             available,
             wanted: amount,
+            wants: Vec::new(),
         });
     }
     let bonus = match rule {

@@ -284,16 +284,26 @@ impl Wallet {
         self.stored_value().saturating_sub(self.owed_total())
     }
 
-    /// Refuses a stored-value payment of `amount` the free balance does not cover.
-    pub fn require_free(&self, amount: u64) -> Result<(), WalletError> {
+    /// Refuses a stored-value payment at `at` of `amount` the free balance does not cover,
+    /// saying what principal headquarters would have to move here beyond what `at` holds in
+    /// case `at` has not heard of all of the balance.
+    pub fn require_free(&self, at: &StoreId, amount: u64) -> Result<(), WalletError> {
         let available = self.stored_value_free();
-        match available < amount {
-            true => Err(WalletError::Insufficient {
-                available,
-                wanted: amount,
-            }),
-            false => Ok(()),
+        if available >= amount {
+            return Ok(());
         }
+        let held = self
+            .held(&Counter::Principal, at)
+            .saturating_add(self.held(&Counter::Bonus, at));
+        let wants = match amount.saturating_sub(held) {
+            0 => Vec::new(),
+            short => vec![(Counter::Principal, short)],
+        };
+        Err(WalletError::Insufficient {
+            available,
+            wanted: amount,
+            wants,
+        })
     }
 
     pub fn balance(&self, counter: &Counter) -> u64 {

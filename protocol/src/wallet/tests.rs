@@ -138,7 +138,8 @@ fn payments_split_by_rule() {
         split_payment(70_00, 60_00, 5_00, BonusUse::PrincipalFirst),
         Err(WalletError::Insufficient {
             available: 65_00,
-            wanted: 70_00
+            wanted: 70_00,
+            wants: vec![]
         })
     );
 }
@@ -158,7 +159,8 @@ fn points_expire_at_the_end_of_the_next_year() {
         policy.take_oldest_first(&held, 81, day(2026, 6, 1)),
         Err(WalletError::Insufficient {
             available: 80,
-            wanted: 81
+            wanted: 81,
+            wants: vec![]
         })
     );
     assert!(
@@ -266,4 +268,36 @@ proptest! {
             }
         }
     }
+}
+
+/// A payment beyond the balance a store has heard of says what headquarters would have to move
+/// there (beyond what the store holds) in case it has not heard of a top-up elsewhere yet.
+#[test]
+fn a_payment_short_of_what_a_store_has_heard_says_what_to_ask_for() {
+    let (s1, s2) = (
+        StoreId::parse("S001").unwrap(),
+        StoreId::parse("S002").unwrap(),
+    );
+    let mut w = Wallet::default();
+    w.top_up(&s2, 30_00, 5_00).unwrap();
+    let mut heard_at_s2 = w.clone();
+    // A top-up at S001 that S002 has not heard of yet.
+    let mut at_s1 = w.clone();
+    let more = at_s1.top_up(&s1, 100_00, 0).unwrap();
+    assert_eq!(at_s1.require_free(&s2, 120_00), Ok(()));
+    assert_eq!(
+        heard_at_s2.require_free(&s2, 120_00),
+        Err(WalletError::Insufficient {
+            available: 35_00,
+            wanted: 120_00,
+            wants: vec![(Counter::Principal, 85_00)],
+        })
+    );
+    // Once heard, the balance covers it; the rights are still at S001.
+    heard_at_s2.absorb(&s1, &more);
+    assert_eq!(heard_at_s2.require_free(&s2, 120_00), Ok(()));
+    assert!(matches!(
+        heard_at_s2.clone().pay(&s2, 120_00, BonusUse::Proportional),
+        Err(WalletError::RightsElsewhere { .. })
+    ));
 }

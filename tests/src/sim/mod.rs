@@ -23,7 +23,7 @@ use faults::SIM_FENCE;
 use oracle::Expected;
 use workload::{SKUS, Spend, sim_product, sku};
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -147,6 +147,8 @@ pub struct Sim {
     violation: Option<String>,
     steps_run: u64,
     pub wallet_ops: WalletCounts,
+    /// Asks out for a balance the store had not heard of in full.
+    beyond_heard: HashSet<TxId>,
 }
 
 /// How the wallet workload went (a run that never spent across stores proves little).
@@ -159,6 +161,10 @@ pub struct WalletCounts {
     pub unreachable: u64,
     pub refused_rights_elsewhere: u64,
     pub refused_insufficient: u64,
+    /// Asks for a balance short of what the store had heard of (a top-up elsewhere not yet
+    /// in its feed), and how many of them headquarters granted.
+    pub asks_beyond_heard: u64,
+    pub granted_beyond_heard: u64,
     /// Payments an offline store took partly on overdraft.
     pub overdrafts: u64,
     /// Item sales by members (stored value, points used and earned).
@@ -289,6 +295,7 @@ impl Sim {
             violation: None,
             steps_run: 0,
             wallet_ops: WalletCounts::default(),
+            beyond_heard: HashSet::new(),
         }
     }
 

@@ -248,7 +248,12 @@ impl Sim {
             UplinkEvent::Answer { id, answer } => {
                 let refused = s.asks.answer(&id, &answer);
                 match &answer {
-                    AskAnswer::Granted { .. } => self.wallet_ops.granted += 1,
+                    AskAnswer::Granted { .. } => {
+                        self.wallet_ops.granted += 1;
+                        if self.beyond_heard.remove(&id) {
+                            self.wallet_ops.granted_beyond_heard += 1;
+                        }
+                    }
                     AskAnswer::Refused { reason } => {
                         self.trace
                             .push(format!("{} ask {id} refused: {reason}", s.id));

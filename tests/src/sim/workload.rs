@@ -333,30 +333,16 @@ impl Sim {
             }
             Err(Rejection::Wallet(WalletError::RightsElsewhere { wants })) => {
                 self.wallet_ops.refused_rights_elsewhere += 1;
-                let s = &mut self.stores[i];
-                let holding = match (spend.member(), may_ask) {
-                    (Some(member), true) => {
-                        let counters: Vec<_> = wants.iter().map(|(c, _)| c.clone()).collect();
-                        Some(s.journal.holding(&member, &counters).unwrap())
-                    }
-                    _ => None,
-                };
-                let (Some((_, session)), true, Some(member)) =
-                    (s.session.as_mut(), may_ask, spend.member())
-                else {
-                    return;
-                };
-                let id = ask_id(&s.id, &member, &spend.key());
-                let ask = Ask {
-                    id: id.clone(),
-                    member,
-                    wants,
-                    holding,
-                };
-                if s.asks.ask(id.clone(), spend) && session.ask(ask).is_err() {
-                    s.asks.withdraw(&id);
-                } else {
-                    self.wallet_ops.asks += 1;
+                self.ask(i, spend, wants, may_ask);
+            }
+            // Short as far as this store has heard: the node's API asks headquarters too,
+            // while online (a top-up at another store may not have reached it yet).
+            Err(Rejection::Wallet(WalletError::Insufficient { wants, .. }))
+                if !wants.is_empty() && may_ask && self.stores[i].session.is_some() =>
+            {
+                if let Some(id) = self.ask(i, spend, wants, may_ask) {
+                    self.wallet_ops.asks_beyond_heard += 1;
+                    self.beyond_heard.insert(id);
                 }
             }
             Err(Rejection::Wallet(WalletError::Insufficient { .. })) => {
@@ -364,6 +350,43 @@ impl Sim {
             }
             Err(_) => {}
         }
+    }
+
+    /// Asks headquarters for the rights `spend` wants, as the node's API does, and keeps the
+    /// spend to send again when they arrive. Returns the ask's id when it went out.
+    fn ask(
+        &mut self,
+        i: usize,
+        spend: Spend,
+        wants: Vec<(Counter, u64)>,
+        may_ask: bool,
+    ) -> Option<TxId> {
+        let s = &mut self.stores[i];
+        let holding = match (spend.member(), may_ask) {
+            (Some(member), true) => {
+                let counters: Vec<_> = wants.iter().map(|(c, _)| c.clone()).collect();
+                Some(s.journal.holding(&member, &counters).unwrap())
+            }
+            _ => None,
+        };
+        let (Some((_, session)), true, Some(member)) =
+            (s.session.as_mut(), may_ask, spend.member())
+        else {
+            return None;
+        };
+        let id = ask_id(&s.id, &member, &spend.key());
+        let ask = Ask {
+            id: id.clone(),
+            member,
+            wants,
+            holding,
+        };
+        if s.asks.ask(id.clone(), spend) && session.ask(ask).is_err() {
+            s.asks.withdraw(&id);
+            return None;
+        }
+        self.wallet_ops.asks += 1;
+        Some(id)
     }
 }
 
