@@ -34,6 +34,16 @@ enum Cmd {
         #[arg(long)]
         listen: Option<std::net::SocketAddr>,
     },
+    /// Serve several stores from one process, each with its own storage, certificate, sync
+    /// session and HTTP port (for replays, benchmarks, and stores kept in one office).
+    Host {
+        /// A store's configuration file; once per store.
+        #[arg(long = "config", required = true)]
+        configs: Vec<PathBuf>,
+        /// Listen on a free loopback port for each store instead of its configured address.
+        #[arg(long)]
+        any_port: bool,
+    },
     /// Check every hash chain and compare the views with a rebuild from the log.
     Verify {
         #[arg(long, default_value = "node.toml")]
@@ -126,6 +136,7 @@ pub fn main_from(
                 crate::run_with(cfg, store, listener, crate::shutdown_signal()).await
             })
         }
+        Cmd::Host { configs, any_port } => crate::host::host(&configs, any_port),
         Cmd::Verify { config } => {
             let report = crate::verify(&Config::load(&config)?)?;
             println!("{}", serde_json::to_string_pretty(&report)?);

@@ -15,6 +15,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use protocol::web::HttpLimits;
 use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tracing::Instrument;
 
 /// A connection's places: one of the server's and one of its address's, given back on drop.
 struct Place {
@@ -86,41 +87,44 @@ pub async fn serve(
         };
         let router = router.clone();
         let mut close = close.clone();
-        tokio::spawn(async move {
-            let timeout = Duration::from_secs(limits.request_secs);
-            let service = hyper::service::service_fn(move |mut request: hyper::Request<_>| {
-                request
-                    .extensions_mut()
-                    .insert(protocol::web::Peer(peer.ip()));
-                let mut router = router.clone();
-                async move {
-                    let call = tower_service::Service::call(&mut router, request);
-                    Ok::<_, std::convert::Infallible>(
-                        match tokio::time::timeout(timeout, call).await {
-                            Ok(Ok(response)) => response,
-                            Ok(Err(never)) => match never {},
-                            Err(_) => timed_out(),
-                        },
-                    )
+        tokio::spawn(
+            async move {
+                let timeout = Duration::from_secs(limits.request_secs);
+                let service = hyper::service::service_fn(move |mut request: hyper::Request<_>| {
+                    request
+                        .extensions_mut()
+                        .insert(protocol::web::Peer(peer.ip()));
+                    let mut router = router.clone();
+                    async move {
+                        let call = tower_service::Service::call(&mut router, request);
+                        Ok::<_, std::convert::Infallible>(
+                            match tokio::time::timeout(timeout, call).await {
+                                Ok(Ok(response)) => response,
+                                Ok(Err(never)) => match never {},
+                                Err(_) => timed_out(),
+                            },
+                        )
+                    }
+                });
+                // A client that stops reading an answer loses its connection after `write_secs`.
+                let mut stream = tokio_io_timeout::TimeoutStream::new(stream);
+                stream.set_write_timeout(Some(Duration::from_secs(limits.write_secs)));
+                let mut http = hyper::server::conn::http1::Builder::new();
+                http.timer(TokioTimer::new())
+                    .header_read_timeout(Duration::from_secs(limits.header_read_secs));
+                let connection = http.serve_connection(TokioIo::new(Box::pin(stream)), service);
+                let mut connection = std::pin::pin!(connection);
+                tokio::select! {
+                    _ = connection.as_mut() => {}
+                    _ = async { close.wait_for(|closing| *closing).await.map(|_| ()) } => {
+                        connection.as_mut().graceful_shutdown();
+                        let _ = connection.await;
+                    }
                 }
-            });
-            // A client that stops reading an answer loses its connection after `write_secs`.
-            let mut stream = tokio_io_timeout::TimeoutStream::new(stream);
-            stream.set_write_timeout(Some(Duration::from_secs(limits.write_secs)));
-            let mut http = hyper::server::conn::http1::Builder::new();
-            http.timer(TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(limits.header_read_secs));
-            let connection = http.serve_connection(TokioIo::new(Box::pin(stream)), service);
-            let mut connection = std::pin::pin!(connection);
-            tokio::select! {
-                _ = connection.as_mut() => {}
-                _ = async { close.wait_for(|closing| *closing).await.map(|_| ()) } => {
-                    connection.as_mut().graceful_shutdown();
-                    let _ = connection.await;
-                }
+                drop(place);
             }
-            drop(place);
-        });
+            .in_current_span(),
+        );
     }
     // Open connections finish their request and close; new ones are no longer accepted. A
     // connection that does not finish within a request's time is left behind.

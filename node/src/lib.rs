@@ -5,6 +5,7 @@ pub mod api;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod host;
 pub mod http;
 pub mod integrity;
 pub mod journal;
@@ -23,6 +24,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
+use tracing::Instrument;
 
 pub use config::Config;
 use journal::{Environment, Journal};
@@ -103,33 +105,38 @@ pub async fn run_with(
             asks: tokio::sync::Mutex::new(asks_rx),
             clock: clock.clone(),
         };
-        tokio::spawn(uplink.run())
+        tokio::spawn(uplink.run().in_current_span())
     });
     // The lease counts from the last moment the link to headquarters was up.
     let lease_task = lease.clone().map(|lease| {
         let status = status_rx.clone();
-        tokio::spawn(async move {
-            loop {
-                let (now, mono) = (uplink::now_ms(), lease::mono_ms());
-                if status.borrow().link == uplink::Link::Online
-                    && let Err(e) = lease.heard(now, mono)
-                {
-                    tracing::warn!(error = %e, "writing when headquarters was last heard");
-                }
-                let was = lease.gate.is_shut();
-                if lease.check(mono) != was {
-                    match was {
-                        false => tracing::warn!(
-                            lease_secs = lease.lease_ms() / 1000,
-                            "no word from headquarters for longer than the offline lease: \
-                             member rights stop here until it is heard again"
-                        ),
-                        true => tracing::info!("headquarters heard again: member rights resume"),
+        tokio::spawn(
+            async move {
+                loop {
+                    let (now, mono) = (uplink::now_ms(), lease::mono_ms());
+                    if status.borrow().link == uplink::Link::Online
+                        && let Err(e) = lease.heard(now, mono)
+                    {
+                        tracing::warn!(error = %e, "writing when headquarters was last heard");
                     }
+                    let was = lease.gate.is_shut();
+                    if lease.check(mono) != was {
+                        match was {
+                            false => tracing::warn!(
+                                lease_secs = lease.lease_ms() / 1000,
+                                "no word from headquarters for longer than the offline lease: \
+                             member rights stop here until it is heard again"
+                            ),
+                            true => {
+                                tracing::info!("headquarters heard again: member rights resume")
+                            }
+                        }
+                    }
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
                 }
-                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
             }
-        })
+            .in_current_span(),
+        )
     });
     let state = api::AppState {
         sync: status_rx,
@@ -158,6 +165,7 @@ pub async fn run_with(
                 }
             }
         }
+        .in_current_span()
     });
     let app = api::router(state);
     tracing::info!(address = %listener.local_addr()?, "cashier API listening");

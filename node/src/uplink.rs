@@ -19,6 +19,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot, watch};
+use tracing::Instrument;
 
 use crate::config::SyncConfig;
 use crate::journal::{
@@ -296,11 +297,9 @@ impl Uplink {
         // dropped.
         let mut waiting: Tracker<(oneshot::Sender<AskAnswer>, Retry)> = Tracker::default();
         let (feed, queued) = mpsc::channel(FEED_QUEUE);
-        let mut applier = tokio::spawn(apply_feed(
-            self.journal.clone(),
-            self.status.clone(),
-            queued,
-        ));
+        let mut applier = tokio::spawn(
+            apply_feed(self.journal.clone(), self.status.clone(), queued).in_current_span(),
+        );
         let _stop_applier = AbortOnDrop(applier.abort_handle());
         loop {
             while let Some(range) = session.poll_push() {

@@ -68,6 +68,10 @@ enum Cmd {
         /// Afterwards, time this many chain-wide reports of the first month by store.
         #[arg(long, default_value_t = 0)]
         time_reports: usize,
+        /// Start a node process per store, as a real chain runs (by default one process
+        /// hosts every store: `node host`).
+        #[arg(long)]
+        process_per_store: bool,
     },
     /// The chain's certificates: create the CA and the hub's certificate, or enrol a store.
     Pki {
@@ -286,6 +290,7 @@ fn main() -> anyhow::Result<()> {
             tills,
             prepaid,
             time_reports,
+            process_per_store,
         } => replay(ops::replay::Options {
             data,
             dir,
@@ -296,6 +301,7 @@ fn main() -> anyhow::Result<()> {
             tills,
             prepaid_share: prepaid,
             report_queries: time_reports,
+            process_per_store,
             launcher: ops::replay::Launcher::this_binary()?,
         }),
         Cmd::Pki {

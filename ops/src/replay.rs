@@ -80,6 +80,9 @@ pub struct Options {
     pub prepaid_share: f64,
     /// After the check, time this many chain-wide monthly reports by store (0: none).
     pub report_queries: usize,
+    /// A node process per store, as in a real chain; otherwise one process hosts them all
+    /// (`node host`).
+    pub process_per_store: bool,
     pub launcher: Launcher,
 }
 
@@ -351,8 +354,61 @@ pub struct Chain {
 
 const TOP_UP_RULE: &str = "充500送50";
 
-/// Certificates, the hub, then every store enrolled and started.
-pub fn start_chain(dir: &Path, stores: &[u32], launcher: &Launcher) -> anyhow::Result<Chain> {
+/// Starts `program prefix… host --config <each> --any-port` and reads the address each store
+/// announces. Returns the process and store id → base URL.
+pub fn start_host(
+    (program, prefix): &(PathBuf, Vec<String>),
+    configs: &[PathBuf],
+) -> anyhow::Result<(Proc, BTreeMap<String, String>)> {
+    let mut command = Command::new(program);
+    command.args(prefix).arg("host");
+    for config in configs {
+        command.arg("--config").arg(config);
+    }
+    let mut child = command
+        .arg("--any-port")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .with_context(|| format!("starting {}", program.display()))?;
+    let mut stdout = BufReader::new(child.stdout.take().context("no stdout")?);
+    let proc = Proc(child);
+    let mut urls = BTreeMap::new();
+    loop {
+        let mut line = String::new();
+        anyhow::ensure!(
+            stdout.read_line(&mut line)? > 0,
+            "the process hosting the stores stopped after starting {} of {} (its error is above)",
+            urls.len(),
+            configs.len()
+        );
+        if line.starts_with("hosting ") {
+            break;
+        }
+        let (store, url) = line
+            .trim()
+            .split_once(" listening on ")
+            .with_context(|| format!("the host said {line:?}"))?;
+        urls.insert(store.to_owned(), url.to_owned());
+    }
+    std::thread::spawn(move || {
+        let mut sink = String::new();
+        while stdout.read_line(&mut sink).is_ok_and(|n| n > 0) {
+            sink.clear();
+        }
+    });
+    Ok((proc, urls))
+}
+
+/// Certificates, the hub, then every store enrolled and started: a process each
+/// (`process_per_store`) or all in one (`node host`).
+pub fn start_chain(
+    dir: &Path,
+    stores: &[u32],
+    launcher: &Launcher,
+    process_per_store: bool,
+) -> anyhow::Result<Chain> {
     let pki = dir.join("pki");
     crate::pki::init(&pki, &["hub", "localhost", "127.0.0.1"])?;
     let mut hub_config = crate::pki::hub_config(&pki, std::path::absolute(dir.join("hub"))?)?;
@@ -376,6 +432,7 @@ pub fn start_chain(dir: &Path, stores: &[u32], launcher: &Launcher) -> anyhow::R
     let sync: std::net::SocketAddr = said[0].parse()?;
     let mut procs = vec![hub];
     let mut nodes = BTreeMap::new();
+    let mut configs = Vec::new();
     for store in stores {
         let out = dir.join("stores").join(store_id(*store));
         let mut config = crate::pki::enrol(&pki, &store_id(*store), sync, "hub", &out)?;
@@ -393,6 +450,10 @@ pub fn start_chain(dir: &Path, stores: &[u32], launcher: &Launcher) -> anyhow::R
         }];
         let path = out.join("node.toml");
         std::fs::write(&path, config.to_toml())?;
+        if !process_per_store {
+            configs.push(path);
+            continue;
+        }
         let (node, said) = start(
             &launcher.node,
             &path,
@@ -401,6 +462,16 @@ pub fn start_chain(dir: &Path, stores: &[u32], launcher: &Launcher) -> anyhow::R
         )?;
         procs.push(node);
         nodes.insert(*store, said[0].clone());
+    }
+    if !configs.is_empty() {
+        let (host, urls) = start_host(&launcher.node, &configs)?;
+        procs.push(host);
+        for store in stores {
+            let url = urls
+                .get(&store_id(*store))
+                .with_context(|| format!("the host did not start {}", store_id(*store)))?;
+            nodes.insert(*store, url.clone());
+        }
     }
     Ok(Chain {
         hub: said[1].clone(),
@@ -895,7 +966,12 @@ pub fn run(options: &Options) -> anyhow::Result<(Slice, Outcome, Vec<String>)> {
     let slice = read_slice(&options.data, options.from, options.to, options.stores)?;
     anyhow::ensure!(!slice.baskets.is_empty(), "no baskets in the period");
     std::fs::create_dir_all(&options.dir)?;
-    let chain = start_chain(&options.dir, &slice.stores, &options.launcher)?;
+    let chain = start_chain(
+        &options.dir,
+        &slice.stores,
+        &options.launcher,
+        options.process_per_store,
+    )?;
     let catalogue = crate::catalogue::read(&options.data.join("products.csv.gz"))?.products;
     let outcome = replay(&chain, &slice, options, &catalogue)?;
     let want = expected(&slice, &catalogue, &outcome.member_ids);

@@ -1,5 +1,6 @@
 //! A slice of The Complete Journey (four stores, three weeks; `tests/data`) replayed through a
-//! real chain: a hub and a node process per store over QUIC with mutual TLS, every basket an
+//! real chain: a hub process and the four stores hosted by one node process (`node host`, each
+//! store with its own storage, certificate and session) over QUIC with mutual TLS, every basket an
 //! item checkout over HTTP, members paying from seeded stored value at any store. Every figure
 //! the CSV gives (per store and day, per department, per member) and the stored value paid in
 //! and spent must agree with headquarters' reports to the fen.
@@ -22,6 +23,7 @@ fn a_slice_of_a_real_year_agrees_with_the_reports_to_the_fen() {
         tills: 16,
         prepaid_share: 0.4,
         report_queries: 0,
+        process_per_store: false,
         launcher: Launcher {
             node: (env!("CARGO_BIN_EXE_store-node").into(), Vec::new()),
             hub: (env!("CARGO_BIN_EXE_hq").into(), Vec::new()),

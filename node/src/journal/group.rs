@@ -45,9 +45,12 @@ impl JournalHandle {
 pub fn spawn(mut journal: Journal) -> (JournalHandle, std::thread::JoinHandle<()>) {
     let (commands, mut inbox) = mpsc::channel::<Envelope>(4 * GROUP_COMMIT_MAX);
     let (log_len_tx, log_len) = watch::channel(journal.tip().next_seq - 1);
+    // The thread logs under the caller's span: in a process hosting many stores, its store.
+    let span = tracing::Span::current();
     let thread = std::thread::Builder::new()
         .name("journal".to_owned())
         .spawn(move || {
+            let _span = span.enter();
             let mut group = Vec::with_capacity(GROUP_COMMIT_MAX);
             // Requests waiting for the feed to bring granted rights (`Control::AfterFeed`).
             let mut parked: Tracker<(Command, Replier)> = Tracker::default();
