@@ -17,6 +17,9 @@ use tracing::Instrument;
 
 use crate::Config;
 
+/// The most runtime worker threads a host starts, however many stores it serves.
+const HOST_WORKERS_MAX: usize = 8;
+
 /// Loads and opens every store of `configs`, refusing two with one store id or one data
 /// directory.
 fn open_all(configs: &[PathBuf]) -> anyhow::Result<Vec<(Config, crate::store::SledStore)>> {
@@ -58,7 +61,13 @@ fn open_all(configs: &[PathBuf]) -> anyhow::Result<Vec<(Config, crate::store::Sl
 /// http://<address>` for each, then `hosting <n> stores`.
 pub fn host(configs: &[PathBuf], any_port: bool) -> anyhow::Result<()> {
     let opened = open_all(configs)?;
-    let runtime = tokio::runtime::Runtime::new()?;
+    // More workers than cores: a handler's storage read blocks its worker, and here it would
+    // hold up every other store's requests and sessions, not only its own store's.
+    let cores = std::thread::available_parallelism().map_or(2, usize::from);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(opened.len().clamp(cores, HOST_WORKERS_MAX))
+        .enable_all()
+        .build()?;
     runtime.block_on(async move {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let mut nodes = tokio::task::JoinSet::new();

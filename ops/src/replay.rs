@@ -80,9 +80,9 @@ pub struct Options {
     pub prepaid_share: f64,
     /// After the check, time this many chain-wide monthly reports by store (0: none).
     pub report_queries: usize,
-    /// A node process per store, as in a real chain; otherwise one process hosts them all
-    /// (`node host`).
-    pub process_per_store: bool,
+    /// One process hosts every store (`node host`) instead of a node process per store as in
+    /// a real chain: slower for a few busy stores, but hundreds fit on one machine.
+    pub hosted: bool,
     pub launcher: Launcher,
 }
 
@@ -401,13 +401,13 @@ pub fn start_host(
     Ok((proc, urls))
 }
 
-/// Certificates, the hub, then every store enrolled and started: a process each
-/// (`process_per_store`) or all in one (`node host`).
+/// Certificates, the hub, then every store enrolled and started: a process each, or all in
+/// one (`hosted`: `node host`).
 pub fn start_chain(
     dir: &Path,
     stores: &[u32],
     launcher: &Launcher,
-    process_per_store: bool,
+    hosted: bool,
 ) -> anyhow::Result<Chain> {
     let pki = dir.join("pki");
     crate::pki::init(&pki, &["hub", "localhost", "127.0.0.1"])?;
@@ -450,7 +450,7 @@ pub fn start_chain(
         }];
         let path = out.join("node.toml");
         std::fs::write(&path, config.to_toml())?;
-        if !process_per_store {
+        if hosted {
             configs.push(path);
             continue;
         }
@@ -970,7 +970,7 @@ pub fn run(options: &Options) -> anyhow::Result<(Slice, Outcome, Vec<String>)> {
         &options.dir,
         &slice.stores,
         &options.launcher,
-        options.process_per_store,
+        options.hosted,
     )?;
     let catalogue = crate::catalogue::read(&options.data.join("products.csv.gz"))?.products;
     let outcome = replay(&chain, &slice, options, &catalogue)?;

@@ -23,7 +23,7 @@ fn a_slice_of_a_real_year_agrees_with_the_reports_to_the_fen() {
         tills: 16,
         prepaid_share: 0.4,
         report_queries: 0,
-        process_per_store: false,
+        hosted: true,
         launcher: Launcher {
             node: (env!("CARGO_BIN_EXE_store-node").into(), Vec::new()),
             hub: (env!("CARGO_BIN_EXE_hq").into(), Vec::new()),
