@@ -33,7 +33,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -233,6 +233,30 @@ impl Drop for Proc {
     }
 }
 
+/// Spawns `command` with its output piped (logs at `warn` to this process's stderr), so the
+/// lines it announces on stdout can be read; `drain` then keeps the pipe from filling.
+fn spawn_announcing(mut command: Command) -> anyhow::Result<(Proc, BufReader<ChildStdout>)> {
+    let program = PathBuf::from(command.get_program());
+    let mut child = command
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .with_context(|| format!("starting {}", program.display()))?;
+    let stdout = BufReader::new(child.stdout.take().context("no stdout")?);
+    Ok((Proc(child), stdout))
+}
+
+/// Keeps reading what a child prints, so it never blocks on a full pipe.
+fn drain(mut stdout: BufReader<ChildStdout>) {
+    std::thread::spawn(move || {
+        let mut sink = String::new();
+        while stdout.read_line(&mut sink).is_ok_and(|n| n > 0) {
+            sink.clear();
+        }
+    });
+}
+
 /// Starts `program prefix… run --config <config> <args>` and reads the lines it announces.
 pub fn start(
     (program, prefix): &(PathBuf, Vec<String>),
@@ -240,18 +264,13 @@ pub fn start(
     args: &[&str],
     announced: &[&str],
 ) -> anyhow::Result<(Proc, Vec<String>)> {
-    let mut child = Command::new(program)
+    let mut command = Command::new(program);
+    command
         .args(prefix)
         .args(["run", "--config"])
         .arg(config)
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .with_context(|| format!("starting {}", program.display()))?;
-    let mut stdout = BufReader::new(child.stdout.take().context("no stdout")?);
-    let proc = Proc(child);
+        .args(args);
+    let (proc, mut stdout) = spawn_announcing(command)?;
     let mut out = Vec::new();
     for prefix in announced {
         let mut line = String::new();
@@ -263,13 +282,7 @@ pub fn start(
                 .to_owned(),
         );
     }
-    // Keep reading so the child never blocks on a full pipe.
-    std::thread::spawn(move || {
-        let mut sink = String::new();
-        while stdout.read_line(&mut sink).is_ok_and(|n| n > 0) {
-            sink.clear();
-        }
-    });
+    drain(stdout);
     Ok((proc, out))
 }
 
@@ -365,15 +378,8 @@ pub fn start_host(
     for config in configs {
         command.arg("--config").arg(config);
     }
-    let mut child = command
-        .arg("--any-port")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .with_context(|| format!("starting {}", program.display()))?;
-    let mut stdout = BufReader::new(child.stdout.take().context("no stdout")?);
-    let proc = Proc(child);
+    command.arg("--any-port");
+    let (proc, mut stdout) = spawn_announcing(command)?;
     let mut urls = BTreeMap::new();
     loop {
         let mut line = String::new();
@@ -392,12 +398,7 @@ pub fn start_host(
             .with_context(|| format!("the host said {line:?}"))?;
         urls.insert(store.to_owned(), url.to_owned());
     }
-    std::thread::spawn(move || {
-        let mut sink = String::new();
-        while stdout.read_line(&mut sink).is_ok_and(|n| n > 0) {
-            sink.clear();
-        }
-    });
+    drain(stdout);
     Ok((proc, urls))
 }
 
