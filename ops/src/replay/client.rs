@@ -1,0 +1,74 @@
+//! The replay's HTTP client: retries with the same idempotency key, and waiting for a state.
+
+use super::*;
+
+pub(super) fn new_agent() -> ureq::Agent {
+    ureq::Agent::new_with_config(
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(60)))
+            .build(),
+    )
+}
+
+/// Sends a request until it gets an answer (a transport error or 503 is retried with the same
+/// idempotency key); returns the status and the JSON body.
+pub(super) fn send(
+    agent: &ureq::Agent,
+    url: &str,
+    key: Option<&str>,
+    body: Option<&Value>,
+) -> anyhow::Result<(u16, Value)> {
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let answer = match body {
+            Some(body) => {
+                let mut req = agent
+                    .post(url)
+                    .header("x-staff-id", "replay")
+                    .header("content-type", "application/json");
+                if let Some(key) = key {
+                    req = req.header("idempotency-key", key);
+                }
+                req.send(serde_json::to_vec(body)?.as_slice())
+            }
+            None => agent.get(url).call(),
+        };
+        match answer {
+            Ok(mut r) if r.status().as_u16() != 503 => {
+                let status = r.status().as_u16();
+                let text = r.body_mut().read_to_string()?;
+                return Ok((
+                    status,
+                    serde_json::from_str(&text).unwrap_or(Value::String(text)),
+                ));
+            }
+            Ok(_) | Err(_) if tries < 20 => std::thread::sleep(Duration::from_millis(250)),
+            Ok(r) => anyhow::bail!("{url}: {}", r.status()),
+            Err(e) => return Err(e).with_context(|| url.to_owned()),
+        }
+    }
+}
+
+pub(super) fn get(agent: &ureq::Agent, url: &str) -> anyhow::Result<Value> {
+    let (status, body) = send(agent, url, None, None)?;
+    anyhow::ensure!(status == 200, "{url}: {status} {body}");
+    Ok(body)
+}
+
+pub(super) fn wait_for(
+    what: &str,
+    seconds: u64,
+    mut done: impl FnMut() -> anyhow::Result<bool>,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    while !done()? {
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(seconds),
+            "waited {seconds} s for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(())
+}
