@@ -68,7 +68,8 @@ pub async fn collect_overdrafts(app: &AppState) -> Result<u64, ApiError> {
 /// Sends a command that may spend rights. When the member's balance covers it but the rights
 /// are held elsewhere (or this store knows too little of the balance), asks headquarters to
 /// move them here (one round trip; more when it has to recall them from another store), and
-/// the command runs again with the same key as the rights arrive (in the same journal group, so with the same flush).
+/// the command runs again with the same key as the rights arrive (in the same journal group,
+/// so with the same flush).
 pub(super) async fn spend(
     app: &AppState,
     member: Option<MemberId>,

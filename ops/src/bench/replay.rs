@@ -17,7 +17,6 @@
 #![allow(clippy::inconsistent_digit_grouping)]
 
 use std::collections::HashMap;
-use std::io::BufReader;
 use std::path::Path;
 use std::time::Instant;
 
@@ -38,16 +37,7 @@ struct Basket {
 }
 
 fn read_baskets(data: &Path) -> anyhow::Result<(Vec<Basket>, u64, u64)> {
-    let path = data.join("transactions.csv.gz");
-    let file = std::fs::File::open(&path).with_context(|| format!("opening {}", path.display()))?;
-    let mut reader = csv::Reader::from_reader(BufReader::new(flate2::read::GzDecoder::new(file)));
-    let headers = reader.headers()?.clone();
-    let column = |name: &str| {
-        headers
-            .iter()
-            .position(|h| h == name)
-            .with_context(|| format!("no column {name}"))
-    };
+    let (mut reader, column) = ops::replay::transactions(data)?;
     let (household, store, basket, value, week) = (
         column("household_id")?,
         column("store_id")?,

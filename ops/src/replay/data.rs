@@ -55,6 +55,27 @@ pub(super) fn yuan(fen: i64) -> String {
     protocol::Fen(fen).to_string()
 }
 
+/// The transactions file, read as it is decompressed.
+pub type Transactions = csv::Reader<BufReader<flate2::read::GzDecoder<std::fs::File>>>;
+
+/// The Complete Journey's transactions file under `data`, opened for reading, and where each
+/// named column is in it.
+pub fn transactions(
+    data: &Path,
+) -> anyhow::Result<(Transactions, impl Fn(&str) -> anyhow::Result<usize>)> {
+    let path = data.join("transactions.csv.gz");
+    let file = std::fs::File::open(&path).with_context(|| format!("opening {}", path.display()))?;
+    let mut reader = csv::Reader::from_reader(BufReader::new(flate2::read::GzDecoder::new(file)));
+    let headers = reader.headers()?.clone();
+    let column = move |name: &str| {
+        headers
+            .iter()
+            .position(|h| h == name)
+            .with_context(|| format!("no column {name}"))
+    };
+    Ok((reader, column))
+}
+
 /// Reads the period's baskets at its `stores` busiest stores.
 pub fn read_slice(
     data: &Path,
@@ -62,16 +83,7 @@ pub fn read_slice(
     to: NaiveDate,
     stores: usize,
 ) -> anyhow::Result<Slice> {
-    let path = data.join("transactions.csv.gz");
-    let file = std::fs::File::open(&path).with_context(|| format!("opening {}", path.display()))?;
-    let mut reader = csv::Reader::from_reader(BufReader::new(flate2::read::GzDecoder::new(file)));
-    let headers = reader.headers()?.clone();
-    let column = |name: &str| {
-        headers
-            .iter()
-            .position(|h| h == name)
-            .with_context(|| format!("no column {name}"))
-    };
+    let (mut reader, column) = transactions(data)?;
     let cols = [
         column("household_id")?,
         column("store_id")?,

@@ -247,12 +247,11 @@ impl Sim {
             }
             UplinkEvent::Answer { id, answer } => {
                 let refused = s.asks.answer(&id, &answer);
+                let beyond_heard = self.beyond_heard.remove(&id);
                 match &answer {
                     AskAnswer::Granted { .. } => {
                         self.wallet_ops.granted += 1;
-                        if self.beyond_heard.remove(&id) {
-                            self.wallet_ops.granted_beyond_heard += 1;
-                        }
+                        self.wallet_ops.granted_beyond_heard += u64::from(beyond_heard);
                     }
                     AskAnswer::Refused { reason } => {
                         self.trace
