@@ -15,6 +15,7 @@ pub mod first_admin;
 #[path = "../../node/src/http.rs"]
 pub mod http;
 pub mod ingest;
+pub mod routes;
 pub mod server;
 pub mod storage;
 pub mod tls;

@@ -194,6 +194,22 @@ async fn run_session(
                             .ask_rights(store.clone(), ask, answers_tx.clone())
                             .await?;
                     }
+                    HubEvent::Follow(members) => {
+                        // Answered in turn: the feed batches queued after the backfill
+                        // already carry the members' later changes (the store now follows).
+                        let durable = *feed_len.borrow();
+                        let (reader, routes, who) =
+                            (storage.clone(), ingest.routes(), store.clone());
+                        let histories = tokio::task::spawn_blocking(move || {
+                            crate::routes::follow(&*reader, &routes, &who, &members, durable)
+                        })
+                        .await
+                        .map_err(anyhow::Error::from)?
+                        .map_err(anyhow::Error::from)?;
+                        for (member, items) in histories {
+                            session.backfill(member, durable, items);
+                        }
+                    }
                 }
                 continue;
             }
@@ -207,7 +223,8 @@ async fn run_session(
                 session.answer(id, answer);
             }
             if let Some(sent) = feed_sent.filter(|sent| durable > *sent) {
-                feed_sent = Some(feed(&mut session, storage, &store, sent, durable).await?);
+                let routes = session.routed().then(|| ingest.routes());
+                feed_sent = Some(feed(&mut session, storage, routes, &store, sent, durable).await?);
             }
             while let Some(frame) = session.poll_frame() {
                 send.write_all(&frame).await.map_err(anyhow::Error::from)?;
@@ -269,27 +286,31 @@ async fn run_session(
     result
 }
 
-/// Queues feed records after `sent` (up to `durable`), skipping the store's own entries; the
-/// reads run off the async threads.
+/// Queues feed records after `sent` (up to `durable`), skipping the store's own entries and,
+/// with `routes`, those that do not concern it; the reads run off the async threads.
 async fn feed(
     session: &mut HubSession,
     storage: &Arc<dyn HubStore>,
+    routes: Option<crate::routes::SharedRoutes>,
     store: &StoreId,
     sent: u64,
     durable: u64,
 ) -> anyhow::Result<u64> {
     let (storage, store) = (storage.clone(), store.clone());
-    let (upto, items, keys) =
-        tokio::task::spawn_blocking(move || read_feed(&*storage, &store, sent, durable)).await??;
+    let (upto, items, keys) = tokio::task::spawn_blocking(move || {
+        read_feed(&*storage, routes.as_deref(), &store, sent, durable)
+    })
+    .await??;
     session.feed(upto, items, keys);
     Ok(upto)
 }
 
-type FeedBatch = (u64, Vec<sync::FeedItem>, Vec<(MemberId, Option<MemberKey>)>);
+pub type FeedBatch = (u64, Vec<sync::FeedItem>, Vec<(MemberId, Option<MemberKey>)>);
 
 /// The next feed batch for `store`: records after `sent` up to `durable` and the size limits.
-fn read_feed(
+pub fn read_feed(
     storage: &dyn HubStore,
+    routes: Option<&std::sync::RwLock<crate::routes::Routes>>,
     store: &StoreId,
     sent: u64,
     durable: u64,
@@ -306,14 +327,17 @@ fn read_feed(
         .max(1);
     records.truncate(keep);
     let upto = records.last().map_or(sent, |(position, _)| *position);
+    let routes = routes.map(|r| r.read().expect("routes lock"));
     let items: Vec<sync::FeedItem> = records
         .into_iter()
         .filter(|(_, r)| &r.origin != store)
+        .filter(|(position, _)| routes.as_ref().is_none_or(|r| r.reaches(store, *position)))
         .map(|(position, r)| sync::FeedItem {
             position,
             entry: r.entry,
         })
         .collect();
+    drop(routes);
     let keys = feed_keys(storage, &items)?;
     Ok((upto, items, keys))
 }

@@ -5,6 +5,7 @@ pub mod api;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod follow;
 pub mod host;
 pub mod http;
 pub mod integrity;

@@ -212,6 +212,33 @@ impl Uplink {
         }
     }
 
+    /// Tells headquarters of the members this store follows and it has not been told of in
+    /// this session; with a hub that does not route, every one of them is whole already.
+    async fn announce(
+        &self,
+        session: &mut UplinkSession,
+        told: &mut std::collections::HashSet<protocol::MemberId>,
+    ) -> anyhow::Result<()> {
+        match session.routed() {
+            None => Ok(()),
+            Some(false) => {
+                self.journal
+                    .send(Control::HubRoutes(false))
+                    .await
+                    .context("following every member")?;
+                Ok(())
+            }
+            Some(true) => {
+                let members: Vec<_> = crate::follow::to_announce(self.views.store())?
+                    .into_iter()
+                    .filter(|m| told.insert(*m))
+                    .collect();
+                session.follow(&members);
+                Ok(())
+            }
+        }
+    }
+
     fn endpoint(&self) -> anyhow::Result<quinn::Endpoint> {
         let bind: SocketAddr = if self.config.hub.is_ipv4() {
             ([0, 0, 0, 0], 0).into()
@@ -296,6 +323,9 @@ impl Uplink {
         // journal to wait for the feed). Dropped with the session: their tills hear the link
         // dropped.
         let mut waiting: Tracker<(oneshot::Sender<AskAnswer>, Retry)> = Tracker::default();
+        // Members headquarters has been told to route here in this session (`crate::follow`).
+        let mut told: std::collections::HashSet<protocol::MemberId> = Default::default();
+        let mut follows = self.journal.follows();
         let (feed, queued) = mpsc::channel(FEED_QUEUE);
         let mut applier = tokio::spawn(
             apply_feed(self.journal.clone(), self.status.clone(), queued).in_current_span(),
@@ -325,6 +355,14 @@ impl Uplink {
             while let Some(event) = session.poll_event() {
                 match event {
                     UplinkEvent::Acked(seq) => {
+                        if !*welcomed {
+                            let routed = session.routed() == Some(true);
+                            self.journal
+                                .send(Control::HubRoutes(routed))
+                                .await
+                                .context("taking the hub's routing")?;
+                            self.announce(session, &mut told).await?;
+                        }
                         *welcomed = true;
                         wire.publish(&self.status);
                         let backlog = session.backlog();
@@ -337,8 +375,25 @@ impl Uplink {
                             s.refused = None;
                         });
                     }
+                    UplinkEvent::Backfill {
+                        member,
+                        items,
+                        last,
+                    } => {
+                        let backfill = Applied::Backfill {
+                            member,
+                            items,
+                            last,
+                        };
+                        if feed.send(backfill).await.is_err() {
+                            return match (&mut applier).await {
+                                Ok(Err(e)) => Err(e),
+                                _ => Err(anyhow::anyhow!("the feed applier stopped")),
+                            };
+                        }
+                    }
                     UplinkEvent::Feed { upto, items, keys } => {
-                        if feed.send((upto, items, keys)).await.is_err() {
+                        if feed.send(Applied::Feed((upto, items, keys))).await.is_err() {
                             // The applier failed: its error is the one to report.
                             return match (&mut applier).await {
                                 Ok(Err(e)) => Err(e),
@@ -397,6 +452,12 @@ impl Uplink {
                         }
                     }
                 }
+                changed = follows.changed(), if *welcomed => {
+                    if changed.is_ok() {
+                        follows.borrow_and_update();
+                        self.announce(session, &mut told).await?;
+                    }
+                }
                 changed = log_len.changed(), if log_open => {
                     if changed.is_err() {
                         // The journal has stopped; keep pushing what is already on disk.
@@ -423,6 +484,17 @@ type FeedBatch = (
     Vec<(protocol::MemberId, Option<protocol::seal::MemberKey>)>,
 );
 
+/// What the applier takes, in the order the hub sent it.
+enum Applied {
+    Feed(FeedBatch),
+    /// A followed member's earlier changes.
+    Backfill {
+        member: protocol::MemberId,
+        items: Vec<FeedItem>,
+        last: bool,
+    },
+}
+
 /// The keys of the members these entries of this store's log register, to go to
 /// headquarters right before them (a member erased here meanwhile has none to send).
 pub fn member_keys(
@@ -444,21 +516,51 @@ pub fn member_keys(
 async fn apply_feed(
     journal: JournalHandle,
     status: watch::Sender<SyncStatus>,
-    mut queued: mpsc::Receiver<FeedBatch>,
+    mut queued: mpsc::Receiver<Applied>,
 ) -> anyhow::Result<()> {
-    while let Some((mut upto, mut items, mut keys)) = queued.recv().await {
-        while items.len() < FEED_MERGE_ITEMS_MAX
-            && let Ok((later, more, more_keys)) = queued.try_recv()
-        {
-            upto = later;
-            items.extend(more);
-            keys.extend(more_keys);
+    let mut next = queued.recv().await;
+    while let Some(applied) = next.take() {
+        match applied {
+            Applied::Backfill {
+                member,
+                items,
+                last,
+            } => {
+                let backfill = Control::Backfill {
+                    member,
+                    items,
+                    last,
+                };
+                journal
+                    .send(backfill)
+                    .await
+                    .context("applying a member's history")?;
+            }
+            Applied::Feed((mut upto, mut items, mut keys)) => {
+                while items.len() < FEED_MERGE_ITEMS_MAX {
+                    match queued.try_recv() {
+                        Ok(Applied::Feed((later, more, more_keys))) => {
+                            upto = later;
+                            items.extend(more);
+                            keys.extend(more_keys);
+                        }
+                        Ok(other) => {
+                            next = Some(other);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                journal
+                    .send(Control::ApplyFeed { upto, items, keys })
+                    .await
+                    .context("applying the feed")?;
+                status.send_modify(|s| s.feed_applied = s.feed_applied.max(upto));
+            }
         }
-        journal
-            .send(Control::ApplyFeed { upto, items, keys })
-            .await
-            .context("applying the feed")?;
-        status.send_modify(|s| s.feed_applied = s.feed_applied.max(upto));
+        if next.is_none() {
+            next = queued.recv().await;
+        }
     }
     Ok(())
 }

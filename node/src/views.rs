@@ -504,9 +504,13 @@ fn wallet_entry(ov: &mut Overlay<'_>, entry: &Entry) -> Result<(), ViewError> {
         ..
     } = &entry.payload
         && entry.origin == StoreId::hq()
-        && ov.get(&keys::fenced(from))?.is_none()
     {
-        ov.put(keys::fenced(from), encode(&entry.seq));
+        // The first take-back headquarters wrote (whatever order the feed brought them in: a
+        // member's history may come after later changes of other members).
+        let first = ov.get_as::<u64>(&keys::fenced(from))?;
+        if first.is_none_or(|seq| entry.seq < seq) {
+            ov.put(keys::fenced(from), encode(&entry.seq));
+        }
     }
     let before = wallet.owed_at(&entry.origin);
     wallet.take_entry(entry);
@@ -785,7 +789,17 @@ impl Views {
 
     /// How much of the hub's feed this store has applied.
     pub fn feed_applied(&self) -> Result<u64, StoreError> {
-        Ok(self.get_as(keys::FEED_APPLIED)?.unwrap_or(0))
+        Self::feed_applied_in(&*self.store)
+    }
+
+    /// Whether this store follows `member` and holds their wallet whole (`crate::follow`).
+    pub fn follow_state(&self, member: &MemberId) -> Result<crate::follow::State, StoreError> {
+        crate::follow::state(&Overlay::new(&*self.store), member)
+    }
+
+    /// [`feed_applied`](Self::feed_applied) of a store without its views.
+    pub fn feed_applied_in(store: &dyn Store) -> Result<u64, StoreError> {
+        Ok(Overlay::new(store).get_as(keys::FEED_APPLIED)?.unwrap_or(0))
     }
 
     /// This store's own log entry `seq`, encoded.
@@ -835,7 +849,7 @@ impl RebuildReport {
 /// compares the result with the views on disk.
 /// The shape of the views. Bumped whenever what a view stores, or how an entry changes it,
 /// changes; a store whose views another version wrote rebuilds them from its log on open.
-pub const VIEWS_VERSION: u32 = 10;
+pub const VIEWS_VERSION: u32 = 11;
 
 /// Rebuilds the views from the log and the feed records when they were written by another
 /// version of this software (or none), so an upgrade never reads a view it cannot decode.
@@ -897,11 +911,14 @@ fn replay(
     }
     fresh.apply(keys)?;
     let mut report = RebuildReport::default();
-    let feed = store
+    let mut feed = store
         .scan_prefix(keys::FEED)?
         .into_iter()
         .map(|(k, v)| decode::<FeedRecord>(&k, &v))
         .collect::<Result<Vec<_>, _>>()?;
+    // In the order they were applied: a member's history arrives after later positions did
+    // (`crate::follow`); within one batch, by position (a stable sort keeps key order).
+    feed.sort_by_key(|r| r.before_seq);
     let mut feed = feed.into_iter().peekable();
     let mut apply_feed_until =
         |before_seq: u64, report: &mut RebuildReport| -> Result<(), ViewError> {

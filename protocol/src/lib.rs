@@ -26,6 +26,7 @@ pub mod pricing;
 pub mod project;
 pub mod reports;
 pub mod returns;
+pub mod route;
 pub mod rules;
 pub mod sale;
 pub mod seal;

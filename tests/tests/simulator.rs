@@ -91,6 +91,9 @@ fn many_seeds_converge_with_nothing_lost_or_doubled() {
         ops.coupons_redeemed += wallet.coupons_redeemed;
         ops.item_returns += wallet.item_returns;
         ops.item_returns_elsewhere += wallet.item_returns_elsewhere;
+        ops.waited_for_history += wallet.waited_for_history;
+        ops.refused_not_here += wallet.refused_not_here;
+        ops.backfills += wallet.backfills;
     }
     println!(
         "{seeds} seeds × {} steps, violations 0: {total:?}\nwallet operations: {ops:?}",
@@ -105,7 +108,10 @@ fn many_seeds_converge_with_nothing_lost_or_doubled() {
             && (ops.overdrafts > 0 || seeds < 10)
             && (ops.item_sales > 0 || seeds < 10)
             && (ops.coupons_redeemed > 0 || seeds < 10)
-            && (ops.item_returns_elsewhere > 0 || seeds < 10),
+            && (ops.item_returns_elsewhere > 0 || seeds < 10)
+            && ops.backfills > 0
+            && (ops.waited_for_history > 0 || seeds < 10)
+            && (ops.refused_not_here > 0 || seeds < 10),
         "the wallet workload did too little to prove anything: {ops:?}"
     );
     assert!(

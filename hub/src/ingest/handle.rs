@@ -80,6 +80,7 @@ pub struct IngestHandle {
     asks: mpsc::Sender<(StoreId, Ask, Answers)>,
     feed_len: watch::Receiver<u64>,
     recalls: broadcast::Sender<(StoreId, Recall)>,
+    routes: crate::routes::SharedRoutes,
 }
 
 impl IngestHandle {
@@ -208,6 +209,11 @@ impl IngestHandle {
         self.feed_len.clone()
     }
 
+    /// Which feed records reach which store.
+    pub fn routes(&self) -> crate::routes::SharedRoutes {
+        self.routes.clone()
+    }
+
     /// Serves a store's ask for rights: answered on `answers` once granted (and durable), or
     /// refused (at the latest after `protocol::ask::Limits::HUB`'s wait). A grant's answer is sent before the feed
     /// that carries it is published, so the store hears "granted" first. Dropping the receiver
@@ -248,6 +254,7 @@ pub fn spawn(
     ingest.set_fence_rule(fence_rule);
     ingest.set_policy(policy);
     let feed_len = ingest.feed_len;
+    let routes = ingest.routes();
     let (commands, mut inbox) = mpsc::channel::<Command>(1024);
     let (asks_tx, mut ask_inbox) = mpsc::channel::<(StoreId, Ask, Answers)>(ASKS_QUEUED_MAX);
     let (feed_tx, feed_rx) = watch::channel(feed_len);
@@ -397,6 +404,7 @@ pub fn spawn(
             asks: asks_tx,
             feed_len: feed_rx,
             recalls,
+            routes,
         },
         thread,
     ))

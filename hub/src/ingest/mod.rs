@@ -214,6 +214,8 @@ pub struct Ingest {
     fence_rule: protocol::lease::FenceRule,
     /// How far each store's PC clock is off (as it last said, since this start).
     clock_off_ms: HashMap<StoreId, i64>,
+    /// Which feed records reach which store (`crate::routes`), grown as the feed is.
+    routes: crate::routes::SharedRoutes,
 }
 
 /// Entries every store needs: the member directory (registrations and profile edits), every
@@ -291,6 +293,9 @@ impl Ingest {
             _ => Hlc::ZERO,
         };
         let fences: HashMap<StoreId, Fence> = storage.fences()?.into_iter().collect();
+        let routes = Arc::new(std::sync::RwLock::new(crate::routes::Routes::load(
+            &*storage,
+        )?));
         let mut ingest = Self {
             storage,
             tips,
@@ -309,6 +314,7 @@ impl Ingest {
             link_lost_ms: HashMap::new(),
             fence_rule: Default::default(),
             clock_off_ms: HashMap::new(),
+            routes,
         };
         // Nothing says when the link to a store was lost before this start: count from now.
         let started = (ingest.now_ms)();
@@ -425,6 +431,11 @@ impl Ingest {
         self.feed_len
     }
 
+    /// Which feed records reach which store, as the sessions read it.
+    pub fn routes(&self) -> crate::routes::SharedRoutes {
+        self.routes.clone()
+    }
+
     pub fn flush(&self) -> Result<(), IngestError> {
         self.storage
             .flush()
@@ -466,6 +477,7 @@ impl Ingest {
         let mut status = self.statuses.get(store).cloned().unwrap_or_default();
         let mut fresh = Vec::with_capacity(entries.len());
         let mut feed = Vec::new();
+        let mut routed = Vec::new();
         let mut feed_len = self.feed_len;
         let mut directory = Directory {
             keys: keys.into_iter().collect(),
@@ -480,6 +492,7 @@ impl Ingest {
             let Sealed { entry, bytes, .. } = sealed;
             if goes_to_feed(&entry) {
                 feed_len += 1;
+                routed.push((feed_len, protocol::route::Route::of(&entry)));
                 feed.push((
                     feed_len,
                     FeedRecord {
@@ -518,6 +531,10 @@ impl Ingest {
             }
             self.tips.insert(store.clone(), tip);
             self.feed_len = feed_len;
+            let mut routes = self.routes.write().expect("routes lock");
+            for (position, route) in routed {
+                routes.add(position, route);
+            }
         }
         self.statuses.insert(store.clone(), status);
         if self

@@ -352,3 +352,71 @@ fn rights_granted_for_a_waiting_payment_are_not_recalled_before_it_runs() {
         "{recalls:?}"
     );
 }
+
+/// The routed feed: the directory reaches every store; a member's wallet changes reach only
+/// the stores following the member (which get the earlier ones once, as a backfill) and the
+/// store rights move to. Follows survive a restart.
+#[test]
+fn a_members_wallet_changes_reach_only_their_followers_and_where_rights_move() {
+    use protocol::escrow::Change;
+    use protocol::wallet::Counter;
+    let storage: Arc<MemHubStore> = Arc::new(MemHubStore::default());
+    let mut ingest = Ingest::open(storage.clone(), Box::new(|| 0)).unwrap();
+    let [s001, s002, s003] = ["S001", "S002", "S003"].map(|s| StoreId::parse(s).unwrap());
+    let registered = registration(&s001, ChainTip::GENESIS, "13800000001");
+    let Payload::MemberRegistered { member_id, .. } = &registered.payload else {
+        unreachable!()
+    };
+    let member = *member_id;
+    let tip = ChainTip::GENESIS.extend(&s001, &registered).unwrap();
+    let credit = |total| RightsOp {
+        counter: Counter::Principal,
+        change: Change::Credit { units: 100, total },
+    };
+    let topped = wallet_entry(&s001, tip, member, vec![credit(100)]);
+    let tip = tip.extend(&s001, &topped).unwrap();
+    let batch = vec![Sealed::new(registered), Sealed::new(topped)];
+    ingest.ingest(&s001, batch, 2).unwrap();
+    ingest.flush().unwrap();
+    let routes = ingest.routes();
+    let sent_to = |store: &StoreId, from: u64| -> Vec<u64> {
+        let durable = storage.feed_len().unwrap();
+        let (_, items, _) =
+            crate::server::read_feed(&*storage, Some(&routes), store, from, durable).unwrap();
+        items.iter().map(|i| i.position).collect()
+    };
+    assert_eq!(sent_to(&s002, 0), vec![1], "the registration only");
+    let histories = crate::routes::follow(
+        &*storage,
+        &routes,
+        &s002,
+        &[member],
+        storage.feed_len().unwrap(),
+    )
+    .unwrap();
+    let positions: Vec<u64> = histories[0].1.iter().map(|i| i.position).collect();
+    assert_eq!(positions, vec![2], "the top-up made before S002 followed");
+    let again = wallet_entry(&s001, tip, member, vec![credit(200)]);
+    ingest.ingest(&s001, vec![Sealed::new(again)], 3).unwrap();
+    // Headquarters moves rights to S003, which does not follow the member.
+    let hq = StoreId::hq();
+    let grant = RightsOp {
+        counter: Counter::Principal,
+        change: Change::Transfer {
+            to: s003.clone(),
+            units: 10,
+            total: 10,
+        },
+    };
+    let granted = wallet_entry(&hq, ChainTip::GENESIS, member, vec![grant]);
+    ingest.ingest(&hq, vec![Sealed::new(granted)], 1).unwrap();
+    ingest.flush().unwrap();
+    assert_eq!(sent_to(&s002, 2), vec![3, 4]);
+    assert_eq!(sent_to(&s003, 2), vec![4], "only the grant");
+    // S001 wrote position 3 (never sent back) and told headquarters of no follow here.
+    assert!(sent_to(&s001, 2).is_empty());
+    drop(ingest);
+    let reopened = Ingest::open(storage.clone(), Box::new(|| 0)).unwrap();
+    assert!(reopened.routes().read().unwrap().follows(&s002, &member));
+    assert!(!reopened.routes().read().unwrap().follows(&s003, &member));
+}

@@ -19,6 +19,7 @@ struct MemHubState {
     phones: std::collections::BTreeMap<Phone, MemberId>,
     wallets: std::collections::BTreeMap<MemberId, Wallet>,
     fences: std::collections::BTreeMap<StoreId, Fence>,
+    follows: std::collections::BTreeSet<(MemberId, StoreId)>,
     views: std::collections::BTreeMap<Vec<u8>, Vec<u8>>,
     derived_version: Option<u32>,
     keys: std::collections::BTreeMap<MemberId, MemberKey>,
@@ -299,5 +300,19 @@ impl HubStore for MemHubStore {
             };
         }
         Ok(())
+    }
+
+    fn add_follows(&self, store: &StoreId, members: &[MemberId]) -> Result<()> {
+        let mut state = self.lock();
+        let MemHub { live, durable, .. } = &mut *state;
+        for side in [live, durable] {
+            side.follows
+                .extend(members.iter().map(|m| (*m, store.clone())));
+        }
+        Ok(())
+    }
+
+    fn follows(&self) -> Result<Vec<(MemberId, StoreId)>> {
+        Ok(self.lock().live.follows.iter().cloned().collect())
     }
 }

@@ -158,6 +158,11 @@ pub trait HubStore: Send + Sync + 'static {
     fn views(&self, prefix: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>>;
     /// Sets or clears a store's hold or fence, durably before it returns.
     fn put_fence(&self, store: &StoreId, fence: Option<&Fence>) -> Result<()>;
+    /// Records that `store` follows these members (the routed feed), durably before it
+    /// returns.
+    fn add_follows(&self, store: &StoreId, members: &[MemberId]) -> Result<()>;
+    /// Every member's followers.
+    fn follows(&self) -> Result<Vec<(MemberId, StoreId)>>;
     /// The version of the derived state (members, phones, wallets, inventory views) stored.
     fn derived_version(&self) -> Result<Option<u32>>;
     /// Replaces all derived state with `derived`, at `version`, durably.

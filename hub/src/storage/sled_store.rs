@@ -445,4 +445,27 @@ impl HubStore for SledHubStore {
         };
         self.sync()
     }
+
+    fn add_follows(&self, store: &StoreId, members: &[MemberId]) -> Result<()> {
+        let mut batch = sled::Batch::default();
+        for member in members {
+            batch.insert(format!("follow/{member}/{store}").into_bytes(), &[][..]);
+        }
+        self.db.apply_batch(batch)?;
+        self.sync()
+    }
+
+    fn follows(&self) -> Result<Vec<(MemberId, StoreId)>> {
+        self.db
+            .scan_prefix(b"follow/")
+            .map(|kv| {
+                let (k, _) = kv?;
+                let text = String::from_utf8_lossy(&k["follow/".len()..]).into_owned();
+                let parsed = text.split_once('/').and_then(|(member, store)| {
+                    Some((MemberId::parse(member).ok()?, StoreId::parse(store).ok()?))
+                });
+                parsed.ok_or(HubStoreError::Damaged(text))
+            })
+            .collect()
+    }
 }

@@ -245,6 +245,10 @@ pub struct WalletOut {
     pub owed: Money,
     /// The log entry written by this request (absent on reads).
     pub seq: Option<u64>,
+    /// Whether this store holds every change to the wallet headquarters holds; false while it
+    /// first meets a member (their history is on its way, or headquarters is not reachable):
+    /// balances shown may then be short.
+    pub whole: bool,
 }
 
 impl WalletOut {
@@ -297,6 +301,7 @@ impl WalletOut {
             password_set: w.password_set,
             owed: Money::cny(w.owed),
             seq,
+            whole: true,
         }
     }
 }

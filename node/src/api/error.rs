@@ -42,6 +42,8 @@ pub enum Code {
     /// The rights are at another store headquarters cannot reach now (switched off, cut off):
     /// the chain's offline overdraft may apply.
     RightsUnreachable,
+    /// A member this store has not had from headquarters yet (first met while offline).
+    MemberNotHere,
     StoreFenced,
     OfflineTooLong,
     ClockBehind,
@@ -110,6 +112,7 @@ impl Code {
             Code::InsufficientBalance => "insufficient_balance",
             Code::RightsElsewhere => "rights_elsewhere",
             Code::RightsUnreachable => "rights_unreachable",
+            Code::MemberNotHere => "member_not_here",
             Code::StoreFenced => "store_fenced",
             Code::OfflineTooLong => "offline_too_long",
             Code::ClockBehind => "clock_behind",
@@ -186,6 +189,7 @@ impl Code {
             | Code::PointsNotAccepted => S::UNPROCESSABLE_ENTITY,
             Code::RightsElsewhere
             | Code::RightsUnreachable
+            | Code::MemberNotHere
             | Code::CouponUsed
             | Code::StocktakeInProgress
             | Code::TransferNotAllowed
@@ -245,6 +249,9 @@ impl Code {
             }
             Code::RightsUnreachable => {
                 "该会员余额存于其他门店，该门店目前离线，暂时无法调用，请改用其他支付方式"
+            }
+            Code::MemberNotHere => {
+                "本店尚未从总部取到该会员的储值记录（首次到店且网络断开），暂不能用储值支付，请改用其他支付方式"
             }
             Code::UnknownSku => "商品不存在",
             Code::UnknownBarcode => "条码不存在",

@@ -61,7 +61,9 @@ pub(super) async fn register_member(
     responses((status = 200, body = MemberOut), (status = 404, body = ErrorBody)))]
 pub(super) async fn get_member(State(app): St, Path(raw): Path<String>) -> AppResult {
     let id = member_id(&raw)?;
-    member_answer(&app, id)
+    let answer = member_answer(&app, id)?;
+    super::follow::meet(&app, id).await?;
+    Ok(answer)
 }
 
 pub(super) fn member_answer(app: &AppState, id: MemberId) -> AppResult {
@@ -148,7 +150,10 @@ pub(super) async fn lookup_member(State(app): St, q: QueryResult<LookupQuery>) -
     };
     let id = found
         .ok_or_else(|| ApiError::new(Code::MemberNotFound, "no member with that phone or card"))?;
-    member_answer(&app, id)
+    let answer = member_answer(&app, id)?;
+    // The till found them: their wallet's history comes while the cashier rings up.
+    super::follow::meet(&app, id).await?;
+    Ok(answer)
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

@@ -4,6 +4,7 @@ mod app;
 mod checkout;
 mod dto;
 pub mod error;
+mod follow;
 mod inventory;
 mod login;
 mod members;

@@ -46,6 +46,8 @@ pub(super) async fn check_password(
     staff: &StaffId,
     given: Option<String>,
 ) -> Result<(), ApiError> {
+    // The password and its failures may have been set at another store.
+    super::follow::ensure_whole(app, member).await?;
     let wallet = app.views.wallet(&member)?;
     let Some((_, _, phc)) = wallet.password.clone() else {
         return Ok(());
@@ -106,7 +108,12 @@ pub(super) async fn get_wallet(State(app): St, Path(raw): Path<String>) -> AppRe
     if app.views.member(&id)?.is_none() {
         return Err(ApiError::new(Code::MemberNotFound, id));
     }
-    Ok(axum::Json(WalletOut::new(id, app.summary(&id)?, None)).into_response())
+    // A member met here for the first time: their history comes from headquarters first (at
+    // most a few seconds online); offline the wallet shown says it may be short.
+    let whole = super::follow::ensure_whole(&app, id).await.is_ok();
+    let mut out = WalletOut::new(id, app.summary(&id)?, None);
+    out.whole = whole;
+    Ok(axum::Json(out).into_response())
 }
 
 /// Sends one wallet change to the journal.

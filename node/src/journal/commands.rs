@@ -154,6 +154,18 @@ pub enum Control {
     /// in the same group as that feed, so the rights' arrival and the spend share one flush.
     /// It is not run if whoever sent it stopped listening (the till's request was dropped).
     AfterFeed { upto: u64, then: Box<Command> },
+    /// A followed member's earlier wallet changes from headquarters (`crate::follow`).
+    Backfill {
+        member: MemberId,
+        items: Vec<FeedItem>,
+        last: bool,
+    },
+    /// Follow these members (a till looked them up): headquarters is told and sends their
+    /// history.
+    Follow { members: Vec<MemberId> },
+    /// Whether headquarters routes its feed to this store (sync version 7), as the session
+    /// agreed; if it does not, every member followed here is whole (it sends everything).
+    HubRoutes(bool),
     /// The till stops waiting for the `AfterFeed` command with this request key: if it is
     /// still held it is answered `Rejection::Withdrawn` and never runs; if it ran, its answer
     /// has been sent already. So the till never hears "failed" for a spend that was made.

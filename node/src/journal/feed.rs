@@ -23,7 +23,8 @@ impl Journal {
             });
         }
         let now_ms = (self.env.now_ms)();
-        let mut ov = Overlay::new(&*self.store);
+        let store = self.store.clone();
+        let mut ov = Overlay::new(&*store);
         // The keys that unlock these items go in the same batch, before them.
         for (member, key) in member_keys {
             use crate::sealed::KeyState;
@@ -42,28 +43,7 @@ impl Journal {
             .into_iter()
             .filter(|i| i.position > applied && i.position <= upto)
         {
-            if let Ok(entry) = Entry::decode(&item.entry) {
-                if entry.origin == self.settings.store_id {
-                    continue;
-                }
-                if let Err(skew) = self.clock.observe(now_ms, entry.hlc) {
-                    tracing::warn!(origin = %entry.origin, seq = entry.seq, %skew, "feed entry from the future");
-                }
-            }
-            let position = item.position;
-            let entry = protocol::sync::thicken_entry(item.entry, |member, prefix| {
-                views::change_starting(&ov, member, prefix)
-            })
-            .map_err(|e| Rejection::FeedUnreadable {
-                position,
-                reason: e.to_string(),
-            })?;
-            views::apply_foreign_entry(&mut ov, &entry)?;
-            let record = views::FeedRecord {
-                before_seq: self.tip.next_seq,
-                entry,
-            };
-            ov.put(keys::feed(item.position), views::encode(&record));
+            self.take_foreign(&mut ov, item, now_ms, true)?;
         }
         ov.put(keys::FEED_APPLIED.to_vec(), views::encode(&upto));
         self.store.apply(ov.into_batch())?;
@@ -86,6 +66,89 @@ impl Journal {
             outcome: Outcome::FeedApplied { upto },
             replayed: false,
         })
+    }
+
+    /// A followed member's earlier wallet changes (`crate::follow`): those not held yet are
+    /// applied like feed items, without moving the feed's position; with `last`, the member is
+    /// whole here.
+    pub fn apply_backfill(
+        &mut self,
+        member: MemberId,
+        items: Vec<FeedItem>,
+        last: bool,
+    ) -> Result<Reply, Rejection> {
+        let now_ms = (self.env.now_ms)();
+        let store = self.store.clone();
+        let mut ov = Overlay::new(&*store);
+        for item in items {
+            self.take_foreign(&mut ov, item, now_ms, false)?;
+        }
+        if last {
+            crate::follow::completed(&mut ov, &member);
+        }
+        self.store.apply(ov.into_batch())?;
+        Ok(Reply {
+            outcome: Outcome::FeedApplied {
+                upto: self.feed_applied()?,
+            },
+            replayed: false,
+        })
+    }
+
+    /// Applies one feed item another replica wrote, unless it is held already (a backfill
+    /// and the feed may both bring it) or is this store's own; records it under its position
+    /// with this store's next seq (so `rebuild` replays the same interleaving), and follows
+    /// the member whose rights it moves here.
+    ///
+    /// From the `live` feed, a change of a member whose history is not here yet waits for
+    /// that history, which holds it (headquarters reads the history after it sent the feed
+    /// that far): applied now, a return could come before the sale it returns. Only rights
+    /// moved to or from this store go in at once (a wallet merges in any order), so a
+    /// payment waiting for a grant is not held up.
+    fn take_foreign(
+        &mut self,
+        ov: &mut Overlay<'_>,
+        item: FeedItem,
+        now_ms: u64,
+        live: bool,
+    ) -> Result<(), Rejection> {
+        let position = item.position;
+        if ov.get(&keys::feed(position))?.is_some() {
+            return Ok(());
+        }
+        if let Ok(entry) = Entry::decode(&item.entry) {
+            if entry.origin == self.settings.store_id {
+                return Ok(());
+            }
+            if let Err(skew) = self.clock.observe(now_ms, entry.hlc) {
+                tracing::warn!(origin = %entry.origin, seq = entry.seq, %skew, "feed entry from the future");
+            }
+            let route = protocol::route::Route::of(&entry);
+            if let Some(member) = route.member {
+                if route.named.contains(&self.settings.store_id) {
+                    self.follows_started += u64::from(crate::follow::want(ov, &member)?);
+                } else if live
+                    && self.routed
+                    && crate::follow::state(ov, &member)? != crate::follow::State::Whole
+                {
+                    return Ok(());
+                }
+            }
+        }
+        let entry = protocol::sync::thicken_entry(item.entry, |member, prefix| {
+            views::change_starting(ov, member, prefix)
+        })
+        .map_err(|e| Rejection::FeedUnreadable {
+            position,
+            reason: e.to_string(),
+        })?;
+        views::apply_foreign_entry(ov, &entry)?;
+        let record = views::FeedRecord {
+            before_seq: self.tip.next_seq,
+            entry,
+        };
+        ov.put(keys::feed(position), views::encode(&record));
+        Ok(())
     }
 }
 
@@ -319,5 +382,106 @@ mod tests {
         assert_eq!(kept, vec![registered_whole, edited_whole]);
         let report = views::rebuild(&*store, &StoreCalendar::default()).unwrap();
         assert!(report.is_clean(), "{report:?}");
+    }
+
+    /// The routed feed: a change of a member whose history is not here yet waits for the
+    /// history (a return must not come before its sale); rights moved here go in at once and
+    /// make the store follow; the history then makes the member whole, and what it brings
+    /// twice is taken once. A rebuild replays what the store lived through.
+    #[test]
+    fn a_members_change_waits_for_their_history_and_rights_moved_here_do_not() {
+        use protocol::escrow::Change;
+        use protocol::wallet::{Counter, Movement, RightsOp, WalletEvent};
+        let store = Arc::new(MemStore::default());
+        let mut journal = Journal::open(store.clone(), settings(), seeded_env(6)).unwrap();
+        journal.hub_routes(true).unwrap();
+        let here = settings().store_id;
+        let (s002, hq) = (StoreId::parse("S002").unwrap(), StoreId::hq());
+        let member = MemberId::mint(1, 9);
+        let op = |change| RightsOp {
+            counter: Counter::Principal,
+            change,
+        };
+        let wallet = |origin: &StoreId, seq, movement, change| {
+            foreign_entry(
+                origin,
+                seq,
+                Payload::Wallet {
+                    member_id: member,
+                    event: WalletEvent::Rights { movement },
+                    ops: vec![op(change)],
+                },
+            )
+        };
+        let topped = wallet(
+            &s002,
+            1,
+            Movement::Recall,
+            Change::Credit {
+                units: 500,
+                total: 500,
+            },
+        );
+        let handed = wallet(
+            &s002,
+            2,
+            Movement::Recall,
+            Change::Transfer {
+                to: hq.clone(),
+                units: 200,
+                total: 200,
+            },
+        );
+        let granted = wallet(
+            &hq,
+            1,
+            Movement::Grant,
+            Change::Transfer {
+                to: here.clone(),
+                units: 150,
+                total: 150,
+            },
+        );
+        let item = |position, e: &Entry| FeedItem {
+            position,
+            entry: e.encode(),
+        };
+        let views = crate::views::Views::new(store.clone());
+        // S002's own change of the member, then headquarters' grant to this store.
+        journal
+            .apply_feed(2, vec![item(2, &handed)], Vec::new())
+            .unwrap();
+        journal.flush().unwrap();
+        assert_eq!(views.wallet(&member).unwrap(), Wallet::default(), "waits");
+        journal
+            .apply_feed(3, vec![item(3, &granted)], Vec::new())
+            .unwrap();
+        journal.flush().unwrap();
+        assert_eq!(
+            views
+                .wallet(&member)
+                .unwrap()
+                .held(&Counter::Principal, &here),
+            150
+        );
+        assert_eq!(
+            views.follow_state(&member).unwrap(),
+            crate::follow::State::Pending
+        );
+        assert_eq!(journal.follows_started(), 1);
+        // The history: everything up to position 3, the grant already held.
+        let history = vec![item(1, &topped), item(2, &handed), item(3, &granted)];
+        journal.apply_backfill(member, history, true).unwrap();
+        journal.flush().unwrap();
+        assert_eq!(
+            views.follow_state(&member).unwrap(),
+            crate::follow::State::Whole
+        );
+        let whole = views.wallet(&member).unwrap();
+        assert_eq!(whole.balance(&Counter::Principal), 500);
+        assert_eq!(whole.held(&Counter::Principal, &here), 150);
+        let report = views::rebuild(&*store, &StoreCalendar::default()).unwrap();
+        assert!(report.is_clean(), "{report:?}");
+        assert_eq!(report.feed_entries, 3);
     }
 }

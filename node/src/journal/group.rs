@@ -12,6 +12,7 @@ type Envelope = (Message, Replier);
 pub struct JournalHandle {
     commands: mpsc::Sender<Envelope>,
     log_len: watch::Receiver<u64>,
+    follows: watch::Receiver<u64>,
 }
 
 impl JournalHandle {
@@ -38,6 +39,12 @@ impl JournalHandle {
     pub fn log_len(&self) -> watch::Receiver<u64> {
         self.log_len.clone()
     }
+
+    /// Changes after every flush in which this store started to follow members or a
+    /// backfill made one whole (`crate::follow`).
+    pub fn follows(&self) -> watch::Receiver<u64> {
+        self.follows.clone()
+    }
 }
 
 /// Runs the journal on its own thread (flushes block). Returns the handle and the thread, which
@@ -45,6 +52,8 @@ impl JournalHandle {
 pub fn spawn(mut journal: Journal) -> (JournalHandle, std::thread::JoinHandle<()>) {
     let (commands, mut inbox) = mpsc::channel::<Envelope>(4 * GROUP_COMMIT_MAX);
     let (log_len_tx, log_len) = watch::channel(journal.tip().next_seq - 1);
+    let (follows_tx, follows) = watch::channel(0u64);
+    let mut backfills = 0u64;
     // The thread logs under the caller's span: in a process hosting many stores, its store.
     let span = tracing::Span::current();
     let thread = std::thread::Builder::new()
@@ -94,6 +103,20 @@ pub fn spawn(mut journal: Journal) -> (JournalHandle, std::thread::JoinHandle<()
                             });
                             let _ = reply.send(holding);
                         }
+                        Control::Backfill {
+                            member,
+                            items,
+                            last,
+                        } => {
+                            backfills += u64::from(last);
+                            results.push((journal.apply_backfill(member, items, last), reply));
+                        }
+                        Control::Follow { members } => {
+                            results.push((journal.follow(&members), reply));
+                        }
+                        Control::HubRoutes(routed) => {
+                            results.push((journal.hub_routes(routed), reply));
+                        }
                         Control::ApplyFeed { upto, items, keys } => {
                             results.push((journal.apply_feed(upto, items, keys), reply));
                             for (command, reply) in parked.due(fed_to(&journal)) {
@@ -126,8 +149,19 @@ pub fn spawn(mut journal: Journal) -> (JournalHandle, std::thread::JoinHandle<()
                     std::process::exit(70);
                 }
                 log_len_tx.send_replace(journal.tip().next_seq - 1);
+                let follows_now = journal.follows_started() + backfills;
+                if *follows_tx.borrow() != follows_now {
+                    follows_tx.send_replace(follows_now);
+                }
             }
         })
         .expect("spawning the journal thread");
-    (JournalHandle { commands, log_len }, thread)
+    (
+        JournalHandle {
+            commands,
+            log_len,
+            follows,
+        },
+        thread,
+    )
 }

@@ -149,6 +149,12 @@ pub struct Journal {
     fenced: bool,
     /// Blinds the phone, card and search indexes (`crate::sealed`).
     index: IndexKey,
+    /// Counts the members this store started to follow (`crate::follow`), so the uplink
+    /// tells headquarters of them.
+    follows_started: u64,
+    /// Headquarters routes its feed here (the session's version says): a change of a member
+    /// whose history is not here yet waits for it.
+    routed: bool,
 }
 
 impl Journal {
@@ -185,6 +191,7 @@ impl Journal {
             settings.adopt(&published.rules);
         }
         let fenced = store.get(&keys::fenced(&settings.store_id))?.is_some();
+        start_follows(&*store, &settings.store_id)?;
         Ok(Self {
             store,
             settings,
@@ -194,6 +201,62 @@ impl Journal {
             rights_gate: Default::default(),
             fenced,
             index,
+            follows_started: 0,
+            routed: false,
+        })
+    }
+
+    /// How many members this store has started to follow since it opened (a counter the
+    /// uplink watches: `crate::follow::to_announce` says which).
+    pub fn follows_started(&self) -> u64 {
+        self.follows_started
+    }
+
+    /// Follows the member an entry of this store's own log writes for (`crate::follow`): a
+    /// member registered here is whole here at once.
+    fn follow_own(&mut self, ov: &mut Overlay<'_>, entry: &Entry) -> Result<(), StoreError> {
+        let started = match &entry.payload {
+            Payload::MemberRegistered { member_id, .. } => {
+                crate::follow::whole_here(ov, member_id)?
+            }
+            payload => match payload.wallet_member() {
+                Some(member) => crate::follow::want(ov, &member)?,
+                None => false,
+            },
+        };
+        self.follows_started += u64::from(started);
+        Ok(())
+    }
+
+    /// Follows these members (a till looked them up), writing nothing else.
+    pub fn follow(&mut self, members: &[MemberId]) -> Result<Reply, Rejection> {
+        let mut ov = Overlay::new(&*self.store);
+        for member in members {
+            self.follows_started += u64::from(crate::follow::want(&mut ov, member)?);
+        }
+        self.store.apply(ov.into_batch())?;
+        Ok(Reply {
+            outcome: Outcome::FeedApplied {
+                upto: self.feed_applied()?,
+            },
+            replayed: false,
+        })
+    }
+
+    /// Whether headquarters routes its feed here (an older hub sends every store everything:
+    /// then every member followed here is whole).
+    pub fn hub_routes(&mut self, routed: bool) -> Result<Reply, Rejection> {
+        self.routed = routed;
+        if !routed {
+            let mut ov = Overlay::new(&*self.store);
+            crate::follow::all_whole(&*self.store, &mut ov)?;
+            self.store.apply(ov.into_batch())?;
+        }
+        Ok(Reply {
+            outcome: Outcome::FeedApplied {
+                upto: self.feed_applied()?,
+            },
+            replayed: false,
         })
     }
 
@@ -365,7 +428,8 @@ impl Journal {
         note: Option<protocol::audit::Note>,
         outcome: impl FnOnce(&mut Overlay<'_>) -> Result<Outcome, StoreError>,
     ) -> Result<Outcome, Rejection> {
-        let mut ov = Overlay::new(&*self.store);
+        let store = self.store.clone();
+        let mut ov = Overlay::new(&*store);
         let mut tip = self.tip;
         // The note is booked today, when it was done, for the day's audit log.
         let today = self.settings.calendar.business_date(now_ms);
@@ -386,6 +450,7 @@ impl Journal {
                 return Err(Rejection::EntryTooLarge(bytes.len()));
             }
             views::apply_own_entry(&mut ov, &entry, &self.settings.calendar)?;
+            self.follow_own(&mut ov, &entry)?;
             ov.put(keys::log(&entry.origin, entry.seq), bytes);
             tip = ChainTip {
                 next_seq: entry.seq + 1,
@@ -430,6 +495,36 @@ impl Journal {
         self.store.apply(batch)?;
         Ok(outcome)
     }
+}
+
+/// Starts `crate::follow`'s records once. A store that applied a feed before it was routed
+/// holds every wallet whole: it follows the members whose rights or debts are here (so it can
+/// still spend them offline), and meets the others anew.
+fn start_follows(store: &dyn Store, here: &protocol::StoreId) -> Result<(), ViewError> {
+    if store.get(crate::follow::STARTED)?.is_some() {
+        return Ok(());
+    }
+    let mut ov = Overlay::new(store);
+    if views::Views::feed_applied_in(store)? > 0 {
+        for (key, bytes) in store.scan_prefix(b"w/")? {
+            let Some(member) = std::str::from_utf8(&key[2..])
+                .ok()
+                .and_then(|s| MemberId::parse(s).ok())
+            else {
+                continue;
+            };
+            let wallet: Wallet = views::decode(&key, &bytes)?;
+            let here_too = wallet.counters.keys().any(|c| wallet.held(c, here) > 0)
+                || wallet.owed_at(here) > 0;
+            if here_too {
+                crate::follow::whole_here(&mut ov, &member)?;
+            }
+        }
+    }
+    ov.put(crate::follow::STARTED.to_vec(), Vec::new());
+    store.apply(ov.into_batch())?;
+    store.flush()?;
+    Ok(())
 }
 
 /// A coupon's terms, checked: amounts within a sale's range, a percentage up to 100.

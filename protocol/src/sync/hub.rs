@@ -18,6 +18,9 @@ pub enum HubEvent {
     Ask(Ask),
     /// The store's clock read `store_ms` when it heard the hub's (version 4).
     Clock { store_ms: u64 },
+    /// Route these members' wallet changes to the store from now on, and send what came
+    /// before with [`HubSession::backfill`] (version 7).
+    Follow(Vec<MemberId>),
 }
 
 /// The hub's end of a session with one authenticated store.
@@ -130,6 +133,18 @@ impl HubSession {
                     return Err(SyncError::Unexpected("Clock outside version 4"));
                 }
                 self.events.push_back(HubEvent::Clock { store_ms: now_ms });
+            }
+            StoreMsg::Follow(members) => {
+                if !self.greeted || self.version < 7 {
+                    return Err(SyncError::Unexpected("Follow outside version 7"));
+                }
+                if members.is_empty() || members.len() > FOLLOW_MAX {
+                    return Err(SyncError::Malformed(format!(
+                        "a follow of {} members",
+                        members.len()
+                    )));
+                }
+                self.events.push_back(HubEvent::Follow(members));
             }
             StoreMsg::Keys(keys) => {
                 if !self.greeted || self.version < 5 {
@@ -258,6 +273,41 @@ impl HubSession {
             }
         }
         self.transmit.push_back(HubMsg::Feed { upto, items });
+    }
+
+    /// Whether the store gets only what concerns it (version 7): otherwise every entry.
+    pub fn routed(&self) -> bool {
+        self.version >= 7
+    }
+
+    /// Queues a followed member's earlier wallet changes (up to feed position `upto`), in
+    /// messages of at most [`PUSH_ENTRIES_MAX`] items and about [`PUSH_BYTES_MAX`] bytes; the
+    /// last says so, also when there is nothing.
+    pub fn backfill(&mut self, member: MemberId, upto: u64, items: Vec<FeedItem>) {
+        let mut chunk: Vec<FeedItem> = Vec::new();
+        let mut bytes = 0;
+        for mut item in items {
+            item.entry = thin_entry(item.entry);
+            if !chunk.is_empty()
+                && (chunk.len() == PUSH_ENTRIES_MAX || bytes + item.entry.len() > PUSH_BYTES_MAX)
+            {
+                self.transmit.push_back(HubMsg::Backfill {
+                    member,
+                    upto,
+                    items: std::mem::take(&mut chunk),
+                    last: false,
+                });
+                bytes = 0;
+            }
+            bytes += item.entry.len();
+            chunk.push(item);
+        }
+        self.transmit.push_back(HubMsg::Backfill {
+            member,
+            upto,
+            items: chunk,
+            last: true,
+        });
     }
 
     pub fn poll_transmit(&mut self) -> Option<HubMsg> {

@@ -19,6 +19,11 @@
 //! [`HubMsg::Keys`] for the members a feed batch registers or erases (`None`: erased), right
 //! before it. Each end hands the keys out with the entries they unlock, to be written in the
 //! same batch. An edit needs no key: its receiver has the member's from their registration.
+//!
+//! Version 7 routes the feed (`crate::route`): a member's wallet changes go only to the stores
+//! that follow the member ([`StoreMsg::Follow`]) or that their rights writes name; a new
+//! follower gets the member's history once ([`HubMsg::Backfill`]). An older store still gets
+//! every entry.
 
 mod codec;
 mod hub;
@@ -48,7 +53,7 @@ use crate::wallet::Counter;
 /// ALPN names the protocol family; the version is agreed in `Hello` / `Welcome`.
 pub const ALPN: &[u8] = b"chain-sync/1";
 /// The versions this build speaks, best first.
-pub const VERSIONS: &[u16] = &[6, 5, 4, 3, 2, 1];
+pub const VERSIONS: &[u16] = &[7, 6, 5, 4, 3, 2, 1];
 /// A deflated frame may not inflate beyond this (a small frame that would inflate to gigabytes
 /// is refused, not allocated).
 pub const INFLATED_BYTES_MAX: usize = FRAME_BYTES_MAX;

@@ -97,7 +97,7 @@ fn member_changes_go_thin_and_arrive_whole() {
     for hub_has in [0, 1, 40, 41, 100, 160] {
         let (held, up) = exchange(&entries, hub_has);
         assert_eq!(held, entries, "hub_has = {hub_has}");
-        assert_eq!(up.version(), 6);
+        assert_eq!(up.version(), 7);
     }
     let bytes = |version| -> usize {
         entries
@@ -423,7 +423,7 @@ fn version_2_agreed_when_both_speak_it_and_its_pushes_checked_by_the_last_hash()
     assert_eq!(negotiate(&[99]), None);
     let entries = log("S001", 3);
     let (held, up) = exchange(&entries, 0);
-    assert_eq!((held, up.version()), (entries.clone(), 6));
+    assert_eq!((held, up.version()), (entries.clone(), 7));
     // The batch's hash must match what the hub links up: an entry changed on the way is
     // refused, and so is version 2's push on a version 1 session.
     let mut hub = HubSession::new(store("S001"), ChainTip::GENESIS);
@@ -673,4 +673,73 @@ fn an_oversized_frame_is_refused_at_its_prefix() {
     let mut frames = Frames::default();
     frames.push(&((FRAME_BYTES_MAX as u32) + 1).to_be_bytes());
     assert!(matches!(frames.hub_msg(), Err(SyncError::FrameTooLarge(_))));
+}
+
+/// Version 7: a store that follows a member gets their history in messages no larger than a
+/// push, the last one marked (also when there is none); before version 7 a follow is refused.
+#[test]
+fn a_follow_is_answered_with_the_members_history_in_bounded_messages() {
+    let mut hub = HubSession::new(store("S001"), ChainTip::GENESIS);
+    let mut up = UplinkSession::new(store("S001"), 0, 0);
+    while let Some(msg) = up.poll_transmit() {
+        hub.handle(msg).unwrap();
+    }
+    while let Some(msg) = hub.poll_transmit() {
+        up.handle(msg).unwrap();
+    }
+    assert_eq!((hub.routed(), up.routed()), (true, Some(true)));
+    let member = MemberId::mint(1, 1);
+    up.follow(&[member]);
+    hub.handle(up.poll_transmit().unwrap()).unwrap();
+    assert!(matches!(hub.poll_event(), Some(HubEvent::Hello { .. })));
+    assert_eq!(hub.poll_event(), Some(HubEvent::Follow(vec![member])));
+    let items: Vec<FeedItem> = log("S002", PUSH_ENTRIES_MAX as u64 + 3)
+        .iter()
+        .enumerate()
+        .map(|(i, e)| FeedItem {
+            position: i as u64 + 1,
+            entry: e.encode(),
+        })
+        .collect();
+    hub.backfill(member, 600, items.clone());
+    hub.backfill(MemberId::mint(1, 2), 600, Vec::new());
+    let mut got = Vec::new();
+    let mut lasts = Vec::new();
+    while let Some(msg) = hub.poll_transmit() {
+        if matches!(msg, HubMsg::Welcome { .. } | HubMsg::Clock { .. }) {
+            continue;
+        }
+        up.handle(msg).unwrap();
+    }
+    while let Some(event) = up.poll_event() {
+        if let UplinkEvent::Backfill {
+            member,
+            items,
+            last,
+        } = event
+        {
+            got.extend(items.into_iter().map(|i| (member, i)));
+            lasts.push((member, last));
+        }
+    }
+    assert_eq!(got.len(), items.len());
+    assert_eq!(
+        lasts,
+        vec![
+            (member, false),
+            (member, true),
+            (MemberId::mint(1, 2), true)
+        ]
+    );
+    // An older session may not follow.
+    let mut old_hub = HubSession::new(store("S001"), ChainTip::GENESIS);
+    let hello = StoreMsg::Hello {
+        versions: vec![6, 5],
+        store: store("S001"),
+        log_len: 0,
+        feed_applied: 0,
+    };
+    old_hub.handle(hello).unwrap();
+    assert!(!old_hub.routed());
+    assert!(old_hub.handle(StoreMsg::Follow(vec![member])).is_err());
 }

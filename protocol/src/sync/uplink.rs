@@ -25,6 +25,13 @@ pub enum UplinkEvent {
     Clock {
         hub_ms: u64,
     },
+    /// A followed member's earlier wallet changes (version 7): apply those not held yet; with
+    /// `last`, the member is whole here.
+    Backfill {
+        member: MemberId,
+        items: Vec<FeedItem>,
+        last: bool,
+    },
 }
 
 /// The store's end of a session.
@@ -127,6 +134,21 @@ impl UplinkSession {
                 }
                 self.events.push_back(UplinkEvent::Recall(recall));
             }
+            HubMsg::Backfill {
+                member,
+                items,
+                last,
+                ..
+            } => {
+                if self.acked.is_none() || self.version < 7 {
+                    return Err(SyncError::Unexpected("Backfill outside version 7"));
+                }
+                self.events.push_back(UplinkEvent::Backfill {
+                    member,
+                    items,
+                    last,
+                });
+            }
             HubMsg::Clock { now_ms } => {
                 if self.acked.is_none() || self.version < 4 {
                     return Err(SyncError::Unexpected("Clock outside version 4"));
@@ -155,6 +177,23 @@ impl UplinkSession {
         };
         self.transmit.push_back(msg);
         Ok(())
+    }
+
+    /// Whether the hub sends this store only what concerns it (version 7): then a member it
+    /// meets must be followed ([`follow`](Self::follow)); otherwise it gets every entry.
+    pub fn routed(&self) -> Option<bool> {
+        self.acked.map(|_| self.version >= 7)
+    }
+
+    /// Asks the hub to route these members' wallet changes here (version 7, once welcomed), at
+    /// most [`FOLLOW_MAX`] a message.
+    pub fn follow(&mut self, members: &[MemberId]) {
+        if self.routed() != Some(true) {
+            return;
+        }
+        for chunk in members.chunks(FOLLOW_MAX) {
+            self.transmit.push_back(StoreMsg::Follow(chunk.to_vec()));
+        }
     }
 
     /// The store's log now has `log_len` entries.

@@ -36,7 +36,14 @@ pub enum StoreMsg {
     Clock { now_ms: u64 },
     /// Version 5: the keys of the members the next push registers.
     Keys(Vec<(MemberId, MemberKey)>),
+    /// Version 7: the store met these members (it wrote for them, was granted their rights, or
+    /// a till looked them up): send it their wallet changes from now on, and once what came
+    /// before ([`HubMsg::Backfill`]). At most [`FOLLOW_MAX`].
+    Follow(Vec<MemberId>),
 }
+
+/// The most members one [`StoreMsg::Follow`] may name.
+pub const FOLLOW_MAX: usize = 256;
 
 /// A store's request for rights: `wants` units of each counter of `member`'s wallet.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -179,6 +186,15 @@ pub enum HubMsg {
     /// Version 5: the keys of the members the next feed batch registers or erases; `None` for
     /// a member headquarters erased.
     Keys(Vec<(MemberId, Option<MemberKey>)>),
+    /// Version 7: a followed member's wallet changes in the feed so far, up to feed position
+    /// `upto` (whatever the store's position; some it may hold already). Several messages for
+    /// one member end with `last`.
+    Backfill {
+        member: MemberId,
+        upto: u64,
+        items: Vec<FeedItem>,
+        last: bool,
+    },
 }
 
 /// The most keys one `Keys` message may carry: one per entry of a push or feed batch.

@@ -123,10 +123,42 @@ impl Sim {
         self.audit_all()?;
         let at_hq: BTreeMap<MemberId, Wallet> =
             self.hub.mem.wallets().unwrap().into_iter().collect();
+        // The routed feed: a store holds whole the wallets of the members it follows, and of
+        // the others no more than headquarters holds (what it wrote itself, rights moved to it).
         for s in &self.stores {
+            let pending = node::follow::to_announce(&*s.mem).unwrap();
+            if !pending.is_empty() {
+                return Err(format!(
+                    "{} still waits for the history of {} members it follows",
+                    s.id,
+                    pending.len()
+                ));
+            }
+            let views = views::Views::new(s.mem.clone());
             let here: BTreeMap<MemberId, Wallet> = wallets(&s.mem).into_iter().collect();
-            if here != at_hq {
-                return Err(format!("{}'s wallets differ from headquarters'", s.id));
+            for (member, wallet) in &at_hq {
+                let mine = here.get(member).cloned().unwrap_or_default();
+                let whole = views.follow_state(member).unwrap() == node::follow::State::Whole;
+                let mut merged = wallet.clone();
+                merged.merge(&mine);
+                if whole && mine != *wallet {
+                    return Err(format!(
+                        "{}'s wallet of {member} differs from headquarters'",
+                        s.id
+                    ));
+                }
+                if !whole && merged != *wallet {
+                    return Err(format!(
+                        "{} holds changes to {member}'s wallet headquarters does not",
+                        s.id
+                    ));
+                }
+            }
+            if let Some(member) = here.keys().find(|m| !at_hq.contains_key(m)) {
+                return Err(format!(
+                    "{} holds a wallet of {member} headquarters does not",
+                    s.id
+                ));
             }
         }
         for (member, expected) in &self.expected() {

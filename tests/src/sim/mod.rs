@@ -42,7 +42,7 @@ use protocol::catalogue::{CatalogueChange, Product, Qty, Unit};
 use protocol::member::ProfilePatch;
 use protocol::sale::{PayWith, QuickSaleRequest, Tender};
 use protocol::sync::{
-    Ask, AskAnswer, FeedItem, HubEvent, HubMsg, HubSession, StoreMsg, UplinkEvent, UplinkSession,
+    Ask, AskAnswer, HubEvent, HubMsg, HubSession, StoreMsg, UplinkEvent, UplinkSession,
 };
 use protocol::wallet::{Counter, TopUpRule, Wallet, WalletError, WalletEvent};
 use protocol::{Currency, Fen, MemberId, Money, Phone, SaleId, Sku, StaffId, StoreId, TxId};
@@ -86,6 +86,8 @@ struct SimStore {
     gate: node::lease::RightsGate,
     /// Its PC's clock, corrected by headquarters' when heard.
     clock: ChainClock,
+    /// Members headquarters was told this store follows, in this session (`node::follow`).
+    told: HashSet<MemberId>,
 }
 
 struct SimHub {
@@ -175,6 +177,13 @@ pub struct WalletCounts {
     pub item_returns: u64,
     /// Of those, returns at another store than the sale's (its return rights fetched).
     pub item_returns_elsewhere: u64,
+    /// Stored-value payments of a member the store had not had whole from headquarters yet:
+    /// online they wait for the member's history (here: the cashier tries again later), …
+    pub waited_for_history: u64,
+    /// … offline they are refused.
+    pub refused_not_here: u64,
+    /// Members' histories a store received once it followed them.
+    pub backfills: u64,
 }
 
 fn settings(store: &StoreId) -> Settings {
@@ -246,6 +255,7 @@ impl Sim {
                     sales: Vec::new(),
                     gate,
                     clock,
+                    told: HashSet::new(),
                 }
             })
             .collect();

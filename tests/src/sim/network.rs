@@ -8,6 +8,31 @@ impl Sim {
         let s = &mut self.stores[i];
         s.journal.flush().unwrap();
         s.acked_len = s.journal.tip().next_seq - 1;
+        self.announce(i);
+    }
+
+    /// Tells headquarters of the members store `i` follows that this session has not told it
+    /// of, as the node's uplink does after each flush (`node::follow`).
+    pub(super) fn announce(&mut self, i: usize) {
+        let s = &mut self.stores[i];
+        let Some((_, session)) = s.session.as_mut() else {
+            return;
+        };
+        match session.routed() {
+            None => {}
+            Some(false) => {
+                s.journal.hub_routes(false).unwrap();
+                s.journal.flush().unwrap();
+            }
+            Some(true) => {
+                let members: Vec<MemberId> = node::follow::to_announce(&*s.mem)
+                    .unwrap()
+                    .into_iter()
+                    .filter(|m| s.told.insert(*m))
+                    .collect();
+                session.follow(&members);
+            }
+        }
     }
 
     pub(super) fn deliver_to_hub(&mut self, now: u64) {
@@ -67,6 +92,17 @@ impl Sim {
                         return;
                     }
                 },
+                HubEvent::Follow(members) => {
+                    let durable = self.hub.durable_feed_len;
+                    let routes = self.hub.ingest.routes();
+                    let histories =
+                        hub::routes::follow(&*self.hub.mem, &routes, &store, &members, durable)
+                            .unwrap();
+                    let session = self.links.get_mut(&id).unwrap().hub.as_mut().unwrap();
+                    for (member, items) in histories {
+                        session.backfill(member, durable, items);
+                    }
+                }
                 HubEvent::Ask(ask) => {
                     let now = self.now.load(Ordering::Relaxed);
                     if let Some(refused) = self.hub.asks.offer(store, ask, id, now) {
@@ -181,21 +217,10 @@ impl Sim {
             return;
         }
         let store = &self.stores[link.store].id;
-        let records = self
-            .hub
-            .mem
-            .feed(sent + 1, 64.min((durable - sent) as usize))
-            .unwrap();
-        let upto = records.last().map_or(sent, |(p, _)| *p);
-        let items: Vec<FeedItem> = records
-            .into_iter()
-            .filter(|(_, r)| &r.origin != store)
-            .map(|(position, r)| FeedItem {
-                position,
-                entry: r.entry,
-            })
-            .collect();
-        let keys = hub::server::feed_keys(&*self.hub.mem, &items).unwrap();
+        let routes = self.hub.ingest.routes();
+        let routes = session.routed().then_some(&*routes);
+        let (upto, items, keys) =
+            hub::server::read_feed(&*self.hub.mem, routes, store, sent, durable).unwrap();
         session.feed(upto, items, keys);
         link.feed_sent = Some(upto);
     }
@@ -234,7 +259,11 @@ impl Sim {
     pub(super) fn store_event(&mut self, i: usize, event: UplinkEvent) {
         let s = &mut self.stores[i];
         match event {
-            UplinkEvent::Acked(_) => {}
+            UplinkEvent::Acked(_) => {
+                // As the node's uplink does once welcomed: whether the hub routes the feed.
+                let routed = s.session.as_ref().and_then(|(_, u)| u.routed()) == Some(true);
+                s.journal.hub_routes(routed).unwrap();
+            }
             UplinkEvent::Clock { hub_ms } => {
                 let pc = s.clock.pc_ms();
                 s.clock.heard_hub(hub_ms, pc);
@@ -244,6 +273,14 @@ impl Sim {
             }
             UplinkEvent::Feed { upto, items, keys } => {
                 s.journal.apply_feed(upto, items, keys).unwrap();
+            }
+            UplinkEvent::Backfill {
+                member,
+                items,
+                last,
+            } => {
+                s.journal.apply_backfill(member, items, last).unwrap();
+                self.wallet_ops.backfills += u64::from(last);
             }
             UplinkEvent::Answer { id, answer } => {
                 let refused = s.asks.answer(&id, &answer);
@@ -328,6 +365,7 @@ impl Sim {
         self.next_link += 1;
         let s = &mut self.stores[i];
         s.asks.link_lost();
+        s.told.clear();
         let feed_applied = views::Views::new(s.mem.clone()).feed_applied().unwrap();
         s.session = Some((
             id,

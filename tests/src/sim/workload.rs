@@ -104,6 +104,9 @@ impl Sim {
                 reason: "退货".into(),
                 lines,
             };
+            // The cashier looks the member up first, so the store follows them (and, once
+            // their history is here, knows the sale).
+            self.meet(i, member);
             self.send_spend(i, Spend::ItemReturn(request(&key, body), member), true);
             return;
         }
@@ -140,7 +143,12 @@ impl Sim {
             let mut tenders = vec![TenderRequest::Cash {
                 tendered: Fen(1_000_000),
             }];
-            if member_id.is_some() && self.rng.random_bool(0.6) {
+            if let Some(member) = member_id
+                && self.rng.random_bool(0.6)
+            {
+                if !self.whole_for_payment(i, member) {
+                    return;
+                }
                 tenders.push(TenderRequest::StoredValue {
                     amount: Fen(self.rng.random_range(1..600)),
                 });
@@ -211,6 +219,7 @@ impl Sim {
                 let action = WalletAction::TopUp { paid, rule };
                 Spend::Wallet(request(&key, WalletRequest { member_id, action }))
             }
+            (9..13, Some(member_id)) if !self.whole_for_payment(i, member_id) => return,
             (9..13, Some(member_id)) => Spend::Checkout(request(
                 &key,
                 QuickSaleRequest {
@@ -297,6 +306,34 @@ impl Sim {
             let delta = if receive { qty.0 } else { -qty.0 };
             self.stock_bookings.push((i, seq, sku, delta));
         }
+    }
+
+    /// A till looks a member up at store `i`: the store follows them if it does not
+    /// (`node::api`'s `follow::meet`).
+    pub(super) fn meet(&mut self, i: usize, member: MemberId) -> node::follow::State {
+        let state = views::Views::new(self.stores[i].mem.clone())
+            .follow_state(&member)
+            .unwrap();
+        if state == node::follow::State::No {
+            self.stores[i].journal.follow(&[member]).unwrap();
+            self.flush_store(i);
+        }
+        state
+    }
+
+    /// Whether store `i` may take a stored-value payment of `member`, as the node's API
+    /// decides (`follow::ensure_whole`): only with the member's wallet whole here. Online the
+    /// API waits for the history; here the cashier tries again later.
+    pub(super) fn whole_for_payment(&mut self, i: usize, member: MemberId) -> bool {
+        if self.meet(i, member) == node::follow::State::Whole {
+            return true;
+        }
+        if self.stores[i].session.is_some() {
+            self.wallet_ops.waited_for_history += 1;
+        } else {
+            self.wallet_ops.refused_not_here += 1;
+        }
+        false
     }
 
     /// Sends a request that may spend; when its rights are elsewhere and the store is online,

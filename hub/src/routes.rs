@@ -1,0 +1,152 @@
+//! The routed feed at headquarters: which feed records reach which store (`protocol::route`),
+//! who follows each member, and the positions of each member's records for a new follower's
+//! backfill. Kept in memory, built from the feed and the stored follows at start, grown by the
+//! ingest thread as it appends; the sessions (and the simulator) read it.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, RwLock};
+
+use protocol::entry::Entry;
+use protocol::route::Route;
+use protocol::sync::FeedItem;
+use protocol::{MemberId, StoreId};
+
+use crate::storage::{HubStore, HubStoreError};
+
+/// The routes as the ingest thread writes them and the sessions read them.
+pub type SharedRoutes = Arc<RwLock<Routes>>;
+
+#[derive(Debug, Default)]
+pub struct Routes {
+    /// The route of feed position `i + 1`.
+    routes: Vec<Route>,
+    /// Each member's positions, in order.
+    by_member: HashMap<MemberId, Vec<u64>>,
+    followers: HashMap<MemberId, HashSet<StoreId>>,
+}
+
+impl Routes {
+    /// Reads every feed record once (decoding its entry) and every stored follow.
+    pub fn load(storage: &dyn HubStore) -> Result<Routes, HubStoreError> {
+        let mut routes = Routes::default();
+        let len = storage.feed_len()?;
+        let mut next = 1;
+        while next <= len {
+            let records = storage.feed(next, 4096)?;
+            if records.is_empty() {
+                break;
+            }
+            for (position, record) in records {
+                let route = Entry::decode(&record.entry)
+                    .map(|entry| Route::of(&entry))
+                    .unwrap_or_default();
+                routes.add(position, route);
+                next = position + 1;
+            }
+        }
+        for (member, store) in storage.follows()? {
+            routes.followers.entry(member).or_default().insert(store);
+        }
+        Ok(routes)
+    }
+
+    /// Takes in the route of the next feed position.
+    pub fn add(&mut self, position: u64, route: Route) {
+        debug_assert_eq!(
+            position,
+            self.routes.len() as u64 + 1,
+            "feed positions are dense"
+        );
+        if let Some(member) = route.member {
+            self.by_member.entry(member).or_default().push(position);
+        }
+        self.routes.push(route);
+    }
+
+    /// Whether the record at `position` goes to `store` (never its own: the caller skips those).
+    pub fn reaches(&self, store: &StoreId, position: u64) -> bool {
+        let Some(route) = usize::try_from(position)
+            .ok()
+            .and_then(|p| p.checked_sub(1))
+            .and_then(|i| self.routes.get(i))
+        else {
+            return true; // not routed yet: nothing is withheld by mistake
+        };
+        route.reaches(store, |member| self.follows(store, member))
+    }
+
+    pub fn follows(&self, store: &StoreId, member: &MemberId) -> bool {
+        self.followers
+            .get(member)
+            .is_some_and(|stores| stores.contains(store))
+    }
+
+    pub fn follow(&mut self, store: &StoreId, member: MemberId) {
+        self.followers
+            .entry(member)
+            .or_default()
+            .insert(store.clone());
+    }
+
+    /// The positions of `member`'s records up to `upto`.
+    pub fn history(&self, member: &MemberId, upto: u64) -> Vec<u64> {
+        self.by_member
+            .get(member)
+            .map_or_else(Vec::new, |positions| {
+                positions
+                    .iter()
+                    .copied()
+                    .take_while(|p| *p <= upto)
+                    .collect()
+            })
+    }
+
+    /// How many stores follow how many members (for the status page and the benchmarks).
+    pub fn follow_count(&self) -> usize {
+        self.followers.values().map(HashSet::len).sum()
+    }
+}
+
+/// Makes `store` a follower of `members` (durably first) and reads each one's history up to
+/// `durable` (the feed length already flushed), without the store's own records: what
+/// `HubSession::backfill` sends. Storage reads block: call it off the async threads.
+pub fn follow(
+    storage: &dyn HubStore,
+    routes: &RwLock<Routes>,
+    store: &StoreId,
+    members: &[MemberId],
+    durable: u64,
+) -> Result<Vec<(MemberId, Vec<FeedItem>)>, HubStoreError> {
+    let fresh: Vec<MemberId> = {
+        let routes = routes.read().expect("routes lock");
+        members
+            .iter()
+            .filter(|m| !routes.follows(store, m))
+            .copied()
+            .collect()
+    };
+    if !fresh.is_empty() {
+        storage.add_follows(store, &fresh)?;
+        let mut routes = routes.write().expect("routes lock");
+        for member in &fresh {
+            routes.follow(store, *member);
+        }
+    }
+    let mut out = Vec::with_capacity(members.len());
+    for member in members {
+        let positions = routes.read().expect("routes lock").history(member, durable);
+        let mut items = Vec::with_capacity(positions.len());
+        for position in positions {
+            for (position, record) in storage.feed(position, 1)? {
+                if &record.origin != store {
+                    items.push(FeedItem {
+                        position,
+                        entry: record.entry,
+                    });
+                }
+            }
+        }
+        out.push((*member, items));
+    }
+    Ok(out)
+}

@@ -1,0 +1,61 @@
+//! Meeting a member this store does not follow yet (`crate::follow`): the till's lookups start
+//! to follow them, and a stored-value payment waits until their wallet is whole here.
+
+use protocol::MemberId;
+
+use super::app::{AppState, RIGHTS_WAIT};
+use super::error::{ApiError, Code};
+use crate::follow::State;
+use crate::journal::Control;
+use crate::uplink::Link;
+
+/// Starts to follow `member` if this store does not (a till looked them up): headquarters is
+/// told and sends their history while the cashier rings up. Waits for nothing.
+pub(super) async fn meet(app: &AppState, member: MemberId) -> Result<State, ApiError> {
+    let state = app.views.follow_state(&member)?;
+    if state == State::No && app.asks.is_some() {
+        app.journal
+            .send(Control::Follow {
+                members: vec![member],
+            })
+            .await?;
+    }
+    Ok(state)
+}
+
+/// Returns once `member`'s wallet is whole here, so what a payment checks (the payment
+/// password, its failures) is what every store wrote. Online that is one round trip to
+/// headquarters the first time a store meets a member; offline such a payment is refused.
+/// A store without a hub holds everything it will ever have.
+pub(super) async fn ensure_whole(app: &AppState, member: MemberId) -> Result<(), ApiError> {
+    if app.asks.is_none() {
+        return Ok(());
+    }
+    let mut changed = app.journal.follows();
+    if meet(app, member).await? == State::Whole {
+        return Ok(());
+    }
+    let not_here = |why: &str| ApiError::new(Code::MemberNotHere, why);
+    if app.sync.borrow().link != Link::Online {
+        return Err(not_here(
+            "this store has not had the member's wallet from headquarters yet and headquarters \
+             is not reachable: stored value cannot be paid with here until it is",
+        ));
+    }
+    let deadline = tokio::time::Instant::now() + RIGHTS_WAIT;
+    loop {
+        if app.views.follow_state(&member)? == State::Whole {
+            return Ok(());
+        }
+        match tokio::time::timeout_at(deadline, changed.changed()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return Err(ApiError::new(Code::Unavailable, "the journal stopped")),
+            Err(_) => {
+                return Err(not_here(
+                    "headquarters did not send the member's wallet in time: retry, or take \
+                     another tender",
+                ));
+            }
+        }
+    }
+}
