@@ -36,6 +36,11 @@ enum Cmd {
         #[arg(long, default_value = "hub.toml")]
         config: PathBuf,
     },
+    /// What the routed feed sends each store, next to what a broadcast feed would (JSON).
+    FeedStats {
+        #[arg(long, default_value = "hub.toml")]
+        config: PathBuf,
+    },
 }
 
 pub fn main() -> anyhow::Result<()> {
@@ -58,6 +63,12 @@ pub fn main_from(
             let report = crate::verify(&Config::load(&config)?)?;
             println!("{}", serde_json::to_string_pretty(&report)?);
             anyhow::ensure!(report.is_clean(), "the hub's data does not check out");
+            Ok(())
+        }
+        Cmd::FeedStats { config } => {
+            let storage = crate::storage::SledHubStore::open(&Config::load(&config)?.data_dir)?;
+            let stats = crate::routes::feed_stats(&storage)?;
+            println!("{}", serde_json::to_string_pretty(&stats)?);
             Ok(())
         }
         Cmd::Run {

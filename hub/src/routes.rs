@@ -107,6 +107,77 @@ impl Routes {
     }
 }
 
+/// What the feed sends each store, routed, next to what it would send if every store got every
+/// other store's entries (`hub feed-stats`; BENCHMARKS.md).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct FeedStats {
+    pub feed_entries: u64,
+    pub stores: u64,
+    pub members_followed: u64,
+    /// Per store, on average and at the store that gets the most.
+    pub routed_entries_mean: u64,
+    pub routed_entries_max: u64,
+    pub routed_bytes_mean: u64,
+    pub routed_bytes_max: u64,
+    pub broadcast_entries_mean: u64,
+    pub broadcast_bytes_mean: u64,
+}
+
+/// Counts, for every store that wrote to the feed, the records the routed feed sends it (live
+/// or as a member's history: with the follows as they are now) and those a broadcast would.
+pub fn feed_stats(storage: &dyn HubStore) -> Result<FeedStats, HubStoreError> {
+    let routes = Routes::load(storage)?;
+    let mut stores: HashMap<StoreId, (u64, u64)> = HashMap::new();
+    let (mut total_entries, mut total_bytes) = (0u64, 0u64);
+    // Each record counted once per store; the feed is read in chunks.
+    let mut records = Vec::new();
+    let mut next = 1;
+    loop {
+        let chunk = storage.feed(next, 4096)?;
+        let Some((last, _)) = chunk.last() else {
+            break;
+        };
+        next = last + 1;
+        for (position, record) in chunk {
+            stores.entry(record.origin.clone()).or_default();
+            total_entries += 1;
+            total_bytes += record.entry.len() as u64;
+            records.push((position, record.origin, record.entry.len() as u64));
+        }
+    }
+    stores.remove(&StoreId::hq());
+    let mut own: HashMap<StoreId, (u64, u64)> = HashMap::new();
+    for (_, origin, len) in &records {
+        let o = own.entry(origin.clone()).or_default();
+        o.0 += 1;
+        o.1 += len;
+    }
+    for (store, routed) in stores.iter_mut() {
+        for (position, origin, len) in &records {
+            if origin != store && routes.reaches(store, *position) {
+                routed.0 += 1;
+                routed.1 += len;
+            }
+        }
+    }
+    let n = stores.len().max(1) as u64;
+    let broadcast: (u64, u64) = stores.keys().fold((0, 0), |acc, store| {
+        let (e, b) = own.get(store).copied().unwrap_or_default();
+        (acc.0 + total_entries - e, acc.1 + total_bytes - b)
+    });
+    Ok(FeedStats {
+        feed_entries: total_entries,
+        stores: stores.len() as u64,
+        members_followed: routes.follow_count() as u64,
+        routed_entries_mean: stores.values().map(|r| r.0).sum::<u64>() / n,
+        routed_entries_max: stores.values().map(|r| r.0).max().unwrap_or(0),
+        routed_bytes_mean: stores.values().map(|r| r.1).sum::<u64>() / n,
+        routed_bytes_max: stores.values().map(|r| r.1).max().unwrap_or(0),
+        broadcast_entries_mean: broadcast.0 / n,
+        broadcast_bytes_mean: broadcast.1 / n,
+    })
+}
+
 /// Makes `store` a follower of `members` (durably first) and reads each one's history up to
 /// `durable` (the feed length already flushed), without the store's own records: what
 /// `HubSession::backfill` sends. Storage reads block: call it off the async threads.

@@ -18,6 +18,7 @@ const T = {
     change: "找零", receipt: "打印小票", top_up: "储值充值", offer: "活动", no_offer: "不参加活动",
     top_up_button: "充值", topped_up: "充值成功，储值余额", need_member: "请先查找会员",
     member_password: "支付密码", role_cashier: "收银员", role_manager: "店长",
+    wallet_partial: "本店尚未取到该会员在其他门店的记录：余额可能不全，暂不能用储值支付",
     role_hq_admin: "总部管理员", role_auditor: "审计", items: "商品结账", scan: "扫码 / 商品编码",
     add: "加入", clear_basket: "清空", hold: "挂单", recall: "取单", product: "商品", qty: "数量",
     unit_price: "单价", steps: "优惠", line_net: "小计", subtotal: "原价", discount: "优惠",
@@ -44,6 +45,7 @@ const T = {
     entries: "entries", logout: "Log out", login: "Staff login", staff_id: "Staff ID",
     password: "Password / PIN", login_button: "Log in", member: "Member", phone: "Phone",
     find_by: "Phone / card / name", find: "Find", stored_value: "Stored value",
+    wallet_partial: "This store has not yet had this member's records from other stores: the balance may be short, and stored value cannot pay yet",
     principal: "principal", bonus: "bonus", points: "Points", clear_member: "No member",
     member_page: "Member page", not_found: "No such member. Register:", name: "Name",
     register: "Register", checkout: "Checkout", amount: "Amount (CNY)",
@@ -233,6 +235,7 @@ async function showMember(m) {
     $("member-principal").textContent = yuan(w.data.stored_value.principal);
     $("member-bonus").textContent = yuan(w.data.stored_value.bonus);
     $("member-points").textContent = w.data.points.balance;
+    $("member-partial").hidden = w.data.whole !== false;
     member.wallet = w.data;
   }
   await loadCoupons();

@@ -432,6 +432,9 @@ fn replay(options: ops::replay::Options) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let (slice, o, differences) = ops::replay::run(&options)?;
     let wall = started.elapsed().as_secs_f64();
+    // What the routed feed sent each store, next to a broadcast (the processes have stopped).
+    let feed =
+        hub::routes::feed_stats(&hub::storage::SledHubStore::open(&options.dir.join("hub"))?)?;
     println!(
         "replayed {} to {}: {} stores, {} baskets, {} lines, {} yuan ({} rows of the period at \
          other stores left out; {} lines of quantity 0 sold as one unit)",
@@ -503,6 +506,49 @@ fn replay(options: ops::replay::Options) -> anyhow::Result<()> {
             "0 differences"
         },
         differences.is_empty() && (wall <= 60.0 || (options.to - options.from).num_days() < 364),
+    )
+    .record()?;
+    let days = ((options.to - options.from).num_days() + 1).max(1) as u64;
+    let per_day = |n: u64| n / days;
+    println!(
+        "feed per store and day: {} entries, {} bytes routed (the store sent the most: {} \
+         entries, {} bytes); a broadcast feed: {} entries, {} bytes ({} members followed, over \
+         all stores)",
+        per_day(feed.routed_entries_mean),
+        per_day(feed.routed_bytes_mean),
+        per_day(feed.routed_entries_max),
+        per_day(feed.routed_bytes_max),
+        per_day(feed.broadcast_entries_mean),
+        per_day(feed.broadcast_bytes_mean),
+        feed.members_followed
+    );
+    bench::Figure::new(
+        format!(
+            "feed a store receives per day of the replay, {} stores (mean; the busiest)",
+            slice.stores.len()
+        ),
+        format!(
+            "{} entries, {} KB; {} entries, {} KB",
+            per_day(feed.routed_entries_mean),
+            per_day(feed.routed_bytes_mean) / 1024,
+            per_day(feed.routed_entries_max),
+            per_day(feed.routed_bytes_max) / 1024
+        ),
+    )
+    .baseline(
+        format!(
+            "{} entries, {} KB a broadcast feed, same run",
+            per_day(feed.broadcast_entries_mean),
+            per_day(feed.broadcast_bytes_mean) / 1024
+        ),
+        bench::ratio(
+            feed.routed_bytes_mean as f64,
+            feed.broadcast_bytes_mean.max(1) as f64,
+        ),
+    )
+    .goal(
+        "no more than a broadcast (and within 2× from 20 to 457 stores: BENCHMARKS.md)",
+        feed.routed_bytes_mean <= feed.broadcast_bytes_mean,
     )
     .record()?;
     if differences.is_empty() {
