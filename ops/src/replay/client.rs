@@ -11,15 +11,22 @@ pub(super) fn new_agent() -> ureq::Agent {
     )
 }
 
-/// Sends a request until it gets an answer (a transport error or 503 is retried with the same
-/// idempotency key); returns the status and the JSON body.
+/// How long a request is tried again while the store does not answer (a chain of hundreds of
+/// processes starting on two cores keeps some busy for a while).
+const RETRY_FOR: Duration = Duration::from_secs(120);
+
+/// Sends a request until it gets an answer: a transport error or 503 is retried with the same
+/// idempotency key (every request that writes carries one, so a retry is safe) for up to
+/// `RETRY_FOR`, waiting longer each time; then fails naming the request, the tries and the
+/// last error. Returns the status and the JSON body.
 pub(super) fn send(
     agent: &ureq::Agent,
     url: &str,
     key: Option<&str>,
     body: Option<&Value>,
 ) -> anyhow::Result<(u16, Value)> {
-    let mut tries = 0;
+    let started = Instant::now();
+    let mut tries = 0u32;
     loop {
         tries += 1;
         let answer = match body {
@@ -35,7 +42,7 @@ pub(super) fn send(
             }
             None => agent.get(url).call(),
         };
-        match answer {
+        let last = match answer {
             Ok(mut r) if r.status().as_u16() != 503 => {
                 let status = r.status().as_u16();
                 let text = r.body_mut().read_to_string()?;
@@ -44,10 +51,22 @@ pub(super) fn send(
                     serde_json::from_str(&text).unwrap_or(Value::String(text)),
                 ));
             }
-            Ok(_) | Err(_) if tries < 20 => std::thread::sleep(Duration::from_millis(250)),
-            Ok(r) => anyhow::bail!("{url}: {}", r.status()),
-            Err(e) => return Err(e).with_context(|| url.to_owned()),
-        }
+            Ok(r) => format!("answered {}", r.status()),
+            // Some transport errors print as nothing: their debug form says what they are.
+            Err(e) => match e.to_string() {
+                text if text.trim().is_empty() => format!("{e:?}"),
+                text => text,
+            },
+        };
+        anyhow::ensure!(
+            started.elapsed() < RETRY_FOR,
+            "{} {url}{}: no answer after {tries} tries in {} s; the last: {last}",
+            if body.is_some() { "POST" } else { "GET" },
+            key.map(|k| format!(" (idempotency key {k})"))
+                .unwrap_or_default(),
+            started.elapsed().as_secs()
+        );
+        std::thread::sleep(Duration::from_millis(250 << tries.min(3)));
     }
 }
 
