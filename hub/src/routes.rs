@@ -121,13 +121,17 @@ pub struct FeedStats {
     pub routed_bytes_max: u64,
     pub broadcast_entries_mean: u64,
     pub broadcast_bytes_mean: u64,
+    /// Of the routed, per store on average: members' wallet changes (the rest is what every
+    /// store gets: the directory, the catalogue, staff and rules).
+    pub wallet_entries_mean: u64,
+    pub wallet_bytes_mean: u64,
 }
 
 /// Counts, for every store that wrote to the feed, the records the routed feed sends it (live
 /// or as a member's history: with the follows as they are now) and those a broadcast would.
 pub fn feed_stats(storage: &dyn HubStore) -> Result<FeedStats, HubStoreError> {
     let routes = Routes::load(storage)?;
-    let mut stores: HashMap<StoreId, (u64, u64)> = HashMap::new();
+    let mut stores: HashMap<StoreId, (u64, u64, u64, u64)> = HashMap::new();
     let (mut total_entries, mut total_bytes) = (0u64, 0u64);
     // Each record counted once per store; the feed is read in chunks.
     let mut records = Vec::new();
@@ -157,6 +161,10 @@ pub fn feed_stats(storage: &dyn HubStore) -> Result<FeedStats, HubStoreError> {
             if origin != store && routes.reaches(store, *position) {
                 routed.0 += 1;
                 routed.1 += len;
+                if routes.routes[(*position - 1) as usize].member.is_some() {
+                    routed.2 += 1;
+                    routed.3 += len;
+                }
             }
         }
     }
@@ -175,6 +183,8 @@ pub fn feed_stats(storage: &dyn HubStore) -> Result<FeedStats, HubStoreError> {
         routed_bytes_max: stores.values().map(|r| r.1).max().unwrap_or(0),
         broadcast_entries_mean: broadcast.0 / n,
         broadcast_bytes_mean: broadcast.1 / n,
+        wallet_entries_mean: stores.values().map(|r| r.2).sum::<u64>() / n,
+        wallet_bytes_mean: stores.values().map(|r| r.3).sum::<u64>() / n,
     })
 }
 

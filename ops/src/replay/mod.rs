@@ -183,9 +183,12 @@ pub fn replay(
             )
         })?;
         for household in last_at.values() {
-            let url = format!("{base}/api/v1/members/lookup?phone={}", phone(*household));
+            // A search, not a lookup: a till's lookup meets the member, and the store would
+            // follow them (the routed feed) without their ever shopping there.
+            let url = format!("{base}/api/v1/members/search?q={}", phone(*household));
             wait_for("every member at every store", 120, || {
-                Ok(send(&agent, &url, None, None)?.0 == 200)
+                let (status, found) = send(&agent, &url, None, None)?;
+                Ok(status == 200 && found["members"].as_array().is_some_and(|m| !m.is_empty()))
             })?;
         }
     }
