@@ -98,6 +98,18 @@ pub fn to_announce(store: &dyn Store) -> Result<Vec<MemberId>, StoreError> {
     Ok(out)
 }
 
+/// The members to tell headquarters of that `told` (those told in this session) does not hold
+/// yet, added to it: what the uplink (and the simulator's) sends as `StoreMsg::Follow`.
+pub fn untold(
+    store: &dyn Store,
+    told: &mut std::collections::HashSet<MemberId>,
+) -> Result<Vec<MemberId>, StoreError> {
+    Ok(to_announce(store)?
+        .into_iter()
+        .filter(|m| told.insert(*m))
+        .collect())
+}
+
 /// Every followed member is whole: headquarters does not route (an older hub sends every
 /// store everything).
 pub fn all_whole(store: &dyn Store, ov: &mut Overlay<'_>) -> Result<(), StoreError> {

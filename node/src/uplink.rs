@@ -229,11 +229,7 @@ impl Uplink {
                 Ok(())
             }
             Some(true) => {
-                let members: Vec<_> = crate::follow::to_announce(self.views.store())?
-                    .into_iter()
-                    .filter(|m| told.insert(*m))
-                    .collect();
-                session.follow(&members);
+                session.follow(&crate::follow::untold(self.views.store(), told)?);
                 Ok(())
             }
         }

@@ -188,6 +188,28 @@ pub fn register(c: &Client, key: &str, name: &str, phone: &str) -> String {
     answer.body["member_id"].as_str().unwrap().to_owned()
 }
 
+/// Tops `member` up by `yuan` (e.g. "100.00") at the till `c`; returns the wallet answered.
+pub fn top_up(c: &Client, key: &str, member: &str, yuan: &str) -> Value {
+    let answer = c.post(
+        &format!("/api/v1/members/{member}/top-ups"),
+        Some(key),
+        &json!({"amount": {"amount": yuan}}).to_string(),
+    );
+    assert_eq!(answer.status, 201, "{:?}", answer.body);
+    answer.body
+}
+
+/// Sets `member`'s payment password at the till `c`.
+pub fn set_password(c: &Client, key: &str, member: &str, password: &str) {
+    let answer = c.put_as(
+        &format!("/api/v1/members/{member}/password"),
+        key,
+        None,
+        &json!({"password": password}).to_string(),
+    );
+    assert_eq!(answer.status, 201, "{:?}", answer.body);
+}
+
 /// Rings up `count` quick sales of 9.90 with keys `<prefix>-<n>`.
 pub fn sell(c: &Client, prefix: &str, count: usize) {
     for n in 0..count {

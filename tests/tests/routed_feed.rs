@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
 use serde_json::{Value, json};
-use tests::chain::{Chain, register, wait_online};
+use tests::chain::{Chain, register, set_password, top_up, wait_online};
 use tests::{Client, bins, eventually};
 
 fn pay(c: &Client, key: &str, member: &str, password: &str) -> (u16, Value) {
@@ -30,19 +30,8 @@ fn a_store_that_first_meets_a_member_while_cut_off_takes_their_stored_value_only
     wait_online(&[&a.client, &b.client]);
 
     let member = register(&a.client, "reg-a-0001", "吴九", "13912340009");
-    let topped = a.client.post(
-        &format!("/api/v1/members/{member}/top-ups"),
-        Some("topup-a-0001"),
-        &json!({"amount": {"amount": "100.00"}}).to_string(),
-    );
-    assert_eq!(topped.status, 201, "{:?}", topped.body);
-    let set = a.client.put_as(
-        &format!("/api/v1/members/{member}/password"),
-        "pw-a-0001",
-        None,
-        &json!({"password": "246810"}).to_string(),
-    );
-    assert_eq!(set.status, 201, "{:?}", set.body);
+    top_up(&a.client, "topup-a-0001", &member, "100.00");
+    set_password(&a.client, "pw-a-0001", &member, "246810");
     // The directory reaches S002 (a search does not meet the member: nothing is followed).
     eventually(30, "the member in S002's directory", || {
         let found = b.client.get("/api/v1/members/search?q=0009").body;

@@ -1025,19 +1025,8 @@ fn wrong_payment_passwords_lock_the_member_at_every_store_and_after_a_restart() 
     let (a, b) = (chain.node("S001"), chain.node("S002"));
     wait_online(&[&a.client, &b.client]);
     let member = register(&a.client, "reg-a-0001", "周八", "13912340007");
-    let topped = a.client.post(
-        &format!("/api/v1/members/{member}/top-ups"),
-        Some("topup-a-0001"),
-        &json!({"amount": {"amount": "100.00"}}).to_string(),
-    );
-    assert_eq!(topped.status, 201, "{:?}", topped.body);
-    let set = a.client.put_as(
-        &format!("/api/v1/members/{member}/password"),
-        "pw-a-0001",
-        None,
-        &json!({"password": "135790"}).to_string(),
-    );
-    assert_eq!(set.status, 201, "{:?}", set.body);
+    tests::chain::top_up(&a.client, "topup-a-0001", &member, "100.00");
+    tests::chain::set_password(&a.client, "pw-a-0001", &member, "135790");
     let pay_with = |client: &Client, key: &str, pw: &str| {
         let body = json!({"member_id": member, "amount": {"amount": "1.00"},
                           "pay_with": "stored_value", "password": pw});

@@ -110,7 +110,11 @@ pub(super) async fn get_wallet(State(app): St, Path(raw): Path<String>) -> AppRe
     }
     // A member met here for the first time: their history comes from headquarters first (at
     // most a few seconds online); offline the wallet shown says it may be short.
-    let whole = super::follow::ensure_whole(&app, id).await.is_ok();
+    let whole = match super::follow::ensure_whole(&app, id).await {
+        Ok(()) => true,
+        Err(e) if e.code == Code::MemberNotHere => false,
+        Err(e) => return Err(e),
+    };
     let mut out = WalletOut::new(id, app.summary(&id)?, None);
     out.whole = whole;
     Ok(axum::Json(out).into_response())

@@ -25,12 +25,7 @@ impl Sim {
                 s.journal.flush().unwrap();
             }
             Some(true) => {
-                let members: Vec<MemberId> = node::follow::to_announce(&*s.mem)
-                    .unwrap()
-                    .into_iter()
-                    .filter(|m| s.told.insert(*m))
-                    .collect();
-                session.follow(&members);
+                session.follow(&node::follow::untold(&*s.mem, &mut s.told).unwrap());
             }
         }
     }
