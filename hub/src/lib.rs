@@ -16,6 +16,7 @@ pub mod first_admin;
 pub mod http;
 pub mod ingest;
 pub mod routes;
+pub mod segments;
 pub mod server;
 pub mod storage;
 pub mod tls;

@@ -471,6 +471,15 @@ pub fn apply_entry(ov: &mut Overlay<'_>, entry: &Entry) -> Result<(), ViewError>
             }
             Ok(())
         }
+        // Templates and campaigns, so the till can show where a member's coupon came from.
+        Payload::Marketing { .. } => {
+            if let Some(why) =
+                protocol::project::marketing::apply(ov, entry).map_err(ViewError::Inventory)?
+            {
+                tracing::warn!(origin = %entry.origin, seq = entry.seq, %why, "marketing change skipped");
+            }
+            Ok(())
+        }
         Payload::Staff { .. } | Payload::StaffCredentials { .. } => {
             if let Some(why) =
                 protocol::project::staff::apply(ov, entry).map_err(ViewError::Inventory)?
@@ -849,7 +858,7 @@ impl RebuildReport {
 /// compares the result with the views on disk.
 /// The shape of the views. Bumped whenever what a view stores, or how an entry changes it,
 /// changes; a store whose views another version wrote rebuilds them from its log on open.
-pub const VIEWS_VERSION: u32 = 11;
+pub const VIEWS_VERSION: u32 = 12;
 
 /// Rebuilds the views from the log and the feed records when they were written by another
 /// version of this software (or none), so an upgrade never reads a view it cannot decode.

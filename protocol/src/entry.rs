@@ -175,6 +175,11 @@ pub enum Payload {
     /// member's key (`crate::seal`) and what it kept of their person; the entries that hold their
     /// sealed profile stay, unreadable, so every hash chain still verifies.
     MemberErased { member_id: MemberId },
+    /// 营销: headquarters' coupon templates, segments and campaigns, and what each run of a
+    /// campaign did (`crate::campaign`); its coupons are `WalletEvent::CampaignCoupon` entries.
+    Marketing {
+        change: crate::campaign::MarketingChange,
+    },
 }
 
 impl Payload {

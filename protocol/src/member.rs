@@ -67,6 +67,10 @@ pub struct Profile {
     pub home_store: StoreId,
     pub join_date: NaiveDate,
     pub referrer: Option<MemberId>,
+    /// 营销同意: the member agreed to marketing messages (PIPL: asked for, never assumed;
+    /// transactional notices do not need it).
+    #[serde(default)]
+    pub marketing_consent: bool,
 }
 
 /// A partial edit. `None` leaves a field alone; for nullable fields `Some(None)` clears it.
@@ -83,6 +87,8 @@ pub struct ProfilePatch {
     pub tier: Option<String>,
     pub custom_set: BTreeMap<String, String>,
     pub custom_remove: Vec<String>,
+    #[serde(default)]
+    pub marketing_consent: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -503,6 +509,7 @@ impl MemberDoc {
             notes: Some(p.notes.clone()),
             tier: Some(p.tier.clone()),
             custom_set: p.custom.clone(),
+            marketing_consent: Some(p.marketing_consent),
             ..ProfilePatch::default()
         };
         self.write_patch(&patch)
@@ -514,6 +521,8 @@ impl MemberDoc {
         self.put_text("notes", p.notes.as_deref())?;
         self.put_text("tier", p.tier.as_deref())?;
         self.put_text("gender", p.gender.map(Gender::as_str))?;
+        let consent = |yes: bool| if yes { "yes" } else { "no" };
+        self.put_text("consent", p.marketing_consent.map(consent))?;
         if let Some(card) = &p.card_no {
             self.put_optional("card_no", card.as_ref().map(|c| c.to_string()))?;
         }
@@ -614,6 +623,7 @@ impl MemberDoc {
                 .map(|r| MemberId::parse(&r))
                 .transpose()
                 .map_err(damaged)?,
+            marketing_consent: self.string("consent").as_deref() == Some("yes"),
         })
     }
 }
@@ -695,6 +705,7 @@ pub(crate) mod tests {
             home_store: StoreId::parse(store).unwrap(),
             join_date: NaiveDate::from_ymd_opt(2026, 11, 23).unwrap(),
             referrer: None,
+            marketing_consent: false,
         }
     }
 

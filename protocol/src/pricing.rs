@@ -89,6 +89,82 @@ pub enum Coupon {
     Experience { sku: Sku },
 }
 
+impl Coupon {
+    /// Refuses an offer no till could honour: nothing off, more off than the spend it needs
+    /// (满5减10 would make a 6.00 basket free: a coupon with no threshold is a 代金券), a
+    /// percentage outside (0, 100], a negative cap, an amount over a million yuan.
+    pub fn check(&self) -> Result<(), String> {
+        let fen_ok = |f: &Fen| (0..=OFFER_FEN_MAX).contains(&f.0);
+        let amounts = "amounts are 0 to 1,000,000.00 yuan";
+        match self {
+            Coupon::AmountOff { threshold, off } => {
+                if !fen_ok(threshold) || !fen_ok(off) {
+                    return Err(amounts.into());
+                }
+                if off.0 <= 0 || off.0 >= threshold.0 {
+                    return Err(format!(
+                        "满减 takes off more than 0 and less than its threshold ({threshold}): {off}"
+                    ));
+                }
+            }
+            Coupon::PercentOff {
+                percent,
+                threshold,
+                cap,
+            } => {
+                if *percent <= Decimal::ZERO || *percent > Decimal::ONE_HUNDRED {
+                    return Err(format!(
+                        "折扣券 percent is over 0 and at most 100: {percent}"
+                    ));
+                }
+                if !fen_ok(threshold) || cap.as_ref().is_some_and(|c| !fen_ok(c)) {
+                    return Err(format!("{amounts}; a cap is not negative"));
+                }
+            }
+            Coupon::Voucher { value, threshold } => {
+                if !fen_ok(value) || !fen_ok(threshold) || value.0 <= 0 {
+                    return Err(format!("代金券 value is over 0; {amounts}"));
+                }
+            }
+            Coupon::Experience { .. } => {}
+        }
+        Ok(())
+    }
+}
+
+/// The most a coupon takes off or asks for, in fen (a million yuan).
+pub const OFFER_FEN_MAX: i64 = 100_000_000;
+
+/// The goods a coupon applies to (适用商品): products by SKU and whole categories. Empty: every
+/// line that accepts discounts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CouponScope {
+    #[serde(default)]
+    pub skus: std::collections::BTreeSet<Sku>,
+    #[serde(default)]
+    pub categories: std::collections::BTreeSet<String>,
+}
+
+impl CouponScope {
+    pub fn is_empty(&self) -> bool {
+        self.skus.is_empty() && self.categories.is_empty()
+    }
+
+    /// Whether a line of `sku` in `category` is one the coupon applies to.
+    pub fn covers(&self, sku: &Sku, category: &str) -> bool {
+        self.is_empty() || self.skus.contains(sku) || self.categories.contains(category)
+    }
+}
+
+/// A coupon as a sale redeems it: its offer, the goods it applies to, and whether it stacks
+/// with member discounts (`None`: the chain's rule).
+#[derive(Debug, Clone, Copy)]
+pub struct Redeemed<'a> {
+    pub offer: &'a Coupon,
+    pub scope: &'a CouponScope,
+    pub stacks: Option<bool>,
+}
+
 /// What the chain decides about discounts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PricingRules {
@@ -333,14 +409,6 @@ impl Working {
         }
     }
 
-    fn eligible(&self) -> i64 {
-        self.lines
-            .iter()
-            .filter(|l| l.discountable)
-            .map(|l| l.net.0)
-            .sum()
-    }
-
     fn due(&self) -> i64 {
         self.lines.iter().map(|l| l.net.0).sum()
     }
@@ -353,6 +421,25 @@ pub fn price(
     bundles: &[BundleOffer],
     member: Option<&MemberTerms>,
     coupon: Option<&Coupon>,
+    points: u64,
+    rules: &PricingRules,
+) -> Result<Priced, PricingError> {
+    let everything = CouponScope::default();
+    let coupon = coupon.map(|offer| Redeemed {
+        offer,
+        scope: &everything,
+        stacks: None,
+    });
+    price_redeeming(lines, bundles, member, coupon, points, rules)
+}
+
+/// `price`, with a coupon that may apply to some goods only and carry its own stacking rule
+/// (a campaign's coupon, `crate::campaign`).
+pub fn price_redeeming(
+    lines: &[Line],
+    bundles: &[BundleOffer],
+    member: Option<&MemberTerms>,
+    coupon: Option<Redeemed<'_>>,
     points: u64,
     rules: &PricingRules,
 ) -> Result<Priced, PricingError> {
@@ -421,7 +508,10 @@ pub fn price(
         }
     }
     let mut points_used = 0;
-    let member_discounts = coupon.is_none() || rules.coupon_stacks_with_member_discounts;
+    let member_discounts = coupon.is_none_or(|c| {
+        c.stacks
+            .unwrap_or(rules.coupon_stacks_with_member_discounts)
+    });
     for step in &rules.order {
         match step {
             Step::Special => {
@@ -538,8 +628,20 @@ fn apply_bundles(w: &mut Working, lines: &[Line], bundles: &[BundleOffer]) {
     }
 }
 
-fn apply_coupon(w: &mut Working, coupon: &Coupon) -> Result<(), PricingError> {
-    let eligible = w.eligible();
+fn apply_coupon(w: &mut Working, coupon: Redeemed<'_>) -> Result<(), PricingError> {
+    let scope = coupon.scope;
+    let discountable = |l: &PricedLine| l.discountable && scope.covers(&l.sku, &l.category);
+    let eligible: i64 = w
+        .lines
+        .iter()
+        .filter(|l| discountable(l))
+        .map(|l| l.net.0)
+        .sum();
+    if eligible == 0 && !scope.is_empty() {
+        return Err(PricingError::CouponNotApplicable(
+            "nothing in the basket is among the goods the coupon applies to".into(),
+        ));
+    }
     let threshold_met = |threshold: Fen| {
         if eligible < threshold.0 {
             Err(PricingError::CouponThreshold {
@@ -550,8 +652,7 @@ fn apply_coupon(w: &mut Working, coupon: &Coupon) -> Result<(), PricingError> {
             Ok(())
         }
     };
-    let discountable = |l: &PricedLine| l.discountable;
-    match coupon {
+    match coupon.offer {
         Coupon::AmountOff { threshold, off } => {
             threshold_met(*threshold)?;
             let note = format!("满{}减{}", yuan(threshold.0), yuan(off.0));
@@ -645,6 +746,9 @@ fn apply_points(
 fn gcd(a: u64, b: u64) -> u64 {
     if b == 0 { a.max(1) } else { gcd(b, a % b) }
 }
+
+mod offer;
+pub use offer::OfferForm;
 
 #[cfg(test)]
 #[allow(clippy::inconsistent_digit_grouping)]

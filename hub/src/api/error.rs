@@ -48,11 +48,14 @@ pub enum Code {
     SessionRevoked,
     RoleForbidden,
     Unavailable,
+    InvalidMarketing,
+    MarketingNotFound,
+    MarketingClosed,
 }
 
 impl Code {
     /// Every code, for the catalogue's own test and the documentation.
-    pub const ALL: [Code; 38] = [
+    pub const ALL: [Code; 41] = [
         Code::InvalidRequest,
         Code::InvalidQuery,
         Code::InvalidId,
@@ -91,6 +94,9 @@ impl Code {
         Code::SessionRevoked,
         Code::RoleForbidden,
         Code::Unavailable,
+        Code::InvalidMarketing,
+        Code::MarketingNotFound,
+        Code::MarketingClosed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -133,6 +139,9 @@ impl Code {
             Code::SessionRevoked => "session_revoked",
             Code::RoleForbidden => "role_forbidden",
             Code::Unavailable => "unavailable",
+            Code::InvalidMarketing => "invalid_marketing",
+            Code::MarketingNotFound => "marketing_not_found",
+            Code::MarketingClosed => "marketing_closed",
         }
     }
 
@@ -153,6 +162,7 @@ impl Code {
             | Code::InvalidPassword
             | Code::InvalidRules
             | Code::InvalidCommissionRules
+            | Code::InvalidMarketing
             | Code::HoldTooShort => StatusCode::UNPROCESSABLE_ENTITY,
             Code::NotFound
             | Code::UnknownStore
@@ -160,12 +170,14 @@ impl Code {
             | Code::UnknownBarcode
             | Code::MemberNotFound
             | Code::TransferNotFound
+            | Code::MarketingNotFound
             | Code::NotOnHold => StatusCode::NOT_FOUND,
             Code::DuplicateBarcode
             | Code::TransferNotAllowed
             | Code::AlreadyOnHold
             | Code::StoreOnline
             | Code::StoreFenced
+            | Code::MarketingClosed
             | Code::NotErasable => StatusCode::CONFLICT,
             Code::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Code::HostNotAllowed => StatusCode::MISDIRECTED_REQUEST,
@@ -221,6 +233,9 @@ impl Code {
             Code::SessionRevoked => "您的账号权限已变更，请重新登录",
             Code::RoleForbidden => "当前岗位无权进行此操作",
             Code::Unavailable => "系统暂不可用，请稍后重试",
+            Code::InvalidMarketing => "营销设置填写不正确",
+            Code::MarketingNotFound => "券模板、人群或营销活动不存在",
+            Code::MarketingClosed => "券模板或营销活动已停用或已过期",
         }
     }
 

@@ -29,6 +29,7 @@ mod catalogue;
 mod doc;
 mod error;
 pub(crate) mod login;
+mod marketing;
 mod members;
 mod money;
 mod privacy;
@@ -134,6 +135,27 @@ pub fn router(
             post(transfers::transfer_step),
         )
         .route("/api/v1/settlement", get(money::settlement))
+        .route("/api/v1/marketing", get(marketing::overview))
+        .route(
+            "/api/v1/marketing/templates",
+            axum::routing::put(marketing::put_template),
+        )
+        .route(
+            "/api/v1/marketing/segments",
+            axum::routing::put(marketing::put_segment),
+        )
+        .route(
+            "/api/v1/marketing/segments/count",
+            post(marketing::count_segment),
+        )
+        .route(
+            "/api/v1/marketing/campaigns",
+            axum::routing::put(marketing::put_campaign),
+        )
+        .route(
+            "/api/v1/marketing/campaigns/{id}/run",
+            post(marketing::run_campaign),
+        )
         .fallback(|| async { Code::NotFound.answer("no such route") })
         .layer(axum::middleware::from_fn_with_state(
             hq.clone(),

@@ -117,8 +117,9 @@ impl Directory {
             let staff = protocol::project::staff::apply(&mut views, entry)?;
             let rules = protocol::project::commission::apply(&mut views, entry)?;
             let chain = protocol::project::rules::apply(&mut views, entry)?;
+            let marketing = protocol::project::marketing::apply(&mut views, entry)?;
             protocol::reports::apply(&mut views, entry, &StoreCalendar::default())?;
-            Ok(why.or(staff).or(rules).or(chain))
+            Ok(why.or(staff).or(rules).or(chain).or(marketing))
         });
         self.views = views.writes;
         if let Some(why) = applied.map_err(IngestError::Storage)? {
@@ -146,6 +147,7 @@ impl Directory {
                 return self.erase(storage, member_id);
             }
             Payload::QuickSale(_)
+            | Payload::Marketing { .. }
             | Payload::Sale { .. }
             | Payload::Wallet { .. }
             | Payload::Return { .. }

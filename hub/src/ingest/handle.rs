@@ -40,6 +40,17 @@ enum Command {
         by: StaffId,
         reply: oneshot::Sender<Result<(), HqWriteError>>,
     },
+    Marketing {
+        change: protocol::campaign::MarketingChange,
+        by: StaffId,
+        reply: oneshot::Sender<Result<(), MarketingRefused>>,
+    },
+    RunCampaign {
+        id: String,
+        targets: Vec<(MemberId, StoreId)>,
+        by: StaffId,
+        reply: oneshot::Sender<Result<protocol::campaign::Run, MarketingRefused>>,
+    },
     Ingest {
         store: StoreId,
         entries: Vec<Sealed>,
@@ -64,6 +75,7 @@ impl Command {
     fn entries(&self) -> usize {
         match self {
             Command::Ingest { entries, .. } => entries.len(),
+            Command::RunCampaign { targets, .. } => targets.len(),
             _ => 1,
         }
     }
@@ -139,6 +151,32 @@ impl IngestHandle {
     ) -> Result<Result<(), HqWriteError>, IngestError> {
         self.ask(|reply| Command::HqWrite { write, by, reply })
             .await
+    }
+
+    /// Publishes a coupon template, segment or campaign (answered once durable).
+    pub async fn publish_marketing(
+        &self,
+        change: protocol::campaign::MarketingChange,
+        by: StaffId,
+    ) -> Result<Result<(), MarketingRefused>, IngestError> {
+        self.ask(|reply| Command::Marketing { change, by, reply })
+            .await
+    }
+
+    /// Runs a campaign over the members its segment found (answered once durable).
+    pub async fn run_campaign(
+        &self,
+        id: String,
+        targets: Vec<(MemberId, StoreId)>,
+        by: StaffId,
+    ) -> Result<Result<protocol::campaign::Run, MarketingRefused>, IngestError> {
+        self.ask(|reply| Command::RunCampaign {
+            id,
+            targets,
+            by,
+            reply,
+        })
+        .await
     }
 
     /// Headquarters takes a transfer step: a request (`id` none), approve, reject, or ask the
@@ -292,6 +330,8 @@ pub fn spawn(
                 let mut written = Vec::new();
                 let mut stepped = Vec::new();
                 let mut staffed = Vec::new();
+                let mut published = Vec::new();
+                let mut ran = Vec::new();
                 for command in group.drain(..) {
                     match command {
                         Command::Ingest {
@@ -332,6 +372,17 @@ pub fn spawn(
                         }
                         Command::HqWrite { write, by, reply } => {
                             staffed.push((reply, ingest.hq_write(write, &by)));
+                        }
+                        Command::Marketing { change, by, reply } => {
+                            published.push((reply, ingest.publish_marketing(change, &by)));
+                        }
+                        Command::RunCampaign {
+                            id,
+                            targets,
+                            by,
+                            reply,
+                        } => {
+                            ran.push((reply, ingest.run_campaign(&id, &targets, &by)));
                         }
                         Command::Link { store, up, log_len } => {
                             ingest.link(&store, up);
@@ -386,6 +437,12 @@ pub fn spawn(
                     let _ = reply.send(result);
                 }
                 for (reply, result) in staffed {
+                    let _ = reply.send(result);
+                }
+                for (reply, result) in published {
+                    let _ = reply.send(result);
+                }
+                for (reply, result) in ran {
                     let _ = reply.send(result);
                 }
                 // Answers go after the flush that made a grant durable, before the feed that

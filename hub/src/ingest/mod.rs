@@ -173,6 +173,7 @@ mod directory;
 mod fence;
 mod handle;
 mod hq;
+mod marketing;
 mod rights;
 #[cfg(test)]
 mod tests;
@@ -182,6 +183,7 @@ use directory::Directory;
 pub(crate) use directory::HubViews;
 pub use directory::known_change;
 pub use handle::{IngestHandle, Persisting, spawn};
+pub use marketing::MarketingRefused;
 pub use verify::{DERIVED_VERSION, VerifyReport, ensure_current, verify};
 
 /// The hub's write-side state. Used by the ingest thread, and directly (single-threaded) by the
@@ -233,6 +235,7 @@ fn goes_to_feed(entry: &Entry) -> bool {
             | Payload::StaffCredentials { .. }
             | Payload::CommissionRules { .. }
             | Payload::ChainRules { .. }
+            | Payload::Marketing { .. }
     ) || touches_wallet(entry)
 }
 
@@ -260,6 +263,11 @@ fn hq_only(payload: &Payload) -> Option<&'static str> {
         Payload::CommissionRules { .. } => Some("only headquarters sets commission rules"),
         Payload::ChainRules { .. } => Some("only headquarters sets the member rules"),
         Payload::MemberErased { .. } => Some("only headquarters erases a member"),
+        Payload::Marketing { .. }
+        | Payload::Wallet {
+            event: WalletEvent::CampaignCoupon { .. },
+            ..
+        } => Some("only headquarters runs campaigns"),
         _ if reclaims => Some("only headquarters takes back a fenced store's rights"),
         _ => None,
     }

@@ -108,10 +108,13 @@ impl Ingest {
     /// share until the payment reaches headquarters, and a recall in between would take back
     /// what the payment is about to spend.
     pub(super) fn touch(&mut self, entry: &Entry) {
+        // A campaign's coupon is placed where headquarters meant it (the member's home store).
         if let Payload::Wallet {
-            event: WalletEvent::Rights {
-                movement: Movement::Grant,
-            },
+            event:
+                WalletEvent::Rights {
+                    movement: Movement::Grant,
+                }
+                | WalletEvent::CampaignCoupon { .. },
             ..
         } = &entry.payload
         {

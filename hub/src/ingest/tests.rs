@@ -4,7 +4,7 @@ use protocol::member::{Gender, Profile};
 use protocol::wallet::RightsOp;
 use protocol::{Hlc, StaffId, TxId};
 
-fn registration(store: &StoreId, tip: ChainTip, phone: &str) -> Entry {
+pub(super) fn registration(store: &StoreId, tip: ChainTip, phone: &str) -> Entry {
     let profile = Profile {
         name: "会员".into(),
         phone: Phone::parse(phone).unwrap(),
@@ -18,6 +18,7 @@ fn registration(store: &StoreId, tip: ChainTip, phone: &str) -> Entry {
         home_store: store.clone(),
         join_date: chrono_date(),
         referrer: None,
+        marketing_consent: true,
     };
     let (_, change) = MemberDoc::create(store, 1, &profile).unwrap();
     Entry {

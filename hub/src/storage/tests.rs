@@ -23,6 +23,7 @@ fn record(n: u8, name: &str, phone: u32, card: Option<u32>) -> MemberRecord {
             home_store: StoreId::parse("S001").unwrap(),
             join_date: chrono::NaiveDate::from_ymd_opt(2026, 11, 29).unwrap(),
             referrer: None,
+            marketing_consent: false,
         },
     }
 }

@@ -374,10 +374,19 @@ pub(super) async fn list_coupons(
                 Err(protocol::wallet::WalletError::CouponUsed(_)) => "used",
                 Err(_) => "not_valid_today",
             };
+            // Its one use held here: redeemable while headquarters is out of reach.
+            let counter = protocol::wallet::Counter::Uses {
+                card: coupon.clone(),
+            };
+            let held_here = wallet
+                .counters
+                .get(&counter)
+                .is_some_and(|r| r.held(&app.settings.store_id) > 0);
             json!({
-                "coupon_id": coupon, "name": def.name, "offer": def.offer,
+                "coupon_id": coupon, "name": def.name, "offer": def.offer, "held_here": held_here,
                 "valid_from": def.from, "valid_to": def.to, "issued_at": def.issued_at,
-                "state": state,
+                "state": state, "scope": def.scope, "stacks": def.stacks,
+                "campaign": def.campaign.as_ref().map(|(campaign, _)| campaign),
             })
         })
         .collect();

@@ -54,6 +54,9 @@ pub struct NewMemberBody {
     #[serde(default)]
     pub custom: BTreeMap<String, String>,
     pub referrer: Option<String>,
+    /// 营销同意: the member agreed to marketing messages (false unless they said so).
+    #[serde(default)]
+    pub marketing_consent: bool,
 }
 
 #[derive(Deserialize, ToSchema, Default)]
@@ -81,6 +84,8 @@ pub struct MemberPatchBody {
     pub custom_set: BTreeMap<String, String>,
     #[serde(default)]
     pub custom_remove: Vec<String>,
+    /// 营销同意 given (true) or withdrawn (false).
+    pub marketing_consent: Option<bool>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -326,6 +331,7 @@ pub struct MemberOut {
     #[schema(value_type = String, format = Date)]
     pub join_date: NaiveDate,
     pub referrer: Option<String>,
+    pub marketing_consent: bool,
     /// Points balance (积分).
     pub points: i64,
 }
@@ -348,6 +354,7 @@ impl MemberOut {
             home_store: p.home_store.to_string(),
             join_date: p.join_date,
             referrer: p.referrer.map(|r| r.to_string()),
+            marketing_consent: p.marketing_consent,
             points: points.0,
         }
     }

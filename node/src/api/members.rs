@@ -43,6 +43,7 @@ pub(super) async fn register_member(
         tier: b.tier,
         custom: b.custom,
         referrer: b.referrer.as_deref().map(member_id).transpose()?,
+        marketing_consent: b.marketing_consent,
     };
     let reply = app
         .journal
@@ -104,6 +105,7 @@ pub(super) async fn edit_member(
         tier: b.tier,
         custom_set: b.custom_set,
         custom_remove: b.custom_remove,
+        marketing_consent: b.marketing_consent,
     };
     if let Some(tier) = &patch.tier {
         let current = app.views.member(&id)?.map(|m| m.profile.tier);

@@ -213,17 +213,17 @@ pub fn price_basket(
     (lines, coupon, points): (&[BasketLine], Option<&CardId>, u64),
 ) -> Result<(pricing::Priced, Points), Rejection> {
     let offer = match (coupon, member) {
-        (Some(id), Some((_, wallet))) => Some(wallet.usable_coupon(id, today)?.clone()),
+        (Some(id), Some((_, wallet))) => Some(wallet.usable_coupon(id, today)?),
         (Some(id), None) => return Err(WalletError::UnknownCoupon(id.clone()).into()),
         (None, _) => None,
     };
     let terms = member.map(|(m, w)| member_terms(m, w, today, &settings.wallet.points));
     let lines = basket(&Overlay::new(store), &settings.store_id, today, lines)?;
-    let priced = pricing::price(
+    let priced = pricing::price_redeeming(
         &lines,
         &bundles(store)?,
         terms.as_ref(),
-        offer.as_ref(),
+        offer.map(|c| c.redeemed()),
         points,
         &settings.pricing,
     )?;

@@ -25,6 +25,7 @@ pub struct NewMember {
     pub tier: Option<String>,
     pub custom: std::collections::BTreeMap<String, String>,
     pub referrer: Option<MemberId>,
+    pub marketing_consent: bool,
 }
 
 impl NewMember {
@@ -41,6 +42,7 @@ impl NewMember {
             tier: None,
             custom: Default::default(),
             referrer: None,
+            marketing_consent: false,
         }
     }
 }

@@ -173,6 +173,7 @@ mod tests {
             home_store: at.clone(),
             join_date: chrono::NaiveDate::from_ymd_opt(2026, 11, 24).unwrap(),
             referrer: None,
+            marketing_consent: false,
         }
     }
 

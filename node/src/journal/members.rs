@@ -32,6 +32,7 @@ impl Journal {
             home_store: self.settings.store_id.clone(),
             join_date: self.settings.calendar.business_date(now_ms),
             referrer: m.referrer,
+            marketing_consent: m.marketing_consent,
         };
         // A tier other than the chain's first is a discount given: the audit log shows it.
         let first = &self.settings.default_tier;

@@ -529,31 +529,7 @@ fn start_follows(store: &dyn Store, here: &protocol::StoreId) -> Result<(), View
 
 /// A coupon's terms, checked: amounts within a sale's range, a percentage up to 100.
 fn check_offer(offer: &protocol::pricing::Coupon) -> Result<(), Rejection> {
-    use protocol::pricing::Coupon;
-    let fen_ok = |f: &Fen| (0..=100_000_000).contains(&f.0);
-    let ok = match offer {
-        // 满减 takes off less than the spend it needs (满5减10 would make a 6.00 basket free;
-        // a coupon with no threshold is a 代金券).
-        Coupon::AmountOff { threshold, off } => {
-            fen_ok(threshold) && fen_ok(off) && off.0 > 0 && off.0 < threshold.0
-        }
-        Coupon::PercentOff {
-            percent,
-            threshold,
-            cap,
-        } => {
-            *percent > rust_decimal::Decimal::ZERO
-                && *percent <= rust_decimal::Decimal::ONE_HUNDRED
-                && fen_ok(threshold)
-                && cap.as_ref().is_none_or(fen_ok)
-        }
-        Coupon::Voucher { value, threshold } => fen_ok(value) && value.0 > 0 && fen_ok(threshold),
-        Coupon::Experience { .. } => true,
-    };
-    match ok {
-        true => Ok(()),
-        false => Err(WalletError::NotPositive.into()),
-    }
+    offer.check().map_err(|_| WalletError::NotPositive.into())
 }
 
 /// A stored-value payment: the cell writes, `(principal, bonus)` taken, and what is owed.

@@ -603,3 +603,46 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_coupon_for_some_goods_takes_off_only_their_lines_and_needs_them_to_reach_its_threshold() {
+    let scope = CouponScope {
+        skus: [sku("A")].into(),
+        categories: Default::default(),
+    };
+    let offer = man_jian(20_00, 5_00);
+    let redeemed = Redeemed {
+        offer: &offer,
+        scope: &scope,
+        stacks: Some(false),
+    };
+    let lines = vec![pc("A", 10_00, 3), pc("B", 50_00, 1)];
+    let p = price_redeeming(&lines, &[], gold().as_ref(), Some(redeemed), 0, &rules()).unwrap();
+    let coupon = |i: usize| -> i64 {
+        p.lines[i]
+            .steps
+            .iter()
+            .filter(|s| s.step == Step::Coupon)
+            .map(|s| s.off.0)
+            .sum()
+    };
+    assert_eq!((coupon(0), coupon(1)), (5_00, 0));
+    // Not stacking: the gold tier's discount is not given with this coupon.
+    assert!(
+        p.lines
+            .iter()
+            .flat_map(|l| &l.steps)
+            .all(|s| s.step != Step::Tier)
+    );
+    // B alone is 50.00, but nothing of it counts toward A's threshold.
+    let short = vec![pc("A", 10_00, 1), pc("B", 50_00, 1)];
+    assert!(matches!(
+        price_redeeming(&short, &[], None, Some(redeemed), 0, &rules()),
+        Err(PricingError::CouponThreshold { .. })
+    ));
+    let none = vec![pc("B", 50_00, 1)];
+    assert!(matches!(
+        price_redeeming(&none, &[], None, Some(redeemed), 0, &rules()),
+        Err(PricingError::CouponNotApplicable(_))
+    ));
+}

@@ -5,6 +5,7 @@
 
 pub mod commission;
 pub mod inventory;
+pub mod marketing;
 pub mod rules;
 pub mod staff;
 pub mod wallet;

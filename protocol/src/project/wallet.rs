@@ -37,7 +37,8 @@ impl Wallet {
             | Payload::CommissionRules { .. }
             | Payload::ChainRules { .. }
             | Payload::Audit { .. }
-            | Payload::MemberErased { .. } => {}
+            | Payload::MemberErased { .. }
+            | Payload::Marketing { .. } => {}
         }
     }
 }

@@ -10,6 +10,23 @@ pub struct CouponDef {
     pub from: NaiveDate,
     pub to: NaiveDate,
     pub issued_at: StoreId,
+    /// The goods it applies to (empty: all that accept discounts).
+    pub scope: crate::pricing::CouponScope,
+    /// Whether it stacks with member discounts (`None`: the chain's rule).
+    pub stacks: Option<bool>,
+    /// The campaign and template it came from, for a campaign's coupon.
+    pub campaign: Option<(String, String)>,
+}
+
+impl CouponDef {
+    /// The coupon as a sale redeems it.
+    pub fn redeemed(&self) -> crate::pricing::Redeemed<'_> {
+        crate::pricing::Redeemed {
+            offer: &self.offer,
+            scope: &self.scope,
+            stacks: self.stacks,
+        }
+    }
 }
 
 /// A card on a member's wallet.
@@ -69,12 +86,12 @@ impl Wallet {
         Ok(vec![Self::op(&counter, change)])
     }
 
-    /// The coupon's offer, if the member holds it unused and it is good on `today`.
+    /// The coupon, if the member holds it unused and it is good on `today`.
     pub fn usable_coupon(
         &self,
         coupon: &CardId,
         today: NaiveDate,
-    ) -> Result<&crate::pricing::Coupon, WalletError> {
+    ) -> Result<&CouponDef, WalletError> {
         let def = self
             .coupons
             .get(coupon)
@@ -92,7 +109,7 @@ impl Wallet {
                 to: def.to,
             });
         }
-        Ok(&def.offer)
+        Ok(def)
     }
 
     /// A count card used (`uses` taken) or a period card checked in, on `today` at `at`.

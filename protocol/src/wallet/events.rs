@@ -115,6 +115,19 @@ pub enum WalletEvent {
     /// A wrong payment password was given at the writing store (支付密码错误): counted
     /// chain-wide, so five within a day lock the member's payments everywhere.
     PasswordFailed,
+    /// A campaign's coupon (营销券), written by headquarters: one use, good from `from` to `to`
+    /// on the goods of `scope`, named after (campaign, run, member) so it is issued once.
+    CampaignCoupon {
+        coupon: CardId,
+        campaign: String,
+        template: String,
+        name: String,
+        offer: crate::pricing::Coupon,
+        scope: crate::pricing::CouponScope,
+        stacks: Option<bool>,
+        from: NaiveDate,
+        to: NaiveDate,
+    },
 }
 
 /// Wrong payment passwords within `PASSWORD_LOCK_MS` of one another that lock a member's

@@ -99,6 +99,33 @@ impl Wallet {
                         from: *from,
                         to: *to,
                         issued_at: origin.clone(),
+                        scope: Default::default(),
+                        stacks: None,
+                        campaign: None,
+                    });
+            }
+            WalletEvent::CampaignCoupon {
+                coupon,
+                campaign,
+                template,
+                name,
+                offer,
+                scope,
+                stacks,
+                from,
+                to,
+            } => {
+                self.coupons
+                    .entry(coupon.clone())
+                    .or_insert_with(|| CouponDef {
+                        name: name.clone(),
+                        offer: offer.clone(),
+                        from: *from,
+                        to: *to,
+                        issued_at: origin.clone(),
+                        scope: scope.clone(),
+                        stacks: *stacks,
+                        campaign: Some((campaign.clone(), template.clone())),
                     });
             }
             WalletEvent::TopUp { .. }

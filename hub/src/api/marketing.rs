@@ -1,0 +1,295 @@
+//! 营销 at headquarters: coupon templates (券模板), segments (人群) with a live count, campaigns
+//! (营销活动) and their runs. Each change is one entry of headquarters' log; a run evaluates
+//! the segment here (`crate::segments`) and hands the members found to the ingest thread,
+//! which gives each one coupon per run however often the run is repeated.
+
+use protocol::campaign::{Campaign, CouponTemplate, MarketingChange, MarketingError, Validity};
+use protocol::pricing::{CouponScope, OfferForm};
+use protocol::project::marketing::{self, Published, keys};
+use protocol::segment::Segment;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::*;
+use crate::ingest::MarketingRefused;
+
+/// Members listed with a segment's count (the rest are counted only).
+const SAMPLE_MAX: usize = 20;
+
+/// A template as the page sends it: the offer in yuan (`OfferForm`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct TemplateForm {
+    id: String,
+    name: String,
+    offer: OfferForm,
+    validity: Validity,
+    #[serde(default)]
+    scope: CouponScope,
+    #[serde(default)]
+    quota: Option<u64>,
+    per_member: u32,
+    #[serde(default)]
+    stacks: Option<bool>,
+    #[serde(default)]
+    withdrawn: bool,
+}
+
+impl TemplateForm {
+    fn template(self) -> Result<CouponTemplate, MarketingError> {
+        let offer = self
+            .offer
+            .offer()
+            .map_err(|e| MarketingError::new("offer", e))?;
+        Ok(CouponTemplate {
+            id: self.id,
+            name: self.name,
+            offer,
+            validity: self.validity,
+            scope: self.scope,
+            quota: self.quota,
+            per_member: self.per_member,
+            stacks: self.stacks,
+            withdrawn: self.withdrawn,
+        })
+    }
+}
+
+/// The request field a marketing error names, as the page knows it.
+fn field(e: &MarketingError) -> Option<&'static str> {
+    const FIELDS: [&str; 21] = [
+        "id",
+        "name",
+        "offer",
+        "validity",
+        "scope",
+        "quota",
+        "per_member",
+        "template",
+        "segment",
+        "message",
+        "conditions",
+        "birthday",
+        "dormant",
+        "joined",
+        "tier",
+        "tags",
+        "home_store",
+        "shopped_at",
+        "spend",
+        "visits",
+        "custom",
+    ];
+    FIELDS.into_iter().find(|f| *f == e.field)
+}
+
+fn refused(e: MarketingRefused) -> Response {
+    match e {
+        MarketingRefused::Invalid(e) => {
+            let mut error = ApiError::new(Code::InvalidMarketing, &e);
+            error.field = field(&e);
+            error.into_response()
+        }
+        MarketingRefused::Unknown { .. } => Code::MarketingNotFound.answer(e),
+        MarketingRefused::Withdrawn { .. } | MarketingRefused::Expired { .. } => {
+            Code::MarketingClosed.answer(e)
+        }
+        MarketingRefused::Storage(_) => unavailable(e.to_string()),
+    }
+}
+
+fn all<T: DeserializeOwned>(
+    storage: &dyn HubStore,
+    prefix: &[u8],
+) -> Result<Vec<Published<T>>, String> {
+    storage
+        .views(prefix, usize::MAX)
+        .map_err(|e| e.to_string())?
+        .iter()
+        .map(|(_, v)| postcard::from_bytes(v).map_err(|e| e.to_string()))
+        .collect()
+}
+
+fn published<T: Serialize>(p: &Published<T>, extra: serde_json::Value) -> serde_json::Value {
+    let mut out = json!({"published_at_ms": p.at.wall_ms, "staff": p.staff});
+    if let (Some(out), Ok(serde_json::Value::Object(item)), serde_json::Value::Object(extra)) =
+        (out.as_object_mut(), serde_json::to_value(&p.item), extra)
+    {
+        out.extend(item);
+        out.extend(extra);
+    }
+    out
+}
+
+/// Every template (with the coupons it has issued), segment and campaign (with its runs).
+#[utoipa::path(get, path = "/api/v1/marketing", responses((status = 200, body = Object)))]
+pub(super) async fn overview(State(hq): State<Hq>) -> Response {
+    let found = read(&hq, |storage| {
+        let views = hub_views(storage);
+        let templates: Vec<Published<CouponTemplate>> = all(storage, keys::TEMPLATES)?;
+        let segments: Vec<Published<Segment>> = all(storage, keys::SEGMENTS)?;
+        let campaigns: Vec<Published<Campaign>> = all(storage, keys::CAMPAIGNS)?;
+        let mut t = Vec::new();
+        for p in &templates {
+            let issued = marketing::template_issued(&views, &p.item.id)?;
+            let offer = OfferForm::of(&p.item.offer);
+            t.push(published(p, json!({"issued": issued, "offer": offer})));
+        }
+        let mut c = Vec::new();
+        for p in &campaigns {
+            let issued = marketing::campaign_issued(&views, &p.item.id)?;
+            let runs: Vec<protocol::campaign::Run> = storage
+                .views(&keys::runs(&p.item.id), usize::MAX)
+                .map_err(|e| e.to_string())?
+                .iter()
+                .map(|(_, v)| postcard::from_bytes(v).map_err(|e| e.to_string()))
+                .collect::<Result<_, String>>()?;
+            c.push(published(p, json!({"issued": issued, "runs": runs})));
+        }
+        let s: Vec<_> = segments.iter().map(|p| published(p, json!({}))).collect();
+        Ok::<_, String>(json!({"templates": t, "segments": s, "campaigns": c}))
+    })
+    .await;
+    match found {
+        Ok(body) => axum::Json(body).into_response(),
+        Err(answer) => answer,
+    }
+}
+
+async fn publish(hq: &Hq, headers: &HeaderMap, change: MarketingChange) -> Response {
+    let staff = match operator(headers) {
+        Ok(staff) => staff,
+        Err(response) => return *response,
+    };
+    match hq.ingest.publish_marketing(change, staff).await {
+        Ok(Ok(())) => (StatusCode::CREATED, axum::Json(json!({"written": true}))).into_response(),
+        Ok(Err(e)) => refused(e),
+        Err(e) => unavailable(e.to_string()),
+    }
+}
+
+/// 券模板: adds or replaces a template (by id); published to every store.
+#[utoipa::path(put, path = "/api/v1/marketing/templates", params(("X-Staff-Id" = Option<String>, Header, description = "who acts, in the demo's open mode (a login sets it otherwise)")), request_body(content = Object, description = "id, name, offer (amount_off | percent_off | voucher | experience), validity (dates {from,to} | days {days}), scope {skus, categories}, quota, per_member, stacks, withdrawn"), responses((status = 201, body = Object), (status = 422, body = super::doc::ErrorBody)))]
+pub(super) async fn put_template(
+    State(hq): State<Hq>,
+    headers: HeaderMap,
+    body: Result<axum::Json<TemplateForm>, JsonRejection>,
+) -> Response {
+    match body.map(|axum::Json(form)| form.template()) {
+        Ok(Ok(t)) => publish(&hq, &headers, MarketingChange::Template(t)).await,
+        Ok(Err(e)) => refused(e.into()),
+        Err(e) => body_refused(e, Code::InvalidMarketing),
+    }
+}
+
+/// 人群: adds or replaces a segment (by id). A condition naming an unknown field is refused.
+#[utoipa::path(put, path = "/api/v1/marketing/segments", params(("X-Staff-Id" = Option<String>, Header, description = "who acts")), request_body(content = Object, description = "id, name, conditions: [{birthday: {within_days}}, {dormant: {visits, window_days, quiet_days}}, {joined: {within_days}}, {tier: {any}}, {tags: {any}}, {home_store: {any}}, {shopped_at: {any, within_days}}, {spend: {within_days, at_least, at_most}}, {visits: {within_days, at_least, at_most}}, {custom: {key, value}}, \"consent\"]"), responses((status = 201, body = Object), (status = 422, body = super::doc::ErrorBody)))]
+pub(super) async fn put_segment(
+    State(hq): State<Hq>,
+    headers: HeaderMap,
+    body: Result<axum::Json<Segment>, JsonRejection>,
+) -> Response {
+    match body {
+        Ok(axum::Json(s)) => publish(&hq, &headers, MarketingChange::Segment(s)).await,
+        Err(e) => body_refused(e, Code::InvalidMarketing),
+    }
+}
+
+/// 营销活动: adds or replaces a campaign (by id); its template and segment must exist.
+#[utoipa::path(put, path = "/api/v1/marketing/campaigns", params(("X-Staff-Id" = Option<String>, Header, description = "who acts")), request_body(content = Object, description = "id, name, template, segment, schedule (once | daily), message ({name}, {coupon}, {valid_to}), withdrawn"), responses((status = 201, body = Object), (status = 404, body = super::doc::ErrorBody), (status = 422, body = super::doc::ErrorBody)))]
+pub(super) async fn put_campaign(
+    State(hq): State<Hq>,
+    headers: HeaderMap,
+    body: Result<axum::Json<Campaign>, JsonRejection>,
+) -> Response {
+    match body {
+        Ok(axum::Json(c)) => publish(&hq, &headers, MarketingChange::Campaign(c)).await,
+        Err(e) => body_refused(e, Code::InvalidMarketing),
+    }
+}
+
+/// The members in a segment today (saved or not): the count, and the first few, masked.
+#[utoipa::path(post, path = "/api/v1/marketing/segments/count", request_body(content = Object, description = "a segment, as for PUT"), responses((status = 200, body = Object), (status = 422, body = super::doc::ErrorBody)))]
+pub(super) async fn count_segment(
+    State(hq): State<Hq>,
+    body: Result<axum::Json<Segment>, JsonRejection>,
+) -> Response {
+    let segment = match body {
+        Ok(axum::Json(s)) => s,
+        Err(e) => return body_refused(e, Code::InvalidMarketing),
+    };
+    if let Err(e) = segment.check() {
+        return refused(e.into());
+    }
+    let on = today();
+    let found = read(&hq, move |storage| {
+        crate::segments::evaluate(storage, &segment, on)
+    })
+    .await;
+    match found {
+        Ok(members) => {
+            let sample: Vec<_> = members
+                .iter()
+                .take(SAMPLE_MAX)
+                .map(|r| {
+                    json!({"member_id": r.member_id, "name": r.profile.name,
+                           "phone_masked": r.profile.phone.masked(), "tier": r.profile.tier,
+                           "home_store": r.profile.home_store})
+                })
+                .collect();
+            axum::Json(json!({"on": on, "count": members.len(), "sample": sample})).into_response()
+        }
+        Err(answer) => answer,
+    }
+}
+
+/// Runs a campaign now: its segment evaluated today, one coupon per member for this run
+/// (a run repeated, or resumed after a crash, gives nobody a second one).
+#[utoipa::path(post, path = "/api/v1/marketing/campaigns/{id}/run", params(("id" = String, Path), ("X-Staff-Id" = Option<String>, Header, description = "who acts")), responses((status = 200, body = Object), (status = 404, body = super::doc::ErrorBody), (status = 409, body = super::doc::ErrorBody)))]
+pub(super) async fn run_campaign(
+    State(hq): State<Hq>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let staff = match operator(&headers) {
+        Ok(staff) => staff,
+        Err(response) => return *response,
+    };
+    if let Err(e) = protocol::campaign::check_id("id", &id) {
+        return refused(e.into());
+    }
+    let on = today();
+    let wanted = id.clone();
+    let targets = read(&hq, move |storage| {
+        let views = hub_views(storage);
+        let Some(c) = marketing::campaign(&views, &wanted)? else {
+            return Ok(None);
+        };
+        let Some(segment) = marketing::segment(&views, &c.item.segment)? else {
+            return Ok(None);
+        };
+        let found = crate::segments::evaluate(storage, &segment.item, on)?;
+        Ok::<_, String>(Some(
+            found
+                .into_iter()
+                .map(|r| (r.member_id, r.profile.home_store))
+                .collect::<Vec<_>>(),
+        ))
+    })
+    .await;
+    let targets = match targets {
+        Ok(Some(targets)) => targets,
+        Ok(None) => {
+            return refused(MarketingRefused::Unknown {
+                kind: "campaign or its segment",
+                id,
+            });
+        }
+        Err(answer) => return answer,
+    };
+    match hq.ingest.run_campaign(id, targets, staff).await {
+        Ok(Ok(run)) => axum::Json(json!(run)).into_response(),
+        Ok(Err(e)) => refused(e),
+        Err(e) => unavailable(e.to_string()),
+    }
+}
