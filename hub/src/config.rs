@@ -39,6 +39,68 @@ pub struct Config {
     /// The rights bank (`[rights]`): the share of each member's balance headquarters keeps to
     /// grant at once (`reserve_percent`, 0–90).
     pub rights: protocol::bank::Policy,
+    /// 消息 (`[notify]`): where notices to members go. Without it no notice is queued.
+    pub notify: Option<NotifyConfig>,
+}
+
+/// The message gateway and the sending rules.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotifyConfig {
+    /// The gateway's URL (http or https): each message is POSTed there as JSON with an
+    /// `Idempotency-Key` (the notice's id) and an HMAC-SHA256 signature of the body.
+    pub url: Option<String>,
+    /// The secret shared with the gateway for the signature.
+    pub secret: String,
+    /// Or: each message appended to this file as a JSON line (the demo).
+    pub file: Option<PathBuf>,
+    /// Messages sent per second at most.
+    pub per_second: u32,
+    /// Quiet hours (免打扰), local time: no marketing message from `quiet_from` to
+    /// `quiet_to` o'clock (transactional notices still go).
+    pub quiet_from: u32,
+    pub quiet_to: u32,
+    /// How long one try waits for the gateway.
+    pub timeout_ms: u64,
+    /// Tries before a notice is given up as failed.
+    pub attempts_max: u32,
+    /// A notice older than this when it could be sent is suppressed (a store that comes back
+    /// after days does not send week-old balances).
+    pub stale_hours: u64,
+}
+
+impl Default for NotifyConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            secret: String::new(),
+            file: None,
+            per_second: 20,
+            quiet_from: 21,
+            quiet_to: 9,
+            timeout_ms: 5_000,
+            attempts_max: 8,
+            stale_hours: 24,
+        }
+    }
+}
+
+impl NotifyConfig {
+    pub fn check(&self) -> Result<(), String> {
+        if self.url.is_some() == self.file.is_some() {
+            return Err("notify: name either url (a gateway) or file".into());
+        }
+        if self.url.is_some() && self.secret.len() < 16 {
+            return Err("notify.secret: at least 16 characters".into());
+        }
+        if !(1..=10_000).contains(&self.per_second) || self.quiet_from > 23 || self.quiet_to > 23 {
+            return Err("notify: per_second 1 to 10000, quiet hours 0 to 23".into());
+        }
+        if !(100..=60_000).contains(&self.timeout_ms) || !(1..=100).contains(&self.attempts_max) {
+            return Err("notify: timeout_ms 100 to 60000, attempts_max 1 to 100".into());
+        }
+        Ok(())
+    }
 }
 
 impl Config {
@@ -68,6 +130,7 @@ impl Default for Config {
             http: Default::default(),
             open_before_logins: false,
             rights: protocol::bank::Policy::default(),
+            notify: None,
         }
     }
 }
@@ -88,6 +151,12 @@ impl Config {
             .check()
             .map_err(anyhow::Error::msg)
             .with_context(|| format!("checking {}", path.display()))?;
+        if let Some(notify) = &config.notify {
+            notify
+                .check()
+                .map_err(anyhow::Error::msg)
+                .with_context(|| format!("checking {}", path.display()))?;
+        }
         Ok(config)
     }
 

@@ -15,6 +15,7 @@ pub mod first_admin;
 #[path = "../../node/src/http.rs"]
 pub mod http;
 pub mod ingest;
+pub mod notify;
 pub mod routes;
 pub mod segments;
 pub mod server;
@@ -52,8 +53,27 @@ pub async fn run(
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating {}", config.data_dir.display()))?;
     let storage: Arc<dyn HubStore> = Arc::new(SledHubStore::open(&config.data_dir)?);
-    let (ingest, ingest_thread) =
-        ingest::spawn(storage.clone(), config.fence_rule(), config.rights)?;
+    let (ingest, ingest_thread) = ingest::spawn(
+        storage.clone(),
+        config.fence_rule(),
+        config.rights,
+        config.notify.is_some(),
+    )?;
+    // 消息: the outbox's sender, when a gateway or a file is configured.
+    let stop_notify = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let notify_thread = match &config.notify {
+        Some(notify) => Some(notify::spawn(
+            notify::Outbox {
+                storage: storage.clone(),
+                config: notify.clone(),
+                calendar: protocol::calendar::StoreCalendar::default(),
+                now_ms: Box::new(ingest::system_now_ms),
+            },
+            notify::sender(notify)?,
+            stop_notify.clone(),
+        )?),
+        None => None,
+    };
     if !config.open_before_logins
         && let Some(path) = first_admin::ensure(&ingest, &*storage, &config.data_dir).await?
     {
@@ -87,13 +107,29 @@ pub async fn run(
         storage.clone(),
     ));
     // Waiting asks lapse and withdrawn ones are dropped even when no store is writing.
+    let daily_from = config.notify.as_ref().map_or(9, |n| n.quiet_to);
     let ticker = tokio::spawn({
         let ingest = ingest.clone();
+        let storage = storage.clone();
         async move {
             let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
+            let mut seconds = 0u64;
             loop {
                 every.tick().await;
                 ingest.tick().await;
+                // 营销: daily campaigns (the birthday run) once a day, after quiet hours.
+                seconds += 1;
+                if seconds % 60 == 1 {
+                    let now = ingest::system_now_ms();
+                    match segments::run_daily(&ingest, storage.clone(), now, daily_from).await {
+                        Ok(runs) => {
+                            for run in runs {
+                                tracing::info!(campaign = %run.campaign, run = %run.run, issued = run.issued, "daily campaign ran");
+                            }
+                        }
+                        Err(e) => tracing::error!(error = %e, "a daily campaign could not run"),
+                    }
+                }
             }
         }
     });
@@ -118,6 +154,12 @@ pub async fn run(
     tokio::task::spawn_blocking(move || ingest_thread.join())
         .await?
         .ok();
+    stop_notify.store(true, std::sync::atomic::Ordering::Relaxed);
+    if let Some(thread) = notify_thread {
+        tokio::task::spawn_blocking(move || thread.join())
+            .await?
+            .ok();
+    }
     storage.flush()?;
     Ok(())
 }

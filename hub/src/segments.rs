@@ -64,3 +64,165 @@ fn purchases(
     }
     Ok(days)
 }
+
+/// Why a campaign could not be run.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Refused(#[from] crate::ingest::MarketingRefused),
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+/// Runs campaign `id` as of `on`: its segment evaluated here (off the async threads), its
+/// coupons issued by the ingest thread (`Ingest::run_campaign`).
+pub async fn run_campaign(
+    ingest: &crate::ingest::IngestHandle,
+    storage: std::sync::Arc<dyn HubStore>,
+    id: String,
+    on: NaiveDate,
+    by: protocol::StaffId,
+) -> Result<protocol::campaign::Run, RunError> {
+    use crate::ingest::MarketingRefused;
+    let wanted = id.clone();
+    let targets = tokio::task::spawn_blocking(move || {
+        let views = crate::ingest::HubViews::reader(&*storage);
+        let Some(c) = protocol::project::marketing::campaign(&views, &wanted)? else {
+            return Ok(None);
+        };
+        let Some(segment) = protocol::project::marketing::segment(&views, &c.item.segment)? else {
+            return Ok(None);
+        };
+        let found = evaluate(&*storage, &segment.item, on)?;
+        Ok::<_, String>(Some(
+            found
+                .into_iter()
+                .map(|r| (r.member_id, r.profile.home_store))
+                .collect::<Vec<_>>(),
+        ))
+    })
+    .await
+    .map_err(|e| RunError::Unavailable(e.to_string()))?
+    .map_err(RunError::Unavailable)?;
+    let Some(targets) = targets else {
+        return Err(MarketingRefused::Unknown {
+            kind: "campaign or its segment",
+            id,
+        }
+        .into());
+    };
+    match ingest.run_campaign(id, on, targets, by).await {
+        Ok(run) => Ok(run?),
+        Err(e) => Err(RunError::Unavailable(e.to_string())),
+    }
+}
+
+/// Runs every daily campaign not withdrawn that has not run today, once it is `from_hour`
+/// o'clock or later (the end of quiet hours): the daily birthday run.
+pub async fn run_daily(
+    ingest: &crate::ingest::IngestHandle,
+    storage: std::sync::Arc<dyn HubStore>,
+    now_ms: u64,
+    from_hour: u32,
+) -> Result<Vec<protocol::campaign::Run>, RunError> {
+    use chrono::Timelike;
+    use protocol::campaign::{Campaign, Schedule};
+    use protocol::project::marketing::{self, Published, keys};
+    let calendar = protocol::calendar::StoreCalendar::default();
+    if calendar.local_time(now_ms).hour() < from_hour {
+        return Ok(Vec::new());
+    }
+    let today = calendar.business_date(now_ms);
+    let reader = storage.clone();
+    let due = tokio::task::spawn_blocking(move || {
+        let views = crate::ingest::HubViews::reader(&*reader);
+        let mut due = Vec::new();
+        for (_, v) in reader
+            .views(keys::CAMPAIGNS, usize::MAX)
+            .map_err(|e| e.to_string())?
+        {
+            let c: Published<Campaign> = postcard::from_bytes(&v).map_err(|e| e.to_string())?;
+            let c = c.item;
+            if c.schedule == Schedule::Daily
+                && !c.withdrawn
+                && marketing::run(&views, &c.id, &c.run_on(today))?.is_none()
+            {
+                due.push(c.id);
+            }
+        }
+        Ok::<_, String>(due)
+    })
+    .await
+    .map_err(|e| RunError::Unavailable(e.to_string()))?
+    .map_err(RunError::Unavailable)?;
+    let mut runs = Vec::new();
+    for id in due {
+        let run = run_campaign(
+            ingest,
+            storage.clone(),
+            id,
+            today,
+            protocol::StaffId::system(),
+        );
+        runs.push(run.await?);
+    }
+    Ok(runs)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use protocol::StaffId;
+    use protocol::campaign::{Campaign, MarketingChange, Schedule};
+
+    use super::*;
+    use crate::ingest::marketing::tests::{chain, publish};
+
+    /// 2026-12-05 10:00 in Shanghai.
+    const MORNING_MS: u64 = 1_796_436_000_000;
+
+    #[tokio::test]
+    async fn a_daily_campaign_runs_once_a_day_after_quiet_hours() {
+        let (storage, mut ingest, _) = chain(3);
+        publish(&mut ingest, None, 5, &[]);
+        let daily = Campaign {
+            id: "BDAY".into(),
+            name: "每日".into(),
+            template: "T1".into(),
+            segment: "home".into(),
+            schedule: Schedule::Daily,
+            message: String::new(),
+            withdrawn: false,
+        };
+        ingest
+            .publish_marketing(MarketingChange::Campaign(daily), &StaffId::system())
+            .unwrap();
+        ingest.flush().unwrap();
+        drop(ingest);
+        let storage: Arc<dyn HubStore> = storage;
+        let (handle, _thread) = crate::ingest::spawn(
+            storage.clone(),
+            protocol::lease::FenceRule::with_lease(1_000),
+            protocol::bank::Policy::default(),
+            false,
+        )
+        .unwrap();
+        let early = MORNING_MS - 3 * 3_600_000;
+        let none = run_daily(&handle, storage.clone(), early, 9).await.unwrap();
+        assert!(none.is_empty(), "07:00 is before the day's run");
+        let ran = run_daily(&handle, storage.clone(), MORNING_MS, 9)
+            .await
+            .unwrap();
+        assert_eq!(ran.len(), 1);
+        assert_eq!((ran[0].run.as_str(), ran[0].issued), ("2026-12-05", 3));
+        let again = run_daily(&handle, storage.clone(), MORNING_MS + 60_000, 9)
+            .await
+            .unwrap();
+        assert!(again.is_empty(), "it ran today already");
+        let tomorrow = run_daily(&handle, storage.clone(), MORNING_MS + 86_400_000, 9)
+            .await
+            .unwrap();
+        assert_eq!(tomorrow[0].run, "2026-12-06");
+    }
+}

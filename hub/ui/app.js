@@ -585,7 +585,7 @@ $("lang").addEventListener("click", () => {
 async function show() {
   $("login").hidden = true;
   $("hq").hidden = false;
-  await Promise.all([overview(), transfers(), rules()]);
+  await Promise.all([overview(), transfers(), rules(), window.marketing ? window.marketing() : null]);
 }
 
 (async function start() {

@@ -47,6 +47,11 @@ fn prepare(dir: &Path, port: u16) -> anyhow::Result<(hub::Config, Vec<node::Conf
     hub.http_listen = ([127, 0, 0, 1], port + 10).into();
     // The demo is open until an admin has a login, and says so on its pages.
     hub.open_before_logins = true;
+    // 消息: the demo's gateway is a file: every message to a member, one JSON line each.
+    hub.notify = Some(hub::config::NotifyConfig {
+        file: Some(std::path::absolute(dir.join("hub").join("outbox.jsonl"))?),
+        ..Default::default()
+    });
     let mut stores = Vec::new();
     for (i, (store_id, store_name)) in STORES.iter().enumerate() {
         let out = dir.join("stores").join(store_id);
@@ -140,7 +145,9 @@ fn seed(base: &str) -> anyhow::Result<()> {
     let agent = ureq::Agent::new_with_config(config);
     let mut ids = Vec::new();
     for (i, (name, phone, birthday, gender, tags)) in MEMBERS.iter().enumerate() {
-        let body = json!({"name": name, "phone": phone, "birthday": birthday, "gender": gender, "tags": tags});
+        // The first two agreed to marketing messages (营销同意).
+        let body = json!({"name": name, "phone": phone, "birthday": birthday, "gender": gender,
+                          "tags": tags, "marketing_consent": i < 2});
         let mut answer = agent
             .post(format!("{base}/api/v1/members"))
             .header("idempotency-key", format!("demo-member-{i:04}"))
@@ -300,6 +307,37 @@ fn seed_hq(hub: &str) -> anyhow::Result<()> {
         "seeding the member rules: {}",
         answer.status()
     );
+    // 营销: a welcome coupon for the members who agreed to marketing, ready to run.
+    let marketing = [
+        (
+            "templates",
+            json!({"id": "T-WELCOME", "name": "满100减20", "per_member": 1, "quota": 1000,
+                   "offer": {"kind": "amount_off", "threshold": {"amount": "100"},
+                             "off": {"amount": "20"}},
+                   "validity": {"days": {"days": 30}}}),
+        ),
+        (
+            "segments",
+            json!({"id": "agreed", "name": "同意营销的会员", "conditions": ["consent"]}),
+        ),
+        (
+            "campaigns",
+            json!({"id": "C-WELCOME", "name": "回店礼", "template": "T-WELCOME",
+                   "segment": "agreed", "schedule": "once",
+                   "message": "{name}您好，送您一张{coupon}，{valid_to}前到店可用。"}),
+        ),
+    ];
+    for (what, body) in marketing {
+        let answer = agent
+            .put(format!("{hub}/api/v1/marketing/{what}"))
+            .header("x-staff-id", "demo-hq")
+            .send_json(&body)?;
+        anyhow::ensure!(
+            answer.status().is_success(),
+            "seeding marketing {what}: {}",
+            answer.status()
+        );
+    }
     for (id, pin) in DEMO_LOGINS {
         let answer = agent
             .put(format!("{hub}/api/v1/staff/{id}/password"))
@@ -341,6 +379,8 @@ const GOODS: &[(&str, &str, &str, &str, &str, &str)] = &[
 fn print_welcome(dir: &Path, stores: &[node::Config], hub_http: std::net::SocketAddr) {
     let s1 = format!("http://{}", stores[0].listen);
     let s2 = format!("http://{}", stores[1].listen);
+    let outbox = dir.join("hub").join("outbox.jsonl");
+    let outbox = outbox.display();
     println!(
         "\n连锁演示已启动 · demo chain running (data in {})\n",
         dir.display()
@@ -394,6 +434,11 @@ fn print_welcome(dir: &Path, stores: &[node::Config], hub_http: std::net::Socket
       -H 'Content-Type: application/json' \
       -d '{{"from":"S001","to":"S002","lines":[{{"sku":"6901","qty":"6"}}]}}'
     curl 'http://{hub_http}/api/v1/transfers?state=requested'   # approve: POST …/<id>/approve
+  营销 and 消息: run the welcome campaign (a coupon to each member who agreed to marketing,
+  once however often it runs), then read the messages sent (top-ups and coupons; the demo's
+  gateway is a file):
+    curl -X POST http://{hub_http}/api/v1/marketing/campaigns/C-WELCOME/run -H 'X-Staff-Id: demo-hq'
+    tail {outbox}
   Headquarters: liabilities and cross-store settlement (跨店清分):
     curl http://{hub_http}/api/v1/liabilities
     curl 'http://{hub_http}/api/v1/settlement?from=2026-01-01&to=2026-12-31'

@@ -21,6 +21,7 @@ pub mod lease;
 pub mod liabilities;
 pub mod member;
 pub mod money;
+pub mod notice;
 pub mod phone;
 pub mod points;
 pub mod pricing;

@@ -59,6 +59,7 @@ pub(super) struct ErrorBody {
         super::marketing::count_segment,
         super::marketing::put_campaign,
         super::marketing::run_campaign,
+        super::marketing::outbox,
         super::rules::set_rules,
         super::staff::change_staff,
         super::staff::set_secret,

@@ -258,38 +258,46 @@ pub(super) async fn run_campaign(
     if let Err(e) = protocol::campaign::check_id("id", &id) {
         return refused(e.into());
     }
-    let on = today();
-    let wanted = id.clone();
-    let targets = read(&hq, move |storage| {
-        let views = hub_views(storage);
-        let Some(c) = marketing::campaign(&views, &wanted)? else {
-            return Ok(None);
-        };
-        let Some(segment) = marketing::segment(&views, &c.item.segment)? else {
-            return Ok(None);
-        };
-        let found = crate::segments::evaluate(storage, &segment.item, on)?;
-        Ok::<_, String>(Some(
-            found
-                .into_iter()
-                .map(|r| (r.member_id, r.profile.home_store))
-                .collect::<Vec<_>>(),
-        ))
-    })
-    .await;
-    let targets = match targets {
-        Ok(Some(targets)) => targets,
-        Ok(None) => {
-            return refused(MarketingRefused::Unknown {
-                kind: "campaign or its segment",
-                id,
-            });
-        }
+    match crate::segments::run_campaign(&hq.ingest, hq.storage.clone(), id, today(), staff).await {
+        Ok(run) => axum::Json(json!(run)).into_response(),
+        Err(crate::segments::RunError::Refused(e)) => refused(e),
+        Err(crate::segments::RunError::Unavailable(e)) => unavailable(e),
+    }
+}
+
+/// The most notices the outbox page lists.
+const OUTBOX_LISTED: usize = 500;
+
+/// 消息: the outbox — how many notices are pending, sent, failed or suppressed, and the
+/// latest, newest first (no name or phone: those are read only when a message is sent).
+#[utoipa::path(get, path = "/api/v1/outbox", responses((status = 200, body = Object)))]
+pub(super) async fn outbox(State(hq): State<Hq>) -> Response {
+    let found = read(&hq, |storage| storage.notices(usize::MAX)).await;
+    let mut notices = match found {
+        Ok(notices) => notices,
         Err(answer) => return answer,
     };
-    match hq.ingest.run_campaign(id, targets, staff).await {
-        Ok(Ok(run)) => axum::Json(json!(run)).into_response(),
-        Ok(Err(e)) => refused(e),
-        Err(e) => unavailable(e.to_string()),
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for (_, d) in &notices {
+        let state = serde_json::to_value(&d.state).map_or_else(|_| "?".into(), |v| v.to_string());
+        *counts
+            .entry(state.trim_matches('"').to_owned())
+            .or_default() += 1;
     }
+    notices.sort_by(|a, b| b.0.at_ms.cmp(&a.0.at_ms).then(a.0.id.cmp(&b.0.id)));
+    let rows: Vec<_> = notices
+        .iter()
+        .take(OUTBOX_LISTED)
+        .map(|(n, d)| {
+            let kind = match &n.subject {
+                protocol::notice::Subject::StoredValue { .. } => "stored_value",
+                protocol::notice::Subject::Points { .. } => "points",
+                protocol::notice::Subject::Coupon { .. } => "coupon",
+            };
+            json!({"id": n.id, "member_id": n.member, "purpose": n.purpose, "kind": kind,
+                   "store": n.store, "at_ms": n.at_ms, "state": d.state, "attempts": d.attempts,
+                   "next_ms": d.next_ms, "done_ms": d.done_ms, "last_error": d.last_error})
+        })
+        .collect();
+    axum::Json(json!({"counts": counts, "total": notices.len(), "notices": rows})).into_response()
 }

@@ -136,6 +136,7 @@ pub fn router(
         )
         .route("/api/v1/settlement", get(money::settlement))
         .route("/api/v1/marketing", get(marketing::overview))
+        .route("/api/v1/outbox", get(marketing::outbox))
         .route(
             "/api/v1/marketing/templates",
             axum::routing::put(marketing::put_template),

@@ -8,6 +8,7 @@ use super::*;
 
 const INDEX: &str = include_str!("../../ui/index.html");
 const SCRIPT: &str = include_str!("../../ui/app.js");
+const MARKETING: &str = include_str!("../../ui/marketing.js");
 const STYLE: &str = include_str!("../../ui/app.css");
 
 pub(super) async fn index() -> Response {
@@ -17,6 +18,7 @@ pub(super) async fn index() -> Response {
 pub(super) async fn asset(Path(file): Path<String>) -> Response {
     let (kind, body) = match file.as_str() {
         "app.js" => ("text/javascript; charset=utf-8", SCRIPT),
+        "marketing.js" => ("text/javascript; charset=utf-8", MARKETING),
         "app.css" => ("text/css; charset=utf-8", STYLE),
         _ => {
             return Code::NotFound.answer(format!("no file {file}"));

@@ -47,6 +47,7 @@ enum Command {
     },
     RunCampaign {
         id: String,
+        on: chrono::NaiveDate,
         targets: Vec<(MemberId, StoreId)>,
         by: StaffId,
         reply: oneshot::Sender<Result<protocol::campaign::Run, MarketingRefused>>,
@@ -167,11 +168,13 @@ impl IngestHandle {
     pub async fn run_campaign(
         &self,
         id: String,
+        on: chrono::NaiveDate,
         targets: Vec<(MemberId, StoreId)>,
         by: StaffId,
     ) -> Result<Result<protocol::campaign::Run, MarketingRefused>, IngestError> {
         self.ask(|reply| Command::RunCampaign {
             id,
+            on,
             targets,
             by,
             reply,
@@ -287,10 +290,12 @@ pub fn spawn(
     storage: Arc<dyn HubStore>,
     fence_rule: protocol::lease::FenceRule,
     policy: bank::Policy,
+    notify: bool,
 ) -> anyhow::Result<(IngestHandle, std::thread::JoinHandle<()>)> {
     let mut ingest = Ingest::open(storage, Box::new(system_now_ms))?;
     ingest.set_fence_rule(fence_rule);
     ingest.set_policy(policy);
+    ingest.set_notify(notify);
     let feed_len = ingest.feed_len;
     let routes = ingest.routes();
     let (commands, mut inbox) = mpsc::channel::<Command>(1024);
@@ -378,11 +383,12 @@ pub fn spawn(
                         }
                         Command::RunCampaign {
                             id,
+                            on,
                             targets,
                             by,
                             reply,
                         } => {
-                            ran.push((reply, ingest.run_campaign(&id, &targets, &by)));
+                            ran.push((reply, ingest.run_campaign(&id, on, &targets, &by)));
                         }
                         Command::Link { store, up, log_len } => {
                             ingest.link(&store, up);

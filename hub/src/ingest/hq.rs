@@ -381,6 +381,7 @@ mod catalogue_tests {
             )],
             keys: Vec::new(),
             erased: Vec::new(),
+            notices: Vec::new(),
         };
         storage.append(forged).unwrap();
         let report = verify(&*storage).unwrap();

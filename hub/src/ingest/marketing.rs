@@ -89,13 +89,15 @@ impl Ingest {
         Ok(())
     }
 
-    /// Runs campaign `id` today over `targets` (each member with their home store): gives
+    /// Runs campaign `id` as of `on` (the day its segment was evaluated: the run's name and
+    /// the start of its coupons' validity) over `targets` (each member with their home store): gives
     /// each the run's coupon unless they hold it already, are at the template's per-member
     /// limit, or the quota has run out; then records what the run did. Running it again, or
     /// after a crash midway, gives nobody a second coupon.
     pub fn run_campaign(
         &mut self,
         id: &str,
+        on: chrono::NaiveDate,
         targets: &[(MemberId, StoreId)],
         by: &StaffId,
     ) -> Result<Run, MarketingRefused> {
@@ -125,15 +127,14 @@ impl Ingest {
                 id: template.id,
             });
         }
-        let today = self.calendar.business_date((self.now_ms)());
-        let (from, to) = template.validity.period(today);
-        if to < today {
+        let (from, to) = template.validity.period(on);
+        if to < on {
             return Err(MarketingRefused::Expired {
                 template: template.id,
                 to,
             });
         }
-        let run = c.run_on(today);
+        let run = c.run_on(on);
         let mut left = template.quota.map(|q| q.saturating_sub(issued));
         let mut outcome = Run {
             campaign: c.id.clone(),
@@ -250,21 +251,24 @@ impl Ingest {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::storage::MemHubStore;
     use protocol::campaign::{Campaign, CouponTemplate, Schedule, Validity};
     use protocol::entry::ChainTip;
     use protocol::segment::{Condition, Segment};
 
+    /// The day the tests' campaigns run.
+    pub(crate) const DAY: chrono::NaiveDate = chrono::NaiveDate::from_ymd_opt(2026, 12, 5).unwrap();
+
     fn store() -> StoreId {
         StoreId::parse("S001").unwrap()
     }
 
     /// A hub whose store S001 registered `n` members; their ids with S001.
-    fn chain(n: usize) -> (Arc<MemHubStore>, Ingest, Vec<(MemberId, StoreId)>) {
+    pub(crate) fn chain(n: usize) -> (Arc<MemHubStore>, Ingest, Vec<(MemberId, StoreId)>) {
         let storage = Arc::new(MemHubStore::default());
-        let mut ingest = Ingest::open(storage.clone(), Box::new(|| 1_764_900_000_000)).unwrap();
+        let mut ingest = Ingest::open(storage.clone(), Box::new(|| 1_796_436_000_000)).unwrap();
         let mut tip = ChainTip::GENESIS;
         let mut batch = Vec::new();
         let mut members = Vec::new();
@@ -281,7 +285,12 @@ mod tests {
         (storage, ingest, members)
     }
 
-    fn publish(ingest: &mut Ingest, quota: Option<u64>, per_member: u32, campaigns: &[&str]) {
+    pub(crate) fn publish(
+        ingest: &mut Ingest,
+        quota: Option<u64>,
+        per_member: u32,
+        campaigns: &[&str],
+    ) {
         let by = StaffId::system();
         let template = CouponTemplate {
             id: "T1".into(),
@@ -348,9 +357,9 @@ mod tests {
         let (_, mut ingest, members) = chain(3);
         publish(&mut ingest, None, 1, &["C1"]);
         let by = StaffId::system();
-        let first = ingest.run_campaign("C1", &members, &by).unwrap();
+        let first = ingest.run_campaign("C1", DAY, &members, &by).unwrap();
         assert_eq!((first.targeted, first.issued, first.already), (3, 3, 0));
-        let again = ingest.run_campaign("C1", &members, &by).unwrap();
+        let again = ingest.run_campaign("C1", DAY, &members, &by).unwrap();
         assert_eq!((again.issued, again.already), (0, 3));
         for (member, _) in &members {
             assert_eq!(coupons(&ingest, member), vec![1], "{member}");
@@ -371,7 +380,7 @@ mod tests {
         let (_, mut ingest, members) = chain(3);
         publish(&mut ingest, Some(2), 1, &["C1"]);
         let run = ingest
-            .run_campaign("C1", &members, &StaffId::system())
+            .run_campaign("C1", DAY, &members, &StaffId::system())
             .unwrap();
         assert_eq!((run.issued, run.over_quota), (2, 1));
         let holding = members
@@ -386,8 +395,8 @@ mod tests {
         let (_, mut ingest, members) = chain(2);
         publish(&mut ingest, None, 1, &["C1", "C2"]);
         let by = StaffId::system();
-        ingest.run_campaign("C1", &members, &by).unwrap();
-        let second = ingest.run_campaign("C2", &members, &by).unwrap();
+        ingest.run_campaign("C1", DAY, &members, &by).unwrap();
+        let second = ingest.run_campaign("C2", DAY, &members, &by).unwrap();
         assert_eq!((second.issued, second.over_limit), (0, 2));
     }
 
@@ -415,7 +424,7 @@ mod tests {
         ));
         assert_eq!(ingest.tip(&StoreId::hq()), before);
         assert!(matches!(
-            ingest.run_campaign("C9", &[], &StaffId::system()),
+            ingest.run_campaign("C9", DAY, &[], &StaffId::system()),
             Err(MarketingRefused::Unknown { .. })
         ));
     }
@@ -433,10 +442,10 @@ mod tests {
             publish(&mut ingest, None, 1, &["C1"]);
             let by = StaffId::system();
             let cut = cut.min(n);
-            ingest.run_campaign("C1", &members[..cut], &by).unwrap();
+            ingest.run_campaign("C1", DAY, &members[..cut], &by).unwrap();
             drop(ingest);
-            let mut ingest = Ingest::open(storage, Box::new(|| 1_764_900_000_000)).unwrap();
-            let run = ingest.run_campaign("C1", &members, &by).unwrap();
+            let mut ingest = Ingest::open(storage, Box::new(|| 1_796_436_000_000)).unwrap();
+            let run = ingest.run_campaign("C1", DAY, &members, &by).unwrap();
             proptest::prop_assert_eq!((run.issued, run.already), ((n - cut) as u64, cut as u64));
             for (member, _) in &members {
                 proptest::prop_assert_eq!(coupons(&ingest, member), vec![1]);

@@ -173,10 +173,10 @@ mod directory;
 mod fence;
 mod handle;
 mod hq;
-mod marketing;
+pub(crate) mod marketing;
 mod rights;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 mod verify;
 
 use directory::Directory;
@@ -218,6 +218,8 @@ pub struct Ingest {
     clock_off_ms: HashMap<StoreId, i64>,
     /// Which feed records reach which store (`crate::routes`), grown as the feed is.
     routes: crate::routes::SharedRoutes,
+    /// Whether entries queue notices to members (a gateway or file is configured).
+    notify: bool,
 }
 
 /// Entries every store needs: the member directory (registrations and profile edits), every
@@ -323,6 +325,7 @@ impl Ingest {
             fence_rule: Default::default(),
             clock_off_ms: HashMap::new(),
             routes,
+            notify: false,
         };
         // Nothing says when the link to a store was lost before this start: count from now.
         let started = (ingest.now_ms)();
@@ -352,6 +355,39 @@ impl Ingest {
     }
 
     /// The rights bank's policy (`[rights]` in hub.toml).
+    /// Queue notices to members from now on (`crate::notify` sends them).
+    pub fn set_notify(&mut self, on: bool) {
+        self.notify = on;
+    }
+
+    /// The notices an entry gives its member (`protocol::notice`), their wallet as the batch
+    /// left it.
+    fn notices_of(
+        &self,
+        entry: &Entry,
+        directory: &Directory,
+    ) -> Result<Vec<protocol::notice::Notice>, IngestError> {
+        let Some((member, _)) = entry.payload.rights_ops() else {
+            return Ok(Vec::new());
+        };
+        let stored;
+        let wallet = match directory.wallets.get(&member) {
+            Some(w) => w,
+            None => {
+                stored = self.wallet(&member)?;
+                &stored
+            }
+        };
+        let views = HubViews::reader(&*self.storage);
+        let message = |campaign: &str| {
+            protocol::project::marketing::campaign(&views, campaign)
+                .ok()
+                .flatten()
+                .map(|p| p.item.message)
+        };
+        Ok(protocol::notice::of_entry(entry, wallet, message))
+    }
+
     pub fn set_policy(&mut self, policy: bank::Policy) {
         self.policy = policy;
     }
@@ -491,6 +527,7 @@ impl Ingest {
             keys: keys.into_iter().collect(),
             ..Directory::default()
         };
+        let mut notices = Vec::new();
         for sealed in entries {
             if sealed.entry.seq < tip.next_seq {
                 continue;
@@ -510,6 +547,9 @@ impl Ingest {
                 ));
             }
             directory.apply(&*self.storage, &entry)?;
+            if self.notify {
+                notices.extend(self.notices_of(&entry, &directory)?);
+            }
             self.touch(&entry);
             status.last_entry_ms = entry.hlc.wall_ms;
             fresh.push((entry.seq, bytes));
@@ -533,6 +573,7 @@ impl Ingest {
                 views: directory.views.into_iter().collect(),
                 keys: kept,
                 erased: directory.erased,
+                notices,
             };
             if let Err(e) = self.storage.append(append) {
                 return Err(IngestError::Storage(e.to_string()));

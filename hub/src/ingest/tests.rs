@@ -4,7 +4,17 @@ use protocol::member::{Gender, Profile};
 use protocol::wallet::RightsOp;
 use protocol::{Hlc, StaffId, TxId};
 
-pub(super) fn registration(store: &StoreId, tip: ChainTip, phone: &str) -> Entry {
+pub(crate) fn registration(store: &StoreId, tip: ChainTip, phone: &str) -> Entry {
+    registration_with(store, tip, phone, true)
+}
+
+/// A member's registration, with or without their marketing consent.
+pub(crate) fn registration_with(
+    store: &StoreId,
+    tip: ChainTip,
+    phone: &str,
+    consent: bool,
+) -> Entry {
     let profile = Profile {
         name: "会员".into(),
         phone: Phone::parse(phone).unwrap(),
@@ -18,7 +28,7 @@ pub(super) fn registration(store: &StoreId, tip: ChainTip, phone: &str) -> Entry
         home_store: store.clone(),
         join_date: chrono_date(),
         referrer: None,
-        marketing_consent: true,
+        marketing_consent: consent,
     };
     let (_, change) = MemberDoc::create(store, 1, &profile).unwrap();
     Entry {
@@ -80,6 +90,7 @@ fn verify_finds_a_directory_that_does_not_match_the_feed() {
         views: Vec::new(),
         keys: Vec::new(),
         erased: Vec::new(),
+        notices: Vec::new(),
     };
     storage.append(append).unwrap();
     assert!(!verify(&*storage).unwrap().is_clean());

@@ -176,6 +176,7 @@ fn rebuild(storage: &dyn HubStore) -> Result<crate::storage::MemHubStore, Ingest
             views: directory.views.into_iter().collect(),
             keys: kept,
             erased: directory.erased,
+            notices: Vec::new(),
         };
         rebuilt.append(append).map_err(failed)?;
     }
@@ -214,6 +215,7 @@ fn rebuild(storage: &dyn HubStore) -> Result<crate::storage::MemHubStore, Ingest
                 views: directory.views.into_iter().collect(),
                 keys: Vec::new(),
                 erased: Vec::new(),
+                notices: Vec::new(),
             };
             rebuilt.append(append).map_err(failed)?;
         }

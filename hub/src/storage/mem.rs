@@ -25,6 +25,7 @@ struct MemHubState {
     keys: std::collections::BTreeMap<MemberId, MemberKey>,
     /// Erased members and the hashes of their changes.
     erased: std::collections::BTreeMap<MemberId, Vec<[u8; 32]>>,
+    notices: std::collections::BTreeMap<String, (Notice, Delivery)>,
 }
 
 #[derive(Default)]
@@ -50,6 +51,7 @@ struct Owned {
     views: Vec<(Vec<u8>, Option<Vec<u8>>)>,
     keys: Vec<(MemberId, MemberKey)>,
     erased: Vec<MemberId>,
+    notices: Vec<Notice>,
 }
 
 impl MemHubState {
@@ -90,6 +92,12 @@ impl MemHubState {
                 Some(value) => self.views.insert(key, value),
                 None => self.views.remove(&key),
             };
+        }
+        for notice in a.notices {
+            let due = Delivery::due(notice.at_ms);
+            self.notices
+                .entry(notice.id.clone())
+                .or_insert((notice, due));
         }
     }
 }
@@ -154,6 +162,7 @@ impl HubStore for MemHubStore {
             views: a.views,
             keys: a.keys,
             erased: a.erased,
+            notices: a.notices,
         };
         let mut state = self.lock();
         state.live.apply(owned.clone());
@@ -300,6 +309,42 @@ impl HubStore for MemHubStore {
             };
         }
         Ok(())
+    }
+
+    fn notices_due(&self, now_ms: u64, limit: usize) -> Result<Vec<(Notice, Delivery)>> {
+        let state = self.lock();
+        let mut due: Vec<(Notice, Delivery)> = state
+            .live
+            .notices
+            .values()
+            .filter(|(_, d)| d.state == DeliveryState::Pending && d.next_ms <= now_ms)
+            .cloned()
+            .collect();
+        due.sort_by(|a, b| (a.1.next_ms, &a.0.id).cmp(&(b.1.next_ms, &b.0.id)));
+        due.truncate(limit);
+        Ok(due)
+    }
+
+    fn set_delivery(&self, id: &str, delivery: &Delivery) -> Result<()> {
+        let mut state = self.lock();
+        let MemHub { live, durable, .. } = &mut *state;
+        for side in [live, durable] {
+            if let Some((_, d)) = side.notices.get_mut(id) {
+                *d = delivery.clone();
+            }
+        }
+        Ok(())
+    }
+
+    fn notices(&self, limit: usize) -> Result<Vec<(Notice, Delivery)>> {
+        Ok(self
+            .lock()
+            .live
+            .notices
+            .values()
+            .take(limit)
+            .cloned()
+            .collect())
     }
 
     fn add_follows(&self, store: &StoreId, members: &[MemberId]) -> Result<()> {

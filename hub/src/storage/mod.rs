@@ -12,13 +12,16 @@
 //! `e/<member>` erased (被遗忘) · `meta/index_key` the key that blinds the indexes · `w/<member>` the
 //! member's wallet (every counter's rights as the hub knows them) · `fence/<store>` a hold or
 //! fence headquarters put on the store · `v/<key>` the inventory views (`protocol::inventory`:
-//! catalogue, stock per store, transfers).
+//! catalogue, stock per store, transfers) · `ob/m/<id>` a notice to a member and its delivery ·
+//! `ob/d/<due BE><id>` the pending notices by when they are due (the outbox is not derived: a
+//! rebuild leaves it, so nothing is sent twice).
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
 use protocol::entry::ChainTip;
 use protocol::member::Profile;
+use protocol::notice::Notice;
 use protocol::seal::{IndexKey, KeyState, MemberKey};
 use protocol::wallet::Wallet;
 use protocol::{MemberId, Phone, StoreId};
@@ -78,6 +81,43 @@ pub enum Fence {
     },
 }
 
+/// Where a notice to a member stands (消息发送状态).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryState {
+    /// Waiting to be sent at `next_ms` (the first try, or a retry after a failure).
+    Pending,
+    /// The gateway took it.
+    Sent,
+    /// The gateway refused it, or every retry failed.
+    Failed,
+    /// Not sent, by rule: no marketing consent, the member erased, too old to be news.
+    Suppressed,
+}
+
+/// A notice's delivery: its state, tries, when it is next due, and the last failure.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delivery {
+    pub state: DeliveryState,
+    pub attempts: u32,
+    pub next_ms: u64,
+    pub last_error: Option<String>,
+    /// When it was sent, failed for good or suppressed.
+    pub done_ms: Option<u64>,
+}
+
+impl Delivery {
+    pub fn due(at_ms: u64) -> Self {
+        Self {
+            state: DeliveryState::Pending,
+            attempts: 0,
+            next_ms: at_ms,
+            last_error: None,
+            done_ms: None,
+        }
+    }
+}
+
 /// An entry in the feed every store receives, with its origin so a store's own are skipped.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FeedRecord {
@@ -112,6 +152,9 @@ pub struct Append<'a> {
     pub keys: Vec<(MemberId, MemberKey)>,
     /// Members erased by the batch: their record, index records and key go, a tombstone stays.
     pub erased: Vec<MemberId>,
+    /// Notices the batch's entries give members (`protocol::notice`), queued unless one of
+    /// the same id already is.
+    pub notices: Vec<Notice>,
 }
 
 pub trait HubStore: Send + Sync + 'static {
@@ -163,6 +206,12 @@ pub trait HubStore: Send + Sync + 'static {
     fn add_follows(&self, store: &StoreId, members: &[MemberId]) -> Result<()>;
     /// Every member's followers.
     fn follows(&self) -> Result<Vec<(MemberId, StoreId)>>;
+    /// Pending notices due by `now_ms`, the earliest first, at most `limit`.
+    fn notices_due(&self, now_ms: u64, limit: usize) -> Result<Vec<(Notice, Delivery)>>;
+    /// Records a notice's delivery, durably before it returns.
+    fn set_delivery(&self, id: &str, delivery: &Delivery) -> Result<()>;
+    /// Every notice with its delivery, in id order, at most `limit`.
+    fn notices(&self, limit: usize) -> Result<Vec<(Notice, Delivery)>>;
     /// The version of the derived state (members, phones, wallets, inventory views) stored.
     fn derived_version(&self) -> Result<Option<u32>>;
     /// Replaces all derived state with `derived`, at `version`, durably.

@@ -70,6 +70,17 @@ fn view_key(key: &[u8]) -> Vec<u8> {
     out
 }
 
+const NOTICES: &[u8] = b"ob/m/";
+const DUE: &[u8] = b"ob/d/";
+
+fn notice_key(id: &str) -> Vec<u8> {
+    [NOTICES, id.as_bytes()].concat()
+}
+
+fn due_key(due_ms: u64, id: &str) -> Vec<u8> {
+    [DUE, &due_ms.to_be_bytes()[..], id.as_bytes()].concat()
+}
+
 fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     postcard::to_stdvec(value).unwrap_or_default()
 }
@@ -80,6 +91,11 @@ fn decode<T: for<'de> Deserialize<'de>>(key: &[u8], bytes: &[u8]) -> Result<T> {
 }
 
 impl SledHubStore {
+    fn notice(&self, id: &str) -> Result<Option<(Notice, Delivery)>> {
+        let key = notice_key(id);
+        self.db.get(&key)?.map(|v| decode(&key, &v)).transpose()
+    }
+
     /// The database underneath, for tests that damage it on purpose.
     #[cfg(test)]
     pub(crate) fn db(&self) -> &sled::Db {
@@ -252,6 +268,13 @@ impl HubStore for SledHubStore {
             match value {
                 Some(value) => batch.insert(key, value.as_slice()),
                 None => batch.remove(key),
+            }
+        }
+        for notice in &a.notices {
+            if self.db.get(notice_key(&notice.id))?.is_none() {
+                let due = Delivery::due(notice.at_ms);
+                batch.insert(due_key(due.next_ms, &notice.id), &[][..]);
+                batch.insert(notice_key(&notice.id), encode(&(notice, due)));
             }
         }
         self.db.apply_batch(batch)?;
@@ -444,6 +467,47 @@ impl HubStore for SledHubStore {
             None => self.db.remove(key)?,
         };
         self.sync()
+    }
+
+    fn notices_due(&self, now_ms: u64, limit: usize) -> Result<Vec<(Notice, Delivery)>> {
+        let mut out = Vec::new();
+        for kv in self
+            .db
+            .range(DUE.to_vec()..due_key(now_ms.saturating_add(1), ""))
+        {
+            let (k, _) = kv?;
+            let id = String::from_utf8_lossy(&k[DUE.len() + 8..]).into_owned();
+            out.extend(self.notice(&id)?);
+            if out.len() >= limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    fn set_delivery(&self, id: &str, delivery: &Delivery) -> Result<()> {
+        let Some((notice, before)) = self.notice(id)? else {
+            return Ok(());
+        };
+        let mut batch = sled::Batch::default();
+        if before.state == DeliveryState::Pending {
+            batch.remove(due_key(before.next_ms, id));
+        }
+        if delivery.state == DeliveryState::Pending {
+            batch.insert(due_key(delivery.next_ms, id), &[][..]);
+        }
+        batch.insert(notice_key(id), encode(&(notice, delivery)));
+        self.db.apply_batch(batch)?;
+        self.sync()
+    }
+
+    fn notices(&self, limit: usize) -> Result<Vec<(Notice, Delivery)>> {
+        let mut out = Vec::new();
+        for kv in self.db.scan_prefix(NOTICES).take(limit) {
+            let (k, v) = kv?;
+            out.push(decode(&k, &v)?);
+        }
+        Ok(out)
     }
 
     fn add_follows(&self, store: &StoreId, members: &[MemberId]) -> Result<()> {

@@ -87,6 +87,7 @@ proptest::proptest! {
                     views: Vec::new(),
                     keys: Vec::new(),
                     erased: Vec::new(),
+                    notices: Vec::new(),
                 })
                 .unwrap();
         }

@@ -1,0 +1,167 @@
+// 营销: coupon templates, segments (with a live count), campaigns and their runs, and the
+// outbox of messages to members. Uses app.js's helpers ($, api, cell, said, markField, when,
+// staffId).
+"use strict";
+
+const csv = (text) => (text || "").split(/[,，]/).map((s) => s.trim()).filter(Boolean);
+const num = (v) => (v === "" || v === undefined ? undefined : Number(v));
+const STATES = { pending: "待发送", sent: "已发送", failed: "失败", suppressed: "未发送" };
+const KINDS = { stored_value: "储值变动", points: "积分变动", coupon: "营销券" };
+
+function offerText(o) {
+  switch (o.kind) {
+    case "amount_off": return `满${o.threshold.amount}减${o.off.amount}`;
+    case "percent_off": return `${o.percent}% 折扣` + (o.cap ? `，最多减${o.cap.amount}` : "");
+    case "voucher": return `代金券 ${o.value.amount}`;
+    case "experience": return `体验券 ${o.sku}`;
+    default: return JSON.stringify(o);
+  }
+}
+
+function templateBody(form) {
+  const f = Object.fromEntries(new FormData(form));
+  const money = (v) => (v ? { amount: v } : undefined);
+  const offer = {
+    amount_off: { kind: "amount_off", threshold: money(f.threshold || "0"), off: money(f.off || "0") },
+    percent_off: { kind: "percent_off", percent: f.percent || "0", threshold: money(f.threshold), cap: money(f.cap) },
+    voucher: { kind: "voucher", value: money(f.off || "0"), threshold: money(f.threshold) },
+    experience: { kind: "experience", sku: f.sku },
+  }[f.kind];
+  return {
+    id: f.id.trim(), name: f.name.trim(), offer,
+    validity: { days: { days: Number(f.days) } },
+    scope: { skus: csv(f.skus), categories: csv(f.categories) },
+    quota: num(f.quota), per_member: Number(f.per_member), stacks: form.stacks.checked,
+  };
+}
+
+function segmentBody(form) {
+  const f = Object.fromEntries(new FormData(form));
+  const conditions = [];
+  if (f.dormant_visits || f.dormant_window || f.dormant_quiet) {
+    conditions.push({ dormant: { visits: Number(f.dormant_visits || 1), window_days: Number(f.dormant_window || 180), quiet_days: Number(f.dormant_quiet || 60) } });
+  }
+  if (f.birthday !== "") conditions.push({ birthday: { within_days: Number(f.birthday) } });
+  if (f.joined !== "") conditions.push({ joined: { within_days: Number(f.joined) } });
+  if (csv(f.tiers).length) conditions.push({ tier: { any: csv(f.tiers) } });
+  if (csv(f.tags).length) conditions.push({ tags: { any: csv(f.tags) } });
+  if (csv(f.home_stores).length) conditions.push({ home_store: { any: csv(f.home_stores) } });
+  if (form.consent.checked) conditions.push("consent");
+  return { id: f.id.trim(), name: f.name.trim(), conditions };
+}
+
+async function put(what, form, body, line) {
+  const r = await api(`/api/v1/marketing/${what}`, false, "PUT", body, { "X-Staff-Id": staffId() });
+  if (!r.ok) { markField(form, line, r.data); return; }
+  markField(form, line, {});
+  $(line).textContent = "已保存";
+  await marketing();
+}
+
+$("mk-template").addEventListener("submit", (e) => {
+  e.preventDefault();
+  put("templates", e.target, templateBody(e.target), "mk-template-error");
+});
+$("mk-segment").addEventListener("submit", (e) => {
+  e.preventDefault();
+  put("segments", e.target, segmentBody(e.target), "mk-segment-error");
+});
+$("mk-campaign").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const f = Object.fromEntries(new FormData(e.target));
+  put("campaigns", e.target, { id: f.id.trim(), name: f.name.trim(), template: f.template, segment: f.segment, schedule: f.schedule, message: f.message }, "mk-campaign-error");
+});
+$("mk-count").addEventListener("click", async () => {
+  const form = $("mk-segment");
+  const body = segmentBody(form);
+  body.id = body.id || "preview";
+  body.name = body.name || "preview";
+  const r = await api("/api/v1/marketing/segments/count", false, "POST", body);
+  if (!r.ok) { markField(form, "mk-segment-error", r.data); return; }
+  const sample = r.data.sample.map((m) => `${m.name} ${m.phone_masked}`).join("、");
+  $("mk-count-result").textContent = `${r.data.on}：${r.data.count} 人` + (sample ? `（${sample}${r.data.count > r.data.sample.length ? " 等" : ""}）` : "");
+});
+
+function options(id, items) {
+  const select = $(id);
+  const was = select.value;
+  select.innerHTML = "";
+  for (const it of items) {
+    const o = document.createElement("option");
+    o.value = it.id;
+    o.textContent = `${it.name}（${it.id}）`;
+    select.appendChild(o);
+  }
+  if (was) select.value = was;
+}
+
+async function run(c, button) {
+  button.disabled = true;
+  const r = await api(`/api/v1/marketing/campaigns/${encodeURIComponent(c.id)}/run`, false, "POST", undefined, { "X-Staff-Id": staffId() });
+  button.disabled = false;
+  if (!r.ok) { alert(said(r.data)); return; }
+  const d = r.data;
+  alert(`目标 ${d.targeted} 人：发券 ${d.issued}，已领过 ${d.already}，达到每人限领 ${d.over_limit}，超出发行量 ${d.over_quota}`);
+  await marketing();
+}
+
+async function outbox() {
+  const r = await api("/api/v1/outbox");
+  if (!r.ok) return;
+  $("mk-outbox-counts").textContent = Object.entries(r.data.counts).map(([k, v]) => `${STATES[k] || k} ${v}`).join(" · ");
+  const body = $("mk-outbox").querySelector("tbody");
+  body.innerHTML = "";
+  for (const n of r.data.notices.slice(0, 50)) {
+    const tr = document.createElement("tr");
+    cell(tr, when(n.at_ms));
+    cell(tr, (KINDS[n.kind] || n.kind) + (n.purpose === "marketing" ? "（营销）" : ""));
+    cell(tr, n.store);
+    cell(tr, n.member_id.slice(-6));
+    cell(tr, STATES[n.state] || n.state).className = "state-" + n.state;
+    cell(tr, n.attempts);
+    cell(tr, n.last_error || "");
+    body.appendChild(tr);
+  }
+}
+
+async function marketing() {
+  const r = await api("/api/v1/marketing");
+  if (!r.ok) return;
+  const { templates, segments, campaigns } = r.data;
+  options("mk-campaign-template", templates);
+  options("mk-campaign-segment", segments);
+  const tb = $("mk-templates").querySelector("tbody");
+  tb.innerHTML = "";
+  for (const tpl of templates) {
+    const tr = document.createElement("tr");
+    cell(tr, `${tpl.name}（${tpl.id}）`);
+    cell(tr, offerText(tpl.offer) + (tpl.stacks ? " · 可同享" : ""));
+    const v = tpl.validity;
+    cell(tr, v.days ? `领取后 ${v.days.days} 天` : `${v.dates.from} 至 ${v.dates.to}`);
+    cell(tr, [...tpl.scope.skus, ...tpl.scope.categories].join("、") || "全部商品");
+    cell(tr, `${tpl.issued} / ${tpl.quota ?? "不限"}`);
+    cell(tr, tpl.per_member);
+    tb.appendChild(tr);
+  }
+  const cb = $("mk-campaigns").querySelector("tbody");
+  cb.innerHTML = "";
+  for (const c of campaigns) {
+    const tr = document.createElement("tr");
+    cell(tr, `${c.name}（${c.id}）`);
+    cell(tr, c.template);
+    cell(tr, c.segment);
+    cell(tr, c.schedule === "daily" ? "每天" : "一次");
+    cell(tr, c.issued);
+    const last = c.runs[c.runs.length - 1];
+    cell(tr, last ? `${last.run}：目标 ${last.targeted}，发 ${last.issued}，已领 ${last.already}` : "未执行");
+    const td = cell(tr, "");
+    const b = document.createElement("button");
+    b.type = "button";
+    b.textContent = "执行";
+    b.addEventListener("click", () => run(c, b));
+    td.appendChild(b);
+    cb.appendChild(tr);
+  }
+  await outbox();
+}
+window.marketing = marketing;
