@@ -105,6 +105,27 @@ async function run(c, button) {
   await marketing();
 }
 
+const REPORT = {
+  targeted: "发券会员", issued: "发券张数", redeemed: "核销张数", redemption_percent: "核销率%",
+  discount: "优惠金额", redeemer_sales: "核销订单金额", window_from: "统计开始", window_to: "统计结束",
+  targeted_avg_spend: "发券会员人均消费", others_avg_spend: "其他会员人均消费", uplift: "人均提升",
+};
+let reported = null;
+
+async function report(c) {
+  const r = await api(`/api/v1/marketing/campaigns/${encodeURIComponent(c.id)}/report`);
+  if (!r.ok) { alert(said(r.data)); return; }
+  reported = c.id;
+  $("mk-report").hidden = false;
+  $("mk-report-title").textContent = `${c.name}（${c.id}）`;
+  table("mk-report-table", r.data.rows, REPORT);
+}
+for (const format of ["xlsx", "csv"]) {
+  $(`mk-report-${format}`).addEventListener("click", () => {
+    if (reported) download(format, `/api/v1/marketing/campaigns/${encodeURIComponent(reported)}/report?format=${format}`);
+  });
+}
+
 async function outbox() {
   const r = await api("/api/v1/outbox");
   if (!r.ok) return;
@@ -160,6 +181,11 @@ async function marketing() {
     b.textContent = "执行";
     b.addEventListener("click", () => run(c, b));
     td.appendChild(b);
+    const e = document.createElement("button");
+    e.type = "button";
+    e.textContent = "效果";
+    e.addEventListener("click", () => report(c));
+    td.appendChild(e);
     cb.appendChild(tr);
   }
   await outbox();

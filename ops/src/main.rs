@@ -142,6 +142,16 @@ enum BenchCmd {
         wan_ms: u64,
     },
     /// A store with a large member directory: lookup by phone over HTTP, and the node's memory.
+    /// Headquarters' marketing at size: a dormant segment over a large directory, and a
+    /// campaign issued to many members end to end, each next to its floor or baseline.
+    Marketing {
+        /// Members in the directory.
+        #[arg(long, default_value_t = 1_000_000)]
+        members: usize,
+        /// Members the campaign is issued to.
+        #[arg(long, default_value_t = 100_000)]
+        coupons: usize,
+    },
     Members {
         /// Members for the memory figure.
         #[arg(long, default_value_t = 100_000)]
@@ -352,6 +362,9 @@ fn main() -> anyhow::Result<()> {
                     wan_ms,
                 },
         } => bench::central::run(seconds, requests, wan_ms),
+        Cmd::Bench {
+            command: BenchCmd::Marketing { members, coupons },
+        } => bench::marketing::run(members, coupons),
         Cmd::Bench {
             command:
                 BenchCmd::Members {

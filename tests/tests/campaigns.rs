@@ -174,8 +174,22 @@ fn a_campaign_coupon_reaches_the_members_home_store_once_and_is_redeemed_there_o
     let twice = sale("sale-a-0002");
     assert_eq!(twice.body["code"], "coupon_used", "{:?}", twice.body);
 
-    // Back online, headquarters counts the coupon and shows the runs.
+    // Back online, headquarters counts the coupon, shows the runs and what the coupon did.
     proxy.set(Faults::default());
+    let report = eventually(30, "the redemption at headquarters", || {
+        let r = hq.get("/api/v1/marketing/campaigns/C1/report").body;
+        (r["rows"][0]["redeemed"] == 1).then_some(r)
+    });
+    let row = &report["rows"][0];
+    assert_eq!(
+        (row["targeted"].as_u64(), row["issued"].as_u64()),
+        (Some(1), Some(1)),
+        "{report}"
+    );
+    assert_eq!(row["discount"], "5.00");
+    assert_eq!(row["redeemer_sales"], "75.00", "30.00 less 5.00, and 50.00");
+    let csv = hq.get("/api/v1/marketing/campaigns/C1/report?format=csv");
+    assert!(csv.body.to_string().contains("核销张数"), "{:?}", csv.body);
     let overview = hq.get("/api/v1/marketing").body;
     assert_eq!(overview["templates"][0]["issued"], 1, "{overview}");
     assert_eq!(overview["templates"][0]["offer"]["off"]["amount"], "5.00");

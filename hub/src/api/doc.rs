@@ -60,6 +60,7 @@ pub(super) struct ErrorBody {
         super::marketing::put_campaign,
         super::marketing::run_campaign,
         super::marketing::outbox,
+        super::marketing::campaign_report,
         super::rules::set_rules,
         super::staff::change_staff,
         super::staff::set_secret,

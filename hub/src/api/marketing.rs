@@ -301,3 +301,153 @@ pub(super) async fn outbox(State(hq): State<Hq>) -> Response {
         .collect();
     axum::Json(json!({"counts": counts, "total": notices.len(), "notices": rows})).into_response()
 }
+
+/// `?format=json|csv|xlsx`
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ReportQuery {
+    format: Option<String>,
+}
+
+/// The campaign report's columns (field, header).
+const REPORT_COLUMNS: [(&str, &str); 13] = [
+    ("campaign", "活动"),
+    ("name", "名称"),
+    ("targeted", "发券会员"),
+    ("issued", "发券张数"),
+    ("redeemed", "核销张数"),
+    ("redemption_percent", "核销率%"),
+    ("discount", "优惠金额"),
+    ("redeemer_sales", "核销订单金额"),
+    ("window_from", "统计开始"),
+    ("window_to", "统计结束"),
+    ("targeted_avg_spend", "发券会员人均消费"),
+    ("others_avg_spend", "其他会员人均消费"),
+    ("uplift", "人均提升"),
+];
+
+/// The longest window the report reads purchases over.
+const REPORT_DAYS_MAX: i64 = 366;
+
+/// 活动效果: members given the campaign's coupon, coupons issued and redeemed (net of coupons
+/// given back by returns), the discount given and what the redeeming sales came to; and what
+/// the members given a coupon spent per head from the first day a coupon was good to the last
+/// (or today), next to every other member of the directory in the same days (the uplift).
+#[utoipa::path(get, path = "/api/v1/marketing/campaigns/{id}/report", params(("id" = String, Path), ("format" = Option<String>, Query, description = "json (default), csv or xlsx")), responses((status = 200, body = Object), (status = 404, body = super::doc::ErrorBody)))]
+pub(super) async fn campaign_report(
+    State(hq): State<Hq>,
+    Path(id): Path<String>,
+    query: Result<Query<ReportQuery>, QueryRejection>,
+) -> Response {
+    let format = match query {
+        Ok(Query(q)) => q.format,
+        Err(e) => return bad_query(e.body_text()),
+    };
+    if let Err(e) = protocol::campaign::check_id("id", &id) {
+        return refused(e.into());
+    }
+    if let Err(e) = protocol::reports::query::check_format(format.as_deref()) {
+        return bad_query(e);
+    }
+    let on = today();
+    let wanted = id.clone();
+    let body = match read(&hq, move |storage| report(storage, &wanted, on)).await {
+        Ok(Some(body)) => body,
+        Ok(None) => {
+            return refused(MarketingRefused::Unknown {
+                kind: "campaign",
+                id,
+            });
+        }
+        Err(answer) => return answer,
+    };
+    super::reports::table_report(format.as_deref(), body, "rows", &REPORT_COLUMNS)
+}
+
+fn report(
+    storage: &dyn HubStore,
+    id: &str,
+    today: chrono::NaiveDate,
+) -> Result<Option<serde_json::Value>, String> {
+    let views = hub_views(storage);
+    let Some(c) = marketing::campaign(&views, id)? else {
+        return Ok(None);
+    };
+    let issued = marketing::campaign_issued(&views, id)?;
+    let redeemed = marketing::redeemed(&views, id)?;
+    let prefix = keys::targeted_prefix(id);
+    let mut targeted = std::collections::HashSet::new();
+    let mut window: Option<(chrono::NaiveDate, chrono::NaiveDate)> = None;
+    for (key, value) in storage
+        .views(&prefix, usize::MAX)
+        .map_err(|e| e.to_string())?
+    {
+        let member = String::from_utf8_lossy(&key[prefix.len()..]).into_owned();
+        let member = MemberId::parse(&member).map_err(|e| e.to_string())?;
+        targeted.insert(member);
+        let (from, to): (chrono::NaiveDate, chrono::NaiveDate) =
+            postcard::from_bytes(&value).map_err(|e| e.to_string())?;
+        window = Some(window.map_or((from, to), |(f, t)| (f.min(from), t.max(to))));
+    }
+    let (mut targeted_spend, mut others_spend) = (0i64, 0i64);
+    let window = window.map(|(from, to)| {
+        let to = to.min(today);
+        (
+            from.max(to - chrono::TimeDelta::days(REPORT_DAYS_MAX - 1)),
+            to,
+        )
+    });
+    if let Some((from, to)) = window {
+        let mut date = from;
+        while date <= to {
+            let day = protocol::reports::keys::member_prefix(date);
+            for (key, value) in storage.views(&day, usize::MAX).map_err(|e| e.to_string())? {
+                let rest = String::from_utf8_lossy(&key[day.len()..]).into_owned();
+                let Some(member) = rest.split_once('/').map(|(_, m)| m) else {
+                    continue;
+                };
+                let member = MemberId::parse(member).map_err(|e| e.to_string())?;
+                let cell: protocol::reports::SalesCell =
+                    postcard::from_bytes(&value).map_err(|e| e.to_string())?;
+                match targeted.contains(&member) {
+                    true => targeted_spend += cell.net - cell.returned,
+                    false => others_spend += cell.net - cell.returned,
+                }
+            }
+            let Some(next) = date.succ_opt() else { break };
+            date = next;
+        }
+    }
+    let members = storage.members().map_err(|e| e.to_string())?.len();
+    let others = members.saturating_sub(targeted.len());
+    let per_head = |sum: i64, n: usize| match i64::try_from(n) {
+        Ok(n) if n > 0 => sum / n,
+        _ => 0,
+    };
+    let (targeted_avg, others_avg) = (
+        per_head(targeted_spend, targeted.len()),
+        per_head(others_spend, others),
+    );
+    let percent = match issued {
+        0 => "0.0".to_owned(),
+        n => format!("{:.1}", redeemed.redeemed as f64 * 100.0 / n as f64),
+    };
+    let yuan = |fen: i64| Fen(fen).to_string();
+    let runs: Vec<protocol::campaign::Run> = storage
+        .views(&keys::runs(id), usize::MAX)
+        .map_err(|e| e.to_string())?
+        .iter()
+        .map(|(_, v)| postcard::from_bytes(v).map_err(|e| e.to_string()))
+        .collect::<Result<_, String>>()?;
+    let row = json!({
+        "campaign": id, "name": c.item.name, "targeted": targeted.len(), "issued": issued,
+        "redeemed": redeemed.redeemed, "redemption_percent": percent,
+        "discount": yuan(redeemed.discount), "redeemer_sales": yuan(redeemed.sales),
+        "window_from": window.map(|w| w.0.to_string()), "window_to": window.map(|w| w.1.to_string()),
+        "targeted_avg_spend": yuan(targeted_avg), "others_avg_spend": yuan(others_avg),
+        "uplift": yuan(targeted_avg - others_avg),
+    });
+    Ok(Some(
+        json!({"rows": [row], "runs": runs, "members": members}),
+    ))
+}

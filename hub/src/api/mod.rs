@@ -157,6 +157,10 @@ pub fn router(
             "/api/v1/marketing/campaigns/{id}/run",
             post(marketing::run_campaign),
         )
+        .route(
+            "/api/v1/marketing/campaigns/{id}/report",
+            get(marketing::campaign_report),
+        )
         .fallback(|| async { Code::NotFound.answer("no such route") })
         .layer(axum::middleware::from_fn_with_state(
             hq.clone(),

@@ -58,6 +58,11 @@ fn steps(data: &Path, dir: &Path, quick: bool) -> Vec<Step> {
             "bench hub --stores 10 --entries 200 --reconnecting 50",
         ),
         step(
+            "Marketing at headquarters: a dormant segment and a campaign issued (issue 22)",
+            "bench marketing --members 1000000 --coupons 100000",
+            "bench marketing --members 5000 --coupons 500",
+        ),
+        step(
             "Stored-value payments at the till, local and hub-assisted (issue 4)",
             "bench wallet --members 400",
             "bench wallet --members 20",

@@ -6,6 +6,7 @@ pub mod catalogue;
 pub mod central;
 pub mod checkout;
 pub mod hub;
+pub mod marketing;
 pub mod members;
 pub mod replay;
 pub mod sync;

@@ -41,6 +41,35 @@ pub mod keys {
     pub fn campaign_issued(id: &str) -> Vec<u8> {
         [b"mk/nc/".as_slice(), id.as_bytes()].concat()
     }
+    /// The campaign a coupon came from.
+    pub fn coupon(coupon: &str) -> Vec<u8> {
+        [b"mk/cp/".as_slice(), coupon.as_bytes()].concat()
+    }
+    /// The sale that redeemed a campaign's coupon: what it took off and what was due.
+    pub fn redeeming(coupon: &str) -> Vec<u8> {
+        [b"mk/ru/".as_slice(), coupon.as_bytes()].concat()
+    }
+    /// A campaign's redemptions, summed.
+    pub fn redeemed(campaign: &str) -> Vec<u8> {
+        [b"mk/rd/".as_slice(), campaign.as_bytes()].concat()
+    }
+    /// The members a campaign gave a coupon: `mk/tg/<campaign>\0<member>` → the coupon's
+    /// period.
+    pub fn targeted_prefix(campaign: &str) -> Vec<u8> {
+        [b"mk/tg/".as_slice(), campaign.as_bytes(), b"\0"].concat()
+    }
+    pub fn targeted(campaign: &str, member: &crate::ids::MemberId) -> Vec<u8> {
+        [targeted_prefix(campaign), member.to_string().into_bytes()].concat()
+    }
+}
+
+/// What a campaign's coupons did at the tills: redeemed (net of coupons given back by a
+/// return), the discount they gave and what the sales that took them came to, in fen.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Redeemed {
+    pub redeemed: i64,
+    pub discount: i64,
+    pub sales: i64,
 }
 
 /// A template, segment or campaign as published: by whom, when.
@@ -79,14 +108,59 @@ pub fn apply(kv: &mut dyn ViewKv, entry: &Entry) -> Result<Option<String>, Strin
             Ok(None)
         }
         Payload::Wallet {
+            member_id,
             event:
                 WalletEvent::CampaignCoupon {
-                    campaign, template, ..
+                    coupon,
+                    campaign,
+                    template,
+                    from,
+                    to,
+                    ..
                 },
             ..
         } if entry.origin == StoreId::hq() => {
             bump(kv, keys::template_issued(template))?;
             bump(kv, keys::campaign_issued(campaign))?;
+            kv.put(keys::coupon(coupon.as_str()), encode(campaign)?);
+            kv.put(keys::targeted(campaign, member_id), encode(&(*from, *to))?);
+            Ok(None)
+        }
+        Payload::Checkout { sale, .. } => {
+            let Some(coupon) = &sale.coupon else {
+                return Ok(None);
+            };
+            let Some(campaign) = read::<String>(kv, &keys::coupon(coupon))? else {
+                return Ok(None);
+            };
+            let discount: i64 = sale
+                .lines
+                .iter()
+                .flat_map(|l| &l.steps)
+                .filter(|s| s.step == crate::pricing::Step::Coupon)
+                .map(|s| s.off.0)
+                .sum();
+            let this = Redeemed {
+                redeemed: 1,
+                discount,
+                sales: sale.due.0,
+            };
+            kv.put(keys::redeeming(coupon), encode(&this)?);
+            add(kv, &campaign, this, 1)?;
+            Ok(None)
+        }
+        Payload::ItemReturn { ret, .. } => {
+            let Some(coupon) = &ret.coupon_back else {
+                return Ok(None);
+            };
+            let (Some(campaign), Some(this)) = (
+                read::<String>(kv, &keys::coupon(coupon))?,
+                read::<Redeemed>(kv, &keys::redeeming(coupon))?,
+            ) else {
+                return Ok(None);
+            };
+            kv.delete(keys::redeeming(coupon));
+            add(kv, &campaign, this, -1)?;
             Ok(None)
         }
         _ => Ok(None),
@@ -114,6 +188,17 @@ fn put_latest<T: Serialize + DeserializeOwned + Clone>(
         item: item.clone(),
     };
     kv.put(key, encode(&published)?);
+    Ok(())
+}
+
+/// Adds (`sign` 1) or takes away (-1) one redemption from a campaign's sums.
+fn add(kv: &mut dyn ViewKv, campaign: &str, this: Redeemed, sign: i64) -> Result<(), String> {
+    let key = keys::redeemed(campaign);
+    let mut sum = read::<Redeemed>(kv, &key)?.unwrap_or_default();
+    sum.redeemed += sign * this.redeemed;
+    sum.discount += sign * this.discount;
+    sum.sales += sign * this.sales;
+    kv.put(key, encode(&sum)?);
     Ok(())
 }
 
@@ -154,7 +239,127 @@ pub fn template_issued(kv: &dyn ViewKv, id: &str) -> Result<u64, String> {
     issued_at(kv, &keys::template_issued(id))
 }
 
+/// What the campaign's coupons did at the tills.
+pub fn redeemed(kv: &dyn ViewKv, campaign: &str) -> Result<Redeemed, String> {
+    Ok(read(kv, &keys::redeemed(campaign))?.unwrap_or_default())
+}
+
 /// Coupons the campaign has issued in all.
 pub fn campaign_issued(kv: &dyn ViewKv, id: &str) -> Result<u64, String> {
     issued_at(kv, &keys::campaign_issued(id))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::catalogue::Qty;
+    use crate::entry::EntryHash;
+    use crate::ids::{MemberId, SaleId, Sku, StaffId, TxId};
+    use crate::money::Fen;
+    use crate::pricing::{LineStep, PricedLine, Rounded, Step};
+    use crate::returns::ItemReturn;
+    use crate::sale::ItemSale;
+
+    fn entry(origin: &str, seq: u64, payload: Payload) -> Entry {
+        Entry {
+            origin: StoreId::parse(origin).unwrap(),
+            seq,
+            hlc: Hlc {
+                wall_ms: seq,
+                logical: 0,
+            },
+            business_date: chrono::NaiveDate::from_ymd_opt(2026, 12, 5).unwrap(),
+            staff: StaffId::system(),
+            tx: TxId::parse(&format!("{origin}-test-{seq:04}")).unwrap(),
+            prev_hash: EntryHash::GENESIS,
+            payload,
+        }
+    }
+
+    #[test]
+    fn a_redeemed_campaign_coupon_counts_until_a_return_gives_it_back() {
+        let mut kv: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+        let member = MemberId::mint(1, 1);
+        let coupon = SaleId::parse("cp-0123456789ab").unwrap();
+        let day = chrono::NaiveDate::from_ymd_opt(2026, 12, 5).unwrap();
+        let issued = Payload::Wallet {
+            member_id: member,
+            event: WalletEvent::CampaignCoupon {
+                coupon: coupon.clone(),
+                campaign: "C1".into(),
+                template: "T1".into(),
+                name: "满100减20".into(),
+                offer: crate::pricing::Coupon::AmountOff {
+                    threshold: Fen(10_000),
+                    off: Fen(2_000),
+                },
+                scope: Default::default(),
+                stacks: None,
+                from: day,
+                to: day,
+            },
+            ops: Vec::new(),
+        };
+        apply(&mut kv, &entry("HQ", 1, issued)).unwrap();
+        let line = PricedLine {
+            sku: Sku::parse("A1").unwrap(),
+            category: String::new(),
+            qty: Qty(1_000),
+            unit_price: Fen(12_000),
+            gross: Fen(12_000),
+            steps: vec![LineStep {
+                step: Step::Coupon,
+                off: Fen(2_000),
+                rounded: Rounded::Shared,
+                note: "满100减20".into(),
+            }],
+            net: Fen(10_000),
+            discountable: true,
+            earns_points: true,
+        };
+        let sale = ItemSale {
+            sale_id: SaleId::parse("S001-00000007").unwrap(),
+            member_id: Some(member),
+            lines: vec![line],
+            subtotal: Fen(12_000),
+            discount: Fen(2_000),
+            due: Fen(10_000),
+            tenders: Vec::new(),
+            points_used: 0,
+            points_earned: crate::points::Points(0),
+            coupon: Some(coupon.to_string()),
+            served_by: None,
+        };
+        let checkout = Payload::Checkout {
+            sale,
+            ops: Vec::new(),
+            stock: Vec::new(),
+        };
+        apply(&mut kv, &entry("S001", 7, checkout)).unwrap();
+        let sums = redeemed(&kv, "C1").unwrap();
+        assert_eq!(
+            (sums.redeemed, sums.discount, sums.sales),
+            (1, 2_000, 10_000)
+        );
+        let back = Payload::ItemReturn {
+            ret: ItemReturn {
+                sale_id: SaleId::parse("S001-00000007").unwrap(),
+                member_id: Some(member),
+                lines: Vec::new(),
+                amount: Fen(10_000),
+                refunds: Vec::new(),
+                points_back: 0,
+                points_taken: 0,
+                coupon_back: Some(coupon.to_string()),
+                reason: "不要了".into(),
+            },
+            ops: Vec::new(),
+            stock: Vec::new(),
+        };
+        apply(&mut kv, &entry("S002", 3, back)).unwrap();
+        assert_eq!(redeemed(&kv, "C1").unwrap(), Redeemed::default());
+        assert_eq!(campaign_issued(&kv, "C1").unwrap(), 1);
+    }
 }
