@@ -11,7 +11,9 @@ use protocol::{MemberId, StoreId};
 
 use crate::storage::{HubStore, MemberRecord};
 
-/// The members in `segment` on `today`, by id, with their records.
+/// The members in `segment` on `today`, by id, with their records. A segment that needs a
+/// purchase reads the member cells of its window and the records of those who bought; any
+/// other reads every member.
 pub fn evaluate(
     storage: &dyn HubStore,
     segment: &Segment,
@@ -19,9 +21,21 @@ pub fn evaluate(
 ) -> Result<Vec<MemberRecord>, String> {
     let days = purchases(storage, segment.window_days(), today)?;
     let none = Vec::new();
-    let mut found: Vec<MemberRecord> = storage
-        .members()
-        .map_err(|e| e.to_string())?
+    // Only those who bought in the window can be in a segment that needs a purchase: read
+    // their records alone (an erased member's is gone), not the whole directory.
+    let candidates = match segment.needs_purchase() {
+        true => {
+            let mut ids: Vec<&MemberId> = days.keys().collect();
+            ids.sort();
+            let mut found = Vec::with_capacity(ids.len());
+            for id in ids {
+                found.extend(storage.member(id).map_err(|e| e.to_string())?);
+            }
+            found
+        }
+        false => storage.members().map_err(|e| e.to_string())?,
+    };
+    let mut found: Vec<MemberRecord> = candidates
         .into_iter()
         .filter(|r| {
             let bought = days.get(&r.member_id).unwrap_or(&none);
@@ -181,6 +195,62 @@ mod tests {
 
     /// 2026-12-05 10:00 in Shanghai.
     const MORNING_MS: u64 = 1_796_436_000_000;
+
+    #[test]
+    fn a_dormant_segment_finds_who_bought_before_and_not_lately_and_reads_only_buyers() {
+        use protocol::segment::Condition;
+        let (storage, ingest, members) = chain(3);
+        let today = chrono::NaiveDate::from_ymd_opt(2026, 12, 5).unwrap();
+        let cell = postcard::to_stdvec(&SalesCell {
+            sales: 1,
+            net: 5_000,
+            ..SalesCell::default()
+        })
+        .unwrap();
+        // The first bought twice months ago; the second twice, once last week.
+        let mut views = Vec::new();
+        for (member, days_ago) in [(0, 100), (0, 120), (1, 100), (1, 7)] {
+            let (id, store) = &members[member];
+            let date = today - TimeDelta::days(days_ago);
+            views.push((keys::member(date, store, id), Some(cell.clone())));
+        }
+        let s001 = StoreId::parse("S001").unwrap();
+        let tip = ingest.tip(&s001);
+        storage
+            .append(crate::storage::Append {
+                store: &s001,
+                entries: Vec::new(),
+                tip,
+                status: crate::storage::StoreStatus {
+                    acked_seq: tip.next_seq - 1,
+                    log_len: tip.next_seq - 1,
+                    ..Default::default()
+                },
+                feed: Vec::new(),
+                feed_len: ingest.feed_len(),
+                members: Vec::new(),
+                phones: Vec::new(),
+                wallets: Vec::new(),
+                views,
+                keys: Vec::new(),
+                erased: Vec::new(),
+                notices: Vec::new(),
+            })
+            .unwrap();
+        let dormant = Segment {
+            id: "dormant".into(),
+            name: "沉睡".into(),
+            conditions: vec![Condition::Dormant {
+                visits: 2,
+                window_days: 180,
+                quiet_days: 60,
+            }],
+        };
+        assert!(dormant.needs_purchase());
+        let found = evaluate(&*storage, &dormant, today).unwrap();
+        let ids: Vec<MemberId> = found.iter().map(|r| r.member_id).collect();
+        assert_eq!(ids, vec![members[0].0]);
+    }
 
     #[tokio::test]
     async fn a_daily_campaign_runs_once_a_day_after_quiet_hours() {

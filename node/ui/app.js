@@ -31,7 +31,7 @@ const T = {
     notes: "备注", save: "保存", saved: "已保存", cards: "卡项", card_name: "卡名", card_kind: "类型",
     count_card: "计次卡", period_card: "期限卡", card_uses: "次数", valid_to: "有效期至",
     price: "售价 (元)", sell_card: "售卡", use_once: "核销一次", uses_left: "剩余", times: "次",
-    coupons: "优惠券", use_coupon: "用券", usable: "可用", used: "已用", not_valid_today: "未到期或已过期",
+    coupons: "优惠券", campaign: "活动", some_goods: "限指定商品", use_coupon: "用券", usable: "可用", used: "已用", not_valid_today: "未到期或已过期",
     recent_sales: "最近消费", returned: "已退", return_it: "退货", returns: "退货", sale_id: "小票号",
     reason: "原因", return_button: "退货", refunded: "已退款", return_qty: "退货数量", held_note: "挂单",
     nothing_held: "没有挂单", lines: "件", manager_actions: "店长操作",
@@ -68,7 +68,7 @@ const T = {
     save: "Save", saved: "Saved", cards: "Cards", card_name: "Card name", card_kind: "Kind",
     count_card: "Count card", period_card: "Period card", card_uses: "Uses", valid_to: "Valid to",
     price: "Price (CNY)", sell_card: "Sell card", use_once: "Use once", uses_left: "left",
-    times: "", coupons: "Coupons", use_coupon: "Use", usable: "usable", used: "used",
+    times: "", coupons: "Coupons", campaign: "campaign", some_goods: "some goods only", use_coupon: "Use", usable: "usable", used: "used",
     not_valid_today: "not valid today", recent_sales: "Recent sales", returned: "returned",
     return_it: "Return", returns: "Returns", sale_id: "Sale no.", reason: "Reason",
     return_button: "Return", refunded: "Refunded", return_qty: "Qty back", held_note: "Held",
@@ -472,7 +472,8 @@ async function loadCoupons() {
   body.innerHTML = "";
   for (const c of coupons) {
     const tr = document.createElement("tr");
-    cell(tr, c.name);
+    const limited = c.scope && (c.scope.skus.length || c.scope.categories.length) ? ` · ${t("some_goods")}` : "";
+    cell(tr, c.campaign ? `${c.name}（${t("campaign")} ${c.campaign}${limited}）` : c.name + limited);
     cell(tr, `${c.valid_from} ~ ${c.valid_to}`);
     cell(tr, t(c.state));
     const b = document.createElement("button");

@@ -179,6 +179,16 @@ impl Condition {
         Ok(())
     }
 
+    /// Whether only a member with a purchase in its window can meet it.
+    fn needs_purchase(&self) -> bool {
+        match self {
+            Condition::Dormant { .. } | Condition::ShoppedAt { .. } => true,
+            Condition::Spend { at_least, .. } => at_least.0 > 0,
+            Condition::Visits { at_least, .. } => *at_least > 0,
+            _ => false,
+        }
+    }
+
     /// How many days of purchases up to the day of evaluation it reads (0: none).
     fn window_days(&self) -> u32 {
         match self {
@@ -279,6 +289,12 @@ impl Segment {
             .map(Condition::window_days)
             .max()
             .unwrap_or(0)
+    }
+
+    /// Whether only members who bought something in its window can be in it: then only they
+    /// need to be read.
+    pub fn needs_purchase(&self) -> bool {
+        self.conditions.iter().any(Condition::needs_purchase)
     }
 
     /// Whether a member with this profile and these days of purchases (at least the last
@@ -420,6 +436,26 @@ mod tests {
         assert!(serde_json::from_str::<Segment>(bad).is_err());
         let ok = r#"{"id":"S1","name":"x","conditions":[{"tier":{"any":["金卡"]}},"consent"]}"#;
         assert!(serde_json::from_str::<Segment>(ok).unwrap().check().is_ok());
+    }
+
+    #[test]
+    fn a_segment_needs_a_purchase_only_when_a_member_without_one_cannot_meet_it() {
+        let p = profile();
+        let today = date("2026-12-05");
+        let at_most = segment(vec![Condition::Visits {
+            within_days: 30,
+            at_least: 0,
+            at_most: Some(1),
+        }]);
+        assert!(!at_most.needs_purchase());
+        assert!(at_most.holds(&p, &[], today), "no visit is at most one");
+        let dormant = segment(vec![Condition::Dormant {
+            visits: 1,
+            window_days: 90,
+            quiet_days: 30,
+        }]);
+        assert!(dormant.needs_purchase());
+        assert!(!dormant.holds(&p, &[], today));
     }
 
     #[test]
