@@ -23,39 +23,45 @@ use super::{Figure, Scratch, machine, ms, percentile, ratio};
 fn sales_log(store: &StoreId, n: u64) -> Vec<Vec<u8>> {
     let mut tip = ChainTip::GENESIS;
     (1..=n)
-        .map(|seq| {
-            let entry = Entry {
-                origin: store.clone(),
-                seq,
-                hlc: Hlc {
-                    wall_ms: 1_795_451_400_000 + seq,
-                    logical: 0,
-                },
-                business_date: NaiveDate::from_ymd_opt(2026, 11, 24).unwrap_or_default(),
-                staff: StaffId::system(),
-                tx: TxId::parse(&format!("{store}-till-{seq:08}"))
-                    .unwrap_or_else(|_| unreachable!()),
-                prev_hash: tip.hash,
-                payload: Payload::QuickSale(QuickSale {
-                    sale_id: SaleId::for_entry(store, seq),
-                    member_id: None,
-                    category: None,
-                    amount: Fen(1_880),
-                    currency: Currency::CNY,
-                    tender: Tender::Cash {
-                        tendered: Fen(2_000),
-                        change: Fen(120),
-                    },
-                    points_earned: Points(0),
-                }),
-            };
+        .map(|_| {
+            let entry = quick_sale(store, tip, 1_795_451_400_000);
             tip = ChainTip {
-                next_seq: seq + 1,
+                next_seq: entry.seq + 1,
                 hash: entry.hash(),
             };
             entry.encode()
         })
         .collect()
+}
+
+/// A cash quick sale of 18.80 without a member, the entry after `tip` of `store`'s log, at
+/// `base_ms` plus its seq.
+pub(crate) fn quick_sale(store: &StoreId, tip: ChainTip, base_ms: u64) -> Entry {
+    let seq = tip.next_seq;
+    Entry {
+        origin: store.clone(),
+        seq,
+        hlc: Hlc {
+            wall_ms: base_ms + seq,
+            logical: 0,
+        },
+        business_date: NaiveDate::from_ymd_opt(2026, 11, 24).unwrap_or_default(),
+        staff: StaffId::system(),
+        tx: TxId::parse(&format!("{store}-till-{seq:08}")).unwrap_or_else(|_| unreachable!()),
+        prev_hash: tip.hash,
+        payload: Payload::QuickSale(QuickSale {
+            sale_id: SaleId::for_entry(store, seq),
+            member_id: None,
+            category: None,
+            amount: Fen(1_880),
+            currency: Currency::CNY,
+            tender: Tender::Cash {
+                tendered: Fen(2_000),
+                change: Fen(120),
+            },
+            points_earned: Points(0),
+        }),
+    }
 }
 
 pub(crate) struct Setup {

@@ -19,15 +19,13 @@ use chrono::{NaiveDate, TimeDelta};
 use hub::ingest::Ingest;
 use hub::storage::{Append, HubStore, MemberRecord, SledHubStore, StoreStatus};
 use protocol::campaign::{Campaign, CouponTemplate, MarketingChange, Schedule, Validity};
-use protocol::entry::{ChainTip, Entry, Payload, Sealed};
+use protocol::entry::{ChainTip, Sealed};
 use protocol::member::{Gender, MemberDoc, Profile};
-use protocol::points::Points;
 use protocol::pricing::Coupon;
 use protocol::reports::{SalesCell, keys};
-use protocol::sale::{QuickSale, Tender};
 use protocol::seal::MemberKey;
 use protocol::segment::{Condition, Segment};
-use protocol::{Currency, Fen, Hlc, MemberId, Phone, SaleId, StaffId, StoreId, TxId};
+use protocol::{Fen, MemberId, Phone, StaffId, StoreId};
 
 use super::{Figure, Scratch, machine, ratio};
 
@@ -75,31 +73,7 @@ fn profile(i: usize, phone: Phone) -> Profile {
 
 /// One quick sale entry of `store`'s log after `tip`.
 fn sale(store: &StoreId, tip: ChainTip) -> Sealed {
-    let seq = tip.next_seq;
-    Sealed::new(Entry {
-        origin: store.clone(),
-        seq,
-        hlc: Hlc {
-            wall_ms: NOW_MS + seq,
-            logical: 0,
-        },
-        business_date: today(),
-        staff: StaffId::system(),
-        tx: TxId::parse(&format!("{store}-till-{seq:08}")).unwrap_or_else(|_| unreachable!()),
-        prev_hash: tip.hash,
-        payload: Payload::QuickSale(QuickSale {
-            sale_id: SaleId::for_entry(store, seq),
-            member_id: None,
-            category: None,
-            amount: Fen(1_880),
-            currency: Currency::CNY,
-            tender: Tender::Cash {
-                tendered: Fen(2_000),
-                change: Fen(120),
-            },
-            points_earned: Points(0),
-        }),
-    })
+    Sealed::new(super::hub::quick_sale(store, tip, NOW_MS))
 }
 
 /// Writes `members` members and their purchase cells; answers their ids with home stores.

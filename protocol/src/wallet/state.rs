@@ -91,18 +91,17 @@ impl Wallet {
                 from,
                 to,
             } => {
-                self.coupons
-                    .entry(coupon.clone())
-                    .or_insert_with(|| CouponDef {
-                        name: name.clone(),
-                        offer: offer.clone(),
-                        from: *from,
-                        to: *to,
-                        issued_at: origin.clone(),
-                        scope: Default::default(),
-                        stacks: None,
-                        campaign: None,
-                    });
+                let def = CouponDef {
+                    name: name.clone(),
+                    offer: offer.clone(),
+                    from: *from,
+                    to: *to,
+                    issued_at: origin.clone(),
+                    scope: Default::default(),
+                    stacks: None,
+                    campaign: None,
+                };
+                self.coupons.entry(coupon.clone()).or_insert(def);
             }
             WalletEvent::CampaignCoupon {
                 coupon,
@@ -115,18 +114,17 @@ impl Wallet {
                 from,
                 to,
             } => {
-                self.coupons
-                    .entry(coupon.clone())
-                    .or_insert_with(|| CouponDef {
-                        name: name.clone(),
-                        offer: offer.clone(),
-                        from: *from,
-                        to: *to,
-                        issued_at: origin.clone(),
-                        scope: scope.clone(),
-                        stacks: *stacks,
-                        campaign: Some((campaign.clone(), template.clone())),
-                    });
+                let def = CouponDef {
+                    name: name.clone(),
+                    offer: offer.clone(),
+                    from: *from,
+                    to: *to,
+                    issued_at: origin.clone(),
+                    scope: scope.clone(),
+                    stacks: *stacks,
+                    campaign: Some((campaign.clone(), template.clone())),
+                };
+                self.coupons.entry(coupon.clone()).or_insert(def);
             }
             WalletEvent::TopUp { .. }
             | WalletEvent::PointsAdjusted { .. }
