@@ -67,6 +67,9 @@ pub struct NotifyConfig {
     /// A notice older than this when it could be sent is suppressed (a store that comes back
     /// after days does not send week-old balances).
     pub stale_hours: u64,
+    /// Days a notice is kept after it was made, once sent, failed or suppressed (it holds the
+    /// member's personal data: PIPL's "no longer than needed").
+    pub keep_days: u32,
 }
 
 impl Default for NotifyConfig {
@@ -81,6 +84,7 @@ impl Default for NotifyConfig {
             timeout_ms: 5_000,
             attempts_max: 8,
             stale_hours: 24,
+            keep_days: 30,
         }
     }
 }
@@ -98,6 +102,9 @@ impl NotifyConfig {
         }
         if !(100..=60_000).contains(&self.timeout_ms) || !(1..=100).contains(&self.attempts_max) {
             return Err("notify: timeout_ms 100 to 60000, attempts_max 1 to 100".into());
+        }
+        if !(1..=3_660).contains(&self.keep_days) || !(1..=24 * 30).contains(&self.stale_hours) {
+            return Err("notify: keep_days 1 to 3660, stale_hours 1 to 720".into());
         }
         Ok(())
     }

@@ -9,7 +9,8 @@
 //! refused connection is tried again with back-off (1 s, 2 s, 4 s … at most 10 minutes), up to
 //! `attempts_max`; any other 4xx fails at once. Rules come before the gateway: no marketing
 //! without consent (read at send time), none in quiet hours (deferred to their end), nothing to
-//! an erased member, nothing older than `stale_hours`.
+//! an erased member, nothing older than `stale_hours`. Transactional notices have a queue of
+//! their own, ahead of marketing. Notices done more than `keep_days` ago are forgotten.
 
 use std::io::Write;
 use std::sync::Arc;
@@ -29,6 +30,9 @@ use crate::storage::{Delivery, DeliveryState, HubStore};
 const BACKOFF_MAX_MS: u64 = 10 * 60 * 1000;
 /// How often the sender looks for due notices when there are none.
 const IDLE: Duration = Duration::from_millis(200);
+/// How often old notices are forgotten, and how many per write.
+const PRUNE_EVERY_MS: u64 = 3_600_000;
+const PRUNE_CHUNK: usize = 1_000;
 
 /// A message as the gateway gets it.
 #[derive(Debug, Clone, Serialize)]
@@ -187,15 +191,53 @@ impl Outbox {
         Some(now_ms + hours_left * 3_600_000 - into)
     }
 
+    /// Forgets notices done (sent, failed, suppressed) more than `keep_days` ago: they hold a
+    /// member's personal data, kept no longer than needed. Pending ones stay.
+    pub fn prune(&self, now_ms: u64) -> anyhow::Result<usize> {
+        let keep_ms = u64::from(self.config.keep_days).saturating_mul(86_400_000);
+        let mut gone = 0;
+        loop {
+            let n = self
+                .storage
+                .prune_notices(now_ms.saturating_sub(keep_ms), PRUNE_CHUNK)?;
+            gone += n;
+            if n < PRUNE_CHUNK {
+                return Ok(gone);
+            }
+        }
+    }
+
     /// Sends what is due now, at most `limit`, through `sender`, pacing itself to
     /// `per_second` when `pace` is set.
     pub fn round(&self, sender: &dyn Sender, limit: usize, pace: bool) -> anyhow::Result<Round> {
         let now = (self.now_ms)();
         let mut round = Round::default();
         let gap = Duration::from_millis(1000 / u64::from(self.config.per_second.max(1)));
-        for (notice, delivery) in self.storage.notices_due(now, limit)? {
+        let due = self.storage.notices_due(now, limit)?;
+        if due.is_empty() {
+            return Ok(round);
+        }
+        // A notice is read as soon as ingest stored it, before the group commit made it
+        // durable: make it durable before it is sent, or a crash could take back the entry it
+        // came from and give its id to another notice.
+        self.storage.flush()?;
+        for (notice, delivery) in due {
             let now = (self.now_ms)();
-            let (delivery, tried) = self.deliver(sender, &notice, delivery, now)?;
+            // One notice that cannot be handled (its member's record damaged) fails alone; the
+            // outbox goes on.
+            let (delivery, tried) = match self.deliver(sender, &notice, delivery.clone(), now) {
+                Ok(done) => done,
+                Err(e) => {
+                    tracing::error!(notice = %notice.id, error = %e, "a notice could not be sent");
+                    let failed = Delivery {
+                        state: DeliveryState::Failed,
+                        last_error: Some(format!("could not be sent: {e}")),
+                        done_ms: Some(now),
+                        ..delivery
+                    };
+                    (failed, false)
+                }
+            };
             match delivery.state {
                 DeliveryState::Sent => round.sent += 1,
                 DeliveryState::Failed => round.failed += 1,
@@ -288,7 +330,17 @@ pub fn spawn(
         .name("notify".into())
         .spawn(move || {
             let batch = outbox.config.per_second as usize;
+            let mut pruned_ms = 0;
             while !stop.load(Ordering::Relaxed) {
+                let now = (outbox.now_ms)();
+                if now.saturating_sub(pruned_ms) >= PRUNE_EVERY_MS {
+                    pruned_ms = now;
+                    match outbox.prune(now) {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(notices = n, "the outbox forgot old notices"),
+                        Err(e) => tracing::error!(error = %e, "the outbox could not be pruned"),
+                    }
+                }
                 match outbox.round(&*sender, batch, true) {
                     Ok(round) if round.sent + round.retrying + round.failed > 0 => {
                         tracing::debug!(?round, "outbox");
@@ -433,7 +485,21 @@ mod tests {
     /// headquarters gave both a campaign coupon (a marketing notice each).
     fn outbox_with_notices() -> (Arc<MemHubStore>, Vec<String>) {
         let storage = Arc::new(MemHubStore::default());
-        let mut ingest = Ingest::open(storage.clone(), Box::new(|| MORNING_MS)).unwrap();
+        let (ingest, _) = queue_notices(storage.clone());
+        ingest.flush().unwrap();
+        drop(ingest);
+        let ids = storage
+            .latest_notices(100)
+            .unwrap()
+            .into_iter()
+            .map(|(n, _)| n.id)
+            .collect();
+        (storage, ids)
+    }
+
+    /// `outbox_with_notices` on any storage, not flushed; the ingest and the two members.
+    fn queue_notices(storage: Arc<dyn HubStore>) -> (Ingest, Vec<(MemberId, StoreId)>) {
+        let mut ingest = Ingest::open(storage, Box::new(|| MORNING_MS)).unwrap();
         ingest.set_notify(true);
         let s001 = StoreId::parse("S001").unwrap();
         let mut tip = ChainTip::GENESIS;
@@ -476,17 +542,10 @@ mod tests {
                 &StaffId::system(),
             )
             .unwrap();
-        ingest.flush().unwrap();
-        let ids = storage
-            .notices(100)
-            .unwrap()
-            .into_iter()
-            .map(|(n, _)| n.id)
-            .collect();
-        (storage, ids)
+        (ingest, members)
     }
 
-    fn outbox(storage: Arc<MemHubStore>, clock: Arc<AtomicU64>, url: Option<String>) -> Outbox {
+    fn outbox(storage: Arc<dyn HubStore>, clock: Arc<AtomicU64>, url: Option<String>) -> Outbox {
         Outbox {
             storage,
             config: NotifyConfig {
@@ -503,7 +562,7 @@ mod tests {
 
     fn state_of(storage: &MemHubStore, id: &str) -> Delivery {
         storage
-            .notices(100)
+            .latest_notices(100)
             .unwrap()
             .into_iter()
             .find(|(n, _)| n.id == id)
@@ -584,5 +643,100 @@ mod tests {
         // Deferred to 09:00 the next morning.
         assert_eq!(coupon.next_ms, MORNING_MS + 23 * 3_600_000);
         assert_eq!(seen.lock().unwrap().posts.len(), 2);
+    }
+
+    /// Takes every message, in order.
+    #[derive(Default)]
+    struct Taken(Mutex<Vec<Outgoing>>);
+
+    impl Sender for Taken {
+        fn send(&self, message: &Outgoing) -> Result<(), SendError> {
+            self.0.lock().unwrap().push(message.clone());
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn transactional_notices_go_before_a_marketing_backlog() {
+        let (storage, _) = outbox_with_notices();
+        let outbox = outbox(storage.clone(), Arc::new(AtomicU64::new(MORNING_MS)), None);
+        let taken = Taken::default();
+        outbox.round(&taken, 2, false).unwrap();
+        let purposes: Vec<Purpose> = taken.0.lock().unwrap().iter().map(|m| m.purpose).collect();
+        assert_eq!(purposes, vec![Purpose::Transactional; 2]);
+    }
+
+    #[test]
+    fn a_notice_is_durable_before_it_is_sent() {
+        let storage = Arc::new(MemHubStore::default());
+        let (ingest, _) = queue_notices(storage.clone());
+        let outbox = outbox(storage.clone(), Arc::new(AtomicU64::new(MORNING_MS)), None);
+        let taken = Taken::default();
+        outbox.round(&taken, 100, false).unwrap();
+        assert_eq!(taken.0.lock().unwrap().len(), 3);
+        // The hub dies after sending: what was sent is still there, sent.
+        drop(ingest);
+        storage.crash();
+        for message in taken.0.lock().unwrap().iter() {
+            assert_eq!(state_of(&storage, &message.id).state, DeliveryState::Sent);
+        }
+    }
+
+    #[test]
+    fn a_notice_that_cannot_be_read_fails_alone_and_the_outbox_goes_on() {
+        let dir = std::env::temp_dir().join(format!("hub-notify-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let storage = Arc::new(crate::storage::SledHubStore::open(&dir).unwrap());
+        let (ingest, members) = queue_notices(storage.clone());
+        ingest.flush().unwrap();
+        let damaged = members[0].0;
+        storage
+            .db()
+            .insert(format!("m/{damaged}"), &b"not a member"[..])
+            .unwrap();
+        let outbox = outbox(storage.clone(), Arc::new(AtomicU64::new(MORNING_MS)), None);
+        let taken = Taken::default();
+        let round = outbox.round(&taken, 100, false).unwrap();
+        assert_eq!(
+            (round.failed, round.sent, round.suppressed),
+            (2, 1, 1),
+            "{round:?}"
+        );
+        let sent = taken.0.lock().unwrap();
+        assert!(sent.iter().all(|m| m.member_id != damaged));
+        let counts = storage.notice_counts().unwrap();
+        assert_eq!((counts.failed, counts.sent, counts.pending), (2, 1, 0));
+        drop((sent, outbox, ingest));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn done_notices_are_forgotten_after_keep_days_and_pending_ones_stay() {
+        let dir = std::env::temp_dir().join(format!("hub-prune-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let storage = Arc::new(crate::storage::SledHubStore::open(&dir).unwrap());
+        let (ingest, _) = queue_notices(storage.clone());
+        ingest.flush().unwrap();
+        // 22:30: the marketing notice to the member who agreed waits out quiet hours.
+        let night = MORNING_MS + 12 * 3_600_000 + 30 * 60_000;
+        let clock = Arc::new(AtomicU64::new(night));
+        let outbox = outbox(storage.clone(), clock.clone(), None);
+        outbox.round(&Taken::default(), 100, false).unwrap();
+        assert_eq!(outbox.prune(night).unwrap(), 0, "kept for 30 days");
+        let month = night + 31 * 86_400_000;
+        assert_eq!(outbox.prune(month).unwrap(), 3);
+        let left = storage.latest_notices(100).unwrap();
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].1.state, DeliveryState::Pending);
+        let counts = storage.notice_counts().unwrap();
+        assert_eq!((counts.pending, counts.sent, counts.suppressed), (1, 0, 0));
+        // Counted again from the disk when the hub starts.
+        drop((outbox, ingest));
+        let again = Arc::into_inner(storage).unwrap();
+        drop(again);
+        let reopened = crate::storage::SledHubStore::open(&dir).unwrap();
+        assert_eq!(reopened.notice_counts().unwrap(), counts);
+        drop(reopened);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -25,7 +25,11 @@ pub fn evaluate(
     // their records alone (an erased member's is gone), not the whole directory.
     let candidates = match segment.needs_purchase() {
         true => {
-            let mut ids: Vec<&MemberId> = days.keys().collect();
+            let mut ids: Vec<&MemberId> = days
+                .iter()
+                .filter(|(_, bought)| segment.bought(bought, today))
+                .map(|(id, _)| id)
+                .collect();
             ids.sort();
             let mut found = Vec::with_capacity(ids.len());
             for id in ids {
@@ -131,8 +135,9 @@ pub async fn run_campaign(
     }
 }
 
-/// Runs every daily campaign not withdrawn that has not run today, once it is `from_hour`
-/// o'clock or later (the end of quiet hours): the daily birthday run.
+/// Runs every daily campaign not withdrawn that has not run today and whose template still
+/// issues, once it is `from_hour` o'clock or later (the end of quiet hours): the daily birthday
+/// run. Returns the runs that ran; one that failed is logged and tried at the next call.
 pub async fn run_daily(
     ingest: &crate::ingest::IngestHandle,
     storage: std::sync::Arc<dyn HubStore>,
@@ -157,10 +162,18 @@ pub async fn run_daily(
         {
             let c: Published<Campaign> = postcard::from_bytes(&v).map_err(|e| e.to_string())?;
             let c = c.item;
-            if c.schedule == Schedule::Daily
-                && !c.withdrawn
-                && marketing::run(&views, &c.id, &c.run_on(today))?.is_none()
+            if c.schedule != Schedule::Daily
+                || c.withdrawn
+                || marketing::run(&views, &c.id, &c.run_on(today))?.is_some()
             {
+                continue;
+            }
+            // A withdrawn or expired template issues nothing: not due, not an error each minute.
+            let Some(template) = marketing::template(&views, &c.template)? else {
+                continue;
+            };
+            let (_, to) = template.item.validity.period(today);
+            if !template.item.withdrawn && to >= today {
                 due.push(c.id);
             }
         }
@@ -169,16 +182,21 @@ pub async fn run_daily(
     .await
     .map_err(|e| RunError::Unavailable(e.to_string()))?
     .map_err(RunError::Unavailable)?;
+    // One campaign that fails does not keep the others from running; it is tried again at
+    // the next tick.
     let mut runs = Vec::new();
     for id in due {
         let run = run_campaign(
             ingest,
             storage.clone(),
-            id,
+            id.clone(),
             today,
             protocol::StaffId::system(),
         );
-        runs.push(run.await?);
+        match run.await {
+            Ok(run) => runs.push(run),
+            Err(e) => tracing::error!(campaign = %id, error = %e, "a daily campaign could not run"),
+        }
     }
     Ok(runs)
 }
@@ -294,5 +312,47 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(tomorrow[0].run, "2026-12-06");
+    }
+
+    #[tokio::test]
+    async fn a_daily_campaign_whose_template_is_withdrawn_is_not_due() {
+        let (storage, mut ingest, _) = chain(2);
+        publish(&mut ingest, None, 5, &[]);
+        let by = StaffId::system();
+        let daily = Campaign {
+            id: "BDAY".into(),
+            name: "每日".into(),
+            template: "T1".into(),
+            segment: "home".into(),
+            schedule: Schedule::Daily,
+            message: String::new(),
+            withdrawn: false,
+        };
+        ingest
+            .publish_marketing(MarketingChange::Campaign(daily), &by)
+            .unwrap();
+        let views = crate::ingest::HubViews::reader(&*storage);
+        let mut template = protocol::project::marketing::template(&views, "T1")
+            .unwrap()
+            .unwrap()
+            .item;
+        template.withdrawn = true;
+        ingest
+            .publish_marketing(MarketingChange::Template(template), &by)
+            .unwrap();
+        ingest.flush().unwrap();
+        drop(ingest);
+        let storage: Arc<dyn HubStore> = storage;
+        let (handle, _thread) = crate::ingest::spawn(
+            storage.clone(),
+            protocol::lease::FenceRule::with_lease(1_000),
+            protocol::bank::Policy::default(),
+            false,
+        )
+        .unwrap();
+        let ran = run_daily(&handle, storage.clone(), MORNING_MS, 9)
+            .await
+            .unwrap();
+        assert!(ran.is_empty(), "{ran:?}");
     }
 }

@@ -141,7 +141,6 @@ enum BenchCmd {
         #[arg(long, default_value_t = 30)]
         wan_ms: u64,
     },
-    /// A store with a large member directory: lookup by phone over HTTP, and the node's memory.
     /// Headquarters' marketing at size: a dormant segment over a large directory, and a
     /// campaign issued to many members end to end, each next to its floor or baseline.
     Marketing {
@@ -152,6 +151,7 @@ enum BenchCmd {
         #[arg(long, default_value_t = 100_000)]
         coupons: usize,
     },
+    /// A store with a large member directory: lookup by phone over HTTP, and the node's memory.
     Members {
         /// Members for the memory figure.
         #[arg(long, default_value_t = 100_000)]

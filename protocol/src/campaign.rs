@@ -27,6 +27,9 @@ pub const QUOTA_MAX: u64 = 100_000_000;
 pub const PER_MEMBER_MAX: u32 = 100;
 /// The longest a coupon is good for, from its issue or between fixed dates.
 pub const VALID_DAYS_MAX: i64 = 3_660;
+/// The most a published template, segment or campaign may take encoded. Each coupon's entry
+/// copies its template's scope, so both stay well under [`crate::entry::ENTRY_BYTES_MAX`].
+pub const CHANGE_BYTES_MAX: usize = 24 * 1024;
 
 /// Why a template, segment or campaign is refused; `field` names what to mend.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -231,6 +234,17 @@ pub struct Run {
     pub over_quota: u64,
 }
 
+impl Run {
+    /// Adds what a later part of the same run did.
+    pub fn add(&mut self, part: &Run) {
+        self.targeted += part.targeted;
+        self.issued += part.issued;
+        self.already += part.already;
+        self.over_limit += part.over_limit;
+        self.over_quota += part.over_quota;
+    }
+}
+
 /// A change headquarters makes to its marketing, as one entry of its log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -239,6 +253,34 @@ pub enum MarketingChange {
     Segment(Segment),
     Campaign(Campaign),
     Run(Run),
+}
+
+impl MarketingChange {
+    /// Checks a template, segment or campaign as published: its own rules, then its size.
+    /// A run is recorded by running the campaign, never published.
+    pub fn check(&self) -> Result<(), MarketingError> {
+        match self {
+            MarketingChange::Template(t) => t.check()?,
+            MarketingChange::Segment(s) => s.check()?,
+            MarketingChange::Campaign(c) => c.check()?,
+            MarketingChange::Run(_) => {
+                return Err(MarketingError::new(
+                    "change",
+                    "a run is recorded by running the campaign",
+                ));
+            }
+        }
+        let bytes = postcard::to_stdvec(self).map_or(usize::MAX, |b| b.len());
+        if bytes > CHANGE_BYTES_MAX {
+            return Err(MarketingError::new(
+                "size",
+                format!(
+                    "{bytes} bytes encoded, at most {CHANGE_BYTES_MAX}: name fewer goods, categories or values"
+                ),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// The coupon a run of a campaign gives a member: the same parts always name the same coupon,

@@ -200,7 +200,9 @@ impl Condition {
         }
     }
 
-    fn holds(&self, profile: &Profile, days: &[Day], today: NaiveDate) -> bool {
+    /// Whether it holds for these days of purchases, for a condition on purchases alone
+    /// (`None` for one on the profile).
+    fn on_purchases(&self, days: &[Day], today: NaiveDate) -> Option<bool> {
         let since = |n: u32| today - TimeDelta::days(i64::from(n));
         let visits = |from: NaiveDate| {
             let dates: BTreeSet<NaiveDate> = days
@@ -210,21 +212,12 @@ impl Condition {
                 .collect();
             u32::try_from(dates.len()).unwrap_or(u32::MAX)
         };
-        match self {
-            Condition::Birthday { within_days } => profile
-                .birthday
-                .is_some_and(|b| birthday_within(b, today, *within_days)),
+        Some(match self {
             Condition::Dormant {
                 visits: at_least,
                 window_days,
                 quiet_days,
             } => visits(since(window_days - 1)) >= *at_least && visits(since(quiet_days - 1)) == 0,
-            Condition::Joined { within_days } => {
-                profile.join_date >= since(*within_days) && profile.join_date <= today
-            }
-            Condition::Tier { any } => any.contains(&profile.tier),
-            Condition::Tags { any } => !profile.tags.is_disjoint(any),
-            Condition::HomeStore { any } => any.contains(&profile.home_store),
             Condition::ShoppedAt { any, within_days } => days.iter().any(|d| {
                 d.date >= since(*within_days)
                     && d.date <= today
@@ -252,8 +245,31 @@ impl Condition {
                 let n = visits(since(*within_days));
                 n >= *at_least && at_most.is_none_or(|m| n <= m)
             }
+            _ => return None,
+        })
+    }
+
+    fn holds(&self, profile: &Profile, days: &[Day], today: NaiveDate) -> bool {
+        if let Some(holds) = self.on_purchases(days, today) {
+            return holds;
+        }
+        let since = |n: u32| today - TimeDelta::days(i64::from(n));
+        match self {
+            Condition::Birthday { within_days } => profile
+                .birthday
+                .is_some_and(|b| birthday_within(b, today, *within_days)),
+            Condition::Joined { within_days } => {
+                profile.join_date >= since(*within_days) && profile.join_date <= today
+            }
+            Condition::Tier { any } => any.contains(&profile.tier),
+            Condition::Tags { any } => !profile.tags.is_disjoint(any),
+            Condition::HomeStore { any } => any.contains(&profile.home_store),
             Condition::Custom { key, value } => profile.custom.get(key) == Some(value),
             Condition::Consent => profile.marketing_consent,
+            Condition::Dormant { .. }
+            | Condition::ShoppedAt { .. }
+            | Condition::Spend { .. }
+            | Condition::Visits { .. } => unreachable!("a condition on purchases is met above"),
         }
     }
 }
@@ -295,6 +311,14 @@ impl Segment {
     /// need to be read.
     pub fn needs_purchase(&self) -> bool {
         self.conditions.iter().any(Condition::needs_purchase)
+    }
+
+    /// Whether a member with these days of purchases meets the conditions on purchases: a
+    /// member who does not need not be read.
+    pub fn bought(&self, days: &[Day], today: NaiveDate) -> bool {
+        self.conditions
+            .iter()
+            .all(|c| c.on_purchases(days, today).unwrap_or(true))
     }
 
     /// Whether a member with this profile and these days of purchases (at least the last

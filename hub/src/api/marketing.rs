@@ -272,22 +272,20 @@ const OUTBOX_LISTED: usize = 500;
 /// latest, newest first (no name or phone: those are read only when a message is sent).
 #[utoipa::path(get, path = "/api/v1/outbox", responses((status = 200, body = Object)))]
 pub(super) async fn outbox(State(hq): State<Hq>) -> Response {
-    let found = read(&hq, |storage| storage.notices(usize::MAX)).await;
-    let mut notices = match found {
-        Ok(notices) => notices,
+    let found = read(&hq, |storage| {
+        Ok::<_, crate::storage::HubStoreError>((
+            storage.notice_counts()?,
+            storage.latest_notices(OUTBOX_LISTED)?,
+        ))
+    })
+    .await;
+    let (counts, notices) = match found {
+        Ok(found) => found,
         Err(answer) => return answer,
     };
-    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-    for (_, d) in &notices {
-        let state = serde_json::to_value(&d.state).map_or_else(|_| "?".into(), |v| v.to_string());
-        *counts
-            .entry(state.trim_matches('"').to_owned())
-            .or_default() += 1;
-    }
-    notices.sort_by(|a, b| b.0.at_ms.cmp(&a.0.at_ms).then(a.0.id.cmp(&b.0.id)));
+    let total = counts.pending + counts.sent + counts.failed + counts.suppressed;
     let rows: Vec<_> = notices
         .iter()
-        .take(OUTBOX_LISTED)
         .map(|(n, d)| {
             let kind = match &n.subject {
                 protocol::notice::Subject::StoredValue { .. } => "stored_value",
@@ -299,7 +297,7 @@ pub(super) async fn outbox(State(hq): State<Hq>) -> Response {
                    "next_ms": d.next_ms, "done_ms": d.done_ms, "last_error": d.last_error})
         })
         .collect();
-    axum::Json(json!({"counts": counts, "total": notices.len(), "notices": rows})).into_response()
+    axum::Json(json!({"counts": counts, "total": total, "notices": rows})).into_response()
 }
 
 /// `?format=json|csv|xlsx`

@@ -45,12 +45,17 @@ enum Command {
         by: StaffId,
         reply: oneshot::Sender<Result<(), MarketingRefused>>,
     },
-    RunCampaign {
+    IssueCampaign {
         id: String,
         on: chrono::NaiveDate,
         targets: Vec<(MemberId, StoreId)>,
         by: StaffId,
         reply: oneshot::Sender<Result<protocol::campaign::Run, MarketingRefused>>,
+    },
+    RecordRun {
+        run: protocol::campaign::Run,
+        by: StaffId,
+        reply: oneshot::Sender<Result<(), MarketingRefused>>,
     },
     Ingest {
         store: StoreId,
@@ -76,7 +81,7 @@ impl Command {
     fn entries(&self) -> usize {
         match self {
             Command::Ingest { entries, .. } => entries.len(),
-            Command::RunCampaign { targets, .. } => targets.len(),
+            Command::IssueCampaign { targets, .. } => targets.len(),
             _ => 1,
         }
     }
@@ -84,6 +89,13 @@ impl Command {
 
 /// A batch on its way to disk: answered with the seq durably held, after the flush.
 pub type Persisting = oneshot::Receiver<Result<u64, IngestError>>;
+
+/// Members one command of a campaign run issues to (about a second of the ingest thread);
+/// two in tests, so that a small run comes in parts.
+#[cfg(not(test))]
+const CAMPAIGN_PART: usize = 10_000;
+#[cfg(test)]
+const CAMPAIGN_PART: usize = 2;
 
 #[derive(Clone)]
 pub struct IngestHandle {
@@ -164,19 +176,52 @@ impl IngestHandle {
             .await
     }
 
-    /// Runs a campaign over the members its segment found (answered once durable).
+    /// Runs a campaign over the members its segment found, in parts of `CAMPAIGN_PART`
+    /// members (the ingest thread takes stores' pushes between them), then records the run
+    /// (answered once durable).
     pub async fn run_campaign(
         &self,
         id: String,
         on: chrono::NaiveDate,
-        targets: Vec<(MemberId, StoreId)>,
+        mut targets: Vec<(MemberId, StoreId)>,
         by: StaffId,
     ) -> Result<Result<protocol::campaign::Run, MarketingRefused>, IngestError> {
-        self.ask(|reply| Command::RunCampaign {
-            id,
+        targets.sort_by_key(|(m, _)| *m);
+        targets.dedup_by_key(|(m, _)| *m);
+        let mut parts = targets.chunks(CAMPAIGN_PART);
+        let first = parts.next().unwrap_or(&[]);
+        let mut run = match self.issue_part(&id, on, first, &by).await? {
+            Ok(run) => run,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        for part in parts {
+            match self.issue_part(&id, on, part, &by).await? {
+                Ok(done) => run.add(&done),
+                Err(refused) => return Ok(Err(refused)),
+            }
+        }
+        let recorded = self
+            .ask(|reply| Command::RecordRun {
+                run: run.clone(),
+                by,
+                reply,
+            })
+            .await?;
+        Ok(recorded.map(|()| run))
+    }
+
+    async fn issue_part(
+        &self,
+        id: &str,
+        on: chrono::NaiveDate,
+        targets: &[(MemberId, StoreId)],
+        by: &StaffId,
+    ) -> Result<Result<protocol::campaign::Run, MarketingRefused>, IngestError> {
+        self.ask(|reply| Command::IssueCampaign {
+            id: id.to_owned(),
             on,
-            targets,
-            by,
+            targets: targets.to_vec(),
+            by: by.clone(),
             reply,
         })
         .await
@@ -381,14 +426,17 @@ pub fn spawn(
                         Command::Marketing { change, by, reply } => {
                             published.push((reply, ingest.publish_marketing(change, &by)));
                         }
-                        Command::RunCampaign {
+                        Command::IssueCampaign {
                             id,
                             on,
                             targets,
                             by,
                             reply,
                         } => {
-                            ran.push((reply, ingest.run_campaign(&id, on, &targets, &by)));
+                            ran.push((reply, ingest.issue_campaign(&id, on, &targets, &by)));
+                        }
+                        Command::RecordRun { run, by, reply } => {
+                            published.push((reply, ingest.record_run(&run, &by)));
                         }
                         Command::Link { store, up, log_len } => {
                             ingest.link(&store, up);

@@ -30,7 +30,12 @@ pub enum MarketingRefused {
 
 impl From<IngestError> for MarketingRefused {
     fn from(e: IngestError) -> Self {
-        MarketingRefused::Storage(e.to_string())
+        match e {
+            IngestError::TooLarge(_) => {
+                MarketingRefused::Invalid(campaign::MarketingError::new("size", e.to_string()))
+            }
+            e => MarketingRefused::Storage(e.to_string()),
+        }
     }
 }
 
@@ -57,30 +62,19 @@ impl Ingest {
     ) -> Result<(), MarketingRefused> {
         let views = HubViews::reader(&*self.storage);
         let storage = |e: String| MarketingRefused::Storage(e);
-        match &change {
-            MarketingChange::Template(t) => t.check()?,
-            MarketingChange::Segment(s) => s.check()?,
-            MarketingChange::Campaign(c) => {
-                c.check()?;
-                if marketing::template(&views, &c.template)
-                    .map_err(storage)?
-                    .is_none()
-                {
-                    return Err(unknown("template", &c.template));
-                }
-                if marketing::segment(&views, &c.segment)
-                    .map_err(storage)?
-                    .is_none()
-                {
-                    return Err(unknown("segment", &c.segment));
-                }
+        change.check()?;
+        if let MarketingChange::Campaign(c) = &change {
+            if marketing::template(&views, &c.template)
+                .map_err(storage)?
+                .is_none()
+            {
+                return Err(unknown("template", &c.template));
             }
-            MarketingChange::Run(_) => {
-                return Err(campaign::MarketingError::new(
-                    "change",
-                    "a run is recorded by running the campaign",
-                )
-                .into());
+            if marketing::segment(&views, &c.segment)
+                .map_err(storage)?
+                .is_none()
+            {
+                return Err(unknown("segment", &c.segment));
             }
         }
         let tip = self.tip(&StoreId::hq());
@@ -89,12 +83,40 @@ impl Ingest {
         Ok(())
     }
 
-    /// Runs campaign `id` as of `on` (the day its segment was evaluated: the run's name and
-    /// the start of its coupons' validity) over `targets` (each member with their home store): gives
-    /// each the run's coupon unless they hold it already, are at the template's per-member
-    /// limit, or the quota has run out; then records what the run did. Running it again, or
-    /// after a crash midway, gives nobody a second coupon.
+    /// Runs campaign `id` as of `on` over `targets` in one go: `issue_campaign`, then
+    /// `record_run`.
     pub fn run_campaign(
+        &mut self,
+        id: &str,
+        on: chrono::NaiveDate,
+        targets: &[(MemberId, StoreId)],
+        by: &StaffId,
+    ) -> Result<Run, MarketingRefused> {
+        let run = self.issue_campaign(id, on, targets, by)?;
+        self.record_run(&run, by)?;
+        Ok(run)
+    }
+
+    /// Records what a run did, in all its parts.
+    pub fn record_run(&mut self, run: &Run, by: &StaffId) -> Result<(), MarketingRefused> {
+        let tx = TxId::derived(&[
+            "campaign-run",
+            &run.campaign,
+            &run.run,
+            &self.tip(&StoreId::hq()).next_seq.to_string(),
+        ]);
+        let change = MarketingChange::Run(run.clone());
+        self.write_hq_as(tx, Payload::Marketing { change }, by.clone())?;
+        Ok(())
+    }
+
+    /// Issues campaign `id` as of `on` (the day its segment was evaluated: the run's name and
+    /// the start of its coupons' validity) to `targets` (each member with their home store):
+    /// gives each the run's coupon unless they hold it already, are at the template's
+    /// per-member limit, or the quota has run out. Running it again, or after a crash midway,
+    /// gives nobody a second coupon. A large run comes in parts, so that stores' pushes are
+    /// taken between them.
+    pub fn issue_campaign(
         &mut self,
         id: &str,
         on: chrono::NaiveDate,
@@ -173,8 +195,10 @@ impl Ingest {
                     continue;
                 }
                 let mut ops = wallet.issue_coupon(&hq, &coupon, (from, to))?;
-                // At the member's home store, so it is redeemable there offline too.
-                if *home != hq && self.tips.contains_key(home) {
+                // At the member's home store, so it is redeemable there offline too; not at a
+                // store on hold or fenced (its rights are being taken back): the coupon stays
+                // with headquarters, redeemable at any store online.
+                if *home != hq && self.tips.contains_key(home) && !self.fences.contains_key(home) {
                     let counter = Counter::Uses {
                         card: coupon.clone(),
                     };
@@ -205,14 +229,6 @@ impl Ingest {
             }
             self.write_hq_batch(writes, by)?;
         }
-        let tx = TxId::derived(&[
-            "campaign-run",
-            &c.id,
-            &run,
-            &self.tip(&hq).next_seq.to_string(),
-        ]);
-        let change = MarketingChange::Run(outcome.clone());
-        self.write_hq_as(tx, Payload::Marketing { change }, by.clone())?;
         Ok(outcome)
     }
 
@@ -242,6 +258,9 @@ impl Ingest {
                 payload,
             };
             let s = Sealed::new(entry);
+            if s.bytes.len() > protocol::entry::ENTRY_BYTES_MAX {
+                return Err(IngestError::TooLarge(s.bytes.len()));
+            }
             tip = tip.extend_sealed(&hq, &s)?;
             sealed.push(s);
         }
@@ -372,6 +391,61 @@ pub(crate) mod tests {
                 .unwrap()
                 .already,
             3
+        );
+    }
+
+    #[test]
+    fn a_template_too_large_for_an_entry_is_refused_and_nothing_is_written() {
+        let (_, mut ingest, _) = chain(1);
+        let tip = ingest.tip(&StoreId::hq());
+        let categories = (0..2_000)
+            .map(|i| format!("品类-{i:04}-饮料零食"))
+            .collect();
+        let template = CouponTemplate {
+            id: "BIG".into(),
+            name: "大券".into(),
+            offer: protocol::pricing::Coupon::Voucher {
+                value: protocol::Fen(500),
+                threshold: protocol::Fen(0),
+            },
+            validity: Validity::Days { days: 7 },
+            scope: protocol::pricing::CouponScope {
+                skus: Default::default(),
+                categories,
+            },
+            quota: None,
+            per_member: 1,
+            stacks: None,
+            withdrawn: false,
+        };
+        let refused =
+            ingest.publish_marketing(MarketingChange::Template(template), &StaffId::system());
+        assert!(
+            matches!(&refused, Err(MarketingRefused::Invalid(e)) if e.to_string().contains("bytes")),
+            "{refused:?}"
+        );
+        assert_eq!(ingest.tip(&StoreId::hq()), tip);
+    }
+
+    #[test]
+    fn a_coupon_for_a_member_of_a_fenced_store_stays_with_headquarters() {
+        let (_, mut ingest, members) = chain(1);
+        publish(&mut ingest, None, 1, &["C1"]);
+        let fence = crate::storage::Fence::Fenced {
+            at_seq: 1,
+            since_ms: 0,
+            by: "hq-1".into(),
+            reason: "quiet".into(),
+        };
+        ingest.set_fence(&store(), Some(fence)).unwrap();
+        let run = ingest
+            .run_campaign("C1", DAY, &members, &StaffId::system())
+            .unwrap();
+        assert_eq!(run.issued, 1);
+        assert_eq!(
+            coupons(&ingest, &members[0].0),
+            vec![0],
+            "none held at S001"
         );
     }
 

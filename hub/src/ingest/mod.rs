@@ -52,6 +52,9 @@ pub enum IngestError {
     /// The store wrote something only headquarters may write (its software was changed).
     #[error("entry {seq}: {what}")]
     NotAllowed { seq: u64, what: &'static str },
+    /// Headquarters' own write would be an entry no one could decode; nothing was written.
+    #[error("the entry would be {0} bytes, over the {max}-byte limit", max = protocol::entry::ENTRY_BYTES_MAX)]
+    TooLarge(usize),
 }
 
 /// A catalogue version headquarters wrote.
@@ -461,7 +464,11 @@ impl Ingest {
             payload,
         };
         let seq = entry.seq;
-        self.ingest(&hq, vec![Sealed::new(entry)], seq)?;
+        let sealed = Sealed::new(entry);
+        if sealed.bytes.len() > protocol::entry::ENTRY_BYTES_MAX {
+            return Err(IngestError::TooLarge(sealed.bytes.len()));
+        }
+        self.ingest(&hq, vec![sealed], seq)?;
         Ok(())
     }
 

@@ -320,7 +320,13 @@ impl HubStore for MemHubStore {
             .filter(|(_, d)| d.state == DeliveryState::Pending && d.next_ms <= now_ms)
             .cloned()
             .collect();
-        due.sort_by(|a, b| (a.1.next_ms, &a.0.id).cmp(&(b.1.next_ms, &b.0.id)));
+        due.sort_by(|a, b| {
+            (queue(a.0.purpose), a.1.next_ms, &a.0.id).cmp(&(
+                queue(b.0.purpose),
+                b.1.next_ms,
+                &b.0.id,
+            ))
+        });
         due.truncate(limit);
         Ok(due)
     }
@@ -336,15 +342,39 @@ impl HubStore for MemHubStore {
         Ok(())
     }
 
-    fn notices(&self, limit: usize) -> Result<Vec<(Notice, Delivery)>> {
-        Ok(self
-            .lock()
+    fn latest_notices(&self, limit: usize) -> Result<Vec<(Notice, Delivery)>> {
+        let mut all: Vec<(Notice, Delivery)> = self.lock().live.notices.values().cloned().collect();
+        all.sort_by(|a, b| (b.0.at_ms, &b.0.id).cmp(&(a.0.at_ms, &a.0.id)));
+        all.truncate(limit);
+        Ok(all)
+    }
+
+    fn notice_counts(&self) -> Result<NoticeCounts> {
+        let mut counts = NoticeCounts::default();
+        for (_, d) in self.lock().live.notices.values() {
+            counts.add(&d.state);
+        }
+        Ok(counts)
+    }
+
+    fn prune_notices(&self, before_ms: u64, limit: usize) -> Result<usize> {
+        let mut state = self.lock();
+        let mut old: Vec<(u64, String)> = state
             .live
             .notices
             .values()
-            .take(limit)
-            .cloned()
-            .collect())
+            .filter(|(n, d)| n.at_ms < before_ms && d.state != DeliveryState::Pending)
+            .map(|(n, _)| (n.at_ms, n.id.clone()))
+            .collect();
+        old.sort();
+        old.truncate(limit);
+        let MemHub { live, durable, .. } = &mut *state;
+        for side in [live, durable] {
+            for (_, id) in &old {
+                side.notices.remove(id);
+            }
+        }
+        Ok(old.len())
     }
 
     fn add_follows(&self, store: &StoreId, members: &[MemberId]) -> Result<()> {

@@ -13,7 +13,8 @@
 //! member's wallet (every counter's rights as the hub knows them) · `fence/<store>` a hold or
 //! fence headquarters put on the store · `v/<key>` the inventory views (`protocol::inventory`:
 //! catalogue, stock per store, transfers) · `ob/m/<id>` a notice to a member and its delivery ·
-//! `ob/d/<due BE><id>` the pending notices by when they are due (the outbox is not derived: a
+//! `ob/q/<queue><due BE><id>` the pending notices by queue (transactional first) and when they
+//! are due · `ob/t/<made BE><id>` every notice by when it was made (the outbox is not derived: a
 //! rebuild leaves it, so nothing is sent twice).
 
 use std::collections::BTreeSet;
@@ -28,6 +29,7 @@ use protocol::{MemberId, Phone, StoreId};
 use serde::{Deserialize, Serialize};
 
 mod mem;
+mod sled_outbox;
 mod sled_store;
 #[cfg(test)]
 mod tests;
@@ -93,6 +95,46 @@ pub enum DeliveryState {
     Failed,
     /// Not sent, by rule: no marketing consent, the member erased, too old to be news.
     Suppressed,
+}
+
+/// How many notices stand in each state.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct NoticeCounts {
+    pub pending: u64,
+    pub sent: u64,
+    pub failed: u64,
+    pub suppressed: u64,
+}
+
+impl NoticeCounts {
+    fn count(&mut self, state: &DeliveryState) -> &mut u64 {
+        match state {
+            DeliveryState::Pending => &mut self.pending,
+            DeliveryState::Sent => &mut self.sent,
+            DeliveryState::Failed => &mut self.failed,
+            DeliveryState::Suppressed => &mut self.suppressed,
+        }
+    }
+
+    /// One more notice in `state`.
+    pub fn add(&mut self, state: &DeliveryState) {
+        *self.count(state) += 1;
+    }
+
+    /// One fewer notice in `state`.
+    pub fn remove(&mut self, state: &DeliveryState) {
+        let n = self.count(state);
+        *n = n.saturating_sub(1);
+    }
+}
+
+/// The queue a pending notice waits in: transactional notices (a balance changed) go before
+/// marketing, so a campaign's backlog never holds them up.
+pub fn queue(purpose: protocol::notice::Purpose) -> u8 {
+    match purpose {
+        protocol::notice::Purpose::Transactional => 0,
+        protocol::notice::Purpose::Marketing => 1,
+    }
 }
 
 /// A notice's delivery: its state, tries, when it is next due, and the last failure.
@@ -206,12 +248,18 @@ pub trait HubStore: Send + Sync + 'static {
     fn add_follows(&self, store: &StoreId, members: &[MemberId]) -> Result<()>;
     /// Every member's followers.
     fn follows(&self) -> Result<Vec<(MemberId, StoreId)>>;
-    /// Pending notices due by `now_ms`, the earliest first, at most `limit`.
+    /// Pending notices due by `now_ms`, at most `limit`: the transactional queue first, then
+    /// marketing (`queue`), each the earliest due first.
     fn notices_due(&self, now_ms: u64, limit: usize) -> Result<Vec<(Notice, Delivery)>>;
     /// Records a notice's delivery, durably before it returns.
     fn set_delivery(&self, id: &str, delivery: &Delivery) -> Result<()>;
-    /// Every notice with its delivery, in id order, at most `limit`.
-    fn notices(&self, limit: usize) -> Result<Vec<(Notice, Delivery)>>;
+    /// The newest notices with their deliveries, by when they were made, at most `limit`.
+    fn latest_notices(&self, limit: usize) -> Result<Vec<(Notice, Delivery)>>;
+    /// How many notices stand in each state.
+    fn notice_counts(&self) -> Result<NoticeCounts>;
+    /// Forgets notices made before `before_ms` that are no longer pending, the oldest first, at
+    /// most `limit`, durably before it returns; how many it forgot.
+    fn prune_notices(&self, before_ms: u64, limit: usize) -> Result<usize>;
     /// The version of the derived state (members, phones, wallets, inventory views) stored.
     fn derived_version(&self) -> Result<Option<u32>>;
     /// Replaces all derived state with `derived`, at `version`, durably.

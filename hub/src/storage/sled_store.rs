@@ -4,7 +4,7 @@
 use super::*;
 
 pub struct SledHubStore {
-    db: sled::Db,
+    pub(super) db: sled::Db,
     /// sled's own file: sled 0.34 ends a flush with `sync_file_range`, which neither empties the
     /// disk's volatile write cache nor writes the file's new size (sled issue #1452), so every
     /// flush is followed by an `fdatasync` of it (as the node's store does).
@@ -12,6 +12,7 @@ pub struct SledHubStore {
     /// Appended since the last flush: a group that wrote nothing (asks, ticks) costs no flush.
     appended: std::sync::atomic::AtomicBool,
     index: IndexKey,
+    pub(super) counted: super::sled_outbox::Counted,
 }
 
 const INDEX_KEY: &str = "meta/index_key";
@@ -37,6 +38,7 @@ impl SledHubStore {
             }
         };
         Ok(Self {
+            counted: super::sled_outbox::Counted::open(&db)?,
             db,
             log,
             appended: std::sync::atomic::AtomicBool::new(false),
@@ -44,7 +46,7 @@ impl SledHubStore {
         })
     }
 
-    fn sync(&self) -> Result<()> {
+    pub(super) fn sync(&self) -> Result<()> {
         self.db.flush()?;
         self.log.sync_data().map_err(sled::Error::from)?;
         Ok(())
@@ -70,32 +72,16 @@ fn view_key(key: &[u8]) -> Vec<u8> {
     out
 }
 
-const NOTICES: &[u8] = b"ob/m/";
-const DUE: &[u8] = b"ob/d/";
-
-fn notice_key(id: &str) -> Vec<u8> {
-    [NOTICES, id.as_bytes()].concat()
-}
-
-fn due_key(due_ms: u64, id: &str) -> Vec<u8> {
-    [DUE, &due_ms.to_be_bytes()[..], id.as_bytes()].concat()
-}
-
-fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+pub(super) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     postcard::to_stdvec(value).unwrap_or_default()
 }
 
-fn decode<T: for<'de> Deserialize<'de>>(key: &[u8], bytes: &[u8]) -> Result<T> {
+pub(super) fn decode<T: for<'de> Deserialize<'de>>(key: &[u8], bytes: &[u8]) -> Result<T> {
     postcard::from_bytes(bytes)
         .map_err(|_| HubStoreError::Damaged(String::from_utf8_lossy(key).into_owned()))
 }
 
 impl SledHubStore {
-    fn notice(&self, id: &str) -> Result<Option<(Notice, Delivery)>> {
-        let key = notice_key(id);
-        self.db.get(&key)?.map(|v| decode(&key, &v)).transpose()
-    }
-
     /// The database underneath, for tests that damage it on purpose.
     #[cfg(test)]
     pub(crate) fn db(&self) -> &sled::Db {
@@ -270,14 +256,7 @@ impl HubStore for SledHubStore {
                 None => batch.remove(key),
             }
         }
-        for notice in &a.notices {
-            if self.db.get(notice_key(&notice.id))?.is_none() {
-                let due = Delivery::due(notice.at_ms);
-                batch.insert(due_key(due.next_ms, &notice.id), &[][..]);
-                batch.insert(notice_key(&notice.id), encode(&(notice, due)));
-            }
-        }
-        self.db.apply_batch(batch)?;
+        self.apply_with_notices(batch, &a.notices)?;
         self.appended
             .store(true, std::sync::atomic::Ordering::Release);
         Ok(())
@@ -470,44 +449,23 @@ impl HubStore for SledHubStore {
     }
 
     fn notices_due(&self, now_ms: u64, limit: usize) -> Result<Vec<(Notice, Delivery)>> {
-        let mut out = Vec::new();
-        for kv in self
-            .db
-            .range(DUE.to_vec()..due_key(now_ms.saturating_add(1), ""))
-        {
-            let (k, _) = kv?;
-            let id = String::from_utf8_lossy(&k[DUE.len() + 8..]).into_owned();
-            out.extend(self.notice(&id)?);
-            if out.len() >= limit {
-                break;
-            }
-        }
-        Ok(out)
+        self.outbox_due(now_ms, limit)
     }
 
     fn set_delivery(&self, id: &str, delivery: &Delivery) -> Result<()> {
-        let Some((notice, before)) = self.notice(id)? else {
-            return Ok(());
-        };
-        let mut batch = sled::Batch::default();
-        if before.state == DeliveryState::Pending {
-            batch.remove(due_key(before.next_ms, id));
-        }
-        if delivery.state == DeliveryState::Pending {
-            batch.insert(due_key(delivery.next_ms, id), &[][..]);
-        }
-        batch.insert(notice_key(id), encode(&(notice, delivery)));
-        self.db.apply_batch(batch)?;
-        self.sync()
+        self.outbox_set(id, delivery)
     }
 
-    fn notices(&self, limit: usize) -> Result<Vec<(Notice, Delivery)>> {
-        let mut out = Vec::new();
-        for kv in self.db.scan_prefix(NOTICES).take(limit) {
-            let (k, v) = kv?;
-            out.push(decode(&k, &v)?);
-        }
-        Ok(out)
+    fn latest_notices(&self, limit: usize) -> Result<Vec<(Notice, Delivery)>> {
+        self.outbox_latest(limit)
+    }
+
+    fn notice_counts(&self) -> Result<NoticeCounts> {
+        Ok(self.outbox_counts())
+    }
+
+    fn prune_notices(&self, before_ms: u64, limit: usize) -> Result<usize> {
+        self.outbox_prune(before_ms, limit)
     }
 
     fn add_follows(&self, store: &StoreId, members: &[MemberId]) -> Result<()> {

@@ -1,0 +1,168 @@
+//! The outbox in sled: `ob/m/<id>` a notice and its delivery, `ob/q/<queue><due BE><id>` the
+//! pending ones by queue and due time, `ob/t/<made BE><id>` all of them by when they were made.
+//! How many stand in each state is kept in memory, counted at open and changed under one lock
+//! with every write, so the outbox page never reads the whole outbox.
+
+use super::sled_store::{decode, encode};
+use super::*;
+
+const NOTICES: &[u8] = b"ob/m/";
+const DUE: &[u8] = b"ob/q/";
+const MADE: &[u8] = b"ob/t/";
+
+fn notice_key(id: &str) -> Vec<u8> {
+    [NOTICES, id.as_bytes()].concat()
+}
+
+fn due_key(queue: u8, due_ms: u64, id: &str) -> Vec<u8> {
+    [DUE, &[queue], &due_ms.to_be_bytes()[..], id.as_bytes()].concat()
+}
+
+fn made_key(made_ms: u64, id: &str) -> Vec<u8> {
+    [MADE, &made_ms.to_be_bytes()[..], id.as_bytes()].concat()
+}
+
+/// The notice id at the end of an `ob/q/` or `ob/t/` key, after `fixed` bytes.
+fn id_after(key: &[u8], fixed: usize) -> String {
+    String::from_utf8_lossy(&key[fixed..]).into_owned()
+}
+
+/// The outbox's counts, guarded: every write that changes a state holds it.
+pub(super) struct Counted(std::sync::Mutex<NoticeCounts>);
+
+impl Counted {
+    /// Counts every notice in `db`.
+    pub(super) fn open(db: &sled::Db) -> Result<Self> {
+        let mut counts = NoticeCounts::default();
+        for kv in db.scan_prefix(NOTICES) {
+            let (k, v) = kv?;
+            let (_, d): (Notice, Delivery) = decode(&k, &v)?;
+            counts.add(&d.state);
+        }
+        Ok(Self(std::sync::Mutex::new(counts)))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, NoticeCounts> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl SledHubStore {
+    fn notice(&self, id: &str) -> Result<Option<(Notice, Delivery)>> {
+        let key = notice_key(id);
+        self.db.get(&key)?.map(|v| decode(&key, &v)).transpose()
+    }
+
+    /// Applies `batch` with `notices` queued in it (those not already there), and counts them.
+    pub(super) fn apply_with_notices(
+        &self,
+        mut batch: sled::Batch,
+        notices: &[Notice],
+    ) -> Result<()> {
+        if notices.is_empty() {
+            self.db.apply_batch(batch)?;
+            return Ok(());
+        }
+        let mut counts = self.counted.lock();
+        let mut new = BTreeSet::new();
+        for notice in notices {
+            if self.db.get(notice_key(&notice.id))?.is_none() && new.insert(notice.id.as_str()) {
+                let due = Delivery::due(notice.at_ms);
+                batch.insert(
+                    due_key(queue(notice.purpose), due.next_ms, &notice.id),
+                    &[][..],
+                );
+                batch.insert(made_key(notice.at_ms, &notice.id), &[][..]);
+                batch.insert(notice_key(&notice.id), encode(&(notice, due)));
+            }
+        }
+        self.db.apply_batch(batch)?;
+        for _ in &new {
+            counts.add(&DeliveryState::Pending);
+        }
+        Ok(())
+    }
+
+    pub(super) fn outbox_due(&self, now_ms: u64, limit: usize) -> Result<Vec<(Notice, Delivery)>> {
+        let mut out = Vec::new();
+        for queue in [0, 1] {
+            let range = due_key(queue, 0, "")..due_key(queue, now_ms.saturating_add(1), "");
+            for kv in self.db.range(range) {
+                if out.len() >= limit {
+                    return Ok(out);
+                }
+                let (k, _) = kv?;
+                out.extend(self.notice(&id_after(&k, DUE.len() + 9))?);
+            }
+        }
+        Ok(out)
+    }
+
+    pub(super) fn outbox_set(&self, id: &str, delivery: &Delivery) -> Result<()> {
+        let mut counts = self.counted.lock();
+        let Some((notice, before)) = self.notice(id)? else {
+            return Ok(());
+        };
+        let queue = queue(notice.purpose);
+        let mut batch = sled::Batch::default();
+        if before.state == DeliveryState::Pending {
+            batch.remove(due_key(queue, before.next_ms, id));
+        }
+        if delivery.state == DeliveryState::Pending {
+            batch.insert(due_key(queue, delivery.next_ms, id), &[][..]);
+        }
+        batch.insert(notice_key(id), encode(&(notice, delivery)));
+        self.db.apply_batch(batch)?;
+        self.sync()?;
+        counts.remove(&before.state);
+        counts.add(&delivery.state);
+        Ok(())
+    }
+
+    pub(super) fn outbox_latest(&self, limit: usize) -> Result<Vec<(Notice, Delivery)>> {
+        let mut out = Vec::new();
+        for kv in self.db.scan_prefix(MADE).rev() {
+            if out.len() >= limit {
+                break;
+            }
+            let (k, _) = kv?;
+            out.extend(self.notice(&id_after(&k, MADE.len() + 8))?);
+        }
+        Ok(out)
+    }
+
+    pub(super) fn outbox_counts(&self) -> NoticeCounts {
+        *self.counted.lock()
+    }
+
+    pub(super) fn outbox_prune(&self, before_ms: u64, limit: usize) -> Result<usize> {
+        let mut counts = self.counted.lock();
+        let mut batch = sled::Batch::default();
+        let mut gone = Vec::new();
+        for kv in self.db.range(made_key(0, "")..made_key(before_ms, "")) {
+            if gone.len() >= limit {
+                break;
+            }
+            let (k, _) = kv?;
+            let id = id_after(&k, MADE.len() + 8);
+            match self.notice(&id)? {
+                Some((_, d)) if d.state == DeliveryState::Pending => continue,
+                Some((_, d)) => gone.push(d.state),
+                None => {}
+            }
+            batch.remove(k);
+            batch.remove(notice_key(&id));
+        }
+        if gone.is_empty() {
+            return Ok(0);
+        }
+        self.db.apply_batch(batch)?;
+        self.sync()?;
+        for state in &gone {
+            counts.remove(state);
+        }
+        Ok(gone.len())
+    }
+}
