@@ -70,6 +70,15 @@ pub struct NotifyConfig {
     /// Days a notice is kept after it was made, once sent, failed or suppressed (it holds the
     /// member's personal data: PIPL's "no longer than needed").
     pub keep_days: u32,
+    /// Days before an unused coupon runs out that its member is reminded (券即将过期; 0: never).
+    pub expiring_days: u32,
+    /// A birthday greeting (生日祝福) on the member's birthday.
+    pub birthday: bool,
+    /// Marketing messages (campaign coupons, reminders, greetings) one member gets in a day at
+    /// most; more wait for the next day.
+    pub marketing_per_day: u32,
+    /// The chain's wording of each message (`[notify.texts]`), Chinese by default.
+    pub texts: protocol::notice::Texts,
 }
 
 impl Default for NotifyConfig {
@@ -85,6 +94,10 @@ impl Default for NotifyConfig {
             attempts_max: 8,
             stale_hours: 24,
             keep_days: 30,
+            expiring_days: 3,
+            birthday: true,
+            marketing_per_day: 2,
+            texts: protocol::notice::Texts::default(),
         }
     }
 }
@@ -106,6 +119,10 @@ impl NotifyConfig {
         if !(1..=3_660).contains(&self.keep_days) || !(1..=24 * 30).contains(&self.stale_hours) {
             return Err("notify: keep_days 1 to 3660, stale_hours 1 to 720".into());
         }
+        if self.expiring_days > 30 || !(1..=20).contains(&self.marketing_per_day) {
+            return Err("notify: expiring_days 0 to 30, marketing_per_day 1 to 20".into());
+        }
+        self.texts.check().map_err(|e| format!("notify.{e}"))?;
         Ok(())
     }
 }

@@ -16,6 +16,7 @@ pub mod first_admin;
 pub mod http;
 pub mod ingest;
 pub mod notify;
+pub mod reminders;
 pub mod routes;
 pub mod segments;
 pub mod server;
@@ -111,9 +112,11 @@ pub async fn run(
     let ticker = tokio::spawn({
         let ingest = ingest.clone();
         let storage = storage.clone();
+        let notify = config.notify.clone();
         async move {
             let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
             let mut seconds = 0u64;
+            let mut reminded = None;
             loop {
                 every.tick().await;
                 ingest.tick().await;
@@ -129,6 +132,10 @@ pub async fn run(
                         }
                         Err(e) => tracing::error!(error = %e, "a daily campaign could not run"),
                     }
+                    // 提醒与祝福: once a day, after quiet hours, with a gateway configured.
+                    if let Some(notify) = &notify {
+                        reminders::tick(storage.clone(), notify, now, &mut reminded).await;
+                    }
                 }
             }
         }
@@ -140,6 +147,7 @@ pub async fn run(
             storage.clone(),
             config.http_names.clone(),
             config.open_before_logins,
+            config.notify.clone(),
         ),
         config.http,
         shutdown,

@@ -9,7 +9,9 @@
 //! refused connection is tried again with back-off (1 s, 2 s, 4 s … at most 10 minutes), up to
 //! `attempts_max`; any other 4xx fails at once. Rules come before the gateway: no marketing
 //! without consent (read at send time), none in quiet hours (deferred to their end), nothing to
-//! an erased member, nothing older than `stale_hours`. Transactional notices have a queue of
+//! an erased member, nothing older than `stale_hours`, no more than `marketing_per_day`
+//! marketing messages to one member in a day (the rest wait for the next morning), no reminder
+//! of a coupon used since. Transactional notices have a queue of
 //! their own, ahead of marketing. Notices done more than `keep_days` ago are forgotten.
 
 use std::io::Write;
@@ -20,7 +22,7 @@ use std::time::Duration;
 use chrono::Timelike;
 use protocol::MemberId;
 use protocol::calendar::StoreCalendar;
-use protocol::notice::{Notice, Purpose};
+use protocol::notice::{Notice, Purpose, Subject};
 use serde::Serialize;
 
 use crate::config::NotifyConfig;
@@ -191,6 +193,18 @@ impl Outbox {
         Some(now_ms + hours_left * 3_600_000 - into)
     }
 
+    /// The end of quiet hours on the local day after `now_ms` (midnight without quiet hours).
+    fn next_morning(&self, now_ms: u64) -> u64 {
+        let local = self.calendar.local_time(now_ms);
+        let hour = match self.config.quiet_from == self.config.quiet_to {
+            true => 0,
+            false => self.config.quiet_to,
+        };
+        let since_midnight = u64::from(local.num_seconds_from_midnight()) * 1000
+            + u64::from(local.and_utc().timestamp_subsec_millis());
+        now_ms - since_midnight + 86_400_000 + u64::from(hour) * 3_600_000
+    }
+
     /// Forgets notices done (sent, failed, suppressed) more than `keep_days` ago: they hold a
     /// member's personal data, kept no longer than needed. Pending ones stay.
     pub fn prune(&self, now_ms: u64) -> anyhow::Result<usize> {
@@ -275,6 +289,20 @@ impl Outbox {
         let Some(member) = self.storage.member(&notice.member)? else {
             return Ok(suppress(d, "the member is erased or unknown"));
         };
+        if let Subject::CouponExpiring { coupon, .. } = &notice.subject {
+            let today = self.calendar.business_date(now);
+            let usable = protocol::wallet::CardId::parse(coupon).is_ok_and(|card| {
+                self.storage
+                    .wallet(&notice.member)
+                    .ok()
+                    .flatten()
+                    .is_some_and(|w| w.usable_coupon(&card, today).is_ok())
+            });
+            if !usable {
+                return Ok(suppress(d, "the coupon was used or is no longer good"));
+            }
+        }
+        let day = self.calendar.local_time(now).date();
         if notice.purpose == Purpose::Marketing {
             if !member.profile.marketing_consent {
                 return Ok(suppress(d, "no marketing consent"));
@@ -283,12 +311,17 @@ impl Outbox {
                 d.next_ms = until;
                 return Ok((d, false));
             }
+            if self.storage.sent_on(&notice.member, day)? >= self.config.marketing_per_day {
+                d.next_ms = self.next_morning(now);
+                d.last_error = Some("the member's marketing messages for today are sent".into());
+                return Ok((d, false));
+            }
         }
         let outgoing = Outgoing {
             id: notice.id.clone(),
             member_id: notice.member,
             phone: member.profile.phone.to_string(),
-            text: notice.text(&member.profile.name),
+            text: notice.text(&member.profile.name, &self.config.texts),
             purpose: notice.purpose,
         };
         d.attempts += 1;
@@ -297,6 +330,9 @@ impl Outbox {
                 d.state = DeliveryState::Sent;
                 d.last_error = None;
                 d.done_ms = Some(now);
+                if notice.purpose == Purpose::Marketing {
+                    self.storage.count_sent(&notice.member, day)?;
+                }
             }
             Err(SendError::Refused(e)) => {
                 d.state = DeliveryState::Failed;
@@ -738,5 +774,65 @@ mod tests {
         assert_eq!(reopened.notice_counts().unwrap(), counts);
         drop(reopened);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_member_gets_at_most_marketing_per_day_and_the_rest_the_next_morning() {
+        let (storage, _) = outbox_with_notices();
+        // Three more marketing messages to the member who agreed: greetings, say.
+        let agreed = storage
+            .latest_notices(100)
+            .unwrap()
+            .into_iter()
+            .map(|(n, _)| n)
+            .find(|n| {
+                n.purpose == Purpose::Marketing
+                    && storage
+                        .member(&n.member)
+                        .unwrap()
+                        .unwrap()
+                        .profile
+                        .marketing_consent
+            })
+            .unwrap();
+        let more: Vec<Notice> = (0..3)
+            .map(|i| Notice {
+                id: format!("birthday-{}-{i}", agreed.member),
+                subject: Subject::Birthday,
+                ..agreed.clone()
+            })
+            .collect();
+        assert_eq!(storage.queue_notices(&more).unwrap(), 3);
+        let clock = Arc::new(AtomicU64::new(MORNING_MS));
+        let outbox = outbox(storage.clone(), clock.clone(), None);
+        let taken = Taken::default();
+        outbox.round(&taken, 100, false).unwrap();
+        let to_agreed = |taken: &Taken| {
+            taken
+                .0
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|m| m.member_id == agreed.member && m.purpose == Purpose::Marketing)
+                .count()
+        };
+        assert_eq!(to_agreed(&taken), 2, "the default limit is two a day");
+        let waiting: Vec<Delivery> = storage
+            .latest_notices(100)
+            .unwrap()
+            .into_iter()
+            .filter(|(_, d)| d.state == DeliveryState::Pending)
+            .map(|(_, d)| d)
+            .collect();
+        assert_eq!(waiting.len(), 2);
+        // 09:00 the next morning, when quiet hours end.
+        assert!(
+            waiting
+                .iter()
+                .all(|d| d.next_ms == MORNING_MS + 23 * 3_600_000)
+        );
+        clock.store(MORNING_MS + 23 * 3_600_000, Ordering::Relaxed);
+        outbox.round(&taken, 100, false).unwrap();
+        assert_eq!(to_agreed(&taken), 4);
     }
 }

@@ -6,7 +6,8 @@
 const csv = (text) => (text || "").split(/[,，]/).map((s) => s.trim()).filter(Boolean);
 const num = (v) => (v === "" || v === undefined ? undefined : Number(v));
 const STATES = { pending: "待发送", sent: "已发送", failed: "失败", suppressed: "未发送" };
-const KINDS = { stored_value: "储值变动", points: "积分变动", coupon: "营销券" };
+const KINDS = { stored_value: "储值变动", points: "积分变动", coupon: "营销券", coupon_expiring: "券即将过期", birthday: "生日祝福" };
+const TEXTS = { stored_value: "储值变动", points: "积分变动", coupon: "券到账", coupon_expiring: "券即将过期", birthday: "生日祝福" };
 
 function offerText(o) {
   switch (o.kind) {
@@ -130,6 +131,20 @@ async function outbox() {
   const r = await api("/api/v1/outbox");
   if (!r.ok) return;
   $("mk-outbox-counts").textContent = Object.entries(r.data.counts).map(([k, v]) => `${STATES[k] || k} ${v}`).join(" · ");
+  const rules = r.data.rules;
+  $("mk-outbox-rules").textContent = rules
+    ? `免打扰 ${rules.quiet_from}:00–${rules.quiet_to}:00 · 每位会员每天营销消息最多 ${rules.marketing_per_day} 条 · ` +
+      (rules.expiring_days ? `券到期前 ${rules.expiring_days} 天提醒` : "不发到期提醒") + " · " +
+      (rules.birthday ? "发生日祝福" : "不发生日祝福") + ` · 每秒最多 ${rules.per_second} 条 · 保留 ${rules.keep_days} 天`
+    : "未配置消息网关（hub.toml 的 [notify]）：不发送消息。";
+  const texts = $("mk-texts").querySelector("tbody");
+  texts.innerHTML = "";
+  for (const [k, v] of Object.entries(rules ? rules.texts : {})) {
+    const tr = document.createElement("tr");
+    cell(tr, TEXTS[k] || k);
+    cell(tr, v);
+    texts.appendChild(tr);
+  }
   const body = $("mk-outbox").querySelector("tbody");
   body.innerHTML = "";
   for (const n of r.data.notices.slice(0, 50)) {

@@ -41,6 +41,89 @@ pub enum Subject {
         valid_to: NaiveDate,
         message: Option<String>,
     },
+    /// 券即将过期: coupon `coupon` (its id), still unused, is good only until `valid_to`.
+    CouponExpiring {
+        coupon: String,
+        name: String,
+        valid_to: NaiveDate,
+    },
+    /// 生日祝福
+    Birthday,
+}
+
+/// The chain's wording of each message (消息模板), Chinese by default. Variables: `{name}` in
+/// all; `{verb}` (存入/支出, 获得/扣减), `{amount}` and `{balance}` in `stored_value` and
+/// `points`; `{coupon}` and `{valid_to}` in `coupon` and `coupon_expiring`. A campaign's own
+/// message, when it has one, replaces `coupon`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Texts {
+    pub stored_value: String,
+    pub points: String,
+    pub coupon: String,
+    pub coupon_expiring: String,
+    pub birthday: String,
+}
+
+impl Default for Texts {
+    fn default() -> Self {
+        Self {
+            stored_value: "{name}您好，您的储值账户{verb}{amount}元，当前余额{balance}元。".into(),
+            points: "{name}您好，您本次{verb}{amount}积分，当前积分{balance}。".into(),
+            coupon: "{name}您好，您获得一张{coupon}，有效期至{valid_to}。".into(),
+            coupon_expiring: "{name}您好，您的{coupon}将于{valid_to}到期，请尽快使用。".into(),
+            birthday: "{name}，祝您生日快乐！".into(),
+        }
+    }
+}
+
+impl Texts {
+    /// Each text: not blank, at most `MESSAGE_CHARS_MAX` characters, and only its own
+    /// variables.
+    pub fn check(&self) -> Result<(), String> {
+        let balance: &[&str] = &["name", "verb", "amount", "balance"];
+        let coupon: &[&str] = &["name", "coupon", "valid_to"];
+        for (field, text, allowed) in [
+            ("stored_value", &self.stored_value, balance),
+            ("points", &self.points, balance),
+            ("coupon", &self.coupon, coupon),
+            ("coupon_expiring", &self.coupon_expiring, coupon),
+            ("birthday", &self.birthday, &["name"][..]),
+        ] {
+            let n = text.trim().chars().count();
+            if n == 0 || n > crate::campaign::MESSAGE_CHARS_MAX {
+                return Err(format!(
+                    "texts.{field}: 1 to {} characters",
+                    crate::campaign::MESSAGE_CHARS_MAX
+                ));
+            }
+            for part in text.split('{').skip(1) {
+                let Some((variable, _)) = part.split_once('}') else {
+                    return Err(format!("texts.{field}: a '{{' without its '}}'"));
+                };
+                if !allowed.contains(&variable) {
+                    return Err(format!(
+                        "texts.{field}: unknown variable {{{variable}}} (it may use {})",
+                        allowed
+                            .iter()
+                            .map(|v| format!("{{{v}}}"))
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `text` with each `{variable}` replaced by its value.
+pub fn render(text: &str, values: &[(&str, &str)]) -> String {
+    values
+        .iter()
+        .fold(text.to_owned(), |out, (variable, value)| {
+            out.replace(&format!("{{{variable}}}"), value)
+        })
 }
 
 /// One notice to one member.
@@ -57,31 +140,58 @@ pub struct Notice {
 }
 
 impl Notice {
-    /// The message, in Chinese, for a member called `name`.
-    pub fn text(&self, name: &str) -> String {
+    /// The message for a member called `name`, in the chain's wording.
+    pub fn text(&self, name: &str, texts: &Texts) -> String {
         match &self.subject {
             Subject::StoredValue { change, balance } => {
                 let (verb, amount) = match change.0 < 0 {
                     true => ("支出", Fen(-change.0)),
                     false => ("存入", *change),
                 };
-                format!("{name}您好，您的储值账户{verb}{amount}元，当前余额{balance}元。")
+                let (amount, balance) = (amount.to_string(), balance.to_string());
+                render(
+                    &texts.stored_value,
+                    &[
+                        ("name", name),
+                        ("verb", verb),
+                        ("amount", &amount),
+                        ("balance", &balance),
+                    ],
+                )
             }
             Subject::Points { change, balance } => {
                 let (verb, points) = match *change < 0 {
                     true => ("扣减", -change),
                     false => ("获得", *change),
                 };
-                format!("{name}您好，您本次{verb}{points}积分，当前积分{balance}。")
+                let (points, balance) = (points.to_string(), balance.to_string());
+                render(
+                    &texts.points,
+                    &[
+                        ("name", name),
+                        ("verb", verb),
+                        ("amount", &points),
+                        ("balance", &balance),
+                    ],
+                )
             }
             Subject::Coupon {
                 name: coupon,
                 valid_to,
                 message,
-            } => match message.as_deref().filter(|m| !m.trim().is_empty()) {
-                Some(m) => crate::campaign::fill(m, name, coupon, *valid_to),
-                None => format!("{name}您好，您获得一张{coupon}，有效期至{valid_to}。"),
-            },
+            } => {
+                let text = message
+                    .as_deref()
+                    .filter(|m| !m.trim().is_empty())
+                    .unwrap_or(&texts.coupon);
+                crate::campaign::fill(text, name, coupon, *valid_to)
+            }
+            Subject::CouponExpiring {
+                name: coupon,
+                valid_to,
+                ..
+            } => crate::campaign::fill(&texts.coupon_expiring, name, coupon, *valid_to),
+            Subject::Birthday => render(&texts.birthday, &[("name", name)]),
         }
     }
 }
@@ -229,7 +339,7 @@ mod tests {
             balance: Fen(8_750),
         });
         assert_eq!(
-            paid.text("王芳"),
+            paid.text("王芳", &Texts::default()),
             "王芳您好，您的储值账户支出12.50元，当前余额87.50元。"
         );
         let coupon = notice(Subject::Coupon {
@@ -238,8 +348,33 @@ mod tests {
             message: Some("{name}，{coupon}已到账，{valid_to}前有效".into()),
         });
         assert_eq!(
-            coupon.text("王芳"),
+            coupon.text("王芳", &Texts::default()),
             "王芳，满100减20已到账，2026-12-31前有效"
         );
+    }
+
+    #[test]
+    fn a_chain_can_word_its_messages_with_their_variables_and_no_others() {
+        let texts = Texts {
+            points: "{name}：积分{verb}{amount}，现有{balance}".into(),
+            ..Texts::default()
+        };
+        texts.check().unwrap();
+        let earned = notice(Subject::Points {
+            change: 30,
+            balance: 130,
+        });
+        assert_eq!(earned.text("李雷", &texts), "李雷：积分获得30，现有130");
+        let unknown = Texts {
+            birthday: "{name}生日快乐，送您{coupon}".into(),
+            ..Texts::default()
+        };
+        assert!(unknown.check().unwrap_err().contains("{coupon}"));
+        let open = Texts {
+            coupon: "{name".into(),
+            ..Texts::default()
+        };
+        assert!(open.check().is_err());
+        assert!(Texts::default().check().is_ok());
     }
 }

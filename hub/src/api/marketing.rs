@@ -291,13 +291,23 @@ pub(super) async fn outbox(State(hq): State<Hq>) -> Response {
                 protocol::notice::Subject::StoredValue { .. } => "stored_value",
                 protocol::notice::Subject::Points { .. } => "points",
                 protocol::notice::Subject::Coupon { .. } => "coupon",
+                protocol::notice::Subject::CouponExpiring { .. } => "coupon_expiring",
+                protocol::notice::Subject::Birthday => "birthday",
             };
             json!({"id": n.id, "member_id": n.member, "purpose": n.purpose, "kind": kind,
                    "store": n.store, "at_ms": n.at_ms, "state": d.state, "attempts": d.attempts,
                    "next_ms": d.next_ms, "done_ms": d.done_ms, "last_error": d.last_error})
         })
         .collect();
-    axum::Json(json!({"counts": counts, "total": total, "notices": rows})).into_response()
+    // The rules the sender keeps, and the chain's wording (no secret, no gateway address).
+    let rules = hq.notify.as_ref().map(|n| {
+        json!({"per_second": n.per_second, "quiet_from": n.quiet_from, "quiet_to": n.quiet_to,
+               "marketing_per_day": n.marketing_per_day, "expiring_days": n.expiring_days,
+               "birthday": n.birthday, "stale_hours": n.stale_hours, "keep_days": n.keep_days,
+               "texts": n.texts})
+    });
+    axum::Json(json!({"counts": counts, "total": total, "notices": rows, "rules": rules}))
+        .into_response()
 }
 
 /// `?format=json|csv|xlsx`

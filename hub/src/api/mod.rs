@@ -50,6 +50,8 @@ struct Hq {
     sessions: Arc<protocol::session::Sessions>,
     /// The demo's and the tests' mode: open until an admin has a login (`Config`).
     open_before_logins: bool,
+    /// The outbox's rules and texts (`[notify]`), shown on the outbox screen.
+    notify: Option<Arc<crate::config::NotifyConfig>>,
 }
 
 pub fn router(
@@ -57,12 +59,14 @@ pub fn router(
     storage: Arc<dyn HubStore>,
     http_names: Vec<String>,
     open_before_logins: bool,
+    notify: Option<crate::config::NotifyConfig>,
 ) -> Router {
     let hq = Hq {
         ingest,
         storage,
         sessions: Default::default(),
         open_before_logins,
+        notify: notify.map(Arc::new),
     };
     Router::new()
         .route("/", get(ui::index))

@@ -118,6 +118,7 @@ impl Directory {
             let rules = protocol::project::commission::apply(&mut views, entry)?;
             let chain = protocol::project::rules::apply(&mut views, entry)?;
             let marketing = protocol::project::marketing::apply(&mut views, entry)?;
+            protocol::project::marketing::index_expiry(&mut views, entry)?;
             protocol::reports::apply(&mut views, entry, &StoreCalendar::default())?;
             Ok(why.or(staff).or(rules).or(chain).or(marketing))
         });

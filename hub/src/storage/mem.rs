@@ -26,6 +26,8 @@ struct MemHubState {
     /// Erased members and the hashes of their changes.
     erased: std::collections::BTreeMap<MemberId, Vec<[u8; 32]>>,
     notices: std::collections::BTreeMap<String, (Notice, Delivery)>,
+    /// Marketing messages sent to a member on a day.
+    sent: std::collections::BTreeMap<(chrono::NaiveDate, MemberId), u32>,
 }
 
 #[derive(Default)]
@@ -375,6 +377,44 @@ impl HubStore for MemHubStore {
             }
         }
         Ok(old.len())
+    }
+
+    fn queue_notices(&self, notices: &[Notice]) -> Result<usize> {
+        let mut state = self.lock();
+        let MemHub { live, durable, .. } = &mut *state;
+        let mut new = 0;
+        for notice in notices {
+            if live.notices.contains_key(&notice.id) {
+                continue;
+            }
+            new += 1;
+            for side in [&mut *live, &mut *durable] {
+                side.notices.insert(
+                    notice.id.clone(),
+                    (notice.clone(), Delivery::due(notice.at_ms)),
+                );
+            }
+        }
+        Ok(new)
+    }
+
+    fn sent_on(&self, member: &MemberId, day: chrono::NaiveDate) -> Result<u32> {
+        Ok(self
+            .lock()
+            .live
+            .sent
+            .get(&(day, *member))
+            .copied()
+            .unwrap_or(0))
+    }
+
+    fn count_sent(&self, member: &MemberId, day: chrono::NaiveDate) -> Result<()> {
+        let mut state = self.lock();
+        let MemHub { live, durable, .. } = &mut *state;
+        for side in [live, durable] {
+            *side.sent.entry((day, *member)).or_default() += 1;
+        }
+        Ok(())
     }
 
     fn add_follows(&self, store: &StoreId, members: &[MemberId]) -> Result<()> {

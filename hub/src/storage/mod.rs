@@ -14,8 +14,9 @@
 //! fence headquarters put on the store · `v/<key>` the inventory views (`protocol::inventory`:
 //! catalogue, stock per store, transfers) · `ob/m/<id>` a notice to a member and its delivery ·
 //! `ob/q/<queue><due BE><id>` the pending notices by queue (transactional first) and when they
-//! are due · `ob/t/<made BE><id>` every notice by when it was made (the outbox is not derived: a
-//! rebuild leaves it, so nothing is sent twice).
+//! are due · `ob/t/<made BE><id>` every notice by when it was made · `ob/c/<day>/<member>`
+//! marketing messages sent to a member that day (the outbox is not derived: a rebuild leaves
+//! it, so nothing is sent twice).
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -258,8 +259,16 @@ pub trait HubStore: Send + Sync + 'static {
     /// How many notices stand in each state.
     fn notice_counts(&self) -> Result<NoticeCounts>;
     /// Forgets notices made before `before_ms` that are no longer pending, the oldest first, at
-    /// most `limit`, durably before it returns; how many it forgot.
+    /// most `limit`, durably before it returns; how many it forgot. Counts of marketing sent
+    /// (`count_sent`) of days before then go too.
     fn prune_notices(&self, before_ms: u64, limit: usize) -> Result<usize>;
+    /// Queues notices made outside ingest (reminders, greetings), those not queued already,
+    /// durably before it returns; how many were new.
+    fn queue_notices(&self, notices: &[Notice]) -> Result<usize>;
+    /// Marketing messages sent to `member` on `day` (the rate limit).
+    fn sent_on(&self, member: &MemberId, day: chrono::NaiveDate) -> Result<u32>;
+    /// Counts one more marketing message sent to `member` on `day`.
+    fn count_sent(&self, member: &MemberId, day: chrono::NaiveDate) -> Result<()>;
     /// The version of the derived state (members, phones, wallets, inventory views) stored.
     fn derived_version(&self) -> Result<Option<u32>>;
     /// Replaces all derived state with `derived`, at `version`, durably.

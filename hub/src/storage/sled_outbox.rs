@@ -9,6 +9,11 @@ use super::*;
 const NOTICES: &[u8] = b"ob/m/";
 const DUE: &[u8] = b"ob/q/";
 const MADE: &[u8] = b"ob/t/";
+const SENT: &[u8] = b"ob/c/";
+
+fn sent_key(day: chrono::NaiveDate, member: &MemberId) -> Vec<u8> {
+    [SENT, format!("{day}/{member}").as_bytes()].concat()
+}
 
 fn notice_key(id: &str) -> Vec<u8> {
     [NOTICES, id.as_bytes()].concat()
@@ -55,15 +60,16 @@ impl SledHubStore {
         self.db.get(&key)?.map(|v| decode(&key, &v)).transpose()
     }
 
-    /// Applies `batch` with `notices` queued in it (those not already there), and counts them.
+    /// Applies `batch` with `notices` queued in it (those not already there), and counts them;
+    /// how many were new.
     pub(super) fn apply_with_notices(
         &self,
         mut batch: sled::Batch,
         notices: &[Notice],
-    ) -> Result<()> {
+    ) -> Result<usize> {
         if notices.is_empty() {
             self.db.apply_batch(batch)?;
-            return Ok(());
+            return Ok(0);
         }
         let mut counts = self.counted.lock();
         let mut new = BTreeSet::new();
@@ -82,7 +88,7 @@ impl SledHubStore {
         for _ in &new {
             counts.add(&DeliveryState::Pending);
         }
-        Ok(())
+        Ok(new.len())
     }
 
     pub(super) fn outbox_due(&self, now_ms: u64, limit: usize) -> Result<Vec<(Notice, Delivery)>> {
@@ -155,7 +161,20 @@ impl SledHubStore {
             batch.remove(k);
             batch.remove(notice_key(&id));
         }
-        if gone.is_empty() {
+        // Days of marketing counts wholly before the cut-off (a day early: the key is a date).
+        let day = chrono::DateTime::from_timestamp_millis(i64::try_from(before_ms).unwrap_or(0))
+            .map(|t| t.date_naive() - chrono::TimeDelta::days(1));
+        let mut counts_gone = 0;
+        if let Some(day) = day {
+            for kv in self
+                .db
+                .range(SENT.to_vec()..[SENT, day.to_string().as_bytes()].concat())
+            {
+                batch.remove(kv?.0);
+                counts_gone += 1;
+            }
+        }
+        if gone.is_empty() && counts_gone == 0 {
             return Ok(0);
         }
         self.db.apply_batch(batch)?;
@@ -164,5 +183,26 @@ impl SledHubStore {
             counts.remove(state);
         }
         Ok(gone.len())
+    }
+
+    pub(super) fn outbox_queue(&self, notices: &[Notice]) -> Result<usize> {
+        let new = self.apply_with_notices(sled::Batch::default(), notices)?;
+        self.sync()?;
+        Ok(new)
+    }
+
+    pub(super) fn outbox_sent_on(&self, member: &MemberId, day: chrono::NaiveDate) -> Result<u32> {
+        let key = sent_key(day, member);
+        self.db.get(&key)?.map_or(Ok(0), |v| decode(&key, &v))
+    }
+
+    pub(super) fn outbox_count_sent(
+        &self,
+        member: &MemberId,
+        day: chrono::NaiveDate,
+    ) -> Result<()> {
+        let n = self.outbox_sent_on(member, day)?;
+        self.db.insert(sent_key(day, member), encode(&(n + 1)))?;
+        self.sync()
     }
 }

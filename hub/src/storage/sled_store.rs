@@ -468,6 +468,18 @@ impl HubStore for SledHubStore {
         self.outbox_prune(before_ms, limit)
     }
 
+    fn queue_notices(&self, notices: &[Notice]) -> Result<usize> {
+        self.outbox_queue(notices)
+    }
+
+    fn sent_on(&self, member: &MemberId, day: chrono::NaiveDate) -> Result<u32> {
+        self.outbox_sent_on(member, day)
+    }
+
+    fn count_sent(&self, member: &MemberId, day: chrono::NaiveDate) -> Result<()> {
+        self.outbox_count_sent(member, day)
+    }
+
     fn add_follows(&self, store: &StoreId, members: &[MemberId]) -> Result<()> {
         let mut batch = sled::Batch::default();
         for member in members {

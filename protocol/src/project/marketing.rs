@@ -53,6 +53,14 @@ pub mod keys {
     pub fn redeemed(campaign: &str) -> Vec<u8> {
         [b"mk/rd/".as_slice(), campaign.as_bytes()].concat()
     }
+    /// Coupons by their last good day: `mk/ex/<YYYY-MM-DD>/<coupon>` → the member (kept by
+    /// headquarters alone, for the reminder before a coupon runs out).
+    pub fn expiring_on(to: chrono::NaiveDate) -> Vec<u8> {
+        format!("mk/ex/{to}/").into_bytes()
+    }
+    pub fn expiring(to: chrono::NaiveDate, coupon: &str) -> Vec<u8> {
+        [expiring_on(to), coupon.as_bytes().to_vec()].concat()
+    }
     /// The members a campaign gave a coupon: `mk/tg/<campaign>\0<member>` → the coupon's
     /// period.
     pub fn targeted_prefix(campaign: &str) -> Vec<u8> {
@@ -165,6 +173,27 @@ pub fn apply(kv: &mut dyn ViewKv, entry: &Entry) -> Result<Option<String>, Strin
         }
         _ => Ok(None),
     }
+}
+
+/// Files a coupon under its last good day (`keys::expiring`), at headquarters: a coupon a
+/// store issued, or a campaign's.
+pub fn index_expiry(kv: &mut dyn ViewKv, entry: &Entry) -> Result<(), String> {
+    let Payload::Wallet {
+        member_id, event, ..
+    } = &entry.payload
+    else {
+        return Ok(());
+    };
+    match event {
+        WalletEvent::CouponIssued { coupon, to, .. } => {
+            kv.put(keys::expiring(*to, coupon.as_str()), encode(member_id)?);
+        }
+        WalletEvent::CampaignCoupon { coupon, to, .. } if entry.origin == StoreId::hq() => {
+            kv.put(keys::expiring(*to, coupon.as_str()), encode(member_id)?);
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, String> {
