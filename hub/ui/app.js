@@ -101,6 +101,7 @@ function applyLang() {
   document.querySelectorAll("[data-i18n]").forEach((el) => { el.textContent = t(el.dataset.i18n); });
   $("lang").textContent = lang === "zh" ? "EN" : "中文";
   document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
+  if (typeof marketingLang === "function") marketingLang();
   showWho();
 }
 

@@ -3,6 +3,15 @@
 // staffId).
 "use strict";
 
+// English for the screen's Chinese (the Chinese is the key: elements carry it in data-zh).
+const EN = {"营销": "Marketing", "券模板 · 人群 · 营销活动 · 消息": "coupon templates · segments · campaigns · messages", "券模板": "Coupon template", "编号": "ID", "名称": "Name", "类型": "Kind", "满减": "Amount off", "折扣券": "Percent off", "代金券": "Voucher", "体验券": "Free item", "门槛 (元)": "Spend at least (yuan)", "减 / 面值 (元)": "Off / value (yuan)", "折扣 %": "Percent off", "最多减 (元)": "At most off (yuan)", "体验商品编码": "Free item SKU", "有效天数": "Good for days", "适用商品编码（逗号分隔，空为全部）": "SKUs it applies to (comma-separated, empty for all)", "适用类别（逗号分隔）": "Categories it applies to (comma-separated)", "发行量": "Quota", "每人限领": "Per member", "可与会员折扣同享": "Stacks with member discounts", "保存并发布": "Save and publish", "人群": "Segment", "沉睡：窗口内至少到店次数": "Dormant: visits at least, in the window", "沉睡：窗口天数": "Dormant: window in days", "沉睡：最近未到店天数": "Dormant: no visit in the last days", "生日在未来几天内": "Birthday within days", "最近几天内入会": "Joined within days", "等级（逗号分隔）": "Tiers (comma-separated)", "标签（逗号分隔）": "Tags (comma-separated)", "所属门店（逗号分隔）": "Home stores (comma-separated)", "仅同意营销的会员": "Only members who agreed to marketing", "预估人数": "Count", "保存": "Save", "营销活动": "Campaign", "执行": "Runs", "一次": "Once", "每天": "Daily", "消息（{name} 姓名 · {coupon} 券名 · {valid_to} 到期日）": "Message ({name} name · {coupon} coupon · {valid_to} last day)", "营销活动与发券": "Campaigns and their coupons", "活动": "Campaign", "已发券": "Issued", "最近一次": "Last run", "活动效果": "Campaign report", "模板": "Template", "优惠": "Offer", "有效期": "Good for", "适用": "Applies to", "已发 / 发行量": "Issued / quota", "消息": "Messages", "消息模板": "Message texts", "时间": "When", "门店": "Store", "会员": "Member", "状态": "State", "次数": "Tries", "说明": "Note", "待发送": "pending", "已发送": "sent", "失败": "failed", "未发送": "not sent", "储值变动": "Stored value", "积分变动": "Points", "营销券": "Campaign coupon", "券即将过期": "Coupon expiring", "生日祝福": "Birthday", "券到账": "Coupon received", "（营销）": " (marketing)", "已保存": "Saved", "报表": "Report", "效果": "Report", " · 可同享": " · stacks", "全部商品": "all goods", "不限": "no limit", "未执行": "not run yet", "（营销）": " (marketing)"};
+const L = (zh) => (lang === "zh" ? zh : EN[zh] || zh);
+let shown = false;
+function marketingLang() {
+  document.querySelectorAll("#marketing [data-zh]").forEach((el) => { el.textContent = L(el.dataset.zh); });
+  if (shown) marketing();
+}
+
 const csv = (text) => (text || "").split(/[,，]/).map((s) => s.trim()).filter(Boolean);
 const num = (v) => (v === "" || v === undefined ? undefined : Number(v));
 const STATES = { pending: "待发送", sent: "已发送", failed: "失败", suppressed: "未发送" };
@@ -10,11 +19,12 @@ const KINDS = { stored_value: "储值变动", points: "积分变动", coupon: "�
 const TEXTS = { stored_value: "储值变动", points: "积分变动", coupon: "券到账", coupon_expiring: "券即将过期", birthday: "生日祝福" };
 
 function offerText(o) {
+  const zh = lang === "zh";
   switch (o.kind) {
-    case "amount_off": return `满${o.threshold.amount}减${o.off.amount}`;
-    case "percent_off": return `${o.percent}% 折扣` + (o.cap ? `，最多减${o.cap.amount}` : "");
-    case "voucher": return `代金券 ${o.value.amount}`;
-    case "experience": return `体验券 ${o.sku}`;
+    case "amount_off": return zh ? `满${o.threshold.amount}减${o.off.amount}` : `${o.off.amount} off ${o.threshold.amount}`;
+    case "percent_off": return `${o.percent}% ` + (zh ? "折扣" : "off") + (o.cap ? (zh ? `，最多减${o.cap.amount}` : `, at most ${o.cap.amount}`) : "");
+    case "voucher": return L("代金券") + ` ${o.value.amount}`;
+    case "experience": return L("体验券") + ` ${o.sku}`;
     default: return JSON.stringify(o);
   }
 }
@@ -55,7 +65,7 @@ async function put(what, form, body, line) {
   const r = await api(`/api/v1/marketing/${what}`, false, "PUT", body, { "X-Staff-Id": staffId() });
   if (!r.ok) { markField(form, line, r.data); return; }
   markField(form, line, {});
-  $(line).textContent = "已保存";
+  $(line).textContent = L("已保存");
   await marketing();
 }
 
@@ -80,7 +90,10 @@ $("mk-count").addEventListener("click", async () => {
   const r = await api("/api/v1/marketing/segments/count", false, "POST", body);
   if (!r.ok) { markField(form, "mk-segment-error", r.data); return; }
   const sample = r.data.sample.map((m) => `${m.name} ${m.phone_masked}`).join("、");
-  $("mk-count-result").textContent = `${r.data.on}：${r.data.count} 人` + (sample ? `（${sample}${r.data.count > r.data.sample.length ? " 等" : ""}）` : "");
+  const more = r.data.count > r.data.sample.length;
+  $("mk-count-result").textContent = lang === "zh"
+    ? `${r.data.on}：${r.data.count} 人` + (sample ? `（${sample}${more ? " 等" : ""}）` : "")
+    : `${r.data.on}: ${r.data.count} members` + (sample ? ` (${sample}${more ? " …" : ""})` : "");
 });
 
 function options(id, items) {
@@ -102,7 +115,9 @@ async function run(c, button) {
   button.disabled = false;
   if (!r.ok) { alert(said(r.data)); return; }
   const d = r.data;
-  alert(`目标 ${d.targeted} 人：发券 ${d.issued}，已领过 ${d.already}，达到每人限领 ${d.over_limit}，超出发行量 ${d.over_quota}`);
+  alert(lang === "zh"
+    ? `目标 ${d.targeted} 人：发券 ${d.issued}，已领过 ${d.already}，达到每人限领 ${d.over_limit}，超出发行量 ${d.over_quota}`
+    : `${d.targeted} targeted: ${d.issued} issued, ${d.already} had it already, ${d.over_limit} at the per-member limit, ${d.over_quota} over the quota`);
   await marketing();
 }
 
@@ -130,18 +145,23 @@ for (const format of ["xlsx", "csv"]) {
 async function outbox() {
   const r = await api("/api/v1/outbox");
   if (!r.ok) return;
-  $("mk-outbox-counts").textContent = Object.entries(r.data.counts).map(([k, v]) => `${STATES[k] || k} ${v}`).join(" · ");
+  $("mk-outbox-counts").textContent = Object.entries(r.data.counts).map(([k, v]) => `${L(STATES[k] || k)} ${v}`).join(" · ");
   const rules = r.data.rules;
-  $("mk-outbox-rules").textContent = rules
-    ? `免打扰 ${rules.quiet_from}:00–${rules.quiet_to}:00 · 每位会员每天营销消息最多 ${rules.marketing_per_day} 条 · ` +
-      (rules.expiring_days ? `券到期前 ${rules.expiring_days} 天提醒` : "不发到期提醒") + " · " +
-      (rules.birthday ? "发生日祝福" : "不发生日祝福") + ` · 每秒最多 ${rules.per_second} 条 · 保留 ${rules.keep_days} 天`
-    : "未配置消息网关（hub.toml 的 [notify]）：不发送消息。";
+  const zh = lang === "zh";
+  $("mk-outbox-rules").textContent = !rules
+    ? (zh ? "未配置消息网关（hub.toml 的 [notify]）：不发送消息。" : "No message gateway configured ([notify] in hub.toml): no messages are sent.")
+    : zh
+      ? `免打扰 ${rules.quiet_from}:00–${rules.quiet_to}:00 · 每位会员每天营销消息最多 ${rules.marketing_per_day} 条 · ` +
+        (rules.expiring_days ? `券到期前 ${rules.expiring_days} 天提醒` : "不发到期提醒") + " · " +
+        (rules.birthday ? "发生日祝福" : "不发生日祝福") + ` · 每秒最多 ${rules.per_second} 条 · 保留 ${rules.keep_days} 天`
+      : `Quiet hours ${rules.quiet_from}:00–${rules.quiet_to}:00 · at most ${rules.marketing_per_day} marketing messages a member a day · ` +
+        (rules.expiring_days ? `coupon reminders ${rules.expiring_days} days before they run out` : "no coupon reminders") + " · " +
+        (rules.birthday ? "birthday greetings" : "no birthday greetings") + ` · at most ${rules.per_second} a second · kept ${rules.keep_days} days`;
   const texts = $("mk-texts").querySelector("tbody");
   texts.innerHTML = "";
   for (const [k, v] of Object.entries(rules ? rules.texts : {})) {
     const tr = document.createElement("tr");
-    cell(tr, TEXTS[k] || k);
+    cell(tr, L(TEXTS[k] || k));
     cell(tr, v);
     texts.appendChild(tr);
   }
@@ -150,10 +170,10 @@ async function outbox() {
   for (const n of r.data.notices.slice(0, 50)) {
     const tr = document.createElement("tr");
     cell(tr, when(n.at_ms));
-    cell(tr, (KINDS[n.kind] || n.kind) + (n.purpose === "marketing" ? "（营销）" : ""));
+    cell(tr, L(KINDS[n.kind] || n.kind) + (n.purpose === "marketing" ? L("（营销）") : ""));
     cell(tr, n.store);
     cell(tr, n.member_id.slice(-6));
-    cell(tr, STATES[n.state] || n.state).className = "state-" + n.state;
+    cell(tr, L(STATES[n.state] || n.state)).className = "state-" + n.state;
     cell(tr, n.attempts);
     cell(tr, n.last_error || "");
     body.appendChild(tr);
@@ -171,11 +191,11 @@ async function marketing() {
   for (const tpl of templates) {
     const tr = document.createElement("tr");
     cell(tr, `${tpl.name}（${tpl.id}）`);
-    cell(tr, offerText(tpl.offer) + (tpl.stacks ? " · 可同享" : ""));
+    cell(tr, offerText(tpl.offer) + (tpl.stacks ? L(" · 可同享") : ""));
     const v = tpl.validity;
-    cell(tr, v.days ? `领取后 ${v.days.days} 天` : `${v.dates.from} 至 ${v.dates.to}`);
-    cell(tr, [...tpl.scope.skus, ...tpl.scope.categories].join("、") || "全部商品");
-    cell(tr, `${tpl.issued} / ${tpl.quota ?? "不限"}`);
+    cell(tr, v.days ? (lang === "zh" ? `领取后 ${v.days.days} 天` : `${v.days.days} days from issue`) : `${v.dates.from} – ${v.dates.to}`);
+    cell(tr, [...tpl.scope.skus, ...tpl.scope.categories].join(lang === "zh" ? "、" : ", ") || L("全部商品"));
+    cell(tr, `${tpl.issued} / ${tpl.quota ?? L("不限")}`);
     cell(tr, tpl.per_member);
     tb.appendChild(tr);
   }
@@ -186,23 +206,27 @@ async function marketing() {
     cell(tr, `${c.name}（${c.id}）`);
     cell(tr, c.template);
     cell(tr, c.segment);
-    cell(tr, c.schedule === "daily" ? "每天" : "一次");
+    cell(tr, L(c.schedule === "daily" ? "每天" : "一次"));
     cell(tr, c.issued);
     const last = c.runs[c.runs.length - 1];
-    cell(tr, last ? `${last.run}：目标 ${last.targeted}，发 ${last.issued}，已领 ${last.already}` : "未执行");
+    cell(tr, !last ? L("未执行") : lang === "zh"
+      ? `${last.run}：目标 ${last.targeted}，发 ${last.issued}，已领 ${last.already}`
+      : `${last.run}: ${last.targeted} targeted, ${last.issued} issued, ${last.already} had it`);
     const td = cell(tr, "");
     const b = document.createElement("button");
     b.type = "button";
-    b.textContent = "执行";
+    b.textContent = L("执行");
     b.addEventListener("click", () => run(c, b));
     td.appendChild(b);
     const e = document.createElement("button");
     e.type = "button";
-    e.textContent = "效果";
+    e.textContent = L("效果");
     e.addEventListener("click", () => report(c));
     td.appendChild(e);
     cb.appendChild(tr);
   }
   await outbox();
+  shown = true;
 }
 window.marketing = marketing;
+marketingLang();

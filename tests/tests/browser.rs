@@ -456,4 +456,13 @@ fn a_manager_and_headquarters_work_through_the_pages() {
     b.goto(&format!("{}/", hq.base));
     b.wait_text("#stores tbody", 10, |t| t.contains("挂起…"));
     b.screenshot("hq-store-quiet");
+
+    // English: the marketing screen too, its own texts and the lines it writes.
+    b.click("#lang");
+    b.wait_text("#mk-template h3", 10, |t| t == "Coupon template");
+    b.wait_text("#mk-outbox-rules", 10, |t| t.contains("No message gateway"));
+    b.wait_text("#mk-outbox thead", 10, |t| t.contains("Tries"));
+    b.screenshot("hq-marketing-en");
+    b.click("#lang");
+    b.wait_text("#mk-template h3", 10, |t| t == "券模板");
 }
