@@ -202,7 +202,8 @@ async function overview() {
 const staffId = () => "hq-page";
 
 // 挂起 / 冻结: a quiet store's hold, its fence, and what a hold risks, said before it is made.
-const when = (ms) => new Date(ms).toLocaleString(lang === "zh" ? "zh-CN" : "en-GB");
+// In the chain's time zone, whatever the browser's.
+const when = (ms) => new Date(ms).toLocaleString(lang === "zh" ? "zh-CN" : "en-GB", { timeZone: "Asia/Shanghai" });
 function holdCell(tr, s) {
   const td = cell(tr, "");
   const fence = s.fence || {};
