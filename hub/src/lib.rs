@@ -15,6 +15,9 @@ pub mod first_admin;
 #[path = "../../node/src/http.rs"]
 pub mod http;
 pub mod ingest;
+// Prometheus metrics: the node's file, as for `http`.
+#[path = "../../node/src/metrics.rs"]
+pub mod metrics;
 pub mod notify;
 pub mod reminders;
 pub mod routes;

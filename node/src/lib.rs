@@ -11,6 +11,7 @@ pub mod http;
 pub mod integrity;
 pub mod journal;
 pub mod lease;
+pub mod metrics;
 pub mod openapi;
 pub mod password;
 pub mod receipt;
@@ -139,6 +140,7 @@ pub async fn run_with(
             .in_current_span(),
         )
     });
+    let metrics = api::NodeMetrics::new(&handle.metrics);
     let state = api::AppState {
         sync: status_rx,
         lease,
@@ -154,6 +156,7 @@ pub async fn run_with(
         sessions: Default::default(),
         session_ms: u64::from(config.session_minutes) * 60_000,
         asks: uplink_task.is_some().then_some(asks),
+        metrics,
     };
     let state = Arc::new(state);
     let collector = tokio::spawn({

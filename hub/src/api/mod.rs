@@ -31,6 +31,7 @@ mod error;
 pub(crate) mod login;
 mod marketing;
 mod members;
+mod metrics;
 mod money;
 mod privacy;
 mod reports;
@@ -52,6 +53,8 @@ struct Hq {
     open_before_logins: bool,
     /// The outbox's rules and texts (`[notify]`), shown on the outbox screen.
     notify: Option<Arc<crate::config::NotifyConfig>>,
+    /// `GET /metrics`.
+    metrics: metrics::HubMetrics,
 }
 
 pub fn router(
@@ -62,6 +65,7 @@ pub fn router(
     notify: Option<crate::config::NotifyConfig>,
 ) -> Router {
     let hq = Hq {
+        metrics: metrics::HubMetrics::new(&ingest.metrics),
         ingest,
         storage,
         sessions: Default::default(),
@@ -73,6 +77,7 @@ pub fn router(
         .route("/ui/{file}", get(ui::asset))
         .route("/openapi.json", get(doc::openapi))
         .route("/api/v1/health", get(health))
+        .route("/metrics", get(metrics::metrics))
         .route("/api/v1/sessions", post(login::login).delete(login::logout))
         .route("/api/v1/stores", get(stores::stores))
         .route(
@@ -165,6 +170,10 @@ pub fn router(
             "/api/v1/marketing/campaigns/{id}/report",
             get(marketing::campaign_report),
         )
+        .route_layer(axum::middleware::from_fn_with_state(
+            hq.metrics.all.clone(),
+            crate::metrics::track,
+        ))
         .fallback(|| async { Code::NotFound.answer("no such route") })
         .layer(axum::middleware::from_fn_with_state(
             hq.clone(),

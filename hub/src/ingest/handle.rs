@@ -106,6 +106,28 @@ pub struct IngestHandle {
     feed_len: watch::Receiver<u64>,
     recalls: broadcast::Sender<(StoreId, Recall)>,
     routes: crate::routes::SharedRoutes,
+    /// What the ingest thread did, for `/metrics`.
+    pub metrics: IngestMetrics,
+}
+
+/// Entries taken from stores, asks answered, recalls sent, and each group's flush time.
+#[derive(Clone)]
+pub struct IngestMetrics {
+    pub entries: prometheus_client::metrics::counter::Counter,
+    pub asks: prometheus_client::metrics::counter::Counter,
+    pub recalls: prometheus_client::metrics::counter::Counter,
+    pub flush_seconds: prometheus_client::metrics::histogram::Histogram,
+}
+
+impl Default for IngestMetrics {
+    fn default() -> Self {
+        Self {
+            entries: Default::default(),
+            asks: Default::default(),
+            recalls: Default::default(),
+            flush_seconds: crate::metrics::Metrics::seconds(),
+        }
+    }
 }
 
 impl IngestHandle {
@@ -348,6 +370,8 @@ pub fn spawn(
     let (feed_tx, feed_rx) = watch::channel(feed_len);
     let (recalls, _) = broadcast::channel(RECALLS_QUEUED_MAX);
     let recall_tx = recalls.clone();
+    let metrics = IngestMetrics::default();
+    let observed = metrics.clone();
     let thread = std::thread::Builder::new()
         .name("ingest".into())
         .spawn(move || {
@@ -391,6 +415,7 @@ pub fn spawn(
                             keys,
                             reply,
                         } => {
+                            observed.entries.inc_by(entries.len() as u64);
                             let held = ingest.ingest_keyed(&store, entries, log_len, keys);
                             answers.push((reply, held));
                         }
@@ -465,10 +490,16 @@ pub fn spawn(
                     Ok(refills) => recalls.extend(refills),
                     Err(e) => tracing::error!(error = %e, "rebalancing rights failed; tried again after the next change"),
                 }
+                observed.recalls.inc_by(recalls.len() as u64);
+                observed.asks.inc_by(served.answers.len() as u64);
                 for (holder, recall) in recalls {
                     let _ = recall_tx.send((holder, recall));
                 }
+                let flushing = std::time::Instant::now();
                 let flushed = ingest.flush();
+                observed
+                    .flush_seconds
+                    .observe(flushing.elapsed().as_secs_f64());
                 for (reply, result) in answers {
                     let result = match (&flushed, result) {
                         (Err(e), Ok(_)) => Err(IngestError::Storage(e.to_string())),
@@ -516,6 +547,7 @@ pub fn spawn(
             feed_len: feed_rx,
             recalls,
             routes,
+            metrics,
         },
         thread,
     ))

@@ -185,7 +185,7 @@ mod verify;
 use directory::Directory;
 pub(crate) use directory::HubViews;
 pub use directory::known_change;
-pub use handle::{IngestHandle, Persisting, spawn};
+pub use handle::{IngestHandle, IngestMetrics, Persisting, spawn};
 pub use marketing::MarketingRefused;
 pub use verify::{DERIVED_VERSION, VerifyReport, ensure_current, verify};
 

@@ -8,6 +8,7 @@ mod follow;
 mod inventory;
 mod login;
 mod members;
+mod metrics;
 mod reports;
 mod rights;
 mod sales;
@@ -29,6 +30,7 @@ use error::{ApiError, Code, ErrorBody};
 use crate::openapi::ErrorStatuses;
 
 pub use app::{AppState, BODY_BYTES_MAX, SALES_LIMIT_MAX};
+pub use metrics::NodeMetrics;
 pub use rights::collect_overdrafts;
 
 #[derive(OpenApi)]
@@ -94,6 +96,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/ui/{file}", get(ui::asset))
         .route("/openapi.json", get(openapi))
         .route("/api/v1/health", get(status::health))
+        .route("/metrics", get(metrics::metrics))
         .route("/api/v1/sync", get(status::sync_status))
         .route("/api/v1/member-rules", get(status::member_rules))
         .route("/api/v1/sessions", post(login::login).delete(login::logout))
@@ -177,6 +180,10 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/api/v1/transfers/{id}/receive",
             post(inventory::receive_transfer),
         )
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.metrics.all.clone(),
+            crate::metrics::track,
+        ))
         .fallback(|| async { ApiError::new(Code::NotFound, "no such route") })
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

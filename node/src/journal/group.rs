@@ -13,6 +13,25 @@ pub struct JournalHandle {
     commands: mpsc::Sender<Envelope>,
     log_len: watch::Receiver<u64>,
     follows: watch::Receiver<u64>,
+    /// What each group did, for `/metrics`.
+    pub metrics: GroupMetrics,
+}
+
+/// Each group's size (commands answered by one flush) and its flush's time.
+#[derive(Clone)]
+pub struct GroupMetrics {
+    pub commands: prometheus_client::metrics::histogram::Histogram,
+    pub flush_seconds: prometheus_client::metrics::histogram::Histogram,
+}
+
+impl Default for GroupMetrics {
+    fn default() -> Self {
+        use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+        Self {
+            commands: Histogram::new(exponential_buckets(1.0, 2.0, 10)),
+            flush_seconds: crate::metrics::Metrics::seconds(),
+        }
+    }
 }
 
 impl JournalHandle {
@@ -54,6 +73,8 @@ pub fn spawn(mut journal: Journal) -> (JournalHandle, std::thread::JoinHandle<()
     let (log_len_tx, log_len) = watch::channel(journal.tip().next_seq - 1);
     let (follows_tx, follows) = watch::channel(0u64);
     let mut backfills = 0u64;
+    let metrics = GroupMetrics::default();
+    let observed = metrics.clone();
     // The thread logs under the caller's span: in a process hosting many stores, its store.
     let span = tracing::Span::current();
     let thread = std::thread::Builder::new()
@@ -132,7 +153,12 @@ pub fn spawn(mut journal: Journal) -> (JournalHandle, std::thread::JoinHandle<()
                 if results.is_empty() {
                     continue;
                 }
+                let flushing = std::time::Instant::now();
                 let flushed = journal.flush();
+                observed
+                    .flush_seconds
+                    .observe(flushing.elapsed().as_secs_f64());
+                observed.commands.observe(results.len() as f64);
                 for (result, reply) in results {
                     let result = match (&flushed, result) {
                         (Err(e), Ok(_)) => Err(Rejection::Storage(format!(
@@ -161,6 +187,7 @@ pub fn spawn(mut journal: Journal) -> (JournalHandle, std::thread::JoinHandle<()
             commands,
             log_len,
             follows,
+            metrics,
         },
         thread,
     )

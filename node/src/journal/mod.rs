@@ -52,7 +52,7 @@ use protocol::seal::{IndexKey, MemberKey};
 pub const GROUP_COMMIT_MAX: usize = 256;
 
 pub use commands::*;
-pub use group::{JournalHandle, Replier, spawn};
+pub use group::{GroupMetrics, JournalHandle, Replier, spawn};
 
 #[derive(Serialize, Deserialize)]
 struct RequestRecord {
