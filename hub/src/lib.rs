@@ -15,6 +15,9 @@ pub mod first_admin;
 #[path = "../../node/src/http.rs"]
 pub mod http;
 pub mod ingest;
+// The log's form and files: the node's file, as for `http`.
+#[path = "../../node/src/logging.rs"]
+pub mod logging;
 // Prometheus metrics: the node's file, as for `http`.
 #[path = "../../node/src/metrics.rs"]
 pub mod metrics;

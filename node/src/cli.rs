@@ -89,12 +89,7 @@ pub fn main() -> anyhow::Result<()> {
 pub fn main_from(
     args: impl IntoIterator<Item = impl Into<std::ffi::OsString> + Clone>,
 ) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    crate::logging::init(&crate::logging::LogSettings::from_env("node.log")?)?;
     match Cli::parse_from(args).command {
         Cmd::Init {
             config,

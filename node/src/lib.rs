@@ -11,6 +11,7 @@ pub mod http;
 pub mod integrity;
 pub mod journal;
 pub mod lease;
+pub mod logging;
 pub mod metrics;
 pub mod openapi;
 pub mod password;
