@@ -32,6 +32,9 @@ pub struct Config {
     /// until a member of staff who may log in here has a login. Off (the default), every call
     /// but health and login needs a staff login, which headquarters sets.
     pub open_before_logins: bool,
+    /// `GET /metrics` for Prometheus, and every request counted and timed for it (on by
+    /// default).
+    pub metrics: bool,
     /// A display name for receipts and the UI (e.g. "人民广场店").
     pub store_name: String,
     /// Where sled keeps the log and views.
@@ -205,6 +208,7 @@ impl Default for Config {
             http_names: Vec::new(),
             http: Default::default(),
             open_before_logins: false,
+            metrics: true,
             store_id: "S001".to_owned(),
             store_name: "总店".to_owned(),
             data_dir: PathBuf::from("data"),

@@ -141,7 +141,9 @@ pub async fn run_with(
             .in_current_span(),
         )
     });
-    let metrics = api::NodeMetrics::new(&handle.metrics);
+    let metrics = config
+        .metrics
+        .then(|| api::NodeMetrics::new(&handle.metrics));
     let state = api::AppState {
         sync: status_rx,
         lease,

@@ -49,8 +49,8 @@ pub struct AppState {
     pub http_names: Vec<String>,
     /// The demo's mode: open until anyone who may log in here has a login (`Config`).
     pub open_before_logins: bool,
-    /// `GET /metrics`.
-    pub metrics: super::NodeMetrics,
+    /// `GET /metrics` (none when the config turns it off).
+    pub metrics: Option<super::NodeMetrics>,
 }
 
 /// How long a till waits for headquarters to move rights here before it is told to take

@@ -61,7 +61,12 @@ pub(super) async fn metrics(State(app): St) -> Result<Response, ApiError> {
     let log_len = status
         .log_len
         .max(app.views.log_length(app.settings.store_id.as_str())?);
-    let m = &app.metrics;
+    let Some(m) = &app.metrics else {
+        return Err(ApiError::new(
+            Code::NotFound,
+            "metrics are off in node.toml",
+        ));
+    };
     let gauge = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
     m.log_len.set(gauge(log_len));
     m.backlog

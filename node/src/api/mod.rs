@@ -91,12 +91,35 @@ pub use rights::collect_overdrafts;
 pub struct ApiDoc;
 
 pub fn router(state: Arc<AppState>) -> Router {
+    let routes = routes();
+    // Every route above counted and timed, when metrics are on.
+    let routes = match &state.metrics {
+        Some(m) => routes.route("/metrics", get(metrics::metrics)).route_layer(
+            axum::middleware::from_fn_with_state(m.all.clone(), crate::metrics::track),
+        ),
+        None => routes,
+    };
+    routes
+        .fallback(|| async { ApiError::new(Code::NotFound, "no such route") })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            login::guard,
+        ))
+        .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(state.http_names.clone()),
+            web_guard,
+        ))
+        .with_state(state)
+}
+
+/// Every route the till's API serves.
+fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/", get(ui::index))
         .route("/ui/{file}", get(ui::asset))
         .route("/openapi.json", get(openapi))
         .route("/api/v1/health", get(status::health))
-        .route("/metrics", get(metrics::metrics))
         .route("/api/v1/sync", get(status::sync_status))
         .route("/api/v1/member-rules", get(status::member_rules))
         .route("/api/v1/sessions", post(login::login).delete(login::logout))
@@ -180,21 +203,6 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/api/v1/transfers/{id}/receive",
             post(inventory::receive_transfer),
         )
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.metrics.all.clone(),
-            crate::metrics::track,
-        ))
-        .fallback(|| async { ApiError::new(Code::NotFound, "no such route") })
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            login::guard,
-        ))
-        .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
-        .layer(axum::middleware::from_fn_with_state(
-            Arc::new(state.http_names.clone()),
-            web_guard,
-        ))
-        .with_state(state)
 }
 
 /// Every request: its Host must be this store's (`protocol::web`: no DNS rebinding of a till);

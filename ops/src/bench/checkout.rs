@@ -172,11 +172,17 @@ fn raw_sled_big_batches(
     Ok((records, started.elapsed()))
 }
 
-/// Single-till latency through HTTP on loopback: checkouts, and health reads as the floor.
-fn http_latency(dir: &Path, requests: usize) -> anyhow::Result<(Vec<Duration>, Vec<Duration>)> {
+/// Single-till latency through HTTP on loopback: checkouts, and health reads as the floor;
+/// with `/metrics` on (every request counted and timed) or off.
+fn http_latency(
+    dir: &Path,
+    requests: usize,
+    metrics: bool,
+) -> anyhow::Result<(Vec<Duration>, Vec<Duration>)> {
     let config = node::Config {
         data_dir: dir.to_owned(),
         open_before_logins: true,
+        metrics,
         // Every till of the bench is on this PC: one client address.
         http: protocol::web::HttpLimits {
             connections_per_address_max: protocol::web::HttpLimits::default().connections_max,
@@ -238,7 +244,12 @@ pub fn run(seconds: u64, tills: usize, requests: usize) -> anyhow::Result<()> {
     let big_dir = Scratch::new("big")?;
     let (big_records, big_elapsed) = raw_sled_big_batches(&big_dir.0, seconds, &core)?;
     let http_dir = Scratch::new("http")?;
-    let (mut checkouts, mut reads) = http_latency(&http_dir.0, requests)?;
+    let (mut checkouts, mut reads) = http_latency(&http_dir.0, requests, true)?;
+    // The same with metrics off, for what counting and timing every request costs.
+    let bare_dir = Scratch::new("bare")?;
+    let (mut bare_checkouts, mut bare_reads) = http_latency(&bare_dir.0, requests, false)?;
+    bare_checkouts.sort();
+    bare_reads.sort();
 
     let core_rate = core.checkouts as f64 / core.elapsed.as_secs_f64();
     let raw_rate = raw_checkouts as f64 / raw_elapsed.as_secs_f64();
@@ -275,6 +286,35 @@ pub fn run(seconds: u64, tills: usize, requests: usize) -> anyhow::Result<()> {
         ms(percentile(&reads, 0.99)),
         percentile(&checkouts, 0.5).as_secs_f64() / percentile(&reads, 0.5).as_secs_f64().max(1e-9)
     );
+    let cost = |on: &[Duration], off: &[Duration]| {
+        100.0
+            * (percentile(on, 0.5).as_secs_f64() / percentile(off, 0.5).as_secs_f64().max(1e-9)
+                - 1.0)
+    };
+    println!(
+        "| single-till HTTP checkout p50 / p99, /metrics on | {} / {} | {} / {} (metrics off, same run) | {:+.1}% |",
+        ms(percentile(&checkouts, 0.5)),
+        ms(percentile(&checkouts, 0.99)),
+        ms(percentile(&bare_checkouts, 0.5)),
+        ms(percentile(&bare_checkouts, 0.99)),
+        cost(&checkouts, &bare_checkouts)
+    );
+    println!(
+        "| GET /health p50, /metrics on | {} | {} (metrics off, same run) | {:+.1}% |",
+        ms(percentile(&reads, 0.5)),
+        ms(percentile(&bare_reads, 0.5)),
+        cost(&reads, &bare_reads)
+    );
+    Figure::new(
+        "what /metrics costs a checkout (p50, on against off)",
+        format!("{:+.1}%", cost(&checkouts, &bare_checkouts)),
+    )
+    .baseline(
+        format!("{} with metrics off", ms(percentile(&bare_checkouts, 0.5))),
+        format!("{:+.1}%", cost(&checkouts, &bare_checkouts)),
+    )
+    .goal("≤ 5%", cost(&checkouts, &bare_checkouts) <= 5.0)
+    .record()?;
     Figure::new(
         format!("durable quick checkouts/s per node, core, {tills} tills"),
         format!("{core_rate:.0}"),
