@@ -65,16 +65,17 @@ pub async fn serve(endpoint: quinn::Endpoint, ingest: IngestHandle, storage: Arc
                     return;
                 }
             };
-            let store = match authenticated_store(&connection) {
-                Ok(store) => store,
+            let peer = match authenticated_store(&connection) {
+                Ok(peer) => peer,
                 Err(e) => {
                     tracing::warn!(%remote, error = %e, "store certificate refused");
                     connection.close(CLOSE_BAD_CERTIFICATE.into(), b"bad store certificate");
                     return;
                 }
             };
+            let store = peer.store.clone();
             tracing::info!(%remote, %store, "store connected");
-            let outcome = run_session(&connection, store.clone(), &ingest, &storage).await;
+            let outcome = run_session(&connection, &peer, &ingest, &storage).await;
             match &outcome {
                 Ok(()) => tracing::info!(%store, "store disconnected"),
                 Err(SessionEnd::Protocol(e)) => {
@@ -90,7 +91,7 @@ pub async fn serve(endpoint: quinn::Endpoint, ingest: IngestHandle, storage: Arc
     }
 }
 
-fn authenticated_store(connection: &quinn::Connection) -> anyhow::Result<StoreId> {
+fn authenticated_store(connection: &quinn::Connection) -> anyhow::Result<crate::tls::Peer> {
     let identity = connection
         .peer_identity()
         .ok_or_else(|| anyhow::anyhow!("no client certificate"))?;
@@ -100,8 +101,24 @@ fn authenticated_store(connection: &quinn::Connection) -> anyhow::Result<StoreId
     let leaf = chain
         .first()
         .ok_or_else(|| anyhow::anyhow!("empty certificate chain"))?;
-    crate::tls::store_of(leaf)
+    crate::tls::peer_of(leaf)
 }
+
+/// Why this session's certificate is refused now, if it is: revoked since, or out of date.
+async fn refusal(
+    peer: &crate::tls::Peer,
+    storage: &Arc<dyn HubStore>,
+) -> Result<Option<String>, SessionEnd> {
+    let (reader, store) = (storage.clone(), peer.store.clone());
+    let revocation = tokio::task::spawn_blocking(move || reader.revocation(&store))
+        .await
+        .map_err(anyhow::Error::from)?
+        .map_err(anyhow::Error::from)?;
+    Ok(peer.refusal(revocation.as_ref(), crate::ingest::system_now_ms()))
+}
+
+/// How often a session looks again at its certificate (revoked, out of date).
+const CERTIFICATE_CHECK: std::time::Duration = std::time::Duration::from_secs(2);
 
 enum SessionEnd {
     Protocol(SyncError),
@@ -133,10 +150,12 @@ impl From<anyhow::Error> for SessionEnd {
 
 async fn run_session(
     connection: &quinn::Connection,
-    store: StoreId,
+    peer: &crate::tls::Peer,
     ingest: &IngestHandle,
     storage: &Arc<dyn HubStore>,
 ) -> Result<(), SessionEnd> {
+    let store = peer.store.clone();
+    let mut certificate_check = tokio::time::interval(CERTIFICATE_CHECK);
     let (mut send, recv) = connection
         .accept_bi()
         .await
@@ -162,6 +181,9 @@ async fn run_session(
                         log_len,
                         feed_applied,
                     } => {
+                        if let Some(reason) = refusal(peer, storage).await? {
+                            return refuse(&mut session, &mut send, reason).await;
+                        }
                         let hub_feed = *feed_len.borrow();
                         if feed_applied > hub_feed {
                             return Err(SessionEnd::Protocol(SyncError::FeedAhead {
@@ -276,6 +298,11 @@ async fn run_session(
                     Err(broadcast::error::RecvError::Closed) => return Ok(()),
                 },
                 () = std::future::ready(()), if more_feed => {}
+                _ = certificate_check.tick() => {
+                    if let Some(reason) = refusal(peer, storage).await? {
+                        return refuse(&mut session, &mut send, reason).await;
+                    }
+                }
             }
         }
     }
@@ -284,6 +311,23 @@ async fn run_session(
         ingest.link(store, false, 0).await;
     }
     result
+}
+
+/// Tells the store why it is refused, then ends the session with that reason.
+async fn refuse(
+    session: &mut HubSession,
+    send: &mut quinn::SendStream,
+    reason: String,
+) -> Result<(), SessionEnd> {
+    session.refuse(reason.clone());
+    while let Some(frame) = session.poll_frame() {
+        send.write_all(&frame).await.map_err(anyhow::Error::from)?;
+    }
+    // Closing at once would drop the message unsent: let the store read it (it closes the
+    // connection when it does), for two seconds at most.
+    let _ = send.finish();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), send.stopped()).await;
+    Err(SessionEnd::Protocol(SyncError::Refused(reason)))
 }
 
 /// Queues feed records after `sent` (up to `durable`), skipping the store's own entries and,

@@ -58,6 +58,50 @@ pub fn server_config(ca: &Path, cert: &Path, key: &Path) -> anyhow::Result<quinn
     Ok(config)
 }
 
+/// A verified store certificate: whom it speaks for, and when it is good (ms since the epoch).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peer {
+    pub store: StoreId,
+    pub not_before_ms: u64,
+    pub not_after_ms: u64,
+}
+
+impl Peer {
+    /// Why headquarters will not sync with this certificate at `now_ms`, if it will not:
+    /// revoked (issued before the store's revocation) or out of date.
+    pub fn refusal(
+        &self,
+        revocation: Option<&crate::storage::Revocation>,
+        now_ms: u64,
+    ) -> Option<String> {
+        if let Some(r) = revocation.filter(|r| self.not_before_ms < r.at_ms) {
+            return Some(format!(
+                "headquarters revoked this store's certificate ({}, by {}): enrol the store again",
+                r.reason, r.by
+            ));
+        }
+        (now_ms > self.not_after_ms).then(|| {
+            let at = protocol::calendar::StoreCalendar::default().local_time(self.not_after_ms);
+            format!(
+                "this store's certificate ran out at {} (Shanghai time): renew it",
+                at.format("%Y-%m-%d %H:%M:%S")
+            )
+        })
+    }
+}
+
+/// The store a verified client certificate speaks for, and its validity.
+pub fn peer_of(certificate: &CertificateDer<'_>) -> anyhow::Result<Peer> {
+    let (_, parsed) = x509_parser::parse_x509_certificate(certificate)
+        .context("parsing the client certificate")?;
+    let ms = |t: x509_parser::time::ASN1Time| u64::try_from(t.timestamp()).unwrap_or(0) * 1000;
+    Ok(Peer {
+        store: store_of(certificate)?,
+        not_before_ms: ms(parsed.validity().not_before),
+        not_after_ms: ms(parsed.validity().not_after),
+    })
+}
+
 /// The store a verified client certificate speaks for: its subject's common name.
 pub fn store_of(certificate: &CertificateDer<'_>) -> anyhow::Result<StoreId> {
     let (_, parsed) = x509_parser::parse_x509_certificate(certificate)

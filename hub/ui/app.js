@@ -10,6 +10,8 @@ const T = {
     login_button: "登录", overview: "今日与本月", today: "今日销售", month: "本月销售",
     store: "门店", today_short: "今日", month_short: "本月", stores: "门店同步", link: "链路",
     behind: "落后条数", behind_s: "落后秒数", hold_state: "挂起/冻结", clock_off: "电脑时钟偏差", minutes: "分钟", hold: "挂起…", void_hold: "撤销挂起",
+    certificate: "证书", revoke: "吊销…", revoked: "已吊销：该店现有证书在数秒内失效，重新签发证书后才能再连接。",
+    revoke_risk: "吊销门店 {store} 的证书（如电脑被盗或更换）：该店现有证书立即失效，需重新签发证书（ops pki enrol）后才能再同步。不影响会员余额。\n原因（必填）：",
     on_hold_until: "挂起至", fenced: "已冻结", fenced_at: "冻结于第", after_fence: "冻结后又收到条数",
     fenced_hint: "总部已收回该店持有的会员余额；该店之后上传的销售照常入账，被重复使用的余额记为会员欠款（见储值负债·应收）",
     hold_risk: "挂起门店 {store}：若到期前该店仍未联网，总部将冻结它并收回它持有的会员储值、积分与次卡，供其他门店使用。\n风险：若该店只是断网仍在营业，它在离线期限内已收的会员余额可能被花两次，差额记为会员欠款（应收），不会丢失，但需追收。\n最早可于 {at} 冻结。",
@@ -38,6 +40,8 @@ const T = {
     today: "Sales today", month: "Sales this month", store: "Store", today_short: "Today",
     month_short: "Month", stores: "Store sync", link: "Link", behind: "Entries behind",
     behind_s: "Seconds behind", hold_state: "Hold / fence", clock_off: "PC clock off by", minutes: "min", hold: "Hold…", void_hold: "Void hold",
+    certificate: "Certificate", revoke: "Revoke…", revoked: "Revoked: the store's certificates stop working within seconds; it syncs again once enrolled anew.",
+    revoke_risk: "Revoke store {store}'s certificate (a stolen or replaced PC): it stops working at once; the store syncs again only with a new certificate (ops pki enrol). Member balances are not touched.\nReason (required):",
     on_hold_until: "on hold until", fenced: "fenced", fenced_at: "at entry", after_fence: "entries since",
     fenced_hint: "Headquarters took back the member balances this store held; what it uploads later is still booked, and balances used twice become what the member owes (liabilities, receivables)",
     hold_risk: "Hold store {store}: if it is still offline when the hold ends, headquarters fences it and takes back the member stored value, points and card uses it holds, for other stores to use.\nRisk: if the store is only cut off and still selling, member balances it took within its offline lease may be spent twice; the difference becomes what the member owes (a receivable), never lost, but to be collected.\nThe earliest it may be fenced: {at}.",
@@ -193,6 +197,7 @@ async function overview() {
     cell(tr, s.entries_behind);
     cell(tr, s.seconds_behind);
     holdCell(tr, s);
+    revokeCell(tr, s);
     sb.appendChild(tr);
   }
 }
@@ -201,9 +206,26 @@ async function overview() {
 // the page itself.
 const staffId = () => "hq-page";
 
-// 挂起 / 冻结: a quiet store's hold, its fence, and what a hold risks, said before it is made.
 // In the chain's time zone, whatever the browser's.
 const when = (ms) => new Date(ms).toLocaleString(lang === "zh" ? "zh-CN" : "en-GB", { timeZone: "Asia/Shanghai" });
+
+// 吊销证书: the store's certificates issued until now are refused from the next seconds on
+// (a stolen or replaced PC); its balances are untouched (that is a hold).
+function revokeCell(tr, s) {
+  const td = cell(tr, "");
+  const b = document.createElement("button");
+  b.textContent = t("revoke");
+  b.addEventListener("click", async () => {
+    const reason = prompt(t("revoke_risk").replace("{store}", s.store_id), "");
+    if (reason === null) return;
+    const r = await api(`/api/v1/stores/${s.store_id}/revoke`, false, "POST", { reason }, { "X-Staff-Id": staffId() });
+    alert(r.ok ? t("revoked") : said(r.data));
+    overview();
+  });
+  td.appendChild(b);
+}
+
+// 挂起 / 冻结: a quiet store's hold, its fence, and what a hold risks, said before it is made.
 function holdCell(tr, s) {
   const td = cell(tr, "");
   const fence = s.fence || {};

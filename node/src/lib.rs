@@ -98,7 +98,21 @@ pub async fn run_with(
     let (status, status_rx) = tokio::sync::watch::channel(uplink::SyncStatus::disabled(log_len));
     let (asks, asks_rx) = tokio::sync::mpsc::channel(256);
     let uplink_task = config.sync.clone().map(|sync| {
-        status.send_modify(|s| s.hub = Some(sync.hub.to_string()));
+        let expires = uplink::certificate_expiry(&sync.cert);
+        match &expires {
+            Ok(at) if *at < uplink::now_ms() + 30 * 86_400_000 => {
+                tracing::warn!(
+                    expires_ms = at,
+                    "this store's certificate runs out within 30 days: renew it"
+                );
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "this store's certificate could not be read"),
+        }
+        status.send_modify(|s| {
+            s.hub = Some(sync.hub.to_string());
+            s.certificate_expires_ms = expires.ok();
+        });
         let uplink = uplink::Uplink {
             store: store_id,
             config: sync,

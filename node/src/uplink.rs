@@ -64,6 +64,8 @@ pub struct SyncStatus {
     /// Headquarters refuses this store (it fenced it): why. Member money stops here until
     /// the store is re-enrolled, since nothing it writes counts any more.
     pub refused: Option<String>,
+    /// When this store's certificate runs out (ms since the epoch): it must be renewed before.
+    pub certificate_expires_ms: Option<u64>,
     /// Connections made to headquarters since start (the first and every reconnect).
     pub connections: u64,
     /// UDP bytes sent and received on those connections (QUIC and TLS included).
@@ -83,6 +85,7 @@ impl SyncStatus {
             feed_applied: 0,
             last_error: None,
             refused: None,
+            certificate_expires_ms: None,
             connections: 0,
             wire_bytes_sent: 0,
             wire_bytes_received: 0,
@@ -97,6 +100,15 @@ pub fn now_ms() -> u64 {
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// When the certificate in `path` runs out (ms since the epoch).
+pub fn certificate_expiry(path: &std::path::Path) -> anyhow::Result<u64> {
+    let cert = CertificateDer::from_pem_file(path)
+        .with_context(|| format!("reading {}", path.display()))?;
+    let (_, parsed) = x509_parser::parse_x509_certificate(&cert)
+        .with_context(|| format!("parsing {}", path.display()))?;
+    Ok(u64::try_from(parsed.validity().not_after.timestamp()).unwrap_or(0) * 1000)
 }
 
 /// Client config: trusts only the chain's CA and presents this store's certificate.
@@ -185,13 +197,7 @@ impl Uplink {
             if welcomed {
                 delay_ms = RETRY_DELAY_MS_MIN;
             }
-            let refused = outcome.as_ref().err().and_then(|e| {
-                e.chain()
-                    .find_map(|cause| match cause.downcast_ref::<SyncError>() {
-                        Some(SyncError::Refused(reason)) => Some(reason.clone()),
-                        _ => None,
-                    })
-            });
+            let refused = outcome.as_ref().err().and_then(refused_by_hub);
             let error = match outcome {
                 Ok(()) => "headquarters closed the connection".to_owned(),
                 Err(e) => format!("{e:#}"),
@@ -559,6 +565,29 @@ async fn apply_feed(
         }
     }
     Ok(())
+}
+
+/// Why headquarters refuses this store, if it said so: in a `Refuse` message, or in the
+/// reason it closed the connection with (it may close before the message arrives).
+fn refused_by_hub(e: &anyhow::Error) -> Option<String> {
+    let refused = SyncError::Refused(String::new()).close_code();
+    e.chain().find_map(|cause| {
+        if let Some(SyncError::Refused(reason)) = cause.downcast_ref::<SyncError>() {
+            return Some(reason.clone());
+        }
+        match cause.downcast_ref::<quinn::ConnectionError>() {
+            Some(quinn::ConnectionError::ApplicationClosed(close))
+                if close.error_code == quinn::VarInt::from_u32(refused) =>
+            {
+                let text = String::from_utf8_lossy(&close.reason).into_owned();
+                Some(
+                    text.strip_prefix("the hub refused: ")
+                        .map_or(text.clone(), str::to_owned),
+                )
+            }
+            _ => None,
+        }
+    })
 }
 
 /// Whether the hub closed the connection because it could not read a message of ours, or this

@@ -271,6 +271,9 @@ enum PkiCmd {
         hub_name: String,
         #[arg(long)]
         out: PathBuf,
+        /// Days the store's certificate is good for.
+        #[arg(long, default_value_t = ops::pki::STORE_DAYS, value_parser = clap::value_parser!(u32).range(1..=3650))]
+        days: u32,
     },
 }
 
@@ -333,11 +336,13 @@ fn main() -> anyhow::Result<()> {
                     hub,
                     hub_name,
                     out,
+                    days,
                 },
         } => {
-            ops::pki::enrol(&dir, &store, hub, &hub_name, &out)?;
+            let lifetime = ops::pki::Lifetime::Days(days);
+            ops::pki::enrol_for(&dir, &store, hub, &hub_name, &out, lifetime)?;
             println!(
-                "store {store} enrolled: run it with  node run --config {}",
+                "store {store} enrolled for {days} days: run it with  node run --config {}",
                 out.join("node.toml").display()
             );
             Ok(())

@@ -40,6 +40,8 @@ pub fn create_ca(dir: &Path) -> anyhow::Result<()> {
     let key = KeyPair::generate()?;
     let mut params = CertificateParams::new(Vec::<String>::new())?;
     params.distinguished_name = name("Chain HQ CA");
+    let now = time::OffsetDateTime::now_utc().replace_nanosecond(0)?;
+    (params.not_before, params.not_after) = (now, now + time::Duration::days(20 * 365));
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     params.key_usages = vec![
         KeyUsagePurpose::KeyCertSign,
@@ -64,9 +66,27 @@ pub enum Role<'a> {
     Store { store_id: &'a str },
 }
 
-/// Issues a certificate signed by the CA in `ca_dir`; returns (certificate PEM, key PEM).
-/// `expired` issues one that is already out of date (for tests of refusal).
-pub fn issue(ca_dir: &Path, role: Role<'_>, expired: bool) -> anyhow::Result<(String, String)> {
+/// How long a store's certificate is good for by default: a year (it renews before then).
+pub const STORE_DAYS: u32 = 365;
+/// The hub's: three years.
+pub const HUB_DAYS: u32 = 3 * 365;
+
+/// How long a certificate is good for, from now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lifetime {
+    For(std::time::Duration),
+    Days(u32),
+    /// Out of date already (for tests of refusal).
+    Expired,
+}
+
+/// Issues a certificate signed by the CA in `ca_dir`, good from now for `lifetime`; returns
+/// (certificate PEM, key PEM).
+pub fn issue(
+    ca_dir: &Path,
+    role: Role<'_>,
+    lifetime: Lifetime,
+) -> anyhow::Result<(String, String)> {
     let key = KeyPair::generate()?;
     let mut params = CertificateParams::new(Vec::<String>::new())?;
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
@@ -89,10 +109,16 @@ pub fn issue(ca_dir: &Path, role: Role<'_>, expired: bool) -> anyhow::Result<(St
             params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         }
     }
-    if expired {
-        params.not_before = rcgen::date_time_ymd(2020, 1, 1);
-        params.not_after = rcgen::date_time_ymd(2021, 1, 1);
-    }
+    // From this second: a revocation refuses what was issued before it, never after.
+    let now = time::OffsetDateTime::now_utc().replace_nanosecond(0)?;
+    (params.not_before, params.not_after) = match lifetime {
+        Lifetime::For(d) => (now, now + d),
+        Lifetime::Days(days) => (now, now + time::Duration::days(i64::from(days))),
+        Lifetime::Expired => (
+            rcgen::date_time_ymd(2020, 1, 1),
+            rcgen::date_time_ymd(2021, 1, 1),
+        ),
+    };
     let cert = params.signed_by(&key, &issuer(ca_dir)?)?;
     Ok((cert.pem(), key.serialize_pem()))
 }
@@ -100,7 +126,11 @@ pub fn issue(ca_dir: &Path, role: Role<'_>, expired: bool) -> anyhow::Result<(St
 /// Creates the CA and the hub's certificate in `dir`.
 pub fn init(dir: &Path, hub_names: &[&str]) -> anyhow::Result<()> {
     create_ca(dir)?;
-    let (cert, key) = issue(dir, Role::Hub { names: hub_names }, false)?;
+    let (cert, key) = issue(
+        dir,
+        Role::Hub { names: hub_names },
+        Lifetime::Days(HUB_DAYS),
+    )?;
     write(&dir.join(HUB_CERT), &cert)?;
     write(&dir.join(HUB_KEY), &key)
 }
@@ -117,7 +147,8 @@ pub fn hub_config(pki: &Path, data_dir: PathBuf) -> anyhow::Result<hub::Config> 
     })
 }
 
-/// Enrols a store: issues its certificate into `out` and writes `out/node.toml`, ready to run.
+/// Enrols a store: issues its certificate (good for `STORE_DAYS`) into `out` and writes
+/// `out/node.toml`, ready to run.
 pub fn enrol(
     pki: &Path,
     store_id: &str,
@@ -125,9 +156,28 @@ pub fn enrol(
     hub_name: &str,
     out: &Path,
 ) -> anyhow::Result<node::Config> {
+    enrol_for(
+        pki,
+        store_id,
+        hub,
+        hub_name,
+        out,
+        Lifetime::Days(STORE_DAYS),
+    )
+}
+
+/// `enrol`, with a certificate good for `lifetime`.
+pub fn enrol_for(
+    pki: &Path,
+    store_id: &str,
+    hub: std::net::SocketAddr,
+    hub_name: &str,
+    out: &Path,
+    lifetime: Lifetime,
+) -> anyhow::Result<node::Config> {
     std::fs::create_dir_all(out)?;
     let out = std::path::absolute(out)?;
-    let (cert, key) = issue(pki, Role::Store { store_id }, false)?;
+    let (cert, key) = issue(pki, Role::Store { store_id }, lifetime)?;
     write(&out.join("store.pem"), &cert)?;
     write(&out.join("store.key"), &key)?;
     std::fs::copy(pki.join(CA_CERT), out.join(CA_CERT)).context("copying the CA certificate")?;

@@ -39,6 +39,11 @@ pub enum Note {
     },
     /// 个人信息导出: headquarters exported everything it holds about a member (查阅复制).
     MemberExported { member_id: MemberId },
+    /// 吊销证书: headquarters refuses the store's certificates issued before now.
+    CertificateRevoked {
+        store: crate::ids::StoreId,
+        reason: String,
+    },
 }
 
 /// What a sensitive entry did: a label and a detail; `None` for the routine (sales, top-ups,
@@ -164,6 +169,9 @@ pub fn action(entry: &Entry) -> Option<(&'static str, String)> {
                 to,
             } => ("会员等级变更", format!("{member_id}：{from} → {to}")),
             Note::MemberExported { member_id } => ("导出会员个人信息", member_id.to_string()),
+            Note::CertificateRevoked { store, reason } => {
+                ("吊销门店证书", format!("{store}：{reason}"))
+            }
         },
         Payload::MemberErased { member_id } => ("删除会员个人信息", member_id.to_string()),
         Payload::ChainRules { rules } => (

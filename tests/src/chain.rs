@@ -79,8 +79,13 @@ impl Chain {
 
     /// Enrols `store` to reach the hub at `hub` (which may be a fault proxy); quick retries.
     pub fn enrol(&self, store: &str, hub: SocketAddr) -> PathBuf {
+        self.enrol_for(store, hub, ops::pki::Lifetime::Days(ops::pki::STORE_DAYS))
+    }
+
+    /// Enrols `store` (again: its data stays) with a certificate good for `lifetime`.
+    pub fn enrol_for(&self, store: &str, hub: SocketAddr, lifetime: ops::pki::Lifetime) -> PathBuf {
         let out = self.dir.path().join(store);
-        let mut config = ops::pki::enrol(&self.pki, store, hub, "hub", &out).unwrap();
+        let mut config = ops::pki::enrol_for(&self.pki, store, hub, "hub", &out, lifetime).unwrap();
         if let Some(sync) = &mut config.sync {
             sync.retry_delay_ms_max = 500;
         }

@@ -124,8 +124,12 @@ fn certificates_that_should_not_get_in_do_not() {
 
     // An expired certificate from the right CA.
     let expired_config = chain.enrol("S007", hub.sync);
-    let (cert, key) =
-        ops::pki::issue(&chain.pki, ops::pki::Role::Store { store_id: "S007" }, true).unwrap();
+    let (cert, key) = ops::pki::issue(
+        &chain.pki,
+        ops::pki::Role::Store { store_id: "S007" },
+        ops::pki::Lifetime::Expired,
+    )
+    .unwrap();
     std::fs::write(chain.dir.path().join("S007/store.pem"), cert).unwrap();
     std::fs::write(chain.dir.path().join("S007/store.key"), key).unwrap();
 

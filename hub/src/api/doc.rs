@@ -28,6 +28,7 @@ pub(super) struct ErrorBody {
         super::health,
         super::stores::stores,
         super::stores::hold_store,
+        super::stores::revoke_store,
         super::stores::void_hold,
         super::stores::store_entries,
         super::stock::store_stock,

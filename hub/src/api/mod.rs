@@ -84,6 +84,10 @@ pub fn router(
             "/api/v1/stores/{store_id}/hold",
             post(stores::hold_store).delete(stores::void_hold),
         )
+        .route(
+            "/api/v1/stores/{store_id}/revoke",
+            post(stores::revoke_store),
+        )
         .route("/api/v1/members/lookup", get(members::lookup_member))
         .route("/api/v1/members/search", get(members::search_members))
         .route("/api/v1/members/{member_id}", get(members::get_member))

@@ -118,6 +118,71 @@ pub(super) async fn void_hold(
     }
 }
 
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RevokeBody {
+    reason: String,
+}
+
+/// 吊销证书: refuses the store's certificates issued before now, at once (a connected store is
+/// cut off within seconds) and at every handshake after, with the reason; a certificate issued
+/// later (the store enrolled again) is good. Its balances are not touched: that is a hold.
+#[utoipa::path(post, path = "/api/v1/stores/{store_id}/revoke", params(("store_id" = String, Path), ("X-Staff-Id" = Option<String>, Header, description = "who acts, in the demo's open mode (a login sets it otherwise)")), request_body(content = RevokeBody), responses((status = 201, body = Object)))]
+pub(super) async fn revoke_store(
+    State(hq): State<Hq>,
+    Path(raw): Path<String>,
+    headers: HeaderMap,
+    body: Result<axum::Json<RevokeBody>, JsonRejection>,
+) -> Response {
+    let (staff, store) = match operator_and_store(&headers, &raw) {
+        Ok(ok) => ok,
+        Err(response) => return *response,
+    };
+    if store == StoreId::hq() {
+        return Code::InvalidStore.answer("headquarters has no store certificate");
+    }
+    let body = match body {
+        Ok(axum::Json(body)) => body,
+        Err(e) => return body_refused(e, Code::InvalidRequest),
+    };
+    let reason = body.reason.trim().to_owned();
+    if reason.is_empty() || reason.chars().count() > REASON_CHARS_MAX {
+        return Code::InvalidRequest.answer(format!(
+            "a reason of 1 to {REASON_CHARS_MAX} characters is required"
+        ));
+    }
+    let revocation = crate::storage::Revocation {
+        at_ms: crate::ingest::system_now_ms(),
+        by: staff.to_string(),
+        reason: reason.clone(),
+    };
+    let (writer, who) = (hq.storage.clone(), store.clone());
+    let kept = revocation.clone();
+    match tokio::task::spawn_blocking(move || writer.revoke(&who, &kept)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return unavailable(e.to_string()),
+        Err(e) => return unavailable(e.to_string()),
+    }
+    let note = protocol::audit::Note::CertificateRevoked {
+        store: store.clone(),
+        reason,
+    };
+    match hq
+        .ingest
+        .hq_write(crate::ingest::HqWrite::Note(note), staff)
+        .await
+    {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return unavailable(e.to_string()),
+        Err(e) => return unavailable(e.to_string()),
+    }
+    (
+        axum::http::StatusCode::CREATED,
+        axum::Json(json!({"store_id": store, "revoked": revocation})),
+    )
+        .into_response()
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct EntriesQuery {

@@ -28,6 +28,7 @@ struct MemHubState {
     notices: std::collections::BTreeMap<String, (Notice, Delivery)>,
     /// Marketing messages sent to a member on a day.
     sent: std::collections::BTreeMap<(chrono::NaiveDate, MemberId), u32>,
+    revoked: std::collections::BTreeMap<StoreId, Revocation>,
 }
 
 #[derive(Default)]
@@ -377,6 +378,19 @@ impl HubStore for MemHubStore {
             }
         }
         Ok(old.len())
+    }
+
+    fn revoke(&self, store: &StoreId, revocation: &Revocation) -> Result<()> {
+        let mut state = self.lock();
+        let MemHub { live, durable, .. } = &mut *state;
+        for side in [live, durable] {
+            side.revoked.insert(store.clone(), revocation.clone());
+        }
+        Ok(())
+    }
+
+    fn revocation(&self, store: &StoreId) -> Result<Option<Revocation>> {
+        Ok(self.lock().live.revoked.get(store).cloned())
     }
 
     fn queue_notices(&self, notices: &[Notice]) -> Result<usize> {

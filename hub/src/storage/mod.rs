@@ -11,7 +11,7 @@
 //! (`protocol::member::SEARCH_INDEX`, terms blinded) · `k/<member>` the member's key ·
 //! `e/<member>` erased (被遗忘) · `meta/index_key` the key that blinds the indexes · `w/<member>` the
 //! member's wallet (every counter's rights as the hub knows them) · `fence/<store>` a hold or
-//! fence headquarters put on the store · `v/<key>` the inventory views (`protocol::inventory`:
+//! fence headquarters put on the store · `revoked/<store>` its certificates revoked · `v/<key>` the inventory views (`protocol::inventory`:
 //! catalogue, stock per store, transfers) · `ob/m/<id>` a notice to a member and its delivery ·
 //! `ob/q/<queue><due BE><id>` the pending notices by queue (transactional first) and when they
 //! are due · `ob/t/<made BE><id>` every notice by when it was made · `ob/c/<day>/<member>`
@@ -82,6 +82,16 @@ pub enum Fence {
         by: String,
         reason: String,
     },
+}
+
+/// 吊销: headquarters refuses `store`'s certificates issued before `at_ms` (a stolen or
+/// replaced PC), whatever their own lifetime; one issued later is good. Distinct from a hold or
+/// fence, which are about the store's balances.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revocation {
+    pub at_ms: u64,
+    pub by: String,
+    pub reason: String,
 }
 
 /// Where a notice to a member stands (消息发送状态).
@@ -249,6 +259,11 @@ pub trait HubStore: Send + Sync + 'static {
     fn add_follows(&self, store: &StoreId, members: &[MemberId]) -> Result<()>;
     /// Every member's followers.
     fn follows(&self) -> Result<Vec<(MemberId, StoreId)>>;
+    /// Revokes `store`'s certificates issued before the revocation, durably before it
+    /// returns (a later revocation replaces an earlier one).
+    fn revoke(&self, store: &StoreId, revocation: &Revocation) -> Result<()>;
+    /// The revocation of `store`'s certificates, if any.
+    fn revocation(&self, store: &StoreId) -> Result<Option<Revocation>>;
     /// Pending notices due by `now_ms`, at most `limit`: the transactional queue first, then
     /// marketing (`queue`), each the earliest due first.
     fn notices_due(&self, now_ms: u64, limit: usize) -> Result<Vec<(Notice, Delivery)>>;

@@ -448,6 +448,16 @@ impl HubStore for SledHubStore {
         self.sync()
     }
 
+    fn revoke(&self, store: &StoreId, revocation: &Revocation) -> Result<()> {
+        self.db
+            .insert(format!("revoked/{store}"), encode(revocation))?;
+        self.sync()
+    }
+
+    fn revocation(&self, store: &StoreId) -> Result<Option<Revocation>> {
+        self.read(&format!("revoked/{store}"))
+    }
+
     fn notices_due(&self, now_ms: u64, limit: usize) -> Result<Vec<(Notice, Delivery)>> {
         self.outbox_due(now_ms, limit)
     }

@@ -19,6 +19,7 @@ pub struct NodeMetrics {
     online: Gauge,
     since_sync: Gauge,
     connections: Gauge,
+    certificate: Gauge,
 }
 
 impl NodeMetrics {
@@ -49,6 +50,10 @@ impl NodeMetrics {
             connections: all.gauge(
                 "sync_connections",
                 "Connections made to headquarters since start",
+            ),
+            certificate: all.gauge(
+                "sync_certificate_seconds_left",
+                "Seconds until this store's certificate runs out (renew before 0)",
             ),
             all,
         }
@@ -81,5 +86,10 @@ pub(super) async fn metrics(State(app): St) -> Result<Response, ApiError> {
             .last_sync_ms
             .map_or(-1, |at| gauge(now.saturating_sub(at) / 1000)),
     );
+    if let Some(at) = status.certificate_expires_ms {
+        let left = i128::from(at) - i128::from(now);
+        m.certificate
+            .set(i64::try_from(left / 1000).unwrap_or(i64::MIN));
+    }
     Ok(m.all.answer())
 }

@@ -310,6 +310,12 @@ impl HubSession {
         });
     }
 
+    /// Tells the store why headquarters will not sync with it (a revoked or expired
+    /// certificate); the connection is closed after.
+    pub fn refuse(&mut self, reason: String) {
+        self.transmit.push_back(HubMsg::Refuse { reason });
+    }
+
     pub fn poll_transmit(&mut self) -> Option<HubMsg> {
         self.transmit.pop_front()
     }
