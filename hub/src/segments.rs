@@ -270,9 +270,17 @@ mod tests {
         assert_eq!(ids, vec![members[0].0]);
     }
 
-    #[tokio::test]
-    async fn a_daily_campaign_runs_once_a_day_after_quiet_hours() {
-        let (storage, mut ingest, _) = chain(3);
+    /// A chain of `n` members with a daily campaign "BDAY" of template T1, changed by `edit`,
+    /// then its ingest thread started.
+    fn daily_chain(
+        n: usize,
+        edit: impl FnOnce(&mut crate::ingest::Ingest, &crate::storage::MemHubStore),
+    ) -> (
+        Arc<dyn HubStore>,
+        crate::ingest::IngestHandle,
+        std::thread::JoinHandle<()>,
+    ) {
+        let (storage, mut ingest, _) = chain(n);
         publish(&mut ingest, None, 5, &[]);
         let daily = Campaign {
             id: "BDAY".into(),
@@ -286,16 +294,23 @@ mod tests {
         ingest
             .publish_marketing(MarketingChange::Campaign(daily), &StaffId::system())
             .unwrap();
+        edit(&mut ingest, &storage);
         ingest.flush().unwrap();
         drop(ingest);
         let storage: Arc<dyn HubStore> = storage;
-        let (handle, _thread) = crate::ingest::spawn(
+        let (handle, thread) = crate::ingest::spawn(
             storage.clone(),
             protocol::lease::FenceRule::with_lease(1_000),
             protocol::bank::Policy::default(),
             false,
         )
         .unwrap();
+        (storage, handle, thread)
+    }
+
+    #[tokio::test]
+    async fn a_daily_campaign_runs_once_a_day_after_quiet_hours() {
+        let (storage, handle, _thread) = daily_chain(3, |_, _| {});
         let early = MORNING_MS - 3 * 3_600_000;
         let none = run_daily(&handle, storage.clone(), early, 9).await.unwrap();
         assert!(none.is_empty(), "07:00 is before the day's run");
@@ -316,40 +331,17 @@ mod tests {
 
     #[tokio::test]
     async fn a_daily_campaign_whose_template_is_withdrawn_is_not_due() {
-        let (storage, mut ingest, _) = chain(2);
-        publish(&mut ingest, None, 5, &[]);
-        let by = StaffId::system();
-        let daily = Campaign {
-            id: "BDAY".into(),
-            name: "每日".into(),
-            template: "T1".into(),
-            segment: "home".into(),
-            schedule: Schedule::Daily,
-            message: String::new(),
-            withdrawn: false,
-        };
-        ingest
-            .publish_marketing(MarketingChange::Campaign(daily), &by)
-            .unwrap();
-        let views = crate::ingest::HubViews::reader(&*storage);
-        let mut template = protocol::project::marketing::template(&views, "T1")
-            .unwrap()
-            .unwrap()
-            .item;
-        template.withdrawn = true;
-        ingest
-            .publish_marketing(MarketingChange::Template(template), &by)
-            .unwrap();
-        ingest.flush().unwrap();
-        drop(ingest);
-        let storage: Arc<dyn HubStore> = storage;
-        let (handle, _thread) = crate::ingest::spawn(
-            storage.clone(),
-            protocol::lease::FenceRule::with_lease(1_000),
-            protocol::bank::Policy::default(),
-            false,
-        )
-        .unwrap();
+        let (storage, handle, _thread) = daily_chain(2, |ingest, storage| {
+            let views = crate::ingest::HubViews::reader(storage);
+            let mut template = protocol::project::marketing::template(&views, "T1")
+                .unwrap()
+                .unwrap()
+                .item;
+            template.withdrawn = true;
+            ingest
+                .publish_marketing(MarketingChange::Template(template), &StaffId::system())
+                .unwrap();
+        });
         let ran = run_daily(&handle, storage.clone(), MORNING_MS, 9)
             .await
             .unwrap();

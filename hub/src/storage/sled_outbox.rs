@@ -35,9 +35,43 @@ fn id_after(key: &[u8], fixed: usize) -> String {
 /// The outbox's counts, guarded: every write that changes a state holds it.
 pub(super) struct Counted(std::sync::Mutex<NoticeCounts>);
 
+/// The outbox's layout version, and the one before it kept due notices under `ob/d/<due><id>`
+/// with no queue and no index by time.
+const LAYOUT_KEY: &[u8] = b"meta/outbox_layout";
+const LAYOUT: u8 = 2;
+const DUE_BEFORE: &[u8] = b"ob/d/";
+
+/// Brings an outbox of the layout before into this one, once: every pending notice queued
+/// anew, every notice indexed by time.
+fn migrate(db: &sled::Db) -> Result<()> {
+    if db.get(LAYOUT_KEY)?.as_deref() == Some(&[LAYOUT][..]) {
+        return Ok(());
+    }
+    let mut batch = sled::Batch::default();
+    for kv in db.scan_prefix(NOTICES) {
+        let (k, v) = kv?;
+        let (notice, d): (Notice, Delivery) = decode(&k, &v)?;
+        batch.insert(made_key(notice.at_ms, &notice.id), &[][..]);
+        if d.state == DeliveryState::Pending {
+            batch.insert(
+                due_key(queue(notice.purpose), d.next_ms, &notice.id),
+                &[][..],
+            );
+        }
+    }
+    for key in db.scan_prefix(DUE_BEFORE).keys() {
+        batch.remove(key?);
+    }
+    batch.insert(LAYOUT_KEY, &[LAYOUT][..]);
+    db.apply_batch(batch)?;
+    db.flush()?;
+    Ok(())
+}
+
 impl Counted {
-    /// Counts every notice in `db`.
+    /// Counts every notice in `db` (after bringing its layout up to date).
     pub(super) fn open(db: &sled::Db) -> Result<Self> {
+        migrate(db)?;
         let mut counts = NoticeCounts::default();
         for kv in db.scan_prefix(NOTICES) {
             let (k, v) = kv?;
@@ -204,5 +238,49 @@ impl SledHubStore {
         let n = self.outbox_sent_on(member, day)?;
         self.db.insert(sent_key(day, member), encode(&(n + 1)))?;
         self.sync()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_outbox_of_the_layout_before_is_queued_anew_and_indexed_by_time() {
+        let dir = std::env::temp_dir().join(format!("hub-outbox-layout-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let db = sled::Config::new().path(&dir).open().unwrap();
+        let notice = Notice {
+            id: "S001-7-sv".into(),
+            member: MemberId::mint(1, 7),
+            purpose: protocol::notice::Purpose::Transactional,
+            subject: protocol::notice::Subject::Birthday,
+            store: StoreId::parse("S001").unwrap(),
+            at_ms: 5_000,
+        };
+        // As the layout before wrote it: the record and `ob/d/<due><id>`.
+        db.insert(
+            notice_key(&notice.id),
+            encode(&(&notice, Delivery::due(5_000))),
+        )
+        .unwrap();
+        db.insert(
+            [DUE_BEFORE, &5_000u64.to_be_bytes()[..], b"S001-7-sv"].concat(),
+            &[][..],
+        )
+        .unwrap();
+        drop(db);
+        let store = SledHubStore::open(&dir).unwrap();
+        let due = store.notices_due(10_000, 10).unwrap();
+        assert_eq!(due.len(), 1, "queued anew");
+        assert_eq!(
+            store.latest_notices(10).unwrap().len(),
+            1,
+            "indexed by time"
+        );
+        assert_eq!(store.notice_counts().unwrap().pending, 1);
+        assert!(store.db().scan_prefix(DUE_BEFORE).next().is_none());
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
