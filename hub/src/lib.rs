@@ -23,6 +23,7 @@ pub mod logging;
 pub mod metrics;
 pub mod notify;
 pub mod reminders;
+pub mod restore;
 pub mod routes;
 pub mod segments;
 pub mod server;

@@ -18,7 +18,7 @@ pub const CLOSE_BAD_CERTIFICATE: u32 = 100;
 pub const CLOSE_STORAGE: u32 = 101;
 
 /// How many feed records one `Feed` message carries at most, and about how many bytes.
-const FEED_BATCH_MAX: usize = 512;
+pub(crate) const FEED_BATCH_MAX: usize = 512;
 const FEED_BATCH_BYTES_MAX: usize = sync::PUSH_BYTES_MAX;
 
 pub async fn write_frame<T: serde::Serialize>(
@@ -162,6 +162,8 @@ async fn run_session(
         .map_err(|e| anyhow::anyhow!("no stream: {e}"))?;
     let tip = ingest.tip(store.clone()).await?;
     let mut session = HubSession::new(store.clone(), tip);
+    // A store behind headquarters' copy of its log gets it back (sync version 8).
+    let mut restoring: Option<crate::restore::Restoring> = None;
     let mut inbox = spawn_reader(recv);
     let mut feed_len = ingest.feed_len();
     let mut feed_sent: Option<u64> = None;
@@ -190,6 +192,19 @@ async fn run_session(
                                 store: feed_applied,
                                 hub: hub_feed,
                             }));
+                        }
+                        let held = tip.next_seq - 1;
+                        if log_len < held && session.version() >= sync::RESTORE_VERSION {
+                            tracing::warn!(
+                                %store,
+                                log_len,
+                                held,
+                                "the store is behind headquarters' copy of its log: restoring it"
+                            );
+                            restoring = Some(crate::restore::Restoring {
+                                next: log_len + 1,
+                                held,
+                            });
                         }
                         ingest.link(store.clone(), true, log_len).await;
                         linked = true;
@@ -244,14 +259,24 @@ async fn run_session(
             while let Ok((id, answer)) = answers.try_recv() {
                 session.answer(id, answer);
             }
-            if let Some(sent) = feed_sent.filter(|sent| durable > *sent) {
+            if let Some(sent) = feed_sent.filter(|sent| durable > *sent || restoring.is_some()) {
                 let routes = session.routed().then(|| ingest.routes());
-                feed_sent = Some(feed(&mut session, storage, routes, &store, sent, durable).await?);
+                feed_sent = Some(match restoring.as_mut() {
+                    Some(r) => {
+                        restore(&mut session, storage, routes, &store, r, sent, durable).await?
+                    }
+                    None => feed(&mut session, storage, routes, &store, sent, durable).await?,
+                });
+                if restoring.is_some_and(|r| r.done()) {
+                    tracing::info!(%store, "the store has its log back");
+                    restoring = None;
+                }
             }
             while let Some(frame) = session.poll_frame() {
                 send.write_all(&frame).await.map_err(anyhow::Error::from)?;
             }
-            let more_feed = feed_sent.is_some_and(|sent| *feed_len.borrow() > sent);
+            let more_feed = feed_sent.is_some_and(|sent| *feed_len.borrow() > sent)
+                || (feed_sent.is_some() && restoring.is_some());
             tokio::select! {
                 biased;
                 msg = inbox.recv() => match msg {
@@ -347,6 +372,40 @@ async fn feed(
     .await??;
     session.feed(upto, items, keys);
     Ok(upto)
+}
+
+/// The next step of giving a restoring store its log back (`crate::restore`), read off the
+/// async threads; returns the feed position the store has then.
+async fn restore(
+    session: &mut HubSession,
+    storage: &Arc<dyn HubStore>,
+    routes: Option<crate::routes::SharedRoutes>,
+    store: &StoreId,
+    restoring: &mut crate::restore::Restoring,
+    sent: u64,
+    durable: u64,
+) -> anyhow::Result<u64> {
+    let (storage, store, mut r) = (storage.clone(), store.clone(), *restoring);
+    let (step, r) = tokio::task::spawn_blocking(move || {
+        r.step(&*storage, routes.as_deref(), &store, sent, durable)
+            .map(|step| (step, r))
+    })
+    .await??;
+    *restoring = r;
+    Ok(match step {
+        crate::restore::Step::Feed((upto, items, keys)) => {
+            session.feed(upto, items, keys);
+            upto
+        }
+        crate::restore::Step::Own {
+            upto,
+            entries,
+            keys,
+        } => {
+            session.restore(upto, entries, keys);
+            upto
+        }
+    })
 }
 
 pub type FeedBatch = (u64, Vec<sync::FeedItem>, Vec<(MemberId, Option<MemberKey>)>);

@@ -44,6 +44,14 @@ enum Cmd {
         #[arg(long)]
         any_port: bool,
     },
+    /// A new PC for a store that has sold before (换机): make its empty data directory take the
+    /// store's log back from headquarters when it first connects; it records nothing until
+    /// then. A store that connects before it sells restores by itself; this keeps one that is
+    /// started offline from numbering a sale headquarters holds already.
+    Replace {
+        #[arg(long, default_value = "node.toml")]
+        config: PathBuf,
+    },
     /// Check every hash chain and compare the views with a rebuild from the log.
     Verify {
         #[arg(long, default_value = "node.toml")]
@@ -132,6 +140,22 @@ pub fn main_from(
             })
         }
         Cmd::Host { configs, any_port } => crate::host::host(&configs, any_port),
+        Cmd::Replace { config } => {
+            let cfg = Config::load(&config)?;
+            anyhow::ensure!(
+                cfg.sync.is_some(),
+                "{} has no [sync] section: a store without headquarters has nothing to take back",
+                config.display()
+            );
+            crate::replace(&cfg)?;
+            println!(
+                "{} will take store {}'s log back from headquarters when it first connects, and \
+                 records nothing before: start it with `run`",
+                cfg.data_dir.display(),
+                cfg.store_id
+            );
+            Ok(())
+        }
         Cmd::Verify { config } => {
             let report = crate::verify(&Config::load(&config)?)?;
             println!("{}", serde_json::to_string_pretty(&report)?);

@@ -229,6 +229,20 @@ pub fn open_checked(dir: &std::path::Path) -> anyhow::Result<SledStore> {
     Ok(store)
 }
 
+/// Prepares a new PC's data directory for a store that has sold before (`journal::restore`):
+/// refused if this directory holds entries of the store's log already.
+pub fn replace(config: &Config) -> anyhow::Result<()> {
+    let store = open_checked(&config.data_dir)?;
+    let prefix = views::keys::log_prefix(&config.settings()?.store_id);
+    anyhow::ensure!(
+        store.scan_prefix_rev(&prefix, 1)?.is_empty(),
+        "{} holds this store's log already: a PC being replaced starts from an empty directory",
+        config.data_dir.display()
+    );
+    journal::restore::mark_unknown(&store)?;
+    Ok(())
+}
+
 /// Checks every page and hash chain, then compares every view with a rebuild from the log.
 pub fn verify(config: &Config) -> anyhow::Result<views::RebuildReport> {
     let store = open_checked(&config.data_dir)?;

@@ -66,6 +66,10 @@ pub struct SyncStatus {
     pub refused: Option<String>,
     /// When this store's certificate runs out (ms since the epoch): it must be renewed before.
     pub certificate_expires_ms: Option<u64>,
+    /// While this store's log is restored from headquarters' copy (a new PC, an older
+    /// backup): the seq it must reach before it records anything (`u64::MAX`: until
+    /// headquarters says how far its copy goes).
+    pub restore_to: Option<u64>,
     /// Connections made to headquarters since start (the first and every reconnect).
     pub connections: u64,
     /// UDP bytes sent and received on those connections (QUIC and TLS included).
@@ -86,6 +90,7 @@ impl SyncStatus {
             last_error: None,
             refused: None,
             certificate_expires_ms: None,
+            restore_to: None,
             connections: 0,
             wire_bytes_sent: 0,
             wire_bytes_received: 0,
@@ -174,6 +179,9 @@ impl Uplink {
                 return;
             }
         };
+        if let Err(e) = self.publish_restore() {
+            tracing::warn!(error = %e, "reading whether this store is being restored");
+        }
         let mut delay_ms = RETRY_DELAY_MS_MIN;
         // The versions offered: all this build speaks, until the hub closes a session because
         // it could not read what was sent (a thin member change it could not make whole, say);
@@ -239,6 +247,15 @@ impl Uplink {
                 Ok(())
             }
         }
+    }
+
+    /// Shows whether the store is restoring its log, and to where (`journal::restore`).
+    fn publish_restore(&self) -> anyhow::Result<()> {
+        let to = crate::journal::restore::restore_to(self.views.store())?;
+        if self.status.borrow().restore_to != to {
+            self.status.send_modify(|s| s.restore_to = to);
+        }
+        Ok(())
     }
 
     fn endpoint(&self) -> anyhow::Result<quinn::Endpoint> {
@@ -356,8 +373,21 @@ impl Uplink {
             }
             while let Some(event) = session.poll_event() {
                 match event {
+                    UplinkEvent::Behind { hub_seq } => {
+                        tracing::warn!(
+                            hub_seq,
+                            "headquarters holds more of this store's log than this PC: restoring"
+                        );
+                    }
                     UplinkEvent::Acked(seq) => {
                         if !*welcomed {
+                            // Further than here: the store restores up to it from the feed;
+                            // otherwise its log is whole (a restore mark goes).
+                            self.journal
+                                .send(Control::HubHolds { seq })
+                                .await
+                                .context("taking how far headquarters holds this store's log")?;
+                            self.publish_restore()?;
                             let routed = session.routed() == Some(true);
                             self.journal
                                 .send(Control::HubRoutes(routed))
@@ -388,6 +418,26 @@ impl Uplink {
                             last,
                         };
                         if feed.send(backfill).await.is_err() {
+                            return match (&mut applier).await {
+                                Ok(Err(e)) => Err(e),
+                                _ => Err(anyhow::anyhow!("the feed applier stopped")),
+                            };
+                        }
+                    }
+                    UplinkEvent::Restore {
+                        upto,
+                        entries,
+                        keys,
+                    } => {
+                        if feed
+                            .send(Applied::Restore {
+                                upto,
+                                entries,
+                                keys,
+                            })
+                            .await
+                            .is_err()
+                        {
                             return match (&mut applier).await {
                                 Ok(Err(e)) => Err(e),
                                 _ => Err(anyhow::anyhow!("the feed applier stopped")),
@@ -467,6 +517,7 @@ impl Uplink {
                         continue;
                     }
                     let len = *log_len.borrow_and_update();
+                    self.publish_restore()?;
                     session.log_grew(len);
                     let backlog = session.backlog();
                     self.status.send_modify(|s| {
@@ -489,6 +540,13 @@ type FeedBatch = (
 /// What the applier takes, in the order the hub sent it.
 enum Applied {
     Feed(FeedBatch),
+    /// Entries of this store's own log from headquarters' copy (`journal::restore`), then the
+    /// feed's position, with the members' keys.
+    Restore {
+        upto: u64,
+        entries: Vec<Vec<u8>>,
+        keys: Vec<(protocol::MemberId, Option<protocol::seal::MemberKey>)>,
+    },
     /// A followed member's earlier changes.
     Backfill {
         member: protocol::MemberId,
@@ -537,6 +595,21 @@ async fn apply_feed(
                     .send(backfill)
                     .await
                     .context("applying a member's history")?;
+            }
+            Applied::Restore {
+                upto,
+                entries,
+                keys,
+            } => {
+                journal
+                    .send(Control::Restore {
+                        upto,
+                        entries,
+                        keys,
+                    })
+                    .await
+                    .context("restoring this store's log from headquarters")?;
+                status.send_modify(|s| s.feed_applied = s.feed_applied.max(upto));
             }
             Applied::Feed((mut upto, mut items, mut keys)) => {
                 while items.len() < FEED_MERGE_ITEMS_MAX {

@@ -245,6 +245,10 @@ pub(crate) fn answer(status: StatusCode, reply: Reply) -> Response {
         Outcome::MemberRecorded { member_id, .. } => {
             axum::Json(serde_json::json!({ "member_id": member_id })).into_response()
         }
+        // The journal answers a restored request's record with `RecordedBeforeRestore`.
+        Outcome::Restored { seq } => {
+            axum::Json(serde_json::json!({ "restored_seq": seq })).into_response()
+        }
     };
     let mut response = (status, body).into_response();
     if reply.replayed {

@@ -83,6 +83,10 @@ pub enum Code {
     LoginFailed,
     AccountLocked,
     RoleForbidden,
+    /// The store's log is being restored from headquarters (a new PC, an older backup).
+    StoreRestoring,
+    /// The request was recorded before the store's data was restored from headquarters.
+    RecordedBeforeRestore,
 }
 
 impl Code {
@@ -152,6 +156,8 @@ impl Code {
             Code::LoginFailed => "login_failed",
             Code::AccountLocked => "account_locked",
             Code::RoleForbidden => "role_forbidden",
+            Code::StoreRestoring => "store_restoring",
+            Code::RecordedBeforeRestore => "recorded_before_restore",
         }
     }
 
@@ -200,7 +206,8 @@ impl Code {
             | Code::AlreadyReturned
             | Code::ReturnExceedsSale
             | Code::ReturnNotReady
-            | Code::HeldOrdersFull => S::CONFLICT,
+            | Code::HeldOrdersFull
+            | Code::RecordedBeforeRestore => S::CONFLICT,
             Code::PasswordRequired
             | Code::PasswordWrong
             | Code::LoginRequired
@@ -215,7 +222,7 @@ impl Code {
             Code::HostNotAllowed => S::MISDIRECTED_REQUEST,
             Code::SessionRevoked => S::UNAUTHORIZED,
             Code::Storage => S::INTERNAL_SERVER_ERROR,
-            Code::Unavailable => S::SERVICE_UNAVAILABLE,
+            Code::Unavailable | Code::StoreRestoring => S::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -298,6 +305,12 @@ impl Code {
             Code::LoginFailed => "员工编号或密码错误",
             Code::AccountLocked => "密码错误次数过多，账号已暂时锁定",
             Code::RoleForbidden => "当前岗位无权进行此操作",
+            Code::StoreRestoring => {
+                "本店数据正在从总部恢复（换机或从备份恢复后），恢复完成前不能记账；请保持联网，稍候再试"
+            }
+            Code::RecordedBeforeRestore => {
+                "这笔操作在本店数据恢复之前已经记账（已从总部恢复），不会重复记账，请在销售记录中查看"
+            }
         }
     }
 }
@@ -437,6 +450,9 @@ impl From<Rejection> for ApiError {
             Rejection::Unavailable => Code::Unavailable,
             Rejection::Withdrawn => Code::RightsElsewhere,
             Rejection::ClockBehind { .. } => Code::ClockBehind,
+            Rejection::Restoring { .. } => Code::StoreRestoring,
+            Rejection::RecordedBeforeRestore { .. } => Code::RecordedBeforeRestore,
+            Rejection::RestoreBroken(_) => Code::Storage,
         };
         let field = match &r {
             Rejection::Profile(p) => p.field(),

@@ -168,6 +168,16 @@ pub enum Control {
     /// Whether headquarters routes its feed to this store (sync version 7), as the session
     /// agreed; if it does not, every member followed here is whole (it sends everything).
     HubRoutes(bool),
+    /// Headquarters holds this store's log up to this seq, as it said when it welcomed the
+    /// store: further than here, the store restores the rest from the feed (`restore`).
+    HubHolds { seq: u64 },
+    /// Entries of this store's own log from headquarters' copy, next in order, with the keys
+    /// of the members they register; then the feed is applied up to `upto` (`restore`).
+    Restore {
+        upto: u64,
+        entries: Vec<Vec<u8>>,
+        keys: Vec<(MemberId, Option<MemberKey>)>,
+    },
     /// The till stops waiting for the `AfterFeed` command with this request key: if it is
     /// still held it is answered `Rejection::Withdrawn` and never runs; if it ran, its answer
     /// has been sent already. So the till never hears "failed" for a spend that was made.
@@ -256,6 +266,11 @@ pub enum Outcome {
         member_id: MemberId,
         points: Points,
     },
+    /// Only in a request record: an entry of this store's log restored from headquarters'
+    /// copy (`journal::restore`); what was asked and answered then is not known here.
+    Restored {
+        seq: u64,
+    },
 }
 
 impl Outcome {
@@ -338,6 +353,23 @@ pub enum Rejection {
          set the clock right or connect to headquarters, then change it again"
     )]
     ClockBehind { at_ms: u64 },
+    /// This store's log is behind headquarters' copy of it (a restored backup, a new PC): it
+    /// writes nothing of its own until the missing entries are back (`journal::restore`).
+    #[error(
+        "this store's log is being restored from headquarters ({have} of {need} entries): \
+         nothing can be recorded until it is whole"
+    )]
+    Restoring { have: u64, need: String },
+    /// The request's key names an entry restored from headquarters: it was done before the
+    /// store's data was restored, and is not done twice.
+    #[error(
+        "request {key} was recorded before this store's data was restored (entry {seq}): \
+         it is not recorded twice"
+    )]
+    RecordedBeforeRestore { key: TxId, seq: u64 },
+    /// Headquarters' copy of this store's log does not continue the log here.
+    #[error("restoring this store's log from headquarters: {0}")]
+    RestoreBroken(String),
 }
 
 impl From<protocol::stock::TransferError> for Rejection {

@@ -26,19 +26,7 @@ impl Journal {
         let store = self.store.clone();
         let mut ov = Overlay::new(&*store);
         // The keys that unlock these items go in the same batch, before them.
-        for (member, key) in member_keys {
-            use crate::sealed::KeyState;
-            match (key, crate::sealed::member_key(&ov, &member)?) {
-                (Some(key), KeyState::Unknown) => {
-                    ov.put(crate::sealed::key_of(&member), key.as_bytes().to_vec());
-                }
-                (Some(_), KeyState::Held(_) | KeyState::Erased) => {}
-                (None, KeyState::Erased) => {}
-                (None, KeyState::Held(_) | KeyState::Unknown) => {
-                    views::erase_member(&mut ov, &member)?;
-                }
-            }
-        }
+        take_keys(&mut ov, member_keys)?;
         for item in items
             .into_iter()
             .filter(|i| i.position > applied && i.position <= upto)
@@ -150,6 +138,28 @@ impl Journal {
         ov.put(keys::feed(position), views::encode(&record));
         Ok(())
     }
+}
+
+/// Writes the members' keys headquarters sent (`None`: it erased the member, so this store
+/// erases its copy too) into the batch, before the entries they unlock.
+pub(super) fn take_keys(
+    ov: &mut Overlay<'_>,
+    member_keys: Vec<(MemberId, Option<MemberKey>)>,
+) -> Result<(), Rejection> {
+    use crate::sealed::KeyState;
+    for (member, key) in member_keys {
+        match (key, crate::sealed::member_key(ov, &member)?) {
+            (Some(key), KeyState::Unknown) => {
+                ov.put(crate::sealed::key_of(&member), key.as_bytes().to_vec());
+            }
+            (Some(_), KeyState::Held(_) | KeyState::Erased) => {}
+            (None, KeyState::Erased) => {}
+            (None, KeyState::Held(_) | KeyState::Unknown) => {
+                views::erase_member(ov, &member)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

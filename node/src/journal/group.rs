@@ -138,6 +138,16 @@ pub fn spawn(mut journal: Journal) -> (JournalHandle, std::thread::JoinHandle<()
                         Control::HubRoutes(routed) => {
                             results.push((journal.hub_routes(routed), reply));
                         }
+                        Control::HubHolds { seq } => {
+                            results.push((journal.hub_holds(seq), reply));
+                        }
+                        Control::Restore {
+                            upto,
+                            entries,
+                            keys,
+                        } => {
+                            results.push((journal.restore(upto, entries, keys), reply));
+                        }
                         Control::ApplyFeed { upto, items, keys } => {
                             results.push((journal.apply_feed(upto, items, keys), reply));
                             for (command, reply) in parked.due(fed_to(&journal)) {

@@ -32,6 +32,7 @@ pub mod held;
 mod inventory;
 mod members;
 mod quick_sale;
+pub mod restore;
 mod returns;
 #[cfg(test)]
 mod tests;
@@ -155,6 +156,9 @@ pub struct Journal {
     /// Headquarters routes its feed here (the session's version says): a change of a member
     /// whose history is not here yet waits for it.
     routed: bool,
+    /// The seq this store's log must reach before it writes again, while it is restored from
+    /// headquarters' copy (`restore`).
+    restore_to: Option<u64>,
 }
 
 impl Journal {
@@ -191,6 +195,7 @@ impl Journal {
             settings.adopt(&published.rules);
         }
         let fenced = store.get(&keys::fenced(&settings.store_id))?.is_some();
+        let restore_to = restore::restore_to(&*store)?;
         start_follows(&*store, &settings.store_id)?;
         Ok(Self {
             store,
@@ -203,6 +208,7 @@ impl Journal {
             index,
             follows_started: 0,
             routed: false,
+            restore_to,
         })
     }
 
@@ -291,6 +297,12 @@ impl Journal {
     pub fn handle(&mut self, command: Command) -> Result<Reply, Rejection> {
         let (key, fingerprint, staff) = command.request();
         if let Some(seen) = self.read::<RequestRecord>(&keys::idempotency(key))? {
+            if let Outcome::Restored { seq } = seen.outcome {
+                return Err(Rejection::RecordedBeforeRestore {
+                    key: key.clone(),
+                    seq,
+                });
+            }
             // Kept keyed (`recorded_fingerprint`); a record from before that, as it came.
             let same = seen.fingerprint == self.recorded_fingerprint(fingerprint)
                 || seen.fingerprint == fingerprint;
@@ -428,6 +440,7 @@ impl Journal {
         note: Option<protocol::audit::Note>,
         outcome: impl FnOnce(&mut Overlay<'_>) -> Result<Outcome, StoreError>,
     ) -> Result<Outcome, Rejection> {
+        self.check_whole()?;
         let store = self.store.clone();
         let mut ov = Overlay::new(&*store);
         let mut tip = self.tip;

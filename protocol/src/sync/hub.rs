@@ -275,6 +275,21 @@ impl HubSession {
         self.transmit.push_back(HubMsg::Feed { upto, items });
     }
 
+    /// Queues entries of the store's own log it does not hold, from headquarters' copy, after
+    /// the keys of the members they register; then the store has the feed up to `upto`
+    /// (version 8).
+    pub fn restore(
+        &mut self,
+        upto: u64,
+        entries: Vec<Vec<u8>>,
+        keys: Vec<(MemberId, Option<MemberKey>)>,
+    ) {
+        if !keys.is_empty() {
+            self.transmit.push_back(HubMsg::Keys(keys));
+        }
+        self.transmit.push_back(HubMsg::Restore { upto, entries });
+    }
+
     /// Whether the store gets only what concerns it (version 7): otherwise every entry.
     pub fn routed(&self) -> bool {
         self.version >= 7

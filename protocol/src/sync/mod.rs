@@ -24,6 +24,13 @@
 //! that follow the member ([`StoreMsg::Follow`]) or that their rights writes name; a new
 //! follower gets the member's history once ([`HubMsg::Backfill`]). An older store still gets
 //! every entry.
+//!
+//! Version 8 restores a store that is behind headquarters' copy of its own log (its data came
+//! back from an older backup, or a new PC was enrolled for it): instead of refusing, the hub
+//! sends the store's missing entries from its copy ([`HubMsg::Restore`]), each before the feed
+//! that follows it in headquarters' order ([`UplinkEvent::Behind`]); the store appends them to
+//! its log as they come and writes no entry of its own until its log is whole again, so it
+//! never numbers a sale twice.
 
 mod codec;
 mod hub;
@@ -53,7 +60,9 @@ use crate::wallet::Counter;
 /// ALPN names the protocol family; the version is agreed in `Hello` / `Welcome`.
 pub const ALPN: &[u8] = b"chain-sync/1";
 /// The versions this build speaks, best first.
-pub const VERSIONS: &[u16] = &[7, 6, 5, 4, 3, 2, 1];
+pub const VERSIONS: &[u16] = &[8, 7, 6, 5, 4, 3, 2, 1];
+/// The first version in which a store behind the hub's copy of its log is restored.
+pub const RESTORE_VERSION: u16 = 8;
 /// A deflated frame may not inflate beyond this (a small frame that would inflate to gigabytes
 /// is refused, not allocated).
 pub const INFLATED_BYTES_MAX: usize = FRAME_BYTES_MAX;

@@ -97,7 +97,7 @@ fn member_changes_go_thin_and_arrive_whole() {
     for hub_has in [0, 1, 40, 41, 100, 160] {
         let (held, up) = exchange(&entries, hub_has);
         assert_eq!(held, entries, "hub_has = {hub_has}");
-        assert_eq!(up.version(), 7);
+        assert_eq!(up.version(), RESTORE_VERSION);
     }
     let bytes = |version| -> usize {
         entries
@@ -423,7 +423,7 @@ fn version_2_agreed_when_both_speak_it_and_its_pushes_checked_by_the_last_hash()
     assert_eq!(negotiate(&[99]), None);
     let entries = log("S001", 3);
     let (held, up) = exchange(&entries, 0);
-    assert_eq!((held, up.version()), (entries.clone(), 7));
+    assert_eq!((held, up.version()), (entries.clone(), RESTORE_VERSION));
     // The batch's hash must match what the hub links up: an entry changed on the way is
     // refused, and so is version 2's push on a version 1 session.
     let mut hub = HubSession::new(store("S001"), ChainTip::GENESIS);
@@ -742,4 +742,72 @@ fn a_follow_is_answered_with_the_members_history_in_bounded_messages() {
     old_hub.handle(hello).unwrap();
     assert!(!old_hub.routed());
     assert!(old_hub.handle(StoreMsg::Follow(vec![member])).is_err());
+}
+
+#[test]
+fn a_store_behind_the_hub_is_given_its_log_back_from_version_8() {
+    // The hub holds 9 entries of the store's log; the store (a new PC) has 5.
+    let hello = |versions: &[u16]| {
+        let mut up = UplinkSession::offering(store("S001"), 5, 0, versions);
+        let Some(StoreMsg::Hello { versions, .. }) = up.poll_transmit() else {
+            panic!("no hello");
+        };
+        (up, negotiate(&versions).unwrap())
+    };
+    let (mut up, version) = hello(VERSIONS);
+    assert_eq!(version, RESTORE_VERSION);
+    up.handle(HubMsg::Welcome {
+        version,
+        acked_seq: 9,
+    })
+    .unwrap();
+    assert_eq!(
+        up.poll_event(),
+        Some(UplinkEvent::Behind { hub_seq: 9 }),
+        "told, not refused"
+    );
+    assert_eq!(up.poll_event(), Some(UplinkEvent::Acked(9)));
+    assert_eq!(up.backlog(), 0);
+    assert_eq!(up.poll_push(), None, "nothing of its own to push");
+    let entries: Vec<Vec<u8>> = log("S001", 9)[5..].iter().map(Entry::encode).collect();
+    up.handle(HubMsg::Restore {
+        upto: 3,
+        entries: entries.clone(),
+    })
+    .unwrap();
+    assert_eq!(
+        up.poll_event(),
+        Some(UplinkEvent::Restore {
+            upto: 3,
+            entries,
+            keys: vec![]
+        })
+    );
+    // Back to 9 entries, it pushes from the 10th.
+    up.log_grew(9);
+    assert_eq!(up.poll_push(), None);
+    up.log_grew(10);
+    assert_eq!(up.poll_push(), Some(10..=10));
+
+    // An older store cannot be given its log back: it is told to restore by hand.
+    let (mut old, version) = hello(&[7]);
+    let behind = old.handle(HubMsg::Welcome {
+        version,
+        acked_seq: 9,
+    });
+    assert!(matches!(
+        behind,
+        Err(SyncError::HubAhead { hub: 9, store: 5 })
+    ));
+    let (mut up, version) = hello(&[7]);
+    up.handle(HubMsg::Welcome {
+        version,
+        acked_seq: 5,
+    })
+    .unwrap();
+    let restore = HubMsg::Restore {
+        upto: 0,
+        entries: vec![],
+    };
+    assert!(matches!(up.handle(restore), Err(SyncError::Unexpected(_))));
 }

@@ -7,6 +7,19 @@ use super::*;
 pub enum UplinkEvent {
     /// The hub holds everything up to this seq durably.
     Acked(u64),
+    /// The hub holds this store's log up to `hub_seq`, further than the store does (version 8):
+    /// `Restore` brings the missing entries, and until they are in the store writes no entry of
+    /// its own. Comes right before the welcome's `Acked`.
+    Behind {
+        hub_seq: u64,
+    },
+    /// Entries of this store's own log from the hub's copy, next in order (version 8): append
+    /// them, with the members' keys, then take the feed as applied up to `upto`.
+    Restore {
+        upto: u64,
+        entries: Vec<Vec<u8>>,
+        keys: Vec<(MemberId, Option<MemberKey>)>,
+    },
     /// Apply these feed items and remember `upto` (durably) before the next `Hello`; write the
     /// members' keys (`None`: erased) with them.
     Feed {
@@ -84,7 +97,10 @@ impl UplinkSession {
                     return Err(SyncError::Unexpected("a second Welcome"));
                 }
                 self.version = version;
-                if acked_seq > self.log_len {
+                if acked_seq > self.log_len && version >= RESTORE_VERSION {
+                    self.events
+                        .push_back(UplinkEvent::Behind { hub_seq: acked_seq });
+                } else if acked_seq > self.log_len {
                     return Err(SyncError::HubAhead {
                         hub: acked_seq,
                         store: self.log_len,
@@ -147,6 +163,17 @@ impl UplinkSession {
                     member,
                     items,
                     last,
+                });
+            }
+            HubMsg::Restore { upto, entries } => {
+                if self.acked.is_none() || self.version < RESTORE_VERSION {
+                    return Err(SyncError::Unexpected("Restore outside version 8"));
+                }
+                let keys = std::mem::take(&mut self.keys);
+                self.events.push_back(UplinkEvent::Restore {
+                    upto,
+                    entries,
+                    keys,
                 });
             }
             HubMsg::Clock { now_ms } => {

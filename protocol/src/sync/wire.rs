@@ -195,6 +195,13 @@ pub enum HubMsg {
         items: Vec<FeedItem>,
         last: bool,
     },
+    /// Version 8: entries of the store's own log it does not hold, next in order, from
+    /// headquarters' copy (the store is behind it); once they are in, the store has seen the
+    /// feed up to `upto` (the position of the last of them that was in the feed).
+    Restore {
+        upto: u64,
+        entries: Vec<Vec<u8>>,
+    },
 }
 
 /// The most keys one `Keys` message may carry: one per entry of a push or feed batch.

@@ -254,11 +254,16 @@ impl Sim {
     pub(super) fn store_event(&mut self, i: usize, event: UplinkEvent) {
         let s = &mut self.stores[i];
         match event {
-            UplinkEvent::Acked(_) => {
-                // As the node's uplink does once welcomed: whether the hub routes the feed.
+            UplinkEvent::Acked(seq) => {
+                // As the node's uplink does once welcomed: whether the hub routes the feed, and
+                // how far it holds the store's log.
                 let routed = s.session.as_ref().and_then(|(_, u)| u.routed()) == Some(true);
                 s.journal.hub_routes(routed).unwrap();
+                s.journal.hub_holds(seq).unwrap();
             }
+            // The simulated stores never lose their data: the hub never holds more.
+            UplinkEvent::Behind { hub_seq } => panic!("{} is behind the hub ({hub_seq})", s.id),
+            UplinkEvent::Restore { .. } => panic!("{} is given its own log back", s.id),
             UplinkEvent::Clock { hub_ms } => {
                 let pc = s.clock.pc_ms();
                 s.clock.heard_hub(hub_ms, pc);
