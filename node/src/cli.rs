@@ -52,6 +52,24 @@ enum Cmd {
         #[arg(long, default_value = "node.toml")]
         config: PathBuf,
     },
+    /// Take a backup of a stopped node's data (a running node takes its own: on its schedule,
+    /// or `POST /api/v1/backups`), into `--to` or the configured backup directory.
+    Backup {
+        #[arg(long, default_value = "node.toml")]
+        config: PathBuf,
+        #[arg(long)]
+        to: Option<PathBuf>,
+    },
+    /// Make the configured (absent or empty) data directory from a backup, check it, and have
+    /// it take back from headquarters what headquarters acknowledged after the backup before it
+    /// records anything.
+    Restore {
+        #[arg(long, default_value = "node.toml")]
+        config: PathBuf,
+        /// The backup file.
+        #[arg(long)]
+        from: PathBuf,
+    },
     /// Check every hash chain and compare the views with a rebuild from the log.
     Verify {
         #[arg(long, default_value = "node.toml")]
@@ -154,6 +172,40 @@ pub fn main_from(
                 cfg.data_dir.display(),
                 cfg.store_id
             );
+            Ok(())
+        }
+        Cmd::Backup { config, to } => {
+            let cfg = Config::load(&config)?;
+            let store_id = cfg.settings()?.store_id;
+            let store = crate::open_checked(&cfg.data_dir).with_context(|| {
+                format!(
+                    "opening {} (a running node takes its own backups: POST /api/v1/backups)",
+                    cfg.data_dir.display()
+                )
+            })?;
+            let dir = to.unwrap_or_else(|| cfg.backup().dir);
+            let taken = crate::backup::take(&store, &store_id, &dir, crate::uplink::now_ms())?;
+            println!("{}", serde_json::to_string_pretty(&taken)?);
+            Ok(())
+        }
+        Cmd::Restore { config, from } => {
+            let cfg = Config::load(&config)?;
+            let settings = cfg.settings()?;
+            let restored = crate::backup::restore(
+                &from,
+                &settings.store_id,
+                &cfg.data_dir,
+                &settings.calendar,
+                cfg.sync.is_some(),
+            )?;
+            println!("{}", serde_json::to_string_pretty(&restored)?);
+            if cfg.sync.is_some() {
+                println!(
+                    "restored into {}: when it starts, it takes back from headquarters what \
+                     headquarters holds after this backup, and records nothing before",
+                    cfg.data_dir.display()
+                );
+            }
             Ok(())
         }
         Cmd::Verify { config } => {

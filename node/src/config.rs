@@ -76,6 +76,8 @@ pub struct Config {
     pub session_minutes: u32,
     /// Headquarters to sync with; without it the node runs on its own.
     pub sync: Option<SyncConfig>,
+    /// Backups of the store's data (备份): where, how often, how many (`crate::backup`).
+    pub backup: Option<crate::backup::BackupConfig>,
 }
 
 /// The chain's wallet rules as written in the file.
@@ -229,11 +231,19 @@ impl Default for Config {
             override_floor_percent: 90,
             session_minutes: 720,
             sync: None,
+            backup: None,
         }
     }
 }
 
 impl Config {
+    /// Where and how often backups are taken: `[backup]`, or beside the data directory.
+    pub fn backup(&self) -> crate::backup::BackupConfig {
+        self.backup
+            .clone()
+            .unwrap_or_else(|| crate::backup::BackupConfig::beside(&self.data_dir))
+    }
+
     pub fn load(path: &Path) -> anyhow::Result<Config> {
         let text =
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;

@@ -2,6 +2,7 @@
 //! journal, and the cashier HTTP API in front of it. Keeps selling with no network at all.
 
 pub mod api;
+pub mod backup;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -61,7 +62,13 @@ pub async fn run_with(
         .map(|m| protocol::StaffId::parse(m))
         .collect::<Result<Vec<_>, _>>()
         .context("managers")?;
-    let store: Arc<dyn Store> = Arc::new(store);
+    let sled = Arc::new(store);
+    let backups = Arc::new(backup::Backups::new(
+        sled.clone(),
+        store_id.clone(),
+        config.backup(),
+    ));
+    let store: Arc<dyn Store> = sled;
     // The index key first: a rebuild of the views files members under it.
     sealed::ensure_index_key(&*store, || {
         sealed::draw(&mut *journal::Environment::system().random)
@@ -174,6 +181,7 @@ pub async fn run_with(
         session_ms: u64::from(config.session_minutes) * 60_000,
         asks: uplink_task.is_some().then_some(asks),
         metrics,
+        backups: backups.clone(),
     };
     let state = Arc::new(state);
     let collector = tokio::spawn({
@@ -188,6 +196,25 @@ pub async fn run_with(
         }
         .in_current_span()
     });
+    let scheduled = (backups.config.every_hours > 0).then(|| {
+        let every = std::time::Duration::from_secs(u64::from(backups.config.every_hours) * 3600);
+        tokio::spawn(
+            async move {
+                loop {
+                    tokio::time::sleep(every).await;
+                    let (backups, now_ms) = (backups.clone(), uplink::now_ms());
+                    match tokio::task::spawn_blocking(move || backups.take_now(now_ms)).await {
+                        Ok(Ok(taken)) => {
+                            tracing::info!(file = %taken.file.display(), "scheduled backup taken")
+                        }
+                        Ok(Err(e)) => tracing::error!(error = %format!("{e:#}"), "backup failed"),
+                        Err(e) => tracing::error!(error = %e, "backup failed"),
+                    }
+                }
+            }
+            .in_current_span(),
+        )
+    });
     let app = api::router(state);
     tracing::info!(address = %listener.local_addr()?, "cashier API listening");
     http::serve(listener, app, config.http, shutdown)
@@ -197,6 +224,10 @@ pub async fn run_with(
     // journal drains its queue and stops.
     collector.abort();
     let _ = collector.await;
+    if let Some(task) = scheduled {
+        task.abort();
+        let _ = task.await;
+    }
     if let Some(task) = lease_task {
         task.abort();
         let _ = task.await;

@@ -25,6 +25,7 @@ pub fn allowed(role: StaffRole, method: &str, path: &str) -> bool {
         StaffRole::Auditor => reading,
         StaffRole::Cashier => {
             let managers_only = path.starts_with("/api/v1/reports/")
+                || path.starts_with("/api/v1/backups")
                 || (!reading
                     && (path.ends_with("/returns")
                         || path.ends_with("/refunds")
@@ -53,6 +54,8 @@ mod tests {
         assert!(!allowed(Cashier, "POST", "/api/v1/sales/S001-7/returns"));
         assert!(!allowed(Cashier, "POST", "/api/v1/members/01J/refunds"));
         assert!(!allowed(Cashier, "GET", "/api/v1/reports/sales"));
+        assert!(!allowed(Cashier, "POST", "/api/v1/backups"));
+        assert!(allowed(Manager, "POST", "/api/v1/backups"));
         assert!(allowed(Manager, "POST", "/api/v1/sales/S001-7/returns"));
         assert!(!allowed(Cashier, "DELETE", "/api/v1/orders/held/H-1"));
         assert!(allowed(Cashier, "POST", "/api/v1/orders/held"));

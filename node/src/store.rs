@@ -15,6 +15,12 @@ mod written;
 
 pub type KeyValue = (Vec<u8>, Vec<u8>);
 
+/// Whether `key` is the store's own bookkeeping (`written`), which a copy of its records
+/// leaves out: the store it is loaded into keeps its own.
+pub fn is_bookkeeping(key: &[u8]) -> bool {
+    key == written::KEY
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("storage: {0}")]

@@ -151,6 +151,15 @@ enum BenchCmd {
         #[arg(long, default_value_t = 100_000)]
         coupons: usize,
     },
+    /// A store's backup and restore at a year's size, next to a copy of its files.
+    Backup {
+        /// Members registered at the store.
+        #[arg(long, default_value_t = 20_000)]
+        members: usize,
+        /// Quick sales in its log (a busy store's year: 400 a day).
+        #[arg(long, default_value_t = 150_000)]
+        sales: usize,
+    },
     /// A store with a large member directory: lookup by phone over HTTP, and the node's memory.
     Members {
         /// Members for the memory figure.
@@ -370,6 +379,9 @@ fn main() -> anyhow::Result<()> {
         Cmd::Bench {
             command: BenchCmd::Marketing { members, coupons },
         } => bench::marketing::run(members, coupons),
+        Cmd::Bench {
+            command: BenchCmd::Backup { members, sales },
+        } => bench::backup::run(members, sales),
         Cmd::Bench {
             command:
                 BenchCmd::Members {

@@ -155,10 +155,15 @@ impl Chain {
 
     /// (with hub and store stopped) the hub holds exactly the store's log, entry for entry.
     pub fn assert_hub_holds_store_log(&self, store: &str) -> usize {
+        self.assert_hub_holds_log_in(store, &self.store_data(store))
+    }
+
+    /// `assert_hub_holds_store_log` for a store whose data is in `data`.
+    pub fn assert_hub_holds_log_in(&self, store: &str, data: &std::path::Path) -> usize {
         use hub::storage::HubStore;
         use node::store::Store;
         let store_id = protocol::StoreId::parse(store).unwrap();
-        let node_store = node::store::SledStore::open(&self.store_data(store)).unwrap();
+        let node_store = node::store::SledStore::open(data).unwrap();
         let own: Vec<Vec<u8>> = node_store
             .scan_prefix(&node::views::keys::log_prefix(&store_id))
             .unwrap()

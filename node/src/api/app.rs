@@ -51,6 +51,8 @@ pub struct AppState {
     pub open_before_logins: bool,
     /// `GET /metrics` (none when the config turns it off).
     pub metrics: Option<super::NodeMetrics>,
+    /// Backups of the store's data (`crate::backup`).
+    pub backups: std::sync::Arc<crate::backup::Backups>,
 }
 
 /// How long a till waits for headquarters to move rights here before it is told to take

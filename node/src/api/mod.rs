@@ -1,6 +1,7 @@
 //! The cashier HTTP API (JSON over HTTP on the store's own PC). Reads go straight to the views;
 //! every write goes to the journal with its `Idempotency-Key`.
 mod app;
+mod backups;
 mod checkout;
 mod dto;
 pub mod error;
@@ -39,6 +40,8 @@ pub use rights::collect_overdrafts;
     paths(
         status::health,
         status::sync_status,
+        backups::take,
+        backups::list,
         status::member_rules,
         members::search_members,
         members::register_member,
@@ -121,6 +124,7 @@ fn routes() -> Router<Arc<AppState>> {
         .route("/openapi.json", get(openapi))
         .route("/api/v1/health", get(status::health))
         .route("/api/v1/sync", get(status::sync_status))
+        .route("/api/v1/backups", get(backups::list).post(backups::take))
         .route("/api/v1/member-rules", get(status::member_rules))
         .route("/api/v1/sessions", post(login::login).delete(login::logout))
         .route("/api/v1/members", post(members::register_member))

@@ -61,7 +61,7 @@ impl Journal {
             tracing::warn!(
                 have,
                 headquarters = seq,
-                "this store's log is behind headquarters' copy: restoring it from the feed; \
+                "this store's log is behind headquarters' copy: restoring it from there; \
                  nothing is recorded here until it is whole"
             );
             batch.put(RESTORE_TO.to_vec(), views::encode(&seq));

@@ -88,6 +88,11 @@ fn steps(data: &Path, dir: &Path, quick: bool) -> Vec<Step> {
             "bench members --small 1000 --large 5000 --lookups 200",
         ),
         step(
+            "A store's backup and restore at a year's size (issue 27)",
+            "bench backup --members 20000 --sales 150000",
+            "bench backup --members 200 --sales 2000",
+        ),
+        step(
             "A real year through a real chain: 20 stores as processes (issue 7)",
             "replay --data DATA --dir YEAR --stores 20 --from 2017-01-01 --to 2017-12-31 \
              --time-reports 500",

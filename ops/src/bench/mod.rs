@@ -2,6 +2,7 @@
 //! tables for BENCHMARKS.md.
 
 pub mod all;
+pub mod backup;
 pub mod catalogue;
 pub mod central;
 pub mod checkout;

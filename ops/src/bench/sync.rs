@@ -28,7 +28,7 @@ pub(super) fn numbered_name(n: usize) -> String {
 
 /// Writes `sales` quick sales (cash, a member's, a few categories) straight into a node's store
 /// after what it holds; returns how many entries it wrote and their encoded bytes.
-fn write_sales(config: &node::Config, sales: usize) -> anyhow::Result<(u64, u64)> {
+pub(super) fn write_sales(config: &node::Config, sales: usize) -> anyhow::Result<(u64, u64)> {
     let store: Arc<dyn Store> = Arc::new(SledStore::open(&config.data_dir)?);
     let members: Vec<protocol::MemberId> = store
         .scan_prefix(b"m/")?
