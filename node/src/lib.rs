@@ -102,7 +102,12 @@ pub async fn run_with(
     let (handle, journal_thread) = journal::spawn(journal);
     let views = views::Views::new(store.clone());
     let log_len = *handle.log_len().borrow();
-    let (status, status_rx) = tokio::sync::watch::channel(uplink::SyncStatus::disabled(log_len));
+    // What is applied already, not 0 until the first feed batch of this run.
+    let status = uplink::SyncStatus {
+        feed_applied: views.feed_applied()?,
+        ..uplink::SyncStatus::disabled(log_len)
+    };
+    let (status, status_rx) = tokio::sync::watch::channel(status);
     let (asks, asks_rx) = tokio::sync::mpsc::channel(256);
     let uplink_task = config.sync.clone().map(|sync| {
         let expires = uplink::certificate_expiry(&sync.cert);

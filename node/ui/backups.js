@@ -1,5 +1,7 @@
 // 数据备份 on the till page (after app.js, whose t, api, $, said and lang it uses).
 // 数据备份: the backups kept (newest first) and one taken now; a manager's (a cashier is refused).
+const size = (bytes) => (bytes < 1048576 ? `${Math.ceil(bytes / 1024)} KB` : `${(bytes / 1048576).toFixed(1)} MB`);
+
 async function loadBackups() {
   const r = await api("GET", "/api/v1/backups");
   const list = $("backup-list");
@@ -21,7 +23,7 @@ async function loadBackups() {
     const li = document.createElement("li");
     li.textContent = b.damaged
       ? `${t("backup_damaged")}: ${b.damaged}`
-      : `${new Date(b.taken_ms).toLocaleString(lang === "zh" ? "zh-CN" : "en-GB", { timeZone: "Asia/Shanghai" })} · ${b.records} ${t("backup_records")} · ${(b.bytes / 1048576).toFixed(1)} MB`;
+      : `${new Date(b.taken_ms).toLocaleString(lang === "zh" ? "zh-CN" : "en-GB", { timeZone: "Asia/Shanghai" })} · ${b.records} ${t("backup_records")} · ${size(b.bytes)}`;
     list.appendChild(li);
   }
 }
