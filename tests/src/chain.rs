@@ -274,3 +274,24 @@ pub fn wait_online(nodes: &[&Client]) {
             .then_some(())
     });
 }
+
+/// A quick sale of `yuan` with key `key`, from `member`'s stored value if given, else cash.
+pub fn quick_sale(c: &Client, key: &str, yuan: &str, member: Option<&str>) -> crate::Answer {
+    let body = match member {
+        Some(member) => {
+            json!({"member_id": member, "amount": {"amount": yuan}, "pay_with": "stored_value"})
+        }
+        None => json!({"amount": {"amount": yuan}}),
+    };
+    c.post("/api/v1/checkouts/quick", Some(key), &body.to_string())
+}
+
+/// Waits until the hub holds every entry of `store`'s log and the store writes no more for a
+/// while (it hands rights back to headquarters by itself); returns the log's length.
+pub fn settled(hub: &Client, node: &Client, store: &str) -> u64 {
+    eventually(30, &format!("{store} to settle"), || {
+        let len = hub_caught_up(hub, node, store, 20);
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        (log_len(node) == len).then_some(len)
+    })
+}

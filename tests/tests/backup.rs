@@ -5,27 +5,10 @@
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
 use serde_json::{Value, json};
-use tests::chain::{Chain, hub_caught_up, log_len, register, sync_status, top_up, wait_online};
+use tests::chain::{
+    Chain, log_len, quick_sale, register, settled, sync_status, top_up, wait_online,
+};
 use tests::{bins, eventually};
-
-fn sale(c: &tests::Client, key: &str, yuan: &str, member: Option<&str>) -> tests::Answer {
-    let body = match member {
-        Some(member) => {
-            json!({"member_id": member, "amount": {"amount": yuan}, "pay_with": "stored_value"})
-        }
-        None => json!({"amount": {"amount": yuan}}),
-    };
-    c.post("/api/v1/checkouts/quick", Some(key), &body.to_string())
-}
-
-/// Waits until the hub holds all of `store`'s log and the store writes no more for a while.
-fn settled(hub: &tests::Client, node: &tests::Client, store: &str) -> u64 {
-    eventually(30, &format!("{store} to settle"), || {
-        let len = hub_caught_up(hub, node, store, 20);
-        std::thread::sleep(std::time::Duration::from_millis(1500));
-        (log_len(node) == len).then_some(len)
-    })
-}
 
 fn wallet(c: &tests::Client, member: &str) -> Value {
     c.get(&format!("/api/v1/members/{member}/wallet")).body
@@ -43,7 +26,7 @@ fn an_older_backup_restored_on_another_path_takes_the_rest_back_from_headquarter
     for n in 0..3 {
         let paid_by = (n == 1).then_some(member.as_str());
         assert_eq!(
-            sale(&a.client, &format!("before-{n:04}"), "10.00", paid_by).status,
+            quick_sale(&a.client, &format!("before-{n:04}"), "10.00", paid_by).status,
             201
         );
     }
@@ -58,7 +41,7 @@ fn an_older_backup_restored_on_another_path_takes_the_rest_back_from_headquarter
     for n in 0..3 {
         let paid_by = (n == 0).then_some(member.as_str());
         assert_eq!(
-            sale(&a.client, &format!("after-{n:04}"), "7.00", paid_by).status,
+            quick_sale(&a.client, &format!("after-{n:04}"), "7.00", paid_by).status,
             201
         );
     }
@@ -103,11 +86,11 @@ fn an_older_backup_restored_on_another_path_takes_the_rest_back_from_headquarter
     assert_eq!(wallet(&a.client, &member), before);
     // A sale from before the backup is answered from its record; one from after is not made
     // again either.
-    let again = sale(&a.client, "before-0001", "10.00", Some(&member));
+    let again = quick_sale(&a.client, "before-0001", "10.00", Some(&member));
     assert!(again.status < 300, "{:?}", again.body);
-    let again = sale(&a.client, "after-0000", "7.00", Some(&member));
+    let again = quick_sale(&a.client, "after-0000", "7.00", Some(&member));
     assert_eq!(again.code(), "recorded_before_restore", "{:?}", again.body);
-    let next = sale(&a.client, "next-0001", "3.00", None);
+    let next = quick_sale(&a.client, "next-0001", "3.00", None);
     assert_eq!(
         next.body["seq"].as_u64(),
         Some(written + 1),
@@ -131,7 +114,7 @@ fn a_backup_cut_by_a_kill_leaves_no_backup_that_does_not_check_out() {
         let a = chain.node("S001");
         for n in 0..100 {
             let key = format!("round-{round}-{n:04}");
-            assert_eq!(sale(&a.client, &key, "1.00", None).status, 201);
+            assert_eq!(quick_sale(&a.client, &key, "1.00", None).status, 201);
         }
         let client = a.client.clone();
         let taking = std::thread::spawn(move || client.try_post("/api/v1/backups", None, "{}"));

@@ -6,29 +6,10 @@
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
 use serde_json::{Value, json};
-use tests::chain::{Chain, hub_caught_up, log_len, register, sync_status, top_up, wait_online};
+use tests::chain::{
+    Chain, hub_caught_up, log_len, quick_sale, register, settled, sync_status, top_up, wait_online,
+};
 use tests::{bins, eventually};
-
-/// A quick sale of `yuan` with key `key`, paid by `member`'s stored value if given.
-fn sale(c: &tests::Client, key: &str, yuan: &str, member: Option<&str>) -> tests::Answer {
-    let body = match member {
-        Some(member) => {
-            json!({"member_id": member, "amount": {"amount": yuan}, "pay_with": "stored_value"})
-        }
-        None => json!({"amount": {"amount": yuan}}),
-    };
-    c.post("/api/v1/checkouts/quick", Some(key), &body.to_string())
-}
-
-/// Waits until the hub holds every entry of `store`'s log and the store writes no more for a
-/// while (it hands rights back to headquarters by itself); returns the log's length.
-fn settled(hub: &tests::Client, node: &tests::Client, store: &str) -> u64 {
-    eventually(30, &format!("{store} to settle"), || {
-        let len = hub_caught_up(hub, node, store, 20);
-        std::thread::sleep(std::time::Duration::from_millis(1500));
-        (log_len(node) == len).then_some(len)
-    })
-}
 
 /// What the till shows of the store's day and of a member: the figures that must come back.
 fn figures(c: &tests::Client, member: &str, sales: &[String]) -> Value {
@@ -69,7 +50,7 @@ fn a_new_pc_for_a_store_takes_its_log_back_from_headquarters_and_sells_on() {
     let mut sales = Vec::new();
     for n in 0..4 {
         let paid_by = (n % 2 == 1).then_some(member.as_str());
-        let answer = sale(&a.client, &format!("sale-{n:04}"), "12.50", paid_by);
+        let answer = quick_sale(&a.client, &format!("sale-{n:04}"), "12.50", paid_by);
         assert_eq!(answer.status, 201, "{:?}", answer.body);
         sales.push(answer.body["sale_id"].as_str().unwrap().to_owned());
     }
@@ -93,11 +74,11 @@ fn a_new_pc_for_a_store_takes_its_log_back_from_headquarters_and_sells_on() {
     assert_eq!(figures(&a.client, &member, &sales), before);
 
     // A till retrying a sale made before the PC died is not charged again.
-    let retried = sale(&a.client, "sale-0001", "12.50", Some(&member));
+    let retried = quick_sale(&a.client, "sale-0001", "12.50", Some(&member));
     assert_eq!(retried.status, 409, "{:?}", retried.body);
     assert_eq!(retried.code(), "recorded_before_restore");
     // The store sells on from where its log ends, and headquarters takes it.
-    let next = sale(&a.client, "sale-after", "8.00", Some(&member));
+    let next = quick_sale(&a.client, "sale-after", "8.00", Some(&member));
     assert_eq!(next.status, 201, "{:?}", next.body);
     assert_eq!(next.body["seq"].as_u64(), Some(written + 1));
     settled(&hub.client, &a.client, "S001");
@@ -119,7 +100,7 @@ fn a_replaced_pc_started_offline_records_nothing_until_headquarters_answers() {
     wait_online(&[&a.client]);
     for n in 0..3 {
         assert_eq!(
-            sale(&a.client, &format!("sale-{n:04}"), "5.00", None).status,
+            quick_sale(&a.client, &format!("sale-{n:04}"), "5.00", None).status,
             201
         );
     }
@@ -136,7 +117,7 @@ fn a_replaced_pc_started_offline_records_nothing_until_headquarters_answers() {
     assert_eq!(code, Some(0), "{out}");
     let a = chain.node("S001");
     // Headquarters is down: the new PC would number its first sale 1, which headquarters holds.
-    let refused = sale(&a.client, "offline-0001", "5.00", None);
+    let refused = quick_sale(&a.client, "offline-0001", "5.00", None);
     assert_eq!(refused.status, 503, "{:?}", refused.body);
     assert_eq!(refused.code(), "store_restoring");
     assert_eq!(log_len(&a.client), 0);
@@ -147,7 +128,7 @@ fn a_replaced_pc_started_offline_records_nothing_until_headquarters_answers() {
         (sync_status(&a.client)["restore_to"].is_null() && log_len(&a.client) == written)
             .then_some(())
     });
-    let sold = sale(&a.client, "offline-0001", "5.00", None);
+    let sold = quick_sale(&a.client, "offline-0001", "5.00", None);
     assert_eq!(sold.status, 201, "{:?}", sold.body);
     assert_eq!(sold.body["seq"].as_u64(), Some(written + 1));
     hub_caught_up(&hub.client, &a.client, "S001", 20);
