@@ -36,6 +36,23 @@ enum Cmd {
         #[arg(long, default_value = "hub.toml")]
         config: PathBuf,
     },
+    /// (hub stopped) Take a backup of headquarters' data (a running hub takes its own: `[backup]`,
+    /// or POST /api/v1/backups).
+    Backup {
+        #[arg(long, default_value = "hub.toml")]
+        config: PathBuf,
+        /// The directory to write it to (default: the config's backup directory).
+        #[arg(long)]
+        to: Option<PathBuf>,
+    },
+    /// Make the config's (absent or empty) data directory from a backup, and check it.
+    Restore {
+        #[arg(long, default_value = "hub.toml")]
+        config: PathBuf,
+        /// The backup file.
+        #[arg(long)]
+        from: PathBuf,
+    },
     /// What the routed feed sends each store, next to what a broadcast feed would (JSON).
     FeedStats {
         #[arg(long, default_value = "hub.toml")]
@@ -58,6 +75,26 @@ pub fn main_from(
             let report = crate::verify(&Config::load(&config)?)?;
             println!("{}", serde_json::to_string_pretty(&report)?);
             anyhow::ensure!(report.is_clean(), "the hub's data does not check out");
+            Ok(())
+        }
+        Cmd::Backup { config, to } => {
+            let cfg = Config::load(&config)?;
+            let storage = crate::storage::SledHubStore::open(&cfg.data_dir).with_context(|| {
+                format!(
+                    "opening {} (a running hub takes its own backups: POST /api/v1/backups)",
+                    cfg.data_dir.display()
+                )
+            })?;
+            let dir = to.unwrap_or_else(|| cfg.backup().dir);
+            let taken = crate::backup::take(&storage, &dir, crate::ingest::system_now_ms())?;
+            println!("{}", serde_json::to_string_pretty(&taken)?);
+            Ok(())
+        }
+        Cmd::Restore { config, from } => {
+            let cfg = Config::load(&config)?;
+            let (restored, report) = crate::backup::restore(&from, &cfg.data_dir)?;
+            println!("{}", serde_json::to_string_pretty(&restored)?);
+            println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())
         }
         Cmd::FeedStats { config } => {

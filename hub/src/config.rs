@@ -41,6 +41,9 @@ pub struct Config {
     pub rights: protocol::bank::Policy,
     /// 消息 (`[notify]`): where notices to members go. Without it no notice is queued.
     pub notify: Option<NotifyConfig>,
+    /// Backups of headquarters' data (备份, `[backup]`): where, how often, how many
+    /// (`crate::backup`). Without it: `backups/` beside the data directory, daily, 7 kept.
+    pub backup: Option<crate::backup::BackupConfig>,
 }
 
 /// The message gateway and the sending rules.
@@ -128,6 +131,13 @@ impl NotifyConfig {
 }
 
 impl Config {
+    /// Where and how often backups are taken: `[backup]`, or beside the data directory.
+    pub fn backup(&self) -> crate::backup::BackupConfig {
+        self.backup
+            .clone()
+            .unwrap_or_else(|| crate::backup::BackupConfig::beside(&self.data_dir))
+    }
+
     /// Headquarters' side of the offline lease (`protocol::lease`).
     pub fn fence_rule(&self) -> protocol::lease::FenceRule {
         protocol::lease::FenceRule {
@@ -155,6 +165,7 @@ impl Default for Config {
             open_before_logins: false,
             rights: protocol::bank::Policy::default(),
             notify: None,
+            backup: None,
         }
     }
 }

@@ -7,6 +7,10 @@
 //! reports, audit.
 
 pub mod api;
+pub mod backup;
+/// The backup file, as the node writes it (one file, shared by path like the OpenAPI helpers).
+#[path = "../../node/src/backup_file.rs"]
+pub mod backup_file;
 pub mod cli;
 pub mod config;
 pub mod first_admin;
@@ -60,7 +64,9 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating {}", config.data_dir.display()))?;
-    let storage: Arc<dyn HubStore> = Arc::new(SledHubStore::open(&config.data_dir)?);
+    let sled = Arc::new(SledHubStore::open(&config.data_dir)?);
+    let backups = Arc::new(backup::Backups::new(sled.clone(), config.backup()));
+    let storage: Arc<dyn HubStore> = sled;
     let (ingest, ingest_thread) = ingest::spawn(
         storage.clone(),
         config.fence_rule(),
@@ -120,6 +126,7 @@ pub async fn run(
         let ingest = ingest.clone();
         let storage = storage.clone();
         let notify = config.notify.clone();
+        let backups = backups.clone();
         async move {
             let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
             let mut seconds = 0u64;
@@ -127,8 +134,19 @@ pub async fn run(
             loop {
                 every.tick().await;
                 ingest.tick().await;
-                // 营销: daily campaigns (the birthday run) once a day, after quiet hours.
                 seconds += 1;
+                // 备份: on the config's schedule, the first that long after start.
+                let every = u64::from(backups.config.every_hours) * 3600;
+                if every > 0 && seconds.is_multiple_of(every) {
+                    let (backups, now) = (backups.clone(), ingest::system_now_ms());
+                    tokio::task::spawn_blocking(move || match backups.take_now(now) {
+                        Ok(taken) => {
+                            tracing::info!(file = %taken.file.display(), "scheduled backup taken")
+                        }
+                        Err(e) => tracing::error!(error = %format!("{e:#}"), "backup failed"),
+                    });
+                }
+                // 营销: daily campaigns (the birthday run) once a day, after quiet hours.
                 if seconds % 60 == 1 {
                     let now = ingest::system_now_ms();
                     match segments::run_daily(&ingest, storage.clone(), now, daily_from).await {
@@ -155,6 +173,7 @@ pub async fn run(
             config.http_names.clone(),
             config.open_before_logins,
             config.notify.clone(),
+            backups,
         ),
         config.http,
         shutdown,

@@ -160,6 +160,16 @@ enum BenchCmd {
         #[arg(long, default_value_t = 150_000)]
         sales: usize,
     },
+    /// Headquarters' backup and restore with a large member directory, next to a copy of its
+    /// files.
+    HubBackup {
+        /// Members registered (through 20 stores' logs).
+        #[arg(long, default_value_t = 1_000_000)]
+        members: usize,
+        /// Cash sales in those logs.
+        #[arg(long, default_value_t = 200_000)]
+        sales: usize,
+    },
     /// A store with a large member directory: lookup by phone over HTTP, and the node's memory.
     Members {
         /// Members for the memory figure.
@@ -382,6 +392,9 @@ fn main() -> anyhow::Result<()> {
         Cmd::Bench {
             command: BenchCmd::Backup { members, sales },
         } => bench::backup::run(members, sales),
+        Cmd::Bench {
+            command: BenchCmd::HubBackup { members, sales },
+        } => bench::backup::run_hub(members, sales),
         Cmd::Bench {
             command:
                 BenchCmd::Members {

@@ -72,6 +72,11 @@ impl Chain {
         self.hub(sync)
     }
 
+    /// The hub's configuration file.
+    pub fn hub_config(&self) -> &std::path::Path {
+        &self.hub_config
+    }
+
     /// Where the hub keeps its data.
     pub fn hub_data(&self) -> &std::path::Path {
         &self.hub_data

@@ -1,7 +1,9 @@
 //! Backups of a store's data, with real processes: one taken while the store sells, restored
 //! on another path after the store sold on, takes back from headquarters what headquarters
 //! acknowledged after it (never selling under a number twice); a backup cut by a kill -9 leaves
-//! no file under a backup's name that does not check out.
+//! no file under a backup's name that does not check out. Headquarters' backup, taken while a
+//! store sells, restored after its disk is lost: the store carries on and headquarters holds its
+//! whole log again.
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
 use serde_json::{Value, json};
@@ -147,4 +149,78 @@ fn a_backup_cut_by_a_kill_leaves_no_backup_that_does_not_check_out() {
     a.kill();
     hub.kill();
     chain.verify("S001");
+}
+
+#[test]
+fn headquarters_backed_up_while_a_store_sells_is_restored_and_the_store_carries_on() {
+    let chain = Chain::new(bins!());
+    let hub = chain.hub("127.0.0.1:0".parse().unwrap());
+    chain.enrol("S001", hub.sync);
+    let a = chain.node("S001");
+    wait_online(&[&a.client]);
+    let member = register(&a.client, "register-1", "王芳", "13800000001");
+    top_up(&a.client, "top-up-0001", &member, "100.00");
+    assert_eq!(
+        quick_sale(&a.client, "before-0001", "10.00", Some(&member)).status,
+        201
+    );
+    settled(&hub.client, &a.client, "S001");
+
+    // Cash sales go on while headquarters takes its backup (its writes wait for the walk).
+    let client = a.client.clone();
+    let selling = std::thread::spawn(move || {
+        for n in 0..200 {
+            let key = format!("during-{n:04}");
+            assert_eq!(quick_sale(&client, &key, "1.00", None).status, 201);
+        }
+    });
+    let taken = hub.client.post("/api/v1/backups", None, "{}");
+    assert_eq!(taken.status, 201, "{:?}", taken.body);
+    assert_eq!(taken.body["stores"], json!(1), "{:?}", taken.body);
+    assert_eq!(taken.body["members"], json!(1), "{:?}", taken.body);
+    let file = taken.body["file"].as_str().unwrap().to_owned();
+    selling.join().unwrap();
+    let listed = hub.client.get("/api/v1/backups").body;
+    assert_eq!(listed["backups"][0]["file"], json!(file), "{listed}");
+    let written = settled(&hub.client, &a.client, "S001");
+
+    // Headquarters' disk is lost; a new one is restored from the backup.
+    let sync = hub.sync;
+    hub.kill();
+    let lost = chain.dir.path().join("hub-data.lost");
+    std::fs::rename(chain.hub_data(), &lost).unwrap();
+    let restore = || {
+        tests::run_to_end(
+            &bins!().hub,
+            &[
+                "restore".as_ref(),
+                "--config".as_ref(),
+                chain.hub_config().as_os_str(),
+                "--from".as_ref(),
+                file.as_ref(),
+            ],
+        )
+    };
+    let (code, out) = restore();
+    assert_eq!(code, Some(0), "{out}");
+    let (code, out) = restore();
+    assert_ne!(code, Some(0), "a restore over data is refused");
+    assert!(out.contains("holds data"), "{out}");
+
+    // The store sends again what the backup lacks, and sells on, by stored value too.
+    let hub = chain.hub(sync);
+    assert_eq!(
+        tests::chain::hub_caught_up(&hub.client, &a.client, "S001", 30),
+        written
+    );
+    let after = quick_sale(&a.client, "after-0001", "5.00", Some(&member));
+    assert_eq!(after.status, 201, "{:?}", after.body);
+    settled(&hub.client, &a.client, "S001");
+    let total = |c: &tests::Client| wallet(c, &member)["stored_value"]["total"]["amount"].clone();
+    assert_eq!(total(&hub.client), json!("85.00"));
+    assert_eq!(total(&a.client), json!("85.00"));
+    a.kill();
+    hub.kill();
+    chain.verify_hub();
+    chain.assert_hub_holds_store_log("S001");
 }

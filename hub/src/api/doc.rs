@@ -27,6 +27,8 @@ pub(super) struct ErrorBody {
     paths(
         super::health,
         super::stores::stores,
+        super::backups::take,
+        super::backups::list,
         super::stores::hold_store,
         super::stores::revoke_store,
         super::stores::void_hold,

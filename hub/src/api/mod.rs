@@ -25,6 +25,7 @@ use serde_json::json;
 
 use crate::ingest::{HoldError, IngestHandle, TransferRefused};
 
+mod backups;
 mod catalogue;
 mod doc;
 mod error;
@@ -55,6 +56,8 @@ struct Hq {
     notify: Option<Arc<crate::config::NotifyConfig>>,
     /// `GET /metrics`.
     metrics: metrics::HubMetrics,
+    /// 备份.
+    backups: Arc<crate::backup::Backups>,
 }
 
 pub fn router(
@@ -63,6 +66,7 @@ pub fn router(
     http_names: Vec<String>,
     open_before_logins: bool,
     notify: Option<crate::config::NotifyConfig>,
+    backups: Arc<crate::backup::Backups>,
 ) -> Router {
     let hq = Hq {
         metrics: metrics::HubMetrics::new(&ingest.metrics),
@@ -71,6 +75,7 @@ pub fn router(
         sessions: Default::default(),
         open_before_logins,
         notify: notify.map(Arc::new),
+        backups,
     };
     Router::new()
         .route("/", get(ui::index))
@@ -80,6 +85,7 @@ pub fn router(
         .route("/metrics", get(metrics::metrics))
         .route("/api/v1/sessions", post(login::login).delete(login::logout))
         .route("/api/v1/stores", get(stores::stores))
+        .route("/api/v1/backups", get(backups::list).post(backups::take))
         .route(
             "/api/v1/stores/{store_id}/hold",
             post(stores::hold_store).delete(stores::void_hold),

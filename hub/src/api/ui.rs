@@ -9,6 +9,7 @@ use super::*;
 const INDEX: &str = include_str!("../../ui/index.html");
 const SCRIPT: &str = include_str!("../../ui/app.js");
 const MARKETING: &str = include_str!("../../ui/marketing.js");
+const BACKUPS: &str = include_str!("../../ui/backups.js");
 const STYLE: &str = include_str!("../../ui/app.css");
 
 pub(super) async fn index() -> Response {
@@ -19,6 +20,7 @@ pub(super) async fn asset(Path(file): Path<String>) -> Response {
     let (kind, body) = match file.as_str() {
         "app.js" => ("text/javascript; charset=utf-8", SCRIPT),
         "marketing.js" => ("text/javascript; charset=utf-8", MARKETING),
+        "backups.js" => ("text/javascript; charset=utf-8", BACKUPS),
         "app.css" => ("text/css; charset=utf-8", STYLE),
         _ => {
             return Code::NotFound.answer(format!("no file {file}"));

@@ -102,7 +102,7 @@ impl SledHubStore {
         notices: &[Notice],
     ) -> Result<usize> {
         if notices.is_empty() {
-            self.db.apply_batch(batch)?;
+            self.apply(batch)?;
             return Ok(0);
         }
         let mut counts = self.counted.lock();
@@ -118,7 +118,7 @@ impl SledHubStore {
                 batch.insert(notice_key(&notice.id), encode(&(notice, due)));
             }
         }
-        self.db.apply_batch(batch)?;
+        self.apply(batch)?;
         for _ in &new {
             counts.add(&DeliveryState::Pending);
         }
@@ -154,7 +154,7 @@ impl SledHubStore {
             batch.insert(due_key(queue, delivery.next_ms, id), &[][..]);
         }
         batch.insert(notice_key(id), encode(&(notice, delivery)));
-        self.db.apply_batch(batch)?;
+        self.apply(batch)?;
         self.sync()?;
         counts.remove(&before.state);
         counts.add(&delivery.state);
@@ -211,7 +211,7 @@ impl SledHubStore {
         if gone.is_empty() && counts_gone == 0 {
             return Ok(0);
         }
-        self.db.apply_batch(batch)?;
+        self.apply(batch)?;
         self.sync()?;
         for state in &gone {
             counts.remove(state);
@@ -236,7 +236,9 @@ impl SledHubStore {
         day: chrono::NaiveDate,
     ) -> Result<()> {
         let n = self.outbox_sent_on(member, day)?;
-        self.db.insert(sent_key(day, member), encode(&(n + 1)))?;
+        let mut batch = sled::Batch::default();
+        batch.insert(sent_key(day, member), encode(&(n + 1)));
+        self.apply(batch)?;
         self.sync()
     }
 }

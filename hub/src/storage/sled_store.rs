@@ -13,6 +13,8 @@ pub struct SledHubStore {
     appended: std::sync::atomic::AtomicBool,
     index: IndexKey,
     pub(super) counted: super::sled_outbox::Counted,
+    /// Every write holds this shared, `visit_all` alone: a backup reads between whole batches.
+    gate: std::sync::RwLock<()>,
 }
 
 const INDEX_KEY: &str = "meta/index_key";
@@ -43,7 +45,29 @@ impl SledHubStore {
             log,
             appended: std::sync::atomic::AtomicBool::new(false),
             index: IndexKey::from_bytes(index),
+            gate: Default::default(),
         })
+    }
+
+    /// Applies `batch` whole (every write of the hub goes through here).
+    pub(super) fn apply(&self, batch: sled::Batch) -> Result<()> {
+        let _writing = self.gate.read().unwrap_or_else(|p| p.into_inner());
+        self.db.apply_batch(batch)?;
+        Ok(())
+    }
+
+    /// Reads every record once, in key order, handing each to `visit`, with writes waiting
+    /// meanwhile: what it reads is the hub between two batches, as a crash could have left it.
+    pub fn visit_all<E: From<HubStoreError>>(
+        &self,
+        mut visit: impl FnMut(&[u8], &[u8]) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E> {
+        let _alone = self.gate.write().unwrap_or_else(|p| p.into_inner());
+        for kv in self.db.iter() {
+            let (k, v) = kv.map_err(HubStoreError::from)?;
+            visit(&k, &v)?;
+        }
+        Ok(())
     }
 
     pub(super) fn sync(&self) -> Result<()> {
@@ -424,7 +448,7 @@ impl HubStore for SledHubStore {
             batch.insert(view_key(key), value.as_slice());
         }
         batch.insert(&b"meta/derived_version"[..], encode(&version));
-        self.db.apply_batch(batch)?;
+        self.apply(batch)?;
         self.sync()
     }
 
@@ -441,16 +465,19 @@ impl HubStore for SledHubStore {
 
     fn put_fence(&self, store: &StoreId, fence: Option<&Fence>) -> Result<()> {
         let key = format!("fence/{store}");
+        let mut batch = sled::Batch::default();
         match fence {
-            Some(fence) => self.db.insert(key, encode(fence))?,
-            None => self.db.remove(key)?,
+            Some(fence) => batch.insert(key.as_bytes(), encode(fence)),
+            None => batch.remove(key.as_bytes()),
         };
+        self.apply(batch)?;
         self.sync()
     }
 
     fn revoke(&self, store: &StoreId, revocation: &Revocation) -> Result<()> {
-        self.db
-            .insert(format!("revoked/{store}"), encode(revocation))?;
+        let mut batch = sled::Batch::default();
+        batch.insert(format!("revoked/{store}").into_bytes(), encode(revocation));
+        self.apply(batch)?;
         self.sync()
     }
 
@@ -495,7 +522,7 @@ impl HubStore for SledHubStore {
         for member in members {
             batch.insert(format!("follow/{member}/{store}").into_bytes(), &[][..]);
         }
-        self.db.apply_batch(batch)?;
+        self.apply(batch)?;
         self.sync()
     }
 

@@ -93,6 +93,11 @@ fn steps(data: &Path, dir: &Path, quick: bool) -> Vec<Step> {
             "bench backup --members 200 --sales 2000",
         ),
         step(
+            "Headquarters' backup and restore with a million members (issue 27)",
+            "bench hub-backup --members 1000000 --sales 200000",
+            "bench hub-backup --members 2000 --sales 2000",
+        ),
+        step(
             "A real year through a real chain: 20 stores as processes (issue 7)",
             "replay --data DATA --dir YEAR --stores 20 --from 2017-01-01 --to 2017-12-31 \
              --time-reports 500",

@@ -34,7 +34,7 @@ const NOW_MS: u64 = 1_796_436_000_000;
 const STORES: usize = 20;
 const CHUNK: usize = 10_000;
 
-fn store(i: usize) -> StoreId {
+pub(super) fn store(i: usize) -> StoreId {
     StoreId::parse(&format!("S{:03}", i % STORES + 1)).unwrap_or_else(|_| unreachable!())
 }
 
@@ -49,7 +49,7 @@ fn mix(n: u64) -> u64 {
     x.wrapping_mul(0xBF58_476D_1CE4_E5B9) >> 32
 }
 
-fn profile(i: usize, phone: Phone) -> Profile {
+pub(super) fn profile(i: usize, phone: Phone) -> Profile {
     Profile {
         name: format!("会员{i}"),
         phone,

@@ -1,0 +1,49 @@
+//! 备份: headquarters' admin takes a backup of its data now, or lists those kept
+//! (`crate::backup`; the hub also takes one on its schedule).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+use super::{Hq, unavailable};
+
+/// Takes a backup of headquarters' data now, while it serves, and checks it (201); the oldest
+/// beyond the number kept are deleted. Writes wait while the data is read.
+#[utoipa::path(post, path = "/api/v1/backups", responses((status = 201, body = Object, description = "the backup taken"), (status = 503, body = super::doc::ErrorBody)))]
+pub(super) async fn take(State(hq): State<Hq>) -> Response {
+    let backups = hq.backups.clone();
+    let now_ms = crate::ingest::system_now_ms();
+    match tokio::task::spawn_blocking(move || backups.take_now(now_ms)).await {
+        Ok(Ok(taken)) => {
+            tracing::info!(file = %taken.file.display(), records = taken.records, "backup taken");
+            (StatusCode::CREATED, axum::Json(taken)).into_response()
+        }
+        Ok(Err(e)) => unavailable(format!("the backup failed: {e:#}")),
+        Err(e) => unavailable(e.to_string()),
+    }
+}
+
+/// The backups kept, newest first, as each says of itself (one that cannot be read says why).
+#[utoipa::path(get, path = "/api/v1/backups", responses((status = 200, body = Object, description = "where, how often, how many, and the backups kept")))]
+pub(super) async fn list(State(hq): State<Hq>) -> Response {
+    let backups = hq.backups.clone();
+    let kept = match tokio::task::spawn_blocking(move || backups.kept()).await {
+        Ok(Ok(kept)) => kept,
+        Ok(Err(e)) => return unavailable(format!("{e:#}")),
+        Err(e) => return unavailable(e.to_string()),
+    };
+    let kept: Vec<serde_json::Value> = kept
+        .into_iter()
+        .map(|b| match b {
+            Ok(summary) => serde_json::json!(summary),
+            Err(damaged) => serde_json::json!({ "damaged": damaged }),
+        })
+        .collect();
+    axum::Json(serde_json::json!({
+        "dir": hq.backups.config.dir,
+        "every_hours": hq.backups.config.every_hours,
+        "keep": hq.backups.config.keep,
+        "backups": kept,
+    }))
+    .into_response()
+}

@@ -1,0 +1,154 @@
+//! Headquarters' backups (总部备份) and their restore.
+//!
+//! A backup is one file (`crate::backup_file`) holding every record of the hub's storage as
+//! it was between two of its writes, taken while the hub serves: `SledHubStore::visit_all`
+//! reads every record with writes waiting (ingest, the outbox, holds and revocations pause for
+//! the walk; reads go on). What it holds is a state a crash could have left, which the hub
+//! starts from like any other. It holds the members' keys and the index key, as the data
+//! directory does: keep it as carefully as headquarters' disk (PIPL).
+//!
+//! A restore makes a new data directory from a backup, anywhere, and checks it as `hub verify`
+//! does (every store's chain, the feed, the directory against a rebuild) before it answers.
+//! What headquarters wrote after the backup is not in it; ARCHITECTURE.md says what that means
+//! for the stores ("Headquarters' backups").
+
+use std::path::{Path, PathBuf};
+
+pub use crate::backup_file::BackupConfig;
+use crate::backup_file::{self, HUB};
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+
+use crate::ingest::VerifyReport;
+use crate::storage::SledHubStore;
+
+/// Backups are named `hq-<time>.backup`.
+const PREFIX: &str = "hq";
+/// Records written per batch when restoring.
+const RESTORE_BATCH: usize = 4096;
+
+/// What headquarters' backup says of itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Header {
+    /// When it was taken (ms since the epoch).
+    pub taken_ms: u64,
+    /// The feed's length in it.
+    pub feed_len: u64,
+    /// Stores (headquarters' own log aside) and members in it.
+    pub stores: u64,
+    pub members: u64,
+}
+
+pub type Summary = backup_file::Summary<Header>;
+
+/// A running hub's backups: its storage and where they go; one at a time.
+pub struct Backups {
+    pub storage: std::sync::Arc<SledHubStore>,
+    pub config: BackupConfig,
+    running: std::sync::Mutex<()>,
+}
+
+impl Backups {
+    pub fn new(storage: std::sync::Arc<SledHubStore>, config: BackupConfig) -> Self {
+        Self {
+            storage,
+            config,
+            running: Default::default(),
+        }
+    }
+
+    /// Takes a backup now, checks it, and deletes the oldest beyond the number kept.
+    pub fn take_now(&self, now_ms: u64) -> anyhow::Result<Summary> {
+        let _one = self
+            .running
+            .lock()
+            .map_err(|_| anyhow::anyhow!("an earlier backup panicked"))?;
+        let summary = take(&self.storage, &self.config.dir, now_ms)?;
+        let pruned = backup_file::prune(&self.config.dir, PREFIX, self.config.keep as usize)?;
+        for gone in pruned {
+            tracing::info!(file = %gone.display(), "an old backup deleted");
+        }
+        Ok(summary)
+    }
+
+    /// The backups kept, newest first, as each says of itself.
+    pub fn kept(&self) -> anyhow::Result<Vec<Result<Summary, String>>> {
+        let mut files = backup_file::list(&self.config.dir, PREFIX)?;
+        files.reverse();
+        Ok(files
+            .iter()
+            .map(|f| backup_file::peek(HUB, f).map_err(|e| e.to_string()))
+            .collect())
+    }
+}
+
+/// Takes a backup of `storage` into `dir` and checks it.
+pub fn take(storage: &SledHubStore, dir: &Path, now_ms: u64) -> anyhow::Result<Summary> {
+    let name = backup_file::file_name(PREFIX, now_ms);
+    let mut out = backup_file::Writer::create(HUB, dir, &name)?;
+    let mut header = Header {
+        taken_ms: now_ms,
+        feed_len: 0,
+        stores: 0,
+        members: 0,
+    };
+    let hq_tip = format!("tip/{}", protocol::StoreId::hq()).into_bytes();
+    storage.visit_all(|key, value| -> anyhow::Result<()> {
+        out.record(key, value)?;
+        if key == b"meta/feed_len" {
+            header.feed_len = postcard::from_bytes(value).context("meta/feed_len")?;
+        }
+        header.stores += u64::from(key.starts_with(b"tip/") && key != hq_tip.as_slice());
+        header.members += u64::from(key.starts_with(b"m/"));
+        Ok(())
+    })?;
+    Ok(out.finish(&header)?)
+}
+
+/// Reads a backup through and checks its hash; what it holds.
+pub fn check(file: &Path) -> anyhow::Result<Summary> {
+    Ok(backup_file::check(HUB, file)?)
+}
+
+/// Makes `data_dir` (absent or empty) headquarters' data as the backup `file` holds it, then
+/// checks it as `hub verify` does.
+pub fn restore(file: &Path, data_dir: &Path) -> anyhow::Result<(Summary, VerifyReport)> {
+    let summary = check(file)?;
+    anyhow::ensure!(
+        backup_file::is_empty(data_dir).with_context(|| data_dir.display().to_string())?,
+        "{} holds data: move it aside first",
+        data_dir.display()
+    );
+    // Written as they were, beneath the hub's own opening (which would draw a new index key).
+    let db = sled::Config::new().path(data_dir).open()?;
+    let mut batch = sled::Batch::default();
+    let mut pending = 0;
+    backup_file::read::<Header, anyhow::Error>(HUB, file, |key, value| {
+        batch.insert(key, value);
+        pending += 1;
+        if pending >= RESTORE_BATCH {
+            db.apply_batch(std::mem::take(&mut batch))?;
+            pending = 0;
+        }
+        Ok(())
+    })?;
+    db.apply_batch(batch)?;
+    db.flush()?;
+    std::fs::File::open(data_dir.join("db"))
+        .and_then(|f| f.sync_data())
+        .context("making the restored data durable")?;
+    drop(db);
+    let storage = SledHubStore::open(data_dir)?;
+    let report = crate::ingest::verify(&storage)?;
+    anyhow::ensure!(
+        report.is_clean(),
+        "the restored data does not check out: {:?}",
+        report.differences
+    );
+    Ok((summary, report))
+}
+
+/// The backups in `dir`, oldest first.
+pub fn list(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    Ok(backup_file::list(dir, PREFIX)?)
+}
