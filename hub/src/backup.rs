@@ -64,7 +64,12 @@ impl Backups {
             .lock()
             .map_err(|_| anyhow::anyhow!("an earlier backup panicked"))?;
         let summary = take(&self.storage, &self.config.dir, now_ms)?;
-        let pruned = backup_file::prune(&self.config.dir, PREFIX, self.config.keep as usize)?;
+        let pruned = backup_file::prune(
+            &self.config.dir,
+            PREFIX,
+            self.config.keep as usize,
+            &summary.file,
+        )?;
         for gone in pruned {
             tracing::info!(file = %gone.display(), "an old backup deleted");
         }
@@ -114,37 +119,38 @@ pub fn check(file: &Path) -> anyhow::Result<Summary> {
 /// checks it as `hub verify` does.
 pub fn restore(file: &Path, data_dir: &Path) -> anyhow::Result<(Summary, VerifyReport)> {
     let summary = check(file)?;
-    anyhow::ensure!(
-        backup_file::is_empty(data_dir).with_context(|| data_dir.display().to_string())?,
-        "{} holds data: move it aside first",
-        data_dir.display()
-    );
-    // Written as they were, beneath the hub's own opening (which would draw a new index key).
-    let db = sled::Config::new().path(data_dir).open()?;
-    let mut batch = sled::Batch::default();
-    let mut pending = 0;
-    backup_file::read::<Header, anyhow::Error>(HUB, file, |key, value| {
-        batch.insert(key, value);
-        pending += 1;
-        if pending >= RESTORE_BATCH {
-            db.apply_batch(std::mem::take(&mut batch))?;
-            pending = 0;
-        }
-        Ok(())
+    let report = backup_file::restore_into(data_dir, |staging| {
+        // Written as they were, beneath the hub's own opening (which would draw a new index key).
+        let db = sled::Config::new().path(staging).open()?;
+        let mut batch = sled::Batch::default();
+        let mut pending = 0;
+        backup_file::read::<Header, anyhow::Error>(HUB, file, |key, value| {
+            batch.insert(key, value);
+            pending += 1;
+            if pending >= RESTORE_BATCH {
+                db.apply_batch(std::mem::take(&mut batch))?;
+                pending = 0;
+            }
+            Ok(())
+        })?;
+        db.apply_batch(batch)?;
+        db.flush()?;
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(staging.join("db"))
+            .and_then(|f| f.sync_data())
+            .context("making the restored data durable")?;
+        drop(db);
+        let storage = SledHubStore::open(staging)?;
+        let report = crate::ingest::verify(&storage)?;
+        anyhow::ensure!(
+            report.is_clean(),
+            "the restored data does not check out: {:?}",
+            report.differences
+        );
+        Ok(report)
     })?;
-    db.apply_batch(batch)?;
-    db.flush()?;
-    std::fs::File::open(data_dir.join("db"))
-        .and_then(|f| f.sync_data())
-        .context("making the restored data durable")?;
-    drop(db);
-    let storage = SledHubStore::open(data_dir)?;
-    let report = crate::ingest::verify(&storage)?;
-    anyhow::ensure!(
-        report.is_clean(),
-        "the restored data does not check out: {:?}",
-        report.differences
-    );
     Ok((summary, report))
 }
 

@@ -44,6 +44,9 @@ pub struct Config {
     /// Backups of headquarters' data (备份, `[backup]`): where, how often, how many
     /// (`crate::backup`). Without it: `backups/` beside the data directory, daily, 7 kept.
     pub backup: Option<crate::backup::BackupConfig>,
+    /// 证书续期 (`[renewal]`): the store-issuing CA with which headquarters signs the new
+    /// certificates stores ask for over sync. Without it, a renewal is refused with the reason.
+    pub renewal: Option<crate::renew::RenewalConfig>,
 }
 
 /// The message gateway and the sending rules.
@@ -166,6 +169,7 @@ impl Default for Config {
             rights: protocol::bank::Policy::default(),
             notify: None,
             backup: None,
+            renewal: None,
         }
     }
 }

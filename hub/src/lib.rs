@@ -27,6 +27,7 @@ pub mod logging;
 pub mod metrics;
 pub mod notify;
 pub mod reminders;
+pub mod renew;
 pub mod restore;
 pub mod routes;
 pub mod segments;
@@ -98,6 +99,12 @@ pub async fn run(
              then set your own and delete the file"
         );
     }
+    let renewer = match &config.renewal {
+        Some(renewal) => Some(Arc::new(
+            renew::Renewer::load(renewal).context("the store-issuing CA ([renewal])")?,
+        )),
+        None => None,
+    };
     let server_config = tls::server_config(&config.ca_cert, &config.cert, &config.key)?;
     let socket = tls::udp_socket(config.sync_listen)?;
     let endpoint = quinn::Endpoint::new(
@@ -119,6 +126,7 @@ pub async fn run(
         endpoint.clone(),
         ingest.clone(),
         storage.clone(),
+        renewer,
     ));
     // Waiting asks lapse and withdrawn ones are dropped even when no store is writing.
     let daily_from = config.notify.as_ref().map_or(9, |n| n.quiet_to);

@@ -7,6 +7,7 @@
 //! the feed before the store wrote it, so before the position headquarters gave it; and no other
 //! store's entry follows one that never went into the feed. The rest go after the whole feed.
 
+use anyhow::Context;
 use protocol::StoreId;
 use protocol::entry::Entry;
 use protocol::sync::{self, FeedItem};
@@ -54,16 +55,20 @@ impl Restoring {
     ) -> anyhow::Result<Step> {
         if sent < durable {
             let window = crate::server::FEED_BATCH_MAX.min((durable - sent) as usize);
-            let own = storage
-                .feed(sent + 1, window)?
-                .into_iter()
-                .find_map(|(p, r)| {
-                    let seq = (&r.origin == store)
-                        .then(|| Entry::decode(&r.entry).ok())
-                        .flatten()
-                        .map(|e| e.seq)?;
-                    (seq >= self.next).then_some((p, seq))
-                });
+            let mut own = None;
+            for (p, r) in storage.feed(sent + 1, window)? {
+                if &r.origin != store {
+                    continue;
+                }
+                // An entry of the store's that cannot be read would be put out of its place.
+                let seq = Entry::decode(&r.entry)
+                    .with_context(|| format!("{store}'s feed record at position {p}"))?
+                    .seq;
+                if seq >= self.next {
+                    own = Some((p, seq));
+                    break;
+                }
+            }
             match own {
                 Some((position, seq)) if position == sent + 1 => {
                     return self.own(storage, store, seq, (position, sent));
@@ -107,6 +112,18 @@ impl Restoring {
             "headquarters' copy of {store}'s log has no entry {}",
             self.next
         );
+        // Consecutive from `next` and no further than `last`: a gap in headquarters' copy is
+        // said here, not sent out of place for the store to refuse.
+        for (i, bytes) in entries.iter().enumerate() {
+            let seq = Entry::decode(bytes)
+                .with_context(|| format!("{store}'s entry {} at headquarters", self.next))?
+                .seq;
+            anyhow::ensure!(
+                seq == self.next + i as u64 && seq <= last,
+                "headquarters' copy of {store}'s log has entry {seq} where {} belongs",
+                self.next + i as u64
+            );
+        }
         self.next += entries.len() as u64;
         let upto = if self.next > last { at.0 } else { at.1 };
         let items: Vec<FeedItem> = entries

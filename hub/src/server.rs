@@ -53,9 +53,14 @@ pub async fn next_store_msg(
 /// The most one read takes off the stream.
 const READ_CHUNK_MAX: usize = 256 * 1024;
 
-pub async fn serve(endpoint: quinn::Endpoint, ingest: IngestHandle, storage: Arc<dyn HubStore>) {
+pub async fn serve(
+    endpoint: quinn::Endpoint,
+    ingest: IngestHandle,
+    storage: Arc<dyn HubStore>,
+    renewer: Option<Arc<crate::renew::Renewer>>,
+) {
     while let Some(incoming) = endpoint.accept().await {
-        let (ingest, storage) = (ingest.clone(), storage.clone());
+        let (ingest, storage, renewer) = (ingest.clone(), storage.clone(), renewer.clone());
         tokio::spawn(async move {
             let remote = incoming.remote_address();
             let connection = match incoming.await {
@@ -75,7 +80,8 @@ pub async fn serve(endpoint: quinn::Endpoint, ingest: IngestHandle, storage: Arc
             };
             let store = peer.store.clone();
             tracing::info!(%remote, %store, "store connected");
-            let outcome = run_session(&connection, &peer, &ingest, &storage).await;
+            let outcome =
+                run_session(&connection, &peer, &ingest, &storage, renewer.as_deref()).await;
             match &outcome {
                 Ok(()) => tracing::info!(%store, "store disconnected"),
                 Err(SessionEnd::Protocol(e)) => {
@@ -153,6 +159,7 @@ async fn run_session(
     peer: &crate::tls::Peer,
     ingest: &IngestHandle,
     storage: &Arc<dyn HubStore>,
+    renewer: Option<&crate::renew::Renewer>,
 ) -> Result<(), SessionEnd> {
     let store = peer.store.clone();
     let mut certificate_check = tokio::time::interval(CERTIFICATE_CHECK);
@@ -230,6 +237,26 @@ async fn run_session(
                         ingest
                             .ask_rights(store.clone(), ask, answers_tx.clone())
                             .await?;
+                    }
+                    HubEvent::Renew { csr } => {
+                        let signed = match renewer {
+                            Some(renewer) => {
+                                renewer.sign(&store, &csr, time::OffsetDateTime::now_utc())
+                            }
+                            None => Err("headquarters has no store-issuing CA ([renewal] in \
+                                 hub.toml): enrol the store again with ops pki enrol"
+                                .to_owned()),
+                        };
+                        match signed {
+                            Ok(chain) => {
+                                tracing::info!(%store, "store certificate renewed");
+                                session.renewed(chain);
+                            }
+                            Err(reason) => {
+                                tracing::warn!(%store, %reason, "store certificate not renewed");
+                                session.renew_refused(reason);
+                            }
+                        }
                     }
                     HubEvent::Follow(members) => {
                         // Answered in turn: the feed batches queued after the backfill

@@ -21,7 +21,6 @@ use std::path::{Path, PathBuf};
 
 pub use crate::backup_file::BackupConfig;
 use crate::backup_file::{self, STORE};
-use anyhow::Context;
 use protocol::StoreId;
 use serde::{Deserialize, Serialize};
 
@@ -72,6 +71,7 @@ impl Backups {
             &self.config.dir,
             self.store_id.as_str(),
             self.config.keep as usize,
+            &summary.file,
         )?;
         for gone in pruned {
             tracing::info!(file = %gone.display(), "an old backup deleted");
@@ -148,38 +148,29 @@ pub fn restore(
         file.display(),
         summary.header.store_id
     );
-    ensure_empty(data_dir)?;
-    let store = SledStore::open(data_dir)?;
-    let mut batch = Batch::default();
-    backup_file::read::<Header, anyhow::Error>(STORE, file, |key, value| {
-        batch.put(key.to_vec(), value.to_vec());
-        if batch.len() >= RESTORE_BATCH {
-            store.apply(std::mem::take(&mut batch))?;
+    backup_file::restore_into(data_dir, |staging| {
+        let store = SledStore::open(staging)?;
+        let mut batch = Batch::default();
+        backup_file::read::<Header, anyhow::Error>(STORE, file, |key, value| {
+            batch.put(key.to_vec(), value.to_vec());
+            if batch.len() >= RESTORE_BATCH {
+                store.apply(std::mem::take(&mut batch))?;
+            }
+            Ok(())
+        })?;
+        store.apply(batch)?;
+        if from_hub {
+            crate::journal::restore::mark_unknown(&store)?;
         }
+        store.flush()?;
+        let report = crate::views::rebuild(&store, calendar)?;
+        anyhow::ensure!(
+            report.is_clean(),
+            "the restored views differ from a rebuild of the log: {report:?}"
+        );
         Ok(())
     })?;
-    store.apply(batch)?;
-    if from_hub {
-        crate::journal::restore::mark_unknown(&store)?;
-    }
-    store.flush()?;
-    let report = crate::views::rebuild(&store, calendar)?;
-    anyhow::ensure!(
-        report.is_clean(),
-        "the restored views differ from a rebuild of the log: {report:?}"
-    );
     Ok(summary)
-}
-
-/// A restore goes only into an absent or empty directory.
-pub fn ensure_empty(data_dir: &Path) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        backup_file::is_empty(data_dir).with_context(|| data_dir.display().to_string())?,
-        "{} holds data: move it aside first (never delete it: it may hold sales headquarters \
-         has not received)",
-        data_dir.display()
-    );
-    Ok(())
 }
 
 /// The backups of `store_id` in `dir`, oldest first.

@@ -147,16 +147,18 @@ impl Writer {
             file.sync_all()
         };
         durable().map_err(io(&self.partial))?;
-        std::fs::rename(&self.partial, &self.file).map_err(io(&self.file))?;
-        sync_dir(&self.dir).map_err(io(&self.dir))?;
-        let summary: Summary<H> = check(self.kind, &self.file)?;
+        // Read back under its temporary name: only a backup that checks out gets a backup's.
+        let mut summary: Summary<H> = check(self.kind, &self.partial)?;
         if summary.records != self.records || summary.header != *header {
             return Err(BackupError::Bad {
-                path: self.file,
+                path: self.partial,
                 what: self.kind.what,
                 why: "it reads back other than it was written",
             });
         }
+        std::fs::rename(&self.partial, &self.file).map_err(io(&self.file))?;
+        sync_dir(&self.dir).map_err(io(&self.dir))?;
+        summary.file = self.file;
         Ok(summary)
     }
 }
@@ -288,35 +290,88 @@ pub fn file_name(prefix: &str, now_ms: u64) -> String {
     format!("{prefix}-{}", at.format("%Y%m%d-%H%M%S-%3f"))
 }
 
-/// The backups named `<prefix>-…` in `dir`, oldest first.
+/// The backups named `<prefix>-<time>.backup` in `dir`, oldest first by the time in their
+/// names (a file named otherwise is not one of them, whatever its extension).
 pub fn list(dir: &Path, prefix: &str) -> Result<Vec<PathBuf>, BackupError> {
-    let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
+    let mut files: Vec<(chrono::NaiveDateTime, PathBuf)> = match std::fs::read_dir(dir) {
         Ok(entries) => entries
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| named(p, prefix, EXTENSION))
+            .filter(|p| p.is_file())
+            .filter_map(|p| Some((taken_at(&p, prefix, EXTENSION)?, p)))
             .collect(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
         Err(e) => return Err(io(dir)(e)),
     };
     files.sort();
-    Ok(files)
+    Ok(files.into_iter().map(|(_, p)| p).collect())
 }
 
-/// Deletes all but the newest `keep` (at least one) backups named `<prefix>-…` in `dir`, and
-/// any of them left unfinished by a kill; what it deleted.
-pub fn prune(dir: &Path, prefix: &str, keep: usize) -> Result<Vec<PathBuf>, BackupError> {
-    let backups = list(dir, prefix)?;
-    let mut gone: Vec<PathBuf> = backups[..backups.len().saturating_sub(keep.max(1))].to_vec();
+/// Deletes all but the newest `keep` (at least one) backups named `<prefix>-<time>` in `dir`
+/// — never `taken`, the one just made, whatever the time in its name (a PC clock that was
+/// ahead) — and any left unfinished by a kill; what it deleted.
+pub fn prune(
+    dir: &Path,
+    prefix: &str,
+    keep: usize,
+    taken: &Path,
+) -> Result<Vec<PathBuf>, BackupError> {
+    let others: Vec<PathBuf> = list(dir, prefix)?
+        .into_iter()
+        .filter(|p| p != taken)
+        .collect();
+    let keep_others = keep.max(1) - 1;
+    let mut gone: Vec<PathBuf> = others[..others.len().saturating_sub(keep_others)].to_vec();
     let entries = std::fs::read_dir(dir).map_err(io(dir))?;
     gone.extend(
         entries
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| named(p, prefix, PARTIAL)),
+            .filter(|p| p.is_file() && taken_at(p, prefix, PARTIAL).is_some()),
     );
     for file in &gone {
         std::fs::remove_file(file).map_err(io(file))?;
     }
     Ok(gone)
+}
+
+/// Makes `data_dir` (absent or empty) by `fill`ing a directory beside it and renaming that
+/// into place only once `fill` succeeded: a restore that fails or is killed halfway leaves no
+/// data directory that looks whole (a leftover `.restoring` one is cleared by the next try).
+pub fn restore_into<T>(
+    data_dir: &Path,
+    fill: impl FnOnce(&Path) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    use anyhow::Context;
+    anyhow::ensure!(
+        is_empty(data_dir).with_context(|| data_dir.display().to_string())?,
+        "{} holds data: move it aside first (never delete it: it may hold what no other copy \
+         has)",
+        data_dir.display()
+    );
+    let mut name = data_dir.file_name().unwrap_or_default().to_os_string();
+    name.push(".restoring");
+    let staging = data_dir.with_file_name(name);
+    if staging.exists() {
+        std::fs::remove_dir_all(&staging)
+            .with_context(|| format!("clearing {}", staging.display()))?;
+    }
+    std::fs::create_dir_all(&staging).with_context(|| format!("creating {}", staging.display()))?;
+    let filled = match fill(&staging) {
+        Ok(filled) => filled,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&staging);
+            return Err(e);
+        }
+    };
+    if data_dir.exists() {
+        std::fs::remove_dir(data_dir)
+            .with_context(|| format!("replacing {}", data_dir.display()))?;
+    }
+    std::fs::rename(&staging, data_dir)
+        .with_context(|| format!("moving the restored data to {}", data_dir.display()))?;
+    if let Some(parent) = data_dir.parent() {
+        sync_dir(parent).with_context(|| parent.display().to_string())?;
+    }
+    Ok(filled)
 }
 
 /// Whether `dir` is absent or empty (a restore goes only there).
@@ -328,12 +383,14 @@ pub fn is_empty(dir: &Path) -> std::io::Result<bool> {
     }
 }
 
-fn named(path: &Path, prefix: &str, extension: &str) -> bool {
-    path.extension().is_some_and(|x| x == extension)
-        && path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .is_some_and(|n| n.starts_with(&format!("{prefix}-")))
+/// When the backup `path` was taken, if it is named `<prefix>-YYYYMMDD-HHMMSS-mmm.<extension>`.
+fn taken_at(path: &Path, prefix: &str, extension: &str) -> Option<chrono::NaiveDateTime> {
+    if path.extension()? != extension {
+        return None;
+    }
+    let stem = path.file_stem()?.to_str()?;
+    let time = stem.strip_prefix(prefix)?.strip_prefix('-')?;
+    chrono::NaiveDateTime::parse_from_str(time, "%Y%m%d-%H%M%S-%3f").ok()
 }
 
 fn read_u32(input: &mut impl Read) -> std::io::Result<u32> {
@@ -475,6 +532,27 @@ mod tests {
     }
 
     #[test]
+    fn a_restore_that_fails_leaves_no_data_directory() {
+        let root = dir("restore");
+        let data = root.join("data");
+        let failed = restore_into(&data, |staging| -> anyhow::Result<()> {
+            std::fs::write(staging.join("half"), b"half")?;
+            anyhow::bail!("cut")
+        });
+        assert!(failed.is_err());
+        assert!(!data.exists() && !root.join("data.restoring").exists());
+        let restored = restore_into(&data, |staging| {
+            std::fs::write(staging.join("whole"), b"whole")?;
+            Ok(7)
+        });
+        assert_eq!(restored.unwrap(), 7);
+        assert!(data.join("whole").exists());
+        let refused = restore_into(&data, |_| Ok(())).unwrap_err().to_string();
+        assert!(refused.contains("holds data"), "{refused}");
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[test]
     fn a_record_length_past_the_files_end_is_refused_without_reading_it() {
         let root = dir("huge");
         let taken = write(&root, "S001-1", &[("a", "1")]);
@@ -502,19 +580,23 @@ mod tests {
         }
         std::fs::write(root.join("S001-20261205-000000-000.partial"), b"cut").unwrap();
         std::fs::write(root.join("S002-20261205-000000-000.backup"), b"other").unwrap();
-        std::fs::write(root.join("S001-notes.txt"), b"mine").unwrap();
-        let gone = prune(&root, "S001", 2).unwrap();
+        std::fs::write(root.join("S001-before-upgrade.backup"), b"mine").unwrap();
+        let newest = root.join("S001-20261205-125845-825.backup");
+        let gone = prune(&root, "S001", 2, &newest).unwrap();
         assert_eq!(gone.len(), 3, "{gone:?}");
         let kept = list(&root, "S001").unwrap();
         assert_eq!(kept.len(), 2);
-        assert!(kept[1].ends_with("S001-20261205-125845-825.backup"));
+        assert_eq!(kept[1], newest);
         assert!(root.join("S002-20261205-000000-000.backup").exists());
-        assert!(root.join("S001-notes.txt").exists());
-        assert_eq!(
-            prune(&root, "S001", 0).unwrap().len(),
-            1,
-            "one is always kept"
+        assert!(
+            root.join("S001-before-upgrade.backup").exists(),
+            "not named by time"
         );
+        // The one just taken stays even when a clock that was ahead named the others later.
+        let taken = write(&root, &file_name("S001", 1_700_000_000_000), &[]).file;
+        let gone = prune(&root, "S001", 1, &taken).unwrap();
+        assert_eq!(gone.len(), 2, "{gone:?}");
+        assert_eq!(list(&root, "S001").unwrap(), vec![taken]);
         let _ = std::fs::remove_dir_all(&root);
     }
 }

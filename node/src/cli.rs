@@ -75,6 +75,60 @@ enum Cmd {
         #[arg(long, default_value = "node.toml")]
         config: PathBuf,
     },
+    /// The node as a Windows service that starts with the PC (install, start, stop,
+    /// uninstall; as an administrator). On Linux, use systemd.
+    Service {
+        #[command(subcommand)]
+        action: ServiceCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum ServiceCmd {
+    /// Register the node for this configuration as a service that starts with Windows.
+    Install {
+        #[arg(long, default_value = "node.toml")]
+        config: PathBuf,
+    },
+    /// Stop and remove this store's service.
+    Uninstall {
+        #[arg(long, default_value = "node.toml")]
+        config: PathBuf,
+    },
+    Start {
+        #[arg(long, default_value = "node.toml")]
+        config: PathBuf,
+    },
+    Stop {
+        #[arg(long, default_value = "node.toml")]
+        config: PathBuf,
+    },
+    /// What the service manager runs (not for people).
+    #[command(hide = true)]
+    Run {
+        #[arg(long)]
+        config: PathBuf,
+    },
+}
+
+impl ServiceCmd {
+    fn action(self) -> anyhow::Result<crate::platform::ServiceAction> {
+        use crate::platform::ServiceAction;
+        let store_id = |config: &PathBuf| Config::load(config).map(|c| c.store_id);
+        Ok(match self {
+            ServiceCmd::Install { config } => ServiceAction::Install { config },
+            ServiceCmd::Uninstall { config } => ServiceAction::Uninstall {
+                store_id: store_id(&config)?,
+            },
+            ServiceCmd::Start { config } => ServiceAction::Start {
+                store_id: store_id(&config)?,
+            },
+            ServiceCmd::Stop { config } => ServiceAction::Stop {
+                store_id: store_id(&config)?,
+            },
+            ServiceCmd::Run { config } => ServiceAction::Run { config },
+        })
+    }
 }
 
 /// The exit code of a node whose store is damaged (`StoreError::DamagedStore`): restarting will
@@ -98,12 +152,17 @@ pub fn main_exit() -> std::process::ExitCode {
 
 /// The process's exit code for `error`: `EXIT_DAMAGED_STORE`, or 1 for anything else.
 pub fn exit_code(error: &anyhow::Error) -> std::process::ExitCode {
+    std::process::ExitCode::from(exit_code_number(error))
+}
+
+/// `exit_code` as a number (a Windows service reports it to the service manager).
+pub fn exit_code_number(error: &anyhow::Error) -> u8 {
     let damaged = error.chain().any(|cause| {
         cause
             .downcast_ref::<crate::store::StoreError>()
             .is_some_and(crate::store::StoreError::is_damaged_store)
     });
-    std::process::ExitCode::from(if damaged { EXIT_DAMAGED_STORE } else { 1 })
+    if damaged { EXIT_DAMAGED_STORE } else { 1 }
 }
 
 pub fn main() -> anyhow::Result<()> {
@@ -115,8 +174,20 @@ pub fn main() -> anyhow::Result<()> {
 pub fn main_from(
     args: impl IntoIterator<Item = impl Into<std::ffi::OsString> + Clone>,
 ) -> anyhow::Result<()> {
-    crate::logging::init(&crate::logging::LogSettings::from_env("node.log")?)?;
-    match Cli::parse_from(args).command {
+    let cli = Cli::parse_from(args);
+    let mut log = crate::logging::LogSettings::from_env("node.log")?;
+    // A service has no console: its log goes to files beside its configuration.
+    if let Cmd::Service {
+        action: ServiceCmd::Run { config },
+    } = &cli.command
+        && log.dir.is_none()
+    {
+        let config = std::path::absolute(config)?;
+        log.dir = Some(config.parent().unwrap_or(&config).join("logs"));
+    }
+    crate::logging::init(&log)?;
+    match cli.command {
+        Cmd::Service { action } => crate::platform::service(action.action()?),
         Cmd::Init {
             config,
             store_id,

@@ -185,6 +185,14 @@ pub struct SyncConfig {
     /// `offline_rights_secs` must not be shorter (it may fence a store only after it).
     #[serde(default = "default_offline_rights_secs")]
     pub offline_rights_secs: u64,
+    /// 证书续期: ask headquarters for a new certificate over sync once this one has fewer days
+    /// left than this (0: never; the operator enrols the store again by hand).
+    #[serde(default = "default_renew_days")]
+    pub renew_days: u32,
+}
+
+fn default_renew_days() -> u32 {
+    crate::renew::RENEW_DAYS
 }
 
 fn default_offline_rights_secs() -> u64 {

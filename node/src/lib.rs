@@ -17,7 +17,9 @@ pub mod logging;
 pub mod metrics;
 pub mod openapi;
 pub mod password;
+pub mod platform;
 pub mod receipt;
+pub mod renew;
 pub mod sealed;
 pub mod session;
 pub mod store;
@@ -111,12 +113,16 @@ pub async fn run_with(
     let (status, status_rx) = tokio::sync::watch::channel(status);
     let (asks, asks_rx) = tokio::sync::mpsc::channel(256);
     let uplink_task = config.sync.clone().map(|sync| {
+        if let Err(e) = renew::finish_interrupted(&sync) {
+            tracing::error!(error = %format!("{e:#}"), "finishing a certificate renewal");
+        }
         let expires = uplink::certificate_expiry(&sync.cert);
         match &expires {
             Ok(at) if *at < uplink::now_ms() + 30 * 86_400_000 => {
                 tracing::warn!(
                     expires_ms = at,
-                    "this store's certificate runs out within 30 days: renew it"
+                    "this store's certificate runs out within 30 days: it is renewed over sync \
+                     when headquarters can sign it"
                 );
             }
             Ok(_) => {}
@@ -286,21 +292,5 @@ pub fn verify(config: &Config) -> anyhow::Result<views::RebuildReport> {
     Ok(views::rebuild(&store, &config.settings()?.calendar)?)
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
-}
+/// Resolves on Ctrl-C or SIGTERM (`platform`).
+pub use platform::shutdown_signal;

@@ -296,7 +296,7 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
 /// ordinary disk of a store's PC. An `fdatasync` of the file after each flush does what fsync
 /// promises; sled's pages are already written by then, so it costs the cache flush.
 pub fn sled_log(dir: &Path) -> Result<std::fs::File, sled::Error> {
-    Ok(std::fs::File::open(dir.join("db"))?)
+    Ok(crate::platform::open_for_sync(&dir.join("db"))?)
 }
 
 impl Store for SledStore {

@@ -66,6 +66,8 @@ pub struct SyncStatus {
     pub refused: Option<String>,
     /// When this store's certificate runs out (ms since the epoch): it must be renewed before.
     pub certificate_expires_ms: Option<u64>,
+    /// Why headquarters did not renew the certificate when last asked (`crate::renew`).
+    pub renew_refused: Option<String>,
     /// While this store's log is restored from headquarters' copy (a new PC, an older
     /// backup): the seq it must reach before it records anything (`u64::MAX`: until
     /// headquarters says how far its copy goes).
@@ -90,6 +92,7 @@ impl SyncStatus {
             last_error: None,
             refused: None,
             certificate_expires_ms: None,
+            renew_refused: None,
             restore_to: None,
             connections: 0,
             wire_bytes_sent: 0,
@@ -170,7 +173,7 @@ pub struct Uplink {
 impl Uplink {
     /// Runs until the process ends: connect, sync, and on any failure wait and try again.
     pub async fn run(self) {
-        let endpoint = match self.endpoint() {
+        let mut endpoint = match self.endpoint() {
             Ok(e) => e,
             Err(e) => {
                 tracing::error!(error = %e, "sync disabled: cannot set up the uplink");
@@ -187,7 +190,23 @@ impl Uplink {
         // it could not read what was sent (a thin member change it could not make whole, say);
         // then the older ones, until the node restarts.
         let mut versions = sync::VERSIONS;
+        // The certificate presented; one renewed (or replaced by hand) is taken up at the next
+        // connection.
+        let mut presented = certificate_expiry(&self.config.cert).ok();
         loop {
+            let on_disk = certificate_expiry(&self.config.cert).ok();
+            if on_disk != presented {
+                match client_config(&self.config) {
+                    Ok(client) => {
+                        endpoint.set_default_client_config(client);
+                        presented = on_disk;
+                        tracing::info!(expires_ms = ?on_disk, "connecting with the new certificate");
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %format!("{e:#}"), "the new certificate cannot be used")
+                    }
+                }
+            }
             self.status.send_modify(|s| s.link = Link::Connecting);
             let mut welcomed = false;
             let outcome = self.session(&endpoint, versions, &mut welcomed).await;
@@ -344,6 +363,7 @@ impl Uplink {
         let mut waiting: Tracker<(oneshot::Sender<AskAnswer>, Retry)> = Tracker::default();
         // Members headquarters has been told to route here in this session (`crate::follow`).
         let mut told: std::collections::HashSet<protocol::MemberId> = Default::default();
+        let mut renewal = crate::renew::Renewal::default();
         let mut follows = self.journal.follows();
         let (feed, queued) = mpsc::channel(FEED_QUEUE);
         let mut applier = tokio::spawn(
@@ -394,6 +414,10 @@ impl Uplink {
                                 .await
                                 .context("taking the hub's routing")?;
                             self.announce(session, &mut told).await?;
+                            let asked = renewal.start(session, &self.config, &self.store, now_ms());
+                            if let Err(e) = asked {
+                                tracing::warn!(error = %format!("{e:#}"), "could not ask for a new certificate");
+                            }
                         }
                         *welcomed = true;
                         wire.publish(&self.status);
@@ -470,6 +494,36 @@ impl Uplink {
                         }
                     }
                     UplinkEvent::Recall(recall) => self.hand_back(recall).await?,
+                    UplinkEvent::Renewed { chain } => {
+                        let (config, store) = (self.config.clone(), self.store.clone());
+                        let installed = tokio::task::spawn_blocking(move || {
+                            renewal
+                                .finish(&config, &store, &chain)
+                                .map(|at| (renewal, at))
+                        })
+                        .await?;
+                        let refused = match installed {
+                            Ok((kept, expires_ms)) => {
+                                renewal = kept;
+                                tracing::info!(expires_ms, "this store's certificate renewed");
+                                self.status
+                                    .send_modify(|s| s.certificate_expires_ms = Some(expires_ms));
+                                None
+                            }
+                            Err(e) => {
+                                renewal = Default::default();
+                                Some(format!("{e:#}"))
+                            }
+                        };
+                        if let Some(why) = &refused {
+                            tracing::error!(error = %why, "the renewed certificate was not installed");
+                        }
+                        self.status.send_modify(|s| s.renew_refused = refused);
+                    }
+                    UplinkEvent::RenewRefused { reason } => {
+                        tracing::warn!(%reason, "headquarters did not renew this store's certificate");
+                        self.status.send_modify(|s| s.renew_refused = Some(reason));
+                    }
                     UplinkEvent::Clock { hub_ms } => {
                         let pc = self.clock.pc_ms();
                         self.clock.heard_hub(hub_ms, pc);

@@ -8,7 +8,7 @@ const T = {
   zh: {
     open_mode: "演示模式：本店员工设置登录密码之前，任何人无需登录即可操作（正式使用请关闭 open_before_logins）",
     title: "收银台", link_online: "在线", link_offline: "离线", link_connecting: "连接中",
-    link_disabled: "单店运行", link_refused: "总部拒绝连接", rights_fenced: "本店已被总部冻结：储值/积分/次卡暂停", rights_lease: "离线超期：储值/积分/次卡暂停，现金照常", clock_fixed: "本机时钟不准，已按总部时间", cert_days: "门店证书剩余天数", refused_why: "总部拒绝", backlog: "待同步", entries: "条", restoring: "正在从总部恢复本店数据，完成前不能记账", backups: "数据备份", backup_now: "立即备份", backup_none: "还没有备份", backup_damaged: "已损坏", backup_records: "条记录", backup_every: "每 {h} 小时自动备份，保留 {n} 份", restoring_wait: "等待连上总部恢复本店数据，完成前不能记账",
+    link_disabled: "单店运行", link_refused: "总部拒绝连接", rights_fenced: "本店已被总部冻结：储值/积分/次卡暂停", rights_lease: "离线超期：储值/积分/次卡暂停，现金照常", clock_fixed: "本机时钟不准，已按总部时间", cert_days: "门店证书剩余天数", renew_refused: "总部未能续期", refused_why: "总部拒绝", backlog: "待同步", entries: "条", restoring: "正在从总部恢复本店数据，完成前不能记账", backups: "数据备份", backup_now: "立即备份", backup_none: "还没有备份", backup_damaged: "已损坏", backup_records: "条记录", backup_every: "每 {h} 小时自动备份，保留 {n} 份", restoring_wait: "等待连上总部恢复本店数据，完成前不能记账",
     logout: "退出", login: "员工登录", staff_id: "员工编号", password: "密码 / PIN",
     login_button: "登录", member: "会员", phone: "手机号", find_by: "手机号 / 卡号 / 姓名",
     find: "查找", stored_value: "储值", principal: "本金", bonus: "赠送", points: "积分",
@@ -41,7 +41,7 @@ const T = {
   en: {
     open_mode: "Demo mode: anyone may use this till without a login until its staff have one (turn open_before_logins off for real use)",
     title: "Till", link_online: "online", link_offline: "offline", link_connecting: "connecting",
-    link_disabled: "standalone", link_refused: "refused by HQ", rights_fenced: "store fenced by HQ: stored value, points and cards paused", rights_lease: "offline too long: stored value, points and cards paused, cash goes on", clock_fixed: "PC clock wrong: using headquarters' time", cert_days: "store certificate days left", refused_why: "refused by HQ", backlog: "to sync", restoring: "restoring this store's data from HQ: nothing can be recorded until done", backups: "Backups", backup_now: "Back up now", backup_none: "no backup yet", backup_damaged: "damaged", backup_records: "records", backup_every: "a backup every {h} hours, {n} kept", restoring_wait: "waiting for HQ to restore this store's data: nothing can be recorded until done",
+    link_disabled: "standalone", link_refused: "refused by HQ", rights_fenced: "store fenced by HQ: stored value, points and cards paused", rights_lease: "offline too long: stored value, points and cards paused, cash goes on", clock_fixed: "PC clock wrong: using headquarters' time", cert_days: "store certificate days left", renew_refused: "HQ did not renew it", refused_why: "refused by HQ", backlog: "to sync", restoring: "restoring this store's data from HQ: nothing can be recorded until done", backups: "Backups", backup_now: "Back up now", backup_none: "no backup yet", backup_damaged: "damaged", backup_records: "records", backup_every: "a backup every {h} hours, {n} kept", restoring_wait: "waiting for HQ to restore this store's data: nothing can be recorded until done",
     entries: "entries", logout: "Log out", login: "Staff login", staff_id: "Staff ID",
     password: "Password / PIN", login_button: "Log in", member: "Member", phone: "Phone",
     find_by: "Phone / card / name", find: "Find", stored_value: "Stored value",
@@ -194,6 +194,7 @@ function showLink(s) {
   if (days !== null && days < 30) {
     el.className = "link offline";
     text += ` · ${t("cert_days")} ${Math.max(days, 0)}`;
+    if (s.renew_refused) text += ` (${t("renew_refused")}: ${s.renew_refused})`;
   }
   // A new PC, or data from an older backup: the store's log comes back from headquarters first.
   if (s.restore_to != null) {

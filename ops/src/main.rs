@@ -277,6 +277,12 @@ enum PkiCmd {
         #[arg(long, default_values_t = ["hub".to_owned(), "localhost".to_owned(), "127.0.0.1".to_owned()])]
         hub_name: Vec<String>,
     },
+    /// Add the store-issuing CA (with which headquarters renews store certificates over sync)
+    /// to a chain whose `dir` was made before it: then set `[renewal]` in hub.toml.
+    StoreIssuer {
+        #[arg(long, default_value = "pki")]
+        dir: PathBuf,
+    },
     /// Issue a store's certificate and write a ready-to-run config bundle into `out`.
     Enrol {
         #[arg(long, default_value = "pki")]
@@ -339,6 +345,18 @@ fn main() -> anyhow::Result<()> {
             hosted,
             launcher: ops::replay::Launcher::this_binary()?,
         }),
+        Cmd::Pki {
+            command: PkiCmd::StoreIssuer { dir },
+        } => {
+            ops::pki::create_store_issuer(&dir)?;
+            println!(
+                "store-issuing CA written to {}: in hub.toml,\n[renewal]\nissuer_cert = {:?}\nissuer_key = {:?}",
+                dir.display(),
+                std::path::absolute(dir.join(ops::pki::STORES_CA_CERT))?,
+                std::path::absolute(dir.join(ops::pki::STORES_CA_KEY))?,
+            );
+            Ok(())
+        }
         Cmd::Pki {
             command: PkiCmd::Init { dir, hub_name },
         } => {

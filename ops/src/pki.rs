@@ -13,6 +13,9 @@ pub const CA_CERT: &str = "ca.pem";
 pub const CA_KEY: &str = "ca.key";
 pub const HUB_CERT: &str = "hub.pem";
 pub const HUB_KEY: &str = "hub.key";
+/// The store-issuing CA, under the root: headquarters renews store certificates with it.
+pub const STORES_CA_CERT: &str = "stores-ca.pem";
+pub const STORES_CA_KEY: &str = "stores-ca.key";
 
 fn write(path: &Path, text: &str) -> anyhow::Result<()> {
     std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
@@ -51,6 +54,32 @@ pub fn create_ca(dir: &Path) -> anyhow::Result<()> {
     let cert = params.self_signed(&key)?;
     write(&dir.join(CA_CERT), &cert.pem())?;
     write(&dir.join(CA_KEY), &key.serialize_pem())
+}
+
+/// Creates the store-issuing CA in `dir`, under the root there (refuses to overwrite one): it
+/// may issue client certificates only (its extended key usage), one level deep, so the hub that
+/// holds its key to renew store certificates can never make a server certificate stores trust.
+pub fn create_store_issuer(dir: &Path) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        !dir.join(STORES_CA_KEY).exists(),
+        "a store-issuing CA exists already in {}",
+        dir.display()
+    );
+    let key = KeyPair::generate()?;
+    let mut params = CertificateParams::new(Vec::<String>::new())?;
+    params.distinguished_name = name("Chain HQ store issuer");
+    let now = time::OffsetDateTime::now_utc().replace_nanosecond(0)?;
+    (params.not_before, params.not_after) = (now, now + time::Duration::days(10 * 365));
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    let cert = params.signed_by(&key, &issuer(dir)?)?;
+    write(&dir.join(STORES_CA_CERT), &cert.pem())?;
+    write(&dir.join(STORES_CA_KEY), &key.serialize_pem())
 }
 
 fn issuer(dir: &Path) -> anyhow::Result<Issuer<'static, KeyPair>> {
@@ -123,9 +152,10 @@ pub fn issue(
     Ok((cert.pem(), key.serialize_pem()))
 }
 
-/// Creates the CA and the hub's certificate in `dir`.
+/// Creates the CA, the store-issuing CA and the hub's certificate in `dir`.
 pub fn init(dir: &Path, hub_names: &[&str]) -> anyhow::Result<()> {
     create_ca(dir)?;
+    create_store_issuer(dir)?;
     let (cert, key) = issue(
         dir,
         Role::Hub { names: hub_names },
@@ -143,6 +173,14 @@ pub fn hub_config(pki: &Path, data_dir: PathBuf) -> anyhow::Result<hub::Config> 
         ca_cert: pki.join(CA_CERT),
         cert: pki.join(HUB_CERT),
         key: pki.join(HUB_KEY),
+        renewal: pki
+            .join(STORES_CA_KEY)
+            .exists()
+            .then(|| hub::renew::RenewalConfig {
+                issuer_cert: pki.join(STORES_CA_CERT),
+                issuer_key: pki.join(STORES_CA_KEY),
+                days: STORE_DAYS,
+            }),
         ..hub::Config::default()
     })
 }
@@ -192,6 +230,7 @@ pub fn enrol_for(
             key: out.join("store.key"),
             retry_delay_ms_max: 30_000,
             offline_rights_secs: protocol::lease::DEFAULT_LEASE_MS / 1000,
+            renew_days: node::renew::RENEW_DAYS,
         }),
         ..node::Config::default()
     };

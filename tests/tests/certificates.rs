@@ -1,7 +1,9 @@
 //! Store certificates with a lifetime, and revoked by headquarters, with real processes: a
 //! store whose certificate runs out mid-session is cut off and told why; a store revoked while
 //! connected is cut off within seconds and refused at every handshake after, with the reason,
-//! and keeps selling; enrolled again, it syncs what it sold meanwhile.
+//! and keeps selling; enrolled again, it syncs what it sold meanwhile. A store renews its own
+//! certificate over sync (a new key made on its PC, only the request sent), and connects with
+//! the new one once the old one has run out.
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
 use std::time::Duration;
@@ -15,7 +17,11 @@ fn a_certificate_that_runs_out_mid_session_is_cut_off_with_the_reason() {
     let chain = Chain::new(bins!());
     let hub = chain.hub("127.0.0.1:0".parse().unwrap());
     let lifetime = ops::pki::Lifetime::For(Duration::from_secs(6));
-    chain.enrol_for("S001", hub.sync, lifetime);
+    let config = chain.enrol_for("S001", hub.sync, lifetime);
+    // A store that does not renew (an operator's choice, or headquarters that cannot sign).
+    let mut cfg = node::Config::load(&config).unwrap();
+    cfg.sync.as_mut().unwrap().renew_days = 0;
+    std::fs::write(&config, cfg.to_toml()).unwrap();
     let node = chain.node("S001");
     wait_online(&[&node.client]);
     let status = sync_status(&node.client);
@@ -109,4 +115,58 @@ fn a_revoked_store_is_cut_off_and_refused_until_enrolled_again_and_keeps_selling
         (sync_status(&b.client)["backlog"] == 0).then_some(())
     });
     assert!(sync_status(&b.client)["refused"].is_null());
+}
+
+#[test]
+fn a_store_renews_its_certificate_over_sync_and_connects_with_it_once_the_old_one_runs_out() {
+    let chain = Chain::new(bins!());
+    let hub = chain.hub("127.0.0.1:0".parse().unwrap());
+    let lifetime = ops::pki::Lifetime::For(Duration::from_secs(8));
+    let config = chain.enrol_for("S001", hub.sync, lifetime);
+    let sync = node::Config::load(&config).unwrap().sync.unwrap();
+    let old_key = std::fs::read_to_string(&sync.key).unwrap();
+    let node = chain.node("S001");
+    let started = std::time::Instant::now();
+    let renewed = eventually(20, "the certificate renewed", || {
+        let expires = sync_status(&node.client)["certificate_expires_ms"].as_u64()?;
+        (expires > now_ms() + 300 * 86_400_000).then_some(expires)
+    });
+    assert!(renewed < now_ms() + 366 * 86_400_000);
+    // A key made here, beside its certificate and the store-issuing CA's.
+    let new_key = std::fs::read_to_string(&sync.key).unwrap();
+    assert_ne!(new_key, old_key);
+    let chain_pem = std::fs::read_to_string(&sync.cert).unwrap();
+    assert_eq!(chain_pem.matches("BEGIN CERTIFICATE").count(), 2);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&sync.key).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "the key is the store's alone");
+    }
+    // Past the old certificate's end, headquarters cuts that session; the store comes back
+    // with the new certificate and syncs.
+    std::thread::sleep(Duration::from_secs(10).saturating_sub(started.elapsed()));
+    let sold = tests::chain::quick_sale(&node.client, "after-renewal-1", "9.90", None);
+    assert_eq!(sold.status, 201, "{:?}", sold.body);
+    eventually(
+        20,
+        "the sale at headquarters with the new certificate",
+        || {
+            let s = sync_status(&node.client);
+            (s["link"] == "online" && s["backlog"] == 0 && s["refused"].is_null()).then_some(())
+        },
+    );
+    assert_eq!(
+        sync_status(&node.client)["connections"]
+            .as_u64()
+            .map(|n| n >= 2),
+        Some(true)
+    );
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
 }

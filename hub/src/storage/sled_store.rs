@@ -22,7 +22,12 @@ const INDEX_KEY: &str = "meta/index_key";
 impl SledHubStore {
     pub fn open(dir: &Path) -> Result<Self> {
         let db = sled::Config::new().path(dir).open()?;
-        let log = std::fs::File::open(dir.join("db")).map_err(sled::Error::from)?;
+        // With write access: Windows refuses to flush a handle opened read-only.
+        let log = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(dir.join("db"))
+            .map_err(sled::Error::from)?;
         let index = match db.get(INDEX_KEY)? {
             Some(bytes) => bytes
                 .as_ref()

@@ -57,7 +57,9 @@ impl Journal {
     pub fn hub_holds(&mut self, seq: u64) -> Result<Reply, Rejection> {
         let have = self.tip.next_seq - 1;
         let mut batch = Batch::default();
-        if seq > have {
+        // What is remembered changes only once the store has it (an error leaves both as
+        // they were).
+        let restore_to = if seq > have {
             tracing::warn!(
                 have,
                 headquarters = seq,
@@ -65,15 +67,19 @@ impl Journal {
                  nothing is recorded here until it is whole"
             );
             batch.put(RESTORE_TO.to_vec(), views::encode(&seq));
-            self.restore_to = Some(seq);
-        } else if self.restore_to.take().is_some() {
-            tracing::info!(
-                have,
-                "headquarters holds no more of this store's log: it is whole"
-            );
-            batch.delete(RESTORE_TO.to_vec());
-        }
+            Some(seq)
+        } else {
+            if self.restore_to.is_some() {
+                tracing::info!(
+                    have,
+                    "headquarters holds no more of this store's log: it is whole"
+                );
+                batch.delete(RESTORE_TO.to_vec());
+            }
+            None
+        };
         self.store.apply(batch)?;
+        self.restore_to = restore_to;
         Ok(Reply {
             outcome: Outcome::FeedApplied {
                 upto: self.feed_applied()?,

@@ -21,6 +21,9 @@ pub enum HubEvent {
     /// Route these members' wallet changes to the store from now on, and send what came
     /// before with [`HubSession::backfill`] (version 7).
     Follow(Vec<MemberId>),
+    /// Sign a new certificate for this store from its request (PKCS #10, DER), then answer
+    /// with [`HubSession::renewed`] or [`HubSession::renew_refused`] (version 9).
+    Renew { csr: Vec<u8> },
 }
 
 /// The hub's end of a session with one authenticated store.
@@ -146,6 +149,18 @@ impl HubSession {
                 }
                 self.events.push_back(HubEvent::Follow(members));
             }
+            StoreMsg::Renew { csr } => {
+                if !self.greeted || self.version < RENEW_VERSION {
+                    return Err(SyncError::Unexpected("Renew outside version 9"));
+                }
+                if csr.is_empty() || csr.len() > CSR_BYTES_MAX {
+                    return Err(SyncError::Malformed(format!(
+                        "a certificate request of {} bytes",
+                        csr.len()
+                    )));
+                }
+                self.events.push_back(HubEvent::Renew { csr });
+            }
             StoreMsg::Keys(keys) => {
                 if !self.greeted || self.version < 5 {
                     return Err(SyncError::Unexpected("Keys outside version 5"));
@@ -157,6 +172,16 @@ impl HubSession {
             }
         }
         Ok(())
+    }
+
+    /// Sends the store its new certificate chain (its own first).
+    pub fn renewed(&mut self, chain: Vec<Vec<u8>>) {
+        self.transmit.push_back(HubMsg::Renewed { chain });
+    }
+
+    /// Tells the store its certificate will not be renewed, and why.
+    pub fn renew_refused(&mut self, reason: String) {
+        self.transmit.push_back(HubMsg::RenewRefused { reason });
     }
 
     /// Tells the store the hub's clock, once welcomed (version 4; nothing before it).

@@ -60,9 +60,11 @@ use crate::wallet::Counter;
 /// ALPN names the protocol family; the version is agreed in `Hello` / `Welcome`.
 pub const ALPN: &[u8] = b"chain-sync/1";
 /// The versions this build speaks, best first.
-pub const VERSIONS: &[u16] = &[8, 7, 6, 5, 4, 3, 2, 1];
+pub const VERSIONS: &[u16] = &[9, 8, 7, 6, 5, 4, 3, 2, 1];
 /// The first version in which a store behind the hub's copy of its log is restored.
 pub const RESTORE_VERSION: u16 = 8;
+/// The first version in which a store renews its certificate over the session.
+pub const RENEW_VERSION: u16 = 9;
 /// A deflated frame may not inflate beyond this (a small frame that would inflate to gigabytes
 /// is refused, not allocated).
 pub const INFLATED_BYTES_MAX: usize = FRAME_BYTES_MAX;

@@ -97,7 +97,7 @@ fn member_changes_go_thin_and_arrive_whole() {
     for hub_has in [0, 1, 40, 41, 100, 160] {
         let (held, up) = exchange(&entries, hub_has);
         assert_eq!(held, entries, "hub_has = {hub_has}");
-        assert_eq!(up.version(), RESTORE_VERSION);
+        assert_eq!(up.version(), VERSIONS[0]);
     }
     let bytes = |version| -> usize {
         entries
@@ -423,7 +423,7 @@ fn version_2_agreed_when_both_speak_it_and_its_pushes_checked_by_the_last_hash()
     assert_eq!(negotiate(&[99]), None);
     let entries = log("S001", 3);
     let (held, up) = exchange(&entries, 0);
-    assert_eq!((held, up.version()), (entries.clone(), RESTORE_VERSION));
+    assert_eq!((held, up.version()), (entries.clone(), VERSIONS[0]));
     // The batch's hash must match what the hub links up: an entry changed on the way is
     // refused, and so is version 2's push on a version 1 session.
     let mut hub = HubSession::new(store("S001"), ChainTip::GENESIS);
@@ -755,7 +755,7 @@ fn a_store_behind_the_hub_is_given_its_log_back_from_version_8() {
         (up, negotiate(&versions).unwrap())
     };
     let (mut up, version) = hello(VERSIONS);
-    assert_eq!(version, RESTORE_VERSION);
+    assert!(version >= RESTORE_VERSION);
     up.handle(HubMsg::Welcome {
         version,
         acked_seq: 9,
@@ -810,4 +810,70 @@ fn a_store_behind_the_hub_is_given_its_log_back_from_version_8() {
         entries: vec![],
     };
     assert!(matches!(up.handle(restore), Err(SyncError::Unexpected(_))));
+}
+
+#[test]
+fn a_store_renews_its_certificate_over_the_session_from_version_9() {
+    let session = |versions: &[u16]| {
+        let mut up = UplinkSession::offering(store("S001"), 0, 0, versions);
+        let mut hub = HubSession::new(store("S001"), ChainTip::GENESIS);
+        while let Some(msg) = up.poll_transmit() {
+            hub.handle(msg).unwrap();
+        }
+        while let Some(msg) = hub.poll_transmit() {
+            up.handle(msg).unwrap();
+        }
+        while up.poll_event().is_some() {}
+        while hub.poll_event().is_some() {}
+        (up, hub)
+    };
+    let (mut up, mut hub) = session(VERSIONS);
+    assert!(up.renews());
+    up.renew(b"csr".to_vec()).unwrap();
+    let msg = up.poll_transmit().unwrap();
+    hub.handle(msg).unwrap();
+    assert_eq!(
+        hub.poll_event(),
+        Some(HubEvent::Renew {
+            csr: b"csr".to_vec()
+        })
+    );
+    hub.renewed(vec![b"leaf".to_vec(), b"issuer".to_vec()]);
+    up.handle(hub.poll_transmit().unwrap()).unwrap();
+    assert_eq!(
+        up.poll_event(),
+        Some(UplinkEvent::Renewed {
+            chain: vec![b"leaf".to_vec(), b"issuer".to_vec()]
+        })
+    );
+    hub.renew_refused("no issuer".into());
+    up.handle(hub.poll_transmit().unwrap()).unwrap();
+    assert_eq!(
+        up.poll_event(),
+        Some(UplinkEvent::RenewRefused {
+            reason: "no issuer".into()
+        })
+    );
+    // A request over the bound is refused at both ends.
+    let huge = vec![0u8; CSR_BYTES_MAX + 1];
+    assert!(matches!(
+        up.renew(huge.clone()),
+        Err(SyncError::Malformed(_))
+    ));
+    assert!(matches!(
+        hub.handle(StoreMsg::Renew { csr: huge }),
+        Err(SyncError::Malformed(_))
+    ));
+
+    // Before version 9 neither end renews.
+    let (mut up, mut hub) = session(&[8]);
+    assert!(!up.renews());
+    assert!(matches!(
+        up.renew(b"csr".to_vec()),
+        Err(SyncError::Unexpected(_))
+    ));
+    let csr = StoreMsg::Renew {
+        csr: b"csr".to_vec(),
+    };
+    assert!(matches!(hub.handle(csr), Err(SyncError::Unexpected(_))));
 }

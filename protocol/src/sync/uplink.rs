@@ -45,6 +45,15 @@ pub enum UplinkEvent {
         items: Vec<FeedItem>,
         last: bool,
     },
+    /// Headquarters signed the store's new certificate (version 9): the chain, the store's
+    /// certificate first.
+    Renewed {
+        chain: Vec<Vec<u8>>,
+    },
+    /// Headquarters will not renew the certificate (version 9).
+    RenewRefused {
+        reason: String,
+    },
 }
 
 /// The store's end of a session.
@@ -176,6 +185,18 @@ impl UplinkSession {
                     keys,
                 });
             }
+            HubMsg::Renewed { chain } => {
+                if self.acked.is_none() || self.version < RENEW_VERSION {
+                    return Err(SyncError::Unexpected("Renewed outside version 9"));
+                }
+                self.events.push_back(UplinkEvent::Renewed { chain });
+            }
+            HubMsg::RenewRefused { reason } => {
+                if self.acked.is_none() || self.version < RENEW_VERSION {
+                    return Err(SyncError::Unexpected("RenewRefused outside version 9"));
+                }
+                self.events.push_back(UplinkEvent::RenewRefused { reason });
+            }
             HubMsg::Clock { now_ms } => {
                 if self.acked.is_none() || self.version < 4 {
                     return Err(SyncError::Unexpected("Clock outside version 4"));
@@ -191,6 +212,26 @@ impl UplinkSession {
         if self.version >= 4 && self.acked.is_some() {
             self.transmit.push_back(StoreMsg::Clock { now_ms });
         }
+    }
+
+    /// Whether the hub renews certificates over this session (version 9, once welcomed).
+    pub fn renews(&self) -> bool {
+        self.acked.is_some() && self.version >= RENEW_VERSION
+    }
+
+    /// Asks headquarters to sign a new certificate for this store (`csr`: PKCS #10, DER).
+    pub fn renew(&mut self, csr: Vec<u8>) -> Result<(), SyncError> {
+        if !self.renews() {
+            return Err(SyncError::Unexpected("Renew outside version 9"));
+        }
+        if csr.len() > CSR_BYTES_MAX {
+            return Err(SyncError::Malformed(format!(
+                "a certificate request of {} bytes",
+                csr.len()
+            )));
+        }
+        self.transmit.push_back(StoreMsg::Renew { csr });
+        Ok(())
     }
 
     /// Asks the hub for rights. Only once welcomed: before that, the caller should not wait.

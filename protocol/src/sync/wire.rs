@@ -40,7 +40,14 @@ pub enum StoreMsg {
     /// a till looked them up): send it their wallet changes from now on, and once what came
     /// before ([`HubMsg::Backfill`]). At most [`FOLLOW_MAX`].
     Follow(Vec<MemberId>),
+    /// Version 9: a certificate signing request (PKCS #10, DER) for a new certificate of this
+    /// store, under a key made on the store's PC (the key never leaves it). At most
+    /// [`CSR_BYTES_MAX`].
+    Renew { csr: Vec<u8> },
 }
+
+/// The largest certificate signing request a store may send.
+pub const CSR_BYTES_MAX: usize = 16 * 1024;
 
 /// The most members one [`StoreMsg::Follow`] may name.
 pub const FOLLOW_MAX: usize = 256;
@@ -201,6 +208,15 @@ pub enum HubMsg {
     Restore {
         upto: u64,
         entries: Vec<Vec<u8>>,
+    },
+    /// Version 9: the answer to `Renew`: the new certificate and its issuer's (DER, the
+    /// store's first), for the next connection.
+    Renewed {
+        chain: Vec<Vec<u8>>,
+    },
+    /// Version 9: headquarters will not renew the certificate, and why.
+    RenewRefused {
+        reason: String,
     },
 }
 

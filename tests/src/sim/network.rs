@@ -98,6 +98,9 @@ impl Sim {
                         session.backfill(member, durable, items);
                     }
                 }
+                HubEvent::Renew { .. } => {
+                    panic!("{store} asks to renew: the simulator has no certificates")
+                }
                 HubEvent::Ask(ask) => {
                     let now = self.now.load(Ordering::Relaxed);
                     if let Some(refused) = self.hub.asks.offer(store, ask, id, now) {
@@ -264,6 +267,9 @@ impl Sim {
             // The simulated stores never lose their data: the hub never holds more.
             UplinkEvent::Behind { hub_seq } => panic!("{} is behind the hub ({hub_seq})", s.id),
             UplinkEvent::Restore { .. } => panic!("{} is given its own log back", s.id),
+            UplinkEvent::Renewed { .. } | UplinkEvent::RenewRefused { .. } => {
+                panic!("{} never asked to renew", s.id)
+            }
             UplinkEvent::Clock { hub_ms } => {
                 let pc = s.clock.pc_ms();
                 s.clock.heard_hub(hub_ms, pc);
