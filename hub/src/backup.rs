@@ -1,11 +1,12 @@
 //! Headquarters' backups (总部备份) and their restore.
 //!
 //! A backup is one file (`crate::backup_file`) holding every record of the hub's storage as
-//! it was between two of its writes, taken while the hub serves: `SledHubStore::visit_all`
-//! reads every record with writes waiting (ingest, the outbox, holds and revocations pause for
-//! the walk; reads go on). What it holds is a state a crash could have left, which the hub
-//! starts from like any other. It holds the members' keys and the index key, as the data
-//! directory does: keep it as carefully as headquarters' disk (PIPL).
+//! it was at the moment the backup began, taken while the hub serves:
+//! `SledHubStore::visit_all` shows the store as it was then while writes go on (each keeps the
+//! values it replaces for the reading: `storage::sled_snapshot`). What it holds is a state a
+//! crash could have left, which the hub starts from like any other. It holds the members' keys
+//! and the index key, as the data directory does: keep it as carefully as headquarters' disk
+//! (PIPL).
 //!
 //! A restore makes a new data directory from a backup, anywhere, and checks it as `hub verify`
 //! does (every store's chain, the feed, the directory against a rebuild) before it answers.

@@ -31,11 +31,13 @@ use serde::{Deserialize, Serialize};
 
 mod mem;
 mod sled_outbox;
+mod sled_snapshot;
 mod sled_store;
 #[cfg(test)]
 mod tests;
 
 pub use mem::MemHubStore;
+pub use sled_snapshot::Writes;
 pub use sled_store::SledHubStore;
 
 #[derive(Debug, thiserror::Error)]

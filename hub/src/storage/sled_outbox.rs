@@ -98,7 +98,7 @@ impl SledHubStore {
     /// how many were new.
     pub(super) fn apply_with_notices(
         &self,
-        mut batch: sled::Batch,
+        mut batch: Writes,
         notices: &[Notice],
     ) -> Result<usize> {
         if notices.is_empty() {
@@ -146,7 +146,7 @@ impl SledHubStore {
             return Ok(());
         };
         let queue = queue(notice.purpose);
-        let mut batch = sled::Batch::default();
+        let mut batch = Writes::default();
         if before.state == DeliveryState::Pending {
             batch.remove(due_key(queue, before.next_ms, id));
         }
@@ -179,7 +179,7 @@ impl SledHubStore {
 
     pub(super) fn outbox_prune(&self, before_ms: u64, limit: usize) -> Result<usize> {
         let mut counts = self.counted.lock();
-        let mut batch = sled::Batch::default();
+        let mut batch = Writes::default();
         let mut gone = Vec::new();
         for kv in self.db.range(made_key(0, "")..made_key(before_ms, "")) {
             if gone.len() >= limit {
@@ -220,7 +220,7 @@ impl SledHubStore {
     }
 
     pub(super) fn outbox_queue(&self, notices: &[Notice]) -> Result<usize> {
-        let new = self.apply_with_notices(sled::Batch::default(), notices)?;
+        let new = self.apply_with_notices(Writes::default(), notices)?;
         self.sync()?;
         Ok(new)
     }
@@ -236,7 +236,7 @@ impl SledHubStore {
         day: chrono::NaiveDate,
     ) -> Result<()> {
         let n = self.outbox_sent_on(member, day)?;
-        let mut batch = sled::Batch::default();
+        let mut batch = Writes::default();
         batch.insert(sent_key(day, member), encode(&(n + 1)));
         self.apply(batch)?;
         self.sync()

@@ -13,8 +13,8 @@ pub struct SledHubStore {
     appended: std::sync::atomic::AtomicBool,
     index: IndexKey,
     pub(super) counted: super::sled_outbox::Counted,
-    /// Every write holds this shared, `visit_all` alone: a backup reads between whole batches.
-    gate: std::sync::RwLock<()>,
+    /// A reading of the whole store while writes go on (`sled_snapshot`).
+    pub(super) snapshots: super::sled_snapshot::Snapshots,
 }
 
 const INDEX_KEY: &str = "meta/index_key";
@@ -50,29 +50,8 @@ impl SledHubStore {
             log,
             appended: std::sync::atomic::AtomicBool::new(false),
             index: IndexKey::from_bytes(index),
-            gate: Default::default(),
+            snapshots: Default::default(),
         })
-    }
-
-    /// Applies `batch` whole (every write of the hub goes through here).
-    pub(super) fn apply(&self, batch: sled::Batch) -> Result<()> {
-        let _writing = self.gate.read().unwrap_or_else(|p| p.into_inner());
-        self.db.apply_batch(batch)?;
-        Ok(())
-    }
-
-    /// Reads every record once, in key order, handing each to `visit`, with writes waiting
-    /// meanwhile: what it reads is the hub between two batches, as a crash could have left it.
-    pub fn visit_all<E: From<HubStoreError>>(
-        &self,
-        mut visit: impl FnMut(&[u8], &[u8]) -> std::result::Result<(), E>,
-    ) -> std::result::Result<(), E> {
-        let _alone = self.gate.write().unwrap_or_else(|p| p.into_inner());
-        for kv in self.db.iter() {
-            let (k, v) = kv.map_err(HubStoreError::from)?;
-            visit(&k, &v)?;
-        }
-        Ok(())
     }
 
     pub(super) fn sync(&self) -> Result<()> {
@@ -214,7 +193,7 @@ impl HubStore for SledHubStore {
     }
 
     fn append(&self, a: Append<'_>) -> Result<()> {
-        let mut batch = sled::Batch::default();
+        let mut batch = Writes::default();
         for (seq, bytes) in a.entries {
             batch.insert(log_key(a.store, seq), bytes);
         }
@@ -421,7 +400,7 @@ impl HubStore for SledHubStore {
     }
 
     fn replace_derived(&self, derived: Derived, version: u32) -> Result<()> {
-        let mut batch = sled::Batch::default();
+        let mut batch = Writes::default();
         for prefix in [
             &b"m/"[..],
             b"p/",
@@ -470,7 +449,7 @@ impl HubStore for SledHubStore {
 
     fn put_fence(&self, store: &StoreId, fence: Option<&Fence>) -> Result<()> {
         let key = format!("fence/{store}");
-        let mut batch = sled::Batch::default();
+        let mut batch = Writes::default();
         match fence {
             Some(fence) => batch.insert(key.as_bytes(), encode(fence)),
             None => batch.remove(key.as_bytes()),
@@ -480,7 +459,7 @@ impl HubStore for SledHubStore {
     }
 
     fn revoke(&self, store: &StoreId, revocation: &Revocation) -> Result<()> {
-        let mut batch = sled::Batch::default();
+        let mut batch = Writes::default();
         batch.insert(format!("revoked/{store}").into_bytes(), encode(revocation));
         self.apply(batch)?;
         self.sync()
@@ -523,7 +502,7 @@ impl HubStore for SledHubStore {
     }
 
     fn add_follows(&self, store: &StoreId, members: &[MemberId]) -> Result<()> {
-        let mut batch = sled::Batch::default();
+        let mut batch = Writes::default();
         for member in members {
             batch.insert(format!("follow/{member}/{store}").into_bytes(), &[][..]);
         }
