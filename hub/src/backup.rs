@@ -42,49 +42,23 @@ pub struct Header {
 
 pub type Summary = backup_file::Summary<Header>;
 
-/// A running hub's backups: its storage and where they go; one at a time.
+/// A running hub's backups: its storage and where they go.
 pub struct Backups {
     pub storage: std::sync::Arc<SledHubStore>,
-    pub config: BackupConfig,
-    running: std::sync::Mutex<()>,
+    pub shelf: backup_file::Shelf,
 }
 
 impl Backups {
     pub fn new(storage: std::sync::Arc<SledHubStore>, config: BackupConfig) -> Self {
         Self {
             storage,
-            config,
-            running: Default::default(),
+            shelf: backup_file::Shelf::new(HUB, PREFIX, config),
         }
     }
 
     /// Takes a backup now, checks it, and deletes the oldest beyond the number kept.
     pub fn take_now(&self, now_ms: u64) -> anyhow::Result<Summary> {
-        let _one = self
-            .running
-            .lock()
-            .map_err(|_| anyhow::anyhow!("an earlier backup panicked"))?;
-        let summary = take(&self.storage, &self.config.dir, now_ms)?;
-        let pruned = backup_file::prune(
-            &self.config.dir,
-            PREFIX,
-            self.config.keep as usize,
-            &summary.file,
-        )?;
-        for gone in pruned {
-            tracing::info!(file = %gone.display(), "an old backup deleted");
-        }
-        Ok(summary)
-    }
-
-    /// The backups kept, newest first, as each says of itself.
-    pub fn kept(&self) -> anyhow::Result<Vec<Result<Summary, String>>> {
-        let mut files = backup_file::list(&self.config.dir, PREFIX)?;
-        files.reverse();
-        Ok(files
-            .iter()
-            .map(|f| backup_file::peek(HUB, f).map_err(|e| e.to_string()))
-            .collect())
+        self.shelf.take_now(|dir| take(&self.storage, dir, now_ms))
     }
 }
 

@@ -144,7 +144,7 @@ pub async fn run(
                 ingest.tick().await;
                 seconds += 1;
                 // 备份: on the config's schedule, the first that long after start.
-                let every = u64::from(backups.config.every_hours) * 3600;
+                let every = u64::from(backups.shelf.config.every_hours) * 3600;
                 if every > 0 && seconds.is_multiple_of(every) {
                     let (backups, now) = (backups.clone(), ingest::system_now_ms());
                     tokio::task::spawn_blocking(move || match backups.take_now(now) {

@@ -42,52 +42,26 @@ pub struct Header {
 /// A backup as taken, checked or restored.
 pub type Summary = backup_file::Summary<Header>;
 
-/// A running node's backups: its store, and where they go; one at a time.
+/// A running node's backups: its store, and where they go.
 pub struct Backups {
     pub store: std::sync::Arc<SledStore>,
     pub store_id: StoreId,
-    pub config: BackupConfig,
-    running: std::sync::Mutex<()>,
+    pub shelf: backup_file::Shelf,
 }
 
 impl Backups {
     pub fn new(store: std::sync::Arc<SledStore>, store_id: StoreId, config: BackupConfig) -> Self {
         Self {
+            shelf: backup_file::Shelf::new(STORE, store_id.as_str(), config),
             store,
             store_id,
-            config,
-            running: Default::default(),
         }
     }
 
     /// Takes a backup now, checks it, and deletes the oldest beyond the number kept.
     pub fn take_now(&self, now_ms: u64) -> anyhow::Result<Summary> {
-        let _one = self
-            .running
-            .lock()
-            .map_err(|_| anyhow::anyhow!("an earlier backup panicked"))?;
-        let summary = take(&self.store, &self.store_id, &self.config.dir, now_ms)?;
-        let pruned = backup_file::prune(
-            &self.config.dir,
-            self.store_id.as_str(),
-            self.config.keep as usize,
-            &summary.file,
-        )?;
-        for gone in pruned {
-            tracing::info!(file = %gone.display(), "an old backup deleted");
-        }
-        Ok(summary)
-    }
-
-    /// The backups kept, newest first, as each says of itself (each was checked when taken;
-    /// a restore checks again).
-    pub fn kept(&self) -> anyhow::Result<Vec<Result<Summary, String>>> {
-        let mut files = backup_file::list(&self.config.dir, self.store_id.as_str())?;
-        files.reverse();
-        Ok(files
-            .iter()
-            .map(|f| backup_file::peek(STORE, f).map_err(|e| e.to_string()))
-            .collect())
+        self.shelf
+            .take_now(|dir| take(&self.store, &self.store_id, dir, now_ms))
     }
 }
 

@@ -443,6 +443,73 @@ impl BackupConfig {
     }
 }
 
+/// The backups of one store (or of headquarters) in the configured directory: taken one at a
+/// time, the oldest beyond the number kept deleted after each.
+pub struct Shelf {
+    pub config: BackupConfig,
+    kind: Kind,
+    prefix: String,
+    running: std::sync::Mutex<()>,
+}
+
+impl Shelf {
+    pub fn new(kind: Kind, prefix: impl Into<String>, config: BackupConfig) -> Self {
+        Self {
+            config,
+            kind,
+            prefix: prefix.into(),
+            running: Default::default(),
+        }
+    }
+
+    /// The name for a backup taken at `now_ms`.
+    pub fn name(&self, now_ms: u64) -> String {
+        file_name(&self.prefix, now_ms)
+    }
+
+    /// Takes a backup with `take` (given the directory), then deletes the oldest beyond the
+    /// number kept.
+    pub fn take_now<H>(
+        &self,
+        take: impl FnOnce(&Path) -> anyhow::Result<Summary<H>>,
+    ) -> anyhow::Result<Summary<H>> {
+        let _one = self
+            .running
+            .lock()
+            .map_err(|_| anyhow::anyhow!("an earlier backup panicked"))?;
+        let summary = take(&self.config.dir)?;
+        for gone in prune(
+            &self.config.dir,
+            &self.prefix,
+            self.config.keep as usize,
+            &summary.file,
+        )? {
+            tracing::info!(file = %gone.display(), "an old backup deleted");
+        }
+        Ok(summary)
+    }
+
+    /// Where, how often, how many, and the backups kept, newest first, each as it says of
+    /// itself (each was checked when taken; a restore checks again), or why it cannot be read.
+    pub fn listing<H: DeserializeOwned + Serialize>(&self) -> anyhow::Result<serde_json::Value> {
+        let mut files = list(&self.config.dir, &self.prefix)?;
+        files.reverse();
+        let kept: Vec<serde_json::Value> = files
+            .iter()
+            .map(|f| match peek::<H>(self.kind, f) {
+                Ok(summary) => serde_json::json!(summary),
+                Err(e) => serde_json::json!({ "damaged": e.to_string() }),
+            })
+            .collect();
+        Ok(serde_json::json!({
+            "dir": self.config.dir,
+            "every_hours": self.config.every_hours,
+            "keep": self.config.keep,
+            "backups": kept,
+        }))
+    }
+}
+
 /// A reader or writer that hashes (and counts) what passes through it.
 struct Hashing<T> {
     inner: T,

@@ -216,17 +216,12 @@ pub fn main_from(
             if let Some(listen) = listen {
                 cfg.listen = listen;
             }
-            // Refuse a damaged store before announcing an address.
-            let store = crate::open_checked(&cfg.data_dir)?;
-            let runtime = tokio::runtime::Runtime::new()?;
-            runtime.block_on(async {
-                let listener = tokio::net::TcpListener::bind(cfg.listen)
-                    .await
-                    .with_context(|| format!("binding {}", cfg.listen))?;
+            crate::serve(
+                cfg,
                 // One machine-readable line, for scripts and tests that start the node on port 0.
-                println!("listening on http://{}", listener.local_addr()?);
-                crate::run_with(cfg, store, listener, crate::shutdown_signal()).await
-            })
+                |at| println!("listening on http://{at}"),
+                crate::shutdown_signal(),
+            )
         }
         Cmd::Host { configs, any_port } => crate::host::host(&configs, any_port),
         Cmd::Replace { config } => {

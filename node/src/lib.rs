@@ -51,6 +51,25 @@ pub async fn run(
 
 /// `run` on a store already opened and checked (`open_checked`): the command line opens it
 /// before it binds and announces its address, so a damaged store is refused before that.
+/// `node run`: opens and checks the store (a damaged one is refused before an address is
+/// announced), binds `config.listen`, tells `bound` where it listens, and serves until
+/// `shutdown` completes (also what the Windows service runs).
+pub fn serve(
+    config: Config,
+    bound: impl FnOnce(std::net::SocketAddr),
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let store = open_checked(&config.data_dir)?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("binding {}", config.listen))?;
+        bound(listener.local_addr()?);
+        run_with(config, store, listener, shutdown).await
+    })
+}
+
 pub async fn run_with(
     config: Config,
     store: SledStore,
@@ -208,8 +227,9 @@ pub async fn run_with(
         }
         .in_current_span()
     });
-    let scheduled = (backups.config.every_hours > 0).then(|| {
-        let every = std::time::Duration::from_secs(u64::from(backups.config.every_hours) * 3600);
+    let scheduled = (backups.shelf.config.every_hours > 0).then(|| {
+        let every =
+            std::time::Duration::from_secs(u64::from(backups.shelf.config.every_hours) * 3600);
         tokio::spawn(
             async move {
                 loop {

@@ -219,20 +219,11 @@ mod service {
         };
         let handle = service_control_handler::register(&name, handler)?;
         handle.set_service_status(status(ServiceState::Running, 0))?;
-        let outcome = (|| -> anyhow::Result<()> {
-            let cfg = Config::load(&config)?;
-            let store = crate::open_checked(&cfg.data_dir)?;
-            let runtime = tokio::runtime::Runtime::new()?;
-            runtime.block_on(async {
-                let listener = tokio::net::TcpListener::bind(cfg.listen)
-                    .await
-                    .with_context(|| format!("binding {}", cfg.listen))?;
-                let shutdown = async {
-                    let _ = stopped.await;
-                };
-                crate::run_with(cfg, store, listener, shutdown).await
+        let outcome = Config::load(&config).and_then(|cfg| {
+            crate::serve(cfg, |_| {}, async {
+                let _ = stopped.await;
             })
-        })();
+        });
         let exit = match &outcome {
             Ok(()) => 0,
             Err(e) => u32::from(crate::cli::exit_code_number(e)),

@@ -27,23 +27,11 @@ pub(super) async fn take(State(hq): State<Hq>) -> Response {
 #[utoipa::path(get, path = "/api/v1/backups", responses((status = 200, body = Object, description = "where, how often, how many, and the backups kept")))]
 pub(super) async fn list(State(hq): State<Hq>) -> Response {
     let backups = hq.backups.clone();
-    let kept = match tokio::task::spawn_blocking(move || backups.kept()).await {
-        Ok(Ok(kept)) => kept,
-        Ok(Err(e)) => return unavailable(format!("{e:#}")),
-        Err(e) => return unavailable(e.to_string()),
-    };
-    let kept: Vec<serde_json::Value> = kept
-        .into_iter()
-        .map(|b| match b {
-            Ok(summary) => serde_json::json!(summary),
-            Err(damaged) => serde_json::json!({ "damaged": damaged }),
-        })
-        .collect();
-    axum::Json(serde_json::json!({
-        "dir": hq.backups.config.dir,
-        "every_hours": hq.backups.config.every_hours,
-        "keep": hq.backups.config.keep,
-        "backups": kept,
-    }))
-    .into_response()
+    let listing =
+        tokio::task::spawn_blocking(move || backups.shelf.listing::<crate::backup::Header>());
+    match listing.await {
+        Ok(Ok(listing)) => axum::Json(listing).into_response(),
+        Ok(Err(e)) => unavailable(format!("{e:#}")),
+        Err(e) => unavailable(e.to_string()),
+    }
 }

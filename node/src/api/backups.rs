@@ -26,22 +26,10 @@ pub(super) async fn take(State(app): St) -> AppResult {
 #[utoipa::path(get, path = "/api/v1/backups", responses((status = 200, description = "the backups kept")))]
 pub(super) async fn list(State(app): St) -> AppResult {
     let backups = app.backups.clone();
-    let kept = tokio::task::spawn_blocking(move || backups.kept())
-        .await
-        .map_err(|e| ApiError::new(Code::Storage, e))?
-        .map_err(|e| ApiError::new(Code::Storage, format!("{e:#}")))?;
-    let kept: Vec<serde_json::Value> = kept
-        .into_iter()
-        .map(|b| match b {
-            Ok(summary) => serde_json::json!(summary),
-            Err(damaged) => serde_json::json!({ "damaged": damaged }),
-        })
-        .collect();
-    Ok(axum::Json(serde_json::json!({
-        "dir": app.backups.config.dir,
-        "every_hours": app.backups.config.every_hours,
-        "keep": app.backups.config.keep,
-        "backups": kept,
-    }))
-    .into_response())
+    let listing =
+        tokio::task::spawn_blocking(move || backups.shelf.listing::<crate::backup::Header>())
+            .await
+            .map_err(|e| ApiError::new(Code::Storage, e))?
+            .map_err(|e| ApiError::new(Code::Storage, format!("{e:#}")))?;
+    Ok(axum::Json(listing).into_response())
 }
