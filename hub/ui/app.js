@@ -5,7 +5,7 @@
 
 const T = {
   zh: {
-    backups: "数据备份", backup_now: "立即备份", backup_none: "还没有备份", backup_damaged: "已损坏", backup_every: "每 {h} 小时自动备份，保留 {n} 份", backup_line: "{stores} 家门店 · {members} 位会员 · {size}",
+    backups: "数据备份", backup_now: "立即备份", backup_none: "还没有备份", backup_damaged: "已损坏", backup_every: "每 {h} 小时自动备份，保留 {n} 份", backup_line: "含 {stores} 家门店的流水 · {members} 位会员 · {size}",
     open_mode: "演示模式：总部管理员设置登录密码之前，任何人无需登录即可操作（正式使用请关闭 open_before_logins）",
     export_member: "导出", export_title: "导出该会员的个人信息（查阅复制）", erase_member: "删除", erase_title: "删除该会员的个人信息（被遗忘权）", erase_confirm: "删除后该会员的姓名、手机号等个人信息在总部和所有门店都无法恢复，消费记录保留。确定删除？", erased: "已删除该会员的个人信息", title: "连锁总部", logout: "退出", login: "总部登录", staff_id: "员工编号", password: "密码",
     login_button: "登录", overview: "今日与本月", today: "今日销售", month: "本月销售",
@@ -35,7 +35,7 @@ const T = {
     in_force: "现行规则", line_bad: "这一行格式不对", none_found: "没有找到",
   },
   en: {
-    backups: "Backups", backup_now: "Back up now", backup_none: "no backup yet", backup_damaged: "damaged", backup_every: "a backup every {h} hours, {n} kept", backup_line: "{stores} stores · {members} members · {size}",
+    backups: "Backups", backup_now: "Back up now", backup_none: "no backup yet", backup_damaged: "damaged", backup_every: "a backup every {h} hours, {n} kept", backup_line: "logs of {stores} stores · {members} members · {size}",
     open_mode: "Demo mode: anyone may use headquarters without a login until an admin has one (turn open_before_logins off for real use)",
     export_member: "Export", export_title: "Export their personal data", erase_member: "Erase", erase_title: "Erase their personal data", erase_confirm: "Their name, phone and the rest become unreadable at headquarters and every store, for good; their sales stay. Erase?", erased: "Their personal data is erased", title: "Headquarters", logout: "Log out", login: "HQ login", staff_id: "Staff ID",
     password: "Password", login_button: "Log in", overview: "Today and this month",
