@@ -79,6 +79,12 @@ pub fn main_from(
         }
         Cmd::Backup { config, to } => {
             let cfg = Config::load(&config)?;
+            // Opening an absent directory would make a new, empty headquarters to back up.
+            anyhow::ensure!(
+                !crate::backup_file::is_empty(&cfg.data_dir)?,
+                "{} holds no headquarters' data",
+                cfg.data_dir.display()
+            );
             let storage = crate::storage::SledHubStore::open(&cfg.data_dir).with_context(|| {
                 format!(
                     "opening {} (a running hub takes its own backups: POST /api/v1/backups)",

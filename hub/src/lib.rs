@@ -101,7 +101,8 @@ pub async fn run(
     }
     let renewer = match &config.renewal {
         Some(renewal) => Some(Arc::new(
-            renew::Renewer::load(renewal).context("the store-issuing CA ([renewal])")?,
+            renew::Renewer::load(renewal, &config.ca_cert)
+                .context("the store-issuing CA ([renewal])")?,
         )),
         None => None,
     };

@@ -40,19 +40,28 @@ fn default_days() -> u32 {
 
 /// The longest lifetime a renewed certificate may be given (a config asking more is refused).
 pub const DAYS_MAX: u32 = 3 * 366;
+/// The shortest: stores renew 30 days before the end (`renew_days`), so a shorter lifetime
+/// would have them renew at every connection.
+pub const DAYS_MIN: u32 = 60;
 
 /// Signs renewals with the store-issuing CA.
 pub struct Renewer {
     issuer: Issuer<'static, KeyPair>,
     issuer_der: CertificateDer<'static>,
+    /// When the store-issuing CA runs out: no certificate it signs outlives it.
+    issuer_ends: time::OffsetDateTime,
     days: u32,
 }
 
 impl Renewer {
-    pub fn load(config: &RenewalConfig) -> anyhow::Result<Self> {
+    /// Loads the store-issuing CA and checks it before any store is given a certificate by it:
+    /// a certificate it signs must pass the same check headquarters' TLS makes of a store's
+    /// (a chain to the chain's CA in `ca_cert`, client authentication), so a wrong `[renewal]`
+    /// stops the hub at start instead of locking out every store that renews.
+    pub fn load(config: &RenewalConfig, ca_cert: &Path) -> anyhow::Result<Self> {
         anyhow::ensure!(
-            (1..=DAYS_MAX).contains(&config.days),
-            "renewal.days: 1 to {DAYS_MAX}"
+            (DAYS_MIN..=DAYS_MAX).contains(&config.days),
+            "renewal.days: {DAYS_MIN} to {DAYS_MAX}"
         );
         let read = |path: &Path| {
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
@@ -64,11 +73,37 @@ impl Renewer {
             .with_context(|| format!("the certificate in {}", config.issuer_cert.display()))?;
         let issuer_der = CertificateDer::from_pem_slice(pem.as_bytes())
             .with_context(|| format!("the certificate in {}", config.issuer_cert.display()))?;
-        Ok(Self {
+        let (_, parsed) = x509_parser::parse_x509_certificate(&issuer_der)
+            .with_context(|| format!("the certificate in {}", config.issuer_cert.display()))?;
+        let issuer_ends =
+            time::OffsetDateTime::from_unix_timestamp(parsed.validity().not_after.timestamp())?;
+        let renewer = Self {
             issuer,
             issuer_der,
+            issuer_ends,
             days: config.days,
-        })
+        };
+        // A certificate for a probe, with a key of its own, as a store would ask.
+        let probe = StoreId::parse("S000")?;
+        let key = KeyPair::generate()?;
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new())?;
+        params
+            .distinguished_name
+            .push(DnType::CommonName, probe.as_str());
+        let csr = params.serialize_request(&key)?;
+        let now = time::OffsetDateTime::now_utc();
+        let chain = renewer
+            .sign(&probe, csr.der(), now)
+            .map_err(anyhow::Error::msg)?;
+        crate::tls::verify_store_chain(ca_cert, &chain).with_context(|| {
+            format!(
+                "{} does not issue store certificates headquarters accepts (is it the \
+                 store-issuing CA under {}, with its own key?)",
+                config.issuer_cert.display(),
+                ca_cert.display()
+            )
+        })?;
+        Ok(renewer)
     }
 
     /// The new certificate of `store` for the key in `csr` (DER), good from `now` for the
@@ -105,8 +140,11 @@ impl Renewer {
         let now = now
             .replace_nanosecond(0)
             .map_err(|e| format!("the time: {e}"))?;
-        (params.not_before, params.not_after) =
-            (now, now + time::Duration::days(i64::from(self.days)));
+        let ends = (now + time::Duration::days(i64::from(self.days))).min(self.issuer_ends);
+        if ends <= now {
+            return Err("the store-issuing CA has run out: renew it with ops pki".to_owned());
+        }
+        (params.not_before, params.not_after) = (now, ends);
         let cert = request
             .signed_by(&self.issuer)
             .map_err(|e| format!("signing: {e}"))?;
@@ -131,6 +169,8 @@ mod tests {
             .push(DnType::CommonName, "Chain HQ store issuer");
         params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
         params.key_usages = vec![KeyUsagePurpose::KeyCertSign];
+        let now = time::OffsetDateTime::now_utc();
+        (params.not_before, params.not_after) = (now, now + time::Duration::days(3650));
         let cert = params.self_signed(&key).unwrap();
         std::fs::write(dir.join("issuer.pem"), cert.pem()).unwrap();
         std::fs::write(dir.join("issuer.key"), key.serialize_pem()).unwrap();
@@ -139,7 +179,8 @@ mod tests {
             issuer_key: dir.join("issuer.key"),
             days: 365,
         };
-        (Renewer::load(&config).unwrap(), dir)
+        let renewer = Renewer::load(&config, &dir.join("issuer.pem")).unwrap();
+        (renewer, dir)
     }
 
     fn request(common_name: &str, key: &KeyPair) -> Vec<u8> {
@@ -196,6 +237,39 @@ mod tests {
         let last = tampered.len() - 1;
         tampered[last] ^= 1; // the signature
         assert!(renewer.sign(&s001, &tampered, now).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_store_issuer_that_does_not_chain_to_the_chains_ca_stops_the_hub_at_start() {
+        let (_, dir) = renewer("chain");
+        let other = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "another CA");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        std::fs::write(
+            dir.join("other.pem"),
+            params.self_signed(&other).unwrap().pem(),
+        )
+        .unwrap();
+        let config = RenewalConfig {
+            issuer_cert: dir.join("issuer.pem"),
+            issuer_key: dir.join("issuer.key"),
+            days: 365,
+        };
+        let refused = Renewer::load(&config, &dir.join("other.pem"));
+        assert!(refused.is_err(), "an issuer under another CA");
+        std::fs::write(dir.join("other.key"), other.serialize_pem()).unwrap();
+        let wrong_key = RenewalConfig {
+            issuer_key: dir.join("other.key"),
+            ..config
+        };
+        assert!(
+            Renewer::load(&wrong_key, &dir.join("issuer.pem")).is_err(),
+            "another key"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -163,6 +163,8 @@ async fn run_session(
 ) -> Result<(), SessionEnd> {
     let store = peer.store.clone();
     let mut certificate_check = tokio::time::interval(CERTIFICATE_CHECK);
+    // A certificate signed in this session already (one a session).
+    let mut renewed = false;
     let (mut send, recv) = connection
         .accept_bi()
         .await
@@ -239,8 +241,15 @@ async fn run_session(
                             .await?;
                     }
                     HubEvent::Renew { csr } => {
+                        // Revoked since the session began (a stolen key kept connected): no
+                        // certificate dated after the revocation, and the session ends now.
+                        if let Some(reason) = refusal(peer, storage).await? {
+                            return refuse(&mut session, &mut send, reason).await;
+                        }
                         let signed = match renewer {
+                            _ if renewed => Err("one renewal a session".to_owned()),
                             Some(renewer) => {
+                                renewed = true;
                                 renewer.sign(&store, &csr, time::OffsetDateTime::now_utc())
                             }
                             None => Err("headquarters has no store-issuing CA ([renewal] in \

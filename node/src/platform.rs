@@ -190,21 +190,21 @@ mod service {
                 }
                 _ => ServiceControlAccept::empty(),
             },
-            exit_code: ServiceExitCode::Win32(exit),
+            // 0, or the node's own code (3: a damaged store) as the service's.
+            exit_code: match exit {
+                0 => ServiceExitCode::Win32(0),
+                code => ServiceExitCode::ServiceSpecific(code),
+            },
             checkpoint: 0,
             wait_hint: Duration::from_secs(30),
             process_id: None,
         }
     }
 
-    /// Runs the node as `node run` would, until the service manager says stop.
+    /// Runs the node as `node run` would, until the service manager says stop: starting until
+    /// it listens, running, stopping while it finishes its writes, stopped with its exit code.
     fn run_service() -> anyhow::Result<()> {
-        let config = CONFIG.get().context("no configuration")?.clone();
         let name = NAME.get().context("no service name")?.clone();
-        // A service starts in the system directory: paths in node.toml are the config's.
-        if let Some(dir) = config.parent() {
-            std::env::set_current_dir(dir)?;
-        }
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let stop = std::sync::Mutex::new(Some(stop));
         let handler = move |control| match control {
@@ -218,12 +218,22 @@ mod service {
             _ => ServiceControlHandlerResult::NotImplemented,
         };
         let handle = service_control_handler::register(&name, handler)?;
-        handle.set_service_status(status(ServiceState::Running, 0))?;
-        let outcome = Config::load(&config).and_then(|cfg| {
-            crate::serve(cfg, |_| {}, async {
+        handle.set_service_status(status(ServiceState::StartPending, 0))?;
+        let outcome = (move || -> anyhow::Result<()> {
+            let config = CONFIG.get().context("no configuration")?.clone();
+            // A service starts in the system directory: paths in node.toml are the config's.
+            if let Some(dir) = config.parent() {
+                std::env::set_current_dir(dir)?;
+            }
+            let cfg = Config::load(&config)?;
+            let running = move |_| {
+                let _ = handle.set_service_status(status(ServiceState::Running, 0));
+            };
+            crate::serve(cfg, running, async move {
                 let _ = stopped.await;
+                let _ = handle.set_service_status(status(ServiceState::StopPending, 0));
             })
-        });
+        })();
         let exit = match &outcome {
             Ok(()) => 0,
             Err(e) => u32::from(crate::cli::exit_code_number(e)),

@@ -76,6 +76,7 @@ impl Renewal {
             .take()
             .context("a certificate came that this session did not ask for")?;
         let expires_ms = check(store, &key, chain, &config.cert)?;
+        verify_chain(&config.ca_cert, chain)?;
         install(&config.key, &config.cert, &key, chain)?;
         Ok(expires_ms)
     }
@@ -107,6 +108,35 @@ fn check(store: &StoreId, key: &KeyPair, chain: &[Vec<u8>], current: &Path) -> a
         "the new certificate runs out no later than the one it would replace"
     );
     Ok(expires_ms)
+}
+
+/// The chain passes the check headquarters' TLS makes of a store's (a chain to the chain's CA,
+/// client authentication, good now): a certificate headquarters would refuse is never put in
+/// place of one it accepts.
+fn verify_chain(ca: &Path, chain: &[Vec<u8>]) -> anyhow::Result<()> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, UnixTime};
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca).with_context(|| ca.display().to_string())? {
+        roots.add(cert?)?;
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let verifier =
+        rustls::server::WebPkiClientVerifier::builder_with_provider(roots.into(), provider)
+            .build()?;
+    let (leaf, issuers) = chain.split_first().context("an empty certificate chain")?;
+    let issuers: Vec<CertificateDer<'static>> = issuers
+        .iter()
+        .map(|c| CertificateDer::from(c.clone()))
+        .collect();
+    verifier
+        .verify_client_cert(
+            &CertificateDer::from(leaf.clone()),
+            &issuers,
+            UnixTime::now(),
+        )
+        .context("the new certificate does not chain to the chain's CA")?;
+    Ok(())
 }
 
 fn beside(path: &Path) -> PathBuf {
@@ -177,6 +207,19 @@ pub fn finish_interrupted(config: &SyncConfig) -> anyhow::Result<()> {
         tracing::warn!("a certificate renewal was cut off before it was installed: dropped");
         return Ok(());
     }
+    // The new key is in place: the certificate beside it follows, if it is that key's (an
+    // operator may have enrolled the store again by hand since).
+    let key = KeyPair::from_pem(&std::fs::read_to_string(&config.key)?)
+        .with_context(|| config.key.display().to_string())?;
+    let pem = std::fs::read_to_string(&new_cert)?;
+    let leaf = pem::parse(&pem).context("the renewed certificate")?;
+    let (_, parsed) =
+        x509_parser::parse_x509_certificate(leaf.contents()).context("the renewed certificate")?;
+    if *parsed.public_key().subject_public_key.data != *key.public_key_raw() {
+        std::fs::remove_file(&new_cert)?;
+        tracing::warn!("a renewed certificate for another key was left beside this one: dropped");
+        return Ok(());
+    }
     std::fs::rename(&new_cert, &config.cert)
         .with_context(|| format!("replacing {}", config.cert.display()))?;
     tracing::warn!("a certificate renewal cut off between its key and its certificate: finished");
@@ -207,25 +250,44 @@ mod tests {
         }
     }
 
+    fn issue(cn: &str, key: &KeyPair, days: i64) -> rcgen::Certificate {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name.push(DnType::CommonName, cn);
+        let now = time::OffsetDateTime::now_utc();
+        (params.not_before, params.not_after) = (now, now + time::Duration::days(days));
+        params.self_signed(key).unwrap()
+    }
+
     #[test]
     fn a_renewal_cut_between_its_renames_is_finished_at_start_and_one_cut_before_is_dropped() {
         let root = dir("cut");
         let config = config(&root);
-        std::fs::write(&config.key, "old key").unwrap();
-        std::fs::write(&config.cert, "old cert").unwrap();
+        let (old, new) = (KeyPair::generate().unwrap(), KeyPair::generate().unwrap());
+        std::fs::write(&config.key, old.serialize_pem()).unwrap();
+        std::fs::write(&config.cert, issue("S001", &old, 10).pem()).unwrap();
         // Cut after the key was renamed: the certificate follows it.
-        std::fs::write(&config.key, "new key").unwrap();
-        std::fs::write(beside(&config.cert), "new cert").unwrap();
+        std::fs::write(&config.key, new.serialize_pem()).unwrap();
+        let renewed = issue("S001", &new, 365).pem();
+        std::fs::write(beside(&config.cert), &renewed).unwrap();
         finish_interrupted(&config).unwrap();
-        assert_eq!(std::fs::read_to_string(&config.cert).unwrap(), "new cert");
+        assert_eq!(std::fs::read_to_string(&config.cert).unwrap(), renewed);
         assert!(!beside(&config.cert).exists());
-        // Cut before either rename: the old pair stays.
-        std::fs::write(beside(&config.key), "newer key").unwrap();
-        std::fs::write(beside(&config.cert), "newer cert").unwrap();
+        // Cut before either rename: the pair in place stays.
+        let newer = KeyPair::generate().unwrap();
+        std::fs::write(beside(&config.key), newer.serialize_pem()).unwrap();
+        std::fs::write(beside(&config.cert), issue("S001", &newer, 365).pem()).unwrap();
         finish_interrupted(&config).unwrap();
-        assert_eq!(std::fs::read_to_string(&config.key).unwrap(), "new key");
-        assert_eq!(std::fs::read_to_string(&config.cert).unwrap(), "new cert");
+        assert_eq!(
+            std::fs::read_to_string(&config.key).unwrap(),
+            new.serialize_pem()
+        );
+        assert_eq!(std::fs::read_to_string(&config.cert).unwrap(), renewed);
         assert!(!beside(&config.key).exists() && !beside(&config.cert).exists());
+        // A certificate for another key left beside (enrolled by hand since): not put in place.
+        std::fs::write(beside(&config.cert), issue("S001", &newer, 365).pem()).unwrap();
+        finish_interrupted(&config).unwrap();
+        assert_eq!(std::fs::read_to_string(&config.cert).unwrap(), renewed);
+        assert!(!beside(&config.cert).exists());
         let _ = std::fs::remove_dir_all(&root);
     }
 
@@ -234,13 +296,6 @@ mod tests {
         let root = dir("check");
         let s001 = StoreId::parse("S001").unwrap();
         let key = KeyPair::generate().unwrap();
-        let issue = |cn: &str, key: &KeyPair, days: i64| {
-            let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-            params.distinguished_name.push(DnType::CommonName, cn);
-            let now = time::OffsetDateTime::now_utc();
-            (params.not_before, params.not_after) = (now, now + time::Duration::days(days));
-            params.self_signed(key).unwrap()
-        };
         let current = root.join("store.pem");
         std::fs::write(&current, issue("S001", &key, 10).pem()).unwrap();
         let good = issue("S001", &key, 365);

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use super::{Hq, unavailable};
 
 /// Takes a backup of headquarters' data now, while it serves, and checks it (201); the oldest
-/// beyond the number kept are deleted. Writes wait while the data is read.
+/// beyond the number kept are deleted. Writes go on while the data is read.
 #[utoipa::path(post, path = "/api/v1/backups", responses((status = 201, body = Object, description = "the backup taken"), (status = 503, body = super::doc::ErrorBody)))]
 pub(super) async fn take(State(hq): State<Hq>) -> Response {
     let backups = hq.backups.clone();

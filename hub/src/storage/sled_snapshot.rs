@@ -51,6 +51,18 @@ pub(super) struct Reading {
 pub(super) struct Snapshots {
     gate: std::sync::RwLock<()>,
     reading: std::sync::Mutex<Option<Reading>>,
+    /// One reading at a time (a second would wipe the first one's images).
+    one: std::sync::Mutex<()>,
+}
+
+/// Ends the reading however `visit_all` ends (an error, a panic in `visit`): writes stop
+/// keeping images.
+struct Ending<'a>(&'a Snapshots);
+
+impl Drop for Ending<'_> {
+    fn drop(&mut self) {
+        self.0.with_no_write(|r| *r = None);
+    }
 }
 
 impl Snapshots {
@@ -104,14 +116,18 @@ impl SledHubStore {
         &self,
         mut visit: impl FnMut(&[u8], &[u8]) -> std::result::Result<(), E>,
     ) -> std::result::Result<(), E> {
+        let _one = self.snapshots.one.lock().unwrap_or_else(|p| p.into_inner());
         self.snapshots
             .with_no_write(|r| *r = Some(Reading::default()));
+        let ending = Ending(&self.snapshots);
         let walked = (|| -> std::result::Result<(), E> {
             for kv in self.db.iter() {
                 let (key, found) = kv.map_err(HubStoreError::from)?;
                 let shown = {
                     let mut guard = self.snapshots.reading();
-                    let reading = guard.get_or_insert_with(Default::default);
+                    let reading = guard.as_mut().ok_or_else(|| {
+                        HubStoreError::Damaged("a backup's reading ended under it".into())
+                    })?;
                     reading.walked_to = Some(key.clone());
                     match reading.before.get(&key) {
                         Some(before) => {
@@ -128,11 +144,11 @@ impl SledHubStore {
             }
             Ok(())
         })();
-        let reading = self
-            .snapshots
-            .with_no_write(Option::take)
-            .unwrap_or_default();
+        let reading = self.snapshots.with_no_write(Option::take);
+        drop(ending);
         walked?;
+        let reading = reading
+            .ok_or_else(|| HubStoreError::Damaged("a backup's reading ended under it".into()))?;
         for (key, before) in reading.before {
             if let Some(value) = before.filter(|_| !reading.shown.contains(&key)) {
                 visit(&key, &value)?;
