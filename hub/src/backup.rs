@@ -13,7 +13,7 @@
 //! What headquarters wrote after the backup is not in it; ARCHITECTURE.md says what that means
 //! for the stores ("Headquarters' backups").
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 pub use crate::backup_file::BackupConfig;
 use crate::backup_file::{self, HUB};
@@ -127,9 +127,4 @@ pub fn restore(file: &Path, data_dir: &Path) -> anyhow::Result<(Summary, VerifyR
         Ok(report)
     })?;
     Ok((summary, report))
-}
-
-/// The backups in `dir`, oldest first.
-pub fn list(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    Ok(backup_file::list(dir, PREFIX)?)
 }

@@ -33,6 +33,9 @@ pub mod routes;
 pub mod segments;
 pub mod server;
 pub mod storage;
+/// A store's certificate chain as headquarters' TLS checks it (the node's file, by path).
+#[path = "../../node/src/store_chain.rs"]
+pub mod store_chain;
 pub mod tls;
 
 use std::future::Future;

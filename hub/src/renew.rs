@@ -95,7 +95,7 @@ impl Renewer {
         let chain = renewer
             .sign(&probe, csr.der(), now)
             .map_err(anyhow::Error::msg)?;
-        crate::tls::verify_store_chain(ca_cert, &chain).with_context(|| {
+        crate::store_chain::verify(ca_cert, &chain).with_context(|| {
             format!(
                 "{} does not issue store certificates headquarters accepts (is it the \
                  store-issuing CA under {}, with its own key?)",

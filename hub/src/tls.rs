@@ -58,29 +58,6 @@ pub fn server_config(ca: &Path, cert: &Path, key: &Path) -> anyhow::Result<quinn
     Ok(config)
 }
 
-/// Checks a store's certificate chain (DER, the store's first) as headquarters' TLS does: a
-/// chain to the CA in `ca`, for client authentication, good now.
-pub fn verify_store_chain(ca: &Path, chain: &[Vec<u8>]) -> anyhow::Result<()> {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in load_certs(ca)? {
-        roots.add(cert)?;
-    }
-    let verifier =
-        rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
-            .build()?;
-    let (leaf, issuers) = chain.split_first().context("an empty certificate chain")?;
-    let issuers: Vec<CertificateDer<'static>> = issuers
-        .iter()
-        .map(|c| CertificateDer::from(c.clone()))
-        .collect();
-    verifier.verify_client_cert(
-        &CertificateDer::from(leaf.clone()),
-        &issuers,
-        rustls::pki_types::UnixTime::now(),
-    )?;
-    Ok(())
-}
-
 /// A verified store certificate: whom it speaks for, and when it is good (ms since the epoch).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Peer {

@@ -17,7 +17,7 @@
 //! back from headquarters what it acknowledged after the backup (`journal::restore`) before it
 //! records anything: an older backup never sells under a number headquarters holds already.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 pub use crate::backup_file::BackupConfig;
 use crate::backup_file::{self, STORE};
@@ -145,11 +145,6 @@ pub fn restore(
         Ok(())
     })?;
     Ok(summary)
-}
-
-/// The backups of `store_id` in `dir`, oldest first.
-pub fn list(dir: &Path, store_id: &StoreId) -> anyhow::Result<Vec<PathBuf>> {
-    Ok(backup_file::list(dir, store_id.as_str())?)
 }
 
 #[cfg(test)]

@@ -462,11 +462,6 @@ impl Shelf {
         }
     }
 
-    /// The name for a backup taken at `now_ms`.
-    pub fn name(&self, now_ms: u64) -> String {
-        file_name(&self.prefix, now_ms)
-    }
-
     /// Takes a backup with `take` (given the directory), then deletes the oldest beyond the
     /// number kept.
     pub fn take_now<H>(

@@ -23,6 +23,7 @@ pub mod renew;
 pub mod sealed;
 pub mod session;
 pub mod store;
+pub mod store_chain;
 pub mod uplink;
 pub mod views;
 

@@ -76,7 +76,8 @@ impl Renewal {
             .take()
             .context("a certificate came that this session did not ask for")?;
         let expires_ms = check(store, &key, chain, &config.cert)?;
-        verify_chain(&config.ca_cert, chain)?;
+        // A certificate headquarters would refuse never replaces one it accepts.
+        crate::store_chain::verify(&config.ca_cert, chain)?;
         install(&config.key, &config.cert, &key, chain)?;
         Ok(expires_ms)
     }
@@ -108,35 +109,6 @@ fn check(store: &StoreId, key: &KeyPair, chain: &[Vec<u8>], current: &Path) -> a
         "the new certificate runs out no later than the one it would replace"
     );
     Ok(expires_ms)
-}
-
-/// The chain passes the check headquarters' TLS makes of a store's (a chain to the chain's CA,
-/// client authentication, good now): a certificate headquarters would refuse is never put in
-/// place of one it accepts.
-fn verify_chain(ca: &Path, chain: &[Vec<u8>]) -> anyhow::Result<()> {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, UnixTime};
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(ca).with_context(|| ca.display().to_string())? {
-        roots.add(cert?)?;
-    }
-    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    let verifier =
-        rustls::server::WebPkiClientVerifier::builder_with_provider(roots.into(), provider)
-            .build()?;
-    let (leaf, issuers) = chain.split_first().context("an empty certificate chain")?;
-    let issuers: Vec<CertificateDer<'static>> = issuers
-        .iter()
-        .map(|c| CertificateDer::from(c.clone()))
-        .collect();
-    verifier
-        .verify_client_cert(
-            &CertificateDer::from(leaf.clone()),
-            &issuers,
-            UnixTime::now(),
-        )
-        .context("the new certificate does not chain to the chain's CA")?;
-    Ok(())
 }
 
 fn beside(path: &Path) -> PathBuf {
