@@ -7,7 +7,7 @@ const T = {
   zh: {
     backups: "数据备份", backup_now: "立即备份", backup_none: "还没有备份", backup_damaged: "已损坏", backup_every: "每 {h} 小时自动备份，保留 {n} 份", backup_line: "含 {stores} 家门店的流水 · {members} 位会员 · {size}",
     open_mode: "演示模式：总部管理员设置登录密码之前，任何人无需登录即可操作（正式使用请关闭 open_before_logins）",
-    export_member: "导出", export_title: "导出该会员的个人信息（查阅复制）", erase_member: "删除", erase_title: "删除该会员的个人信息（被遗忘权）", erase_confirm: "删除后该会员的姓名、手机号等个人信息在总部和所有门店都无法恢复，消费记录保留。确定删除？", erased: "已删除该会员的个人信息", title: "连锁总部", logout: "退出", login: "总部登录", staff_id: "员工编号", password: "密码",
+    export_member: "导出", export_title: "导出该会员的个人信息（查阅复制）", erase_member: "删除", erase_title: "删除该会员的个人信息（被遗忘权）", erase_confirm: "删除后该会员的姓名、手机号等个人信息在总部和所有门店都无法恢复，消费记录保留。确定删除？", erased: "已删除该会员的个人信息", report_lost: "挂失", lost_title: "会员来电挂失：该卡在所有门店都不能再查找会员（仍可用手机号查找）；解挂、补卡、退卡请到门店办理", lost_confirm: "确认挂失这张会员卡？", reported_lost: "已挂失", card_state: "卡状态", card_active: "正常", card_lost: "已挂失", card_closed: "已退卡", title: "连锁总部", logout: "退出", login: "总部登录", staff_id: "员工编号", password: "密码",
     login_button: "登录", overview: "今日与本月", today: "今日销售", month: "本月销售",
     store: "门店", today_short: "今日", month_short: "本月", stores: "门店同步", link: "链路",
     behind: "落后条数", behind_s: "落后秒数", hold_state: "挂起/冻结", clock_off: "电脑时钟偏差", minutes: "分钟", hold: "挂起…", void_hold: "撤销挂起",
@@ -37,7 +37,7 @@ const T = {
   en: {
     backups: "Backups", backup_now: "Back up now", backup_none: "no backup yet", backup_damaged: "damaged", backup_every: "a backup every {h} hours, {n} kept", backup_line: "logs of {stores} stores · {members} members · {size}",
     open_mode: "Demo mode: anyone may use headquarters without a login until an admin has one (turn open_before_logins off for real use)",
-    export_member: "Export", export_title: "Export their personal data", erase_member: "Erase", erase_title: "Erase their personal data", erase_confirm: "Their name, phone and the rest become unreadable at headquarters and every store, for good; their sales stay. Erase?", erased: "Their personal data is erased", title: "Headquarters", logout: "Log out", login: "HQ login", staff_id: "Staff ID",
+    export_member: "Export", export_title: "Export their personal data", erase_member: "Erase", erase_title: "Erase their personal data", erase_confirm: "Their name, phone and the rest become unreadable at headquarters and every store, for good; their sales stay. Erase?", erased: "Their personal data is erased", report_lost: "Report lost", lost_title: "The member called: the card finds no one at any store (they are still found by phone); finding it again, reissue and closing are done at a till", lost_confirm: "Report this card lost?", reported_lost: "Reported lost", card_state: "Card", card_active: "in use", card_lost: "reported lost", card_closed: "closed", title: "Headquarters", logout: "Log out", login: "HQ login", staff_id: "Staff ID",
     password: "Password", login_button: "Log in", overview: "Today and this month",
     today: "Sales today", month: "Sales this month", store: "Store", today_short: "Today",
     month_short: "Month", stores: "Store sync", link: "Link", behind: "Entries behind",
@@ -79,6 +79,7 @@ const COLUMNS = {
   refunds: "退款笔数", top_ups: "充值笔数", top_up_paid: "充值金额", bonus_given: "赠送金额",
   cards_sold: "售卡张数", card_sales: "买卡金额", spent_principal: "卡内消费本金",
   spent_bonus: "卡内消费赠送", refunded_principal: "退储值本金", bonus_forfeited: "作废赠送",
+  closings: "退卡张数", card_refunds: "退卡退次卡金额",
 };
 let lang = localStorage.getItem("hq-lang") || "zh";
 let token = sessionStorage.getItem("hq-token");
@@ -386,8 +387,9 @@ $("msearch").addEventListener("submit", async (e) => {
   // Name and phone first, the actions right after them; the member's id is the name's tooltip.
   const rows = members.map((m) => ({
     name: m.name, phone_masked: m.phone_masked, tier: m.tier, card_no: m.card_no, home_store: m.home_store,
+    card_status: m.card_no ? t("card_" + m.card_status) : "",
   }));
-  table("msearch-table", rows, { name: "姓名", phone_masked: "手机", home_store: "开卡门店", tier: "等级", card_no: "卡号" });
+  table("msearch-table", rows, { name: "姓名", phone_masked: "手机", home_store: "开卡门店", tier: "等级", card_no: "卡号", card_status: "卡状态" });
   [...$("msearch-table").querySelector("tbody").rows].forEach((tr, i) => { tr.cells[0].title = members[i].member_id; });
   // 个人信息查阅复制: the member's own data as a file, on their request.
   const head = $("msearch-table").querySelector("thead tr");
@@ -408,9 +410,25 @@ $("msearch").addEventListener("submit", async (e) => {
     erase.title = t("erase_title");
     erase.addEventListener("click", () => eraseMember(members[i].member_id, tr));
     td.appendChild(erase);
+    // 挂失: the member called the service line.
+    if (members[i].card_no && members[i].card_status === "active") {
+      const lost = document.createElement("button");
+      lost.type = "button";
+      lost.textContent = t("report_lost");
+      lost.title = t("lost_title");
+      lost.addEventListener("click", () => reportLost(members[i].member_id, lost));
+      td.appendChild(lost);
+    }
     tr.appendChild(td);
   });
 });
+
+async function reportLost(id, button) {
+  if (!confirm(t("lost_confirm"))) return;
+  const r = await api("/api/v1/members/" + id + "/card/lost", false, "POST");
+  $("msearch-error").textContent = r.ok ? t("reported_lost") : said(r.data);
+  if (r.ok) button.remove();
+}
 
 async function eraseMember(id, tr) {
   if (!confirm(t("erase_confirm"))) return;

@@ -29,6 +29,9 @@ pub fn allowed(role: StaffRole, method: &str, path: &str) -> bool {
                 || (!reading
                     && (path.ends_with("/returns")
                         || path.ends_with("/refunds")
+                        || path.ends_with("/card/found")
+                        || path.ends_with("/card/reissue")
+                        || path.ends_with("/close")
                         || path.ends_with("/points")
                         || path.ends_with("/coupons")
                         || path.starts_with("/api/v1/stock/")
@@ -53,6 +56,13 @@ mod tests {
         assert!(allowed(Cashier, "POST", "/api/v1/members/01J/top-ups"));
         assert!(!allowed(Cashier, "POST", "/api/v1/sales/S001-7/returns"));
         assert!(!allowed(Cashier, "POST", "/api/v1/members/01J/refunds"));
+        assert!(allowed(Cashier, "POST", "/api/v1/members/01J/card/lost"));
+        assert!(!allowed(
+            Cashier,
+            "POST",
+            "/api/v1/members/01J/card/reissue"
+        ));
+        assert!(!allowed(Cashier, "POST", "/api/v1/members/01J/close"));
         assert!(!allowed(Cashier, "GET", "/api/v1/reports/sales"));
         assert!(!allowed(Cashier, "POST", "/api/v1/backups"));
         assert!(allowed(Manager, "POST", "/api/v1/backups"));

@@ -16,6 +16,8 @@
 //! `fx/<feed position BE>` an entry from another replica, received through the hub's feed,
 //! with where in this store's own log it was applied · `meta/feed_applied`.
 
+use std::collections::BTreeSet;
+
 use protocol::calendar::StoreCalendar;
 use protocol::entry::{ChainError, ChainTip, Entry, EntryError, Payload};
 use protocol::member::{MemberDoc, Profile, ProfileError};
@@ -572,9 +574,21 @@ fn write_member(
     for added in new.difference(&old) {
         ov.put(added.clone(), Vec::new());
     }
-    let card = |c: &CardNo| sealed::card_key(&index, c);
-    let old_card = before.and_then(|p| p.card_no.as_ref()).map(card);
-    reindex(ov, member_id, old_card, profile.card_no.as_ref().map(card));
+    // Filed under the current card and every one it replaced (补卡), so an old card says it
+    // was replaced and is never given to another member.
+    let cards = |p: &Profile| -> BTreeSet<Vec<u8>> {
+        p.filed_cards()
+            .map(|c| sealed::card_key(&index, c))
+            .collect()
+    };
+    let old_cards = before.map(cards).unwrap_or_default();
+    let new_cards = cards(&profile);
+    for gone in old_cards.difference(&new_cards) {
+        reindex(ov, member_id, Some(gone.clone()), None);
+    }
+    for added in new_cards.difference(&old_cards) {
+        reindex(ov, member_id, None, Some(added.clone()));
+    }
     let doc_key = keys::document(&member_id);
     let saved = sealed::seal(member_key.as_ref(), &doc_key, doc.save());
     ov.put(doc_key, saved);
@@ -608,7 +622,7 @@ pub fn erase_member(ov: &mut Overlay<'_>, member_id: &MemberId) -> Result<(), Vi
             &sealed::phone_key(&index, &profile.phone),
             member_id,
         ));
-        if let Some(card) = &profile.card_no {
+        for card in profile.filed_cards() {
             gone.push(sealed::filed(&sealed::card_key(&index, card), member_id));
         }
         for key in gone {
@@ -858,7 +872,7 @@ impl RebuildReport {
 /// compares the result with the views on disk.
 /// The shape of the views. Bumped whenever what a view stores, or how an entry changes it,
 /// changes; a store whose views another version wrote rebuilds them from its log on open.
-pub const VIEWS_VERSION: u32 = 12;
+pub const VIEWS_VERSION: u32 = 13;
 
 /// Rebuilds the views from the log and the feed records when they were written by another
 /// version of this software (or none), so an upgrade never reads a view it cannot decode.

@@ -248,6 +248,7 @@ async function showMember(m) {
   $("member-name").textContent = m.name;
   $("member-phone").textContent = m.phone_masked;
   $("member-tier").textContent = m.tier;
+  showCard(m);
   const w = await api("GET", `/api/v1/members/${m.member_id}/wallet`);
   if (w.ok) {
     $("member-stored").textContent = yuan(w.data.stored_value.total);

@@ -9,7 +9,7 @@ use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
 
 use crate::entry::{Entry, Payload};
-use crate::ids::{DocId, MemberId, SaleId, StaffId};
+use crate::ids::{CardNo, DocId, MemberId, SaleId, StaffId};
 use crate::stock::StockMovement;
 use crate::wallet::{Movement, WalletEvent};
 
@@ -44,6 +44,40 @@ pub enum Note {
         store: crate::ids::StoreId,
         reason: String,
     },
+    /// 挂失: the profile edit before this one reported the member's card lost.
+    CardLost { member_id: MemberId, card: CardNo },
+    /// 解挂: the card was found again; `check` is how the member proved who they are.
+    CardFound {
+        member_id: MemberId,
+        card: CardNo,
+        check: IdentityCheck,
+    },
+    /// 补卡: a new card number replaced `from`, carrying everything the member held.
+    CardReissued {
+        member_id: MemberId,
+        from: Option<CardNo>,
+        to: CardNo,
+        check: IdentityCheck,
+    },
+}
+
+/// How a member proved who they are before their card was found again or replaced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IdentityCheck {
+    /// They gave their payment password at the till.
+    PaymentPassword,
+    /// A store manager saw their identity document (身份证) and says so.
+    IdDocument,
+}
+
+impl IdentityCheck {
+    pub fn label(self) -> &'static str {
+        match self {
+            IdentityCheck::PaymentPassword => "支付密码",
+            IdentityCheck::IdDocument => "证件",
+        }
+    }
 }
 
 /// What a sensitive entry did: a label and a detail; `None` for the routine (sales, top-ups,
@@ -81,6 +115,18 @@ pub fn action(entry: &Entry) -> Option<(&'static str, String)> {
             WalletEvent::PointsAdjusted { points, reason } => {
                 ("手工调整积分", format!("{} 分：{reason}", points.0))
             }
+            WalletEvent::Closed { closing, reason } => (
+                "退卡",
+                format!(
+                    "退现金 {} 元（本金 {}，卡 {} 张），作废赠送 {} 元、积分 {}、优惠券 {}：{reason}",
+                    closing.cash(),
+                    closing.principal,
+                    closing.cards.len(),
+                    closing.bonus_forfeited,
+                    closing.points_forfeited,
+                    closing.coupons_forfeited
+                ),
+            ),
             WalletEvent::PasswordSet { .. } => ("设置支付密码", String::new()),
             WalletEvent::PasswordFailed => ("支付密码错误", String::new()),
             WalletEvent::CouponIssued { name, to, .. } => {
@@ -172,6 +218,28 @@ pub fn action(entry: &Entry) -> Option<(&'static str, String)> {
             Note::CertificateRevoked { store, reason } => {
                 ("吊销门店证书", format!("{store}：{reason}"))
             }
+            Note::CardLost { member_id, card } => ("挂失", format!("{member_id}：卡 {card}")),
+            Note::CardFound {
+                member_id,
+                card,
+                check,
+            } => (
+                "解挂",
+                format!("{member_id}：卡 {card}，核验{}", check.label()),
+            ),
+            Note::CardReissued {
+                member_id,
+                from,
+                to,
+                check,
+            } => (
+                "补卡",
+                format!(
+                    "{member_id}：{} → {to}，核验{}",
+                    from.as_ref().map_or("无卡".to_owned(), ToString::to_string),
+                    check.label()
+                ),
+            ),
         },
         Payload::MemberErased { member_id } => ("删除会员个人信息", member_id.to_string()),
         Payload::ChainRules { rules } => (

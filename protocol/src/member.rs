@@ -52,6 +52,54 @@ impl Gender {
     }
 }
 
+/// 卡状态: whether the member's card finds them at a till.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CardStatus {
+    #[default]
+    Active,
+    /// 挂失: reported lost; the card number finds no one until it is found again (解挂) or
+    /// replaced (补卡).
+    Lost,
+    /// 退卡: the membership was closed and what it held paid back.
+    Closed,
+}
+
+impl CardStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CardStatus::Active => "active",
+            CardStatus::Lost => "lost",
+            CardStatus::Closed => "closed",
+        }
+    }
+
+    fn parse(s: &str) -> CardStatus {
+        match s {
+            "lost" => CardStatus::Lost,
+            "closed" => CardStatus::Closed,
+            _ => CardStatus::Active,
+        }
+    }
+}
+
+/// Why a card number does not find its member at a till.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CardRefusal {
+    #[error("card {0} was reported lost (已挂失): find the member by phone")]
+    Lost(CardNo),
+    #[error("card {0} was replaced by a new card (已补卡)")]
+    Replaced(CardNo),
+    #[error("card {0} belongs to a closed membership (已退卡)")]
+    Closed(CardNo),
+}
+
+/// The most card numbers a member may have held before their current one.
+pub const FORMER_CARDS_MAX: usize = 20;
+/// A former card number's key at the document's root (one key each, so two stores reissuing
+/// the same member's card at once both keep what they wrote).
+const FORMER_CARD: &str = "former_card:";
+
 /// A member's profile as read from the merged document.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Profile {
@@ -71,6 +119,12 @@ pub struct Profile {
     /// transactional notices do not need it).
     #[serde(default)]
     pub marketing_consent: bool,
+    #[serde(default)]
+    pub card_status: CardStatus,
+    /// Card numbers held before a reissue (补卡): still filed under, so an old card says it was
+    /// replaced, and is never given to another member.
+    #[serde(default)]
+    pub former_cards: BTreeSet<CardNo>,
 }
 
 /// A partial edit. `None` leaves a field alone; for nullable fields `Some(None)` clears it.
@@ -89,6 +143,11 @@ pub struct ProfilePatch {
     pub custom_remove: Vec<String>,
     #[serde(default)]
     pub marketing_consent: Option<bool>,
+    /// Written only by the card's own actions (挂失, 解挂, 补卡, 退卡), never by a profile edit.
+    #[serde(default)]
+    pub card_status: Option<CardStatus>,
+    #[serde(default)]
+    pub former_cards_add: Vec<CardNo>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -291,7 +350,7 @@ impl Profile {
         let digits = query.len() >= 4 && query.bytes().all(|b| b.is_ascii_digit());
         self.name.to_lowercase().contains(&query.to_lowercase())
             || (digits && self.phone.as_str().ends_with(query))
-            || self.card_no.as_ref().is_some_and(|c| c.as_str() == query)
+            || self.usable_card().is_some_and(|c| c.as_str() == query)
     }
 
     /// The index records ([`SEARCH_INDEX`]) that file member `id` with this profile.
@@ -307,7 +366,8 @@ impl Profile {
         );
         let phone = self.phone.as_str();
         terms.insert(tail_term(index, &phone[phone.len().saturating_sub(4)..]));
-        if let Some(card) = &self.card_no {
+        // A card reported lost or closed finds no one by search either.
+        if let Some(card) = self.usable_card() {
             terms.insert(card_term(index, card.as_str()));
         }
         let id = id.to_string();
@@ -318,6 +378,31 @@ impl Profile {
                 key
             })
             .collect()
+    }
+
+    /// The card number that finds this member at a till: their current one, unless it was
+    /// reported lost or the membership closed.
+    pub fn usable_card(&self) -> Option<&CardNo> {
+        self.card_no
+            .as_ref()
+            .filter(|_| self.card_status == CardStatus::Active)
+    }
+
+    /// Whether `card` (filed under this member) finds them, and why not.
+    pub fn card_finds(&self, card: &CardNo) -> Result<(), CardRefusal> {
+        if self.card_no.as_ref() != Some(card) {
+            return Err(CardRefusal::Replaced(card.clone()));
+        }
+        match self.card_status {
+            CardStatus::Active => Ok(()),
+            CardStatus::Lost => Err(CardRefusal::Lost(card.clone())),
+            CardStatus::Closed => Err(CardRefusal::Closed(card.clone())),
+        }
+    }
+
+    /// Every card number filed under this member: the current one and the ones it replaced.
+    pub fn filed_cards(&self) -> impl Iterator<Item = &CardNo> {
+        self.card_no.iter().chain(&self.former_cards)
     }
 
     pub fn validate(&self) -> Result<(), ProfileError> {
@@ -338,6 +423,12 @@ impl Profile {
             return Err(ProfileError::TooMany {
                 field: "custom attributes",
                 max: CUSTOM_MAX,
+            });
+        }
+        if self.former_cards.len() > FORMER_CARDS_MAX {
+            return Err(ProfileError::TooMany {
+                field: "former cards",
+                max: FORMER_CARDS_MAX,
             });
         }
         custom_entries(self.custom.iter())
@@ -376,6 +467,12 @@ impl ProfilePatch {
         custom_entries(self.custom_set.iter())?;
         for key in &self.custom_remove {
             text("custom attribute name", key, CUSTOM_KEY_CHARS_MAX, true)?;
+        }
+        if self.former_cards_add.len() > FORMER_CARDS_MAX {
+            return Err(ProfileError::TooMany {
+                field: "former cards",
+                max: FORMER_CARDS_MAX,
+            });
         }
         Ok(())
     }
@@ -510,6 +607,8 @@ impl MemberDoc {
             tier: Some(p.tier.clone()),
             custom_set: p.custom.clone(),
             marketing_consent: Some(p.marketing_consent),
+            card_status: (p.card_status != CardStatus::Active).then_some(p.card_status),
+            former_cards_add: p.former_cards.iter().cloned().collect(),
             ..ProfilePatch::default()
         };
         self.write_patch(&patch)
@@ -528,6 +627,10 @@ impl MemberDoc {
         }
         if let Some(birthday) = &p.birthday {
             self.put_optional("birthday", birthday.map(|b| b.to_string()))?;
+        }
+        self.put_text("card_status", p.card_status.map(CardStatus::as_str))?;
+        for card in &p.former_cards_add {
+            self.put_text(&format!("{FORMER_CARD}{card}"), Some("replaced"))?;
         }
         let tags = self.map("tags")?;
         for tag in &p.tags_add {
@@ -624,6 +727,13 @@ impl MemberDoc {
                 .transpose()
                 .map_err(damaged)?,
             marketing_consent: self.string("consent").as_deref() == Some("yes"),
+            card_status: CardStatus::parse(&self.string("card_status").unwrap_or_default()),
+            former_cards: self
+                .doc
+                .keys(ROOT)
+                .filter_map(|k| k.strip_prefix(FORMER_CARD).map(CardNo::parse))
+                .collect::<Result<_, _>>()
+                .map_err(|e: IdError| damaged(e))?,
         })
     }
 }
@@ -706,6 +816,8 @@ pub(crate) mod tests {
             join_date: NaiveDate::from_ymd_opt(2026, 11, 23).unwrap(),
             referrer: None,
             marketing_consent: false,
+            card_status: Default::default(),
+            former_cards: Default::default(),
         }
     }
 
@@ -724,6 +836,54 @@ pub(crate) mod tests {
         for no in ["", " ", "李", "123", "1381", "VIP", "9999"] {
             assert!(!p.matches(no), "{no}");
         }
+    }
+
+    #[test]
+    fn a_lost_card_finds_no_one_and_a_replaced_one_says_so_after_two_stores_reissue_at_once() {
+        let card = |s: &str| CardNo::parse(s).unwrap();
+        let mut p = sample("S001");
+        p.card_no = Some(card("VIP0001"));
+        let (origin, created) = MemberDoc::create(&store("S001"), 1, &p).unwrap();
+        let lost = ProfilePatch {
+            card_status: Some(CardStatus::Lost),
+            ..ProfilePatch::default()
+        };
+        let mut a = origin.clone();
+        a.edit(&store("S001"), 2, &lost).unwrap().unwrap();
+        let now = a.profile().unwrap();
+        assert_eq!(
+            now.card_finds(&card("VIP0001")),
+            Err(CardRefusal::Lost(card("VIP0001")))
+        );
+        assert!(
+            !now.matches("VIP0001"),
+            "a lost card is not found by search"
+        );
+        assert!(now.matches("张三"), "the member still is, by name");
+        // Two stores each reissue a card while apart: one number wins, both old ones are kept.
+        let mut b = MemberDoc::from_change(&created).unwrap();
+        let reissue = |new: &str| ProfilePatch {
+            card_no: Some(Some(card(new))),
+            card_status: Some(CardStatus::Active),
+            former_cards_add: vec![card("VIP0001")],
+            ..ProfilePatch::default()
+        };
+        a.edit(&store("S001"), 3, &reissue("VIP0002"))
+            .unwrap()
+            .unwrap();
+        b.edit(&store("S002"), 3, &reissue("VIP0003"))
+            .unwrap()
+            .unwrap();
+        a.merge(&mut b).unwrap();
+        let merged = a.profile().unwrap();
+        assert_eq!(merged.former_cards, [card("VIP0001")].into());
+        let current = merged.card_no.clone().unwrap();
+        assert_eq!(merged.card_finds(&current), Ok(()));
+        assert_eq!(
+            merged.card_finds(&card("VIP0001")),
+            Err(CardRefusal::Replaced(card("VIP0001")))
+        );
+        assert_eq!(merged.filed_cards().count(), 2);
     }
 
     #[test]

@@ -86,6 +86,12 @@ pub struct WalletCell {
     /// Stored value paid back in cash (退储值): principal, and the bonus forfeited with it.
     pub refunded_principal: i64,
     pub bonus_forfeited: i64,
+    /// 退卡: memberships closed here, and what their count and period cards paid back (their
+    /// principal is in `refunded_principal`, their bonus in `bonus_forfeited`).
+    #[serde(default)]
+    pub closings: u64,
+    #[serde(default)]
+    pub card_refunds: i64,
 }
 
 impl WalletCell {
@@ -99,6 +105,8 @@ impl WalletCell {
         self.spent_bonus += o.spent_bonus;
         self.refunded_principal += o.refunded_principal;
         self.bonus_forfeited += o.bonus_forfeited;
+        self.closings += o.closings;
+        self.card_refunds += o.card_refunds;
     }
 }
 
@@ -276,6 +284,13 @@ pub fn apply(kv: &mut dyn ViewKv, entry: &Entry, calendar: &StoreCalendar) -> Re
                 } => WalletCell {
                     refunded_principal: principal.0,
                     bonus_forfeited: bonus_forfeited.0,
+                    ..WalletCell::default()
+                },
+                WalletEvent::Closed { closing, .. } => WalletCell {
+                    refunded_principal: closing.principal.0,
+                    bonus_forfeited: closing.bonus_forfeited.0,
+                    closings: 1,
+                    card_refunds: closing.cash().0 - closing.principal.0,
                     ..WalletCell::default()
                 },
                 _ => return Ok(()),

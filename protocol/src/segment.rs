@@ -355,6 +355,8 @@ mod tests {
             join_date: date("2026-01-05"),
             referrer: None,
             marketing_consent: true,
+            card_status: Default::default(),
+            former_cards: Default::default(),
         }
     }
 

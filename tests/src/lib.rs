@@ -291,7 +291,10 @@ fn run_child(
         .args(["run", "--config"])
         .arg(config_path)
         .args(args)
-        .env("RUST_LOG", "warn")
+        .env(
+            "RUST_LOG",
+            std::env::var("CHILD_LOG").unwrap_or_else(|_| "warn".into()),
+        )
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()

@@ -49,6 +49,7 @@ pub(super) struct ErrorBody {
         super::members::get_wallet,
         super::privacy::export_member,
         super::privacy::erase_member,
+        super::privacy::card_lost,
         super::money::liabilities,
         super::money::settlement,
         super::login::login,

@@ -39,6 +39,7 @@ pub enum Code {
     StoreFenced,
     HoldTooShort,
     NotErasable,
+    CardStateInvalid,
     PayloadTooLarge,
     HostNotAllowed,
     LoginRequired,
@@ -55,7 +56,7 @@ pub enum Code {
 
 impl Code {
     /// Every code, for the catalogue's own test and the documentation.
-    pub const ALL: [Code; 41] = [
+    pub const ALL: [Code; 42] = [
         Code::InvalidRequest,
         Code::InvalidQuery,
         Code::InvalidId,
@@ -85,6 +86,7 @@ impl Code {
         Code::StoreFenced,
         Code::HoldTooShort,
         Code::NotErasable,
+        Code::CardStateInvalid,
         Code::PayloadTooLarge,
         Code::HostNotAllowed,
         Code::LoginRequired,
@@ -130,6 +132,7 @@ impl Code {
             Code::StoreFenced => "store_fenced",
             Code::HoldTooShort => "hold_too_short",
             Code::NotErasable => "not_erasable",
+            Code::CardStateInvalid => "card_state_invalid",
             Code::PayloadTooLarge => "payload_too_large",
             Code::HostNotAllowed => "host_not_allowed",
             Code::LoginRequired => "login_required",
@@ -178,7 +181,8 @@ impl Code {
             | Code::StoreOnline
             | Code::StoreFenced
             | Code::MarketingClosed
-            | Code::NotErasable => StatusCode::CONFLICT,
+            | Code::NotErasable
+            | Code::CardStateInvalid => StatusCode::CONFLICT,
             Code::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Code::HostNotAllowed => StatusCode::MISDIRECTED_REQUEST,
             Code::LoginRequired
@@ -224,6 +228,7 @@ impl Code {
                 "门店可能仍在离线使用会员余额：挂起须持续到其离线期限结束之后，否则同一笔钱可能被花两次"
             }
             Code::NotErasable => "该会员还不能删除：请先退还储值或收回欠款",
+            Code::CardStateInvalid => "会员卡当前状态不允许此操作",
             Code::PayloadTooLarge => "一次提交的内容太多，请分批提交",
             Code::HostNotAllowed => "访问地址不是总部系统的地址",
             Code::LoginRequired => "请先登录",

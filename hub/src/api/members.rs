@@ -10,6 +10,8 @@ pub(super) fn member_json(record: MemberRecord) -> Response {
         "name": p.name,
         "phone_masked": p.phone.masked(),
         "card_no": p.card_no,
+        "card_status": p.card_status.as_str(),
+        "former_cards": p.former_cards,
         "tier": p.tier,
         "tags": p.tags,
         "notes": p.notes,
@@ -99,6 +101,7 @@ pub(super) async fn search_members(
                         let p = m.profile;
                         json!({"member_id": m.member_id.to_string(), "name": p.name,
                            "phone_masked": p.phone.masked(), "card_no": p.card_no,
+                           "card_status": p.card_status.as_str(),
                            "tier": p.tier, "home_store": p.home_store})
                     })
                     .collect::<Vec<_>>()

@@ -109,6 +109,10 @@ pub fn router(
             "/api/v1/members/{member_id}/erase",
             post(privacy::erase_member),
         )
+        .route(
+            "/api/v1/members/{member_id}/card/lost",
+            post(privacy::card_lost),
+        )
         .route("/api/v1/liabilities", get(money::liabilities))
         .route(
             "/api/v1/staff",

@@ -153,3 +153,29 @@ pub(super) async fn erase_member(
         Err(e) => unavailable(e.to_string()),
     }
 }
+
+/// 挂失 at headquarters (the member called the service line): the card stops finding them at
+/// every store, as the change reaches each; they are still found by phone. Finding it again,
+/// reissuing and closing are done at a till, where the member shows who they are.
+#[utoipa::path(post, path = "/api/v1/members/{member_id}/card/lost", params(("member_id" = String, Path)), responses((status = 200, body = Object, description = "reported lost"), (status = 409, body = Object)))]
+pub(super) async fn card_lost(
+    State(hq): State<Hq>,
+    Path(raw): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let id = match member_in_path(&raw) {
+        Ok(id) => id,
+        Err(refused) => return *refused,
+    };
+    let by = operator_or_system(&headers);
+    match hq.ingest.hq_write(HqWrite::CardLost(id), by).await {
+        Ok(Ok(())) => {
+            answer_from(&hq, move |storage| {
+                super::members::found(storage.member(&id))
+            })
+            .await
+        }
+        Ok(Err(e)) => staff::write_error(e),
+        Err(e) => unavailable(e.to_string()),
+    }
+}

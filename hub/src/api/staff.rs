@@ -46,6 +46,7 @@ pub(super) fn write_error(e: HqWriteError) -> Response {
         HqWriteError::Storage(e) => unavailable(e),
         e @ HqWriteError::UnknownMember(_) => Code::MemberNotFound.answer(e),
         e @ HqWriteError::NotErasable(_) => Code::NotErasable.answer(e),
+        e @ HqWriteError::CardState(_) => Code::CardStateInvalid.answer(e),
         e @ HqWriteError::TooLarge(_) => Code::PayloadTooLarge.answer(e),
         HqWriteError::Staff(e) => Code::InvalidStaff.answer(e),
         HqWriteError::Rules(e) => Code::InvalidRules.answer(e),

@@ -118,6 +118,7 @@ impl Ingest {
     /// the earliest), checked, as one entry of headquarters' log.
     pub fn hq_write(&mut self, write: HqWrite, by: &StaffId) -> Result<(), HqWriteError> {
         let payload = match write {
+            HqWrite::CardLost(member_id) => return self.card_lost(&member_id, by),
             HqWrite::Staff(staff) => {
                 protocol::staff::check(&staff)?;
                 Payload::Staff { staff }
@@ -152,6 +153,70 @@ impl Ingest {
         let tx = TxId::derived(&["hq-write", &tip.next_seq.to_string()]);
         self.write_hq_as(tx, payload, by.clone())
             .map_err(|e| HqWriteError::Storage(e.to_string()))
+    }
+
+    /// 挂失 written by headquarters: the profile change (sealed under the member's key, as a
+    /// store seals one) and its audit note, two entries of headquarters' log.
+    fn card_lost(&mut self, member_id: &MemberId, by: &StaffId) -> Result<(), HqWriteError> {
+        use protocol::member::{CardStatus, MemberDoc, ProfilePatch};
+        let failed = |e: String| HqWriteError::Storage(e);
+        let record = self
+            .storage
+            .member(member_id)
+            .map_err(|e| failed(e.to_string()))?
+            .ok_or(HqWriteError::UnknownMember(*member_id))?;
+        let profile = &record.profile;
+        let Some(card) = profile.card_no.clone() else {
+            return Err(HqWriteError::CardState(format!(
+                "member {member_id} has no card"
+            )));
+        };
+        if profile.card_status != CardStatus::Active {
+            return Err(HqWriteError::CardState(format!(
+                "card {card} is {}, not in use",
+                profile.card_status.as_str()
+            )));
+        }
+        let key = match self
+            .storage
+            .member_key(member_id)
+            .map_err(|e| failed(e.to_string()))?
+        {
+            KeyState::Held(key) => Some(key),
+            KeyState::Erased => return Err(HqWriteError::UnknownMember(*member_id)),
+            KeyState::Unknown => None,
+        };
+        let mut doc = MemberDoc::load(&record.doc).map_err(|e| failed(e.to_string()))?;
+        let patch = ProfilePatch {
+            card_status: Some(CardStatus::Lost),
+            ..ProfilePatch::default()
+        };
+        let change = doc
+            .edit(&StoreId::hq(), (self.now_ms)() as i64, &patch)
+            .map_err(|e| failed(e.to_string()))?
+            .ok_or_else(|| failed("the change changed nothing".into()))?;
+        let change = match key {
+            Some(key) => key.seal(&protocol::seal::change_aad(member_id), &change),
+            None => change,
+        };
+        let tip = self.tip(&StoreId::hq());
+        let edit = Payload::MemberEdited {
+            member_id: *member_id,
+            change,
+        };
+        let note = Payload::Audit {
+            note: protocol::audit::Note::CardLost {
+                member_id: *member_id,
+                card,
+            },
+        };
+        for (n, payload) in [edit, note].into_iter().enumerate() {
+            let tx = TxId::derived(&["hq-card-lost", &tip.next_seq.to_string(), &n.to_string()]);
+            self.write_hq_as(tx, payload, by.clone())
+                .map_err(|e| failed(e.to_string()))?;
+        }
+        tracing::info!(member = %member_id, by = %by, "card reported lost at headquarters");
+        Ok(())
     }
 
     /// The erasure of a member who may be erased: one headquarters knows, not erased yet, to

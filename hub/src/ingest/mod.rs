@@ -79,6 +79,9 @@ pub enum HqWrite {
     Note(protocol::audit::Note),
     /// 被遗忘: erase a member at their request (`protocol::seal`).
     Erase(MemberId),
+    /// 挂失 at headquarters (the member called the service line): the card stops finding
+    /// them at every store the change reaches.
+    CardLost(MemberId),
 }
 
 /// Why headquarters' write was refused. Nothing was written.
@@ -97,6 +100,9 @@ pub enum HqWriteError {
     /// The member cannot be erased yet (what they are owed or owe needs their identity).
     #[error("{0}")]
     NotErasable(String),
+    /// The card is not in a state the write applies to (no card, lost already, closed).
+    #[error("{0}")]
+    CardState(String),
     #[error("storage failed: {0}")]
     Storage(String),
 }

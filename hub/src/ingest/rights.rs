@@ -109,10 +109,13 @@ impl Ingest {
     /// what the payment is about to spend.
     pub(super) fn touch(&mut self, entry: &Entry) {
         // A campaign's coupon is placed where headquarters meant it (the member's home store).
+        // Nor is a store handing rights back when asked: they come for an ask (which needs
+        // them in the pool until every counter it waits for is back: a rebalance in between
+        // would place them out again) or for a rebalance that planned them already.
         if let Payload::Wallet {
             event:
                 WalletEvent::Rights {
-                    movement: Movement::Grant,
+                    movement: Movement::Grant | Movement::Recall,
                 }
                 | WalletEvent::CampaignCoupon { .. },
             ..

@@ -29,6 +29,8 @@ pub(crate) fn registration_with(
         join_date: chrono_date(),
         referrer: None,
         marketing_consent: consent,
+        card_status: Default::default(),
+        former_cards: Default::default(),
     };
     let (_, change) = MemberDoc::create(store, 1, &profile).unwrap();
     Entry {
@@ -142,11 +144,23 @@ pub(super) fn wallet_entry(
 ) -> Entry {
     let mut entry = registration(store, tip, "13800000009");
     entry.tx = TxId::parse(&format!("{store}-wallet-{:04}", tip.next_seq)).unwrap();
-    entry.payload = Payload::Wallet {
-        member_id: member,
-        event: WalletEvent::Rights {
+    // Rights handed back (every op a transfer to headquarters) are a recall's answer; anything
+    // else stands for a till's write (the bank rebalances after those only).
+    let recall = ops.iter().all(|op| {
+        matches!(&op.change, protocol::escrow::Change::Transfer { to, .. } if *to == StoreId::hq())
+    });
+    let event = match recall {
+        true => WalletEvent::Rights {
             movement: Movement::Recall,
         },
+        false => WalletEvent::PointsAdjusted {
+            points: protocol::points::Points(0),
+            reason: "a till's write".into(),
+        },
+    };
+    entry.payload = Payload::Wallet {
+        member_id: member,
+        event,
         ops,
     };
     entry
@@ -431,4 +445,81 @@ fn a_members_wallet_changes_reach_only_their_followers_and_where_rights_move() {
     let reopened = Ingest::open(storage.clone(), Box::new(|| 0)).unwrap();
     assert!(reopened.routes().read().unwrap().follows(&s002, &member));
     assert!(!reopened.routes().read().unwrap().follows(&s003, &member));
+}
+
+/// 挂失 at headquarters: a profile change in headquarters' log (so every store gets it) and its
+/// audit note; reporting it again, or a member without a card, changes nothing.
+#[test]
+fn headquarters_reports_a_card_lost_once_and_every_store_gets_the_change() {
+    use protocol::member::{CardStatus, MemberDoc};
+    let storage: Arc<MemHubStore> = Arc::new(MemHubStore::default());
+    let mut ingest = Ingest::open(storage.clone(), Box::new(|| 5_000)).unwrap();
+    let s001 = StoreId::parse("S001").unwrap();
+    let mut entry = registration(&s001, ChainTip::GENESIS, "13800000001");
+    let Payload::MemberRegistered { member_id, .. } = entry.payload.clone() else {
+        unreachable!()
+    };
+    let mut profile = MemberDoc::from_change(match &entry.payload {
+        Payload::MemberRegistered { change, .. } => change,
+        _ => unreachable!(),
+    })
+    .unwrap()
+    .profile()
+    .unwrap();
+    profile.card_no = Some(protocol::CardNo::parse("VIP0001").unwrap());
+    let (_, change) = MemberDoc::create(&s001, 1, &profile).unwrap();
+    entry.payload = Payload::MemberRegistered { member_id, change };
+    let tip = ChainTip::GENESIS.extend(&s001, &entry).unwrap();
+    ingest.ingest(&s001, vec![Sealed::new(entry)], 1).unwrap();
+    let plain = registration(&s001, tip, "13800000002");
+    let Payload::MemberRegistered {
+        member_id: no_card, ..
+    } = plain.payload.clone()
+    else {
+        unreachable!()
+    };
+    ingest.ingest(&s001, vec![Sealed::new(plain)], 2).unwrap();
+    let admin = StaffId::parse("HQ01").unwrap();
+
+    let feed_before = ingest.feed_len;
+    let hq = StoreId::hq();
+    let log_before = ingest.tip(&hq).next_seq;
+    ingest
+        .hq_write(HqWrite::CardLost(member_id), &admin)
+        .unwrap();
+    let record = storage.member(&member_id).unwrap().unwrap();
+    assert_eq!(record.profile.card_status, CardStatus::Lost);
+    assert_eq!(
+        ingest.tip(&hq).next_seq,
+        log_before + 2,
+        "the change and its audit note"
+    );
+    assert_eq!(
+        ingest.feed_len,
+        feed_before + 1,
+        "the change goes to the stores"
+    );
+    let feed = storage.feed(feed_before, 10).unwrap();
+    let payloads: Vec<Payload> = feed
+        .iter()
+        .map(|(_, r)| Entry::decode(&r.entry).unwrap().payload)
+        .collect();
+    assert!(
+        payloads
+            .iter()
+            .any(|p| matches!(p, Payload::MemberEdited { member_id: m, .. } if *m == member_id)),
+        "{payloads:?}"
+    );
+    let again = ingest.hq_write(HqWrite::CardLost(member_id), &admin);
+    assert!(
+        matches!(again, Err(HqWriteError::CardState(_))),
+        "{again:?}"
+    );
+    let none = ingest.hq_write(HqWrite::CardLost(no_card), &admin);
+    assert!(matches!(none, Err(HqWriteError::CardState(_))), "{none:?}");
+    assert_eq!(
+        ingest.tip(&hq).next_seq,
+        log_before + 2,
+        "nothing more was written"
+    );
 }

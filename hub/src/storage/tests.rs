@@ -24,6 +24,8 @@ fn record(n: u8, name: &str, phone: u32, card: Option<u32>) -> MemberRecord {
             join_date: chrono::NaiveDate::from_ymd_opt(2026, 11, 29).unwrap(),
             referrer: None,
             marketing_consent: false,
+            card_status: Default::default(),
+            former_cards: Default::default(),
         },
     }
 }

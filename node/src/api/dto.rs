@@ -332,6 +332,10 @@ pub struct MemberOut {
     pub join_date: NaiveDate,
     pub referrer: Option<String>,
     pub marketing_consent: bool,
+    /// `active`, `lost` (挂失) or `closed` (退卡).
+    pub card_status: String,
+    /// Card numbers this member held before (补卡).
+    pub former_cards: Vec<String>,
     /// Points balance (积分).
     pub points: i64,
 }
@@ -355,6 +359,8 @@ impl MemberOut {
             join_date: p.join_date,
             referrer: p.referrer.map(|r| r.to_string()),
             marketing_consent: p.marketing_consent,
+            card_status: p.card_status.as_str().to_owned(),
+            former_cards: p.former_cards.iter().map(ToString::to_string).collect(),
             points: points.0,
         }
     }

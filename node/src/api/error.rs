@@ -7,6 +7,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::journal::{InventoryError, Rejection, TenderError};
+use protocol::member::CardRefusal;
 use protocol::pricing::PricingError;
 use protocol::returns::ReturnError;
 use protocol::sale::SaleError;
@@ -87,6 +88,16 @@ pub enum Code {
     StoreRestoring,
     /// The request was recorded before the store's data was restored from headquarters.
     RecordedBeforeRestore,
+    /// 挂失: the card was reported lost.
+    CardLost,
+    /// 补卡: the card was replaced by a new one.
+    CardReplaced,
+    /// 退卡: the membership was closed.
+    MembershipClosed,
+    /// The card is not in the state the action needs (found again but not lost, no card).
+    CardStateInvalid,
+    /// The member owes an offline overdraft.
+    MemberOwes,
 }
 
 impl Code {
@@ -158,6 +169,11 @@ impl Code {
             Code::RoleForbidden => "role_forbidden",
             Code::StoreRestoring => "store_restoring",
             Code::RecordedBeforeRestore => "recorded_before_restore",
+            Code::CardLost => "card_lost",
+            Code::CardReplaced => "card_replaced",
+            Code::MembershipClosed => "membership_closed",
+            Code::CardStateInvalid => "card_state_invalid",
+            Code::MemberOwes => "member_owes",
         }
     }
 
@@ -207,7 +223,12 @@ impl Code {
             | Code::ReturnExceedsSale
             | Code::ReturnNotReady
             | Code::HeldOrdersFull
-            | Code::RecordedBeforeRestore => S::CONFLICT,
+            | Code::RecordedBeforeRestore
+            | Code::CardLost
+            | Code::CardReplaced
+            | Code::MembershipClosed
+            | Code::CardStateInvalid
+            | Code::MemberOwes => S::CONFLICT,
             Code::PasswordRequired
             | Code::PasswordWrong
             | Code::LoginRequired
@@ -311,6 +332,13 @@ impl Code {
             Code::RecordedBeforeRestore => {
                 "这笔操作在本店数据恢复之前已经记账（已从总部恢复），不会重复记账，请在销售记录中查看"
             }
+            Code::CardLost => {
+                "该会员卡已挂失，不能用卡查找会员；请会员用手机号查找，或办理解挂、补卡"
+            }
+            Code::CardReplaced => "该会员卡已补办新卡，旧卡作废",
+            Code::MembershipClosed => "该会员已退卡，不能再办理储值、积分或次卡业务",
+            Code::CardStateInvalid => "会员卡当前状态不允许此操作",
+            Code::MemberOwes => "该会员尚有离线透支未还清，还清后才能退卡",
         }
     }
 }
@@ -396,9 +424,10 @@ impl From<Rejection> for ApiError {
                 WalletError::UnknownCoupon(_) => Code::CouponNotFound,
                 WalletError::CouponUsed(_) => Code::CouponUsed,
                 WalletError::CouponNotValid { .. } => Code::CouponNotValid,
-                WalletError::CardExpired(_) | WalletError::CardNotYetValid(..) => {
-                    Code::CardNotValid
-                }
+                WalletError::CardExpired(_)
+                | WalletError::CardNotYetValid(..)
+                | WalletError::CardClosed(_) => Code::CardNotValid,
+                WalletError::Owes(_) => Code::MemberOwes,
                 WalletError::TooLong(_)
                 | WalletError::ReasonMissing
                 | WalletError::UsesOutOfRange
@@ -453,6 +482,13 @@ impl From<Rejection> for ApiError {
             Rejection::Restoring { .. } => Code::StoreRestoring,
             Rejection::RecordedBeforeRestore { .. } => Code::RecordedBeforeRestore,
             Rejection::RestoreBroken(_) => Code::Storage,
+            Rejection::Card(refusal) => match refusal {
+                CardRefusal::Lost(_) => Code::CardLost,
+                CardRefusal::Replaced(_) => Code::CardReplaced,
+                CardRefusal::Closed(_) => Code::MembershipClosed,
+            },
+            Rejection::MembershipClosed(_) => Code::MembershipClosed,
+            Rejection::CardState(_) => Code::CardStateInvalid,
         };
         let field = match &r {
             Rejection::Profile(p) => p.field(),

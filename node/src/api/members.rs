@@ -106,6 +106,7 @@ pub(super) async fn edit_member(
         custom_set: b.custom_set,
         custom_remove: b.custom_remove,
         marketing_consent: b.marketing_consent,
+        ..ProfilePatch::default()
     };
     if let Some(tier) = &patch.tier {
         let current = app.views.member(&id)?.map(|m| m.profile.tier);
@@ -142,7 +143,7 @@ pub(super) async fn lookup_member(State(app): St, q: QueryResult<LookupQuery>) -
     let q = query(q)?;
     let found = match (&q.phone, &q.card) {
         (Some(p), None) => app.views.member_by_phone(&phone(p)?)?,
-        (None, Some(c)) => app.views.member_by_card(&card(c)?)?,
+        (None, Some(c)) => card_holder(&app, &card(c)?)?,
         _ => {
             return Err(ApiError::new(
                 Code::InvalidRequest,
@@ -156,6 +157,21 @@ pub(super) async fn lookup_member(State(app): St, q: QueryResult<LookupQuery>) -
     // The till found them: their wallet's history comes while the cashier rings up.
     super::follow::meet(&app, id).await?;
     Ok(answer)
+}
+
+/// The member a card number finds: refused with why for a card reported lost (挂失), replaced
+/// (补卡) or of a closed membership (退卡).
+fn card_holder(app: &AppState, card: &protocol::CardNo) -> Result<Option<MemberId>, ApiError> {
+    let Some(id) = app.views.member_by_card(card)? else {
+        return Ok(None);
+    };
+    let Some(view) = app.views.member(&id)? else {
+        return Ok(None);
+    };
+    view.profile
+        .card_finds(card)
+        .map_err(|r| ApiError::from(crate::journal::Rejection::Card(r)))?;
+    Ok(Some(id))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -177,6 +193,10 @@ pub(super) async fn search_members(State(app): St, q: QueryResult<SearchQuery>) 
             Code::InvalidQuery,
             "q: give 1 to 32 characters of a name, a phone's last digits or a card number",
         ));
+    }
+    // A card number that was reported lost, replaced or closed says so, rather than nothing.
+    if let Ok(card) = protocol::CardNo::parse(q.q.trim()) {
+        card_holder(&app, &card)?;
     }
     let found = app
         .views

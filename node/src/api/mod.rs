@@ -2,6 +2,7 @@
 //! every write goes to the journal with its `Idempotency-Key`.
 mod app;
 mod backups;
+mod card;
 mod checkout;
 mod dto;
 pub mod error;
@@ -59,6 +60,11 @@ pub use rights::collect_overdrafts;
         wallet::use_card,
         wallet::refund,
         wallet::set_password,
+        card::lost,
+        card::found,
+        card::reissue,
+        card::preview,
+        card::close,
         checkout::quote,
         checkout::item_checkout,
         checkout::issue_coupon,
@@ -153,6 +159,14 @@ fn routes() -> Router<Arc<AppState>> {
             post(wallet::use_card),
         )
         .route("/api/v1/members/{member_id}/refunds", post(wallet::refund))
+        .route("/api/v1/members/{member_id}/card/lost", post(card::lost))
+        .route("/api/v1/members/{member_id}/card/found", post(card::found))
+        .route(
+            "/api/v1/members/{member_id}/card/reissue",
+            post(card::reissue),
+        )
+        .route("/api/v1/members/{member_id}/closing", get(card::preview))
+        .route("/api/v1/members/{member_id}/close", post(card::close))
         .route(
             "/api/v1/members/{member_id}/password",
             axum::routing::put(wallet::set_password),

@@ -10,6 +10,7 @@ use super::error::{ApiError, Code};
 const INDEX: &str = include_str!("../../ui/index.html");
 const SCRIPT: &str = include_str!("../../ui/app.js");
 const BACKUPS: &str = include_str!("../../ui/backups.js");
+const CARD: &str = include_str!("../../ui/card.js");
 const STYLE: &str = include_str!("../../ui/app.css");
 
 pub(super) async fn index() -> Response {
@@ -20,6 +21,7 @@ pub(super) async fn asset(Path(file): Path<String>) -> Response {
     let (kind, body) = match file.as_str() {
         "app.js" => ("text/javascript; charset=utf-8", SCRIPT),
         "backups.js" => ("text/javascript; charset=utf-8", BACKUPS),
+        "card.js" => ("text/javascript; charset=utf-8", CARD),
         "app.css" => ("text/css; charset=utf-8", STYLE),
         _ => return ApiError::new(Code::NotFound, format!("no file {file}")).into_response(),
     };

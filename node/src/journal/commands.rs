@@ -53,6 +53,29 @@ pub struct MemberEdit {
     pub patch: ProfilePatch,
 }
 
+/// 挂失, 解挂, 补卡: a change of a member's card, audited (the API checks who may).
+#[derive(Debug, Clone)]
+pub struct CardChange {
+    pub member_id: MemberId,
+    pub action: CardAction,
+}
+
+#[derive(Debug, Clone)]
+pub enum CardAction {
+    /// 挂失: the card stops finding the member anywhere the change reaches.
+    Lost,
+    /// 解挂: the lost card finds them again.
+    Found {
+        check: protocol::audit::IdentityCheck,
+    },
+    /// 补卡: a new card number, carrying everything (the wallet is the member's, not the
+    /// card's); also how a closed membership opens again.
+    Reissue {
+        card_no: CardNo,
+        check: protocol::audit::IdentityCheck,
+    },
+}
+
 /// A sale returned (退货): a quick sale whole, at the store that made it; an item sale in part
 /// (`lines`) or whatever is left of it (`None`), at any store.
 #[derive(Debug, Clone)]
@@ -116,6 +139,10 @@ pub enum WalletAction {
     },
     /// A wrong payment password was given here: on record for the whole chain.
     PasswordFailed,
+    /// 退卡: close the membership, paying back the principal and what is left of cards.
+    Close {
+        reason: String,
+    },
 }
 
 /// The closed set of things the journal does.
@@ -123,6 +150,7 @@ pub enum WalletAction {
 pub enum Command {
     RegisterMember(Request<NewMember>),
     EditMember(Request<MemberEdit>),
+    Card(Request<CardChange>),
     QuickCheckout(Request<QuickSaleRequest>),
     Wallet(Request<WalletRequest>),
     ReturnSale(Request<SaleReturn>),
@@ -209,6 +237,7 @@ impl Command {
         match self {
             Command::RegisterMember(r) => (&r.key, r.fingerprint, &r.staff),
             Command::EditMember(r) => (&r.key, r.fingerprint, &r.staff),
+            Command::Card(r) => (&r.key, r.fingerprint, &r.staff),
             Command::QuickCheckout(r) => (&r.key, r.fingerprint, &r.staff),
             Command::Wallet(r) => (&r.key, r.fingerprint, &r.staff),
             Command::ReturnSale(r) => (&r.key, r.fingerprint, &r.staff),
@@ -296,6 +325,12 @@ pub struct Reply {
 /// Why a command was not applied. Nothing was written for any of these.
 #[derive(Debug, thiserror::Error)]
 pub enum Rejection {
+    #[error(transparent)]
+    Card(#[from] protocol::member::CardRefusal),
+    #[error("member {0}'s membership was closed (退卡)")]
+    MembershipClosed(MemberId),
+    #[error("{0}")]
+    CardState(String),
     #[error("idempotency key {0} was already used for a different request")]
     IdempotencyConflict(TxId),
     #[error("phone {0} belongs to member {1}")]

@@ -184,6 +184,8 @@ mod tests {
             join_date: chrono::NaiveDate::from_ymd_opt(2026, 11, 24).unwrap(),
             referrer: None,
             marketing_consent: false,
+            card_status: Default::default(),
+            former_cards: Default::default(),
         }
     }
 

@@ -2,6 +2,8 @@
 
 use super::*;
 
+use protocol::member::CardRefusal;
+
 impl Journal {
     pub(super) fn register(&mut self, r: Request<NewMember>) -> Result<Outcome, Rejection> {
         let m = &r.body;
@@ -33,6 +35,8 @@ impl Journal {
             join_date: self.settings.calendar.business_date(now_ms),
             referrer: m.referrer,
             marketing_consent: m.marketing_consent,
+            card_status: Default::default(),
+            former_cards: Default::default(),
         };
         // A tier other than the chain's first is a discount given: the audit log shows it.
         let first = &self.settings.default_tier;
@@ -62,50 +66,178 @@ impl Journal {
 
     pub(super) fn edit(&mut self, r: Request<MemberEdit>) -> Result<Outcome, Rejection> {
         let id = r.body.member_id;
-        let doc_key = keys::document(&id);
-        let Some(saved) = crate::sealed::read_bytes(&*self.store, &id, &doc_key)? else {
-            return Err(Rejection::MemberNotFound(id));
-        };
+        let (mut doc, before) = self.member_doc(&id)?;
         let patch = &r.body.patch;
         if let Some(phone) = &patch.phone {
             self.check_phone_free(phone, Some(id))?;
         }
-        if let Some(Some(card)) = &patch.card_no {
-            self.check_card_free(card, Some(id))?;
+        if let Some(card) = &patch.card_no {
+            // A card in use is changed by 补卡 (audited, the old number kept on file), not by
+            // an edit; a member without one may be given one here.
+            if before.card_no.is_some() && before.card_no != *card {
+                return Err(Rejection::CardState(
+                    "the member has a card: a new one is given by reissuing it (补卡)".into(),
+                ));
+            }
+            if let Some(card) = card {
+                if before.former_cards.contains(card) {
+                    return Err(Rejection::Card(CardRefusal::Replaced(card.clone())));
+                }
+                self.check_card_free(card, Some(id))?;
+            }
         }
-        let mut doc = MemberDoc::load(&saved)?;
-        let from = doc.profile()?.tier;
+        if patch.card_status.is_some() || !patch.former_cards_add.is_empty() {
+            return Err(Rejection::CardState(
+                "a card's status changes by 挂失, 解挂, 补卡 or 退卡, not by an edit".into(),
+            ));
+        }
         let now_ms = (self.env.now_ms)();
-        match doc.edit(&self.settings.store_id, now_ms as i64, patch)? {
-            Some(change) => {
-                let change = match crate::sealed::member_key(&*self.store, &id)? {
-                    crate::sealed::KeyState::Held(k) => {
-                        k.seal(&protocol::seal::change_aad(&id), &change)
-                    }
-                    // A member from before sealing: their changes stay as they were.
-                    _ => change,
+        let change = self.profile_change(&id, &mut doc, now_ms, patch)?;
+        // A tier set by hand is a discount given: the audit log shows it.
+        let to = doc.profile()?.tier;
+        let note = (to != before.tier).then_some(protocol::audit::Note::TierChanged {
+            member_id: id,
+            from: before.tier,
+            to,
+        });
+        self.append_profile_change(&r, id, now_ms, change, note)
+    }
+
+    /// 挂失, 解挂 and 补卡: the profile's card changes, with its audit note.
+    pub(super) fn card(&mut self, r: Request<CardChange>) -> Result<Outcome, Rejection> {
+        use protocol::audit::Note;
+        use protocol::member::CardStatus;
+        let id = r.body.member_id;
+        let (mut doc, before) = self.member_doc(&id)?;
+        let in_use = || {
+            before.card_no.clone().ok_or_else(|| {
+                Rejection::CardState("the member has no card: give one by editing them".into())
+            })
+        };
+        let state = |what: &str| {
+            Rejection::CardState(format!(
+                "{what} (the card is {})",
+                before.card_status.as_str()
+            ))
+        };
+        let (patch, note) = match &r.body.action {
+            CardAction::Lost => {
+                let card = in_use()?;
+                if before.card_status != CardStatus::Active {
+                    return Err(state("only a card in use is reported lost"));
+                }
+                let patch = ProfilePatch {
+                    card_status: Some(CardStatus::Lost),
+                    ..ProfilePatch::default()
                 };
-                let payload = Payload::MemberEdited {
-                    member_id: id,
-                    change,
+                (
+                    patch,
+                    Note::CardLost {
+                        member_id: id,
+                        card,
+                    },
+                )
+            }
+            CardAction::Found { check } => {
+                let card = in_use()?;
+                if before.card_status != CardStatus::Lost {
+                    return Err(state("only a card reported lost is found again"));
+                }
+                let patch = ProfilePatch {
+                    card_status: Some(CardStatus::Active),
+                    ..ProfilePatch::default()
                 };
-                // A tier set by hand is a discount given: the audit log shows it.
-                let to = doc.profile()?.tier;
-                let note = (to != from).then_some(protocol::audit::Note::TierChanged {
+                let note = Note::CardFound {
                     member_id: id,
-                    from,
-                    to,
-                });
-                let when = self.points_when(now_ms);
+                    card,
+                    check: *check,
+                };
+                (patch, note)
+            }
+            CardAction::Reissue { card_no, check } => {
+                if before.filed_cards().any(|c| c == card_no) {
+                    return Err(Rejection::CardState(format!(
+                        "card {card_no} is this member's own, old or current: give a new number"
+                    )));
+                }
+                self.check_card_free(card_no, Some(id))?;
+                if before.former_cards.len() >= protocol::member::FORMER_CARDS_MAX {
+                    return Err(Rejection::CardState(format!(
+                        "this member has had {} cards: ask headquarters",
+                        protocol::member::FORMER_CARDS_MAX
+                    )));
+                }
+                let patch = ProfilePatch {
+                    card_no: Some(Some(card_no.clone())),
+                    card_status: Some(CardStatus::Active),
+                    former_cards_add: before.card_no.iter().cloned().collect(),
+                    ..ProfilePatch::default()
+                };
+                let note = Note::CardReissued {
+                    member_id: id,
+                    from: before.card_no.clone(),
+                    to: card_no.clone(),
+                    check: *check,
+                };
+                (patch, note)
+            }
+        };
+        let now_ms = (self.env.now_ms)();
+        let change = self.profile_change(&id, &mut doc, now_ms, &patch)?;
+        self.append_profile_change(&r, id, now_ms, change, Some(note))
+    }
+
+    /// A member's profile document as stored here, and the profile it reads as.
+    pub(super) fn member_doc(&self, id: &MemberId) -> Result<(MemberDoc, Profile), Rejection> {
+        let doc_key = keys::document(id);
+        let Some(saved) = crate::sealed::read_bytes(&*self.store, id, &doc_key)? else {
+            return Err(Rejection::MemberNotFound(*id));
+        };
+        let doc = MemberDoc::load(&saved)?;
+        let profile = doc.profile()?;
+        Ok((doc, profile))
+    }
+
+    /// The log entry of a profile edit, sealed under the member's key; `None` when it changes
+    /// nothing.
+    pub(super) fn profile_change(
+        &self,
+        id: &MemberId,
+        doc: &mut MemberDoc,
+        now_ms: u64,
+        patch: &ProfilePatch,
+    ) -> Result<Option<Payload>, Rejection> {
+        let Some(change) = doc.edit(&self.settings.store_id, now_ms as i64, patch)? else {
+            return Ok(None);
+        };
+        let change = match crate::sealed::member_key(&*self.store, id)? {
+            crate::sealed::KeyState::Held(k) => k.seal(&protocol::seal::change_aad(id), &change),
+            // A member from before sealing: their changes stay as they were.
+            _ => change,
+        };
+        Ok(Some(Payload::MemberEdited {
+            member_id: *id,
+            change,
+        }))
+    }
+
+    fn append_profile_change<T>(
+        &mut self,
+        r: &Request<T>,
+        id: MemberId,
+        now_ms: u64,
+        change: Option<Payload>,
+        note: Option<protocol::audit::Note>,
+    ) -> Result<Outcome, Rejection> {
+        let when = self.points_when(now_ms);
+        match change {
+            Some(payload) => {
                 let today = self.settings.calendar.business_date(now_ms);
-                self.append_on(&r, now_ms, today, payload, note, |ov| {
+                self.append_on(r, now_ms, today, payload, note, |ov| {
                     member_outcome(ov, &id, when)
                 })
             }
-            None => {
-                let when = self.points_when(now_ms);
-                self.record_only(&r, |ov| member_outcome(ov, &id, when))
-            }
+            None => self.record_only(r, |ov| member_outcome(ov, &id, when)),
         }
     }
 }

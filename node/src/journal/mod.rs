@@ -335,6 +335,7 @@ impl Journal {
         let outcome = match command {
             Command::RegisterMember(r) => self.register(r),
             Command::EditMember(r) => self.edit(r),
+            Command::Card(r) => self.card(r),
             Command::QuickCheckout(r) => self.checkout(r),
             Command::Wallet(r) => self.wallet(r),
             Command::ReturnSale(r) => self.return_sale(r),
@@ -440,14 +441,29 @@ impl Journal {
         note: Option<protocol::audit::Note>,
         outcome: impl FnOnce(&mut Overlay<'_>) -> Result<Outcome, StoreError>,
     ) -> Result<Outcome, Rejection> {
+        // The note is booked today, when it was done, for the day's audit log.
+        let today = self.settings.calendar.business_date(now_ms);
+        let note = note.map(|note| (Payload::Audit { note }, today));
+        let payloads = std::iter::once((payload, business_date))
+            .chain(note)
+            .collect();
+        self.append_all(r, now_ms, payloads, outcome)
+    }
+
+    /// Entries for one request, in order, in one batch (a closing's wallet entry and the
+    /// profile change that closes the card; an entry and its audit note).
+    fn append_all<T>(
+        &mut self,
+        r: &Request<T>,
+        now_ms: u64,
+        payloads: Vec<(Payload, chrono::NaiveDate)>,
+        outcome: impl FnOnce(&mut Overlay<'_>) -> Result<Outcome, StoreError>,
+    ) -> Result<Outcome, Rejection> {
         self.check_whole()?;
         let store = self.store.clone();
         let mut ov = Overlay::new(&*store);
         let mut tip = self.tip;
-        // The note is booked today, when it was done, for the day's audit log.
-        let today = self.settings.calendar.business_date(now_ms);
-        let note = note.map(|note| (Payload::Audit { note }, today));
-        for (payload, business_date) in std::iter::once((payload, business_date)).chain(note) {
+        for (payload, business_date) in payloads {
             let entry = Entry {
                 origin: self.settings.store_id.clone(),
                 seq: tip.next_seq,

@@ -526,3 +526,80 @@ fn rejections_write_nothing() {
     assert_eq!(store.len(), before);
     assert_eq!(journal.tip().next_seq, 2);
 }
+
+/// 挂失, 解挂, 补卡 and 退卡 in the journal: a step out of order is refused and writes nothing; a
+/// closed membership takes no top-up and pays nothing twice; a reissued card opens it again.
+#[test]
+fn card_steps_out_of_order_are_refused_and_a_closing_pays_once() {
+    use protocol::audit::IdentityCheck::IdDocument;
+    let store = Arc::new(MemStore::default());
+    let mut journal = Journal::open(store, settings(), seeded_env(5)).unwrap();
+    let mut joining = new_member("13900000005");
+    joining.card_no = Some(CardNo::parse("VIP0005").unwrap());
+    let member = member_of(
+        journal
+            .handle(Command::RegisterMember(request("reg-00000005", joining)))
+            .unwrap(),
+    );
+    let card = |key: &str, action| {
+        Command::Card(request(
+            key,
+            CardChange {
+                member_id: member,
+                action,
+            },
+        ))
+    };
+    let wallet = |key: &str, action| {
+        Command::Wallet(request(
+            key,
+            WalletRequest {
+                member_id: member,
+                action,
+            },
+        ))
+    };
+    let top_up = || WalletAction::TopUp {
+        paid: Money::new(parse_amount("100").unwrap(), protocol::Currency::CNY),
+        rule: None,
+    };
+    let close = || WalletAction::Close {
+        reason: "搬家".into(),
+    };
+    let before = journal.tip.next_seq;
+    let found = journal.handle(card("card-0001", CardAction::Found { check: IdDocument }));
+    assert!(matches!(found, Err(Rejection::CardState(_))), "{found:?}");
+    let edit = MemberEdit {
+        member_id: member,
+        patch: ProfilePatch {
+            card_no: Some(Some(CardNo::parse("VIP0006").unwrap())),
+            ..ProfilePatch::default()
+        },
+    };
+    let edited = journal.handle(Command::EditMember(request("edit-0001", edit)));
+    assert!(matches!(edited, Err(Rejection::CardState(_))), "{edited:?}");
+    assert_eq!(journal.tip.next_seq, before, "nothing was written");
+
+    journal.handle(card("card-0002", CardAction::Lost)).unwrap();
+    journal.handle(wallet("topup-0001", top_up())).unwrap();
+    journal.handle(wallet("close-0001", close())).unwrap();
+    let closed_at = journal.tip.next_seq;
+    let twice = journal.handle(wallet("close-0002", close()));
+    assert!(
+        matches!(twice, Err(Rejection::MembershipClosed(_))),
+        "{twice:?}"
+    );
+    let topped = journal.handle(wallet("topup-0002", top_up()));
+    assert!(
+        matches!(topped, Err(Rejection::MembershipClosed(_))),
+        "{topped:?}"
+    );
+    assert_eq!(journal.tip.next_seq, closed_at, "nothing was written");
+
+    let reissue = CardAction::Reissue {
+        card_no: CardNo::parse("VIP0006").unwrap(),
+        check: IdDocument,
+    };
+    journal.handle(card("card-0003", reissue)).unwrap();
+    journal.handle(wallet("topup-0003", top_up())).unwrap();
+}

@@ -76,6 +76,25 @@ impl Journal {
         let today = self.settings.calendar.business_date(now_ms);
         let here = self.settings.store_id.clone();
         let rules = &self.settings.wallet;
+        // 退卡: a closed membership takes nothing new (a reissued card opens it again).
+        let gives = match &r.body.action {
+            WalletAction::TopUp { .. }
+            | WalletAction::SellCard { .. }
+            | WalletAction::IssueCoupon { .. } => true,
+            WalletAction::AdjustPoints { points, .. } => *points > 0,
+            _ => false,
+        };
+        let closing = matches!(r.body.action, WalletAction::Close { .. });
+        let profile = match gives || closing {
+            true => Some(self.member_doc(&member)?.1),
+            false => None,
+        };
+        let closed = profile
+            .as_ref()
+            .is_some_and(|p| p.card_status == protocol::member::CardStatus::Closed);
+        if gives && closed {
+            return Err(Rejection::MembershipClosed(member));
+        }
         let mut wallet = self.wallet_of(&member)?;
         // Handing rights back to headquarters is what a store that may not spend should do.
         if matches!(r.body.action, WalletAction::Recall { .. }) {
@@ -177,6 +196,20 @@ impl Journal {
                 };
                 (event, ops)
             }
+            WalletAction::Close { reason } => {
+                check_text(reason, REASON_CHARS_MAX)?;
+                let (ops, closing) = wallet.close(&here, today)?;
+                // Closing twice pays nothing twice; what reached the wallet after a closing
+                // (a top-up at a store that had not heard) is paid back by closing again.
+                if closed && closing.is_empty() {
+                    return Err(Rejection::MembershipClosed(member));
+                }
+                let event = WalletEvent::Closed {
+                    closing,
+                    reason: reason.trim().to_owned(),
+                };
+                (event, ops)
+            }
             WalletAction::SetPassword { hash } => {
                 // The newest change wins everywhere, by (HLC, store): one this store writes must
                 // come after the one it replaces, or the old password would stay in force.
@@ -227,7 +260,20 @@ impl Journal {
         };
         let seq = self.tip.next_seq;
         let policy = self.settings.wallet.points;
-        self.append(&r, now_ms, payload, |ov| {
+        let mut payloads = vec![(payload, today)];
+        // The card stops finding the member with the same request (the profile reaches every
+        // store; the wallet only those that follow the member).
+        if closing && !closed {
+            let mut doc = self.member_doc(&member)?.0;
+            let patch = protocol::member::ProfilePatch {
+                card_status: Some(protocol::member::CardStatus::Closed),
+                ..Default::default()
+            };
+            if let Some(edit) = self.profile_change(&member, &mut doc, now_ms, &patch)? {
+                payloads.push((edit, today));
+            }
+        }
+        self.append_all(&r, now_ms, payloads, |ov| {
             Ok(Outcome::Wallet {
                 member_id: member,
                 seq: Some(seq),

@@ -68,6 +68,8 @@ pub(super) fn profile(i: usize, phone: Phone) -> Profile {
         join_date: NaiveDate::from_ymd_opt(2025, 1, 1).unwrap_or_default(),
         referrer: None,
         marketing_consent: !i.is_multiple_of(3),
+        card_status: Default::default(),
+        former_cards: Default::default(),
     }
 }
 

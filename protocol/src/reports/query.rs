@@ -249,7 +249,8 @@ impl Rows {
                     "bonus_given": y(c.bonus_given), "cards_sold": c.cards_sold,
                     "card_sales": y(c.card_sales), "spent_principal": y(c.spent_principal),
                     "spent_bonus": y(c.spent_bonus), "refunded_principal": y(c.refunded_principal),
-                    "bonus_forfeited": y(c.bonus_forfeited)})
+                    "bonus_forfeited": y(c.bonus_forfeited), "closings": c.closings,
+                    "card_refunds": y(c.card_refunds)})
                 })
                 .collect(),
         };
@@ -349,6 +350,8 @@ impl Rows {
                     "卡内消费赠送",
                     "退储值本金",
                     "作废赠送",
+                    "退卡张数",
+                    "退卡退次卡金额",
                 ]));
                 for (store, c) in rows {
                     out.push(vec![
@@ -362,6 +365,8 @@ impl Rows {
                         yuan(c.spent_bonus),
                         yuan(c.refunded_principal),
                         yuan(c.bonus_forfeited),
+                        c.closings.to_string(),
+                        yuan(c.card_refunds),
                     ]);
                 }
             }

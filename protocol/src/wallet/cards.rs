@@ -39,6 +39,9 @@ pub struct Card {
     pub sold_on: NaiveDate,
     /// Times used or checked in, chain-wide as far as this replica knows.
     pub visits: u64,
+    /// Paid back when the membership closed (退卡).
+    #[serde(default)]
+    pub closed: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -124,6 +127,9 @@ impl Wallet {
             .cards
             .get(card)
             .ok_or_else(|| WalletError::UnknownCard(card.clone()))?;
+        if held.closed {
+            return Err(WalletError::CardClosed(card.clone()));
+        }
         held.kind.usable_on(card, today)?;
         if let CardKind::Period { .. } = held.kind {
             return Ok(Vec::new());

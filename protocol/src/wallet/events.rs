@@ -128,6 +128,11 @@ pub enum WalletEvent {
         from: NaiveDate,
         to: NaiveDate,
     },
+    /// 退卡: the membership closed; what was paid back in cash and what lapsed.
+    Closed {
+        closing: super::Closing,
+        reason: String,
+    },
 }
 
 /// Wrong payment passwords within `PASSWORD_LOCK_MS` of one another that lock a member's

@@ -8,6 +8,7 @@
 //! same rights, whatever order entries arrive in.
 
 mod cards;
+mod close;
 mod events;
 mod operations;
 mod points;
@@ -18,6 +19,7 @@ mod state;
 mod tests;
 
 pub use cards::*;
+pub use close::*;
 pub use events::*;
 pub use points::*;
 pub use rules::*;
@@ -69,6 +71,12 @@ pub enum WalletError {
     TooLong(usize),
     #[error("a reason is required")]
     ReasonMissing,
+    #[error("card {0} was paid back when the membership closed")]
+    CardClosed(CardId),
+    #[error(
+        "the member owes {0} for an offline payment: it is collected before the card is closed"
+    )]
+    Owes(Fen),
     #[error("card {0} has expired")]
     CardExpired(CardId),
     #[error("card {0} is not valid until {1}")]

@@ -62,6 +62,7 @@ impl Wallet {
                     sold_at: origin.clone(),
                     sold_on: date,
                     visits: 0,
+                    closed: false,
                 });
             }
             WalletEvent::CardUsed { card, .. } => {
@@ -126,6 +127,7 @@ impl Wallet {
                 };
                 self.coupons.entry(coupon.clone()).or_insert(def);
             }
+            WalletEvent::Closed { closing, .. } => self.close_cards(closing),
             WalletEvent::TopUp { .. }
             | WalletEvent::PointsAdjusted { .. }
             | WalletEvent::Rights { .. }
