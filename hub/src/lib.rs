@@ -18,6 +18,7 @@ pub mod first_admin;
 // (the hub does not depend on the node, and `protocol` does no I/O).
 #[path = "../../node/src/http.rs"]
 pub mod http;
+pub mod import;
 pub mod ingest;
 // The log's form and files: the node's file, as for `http`.
 #[path = "../../node/src/logging.rs"]

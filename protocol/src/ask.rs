@@ -114,6 +114,11 @@ impl<W> AskQueue<W> {
         self.pending.len()
     }
 
+    /// The members whose asks are waiting.
+    pub fn members(&self) -> std::collections::BTreeSet<MemberId> {
+        self.pending.iter().map(|p| p.ask.member).collect()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.pending.is_empty()
     }

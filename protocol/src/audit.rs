@@ -59,6 +59,13 @@ pub enum Note {
         to: CardNo,
         check: IdentityCheck,
     },
+    /// 会员导入: headquarters imported members from a file (each member's own entries follow
+    /// or precede this one; this is the run as a whole).
+    MembersImported {
+        import: String,
+        imported: u64,
+        skipped: u64,
+    },
 }
 
 /// How a member proved who they are before their card was found again or replaced.
@@ -226,6 +233,14 @@ pub fn action(entry: &Entry) -> Option<(&'static str, String)> {
             } => (
                 "解挂",
                 format!("{member_id}：卡 {card}，核验{}", check.label()),
+            ),
+            Note::MembersImported {
+                import,
+                imported,
+                skipped,
+            } => (
+                "会员导入",
+                format!("{import}：导入 {imported} 人，已导入过 {skipped} 人"),
             ),
             Note::CardReissued {
                 member_id,

@@ -16,6 +16,7 @@ pub mod entry;
 pub mod escrow;
 pub mod hlc;
 pub mod ids;
+pub mod import;
 pub mod inventory;
 pub mod lease;
 pub mod liabilities;

@@ -50,6 +50,7 @@ pub(super) struct ErrorBody {
         super::privacy::export_member,
         super::privacy::erase_member,
         super::privacy::card_lost,
+        super::import::import_members,
         super::money::liabilities,
         super::money::settlement,
         super::login::login,

@@ -29,6 +29,7 @@ mod backups;
 mod catalogue;
 mod doc;
 mod error;
+mod import;
 pub(crate) mod login;
 mod marketing;
 mod members;
@@ -109,6 +110,7 @@ pub fn router(
             "/api/v1/members/{member_id}/erase",
             post(privacy::erase_member),
         )
+        .route("/api/v1/members/import", post(import::import_members))
         .route(
             "/api/v1/members/{member_id}/card/lost",
             post(privacy::card_lost),

@@ -57,6 +57,12 @@ enum Command {
         by: StaffId,
         reply: oneshot::Sender<Result<(), MarketingRefused>>,
     },
+    ImportMembers {
+        rows: Vec<protocol::import::Row>,
+        import: String,
+        by: StaffId,
+        reply: oneshot::Sender<Result<super::Imported, IngestError>>,
+    },
     Ingest {
         store: StoreId,
         entries: Vec<Sealed>,
@@ -82,6 +88,7 @@ impl Command {
         match self {
             Command::Ingest { entries, .. } => entries.len(),
             Command::IssueCampaign { targets, .. } => targets.len(),
+            Command::ImportMembers { rows, .. } => rows.len() * 2,
             _ => 1,
         }
     }
@@ -175,6 +182,22 @@ impl IngestHandle {
     ) -> Result<Result<CatalogueWritten, CatalogueError>, IngestError> {
         self.ask(|reply| Command::Catalogue { changes, by, reply })
             .await
+    }
+
+    /// Imports a part of a member file (checked rows), answered once durable.
+    pub async fn import_members(
+        &self,
+        rows: Vec<protocol::import::Row>,
+        import: String,
+        by: StaffId,
+    ) -> Result<super::Imported, IngestError> {
+        self.ask(|reply| Command::ImportMembers {
+            rows,
+            import,
+            by,
+            reply,
+        })
+        .await?
     }
 
     /// Writes a staff directory change or commission rules in headquarters' log (answered
@@ -404,6 +427,7 @@ pub fn spawn(
                 let mut written = Vec::new();
                 let mut stepped = Vec::new();
                 let mut staffed = Vec::new();
+                let mut imported = Vec::new();
                 let mut published = Vec::new();
                 let mut ran = Vec::new();
                 for command in group.drain(..) {
@@ -448,6 +472,14 @@ pub fn spawn(
                         Command::HqWrite { write, by, reply } => {
                             staffed.push((reply, ingest.hq_write(write, &by)));
                         }
+                        Command::ImportMembers {
+                            rows,
+                            import,
+                            by,
+                            reply,
+                        } => {
+                            imported.push((reply, ingest.import_members(&rows, &import, &by)));
+                        }
                         Command::Marketing { change, by, reply } => {
                             published.push((reply, ingest.publish_marketing(change, &by)));
                         }
@@ -486,7 +518,7 @@ pub fn spawn(
                         .unwrap_or_else(|e| AskStep::Refused(e.to_string()))
                 });
                 let mut recalls = served.recalls;
-                match ingest.rebalance() {
+                match ingest.rebalance_except(&asks.members()) {
                     Ok(refills) => recalls.extend(refills),
                     Err(e) => tracing::error!(error = %e, "rebalancing rights failed; tried again after the next change"),
                 }
@@ -522,6 +554,9 @@ pub fn spawn(
                     let _ = reply.send(result);
                 }
                 for (reply, result) in staffed {
+                    let _ = reply.send(result);
+                }
+                for (reply, result) in imported {
                     let _ = reply.send(result);
                 }
                 for (reply, result) in published {

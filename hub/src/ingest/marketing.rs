@@ -238,6 +238,16 @@ impl Ingest {
         writes: Vec<(TxId, Payload)>,
         staff: &StaffId,
     ) -> Result<(), IngestError> {
+        self.write_hq_keyed(writes, Vec::new(), staff)
+    }
+
+    /// `write_hq_batch`, with the keys of the members the batch registers.
+    pub(super) fn write_hq_keyed(
+        &mut self,
+        writes: Vec<(TxId, Payload)>,
+        keys: Vec<(MemberId, MemberKey)>,
+        staff: &StaffId,
+    ) -> Result<(), IngestError> {
         if writes.is_empty() {
             return Ok(());
         }
@@ -264,7 +274,7 @@ impl Ingest {
             tip = tip.extend_sealed(&hq, &s)?;
             sealed.push(s);
         }
-        self.ingest(&hq, sealed, tip.next_seq - 1)?;
+        self.ingest_keyed(&hq, sealed, tip.next_seq - 1, keys)?;
         Ok(())
     }
 }

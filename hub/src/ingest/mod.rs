@@ -182,6 +182,7 @@ mod directory;
 mod fence;
 mod handle;
 mod hq;
+mod import;
 pub(crate) mod marketing;
 mod rights;
 #[cfg(test)]
@@ -192,6 +193,7 @@ use directory::Directory;
 pub(crate) use directory::HubViews;
 pub use directory::known_change;
 pub use handle::{IngestHandle, IngestMetrics, Persisting, spawn};
+pub use import::Imported;
 pub use marketing::MarketingRefused;
 pub use verify::{DERIVED_VERSION, VerifyReport, ensure_current, verify};
 
@@ -279,6 +281,10 @@ fn hq_only(payload: &Payload) -> Option<&'static str> {
             event: WalletEvent::CampaignCoupon { .. },
             ..
         } => Some("only headquarters runs campaigns"),
+        Payload::Wallet {
+            event: WalletEvent::Opening { .. },
+            ..
+        } => Some("only headquarters imports members' opening balances"),
         _ if reclaims => Some("only headquarters takes back a fenced store's rights"),
         _ => None,
     }

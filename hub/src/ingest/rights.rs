@@ -109,13 +109,10 @@ impl Ingest {
     /// what the payment is about to spend.
     pub(super) fn touch(&mut self, entry: &Entry) {
         // A campaign's coupon is placed where headquarters meant it (the member's home store).
-        // Nor is a store handing rights back when asked: they come for an ask (which needs
-        // them in the pool until every counter it waits for is back: a rebalance in between
-        // would place them out again) or for a rebalance that planned them already.
         if let Payload::Wallet {
             event:
                 WalletEvent::Rights {
-                    movement: Movement::Grant | Movement::Recall,
+                    movement: Movement::Grant,
                 }
                 | WalletEvent::CampaignCoupon { .. },
             ..
@@ -140,11 +137,25 @@ impl Ingest {
     /// names what the holder has handed back so far and the units, so one not yet answered is
     /// the same recall when planned again alike, and the store answers it once.
     pub fn rebalance(&mut self) -> Result<Vec<(StoreId, Recall)>, IngestError> {
+        self.rebalance_except(&BTreeSet::new())
+    }
+
+    /// `rebalance`, leaving alone (until a later one) the members of `asking`: asks waiting for
+    /// recalls. An ask for several counters (a closing takes them all) needs each in the pool
+    /// until the last is back; placing the first one out again before the others arrive would
+    /// make the ask wait for it once more, round after round, until its time ran out.
+    pub fn rebalance_except(
+        &mut self,
+        asking: &BTreeSet<MemberId>,
+    ) -> Result<Vec<(StoreId, Recall)>, IngestError> {
         let hq = StoreId::hq();
         let now = (self.now_ms)();
         self.awaiting.retain(|_, until| *until > now);
         let mut recalls = Vec::new();
-        let touched = std::mem::take(&mut self.touched);
+        let (later, touched): (BTreeSet<_>, BTreeSet<_>) = std::mem::take(&mut self.touched)
+            .into_iter()
+            .partition(|(member, _)| asking.contains(member));
+        self.touched = later;
         let mut members: BTreeMap<MemberId, Vec<Counter>> = BTreeMap::new();
         for (member, counter) in touched {
             members.entry(member).or_default().push(counter);

@@ -144,23 +144,11 @@ pub(super) fn wallet_entry(
 ) -> Entry {
     let mut entry = registration(store, tip, "13800000009");
     entry.tx = TxId::parse(&format!("{store}-wallet-{:04}", tip.next_seq)).unwrap();
-    // Rights handed back (every op a transfer to headquarters) are a recall's answer; anything
-    // else stands for a till's write (the bank rebalances after those only).
-    let recall = ops.iter().all(|op| {
-        matches!(&op.change, protocol::escrow::Change::Transfer { to, .. } if *to == StoreId::hq())
-    });
-    let event = match recall {
-        true => WalletEvent::Rights {
-            movement: Movement::Recall,
-        },
-        false => WalletEvent::PointsAdjusted {
-            points: protocol::points::Points(0),
-            reason: "a till's write".into(),
-        },
-    };
     entry.payload = Payload::Wallet {
         member_id: member,
-        event,
+        event: WalletEvent::Rights {
+            movement: Movement::Recall,
+        },
         ops,
     };
     entry

@@ -414,6 +414,12 @@ impl Journal {
             ),
             None => None,
         };
+        // 退卡: a closed membership earns and spends nothing (sell to them without it).
+        if let Some(m) = &member
+            && m.profile.card_status == protocol::member::CardStatus::Closed
+        {
+            return Err(Rejection::MembershipClosed(m.member_id));
+        }
         let mut wallet = match &member {
             Some(m) => self.wallet_of(&m.member_id)?,
             None => Default::default(),

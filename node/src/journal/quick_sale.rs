@@ -4,10 +4,14 @@ use super::*;
 
 impl Journal {
     pub(super) fn checkout(&mut self, r: Request<QuickSaleRequest>) -> Result<Outcome, Rejection> {
-        if let Some(member) = &r.body.member_id
-            && !self.member_exists(member)?
-        {
-            return Err(Rejection::MemberNotFound(*member));
+        if let Some(member) = &r.body.member_id {
+            let view = self
+                .member_view(member)?
+                .ok_or(Rejection::MemberNotFound(*member))?;
+            // 退卡: a closed membership earns and spends nothing (sell to them without it).
+            if view.profile.card_status == protocol::member::CardStatus::Closed {
+                return Err(Rejection::MembershipClosed(*member));
+            }
         }
         let sale_id = SaleId::for_entry(&self.settings.store_id, self.tip.next_seq);
         let now_ms = (self.env.now_ms)();

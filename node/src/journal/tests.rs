@@ -594,6 +594,14 @@ fn card_steps_out_of_order_are_refused_and_a_closing_pays_once() {
         matches!(topped, Err(Rejection::MembershipClosed(_))),
         "{topped:?}"
     );
+    let sold = journal.handle(Command::QuickCheckout(request(
+        "sale-0001",
+        sale(Some(member), "10"),
+    )));
+    assert!(
+        matches!(sold, Err(Rejection::MembershipClosed(_))),
+        "{sold:?}"
+    );
     assert_eq!(journal.tip.next_seq, closed_at, "nothing was written");
 
     let reissue = CardAction::Reissue {

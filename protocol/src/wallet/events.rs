@@ -133,6 +133,17 @@ pub enum WalletEvent {
         closing: super::Closing,
         reason: String,
     },
+    /// 会员导入: what a member brought from the chain's old system, written by headquarters
+    /// and placed at their home store: principal, bonus, points in one lot, and cards with
+    /// what is left of them. `import` names the file.
+    Opening {
+        principal: Fen,
+        bonus: Fen,
+        points: u64,
+        lot: i32,
+        cards: Vec<(CardId, crate::import::OpeningCard)>,
+        import: String,
+    },
 }
 
 /// Wrong payment passwords within `PASSWORD_LOCK_MS` of one another that lock a member's

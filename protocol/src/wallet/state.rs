@@ -128,6 +128,19 @@ impl Wallet {
                 self.coupons.entry(coupon.clone()).or_insert(def);
             }
             WalletEvent::Closed { closing, .. } => self.close_cards(closing),
+            WalletEvent::Opening { cards, .. } => {
+                for (id, c) in cards {
+                    self.cards.entry(id.clone()).or_insert_with(|| Card {
+                        name: c.name.clone(),
+                        kind: c.kind.clone(),
+                        price: c.price,
+                        sold_at: origin.clone(),
+                        sold_on: date,
+                        visits: 0,
+                        closed: false,
+                    });
+                }
+            }
             WalletEvent::TopUp { .. }
             | WalletEvent::PointsAdjusted { .. }
             | WalletEvent::Rights { .. }

@@ -1,0 +1,96 @@
+//! 会员导入 on the ingest thread: each good row becomes a registration and an opening-balance
+//! entry of headquarters' log, written a part at a time (one append each: a member is written
+//! whole or not at all), skipping members an earlier run wrote.
+
+use super::*;
+
+use protocol::import::{BadRow, Row};
+
+/// What one part of an import did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Imported {
+    pub imported: u64,
+    /// Written by an earlier run (or earlier in this one): skipped.
+    pub skipped: u64,
+    /// Rows a store's registration took the phone of since the file was checked.
+    pub refused: Vec<BadRow>,
+}
+
+impl Ingest {
+    /// Imports `rows` (already checked) as members registered by headquarters, each placed at
+    /// their home store; `import` names the file in their opening entries.
+    pub fn import_members(
+        &mut self,
+        rows: &[Row],
+        import: &str,
+        by: &StaffId,
+    ) -> Result<Imported, IngestError> {
+        let failed = |e: String| IngestError::Storage(e);
+        let hq = StoreId::hq();
+        let now = (self.now_ms)();
+        let today = self.calendar.business_date(now);
+        let policy = protocol::wallet::PointsPolicy::default();
+        let mut out = Imported::default();
+        let mut writes = Vec::with_capacity(rows.len() * 2);
+        let mut keys = Vec::with_capacity(rows.len());
+        let mut seq = self.tip(&hq).next_seq;
+        for row in rows {
+            let p = &row.profile;
+            let member_id = protocol::import::member_id(&p.phone, p.join_date);
+            match self
+                .storage
+                .member_by_phone(&p.phone)
+                .map_err(|e| failed(e.to_string()))?
+            {
+                Some(id) if id == member_id => {
+                    out.skipped += 1;
+                    continue;
+                }
+                Some(id) => {
+                    out.refused.push(BadRow {
+                        line: row.line,
+                        field: "phone",
+                        message: format!(
+                            "{} was registered as member {id} meanwhile",
+                            p.phone.masked()
+                        ),
+                    });
+                    continue;
+                }
+                None => {}
+            }
+            let (_, change) =
+                MemberDoc::create(&hq, now as i64, p).map_err(|e| failed(e.to_string()))?;
+            let mut bytes = [0u8; 32];
+            getrandom::fill(&mut bytes).map_err(|e| failed(e.to_string()))?;
+            let key = MemberKey::from_bytes(bytes);
+            let change = key.seal(&protocol::seal::change_aad(&member_id), &change);
+            let phone = p.phone.as_str();
+            writes.push((
+                TxId::derived(&["import", import, phone, "member"]),
+                Payload::MemberRegistered { member_id, change },
+            ));
+            seq += 1;
+            let home = &p.home_store;
+            let placed =
+                (self.tips.contains_key(home) && !self.fences.contains_key(home)).then_some(home);
+            let entry_id = format!("{hq}-{seq}");
+            let (event, ops) =
+                protocol::import::opening(row, &hq, placed, &entry_id, &policy, today, import)
+                    .map_err(failed)?;
+            writes.push((
+                TxId::derived(&["import", import, phone, "opening"]),
+                Payload::Wallet {
+                    member_id,
+                    event,
+                    ops,
+                },
+            ));
+            seq += 1;
+            keys.push((member_id, key));
+            out.imported += 1;
+        }
+        self.write_hq_keyed(writes, keys, by)?;
+        Ok(out)
+    }
+}
