@@ -69,17 +69,11 @@ impl<'a> Directory<'a> {
     /// no card index at headquarters).
     pub fn load(
         storage: &'a dyn HubStore,
+        stores: HashSet<StoreId>,
         default_tier: String,
         today: NaiveDate,
     ) -> Result<Self, FileError> {
         let failed = |e: crate::storage::HubStoreError| FileError::Storage(e.to_string());
-        let stores = storage
-            .stores()
-            .map_err(failed)?
-            .into_iter()
-            .map(|(s, _, _)| s)
-            .filter(|s| *s != StoreId::hq())
-            .collect();
         let mut cards = HashSet::new();
         for m in storage.members().map_err(failed)? {
             cards.extend(m.profile.filed_cards().cloned());

@@ -3,6 +3,7 @@
 
 pub mod catalogue;
 pub mod delay;
+pub mod members;
 pub mod pki;
 pub mod proxy;
 pub mod replay;

@@ -99,12 +99,18 @@ pub(super) async fn import_members(
         Ok(spool) => spool,
         Err(refused) => return refused,
     };
+    // The stores headquarters has heard from (connected at least once).
+    let stores: std::collections::HashSet<StoreId> = match hq.ingest.stores().await {
+        Ok(rows) => rows.into_iter().map(|r| r.store_id).collect(),
+        Err(e) => return unavailable(e.to_string()),
+    };
     let storage = hq.storage.clone();
     let path = spool.0.clone();
+    let known = stores.clone();
     let today =
         protocol::calendar::StoreCalendar::default().business_date(crate::ingest::system_now_ms());
     let checked = tokio::task::spawn_blocking(move || {
-        let directory = crate::import::Directory::load(&*storage, "standard".into(), today)?;
+        let directory = crate::import::Directory::load(&*storage, known, "standard".into(), today)?;
         crate::import::read(&path, &directory, |_| Ok(()))
     })
     .await;
@@ -131,7 +137,8 @@ pub(super) async fn import_members(
     let storage = hq.storage.clone();
     let path = spool.0.clone();
     let reader = tokio::task::spawn_blocking(move || {
-        let directory = crate::import::Directory::load(&*storage, "standard".into(), today)?;
+        let directory =
+            crate::import::Directory::load(&*storage, stores, "standard".into(), today)?;
         let mut part = Vec::with_capacity(PART_ROWS);
         let report = crate::import::read(&path, &directory, |row| {
             part.push(row);

@@ -9,6 +9,7 @@ use super::*;
 const INDEX: &str = include_str!("../../ui/index.html");
 const SCRIPT: &str = include_str!("../../ui/app.js");
 const MARKETING: &str = include_str!("../../ui/marketing.js");
+const IMPORT: &str = include_str!("../../ui/import.js");
 const BACKUPS: &str = include_str!("../../ui/backups.js");
 const STYLE: &str = include_str!("../../ui/app.css");
 
@@ -20,6 +21,7 @@ pub(super) async fn asset(Path(file): Path<String>) -> Response {
     let (kind, body) = match file.as_str() {
         "app.js" => ("text/javascript; charset=utf-8", SCRIPT),
         "marketing.js" => ("text/javascript; charset=utf-8", MARKETING),
+        "import.js" => ("text/javascript; charset=utf-8", IMPORT),
         "backups.js" => ("text/javascript; charset=utf-8", BACKUPS),
         "app.css" => ("text/css; charset=utf-8", STYLE),
         _ => {

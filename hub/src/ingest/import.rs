@@ -72,8 +72,8 @@ impl Ingest {
             ));
             seq += 1;
             let home = &p.home_store;
-            let placed =
-                (self.tips.contains_key(home) && !self.fences.contains_key(home)).then_some(home);
+            let placed = (self.statuses.contains_key(home) && !self.fences.contains_key(home))
+                .then_some(home);
             let entry_id = format!("{hq}-{seq}");
             let (event, ops) =
                 protocol::import::opening(row, &hq, placed, &entry_id, &policy, today, import)

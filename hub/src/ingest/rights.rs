@@ -108,13 +108,16 @@ impl Ingest {
     /// share until the payment reaches headquarters, and a recall in between would take back
     /// what the payment is about to spend.
     pub(super) fn touch(&mut self, entry: &Entry) {
-        // A campaign's coupon is placed where headquarters meant it (the member's home store).
+        // A campaign's coupon and an imported member's opening balances are placed where
+        // headquarters meant them (the member's home store; a recall now would reach the store
+        // before the member's registration does).
         if let Payload::Wallet {
             event:
                 WalletEvent::Rights {
                     movement: Movement::Grant,
                 }
-                | WalletEvent::CampaignCoupon { .. },
+                | WalletEvent::CampaignCoupon { .. }
+                | WalletEvent::Opening { .. },
             ..
         } = &entry.payload
         {

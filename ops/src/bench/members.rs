@@ -27,7 +27,7 @@ const GIVEN: [&str; 40] = [
     "晨", "宇", "婷", "欣", "浩", "俊", "雪", "琳",
 ];
 
-fn chinese_name(n: usize) -> String {
+pub(super) fn chinese_name(n: usize) -> String {
     let mut name = SURNAMES[n % 20].to_owned();
     name.push_str(GIVEN[(n / 20) % 40]);
     // Half the members have a second given-name character.

@@ -7,6 +7,7 @@ pub mod catalogue;
 pub mod central;
 pub mod checkout;
 pub mod hub;
+pub mod import;
 pub mod marketing;
 pub mod members;
 pub mod replay;
