@@ -100,6 +100,8 @@ pub struct WalletConfig {
     pub offline_overdraft_per_store: Decimal,
     /// Whether such a payment needs a store manager at the till (透支审批), not any cashier.
     pub offline_overdraft_needs_manager: bool,
+    /// 计时卡: minutes are charged in steps of this many, rounded up (1 to 60).
+    pub timed_round_minutes: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -121,6 +123,7 @@ impl Default for WalletConfig {
             offline_overdraft_per_member: Decimal::ZERO,
             offline_overdraft_per_store: Decimal::ZERO,
             offline_overdraft_needs_manager: false,
+            timed_round_minutes: rules.timed_round_minutes,
         }
     }
 }
@@ -158,6 +161,10 @@ impl WalletConfig {
                 self.offline_overdraft_per_store,
             )?,
             overdraft_needs_manager: self.offline_overdraft_needs_manager,
+            timed_round_minutes: match self.timed_round_minutes {
+                step @ 1..=60 => step,
+                other => anyhow::bail!("timed_round_minutes is 1 to 60, not {other}"),
+            },
         })
     }
 }

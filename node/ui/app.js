@@ -381,6 +381,7 @@ async function memberPage() {
   for (const c of (member.wallet && member.wallet.cards) || []) {
     const tr = document.createElement("tr");
     cell(tr, c.name);
+    if (c.kind === "timed") { timedRow(tr, c); cards.appendChild(tr); continue; }
     cell(tr, c.kind === "count" ? `${t("uses_left")} ${c.uses_left} ${t("times")}` : `${c.valid_from} ~ ${c.valid_to}`);
     const b = document.createElement("button");
     b.type = "button";
@@ -443,6 +444,7 @@ $("sell-card").addEventListener("submit", async (e) => {
   const kind = $("card-kind").value;
   const body = { name: $("card-name").value.trim(), kind, price: { amount: $("card-price").value.trim() || "0" } };
   if (kind === "count") body.uses = parseInt($("card-uses").value, 10) || 0;
+  if (kind === "timed") body.minutes = parseInt($("card-uses").value, 10) || 0;
   if (kind === "period") body.valid_from = new Intl.DateTimeFormat("sv-SE").format(new Date());
   if ($("card-to").value) body.valid_to = $("card-to").value;
   const r = await api("POST", `/api/v1/members/${member.member_id}/cards`, body, keyFor("sell-card"));

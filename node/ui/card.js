@@ -13,6 +13,8 @@ Object.assign(T.zh, {
   close_forfeit: "作废：赠送金 {b} 元，积分 {p}，优惠券 {c} 张", close_partial: "本店尚未取到该会员的全部记录，试算可能不全",
   card_reported_lost: "已挂失：该卡在各门店都不能再查找会员（未联网的门店联网后生效）", card_found: "已解挂",
   card_reissued: "已补卡，余额、积分和卡项都已转到新卡", membership_closed: "已退卡，请按应退现金付给会员",
+  timed_card: "计时卡", card_uses: "次数 / 分钟", minutes_left: "剩余", minutes: "分钟", clock_in: "开始计时",
+  clock_out: "结束计时", clock_since: "计时中，开始于", clocked_out: "本次 {m} 分钟，扣 {c} 分钟", overtime: "，超出 {o} 分钟请另行收费",
   confirm_lost: "确认挂失这张会员卡？", confirm_close: "确认退卡？退还 {cash} 元现金，赠送金、积分和优惠券作废，不可撤销。",
 });
 Object.assign(T.en, {
@@ -24,6 +26,8 @@ Object.assign(T.en, {
   close_forfeit: "Forfeited: bonus {b}, points {p}, coupons {c}", close_partial: "This store does not have the member's whole record yet: the preview may be short",
   card_reported_lost: "Reported lost: the card finds no one at any store (a store offline learns it when back)", card_found: "Card found again",
   card_reissued: "Reissued: balance, points and cards are on the new card", membership_closed: "Closed: pay the member the cash shown",
+  timed_card: "Timed card", card_uses: "Uses / minutes", minutes_left: "Left", minutes: "min", clock_in: "Start clock",
+  clock_out: "Stop clock", clock_since: "Running since", clocked_out: "{m} min on the clock, {c} min taken", overtime: "; {o} min over: charge them as a sale",
   confirm_lost: "Report this card lost?", confirm_close: "Close the membership? {cash} paid back in cash; bonus, points and coupons lapse. This cannot be undone.",
 });
 applyLang();
@@ -118,3 +122,29 @@ $("life-close").addEventListener("submit", async (e) => {
     if (m.ok) await showMember(m.data);
   }
 });
+
+// 计时卡 in the member page's card table: minutes left, and the clock started or stopped.
+function timedRow(tr, c) {
+  const since = c.clocked_in_ms ? ` · ${t("clock_since")} ${new Date(c.clocked_in_ms).toLocaleTimeString(lang === "zh" ? "zh-CN" : "en-GB", { hour: "2-digit", minute: "2-digit" })}` : "";
+  cell(tr, `${t("minutes_left")} ${c.uses_left} ${t("minutes")}${since}`);
+  const b = document.createElement("button");
+  b.type = "button";
+  const running = !!c.clocked_in_ms;
+  b.textContent = running ? t("clock_out") : t("clock_in");
+  b.disabled = !c.usable_today;
+  b.addEventListener("click", async () => {
+    const name = (running ? "out-" : "in-") + c.card_id;
+    const path = `/api/v1/members/${member.member_id}/cards/${c.card_id}/${running ? "clock-out" : "clock-in"}`;
+    const r = await api("POST", path, {}, keyFor(name));
+    if (r.ok) keyDone(name);
+    let said_ = r.ok ? "" : said(r.data);
+    if (r.ok && r.data.clock_out) {
+      const o = r.data.clock_out;
+      said_ = t("clocked_out").replace("{m}", o.minutes).replace("{c}", o.charged) + (o.overtime ? t("overtime").replace("{o}", o.overtime) : "");
+    }
+    $("card-error").textContent = said_;
+    $("card-error").className = r.ok ? "ok" : "error";
+    await showMember(member);
+  });
+  cell(tr, "").appendChild(b);
+}

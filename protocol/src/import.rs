@@ -156,8 +156,9 @@ fn yuan(field: &'static str, text: &str, line: u64) -> Result<Fen, BadRow> {
     Ok(fen)
 }
 
-/// One card of the `cards` column: `count:<name>:<uses left>:<uses sold>:<price>[:<valid to>]`
-/// or `period:<name>:<from>:<to>:<price>`; cards are separated by `;`.
+/// One card of the `cards` column: `count:<name>:<uses left>:<uses sold>:<price>[:<valid to>]`,
+/// `timed:<name>:<minutes left>:<minutes sold>:<price>[:<valid to>]` or
+/// `period:<name>:<from>:<to>:<price>`; cards are separated by `;`.
 fn card(text: &str, line: u64) -> Result<OpeningCard, BadRow> {
     let bad = |message: String| BadRow {
         line,
@@ -179,26 +180,37 @@ fn card(text: &str, line: u64) -> Result<OpeningCard, BadRow> {
     let date = |d: &str| parse_date(d).ok_or_else(|| bad(format!("{d:?} is not a date")));
     let price = |p: &str| yuan("cards", p, line).map_err(|e| bad(e.message));
     match parts.as_slice() {
-        ["count", n, left, sold, p, rest @ ..] if rest.len() <= 1 => {
+        [kind @ ("count" | "timed"), n, left, sold, p, rest @ ..] if rest.len() <= 1 => {
+            let max = match *kind {
+                "count" => CARD_USES_MAX,
+                _ => crate::wallet::TIMED_MINUTES_MAX,
+            };
             let uses = |u: &str| {
                 u.parse::<u32>()
                     .ok()
-                    .filter(|u| *u <= CARD_USES_MAX)
-                    .ok_or_else(|| bad(format!("uses are 0 to {CARD_USES_MAX}")))
+                    .filter(|u| *u <= max)
+                    .ok_or_else(|| bad(format!("uses or minutes are 0 to {max}")))
             };
             let (left, sold) = (uses(left)?, uses(sold)?);
             if sold == 0 || left > sold {
                 return Err(bad(
-                    "uses left are at most the uses sold, which are 1 or more".into(),
+                    "what is left is at most what was sold, which is 1 or more".into(),
                 ));
             }
             let valid_to = rest.first().map(|d| date(d)).transpose()?;
-            Ok(OpeningCard {
-                name: name(n)?,
-                kind: CardKind::Count {
+            let kind = match *kind {
+                "count" => CardKind::Count {
                     uses: sold,
                     valid_to,
                 },
+                _ => CardKind::Timed {
+                    minutes: sold,
+                    valid_to,
+                },
+            };
+            Ok(OpeningCard {
+                name: name(n)?,
+                kind,
                 price: price(p)?,
                 left,
             })
@@ -216,7 +228,8 @@ fn card(text: &str, line: u64) -> Result<OpeningCard, BadRow> {
             })
         }
         _ => Err(bad(
-            "a card is count:<name>:<uses left>:<uses sold>:<price>[:<valid to>] or \
+            "a card is count:<name>:<uses left>:<uses sold>:<price>[:<valid to>], \
+             timed:<name>:<minutes left>:<minutes sold>:<price>[:<valid to>] or \
              period:<name>:<from>:<to>:<price>"
                 .into(),
         )),

@@ -1,10 +1,11 @@
-//! 会员卡 with real processes: a card reported lost at one store is refused at another, reissued
-//! there, paid with at the first while it is cut off, and the membership closed at a third —
-//! paid back once, with headquarters' liabilities and reports agreeing at each step.
+//! 会员卡 with real processes: a member imported from the chain's old system loses their card at
+//! one store, is refused by it at another, has it reissued there, pays with the new card at the
+//! first while it is cut off, and closes the membership at a third — paid back once, with
+//! headquarters' liabilities and reports agreeing at each step.
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
 use serde_json::{Value, json};
-use tests::chain::{Chain, quick_sale, register, top_up, wait_online};
+use tests::chain::{Chain, quick_sale, register, wait_online};
 use tests::{Client, bins, eventually};
 
 fn lookup(c: &Client, card: &str) -> (u16, Value) {
@@ -21,7 +22,8 @@ fn stored_value(hub: &Client) -> String {
 }
 
 #[test]
-fn a_lost_card_is_refused_everywhere_reissued_paid_with_offline_and_closed_once() {
+fn an_imported_members_lost_card_is_refused_everywhere_reissued_paid_with_offline_and_closed_once()
+{
     let chain = Chain::new(bins!());
     let hub = chain.hub("127.0.0.1:0".parse().unwrap());
     for store in ["S001", "S002", "S003"] {
@@ -30,13 +32,27 @@ fn a_lost_card_is_refused_everywhere_reissued_paid_with_offline_and_closed_once(
     let (a, b, c) = (chain.node("S001"), chain.node("S002"), chain.node("S003"));
     wait_online(&[&a.client, &b.client, &c.client]);
 
-    let joined = a.client.post(
-        "/api/v1/members",
-        Some("reg-card-0001"),
-        &json!({"name": "王芳", "phone": "13912345601", "card_no": "VIP0001"}).to_string(),
-    );
-    assert_eq!(joined.status, 201, "{:?}", joined.body);
-    let member = joined.body["member_id"].as_str().unwrap().to_owned();
+    // 王芳 comes from the chain's old system: 300 of stored value and a car-wash card with 8 of
+    // its 10 uses left, placed at S001, her home store.
+    let dir = chain.hub_data().parent().unwrap().to_owned();
+    let file = dir.join("members.csv");
+    std::fs::write(
+        &file,
+        "手机号,姓名,卡号,开卡门店,储值本金,卡项\n\
+         13912345601,王芳,VIP0001,S001,300.00,count:洗车卡:8:10:100.00\n",
+    )
+    .unwrap();
+    let imported = ops::members::import(&hub.client.base, &file, "hq-import", None, false).unwrap();
+    assert_eq!(imported["imported"], 1, "{imported}");
+    let member = eventually(30, "S001 to hold the imported balance", || {
+        let (status, found) = lookup(&a.client, "VIP0001");
+        let id = found["member_id"]
+            .as_str()
+            .filter(|_| status == 200)?
+            .to_owned();
+        let w = a.client.get(&format!("/api/v1/members/{id}/wallet")).body;
+        (w["stored_value"]["spendable_here"]["amount"] == "300.00").then_some(id)
+    });
     register(&a.client, "reg-card-0002", "李雷", "13912345602");
     let other = b.client.post(
         "/api/v1/members",
@@ -44,24 +60,6 @@ fn a_lost_card_is_refused_everywhere_reissued_paid_with_offline_and_closed_once(
         &json!({"name": "韩梅", "phone": "13912345603", "card_no": "VIP0009"}).to_string(),
     );
     assert_eq!(other.status, 201, "{:?}", other.body);
-    top_up(&a.client, "topup-card-0001", &member, "300.00");
-    let sold = a.client.post(
-        &format!("/api/v1/members/{member}/cards"),
-        Some("sell-card-0001"),
-        &json!({"name": "洗车十次卡", "kind": "count", "uses": 10, "price": {"amount": "100.00"}})
-            .to_string(),
-    );
-    assert_eq!(sold.status, 201, "{:?}", sold.body);
-    let card_id = sold.body["cards"][0]["card_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let used = a.client.post(
-        &format!("/api/v1/members/{member}/cards/{card_id}/uses"),
-        Some("use-card-0001"),
-        &json!({"uses": 2}).to_string(),
-    );
-    assert_eq!(used.status, 201, "{:?}", used.body);
     eventually(30, "S002 to find the member by card", || {
         (lookup(&b.client, "VIP0001").0 == 200).then_some(())
     });

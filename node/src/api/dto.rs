@@ -151,11 +151,13 @@ pub struct PointsBody {
 pub struct NewCardBody {
     #[schema(example = "洗车10次卡")]
     pub name: String,
-    /// "count" (计次卡) or "period" (期限卡).
+    /// "count" (计次卡), "period" (期限卡) or "timed" (计时卡).
     #[schema(example = "count")]
     pub kind: String,
     /// Uses on a count card.
     pub uses: Option<u32>,
+    /// Minutes on a timed card.
+    pub minutes: Option<u32>,
     /// First day of a period card.
     #[schema(value_type = Option<String>, format = Date)]
     pub valid_from: Option<NaiveDate>,
@@ -223,7 +225,7 @@ pub struct PointsOut {
 pub struct CardOut {
     pub card_id: String,
     pub name: String,
-    /// "count" or "period"
+    /// "count", "period" or "timed" (计时卡: `uses_left` are minutes)
     pub kind: &'static str,
     pub uses_left: Option<u64>,
     pub uses_spendable_here: Option<u64>,
@@ -236,6 +238,8 @@ pub struct CardOut {
     #[schema(value_type = MoneySchema)]
     pub price: Money,
     pub sold_at: String,
+    /// A timed card's clock, when it runs: when it started (ms since the epoch).
+    pub clocked_in_ms: Option<u64>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -265,6 +269,7 @@ impl WalletOut {
                 let (kind, from, to) = match c.card_info.kind {
                     CardKind::Count { valid_to, .. } => ("count", None, valid_to),
                     CardKind::Period { from, to } => ("period", Some(from), Some(to)),
+                    CardKind::Timed { valid_to, .. } => ("timed", None, valid_to),
                 };
                 CardOut {
                     card_id: c.card.to_string(),
@@ -278,6 +283,7 @@ impl WalletOut {
                     visits: c.card_info.visits,
                     price: Money::cny(c.card_info.price),
                     sold_at: c.card_info.sold_at.to_string(),
+                    clocked_in_ms: c.card_info.clocked_in.map(|(at, _)| at.wall_ms),
                 }
             })
             .collect();

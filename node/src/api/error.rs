@@ -427,6 +427,9 @@ impl From<Rejection> for ApiError {
                 WalletError::CardExpired(_)
                 | WalletError::CardNotYetValid(..)
                 | WalletError::CardClosed(_) => Code::CardNotValid,
+                WalletError::NotTimed(_)
+                | WalletError::ClockedIn(..)
+                | WalletError::NotClockedIn(_) => Code::CardStateInvalid,
                 WalletError::Owes(_) => Code::MemberOwes,
                 WalletError::TooLong(_)
                 | WalletError::ReasonMissing

@@ -60,6 +60,8 @@ pub use rights::collect_overdrafts;
         wallet::use_card,
         wallet::refund,
         wallet::set_password,
+        wallet::clock_in,
+        wallet::clock_out,
         card::lost,
         card::found,
         card::reissue,
@@ -159,6 +161,14 @@ fn routes() -> Router<Arc<AppState>> {
             post(wallet::use_card),
         )
         .route("/api/v1/members/{member_id}/refunds", post(wallet::refund))
+        .route(
+            "/api/v1/members/{member_id}/cards/{card_id}/clock-in",
+            post(wallet::clock_in),
+        )
+        .route(
+            "/api/v1/members/{member_id}/cards/{card_id}/clock-out",
+            post(wallet::clock_out),
+        )
         .route("/api/v1/members/{member_id}/card/lost", post(card::lost))
         .route("/api/v1/members/{member_id}/card/found", post(card::found))
         .route(

@@ -204,8 +204,12 @@ pub(super) async fn sell_card(
     let id = member_id(&raw)?;
     let b: NewCardBody = parse_body(&body)?;
     let kind = match (b.kind.as_str(), b.uses, b.valid_from) {
-        ("count", Some(uses), None) => CardKind::Count {
+        ("count", Some(uses), None) if b.minutes.is_none() => CardKind::Count {
             uses,
+            valid_to: b.valid_to,
+        },
+        ("timed", None, None) if b.minutes.is_some() => CardKind::Timed {
+            minutes: b.minutes.unwrap_or_default(),
             valid_to: b.valid_to,
         },
         ("period", None, Some(from)) => CardKind::Period {
@@ -217,7 +221,8 @@ pub(super) async fn sell_card(
         _ => {
             return Err(ApiError::new(
                 Code::FieldInvalid,
-                "kind is \"count\" with uses, or \"period\" with valid_from and valid_to",
+                "kind is \"count\" with uses, \"timed\" with minutes, or \"period\" with \
+                 valid_from and valid_to",
             ));
         }
     };
@@ -307,4 +312,65 @@ pub(super) async fn set_password(
     let action = WalletAction::SetPassword { hash };
     let answer = wallet_write(&app, &headers, "set_password", &body, id, action).await?;
     Ok(answer)
+}
+
+/// 计时开始: starts a timed card's clock (计时卡: play, parking).
+#[utoipa::path(post, path = "/api/v1/members/{member_id}/cards/{card_id}/clock-in",
+    params(("member_id" = String, Path), ("card_id" = String, Path), ("Idempotency-Key" = String, Header)),
+    responses((status = 201, body = WalletOut), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub(super) async fn clock_in(
+    State(app): St,
+    Path((raw, card)): Path<(String, String)>,
+    headers: HeaderMap,
+    Body(body): Body,
+) -> AppResult {
+    let id = member_id(&raw)?;
+    let card = CardId::parse(&card).map_err(|e| ApiError::new(Code::InvalidId, e))?;
+    let route = format!("clock_in/{card}");
+    let action = WalletAction::ClockIn { card };
+    wallet_write(&app, &headers, &route, &body, id, action).await
+}
+
+/// 计时结束: stops a timed card's clock; the minutes since it started, rounded up by the
+/// chain's step (`timed_round_minutes`), come off the card, and `clock_out` says how many and
+/// how many more it lacked (`overtime`, for the cashier to charge).
+#[utoipa::path(post, path = "/api/v1/members/{member_id}/cards/{card_id}/clock-out",
+    params(("member_id" = String, Path), ("card_id" = String, Path), ("Idempotency-Key" = String, Header)),
+    responses((status = 201, body = WalletOut), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub(super) async fn clock_out(
+    State(app): St,
+    Path((raw, card)): Path<(String, String)>,
+    headers: HeaderMap,
+    Body(body): Body,
+) -> AppResult {
+    let id = member_id(&raw)?;
+    let card = CardId::parse(&card).map_err(|e| ApiError::new(Code::InvalidId, e))?;
+    let route = format!("clock_out/{card}");
+    let action = WalletAction::ClockOut { card };
+    let answer = wallet_write(&app, &headers, &route, &body, id, action).await?;
+    let (parts, bytes) = answer.into_parts();
+    let mut out: serde_json::Value = serde_json::from_slice(
+        &axum::body::to_bytes(bytes, BODY_BYTES_MAX)
+            .await
+            .map_err(|e| ApiError::new(Code::Storage, e))?,
+    )
+    .map_err(|e| ApiError::new(Code::Storage, e))?;
+    // What the clock came to, as the entry this request wrote says (a retry reads the same).
+    let here = &app.settings.store_id;
+    if let Some(seq) = out["seq"].as_u64()
+        && let Some(bytes) = app.views.log_entry(here, seq)?
+        && let Ok(entry) = protocol::Entry::decode(&bytes)
+        && let protocol::entry::Payload::Wallet {
+            event:
+                protocol::wallet::WalletEvent::ClockedOut {
+                    minutes, charged, ..
+                },
+            ..
+        } = entry.payload
+    {
+        out["clock_out"] = serde_json::json!({
+            "minutes": minutes, "charged": charged, "overtime": minutes - charged,
+        });
+    }
+    Ok((parts.status, axum::Json(out)).into_response())
 }

@@ -143,6 +143,13 @@ pub enum WalletAction {
     Close {
         reason: String,
     },
+    /// 计时开始 / 计时结束 on a timed card.
+    ClockIn {
+        card: CardId,
+    },
+    ClockOut {
+        card: CardId,
+    },
 }
 
 /// The closed set of things the journal does.

@@ -611,3 +611,65 @@ fn card_steps_out_of_order_are_refused_and_a_closing_pays_once() {
     journal.handle(card("card-0003", reissue)).unwrap();
     journal.handle(wallet("topup-0003", top_up())).unwrap();
 }
+
+/// 计时卡 through the journal: sold, clocked in, clocked out 31 minutes later in the store's
+/// steps of 15 (45 minutes off the card), and a second clock-out refused.
+#[test]
+fn a_timed_card_is_clocked_in_and_out_with_the_minutes_rounded_up() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let clock = Arc::new(AtomicU64::new(1_795_451_400_000));
+    let now = clock.clone();
+    let env = Environment {
+        now_ms: Box::new(move || now.fetch_add(1, Ordering::SeqCst)),
+        random: seeded_env(9).random,
+    };
+    let mut rules = settings();
+    rules.wallet.timed_round_minutes = 15;
+    let mut journal = Journal::open(Arc::new(MemStore::default()), rules, env).unwrap();
+    let member = member_of(
+        journal
+            .handle(Command::RegisterMember(request(
+                "reg-00000009",
+                new_member("13900000009"),
+            )))
+            .unwrap(),
+    );
+    let wallet = |key: &str, action| {
+        Command::Wallet(request(
+            key,
+            WalletRequest {
+                member_id: member,
+                action,
+            },
+        ))
+    };
+    let card = CardId::for_entry(&StoreId::parse("S001").unwrap(), journal.tip.next_seq);
+    let sell = WalletAction::SellCard {
+        name: "停车卡".into(),
+        kind: CardKind::Timed {
+            minutes: 120,
+            valid_to: None,
+        },
+        price: Money::new(parse_amount("60").unwrap(), protocol::Currency::CNY),
+    };
+    journal.handle(wallet("sell-0001", sell)).unwrap();
+    let clock_in = || WalletAction::ClockIn { card: card.clone() };
+    let clock_out = || WalletAction::ClockOut { card: card.clone() };
+    journal.handle(wallet("clockin-0001", clock_in())).unwrap();
+    clock.fetch_add(31 * 60_000, Ordering::SeqCst);
+    let out = journal
+        .handle(wallet("clockout-0001", clock_out()))
+        .unwrap();
+    let Outcome::Wallet {
+        wallet: summary, ..
+    } = out.outcome
+    else {
+        panic!("not a wallet")
+    };
+    assert_eq!(summary.cards[0].uses_left.map(|u| u.0), Some(75));
+    let again = journal.handle(wallet("clockout-0002", clock_out()));
+    assert!(
+        matches!(again, Err(Rejection::Wallet(WalletError::NotClockedIn(_)))),
+        "{again:?}"
+    );
+}

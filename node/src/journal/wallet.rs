@@ -139,7 +139,9 @@ impl Journal {
                 let card = CardId::for_entry(&here, self.tip.next_seq);
                 // A card whose last day has passed is not sold.
                 let last = match kind {
-                    CardKind::Count { valid_to, .. } => *valid_to,
+                    CardKind::Count { valid_to, .. } | CardKind::Timed { valid_to, .. } => {
+                        *valid_to
+                    }
                     CardKind::Period { to, .. } => Some(*to),
                 };
                 if last.is_some_and(|last| last < today) {
@@ -193,6 +195,20 @@ impl Journal {
                     principal,
                     bonus_forfeited: fen(forfeited),
                     reason: reason.trim().to_owned(),
+                };
+                (event, ops)
+            }
+            WalletAction::ClockIn { card } => {
+                wallet.clock_in(card, today)?;
+                (WalletEvent::ClockedIn { card: card.clone() }, Vec::new())
+            }
+            WalletAction::ClockOut { card } => {
+                let round = rules.timed_round_minutes;
+                let (ops, out) = wallet.clock_out(&here, card, now_ms, round, today)?;
+                let event = WalletEvent::ClockedOut {
+                    card: card.clone(),
+                    minutes: out.minutes,
+                    charged: out.charged,
                 };
                 (event, ops)
             }

@@ -98,6 +98,11 @@ fn steps(data: &Path, dir: &Path, quick: bool) -> Vec<Step> {
             "bench hub-backup --members 2000 --sales 2000",
         ),
         step(
+            "Member import (issue 24)",
+            "bench import --members 1000000 --stores 2",
+            "bench import --members 2000 --stores 2",
+        ),
+        step(
             "A real year through a real chain: 20 stores as processes (issue 7)",
             "replay --data DATA --dir YEAR --stores 20 --from 2017-01-01 --to 2017-12-31 \
              --time-reports 500",

@@ -42,6 +42,20 @@ pub struct Card {
     /// Paid back when the membership closed (退卡).
     #[serde(default)]
     pub closed: bool,
+    /// A timed card's clock: when and where it started, while it runs.
+    #[serde(default)]
+    pub clocked_in: Option<(Hlc, StoreId)>,
+}
+
+/// What stopping a timed card's clock came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClockOut {
+    /// Minutes on the clock, rounded up to the chain's step.
+    pub minutes: u64,
+    /// Taken from the card.
+    pub charged: u64,
+    /// Beyond what the card had left: for the cashier to charge.
+    pub overtime: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,14 +76,14 @@ impl Wallet {
         kind: &CardKind,
     ) -> Result<Vec<RightsOp>, WalletError> {
         kind.validate()?;
-        match kind {
-            CardKind::Count { uses, .. } => {
-                let counter = Counter::Uses { card: card.clone() };
-                let change = self.rights(&counter).credit(at, u64::from(*uses))?;
-                Ok(vec![Self::op(&counter, change)])
-            }
-            CardKind::Period { .. } => Ok(Vec::new()),
-        }
+        let units = match kind {
+            CardKind::Count { uses, .. } => *uses,
+            CardKind::Timed { minutes, .. } => *minutes,
+            CardKind::Period { .. } => return Ok(Vec::new()),
+        };
+        let counter = Counter::Uses { card: card.clone() };
+        let change = self.rights(&counter).credit(at, u64::from(units))?;
+        Ok(vec![Self::op(&counter, change)])
     }
 
     /// Gives the member coupon `coupon`: one use, held at `at`.
@@ -142,6 +156,74 @@ impl Wallet {
     }
 }
 
+impl Wallet {
+    /// A timed card usable on `today`, not closed: its card.
+    fn timed(&self, card: &CardId, today: NaiveDate) -> Result<&Card, WalletError> {
+        let held = self
+            .cards
+            .get(card)
+            .ok_or_else(|| WalletError::UnknownCard(card.clone()))?;
+        if held.closed {
+            return Err(WalletError::CardClosed(card.clone()));
+        }
+        if !matches!(held.kind, CardKind::Timed { .. }) {
+            return Err(WalletError::NotTimed(card.clone()));
+        }
+        held.kind.usable_on(card, today)?;
+        Ok(held)
+    }
+
+    /// 计时开始: refused while the clock runs already, or with no minutes left.
+    pub fn clock_in(&self, card: &CardId, today: NaiveDate) -> Result<(), WalletError> {
+        let held = self.timed(card, today)?;
+        if let Some((_, at)) = &held.clocked_in {
+            return Err(WalletError::ClockedIn(card.clone(), at.clone()));
+        }
+        if self.balance(&Counter::Uses { card: card.clone() }) == 0 {
+            return Err(WalletError::Insufficient {
+                available: 0,
+                wanted: 1,
+                wants: Vec::new(),
+            });
+        }
+        Ok(())
+    }
+
+    /// 计时结束 at `at`, `now_ms` on the clock: the minutes since the clock started, rounded up
+    /// to steps of `round` (a minute started is a minute), as many as the card has left taken
+    /// from it. The rights are taken at `at` (held elsewhere: `RightsElsewhere`).
+    pub fn clock_out(
+        &mut self,
+        at: &StoreId,
+        card: &CardId,
+        now_ms: u64,
+        round: u32,
+        today: NaiveDate,
+    ) -> Result<(Vec<RightsOp>, ClockOut), WalletError> {
+        let held = self.timed(card, today)?;
+        let Some((started, _)) = &held.clocked_in else {
+            return Err(WalletError::NotClockedIn(card.clone()));
+        };
+        let step = u64::from(round.max(1));
+        let elapsed = now_ms.saturating_sub(started.wall_ms);
+        let minutes = elapsed.div_ceil(60_000).max(1).div_ceil(step) * step;
+        let counter = Counter::Uses { card: card.clone() };
+        let charged = minutes.min(self.balance(&counter));
+        let ops = match charged {
+            0 => Vec::new(),
+            units => vec![self.take(at, &counter, units)?],
+        };
+        Ok((
+            ops,
+            ClockOut {
+                minutes,
+                charged,
+                overtime: minutes - charged,
+            },
+        ))
+    }
+}
+
 impl CardKind {
     /// Checks a new card's terms.
     pub fn validate(&self) -> Result<(), WalletError> {
@@ -150,6 +232,9 @@ impl CardKind {
                 Err(WalletError::UsesOutOfRange)
             }
             CardKind::Period { from, to } if to < from => Err(WalletError::EmptyPeriod),
+            CardKind::Timed { minutes, .. } if *minutes == 0 || *minutes > TIMED_MINUTES_MAX => {
+                Err(WalletError::UsesOutOfRange)
+            }
             _ => Ok(()),
         }
     }
@@ -157,7 +242,9 @@ impl CardKind {
     /// Whether the card can be used on `today`.
     pub fn usable_on(&self, card: &CardId, today: NaiveDate) -> Result<(), WalletError> {
         let (from, to) = match self {
-            CardKind::Count { valid_to, .. } => (None, *valid_to),
+            CardKind::Count { valid_to, .. } | CardKind::Timed { valid_to, .. } => {
+                (None, *valid_to)
+            }
             CardKind::Period { from, to } => (Some(*from), Some(*to)),
         };
         if let Some(from) = from

@@ -88,10 +88,14 @@ impl Wallet {
                 continue;
             }
             let (left, of) = match card.kind {
-                CardKind::Count { uses, valid_to } => {
+                CardKind::Count { uses: of, valid_to }
+                | CardKind::Timed {
+                    minutes: of,
+                    valid_to,
+                } => {
                     let left = self.balance(&Counter::Uses { card: id.clone() });
                     let lapsed = valid_to.is_some_and(|to| to < today);
-                    (if lapsed { 0 } else { left }, u64::from(uses))
+                    (if lapsed { 0 } else { left }, u64::from(of))
                 }
                 CardKind::Period { from, to } => {
                     let days = |a: NaiveDate, b: NaiveDate| {

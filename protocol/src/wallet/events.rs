@@ -52,6 +52,13 @@ pub enum CardKind {
     },
     /// Unlimited use between two dates, both included (月卡, 季卡, 年卡).
     Period { from: NaiveDate, to: NaiveDate },
+    /// Minutes of a timed service (计时卡: play, parking, a court), optionally until a date:
+    /// used by clocking in and out at the till, the minutes deducted rounded up by the chain's
+    /// rule.
+    Timed {
+        minutes: u32,
+        valid_to: Option<NaiveDate>,
+    },
 }
 
 /// Why rights moved between replicas.
@@ -132,6 +139,16 @@ pub enum WalletEvent {
     Closed {
         closing: super::Closing,
         reason: String,
+    },
+    /// A timed card's clock started at the writing store (计时开始).
+    ClockedIn { card: CardId },
+    /// A timed card's clock stopped: `minutes` on the clock (rounded up by the chain's rule),
+    /// `charged` of them taken from the card (what it had left at most); the rest the cashier
+    /// charges as a sale.
+    ClockedOut {
+        card: CardId,
+        minutes: u64,
+        charged: u64,
     },
     /// 会员导入: what a member brought from the chain's old system, written by headquarters
     /// and placed at their home store: principal, bonus, points in one lot, and cards with

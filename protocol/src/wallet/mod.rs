@@ -45,6 +45,8 @@ pub const REASON_CHARS_MAX: usize = 200;
 pub const CARD_NAME_CHARS_MAX: usize = 64;
 /// A count card holds at most this many uses.
 pub const CARD_USES_MAX: u32 = 10_000;
+/// A timed card holds at most this many minutes (about 1,666 hours).
+pub const TIMED_MINUTES_MAX: u32 = 100_000;
 
 /// The most points one adjustment by hand may add or take (a typo of a few zeros is refused,
 /// and no sum of them can overflow a report).
@@ -73,6 +75,12 @@ pub enum WalletError {
     ReasonMissing,
     #[error("card {0} was paid back when the membership closed")]
     CardClosed(CardId),
+    #[error("card {0} is not a timed card (计时卡)")]
+    NotTimed(CardId),
+    #[error("card {0}'s clock is running already (clocked in at {1})")]
+    ClockedIn(CardId, StoreId),
+    #[error("card {0}'s clock is not running: clock in first")]
+    NotClockedIn(CardId),
     #[error(
         "the member owes {0} for an offline payment: it is collected before the card is closed"
     )]

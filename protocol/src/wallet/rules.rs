@@ -100,6 +100,9 @@ pub struct WalletRules {
     pub overdraft_store: Fen,
     /// Whether an offline overdraft needs a store manager at the till (a cashier is refused).
     pub overdraft_needs_manager: bool,
+    /// A timed card's minutes are charged in steps of this many, rounded up (15: a quarter of
+    /// an hour started is a quarter charged).
+    pub timed_round_minutes: u32,
 }
 
 impl Default for WalletRules {
@@ -112,6 +115,7 @@ impl Default for WalletRules {
             overdraft_member: Fen(0),
             overdraft_store: Fen(0),
             overdraft_needs_manager: false,
+            timed_round_minutes: 1,
         }
     }
 }

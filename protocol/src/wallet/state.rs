@@ -63,6 +63,7 @@ impl Wallet {
                     sold_on: date,
                     visits: 0,
                     closed: false,
+                    clocked_in: None,
                 });
             }
             WalletEvent::CardUsed { card, .. } => {
@@ -128,6 +129,25 @@ impl Wallet {
                 self.coupons.entry(coupon.clone()).or_insert(def);
             }
             WalletEvent::Closed { closing, .. } => self.close_cards(closing),
+            // The latest start wins; a stop clears the start it came after.
+            WalletEvent::ClockedIn { card } => {
+                if let Some(card) = self.cards.get_mut(card)
+                    && card
+                        .clocked_in
+                        .as_ref()
+                        .is_none_or(|(at, by)| (hlc, origin) > (*at, by))
+                {
+                    card.clocked_in = Some((hlc, origin.clone()));
+                }
+            }
+            WalletEvent::ClockedOut { card, .. } => {
+                if let Some(card) = self.cards.get_mut(card) {
+                    card.visits = card.visits.saturating_add(1);
+                    if card.clocked_in.as_ref().is_some_and(|(at, _)| *at < hlc) {
+                        card.clocked_in = None;
+                    }
+                }
+            }
             WalletEvent::Opening { cards, .. } => {
                 for (id, c) in cards {
                     self.cards.entry(id.clone()).or_insert_with(|| Card {
@@ -138,6 +158,7 @@ impl Wallet {
                         sold_on: date,
                         visits: 0,
                         closed: false,
+                        clocked_in: None,
                     });
                 }
             }
@@ -205,8 +226,11 @@ impl Wallet {
                     CardSummary {
                         card: card.clone(),
                         card_info: info.clone(),
-                        uses_left: matches!(info.kind, CardKind::Count { .. })
-                            .then(|| (self.balance(&counter), self.held(&counter, at))),
+                        uses_left: matches!(
+                            info.kind,
+                            CardKind::Count { .. } | CardKind::Timed { .. }
+                        )
+                        .then(|| (self.balance(&counter), self.held(&counter, at))),
                         usable_today: info.kind.usable_on(card, today).is_ok(),
                     }
                 })

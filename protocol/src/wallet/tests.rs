@@ -301,3 +301,59 @@ fn a_payment_short_of_what_a_store_has_heard_says_what_to_ask_for() {
         Err(WalletError::RightsElsewhere { .. })
     ));
 }
+
+/// 计时卡: the minutes on the clock, rounded up to the chain's step, come off the card; what it
+/// lacks is overtime for the cashier; a clock cannot start twice, nor stop when not running.
+#[test]
+fn a_timed_card_charges_the_minutes_on_the_clock_rounded_up_and_says_what_it_lacks() {
+    let s1 = StoreId::parse("S001").unwrap();
+    let card = SaleId::for_entry(&s1, 3);
+    let today = day(2026, 12, 5);
+    let mut w = Wallet::default();
+    let kind = CardKind::Timed {
+        minutes: 60,
+        valid_to: None,
+    };
+    let ops = w.sell_card(&s1, &card, &kind).unwrap();
+    let sold = WalletEvent::CardSold {
+        card: card.clone(),
+        name: "儿童乐园".into(),
+        kind,
+        price: Fen(100_00),
+        tender: Tender::Cash {
+            tendered: Fen(100_00),
+            change: Fen(0),
+        },
+    };
+    w.apply(&s1, (Hlc::default(), today), &sold, &ops);
+    let at = |minute: u64| Hlc {
+        wall_ms: 1_000_000 + minute * 60_000,
+        logical: 0,
+    };
+    assert_eq!(
+        w.clock_out(&s1, &card, at(5).wall_ms, 15, today),
+        Err(WalletError::NotClockedIn(card.clone()))
+    );
+    w.clock_in(&card, today).unwrap();
+    let started = WalletEvent::ClockedIn { card: card.clone() };
+    w.apply(&s1, (at(0), today), &started, &[]);
+    assert!(matches!(
+        w.clock_in(&card, today),
+        Err(WalletError::ClockedIn(..))
+    ));
+    // 31 minutes in steps of 15: 45 charged.
+    let (ops, out) = w.clock_out(&s1, &card, at(31).wall_ms, 15, today).unwrap();
+    assert_eq!((out.minutes, out.charged, out.overtime), (45, 45, 0));
+    let stopped = WalletEvent::ClockedOut {
+        card: card.clone(),
+        minutes: out.minutes,
+        charged: out.charged,
+    };
+    w.apply(&s1, (at(31), today), &stopped, &ops);
+    assert_eq!(w.balance(&Counter::Uses { card: card.clone() }), 15);
+    assert!(w.cards[&card].clocked_in.is_none());
+    // 40 more minutes with 15 left: 15 charged, 25 over.
+    w.apply(&s1, (at(100), today), &started, &[]);
+    let (_, out) = w.clock_out(&s1, &card, at(140).wall_ms, 1, today).unwrap();
+    assert_eq!((out.minutes, out.charged, out.overtime), (40, 15, 25));
+}
