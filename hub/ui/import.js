@@ -27,6 +27,16 @@ async function sendImport(dryRun) {
   const r = await fetch(url, { method: "POST", headers, body: file });
   let data = {};
   try { data = await r.json(); } catch (e) {}
+  // A checked file imports on at headquarters: its progress is followed until it ends.
+  while (r.status === 202 && data.progress && (data.state === "running")) {
+    $("import-summary").textContent = `${IL("行")} ${data.rows} · ${IL("已导入")} ${data.imported ?? 0} · ${IL("跳过")} ${data.skipped ?? 0} …`;
+    await new Promise((done) => setTimeout(done, 1000));
+    const p = await fetch(data.progress, { headers });
+    const now = await p.json().catch(() => ({}));
+    data = Object.assign(now, { progress: data.progress });
+    if (!p.ok) break;
+  }
+  if (data.state === "failed") $("import-error").textContent = data.error || "";
   const report = data.report || data;
   const counts = dryRun || data.report
     ? [["行", report.rows], ["可导入", report.good], ["已导入过", report.already_imported], ["错误", report.bad]]

@@ -372,6 +372,8 @@ async function memberPage() {
     $("page-name").textContent = `${m.data.name} ${m.data.phone_masked}`;
     $("edit-name").value = m.data.name;
     $("edit-card").value = m.data.card_no || "";
+    // A card in use changes by 补卡 (below), not by an edit.
+    $("edit-card").readOnly = !!m.data.card_no;
     $("edit-birthday").value = m.data.birthday || "";
     $("edit-tier").value = m.data.tier;
     $("edit-notes").value = m.data.notes;

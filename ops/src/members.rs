@@ -54,11 +54,37 @@ pub fn import(
     let answer: serde_json::Value =
         serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
     match status {
-        200 | 201 => Ok(answer),
+        200 | 201 => return Ok(answer),
+        // Checked, and running at headquarters: followed until it ends.
+        202 => {}
         _ => anyhow::bail!(
             "headquarters refused the import ({status}): {}",
             summary(&answer)
         ),
+    }
+    let progress = format!(
+        "{}{}",
+        hub.trim_end_matches('/'),
+        answer["progress"].as_str().unwrap_or_default()
+    );
+    loop {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let mut request = agent.get(&progress).header("x-staff-id", staff);
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        let mut response = request.call()?;
+        let text = response
+            .body_mut()
+            .with_config()
+            .limit(64 << 20)
+            .read_to_string()?;
+        let now: serde_json::Value = serde_json::from_str(&text)?;
+        match now["state"].as_str() {
+            Some("running") => {}
+            Some("done") => return Ok(now),
+            _ => anyhow::bail!("the import stopped: {}", now["error"]),
+        }
     }
 }
 

@@ -131,10 +131,45 @@ pub(super) async fn import_members(
         });
         return (StatusCode::UNPROCESSABLE_ENTITY, axum::Json(body)).into_response();
     }
-    // The second read sends the rows a part at a time; the ingest thread writes each part as
-    // one append, skipping members written before (a run cut off and run again).
+    // The import runs on after this answer (a million members take minutes, longer than a
+    // request may): the answer names it, and `GET /api/v1/members/imports/{id}` follows it.
+    let id = hq.imports.start(&name, report.rows);
+    let progress = hq.imports.clone();
+    let (ingest, storage) = (hq.ingest.clone(), hq.storage.clone());
+    let already = report.already_imported;
+    tokio::spawn(async move {
+        let result = run(
+            ingest, storage, spool, stores, today, name, by, &progress, id, already,
+        )
+        .await;
+        progress.finish(id, result.err());
+    });
+    (
+        StatusCode::ACCEPTED,
+        axum::Json(
+            json!({ "import_id": id, "rows": report.rows, "state": "running",
+            "progress": format!("/api/v1/members/imports/{id}") }),
+        ),
+    )
+        .into_response()
+}
+
+/// Reads the file again and sends its rows a part at a time; the ingest thread writes each
+/// part as one append, skipping members written before (a run cut off and run again).
+#[allow(clippy::too_many_arguments)]
+async fn run(
+    ingest: crate::ingest::IngestHandle,
+    storage: std::sync::Arc<dyn HubStore>,
+    spool: Spool,
+    stores: std::collections::HashSet<StoreId>,
+    today: chrono::NaiveDate,
+    name: String,
+    by: StaffId,
+    progress: &Imports,
+    id: u64,
+    already: u64,
+) -> Result<(), String> {
     let (parts, mut inbox) = tokio::sync::mpsc::channel::<Vec<protocol::import::Row>>(2);
-    let storage = hq.storage.clone();
     let path = spool.0.clone();
     let reader = tokio::task::spawn_blocking(move || {
         let directory =
@@ -154,38 +189,28 @@ pub(super) async fn import_members(
         }
         Ok::<_, crate::import::FileError>(report)
     });
+    progress.add(id, 0, already, Vec::new());
     let mut done = crate::ingest::Imported::default();
     while let Some(part) = inbox.recv().await {
-        match hq
-            .ingest
+        let part = ingest
             .import_members(part, name.clone(), by.clone())
             .await
-        {
-            Ok(part) => {
-                done.imported += part.imported;
-                done.skipped += part.skipped;
-                done.refused.extend(part.refused);
-            }
-            Err(e) => {
-                return unavailable(format!(
-                    "{e}; run the import again: it goes on where it stopped"
-                ));
-            }
-        }
+            .map_err(|e| format!("{e}; run the import again: it goes on where it stopped"))?;
+        progress.add(id, part.imported, part.skipped, part.refused.clone());
+        done.imported += part.imported;
+        done.skipped += part.skipped;
     }
-    match reader.await {
-        Ok(Ok(_)) => {}
-        Ok(Err(e)) => return file_refused(e),
-        Err(e) => return unavailable(e.to_string()),
-    }
-    done.skipped += report.already_imported;
+    reader
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    drop(spool);
     let note = protocol::audit::Note::MembersImported {
         import: name.clone(),
         imported: done.imported,
-        skipped: done.skipped,
+        skipped: done.skipped + already,
     };
-    match hq
-        .ingest
+    match ingest
         .hq_write(crate::ingest::HqWrite::Note(note), by)
         .await
     {
@@ -193,13 +218,94 @@ pub(super) async fn import_members(
         Ok(Err(e)) => tracing::warn!(error = %e, "the import's audit note was not written"),
         Err(e) => tracing::warn!(error = %e, "the import's audit note was not written"),
     }
-    tracing::info!(import = %name, imported = done.imported, skipped = done.skipped, "members imported");
-    (
-        StatusCode::CREATED,
-        axum::Json(
-            json!({ "import": name, "rows": report.rows, "imported": done.imported,
-            "skipped": done.skipped, "refused": done.refused }),
-        ),
-    )
-        .into_response()
+    tracing::info!(import = %name, imported = done.imported, skipped = done.skipped + already, "members imported");
+    Ok(())
+}
+
+/// One import's progress.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Progress {
+    pub import_id: u64,
+    pub import: String,
+    pub rows: u64,
+    /// `running`, `done` or `failed`.
+    pub state: &'static str,
+    pub imported: u64,
+    pub skipped: u64,
+    /// Rows a till registered the phone of since the file was checked (not imported).
+    pub refused: Vec<protocol::import::BadRow>,
+    pub error: Option<String>,
+}
+
+/// The imports since this start, by id.
+#[derive(Clone, Default)]
+pub(super) struct Imports(
+    std::sync::Arc<std::sync::Mutex<(u64, std::collections::BTreeMap<u64, Progress>)>>,
+);
+
+impl Imports {
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&mut (u64, std::collections::BTreeMap<u64, Progress>)) -> T,
+    ) -> T {
+        // A panic while holding it leaves counts that are still worth reading.
+        let mut guard = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&mut guard)
+    }
+
+    fn start(&self, name: &str, rows: u64) -> u64 {
+        self.with(|(next, all)| {
+            *next += 1;
+            all.insert(
+                *next,
+                Progress {
+                    import_id: *next,
+                    import: name.to_owned(),
+                    rows,
+                    state: "running",
+                    imported: 0,
+                    skipped: 0,
+                    refused: Vec::new(),
+                    error: None,
+                },
+            );
+            *next
+        })
+    }
+
+    fn add(&self, id: u64, imported: u64, skipped: u64, refused: Vec<protocol::import::BadRow>) {
+        self.with(|(_, all)| {
+            if let Some(p) = all.get_mut(&id) {
+                p.imported += imported;
+                p.skipped += skipped;
+                p.refused.extend(refused);
+            }
+        });
+    }
+
+    fn finish(&self, id: u64, error: Option<String>) {
+        self.with(|(_, all)| {
+            if let Some(p) = all.get_mut(&id) {
+                p.state = if error.is_some() { "failed" } else { "done" };
+                p.error = error;
+            }
+        });
+    }
+
+    fn get(&self, id: u64) -> Option<Progress> {
+        self.with(|(_, all)| all.get(&id).cloned())
+    }
+}
+
+/// 会员导入的进度: how far an import has got (`running`, then `done` or `failed`).
+#[utoipa::path(get, path = "/api/v1/members/imports/{id}", params(("id" = u64, Path)),
+    responses((status = 200, body = Object), (status = 404, body = Object)))]
+pub(super) async fn import_progress(State(hq): State<Hq>, Path(id): Path<u64>) -> Response {
+    match hq.imports.get(id) {
+        Some(p) => axum::Json(p).into_response(),
+        None => Code::NotFound.answer(format!("no import {id} since headquarters started")),
+    }
 }

@@ -59,6 +59,8 @@ struct Hq {
     metrics: metrics::HubMetrics,
     /// 备份.
     backups: Arc<crate::backup::Backups>,
+    /// 会员导入 under way or done since this start.
+    imports: import::Imports,
 }
 
 pub fn router(
@@ -77,6 +79,7 @@ pub fn router(
         open_before_logins,
         notify: notify.map(Arc::new),
         backups,
+        imports: Default::default(),
     };
     Router::new()
         .route("/", get(ui::index))
@@ -111,6 +114,7 @@ pub fn router(
             post(privacy::erase_member),
         )
         .route("/api/v1/members/import", post(import::import_members))
+        .route("/api/v1/members/imports/{id}", get(import::import_progress))
         .route(
             "/api/v1/members/{member_id}/card/lost",
             post(privacy::card_lost),
