@@ -5,8 +5,8 @@
 const IMPORT_EN = {
   "会员导入": "Member import", "从旧系统或纸质卡迁入：资料、卡号、储值、积分、次卡": "from an old system or paper cards: profile, card, stored value, points, cards",
   "文件（CSV UTF-8 或 Excel .xlsx）": "File (CSV UTF-8 or Excel .xlsx)", "检查（不导入）": "Check (import nothing)", "导入": "Import",
-  "列：手机号、姓名、开卡门店（必填），卡号、生日、性别、等级、入会日期、储值本金、赠送金额、积分、积分到期、卡项（count:名称:剩余次数:总次数:售价 或 period:名称:开始:结束:售价，多张用 ; 分隔）。有错误的行时不会导入任何会员；同一文件重复导入不会重复。":
-    "Columns: phone, name, home_store (required), card_no, birthday, gender, tier, join_date, principal, bonus, points, points_expire, cards (count:name:uses left:uses sold:price or period:name:from:to:price, several separated by ;). A file with a bad row imports nothing; importing a file again imports nothing twice.",
+  "列：手机号、姓名、开卡门店（必填），卡号、生日、性别、等级、入会日期、储值本金、赠送金额、积分、积分到期、卡项（count:名称:剩余次数:总次数:售价、timed:名称:剩余分钟:总分钟:售价 或 period:名称:开始:结束:售价，多张用 ; 分隔）。有错误的行时不会导入任何会员；同一文件重复导入不会重复。":
+    "Columns: phone, name, home_store (required), card_no, birthday, gender, tier, join_date, principal, bonus, points, points_expire, cards (count:name:uses left:uses sold:price, timed:name:minutes left:minutes sold:price or period:name:from:to:price, several separated by ;). A file with a bad row imports nothing; importing a file again imports nothing twice.",
   "行": "rows", "可导入": "to import", "已导入过": "imported before", "错误": "bad", "已导入": "imported", "跳过": "skipped",
   "行号": "Line", "列": "Column", "问题": "Problem",
 };
@@ -44,7 +44,8 @@ async function sendImport(dryRun) {
   $("import-summary").textContent = counts.map(([k, v]) => `${IL(k)} ${v ?? 0}`).join(" · ");
   if (!r.ok) $("import-error").textContent = said(data);
   const bad = report.bad_rows || data.refused || [];
-  table("import-table", bad.map((b) => ({ line: b.line, field: b.field, message: b.message })),
+  const FIELDS = { phone: "手机号", name: "姓名", card_no: "卡号", birthday: "生日", gender: "性别", tier: "等级", home_store: "开卡门店", join_date: "入会日期", principal: "储值本金", bonus: "赠送金额", points: "积分", points_expire: "积分到期", cards: "卡项" };
+  table("import-table", bad.map((b) => ({ line: b.line, field: lang === "zh" ? FIELDS[b.field] || b.field : b.field, message: b.message })),
     { line: IL("行号"), field: IL("列"), message: IL("问题") });
   $("import-run").disabled = !(dryRun && r.ok && report.bad === 0 && report.good > 0);
 }
