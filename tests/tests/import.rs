@@ -180,3 +180,48 @@ fn an_excel_file_imports_and_one_that_is_not_excel_is_refused() {
     assert_eq!(found.body["name"], "张表格");
     let _ = json!({});
 }
+
+/// A large file with a few broken rows (a million rows with `IMPORT_TEST_ROWS=1000000`; 20,000 by
+/// default, CI-sized): every broken row is reported with its line, and nothing is imported.
+#[test]
+fn a_large_file_with_a_few_broken_rows_reports_each_and_imports_nothing() {
+    let rows: usize = std::env::var("IMPORT_TEST_ROWS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(20_000);
+    let chain = Chain::new(bins!());
+    let hub = chain.hub("127.0.0.1:0".parse().unwrap());
+    chain.enrol("S001", hub.sync);
+    let a = chain.node("S001");
+    wait_online(&[&a.client]);
+    let dir = chain.hub_data().parent().unwrap().to_owned();
+    let path = dir.join("large.csv");
+    let mut text = String::from("phone,name,home_store,principal\n");
+    let broken = [rows / 3, rows / 2, rows - 1];
+    for n in 0..rows {
+        let line = match n {
+            _ if n == broken[0] => format!("139{n:07},坏号,S001,1\n"),
+            _ if n == broken[1] => format!("139{n:08},负数,S001,-1\n"),
+            _ if n == broken[2] => format!("139{n:08},无店,S404,1\n"),
+            _ => format!("139{n:08},会员{n},S001,1.50\n"),
+        };
+        text.push_str(&line);
+    }
+    std::fs::write(&path, text).unwrap();
+    let checked = send(&hub.client, &path, true).unwrap();
+    let report = &checked["report"];
+    assert_eq!(report["rows"].as_u64(), Some(rows as u64));
+    assert_eq!(report["bad"].as_u64(), Some(3), "{report}");
+    let lines: Vec<u64> = report["bad_rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["line"].as_u64().unwrap())
+        .collect();
+    let expected: Vec<u64> = broken.iter().map(|n| *n as u64 + 2).collect();
+    assert_eq!(lines, expected);
+    let refused = send(&hub.client, &path, false).unwrap_err().to_string();
+    assert!(refused.contains("(422)"), "{refused}");
+    let none = hub.client.get("/api/v1/members/lookup?phone=13900000000");
+    assert_eq!(none.status, 404, "nothing was imported");
+}

@@ -905,7 +905,16 @@ fn staff_and_commissions(hq: &Client, (a, b): (&Client, &Client), member: &str) 
         )
     };
     // The stores learn the directory through the feed; then strangers are refused.
-    // (A try before the directory arrives is a sale: each try needs its own key.)
+    // (A try before the directory arrives is a sale: each try needs its own key.) The member,
+    // registered at S002, reaches S001 through the feed too (a search does not follow them).
+    eventually(30, "the member at S001", || {
+        let found = a.get("/api/v1/members/search?q=40003").body;
+        found["members"]
+            .as_array()?
+            .iter()
+            .any(|m| m["member_id"] == member)
+            .then_some(())
+    });
     let mut tries = 0;
     eventually(30, "the staff directory at S001", || {
         tries += 1;

@@ -582,6 +582,13 @@ fn card_steps_out_of_order_are_refused_and_a_closing_pays_once() {
 
     journal.handle(card("card-0002", CardAction::Lost)).unwrap();
     journal.handle(wallet("topup-0001", top_up())).unwrap();
+    let lost = journal.handle(wallet("close-0000", close()));
+    assert!(
+        matches!(lost, Err(Rejection::CardState(_))),
+        "a lost card is not paid: {lost:?}"
+    );
+    let found = CardAction::Found { check: IdDocument };
+    journal.handle(card("card-0004", found)).unwrap();
     journal.handle(wallet("close-0001", close())).unwrap();
     let closed_at = journal.tip.next_seq;
     let twice = journal.handle(wallet("close-0002", close()));

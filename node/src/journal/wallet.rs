@@ -214,6 +214,18 @@ impl Journal {
             }
             WalletAction::Close { reason } => {
                 check_text(reason, REASON_CHARS_MAX)?;
+                // Whoever holds a lost card is not paid its money: the member proves who they
+                // are by having it found again (解挂) or reissued (补卡) first.
+                if profile
+                    .as_ref()
+                    .is_some_and(|p| p.card_status == protocol::member::CardStatus::Lost)
+                {
+                    return Err(Rejection::CardState(
+                        "the card is reported lost: find it again (解挂) or reissue it (补卡), \
+                         with the member's identity checked, before closing"
+                            .into(),
+                    ));
+                }
                 let (ops, closing) = wallet.close(&here, today)?;
                 // Closing twice pays nothing twice; what reached the wallet after a closing
                 // (a top-up at a store that had not heard) is paid back by closing again.
