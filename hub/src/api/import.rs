@@ -79,7 +79,7 @@ fn file_refused(e: crate::import::FileError) -> Response {
 /// 会员导入: checks a member file and, unless `dry_run`, imports it.
 #[utoipa::path(post, path = "/api/v1/members/import", params(("dry_run" = Option<bool>, Query), ("name" = Option<String>, Query)),
     request_body(content = String, description = "the CSV (UTF-8) or Excel (.xlsx) file"),
-    responses((status = 200, body = Object, description = "the dry run's report"), (status = 201, body = Object, description = "imported"), (status = 422, body = Object, description = "bad rows: nothing imported")))]
+    responses((status = 200, body = Object, description = "the dry run's report"), (status = 202, body = Object, description = "checked, and importing: follow `progress`"), (status = 422, body = Object, description = "bad rows: nothing imported")))]
 pub(super) async fn import_members(
     State(hq): State<Hq>,
     headers: HeaderMap,
@@ -301,9 +301,12 @@ impl Imports {
 }
 
 /// 会员导入的进度: how far an import has got (`running`, then `done` or `failed`).
-#[utoipa::path(get, path = "/api/v1/members/imports/{id}", params(("id" = u64, Path)),
+#[utoipa::path(get, path = "/api/v1/members/imports/{id}", params(("id" = String, Path)),
     responses((status = 200, body = Object), (status = 404, body = Object)))]
-pub(super) async fn import_progress(State(hq): State<Hq>, Path(id): Path<u64>) -> Response {
+pub(super) async fn import_progress(State(hq): State<Hq>, Path(raw): Path<String>) -> Response {
+    let Ok(id) = raw.parse::<u64>() else {
+        return Code::InvalidId.answer(format!("{raw:?} is not an import's number"));
+    };
     match hq.imports.get(id) {
         Some(p) => axum::Json(p).into_response(),
         None => Code::NotFound.answer(format!("no import {id} since headquarters started")),
