@@ -263,6 +263,11 @@ pub(crate) fn answer(status: StatusCode, reply: Reply) -> Response {
 }
 
 /// A store manager (or headquarters' admin) by the staff directory, or named in `managers`.
+/// A store manager, or the store's own operator (`system`) at a till without logins.
+pub(crate) fn may_manage(app: &AppState, staff: &StaffId) -> bool {
+    *staff == StaffId::system() || is_manager(app, staff)
+}
+
 pub(crate) fn is_manager(app: &AppState, staff: &StaffId) -> bool {
     app.managers.contains(staff)
         || protocol::staff::read(&app.views.kv(), staff)

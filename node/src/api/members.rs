@@ -266,7 +266,7 @@ pub(super) fn check_tier_change(
     if current == Some(tier) {
         return Ok(());
     }
-    if *staff != StaffId::system() && !is_manager(app, staff) {
+    if !may_manage(app, staff) {
         return Err(ApiError::new(
             Code::ManagerRequired,
             "a member's tier is changed by a store manager",

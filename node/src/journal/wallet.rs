@@ -85,8 +85,9 @@ impl Journal {
             _ => false,
         };
         let closing = matches!(r.body.action, WalletAction::Close { .. });
+        // The stored view, not the automerge document: a top-up reads one sealed record.
         let profile = match gives || closing {
-            true => Some(self.member_doc(&member)?.1),
+            true => self.member_view(&member)?.map(|v| v.profile),
             false => None,
         };
         let closed = profile
