@@ -90,6 +90,23 @@ pub fn check(file: &Path) -> anyhow::Result<Summary> {
     Ok(backup_file::check(HUB, file)?)
 }
 
+/// Opens what was just written and closed in this process: sled's own threads can hold its
+/// file lock for a moment after the last handle is dropped (a restore failed so in a test).
+fn open_when_unlocked(dir: &Path) -> anyhow::Result<SledHubStore> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match SledHubStore::open(dir) {
+            Err(e)
+                if e.to_string().contains("could not acquire lock")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            opened => return Ok(opened?),
+        }
+    }
+}
+
 /// Makes `data_dir` (absent or empty) headquarters' data as the backup `file` holds it, then
 /// checks it as `hub verify` does.
 pub fn restore(file: &Path, data_dir: &Path) -> anyhow::Result<(Summary, VerifyReport)> {
@@ -117,7 +134,7 @@ pub fn restore(file: &Path, data_dir: &Path) -> anyhow::Result<(Summary, VerifyR
             .and_then(|f| f.sync_data())
             .context("making the restored data durable")?;
         drop(db);
-        let storage = SledHubStore::open(staging)?;
+        let storage = open_when_unlocked(staging)?;
         let report = crate::ingest::verify(&storage)?;
         anyhow::ensure!(
             report.is_clean(),

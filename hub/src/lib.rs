@@ -37,6 +37,7 @@ pub mod storage;
 /// A store's certificate chain as headquarters' TLS checks it (the node's file, by path).
 #[path = "../../node/src/store_chain.rs"]
 pub mod store_chain;
+pub mod tiers;
 pub mod tls;
 
 use std::future::Future;
@@ -144,6 +145,7 @@ pub async fn run(
             let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
             let mut seconds = 0u64;
             let mut reminded = None;
+            let mut reviewed = None;
             loop {
                 every.tick().await;
                 ingest.tick().await;
@@ -169,6 +171,22 @@ pub async fn run(
                             }
                         }
                         Err(e) => tracing::error!(error = %e, "a daily campaign could not run"),
+                    }
+                    // 会员等级评定: once a day, after quiet hours, once a tier table exists.
+                    match tiers::review_daily(
+                        &ingest,
+                        storage.clone(),
+                        now,
+                        daily_from,
+                        &mut reviewed,
+                    )
+                    .await
+                    {
+                        Ok(Some(r)) => {
+                            tracing::info!(as_of = %r.as_of, up = r.up, down = r.down, "tier review ran")
+                        }
+                        Ok(None) => {}
+                        Err(e) => tracing::error!(error = %e, "the tier review could not run"),
                     }
                     // 提醒与祝福: once a day, after quiet hours, with a gateway configured.
                     if let Some(notify) = &notify {

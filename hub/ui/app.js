@@ -630,7 +630,7 @@ $("lang").addEventListener("click", () => {
 async function show() {
   $("login").hidden = true;
   $("hq").hidden = false;
-  await Promise.all([overview(), transfers(), rules(), window.marketing ? window.marketing() : null, loadBackups()]);
+  await Promise.all([overview(), transfers(), rules(), window.marketing ? window.marketing() : null, window.tiers ? window.tiers() : null, loadBackups()]);
 }
 
 (async function start() {

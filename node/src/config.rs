@@ -357,6 +357,7 @@ impl Config {
                 );
                 self.override_floor_percent
             },
+            tiers: None,
         };
         Ok(settings)
     }

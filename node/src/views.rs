@@ -331,6 +331,12 @@ pub fn chain_rules(store: &dyn Store) -> Result<Option<protocol::rules::Publishe
     store.get(key)?.map(|bytes| decode(key, &bytes)).transpose()
 }
 
+/// Headquarters' tier table as this store last heard it, if it has.
+pub fn tier_table(store: &dyn Store) -> Result<Option<protocol::tiers::Published>, StoreError> {
+    let key = protocol::tiers::keys::CURRENT;
+    store.get(key)?.map(|bytes| decode(key, &bytes)).transpose()
+}
+
 /// One of this store's own entries: its views, and its report cells (报表: the store's own
 /// slice of headquarters' reports, hours in the store's time zone).
 pub fn apply_own_entry(
@@ -465,7 +471,7 @@ pub fn apply_entry(ov: &mut Overlay<'_>, entry: &Entry) -> Result<(), ViewError>
             erase_member(ov, member_id)
         }
         Payload::MemberErased { .. } => Ok(()),
-        Payload::ChainRules { .. } => {
+        Payload::ChainRules { .. } | Payload::Tiers { .. } => {
             if let Some(why) =
                 protocol::project::rules::apply(ov, entry).map_err(ViewError::Inventory)?
             {
@@ -689,6 +695,20 @@ impl Views {
         chain_rules(&*self.store)
     }
 
+    pub fn tier_table(&self) -> Result<Option<protocol::tiers::Published>, StoreError> {
+        tier_table(&*self.store)
+    }
+
+    /// What `member` qualified with since `since_ms`, as this store knows (会员等级).
+    pub fn qualifying(
+        &self,
+        member: &MemberId,
+        since_ms: u64,
+        basis: protocol::tiers::Basis,
+    ) -> Result<i64, StoreError> {
+        crate::journal::qualifying(&*self.store, member, since_ms, basis)
+    }
+
     fn get_as<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StoreError> {
         self.store
             .get(key)?
@@ -872,7 +892,7 @@ impl RebuildReport {
 /// compares the result with the views on disk.
 /// The shape of the views. Bumped whenever what a view stores, or how an entry changes it,
 /// changes; a store whose views another version wrote rebuilds them from its log on open.
-pub const VIEWS_VERSION: u32 = 13;
+pub const VIEWS_VERSION: u32 = 14;
 
 /// Rebuilds the views from the log and the feed records when they were written by another
 /// version of this software (or none), so an upgrade never reads a view it cannot decode.

@@ -27,7 +27,7 @@ const T = {
     pay_alipay: "支付宝 (元)", pay_card: "银行卡 (元)", card_ref: "支付单号",
     shift_check: "交班检查", shift_ok: "可以交班：本店记录已全部送达总部", shift_wait: "暂不宜交班：尚有",
     shift_wait_tail: "条记录未送达总部", shift_standalone: "本店未连接总部（单店运行）",
-    close: "关闭", edit_member: "修改资料", card_no: "会员卡号", birthday: "生日", tier: "等级",
+    close: "关闭", edit_member: "修改资料", card_no: "会员卡号", birthday: "生日", tier: "等级", tier_reason: "改等级原因（店长，必填）",
     notes: "备注", save: "保存", saved: "已保存", cards: "卡项", card_name: "卡名", card_kind: "类型",
     count_card: "计次卡", period_card: "期限卡", card_uses: "次数", valid_to: "有效期至",
     price: "售价 (元)", sell_card: "售卡", use_once: "核销一次", uses_left: "剩余", times: "次",
@@ -64,7 +64,7 @@ const T = {
     shift_ok: "Safe to close: everything has reached headquarters", shift_wait: "Not yet:",
     shift_wait_tail: "entries have not reached headquarters",
     shift_standalone: "This store runs without headquarters", close: "Close",
-    edit_member: "Edit", card_no: "Card no.", birthday: "Birthday", tier: "Tier", notes: "Notes",
+    edit_member: "Edit", card_no: "Card no.", birthday: "Birthday", tier: "Tier", tier_reason: "Reason for a tier change (manager)", notes: "Notes",
     save: "Save", saved: "Saved", cards: "Cards", card_name: "Card name", card_kind: "Kind",
     count_card: "Count card", period_card: "Period card", card_uses: "Uses", valid_to: "Valid to",
     price: "Price (CNY)", sell_card: "Sell card", use_once: "Use once", uses_left: "left",
@@ -223,6 +223,14 @@ async function loadRules() {
   const r = await api("GET", "/api/v1/member-rules");
   if (!r.ok) return;
   topupRules = r.data.rules.top_up_rules || [];
+  // 会员等级: the tiers a manager may give, offered as the tier field's choices.
+  const names = $("tier-names");
+  names.innerHTML = "";
+  for (const tier of r.data.tiers || []) {
+    const o = document.createElement("option");
+    o.value = tier;
+    names.appendChild(o);
+  }
   const select = $("topup-rule");
   select.querySelectorAll("option[value]:not([value=''])").forEach((o) => o.remove());
   for (const rule of topupRules) {
@@ -248,7 +256,9 @@ async function showMember(m) {
   $("member-name").textContent = m.name;
   $("member-phone").textContent = m.phone_masked;
   $("member-tier").textContent = m.tier;
+  $("member-tier-next").textContent = "";
   showCard(m);
+  showTierNext(m.member_id);
   const w = await api("GET", `/api/v1/members/${m.member_id}/wallet`);
   if (w.ok) {
     $("member-stored").textContent = yuan(w.data.stored_value.total);
@@ -376,6 +386,7 @@ async function memberPage() {
     $("edit-card").readOnly = !!m.data.card_no;
     $("edit-birthday").value = m.data.birthday || "";
     $("edit-tier").value = m.data.tier;
+    $("edit-tier-reason").value = "";
     $("edit-notes").value = m.data.notes;
   }
   const cards = $("cards").querySelector("tbody");
@@ -418,6 +429,17 @@ async function memberPage() {
   }
 }
 
+// 会员等级: how far the next tier is, from the sales this store knows of.
+async function showTierNext(id) {
+  const r = await api("GET", `/api/v1/members/${id}/tier`);
+  if (!r.ok || !r.data.next || !member || member.member_id !== id) return;
+  const n = r.data.next;
+  const spend = r.data.basis === "spend";
+  $("member-tier-next").textContent = lang === "zh"
+    ? (spend ? `再消费 ¥${n.short} 升${n.name}` : `再积 ${n.short} 分升${n.name}`)
+    : (spend ? `¥${n.short} more to ${n.name}` : `${n.short} more points to ${n.name}`);
+}
+
 function cell(tr, text) { const td = document.createElement("td"); td.textContent = text; tr.appendChild(td); return td; }
 
 $("edit").addEventListener("submit", async (e) => {
@@ -430,6 +452,8 @@ $("edit").addEventListener("submit", async (e) => {
     tier: $("edit-tier").value.trim(),
     notes: $("edit-notes").value,
   };
+  const reason = $("edit-tier-reason").value.trim();
+  if (reason) body.tier_reason = reason;
   const r = await api("PATCH", `/api/v1/members/${member.member_id}`, body, newKey());
   $("edit-done").textContent = "";
   if (!r.ok) { showError(form, "edit-error", r.data); return; }

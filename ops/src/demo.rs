@@ -261,7 +261,7 @@ fn seed_goods(hub: &str, store: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Headquarters' part of the demo, added once: the member rules, and two of S003's staff with
+/// Headquarters' part of the demo, added once: the member rules and tiers, and two of S003's staff with
 /// logins, so S003's till asks for one (S001 and S002, whose staff have none, stay open).
 fn seed_hq(hub: &str) -> anyhow::Result<()> {
     let agent = ureq::Agent::new_with_config(
@@ -305,6 +305,22 @@ fn seed_hq(hub: &str) -> anyhow::Result<()> {
     anyhow::ensure!(
         answer.status().is_success(),
         "seeding the member rules: {}",
+        answer.status()
+    );
+    // 会员等级: three tiers by a year's spend; 金卡 is kept once reached.
+    let tiers = json!({"basis": "spend", "period_days": 365, "tiers": [
+        {"name": "普通", "threshold": "0"},
+        {"name": "银卡", "threshold": "500", "percent_off": "3", "points_multiplier": "1.5"},
+        {"name": "金卡", "threshold": "2000", "percent_off": "5", "points_multiplier": "2",
+         "may_go_down": false},
+    ]});
+    let answer = agent
+        .put(format!("{hub}/api/v1/tiers"))
+        .header("x-staff-id", "demo-hq")
+        .send_json(&tiers)?;
+    anyhow::ensure!(
+        answer.status().is_success(),
+        "seeding the tier table: {}",
         answer.status()
     );
     // 营销: a welcome coupon for the members who agreed to marketing, ready to run.

@@ -66,6 +66,15 @@ pub enum Note {
         imported: u64,
         skipped: u64,
     },
+    /// 会员等级变更: the profile change in the entry before this one moved the member's tier,
+    /// by hand (with the reason), at the till (a sale took them over a threshold) or at
+    /// headquarters' review.
+    TierMoved {
+        member_id: MemberId,
+        from: String,
+        to: String,
+        why: crate::tiers::TierWhy,
+    },
 }
 
 /// How a member proved who they are before their card was found again or replaced.
@@ -255,8 +264,44 @@ pub fn action(entry: &Entry) -> Option<(&'static str, String)> {
                     check.label()
                 ),
             ),
+            Note::TierMoved {
+                member_id,
+                from,
+                to,
+                why,
+            } => (
+                "会员等级变更",
+                format!(
+                    "{member_id}：{from} → {to}（{}）",
+                    match why {
+                        crate::tiers::TierWhy::ByHand { reason } => format!("手动：{reason}"),
+                        crate::tiers::TierWhy::Earned { qualifying } =>
+                            format!("消费达标自动升级，计 {qualifying}"),
+                        crate::tiers::TierWhy::Review { qualifying, as_of } =>
+                            format!("总部 {as_of} 等级评定，计 {qualifying}"),
+                    }
+                ),
+            ),
         },
         Payload::MemberErased { member_id } => ("删除会员个人信息", member_id.to_string()),
+        Payload::Tiers { table } => (
+            "会员等级",
+            format!(
+                "{} 个等级，按{}，{} 天滚动：{}",
+                table.tiers.len(),
+                match table.basis {
+                    crate::tiers::Basis::Spend => "消费金额",
+                    crate::tiers::Basis::Points => "积分",
+                },
+                table.period_days,
+                table
+                    .tiers
+                    .iter()
+                    .map(|t| format!("{} {}起", t.name, table.shown(t.threshold)))
+                    .collect::<Vec<_>>()
+                    .join("，")
+            ),
+        ),
         Payload::ChainRules { rules } => (
             "会员规则",
             format!(

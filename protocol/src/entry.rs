@@ -180,6 +180,8 @@ pub enum Payload {
     Marketing {
         change: crate::campaign::MarketingChange,
     },
+    /// 会员等级: headquarters' tier table for every store (`crate::tiers`).
+    Tiers { table: crate::tiers::TierTable },
 }
 
 impl Payload {

@@ -41,6 +41,7 @@ pub mod staff;
 pub mod stock;
 pub mod sync;
 pub mod thin;
+pub mod tiers;
 pub mod wallet;
 pub mod web;
 

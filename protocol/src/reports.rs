@@ -9,6 +9,7 @@
 //! value and cards: 买卡金额 / 赠送金额 / 卡内消费), `rp/s/<date>/<store>/<sku>` (goods by SKU, for
 //! best and worst sellers; `sales` counts units in thousandths), `rp/m/<date>/<store>/<member>`
 //! (what each member bought and returned: active, returning and dormant members),
+//! `rp/p/<date>/<store>/<member>` (points a member earned, less returns: tiers by points),
 //! `rp/n/<date>/<store>/<member>` (members who joined there that day).
 
 pub mod query;
@@ -149,6 +150,17 @@ pub mod keys {
     pub fn member(date: NaiveDate, store: &StoreId, member: &crate::ids::MemberId) -> Vec<u8> {
         format!("rp/m/{date}/{store}/{member}").into_bytes()
     }
+    /// Points a member earned at a store on a day, less what returns took back (an `i64`).
+    pub fn member_points_prefix(date: NaiveDate) -> Vec<u8> {
+        format!("rp/p/{date}/").into_bytes()
+    }
+    pub fn member_points(
+        date: NaiveDate,
+        store: &StoreId,
+        member: &crate::ids::MemberId,
+    ) -> Vec<u8> {
+        format!("rp/p/{date}/{store}/{member}").into_bytes()
+    }
     pub fn joined_prefix(date: NaiveDate) -> Vec<u8> {
         format!("rp/n/{date}/").into_bytes()
     }
@@ -175,6 +187,26 @@ fn bump<T: Default + Serialize + for<'de> Deserialize<'de>>(
     f(&mut cell);
     kv.put(key, postcard::to_stdvec(&cell).map_err(|e| e.to_string())?);
     Ok(())
+}
+
+/// Points a sale earned its member, or (negative) a return took back from them.
+fn member_points(payload: &Payload) -> i64 {
+    match payload {
+        Payload::Sale { sale, .. } | Payload::QuickSale(sale) => sale.points_earned.0,
+        Payload::Checkout { sale, .. } => sale.points_earned.0,
+        Payload::ItemReturn { ret, .. } => -i64::try_from(ret.points_taken).unwrap_or(i64::MAX),
+        Payload::Return { ops, .. } => -ops
+            .iter()
+            .filter_map(|op| match (&op.counter, &op.change) {
+                (
+                    crate::wallet::Counter::Points { .. },
+                    crate::escrow::Change::Debit { units, .. },
+                ) => i64::try_from(*units).ok(),
+                _ => None,
+            })
+            .sum::<i64>(),
+        _ => 0,
+    }
 }
 
 /// Adds what a sale or a return did to the report cells of its store and business day. Other
@@ -328,6 +360,14 @@ pub fn apply(kv: &mut dyn ViewKv, entry: &Entry, calendar: &StoreCalendar) -> Re
             keys::member(date, store, &member),
             |c: &mut SalesCell| c.add(&cell),
         )?;
+        let points = member_points(&entry.payload);
+        if points != 0 {
+            bump(
+                kv,
+                keys::member_points(date, store, &member),
+                |p: &mut i64| *p += points,
+            )?;
+        }
     }
     bump(kv, keys::hour(date, store, hour), |c: &mut SalesCell| {
         c.add(&cell)

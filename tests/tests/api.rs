@@ -819,10 +819,21 @@ fn a_tier_change_needs_a_manager_and_one_of_the_chains_tiers() {
             &path,
             key,
             staff,
-            &json!({ "tier": tier, "notes": "x" }).to_string(),
+            &json!({ "tier": tier, "notes": "x", "tier_reason": "老客户" }).to_string(),
         )
     };
     assert_eq!(tier("tier-0001", "C007", "金卡").code(), "manager_required");
+    let no_reason = c.patch_as(
+        &path,
+        "tier-0005",
+        "M001",
+        &json!({"tier": "金卡"}).to_string(),
+    );
+    assert_eq!(
+        no_reason.body["field"], "tier_reason",
+        "{:?}",
+        no_reason.body
+    );
     let unknown = tier("tier-0002", "M001", "<script>");
     assert_eq!(unknown.code(), "field_invalid", "{:?}", unknown.body);
     assert_eq!(unknown.body["field"], "tier");
@@ -842,7 +853,8 @@ fn a_tier_change_needs_a_manager_and_one_of_the_chains_tiers() {
             "/api/v1/members",
             key,
             staff,
-            &json!({"name": "郑十", "phone": phone, "tier": "金卡"}).to_string(),
+            &json!({"name": "郑十", "phone": phone, "tier": "金卡", "tier_reason": "老客户"})
+                .to_string(),
         )
     };
     let by_cashier = register_as("reg-tier-0002", "C007", "13912348888");

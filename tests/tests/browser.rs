@@ -347,6 +347,11 @@ fn a_manager_and_headquarters_work_through_the_pages() {
     });
     b.type_into("#edit-tier", "金卡");
     b.click("#edit button[type=submit]");
+    b.wait_text("#edit [name=tier_reason] + .field-error", 10, |t| {
+        t.contains("reason")
+    });
+    b.type_into("#edit-tier-reason", "年消费达标");
+    b.click("#edit button[type=submit]");
     b.wait_text("#member-tier", 10, |t| t == "金卡");
     b.type_into("#card-name", "洗车10次卡");
     b.type_into("#card-uses", "10");

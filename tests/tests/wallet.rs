@@ -653,7 +653,7 @@ fn headquarters_member_rules_reach_the_stores_and_each_change_is_recorded() {
     let gold = a.client.patch(
         &format!("/api/v1/members/{member}"),
         Some("edit-r-0001"),
-        &json!({"tier": "金卡"}).to_string(),
+        &json!({"tier": "金卡", "tier_reason": "年消费达标"}).to_string(),
     );
     assert_eq!(gold.status, 200, "{:?}", gold.body);
     let basket = json!({"member_id": member, "lines": [{"sku": "7001", "qty": "1"}]});

@@ -41,6 +41,7 @@ mod rules;
 mod staff;
 mod stock;
 mod stores;
+mod tiers;
 mod transfers;
 mod ui;
 use crate::storage::{HubStore, MemberRecord};
@@ -138,6 +139,8 @@ pub fn router(
             "/api/v1/member-rules",
             get(rules::get_rules).put(rules::set_rules),
         )
+        .route("/api/v1/tiers", get(tiers::get_tiers).put(tiers::set_tiers))
+        .route("/api/v1/tiers/review", post(tiers::review))
         .route("/api/v1/reports/sales", get(reports::sales))
         .route("/api/v1/reports/members", get(reports::members))
         .route(

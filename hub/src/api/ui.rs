@@ -10,6 +10,7 @@ const INDEX: &str = include_str!("../../ui/index.html");
 const SCRIPT: &str = include_str!("../../ui/app.js");
 const MARKETING: &str = include_str!("../../ui/marketing.js");
 const IMPORT: &str = include_str!("../../ui/import.js");
+const TIERS: &str = include_str!("../../ui/tiers.js");
 const BACKUPS: &str = include_str!("../../ui/backups.js");
 const STYLE: &str = include_str!("../../ui/app.css");
 
@@ -22,6 +23,7 @@ pub(super) async fn asset(Path(file): Path<String>) -> Response {
         "app.js" => ("text/javascript; charset=utf-8", SCRIPT),
         "marketing.js" => ("text/javascript; charset=utf-8", MARKETING),
         "import.js" => ("text/javascript; charset=utf-8", IMPORT),
+        "tiers.js" => ("text/javascript; charset=utf-8", TIERS),
         "backups.js" => ("text/javascript; charset=utf-8", BACKUPS),
         "app.css" => ("text/css; charset=utf-8", STYLE),
         _ => {

@@ -161,6 +161,7 @@ impl Directory {
             | Payload::StaffCredentials { .. }
             | Payload::CommissionRules { .. }
             | Payload::ChainRules { .. }
+            | Payload::Tiers { .. }
             | Payload::Audit { .. }
             | Payload::MemberErased { .. } => {
                 return Ok(());

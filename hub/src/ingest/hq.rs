@@ -119,6 +119,11 @@ impl Ingest {
     pub fn hq_write(&mut self, write: HqWrite, by: &StaffId) -> Result<(), HqWriteError> {
         let payload = match write {
             HqWrite::CardLost(member_id) => return self.card_lost(&member_id, by),
+            HqWrite::MoveTiers { moves, as_of } => return self.move_tiers(&moves, as_of, by),
+            HqWrite::Tiers(table) => {
+                table.check()?;
+                Payload::Tiers { table }
+            }
             HqWrite::Staff(staff) => {
                 protocol::staff::check(&staff)?;
                 Payload::Staff { staff }
@@ -158,13 +163,8 @@ impl Ingest {
     /// 挂失 written by headquarters: the profile change (sealed under the member's key, as a
     /// store seals one) and its audit note, two entries of headquarters' log.
     fn card_lost(&mut self, member_id: &MemberId, by: &StaffId) -> Result<(), HqWriteError> {
-        use protocol::member::{CardStatus, MemberDoc, ProfilePatch};
-        let failed = |e: String| HqWriteError::Storage(e);
-        let record = self
-            .storage
-            .member(member_id)
-            .map_err(|e| failed(e.to_string()))?
-            .ok_or(HqWriteError::UnknownMember(*member_id))?;
+        use protocol::member::{CardStatus, ProfilePatch};
+        let record = self.member_record(member_id)?;
         let profile = &record.profile;
         let Some(card) = profile.card_no.clone() else {
             return Err(HqWriteError::CardState(format!(
@@ -177,6 +177,104 @@ impl Ingest {
                 profile.card_status.as_str()
             )));
         }
+        let patch = ProfilePatch {
+            card_status: Some(CardStatus::Lost),
+            ..ProfilePatch::default()
+        };
+        let edit = self.hq_profile_change(&record, &patch)?;
+        let note = Payload::Audit {
+            note: protocol::audit::Note::CardLost {
+                member_id: *member_id,
+                card,
+            },
+        };
+        let tip = self.tip(&StoreId::hq());
+        for (n, payload) in [edit, note].into_iter().enumerate() {
+            let tx = TxId::derived(&["hq-card-lost", &tip.next_seq.to_string(), &n.to_string()]);
+            self.write_hq_as(tx, payload, by.clone())
+                .map_err(|e| HqWriteError::Storage(e.to_string()))?;
+        }
+        tracing::info!(member = %member_id, by = %by, "card reported lost at headquarters");
+        Ok(())
+    }
+
+    /// 会员等级评定: each move as the profile change and its audit note. A member no longer in
+    /// the tier the review read (moved at a till since) is skipped: the next review sees them.
+    fn move_tiers(
+        &mut self,
+        moves: &[crate::tiers::TierMove],
+        as_of: chrono::NaiveDate,
+        by: &StaffId,
+    ) -> Result<(), HqWriteError> {
+        use protocol::member::ProfilePatch;
+        let (mut moved, mut skipped) = (0usize, 0usize);
+        for m in moves {
+            let record = match self.member_record(&m.member_id) {
+                Ok(record) => record,
+                Err(HqWriteError::UnknownMember(_)) => {
+                    skipped += 1;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            if record.profile.tier != m.from {
+                skipped += 1;
+                continue;
+            }
+            let patch = ProfilePatch {
+                tier: Some(m.to.clone()),
+                ..ProfilePatch::default()
+            };
+            let edit = self.hq_profile_change(&record, &patch)?;
+            let note = Payload::Audit {
+                note: protocol::audit::Note::TierMoved {
+                    member_id: m.member_id,
+                    from: m.from.clone(),
+                    to: m.to.clone(),
+                    why: protocol::tiers::TierWhy::Review {
+                        qualifying: m.qualifying,
+                        as_of,
+                    },
+                },
+            };
+            let tip = self.tip(&StoreId::hq());
+            for (n, payload) in [edit, note].into_iter().enumerate() {
+                let tx = TxId::derived(&[
+                    "tier-review",
+                    &as_of.to_string(),
+                    &tip.next_seq.to_string(),
+                    &n.to_string(),
+                ]);
+                self.write_hq_as(tx, payload, by.clone())
+                    .map_err(|e| HqWriteError::Storage(e.to_string()))?;
+            }
+            moved += 1;
+        }
+        tracing::info!(%as_of, moved, skipped, by = %by, "tier review written");
+        Ok(())
+    }
+
+    /// A member headquarters holds, not erased.
+    fn member_record(
+        &self,
+        member_id: &MemberId,
+    ) -> Result<crate::storage::MemberRecord, HqWriteError> {
+        self.storage
+            .member(member_id)
+            .map_err(|e| HqWriteError::Storage(e.to_string()))?
+            .ok_or(HqWriteError::UnknownMember(*member_id))
+    }
+
+    /// A profile change written at headquarters, sealed under the member's key as a store
+    /// seals one.
+    fn hq_profile_change(
+        &self,
+        record: &crate::storage::MemberRecord,
+        patch: &protocol::member::ProfilePatch,
+    ) -> Result<Payload, HqWriteError> {
+        use protocol::member::MemberDoc;
+        let failed = |e: String| HqWriteError::Storage(e);
+        let member_id = &record.member_id;
         let key = match self
             .storage
             .member_key(member_id)
@@ -187,36 +285,18 @@ impl Ingest {
             KeyState::Unknown => None,
         };
         let mut doc = MemberDoc::load(&record.doc).map_err(|e| failed(e.to_string()))?;
-        let patch = ProfilePatch {
-            card_status: Some(CardStatus::Lost),
-            ..ProfilePatch::default()
-        };
         let change = doc
-            .edit(&StoreId::hq(), (self.now_ms)() as i64, &patch)
+            .edit(&StoreId::hq(), (self.now_ms)() as i64, patch)
             .map_err(|e| failed(e.to_string()))?
             .ok_or_else(|| failed("the change changed nothing".into()))?;
         let change = match key {
             Some(key) => key.seal(&protocol::seal::change_aad(member_id), &change),
             None => change,
         };
-        let tip = self.tip(&StoreId::hq());
-        let edit = Payload::MemberEdited {
+        Ok(Payload::MemberEdited {
             member_id: *member_id,
             change,
-        };
-        let note = Payload::Audit {
-            note: protocol::audit::Note::CardLost {
-                member_id: *member_id,
-                card,
-            },
-        };
-        for (n, payload) in [edit, note].into_iter().enumerate() {
-            let tx = TxId::derived(&["hq-card-lost", &tip.next_seq.to_string(), &n.to_string()]);
-            self.write_hq_as(tx, payload, by.clone())
-                .map_err(|e| failed(e.to_string()))?;
-        }
-        tracing::info!(member = %member_id, by = %by, "card reported lost at headquarters");
-        Ok(())
+        })
     }
 
     /// The erasure of a member who may be erased: one headquarters knows, not erased yet, to

@@ -82,6 +82,14 @@ pub enum HqWrite {
     /// 挂失 at headquarters (the member called the service line): the card stops finding
     /// them at every store the change reaches.
     CardLost(MemberId),
+    /// 会员等级: the tier table for every store.
+    Tiers(protocol::tiers::TierTable),
+    /// 会员等级评定: members moved by the review as of a day (`crate::tiers`); a member whose
+    /// tier changed since the review read it is left for the next one.
+    MoveTiers {
+        moves: Vec<crate::tiers::TierMove>,
+        as_of: chrono::NaiveDate,
+    },
 }
 
 /// Why headquarters' write was refused. Nothing was written.
@@ -248,6 +256,7 @@ fn goes_to_feed(entry: &Entry) -> bool {
             | Payload::StaffCredentials { .. }
             | Payload::CommissionRules { .. }
             | Payload::ChainRules { .. }
+            | Payload::Tiers { .. }
             | Payload::Marketing { .. }
     ) || touches_wallet(entry)
 }
@@ -275,6 +284,7 @@ fn hq_only(payload: &Payload) -> Option<&'static str> {
         }
         Payload::CommissionRules { .. } => Some("only headquarters sets commission rules"),
         Payload::ChainRules { .. } => Some("only headquarters sets the member rules"),
+        Payload::Tiers { .. } => Some("only headquarters sets the tier table"),
         Payload::MemberErased { .. } => Some("only headquarters erases a member"),
         Payload::Marketing { .. }
         | Payload::Wallet {

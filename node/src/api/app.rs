@@ -99,6 +99,9 @@ impl AppState {
         if let Some(published) = self.views.chain_rules()? {
             settings.adopt(&published.rules);
         }
+        if let Some(published) = self.views.tier_table()? {
+            settings.adopt_tiers(&published.table);
+        }
         Ok(settings)
     }
 

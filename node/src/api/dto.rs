@@ -51,6 +51,9 @@ pub struct NewMemberBody {
     #[serde(default)]
     pub notes: String,
     pub tier: Option<String>,
+    /// Why a tier other than the chain's first is given (required with one; up to 200
+    /// characters).
+    pub tier_reason: Option<String>,
     #[serde(default)]
     pub custom: BTreeMap<String, String>,
     pub referrer: Option<String>,
@@ -80,6 +83,8 @@ pub struct MemberPatchBody {
     pub tags_remove: Vec<String>,
     pub notes: Option<String>,
     pub tier: Option<String>,
+    /// Why the tier is changed by hand (required with a change of tier; up to 200 characters).
+    pub tier_reason: Option<String>,
     #[serde(default)]
     pub custom_set: BTreeMap<String, String>,
     #[serde(default)]

@@ -30,7 +30,7 @@ pub(super) async fn register_member(
     // A tier other than the chain's first at registration is a discount given, like a change.
     if let Some(tier) = &b.tier {
         let first = app.settings_now()?.default_tier;
-        check_tier_change(&app, Some(&first), &staff, tier)?;
+        check_tier_change(&app, Some(&first), &staff, tier, b.tier_reason.as_deref())?;
     }
     let new = NewMember {
         name: b.name,
@@ -44,6 +44,7 @@ pub(super) async fn register_member(
         custom: b.custom,
         referrer: b.referrer.as_deref().map(member_id).transpose()?,
         marketing_consent: b.marketing_consent,
+        tier_reason: b.tier_reason,
     };
     let reply = app
         .journal
@@ -110,11 +111,18 @@ pub(super) async fn edit_member(
     };
     if let Some(tier) = &patch.tier {
         let current = app.views.member(&id)?.map(|m| m.profile.tier);
-        check_tier_change(&app, current.as_deref(), &staff, tier)?;
+        check_tier_change(
+            &app,
+            current.as_deref(),
+            &staff,
+            tier,
+            b.tier_reason.as_deref(),
+        )?;
     }
     let edit = MemberEdit {
         member_id: id,
         patch,
+        tier_reason: b.tier_reason,
     };
     let reply = app
         .journal
@@ -217,6 +225,53 @@ pub(super) async fn search_members(State(app): St, q: QueryResult<SearchQuery>) 
     Ok(axum::Json(serde_json::json!({ "members": members })).into_response())
 }
 
+/// 会员等级: the member's tier and, once headquarters has published a tier table, what they
+/// qualified with over its period as this store knows it, and how far the next tier is.
+#[utoipa::path(get, path = "/api/v1/members/{member_id}/tier", params(("member_id" = String, Path)),
+    responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
+pub(super) async fn member_tier(State(app): St, Path(raw): Path<String>) -> AppResult {
+    use protocol::tiers::Basis;
+    let id = member_id(&raw)?;
+    let view = app
+        .views
+        .member(&id)?
+        .ok_or_else(|| ApiError::new(Code::MemberNotFound, id))?;
+    let tier = view.profile.tier;
+    let Some(table) = app.settings_now()?.tiers else {
+        return Ok(axum::Json(serde_json::json!({ "tier": tier, "table": false })).into_response());
+    };
+    let since = app
+        .clock
+        .now_ms()
+        .saturating_sub(u64::from(table.period_days) * 86_400_000);
+    let q = app.views.qualifying(&id, since, table.basis)?;
+    let shown = |v: i64| match table.basis {
+        Basis::Spend => serde_json::json!(protocol::Fen(v).to_decimal().to_string()),
+        Basis::Points => serde_json::json!(v),
+    };
+    let rank = table.rank(&tier);
+    let next = table
+        .tiers
+        .iter()
+        .enumerate()
+        .find(|(i, t)| {
+            rank.is_none_or(|r| *i > r) && i64::try_from(t.threshold).is_ok_and(|th| th > q)
+        })
+        .map(|(_, t)| {
+            let from = i64::try_from(t.threshold).unwrap_or(i64::MAX);
+            serde_json::json!({ "name": t.name, "from": shown(from), "short": shown(from - q) })
+        });
+    Ok(axum::Json(serde_json::json!({
+        "tier": tier,
+        "table": true,
+        "basis": table.basis,
+        "period_days": table.period_days,
+        "qualifying": shown(q),
+        "next": next,
+    }))
+    .into_response())
+}
+
 #[derive(Deserialize, utoipa::IntoParams)]
 pub(super) struct ListQuery {
     /// At most this many, newest first (default 50, at most 10000).
@@ -255,12 +310,14 @@ pub(super) async fn member_sales(
 }
 
 /// 会员等级: a change of tier is a discount, so it needs a store manager (or the store's own
-/// operator, `system`, at a till without logins), and only the chain's tiers are given.
+/// operator, `system`, at a till without logins) and a reason, and only the chain's tiers are
+/// given.
 pub(super) fn check_tier_change(
     app: &AppState,
     current: Option<&str>,
     staff: &StaffId,
     tier: &str,
+    reason: Option<&str>,
 ) -> Result<(), ApiError> {
     let tier = tier.trim();
     if current == Some(tier) {
@@ -288,6 +345,19 @@ pub(super) fn check_tier_change(
             ..ApiError::new(
                 Code::FieldInvalid,
                 format!("the chain's tiers are {}", tiers.join(", ")),
+            )
+        });
+    }
+    let reason = reason.map(str::trim).unwrap_or_default();
+    if reason.is_empty() || reason.chars().count() > protocol::tiers::REASON_CHARS_MAX {
+        return Err(ApiError {
+            field: Some("tier_reason"),
+            ..ApiError::new(
+                Code::FieldInvalid,
+                format!(
+                    "a tier set by hand needs a reason (1 to {} characters)",
+                    protocol::tiers::REASON_CHARS_MAX
+                ),
             )
         });
     }

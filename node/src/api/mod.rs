@@ -50,6 +50,7 @@ pub use rights::collect_overdrafts;
         members::edit_member,
         members::lookup_member,
         members::member_sales,
+        members::member_tier,
         sales::quick_checkout,
         sales::get_sale,
         sales::return_sale,
@@ -145,6 +146,10 @@ fn routes() -> Router<Arc<AppState>> {
         .route(
             "/api/v1/members/{member_id}/sales",
             get(members::member_sales),
+        )
+        .route(
+            "/api/v1/members/{member_id}/tier",
+            get(members::member_tier),
         )
         .route(
             "/api/v1/members/{member_id}/wallet",

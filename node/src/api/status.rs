@@ -44,17 +44,33 @@ pub(super) async fn sync_status(State(app): St) -> AppResult {
 }
 
 /// 会员规则: the points rates and multipliers, top-up bonus rules, tier discounts and offline
-/// overdraft policy this store applies — headquarters' (`source` "headquarters", with when and
+/// overdraft policy this store applies, the tiers a manager may give (`tiers`) and
+/// headquarters' tier table (`tier_table`, null before one) — headquarters' (`source` "headquarters", with when and
 /// by whom) once published, else this store's `node.toml`.
 #[utoipa::path(get, path = "/api/v1/member-rules", responses((status = 200, description = "member rules")))]
 pub(super) async fn member_rules(State(app): St) -> AppResult {
     let published = app.views.chain_rules()?;
-    let rules = app.settings_now()?.rules();
+    let settings = app.settings_now()?;
+    let rules = settings.rules();
+    // The tiers a manager may give by hand: the table's, else the rules' and the first.
+    let mut tiers: Vec<String> = vec![settings.default_tier.clone()];
+    match &settings.tiers {
+        Some(table) => tiers = table.tiers.iter().map(|t| t.name.clone()).collect(),
+        None => tiers.extend(
+            rules
+                .tier_percent_off
+                .keys()
+                .filter(|t| **t != settings.default_tier)
+                .cloned(),
+        ),
+    }
     Ok(axum::Json(serde_json::json!({
         "source": if published.is_some() { "headquarters" } else { "node.toml" },
         "published_at_ms": published.as_ref().map(|p| p.at.wall_ms),
         "staff": published.as_ref().map(|p| p.staff.to_string()),
         "rules": protocol::rules::RulesForm::of(&rules),
+        "tiers": tiers,
+        "tier_table": settings.tiers.as_ref().map(protocol::tiers::TierForm::of),
     }))
     .into_response())
 }

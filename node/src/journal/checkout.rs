@@ -228,7 +228,11 @@ pub fn price_basket(
         &settings.pricing,
     )?;
     let earned = match member {
-        Some(_) => points_earned(&priced.lines, &settings.earn, today),
+        Some((m, _)) => points_earned(
+            &priced.lines,
+            &settings.earn_for(Some(&m.profile.tier)),
+            today,
+        ),
         None => Points(0),
     };
     Ok((priced, earned))
@@ -516,12 +520,21 @@ impl Journal {
         };
         let member_id = b.member_id;
         let held = b.held_order.clone();
+        let this = (sale.due.0, sale.points_earned.0);
         let payload = Payload::Checkout { sale, ops, stock };
         let note = b.sold_at.map(|sold_at| protocol::audit::Note::LateSale {
             sale: sale_id.clone(),
             sold_at,
         });
-        self.append_on(&r, now_ms, today, payload, note, |ov| {
+        // The note and a tier the sale earned are booked today, when they were done.
+        let booked = self.settings.calendar.business_date(now_ms);
+        let mut payloads = vec![(payload, today)];
+        payloads.extend(note.map(|note| (Payload::Audit { note }, booked)));
+        if let Some(m) = &member_id {
+            let rise = self.tier_rise(m, now_ms, this)?;
+            payloads.extend(rise.into_iter().map(|p| (p, booked)));
+        }
+        self.append_all(&r, now_ms, payloads, |ov| {
             // Paid: the held order goes, in the same batch as the sale.
             if let Some(id) = &held {
                 ov.delete(super::held::key(id));

@@ -26,6 +26,8 @@ pub struct NewMember {
     pub custom: std::collections::BTreeMap<String, String>,
     pub referrer: Option<MemberId>,
     pub marketing_consent: bool,
+    /// Why a tier other than the chain's first is given (the API asks for one).
+    pub tier_reason: Option<String>,
 }
 
 impl NewMember {
@@ -43,6 +45,7 @@ impl NewMember {
             custom: Default::default(),
             referrer: None,
             marketing_consent: false,
+            tier_reason: None,
         }
     }
 }
@@ -51,6 +54,8 @@ impl NewMember {
 pub struct MemberEdit {
     pub member_id: MemberId,
     pub patch: ProfilePatch,
+    /// Why the tier is set by hand (the API asks for one with every tier change).
+    pub tier_reason: Option<String>,
 }
 
 /// 挂失, 解挂, 补卡: a change of a member's card, audited (the API checks who may).

@@ -35,9 +35,7 @@ impl Journal {
         }
         ov.put(keys::FEED_APPLIED.to_vec(), views::encode(&upto));
         self.store.apply(ov.into_batch())?;
-        if let Some(published) = views::chain_rules(&*self.store)? {
-            self.settings.adopt(&published.rules);
-        }
+        self.settings.adopt_published(&*self.store)?;
         if !self.fenced
             && self
                 .store

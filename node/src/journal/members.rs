@@ -40,11 +40,8 @@ impl Journal {
         };
         // A tier other than the chain's first is a discount given: the audit log shows it.
         let first = &self.settings.default_tier;
-        let note = (profile.tier != *first).then(|| protocol::audit::Note::TierChanged {
-            member_id,
-            from: first.clone(),
-            to: profile.tier.clone(),
-        });
+        let note = (profile.tier != *first)
+            .then(|| tier_note(member_id, first, &profile.tier, &m.tier_reason));
         let (_, change) = MemberDoc::create(&self.settings.store_id, now_ms as i64, &profile)?;
         // The member's own key (protocol::seal): their profile enters the log sealed under it,
         // and the key goes to headquarters beside the log. Written first, in the same group.
@@ -95,11 +92,8 @@ impl Journal {
         let change = self.profile_change(&id, &mut doc, now_ms, patch)?;
         // A tier set by hand is a discount given: the audit log shows it.
         let to = doc.profile()?.tier;
-        let note = (to != before.tier).then_some(protocol::audit::Note::TierChanged {
-            member_id: id,
-            from: before.tier,
-            to,
-        });
+        let note =
+            (to != before.tier).then(|| tier_note(id, &before.tier, &to, &r.body.tier_reason));
         self.append_profile_change(&r, id, now_ms, change, note)
     }
 
@@ -239,5 +233,31 @@ impl Journal {
             }
             None => self.record_only(r, |ov| member_outcome(ov, &id, when)),
         }
+    }
+}
+
+/// The audit note of a tier set by hand: with its reason (the API asks for one), or as before
+/// reasons were asked for.
+fn tier_note(
+    member_id: MemberId,
+    from: &str,
+    to: &str,
+    reason: &Option<String>,
+) -> protocol::audit::Note {
+    use protocol::audit::Note;
+    match reason {
+        Some(reason) => Note::TierMoved {
+            member_id,
+            from: from.to_owned(),
+            to: to.to_owned(),
+            why: protocol::tiers::TierWhy::ByHand {
+                reason: reason.trim().to_owned(),
+            },
+        },
+        None => Note::TierChanged {
+            member_id,
+            from: from.to_owned(),
+            to: to.to_owned(),
+        },
     }
 }

@@ -35,7 +35,8 @@ mod quick_sale;
 pub mod restore;
 mod returns;
 #[cfg(test)]
-mod tests;
+pub(super) mod tests;
+mod tiers;
 mod wallet;
 
 pub use checkout::{BasketLine, ItemCheckoutRequest, TenderError, TenderRequest, price_basket};
@@ -44,6 +45,7 @@ pub use inventory::{
     InventoryError, STOCKTAKE_SKUS_MAX, StockAction, StockOutcome, StockRequest, TransferAction,
     TransferRequest,
 };
+pub(crate) use tiers::qualifying;
 
 use crate::store::{Batch, GroupBuffer, Store, StoreError};
 use crate::views::{self, MemberView, Overlay, SaleView, ViewError, keys};
@@ -79,6 +81,8 @@ pub struct Settings {
     /// 改价: the lowest share of a line's price (percent) a cashier may set; lower needs a store
     /// manager at the till.
     pub override_floor_percent: u8,
+    /// 会员等级: headquarters' tier table, once it has published one.
+    pub tiers: Option<protocol::tiers::TierTable>,
 }
 
 impl Settings {
@@ -102,6 +106,33 @@ impl Settings {
         self.wallet.overdraft_member = rules.overdraft_member;
         self.wallet.overdraft_store = rules.overdraft_store;
         self.wallet.overdraft_needs_manager = rules.overdraft_needs_manager;
+    }
+
+    /// Headquarters' tier table: its discounts replace the rules' tier discounts, and its
+    /// first tier is the one new members get.
+    pub fn adopt_tiers(&mut self, table: &protocol::tiers::TierTable) {
+        self.pricing.tier_percent_off = table.percent_off();
+        self.default_tier = table.first().name.clone();
+        self.tiers = Some(table.clone());
+    }
+
+    /// What headquarters published that this store has heard of, over the file's settings.
+    pub fn adopt_published(&mut self, store: &dyn Store) -> Result<(), StoreError> {
+        if let Some(published) = views::chain_rules(store)? {
+            self.adopt(&published.rules);
+        }
+        if let Some(published) = views::tier_table(store)? {
+            self.adopt_tiers(&published.table);
+        }
+        Ok(())
+    }
+
+    /// The earning rule for a member in `tier`: the tier's points multiplier on every rate.
+    pub fn earn_for(&self, tier: Option<&str>) -> EarnRule {
+        match (&self.tiers, tier) {
+            (Some(table), Some(tier)) => table.earn_for(&self.earn, tier),
+            _ => self.earn.clone(),
+        }
     }
 }
 
@@ -191,9 +222,7 @@ impl Journal {
         };
         let clock = HlcClock::new(last, settings.max_forward_skew_ms);
         let mut settings = settings;
-        if let Some(published) = views::chain_rules(&*store)? {
-            settings.adopt(&published.rules);
-        }
+        settings.adopt_published(&*store)?;
         let fenced = store.get(&keys::fenced(&settings.store_id))?.is_some();
         let restore_to = restore::restore_to(&*store)?;
         start_follows(&*store, &settings.store_id)?;

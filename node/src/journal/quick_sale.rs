@@ -4,6 +4,7 @@ use super::*;
 
 impl Journal {
     pub(super) fn checkout(&mut self, r: Request<QuickSaleRequest>) -> Result<Outcome, Rejection> {
+        let mut tier = None;
         if let Some(member) = &r.body.member_id {
             let view = self
                 .member_view(member)?
@@ -12,6 +13,7 @@ impl Journal {
             if view.profile.card_status == protocol::member::CardStatus::Closed {
                 return Err(Rejection::MembershipClosed(*member));
             }
+            tier = Some(view.profile.tier);
         }
         let sale_id = SaleId::for_entry(&self.settings.store_id, self.tip.next_seq);
         let now_ms = (self.env.now_ms)();
@@ -19,7 +21,7 @@ impl Journal {
         let mut sale = r.body.price(
             sale_id.clone(),
             &self.settings.limits,
-            &self.settings.earn,
+            &self.settings.earn_for(tier.as_deref()),
             today,
         )?;
         let here = self.settings.store_id.clone();
@@ -48,9 +50,14 @@ impl Journal {
             ops.extend(wallet.earn_points(&here, lot_year(today), earned)?);
         }
         let member = sale.member_id;
-        let payload = Payload::Sale { sale, ops };
+        let this = (sale.amount.0, sale.points_earned.0);
+        let mut payloads = vec![(Payload::Sale { sale, ops }, today)];
+        if let Some(m) = &member {
+            let rise = self.tier_rise(m, now_ms, this)?;
+            payloads.extend(rise.into_iter().map(|p| (p, today)));
+        }
         let when = (self.settings.wallet.points, today);
-        self.append(&r, now_ms, payload, |ov| {
+        self.append_all(&r, now_ms, payloads, |ov| {
             sale_outcome(ov, &sale_id, member, &here, when)
         })
     }

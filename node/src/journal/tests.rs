@@ -22,6 +22,7 @@ pub(super) fn settings() -> Settings {
         rates: Default::default(),
         backdate_days_max: 7,
         override_floor_percent: 90,
+        tiers: None,
     }
 }
 
@@ -257,6 +258,7 @@ fn a_tier_change_and_a_void_leave_an_audit_note() {
             MemberEdit {
                 member_id: member,
                 patch,
+                tier_reason: Some("VIP 客户".into()),
             },
         ))
     };
@@ -297,10 +299,13 @@ fn a_tier_change_and_a_void_leave_an_audit_note() {
     assert_eq!(
         log[2].payload,
         Payload::Audit {
-            note: protocol::audit::Note::TierChanged {
+            note: protocol::audit::Note::TierMoved {
                 member_id: member,
                 from: "standard".into(),
                 to: "金卡".into(),
+                why: protocol::tiers::TierWhy::ByHand {
+                    reason: "VIP 客户".into()
+                },
             }
         }
     );
@@ -470,7 +475,7 @@ proptest::proptest! {
                 phone: phone.map(|p| Phone::parse(&format!("1390000{p:04}")).unwrap()),
                 ..Default::default()
             };
-            let edit = MemberEdit { member_id: ids[which % ids.len()], patch };
+            let edit = MemberEdit { member_id: ids[which % ids.len()], patch, tier_reason: None };
             let _ = journal.handle(Command::EditMember(request(&format!("edit-{n:08}"), edit)));
         }
         journal.flush().unwrap();
@@ -571,6 +576,7 @@ fn card_steps_out_of_order_are_refused_and_a_closing_pays_once() {
     assert!(matches!(found, Err(Rejection::CardState(_))), "{found:?}");
     let edit = MemberEdit {
         member_id: member,
+        tier_reason: None,
         patch: ProfilePatch {
             card_no: Some(Some(CardNo::parse("VIP0006").unwrap())),
             ..ProfilePatch::default()

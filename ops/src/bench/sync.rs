@@ -101,6 +101,7 @@ pub(super) fn write_members(
             let edit = MemberEdit {
                 member_id: *id,
                 patch,
+                tier_reason: None,
             };
             journal.handle(Command::EditMember(request(
                 format!("bench-edit-{round}-{n:09}"),

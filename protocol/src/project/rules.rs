@@ -9,6 +9,9 @@ use crate::rules::{Published, current, keys};
 /// its clock, so the order entries arrive in does not matter) in `ru/now`. A set from a store,
 /// or one that fails its check, is skipped with the reason.
 pub fn apply(kv: &mut dyn ViewKv, entry: &Entry) -> Result<Option<String>, String> {
+    if let Payload::Tiers { table } = &entry.payload {
+        return apply_tiers(kv, entry, table);
+    }
     let Payload::ChainRules { rules } = &entry.payload else {
         return Ok(None);
     };
@@ -22,6 +25,33 @@ pub fn apply(kv: &mut dyn ViewKv, entry: &Entry) -> Result<Option<String>, Strin
         at: entry.hlc,
         staff: entry.staff.clone(),
         rules: rules.clone(),
+    };
+    let bytes = postcard::to_stdvec(&published).map_err(|e| e.to_string())?;
+    kv.put(keys::published(entry.hlc), bytes.clone());
+    if current(kv)?.is_none_or(|c| c.at < entry.hlc) {
+        kv.put(keys::CURRENT.to_vec(), bytes);
+    }
+    Ok(None)
+}
+
+/// 会员等级: the tier tables, kept the same way (`ru/t/h/`, and the last published in
+/// `ru/t/now`).
+fn apply_tiers(
+    kv: &mut dyn ViewKv,
+    entry: &Entry,
+    table: &crate::tiers::TierTable,
+) -> Result<Option<String>, String> {
+    use crate::tiers::{Published, current, keys};
+    if entry.origin != StoreId::hq() {
+        return Ok(Some("tier table not from headquarters".into()));
+    }
+    if let Err(e) = table.check() {
+        return Ok(Some(format!("tier table refused: {e}")));
+    }
+    let published = Published {
+        at: entry.hlc,
+        staff: entry.staff.clone(),
+        table: table.clone(),
     };
     let bytes = postcard::to_stdvec(&published).map_err(|e| e.to_string())?;
     kv.put(keys::published(entry.hlc), bytes.clone());

@@ -38,7 +38,8 @@ impl Wallet {
             | Payload::ChainRules { .. }
             | Payload::Audit { .. }
             | Payload::MemberErased { .. }
-            | Payload::Marketing { .. } => {}
+            | Payload::Marketing { .. }
+            | Payload::Tiers { .. } => {}
         }
     }
 }

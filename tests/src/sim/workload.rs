@@ -206,7 +206,14 @@ impl Sim {
                         ..Default::default()
                     },
                 };
-                let command = Command::EditMember(request(&key, MemberEdit { member_id, patch }));
+                let command = Command::EditMember(request(
+                    &key,
+                    MemberEdit {
+                        member_id,
+                        patch,
+                        tier_reason: None,
+                    },
+                ));
                 let _ = self.stores[i].journal.handle(command);
                 return;
             }
