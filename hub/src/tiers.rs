@@ -23,8 +23,9 @@ pub struct TierMove {
     pub member_id: MemberId,
     pub from: String,
     pub to: String,
-    /// What they qualified with: fen of net spend, or points.
+    /// What they qualified with: fen of net spend, or points, by `basis`.
     pub qualifying: i64,
+    pub basis: Basis,
 }
 
 /// What the review found on `as_of`.
@@ -78,6 +79,7 @@ pub fn review(
             from: p.tier.clone(),
             to: to.name.clone(),
             qualifying: q,
+            basis: table.basis,
         });
     }
     found.moves.sort_by_key(|m| m.member_id);
@@ -122,9 +124,11 @@ fn qualifying(
     Ok(total)
 }
 
-/// Runs the review once a local day, from `from_hour` on, when a tier table is published;
-/// `done` remembers the day it last ran (a restart runs it again, which moves no one twice:
-/// a member moved already is where the table puts them).
+/// Runs the review once a business day, from `from_hour` on, when a tier table is published,
+/// over the same days a till counts today (the period ending today); `done` remembers the day
+/// it last ran, failed or not (a failure is logged and tried the next day, not every minute;
+/// a restart runs it again, which moves no one twice: a member moved already is where the
+/// table puts them).
 pub async fn review_daily(
     ingest: &crate::ingest::IngestHandle,
     storage: std::sync::Arc<dyn HubStore>,
@@ -134,20 +138,12 @@ pub async fn review_daily(
 ) -> Result<Option<Review>, String> {
     use chrono::Timelike;
     let calendar = protocol::calendar::StoreCalendar::default();
-    let local = calendar.local_time(now_ms);
-    if local.hour() < from_hour || *done == Some(local.date()) {
+    let today = calendar.business_date(now_ms);
+    if calendar.local_time(now_ms).hour() < from_hour || *done == Some(today) {
         return Ok(None);
     }
-    let review = run(
-        ingest,
-        storage,
-        local.date(),
-        false,
-        protocol::StaffId::system(),
-    )
-    .await?;
-    *done = Some(local.date());
-    Ok(review)
+    *done = Some(today);
+    run(ingest, storage, today, false, protocol::StaffId::system()).await
 }
 
 /// The review as of `as_of`: found here off the async threads, then (unless `dry_run`)
@@ -276,6 +272,7 @@ mod tests {
             from: "普通".into(),
             to: "金卡".into(),
             qualifying: 0,
+            basis: Basis::Spend,
         };
         write(&mut ingest, vec![hand.clone()], DAY);
         let later = DAY + TimeDelta::days(400);

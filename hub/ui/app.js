@@ -130,16 +130,46 @@ function showLogin() {
 
 function cell(tr, text) { const td = document.createElement("td"); td.textContent = text; tr.appendChild(td); return td; }
 
-// A bar chart as SVG: `points` are [label, yuan], a label under every `every`th bar.
+// The axis' top: the next 1, 2, 2.5 or 5 × 10ⁿ at or above the largest value.
+function niceMax(v) {
+  if (!(v > 0)) return 1;
+  const p = 10 ** Math.floor(Math.log10(v));
+  return [1, 2, 2.5, 5, 10].map((m) => m * p).find((m) => m >= v);
+}
+const axisYuan = (v) => (v >= 10000 ? `¥${+(v / 10000).toFixed(1)}${lang === "zh" ? "万" : "0k"}` : `¥${+v.toFixed(v < 10 ? 1 : 0)}`);
+
+// A bar chart as SVG: `points` are [label, yuan]; a y axis in yuan with gridlines, a label
+// under every `every`th bar, and each bar's label and value on hover (a tooltip).
 function bars(id, points, every) {
-  const max = Math.max(1, ...points.map((p) => p[1]));
-  const w = 600 / Math.max(points.length, 1);
-  const svg = points.map(([label, v], i) => {
-    const h = Math.round((v / max) * 130);
-    return `<rect x="${(i * w + 1).toFixed(1)}" y="${140 - h}" width="${(w - 2).toFixed(1)}" height="${h}"><title>${label} ¥${v.toFixed(2)}</title></rect>` +
-      (i % every === 0 ? `<text x="${(i * w).toFixed(1)}" y="155">${label}</text>` : "");
+  const W = 640, H = 190, left = 52, right = 6, top = 10, bottom = 22;
+  const max = niceMax(Math.max(0, ...points.map((p) => p[1])));
+  const plotW = W - left - right, plotH = H - top - bottom;
+  const w = plotW / Math.max(points.length, 1);
+  const y = (v) => top + plotH - (v / max) * plotH;
+  const grid = [0, 0.25, 0.5, 0.75, 1].map((f) => {
+    const v = max * f;
+    return `<line x1="${left}" x2="${W - right}" y1="${y(v).toFixed(1)}" y2="${y(v).toFixed(1)}"/>` +
+      `<text class="y" x="${left - 5}" y="${(y(v) + 3).toFixed(1)}">${axisYuan(v)}</text>`;
   });
-  $(id).innerHTML = `<svg viewBox="0 0 600 160" preserveAspectRatio="none" role="img">${svg.join("")}</svg>`;
+  const svg = points.map(([label, v], i) => {
+    const x = left + i * w;
+    const tip = `${label} · ¥${v.toFixed(2)}`;
+    return `<rect x="${(x + 1).toFixed(1)}" y="${y(v).toFixed(1)}" width="${Math.max(w - 2, 1).toFixed(1)}" height="${(top + plotH - y(v)).toFixed(1)}" data-tip="${tip}"><title>${tip}</title></rect>` +
+      (i % every === 0 ? `<text class="x" x="${(x + w / 2).toFixed(1)}" y="${H - 6}">${label}</text>` : "");
+  });
+  const box = $(id);
+  box.innerHTML = `<svg viewBox="0 0 ${W} ${H}" role="img">${grid.join("")}${svg.join("")}</svg><div class="tip" hidden></div>`;
+  const tipBox = box.querySelector(".tip");
+  box.onmousemove = (e) => {
+    const tip = e.target.dataset && e.target.dataset.tip;
+    tipBox.hidden = !tip;
+    if (!tip) return;
+    const r = box.getBoundingClientRect();
+    tipBox.textContent = tip;
+    tipBox.style.left = `${e.clientX - r.left + 12}px`;
+    tipBox.style.top = `${e.clientY - r.top - 28}px`;
+  };
+  box.onmouseleave = () => { tipBox.hidden = true; };
 }
 
 // A bar per day of the month so far: `rows` are the report's rows by day.

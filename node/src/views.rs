@@ -345,6 +345,7 @@ pub fn apply_own_entry(
     calendar: &protocol::calendar::StoreCalendar,
 ) -> Result<(), ViewError> {
     apply_entry(ov, entry)?;
+    protocol::shift::apply(ov, entry).map_err(ViewError::Inventory)?;
     protocol::reports::apply(ov, entry, calendar).map_err(ViewError::Inventory)
 }
 
@@ -699,14 +700,16 @@ impl Views {
         tier_table(&*self.store)
     }
 
-    /// What `member` qualified with since `since_ms`, as this store knows (会员等级).
+    /// What `member` qualified with over `table`'s period ending `today`, as this store knows
+    /// (会员等级).
     pub fn qualifying(
         &self,
         member: &MemberId,
-        since_ms: u64,
-        basis: protocol::tiers::Basis,
+        table: &protocol::tiers::TierTable,
+        (today, now_ms): (chrono::NaiveDate, u64),
     ) -> Result<i64, StoreError> {
-        crate::journal::qualifying(&*self.store, member, since_ms, basis)
+        let since = crate::journal::window(table, today, now_ms);
+        crate::journal::qualifying(&*self.store, member, since, table.basis)
     }
 
     fn get_as<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StoreError> {
@@ -892,7 +895,7 @@ impl RebuildReport {
 /// compares the result with the views on disk.
 /// The shape of the views. Bumped whenever what a view stores, or how an entry changes it,
 /// changes; a store whose views another version wrote rebuilds them from its log on open.
-pub const VIEWS_VERSION: u32 = 14;
+pub const VIEWS_VERSION: u32 = 15;
 
 /// Rebuilds the views from the log and the feed records when they were written by another
 /// version of this software (or none), so an upgrade never reads a view it cannot decode.

@@ -75,6 +75,12 @@ pub enum Note {
         to: String,
         why: crate::tiers::TierWhy,
     },
+    /// 交班: the writer closed their shift: its totals, and the yuan they counted in the drawer
+    /// (beyond its float) against what it should hold.
+    ShiftClosed {
+        shift: crate::shift::Shift,
+        counted: crate::Fen,
+    },
 }
 
 /// How a member proved who they are before their card was found again or replaced.
@@ -275,11 +281,27 @@ pub fn action(entry: &Entry) -> Option<(&'static str, String)> {
                     "{member_id}：{from} → {to}（{}）",
                     match why {
                         crate::tiers::TierWhy::ByHand { reason } => format!("手动：{reason}"),
-                        crate::tiers::TierWhy::Earned { qualifying } =>
-                            format!("消费达标自动升级，计 {qualifying}"),
-                        crate::tiers::TierWhy::Review { qualifying, as_of } =>
-                            format!("总部 {as_of} 等级评定，计 {qualifying}"),
+                        crate::tiers::TierWhy::Earned { qualifying, basis } =>
+                            format!("达标自动升级，{}", basis.shown(*qualifying)),
+                        crate::tiers::TierWhy::Review {
+                            qualifying,
+                            basis,
+                            as_of,
+                        } => format!("总部 {as_of} 等级评定，{}", basis.shown(*qualifying)),
                     }
+                ),
+            ),
+            Note::ShiftClosed { shift, counted } => (
+                "交班",
+                format!(
+                    "销售 {} 笔 {} 元，退货 {} 笔 {} 元；应有现金 {} 元，实点 {} 元，差额 {} 元",
+                    shift.sales,
+                    crate::Fen(shift.sales_amount),
+                    shift.returns,
+                    crate::Fen(shift.returned),
+                    crate::Fen(shift.cash_expected),
+                    counted,
+                    crate::Fen(counted.0 - shift.cash_expected)
                 ),
             ),
         },

@@ -37,6 +37,7 @@ pub mod secret;
 pub mod segment;
 pub mod session;
 pub mod settlement;
+pub mod shift;
 pub mod staff;
 pub mod stock;
 pub mod sync;

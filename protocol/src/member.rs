@@ -205,6 +205,11 @@ fn text(field: &'static str, value: &str, max: usize, required: bool) -> Result<
     Ok(())
 }
 
+/// A tier's name as a profile would hold it (headquarters' tier table checks its names so).
+pub fn check_tier(name: &str) -> Result<(), ProfileError> {
+    text("tier", name, TIER_CHARS_MAX, true)
+}
+
 fn birthday(day: Option<NaiveDate>) -> Result<(), ProfileError> {
     use chrono::Datelike;
     match day.is_none_or(|d| (1900..=2099).contains(&d.year())) {

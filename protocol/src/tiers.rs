@@ -67,6 +67,16 @@ fn refuse<T>(field: &'static str, message: impl Into<String>) -> Result<T, Rules
     })
 }
 
+impl Basis {
+    /// A figure as people read it: yuan of spend, or points.
+    pub fn shown(self, figure: i64) -> String {
+        match self {
+            Basis::Spend => format!("消费 {} 元", Fen(figure).to_decimal()),
+            Basis::Points => format!("积分 {figure}"),
+        }
+    }
+}
+
 impl TierTable {
     /// 1 to `TIERS_MAX` tiers with distinct names, the first from 0, the thresholds rising
     /// (two tiers from the same threshold would overlap), discounts from 0 to 100 percent,
@@ -84,6 +94,7 @@ impl TierTable {
             if name.trim().is_empty()
                 || name.trim() != name
                 || name.chars().count() > NAME_CHARS_MAX
+                || crate::member::check_tier(name).is_err()
             {
                 return refuse(
                     "tiers",
@@ -172,13 +183,17 @@ impl TierTable {
     }
 
     /// At the till: the tier a member in `current` moves up to with `qualifying`, if higher. A
-    /// member in a tier the table does not name (set before it, or by hand) is placed.
+    /// member in a tier the table does not name (given before it) is left to the review, which
+    /// places them: the till never moves anyone down.
     pub fn rise(&self, current: &str, qualifying: i64) -> Option<&Tier> {
+        let rank = self.rank(current)?;
         let earned = self.earned(qualifying);
-        match self.rank(current) {
-            Some(rank) => (self.rank(&earned.name) > Some(rank)).then_some(earned),
-            None => Some(earned),
-        }
+        (self.rank(&earned.name) > Some(rank)).then_some(earned)
+    }
+
+    /// Whether a tier above `current` exists for the till to raise a member to.
+    pub fn has_above(&self, current: &str) -> bool {
+        self.rank(current).is_some_and(|r| r + 1 < self.tiers.len())
     }
 
     /// At headquarters' review, which sees every store: up as at the till, down only out of a
@@ -337,11 +352,12 @@ pub enum TierWhy {
     /// A store manager (or headquarters) set it, for this reason.
     ByHand { reason: String },
     /// A sale at the till took the member over a threshold: what they qualified with, as the
-    /// store knew it.
-    Earned { qualifying: i64 },
-    /// Headquarters' periodic review, from every store's sales on `as_of`.
+    /// store knew it (fen of net spend, or points, by `basis`).
+    Earned { qualifying: i64, basis: Basis },
+    /// Headquarters' periodic review, from every store's sales up to `as_of`.
     Review {
         qualifying: i64,
+        basis: Basis,
         as_of: chrono::NaiveDate,
     },
 }
@@ -423,6 +439,8 @@ mod tests {
         bad(|f| f.tiers[0].threshold = Decimal::ONE, "tiers");
         bad(|f| f.tiers[1].name = "普通".into(), "tiers");
         bad(|f| f.tiers[1].name = " ".into(), "tiers");
+        bad(|f| f.tiers[1].name = "金\t卡".into(), "tiers");
+        bad(|f| f.tiers[1].name = "\u{200B}".into(), "tiers");
         bad(|f| f.tiers[1].percent_off = Decimal::from(101), "tiers");
         bad(|f| f.tiers[1].points_multiplier = Decimal::ZERO, "tiers");
         bad(|f| f.tiers[1].threshold = Decimal::new(1001, 3), "tiers");
@@ -443,8 +461,9 @@ mod tests {
         assert_eq!(t.rise("普通", yuan(1000)).unwrap().name, "银卡");
         assert_eq!(t.rise("普通", yuan(9000)).unwrap().name, "金卡");
         assert_eq!(t.rise("金卡", 0), None);
-        // A tier the table does not name (from before it) is placed.
-        assert_eq!(t.rise("standard", 0).unwrap().name, "普通");
+        // A tier the table does not name (from before it) is the review's to place.
+        assert_eq!(t.rise("standard", yuan(9000)), None);
+        assert_eq!(t.review("standard", 0).unwrap().name, "普通");
     }
 
     #[test]

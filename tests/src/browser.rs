@@ -8,8 +8,12 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use serde_json::{Value, json};
 
-/// The key WebDriver sends for Enter.
+/// The keys WebDriver sends for Enter, Tab, ↓ and the function keys the till uses.
 pub const ENTER: &str = "\u{E007}";
+pub const TAB: &str = "\u{E004}";
+pub const DOWN: &str = "\u{E015}";
+pub const F2: &str = "\u{E032}";
+pub const F8: &str = "\u{E038}";
 
 pub struct Browser {
     driver: Child,
@@ -127,6 +131,25 @@ impl Browser {
     pub fn click(&self, css: &str) {
         let id = self.element(css);
         self.call("POST", &format!("/element/{id}/click"), Some(json!({})));
+    }
+
+    /// Makes the page's viewport `width` × `height` CSS pixels (a till's screen).
+    pub fn resize(&self, width: u32, height: u32) {
+        let rect = |w: i64, h: i64| {
+            self.call(
+                "POST",
+                "/window/rect",
+                Some(json!({"width": w, "height": h})),
+            );
+        };
+        let (w, h) = (i64::from(width), i64::from(height));
+        rect(w, h);
+        let inner = self.script("return [window.innerWidth, window.innerHeight]");
+        let (iw, ih) = (
+            inner[0].as_i64().unwrap_or(w),
+            inner[1].as_i64().unwrap_or(h),
+        );
+        rect(2 * w - iw, 2 * h - ih);
     }
 
     /// Runs `script` in the page and returns what it returns.

@@ -81,7 +81,8 @@ fn a_cashier_works_a_sale_through_the_page() {
     b.wait_text("#register p", 10, |t| t.contains("没有这个会员"));
     b.type_into("#register-name", &format!("张三{ENTER}"));
     b.wait_text("#member-phone", 10, |t| t == "139****5678");
-    // Typing the amount picks the richest offer it meets.
+    // Typing the amount picks the richest offer it meets (快速收银·充值, F4).
+    b.click("#nav-quick");
     b.type_into("#topup-amount", "500");
     let offer = b.script("return document.getElementById('topup-rule').value");
     assert_eq!(offer, "充500送50");
@@ -129,6 +130,7 @@ fn a_cashier_works_a_sale_through_the_page() {
     assert_eq!(sales.len(), 3);
     // 商品结账: a barcode scanned twice and a SKU typed, priced line by line; paid 10.00 from
     // stored value (the password asked for) and the rest in cash, with change.
+    b.click("#nav-sale");
     b.type_into("#scan-code", &format!("6901234567892{ENTER}"));
     b.wait_text("#basket tbody", 10, |t| t.contains("矿泉水"));
     b.type_into("#scan-code", &format!("6901234567892{ENTER}"));
@@ -142,6 +144,7 @@ fn a_cashier_works_a_sale_through_the_page() {
     b.wait_text("#member-stored", 10, |t| t == "¥490.00");
     b.screenshot("cashier-items");
     // 交班检查: asked again until headquarters holds the last sale (it says what is missing).
+    b.click("#nav-store");
     eventually(30, "safe to close the shift", || {
         b.click("#shift");
         std::thread::sleep(std::time::Duration::from_millis(200));
@@ -330,6 +333,7 @@ fn a_manager_and_headquarters_work_through_the_pages() {
     b.clear("#register-name");
     b.type_into("#register-name", &format!("孙七{ENTER}"));
     b.wait_text("#member-phone", 10, |t| t == "138****1111");
+    b.click("#nav-quick");
     b.type_into("#topup-amount", "1000");
     assert_eq!(
         b.script("return document.getElementById('topup-rule').value"),
@@ -389,8 +393,12 @@ fn a_manager_and_headquarters_work_through_the_pages() {
     b.click("#member-open");
     b.wait_text("#coupons tbody", 10, |t| t.contains("满100减20"));
     b.screenshot("cashier-member-page");
+    b.click("#nav-sale");
     b.type_into("#scan-code", &format!("6907001000017{ENTER}"));
     b.wait_text("#basket tbody", 10, |t| t.contains("龙井茶"));
+    // The coupon is taken from the member's page, which goes back to the sale.
+    b.click("#nav-member");
+    b.wait_text("#coupons tbody", 10, |t| t.contains("满100减20"));
     b.click("#coupons tbody button");
     let quote = manager.post(
         "/api/v1/checkouts/quote",
@@ -436,8 +444,9 @@ fn a_manager_and_headquarters_work_through_the_pages() {
     b.click("#recent tbody button");
     b.type_into("#return-reason", &format!("顾客不要了{ENTER}"));
     b.wait_text("#return-done", 10, |t| t.contains(&format!("已退款 {due}")));
-    b.wait_text("#recent tbody", 10, |t| t.contains("已退"));
     b.screenshot("cashier-returned");
+    b.click("#nav-member");
+    b.wait_text("#recent tbody", 10, |t| t.contains("已退"));
 
     // Headquarters finds the member, phone masked.
     b.goto(&format!("{}/", hq.base));

@@ -173,7 +173,8 @@ fn a_tier_is_earned_at_an_offline_till_set_by_hand_with_a_reason_and_reviewed_do
                     && r["detail"].as_str().is_some_and(|d| d.contains(needle))
             })
         };
-        (has("消费达标自动升级") && has("手动：开业老客户") && has("等级评定")).then_some(())
+        (has("达标自动升级，消费 130.00 元") && has("手动：开业老客户") && has("等级评定"))
+            .then_some(())
     });
     hub.kill();
     a.kill();

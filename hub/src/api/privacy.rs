@@ -26,7 +26,12 @@ fn concerns(payload: &Payload) -> Option<MemberId> {
         Payload::Return { member_id, .. } => *member_id,
         Payload::ItemReturn { ret, .. } => ret.member_id,
         Payload::Audit {
-            note: protocol::audit::Note::TierChanged { member_id, .. },
+            note:
+                protocol::audit::Note::TierChanged { member_id, .. }
+                | protocol::audit::Note::TierMoved { member_id, .. }
+                | protocol::audit::Note::CardLost { member_id, .. }
+                | protocol::audit::Note::CardFound { member_id, .. }
+                | protocol::audit::Note::CardReissued { member_id, .. },
         } => Some(*member_id),
         Payload::Audit {
             note: protocol::audit::Note::HeldVoided { member_id, .. },

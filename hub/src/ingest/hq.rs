@@ -199,7 +199,8 @@ impl Ingest {
     }
 
     /// 会员等级评定: each move as the profile change and its audit note. A member no longer in
-    /// the tier the review read (moved at a till since) is skipped: the next review sees them.
+    /// the tier the review read (moved at a till since) is skipped: the next review sees them;
+    /// so is one whose change cannot be made (logged), so one member never holds up the rest.
     fn move_tiers(
         &mut self,
         moves: &[crate::tiers::TierMove],
@@ -207,7 +208,7 @@ impl Ingest {
         by: &StaffId,
     ) -> Result<(), HqWriteError> {
         use protocol::member::ProfilePatch;
-        let (mut moved, mut skipped) = (0usize, 0usize);
+        let (mut moved, mut skipped, mut failed) = (0usize, 0usize, 0usize);
         for m in moves {
             let record = match self.member_record(&m.member_id) {
                 Ok(record) => record,
@@ -225,7 +226,14 @@ impl Ingest {
                 tier: Some(m.to.clone()),
                 ..ProfilePatch::default()
             };
-            let edit = self.hq_profile_change(&record, &patch)?;
+            let edit = match self.hq_profile_change(&record, &patch) {
+                Ok(edit) => edit,
+                Err(e) => {
+                    tracing::warn!(member = %m.member_id, error = %e, "tier review: this member's move is not written");
+                    failed += 1;
+                    continue;
+                }
+            };
             let note = Payload::Audit {
                 note: protocol::audit::Note::TierMoved {
                     member_id: m.member_id,
@@ -233,6 +241,7 @@ impl Ingest {
                     to: m.to.clone(),
                     why: protocol::tiers::TierWhy::Review {
                         qualifying: m.qualifying,
+                        basis: m.basis,
                         as_of,
                     },
                 },
@@ -250,7 +259,7 @@ impl Ingest {
             }
             moved += 1;
         }
-        tracing::info!(%as_of, moved, skipped, by = %by, "tier review written");
+        tracing::info!(%as_of, moved, skipped, failed, by = %by, "tier review written");
         Ok(())
     }
 

@@ -246,6 +246,9 @@ pub(crate) fn answer(status: StatusCode, reply: Reply) -> Response {
         Outcome::Voided { order_id } => {
             axum::Json(serde_json::json!({ "voided": order_id })).into_response()
         }
+        Outcome::ShiftClosed { shift, counted } => {
+            axum::Json(super::shift::closed_json(&shift, counted)).into_response()
+        }
         // The journal reads the member afresh before it answers from a record.
         Outcome::MemberRecorded { member_id, .. } => {
             axum::Json(serde_json::json!({ "member_id": member_id })).into_response()

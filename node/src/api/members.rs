@@ -40,7 +40,7 @@ pub(super) async fn register_member(
         gender: b.gender.unwrap_or_default(),
         tags: b.tags,
         notes: b.notes,
-        tier: b.tier,
+        tier: b.tier.map(|t| t.trim().to_owned()),
         custom: b.custom,
         referrer: b.referrer.as_deref().map(member_id).transpose()?,
         marketing_consent: b.marketing_consent,
@@ -103,7 +103,7 @@ pub(super) async fn edit_member(
         tags_add: b.tags_add,
         tags_remove: b.tags_remove,
         notes: b.notes,
-        tier: b.tier,
+        tier: b.tier.map(|t| t.trim().to_owned()),
         custom_set: b.custom_set,
         custom_remove: b.custom_remove,
         marketing_consent: b.marketing_consent,
@@ -240,11 +240,9 @@ pub(super) async fn member_tier(State(app): St, Path(raw): Path<String>) -> AppR
     let Some(table) = app.settings_now()?.tiers else {
         return Ok(axum::Json(serde_json::json!({ "tier": tier, "table": false })).into_response());
     };
-    let since = app
-        .clock
-        .now_ms()
-        .saturating_sub(u64::from(table.period_days) * 86_400_000);
-    let q = app.views.qualifying(&id, since, table.basis)?;
+    let q = app
+        .views
+        .qualifying(&id, &table, (app.today(), app.clock.now_ms()))?;
     let shown = |v: i64| match table.basis {
         Basis::Spend => serde_json::json!(protocol::Fen(v).to_decimal().to_string()),
         Basis::Points => serde_json::json!(v),

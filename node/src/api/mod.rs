@@ -6,6 +6,7 @@ mod card;
 mod checkout;
 mod dto;
 pub mod error;
+mod favourites;
 mod follow;
 mod inventory;
 mod login;
@@ -14,6 +15,7 @@ mod metrics;
 mod reports;
 mod rights;
 mod sales;
+mod shift;
 mod status;
 mod ui;
 mod wallet;
@@ -80,6 +82,9 @@ pub use rights::collect_overdrafts;
         inventory::catalogue_version,
         inventory::get_product,
         inventory::lookup_product,
+        favourites::favourites,
+        shift::current,
+        shift::close,
         inventory::store_stock,
         inventory::stock_of,
         inventory::receive_goods,
@@ -209,6 +214,9 @@ fn routes() -> Router<Arc<AppState>> {
         .route("/api/v1/reports/members", get(reports::members))
         .route("/api/v1/catalogue", get(inventory::catalogue_version))
         .route("/api/v1/products", get(inventory::lookup_product))
+        .route("/api/v1/products/favourites", get(favourites::favourites))
+        .route("/api/v1/shift", get(shift::current))
+        .route("/api/v1/shift/close", post(shift::close))
         .route("/api/v1/products/{sku}", get(inventory::get_product))
         .route("/api/v1/stock", get(inventory::store_stock))
         .route("/api/v1/stock/receipts", post(inventory::receive_goods))

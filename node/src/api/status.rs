@@ -71,6 +71,8 @@ pub(super) async fn member_rules(State(app): St) -> AppResult {
         "rules": protocol::rules::RulesForm::of(&rules),
         "tiers": tiers,
         "tier_table": settings.tiers.as_ref().map(protocol::tiers::TierForm::of),
+        // 外币现金: yuan per unit of each currency this store's tills take.
+        "exchange_rates": settings.rates,
     }))
     .into_response())
 }

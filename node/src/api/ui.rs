@@ -1,5 +1,5 @@
 //! 收银台: the cashier's web page, compiled into the binary (no Node.js toolchain, no bundle):
-//! one HTML page, its script and its style, served on the node's own address.
+//! one HTML page, a script per screen and its style, served on the node's own address.
 
 use axum::extract::Path;
 use axum::http::header;
@@ -8,22 +8,34 @@ use axum::response::{IntoResponse, Response};
 use super::error::{ApiError, Code};
 
 const INDEX: &str = include_str!("../../ui/index.html");
-const SCRIPT: &str = include_str!("../../ui/app.js");
-const BACKUPS: &str = include_str!("../../ui/backups.js");
-const CARD: &str = include_str!("../../ui/card.js");
 const STYLE: &str = include_str!("../../ui/app.css");
+/// The page's scripts, in the order the page loads them.
+const SCRIPTS: &[(&str, &str)] = &[
+    ("i18n.js", include_str!("../../ui/i18n.js")),
+    ("app.js", include_str!("../../ui/app.js")),
+    ("member.js", include_str!("../../ui/member.js")),
+    ("quick.js", include_str!("../../ui/quick.js")),
+    ("basket.js", include_str!("../../ui/basket.js")),
+    ("returns.js", include_str!("../../ui/returns.js")),
+    ("shift.js", include_str!("../../ui/shift.js")),
+    ("backups.js", include_str!("../../ui/backups.js")),
+    ("card.js", include_str!("../../ui/card.js")),
+];
 
 pub(super) async fn index() -> Response {
     ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], INDEX).into_response()
 }
 
 pub(super) async fn asset(Path(file): Path<String>) -> Response {
-    let (kind, body) = match file.as_str() {
-        "app.js" => ("text/javascript; charset=utf-8", SCRIPT),
-        "backups.js" => ("text/javascript; charset=utf-8", BACKUPS),
-        "card.js" => ("text/javascript; charset=utf-8", CARD),
-        "app.css" => ("text/css; charset=utf-8", STYLE),
-        _ => return ApiError::new(Code::NotFound, format!("no file {file}")).into_response(),
-    };
-    ([(header::CONTENT_TYPE, kind)], body).into_response()
+    if file == "app.css" {
+        return ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], STYLE).into_response();
+    }
+    match SCRIPTS.iter().find(|(name, _)| *name == file) {
+        Some((_, body)) => (
+            [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+            *body,
+        )
+            .into_response(),
+        None => ApiError::new(Code::NotFound, format!("no file {file}")).into_response(),
+    }
 }

@@ -531,7 +531,7 @@ impl Journal {
         let mut payloads = vec![(payload, today)];
         payloads.extend(note.map(|note| (Payload::Audit { note }, booked)));
         if let Some(m) = &member_id {
-            let rise = self.tier_rise(m, now_ms, this)?;
+            let rise = self.tier_rise(m, now_ms, this);
             payloads.extend(rise.into_iter().map(|p| (p, booked)));
         }
         self.append_all(&r, now_ms, payloads, |ov| {

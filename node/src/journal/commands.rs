@@ -172,6 +172,8 @@ pub enum Command {
     /// 挂单: park a basket; 作废: void a parked one before payment.
     HoldOrder(Request<HeldOrder>),
     VoidHeld(Request<protocol::DocId>),
+    /// 交班: the writer closes their shift, with the yuan they counted in the drawer.
+    CloseShift(Request<Fen>),
 }
 
 /// What the uplink and the till's ask for rights tell the journal, besides requests: the
@@ -258,6 +260,7 @@ impl Command {
             Command::ItemCheckout(r) => (&r.key, r.fingerprint, &r.staff),
             Command::HoldOrder(r) => (&r.key, r.fingerprint, &r.staff),
             Command::VoidHeld(r) => (&r.key, r.fingerprint, &r.staff),
+            Command::CloseShift(r) => (&r.key, r.fingerprint, &r.staff),
         }
     }
 
@@ -300,6 +303,11 @@ pub enum Outcome {
     Held(Box<HeldView>),
     Voided {
         order_id: protocol::DocId,
+    },
+    /// 交班: the shift closed, and the cash counted.
+    ShiftClosed {
+        shift: Box<protocol::shift::Shift>,
+        counted: Fen,
     },
     /// Only in a request record: a member outcome kept without the member's person (which
     /// stays sealed in their views); a retry reads the member afresh.

@@ -34,6 +34,7 @@ mod members;
 mod quick_sale;
 pub mod restore;
 mod returns;
+mod shift;
 #[cfg(test)]
 pub(super) mod tests;
 mod tiers;
@@ -45,7 +46,7 @@ pub use inventory::{
     InventoryError, STOCKTAKE_SKUS_MAX, StockAction, StockOutcome, StockRequest, TransferAction,
     TransferRequest,
 };
-pub(crate) use tiers::qualifying;
+pub(crate) use tiers::{qualifying, window};
 
 use crate::store::{Batch, GroupBuffer, Store, StoreError};
 use crate::views::{self, MemberView, Overlay, SaleView, ViewError, keys};
@@ -373,6 +374,7 @@ impl Journal {
             Command::ItemCheckout(r) => self.item_checkout(r),
             Command::HoldOrder(r) => self.hold(r),
             Command::VoidHeld(r) => self.void_held(r),
+            Command::CloseShift(r) => self.close_shift(r),
         }?;
         Ok(Reply {
             outcome,

@@ -1,10 +1,12 @@
 //! 会员等级 at the till: a sale that takes its member over a threshold of headquarters' tier
 //! table moves them up, in the sale's own batch (the profile change and its audit note follow
 //! the sale), offline too. What the member qualified with is what this store knows: the sales
-//! of theirs in its views over the table's period — its own, and those of other stores that
-//! reached it with the member's wallet changes (a sale that earned points or paid with stored
+//! of theirs in its views over the table's period (the business days from `today − period + 1`
+//! to today, as headquarters' review counts them) — its own, and those of other stores that
+//! reached it because it follows the member (every sale that earned points or paid with stored
 //! value). Headquarters' review, which sees every store, moves members down and catches up the
-//! rises a store could not see.
+//! rises a store could not see. A raise that cannot be written (a damaged profile) is logged
+//! and the sale goes through without it.
 
 use super::*;
 
@@ -25,6 +27,21 @@ impl Journal {
         member: &MemberId,
         now_ms: u64,
         this: (i64, i64),
+    ) -> Vec<Payload> {
+        match self.try_tier_rise(member, now_ms, this) {
+            Ok(rise) => rise,
+            Err(e) => {
+                tracing::warn!(%member, error = %e, "the sale's tier raise could not be written: the sale goes on without it");
+                Vec::new()
+            }
+        }
+    }
+
+    fn try_tier_rise(
+        &self,
+        member: &MemberId,
+        now_ms: u64,
+        this: (i64, i64),
     ) -> Result<Vec<Payload>, Rejection> {
         let Some(table) = &self.settings.tiers else {
             return Ok(Vec::new());
@@ -32,11 +49,18 @@ impl Journal {
         let Some(view) = self.member_view(member)? else {
             return Ok(Vec::new());
         };
-        if view.profile.card_status == protocol::member::CardStatus::Closed {
+        if view.profile.card_status == protocol::member::CardStatus::Closed
+            || !table.has_above(&view.profile.tier)
+        {
             return Ok(Vec::new());
         }
-        let since_ms = now_ms.saturating_sub(u64::from(table.period_days) * DAY_MS);
-        let known = qualifying(&*self.store, member, since_ms, table.basis)?;
+        let today = self.settings.calendar.business_date(now_ms);
+        let known = qualifying(
+            &*self.store,
+            member,
+            window(table, today, now_ms),
+            table.basis,
+        )?;
         let q = known.saturating_add(match table.basis {
             Basis::Spend => this.0,
             Basis::Points => this.1,
@@ -56,20 +80,37 @@ impl Journal {
             member_id: *member,
             from: before.tier,
             to: to.name.clone(),
-            why: TierWhy::Earned { qualifying: q },
+            why: TierWhy::Earned {
+                qualifying: q,
+                basis: table.basis,
+            },
         };
         Ok(vec![change, Payload::Audit { note }])
     }
 }
 
-/// What `member` qualified with since `since_ms` in this store's views: net spend (fen) or
-/// points earned, less what returns took back.
+/// The table's period ending `today`: its first business day, and a time before any sale of
+/// that day (business days run from the store's day start, at most a day and a half off the
+/// clock's day in any time zone; a sale entered late, 补录, is booked on its own day).
+pub(crate) fn window(
+    table: &protocol::tiers::TierTable,
+    today: chrono::NaiveDate,
+    now_ms: u64,
+) -> (chrono::NaiveDate, u64) {
+    let days = u64::from(table.period_days);
+    let first = today - chrono::TimeDelta::days(i64::from(table.period_days) - 1);
+    (first, now_ms.saturating_sub((days + 2) * DAY_MS))
+}
+
+/// What `member` qualified with from business day `since.0` on in this store's views (read
+/// back to the time `since.1`): net spend (fen) or points earned, less what returns took back.
 pub(crate) fn qualifying(
     store: &dyn Store,
     member: &MemberId,
-    since_ms: u64,
+    since: (chrono::NaiveDate, u64),
     basis: Basis,
 ) -> Result<i64, StoreError> {
+    let (first_day, since_ms) = since;
     let prefix = keys::member_sales_prefix(member);
     let mut total = 0i64;
     for (key, value) in store.scan_prefix_rev(&prefix, SALES_READ_MAX)? {
@@ -86,11 +127,15 @@ pub(crate) fn qualifying(
         let (spend, points) = if let Some(bytes) = read(keys::sale(&sale_id))? {
             let view: SaleView = views::decode(&keys::sale(&sale_id), &bytes)?;
             match view.returned_by {
+                _ if view.business_date < first_day => (0, 0),
                 Some(_) => (0, 0),
                 None => (view.sale.amount.0, view.sale.points_earned.0),
             }
         } else if let Some(bytes) = read(keys::item_sale(&sale_id))? {
             let view: views::ItemSaleView = views::decode(&keys::item_sale(&sale_id), &bytes)?;
+            if view.business_date < first_day {
+                continue;
+            }
             let back: i64 = view.returns.iter().map(|r| r.ret.amount.0).sum();
             let taken: u64 = view.returns.iter().map(|r| r.ret.points_taken).sum();
             (
@@ -187,7 +232,10 @@ mod tests {
                     member_id: member,
                     from: "普通".into(),
                     to: "银卡".into(),
-                    why: TierWhy::Earned { qualifying: 11_000 },
+                    why: TierWhy::Earned {
+                        qualifying: 11_000,
+                        basis: Basis::Spend
+                    },
                 }
             }
         );
@@ -234,10 +282,12 @@ mod tests {
             )))
             .unwrap();
         journal.flush().unwrap();
-        let now = 1_795_451_400_000 + 1_000_000;
-        let spent = |since| qualifying(&*store, &member, since, Basis::Spend).unwrap();
-        assert_eq!(spent(0), 3_000, "the returned sale is not counted");
-        assert_eq!(spent(now), 0, "nothing since then");
-        assert_eq!(qualifying(&*store, &member, 0, Basis::Points).unwrap(), 30);
+        let today = journal.settings.calendar.business_date(1_795_451_400_000);
+        let spent = |since| qualifying(&*store, &member, (since, 0), Basis::Spend).unwrap();
+        assert_eq!(spent(today), 3_000, "the returned sale is not counted");
+        let tomorrow = today + chrono::TimeDelta::days(1);
+        assert_eq!(spent(tomorrow), 0, "a sale before the period's first day");
+        let points = qualifying(&*store, &member, (today, 0), Basis::Points).unwrap();
+        assert_eq!(points, 30);
     }
 }
