@@ -141,7 +141,7 @@ const axisYuan = (v) => (v >= 10000 ? `¥${+(v / 10000).toFixed(1)}${lang === "z
 // A bar chart as SVG: `points` are [label, yuan]; a y axis in yuan with gridlines, a label
 // under every `every`th bar, and each bar's label and value on hover (a tooltip).
 function bars(id, points, every) {
-  const W = 640, H = 190, left = 52, right = 6, top = 10, bottom = 22;
+  const W = 640, H = 200, left = 64, right = 6, top = 10, bottom = 26;
   const max = niceMax(Math.max(0, ...points.map((p) => p[1])));
   const plotW = W - left - right, plotH = H - top - bottom;
   const w = plotW / Math.max(points.length, 1);
@@ -149,7 +149,7 @@ function bars(id, points, every) {
   const grid = [0, 0.25, 0.5, 0.75, 1].map((f) => {
     const v = max * f;
     return `<line x1="${left}" x2="${W - right}" y1="${y(v).toFixed(1)}" y2="${y(v).toFixed(1)}"/>` +
-      `<text class="y" x="${left - 5}" y="${(y(v) + 3).toFixed(1)}">${axisYuan(v)}</text>`;
+      `<text class="y" x="${left - 6}" y="${(y(v) + 5).toFixed(1)}">${axisYuan(v)}</text>`;
   });
   const svg = points.map(([label, v], i) => {
     const x = left + i * w;
@@ -620,7 +620,7 @@ $("rules").addEventListener("submit", async (e) => {
   const form = $("rules");
   let body;
   try { body = ruleForm(); } catch (bad) { markField(form, "rules-error", bad); return; }
-  const r = await api("/api/v1/member-rules", false, "PUT", body);
+  const r = await api("/api/v1/member-rules", false, "PUT", body, { "X-Staff-Id": staffId() });
   if (!r.ok) { markField(form, "rules-error", r.data); return; }
   markField(form, "rules-error", {});
   $("rules-error").textContent = t("published");
@@ -660,7 +660,7 @@ $("lang").addEventListener("click", () => {
 async function show() {
   $("login").hidden = true;
   $("hq").hidden = false;
-  await Promise.all([overview(), transfers(), rules(), window.marketing ? window.marketing() : null, window.tiers ? window.tiers() : null, loadBackups()]);
+  await Promise.all([overview(), transfers(), rules(), window.marketing ? window.marketing() : null, window.tiers ? window.tiers() : null, window.catalogue ? window.catalogue() : null, loadBackups()]);
 }
 
 (async function start() {

@@ -60,7 +60,7 @@ $("tiers-form").addEventListener("submit", async (e) => {
   const form = $("tiers-form");
   let body;
   try { body = tierForm(); } catch (bad) { markField(form, "tiers-error", bad); return; }
-  const r = await api("/api/v1/tiers", false, "PUT", body);
+  const r = await api("/api/v1/tiers", false, "PUT", body, { "X-Staff-Id": staffId() });
   if (!r.ok) { markField(form, "tiers-error", r.data); return; }
   markField(form, "tiers-error", {});
   $("tiers-error").textContent = TL("已发布");
@@ -69,7 +69,7 @@ $("tiers-form").addEventListener("submit", async (e) => {
 
 async function review(dryRun) {
   $("tiers-review-summary").textContent = "…";
-  const r = await api(`/api/v1/tiers/review?dry_run=${dryRun}`, false, "POST");
+  const r = await api(`/api/v1/tiers/review?dry_run=${dryRun}`, false, "POST", undefined, { "X-Staff-Id": staffId() });
   if (!r.ok) { $("tiers-review-summary").textContent = said(r.data); return; }
   const d = r.data;
   $("tiers-review-summary").textContent = `${TL("评定日")} ${d.as_of} · ${TL("已检查")} ${d.checked} · ${TL("升级")} ${d.up} · ${TL("降级")} ${d.down}` +

@@ -454,6 +454,19 @@ fn a_manager_and_headquarters_work_through_the_pages() {
     b.type_into("#msearch-q", &format!("孙{ENTER}"));
     b.wait_text("#msearch-table tbody", 10, |t| t.contains("138****1111"));
     b.wait_text("#chart-hours", 10, |t| t.contains("00"));
+    // 商品资料: the tea's price changed on the page reaches the till.
+    b.type_into("#cat-q", &format!("龙井{ENTER}"));
+    b.wait_text("#cat-table tbody", 10, |t| t.contains("¥150.00"));
+    b.click("#cat-table tbody button");
+    b.clear("#cat-form [name=price]");
+    b.type_into("#cat-form [name=price]", &format!("158.00{ENTER}"));
+    b.wait_text("#cat-error", 10, |t| t.contains("已发布"));
+    b.wait_text("#cat-table tbody", 10, |t| t.contains("¥158.00"));
+    b.screenshot("hq-catalogue");
+    eventually(30, "the new price at S001", || {
+        let p = manager.get("/api/v1/products/7001").body;
+        (p["price_here"]["amount"] == "158.00").then_some(())
+    });
 
     // S002 goes quiet: its row offers a hold (the page says what it risks before it is made).
     s2.kill();

@@ -112,3 +112,60 @@ pub(super) async fn lookup_product(
     })
     .await
 }
+
+/// The most products one listing answers with.
+const PRODUCTS_LISTED_MAX: usize = 1_000;
+
+#[derive(Deserialize)]
+pub(super) struct ListQuery {
+    q: Option<String>,
+    limit: Option<usize>,
+}
+
+/// 商品资料: the catalogue's products in SKU order, those whose SKU, name or a barcode holds
+/// `q` (up to `limit`, default 200, at most 1,000).
+#[utoipa::path(get, path = "/api/v1/catalogue/products", params(("q" = Option<String>, Query, description = "part of a SKU, name or barcode"), ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000)), responses((status = 200, body = Object), (status = 400, body = Object)))]
+pub(super) async fn list_products(
+    State(hq): State<Hq>,
+    q: Result<Query<ListQuery>, QueryRejection>,
+) -> Response {
+    let q = match q {
+        Ok(Query(q)) => q,
+        Err(e) => return bad_query(e.body_text()),
+    };
+    let limit = q.limit.unwrap_or(200);
+    if !(1..=PRODUCTS_LISTED_MAX).contains(&limit) {
+        return bad_query(format!("limit: from 1 to {PRODUCTS_LISTED_MAX}"));
+    }
+    let needle = q.q.unwrap_or_default().trim().to_lowercase();
+    if needle.chars().count() > 64 {
+        return bad_query("q: at most 64 characters".into());
+    }
+    answer_from(&hq, move |storage| {
+        let rows = match storage.views(b"pr/", usize::MAX) {
+            Ok(rows) => rows,
+            Err(e) => return unavailable(e.to_string()),
+        };
+        let mut products = Vec::new();
+        for (key, value) in rows {
+            let p: protocol::catalogue::Product = match postcard::from_bytes(&value) {
+                Ok(p) => p,
+                Err(e) => {
+                    return unavailable(format!("{}: {e}", String::from_utf8_lossy(&key)));
+                }
+            };
+            let hit = needle.is_empty()
+                || p.sku.as_str().to_lowercase().contains(&needle)
+                || p.name.to_lowercase().contains(&needle)
+                || p.barcodes.iter().any(|b| b.as_str().contains(&needle));
+            if hit {
+                products.push(ProductForm::from_product(&p));
+                if products.len() == limit {
+                    break;
+                }
+            }
+        }
+        axum::Json(json!({ "products": products })).into_response()
+    })
+    .await
+}

@@ -36,6 +36,7 @@ pub(super) struct ErrorBody {
         super::stock::store_stock,
         super::catalogue::change_catalogue,
         super::catalogue::catalogue_version,
+        super::catalogue::list_products,
         super::catalogue::get_product,
         super::catalogue::lookup_product,
         super::stock::chain_stock,

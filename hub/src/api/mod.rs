@@ -149,6 +149,7 @@ pub fn router(
                 .layer(DefaultBodyLimit::max(catalogue::CATALOGUE_BODY_MAX)),
         )
         .route("/api/v1/catalogue", get(catalogue::catalogue_version))
+        .route("/api/v1/catalogue/products", get(catalogue::list_products))
         .route("/api/v1/products", get(catalogue::lookup_product))
         .route("/api/v1/products/{sku}", get(catalogue::get_product))
         .route("/api/v1/stock", get(stock::chain_stock))

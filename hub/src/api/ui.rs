@@ -11,6 +11,7 @@ const SCRIPT: &str = include_str!("../../ui/app.js");
 const MARKETING: &str = include_str!("../../ui/marketing.js");
 const IMPORT: &str = include_str!("../../ui/import.js");
 const TIERS: &str = include_str!("../../ui/tiers.js");
+const CATALOGUE: &str = include_str!("../../ui/catalogue.js");
 const BACKUPS: &str = include_str!("../../ui/backups.js");
 const STYLE: &str = include_str!("../../ui/app.css");
 
@@ -24,6 +25,7 @@ pub(super) async fn asset(Path(file): Path<String>) -> Response {
         "marketing.js" => ("text/javascript; charset=utf-8", MARKETING),
         "import.js" => ("text/javascript; charset=utf-8", IMPORT),
         "tiers.js" => ("text/javascript; charset=utf-8", TIERS),
+        "catalogue.js" => ("text/javascript; charset=utf-8", CATALOGUE),
         "backups.js" => ("text/javascript; charset=utf-8", BACKUPS),
         "app.css" => ("text/css; charset=utf-8", STYLE),
         _ => {

@@ -1,0 +1,79 @@
+// 商品资料: the chain's products (search by SKU, name or barcode), and a product added or
+// changed — price, special price (特价) with its dates, barcode, low-stock line — published to
+// every store as the catalogue's next version. Uses app.js's helpers ($, api, said, cell,
+// markField, lang, staffId).
+"use strict";
+
+const CAT_EN = {
+  "商品资料": "Catalogue", "搜索（编码、名称或条码）": "Search (SKU, name or barcode)", "查询": "Search",
+  "编码": "SKU", "名称": "Name", "条码": "Barcode", "部门": "Department", "类别": "Category", "单位": "Unit",
+  "件": "piece", "千克": "kg", "售价 (元)": "Price (CNY)", "特价 (元)": "Special (CNY)", "特价起": "Special from",
+  "特价止": "Special to", "库存预警线": "Low-stock line", "发布到所有门店": "Publish to every store",
+  "新增或修改商品（同编码即修改）": "Add or change a product (the same SKU changes it)", "已发布，目录版本": "Published: catalogue version",
+  "编辑": "Edit",
+};
+const CL = (zh) => (lang === "zh" ? zh : CAT_EN[zh] || zh);
+function catalogueLang() {
+  document.querySelectorAll("#catalogue [data-zh]").forEach((el) => { el.textContent = CL(el.dataset.zh); });
+  document.querySelectorAll("#catalogue [data-zh-placeholder]").forEach((el) => { el.placeholder = CL(el.dataset.zhPlaceholder); });
+}
+catalogueLang();
+$("lang").addEventListener("click", () => setTimeout(catalogueLang));
+
+async function catalogue() {
+  const q = encodeURIComponent($("cat-q").value.trim());
+  const r = await api(`/api/v1/catalogue/products?limit=200&q=${q}`);
+  if (!r.ok) { $("cat-error").textContent = said(r.data); return; }
+  const v = await api("/api/v1/catalogue");
+  $("cat-version").textContent = v.ok ? `v${v.data.version}` : "";
+  const body = $("cat-table").querySelector("tbody");
+  body.innerHTML = "";
+  for (const p of r.data.products) {
+    const tr = document.createElement("tr");
+    const special = p.special ? `¥${p.special.price.amount}（${p.special.from}~${p.special.to}）` : "";
+    [p.sku, p.name, (p.barcodes || []).join(" "), p.category, p.unit === "kg" ? CL("千克") : CL("件"),
+      p.price ? `¥${p.price.amount}` : "", special, p.low_stock || ""].forEach((x) => cell(tr, x));
+    const b = document.createElement("button");
+    b.type = "button";
+    b.textContent = CL("编辑");
+    b.addEventListener("click", () => editProduct(p));
+    cell(tr, "").appendChild(b);
+    body.appendChild(tr);
+  }
+}
+
+// The product being changed: what the form does not show (points, discounts, active) is kept.
+let editing = null;
+
+function editProduct(p) {
+  editing = p;
+  const f = $("cat-form");
+  f.sku.value = p.sku; f.name.value = p.name; f.barcode.value = (p.barcodes || [])[0] || "";
+  f.department.value = p.department || ""; f.category.value = p.category || ""; f.unit.value = p.unit || "piece";
+  f.price.value = p.price ? p.price.amount : ""; f.low_stock.value = p.low_stock || "";
+  f.special_price.value = p.special ? p.special.price.amount : "";
+  f.special_from.value = p.special ? p.special.from : ""; f.special_to.value = p.special ? p.special.to : "";
+  f.name.focus();
+}
+
+$("cat-search").addEventListener("submit", (e) => { e.preventDefault(); catalogue(); });
+$("cat-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const f = $("cat-form");
+  const v = (name) => f[name].value.trim();
+  const product = {
+    sku: v("sku"), name: v("name"), barcodes: v("barcode") ? [v("barcode")] : [],
+    department: v("department"), category: v("category"), unit: f.unit.value,
+    price: v("price") ? { amount: v("price") } : null,
+  };
+  product.low_stock = v("low_stock") || null;
+  product.special = v("special_price") ? { price: { amount: v("special_price") }, from: v("special_from"), to: v("special_to") } : null;
+  const whole = editing && editing.sku === product.sku ? Object.assign({}, editing, product) : product;
+  const r = await api("/api/v1/catalogue/changes", false, "POST", { changes: [{ product: whole }] }, { "X-Staff-Id": staffId() });
+  if (!r.ok) { markField(f, "cat-error", r.data); return; }
+  markField(f, "cat-error", {});
+  $("cat-error").textContent = `${CL("已发布，目录版本")} ${r.data.version}`;
+  await catalogue();
+});
+
+window.catalogue = catalogue;
