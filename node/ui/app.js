@@ -117,6 +117,7 @@ function showScreen(name, focus) {
   if (name === "member") openMemberPage();
   if (name === "sale") loadFavourites();
   if (name === "store") loadShift();
+  if (name === "office") loadOffice();
   const input = focus === undefined ? SCREEN_FOCUS[name] : focus;
   if (input) $(input).focus();
 }
@@ -246,7 +247,7 @@ $("lang").addEventListener("click", () => {
 
 document.addEventListener("keydown", (e) => {
   if ($("till").hidden) return;
-  const go = { F3: ["member"], F4: ["quick", "sale-amount"], F6: ["quick", "topup-amount"], F8: ["sale", "scan-code"], F9: ["returns"], F10: ["store"] }[e.key];
+  const go = { F3: ["member"], F4: ["quick", "sale-amount"], F6: ["quick", "topup-amount"], F8: ["sale", "scan-code"], F7: ["office"], F9: ["returns"], F10: ["store"] }[e.key];
   if (go) { e.preventDefault(); showScreen(...go); }
   if (e.key === "F2") { e.preventDefault(); $("lookup-phone").focus(); }
   if (e.key === "Escape") clearMember();

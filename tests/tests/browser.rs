@@ -324,6 +324,18 @@ fn a_manager_and_headquarters_work_through_the_pages() {
     b.type_into("#login-staff", "m01");
     b.type_into("#login-password", &format!("135790{ENTER}"));
     b.wait_text("#who", 10, |t| t.contains("店长"));
+    // 门店后台 (F7): the manager receives five of the tea and ships the approved transfer.
+    b.click("#nav-office");
+    b.type_into("#office-supplier", "西湖茶厂");
+    b.type_into("#office-lines", "6907001000017,5");
+    b.click("#office-receive button[type=submit]");
+    b.wait_text("#office-done", 10, |t| t.contains("已入库"));
+    b.wait_text("#office-stock tbody", 10, |t| t.contains("龙井茶"));
+    b.wait_text("#office-transfers tbody", 10, |t| t.contains("已审批"));
+    b.click("#office-transfers tbody button");
+    b.wait_text("#office-transfers tbody", 10, |t| t.contains("在途"));
+    b.screenshot("cashier-office");
+    b.click("#nav-sale");
     b.type_into("#lookup-phone", &format!("13800001111{ENTER}"));
     b.wait_text("#register p", 10, |t| t.contains("没有这个会员"));
     b.type_into("#register-name", &format!("{}{ENTER}", "长".repeat(70)));

@@ -7,18 +7,40 @@ use protocol::rules::{self, Published, RulesForm};
 use super::*;
 use crate::ingest::HqWrite;
 
-fn published_json(storage: &dyn HubStore, p: &Published) -> serde_json::Value {
+/// A publication's history (`prefix`: one entry per version, oldest first) as the pages read
+/// it: the one in force (`current`, null before any) and every one, newest first, each with
+/// when, by whom (and their name) and `what` of it under `field`.
+pub(super) fn history<P: serde::de::DeserializeOwned>(
+    storage: &dyn HubStore,
+    prefix: &[u8],
+    field: &str,
+    what: impl Fn(&P) -> (protocol::Hlc, StaffId, serde_json::Value),
+) -> Response {
+    let rows = match storage.views(prefix, usize::MAX) {
+        Ok(rows) => rows,
+        Err(e) => return unavailable(e.to_string()),
+    };
     let views = crate::ingest::HubViews::reader(storage);
-    let name = protocol::staff::read(&views, &p.staff)
-        .ok()
-        .flatten()
-        .map(|r| r.name);
-    json!({
-        "published_at_ms": p.at.wall_ms,
-        "staff": p.staff,
-        "staff_name": name,
-        "rules": RulesForm::of(&p.rules),
-    })
+    let mut history = Vec::with_capacity(rows.len());
+    for (_, v) in rows.iter().rev() {
+        let published: P = match postcard::from_bytes(v) {
+            Ok(p) => p,
+            Err(e) => return unavailable(e.to_string()),
+        };
+        let (at, staff, body) = what(&published);
+        let name = protocol::staff::read(&views, &staff)
+            .ok()
+            .flatten()
+            .map(|r| r.name);
+        let mut entry = json!({
+            "published_at_ms": at.wall_ms,
+            "staff": staff,
+            "staff_name": name,
+        });
+        entry[field] = body;
+        history.push(entry);
+    }
+    axum::Json(json!({ "current": history.first(), "history": history })).into_response()
 }
 
 /// The rules in force at every store that has heard of them, and every earlier set, newest
@@ -26,23 +48,9 @@ fn published_json(storage: &dyn HubStore, p: &Published) -> serde_json::Value {
 #[utoipa::path(get, path = "/api/v1/member-rules", responses((status = 200, body = Object)))]
 pub(super) async fn get_rules(State(hq): State<Hq>) -> Response {
     answer_from(&hq, move |storage| {
-        let rows = match storage.views(rules::keys::HISTORY, usize::MAX) {
-            Ok(rows) => rows,
-            Err(e) => return unavailable(e.to_string()),
-        };
-        let history: Result<Vec<Published>, _> = rows
-            .iter()
-            .rev()
-            .map(|(_, v)| postcard::from_bytes::<Published>(v))
-            .collect();
-        match history {
-            Ok(history) => axum::Json(json!({
-                "current": history.first().map(|p| published_json(storage, p)),
-                "history": history.iter().map(|p| published_json(storage, p)).collect::<Vec<_>>(),
-            }))
-            .into_response(),
-            Err(e) => unavailable(e.to_string()),
-        }
+        history(storage, rules::keys::HISTORY, "rules", |p: &Published| {
+            (p.at, p.staff.clone(), json!(RulesForm::of(&p.rules)))
+        })
     })
     .await
 }

@@ -10,41 +10,13 @@ use crate::ingest::HqWrite;
 /// The most moves a review answer lists (its counts cover them all).
 const MOVES_LISTED: usize = 500;
 
-fn published_json(storage: &dyn HubStore, p: &Published) -> serde_json::Value {
-    let views = crate::ingest::HubViews::reader(storage);
-    let name = protocol::staff::read(&views, &p.staff)
-        .ok()
-        .flatten()
-        .map(|r| r.name);
-    json!({
-        "published_at_ms": p.at.wall_ms,
-        "staff": p.staff,
-        "staff_name": name,
-        "table": TierForm::of(&p.table),
-    })
-}
-
 /// The tier table in force (`current`, null before any) and every earlier one, newest first.
 #[utoipa::path(get, path = "/api/v1/tiers", responses((status = 200, body = Object)))]
 pub(super) async fn get_tiers(State(hq): State<Hq>) -> Response {
     answer_from(&hq, move |storage| {
-        let rows = match storage.views(tiers::keys::HISTORY, usize::MAX) {
-            Ok(rows) => rows,
-            Err(e) => return unavailable(e.to_string()),
-        };
-        let history: Result<Vec<Published>, _> = rows
-            .iter()
-            .rev()
-            .map(|(_, v)| postcard::from_bytes::<Published>(v))
-            .collect();
-        match history {
-            Ok(history) => axum::Json(json!({
-                "current": history.first().map(|p| published_json(storage, p)),
-                "history": history.iter().map(|p| published_json(storage, p)).collect::<Vec<_>>(),
-            }))
-            .into_response(),
-            Err(e) => unavailable(e.to_string()),
-        }
+        super::rules::history(storage, tiers::keys::HISTORY, "table", |p: &Published| {
+            (p.at, p.staff.clone(), json!(TierForm::of(&p.table)))
+        })
     })
     .await
 }

@@ -209,10 +209,11 @@ pub(super) async fn store_stock(State(app): St, q: QueryResult<StockQuery>) -> A
             None => true,
         };
         if keep {
-            let unit = inventory::product(&kv, &sku)
-                .map_err(storage)?
-                .map_or(Unit::Piece, |p| p.unit);
-            rows.push(level_json(&level, unit));
+            let product = inventory::product(&kv, &sku).map_err(storage)?;
+            let unit = product.as_ref().map_or(Unit::Piece, |p| p.unit);
+            let mut row = level_json(&level, unit);
+            row["name"] = json!(product.map(|p| p.name));
+            rows.push(row);
         }
     }
     Ok(axum::Json(json!({"store_id": here, "stock": rows})).into_response())

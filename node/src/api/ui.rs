@@ -18,6 +18,7 @@ const SCRIPTS: &[(&str, &str)] = &[
     ("basket.js", include_str!("../../ui/basket.js")),
     ("returns.js", include_str!("../../ui/returns.js")),
     ("shift.js", include_str!("../../ui/shift.js")),
+    ("office.js", include_str!("../../ui/office.js")),
     ("backups.js", include_str!("../../ui/backups.js")),
     ("card.js", include_str!("../../ui/card.js")),
 ];
