@@ -276,9 +276,7 @@ pub mod keys {
 
 /// The rule set in force, if headquarters has published one.
 pub fn current(kv: &dyn ViewKv) -> Result<Option<Published>, String> {
-    kv.get(keys::CURRENT)?
-        .map(|bytes| postcard::from_bytes(&bytes).map_err(|e| e.to_string()))
-        .transpose()
+    crate::inventory::read(kv, keys::CURRENT)
 }
 
 #[cfg(test)]

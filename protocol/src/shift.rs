@@ -147,9 +147,7 @@ pub mod keys {
 
 /// The open shift of `staff`, if they have written anything since their last close.
 pub fn open(kv: &dyn ViewKv, staff: &StaffId) -> Result<Option<Shift>, String> {
-    kv.get(&keys::open(staff))?
-        .map(|bytes| postcard::from_bytes(&bytes).map_err(|e| e.to_string()))
-        .transpose()
+    crate::inventory::read(kv, &keys::open(staff))
 }
 
 /// Adds one of this store's own entries to its writer's shift; a close ends the shift.

@@ -165,11 +165,7 @@ pub(crate) fn request_meta(
         .to_str()
         .map_err(|_| ApiError::new(Code::InvalidId, "Idempotency-Key must be ASCII"))?;
     let key = TxId::parse(key).map_err(|e| ApiError::new(Code::InvalidId, e))?;
-    let staff = match headers.get("x-staff-id").map(|v| v.to_str()) {
-        None => StaffId::system(),
-        Some(Ok(s)) => StaffId::parse(s).map_err(|e| ApiError::new(Code::InvalidId, e))?,
-        Some(Err(_)) => return Err(ApiError::new(Code::InvalidId, "X-Staff-Id must be ASCII")),
-    };
+    let staff = staff_of(headers)?;
     let mut hash = Sha256::new();
     hash.update(route.as_bytes());
     hash.update([0]);
@@ -177,6 +173,16 @@ pub(crate) fn request_meta(
     hash.update([0]);
     hash.update(body);
     Ok((key, hash.finalize().into(), staff))
+}
+
+/// Who asks: `X-Staff-Id` (the session's, set by the login layer), or the store's own operator
+/// at a till without logins.
+pub(crate) fn staff_of(headers: &HeaderMap) -> Result<StaffId, ApiError> {
+    match headers.get("x-staff-id").map(|v| v.to_str()) {
+        None => Ok(StaffId::system()),
+        Some(Ok(s)) => StaffId::parse(s).map_err(|e| ApiError::new(Code::InvalidId, e)),
+        Some(Err(_)) => Err(ApiError::new(Code::InvalidId, "X-Staff-Id must be ASCII")),
+    }
 }
 
 pub(crate) fn member_id(raw: &str) -> Result<MemberId, ApiError> {

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
-use super::app::{AppResult, Body, St, answer, money, parse_body, request_meta};
+use super::app::{AppResult, Body, St, answer, money, parse_body, request_meta, staff_of};
 use super::error::{ApiError, Code};
 use crate::journal::{Command, Request};
 
@@ -57,13 +57,7 @@ pub(super) fn closed_json(shift: &Shift, counted: Fen) -> serde_json::Value {
 #[utoipa::path(get, path = "/api/v1/shift", params(("X-Staff-Id" = Option<String>, Header)),
     responses((status = 200, body = Object)))]
 pub(super) async fn current(State(app): St, headers: HeaderMap) -> AppResult {
-    let staff = match headers.get("x-staff-id").map(|v| v.to_str()) {
-        None => protocol::StaffId::system(),
-        Some(Ok(s)) => {
-            protocol::StaffId::parse(s).map_err(|e| ApiError::new(Code::InvalidId, e))?
-        }
-        Some(Err(_)) => return Err(ApiError::new(Code::InvalidId, "X-Staff-Id must be ASCII")),
-    };
+    let staff = staff_of(&headers)?;
     let shift = protocol::shift::open(&app.views.kv(), &staff)
         .map_err(|e| ApiError::new(Code::Storage, e))?;
     Ok(axum::Json(json!({

@@ -424,6 +424,7 @@ impl Journal {
         {
             return Err(Rejection::MembershipClosed(m.member_id));
         }
+        let tier = member.as_ref().map(|m| m.profile.tier.clone());
         let mut wallet = match &member {
             Some(m) => self.wallet_of(&m.member_id)?,
             None => Default::default(),
@@ -530,8 +531,8 @@ impl Journal {
         let booked = self.settings.calendar.business_date(now_ms);
         let mut payloads = vec![(payload, today)];
         payloads.extend(note.map(|note| (Payload::Audit { note }, booked)));
-        if let Some(m) = &member_id {
-            let rise = self.tier_rise(m, now_ms, this);
+        if let (Some(m), Some(tier)) = (&member_id, &tier) {
+            let rise = self.tier_rise(m, tier, now_ms, this);
             payloads.extend(rise.into_iter().map(|p| (p, booked)));
         }
         self.append_all(&r, now_ms, payloads, |ov| {

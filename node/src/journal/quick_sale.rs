@@ -52,8 +52,8 @@ impl Journal {
         let member = sale.member_id;
         let this = (sale.amount.0, sale.points_earned.0);
         let mut payloads = vec![(Payload::Sale { sale, ops }, today)];
-        if let Some(m) = &member {
-            let rise = self.tier_rise(m, now_ms, this);
+        if let (Some(m), Some(tier)) = (&member, &tier) {
+            let rise = self.tier_rise(m, tier, now_ms, this);
             payloads.extend(rise.into_iter().map(|p| (p, today)));
         }
         let when = (self.settings.wallet.points, today);

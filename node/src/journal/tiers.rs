@@ -19,16 +19,18 @@ const SALES_READ_MAX: usize = 5_000;
 const DAY_MS: u64 = 86_400_000;
 
 impl Journal {
-    /// The profile change and its audit note moving `member` up after a sale that adds
-    /// `this` = (net spend in fen, points earned); none when the chain has no tier table or
-    /// the sale takes them over no threshold.
+    /// The profile change and its audit note moving `member` (in `tier`, their membership open:
+    /// the sale read and checked both) up after a sale that adds `this` = (net spend in fen,
+    /// points earned); none when the chain has no tier table or the sale takes them over no
+    /// threshold.
     pub(super) fn tier_rise(
         &self,
         member: &MemberId,
+        tier: &str,
         now_ms: u64,
         this: (i64, i64),
     ) -> Vec<Payload> {
-        match self.try_tier_rise(member, now_ms, this) {
+        match self.try_tier_rise(member, tier, now_ms, this) {
             Ok(rise) => rise,
             Err(e) => {
                 tracing::warn!(%member, error = %e, "the sale's tier raise could not be written: the sale goes on without it");
@@ -40,18 +42,14 @@ impl Journal {
     fn try_tier_rise(
         &self,
         member: &MemberId,
+        tier: &str,
         now_ms: u64,
         this: (i64, i64),
     ) -> Result<Vec<Payload>, Rejection> {
         let Some(table) = &self.settings.tiers else {
             return Ok(Vec::new());
         };
-        let Some(view) = self.member_view(member)? else {
-            return Ok(Vec::new());
-        };
-        if view.profile.card_status == protocol::member::CardStatus::Closed
-            || !table.has_above(&view.profile.tier)
-        {
+        if !table.has_above(tier) {
             return Ok(Vec::new());
         }
         let today = self.settings.calendar.business_date(now_ms);
@@ -65,7 +63,7 @@ impl Journal {
             Basis::Spend => this.0,
             Basis::Points => this.1,
         });
-        let Some(to) = table.rise(&view.profile.tier, q) else {
+        let Some(to) = table.rise(tier, q) else {
             return Ok(Vec::new());
         };
         let (mut doc, before) = self.member_doc(member)?;
