@@ -10,7 +10,11 @@ const CAT_EN = {
   "件": "piece", "千克": "kg", "售价 (元)": "Price (CNY)", "特价 (元)": "Special (CNY)", "特价起": "Special from",
   "特价止": "Special to", "库存预警线": "Low-stock line", "发布到所有门店": "Publish to every store",
   "新增或修改商品（同编码即修改）": "Add or change a product (the same SKU changes it)", "已发布，目录版本": "Published: catalogue version",
-  "编辑": "Edit",
+  "编辑": "Edit", "套餐（几样商品合一个价）": "Bundles (several products at one price)", "内容": "Items",
+  "套餐价 (元)": "Bundle price (CNY)", "启用": "Active", "内容（每行：编码,数量）": "Items (one per line: SKU,qty)",
+  "门店价（该店不按总部价卖）": "Store prices (a store selling off the chain's price)", "门店": "Store",
+  "门店价 (元)": "Store price (CNY)", "门店价 (元)（空 = 恢复总部价）": "Store price (CNY; empty = the chain's price)",
+  "发布到该门店": "Publish to the store", "恢复总部价": "Back to the chain's price", "是": "yes", "否": "no",
 };
 const CL = (zh) => (lang === "zh" ? zh : CAT_EN[zh] || zh);
 function catalogueLang() {
@@ -72,8 +76,8 @@ $("cat-form").addEventListener("submit", async (e) => {
   const r = await api("/api/v1/catalogue/changes", false, "POST", { changes: [{ product: whole }] }, { "X-Staff-Id": staffId() });
   if (!r.ok) { markField(f, "cat-error", r.data); return; }
   markField(f, "cat-error", {});
-  $("cat-error").textContent = `${CL("已发布，目录版本")} ${r.data.version}`;
+  okLine("cat-error", `${CL("已发布，目录版本")} ${r.data.version}`);
   await catalogue();
 });
 
-window.catalogue = catalogue;
+window.catalogueScreen = async () => { await catalogue(); await prices(); };

@@ -20,6 +20,8 @@ tiersLang();
 $("lang").addEventListener("click", () => setTimeout(tiersLang));
 
 const YES = /^(是|y|yes|true|1)$/i;
+// The basis of the table in force: what the review's figures are in.
+let publishedBasis = "spend";
 
 // The form's lines as the API's tiers; a line that does not parse is named.
 function tierForm() {
@@ -46,6 +48,7 @@ async function tiers() {
     : TL("尚未发布：门店按 node.toml 的等级折扣");
   if (current) {
     $("tiers-basis").value = current.table.basis;
+    publishedBasis = current.table.basis;
     $("tiers-days").value = current.table.period_days;
     $("tiers-lines").value = current.table.tiers.map(tierLine).join("\n");
   }
@@ -74,8 +77,15 @@ async function review(dryRun) {
   const d = r.data;
   $("tiers-review-summary").textContent = `${TL("评定日")} ${d.as_of} · ${TL("已检查")} ${d.checked} · ${TL("升级")} ${d.up} · ${TL("降级")} ${d.down}` +
     (dryRun ? ` · ${lang === "zh" ? "预览，未改动" : "preview, nothing changed"}` : "");
-  table("tiers-review-table", d.moves.map((m) => ({ name: m.name, phone_masked: m.phone_masked, from: m.from, to: m.to, qualifying: m.qualifying })),
-    { name: "姓名", phone_masked: "手机", from: "原等级", to: "新等级", qualifying: "计入（分/积分）" });
+  // What each qualified with: yuan of spend (the API gives fen), or points.
+  const spend = publishedBasis === "spend";
+  const shown = (q) => {
+    if (!spend) return String(q);
+    const digits = String(Math.abs(q)).padStart(3, "0");
+    return `${q < 0 ? "-" : ""}¥${digits.slice(0, -2)}.${digits.slice(-2)}`;
+  };
+  table("tiers-review-table", d.moves.map((m) => ({ name: m.name, phone_masked: m.phone_masked, from: m.from, to: m.to, qualifying: shown(m.qualifying) })),
+    { name: "姓名", phone_masked: "手机", from: "原等级", to: "新等级", qualifying: spend ? "期内消费" : "期内积分" });
 }
 $("tiers-review-preview").addEventListener("click", () => review(true));
 $("tiers-review-run").addEventListener("click", () => review(false));

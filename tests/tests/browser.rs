@@ -191,6 +191,7 @@ fn a_cashier_works_a_sale_through_the_page() {
     b.wait_text("#today-net", 10, |t| t == "¥155.30");
     b.wait_text("#by-store tbody", 10, |t| t.contains("S001"));
     b.wait_text("#stores tbody", 10, |t| t.contains("在线"));
+    b.click("#nav-reports");
     b.click("#report button[type=submit]");
     b.wait_text("#report-table tbody", 10, |t| t.contains("155.30"));
     b.screenshot("hq-overview");
@@ -279,6 +280,8 @@ fn a_manager_and_headquarters_work_through_the_pages() {
     b.wait_text("#login h2", 10, |t| t == "总部登录");
     b.type_into("#login-staff", "hq-ops");
     b.type_into("#login-password", &format!("correct horse{ENTER}"));
+    b.wait_text("#who", 10, |t| t.contains("总部运营"));
+    b.click("#nav-rules");
     b.wait_text("#rules-source", 10, |t| t.contains("尚未发布"));
     let field_error = |name: &str| {
         b.wait_text(&format!("#rules [name={name}] + .field-error"), 10, |t| {
@@ -305,6 +308,7 @@ fn a_manager_and_headquarters_work_through_the_pages() {
     b.wait_text("#rules-source", 10, |t| t.contains("现行规则"));
     b.screenshot("hq-rules");
     // The transfer queue: approve the request.
+    b.click("#nav-transfers");
     b.wait_text("#tqueue-table tbody", 10, |t| t.contains("待审批"));
     b.click("#tqueue-table button[data-step=approve]");
     b.wait_text("#tqueue-table tbody", 10, |t| t.contains("已审批"));
@@ -463,10 +467,12 @@ fn a_manager_and_headquarters_work_through_the_pages() {
     // Headquarters finds the member, phone masked.
     b.goto(&format!("{}/", hq.base));
     b.wait_text("#who", 10, |t| t.contains("总部运营"));
+    b.wait_text("#chart-hours", 10, |t| t.contains("00"));
+    b.click("#nav-members");
     b.type_into("#msearch-q", &format!("孙{ENTER}"));
     b.wait_text("#msearch-table tbody", 10, |t| t.contains("138****1111"));
-    b.wait_text("#chart-hours", 10, |t| t.contains("00"));
     // 商品资料: the tea's price changed on the page reaches the till.
+    b.click("#nav-catalogue");
     b.type_into("#cat-q", &format!("龙井{ENTER}"));
     b.wait_text("#cat-table tbody", 10, |t| t.contains("¥150.00"));
     b.click("#cat-table tbody button");
@@ -497,6 +503,7 @@ fn a_manager_and_headquarters_work_through_the_pages() {
     b.screenshot("hq-store-quiet");
 
     // English: the marketing screen too, its own texts and the lines it writes.
+    b.click("#nav-marketing");
     b.click("#lang");
     b.wait_text("#mk-template h3", 10, |t| t == "Coupon template");
     b.wait_text("#mk-outbox-rules", 10, |t| t.contains("No message gateway"));

@@ -169,3 +169,73 @@ pub(super) async fn list_products(
     })
     .await
 }
+
+/// 套餐: the chain's bundles, each with its items and price.
+#[utoipa::path(get, path = "/api/v1/catalogue/bundles", responses((status = 200, body = Object)))]
+pub(super) async fn list_bundles(State(hq): State<Hq>) -> Response {
+    answer_from(&hq, move |storage| {
+        let rows = match storage.views(b"bu/", usize::MAX) {
+            Ok(rows) => rows,
+            Err(e) => return unavailable(e.to_string()),
+        };
+        let mut bundles = Vec::with_capacity(rows.len());
+        for (key, value) in rows {
+            let b: protocol::catalogue::Bundle = match postcard::from_bytes(&value) {
+                Ok(b) => b,
+                Err(e) => return unavailable(format!("{}: {e}", String::from_utf8_lossy(&key))),
+            };
+            let items: Vec<_> = b
+                .items
+                .iter()
+                .map(|(sku, qty)| json!([sku, qty.to_string()]))
+                .collect();
+            bundles.push(json!({"id": b.id, "name": b.name, "items": items,
+                "price": Money::cny(b.price), "active": b.active}));
+        }
+        axum::Json(json!({ "bundles": bundles })).into_response()
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+pub(super) struct StorePriceQuery {
+    store: Option<String>,
+}
+
+/// 门店价: stores' own prices, one store's with `store` (the chain's price applies elsewhere).
+#[utoipa::path(get, path = "/api/v1/catalogue/store-prices", params(("store" = Option<String>, Query, description = "one store's, e.g. S002")), responses((status = 200, body = Object), (status = 400, body = Object)))]
+pub(super) async fn list_store_prices(
+    State(hq): State<Hq>,
+    q: Result<Query<StorePriceQuery>, QueryRejection>,
+) -> Response {
+    let store = match q {
+        Ok(Query(q)) => q.store.filter(|s| !s.trim().is_empty()),
+        Err(e) => return bad_query(e.body_text()),
+    };
+    let prefix = match &store {
+        Some(s) => match StoreId::parse(s.trim()) {
+            Ok(id) => format!("spr/{id}/"),
+            Err(e) => return bad_query(format!("store: {e}")),
+        },
+        None => "spr/".to_owned(),
+    };
+    answer_from(&hq, move |storage| {
+        let rows = match storage.views(prefix.as_bytes(), usize::MAX) {
+            Ok(rows) => rows,
+            Err(e) => return unavailable(e.to_string()),
+        };
+        let mut prices = Vec::with_capacity(rows.len());
+        for (key, value) in rows {
+            let text = String::from_utf8_lossy(&key);
+            let (Some((store, sku)), Ok(fen)) = (
+                text["spr/".len()..].split_once('/'),
+                postcard::from_bytes::<Fen>(&value),
+            ) else {
+                return unavailable(format!("{text}: not a store price"));
+            };
+            prices.push(json!({"store": store, "sku": sku, "price": Money::cny(fen)}));
+        }
+        axum::Json(json!({ "prices": prices })).into_response()
+    })
+    .await
+}

@@ -37,6 +37,8 @@ pub(super) struct ErrorBody {
         super::catalogue::change_catalogue,
         super::catalogue::catalogue_version,
         super::catalogue::list_products,
+        super::catalogue::list_bundles,
+        super::catalogue::list_store_prices,
         super::catalogue::get_product,
         super::catalogue::lookup_product,
         super::stock::chain_stock,

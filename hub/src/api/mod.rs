@@ -150,6 +150,11 @@ pub fn router(
         )
         .route("/api/v1/catalogue", get(catalogue::catalogue_version))
         .route("/api/v1/catalogue/products", get(catalogue::list_products))
+        .route("/api/v1/catalogue/bundles", get(catalogue::list_bundles))
+        .route(
+            "/api/v1/catalogue/store-prices",
+            get(catalogue::list_store_prices),
+        )
         .route("/api/v1/products", get(catalogue::lookup_product))
         .route("/api/v1/products/{sku}", get(catalogue::get_product))
         .route("/api/v1/stock", get(stock::chain_stock))

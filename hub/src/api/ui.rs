@@ -1,5 +1,6 @@
 //! 连锁总部: headquarters' web page, compiled into the binary (no Node.js toolchain, no chart
-//! library: the daily chart is SVG drawn by the page's own script).
+//! library: the charts are SVG drawn by the page's own script): one HTML page, a script per
+//! screen and its style.
 
 use axum::extract::Path;
 use axum::http::header;
@@ -7,30 +8,55 @@ use axum::http::header;
 use super::*;
 
 const INDEX: &str = include_str!("../../ui/index.html");
-const SCRIPT: &str = include_str!("../../ui/app.js");
-const MARKETING: &str = include_str!("../../ui/marketing.js");
-const IMPORT: &str = include_str!("../../ui/import.js");
-const TIERS: &str = include_str!("../../ui/tiers.js");
-const CATALOGUE: &str = include_str!("../../ui/catalogue.js");
-const BACKUPS: &str = include_str!("../../ui/backups.js");
 const STYLE: &str = include_str!("../../ui/app.css");
+/// The page's scripts, in the order the page loads them.
+const SCRIPTS: &[(&str, &str)] = &[
+    ("i18n.js", include_str!("../../ui/i18n.js")),
+    ("app.js", include_str!("../../ui/app.js")),
+    ("overview.js", include_str!("../../ui/overview.js")),
+    ("reports.js", include_str!("../../ui/reports.js")),
+    ("members.js", include_str!("../../ui/members.js")),
+    ("transfers.js", include_str!("../../ui/transfers.js")),
+    ("rules.js", include_str!("../../ui/rules.js")),
+    ("staff.js", include_str!("../../ui/staff.js")),
+    ("marketing.js", include_str!("../../ui/marketing.js")),
+    ("backups.js", include_str!("../../ui/backups.js")),
+    ("import.js", include_str!("../../ui/import.js")),
+    ("tiers.js", include_str!("../../ui/tiers.js")),
+    ("catalogue.js", include_str!("../../ui/catalogue.js")),
+    ("prices.js", include_str!("../../ui/prices.js")),
+];
 
 pub(super) async fn index() -> Response {
     ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], INDEX).into_response()
 }
 
 pub(super) async fn asset(Path(file): Path<String>) -> Response {
-    let (kind, body) = match file.as_str() {
-        "app.js" => ("text/javascript; charset=utf-8", SCRIPT),
-        "marketing.js" => ("text/javascript; charset=utf-8", MARKETING),
-        "import.js" => ("text/javascript; charset=utf-8", IMPORT),
-        "tiers.js" => ("text/javascript; charset=utf-8", TIERS),
-        "catalogue.js" => ("text/javascript; charset=utf-8", CATALOGUE),
-        "backups.js" => ("text/javascript; charset=utf-8", BACKUPS),
-        "app.css" => ("text/css; charset=utf-8", STYLE),
-        _ => {
-            return Code::NotFound.answer(format!("no file {file}"));
-        }
-    };
-    ([(header::CONTENT_TYPE, kind)], body).into_response()
+    if file == "app.css" {
+        return ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], STYLE).into_response();
+    }
+    match SCRIPTS.iter().find(|(name, _)| *name == file) {
+        Some((_, body)) => (
+            [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+            *body,
+        )
+            .into_response(),
+        None => Code::NotFound.answer(format!("no file {file}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_page_loads_every_script_served_in_order() {
+        let loaded: Vec<&str> = INDEX
+            .split("<script src=\"/ui/")
+            .skip(1)
+            .filter_map(|s| s.split('"').next())
+            .collect();
+        let served: Vec<&str> = SCRIPTS.iter().map(|(name, _)| *name).collect();
+        assert_eq!(loaded, served);
+    }
 }

@@ -6,7 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use protocol::catalogue::{Barcode, Product, ProductForm, Qty, Unit, parse_quantity};
-use protocol::inventory::{self, CatalogueVersion, StockLevel};
+use protocol::inventory::{self, CatalogueVersion, OpenStocktake, StockLevel};
 use protocol::stock::Transfer;
 use protocol::{DocId, Money, Sku, StoreId};
 use serde::Deserialize;
@@ -338,6 +338,31 @@ pub(super) async fn open_stocktake(
         StockAction::OpenStocktake { skus },
     )
     .await
+}
+
+/// 盘点单: this store's stocktakes opened and not yet counted, each SKU with its name and the
+/// count expected when it opened (a page reloaded mid-count finds its stocktake again).
+#[utoipa::path(get, path = "/api/v1/stocktakes", responses((status = 200, body = Object)))]
+pub(super) async fn list_stocktakes(State(app): St) -> AppResult {
+    let here = &app.settings.store_id;
+    let kv = app.views.kv();
+    let mut open = Vec::new();
+    for (key, bytes) in app.views.scan(b"stt/")? {
+        let st: OpenStocktake = postcard::from_bytes(&bytes)
+            .map_err(|e| storage(format!("{}: {e}", String::from_utf8_lossy(&key))))?;
+        if &st.store != here {
+            continue;
+        }
+        let mut lines = Vec::with_capacity(st.expected.len());
+        for (sku, expected) in &st.expected {
+            let name = inventory::product(&kv, sku)
+                .map_err(storage)?
+                .map(|p| p.name);
+            lines.push(json!({"sku": sku, "name": name, "expected": expected.to_string()}));
+        }
+        open.push(json!({"id": st.id, "opened_ms": st.opened_at.wall_ms, "lines": lines}));
+    }
+    Ok(axum::Json(json!({"stocktakes": open})).into_response())
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

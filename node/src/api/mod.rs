@@ -90,6 +90,7 @@ pub use rights::collect_overdrafts;
         inventory::receive_goods,
         inventory::write_off,
         inventory::open_stocktake,
+        inventory::list_stocktakes,
         inventory::count_stocktake,
         inventory::request_transfer,
         inventory::ship_transfer,
@@ -222,7 +223,10 @@ fn routes() -> Router<Arc<AppState>> {
         .route("/api/v1/stock/receipts", post(inventory::receive_goods))
         .route("/api/v1/stock/damages", post(inventory::write_off))
         .route("/api/v1/stock/{sku}", get(inventory::stock_of))
-        .route("/api/v1/stocktakes", post(inventory::open_stocktake))
+        .route(
+            "/api/v1/stocktakes",
+            get(inventory::list_stocktakes).post(inventory::open_stocktake),
+        )
         .route(
             "/api/v1/stocktakes/{id}/counts",
             post(inventory::count_stocktake),

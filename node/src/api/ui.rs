@@ -19,8 +19,11 @@ const SCRIPTS: &[(&str, &str)] = &[
     ("returns.js", include_str!("../../ui/returns.js")),
     ("shift.js", include_str!("../../ui/shift.js")),
     ("office.js", include_str!("../../ui/office.js")),
+    ("stock.js", include_str!("../../ui/stock.js")),
+    ("transfers.js", include_str!("../../ui/transfers.js")),
     ("backups.js", include_str!("../../ui/backups.js")),
     ("card.js", include_str!("../../ui/card.js")),
+    ("manager.js", include_str!("../../ui/manager.js")),
 ];
 
 pub(super) async fn index() -> Response {
@@ -38,5 +41,21 @@ pub(super) async fn asset(Path(file): Path<String>) -> Response {
         )
             .into_response(),
         None => ApiError::new(Code::NotFound, format!("no file {file}")).into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_page_loads_every_script_served_in_order() {
+        let loaded: Vec<&str> = INDEX
+            .split("<script src=\"/ui/")
+            .skip(1)
+            .filter_map(|s| s.split('"').next())
+            .collect();
+        let served: Vec<&str> = SCRIPTS.iter().map(|(name, _)| *name).collect();
+        assert_eq!(loaded, served);
     }
 }
