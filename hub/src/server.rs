@@ -215,6 +215,7 @@ async fn run_session(
                                 held,
                             });
                         }
+                        ingest.certificate(store.clone(), peer.not_after_ms).await;
                         ingest.link(store.clone(), true, log_len).await;
                         linked = true;
                         feed_sent = Some(feed_applied);

@@ -4,7 +4,7 @@
 
 const T = {
   zh: {
-    nav_overview: "总览", nav_reports: "报表", nav_members: "会员", nav_catalogue: "商品", nav_transfers: "调拨", nav_rules: "规则·等级", nav_marketing: "营销", nav_staff: "员工",
+    cert_until: "有效至", nav_overview: "总览", nav_reports: "报表", nav_members: "会员", nav_catalogue: "商品", nav_transfers: "调拨", nav_rules: "规则·等级", nav_marketing: "营销", nav_staff: "员工",
     staff_title: "员工与角色", name: "姓名", role: "角色", employed: "在职", login_set: "登录", role_cashier: "收银员", yes: "是", no: "否", login_yes: "已设密码", login_no: "未设",
     edit: "编辑", set_password: "设密码", hq_staff: "总部", staff_edit: "新增或修改员工（同编号即修改；各门店只认名单里的员工）", save: "保存", saved: "已保存，各门店联网后即生效",
     staff_password: "设置登录密码 / PIN（门店离线也能核对；清空则取消登录）", password_set: "已设置", password_removed: "已取消该员工的登录",
@@ -41,7 +41,7 @@ const T = {
     in_force: "现行规则", line_bad: "这一行格式不对", none_found: "没有找到",
   },
   en: {
-    nav_overview: "Overview", nav_reports: "Reports", nav_members: "Members", nav_catalogue: "Catalogue", nav_transfers: "Transfers", nav_rules: "Rules · tiers", nav_marketing: "Marketing", nav_staff: "Staff",
+    cert_until: "good until", nav_overview: "Overview", nav_reports: "Reports", nav_members: "Members", nav_catalogue: "Catalogue", nav_transfers: "Transfers", nav_rules: "Rules · tiers", nav_marketing: "Marketing", nav_staff: "Staff",
     staff_title: "Staff and roles", name: "Name", role: "Role", employed: "Employed", login_set: "Login", role_cashier: "cashier", yes: "yes", no: "no", login_yes: "password set", login_no: "none",
     edit: "Edit", set_password: "Password", hq_staff: "HQ", staff_edit: "Add or change a member of staff (the same ID changes them; stores accept only staff on this list)", save: "Save", saved: "Saved; each store applies it once it hears of it",
     staff_password: "Set a login password or PIN (checked offline at stores too; empty removes the login)", password_set: "Set", password_removed: "Their login is removed",

@@ -108,10 +108,16 @@ async function overview() {
 }
 
 
-// 吊销证书: the store's certificates issued until now are refused from the next seconds on
-// (a stolen or replaced PC); its balances are untouched (that is a hold).
+// 证书: until when the store's certificate is good; 吊销证书: its certificates issued until now
+// are refused from the next seconds on (a stolen or replaced PC); its balances are untouched
+// (that is a hold).
 function revokeCell(tr, s) {
   const td = cell(tr, "");
+  // 证书: until when the certificate it last connected with is good (within 30 days: orange).
+  if (s.certificate_until_ms) {
+    td.textContent = `${t("cert_until")} ${day(new Date(s.certificate_until_ms))} `;
+    if (s.certificate_until_ms - Date.now() < 30 * 86400000) td.className = "offline";
+  }
   const b = document.createElement("button");
   b.textContent = t("revoke");
   b.addEventListener("click", async () => {

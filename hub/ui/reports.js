@@ -43,13 +43,16 @@ const MORE = {
   settlement: { rows: "owed", path: (p) => `/api/v1/settlement?${p}` },
   commissions: { rows: "staff", path: () => `/api/v1/commissions?month=${$("report-from").value.slice(0, 7)}` },
   audit: { rows: "actions", path: (p) => `/api/v1/audit?${p}` },
+  shifts: { rows: "shifts", path: (p) => `/api/v1/shifts?${p}` },
 };
 const MORE_COLUMNS = {
   member_id: "会员编号", phone_masked: "手机号", name: "姓名", days: "消费天数", store_id: "门店",
   kind: "类型", issued: "发放", redeemed: "已用", held: "本店持有", payer: "应付门店",
   payee: "应收门店", principal: "本金", bonus: "赠送", due: "应结算", staff_id: "员工",
   commission: "提成", entries: "笔数", at: "时间", action: "操作", detail: "内容", key: "请求编号",
-  business_date: "营业日",
+  business_date: "营业日", closed_at: "交班时间", opened_at: "开班时间", sales: "销售笔数", sales_amount: "销售金额",
+  returns: "退货笔数", returned: "退货金额", top_ups: "充值", cards_sold: "售卡", refunded_cash: "退储值现金",
+  cash_expected: "应有现金", counted: "实点现金", difference: "差额",
 };
 
 function moreQuery(format) {

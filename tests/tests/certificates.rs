@@ -162,6 +162,14 @@ fn a_store_renews_its_certificate_over_sync_and_connects_with_it_once_the_old_on
             .map(|n| n >= 2),
         Some(true)
     );
+    // Headquarters' store list shows until when the certificate it connects with is good.
+    let until = eventually(10, "the new certificate in the store list", || {
+        let row = tests::chain::hub_row(&hub.client, "S001")?;
+        row["certificate_until_ms"]
+            .as_u64()
+            .filter(|ms| ms.abs_diff(renewed) < 1_000)
+    });
+    assert!(until > now_ms() + 300 * 86_400_000);
 }
 
 fn now_ms() -> u64 {

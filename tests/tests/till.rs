@@ -176,4 +176,23 @@ fn a_ten_line_basket_with_a_member_coupon_points_and_split_tenders_by_keyboard_a
             })
             .then_some(())
     });
+    // The shift report: one row, the drawer 0.50 short, and as CSV for the accountant.
+    let shifts = hub
+        .client
+        .get(&format!("/api/v1/shifts?from={today}&to={today}"))
+        .body;
+    let row = &shifts["shifts"][0];
+    assert_eq!(shifts["shifts"].as_array().unwrap().len(), 1, "{shifts}");
+    assert_eq!(row["store_id"], "S001");
+    assert_eq!(row["cash_expected"], "300.00");
+    assert_eq!(row["counted"], "299.50");
+    assert_eq!(row["difference"], "-0.50");
+    let csv = hub
+        .client
+        .get(&format!(
+            "/api/v1/shifts?from={today}&to={today}&format=csv"
+        ))
+        .body;
+    let csv = csv.as_str().unwrap();
+    assert!(csv.contains("交班时间") && csv.contains("299.50"), "{csv}");
 }

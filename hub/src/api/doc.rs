@@ -38,6 +38,7 @@ pub(super) struct ErrorBody {
         super::catalogue::catalogue_version,
         super::catalogue::list_products,
         super::catalogue::list_bundles,
+        super::shifts::shifts,
         super::catalogue::list_store_prices,
         super::catalogue::get_product,
         super::catalogue::lookup_product,

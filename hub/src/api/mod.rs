@@ -38,6 +38,7 @@ mod money;
 mod privacy;
 mod reports;
 mod rules;
+mod shifts;
 mod staff;
 mod stock;
 mod stores;
@@ -130,6 +131,7 @@ pub fn router(
             axum::routing::put(staff::set_secret),
         )
         .route("/api/v1/audit", get(staff::audit))
+        .route("/api/v1/shifts", get(shifts::shifts))
         .route(
             "/api/v1/commission-rules",
             get(staff::list_rules).put(staff::set_rules),

@@ -8,6 +8,10 @@ enum Command {
         store: StoreId,
         off_ms: i64,
     },
+    Certificate {
+        store: StoreId,
+        until_ms: u64,
+    },
     Tip {
         store: StoreId,
         reply: oneshot::Sender<Result<ChainTip, IngestError>>,
@@ -324,6 +328,14 @@ impl IngestHandle {
         let _ = self.commands.send(Command::Clock { store, off_ms }).await;
     }
 
+    /// `store` connected with a certificate good until `until_ms`.
+    pub async fn certificate(&self, store: StoreId, until_ms: u64) {
+        let _ = self
+            .commands
+            .send(Command::Certificate { store, until_ms })
+            .await;
+    }
+
     pub async fn link(&self, store: StoreId, up: bool, log_len: u64) {
         let _ = self
             .commands
@@ -501,6 +513,9 @@ pub fn spawn(
                             status.log_len = status.log_len.max(log_len);
                         }
                         Command::Clock { store, off_ms } => ingest.clock(&store, off_ms),
+                        Command::Certificate { store, until_ms } => {
+                            ingest.certificates.insert(store, until_ms);
+                        }
                         Command::Stores { reply } => {
                             let _ = reply.send(ingest.rows());
                         }

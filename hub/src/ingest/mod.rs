@@ -184,6 +184,9 @@ pub struct StoreRow {
     pub clock_off_ms: Option<i64>,
     /// Off by more than a minute: its PC's clock should be set right.
     pub clock_wrong: bool,
+    /// Until when the certificate it last connected with is good (the store renews it itself
+    /// in its last third; one that runs out must be enrolled again).
+    pub certificate_until_ms: Option<u64>,
 }
 
 mod directory;
@@ -235,6 +238,8 @@ pub struct Ingest {
     fence_rule: protocol::lease::FenceRule,
     /// How far each store's PC clock is off (as it last said, since this start).
     clock_off_ms: HashMap<StoreId, i64>,
+    /// Until when each store's certificate is good, as it last connected with it.
+    certificates: HashMap<StoreId, u64>,
     /// Which feed records reach which store (`crate::routes`), grown as the feed is.
     routes: crate::routes::SharedRoutes,
     /// Whether entries queue notices to members (a gateway or file is configured).
@@ -349,6 +354,7 @@ impl Ingest {
             link_lost_ms: HashMap::new(),
             fence_rule: Default::default(),
             clock_off_ms: HashMap::new(),
+            certificates: HashMap::new(),
             routes,
             notify: false,
         };
@@ -661,6 +667,7 @@ impl Ingest {
                         .clock_off_ms
                         .get(store)
                         .is_some_and(|off| off.unsigned_abs() > CLOCK_WRONG_MS),
+                    certificate_until_ms: self.certificates.get(store).copied(),
                 }
             })
             .collect();
