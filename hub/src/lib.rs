@@ -23,6 +23,7 @@ pub mod ingest;
 // The log's form and files: the node's file, as for `http`.
 #[path = "../../node/src/logging.rs"]
 pub mod logging;
+pub mod member_auth;
 // Prometheus metrics: the node's file, as for `http`.
 #[path = "../../node/src/metrics.rs"]
 pub mod metrics;

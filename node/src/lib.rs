@@ -14,6 +14,7 @@ pub mod integrity;
 pub mod journal;
 pub mod lease;
 pub mod logging;
+pub mod member_codes;
 pub mod metrics;
 pub mod openapi;
 pub mod password;
@@ -214,6 +215,7 @@ pub async fn run_with(
         asks: uplink_task.is_some().then_some(asks),
         metrics,
         backups: backups.clone(),
+        used_codes: Default::default(),
     };
     let state = Arc::new(state);
     let collector = tokio::spawn({

@@ -113,6 +113,12 @@ pub fn card_key(index: &IndexKey, card: &CardNo) -> Vec<u8> {
     format!("c/{}/", index.blind("card", card.as_str())).into_bytes()
 }
 
+/// `mq/<handle blinded>/`: the members whose member code starts with this handle
+/// (`protocol::member_code`; eleven digits, so two may share one).
+pub fn code_key(index: &IndexKey, handle: &str) -> Vec<u8> {
+    format!("mq/{}/", index.blind("code", handle)).into_bytes()
+}
+
 /// The members filed under an index prefix ([`phone_key`], [`card_key`]), in id order.
 pub fn filed_under(store: &dyn Store, prefix: &[u8]) -> Result<Vec<MemberId>, StoreError> {
     Ok(store

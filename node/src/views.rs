@@ -56,6 +56,7 @@ pub mod keys {
         b"sc/",
         b"ru/",
         b"fence/",
+        b"mq/",
         protocol::member::SEARCH_INDEX,
     ];
 
@@ -570,6 +571,14 @@ fn write_member(
         before.map(|p| sealed::phone_key(&index, &p.phone)),
         Some(sealed::phone_key(&index, &profile.phone)),
     );
+    // 动态会员码: filed once under the handle their id gives (`protocol::member_code`).
+    if before.is_none() {
+        let handle = protocol::member_code::handle(&member_id);
+        ov.put(
+            sealed::filed(&sealed::code_key(&index, &handle), &member_id),
+            Vec::new(),
+        );
+    }
     // 会员搜索's index records of this member, before and after.
     let old = before
         .map(|p| p.search_keys(&member_id, &index))
@@ -632,6 +641,8 @@ pub fn erase_member(ov: &mut Overlay<'_>, member_id: &MemberId) -> Result<(), Vi
         for card in profile.filed_cards() {
             gone.push(sealed::filed(&sealed::card_key(&index, card), member_id));
         }
+        let handle = protocol::member_code::handle(member_id);
+        gone.push(sealed::filed(&sealed::code_key(&index, &handle), member_id));
         for key in gone {
             ov.delete(key);
         }
@@ -788,6 +799,35 @@ impl Views {
         )
     }
 
+    /// 动态会员码: the member whose code `code` is now (or was a minute ago), checked with
+    /// their key as this store holds it; with the step it names (for the replay guard).
+    pub fn member_by_code(
+        &self,
+        code: &str,
+        now_ms: u64,
+    ) -> Result<Result<(MemberId, u64), protocol::member_code::CodeError>, StoreError> {
+        use protocol::member_code::{self, CodeError};
+        let handle = match member_code::handle_of(code) {
+            Ok(handle) => handle,
+            Err(e) => return Ok(Err(e)),
+        };
+        let Some(index) = sealed::index_key(&*self.store)? else {
+            return Ok(Err(CodeError::Forged));
+        };
+        let mut found = Err(CodeError::Forged);
+        for member in sealed::filed_under(&*self.store, &sealed::code_key(&index, &handle))? {
+            let sealed::KeyState::Held(key) = sealed::member_key(&*self.store, &member)? else {
+                continue;
+            };
+            match member_code::check(&key, &member, code, now_ms) {
+                Ok(step) => return Ok(Ok((member, step))),
+                Err(CodeError::Expired) => found = Err(CodeError::Expired),
+                Err(_) => {}
+            }
+        }
+        Ok(found)
+    }
+
     pub fn member_by_card(&self, card: &CardNo) -> Result<Option<MemberId>, StoreError> {
         match sealed::index_key(&*self.store)? {
             Some(index) => Ok(
@@ -895,7 +935,7 @@ impl RebuildReport {
 /// compares the result with the views on disk.
 /// The shape of the views. Bumped whenever what a view stores, or how an entry changes it,
 /// changes; a store whose views another version wrote rebuilds them from its log on open.
-pub const VIEWS_VERSION: u32 = 15;
+pub const VIEWS_VERSION: u32 = 16;
 
 /// Rebuilds the views from the log and the feed records when they were written by another
 /// version of this software (or none), so an upgrade never reads a view it cannot decode.

@@ -48,6 +48,13 @@ $("lookup").addEventListener("submit", async (e) => {
   e.preventDefault();
   $("member-error").textContent = "";
   const text = $("lookup-phone").value.trim();
+  // 动态会员码 (18 digits from 7, scanned off the member's page): found here, offline too; a
+  // code no one has may still be a card number, searched below.
+  if (/^7\d{17}$/.test(text.replace(/\s/g, ""))) {
+    const r = await api("GET", "/api/v1/members/lookup?code=" + encodeURIComponent(text.replace(/\s/g, "")));
+    if (r.ok) { $("lookup-phone").value = ""; await showMember(r.data); $("scan-code").focus(); return; }
+    if (r.status !== 404) { $("member-error").textContent = said(r.data); return; }
+  }
   if (/^(\+\d{6,15}|1\d{10})$/.test(text)) {
     const r = await api("GET", "/api/v1/members/lookup?phone=" + encodeURIComponent(text));
     if (r.ok) { await showMember(r.data); $("sale-amount").focus(); return; }

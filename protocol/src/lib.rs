@@ -21,6 +21,7 @@ pub mod inventory;
 pub mod lease;
 pub mod liabilities;
 pub mod member;
+pub mod member_code;
 pub mod money;
 pub mod notice;
 pub mod phone;

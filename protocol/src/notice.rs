@@ -49,6 +49,8 @@ pub enum Subject {
     },
     /// 生日祝福
     Birthday,
+    /// 登录验证码: the one-time code that signs the member in to their own page.
+    SignInCode { code: String },
 }
 
 /// The chain's wording of each message (消息模板), Chinese by default. Variables: `{name}` in
@@ -192,6 +194,11 @@ impl Notice {
                 ..
             } => crate::campaign::fill(&texts.coupon_expiring, name, coupon, *valid_to),
             Subject::Birthday => render(&texts.birthday, &[("name", name)]),
+            Subject::SignInCode { code } => {
+                format!(
+                    "【会员】您的登录验证码是 {code}，5 分钟内有效。请勿告诉他人，店员不会向您索要。"
+                )
+            }
         }
     }
 }

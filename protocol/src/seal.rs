@@ -77,6 +77,12 @@ impl MemberKey {
         &self.0
     }
 
+    /// A key for `purpose` made from this one (the member code's, `crate::member_code`): whoever
+    /// holds the member's key can make it, and it goes when the key goes.
+    pub fn derive(&self, purpose: &[u8]) -> [u8; 32] {
+        hmac(&self.0, &[b"derived", purpose])
+    }
+
     fn subkey(&self, purpose: &[u8]) -> [u8; 32] {
         hmac(&self.0, &[b"member-key", purpose])
     }

@@ -85,6 +85,7 @@ pub const ERROR_STATUSES: &[(u16, &str)] = &[
         "the request is well formed but refused (a rule, a balance, a limit)",
     ),
     (423, "locked after too many wrong passwords"),
+    (429, "asked too often: wait before asking again"),
     (503, "storage or headquarters is unavailable just now"),
 ];
 

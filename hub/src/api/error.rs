@@ -52,11 +52,15 @@ pub enum Code {
     InvalidMarketing,
     MarketingNotFound,
     MarketingClosed,
+    /// Asked too often (a sign-in code): wait.
+    TooManyRequests,
+    /// 会员登录: the code is wrong, expired or was never sent.
+    SignInFailed,
 }
 
 impl Code {
     /// Every code, for the catalogue's own test and the documentation.
-    pub const ALL: [Code; 42] = [
+    pub const ALL: [Code; 44] = [
         Code::InvalidRequest,
         Code::InvalidQuery,
         Code::InvalidId,
@@ -99,6 +103,8 @@ impl Code {
         Code::InvalidMarketing,
         Code::MarketingNotFound,
         Code::MarketingClosed,
+        Code::TooManyRequests,
+        Code::SignInFailed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -145,6 +151,8 @@ impl Code {
             Code::InvalidMarketing => "invalid_marketing",
             Code::MarketingNotFound => "marketing_not_found",
             Code::MarketingClosed => "marketing_closed",
+            Code::TooManyRequests => "too_many_requests",
+            Code::SignInFailed => "sign_in_failed",
         }
     }
 
@@ -190,6 +198,8 @@ impl Code {
             | Code::SessionExpired
             | Code::SessionRevoked => StatusCode::UNAUTHORIZED,
             Code::AccountLocked => StatusCode::LOCKED,
+            Code::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            Code::SignInFailed => StatusCode::UNAUTHORIZED,
             Code::RoleForbidden => StatusCode::FORBIDDEN,
             Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -241,6 +251,8 @@ impl Code {
             Code::InvalidMarketing => "营销设置填写不正确",
             Code::MarketingNotFound => "券模板、人群或营销活动不存在",
             Code::MarketingClosed => "券模板或营销活动已停用或已过期",
+            Code::TooManyRequests => "操作太频繁，请稍后再试",
+            Code::SignInFailed => "验证码错误或已失效",
         }
     }
 

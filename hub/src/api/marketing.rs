@@ -293,6 +293,7 @@ pub(super) async fn outbox(State(hq): State<Hq>) -> Response {
                 protocol::notice::Subject::Coupon { .. } => "coupon",
                 protocol::notice::Subject::CouponExpiring { .. } => "coupon_expiring",
                 protocol::notice::Subject::Birthday => "birthday",
+                protocol::notice::Subject::SignInCode { .. } => "sign_in_code",
             };
             json!({"id": n.id, "member_id": n.member, "purpose": n.purpose, "kind": kind,
                    "store": n.store, "at_ms": n.at_ms, "state": d.state, "attempts": d.attempts,

@@ -32,6 +32,7 @@ mod error;
 mod import;
 pub(crate) mod login;
 mod marketing;
+mod me;
 mod members;
 mod metrics;
 mod money;
@@ -63,6 +64,8 @@ struct Hq {
     backups: Arc<crate::backup::Backups>,
     /// 会员导入 under way or done since this start.
     imports: import::Imports,
+    /// 会员登录: sign-in codes and members' sessions.
+    member_auth: Arc<crate::member_auth::MemberAuth>,
 }
 
 pub fn router(
@@ -82,15 +85,24 @@ pub fn router(
         notify: notify.map(Arc::new),
         backups,
         imports: Default::default(),
+        member_auth: Default::default(),
     };
     Router::new()
         .route("/", get(ui::index))
+        .route("/m", get(ui::member_page))
         .route("/ui/{file}", get(ui::asset))
         .route("/openapi.json", get(doc::openapi))
         .route("/api/v1/health", get(health))
         .route("/metrics", get(metrics::metrics))
         .route("/api/v1/sessions", post(login::login).delete(login::logout))
         .route("/api/v1/stores", get(stores::stores))
+        .route("/api/v1/me", get(me::me))
+        .route("/api/v1/me/codes", post(me::request_code))
+        .route(
+            "/api/v1/me/sessions",
+            post(me::sign_in).delete(me::sign_out),
+        )
+        .route("/api/v1/me/code", get(me::member_code))
         .route("/api/v1/backups", get(backups::list).post(backups::take))
         .route(
             "/api/v1/stores/{store_id}/hold",

@@ -9,6 +9,10 @@ use super::*;
 
 const INDEX: &str = include_str!("../../ui/index.html");
 const STYLE: &str = include_str!("../../ui/app.css");
+/// 会员自助: the member's own page, its script and style.
+const MEMBER_PAGE: &str = include_str!("../../ui/me.html");
+const MEMBER_SCRIPT: &str = include_str!("../../ui/me.js");
+const MEMBER_STYLE: &str = include_str!("../../ui/me.css");
 /// The page's scripts, in the order the page loads them.
 const SCRIPTS: &[(&str, &str)] = &[
     ("i18n.js", include_str!("../../ui/i18n.js")),
@@ -31,9 +35,22 @@ pub(super) async fn index() -> Response {
     ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], INDEX).into_response()
 }
 
+pub(super) async fn member_page() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        MEMBER_PAGE,
+    )
+        .into_response()
+}
+
 pub(super) async fn asset(Path(file): Path<String>) -> Response {
-    if file == "app.css" {
-        return ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], STYLE).into_response();
+    const CSS: &str = "text/css; charset=utf-8";
+    const JS: &str = "text/javascript; charset=utf-8";
+    match file.as_str() {
+        "app.css" => return ([(header::CONTENT_TYPE, CSS)], STYLE).into_response(),
+        "me.css" => return ([(header::CONTENT_TYPE, CSS)], MEMBER_STYLE).into_response(),
+        "me.js" => return ([(header::CONTENT_TYPE, JS)], MEMBER_SCRIPT).into_response(),
+        _ => {}
     }
     match SCRIPTS.iter().find(|(name, _)| *name == file) {
         Some((_, body)) => (

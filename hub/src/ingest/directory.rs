@@ -120,6 +120,7 @@ impl Directory {
             let marketing = protocol::project::marketing::apply(&mut views, entry)?;
             protocol::project::marketing::index_expiry(&mut views, entry)?;
             protocol::reports::apply(&mut views, entry, &StoreCalendar::default())?;
+            protocol::project::history::apply(&mut views, entry)?;
             Ok(why.or(staff).or(rules).or(chain).or(marketing))
         });
         self.views = views.writes;

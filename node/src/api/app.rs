@@ -53,6 +53,8 @@ pub struct AppState {
     pub metrics: Option<super::NodeMetrics>,
     /// Backups of the store's data (`crate::backup`).
     pub backups: std::sync::Arc<crate::backup::Backups>,
+    /// Member codes taken here (动态会员码's replay guard).
+    pub used_codes: std::sync::Arc<crate::member_codes::UsedCodes>,
 }
 
 /// How long a till waits for headquarters to move rights here before it is told to take

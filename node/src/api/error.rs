@@ -98,6 +98,12 @@ pub enum Code {
     CardStateInvalid,
     /// The member owes an offline overdraft.
     MemberOwes,
+    /// 动态会员码: a real code of the member's, over two minutes old.
+    MemberCodeExpired,
+    /// 动态会员码: taken at this store already.
+    MemberCodeUsed,
+    /// 动态会员码: no member has it.
+    MemberCodeInvalid,
 }
 
 impl Code {
@@ -174,6 +180,9 @@ impl Code {
             Code::MembershipClosed => "membership_closed",
             Code::CardStateInvalid => "card_state_invalid",
             Code::MemberOwes => "member_owes",
+            Code::MemberCodeExpired => "member_code_expired",
+            Code::MemberCodeUsed => "member_code_used",
+            Code::MemberCodeInvalid => "member_code_invalid",
         }
     }
 
@@ -228,7 +237,10 @@ impl Code {
             | Code::CardReplaced
             | Code::MembershipClosed
             | Code::CardStateInvalid
-            | Code::MemberOwes => S::CONFLICT,
+            | Code::MemberOwes
+            | Code::MemberCodeExpired
+            | Code::MemberCodeUsed => S::CONFLICT,
+            Code::MemberCodeInvalid => S::NOT_FOUND,
             Code::PasswordRequired
             | Code::PasswordWrong
             | Code::LoginRequired
@@ -339,6 +351,9 @@ impl Code {
             Code::MembershipClosed => "该会员已退卡，不能再办理储值、积分或次卡业务",
             Code::CardStateInvalid => "会员卡当前状态不允许此操作",
             Code::MemberOwes => "该会员尚有离线透支未还清，还清后才能退卡",
+            Code::MemberCodeExpired => "会员码已过期，请会员刷新页面出示新码",
+            Code::MemberCodeUsed => "该会员码已在本店使用过，请会员出示新码",
+            Code::MemberCodeInvalid => "会员码无效：没有会员有这个码",
         }
     }
 }

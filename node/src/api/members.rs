@@ -142,20 +142,23 @@ pub(super) struct LookupQuery {
     phone: Option<String>,
     /// Membership card number.
     card: Option<String>,
+    /// 动态会员码: the 18 digits the member's page shows (scanned or typed).
+    code: Option<String>,
 }
 
-/// Finds a member by phone or card number.
+/// Finds a member by phone, card number or member code (动态会员码).
 #[utoipa::path(get, path = "/api/v1/members/lookup", params(LookupQuery),
-    responses((status = 200, body = MemberOut), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = MemberOut), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub(super) async fn lookup_member(State(app): St, q: QueryResult<LookupQuery>) -> AppResult {
     let q = query(q)?;
-    let found = match (&q.phone, &q.card) {
-        (Some(p), None) => app.views.member_by_phone(&phone(p)?)?,
-        (None, Some(c)) => card_holder(&app, &card(c)?)?,
+    let found = match (&q.phone, &q.card, &q.code) {
+        (Some(p), None, None) => app.views.member_by_phone(&phone(p)?)?,
+        (None, Some(c), None) => card_holder(&app, &card(c)?)?,
+        (None, None, Some(c)) => Some(code_holder(&app, c)?),
         _ => {
             return Err(ApiError::new(
                 Code::InvalidRequest,
-                "give exactly one of phone or card",
+                "give exactly one of phone, card or code",
             ));
         }
     };
@@ -165,6 +168,31 @@ pub(super) async fn lookup_member(State(app): St, q: QueryResult<LookupQuery>) -
     // The till found them: their wallet's history comes while the cashier rings up.
     super::follow::meet(&app, id).await?;
     Ok(answer)
+}
+
+/// The member a member code finds (动态会员码), checked with what this store holds — offline
+/// too — and taken: the same code finds no one here again.
+fn code_holder(app: &AppState, code: &str) -> Result<MemberId, ApiError> {
+    use protocol::member_code::{CodeError, STEP_SECONDS};
+    let now_ms = app.clock.now_ms();
+    let (member, step) = app.views.member_by_code(code, now_ms)?.map_err(|e| {
+        let code = match e {
+            CodeError::Malformed => Code::InvalidRequest,
+            CodeError::Expired => Code::MemberCodeExpired,
+            CodeError::Forged => Code::MemberCodeInvalid,
+        };
+        ApiError::new(code, e.to_string())
+    })?;
+    if !app
+        .used_codes
+        .take(member, step, now_ms / 1000 / STEP_SECONDS)
+    {
+        return Err(ApiError::new(
+            Code::MemberCodeUsed,
+            "this member code was taken here already: ask for the one the page shows now",
+        ));
+    }
+    Ok(member)
 }
 
 /// The member a card number finds: refused with why for a card reported lost (挂失), replaced

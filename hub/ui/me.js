@@ -1,0 +1,170 @@
+// 会员自助: the member's own page (phone-sized), served by headquarters at /m. Sign in by phone
+// with a one-time code; then the member code (动态会员码: QR code, barcode and digits, renewed
+// each minute), stored value, points by lot, cards, coupons and purchases at every store.
+"use strict";
+
+const T = {
+  zh: {
+    title: "我的会员卡", sign_out: "退出", sign_in: "会员登录", phone: "手机号", send_code: "获取验证码", code: "验证码",
+    enter: "登录", privacy: "验证码只发到会员本人手机；我们不会向您索要验证码。", member_code: "会员码",
+    code_hint: "出示给收银员扫码，每分钟自动更新", stored: "储值", points: "积分", cards: "卡项", coupons: "优惠券",
+    purchases: "消费记录", sent: "验证码已发送（5 分钟内有效）", resend: "{s} 秒后重发", principal: "本金", bonus: "赠送",
+    expires: "到期", left: "剩余", times: "次", minutes: "分钟", until: "至", refund: "退货", usable: "可用", used: "已用",
+    not_valid_today: "未到期或已过期", seconds_left: "{s} 秒后更新", no_expiry: "长期有效",
+  },
+  en: {
+    title: "My member card", sign_out: "Sign out", sign_in: "Sign in", phone: "Phone", send_code: "Send code", code: "Code",
+    enter: "Sign in", privacy: "The code goes only to the member's phone; nobody will ask you for it.", member_code: "Member code",
+    code_hint: "Show it at the till; it changes every minute", stored: "Stored value", points: "Points", cards: "Cards",
+    coupons: "Coupons", purchases: "Purchases", sent: "Code sent (good for 5 minutes)", resend: "again in {s} s",
+    principal: "principal", bonus: "bonus", expires: "expires", left: "left", times: "uses", minutes: "min", until: "until",
+    refund: "return", usable: "usable", used: "used", not_valid_today: "not valid today", seconds_left: "new code in {s} s",
+    no_expiry: "no expiry",
+  },
+};
+let lang = localStorage.getItem("me-lang") || "zh";
+let token = sessionStorage.getItem("me-token");
+let codeUntil = 0;
+const $ = (id) => document.getElementById(id);
+const t = (k) => (T[lang] && T[lang][k]) || T.zh[k] || k;
+const said = (d) => (lang === "zh" ? d.message || d.detail || "" : d.detail || d.message || "");
+
+function applyLang() {
+  document.querySelectorAll("[data-t]").forEach((el) => { el.textContent = t(el.dataset.t); });
+  $("me-lang").textContent = lang === "zh" ? "EN" : "中文";
+  document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
+}
+
+async function api(method, path, body) {
+  const headers = {};
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (token) headers.Authorization = "Bearer " + token;
+  let r;
+  try {
+    r = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  } catch (e) {
+    return { ok: false, status: 0, data: { message: "无法连接", detail: String(e) } };
+  }
+  const data = await r.json().catch(() => ({}));
+  if (r.status === 401 && path !== "/api/v1/me/sessions") signedOut();
+  return { ok: r.ok, status: r.status, data };
+}
+
+function li(list, left, right, sub) {
+  const item = document.createElement("li");
+  const a = document.createElement("span");
+  a.textContent = left;
+  if (sub) { const s = document.createElement("small"); s.textContent = sub; a.appendChild(s); }
+  const b = document.createElement("span");
+  b.textContent = right;
+  item.append(a, b);
+  list.appendChild(item);
+  return b;
+}
+
+function signedOut() {
+  token = null;
+  sessionStorage.removeItem("me-token");
+  $("me-card").hidden = true;
+  $("me-out").hidden = true;
+  $("me-signin").hidden = false;
+}
+
+let resendTimer = null;
+$("me-send").addEventListener("click", async () => {
+  const r = await api("POST", "/api/v1/me/codes", { phone: $("me-phone").value.trim() });
+  $("me-error").className = r.ok ? "ok" : "error";
+  $("me-error").textContent = r.ok ? t("sent") : said(r.data);
+  if (!r.ok) return;
+  $("me-code").focus();
+  let s = 60;
+  $("me-send").disabled = true;
+  clearInterval(resendTimer);
+  resendTimer = setInterval(() => {
+    s -= 1;
+    $("me-send").textContent = s > 0 ? t("resend").replace("{s}", s) : t("send_code");
+    if (s <= 0) { clearInterval(resendTimer); $("me-send").disabled = false; }
+  }, 1000);
+});
+
+$("me-signin").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const r = await api("POST", "/api/v1/me/sessions", { phone: $("me-phone").value.trim(), code: $("me-code").value.trim() });
+  $("me-error").className = "error";
+  if (!r.ok) { $("me-error").textContent = said(r.data); return; }
+  token = r.data.token;
+  sessionStorage.setItem("me-token", token);
+  $("me-code").value = "";
+  $("me-error").textContent = "";
+  await show();
+});
+
+$("me-out").addEventListener("click", async () => {
+  await api("DELETE", "/api/v1/me/sessions");
+  signedOut();
+});
+
+$("me-lang").addEventListener("click", () => {
+  lang = lang === "zh" ? "en" : "zh";
+  localStorage.setItem("me-lang", lang);
+  applyLang();
+  if (token) show();
+});
+
+const yuan = (m) => "¥" + m.amount;
+
+async function show() {
+  const r = await api("GET", "/api/v1/me");
+  if (!r.ok) { if (token) $("me-error").textContent = said(r.data); return; }
+  const m = r.data;
+  $("me-signin").hidden = true;
+  $("me-card").hidden = false;
+  $("me-out").hidden = false;
+  $("me-name").textContent = m.name;
+  $("me-tier").textContent = m.tier || "";
+  $("me-phone-masked").textContent = m.phone_masked;
+  $("me-card-no").textContent = m.card_no || "";
+  $("me-stored").textContent = yuan(m.stored_value.total);
+  $("me-stored-split").textContent = `${t("principal")} ${yuan(m.stored_value.principal)} · ${t("bonus")} ${yuan(m.stored_value.bonus)}`;
+  $("me-points").textContent = m.points.balance;
+  $("me-lots").textContent = m.points.lots.map(([, to, n]) => `${n} ${to ? t("expires") + " " + to : t("no_expiry")}`).join(" · ");
+  const cards = $("me-cards");
+  cards.innerHTML = "";
+  for (const c of m.cards) {
+    const kind = c.card_info.kind;
+    const left = kind.timed ? `${t("left")} ${c.uses_left ? c.uses_left[0] : 0} ${t("minutes")}`
+      : kind.period ? `${t("until")} ${kind.period.to}`
+      : `${t("left")} ${c.uses_left ? c.uses_left[0] : 0} ${t("times")}`;
+    li(cards, c.card_info.name, left);
+  }
+  const coupons = $("me-coupons");
+  coupons.innerHTML = "";
+  for (const c of m.coupons) li(coupons, c.name, t(c.state), `${c.valid_from} ~ ${c.valid_to}`);
+  const bought = $("me-purchases");
+  bought.innerHTML = "";
+  for (const p of m.purchases) {
+    const amount = li(bought, p.store, (p.returned ? "−" : "") + yuan(p.amount), `${p.at}${p.returned ? " · " + t("refund") : ""}`);
+    if (p.returned) amount.className = "minus";
+  }
+  await showCode();
+}
+
+async function showCode() {
+  const r = await api("GET", "/api/v1/me/code");
+  if (!r.ok) { $("me-digits").textContent = said(r.data); return; }
+  $("me-qr").innerHTML = r.data.qr_svg;
+  $("me-barcode").innerHTML = r.data.barcode_svg;
+  $("me-digits").textContent = r.data.code.replace(/(\d{4})(?=\d)/g, "$1 ");
+  codeUntil = r.data.until_ms;
+}
+
+// The code renews itself when its minute is up, and says how long it has.
+setInterval(() => {
+  if (!token || $("me-card").hidden || !codeUntil) return;
+  const left = Math.max(0, Math.ceil((codeUntil - Date.now()) / 1000));
+  $("me-ttl").textContent = t("seconds_left").replace("{s}", left);
+  if (left === 0) { codeUntil = 0; showCode(); }
+}, 1000);
+
+applyLang();
+if (token) show();
