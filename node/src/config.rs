@@ -37,6 +37,11 @@ pub struct Config {
     pub metrics: bool,
     /// A display name for receipts and the UI (e.g. "人民广场店").
     pub store_name: String,
+    /// Headquarters' web address (e.g. "http://hq.example.com:8090"): the member's own page
+    /// (会员自助, `/m`) and its API are passed on there, so members reach it through the store
+    /// (its Wi-Fi, a QR code at the counter). None: the store does not offer it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hub_web: Option<String>,
     /// Where sled keeps the log and views.
     pub data_dir: PathBuf,
     /// The cashier API's address; loopback by default, since the tills run on this PC.
@@ -228,6 +233,7 @@ impl Default for Config {
             metrics: true,
             store_id: "S001".to_owned(),
             store_name: "总店".to_owned(),
+            hub_web: None,
             data_dir: PathBuf::from("data"),
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             time_zone: "Asia/Shanghai".to_owned(),

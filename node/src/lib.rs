@@ -216,6 +216,7 @@ pub async fn run_with(
         metrics,
         backups: backups.clone(),
         used_codes: Default::default(),
+        hub_web: config.hub_web.clone(),
     };
     let state = Arc::new(state);
     let collector = tokio::spawn({

@@ -64,6 +64,8 @@ fn prepare(dir: &Path, port: u16) -> anyhow::Result<(hub::Config, Vec<node::Conf
         config.store_name = (*store_name).to_owned();
         config.open_before_logins = true;
         config.listen = ([127, 0, 0, 1], port + i as u16).into();
+        // 会员自助 at every till's address too (/m), passed on to headquarters.
+        config.hub_web = Some(format!("http://127.0.0.1:{}", port + 10));
         // The chain's wallet rules: one top-up offer, and a small offline overdraft.
         config.wallet.top_up_rules = vec![node::config::TopUpRuleConfig {
             id: "充500送50".into(),

@@ -53,6 +53,8 @@ pub struct AppState {
     pub metrics: Option<super::NodeMetrics>,
     /// Backups of the store's data (`crate::backup`).
     pub backups: std::sync::Arc<crate::backup::Backups>,
+    /// Headquarters' web address, where the member's own page is passed on (`hub_web`).
+    pub hub_web: Option<String>,
     /// Member codes taken here (动态会员码's replay guard).
     pub used_codes: std::sync::Arc<crate::member_codes::UsedCodes>,
 }

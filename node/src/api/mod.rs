@@ -10,6 +10,7 @@ mod favourites;
 mod follow;
 mod inventory;
 mod login;
+mod member_page;
 mod members;
 mod metrics;
 mod reports;
@@ -25,7 +26,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use utoipa::OpenApi;
 
 pub use dto::*;
@@ -136,6 +137,12 @@ fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/", get(ui::index))
         .route("/ui/{file}", get(ui::asset))
+        // 会员自助, passed on to headquarters (documented there).
+        .route("/m", get(member_page::pass_on))
+        .route("/ui/me.js", get(member_page::pass_on))
+        .route("/ui/me.css", get(member_page::pass_on))
+        .route("/api/v1/me", get(member_page::pass_on))
+        .route("/api/v1/me/{*rest}", any(member_page::pass_on))
         .route("/openapi.json", get(openapi))
         .route("/api/v1/health", get(status::health))
         .route("/api/v1/sync", get(status::sync_status))
@@ -315,7 +322,7 @@ mod tests {
             .split(".route(")
             .skip(1)
             .filter_map(|rest| rest.trim_start().strip_prefix('"')?.split('"').next())
-            .filter(|route| route.starts_with("/api/"))
+            .filter(|route| route.starts_with("/api/") && !route.starts_with("/api/v1/me"))
             .collect();
         assert!(routes.len() > 30, "{routes:?}");
         let missing: Vec<&&str> = routes.iter().filter(|r| !paths.contains_key(**r)).collect();
