@@ -122,6 +122,25 @@ impl MemberAuth {
         Err(SignInError::Wrong(WRONG_MAX - p.wrong))
     }
 
+    /// A wrong proof for `phone` other than a code (an old payment password): counted as a
+    /// wrong code; the fifth locks the phone.
+    pub fn wrong(&self, phone: &Phone, now_ms: u64) -> Result<(), SignInError> {
+        let mut phones = self.phones.lock().expect("member auth lock");
+        let p = phones.entry(phone.clone()).or_default();
+        if p.locked_until > now_ms {
+            return Err(SignInError::Locked(
+                (p.locked_until - now_ms).div_ceil(60_000),
+            ));
+        }
+        p.wrong += 1;
+        if p.wrong >= WRONG_MAX {
+            p.code = None;
+            p.locked_until = now_ms + LOCK_MS;
+            return Err(SignInError::Locked(LOCK_MS / 60_000));
+        }
+        Ok(())
+    }
+
     pub fn open(&self, token: String, member: MemberId, now_ms: u64) {
         let mut sessions = self.sessions.lock().expect("member sessions lock");
         sessions.retain(|_, (_, until)| *until > now_ms);

@@ -11,6 +11,9 @@ const T = {
     purchases: "消费记录", sent: "验证码已发送（5 分钟内有效）", resend: "{s} 秒后重发", principal: "本金", bonus: "赠送",
     expires: "到期", left: "剩余", times: "次", minutes: "分钟", until: "至", refund: "退货", usable: "可用", used: "已用",
     not_valid_today: "未到期或已过期", seconds_left: "{s} 秒后更新", no_expiry: "长期有效",
+    password: "支付密码", old_password: "原支付密码", or_code: "忘记了？用验证码：", new_password: "新支付密码（6 位数字）",
+    again: "再输一次", save_password: "保存", password_none: "还没有设置支付密码：设置后可在门店用储值付款", password_is_set: "已设置；修改需原密码或短信验证码",
+    password_saved: "支付密码已保存，各门店联网后生效", password_mismatch: "两次输入不一致", password_format: "支付密码是 6 位数字",
   },
   en: {
     title: "My member card", sign_out: "Sign out", sign_in: "Sign in", phone: "Phone", send_code: "Send code", code: "Code",
@@ -20,6 +23,9 @@ const T = {
     principal: "principal", bonus: "bonus", expires: "expires", left: "left", times: "uses", minutes: "min", until: "until",
     refund: "return", usable: "usable", used: "used", not_valid_today: "not valid today", seconds_left: "new code in {s} s",
     no_expiry: "no expiry",
+    password: "Payment password", old_password: "Current password", or_code: "Forgot it? Use a code:", new_password: "New password (6 digits)",
+    again: "Again", save_password: "Save", password_none: "No payment password yet: set one to pay with stored value at the stores", password_is_set: "Set; changing it needs the current one or a code",
+    password_saved: "Saved; each store applies it once it hears of it", password_mismatch: "The two differ", password_format: "A payment password is six digits",
   },
 };
 let lang = localStorage.getItem("me-lang") || "zh";
@@ -94,6 +100,7 @@ $("me-signin").addEventListener("submit", async (e) => {
   if (!r.ok) { $("me-error").textContent = said(r.data); return; }
   token = r.data.token;
   sessionStorage.setItem("me-token", token);
+  sessionStorage.setItem("me-phone", $("me-phone").value.trim());
   $("me-code").value = "";
   $("me-error").textContent = "";
   await show();
@@ -146,8 +153,39 @@ async function show() {
     const amount = li(bought, p.store, (p.returned ? "−" : "") + yuan(p.amount), `${p.at}${p.returned ? " · " + t("refund") : ""}`);
     if (p.returned) amount.className = "minus";
   }
+  $("me-password-state").textContent = t(m.password_set ? "password_is_set" : "password_none");
+  $("me-old-row").hidden = !m.password_set;
   await showCode();
 }
+
+// A code for the password: sent to the phone the member signed in with.
+$("me-password-send").addEventListener("click", async () => {
+  const phone = $("me-phone").value.trim() || sessionStorage.getItem("me-phone") || "";
+  const sent = await api("POST", "/api/v1/me/codes", { phone });
+  $("me-password-error").className = sent.ok ? "ok" : "error";
+  $("me-password-error").textContent = sent.ok ? t("sent") : said(sent.data);
+  if (sent.ok) { $("me-pcode-row").hidden = false; $("me-pcode").focus(); }
+});
+
+$("me-password").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const line = $("me-password-error");
+  line.className = "error";
+  const password = $("me-new").value;
+  if (!/^\d{6}$/.test(password)) { line.textContent = t("password_format"); return; }
+  if (password !== $("me-new2").value) { line.textContent = t("password_mismatch"); return; }
+  const body = { password };
+  if ($("me-pcode").value.trim()) body.code = $("me-pcode").value.trim();
+  else if ($("me-old").value) body.old_password = $("me-old").value;
+  const r = await api("PUT", "/api/v1/me/password", body);
+  ["me-old", "me-new", "me-new2", "me-pcode"].forEach((id) => { $(id).value = ""; });
+  if (!r.ok) { line.textContent = said(r.data); return; }
+  line.className = "ok";
+  line.textContent = t("password_saved");
+  $("me-pcode-row").hidden = true;
+  $("me-password-state").textContent = t("password_is_set");
+  $("me-old-row").hidden = false;
+});
 
 async function showCode() {
   const r = await api("GET", "/api/v1/me/code");

@@ -27,7 +27,7 @@ pub enum PasswordError {
 }
 
 pub fn check_format(password: &str) -> Result<(), PasswordError> {
-    match password.len() == 6 && password.bytes().all(|b| b.is_ascii_digit()) {
+    match protocol::secret::is_payment_password(password) {
         true => Ok(()),
         false => Err(PasswordError::Format),
     }

@@ -4,6 +4,11 @@
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 
+/// Whether `password` has a payment password's form (支付密码): six digits.
+pub fn is_payment_password(password: &str) -> bool {
+    password.len() == 6 && password.bytes().all(|b| b.is_ascii_digit())
+}
+
 /// The PHC string of `secret` under `salt`; `None` only if argon2 refuses its own parameters.
 pub fn hash(secret: &str, salt: [u8; 16]) -> Option<String> {
     let salt = SaltString::encode_b64(&salt).ok()?;

@@ -109,7 +109,46 @@ fn a_member_signs_in_with_a_code_and_a_till_finds_them_by_their_member_code_also
     assert_eq!(card["name"], "周洁");
     assert_eq!(card["phone_masked"], "139****2222");
     assert_eq!(card["stored_value"]["total"]["amount"], "70.00");
+    assert_eq!(card["password_set"], false);
     assert_eq!(card["purchases"][0]["amount"]["amount"], "30.00");
+    // 支付密码 from the page: the first needs only the sign-in, a change the old one; a till
+    // then asks for it.
+    let put = |body: serde_json::Value| {
+        me.put_as("/api/v1/me/password", "me-pw", None, &body.to_string())
+    };
+    let short = put(json!({"password": "12345"}));
+    assert_eq!(
+        (short.status, short.body["field"].as_str()),
+        (422, Some("password"))
+    );
+    assert_eq!(put(json!({"password": "135246"})).status, 200);
+    let unproven = put(json!({"password": "246810"}));
+    assert_eq!(
+        (unproven.code(), unproven.body["field"].as_str()),
+        ("sign_in_failed", Some("old_password"))
+    );
+    assert_eq!(
+        put(json!({"password": "246810", "old_password": "999999"})).code(),
+        "sign_in_failed"
+    );
+    assert_eq!(
+        put(json!({"password": "246810", "old_password": "135246"})).status,
+        200
+    );
+    let pay = |key: &str, password: &str| {
+        a.client.post(
+            "/api/v1/checkouts/quick",
+            Some(key),
+            &json!({"member_id": member, "amount": {"amount": "5.00"}, "pay_with": "stored_value",
+                    "password": password})
+            .to_string(),
+        )
+    };
+    eventually(30, "S001 to take the new payment password", || {
+        (pay("me-pay-0001", "246810").status == 201).then_some(())
+    });
+    assert_eq!(pay("me-pay-0002", "135246").code(), "password_wrong");
+
     // Five wrong codes lock a phone; its right code then opens nothing.
     assert_eq!(ask_code(&hub.client, "13911113333").status, 202);
     let other_code = code_sent(&outbox, "13911113333");

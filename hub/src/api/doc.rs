@@ -44,6 +44,7 @@ pub(super) struct ErrorBody {
         super::me::sign_out,
         super::me::me,
         super::me::member_code,
+        super::me::set_password,
         super::catalogue::list_store_prices,
         super::catalogue::get_product,
         super::catalogue::lookup_product,

@@ -10,6 +10,7 @@ use protocol::member_code;
 use protocol::notice::{Notice, Purpose, Subject};
 use protocol::seal::KeyState;
 
+use super::error::ApiError;
 use super::*;
 use crate::member_auth::{self, SignInError};
 
@@ -278,4 +279,103 @@ pub(super) async fn member_code(State(hq): State<Hq>, headers: HeaderMap) -> Res
     };
     axum::Json(json!({"code": code, "until_ms": until_ms, "qr_svg": qr, "barcode_svg": barcode}))
         .into_response()
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PasswordBody {
+    /// The new payment password: six digits.
+    #[schema(example = "135246")]
+    password: String,
+    /// The one in force now, if there is one…
+    old_password: Option<String>,
+    /// …or a code just sent to the member's phone (POST /api/v1/me/codes).
+    code: Option<String>,
+}
+
+/// 修改支付密码: the member sets their payment password (six digits), proving it is them with
+/// the old one or with a fresh code sent to their phone; the first one needs only the
+/// sign-in. Written into their wallet at headquarters and passed on to the stores that hold it.
+#[utoipa::path(put, path = "/api/v1/me/password", request_body = PasswordBody, responses((status = 200, body = Object)))]
+pub(super) async fn set_password(
+    State(hq): State<Hq>,
+    headers: HeaderMap,
+    body: Result<axum::Json<PasswordBody>, JsonRejection>,
+) -> Response {
+    let member = match signed_in(&hq, &headers) {
+        Ok(member) => member,
+        Err(refused) => return *refused,
+    };
+    let body = match body {
+        Ok(axum::Json(b)) => b,
+        Err(e) => return body_refused(e, Code::InvalidRequest),
+    };
+    if !protocol::secret::is_payment_password(&body.password) {
+        return ApiError::new(Code::InvalidPassword, "a payment password is six digits")
+            .on("password")
+            .into_response();
+    }
+    let (phone, current) = match read(&hq, move |storage| {
+        let phone = storage.member(&member)?.map(|r| r.profile.phone);
+        let wallet = storage.wallet(&member)?.unwrap_or_default();
+        Ok::<_, crate::storage::HubStoreError>((phone, wallet.password.map(|(_, _, hash)| hash)))
+    })
+    .await
+    {
+        Ok((Some(phone), current)) => (phone, current),
+        Ok((None, _)) => return Code::MemberNotFound.answer("no such member"),
+        Err(answer) => return answer,
+    };
+    let now = login::now_ms();
+    if let Some(hash) = current {
+        let proven = match (&body.old_password, &body.code) {
+            (_, Some(code)) => hq.member_auth.take(&phone, code, now).map(|()| true),
+            (Some(old), None) => {
+                let (old, hash) = (old.clone(), hash.clone());
+                let right = tokio::task::spawn_blocking(move || {
+                    protocol::secret::is_payment_password(&old)
+                        && protocol::secret::matches(&old, &hash) == Some(true)
+                })
+                .await
+                .unwrap_or(false);
+                // A wrong old password counts as a wrong code: five lock the phone.
+                match right {
+                    true => Ok(true),
+                    false => hq.member_auth.wrong(&phone, now).map(|()| false),
+                }
+            }
+            (None, None) => {
+                return ApiError::new(
+                    Code::SignInFailed,
+                    "give the old payment password, or a code sent to your phone",
+                )
+                .on("old_password")
+                .into_response();
+            }
+        };
+        match proven {
+            Ok(true) => {}
+            Ok(false) => {
+                return ApiError::new(Code::SignInFailed, "the old payment password is wrong")
+                    .on("old_password")
+                    .into_response();
+            }
+            Err(e) => return sign_in_error(e),
+        }
+    }
+    let mut salt = [0u8; 16];
+    if let Err(e) = getrandom::fill(&mut salt) {
+        return unavailable(e.to_string());
+    }
+    let new = body.password;
+    let hash = match tokio::task::spawn_blocking(move || protocol::secret::hash(&new, salt)).await {
+        Ok(Some(hash)) => hash,
+        _ => return unavailable("hashing the password failed".into()),
+    };
+    let write = crate::ingest::HqWrite::MemberPassword { member, hash };
+    match hq.ingest.hq_write(write, StaffId::system()).await {
+        Ok(Ok(())) => axum::Json(json!({"password_set": true})).into_response(),
+        Ok(Err(e)) => super::staff::write_error(e),
+        Err(e) => unavailable(e.to_string()),
+    }
 }

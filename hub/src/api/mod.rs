@@ -103,6 +103,7 @@ pub fn router(
             post(me::sign_in).delete(me::sign_out),
         )
         .route("/api/v1/me/code", get(me::member_code))
+        .route("/api/v1/me/password", axum::routing::put(me::set_password))
         .route("/api/v1/backups", get(backups::list).post(backups::take))
         .route(
             "/api/v1/stores/{store_id}/hold",

@@ -148,6 +148,14 @@ impl Ingest {
             }
             HqWrite::Note(note) => Payload::Audit { note },
             HqWrite::Erase(member_id) => self.erasable(&member_id)?,
+            HqWrite::MemberPassword { member, hash } => {
+                self.member_record(&member)?;
+                Payload::Wallet {
+                    member_id: member,
+                    event: protocol::wallet::WalletEvent::PasswordSet { hash },
+                    ops: Vec::new(),
+                }
+            }
         };
         // Leave room for the envelope; an entry over the limit could never be decoded.
         let bytes = postcard::to_stdvec(&payload).map_or(usize::MAX, |b| b.len());

@@ -90,6 +90,11 @@ pub enum HqWrite {
         moves: Vec<crate::tiers::TierMove>,
         as_of: chrono::NaiveDate,
     },
+    /// 支付密码 set by the member on their own page: the argon2 hash, into their wallet.
+    MemberPassword {
+        member: MemberId,
+        hash: String,
+    },
 }
 
 /// Why headquarters' write was refused. Nothing was written.
