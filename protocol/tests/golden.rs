@@ -492,6 +492,102 @@ fn fixture_entries() -> Vec<Entry> {
                 ),
             },
         ),
+        common(
+            26,
+            Payload::Tiers {
+                table: protocol::tiers::TierTable {
+                    basis: protocol::tiers::Basis::Spend,
+                    period_days: 365,
+                    tiers: vec![protocol::tiers::Tier {
+                        name: "银卡".to_owned(),
+                        threshold: 0,
+                        percent_off: rust_decimal::Decimal::new(5, 0),
+                        points_multiplier: rust_decimal::Decimal::new(15, 1),
+                        may_go_down: true,
+                    }],
+                },
+            },
+        ),
+        common(
+            27,
+            Payload::Marketing {
+                change: protocol::campaign::MarketingChange::Run(protocol::campaign::Run {
+                    campaign: "C-WELCOME".to_owned(),
+                    run: "2026-11-24".to_owned(),
+                    targeted: 10,
+                    issued: 8,
+                    already: 1,
+                    over_limit: 1,
+                    over_quota: 0,
+                }),
+            },
+        ),
+        common(
+            28,
+            Payload::Audit {
+                note: protocol::audit::Note::TierMoved {
+                    member_id: member,
+                    from: "普通".to_owned(),
+                    to: "银卡".to_owned(),
+                    why: protocol::tiers::TierWhy::Review {
+                        qualifying: 123_400,
+                        basis: protocol::tiers::Basis::Spend,
+                        as_of: NaiveDate::from_ymd_opt(2026, 11, 23).unwrap(),
+                    },
+                },
+            },
+        ),
+        common(
+            29,
+            Payload::Audit {
+                note: protocol::audit::Note::ShiftClosed {
+                    shift: protocol::shift::Shift {
+                        opened_seq: 3,
+                        opened_ms: 1_795_451_400_003,
+                        sales: 2,
+                        sales_amount: 25_000,
+                        returns: 1,
+                        returned: 1_000,
+                        top_ups: 50_000,
+                        cards_sold: 0,
+                        refunded_cash: 0,
+                        tenders: [(
+                            "cash".to_owned(),
+                            protocol::shift::TenderTotal {
+                                taken: 30_000,
+                                times: 2,
+                                paid_back: 0,
+                                refunds: 0,
+                            },
+                        )]
+                        .into(),
+                        cash_expected: 30_000,
+                    },
+                    counted: Fen(29_950),
+                },
+            },
+        ),
+        common(
+            30,
+            Payload::Audit {
+                note: protocol::audit::Note::CardReissued {
+                    member_id: member,
+                    from: Some(protocol::CardNo::parse("VIP0001").unwrap()),
+                    to: protocol::CardNo::parse("VIP0002").unwrap(),
+                    check: protocol::audit::IdentityCheck::IdDocument,
+                },
+            },
+        ),
+        common(
+            31,
+            Payload::Audit {
+                note: protocol::audit::Note::MembersImported {
+                    import: "import-1".to_owned(),
+                    imported: 1_000,
+                    skipped: 2,
+                },
+            },
+        ),
     ]
 }
 
