@@ -1,9 +1,10 @@
 //! 会员登录: a member signs in to their own page with their phone and a one-time code sent
-//! through the outbox. Codes are six random digits, good for five minutes, kept only as a hash;
-//! a phone gets a code at most once a minute and five an hour; five wrong codes lock the phone
-//! for fifteen minutes (the code is void then). A session lasts two hours from sign-in. All of
-//! it in memory: a restart of headquarters asks members to sign in again, and loses nothing
-//! else.
+//! through the outbox. Codes are six random digits, good for five minutes, kept here only as a
+//! hash; a phone gets a code at most once a minute and five an hour, and headquarters sends at
+//! most `CODES_PER_MINUTE` in all. Five wrong codes (or old payment passwords) lock the phone
+//! for fifteen minutes and void its code; a new code does not forgive the wrong ones before
+//! it, only a right one does. A session lasts two hours from sign-in. All of it in memory: a
+//! restart of headquarters asks members to sign in again, and loses nothing else.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -17,6 +18,10 @@ pub const SENDS_PER_HOUR: usize = 5;
 pub const WRONG_MAX: u32 = 5;
 pub const LOCK_MS: u64 = 15 * 60 * 1000;
 pub const SESSION_MS: u64 = 2 * 60 * 60 * 1000;
+/// Codes headquarters sends in a minute at most, to every phone together.
+pub const CODES_PER_MINUTE: usize = 120;
+/// Phones remembered before the quiet ones are forgotten.
+const PHONES_KEPT: usize = 10_000;
 
 /// Why a code is not sent or not taken.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -40,9 +45,46 @@ struct Waiting {
     locked_until: u64,
 }
 
+impl Waiting {
+    /// Whether there is nothing to remember: no code, no lock, nothing sent this hour.
+    fn quiet(&self, now_ms: u64) -> bool {
+        self.code.is_none_or(|(_, until)| until <= now_ms)
+            && self.locked_until <= now_ms
+            && self.sent_ms.iter().all(|t| t + 3_600_000 <= now_ms)
+            && self.wrong == 0
+    }
+
+    /// Refuses while locked; a lock that has run out forgives the wrong tries behind it.
+    fn unlocked(&mut self, now_ms: u64) -> Result<(), SignInError> {
+        if self.locked_until > now_ms {
+            return Err(SignInError::Locked(
+                (self.locked_until - now_ms).div_ceil(60_000),
+            ));
+        }
+        if self.locked_until > 0 {
+            self.locked_until = 0;
+            self.wrong = 0;
+        }
+        Ok(())
+    }
+
+    /// One more wrong try; the fifth locks the phone and voids its code.
+    fn miss(&mut self, now_ms: u64) -> SignInError {
+        self.wrong += 1;
+        if self.wrong >= WRONG_MAX {
+            self.code = None;
+            self.locked_until = now_ms + LOCK_MS;
+            return SignInError::Locked(LOCK_MS / 60_000);
+        }
+        SignInError::Wrong(WRONG_MAX - self.wrong)
+    }
+}
+
 #[derive(Default)]
 pub struct MemberAuth {
     phones: Mutex<HashMap<Phone, Waiting>>,
+    /// When the codes of the last minute were sent, to every phone.
+    sent_ms: Mutex<Vec<u64>>,
     sessions: Mutex<HashMap<String, (MemberId, u64)>>,
 }
 
@@ -68,12 +110,11 @@ impl MemberAuth {
     /// Files `code` as the one `phone` waits for, if the phone may be sent one now.
     pub fn issue(&self, phone: &Phone, code: &str, now_ms: u64) -> Result<(), SignInError> {
         let mut phones = self.phones.lock().expect("member auth lock");
-        let p = phones.entry(phone.clone()).or_default();
-        if p.locked_until > now_ms {
-            return Err(SignInError::Locked(
-                (p.locked_until - now_ms).div_ceil(60_000),
-            ));
+        if phones.len() > PHONES_KEPT {
+            phones.retain(|_, p| !p.quiet(now_ms));
         }
+        let p = phones.entry(phone.clone()).or_default();
+        p.unlocked(now_ms)?;
         p.sent_ms.retain(|t| t + 3_600_000 > now_ms);
         if let Some(last) = p.sent_ms.last()
             && last + RESEND_MS > now_ms
@@ -88,23 +129,26 @@ impl MemberAuth {
                 (first + 3_600_000 - now_ms).div_ceil(1000),
             ));
         }
+        let mut all = self.sent_ms.lock().expect("member auth lock");
+        all.retain(|t| t + 60_000 > now_ms);
+        if all.len() >= CODES_PER_MINUTE {
+            return Err(SignInError::TooSoon(
+                (all[0] + 60_000 - now_ms).div_ceil(1000),
+            ));
+        }
+        all.push(now_ms);
         p.sent_ms.push(now_ms);
         p.code = Some((hash(code), now_ms + CODE_MS));
-        p.wrong = 0;
         Ok(())
     }
 
-    /// Takes `code` for `phone`: right once, then void.
+    /// Takes `code` for `phone`: right once, then void; a right code forgives the wrong tries.
     pub fn take(&self, phone: &Phone, code: &str, now_ms: u64) -> Result<(), SignInError> {
         let mut phones = self.phones.lock().expect("member auth lock");
         let Some(p) = phones.get_mut(phone) else {
             return Err(SignInError::NoCode);
         };
-        if p.locked_until > now_ms {
-            return Err(SignInError::Locked(
-                (p.locked_until - now_ms).div_ceil(60_000),
-            ));
-        }
+        p.unlocked(now_ms)?;
         let Some((want, _)) = p.code.filter(|(_, until)| *until > now_ms) else {
             return Err(SignInError::NoCode);
         };
@@ -113,32 +157,30 @@ impl MemberAuth {
             p.wrong = 0;
             return Ok(());
         }
-        p.wrong += 1;
-        if p.wrong >= WRONG_MAX {
-            p.code = None;
-            p.locked_until = now_ms + LOCK_MS;
-            return Err(SignInError::Locked(LOCK_MS / 60_000));
+        Err(p.miss(now_ms))
+    }
+
+    /// Refuses while `phone` is locked (before another proof of it is checked).
+    pub fn check(&self, phone: &Phone, now_ms: u64) -> Result<(), SignInError> {
+        let mut phones = self.phones.lock().expect("member auth lock");
+        match phones.get_mut(phone) {
+            Some(p) => p.unlocked(now_ms),
+            None => Ok(()),
         }
-        Err(SignInError::Wrong(WRONG_MAX - p.wrong))
     }
 
     /// A wrong proof for `phone` other than a code (an old payment password): counted as a
     /// wrong code; the fifth locks the phone.
-    pub fn wrong(&self, phone: &Phone, now_ms: u64) -> Result<(), SignInError> {
+    pub fn wrong(&self, phone: &Phone, now_ms: u64) -> SignInError {
         let mut phones = self.phones.lock().expect("member auth lock");
-        let p = phones.entry(phone.clone()).or_default();
-        if p.locked_until > now_ms {
-            return Err(SignInError::Locked(
-                (p.locked_until - now_ms).div_ceil(60_000),
-            ));
+        phones.entry(phone.clone()).or_default().miss(now_ms)
+    }
+
+    /// A right proof other than a code forgives the wrong tries before it.
+    pub fn right(&self, phone: &Phone) {
+        if let Some(p) = self.phones.lock().expect("member auth lock").get_mut(phone) {
+            p.wrong = 0;
         }
-        p.wrong += 1;
-        if p.wrong >= WRONG_MAX {
-            p.code = None;
-            p.locked_until = now_ms + LOCK_MS;
-            return Err(SignInError::Locked(LOCK_MS / 60_000));
-        }
-        Ok(())
     }
 
     pub fn open(&self, token: String, member: MemberId, now_ms: u64) {
@@ -227,8 +269,39 @@ mod tests {
             auth.issue(&phone(), "999999", 2),
             Err(SignInError::Locked(15))
         );
+        assert_eq!(auth.check(&phone(), 2), Err(SignInError::Locked(15)));
         auth.issue(&phone(), "999999", LOCK_MS + 2).unwrap();
         assert_eq!(auth.take(&phone(), "999999", LOCK_MS + 3), Ok(()));
+    }
+
+    #[test]
+    fn a_new_code_does_not_forgive_the_wrong_tries_before_it() {
+        let auth = MemberAuth::default();
+        auth.issue(&phone(), "123456", 0).unwrap();
+        for _ in 0..3 {
+            auth.take(&phone(), "000000", 1).unwrap_err();
+        }
+        auth.issue(&phone(), "654321", RESEND_MS).unwrap();
+        assert_eq!(
+            auth.take(&phone(), "000000", RESEND_MS + 1),
+            Err(SignInError::Wrong(1))
+        );
+        assert_eq!(auth.wrong(&phone(), RESEND_MS + 2), SignInError::Locked(15));
+    }
+
+    #[test]
+    fn headquarters_sends_at_most_so_many_codes_a_minute() {
+        let auth = MemberAuth::default();
+        for n in 0..CODES_PER_MINUTE {
+            let p = Phone::parse(&format!("139{n:08}")).unwrap();
+            auth.issue(&p, "1", 0).unwrap();
+        }
+        let one_more = Phone::parse("13700000000").unwrap();
+        assert_eq!(
+            auth.issue(&one_more, "1", 1_000),
+            Err(SignInError::TooSoon(59))
+        );
+        auth.issue(&one_more, "1", 60_000).unwrap();
     }
 
     #[test]

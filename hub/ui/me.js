@@ -193,7 +193,8 @@ async function showCode() {
   $("me-qr").innerHTML = r.data.qr_svg;
   $("me-barcode").innerHTML = r.data.barcode_svg;
   $("me-digits").textContent = r.data.code.replace(/(\d{4})(?=\d)/g, "$1 ");
-  codeUntil = r.data.until_ms;
+  // By this phone's own clock, which may not agree with headquarters'.
+  codeUntil = Date.now() + r.data.seconds_left * 1000;
 }
 
 // The code renews itself when its minute is up, and says how long it has.

@@ -8,7 +8,9 @@
 //! every store that holds the member's profile already has and which erasure destroys. A till
 //! finds the members filed under the handle (two may share one: 11 digits), and takes the one
 //! whose code matches now or one step ago ([`check`]): a code is good for at most two minutes,
-//! so a screenshot of an old one is refused, and a code that matches no one's is forged. A till
+//! so a screenshot of an old one is refused, and a code that matches no one's is forged. The
+//! next step's is taken too, so a till whose clock is up to a minute behind headquarters'
+//! (which made the code) finds the member all the same. A till
 //! also refuses a code it has taken once (`node`'s replay guard), so a screenshot passed on
 //! within the minute finds no one at the same till.
 
@@ -76,7 +78,8 @@ pub fn code(key: &MemberKey, member: &MemberId, now_ms: u64) -> (String, u64) {
     (code, t.next_step(now) * 1000)
 }
 
-/// Which step of `member`'s `code` is — this minute's or the one before — checked at `now_ms`.
+/// Which step of `member`'s `code` is — this minute's, the one before, or the next (a clock
+/// behind) — checked at `now_ms`.
 /// The step names the code for a till's replay guard.
 pub fn check(
     key: &MemberKey,
@@ -91,7 +94,7 @@ pub fn check(
     let part = &digits[1 + HANDLE_DIGITS..];
     let t = totp(key);
     let step = now_ms / 1000 / STEP_SECONDS;
-    for candidate in [step, step.saturating_sub(1)] {
+    for candidate in [step, step.saturating_sub(1), step + 1] {
         if t.generate(candidate * STEP_SECONDS).to_string() == part {
             return Ok(candidate);
         }
@@ -143,6 +146,17 @@ mod tests {
         assert_eq!(
             check(&key, &id, &code, NOW + 3_600_000),
             Err(CodeError::Expired)
+        );
+    }
+
+    #[test]
+    fn a_till_a_minute_behind_takes_a_fresh_code() {
+        let (key, id) = member();
+        let (code, _) = code(&key, &id, NOW);
+        assert!(check(&key, &id, &code, NOW - 60_000).is_ok());
+        assert_eq!(
+            check(&key, &id, &code, NOW - 180_000),
+            Err(CodeError::Forged)
         );
     }
 

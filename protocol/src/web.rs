@@ -89,6 +89,15 @@ pub const ERROR_STATUSES: &[(u16, &str)] = &[
     (503, "storage or headquarters is unavailable just now"),
 ];
 
+/// The scripts a page loads (`<script src="/ui/NAME">`), in order: each server's test checks
+/// it serves exactly these.
+pub fn page_scripts(html: &str) -> Vec<&str> {
+    html.split("<script src=\"/ui/")
+        .skip(1)
+        .filter_map(|s| s.split('"').next())
+        .collect()
+}
+
 /// Headers on every answer: the pages run only their own script and cannot be framed (no
 /// clickjacking of a till or of headquarters), and nothing is sniffed or referred.
 pub const SECURITY_HEADERS: &[(&str, &str)] = &[

@@ -148,6 +148,16 @@ fn a_member_signs_in_with_a_code_and_a_till_finds_them_by_their_member_code_also
         (pay("me-pay-0001", "246810").status == 201).then_some(())
     });
     assert_eq!(pay("me-pay-0002", "135246").code(), "password_wrong");
+    // Guessing the old password: the fifth wrong one locks the phone, and then not even the
+    // right one is taken.
+    for _ in 0..4 {
+        let guess = put(json!({"password": "111111", "old_password": "000001"}));
+        assert_eq!(guess.code(), "sign_in_failed");
+    }
+    let fifth = put(json!({"password": "111111", "old_password": "000002"}));
+    assert_eq!(fifth.status, 423, "{:?}", fifth.body);
+    let right = put(json!({"password": "111111", "old_password": "246810"}));
+    assert_eq!(right.status, 423, "{:?}", right.body);
 
     // Five wrong codes lock a phone; its right code then opens nothing.
     assert_eq!(ask_code(&hub.client, "13911113333").status, 202);

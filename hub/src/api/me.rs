@@ -22,6 +22,10 @@ fn sign_in_error(e: SignInError) -> Response {
     }
 }
 
+fn phone_in(raw: &str) -> Result<Phone, Box<Response>> {
+    Phone::parse(raw).map_err(|e| Box::new(Code::InvalidPhone.answer(e)))
+}
+
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct CodeRequestBody {
@@ -39,9 +43,9 @@ pub(super) async fn request_code(
         Ok(axum::Json(b)) => b,
         Err(e) => return body_refused(e, Code::InvalidRequest),
     };
-    let phone = match Phone::parse(&body.phone) {
+    let phone = match phone_in(&body.phone) {
         Ok(phone) => phone,
-        Err(e) => return Code::InvalidPhone.answer(e),
+        Err(refused) => return *refused,
     };
     if hq.notify.is_none() {
         return unavailable(
@@ -57,34 +61,36 @@ pub(super) async fn request_code(
     if let Err(e) = hq.member_auth.issue(&phone, &code, now) {
         return sign_in_error(e);
     }
-    let of = phone.clone();
-    let queued = read(&hq, move |storage| {
-        let Some(member) = storage.member_by_phone(&of)? else {
-            return Ok::<_, crate::storage::HubStoreError>(false);
-        };
-        let notice = Notice {
-            id: format!("signin-{member}-{now}"),
-            member,
-            purpose: Purpose::Transactional,
-            subject: Subject::SignInCode { code },
-            store: StoreId::hq(),
-            at_ms: now,
-        };
-        storage.queue_notices(&[notice])?;
-        Ok(true)
-    })
-    .await;
-    match queued {
-        Ok(sent) => {
-            tracing::info!(phone = %phone.masked(), sent, "sign-in code asked for");
-            (
-                StatusCode::ACCEPTED,
-                axum::Json(json!({"sent": true, "valid_minutes": member_auth::CODE_MS / 60_000})),
-            )
-                .into_response()
+    // Queued off the answer: a member's phone and a stranger's are answered alike, and as fast.
+    let storage = hq.storage.clone();
+    let masked = phone.masked();
+    tokio::task::spawn_blocking(move || {
+        let queued = storage
+            .member_by_phone(&phone)
+            .and_then(|member| match member {
+                Some(member) => {
+                    let notice = Notice {
+                        id: format!("signin-{member}-{now}"),
+                        member,
+                        purpose: Purpose::Transactional,
+                        subject: Subject::SignInCode { code },
+                        store: StoreId::hq(),
+                        at_ms: now,
+                    };
+                    storage.queue_notices(&[notice]).map(|_| true)
+                }
+                None => Ok(false),
+            });
+        match queued {
+            Ok(sent) => tracing::info!(phone = %masked, sent, "sign-in code asked for"),
+            Err(e) => tracing::error!(phone = %masked, error = %e, "a sign-in code was not queued"),
         }
-        Err(answer) => answer,
-    }
+    });
+    (
+        StatusCode::ACCEPTED,
+        axum::Json(json!({"sent": true, "valid_minutes": member_auth::CODE_MS / 60_000})),
+    )
+        .into_response()
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -106,9 +112,9 @@ pub(super) async fn sign_in(
         Ok(axum::Json(b)) => b,
         Err(e) => return body_refused(e, Code::InvalidRequest),
     };
-    let phone = match Phone::parse(&body.phone) {
+    let phone = match phone_in(&body.phone) {
         Ok(phone) => phone,
-        Err(e) => return Code::InvalidPhone.answer(e),
+        Err(refused) => return *refused,
     };
     let now = login::now_ms();
     if let Err(e) = hq.member_auth.take(&phone, &body.code, now) {
@@ -211,7 +217,7 @@ pub(super) async fn me(State(hq): State<Hq>, headers: HeaderMap) -> Response {
             let at = StoreCalendar::default().local_time(p.at_ms);
             bought.push(
                 json!({"store": p.store, "sale_id": p.sale_id, "returned": p.returned,
-                "amount": Money::cny(p.amount), "items": p.items, "points": p.points,
+                "amount": Money::cny(p.amount), "lines": p.lines, "points": p.points,
                 "at": at.format("%Y-%m-%d %H:%M").to_string()}),
             );
         }
@@ -223,11 +229,7 @@ pub(super) async fn me(State(hq): State<Hq>, headers: HeaderMap) -> Response {
             "tier": p.tier,
             "card_no": p.card_no,
             "card_status": p.card_status.as_str(),
-            "stored_value": {
-                "total": Money::cny(Fen(summary.principal.0 + summary.bonus.0)),
-                "principal": Money::cny(summary.principal),
-                "bonus": Money::cny(summary.bonus),
-            },
+            "stored_value": super::members::stored_value_json(&summary),
             "points": {"balance": summary.points, "lots": summary.lots},
             "cards": summary.cards,
             "coupons": coupons,
@@ -277,8 +279,12 @@ pub(super) async fn member_code(State(hq): State<Hq>, headers: HeaderMap) -> Res
         Ok(svg) => svg,
         Err(e) => return unavailable(format!("barcode: {e}")),
     };
-    axum::Json(json!({"code": code, "until_ms": until_ms, "qr_svg": qr, "barcode_svg": barcode}))
-        .into_response()
+    let seconds_left = until_ms.saturating_sub(login::now_ms()).div_ceil(1000);
+    axum::Json(
+        json!({"code": code, "until_ms": until_ms, "seconds_left": seconds_left,
+                      "qr_svg": qr, "barcode_svg": barcode}),
+    )
+    .into_response()
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -330,20 +336,30 @@ pub(super) async fn set_password(
     if let Some(hash) = current {
         let proven = match (&body.old_password, &body.code) {
             (_, Some(code)) => hq.member_auth.take(&phone, code, now).map(|()| true),
-            (Some(old), None) => {
-                let (old, hash) = (old.clone(), hash.clone());
-                let right = tokio::task::spawn_blocking(move || {
-                    protocol::secret::is_payment_password(&old)
-                        && protocol::secret::matches(&old, &hash) == Some(true)
-                })
-                .await
-                .unwrap_or(false);
-                // A wrong old password counts as a wrong code: five lock the phone.
-                match right {
-                    true => Ok(true),
-                    false => hq.member_auth.wrong(&phone, now).map(|()| false),
+            (Some(old), None) => match hq.member_auth.check(&phone, now) {
+                // Locked: not even checked (nor hashed).
+                Err(e) => Err(e),
+                Ok(()) => {
+                    let (old, hash) = (old.clone(), hash.clone());
+                    let right = tokio::task::spawn_blocking(move || {
+                        protocol::secret::is_payment_password(&old)
+                            && protocol::secret::matches(&old, &hash) == Some(true)
+                    })
+                    .await
+                    .unwrap_or(false);
+                    // A wrong old password counts as a wrong code: five lock the phone.
+                    match right {
+                        true => {
+                            hq.member_auth.right(&phone);
+                            Ok(true)
+                        }
+                        false => match hq.member_auth.wrong(&phone, now) {
+                            SignInError::Locked(m) => Err(SignInError::Locked(m)),
+                            _ => Ok(false),
+                        },
+                    }
                 }
-            }
+            },
             (None, None) => {
                 return ApiError::new(
                     Code::SignInFailed,

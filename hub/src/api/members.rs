@@ -21,6 +21,15 @@ pub(super) fn member_json(record: MemberRecord) -> Response {
     .into_response()
 }
 
+/// A wallet's stored value as the pages show it: the total, principal and bonus.
+pub(super) fn stored_value_json(summary: &protocol::wallet::Summary) -> serde_json::Value {
+    json!({
+        "total": Money::cny(Fen(summary.principal.0 + summary.bonus.0)),
+        "principal": Money::cny(summary.principal),
+        "bonus": Money::cny(summary.bonus),
+    })
+}
+
 pub(super) fn found(
     record: Result<Option<MemberRecord>, crate::storage::HubStoreError>,
 ) -> Response {
@@ -152,11 +161,7 @@ pub(super) async fn get_wallet(State(hq): State<Hq>, Path(raw): Path<String>) ->
         .collect();
     axum::Json(json!({
         "member_id": id.to_string(),
-        "stored_value": {
-            "total": Money::cny(Fen(summary.principal.0 + summary.bonus.0)),
-            "principal": Money::cny(summary.principal),
-            "bonus": Money::cny(summary.bonus),
-        },
+        "stored_value": stored_value_json(&summary),
         "points": {"balance": summary.points, "lots": summary.lots},
         "cards": summary.cards,
         // Offline overdrafts and stored value a fenced store spent twice: what the member owes.

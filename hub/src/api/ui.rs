@@ -68,11 +68,7 @@ mod tests {
 
     #[test]
     fn the_page_loads_every_script_served_in_order() {
-        let loaded: Vec<&str> = INDEX
-            .split("<script src=\"/ui/")
-            .skip(1)
-            .filter_map(|s| s.split('"').next())
-            .collect();
+        let loaded = protocol::web::page_scripts(INDEX);
         let served: Vec<&str> = SCRIPTS.iter().map(|(name, _)| *name).collect();
         assert_eq!(loaded, served);
     }

@@ -3,7 +3,9 @@
 //! member on the store's Wi-Fi or scanning a QR code at the counter reaches it at the till's
 //! address. Only the method, the path, the body and the member's `Authorization` go on; only
 //! the status, the content type and the body come back. Without headquarters the page cannot
-//! sign anyone in; the till still finds members by the codes their pages showed.
+//! sign anyone in; the till still finds members by the codes their pages showed. Members type
+//! phones, codes and payment passwords here: give `hub_web` as `https://` wherever the way to
+//! headquarters leaves the building.
 
 use std::time::Duration;
 
@@ -17,6 +19,14 @@ use super::error::{ApiError, Code};
 
 /// The largest body passed either way (the page's biggest answer is well under it).
 const BODY_MAX: u64 = 1024 * 1024;
+/// Requests passed on at once; more are answered 503 at once, so members on the store's Wi-Fi
+/// cannot take the threads the till's own work needs.
+const AT_ONCE: usize = 8;
+
+fn slots() -> &'static tokio::sync::Semaphore {
+    static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    SLOTS.get_or_init(|| tokio::sync::Semaphore::new(AT_ONCE))
+}
 
 pub(super) async fn pass_on(
     State(app): St,
@@ -32,6 +42,10 @@ pub(super) async fn pass_on(
         )
         .into_response();
     };
+    let Ok(_slot) = slots().try_acquire() else {
+        return ApiError::new(Code::Unavailable, "the member page is busy: try again")
+            .into_response();
+    };
     let url = format!(
         "{}{}",
         base.trim_end_matches('/'),
@@ -43,6 +57,7 @@ pub(super) async fn pass_on(
         let agent = ureq::Agent::new_with_config(
             ureq::Agent::config_builder()
                 .http_status_as_error(false)
+                .max_redirects(0)
                 .timeout_global(Some(Duration::from_secs(10)))
                 .build(),
         );
@@ -75,11 +90,14 @@ pub(super) async fn pass_on(
             }
             response
         }
-        Ok(Err(e)) => ApiError::new(
-            Code::Unavailable,
-            format!("headquarters cannot be reached for the member page: {e}"),
-        )
-        .into_response(),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "the member page could not reach headquarters");
+            ApiError::new(
+                Code::Unavailable,
+                "headquarters cannot be reached for the member page just now",
+            )
+            .into_response()
+        }
         Err(e) => ApiError::new(Code::Unavailable, e.to_string()).into_response(),
     }
 }

@@ -183,6 +183,17 @@ fn code_holder(app: &AppState, code: &str) -> Result<MemberId, ApiError> {
         };
         ApiError::new(code, e.to_string())
     })?;
+    // A closed membership (退卡) is found by its phone only, as its card finds no one.
+    if app
+        .views
+        .member(&member)?
+        .is_some_and(|v| v.profile.card_status == protocol::member::CardStatus::Closed)
+    {
+        return Err(ApiError::new(
+            Code::MembershipClosed,
+            format!("member {member} closed their membership (已退卡)"),
+        ));
+    }
     if !app
         .used_codes
         .take(member, step, now_ms / 1000 / STEP_SECONDS)

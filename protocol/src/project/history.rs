@@ -23,8 +23,8 @@ pub struct Purchase {
     pub returned: bool,
     /// Paid, or paid back.
     pub amount: Fen,
-    /// Units bought or brought back (0 for a quick sale, which has no lines).
-    pub items: i64,
+    /// Lines bought or brought back (0 for a quick sale, which has none).
+    pub lines: u32,
     /// Points earned (a sale) or taken back (a return).
     pub points: i64,
     pub at_ms: u64,
@@ -40,7 +40,7 @@ pub fn apply(kv: &mut dyn ViewKv, entry: &Entry) -> Result<(), String> {
                 sale_id: s.sale_id.clone(),
                 returned: false,
                 amount: s.amount,
-                items: 0,
+                lines: 0,
                 points: s.points_earned.0,
                 at_ms: entry.hlc.wall_ms,
             },
@@ -52,7 +52,7 @@ pub fn apply(kv: &mut dyn ViewKv, entry: &Entry) -> Result<(), String> {
                 sale_id: s.sale_id.clone(),
                 returned: false,
                 amount: s.due,
-                items: s.lines.iter().map(|l| l.qty.0.max(1)).sum(),
+                lines: u32::try_from(s.lines.len()).unwrap_or(u32::MAX),
                 points: s.points_earned.0,
                 at_ms: entry.hlc.wall_ms,
             },
@@ -69,7 +69,7 @@ pub fn apply(kv: &mut dyn ViewKv, entry: &Entry) -> Result<(), String> {
                 sale_id: sale.clone(),
                 returned: true,
                 amount: *amount,
-                items: 0,
+                lines: 0,
                 points: 0,
                 at_ms: entry.hlc.wall_ms,
             },
@@ -81,7 +81,7 @@ pub fn apply(kv: &mut dyn ViewKv, entry: &Entry) -> Result<(), String> {
                 sale_id: ret.sale_id.clone(),
                 returned: true,
                 amount: ret.amount,
-                items: ret.lines.iter().map(|l| l.qty.0.max(1)).sum(),
+                lines: u32::try_from(ret.lines.len()).unwrap_or(u32::MAX),
                 points: i64::try_from(ret.points_taken).unwrap_or(i64::MAX),
                 at_ms: entry.hlc.wall_ms,
             },
