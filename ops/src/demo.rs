@@ -480,6 +480,9 @@ fn print_welcome(dir: &Path, stores: &[node::Config], hub_http: std::net::Socket
   gateway is a file):
     curl -X POST http://{hub_http}/api/v1/marketing/campaigns/C-WELCOME/run -H 'X-Staff-Id: demo-hq'
     tail {outbox}
+  会员自助, the member's own card (phone-sized; at every till's address too, e.g. {s1}/m):
+  open http://{hub_http}/m, type 13800138001, press 获取验证码, and read the code from
+  `tail -1 {outbox}`; its member code (动态会员码) typed into a till's member box finds 张伟.
   Headquarters: liabilities and cross-store settlement (跨店清分):
     curl http://{hub_http}/api/v1/liabilities
     curl 'http://{hub_http}/api/v1/settlement?from=2026-01-01&to=2026-12-31'
