@@ -72,6 +72,11 @@ fn a_member_signs_in_with_a_code_and_a_till_finds_them_by_their_member_code_also
     let sold = quick_sale(&a.client, "me-sale-0001", "30.00", Some(&member));
     assert_eq!(sold.status, 201, "{:?}", sold.body);
     register(&a.client, "me-reg-00002", "吴昊", "13911113333");
+    // Codes go to members headquarters knows: wait until S001's registrations reached it.
+    eventually(30, "headquarters to know both members", || {
+        let found = hub.client.get("/api/v1/members/lookup?phone=13911113333");
+        (found.status == 200).then_some(())
+    });
 
     // A phone that is no member's is answered the same, and sent nothing.
     let stranger = ask_code(&hub.client, "13700000000");
