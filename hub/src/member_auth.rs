@@ -99,13 +99,6 @@ pub fn new_code() -> anyhow::Result<String> {
     Ok(format!("{:06}", u64::from_le_bytes(bytes) % 1_000_000))
 }
 
-/// A session token: 32 random bytes, hex.
-pub fn new_token() -> anyhow::Result<String> {
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("random token: {e}"))?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
-}
-
 impl MemberAuth {
     /// Files `code` as the one `phone` waits for, if the phone may be sent one now.
     pub fn issue(&self, phone: &Phone, code: &str, now_ms: u64) -> Result<(), SignInError> {

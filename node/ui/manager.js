@@ -21,7 +21,7 @@ $("issue-coupon").addEventListener("submit", async (e) => {
   if (kind === "percent_off") Object.assign(offer, { percent: v("coupon-percent"), threshold: money("coupon-threshold"), cap: money("coupon-cap") });
   if (kind === "voucher") Object.assign(offer, { value: money("coupon-off"), threshold: money("coupon-threshold") });
   if (kind === "experience") offer.sku = v("coupon-sku");
-  const today = new Date().toLocaleDateString("sv-SE", { timeZone: "Asia/Shanghai" });
+  const today = shanghaiDay(0);
   const body = { name: v("coupon-name"), offer, valid_from: today, valid_to: v("coupon-to") || today };
   const r = await api("POST", `/api/v1/members/${member.member_id}/coupons`, body, keyFor("issue-coupon"));
   $("coupon-error").className = r.ok ? "ok" : "error";

@@ -107,11 +107,10 @@ pub(super) async fn login(
         Ok(Some(false)) => return login_error(hq.sessions.failed(count)),
         _ => return unavailable("the stored login hash is damaged".into()),
     }
-    let mut bytes = [0u8; 16];
-    if let Err(e) = getrandom::fill(&mut bytes) {
-        return unavailable(e.to_string());
-    }
-    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let token = match new_token() {
+        Ok(token) => token,
+        Err(e) => return unavailable(e.to_string()),
+    };
     let session = Session {
         staff: record.id.clone(),
         role: record.role,
@@ -129,7 +128,14 @@ pub(super) async fn login(
         .into_response()
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
+/// A session token (a staff member's or a member's): 32 random bytes, hex.
+pub(super) fn new_token() -> anyhow::Result<String> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("random token: {e}"))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+pub(super) fn bearer(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(axum::http::header::AUTHORIZATION)?
         .to_str()

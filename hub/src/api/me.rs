@@ -5,7 +5,6 @@
 //! as digits, a QR code and a barcode. Every call after sign-in carries the member's token;
 //! staff logins do not open these routes and a member's token opens nothing else.
 
-use axum::http::header::AUTHORIZATION;
 use protocol::member_code;
 use protocol::notice::{Notice, Purpose, Subject};
 use protocol::seal::KeyState;
@@ -127,7 +126,7 @@ pub(super) async fn sign_in(
         Ok(None) => return sign_in_error(SignInError::NoCode),
         Err(answer) => return answer,
     };
-    let token = match member_auth::new_token() {
+    let token = match login::new_token() {
         Ok(token) => token,
         Err(e) => return unavailable(e.to_string()),
     };
@@ -141,11 +140,7 @@ pub(super) async fn sign_in(
 
 /// The member the request's token signed in, or the answer refusing it.
 fn signed_in(hq: &Hq, headers: &HeaderMap) -> Result<MemberId, Box<Response>> {
-    let token = headers
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    token
+    login::bearer(headers)
         .and_then(|t| hq.member_auth.member(t, login::now_ms()))
         .ok_or_else(|| {
             Box::new(Code::LoginRequired.answer("sign in first: POST /api/v1/me/sessions"))
@@ -155,11 +150,7 @@ fn signed_in(hq: &Hq, headers: &HeaderMap) -> Result<MemberId, Box<Response>> {
 /// 退出: ends the member's session.
 #[utoipa::path(delete, path = "/api/v1/me/sessions", responses((status = 200, body = Object)))]
 pub(super) async fn sign_out(State(hq): State<Hq>, headers: HeaderMap) -> Response {
-    if let Some(token) = headers
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-    {
+    if let Some(token) = login::bearer(&headers) {
         hq.member_auth.close(token);
     }
     axum::Json(json!({"signed_out": true})).into_response()

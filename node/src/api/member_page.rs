@@ -23,6 +23,20 @@ const BODY_MAX: u64 = 1024 * 1024;
 /// cannot take the threads the till's own work needs.
 const AT_ONCE: usize = 8;
 
+/// One client for every request passed on, so its connections to headquarters are reused.
+fn agent() -> &'static ureq::Agent {
+    static AGENT: std::sync::OnceLock<ureq::Agent> = std::sync::OnceLock::new();
+    AGENT.get_or_init(|| {
+        ureq::Agent::new_with_config(
+            ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .max_redirects(0)
+                .timeout_global(Some(Duration::from_secs(10)))
+                .build(),
+        )
+    })
+}
+
 fn slots() -> &'static tokio::sync::Semaphore {
     static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
     SLOTS.get_or_init(|| tokio::sync::Semaphore::new(AT_ONCE))
@@ -54,13 +68,7 @@ pub(super) async fn pass_on(
     let auth = headers.get(header::AUTHORIZATION).cloned();
     let kind = headers.get(header::CONTENT_TYPE).cloned();
     let answer = tokio::task::spawn_blocking(move || {
-        let agent = ureq::Agent::new_with_config(
-            ureq::Agent::config_builder()
-                .http_status_as_error(false)
-                .max_redirects(0)
-                .timeout_global(Some(Duration::from_secs(10)))
-                .build(),
-        );
+        let agent = agent();
         let mut request = ureq::http::Request::builder().method(method).uri(&url);
         if let Some(auth) = auth {
             request = request.header(header::AUTHORIZATION, auth);
