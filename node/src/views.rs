@@ -394,7 +394,11 @@ pub fn apply_entry(ov: &mut Overlay<'_>, entry: &Entry) -> Result<(), ViewError>
             apply_sale(ov, entry, sale);
             wallet_entry(ov, entry)
         }
-        Payload::Wallet { .. } => wallet_entry(ov, entry),
+        Payload::Wallet { .. } => {
+            // 积分兑换: what this store gave of each gift, what each member has had.
+            protocol::project::gifts::apply(ov, entry).map_err(ViewError::Inventory)?;
+            wallet_entry(ov, entry)
+        }
         Payload::Checkout { sale, ops, .. } => {
             let points_lots = ops
                 .iter()
@@ -473,6 +477,14 @@ pub fn apply_entry(ov: &mut Overlay<'_>, entry: &Entry) -> Result<(), ViewError>
             erase_member(ov, member_id)
         }
         Payload::MemberErased { .. } => Ok(()),
+        Payload::Gifts { .. } => {
+            if let Some(why) =
+                protocol::project::gifts::apply(ov, entry).map_err(ViewError::Inventory)?
+            {
+                tracing::warn!(origin = %entry.origin, seq = entry.seq, %why, "gift table skipped");
+            }
+            Ok(())
+        }
         Payload::ChainRules { .. } | Payload::Tiers { .. } => {
             if let Some(why) =
                 protocol::project::rules::apply(ov, entry).map_err(ViewError::Inventory)?

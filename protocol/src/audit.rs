@@ -157,6 +157,9 @@ pub fn action(entry: &Entry) -> Option<(&'static str, String)> {
             WalletEvent::Rights {
                 movement: Movement::Reclaim { from },
             } => ("收回冻结门店余额", format!("自 {from}")),
+            WalletEvent::GiftRedeemed { name, points, .. } => {
+                ("积分兑换", format!("{name}，{points} 分"))
+            }
             _ => return None,
         },
         Payload::Stock { movement, changes } => match movement {
@@ -306,6 +309,19 @@ pub fn action(entry: &Entry) -> Option<(&'static str, String)> {
             ),
         },
         Payload::MemberErased { member_id } => ("删除会员个人信息", member_id.to_string()),
+        Payload::Gifts { table } => (
+            "积分商城",
+            format!(
+                "{} 件礼品：{}",
+                table.gifts.len(),
+                table
+                    .gifts
+                    .iter()
+                    .map(|g| format!("{} {}分", g.name, g.points))
+                    .collect::<Vec<_>>()
+                    .join("，")
+            ),
+        ),
         Payload::Tiers { table } => (
             "会员等级",
             format!(

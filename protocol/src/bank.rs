@@ -282,6 +282,58 @@ impl Policy {
     }
 }
 
+/// What headquarters must call back to spend `wants` (each counter's shortfall in its own
+/// pool) itself — a gift redeemed on the member's page: recalls from the largest reachable
+/// holders first, or the holders that cannot be reached when the reachable ones are short.
+/// An empty `Recall` list never comes back: nothing short is `Grant(vec![])`.
+pub fn plan_gather(
+    wallet: &Wallet,
+    hq: &StoreId,
+    wants: &[(Counter, u64)],
+    reachable: impl Fn(&StoreId) -> bool,
+) -> AskPlan {
+    let mut recalls = Vec::new();
+    let mut away = Vec::new();
+    for (counter, want) in wants {
+        let mut holders: Vec<(u64, StoreId)> = wallet
+            .counters
+            .get(counter)
+            .map(Rights::replicas)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|r| r != hq)
+            .map(|r| (wallet.held(counter, &r), r))
+            .filter(|(held, _)| *held > 0)
+            .collect();
+        holders.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+        let mut short = *want;
+        for (held, holder) in holders {
+            if short == 0 {
+                break;
+            }
+            if !reachable(&holder) {
+                away.push(holder);
+                continue;
+            }
+            let units = held.min(short);
+            short -= units;
+            recalls.push((holder, counter.clone(), units));
+        }
+        if short > 0 {
+            away.sort();
+            away.dedup();
+            return match away.is_empty() {
+                true => AskPlan::Refuse(format!("{counter}: {short} units short in the chain")),
+                false => AskPlan::Unreachable(away),
+            };
+        }
+    }
+    match recalls.is_empty() {
+        true => AskPlan::Grant(Vec::new()),
+        false => AskPlan::Recall(recalls),
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::inconsistent_digit_grouping)]
 mod tests {
@@ -490,5 +542,35 @@ mod tests {
             AskPlan::Recall(_)
         ));
         assert_eq!(w.stored_value_free(), 0);
+    }
+
+    /// Headquarters spending itself calls back from the largest reachable holders what its
+    /// pool lacks, or names the holders it cannot reach.
+    #[test]
+    fn headquarters_gathers_what_its_pool_lacks_from_reachable_holders() {
+        let (hq, s001, s002) = (
+            StoreId::hq(),
+            StoreId::parse("S001").unwrap(),
+            StoreId::parse("S002").unwrap(),
+        );
+        let pts = Counter::Points { year: 2026 };
+        let mut wallet = Wallet::default();
+        wallet.earn_points(&s001, 2026, 300).unwrap();
+        wallet.earn_points(&s002, 2026, 100).unwrap();
+        let want = [(pts.clone(), 350)];
+        match plan_gather(&wallet, &hq, &want, |_| true) {
+            AskPlan::Recall(r) => assert_eq!(
+                r,
+                vec![
+                    (s001.clone(), pts.clone(), 300),
+                    (s002.clone(), pts.clone(), 50)
+                ]
+            ),
+            other => panic!("{other:?}"),
+        }
+        let away = plan_gather(&wallet, &hq, &want, |s| *s != s002);
+        assert_eq!(away, AskPlan::Unreachable(vec![s002.clone()]));
+        let too_much = plan_gather(&wallet, &hq, &[(pts, 401)], |_| true);
+        assert!(matches!(too_much, AskPlan::Refuse(_)));
     }
 }

@@ -182,6 +182,8 @@ pub enum Payload {
     },
     /// 会员等级: headquarters' tier table for every store (`crate::tiers`).
     Tiers { table: crate::tiers::TierTable },
+    /// 积分商城: headquarters' gifts for points, for every store (`crate::gifts`).
+    Gifts { table: crate::gifts::GiftTable },
 }
 
 impl Payload {

@@ -14,6 +14,7 @@ pub mod catalogue;
 pub mod commission;
 pub mod entry;
 pub mod escrow;
+pub mod gifts;
 pub mod hlc;
 pub mod ids;
 pub mod import;

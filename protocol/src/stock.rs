@@ -61,6 +61,12 @@ pub enum StockMovement {
         stocktake: DocId,
         counts: Vec<(Sku, Qty, Qty)>,
     },
+    /// 积分兑换: goods given to a member for points (the wallet entry just before says which
+    /// gift and what it cost).
+    Gift {
+        member: crate::ids::MemberId,
+        gift: String,
+    },
 }
 
 /// One step of a transfer.

@@ -588,6 +588,72 @@ fn fixture_entries() -> Vec<Entry> {
                 },
             },
         ),
+        common(
+            32,
+            Payload::Gifts {
+                table: protocol::gifts::GiftTable {
+                    gifts: vec![protocol::gifts::Gift {
+                        id: "cup".to_owned(),
+                        name: "保温杯".to_owned(),
+                        points: 500,
+                        kind: protocol::gifts::GiftKind::Goods {
+                            sku: Sku::parse("CUP-1").unwrap(),
+                            qty: 1,
+                        },
+                        per_member: 2,
+                        stock: 10,
+                        stores: [(StoreId::parse("S002").unwrap(), 0)].into(),
+                        withdrawn: false,
+                    }],
+                },
+            },
+        ),
+        common(
+            33,
+            Payload::Wallet {
+                member_id: member,
+                event: WalletEvent::GiftRedeemed {
+                    gift: "c10".to_owned(),
+                    name: "10元券".to_owned(),
+                    points: 100,
+                    coupon: Some(protocol::wallet::GiftCoupon {
+                        coupon: protocol::wallet::CardId::parse("S001-33").unwrap(),
+                        template: "t10".to_owned(),
+                        name: "10元代金券".to_owned(),
+                        offer: protocol::pricing::Coupon::Voucher {
+                            value: Fen(1_000),
+                            threshold: Fen(0),
+                        },
+                        scope: Default::default(),
+                        stacks: None,
+                        from: NaiveDate::from_ymd_opt(2026, 12, 6).unwrap(),
+                        to: NaiveDate::from_ymd_opt(2027, 1, 4).unwrap(),
+                    }),
+                },
+                ops: vec![RightsOp {
+                    counter: Counter::Points { year: 2026 },
+                    change: Change::Debit {
+                        units: 100,
+                        total: 100,
+                    },
+                }],
+            },
+        ),
+        common(
+            34,
+            Payload::Stock {
+                movement: protocol::stock::StockMovement::Gift {
+                    member,
+                    gift: "cup".to_owned(),
+                },
+                changes: vec![protocol::stock::StockChange {
+                    sku: Sku::parse("CUP-1").unwrap(),
+                    qty: protocol::catalogue::Qty(-1_000),
+                    total_in: 5_000,
+                    total_out: 1_000,
+                }],
+            },
+        ),
     ]
 }
 

@@ -56,11 +56,19 @@ pub enum Code {
     TooManyRequests,
     /// 会员登录: the code is wrong, expired or was never sent.
     SignInFailed,
+    /// 积分商城
+    GiftNotFound,
+    GiftUnavailable,
+    GiftLimit,
+    InsufficientPoints,
+    /// The member's points are on their way back to headquarters: ask again in a moment.
+    PointsGathering,
+    PointsUnreachable,
 }
 
 impl Code {
     /// Every code, for the catalogue's own test and the documentation.
-    pub const ALL: [Code; 44] = [
+    pub const ALL: [Code; 50] = [
         Code::InvalidRequest,
         Code::InvalidQuery,
         Code::InvalidId,
@@ -105,6 +113,12 @@ impl Code {
         Code::MarketingClosed,
         Code::TooManyRequests,
         Code::SignInFailed,
+        Code::GiftNotFound,
+        Code::GiftUnavailable,
+        Code::GiftLimit,
+        Code::InsufficientPoints,
+        Code::PointsGathering,
+        Code::PointsUnreachable,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -153,6 +167,12 @@ impl Code {
             Code::MarketingClosed => "marketing_closed",
             Code::TooManyRequests => "too_many_requests",
             Code::SignInFailed => "sign_in_failed",
+            Code::GiftNotFound => "gift_not_found",
+            Code::GiftUnavailable => "gift_unavailable",
+            Code::GiftLimit => "gift_limit_reached",
+            Code::InsufficientPoints => "insufficient_points",
+            Code::PointsGathering => "points_on_the_way",
+            Code::PointsUnreachable => "points_unreachable",
         }
     }
 
@@ -200,6 +220,12 @@ impl Code {
             Code::AccountLocked => StatusCode::LOCKED,
             Code::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             Code::SignInFailed => StatusCode::UNAUTHORIZED,
+            Code::GiftNotFound => StatusCode::NOT_FOUND,
+            Code::GiftUnavailable
+            | Code::GiftLimit
+            | Code::PointsGathering
+            | Code::PointsUnreachable => StatusCode::CONFLICT,
+            Code::InsufficientPoints => StatusCode::UNPROCESSABLE_ENTITY,
             Code::RoleForbidden => StatusCode::FORBIDDEN,
             Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -253,6 +279,12 @@ impl Code {
             Code::MarketingClosed => "券模板或营销活动已停用或已过期",
             Code::TooManyRequests => "操作太频繁，请稍后再试",
             Code::SignInFailed => "验证码错误或已失效",
+            Code::GiftNotFound => "积分商城没有这件礼品",
+            Code::GiftUnavailable => "这件礼品暂不可兑换（已下架、已兑完，或需到店兑换）",
+            Code::GiftLimit => "您已达这件礼品的每人限兑数量",
+            Code::InsufficientPoints => "积分不足",
+            Code::PointsGathering => "正在调取您在门店的积分，请稍候",
+            Code::PointsUnreachable => "部分积分在暂时离线的门店，请稍后再试或到店兑换",
         }
     }
 

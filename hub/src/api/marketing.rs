@@ -315,7 +315,7 @@ pub(super) async fn outbox(State(hq): State<Hq>) -> Response {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ReportQuery {
-    format: Option<String>,
+    pub(super) format: Option<String>,
 }
 
 /// The campaign report's columns (field, header).

@@ -139,7 +139,7 @@ pub(super) async fn sign_in(
 }
 
 /// The member the request's token signed in, or the answer refusing it.
-fn signed_in(hq: &Hq, headers: &HeaderMap) -> Result<MemberId, Box<Response>> {
+pub(super) fn signed_in(hq: &Hq, headers: &HeaderMap) -> Result<MemberId, Box<Response>> {
     login::bearer(headers)
         .and_then(|t| hq.member_auth.member(t, login::now_ms()))
         .ok_or_else(|| {

@@ -29,6 +29,7 @@ mod backups;
 mod catalogue;
 mod doc;
 mod error;
+mod gifts;
 mod import;
 pub(crate) mod login;
 mod marketing;
@@ -104,6 +105,10 @@ pub fn router(
         )
         .route("/api/v1/me/code", get(me::member_code))
         .route("/api/v1/me/password", axum::routing::put(me::set_password))
+        .route(
+            "/api/v1/me/gifts",
+            get(gifts::my_gifts).post(gifts::redeem_mine),
+        )
         .route("/api/v1/backups", get(backups::list).post(backups::take))
         .route(
             "/api/v1/stores/{store_id}/hold",
@@ -155,6 +160,8 @@ pub fn router(
             get(rules::get_rules).put(rules::set_rules),
         )
         .route("/api/v1/tiers", get(tiers::get_tiers).put(tiers::set_tiers))
+        .route("/api/v1/gifts", get(gifts::get_gifts).put(gifts::set_gifts))
+        .route("/api/v1/reports/gifts", get(gifts::gift_report))
         .route("/api/v1/tiers/review", post(tiers::review))
         .route("/api/v1/reports/sales", get(reports::sales))
         .route("/api/v1/reports/members", get(reports::members))

@@ -51,6 +51,29 @@ pub(super) fn write_error(e: HqWriteError) -> Response {
         HqWriteError::Staff(e) => Code::InvalidStaff.answer(e),
         HqWriteError::Rules(e) => Code::InvalidRules.answer(e),
         HqWriteError::Commission(e) => Code::InvalidCommissionRules.answer(e),
+        HqWriteError::Gift(e) => match e {
+            protocol::gifts::GiftRefused::Unknown(_) => Code::GiftNotFound.answer(e),
+            protocol::gifts::GiftRefused::Limit { .. } => Code::GiftLimit.answer(e),
+            _ => Code::GiftUnavailable.answer(e),
+        },
+        HqWriteError::Points(e) => Code::InsufficientPoints.answer(e),
+        e @ HqWriteError::Gathering => Code::PointsGathering.answer(e),
+        e @ HqWriteError::Unreachable(_) => Code::PointsUnreachable.answer(e),
+        HqWriteError::Gifts(e) => {
+            const FIELDS: [&str; 8] = [
+                "gifts",
+                "id",
+                "name",
+                "points",
+                "per_member",
+                "stock",
+                "stores",
+                "kind",
+            ];
+            let mut error = ApiError::new(Code::InvalidMarketing, &e);
+            error.field = FIELDS.into_iter().find(|f| *f == e.field);
+            error.into_response()
+        }
     }
 }
 

@@ -121,7 +121,8 @@ impl Directory {
             protocol::project::marketing::index_expiry(&mut views, entry)?;
             protocol::reports::apply(&mut views, entry, &StoreCalendar::default())?;
             protocol::project::history::apply(&mut views, entry)?;
-            Ok(why.or(staff).or(rules).or(chain).or(marketing))
+            let gifts = protocol::project::gifts::apply(&mut views, entry)?;
+            Ok(why.or(staff).or(rules).or(chain).or(marketing).or(gifts))
         });
         self.views = views.writes;
         if let Some(why) = applied.map_err(IngestError::Storage)? {
@@ -163,6 +164,7 @@ impl Directory {
             | Payload::CommissionRules { .. }
             | Payload::ChainRules { .. }
             | Payload::Tiers { .. }
+            | Payload::Gifts { .. }
             | Payload::Audit { .. }
             | Payload::MemberErased { .. } => {
                 return Ok(());

@@ -533,7 +533,11 @@ pub fn spawn(
                         .unwrap_or_else(|e| AskStep::Refused(e.to_string()))
                 });
                 let mut recalls = served.recalls;
-                match ingest.rebalance_except(&asks.members()) {
+                // Headquarters' own spends (a gift on the member's page) call points back too.
+                recalls.extend(ingest.take_gather_recalls());
+                let mut asking = asks.members();
+                asking.extend(ingest.gathering());
+                match ingest.rebalance_except(&asking) {
                     Ok(refills) => recalls.extend(refills),
                     Err(e) => tracing::error!(error = %e, "rebalancing rights failed; tried again after the next change"),
                 }

@@ -124,6 +124,13 @@ impl Ingest {
                 table.check()?;
                 Payload::Tiers { table }
             }
+            HqWrite::RedeemGift { member, gift, key } => {
+                return self.redeem_gift(&member, &gift, key, by);
+            }
+            HqWrite::Gifts(table) => {
+                self.check_gifts(&table)?;
+                Payload::Gifts { table }
+            }
             HqWrite::Staff(staff) => {
                 protocol::staff::check(&staff)?;
                 Payload::Staff { staff }
@@ -166,6 +173,34 @@ impl Ingest {
         let tx = TxId::derived(&["hq-write", &tip.next_seq.to_string()]);
         self.write_hq_as(tx, payload, by.clone())
             .map_err(|e| HqWriteError::Storage(e.to_string()))
+    }
+
+    /// A gift table whose goods are in the catalogue and whose coupons' templates exist.
+    fn check_gifts(&self, table: &protocol::gifts::GiftTable) -> Result<(), HqWriteError> {
+        use protocol::campaign::MarketingError;
+        use protocol::gifts::GiftKind;
+        table.check()?;
+        let views = HubViews::reader(&*self.storage);
+        for gift in &table.gifts {
+            let known = match &gift.kind {
+                GiftKind::Goods { sku, .. } => protocol::inventory::product(&views, sku)
+                    .map_err(HqWriteError::Storage)?
+                    .is_some(),
+                GiftKind::Coupon { template } => {
+                    protocol::project::marketing::template(&views, template)
+                        .map_err(HqWriteError::Storage)?
+                        .is_some()
+                }
+            };
+            if !known {
+                let what = match &gift.kind {
+                    GiftKind::Goods { sku, .. } => format!("no product {sku} in the catalogue"),
+                    GiftKind::Coupon { template } => format!("no coupon template {template}"),
+                };
+                return Err(MarketingError::new("kind", format!("{}: {what}", gift.id)).into());
+            }
+        }
+        Ok(())
     }
 
     /// 挂失 written by headquarters: the profile change (sealed under the member's key, as a
@@ -272,7 +307,7 @@ impl Ingest {
     }
 
     /// A member headquarters holds, not erased.
-    fn member_record(
+    pub(super) fn member_record(
         &self,
         member_id: &MemberId,
     ) -> Result<crate::storage::MemberRecord, HqWriteError> {

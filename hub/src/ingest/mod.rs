@@ -95,6 +95,15 @@ pub enum HqWrite {
         member: MemberId,
         hash: String,
     },
+    /// 积分商城: the gifts every store offers for points.
+    Gifts(protocol::gifts::GiftTable),
+    /// 积分兑换 on the member's own page: a coupon gift given by headquarters for the member's
+    /// points, once per `key`.
+    RedeemGift {
+        member: MemberId,
+        gift: String,
+        key: TxId,
+    },
 }
 
 /// Why headquarters' write was refused. Nothing was written.
@@ -110,6 +119,22 @@ pub enum HqWriteError {
     TooLarge(usize),
     #[error("no member {0}")]
     UnknownMember(MemberId),
+    #[error(transparent)]
+    Gifts(#[from] protocol::campaign::MarketingError),
+    #[error(transparent)]
+    Gift(#[from] protocol::gifts::GiftRefused),
+    /// The points are not enough, or not spendable as asked.
+    #[error(transparent)]
+    Points(#[from] protocol::wallet::WalletError),
+    /// Headquarters is calling the points back from the stores that hold them: the same
+    /// request again in a moment goes through.
+    #[error(
+        "the member's points are being called back from the stores that hold them: try again in a moment"
+    )]
+    Gathering,
+    /// Part of the points are held at stores headquarters cannot reach now.
+    #[error("part of the points are held at stores that are offline ({0}): redeem there, or later")]
+    Unreachable(String),
     /// The member cannot be erased yet (what they are owed or owe needs their identity).
     #[error("{0}")]
     NotErasable(String),
@@ -196,6 +221,7 @@ pub struct StoreRow {
 
 mod directory;
 mod fence;
+mod gifts;
 mod handle;
 mod hq;
 mod import;
@@ -249,6 +275,11 @@ pub struct Ingest {
     routes: crate::routes::SharedRoutes,
     /// Whether entries queue notices to members (a gateway or file is configured).
     notify: bool,
+    /// Members whose points headquarters is calling back to spend itself (a gift on the
+    /// member's page), until when: a rebalance does not place them out again meanwhile.
+    gathering: HashMap<MemberId, u64>,
+    /// Recalls headquarters' own spends asked for, for the ingest thread to send.
+    gather_recalls: Vec<(StoreId, Recall)>,
 }
 
 /// Entries every store needs: the member directory (registrations and profile edits), every
@@ -267,6 +298,7 @@ fn goes_to_feed(entry: &Entry) -> bool {
             | Payload::CommissionRules { .. }
             | Payload::ChainRules { .. }
             | Payload::Tiers { .. }
+            | Payload::Gifts { .. }
             | Payload::Marketing { .. }
     ) || touches_wallet(entry)
 }
@@ -295,6 +327,7 @@ fn hq_only(payload: &Payload) -> Option<&'static str> {
         Payload::CommissionRules { .. } => Some("only headquarters sets commission rules"),
         Payload::ChainRules { .. } => Some("only headquarters sets the member rules"),
         Payload::Tiers { .. } => Some("only headquarters sets the tier table"),
+        Payload::Gifts { .. } => Some("only headquarters sets the points mall"),
         Payload::MemberErased { .. } => Some("only headquarters erases a member"),
         Payload::Marketing { .. }
         | Payload::Wallet {
@@ -362,6 +395,8 @@ impl Ingest {
             certificates: HashMap::new(),
             routes,
             notify: false,
+            gathering: HashMap::new(),
+            gather_recalls: Vec::new(),
         };
         // Nothing says when the link to a store was lost before this start: count from now.
         let started = (ingest.now_ms)();

@@ -136,7 +136,7 @@ fn verify_finds_a_search_index_that_does_not_file_the_members() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-pub(super) fn wallet_entry(
+pub(crate) fn wallet_entry(
     store: &StoreId,
     tip: ChainTip,
     member: MemberId,

@@ -62,6 +62,9 @@ pub enum Code {
     TendersMismatch,
     CouponNotFound,
     CouponUsed,
+    GiftNotFound,
+    GiftUnavailable,
+    GiftLimit,
     CouponNotValid,
     CouponNotApplicable,
     PointsNotAccepted,
@@ -151,6 +154,9 @@ impl Code {
             Code::TendersMismatch => "tenders_mismatch",
             Code::CouponNotFound => "coupon_not_found",
             Code::CouponUsed => "coupon_used",
+            Code::GiftNotFound => "gift_not_found",
+            Code::GiftUnavailable => "gift_unavailable",
+            Code::GiftLimit => "gift_limit_reached",
             Code::CouponNotValid => "coupon_not_valid",
             Code::CouponNotApplicable => "coupon_not_applicable",
             Code::PointsNotAccepted => "points_not_accepted",
@@ -209,6 +215,7 @@ impl Code {
             | Code::UnknownBarcode
             | Code::TransferNotFound
             | Code::CouponNotFound
+            | Code::GiftNotFound
             | Code::StocktakeNotFound
             | Code::OrderNotFound => S::NOT_FOUND,
             Code::InvalidQuantity
@@ -222,6 +229,8 @@ impl Code {
             | Code::RightsUnreachable
             | Code::MemberNotHere
             | Code::CouponUsed
+            | Code::GiftUnavailable
+            | Code::GiftLimit
             | Code::StocktakeInProgress
             | Code::TransferNotAllowed
             | Code::StoreFenced
@@ -305,6 +314,9 @@ impl Code {
             Code::TendersMismatch => "各支付方式合计与应付金额不符（只有现金可以找零）",
             Code::CouponNotFound => "该会员没有这张优惠券",
             Code::CouponUsed => "该优惠券已使用",
+            Code::GiftNotFound => "积分商城没有这件礼品",
+            Code::GiftUnavailable => "这件礼品本店暂不可兑换（已下架或库存不足）",
+            Code::GiftLimit => "该会员已达这件礼品的每人限兑数量",
             Code::CouponNotValid => "该优惠券不在有效期内",
             Code::CouponNotApplicable => "未达到优惠券使用条件（门槛或适用商品）",
             Code::PointsNotAccepted => "积分抵现超出本单上限或本店不支持",
@@ -418,6 +430,14 @@ impl From<Rejection> for ApiError {
             Rejection::PhoneTaken(..) => Code::PhoneTaken,
             Rejection::CardTaken(..) => Code::CardTaken,
             Rejection::MemberNotFound(_) => Code::MemberNotFound,
+            Rejection::Gift(g) => match g {
+                protocol::gifts::GiftRefused::Unknown(_) => Code::GiftNotFound,
+                protocol::gifts::GiftRefused::Limit { .. } => Code::GiftLimit,
+                protocol::gifts::GiftRefused::Withdrawn(_)
+                | protocol::gifts::GiftRefused::OutOfStock { .. }
+                | protocol::gifts::GiftRefused::NoTemplate { .. }
+                | protocol::gifts::GiftRefused::NotOnShelf { .. } => Code::GiftUnavailable,
+            },
             Rejection::ReferrerNotFound(_) => Code::ReferrerNotFound,
             Rejection::Sale(SaleError::TooLarge { .. }) => Code::AmountTooLarge,
             Rejection::Sale(SaleError::Currency { .. }) => Code::CurrencyNotAccepted,

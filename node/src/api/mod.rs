@@ -8,6 +8,7 @@ mod dto;
 pub mod error;
 mod favourites;
 mod follow;
+mod gifts;
 mod inventory;
 mod login;
 mod member_page;
@@ -66,6 +67,8 @@ pub use rights::collect_overdrafts;
         wallet::set_password,
         wallet::clock_in,
         wallet::clock_out,
+        gifts::list,
+        gifts::redeem,
         card::lost,
         card::found,
         card::reissue,
@@ -187,6 +190,8 @@ fn routes() -> Router<Arc<AppState>> {
             "/api/v1/members/{member_id}/cards/{card_id}/clock-out",
             post(wallet::clock_out),
         )
+        .route("/api/v1/gifts", get(gifts::list))
+        .route("/api/v1/members/{member_id}/gifts", post(gifts::redeem))
         .route("/api/v1/members/{member_id}/card/lost", post(card::lost))
         .route("/api/v1/members/{member_id}/card/found", post(card::found))
         .route(

@@ -155,6 +155,10 @@ pub enum WalletAction {
     ClockOut {
         card: CardId,
     },
+    /// 积分兑换: a gift of the points mall, for its points.
+    RedeemGift {
+        gift: String,
+    },
 }
 
 /// The closed set of things the journal does.
@@ -359,6 +363,8 @@ pub enum Rejection {
     CardTaken(CardNo, MemberId),
     #[error("member {0} not found")]
     MemberNotFound(MemberId),
+    #[error(transparent)]
+    Gift(#[from] protocol::gifts::GiftRefused),
     #[error("referrer {0} not found")]
     ReferrerNotFound(MemberId),
     #[error(transparent)]

@@ -130,7 +130,10 @@ impl Journal {
     }
 
     /// The changes moving this store's stock by each (sku, qty).
-    fn stock_changes(&self, lines: &[(Sku, Qty)]) -> Result<Vec<StockChange>, Rejection> {
+    pub(super) fn stock_changes(
+        &self,
+        lines: &[(Sku, Qty)],
+    ) -> Result<Vec<StockChange>, Rejection> {
         let ov = Overlay::new(&*self.store);
         let here = &self.settings.store_id;
         lines

@@ -27,6 +27,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 mod checkout;
 mod commands;
 mod feed;
+mod gifts;
 mod group;
 pub mod held;
 mod inventory;

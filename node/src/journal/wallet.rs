@@ -80,7 +80,8 @@ impl Journal {
         let gives = match &r.body.action {
             WalletAction::TopUp { .. }
             | WalletAction::SellCard { .. }
-            | WalletAction::IssueCoupon { .. } => true,
+            | WalletAction::IssueCoupon { .. }
+            | WalletAction::RedeemGift { .. } => true,
             WalletAction::AdjustPoints { points, .. } => *points > 0,
             _ => false,
         };
@@ -262,6 +263,8 @@ impl Journal {
                 };
                 (event, ops)
             }
+            // Two entries (the points, then the goods off the shelf), so a request of its own.
+            WalletAction::RedeemGift { gift } => return self.redeem_gift(&r, gift, now_ms),
             WalletAction::Recall { counter, units } => {
                 let give = wallet.held(counter, &here).min(*units);
                 if give == 0 {

@@ -29,7 +29,9 @@ pub fn apply(kv: &mut dyn ViewKv, entry: &Entry) -> Result<Option<String>, Strin
         Payload::Stock { movement, changes } => {
             let sign_ok = match movement {
                 StockMovement::Received { .. } => changes.iter().all(|c| c.qty.0 > 0),
-                StockMovement::Damaged { .. } => changes.iter().all(|c| c.qty.0 < 0),
+                StockMovement::Damaged { .. } | StockMovement::Gift { .. } => {
+                    changes.iter().all(|c| c.qty.0 < 0)
+                }
                 StockMovement::StocktakeOpened { .. } => changes.is_empty(),
                 StockMovement::Counted { .. } => true,
             };

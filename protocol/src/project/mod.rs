@@ -4,6 +4,7 @@
 //! ids, money, catalogue, stock, wallet, staff, rules, commission ← entry ← project.
 
 pub mod commission;
+pub mod gifts;
 pub mod history;
 pub mod inventory;
 pub mod marketing;

@@ -39,7 +39,8 @@ impl Wallet {
             | Payload::Audit { .. }
             | Payload::MemberErased { .. }
             | Payload::Marketing { .. }
-            | Payload::Tiers { .. } => {}
+            | Payload::Tiers { .. }
+            | Payload::Gifts { .. } => {}
         }
     }
 }

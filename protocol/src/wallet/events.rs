@@ -161,6 +161,29 @@ pub enum WalletEvent {
         cards: Vec<(CardId, crate::import::OpeningCard)>,
         import: String,
     },
+    /// 积分兑换: a gift of the points mall (`crate::gifts`) given for `points`, spent by the
+    /// entry's ops like any points spend. A coupon gift is issued in the same entry (its use
+    /// is the `Uses` counter of its id, credited to the writer); a goods gift's goods leave
+    /// the writer's shelf in the stock entry that follows (`StockMovement::Gift`).
+    GiftRedeemed {
+        gift: String,
+        name: String,
+        points: u64,
+        coupon: Option<GiftCoupon>,
+    },
+}
+
+/// The coupon a gift gives, as its template made it on the day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GiftCoupon {
+    pub coupon: CardId,
+    pub template: String,
+    pub name: String,
+    pub offer: crate::pricing::Coupon,
+    pub scope: crate::pricing::CouponScope,
+    pub stacks: Option<bool>,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
 }
 
 /// Wrong payment passwords within `PASSWORD_LOCK_MS` of one another that lock a member's

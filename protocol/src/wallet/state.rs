@@ -128,6 +128,21 @@ impl Wallet {
                 };
                 self.coupons.entry(coupon.clone()).or_insert(def);
             }
+            WalletEvent::GiftRedeemed {
+                coupon: Some(c), ..
+            } => {
+                let def = CouponDef {
+                    name: c.name.clone(),
+                    offer: c.offer.clone(),
+                    from: c.from,
+                    to: c.to,
+                    issued_at: origin.clone(),
+                    scope: c.scope.clone(),
+                    stacks: c.stacks,
+                    campaign: None,
+                };
+                self.coupons.entry(c.coupon.clone()).or_insert(def);
+            }
             WalletEvent::Closed { closing, .. } => self.close_cards(closing),
             // The latest start wins; a stop clears the start it came after.
             WalletEvent::ClockedIn { card } => {
@@ -165,7 +180,8 @@ impl Wallet {
             WalletEvent::TopUp { .. }
             | WalletEvent::PointsAdjusted { .. }
             | WalletEvent::Rights { .. }
-            | WalletEvent::Refunded { .. } => {}
+            | WalletEvent::Refunded { .. }
+            | WalletEvent::GiftRedeemed { coupon: None, .. } => {}
         }
     }
 
