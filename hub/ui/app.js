@@ -89,7 +89,7 @@ const SCREEN_LOAD = {
   catalogue: () => window.catalogueScreen && window.catalogueScreen(),
   transfers: () => transfers(),
   rules: () => Promise.all([rules(), window.tiers && window.tiers()]),
-  marketing: () => window.marketing && window.marketing(),
+  marketing: () => Promise.all([window.marketing && window.marketing(), window.giftsScreen && window.giftsScreen()]),
   staff: () => window.staffScreen && window.staffScreen(),
 };
 let screen = "overview";

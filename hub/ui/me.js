@@ -14,6 +14,8 @@ const T = {
     password: "支付密码", old_password: "原支付密码", or_code: "忘记了？用验证码：", new_password: "新支付密码（6 位数字）",
     again: "再输一次", save_password: "保存", password_none: "还没有设置支付密码：设置后可在门店用储值付款", password_is_set: "已设置；修改需原密码或短信验证码",
     password_saved: "支付密码已保存，各门店联网后生效", password_mismatch: "两次输入不一致", password_format: "支付密码是 6 位数字",
+    mall: "积分商城", redeem: "兑换", at_store: "到店兑换：出示会员码", had: "已兑", points_unit: "积分", redeemed: "兑换成功，券已到账",
+    confirm_redeem: "用 {p} 积分兑换「{g}」？", gathering: "正在调取您在门店的积分…", no_gifts: "暂无可兑换的礼品",
   },
   en: {
     title: "My member card", sign_out: "Sign out", sign_in: "Sign in", phone: "Phone", send_code: "Send code", code: "Code",
@@ -26,6 +28,8 @@ const T = {
     password: "Payment password", old_password: "Current password", or_code: "Forgot it? Use a code:", new_password: "New password (6 digits)",
     again: "Again", save_password: "Save", password_none: "No payment password yet: set one to pay with stored value at the stores", password_is_set: "Set; changing it needs the current one or a code",
     password_saved: "Saved; each store applies it once it hears of it", password_mismatch: "The two differ", password_format: "A payment password is six digits",
+    mall: "Points mall", redeem: "Redeem", at_store: "At a store: show your member code", had: "had", points_unit: "points", redeemed: "Redeemed: the coupon is yours",
+    confirm_redeem: "Redeem “{g}” for {p} points?", gathering: "Fetching your points from the stores…", no_gifts: "No gifts on offer",
   },
 };
 let lang = localStorage.getItem("me-lang") || "zh";
@@ -155,7 +159,47 @@ async function show() {
   }
   $("me-password-state").textContent = t(m.password_set ? "password_is_set" : "password_none");
   $("me-old-row").hidden = !m.password_set;
-  await showCode();
+  await Promise.all([showCode(), showGifts()]);
+}
+
+// 积分商城: coupon gifts are redeemed here, goods at a store (off its shelf).
+async function showGifts() {
+  const r = await api("GET", "/api/v1/me/gifts");
+  const list = $("me-gifts");
+  list.innerHTML = "";
+  const gifts = (r.ok && r.data.gifts) || [];
+  if (!gifts.length) li(list, t("no_gifts"), "");
+  for (const g of gifts) {
+    const sub = `${t("had")} ${g.had}/${g.per_member}` + (g.online ? "" : ` · ${t("at_store")}`);
+    const right = li(list, g.name, `${g.points} ${t("points_unit")}`, sub);
+    if (!g.online) continue;
+    const b = document.createElement("button");
+    b.type = "button";
+    b.textContent = t("redeem");
+    b.disabled = g.had >= g.per_member || r.data.points < g.points;
+    b.addEventListener("click", () => redeem(g));
+    right.append(" ", b);
+  }
+}
+
+// One key per press: a retry (the points on their way from a store, a lost answer) gives
+// one gift.
+async function redeem(g) {
+  if (!confirm(t("confirm_redeem").replace("{g}", g.name).replace("{p}", g.points))) return;
+  const line = $("me-gift-error");
+  const bytes = crypto.getRandomValues(new Uint8Array(12));
+  const key = "g-" + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  let r;
+  for (let i = 0; i < 8; i += 1) {
+    r = await api("POST", "/api/v1/me/gifts", { gift: g.id, key });
+    if (r.ok || r.data.code !== "points_on_the_way") break;
+    line.className = "hint";
+    line.textContent = t("gathering");
+    await new Promise((done) => setTimeout(done, 1500));
+  }
+  line.className = r.ok ? "ok" : "error";
+  line.textContent = r.ok ? t("redeemed") : said(r.data);
+  if (r.ok) await show();
 }
 
 // A code for the password: sent to the phone the member signed in with.

@@ -27,6 +27,7 @@ async function showMember(m) {
     $("member-page").hidden = false;
     $("member-none").hidden = true;
     await memberPage();
+    await loadGifts();
   }
 }
 

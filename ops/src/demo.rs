@@ -263,8 +263,9 @@ fn seed_goods(hub: &str, store: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Headquarters' part of the demo, added once: the member rules and tiers, and two of S003's staff with
-/// logins, so S003's till asks for one (S001 and S002, whose staff have none, stay open).
+/// Headquarters' part of the demo, added once: the member rules and tiers, marketing, the points
+/// mall, and two of S003's staff with logins, so S003's till asks for one (S001 and S002, whose
+/// staff have none, stay open).
 fn seed_hq(hub: &str) -> anyhow::Result<()> {
     let agent = ureq::Agent::new_with_config(
         ureq::Agent::config_builder()
@@ -335,6 +336,13 @@ fn seed_hq(hub: &str) -> anyhow::Result<()> {
                    "validity": {"days": {"days": 30}}}),
         ),
         (
+            "templates",
+            json!({"id": "T-GIFT5", "name": "5元代金券", "per_member": 10,
+                   "offer": {"kind": "voucher", "value": {"amount": "5"},
+                             "threshold": {"amount": "0"}},
+                   "validity": {"days": {"days": 30}}}),
+        ),
+        (
             "segments",
             json!({"id": "agreed", "name": "同意营销的会员", "conditions": ["consent"]}),
         ),
@@ -356,6 +364,22 @@ fn seed_hq(hub: &str) -> anyhow::Result<()> {
             answer.status()
         );
     }
+    // 积分商城: noodles off a store's shelf, or a ¥5 coupon (also on the member's page).
+    let gifts = json!({"gifts": [
+        {"id": "noodles", "name": "方便面 五连包", "points": 100,
+         "kind": {"goods": {"sku": "6902", "qty": 1}}, "per_member": 2, "stock": 20},
+        {"id": "v5", "name": "5元代金券", "points": 50,
+         "kind": {"coupon": {"template": "T-GIFT5"}}, "per_member": 5, "stock": 200},
+    ]});
+    let answer = agent
+        .put(format!("{hub}/api/v1/gifts"))
+        .header("x-staff-id", "demo-hq")
+        .send_json(&gifts)?;
+    anyhow::ensure!(
+        answer.status().is_success(),
+        "seeding the points mall: {}",
+        answer.status()
+    );
     for (id, pin) in DEMO_LOGINS {
         let answer = agent
             .put(format!("{hub}/api/v1/staff/{id}/password"))

@@ -4,7 +4,7 @@
 //! and what a till sold them, and shows their member code, which a till finds them by — at a
 //! store whose link to headquarters is cut too. A code taken once, a forged one and a malformed
 //! one find no one. The browser test does the same on a phone-sized page opened at a store's
-//! address, which passes it on to headquarters.
+//! address, which passes it on to headquarters, and redeems a gift of the points mall there.
 #![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
@@ -252,6 +252,28 @@ fn on_a_phone_a_member_sees_a_sale_made_elsewhere_and_shows_a_code_the_till_scan
     });
     let sold = quick_sale(&b.client, "me-sale-0011", "45.60", Some(&member));
     assert_eq!(sold.status, 201, "{:?}", sold.body);
+    // 积分商城: a ¥5 coupon for 20 points, redeemed on the page (the points are S002's:
+    // headquarters calls them back while the page waits).
+    let template = json!({"id": "T5", "name": "5元代金券", "per_member": 5,
+        "offer": {"kind": "voucher", "value": {"amount": "5"}, "threshold": {"amount": "0"}},
+        "validity": {"days": {"days": 30}}});
+    let hq = &hub.client;
+    let put = hq.put_as(
+        "/api/v1/marketing/templates",
+        "me-t5",
+        Some("hq-mkt"),
+        &template.to_string(),
+    );
+    assert_eq!(put.status, 201, "{:?}", put.body);
+    let gifts = json!({"gifts": [{"id": "c5", "name": "5元代金券", "points": 20,
+        "kind": {"coupon": {"template": "T5"}}, "per_member": 1, "stock": 100}]});
+    let put = hq.put_as(
+        "/api/v1/gifts",
+        "me-gifts",
+        Some("hq-mkt"),
+        &gifts.to_string(),
+    );
+    assert_eq!(put.status, 201, "{:?}", put.body);
 
     let page = Browser::start();
     page.resize(390, 844);
@@ -266,6 +288,14 @@ fn on_a_phone_a_member_sees_a_sale_made_elsewhere_and_shows_a_code_the_till_scan
         t.contains("S002") && t.contains("45.60")
     });
     assert_eq!(page.text("#me-stored"), "¥154.40");
+    page.wait_text("#me-gifts", 10, |t| t.contains("5元代金券"));
+    page.script("window.confirm = () => true");
+    page.click("#me-gifts button");
+    page.wait_text("#me-gift-error", 30, |t| t.contains("兑换成功"));
+    page.wait_text("#me-coupons", 10, |t| t.contains("5元代金券"));
+    page.wait_text("#me-points", 10, |t| t == "25");
+    page.script("document.getElementById('me-mall').scrollIntoView()");
+    page.screenshot("member-page-gift");
     page.wait_text("#me-digits", 10, |t| t.starts_with('7'));
     page.screenshot("member-page-phone");
     let digits = page.text("#me-digits").replace(' ', "");

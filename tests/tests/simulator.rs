@@ -89,6 +89,7 @@ fn many_seeds_converge_with_nothing_lost_or_doubled() {
         ops.overdrafts += wallet.overdrafts;
         ops.item_sales += wallet.item_sales;
         ops.coupons_redeemed += wallet.coupons_redeemed;
+        ops.gifts += wallet.gifts;
         ops.item_returns += wallet.item_returns;
         ops.item_returns_elsewhere += wallet.item_returns_elsewhere;
         ops.waited_for_history += wallet.waited_for_history;
@@ -108,6 +109,7 @@ fn many_seeds_converge_with_nothing_lost_or_doubled() {
             && (ops.overdrafts > 0 || seeds < 10)
             && (ops.item_sales > 0 || seeds < 10)
             && (ops.coupons_redeemed > 0 || seeds < 10)
+            && (ops.gifts > 0 || seeds < 10)
             && (ops.item_returns_elsewhere > 0 || seeds < 10)
             && ops.backfills > 0
             && (ops.waited_for_history > 0 || seeds < 10)

@@ -29,6 +29,7 @@ const SCRIPTS: &[(&str, &str)] = &[
     ("tiers.js", include_str!("../../ui/tiers.js")),
     ("catalogue.js", include_str!("../../ui/catalogue.js")),
     ("prices.js", include_str!("../../ui/prices.js")),
+    ("gifts.js", include_str!("../../ui/gifts.js")),
 ];
 
 pub(super) async fn index() -> Response {

@@ -98,13 +98,9 @@ pub(super) async fn redeem(
     let b: RedeemBody = parse_body(&body)?;
     protocol::campaign::check_id("gift", &b.gift)
         .map_err(|e| ApiError::new(Code::FieldInvalid, e).on("gift"))?;
-    // The member's redemptions elsewhere count against the limit: their history first (a
-    // store cut off goes by what it has).
-    match super::follow::ensure_whole(&app, id).await {
-        Ok(()) => {}
-        Err(e) if e.code == Code::MemberNotHere => {}
-        Err(e) => return Err(e),
-    }
+    // Like a payment, only with the member's whole wallet here (the points and the gifts
+    // they had elsewhere): a store that first meets them while cut off gives no gift.
+    super::follow::ensure_whole(&app, id).await?;
     let action = WalletAction::RedeemGift { gift: b.gift };
     wallet_write(&app, &headers, "redeem_gift", &body, id, action).await
 }

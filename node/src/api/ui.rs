@@ -24,6 +24,7 @@ const SCRIPTS: &[(&str, &str)] = &[
     ("backups.js", include_str!("../../ui/backups.js")),
     ("card.js", include_str!("../../ui/card.js")),
     ("manager.js", include_str!("../../ui/manager.js")),
+    ("gifts.js", include_str!("../../ui/gifts.js")),
 ];
 
 pub(super) async fn index() -> Response {

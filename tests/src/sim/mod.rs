@@ -171,6 +171,9 @@ pub struct WalletCounts {
     pub overdrafts: u64,
     /// Item sales by members (stored value, points used and earned).
     pub item_sales: u64,
+    /// Gifts of the points mall given at the tills (积分兑换: their points spent through the
+    /// same rights, and their coupon issued).
+    pub gifts: u64,
     /// Coupons redeemed at item sales (each at most once: the audit checks every counter).
     pub coupons_redeemed: u64,
     /// Item returns, at the selling store or another.
@@ -276,6 +279,7 @@ impl Sim {
         ingest
             .change_catalogue(products, &StaffId::system())
             .unwrap();
+        publish_mall(&mut ingest);
         ingest.flush().unwrap();
         let hub = SimHub {
             mem,
@@ -475,4 +479,47 @@ fn member_ids(mem: &MemStore) -> Vec<MemberId> {
         .into_iter()
         .map(|(k, _)| MemberId::parse(std::str::from_utf8(&k[2..]).unwrap()).unwrap())
         .collect()
+}
+
+/// Points a gift of the simulated points mall costs.
+pub(super) const GIFT_POINTS: u64 = 30;
+
+/// 积分商城: one coupon gift (¥0.50 off from ¥1) for `GIFT_POINTS`, ample stock, at most
+/// three per member, published before any store starts.
+fn publish_mall(ingest: &mut Ingest) {
+    let by = StaffId::system();
+    let template = protocol::campaign::CouponTemplate {
+        id: "sim-t".into(),
+        name: "模拟礼品券".into(),
+        offer: protocol::pricing::Coupon::AmountOff {
+            threshold: Fen(100),
+            off: Fen(50),
+        },
+        validity: protocol::campaign::Validity::Days { days: 365 },
+        scope: Default::default(),
+        quota: None,
+        per_member: 100,
+        stacks: None,
+        withdrawn: false,
+    };
+    ingest
+        .publish_marketing(protocol::campaign::MarketingChange::Template(template), &by)
+        .unwrap();
+    let table = protocol::gifts::GiftTable {
+        gifts: vec![protocol::gifts::Gift {
+            id: "sim-gift".into(),
+            name: "模拟礼品".into(),
+            points: GIFT_POINTS,
+            kind: protocol::gifts::GiftKind::Coupon {
+                template: "sim-t".into(),
+            },
+            per_member: 3,
+            stock: 1_000_000,
+            stores: Default::default(),
+            withdrawn: false,
+        }],
+    };
+    ingest
+        .hq_write(hub::ingest::HqWrite::Gifts(table), &by)
+        .unwrap();
 }

@@ -209,6 +209,13 @@ impl Sim {
                         }
                     }
                     WalletAction::CollectOverdraft => self.collected(i),
+                    WalletAction::RedeemGift { .. } => {
+                        self.wallet_ops.gifts += 1;
+                        Expected {
+                            points: -i128::from(super::GIFT_POINTS),
+                            ..Expected::default()
+                        }
+                    }
                     _ => Expected::default(),
                 };
                 (r.body.member_id, d)

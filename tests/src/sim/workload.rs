@@ -114,6 +114,20 @@ impl Sim {
             self.move_stock(i, roll == 20);
             return;
         }
+        if let (24, Some(member_id)) = (roll, some_member(&mut self.rng))
+            && self.rng.random_bool(0.5)
+        {
+            if !self.whole_for_payment(i, member_id) {
+                return;
+            }
+            // 积分兑换: a gift for points, through the member's rights like a payment.
+            let action = WalletAction::RedeemGift {
+                gift: "sim-gift".into(),
+            };
+            let body = WalletRequest { member_id, action };
+            self.send_spend(i, Spend::Wallet(request(&key, body)), true);
+            return;
+        }
         if let (24, Some(member_id)) = (roll, some_member(&mut self.rng)) {
             // A coupon given at this store: 满1减0.50, good for the simulated days.
             let action = WalletAction::IssueCoupon {
