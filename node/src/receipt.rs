@@ -54,6 +54,8 @@ pub struct Receipt {
     pub points_earned: i64,
     /// Stored value and points left after the sale (at print time).
     pub balance: Option<(Fen, u64)>,
+    /// 推荐码: the member's referral code, for a friend to register with (拓客).
+    pub referral_code: Option<String>,
     /// Returns made against the sale: date, store, amount.
     pub returns: Vec<(String, String, Fen)>,
 }
@@ -214,6 +216,9 @@ impl Receipt {
                 out.push(pair("储值余额", &yuan(stored), w));
                 out.push(pair("积分余额", &points.to_string(), w));
             }
+            if let Some(code) = &self.referral_code {
+                out.push(pair("推荐码", code, w));
+            }
         }
         if !self.returns.is_empty() {
             out.push(rule.clone());
@@ -286,6 +291,9 @@ impl Receipt {
             if let Some((stored, points)) = self.balance {
                 row(&mut totals, "", "储值余额", &yuan(stored));
                 row(&mut totals, "", "积分余额", &points.to_string());
+            }
+            if let Some(code) = &self.referral_code {
+                row(&mut totals, "", "推荐码", code);
             }
         }
         for (date, store, amount) in &self.returns {
@@ -384,6 +392,7 @@ mod tests {
             points_used: 0,
             points_earned: 5,
             balance: Some((Fen(45_14), 120)),
+            referral_code: Some("R0123456789".into()),
             returns: vec![("2026-11-29".into(), "S002".into(), Fen(1_80))],
         }
     }
@@ -403,6 +412,7 @@ mod tests {
             assert!(text.contains("储值余额"));
             assert!(text.contains("45.14"));
             assert!(text.contains("+5"));
+            assert!(text.contains("R0123456789"), "the referral code: {text}");
         }
         let text = r.text(Paper::Mm58);
         assert!(

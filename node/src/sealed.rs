@@ -119,6 +119,11 @@ pub fn code_key(index: &IndexKey, handle: &str) -> Vec<u8> {
     format!("mq/{}/", index.blind("code", handle)).into_bytes()
 }
 
+/// 拓客: a member filed under their referral code (`protocol::referral::code`).
+pub fn referral_key(index: &IndexKey, code: &str) -> Vec<u8> {
+    format!("rf/{}/", index.blind("referral", code)).into_bytes()
+}
+
 /// The members filed under an index prefix ([`phone_key`], [`card_key`]), in id order.
 pub fn filed_under(store: &dyn Store, prefix: &[u8]) -> Result<Vec<MemberId>, StoreError> {
     Ok(store

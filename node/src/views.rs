@@ -477,6 +477,8 @@ pub fn apply_entry(ov: &mut Overlay<'_>, entry: &Entry) -> Result<(), ViewError>
             erase_member(ov, member_id)
         }
         Payload::MemberErased { .. } => Ok(()),
+        // Headquarters gives the rewards; a store keeps nothing of the rules.
+        Payload::ReferralRules { .. } => Ok(()),
         Payload::Gifts { .. } => {
             if let Some(why) =
                 protocol::project::gifts::apply(ov, entry).map_err(ViewError::Inventory)?
@@ -590,6 +592,12 @@ fn write_member(
             sealed::filed(&sealed::code_key(&index, &handle), &member_id),
             Vec::new(),
         );
+        // 拓客: and under their referral code.
+        let code = protocol::referral::code(&member_id);
+        ov.put(
+            sealed::filed(&sealed::referral_key(&index, &code), &member_id),
+            Vec::new(),
+        );
     }
     // 会员搜索's index records of this member, before and after.
     let old = before
@@ -655,6 +663,11 @@ pub fn erase_member(ov: &mut Overlay<'_>, member_id: &MemberId) -> Result<(), Vi
         }
         let handle = protocol::member_code::handle(member_id);
         gone.push(sealed::filed(&sealed::code_key(&index, &handle), member_id));
+        let code = protocol::referral::code(member_id);
+        gone.push(sealed::filed(
+            &sealed::referral_key(&index, &code),
+            member_id,
+        ));
         for key in gone {
             ov.delete(key);
         }
@@ -813,6 +826,17 @@ impl Views {
 
     /// 动态会员码: the member whose code `code` is now (or was a minute ago), checked with
     /// their key as this store holds it; with the step it names (for the replay guard).
+    /// 拓客: the member whose referral code this is, if this store holds them.
+    pub fn member_by_referral(&self, code: &str) -> Result<Option<MemberId>, StoreError> {
+        let Some(index) = sealed::index_key(&*self.store)? else {
+            return Ok(None);
+        };
+        let filed = sealed::filed_under(&*self.store, &sealed::referral_key(&index, code))?;
+        Ok(filed
+            .into_iter()
+            .find(|m| protocol::referral::code(m) == code))
+    }
+
     pub fn member_by_code(
         &self,
         code: &str,
@@ -947,7 +971,7 @@ impl RebuildReport {
 /// compares the result with the views on disk.
 /// The shape of the views. Bumped whenever what a view stores, or how an entry changes it,
 /// changes; a store whose views another version wrote rebuilds them from its log on open.
-pub const VIEWS_VERSION: u32 = 16;
+pub const VIEWS_VERSION: u32 = 17;
 
 /// Rebuilds the views from the log and the feed records when they were written by another
 /// version of this software (or none), so an upgrade never reads a view it cannot decode.

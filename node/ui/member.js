@@ -106,10 +106,13 @@ $("register").addEventListener("submit", async (e) => {
   e.preventDefault();
   const form = $("register");
   const body = { name: $("register-name").value.trim(), phone: $("register-phone").value.trim() };
+  const referral = $("register-referral").value.trim().toUpperCase();
+  if (referral) body.referral_code = referral;
   const r = await api("POST", "/api/v1/members", body, newKey());
   if (!r.ok) { showError(form, "member-error", r.data); return; }
   clearErrors(form);
   $("register-name").value = "";
+  $("register-referral").value = "";
   $("member-error").textContent = "";
   await showMember(r.data);
   $("sale-amount").focus();
@@ -143,6 +146,11 @@ async function memberPage() {
     $("edit-tier").value = m.data.tier;
     $("edit-tier-reason").value = "";
     $("edit-notes").value = m.data.notes;
+    // 拓客: the member's own code, and who referred them (set once, 补填推荐人).
+    $("page-referral").textContent = m.data.referral_code;
+    $("page-referrer").textContent = m.data.referrer ? `· ${t("referred_by")} ${m.data.referrer}` : "";
+    $("edit-referral").value = "";
+    $("edit-referral-row").hidden = !!m.data.referrer;
   }
   const cards = $("cards").querySelector("tbody");
   cards.innerHTML = "";
@@ -209,6 +217,8 @@ $("edit").addEventListener("submit", async (e) => {
   };
   const reason = $("edit-tier-reason").value.trim();
   if (reason) body.tier_reason = reason;
+  const referral = $("edit-referral").value.trim().toUpperCase();
+  if (referral) body.referral_code = referral;
   const r = await api("PATCH", `/api/v1/members/${member.member_id}`, body, newKey());
   $("edit-done").textContent = "";
   if (!r.ok) { showError(form, "edit-error", r.data); return; }

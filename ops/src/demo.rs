@@ -380,6 +380,18 @@ fn seed_hq(hub: &str) -> anyhow::Result<()> {
         "seeding the points mall: {}",
         answer.status()
     );
+    // 拓客: a referrer gets 100 points and ¥5 bonus on their friend's first purchase, and the
+    // one who referred them 20 points.
+    let referral = json!({"level1": {"points": 100, "bonus": "5.00"}, "level2": {"points": 20}});
+    let answer = agent
+        .put(format!("{hub}/api/v1/referral-rules"))
+        .header("x-staff-id", "demo-hq")
+        .send_json(&referral)?;
+    anyhow::ensure!(
+        answer.status().is_success(),
+        "seeding the referral rewards: {}",
+        answer.status()
+    );
     for (id, pin) in DEMO_LOGINS {
         let answer = agent
             .put(format!("{hub}/api/v1/staff/{id}/password"))
@@ -507,6 +519,8 @@ fn print_welcome(dir: &Path, stores: &[node::Config], hub_http: std::net::Socket
   会员自助, the member's own card (phone-sized; at every till's address too, e.g. {s1}/m):
   open http://{hub_http}/m, type 13800138001, press 获取验证码, and read the code from
   `tail -1 {outbox}`; its member code (动态会员码) typed into a till's member box finds 张伟.
+  积分商城 and 拓客: on a till's 会员详情 (F3) redeem a gift for points; register a new member
+  with 张伟's 推荐码 and make them pay: 张伟 gets the reward (headquarters' 规则·等级 → 拓客报表).
   Headquarters: liabilities and cross-store settlement (跨店清分):
     curl http://{hub_http}/api/v1/liabilities
     curl 'http://{hub_http}/api/v1/settlement?from=2026-01-01&to=2026-12-31'

@@ -160,6 +160,19 @@ pub fn action(entry: &Entry) -> Option<(&'static str, String)> {
             WalletEvent::GiftRedeemed { name, points, .. } => {
                 ("积分兑换", format!("{name}，{points} 分"))
             }
+            WalletEvent::ReferralRevoked {
+                referee,
+                points,
+                bonus,
+                kept_points,
+                kept_bonus,
+                ..
+            } => (
+                "收回拓客奖励",
+                format!(
+                    "{referee} 首单全额退货：收回积分 {points}、赠送金 {bonus} 元；已用未收回积分 {kept_points}、赠送金 {kept_bonus} 元"
+                ),
+            ),
             _ => return None,
         },
         Payload::Stock { movement, changes } => match movement {
@@ -309,6 +322,25 @@ pub fn action(entry: &Entry) -> Option<(&'static str, String)> {
             ),
         },
         Payload::MemberErased { member_id } => ("删除会员个人信息", member_id.to_string()),
+        Payload::ReferralRules { rules } => (
+            "拓客奖励规则",
+            format!(
+                "一级：积分 {}、赠送金 {} 元{}；二级：{}",
+                rules.level1.points,
+                rules.level1.bonus,
+                rules
+                    .level1
+                    .coupon
+                    .as_deref()
+                    .map(|t| format!("、券 {t}"))
+                    .unwrap_or_default(),
+                rules
+                    .level2
+                    .as_ref()
+                    .map(|r| format!("积分 {}、赠送金 {} 元", r.points, r.bonus))
+                    .unwrap_or_else(|| "不奖励".to_owned())
+            ),
+        ),
         Payload::Gifts { table } => (
             "积分商城",
             format!(

@@ -184,6 +184,11 @@ pub enum Payload {
     Tiers { table: crate::tiers::TierTable },
     /// 积分商城: headquarters' gifts for points, for every store (`crate::gifts`).
     Gifts { table: crate::gifts::GiftTable },
+    /// 拓客奖励: what headquarters gives a referrer on their new member's first paid sale
+    /// (`crate::referral`).
+    ReferralRules {
+        rules: crate::referral::ReferralRules,
+    },
 }
 
 impl Payload {

@@ -29,6 +29,7 @@ pub mod phone;
 pub mod points;
 pub mod pricing;
 pub mod project;
+pub mod referral;
 pub mod reports;
 pub mod returns;
 pub mod route;

@@ -148,6 +148,9 @@ pub struct ProfilePatch {
     pub card_status: Option<CardStatus>,
     #[serde(default)]
     pub former_cards_add: Vec<CardNo>,
+    /// 补填推荐人: set once, where there is none (the journal checks for loops).
+    #[serde(default)]
+    pub referrer: Option<MemberId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -634,6 +637,7 @@ impl MemberDoc {
             self.put_optional("birthday", birthday.map(|b| b.to_string()))?;
         }
         self.put_text("card_status", p.card_status.map(CardStatus::as_str))?;
+        self.put_text("referrer", p.referrer.map(|r| r.to_string()).as_deref())?;
         for card in &p.former_cards_add {
             self.put_text(&format!("{FORMER_CARD}{card}"), Some("replaced"))?;
         }

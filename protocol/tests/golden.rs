@@ -654,6 +654,66 @@ fn fixture_entries() -> Vec<Entry> {
                 }],
             },
         ),
+        common(
+            35,
+            Payload::ReferralRules {
+                rules: protocol::referral::ReferralRules {
+                    level1: protocol::referral::Reward {
+                        points: 100,
+                        bonus: Fen(500),
+                        coupon: Some("T10".to_owned()),
+                    },
+                    level2: Some(protocol::referral::Reward {
+                        points: 20,
+                        bonus: Fen(0),
+                        coupon: None,
+                    }),
+                },
+            },
+        ),
+        common(
+            36,
+            Payload::Wallet {
+                member_id: member,
+                event: WalletEvent::ReferralReward {
+                    referee: MemberId::mint(1_795_451_400_036, 36),
+                    level: 1,
+                    sale: SaleId::for_entry(&StoreId::parse("S002").unwrap(), 7),
+                    points: 100,
+                    bonus: Fen(500),
+                    coupon: None,
+                },
+                ops: vec![RightsOp {
+                    counter: Counter::Points { year: 2026 },
+                    change: Change::Credit {
+                        units: 100,
+                        total: 100,
+                    },
+                }],
+            },
+        ),
+        common(
+            37,
+            Payload::Wallet {
+                member_id: member,
+                event: WalletEvent::ReferralRevoked {
+                    referee: MemberId::mint(1_795_451_400_036, 36),
+                    level: 1,
+                    points: 60,
+                    bonus: Fen(500),
+                    coupon: None,
+                    kept_points: 40,
+                    kept_bonus: Fen(0),
+                },
+                ops: vec![RightsOp {
+                    counter: Counter::Points { year: 2026 },
+                    change: Change::Debit {
+                        units: 60,
+                        total: 60,
+                    },
+                }],
+            },
+        ),
     ]
 }
 

@@ -184,6 +184,13 @@ pub(super) async fn me(State(hq): State<Hq>, headers: HeaderMap) -> Response {
             Ok(rows) => rows,
             Err(e) => return unavailable(e.to_string()),
         };
+        let referred = match storage.views(
+            &crate::ingest::referral::keys::referred_prefix(&member),
+            usize::MAX,
+        ) {
+            Ok(rows) => rows.len(),
+            Err(e) => return unavailable(e.to_string()),
+        };
         let day = today();
         let summary = wallet.summary(&StoreId::hq(), day, &PointsPolicy::default());
         let coupons: Vec<_> = wallet
@@ -226,6 +233,8 @@ pub(super) async fn me(State(hq): State<Hq>, headers: HeaderMap) -> Response {
             "coupons": coupons,
             "password_set": summary.password_set,
             "purchases": bought,
+            "referral_code": protocol::referral::code(&member),
+            "referred": referred,
         }))
         .into_response()
     })

@@ -38,6 +38,7 @@ mod members;
 mod metrics;
 mod money;
 mod privacy;
+mod referral;
 mod reports;
 mod rules;
 mod shifts;
@@ -162,6 +163,11 @@ pub fn router(
         .route("/api/v1/tiers", get(tiers::get_tiers).put(tiers::set_tiers))
         .route("/api/v1/gifts", get(gifts::get_gifts).put(gifts::set_gifts))
         .route("/api/v1/reports/gifts", get(gifts::gift_report))
+        .route(
+            "/api/v1/referral-rules",
+            get(referral::get_rules).put(referral::set_rules),
+        )
+        .route("/api/v1/reports/referrals", get(referral::report))
         .route("/api/v1/tiers/review", post(tiers::review))
         .route("/api/v1/reports/sales", get(reports::sales))
         .route("/api/v1/reports/members", get(reports::members))

@@ -49,7 +49,9 @@ pub(super) fn write_error(e: HqWriteError) -> Response {
         e @ HqWriteError::CardState(_) => Code::CardStateInvalid.answer(e),
         e @ HqWriteError::TooLarge(_) => Code::PayloadTooLarge.answer(e),
         HqWriteError::Staff(e) => Code::InvalidStaff.answer(e),
-        HqWriteError::Rules(e) => Code::InvalidRules.answer(e),
+        HqWriteError::Rules(e) => ApiError::new(Code::InvalidRules, &e)
+            .on(e.field)
+            .into_response(),
         HqWriteError::Commission(e) => Code::InvalidCommissionRules.answer(e),
         HqWriteError::Gift(e) => match e {
             protocol::gifts::GiftRefused::Unknown(_) => Code::GiftNotFound.answer(e),

@@ -30,6 +30,7 @@ const SCRIPTS: &[(&str, &str)] = &[
     ("catalogue.js", include_str!("../../ui/catalogue.js")),
     ("prices.js", include_str!("../../ui/prices.js")),
     ("gifts.js", include_str!("../../ui/gifts.js")),
+    ("referral.js", include_str!("../../ui/referral.js")),
 ];
 
 pub(super) async fn index() -> Response {

@@ -122,6 +122,7 @@ impl Directory {
             protocol::reports::apply(&mut views, entry, &StoreCalendar::default())?;
             protocol::project::history::apply(&mut views, entry)?;
             let gifts = protocol::project::gifts::apply(&mut views, entry)?;
+            super::referral::note(&mut views, entry)?;
             Ok(why.or(staff).or(rules).or(chain).or(marketing).or(gifts))
         });
         self.views = views.writes;
@@ -165,6 +166,7 @@ impl Directory {
             | Payload::ChainRules { .. }
             | Payload::Tiers { .. }
             | Payload::Gifts { .. }
+            | Payload::ReferralRules { .. }
             | Payload::Audit { .. }
             | Payload::MemberErased { .. } => {
                 return Ok(());
@@ -190,6 +192,16 @@ impl Directory {
                 }
             }
             self.phones.insert(profile.phone.clone(), Some(member_id));
+        }
+        // 拓客: who referred whom (for the report, and the reward their first sale is due).
+        if let Some(referrer) = profile.referrer {
+            let mut views = HubViews {
+                storage,
+                writes: std::mem::take(&mut self.views),
+            };
+            let linked = super::referral::linked(&mut views, &member_id, &referrer);
+            self.views = views.writes;
+            linked.map_err(IngestError::Storage)?;
         }
         self.members.insert(
             member_id,

@@ -522,6 +522,9 @@ pub fn spawn(
                         Command::Tick => {}
                     }
                 }
+                if let Err(e) = ingest.post_referrals() {
+                    tracing::error!(error = %e, "giving referral rewards failed; tried again at the next tick");
+                }
                 if let Err(e) = ingest.post_due_holds() {
                     tracing::error!(error = %e, "posting a hold failed; tried again at the next tick");
                 }

@@ -127,6 +127,28 @@ impl Ingest {
             HqWrite::RedeemGift { member, gift, key } => {
                 return self.redeem_gift(&member, &gift, key, by);
             }
+            HqWrite::ReferralRules(rules) => {
+                rules.check()?;
+                let views = HubViews::reader(&*self.storage);
+                let templates = [Some(&rules.level1), rules.level2.as_ref()];
+                for t in templates
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|r| r.coupon.as_ref())
+                {
+                    let known = protocol::project::marketing::template(&views, t)
+                        .map_err(HqWriteError::Storage)?
+                        .is_some();
+                    if !known {
+                        return Err(protocol::rules::RulesError {
+                            field: "coupon",
+                            message: format!("no coupon template {t}"),
+                        }
+                        .into());
+                    }
+                }
+                Payload::ReferralRules { rules }
+            }
             HqWrite::Gifts(table) => {
                 self.check_gifts(&table)?;
                 Payload::Gifts { table }

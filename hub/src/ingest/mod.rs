@@ -104,6 +104,8 @@ pub enum HqWrite {
         gift: String,
         key: TxId,
     },
+    /// 拓客奖励: what a referrer is given on their new member's first paid sale.
+    ReferralRules(protocol::referral::ReferralRules),
 }
 
 /// Why headquarters' write was refused. Nothing was written.
@@ -226,6 +228,7 @@ mod handle;
 mod hq;
 mod import;
 pub(crate) mod marketing;
+pub(crate) mod referral;
 mod rights;
 #[cfg(test)]
 pub(crate) mod tests;
@@ -299,6 +302,7 @@ fn goes_to_feed(entry: &Entry) -> bool {
             | Payload::ChainRules { .. }
             | Payload::Tiers { .. }
             | Payload::Gifts { .. }
+            | Payload::ReferralRules { .. }
             | Payload::Marketing { .. }
     ) || touches_wallet(entry)
 }
@@ -328,6 +332,11 @@ fn hq_only(payload: &Payload) -> Option<&'static str> {
         Payload::ChainRules { .. } => Some("only headquarters sets the member rules"),
         Payload::Tiers { .. } => Some("only headquarters sets the tier table"),
         Payload::Gifts { .. } => Some("only headquarters sets the points mall"),
+        Payload::ReferralRules { .. }
+        | Payload::Wallet {
+            event: WalletEvent::ReferralReward { .. } | WalletEvent::ReferralRevoked { .. },
+            ..
+        } => Some("only headquarters rewards referrals"),
         Payload::MemberErased { .. } => Some("only headquarters erases a member"),
         Payload::Marketing { .. }
         | Payload::Wallet {

@@ -488,6 +488,7 @@ pub(super) async fn receipt(
             points_used: s.points_used,
             points_earned: s.points_earned.0,
             balance: balance(s.member_id.as_ref())?,
+            referral_code: s.member_id.as_ref().map(protocol::referral::code),
             returns: v
                 .returns
                 .iter()
@@ -529,6 +530,7 @@ pub(super) async fn receipt(
             points_used: 0,
             points_earned: s.points_earned.0,
             balance: balance(s.member_id.as_ref())?,
+            referral_code: s.member_id.as_ref().map(protocol::referral::code),
             returns: match v.returned_by {
                 Some(_) => vec![(String::new(), v.origin.to_string(), s.amount)],
                 None => Vec::new(),

@@ -57,6 +57,8 @@ pub struct NewMemberBody {
     #[serde(default)]
     pub custom: BTreeMap<String, String>,
     pub referrer: Option<String>,
+    /// 推荐码 of the member who referred them (instead of `referrer`'s id).
+    pub referral_code: Option<String>,
     /// 营销同意: the member agreed to marketing messages (false unless they said so).
     #[serde(default)]
     pub marketing_consent: bool,
@@ -91,6 +93,9 @@ pub struct MemberPatchBody {
     pub custom_remove: Vec<String>,
     /// 营销同意 given (true) or withdrawn (false).
     pub marketing_consent: Option<bool>,
+    /// 补填推荐人: the referral code of the member who referred this one, set once where
+    /// there is none (not the member themselves, not one they referred, directly or not).
+    pub referral_code: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -342,6 +347,8 @@ pub struct MemberOut {
     #[schema(value_type = String, format = Date)]
     pub join_date: NaiveDate,
     pub referrer: Option<String>,
+    /// 推荐码: what a new member gives to be linked to this one (printed on receipts).
+    pub referral_code: String,
     pub marketing_consent: bool,
     /// `active`, `lost` (挂失) or `closed` (退卡).
     pub card_status: String,
@@ -369,6 +376,7 @@ impl MemberOut {
             home_store: p.home_store.to_string(),
             join_date: p.join_date,
             referrer: p.referrer.map(|r| r.to_string()),
+            referral_code: protocol::referral::code(&view.member_id),
             marketing_consent: p.marketing_consent,
             card_status: p.card_status.as_str().to_owned(),
             former_cards: p.former_cards.iter().map(ToString::to_string).collect(),

@@ -63,6 +63,7 @@ pub enum Code {
     CouponNotFound,
     CouponUsed,
     GiftNotFound,
+    ReferralRefused,
     GiftUnavailable,
     GiftLimit,
     CouponNotValid,
@@ -155,6 +156,7 @@ impl Code {
             Code::CouponNotFound => "coupon_not_found",
             Code::CouponUsed => "coupon_used",
             Code::GiftNotFound => "gift_not_found",
+            Code::ReferralRefused => "referral_refused",
             Code::GiftUnavailable => "gift_unavailable",
             Code::GiftLimit => "gift_limit_reached",
             Code::CouponNotValid => "coupon_not_valid",
@@ -231,6 +233,7 @@ impl Code {
             | Code::CouponUsed
             | Code::GiftUnavailable
             | Code::GiftLimit
+            | Code::ReferralRefused
             | Code::StocktakeInProgress
             | Code::TransferNotAllowed
             | Code::StoreFenced
@@ -315,6 +318,7 @@ impl Code {
             Code::CouponNotFound => "该会员没有这张优惠券",
             Code::CouponUsed => "该优惠券已使用",
             Code::GiftNotFound => "积分商城没有这件礼品",
+            Code::ReferralRefused => "不能这样绑定推荐人（本人、已有推荐人或形成循环）",
             Code::GiftUnavailable => "这件礼品本店暂不可兑换（已下架或库存不足）",
             Code::GiftLimit => "该会员已达这件礼品的每人限兑数量",
             Code::CouponNotValid => "该优惠券不在有效期内",
@@ -430,6 +434,7 @@ impl From<Rejection> for ApiError {
             Rejection::PhoneTaken(..) => Code::PhoneTaken,
             Rejection::CardTaken(..) => Code::CardTaken,
             Rejection::MemberNotFound(_) => Code::MemberNotFound,
+            Rejection::Referral(_) => Code::ReferralRefused,
             Rejection::Gift(g) => match g {
                 protocol::gifts::GiftRefused::Unknown(_) => Code::GiftNotFound,
                 protocol::gifts::GiftRefused::Limit { .. } => Code::GiftLimit,

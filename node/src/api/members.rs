@@ -42,7 +42,18 @@ pub(super) async fn register_member(
         notes: b.notes,
         tier: b.tier.map(|t| t.trim().to_owned()),
         custom: b.custom,
-        referrer: b.referrer.as_deref().map(member_id).transpose()?,
+        referrer: match (b.referrer.as_deref(), b.referral_code.as_deref()) {
+            (Some(_), Some(_)) => {
+                return Err(ApiError::new(
+                    Code::FieldInvalid,
+                    "give the referrer's id or their referral code, not both",
+                )
+                .on("referral_code"));
+            }
+            (Some(id), None) => Some(member_id(id)?),
+            (None, Some(code)) => Some(referrer_by_code(&app, code)?),
+            (None, None) => None,
+        },
         marketing_consent: b.marketing_consent,
         tier_reason: b.tier_reason,
     };
@@ -107,6 +118,11 @@ pub(super) async fn edit_member(
         custom_set: b.custom_set,
         custom_remove: b.custom_remove,
         marketing_consent: b.marketing_consent,
+        referrer: b
+            .referral_code
+            .as_deref()
+            .map(|code| referrer_by_code(&app, code))
+            .transpose()?,
         ..ProfilePatch::default()
     };
     if let Some(tier) = &patch.tier {
@@ -134,6 +150,26 @@ pub(super) async fn edit_member(
         }))
         .await?;
     Ok(answer(StatusCode::OK, reply))
+}
+
+/// 拓客: the member whose referral code a new (or not yet referred) member gave, as this
+/// store holds them (offline too).
+fn referrer_by_code(app: &AppState, code: &str) -> Result<MemberId, ApiError> {
+    let code = code.trim().to_ascii_uppercase();
+    if !protocol::referral::is_code(&code) {
+        return Err(ApiError::new(
+            Code::FieldInvalid,
+            "a referral code is R and ten letters or digits",
+        )
+        .on("referral_code"));
+    }
+    app.views.member_by_referral(&code)?.ok_or_else(|| {
+        ApiError::new(
+            Code::ReferrerNotFound,
+            format!("no member has referral code {code} here"),
+        )
+        .on("referral_code")
+    })
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

@@ -365,6 +365,8 @@ pub enum Rejection {
     MemberNotFound(MemberId),
     #[error(transparent)]
     Gift(#[from] protocol::gifts::GiftRefused),
+    #[error(transparent)]
+    Referral(#[from] protocol::referral::ReferralRefused),
     #[error("referrer {0} not found")]
     ReferrerNotFound(MemberId),
     #[error(transparent)]

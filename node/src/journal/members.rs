@@ -83,6 +83,9 @@ impl Journal {
                 self.check_card_free(card, Some(id))?;
             }
         }
+        if let Some(referrer) = &patch.referrer {
+            self.check_referrer(&id, before.referrer, referrer)?;
+        }
         if patch.card_status.is_some() || !patch.former_cards_add.is_empty() {
             return Err(Rejection::CardState(
                 "a card's status changes by 挂失, 解挂, 补卡 or 退卡, not by an edit".into(),
@@ -95,6 +98,27 @@ impl Journal {
         let note =
             (to != before.tier).then(|| tier_note(id, &before.tier, &to, &r.body.tier_reason));
         self.append_profile_change(&r, id, now_ms, change, note)
+    }
+
+    /// 补填推荐人: a referrer this store holds, set where there is none, never the member
+    /// themselves nor one who was referred by them, directly or not (a loop).
+    fn check_referrer(
+        &self,
+        member: &MemberId,
+        current: Option<MemberId>,
+        referrer: &MemberId,
+    ) -> Result<(), Rejection> {
+        if !self.member_exists(referrer)? {
+            return Err(Rejection::ReferrerNotFound(*referrer));
+        }
+        let referrer_of = |m: &MemberId| {
+            self.member_view(m)
+                .ok()
+                .flatten()
+                .and_then(|v| v.profile.referrer)
+        };
+        protocol::referral::check_link(member, current, referrer, referrer_of)?;
+        Ok(())
     }
 
     /// 挂失, 解挂 and 补卡: the profile's card changes, with its audit note.
@@ -259,5 +283,75 @@ fn tier_note(
             from: from.to_owned(),
             to: to.to_owned(),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{member_of, new_member, request, seeded_env, settings};
+    use super::*;
+    use crate::store::MemStore;
+    use protocol::referral::ReferralRefused;
+
+    /// B registers with A's code; C is linked to B later (补填推荐人). A member cannot be their
+    /// own referrer, nor take a second one, nor close a loop (A referred by C); nothing is
+    /// written for any of them.
+    #[test]
+    fn a_referrer_is_set_once_never_to_oneself_nor_into_a_loop() {
+        let store = Arc::new(MemStore::default());
+        let mut j = Journal::open(store, settings(), seeded_env(41)).unwrap();
+        let register = |j: &mut Journal, key: &str, phone: &str, referrer| {
+            let mut m = new_member(phone);
+            m.referrer = referrer;
+            member_of(j.handle(Command::RegisterMember(request(key, m))).unwrap())
+        };
+        let a = register(&mut j, "reg-00000001", "13900000041", None);
+        let b = register(&mut j, "reg-00000002", "13900000042", Some(a));
+        let c = register(&mut j, "reg-00000003", "13900000043", None);
+        assert_eq!(
+            j.member_view(&b).unwrap().unwrap().profile.referrer,
+            Some(a)
+        );
+        let link = |j: &mut Journal, key: &str, member, referrer| {
+            j.handle(Command::EditMember(request(
+                key,
+                MemberEdit {
+                    member_id: member,
+                    patch: ProfilePatch {
+                        referrer: Some(referrer),
+                        ..ProfilePatch::default()
+                    },
+                    tier_reason: None,
+                },
+            )))
+        };
+        link(&mut j, "edit-00000001", c, b).unwrap();
+        assert_eq!(
+            j.member_view(&c).unwrap().unwrap().profile.referrer,
+            Some(b)
+        );
+        let tip = j.tip.next_seq;
+        let refused = |r: Result<Reply, Rejection>| match r {
+            Err(Rejection::Referral(why)) => why,
+            other => panic!("not refused: {other:?}"),
+        };
+        assert_eq!(
+            refused(link(&mut j, "edit-00000002", a, a)),
+            ReferralRefused::SelfReferral
+        );
+        assert_eq!(
+            refused(link(&mut j, "edit-00000003", c, a)),
+            ReferralRefused::AlreadyReferred(b)
+        );
+        assert_eq!(
+            refused(link(&mut j, "edit-00000004", a, c)),
+            ReferralRefused::Loop(c)
+        );
+        assert_eq!(j.tip.next_seq, tip, "nothing written");
+        let unknown = MemberId::mint(1, 1);
+        assert!(matches!(
+            link(&mut j, "edit-00000005", a, unknown),
+            Err(Rejection::ReferrerNotFound(_))
+        ));
     }
 }

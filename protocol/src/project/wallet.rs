@@ -40,7 +40,8 @@ impl Wallet {
             | Payload::MemberErased { .. }
             | Payload::Marketing { .. }
             | Payload::Tiers { .. }
-            | Payload::Gifts { .. } => {}
+            | Payload::Gifts { .. }
+            | Payload::ReferralRules { .. } => {}
         }
     }
 }

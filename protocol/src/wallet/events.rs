@@ -171,6 +171,29 @@ pub enum WalletEvent {
         points: u64,
         coupon: Option<GiftCoupon>,
     },
+    /// 拓客奖励, written by headquarters: `referee`'s first paid sale (`sale`) rewards this
+    /// member, their referrer (`level` 1) or their referrer's referrer (2). The ops credit the
+    /// points and bonus at headquarters; a coupon's use too.
+    ReferralReward {
+        referee: crate::ids::MemberId,
+        level: u8,
+        sale: crate::ids::SaleId,
+        points: u64,
+        bonus: Fen,
+        coupon: Option<GiftCoupon>,
+    },
+    /// 拓客奖励收回: `referee`'s first paid sale was returned in full. The ops take back what of
+    /// the reward headquarters' pool still held; `kept_points` and `kept_bonus` were spent or
+    /// held at stores already, and stay with the member (shown in the referral report).
+    ReferralRevoked {
+        referee: crate::ids::MemberId,
+        level: u8,
+        points: u64,
+        bonus: Fen,
+        coupon: Option<CardId>,
+        kept_points: u64,
+        kept_bonus: Fen,
+    },
 }
 
 /// The coupon a gift gives, as its template made it on the day.

@@ -130,6 +130,9 @@ impl Wallet {
             }
             WalletEvent::GiftRedeemed {
                 coupon: Some(c), ..
+            }
+            | WalletEvent::ReferralReward {
+                coupon: Some(c), ..
             } => {
                 let def = CouponDef {
                     name: c.name.clone(),
@@ -181,7 +184,9 @@ impl Wallet {
             | WalletEvent::PointsAdjusted { .. }
             | WalletEvent::Rights { .. }
             | WalletEvent::Refunded { .. }
-            | WalletEvent::GiftRedeemed { coupon: None, .. } => {}
+            | WalletEvent::GiftRedeemed { coupon: None, .. }
+            | WalletEvent::ReferralReward { coupon: None, .. }
+            | WalletEvent::ReferralRevoked { .. } => {}
         }
     }
 
