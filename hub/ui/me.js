@@ -14,6 +14,7 @@ const T = {
     password: "支付密码", old_password: "原支付密码", or_code: "忘记了？用验证码：", new_password: "新支付密码（6 位数字）",
     again: "再输一次", save_password: "保存", password_none: "还没有设置支付密码：设置后可在门店用储值付款", password_is_set: "已设置；修改需原密码或短信验证码",
     password_saved: "支付密码已保存，各门店联网后生效", password_mismatch: "两次输入不一致", password_format: "支付密码是 6 位数字",
+    invited: "好友邀请您成为会员", invited_how: "到任一门店登记时报上推荐码：", referral_link: "推荐链接（发给好友）：",
     referral: "推荐好友", referral_hint: "好友在任一门店注册时报上推荐码，首次消费后您即获奖励。", referred: "已推荐 {n} 人",
     mall: "积分商城", redeem: "兑换", at_store: "到店兑换：出示会员码", had: "已兑", points_unit: "积分", redeemed: "兑换成功，券已到账",
     confirm_redeem: "用 {p} 积分兑换「{g}」？", gathering: "正在调取您在门店的积分…", no_gifts: "暂无可兑换的礼品",
@@ -29,6 +30,7 @@ const T = {
     password: "Payment password", old_password: "Current password", or_code: "Forgot it? Use a code:", new_password: "New password (6 digits)",
     again: "Again", save_password: "Save", password_none: "No payment password yet: set one to pay with stored value at the stores", password_is_set: "Set; changing it needs the current one or a code",
     password_saved: "Saved; each store applies it once it hears of it", password_mismatch: "The two differ", password_format: "A payment password is six digits",
+    invited: "A friend invites you to join", invited_how: "When you join at any store, give this referral code:", referral_link: "Link to send a friend:",
     referral: "Refer a friend", referral_hint: "A friend gives your code when they join at any store; you are rewarded after their first purchase.", referred: "{n} referred",
     mall: "Points mall", redeem: "Redeem", at_store: "At a store: show your member code", had: "had", points_unit: "points", redeemed: "Redeemed: the coupon is yours",
     confirm_redeem: "Redeem “{g}” for {p} points?", gathering: "Fetching your points from the stores…", no_gifts: "No gifts on offer",
@@ -131,6 +133,7 @@ async function show() {
   if (!r.ok) { if (token) $("me-error").textContent = said(r.data); return; }
   const m = r.data;
   $("me-signin").hidden = true;
+  $("me-invited").hidden = true;
   $("me-card").hidden = false;
   $("me-out").hidden = false;
   $("me-name").textContent = m.name;
@@ -160,6 +163,9 @@ async function show() {
     if (p.returned) amount.className = "minus";
   }
   $("me-referral").textContent = m.referral_code;
+  // The page's own address (headquarters' or a store's) with the code: a friend who opens it
+  // is shown the code to give at a till.
+  $("me-referral-link").textContent = `${location.origin}/m?ref=${m.referral_code}`;
   $("me-referred").textContent = t("referred").replace("{n}", m.referred);
   $("me-password-state").textContent = t(m.password_set ? "password_is_set" : "password_none");
   $("me-old-row").hidden = !m.password_set;
@@ -252,6 +258,13 @@ setInterval(() => {
   $("me-ttl").textContent = t("seconds_left").replace("{s}", left);
   if (left === 0) { codeUntil = 0; showCode(); }
 }, 1000);
+
+// Opened from a member's referral link: the code to give when joining at a store.
+const invite = new URLSearchParams(location.search).get("ref");
+if (invite && /^R[0-9A-Z]{10}$/.test(invite)) {
+  $("me-invited").hidden = false;
+  $("me-invite-code").textContent = invite;
+}
 
 applyLang();
 if (token) show();

@@ -824,19 +824,24 @@ impl Views {
         )
     }
 
-    /// 动态会员码: the member whose code `code` is now (or was a minute ago), checked with
-    /// their key as this store holds it; with the step it names (for the replay guard).
     /// 拓客: the member whose referral code this is, if this store holds them.
     pub fn member_by_referral(&self, code: &str) -> Result<Option<MemberId>, StoreError> {
         let Some(index) = sealed::index_key(&*self.store)? else {
             return Ok(None);
         };
         let filed = sealed::filed_under(&*self.store, &sealed::referral_key(&index, code))?;
-        Ok(filed
+        let mut holders = filed
             .into_iter()
-            .find(|m| protocol::referral::code(m) == code))
+            .filter(|m| protocol::referral::code(m) == code);
+        // Two members with one code (50 bits: unlikely below millions): no one is guessed.
+        match (holders.next(), holders.next()) {
+            (Some(m), None) => Ok(Some(m)),
+            _ => Ok(None),
+        }
     }
 
+    /// 动态会员码: the member whose code `code` is now (or was a minute ago), checked with
+    /// their key as this store holds it; with the step it names (for the replay guard).
     pub fn member_by_code(
         &self,
         code: &str,

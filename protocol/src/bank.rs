@@ -293,8 +293,8 @@ pub fn plan_gather(
     reachable: impl Fn(&StoreId) -> bool,
 ) -> AskPlan {
     let mut recalls = Vec::new();
-    let mut away = Vec::new();
     for (counter, want) in wants {
+        let mut away = Vec::new();
         let mut holders: Vec<(u64, StoreId)> = wallet
             .counters
             .get(counter)

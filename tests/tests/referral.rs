@@ -154,10 +154,19 @@ fn a_referred_members_first_paid_sale_rewards_their_referrer_once_and_a_full_ret
             .clone();
         (row["taken_back_points"].as_u64()? + row["kept_points"].as_u64()? == 100).then_some(row)
     });
-    let taken = row["taken_back_points"].as_u64().unwrap();
-    eventually(30, "A's points after the take-back", || {
+    // A spent nothing: all of it comes back, from wherever the bank had placed it.
+    assert_eq!(
+        (
+            row["taken_back_points"].as_u64(),
+            row["kept_points"].as_u64()
+        ),
+        (Some(100), Some(0)),
+        "{row}"
+    );
+    eventually(30, "A's points and bonus after the take-back", || {
         let w = s1.get(&format!("/api/v1/members/{a}/wallet")).body;
-        (w["points"]["balance"].as_u64()? == 100 - taken).then_some(())
+        (w["points"]["balance"] == 0 && w["stored_value"]["bonus"]["amount"] == "0.00")
+            .then_some(())
     });
     let csv = hq
         .get("/api/v1/reports/referrals?format=csv")

@@ -199,7 +199,7 @@ impl Directory {
                 storage,
                 writes: std::mem::take(&mut self.views),
             };
-            let linked = super::referral::linked(&mut views, &member_id, &referrer);
+            let linked = super::referral::linked(&mut views, &member_id, &referrer, entry.hlc);
             self.views = views.writes;
             linked.map_err(IngestError::Storage)?;
         }

@@ -11,6 +11,16 @@ use super::*;
 /// How long headquarters keeps points it called back for its own spend from a rebalance.
 const GATHER_KEPT_MS: u64 = 10_000;
 
+/// What calling a member's rights back to headquarters' pool came to.
+pub(super) enum Gathered {
+    /// Recalls are out (now or a moment ago): ask again shortly.
+    Called,
+    /// Part is held at these stores, which cannot be reached now.
+    Away(String),
+    /// Nothing to call back: the pool holds it, or the chain holds less.
+    Nothing,
+}
+
 impl Ingest {
     pub(super) fn redeem_gift(
         &mut self,
@@ -65,7 +75,18 @@ impl Ingest {
         let mut ops = match spent {
             Ok(ops) => ops,
             Err(WalletError::RightsElsewhere { wants }) => {
-                return self.gather(member, &wallet, &key, &wants, now);
+                return Err(
+                    match self.gather(member, &wallet, key.as_str(), &wants, now) {
+                        Gathered::Called => HqWriteError::Gathering,
+                        Gathered::Away(stores) => HqWriteError::Unreachable(stores),
+                        Gathered::Nothing => WalletError::Insufficient {
+                            available: wallet.points_live(today, &PointsPolicy::default()),
+                            wanted: gift.points,
+                            wants: Vec::new(),
+                        }
+                        .into(),
+                    },
+                );
             }
             Err(e) => return Err(e.into()),
         };
@@ -98,15 +119,19 @@ impl Ingest {
     }
 
     /// Calls back what headquarters' pool lacks of `wants` from the stores holding it, and
-    /// keeps it from the rebalance until the request comes again.
-    fn gather(
+    /// keeps it from the rebalance for a while; a member already being called back is not
+    /// asked of the stores again until that while is over (their answers are on the way).
+    pub(super) fn gather(
         &mut self,
         member: &MemberId,
         wallet: &Wallet,
-        key: &TxId,
+        key: &str,
         wants: &[(Counter, u64)],
         now: u64,
-    ) -> Result<(), HqWriteError> {
+    ) -> Gathered {
+        if self.gathering.get(member).is_some_and(|until| *until > now) {
+            return Gathered::Called;
+        }
         let hq = StoreId::hq();
         match bank::plan_gather(wallet, &hq, wants, |s| self.reachable(s)) {
             AskPlan::Recall(list) => {
@@ -115,7 +140,7 @@ impl Ingest {
                 for (holder, counter, units) in list {
                     let id = TxId::derived(&[
                         "gather",
-                        key.as_str(),
+                        key,
                         &counter.to_string(),
                         holder.as_str(),
                         &round,
@@ -130,18 +155,16 @@ impl Ingest {
                 }
                 self.gathering
                     .insert(*member, now.saturating_add(GATHER_KEPT_MS));
-                Err(HqWriteError::Gathering)
+                Gathered::Called
             }
-            AskPlan::Unreachable(stores) => Err(HqWriteError::Unreachable(
+            AskPlan::Unreachable(stores) => Gathered::Away(
                 stores
                     .iter()
                     .map(StoreId::to_string)
                     .collect::<Vec<_>>()
                     .join(", "),
-            )),
-            // The pool holds it after all (a recall's transfer came meanwhile), or the chain
-            // holds less than the balance said: the spend's own error says which.
-            AskPlan::Grant(_) | AskPlan::Refuse(_) => Err(HqWriteError::Gathering),
+            ),
+            AskPlan::Grant(_) | AskPlan::Refuse(_) => Gathered::Nothing,
         }
     }
 

@@ -138,11 +138,11 @@ impl Ingest {
                 {
                     let known = protocol::project::marketing::template(&views, t)
                         .map_err(HqWriteError::Storage)?
-                        .is_some();
+                        .is_some_and(|p| !p.item.withdrawn);
                     if !known {
                         return Err(protocol::rules::RulesError {
                             field: "coupon",
-                            message: format!("no coupon template {t}"),
+                            message: format!("no coupon template {t} in use"),
                         }
                         .into());
                     }

@@ -283,6 +283,9 @@ pub struct Ingest {
     gathering: HashMap<MemberId, u64>,
     /// Recalls headquarters' own spends asked for, for the ingest thread to send.
     gather_recalls: Vec<(StoreId, Recall)>,
+    /// Referred members whose rewards' unspent rights were called back for a take-back
+    /// (`referral.rs`), so each is called back once.
+    gathered_back: BTreeSet<MemberId>,
 }
 
 /// Entries every store needs: the member directory (registrations and profile edits), every
@@ -406,6 +409,7 @@ impl Ingest {
             notify: false,
             gathering: HashMap::new(),
             gather_recalls: Vec::new(),
+            gathered_back: BTreeSet::new(),
         };
         // Nothing says when the link to a store was lost before this start: count from now.
         let started = (ingest.now_ms)();

@@ -44,10 +44,16 @@ pub mod keys {
     pub fn referred(referrer: &MemberId, member: &MemberId) -> Vec<u8> {
         format!("rr/r/{referrer}/{member}").into_bytes()
     }
-    /// A member was referred (by the member this holds).
+    /// A member was referred: by whom, and when the link was first made ([`Link`]).
     pub fn referrer(member: &MemberId) -> Vec<u8> {
         format!("rr/ref/{member}").into_bytes()
     }
+    /// When a member first paid (the earliest clock of their paid sales).
+    pub fn first_paid(member: &MemberId) -> Vec<u8> {
+        format!("rr/fp/{member}").into_bytes()
+    }
+    /// When headquarters first published referral rules.
+    pub const SINCE: &[u8] = b"rr/since";
     /// How many of a referred member's paid sales are not returned in full.
     pub fn paid(member: &MemberId) -> Vec<u8> {
         format!("rr/p/{member}").into_bytes()
@@ -75,6 +81,13 @@ pub mod keys {
 pub struct SaleMoney {
     pub paid: Option<i64>,
     pub returned: i64,
+}
+
+/// Who referred a member, and when the link was first made (the earliest clock that set it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Link {
+    pub referrer: MemberId,
+    pub at: Hlc,
 }
 
 /// A reward given: to whom, for which sale, and what (the points in one lot at
@@ -141,11 +154,19 @@ pub(crate) fn live_sales(kv: &dyn ViewKv, member: &MemberId) -> Result<u32, Stri
     Ok(protocol::inventory::read(kv, &keys::paid(member))?.unwrap_or(0))
 }
 
-/// Marks what is due for `member` from the facts alone: a reward (referred, paid, nothing
-/// given), a take-back (the rewarded sale back in full, nothing taken back).
+/// Marks what is due for `member` from the facts alone, by the clocks of the entries and not
+/// the order they came in: a reward when they were referred before they first paid, under
+/// rules published before that, and a sale of theirs is still paid (nothing given yet); a
+/// take-back when the rewarded sale is back in full (nothing taken back yet).
 fn settle(kv: &mut dyn ViewKv, member: &MemberId) -> Result<(), String> {
-    let referred = kv.get(&keys::referrer(member))?.is_some();
-    let paid = referred && live_sales(kv, member)? > 0;
+    let link: Option<Link> = protocol::inventory::read(kv, &keys::referrer(member))?;
+    let first: Option<Hlc> = protocol::inventory::read(kv, &keys::first_paid(member))?;
+    let since: Option<Hlc> = protocol::inventory::read(kv, keys::SINCE)?;
+    let in_time = match (link, first, since) {
+        (Some(link), Some(first), Some(since)) => link.at < first && since < first,
+        _ => false,
+    };
+    let paid = in_time && live_sales(kv, member)? > 0;
     let given = given_any(kv, member)?;
     let taken = kv.get(&keys::taken_back(member, 1))?.is_some()
         || kv.get(&keys::taken_back(member, 2))?.is_some();
@@ -173,15 +194,29 @@ fn settle(kv: &mut dyn ViewKv, member: &MemberId) -> Result<(), String> {
     Ok(())
 }
 
-/// A member's profile names `referrer` (at registration, or set later): the link, for the
-/// report, and a reward due if they have paid already.
+/// A member's profile names `referrer` (at registration, or set later) as of `at`: the link,
+/// for the report and for the reward (only a first sale after the link earns one). Two stores
+/// cut off at once may each have set one: the profile's merge decides, and the other's link
+/// goes.
 pub(super) fn linked(
     kv: &mut dyn ViewKv,
     member: &MemberId,
     referrer: &MemberId,
+    at: Hlc,
 ) -> Result<(), String> {
+    let before: Option<Link> = protocol::inventory::read(kv, &keys::referrer(member))?;
+    if let Some(old) = before
+        && old.referrer != *referrer
+    {
+        kv.delete(keys::referred(&old.referrer, member));
+    }
+    let at = before.map_or(at, |b| b.at.min(at));
     kv.put(keys::referred(referrer, member), Vec::new());
-    kv.put(keys::referrer(member), referrer.to_string().into_bytes());
+    let link = Link {
+        referrer: *referrer,
+        at,
+    };
+    put(kv, keys::referrer(member), &link)?;
     settle(kv, member)
 }
 
@@ -192,6 +227,10 @@ pub(super) fn note(kv: &mut dyn ViewKv, entry: &Entry) -> Result<(), String> {
     if let Payload::MemberErased { member_id } = &entry.payload
         && entry.origin == StoreId::hq()
     {
+        let link: Option<Link> = protocol::inventory::read(kv, &keys::referrer(member_id))?;
+        if let Some(link) = link {
+            kv.delete(keys::referred(&link.referrer, member_id));
+        }
         kv.delete(keys::referrer(member_id));
         return settle(kv, member_id);
     }
@@ -209,10 +248,17 @@ pub(super) fn note(kv: &mut dyn ViewKv, entry: &Entry) -> Result<(), String> {
         if current.is_none_or(|c| c.at < entry.hlc) {
             put(kv, keys::CURRENT.to_vec(), &published)?;
         }
+        // Rules reward first sales after they were first published, never earlier ones.
+        let since: Option<Hlc> = protocol::inventory::read(kv, keys::SINCE)?;
+        if since.is_none_or(|s| entry.hlc < s) {
+            put(kv, keys::SINCE.to_vec(), &entry.hlc)?;
+        }
         return Ok(());
     }
     if let Payload::Wallet {
-        member_id, event, ..
+        member_id,
+        event,
+        ops,
     } = &entry.payload
         && entry.origin == StoreId::hq()
     {
@@ -225,10 +271,18 @@ pub(super) fn note(kv: &mut dyn ViewKv, entry: &Entry) -> Result<(), String> {
                 bonus,
                 coupon,
             } => {
+                // The lot the points went into, as the entry's own cell write says.
+                let lot = ops
+                    .iter()
+                    .find_map(|op| match op.counter {
+                        Counter::Points { year } => Some(year),
+                        _ => None,
+                    })
+                    .unwrap_or_else(|| lot_year(entry.business_date));
                 let given = Given {
                     referrer: *member_id,
                     sale: sale.clone(),
-                    lot: lot_year(entry.business_date),
+                    lot,
                     points: *points,
                     bonus: bonus.0,
                     coupon: coupon.as_ref().map(|c| c.coupon.clone()),
@@ -279,7 +333,37 @@ pub(super) fn note(kv: &mut dyn ViewKv, entry: &Entry) -> Result<(), String> {
         _ => count,
     };
     put(kv, keys::paid(&member), &count)?;
+    if !is_return && amount > 0 {
+        let first: Option<Hlc> = protocol::inventory::read(kv, &keys::first_paid(&member))?;
+        if first.is_none_or(|f| entry.hlc < f) {
+            put(kv, keys::first_paid(&member), &entry.hlc)?;
+        }
+    }
     settle(kv, &member)
+}
+
+/// What of reward `given` is unspent but held at stores (the points of its lot, its bonus,
+/// its coupon's use), up to what was given.
+fn unspent_elsewhere(wallet: &Wallet, given: &Given) -> Vec<(Counter, u64)> {
+    let hq = StoreId::hq();
+    let mut wants = Vec::new();
+    let lot = Counter::Points { year: given.lot };
+    let bonus = u64::try_from(given.bonus).unwrap_or(0);
+    for (counter, amount) in [(lot, given.points), (Counter::Bonus, bonus)] {
+        let want = amount
+            .min(wallet.balance(&counter))
+            .saturating_sub(wallet.held(&counter, &hq));
+        if want > 0 {
+            wants.push((counter, want));
+        }
+    }
+    if let Some(card) = &given.coupon {
+        let uses = Counter::Uses { card: card.clone() };
+        if wallet.balance(&uses) > 0 && wallet.held(&uses, &hq) == 0 {
+            wants.push((uses, 1));
+        }
+    }
+    wants
 }
 
 impl Ingest {
@@ -299,6 +383,16 @@ impl Ingest {
             .and_then(|r| r.profile.referrer))
     }
 
+    /// Whether `member` can be given a reward: in the directory (not erased) and not closed
+    /// (退卡).
+    fn rewardable(&self, member: &MemberId) -> Result<bool, IngestError> {
+        Ok(self
+            .storage
+            .member(member)
+            .map_err(|e| IngestError::Storage(e.to_string()))?
+            .is_some_and(|r| r.profile.card_status != protocol::member::CardStatus::Closed))
+    }
+
     /// Gives the rewards due and takes back those whose sale came back in full, a part at a
     /// time (run after each group).
     pub fn post_referrals(&mut self) -> Result<(), IngestError> {
@@ -314,8 +408,11 @@ impl Ingest {
             self.storage.views(keys::BACK, PASS_MAX).map_err(storage)?,
             keys::BACK,
         );
+        // One member's trouble holds up no one else's (it is tried again next time).
         for member in back {
-            self.take_back(&member)?;
+            if let Err(e) = self.take_back(&member) {
+                tracing::error!(%member, error = %e, "taking a referral reward back failed");
+            }
         }
         let Some(rules) = self.referral_rules()? else {
             return Ok(());
@@ -325,7 +422,9 @@ impl Ingest {
             keys::DUE,
         );
         for member in due {
-            self.reward(&member, &rules)?;
+            if let Err(e) = self.reward(&member, &rules) {
+                tracing::error!(%member, error = %e, "giving a referral reward failed");
+            }
         }
         Ok(())
     }
@@ -360,7 +459,9 @@ impl Ingest {
             let Some(to) = referrer.filter(|r| r != referee) else {
                 break;
             };
-            if let Some(reward) = rules.reward(level) {
+            if let Some(reward) = rules.reward(level)
+                && self.rewardable(&to)?
+            {
                 writes.push((level, to, reward.clone()));
             }
             referrer = self.referrer_of(&to)?;
@@ -462,6 +563,29 @@ impl Ingest {
             }
             any = true;
             let mut wallet = self.wallet(&given.referrer)?;
+            // What of the reward the bank placed at stores since, unspent, is called back
+            // first (once: a store that does not answer in time keeps it, shown as kept).
+            if !self.gathered_back.contains(referee) {
+                let wants = unspent_elsewhere(&wallet, &given);
+                if !wants.is_empty() {
+                    let now = (self.now_ms)();
+                    let key = format!("referral-back-{referee}-{level}");
+                    if let super::gifts::Gathered::Called =
+                        self.gather(&given.referrer, &wallet, &key, &wants, now)
+                    {
+                        self.gathered_back.insert(*referee);
+                        return Ok(());
+                    }
+                }
+            } else if self
+                .gathering
+                .get(&given.referrer)
+                .is_some_and(|until| *until > (self.now_ms)())
+                && !unspent_elsewhere(&wallet, &given).is_empty()
+            {
+                // The stores' answers are on the way.
+                return Ok(());
+            }
             let mut ops = Vec::new();
             let bad =
                 |e: protocol::wallet::WalletError| IngestError::Storage(format!("take back: {e}"));
@@ -697,6 +821,73 @@ mod tests {
         assert_eq!((taken.points, taken.kept_points), (100, 0));
         assert!(storage.views(keys::DUE, 10).unwrap().is_empty());
         assert!(storage.views(keys::BACK, 10).unwrap().is_empty());
+        let report = crate::ingest::verify(&*storage).unwrap();
+        assert!(report.is_clean(), "{report:?}");
+    }
+    /// 补填推荐人: a customer who paid before they were linked earns their referrer nothing
+    /// (their first sale came first); one linked before their first sale does.
+    #[test]
+    fn only_a_first_sale_after_the_link_is_rewarded() {
+        let storage: Arc<MemHubStore> = Arc::new(MemHubStore::default());
+        let mut ingest = Ingest::open(storage.clone(), Box::new(|| NOW)).unwrap();
+        let rules = ReferralRules {
+            level1: Reward {
+                points: 50,
+                ..Reward::default()
+            },
+            level2: None,
+        };
+        ingest
+            .hq_write(HqWrite::ReferralRules(rules), &StaffId::system())
+            .unwrap();
+        let mut s001 = Store {
+            id: StoreId::parse("S001").unwrap(),
+            tip: ChainTip::GENESIS,
+        };
+        let (a, old, new) = (
+            MemberId::mint(1, 7),
+            MemberId::mint(2, 7),
+            MemberId::mint(3, 7),
+        );
+        for phone in ["13800000061", "13800000062", "13800000063"] {
+            let reg = registered(&s001.id, s001.tip, phone, None);
+            s001.push(&mut ingest, reg);
+        }
+        let link = |s001: &Store, member: MemberId| {
+            let record = storage.member(&member).unwrap().unwrap();
+            let mut doc = protocol::member::MemberDoc::load(&record.doc).unwrap();
+            let patch = protocol::member::ProfilePatch {
+                referrer: Some(a),
+                ..Default::default()
+            };
+            let change = doc.edit(&s001.id, 2, &patch).unwrap().unwrap();
+            let payload = Payload::MemberEdited {
+                member_id: member,
+                change,
+            };
+            entry(
+                &s001.id,
+                s001.tip,
+                &format!("edit-{:04}", s001.tip.next_seq),
+                payload,
+            )
+        };
+        let bought = sale(&s001.id, s001.tip, old, 2_000);
+        s001.push(&mut ingest, bought);
+        let linked = link(&s001, old);
+        s001.push(&mut ingest, linked);
+        let linked = link(&s001, new);
+        s001.push(&mut ingest, linked);
+        let bought = sale(&s001.id, s001.tip, old, 2_000);
+        s001.push(&mut ingest, bought);
+        assert_eq!(
+            points_at_hq(&storage, &a),
+            0,
+            "the old customer paid before the link"
+        );
+        let bought = sale(&s001.id, s001.tip, new, 2_000);
+        s001.push(&mut ingest, bought);
+        assert_eq!(points_at_hq(&storage, &a), 50, "the new one after it");
         let report = crate::ingest::verify(&*storage).unwrap();
         assert!(report.is_clean(), "{report:?}");
     }
