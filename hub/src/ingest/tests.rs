@@ -15,6 +15,26 @@ pub(crate) fn registration_with(
     phone: &str,
     consent: bool,
 ) -> Entry {
+    registration_of(store, tip, phone, consent, None)
+}
+
+/// A member's registration naming the member who referred them (拓客).
+pub(crate) fn registration_referred(
+    store: &StoreId,
+    tip: ChainTip,
+    phone: &str,
+    referrer: Option<MemberId>,
+) -> Entry {
+    registration_of(store, tip, phone, false, referrer)
+}
+
+fn registration_of(
+    store: &StoreId,
+    tip: ChainTip,
+    phone: &str,
+    consent: bool,
+    referrer: Option<MemberId>,
+) -> Entry {
     let profile = Profile {
         name: "会员".into(),
         phone: Phone::parse(phone).unwrap(),
@@ -27,7 +47,7 @@ pub(crate) fn registration_with(
         custom: Default::default(),
         home_store: store.clone(),
         join_date: chrono_date(),
-        referrer: None,
+        referrer,
         marketing_consent: consent,
         card_status: Default::default(),
         former_cards: Default::default(),
