@@ -60,10 +60,8 @@ impl Ingest {
             }
             .into());
         };
-        let t = protocol::project::marketing::template(&views, template)
+        let t = protocol::project::marketing::live_template(&views, template)
             .map_err(storage)?
-            .map(|p| p.item)
-            .filter(|t| !t.withdrawn)
             .ok_or_else(|| GiftRefused::NoTemplate {
                 gift: gift.id.clone(),
                 template: template.clone(),
@@ -91,23 +89,13 @@ impl Ingest {
             Err(e) => return Err(e.into()),
         };
         self.gathering.remove(member);
-        let (from, to) = t.validity.period(today);
-        let coupon = CardId::for_entry(&hq, self.tip(&hq).next_seq);
-        ops.extend(wallet.issue_coupon(&hq, &coupon, (from, to))?);
+        let coupon = GiftCoupon::of(t, CardId::for_entry(&hq, self.tip(&hq).next_seq), today);
+        ops.extend(wallet.issue_coupon(&hq, &coupon.coupon, (coupon.from, coupon.to))?);
         let event = WalletEvent::GiftRedeemed {
             gift: gift.id.clone(),
             name: gift.name.clone(),
             points: gift.points,
-            coupon: Some(GiftCoupon {
-                coupon,
-                template: t.id,
-                name: t.name,
-                offer: t.offer,
-                scope: t.scope,
-                stacks: t.stacks,
-                from,
-                to,
-            }),
+            coupon: Some(coupon),
         };
         let payload = Payload::Wallet {
             member_id: *member,

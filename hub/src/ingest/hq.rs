@@ -136,9 +136,9 @@ impl Ingest {
                     .flatten()
                     .filter_map(|r| r.coupon.as_ref())
                 {
-                    let known = protocol::project::marketing::template(&views, t)
+                    let known = protocol::project::marketing::live_template(&views, t)
                         .map_err(HqWriteError::Storage)?
-                        .is_some_and(|p| !p.item.withdrawn);
+                        .is_some();
                     if !known {
                         return Err(protocol::rules::RulesError {
                             field: "coupon",

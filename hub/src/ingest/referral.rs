@@ -494,25 +494,18 @@ impl Ingest {
             }
             let coupon = match &reward.coupon {
                 Some(template) => {
-                    let t = protocol::project::marketing::template(&views, template)
-                        .map_err(IngestError::Storage)?
-                        .map(|p| p.item)
-                        .filter(|t| !t.withdrawn);
+                    let t = protocol::project::marketing::live_template(&views, template)
+                        .map_err(IngestError::Storage)?;
                     match t {
                         Some(t) => {
-                            let (from, to_day) = t.validity.period(today);
                             let id = CardId::for_entry(&hq, self.tip(&hq).next_seq);
-                            ops.extend(wallet.issue_coupon(&hq, &id, (from, to_day)).map_err(bad)?);
-                            Some(GiftCoupon {
-                                coupon: id,
-                                template: t.id,
-                                name: t.name,
-                                offer: t.offer,
-                                scope: t.scope,
-                                stacks: t.stacks,
-                                from,
-                                to: to_day,
-                            })
+                            let c = GiftCoupon::of(t, id, today);
+                            ops.extend(
+                                wallet
+                                    .issue_coupon(&hq, &c.coupon, (c.from, c.to))
+                                    .map_err(bad)?,
+                            );
+                            Some(c)
                         }
                         None => {
                             tracing::warn!(%template, "referral reward's coupon template is gone or withdrawn; the rest is given");

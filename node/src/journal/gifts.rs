@@ -40,25 +40,12 @@ impl Journal {
                     gift: gift.id.clone(),
                     template: template.clone(),
                 };
-                let t = protocol::project::marketing::template(&ov, template)
+                let t = protocol::project::marketing::live_template(&ov, template)
                     .map_err(Rejection::Storage)?
-                    .map(|p| p.item)
-                    .filter(|t| !t.withdrawn)
                     .ok_or_else(refused)?;
-                let (from, to) = t.validity.period(today);
-                let coupon = CardId::for_entry(&here, seq);
-                ops.extend(wallet.issue_coupon(&here, &coupon, (from, to))?);
-                let coupon = GiftCoupon {
-                    coupon,
-                    template: t.id,
-                    name: t.name,
-                    offer: t.offer,
-                    scope: t.scope,
-                    stacks: t.stacks,
-                    from,
-                    to,
-                };
-                (Some(coupon), None)
+                let c = GiftCoupon::of(t, CardId::for_entry(&here, seq), today);
+                ops.extend(wallet.issue_coupon(&here, &c.coupon, (c.from, c.to))?);
+                (Some(c), None)
             }
             GiftKind::Goods { sku, qty } => {
                 let wanted = Qty(i64::from(*qty) * 1000);

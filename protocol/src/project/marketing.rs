@@ -251,6 +251,11 @@ pub fn template(kv: &dyn ViewKv, id: &str) -> Result<Option<Published<CouponTemp
     read(kv, &keys::template(id))
 }
 
+/// A template that still issues coupons (not withdrawn), if there is one of that id.
+pub fn live_template(kv: &dyn ViewKv, id: &str) -> Result<Option<CouponTemplate>, String> {
+    Ok(template(kv, id)?.map(|p| p.item).filter(|t| !t.withdrawn))
+}
+
 pub fn segment(kv: &dyn ViewKv, id: &str) -> Result<Option<Published<Segment>>, String> {
     read(kv, &keys::segment(id))
 }

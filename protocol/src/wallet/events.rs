@@ -209,6 +209,23 @@ pub struct GiftCoupon {
     pub to: NaiveDate,
 }
 
+impl GiftCoupon {
+    /// The coupon `template` makes when issued as `coupon` on `today`.
+    pub fn of(template: crate::campaign::CouponTemplate, coupon: CardId, today: NaiveDate) -> Self {
+        let (from, to) = template.validity.period(today);
+        Self {
+            coupon,
+            template: template.id,
+            name: template.name,
+            offer: template.offer,
+            scope: template.scope,
+            stacks: template.stacks,
+            from,
+            to,
+        }
+    }
+}
+
 /// Wrong payment passwords within `PASSWORD_LOCK_MS` of one another that lock a member's
 /// payments (until the lock lapses or a manager sets a new password).
 pub const PASSWORD_FAILURES_MAX: usize = 5;
