@@ -54,15 +54,7 @@ pub(super) async fn gift_report(
     State(hq): State<Hq>,
     query: Result<Query<super::marketing::ReportQuery>, QueryRejection>,
 ) -> Response {
-    let format = match query {
-        Ok(Query(q)) => q.format,
-        Err(e) => return bad_query(e.body_text()),
-    };
-    let body = match read(&hq, report).await {
-        Ok(body) => body,
-        Err(answer) => return answer,
-    };
-    super::reports::table_report(format.as_deref(), body, "rows", &REPORT_COLUMNS)
+    super::reports::stored_table(&hq, query, report, &REPORT_COLUMNS).await
 }
 
 fn report(storage: &dyn HubStore) -> Result<serde_json::Value, String> {

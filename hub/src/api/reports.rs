@@ -43,6 +43,23 @@ pub(super) fn table_report(
     exported(query::export(format, || body, || table))
 }
 
+/// A table read from headquarters' storage by `rows`, answered in the `?format=` asked for.
+pub(super) async fn stored_table(
+    hq: &Hq,
+    query: Result<Query<super::marketing::ReportQuery>, QueryRejection>,
+    rows: fn(&dyn HubStore) -> Result<serde_json::Value, String>,
+    columns: &[(&str, &str)],
+) -> Response {
+    let format = match query {
+        Ok(Query(q)) => q.format,
+        Err(e) => return bad_query(e.body_text()),
+    };
+    match read(hq, rows).await {
+        Ok(body) => table_report(format.as_deref(), body, "rows", columns),
+        Err(answer) => answer,
+    }
+}
+
 /// A report as an HTTP answer.
 pub(super) fn exported(report: Result<Export, String>) -> Response {
     match report {
