@@ -42,14 +42,19 @@ pub struct Header {
 
 pub type Summary = backup_file::Summary<Header>;
 
-/// A running hub's backups: its storage and where they go.
+/// A running hub's backups: its storage and where they go. Headquarters on PostgreSQL has
+/// none of its own (`storage` is none): the database's backups are its IT's.
 pub struct Backups {
-    pub storage: std::sync::Arc<SledHubStore>,
+    pub storage: Option<std::sync::Arc<SledHubStore>>,
     pub shelf: backup_file::Shelf,
 }
 
+/// Why headquarters on PostgreSQL takes no backup of its own.
+pub const ON_POSTGRES: &str = "headquarters keeps its data in PostgreSQL: back it up with the \
+     database's own tools (pg_dump, streaming replication, point-in-time recovery)";
+
 impl Backups {
-    pub fn new(storage: std::sync::Arc<SledHubStore>, config: BackupConfig) -> Self {
+    pub fn new(storage: Option<std::sync::Arc<SledHubStore>>, config: BackupConfig) -> Self {
         Self {
             storage,
             shelf: backup_file::Shelf::new(HUB, PREFIX, config),
@@ -58,7 +63,8 @@ impl Backups {
 
     /// Takes a backup now, checks it, and deletes the oldest beyond the number kept.
     pub fn take_now(&self, now_ms: u64) -> anyhow::Result<Summary> {
-        self.shelf.take_now(|dir| take(&self.storage, dir, now_ms))
+        let storage = self.storage.as_ref().context(ON_POSTGRES)?;
+        self.shelf.take_now(|dir| take(storage, dir, now_ms))
     }
 }
 
@@ -92,7 +98,7 @@ pub fn check(file: &Path) -> anyhow::Result<Summary> {
 
 /// Opens what was just written and closed in this process: sled's own threads can hold its
 /// file lock for a moment after the last handle is dropped (a restore failed so in a test).
-fn open_when_unlocked(dir: &Path) -> anyhow::Result<SledHubStore> {
+pub(crate) fn open_when_unlocked(dir: &Path) -> anyhow::Result<SledHubStore> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         match SledHubStore::open(dir) {

@@ -79,6 +79,7 @@ pub fn main_from(
         }
         Cmd::Backup { config, to } => {
             let cfg = Config::load(&config)?;
+            anyhow::ensure!(cfg.database_url.is_none(), crate::backup::ON_POSTGRES);
             // Opening an absent directory would make a new, empty headquarters to back up.
             anyhow::ensure!(
                 !crate::backup_file::is_empty(&cfg.data_dir)?,
@@ -98,14 +99,15 @@ pub fn main_from(
         }
         Cmd::Restore { config, from } => {
             let cfg = Config::load(&config)?;
+            anyhow::ensure!(cfg.database_url.is_none(), crate::backup::ON_POSTGRES);
             let (restored, report) = crate::backup::restore(&from, &cfg.data_dir)?;
             println!("{}", serde_json::to_string_pretty(&restored)?);
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())
         }
         Cmd::FeedStats { config } => {
-            let storage = crate::storage::SledHubStore::open(&Config::load(&config)?.data_dir)?;
-            let stats = crate::routes::feed_stats(&storage)?;
+            let (storage, _) = crate::open_storage(&Config::load(&config)?)?;
+            let stats = crate::routes::feed_stats(&*storage)?;
             println!("{}", serde_json::to_string_pretty(&stats)?);
             Ok(())
         }

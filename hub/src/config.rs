@@ -9,7 +9,13 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
+    /// Where headquarters keeps its files: its sled store unless `database_url` is set, and
+    /// always the first admin's password file and (sled only) backups.
     pub data_dir: PathBuf,
+    /// Headquarters on PostgreSQL (`postgres://user:password@host:port/database`): the hub's
+    /// state in that database instead of sled in `data_dir` (`storage::pg`). Backups are then
+    /// the database's own (pg_dump, replication).
+    pub database_url: Option<String>,
     /// UDP address stores connect to (QUIC).
     pub sync_listen: SocketAddr,
     /// HTTP address of the headquarters API.
@@ -155,6 +161,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             data_dir: PathBuf::from("hub-data"),
+            database_url: None,
             sync_listen: SocketAddr::from(([127, 0, 0, 1], 7443)),
             http_listen: SocketAddr::from(([127, 0, 0, 1], 8090)),
             ca_cert: PathBuf::from("pki/ca.pem"),

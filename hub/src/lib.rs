@@ -51,8 +51,31 @@ use storage::{HubStore, SledHubStore};
 
 /// (with the hub stopped) Checks every stored chain, the feed and the member directory.
 pub fn verify(config: &Config) -> anyhow::Result<ingest::VerifyReport> {
-    let storage = SledHubStore::open(&config.data_dir)?;
-    Ok(ingest::verify(&storage)?)
+    let (storage, _) = open_storage(config)?;
+    Ok(ingest::verify(&*storage)?)
+}
+
+/// Headquarters' storage, and its sled store itself when it is one (backups are sled's).
+pub type Opened = (Arc<dyn HubStore>, Option<Arc<SledHubStore>>);
+
+/// Headquarters' storage as the config names it: PostgreSQL at `database_url`, or sled in the
+/// data directory.
+pub fn open_storage(config: &Config) -> anyhow::Result<Opened> {
+    match &config.database_url {
+        Some(url) => {
+            let pg = storage::PgHubStore::open(url).with_context(|| {
+                format!("opening headquarters' database {}", storage::pg::shown(url))
+            })?;
+            Ok((Arc::new(pg), None))
+        }
+        None => {
+            let sled = Arc::new(
+                SledHubStore::open(&config.data_dir)
+                    .with_context(|| format!("opening {}", config.data_dir.display()))?,
+            );
+            Ok((sled.clone(), Some(sled)))
+        }
+    }
 }
 
 /// Where a running hub listens (useful when the config asked for port 0).
@@ -71,9 +94,8 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating {}", config.data_dir.display()))?;
-    let sled = Arc::new(SledHubStore::open(&config.data_dir)?);
-    let backups = Arc::new(backup::Backups::new(sled.clone(), config.backup()));
-    let storage: Arc<dyn HubStore> = sled;
+    let (storage, sled) = open_storage(&config)?;
+    let backups = Arc::new(backup::Backups::new(sled, config.backup()));
     let (ingest, ingest_thread) = ingest::spawn(
         storage.clone(),
         config.fence_rule(),
@@ -153,7 +175,7 @@ pub async fn run(
                 seconds += 1;
                 // 备份: on the config's schedule, the first that long after start.
                 let every = u64::from(backups.shelf.config.every_hours) * 3600;
-                if every > 0 && seconds.is_multiple_of(every) {
+                if every > 0 && seconds.is_multiple_of(every) && backups.storage.is_some() {
                     let (backups, now) = (backups.clone(), ingest::system_now_ms());
                     tokio::task::spawn_blocking(move || match backups.take_now(now) {
                         Ok(taken) => {

@@ -190,7 +190,7 @@ fn bump<T: Default + Serialize + for<'de> Deserialize<'de>>(
 }
 
 /// Points a sale earned its member, or (negative) a return took back from them.
-fn member_points(payload: &Payload) -> i64 {
+pub fn member_points(payload: &Payload) -> i64 {
     match payload {
         Payload::Sale { sale, .. } | Payload::QuickSale(sale) => sale.points_earned.0,
         Payload::Checkout { sale, .. } => sale.points_earned.0,

@@ -31,10 +31,34 @@ pub struct Chain {
     pub bins: Bins,
     hub_config: PathBuf,
     hub_data: PathBuf,
+    /// Headquarters' PostgreSQL, when the chain runs on one (`Chain::on_postgres`, or every
+    /// chain with `TEST_HUB_STORE=postgres`). Declared last: dropped after the chain's files.
+    pub database: Option<hub::storage::pg::scratch::TestDatabase>,
+}
+
+/// Whether every test chain's headquarters runs on PostgreSQL (`TEST_HUB_STORE=postgres`;
+/// sled otherwise): the end-to-end suite against either store.
+pub fn postgres_by_default() -> bool {
+    std::env::var("TEST_HUB_STORE").is_ok_and(|v| v == "postgres")
 }
 
 impl Chain {
     pub fn new(bins: Bins) -> Self {
+        Self::with_store(bins, postgres_by_default())
+    }
+
+    /// A chain whose headquarters keeps its state in sled whatever `TEST_HUB_STORE` says (a
+    /// test of sled's own backups).
+    pub fn on_sled(bins: Bins) -> Self {
+        Self::with_store(bins, false)
+    }
+
+    /// A chain whose headquarters keeps its state in a PostgreSQL server of its own.
+    pub fn on_postgres(bins: Bins) -> Self {
+        Self::with_store(bins, true)
+    }
+
+    fn with_store(bins: Bins, postgres: bool) -> Self {
         let dir = TempDir::new("chain");
         let pki = dir.path().join("pki");
         ops::pki::init(&pki, &["hub", "127.0.0.1"]).unwrap();
@@ -49,6 +73,10 @@ impl Chain {
         // Tests drive the API without logins until they set some (`open_before_logins`);
         // a test of the closed default turns it off.
         config.open_before_logins = true;
+        let database = postgres.then(|| {
+            hub::storage::pg::scratch::TestDatabase::new("chain").expect("a PostgreSQL server")
+        });
+        config.database_url = database.as_ref().map(|d| d.url.clone());
         let hub_config = dir.path().join("hub.toml");
         std::fs::write(&hub_config, config.to_toml()).unwrap();
         Self {
@@ -57,6 +85,7 @@ impl Chain {
             bins,
             hub_config,
             hub_data,
+            database,
         }
     }
 
@@ -165,7 +194,6 @@ impl Chain {
 
     /// `assert_hub_holds_store_log` for a store whose data is in `data`.
     pub fn assert_hub_holds_log_in(&self, store: &str, data: &std::path::Path) -> usize {
-        use hub::storage::HubStore;
         use node::store::Store;
         let store_id = protocol::StoreId::parse(store).unwrap();
         let node_store = node::store::SledStore::open(data).unwrap();
@@ -176,7 +204,8 @@ impl Chain {
             .map(|(_, v)| v)
             .collect();
         drop(node_store);
-        let hub_store = hub::storage::SledHubStore::open(&self.hub_data).unwrap();
+        let (hub_store, _) =
+            hub::open_storage(&hub::Config::load(&self.hub_config).unwrap()).unwrap();
         let held = hub_store.entries(&store_id, 1, usize::MAX).unwrap();
         assert_eq!(
             held.len(),

@@ -29,7 +29,10 @@ use protocol::wallet::Wallet;
 use protocol::{MemberId, Phone, StoreId};
 use serde::{Deserialize, Serialize};
 
+#[cfg(test)]
+mod conformance;
 mod mem;
+pub mod pg;
 mod sled_outbox;
 mod sled_snapshot;
 mod sled_store;
@@ -37,6 +40,7 @@ mod sled_store;
 mod tests;
 
 pub use mem::MemHubStore;
+pub use pg::PgHubStore;
 pub use sled_snapshot::Writes;
 pub use sled_store::SledHubStore;
 
@@ -46,9 +50,53 @@ pub enum HubStoreError {
     Sled(#[from] sled::Error),
     #[error("stored record {0} is damaged")]
     Damaged(String),
+    #[error("database: {0}")]
+    Database(String),
 }
 
 type Result<T> = std::result::Result<T, HubStoreError>;
+
+pub(super) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    postcard::to_stdvec(value).unwrap_or_default()
+}
+
+pub(super) fn decode<T: for<'de> Deserialize<'de>>(key: &[u8], bytes: &[u8]) -> Result<T> {
+    postcard::from_bytes(bytes)
+        .map_err(|_| HubStoreError::Damaged(String::from_utf8_lossy(key).into_owned()))
+}
+
+/// A member's record as stored: sealed under their key when they have one (a member from
+/// before sealing has none, and stays plain). The record's place (`m/<id>`) is bound in.
+fn seal_record(key: Option<&MemberKey>, record: &MemberRecord) -> Vec<u8> {
+    let at = format!("m/{}", record.member_id);
+    match key {
+        Some(k) => k.seal(at.as_bytes(), &encode(record)),
+        None => encode(record),
+    }
+}
+
+/// A stored member record opened: with the member's key (`key`, asked only when it is
+/// sealed); none when the member was erased.
+fn open_record(
+    id: &MemberId,
+    bytes: &[u8],
+    key: impl FnOnce() -> Result<KeyState>,
+) -> Result<Option<MemberRecord>> {
+    let at = format!("m/{id}");
+    if !protocol::seal::is_sealed(bytes) {
+        return decode(at.as_bytes(), bytes).map(Some);
+    }
+    match key()? {
+        KeyState::Held(k) => {
+            let plain = k
+                .open(at.as_bytes(), bytes)
+                .map_err(|_| HubStoreError::Damaged(at.clone()))?;
+            decode(at.as_bytes(), &plain).map(Some)
+        }
+        KeyState::Erased => Ok(None),
+        KeyState::Unknown => Err(HubStoreError::Damaged(format!("{at}: sealed, no key"))),
+    }
+}
 
 /// What the hub knows about one store's sync.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

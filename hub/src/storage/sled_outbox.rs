@@ -3,7 +3,6 @@
 //! How many stand in each state is kept in memory, counted at open and changed under one lock
 //! with every write, so the outbox page never reads the whole outbox.
 
-use super::sled_store::{decode, encode};
 use super::*;
 
 const NOTICES: &[u8] = b"ob/m/";

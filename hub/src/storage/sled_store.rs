@@ -80,15 +80,6 @@ fn view_key(key: &[u8]) -> Vec<u8> {
     out
 }
 
-pub(super) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
-    postcard::to_stdvec(value).unwrap_or_default()
-}
-
-pub(super) fn decode<T: for<'de> Deserialize<'de>>(key: &[u8], bytes: &[u8]) -> Result<T> {
-    postcard::from_bytes(bytes)
-        .map_err(|_| HubStoreError::Damaged(String::from_utf8_lossy(key).into_owned()))
-}
-
 impl SledHubStore {
     /// The database underneath, for tests that damage it on purpose.
     #[cfg(test)]
@@ -116,31 +107,12 @@ impl SledHubStore {
         format!("p/{}", self.index.blind("phone", phone.as_str())).into_bytes()
     }
 
-    /// A member's record as stored: sealed under their key when they have one (a member from
-    /// before sealing has none, and stays plain).
     fn sealed_record(&self, key: Option<&MemberKey>, record: &MemberRecord) -> Vec<u8> {
-        let at = format!("m/{}", record.member_id);
-        match key {
-            Some(k) => k.seal(at.as_bytes(), &encode(record)),
-            None => encode(record),
-        }
+        seal_record(key, record)
     }
 
     fn open_record(&self, id: &MemberId, bytes: &[u8]) -> Result<Option<MemberRecord>> {
-        let at = format!("m/{id}");
-        if !protocol::seal::is_sealed(bytes) {
-            return decode(at.as_bytes(), bytes).map(Some);
-        }
-        match self.member_key(id)? {
-            KeyState::Held(k) => {
-                let plain = k
-                    .open(at.as_bytes(), bytes)
-                    .map_err(|_| HubStoreError::Damaged(at.clone()))?;
-                decode(at.as_bytes(), &plain).map(Some)
-            }
-            KeyState::Erased => Ok(None),
-            KeyState::Unknown => Err(HubStoreError::Damaged(format!("{at}: sealed, no key"))),
-        }
+        open_record(id, bytes, || self.member_key(id))
     }
 
     /// The search index records member `id` is filed under: as written earlier in the batch

@@ -286,7 +286,7 @@ fn remove_leftovers(pid: Option<u32>) {
             None => !Path::new(&format!("/proc/{owner}")).exists(),
         };
         if gone {
-            super::central::stop_leftover(&entry.path());
+            hub::storage::pg::scratch::stop_leftover(&entry.path().join("pg"));
             let _ = std::fs::remove_dir_all(entry.path());
         }
     }

@@ -1,6 +1,6 @@
 //! `ops bench hub`: the hub under many stores, over real QUIC with mutual TLS on loopback.
 //! Durable ingest rate from many stores pushing at once (next to raw sled writing the same
-//! bytes), and many stores reconnecting at once (next to one store reconnecting alone). The
+//! bytes, and the same round with headquarters on PostgreSQL), and many stores reconnecting at once (next to one store reconnecting alone). The
 //! stores here are lean clients running the real store-side session (`UplinkSession`) over
 //! pre-built hash-chained logs; client and hub share this machine's two cores.
 
@@ -295,6 +295,15 @@ pub fn run(stores: usize, entries: u64, reconnecting: usize) -> anyhow::Result<(
     let (raw_total, raw_elapsed) = raw_sled(&raw_dir.0, &ingest.stores, entries)?;
     drop(ingest);
 
+    // The same round with headquarters on PostgreSQL (a server of our own, Debian's package).
+    let mut on_pg = setup("hub-ingest-pg", stores)?;
+    let pg = hub::storage::pg::scratch::Postgres::start(&on_pg.dir.0.join("pg"))?;
+    pg.create_database("hub")?;
+    on_pg.hub.database_url = Some(pg.url("hub"));
+    let (_, pg_elapsed) = round(&runtime, &on_pg, entries)?;
+    drop(pg);
+    drop(on_pg);
+
     let many = setup("hub-reconnect", reconnecting)?;
     let (results, _) = round(&runtime, &many, 1)?;
     let mut welcome: Vec<Duration> = results.iter().map(|(w, _)| *w).collect();
@@ -303,6 +312,7 @@ pub fn run(stores: usize, entries: u64, reconnecting: usize) -> anyhow::Result<(
     let (full, resumed) = reconnect_bytes(&runtime, &setup("hub-resume", 1)?)?;
 
     let ours = total as f64 / elapsed.as_secs_f64();
+    let on_postgres = total as f64 / pg_elapsed.as_secs_f64();
     let raw = raw_total as f64 / raw_elapsed.as_secs_f64();
     println!();
     println!("| figure | ours | baseline (same run) | ratio | goal |");
@@ -310,6 +320,10 @@ pub fn run(stores: usize, entries: u64, reconnecting: usize) -> anyhow::Result<(
     println!(
         "| hub ingest, {stores} stores pushing {entries} entries each at once, durable | {ours:.0} entries/s | {raw:.0} entries/s raw sled, same entries, 512-entry batch + flush | {:.0}% | ≥ 50,000/s |",
         100.0 * ours / raw
+    );
+    println!(
+        "| hub ingest on PostgreSQL, the same {stores} stores and entries, durable | {on_postgres:.0} entries/s | {ours:.0} entries/s on sled, same run | {:.0}% | ≥ 50% of sled and ≥ 30,000/s |",
+        100.0 * on_postgres / ours
     );
     println!(
         "| {reconnecting} stores reconnecting at once: connect + mTLS + Welcome, p50 / p99 / max | {} / {} / {} | {} one store alone | {:.0}× (p99) | all connected, p99 ≤ 3 s |",
@@ -336,6 +350,19 @@ pub fn run(stores: usize, entries: u64, reconnecting: usize) -> anyhow::Result<(
         ratio(ours, raw),
     )
     .goal("≥ 50,000/s", ours >= 50_000.0)
+    .record()?;
+    Figure::new(
+        format!("hub ingest from {stores} stores at once on PostgreSQL, durable"),
+        format!("{on_postgres:.0} entries/s"),
+    )
+    .baseline(
+        format!("{ours:.0} entries/s on sled, same run"),
+        ratio(on_postgres, ours),
+    )
+    .goal(
+        "≥ 50% of sled and ≥ 30,000/s",
+        on_postgres >= 0.5 * ours && on_postgres >= 30_000.0,
+    )
     .record()?;
     let p99 = percentile(&welcome, 0.99);
     Figure::new(

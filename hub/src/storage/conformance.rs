@@ -1,0 +1,560 @@
+//! One behaviour, three stores: every test here runs against the in-memory store, sled and
+//! PostgreSQL (a server of its own, `pg::scratch`), and those that reopen the store check what
+//! a restart finds.
+
+use std::collections::BTreeMap;
+
+use protocol::entry::{ChainTip, EntryHash};
+use protocol::member::{Gender, Profile};
+use protocol::notice::{Purpose, Subject};
+use protocol::{CardNo, Phone};
+
+use super::*;
+
+/// A store under test and how to open it again on the same data (none: in memory).
+struct Under {
+    name: &'static str,
+    store: Box<dyn HubStore>,
+    reopen: Option<Box<dyn Fn() -> Box<dyn HubStore>>>,
+    _keep: Box<dyn std::any::Any>,
+}
+
+struct Gone(std::path::PathBuf);
+
+impl Drop for Gone {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn every_store(label: &str) -> Vec<Under> {
+    let dir = std::env::temp_dir().join(format!("hub-conformance-{label}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let sled_dir = dir.clone();
+    let database = pg::scratch::TestDatabase::new(label).expect("a PostgreSQL server of its own");
+    let url = database.url.clone();
+    vec![
+        Under {
+            name: "memory",
+            store: Box::new(MemHubStore::default()),
+            reopen: None,
+            _keep: Box::new(()),
+        },
+        Under {
+            name: "sled",
+            store: Box::new(SledHubStore::open(&dir).unwrap()),
+            reopen: Some(Box::new(move || {
+                Box::new(crate::backup::open_when_unlocked(&sled_dir).unwrap()) as Box<dyn HubStore>
+            })),
+            _keep: Box::new(Gone(dir)),
+        },
+        Under {
+            name: "postgres",
+            store: Box::new(PgHubStore::open(&url).unwrap()),
+            reopen: Some(Box::new(move || {
+                Box::new(PgHubStore::open(&url).unwrap()) as Box<dyn HubStore>
+            })),
+            _keep: Box::new(database),
+        },
+    ]
+}
+
+/// Runs `check` on every store, then (for those kept on disk) on the store reopened, after
+/// `write` on the first.
+fn each(label: &str, write: impl Fn(&dyn HubStore), check: impl Fn(&str, &dyn HubStore)) {
+    for mut under in every_store(label) {
+        write(&*under.store);
+        under.store.flush().unwrap();
+        check(under.name, &*under.store);
+        if let Some(reopen) = &under.reopen {
+            under.store = Box::new(MemHubStore::default()); // the first one closed
+            let again = reopen();
+            check(&format!("{} reopened", under.name), &*again);
+        }
+    }
+}
+
+fn s001() -> StoreId {
+    StoreId::parse("S001").unwrap()
+}
+
+fn profile(name: &str, phone: &str, card: Option<&str>) -> Profile {
+    Profile {
+        name: name.to_owned(),
+        phone: Phone::parse(phone).unwrap(),
+        card_no: card.map(|c| CardNo::parse(c).unwrap()),
+        birthday: None,
+        gender: Gender::Unspecified,
+        tags: Default::default(),
+        notes: String::new(),
+        tier: "standard".into(),
+        custom: Default::default(),
+        home_store: s001(),
+        join_date: chrono::NaiveDate::from_ymd_opt(2026, 11, 29).unwrap(),
+        referrer: None,
+        marketing_consent: true,
+        card_status: Default::default(),
+        former_cards: Default::default(),
+    }
+}
+
+fn member(n: u128) -> MemberId {
+    MemberId::mint(1, n * 7919)
+}
+
+fn record(n: u128, name: &str, phone: &str) -> MemberRecord {
+    MemberRecord {
+        member_id: member(n),
+        doc: Vec::new(),
+        profile: profile(name, phone, Some(&format!("VIP{n:04}"))),
+    }
+}
+
+fn empty(store: &StoreId) -> Append<'_> {
+    Append {
+        store,
+        entries: Vec::new(),
+        tip: ChainTip::GENESIS,
+        status: StoreStatus::default(),
+        feed: Vec::new(),
+        feed_len: 0,
+        members: Vec::new(),
+        phones: Vec::new(),
+        wallets: Vec::new(),
+        views: Vec::new(),
+        keys: Vec::new(),
+        erased: Vec::new(),
+        notices: Vec::new(),
+    }
+}
+
+/// A store's entry `seq` as the hub holds it: a real encoded quick sale of 18.80 in cash.
+fn entry(store: &StoreId, seq: u64) -> Vec<u8> {
+    use protocol::entry::{Entry, Payload};
+    use protocol::sale::{QuickSale, Tender};
+    Entry {
+        origin: store.clone(),
+        seq,
+        hlc: protocol::Hlc {
+            wall_ms: 1_795_451_400_000 + seq,
+            logical: 0,
+        },
+        business_date: chrono::NaiveDate::from_ymd_opt(2026, 11, 24).unwrap(),
+        staff: protocol::StaffId::system(),
+        tx: protocol::TxId::parse(&format!("{store}-till-{seq:08}")).unwrap(),
+        prev_hash: EntryHash::GENESIS,
+        payload: Payload::QuickSale(QuickSale {
+            sale_id: protocol::SaleId::for_entry(store, seq),
+            member_id: None,
+            category: None,
+            amount: protocol::Fen(1_880),
+            currency: protocol::Currency::CNY,
+            tender: Tender::Cash {
+                tendered: protocol::Fen(2_000),
+                change: protocol::Fen(120),
+            },
+            points_earned: protocol::points::Points(0),
+        }),
+    }
+    .encode()
+}
+
+fn notice(id: &str, purpose: Purpose, at_ms: u64) -> Notice {
+    Notice {
+        id: id.to_owned(),
+        member: member(1),
+        purpose,
+        subject: Subject::Birthday,
+        store: s001(),
+        at_ms,
+    }
+}
+
+fn wallet_owing(lent: u64) -> Wallet {
+    let mut wallet = Wallet::default();
+    wallet.owed.insert(s001(), (lent, 0));
+    wallet
+}
+
+#[test]
+fn a_batch_is_read_back_whole_and_after_a_restart() {
+    let store = s001();
+    each(
+        "batch",
+        |hub| {
+            let mut a = empty(&store);
+            a.entries = vec![(1, entry(&store, 1)), (2, entry(&store, 2))];
+            a.tip = ChainTip {
+                next_seq: 3,
+                hash: EntryHash::GENESIS,
+            };
+            a.status = StoreStatus {
+                acked_seq: 2,
+                log_len: 2,
+                last_entry_ms: 1_000,
+                last_sync_ms: 2_000,
+            };
+            a.feed = vec![(
+                0,
+                FeedRecord {
+                    origin: store.clone(),
+                    entry: entry(&store, 1),
+                },
+            )];
+            a.feed_len = 1;
+            a.members = vec![
+                record(1, "张伟", "13900000001"),
+                record(2, "李娜", "13900000002"),
+            ];
+            a.phones = vec![
+                (Phone::parse("13900000001").unwrap(), Some(member(1))),
+                (Phone::parse("13900000002").unwrap(), Some(member(2))),
+            ];
+            a.keys = vec![(member(1), MemberKey::from_bytes([7; 32]))];
+            a.wallets = vec![(member(1), wallet_owing(1))];
+            a.views = vec![
+                (b"x/a/1".to_vec(), Some(b"1".to_vec())),
+                (b"x/a/2".to_vec(), Some(b"2".to_vec())),
+                (b"x/b/1".to_vec(), Some(b"3".to_vec())),
+                // Set, then deleted in the same batch: the last write wins.
+                (b"x/a/3".to_vec(), Some(b"9".to_vec())),
+                (b"x/a/3".to_vec(), None),
+            ];
+            hub.append(a).unwrap();
+        },
+        |name, hub| {
+            let stores = hub.stores().unwrap();
+            assert_eq!(stores.len(), 1, "{name}");
+            assert_eq!(stores[0].1.next_seq, 3, "{name}");
+            assert_eq!(stores[0].2.last_sync_ms, 2_000, "{name}");
+            assert_eq!(hub.entries(&store, 2, 10).unwrap(), vec![entry(&store, 2)]);
+            assert_eq!(hub.entries(&store, 1, 1).unwrap(), vec![entry(&store, 1)]);
+            assert_eq!(hub.feed_len().unwrap(), 1, "{name}");
+            assert_eq!(hub.feed(0, 10).unwrap()[0].1.origin, store, "{name}");
+            assert!(hub.feed(1, 10).unwrap().is_empty(), "{name}");
+            let one = hub.member(&member(1)).unwrap().expect("member 1");
+            assert_eq!(one.profile.name, "张伟", "{name}");
+            assert_eq!(
+                hub.member_by_phone(&Phone::parse("13900000002").unwrap())
+                    .unwrap(),
+                Some(member(2)),
+                "{name}"
+            );
+            assert_eq!(hub.members().unwrap().len(), 2, "{name}");
+            assert_eq!(
+                hub.search_members("李", 5).unwrap()[0].member_id,
+                member(2),
+                "{name}"
+            );
+            assert!(matches!(
+                hub.member_key(&member(1)).unwrap(),
+                KeyState::Held(_)
+            ));
+            assert_eq!(hub.member_key(&member(2)).unwrap(), KeyState::Unknown);
+            assert_eq!(
+                hub.wallet(&member(1)).unwrap().map(|w| w.owed[&s001()]),
+                Some((1, 0)),
+                "{name}"
+            );
+            assert_eq!(hub.wallets().unwrap().len(), 1, "{name}");
+            let under_a: Vec<Vec<u8>> = hub
+                .views(b"x/a/", 10)
+                .unwrap()
+                .into_iter()
+                .map(|(k, _)| k)
+                .collect();
+            assert_eq!(
+                under_a,
+                vec![b"x/a/1".to_vec(), b"x/a/2".to_vec()],
+                "{name}"
+            );
+            assert_eq!(hub.views(b"x/", 1).unwrap().len(), 1, "{name}: limit");
+            assert_eq!(hub.view(b"x/b/1").unwrap(), Some(b"3".to_vec()), "{name}");
+            assert_eq!(hub.view(b"x/a/3").unwrap(), None, "{name}");
+        },
+    );
+}
+
+#[test]
+fn an_erased_member_leaves_a_tombstone_and_no_record_key_or_index() {
+    let store = s001();
+    each(
+        "erase",
+        |hub| {
+            let mut a = empty(&store);
+            a.members = vec![record(1, "张伟", "13900000001")];
+            a.keys = vec![(member(1), MemberKey::from_bytes([7; 32]))];
+            hub.append(a).unwrap();
+            let mut b = empty(&store);
+            b.erased = vec![member(1)];
+            b.phones = vec![(Phone::parse("13900000001").unwrap(), None)];
+            // A key sent again for an erased member is not kept.
+            b.keys = vec![(member(1), MemberKey::from_bytes([8; 32]))];
+            hub.append(b).unwrap();
+        },
+        |name, hub| {
+            assert_eq!(hub.member(&member(1)).unwrap(), None, "{name}");
+            assert_eq!(
+                hub.member_key(&member(1)).unwrap(),
+                KeyState::Erased,
+                "{name}"
+            );
+            assert!(hub.search_members("张", 5).unwrap().is_empty(), "{name}");
+            assert!(
+                hub.member_by_phone(&Phone::parse("13900000001").unwrap())
+                    .unwrap()
+                    .is_none(),
+                "{name}"
+            );
+        },
+    );
+}
+
+#[test]
+fn a_notice_is_queued_once_and_sent_in_its_queue_order() {
+    let store = s001();
+    each(
+        "outbox",
+        |hub| {
+            let mut a = empty(&store);
+            a.notices = vec![
+                notice("m-1", Purpose::Marketing, 100),
+                notice("t-1", Purpose::Transactional, 300),
+                notice("t-1", Purpose::Transactional, 300),
+            ];
+            hub.append(a).unwrap();
+            assert_eq!(
+                hub.queue_notices(&[
+                    notice("t-1", Purpose::Transactional, 300),
+                    notice("t-0", Purpose::Transactional, 200),
+                ])
+                .unwrap(),
+                1,
+                "only the new one"
+            );
+            let sent = Delivery {
+                state: DeliveryState::Sent,
+                attempts: 1,
+                next_ms: 200,
+                last_error: None,
+                done_ms: Some(250),
+            };
+            hub.set_delivery("t-0", &sent).unwrap();
+            let day = chrono::NaiveDate::from_ymd_opt(2026, 12, 6).unwrap();
+            hub.count_sent(&member(1), day).unwrap();
+            hub.count_sent(&member(1), day).unwrap();
+        },
+        |name, hub| {
+            let due: Vec<String> = hub
+                .notices_due(1_000, 10)
+                .unwrap()
+                .into_iter()
+                .map(|(n, _)| n.id)
+                .collect();
+            assert_eq!(due, vec!["t-1", "m-1"], "{name}: transactional first");
+            assert_eq!(hub.notices_due(150, 10).unwrap().len(), 1, "{name}: by due");
+            assert_eq!(hub.notices_due(1_000, 1).unwrap().len(), 1, "{name}: limit");
+            let counts = hub.notice_counts().unwrap();
+            assert_eq!((counts.pending, counts.sent), (2, 1), "{name}");
+            let latest: Vec<String> = hub
+                .latest_notices(2)
+                .unwrap()
+                .into_iter()
+                .map(|(n, _)| n.id)
+                .collect();
+            assert_eq!(latest, vec!["t-1", "t-0"], "{name}: newest first");
+            let day = chrono::NaiveDate::from_ymd_opt(2026, 12, 6).unwrap();
+            assert_eq!(hub.sent_on(&member(1), day).unwrap(), 2, "{name}");
+            assert_eq!(hub.sent_on(&member(2), day).unwrap(), 0, "{name}");
+        },
+    );
+}
+
+#[test]
+fn pruning_forgets_only_old_notices_that_are_done() {
+    let store = s001();
+    for under in every_store("prune") {
+        let hub = &*under.store;
+        let mut a = empty(&store);
+        a.notices = vec![
+            notice("old-done", Purpose::Transactional, 100),
+            notice("old-pending", Purpose::Transactional, 100),
+            notice("new-done", Purpose::Transactional, 5_000),
+        ];
+        hub.append(a).unwrap();
+        let done = Delivery {
+            state: DeliveryState::Failed,
+            attempts: 8,
+            next_ms: 0,
+            last_error: Some("500".into()),
+            done_ms: Some(1),
+        };
+        hub.set_delivery("old-done", &done).unwrap();
+        hub.set_delivery("new-done", &done).unwrap();
+        assert_eq!(hub.prune_notices(1_000, 10).unwrap(), 1, "{}", under.name);
+        let left: BTreeSet<String> = hub
+            .latest_notices(10)
+            .unwrap()
+            .into_iter()
+            .map(|(n, _)| n.id)
+            .collect();
+        assert_eq!(
+            left,
+            ["old-pending", "new-done"].map(String::from).into(),
+            "{}",
+            under.name
+        );
+        assert_eq!(hub.notice_counts().unwrap().failed, 1, "{}", under.name);
+    }
+}
+
+#[test]
+fn fences_revocations_and_follows_are_kept_at_once() {
+    let store = s001();
+    let other = StoreId::parse("S002").unwrap();
+    each(
+        "fences",
+        |hub| {
+            let fence = Fence::OnHold {
+                since_ms: 1,
+                until_ms: 2,
+                by: "admin".into(),
+                reason: "quiet".into(),
+            };
+            hub.put_fence(&store, Some(&fence)).unwrap();
+            hub.put_fence(&other, Some(&fence)).unwrap();
+            hub.put_fence(&other, None).unwrap();
+            let revocation = Revocation {
+                at_ms: 9,
+                by: "admin".into(),
+                reason: "stolen".into(),
+            };
+            hub.revoke(&other, &revocation).unwrap();
+            hub.add_follows(&store, &[member(1), member(2)]).unwrap();
+            hub.add_follows(&store, &[member(1)]).unwrap();
+            hub.add_follows(&other, &[member(1)]).unwrap();
+        },
+        |name, hub| {
+            let fences = hub.fences().unwrap();
+            assert_eq!(fences.len(), 1, "{name}");
+            assert_eq!(fences[0].0, store, "{name}");
+            assert_eq!(hub.revocation(&other).unwrap().map(|r| r.at_ms), Some(9));
+            assert_eq!(hub.revocation(&store).unwrap(), None, "{name}");
+            let follows: BTreeSet<(MemberId, StoreId)> =
+                hub.follows().unwrap().into_iter().collect();
+            assert_eq!(
+                follows,
+                [
+                    (member(1), store.clone()),
+                    (member(2), store.clone()),
+                    (member(1), other.clone())
+                ]
+                .into(),
+                "{name}"
+            );
+        },
+    );
+}
+
+#[test]
+fn the_derived_state_is_replaced_whole_with_its_version() {
+    let store = s001();
+    each(
+        "derived",
+        |hub| {
+            let mut a = empty(&store);
+            a.members = vec![record(1, "张伟", "13900000001")];
+            a.phones = vec![(Phone::parse("13900000001").unwrap(), Some(member(1)))];
+            a.views = vec![(b"x/old".to_vec(), Some(b"1".to_vec()))];
+            hub.append(a).unwrap();
+            let derived = Derived {
+                members: vec![record(2, "李娜", "13900000002")],
+                phones: vec![(Phone::parse("13900000002").unwrap(), member(2))],
+                wallets: vec![(member(2), wallet_owing(2))],
+                views: vec![(b"x/new".to_vec(), b"2".to_vec())],
+            };
+            hub.replace_derived(derived, 7).unwrap();
+        },
+        |name, hub| {
+            assert_eq!(hub.derived_version().unwrap(), Some(7), "{name}");
+            assert_eq!(hub.member(&member(1)).unwrap(), None, "{name}");
+            assert!(hub.member(&member(2)).unwrap().is_some(), "{name}");
+            assert!(hub.search_members("张", 5).unwrap().is_empty(), "{name}");
+            assert_eq!(hub.search_members("李", 5).unwrap().len(), 1, "{name}");
+            assert_eq!(
+                hub.member_by_phone(&Phone::parse("13900000001").unwrap())
+                    .unwrap(),
+                None,
+                "{name}"
+            );
+            assert_eq!(hub.view(b"x/old").unwrap(), None, "{name}");
+            assert_eq!(hub.view(b"x/new").unwrap(), Some(b"2".to_vec()), "{name}");
+            assert_eq!(hub.wallets().unwrap().len(), 1, "{name}");
+        },
+    );
+}
+
+#[test]
+fn the_index_key_is_made_once_and_kept() {
+    for under in every_store("index") {
+        let first = under.store.index_key();
+        drop(under.store);
+        if let Some(reopen) = &under.reopen {
+            assert!(
+                reopen().index_key() == first,
+                "{}: the same key after a restart",
+                under.name
+            );
+        }
+    }
+}
+
+#[test]
+fn a_store_is_listed_with_every_batch_it_sent() {
+    // Many batches, many stores: the listing and each store's log are whole and in order.
+    let stores: Vec<StoreId> = (1..=3)
+        .map(|n| StoreId::parse(&format!("S00{n}")).unwrap())
+        .collect();
+    each(
+        "many",
+        |hub| {
+            let mut position = 0;
+            for seq in 1..=20u64 {
+                for store in &stores {
+                    let mut a = empty(store);
+                    a.entries = vec![(seq, entry(store, seq))];
+                    a.feed = vec![(
+                        position,
+                        FeedRecord {
+                            origin: store.clone(),
+                            entry: vec![],
+                        },
+                    )];
+                    position += 1;
+                    a.feed_len = position;
+                    hub.append(a).unwrap();
+                }
+            }
+        },
+        |name, hub| {
+            assert_eq!(hub.stores().unwrap().len(), 3, "{name}");
+            assert_eq!(hub.feed_len().unwrap(), 60, "{name}");
+            let positions: Vec<u64> = hub
+                .feed(10, 5)
+                .unwrap()
+                .into_iter()
+                .map(|(p, _)| p)
+                .collect();
+            assert_eq!(positions, vec![10, 11, 12, 13, 14], "{name}");
+            let log: Vec<Vec<u8>> = hub.entries(&stores[1], 19, 10).unwrap();
+            assert_eq!(
+                log,
+                vec![entry(&stores[1], 19), entry(&stores[1], 20)],
+                "{name}"
+            );
+            let views: BTreeMap<Vec<u8>, Vec<u8>> =
+                hub.views(b"", 1_000).unwrap().into_iter().collect();
+            assert!(views.is_empty(), "{name}");
+        },
+    );
+}

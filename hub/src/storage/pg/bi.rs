@@ -1,0 +1,276 @@
+//! The rows behind the `bi` schema's views (`hub/migrations/0002_bi.sql`), written in the same
+//! transaction as the batch they come from: a sale or return per entry of a store's log (as the
+//! 报表 cells count them, `protocol::reports`), a member as a report may show them, a wallet's
+//! balances. Keyed by what they come from, so a batch written twice writes the same rows.
+
+use deadpool_postgres::GenericClient;
+use protocol::entry::{Entry, Payload};
+use protocol::wallet::Counter;
+use rust_decimal::Decimal;
+
+use super::{big, execute};
+use crate::storage::*;
+
+/// Fen as yuan.
+fn yuan(fen: i64) -> Decimal {
+    Decimal::new(fen, 2)
+}
+
+fn yuan_units(fen: u64) -> Decimal {
+    Decimal::from(fen) / Decimal::ONE_HUNDRED
+}
+
+/// A sale or return as one row of `bi_sales`.
+pub(super) struct SaleRow {
+    seq: i64,
+    sale_id: String,
+    kind: &'static str,
+    business_date: chrono::NaiveDate,
+    at_ms: i64,
+    member_id: Option<String>,
+    staff: String,
+    gross: Decimal,
+    discount: Decimal,
+    net: Decimal,
+    returned: Decimal,
+    points: i64,
+}
+
+impl SaleRow {
+    /// The row of an entry that is a sale or a return (none for any other).
+    pub(super) fn of(entry: &Entry) -> Result<Option<Self>> {
+        let sold = |sale_id: String, member: Option<MemberId>, gross: i64, net: i64| {
+            (sale_id, "sale", member, gross, net, 0)
+        };
+        let (sale_id, kind, member, gross, net, returned) = match &entry.payload {
+            Payload::Sale { sale: s, .. } | Payload::QuickSale(s) => {
+                sold(s.sale_id.to_string(), s.member_id, s.amount.0, s.amount.0)
+            }
+            Payload::Checkout { sale: s, .. } => {
+                sold(s.sale_id.to_string(), s.member_id, s.subtotal.0, s.due.0)
+            }
+            Payload::Return {
+                sale,
+                member_id,
+                amount,
+                ..
+            } => (sale.to_string(), "return", *member_id, 0, 0, amount.0),
+            Payload::ItemReturn { ret, .. } => (
+                ret.sale_id.to_string(),
+                "return",
+                ret.member_id,
+                0,
+                0,
+                ret.amount.0,
+            ),
+            _ => return Ok(None),
+        };
+        Ok(Some(Self {
+            seq: big(entry.seq)?,
+            sale_id,
+            kind,
+            business_date: entry.business_date,
+            at_ms: big(entry.hlc.wall_ms)?,
+            member_id: member.map(|m| m.to_string()),
+            staff: entry.staff.to_string(),
+            gross: yuan(gross),
+            discount: yuan(gross - net),
+            net: yuan(net),
+            returned: yuan(returned),
+            points: protocol::reports::member_points(&entry.payload),
+        }))
+    }
+}
+
+/// The rows of `store`'s entries that are sales or returns.
+pub(super) fn sales_of(entries: &[&[u8]]) -> Result<Vec<SaleRow>> {
+    let mut rows = Vec::new();
+    for bytes in entries {
+        let entry = Entry::decode(bytes)
+            .map_err(|e| HubStoreError::Damaged(format!("an entry of a batch: {e}")))?;
+        rows.extend(SaleRow::of(&entry)?);
+    }
+    Ok(rows)
+}
+
+pub(super) async fn put_sales(
+    client: &impl GenericClient,
+    store: &str,
+    rows: Vec<SaleRow>,
+) -> Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut c = SaleColumns::default();
+    for r in rows {
+        c.seq.push(r.seq);
+        c.sale_id.push(r.sale_id);
+        c.kind.push(r.kind.to_owned());
+        c.date.push(r.business_date);
+        c.at.push(r.at_ms);
+        c.member.push(r.member_id);
+        c.staff.push(r.staff);
+        c.gross.push(r.gross);
+        c.discount.push(r.discount);
+        c.net.push(r.net);
+        c.returned.push(r.returned);
+        c.points.push(r.points);
+    }
+    execute(
+        client,
+        "INSERT INTO bi_sales (store, seq, sale_id, kind, business_date, at_ms, member_id, \
+         staff, gross, discount, net, returned, points) \
+         SELECT $1, * FROM UNNEST($2::BIGINT[], $3::TEXT[], $4::TEXT[], $5::DATE[], \
+         $6::BIGINT[], $7::TEXT[], $8::TEXT[], $9::NUMERIC[], $10::NUMERIC[], $11::NUMERIC[], \
+         $12::NUMERIC[], $13::BIGINT[]) ON CONFLICT (store, seq) DO NOTHING",
+        &[
+            &store,
+            &c.seq,
+            &c.sale_id,
+            &c.kind,
+            &c.date,
+            &c.at,
+            &c.member,
+            &c.staff,
+            &c.gross,
+            &c.discount,
+            &c.net,
+            &c.returned,
+            &c.points,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+#[derive(Default)]
+struct SaleColumns {
+    seq: Vec<i64>,
+    sale_id: Vec<String>,
+    kind: Vec<String>,
+    date: Vec<chrono::NaiveDate>,
+    at: Vec<i64>,
+    member: Vec<Option<String>>,
+    staff: Vec<String>,
+    gross: Vec<Decimal>,
+    discount: Vec<Decimal>,
+    net: Vec<Decimal>,
+    returned: Vec<Decimal>,
+    points: Vec<i64>,
+}
+
+/// Members as a report may show them (no name, phone or birthday), replacing their rows.
+pub(super) async fn put_members(
+    client: &impl GenericClient,
+    members: &[MemberRecord],
+) -> Result<()> {
+    if members.is_empty() {
+        return Ok(());
+    }
+    let mut by_id = std::collections::BTreeMap::new();
+    for m in members {
+        by_id.insert(m.member_id, &m.profile);
+    }
+    let (mut ids, mut phones, mut homes, mut tiers, mut joined, mut cards, mut consent) =
+        (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+    for (id, p) in by_id {
+        ids.push(id.to_string());
+        phones.push(p.phone.masked());
+        homes.push(p.home_store.to_string());
+        tiers.push(p.tier.clone());
+        joined.push(p.join_date);
+        cards.push(p.card_status.as_str().to_owned());
+        consent.push(p.marketing_consent);
+    }
+    execute(
+        client,
+        "INSERT INTO bi_members (member_id, phone_masked, home_store, tier, join_date, \
+         card_status, marketing_consent) \
+         SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::DATE[], \
+         $6::TEXT[], $7::BOOLEAN[]) ON CONFLICT (member_id) DO UPDATE SET \
+         phone_masked = EXCLUDED.phone_masked, home_store = EXCLUDED.home_store, \
+         tier = EXCLUDED.tier, join_date = EXCLUDED.join_date, \
+         card_status = EXCLUDED.card_status, marketing_consent = EXCLUDED.marketing_consent",
+        &[&ids, &phones, &homes, &tiers, &joined, &cards, &consent],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Members erased (被遗忘): gone from the reports too.
+pub(super) async fn forget_members(client: &impl GenericClient, ids: &[String]) -> Result<()> {
+    if !ids.is_empty() {
+        execute(
+            client,
+            "DELETE FROM bi_members WHERE member_id = ANY($1::TEXT[])",
+            &[&ids],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Each wallet's balances, replacing their rows.
+pub(super) async fn put_wallets(
+    client: &impl GenericClient,
+    wallets: &[(MemberId, Wallet)],
+) -> Result<()> {
+    if wallets.is_empty() {
+        return Ok(());
+    }
+    let mut by_id = std::collections::BTreeMap::new();
+    for (id, w) in wallets {
+        by_id.insert(*id, w);
+    }
+    let (mut ids, mut principal, mut bonus, mut points, mut owed) =
+        (vec![], vec![], vec![], vec![], vec![]);
+    for (id, w) in by_id {
+        ids.push(id.to_string());
+        principal.push(yuan_units(w.balance(&Counter::Principal)));
+        bonus.push(yuan_units(w.balance(&Counter::Bonus)));
+        let pts: u64 = w
+            .counters
+            .iter()
+            .filter(|(c, _)| matches!(c, Counter::Points { .. }))
+            .map(|(c, _)| w.balance(c))
+            .sum();
+        points.push(big(pts)?);
+        owed.push(yuan_units(w.owed_total()));
+    }
+    execute(
+        client,
+        "INSERT INTO bi_wallets (member_id, principal, bonus, points, owed) \
+         SELECT * FROM UNNEST($1::TEXT[], $2::NUMERIC[], $3::NUMERIC[], $4::BIGINT[], \
+         $5::NUMERIC[]) ON CONFLICT (member_id) DO UPDATE SET principal = EXCLUDED.principal, \
+         bonus = EXCLUDED.bonus, points = EXCLUDED.points, owed = EXCLUDED.owed",
+        &[&ids, &principal, &bonus, &points, &owed],
+    )
+    .await?;
+    Ok(())
+}
+
+/// The role BI tools' logins are granted: it may read the `bi` schema and nothing else. Made
+/// when the hub's login may make roles; otherwise the chain's DBA runs the same statements.
+pub(super) const READER_ROLE: &str = "hub_bi";
+
+pub(super) async fn grant_reader(client: &impl GenericClient) -> Result<()> {
+    let exists = super::query(
+        client,
+        "SELECT 1 FROM pg_roles WHERE rolname = $1",
+        &[&READER_ROLE],
+    )
+    .await?;
+    if exists.is_empty() {
+        client
+            .batch_execute(&format!("CREATE ROLE {READER_ROLE} NOLOGIN"))
+            .await
+            .map_err(super::db)?;
+    }
+    client
+        .batch_execute(&format!(
+            "GRANT USAGE ON SCHEMA bi TO {READER_ROLE}; \
+             GRANT SELECT ON ALL TABLES IN SCHEMA bi TO {READER_ROLE}"
+        ))
+        .await
+        .map_err(super::db)
+}

@@ -1,0 +1,697 @@
+//! Headquarters on PostgreSQL: the same records as the sled store (`mod.rs` lists them), one
+//! table each (`hub/migrations/`), for a chain that runs its headquarters on a database its IT
+//! already operates (replication, failover, its own backups) and reads it with its BI tools.
+//!
+//! The driver is tokio-postgres with deadpool's pool, on a small runtime of this store's own:
+//! `HubStore` is synchronous (the ingest thread, the outbox's sender and the API's blocking
+//! tasks call it), so each call runs on that runtime and its caller waits for the answer.
+//!
+//! Durability as the sled store has it: `append` commits with `synchronous_commit` off (the
+//! batch is visible at once, its WAL not yet waited for), and `flush` commits a one-row update
+//! synchronously, which waits for the WAL up to its own commit record, so for every batch
+//! appended before it. A crash between the two loses a suffix of whole batches, which the
+//! stores send again (they were not acknowledged). Every other write is durable before it
+//! returns.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use deadpool_postgres::{GenericClient, Pool};
+use tokio_postgres::types::ToSql;
+
+use super::*;
+
+mod bi;
+mod outbox;
+mod schema;
+#[cfg(unix)]
+pub mod scratch;
+mod write;
+
+/// Headquarters' storage on PostgreSQL.
+pub struct PgHubStore {
+    runtime: Option<tokio::runtime::Runtime>,
+    pool: Pool,
+    index: IndexKey,
+    /// Appended since the last flush (a group that wrote nothing costs no flush).
+    appended: AtomicBool,
+}
+
+impl Drop for PgHubStore {
+    fn drop(&mut self) {
+        // Dropped from async code too (the hub's `run`), where a runtime may not block.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// A database's address as a log or an error may show it: without its password.
+pub fn shown(url: &str) -> String {
+    match url.parse::<tokio_postgres::Config>() {
+        Ok(config) => {
+            let hosts: Vec<String> = config
+                .get_hosts()
+                .iter()
+                .map(|h| match h {
+                    tokio_postgres::config::Host::Tcp(name) => name.clone(),
+                    #[cfg(unix)]
+                    tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
+                })
+                .collect();
+            format!(
+                "{} on {} as {}",
+                config.get_dbname().unwrap_or("(default)"),
+                hosts.join(","),
+                config.get_user().unwrap_or("(default)")
+            )
+        }
+        Err(_) => "(an address that does not parse)".into(),
+    }
+}
+
+/// A database failure as the hub's storage error.
+fn db(e: impl std::fmt::Display) -> HubStoreError {
+    HubStoreError::Database(e.to_string())
+}
+
+/// A count or a time as the database's BIGINT.
+fn big(n: u64) -> Result<i64> {
+    i64::try_from(n).map_err(|_| HubStoreError::Database(format!("{n} is beyond a BIGINT")))
+}
+
+/// A bound of a query (a position or a limit) as a BIGINT: beyond the largest is the largest.
+fn bound(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// A BIGINT read back (never negative as written).
+fn unbig(n: i64, what: &str) -> Result<u64> {
+    u64::try_from(n).map_err(|_| HubStoreError::Damaged(format!("{what}: {n}")))
+}
+
+/// The first key after every key that starts with `prefix` (none: no bound above).
+fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < u8::MAX {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
+fn parse_member(text: &str) -> Result<MemberId> {
+    MemberId::parse(text).map_err(|_| HubStoreError::Damaged(format!("member id {text}")))
+}
+
+fn parse_store(text: &str) -> Result<StoreId> {
+    StoreId::parse(text).map_err(|_| HubStoreError::Damaged(format!("store id {text}")))
+}
+
+/// Runs `sql` as a cached prepared statement.
+async fn query(
+    client: &impl GenericClient,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<Vec<tokio_postgres::Row>> {
+    let statement = client.prepare_cached(sql).await.map_err(db)?;
+    client.query(&statement, params).await.map_err(db)
+}
+
+async fn execute(
+    client: &impl GenericClient,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<u64> {
+    let statement = client.prepare_cached(sql).await.map_err(db)?;
+    client.execute(&statement, params).await.map_err(db)
+}
+
+/// A member's key as the database holds it: held, erased (a tombstone), or unknown.
+fn key_state(key: Option<Vec<u8>>, erased: bool) -> Result<KeyState> {
+    if let Some(bytes) = key {
+        let bytes: [u8; 32] = bytes
+            .as_slice()
+            .try_into()
+            .map_err(|_| HubStoreError::Damaged("a member's key".into()))?;
+        return Ok(KeyState::Held(MemberKey::from_bytes(bytes)));
+    }
+    Ok(match erased {
+        true => KeyState::Erased,
+        false => KeyState::Unknown,
+    })
+}
+
+const MEMBER_KEY: &str = "SELECT (SELECT key FROM member_keys WHERE member_id = $1), \
+     EXISTS (SELECT 1 FROM erased_members WHERE member_id = $1)";
+
+async fn member_key(client: &impl GenericClient, id: &MemberId) -> Result<KeyState> {
+    let rows = query(client, MEMBER_KEY, &[&id.to_string()]).await?;
+    let row = rows
+        .first()
+        .ok_or_else(|| db("no row for a member's key"))?;
+    key_state(row.get(0), row.get(1))
+}
+
+/// A member's record with its key, opened (none: no such member, or erased).
+const MEMBER: &str = "SELECT m.member_id, m.record, k.key, e.member_id IS NOT NULL \
+     FROM members m LEFT JOIN member_keys k ON k.member_id = m.member_id \
+     LEFT JOIN erased_members e ON e.member_id = m.member_id";
+
+fn opened(row: &tokio_postgres::Row) -> Result<Option<MemberRecord>> {
+    let id = parse_member(row.get(0))?;
+    let bytes: Vec<u8> = row.get(1);
+    let state = key_state(row.get(2), row.get(3))?;
+    open_record(&id, &bytes, || Ok(state))
+}
+
+async fn member(client: &impl GenericClient, id: &MemberId) -> Result<Option<MemberRecord>> {
+    let rows = query(
+        client,
+        &format!("{MEMBER} WHERE m.member_id = $1"),
+        &[&id.to_string()],
+    )
+    .await?;
+    match rows.first() {
+        Some(row) => opened(row),
+        None => Ok(None),
+    }
+}
+
+async fn erased_changes(client: &impl GenericClient, id: &MemberId) -> Result<Vec<[u8; 32]>> {
+    let rows = query(
+        client,
+        "SELECT changes FROM erased_members WHERE member_id = $1",
+        &[&id.to_string()],
+    )
+    .await?;
+    match rows.first() {
+        Some(row) => {
+            let bytes: Vec<u8> = row.get(0);
+            match bytes.is_empty() {
+                true => Ok(Vec::new()),
+                false => decode(format!("e/{id}").as_bytes(), &bytes),
+            }
+        }
+        None => Ok(Vec::new()),
+    }
+}
+
+async fn meta<T: for<'de> Deserialize<'de>>(
+    client: &impl GenericClient,
+    key: &str,
+) -> Result<Option<T>> {
+    let rows = query(client, "SELECT value FROM hub_meta WHERE key = $1", &[&key]).await?;
+    rows.first()
+        .map(|row| decode(key.as_bytes(), row.get::<_, &[u8]>(0)))
+        .transpose()
+}
+
+async fn set_meta(client: &impl GenericClient, key: &str, value: &[u8]) -> Result<()> {
+    execute(
+        client,
+        "INSERT INTO hub_meta (key, value) VALUES ($1, $2) \
+         ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+        &[&key, &value],
+    )
+    .await?;
+    Ok(())
+}
+
+const INDEX_KEY: &str = "index_key";
+
+impl PgHubStore {
+    /// Connects to the database at `url` (`postgres://user:password@host:port/database`),
+    /// brings its schema up to date, and makes the index key on a new one.
+    pub fn open(url: &str) -> Result<Self> {
+        let config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| HubStoreError::Database(format!("the database's address: {e}")))?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("hub-postgres")
+            .enable_all()
+            .build()
+            .map_err(db)?;
+        let manager = deadpool_postgres::Manager::from_config(
+            config,
+            tokio_postgres::NoTls,
+            deadpool_postgres::ManagerConfig {
+                recycling_method: deadpool_postgres::RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(16)
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .create_timeout(Some(std::time::Duration::from_secs(10)))
+            .wait_timeout(Some(std::time::Duration::from_secs(30)))
+            .build()
+            .map_err(db)?;
+        let mut store = Self {
+            runtime: Some(runtime),
+            pool,
+            index: IndexKey::from_bytes([0; 32]),
+            appended: AtomicBool::new(false),
+        };
+        store.run(|pool| async move {
+            let mut client = pool.get().await.map_err(db)?;
+            schema::migrate(&mut client).await
+        })?;
+        // The BI tools' role: made when this login may; a DBA does it otherwise.
+        if let Err(e) = store.run(|pool| async move {
+            let client = pool.get().await.map_err(db)?;
+            bi::grant_reader(&client).await
+        }) {
+            tracing::warn!(role = bi::READER_ROLE, error = %e, "the BI tools' read-only role was not made or granted: ask the database's administrator (README, \"Headquarters on PostgreSQL\")");
+        }
+        let fresh = {
+            let mut bytes = [0u8; 32];
+            getrandom::fill(&mut bytes)
+                .map_err(|e| HubStoreError::Database(format!("random source: {e}")))?;
+            bytes
+        };
+        let index: Vec<u8> = store.run(move |pool| async move {
+            let client = pool.get().await.map_err(db)?;
+            execute(
+                &client,
+                "INSERT INTO hub_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+                &[&INDEX_KEY, &&fresh[..]],
+            )
+            .await?;
+            let rows = query(
+                &client,
+                "SELECT value FROM hub_meta WHERE key = $1",
+                &[&INDEX_KEY],
+            )
+            .await?;
+            Ok(rows.first().map(|r| r.get(0)).unwrap_or_default())
+        })?;
+        let index: [u8; 32] = index
+            .as_slice()
+            .try_into()
+            .map_err(|_| HubStoreError::Damaged(INDEX_KEY.into()))?;
+        store.index = IndexKey::from_bytes(index);
+        Ok(store)
+    }
+
+    /// Runs `work` on this store's runtime and waits for it (from any thread, async or not).
+    fn run<T, F>(&self, work: impl FnOnce(Pool) -> F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: Future<Output = Result<T>> + Send + 'static,
+    {
+        let runtime = self
+            .runtime
+            .as_ref()
+            .ok_or_else(|| db("the database's runtime is gone"))?;
+        let work = work(self.pool.clone());
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        runtime.spawn(async move {
+            let _ = tx.send(work.await);
+        });
+        rx.recv()
+            .map_err(|_| db("the database's task ended without an answer"))?
+    }
+
+    /// Rows of a read-only query with owned parameters.
+    fn rows(
+        &self,
+        sql: &'static str,
+        params: Vec<Box<dyn ToSql + Send + Sync>>,
+    ) -> Result<Vec<tokio_postgres::Row>> {
+        self.run(move |pool| async move {
+            let client = pool.get().await.map_err(db)?;
+            let refs: Vec<&(dyn ToSql + Sync)> = params
+                .iter()
+                .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+                .collect();
+            query(&client, sql, &refs).await
+        })
+    }
+
+    /// Executes one statement with owned parameters, durably (a transaction of its own).
+    fn write(&self, sql: &'static str, params: Vec<Box<dyn ToSql + Send + Sync>>) -> Result<u64> {
+        self.run(move |pool| async move {
+            let client = pool.get().await.map_err(db)?;
+            let refs: Vec<&(dyn ToSql + Sync)> = params
+                .iter()
+                .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+                .collect();
+            execute(&client, sql, &refs).await
+        })
+    }
+
+    /// Every search index key under `prefix`, in order.
+    fn keys_under(&self, prefix: &[u8]) -> Result<Vec<Vec<u8>>> {
+        let rows = match prefix_end(prefix) {
+            Some(end) => self.rows(
+                "SELECT key FROM member_search WHERE key >= $1 AND key < $2 ORDER BY key",
+                vec![Box::new(prefix.to_vec()), Box::new(end)],
+            )?,
+            None => self.rows(
+                "SELECT key FROM member_search WHERE key >= $1 ORDER BY key",
+                vec![Box::new(prefix.to_vec())],
+            )?,
+        };
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+}
+
+impl HubStore for PgHubStore {
+    fn stores(&self) -> Result<Vec<(StoreId, ChainTip, StoreStatus)>> {
+        let rows = self.rows(
+            "SELECT store, tip, acked_seq, log_len, last_entry_ms, last_sync_ms \
+             FROM stores ORDER BY store COLLATE \"C\"",
+            vec![],
+        )?;
+        rows.iter()
+            .map(|r| {
+                let store = parse_store(r.get(0))?;
+                let tip = decode(format!("tip/{store}").as_bytes(), r.get::<_, &[u8]>(1))?;
+                let status = StoreStatus {
+                    acked_seq: unbig(r.get(2), "acked_seq")?,
+                    log_len: unbig(r.get(3), "log_len")?,
+                    last_entry_ms: unbig(r.get(4), "last_entry_ms")?,
+                    last_sync_ms: unbig(r.get(5), "last_sync_ms")?,
+                };
+                Ok((store, tip, status))
+            })
+            .collect()
+    }
+
+    fn feed_len(&self) -> Result<u64> {
+        self.run(|pool| async move {
+            let client = pool.get().await.map_err(db)?;
+            Ok(meta(&client, "feed_len").await?.unwrap_or(0))
+        })
+    }
+
+    fn append(&self, append: Append<'_>) -> Result<()> {
+        let batch = write::Batch::of(append, &self.index)?;
+        let index = self.index.clone();
+        self.run(move |pool| async move {
+            let mut client = pool.get().await.map_err(db)?;
+            batch.write(&mut client, &index).await
+        })?;
+        self.appended.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    fn flush(&self) -> Result<()> {
+        if !self.appended.swap(false, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let flushed = self.run(|pool| async move {
+            let mut client = pool.get().await.map_err(db)?;
+            let tx = client.transaction().await.map_err(db)?;
+            tx.batch_execute("SET LOCAL synchronous_commit TO ON")
+                .await
+                .map_err(db)?;
+            execute(&tx, "UPDATE flushes SET n = n + 1 WHERE id = 1", &[]).await?;
+            tx.commit().await.map_err(db)
+        });
+        if flushed.is_err() {
+            // Not known durable: the next flush must try again.
+            self.appended.store(true, Ordering::Release);
+        }
+        flushed
+    }
+
+    fn feed(&self, from: u64, limit: usize) -> Result<Vec<(u64, FeedRecord)>> {
+        let rows = self.rows(
+            "SELECT position, origin, entry FROM feed WHERE position >= $1 \
+             ORDER BY position LIMIT $2",
+            vec![Box::new(bound(from)), Box::new(bound(limit as u64))],
+        )?;
+        rows.iter()
+            .map(|r| {
+                let record = FeedRecord {
+                    origin: parse_store(r.get(1))?,
+                    entry: r.get(2),
+                };
+                Ok((unbig(r.get(0), "feed position")?, record))
+            })
+            .collect()
+    }
+
+    fn entries(&self, store: &StoreId, from_seq: u64, limit: usize) -> Result<Vec<Vec<u8>>> {
+        let rows = self.rows(
+            "SELECT entry FROM store_log WHERE store = $1 AND seq >= $2 ORDER BY seq LIMIT $3",
+            vec![
+                Box::new(store.to_string()),
+                Box::new(bound(from_seq)),
+                Box::new(bound(limit as u64)),
+            ],
+        )?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    fn member(&self, id: &MemberId) -> Result<Option<MemberRecord>> {
+        let id = *id;
+        self.run(move |pool| async move {
+            let client = pool.get().await.map_err(db)?;
+            member(&client, &id).await
+        })
+    }
+
+    fn member_by_phone(&self, phone: &Phone) -> Result<Option<MemberId>> {
+        let blind = self.index.blind("phone", phone.as_str()).to_string();
+        let rows = self.rows(
+            "SELECT member_id FROM member_phones WHERE phone_blind = $1",
+            vec![Box::new(blind)],
+        )?;
+        rows.first().map(|r| parse_member(r.get(0))).transpose()
+    }
+
+    fn members(&self) -> Result<Vec<MemberRecord>> {
+        let rows = self.run(|pool| async move {
+            let client = pool.get().await.map_err(db)?;
+            query(
+                &client,
+                &format!("{MEMBER} ORDER BY m.member_id COLLATE \"C\""),
+                &[],
+            )
+            .await
+        })?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            out.extend(opened(row)?);
+        }
+        Ok(out)
+    }
+
+    fn search_members(&self, query: &str, limit: usize) -> Result<Vec<MemberRecord>> {
+        protocol::member::search_index(
+            query,
+            limit,
+            &self.index,
+            |prefix| self.keys_under(prefix),
+            |id| self.member(id),
+            |record: &MemberRecord| &record.profile,
+        )
+    }
+
+    fn search_index(&self) -> Result<BTreeSet<Vec<u8>>> {
+        Ok(self
+            .keys_under(protocol::member::SEARCH_INDEX)?
+            .into_iter()
+            .collect())
+    }
+
+    fn index_key(&self) -> IndexKey {
+        self.index.clone()
+    }
+
+    fn member_key(&self, id: &MemberId) -> Result<KeyState> {
+        let id = *id;
+        self.run(move |pool| async move {
+            let client = pool.get().await.map_err(db)?;
+            member_key(&client, &id).await
+        })
+    }
+
+    fn erased_changes(&self, id: &MemberId) -> Result<Vec<[u8; 32]>> {
+        let id = *id;
+        self.run(move |pool| async move {
+            let client = pool.get().await.map_err(db)?;
+            erased_changes(&client, &id).await
+        })
+    }
+
+    fn wallet(&self, id: &MemberId) -> Result<Option<Wallet>> {
+        let rows = self.rows(
+            "SELECT wallet FROM wallets WHERE member_id = $1",
+            vec![Box::new(id.to_string())],
+        )?;
+        rows.first()
+            .map(|r| decode(format!("w/{id}").as_bytes(), r.get::<_, &[u8]>(0)))
+            .transpose()
+    }
+
+    fn wallets(&self) -> Result<Vec<(MemberId, Wallet)>> {
+        let rows = self.rows(
+            "SELECT member_id, wallet FROM wallets ORDER BY member_id COLLATE \"C\"",
+            vec![],
+        )?;
+        rows.iter()
+            .map(|r| {
+                let id = parse_member(r.get(0))?;
+                let wallet = decode(format!("w/{id}").as_bytes(), r.get::<_, &[u8]>(1))?;
+                Ok((id, wallet))
+            })
+            .collect()
+    }
+
+    fn fences(&self) -> Result<Vec<(StoreId, Fence)>> {
+        let rows = self.rows(
+            "SELECT store, fence FROM fences ORDER BY store COLLATE \"C\"",
+            vec![],
+        )?;
+        rows.iter()
+            .map(|r| {
+                let store = parse_store(r.get(0))?;
+                let fence = decode(format!("fence/{store}").as_bytes(), r.get::<_, &[u8]>(1))?;
+                Ok((store, fence))
+            })
+            .collect()
+    }
+
+    fn view(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let rows = self.rows(
+            "SELECT value FROM views WHERE key = $1",
+            vec![Box::new(key.to_vec())],
+        )?;
+        Ok(rows.first().map(|r| r.get(0)))
+    }
+
+    fn views(&self, prefix: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let limit = bound(limit as u64);
+        let rows = match prefix_end(prefix) {
+            Some(end) => self.rows(
+                "SELECT key, value FROM views WHERE key >= $1 AND key < $2 ORDER BY key LIMIT $3",
+                vec![Box::new(prefix.to_vec()), Box::new(end), Box::new(limit)],
+            )?,
+            None => self.rows(
+                "SELECT key, value FROM views WHERE key >= $1 ORDER BY key LIMIT $2",
+                vec![Box::new(prefix.to_vec()), Box::new(limit)],
+            )?,
+        };
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    fn put_fence(&self, store: &StoreId, fence: Option<&Fence>) -> Result<()> {
+        match fence {
+            Some(fence) => self.write(
+                "INSERT INTO fences (store, fence) VALUES ($1, $2) \
+                 ON CONFLICT (store) DO UPDATE SET fence = EXCLUDED.fence",
+                vec![Box::new(store.to_string()), Box::new(encode(fence))],
+            )?,
+            None => self.write(
+                "DELETE FROM fences WHERE store = $1",
+                vec![Box::new(store.to_string())],
+            )?,
+        };
+        Ok(())
+    }
+
+    fn add_follows(&self, store: &StoreId, members: &[MemberId]) -> Result<()> {
+        let members: Vec<String> = members.iter().map(|m| m.to_string()).collect();
+        self.write(
+            "INSERT INTO follows (member_id, store) SELECT m, $2 FROM UNNEST($1::TEXT[]) AS t(m) \
+             ON CONFLICT (member_id, store) DO NOTHING",
+            vec![Box::new(members), Box::new(store.to_string())],
+        )?;
+        Ok(())
+    }
+
+    fn follows(&self) -> Result<Vec<(MemberId, StoreId)>> {
+        let rows = self.rows(
+            "SELECT member_id, store FROM follows ORDER BY member_id COLLATE \"C\", store COLLATE \"C\"",
+            vec![],
+        )?;
+        rows.iter()
+            .map(|r| Ok((parse_member(r.get(0))?, parse_store(r.get(1))?)))
+            .collect()
+    }
+
+    fn revoke(&self, store: &StoreId, revocation: &Revocation) -> Result<()> {
+        self.write(
+            "INSERT INTO revocations (store, revocation) VALUES ($1, $2) \
+             ON CONFLICT (store) DO UPDATE SET revocation = EXCLUDED.revocation",
+            vec![Box::new(store.to_string()), Box::new(encode(revocation))],
+        )?;
+        Ok(())
+    }
+
+    fn revocation(&self, store: &StoreId) -> Result<Option<Revocation>> {
+        let rows = self.rows(
+            "SELECT revocation FROM revocations WHERE store = $1",
+            vec![Box::new(store.to_string())],
+        )?;
+        rows.first()
+            .map(|r| decode(format!("revoked/{store}").as_bytes(), r.get::<_, &[u8]>(0)))
+            .transpose()
+    }
+
+    fn notices_due(&self, now_ms: u64, limit: usize) -> Result<Vec<(Notice, Delivery)>> {
+        self.outbox_due(now_ms, limit)
+    }
+
+    fn set_delivery(&self, id: &str, delivery: &Delivery) -> Result<()> {
+        self.outbox_set(id, delivery)
+    }
+
+    fn latest_notices(&self, limit: usize) -> Result<Vec<(Notice, Delivery)>> {
+        self.outbox_latest(limit)
+    }
+
+    fn notice_counts(&self) -> Result<NoticeCounts> {
+        self.outbox_counts()
+    }
+
+    fn prune_notices(&self, before_ms: u64, limit: usize) -> Result<usize> {
+        self.outbox_prune(before_ms, limit)
+    }
+
+    fn queue_notices(&self, notices: &[Notice]) -> Result<usize> {
+        self.outbox_queue(notices)
+    }
+
+    fn sent_on(&self, member: &MemberId, day: chrono::NaiveDate) -> Result<u32> {
+        self.outbox_sent_on(member, day)
+    }
+
+    fn count_sent(&self, member: &MemberId, day: chrono::NaiveDate) -> Result<()> {
+        self.outbox_count_sent(member, day)
+    }
+
+    fn derived_version(&self) -> Result<Option<u32>> {
+        self.run(|pool| async move {
+            let client = pool.get().await.map_err(db)?;
+            meta(&client, "derived_version").await
+        })
+    }
+
+    fn replace_derived(&self, derived: Derived, version: u32) -> Result<()> {
+        let index = self.index.clone();
+        self.run(move |pool| async move {
+            let mut client = pool.get().await.map_err(db)?;
+            write::replace_derived(&mut client, &index, derived, version).await
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_prefix_ends_at_the_next_key_not_under_it() {
+        assert_eq!(prefix_end(b"v/a"), Some(b"v/b".to_vec()));
+        assert_eq!(prefix_end(&[1, 0xff]), Some(vec![2]));
+        assert_eq!(prefix_end(&[0xff, 0xff]), None);
+        assert_eq!(prefix_end(b""), None);
+    }
+}

@@ -1,0 +1,432 @@
+//! Headquarters' writes on PostgreSQL: a store's batch as one transaction (what the sled store
+//! writes as one `sled::Batch`), and the derived state replaced whole.
+
+use std::collections::{BTreeMap, HashMap};
+
+use deadpool_postgres::{GenericClient, Transaction};
+
+use super::{db, execute, member, member_key};
+use crate::storage::*;
+
+/// An [`Append`] owned (it crosses to the store's runtime), with every keyed write reduced to
+/// its last (as a sled batch applies them in order).
+pub(super) struct Batch {
+    store: String,
+    entries: BTreeMap<u64, Vec<u8>>,
+    tip: Vec<u8>,
+    status: StoreStatus,
+    feed: BTreeMap<u64, FeedRecord>,
+    feed_len: u64,
+    members: Vec<MemberRecord>,
+    phones: BTreeMap<String, Option<MemberId>>,
+    wallets: BTreeMap<MemberId, Vec<u8>>,
+    views: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    keys: Vec<(MemberId, MemberKey)>,
+    erased: Vec<MemberId>,
+    notices: Vec<Notice>,
+    /// For the `bi` schema: the batch's sales and returns, and its wallets as balances.
+    sales: Vec<super::bi::SaleRow>,
+    wallet_rows: Vec<(MemberId, Wallet)>,
+}
+
+impl Batch {
+    pub(super) fn of(a: Append<'_>, index: &IndexKey) -> Result<Self> {
+        let entries: Vec<&[u8]> = a.entries.iter().map(|(_, e)| e.as_slice()).collect();
+        Ok(Self {
+            sales: super::bi::sales_of(&entries)?,
+            store: a.store.to_string(),
+            entries: a.entries.into_iter().collect(),
+            tip: encode(&a.tip),
+            status: a.status,
+            feed: a.feed.into_iter().collect(),
+            feed_len: a.feed_len,
+            members: a.members,
+            phones: a
+                .phones
+                .into_iter()
+                .map(|(phone, member)| (index.blind("phone", phone.as_str()).to_string(), member))
+                .collect(),
+            wallets: a
+                .wallets
+                .iter()
+                .map(|(member, wallet)| (*member, encode(wallet)))
+                .collect(),
+            views: a.views.into_iter().collect(),
+            keys: a.keys,
+            erased: a.erased,
+            notices: a.notices,
+            wallet_rows: a.wallets,
+        })
+    }
+
+    /// Writes the batch as one transaction, committed without waiting for its WAL (`flush`
+    /// does: see the module's note).
+    pub(super) async fn write(
+        self,
+        client: &mut deadpool_postgres::Client,
+        index: &IndexKey,
+    ) -> Result<()> {
+        let tx = client.transaction().await.map_err(db)?;
+        tx.batch_execute("SET LOCAL synchronous_commit TO OFF")
+            .await
+            .map_err(db)?;
+        let store = self.store.clone();
+        if !self.entries.is_empty() {
+            let (seqs, entries): (Vec<i64>, Vec<Vec<u8>>) = unzip_big(self.entries)?;
+            execute(
+                &tx,
+                "INSERT INTO store_log (store, seq, entry) \
+                 SELECT $1, s, e FROM UNNEST($2::BIGINT[], $3::BYTEA[]) AS t(s, e) \
+                 ON CONFLICT (store, seq) DO UPDATE SET entry = EXCLUDED.entry",
+                &[&store, &seqs, &entries],
+            )
+            .await?;
+        }
+        let s = &self.status;
+        execute(
+            &tx,
+            "INSERT INTO stores (store, tip, acked_seq, log_len, last_entry_ms, last_sync_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (store) DO UPDATE SET \
+             tip = EXCLUDED.tip, acked_seq = EXCLUDED.acked_seq, log_len = EXCLUDED.log_len, \
+             last_entry_ms = EXCLUDED.last_entry_ms, last_sync_ms = EXCLUDED.last_sync_ms",
+            &[
+                &store,
+                &self.tip,
+                &super::big(s.acked_seq)?,
+                &super::big(s.log_len)?,
+                &super::big(s.last_entry_ms)?,
+                &super::big(s.last_sync_ms)?,
+            ],
+        )
+        .await?;
+        if !self.feed.is_empty() {
+            let mut positions = Vec::with_capacity(self.feed.len());
+            let mut origins = Vec::with_capacity(self.feed.len());
+            let mut entries = Vec::with_capacity(self.feed.len());
+            for (position, record) in self.feed {
+                positions.push(super::big(position)?);
+                origins.push(record.origin.to_string());
+                entries.push(record.entry);
+            }
+            execute(
+                &tx,
+                "INSERT INTO feed (position, origin, entry) \
+                 SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::BYTEA[]) \
+                 ON CONFLICT (position) DO UPDATE SET origin = EXCLUDED.origin, \
+                 entry = EXCLUDED.entry",
+                &[&positions, &origins, &entries],
+            )
+            .await?;
+        }
+        super::set_meta(&tx, "feed_len", &encode(&self.feed_len)).await?;
+        // Keys first: the records below are sealed under them. An erased member's stays gone.
+        let mut keys: HashMap<MemberId, MemberKey> = HashMap::new();
+        for (id, key) in &self.keys {
+            if member_key(&tx, id).await? == KeyState::Unknown && !self.erased.contains(id) {
+                execute(
+                    &tx,
+                    "INSERT INTO member_keys (member_id, key) VALUES ($1, $2) \
+                     ON CONFLICT (member_id) DO NOTHING",
+                    &[&id.to_string(), &&key.as_bytes()[..]],
+                )
+                .await?;
+                keys.insert(*id, key.clone());
+            }
+        }
+        // Each member's search index records move from what they were (stored, or earlier in
+        // this batch) to what they are.
+        let mut filed: HashMap<MemberId, BTreeSet<Vec<u8>>> = HashMap::new();
+        for record in &self.members {
+            let id = record.member_id;
+            let old = filed_keys(&tx, &mut filed, &id, index).await?;
+            let new = record.profile.search_keys(&id, index);
+            let gone: Vec<Vec<u8>> = old.difference(&new).cloned().collect();
+            let added: Vec<Vec<u8>> = new.difference(&old).cloned().collect();
+            unfile(&tx, gone).await?;
+            if !added.is_empty() {
+                execute(
+                    &tx,
+                    "INSERT INTO member_search (key) SELECT * FROM UNNEST($1::BYTEA[]) \
+                     ON CONFLICT (key) DO NOTHING",
+                    &[&added],
+                )
+                .await?;
+            }
+            filed.insert(id, new);
+            let key = match keys.get(&id) {
+                Some(k) => Some(k.clone()),
+                None => held_key(&tx, &id).await?,
+            };
+            execute(
+                &tx,
+                "INSERT INTO members (member_id, record) VALUES ($1, $2) \
+                 ON CONFLICT (member_id) DO UPDATE SET record = EXCLUDED.record",
+                &[&id.to_string(), &seal_record(key.as_ref(), record)],
+            )
+            .await?;
+        }
+        for id in &self.erased {
+            let gone: Vec<Vec<u8>> = filed_keys(&tx, &mut filed, id, index)
+                .await?
+                .into_iter()
+                .collect();
+            unfile(&tx, gone).await?;
+            let mut hashes = super::erased_changes(&tx, id).await?;
+            if let Some(record) = member(&tx, id).await? {
+                let doc = protocol::member::MemberDoc::load(&record.doc)
+                    .map_err(|e| HubStoreError::Damaged(format!("m/{id}: {e}")))?;
+                hashes.extend(doc.clone().change_hashes());
+            }
+            let text = id.to_string();
+            execute(&tx, "DELETE FROM members WHERE member_id = $1", &[&text]).await?;
+            execute(
+                &tx,
+                "DELETE FROM member_keys WHERE member_id = $1",
+                &[&text],
+            )
+            .await?;
+            execute(
+                &tx,
+                "INSERT INTO erased_members (member_id, changes) VALUES ($1, $2) \
+                 ON CONFLICT (member_id) DO UPDATE SET changes = EXCLUDED.changes",
+                &[&text, &encode(&hashes)],
+            )
+            .await?;
+        }
+        for (blind, member) in &self.phones {
+            match member {
+                Some(id) => {
+                    execute(
+                        &tx,
+                        "INSERT INTO member_phones (phone_blind, member_id) VALUES ($1, $2) \
+                     ON CONFLICT (phone_blind) DO UPDATE SET member_id = EXCLUDED.member_id",
+                        &[blind, &id.to_string()],
+                    )
+                    .await?
+                }
+                None => {
+                    execute(
+                        &tx,
+                        "DELETE FROM member_phones WHERE phone_blind = $1",
+                        &[blind],
+                    )
+                    .await?
+                }
+            };
+        }
+        if !self.wallets.is_empty() {
+            let (ids, wallets): (Vec<String>, Vec<Vec<u8>>) = self
+                .wallets
+                .into_iter()
+                .map(|(id, w)| (id.to_string(), w))
+                .unzip();
+            execute(
+                &tx,
+                "INSERT INTO wallets (member_id, wallet) \
+                 SELECT * FROM UNNEST($1::TEXT[], $2::BYTEA[]) \
+                 ON CONFLICT (member_id) DO UPDATE SET wallet = EXCLUDED.wallet",
+                &[&ids, &wallets],
+            )
+            .await?;
+        }
+        put_views(&tx, self.views).await?;
+        super::outbox::queue_in(&tx, &self.notices).await?;
+        super::bi::put_sales(&tx, &store, self.sales).await?;
+        super::bi::put_members(&tx, &self.members).await?;
+        let erased: Vec<String> = self.erased.iter().map(|m| m.to_string()).collect();
+        super::bi::forget_members(&tx, &erased).await?;
+        super::bi::put_wallets(&tx, &self.wallet_rows).await?;
+        tx.commit().await.map_err(db)
+    }
+}
+
+fn unzip_big(map: BTreeMap<u64, Vec<u8>>) -> Result<(Vec<i64>, Vec<Vec<u8>>)> {
+    let mut keys = Vec::with_capacity(map.len());
+    let mut values = Vec::with_capacity(map.len());
+    for (k, v) in map {
+        keys.push(super::big(k)?);
+        values.push(v);
+    }
+    Ok((keys, values))
+}
+
+async fn held_key(client: &impl GenericClient, id: &MemberId) -> Result<Option<MemberKey>> {
+    Ok(match member_key(client, id).await? {
+        KeyState::Held(k) => Some(k),
+        _ => None,
+    })
+}
+
+/// The search index records member `id` is filed under: as written earlier in the batch being
+/// built (taken out of `filed`), else as stored.
+async fn filed_keys(
+    client: &impl GenericClient,
+    filed: &mut HashMap<MemberId, BTreeSet<Vec<u8>>>,
+    id: &MemberId,
+    index: &IndexKey,
+) -> Result<BTreeSet<Vec<u8>>> {
+    Ok(match filed.remove(id) {
+        Some(keys) => keys,
+        None => member(client, id)
+            .await?
+            .map(|old| old.profile.search_keys(id, index))
+            .unwrap_or_default(),
+    })
+}
+
+async fn unfile(client: &impl GenericClient, gone: Vec<Vec<u8>>) -> Result<()> {
+    if !gone.is_empty() {
+        execute(
+            client,
+            "DELETE FROM member_search WHERE key = ANY($1::BYTEA[])",
+            &[&gone],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// View writes, each key's last: set or deleted.
+async fn put_views(
+    client: &impl GenericClient,
+    views: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+) -> Result<()> {
+    let mut set_keys = Vec::new();
+    let mut set_values = Vec::new();
+    let mut gone = Vec::new();
+    for (key, value) in views {
+        match value {
+            Some(value) => {
+                set_keys.push(key);
+                set_values.push(value);
+            }
+            None => gone.push(key),
+        }
+    }
+    if !set_keys.is_empty() {
+        execute(
+            client,
+            "INSERT INTO views (key, value) SELECT * FROM UNNEST($1::BYTEA[], $2::BYTEA[]) \
+             ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+            &[&set_keys, &set_values],
+        )
+        .await?;
+    }
+    if !gone.is_empty() {
+        execute(
+            client,
+            "DELETE FROM views WHERE key = ANY($1::BYTEA[])",
+            &[&gone],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Rows written per statement when the derived state is replaced.
+const CHUNK: usize = 5_000;
+
+/// Replaces all derived state (members, phones, the search index, wallets, views) with
+/// `derived`, at `version`, as one transaction, durably.
+pub(super) async fn replace_derived(
+    client: &mut deadpool_postgres::Client,
+    index: &IndexKey,
+    derived: Derived,
+    version: u32,
+) -> Result<()> {
+    let tx = client.transaction().await.map_err(db)?;
+    for table in [
+        "members",
+        "member_phones",
+        "member_search",
+        "wallets",
+        "views",
+        "bi_members",
+        "bi_wallets",
+    ] {
+        tx.batch_execute(&format!("DELETE FROM {table}"))
+            .await
+            .map_err(db)?;
+    }
+    let held = held_keys(&tx).await?;
+    for chunk in derived.members.chunks(CHUNK) {
+        let mut ids = Vec::with_capacity(chunk.len());
+        let mut records = Vec::with_capacity(chunk.len());
+        let mut search = Vec::new();
+        for record in chunk {
+            ids.push(record.member_id.to_string());
+            records.push(seal_record(held.get(&record.member_id), record));
+            search.extend(record.profile.search_keys(&record.member_id, index));
+        }
+        execute(
+            &tx,
+            "INSERT INTO members (member_id, record) SELECT * FROM UNNEST($1::TEXT[], $2::BYTEA[])",
+            &[&ids, &records],
+        )
+        .await?;
+        execute(
+            &tx,
+            "INSERT INTO member_search (key) SELECT * FROM UNNEST($1::BYTEA[]) \
+             ON CONFLICT (key) DO NOTHING",
+            &[&search],
+        )
+        .await?;
+        super::bi::put_members(&tx, chunk).await?;
+    }
+    let phones: BTreeMap<String, String> = derived
+        .phones
+        .iter()
+        .map(|(phone, id)| {
+            (
+                index.blind("phone", phone.as_str()).to_string(),
+                id.to_string(),
+            )
+        })
+        .collect();
+    let phones: Vec<(String, String)> = phones.into_iter().collect();
+    for chunk in phones.chunks(CHUNK) {
+        let (blinds, ids): (Vec<String>, Vec<String>) = chunk.iter().cloned().unzip();
+        execute(
+            &tx,
+            "INSERT INTO member_phones (phone_blind, member_id) \
+             SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[])",
+            &[&blinds, &ids],
+        )
+        .await?;
+    }
+    for chunk in derived.wallets.chunks(CHUNK) {
+        let (ids, wallets): (Vec<String>, Vec<Vec<u8>>) = chunk
+            .iter()
+            .map(|(id, w)| (id.to_string(), encode(w)))
+            .unzip();
+        execute(
+            &tx,
+            "INSERT INTO wallets (member_id, wallet) SELECT * FROM UNNEST($1::TEXT[], $2::BYTEA[]) \
+             ON CONFLICT (member_id) DO UPDATE SET wallet = EXCLUDED.wallet",
+            &[&ids, &wallets],
+        )
+        .await?;
+        super::bi::put_wallets(&tx, chunk).await?;
+    }
+    for chunk in derived.views.chunks(CHUNK) {
+        let views: BTreeMap<Vec<u8>, Option<Vec<u8>>> = chunk
+            .iter()
+            .map(|(k, v)| (k.clone(), Some(v.clone())))
+            .collect();
+        put_views(&tx, views).await?;
+    }
+    super::set_meta(&tx, "derived_version", &encode(&version)).await?;
+    tx.commit().await.map_err(db)
+}
+
+async fn held_keys(tx: &Transaction<'_>) -> Result<HashMap<MemberId, MemberKey>> {
+    let rows = super::query(tx, "SELECT member_id, key FROM member_keys", &[]).await?;
+    let mut out = HashMap::with_capacity(rows.len());
+    for row in rows {
+        let id = super::parse_member(row.get(0))?;
+        if let KeyState::Held(key) = super::key_state(Some(row.get(1)), false)? {
+            out.insert(id, key);
+        }
+    }
+    Ok(out)
+}
