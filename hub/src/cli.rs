@@ -106,8 +106,8 @@ pub fn main_from(
             Ok(())
         }
         Cmd::FeedStats { config } => {
-            let (storage, _) = crate::open_storage(&Config::load(&config)?)?;
-            let stats = crate::routes::feed_stats(&*storage)?;
+            let opened = crate::open_storage(&Config::load(&config)?)?;
+            let stats = crate::routes::feed_stats(&*opened.storage)?;
             println!("{}", serde_json::to_string_pretty(&stats)?);
             Ok(())
         }

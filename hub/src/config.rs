@@ -16,6 +16,12 @@ pub struct Config {
     /// state in that database instead of sled in `data_dir` (`storage::pg`). Backups are then
     /// the database's own (pg_dump, replication).
     pub database_url: Option<String>,
+    /// On PostgreSQL, two or more hub processes may share the database: one is active, the
+    /// others stand by and take over when its lease has not been renewed for this long.
+    pub lease_secs: u64,
+    /// This hub's name in the lease (by default `<host name>/<sync address>`): a hub started
+    /// again under the name of the last holder takes the lease back at once.
+    pub instance: Option<String>,
     /// UDP address stores connect to (QUIC).
     pub sync_listen: SocketAddr,
     /// HTTP address of the headquarters API.
@@ -162,6 +168,8 @@ impl Default for Config {
         Self {
             data_dir: PathBuf::from("hub-data"),
             database_url: None,
+            lease_secs: 10,
+            instance: None,
             sync_listen: SocketAddr::from(([127, 0, 0, 1], 7443)),
             http_listen: SocketAddr::from(([127, 0, 0, 1], 8090)),
             ca_cert: PathBuf::from("pki/ca.pem"),
@@ -203,7 +211,23 @@ impl Config {
                 .map_err(anyhow::Error::msg)
                 .with_context(|| format!("checking {}", path.display()))?;
         }
+        anyhow::ensure!(
+            (1..=600).contains(&config.lease_secs),
+            "checking {}: lease_secs 1 to 600",
+            path.display()
+        );
         Ok(config)
+    }
+
+    /// This hub's name in headquarters' lease (`instance`, or `<host name>/<sync address>`).
+    pub fn instance(&self) -> String {
+        self.instance.clone().unwrap_or_else(|| {
+            let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .ok()
+                .or_else(|| std::env::var("COMPUTERNAME").ok())
+                .map_or_else(|| "hub".to_owned(), |h| h.trim().to_owned());
+            format!("{host}/{}", self.sync_listen)
+        })
     }
 
     pub fn to_toml(&self) -> String {

@@ -51,31 +51,112 @@ use storage::{HubStore, SledHubStore};
 
 /// (with the hub stopped) Checks every stored chain, the feed and the member directory.
 pub fn verify(config: &Config) -> anyhow::Result<ingest::VerifyReport> {
-    let (storage, _) = open_storage(config)?;
-    Ok(ingest::verify(&*storage)?)
+    let opened = open_storage(config)?;
+    Ok(ingest::verify(&*opened.storage)?)
 }
 
-/// Headquarters' storage, and its sled store itself when it is one (backups are sled's).
-pub type Opened = (Arc<dyn HubStore>, Option<Arc<SledHubStore>>);
+/// Headquarters' storage, and the store itself by kind: sled's takes backups, PostgreSQL's
+/// holds the lease.
+pub struct Opened {
+    pub storage: Arc<dyn HubStore>,
+    pub sled: Option<Arc<SledHubStore>>,
+    pub pg: Option<Arc<storage::PgHubStore>>,
+}
 
 /// Headquarters' storage as the config names it: PostgreSQL at `database_url`, or sled in the
 /// data directory.
 pub fn open_storage(config: &Config) -> anyhow::Result<Opened> {
     match &config.database_url {
         Some(url) => {
-            let pg = storage::PgHubStore::open(url).with_context(|| {
+            let pg = Arc::new(storage::PgHubStore::open(url).with_context(|| {
                 format!("opening headquarters' database {}", storage::pg::shown(url))
-            })?;
-            Ok((Arc::new(pg), None))
+            })?);
+            Ok(Opened {
+                storage: pg.clone(),
+                sled: None,
+                pg: Some(pg),
+            })
         }
         None => {
             let sled = Arc::new(
                 SledHubStore::open(&config.data_dir)
                     .with_context(|| format!("opening {}", config.data_dir.display()))?,
             );
-            Ok((sled.clone(), Some(sled)))
+            Ok(Opened {
+                storage: sled.clone(),
+                sled: Some(sled),
+                pg: None,
+            })
         }
     }
+}
+
+/// Waits until this hub holds headquarters' lease on the database (another hub may be active:
+/// this one stands by), then keeps it renewed; a hub that loses it stops at once (a standby
+/// has taken over, or the database was out of reach for longer than the lease).
+async fn lead(pg: Arc<storage::PgHubStore>, config: &Config) -> anyhow::Result<()> {
+    let holder = config.instance();
+    let ttl_ms = config.lease_secs * 1000;
+    let mut told = None;
+    loop {
+        let (trying, name) = (pg.clone(), holder.clone());
+        match tokio::task::spawn_blocking(move || trying.take_lease(&name, ttl_ms)).await? {
+            Ok(Some(lease)) => {
+                tracing::info!(
+                    holder,
+                    epoch = lease.epoch,
+                    "this hub is headquarters' active one"
+                );
+                break;
+            }
+            Ok(None) => {
+                let asking = pg.clone();
+                if let Ok(Ok((other, epoch, until, now))) =
+                    tokio::task::spawn_blocking(move || asking.lease_holder()).await
+                    && told.as_ref() != Some(&(other.clone(), epoch))
+                {
+                    tracing::warn!(
+                        holder = other,
+                        epoch,
+                        lease_left_ms = until - now,
+                        "standing by: another hub is headquarters' active one"
+                    );
+                    told = Some((other, epoch));
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "headquarters' lease could not be read; trying again")
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    let every_ms = (ttl_ms / 4).max(250);
+    tokio::spawn(async move {
+        let mut renewed = std::time::Instant::now();
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(every_ms)).await;
+            let renewing = pg.clone();
+            match tokio::task::spawn_blocking(move || renewing.renew_lease(ttl_ms)).await {
+                Ok(Ok(true)) => renewed = std::time::Instant::now(),
+                Ok(Ok(false)) => {
+                    tracing::error!("another hub took headquarters' lease over; this hub stops");
+                    std::process::exit(75);
+                }
+                failed => {
+                    tracing::warn!(error = ?failed, "headquarters' lease was not renewed");
+                    let since_ms = u64::try_from(renewed.elapsed().as_millis()).unwrap_or(u64::MAX);
+                    if since_ms >= ttl_ms.saturating_sub(every_ms) {
+                        tracing::error!(
+                            "the database was out of reach for the lease's length: another hub \
+                             may take over; this hub stops"
+                        );
+                        std::process::exit(75);
+                    }
+                }
+            }
+        }
+    });
+    Ok(())
 }
 
 /// Where a running hub listens (useful when the config asked for port 0).
@@ -94,7 +175,30 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating {}", config.data_dir.display()))?;
-    let (storage, sled) = open_storage(&config)?;
+    let Opened { storage, sled, pg } = open_storage(&config)?;
+    let server_config = tls::server_config(&config.ca_cert, &config.cert, &config.key)?;
+    let socket = tls::udp_socket(config.sync_listen)?;
+    let endpoint = quinn::Endpoint::new(
+        quinn::EndpointConfig::default(),
+        Some(server_config),
+        socket,
+        Arc::new(quinn::TokioRuntime),
+    )?;
+    if let Some(pg) = pg {
+        // Standing by, this hub turns stores away at once, so they try the next address.
+        let turning_away = tokio::spawn({
+            let endpoint = endpoint.clone();
+            async move {
+                while let Some(incoming) = endpoint.accept().await {
+                    incoming.refuse();
+                }
+            }
+        });
+        let led = lead(pg, &config).await;
+        turning_away.abort();
+        let _ = turning_away.await;
+        led?;
+    }
     let backups = Arc::new(backup::Backups::new(sled, config.backup()));
     let (ingest, ingest_thread) = ingest::spawn(
         storage.clone(),
@@ -134,14 +238,6 @@ pub async fn run(
         )),
         None => None,
     };
-    let server_config = tls::server_config(&config.ca_cert, &config.cert, &config.key)?;
-    let socket = tls::udp_socket(config.sync_listen)?;
-    let endpoint = quinn::Endpoint::new(
-        quinn::EndpointConfig::default(),
-        Some(server_config),
-        socket,
-        Arc::new(quinn::TokioRuntime),
-    )?;
     let http = tokio::net::TcpListener::bind(config.http_listen)
         .await
         .with_context(|| format!("binding {}", config.http_listen))?;

@@ -180,6 +180,10 @@ impl WalletConfig {
 pub struct SyncConfig {
     /// The hub's UDP address, e.g. "127.0.0.1:7443".
     pub hub: SocketAddr,
+    /// More headquarters addresses (more hub processes on one database): tried in turn after
+    /// `hub` when one does not answer or stands by.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub more_hubs: Vec<SocketAddr>,
     /// The name in the hub's certificate, e.g. "hub".
     #[serde(default = "default_hub_name")]
     pub hub_name: String,

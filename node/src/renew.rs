@@ -212,6 +212,7 @@ mod tests {
     fn config(dir: &Path) -> SyncConfig {
         SyncConfig {
             hub: "127.0.0.1:7443".parse().unwrap(),
+            more_hubs: Vec::new(),
             hub_name: "hub".into(),
             ca_cert: dir.join("ca.pem"),
             cert: dir.join("store.pem"),

@@ -193,7 +193,14 @@ impl Uplink {
         // The certificate presented; one renewed (or replaced by hand) is taken up at the next
         // connection.
         let mut presented = certificate_expiry(&self.config.cert).ok();
+        // Headquarters' addresses: the next is tried after any session ends (the hub stopped,
+        // or stands by and turns stores away at once).
+        let hubs: Vec<SocketAddr> = std::iter::once(self.config.hub)
+            .chain(self.config.more_hubs.iter().copied())
+            .collect();
+        let mut at = 0usize;
         loop {
+            let hub = hubs[at % hubs.len()];
             let on_disk = certificate_expiry(&self.config.cert).ok();
             if on_disk != presented {
                 match client_config(&self.config) {
@@ -209,7 +216,7 @@ impl Uplink {
             }
             self.status.send_modify(|s| s.link = Link::Connecting);
             let mut welcomed = false;
-            let outcome = self.session(&endpoint, versions, &mut welcomed).await;
+            let outcome = self.session(&endpoint, hub, versions, &mut welcomed).await;
             if let Some(older) = versions.get(1..)
                 && !older.is_empty()
                 && outcome.as_ref().is_err_and(unreadable)
@@ -224,15 +231,16 @@ impl Uplink {
             if welcomed {
                 delay_ms = RETRY_DELAY_MS_MIN;
             }
+            at += 1;
             let refused = outcome.as_ref().err().and_then(refused_by_hub);
             let error = match outcome {
                 Ok(()) => "headquarters closed the connection".to_owned(),
                 Err(e) => format!("{e:#}"),
             };
             if refused.is_some() {
-                tracing::error!(hub = %self.config.hub, %error, "headquarters refuses this store");
+                tracing::error!(%hub, %error, "headquarters refuses this store");
             }
-            tracing::warn!(hub = %self.config.hub, %error, retry_in_ms = delay_ms, "uplink down");
+            tracing::warn!(%hub, %error, retry_in_ms = delay_ms, "uplink down");
             self.status.send_modify(|s| {
                 s.link = Link::Offline;
                 s.last_error = Some(error);
@@ -291,10 +299,11 @@ impl Uplink {
     async fn session(
         &self,
         endpoint: &quinn::Endpoint,
+        hub: SocketAddr,
         versions: &[u16],
         welcomed: &mut bool,
     ) -> anyhow::Result<()> {
-        let connecting = endpoint.connect(self.config.hub, &self.config.hub_name)?;
+        let connecting = endpoint.connect(hub, &self.config.hub_name)?;
         let (base_sent, base_received) = {
             let s = self.status.borrow();
             (s.wire_bytes_sent, s.wire_bytes_received)

@@ -224,6 +224,7 @@ pub fn enrol_for(
         data_dir: out.join("data"),
         sync: Some(node::config::SyncConfig {
             hub,
+            more_hubs: Vec::new(),
             hub_name: hub_name.to_owned(),
             ca_cert: out.join(CA_CERT),
             cert: out.join("store.pem"),

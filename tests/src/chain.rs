@@ -204,9 +204,8 @@ impl Chain {
             .map(|(_, v)| v)
             .collect();
         drop(node_store);
-        let (hub_store, _) =
-            hub::open_storage(&hub::Config::load(&self.hub_config).unwrap()).unwrap();
-        let held = hub_store.entries(&store_id, 1, usize::MAX).unwrap();
+        let opened = hub::open_storage(&hub::Config::load(&self.hub_config).unwrap()).unwrap();
+        let held = opened.storage.entries(&store_id, 1, usize::MAX).unwrap();
         assert_eq!(
             held.len(),
             own.len(),

@@ -387,6 +387,46 @@ impl HubProcess {
     }
 }
 
+/// A hub started while another holds headquarters' database (PostgreSQL): it stands by and
+/// announces its addresses only once it has taken over. Killed when dropped.
+pub struct StandbyHub {
+    child: Option<Child>,
+    stdout: BufReader<std::process::ChildStdout>,
+}
+
+impl StandbyHub {
+    pub fn spawn(binary: &Path, config_path: &Path, sync: std::net::SocketAddr) -> Self {
+        let sync = sync.to_string();
+        let args = ["--sync-listen", &sync, "--http-listen", "127.0.0.1:0"];
+        let (child, stdout) = run_child(binary, config_path, &args);
+        Self {
+            child: Some(child),
+            stdout,
+        }
+    }
+
+    /// Waits until it is the active hub (it exits with the test if it never is).
+    pub fn active(mut self) -> HubProcess {
+        let sync = announced(&mut self.stdout, "sync on ").parse().unwrap();
+        let client = Client::new(&announced(&mut self.stdout, "listening on "));
+        let child = self.child.take().unwrap();
+        HubProcess {
+            child,
+            client,
+            sync,
+        }
+    }
+}
+
+impl Drop for StandbyHub {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 impl Drop for HubProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();

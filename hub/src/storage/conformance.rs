@@ -558,3 +558,43 @@ fn a_store_is_listed_with_every_batch_it_sent() {
         },
     );
 }
+
+#[test]
+fn a_hub_whose_lease_was_taken_over_writes_nothing_more() {
+    let database = pg::scratch::TestDatabase::new("lease").unwrap();
+    let first = PgHubStore::open(&database.url).unwrap();
+    let second = PgHubStore::open(&database.url).unwrap();
+    assert!(first.take_lease("hq-a", 200).unwrap().is_some());
+    assert!(
+        second.take_lease("hq-b", 200).unwrap().is_none(),
+        "held by the first"
+    );
+    let store = s001();
+    let mut a = empty(&store);
+    a.entries = vec![(1, entry(&store, 1))];
+    first.append(a).unwrap();
+    first.flush().unwrap();
+    // The first stops renewing (a pause, a lost network): once the lease has run out, the
+    // second takes it over, and the first can write nothing more, not even a flush.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let taken = second
+        .take_lease("hq-b", 10_000)
+        .unwrap()
+        .expect("taken over");
+    assert_eq!(taken.epoch, 2);
+    assert!(
+        !first.renew_lease(200).unwrap(),
+        "the first learns it lost the lease"
+    );
+    let mut b = empty(&store);
+    b.entries = vec![(2, entry(&store, 2))];
+    assert!(matches!(first.append(b), Err(HubStoreError::Deposed(_))));
+    assert!(matches!(
+        first.put_fence(&store, None),
+        Err(HubStoreError::Deposed(_))
+    ));
+    assert_eq!(second.entries(&store, 1, 10).unwrap().len(), 1);
+    // The first, started again under its own name, stands by while the second holds it.
+    assert!(first.take_lease("hq-a", 200).unwrap().is_none());
+    assert!(second.renew_lease(10_000).unwrap());
+}

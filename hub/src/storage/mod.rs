@@ -52,6 +52,9 @@ pub enum HubStoreError {
     Damaged(String),
     #[error("database: {0}")]
     Database(String),
+    /// Another hub process took headquarters' lease over (`storage::pg::lease`).
+    #[error("deposed: {0}")]
+    Deposed(String),
 }
 
 type Result<T> = std::result::Result<T, HubStoreError>;

@@ -22,6 +22,7 @@ use tokio_postgres::types::ToSql;
 use super::*;
 
 mod bi;
+pub mod lease;
 mod outbox;
 mod schema;
 #[cfg(unix)]
@@ -35,6 +36,8 @@ pub struct PgHubStore {
     index: IndexKey,
     /// Appended since the last flush (a group that wrote nothing costs no flush).
     appended: AtomicBool,
+    /// Headquarters' lease, once this hub holds it: every write checks it (`lease::guard`).
+    lease: std::sync::RwLock<Option<lease::Lease>>,
 }
 
 impl Drop for PgHubStore {
@@ -254,6 +257,7 @@ impl PgHubStore {
             pool,
             index: IndexKey::from_bytes([0; 32]),
             appended: AtomicBool::new(false),
+            lease: std::sync::RwLock::new(None),
         };
         store.run(|pool| async move {
             let mut client = pool.get().await.map_err(db)?;
@@ -315,6 +319,46 @@ impl PgHubStore {
             .map_err(|_| db("the database's task ended without an answer"))?
     }
 
+    /// The lease this store writes under (none: it writes without one).
+    fn lease(&self) -> Option<lease::Lease> {
+        self.lease.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Takes headquarters' lease for `holder` for `ttl_ms` when no other hub holds it; from
+    /// then on every write checks it is still this hub's.
+    pub fn take_lease(&self, holder: &str, ttl_ms: u64) -> Result<Option<lease::Lease>> {
+        let (holder, ttl) = (holder.to_owned(), bound(ttl_ms));
+        let taken = self.run(move |pool| async move {
+            let client = pool.get().await.map_err(db)?;
+            lease::take(&client, &holder, ttl).await
+        })?;
+        if let Some(lease) = &taken {
+            *self.lease.write().unwrap_or_else(|p| p.into_inner()) = Some(lease.clone());
+        }
+        Ok(taken)
+    }
+
+    /// Extends this hub's lease; false when another hub has taken it over.
+    pub fn renew_lease(&self, ttl_ms: u64) -> Result<bool> {
+        let Some(held) = self.lease() else {
+            return Ok(false);
+        };
+        let ttl = bound(ttl_ms);
+        self.run(move |pool| async move {
+            let client = pool.get().await.map_err(db)?;
+            lease::renew(&client, &held, ttl).await
+        })
+    }
+
+    /// Who holds headquarters' lease: (holder, epoch, until, now), times in ms by the
+    /// database's clock.
+    pub fn lease_holder(&self) -> Result<(String, i64, i64, i64)> {
+        self.run(|pool| async move {
+            let client = pool.get().await.map_err(db)?;
+            lease::holder(&client).await
+        })
+    }
+
     /// Rows of a read-only query with owned parameters.
     fn rows(
         &self,
@@ -331,15 +375,21 @@ impl PgHubStore {
         })
     }
 
-    /// Executes one statement with owned parameters, durably (a transaction of its own).
+    /// Executes one statement with owned parameters, durably (a transaction of its own, under
+    /// the lease).
     fn write(&self, sql: &'static str, params: Vec<Box<dyn ToSql + Send + Sync>>) -> Result<u64> {
+        let held = self.lease();
         self.run(move |pool| async move {
-            let client = pool.get().await.map_err(db)?;
+            let mut client = pool.get().await.map_err(db)?;
+            let tx = client.transaction().await.map_err(db)?;
+            lease::guard(&tx, held.as_ref()).await?;
             let refs: Vec<&(dyn ToSql + Sync)> = params
                 .iter()
                 .map(|p| p.as_ref() as &(dyn ToSql + Sync))
                 .collect();
-            execute(&client, sql, &refs).await
+            let n = execute(&tx, sql, &refs).await?;
+            tx.commit().await.map_err(db)?;
+            Ok(n)
         })
     }
 
@@ -390,10 +440,10 @@ impl HubStore for PgHubStore {
 
     fn append(&self, append: Append<'_>) -> Result<()> {
         let batch = write::Batch::of(append, &self.index)?;
-        let index = self.index.clone();
+        let (index, held) = (self.index.clone(), self.lease());
         self.run(move |pool| async move {
             let mut client = pool.get().await.map_err(db)?;
-            batch.write(&mut client, &index).await
+            batch.write(&mut client, &index, held.as_ref()).await
         })?;
         self.appended.store(true, Ordering::Release);
         Ok(())
@@ -403,12 +453,14 @@ impl HubStore for PgHubStore {
         if !self.appended.swap(false, Ordering::AcqRel) {
             return Ok(());
         }
-        let flushed = self.run(|pool| async move {
+        let held = self.lease();
+        let flushed = self.run(move |pool| async move {
             let mut client = pool.get().await.map_err(db)?;
             let tx = client.transaction().await.map_err(db)?;
             tx.batch_execute("SET LOCAL synchronous_commit TO ON")
                 .await
                 .map_err(db)?;
+            lease::guard(&tx, held.as_ref()).await?;
             execute(&tx, "UPDATE flushes SET n = n + 1 WHERE id = 1", &[]).await?;
             tx.commit().await.map_err(db)
         });
@@ -675,10 +727,10 @@ impl HubStore for PgHubStore {
     }
 
     fn replace_derived(&self, derived: Derived, version: u32) -> Result<()> {
-        let index = self.index.clone();
+        let (index, held) = (self.index.clone(), self.lease());
         self.run(move |pool| async move {
             let mut client = pool.get().await.map_err(db)?;
-            write::replace_derived(&mut client, &index, derived, version).await
+            write::replace_derived(&mut client, &index, held.as_ref(), derived, version).await
         })
     }
 }

@@ -125,9 +125,11 @@ impl PgHubStore {
         let day = chrono::DateTime::from_timestamp_millis(i64::try_from(before_ms).unwrap_or(0))
             .map(|t| t.date_naive() - chrono::TimeDelta::days(1));
         let (before, limit) = (bound(before_ms), bound(limit as u64));
+        let held = self.lease();
         self.run(move |pool| async move {
             let mut client = pool.get().await.map_err(db)?;
             let tx = client.transaction().await.map_err(db)?;
+            super::lease::guard(&tx, held.as_ref()).await?;
             let gone = execute(
                 &tx,
                 "DELETE FROM notices WHERE id IN (SELECT id FROM notices \
@@ -145,9 +147,14 @@ impl PgHubStore {
 
     pub(super) fn outbox_queue(&self, notices: &[Notice]) -> Result<usize> {
         let notices = notices.to_vec();
+        let held = self.lease();
         self.run(move |pool| async move {
-            let client = pool.get().await.map_err(db)?;
-            queue_in(&client, &notices).await
+            let mut client = pool.get().await.map_err(db)?;
+            let tx = client.transaction().await.map_err(db)?;
+            super::lease::guard(&tx, held.as_ref()).await?;
+            let new = queue_in(&tx, &notices).await?;
+            tx.commit().await.map_err(db)?;
+            Ok(new)
         })
     }
 

@@ -10,6 +10,11 @@ use crate::storage::*;
 pub(super) const MIGRATIONS: &[(i32, &str, &str)] = &[
     (1, "hub", include_str!("../../../migrations/0001_hub.sql")),
     (2, "bi", include_str!("../../../migrations/0002_bi.sql")),
+    (
+        3,
+        "lease",
+        include_str!("../../../migrations/0003_lease.sql"),
+    ),
 ];
 
 /// Versions this database has, newest last.

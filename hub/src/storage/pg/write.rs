@@ -65,11 +65,13 @@ impl Batch {
         self,
         client: &mut deadpool_postgres::Client,
         index: &IndexKey,
+        lease: Option<&super::lease::Lease>,
     ) -> Result<()> {
         let tx = client.transaction().await.map_err(db)?;
         tx.batch_execute("SET LOCAL synchronous_commit TO OFF")
             .await
             .map_err(db)?;
+        super::lease::guard(&tx, lease).await?;
         let store = self.store.clone();
         if !self.entries.is_empty() {
             let (seqs, entries): (Vec<i64>, Vec<Vec<u8>>) = unzip_big(self.entries)?;
@@ -331,10 +333,12 @@ const CHUNK: usize = 5_000;
 pub(super) async fn replace_derived(
     client: &mut deadpool_postgres::Client,
     index: &IndexKey,
+    lease: Option<&super::lease::Lease>,
     derived: Derived,
     version: u32,
 ) -> Result<()> {
     let tx = client.transaction().await.map_err(db)?;
+    super::lease::guard(&tx, lease).await?;
     for table in [
         "members",
         "member_phones",
