@@ -14,7 +14,6 @@
 //! returns.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use deadpool_postgres::{GenericClient, Pool};
 use tokio_postgres::types::ToSql;
@@ -22,6 +21,7 @@ use tokio_postgres::types::ToSql;
 use super::*;
 
 mod bi;
+mod flush;
 pub mod lease;
 mod outbox;
 mod schema;
@@ -35,7 +35,7 @@ pub struct PgHubStore {
     pool: Pool,
     index: IndexKey,
     /// Appended since the last flush (a group that wrote nothing costs no flush).
-    appended: AtomicBool,
+    unflushed: std::sync::Mutex<flush::Unflushed>,
     /// Headquarters' lease, once this hub holds it: every write checks it (`lease::guard`).
     lease: std::sync::RwLock<Option<lease::Lease>>,
 }
@@ -256,7 +256,7 @@ impl PgHubStore {
             runtime: Some(runtime),
             pool,
             index: IndexKey::from_bytes([0; 32]),
-            appended: AtomicBool::new(false),
+            unflushed: Default::default(),
             lease: std::sync::RwLock::new(None),
         };
         store.run(|pool| async move {
@@ -440,35 +440,22 @@ impl HubStore for PgHubStore {
 
     fn append(&self, append: Append<'_>) -> Result<()> {
         let batch = write::Batch::of(append, &self.index)?;
+        let noted = batch.noted();
         let (index, held) = (self.index.clone(), self.lease());
         self.run(move |pool| async move {
             let mut client = pool.get().await.map_err(db)?;
             batch.write(&mut client, &index, held.as_ref()).await
         })?;
-        self.appended.store(true, Ordering::Release);
+        let (store, tip, feed_len) = noted;
+        self.unflushed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .note(store, tip, feed_len);
         Ok(())
     }
 
     fn flush(&self) -> Result<()> {
-        if !self.appended.swap(false, Ordering::AcqRel) {
-            return Ok(());
-        }
-        let held = self.lease();
-        let flushed = self.run(move |pool| async move {
-            let mut client = pool.get().await.map_err(db)?;
-            let tx = client.transaction().await.map_err(db)?;
-            tx.batch_execute("SET LOCAL synchronous_commit TO ON")
-                .await
-                .map_err(db)?;
-            lease::guard(&tx, held.as_ref()).await?;
-            execute(&tx, "UPDATE flushes SET n = n + 1 WHERE id = 1", &[]).await?;
-            tx.commit().await.map_err(db)
-        });
-        if flushed.is_err() {
-            // Not known durable: the next flush must try again.
-            self.appended.store(true, Ordering::Release);
-        }
-        flushed
+        self.flush_appended()
     }
 
     fn feed(&self, from: u64, limit: usize) -> Result<Vec<(u64, FeedRecord)>> {

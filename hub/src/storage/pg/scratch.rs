@@ -103,6 +103,22 @@ impl Postgres {
         Ok(server)
     }
 
+    /// Restarts the server (a fast shutdown: every commit written out first), as an operator
+    /// restarting PostgreSQL does; connections to it are cut.
+    pub fn restart(&self) -> anyhow::Result<()> {
+        // With its log file, or the server keeps pg_ctl's output open.
+        let log = self.data.with_file_name("server.log");
+        checked(
+            as_postgres(&self.bin.join("pg_ctl"))
+                .arg("-D")
+                .arg(&self.data)
+                .arg("-l")
+                .arg(log)
+                .args(["-m", "fast", "-w", "restart"]),
+        )?;
+        Ok(())
+    }
+
     /// The address of `database` on this server, as the hub's `database_url` takes it.
     pub fn url(&self, database: &str) -> String {
         format!("postgres://postgres@{}/{database}", self.addr)

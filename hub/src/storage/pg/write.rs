@@ -59,8 +59,16 @@ impl Batch {
         })
     }
 
+    /// What a flush checks the batch left: its store, the store's tip (encoded) and the feed's
+    /// length.
+    pub(super) fn noted(&self) -> (String, Vec<u8>, u64) {
+        (self.store.clone(), self.tip.clone(), self.feed_len)
+    }
+
     /// Writes the batch as one transaction, committed without waiting for its WAL (`flush`
-    /// does: see the module's note).
+    /// does: see the module's note). The writes that depend on nothing before them go out
+    /// together (tokio-postgres pipelines statements polled at once: one round trip); the
+    /// directory's (keys, then records sealed under them, erasures, phones) follow in order.
     pub(super) async fn write(
         self,
         client: &mut deadpool_postgres::Client,
@@ -68,178 +76,239 @@ impl Batch {
         lease: Option<&super::lease::Lease>,
     ) -> Result<()> {
         let tx = client.transaction().await.map_err(db)?;
-        tx.batch_execute("SET LOCAL synchronous_commit TO OFF")
-            .await
-            .map_err(db)?;
-        super::lease::guard(&tx, lease).await?;
-        let store = self.store.clone();
-        if !self.entries.is_empty() {
-            let (seqs, entries): (Vec<i64>, Vec<Vec<u8>>) = unzip_big(self.entries)?;
-            execute(
-                &tx,
-                "INSERT INTO store_log (store, seq, entry) \
-                 SELECT $1, s, e FROM UNNEST($2::BIGINT[], $3::BYTEA[]) AS t(s, e) \
-                 ON CONFLICT (store, seq) DO UPDATE SET entry = EXCLUDED.entry",
-                &[&store, &seqs, &entries],
-            )
-            .await?;
-        }
-        let s = &self.status;
-        execute(
-            &tx,
-            "INSERT INTO stores (store, tip, acked_seq, log_len, last_entry_ms, last_sync_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (store) DO UPDATE SET \
-             tip = EXCLUDED.tip, acked_seq = EXCLUDED.acked_seq, log_len = EXCLUDED.log_len, \
-             last_entry_ms = EXCLUDED.last_entry_ms, last_sync_ms = EXCLUDED.last_sync_ms",
-            &[
-                &store,
-                &self.tip,
-                &super::big(s.acked_seq)?,
-                &super::big(s.log_len)?,
-                &super::big(s.last_entry_ms)?,
-                &super::big(s.last_sync_ms)?,
-            ],
-        )
-        .await?;
-        if !self.feed.is_empty() {
-            let mut positions = Vec::with_capacity(self.feed.len());
-            let mut origins = Vec::with_capacity(self.feed.len());
-            let mut entries = Vec::with_capacity(self.feed.len());
-            for (position, record) in self.feed {
-                positions.push(super::big(position)?);
-                origins.push(record.origin.to_string());
-                entries.push(record.entry);
-            }
-            execute(
-                &tx,
-                "INSERT INTO feed (position, origin, entry) \
-                 SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::BYTEA[]) \
-                 ON CONFLICT (position) DO UPDATE SET origin = EXCLUDED.origin, \
-                 entry = EXCLUDED.entry",
-                &[&positions, &origins, &entries],
-            )
-            .await?;
-        }
-        super::set_meta(&tx, "feed_len", &encode(&self.feed_len)).await?;
-        // Keys first: the records below are sealed under them. An erased member's stays gone.
-        let mut keys: HashMap<MemberId, MemberKey> = HashMap::new();
-        for (id, key) in &self.keys {
-            if member_key(&tx, id).await? == KeyState::Unknown && !self.erased.contains(id) {
-                execute(
-                    &tx,
-                    "INSERT INTO member_keys (member_id, key) VALUES ($1, $2) \
-                     ON CONFLICT (member_id) DO NOTHING",
-                    &[&id.to_string(), &&key.as_bytes()[..]],
-                )
-                .await?;
-                keys.insert(*id, key.clone());
-            }
-        }
-        // Each member's search index records move from what they were (stored, or earlier in
-        // this batch) to what they are.
-        let mut filed: HashMap<MemberId, BTreeSet<Vec<u8>>> = HashMap::new();
-        for record in &self.members {
-            let id = record.member_id;
-            let old = filed_keys(&tx, &mut filed, &id, index).await?;
-            let new = record.profile.search_keys(&id, index);
-            let gone: Vec<Vec<u8>> = old.difference(&new).cloned().collect();
-            let added: Vec<Vec<u8>> = new.difference(&old).cloned().collect();
-            unfile(&tx, gone).await?;
-            if !added.is_empty() {
-                execute(
-                    &tx,
-                    "INSERT INTO member_search (key) SELECT * FROM UNNEST($1::BYTEA[]) \
-                     ON CONFLICT (key) DO NOTHING",
-                    &[&added],
-                )
-                .await?;
-            }
-            filed.insert(id, new);
-            let key = match keys.get(&id) {
-                Some(k) => Some(k.clone()),
-                None => held_key(&tx, &id).await?,
-            };
-            execute(
-                &tx,
-                "INSERT INTO members (member_id, record) VALUES ($1, $2) \
-                 ON CONFLICT (member_id) DO UPDATE SET record = EXCLUDED.record",
-                &[&id.to_string(), &seal_record(key.as_ref(), record)],
-            )
-            .await?;
-        }
-        for id in &self.erased {
-            let gone: Vec<Vec<u8>> = filed_keys(&tx, &mut filed, id, index)
-                .await?
-                .into_iter()
-                .collect();
-            unfile(&tx, gone).await?;
-            let mut hashes = super::erased_changes(&tx, id).await?;
-            if let Some(record) = member(&tx, id).await? {
-                let doc = protocol::member::MemberDoc::load(&record.doc)
-                    .map_err(|e| HubStoreError::Damaged(format!("m/{id}: {e}")))?;
-                hashes.extend(doc.clone().change_hashes());
-            }
-            let text = id.to_string();
-            execute(&tx, "DELETE FROM members WHERE member_id = $1", &[&text]).await?;
-            execute(
-                &tx,
-                "DELETE FROM member_keys WHERE member_id = $1",
-                &[&text],
-            )
-            .await?;
-            execute(
-                &tx,
-                "INSERT INTO erased_members (member_id, changes) VALUES ($1, $2) \
-                 ON CONFLICT (member_id) DO UPDATE SET changes = EXCLUDED.changes",
-                &[&text, &encode(&hashes)],
-            )
-            .await?;
-        }
-        for (blind, member) in &self.phones {
-            match member {
-                Some(id) => {
-                    execute(
-                        &tx,
-                        "INSERT INTO member_phones (phone_blind, member_id) VALUES ($1, $2) \
-                     ON CONFLICT (phone_blind) DO UPDATE SET member_id = EXCLUDED.member_id",
-                        &[blind, &id.to_string()],
-                    )
-                    .await?
-                }
-                None => {
-                    execute(
-                        &tx,
-                        "DELETE FROM member_phones WHERE phone_blind = $1",
-                        &[blind],
-                    )
-                    .await?
-                }
-            };
-        }
-        if !self.wallets.is_empty() {
-            let (ids, wallets): (Vec<String>, Vec<Vec<u8>>) = self
-                .wallets
-                .into_iter()
-                .map(|(id, w)| (id.to_string(), w))
-                .unzip();
-            execute(
-                &tx,
-                "INSERT INTO wallets (member_id, wallet) \
-                 SELECT * FROM UNNEST($1::TEXT[], $2::BYTEA[]) \
-                 ON CONFLICT (member_id) DO UPDATE SET wallet = EXCLUDED.wallet",
-                &[&ids, &wallets],
-            )
-            .await?;
-        }
-        put_views(&tx, self.views).await?;
-        super::outbox::queue_in(&tx, &self.notices).await?;
-        super::bi::put_sales(&tx, &store, self.sales).await?;
-        super::bi::put_members(&tx, &self.members).await?;
-        let erased: Vec<String> = self.erased.iter().map(|m| m.to_string()).collect();
+        let Batch {
+            store,
+            entries,
+            tip,
+            status,
+            feed,
+            feed_len,
+            members,
+            phones,
+            wallets,
+            views,
+            keys,
+            erased,
+            notices,
+            sales,
+            wallet_rows,
+        } = self;
+        let feed_len = encode(&feed_len);
+        tokio::try_join!(
+            async {
+                tx.batch_execute("SET LOCAL synchronous_commit TO OFF")
+                    .await
+                    .map_err(db)
+            },
+            super::lease::guard(&tx, lease),
+            put_entries(&tx, &store, entries),
+            put_status(&tx, &store, &tip, &status),
+            put_feed(&tx, feed),
+            super::set_meta(&tx, "feed_len", &feed_len),
+            put_wallets(&tx, wallets),
+            put_views(&tx, views),
+            async { super::outbox::queue_in(&tx, &notices).await.map(|_| ()) },
+            super::bi::put_sales(&tx, &store, sales),
+            super::bi::put_wallets(&tx, &wallet_rows),
+        )?;
+        put_directory(&tx, index, keys, &members, &erased, &phones).await?;
+        super::bi::put_members(&tx, &members).await?;
+        let erased: Vec<String> = erased.iter().map(|m| m.to_string()).collect();
         super::bi::forget_members(&tx, &erased).await?;
-        super::bi::put_wallets(&tx, &self.wallet_rows).await?;
         tx.commit().await.map_err(db)
     }
+}
+
+async fn put_entries(
+    client: &impl GenericClient,
+    store: &str,
+    entries: BTreeMap<u64, Vec<u8>>,
+) -> Result<()> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let (seqs, entries): (Vec<i64>, Vec<Vec<u8>>) = unzip_big(entries)?;
+    execute(
+        client,
+        "INSERT INTO store_log (store, seq, entry) \
+         SELECT $1, s, e FROM UNNEST($2::BIGINT[], $3::BYTEA[]) AS t(s, e) \
+         ON CONFLICT (store, seq) DO UPDATE SET entry = EXCLUDED.entry",
+        &[&store, &seqs, &entries],
+    )
+    .await?;
+    Ok(())
+}
+
+async fn put_status(
+    client: &impl GenericClient,
+    store: &str,
+    tip: &[u8],
+    s: &StoreStatus,
+) -> Result<()> {
+    execute(
+        client,
+        "INSERT INTO stores (store, tip, acked_seq, log_len, last_entry_ms, last_sync_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (store) DO UPDATE SET \
+         tip = EXCLUDED.tip, acked_seq = EXCLUDED.acked_seq, log_len = EXCLUDED.log_len, \
+         last_entry_ms = EXCLUDED.last_entry_ms, last_sync_ms = EXCLUDED.last_sync_ms",
+        &[
+            &store,
+            &tip,
+            &super::big(s.acked_seq)?,
+            &super::big(s.log_len)?,
+            &super::big(s.last_entry_ms)?,
+            &super::big(s.last_sync_ms)?,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+async fn put_feed(client: &impl GenericClient, feed: BTreeMap<u64, FeedRecord>) -> Result<()> {
+    if feed.is_empty() {
+        return Ok(());
+    }
+    let mut positions = Vec::with_capacity(feed.len());
+    let mut origins = Vec::with_capacity(feed.len());
+    let mut entries = Vec::with_capacity(feed.len());
+    for (position, record) in feed {
+        positions.push(super::big(position)?);
+        origins.push(record.origin.to_string());
+        entries.push(record.entry);
+    }
+    execute(
+        client,
+        "INSERT INTO feed (position, origin, entry) \
+         SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::BYTEA[]) \
+         ON CONFLICT (position) DO UPDATE SET origin = EXCLUDED.origin, \
+         entry = EXCLUDED.entry",
+        &[&positions, &origins, &entries],
+    )
+    .await?;
+    Ok(())
+}
+
+async fn put_wallets(
+    client: &impl GenericClient,
+    wallets: BTreeMap<MemberId, Vec<u8>>,
+) -> Result<()> {
+    if wallets.is_empty() {
+        return Ok(());
+    }
+    let (ids, wallets): (Vec<String>, Vec<Vec<u8>>) = wallets
+        .into_iter()
+        .map(|(id, w)| (id.to_string(), w))
+        .unzip();
+    execute(
+        client,
+        "INSERT INTO wallets (member_id, wallet) \
+         SELECT * FROM UNNEST($1::TEXT[], $2::BYTEA[]) \
+         ON CONFLICT (member_id) DO UPDATE SET wallet = EXCLUDED.wallet",
+        &[&ids, &wallets],
+    )
+    .await?;
+    Ok(())
+}
+
+/// The member directory's writes, in order: keys first (the records are sealed under them; an
+/// erased member's stays gone), each member's record and search index records (moved from what
+/// they were, stored or earlier in the batch, to what they are), erasures, the phone index.
+async fn put_directory(
+    tx: &Transaction<'_>,
+    index: &IndexKey,
+    new_keys: Vec<(MemberId, MemberKey)>,
+    members: &[MemberRecord],
+    erased: &[MemberId],
+    phones: &BTreeMap<String, Option<MemberId>>,
+) -> Result<()> {
+    let mut keys: HashMap<MemberId, MemberKey> = HashMap::new();
+    for (id, key) in &new_keys {
+        if member_key(tx, id).await? == KeyState::Unknown && !erased.contains(id) {
+            execute(
+                tx,
+                "INSERT INTO member_keys (member_id, key) VALUES ($1, $2) \
+                 ON CONFLICT (member_id) DO NOTHING",
+                &[&id.to_string(), &&key.as_bytes()[..]],
+            )
+            .await?;
+            keys.insert(*id, key.clone());
+        }
+    }
+    let mut filed: HashMap<MemberId, BTreeSet<Vec<u8>>> = HashMap::new();
+    for record in members {
+        let id = record.member_id;
+        let old = filed_keys(tx, &mut filed, &id, index).await?;
+        let new = record.profile.search_keys(&id, index);
+        let gone: Vec<Vec<u8>> = old.difference(&new).cloned().collect();
+        let added: Vec<Vec<u8>> = new.difference(&old).cloned().collect();
+        unfile(tx, gone).await?;
+        if !added.is_empty() {
+            execute(
+                tx,
+                "INSERT INTO member_search (key) SELECT * FROM UNNEST($1::BYTEA[]) \
+                 ON CONFLICT (key) DO NOTHING",
+                &[&added],
+            )
+            .await?;
+        }
+        filed.insert(id, new);
+        let key = match keys.get(&id) {
+            Some(k) => Some(k.clone()),
+            None => held_key(tx, &id).await?,
+        };
+        execute(
+            tx,
+            "INSERT INTO members (member_id, record) VALUES ($1, $2) \
+             ON CONFLICT (member_id) DO UPDATE SET record = EXCLUDED.record",
+            &[&id.to_string(), &seal_record(key.as_ref(), record)],
+        )
+        .await?;
+    }
+    for id in erased {
+        let gone: Vec<Vec<u8>> = filed_keys(tx, &mut filed, id, index)
+            .await?
+            .into_iter()
+            .collect();
+        unfile(tx, gone).await?;
+        let mut hashes = super::erased_changes(tx, id).await?;
+        if let Some(record) = member(tx, id).await? {
+            let doc = protocol::member::MemberDoc::load(&record.doc)
+                .map_err(|e| HubStoreError::Damaged(format!("m/{id}: {e}")))?;
+            hashes.extend(doc.clone().change_hashes());
+        }
+        let text = id.to_string();
+        execute(tx, "DELETE FROM members WHERE member_id = $1", &[&text]).await?;
+        execute(tx, "DELETE FROM member_keys WHERE member_id = $1", &[&text]).await?;
+        execute(
+            tx,
+            "INSERT INTO erased_members (member_id, changes) VALUES ($1, $2) \
+             ON CONFLICT (member_id) DO UPDATE SET changes = EXCLUDED.changes",
+            &[&text, &encode(&hashes)],
+        )
+        .await?;
+    }
+    for (blind, member) in phones {
+        match member {
+            Some(id) => {
+                execute(
+                    tx,
+                    "INSERT INTO member_phones (phone_blind, member_id) VALUES ($1, $2) \
+                 ON CONFLICT (phone_blind) DO UPDATE SET member_id = EXCLUDED.member_id",
+                    &[blind, &id.to_string()],
+                )
+                .await?
+            }
+            None => {
+                execute(
+                    tx,
+                    "DELETE FROM member_phones WHERE phone_blind = $1",
+                    &[blind],
+                )
+                .await?
+            }
+        };
+    }
+    Ok(())
 }
 
 fn unzip_big(map: BTreeMap<u64, Vec<u8>>) -> Result<(Vec<i64>, Vec<Vec<u8>>)> {
