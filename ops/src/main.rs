@@ -269,6 +269,9 @@ enum BenchCmd {
         /// A round trip each store's link to headquarters adds (a UDP proxy), in ms.
         #[arg(long, default_value_t = 0)]
         rtt_ms: u64,
+        /// Headquarters on PostgreSQL (a server of the bench's own) instead of sled.
+        #[arg(long)]
+        postgres: bool,
     },
     /// A year of real shopping replayed as stored-value payments: round trips needed, and what
     /// still succeeds with headquarters down.
@@ -509,8 +512,9 @@ fn main() -> anyhow::Result<()> {
                     members,
                     reserve_percent,
                     rtt_ms,
+                    postgres,
                 },
-        } => bench::wallet::run(members, reserve_percent, rtt_ms),
+        } => bench::wallet::run(members, reserve_percent, rtt_ms, postgres),
         Cmd::Bench {
             command:
                 BenchCmd::Catalogue {

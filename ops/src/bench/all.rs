@@ -68,6 +68,11 @@ fn steps(data: &Path, dir: &Path, quick: bool) -> Vec<Step> {
             "bench wallet --members 20",
         ),
         step(
+            "The same payments with headquarters on PostgreSQL (issue 26)",
+            "bench wallet --members 400 --postgres",
+            "bench wallet --members 20 --postgres",
+        ),
+        step(
             "The same payments with a 30 ms round trip between the paying store and headquarters (issue 28)",
             "bench wallet --members 200 --rtt-ms 30",
             "bench wallet --members 10 --rtt-ms 30",

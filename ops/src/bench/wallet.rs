@@ -89,7 +89,7 @@ fn row(label: &str, mut times: Vec<Duration>, baseline_p50: Duration) -> String 
     )
 }
 
-pub fn run(members: usize, reserve_percent: u8, rtt_ms: u64) -> anyhow::Result<()> {
+pub fn run(members: usize, reserve_percent: u8, rtt_ms: u64, postgres: bool) -> anyhow::Result<()> {
     let policy = protocol::bank::Policy { reserve_percent };
     policy.check().map_err(anyhow::Error::msg)?;
     println!(
@@ -106,6 +106,16 @@ pub fn run(members: usize, reserve_percent: u8, rtt_ms: u64) -> anyhow::Result<(
     hub_config.open_before_logins = true;
     hub_config.http.connections_per_address_max = hub_config.http.connections_max;
     hub_config.rights = policy;
+    // Headquarters on PostgreSQL: a server of our own in the scratch directory.
+    let pg = match postgres {
+        true => {
+            let pg = hub::storage::pg::scratch::Postgres::start(&dir.0.join("pg"))?;
+            pg.create_database("hub")?;
+            hub_config.database_url = Some(pg.url("hub"));
+            Some(pg)
+        }
+        false => None,
+    };
     let runtime = tokio::runtime::Runtime::new()?;
     let (hub_stop, hub_stopped) = tokio::sync::oneshot::channel::<()>();
     let (bound_tx, bound) = std::sync::mpsc::channel();
@@ -265,6 +275,10 @@ pub fn run(members: usize, reserve_percent: u8, rtt_ms: u64) -> anyhow::Result<(
     let link = match rtt_ms {
         0 => "loopback".to_owned(),
         ms => format!("through a {ms} ms round trip"),
+    } + if pg.is_some() {
+        ", headquarters on PostgreSQL"
+    } else {
+        ""
     };
     let rtt = Duration::from_millis(rtt_ms);
     Figure::new(
