@@ -104,10 +104,14 @@ CREATE TABLE marketing_sent (
     PRIMARY KEY (day, member_id)
 );
 
--- What `flush` writes with a synchronous commit: the batches appended since with
--- synchronous_commit off are durable once it returns (their WAL comes before its own).
-CREATE TABLE flushes (
-    id BIGINT PRIMARY KEY,
-    n  BIGINT NOT NULL
+-- Batches appended, counted in each batch's own transaction (n = n + 1 where n is what the hub
+-- expects), and the count the last flush found (flushed). A batch whose commit's answer was
+-- lost is known committed or not by n; a flush whose row does not find n as expected knows
+-- the database lost batches (a crash lost asynchronous commits), and the hub stops. The flush's
+-- synchronous commit of this row waits for the WAL of every batch before it.
+CREATE TABLE hub_appends (
+    id      INTEGER PRIMARY KEY,
+    n       BIGINT NOT NULL,
+    flushed BIGINT NOT NULL
 );
-INSERT INTO flushes (id, n) VALUES (1, 0);
+INSERT INTO hub_appends (id, n, flushed) VALUES (1, 0, 0);

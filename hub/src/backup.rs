@@ -46,6 +46,8 @@ pub type Summary = backup_file::Summary<Header>;
 /// none of its own (`storage` is none): the database's backups are its IT's.
 pub struct Backups {
     pub storage: Option<std::sync::Arc<SledHubStore>>,
+    /// Headquarters' database instead, as it may be shown (no password), for the page.
+    pub database: Option<(String, std::sync::Arc<crate::storage::PgHubStore>)>,
     pub shelf: backup_file::Shelf,
 }
 
@@ -54,9 +56,14 @@ pub const ON_POSTGRES: &str = "headquarters keeps its data in PostgreSQL: back i
      database's own tools (pg_dump, streaming replication, point-in-time recovery)";
 
 impl Backups {
-    pub fn new(storage: Option<std::sync::Arc<SledHubStore>>, config: BackupConfig) -> Self {
+    pub fn new(
+        storage: Option<std::sync::Arc<SledHubStore>>,
+        database: Option<(String, std::sync::Arc<crate::storage::PgHubStore>)>,
+        config: BackupConfig,
+    ) -> Self {
         Self {
             storage,
+            database,
             shelf: backup_file::Shelf::new(HUB, PREFIX, config),
         }
     }

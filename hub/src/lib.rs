@@ -94,7 +94,7 @@ pub fn open_storage(config: &Config) -> anyhow::Result<Opened> {
 /// Waits until this hub holds headquarters' lease on the database (another hub may be active:
 /// this one stands by), then keeps it renewed; a hub that loses it stops at once (a standby
 /// has taken over, or the database was out of reach for longer than the lease).
-async fn lead(pg: Arc<storage::PgHubStore>, config: &Config) -> anyhow::Result<()> {
+async fn lead(pg: Arc<storage::PgHubStore>, config: &Config) -> anyhow::Result<Leading> {
     let holder = config.instance();
     let ttl_ms = config.lease_secs * 1000;
     let mut told = None;
@@ -131,16 +131,24 @@ async fn lead(pg: Arc<storage::PgHubStore>, config: &Config) -> anyhow::Result<(
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
     let every_ms = (ttl_ms / 4).max(250);
-    tokio::spawn(async move {
+    let (lost_tx, lost) = tokio::sync::watch::channel(false);
+    let renewing_store = pg.clone();
+    let renewal = tokio::spawn(async move {
         let mut renewed = std::time::Instant::now();
         loop {
             tokio::time::sleep(std::time::Duration::from_millis(every_ms)).await;
-            let renewing = pg.clone();
-            match tokio::task::spawn_blocking(move || renewing.renew_lease(ttl_ms)).await {
-                Ok(Ok(true)) => renewed = std::time::Instant::now(),
-                Ok(Ok(false)) => {
+            let renewing = renewing_store.clone();
+            let tried = tokio::time::timeout(
+                std::time::Duration::from_millis(every_ms * 2),
+                tokio::task::spawn_blocking(move || renewing.renew_lease(ttl_ms)),
+            )
+            .await;
+            match tried {
+                Ok(Ok(Ok(true))) => renewed = std::time::Instant::now(),
+                Ok(Ok(Ok(false))) => {
                     tracing::error!("another hub took headquarters' lease over; this hub stops");
-                    std::process::exit(75);
+                    let _ = lost_tx.send(true);
+                    return;
                 }
                 failed => {
                     tracing::warn!(error = ?failed, "headquarters' lease was not renewed");
@@ -150,13 +158,36 @@ async fn lead(pg: Arc<storage::PgHubStore>, config: &Config) -> anyhow::Result<(
                             "the database was out of reach for the lease's length: another hub \
                              may take over; this hub stops"
                         );
-                        std::process::exit(75);
+                        let _ = lost_tx.send(true);
+                        return;
                     }
                 }
             }
         }
     });
-    Ok(())
+    Ok(Leading { pg, renewal, lost })
+}
+
+/// Headquarters' lease held by this hub: its renewal, and whether it was lost.
+struct Leading {
+    pg: Arc<storage::PgHubStore>,
+    renewal: tokio::task::JoinHandle<()>,
+    lost: tokio::sync::watch::Receiver<bool>,
+}
+
+impl Leading {
+    /// Stops renewing; gives the lease up unless it was lost (then says so).
+    async fn end(self) -> anyhow::Result<()> {
+        self.renewal.abort();
+        let _ = self.renewal.await;
+        anyhow::ensure!(
+            !*self.lost.borrow(),
+            "another hub took headquarters' lease over, or the database was out of reach"
+        );
+        let pg = self.pg;
+        tokio::task::spawn_blocking(move || pg.release_lease()).await??;
+        Ok(())
+    }
 }
 
 /// Where a running hub listens (useful when the config asked for port 0).
@@ -184,6 +215,11 @@ pub async fn run(
         socket,
         Arc::new(quinn::TokioRuntime),
     )?;
+    let database = match (&pg, &config.database_url) {
+        (Some(pg), Some(url)) => Some((storage::pg::shown(url), pg.clone())),
+        _ => None,
+    };
+    let mut leading = None;
     if let Some(pg) = pg {
         // Standing by, this hub turns stores away at once, so they try the next address.
         let turning_away = tokio::spawn({
@@ -197,9 +233,22 @@ pub async fn run(
         let led = lead(pg, &config).await;
         turning_away.abort();
         let _ = turning_away.await;
-        led?;
+        leading = Some(led?);
     }
-    let backups = Arc::new(backup::Backups::new(sled, config.backup()));
+    // A hub that loses the lease stops serving.
+    let lost = leading.as_ref().map(|l| l.lost.clone());
+    let shutdown = async move {
+        match lost {
+            Some(mut lost) => {
+                tokio::select! {
+                    () = shutdown => {}
+                    _ = lost.wait_for(|lost| *lost) => {}
+                }
+            }
+            None => shutdown.await,
+        }
+    };
+    let backups = Arc::new(backup::Backups::new(sled, database, config.backup()));
     let (ingest, ingest_thread) = ingest::spawn(
         storage.clone(),
         config.fence_rule(),
@@ -345,5 +394,8 @@ pub async fn run(
             .ok();
     }
     storage.flush()?;
+    if let Some(leading) = leading {
+        leading.end().await?;
+    }
     Ok(())
 }

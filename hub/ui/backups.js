@@ -15,6 +15,12 @@ async function loadBackups() {
     li.textContent = text;
     list.appendChild(li);
   };
+  const db = r.data.database;
+  $("backup-now").hidden = Boolean(db);
+  if (db) {
+    line(t("backup_on_postgres").replace("{at}", db.at).replace("{active}", db.active).replace("{epoch}", db.epoch));
+    return;
+  }
   if (r.data.every_hours > 0) line(t("backup_every").replace("{h}", r.data.every_hours).replace("{n}", r.data.keep));
   if (!r.data.backups.length) line(t("backup_none"));
   for (const b of r.data.backups.slice(0, 5)) {

@@ -391,7 +391,7 @@ impl HubProcess {
 /// announces its addresses only once it has taken over. Killed when dropped.
 pub struct StandbyHub {
     child: Option<Child>,
-    stdout: BufReader<std::process::ChildStdout>,
+    stdout: Option<BufReader<std::process::ChildStdout>>,
 }
 
 impl StandbyHub {
@@ -401,19 +401,27 @@ impl StandbyHub {
         let (child, stdout) = run_child(binary, config_path, &args);
         Self {
             child: Some(child),
-            stdout,
+            stdout: Some(stdout),
         }
     }
 
-    /// Waits until it is the active hub (it exits with the test if it never is).
+    /// Waits until it is the active hub (two minutes at most).
     pub fn active(mut self) -> HubProcess {
-        let sync = announced(&mut self.stdout, "sync on ").parse().unwrap();
-        let client = Client::new(&announced(&mut self.stdout, "listening on "));
+        let mut stdout = self.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let sync = announced(&mut stdout, "sync on ");
+            let http = announced(&mut stdout, "listening on ");
+            let _ = tx.send((sync, http));
+        });
+        let (sync, http) = rx
+            .recv_timeout(Duration::from_secs(120))
+            .expect("the standby hub took over within two minutes");
         let child = self.child.take().unwrap();
         HubProcess {
             child,
-            client,
-            sync,
+            client: Client::new(&http),
+            sync: sync.parse().unwrap(),
         }
     }
 }

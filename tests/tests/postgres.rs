@@ -78,6 +78,14 @@ fn headquarters_on_postgres_keeps_every_sale_member_and_payment_through_a_kill()
         backup.body
     );
 
+    // The backups card says where headquarters' data is and which hub holds it.
+    let shelf = hub.client.get("/api/v1/backups").body;
+    assert_eq!(shelf["database"]["kind"], "postgres", "{shelf}");
+    assert_eq!(
+        shelf["database"]["epoch"], 2,
+        "the second start took the lease again"
+    );
+
     // BI tools read the `bi` schema through a login in the read-only role, and agree with
     // headquarters' own reports; they read nothing else and write nothing.
     let pg = &chain.database.as_ref().unwrap().server;

@@ -24,8 +24,24 @@ pub(super) async fn take(State(hq): State<Hq>) -> Response {
 }
 
 /// The backups kept, newest first, as each says of itself (one that cannot be read says why).
-#[utoipa::path(get, path = "/api/v1/backups", responses((status = 200, body = Object, description = "where, how often, how many, and the backups kept")))]
+/// Headquarters on PostgreSQL keeps none of its own: it says where its database is and which
+/// hub holds it now.
+#[utoipa::path(get, path = "/api/v1/backups", responses((status = 200, body = Object, description = "where, how often, how many, and the backups kept; or headquarters' database")))]
 pub(super) async fn list(State(hq): State<Hq>) -> Response {
+    if let Some((at, pg)) = hq.backups.database.clone() {
+        let holder = tokio::task::spawn_blocking(move || pg.lease_holder()).await;
+        return match holder {
+            Ok(Ok((active, epoch, _, _))) => axum::Json(serde_json::json!({
+                "database": {"kind": "postgres", "at": at, "active": active, "epoch": epoch},
+                "every_hours": 0,
+                "keep": 0,
+                "backups": [],
+            }))
+            .into_response(),
+            Ok(Err(e)) => unavailable(e.to_string()),
+            Err(e) => unavailable(e.to_string()),
+        };
+    }
     let backups = hq.backups.clone();
     let listing =
         tokio::task::spawn_blocking(move || backups.shelf.listing::<crate::backup::Header>());

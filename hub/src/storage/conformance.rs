@@ -564,9 +564,9 @@ fn a_hub_whose_lease_was_taken_over_writes_nothing_more() {
     let database = pg::scratch::TestDatabase::new("lease").unwrap();
     let first = PgHubStore::open(&database.url).unwrap();
     let second = PgHubStore::open(&database.url).unwrap();
-    assert!(first.take_lease("hq-a", 200).unwrap().is_some());
+    assert!(first.take_lease("hq-a", 60_000).unwrap().is_some());
     assert!(
-        second.take_lease("hq-b", 200).unwrap().is_none(),
+        second.take_lease("hq-b", 60_000).unwrap().is_none(),
         "held by the first"
     );
     let store = s001();
@@ -574,27 +574,74 @@ fn a_hub_whose_lease_was_taken_over_writes_nothing_more() {
     a.entries = vec![(1, entry(&store, 1))];
     first.append(a).unwrap();
     first.flush().unwrap();
-    // The first stops renewing (a pause, a lost network): once the lease has run out, the
-    // second takes it over, and the first can write nothing more, not even a flush.
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    let mut b = empty(&store);
+    b.entries = vec![(2, entry(&store, 2))];
+    first.append(b).unwrap();
+    // The first stops renewing (a pause, a lost network) and its lease runs out: the second
+    // takes it over, and the first can write nothing more, not even the flush of what it
+    // appended before.
+    database
+        .server
+        .query_as("postgres", "UPDATE hub_lease SET until_ms = 0")
+        .unwrap();
     let taken = second
-        .take_lease("hq-b", 10_000)
+        .take_lease("hq-b", 60_000)
         .unwrap()
         .expect("taken over");
     assert_eq!(taken.epoch, 2);
     assert!(
-        !first.renew_lease(200).unwrap(),
+        !first.renew_lease(60_000).unwrap(),
         "the first learns it lost the lease"
     );
-    let mut b = empty(&store);
-    b.entries = vec![(2, entry(&store, 2))];
-    assert!(matches!(first.append(b), Err(HubStoreError::Deposed(_))));
+    assert!(matches!(first.flush(), Err(HubStoreError::Deposed(_))));
+    let mut c = empty(&store);
+    c.entries = vec![(3, entry(&store, 3))];
+    assert!(matches!(first.append(c), Err(HubStoreError::Deposed(_))));
     assert!(matches!(
         first.put_fence(&store, None),
         Err(HubStoreError::Deposed(_))
     ));
-    assert_eq!(second.entries(&store, 1, 10).unwrap().len(), 1);
-    // The first, started again under its own name, stands by while the second holds it.
-    assert!(first.take_lease("hq-a", 200).unwrap().is_none());
-    assert!(second.renew_lease(10_000).unwrap());
+    // The second starts from what the database holds, and counts on from there.
+    assert_eq!(second.entries(&store, 1, 10).unwrap().len(), 2);
+    let mut d = empty(&store);
+    d.entries = vec![(3, entry(&store, 3))];
+    second.append(d).unwrap();
+    second.flush().unwrap();
+    // The first, started again under its own name, stands by while the second holds it; the
+    // second, stopping cleanly, gives the lease up and the first takes it at once.
+    assert!(first.take_lease("hq-a", 60_000).unwrap().is_none());
+    second.release_lease().unwrap();
+    assert_eq!(
+        first.take_lease("hq-a", 60_000).unwrap().map(|l| l.epoch),
+        Some(3)
+    );
+}
+
+#[test]
+fn a_hub_stops_when_the_database_lost_batches_it_appended() {
+    let database = pg::scratch::TestDatabase::new("lost").unwrap();
+    let hub = PgHubStore::open(&database.url).unwrap();
+    let store = s001();
+    let mut a = empty(&store);
+    a.entries = vec![(1, entry(&store, 1))];
+    hub.append(a).unwrap();
+    // As if a crash lost the batch's asynchronous commit before the flush: the database's
+    // count is behind the hub's.
+    database
+        .server
+        .query_as("postgres", "UPDATE hub_appends SET n = n - 1")
+        .unwrap();
+    assert!(matches!(hub.flush(), Err(HubStoreError::Stopped(_))));
+    let mut b = empty(&store);
+    b.entries = vec![(2, entry(&store, 2))];
+    assert!(
+        matches!(hub.append(b), Err(HubStoreError::Stopped(_))),
+        "nothing more is written"
+    );
+    // Opened again (the hub started again), it counts what the database holds.
+    let again = PgHubStore::open(&database.url).unwrap();
+    let mut c = empty(&store);
+    c.entries = vec![(2, entry(&store, 2))];
+    again.append(c).unwrap();
+    again.flush().unwrap();
 }

@@ -55,6 +55,10 @@ pub enum HubStoreError {
     /// Another hub process took headquarters' lease over (`storage::pg::lease`).
     #[error("deposed: {0}")]
     Deposed(String),
+    /// The database no longer holds what this hub wrote (or cannot say): it writes nothing
+    /// more, and the hub must start again from what the database holds.
+    #[error("stopped: {0}")]
+    Stopped(String),
 }
 
 type Result<T> = std::result::Result<T, HubStoreError>;

@@ -70,7 +70,7 @@ impl SaleRow {
             sale_id,
             kind,
             business_date: entry.business_date,
-            at_ms: big(entry.hlc.wall_ms)?,
+            at_ms: super::bound(entry.hlc.wall_ms),
             member_id: member.map(|m| m.to_string()),
             staff: entry.staff.to_string(),
             gross: yuan(gross),

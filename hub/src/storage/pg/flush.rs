@@ -1,122 +1,154 @@
-//! `flush` on PostgreSQL, and what it does when the database went away under it (a restart):
-//! the batches appended since the last flush were committed without waiting for their WAL, so
-//! a restart may or may not have kept them. Once the database answers again, the flush reads
-//! back each store's tip and the feed's length those batches left: all there (a clean restart
-//! writes every commit out first), it commits its synchronous row and the hub carries on; any
-//! missing (a crash lost them), it fails and the hub stops, to start again from what the
-//! database holds (its memory would be ahead of it; the stores send the rest again).
-
-use std::collections::BTreeMap;
+//! Appends and flushes on PostgreSQL when the database goes away under them (a restart, a
+//! crash, a cut connection), by the count of batches appended (`hub_appends.n`, written in each
+//! batch's own transaction as `n = n + 1 WHERE n = expected`):
+//!
+//! - an append whose answer was lost is committed if `n` moved on by one, not if it did not
+//!   (its store sends it again); anything else means the database and this hub disagree;
+//! - a flush commits `flushed = n WHERE n = expected` synchronously: once it returns, every batch
+//!   counted is durable; if `n` is not what the hub expects, a crash lost asynchronous commits.
+//!
+//! When they disagree, or the database does not come back within `WAIT_MS`, the store stops:
+//! every write after is refused, the flush fails, and the hub stops to start again from what the
+//! database holds (the stores send the rest again). A clean restart (every commit written out
+//! first) disagrees with nothing, and the hub carries on.
 
 use super::{PgHubStore, db, execute, lease, query};
 use crate::storage::*;
 
-/// What was appended since the last flush: each store's tip after its last batch (encoded, as
-/// stored) and the feed's length.
-#[derive(Debug, Default)]
-pub(super) struct Unflushed {
-    tips: BTreeMap<String, Vec<u8>>,
-    feed_len: Option<u64>,
-}
-
-impl Unflushed {
-    pub(super) fn note(&mut self, store: String, tip: Vec<u8>, feed_len: u64) {
-        self.tips.insert(store, tip);
-        self.feed_len = Some(feed_len);
-    }
-
-    fn is_empty(&self) -> bool {
-        self.feed_len.is_none()
-    }
-}
-
-/// How long a flush waits for the database to come back before it gives up.
+/// How long an append or a flush waits for the database to come back before it gives up.
 const WAIT_MS: u64 = 30_000;
 
+async fn appended(client: &impl deadpool_postgres::GenericClient) -> Result<i64> {
+    let rows = query(client, "SELECT n FROM hub_appends WHERE id = 1", &[]).await?;
+    rows.first()
+        .map(|r| r.get(0))
+        .ok_or_else(|| db("no row in hub_appends"))
+}
+
 impl PgHubStore {
-    fn unflushed(&self) -> std::sync::MutexGuard<'_, Unflushed> {
-        self.unflushed.lock().unwrap_or_else(|p| p.into_inner())
+    /// Refuses every write once the store has stopped.
+    pub(super) fn check_running(&self) -> Result<()> {
+        match &*self.stopped.lock().unwrap_or_else(|p| p.into_inner()) {
+            Some(why) => Err(HubStoreError::Stopped(why.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// Stops the store for `why`: it writes nothing more.
+    pub(super) fn stop(&self, why: String) -> HubStoreError {
+        tracing::error!(
+            why,
+            "headquarters' database and this hub disagree; it writes nothing more"
+        );
+        *self.stopped.lock().unwrap_or_else(|p| p.into_inner()) = Some(why.clone());
+        HubStoreError::Stopped(why)
+    }
+
+    /// The batches counted in the database now.
+    pub(super) fn appends_now(&self) -> Result<i64> {
+        self.run(|pool| async move {
+            let client = pool.get().await.map_err(db)?;
+            appended(&client).await
+        })
+    }
+
+    /// The count once the database answers again (none: it did not within `WAIT_MS`).
+    fn appends_when_back(&self) -> Option<i64> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_millis(WAIT_MS);
+        loop {
+            match self.appends_now() {
+                Ok(n) => return Some(n),
+                Err(e) if std::time::Instant::now() < deadline => {
+                    tracing::warn!(error = %e, "waiting for headquarters' database");
+                    std::thread::sleep(std::time::Duration::from_millis(500));
+                }
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// After an append of batch `expected + 1` failed with `failed`: whether it was committed
+    /// after all (Ok), was not (its error), or the store stops.
+    pub(super) fn settle_append(&self, expected: i64, failed: HubStoreError) -> Result<bool> {
+        if matches!(
+            failed,
+            HubStoreError::Deposed(_) | HubStoreError::Stopped(_)
+        ) {
+            return Err(failed);
+        }
+        match self.appends_when_back() {
+            Some(n) if n == expected + 1 => {
+                tracing::warn!(error = %failed, "a batch's commit answered an error but was committed");
+                Ok(true)
+            }
+            Some(n) if n == expected => Err(failed),
+            Some(n) => Err(self.stop(format!(
+                "the database counts {n} batches appended, this hub {expected}"
+            ))),
+            None => Err(self.stop(format!("the database did not come back: {failed}"))),
+        }
     }
 
     /// Makes every batch appended so far durable (see the module's note).
     pub(super) fn flush_appended(&self) -> Result<()> {
-        let mut unflushed = self.unflushed();
-        if unflushed.is_empty() {
+        self.check_running()?;
+        if !self
+            .unflushed
+            .swap(false, std::sync::atomic::Ordering::AcqRel)
+        {
             return Ok(());
         }
-        let first = self.commit_flush();
-        let Err(failed) = first else {
-            *unflushed = Unflushed::default();
-            return Ok(());
-        };
-        if matches!(failed, HubStoreError::Deposed(_)) {
-            return Err(failed);
-        }
-        tracing::warn!(error = %failed, "a flush failed; waiting for the database to check what it kept");
-        let deadline = std::time::Instant::now() + std::time::Duration::from_millis(WAIT_MS);
-        loop {
-            std::thread::sleep(std::time::Duration::from_millis(500));
-            match self.kept(&unflushed) {
-                Ok(true) => match self.commit_flush() {
-                    Ok(()) => {
-                        tracing::info!(
-                            "the database kept every batch appended; the flush went through"
-                        );
-                        *unflushed = Unflushed::default();
-                        return Ok(());
-                    }
-                    Err(e @ HubStoreError::Deposed(_)) => return Err(e),
-                    Err(e) => tracing::warn!(error = %e, "the flush failed again"),
-                },
-                Ok(false) => {
-                    return Err(HubStoreError::Database(
-                        "the database lost batches appended before it stopped".into(),
-                    ));
-                }
-                Err(e) => tracing::warn!(error = %e, "the database is not back yet"),
-            }
-            if std::time::Instant::now() >= deadline {
+        let expected = *self.appends.lock().unwrap_or_else(|p| p.into_inner());
+        let flushed = self.commit_flush(expected).or_else(|failed| {
+            if matches!(failed, HubStoreError::Deposed(_) | HubStoreError::Stopped(_)) {
                 return Err(failed);
             }
+            tracing::warn!(error = %failed, "a flush failed; waiting for the database to check what it kept");
+            match self.appends_when_back() {
+                Some(n) if n == expected => self.commit_flush(expected),
+                Some(n) => Err(self.stop(format!(
+                    "the database lost batches appended before it stopped: it counts {n}, \
+                     this hub {expected}"
+                ))),
+                None => Err(self.stop(format!("the database did not come back: {failed}"))),
+            }
+        });
+        if flushed.is_err() {
+            // Not known durable: the next flush must try again.
+            self.unflushed
+                .store(true, std::sync::atomic::Ordering::Release);
         }
+        flushed
     }
 
-    /// Commits the synchronous row that waits for the WAL of every batch before it.
-    fn commit_flush(&self) -> Result<()> {
+    /// Commits the synchronous row that waits for the WAL of every batch before it, if the
+    /// database counts `expected` batches.
+    fn commit_flush(&self, expected: i64) -> Result<()> {
         let held = self.lease();
-        self.run(move |pool| async move {
+        let counted = self.run(move |pool| async move {
             let mut client = pool.get().await.map_err(db)?;
             let tx = client.transaction().await.map_err(db)?;
             tx.batch_execute("SET LOCAL synchronous_commit TO ON")
                 .await
                 .map_err(db)?;
             lease::guard(&tx, held.as_ref()).await?;
-            execute(&tx, "UPDATE flushes SET n = n + 1 WHERE id = 1", &[]).await?;
-            tx.commit().await.map_err(db)
-        })
-    }
-
-    /// Whether the database holds what the unflushed batches left: each store's tip and the
-    /// feed's length.
-    fn kept(&self, unflushed: &Unflushed) -> Result<bool> {
-        let stores: Vec<String> = unflushed.tips.keys().cloned().collect();
-        let (tips, feed_len) = self.run(move |pool| async move {
-            let client = pool.get().await.map_err(db)?;
-            let rows = query(
-                &client,
-                "SELECT store, tip FROM stores WHERE store = ANY($1::TEXT[])",
-                &[&stores],
+            let counted = execute(
+                &tx,
+                "UPDATE hub_appends SET flushed = n WHERE id = 1 AND n = $1",
+                &[&expected],
             )
             .await?;
-            let tips: BTreeMap<String, Vec<u8>> =
-                rows.iter().map(|r| (r.get(0), r.get(1))).collect();
-            let feed_len: Option<u64> = super::meta(&client, "feed_len").await?;
-            Ok((tips, feed_len))
+            tx.commit().await.map_err(db)?;
+            Ok(counted)
         })?;
-        Ok(unflushed
-            .tips
-            .iter()
-            .all(|(store, tip)| tips.get(store) == Some(tip))
-            && feed_len == unflushed.feed_len)
+        match counted {
+            1 => Ok(()),
+            _ => {
+                let n = self.appends_now().unwrap_or(-1);
+                Err(self.stop(format!(
+                    "the database lost batches appended: it counts {n}, this hub {expected}"
+                )))
+            }
+        }
     }
 }

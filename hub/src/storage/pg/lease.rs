@@ -2,8 +2,9 @@
 //! may run on one database, one active and the others standing by. The active one renews its
 //! lease; a standby takes the lease over once it has run out (by the database's clock, so the
 //! hubs' clocks do not matter), with the next epoch. Every write transaction checks the epoch
-//! under a shared row lock (`guard`): a takeover waits for the writes in flight, and after it
-//! the hub that lost the lease writes nothing, whatever it still believes. So everything that
+//! under a key-share lock of the row (`guard`); a takeover first locks the row `FOR UPDATE`,
+//! which waits for the writes in flight, and after it the hub that lost the lease writes
+//! nothing, whatever it still believes. A renewal changes no key, so it waits for no writer. So everything that
 //! must happen once (a store's log position, a grant or recall, a fence, a campaign's issue)
 //! is written by one hub's state, as with a single hub.
 
@@ -25,12 +26,18 @@ const NOW_MS: &str = "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT";
 /// Takes the lease for `holder` for `ttl_ms` when it has run out or is `holder`'s own (a hub
 /// restarted under the same name); none while another hub holds it.
 pub(super) async fn take(
-    client: &impl GenericClient,
+    client: &mut deadpool_postgres::Client,
     holder: &str,
     ttl_ms: i64,
 ) -> Result<Option<Lease>> {
+    let tx = client.transaction().await.map_err(db)?;
+    // Not for long: a hub cut off mid-write holds its lock until the server ends it.
+    tx.batch_execute("SET LOCAL lock_timeout = '5s'")
+        .await
+        .map_err(db)?;
+    query(&tx, "SELECT 1 FROM hub_lease WHERE id = 1 FOR UPDATE", &[]).await?;
     let rows = query(
-        client,
+        &tx,
         &format!(
             "UPDATE hub_lease SET holder = $1, epoch = epoch + 1, until_ms = {NOW_MS} + $2 \
              WHERE id = 1 AND (until_ms < {NOW_MS} OR holder = $1) RETURNING epoch"
@@ -38,10 +45,23 @@ pub(super) async fn take(
         &[&holder, &ttl_ms],
     )
     .await?;
+    tx.commit().await.map_err(db)?;
     Ok(rows.first().map(|r| Lease {
         holder: holder.to_owned(),
         epoch: r.get(0),
     }))
+}
+
+/// Gives `lease` up: it runs out now, so a standby takes over at once.
+pub(super) async fn release(client: &impl GenericClient, lease: &Lease) -> Result<()> {
+    query(
+        client,
+        "UPDATE hub_lease SET until_ms = 0 WHERE id = 1 AND holder = $1 AND epoch = $2 \
+         RETURNING epoch",
+        &[&lease.holder, &lease.epoch],
+    )
+    .await?;
+    Ok(())
 }
 
 /// Extends `lease` by `ttl_ms`; false when it is no longer held (taken over).
@@ -70,16 +90,16 @@ pub(super) async fn holder(client: &impl GenericClient) -> Result<(String, i64, 
     Ok((row.get(0), row.get(1), row.get(2), row.get(3)))
 }
 
-/// In a write transaction, first: the lease is still `lease` (none: this store writes without
-/// one, as a single hub or a tool does). The row stays share-locked to the commit, so a
-/// takeover comes after this transaction or this transaction fails.
+/// In a write transaction: the lease is still `lease` (none: this store writes without one, as
+/// a tool does). The row stays key-share-locked to the commit, so a takeover (`FOR UPDATE`)
+/// comes after this transaction or this transaction fails; a renewal does not wait for it.
 pub(super) async fn guard(client: &impl GenericClient, lease: Option<&Lease>) -> Result<()> {
     let Some(lease) = lease else {
         return Ok(());
     };
     let rows = query(
         client,
-        "SELECT holder, epoch FROM hub_lease WHERE id = 1 FOR SHARE",
+        "SELECT holder, epoch FROM hub_lease WHERE id = 1 FOR KEY SHARE",
         &[],
     )
     .await?;

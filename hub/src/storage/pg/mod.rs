@@ -34,8 +34,14 @@ pub struct PgHubStore {
     runtime: Option<tokio::runtime::Runtime>,
     pool: Pool,
     index: IndexKey,
+    /// Headquarters' lease's own connections (a busy pool must not keep it from renewing).
+    lease_pool: Pool,
     /// Appended since the last flush (a group that wrote nothing costs no flush).
-    unflushed: std::sync::Mutex<flush::Unflushed>,
+    unflushed: std::sync::atomic::AtomicBool,
+    /// Batches appended as this hub counts them (`flush`'s note).
+    appends: std::sync::Mutex<i64>,
+    /// Why this store writes nothing more, once the database and the hub disagree.
+    stopped: std::sync::Mutex<Option<String>>,
     /// Headquarters' lease, once this hub holds it: every write checks it (`lease::guard`).
     lease: std::sync::RwLock<Option<lease::Lease>>,
 }
@@ -229,34 +235,47 @@ impl PgHubStore {
     /// Connects to the database at `url` (`postgres://user:password@host:port/database`),
     /// brings its schema up to date, and makes the index key on a new one.
     pub fn open(url: &str) -> Result<Self> {
-        let config: tokio_postgres::Config = url
+        let mut config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| HubStoreError::Database(format!("the database's address: {e}")))?;
+        // A hub cut off mid-transaction must not hold headquarters' lease row for long (its
+        // share lock would keep a standby from taking over): the server ends a transaction
+        // left idle, and a dead connection is noticed by keepalives.
+        config
+            .options("-c idle_in_transaction_session_timeout=15000")
+            .keepalives(true)
+            .keepalives_idle(std::time::Duration::from_secs(10))
+            .connect_timeout(std::time::Duration::from_secs(10));
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("hub-postgres")
             .enable_all()
             .build()
             .map_err(db)?;
-        let manager = deadpool_postgres::Manager::from_config(
-            config,
-            tokio_postgres::NoTls,
-            deadpool_postgres::ManagerConfig {
-                recycling_method: deadpool_postgres::RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(16)
-            .runtime(deadpool_postgres::Runtime::Tokio1)
-            .create_timeout(Some(std::time::Duration::from_secs(10)))
-            .wait_timeout(Some(std::time::Duration::from_secs(30)))
-            .build()
-            .map_err(db)?;
+        let pool = |size: usize| {
+            let manager = deadpool_postgres::Manager::from_config(
+                config.clone(),
+                tokio_postgres::NoTls,
+                deadpool_postgres::ManagerConfig {
+                    recycling_method: deadpool_postgres::RecyclingMethod::Fast,
+                },
+            );
+            Pool::builder(manager)
+                .max_size(size)
+                .runtime(deadpool_postgres::Runtime::Tokio1)
+                .create_timeout(Some(std::time::Duration::from_secs(10)))
+                .wait_timeout(Some(std::time::Duration::from_secs(30)))
+                .build()
+                .map_err(db)
+        };
         let mut store = Self {
             runtime: Some(runtime),
-            pool,
+            pool: pool(16)?,
+            lease_pool: pool(2)?,
             index: IndexKey::from_bytes([0; 32]),
             unflushed: Default::default(),
+            appends: std::sync::Mutex::new(0),
+            stopped: std::sync::Mutex::new(None),
             lease: std::sync::RwLock::new(None),
         };
         store.run(|pool| async move {
@@ -297,6 +316,7 @@ impl PgHubStore {
             .try_into()
             .map_err(|_| HubStoreError::Damaged(INDEX_KEY.into()))?;
         store.index = IndexKey::from_bytes(index);
+        *store.appends.lock().unwrap_or_else(|p| p.into_inner()) = store.appends_now()?;
         Ok(store)
     }
 
@@ -328,12 +348,15 @@ impl PgHubStore {
     /// then on every write checks it is still this hub's.
     pub fn take_lease(&self, holder: &str, ttl_ms: u64) -> Result<Option<lease::Lease>> {
         let (holder, ttl) = (holder.to_owned(), bound(ttl_ms));
-        let taken = self.run(move |pool| async move {
-            let client = pool.get().await.map_err(db)?;
-            lease::take(&client, &holder, ttl).await
+        let pool = self.lease_pool.clone();
+        let taken = self.run(move |_| async move {
+            let mut client = pool.get().await.map_err(db)?;
+            lease::take(&mut client, &holder, ttl).await
         })?;
         if let Some(lease) = &taken {
             *self.lease.write().unwrap_or_else(|p| p.into_inner()) = Some(lease.clone());
+            // What the hub that held it before counted.
+            *self.appends.lock().unwrap_or_else(|p| p.into_inner()) = self.appends_now()?;
         }
         Ok(taken)
     }
@@ -344,16 +367,30 @@ impl PgHubStore {
             return Ok(false);
         };
         let ttl = bound(ttl_ms);
-        self.run(move |pool| async move {
+        let pool = self.lease_pool.clone();
+        self.run(move |_| async move {
             let client = pool.get().await.map_err(db)?;
             lease::renew(&client, &held, ttl).await
+        })
+    }
+
+    /// Gives headquarters' lease up (a hub stopping cleanly): a standby takes over at once.
+    pub fn release_lease(&self) -> Result<()> {
+        let Some(held) = self.lease.write().unwrap_or_else(|p| p.into_inner()).take() else {
+            return Ok(());
+        };
+        let pool = self.lease_pool.clone();
+        self.run(move |_| async move {
+            let client = pool.get().await.map_err(db)?;
+            lease::release(&client, &held).await
         })
     }
 
     /// Who holds headquarters' lease: (holder, epoch, until, now), times in ms by the
     /// database's clock.
     pub fn lease_holder(&self) -> Result<(String, i64, i64, i64)> {
-        self.run(|pool| async move {
+        let pool = self.lease_pool.clone();
+        self.run(move |_| async move {
             let client = pool.get().await.map_err(db)?;
             lease::holder(&client).await
         })
@@ -378,10 +415,14 @@ impl PgHubStore {
     /// Executes one statement with owned parameters, durably (a transaction of its own, under
     /// the lease).
     fn write(&self, sql: &'static str, params: Vec<Box<dyn ToSql + Send + Sync>>) -> Result<u64> {
+        self.check_running()?;
         let held = self.lease();
         self.run(move |pool| async move {
             let mut client = pool.get().await.map_err(db)?;
             let tx = client.transaction().await.map_err(db)?;
+            tx.batch_execute("SET LOCAL synchronous_commit TO ON")
+                .await
+                .map_err(db)?;
             lease::guard(&tx, held.as_ref()).await?;
             let refs: Vec<&(dyn ToSql + Sync)> = params
                 .iter()
@@ -439,18 +480,28 @@ impl HubStore for PgHubStore {
     }
 
     fn append(&self, append: Append<'_>) -> Result<()> {
+        self.check_running()?;
         let batch = write::Batch::of(append, &self.index)?;
-        let noted = batch.noted();
         let (index, held) = (self.index.clone(), self.lease());
-        self.run(move |pool| async move {
+        let mut appends = self.appends.lock().unwrap_or_else(|p| p.into_inner());
+        let expected = *appends;
+        let written = self.run(move |pool| async move {
             let mut client = pool.get().await.map_err(db)?;
-            batch.write(&mut client, &index, held.as_ref()).await
-        })?;
-        let (store, tip, feed_len) = noted;
+            batch
+                .write(&mut client, &index, held.as_ref(), expected)
+                .await
+        });
+        match written {
+            Ok(()) => {}
+            Err(HubStoreError::Stopped(why)) => return Err(self.stop(why)),
+            // Committed or not? The count says, once the database answers.
+            Err(failed) => {
+                self.settle_append(expected, failed)?;
+            }
+        }
+        *appends = expected + 1;
         self.unflushed
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .note(store, tip, feed_len);
+            .store(true, std::sync::atomic::Ordering::Release);
         Ok(())
     }
 
@@ -714,6 +765,7 @@ impl HubStore for PgHubStore {
     }
 
     fn replace_derived(&self, derived: Derived, version: u32) -> Result<()> {
+        self.check_running()?;
         let (index, held) = (self.index.clone(), self.lease());
         self.run(move |pool| async move {
             let mut client = pool.get().await.map_err(db)?;

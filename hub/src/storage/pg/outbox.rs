@@ -4,7 +4,7 @@
 
 use deadpool_postgres::GenericClient;
 
-use super::{PgHubStore, big, bound, db, execute};
+use super::{PgHubStore, bound, db, execute};
 use crate::storage::*;
 
 fn state_name(state: &DeliveryState) -> &'static str {
@@ -32,7 +32,7 @@ pub(super) async fn queue_in(client: &impl GenericClient, notices: &[Notice]) ->
         deliveries.push(encode(&delivery));
         queues.push(i16::from(queue(notice.purpose)));
         due.push(bound(delivery.next_ms));
-        made.push(big(notice.at_ms)?);
+        made.push(bound(notice.at_ms));
     }
     if ids.is_empty() {
         return Ok(0);
@@ -121,6 +121,7 @@ impl PgHubStore {
     }
 
     pub(super) fn outbox_prune(&self, before_ms: u64, limit: usize) -> Result<usize> {
+        self.check_running()?;
         // Days of marketing counts wholly before the cut-off (a day early: counts are by date).
         let day = chrono::DateTime::from_timestamp_millis(i64::try_from(before_ms).unwrap_or(0))
             .map(|t| t.date_naive() - chrono::TimeDelta::days(1));
@@ -129,6 +130,9 @@ impl PgHubStore {
         self.run(move |pool| async move {
             let mut client = pool.get().await.map_err(db)?;
             let tx = client.transaction().await.map_err(db)?;
+            tx.batch_execute("SET LOCAL synchronous_commit TO ON")
+                .await
+                .map_err(db)?;
             super::lease::guard(&tx, held.as_ref()).await?;
             let gone = execute(
                 &tx,
@@ -146,11 +150,15 @@ impl PgHubStore {
     }
 
     pub(super) fn outbox_queue(&self, notices: &[Notice]) -> Result<usize> {
+        self.check_running()?;
         let notices = notices.to_vec();
         let held = self.lease();
         self.run(move |pool| async move {
             let mut client = pool.get().await.map_err(db)?;
             let tx = client.transaction().await.map_err(db)?;
+            tx.batch_execute("SET LOCAL synchronous_commit TO ON")
+                .await
+                .map_err(db)?;
             super::lease::guard(&tx, held.as_ref()).await?;
             let new = queue_in(&tx, &notices).await?;
             tx.commit().await.map_err(db)?;

@@ -30,13 +30,16 @@ async fn applied(client: &deadpool_postgres::Client) -> Result<Vec<i32>> {
 
 /// Brings the database's schema up to this build's, and refuses one newer than it.
 pub(super) async fn migrate(client: &mut deadpool_postgres::Client) -> Result<()> {
-    client
+    // Two hubs on a new database may both create it: the loser's error is harmless.
+    if let Err(e) = client
         .batch_execute(
             "CREATE TABLE IF NOT EXISTS hub_schema (\
                 version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_ms BIGINT NOT NULL)",
         )
         .await
-        .map_err(db)?;
+    {
+        tracing::info!(error = %e, "hub_schema was being made by another hub");
+    }
     for _try in 0..3 {
         let have = applied(client).await?;
         let newest = MIGRATIONS.last().map_or(0, |m| m.0);
@@ -61,8 +64,14 @@ pub(super) async fn migrate(client: &mut deadpool_postgres::Client) -> Result<()
             }
             .await;
             if let Err(e) = done {
-                // Another hub applying the same version at once: read the versions again.
-                tracing::warn!(version, error = %e, "a schema version was not applied; reading the versions again");
+                // Another hub applying the same version at once has it now; anything else is
+                // this version's own failure.
+                if !applied(client).await?.contains(version) {
+                    return Err(HubStoreError::Database(format!(
+                        "schema version {version} ({name}) could not be applied: {e}"
+                    )));
+                }
+                tracing::info!(version, "another hub applied this schema version");
                 raced = true;
                 break;
             }

@@ -59,12 +59,6 @@ impl Batch {
         })
     }
 
-    /// What a flush checks the batch left: its store, the store's tip (encoded) and the feed's
-    /// length.
-    pub(super) fn noted(&self) -> (String, Vec<u8>, u64) {
-        (self.store.clone(), self.tip.clone(), self.feed_len)
-    }
-
     /// Writes the batch as one transaction, committed without waiting for its WAL (`flush`
     /// does: see the module's note). The writes that depend on nothing before them go out
     /// together (tokio-postgres pipelines statements polled at once: one round trip); the
@@ -74,6 +68,7 @@ impl Batch {
         client: &mut deadpool_postgres::Client,
         index: &IndexKey,
         lease: Option<&super::lease::Lease>,
+        expected: i64,
     ) -> Result<()> {
         let tx = client.transaction().await.map_err(db)?;
         let Batch {
@@ -101,6 +96,7 @@ impl Batch {
                     .map_err(db)
             },
             super::lease::guard(&tx, lease),
+            count_append(&tx, expected),
             put_entries(&tx, &store, entries),
             put_status(&tx, &store, &tip, &status),
             put_feed(&tx, feed),
@@ -116,6 +112,22 @@ impl Batch {
         let erased: Vec<String> = erased.iter().map(|m| m.to_string()).collect();
         super::bi::forget_members(&tx, &erased).await?;
         tx.commit().await.map_err(db)
+    }
+}
+
+/// Counts the batch as the one after `expected` (`flush.rs`).
+async fn count_append(client: &impl GenericClient, expected: i64) -> Result<()> {
+    let counted = execute(
+        client,
+        "UPDATE hub_appends SET n = n + 1 WHERE id = 1 AND n = $1",
+        &[&expected],
+    )
+    .await?;
+    match counted {
+        1 => Ok(()),
+        _ => Err(HubStoreError::Stopped(format!(
+            "the database's count of batches appended is not this hub's {expected}"
+        ))),
     }
 }
 
@@ -407,6 +419,9 @@ pub(super) async fn replace_derived(
     version: u32,
 ) -> Result<()> {
     let tx = client.transaction().await.map_err(db)?;
+    tx.batch_execute("SET LOCAL synchronous_commit TO ON")
+        .await
+        .map_err(db)?;
     super::lease::guard(&tx, lease).await?;
     for table in [
         "members",
