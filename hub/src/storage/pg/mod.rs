@@ -69,10 +69,10 @@ pub fn shown(url: &str) -> String {
                 })
                 .collect();
             format!(
-                "{} on {} as {}",
-                config.get_dbname().unwrap_or("(default)"),
+                "{}@{}/{}",
+                config.get_user().unwrap_or("-"),
                 hosts.join(","),
-                config.get_user().unwrap_or("(default)")
+                config.get_dbname().unwrap_or("-")
             )
         }
         Err(_) => "(an address that does not parse)".into(),
