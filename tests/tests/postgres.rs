@@ -7,20 +7,30 @@
 
 use serde_json::json;
 use tests::chain::{Chain, hub_caught_up, hub_row, register, sell, settled, top_up, wait_online};
-use tests::{StandbyHub, bins, eventually};
+use tests::{NodeProcess, StandbyHub, bins, eventually};
+
+/// S001 and S002 enrolled at `hub` and online, and a member registered at S001 (`phone`) with
+/// 100.00 topped up there.
+fn two_stores_and_a_member(
+    chain: &Chain,
+    hub: std::net::SocketAddr,
+    phone: &str,
+) -> (NodeProcess, NodeProcess, String) {
+    chain.enrol("S001", hub);
+    chain.enrol("S002", hub);
+    let (a, b) = (chain.node("S001"), chain.node("S002"));
+    wait_online(&[&a.client, &b.client]);
+    let member = register(&a.client, &format!("reg-{phone}"), "王芳", phone);
+    top_up(&a.client, &format!("top-{phone}"), &member, "100.00");
+    (a, b, member)
+}
 
 #[test]
 fn headquarters_on_postgres_keeps_every_sale_member_and_payment_through_a_kill() {
     let chain = Chain::on_postgres(bins!());
     let hub = chain.hub("127.0.0.1:0".parse().unwrap());
-    chain.enrol("S001", hub.sync);
-    chain.enrol("S002", hub.sync);
-    let (a, b) = (chain.node("S001"), chain.node("S002"));
-    wait_online(&[&a.client, &b.client]);
-
     // A member registered and topped up at S001 pays at S002: headquarters grants the rights.
-    let member = register(&a.client, "pg-reg-1", "王芳", "13912345678");
-    top_up(&a.client, "pg-top-1", &member, "100.00");
+    let (a, b, member) = two_stores_and_a_member(&chain, hub.sync, "13912345678");
     eventually(20, "the balance at S002", || {
         let w = b
             .client
@@ -259,12 +269,7 @@ fn stores_carry_on_with_the_standby_hub_when_the_active_one_is_killed() {
 fn headquarters_carries_on_when_postgresql_restarts_under_load() {
     let chain = Chain::on_postgres(bins!());
     let mut hub = chain.hub("127.0.0.1:0".parse().unwrap());
-    chain.enrol("S001", hub.sync);
-    chain.enrol("S002", hub.sync);
-    let (a, b) = (chain.node("S001"), chain.node("S002"));
-    wait_online(&[&a.client, &b.client]);
-    let member = register(&a.client, "rs-reg-1", "钱多多", "13912340077");
-    top_up(&a.client, "rs-top-1", &member, "100.00");
+    let (a, b, member) = two_stores_and_a_member(&chain, hub.sync, "13912340077");
 
     // Both stores sell while PostgreSQL restarts under the hub.
     let sellers: Vec<_> = [("S001", a.client.clone()), ("S002", b.client.clone())]

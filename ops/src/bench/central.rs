@@ -9,11 +9,11 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use hub::storage::pg::scratch::Postgres;
+use hub::storage::pg::scratch::{Postgres, checked};
 use serde_json::json;
 
 use super::wallet::Till;
@@ -405,17 +405,4 @@ fn pgbench(
     }
     anyhow::ensure!(!latencies.is_empty(), "pgbench logged no transactions");
     Ok(Pgbench { per_s, latencies })
-}
-
-fn checked(command: &mut Command) -> anyhow::Result<Output> {
-    let output = command
-        .output()
-        .with_context(|| format!("running {command:?}"))?;
-    anyhow::ensure!(
-        output.status.success(),
-        "{command:?} failed: {}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    Ok(output)
 }

@@ -12,7 +12,7 @@
 //! database holds (the stores send the rest again). A clean restart (every commit written out
 //! first) disagrees with nothing, and the hub carries on.
 
-use super::{PgHubStore, db, execute, lease, query};
+use super::{PgHubStore, db, execute, query};
 use crate::storage::*;
 
 /// How long an append or a flush waits for the database to come back before it gives up.
@@ -127,11 +127,7 @@ impl PgHubStore {
         let held = self.lease();
         let counted = self.run(move |pool| async move {
             let mut client = pool.get().await.map_err(db)?;
-            let tx = client.transaction().await.map_err(db)?;
-            tx.batch_execute("SET LOCAL synchronous_commit TO ON")
-                .await
-                .map_err(db)?;
-            lease::guard(&tx, held.as_ref()).await?;
+            let tx = super::durable(&mut client, held.as_ref()).await?;
             let counted = execute(
                 &tx,
                 "UPDATE hub_appends SET flushed = n WHERE id = 1 AND n = $1",

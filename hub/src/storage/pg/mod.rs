@@ -138,6 +138,20 @@ async fn execute(
     client.execute(&statement, params).await.map_err(db)
 }
 
+/// A write transaction under `lease`, committed synchronously: durable once its commit
+/// returns (whatever the server's default), and refused when another hub took the lease over.
+async fn durable<'a>(
+    client: &'a mut deadpool_postgres::Client,
+    lease: Option<&lease::Lease>,
+) -> Result<deadpool_postgres::Transaction<'a>> {
+    let tx = client.transaction().await.map_err(db)?;
+    tx.batch_execute("SET LOCAL synchronous_commit TO ON")
+        .await
+        .map_err(db)?;
+    lease::guard(&tx, lease).await?;
+    Ok(tx)
+}
+
 /// A member's key as the database holds it: held, erased (a tombstone), or unknown.
 fn key_state(key: Option<Vec<u8>>, erased: bool) -> Result<KeyState> {
     if let Some(bytes) = key {
@@ -419,11 +433,7 @@ impl PgHubStore {
         let held = self.lease();
         self.run(move |pool| async move {
             let mut client = pool.get().await.map_err(db)?;
-            let tx = client.transaction().await.map_err(db)?;
-            tx.batch_execute("SET LOCAL synchronous_commit TO ON")
-                .await
-                .map_err(db)?;
-            lease::guard(&tx, held.as_ref()).await?;
+            let tx = durable(&mut client, held.as_ref()).await?;
             let refs: Vec<&(dyn ToSql + Sync)> = params
                 .iter()
                 .map(|p| p.as_ref() as &(dyn ToSql + Sync))

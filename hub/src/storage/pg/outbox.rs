@@ -129,11 +129,7 @@ impl PgHubStore {
         let held = self.lease();
         self.run(move |pool| async move {
             let mut client = pool.get().await.map_err(db)?;
-            let tx = client.transaction().await.map_err(db)?;
-            tx.batch_execute("SET LOCAL synchronous_commit TO ON")
-                .await
-                .map_err(db)?;
-            super::lease::guard(&tx, held.as_ref()).await?;
+            let tx = super::durable(&mut client, held.as_ref()).await?;
             let gone = execute(
                 &tx,
                 "DELETE FROM notices WHERE id IN (SELECT id FROM notices \
@@ -155,11 +151,7 @@ impl PgHubStore {
         let held = self.lease();
         self.run(move |pool| async move {
             let mut client = pool.get().await.map_err(db)?;
-            let tx = client.transaction().await.map_err(db)?;
-            tx.batch_execute("SET LOCAL synchronous_commit TO ON")
-                .await
-                .map_err(db)?;
-            super::lease::guard(&tx, held.as_ref()).await?;
+            let tx = super::durable(&mut client, held.as_ref()).await?;
             let new = queue_in(&tx, &notices).await?;
             tx.commit().await.map_err(db)?;
             Ok(new)

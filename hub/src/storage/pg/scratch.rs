@@ -10,7 +10,8 @@ use std::process::{Command, Output};
 
 use anyhow::Context;
 
-fn checked(command: &mut Command) -> anyhow::Result<Output> {
+/// Runs `command` to its end; its output, or an error with what it said.
+pub fn checked(command: &mut Command) -> anyhow::Result<Output> {
     let output = command
         .output()
         .with_context(|| format!("running {command:?}"))?;

@@ -418,11 +418,7 @@ pub(super) async fn replace_derived(
     derived: Derived,
     version: u32,
 ) -> Result<()> {
-    let tx = client.transaction().await.map_err(db)?;
-    tx.batch_execute("SET LOCAL synchronous_commit TO ON")
-        .await
-        .map_err(db)?;
-    super::lease::guard(&tx, lease).await?;
+    let tx = super::durable(client, lease).await?;
     for table in [
         "members",
         "member_phones",
