@@ -159,6 +159,13 @@ fn headquarters_on_postgres_keeps_every_sale_member_and_payment_through_a_kill()
         );
     }
 
+    settle_stop_and_check(&chain, hub, a, b);
+}
+
+/// Waits for both stores' logs to stand still at `hub` (rights move after a payment: the
+/// recall's answer, the bank's placement), stops everything, and checks that the database
+/// holds each store's log exactly once and its wallets are what a rebuild gives.
+fn settle_stop_and_check(chain: &Chain, hub: tests::HubProcess, a: NodeProcess, b: NodeProcess) {
     settled(&hub.client, &a.client, "S001");
     settled(&hub.client, &b.client, "S002");
     drop(hub);
@@ -305,16 +312,5 @@ fn headquarters_carries_on_when_postgresql_restarts_under_load() {
         (answer.status == 201).then_some(answer.body)
     });
     assert_eq!(paid["member_stored_value"]["amount"], "10.00", "{paid}");
-    // Rights move after the payment (the recall's answer, the bank's placement): wait for
-    // both logs to stand still at headquarters.
-    settled(&hub.client, &a.client, "S001");
-    settled(&hub.client, &b.client, "S002");
-
-    drop(hub);
-    drop(a);
-    drop(b);
-    chain.verify_hub();
-    // Every entry of each store's log once (S001's includes the recall the payment needed).
-    chain.assert_hub_holds_store_log("S001");
-    chain.assert_hub_holds_store_log("S002");
+    settle_stop_and_check(&chain, hub, a, b);
 }
