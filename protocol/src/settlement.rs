@@ -22,6 +22,8 @@ use crate::escrow::Change;
 use crate::ids::{MemberId, SaleId, StoreId};
 use crate::wallet::Counter;
 
+pub mod cells;
+
 /// What one store owes another for a period, in fen.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Owed {
@@ -29,7 +31,7 @@ pub struct Owed {
     pub bonus: u64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 enum Part {
     Principal,
     Bonus,
@@ -51,6 +53,17 @@ pub struct Settlement {
     by_sale: BTreeMap<SaleId, Vec<(StoreId, StoreId, Part, u64)>>,
 }
 
+/// The sale an entry spends for or returns (and whether it is a return).
+fn sale_of(payload: &Payload) -> (Option<&SaleId>, bool) {
+    match payload {
+        Payload::Sale { sale, .. } => (Some(&sale.sale_id), false),
+        Payload::Checkout { sale, .. } => (Some(&sale.sale_id), false),
+        Payload::Return { sale, .. } => (Some(sale), true),
+        Payload::ItemReturn { ret, .. } => (Some(&ret.sale_id), true),
+        _ => (None, false),
+    }
+}
+
 impl Settlement {
     pub fn new(from: NaiveDate, to: NaiveDate) -> Self {
         Self {
@@ -70,13 +83,7 @@ impl Settlement {
             return;
         };
         let counted = self.in_period(entry.business_date);
-        let (sale, refund) = match &entry.payload {
-            Payload::Sale { sale, .. } => (Some(&sale.sale_id), false),
-            Payload::Checkout { sale, .. } => (Some(&sale.sale_id), false),
-            Payload::Return { sale, .. } => (Some(sale), true),
-            Payload::ItemReturn { ret, .. } => (Some(&ret.sale_id), true),
-            _ => (None, false),
-        };
+        let (sale, refund) = sale_of(&entry.payload);
         for op in ops {
             let part = match op.counter {
                 Counter::Principal => Part::Principal,
@@ -297,11 +304,12 @@ mod tests {
         let debit = |units| Change::Debit { units, total: 0 };
         let member = MemberId::mint(1, 1);
         let sale = crate::SaleId::parse("S002-00000009").unwrap();
-        s.take(&entry(
+        let top_up = entry(
             &store(0),
             day(2),
             vec![op(Counter::Principal, credit(100_00))],
-        ));
+        );
+        s.take(&top_up);
         let mut spend = entry(&store(1), day(3), vec![]);
         spend.payload = Payload::Checkout {
             sale: crate::sale::ItemSale {
@@ -339,6 +347,17 @@ mod tests {
             stock: Vec::new(),
         };
         s.take(&back);
+        // The day cells, kept entry by entry, say the same.
+        let mut kv = BTreeMap::new();
+        for e in [&top_up, &spend, &back] {
+            cells::apply(&mut kv, e).unwrap();
+        }
+        assert_eq!(summed(&kv, day(1), day(30)).0, s.owed);
+        assert_eq!(
+            summed(&kv, day(4), day(4)).0.len(),
+            1,
+            "the return's day: S002 owes S001"
+        );
         let owed =
             |a: usize, b: usize| s.owed.get(&(store(a), store(b))).map_or(0, |o| o.principal);
         assert_eq!(
@@ -354,6 +373,32 @@ mod tests {
             vec![op(Counter::Principal, debit(100_00))],
         ));
         assert_eq!(s.local.principal, 100_00);
+    }
+
+    /// The day cells of `kv` summed over `from..=to`: (owed between stores, local, unmatched).
+    fn summed(
+        kv: &BTreeMap<Vec<u8>, Vec<u8>>,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> (BTreeMap<(StoreId, StoreId), Owed>, Owed) {
+        let mut owed: BTreeMap<(StoreId, StoreId), Owed> = BTreeMap::new();
+        let mut local = Owed::default();
+        for (key, value) in kv.range(cells::DAYS.to_vec()..) {
+            let Some((date, payer, payee)) = cells::parse_day_key(key) else {
+                break;
+            };
+            if date < from || date > to {
+                continue;
+            }
+            let cell: Owed = postcard::from_bytes(value).unwrap();
+            let into = match payer == payee {
+                true => &mut local,
+                false => owed.entry((payer, payee)).or_default(),
+            };
+            into.principal += cell.principal;
+            into.bonus += cell.bonus;
+        }
+        (owed, local)
     }
 
     proptest! {
@@ -387,6 +432,42 @@ mod tests {
                 let paid_out: u64 = s.owed.iter().filter(|((f, _), _)| *f == funder).map(|(_, o)| o.principal).sum();
                 prop_assert!(paid_out <= took_in);
             }
+        }
+
+        /// Day cells kept entry by entry, summed over any period, are the matrix built from
+        /// the whole feed for that period.
+        #[test]
+        fn day_cells_summed_over_a_period_are_the_periods_matrix(
+            ops in proptest::collection::vec((0..3usize, any::<bool>(), any::<bool>(), 1..1000u64, 1..29u32), 0..80),
+            from in 1..29u32,
+            days in 0..29u32,
+        ) {
+            let (from, to) = (day(from), day((from + days).min(30)));
+            let mut s = Settlement::new(from, to);
+            let mut kv = BTreeMap::new();
+            let mut rights = [Rights::default(), Rights::default()];
+            let mut date = 1;
+            for (i, bonus, is_credit, units, step) in ops {
+                // Business dates move on as the feed does.
+                date = (date + step / 10).min(30);
+                let at = store(i);
+                let part = usize::from(bonus);
+                let change = if is_credit {
+                    rights[part].credit(&at, units).unwrap()
+                } else {
+                    let held = rights[part].held(&at);
+                    if held == 0 { continue; }
+                    rights[part].debit(&at, units.min(held)).unwrap()
+                };
+                let counter = if bonus { Counter::Bonus } else { Counter::Principal };
+                let e = entry(&at, day(date), vec![op(counter, change)]);
+                s.take(&e);
+                cells::apply(&mut kv, &e).unwrap();
+            }
+            let (owed, local) = summed(&kv, from, to);
+            let matrix: BTreeMap<_, _> = s.owed.into_iter().filter(|(_, o)| *o != Owed::default()).collect();
+            prop_assert_eq!(owed, matrix);
+            prop_assert_eq!(local, s.local);
         }
     }
 }

@@ -139,6 +139,35 @@ fn headquarters_on_postgres_keeps_every_sale_member_and_payment_through_a_kill()
         .unwrap(),
         "70.00|1"
     );
+    // 跨店清分: the member's prepayment at S001 spent at S002, as the settlement screen says.
+    let settled = hub
+        .client
+        .get(&format!("/api/v1/settlement?from={today}&to={today}"))
+        .body;
+    let expected: Vec<String> = settled["owed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            format!(
+                "{}|{}|{}",
+                r["payer"].as_str().unwrap(),
+                r["payee"].as_str().unwrap(),
+                r["principal"]["amount"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(expected, ["S001|S002|30.00"], "{settled}");
+    let bi = pg
+        .query_as(
+            "metabase",
+            &format!(
+                "SELECT payer_store, payee_store, sum(principal) FROM bi.settlement \
+                 WHERE business_date = '{today}' GROUP BY 1, 2 ORDER BY 1, 2"
+            ),
+        )
+        .unwrap();
+    assert_eq!(bi, expected.join("\n"), "bi.settlement against {settled}");
     assert_eq!(
         pg.query_as(
             "metabase",

@@ -120,6 +120,10 @@ impl Directory {
             let marketing = protocol::project::marketing::apply(&mut views, entry)?;
             protocol::project::marketing::index_expiry(&mut views, entry)?;
             protocol::reports::apply(&mut views, entry, &StoreCalendar::default())?;
+            // In the feed's order, as settlement reads the feed.
+            if super::goes_to_feed(entry) {
+                protocol::settlement::cells::apply(&mut views, entry)?;
+            }
             protocol::project::history::apply(&mut views, entry)?;
             let gifts = protocol::project::gifts::apply(&mut views, entry)?;
             super::referral::note(&mut views, entry)?;

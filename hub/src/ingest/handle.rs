@@ -1,5 +1,6 @@
 //! The ingest thread and its handle: sessions and pages send commands; the thread runs them in
-//! groups that share one flush, serves the waiting asks and rebalances after each group.
+//! groups that share one flush, serves the waiting asks and rebalances after each group, and
+//! hands the group's flush and answers to the flusher (`flusher.rs`) while it goes on.
 
 use super::*;
 
@@ -394,6 +395,7 @@ pub fn spawn(
     policy: bank::Policy,
     notify: bool,
 ) -> anyhow::Result<(IngestHandle, std::thread::JoinHandle<()>)> {
+    let flushing = storage.clone();
     let mut ingest = Ingest::open(storage, Box::new(system_now_ms))?;
     ingest.set_fence_rule(fence_rule);
     ingest.set_policy(policy);
@@ -407,6 +409,8 @@ pub fn spawn(
     let recall_tx = recalls.clone();
     let metrics = IngestMetrics::default();
     let observed = metrics.clone();
+    let (flushes, flusher) =
+        super::flusher::start(flushing, metrics.flush_seconds.clone(), feed_tx)?;
     let thread = std::thread::Builder::new()
         .name("ingest".into())
         .spawn(move || {
@@ -432,16 +436,7 @@ pub fn spawn(
                         Err(_) => break,
                     }
                 }
-                let mut answers = Vec::new();
-                // A tip is answered after the flush too: a Welcome must never name an entry that
-                // a crash could still take away.
-                let mut tips = Vec::new();
-                let mut written = Vec::new();
-                let mut stepped = Vec::new();
-                let mut staffed = Vec::new();
-                let mut imported = Vec::new();
-                let mut published = Vec::new();
-                let mut ran = Vec::new();
+                let mut replies = super::flusher::Replies::default();
                 for command in group.drain(..) {
                     match command {
                         Command::Ingest {
@@ -453,10 +448,10 @@ pub fn spawn(
                         } => {
                             observed.entries.inc_by(entries.len() as u64);
                             let held = ingest.ingest_keyed(&store, entries, log_len, keys);
-                            answers.push((reply, held));
+                            replies.ingested.push((reply, held));
                         }
                         Command::Tip { store, reply } => {
-                            tips.push((reply, ingest.open_session(&store)));
+                            replies.tips.push((reply, ingest.open_session(&store)));
                         }
                         Command::Hold {
                             store,
@@ -471,7 +466,9 @@ pub fn spawn(
                             let _ = reply.send(ingest.void_hold(&store, &by));
                         }
                         Command::Catalogue { changes, by, reply } => {
-                            written.push((reply, ingest.change_catalogue(changes, &by)));
+                            replies
+                                .catalogue
+                                .push((reply, ingest.change_catalogue(changes, &by)));
                         }
                         Command::Transfer {
                             id,
@@ -479,10 +476,12 @@ pub fn spawn(
                             by,
                             reply,
                         } => {
-                            stepped.push((reply, ingest.transfer_step(id, step, &by)));
+                            replies
+                                .transfers
+                                .push((reply, ingest.transfer_step(id, step, &by)));
                         }
                         Command::HqWrite { write, by, reply } => {
-                            staffed.push((reply, ingest.hq_write(write, &by)));
+                            replies.staffed.push((reply, ingest.hq_write(write, &by)));
                         }
                         Command::ImportMembers {
                             rows,
@@ -490,10 +489,14 @@ pub fn spawn(
                             by,
                             reply,
                         } => {
-                            imported.push((reply, ingest.import_members(&rows, &import, &by)));
+                            replies
+                                .imported
+                                .push((reply, ingest.import_members(&rows, &import, &by)));
                         }
                         Command::Marketing { change, by, reply } => {
-                            published.push((reply, ingest.publish_marketing(change, &by)));
+                            replies
+                                .published
+                                .push((reply, ingest.publish_marketing(change, &by)));
                         }
                         Command::IssueCampaign {
                             id,
@@ -502,10 +505,12 @@ pub fn spawn(
                             by,
                             reply,
                         } => {
-                            ran.push((reply, ingest.issue_campaign(&id, on, &targets, &by)));
+                            replies
+                                .ran
+                                .push((reply, ingest.issue_campaign(&id, on, &targets, &by)));
                         }
                         Command::RecordRun { run, by, reply } => {
-                            published.push((reply, ingest.record_run(&run, &by)));
+                            replies.published.push((reply, ingest.record_run(&run, &by)));
                         }
                         Command::Link { store, up, log_len } => {
                             ingest.link(&store, up);
@@ -549,53 +554,15 @@ pub fn spawn(
                 for (holder, recall) in recalls {
                     let _ = recall_tx.send((holder, recall));
                 }
-                let flushing = std::time::Instant::now();
-                let flushed = ingest.flush();
-                observed
-                    .flush_seconds
-                    .observe(flushing.elapsed().as_secs_f64());
-                for (reply, result) in answers {
-                    let result = match (&flushed, result) {
-                        (Err(e), Ok(_)) => Err(IngestError::Storage(e.to_string())),
-                        (_, result) => result,
-                    };
-                    let _ = reply.send(result);
+                replies.asked = served.answers;
+                replies.feed_len = ingest.feed_len;
+                // The flusher answers the group once it is durable; this thread goes on.
+                if flushes.send(replies).is_err() {
+                    break;
                 }
-                if let Err(e) = flushed {
-                    // Fail-stop: nothing unflushed was acknowledged; stores resend after a restart.
-                    tracing::error!(error = %e, "hub flush failed; the hub stops");
-                    std::process::exit(70);
-                }
-                for (reply, tip) in tips {
-                    let _ = reply.send(tip);
-                }
-                for (reply, result) in written {
-                    let _ = reply.send(result);
-                }
-                for (reply, result) in stepped {
-                    let _ = reply.send(result);
-                }
-                for (reply, result) in staffed {
-                    let _ = reply.send(result);
-                }
-                for (reply, result) in imported {
-                    let _ = reply.send(result);
-                }
-                for (reply, result) in published {
-                    let _ = reply.send(result);
-                }
-                for (reply, result) in ran {
-                    let _ = reply.send(result);
-                }
-                // Answers go after the flush that made a grant durable, before the feed that
-                // carries it is published.
-                for (reply, id, answer) in served.answers {
-                    let _ = reply.send((id, answer));
-                }
-                feed_tx.send_if_modified(|published| {
-                    std::mem::replace(published, ingest.feed_len) != ingest.feed_len
-                });
             }
+            drop(flushes);
+            let _ = flusher.join();
         })?;
     Ok((
         IngestHandle {

@@ -223,6 +223,7 @@ pub struct StoreRow {
 
 mod directory;
 mod fence;
+mod flusher;
 mod gifts;
 mod handle;
 mod hq;

@@ -577,6 +577,8 @@ fn a_hub_whose_lease_was_taken_over_writes_nothing_more() {
     let mut b = empty(&store);
     b.entries = vec![(2, entry(&store, 2))];
     first.append(b).unwrap();
+    // Written behind the append: a read waits for it.
+    assert_eq!(first.entries(&store, 1, 10).unwrap().len(), 2);
     // The first stops renewing (a pause, a lost network) and its lease runs out: the second
     // takes it over, and the first can write nothing more, not even the flush of what it
     // appended before.
@@ -625,6 +627,11 @@ fn a_hub_stops_when_the_database_lost_batches_it_appended() {
     let mut a = empty(&store);
     a.entries = vec![(1, entry(&store, 1))];
     hub.append(a).unwrap();
+    assert_eq!(
+        hub.entries(&store, 1, 10).unwrap().len(),
+        1,
+        "written behind"
+    );
     // As if a crash lost the batch's asynchronous commit before the flush: the database's
     // count is behind the hub's.
     database

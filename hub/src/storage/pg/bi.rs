@@ -1,7 +1,7 @@
 //! The rows behind the `bi` schema's views (`hub/migrations/0002_bi.sql`), written in the same
 //! transaction as the batch they come from: a sale or return per entry of a store's log (as the
 //! 报表 cells count them, `protocol::reports`), a member as a report may show them, a wallet's
-//! balances. Keyed by what they come from, so a batch written twice writes the same rows.
+//! balances, and settlement's day cells (`0005_bi_settlement.sql`). Keyed by what they come from, so a batch written twice writes the same rows.
 
 use deadpool_postgres::GenericClient;
 use protocol::entry::{Entry, Payload};
@@ -93,70 +93,63 @@ pub(super) fn sales_of(entries: &[&[u8]]) -> Result<Vec<SaleRow>> {
     Ok(rows)
 }
 
-pub(super) async fn put_sales(
-    client: &impl GenericClient,
+/// A batch's sales and returns, copied in binary (new rows only, like the log's).
+pub(super) async fn copy_sales(
+    tx: &deadpool_postgres::Transaction<'_>,
     store: &str,
-    rows: Vec<SaleRow>,
+    rows: &[SaleRow],
 ) -> Result<()> {
+    use tokio_postgres::types::Type;
     if rows.is_empty() {
         return Ok(());
     }
-    let mut c = SaleColumns::default();
+    let sink = tx
+        .copy_in(
+            "COPY bi_sales (store, seq, sale_id, kind, business_date, at_ms, member_id, staff, \
+             gross, discount, net, returned, points) FROM STDIN BINARY",
+        )
+        .await
+        .map_err(super::db)?;
+    let types = [
+        Type::TEXT,
+        Type::INT8,
+        Type::TEXT,
+        Type::TEXT,
+        Type::DATE,
+        Type::INT8,
+        Type::TEXT,
+        Type::TEXT,
+        Type::NUMERIC,
+        Type::NUMERIC,
+        Type::NUMERIC,
+        Type::NUMERIC,
+        Type::INT8,
+    ];
+    let writer = tokio_postgres::binary_copy::BinaryCopyInWriter::new(sink, &types);
+    let mut writer = std::pin::pin!(writer);
     for r in rows {
-        c.seq.push(r.seq);
-        c.sale_id.push(r.sale_id);
-        c.kind.push(r.kind.to_owned());
-        c.date.push(r.business_date);
-        c.at.push(r.at_ms);
-        c.member.push(r.member_id);
-        c.staff.push(r.staff);
-        c.gross.push(r.gross);
-        c.discount.push(r.discount);
-        c.net.push(r.net);
-        c.returned.push(r.returned);
-        c.points.push(r.points);
+        writer
+            .as_mut()
+            .write(&[
+                &store,
+                &r.seq,
+                &r.sale_id,
+                &r.kind,
+                &r.business_date,
+                &r.at_ms,
+                &r.member_id,
+                &r.staff,
+                &r.gross,
+                &r.discount,
+                &r.net,
+                &r.returned,
+                &r.points,
+            ])
+            .await
+            .map_err(super::db)?;
     }
-    execute(
-        client,
-        "INSERT INTO bi_sales (store, seq, sale_id, kind, business_date, at_ms, member_id, \
-         staff, gross, discount, net, returned, points) \
-         SELECT $1, * FROM UNNEST($2::BIGINT[], $3::TEXT[], $4::TEXT[], $5::DATE[], \
-         $6::BIGINT[], $7::TEXT[], $8::TEXT[], $9::NUMERIC[], $10::NUMERIC[], $11::NUMERIC[], \
-         $12::NUMERIC[], $13::BIGINT[]) ON CONFLICT (store, seq) DO NOTHING",
-        &[
-            &store,
-            &c.seq,
-            &c.sale_id,
-            &c.kind,
-            &c.date,
-            &c.at,
-            &c.member,
-            &c.staff,
-            &c.gross,
-            &c.discount,
-            &c.net,
-            &c.returned,
-            &c.points,
-        ],
-    )
-    .await?;
+    writer.finish().await.map_err(super::db)?;
     Ok(())
-}
-
-#[derive(Default)]
-struct SaleColumns {
-    seq: Vec<i64>,
-    sale_id: Vec<String>,
-    kind: Vec<String>,
-    date: Vec<chrono::NaiveDate>,
-    at: Vec<i64>,
-    member: Vec<Option<String>>,
-    staff: Vec<String>,
-    gross: Vec<Decimal>,
-    discount: Vec<Decimal>,
-    net: Vec<Decimal>,
-    returned: Vec<Decimal>,
-    points: Vec<i64>,
 }
 
 /// Members as a report may show them (no name, phone or birthday), replacing their rows.
@@ -273,4 +266,65 @@ pub(super) async fn grant_reader(client: &impl GenericClient) -> Result<()> {
         ))
         .await
         .map_err(super::db)
+}
+
+/// A settlement cell as a row of `bi_settlement`.
+pub(super) struct SettlementRow {
+    date: chrono::NaiveDate,
+    payer: String,
+    payee: String,
+    principal: Decimal,
+    bonus: Decimal,
+}
+
+/// The settlement cells among view writes (`protocol::settlement::cells`), as rows.
+pub(super) fn settlement_of<'a>(
+    views: impl Iterator<Item = (&'a Vec<u8>, Option<&'a Vec<u8>>)>,
+) -> Result<Vec<SettlementRow>> {
+    let mut rows = Vec::new();
+    for (key, value) in views {
+        let Some((date, payer, payee)) = protocol::settlement::cells::parse_day_key(key) else {
+            continue;
+        };
+        // A cell only grows: never deleted.
+        let Some(value) = value else { continue };
+        let owed: protocol::settlement::Owed = decode(key, value)?;
+        rows.push(SettlementRow {
+            date,
+            payer: payer.to_string(),
+            payee: payee.to_string(),
+            principal: yuan_units(owed.principal),
+            bonus: yuan_units(owed.bonus),
+        });
+    }
+    Ok(rows)
+}
+
+pub(super) async fn put_settlement(
+    client: &impl GenericClient,
+    rows: &[SettlementRow],
+) -> Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut dates = Vec::with_capacity(rows.len());
+    let (mut payers, mut payees) = (Vec::with_capacity(rows.len()), Vec::new());
+    let (mut principals, mut bonuses) = (Vec::with_capacity(rows.len()), Vec::new());
+    for r in rows {
+        dates.push(r.date);
+        payers.push(r.payer.as_str());
+        payees.push(r.payee.as_str());
+        principals.push(r.principal);
+        bonuses.push(r.bonus);
+    }
+    execute(
+        client,
+        "INSERT INTO bi_settlement (business_date, payer, payee, principal, bonus) \
+         SELECT * FROM UNNEST($1::DATE[], $2::TEXT[], $3::TEXT[], $4::NUMERIC[], $5::NUMERIC[]) \
+         ON CONFLICT (business_date, payer, payee) DO UPDATE SET \
+         principal = EXCLUDED.principal, bonus = EXCLUDED.bonus",
+        &[&dates, &payers, &payees, &principals, &bonuses],
+    )
+    .await?;
+    Ok(())
 }

@@ -2,21 +2,27 @@
 //! crash, a cut connection), by the count of batches appended (`hub_appends.n`, written in each
 //! batch's own transaction as `n = n + 1 WHERE n = expected`):
 //!
-//! - an append whose answer was lost is committed if `n` moved on by one, not if it did not
-//!   (its store sends it again); anything else means the database and this hub disagree;
-//! - a flush commits `flushed = n WHERE n = expected` synchronously: once it returns, every batch
-//!   counted is durable; if `n` is not what the hub expects, a crash lost asynchronous commits.
+//! - a group of batches whose commit's answer was lost (`pipe.rs`) is committed if `n` moved
+//!   on to its last, not if it stayed at its first (it is written again); anything else
+//!   means the database and this hub disagree;
+//! - a flush reads `n` and commits a row of its own (`hub_flushes`) synchronously: once it
+//!   returns, every batch counted is durable; if `n` is below what the hub expects, a crash
+//!   lost asynchronous commits. (`n` above it: batches written behind the ingest since.)
 //!
 //! When they disagree, or the database does not come back within `WAIT_MS`, the store stops:
 //! every write after is refused, the flush fails, and the hub stops to start again from what the
 //! database holds (the stores send the rest again). A clean restart (every commit written out
 //! first) disagrees with nothing, and the hub carries on.
 
-use super::{PgHubStore, db, execute, query};
+use super::{PgHubStore, db, execute, pipe, query};
 use crate::storage::*;
 
 /// How long an append or a flush waits for the database to come back before it gives up.
 const WAIT_MS: u64 = 30_000;
+
+pub(super) fn wait() -> std::time::Duration {
+    std::time::Duration::from_millis(WAIT_MS)
+}
 
 async fn appended(client: &impl deadpool_postgres::GenericClient) -> Result<i64> {
     let rows = query(client, "SELECT n FROM hub_appends WHERE id = 1", &[]).await?;
@@ -25,28 +31,43 @@ async fn appended(client: &impl deadpool_postgres::GenericClient) -> Result<i64>
         .ok_or_else(|| db("no row in hub_appends"))
 }
 
+/// The count once the database answers (none: it did not by `deadline`).
+pub(super) async fn count_when_back(
+    pool: &deadpool_postgres::Pool,
+    deadline: tokio::time::Instant,
+) -> Option<i64> {
+    loop {
+        let counted = async {
+            let client = pool.get().await.map_err(db)?;
+            appended(&client).await
+        }
+        .await;
+        match counted {
+            Ok(n) => return Some(n),
+            Err(e) if tokio::time::Instant::now() < deadline => {
+                tracing::warn!(error = %e, "waiting for headquarters' database");
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            }
+            Err(_) => return None,
+        }
+    }
+}
+
 impl PgHubStore {
     /// Refuses every write once the store has stopped.
     pub(super) fn check_running(&self) -> Result<()> {
-        match &*self.stopped.lock().unwrap_or_else(|p| p.into_inner()) {
-            Some(why) => Err(HubStoreError::Stopped(why.clone())),
-            None => Ok(()),
-        }
+        self.pipe.check()
     }
 
     /// Stops the store for `why`: it writes nothing more.
     pub(super) fn stop(&self, why: String) -> HubStoreError {
-        tracing::error!(
-            why,
-            "headquarters' database and this hub disagree; it writes nothing more"
-        );
-        *self.stopped.lock().unwrap_or_else(|p| p.into_inner()) = Some(why.clone());
+        self.pipe.fail(pipe::Failure::Stopped(why.clone()));
         HubStoreError::Stopped(why)
     }
 
     /// The batches counted in the database now.
     pub(super) fn appends_now(&self) -> Result<i64> {
-        self.run(|pool| async move {
+        self.run_now(|pool| async move {
             let client = pool.get().await.map_err(db)?;
             appended(&client).await
         })
@@ -54,97 +75,74 @@ impl PgHubStore {
 
     /// The count once the database answers again (none: it did not within `WAIT_MS`).
     fn appends_when_back(&self) -> Option<i64> {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_millis(WAIT_MS);
-        loop {
-            match self.appends_now() {
-                Ok(n) => return Some(n),
-                Err(e) if std::time::Instant::now() < deadline => {
-                    tracing::warn!(error = %e, "waiting for headquarters' database");
-                    std::thread::sleep(std::time::Duration::from_millis(500));
-                }
-                Err(_) => return None,
-            }
-        }
+        self.run_now(|pool| async move {
+            Ok(count_when_back(&pool, tokio::time::Instant::now() + wait()).await)
+        })
+        .ok()
+        .flatten()
     }
 
-    /// After an append of batch `expected + 1` failed with `failed`: whether it was committed
-    /// after all (Ok), was not (its error), or the store stops.
-    pub(super) fn settle_append(&self, expected: i64, failed: HubStoreError) -> Result<bool> {
-        if matches!(
-            failed,
-            HubStoreError::Deposed(_) | HubStoreError::Stopped(_)
-        ) {
-            return Err(failed);
-        }
-        match self.appends_when_back() {
-            Some(n) if n == expected + 1 => {
-                tracing::warn!(error = %failed, "a batch's commit answered an error but was committed");
-                Ok(true)
-            }
-            Some(n) if n == expected => Err(failed),
-            Some(n) => Err(self.stop(format!(
-                "the database counts {n} batches appended, this hub {expected}"
-            ))),
-            None => Err(self.stop(format!("the database did not come back: {failed}"))),
-        }
-    }
-
-    /// Makes every batch appended so far durable (see the module's note).
+    /// Makes every batch appended so far durable (see the module's note). One flush at a
+    /// time: a second waits, and finds its batches flushed or flushes them.
     pub(super) fn flush_appended(&self) -> Result<()> {
-        self.check_running()?;
+        let _one = self.flushing.lock().unwrap_or_else(|p| p.into_inner());
         if !self
             .unflushed
             .swap(false, std::sync::atomic::Ordering::AcqRel)
         {
-            return Ok(());
+            return self.check_running();
         }
-        let expected = *self.appends.lock().unwrap_or_else(|p| p.into_inner());
-        let flushed = self.commit_flush(expected).or_else(|failed| {
-            if matches!(failed, HubStoreError::Deposed(_) | HubStoreError::Stopped(_)) {
-                return Err(failed);
-            }
-            tracing::warn!(error = %failed, "a flush failed; waiting for the database to check what it kept");
-            match self.appends_when_back() {
-                Some(n) if n == expected => self.commit_flush(expected),
-                Some(n) => Err(self.stop(format!(
-                    "the database lost batches appended before it stopped: it counts {n}, \
-                     this hub {expected}"
-                ))),
-                None => Err(self.stop(format!("the database did not come back: {failed}"))),
-            }
+        // Every batch whose mark was just taken is in the queue: wait for them to be written.
+        let flushed = self.pipe.drain().and_then(|expected| {
+            self.commit_flush(expected).or_else(|failed| {
+                if matches!(failed, HubStoreError::Deposed(_) | HubStoreError::Stopped(_)) {
+                    return Err(failed);
+                }
+                tracing::warn!(error = %failed, "a flush failed; waiting for the database to check what it kept");
+                match self.appends_when_back() {
+                    Some(n) if n >= expected => self.commit_flush(expected),
+                    Some(n) => Err(self.stop(format!(
+                        "the database lost batches appended before it stopped: it counts {n}, \
+                         this hub {expected}"
+                    ))),
+                    None => Err(self.stop(format!("the database did not come back: {failed}"))),
+                }
+            })
         });
-        if flushed.is_err() {
+        if let Err(failed) = &flushed {
             // Not known durable: the next flush must try again.
             self.unflushed
                 .store(true, std::sync::atomic::Ordering::Release);
+            if let HubStoreError::Deposed(why) = failed {
+                self.pipe.fail(pipe::Failure::Deposed(why.clone()));
+            }
         }
         flushed
     }
 
-    /// Commits the synchronous row that waits for the WAL of every batch before it, if the
-    /// database counts `expected` batches.
+    /// Commits a row synchronously, which waits for the WAL of every batch committed before
+    /// it, if the database counts at least `expected` batches (later ones may be written
+    /// meanwhile; a gap cannot be: each batch counts on from the one before).
     fn commit_flush(&self, expected: i64) -> Result<()> {
         let held = self.lease();
-        let counted = self.run(move |pool| async move {
+        let n = self.run_now(move |pool| async move {
             let mut client = pool.get().await.map_err(db)?;
             let tx = super::durable(&mut client, held.as_ref()).await?;
-            let counted = execute(
+            let n = appended(&tx).await?;
+            execute(
                 &tx,
-                "UPDATE hub_appends SET flushed = n WHERE id = 1 AND n = $1",
+                "UPDATE hub_flushes SET flushed = $1 WHERE id = 1",
                 &[&expected],
             )
             .await?;
             tx.commit().await.map_err(db)?;
-            Ok(counted)
+            Ok(n)
         })?;
-        match counted {
-            1 => Ok(()),
-            _ => {
-                let n = self.appends_now().unwrap_or(-1);
-                Err(self.stop(format!(
-                    "the database lost batches appended: it counts {n}, this hub {expected}"
-                )))
-            }
+        match n >= expected {
+            true => Ok(()),
+            false => Err(self.stop(format!(
+                "the database lost batches appended: it counts {n}, this hub {expected}"
+            ))),
         }
     }
 }

@@ -24,6 +24,7 @@ mod bi;
 mod flush;
 pub mod lease;
 mod outbox;
+mod pipe;
 mod schema;
 #[cfg(unix)]
 pub mod scratch;
@@ -38,12 +39,13 @@ pub struct PgHubStore {
     lease_pool: Pool,
     /// Appended since the last flush (a group that wrote nothing costs no flush).
     unflushed: std::sync::atomic::AtomicBool,
-    /// Batches appended as this hub counts them (`flush`'s note).
-    appends: std::sync::Mutex<i64>,
-    /// Why this store writes nothing more, once the database and the hub disagree.
-    stopped: std::sync::Mutex<Option<String>>,
+    /// Held by the flush in progress.
+    flushing: std::sync::Mutex<()>,
+    /// The batches appended, written behind the ingest (`pipe.rs`), and why this store
+    /// writes nothing more once the database and the hub disagree.
+    pipe: pipe::Pipe,
     /// Headquarters' lease, once this hub holds it: every write checks it (`lease::guard`).
-    lease: std::sync::RwLock<Option<lease::Lease>>,
+    lease: std::sync::Arc<std::sync::RwLock<Option<lease::Lease>>>,
 }
 
 impl Drop for PgHubStore {
@@ -288,9 +290,9 @@ impl PgHubStore {
             lease_pool: pool(2)?,
             index: IndexKey::from_bytes([0; 32]),
             unflushed: Default::default(),
-            appends: std::sync::Mutex::new(0),
-            stopped: std::sync::Mutex::new(None),
-            lease: std::sync::RwLock::new(None),
+            flushing: Default::default(),
+            pipe: pipe::Pipe::idle(),
+            lease: Default::default(),
         };
         store.run(|pool| async move {
             let mut client = pool.get().await.map_err(db)?;
@@ -330,12 +332,33 @@ impl PgHubStore {
             .try_into()
             .map_err(|_| HubStoreError::Damaged(INDEX_KEY.into()))?;
         store.index = IndexKey::from_bytes(index);
-        *store.appends.lock().unwrap_or_else(|p| p.into_inner()) = store.appends_now()?;
+        let count = store.appends_now()?;
+        let runtime = store.runtime.as_ref().map(|r| r.handle().clone());
+        let runtime = runtime.ok_or_else(|| db("the database's runtime is gone"))?;
+        store.pipe = pipe::Pipe::start(
+            &runtime,
+            store.pool.clone(),
+            store.index.clone(),
+            store.lease.clone(),
+            count,
+        );
         Ok(store)
     }
 
-    /// Runs `work` on this store's runtime and waits for it (from any thread, async or not).
+    /// Runs `work` on this store's runtime and waits for it (from any thread, async or not),
+    /// after every batch appended before it is written.
     fn run<T, F>(&self, work: impl FnOnce(Pool) -> F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: Future<Output = Result<T>> + Send + 'static,
+    {
+        self.pipe.settle();
+        self.run_now(work)
+    }
+
+    /// `run`, not waiting for the batches appended (the lease's work, reads that look at the
+    /// queue first).
+    fn run_now<T, F>(&self, work: impl FnOnce(Pool) -> F) -> Result<T>
     where
         T: Send + 'static,
         F: Future<Output = Result<T>> + Send + 'static,
@@ -363,14 +386,14 @@ impl PgHubStore {
     pub fn take_lease(&self, holder: &str, ttl_ms: u64) -> Result<Option<lease::Lease>> {
         let (holder, ttl) = (holder.to_owned(), bound(ttl_ms));
         let pool = self.lease_pool.clone();
-        let taken = self.run(move |_| async move {
+        let taken = self.run_now(move |_| async move {
             let mut client = pool.get().await.map_err(db)?;
             lease::take(&mut client, &holder, ttl).await
         })?;
         if let Some(lease) = &taken {
             *self.lease.write().unwrap_or_else(|p| p.into_inner()) = Some(lease.clone());
             // What the hub that held it before counted.
-            *self.appends.lock().unwrap_or_else(|p| p.into_inner()) = self.appends_now()?;
+            self.pipe.restart(self.appends_now()?);
         }
         Ok(taken)
     }
@@ -382,7 +405,7 @@ impl PgHubStore {
         };
         let ttl = bound(ttl_ms);
         let pool = self.lease_pool.clone();
-        self.run(move |_| async move {
+        self.run_now(move |_| async move {
             let client = pool.get().await.map_err(db)?;
             lease::renew(&client, &held, ttl).await
         })
@@ -394,7 +417,7 @@ impl PgHubStore {
             return Ok(());
         };
         let pool = self.lease_pool.clone();
-        self.run(move |_| async move {
+        self.run_now(move |_| async move {
             let client = pool.get().await.map_err(db)?;
             lease::release(&client, &held).await
         })
@@ -404,7 +427,7 @@ impl PgHubStore {
     /// database's clock.
     pub fn lease_holder(&self) -> Result<(String, i64, i64, i64)> {
         let pool = self.lease_pool.clone();
-        self.run(move |_| async move {
+        self.run_now(move |_| async move {
             let client = pool.get().await.map_err(db)?;
             lease::holder(&client).await
         })
@@ -416,7 +439,17 @@ impl PgHubStore {
         sql: &'static str,
         params: Vec<Box<dyn ToSql + Send + Sync>>,
     ) -> Result<Vec<tokio_postgres::Row>> {
-        self.run(move |pool| async move {
+        self.pipe.settle();
+        self.rows_now(sql, params)
+    }
+
+    /// `rows`, not waiting for the batches appended: for a row no queued batch writes.
+    fn rows_now(
+        &self,
+        sql: &'static str,
+        params: Vec<Box<dyn ToSql + Send + Sync>>,
+    ) -> Result<Vec<tokio_postgres::Row>> {
+        self.run_now(move |pool| async move {
             let client = pool.get().await.map_err(db)?;
             let refs: Vec<&(dyn ToSql + Sync)> = params
                 .iter()
@@ -491,25 +524,7 @@ impl HubStore for PgHubStore {
 
     fn append(&self, append: Append<'_>) -> Result<()> {
         self.check_running()?;
-        let batch = write::Batch::of(append, &self.index)?;
-        let (index, held) = (self.index.clone(), self.lease());
-        let mut appends = self.appends.lock().unwrap_or_else(|p| p.into_inner());
-        let expected = *appends;
-        let written = self.run(move |pool| async move {
-            let mut client = pool.get().await.map_err(db)?;
-            batch
-                .write(&mut client, &index, held.as_ref(), expected)
-                .await
-        });
-        match written {
-            Ok(()) => {}
-            Err(HubStoreError::Stopped(why)) => return Err(self.stop(why)),
-            // Committed or not? The count says, once the database answers.
-            Err(failed) => {
-                self.settle_append(expected, failed)?;
-            }
-        }
-        *appends = expected + 1;
+        self.pipe.push(write::Batch::of(append, &self.index)?)?;
         self.unflushed
             .store(true, std::sync::atomic::Ordering::Release);
         Ok(())
@@ -621,12 +636,16 @@ impl HubStore for PgHubStore {
     }
 
     fn wallet(&self, id: &MemberId) -> Result<Option<Wallet>> {
-        let rows = self.rows(
+        let key = format!("w/{id}");
+        if let Some(queued) = self.pipe.wallet(id) {
+            return decode(key.as_bytes(), &queued).map(Some);
+        }
+        let rows = self.rows_now(
             "SELECT wallet FROM wallets WHERE member_id = $1",
             vec![Box::new(id.to_string())],
         )?;
         rows.first()
-            .map(|r| decode(format!("w/{id}").as_bytes(), r.get::<_, &[u8]>(0)))
+            .map(|r| decode(key.as_bytes(), r.get::<_, &[u8]>(0)))
             .transpose()
     }
 
@@ -659,7 +678,10 @@ impl HubStore for PgHubStore {
     }
 
     fn view(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        let rows = self.rows(
+        if let Some(queued) = self.pipe.view(key) {
+            return Ok(queued);
+        }
+        let rows = self.rows_now(
             "SELECT value FROM views WHERE key = $1",
             vec![Box::new(key.to_vec())],
         )?;

@@ -15,6 +15,16 @@ pub(super) const MIGRATIONS: &[(i32, &str, &str)] = &[
         "lease",
         include_str!("../../../migrations/0003_lease.sql"),
     ),
+    (
+        4,
+        "flushes",
+        include_str!("../../../migrations/0004_flushes.sql"),
+    ),
+    (
+        5,
+        "bi_settlement",
+        include_str!("../../../migrations/0005_bi_settlement.sql"),
+    ),
 ];
 
 /// Versions this database has, newest last.

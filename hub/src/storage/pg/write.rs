@@ -4,6 +4,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 use deadpool_postgres::{GenericClient, Transaction};
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::types::Type;
 
 use super::{db, execute, member, member_key};
 use crate::storage::*;
@@ -27,13 +29,16 @@ pub(super) struct Batch {
     /// For the `bi` schema: the batch's sales and returns, and its wallets as balances.
     sales: Vec<super::bi::SaleRow>,
     wallet_rows: Vec<(MemberId, Wallet)>,
+    settlement: Vec<super::bi::SettlementRow>,
 }
 
 impl Batch {
     pub(super) fn of(a: Append<'_>, index: &IndexKey) -> Result<Self> {
         let entries: Vec<&[u8]> = a.entries.iter().map(|(_, e)| e.as_slice()).collect();
+        let settlement = super::bi::settlement_of(a.views.iter().map(|(k, v)| (k, v.as_ref())))?;
         Ok(Self {
             sales: super::bi::sales_of(&entries)?,
+            settlement,
             store: a.store.to_string(),
             entries: a.entries.into_iter().collect(),
             tip: encode(&a.tip),
@@ -59,60 +64,76 @@ impl Batch {
         })
     }
 
-    /// Writes the batch as one transaction, committed without waiting for its WAL (`flush`
-    /// does: see the module's note). The writes that depend on nothing before them go out
-    /// together (tokio-postgres pipelines statements polled at once: one round trip); the
-    /// directory's (keys, then records sealed under them, erasures, phones) follow in order.
-    pub(super) async fn write(
-        self,
-        client: &mut deadpool_postgres::Client,
+    /// The batch's view writes and wallets (encoded), for reads while it is on its way.
+    pub(super) fn views(&self) -> &BTreeMap<Vec<u8>, Option<Vec<u8>>> {
+        &self.views
+    }
+
+    pub(super) fn wallets(&self) -> &BTreeMap<MemberId, Vec<u8>> {
+        &self.wallets
+    }
+
+    /// Writes the batch inside `tx` as the one after `expected`. The writes that depend on
+    /// nothing before them go out together (tokio-postgres pipelines statements polled at once:
+    /// one round trip); the directory's (keys, then records sealed under them, erasures,
+    /// phones) follow in order.
+    pub(super) async fn write_in(
+        &self,
+        tx: &Transaction<'_>,
         index: &IndexKey,
-        lease: Option<&super::lease::Lease>,
         expected: i64,
     ) -> Result<()> {
-        let tx = client.transaction().await.map_err(db)?;
-        let Batch {
-            store,
-            entries,
-            tip,
-            status,
-            feed,
-            feed_len,
-            members,
-            phones,
-            wallets,
-            views,
-            keys,
-            erased,
-            notices,
-            sales,
-            wallet_rows,
-        } = self;
-        let feed_len = encode(&feed_len);
+        let feed_len = encode(&self.feed_len);
         tokio::try_join!(
-            async {
-                tx.batch_execute("SET LOCAL synchronous_commit TO OFF")
-                    .await
-                    .map_err(db)
-            },
-            super::lease::guard(&tx, lease),
-            count_append(&tx, expected),
-            put_entries(&tx, &store, entries),
-            put_status(&tx, &store, &tip, &status),
-            put_feed(&tx, feed),
-            super::set_meta(&tx, "feed_len", &feed_len),
-            put_wallets(&tx, wallets),
-            put_views(&tx, views),
-            async { super::outbox::queue_in(&tx, &notices).await.map(|_| ()) },
-            super::bi::put_sales(&tx, &store, sales),
-            super::bi::put_wallets(&tx, &wallet_rows),
+            count_append(tx, expected),
+            put_status(tx, &self.store, &self.tip, &self.status),
+            put_feed(tx, &self.feed),
+            super::set_meta(tx, "feed_len", &feed_len),
+            put_wallets(tx, &self.wallets),
+            put_views(tx, self.views.iter()),
+            async { super::outbox::queue_in(tx, &self.notices).await.map(|_| ()) },
+            super::bi::put_wallets(tx, &self.wallet_rows),
+            super::bi::put_settlement(tx, &self.settlement),
         )?;
-        put_directory(&tx, index, keys, &members, &erased, &phones).await?;
-        super::bi::put_members(&tx, &members).await?;
-        let erased: Vec<String> = erased.iter().map(|m| m.to_string()).collect();
-        super::bi::forget_members(&tx, &erased).await?;
-        tx.commit().await.map_err(db)
+        // The bulk of a batch, copied (a COPY holds the connection: after the rest).
+        copy_entries(tx, &self.store, &self.entries).await?;
+        super::bi::copy_sales(tx, &self.store, &self.sales).await?;
+        put_directory(
+            tx,
+            index,
+            &self.keys,
+            &self.members,
+            &self.erased,
+            &self.phones,
+        )
+        .await?;
+        super::bi::put_members(tx, &self.members).await?;
+        let erased: Vec<String> = self.erased.iter().map(|m| m.to_string()).collect();
+        super::bi::forget_members(tx, &erased).await
     }
+}
+
+/// Writes `batches` (each with the count it follows) as one transaction under `lease`,
+/// committed without waiting for its WAL (`flush` does: see the module's note).
+pub(super) async fn write_group(
+    client: &mut deadpool_postgres::Client,
+    index: &IndexKey,
+    lease: Option<&super::lease::Lease>,
+    batches: &[(i64, Batch)],
+) -> Result<()> {
+    let tx = client.transaction().await.map_err(db)?;
+    tokio::try_join!(
+        async {
+            tx.batch_execute("SET LOCAL synchronous_commit TO OFF")
+                .await
+                .map_err(db)
+        },
+        super::lease::guard(&tx, lease),
+    )?;
+    for (expected, batch) in batches {
+        batch.write_in(&tx, index, *expected).await?;
+    }
+    tx.commit().await.map_err(db)
 }
 
 /// Counts the batch as the one after `expected` (`flush.rs`).
@@ -131,23 +152,30 @@ async fn count_append(client: &impl GenericClient, expected: i64) -> Result<()> 
     }
 }
 
-async fn put_entries(
-    client: &impl GenericClient,
+/// The batch's log entries, copied in binary (new rows only: a batch is written once, its
+/// count says so, so a row already there is a fault and fails the batch).
+async fn copy_entries(
+    tx: &Transaction<'_>,
     store: &str,
-    entries: BTreeMap<u64, Vec<u8>>,
+    entries: &BTreeMap<u64, Vec<u8>>,
 ) -> Result<()> {
     if entries.is_empty() {
         return Ok(());
     }
-    let (seqs, entries): (Vec<i64>, Vec<Vec<u8>>) = unzip_big(entries)?;
-    execute(
-        client,
-        "INSERT INTO store_log (store, seq, entry) \
-         SELECT $1, s, e FROM UNNEST($2::BIGINT[], $3::BYTEA[]) AS t(s, e) \
-         ON CONFLICT (store, seq) DO UPDATE SET entry = EXCLUDED.entry",
-        &[&store, &seqs, &entries],
-    )
-    .await?;
+    let sink = tx
+        .copy_in("COPY store_log (store, seq, entry) FROM STDIN BINARY")
+        .await
+        .map_err(db)?;
+    let writer = BinaryCopyInWriter::new(sink, &[Type::TEXT, Type::INT8, Type::BYTEA]);
+    let mut writer = std::pin::pin!(writer);
+    for (seq, entry) in entries {
+        writer
+            .as_mut()
+            .write(&[&store, &super::big(*seq)?, &entry.as_slice()])
+            .await
+            .map_err(db)?;
+    }
+    writer.finish().await.map_err(db)?;
     Ok(())
 }
 
@@ -176,7 +204,7 @@ async fn put_status(
     Ok(())
 }
 
-async fn put_feed(client: &impl GenericClient, feed: BTreeMap<u64, FeedRecord>) -> Result<()> {
+async fn put_feed(client: &impl GenericClient, feed: &BTreeMap<u64, FeedRecord>) -> Result<()> {
     if feed.is_empty() {
         return Ok(());
     }
@@ -184,9 +212,9 @@ async fn put_feed(client: &impl GenericClient, feed: BTreeMap<u64, FeedRecord>) 
     let mut origins = Vec::with_capacity(feed.len());
     let mut entries = Vec::with_capacity(feed.len());
     for (position, record) in feed {
-        positions.push(super::big(position)?);
+        positions.push(super::big(*position)?);
         origins.push(record.origin.to_string());
-        entries.push(record.entry);
+        entries.push(record.entry.as_slice());
     }
     execute(
         client,
@@ -202,14 +230,14 @@ async fn put_feed(client: &impl GenericClient, feed: BTreeMap<u64, FeedRecord>) 
 
 async fn put_wallets(
     client: &impl GenericClient,
-    wallets: BTreeMap<MemberId, Vec<u8>>,
+    wallets: &BTreeMap<MemberId, Vec<u8>>,
 ) -> Result<()> {
     if wallets.is_empty() {
         return Ok(());
     }
-    let (ids, wallets): (Vec<String>, Vec<Vec<u8>>) = wallets
-        .into_iter()
-        .map(|(id, w)| (id.to_string(), w))
+    let (ids, wallets): (Vec<String>, Vec<&[u8]>) = wallets
+        .iter()
+        .map(|(id, w)| (id.to_string(), w.as_slice()))
         .unzip();
     execute(
         client,
@@ -228,13 +256,13 @@ async fn put_wallets(
 async fn put_directory(
     tx: &Transaction<'_>,
     index: &IndexKey,
-    new_keys: Vec<(MemberId, MemberKey)>,
+    new_keys: &[(MemberId, MemberKey)],
     members: &[MemberRecord],
     erased: &[MemberId],
     phones: &BTreeMap<String, Option<MemberId>>,
 ) -> Result<()> {
     let mut keys: HashMap<MemberId, MemberKey> = HashMap::new();
-    for (id, key) in &new_keys {
+    for (id, key) in new_keys {
         if member_key(tx, id).await? == KeyState::Unknown && !erased.contains(id) {
             execute(
                 tx,
@@ -323,16 +351,6 @@ async fn put_directory(
     Ok(())
 }
 
-fn unzip_big(map: BTreeMap<u64, Vec<u8>>) -> Result<(Vec<i64>, Vec<Vec<u8>>)> {
-    let mut keys = Vec::with_capacity(map.len());
-    let mut values = Vec::with_capacity(map.len());
-    for (k, v) in map {
-        keys.push(super::big(k)?);
-        values.push(v);
-    }
-    Ok((keys, values))
-}
-
 async fn held_key(client: &impl GenericClient, id: &MemberId) -> Result<Option<MemberKey>> {
     Ok(match member_key(client, id).await? {
         KeyState::Held(k) => Some(k),
@@ -370,13 +388,13 @@ async fn unfile(client: &impl GenericClient, gone: Vec<Vec<u8>>) -> Result<()> {
 }
 
 /// View writes, each key's last: set or deleted.
-async fn put_views(
+async fn put_views<'a>(
     client: &impl GenericClient,
-    views: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    views: impl Iterator<Item = (&'a Vec<u8>, &'a Option<Vec<u8>>)>,
 ) -> Result<()> {
-    let mut set_keys = Vec::new();
-    let mut set_values = Vec::new();
-    let mut gone = Vec::new();
+    let mut set_keys: Vec<&[u8]> = Vec::new();
+    let mut set_values: Vec<&[u8]> = Vec::new();
+    let mut gone: Vec<&[u8]> = Vec::new();
     for (key, value) in views {
         match value {
             Some(value) => {
@@ -427,6 +445,7 @@ pub(super) async fn replace_derived(
         "views",
         "bi_members",
         "bi_wallets",
+        "bi_settlement",
     ] {
         tx.batch_execute(&format!("DELETE FROM {table}"))
             .await
@@ -493,11 +512,13 @@ pub(super) async fn replace_derived(
         super::bi::put_wallets(&tx, chunk).await?;
     }
     for chunk in derived.views.chunks(CHUNK) {
-        let views: BTreeMap<Vec<u8>, Option<Vec<u8>>> = chunk
+        let cells = super::bi::settlement_of(chunk.iter().map(|(k, v)| (k, Some(v))))?;
+        super::bi::put_settlement(&tx, &cells).await?;
+        let views: Vec<(Vec<u8>, Option<Vec<u8>>)> = chunk
             .iter()
             .map(|(k, v)| (k.clone(), Some(v.clone())))
             .collect();
-        put_views(&tx, views).await?;
+        put_views(&tx, views.iter().map(|(k, v)| (k, v))).await?;
     }
     super::set_meta(&tx, "derived_version", &encode(&version)).await?;
     tx.commit().await.map_err(db)
