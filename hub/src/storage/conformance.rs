@@ -652,3 +652,21 @@ fn a_hub_stops_when_the_database_lost_batches_it_appended() {
     again.append(c).unwrap();
     again.flush().unwrap();
 }
+
+#[test]
+fn a_batch_the_database_would_refuse_is_refused_before_it_is_queued() {
+    let database = pg::scratch::TestDatabase::new("refused").unwrap();
+    let hub = PgHubStore::open(&database.url).unwrap();
+    let store = s001();
+    // A position beyond the database's BIGINT: refused at the append, not by the writer
+    // behind it (which would stop the hub, and again after each restart).
+    let mut a = empty(&store);
+    a.entries = vec![(u64::MAX, entry(&store, 1))];
+    assert!(hub.append(a).is_err());
+    hub.flush().unwrap();
+    let mut b = empty(&store);
+    b.entries = vec![(1, entry(&store, 1))];
+    hub.append(b).unwrap();
+    hub.flush().unwrap();
+    assert_eq!(hub.entries(&store, 0, 10).unwrap().len(), 1);
+}

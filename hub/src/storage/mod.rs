@@ -59,6 +59,10 @@ pub enum HubStoreError {
     /// more, and the hub must start again from what the database holds.
     #[error("stopped: {0}")]
     Stopped(String),
+    /// The database refused what was sent (bad data, a broken constraint): sending it again
+    /// would be refused again.
+    #[error("refused by the database: {0}")]
+    Refused(String),
 }
 
 type Result<T> = std::result::Result<T, HubStoreError>;

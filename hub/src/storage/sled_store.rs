@@ -11,6 +11,9 @@ pub struct SledHubStore {
     log: std::fs::File,
     /// Appended since the last flush: a group that wrote nothing (asks, ticks) costs no flush.
     appended: std::sync::atomic::AtomicBool,
+    /// Held by the flush in progress: a second flush (the outbox's, the flusher's) waits for
+    /// it, so it never returns before what it covers is on disk.
+    flushing: std::sync::Mutex<()>,
     index: IndexKey,
     pub(super) counted: super::sled_outbox::Counted,
     /// A reading of the whole store while writes go on (`sled_snapshot`).
@@ -49,6 +52,7 @@ impl SledHubStore {
             db,
             log,
             appended: std::sync::atomic::AtomicBool::new(false),
+            flushing: std::sync::Mutex::new(()),
             index: IndexKey::from_bytes(index),
             snapshots: Default::default(),
         })
@@ -243,11 +247,16 @@ impl HubStore for SledHubStore {
     }
 
     fn flush(&self) -> Result<()> {
+        let _one = self.flushing.lock().unwrap_or_else(|p| p.into_inner());
         match self
             .appended
             .swap(false, std::sync::atomic::Ordering::AcqRel)
         {
-            true => self.sync(),
+            true => self.sync().inspect_err(|_| {
+                // Not known durable: the next flush must try again.
+                self.appended
+                    .store(true, std::sync::atomic::Ordering::Release);
+            }),
             false => Ok(()),
         }
     }

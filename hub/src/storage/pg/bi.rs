@@ -1,7 +1,9 @@
 //! The rows behind the `bi` schema's views (`hub/migrations/0002_bi.sql`), written in the same
 //! transaction as the batch they come from: a sale or return per entry of a store's log (as the
 //! 报表 cells count them, `protocol::reports`), a member as a report may show them, a wallet's
-//! balances, and settlement's day cells (`0005_bi_settlement.sql`). Keyed by what they come from, so a batch written twice writes the same rows.
+//! balances, and settlement's day cells (`0005_bi_settlement.sql`). Built before the batch is
+//! queued, so an amount the columns cannot hold is refused then; a batch's sales are copied
+//! once (a batch is written once), the other rows keyed by what they come from.
 
 use deadpool_postgres::GenericClient;
 use protocol::entry::{Entry, Payload};
@@ -11,13 +13,27 @@ use rust_decimal::Decimal;
 use super::{big, execute};
 use crate::storage::*;
 
-/// Fen as yuan.
-fn yuan(fen: i64) -> Decimal {
-    Decimal::new(fen, 2)
+/// The largest amount a `NUMERIC(18, 2)` column holds, in fen.
+const FEN_MAX: u64 = 10u64.pow(18) - 1;
+
+/// Fen as yuan, refused (before anything is queued) beyond what the column holds: a batch the
+/// database would refuse every time must not reach it.
+fn yuan(fen: i64) -> Result<Decimal> {
+    match fen.unsigned_abs() <= FEN_MAX {
+        true => Ok(Decimal::new(fen, 2)),
+        false => Err(HubStoreError::Damaged(format!(
+            "an amount of {fen} fen is beyond what headquarters' database holds"
+        ))),
+    }
 }
 
-fn yuan_units(fen: u64) -> Decimal {
-    Decimal::from(fen) / Decimal::ONE_HUNDRED
+fn yuan_units(fen: u64) -> Result<Decimal> {
+    match fen <= FEN_MAX {
+        true => Ok(Decimal::from(fen) / Decimal::ONE_HUNDRED),
+        false => Err(HubStoreError::Damaged(format!(
+            "an amount of {fen} fen is beyond what headquarters' database holds"
+        ))),
+    }
 }
 
 /// A sale or return as one row of `bi_sales`.
@@ -73,10 +89,10 @@ impl SaleRow {
             at_ms: super::bound(entry.hlc.wall_ms),
             member_id: member.map(|m| m.to_string()),
             staff: entry.staff.to_string(),
-            gross: yuan(gross),
-            discount: yuan(gross - net),
-            net: yuan(net),
-            returned: yuan(returned),
+            gross: yuan(gross)?,
+            discount: yuan(gross.saturating_sub(net))?,
+            net: yuan(net)?,
+            returned: yuan(returned)?,
             points: protocol::reports::member_points(&entry.payload),
         }))
     }
@@ -109,7 +125,7 @@ pub(super) async fn copy_sales(
              gross, discount, net, returned, points) FROM STDIN BINARY",
         )
         .await
-        .map_err(super::db)?;
+        .map_err(super::pg)?;
     let types = [
         Type::TEXT,
         Type::INT8,
@@ -146,9 +162,9 @@ pub(super) async fn copy_sales(
                 &r.points,
             ])
             .await
-            .map_err(super::db)?;
+            .map_err(super::pg)?;
     }
-    writer.finish().await.map_err(super::db)?;
+    writer.finish().await.map_err(super::pg)?;
     Ok(())
 }
 
@@ -203,33 +219,51 @@ pub(super) async fn forget_members(client: &impl GenericClient, ids: &[String]) 
     Ok(())
 }
 
-/// Each wallet's balances, replacing their rows.
-pub(super) async fn put_wallets(
-    client: &impl GenericClient,
-    wallets: &[(MemberId, Wallet)],
-) -> Result<()> {
-    if wallets.is_empty() {
-        return Ok(());
-    }
+/// A wallet's balances as a row of `bi_wallets`.
+pub(super) struct WalletRow {
+    id: String,
+    principal: Decimal,
+    bonus: Decimal,
+    points: i64,
+    owed: Decimal,
+}
+
+/// The rows of `wallets`, each member's last.
+pub(super) fn wallet_rows(wallets: &[(MemberId, Wallet)]) -> Result<Vec<WalletRow>> {
     let mut by_id = std::collections::BTreeMap::new();
     for (id, w) in wallets {
         by_id.insert(*id, w);
     }
-    let (mut ids, mut principal, mut bonus, mut points, mut owed) =
-        (vec![], vec![], vec![], vec![], vec![]);
-    for (id, w) in by_id {
-        ids.push(id.to_string());
-        principal.push(yuan_units(w.balance(&Counter::Principal)));
-        bonus.push(yuan_units(w.balance(&Counter::Bonus)));
-        let pts: u64 = w
-            .counters
-            .iter()
-            .filter(|(c, _)| matches!(c, Counter::Points { .. }))
-            .map(|(c, _)| w.balance(c))
-            .sum();
-        points.push(big(pts)?);
-        owed.push(yuan_units(w.owed_total()));
+    by_id
+        .into_iter()
+        .map(|(id, w)| {
+            let points: u64 = w
+                .counters
+                .iter()
+                .filter(|(c, _)| matches!(c, Counter::Points { .. }))
+                .map(|(c, _)| w.balance(c))
+                .fold(0u64, u64::saturating_add);
+            Ok(WalletRow {
+                id: id.to_string(),
+                principal: yuan_units(w.balance(&Counter::Principal))?,
+                bonus: yuan_units(w.balance(&Counter::Bonus))?,
+                points: big(points)?,
+                owed: yuan_units(w.owed_total())?,
+            })
+        })
+        .collect()
+}
+
+/// Each wallet's balances, replacing their rows.
+pub(super) async fn put_wallets(client: &impl GenericClient, rows: &[WalletRow]) -> Result<()> {
+    if rows.is_empty() {
+        return Ok(());
     }
+    let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+    let principal: Vec<Decimal> = rows.iter().map(|r| r.principal).collect();
+    let bonus: Vec<Decimal> = rows.iter().map(|r| r.bonus).collect();
+    let points: Vec<i64> = rows.iter().map(|r| r.points).collect();
+    let owed: Vec<Decimal> = rows.iter().map(|r| r.owed).collect();
     execute(
         client,
         "INSERT INTO bi_wallets (member_id, principal, bonus, points, owed) \
@@ -257,7 +291,7 @@ pub(super) async fn grant_reader(client: &impl GenericClient) -> Result<()> {
         client
             .batch_execute(&format!("CREATE ROLE {READER_ROLE} NOLOGIN"))
             .await
-            .map_err(super::db)?;
+            .map_err(super::pg)?;
     }
     client
         .batch_execute(&format!(
@@ -265,7 +299,7 @@ pub(super) async fn grant_reader(client: &impl GenericClient) -> Result<()> {
              GRANT SELECT ON ALL TABLES IN SCHEMA bi TO {READER_ROLE}"
         ))
         .await
-        .map_err(super::db)
+        .map_err(super::pg)
 }
 
 /// A settlement cell as a row of `bi_settlement`.
@@ -293,8 +327,8 @@ pub(super) fn settlement_of<'a>(
             date,
             payer: payer.to_string(),
             payee: payee.to_string(),
-            principal: yuan_units(owed.principal),
-            bonus: yuan_units(owed.bonus),
+            principal: yuan_units(owed.principal)?,
+            bonus: yuan_units(owed.bonus)?,
         });
     }
     Ok(rows)

@@ -83,41 +83,42 @@ impl PgHubStore {
     }
 
     /// Makes every batch appended so far durable (see the module's note). One flush at a
-    /// time: a second waits, and finds its batches flushed or flushes them.
+    /// time: a second waits, then finds its batches durable or flushes them.
     pub(super) fn flush_appended(&self) -> Result<()> {
-        let _one = self.flushing.lock().unwrap_or_else(|p| p.into_inner());
-        if !self
-            .unflushed
-            .swap(false, std::sync::atomic::Ordering::AcqRel)
-        {
-            return self.check_running();
+        let mut durable = self.flushing.lock().unwrap_or_else(|p| p.into_inner());
+        // Every batch appended before this call is written once the queue is.
+        let expected = self.pipe.drain()?;
+        if expected <= *durable {
+            return Ok(());
         }
-        // Every batch whose mark was just taken is in the queue: wait for them to be written.
-        let flushed = self.pipe.drain().and_then(|expected| {
-            self.commit_flush(expected).or_else(|failed| {
-                if matches!(failed, HubStoreError::Deposed(_) | HubStoreError::Stopped(_)) {
-                    return Err(failed);
-                }
-                tracing::warn!(error = %failed, "a flush failed; waiting for the database to check what it kept");
-                match self.appends_when_back() {
-                    Some(n) if n >= expected => self.commit_flush(expected),
-                    Some(n) => Err(self.stop(format!(
-                        "the database lost batches appended before it stopped: it counts {n}, \
-                         this hub {expected}"
-                    ))),
-                    None => Err(self.stop(format!("the database did not come back: {failed}"))),
-                }
-            })
+        let flushed = self.commit_flush(expected).or_else(|failed| {
+            if matches!(failed, HubStoreError::Deposed(_) | HubStoreError::Stopped(_)) {
+                return Err(failed);
+            }
+            tracing::warn!(error = %failed, "a flush failed; waiting for the database to check what it kept");
+            match self.appends_when_back() {
+                Some(n) if n >= expected => self.commit_flush(expected),
+                Some(n) => Err(self.stop(format!(
+                    "the database lost batches appended before it stopped: it counts {n}, \
+                     this hub {expected}"
+                ))),
+                None => Err(self.stop(format!("the database did not come back: {failed}"))),
+            }
         });
-        if let Err(failed) = &flushed {
-            // Not known durable: the next flush must try again.
-            self.unflushed
-                .store(true, std::sync::atomic::Ordering::Release);
-            if let HubStoreError::Deposed(why) = failed {
+        match &flushed {
+            Ok(()) => *durable = expected,
+            Err(HubStoreError::Deposed(why)) => {
                 self.pipe.fail(pipe::Failure::Deposed(why.clone()));
             }
+            Err(_) => {}
         }
         flushed
+    }
+
+    /// Forgets which batches are known durable (a hub that took the lease): the next flush
+    /// commits whatever the database counts.
+    pub(super) fn forget_flushed(&self) {
+        *self.flushing.lock().unwrap_or_else(|p| p.into_inner()) = i64::MIN;
     }
 
     /// Commits a row synchronously, which waits for the WAL of every batch committed before

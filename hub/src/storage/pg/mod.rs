@@ -6,12 +6,13 @@
 //! `HubStore` is synchronous (the ingest thread, the outbox's sender and the API's blocking
 //! tasks call it), so each call runs on that runtime and its caller waits for the answer.
 //!
-//! Durability as the sled store has it: `append` commits with `synchronous_commit` off (the
-//! batch is visible at once, its WAL not yet waited for), and `flush` commits a one-row update
-//! synchronously, which waits for the WAL up to its own commit record, so for every batch
-//! appended before it. A crash between the two loses a suffix of whole batches, which the
-//! stores send again (they were not acknowledged). Every other write is durable before it
-//! returns.
+//! Durability as the sled store has it: `append` queues the batch, written behind the ingest
+//! (`pipe.rs`) in transactions committed with `synchronous_commit` off; the appending thread
+//! reads what it appended, other threads what is committed. `flush` waits for the queue, then
+//! commits a row synchronously, which waits for the WAL up to its own commit record, so for
+//! every batch before it (`flush.rs`). A crash between the two loses a suffix of whole batches,
+//! which the stores send again (they were not acknowledged). Every other write is durable
+//! before it returns.
 
 use std::future::Future;
 
@@ -37,10 +38,9 @@ pub struct PgHubStore {
     index: IndexKey,
     /// Headquarters' lease's own connections (a busy pool must not keep it from renewing).
     lease_pool: Pool,
-    /// Appended since the last flush (a group that wrote nothing costs no flush).
-    unflushed: std::sync::atomic::AtomicBool,
-    /// Held by the flush in progress.
-    flushing: std::sync::Mutex<()>,
+    /// The count of batches known durable (none yet: the first flush commits whatever the
+    /// database counts), held by the flush in progress.
+    flushing: std::sync::Mutex<i64>,
     /// The batches appended, written behind the ingest (`pipe.rs`), and why this store
     /// writes nothing more once the database and the hub disagree.
     pipe: pipe::Pipe,
@@ -86,6 +86,25 @@ fn db(e: impl std::fmt::Display) -> HubStoreError {
     HubStoreError::Database(e.to_string())
 }
 
+/// A failure of a statement: refused (the server said what was sent is wrong: a data
+/// exception, a broken constraint, a statement it does not take) or not (the connection, the
+/// server going away), which a retry may get past.
+fn pg(e: tokio_postgres::Error) -> HubStoreError {
+    let refused = e.code().is_some_and(|code| {
+        ["22", "23", "42"]
+            .iter()
+            .any(|class| code.code().starts_with(class))
+    });
+    let shown = match e.as_db_error() {
+        Some(server) => server.to_string(),
+        None => e.to_string(),
+    };
+    match refused {
+        true => HubStoreError::Refused(shown),
+        false => HubStoreError::Database(shown),
+    }
+}
+
 /// A count or a time as the database's BIGINT.
 fn big(n: u64) -> Result<i64> {
     i64::try_from(n).map_err(|_| HubStoreError::Database(format!("{n} is beyond a BIGINT")))
@@ -127,8 +146,8 @@ async fn query(
     sql: &str,
     params: &[&(dyn ToSql + Sync)],
 ) -> Result<Vec<tokio_postgres::Row>> {
-    let statement = client.prepare_cached(sql).await.map_err(db)?;
-    client.query(&statement, params).await.map_err(db)
+    let statement = client.prepare_cached(sql).await.map_err(pg)?;
+    client.query(&statement, params).await.map_err(pg)
 }
 
 async fn execute(
@@ -136,8 +155,8 @@ async fn execute(
     sql: &str,
     params: &[&(dyn ToSql + Sync)],
 ) -> Result<u64> {
-    let statement = client.prepare_cached(sql).await.map_err(db)?;
-    client.execute(&statement, params).await.map_err(db)
+    let statement = client.prepare_cached(sql).await.map_err(pg)?;
+    client.execute(&statement, params).await.map_err(pg)
 }
 
 /// A write transaction under `lease`, committed synchronously: durable once its commit
@@ -289,8 +308,7 @@ impl PgHubStore {
             pool: pool(16)?,
             lease_pool: pool(2)?,
             index: IndexKey::from_bytes([0; 32]),
-            unflushed: Default::default(),
-            flushing: Default::default(),
+            flushing: std::sync::Mutex::new(i64::MIN),
             pipe: pipe::Pipe::idle(),
             lease: Default::default(),
         };
@@ -393,7 +411,8 @@ impl PgHubStore {
         if let Some(lease) = &taken {
             *self.lease.write().unwrap_or_else(|p| p.into_inner()) = Some(lease.clone());
             // What the hub that held it before counted.
-            self.pipe.restart(self.appends_now()?);
+            self.pipe.restart(|| self.appends_now())?;
+            self.forget_flushed();
         }
         Ok(taken)
     }
@@ -524,10 +543,7 @@ impl HubStore for PgHubStore {
 
     fn append(&self, append: Append<'_>) -> Result<()> {
         self.check_running()?;
-        self.pipe.push(write::Batch::of(append, &self.index)?)?;
-        self.unflushed
-            .store(true, std::sync::atomic::Ordering::Release);
-        Ok(())
+        self.pipe.push(write::Batch::of(append, &self.index)?)
     }
 
     fn flush(&self) -> Result<()> {

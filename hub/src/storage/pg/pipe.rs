@@ -50,6 +50,8 @@ struct State {
     /// The count written: every batch before it is committed.
     written: i64,
     failed: Option<Failure>,
+    /// Counted up by `restart`: what was queued before is never written.
+    generation: u64,
     /// The thread that appends (the ingest's), which must read what it appended.
     pusher: Option<std::thread::ThreadId>,
     /// What queued batches write, with the count each batch follows (the last writer's).
@@ -75,9 +77,12 @@ impl Shared {
         self.changed.wait(state).unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Every batch before `count` is committed.
-    fn written(&self, count: i64) {
+    /// Every batch before `count` is committed (by the writer of `generation`).
+    fn written(&self, generation: u64, count: i64) {
         let mut state = self.lock();
+        if state.generation != generation {
+            return;
+        }
         state.written = count;
         state.views.retain(|_, (after, _)| *after >= count);
         state.wallets.retain(|_, (after, _)| *after >= count);
@@ -85,8 +90,13 @@ impl Shared {
     }
 
     fn fail(&self, failure: Failure) {
+        let generation = self.lock().generation;
+        self.fail_in(generation, failure);
+    }
+
+    fn fail_in(&self, generation: u64, failure: Failure) {
         let mut state = self.lock();
-        if state.failed.is_none() {
+        if state.generation == generation && state.failed.is_none() {
             tracing::error!(
                 ?failure,
                 "headquarters' database: this hub writes nothing more"
@@ -96,14 +106,33 @@ impl Shared {
         self.changed.notify_all();
     }
 
-    fn failed(&self) -> bool {
-        self.lock().failed.is_some()
+    /// Whether a batch queued in `generation` is to be written.
+    fn writes(&self, generation: u64) -> bool {
+        let state = self.lock();
+        state.generation == generation && state.failed.is_none()
+    }
+}
+
+/// A batch queued: its generation, the count it follows, the batch.
+type Queued = (u64, i64, Batch);
+
+/// Fails the pipe when the writer panics: no one waits for it in vain (the hub's flush fails
+/// and the hub stops). A writer ending with its store (the queue closed, the runtime shut
+/// down) leaves no one waiting.
+struct WriterEnds(Arc<Shared>);
+
+impl Drop for WriterEnds {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0
+                .fail(Failure::Stopped("the database's writer panicked".into()));
+        }
     }
 }
 
 pub(super) struct Pipe {
     shared: Arc<Shared>,
-    queue: tokio::sync::mpsc::UnboundedSender<(i64, Batch)>,
+    queue: tokio::sync::mpsc::UnboundedSender<Queued>,
 }
 
 impl Pipe {
@@ -148,17 +177,23 @@ impl Pipe {
         self.shared.fail(failure);
     }
 
-    /// Queues `batch` (waiting while the queue is full).
+    /// Queues `batch` (waiting while the queue is full). A thread appending after another
+    /// first waits for the other's batches: reads of what was appended are the appending
+    /// thread's alone.
     pub(super) fn push(&self, batch: Batch) -> Result<()> {
+        let me = std::thread::current().id();
         let mut state = self.shared.lock();
-        while state.failed.is_none() && state.queued - state.written >= QUEUED_MAX {
+        while state.failed.is_none()
+            && (state.queued - state.written >= QUEUED_MAX
+                || (state.pusher != Some(me) && state.written < state.queued))
+        {
             state = self.shared.wait(state);
         }
         if let Some(failure) = &state.failed {
             return Err(failure.error());
         }
         let after = state.queued;
-        state.pusher = Some(std::thread::current().id());
+        state.pusher = Some(me);
         for (key, value) in batch.views() {
             state.views.insert(key.clone(), (after, value.clone()));
         }
@@ -166,9 +201,14 @@ impl Pipe {
             state.wallets.insert(*member, (after, wallet.clone()));
         }
         state.queued = after + 1;
-        self.queue
-            .send((after, batch))
-            .map_err(|_| super::db("the database's writer is gone"))
+        let generation = state.generation;
+        drop(state);
+        if self.queue.send((generation, after, batch)).is_err() {
+            let why = "the database's writer is gone".to_owned();
+            self.shared.fail(Failure::Stopped(why.clone()));
+            return Err(HubStoreError::Stopped(why));
+        }
+        Ok(())
     }
 
     /// Called from the thread that appends (the ingest's): waits until every batch it queued
@@ -199,18 +239,23 @@ impl Pipe {
         }
     }
 
-    /// Counts on from `count` (a hub that took the lease, from what the database holds); a
-    /// hub deposed before writes again.
-    pub(super) fn restart(&self, count: i64) {
+    /// Counts on from what the database counts once the queue is written (`count`: a hub
+    /// that took the lease); a hub deposed before writes again, and nothing it queued before
+    /// is written.
+    pub(super) fn restart(&self, count: impl FnOnce() -> Result<i64>) -> Result<()> {
         self.settle_all();
+        let count = count()?;
         let mut state = self.shared.lock();
         if matches!(state.failed, Some(Failure::Deposed(_))) {
             state.failed = None;
         }
+        state.generation += 1;
         state.queued = count;
         state.written = count;
         state.views.clear();
         state.wallets.clear();
+        self.shared.changed.notify_all();
+        Ok(())
     }
 
     /// A view as the queue leaves it, for the thread that appends (none: no queued batch
@@ -236,27 +281,42 @@ impl Pipe {
 /// The writer: the queue in order, up to `GROUP_MAX` batches a transaction.
 async fn write_behind(
     shared: Arc<Shared>,
-    mut batches: tokio::sync::mpsc::UnboundedReceiver<(i64, Batch)>,
+    mut batches: tokio::sync::mpsc::UnboundedReceiver<Queued>,
     pool: Pool,
     index: IndexKey,
     lease: Arc<RwLock<Option<Lease>>>,
 ) {
-    while let Some(first) = batches.recv().await {
-        let mut group = vec![first];
+    let _ends = WriterEnds(shared.clone());
+    // A batch of another generation than the group's waits for the next group.
+    let mut next: Option<Queued> = None;
+    loop {
+        let first = match next.take() {
+            Some(queued) => queued,
+            None => match batches.recv().await {
+                Some(queued) => queued,
+                None => break,
+            },
+        };
+        let (generation, after, batch) = first;
+        let mut group = vec![(after, batch)];
         while group.len() < GROUP_MAX {
             match batches.try_recv() {
-                Ok(next) => group.push(next),
+                Ok((g, after, batch)) if g == generation => group.push((after, batch)),
+                Ok(other) => {
+                    next = Some(other);
+                    break;
+                }
                 Err(_) => break,
             }
         }
-        if shared.failed() {
+        if !shared.writes(generation) {
             // Written by no one: never acknowledged, the stores send them again.
             continue;
         }
         let held = lease.read().unwrap_or_else(|p| p.into_inner()).clone();
         match write_settled(&pool, &index, held.as_ref(), &group).await {
-            Ok(()) => shared.written(group.last().map_or(0, |(after, _)| after + 1)),
-            Err(failure) => shared.fail(failure),
+            Ok(()) => shared.written(generation, group.last().map_or(0, |(after, _)| after + 1)),
+            Err(failure) => shared.fail_in(generation, failure),
         }
     }
 }
@@ -281,6 +341,12 @@ async fn write_settled(
             Ok(()) => return Ok(()),
             Err(HubStoreError::Deposed(why)) => return Err(Failure::Deposed(why)),
             Err(HubStoreError::Stopped(why)) => return Err(Failure::Stopped(why)),
+            // Refused again however often it is sent: the hub stops at once, and says why.
+            Err(HubStoreError::Refused(why)) => {
+                return Err(Failure::Stopped(format!(
+                    "the database refuses a batch of stores' entries: {why}"
+                )));
+            }
             Err(failed) => failed,
         };
         // Committed or not? The count says, once the database answers.

@@ -1,5 +1,5 @@
-//! Headquarters' writes on PostgreSQL: a store's batch as one transaction (what the sled store
-//! writes as one `sled::Batch`), and the derived state replaced whole.
+//! Headquarters' writes on PostgreSQL: a group of stores' batches as one transaction (each what
+//! the sled store writes as one `sled::Batch`), and the derived state replaced whole.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -28,17 +28,23 @@ pub(super) struct Batch {
     notices: Vec<Notice>,
     /// For the `bi` schema: the batch's sales and returns, and its wallets as balances.
     sales: Vec<super::bi::SaleRow>,
-    wallet_rows: Vec<(MemberId, Wallet)>,
+    wallet_rows: Vec<super::bi::WalletRow>,
     settlement: Vec<super::bi::SettlementRow>,
 }
 
 impl Batch {
     pub(super) fn of(a: Append<'_>, index: &IndexKey) -> Result<Self> {
         let entries: Vec<&[u8]> = a.entries.iter().map(|(_, e)| e.as_slice()).collect();
-        let settlement = super::bi::settlement_of(a.views.iter().map(|(k, v)| (k, v.as_ref())))?;
+        // What the database would refuse every time is refused here, before the batch is queued.
+        for (seq, _) in &a.entries {
+            super::big(*seq)?;
+        }
+        // Each key's last write (the settlement rows too: one row per key in a statement).
+        let views: BTreeMap<Vec<u8>, Option<Vec<u8>>> = a.views.into_iter().collect();
         Ok(Self {
             sales: super::bi::sales_of(&entries)?,
-            settlement,
+            settlement: super::bi::settlement_of(views.iter().map(|(k, v)| (k, v.as_ref())))?,
+            wallet_rows: super::bi::wallet_rows(&a.wallets)?,
             store: a.store.to_string(),
             entries: a.entries.into_iter().collect(),
             tip: encode(&a.tip),
@@ -56,11 +62,10 @@ impl Batch {
                 .iter()
                 .map(|(member, wallet)| (*member, encode(wallet)))
                 .collect(),
-            views: a.views.into_iter().collect(),
+            views,
             keys: a.keys,
             erased: a.erased,
             notices: a.notices,
-            wallet_rows: a.wallets,
         })
     }
 
@@ -121,7 +126,7 @@ pub(super) async fn write_group(
     lease: Option<&super::lease::Lease>,
     batches: &[(i64, Batch)],
 ) -> Result<()> {
-    let tx = client.transaction().await.map_err(db)?;
+    let tx = client.transaction().await.map_err(super::pg)?;
     tokio::try_join!(
         async {
             tx.batch_execute("SET LOCAL synchronous_commit TO OFF")
@@ -133,7 +138,7 @@ pub(super) async fn write_group(
     for (expected, batch) in batches {
         batch.write_in(&tx, index, *expected).await?;
     }
-    tx.commit().await.map_err(db)
+    tx.commit().await.map_err(super::pg)
 }
 
 /// Counts the batch as the one after `expected` (`flush.rs`).
@@ -165,7 +170,7 @@ async fn copy_entries(
     let sink = tx
         .copy_in("COPY store_log (store, seq, entry) FROM STDIN BINARY")
         .await
-        .map_err(db)?;
+        .map_err(super::pg)?;
     let writer = BinaryCopyInWriter::new(sink, &[Type::TEXT, Type::INT8, Type::BYTEA]);
     let mut writer = std::pin::pin!(writer);
     for (seq, entry) in entries {
@@ -173,9 +178,9 @@ async fn copy_entries(
             .as_mut()
             .write(&[&store, &super::big(*seq)?, &entry.as_slice()])
             .await
-            .map_err(db)?;
+            .map_err(super::pg)?;
     }
-    writer.finish().await.map_err(db)?;
+    writer.finish().await.map_err(super::pg)?;
     Ok(())
 }
 
@@ -509,7 +514,7 @@ pub(super) async fn replace_derived(
             &[&ids, &wallets],
         )
         .await?;
-        super::bi::put_wallets(&tx, chunk).await?;
+        super::bi::put_wallets(&tx, &super::bi::wallet_rows(chunk)?).await?;
     }
     for chunk in derived.views.chunks(CHUNK) {
         let cells = super::bi::settlement_of(chunk.iter().map(|(k, v)| (k, Some(v))))?;
