@@ -108,19 +108,13 @@ fn headquarters_on_postgres_keeps_every_sale_member_and_payment_through_a_kill()
             "/api/v1/reports/sales?from={today}&to={today}&by=store"
         ))
         .body;
-    let expected: Vec<String> = report["rows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            format!(
-                "{}|{}|{}",
-                r["store"].as_str().unwrap(),
-                r["sales"],
-                r["net"]["amount"].as_str().unwrap()
-            )
-        })
-        .collect();
+    let expected = piped(&report["rows"], |r| {
+        [
+            r["store"].as_str().unwrap().to_owned(),
+            r["sales"].to_string(),
+            r["net"]["amount"].as_str().unwrap().to_owned(),
+        ]
+    });
     let bi = pg
         .query_as(
             "metabase",
@@ -144,19 +138,13 @@ fn headquarters_on_postgres_keeps_every_sale_member_and_payment_through_a_kill()
         .client
         .get(&format!("/api/v1/settlement?from={today}&to={today}"))
         .body;
-    let expected: Vec<String> = settled["owed"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            format!(
-                "{}|{}|{}",
-                r["payer"].as_str().unwrap(),
-                r["payee"].as_str().unwrap(),
-                r["principal"]["amount"].as_str().unwrap()
-            )
-        })
-        .collect();
+    let expected = piped(&settled["owed"], |r| {
+        [
+            r["payer"].as_str().unwrap().to_owned(),
+            r["payee"].as_str().unwrap().to_owned(),
+            r["principal"]["amount"].as_str().unwrap().to_owned(),
+        ]
+    });
     assert_eq!(expected, ["S001|S002|30.00"], "{settled}");
     let bi = pg
         .query_as(
@@ -189,6 +177,18 @@ fn headquarters_on_postgres_keeps_every_sale_member_and_payment_through_a_kill()
     }
 
     settle_stop_and_check(&chain, hub, a, b);
+}
+
+/// A report's rows as `psql` prints a query's, one line each with its cells joined by `|`.
+fn piped(
+    rows: &serde_json::Value,
+    cells: impl Fn(&serde_json::Value) -> [String; 3],
+) -> Vec<String> {
+    rows.as_array()
+        .unwrap()
+        .iter()
+        .map(|r| cells(r).join("|"))
+        .collect()
 }
 
 /// Waits for both stores' logs to stand still at `hub` (rights move after a payment: the

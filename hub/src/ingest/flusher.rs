@@ -23,6 +23,9 @@ pub(super) struct Replies {
     pub(super) imported: Vec<Reply<Result<Imported, IngestError>>>,
     pub(super) published: Vec<Reply<Result<(), MarketingRefused>>>,
     pub(super) ran: Vec<Reply<Result<protocol::campaign::Run, MarketingRefused>>>,
+    /// The stores' rows (what headquarters holds of each log) once what they show is durable:
+    /// an operator replacing a store's PC trusts them.
+    pub(super) stores: Vec<Reply<Vec<StoreRow>>>,
     /// Grants go after the flush that made them durable, before the feed that carries them.
     pub(super) asked: Vec<(Answers, TxId, AskAnswer)>,
     /// The feed's length after the group.
@@ -51,6 +54,7 @@ impl Replies {
             std::process::exit(70);
         }
         send_all(self.tips);
+        send_all(self.stores);
         send_all(self.catalogue);
         send_all(self.transfers);
         send_all(self.staffed);

@@ -522,7 +522,7 @@ pub fn spawn(
                             ingest.certificates.insert(store, until_ms);
                         }
                         Command::Stores { reply } => {
-                            let _ = reply.send(ingest.rows());
+                            replies.stores.push((reply, ingest.rows()));
                         }
                         Command::Tick => {}
                     }
