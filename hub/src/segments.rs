@@ -92,13 +92,13 @@ pub enum RunError {
     Unavailable(String),
 }
 
-/// Runs campaign `id` as of `on`: its segment evaluated here (off the async threads), its
-/// coupons issued by the ingest thread (`Ingest::run_campaign`).
+/// Runs campaign `id` as of `on`, `coupons` to each member: its segment evaluated here (off
+/// the async threads), its coupons issued by the ingest thread (`Ingest::issue_campaign`).
 pub async fn run_campaign(
     ingest: &crate::ingest::IngestHandle,
     storage: std::sync::Arc<dyn HubStore>,
     id: String,
-    on: NaiveDate,
+    (on, coupons): (NaiveDate, u32),
     by: protocol::StaffId,
 ) -> Result<protocol::campaign::Run, RunError> {
     use crate::ingest::MarketingRefused;
@@ -129,7 +129,7 @@ pub async fn run_campaign(
         }
         .into());
     };
-    match ingest.run_campaign(id, on, targets, by).await {
+    match ingest.run_campaign(id, (on, coupons), targets, by).await {
         Ok(run) => Ok(run?),
         Err(e) => Err(RunError::Unavailable(e.to_string())),
     }
@@ -190,7 +190,7 @@ pub async fn run_daily(
             ingest,
             storage.clone(),
             id.clone(),
-            today,
+            (today, 1),
             protocol::StaffId::system(),
         );
         match run.await {

@@ -207,6 +207,9 @@ pub struct ItemSaleView {
     pub returns: Vec<ReturnRecord>,
     /// The points lots the sale took its points from (year, points), for returns to give back.
     pub points_lots: Vec<(i32, u64)>,
+    /// The coupons the sale redeemed together (多券同用), from the entry after it; one coupon
+    /// is the sale's own `coupon`.
+    pub coupons: Vec<String>,
 }
 
 /// An item return, where and when it was made.
@@ -394,9 +397,17 @@ pub fn apply_entry(ov: &mut Overlay<'_>, entry: &Entry) -> Result<(), ViewError>
             apply_sale(ov, entry, sale);
             wallet_entry(ov, entry)
         }
-        Payload::Wallet { .. } => {
+        Payload::Wallet { event, .. } => {
             // 积分兑换: what this store gave of each gift, what each member has had.
             protocol::project::gifts::apply(ov, entry).map_err(ViewError::Inventory)?;
+            // 多券同用: the coupons a sale redeemed together, for its return to give back.
+            if let protocol::wallet::WalletEvent::CouponsRedeemed { sale, coupons, .. } = event {
+                let key = keys::item_sale(sale);
+                if let Some(mut view) = ov.get_as::<ItemSaleView>(&key)? {
+                    view.coupons = coupons.iter().map(|c| c.coupon.to_string()).collect();
+                    ov.put(key, encode(&view));
+                }
+            }
             wallet_entry(ov, entry)
         }
         Payload::Checkout { sale, ops, .. } => {
@@ -420,6 +431,7 @@ pub fn apply_entry(ov: &mut Overlay<'_>, entry: &Entry) -> Result<(), ViewError>
                 returned: vec![protocol::catalogue::Qty::ZERO; sale.lines.len()],
                 returns: Vec::new(),
                 points_lots,
+                coupons: Vec::new(),
             };
             ov.put(keys::item_sale(&sale.sale_id), encode(&view));
             if let Some(member) = &sale.member_id {
@@ -976,7 +988,7 @@ impl RebuildReport {
 /// compares the result with the views on disk.
 /// The shape of the views. Bumped whenever what a view stores, or how an entry changes it,
 /// changes; a store whose views another version wrote rebuilds them from its log on open.
-pub const VIEWS_VERSION: u32 = 17;
+pub const VIEWS_VERSION: u32 = 18;
 
 /// Rebuilds the views from the log and the feed records when they were written by another
 /// version of this software (or none), so an upgrade never reads a view it cannot decode.

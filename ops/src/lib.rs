@@ -1,6 +1,7 @@
 //! Operator tooling as a library, so tests can use it: the chain's certificates (PKI), store
 //! enrolment, catalogue import, and a delaying TCP proxy for benchmarks.
 
+pub mod campaigns;
 pub mod catalogue;
 pub mod delay;
 pub mod members;

@@ -75,6 +75,16 @@ enum Cmd {
         /// as a real chain runs: slower for a few busy stores, but hundreds fit.
         #[arg(long)]
         hosted: bool,
+        /// Import the data's 27 campaigns at headquarters and redeem their coupons where
+        /// `coupon_redemptions` says (`ops campaigns import` tells how); each campaign's report
+        /// must then agree with the data.
+        #[arg(long)]
+        campaigns: bool,
+    },
+    /// 营销活动: The Complete Journey's campaigns at headquarters.
+    Campaigns {
+        #[command(subcommand)]
+        command: CampaignsCmd,
     },
     /// The chain's certificates: create the CA and the hub's certificate, or enrol a store.
     Pki {
@@ -114,6 +124,26 @@ enum CatalogueCmd {
         /// Only read and check the file; send nothing.
         #[arg(long)]
         dry_run: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum CampaignsCmd {
+    /// Brings The Complete Journey's campaigns (campaign_descriptions, campaigns, coupons)
+    /// into headquarters: each a coupon template on its products' categories, good in its
+    /// window, a segment of its targets who are members (found by the phone `ops replay`
+    /// gives a household, tagged), and the campaign run once as of its first day, each target
+    /// given a booklet of as many coupons as the most any household redeemed. Running it again
+    /// gives nobody anything twice.
+    Import {
+        #[arg(long, default_value = "../shared/data/completejourney")]
+        data: PathBuf,
+        /// Headquarters' HTTP API.
+        #[arg(long, default_value = "http://127.0.0.1:8090")]
+        hub: String,
+        /// The operator recorded on every change.
+        #[arg(long, default_value = "hq-import")]
+        staff: String,
     },
 }
 
@@ -373,6 +403,7 @@ fn main() -> anyhow::Result<()> {
             prepaid,
             time_reports,
             hosted,
+            campaigns,
         } => replay(ops::replay::Options {
             data,
             dir,
@@ -384,8 +415,22 @@ fn main() -> anyhow::Result<()> {
             prepaid_share: prepaid,
             report_queries: time_reports,
             hosted,
+            campaigns,
             launcher: ops::replay::Launcher::this_binary()?,
         }),
+        Cmd::Campaigns {
+            command: CampaignsCmd::Import { data, hub, staff },
+        } => {
+            let cj = ops::campaigns::read(&data)?;
+            let members = ops::campaigns::members_at(&hub, &cj)?;
+            for c in ops::campaigns::import(&hub, &staff, &cj, &members)? {
+                println!(
+                    "campaign {:>2}: {} targets tagged ({} not members), run: {}",
+                    c.campaign, c.members, c.not_members, c.run
+                );
+            }
+            Ok(())
+        }
         Cmd::Pki {
             command: PkiCmd::StoreIssuer { dir },
         } => {
@@ -577,6 +622,19 @@ fn replay(options: ops::replay::Options) -> anyhow::Result<()> {
     );
     for (why, n) in &o.to_cash_why {
         println!("  paid in cash instead, {n}: {why}");
+    }
+    if options.campaigns {
+        println!(
+            "campaign coupons redeemed {} (the data's redemptions by households or on days \
+             outside the replay: {}; of members with no basket of the campaign's goods in its \
+             window: {})",
+            o.coupons_redeemed,
+            o.redemptions_outside,
+            o.redemptions_unmatched.len()
+        );
+        for why in &o.redemptions_unmatched {
+            println!("  not redeemed: {why}");
+        }
     }
     println!(
         "wall {wall:.1} s: setup {:.1} s, selling {:.1} s ({:.0} baskets/s), until every log is at \

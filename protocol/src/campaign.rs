@@ -299,6 +299,15 @@ pub fn coupon_id(campaign: &str, run: &str, member: &MemberId) -> SaleId {
     SaleId::parse(&format!("cp-{hex}")).expect("a campaign coupon id is well formed")
 }
 
+/// The `n`th coupon (from 1) a run gives a member when it gives several (券包): the first is
+/// [`coupon_id`]'s, so a run of one coupon names it as before.
+pub fn booklet_coupon_id(campaign: &str, run: &str, n: u32, member: &MemberId) -> SaleId {
+    match n {
+        0 | 1 => coupon_id(campaign, run, member),
+        n => coupon_id(campaign, &format!("{run}#{n}"), member),
+    }
+}
+
 /// Fills a message's `{name}`, `{coupon}` and `{valid_to}`.
 pub fn fill(message: &str, name: &str, coupon: &str, valid_to: NaiveDate) -> String {
     message

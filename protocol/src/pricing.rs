@@ -22,6 +22,8 @@ use crate::money::{Fen, Rounding};
 
 /// The most lines one basket may have.
 pub const LINES_MAX: usize = 200;
+/// The most coupons one sale redeems (多券同用: a booklet's coupons on one basket).
+pub const COUPONS_MAX: usize = 30;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -180,7 +182,8 @@ pub struct PricingRules {
     pub rounding: Rounding,
     /// Stacking (叠加): whether a coupon may be used together with the member's tier and
     /// birthday discounts. When not, a sale with a coupon gets no tier or birthday step (优惠券
-    /// 不与会员折扣同享). A sale takes one coupon at most, always.
+    /// 不与会员折扣同享). A sale may redeem several coupons (多券同用, at most
+    /// [`COUPONS_MAX`]), each applied in turn in the coupon step.
     #[serde(default = "stacks")]
     pub coupon_stacks_with_member_discounts: bool,
 }
@@ -288,6 +291,9 @@ pub struct Priced {
     /// Σ net: what the tenders must add up to.
     pub due: Fen,
     pub points_used: u64,
+    /// What each coupon redeemed took off, in the order they were given.
+    #[serde(default)]
+    pub coupon_offs: Vec<Fen>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -306,6 +312,8 @@ pub enum PricingError {
     CouponThreshold { threshold: Fen, eligible: Fen },
     #[error("the coupon does not apply to this basket: {0}")]
     CouponNotApplicable(String),
+    #[error("a sale redeems at most {COUPONS_MAX} coupons, each once")]
+    Coupons,
     #[error("this chain does not take points as payment")]
     PointsNotAccepted,
     #[error("the member has {available} points, {wanted} wanted")]
@@ -425,26 +433,33 @@ pub fn price(
     rules: &PricingRules,
 ) -> Result<Priced, PricingError> {
     let everything = CouponScope::default();
-    let coupon = coupon.map(|offer| Redeemed {
-        offer,
-        scope: &everything,
-        stacks: None,
-    });
-    price_redeeming(lines, bundles, member, coupon, points, rules)
+    let coupons: Vec<Redeemed<'_>> = coupon
+        .map(|offer| Redeemed {
+            offer,
+            scope: &everything,
+            stacks: None,
+        })
+        .into_iter()
+        .collect();
+    price_redeeming(lines, bundles, member, &coupons, points, rules)
 }
 
-/// `price`, with a coupon that may apply to some goods only and carry its own stacking rule
-/// (a campaign's coupon, `crate::campaign`).
+/// `price`, with coupons that may apply to some goods only and carry their own stacking rule
+/// (a campaign's coupon, `crate::campaign`), applied one after the other in the coupon step,
+/// each to what the ones before it left.
 pub fn price_redeeming(
     lines: &[Line],
     bundles: &[BundleOffer],
     member: Option<&MemberTerms>,
-    coupon: Option<Redeemed<'_>>,
+    coupons: &[Redeemed<'_>],
     points: u64,
     rules: &PricingRules,
 ) -> Result<Priced, PricingError> {
     if lines.is_empty() || lines.len() > LINES_MAX || lines.iter().any(|l| l.qty.0 <= 0) {
         return Err(PricingError::Lines);
+    }
+    if coupons.len() > COUPONS_MAX {
+        return Err(PricingError::Coupons);
     }
     rules.check()?;
     let in_range = |f: Fen| (0..=crate::catalogue::PRICE_FEN_MAX).contains(&f.0);
@@ -508,10 +523,11 @@ pub fn price_redeeming(
         }
     }
     let mut points_used = 0;
-    let member_discounts = coupon.is_none_or(|c| {
+    let member_discounts = coupons.iter().all(|c| {
         c.stacks
             .unwrap_or(rules.coupon_stacks_with_member_discounts)
     });
+    let mut coupon_offs = Vec::with_capacity(coupons.len());
     for step in &rules.order {
         match step {
             Step::Special => {
@@ -545,8 +561,10 @@ pub fn price_redeeming(
                 }
             }
             Step::Coupon => {
-                if let Some(coupon) = coupon {
-                    apply_coupon(&mut w, coupon)?;
+                for coupon in coupons {
+                    let before = w.due();
+                    apply_coupon(&mut w, *coupon)?;
+                    coupon_offs.push(Fen(before - w.due()));
                 }
             }
             Step::Points => {
@@ -556,7 +574,7 @@ pub fn price_redeeming(
             }
         }
     }
-    if coupon.is_some() && !rules.order.contains(&Step::Coupon) {
+    if !coupons.is_empty() && !rules.order.contains(&Step::Coupon) {
         return Err(PricingError::CouponNotApplicable(
             "this chain's pricing has no coupon step".into(),
         ));
@@ -572,6 +590,7 @@ pub fn price_redeeming(
         due,
         points_used,
         lines: w.lines,
+        coupon_offs,
     })
 }
 
@@ -637,7 +656,10 @@ fn apply_coupon(w: &mut Working, coupon: Redeemed<'_>) -> Result<(), PricingErro
         .filter(|l| discountable(l))
         .map(|l| l.net.0)
         .sum();
-    if eligible == 0 && !scope.is_empty() {
+    // Goods of its scope at a price set at the till (金额商品) take no discount: the coupon is
+    // redeemed there for nothing off (the quote shows it), as it is on a basket of goods that
+    // accept no discounts. A basket without any of its goods cannot redeem it.
+    if !scope.is_empty() && !w.lines.iter().any(|l| scope.covers(&l.sku, &l.category)) {
         return Err(PricingError::CouponNotApplicable(
             "nothing in the basket is among the goods the coupon applies to".into(),
         ));

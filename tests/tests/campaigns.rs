@@ -195,3 +195,163 @@ fn a_campaign_coupon_reaches_the_members_home_store_once_and_is_redeemed_there_o
     assert_eq!(overview["templates"][0]["offer"]["off"]["amount"], "5.00");
     assert_eq!(overview["campaigns"][0]["runs"][0]["already"], 1);
 }
+
+/// A target list brought in as a tag (批量打标签), a booklet of three coupons to each member
+/// of the tag (券包), two of them redeemed in one sale (多券同用) and given back by its whole
+/// return; a run again and a tagging again give nothing twice; an unknown phone tags nobody.
+#[test]
+fn a_booklet_is_given_once_its_coupons_redeem_together_and_a_return_gives_them_back() {
+    let chain = Chain::new(bins!());
+    let hub = chain.hub("127.0.0.1:0".parse().unwrap());
+    chain.enrol("S001", hub.sync);
+    let a = chain.node("S001");
+    wait_online(&[&a.client]);
+    let hq = &hub.client;
+    let products = json!({"changes": [
+        {"product": {"sku": "A1", "name": "矿泉水", "unit": "piece", "barcodes": [],
+                     "price": {"amount": "10.00"}, "low_stock": "0"}},
+    ]});
+    let published = hq.post_as(
+        "/api/v1/catalogue/changes",
+        Some("hq-buyer"),
+        &products.to_string(),
+    );
+    assert!(published.status < 300, "{:?}", published.body);
+    let answer = a.client.post(
+        "/api/v1/members",
+        Some("reg-b-0001"),
+        &json!({"name": "郑三", "phone": "13922220001"}).to_string(),
+    );
+    assert_eq!(answer.status, 201, "{:?}", answer.body);
+    let member = answer.body["member_id"].as_str().unwrap().to_owned();
+
+    // The list: one phone unknown refuses it all; then the member alone, twice.
+    let tag = |phones: Value| {
+        hq.post_as(
+            "/api/v1/members/tags",
+            Some("hq-mkt"),
+            &json!({"tag": "回流名单", "phones": phones}).to_string(),
+        )
+    };
+    let unknown = eventually(30, "the member at headquarters", || {
+        let r = hq.get("/api/v1/members/lookup?phone=13922220001");
+        (r.status == 200).then(|| tag(json!(["13922220001", "13999999999"])))
+    });
+    assert_eq!(unknown.body["code"], "invalid_phone", "{:?}", unknown.body);
+    for _ in 0..2 {
+        let tagged = tag(json!(["13922220001"]));
+        assert_eq!(tagged.status, 200, "{:?}", tagged.body);
+    }
+    let edits = eventually(30, "the tag at S001", || {
+        let m = a.client.get(&format!("/api/v1/members/{member}")).body;
+        (m["tags"] == json!(["回流名单"])).then_some(m)
+    });
+    assert_eq!(edits["tags"], json!(["回流名单"]), "tagged once: {edits}");
+
+    let template = json!({"id": "T2", "name": "2元券包", "per_member": 3, "quota": null,
+        "offer": {"kind": "voucher", "value": {"amount": "2"}},
+        "validity": {"days": {"days": 30}}, "scope": {"skus": ["A1"]}, "stacks": null});
+    assert_eq!(put(hq, "templates", 1, template).status, 201);
+    let segment =
+        json!({"id": "G1", "name": "回流名单", "conditions": [{"tags": {"any": ["回流名单"]}}]});
+    assert_eq!(put(hq, "segments", 1, segment).status, 201);
+    let campaign = json!({"id": "C2", "name": "券包", "template": "T2", "segment": "G1",
+        "schedule": "once", "message": ""});
+    assert_eq!(put(hq, "campaigns", 1, campaign).status, 201);
+    let run = |coupons: u32| {
+        hq.post_as(
+            &format!("/api/v1/marketing/campaigns/C2/run?coupons={coupons}"),
+            Some("hq-mkt"),
+            "",
+        )
+    };
+    assert_eq!(run(4).body["field"], "coupons", "over the per-member limit");
+    let first = run(3);
+    assert_eq!(
+        (
+            first.body["targeted"].as_u64(),
+            first.body["issued"].as_u64()
+        ),
+        (Some(1), Some(3)),
+        "{:?}",
+        first.body
+    );
+    let again = run(3);
+    assert_eq!(
+        (
+            again.body["issued"].as_u64(),
+            again.body["already"].as_u64()
+        ),
+        (Some(0), Some(3)),
+        "{:?}",
+        again.body
+    );
+    let coupons: Vec<String> = eventually(30, "the booklet at S001", || {
+        let list = a
+            .client
+            .get(&format!("/api/v1/members/{member}/coupons"))
+            .body;
+        let ids: Vec<String> = list["coupons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["state"] == "usable")
+            .map(|c| c["coupon_id"].as_str().unwrap().to_owned())
+            .collect();
+        (ids.len() == 3).then_some(ids)
+    });
+
+    // Two coupons in one sale: 2.00 off each.
+    let sale = a.client.post(
+        "/api/v1/checkouts/items",
+        Some("sale-b-0001"),
+        &json!({"member_id": member, "coupons": [coupons[0], coupons[1]],
+                "lines": [{"sku": "A1", "qty": "2"}],
+                "tenders": [{"kind": "cash", "tendered": {"amount": "20.00"}}]})
+        .to_string(),
+    );
+    assert_eq!(sale.status, 201, "{:?}", sale.body);
+    assert_eq!(sale.body["due"]["amount"], "16.00", "{:?}", sale.body);
+    let twice = a.client.post(
+        "/api/v1/checkouts/items",
+        Some("sale-b-0002"),
+        &json!({"member_id": member, "coupons": [coupons[2], coupons[2]],
+                "lines": [{"sku": "A1", "qty": "1"}],
+                "tenders": [{"kind": "cash", "tendered": {"amount": "10.00"}}]})
+        .to_string(),
+    );
+    assert_eq!(twice.status, 422, "a coupon named twice: {:?}", twice.body);
+    let report = |redeemed: u64| {
+        eventually(30, "the report at headquarters", || {
+            let r = hq.get("/api/v1/marketing/campaigns/C2/report").body;
+            (r["rows"][0]["redeemed"] == redeemed).then_some(r)
+        })
+    };
+    let row = report(2)["rows"][0].clone();
+    assert_eq!(
+        (&row["issued"], &row["discount"], &row["redeemer_sales"]),
+        (&json!(3), &json!("4.00"), &json!("16.00")),
+        "{row}"
+    );
+
+    // Its whole return gives both coupons back.
+    let sale_id = sale.body["sale_id"].as_str().unwrap();
+    let back = a.client.post(
+        &format!("/api/v1/sales/{sale_id}/returns"),
+        Some("ret-b-0001"),
+        &json!({"reason": "不要了"}).to_string(),
+    );
+    assert_eq!(back.status, 201, "{:?}", back.body);
+    report(0);
+    let list = a
+        .client
+        .get(&format!("/api/v1/members/{member}/coupons"))
+        .body;
+    let usable = list["coupons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["state"] == "usable")
+        .count();
+    assert_eq!(usable, 3, "{list}");
+}

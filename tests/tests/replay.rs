@@ -24,6 +24,7 @@ fn a_slice_of_a_real_year_agrees_with_the_reports_to_the_fen() {
         prepaid_share: 0.4,
         report_queries: 0,
         hosted: true,
+        campaigns: false,
         launcher: Launcher {
             node: (env!("CARGO_BIN_EXE_store-node").into(), Vec::new()),
             hub: (env!("CARGO_BIN_EXE_hq").into(), Vec::new()),
@@ -53,6 +54,52 @@ fn a_slice_of_a_real_year_agrees_with_the_reports_to_the_fen() {
     assert!(
         outcome.spends_elsewhere > 0,
         "some members pay from stored value at another store"
+    );
+    assert!(
+        differences.is_empty(),
+        "{} differences:\n{}",
+        differences.len(),
+        differences.join("\n")
+    );
+}
+
+/// August 2017 at four stores, with The Complete Journey's campaigns (`tests/data`): every
+/// campaign's report (members targeted, coupons redeemed) and every sales figure agree with
+/// the data, each redemption redeemed as a coupon of ours at a basket of its household.
+#[test]
+fn a_slice_with_its_campaigns_redeems_their_coupons_where_the_data_says() {
+    let dir = tests::TempDir::new("replay-campaigns");
+    let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/completejourney-campaigns");
+    let options = Options {
+        data: data.clone(),
+        dir: dir.path().to_owned(),
+        stores: 0,
+        from: NaiveDate::from_ymd_opt(2017, 8, 1).unwrap(),
+        to: NaiveDate::from_ymd_opt(2017, 8, 21).unwrap(),
+        seed: 11,
+        tills: 16,
+        prepaid_share: 0.3,
+        report_queries: 0,
+        hosted: true,
+        campaigns: true,
+        launcher: Launcher {
+            node: (env!("CARGO_BIN_EXE_store-node").into(), Vec::new()),
+            hub: (env!("CARGO_BIN_EXE_hq").into(), Vec::new()),
+        },
+    };
+    let (slice, outcome, differences) = ops::replay::run(&options).unwrap();
+    assert_eq!(outcome.baskets, 835, "every basket sold");
+    let cj = ops::campaigns::read(&data).unwrap();
+    let matched = ops::campaigns::match_redemptions(&cj, &slice, (options.from, options.to));
+    let expected: u64 = matched.expected.values().map(|(_, r)| r).sum();
+    assert!(expected >= 40, "the slice redeems coupons: {expected}");
+    assert_eq!(
+        outcome.coupons_redeemed, expected,
+        "every matched coupon redeemed"
+    );
+    assert!(
+        matched.baskets.values().any(|c| c.len() > 1),
+        "some basket redeems several coupons at once"
     );
     assert!(
         differences.is_empty(),

@@ -63,6 +63,7 @@ pub(super) struct ErrorBody {
         super::privacy::erase_member,
         super::privacy::card_lost,
         super::import::import_members,
+        super::members::tag_members,
         super::import::import_progress,
         super::money::liabilities,
         super::money::settlement,

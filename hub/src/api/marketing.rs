@@ -57,7 +57,7 @@ impl TemplateForm {
 
 /// The request field a marketing error names, as the page knows it.
 fn field(e: &MarketingError) -> Option<&'static str> {
-    const FIELDS: [&str; 21] = [
+    const FIELDS: [&str; 22] = [
         "id",
         "name",
         "offer",
@@ -79,6 +79,7 @@ fn field(e: &MarketingError) -> Option<&'static str> {
         "spend",
         "visits",
         "custom",
+        "coupons",
     ];
     FIELDS.into_iter().find(|f| *f == e.field)
 }
@@ -243,22 +244,51 @@ pub(super) async fn count_segment(
     }
 }
 
-/// Runs a campaign now: its segment evaluated today, one coupon per member for this run
-/// (a run repeated, or resumed after a crash, gives nobody a second one).
-#[utoipa::path(post, path = "/api/v1/marketing/campaigns/{id}/run", params(("id" = String, Path), ("X-Staff-Id" = Option<String>, Header, description = "who acts")), responses((status = 200, body = Object), (status = 404, body = super::doc::ErrorBody), (status = 409, body = super::doc::ErrorBody)))]
+/// `?on=YYYY-MM-DD&coupons=N`
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RunQuery {
+    on: Option<chrono::NaiveDate>,
+    coupons: Option<u32>,
+}
+
+/// How far back a run may be dated (补发: a campaign of the chain's past, e.g. imported;
+/// twenty years).
+const RUN_BACK_DAYS_MAX: i64 = 7_320;
+
+/// Runs a campaign: its segment evaluated today (or as of `on`, a day in the past: 补发),
+/// `coupons` coupons to each member (券包, default 1, at most the template's per-member
+/// limit) for this run; a run repeated, or resumed after a crash, gives nobody a coupon
+/// twice.
+#[utoipa::path(post, path = "/api/v1/marketing/campaigns/{id}/run", params(("id" = String, Path), ("on" = Option<String>, Query, description = "the day it runs as of (default today; not in the future)"), ("coupons" = Option<u32>, Query, description = "coupons to each member (default 1)"), ("X-Staff-Id" = Option<String>, Header, description = "who acts")), responses((status = 200, body = Object), (status = 404, body = super::doc::ErrorBody), (status = 409, body = super::doc::ErrorBody)))]
 pub(super) async fn run_campaign(
     State(hq): State<Hq>,
     headers: HeaderMap,
     Path(id): Path<String>,
+    query: Result<Query<RunQuery>, QueryRejection>,
 ) -> Response {
     let staff = match operator(&headers) {
         Ok(staff) => staff,
         Err(response) => return *response,
     };
+    let q = match query {
+        Ok(Query(q)) => q,
+        Err(e) => return bad_query(e.body_text()),
+    };
     if let Err(e) = protocol::campaign::check_id("id", &id) {
         return refused(e.into());
     }
-    match crate::segments::run_campaign(&hq.ingest, hq.storage.clone(), id, today(), staff).await {
+    let today = today();
+    let on = q.on.unwrap_or(today);
+    if on > today || (today - on).num_days() > RUN_BACK_DAYS_MAX {
+        return bad_query(format!(
+            "on: a day from {RUN_BACK_DAYS_MAX} days ago to today ({today})"
+        ));
+    }
+    let coupons = q.coupons.unwrap_or(1);
+    let run =
+        crate::segments::run_campaign(&hq.ingest, hq.storage.clone(), id, (on, coupons), staff);
+    match run.await {
         Ok(run) => axum::Json(json!(run)).into_response(),
         Err(crate::segments::RunError::Refused(e)) => refused(e),
         Err(crate::segments::RunError::Unavailable(e)) => unavailable(e),

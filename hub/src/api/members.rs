@@ -170,3 +170,77 @@ pub(super) async fn get_wallet(State(hq): State<Hq>, Path(raw): Path<String>) ->
     }))
     .into_response()
 }
+
+/// 批量打标签: a tag and the phones of the members to give it.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct TagBody {
+    tag: String,
+    phones: Vec<String>,
+}
+
+/// The most phones a refusal lists.
+const BAD_PHONES_LISTED: usize = 20;
+
+/// 批量打标签: gives `tag` to the members with these phones (a target list brought in for a
+/// segment: 标签 is a segment condition). Every phone must name a member, or nothing is
+/// written and the answer lists the ones that do not; a member tagged already is left as is.
+#[utoipa::path(post, path = "/api/v1/members/tags", request_body(content = TagBody, description = "tag, phones (at most 10,000)"), params(("X-Staff-Id" = String, Header, description = "who acts")), responses((status = 200, body = Object), (status = 422, body = super::doc::ErrorBody)))]
+pub(super) async fn tag_members(
+    State(hq): State<Hq>,
+    headers: HeaderMap,
+    body: Result<axum::Json<TagBody>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let by = match operator(&headers) {
+        Ok(staff) => staff,
+        Err(response) => return *response,
+    };
+    let body = match body {
+        Ok(axum::Json(body)) => body,
+        Err(e) => return super::body_refused(e, Code::InvalidRequest),
+    };
+    let max = crate::ingest::TAG_MEMBERS_MAX;
+    if body.phones.is_empty() || body.phones.len() > max {
+        return Code::InvalidRequest.answer(format!("1 to {max} phones a request"));
+    }
+    let phones = body.phones;
+    let found = read(&hq, move |storage| {
+        let (mut members, mut bad) = (Vec::with_capacity(phones.len()), Vec::new());
+        for raw in &phones {
+            let found = match Phone::parse(raw) {
+                Ok(phone) => storage.member_by_phone(&phone)?,
+                Err(_) => None,
+            };
+            match found {
+                Some(id) => members.push(id),
+                None => bad.push(raw.clone()),
+            }
+        }
+        Ok::<_, crate::storage::HubStoreError>((members, bad))
+    })
+    .await;
+    let (mut members, bad) = match found {
+        Ok(found) => found,
+        Err(answer) => return answer,
+    };
+    if !bad.is_empty() {
+        let listed: Vec<_> = bad.iter().take(BAD_PHONES_LISTED).collect();
+        return Code::InvalidPhone.answer(format!(
+            "{} phones name no member (nothing was tagged): {listed:?}",
+            bad.len()
+        ));
+    }
+    members.sort();
+    members.dedup();
+    let n = members.len();
+    let tag = body.tag.trim().to_owned();
+    let write = crate::ingest::HqWrite::TagMembers {
+        tag: tag.clone(),
+        members,
+    };
+    match hq.ingest.hq_write(write, by).await {
+        Ok(Ok(())) => axum::Json(json!({"tag": tag, "members": n})).into_response(),
+        Ok(Err(e)) => super::staff::write_error(e),
+        Err(e) => unavailable(e.to_string()),
+    }
+}

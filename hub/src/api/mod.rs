@@ -135,6 +135,7 @@ pub fn router(
             post(privacy::erase_member),
         )
         .route("/api/v1/members/import", post(import::import_members))
+        .route("/api/v1/members/tags", post(members::tag_members))
         .route("/api/v1/members/imports/{id}", get(import::import_progress))
         .route(
             "/api/v1/members/{member_id}/card/lost",

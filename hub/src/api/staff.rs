@@ -47,6 +47,7 @@ pub(super) fn write_error(e: HqWriteError) -> Response {
         e @ HqWriteError::UnknownMember(_) => Code::MemberNotFound.answer(e),
         e @ HqWriteError::NotErasable(_) => Code::NotErasable.answer(e),
         e @ HqWriteError::CardState(_) => Code::CardStateInvalid.answer(e),
+        e @ HqWriteError::Tag(_) => Code::InvalidRequest.answer(e),
         e @ HqWriteError::TooLarge(_) => Code::PayloadTooLarge.answer(e),
         HqWriteError::Staff(e) => Code::InvalidStaff.answer(e),
         HqWriteError::Rules(e) => ApiError::new(Code::InvalidRules, &e)

@@ -53,6 +53,7 @@ enum Command {
     IssueCampaign {
         id: String,
         on: chrono::NaiveDate,
+        coupons: u32,
         targets: Vec<(MemberId, StoreId)>,
         by: StaffId,
         reply: oneshot::Sender<Result<protocol::campaign::Run, MarketingRefused>>,
@@ -232,20 +233,20 @@ impl IngestHandle {
     pub async fn run_campaign(
         &self,
         id: String,
-        on: chrono::NaiveDate,
+        (on, coupons): (chrono::NaiveDate, u32),
         mut targets: Vec<(MemberId, StoreId)>,
         by: StaffId,
     ) -> Result<Result<protocol::campaign::Run, MarketingRefused>, IngestError> {
         targets.sort_by_key(|(m, _)| *m);
         targets.dedup_by_key(|(m, _)| *m);
-        let mut parts = targets.chunks(CAMPAIGN_PART);
+        let mut parts = targets.chunks((CAMPAIGN_PART / coupons.max(1) as usize).max(1));
         let first = parts.next().unwrap_or(&[]);
-        let mut run = match self.issue_part(&id, on, first, &by).await? {
+        let mut run = match self.issue_part(&id, (on, coupons), first, &by).await? {
             Ok(run) => run,
             Err(refused) => return Ok(Err(refused)),
         };
         for part in parts {
-            match self.issue_part(&id, on, part, &by).await? {
+            match self.issue_part(&id, (on, coupons), part, &by).await? {
                 Ok(done) => run.add(&done),
                 Err(refused) => return Ok(Err(refused)),
             }
@@ -263,13 +264,14 @@ impl IngestHandle {
     async fn issue_part(
         &self,
         id: &str,
-        on: chrono::NaiveDate,
+        (on, coupons): (chrono::NaiveDate, u32),
         targets: &[(MemberId, StoreId)],
         by: &StaffId,
     ) -> Result<Result<protocol::campaign::Run, MarketingRefused>, IngestError> {
         self.ask(|reply| Command::IssueCampaign {
             id: id.to_owned(),
             on,
+            coupons,
             targets: targets.to_vec(),
             by: by.clone(),
             reply,
@@ -501,13 +503,13 @@ pub fn spawn(
                         Command::IssueCampaign {
                             id,
                             on,
+                            coupons,
                             targets,
                             by,
                             reply,
                         } => {
-                            replies
-                                .ran
-                                .push((reply, ingest.issue_campaign(&id, on, &targets, &by)));
+                            let ran = ingest.issue_campaign(&id, (on, coupons), &targets, &by);
+                            replies.ran.push((reply, ran));
                         }
                         Command::RecordRun { run, by, reply } => {
                             replies.published.push((reply, ingest.record_run(&run, &by)));

@@ -3,6 +3,11 @@
 
 use super::*;
 
+/// The most members one 批量打标签 request names.
+pub const TAG_MEMBERS_MAX: usize = 10_000;
+/// Profile changes a tagging writes per append.
+const TAG_APPEND: usize = 1_000;
+
 impl Ingest {
     /// 商品资料: checks a change set against the catalogue (barcodes unique chain-wide, bundles
     /// and store prices naming products that exist) and writes it as the next version, in as
@@ -119,6 +124,7 @@ impl Ingest {
     pub fn hq_write(&mut self, write: HqWrite, by: &StaffId) -> Result<(), HqWriteError> {
         let payload = match write {
             HqWrite::CardLost(member_id) => return self.card_lost(&member_id, by),
+            HqWrite::TagMembers { tag, members } => return self.tag_members(&tag, &members, by),
             HqWrite::MoveTiers { moves, as_of } => return self.move_tiers(&moves, as_of, by),
             HqWrite::Tiers(table) => {
                 table.check()?;
@@ -260,6 +266,57 @@ impl Ingest {
                 .map_err(|e| HqWriteError::Storage(e.to_string()))?;
         }
         tracing::info!(member = %member_id, by = %by, "card reported lost at headquarters");
+        Ok(())
+    }
+
+    /// 批量打标签: each member without `tag` gets it, as a profile change of headquarters';
+    /// all checked before any is written, then written as one append. Tagging again adds
+    /// nothing.
+    fn tag_members(
+        &mut self,
+        tag: &str,
+        members: &[MemberId],
+        by: &StaffId,
+    ) -> Result<(), HqWriteError> {
+        use protocol::member::ProfilePatch;
+        if members.len() > TAG_MEMBERS_MAX {
+            return Err(HqWriteError::Tag(format!(
+                "at most {TAG_MEMBERS_MAX} members a request: send the list in parts"
+            )));
+        }
+        let patch = ProfilePatch {
+            tags_add: vec![tag.to_owned()],
+            ..ProfilePatch::default()
+        };
+        patch
+            .validate()
+            .map_err(|e| HqWriteError::Tag(format!("tag: {e}")))?;
+        let tip = self.tip(&StoreId::hq());
+        let mut writes = Vec::new();
+        for member_id in members {
+            let record = self.member_record(member_id)?;
+            if record.profile.tags.iter().any(|t| t == tag) {
+                continue;
+            }
+            if record.profile.tags.len() >= protocol::member::TAGS_MAX {
+                return Err(HqWriteError::Tag(format!(
+                    "member {member_id} has {} tags already, the most a profile holds",
+                    protocol::member::TAGS_MAX
+                )));
+            }
+            let edit = self.hq_profile_change(&record, &patch)?;
+            let n = writes.len().to_string();
+            let tx = TxId::derived(&["hq-tag", &tip.next_seq.to_string(), &n]);
+            writes.push((tx, edit));
+        }
+        let tagged = writes.len();
+        let mut writes = writes.into_iter().peekable();
+        while writes.peek().is_some() {
+            let part: Vec<_> = writes.by_ref().take(TAG_APPEND).collect();
+            self.write_hq_keyed(part, Vec::new(), by)
+                .map_err(|e| HqWriteError::Storage(e.to_string()))?;
+        }
+        tracing::info!(%tag, tagged, asked = members.len(), by = %by, "members tagged at headquarters");
         Ok(())
     }
 

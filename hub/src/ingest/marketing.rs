@@ -92,7 +92,7 @@ impl Ingest {
         targets: &[(MemberId, StoreId)],
         by: &StaffId,
     ) -> Result<Run, MarketingRefused> {
-        let run = self.issue_campaign(id, on, targets, by)?;
+        let run = self.issue_campaign(id, (on, 1), targets, by)?;
         self.record_run(&run, by)?;
         Ok(run)
     }
@@ -112,14 +112,15 @@ impl Ingest {
 
     /// Issues campaign `id` as of `on` (the day its segment was evaluated: the run's name and
     /// the start of its coupons' validity) to `targets` (each member with their home store):
-    /// gives each the run's coupon unless they hold it already, are at the template's
-    /// per-member limit, or the quota has run out. Running it again, or after a crash midway,
-    /// gives nobody a second coupon. A large run comes in parts, so that stores' pushes are
-    /// taken between them.
+    /// gives each the run's `coupons` coupons (券包: 1 to the template's per-member limit)
+    /// unless they hold them already, are at the template's per-member limit, or the quota
+    /// has run out. Running it again, or after a crash midway, gives nobody a coupon twice:
+    /// each is named after (campaign, run, member, its number). A large run comes in parts,
+    /// so that stores' pushes are taken between them. The run's counts are of coupons.
     pub fn issue_campaign(
         &mut self,
         id: &str,
-        on: chrono::NaiveDate,
+        (on, coupons): (chrono::NaiveDate, u32),
         targets: &[(MemberId, StoreId)],
         by: &StaffId,
     ) -> Result<Run, MarketingRefused> {
@@ -149,6 +150,17 @@ impl Ingest {
                 id: template.id,
             });
         }
+        if !(1..=template.per_member).contains(&coupons) {
+            return Err(MarketingRefused::Invalid(
+                protocol::campaign::MarketingError::new(
+                    "coupons",
+                    format!(
+                        "1 to the template's per-member limit ({}) coupons a member",
+                        template.per_member
+                    ),
+                ),
+            ));
+        }
         let (from, to) = template.validity.period(on);
         if to < on {
             return Err(MarketingRefused::Expired {
@@ -172,60 +184,72 @@ impl Ingest {
         let targets: Vec<&(MemberId, StoreId)> =
             targets.iter().filter(|(m, _)| seen.insert(*m)).collect();
         outcome.targeted = targets.len() as u64;
-        for chunk in targets.chunks(ISSUE_CHUNK) {
-            let mut writes = Vec::with_capacity(chunk.len());
+        let per_chunk = (ISSUE_CHUNK / coupons as usize).max(1);
+        for chunk in targets.chunks(per_chunk) {
+            let mut writes = Vec::with_capacity(chunk.len() * coupons as usize);
             for (member, home) in chunk.iter().copied() {
-                let coupon = campaign::coupon_id(&c.id, &run, member);
                 let mut wallet = self.wallet(member)?;
-                if wallet.coupons.contains_key(&coupon) {
-                    outcome.already += 1;
-                    continue;
-                }
-                let held = wallet
+                let mut held = wallet
                     .coupons
                     .values()
                     .filter(|d| d.campaign.as_ref().is_some_and(|(_, t)| *t == template.id))
                     .count();
-                if held >= template.per_member as usize {
-                    outcome.over_limit += 1;
-                    continue;
-                }
-                if left == Some(0) {
-                    outcome.over_quota += 1;
-                    continue;
-                }
-                let mut ops = wallet.issue_coupon(&hq, &coupon, (from, to))?;
-                // At the member's home store, so it is redeemable there offline too; not at a
-                // store on hold or fenced (its rights are being taken back): the coupon stays
-                // with headquarters, redeemable at any store online.
-                if *home != hq && self.tips.contains_key(home) && !self.fences.contains_key(home) {
-                    let counter = Counter::Uses {
-                        card: coupon.clone(),
+                for n in 1..=coupons {
+                    let coupon = campaign::booklet_coupon_id(&c.id, &run, n, member);
+                    if wallet.coupons.contains_key(&coupon) {
+                        outcome.already += 1;
+                        continue;
+                    }
+                    if held >= template.per_member as usize {
+                        outcome.over_limit += 1;
+                        continue;
+                    }
+                    if left == Some(0) {
+                        outcome.over_quota += 1;
+                        continue;
+                    }
+                    let mut ops = wallet.issue_coupon(&hq, &coupon, (from, to))?;
+                    // At the member's home store, so it is redeemable there offline too; not
+                    // at a store on hold or fenced (its rights are being taken back): the
+                    // coupon stays with headquarters, redeemable at any store online.
+                    if *home != hq
+                        && self.tips.contains_key(home)
+                        && !self.fences.contains_key(home)
+                    {
+                        let counter = Counter::Uses {
+                            card: coupon.clone(),
+                        };
+                        ops.push(wallet.move_rights(&hq, home, &counter, 1)?);
+                    }
+                    let event = WalletEvent::CampaignCoupon {
+                        coupon: coupon.clone(),
+                        campaign: c.id.clone(),
+                        template: template.id.clone(),
+                        name: template.name.clone(),
+                        offer: template.offer.clone(),
+                        scope: template.scope.clone(),
+                        stacks: template.stacks,
+                        from,
+                        to,
                     };
-                    ops.push(wallet.move_rights(&hq, home, &counter, 1)?);
+                    let member_key = member.to_string();
+                    let number = n.to_string();
+                    let mut parts = vec!["campaign", &c.id, &run, &member_key];
+                    if n > 1 {
+                        parts.push(&number);
+                    }
+                    writes.push((
+                        TxId::derived(&parts),
+                        Payload::Wallet {
+                            member_id: *member,
+                            event,
+                            ops,
+                        },
+                    ));
+                    held += 1;
+                    left = left.map(|n| n - 1);
+                    outcome.issued += 1;
                 }
-                let event = WalletEvent::CampaignCoupon {
-                    coupon: coupon.clone(),
-                    campaign: c.id.clone(),
-                    template: template.id.clone(),
-                    name: template.name.clone(),
-                    offer: template.offer.clone(),
-                    scope: template.scope.clone(),
-                    stacks: template.stacks,
-                    from,
-                    to,
-                };
-                let tx = TxId::derived(&["campaign", &c.id, &run, &member.to_string()]);
-                writes.push((
-                    tx,
-                    Payload::Wallet {
-                        member_id: *member,
-                        event,
-                        ops,
-                    },
-                ));
-                left = left.map(|n| n - 1);
-                outcome.issued += 1;
             }
             self.write_hq_batch(writes, by)?;
         }
@@ -536,6 +560,33 @@ pub(crate) mod tests {
             }
             let views = HubViews::reader(&*ingest.storage);
             proptest::prop_assert_eq!(marketing::template_issued(&views, "T1").unwrap(), n as u64);
+        }
+
+        /// A booklet (券包) run cut off after any number of members, even with fewer coupons
+        /// each, and run again on a hub opened afresh gives every member each coupon once.
+        #[test]
+        fn a_booklet_cut_off_anywhere_and_run_again_gives_each_member_each_coupon_once(
+            n in 1usize..8,
+            cut in 0usize..8,
+            first in 1u32..=3,
+        ) {
+            let (storage, mut ingest, members) = chain(n);
+            publish(&mut ingest, None, 3, &["C1"]);
+            let by = StaffId::system();
+            let cut = cut.min(n);
+            ingest.issue_campaign("C1", (DAY, first), &members[..cut], &by).unwrap();
+            drop(ingest);
+            let mut ingest = Ingest::open(storage, Box::new(|| 1_796_436_000_000)).unwrap();
+            let run = ingest.issue_campaign("C1", (DAY, 3), &members, &by).unwrap();
+            let before = u64::from(first) * cut as u64;
+            proptest::prop_assert_eq!((run.issued, run.already), (3 * n as u64 - before, before));
+            for (member, _) in &members {
+                proptest::prop_assert_eq!(coupons(&ingest, member), vec![1, 1, 1]);
+            }
+            proptest::prop_assert!(matches!(
+                ingest.issue_campaign("C1", (DAY, 4), &members, &by),
+                Err(MarketingRefused::Invalid(_))
+            ));
         }
     }
 }

@@ -106,6 +106,13 @@ pub enum HqWrite {
     },
     /// 拓客奖励: what a referrer is given on their new member's first paid sale.
     ReferralRules(protocol::referral::ReferralRules),
+    /// 批量打标签: `tag` added to each of `members` who lacks it (a list of targets brought
+    /// in for a campaign's segment, `crate::api::members`); one unknown or erased member, or a
+    /// tag a profile cannot hold, refuses them all.
+    TagMembers {
+        tag: String,
+        members: Vec<MemberId>,
+    },
 }
 
 /// Why headquarters' write was refused. Nothing was written.
@@ -143,6 +150,9 @@ pub enum HqWriteError {
     /// The card is not in a state the write applies to (no card, lost already, closed).
     #[error("{0}")]
     CardState(String),
+    /// A tag a profile cannot hold, or too many members at once.
+    #[error("{0}")]
+    Tag(String),
     #[error("storage failed: {0}")]
     Storage(String),
 }
@@ -239,6 +249,7 @@ use directory::Directory;
 pub(crate) use directory::HubViews;
 pub use directory::known_change;
 pub use handle::{IngestHandle, IngestMetrics, Persisting, spawn};
+pub use hq::TAG_MEMBERS_MAX;
 pub use import::Imported;
 pub use marketing::MarketingRefused;
 pub use verify::{DERIVED_VERSION, VerifyReport, ensure_current, verify};

@@ -28,6 +28,32 @@ fn coupon_id(raw: Option<&str>) -> Result<Option<protocol::wallet::CardId>, ApiE
         .map_err(|e| ApiError::new(Code::InvalidId, e))
 }
 
+/// The coupons a sale redeems: `coupon` (one) and then `coupons` (多券同用), each once, at
+/// most `pricing::COUPONS_MAX`.
+fn coupon_ids(
+    one: Option<&str>,
+    several: &[String],
+) -> Result<Vec<protocol::wallet::CardId>, ApiError> {
+    let mut ids: Vec<protocol::wallet::CardId> = coupon_id(one)?.into_iter().collect();
+    for raw in several {
+        ids.extend(coupon_id(Some(raw))?);
+    }
+    let max = protocol::pricing::COUPONS_MAX;
+    if ids.len() > max {
+        return Err(ApiError::new(
+            Code::InvalidRequest,
+            format!("a sale redeems at most {max} coupons"),
+        ));
+    }
+    if ids.iter().enumerate().any(|(i, id)| ids[..i].contains(id)) {
+        return Err(ApiError::new(
+            Code::InvalidRequest,
+            "a coupon is named twice: each is redeemed once",
+        ));
+    }
+    Ok(ids)
+}
+
 fn resolve(app: &super::app::AppState, lines: &[LineIn]) -> Result<Vec<BasketLine>, ApiError> {
     lines.iter().map(|l| sale_line(app, l)).collect()
 }
@@ -48,6 +74,9 @@ struct QuoteBody {
     points: u64,
     /// A coupon of the member's to apply.
     coupon: Option<String>,
+    /// More of the member's coupons, applied after `coupon` in this order (多券同用).
+    #[serde(default)]
+    coupons: Vec<String>,
 }
 
 /// 结算预览: nothing is written.
@@ -63,13 +92,13 @@ pub(super) async fn quote(State(app): St, Body(body): Body) -> AppResult {
         )),
         None => None,
     };
-    let coupon = coupon_id(b.coupon.as_deref())?;
+    let coupons = coupon_ids(b.coupon.as_deref(), &b.coupons)?;
     let (priced, earned) = price_basket(
         app.views.store(),
         &app.settings_now()?,
         app.today(),
         member.as_ref().map(|(m, w)| (m, w)),
-        (&resolve(&app, &b.lines)?, coupon.as_ref(), b.points),
+        (&resolve(&app, &b.lines)?, &coupons, b.points),
     )?;
     let earned = earned.0;
     Ok(axum::Json(json!({
@@ -79,6 +108,9 @@ pub(super) async fn quote(State(app): St, Body(body): Body) -> AppResult {
         "due": Money::cny(priced.due),
         "points_used": priced.points_used,
         "points_earned": earned,
+        "coupons": coupons.iter().zip(&priced.coupon_offs)
+            .map(|(c, off)| json!({"coupon_id": c, "off": Money::cny(*off)}))
+            .collect::<Vec<_>>(),
     }))
     .into_response())
 }
@@ -132,6 +164,9 @@ struct ItemCheckoutBody {
     password: Option<String>,
     /// A coupon of the member's to redeem.
     coupon: Option<String>,
+    /// More of the member's coupons, redeemed after `coupon` in this order (多券同用).
+    #[serde(default)]
+    coupons: Vec<String>,
     /// The held order (挂单) this sale pays.
     #[schema(value_type = Option<String>)]
     held_order: Option<protocol::DocId>,
@@ -207,7 +242,7 @@ pub(super) async fn item_checkout(
             points: b.points,
             tenders,
             served_by: b.served_by,
-            coupon: coupon_id(b.coupon.as_deref())?,
+            coupons: coupon_ids(b.coupon.as_deref(), &b.coupons)?,
             held_order: b.held_order,
             sold_at: b.sold_at,
         },
@@ -574,7 +609,7 @@ fn held_json(app: &super::app::AppState, h: &crate::journal::HeldView) -> serde_
         member.as_ref().map(|(m, w)| (m, w)),
         (
             &crate::journal::held::basket_lines(&h.order.lines),
-            h.order.coupon.as_ref(),
+            h.order.coupon.as_slice(),
             h.order.points,
         ),
     );

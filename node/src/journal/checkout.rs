@@ -12,7 +12,9 @@ use protocol::points::Points;
 use protocol::pricing::{self, BundleOffer, Line, MemberTerms, PricingError};
 use protocol::sale::{ItemSale, Tender};
 use protocol::stock::next_change;
-use protocol::wallet::{CardId, PointsPolicy, Wallet, WalletError, lot_year};
+use protocol::wallet::{
+    CardId, CouponOff, PointsPolicy, Wallet, WalletError, WalletEvent, lot_year,
+};
 use protocol::{Fen, MemberId, SaleId, Sku, StaffId, StoreId};
 
 use super::inventory::InventoryError;
@@ -50,8 +52,8 @@ pub struct ItemCheckoutRequest {
     pub points: u64,
     pub tenders: Vec<TenderRequest>,
     pub served_by: Option<StaffId>,
-    /// The member's coupon to redeem (优惠券).
-    pub coupon: Option<protocol::wallet::CardId>,
+    /// The member's coupons to redeem (优惠券; several: 多券同用), applied in this order.
+    pub coupons: Vec<protocol::wallet::CardId>,
     /// The held order (挂单) this sale pays, gone once it is paid.
     pub held_order: Option<protocol::DocId>,
     /// When the sale was made, in the store's local time, if it is entered later (补录: sales
@@ -210,20 +212,26 @@ pub fn price_basket(
     settings: &Settings,
     today: NaiveDate,
     member: Option<(&MemberView, &Wallet)>,
-    (lines, coupon, points): (&[BasketLine], Option<&CardId>, u64),
+    (lines, coupons, points): (&[BasketLine], &[CardId], u64),
 ) -> Result<(pricing::Priced, Points), Rejection> {
-    let offer = match (coupon, member) {
-        (Some(id), Some((_, wallet))) => Some(wallet.usable_coupon(id, today)?),
-        (Some(id), None) => return Err(WalletError::UnknownCoupon(id.clone()).into()),
-        (None, _) => None,
-    };
+    let mut offers = Vec::with_capacity(coupons.len());
+    for (i, id) in coupons.iter().enumerate() {
+        if coupons[..i].contains(id) {
+            return Err(pricing::PricingError::Coupons.into());
+        }
+        match member {
+            Some((_, wallet)) => offers.push(wallet.usable_coupon(id, today)?),
+            None => return Err(WalletError::UnknownCoupon(id.clone()).into()),
+        }
+    }
+    let redeemed: Vec<pricing::Redeemed<'_>> = offers.iter().map(|c| c.redeemed()).collect();
     let terms = member.map(|(m, w)| member_terms(m, w, today, &settings.wallet.points));
     let lines = basket(&Overlay::new(store), &settings.store_id, today, lines)?;
     let priced = pricing::price_redeeming(
         &lines,
         &bundles(store)?,
         terms.as_ref(),
-        offer.map(|c| c.redeemed()),
+        &redeemed,
         points,
         &settings.pricing,
     )?;
@@ -434,7 +442,7 @@ impl Journal {
             &self.settings,
             today,
             member.as_ref().map(|m| (m, &wallet)),
-            (&b.lines, b.coupon.as_ref(), b.points),
+            (&b.lines, &b.coupons, b.points),
         )?;
         let mut tenders = settle(priced.due, &b.tenders, &self.settings.rates)?;
         let stored = b.tenders.iter().find_map(|t| match t {
@@ -461,13 +469,19 @@ impl Journal {
                 Err(e) => return Err(e.into()),
             }
         }
-        if let Some(id) = &b.coupon {
+        // Each coupon's use: in the sale's own ops for one coupon, in the entry that follows it
+        // for several (多券同用).
+        let mut coupon_ops = Vec::with_capacity(b.coupons.len());
+        for id in &b.coupons {
             let uses = protocol::wallet::Counter::Uses { card: id.clone() };
             match wallet.take(&here, &uses, 1) {
-                Ok(op) => ops.push(op),
+                Ok(op) => coupon_ops.push(op),
                 Err(WalletError::RightsElsewhere { wants: w }) => wants.extend(w),
                 Err(e) => return Err(e.into()),
             }
+        }
+        if b.coupons.len() == 1 {
+            ops.append(&mut coupon_ops);
         }
         if priced.points_used > 0 {
             match wallet.spend_points(&here, priced.points_used, today, &policy) {
@@ -506,6 +520,7 @@ impl Journal {
             let cell = inventory::stock_cell(&ov, &here, sku).map_err(Rejection::Storage)?;
             stock.push(next_change(cell, sku, Qty(-qty)));
         }
+        let priced_offs = priced.coupon_offs.clone();
         let sale = ItemSale {
             sale_id: sale_id.clone(),
             member_id: b.member_id,
@@ -516,12 +531,35 @@ impl Journal {
             points_earned: earned,
             lines: priced.lines,
             tenders,
-            coupon: b.coupon.as_ref().map(ToString::to_string),
+            coupon: match b.coupons.as_slice() {
+                [one] => Some(one.to_string()),
+                _ => None,
+            },
             served_by: b.served_by.clone(),
         };
         let member_id = b.member_id;
         let held = b.held_order.clone();
         let this = (sale.due.0, sale.points_earned.0);
+        let several = match (member_id, b.coupons.len()) {
+            (Some(member_id), 2..) => Some(Payload::Wallet {
+                member_id,
+                event: WalletEvent::CouponsRedeemed {
+                    sale: sale_id.clone(),
+                    coupons: b
+                        .coupons
+                        .iter()
+                        .zip(&priced_offs)
+                        .map(|(coupon, off)| CouponOff {
+                            coupon: coupon.clone(),
+                            off: *off,
+                        })
+                        .collect(),
+                    due: sale.due,
+                },
+                ops: coupon_ops,
+            }),
+            _ => None,
+        };
         let payload = Payload::Checkout { sale, ops, stock };
         let note = b.sold_at.map(|sold_at| protocol::audit::Note::LateSale {
             sale: sale_id.clone(),
@@ -530,6 +568,7 @@ impl Journal {
         // The note and a tier the sale earned are booked today, when they were done.
         let booked = self.settings.calendar.business_date(now_ms);
         let mut payloads = vec![(payload, today)];
+        payloads.extend(several.map(|p| (p, today)));
         payloads.extend(note.map(|note| (Payload::Audit { note }, booked)));
         if let (Some(m), Some(tier)) = (&member_id, &tier) {
             let rise = self.tier_rise(m, tier, now_ms, this);

@@ -79,7 +79,7 @@ impl Journal {
             &self.settings,
             today,
             member.as_ref().map(|(m, w)| (m, w)),
-            (&basket_lines(&o.lines), o.coupon.as_ref(), o.points),
+            (&basket_lines(&o.lines), o.coupon.as_slice(), o.points),
         )?;
         let seq: u64 = self.read(SEQ)?.unwrap_or(0) + 1;
         let view = HeldView {

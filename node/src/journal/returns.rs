@@ -127,10 +127,15 @@ impl Journal {
                     }
                 }
             }
-            if let Some(coupon) = sale.coupon.as_ref().filter(|_| plan.complete) {
-                let card = CardId::parse(coupon).map_err(|e| Rejection::Storage(e.to_string()))?;
-                ops.push(wallet.give(&here, &Counter::Uses { card }, 1)?);
-                coupon_back = Some(coupon.clone());
+            // A whole return gives back the coupons' uses: the sale's one, or the several it
+            // redeemed together (then `coupon_back` names none; the ops say which).
+            if plan.complete {
+                for coupon in sale.coupon.iter().chain(&view.coupons) {
+                    let card =
+                        CardId::parse(coupon).map_err(|e| Rejection::Storage(e.to_string()))?;
+                    ops.push(wallet.give(&here, &Counter::Uses { card }, 1)?);
+                }
+                coupon_back = sale.coupon.clone();
             }
         } else if view.origin != here {
             return Err(Rejection::ReturnElsewhere(id, view.origin.clone()));

@@ -11,7 +11,10 @@
 //!   booked on its day. Products are imported from `products.csv.gz` without prices, and each
 //!   line is sold at its `sales_value` as the amount set at the till (金额商品): what the member
 //!   paid, to the fen. Loyalty-card and coupon discounts in the data are already inside
-//!   `sales_value`; the replay redeems no coupons of ours.
+//!   `sales_value`. With `campaigns`, the data's campaigns are imported at headquarters and
+//!   each redemption is redeemed as a coupon of ours at a basket of its household
+//!   (`crate::campaigns` says how they are matched), for 0.00 off; the campaign reports must
+//!   agree with the data.
 //! - A line of quantity 0 is sold as one unit (a sale line has a positive quantity); its money
 //!   is kept. Huge quantities (fuel, up to 89,638) are sold as they are. A line of 0.00 is a
 //!   free line (an amount of zero), kept.
@@ -75,6 +78,9 @@ pub struct Options {
     /// One process hosts every store (`node host`) instead of a node process per store as in
     /// a real chain: slower for a few busy stores, but hundreds fit on one machine.
     pub hosted: bool,
+    /// Import the data's campaigns and redeem their coupons where the data says
+    /// (`crate::campaigns`).
+    pub campaigns: bool,
     pub launcher: Launcher,
 }
 
@@ -103,6 +109,12 @@ pub struct Outcome {
     /// Checkouts the chain refused (each printed), with what they would have paid.
     pub refused: Vec<String>,
     pub zero_quantity_lines: u64,
+    /// Campaign coupons redeemed at the tills.
+    pub coupons_redeemed: u64,
+    /// The data's redemptions: by households outside the replay, and of members with no
+    /// basket to take them (`crate::campaigns::Matched`).
+    pub redemptions_outside: u64,
+    pub redemptions_unmatched: Vec<String>,
     pub seconds_setup: f64,
     pub seconds_selling: f64,
     pub seconds_syncing: f64,
@@ -119,6 +131,7 @@ pub fn replay(
     slice: &Slice,
     options: &Options,
     catalogue: &[protocol::catalogue::ProductForm],
+    campaigns: Option<(&crate::campaigns::CjCampaigns, &crate::campaigns::Matched)>,
 ) -> anyhow::Result<Outcome> {
     let started = Instant::now();
     let agent = new_agent();
@@ -192,6 +205,14 @@ pub fn replay(
             })?;
         }
     }
+    // The data's campaigns, their targets tagged and each given a booklet of coupons.
+    if let Some((cj, matched)) = campaigns {
+        let households: BTreeSet<u32> = members.keys().copied().collect();
+        crate::campaigns::import(&chain.hub, "replay", cj, &households)?;
+        outcome.redemptions_outside = matched.outside;
+        outcome.redemptions_unmatched = matched.unmatched.clone();
+    }
+    let redeeming = campaigns.map(|(_, m)| &m.baskets);
     // Seeded stored value: who prepays, and how much.
     let mut rng = StdRng::seed_from_u64(options.seed);
     let mut balances: BTreeMap<u32, i64> = BTreeMap::new();
@@ -231,10 +252,13 @@ pub fn replay(
                     let agent = new_agent();
                     let mut out = Outcome::default();
                     for b in baskets {
+                        let coupons = redeeming
+                            .and_then(|r| r.get(&b.id))
+                            .map_or(&[][..], Vec::as_slice);
                         sell(
                             &agent,
                             chain,
-                            b,
+                            (b, coupons),
                             members,
                             first,
                             &mut balances,
@@ -269,6 +293,7 @@ pub fn replay(
         outcome.stored_value_fen += r.stored_value_fen;
         outcome.top_up_fen += r.top_up_fen;
         outcome.zero_quantity_lines += r.zero_quantity_lines;
+        outcome.coupons_redeemed += r.coupons_redeemed;
         outcome.refused.extend(r.refused);
     }
     outcome.seconds_selling = selling.elapsed().as_secs_f64();
@@ -306,10 +331,18 @@ fn top_up(
 }
 
 #[allow(clippy::too_many_arguments)]
+/// Answers a checkout with coupons gets while their rights or the coupons themselves are on
+/// their way to the store (a booklet is issued at headquarters moments before).
+const COUPON_WAIT_CODES: [&str; 3] = ["rights_elsewhere", "rights_unreachable", "coupon_not_found"];
+
+/// How often a checkout with coupons is tried while they are on their way (250 ms apart).
+const COUPON_TRIES: u32 = 120;
+
+#[allow(clippy::too_many_arguments)]
 fn sell(
     agent: &ureq::Agent,
     chain: &Chain,
-    b: &Basket,
+    (b, coupons): (&Basket, &[(u32, u32)]),
     members: &HashMap<u32, String>,
     first: &BTreeMap<u32, u32>,
     balances: &mut BTreeMap<u32, i64>,
@@ -359,9 +392,34 @@ fn sell(
         "member_id": member, "lines": lines, "tenders": tenders,
         "sold_at": b.at.format("%Y-%m-%dT%H:%M:%S").to_string(),
     });
+    if !coupons.is_empty() {
+        let id = protocol::MemberId::parse(member).map_err(anyhow::Error::msg)?;
+        let ids: Vec<String> = coupons
+            .iter()
+            .map(|(c, n)| crate::campaigns::coupon(*c, *n, &id))
+            .collect();
+        body["coupons"] = json!(ids);
+    }
     let key = format!("replay-basket-{}", b.id);
     let url = format!("{base}/api/v1/checkouts/items");
-    let (mut status, mut answer) = send(agent, &url, Some(&key), Some(&body))?;
+    // A refused checkout writes nothing: tried again under a new key.
+    let checkout = |body: &Value, key: &str| -> anyhow::Result<(u16, Value)> {
+        let mut tries = 0;
+        loop {
+            let this = match tries {
+                0 => key.to_owned(),
+                n => format!("{key}-c{n}"),
+            };
+            let (status, answer) = send(agent, &url, Some(&this), Some(body))?;
+            let code = answer["code"].as_str().unwrap_or("");
+            if coupons.is_empty() || !COUPON_WAIT_CODES.contains(&code) || tries == COUPON_TRIES {
+                return Ok((status, answer));
+            }
+            tries += 1;
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    };
+    let (mut status, mut answer) = checkout(&body, &key)?;
     if stored
         && [
             "rights_elsewhere",
@@ -392,10 +450,11 @@ fn sell(
         let why = format!("{} ({reason})", answer["code"].as_str().unwrap_or(""));
         *out.to_cash_why.entry(why).or_default() += 1;
         body["tenders"] = json!([{"kind": "cash", "tendered": {"amount": yuan(due)}}]);
-        (status, answer) = send(agent, &url, Some(&format!("{key}-cash")), Some(&body))?;
+        (status, answer) = checkout(&body, &format!("{key}-cash"))?;
     }
     if status == 201 || status == 200 {
         out.baskets += 1;
+        out.coupons_redeemed += coupons.len() as u64;
         out.lines += b.lines.len() as u64;
         out.fen += due;
         if stored {
@@ -427,7 +486,22 @@ pub fn run(options: &Options) -> anyhow::Result<(Slice, Outcome, Vec<String>)> {
         options.hosted,
     )?;
     let catalogue = crate::catalogue::read(&options.data.join("products.csv.gz"))?.products;
-    let outcome = replay(&chain, &slice, options, &catalogue)?;
+    let cj = match options.campaigns {
+        true => {
+            let cj = crate::campaigns::read(&options.data)?;
+            let period = (options.from, options.to);
+            let matched = crate::campaigns::match_redemptions(&cj, &slice, period);
+            Some((cj, matched))
+        }
+        false => None,
+    };
+    let outcome = replay(
+        &chain,
+        &slice,
+        options,
+        &catalogue,
+        cj.as_ref().map(|(cj, m)| (cj, m)),
+    )?;
     let want = expected(&slice, &catalogue, &outcome.member_ids);
     let got = reported(&chain.hub, &slice.stores, options.from, options.to)?;
     let mut differences = differences(&want, &got);
@@ -469,6 +543,10 @@ pub fn run(options: &Options) -> anyhow::Result<(Slice, Outcome, Vec<String>)> {
         ));
     }
     differences.extend(outcome.refused.iter().map(|r| format!("refused: {r}")));
+    // Each campaign's report: the members targeted and the coupons redeemed.
+    if let Some((_, matched)) = &cj {
+        differences.extend(crate::campaigns::compare(&chain.hub, matched)?);
+    }
     let mut outcome = outcome;
     if options.report_queries > 0 {
         let to = options.to.min(options.from + chrono::TimeDelta::days(30));

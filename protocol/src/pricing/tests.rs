@@ -617,7 +617,7 @@ fn a_coupon_for_some_goods_takes_off_only_their_lines_and_needs_them_to_reach_it
         stacks: Some(false),
     };
     let lines = vec![pc("A", 10_00, 3), pc("B", 50_00, 1)];
-    let p = price_redeeming(&lines, &[], gold().as_ref(), Some(redeemed), 0, &rules()).unwrap();
+    let p = price_redeeming(&lines, &[], gold().as_ref(), &[redeemed], 0, &rules()).unwrap();
     let coupon = |i: usize| -> i64 {
         p.lines[i]
             .steps
@@ -637,12 +637,81 @@ fn a_coupon_for_some_goods_takes_off_only_their_lines_and_needs_them_to_reach_it
     // B alone is 50.00, but nothing of it counts toward A's threshold.
     let short = vec![pc("A", 10_00, 1), pc("B", 50_00, 1)];
     assert!(matches!(
-        price_redeeming(&short, &[], None, Some(redeemed), 0, &rules()),
+        price_redeeming(&short, &[], None, &[redeemed], 0, &rules()),
         Err(PricingError::CouponThreshold { .. })
     ));
     let none = vec![pc("B", 50_00, 1)];
     assert!(matches!(
-        price_redeeming(&none, &[], None, Some(redeemed), 0, &rules()),
+        price_redeeming(&none, &[], None, &[redeemed], 0, &rules()),
         Err(PricingError::CouponNotApplicable(_))
     ));
+}
+
+#[test]
+fn several_coupons_apply_in_turn_each_to_what_the_ones_before_left() {
+    let everything = CouponScope::default();
+    let voucher = Coupon::Voucher {
+        value: Fen(30_00),
+        threshold: Fen(0),
+    };
+    let percent = Coupon::PercentOff {
+        percent: Decimal::from(10),
+        threshold: Fen(0),
+        cap: None,
+    };
+    let redeemed = |offer| Redeemed {
+        offer,
+        scope: &everything,
+        stacks: None,
+    };
+    let lines = vec![pc("A", 100_00, 1)];
+    let both = [redeemed(&voucher), redeemed(&percent)];
+    let p = price_redeeming(&lines, &[], None, &both, 0, &rules()).unwrap();
+    // 100.00 − 30.00 = 70.00, then 10% of 70.00.
+    assert_eq!(p.coupon_offs, vec![Fen(30_00), Fen(7_00)]);
+    assert_eq!(p.due, Fen(63_00));
+    let reversed = [redeemed(&percent), redeemed(&voucher)];
+    let p = price_redeeming(&lines, &[], None, &reversed, 0, &rules()).unwrap();
+    assert_eq!(p.coupon_offs, vec![Fen(10_00), Fen(30_00)]);
+    assert_eq!(p.due, Fen(60_00));
+}
+
+#[test]
+fn a_coupon_whose_goods_are_priced_at_the_till_is_redeemed_for_nothing_off() {
+    let scope = CouponScope {
+        skus: Default::default(),
+        categories: ["日用".to_owned()].into(),
+    };
+    let voucher = Coupon::Voucher {
+        value: Fen(5_00),
+        threshold: Fen(0),
+    };
+    let redeemed = Redeemed {
+        offer: &voucher,
+        scope: &scope,
+        stacks: None,
+    };
+    let lines = vec![set(pc("A", 20_00, 1), 12_34)];
+    let p = price_redeeming(&lines, &[], None, &[redeemed, redeemed], 0, &rules()).unwrap();
+    assert_eq!(p.coupon_offs, vec![Fen(0), Fen(0)]);
+    assert_eq!(p.due, Fen(12_34), "the amount set is what is paid");
+}
+
+#[test]
+fn a_sale_with_more_coupons_than_a_till_takes_is_refused() {
+    let everything = CouponScope::default();
+    let voucher = Coupon::Voucher {
+        value: Fen(1),
+        threshold: Fen(0),
+    };
+    let one = Redeemed {
+        offer: &voucher,
+        scope: &everything,
+        stacks: None,
+    };
+    let many = vec![one; COUPONS_MAX + 1];
+    assert_eq!(
+        price_redeeming(&[pc("A", 100_00, 1)], &[], None, &many, 0, &rules()),
+        Err(PricingError::Coupons)
+    );
 }

@@ -157,18 +157,46 @@ pub fn apply(kv: &mut dyn ViewKv, entry: &Entry) -> Result<Option<String>, Strin
             add(kv, &campaign, this, 1)?;
             Ok(None)
         }
-        Payload::ItemReturn { ret, .. } => {
-            let Some(coupon) = &ret.coupon_back else {
-                return Ok(None);
-            };
-            let (Some(campaign), Some(this)) = (
-                read::<String>(kv, &keys::coupon(coupon))?,
-                read::<Redeemed>(kv, &keys::redeeming(coupon))?,
-            ) else {
-                return Ok(None);
-            };
-            kv.delete(keys::redeeming(coupon));
-            add(kv, &campaign, this, -1)?;
+        Payload::Wallet {
+            event: WalletEvent::CouponsRedeemed { coupons, due, .. },
+            ..
+        } => {
+            let mut counted = std::collections::BTreeSet::new();
+            for c in coupons {
+                let Some(campaign) = read::<String>(kv, &keys::coupon(c.coupon.as_str()))? else {
+                    continue;
+                };
+                // The sale's amount counts once for each campaign it redeemed.
+                let first = counted.insert(campaign.clone());
+                let this = Redeemed {
+                    redeemed: 1,
+                    discount: c.off.0,
+                    sales: if first { due.0 } else { 0 },
+                };
+                kv.put(keys::redeeming(c.coupon.as_str()), encode(&this)?);
+                add(kv, &campaign, this, 1)?;
+            }
+            Ok(None)
+        }
+        Payload::ItemReturn { ret, ops, .. } => {
+            // A whole return gives back each coupon: the one named in `coupon_back`, or the
+            // several a sale redeemed together, whose uses its ops credit back.
+            let credited = ops.iter().filter_map(|op| match (&op.counter, &op.change) {
+                (crate::wallet::Counter::Uses { card }, crate::escrow::Change::Credit { .. }) => {
+                    Some(card.to_string())
+                }
+                _ => None,
+            });
+            for coupon in ret.coupon_back.iter().cloned().chain(credited) {
+                let (Some(campaign), Some(this)) = (
+                    read::<String>(kv, &keys::coupon(&coupon))?,
+                    read::<Redeemed>(kv, &keys::redeeming(&coupon))?,
+                ) else {
+                    continue;
+                };
+                kv.delete(keys::redeeming(&coupon));
+                add(kv, &campaign, this, -1)?;
+            }
             Ok(None)
         }
         _ => Ok(None),
@@ -395,5 +423,84 @@ mod tests {
         apply(&mut kv, &entry("S002", 3, back)).unwrap();
         assert_eq!(redeemed(&kv, "C1").unwrap(), Redeemed::default());
         assert_eq!(campaign_issued(&kv, "C1").unwrap(), 1);
+    }
+
+    #[test]
+    fn coupons_redeemed_together_count_each_and_the_sale_once_per_campaign_until_returned() {
+        use crate::escrow::Change;
+        use crate::wallet::{Counter, CouponOff, RightsOp};
+        let mut kv: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+        let member = MemberId::mint(1, 1);
+        let day = chrono::NaiveDate::from_ymd_opt(2026, 12, 5).unwrap();
+        let coupons: Vec<SaleId> = ["cp-000000000001", "cp-000000000002", "cp-000000000003"]
+            .iter()
+            .map(|c| SaleId::parse(c).unwrap())
+            .collect();
+        for (n, (coupon, campaign)) in coupons.iter().zip(["C1", "C1", "C2"]).enumerate() {
+            let issued = Payload::Wallet {
+                member_id: member,
+                event: WalletEvent::CampaignCoupon {
+                    coupon: coupon.clone(),
+                    campaign: campaign.into(),
+                    template: "T1".into(),
+                    name: "代金券".into(),
+                    offer: crate::pricing::Coupon::Voucher {
+                        value: Fen(100),
+                        threshold: Fen(0),
+                    },
+                    scope: Default::default(),
+                    stacks: None,
+                    from: day,
+                    to: day,
+                },
+                ops: Vec::new(),
+            };
+            apply(&mut kv, &entry("HQ", n as u64 + 1, issued)).unwrap();
+        }
+        let sale = SaleId::parse("S001-00000009").unwrap();
+        let together = Payload::Wallet {
+            member_id: member,
+            event: WalletEvent::CouponsRedeemed {
+                sale: sale.clone(),
+                coupons: coupons
+                    .iter()
+                    .map(|c| CouponOff {
+                        coupon: c.clone(),
+                        off: Fen(100),
+                    })
+                    .collect(),
+                due: Fen(5_000),
+            },
+            ops: Vec::new(),
+        };
+        apply(&mut kv, &entry("S001", 9, together)).unwrap();
+        let sums = |kv: &BTreeMap<Vec<u8>, Vec<u8>>, c: &str| {
+            let r = redeemed(kv, c).unwrap();
+            (r.redeemed, r.discount, r.sales)
+        };
+        assert_eq!(sums(&kv, "C1"), (2, 200, 5_000), "the sale's amount once");
+        assert_eq!(sums(&kv, "C2"), (1, 100, 5_000));
+        // The whole return credits each coupon's use back (no `coupon_back` for several).
+        let credit = |c: &SaleId| RightsOp {
+            counter: Counter::Uses { card: c.clone() },
+            change: Change::Credit { units: 1, total: 1 },
+        };
+        let back = Payload::ItemReturn {
+            ret: ItemReturn {
+                sale_id: sale,
+                member_id: Some(member),
+                lines: Vec::new(),
+                amount: Fen(5_000),
+                refunds: Vec::new(),
+                points_back: 0,
+                points_taken: 0,
+                coupon_back: None,
+                reason: "不要了".into(),
+            },
+            ops: coupons.iter().map(credit).collect(),
+            stock: Vec::new(),
+        };
+        apply(&mut kv, &entry("S001", 10, back)).unwrap();
+        assert_eq!((sums(&kv, "C1"), sums(&kv, "C2")), ((0, 0, 0), (0, 0, 0)));
     }
 }

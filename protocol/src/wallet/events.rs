@@ -194,6 +194,22 @@ pub enum WalletEvent {
         kept_points: u64,
         kept_bonus: Fen,
     },
+    /// 多券同用: the coupons item sale `sale` redeemed, when it redeemed more than one (one
+    /// coupon stays in the sale's own `coupon`): each with what it took off, and the sale's
+    /// `due` for the campaign report. Written right after the sale, in the same append; the
+    /// ops spend one use of each.
+    CouponsRedeemed {
+        sale: crate::ids::SaleId,
+        coupons: Vec<CouponOff>,
+        due: Fen,
+    },
+}
+
+/// A coupon a sale redeemed, and what it took off.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CouponOff {
+    pub coupon: CardId,
+    pub off: Fen,
 }
 
 /// The coupon a gift gives, as its template made it on the day.

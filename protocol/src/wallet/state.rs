@@ -186,7 +186,8 @@ impl Wallet {
             | WalletEvent::Refunded { .. }
             | WalletEvent::GiftRedeemed { coupon: None, .. }
             | WalletEvent::ReferralReward { coupon: None, .. }
-            | WalletEvent::ReferralRevoked { .. } => {}
+            | WalletEvent::ReferralRevoked { .. }
+            | WalletEvent::CouponsRedeemed { .. } => {}
         }
     }
 

@@ -188,7 +188,7 @@ impl Sim {
                 points,
                 tenders,
                 served_by: None,
-                coupon,
+                coupons: coupon.into_iter().collect(),
                 held_order: None,
                 sold_at: None,
             };
