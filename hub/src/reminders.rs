@@ -62,7 +62,12 @@ pub fn queue_day(
                 name: def.name.clone(),
                 valid_to: last_day,
             };
-            notices.push(notice(format!("{coupon}-expiring"), member, subject));
+            // One reminder for a booklet's coupons (券包: same campaign, member and last day).
+            let id = match &def.campaign {
+                Some((campaign, _)) => format!("{member}-{campaign}-{last_day}-expiring"),
+                None => format!("{coupon}-expiring"),
+            };
+            notices.push(notice(id, member, subject));
         }
         for chunk in notices.chunks(QUEUE_CHUNK) {
             queued.expiring += storage.queue_notices(chunk).map_err(failed)?;

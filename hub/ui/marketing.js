@@ -4,7 +4,7 @@
 "use strict";
 
 // English for the screen's Chinese (the Chinese is the key: elements carry it in data-zh).
-const EN = {"营销": "Marketing", "券模板 · 人群 · 营销活动 · 消息": "coupon templates · segments · campaigns · messages", "券模板": "Coupon template", "编号": "ID", "名称": "Name", "类型": "Kind", "满减": "Amount off", "折扣券": "Percent off", "代金券": "Voucher", "体验券": "Free item", "门槛 (元)": "Spend at least (yuan)", "减 / 面值 (元)": "Off / value (yuan)", "折扣 %": "Percent off", "最多减 (元)": "At most off (yuan)", "体验商品编码": "Free item SKU", "有效天数": "Good for days", "适用商品编码（逗号分隔，空为全部）": "SKUs it applies to (comma-separated, empty for all)", "适用类别（逗号分隔）": "Categories it applies to (comma-separated)", "发行量": "Quota", "每人限领": "Per member", "可与会员折扣同享": "Stacks with member discounts", "保存并发布": "Save and publish", "人群": "Segment", "沉睡：窗口内至少到店次数": "Dormant: visits at least, in the window", "沉睡：窗口天数": "Dormant: window in days", "沉睡：最近未到店天数": "Dormant: no visit in the last days", "生日在未来几天内": "Birthday within days", "最近几天内入会": "Joined within days", "等级（逗号分隔）": "Tiers (comma-separated)", "标签（逗号分隔）": "Tags (comma-separated)", "所属门店（逗号分隔）": "Home stores (comma-separated)", "仅同意营销的会员": "Only members who agreed to marketing", "预估人数": "Count", "保存": "Save", "营销活动": "Campaign", "执行": "Runs", "一次": "Once", "每天": "Daily", "消息（{name} 姓名 · {coupon} 券名 · {valid_to} 到期日）": "Message ({name} name · {coupon} coupon · {valid_to} last day)", "营销活动与发券": "Campaigns and their coupons", "活动": "Campaign", "已发券": "Issued", "最近一次": "Last run", "活动效果": "Campaign report", "模板": "Template", "优惠": "Offer", "有效期": "Good for", "适用": "Applies to", "已发 / 发行量": "Issued / quota", "消息": "Messages", "消息模板": "Message texts", "时间": "When", "门店": "Store", "会员": "Member", "状态": "State", "次数": "Tries", "说明": "Note", "待发送": "pending", "已发送": "sent", "失败": "failed", "未发送": "not sent", "储值变动": "Stored value", "积分变动": "Points", "营销券": "Campaign coupon", "券即将过期": "Coupon expiring", "生日祝福": "Birthday", "券到账": "Coupon received", "（营销）": " (marketing)", "已保存": "Saved", "报表": "Report", "效果": "Report", " · 可同享": " · stacks", "全部商品": "all goods", "不限": "no limit", "未执行": "not run yet", "（营销）": " (marketing)"};
+const EN = {"营销": "Marketing", "券模板 · 人群 · 营销活动 · 消息": "coupon templates · segments · campaigns · messages", "券模板": "Coupon template", "编号": "ID", "名称": "Name", "类型": "Kind", "满减": "Amount off", "折扣券": "Percent off", "代金券": "Voucher", "体验券": "Free item", "门槛 (元)": "Spend at least (yuan)", "减 / 面值 (元)": "Off / value (yuan)", "折扣 %": "Percent off", "最多减 (元)": "At most off (yuan)", "体验商品编码": "Free item SKU", "有效天数": "Good for days", "适用商品编码（逗号分隔，空为全部）": "SKUs it applies to (comma-separated, empty for all)", "适用类别（逗号分隔）": "Categories it applies to (comma-separated)", "发行量": "Quota", "每人限领": "Per member", "可与会员折扣同享": "Stacks with member discounts", "保存并发布": "Save and publish", "人群": "Segment", "沉睡：窗口内至少到店次数": "Dormant: visits at least, in the window", "沉睡：窗口天数": "Dormant: window in days", "沉睡：最近未到店天数": "Dormant: no visit in the last days", "生日在未来几天内": "Birthday within days", "最近几天内入会": "Joined within days", "等级（逗号分隔）": "Tiers (comma-separated)", "标签（逗号分隔）": "Tags (comma-separated)", "所属门店（逗号分隔）": "Home stores (comma-separated)", "仅同意营销的会员": "Only members who agreed to marketing", "预估人数": "Count", "保存": "Save", "营销活动": "Campaign", "执行": "Runs", "一次": "Once", "每天": "Daily", "消息（{name} 姓名 · {coupon} 券名 · {valid_to} 到期日）": "Message ({name} name · {coupon} coupon · {valid_to} last day)", "营销活动与发券": "Campaigns and their coupons", "活动": "Campaign", "已发券": "Issued", "最近一次": "Last run", "活动效果": "Campaign report", "模板": "Template", "优惠": "Offer", "有效期": "Good for", "适用": "Applies to", "已发 / 发行量": "Issued / quota", "消息": "Messages", "消息模板": "Message texts", "时间": "When", "门店": "Store", "会员": "Member", "状态": "State", "次数": "Tries", "说明": "Note", "待发送": "pending", "已发送": "sent", "失败": "failed", "未发送": "not sent", "储值变动": "Stored value", "积分变动": "Points", "营销券": "Campaign coupon", "券即将过期": "Coupon expiring", "生日祝福": "Birthday", "券到账": "Coupon received", "（营销）": " (marketing)", "已保存": "Saved", "报表": "Report", "效果": "Report", " · 可同享": " · stacks", "全部商品": "all goods", "不限": "no limit", "未执行": "not run yet", "（营销）": " (marketing)", "导入名单（批量打标签）": "Import a list (tag members)", "标签": "Tag", "手机号（每行一个，最多 10000 个）": "Phones (one a line, at most 10,000)", "打标签": "Tag them", "每人张数": "Coupons to each member", "张/人": " each"};
 const L = (zh) => (lang === "zh" ? zh : EN[zh] || zh);
 let shown = false;
 function marketingLang() {
@@ -82,6 +82,20 @@ $("mk-campaign").addEventListener("submit", (e) => {
   const f = Object.fromEntries(new FormData(e.target));
   put("campaigns", e.target, { id: f.id.trim(), name: f.name.trim(), template: f.template, segment: f.segment, schedule: f.schedule, message: f.message }, "mk-campaign-error");
 });
+// 导入名单: a list of phones given a tag, for a segment on that tag.
+$("mk-tag").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const form = e.target;
+  const phones = form.phones.value.split(/[\s,，;；]+/).filter((p) => p);
+  const body = { tag: form.tag.value.trim(), phones };
+  $("mk-tag-result").textContent = "";
+  const r = await api("/api/v1/members/tags", false, "POST", body, { "X-Staff-Id": staffId() });
+  if (!r.ok) { $("mk-tag-error").textContent = said(r.data); return; }
+  $("mk-tag-error").textContent = "";
+  $("mk-tag-result").textContent = lang === "zh"
+    ? `${r.data.members} 位会员有标签「${r.data.tag}」`
+    : `${r.data.members} members tagged "${r.data.tag}"`;
+});
 $("mk-count").addEventListener("click", async () => {
   const form = $("mk-segment");
   const body = segmentBody(form);
@@ -109,15 +123,16 @@ function options(id, items) {
   if (was) select.value = was;
 }
 
-async function run(c, button) {
+async function run(c, button, coupons) {
   button.disabled = true;
-  const r = await api(`/api/v1/marketing/campaigns/${encodeURIComponent(c.id)}/run`, false, "POST", undefined, { "X-Staff-Id": staffId() });
+  const each = Math.max(1, parseInt(coupons.value || "1", 10) || 1);
+  const r = await api(`/api/v1/marketing/campaigns/${encodeURIComponent(c.id)}/run?coupons=${each}`, false, "POST", undefined, { "X-Staff-Id": staffId() });
   button.disabled = false;
   if (!r.ok) { alert(said(r.data)); return; }
   const d = r.data;
   alert(lang === "zh"
-    ? `目标 ${d.targeted} 人：发券 ${d.issued}，已领过 ${d.already}，达到每人限领 ${d.over_limit}，超出发行量 ${d.over_quota}`
-    : `${d.targeted} targeted: ${d.issued} issued, ${d.already} had it already, ${d.over_limit} at the per-member limit, ${d.over_quota} over the quota`);
+    ? `目标 ${d.targeted} 人：发券 ${d.issued} 张，已领过 ${d.already} 张，达到每人限领 ${d.over_limit} 张，超出发行量 ${d.over_quota} 张`
+    : `${d.targeted} targeted: ${d.issued} coupons issued, ${d.already} held already, ${d.over_limit} over the per-member limit, ${d.over_quota} over the quota`);
   await marketing();
 }
 
@@ -213,11 +228,19 @@ async function marketing() {
       ? `${last.run}：目标 ${last.targeted}，发 ${last.issued}，已领 ${last.already}`
       : `${last.run}: ${last.targeted} targeted, ${last.issued} issued, ${last.already} had it`);
     const td = cell(tr, "");
+    // 券包: coupons to each member in this run (at most the template's per-member limit).
+    const each = document.createElement("input");
+    each.type = "number";
+    each.min = "1";
+    each.max = "100";
+    each.value = "1";
+    each.className = "narrow";
+    each.title = L("每人张数");
     const b = document.createElement("button");
     b.type = "button";
     b.textContent = L("执行");
-    b.addEventListener("click", () => run(c, b));
-    td.appendChild(b);
+    b.addEventListener("click", () => run(c, b, each));
+    td.append(each, L("张/人"), " ", b);
     const e = document.createElement("button");
     e.type = "button";
     e.textContent = L("效果");

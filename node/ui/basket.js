@@ -8,6 +8,36 @@
 let basket = []; // [{code, barcode: bool, qty, name}]
 let basketKey = null;
 let heldOrder = null;
+let moreCoupons = []; // 多券同用: coupons redeemed after the one chosen in #pay-coupon
+
+// The coupons the sale redeems: the one chosen, then the more added from the member's list.
+function withCoupons(body) {
+  if ($("pay-coupon").value) body.coupon = $("pay-coupon").value;
+  const more = moreCoupons.filter((c) => c !== $("pay-coupon").value);
+  if (more.length) body.coupons = more;
+  return body;
+}
+
+// Adds a coupon to the sale: the first goes in the select, the rest in the list beside it.
+function addCoupon(id) {
+  if (!$("pay-coupon").value) $("pay-coupon").value = id;
+  else if ($("pay-coupon").value !== id && !moreCoupons.includes(id)) moreCoupons.push(id);
+  showMoreCoupons();
+}
+
+function showMoreCoupons() {
+  const box = $("pay-coupons-more");
+  box.innerHTML = "";
+  for (const id of moreCoupons) {
+    const b = document.createElement("button");
+    b.type = "button";
+    const option = [...$("pay-coupon").options].find((o) => o.value === id);
+    b.textContent = `+ ${option ? option.textContent : id} ×`;
+    b.title = t("remove_coupon");
+    b.addEventListener("click", () => { moreCoupons = moreCoupons.filter((c) => c !== id); showMoreCoupons(); requote(); });
+    box.appendChild(b);
+  }
+}
 
 async function requote() {
   basketKey = null;
@@ -21,7 +51,7 @@ async function requote() {
   }
   const q = { lines: basketLines(), points: parseInt($("pay-points").value || "0", 10) || 0 };
   if (member) q.member_id = member.member_id;
-  if ($("pay-coupon").value) q.coupon = $("pay-coupon").value;
+  withCoupons(q);
   const r = await api("POST", "/api/v1/checkouts/quote", q);
   if (!r.ok) { $("pay-error").textContent = said(r.data); return; }
   $("pay-error").textContent = "";
@@ -108,6 +138,8 @@ function clearBasket() {
   basket = [];
   heldOrder = null;
   $("pay-coupon").value = "";
+  moreCoupons = [];
+  showMoreCoupons();
   requote();
 }
 
@@ -120,6 +152,7 @@ $("basket-hold").addEventListener("click", async () => {
   if (!basket.length) return;
   const body = { lines: basket.map((l) => ({ [l.barcode ? "barcode" : "sku"]: l.code, qty: String(l.qty) })), points: parseInt($("pay-points").value || "0", 10) || 0 };
   if (member) body.member_id = member.member_id;
+  // A held order keeps one coupon: the rest are chosen again when it is paid.
   if ($("pay-coupon").value) body.coupon = $("pay-coupon").value;
   const r = await api("POST", "/api/v1/orders/held", body, keyFor("hold"));
   if (!r.ok) { $("pay-error").textContent = said(r.data); return; }
@@ -183,7 +216,7 @@ $("pay").addEventListener("submit", async (e) => {
   if (v("pay-foreign")) tenders.push({ kind: "foreign_cash", tendered: { amount: v("pay-foreign"), currency: $("pay-foreign-currency").value } });
   const body = { lines: basketLines(), tenders, points: parseInt(v("pay-points") || "0", 10) || 0 };
   if (member) body.member_id = member.member_id;
-  if ($("pay-coupon").value) body.coupon = $("pay-coupon").value;
+  withCoupons(body);
   if (heldOrder) body.held_order = heldOrder;
   if ($("pay-password").value) body.password = $("pay-password").value;
   basketKey = basketKey || newKey();

@@ -293,13 +293,16 @@ async function loadCoupons() {
     b.type = "button";
     b.textContent = t("use_coupon");
     b.disabled = c.state !== "usable";
-    b.addEventListener("click", () => { $("pay-coupon").value = c.coupon_id; requote(); showScreen("sale"); });
+    b.addEventListener("click", () => { addCoupon(c.coupon_id); requote(); showScreen("sale"); });
     cell(tr, "").appendChild(b);
     body.appendChild(tr);
   }
 }
 
 function fillCoupons(coupons) {
+  const usable = coupons.filter((c) => c.state === "usable").map((c) => c.coupon_id);
+  moreCoupons = moreCoupons.filter((id) => usable.includes(id));
+  showMoreCoupons();
   const select = $("pay-coupon");
   select.querySelectorAll("option:not([value=''])").forEach((o) => o.remove());
   for (const c of coupons.filter((c) => c.state === "usable")) {

@@ -625,10 +625,14 @@ fn replay(options: ops::replay::Options) -> anyhow::Result<()> {
     }
     if options.campaigns {
         println!(
-            "campaign coupons redeemed {} (the data's redemptions by households or on days \
-             outside the replay: {}; of members with no basket of the campaign's goods in its \
-             window: {})",
+            "campaign coupons redeemed {} ({} on a basket of the campaign's categories without \
+             the coupon's own goods, {} on a basket a day to {} days from the data's; the \
+             data's redemptions by households or on days outside the replay: {}; not redeemed: \
+             {})",
             o.coupons_redeemed,
+            o.redemptions_by_category,
+            o.redemptions_days_away,
+            ops::campaigns::DAYS_AWAY_MAX,
             o.redemptions_outside,
             o.redemptions_unmatched.len()
         );

@@ -259,21 +259,33 @@ pub fn of_entry(
     };
     let mut out = Vec::new();
     if let Payload::Wallet {
-        event: WalletEvent::CampaignCoupon {
-            campaign, name, to, ..
-        },
+        event:
+            WalletEvent::CampaignCoupon {
+                campaign,
+                name,
+                from,
+                to,
+                ..
+            },
         ..
     } = &entry.payload
     {
-        out.push(notice(
-            "coupon",
-            Purpose::Marketing,
-            Subject::Coupon {
-                name: name.clone(),
-                valid_to: *to,
-                message: campaign_message(campaign),
-            },
-        ));
+        // One message for a run's booklet (券包: its coupons share campaign, member and
+        // period), and none for coupons already past their last day (a run dated back, 补发).
+        if *to >= entry.business_date {
+            out.push(Notice {
+                id: format!("{member}-{campaign}-{from}-coupon"),
+                ..notice(
+                    "coupon",
+                    Purpose::Marketing,
+                    Subject::Coupon {
+                        name: name.clone(),
+                        valid_to: *to,
+                        message: campaign_message(campaign),
+                    },
+                )
+            });
+        }
         return out;
     }
     let balance = |which: fn(&Counter) -> bool| -> i64 {

@@ -371,6 +371,12 @@ fn yuan(fen: i64) -> String {
 struct Working {
     lines: Vec<PricedLine>,
     rounding: Rounding,
+    /// Each line's amount was set at the till (金额商品: it takes no discount).
+    set: Vec<bool>,
+    /// Each line's net when the coupon step began (a 体验券 gives a unit at that price).
+    before_coupons: Option<Vec<i64>>,
+    /// Units of each line a 体验券 gave free already (thousandths, as `Qty`).
+    free: Vec<i64>,
 }
 
 impl Working {
@@ -480,6 +486,9 @@ pub fn price_redeeming(
     };
     let mut w = Working {
         rounding,
+        set: lines.iter().map(|l| l.set_amount.is_some()).collect(),
+        before_coupons: None,
+        free: vec![0; lines.len()],
         lines: lines
             .iter()
             .map(|l| {
@@ -561,9 +570,10 @@ pub fn price_redeeming(
                 }
             }
             Step::Coupon => {
-                for coupon in coupons {
+                w.before_coupons = Some(w.lines.iter().map(|l| l.net.0).collect());
+                for (n, coupon) in coupons.iter().enumerate() {
                     let before = w.due();
-                    apply_coupon(&mut w, *coupon)?;
+                    apply_coupon(&mut w, *coupon, n > 0)?;
                     coupon_offs.push(Fen(before - w.due()));
                 }
             }
@@ -647,7 +657,12 @@ fn apply_bundles(w: &mut Working, lines: &[Line], bundles: &[BundleOffer]) {
     }
 }
 
-fn apply_coupon(w: &mut Working, coupon: Redeemed<'_>) -> Result<(), PricingError> {
+/// One coupon (`after_others`: not the sale's first) on what the steps before it left.
+fn apply_coupon(
+    w: &mut Working,
+    coupon: Redeemed<'_>,
+    after_others: bool,
+) -> Result<(), PricingError> {
     let scope = coupon.scope;
     let discountable = |l: &PricedLine| l.discountable && scope.covers(&l.sku, &l.category);
     let eligible: i64 = w
@@ -656,13 +671,23 @@ fn apply_coupon(w: &mut Working, coupon: Redeemed<'_>) -> Result<(), PricingErro
         .filter(|l| discountable(l))
         .map(|l| l.net.0)
         .sum();
-    // Goods of its scope at a price set at the till (金额商品) take no discount: the coupon is
-    // redeemed there for nothing off (the quote shows it), as it is on a basket of goods that
-    // accept no discounts. A basket without any of its goods cannot redeem it.
-    if !scope.is_empty() && !w.lines.iter().any(|l| scope.covers(&l.sku, &l.category)) {
-        return Err(PricingError::CouponNotApplicable(
-            "nothing in the basket is among the goods the coupon applies to".into(),
-        ));
+    let covered: Vec<usize> = (0..w.lines.len())
+        .filter(|i| scope.covers(&w.lines[*i].sku, &w.lines[*i].category))
+        .collect();
+    let not_applicable = |why: &str| Err(PricingError::CouponNotApplicable(why.into()));
+    if eligible == 0 && !matches!(coupon.offer, Coupon::Experience { .. }) {
+        // The coupons before it took all its goods had to give: it would be spent for nothing.
+        if after_others && covered.iter().any(|i| w.lines[*i].discountable) {
+            return not_applicable("the coupons before it left nothing of its goods to take off");
+        }
+        // Goods of its scope only at amounts set at the till (金额商品, which take no discount):
+        // redeemed for nothing off, as the quote shows. Only goods that take no discount at
+        // all (or none of its goods) cannot redeem it.
+        if !scope.is_empty() && !covered.iter().any(|i| w.set[*i]) {
+            return not_applicable(
+                "nothing in the basket is among the goods the coupon applies to",
+            );
+        }
     }
     let threshold_met = |threshold: Fen| {
         if eligible < threshold.0 {
@@ -705,17 +730,20 @@ fn apply_coupon(w: &mut Working, coupon: Redeemed<'_>) -> Result<(), PricingErro
             w.take_shared(discountable, Step::Coupon, value.0.min(eligible), &note);
         }
         Coupon::Experience { sku } => {
-            let Some(i) = w
-                .lines
-                .iter()
-                .position(|l| l.sku == *sku && l.discountable && l.qty.0 >= 1000)
-            else {
+            // A unit not given free yet, at its price when the coupon step began (two such
+            // coupons on two units give both, each at the same price).
+            let Some(i) = (0..w.lines.len()).find(|i| {
+                let l = &w.lines[*i];
+                l.sku == *sku && l.discountable && l.qty.0 - w.free[*i] >= 1000
+            }) else {
                 return Err(PricingError::CouponNotApplicable(format!(
                     "no whole unit of {sku} that accepts discounts"
                 )));
             };
+            w.free[i] += 1000;
             let l = &w.lines[i];
-            let one = i64::try_from(i128::from(l.net.0) * 1000 / i128::from(l.qty.0)).unwrap_or(0);
+            let net = w.before_coupons.as_ref().map_or(l.net.0, |b| b[i]);
+            let one = i64::try_from(i128::from(net) * 1000 / i128::from(l.qty.0)).unwrap_or(0);
             w.take(
                 i,
                 Step::Coupon,

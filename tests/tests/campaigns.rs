@@ -312,6 +312,7 @@ fn a_booklet_is_given_once_its_coupons_redeem_together_and_a_return_gives_them_b
     );
     assert_eq!(sale.status, 201, "{:?}", sale.body);
     assert_eq!(sale.body["due"]["amount"], "16.00", "{:?}", sale.body);
+    assert_eq!(sale.body["coupons"], json!([coupons[0], coupons[1]]));
     let twice = a.client.post(
         "/api/v1/checkouts/items",
         Some("sale-b-0002"),

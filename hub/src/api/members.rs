@@ -199,6 +199,14 @@ pub(super) async fn tag_members(
         Ok(axum::Json(body)) => body,
         Err(e) => return super::body_refused(e, Code::InvalidRequest),
     };
+    let tag = body.tag.trim().to_owned();
+    let patch = protocol::member::ProfilePatch {
+        tags_add: vec![tag.clone()],
+        ..Default::default()
+    };
+    if let Err(e) = patch.validate() {
+        return Code::InvalidRequest.answer(format!("tag: {e}"));
+    }
     let max = crate::ingest::TAG_MEMBERS_MAX;
     if body.phones.is_empty() || body.phones.len() > max {
         return Code::InvalidRequest.answer(format!("1 to {max} phones a request"));
@@ -233,7 +241,6 @@ pub(super) async fn tag_members(
     members.sort();
     members.dedup();
     let n = members.len();
-    let tag = body.tag.trim().to_owned();
     let write = crate::ingest::HqWrite::TagMembers {
         tag: tag.clone(),
         members,

@@ -270,8 +270,9 @@ impl Ingest {
     }
 
     /// 批量打标签: each member without `tag` gets it, as a profile change of headquarters';
-    /// all checked before any is written, then written as one append. Tagging again adds
-    /// nothing.
+    /// all checked before any is written, then written in appends of `TAG_APPEND` (a failure
+    /// between them leaves the first tagged: the same list again tags the rest). Tagging
+    /// again adds nothing.
     fn tag_members(
         &mut self,
         tag: &str,
@@ -457,10 +458,14 @@ impl Ingest {
                 yuan(principal)
             )));
         }
+        // Prepaid card uses, not coupons: a coupon was given, not bought (and a run dated
+        // back issues some already past their last day).
         let uses: u64 = wallet
             .counters
             .iter()
-            .filter(|(c, _)| matches!(c, Counter::Uses { .. }))
+            .filter(
+                |(c, _)| matches!(c, Counter::Uses { card } if !wallet.coupons.contains_key(card)),
+            )
             .map(|(_, rights)| rights.balance())
             .sum();
         if uses > 0 {

@@ -570,6 +570,8 @@ pub(crate) fn item_sale_json(view: &ItemSaleView, wallet: Option<&Summary>) -> s
         "tenders": s.tenders.iter().map(TenderOut::from).collect::<Vec<_>>(),
         "points_used": s.points_used,
         "points_earned": s.points_earned.0,
+        // The coupons it redeemed: its one, or the several redeemed together (多券同用).
+        "coupons": s.coupon.iter().chain(&view.coupons).collect::<Vec<_>>(),
         "returned": view.returned.iter().map(ToString::to_string).collect::<Vec<_>>(),
         "returns": view.returns.iter().map(|r| json!({
             "store_id": r.origin,

@@ -567,9 +567,10 @@ impl Journal {
         });
         // The note and a tier the sale earned are booked today, when they were done.
         let booked = self.settings.calendar.business_date(now_ms);
+        // The note right after the sale it names, then the coupons it redeemed together.
         let mut payloads = vec![(payload, today)];
-        payloads.extend(several.map(|p| (p, today)));
         payloads.extend(note.map(|note| (Payload::Audit { note }, booked)));
+        payloads.extend(several.map(|p| (p, today)));
         if let (Some(m), Some(tier)) = (&member_id, &tier) {
             let rise = self.tier_rise(m, tier, now_ms, this);
             payloads.extend(rise.into_iter().map(|p| (p, booked)));

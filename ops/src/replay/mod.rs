@@ -115,6 +115,10 @@ pub struct Outcome {
     /// basket to take them (`crate::campaigns::Matched`).
     pub redemptions_outside: u64,
     pub redemptions_unmatched: Vec<String>,
+    /// Of those redeemed: on a basket of the campaign's categories but not the UPC's goods,
+    /// and on another day than the data's.
+    pub redemptions_by_category: u64,
+    pub redemptions_days_away: u64,
     pub seconds_setup: f64,
     pub seconds_selling: f64,
     pub seconds_syncing: f64,
@@ -210,6 +214,8 @@ pub fn replay(
         let households: BTreeSet<u32> = members.keys().copied().collect();
         crate::campaigns::import(&chain.hub, "replay", cj, &households)?;
         outcome.redemptions_outside = matched.outside;
+        outcome.redemptions_by_category = matched.by_category;
+        outcome.redemptions_days_away = matched.days_away;
         outcome.redemptions_unmatched = matched.unmatched.clone();
     }
     let redeeming = campaigns.map(|(_, m)| &m.baskets);
@@ -331,12 +337,17 @@ fn top_up(
 }
 
 #[allow(clippy::too_many_arguments)]
-/// Answers a checkout with coupons gets while their rights or the coupons themselves are on
-/// their way to the store (a booklet is issued at headquarters moments before).
-const COUPON_WAIT_CODES: [&str; 3] = ["rights_elsewhere", "rights_unreachable", "coupon_not_found"];
-
-/// How often a checkout with coupons is tried while they are on their way (250 ms apart).
+/// How often a checkout with coupons is tried while they are on their way (250 ms apart): the
+/// coupons themselves (a booklet is issued at headquarters moments before), or their rights.
 const COUPON_TRIES: u32 = 120;
+
+/// Whether a checkout with coupons refused with `code` is worth trying again: the coupons have
+/// not reached the store yet, or (without stored value, whose shortfall pays in cash instead)
+/// their rights are on their way.
+fn coupons_on_their_way(code: &str, stored: bool) -> bool {
+    code == "coupon_not_found"
+        || (!stored && ["rights_elsewhere", "rights_unreachable"].contains(&code))
+}
 
 #[allow(clippy::too_many_arguments)]
 fn sell(
@@ -393,6 +404,11 @@ fn sell(
         "sold_at": b.at.format("%Y-%m-%dT%H:%M:%S").to_string(),
     });
     if !coupons.is_empty() {
+        // The cashier finds the member first (scans their code) to see their coupons: a store
+        // that has not met them yet follows them from then on (the routed feed), and their
+        // wallet, the coupons in it, reaches the store moments later.
+        let found = format!("{base}/api/v1/members/lookup?phone={}", phone(b.household));
+        send(agent, &found, None, None)?;
         let id = protocol::MemberId::parse(member).map_err(anyhow::Error::msg)?;
         let ids: Vec<String> = coupons
             .iter()
@@ -412,7 +428,8 @@ fn sell(
             };
             let (status, answer) = send(agent, &url, Some(&this), Some(body))?;
             let code = answer["code"].as_str().unwrap_or("");
-            if coupons.is_empty() || !COUPON_WAIT_CODES.contains(&code) || tries == COUPON_TRIES {
+            let stored = body["tenders"][0]["kind"] == "stored_value";
+            if coupons.is_empty() || !coupons_on_their_way(code, stored) || tries == COUPON_TRIES {
                 return Ok((status, answer));
             }
             tries += 1;

@@ -715,3 +715,67 @@ fn a_sale_with_more_coupons_than_a_till_takes_is_refused() {
         Err(PricingError::Coupons)
     );
 }
+
+#[test]
+fn a_coupon_the_ones_before_it_left_nothing_for_is_refused_not_spent_for_nothing() {
+    let everything = CouponScope::default();
+    let voucher = Coupon::Voucher {
+        value: Fen(30_00),
+        threshold: Fen(0),
+    };
+    let one = Redeemed {
+        offer: &voucher,
+        scope: &everything,
+        stacks: None,
+    };
+    let lines = vec![pc("A", 20_00, 1)];
+    assert!(matches!(
+        price_redeeming(&lines, &[], None, &[one, one], 0, &rules()),
+        Err(PricingError::CouponNotApplicable(_))
+    ));
+    let free = Coupon::Experience { sku: sku("A") };
+    let unit = Redeemed {
+        offer: &free,
+        scope: &everything,
+        stacks: None,
+    };
+    // Two units free at their own price; a third coupon finds no unit left.
+    let two = vec![pc("A", 10_00, 2)];
+    let p = price_redeeming(&two, &[], None, &[unit, unit], 0, &rules()).unwrap();
+    assert_eq!(
+        (p.coupon_offs.clone(), p.due),
+        (vec![Fen(10_00), Fen(10_00)], Fen(0))
+    );
+    assert!(matches!(
+        price_redeeming(&two, &[], None, &[unit, unit, unit], 0, &rules()),
+        Err(PricingError::CouponNotApplicable(_))
+    ));
+}
+
+#[test]
+fn a_coupon_for_goods_that_take_no_discount_is_still_refused() {
+    let scope = CouponScope {
+        skus: [sku("A")].into(),
+        categories: Default::default(),
+    };
+    let voucher = Coupon::Voucher {
+        value: Fen(5_00),
+        threshold: Fen(0),
+    };
+    let redeemed = Redeemed {
+        offer: &voucher,
+        scope: &scope,
+        stacks: None,
+    };
+    assert!(matches!(
+        price_redeeming(
+            &[fixed(pc("A", 20_00, 1))],
+            &[],
+            None,
+            &[redeemed],
+            0,
+            &rules()
+        ),
+        Err(PricingError::CouponNotApplicable(_))
+    ));
+}

@@ -15,6 +15,7 @@ pub struct Wallet {
     /// that store. Settled by collecting later or by returning the sale.
     pub owed: BTreeMap<StoreId, (u64, u64)>,
     /// Coupons given to the member; each one's use is the `Uses` counter of its id.
+    #[serde(with = "super::cards::interned")]
     pub coupons: BTreeMap<CardId, CouponDef>,
     /// The latest wrong payment passwords since it was last set (at most
     /// `PASSWORD_FAILURES_MAX`), by when and where: the same set whatever order they came in.
@@ -122,7 +123,7 @@ impl Wallet {
                     from: *from,
                     to: *to,
                     issued_at: origin.clone(),
-                    scope: scope.clone(),
+                    scope: self.shared_scope(scope),
                     stacks: *stacks,
                     campaign: Some((campaign.clone(), template.clone())),
                 };
@@ -140,7 +141,7 @@ impl Wallet {
                     from: c.from,
                     to: c.to,
                     issued_at: origin.clone(),
-                    scope: c.scope.clone(),
+                    scope: self.shared_scope(&c.scope),
                     stacks: c.stacks,
                     campaign: None,
                 };
@@ -189,6 +190,17 @@ impl Wallet {
             | WalletEvent::ReferralRevoked { .. }
             | WalletEvent::CouponsRedeemed { .. } => {}
         }
+    }
+
+    /// `scope`, shared with a coupon of this wallet that has the same (a booklet's coupons).
+    fn shared_scope(
+        &self,
+        scope: &crate::pricing::CouponScope,
+    ) -> std::sync::Arc<crate::pricing::CouponScope> {
+        self.coupons
+            .values()
+            .find(|d| *d.scope == *scope)
+            .map_or_else(|| std::sync::Arc::new(scope.clone()), |d| d.scope.clone())
     }
 
     /// Keeps the wrong passwords given after the password in force was set, the latest

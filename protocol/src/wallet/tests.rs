@@ -357,3 +357,49 @@ fn a_timed_card_charges_the_minutes_on_the_clock_rounded_up_and_says_what_it_lac
     let (_, out) = w.clock_out(&s1, &card, at(140).wall_ms, 1, today).unwrap();
     assert_eq!((out.minutes, out.charged, out.overtime), (40, 15, 25));
 }
+
+#[test]
+fn a_booklets_coupons_share_one_scope_stored_once_and_read_back_whole() {
+    let scope = crate::pricing::CouponScope {
+        skus: Default::default(),
+        categories: (0..200).map(|n| format!("类别{n:03}")).collect(),
+    };
+    let hq = StoreId::hq();
+    let mut wallet = Wallet::default();
+    let coupon = |n: u32| WalletEvent::CampaignCoupon {
+        coupon: CardId::parse(&format!("cp-00000000000{n}")).unwrap(),
+        campaign: "C1".into(),
+        template: "T1".into(),
+        name: "券包".into(),
+        offer: crate::pricing::Coupon::Voucher {
+            value: Fen(100),
+            threshold: Fen(0),
+        },
+        scope: scope.clone(),
+        stacks: None,
+        from: day(2026, 12, 1),
+        to: day(2026, 12, 31),
+    };
+    let one = {
+        let mut w = Wallet::default();
+        w.apply(&hq, (Hlc::ZERO, day(2026, 12, 1)), &coupon(1), &[]);
+        postcard::to_stdvec(&w).unwrap().len()
+    };
+    for n in 1..=9 {
+        wallet.apply(&hq, (Hlc::ZERO, day(2026, 12, 1)), &coupon(n), &[]);
+    }
+    let bytes = postcard::to_stdvec(&wallet).unwrap();
+    assert!(
+        bytes.len() < one + 9 * 200,
+        "nine coupons of one scope take {} bytes, one takes {one}",
+        bytes.len()
+    );
+    let back: Wallet = postcard::from_bytes(&bytes).unwrap();
+    assert_eq!(back, wallet);
+    assert_eq!(back.coupons.len(), 9);
+    assert!(
+        back.coupons
+            .values()
+            .all(|d| d.scope.categories.len() == 200)
+    );
+}
