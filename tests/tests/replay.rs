@@ -10,18 +10,21 @@ use std::path::PathBuf;
 use chrono::NaiveDate;
 use ops::replay::{Launcher, Options};
 
-#[test]
-fn a_slice_of_a_real_year_agrees_with_the_reports_to_the_fen() {
-    let dir = tests::TempDir::new("replay");
-    let options = Options {
-        data: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/completejourney-slice"),
+/// A replay of `tests/data/<slice>` from `from` to `to` (month, day of 2017), its stores hosted
+/// in one node process.
+fn options(dir: &tests::TempDir, slice: &str, from: (u32, u32), to: (u32, u32)) -> Options {
+    let day = |(m, d): (u32, u32)| NaiveDate::from_ymd_opt(2017, m, d).expect("a day of 2017");
+    Options {
+        data: PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("data")
+            .join(slice),
         dir: dir.path().to_owned(),
         stores: 0,
-        from: NaiveDate::from_ymd_opt(2017, 1, 1).unwrap(),
-        to: NaiveDate::from_ymd_opt(2017, 1, 21).unwrap(),
+        from: day(from),
+        to: day(to),
         seed: 7,
         tills: 16,
-        prepaid_share: 0.4,
+        prepaid_share: 0.3,
         report_queries: 0,
         hosted: true,
         campaigns: false,
@@ -29,7 +32,14 @@ fn a_slice_of_a_real_year_agrees_with_the_reports_to_the_fen() {
             node: (env!("CARGO_BIN_EXE_store-node").into(), Vec::new()),
             hub: (env!("CARGO_BIN_EXE_hq").into(), Vec::new()),
         },
-    };
+    }
+}
+
+#[test]
+fn a_slice_of_a_real_year_agrees_with_the_reports_to_the_fen() {
+    let dir = tests::TempDir::new("replay");
+    let mut options = options(&dir, "completejourney-slice", (1, 1), (1, 21));
+    options.prepaid_share = 0.4;
     let (slice, outcome, differences) = ops::replay::run(&options).unwrap();
     assert_eq!(slice.stores.len(), 4);
     assert_eq!(outcome.baskets, 802, "every basket sold");
@@ -69,24 +79,9 @@ fn a_slice_of_a_real_year_agrees_with_the_reports_to_the_fen() {
 #[test]
 fn a_slice_with_its_campaigns_redeems_their_coupons_where_the_data_says() {
     let dir = tests::TempDir::new("replay-campaigns");
-    let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/completejourney-campaigns");
-    let options = Options {
-        data: data.clone(),
-        dir: dir.path().to_owned(),
-        stores: 0,
-        from: NaiveDate::from_ymd_opt(2017, 8, 1).unwrap(),
-        to: NaiveDate::from_ymd_opt(2017, 8, 21).unwrap(),
-        seed: 11,
-        tills: 16,
-        prepaid_share: 0.3,
-        report_queries: 0,
-        hosted: true,
-        campaigns: true,
-        launcher: Launcher {
-            node: (env!("CARGO_BIN_EXE_store-node").into(), Vec::new()),
-            hub: (env!("CARGO_BIN_EXE_hq").into(), Vec::new()),
-        },
-    };
+    let mut options = options(&dir, "completejourney-campaigns", (8, 1), (8, 21));
+    options.campaigns = true;
+    let data = options.data.clone();
     let (slice, outcome, differences) = ops::replay::run(&options).unwrap();
     assert_eq!(outcome.baskets, 835, "every basket sold");
     let cj = ops::campaigns::read(&data).unwrap();

@@ -647,69 +647,71 @@ fn a_coupon_for_some_goods_takes_off_only_their_lines_and_needs_them_to_reach_it
     ));
 }
 
+/// A 代金券 of `fen` with no threshold.
+fn voucher(fen: i64) -> Coupon {
+    Coupon::Voucher {
+        value: Fen(fen),
+        threshold: Fen(0),
+    }
+}
+
+/// A coupon as a sale redeems it, on `scope`, stacking by the chain's rule.
+fn on<'a>(offer: &'a Coupon, scope: &'a CouponScope) -> Redeemed<'a> {
+    Redeemed {
+        offer,
+        scope,
+        stacks: None,
+    }
+}
+
+fn categories(names: &[&str]) -> CouponScope {
+    CouponScope {
+        skus: Default::default(),
+        categories: names.iter().map(|n| (*n).to_owned()).collect(),
+    }
+}
+
 #[test]
 fn several_coupons_apply_in_turn_each_to_what_the_ones_before_left() {
     let everything = CouponScope::default();
-    let voucher = Coupon::Voucher {
-        value: Fen(30_00),
-        threshold: Fen(0),
-    };
-    let percent = Coupon::PercentOff {
-        percent: Decimal::from(10),
-        threshold: Fen(0),
-        cap: None,
-    };
-    let redeemed = |offer| Redeemed {
-        offer,
-        scope: &everything,
-        stacks: None,
-    };
+    let (thirty, percent) = (
+        voucher(30_00),
+        Coupon::PercentOff {
+            percent: Decimal::from(10),
+            threshold: Fen(0),
+            cap: None,
+        },
+    );
     let lines = vec![pc("A", 100_00, 1)];
-    let both = [redeemed(&voucher), redeemed(&percent)];
+    let both = [on(&thirty, &everything), on(&percent, &everything)];
     let p = price_redeeming(&lines, &[], None, &both, 0, &rules()).unwrap();
     // 100.00 − 30.00 = 70.00, then 10% of 70.00.
-    assert_eq!(p.coupon_offs, vec![Fen(30_00), Fen(7_00)]);
-    assert_eq!(p.due, Fen(63_00));
-    let reversed = [redeemed(&percent), redeemed(&voucher)];
+    assert_eq!(
+        (p.coupon_offs, p.due),
+        (vec![Fen(30_00), Fen(7_00)], Fen(63_00))
+    );
+    let reversed = [on(&percent, &everything), on(&thirty, &everything)];
     let p = price_redeeming(&lines, &[], None, &reversed, 0, &rules()).unwrap();
-    assert_eq!(p.coupon_offs, vec![Fen(10_00), Fen(30_00)]);
-    assert_eq!(p.due, Fen(60_00));
+    assert_eq!(
+        (p.coupon_offs, p.due),
+        (vec![Fen(10_00), Fen(30_00)], Fen(60_00))
+    );
 }
 
 #[test]
 fn a_coupon_whose_goods_are_priced_at_the_till_is_redeemed_for_nothing_off() {
-    let scope = CouponScope {
-        skus: Default::default(),
-        categories: ["日用".to_owned()].into(),
-    };
-    let voucher = Coupon::Voucher {
-        value: Fen(5_00),
-        threshold: Fen(0),
-    };
-    let redeemed = Redeemed {
-        offer: &voucher,
-        scope: &scope,
-        stacks: None,
-    };
+    let (five, scope) = (voucher(5_00), categories(&["日用"]));
     let lines = vec![set(pc("A", 20_00, 1), 12_34)];
-    let p = price_redeeming(&lines, &[], None, &[redeemed, redeemed], 0, &rules()).unwrap();
+    let twice = [on(&five, &scope), on(&five, &scope)];
+    let p = price_redeeming(&lines, &[], None, &twice, 0, &rules()).unwrap();
     assert_eq!(p.coupon_offs, vec![Fen(0), Fen(0)]);
     assert_eq!(p.due, Fen(12_34), "the amount set is what is paid");
 }
 
 #[test]
 fn a_sale_with_more_coupons_than_a_till_takes_is_refused() {
-    let everything = CouponScope::default();
-    let voucher = Coupon::Voucher {
-        value: Fen(1),
-        threshold: Fen(0),
-    };
-    let one = Redeemed {
-        offer: &voucher,
-        scope: &everything,
-        stacks: None,
-    };
-    let many = vec![one; COUPONS_MAX + 1];
+    let (cent, everything) = (voucher(1), CouponScope::default());
+    let many = vec![on(&cent, &everything); COUPONS_MAX + 1];
     assert_eq!(
         price_redeeming(&[pc("A", 100_00, 1)], &[], None, &many, 0, &rules()),
         Err(PricingError::Coupons)
@@ -718,32 +720,19 @@ fn a_sale_with_more_coupons_than_a_till_takes_is_refused() {
 
 #[test]
 fn a_coupon_the_ones_before_it_left_nothing_for_is_refused_not_spent_for_nothing() {
-    let everything = CouponScope::default();
-    let voucher = Coupon::Voucher {
-        value: Fen(30_00),
-        threshold: Fen(0),
-    };
-    let one = Redeemed {
-        offer: &voucher,
-        scope: &everything,
-        stacks: None,
-    };
-    let lines = vec![pc("A", 20_00, 1)];
+    let (thirty, everything) = (voucher(30_00), CouponScope::default());
+    let one = on(&thirty, &everything);
     assert!(matches!(
-        price_redeeming(&lines, &[], None, &[one, one], 0, &rules()),
+        price_redeeming(&[pc("A", 20_00, 1)], &[], None, &[one, one], 0, &rules()),
         Err(PricingError::CouponNotApplicable(_))
     ));
     let free = Coupon::Experience { sku: sku("A") };
-    let unit = Redeemed {
-        offer: &free,
-        scope: &everything,
-        stacks: None,
-    };
+    let unit = on(&free, &everything);
     // Two units free at their own price; a third coupon finds no unit left.
     let two = vec![pc("A", 10_00, 2)];
     let p = price_redeeming(&two, &[], None, &[unit, unit], 0, &rules()).unwrap();
     assert_eq!(
-        (p.coupon_offs.clone(), p.due),
+        (p.coupon_offs, p.due),
         (vec![Fen(10_00), Fen(10_00)], Fen(0))
     );
     assert!(matches!(
@@ -754,28 +743,14 @@ fn a_coupon_the_ones_before_it_left_nothing_for_is_refused_not_spent_for_nothing
 
 #[test]
 fn a_coupon_for_goods_that_take_no_discount_is_still_refused() {
+    let five = voucher(5_00);
     let scope = CouponScope {
         skus: [sku("A")].into(),
         categories: Default::default(),
     };
-    let voucher = Coupon::Voucher {
-        value: Fen(5_00),
-        threshold: Fen(0),
-    };
-    let redeemed = Redeemed {
-        offer: &voucher,
-        scope: &scope,
-        stacks: None,
-    };
+    let lines = [fixed(pc("A", 20_00, 1))];
     assert!(matches!(
-        price_redeeming(
-            &[fixed(pc("A", 20_00, 1))],
-            &[],
-            None,
-            &[redeemed],
-            0,
-            &rules()
-        ),
+        price_redeeming(&lines, &[], None, &[on(&five, &scope)], 0, &rules()),
         Err(PricingError::CouponNotApplicable(_))
     ));
 }
