@@ -150,13 +150,12 @@ fn gifts_are_given_within_stock_limit_and_points_and_show_in_the_report() {
         (Some(4), Some(1))
     );
 
-    // At S002 the points are S001's: headquarters calls them back for S002.
-    eventually(30, "S002 to know the member", || {
-        (b.client
-            .get("/api/v1/members/lookup?phone=13955556666")
-            .status
-            == 200)
-            .then_some(())
+    // At S002 the points are S001's: headquarters calls them back for S002. The lookup has S002
+    // follow the member; their wallet (the 400 points, held at S001) arrives moments later.
+    eventually(30, "S002 to know the member and their points", || {
+        let found = b.client.get("/api/v1/members/lookup?phone=13955556666");
+        let wallet = b.client.get(&format!("/api/v1/members/{member}/wallet"));
+        (found.status == 200 && wallet.body["points"]["balance"] == 400).then_some(())
     });
     let rare = redeem(&b.client, "gift-0000011", &member, "rare");
     assert_eq!(rare.status, 201, "{:?}", rare.body);
