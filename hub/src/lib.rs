@@ -6,6 +6,7 @@
 //! writes, and the HTTP API and pages (`api`): members, wallets, liabilities, settlement,
 //! reports, audit.
 
+pub mod activity;
 pub mod api;
 pub mod backup;
 /// The backup file, as the node writes it (one file, shared by path like the OpenAPI helpers).

@@ -45,10 +45,13 @@ pub fn queue_day(
         let last_day = today + TimeDelta::days(i64::from(config.expiring_days));
         let prefix = keys::expiring_on(last_day);
         let mut notices = Vec::new();
-        for (key, value) in storage.views(&prefix, usize::MAX).map_err(failed)? {
-            let coupon = String::from_utf8_lossy(&key[prefix.len()..]).into_owned();
-            let member: MemberId = postcard::from_bytes(&value)
-                .map_err(|e| format!("expiring coupon {coupon}: {e}"))?;
+        for (key, _) in storage.views(&prefix, usize::MAX).map_err(failed)? {
+            let Some((member, coupon)) = keys::parse_expiring(&key[prefix.len()..]) else {
+                return Err(format!(
+                    "a damaged expiring coupon {:?}",
+                    String::from_utf8_lossy(&key)
+                ));
+            };
             let card = CardId::parse(&coupon).map_err(|e| format!("coupon {coupon}: {e}"))?;
             let Some(wallet) = storage.wallet(&member).map_err(failed)? else {
                 continue;

@@ -1,6 +1,7 @@
-//! 人群 at headquarters: a segment evaluated over the member directory and the report cells
-//! (one per member, store and day), as of a day. Read-only; the API runs it off the async
-//! threads and hands the members found to the ingest thread to issue a campaign's coupons.
+//! 人群 at headquarters: a segment evaluated over the member directory and members' purchases
+//! (`crate::activity`, or the report cells: one per member, store and day), as of a day.
+//! Read-only; the API runs it off the async threads and hands the members found to the ingest
+//! thread to issue a campaign's coupons.
 
 use std::collections::HashMap;
 
@@ -9,17 +10,25 @@ use protocol::reports::{SalesCell, keys};
 use protocol::segment::{Day, Segment};
 use protocol::{MemberId, StoreId};
 
+use crate::activity;
 use crate::storage::{HubStore, MemberRecord};
 
 /// The members in `segment` on `today`, by id, with their records. A segment that needs a
-/// purchase reads the member cells of its window and the records of those who bought; any
-/// other reads every member.
+/// purchase reads the activity records of members whose last purchase can make them part of
+/// it (the member cells of its window, if some days of it are no longer kept there), then the
+/// records of those whose purchases meet it; any other reads every member.
 pub fn evaluate(
     storage: &dyn HubStore,
     segment: &Segment,
     today: NaiveDate,
 ) -> Result<Vec<MemberRecord>, String> {
-    let days = purchases(storage, segment.window_days(), today)?;
+    let window = segment.window_days();
+    let from = today - TimeDelta::days(i64::from(window) - 1);
+    let pruned = activity::pruned(|key| storage.view(key).map_err(|e| e.to_string()))?;
+    let days = match segment.needs_purchase() && pruned.is_none_or(|p| p <= from) {
+        true => activity(storage, from, today, segment.quiet_days())?,
+        false => purchases(storage, window, today)?,
+    };
     let none = Vec::new();
     // Only those who bought in the window can be in a segment that needs a purchase: read
     // their records alone (an erased member's is gone), not the whole directory.
@@ -48,6 +57,32 @@ pub fn evaluate(
         .collect();
     found.sort_by_key(|r| r.member_id);
     Ok(found)
+}
+
+/// The days of purchases of every member whose last purchase was from `from` to `quiet` days
+/// before `today`, or after `today` (a segment evaluated as of a past day).
+fn activity(
+    storage: &dyn HubStore,
+    from: NaiveDate,
+    today: NaiveDate,
+    quiet: u32,
+) -> Result<HashMap<MemberId, Vec<Day>>, String> {
+    let until = today - TimeDelta::days(i64::from(quiet)) + TimeDelta::days(1);
+    let after = today + TimeDelta::days(1);
+    let mut days = HashMap::new();
+    for (start, end) in [
+        (activity::keys::from(from), activity::keys::from(until)),
+        (activity::keys::from(after), activity::keys::END.to_vec()),
+    ] {
+        for (key, value) in storage
+            .views_between(&start, &end, usize::MAX)
+            .map_err(|e| e.to_string())?
+        {
+            let (member, record) = activity::decode(&key, &value)?;
+            days.insert(member, record);
+        }
+    }
+    Ok(days)
 }
 
 /// Each member's purchases per store and day over the `window` days up to `today`.
@@ -214,60 +249,116 @@ mod tests {
     /// 2026-12-05 10:00 in Shanghai.
     const MORNING_MS: u64 = 1_796_436_000_000;
 
-    #[test]
-    fn a_dormant_segment_finds_who_bought_before_and_not_lately_and_reads_only_buyers() {
-        use protocol::segment::Condition;
-        let (storage, ingest, members) = chain(3);
-        let today = chrono::NaiveDate::from_ymd_opt(2026, 12, 5).unwrap();
-        let cell = postcard::to_stdvec(&SalesCell {
-            sales: 1,
-            net: 5_000,
-            ..SalesCell::default()
-        })
-        .unwrap();
-        // The first bought twice months ago; the second twice, once last week.
-        let mut views = Vec::new();
-        for (member, days_ago) in [(0, 100), (0, 120), (1, 100), (1, 7)] {
-            let (id, store) = &members[member];
-            let date = today - TimeDelta::days(days_ago);
-            views.push((keys::member(date, store, id), Some(cell.clone())));
-        }
+    /// Member `n` of `members` bought for 50 yuan at S001 on each of `days`, as S001's log says.
+    fn bought(
+        ingest: &mut crate::ingest::Ingest,
+        members: &[(MemberId, StoreId)],
+        n: usize,
+        days: &[NaiveDate],
+    ) {
+        use protocol::entry::{Entry, Payload, Sealed};
         let s001 = StoreId::parse("S001").unwrap();
-        let tip = ingest.tip(&s001);
-        storage
-            .append(crate::storage::Append {
-                store: &s001,
-                entries: Vec::new(),
-                tip,
-                status: crate::storage::StoreStatus {
-                    acked_seq: tip.next_seq - 1,
-                    log_len: tip.next_seq - 1,
-                    ..Default::default()
+        for date in days {
+            let tip = ingest.tip(&s001);
+            let entry = Entry {
+                origin: s001.clone(),
+                seq: tip.next_seq,
+                hlc: protocol::Hlc {
+                    wall_ms: MORNING_MS + tip.next_seq,
+                    logical: 0,
                 },
-                feed: Vec::new(),
-                feed_len: ingest.feed_len(),
-                members: Vec::new(),
-                phones: Vec::new(),
-                wallets: Vec::new(),
-                views,
-                keys: Vec::new(),
-                erased: Vec::new(),
-                notices: Vec::new(),
-            })
-            .unwrap();
-        let dormant = Segment {
+                business_date: *date,
+                staff: StaffId::system(),
+                tx: protocol::TxId::parse(&format!("S001-till-{:08}", tip.next_seq)).unwrap(),
+                prev_hash: tip.hash,
+                payload: Payload::QuickSale(protocol::sale::QuickSale {
+                    sale_id: protocol::SaleId::for_entry(&s001, tip.next_seq),
+                    member_id: Some(members[n].0),
+                    category: None,
+                    amount: protocol::Fen(5_000),
+                    currency: protocol::money::Currency::CNY,
+                    tender: protocol::sale::Tender::Cash {
+                        tendered: protocol::Fen(5_000),
+                        change: protocol::Fen(0),
+                    },
+                    points_earned: protocol::points::Points(0),
+                }),
+            };
+            ingest
+                .ingest(&s001, vec![Sealed::new(entry)], tip.next_seq)
+                .unwrap();
+        }
+    }
+
+    fn days_before(today: NaiveDate, back: &[i64]) -> Vec<NaiveDate> {
+        back.iter().map(|n| today - TimeDelta::days(*n)).collect()
+    }
+
+    fn dormant() -> Segment {
+        Segment {
             id: "dormant".into(),
             name: "沉睡".into(),
-            conditions: vec![Condition::Dormant {
+            conditions: vec![protocol::segment::Condition::Dormant {
                 visits: 2,
                 window_days: 180,
                 quiet_days: 60,
             }],
+        }
+    }
+
+    fn found(storage: &dyn HubStore, segment: &Segment, on: NaiveDate) -> Vec<MemberId> {
+        let found = evaluate(storage, segment, on).unwrap();
+        found.iter().map(|r| r.member_id).collect()
+    }
+
+    #[test]
+    fn a_dormant_segment_finds_who_bought_before_and_not_lately() {
+        let (storage, mut ingest, members) = chain(3);
+        let today = NaiveDate::from_ymd_opt(2026, 12, 5).unwrap();
+        // The first bought twice months ago; the second twice, once last week; the third once.
+        bought(&mut ingest, &members, 0, &days_before(today, &[100, 120]));
+        bought(&mut ingest, &members, 1, &days_before(today, &[100, 7]));
+        bought(&mut ingest, &members, 2, &days_before(today, &[90]));
+        assert!(dormant().needs_purchase());
+        assert_eq!(found(&*storage, &dormant(), today), vec![members[0].0]);
+    }
+
+    #[test]
+    fn a_segment_as_of_a_past_day_finds_a_member_who_bought_after_it() {
+        let (storage, mut ingest, members) = chain(2);
+        let past = NaiveDate::from_ymd_opt(2026, 6, 1).unwrap();
+        // Dormant on 1 June, back since; the other was not dormant then.
+        bought(
+            &mut ingest,
+            &members,
+            0,
+            &days_before(past, &[100, 120, -30]),
+        );
+        bought(&mut ingest, &members, 1, &days_before(past, &[100, 7]));
+        assert_eq!(found(&*storage, &dormant(), past), vec![members[0].0]);
+        let today = NaiveDate::from_ymd_opt(2026, 12, 5).unwrap();
+        assert!(found(&*storage, &dormant(), today).is_empty());
+    }
+
+    #[test]
+    fn a_window_older_than_the_days_kept_is_read_from_the_report_cells() {
+        let (storage, mut ingest, members) = chain(1);
+        let today = NaiveDate::from_ymd_opt(2026, 12, 5).unwrap();
+        // Two visits long ago, then one today: the old days leave the member's record.
+        let long_ago = today - TimeDelta::days(crate::activity::KEEP_DAYS + 100);
+        bought(&mut ingest, &members, 0, &days_before(long_ago, &[0, 1]));
+        bought(&mut ingest, &members, 0, &[today]);
+        let regulars = Segment {
+            id: "regulars".into(),
+            name: "常客".into(),
+            conditions: vec![protocol::segment::Condition::Visits {
+                within_days: 30,
+                at_least: 2,
+                at_most: None,
+            }],
         };
-        assert!(dormant.needs_purchase());
-        let found = evaluate(&*storage, &dormant, today).unwrap();
-        let ids: Vec<MemberId> = found.iter().map(|r| r.member_id).collect();
-        assert_eq!(ids, vec![members[0].0]);
+        assert_eq!(found(&*storage, &regulars, long_ago), vec![members[0].0]);
+        assert!(found(&*storage, &regulars, today).is_empty());
     }
 
     /// A chain of `n` members with a daily campaign "BDAY" of template T1, changed by `edit`,

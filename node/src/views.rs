@@ -988,7 +988,7 @@ impl RebuildReport {
 /// compares the result with the views on disk.
 /// The shape of the views. Bumped whenever what a view stores, or how an entry changes it,
 /// changes; a store whose views another version wrote rebuilds them from its log on open.
-pub const VIEWS_VERSION: u32 = 18;
+pub const VIEWS_VERSION: u32 = 19;
 
 /// Rebuilds the views from the log and the feed records when they were written by another
 /// version of this software (or none), so an upgrade never reads a view it cannot decode.

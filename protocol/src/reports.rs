@@ -209,6 +209,17 @@ pub fn member_points(payload: &Payload) -> i64 {
     }
 }
 
+/// The member a sale or a return was for (whose cell `keys::member` it changes).
+pub fn member_of(payload: &Payload) -> Option<crate::ids::MemberId> {
+    match payload {
+        Payload::Sale { sale: s, .. } | Payload::QuickSale(s) => s.member_id,
+        Payload::Checkout { sale: s, .. } => s.member_id,
+        Payload::Return { member_id, .. } => *member_id,
+        Payload::ItemReturn { ret, .. } => ret.member_id,
+        _ => None,
+    }
+}
+
 /// Adds what a sale or a return did to the report cells of its store and business day. Other
 /// entries change nothing. `calendar` gives the hour of day (the chain's time zone).
 pub fn apply(kv: &mut dyn ViewKv, entry: &Entry, calendar: &StoreCalendar) -> Result<(), String> {
@@ -222,17 +233,11 @@ pub fn apply(kv: &mut dyn ViewKv, entry: &Entry, calendar: &StoreCalendar) -> Re
         net,
         ..SalesCell::default()
     };
-    let member = match &entry.payload {
-        Payload::Sale { sale: s, .. } | Payload::QuickSale(s) => s.member_id,
-        Payload::Checkout { sale: s, .. } => s.member_id,
-        Payload::Return { member_id, .. } => *member_id,
-        Payload::ItemReturn { ret, .. } => ret.member_id,
-        Payload::MemberRegistered { member_id, .. } => {
-            kv.put(keys::joined(date, store, member_id), vec![1]);
-            return Ok(());
-        }
-        _ => None,
-    };
+    if let Payload::MemberRegistered { member_id, .. } = &entry.payload {
+        kv.put(keys::joined(date, store, member_id), vec![1]);
+        return Ok(());
+    }
+    let member = member_of(&entry.payload);
     let (cell, tenders, refunds): (SalesCell, Vec<&Tender>, Vec<&Tender>) = match &entry.payload {
         Payload::Sale { sale: s, .. } | Payload::QuickSale(s) => {
             let category = s.category.as_deref().unwrap_or("");

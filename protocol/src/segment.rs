@@ -70,7 +70,7 @@ pub enum Condition {
 }
 
 /// What a member bought on one day at one store (from the report cells).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Day {
     pub date: NaiveDate,
     pub store: StoreId,
@@ -311,6 +311,19 @@ impl Segment {
     /// need to be read.
     pub fn needs_purchase(&self) -> bool {
         self.conditions.iter().any(Condition::needs_purchase)
+    }
+
+    /// How many days up to the day of evaluation (that day included) its members bought
+    /// nothing in (0: no such condition): a member who bought since cannot be in it.
+    pub fn quiet_days(&self) -> u32 {
+        self.conditions
+            .iter()
+            .filter_map(|c| match c {
+                Condition::Dormant { quiet_days, .. } => Some(*quiet_days),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(0)
     }
 
     /// Whether a member with these days of purchases meets the conditions on purchases: a

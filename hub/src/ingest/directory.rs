@@ -120,6 +120,7 @@ impl Directory {
             let marketing = protocol::project::marketing::apply(&mut views, entry)?;
             protocol::project::marketing::index_expiry(&mut views, entry)?;
             protocol::reports::apply(&mut views, entry, &StoreCalendar::default())?;
+            crate::activity::apply(&mut views, entry)?;
             // In the feed's order, as settlement reads the feed.
             if super::goes_to_feed(entry) {
                 protocol::settlement::cells::apply(&mut views, entry)?;

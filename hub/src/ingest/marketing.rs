@@ -187,8 +187,11 @@ impl Ingest {
         let per_chunk = (ISSUE_CHUNK / coupons as usize).max(1);
         for chunk in targets.chunks(per_chunk) {
             let mut writes = Vec::with_capacity(chunk.len() * coupons as usize);
+            let mut read = BTreeMap::new();
             for (member, home) in chunk.iter().copied() {
                 let mut wallet = self.wallet(member)?;
+                let before = wallet.clone();
+                let writing = writes.len();
                 let mut held = wallet
                     .coupons
                     .values()
@@ -250,26 +253,44 @@ impl Ingest {
                     left = left.map(|n| n - 1);
                     outcome.issued += 1;
                 }
+                if writes.len() > writing {
+                    read.insert(*member, before);
+                }
             }
-            self.write_hq_batch(writes, by)?;
+            self.write_hq_read(writes, read, by)?;
         }
         Ok(outcome)
     }
 
-    /// Writes entries of headquarters' own log as one batch (one append).
-    fn write_hq_batch(
-        &mut self,
-        writes: Vec<(TxId, Payload)>,
-        staff: &StaffId,
-    ) -> Result<(), IngestError> {
-        self.write_hq_keyed(writes, Vec::new(), staff)
-    }
-
-    /// `write_hq_batch`, with the keys of the members the batch registers.
+    /// Writes entries of headquarters' own log as one batch (one append), with the keys of the
+    /// members the batch registers.
     pub(super) fn write_hq_keyed(
         &mut self,
         writes: Vec<(TxId, Payload)>,
         keys: Vec<(MemberId, MemberKey)>,
+        staff: &StaffId,
+    ) -> Result<(), IngestError> {
+        self.write_hq_with(writes, (keys, BTreeMap::new()), staff)
+    }
+
+    /// Writes entries of headquarters' own log as one batch, with the wallets of their members
+    /// as they stand before it (read already: not read again).
+    fn write_hq_read(
+        &mut self,
+        writes: Vec<(TxId, Payload)>,
+        wallets: BTreeMap<MemberId, protocol::wallet::Wallet>,
+        staff: &StaffId,
+    ) -> Result<(), IngestError> {
+        self.write_hq_with(writes, (Vec::new(), wallets), staff)
+    }
+
+    fn write_hq_with(
+        &mut self,
+        writes: Vec<(TxId, Payload)>,
+        (keys, wallets): (
+            Vec<(MemberId, MemberKey)>,
+            BTreeMap<MemberId, protocol::wallet::Wallet>,
+        ),
         staff: &StaffId,
     ) -> Result<(), IngestError> {
         if writes.is_empty() {
@@ -298,7 +319,7 @@ impl Ingest {
             tip = tip.extend_sealed(&hq, &s)?;
             sealed.push(s);
         }
-        self.ingest_keyed(&hq, sealed, tip.next_seq - 1, keys)?;
+        self.ingest_read(&hq, sealed, tip.next_seq - 1, keys, wallets)?;
         Ok(())
     }
 }

@@ -604,6 +604,19 @@ impl Ingest {
         log_len: u64,
         keys: Vec<(MemberId, MemberKey)>,
     ) -> Result<u64, IngestError> {
+        self.ingest_read(store, entries, log_len, keys, BTreeMap::new())
+    }
+
+    /// `ingest_keyed`, given the wallets of the batch's members as stored (the caller read
+    /// them already): they are not read again.
+    fn ingest_read(
+        &mut self,
+        store: &StoreId,
+        entries: Vec<Sealed>,
+        log_len: u64,
+        keys: Vec<(MemberId, MemberKey)>,
+        wallets: BTreeMap<MemberId, Wallet>,
+    ) -> Result<u64, IngestError> {
         let from_store = *store != StoreId::hq();
         // Refuse a batch holding what only headquarters may write before anything changes.
         for sealed in entries.iter().filter(|_| from_store) {
@@ -625,6 +638,7 @@ impl Ingest {
         let mut feed_len = self.feed_len;
         let mut directory = Directory {
             keys: keys.into_iter().collect(),
+            wallets,
             ..Directory::default()
         };
         let mut notices = Vec::new();

@@ -269,6 +269,17 @@ fn a_batch_is_read_back_whole_and_after_a_restart() {
                 "{name}"
             );
             assert_eq!(hub.views(b"x/", 1).unwrap().len(), 1, "{name}: limit");
+            let between: Vec<Vec<u8>> = hub
+                .views_between(b"x/a/2", b"x/b/1", 10)
+                .unwrap()
+                .into_iter()
+                .map(|(k, _)| k)
+                .collect();
+            assert_eq!(between, vec![b"x/a/2".to_vec()], "{name}: between");
+            assert!(
+                hub.views_between(b"x/b", b"x/a", 10).unwrap().is_empty(),
+                "{name}: an empty range"
+            );
             assert_eq!(hub.view(b"x/b/1").unwrap(), Some(b"3".to_vec()), "{name}");
             assert_eq!(hub.view(b"x/a/3").unwrap(), None, "{name}");
         },

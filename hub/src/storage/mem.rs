@@ -302,6 +302,25 @@ impl HubStore for MemHubStore {
             .collect())
     }
 
+    fn views_between(
+        &self,
+        from: &[u8],
+        to: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        if from >= to {
+            return Ok(Vec::new());
+        }
+        let state = self.lock();
+        Ok(state
+            .live
+            .views
+            .range(from.to_vec()..to.to_vec())
+            .take(limit)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
+    }
+
     fn put_fence(&self, store: &StoreId, fence: Option<&Fence>) -> Result<()> {
         let mut state = self.lock();
         let MemHub { live, durable, .. } = &mut *state;

@@ -313,6 +313,14 @@ pub trait HubStore: Send + Sync + 'static {
     fn view(&self, key: &[u8]) -> Result<Option<Vec<u8>>>;
     /// Inventory view records under a prefix, in key order, at most `limit`.
     fn views(&self, prefix: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>>;
+    /// Inventory view records from key `from` (included) to `to` (excluded), in key order, at
+    /// most `limit`.
+    fn views_between(
+        &self,
+        from: &[u8],
+        to: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>>;
     /// Sets or clears a store's hold or fence, durably before it returns.
     fn put_fence(&self, store: &StoreId, fence: Option<&Fence>) -> Result<()>;
     /// Records that `store` follows these members (the routed feed), durably before it

@@ -428,6 +428,25 @@ impl HubStore for SledHubStore {
             .collect()
     }
 
+    fn views_between(
+        &self,
+        from: &[u8],
+        to: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        if from >= to {
+            return Ok(Vec::new());
+        }
+        self.db
+            .range(view_key(from)..view_key(to))
+            .take(limit)
+            .map(|kv| {
+                let (k, v) = kv?;
+                Ok((k[2..].to_vec(), v.to_vec()))
+            })
+            .collect()
+    }
+
     fn put_fence(&self, store: &StoreId, fence: Option<&Fence>) -> Result<()> {
         let key = format!("fence/{store}");
         let mut batch = Writes::default();

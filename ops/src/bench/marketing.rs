@@ -5,8 +5,8 @@
 //! bytes are reused for all: the evaluation reads only the profile) and 0 to 6 days of
 //! purchases in the last year at one of 20 stores, as report cells. Then:
 //! - a dormant segment (3 purchase days in the last 180, none in the last 60) is evaluated,
-//!   next to the floor of reading the member cells of 180 days (it reads those, then the records
-//!   of the members who bought); and a segment on the profile alone (a birthday within 7 days),
+//!   next to the floor of reading the member cells of 180 days (it reads the activity records of
+//!   members whose last purchase can make them dormant, then those members' records); and a segment on the profile alone (a birthday within 7 days),
 //!   next to reading every member record;
 //! - a campaign is issued to `coupons` of them end to end and durable (`Ingest::run_campaign`
 //!   then the flush), next to the hub taking the same number of plain store entries (quick
@@ -94,7 +94,8 @@ fn fill(
         let end = (start + CHUNK).min(members);
         let mut records = Vec::with_capacity(end - start);
         let mut member_keys = Vec::with_capacity(end - start);
-        let mut views = Vec::new();
+        // The member cells, and the activity records the hub keeps from them.
+        let mut views = std::collections::BTreeMap::new();
         for i in start..end {
             let id = MemberId::mint(NOW_MS - 400 * 86_400_000, i as u128);
             let phone = Phone::parse(&format!("13{:09}", i))?;
@@ -117,10 +118,9 @@ fn fill(
                     net: 5_000,
                     ..SalesCell::default()
                 };
-                views.push((
-                    keys::member(date, &store(i + j as usize), &id),
-                    Some(postcard::to_stdvec(&cell)?),
-                ));
+                let at = store(i + j as usize);
+                views.insert(keys::member(date, &at, &id), postcard::to_stdvec(&cell)?);
+                hub::activity::note(&mut views, &id, date, &at).map_err(anyhow::Error::msg)?;
             }
             ids.push((id, store(i)));
         }
@@ -139,7 +139,7 @@ fn fill(
             members: records,
             phones: Vec::new(),
             wallets: Vec::new(),
-            views,
+            views: views.into_iter().map(|(k, v)| (k, Some(v))).collect(),
             keys: member_keys,
             erased: Vec::new(),
             notices: Vec::new(),

@@ -41,9 +41,10 @@ pub mod keys {
     pub fn campaign_issued(id: &str) -> Vec<u8> {
         [b"mk/nc/".as_slice(), id.as_bytes()].concat()
     }
-    /// The campaign a coupon came from.
-    pub fn coupon(coupon: &str) -> Vec<u8> {
-        [b"mk/cp/".as_slice(), coupon.as_bytes()].concat()
+    /// The campaign a member's coupon came from: `mk/cp/<member>/<coupon>` (by member, so a
+    /// campaign's coupons, issued in the order of its members, are written side by side).
+    pub fn coupon(member: &crate::ids::MemberId, coupon: &str) -> Vec<u8> {
+        format!("mk/cp/{member}/{coupon}").into_bytes()
     }
     /// The sale that redeemed a campaign's coupon: what it took off and what was due.
     pub fn redeeming(coupon: &str) -> Vec<u8> {
@@ -53,13 +54,18 @@ pub mod keys {
     pub fn redeemed(campaign: &str) -> Vec<u8> {
         [b"mk/rd/".as_slice(), campaign.as_bytes()].concat()
     }
-    /// Coupons by their last good day: `mk/ex/<YYYY-MM-DD>/<coupon>` → the member (kept by
+    /// Coupons by their last good day: `mk/ex/<YYYY-MM-DD>/<member>/<coupon>` (kept by
     /// headquarters alone, for the reminder before a coupon runs out).
     pub fn expiring_on(to: chrono::NaiveDate) -> Vec<u8> {
         format!("mk/ex/{to}/").into_bytes()
     }
-    pub fn expiring(to: chrono::NaiveDate, coupon: &str) -> Vec<u8> {
-        [expiring_on(to), coupon.as_bytes().to_vec()].concat()
+    pub fn expiring(to: chrono::NaiveDate, member: &crate::ids::MemberId, coupon: &str) -> Vec<u8> {
+        format!("mk/ex/{to}/{member}/{coupon}").into_bytes()
+    }
+    /// An `expiring` key's member and coupon, after `expiring_on`'s prefix.
+    pub fn parse_expiring(rest: &[u8]) -> Option<(crate::ids::MemberId, String)> {
+        let (member, coupon) = std::str::from_utf8(rest).ok()?.split_once('/')?;
+        Some((crate::ids::MemberId::parse(member).ok()?, coupon.to_owned()))
     }
     /// The members a campaign gave a coupon: `mk/tg/<campaign>\0<member>` → the coupon's
     /// period.
@@ -130,15 +136,15 @@ pub fn apply(kv: &mut dyn ViewKv, entry: &Entry) -> Result<Option<String>, Strin
         } if entry.origin == StoreId::hq() => {
             bump(kv, keys::template_issued(template))?;
             bump(kv, keys::campaign_issued(campaign))?;
-            kv.put(keys::coupon(coupon.as_str()), encode(campaign)?);
+            kv.put(keys::coupon(member_id, coupon.as_str()), encode(campaign)?);
             kv.put(keys::targeted(campaign, member_id), encode(&(*from, *to))?);
             Ok(None)
         }
         Payload::Checkout { sale, .. } => {
-            let Some(coupon) = &sale.coupon else {
+            let (Some(coupon), Some(member)) = (&sale.coupon, &sale.member_id) else {
                 return Ok(None);
             };
-            let Some(campaign) = read::<String>(kv, &keys::coupon(coupon))? else {
+            let Some(campaign) = read::<String>(kv, &keys::coupon(member, coupon))? else {
                 return Ok(None);
             };
             let discount: i64 = sale
@@ -158,12 +164,15 @@ pub fn apply(kv: &mut dyn ViewKv, entry: &Entry) -> Result<Option<String>, Strin
             Ok(None)
         }
         Payload::Wallet {
+            member_id,
             event: WalletEvent::CouponsRedeemed { coupons, due, .. },
             ..
         } => {
             let mut counted = std::collections::BTreeSet::new();
             for c in coupons {
-                let Some(campaign) = read::<String>(kv, &keys::coupon(c.coupon.as_str()))? else {
+                let Some(campaign) =
+                    read::<String>(kv, &keys::coupon(member_id, c.coupon.as_str()))?
+                else {
                     continue;
                 };
                 // The sale's amount counts once for each campaign it redeemed.
@@ -187,9 +196,12 @@ pub fn apply(kv: &mut dyn ViewKv, entry: &Entry) -> Result<Option<String>, Strin
                 }
                 _ => None,
             });
+            let Some(member) = &ret.member_id else {
+                return Ok(None);
+            };
             for coupon in ret.coupon_back.iter().cloned().chain(credited) {
                 let (Some(campaign), Some(this)) = (
-                    read::<String>(kv, &keys::coupon(&coupon))?,
+                    read::<String>(kv, &keys::coupon(member, &coupon))?,
                     read::<Redeemed>(kv, &keys::redeeming(&coupon))?,
                 ) else {
                     continue;
@@ -214,10 +226,10 @@ pub fn index_expiry(kv: &mut dyn ViewKv, entry: &Entry) -> Result<(), String> {
     };
     match event {
         WalletEvent::CouponIssued { coupon, to, .. } => {
-            kv.put(keys::expiring(*to, coupon.as_str()), encode(member_id)?);
+            kv.put(keys::expiring(*to, member_id, coupon.as_str()), Vec::new());
         }
         WalletEvent::CampaignCoupon { coupon, to, .. } if entry.origin == StoreId::hq() => {
-            kv.put(keys::expiring(*to, coupon.as_str()), encode(member_id)?);
+            kv.put(keys::expiring(*to, member_id, coupon.as_str()), Vec::new());
         }
         _ => {}
     }

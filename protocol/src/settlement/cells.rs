@@ -11,6 +11,7 @@ use super::{Owed, Part, Settlement, sale_of};
 use crate::entry::Entry;
 use crate::ids::{MemberId, SaleId, StoreId};
 use crate::inventory::{ViewKv, read};
+use crate::wallet::Counter;
 
 /// Every key this module writes starts with it.
 pub const PREFIX: &[u8] = b"sx/";
@@ -69,9 +70,17 @@ fn add(kv: &mut dyn ViewKv, key: Vec<u8>, more: Owed) -> Result<(), String> {
 /// Takes in one entry of the feed (in its order); an entry that moves no stored value is left
 /// alone.
 pub fn apply(kv: &mut dyn ViewKv, entry: &Entry) -> Result<(), String> {
-    let Some((member, _)) = entry.payload.rights_ops() else {
+    let Some((member, ops)) = entry.payload.rights_ops() else {
         return Ok(());
     };
+    // Only stored value is settled: a coupon's or a card's rights read and write nothing here
+    // (a campaign issues a hundred thousand of them).
+    if !ops
+        .iter()
+        .any(|op| matches!(op.counter, Counter::Principal | Counter::Bonus))
+    {
+        return Ok(());
+    }
     // Counted whatever its date: the cells are by day.
     let mut book = Settlement::default();
     for part in [Part::Principal, Part::Bonus] {

@@ -719,6 +719,23 @@ impl HubStore for PgHubStore {
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 
+    fn views_between(
+        &self,
+        from: &[u8],
+        to: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let rows = self.rows(
+            "SELECT key, value FROM views WHERE key >= $1 AND key < $2 ORDER BY key LIMIT $3",
+            vec![
+                Box::new(from.to_vec()),
+                Box::new(to.to_vec()),
+                Box::new(bound(limit as u64)),
+            ],
+        )?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
     fn put_fence(&self, store: &StoreId, fence: Option<&Fence>) -> Result<()> {
         match fence {
             Some(fence) => self.write(
