@@ -8,7 +8,7 @@ use chrono::{Datelike, NaiveDate, TimeDelta};
 use protocol::notice::{Notice, Purpose, Subject};
 use protocol::project::marketing::keys;
 use protocol::segment::{Condition, Segment};
-use protocol::wallet::CardId;
+use protocol::wallet::{CardId, Wallet};
 use protocol::{MemberId, StoreId};
 
 use crate::config::NotifyConfig;
@@ -22,6 +22,10 @@ const QUEUE_CHUNK: usize = 10_000;
 pub struct Queued {
     pub expiring: usize,
     pub birthdays: usize,
+}
+
+fn damaged(key: &[u8]) -> String {
+    format!("a damaged reminder key {:?}", String::from_utf8_lossy(key))
 }
 
 /// Queues `today`'s reminders and greetings.
@@ -43,25 +47,14 @@ pub fn queue_day(
     };
     if config.expiring_days > 0 {
         let last_day = today + TimeDelta::days(i64::from(config.expiring_days));
-        let prefix = keys::expiring_on(last_day);
         let mut notices = Vec::new();
-        for (key, _) in storage.views(&prefix, usize::MAX).map_err(failed)? {
-            let Some((member, coupon)) = keys::parse_expiring(&key[prefix.len()..]) else {
-                return Err(format!(
-                    "a damaged expiring coupon {:?}",
-                    String::from_utf8_lossy(&key)
-                ));
-            };
-            let card = CardId::parse(&coupon).map_err(|e| format!("coupon {coupon}: {e}"))?;
-            let Some(wallet) = storage.wallet(&member).map_err(failed)? else {
-                continue;
-            };
-            // Used, given back or never good today: nothing to remind of.
-            let Ok(def) = wallet.usable_coupon(&card, today) else {
-                continue;
+        // Used, given back or never good today: nothing to remind of.
+        let mut remind = |wallet: &Wallet, member: MemberId, coupon: &CardId| {
+            let Ok(def) = wallet.usable_coupon(coupon, today) else {
+                return;
             };
             let subject = Subject::CouponExpiring {
-                coupon: coupon.clone(),
+                coupon: coupon.to_string(),
                 name: def.name.clone(),
                 valid_to: last_day,
             };
@@ -71,6 +64,39 @@ pub fn queue_day(
                 None => format!("{coupon}-expiring"),
             };
             notices.push(notice(id, member, subject));
+        };
+        // Coupons stores issued, each filed under its last day.
+        let prefix = keys::expiring_on(last_day);
+        for (key, _) in storage.views(&prefix, usize::MAX).map_err(failed)? {
+            let Some((member, coupon)) = keys::parse_expiring(&key[prefix.len()..]) else {
+                return Err(damaged(&key));
+            };
+            let card = CardId::parse(&coupon).map_err(|e| format!("coupon {coupon}: {e}"))?;
+            if let Some(wallet) = storage.wallet(&member).map_err(failed)? {
+                remind(&wallet, member, &card);
+            }
+        }
+        // A campaign's: the members it gave coupons good until that day, and their coupons
+        // of it that are.
+        let prefix = keys::expiring_campaigns(last_day);
+        for (key, _) in storage.views(&prefix, usize::MAX).map_err(failed)? {
+            let campaign = String::from_utf8_lossy(&key[prefix.len()..]).into_owned();
+            let targets = keys::targeted_until(&campaign, last_day);
+            for (key, _) in storage.views(&targets, usize::MAX).map_err(failed)? {
+                let member = String::from_utf8_lossy(&key[targets.len()..]).into_owned();
+                let member = MemberId::parse(&member).map_err(|_| damaged(&key))?;
+                let Some(wallet) = storage.wallet(&member).map_err(failed)? else {
+                    continue;
+                };
+                let first = wallet.coupons.iter().find(|(coupon, def)| {
+                    def.to == last_day
+                        && def.campaign.as_ref().is_some_and(|(c, _)| *c == campaign)
+                        && wallet.usable_coupon(coupon, today).is_ok()
+                });
+                if let Some((coupon, _)) = first {
+                    remind(&wallet, member, coupon);
+                }
+            }
         }
         for chunk in notices.chunks(QUEUE_CHUNK) {
             queued.expiring += storage.queue_notices(chunk).map_err(failed)?;

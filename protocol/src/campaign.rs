@@ -283,20 +283,29 @@ impl MarketingChange {
     }
 }
 
-/// The coupon a run of a campaign gives a member: the same parts always name the same coupon,
-/// so issuing it again finds it held.
-pub fn coupon_id(campaign: &str, run: &str, member: &MemberId) -> SaleId {
+/// How many hex digits of the hash a campaign coupon's id ends with.
+const COUPON_HEX: usize = 24;
+
+/// The hash of (campaign, run, member) a campaign coupon's id ends with.
+fn coupon_hex(campaign: &str, run: &str, member: &MemberId) -> String {
     use sha2::Digest;
     let mut hash = sha2::Sha256::new();
     for part in [campaign, run, &member.to_string()] {
         hash.update(part.as_bytes());
         hash.update([0]);
     }
-    let hex: String = hash.finalize()[..12]
+    hash.finalize()[..COUPON_HEX / 2]
         .iter()
         .map(|b| format!("{b:02x}"))
-        .collect();
-    SaleId::parse(&format!("cp-{hex}")).expect("a campaign coupon id is well formed")
+        .collect()
+}
+
+/// The coupon a run of a campaign gives a member, `cp-<campaign>-<hash>`: the same parts always
+/// name the same coupon, so issuing it again finds it held, and the coupon names its campaign
+/// ([`coupon_campaign`]) without an index to look it up in.
+pub fn coupon_id(campaign: &str, run: &str, member: &MemberId) -> SaleId {
+    let hex = coupon_hex(campaign, run, member);
+    SaleId::parse(&format!("cp-{campaign}-{hex}")).expect("a campaign coupon id is well formed")
 }
 
 /// The `n`th coupon (from 1) a run gives a member when it gives several (券包): the first is
@@ -306,6 +315,27 @@ pub fn booklet_coupon_id(campaign: &str, run: &str, n: u32, member: &MemberId) -
         0 | 1 => coupon_id(campaign, run, member),
         n => coupon_id(campaign, &format!("{run}#{n}"), member),
     }
+}
+
+/// The name [`booklet_coupon_id`] gave before coupons named their campaign (`cp-<hash>`): a
+/// run begun then and run again gives nobody that coupon twice.
+pub fn legacy_booklet_coupon_id(campaign: &str, run: &str, n: u32, member: &MemberId) -> SaleId {
+    let run = match n {
+        0 | 1 => run.to_owned(),
+        n => format!("{run}#{n}"),
+    };
+    let hex = coupon_hex(campaign, &run, member);
+    SaleId::parse(&format!("cp-{hex}")).expect("a campaign coupon id is well formed")
+}
+
+/// The campaign a coupon's id names: `None` for a coupon a store issued, and for a campaign's
+/// coupon named before coupons named their campaign (the marketing views keep theirs).
+pub fn coupon_campaign(coupon: &str) -> Option<&str> {
+    let (campaign, hex) = coupon.strip_prefix("cp-")?.rsplit_once('-')?;
+    let named = !campaign.is_empty()
+        && hex.len() == COUPON_HEX
+        && hex.bytes().all(|b| b.is_ascii_hexdigit());
+    named.then_some(campaign)
 }
 
 /// Fills a message's `{name}`, `{coupon}` and `{valid_to}`.
@@ -403,5 +433,26 @@ mod tests {
             coupon_id("C1", "once", &m),
             coupon_id("C1", "once", &MemberId::mint(1_000, 2))
         );
+    }
+
+    #[test]
+    fn a_campaign_coupon_names_its_campaign_and_no_other_coupon_does() {
+        let m = MemberId::mint(1_000, 1);
+        let longest = "C".repeat(ID_CHARS_MAX);
+        for campaign in ["C1", "cj-18_a", longest.as_str()] {
+            let coupon = booklet_coupon_id(campaign, "once", 3, &m);
+            assert_eq!(coupon_campaign(coupon.as_str()), Some(campaign));
+        }
+        let legacy = legacy_booklet_coupon_id("C1", "once", 1, &m);
+        assert_eq!(legacy.as_str().len(), 3 + COUPON_HEX);
+        for other in [
+            legacy.as_str(),
+            "S001-00000012",
+            "cp-00000012",
+            "cp-S1-00000012",
+            "cp--0a",
+        ] {
+            assert_eq!(coupon_campaign(other), None, "{other}");
+        }
     }
 }

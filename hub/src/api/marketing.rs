@@ -421,8 +421,8 @@ fn report(
         .views(&prefix, usize::MAX)
         .map_err(|e| e.to_string())?
     {
-        let member = String::from_utf8_lossy(&key[prefix.len()..]).into_owned();
-        let member = MemberId::parse(&member).map_err(|e| e.to_string())?;
+        let member = keys::parse_targeted(&key[prefix.len()..])
+            .ok_or_else(|| format!("a damaged target {:?}", String::from_utf8_lossy(&key)))?;
         targeted.insert(member);
         let (from, to): (chrono::NaiveDate, chrono::NaiveDate) =
             postcard::from_bytes(&value).map_err(|e| e.to_string())?;

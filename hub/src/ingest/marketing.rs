@@ -199,7 +199,9 @@ impl Ingest {
                     .count();
                 for n in 1..=coupons {
                     let coupon = campaign::booklet_coupon_id(&c.id, &run, n, member);
-                    if wallet.coupons.contains_key(&coupon) {
+                    let legacy = campaign::legacy_booklet_coupon_id(&c.id, &run, n, member);
+                    if wallet.coupons.contains_key(&coupon) || wallet.coupons.contains_key(&legacy)
+                    {
                         outcome.already += 1;
                         continue;
                     }

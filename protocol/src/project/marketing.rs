@@ -54,8 +54,9 @@ pub mod keys {
     pub fn redeemed(campaign: &str) -> Vec<u8> {
         [b"mk/rd/".as_slice(), campaign.as_bytes()].concat()
     }
-    /// Coupons by their last good day: `mk/ex/<YYYY-MM-DD>/<member>/<coupon>` (kept by
-    /// headquarters alone, for the reminder before a coupon runs out).
+    /// Coupons stores issued, by their last good day: `mk/ex/<YYYY-MM-DD>/<member>/<coupon>`
+    /// (kept by headquarters alone, for the reminder before a coupon runs out; a campaign's
+    /// are found through `expiring_campaigns` and `targeted_until`).
     pub fn expiring_on(to: chrono::NaiveDate) -> Vec<u8> {
         format!("mk/ex/{to}/").into_bytes()
     }
@@ -67,13 +68,38 @@ pub mod keys {
         let (member, coupon) = std::str::from_utf8(rest).ok()?.split_once('/')?;
         Some((crate::ids::MemberId::parse(member).ok()?, coupon.to_owned()))
     }
-    /// The members a campaign gave a coupon: `mk/tg/<campaign>\0<member>` → the coupon's
-    /// period.
+    /// Campaigns that gave coupons whose last good day is `to`: `mk/xc/<YYYY-MM-DD>/<campaign>`
+    /// (kept by headquarters alone: one key a campaign and day, not one a coupon).
+    pub fn expiring_campaigns(to: chrono::NaiveDate) -> Vec<u8> {
+        format!("mk/xc/{to}/").into_bytes()
+    }
+    pub fn expiring_campaign(to: chrono::NaiveDate, campaign: &str) -> Vec<u8> {
+        [expiring_campaigns(to), campaign.as_bytes().to_vec()].concat()
+    }
+    /// The members a campaign gave a coupon, by the coupon's last good day:
+    /// `mk/tg/<campaign>\0<YYYY-MM-DD>\0<member>` → the coupon's period (a run's members side
+    /// by side; the reminder reads those of one day).
     pub fn targeted_prefix(campaign: &str) -> Vec<u8> {
         [b"mk/tg/".as_slice(), campaign.as_bytes(), b"\0"].concat()
     }
-    pub fn targeted(campaign: &str, member: &crate::ids::MemberId) -> Vec<u8> {
-        [targeted_prefix(campaign), member.to_string().into_bytes()].concat()
+    pub fn targeted_until(campaign: &str, to: chrono::NaiveDate) -> Vec<u8> {
+        [targeted_prefix(campaign), format!("{to}\0").into_bytes()].concat()
+    }
+    pub fn targeted(
+        campaign: &str,
+        to: chrono::NaiveDate,
+        member: &crate::ids::MemberId,
+    ) -> Vec<u8> {
+        [
+            targeted_until(campaign, to),
+            member.to_string().into_bytes(),
+        ]
+        .concat()
+    }
+    /// The member a `targeted` key names, after `targeted_prefix`.
+    pub fn parse_targeted(rest: &[u8]) -> Option<crate::ids::MemberId> {
+        let (_, member) = std::str::from_utf8(rest).ok()?.split_once('\0')?;
+        crate::ids::MemberId::parse(member).ok()
     }
 }
 
@@ -136,15 +162,21 @@ pub fn apply(kv: &mut dyn ViewKv, entry: &Entry) -> Result<Option<String>, Strin
         } if entry.origin == StoreId::hq() => {
             bump(kv, keys::template_issued(template))?;
             bump(kv, keys::campaign_issued(campaign))?;
-            kv.put(keys::coupon(member_id, coupon.as_str()), encode(campaign)?);
-            kv.put(keys::targeted(campaign, member_id), encode(&(*from, *to))?);
+            // A coupon named before coupons named their campaign is looked up by its index.
+            if crate::campaign::coupon_campaign(coupon.as_str()) != Some(campaign) {
+                kv.put(keys::coupon(member_id, coupon.as_str()), encode(campaign)?);
+            }
+            kv.put(
+                keys::targeted(campaign, *to, member_id),
+                encode(&(*from, *to))?,
+            );
             Ok(None)
         }
         Payload::Checkout { sale, .. } => {
             let (Some(coupon), Some(member)) = (&sale.coupon, &sale.member_id) else {
                 return Ok(None);
             };
-            let Some(campaign) = read::<String>(kv, &keys::coupon(member, coupon))? else {
+            let Some(campaign) = campaign_of(kv, member, coupon)? else {
                 return Ok(None);
             };
             let discount: i64 = sale
@@ -170,9 +202,7 @@ pub fn apply(kv: &mut dyn ViewKv, entry: &Entry) -> Result<Option<String>, Strin
         } => {
             let mut counted = std::collections::BTreeSet::new();
             for c in coupons {
-                let Some(campaign) =
-                    read::<String>(kv, &keys::coupon(member_id, c.coupon.as_str()))?
-                else {
+                let Some(campaign) = campaign_of(kv, member_id, c.coupon.as_str())? else {
                     continue;
                 };
                 // The sale's amount counts once for each campaign it redeemed.
@@ -201,7 +231,7 @@ pub fn apply(kv: &mut dyn ViewKv, entry: &Entry) -> Result<Option<String>, Strin
             };
             for coupon in ret.coupon_back.iter().cloned().chain(credited) {
                 let (Some(campaign), Some(this)) = (
-                    read::<String>(kv, &keys::coupon(member, &coupon))?,
+                    campaign_of(kv, member, &coupon)?,
                     read::<Redeemed>(kv, &keys::redeeming(&coupon))?,
                 ) else {
                     continue;
@@ -215,8 +245,20 @@ pub fn apply(kv: &mut dyn ViewKv, entry: &Entry) -> Result<Option<String>, Strin
     }
 }
 
-/// Files a coupon under its last good day (`keys::expiring`), at headquarters: a coupon a
-/// store issued, or a campaign's.
+/// The campaign a member's coupon came from: its id says, or (named before) the index.
+fn campaign_of(
+    kv: &dyn ViewKv,
+    member: &crate::ids::MemberId,
+    coupon: &str,
+) -> Result<Option<String>, String> {
+    match crate::campaign::coupon_campaign(coupon) {
+        Some(campaign) => Ok(Some(campaign.to_owned())),
+        None => read::<String>(kv, &keys::coupon(member, coupon)),
+    }
+}
+
+/// Files a coupon a store issued under its last good day (`keys::expiring`), and a campaign
+/// under the last good day of its coupons (`keys::expiring_campaign`), at headquarters.
 pub fn index_expiry(kv: &mut dyn ViewKv, entry: &Entry) -> Result<(), String> {
     let Payload::Wallet {
         member_id, event, ..
@@ -228,8 +270,8 @@ pub fn index_expiry(kv: &mut dyn ViewKv, entry: &Entry) -> Result<(), String> {
         WalletEvent::CouponIssued { coupon, to, .. } => {
             kv.put(keys::expiring(*to, member_id, coupon.as_str()), Vec::new());
         }
-        WalletEvent::CampaignCoupon { coupon, to, .. } if entry.origin == StoreId::hq() => {
-            kv.put(keys::expiring(*to, member_id, coupon.as_str()), Vec::new());
+        WalletEvent::CampaignCoupon { campaign, to, .. } if entry.origin == StoreId::hq() => {
+            kv.put(keys::expiring_campaign(*to, campaign), Vec::new());
         }
         _ => {}
     }
@@ -350,6 +392,22 @@ mod tests {
             prev_hash: EntryHash::GENESIS,
             payload,
         }
+    }
+
+    #[test]
+    fn reminder_keys_name_their_member_and_coupon() {
+        let member = MemberId::mint(1_000, 1);
+        let day = chrono::NaiveDate::from_ymd_opt(2026, 12, 5).unwrap();
+        let key = keys::expiring(day, &member, "S001-00000012");
+        let rest = &key[keys::expiring_on(day).len()..];
+        assert_eq!(
+            keys::parse_expiring(rest),
+            Some((member, "S001-00000012".to_owned()))
+        );
+        let key = keys::targeted("C1", day, &member);
+        assert!(key.starts_with(&keys::targeted_until("C1", day)));
+        let rest = &key[keys::targeted_prefix("C1").len()..];
+        assert_eq!(keys::parse_targeted(rest), Some(member));
     }
 
     #[test]
