@@ -10,12 +10,13 @@
 //! before a member's last are dropped; `ac/pruned` holds the latest day before which any were,
 //! and a segment whose window starts before it reads the report cells instead.
 
-use chrono::{NaiveDate, TimeDelta};
+use chrono::{Datelike, NaiveDate, TimeDelta};
 use protocol::entry::Entry;
 use protocol::inventory::ViewKv;
 use protocol::reports::{SalesCell, keys as cells};
 use protocol::segment::{Day, WINDOW_DAYS_MAX};
 use protocol::{MemberId, StoreId};
+use serde::{Deserialize, Serialize};
 
 /// How many days before a member's last purchase their record keeps: the longest window a
 /// segment has, and a month more so records are not rewritten to drop a day each sale.
@@ -76,7 +77,7 @@ pub fn note(
     };
     let mut days: Vec<Day> = match before {
         Some(last) => match kv.get(&keys::record(last, &member))? {
-            Some(bytes) => postcard::from_bytes(&bytes).map_err(|e| e.to_string())?,
+            Some(bytes) => days_of(&bytes)?,
             None => return Err(format!("member {member}'s activity is not under {last}")),
         },
         None => Vec::new(),
@@ -103,11 +104,46 @@ pub fn note(
     if before != Some(last) {
         kv.put(keys::last(&member), last.to_string().into_bytes());
     }
+    let kept: Vec<Kept> = days
+        .iter()
+        .map(|d| Kept {
+            day: d.date.num_days_from_ce(),
+            store: d.store.clone(),
+            sales: d.sales,
+            spent: d.spent,
+        })
+        .collect();
     kv.put(
         keys::record(last, &member),
-        postcard::to_stdvec(&days).map_err(|e| e.to_string())?,
+        postcard::to_stdvec(&kept).map_err(|e| e.to_string())?,
     );
     Ok(())
+}
+
+/// A day as a record keeps it: the date as days from the common era (a segment decodes
+/// hundreds of thousands).
+#[derive(Serialize, Deserialize)]
+struct Kept {
+    day: i32,
+    store: StoreId,
+    sales: u64,
+    spent: i64,
+}
+
+fn days_of(bytes: &[u8]) -> Result<Vec<Day>, String> {
+    let kept: Vec<Kept> = postcard::from_bytes(bytes).map_err(|e| e.to_string())?;
+    kept.into_iter()
+        .map(|k| {
+            let date = NaiveDate::from_num_days_from_ce_opt(k.day)
+                .ok_or_else(|| format!("a damaged day {} in an activity record", k.day))?;
+            Ok(Day {
+                date,
+                store: k.store,
+                sales: k.sales,
+                spent: k.spent,
+            })
+        })
+        .collect()
 }
 
 /// The day a record is kept under: the last with a purchase, or the last of all.
@@ -141,8 +177,7 @@ pub fn decode(key: &[u8], value: &[u8]) -> Result<(MemberId, Vec<Day>), String> 
         .and_then(|at| std::str::from_utf8(&key[at + 1..]).ok())
         .and_then(|s| MemberId::parse(s).ok())
         .ok_or_else(|| format!("a damaged activity key {:?}", String::from_utf8_lossy(key)))?;
-    let days = postcard::from_bytes(value).map_err(|e| e.to_string())?;
-    Ok((member, days))
+    Ok((member, days_of(value)?))
 }
 
 #[cfg(test)]

@@ -26,25 +26,24 @@ pub fn evaluate(
     let from = today - TimeDelta::days(i64::from(window) - 1);
     let pruned = activity::pruned(|key| storage.view(key).map_err(|e| e.to_string()))?;
     let days = match segment.needs_purchase() && pruned.is_none_or(|p| p <= from) {
-        true => activity(storage, from, today, segment.quiet_days())?,
+        true => activity(storage, (from, today), segment.quiet_days(), |days| {
+            segment.bought(days, today)
+        })?,
         false => purchases(storage, window, today)?,
     };
     let none = Vec::new();
     // Only those who bought in the window can be in a segment that needs a purchase: read
-    // their records alone (an erased member's is gone), not the whole directory.
+    // the records of those whose purchases meet it alone (an erased member's is gone), not
+    // the whole directory.
     let candidates = match segment.needs_purchase() {
         true => {
-            let mut ids: Vec<&MemberId> = days
+            let mut ids: Vec<MemberId> = days
                 .iter()
                 .filter(|(_, bought)| segment.bought(bought, today))
-                .map(|(id, _)| id)
+                .map(|(id, _)| *id)
                 .collect();
             ids.sort();
-            let mut found = Vec::with_capacity(ids.len());
-            for id in ids {
-                found.extend(storage.member(id).map_err(|e| e.to_string())?);
-            }
-            found
+            records(storage, &ids)?
         }
         false => storage.members().map_err(|e| e.to_string())?,
     };
@@ -59,30 +58,75 @@ pub fn evaluate(
     Ok(found)
 }
 
-/// The days of purchases of every member whose last purchase was from `from` to `quiet` days
-/// before `today`, or after `today` (a segment evaluated as of a past day).
+/// Records read at a time.
+const PAGE: usize = 10_000;
+
+/// The days of purchases that `keep` keeps of every member whose last purchase was from
+/// `from` to `quiet` days before `today`, or after `today` (a segment evaluated as of a past
+/// day).
 fn activity(
     storage: &dyn HubStore,
-    from: NaiveDate,
-    today: NaiveDate,
+    (from, today): (NaiveDate, NaiveDate),
     quiet: u32,
+    keep: impl Fn(&[Day]) -> bool,
 ) -> Result<HashMap<MemberId, Vec<Day>>, String> {
     let until = today - TimeDelta::days(i64::from(quiet)) + TimeDelta::days(1);
     let after = today + TimeDelta::days(1);
     let mut days = HashMap::new();
-    for (start, end) in [
+    for (mut start, end) in [
         (activity::keys::from(from), activity::keys::from(until)),
         (activity::keys::from(after), activity::keys::END.to_vec()),
     ] {
-        for (key, value) in storage
-            .views_between(&start, &end, usize::MAX)
-            .map_err(|e| e.to_string())?
-        {
-            let (member, record) = activity::decode(&key, &value)?;
-            days.insert(member, record);
+        loop {
+            let page = storage
+                .views_between(&start, &end, PAGE)
+                .map_err(|e| e.to_string())?;
+            for (key, value) in &page {
+                let (member, record) = activity::decode(key, value)?;
+                if keep(&record) {
+                    days.insert(member, record);
+                }
+            }
+            match page.last() {
+                Some((last, _)) if page.len() == PAGE => start = [last.as_slice(), b"\0"].concat(),
+                _ => break,
+            }
         }
     }
     Ok(days)
+}
+
+/// The records of `ids` (an erased member has none), read on as many threads as the machine
+/// has cores, up to four: each is a read and an unsealing.
+fn records(storage: &dyn HubStore, ids: &[MemberId]) -> Result<Vec<MemberRecord>, String> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    let part = ids.len().div_ceil(threads).max(1);
+    let parts: Vec<Result<Vec<MemberRecord>, String>> = std::thread::scope(|scope| {
+        let readers: Vec<_> = ids
+            .chunks(part)
+            .map(|ids| {
+                scope.spawn(move || {
+                    let mut found = Vec::with_capacity(ids.len());
+                    for id in ids {
+                        found.extend(storage.member(id).map_err(|e| e.to_string())?);
+                    }
+                    Ok(found)
+                })
+            })
+            .collect();
+        readers
+            .into_iter()
+            .map(|r| {
+                r.join()
+                    .unwrap_or_else(|_| Err("a reader panicked".to_owned()))
+            })
+            .collect()
+    });
+    let mut found = Vec::with_capacity(ids.len());
+    for part in parts {
+        found.extend(part?);
+    }
+    Ok(found)
 }
 
 /// Each member's purchases per store and day over the `window` days up to `today`.
@@ -338,6 +382,51 @@ mod tests {
         assert_eq!(found(&*storage, &dormant(), past), vec![members[0].0]);
         let today = NaiveDate::from_ymd_opt(2026, 12, 5).unwrap();
         assert!(found(&*storage, &dormant(), today).is_empty());
+    }
+
+    #[test]
+    fn activity_records_are_read_in_pages_and_none_is_missed() {
+        let (storage, ingest, _) = chain(0);
+        let today = NaiveDate::from_ymd_opt(2026, 12, 5).unwrap();
+        let s001 = StoreId::parse("S001").unwrap();
+        let cell = postcard::to_stdvec(&SalesCell {
+            sales: 1,
+            net: 5_000,
+            ..SalesCell::default()
+        })
+        .unwrap();
+        let mut kv = std::collections::BTreeMap::new();
+        let n = PAGE * 2 + 3;
+        for i in 0..n {
+            let member = MemberId::mint(1_000, i as u128);
+            let date = today - TimeDelta::days((i % 90) as i64);
+            kv.insert(keys::member(date, &s001, &member), cell.clone());
+            activity::note(&mut kv, &member, date, &s001).unwrap();
+        }
+        let tip = ingest.tip(&s001);
+        storage
+            .append(crate::storage::Append {
+                store: &s001,
+                entries: Vec::new(),
+                tip,
+                status: crate::storage::StoreStatus::default(),
+                feed: Vec::new(),
+                feed_len: ingest.feed_len(),
+                members: Vec::new(),
+                phones: Vec::new(),
+                wallets: Vec::new(),
+                views: kv.into_iter().map(|(k, v)| (k, Some(v))).collect(),
+                keys: Vec::new(),
+                erased: Vec::new(),
+                notices: Vec::new(),
+            })
+            .unwrap();
+        let from = today - TimeDelta::days(89);
+        let all = activity(&*storage, (from, today), 0, |_| true).unwrap();
+        assert_eq!(all.len(), n);
+        // Quiet for the last 30 days: only those whose last purchase was before.
+        let quiet = activity(&*storage, (from, today), 30, |_| true).unwrap();
+        assert_eq!(quiet.len(), (0..n).filter(|i| i % 90 >= 30).count());
     }
 
     #[test]
