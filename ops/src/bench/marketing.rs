@@ -200,7 +200,7 @@ pub fn run(members: usize, coupons: usize) -> anyhow::Result<()> {
             quiet_days: 60,
         }],
     };
-    eprintln!("evaluating the dormant segment");
+    println!("evaluating the dormant segment");
     let evaluating = Instant::now();
     let found = hub::segments::evaluate(&*shared, &dormant, today()).map_err(anyhow::Error::msg)?;
     let evaluated = evaluating.elapsed();
@@ -243,7 +243,7 @@ pub fn run(members: usize, coupons: usize) -> anyhow::Result<()> {
         ingest.publish_marketing(change, &by)?;
     }
     ingest.flush()?;
-    eprintln!("issuing the campaign");
+    println!("issuing the campaign");
     let issuing = Instant::now();
     let run = ingest.run_campaign("C1", today(), &targets[..coupons], &by)?;
     ingest.flush()?;
