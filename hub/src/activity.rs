@@ -7,8 +7,10 @@
 //! member with returns only: their last day). Members of a segment must have bought since its
 //! window began and, for 沉睡, not in its quiet days: it reads only the days their last purchase
 //! can fall on. `ac/m/<member>` holds that day, to find the record. Days more than `KEEP_DAYS`
-//! before a member's last are dropped; `ac/pruned` holds the latest day before which any were,
-//! and a segment whose window starts before it reads the report cells instead.
+//! before a member's last purchase are dropped; `ac/pruned` holds the latest day before which
+//! any may have been, and a segment whose window starts before it reads the report cells
+//! instead. Records and `ac/pruned` end the same in whatever order the entries came (a rebuild
+//! takes them in another), as the report cells do.
 
 use chrono::{Datelike, NaiveDate, TimeDelta};
 use protocol::entry::Entry;
@@ -75,27 +77,34 @@ pub fn note(
         Some(bytes) => Some(parse_day(&bytes)?),
         None => None,
     };
-    let mut days: Vec<Day> = match before {
+    let (mut first, mut days) = match before {
         Some(last) => match kv.get(&keys::record(last, &member))? {
-            Some(bytes) => days_of(&bytes)?,
+            Some(bytes) => record_of(&bytes)?,
             None => return Err(format!("member {member}'s activity is not under {last}")),
         },
-        None => Vec::new(),
+        None => (date, Vec::new()),
     };
+    first = first.min(date);
     match days.binary_search_by(|d| (d.date, &d.store).cmp(&(day.date, &day.store))) {
         Ok(at) => days[at] = day,
         Err(at) => days.insert(at, day),
     }
     let last = last_day(&days).ok_or("an empty activity record")?;
-    let keep_from = last - TimeDelta::days(KEEP_DAYS);
-    if days.first().is_some_and(|d| d.date < keep_from) {
+    // Kept: the days from `KEEP_DAYS` before the last purchase (the last purchase only moves
+    // forward, so the record ends the same in whatever order its entries came). A member with
+    // no purchase keeps every day. `PRUNED` rises to the first day kept of every member who
+    // ever had a day before it, whether or not this note dropped one: it too ends the same.
+    if days.iter().any(|d| d.sales > 0) {
+        let keep_from = last - TimeDelta::days(KEEP_DAYS);
         days.retain(|d| d.date >= keep_from);
-        let pruned = match kv.get(keys::PRUNED)? {
-            Some(bytes) => Some(parse_day(&bytes)?),
-            None => None,
-        };
-        if pruned.is_none_or(|p| p < keep_from) {
-            kv.put(keys::PRUNED.to_vec(), keep_from.to_string().into_bytes());
+        if first < keep_from {
+            let pruned = match kv.get(keys::PRUNED)? {
+                Some(bytes) => Some(parse_day(&bytes)?),
+                None => None,
+            };
+            if pruned.is_none_or(|p| p < keep_from) {
+                kv.put(keys::PRUNED.to_vec(), keep_from.to_string().into_bytes());
+            }
         }
     }
     if let Some(before) = before.filter(|b| *b != last) {
@@ -104,20 +113,30 @@ pub fn note(
     if before != Some(last) {
         kv.put(keys::last(&member), last.to_string().into_bytes());
     }
-    let kept: Vec<Kept> = days
-        .iter()
-        .map(|d| Kept {
-            day: d.date.num_days_from_ce(),
-            store: d.store.clone(),
-            sales: d.sales,
-            spent: d.spent,
-        })
-        .collect();
+    let kept = Record {
+        first: first.num_days_from_ce(),
+        days: days
+            .iter()
+            .map(|d| Kept {
+                day: d.date.num_days_from_ce(),
+                store: d.store.clone(),
+                sales: d.sales,
+                spent: d.spent,
+            })
+            .collect(),
+    };
     kv.put(
         keys::record(last, &member),
         postcard::to_stdvec(&kept).map_err(|e| e.to_string())?,
     );
     Ok(())
+}
+
+/// A member's record as stored: the earliest day ever noted (kept or not), and the days kept.
+#[derive(Serialize, Deserialize)]
+struct Record {
+    first: i32,
+    days: Vec<Kept>,
 }
 
 /// A day as a record keeps it: the date as days from the common era (a segment decodes
@@ -130,20 +149,26 @@ struct Kept {
     spent: i64,
 }
 
-fn days_of(bytes: &[u8]) -> Result<Vec<Day>, String> {
-    let kept: Vec<Kept> = postcard::from_bytes(bytes).map_err(|e| e.to_string())?;
-    kept.into_iter()
+fn date_of(day: i32) -> Result<NaiveDate, String> {
+    NaiveDate::from_num_days_from_ce_opt(day)
+        .ok_or_else(|| format!("a damaged day {day} in an activity record"))
+}
+
+fn record_of(bytes: &[u8]) -> Result<(NaiveDate, Vec<Day>), String> {
+    let record: Record = postcard::from_bytes(bytes).map_err(|e| e.to_string())?;
+    let days = record
+        .days
+        .into_iter()
         .map(|k| {
-            let date = NaiveDate::from_num_days_from_ce_opt(k.day)
-                .ok_or_else(|| format!("a damaged day {} in an activity record", k.day))?;
             Ok(Day {
-                date,
+                date: date_of(k.day)?,
                 store: k.store,
                 sales: k.sales,
                 spent: k.spent,
             })
         })
-        .collect()
+        .collect::<Result<_, String>>()?;
+    Ok((date_of(record.first)?, days))
 }
 
 /// The day a record is kept under: the last with a purchase, or the last of all.
@@ -162,7 +187,7 @@ fn parse_day(bytes: &[u8]) -> Result<NaiveDate, String> {
         .ok_or_else(|| format!("a damaged day {:?}", String::from_utf8_lossy(bytes)))
 }
 
-/// The day before which some member's days were dropped (none: every day is kept).
+/// The day before which some member's days may have been dropped (none: every day is kept).
 pub fn pruned(
     read: impl Fn(&[u8]) -> Result<Option<Vec<u8>>, String>,
 ) -> Result<Option<NaiveDate>, String> {
@@ -177,7 +202,7 @@ pub fn decode(key: &[u8], value: &[u8]) -> Result<(MemberId, Vec<Day>), String> 
         .and_then(|at| std::str::from_utf8(&key[at + 1..]).ok())
         .and_then(|s| MemberId::parse(s).ok())
         .ok_or_else(|| format!("a damaged activity key {:?}", String::from_utf8_lossy(key)))?;
-    Ok((member, days_of(value)?))
+    Ok((member, record_of(value)?.1))
 }
 
 #[cfg(test)]
@@ -266,6 +291,40 @@ mod tests {
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].0, "2026-05-01");
         assert_eq!(found[0].1[0].date.to_string(), "2026-02-01");
+    }
+
+    #[test]
+    fn records_and_the_day_dropped_before_end_the_same_in_any_order() {
+        // Days far apart (a drop), a return before the first purchase, a late earlier day.
+        let notes = [
+            ("2023-01-01", "S001", 1, 5_000),
+            ("2023-02-01", "S002", 0, -2_000),
+            ("2025-06-01", "S001", 1, 3_000),
+            ("2026-01-01", "S002", 2, 8_000),
+            ("2026-03-01", "S001", 0, -1_000),
+        ];
+        let mut ends = std::collections::BTreeSet::new();
+        let mut order: Vec<usize> = (0..notes.len()).collect();
+        permute(&mut order, 0, &mut |order| {
+            let mut kv = Kv::new();
+            for &i in order {
+                let (date, store, sales, spent) = notes[i];
+                bought(&mut kv, date, store, sales, spent);
+            }
+            ends.insert(kv);
+        });
+        assert_eq!(ends.len(), 1, "every order ends the same");
+    }
+
+    fn permute(items: &mut Vec<usize>, k: usize, each: &mut impl FnMut(&[usize])) {
+        if k == items.len() {
+            return each(items);
+        }
+        for i in k..items.len() {
+            items.swap(k, i);
+            permute(items, k + 1, each);
+            items.swap(k, i);
+        }
     }
 
     #[test]

@@ -24,11 +24,24 @@ pub fn evaluate(
 ) -> Result<Vec<MemberRecord>, String> {
     let window = segment.window_days();
     let from = today - TimeDelta::days(i64::from(window) - 1);
-    let pruned = activity::pruned(|key| storage.view(key).map_err(|e| e.to_string()))?;
-    let days = match segment.needs_purchase() && pruned.is_none_or(|p| p <= from) {
-        true => activity(storage, (from, today), segment.quiet_days(), |days| {
-            segment.bought(days, today)
-        })?,
+    let days = match segment.needs_purchase() {
+        true => {
+            let kept = activity(storage, (from, today), segment.quiet_days(), |days| {
+                segment.bought(days, today)
+            })?;
+            // Looked at after the records, as they were read: a batch taken since may have
+            // dropped days of the window from a record read.
+            let pruned = activity::pruned(|key| {
+                let mut end = key.to_vec();
+                end.push(0);
+                let found = storage.views_between(key, &end, 1);
+                Ok(found.map_err(|e| e.to_string())?.pop().map(|(_, v)| v))
+            })?;
+            match pruned.is_none_or(|p| p <= from) {
+                true => kept,
+                false => purchases(storage, window, today)?,
+            }
+        }
         false => purchases(storage, window, today)?,
     };
     let none = Vec::new();
