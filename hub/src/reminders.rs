@@ -81,10 +81,10 @@ pub fn queue_day(
         let prefix = keys::expiring_campaigns(last_day);
         for (key, _) in storage.views(&prefix, usize::MAX).map_err(failed)? {
             let campaign = String::from_utf8_lossy(&key[prefix.len()..]).into_owned();
+            let filed = keys::targeted_prefix(&campaign).len();
             let targets = keys::targeted_until(&campaign, last_day);
             for (key, _) in storage.views(&targets, usize::MAX).map_err(failed)? {
-                let member = String::from_utf8_lossy(&key[targets.len()..]).into_owned();
-                let member = MemberId::parse(&member).map_err(|_| damaged(&key))?;
+                let member = keys::parse_targeted(&key[filed..]).ok_or_else(|| damaged(&key))?;
                 let Some(wallet) = storage.wallet(&member).map_err(failed)? else {
                     continue;
                 };

@@ -24,11 +24,11 @@ pub fn evaluate(
 ) -> Result<Vec<MemberRecord>, String> {
     let window = segment.window_days();
     let from = today - TimeDelta::days(i64::from(window) - 1);
+    let bought = |days: &[Day]| segment.bought(days, today);
+    // A segment that needs a purchase keeps the days of members whose purchases meet it only.
     let days = match segment.needs_purchase() {
         true => {
-            let kept = activity(storage, (from, today), segment.quiet_days(), |days| {
-                segment.bought(days, today)
-            })?;
+            let kept = activity(storage, (from, today), segment.quiet_days(), bought)?;
             // Looked at after the records, as they were read: a batch taken since may have
             // dropped days of the window from a record read.
             let pruned = activity::pruned(|key| {
@@ -39,22 +39,21 @@ pub fn evaluate(
             })?;
             match pruned.is_none_or(|p| p <= from) {
                 true => kept,
-                false => purchases(storage, window, today)?,
+                false => {
+                    let mut all = purchases(storage, window, today)?;
+                    all.retain(|_, days| bought(days));
+                    all
+                }
             }
         }
         false => purchases(storage, window, today)?,
     };
     let none = Vec::new();
-    // Only those who bought in the window can be in a segment that needs a purchase: read
-    // the records of those whose purchases meet it alone (an erased member's is gone), not
-    // the whole directory.
+    // Only those can be in it: read their records alone (an erased member's is gone), not the
+    // whole directory.
     let candidates = match segment.needs_purchase() {
         true => {
-            let mut ids: Vec<MemberId> = days
-                .iter()
-                .filter(|(_, bought)| segment.bought(bought, today))
-                .map(|(id, _)| *id)
-                .collect();
+            let mut ids: Vec<MemberId> = days.keys().copied().collect();
             ids.sort();
             records(storage, &ids)?
         }

@@ -259,7 +259,7 @@ impl Ingest {
                     read.insert(*member, before);
                 }
             }
-            self.write_hq_read(writes, read, by)?;
+            self.write_hq_with(writes, (Vec::new(), read), by)?;
         }
         Ok(outcome)
     }
@@ -275,17 +275,9 @@ impl Ingest {
         self.write_hq_with(writes, (keys, BTreeMap::new()), staff)
     }
 
-    /// Writes entries of headquarters' own log as one batch, with the wallets of their members
-    /// as they stand before it (read already: not read again).
-    fn write_hq_read(
-        &mut self,
-        writes: Vec<(TxId, Payload)>,
-        wallets: BTreeMap<MemberId, protocol::wallet::Wallet>,
-        staff: &StaffId,
-    ) -> Result<(), IngestError> {
-        self.write_hq_with(writes, (Vec::new(), wallets), staff)
-    }
-
+    /// Writes entries of headquarters' own log as one batch, with the keys of the members it
+    /// registers and the wallets of its members as they stand before it (read already by the
+    /// caller: not read again).
     fn write_hq_with(
         &mut self,
         writes: Vec<(TxId, Payload)>,
