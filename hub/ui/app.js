@@ -88,7 +88,7 @@ const SCREEN_LOAD = {
   members: () => null,
   catalogue: () => window.catalogueScreen && window.catalogueScreen(),
   transfers: () => transfers(),
-  rules: () => Promise.all([rules(), window.tiers && window.tiers(), window.referralScreen && window.referralScreen()]),
+  rules: () => Promise.all([rules(), window.tiers && window.tiers(), window.referralScreen && window.referralScreen(), window.cardRulesScreen && window.cardRulesScreen()]),
   marketing: () => Promise.all([window.marketing && window.marketing(), window.giftsScreen && window.giftsScreen()]),
   staff: () => window.staffScreen && window.staffScreen(),
 };

@@ -368,6 +368,7 @@ impl Config {
                 self.override_floor_percent
             },
             tiers: None,
+            card_rules: None,
         };
         Ok(settings)
     }

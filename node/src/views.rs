@@ -341,6 +341,14 @@ pub fn tier_table(store: &dyn Store) -> Result<Option<protocol::tiers::Published
     store.get(key)?.map(|bytes| decode(key, &bytes)).transpose()
 }
 
+/// 退卡与计时规则 as headquarters last published them.
+pub fn card_rules(
+    store: &dyn Store,
+) -> Result<Option<protocol::card_rules::Published>, StoreError> {
+    let key = protocol::card_rules::keys::CURRENT;
+    store.get(key)?.map(|bytes| decode(key, &bytes)).transpose()
+}
+
 /// One of this store's own entries: its views, and its report cells (报表: the store's own
 /// slice of headquarters' reports, hours in the store's time zone).
 pub fn apply_own_entry(
@@ -499,7 +507,7 @@ pub fn apply_entry(ov: &mut Overlay<'_>, entry: &Entry) -> Result<(), ViewError>
             }
             Ok(())
         }
-        Payload::ChainRules { .. } | Payload::Tiers { .. } => {
+        Payload::ChainRules { .. } | Payload::Tiers { .. } | Payload::CardRules { .. } => {
             if let Some(why) =
                 protocol::project::rules::apply(ov, entry).map_err(ViewError::Inventory)?
             {
@@ -748,6 +756,10 @@ impl Views {
         tier_table(&*self.store)
     }
 
+    pub fn card_rules(&self) -> Result<Option<protocol::card_rules::Published>, StoreError> {
+        card_rules(&*self.store)
+    }
+
     /// What `member` qualified with over `table`'s period ending `today`, as this store knows
     /// (会员等级).
     pub fn qualifying(
@@ -983,12 +995,9 @@ impl RebuildReport {
     }
 }
 
-/// Replays the whole log into a fresh in-memory store — this store's own entries and those
-/// received from the feed, in the order they were applied — checking the hash chain, and
-/// compares the result with the views on disk.
 /// The shape of the views. Bumped whenever what a view stores, or how an entry changes it,
 /// changes; a store whose views another version wrote rebuilds them from its log on open.
-pub const VIEWS_VERSION: u32 = 19;
+pub const VIEWS_VERSION: u32 = 20;
 
 /// Rebuilds the views from the log and the feed records when they were written by another
 /// version of this software (or none), so an upgrade never reads a view it cannot decode.

@@ -10,12 +10,13 @@ Object.assign(T.zh, {
   new_card_no: "新卡号（补卡）", identity_check: "身份核验", check_id: "店长已查验身份证件",
   check_password: "会员输入支付密码", close_preview: "退卡试算", close_membership: "确认退卡",
   close_cash: "应退现金", close_principal: "储值本金", close_cards: "次卡/期限卡退款",
+  close_bonus: "按总部规则退赠送金", close_fee: "扣退卡手续费",
   close_forfeit: "作废：赠送金 {b} 元，积分 {p}，优惠券 {c} 张", close_partial: "本店尚未取到该会员的全部记录，试算可能不全",
   card_reported_lost: "已挂失：该卡在各门店都不能再查找会员（未联网的门店联网后生效）", card_found: "已解挂",
   card_reissued: "已补卡，余额、积分和卡项都已转到新卡", membership_closed: "已退卡，请按应退现金付给会员",
   timed_card: "计时卡", card_uses: "次数 / 分钟", minutes_left: "剩余", minutes: "分钟", clock_in: "开始计时",
   clock_out: "结束计时", clock_since: "计时中，开始于", clocked_out: "本次 {m} 分钟，扣 {c} 分钟", overtime: "，超出 {o} 分钟请另行收费",
-  confirm_lost: "确认挂失这张会员卡？", confirm_close: "确认退卡？退还 {cash} 元现金，赠送金、积分和优惠券作废，不可撤销。",
+  confirm_lost: "确认挂失这张会员卡？", confirm_close: "确认退卡？退还 {cash} 元现金，其余赠送金、积分和优惠券作废，不可撤销。",
 });
 Object.assign(T.en, {
   card_life: "Membership card", card_status_active: "in use", card_status_lost: "reported lost", card_status_closed: "closed",
@@ -23,12 +24,13 @@ Object.assign(T.en, {
   new_card_no: "New card number (reissue)", identity_check: "Identity check", check_id: "Manager saw an ID document",
   check_password: "Member enters payment password", close_preview: "Preview closing", close_membership: "Close membership",
   close_cash: "Cash to pay back", close_principal: "Stored value", close_cards: "Cards paid back",
+  close_bonus: "Bonus paid back by the chain's rules", close_fee: "Handling fee kept",
   close_forfeit: "Forfeited: bonus {b}, points {p}, coupons {c}", close_partial: "This store does not have the member's whole record yet: the preview may be short",
   card_reported_lost: "Reported lost: the card finds no one at any store (a store offline learns it when back)", card_found: "Card found again",
   card_reissued: "Reissued: balance, points and cards are on the new card", membership_closed: "Closed: pay the member the cash shown",
   timed_card: "Timed card", card_uses: "Uses / minutes", minutes_left: "Left", minutes: "min", clock_in: "Start clock",
   clock_out: "Stop clock", clock_since: "Running since", clocked_out: "{m} min on the clock, {c} min taken", overtime: "; {o} min over: charge them as a sale",
-  confirm_lost: "Report this card lost?", confirm_close: "Close the membership? {cash} paid back in cash; bonus, points and coupons lapse. This cannot be undone.",
+  confirm_lost: "Report this card lost?", confirm_close: "Close the membership? {cash} paid back in cash; the rest of the bonus, points and coupons lapse. This cannot be undone.",
 });
 applyLang();
 
@@ -102,6 +104,8 @@ $("life-preview").addEventListener("click", async () => {
   const line = (text) => { const p = document.createElement("div"); p.textContent = text; out.appendChild(p); };
   line(`${t("close_cash")}: ${c.cash} · ${t("close_principal")} ${c.principal}`);
   for (const card of c.cards) line(`${t("close_cards")}: ${card.name} ${card.refund} (${card.left})`);
+  if (c.bonus_refunded !== "0.00") line(`${t("close_bonus")}: ${c.bonus_refunded}`);
+  if (c.fee !== "0.00") line(`${t("close_fee")}: −${c.fee}`);
   line(t("close_forfeit").replace("{b}", c.bonus_forfeited).replace("{p}", c.points_forfeited).replace("{c}", c.coupons_forfeited));
   if (!c.whole) line(t("close_partial"));
 });

@@ -137,18 +137,28 @@ pub fn action(entry: &Entry) -> Option<(&'static str, String)> {
             WalletEvent::PointsAdjusted { points, reason } => {
                 ("手工调整积分", format!("{} 分：{reason}", points.0))
             }
-            WalletEvent::Closed { closing, reason } => (
-                "退卡",
-                format!(
-                    "退现金 {} 元（本金 {}，卡 {} 张），作废赠送 {} 元、积分 {}、优惠券 {}：{reason}",
-                    closing.cash(),
-                    closing.principal,
-                    closing.cards.len(),
-                    closing.bonus_forfeited,
-                    closing.points_forfeited,
-                    closing.coupons_forfeited
-                ),
-            ),
+            WalletEvent::Closed { reason, .. } | WalletEvent::ClosedUnderRules { reason, .. } => {
+                let closing = event.closing().unwrap_or_default();
+                let mut kept = String::new();
+                if closing.bonus_refunded.0 > 0 {
+                    kept.push_str(&format!("，退赠送 {} 元", closing.bonus_refunded));
+                }
+                if closing.fee.0 > 0 {
+                    kept.push_str(&format!("，扣手续费 {} 元", closing.fee));
+                }
+                (
+                    "退卡",
+                    format!(
+                        "退现金 {} 元（本金 {}，卡 {} 张{kept}），作废赠送 {} 元、积分 {}、优惠券 {}：{reason}",
+                        closing.cash(),
+                        closing.principal,
+                        closing.cards.len(),
+                        closing.bonus_forfeited,
+                        closing.points_forfeited,
+                        closing.coupons_forfeited
+                    ),
+                )
+            }
             WalletEvent::PasswordSet { .. } => ("设置支付密码", String::new()),
             WalletEvent::PasswordFailed => ("支付密码错误", String::new()),
             WalletEvent::CouponIssued { name, to, .. } => {
@@ -322,6 +332,25 @@ pub fn action(entry: &Entry) -> Option<(&'static str, String)> {
             ),
         },
         Payload::MemberErased { member_id } => ("删除会员个人信息", member_id.to_string()),
+        Payload::CardRules { rules } => (
+            "退卡与计时规则",
+            format!(
+                "退赠送 {}%，次卡{}，手续费 {}%；计时卡每 {} 分钟计，{}，免费 {} 分钟",
+                rules.bonus_refund_percent,
+                match rules.cards {
+                    crate::card_rules::CardRefund::ProRata => "按剩余比例退",
+                    crate::card_rules::CardRefund::None => "不退",
+                },
+                rules.fee_percent,
+                rules.step_minutes,
+                match rules.rounding {
+                    crate::card_rules::StepRounding::Up => "不足一段按一段",
+                    crate::card_rules::StepRounding::Nearest => "四舍五入",
+                    crate::card_rules::StepRounding::Down => "不足一段不计",
+                },
+                rules.free_minutes
+            ),
+        ),
         Payload::ReferralRules { rules } => (
             "拓客奖励规则",
             format!(

@@ -189,6 +189,9 @@ pub enum Payload {
     ReferralRules {
         rules: crate::referral::ReferralRules,
     },
+    /// 退卡与计时规则: how every store closes a membership and charges a timed card
+    /// (`crate::card_rules`).
+    CardRules { rules: crate::card_rules::CardRules },
 }
 
 impl Payload {

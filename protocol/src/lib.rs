@@ -10,6 +10,7 @@ pub mod audit;
 pub mod bank;
 pub mod calendar;
 pub mod campaign;
+pub mod card_rules;
 pub mod catalogue;
 pub mod commission;
 pub mod entry;

@@ -93,6 +93,11 @@ pub struct WalletCell {
     pub closings: u64,
     #[serde(default)]
     pub card_refunds: i64,
+    /// 退卡: the bonus paid back by the chain's share, and the handling fee kept (退卡手续费).
+    #[serde(default)]
+    pub bonus_refunded: i64,
+    #[serde(default)]
+    pub closing_fees: i64,
 }
 
 impl WalletCell {
@@ -108,6 +113,8 @@ impl WalletCell {
         self.bonus_forfeited += o.bonus_forfeited;
         self.closings += o.closings;
         self.card_refunds += o.card_refunds;
+        self.bonus_refunded += o.bonus_refunded;
+        self.closing_fees += o.closing_fees;
     }
 }
 
@@ -323,13 +330,18 @@ pub fn apply(kv: &mut dyn ViewKv, entry: &Entry, calendar: &StoreCalendar) -> Re
                     bonus_forfeited: bonus_forfeited.0,
                     ..WalletCell::default()
                 },
-                WalletEvent::Closed { closing, .. } => WalletCell {
-                    refunded_principal: closing.principal.0,
-                    bonus_forfeited: closing.bonus_forfeited.0,
-                    closings: 1,
-                    card_refunds: closing.cash().0 - closing.principal.0,
-                    ..WalletCell::default()
-                },
+                WalletEvent::Closed { .. } | WalletEvent::ClosedUnderRules { .. } => {
+                    let closing = event.closing().ok_or("a closing without its terms")?;
+                    WalletCell {
+                        refunded_principal: closing.principal.0,
+                        bonus_forfeited: closing.bonus_forfeited.0,
+                        closings: 1,
+                        card_refunds: closing.card_refunds().0,
+                        bonus_refunded: closing.bonus_refunded.0,
+                        closing_fees: closing.fee.0,
+                        ..WalletCell::default()
+                    }
+                }
                 _ => return Ok(()),
             };
             return bump(kv, keys::wallet(date, store), |c: &mut WalletCell| {

@@ -105,7 +105,10 @@ impl Shift {
                     self.take(tender);
                 }
                 WalletEvent::Refunded { principal, .. } => self.cash_out(*principal),
-                WalletEvent::Closed { closing, .. } => self.cash_out(closing.cash()),
+                WalletEvent::Closed { .. } | WalletEvent::ClosedUnderRules { .. } => {
+                    let cash = event.closing().map_or(Fen(0), |c| c.cash());
+                    self.cash_out(cash)
+                }
                 _ => return false,
             },
             _ => return false,

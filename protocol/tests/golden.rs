@@ -714,7 +714,69 @@ fn fixture_entries() -> Vec<Entry> {
                 }],
             },
         ),
+        common(
+            38,
+            Payload::CardRules {
+                rules: protocol::card_rules::CardRules {
+                    bonus_refund_percent: rust_decimal::Decimal::new(5_000, 2),
+                    cards: protocol::card_rules::CardRefund::None,
+                    fee_percent: rust_decimal::Decimal::new(5, 0),
+                    step_minutes: 15,
+                    rounding: protocol::card_rules::StepRounding::Nearest,
+                    free_minutes: 10,
+                },
+            },
+        ),
+        common(39, closed(member, true)),
+        common(40, closed(member, false)),
     ]
+}
+
+/// A closing of a count card and stored value, as written before the card rules (`false`)
+/// and under them.
+fn closed(member: MemberId, under_rules: bool) -> Payload {
+    let cards = vec![protocol::wallet::CardRefund {
+        card: SaleId::parse("S001-5").unwrap(),
+        name: "洗车卡".to_owned(),
+        refund: Fen(21_000),
+        left: 7,
+    }];
+    let event = if under_rules {
+        WalletEvent::ClosedUnderRules {
+            closing: protocol::wallet::Closing {
+                principal: Fen(10_000),
+                bonus_forfeited: Fen(1_000),
+                points_forfeited: 300,
+                coupons_forfeited: 1,
+                cards,
+                bonus_refunded: Fen(1_000),
+                fee: Fen(1_600),
+            },
+            reason: "搬家".to_owned(),
+        }
+    } else {
+        WalletEvent::Closed {
+            closing: protocol::wallet::ClosingV1 {
+                principal: Fen(10_000),
+                bonus_forfeited: Fen(2_000),
+                points_forfeited: 300,
+                coupons_forfeited: 1,
+                cards,
+            },
+            reason: "搬家".to_owned(),
+        }
+    };
+    Payload::Wallet {
+        member_id: member,
+        event,
+        ops: vec![RightsOp {
+            counter: Counter::Principal,
+            change: Change::Debit {
+                units: 10_000,
+                total: 10_000,
+            },
+        }],
+    }
 }
 
 fn hex(bytes: &[u8]) -> String {

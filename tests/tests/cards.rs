@@ -220,3 +220,83 @@ fn an_imported_members_lost_card_is_refused_everywhere_reissued_paid_with_offlin
     }
     chain.verify_hub();
 }
+
+/// 退卡与计时规则 published by headquarters: bad rules are refused with the field named and
+/// nothing published; good ones reach the store, whose closing then pays no card back and
+/// keeps the fee, as headquarters' report shows.
+#[test]
+fn a_closing_follows_the_card_rules_headquarters_published() {
+    let chain = Chain::new(bins!());
+    let hub = chain.hub("127.0.0.1:0".parse().unwrap());
+    chain.enrol("S001", hub.sync);
+    let a = chain.node("S001");
+    wait_online(&[&a.client]);
+
+    let publish = |key: &str, fee: &str| {
+        hub.client.put_as(
+            "/api/v1/card-rules",
+            key,
+            Some("HQ01"),
+            &json!({"bonus_refund_percent": "50", "cards": "none", "fee_percent": fee,
+                "step_minutes": 15, "rounding": "up", "free_minutes": 10})
+            .to_string(),
+        )
+    };
+    let refused = publish("card-rules-0001", "60");
+    assert_eq!(refused.status, 422, "{:?}", refused.body);
+    assert_eq!(refused.body["field"], "fee_percent");
+    assert!(hub.client.get("/api/v1/card-rules").body["current"].is_null());
+    let published = publish("card-rules-0002", "5");
+    assert_eq!(published.status, 201, "{:?}", published.body);
+    let current = hub.client.get("/api/v1/card-rules").body;
+    assert_eq!(current["current"]["rules"]["fee_percent"], "5", "{current}");
+
+    let member = register(&a.client, "reg-rules-0001", "赵敏", "13912345611");
+    tests::chain::top_up(&a.client, "topup-rules-0001", &member, "100.00");
+    let sold = a.client.post(
+        &format!("/api/v1/members/{member}/cards"),
+        Some("card-rules-sell-0001"),
+        &json!({"name": "洗车卡", "kind": "count", "uses": 10, "price": {"amount": "50"}})
+            .to_string(),
+    );
+    assert_eq!(sold.status, 201, "{:?}", sold.body);
+    // 100.00 back, the card not, 5% of it kept.
+    let preview = eventually(30, "S001 to close by the chain's rules", || {
+        let p = a
+            .client
+            .get(&format!("/api/v1/members/{member}/closing"))
+            .body;
+        (p["fee"] == "5.00").then_some(p)
+    });
+    assert_eq!(preview["cash"], "95.00", "{preview}");
+    assert_eq!(preview["cards"][0]["refund"], "0.00", "{preview}");
+    let closed = a.client.post(
+        &format!("/api/v1/members/{member}/close"),
+        Some("close-rules-0001"),
+        &json!({"reason": "搬家"}).to_string(),
+    );
+    assert_eq!(closed.status, 201, "{:?}", closed.body);
+
+    let sale = quick_sale(&a.client, "sale-rules-0001", "1.00", None);
+    let today = sale.body["business_date"].as_str().unwrap().to_owned();
+    let row = eventually(30, "the closing in headquarters' report", || {
+        let report = hub
+            .client
+            .get(&format!(
+                "/api/v1/reports/sales?from={today}&to={today}&by=wallet"
+            ))
+            .body;
+        report["rows"]
+            .as_array()?
+            .iter()
+            .find(|r| r["wallet"] == "S001" && r["closings"] == 1)
+            .cloned()
+    });
+    assert_eq!(row["refunded_principal"]["amount"], "100.00", "{row}");
+    assert_eq!(row["card_refunds"]["amount"], "0.00", "{row}");
+    assert_eq!(row["closing_fees"]["amount"], "5.00", "{row}");
+    hub.kill();
+    a.kill();
+    chain.verify("S001");
+    chain.verify_hub();
+}

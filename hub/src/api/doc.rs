@@ -75,6 +75,8 @@ pub(super) struct ErrorBody {
         super::tiers::get_tiers,
         super::tiers::set_tiers,
         super::tiers::review,
+        super::card_rules::get_rules,
+        super::card_rules::set_rules,
         super::gifts::get_gifts,
         super::gifts::set_gifts,
         super::gifts::gift_report,

@@ -26,6 +26,7 @@ use serde_json::json;
 use crate::ingest::{HoldError, IngestHandle, TransferRefused};
 
 mod backups;
+mod card_rules;
 mod catalogue;
 mod doc;
 mod error;
@@ -162,6 +163,10 @@ pub fn router(
             get(rules::get_rules).put(rules::set_rules),
         )
         .route("/api/v1/tiers", get(tiers::get_tiers).put(tiers::set_tiers))
+        .route(
+            "/api/v1/card-rules",
+            get(card_rules::get_rules).put(card_rules::set_rules),
+        )
         .route("/api/v1/gifts", get(gifts::get_gifts).put(gifts::set_gifts))
         .route("/api/v1/reports/gifts", get(gifts::gift_report))
         .route(

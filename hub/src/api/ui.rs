@@ -31,6 +31,7 @@ const SCRIPTS: &[(&str, &str)] = &[
     ("prices.js", include_str!("../../ui/prices.js")),
     ("gifts.js", include_str!("../../ui/gifts.js")),
     ("referral.js", include_str!("../../ui/referral.js")),
+    ("card_rules.js", include_str!("../../ui/card_rules.js")),
 ];
 
 pub(super) async fn index() -> Response {

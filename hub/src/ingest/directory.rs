@@ -170,6 +170,7 @@ impl Directory {
             | Payload::CommissionRules { .. }
             | Payload::ChainRules { .. }
             | Payload::Tiers { .. }
+            | Payload::CardRules { .. }
             | Payload::Gifts { .. }
             | Payload::ReferralRules { .. }
             | Payload::Audit { .. }

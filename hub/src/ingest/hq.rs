@@ -130,6 +130,10 @@ impl Ingest {
                 table.check()?;
                 Payload::Tiers { table }
             }
+            HqWrite::CardRules(rules) => {
+                rules.check()?;
+                Payload::CardRules { rules }
+            }
             HqWrite::RedeemGift { member, gift, key } => {
                 return self.redeem_gift(&member, &gift, key, by);
             }

@@ -84,6 +84,8 @@ pub enum HqWrite {
     CardLost(MemberId),
     /// 会员等级: the tier table for every store.
     Tiers(protocol::tiers::TierTable),
+    /// 退卡与计时规则: how every store closes a membership and charges a timed card.
+    CardRules(protocol::card_rules::CardRules),
     /// 会员等级评定: members moved by the review as of a day (`crate::tiers`); a member whose
     /// tier changed since the review read it is left for the next one.
     MoveTiers {
@@ -316,6 +318,7 @@ fn goes_to_feed(entry: &Entry) -> bool {
             | Payload::CommissionRules { .. }
             | Payload::ChainRules { .. }
             | Payload::Tiers { .. }
+            | Payload::CardRules { .. }
             | Payload::Gifts { .. }
             | Payload::ReferralRules { .. }
             | Payload::Marketing { .. }
@@ -346,6 +349,7 @@ fn hq_only(payload: &Payload) -> Option<&'static str> {
         Payload::CommissionRules { .. } => Some("only headquarters sets commission rules"),
         Payload::ChainRules { .. } => Some("only headquarters sets the member rules"),
         Payload::Tiers { .. } => Some("only headquarters sets the tier table"),
+        Payload::CardRules { .. } => Some("only headquarters sets the card rules"),
         Payload::Gifts { .. } => Some("only headquarters sets the points mall"),
         Payload::ReferralRules { .. }
         | Payload::Wallet {

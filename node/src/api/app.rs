@@ -106,6 +106,9 @@ impl AppState {
         if let Some(published) = self.views.tier_table()? {
             settings.adopt_tiers(&published.table);
         }
+        if let Some(published) = self.views.card_rules()? {
+            settings.card_rules = Some(published.rules);
+        }
         Ok(settings)
     }
 

@@ -181,14 +181,17 @@ fn closing_json(closing: &Closing) -> serde_json::Value {
         "cash": closing.cash().to_string(),
         "principal": closing.principal.to_string(),
         "bonus_forfeited": closing.bonus_forfeited.to_string(),
+        "bonus_refunded": closing.bonus_refunded.to_string(),
+        "fee": closing.fee.to_string(),
         "points_forfeited": closing.points_forfeited,
         "coupons_forfeited": closing.coupons_forfeited,
         "cards": cards,
     })
 }
 
-/// 退卡预览: what closing the membership today would pay back in cash (principal, and count and
-/// period cards pro rata) and what would lapse (bonus, points, coupons). Nothing changes.
+/// 退卡预览: what closing the membership today would pay back in cash under the chain's card
+/// rules (principal, the bonus share, count and period cards pro rata or not, less the fee)
+/// and what would lapse (bonus, points, coupons). Nothing changes.
 #[utoipa::path(get, path = "/api/v1/members/{member_id}/closing",
     params(("member_id" = String, Path)),
     responses((status = 200, description = "what a closing would pay back and forfeit"), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
@@ -206,7 +209,7 @@ pub(super) async fn preview(State(app): St, Path(raw): Path<String>) -> AppResul
     };
     let wallet = app.views.wallet(&id)?;
     let (closing, _) = wallet
-        .closing(app.today())
+        .closing(app.today(), &app.settings_now()?.card_rules())
         .map_err(|e| ApiError::from(crate::journal::Rejection::Wallet(e)))?;
     let mut out = closing_json(&closing);
     out["member_id"] = id.to_string().into();

@@ -85,6 +85,8 @@ pub struct Settings {
     pub override_floor_percent: u8,
     /// 会员等级: headquarters' tier table, once it has published one.
     pub tiers: Option<protocol::tiers::TierTable>,
+    /// 退卡与计时规则: headquarters' card rules, once it has published them.
+    pub card_rules: Option<protocol::card_rules::CardRules>,
 }
 
 impl Settings {
@@ -126,7 +128,18 @@ impl Settings {
         if let Some(published) = views::tier_table(store)? {
             self.adopt_tiers(&published.table);
         }
+        if let Some(published) = views::card_rules(store)? {
+            self.card_rules = Some(published.rules);
+        }
         Ok(())
+    }
+
+    /// The card rules in force: headquarters', or before it publishes any, the defaults with
+    /// this store's own timed-card step (`[wallet] timed_round_minutes`).
+    pub fn card_rules(&self) -> protocol::card_rules::CardRules {
+        self.card_rules.clone().unwrap_or_else(|| {
+            protocol::card_rules::CardRules::with_step(self.wallet.timed_round_minutes)
+        })
     }
 
     /// The earning rule for a member in `tier`: the tier's points multiplier on every rate.

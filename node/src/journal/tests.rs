@@ -23,6 +23,7 @@ pub(super) fn settings() -> Settings {
         backdate_days_max: 7,
         override_floor_percent: 90,
         tiers: None,
+        card_rules: None,
     }
 }
 
@@ -685,4 +686,104 @@ fn a_timed_card_is_clocked_in_and_out_with_the_minutes_rounded_up() {
         matches!(again, Err(Rejection::Wallet(WalletError::NotClockedIn(_)))),
         "{again:?}"
     );
+}
+
+/// 退卡与计时规则 from headquarters: a visit within the free minutes costs nothing, a longer one
+/// is charged to the nearest step, and a closing keeps the fee and pays no card back.
+#[test]
+fn the_chains_card_rules_set_the_free_minutes_the_step_and_the_closings_fee() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let clock = Arc::new(AtomicU64::new(1_795_451_400_000));
+    let now = clock.clone();
+    let env = Environment {
+        now_ms: Box::new(move || now.fetch_add(1, Ordering::SeqCst)),
+        random: seeded_env(10).random,
+    };
+    let mut rules = settings();
+    rules.wallet.timed_round_minutes = 15;
+    rules.card_rules = Some(protocol::card_rules::CardRules {
+        cards: protocol::card_rules::CardRefund::None,
+        fee_percent: rust_decimal::Decimal::from(10),
+        step_minutes: 30,
+        rounding: protocol::card_rules::StepRounding::Nearest,
+        free_minutes: 10,
+        ..protocol::card_rules::CardRules::default()
+    });
+    let store = Arc::new(MemStore::default());
+    let mut journal = Journal::open(store.clone(), rules, env).unwrap();
+    let member = member_of(
+        journal
+            .handle(Command::RegisterMember(request(
+                "reg-00000010",
+                new_member("13900000010"),
+            )))
+            .unwrap(),
+    );
+    let wallet = |key: &str, action| {
+        Command::Wallet(request(
+            key,
+            WalletRequest {
+                member_id: member,
+                action,
+            },
+        ))
+    };
+    let card = CardId::for_entry(&StoreId::parse("S001").unwrap(), journal.tip.next_seq);
+    let sell = WalletAction::SellCard {
+        name: "停车卡".into(),
+        kind: CardKind::Timed {
+            minutes: 120,
+            valid_to: None,
+        },
+        price: Money::new(parse_amount("60").unwrap(), protocol::Currency::CNY),
+    };
+    journal.handle(wallet("sell-0001", sell)).unwrap();
+    let uses_left = |out: Reply| match out.outcome {
+        Outcome::Wallet { wallet, .. } => wallet.cards[0].uses_left.map(|u| u.0),
+        other => panic!("not a wallet: {other:?}"),
+    };
+    let clock_in = || WalletAction::ClockIn { card: card.clone() };
+    let clock_out = || WalletAction::ClockOut { card: card.clone() };
+    journal.handle(wallet("clockin-0001", clock_in())).unwrap();
+    clock.fetch_add(8 * 60_000, Ordering::SeqCst);
+    let out = journal
+        .handle(wallet("clockout-0001", clock_out()))
+        .unwrap();
+    assert_eq!(uses_left(out), Some(120), "within the free minutes");
+    journal.handle(wallet("clockin-0002", clock_in())).unwrap();
+    clock.fetch_add(40 * 60_000, Ordering::SeqCst);
+    let out = journal
+        .handle(wallet("clockout-0002", clock_out()))
+        .unwrap();
+    assert_eq!(
+        uses_left(out),
+        Some(90),
+        "41 minutes begun are a step of 30, to the nearest"
+    );
+
+    let top_up = WalletAction::TopUp {
+        paid: Money::new(parse_amount("100").unwrap(), protocol::Currency::CNY),
+        rule: None,
+    };
+    journal.handle(wallet("topup-0001", top_up)).unwrap();
+    let at = journal.tip.next_seq;
+    let close = WalletAction::Close {
+        reason: "搬家".into(),
+    };
+    journal.handle(wallet("close-0001", close)).unwrap();
+    journal.flush().unwrap();
+    let bytes = store.get(&keys::log(&settings().store_id, at)).unwrap();
+    let entry = Entry::decode(&bytes.unwrap()).unwrap();
+    let Payload::Wallet { event, .. } = &entry.payload else {
+        panic!("not a wallet entry: {:?}", entry.payload)
+    };
+    let closing = event.closing().expect("a closing");
+    assert!(matches!(event, WalletEvent::ClosedUnderRules { .. }));
+    assert_eq!(
+        closing.card_refunds(),
+        protocol::Fen(0),
+        "cards are not paid back"
+    );
+    assert_eq!(closing.fee, protocol::Fen(10_00));
+    assert_eq!(closing.cash(), protocol::Fen(90_00));
 }

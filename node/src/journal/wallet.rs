@@ -205,8 +205,8 @@ impl Journal {
                 (WalletEvent::ClockedIn { card: card.clone() }, Vec::new())
             }
             WalletAction::ClockOut { card } => {
-                let round = rules.timed_round_minutes;
-                let (ops, out) = wallet.clock_out(&here, card, now_ms, round, today)?;
+                let card_rules = self.settings.card_rules();
+                let (ops, out) = wallet.clock_out(&here, card, now_ms, &card_rules, today)?;
                 let event = WalletEvent::ClockedOut {
                     card: card.clone(),
                     minutes: out.minutes,
@@ -228,13 +228,13 @@ impl Journal {
                             .into(),
                     ));
                 }
-                let (ops, closing) = wallet.close(&here, today)?;
+                let (ops, closing) = wallet.close(&here, today, &self.settings.card_rules())?;
                 // Closing twice pays nothing twice; what reached the wallet after a closing
                 // (a top-up at a store that had not heard) is paid back by closing again.
                 if closed && closing.is_empty() {
                     return Err(Rejection::MembershipClosed(member));
                 }
-                let event = WalletEvent::Closed {
+                let event = WalletEvent::ClosedUnderRules {
                     closing,
                     reason: reason.trim().to_owned(),
                 };

@@ -12,6 +12,9 @@ pub fn apply(kv: &mut dyn ViewKv, entry: &Entry) -> Result<Option<String>, Strin
     if let Payload::Tiers { table } = &entry.payload {
         return apply_tiers(kv, entry, table);
     }
+    if let Payload::CardRules { rules } = &entry.payload {
+        return apply_card_rules(kv, entry, rules);
+    }
     let Payload::ChainRules { rules } = &entry.payload else {
         return Ok(None);
     };
@@ -20,6 +23,32 @@ pub fn apply(kv: &mut dyn ViewKv, entry: &Entry) -> Result<Option<String>, Strin
     }
     if let Err(e) = rules.check() {
         return Ok(Some(format!("member rules refused: {e}")));
+    }
+    let published = Published {
+        at: entry.hlc,
+        staff: entry.staff.clone(),
+        rules: rules.clone(),
+    };
+    let bytes = postcard::to_stdvec(&published).map_err(|e| e.to_string())?;
+    kv.put(keys::published(entry.hlc), bytes.clone());
+    if current(kv)?.is_none_or(|c| c.at < entry.hlc) {
+        kv.put(keys::CURRENT.to_vec(), bytes);
+    }
+    Ok(None)
+}
+
+/// 退卡与计时规则, kept the same way (`ru/c/h/`, and the last published in `ru/c/now`).
+fn apply_card_rules(
+    kv: &mut dyn ViewKv,
+    entry: &Entry,
+    rules: &crate::card_rules::CardRules,
+) -> Result<Option<String>, String> {
+    use crate::card_rules::{Published, current, keys};
+    if entry.origin != StoreId::hq() {
+        return Ok(Some("card rules not from headquarters".into()));
+    }
+    if let Err(e) = rules.check() {
+        return Ok(Some(format!("card rules refused: {e}")));
     }
     let published = Published {
         at: entry.hlc,

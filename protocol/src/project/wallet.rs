@@ -41,7 +41,8 @@ impl Wallet {
             | Payload::Marketing { .. }
             | Payload::Tiers { .. }
             | Payload::Gifts { .. }
-            | Payload::ReferralRules { .. } => {}
+            | Payload::ReferralRules { .. }
+            | Payload::CardRules { .. } => {}
         }
     }
 }

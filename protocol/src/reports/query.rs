@@ -250,7 +250,8 @@ impl Rows {
                     "card_sales": y(c.card_sales), "spent_principal": y(c.spent_principal),
                     "spent_bonus": y(c.spent_bonus), "refunded_principal": y(c.refunded_principal),
                     "bonus_forfeited": y(c.bonus_forfeited), "closings": c.closings,
-                    "card_refunds": y(c.card_refunds)})
+                    "card_refunds": y(c.card_refunds), "bonus_refunded": y(c.bonus_refunded),
+                    "closing_fees": y(c.closing_fees)})
                 })
                 .collect(),
         };
@@ -352,6 +353,8 @@ impl Rows {
                     "作废赠送",
                     "退卡张数",
                     "退卡退次卡金额",
+                    "退卡退赠送",
+                    "退卡手续费",
                 ]));
                 for (store, c) in rows {
                     out.push(vec![
@@ -367,6 +370,8 @@ impl Rows {
                         yuan(c.bonus_forfeited),
                         c.closings.to_string(),
                         yuan(c.card_refunds),
+                        yuan(c.bonus_refunded),
+                        yuan(c.closing_fees),
                     ]);
                 }
             }

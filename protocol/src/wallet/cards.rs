@@ -307,24 +307,22 @@ impl Wallet {
         Ok(())
     }
 
-    /// 计时结束 at `at`, `now_ms` on the clock: the minutes since the clock started, rounded up
-    /// to steps of `round` (a minute started is a minute), as many as the card has left taken
-    /// from it. The rights are taken at `at` (held elsewhere: `RightsElsewhere`).
+    /// 计时结束 at `at`, `now_ms` on the clock: the minutes since the clock started, charged
+    /// by the chain's `rules` (free minutes, then steps; a minute started is a minute), as
+    /// many as the card has left taken from it. The rights are taken at `at` (held elsewhere: `RightsElsewhere`).
     pub fn clock_out(
         &mut self,
         at: &StoreId,
         card: &CardId,
         now_ms: u64,
-        round: u32,
+        rules: &crate::card_rules::CardRules,
         today: NaiveDate,
     ) -> Result<(Vec<RightsOp>, ClockOut), WalletError> {
         let held = self.timed(card, today)?;
         let Some((started, _)) = &held.clocked_in else {
             return Err(WalletError::NotClockedIn(card.clone()));
         };
-        let step = u64::from(round.max(1));
-        let elapsed = now_ms.saturating_sub(started.wall_ms);
-        let minutes = elapsed.div_ceil(60_000).max(1).div_ceil(step) * step;
+        let minutes = rules.charged_minutes(now_ms.saturating_sub(started.wall_ms));
         let counter = Counter::Uses { card: card.clone() };
         let charged = minutes.min(self.balance(&counter));
         let ops = match charged {

@@ -1,10 +1,13 @@
-//! 退卡: closing a membership. The principal is paid back, the bonus forfeited (it was given,
-//! not paid for), points and coupons lapse, and count and period cards are paid back for what
-//! is left of them, pro rata: uses left of uses sold, days left of days sold. Every right the
-//! wallet holds is taken by the closing store, so a closing is spent once, chain-wide, like any
-//! payment (two stores cannot both pay it back).
+//! 退卡: closing a membership. The principal is paid back, points and coupons lapse, and the
+//! chain's rules (`crate::card_rules`) say the rest: the share of the bonus paid back (none by
+//! default: it was given, not paid for), whether count, timed and period cards are paid back
+//! for what is left of them — pro rata: uses left of uses sold, days left of days sold — and
+//! the handling fee kept from the cash. Every right the wallet holds is taken by the closing
+//! store, so a closing is spent once, chain-wide, like any payment (two stores cannot both pay
+//! it back).
 
 use super::*;
+use crate::card_rules::CardRules;
 
 /// One card's part of a closing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -22,19 +25,61 @@ pub struct CardRefund {
 pub struct Closing {
     /// Principal paid back in cash.
     pub principal: Fen,
-    /// Bonus stored value forfeited.
+    /// Bonus stored value forfeited (what the chain's share did not pay back).
     pub bonus_forfeited: Fen,
     /// Points taken, every lot (expired ones too: they were worth nothing already).
     pub points_forfeited: u64,
     /// Coupons unused.
     pub coupons_forfeited: u64,
     pub cards: Vec<CardRefund>,
+    /// Bonus paid back in cash by the chain's share.
+    pub bonus_refunded: Fen,
+    /// 手续费: kept by the chain from the cash.
+    pub fee: Fen,
+}
+
+/// A closing as `WalletEvent::Closed` wrote it before the chain's rules: no bonus paid back,
+/// no fee.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClosingV1 {
+    pub principal: Fen,
+    pub bonus_forfeited: Fen,
+    pub points_forfeited: u64,
+    pub coupons_forfeited: u64,
+    pub cards: Vec<CardRefund>,
+}
+
+impl From<&ClosingV1> for Closing {
+    fn from(c: &ClosingV1) -> Closing {
+        Closing {
+            principal: c.principal,
+            bonus_forfeited: c.bonus_forfeited,
+            points_forfeited: c.points_forfeited,
+            coupons_forfeited: c.coupons_forfeited,
+            cards: c.cards.clone(),
+            bonus_refunded: Fen(0),
+            fee: Fen(0),
+        }
+    }
 }
 
 impl Closing {
-    /// Cash handed to the member: the principal and the cards' refunds.
+    /// Cash handed to the member: the principal, the bonus paid back and the cards' refunds,
+    /// less the fee.
     pub fn cash(&self) -> Fen {
-        Fen(self.principal.0 + self.cards.iter().map(|c| c.refund.0).sum::<i64>())
+        Fen(self.before_fee().0 - self.fee.0)
+    }
+
+    /// The cash before the fee.
+    fn before_fee(&self) -> Fen {
+        Fen(self.principal.0
+            + self.bonus_refunded.0
+            + self.cards.iter().map(|c| c.refund.0).sum::<i64>())
+    }
+
+    /// What the cards paid back.
+    pub fn card_refunds(&self) -> Fen {
+        Fen(self.cards.iter().map(|c| c.refund.0).sum::<i64>())
     }
 
     /// Whether it pays back or takes anything.
@@ -53,10 +98,15 @@ fn pro_rata(price: Fen, left: u64, of: u64) -> Fen {
 }
 
 impl Wallet {
-    /// What closing the membership on `today` would pay back and forfeit, and the counters it
-    /// would take (every one but the return tokens: a sale may still come back), wherever
-    /// their rights are. Refused while the member owes an offline overdraft.
-    pub fn closing(&self, today: NaiveDate) -> Result<(Closing, Vec<(Counter, u64)>), WalletError> {
+    /// What closing the membership on `today` under the chain's `rules` would pay back and
+    /// forfeit, and the counters it would take (every one but the return tokens: a sale may
+    /// still come back), wherever their rights are. Refused while the member owes an offline
+    /// overdraft.
+    pub fn closing(
+        &self,
+        today: NaiveDate,
+        rules: &CardRules,
+    ) -> Result<(Closing, Vec<(Counter, u64)>), WalletError> {
         let owed = self.owed_total();
         if owed > 0 {
             return Err(WalletError::Owes(Fen(
@@ -107,10 +157,13 @@ impl Wallet {
             closing.cards.push(CardRefund {
                 card: id.clone(),
                 name: card.name.clone(),
-                refund: pro_rata(card.price, left, of),
+                refund: rules.card_refund(pro_rata(card.price, left, of)),
                 left,
             });
         }
+        closing.bonus_refunded = rules.bonus_refund(closing.bonus_forfeited);
+        closing.bonus_forfeited = Fen(closing.bonus_forfeited.0 - closing.bonus_refunded.0);
+        closing.fee = rules.fee(closing.before_fee());
         Ok((closing, taken))
     }
 
@@ -120,8 +173,9 @@ impl Wallet {
         &mut self,
         at: &StoreId,
         today: NaiveDate,
+        rules: &CardRules,
     ) -> Result<(Vec<RightsOp>, Closing), WalletError> {
-        let (closing, taken) = self.closing(today)?;
+        let (closing, taken) = self.closing(today, rules)?;
         let wants: Vec<(Counter, u64)> = taken
             .iter()
             .map(|(c, units)| (c.clone(), units.saturating_sub(self.held(c, at))))
@@ -207,7 +261,9 @@ mod tests {
         };
         sold(&mut w, &s1, "S001-6", period, 310_00);
 
-        let (ops, closing) = w.close(&s1, day("2026-01-22")).unwrap();
+        let (ops, closing) = w
+            .close(&s1, day("2026-01-22"), &CardRules::default())
+            .unwrap();
         assert_eq!(closing.principal, Fen(100_00));
         assert_eq!(closing.bonus_forfeited, Fen(20_00));
         assert_eq!(closing.points_forfeited, 300);
@@ -220,11 +276,45 @@ mod tests {
         assert!(w.cards.values().all(|c| c.closed));
         assert_eq!(ops.len(), 4, "principal, bonus, points, uses");
 
-        let (ops, again) = w.close(&s1, day("2026-01-22")).unwrap();
+        let (ops, again) = w
+            .close(&s1, day("2026-01-22"), &CardRules::default())
+            .unwrap();
         assert!(
             ops.is_empty() && again.is_empty(),
             "nothing is paid back twice"
         );
+    }
+
+    #[test]
+    fn closing_under_the_chains_rules_pays_its_bonus_share_no_cards_and_keeps_the_fee() {
+        let s1 = store("S001");
+        let mut w = Wallet::default();
+        let ops = w.top_up(&s1, 100_00, 20_00).unwrap();
+        w.absorb(&s1, &ops);
+        let count = CardKind::Count {
+            uses: 10,
+            valid_to: None,
+        };
+        sold(&mut w, &s1, "S001-5", count, 300_00);
+        let rules = CardRules {
+            bonus_refund_percent: rust_decimal::Decimal::from(50),
+            cards: crate::card_rules::CardRefund::None,
+            fee_percent: rust_decimal::Decimal::from(5),
+            ..CardRules::default()
+        };
+        let (preview, _) = w.closing(day("2026-01-22"), &rules).unwrap();
+        let (ops, closing) = w.close(&s1, day("2026-01-22"), &rules).unwrap();
+        assert_eq!(preview, closing, "the preview is what the closing pays");
+        assert_eq!(closing.principal, Fen(100_00));
+        assert_eq!(closing.bonus_refunded, Fen(10_00));
+        assert_eq!(closing.bonus_forfeited, Fen(10_00));
+        assert_eq!(closing.card_refunds(), Fen(0));
+        assert_eq!(closing.cards[0].left, 10, "the card is closed, unpaid");
+        // 5% of 110.00.
+        assert_eq!(closing.fee, Fen(5_50));
+        assert_eq!(closing.cash(), Fen(104_50));
+        assert_eq!(w.balance(&Counter::Bonus), 0, "every right is taken");
+        assert_eq!(ops.len(), 3, "principal, bonus, uses");
     }
 
     #[test]
@@ -236,7 +326,7 @@ mod tests {
         let ops = w.earn_points(&s2, 2026, 40).unwrap();
         w.absorb(&s2, &ops);
         let before = w.clone();
-        match w.close(&s2, day("2026-03-01")) {
+        match w.close(&s2, day("2026-03-01"), &CardRules::default()) {
             Err(WalletError::RightsElsewhere { wants }) => {
                 assert_eq!(wants, vec![(Counter::Principal, 50_00)]);
             }
@@ -253,7 +343,7 @@ mod tests {
         w.absorb(&s1, &ops);
         w.owed.insert(s1.clone(), (10_00, 0));
         assert_eq!(
-            w.close(&s1, day("2026-03-01")),
+            w.close(&s1, day("2026-03-01"), &CardRules::default()),
             Err(WalletError::Owes(Fen(10_00)))
         );
     }
@@ -267,7 +357,9 @@ mod tests {
             to: day("2026-12-31"),
         };
         sold(&mut w, &s1, "S001-9", period, 365_00);
-        let (_, closing) = w.close(&s1, day("2026-07-01")).unwrap();
+        let (_, closing) = w
+            .close(&s1, day("2026-07-01"), &CardRules::default())
+            .unwrap();
         assert_eq!(closing.cards[0].left, 184);
         assert_eq!(
             w.use_card(&s1, &card("S001-9"), 1, day("2026-07-02")),

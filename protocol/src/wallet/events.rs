@@ -135,9 +135,10 @@ pub enum WalletEvent {
         from: NaiveDate,
         to: NaiveDate,
     },
-    /// 退卡: the membership closed; what was paid back in cash and what lapsed.
+    /// 退卡, as written before the chain's card rules (`ClosedUnderRules` since): the
+    /// membership closed; what was paid back in cash and what lapsed.
     Closed {
-        closing: super::Closing,
+        closing: super::ClosingV1,
         reason: String,
     },
     /// A timed card's clock started at the writing store (计时开始).
@@ -203,6 +204,24 @@ pub enum WalletEvent {
         coupons: Vec<CouponOff>,
         due: Fen,
     },
+    /// 退卡: the membership closed under the chain's card rules (`crate::card_rules`); what
+    /// was paid back in cash (bonus share and fee included) and what lapsed.
+    ClosedUnderRules {
+        closing: super::Closing,
+        reason: String,
+    },
+}
+
+impl WalletEvent {
+    /// A closing, whichever form wrote it.
+    pub fn closing(&self) -> Option<std::borrow::Cow<'_, super::Closing>> {
+        use std::borrow::Cow;
+        match self {
+            WalletEvent::Closed { closing, .. } => Some(Cow::Owned(closing.into())),
+            WalletEvent::ClosedUnderRules { closing, .. } => Some(Cow::Borrowed(closing)),
+            _ => None,
+        }
+    }
 }
 
 /// A coupon a sale redeemed, and what it took off.

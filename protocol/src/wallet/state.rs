@@ -147,7 +147,11 @@ impl Wallet {
                 };
                 self.coupons.entry(c.coupon.clone()).or_insert(def);
             }
-            WalletEvent::Closed { closing, .. } => self.close_cards(closing),
+            WalletEvent::Closed { .. } | WalletEvent::ClosedUnderRules { .. } => {
+                if let Some(closing) = event.closing() {
+                    self.close_cards(&closing);
+                }
+            }
             // The latest start wins; a stop clears the start it came after.
             WalletEvent::ClockedIn { card } => {
                 if let Some(card) = self.cards.get_mut(card)

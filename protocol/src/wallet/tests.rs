@@ -1,4 +1,5 @@
 use super::*;
+use crate::card_rules::CardRules;
 use proptest::prelude::*;
 
 fn day(y: i32, m: u32, d: u32) -> NaiveDate {
@@ -331,7 +332,7 @@ fn a_timed_card_charges_the_minutes_on_the_clock_rounded_up_and_says_what_it_lac
         logical: 0,
     };
     assert_eq!(
-        w.clock_out(&s1, &card, at(5).wall_ms, 15, today),
+        w.clock_out(&s1, &card, at(5).wall_ms, &CardRules::with_step(15), today),
         Err(WalletError::NotClockedIn(card.clone()))
     );
     w.clock_in(&card, today).unwrap();
@@ -342,7 +343,9 @@ fn a_timed_card_charges_the_minutes_on_the_clock_rounded_up_and_says_what_it_lac
         Err(WalletError::ClockedIn(..))
     ));
     // 31 minutes in steps of 15: 45 charged.
-    let (ops, out) = w.clock_out(&s1, &card, at(31).wall_ms, 15, today).unwrap();
+    let (ops, out) = w
+        .clock_out(&s1, &card, at(31).wall_ms, &CardRules::with_step(15), today)
+        .unwrap();
     assert_eq!((out.minutes, out.charged, out.overtime), (45, 45, 0));
     let stopped = WalletEvent::ClockedOut {
         card: card.clone(),
@@ -354,7 +357,9 @@ fn a_timed_card_charges_the_minutes_on_the_clock_rounded_up_and_says_what_it_lac
     assert!(w.cards[&card].clocked_in.is_none());
     // 40 more minutes with 15 left: 15 charged, 25 over.
     w.apply(&s1, (at(100), today), &started, &[]);
-    let (_, out) = w.clock_out(&s1, &card, at(140).wall_ms, 1, today).unwrap();
+    let (_, out) = w
+        .clock_out(&s1, &card, at(140).wall_ms, &CardRules::with_step(1), today)
+        .unwrap();
     assert_eq!((out.minutes, out.charged, out.overtime), (40, 15, 25));
 }
 
