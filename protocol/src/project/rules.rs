@@ -1,91 +1,79 @@
-//! The member rules headquarters publishes, kept as a view.
+//! The rules headquarters publishes, kept as views: the member rules, the tier table and the
+//! card rules.
+
+use serde::Serialize;
 
 use crate::entry::{Entry, Payload};
+use crate::hlc::Hlc;
 use crate::ids::StoreId;
 use crate::inventory::ViewKv;
-use crate::rules::{Published, current, keys};
+use crate::rules::RulesError;
 
-/// Keeps headquarters' rule sets as a view: each in `ru/h/`, and the one published last (by
-/// its clock, so the order entries arrive in does not matter) in `ru/now`. A set from a store,
-/// or one that fails its check, is skipped with the reason.
+/// Keeps each set headquarters publishes under its history prefix, and the one published last
+/// (by its clock, so the order entries arrive in does not matter) as the set in force: member
+/// rules in `ru/h/` and `ru/now`, tier tables in `ru/t/h/` and `ru/t/now`, card rules in
+/// `ru/c/h/` and `ru/c/now`. A set from a store, or one that fails its check, is skipped with
+/// the reason.
 pub fn apply(kv: &mut dyn ViewKv, entry: &Entry) -> Result<Option<String>, String> {
-    if let Payload::Tiers { table } = &entry.payload {
-        return apply_tiers(kv, entry, table);
+    let (at, staff) = (entry.hlc, entry.staff.clone());
+    match &entry.payload {
+        Payload::ChainRules { rules } => {
+            use crate::rules::{Published, current, keys};
+            let in_force = current(kv)?.map(|c| c.at);
+            let published = Published {
+                at,
+                staff,
+                rules: rules.clone(),
+            };
+            let places = (keys::published(at), keys::CURRENT, in_force);
+            keep(kv, entry, "member rules", rules.check(), &published, places)
+        }
+        Payload::Tiers { table } => {
+            use crate::tiers::{Published, current, keys};
+            let in_force = current(kv)?.map(|c| c.at);
+            let published = Published {
+                at,
+                staff,
+                table: table.clone(),
+            };
+            let places = (keys::published(at), keys::CURRENT, in_force);
+            keep(kv, entry, "tier table", table.check(), &published, places)
+        }
+        Payload::CardRules { rules } => {
+            use crate::card_rules::{Published, current, keys};
+            let in_force = current(kv)?.map(|c| c.at);
+            let published = Published {
+                at,
+                staff,
+                rules: rules.clone(),
+            };
+            let places = (keys::published(at), keys::CURRENT, in_force);
+            keep(kv, entry, "card rules", rules.check(), &published, places)
+        }
+        _ => Ok(None),
     }
-    if let Payload::CardRules { rules } = &entry.payload {
-        return apply_card_rules(kv, entry, rules);
-    }
-    let Payload::ChainRules { rules } = &entry.payload else {
-        return Ok(None);
-    };
-    if entry.origin != StoreId::hq() {
-        return Ok(Some("member rules not from headquarters".into()));
-    }
-    if let Err(e) = rules.check() {
-        return Ok(Some(format!("member rules refused: {e}")));
-    }
-    let published = Published {
-        at: entry.hlc,
-        staff: entry.staff.clone(),
-        rules: rules.clone(),
-    };
-    let bytes = postcard::to_stdvec(&published).map_err(|e| e.to_string())?;
-    kv.put(keys::published(entry.hlc), bytes.clone());
-    if current(kv)?.is_none_or(|c| c.at < entry.hlc) {
-        kv.put(keys::CURRENT.to_vec(), bytes);
-    }
-    Ok(None)
 }
 
-/// 退卡与计时规则, kept the same way (`ru/c/h/`, and the last published in `ru/c/now`).
-fn apply_card_rules(
+/// Files `published` under its history key, and as the set in force unless one published later
+/// is in force already.
+fn keep(
     kv: &mut dyn ViewKv,
     entry: &Entry,
-    rules: &crate::card_rules::CardRules,
+    what: &str,
+    checked: Result<(), RulesError>,
+    published: &impl Serialize,
+    (history, current, in_force): (Vec<u8>, &[u8], Option<Hlc>),
 ) -> Result<Option<String>, String> {
-    use crate::card_rules::{Published, current, keys};
     if entry.origin != StoreId::hq() {
-        return Ok(Some("card rules not from headquarters".into()));
+        return Ok(Some(format!("{what} not from headquarters")));
     }
-    if let Err(e) = rules.check() {
-        return Ok(Some(format!("card rules refused: {e}")));
+    if let Err(e) = checked {
+        return Ok(Some(format!("{what} refused: {e}")));
     }
-    let published = Published {
-        at: entry.hlc,
-        staff: entry.staff.clone(),
-        rules: rules.clone(),
-    };
-    let bytes = postcard::to_stdvec(&published).map_err(|e| e.to_string())?;
-    kv.put(keys::published(entry.hlc), bytes.clone());
-    if current(kv)?.is_none_or(|c| c.at < entry.hlc) {
-        kv.put(keys::CURRENT.to_vec(), bytes);
-    }
-    Ok(None)
-}
-
-/// 会员等级: the tier tables, kept the same way (`ru/t/h/`, and the last published in
-/// `ru/t/now`).
-fn apply_tiers(
-    kv: &mut dyn ViewKv,
-    entry: &Entry,
-    table: &crate::tiers::TierTable,
-) -> Result<Option<String>, String> {
-    use crate::tiers::{Published, current, keys};
-    if entry.origin != StoreId::hq() {
-        return Ok(Some("tier table not from headquarters".into()));
-    }
-    if let Err(e) = table.check() {
-        return Ok(Some(format!("tier table refused: {e}")));
-    }
-    let published = Published {
-        at: entry.hlc,
-        staff: entry.staff.clone(),
-        table: table.clone(),
-    };
-    let bytes = postcard::to_stdvec(&published).map_err(|e| e.to_string())?;
-    kv.put(keys::published(entry.hlc), bytes.clone());
-    if current(kv)?.is_none_or(|c| c.at < entry.hlc) {
-        kv.put(keys::CURRENT.to_vec(), bytes);
+    let bytes = postcard::to_stdvec(published).map_err(|e| e.to_string())?;
+    kv.put(history, bytes.clone());
+    if in_force.is_none_or(|at| at < entry.hlc) {
+        kv.put(current.to_vec(), bytes);
     }
     Ok(None)
 }
