@@ -270,10 +270,36 @@ impl Uplink {
                 Ok(())
             }
             Some(true) => {
+                // Everything followed until now is on disk and read here; what is taken from
+                // the journal from now on is new.
+                self.journal.take_followed();
                 session.follow(&crate::follow::untold(self.views.store(), told)?);
                 Ok(())
             }
         }
+    }
+
+    /// Tells headquarters of the members followed since the last announcement: those the
+    /// journal handed over (a scan of every followed member after each flush would grow with
+    /// the members waiting for their history — quadratic in an import).
+    async fn announce_new(
+        &self,
+        session: &mut UplinkSession,
+        told: &mut std::collections::HashSet<protocol::MemberId>,
+    ) -> anyhow::Result<()> {
+        if session.routed() != Some(true) {
+            return self.announce(session, told).await;
+        }
+        let new: Vec<_> = self
+            .journal
+            .take_followed()
+            .into_iter()
+            .filter(|m| told.insert(*m))
+            .collect();
+        if !new.is_empty() {
+            session.follow(&new);
+        }
+        Ok(())
     }
 
     /// Shows whether the store is restoring its log, and to where (`journal::restore`).
@@ -570,7 +596,7 @@ impl Uplink {
                 changed = follows.changed(), if *welcomed => {
                     if changed.is_ok() {
                         follows.borrow_and_update();
-                        self.announce(session, &mut told).await?;
+                        self.announce_new(session, &mut told).await?;
                     }
                 }
                 changed = log_len.changed(), if log_open => {

@@ -112,7 +112,8 @@ impl Journal {
             let route = protocol::route::Route::of(&entry);
             if let Some(member) = route.member {
                 if route.named.contains(&self.settings.store_id) {
-                    self.follows_started += u64::from(crate::follow::want(ov, &member)?);
+                    let started = crate::follow::want(ov, &member)?;
+                    self.started_following(&member, started);
                 } else if live
                     && self.routed
                     && crate::follow::state(ov, &member)? != crate::follow::State::Whole

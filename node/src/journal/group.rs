@@ -13,6 +13,9 @@ pub struct JournalHandle {
     commands: mpsc::Sender<Envelope>,
     log_len: watch::Receiver<u64>,
     follows: watch::Receiver<u64>,
+    /// The members followed since the uplink last took them, each on disk (`follows`
+    /// changes after it grows).
+    followed: Arc<std::sync::Mutex<Vec<MemberId>>>,
     /// What each group did, for `/metrics`.
     pub metrics: GroupMetrics,
 }
@@ -64,6 +67,16 @@ impl JournalHandle {
     pub fn follows(&self) -> watch::Receiver<u64> {
         self.follows.clone()
     }
+
+    /// The members this store started to follow since the last call, on disk: the uplink
+    /// tells headquarters of them without reading every followed member again.
+    pub fn take_followed(&self) -> Vec<MemberId> {
+        let mut followed = self
+            .followed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        std::mem::take(&mut *followed)
+    }
 }
 
 /// Runs the journal on its own thread (flushes block). Returns the handle and the thread, which
@@ -72,6 +85,8 @@ pub fn spawn(mut journal: Journal) -> (JournalHandle, std::thread::JoinHandle<()
     let (commands, mut inbox) = mpsc::channel::<Envelope>(4 * GROUP_COMMIT_MAX);
     let (log_len_tx, log_len) = watch::channel(journal.tip().next_seq - 1);
     let (follows_tx, follows) = watch::channel(0u64);
+    let followed = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let queue = followed.clone();
     let mut backfills = 0u64;
     let metrics = GroupMetrics::default();
     let observed = metrics.clone();
@@ -185,6 +200,13 @@ pub fn spawn(mut journal: Journal) -> (JournalHandle, std::thread::JoinHandle<()
                     std::process::exit(70);
                 }
                 log_len_tx.send_replace(journal.tip().next_seq - 1);
+                let newly = journal.take_followed();
+                if !newly.is_empty() {
+                    queue
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .extend(newly);
+                }
                 let follows_now = journal.follows_started() + backfills;
                 if *follows_tx.borrow() != follows_now {
                     follows_tx.send_replace(follows_now);
@@ -197,6 +219,7 @@ pub fn spawn(mut journal: Journal) -> (JournalHandle, std::thread::JoinHandle<()
             commands,
             log_len,
             follows,
+            followed,
             metrics,
         },
         thread,

@@ -197,8 +197,9 @@ pub struct Journal {
     /// Blinds the phone, card and search indexes (`crate::sealed`).
     index: IndexKey,
     /// Counts the members this store started to follow (`crate::follow`), so the uplink
-    /// tells headquarters of them.
+    /// tells headquarters of them; `followed` names those not yet handed to the uplink.
     follows_started: u64,
+    followed: Vec<MemberId>,
     /// Headquarters routes its feed here (the session's version says): a change of a member
     /// whose history is not here yet waits for it.
     routed: bool,
@@ -251,6 +252,7 @@ impl Journal {
             fenced,
             index,
             follows_started: 0,
+            followed: Vec::new(),
             routed: false,
             restore_to,
         })
@@ -262,29 +264,47 @@ impl Journal {
         self.follows_started
     }
 
+    /// The members this store started to follow since the last call (they are on disk once
+    /// the group that started them is flushed).
+    pub fn take_followed(&mut self) -> Vec<MemberId> {
+        std::mem::take(&mut self.followed)
+    }
+
+    /// Notes that this store started to follow `member` if `started`.
+    fn started_following(&mut self, member: &MemberId, started: bool) {
+        if started {
+            self.follows_started += 1;
+            self.followed.push(*member);
+        }
+    }
+
     /// Follows the member an entry of this store's own log writes for (`crate::follow`): a
     /// member registered here is whole here at once.
     fn follow_own(&mut self, ov: &mut Overlay<'_>, entry: &Entry) -> Result<(), StoreError> {
-        let started = match &entry.payload {
+        match &entry.payload {
             Payload::MemberRegistered { member_id, .. } => {
-                crate::follow::whole_here(ov, member_id)?
+                let started = crate::follow::whole_here(ov, member_id)?;
+                self.started_following(member_id, started);
             }
-            payload => match payload.wallet_member() {
-                Some(member) => crate::follow::want(ov, &member)?,
-                None => false,
-            },
-        };
-        self.follows_started += u64::from(started);
+            payload => {
+                if let Some(member) = payload.wallet_member() {
+                    let started = crate::follow::want(ov, &member)?;
+                    self.started_following(&member, started);
+                }
+            }
+        }
         Ok(())
     }
 
     /// Follows these members (a till looked them up), writing nothing else.
     pub fn follow(&mut self, members: &[MemberId]) -> Result<Reply, Rejection> {
-        let mut ov = Overlay::new(&*self.store);
+        let store = self.store.clone();
+        let mut ov = Overlay::new(&*store);
         for member in members {
-            self.follows_started += u64::from(crate::follow::want(&mut ov, member)?);
+            let started = crate::follow::want(&mut ov, member)?;
+            self.started_following(member, started);
         }
-        self.store.apply(ov.into_batch())?;
+        store.apply(ov.into_batch())?;
         Ok(Reply {
             outcome: Outcome::FeedApplied {
                 upto: self.feed_applied()?,

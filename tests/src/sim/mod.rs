@@ -86,8 +86,11 @@ struct SimStore {
     gate: node::lease::RightsGate,
     /// Its PC's clock, corrected by headquarters' when heard.
     clock: ChainClock,
-    /// Members headquarters was told this store follows, in this session (`node::follow`).
+    /// Members headquarters was told this store follows, in this session (`node::follow`),
+    /// and whether this session has read every followed member once (then only those the
+    /// journal starts to follow are told, as the uplink does).
     told: HashSet<MemberId>,
+    scanned: bool,
 }
 
 struct SimHub {
@@ -259,6 +262,7 @@ impl Sim {
                     gate,
                     clock,
                     told: HashSet::new(),
+                    scanned: false,
                 }
             })
             .collect();

@@ -25,7 +25,14 @@ impl Sim {
                 s.journal.flush().unwrap();
             }
             Some(true) => {
-                session.follow(&node::follow::untold(&*s.mem, &mut s.told).unwrap());
+                let followed = s.journal.take_followed();
+                let members = if s.scanned {
+                    followed.into_iter().filter(|m| s.told.insert(*m)).collect()
+                } else {
+                    s.scanned = true;
+                    node::follow::untold(&*s.mem, &mut s.told).unwrap()
+                };
+                session.follow(&members);
             }
         }
     }
@@ -372,6 +379,7 @@ impl Sim {
         let s = &mut self.stores[i];
         s.asks.link_lost();
         s.told.clear();
+        s.scanned = false;
         let feed_applied = views::Views::new(s.mem.clone()).feed_applied().unwrap();
         s.session = Some((
             id,
