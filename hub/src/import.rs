@@ -73,11 +73,12 @@ impl<'a> Directory<'a> {
         default_tier: String,
         today: NaiveDate,
     ) -> Result<Self, FileError> {
-        let failed = |e: crate::storage::HubStoreError| FileError::Storage(e.to_string());
         let mut cards = HashSet::new();
-        for m in storage.members().map_err(failed)? {
+        crate::storage::each_member(storage, |m| {
             cards.extend(m.profile.filed_cards().cloned());
-        }
+            Ok(())
+        })
+        .map_err(FileError::Storage)?;
         Ok(Directory {
             storage,
             stores,

@@ -51,21 +51,28 @@ pub fn evaluate(
     let none = Vec::new();
     // Only those can be in it: read their records alone (an erased member's is gone), not the
     // whole directory.
-    let candidates = match segment.needs_purchase() {
+    let holds = |r: &MemberRecord| {
+        let bought = days.get(&r.member_id).unwrap_or(&none);
+        segment.holds(&r.profile, bought, today)
+    };
+    let mut found: Vec<MemberRecord> = match segment.needs_purchase() {
         true => {
             let mut ids: Vec<MemberId> = days.keys().copied().collect();
             ids.sort();
-            records(storage, &ids)?
+            records(storage, &ids)?.into_iter().filter(holds).collect()
         }
-        false => storage.members().map_err(|e| e.to_string())?,
+        // A page at a time, keeping only those in it.
+        false => {
+            let mut found = Vec::new();
+            crate::storage::each_member(storage, |r| {
+                if holds(&r) {
+                    found.push(r);
+                }
+                Ok(())
+            })?;
+            found
+        }
     };
-    let mut found: Vec<MemberRecord> = candidates
-        .into_iter()
-        .filter(|r| {
-            let bought = days.get(&r.member_id).unwrap_or(&none);
-            segment.holds(&r.profile, bought, today)
-        })
-        .collect();
     found.sort_by_key(|r| r.member_id);
     Ok(found)
 }

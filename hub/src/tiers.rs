@@ -55,15 +55,15 @@ pub fn review(
         moves: Vec::new(),
         who: HashMap::new(),
     };
-    for record in storage.members().map_err(|e| e.to_string())? {
+    crate::storage::each_member(storage, |record| {
         let p = &record.profile;
         if p.card_status == CardStatus::Closed {
-            continue;
+            return Ok(());
         }
         found.checked += 1;
         let q = qualified.get(&record.member_id).copied().unwrap_or(0);
         let Some(to) = table.review(&p.tier, q) else {
-            continue;
+            return Ok(());
         };
         let rose = table.rank(&to.name) > table.rank(&p.tier);
         if rose {
@@ -81,7 +81,8 @@ pub fn review(
             qualifying: q,
             basis: table.basis,
         });
-    }
+        Ok(())
+    })?;
     found.moves.sort_by_key(|m| m.member_id);
     Ok(found)
 }

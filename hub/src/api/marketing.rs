@@ -457,7 +457,11 @@ fn report(
             date = next;
         }
     }
-    let members = storage.members().map_err(|e| e.to_string())?.len();
+    let mut members = 0usize;
+    crate::storage::each_member(storage, |_| {
+        members += 1;
+        Ok(())
+    })?;
     let others = members.saturating_sub(targeted.len());
     let per_head = |sum: i64, n: usize| match i64::try_from(n) {
         Ok(n) if n > 0 => sum / n,

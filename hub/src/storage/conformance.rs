@@ -322,6 +322,47 @@ fn an_erased_member_leaves_a_tombstone_and_no_record_key_or_index() {
 }
 
 #[test]
+fn the_directory_is_read_a_page_at_a_time_in_id_order_past_erased_members() {
+    let store = s001();
+    each(
+        "pages",
+        |hub| {
+            let mut a = empty(&store);
+            a.members = (1..=5)
+                .map(|n| record(n, "张伟", &format!("1390000000{n}")))
+                .collect();
+            a.keys = (1..=5)
+                .map(|n| (member(n), MemberKey::from_bytes([n as u8; 32])))
+                .collect();
+            hub.append(a).unwrap();
+            let mut b = empty(&store);
+            b.erased = vec![member(2), member(3)];
+            hub.append(b).unwrap();
+        },
+        |name, hub| {
+            let ids = |page: Vec<MemberRecord>| -> Vec<MemberId> {
+                page.into_iter().map(|r| r.member_id).collect()
+            };
+            let first = ids(hub.members_after(None, 2).unwrap());
+            assert_eq!(first, vec![member(1), member(4)], "{name}: erased skipped");
+            let rest = ids(hub.members_after(Some(&member(4)), 2).unwrap());
+            assert_eq!(rest, vec![member(5)], "{name}: a short page is the last");
+            assert!(
+                hub.members_after(Some(&member(5)), 2).unwrap().is_empty(),
+                "{name}"
+            );
+            let mut all = Vec::new();
+            crate::storage::each_member(hub, |r| {
+                all.push(r.member_id);
+                Ok(())
+            })
+            .unwrap();
+            assert_eq!(all, vec![member(1), member(4), member(5)], "{name}");
+        },
+    );
+}
+
+#[test]
 fn a_notice_is_queued_once_and_sent_in_its_queue_order() {
     let store = s001();
     each(

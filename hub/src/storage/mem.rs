@@ -246,6 +246,21 @@ impl HubStore for MemHubStore {
         Ok(self.lock().live.members.values().cloned().collect())
     }
 
+    fn members_after(&self, after: Option<&MemberId>, limit: usize) -> Result<Vec<MemberRecord>> {
+        let state = self.lock();
+        let from = match after {
+            Some(after) => std::ops::Bound::Excluded(*after),
+            None => std::ops::Bound::Unbounded,
+        };
+        Ok(state
+            .live
+            .members
+            .range((from, std::ops::Bound::Unbounded))
+            .take(limit)
+            .map(|(_, r)| r.clone())
+            .collect())
+    }
+
     fn wallet(&self, id: &MemberId) -> Result<Option<Wallet>> {
         Ok(self.lock().live.wallets.get(id).cloned())
     }

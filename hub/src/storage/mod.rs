@@ -109,6 +109,31 @@ fn open_record(
     }
 }
 
+/// Members read at a time by [`each_member`].
+pub const MEMBERS_PAGE: usize = 10_000;
+
+/// Hands every member of the directory to `f`, in id order, reading a page at a time: a
+/// million members are never all in memory at once.
+pub fn each_member(
+    storage: &dyn HubStore,
+    mut f: impl FnMut(MemberRecord) -> std::result::Result<(), String>,
+) -> std::result::Result<(), String> {
+    let mut after = None;
+    loop {
+        let page = storage
+            .members_after(after.as_ref(), MEMBERS_PAGE)
+            .map_err(|e| e.to_string())?;
+        let last = page.len() < MEMBERS_PAGE;
+        for record in page {
+            after = Some(record.member_id);
+            f(record)?;
+        }
+        if last {
+            return Ok(());
+        }
+    }
+}
+
 /// What the hub knows about one store's sync.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoreStatus {
@@ -286,6 +311,10 @@ pub trait HubStore: Send + Sync + 'static {
     fn member_by_phone(&self, phone: &Phone) -> Result<Option<MemberId>>;
     /// Every member in the directory, in id order.
     fn members(&self) -> Result<Vec<MemberRecord>>;
+    /// The first `limit` members after `after` (from the first without), in id order, erased
+    /// ones skipped (a page shorter than `limit` is the last): a directory of millions read a
+    /// page at a time (`each_member`).
+    fn members_after(&self, after: Option<&MemberId>, limit: usize) -> Result<Vec<MemberRecord>>;
     /// 会员搜索: the first `limit` members in id order that match `query` (`Profile::matches`).
     fn search_members(&self, query: &str, limit: usize) -> Result<Vec<MemberRecord>>;
     /// 会员搜索's index as stored (`sx/…` keys), for `verify`. A store without an index of its

@@ -303,6 +303,25 @@ impl HubStore for SledHubStore {
         Ok(out)
     }
 
+    fn members_after(&self, after: Option<&MemberId>, limit: usize) -> Result<Vec<MemberRecord>> {
+        let from = match after {
+            // The key just after `m/<after>`: ids have one length, so `\0` sorts next.
+            Some(after) => format!("m/{after}\0").into_bytes(),
+            None => b"m/".to_vec(),
+        };
+        let mut out = Vec::new();
+        for kv in self.db.range(from..) {
+            let (k, v) = kv?;
+            if !k.starts_with(b"m/") || out.len() == limit {
+                break;
+            }
+            let name = String::from_utf8_lossy(&k[2..]).into_owned();
+            let id = MemberId::parse(&name).map_err(|_| HubStoreError::Damaged(name))?;
+            out.extend(self.open_record(&id, &v)?);
+        }
+        Ok(out)
+    }
+
     fn index_key(&self) -> IndexKey {
         self.index.clone()
     }

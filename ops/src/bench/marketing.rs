@@ -25,6 +25,7 @@ use protocol::pricing::Coupon;
 use protocol::reports::{SalesCell, keys};
 use protocol::seal::MemberKey;
 use protocol::segment::{Condition, Segment};
+use protocol::tiers::{Basis, Tier, TierTable};
 use protocol::{Fen, MemberId, Phone, StaffId, StoreId};
 
 use super::{Figure, Scratch, machine, ratio};
@@ -191,6 +192,26 @@ pub fn run(members: usize, coupons: usize) -> anyhow::Result<()> {
         .map_err(anyhow::Error::msg)?
         .len();
     let by_profile = by_profile.elapsed();
+    // 会员等级评定 (dry run): every member's net spend over a year, and the moves it gives.
+    let table = TierTable {
+        basis: Basis::Spend,
+        period_days: 365,
+        tiers: [("standard", 0), ("银卡", 50_000), ("金卡", 200_000)]
+            .into_iter()
+            .map(|(name, threshold)| Tier {
+                name: name.into(),
+                threshold,
+                percent_off: rust_decimal::Decimal::ZERO,
+                points_multiplier: rust_decimal::Decimal::ONE,
+                may_go_down: true,
+            })
+            .collect(),
+    };
+    table.check().map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!("reviewing the tiers");
+    let reviewing = Instant::now();
+    let review = hub::tiers::review(&*shared, &table, today()).map_err(anyhow::Error::msg)?;
+    let reviewed = reviewing.elapsed();
     let dormant = Segment {
         id: "dormant".into(),
         name: "沉睡会员".into(),
@@ -288,6 +309,13 @@ pub fn run(members: usize, coupons: usize) -> anyhow::Result<()> {
     println!(
         "| evaluate a profile segment (birthday within 7 days, consent) | {records} | {:.2} s | {celebrating} members found |",
         by_profile.as_secs_f64()
+    );
+    println!(
+        "| review the tiers, dry run (a year's spend, every member) | {records} | {:.2} s | {} checked, {} up, {} down |",
+        reviewed.as_secs_f64(),
+        review.checked,
+        review.up,
+        review.down
     );
     println!(
         "| issue the campaign, durable | {coupons} | {:.2} s | {ours:.0} coupons/s |",

@@ -613,6 +613,36 @@ impl HubStore for PgHubStore {
         Ok(out)
     }
 
+    fn members_after(&self, after: Option<&MemberId>, limit: usize) -> Result<Vec<MemberRecord>> {
+        let mut cursor = after.map(|m| m.to_string()).unwrap_or_default();
+        let mut out = Vec::new();
+        // Erased members are skipped: ask again for what they left short.
+        while out.len() < limit {
+            let asked = bound((limit - out.len()) as u64);
+            let after = cursor.clone();
+            let rows = self.run(move |pool| async move {
+                let client = pool.get().await.map_err(db)?;
+                query(
+                    &client,
+                    &format!(
+                        "{MEMBER} WHERE m.member_id COLLATE \"C\" > $1 \
+                         ORDER BY m.member_id COLLATE \"C\" LIMIT $2"
+                    ),
+                    &[&after, &asked],
+                )
+                .await
+            })?;
+            for row in &rows {
+                cursor = row.get(0);
+                out.extend(opened(row)?);
+            }
+            if (rows.len() as u64) < asked as u64 {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
     fn search_members(&self, query: &str, limit: usize) -> Result<Vec<MemberRecord>> {
         protocol::member::search_index(
             query,
