@@ -15,7 +15,7 @@ Object.assign(T.zh, {
   card_reported_lost: "已挂失：该卡在各门店都不能再查找会员（未联网的门店联网后生效）", card_found: "已解挂",
   card_reissued: "已补卡，余额、积分和卡项都已转到新卡", membership_closed: "已退卡，请按应退现金付给会员",
   timed_card: "计时卡", card_uses: "次数 / 分钟", minutes_left: "剩余", minutes: "分钟", clock_in: "开始计时",
-  clock_out: "结束计时", clock_since: "计时中，开始于", clocked_out: "本次 {m} 分钟，扣 {c} 分钟", overtime: "，超出 {o} 分钟请另行收费",
+  clock_out: "结束计时", clock_since: "计时中，开始于", clocked_out: "计费 {m} 分钟，扣卡 {c} 分钟", overtime: "，超出 {o} 分钟请另行收费",
   confirm_lost: "确认挂失这张会员卡？", confirm_close: "确认退卡？退还 {cash} 元现金，其余赠送金、积分和优惠券作废，不可撤销。",
 });
 Object.assign(T.en, {
@@ -29,7 +29,7 @@ Object.assign(T.en, {
   card_reported_lost: "Reported lost: the card finds no one at any store (a store offline learns it when back)", card_found: "Card found again",
   card_reissued: "Reissued: balance, points and cards are on the new card", membership_closed: "Closed: pay the member the cash shown",
   timed_card: "Timed card", card_uses: "Uses / minutes", minutes_left: "Left", minutes: "min", clock_in: "Start clock",
-  clock_out: "Stop clock", clock_since: "Running since", clocked_out: "{m} min on the clock, {c} min taken", overtime: "; {o} min over: charge them as a sale",
+  clock_out: "Stop clock", clock_since: "Running since", clocked_out: "{m} min to charge, {c} min off the card", overtime: "; {o} min over: charge them as a sale",
   confirm_lost: "Report this card lost?", confirm_close: "Close the membership? {cash} paid back in cash; the rest of the bonus, points and coupons lapse. This cannot be undone.",
 });
 applyLang();

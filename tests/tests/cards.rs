@@ -21,6 +21,22 @@ fn stored_value(hub: &Client) -> String {
         .to_owned()
 }
 
+/// `store`'s row of headquarters' wallet report for `today`, once it shows a closing.
+fn closing_row(hub: &Client, store: &str, today: &str) -> Value {
+    eventually(30, "the closing in headquarters' report", || {
+        let report = hub
+            .get(&format!(
+                "/api/v1/reports/sales?from={today}&to={today}&by=wallet"
+            ))
+            .body;
+        report["rows"]
+            .as_array()?
+            .iter()
+            .find(|r| r["wallet"] == store && r["closings"] == 1)
+            .cloned()
+    })
+}
+
 #[test]
 fn an_imported_members_lost_card_is_refused_everywhere_reissued_paid_with_offline_and_closed_once()
 {
@@ -191,19 +207,7 @@ fn an_imported_members_lost_card_is_refused_everywhere_reissued_paid_with_offlin
         (stored_value(&hub.client) == "0.00").then_some(())
     });
     let today = paid.body["business_date"].as_str().unwrap().to_owned();
-    let row = eventually(30, "the closing in headquarters' report", || {
-        let report = hub
-            .client
-            .get(&format!(
-                "/api/v1/reports/sales?from={today}&to={today}&by=wallet"
-            ))
-            .body;
-        report["rows"]
-            .as_array()?
-            .iter()
-            .find(|r| r["wallet"] == "S003" && r["closings"] == 1)
-            .cloned()
-    });
+    let row = closing_row(&hub.client, "S003", &today);
     assert_eq!(row["refunded_principal"]["amount"], "250.00", "{row}");
     assert_eq!(row["card_refunds"]["amount"], "80.00", "{row}");
     let (_, closed_card) = eventually(30, "S001 to refuse the closed card", || {
@@ -279,19 +283,7 @@ fn a_closing_follows_the_card_rules_headquarters_published() {
 
     let sale = quick_sale(&a.client, "sale-rules-0001", "1.00", None);
     let today = sale.body["business_date"].as_str().unwrap().to_owned();
-    let row = eventually(30, "the closing in headquarters' report", || {
-        let report = hub
-            .client
-            .get(&format!(
-                "/api/v1/reports/sales?from={today}&to={today}&by=wallet"
-            ))
-            .body;
-        report["rows"]
-            .as_array()?
-            .iter()
-            .find(|r| r["wallet"] == "S001" && r["closings"] == 1)
-            .cloned()
-    });
+    let row = closing_row(&hub.client, "S001", &today);
     assert_eq!(row["refunded_principal"]["amount"], "100.00", "{row}");
     assert_eq!(row["card_refunds"]["amount"], "0.00", "{row}");
     assert_eq!(row["closing_fees"]["amount"], "5.00", "{row}");

@@ -626,29 +626,35 @@ fn card_steps_out_of_order_are_refused_and_a_closing_pays_once() {
     journal.handle(wallet("topup-0003", top_up())).unwrap();
 }
 
-/// 计时卡 through the journal: sold, clocked in, clocked out 31 minutes later in the store's
-/// steps of 15 (45 minutes off the card), and a second clock-out refused.
-#[test]
-fn a_timed_card_is_clocked_in_and_out_with_the_minutes_rounded_up() {
+/// A journal on a clock the test moves, with a member holding a 120-minute timed card (停车卡):
+/// the journal, the clock, a maker of the member's wallet commands, and the card.
+fn with_timed_card(
+    rules: Settings,
+    seed: u64,
+    phone: &str,
+) -> (
+    Journal,
+    Arc<std::sync::atomic::AtomicU64>,
+    impl Fn(&str, WalletAction) -> Command,
+    CardId,
+) {
     use std::sync::atomic::{AtomicU64, Ordering};
     let clock = Arc::new(AtomicU64::new(1_795_451_400_000));
     let now = clock.clone();
     let env = Environment {
         now_ms: Box::new(move || now.fetch_add(1, Ordering::SeqCst)),
-        random: seeded_env(9).random,
+        random: seeded_env(seed).random,
     };
-    let mut rules = settings();
-    rules.wallet.timed_round_minutes = 15;
     let mut journal = Journal::open(Arc::new(MemStore::default()), rules, env).unwrap();
     let member = member_of(
         journal
             .handle(Command::RegisterMember(request(
-                "reg-00000009",
-                new_member("13900000009"),
+                &format!("reg-{phone}"),
+                new_member(phone),
             )))
             .unwrap(),
     );
-    let wallet = |key: &str, action| {
+    let wallet = move |key: &str, action| {
         Command::Wallet(request(
             key,
             WalletRequest {
@@ -667,20 +673,31 @@ fn a_timed_card_is_clocked_in_and_out_with_the_minutes_rounded_up() {
         price: Money::new(parse_amount("60").unwrap(), protocol::Currency::CNY),
     };
     journal.handle(wallet("sell-0001", sell)).unwrap();
+    (journal, clock, wallet, card)
+}
+
+fn uses_left(reply: Reply) -> Option<u64> {
+    match reply.outcome {
+        Outcome::Wallet { wallet, .. } => wallet.cards[0].uses_left.map(|u| u.0),
+        other => panic!("not a wallet: {other:?}"),
+    }
+}
+
+/// 计时卡 through the journal: sold, clocked in, clocked out 31 minutes later in the store's
+/// steps of 15 (45 minutes off the card), and a second clock-out refused.
+#[test]
+fn a_timed_card_is_clocked_in_and_out_with_the_minutes_rounded_up() {
+    let mut rules = settings();
+    rules.wallet.timed_round_minutes = 15;
+    let (mut journal, clock, wallet, card) = with_timed_card(rules, 9, "13900000009");
     let clock_in = || WalletAction::ClockIn { card: card.clone() };
     let clock_out = || WalletAction::ClockOut { card: card.clone() };
     journal.handle(wallet("clockin-0001", clock_in())).unwrap();
-    clock.fetch_add(31 * 60_000, Ordering::SeqCst);
+    clock.fetch_add(31 * 60_000, std::sync::atomic::Ordering::SeqCst);
     let out = journal
         .handle(wallet("clockout-0001", clock_out()))
         .unwrap();
-    let Outcome::Wallet {
-        wallet: summary, ..
-    } = out.outcome
-    else {
-        panic!("not a wallet")
-    };
-    assert_eq!(summary.cards[0].uses_left.map(|u| u.0), Some(75));
+    assert_eq!(uses_left(out), Some(75));
     let again = journal.handle(wallet("clockout-0002", clock_out()));
     assert!(
         matches!(again, Err(Rejection::Wallet(WalletError::NotClockedIn(_)))),
@@ -692,13 +709,7 @@ fn a_timed_card_is_clocked_in_and_out_with_the_minutes_rounded_up() {
 /// is charged to the nearest step, and a closing keeps the fee and pays no card back.
 #[test]
 fn the_chains_card_rules_set_the_free_minutes_the_step_and_the_closings_fee() {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    let clock = Arc::new(AtomicU64::new(1_795_451_400_000));
-    let now = clock.clone();
-    let env = Environment {
-        now_ms: Box::new(move || now.fetch_add(1, Ordering::SeqCst)),
-        random: seeded_env(10).random,
-    };
+    use std::sync::atomic::Ordering;
     let mut rules = settings();
     rules.wallet.timed_round_minutes = 15;
     rules.card_rules = Some(protocol::card_rules::CardRules {
@@ -709,39 +720,7 @@ fn the_chains_card_rules_set_the_free_minutes_the_step_and_the_closings_fee() {
         free_minutes: 10,
         ..protocol::card_rules::CardRules::default()
     });
-    let store = Arc::new(MemStore::default());
-    let mut journal = Journal::open(store.clone(), rules, env).unwrap();
-    let member = member_of(
-        journal
-            .handle(Command::RegisterMember(request(
-                "reg-00000010",
-                new_member("13900000010"),
-            )))
-            .unwrap(),
-    );
-    let wallet = |key: &str, action| {
-        Command::Wallet(request(
-            key,
-            WalletRequest {
-                member_id: member,
-                action,
-            },
-        ))
-    };
-    let card = CardId::for_entry(&StoreId::parse("S001").unwrap(), journal.tip.next_seq);
-    let sell = WalletAction::SellCard {
-        name: "停车卡".into(),
-        kind: CardKind::Timed {
-            minutes: 120,
-            valid_to: None,
-        },
-        price: Money::new(parse_amount("60").unwrap(), protocol::Currency::CNY),
-    };
-    journal.handle(wallet("sell-0001", sell)).unwrap();
-    let uses_left = |out: Reply| match out.outcome {
-        Outcome::Wallet { wallet, .. } => wallet.cards[0].uses_left.map(|u| u.0),
-        other => panic!("not a wallet: {other:?}"),
-    };
+    let (mut journal, clock, wallet, card) = with_timed_card(rules, 10, "13900000010");
     let clock_in = || WalletAction::ClockIn { card: card.clone() };
     let clock_out = || WalletAction::ClockOut { card: card.clone() };
     journal.handle(wallet("clockin-0001", clock_in())).unwrap();
@@ -772,7 +751,10 @@ fn the_chains_card_rules_set_the_free_minutes_the_step_and_the_closings_fee() {
     };
     journal.handle(wallet("close-0001", close)).unwrap();
     journal.flush().unwrap();
-    let bytes = store.get(&keys::log(&settings().store_id, at)).unwrap();
+    let bytes = journal
+        .store
+        .get(&keys::log(&settings().store_id, at))
+        .unwrap();
     let entry = Entry::decode(&bytes.unwrap()).unwrap();
     let Payload::Wallet { event, .. } = &entry.payload else {
         panic!("not a wallet entry: {:?}", entry.payload)

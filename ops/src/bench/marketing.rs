@@ -196,7 +196,7 @@ pub fn run(members: usize, coupons: usize) -> anyhow::Result<()> {
     let table = TierTable {
         basis: Basis::Spend,
         period_days: 365,
-        tiers: [("standard", 0), ("银卡", 50_000), ("金卡", 200_000)]
+        tiers: [("standard", 0), ("银卡", 10_000), ("金卡", 30_000)]
             .into_iter()
             .map(|(name, threshold)| Tier {
                 name: name.into(),

@@ -9,47 +9,33 @@ use crate::ids::StoreId;
 use crate::inventory::ViewKv;
 use crate::rules::RulesError;
 
+/// `keep` for one kind of rules: its module's `Published { at, staff, <field> }`, keys and
+/// `current`, and the set's own check.
+macro_rules! kept {
+    ($kv:expr, $entry:expr, $($module:ident)::+, $field:ident, $what:literal) => {{
+        use $($module)::+ as set;
+        let at = $entry.hlc;
+        let in_force = set::current($kv)?.map(|c| c.at);
+        let published = set::Published {
+            at,
+            staff: $entry.staff.clone(),
+            $field: $field.clone(),
+        };
+        let places = (set::keys::published(at), set::keys::CURRENT, in_force);
+        keep($kv, $entry, $what, $field.check(), &published, places)
+    }};
+}
+
 /// Keeps each set headquarters publishes under its history prefix, and the one published last
 /// (by its clock, so the order entries arrive in does not matter) as the set in force: member
 /// rules in `ru/h/` and `ru/now`, tier tables in `ru/t/h/` and `ru/t/now`, card rules in
 /// `ru/c/h/` and `ru/c/now`. A set from a store, or one that fails its check, is skipped with
 /// the reason.
 pub fn apply(kv: &mut dyn ViewKv, entry: &Entry) -> Result<Option<String>, String> {
-    let (at, staff) = (entry.hlc, entry.staff.clone());
     match &entry.payload {
-        Payload::ChainRules { rules } => {
-            use crate::rules::{Published, current, keys};
-            let in_force = current(kv)?.map(|c| c.at);
-            let published = Published {
-                at,
-                staff,
-                rules: rules.clone(),
-            };
-            let places = (keys::published(at), keys::CURRENT, in_force);
-            keep(kv, entry, "member rules", rules.check(), &published, places)
-        }
-        Payload::Tiers { table } => {
-            use crate::tiers::{Published, current, keys};
-            let in_force = current(kv)?.map(|c| c.at);
-            let published = Published {
-                at,
-                staff,
-                table: table.clone(),
-            };
-            let places = (keys::published(at), keys::CURRENT, in_force);
-            keep(kv, entry, "tier table", table.check(), &published, places)
-        }
-        Payload::CardRules { rules } => {
-            use crate::card_rules::{Published, current, keys};
-            let in_force = current(kv)?.map(|c| c.at);
-            let published = Published {
-                at,
-                staff,
-                rules: rules.clone(),
-            };
-            let places = (keys::published(at), keys::CURRENT, in_force);
-            keep(kv, entry, "card rules", rules.check(), &published, places)
-        }
+        Payload::ChainRules { rules } => kept!(kv, entry, crate::rules, rules, "member rules"),
+        Payload::Tiers { table } => kept!(kv, entry, crate::tiers, table, "tier table"),
+        Payload::CardRules { rules } => kept!(kv, entry, crate::card_rules, rules, "card rules"),
         _ => Ok(None),
     }
 }

@@ -168,7 +168,7 @@ pub struct Card {
 /// What stopping a timed card's clock came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClockOut {
-    /// Minutes on the clock, rounded up to the chain's step.
+    /// Minutes to charge: the time on the clock by the chain's card rules (free minutes, steps).
     pub minutes: u64,
     /// Taken from the card.
     pub charged: u64,
@@ -309,7 +309,8 @@ impl Wallet {
 
     /// 计时结束 at `at`, `now_ms` on the clock: the minutes since the clock started, charged
     /// by the chain's `rules` (free minutes, then steps; a minute started is a minute), as
-    /// many as the card has left taken from it. The rights are taken at `at` (held elsewhere: `RightsElsewhere`).
+    /// many as the card has left taken from it. The rights are taken at `at` (held
+    /// elsewhere: `RightsElsewhere`).
     pub fn clock_out(
         &mut self,
         at: &StoreId,

@@ -143,7 +143,8 @@ pub enum WalletEvent {
     },
     /// A timed card's clock started at the writing store (计时开始).
     ClockedIn { card: CardId },
-    /// A timed card's clock stopped: `minutes` on the clock (rounded up by the chain's rule),
+    /// A timed card's clock stopped: `minutes` to charge (the time on the clock by the
+    /// chain's card rules: nothing within the free minutes, else whole steps),
     /// `charged` of them taken from the card (what it had left at most); the rest the cashier
     /// charges as a sale.
     ClockedOut {
