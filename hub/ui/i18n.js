@@ -92,7 +92,7 @@ const COLUMNS = {
   refunds: "退款笔数", top_ups: "充值笔数", top_up_paid: "充值金额", bonus_given: "赠送金额",
   cards_sold: "售卡张数", card_sales: "买卡金额", spent_principal: "卡内消费本金",
   spent_bonus: "卡内消费赠送", refunded_principal: "退储值本金", bonus_forfeited: "作废赠送",
-  closings: "退卡张数", card_refunds: "退卡退次卡金额",
+  closings: "退卡张数", card_refunds: "退卡退次卡金额", bonus_refunded: "退卡退赠送", closing_fees: "退卡手续费",
 };
 let lang = localStorage.getItem("hq-lang") || "zh";
 let token = sessionStorage.getItem("hq-token");

@@ -263,6 +263,8 @@ impl Uplink {
         match session.routed() {
             None => Ok(()),
             Some(false) => {
+                // Every member is whole here with a hub that does not route: none to tell.
+                self.journal.take_followed();
                 self.journal
                     .send(Control::HubRoutes(false))
                     .await

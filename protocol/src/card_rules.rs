@@ -155,10 +155,12 @@ impl CardRules {
         share(cash, self.fee_percent).min(cash).max(Fen(0))
     }
 
-    /// The minutes charged for `elapsed_ms` on the clock: nothing within the free minutes,
-    /// else the minutes started, to a whole step by the rounding (at least one step).
+    /// The minutes charged for `elapsed_ms` on the clock (a minute begun is a minute, and a
+    /// clock stopped at once has run one): nothing within the free minutes, else the minutes
+    /// to a whole step by the rounding — up, to the nearest (half a step up), or down (less
+    /// than a step is not charged).
     pub fn charged_minutes(&self, elapsed_ms: u64) -> u64 {
-        let minutes = elapsed_ms.div_ceil(60_000);
+        let minutes = elapsed_ms.div_ceil(60_000).max(1);
         if minutes <= u64::from(self.free_minutes) {
             return 0;
         }
@@ -168,7 +170,7 @@ impl CardRules {
             StepRounding::Nearest => (minutes + step / 2) / step,
             StepRounding::Down => minutes / step,
         };
-        steps.max(1) * step
+        steps * step
     }
 }
 
@@ -294,14 +296,33 @@ mod tests {
         };
         assert_eq!(nearest.charged_minutes(37 * MINUTE), 30);
         assert_eq!(nearest.charged_minutes(38 * MINUTE), 45);
-        assert_eq!(nearest.charged_minutes(MINUTE), 15, "at least one step");
+        assert_eq!(
+            nearest.charged_minutes(7 * MINUTE),
+            0,
+            "less than half a step"
+        );
+        assert_eq!(
+            nearest.charged_minutes(8 * MINUTE),
+            15,
+            "half a step or more"
+        );
         let down = CardRules {
             rounding: StepRounding::Down,
             free_minutes: 0,
             ..up
         };
         assert_eq!(down.charged_minutes(44 * MINUTE), 30);
+        assert_eq!(
+            down.charged_minutes(14 * MINUTE),
+            0,
+            "less than a step is not charged"
+        );
         assert_eq!(CardRules::with_step(1).charged_minutes(1), 1);
+        assert_eq!(
+            CardRules::with_step(1).charged_minutes(0),
+            1,
+            "a clock stopped at once has run a minute, as before the rules"
+        );
     }
 
     #[test]

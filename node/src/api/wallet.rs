@@ -331,9 +331,10 @@ pub(super) async fn clock_in(
     wallet_write(&app, &headers, &route, &body, id, action).await
 }
 
-/// 计时结束: stops a timed card's clock; the minutes since it started, rounded up by the
-/// chain's step (`timed_round_minutes`), come off the card, and `clock_out` says how many and
-/// how many more it lacked (`overtime`, for the cashier to charge).
+/// 计时结束: stops a timed card's clock; the minutes since it started, charged by the chain's
+/// card rules (free minutes, steps; before any are published, rounded up to the store's
+/// `timed_round_minutes`), come off the card, and `clock_out` says how many and how many more
+/// it lacked (`overtime`, for the cashier to charge).
 #[utoipa::path(post, path = "/api/v1/members/{member_id}/cards/{card_id}/clock-out",
     params(("member_id" = String, Path), ("card_id" = String, Path), ("Idempotency-Key" = String, Header)),
     responses((status = 201, body = WalletOut), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]

@@ -234,9 +234,11 @@ impl Journal {
                 if closed && closing.is_empty() {
                     return Err(Rejection::MembershipClosed(member));
                 }
-                let event = WalletEvent::ClosedUnderRules {
-                    closing,
-                    reason: reason.trim().to_owned(),
+                // The older form when it says all, so stores not yet upgraded read it too.
+                let reason = reason.trim().to_owned();
+                let event = match closing.v1() {
+                    Some(closing) => WalletEvent::Closed { closing, reason },
+                    None => WalletEvent::ClosedUnderRules { closing, reason },
                 };
                 (event, ops)
             }

@@ -64,6 +64,18 @@ impl From<&ClosingV1> for Closing {
 }
 
 impl Closing {
+    /// The closing in the form written before the chain's card rules, when it needs nothing
+    /// more (no bonus paid back, no fee): a store of an older version still reads it.
+    pub fn v1(&self) -> Option<ClosingV1> {
+        (self.bonus_refunded.0 == 0 && self.fee.0 == 0).then(|| ClosingV1 {
+            principal: self.principal,
+            bonus_forfeited: self.bonus_forfeited,
+            points_forfeited: self.points_forfeited,
+            coupons_forfeited: self.coupons_forfeited,
+            cards: self.cards.clone(),
+        })
+    }
+
     /// Cash handed to the member: the principal, the bonus paid back and the cards' refunds,
     /// less the fee.
     pub fn cash(&self) -> Fen {

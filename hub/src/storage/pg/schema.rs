@@ -25,6 +25,11 @@ pub(super) const MIGRATIONS: &[(i32, &str, &str)] = &[
         "bi_settlement",
         include_str!("../../../migrations/0005_bi_settlement.sql"),
     ),
+    (
+        6,
+        "members_by_id",
+        include_str!("../../../migrations/0006_members_by_id.sql"),
+    ),
 ];
 
 /// Versions this database has, newest last.
