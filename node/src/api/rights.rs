@@ -65,6 +65,12 @@ pub async fn collect_overdrafts(app: &AppState) -> Result<u64, ApiError> {
     Ok(collected)
 }
 
+/// How many times a command asks headquarters for rights before it gives up: a grant's rights
+/// arrive and the command runs again, and by then a rebalance sent before the ask may have
+/// moved another of its counters away (a reserve recalled from a card just sold), so it asks
+/// once more for what it now lacks.
+const ASK_ROUNDS: usize = 3;
+
 /// Sends a command that may spend rights. When the member's balance covers it but the rights
 /// are held elsewhere (or this store knows too little of the balance), asks headquarters to
 /// move them here (one round trip; more when it has to recall them from another store), and
@@ -81,58 +87,63 @@ pub(super) async fn spend(
     {
         return Err(ApiError::new(Code::StoreFenced, reason));
     }
-    match (app.journal.send(command()).await, member) {
-        (Err(Rejection::Wallet(WalletError::RightsElsewhere { wants })), Some(member)) => {
-            if let Some(paused) = app.rights_paused()? {
-                return Err(paused);
+    let mut result = app.journal.send(command()).await;
+    for round in 0..ASK_ROUNDS {
+        result = match (result, member) {
+            (Err(Rejection::Wallet(WalletError::RightsElsewhere { wants })), Some(member)) => {
+                if let Some(paused) = app.rights_paused()? {
+                    return Err(paused);
+                }
+                fetch_rights(app, key, member, wants, command()).await?
             }
-            fetch_rights(app, key, member, wants, command()).await
-        }
-        // Short as far as this store knows, which may only mean it has not heard yet of a
-        // top-up at another store: while headquarters is reachable it is asked, and it refuses
-        // when it knows of no more either. A member with money on their card is not sent to
-        // pay cash at a store that is online.
-        (
-            Err(Rejection::Wallet(WalletError::Insufficient {
-                available,
-                wanted,
-                wants,
-            })),
-            Some(member),
-        ) if !wants.is_empty()
-            && app.asks.is_some()
-            && app.sync.borrow().link == Link::Online
-            && app.rights_paused()?.is_none() =>
-        {
-            let short = |why: &str| {
-                ApiError::new(
-                    Code::InsufficientBalance,
-                    format!(
-                        "{wanted} wanted but only {available} known at this store, and \
-                         headquarters moved no more here: {why}"
-                    ),
-                )
-            };
-            fetch_rights(app, key, member, wants, command())
-                .await
-                .map_err(|e| match e.code {
-                    Code::RightsElsewhere => short(&e.detail),
-                    _ => e,
-                })
-        }
-        (result, _) => Ok(result?),
+            // Short as far as this store knows, which may only mean it has not heard yet of a
+            // top-up at another store: while headquarters is reachable it is asked, and it
+            // refuses when it knows of no more either. A member with money on their card is
+            // not sent to pay cash at a store that is online.
+            (
+                Err(Rejection::Wallet(WalletError::Insufficient {
+                    available,
+                    wanted,
+                    wants,
+                })),
+                Some(member),
+            ) if round == 0
+                && !wants.is_empty()
+                && app.asks.is_some()
+                && app.sync.borrow().link == Link::Online
+                && app.rights_paused()?.is_none() =>
+            {
+                let short = |why: &str| {
+                    ApiError::new(
+                        Code::InsufficientBalance,
+                        format!(
+                            "{wanted} wanted but only {available} known at this store, and \
+                             headquarters moved no more here: {why}"
+                        ),
+                    )
+                };
+                fetch_rights(app, key, member, wants, command())
+                    .await
+                    .map_err(|e| match e.code {
+                        Code::RightsElsewhere => short(&e.detail),
+                        _ => e,
+                    })?
+            }
+            (result, _) => return Ok(result?),
+        };
     }
+    Ok(result?)
 }
 
 /// Asks headquarters for the rights `command` needs, and returns its result once it has run
-/// with them.
-pub(super) async fn fetch_rights(
+/// with them (which may still be a refusal: the caller decides whether to ask again).
+async fn fetch_rights(
     app: &AppState,
     key: &TxId,
     member: MemberId,
     wants: Vec<(protocol::wallet::Counter, u64)>,
     command: Command,
-) -> Result<Reply, ApiError> {
+) -> Result<Result<Reply, Rejection>, ApiError> {
     let elsewhere = |why: &str| ApiError::new(Code::RightsElsewhere, why);
     let Some(asks) = &app.asks else {
         return Err(elsewhere(
@@ -177,14 +188,14 @@ pub(super) async fn fetch_rights(
             let mut result = result;
             let late = "headquarters granted the rights but they did not arrive";
             match tokio::time::timeout(RIGHTS_WAIT, &mut result).await {
-                Ok(Ok(result)) => return Ok(result?),
+                Ok(Ok(result)) => return Ok(result),
                 Ok(Err(_)) => return Err(elsewhere(late)),
                 Err(_) => {}
             }
             let withdraw = Control::Withdraw { key: key.clone() };
             let _ = app.journal.send(withdraw).await;
             match tokio::time::timeout(RIGHTS_WAIT, result).await {
-                Ok(Ok(result)) => Ok(result?),
+                Ok(Ok(result)) => Ok(result),
                 Ok(Err(_)) => Err(elsewhere(late)),
                 Err(_) => Err(ApiError::new(
                     Code::Unavailable,
