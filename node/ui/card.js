@@ -13,7 +13,7 @@ Object.assign(T.zh, {
   close_bonus: "按总部规则退赠送金", close_fee: "扣退卡手续费",
   close_forfeit: "作废：赠送金 {b} 元，积分 {p}，优惠券 {c} 张", close_partial: "本店尚未取到该会员的全部记录，试算可能不全",
   card_reported_lost: "已挂失：该卡在各门店都不能再查找会员（未联网的门店联网后生效）", card_found: "已解挂",
-  card_reissued: "已补卡，余额、积分和卡项都已转到新卡", membership_closed: "已退卡，请按应退现金付给会员",
+  card_reissued: "已补卡，余额、积分和卡项都已转到新卡", membership_closed: "已退卡，请付给会员现金 {cash} 元",
   timed_card: "计时卡", card_uses: "次数 / 分钟", minutes_left: "剩余", minutes: "分钟", clock_in: "开始计时",
   clock_out: "结束计时", clock_since: "计时中，开始于", clocked_out: "计费 {m} 分钟，扣卡 {c} 分钟", overtime: "，超出 {o} 分钟请另行收费",
   confirm_lost: "确认挂失这张会员卡？", confirm_close: "确认退卡？退还 {cash} 元现金，其余赠送金、积分和优惠券作废，不可撤销。",
@@ -27,7 +27,7 @@ Object.assign(T.en, {
   close_bonus: "Bonus paid back by the chain's rules", close_fee: "Handling fee kept",
   close_forfeit: "Forfeited: bonus {b}, points {p}, coupons {c}", close_partial: "This store does not have the member's whole record yet: the preview may be short",
   card_reported_lost: "Reported lost: the card finds no one at any store (a store offline learns it when back)", card_found: "Card found again",
-  card_reissued: "Reissued: balance, points and cards are on the new card", membership_closed: "Closed: pay the member the cash shown",
+  card_reissued: "Reissued: balance, points and cards are on the new card", membership_closed: "Closed: pay the member {cash} in cash",
   timed_card: "Timed card", card_uses: "Uses / minutes", minutes_left: "Left", minutes: "min", clock_in: "Start clock",
   clock_out: "Stop clock", clock_since: "Running since", clocked_out: "{m} min to charge, {c} min off the card", overtime: "; {o} min over: charge them as a sale",
   confirm_lost: "Report this card lost?", confirm_close: "Close the membership? {cash} paid back in cash; the rest of the bonus, points and coupons lapse. This cannot be undone.",
@@ -92,7 +92,8 @@ $("life-identity").addEventListener("submit", async (e) => {
   lifeSaid(r, "card_reissued");
 });
 
-$("life-preview").addEventListener("click", async () => {
+// 退卡试算: what closing would pay back now (and what lapses); its cash is what is confirmed.
+async function previewClosing() {
   if (!member) return;
   const r = await api("GET", `/api/v1/members/${member.member_id}/closing`);
   const out = $("life-closing");
@@ -108,18 +109,29 @@ $("life-preview").addEventListener("click", async () => {
   if (c.fee !== "0.00") line(`${t("close_fee")}: −${c.fee}`);
   line(t("close_forfeit").replace("{b}", c.bonus_forfeited).replace("{p}", c.points_forfeited).replace("{c}", c.coupons_forfeited));
   if (!c.whole) line(t("close_partial"));
-});
+}
+
+$("life-preview").addEventListener("click", previewClosing);
 
 $("life-close").addEventListener("submit", async (e) => {
   e.preventDefault();
   if (!member) return;
   if (closingCash === null) { $("life-preview").click(); return; }
   if (!confirm(t("confirm_close").replace("{cash}", closingCash))) return;
-  const body = { reason: $("life-reason").value.trim() };
+  // The cash the member was told: refused (closing_changed) if the closing would pay another.
+  const body = { reason: $("life-reason").value.trim(), cash: { amount: closingCash } };
   if ($("life-close-password").value) body.password = $("life-close-password").value;
   const r = await api("POST", `/api/v1/members/${member.member_id}/close`, body, keyFor("life-close"));
   $("life-close-password").value = "";
   lifeSaid(r, "membership_closed");
+  if (r.ok) $("life-done").textContent = t("membership_closed").replace("{cash}", r.data.closing.cash);
+  if (!r.ok && r.data && r.data.code === "closing_changed") {
+    // The rules or the balance moved since the preview: show the new figure to confirm again.
+    keyDone("life-close");
+    const why = $("life-error").textContent;
+    await previewClosing();
+    $("life-error").textContent = why;
+  }
   if (r.ok) {
     keyDone("life-close");
     const m = await api("GET", `/api/v1/members/${member.member_id}`);

@@ -463,6 +463,40 @@ fn a_manager_and_headquarters_work_through_the_pages() {
     b.screenshot("cashier-returned");
     b.click("#nav-member");
     b.wait_text("#recent tbody", 10, |t| t.contains("已退"));
+    // 退卡: previewed (1,000 principal and 9 of 10 washes of 200), then headquarters publishes
+    // a 5% fee before the manager confirms: refused, the new figure shown; confirmed again,
+    // the cashier is told to pay the figure on record.
+    b.click("#life-preview");
+    b.wait_text("#life-closing", 10, |t| t.contains("1180.00"));
+    let rules = json!({"bonus_refund_percent": "0", "cards": "pro_rata", "fee_percent": "5",
+        "step_minutes": 1, "rounding": "up", "free_minutes": 0});
+    let session = hq.post(
+        "/api/v1/sessions",
+        None,
+        &json!({"staff_id": "hq-ops", "password": "correct horse"}).to_string(),
+    );
+    let admin = hq.with_bearer(session.body["token"].as_str().unwrap());
+    let published = admin.put_as(
+        "/api/v1/card-rules",
+        "browser-card-rules-1",
+        None,
+        &rules.to_string(),
+    );
+    assert_eq!(published.status, 201, "{:?}", published.body);
+    eventually(30, "the card rules at S001", || {
+        let p = manager.get(&format!("/api/v1/members/{id}/closing")).body;
+        (p["fee"] == "59.00").then_some(())
+    });
+    b.script("window.confirm = () => true");
+    b.type_into("#life-reason", "搬家");
+    b.type_into("#life-close-password", "135246");
+    b.click("#life-close button[type=submit]");
+    b.wait_text("#life-error", 10, |t| t.contains("重新试算"));
+    b.wait_text("#life-closing", 10, |t| t.contains("1121.00"));
+    b.type_into("#life-close-password", "135246");
+    b.click("#life-close button[type=submit]");
+    b.wait_text("#life-done", 10, |t| t.contains("1121.00"));
+    b.screenshot("cashier-closed");
 
     // Headquarters finds the member, phone masked.
     b.goto(&format!("{}/", hq.base));
@@ -488,12 +522,6 @@ fn a_manager_and_headquarters_work_through_the_pages() {
 
     // S002 goes quiet: its row offers a hold (the page says what it risks before it is made).
     s2.kill();
-    let session = hq.post(
-        "/api/v1/sessions",
-        None,
-        &json!({"staff_id": "hq-ops", "password": "correct horse"}).to_string(),
-    );
-    let admin = hq.with_bearer(session.body["token"].as_str().unwrap());
     eventually(20, "the hub to see S002 gone", || {
         let row = tests::chain::hub_row(&admin, "S002")?;
         (row["connected"] == false).then_some(())

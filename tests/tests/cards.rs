@@ -277,9 +277,10 @@ fn a_closing_follows_the_card_rules_headquarters_published() {
     let closed = a.client.post(
         &format!("/api/v1/members/{member}/close"),
         Some("close-rules-0001"),
-        &json!({"reason": "搬家"}).to_string(),
+        &json!({"reason": "搬家", "cash": {"amount": "95.00"}}).to_string(),
     );
     assert_eq!(closed.status, 201, "{:?}", closed.body);
+    assert_eq!(closed.body["closing"]["cash"], "95.00", "{:?}", closed.body);
 
     let sale = quick_sale(&a.client, "sale-rules-0001", "1.00", None);
     let today = sale.body["business_date"].as_str().unwrap().to_owned();

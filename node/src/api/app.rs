@@ -272,13 +272,18 @@ pub(crate) fn answer(status: StatusCode, reply: Reply) -> Response {
         }
     };
     let mut response = (status, body).into_response();
-    if reply.replayed {
+    mark_replayed(&mut response, reply.replayed);
+    response
+}
+
+/// Says on `response` that it answers a request already done (`Idempotent-Replayed: true`).
+pub(crate) fn mark_replayed(response: &mut Response, replayed: bool) {
+    if replayed {
         response.headers_mut().insert(
             "idempotent-replayed",
             axum::http::HeaderValue::from_static("true"),
         );
     }
-    response
 }
 
 /// A store manager (or headquarters' admin) by the staff directory, or named in `managers`.

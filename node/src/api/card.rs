@@ -17,8 +17,8 @@ use utoipa::ToSchema;
 use super::app::*;
 use super::dto::*;
 use super::error::{ApiError, Code, ErrorBody};
-use super::wallet::{check_password, wallet_write, without_password};
-use crate::journal::{CardAction, CardChange, Command, Request, WalletAction};
+use super::wallet::{check_password, wallet_reply, without_password};
+use crate::journal::{CardAction, CardChange, Command, Outcome, Request, WalletAction};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -37,6 +37,10 @@ pub struct CloseBody {
     pub reason: String,
     /// The member's payment password, if they have one.
     pub password: Option<String>,
+    /// The cash the preview showed (退卡试算) and the member was told: the closing is refused
+    /// (`closing_changed`, nothing written) if it would now pay another amount.
+    #[schema(value_type = Option<MoneySchema>)]
+    pub cash: Option<serde_json::Value>,
 }
 
 fn manager(app: &AppState, headers: &HeaderMap, what: &str) -> Result<(), ApiError> {
@@ -237,6 +241,46 @@ pub(super) async fn close(
     manager(&app, &headers, "closing a membership (退卡)")?;
     let (_, _, staff) = request_meta(&headers, "", &[])?;
     check_password(&app, id, &staff, b.password).await?;
-    let action = WalletAction::Close { reason: b.reason };
-    wallet_write(&app, &headers, "close", &body, id, action).await
+    let action = WalletAction::Close {
+        reason: b.reason,
+        expect_cash: b.cash.map(money).transpose()?,
+    };
+    let reply = wallet_reply(&app, &headers, "close", &body, id, action).await?;
+    let written = match &reply.outcome {
+        Outcome::Wallet { seq: Some(seq), .. } => written_closing(&app, seq.to_owned())?,
+        _ => None,
+    };
+    let Some(closing) = written else {
+        return Ok(answer(StatusCode::CREATED, reply));
+    };
+    let Outcome::Wallet {
+        member_id,
+        seq,
+        wallet,
+    } = reply.outcome
+    else {
+        unreachable!("a closing was read from the wallet outcome's entry");
+    };
+    // The wallet after it, and the closing as written: what the cashier pays.
+    let mut out = serde_json::to_value(WalletOut::new(member_id, wallet, seq))
+        .map_err(|e| ApiError::new(Code::Storage, e))?;
+    out["closing"] = closing_json(&closing);
+    let mut response = (StatusCode::CREATED, axum::Json(out)).into_response();
+    mark_replayed(&mut response, reply.replayed);
+    Ok(response)
+}
+
+/// The closing entry `seq` of this store's log wrote, if it is one.
+fn written_closing(app: &AppState, seq: u64) -> Result<Option<Closing>, ApiError> {
+    let Some(raw) = app.views.log_entry(&app.settings.store_id, seq)? else {
+        return Ok(None);
+    };
+    let entry = protocol::entry::Entry::decode(&raw)
+        .map_err(|e| ApiError::new(Code::Storage, format!("entry {seq}: {e}")))?;
+    Ok(match &entry.payload {
+        protocol::entry::Payload::Wallet { event, .. } => {
+            event.closing().map(std::borrow::Cow::into_owned)
+        }
+        _ => None,
+    })
 }

@@ -98,6 +98,8 @@ pub enum Code {
     CardReplaced,
     /// 退卡: the membership was closed.
     MembershipClosed,
+    /// 退卡: the closing would pay another amount than the preview the cashier confirmed.
+    ClosingChanged,
     /// The card is not in the state the action needs (found again but not lost, no card).
     CardStateInvalid,
     /// The member owes an offline overdraft.
@@ -186,6 +188,7 @@ impl Code {
             Code::CardLost => "card_lost",
             Code::CardReplaced => "card_replaced",
             Code::MembershipClosed => "membership_closed",
+            Code::ClosingChanged => "closing_changed",
             Code::CardStateInvalid => "card_state_invalid",
             Code::MemberOwes => "member_owes",
             Code::MemberCodeExpired => "member_code_expired",
@@ -248,6 +251,7 @@ impl Code {
             | Code::CardLost
             | Code::CardReplaced
             | Code::MembershipClosed
+            | Code::ClosingChanged
             | Code::CardStateInvalid
             | Code::MemberOwes
             | Code::MemberCodeExpired
@@ -365,6 +369,9 @@ impl Code {
             }
             Code::CardReplaced => "该会员卡已补办新卡，旧卡作废",
             Code::MembershipClosed => "该会员已退卡，不能再办理储值、积分或次卡业务",
+            Code::ClosingChanged => {
+                "退卡金额与试算不同（总部规则或余额刚有变化），请重新试算后再退卡"
+            }
             Code::CardStateInvalid => "会员卡当前状态不允许此操作",
             Code::MemberOwes => "该会员尚有离线透支未还清，还清后才能退卡",
             Code::MemberCodeExpired => "会员码已过期，请会员刷新页面出示新码",
@@ -531,6 +538,7 @@ impl From<Rejection> for ApiError {
                 CardRefusal::Closed(_) => Code::MembershipClosed,
             },
             Rejection::MembershipClosed(_) => Code::MembershipClosed,
+            Rejection::ClosingChanged { .. } => Code::ClosingChanged,
             Rejection::CardState(_) => Code::CardStateInvalid,
         };
         let field = match &r {

@@ -129,6 +129,19 @@ pub(super) async fn wallet_write(
     member: MemberId,
     action: WalletAction,
 ) -> AppResult {
+    let reply = wallet_reply(app, headers, route, body, member, action).await?;
+    Ok(answer(StatusCode::CREATED, reply))
+}
+
+/// `wallet_write`'s journal reply, for a handler that answers more than the wallet.
+pub(super) async fn wallet_reply(
+    app: &AppState,
+    headers: &HeaderMap,
+    route: &str,
+    body: &[u8],
+    member: MemberId,
+    action: WalletAction,
+) -> Result<crate::journal::Reply, ApiError> {
     if let Some(reason) = &app.sync.borrow().refused {
         return Err(ApiError::new(Code::StoreFenced, reason));
     }
@@ -149,8 +162,7 @@ pub(super) async fn wallet_write(
     // A debit of rights held elsewhere (a refund of what headquarters keeps in reserve, a card
     // use placed at another store) asks headquarters like a payment.
     let key = request.key.clone();
-    let reply = spend(app, Some(member), &key, || Command::Wallet(request.clone())).await?;
-    Ok(answer(StatusCode::CREATED, reply))
+    spend(app, Some(member), &key, || Command::Wallet(request.clone())).await
 }
 
 /// Top-up (充值) paid in cash, optionally under a top-up rule that adds bonus.

@@ -147,6 +147,9 @@ pub enum WalletAction {
     /// 退卡: close the membership, paying back the principal and what is left of cards.
     Close {
         reason: String,
+        /// The cash the preview showed and the cashier confirmed: refused if the closing would
+        /// now pay another amount (the chain's card rules or the balance changed meanwhile).
+        expect_cash: Option<Money>,
     },
     /// 计时开始 / 计时结束 on a timed card.
     ClockIn {
@@ -377,6 +380,11 @@ pub enum Rejection {
     Wallet(#[from] WalletError),
     #[error("sale {0} not found")]
     SaleNotFound(SaleId),
+    #[error(
+        "the closing would pay {now} in cash, not the {previewed} previewed: the chain's card \
+         rules or the balance changed since; preview again"
+    )]
+    ClosingChanged { previewed: Fen, now: Fen },
     #[error("sale {0} was made at {1}: it is returned there")]
     ReturnElsewhere(SaleId, StoreId),
     #[error("sale {0} was already returned")]

@@ -571,6 +571,7 @@ fn card_steps_out_of_order_are_refused_and_a_closing_pays_once() {
     };
     let close = || WalletAction::Close {
         reason: "搬家".into(),
+        expect_cash: None,
     };
     let before = journal.tip.next_seq;
     let found = journal.handle(card("card-0001", CardAction::Found { check: IdDocument }));
@@ -708,7 +709,8 @@ fn a_timed_card_is_clocked_in_and_out_with_the_minutes_rounded_up() {
 /// 退卡与计时规则 from headquarters: a visit within the free minutes costs nothing, a longer one
 /// is charged to the nearest step, and a closing keeps the fee and pays no card back.
 #[test]
-fn the_chains_card_rules_set_the_free_minutes_the_step_and_the_closings_fee() {
+fn the_chains_card_rules_set_the_free_minutes_the_step_and_the_closings_fee_a_stale_preview_refused()
+ {
     use std::sync::atomic::Ordering;
     let mut rules = settings();
     rules.wallet.timed_round_minutes = 15;
@@ -746,10 +748,28 @@ fn the_chains_card_rules_set_the_free_minutes_the_step_and_the_closings_fee() {
     };
     journal.handle(wallet("topup-0001", top_up)).unwrap();
     let at = journal.tip.next_seq;
-    let close = WalletAction::Close {
+    // The cashier confirmed the cash a preview showed before the fee was published: refused,
+    // nothing written, and the same closing with the figure on record goes through.
+    let cny = |yuan: &str| Money::new(parse_amount(yuan).unwrap(), protocol::Currency::CNY);
+    let close = |cash: &str| WalletAction::Close {
         reason: "搬家".into(),
+        expect_cash: Some(cny(cash)),
     };
-    journal.handle(wallet("close-0001", close)).unwrap();
+    let stale = journal.handle(wallet("close-0000", close("100.00")));
+    assert!(
+        matches!(
+            stale,
+            Err(Rejection::ClosingChanged {
+                previewed: protocol::Fen(10_000),
+                now: protocol::Fen(9_000)
+            })
+        ),
+        "{stale:?}"
+    );
+    assert_eq!(journal.tip.next_seq, at, "nothing was written");
+    journal
+        .handle(wallet("close-0001", close("90.00")))
+        .unwrap();
     journal.flush().unwrap();
     let bytes = journal
         .store

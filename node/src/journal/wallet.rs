@@ -214,7 +214,10 @@ impl Journal {
                 };
                 (event, ops)
             }
-            WalletAction::Close { reason } => {
+            WalletAction::Close {
+                reason,
+                expect_cash,
+            } => {
                 check_text(reason, REASON_CHARS_MAX)?;
                 // Whoever holds a lost card is not paid its money: the member proves who they
                 // are by having it found again (解挂) or reissued (补卡) first.
@@ -233,6 +236,20 @@ impl Journal {
                 // (a top-up at a store that had not heard) is paid back by closing again.
                 if closed && closing.is_empty() {
                     return Err(Rejection::MembershipClosed(member));
+                }
+                let previewed = match expect_cash {
+                    // Nothing to pay back is a closing too: 0.00 is a cash amount here.
+                    Some(cash) if cash.amount.is_zero() => Some(Fen(0)),
+                    Some(cash) => Some(self.amount(cash, Fen(i64::MAX))?),
+                    None => None,
+                };
+                if let Some(previewed) = previewed
+                    && previewed != closing.cash()
+                {
+                    return Err(Rejection::ClosingChanged {
+                        previewed,
+                        now: closing.cash(),
+                    });
                 }
                 // The older form when it says all, so stores not yet upgraded read it too.
                 let reason = reason.trim().to_owned();
