@@ -152,8 +152,7 @@ $("basket-hold").addEventListener("click", async () => {
   if (!basket.length) return;
   const body = { lines: basket.map((l) => ({ [l.barcode ? "barcode" : "sku"]: l.code, qty: String(l.qty) })), points: parseInt($("pay-points").value || "0", 10) || 0 };
   if (member) body.member_id = member.member_id;
-  // A held order keeps one coupon: the rest are chosen again when it is paid.
-  if ($("pay-coupon").value) body.coupon = $("pay-coupon").value;
+  withCoupons(body);
   const r = await api("POST", "/api/v1/orders/held", body, keyFor("hold"));
   if (!r.ok) { $("pay-error").textContent = said(r.data); return; }
   keyDone("hold");
@@ -198,6 +197,8 @@ async function recall(o) {
   heldOrder = o.order_id;
   $("pay-points").value = o.points || "";
   if (o.coupon) $("pay-coupon").value = o.coupon;
+  moreCoupons = o.coupons || [];
+  showMoreCoupons();
   await requote();
   $("pay-cash").focus();
 }

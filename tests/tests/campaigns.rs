@@ -301,6 +301,30 @@ fn a_booklet_is_given_once_its_coupons_redeem_together_and_a_return_gives_them_b
         (ids.len() == 3).then_some(ids)
     });
 
+    // A basket held (挂单) with two of them keeps both: recalled, it is priced with both.
+    let held = a.client.post(
+        "/api/v1/orders/held",
+        Some("hold-b-0001"),
+        &json!({"member_id": member, "coupon": coupons[0], "coupons": [coupons[1]],
+                "lines": [{"sku": "A1", "qty": "2"}]})
+        .to_string(),
+    );
+    assert_eq!(held.status, 201, "{:?}", held.body);
+    let order = held.body["order_id"].as_str().unwrap();
+    let recalled = a.client.get(&format!("/api/v1/orders/held/{order}")).body;
+    assert_eq!(
+        (&recalled["coupon"], &recalled["coupons"]),
+        (&json!(coupons[0]), &json!([coupons[1]])),
+        "{recalled}"
+    );
+    assert_eq!(recalled["due_now"]["amount"], "16.00", "{recalled}");
+    let voided = a.client.post(
+        &format!("/api/v1/orders/held/{order}/void"),
+        Some("void-b-0001"),
+        "{}",
+    );
+    assert_eq!(voided.status, 200, "{:?}", voided.body);
+
     // Two coupons in one sale: 2.00 off each.
     let sale = a.client.post(
         "/api/v1/checkouts/items",

@@ -588,6 +588,9 @@ struct HoldBody {
     #[serde(default)]
     points: u64,
     coupon: Option<String>,
+    /// More coupons, after `coupon` in this order (多券同用), as the checkout takes them.
+    #[serde(default)]
+    coupons: Vec<String>,
     #[schema(value_type = Option<String>)]
     served_by: Option<StaffId>,
     #[serde(default)]
@@ -609,7 +612,7 @@ fn held_json(app: &super::app::AppState, h: &crate::journal::HeldView) -> serde_
         member.as_ref().map(|(m, w)| (m, w)),
         (
             &crate::journal::held::basket_lines(&h.order.lines),
-            h.order.coupon.as_slice(),
+            &h.order.coupons,
             h.order.points,
         ),
     );
@@ -620,7 +623,7 @@ fn held_json(app: &super::app::AppState, h: &crate::journal::HeldView) -> serde_
 
 /// 挂单: parks a basket so the till can serve the next customer; any till of the store recalls
 /// it (GET) and pays it (checkout with `held_order`), or voids it.
-#[utoipa::path(post, path = "/api/v1/orders/held", request_body(content = HoldBody, description = "member_id, lines, points, coupon, served_by, note"), params(("Idempotency-Key" = String, Header, description = "client-minted key; a retry with the same key returns the first answer"), ("X-Staff-Id" = Option<String>, Header)), responses((status = 201, body = Object), (status = 404, body = super::error::ErrorBody), (status = 422, body = super::error::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/orders/held", request_body(content = HoldBody, description = "member_id, lines, points, coupon, coupons, served_by, note"), params(("Idempotency-Key" = String, Header, description = "client-minted key; a retry with the same key returns the first answer"), ("X-Staff-Id" = Option<String>, Header)), responses((status = 201, body = Object), (status = 404, body = super::error::ErrorBody), (status = 422, body = super::error::ErrorBody)))]
 pub(super) async fn hold_order(State(app): St, headers: HeaderMap, Body(body): Body) -> AppResult {
     let b: HoldBody = parse_body(&body)?;
     let (key, fingerprint, staff) = request_meta(&headers, "hold_order", &body)?;
@@ -632,7 +635,7 @@ pub(super) async fn hold_order(State(app): St, headers: HeaderMap, Body(body): B
             member_id: b.member_id,
             lines: resolve_held(&app, &b.lines)?,
             points: b.points,
-            coupon: coupon_id(b.coupon.as_deref())?,
+            coupons: coupon_ids(b.coupon.as_deref(), &b.coupons)?,
             served_by: b.served_by,
             note: b.note,
         },

@@ -602,7 +602,8 @@ pub(crate) fn held_plain(h: &crate::journal::HeldView) -> serde_json::Value {
         "lines": h.order.lines.iter().map(|(sku, qty)| json!({"sku": sku, "qty": qty}))
             .collect::<Vec<_>>(),
         "points": h.order.points,
-        "coupon": h.order.coupon,
+        "coupon": h.order.coupons.first(),
+        "coupons": h.order.coupons.iter().skip(1).collect::<Vec<_>>(),
         "served_by": h.order.served_by,
         "note": h.order.note,
         "held_by": h.held_by,

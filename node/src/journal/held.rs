@@ -23,7 +23,10 @@ pub struct HeldOrder {
     pub member_id: Option<MemberId>,
     pub lines: Vec<(Sku, Qty)>,
     pub points: u64,
-    pub coupon: Option<CardId>,
+    /// The coupons the sale will redeem, in order (多券同用). Stored as the older `coupon:
+    /// Option<CardId>` was: postcard writes an option's tag and a list's length of 0 or 1 as
+    /// the same byte, so an order held before reads as its one coupon or none.
+    pub coupons: Vec<CardId>,
     pub served_by: Option<StaffId>,
     pub note: String,
 }
@@ -79,7 +82,7 @@ impl Journal {
             &self.settings,
             today,
             member.as_ref().map(|(m, w)| (m, w)),
-            (&basket_lines(&o.lines), o.coupon.as_slice(), o.points),
+            (&basket_lines(&o.lines), &o.coupons, o.points),
         )?;
         let seq: u64 = self.read(SEQ)?.unwrap_or(0) + 1;
         let view = HeldView {
@@ -117,5 +120,40 @@ impl Journal {
                 order_id: id.clone(),
             })
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A held order as stored before it kept several coupons (`coupon: Option<CardId>`).
+    #[derive(Serialize)]
+    struct OneCoupon {
+        member_id: Option<MemberId>,
+        lines: Vec<(Sku, Qty)>,
+        points: u64,
+        coupon: Option<CardId>,
+        served_by: Option<StaffId>,
+        note: String,
+    }
+
+    #[test]
+    fn an_order_held_with_one_coupon_before_reads_as_its_list() {
+        let coupon = CardId::parse("S001-00000007").unwrap();
+        for old in [None, Some(coupon.clone())] {
+            let bytes = postcard::to_stdvec(&OneCoupon {
+                member_id: None,
+                lines: vec![(Sku::parse("A1").unwrap(), Qty(1_000))],
+                points: 3,
+                coupon: old.clone(),
+                served_by: None,
+                note: "靠窗".into(),
+            })
+            .unwrap();
+            let read: HeldOrder = postcard::from_bytes(&bytes).unwrap();
+            assert_eq!(read.coupons, old.into_iter().collect::<Vec<_>>());
+            assert_eq!((read.points, read.note.as_str()), (3, "靠窗"));
+        }
     }
 }

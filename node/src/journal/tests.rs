@@ -272,7 +272,7 @@ fn a_tier_change_and_a_void_leave_an_audit_note() {
             member_id: Some(member),
             lines: Vec::new(),
             points: 0,
-            coupon: None,
+            coupons: Vec::new(),
             served_by: None,
             note: String::new(),
         },
