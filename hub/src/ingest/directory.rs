@@ -18,6 +18,10 @@ pub(super) struct Directory {
     pub(super) erased: Vec<MemberId>,
     /// Members one of whose changes a key sent with the batch opened: only those keys are kept.
     pub(super) opened: BTreeSet<MemberId>,
+    /// Headquarters' own registrations in the batch (an import), with the document and profile
+    /// it built each from: taken as they are instead of opening the sealed change and
+    /// building the document again from it (a fifth of an import's time at headquarters).
+    pub(super) built: BTreeMap<MemberId, (MemberDoc, protocol::member::Profile)>,
 }
 
 /// The hub's inventory views as one batch sees them: its own writes over what is stored.
@@ -134,7 +138,19 @@ impl Directory {
         if let Some(why) = applied.map_err(IngestError::Storage)? {
             tracing::warn!(origin = %entry.origin, seq = entry.seq, %why, "inventory entry skipped");
         }
+        let mut known = None;
         let (member_id, doc, before) = match &entry.payload {
+            Payload::MemberRegistered { member_id, .. }
+                if entry.origin == StoreId::hq() && self.built.contains_key(member_id) =>
+            {
+                let Some((doc, profile)) = self.built.remove(member_id) else {
+                    return Ok(());
+                };
+                // Its key came with the batch: kept as if the change had been opened with it.
+                self.opened.insert(*member_id);
+                known = Some(profile);
+                (*member_id, Ok(doc), None)
+            }
             Payload::MemberRegistered { member_id, change } => {
                 let Some(change) = self.open(storage, entry, member_id, change)? else {
                     return Ok(());
@@ -182,8 +198,12 @@ impl Directory {
             tracing::warn!(origin = %entry.origin, seq = entry.seq, "member change does not apply; directory skips it");
             return Ok(());
         };
-        let Ok(profile) = doc.profile() else {
-            return Ok(());
+        let profile = match known {
+            Some(profile) => profile,
+            None => match doc.profile() {
+                Ok(profile) => profile,
+                Err(_) => return Ok(()),
+            },
         };
         if before.as_ref() != Some(&profile.phone) {
             if let Some(old) = before {

@@ -34,6 +34,7 @@ impl Ingest {
         let mut writes = Vec::with_capacity(rows.len() * 2);
         let mut keys = Vec::with_capacity(rows.len());
         let mut seq = self.tip(&hq).next_seq;
+        self.built.clear();
         for row in rows {
             let p = &row.profile;
             let member_id = protocol::import::member_id(&p.phone, p.join_date);
@@ -59,8 +60,9 @@ impl Ingest {
                 }
                 None => {}
             }
-            let (_, change) =
+            let (doc, change) =
                 MemberDoc::create(&hq, now as i64, p).map_err(|e| failed(e.to_string()))?;
+            self.built.insert(member_id, (doc, p.clone()));
             let mut bytes = [0u8; 32];
             getrandom::fill(&mut bytes).map_err(|e| failed(e.to_string()))?;
             let key = MemberKey::from_bytes(bytes);

@@ -272,6 +272,9 @@ pub struct Ingest {
     policy: bank::Policy,
     /// Members' counters changed since the last `rebalance`.
     touched: BTreeSet<(MemberId, Counter)>,
+    /// The documents of the members the next batch of headquarters' own registers (an import
+    /// part), as it built them: the directory takes them as they are (`Directory::built`).
+    built: BTreeMap<MemberId, (MemberDoc, protocol::member::Profile)>,
     /// Stores granted a member's rights for a waiting payment, until when (headquarters'
     /// clock): a rebalance in between does not recall them before the payment spends them.
     awaiting: HashMap<(MemberId, StoreId), u64>,
@@ -413,6 +416,7 @@ impl Ingest {
             calendar: StoreCalendar::default(),
             policy: bank::Policy::default(),
             touched: BTreeSet::new(),
+            built: BTreeMap::new(),
             awaiting: HashMap::new(),
             recall_rounds: 0,
             fences,
@@ -643,6 +647,10 @@ impl Ingest {
         let mut directory = Directory {
             keys: keys.into_iter().collect(),
             wallets,
+            built: match from_store {
+                true => BTreeMap::new(),
+                false => std::mem::take(&mut self.built),
+            },
             ..Directory::default()
         };
         let mut notices = Vec::new();
