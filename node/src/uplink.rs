@@ -292,12 +292,12 @@ impl Uplink {
         if session.routed() != Some(true) {
             return self.announce(session, told).await;
         }
-        let new: Vec<_> = self
-            .journal
-            .take_followed()
-            .into_iter()
-            .filter(|m| told.insert(*m))
-            .collect();
+        let Some(followed) = self.journal.take_followed() else {
+            // More waited than the journal keeps: every followed member is read instead.
+            session.follow(&crate::follow::untold(self.views.store(), told)?);
+            return Ok(());
+        };
+        let new: Vec<_> = followed.into_iter().filter(|m| told.insert(*m)).collect();
         if !new.is_empty() {
             session.follow(&new);
         }

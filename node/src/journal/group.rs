@@ -7,6 +7,10 @@ use super::*;
 pub type Replier = oneshot::Sender<Result<Reply, Rejection>>;
 type Envelope = (Message, Replier);
 
+/// The most followed members kept for the uplink to take (16 bytes each): past it they are let
+/// go and the uplink reads every followed member (as it does at each connection).
+pub const FOLLOWED_QUEUED_MAX: usize = 65_536;
+
 /// How the HTTP handlers reach the journal.
 #[derive(Clone)]
 pub struct JournalHandle {
@@ -15,7 +19,7 @@ pub struct JournalHandle {
     follows: watch::Receiver<u64>,
     /// The members followed since the uplink last took them, each on disk (`follows`
     /// changes after it grows).
-    followed: Arc<std::sync::Mutex<Vec<MemberId>>>,
+    followed: Arc<FollowedQueue>,
     /// What each group did, for `/metrics`.
     pub metrics: GroupMetrics,
 }
@@ -69,14 +73,37 @@ impl JournalHandle {
     }
 
     /// The members this store started to follow since the last call, on disk: the uplink
-    /// tells headquarters of them without reading every followed member again.
-    pub fn take_followed(&self) -> Vec<MemberId> {
-        let mut followed = self
-            .followed
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        std::mem::take(&mut *followed)
+    /// tells headquarters of them without reading every followed member again. `None` when
+    /// more than `FOLLOWED_QUEUED_MAX` waited (nobody took them: no uplink, or a long time
+    /// offline) and were let go: the taker reads every followed member instead.
+    pub fn take_followed(&self) -> Option<Vec<MemberId>> {
+        take_queued(&self.followed)
     }
+}
+
+type FollowedQueue = std::sync::Mutex<(Vec<MemberId>, bool)>;
+
+/// Adds the members a flush started to follow to what the uplink will take, letting them all
+/// go (and saying so) past `max`.
+fn queue_followed(queue: &FollowedQueue, newly: Vec<MemberId>, max: usize) {
+    if newly.is_empty() {
+        return;
+    }
+    let mut queued = queue
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    queued.0.extend(newly);
+    if queued.0.len() > max {
+        *queued = (Vec::new(), true);
+    }
+}
+
+fn take_queued(queue: &FollowedQueue) -> Option<Vec<MemberId>> {
+    let mut queued = queue
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let (list, overflowed) = std::mem::take(&mut *queued);
+    (!overflowed).then_some(list)
 }
 
 /// Runs the journal on its own thread (flushes block). Returns the handle and the thread, which
@@ -85,7 +112,7 @@ pub fn spawn(mut journal: Journal) -> (JournalHandle, std::thread::JoinHandle<()
     let (commands, mut inbox) = mpsc::channel::<Envelope>(4 * GROUP_COMMIT_MAX);
     let (log_len_tx, log_len) = watch::channel(journal.tip().next_seq - 1);
     let (follows_tx, follows) = watch::channel(0u64);
-    let followed = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let followed = Arc::new(std::sync::Mutex::new((Vec::new(), false)));
     let queue = followed.clone();
     let mut backfills = 0u64;
     let metrics = GroupMetrics::default();
@@ -200,13 +227,7 @@ pub fn spawn(mut journal: Journal) -> (JournalHandle, std::thread::JoinHandle<()
                     std::process::exit(70);
                 }
                 log_len_tx.send_replace(journal.tip().next_seq - 1);
-                let newly = journal.take_followed();
-                if !newly.is_empty() {
-                    queue
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .extend(newly);
-                }
+                queue_followed(&queue, journal.take_followed(), FOLLOWED_QUEUED_MAX);
                 let follows_now = journal.follows_started() + backfills;
                 if *follows_tx.borrow() != follows_now {
                     follows_tx.send_replace(follows_now);
@@ -224,4 +245,28 @@ pub fn spawn(mut journal: Journal) -> (JournalHandle, std::thread::JoinHandle<()
         },
         thread,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn followed_members_nobody_takes_are_let_go_past_the_bound_and_the_taker_told_to_read_all() {
+        let queue: Arc<FollowedQueue> = Arc::default();
+        let handle_take = || take_queued(&queue);
+        let m = |n: u128| MemberId::mint(1_000, n);
+        queue_followed(&queue, vec![m(1), m(2)], 2);
+        assert_eq!(handle_take(), Some(vec![m(1), m(2)]));
+        queue_followed(&queue, vec![m(3), m(4)], 2);
+        queue_followed(&queue, vec![m(5)], 2);
+        assert_eq!(queue.lock().unwrap().0.len(), 0, "let go past the bound");
+        assert_eq!(handle_take(), None, "the taker reads every followed member");
+        queue_followed(&queue, vec![m(6)], 2);
+        assert_eq!(
+            handle_take(),
+            Some(vec![m(6)]),
+            "and the queue starts again"
+        );
+    }
 }
