@@ -457,11 +457,8 @@ fn report(
             date = next;
         }
     }
-    let mut members = 0usize;
-    crate::storage::each_member(storage, |_| {
-        members += 1;
-        Ok(())
-    })?;
+    let members =
+        usize::try_from(storage.member_count().map_err(|e| e.to_string())?).unwrap_or(usize::MAX);
     let others = members.saturating_sub(targeted.len());
     let per_head = |sum: i64, n: usize| match i64::try_from(n) {
         Ok(n) if n > 0 => sum / n,

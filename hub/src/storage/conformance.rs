@@ -358,6 +358,7 @@ fn the_directory_is_read_a_page_at_a_time_in_id_order_past_erased_members() {
             })
             .unwrap();
             assert_eq!(all, vec![member(1), member(4), member(5)], "{name}");
+            assert_eq!(hub.member_count().unwrap(), 3, "{name}: counted as paged");
         },
     );
 }

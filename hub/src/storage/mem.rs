@@ -261,6 +261,10 @@ impl HubStore for MemHubStore {
             .collect())
     }
 
+    fn member_count(&self) -> Result<u64> {
+        Ok(self.lock().live.members.len() as u64)
+    }
+
     fn wallet(&self, id: &MemberId) -> Result<Option<Wallet>> {
         Ok(self.lock().live.wallets.get(id).cloned())
     }

@@ -315,6 +315,8 @@ pub trait HubStore: Send + Sync + 'static {
     /// ones skipped (a page shorter than `limit` is the last): a directory of millions read a
     /// page at a time (`each_member`).
     fn members_after(&self, after: Option<&MemberId>, limit: usize) -> Result<Vec<MemberRecord>>;
+    /// How many members the directory holds (erased ones not), without opening a record.
+    fn member_count(&self) -> Result<u64>;
     /// 会员搜索: the first `limit` members in id order that match `query` (`Profile::matches`).
     fn search_members(&self, query: &str, limit: usize) -> Result<Vec<MemberRecord>>;
     /// 会员搜索's index as stored (`sx/…` keys), for `verify`. A store without an index of its

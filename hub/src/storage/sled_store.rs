@@ -322,6 +322,16 @@ impl HubStore for SledHubStore {
         Ok(out)
     }
 
+    fn member_count(&self) -> Result<u64> {
+        // An erased member's record is removed with it (`append`).
+        let mut n = 0u64;
+        for key in self.db.scan_prefix(b"m/").keys() {
+            key?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
     fn index_key(&self) -> IndexKey {
         self.index.clone()
     }

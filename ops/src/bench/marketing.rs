@@ -182,6 +182,14 @@ pub fn run(members: usize, coupons: usize) -> anyhow::Result<()> {
     let reading = Instant::now();
     let records = shared.members()?.len();
     let reading = reading.elapsed();
+    // The campaign report's head count: the directory's keys, no record opened.
+    let counting = Instant::now();
+    let counted = shared.member_count()?;
+    let counting = counting.elapsed();
+    anyhow::ensure!(
+        counted == records as u64,
+        "{counted} counted, {records} read"
+    );
     let birthdays = Segment {
         id: "birthday".into(),
         name: "七天内生日".into(),
@@ -305,6 +313,10 @@ pub fn run(members: usize, coupons: usize) -> anyhow::Result<()> {
     println!(
         "| read every member record (a profile segment's floor) | {records} | {:.2} s | |",
         reading.as_secs_f64()
+    );
+    println!(
+        "| count the members (the campaign report's head count) | {records} | {:.2} s | {counted} |",
+        counting.as_secs_f64()
     );
     println!(
         "| evaluate a profile segment (birthday within 7 days, consent) | {records} | {:.2} s | {celebrating} members found |",

@@ -613,6 +613,21 @@ impl HubStore for PgHubStore {
         Ok(out)
     }
 
+    fn member_count(&self) -> Result<u64> {
+        let rows = self.run(move |pool| async move {
+            let client = pool.get().await.map_err(db)?;
+            query(
+                &client,
+                "SELECT count(*) FROM members m \
+                 WHERE NOT EXISTS (SELECT 1 FROM erased_members e WHERE e.member_id = m.member_id)",
+                &[],
+            )
+            .await
+        })?;
+        let n: i64 = rows.first().map_or(0, |r| r.get(0));
+        u64::try_from(n).map_err(|_| HubStoreError::Damaged(format!("a count of {n} members")))
+    }
+
     fn members_after(&self, after: Option<&MemberId>, limit: usize) -> Result<Vec<MemberRecord>> {
         let mut cursor = after.map(|m| m.to_string()).unwrap_or_default();
         let mut out = Vec::new();
