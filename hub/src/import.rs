@@ -14,6 +14,13 @@ use protocol::{CardNo, StoreId};
 use serde::Serialize;
 
 use crate::storage::HubStore;
+use protocol::MemberId;
+use protocol::seal::KeyState;
+
+/// Why a row of a member erased at their request is not imported.
+pub fn erased(member: &MemberId) -> String {
+    format!("member {member} was erased at their request (被遗忘): not imported again")
+}
 
 /// What a read of the file found.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -118,6 +125,17 @@ impl<'a> Directory<'a> {
                 );
             }
             None => {}
+        }
+        // Known by id without the phone: imported before and the phone changed at a store
+        // since (skipped), or erased at the member's request (被遗忘: never brought back).
+        match self
+            .storage
+            .member_key(&ours)
+            .map_err(|e| FileError::Storage(e.to_string()))?
+        {
+            KeyState::Held(_) => return Ok(Ok(false)),
+            KeyState::Erased => return bad("phone", erased(&ours)),
+            KeyState::Unknown => {}
         }
         if let Some(card) = &p.card_no
             && self.cards.contains(card)

@@ -101,6 +101,9 @@ async function previewClosing() {
   lifeSaid(r, "");
   if (!r.ok) return;
   const c = r.data;
+  // A new figure is a new request: a close still pending under the old key is not resent with it
+  // (a closing that did go through answers the new key membership_closed, paying nothing twice).
+  if (closingCash !== null && closingCash !== c.cash) keyDone("life-close");
   closingCash = c.cash;
   const line = (text) => { const p = document.createElement("div"); p.textContent = text; out.appendChild(p); };
   line(`${t("close_cash")}: ${c.cash} · ${t("close_principal")} ${c.principal}`);
@@ -124,7 +127,7 @@ $("life-close").addEventListener("submit", async (e) => {
   const r = await api("POST", `/api/v1/members/${member.member_id}/close`, body, keyFor("life-close"));
   $("life-close-password").value = "";
   lifeSaid(r, "membership_closed");
-  if (r.ok) $("life-done").textContent = t("membership_closed").replace("{cash}", r.data.closing.cash);
+  if (r.ok) $("life-done").textContent = t("membership_closed").replace("{cash}", r.data.closing ? r.data.closing.cash : closingCash);
   if (!r.ok && r.data && r.data.code === "closing_changed") {
     // The rules or the balance moved since the preview: show the new figure to confirm again.
     keyDone("life-close");

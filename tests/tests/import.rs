@@ -93,18 +93,64 @@ fn a_member_file_is_checked_then_imported_once_at_each_home_store() {
     assert_eq!(none.status, 404, "nothing was imported: {:?}", none.body);
 
     // The good rows import; sent again, nothing is imported twice.
-    let good_file = write(&dir, "good.csv", &[&wang, li]);
+    let zhang = "13900000003,张三,,S001,,,,,,";
+    let good_file = write(&dir, "good.csv", &[&wang, li, zhang]);
     let imported = send(&hub.client, &good_file, false).unwrap();
     assert_eq!(
         (imported["imported"].as_u64(), imported["skipped"].as_u64()),
-        (Some(2), Some(0)),
+        (Some(3), Some(0)),
         "{imported}"
     );
     let again = send(&hub.client, &good_file, false).unwrap();
     assert_eq!(
         (again["imported"].as_u64(), again["skipped"].as_u64()),
-        (Some(0), Some(2)),
+        (Some(0), Some(3)),
         "{again}"
+    );
+    // 李二 changes phone at S002 and 张三 is erased at their request (被遗忘): sent again, the
+    // file brings neither back (李二's opening is not credited twice; 张三 is a bad row).
+    let id_of = |phone: &str| {
+        eventually(30, "the imported member at S002", || {
+            let r = b
+                .client
+                .get(&format!("/api/v1/members/lookup?phone={phone}"));
+            (r.status == 200).then(|| r.body["member_id"].as_str().unwrap().to_owned())
+        })
+    };
+    let li_id = id_of("13900000002");
+    let moved = b.client.patch(
+        &format!("/api/v1/members/{li_id}"),
+        Some("edit-li-0001"),
+        &json!({"phone": "13900000012"}).to_string(),
+    );
+    assert_eq!(moved.status, 200, "{:?}", moved.body);
+    let zhang_id = id_of("13900000003");
+    eventually(30, "张三 erased", || {
+        let r = hub
+            .client
+            .post(&format!("/api/v1/members/{zhang_id}/erase"), None, "");
+        (r.status == 200 || r.status == 201).then_some(())
+    });
+    eventually(30, "the new phone at headquarters", || {
+        let r = hub.client.get("/api/v1/members/lookup?phone=13900000012");
+        (r.status == 200).then_some(())
+    });
+    let checked = send(&hub.client, &good_file, true).unwrap();
+    let bad: Vec<(u64, String)> = checked["report"]["bad_rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| (b["line"].as_u64().unwrap(), b["message"].to_string()))
+        .collect();
+    assert_eq!(bad.len(), 1, "{checked}");
+    assert_eq!(bad[0].0, 4, "{checked}");
+    assert!(bad[0].1.contains("被遗忘"), "{checked}");
+    let without_zhang = write(&dir, "good2.csv", &[&wang, li]);
+    let third = send(&hub.client, &without_zhang, false).unwrap();
+    assert_eq!(
+        (third["imported"].as_u64(), third["skipped"].as_u64()),
+        (Some(0), Some(2)),
+        "{third}"
     );
 
     // Headquarters owes what the members brought.

@@ -141,7 +141,13 @@ impl Directory {
         let mut known = None;
         let (member_id, doc, before) = match &entry.payload {
             Payload::MemberRegistered { member_id, .. }
-                if entry.origin == StoreId::hq() && self.built.contains_key(member_id) =>
+                if entry.origin == StoreId::hq()
+                    && self.built.contains_key(member_id)
+                    && !self.erased.contains(member_id)
+                    && storage
+                        .member_key(member_id)
+                        .map_err(|e| IngestError::Storage(e.to_string()))?
+                        == KeyState::Unknown =>
             {
                 let Some((doc, profile)) = self.built.remove(member_id) else {
                     return Ok(());

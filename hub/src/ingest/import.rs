@@ -60,6 +60,26 @@ impl Ingest {
                 }
                 None => {}
             }
+            match self
+                .storage
+                .member_key(&member_id)
+                .map_err(|e| failed(e.to_string()))?
+            {
+                // Imported before, the phone changed at a store since: not credited again.
+                KeyState::Held(_) => {
+                    out.skipped += 1;
+                    continue;
+                }
+                KeyState::Erased => {
+                    out.refused.push(BadRow {
+                        line: row.line,
+                        field: "phone",
+                        message: crate::import::erased(&member_id),
+                    });
+                    continue;
+                }
+                KeyState::Unknown => {}
+            }
             let (doc, change) =
                 MemberDoc::create(&hq, now as i64, p).map_err(|e| failed(e.to_string()))?;
             self.built.insert(member_id, (doc, p.clone()));
@@ -92,7 +112,10 @@ impl Ingest {
             keys.push((member_id, key));
             out.imported += 1;
         }
-        self.write_hq_keyed(writes, keys, by)?;
+        let written = self.write_hq_keyed(writes, keys, by);
+        // What the directory did not take (a failed write) is not left for a later batch.
+        self.built.clear();
+        written?;
         Ok(out)
     }
 }

@@ -239,7 +239,12 @@ impl Journal {
                 }
                 let previewed = match expect_cash {
                     // Nothing to pay back is a closing too: 0.00 is a cash amount here.
-                    Some(cash) if cash.amount.is_zero() => Some(Fen(0)),
+                    Some(cash)
+                        if cash.amount.is_zero()
+                            && cash.currency == self.settings.limits.currency =>
+                    {
+                        Some(Fen(0))
+                    }
                     Some(cash) => Some(self.amount(cash, Fen(i64::MAX))?),
                     None => None,
                 };
