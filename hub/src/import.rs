@@ -22,6 +22,42 @@ pub fn erased(member: &MemberId) -> String {
     format!("member {member} was erased at their request (被遗忘): not imported again")
 }
 
+/// What headquarters already knows of the member a row makes.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Known {
+    New,
+    /// Imported before (their phone may have changed at a store since): skipped, never
+    /// credited twice.
+    Imported,
+    /// Erased at their request (被遗忘): a file never brings them back.
+    Erased,
+    /// The phone is another member's (registered at a till).
+    PhoneTaken(MemberId),
+}
+
+/// Reads what headquarters knows of `row`'s member: by their id first (a key held or erased),
+/// then by phone (an id an import minted for the phone on another join date is theirs too).
+pub fn known(storage: &dyn HubStore, row: &protocol::import::Row) -> Result<Known, String> {
+    match storage
+        .member_key(&row.member_id)
+        .map_err(|e| e.to_string())?
+    {
+        KeyState::Held(_) => return Ok(Known::Imported),
+        KeyState::Erased => return Ok(Known::Erased),
+        KeyState::Unknown => {}
+    }
+    let phone = &row.profile.phone;
+    Ok(
+        match storage.member_by_phone(phone).map_err(|e| e.to_string())? {
+            Some(id) if id == row.member_id || protocol::import::minted_for(&id, phone) => {
+                Known::Imported
+            }
+            Some(id) => Known::PhoneTaken(id),
+            None => Known::New,
+        },
+    )
+}
+
 /// What a read of the file found.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Report {
@@ -111,31 +147,16 @@ impl<'a> Directory<'a> {
                 format!("headquarters has never heard from store {}", p.home_store),
             );
         }
-        let ours = protocol::import::member_id(&p.phone, p.join_date);
-        match self
-            .storage
-            .member_by_phone(&p.phone)
-            .map_err(|e| FileError::Storage(e.to_string()))?
-        {
-            Some(id) if id == ours => return Ok(Ok(false)),
-            Some(id) => {
+        match known(self.storage, row).map_err(FileError::Storage)? {
+            Known::Imported => return Ok(Ok(false)),
+            Known::Erased => return bad("phone", erased(&row.member_id)),
+            Known::PhoneTaken(id) => {
                 return bad(
                     "phone",
                     format!("{} belongs to member {id} already", p.phone.masked()),
                 );
             }
-            None => {}
-        }
-        // Known by id without the phone: imported before and the phone changed at a store
-        // since (skipped), or erased at the member's request (被遗忘: never brought back).
-        match self
-            .storage
-            .member_key(&ours)
-            .map_err(|e| FileError::Storage(e.to_string()))?
-        {
-            KeyState::Held(_) => return Ok(Ok(false)),
-            KeyState::Erased => return bad("phone", erased(&ours)),
-            KeyState::Unknown => {}
+            Known::New => {}
         }
         if let Some(card) = &p.card_no
             && self.cards.contains(card)

@@ -35,6 +35,11 @@ Object.assign(T.en, {
 applyLang();
 
 let closingCash = null;
+// A closing's key is the member's: one left pending for another member is never sent here.
+const closeKey = () => "close-" + member.member_id;
+// The cash sent under each member's pending key: another figure is another request (a closing
+// that did go through answers the new key membership_closed, paying nothing twice).
+const closeSent = {};
 
 // The card's status on the member bar and on the member page.
 function showCard(m) {
@@ -101,9 +106,6 @@ async function previewClosing() {
   lifeSaid(r, "");
   if (!r.ok) return;
   const c = r.data;
-  // A new figure is a new request: a close still pending under the old key is not resent with it
-  // (a closing that did go through answers the new key membership_closed, paying nothing twice).
-  if (closingCash !== null && closingCash !== c.cash) keyDone("life-close");
   closingCash = c.cash;
   const line = (text) => { const p = document.createElement("div"); p.textContent = text; out.appendChild(p); };
   line(`${t("close_cash")}: ${c.cash} · ${t("close_principal")} ${c.principal}`);
@@ -124,19 +126,21 @@ $("life-close").addEventListener("submit", async (e) => {
   // The cash the member was told: refused (closing_changed) if the closing would pay another.
   const body = { reason: $("life-reason").value.trim(), cash: { amount: closingCash } };
   if ($("life-close-password").value) body.password = $("life-close-password").value;
-  const r = await api("POST", `/api/v1/members/${member.member_id}/close`, body, keyFor("life-close"));
+  if (closeSent[member.member_id] !== undefined && closeSent[member.member_id] !== closingCash) keyDone(closeKey());
+  closeSent[member.member_id] = closingCash;
+  const r = await api("POST", `/api/v1/members/${member.member_id}/close`, body, keyFor(closeKey()));
   $("life-close-password").value = "";
   lifeSaid(r, "membership_closed");
   if (r.ok) $("life-done").textContent = t("membership_closed").replace("{cash}", r.data.closing ? r.data.closing.cash : closingCash);
   if (!r.ok && r.data && r.data.code === "closing_changed") {
     // The rules or the balance moved since the preview: show the new figure to confirm again.
-    keyDone("life-close");
+    keyDone(closeKey());
     const why = $("life-error").textContent;
     await previewClosing();
     $("life-error").textContent = why;
   }
   if (r.ok) {
-    keyDone("life-close");
+    keyDone(closeKey());
     const m = await api("GET", `/api/v1/members/${member.member_id}`);
     if (m.ok) await showMember(m.data);
   }

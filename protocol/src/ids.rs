@@ -196,6 +196,11 @@ impl MemberId {
     pub fn minted_ms(&self) -> u64 {
         self.0.timestamp_ms()
     }
+
+    /// The id's 80 random bits.
+    pub fn random_bits(&self) -> u128 {
+        self.0.random()
+    }
 }
 
 impl fmt::Display for MemberId {

@@ -63,6 +63,8 @@ pub struct OpeningCard {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Row {
     pub line: u64,
+    /// Who the row makes (`member_id`): the same for the same phone and join date every day.
+    pub member_id: MemberId,
     pub profile: Profile,
     pub principal: Fen,
     pub bonus: Fen,
@@ -280,7 +282,8 @@ pub fn read_row(
         }
     };
     let home_store = StoreId::parse(cell(6)).map_err(|e| bad("home_store", e.to_string()))?;
-    let join_date = date(7, "join_date")?.unwrap_or(today);
+    let given_date = date(7, "join_date")?;
+    let join_date = given_date.unwrap_or(today);
     if join_date > today {
         return Err(bad("join_date", format!("{join_date} is in the future")));
     }
@@ -350,6 +353,7 @@ pub fn read_row(
     })?;
     Ok(Row {
         line,
+        member_id: member_id(&profile.phone, given_date),
         profile,
         principal,
         bonus,
@@ -394,15 +398,27 @@ impl Checker {
 }
 
 /// An imported member's id: their join date and a hash of their phone, so the same row always
-/// names the same member (an import run again skips who it wrote).
-pub fn member_id(phone: &Phone, join_date: NaiveDate) -> MemberId {
+/// names the same member (an import run again skips who it wrote). A row without a join date
+/// (the member joins today) takes the epoch for it, not the day it is read: the same file sent
+/// again another day names the same members.
+pub fn member_id(phone: &Phone, join_date: Option<NaiveDate>) -> MemberId {
+    let ms = join_date
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map_or(0, |t| t.and_utc().timestamp_millis());
+    MemberId::mint(u64::try_from(ms).unwrap_or(0), phone_bits(phone))
+}
+
+/// Whether `id` was minted by an import for `phone`, on whatever join date (an id of an older
+/// run whose join date was the day it ran, or a file whose dates were edited since).
+pub fn minted_for(id: &MemberId, phone: &Phone) -> bool {
+    id.random_bits() == MemberId::mint(0, phone_bits(phone)).random_bits()
+}
+
+fn phone_bits(phone: &Phone) -> u128 {
     let digest = Sha256::digest(format!("member-import/{}", phone.as_str()));
     let mut random = [0u8; 16];
     random.copy_from_slice(&digest[..16]);
-    let ms = join_date
-        .and_hms_opt(0, 0, 0)
-        .map_or(0, |t| t.and_utc().timestamp_millis());
-    MemberId::mint(u64::try_from(ms).unwrap_or(0), u128::from_be_bytes(random))
+    u128::from_be_bytes(random)
 }
 
 /// The points lot that lapses when imported points should: with lots kept `keep_years` after
@@ -574,11 +590,24 @@ mod tests {
     }
 
     #[test]
-    fn the_same_phone_always_names_the_same_member() {
+    fn the_same_phone_always_names_the_same_member_on_any_day_it_is_read() {
         let phone = Phone::parse("13800138000").unwrap();
-        let joined = day("2020-05-01");
+        let joined = Some(day("2020-05-01"));
         assert_eq!(member_id(&phone, joined), member_id(&phone, joined));
         let other = Phone::parse("13800138001").unwrap();
         assert_ne!(member_id(&phone, joined), member_id(&other, joined));
+        // No join date: the member joins the day the file is read, but is named the same.
+        let read_on = |today: &str| {
+            let cells = ["13800138000", "韩梅", "", "S001"];
+            read_row(&header(), 2, &cells, "普通", day(today)).unwrap()
+        };
+        let (monday, tuesday) = (read_on("2026-12-07"), read_on("2026-12-08"));
+        assert_eq!(monday.member_id, tuesday.member_id);
+        assert_eq!(tuesday.profile.join_date, day("2026-12-08"));
+        // An id an import minted for the phone on another day is still known as its.
+        assert!(minted_for(&member_id(&phone, None), &phone));
+        assert!(minted_for(&member_id(&phone, joined), &phone));
+        assert!(!minted_for(&member_id(&other, joined), &phone));
+        assert!(!minted_for(&MemberId::mint(1_000, 7), &phone));
     }
 }

@@ -200,10 +200,15 @@ async fn run(
         done.imported += part.imported;
         done.skipped += part.skipped;
     }
-    reader
+    let read = reader
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| e.to_string())?;
+    // Rows the run's own read found imported or bad that the check had not (a member erased,
+    // or their phone registered at a till, since): on the progress beside the ingest's.
+    let later_skipped = read.already_imported.saturating_sub(already);
+    progress.add(id, 0, later_skipped, read.bad_rows);
+    done.skipped += later_skipped;
     drop(spool);
     let note = protocol::audit::Note::MembersImported {
         import: name.clone(),

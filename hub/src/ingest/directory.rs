@@ -141,13 +141,11 @@ impl Directory {
         let mut known = None;
         let (member_id, doc, before) = match &entry.payload {
             Payload::MemberRegistered { member_id, .. }
+                // `import_members` built it for a member with no key and not erased, just
+                // before, on this thread.
                 if entry.origin == StoreId::hq()
                     && self.built.contains_key(member_id)
-                    && !self.erased.contains(member_id)
-                    && storage
-                        .member_key(member_id)
-                        .map_err(|e| IngestError::Storage(e.to_string()))?
-                        == KeyState::Unknown =>
+                    && !self.erased.contains(member_id) =>
             {
                 let Some((doc, profile)) = self.built.remove(member_id) else {
                     return Ok(());

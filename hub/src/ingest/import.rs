@@ -4,6 +4,7 @@
 
 use super::*;
 
+use crate::import::Known;
 use protocol::import::{BadRow, Row};
 
 /// What one part of an import did.
@@ -37,48 +38,29 @@ impl Ingest {
         self.built.clear();
         for row in rows {
             let p = &row.profile;
-            let member_id = protocol::import::member_id(&p.phone, p.join_date);
-            match self
-                .storage
-                .member_by_phone(&p.phone)
-                .map_err(|e| failed(e.to_string()))?
-            {
-                Some(id) if id == member_id => {
+            let member_id = row.member_id;
+            let refuse = |message: String| BadRow {
+                line: row.line,
+                field: "phone",
+                message,
+            };
+            match crate::import::known(&*self.storage, row).map_err(failed)? {
+                Known::Imported => {
                     out.skipped += 1;
                     continue;
                 }
-                Some(id) => {
-                    out.refused.push(BadRow {
-                        line: row.line,
-                        field: "phone",
-                        message: format!(
-                            "{} was registered as member {id} meanwhile",
-                            p.phone.masked()
-                        ),
-                    });
+                Known::Erased => {
+                    out.refused.push(refuse(crate::import::erased(&member_id)));
                     continue;
                 }
-                None => {}
-            }
-            match self
-                .storage
-                .member_key(&member_id)
-                .map_err(|e| failed(e.to_string()))?
-            {
-                // Imported before, the phone changed at a store since: not credited again.
-                KeyState::Held(_) => {
-                    out.skipped += 1;
+                Known::PhoneTaken(id) => {
+                    let phone = p.phone.masked();
+                    out.refused.push(refuse(format!(
+                        "{phone} was registered as member {id} meanwhile"
+                    )));
                     continue;
                 }
-                KeyState::Erased => {
-                    out.refused.push(BadRow {
-                        line: row.line,
-                        field: "phone",
-                        message: crate::import::erased(&member_id),
-                    });
-                    continue;
-                }
-                KeyState::Unknown => {}
+                Known::New => {}
             }
             let (doc, change) =
                 MemberDoc::create(&hq, now as i64, p).map_err(|e| failed(e.to_string()))?;
