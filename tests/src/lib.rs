@@ -443,16 +443,26 @@ impl Drop for HubProcess {
 }
 
 /// Polls `probe` every 50 ms until it returns `Some`, or panics after `seconds` naming `what`.
-pub fn eventually<T>(seconds: u64, what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+pub fn eventually<T>(seconds: u64, what: &str, probe: impl FnMut() -> Option<T>) -> T {
+    eventually_explained(seconds, what, probe, String::new)
+}
+
+/// `eventually`, whose panic also says what `explain` finds then (the state a failure on a
+/// loaded machine needs to be understood without reproducing it).
+pub fn eventually_explained<T>(
+    seconds: u64,
+    what: &str,
+    mut probe: impl FnMut() -> Option<T>,
+    explain: impl FnOnce() -> String,
+) -> T {
     let deadline = std::time::Instant::now() + Duration::from_secs(seconds);
     loop {
         if let Some(value) = probe() {
             return value;
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
+        if std::time::Instant::now() >= deadline {
+            panic!("timed out waiting for {what}\n{}", explain());
+        }
         std::thread::sleep(Duration::from_millis(50));
     }
 }

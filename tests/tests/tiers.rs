@@ -7,7 +7,7 @@
 
 use serde_json::{Value, json};
 use tests::chain::{Chain, register, wait_online};
-use tests::{Client, bins, eventually};
+use tests::{Client, bins, eventually, eventually_explained};
 
 /// A cash sale of `yuan` to `member`.
 fn cash_sale(c: &Client, key: &str, member: &str, yuan: &str) -> Value {
@@ -119,16 +119,28 @@ fn a_tier_is_earned_at_an_offline_till_set_by_hand_with_a_reason_and_reviewed_do
     eventually(30, "S002 to hear 张三 rose", || {
         (tier_at(&b.client, &zhang) == "银卡").then_some(())
     });
-    eventually(30, "headquarters to hold both changes", || {
-        let found = |phone: &str| {
-            hub.client
-                .get(&format!("/api/v1/members/lookup?phone={phone}"))
-                .body["tier"]
-                .as_str()
-                .map(str::to_owned)
-        };
-        (found("13912340001")? == "银卡" && found("13912340002")? == "银卡").then_some(())
-    });
+    let lookup = |phone: &str| {
+        hub.client
+            .get(&format!("/api/v1/members/lookup?phone={phone}"))
+            .body
+    };
+    eventually_explained(
+        30,
+        "headquarters to hold both changes",
+        || {
+            let found = |phone: &str| lookup(phone)["tier"].as_str().map(str::to_owned);
+            (found("13912340001")? == "银卡" && found("13912340002")? == "银卡").then_some(())
+        },
+        || {
+            format!(
+                "headquarters finds {} and {}; S001's sync: {}; headquarters' stores: {}",
+                lookup("13912340001"),
+                lookup("13912340002"),
+                a.client.get("/api/v1/sync").body,
+                hub.client.get("/api/v1/stores").body
+            )
+        },
+    );
 
     // The review, previewed: 李四's spend (none) does not hold 银卡; 张三's 140 does.
     let review = |dry_run: bool| {
