@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use chrono::{NaiveDate, TimeDelta};
 use protocol::reports::{SalesCell, keys};
-use protocol::segment::{Day, Segment};
+use protocol::segment::{Day, Facets, Segment};
 use protocol::{MemberId, StoreId};
 
 use crate::activity;
@@ -49,28 +49,41 @@ pub fn evaluate(
         false => purchases(storage, window, today)?,
     };
     let none = Vec::new();
-    // Only those can be in it: read their records alone (an erased member's is gone), not the
-    // whole directory.
-    let holds = |r: &MemberRecord| {
-        let bought = days.get(&r.member_id).unwrap_or(&none);
-        segment.holds(&r.profile, bought, today)
+    let holds = |id: &MemberId, facets: &Facets| {
+        let bought = days.get(id).unwrap_or(&none);
+        segment.holds(facets, bought, today)
     };
     let mut found: Vec<MemberRecord> = match segment.needs_purchase() {
+        // Only those can be in it: read their records alone (an erased member's is gone), not
+        // the whole directory.
         true => {
             let mut ids: Vec<MemberId> = days.keys().copied().collect();
             ids.sort();
-            records(storage, &ids)?.into_iter().filter(holds).collect()
+            records(storage, &ids)?
+                .into_iter()
+                .filter(|r| holds(&r.member_id, &Facets::of(&r.profile)))
+                .collect()
         }
-        // A page at a time, keeping only those in it.
+        // Every member's facets, a page at a time; then the records of those in it.
         false => {
-            let mut found = Vec::new();
-            crate::storage::each_member(storage, |r| {
-                if holds(&r) {
-                    found.push(r);
+            let mut ids = Vec::new();
+            let mut after = None;
+            loop {
+                let page = storage
+                    .facets_after(after.as_ref(), PAGE)
+                    .map_err(|e| e.to_string())?;
+                let last = page.len() < PAGE;
+                for (id, facets) in &page {
+                    if holds(id, facets) {
+                        ids.push(*id);
+                    }
                 }
-                Ok(())
-            })?;
-            found
+                after = page.last().map(|(id, _)| *id);
+                if last {
+                    break;
+                }
+            }
+            records(storage, &ids)?
         }
     };
     found.sort_by_key(|r| r.member_id);

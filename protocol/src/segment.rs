@@ -4,7 +4,7 @@
 //! the member's profile. A condition naming a field that does not exist is refused when the
 //! segment is read (`deny_unknown_fields`), so a typo never widens a segment to everyone.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{Datelike, NaiveDate, TimeDelta};
 use serde::{Deserialize, Serialize};
@@ -20,6 +20,35 @@ pub const CONDITIONS_MAX: usize = 20;
 pub const VALUES_MAX: usize = 500;
 /// The longest window a condition looks back over (two years).
 pub const WINDOW_DAYS_MAX: u32 = 731;
+
+/// What a segment reads of a member's profile, and nothing else (not the name, phone, cards or
+/// notes): headquarters files it beside each member's record, sealed under the member's key
+/// like the record, so that a segment on the profile reads a few dozen bytes a member instead
+/// of the whole record and its document (`HubStore::facets_after`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Facets {
+    pub birthday: Option<NaiveDate>,
+    pub join_date: NaiveDate,
+    pub tier: String,
+    pub tags: BTreeSet<String>,
+    pub home_store: StoreId,
+    pub custom: BTreeMap<String, String>,
+    pub marketing_consent: bool,
+}
+
+impl Facets {
+    pub fn of(profile: &Profile) -> Facets {
+        Facets {
+            birthday: profile.birthday,
+            join_date: profile.join_date,
+            tier: profile.tier.clone(),
+            tags: profile.tags.clone(),
+            home_store: profile.home_store.clone(),
+            custom: profile.custom.clone(),
+            marketing_consent: profile.marketing_consent,
+        }
+    }
+}
 
 /// One condition of a segment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -249,7 +278,7 @@ impl Condition {
         })
     }
 
-    fn holds(&self, profile: &Profile, days: &[Day], today: NaiveDate) -> bool {
+    fn holds(&self, profile: &Facets, days: &[Day], today: NaiveDate) -> bool {
         if let Some(holds) = self.on_purchases(days, today) {
             return holds;
         }
@@ -336,7 +365,7 @@ impl Segment {
 
     /// Whether a member with this profile and these days of purchases (at least the last
     /// `window_days`) is in the segment on `today`.
-    pub fn holds(&self, profile: &Profile, days: &[Day], today: NaiveDate) -> bool {
+    pub fn holds(&self, profile: &Facets, days: &[Day], today: NaiveDate) -> bool {
         self.conditions
             .iter()
             .all(|c| c.holds(profile, days, today))
@@ -353,8 +382,8 @@ mod tests {
         s.parse().unwrap()
     }
 
-    fn profile() -> Profile {
-        Profile {
+    fn profile() -> Facets {
+        Facets::of(&Profile {
             name: "王芳".into(),
             phone: Phone::parse("13800138001").unwrap(),
             card_no: None,
@@ -370,7 +399,7 @@ mod tests {
             marketing_consent: true,
             card_status: Default::default(),
             former_cards: Default::default(),
-        }
+        })
     }
 
     fn bought(dates: &[&str]) -> Vec<Day> {

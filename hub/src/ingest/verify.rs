@@ -105,6 +105,31 @@ pub fn verify(storage: &dyn HubStore) -> Result<VerifyReport, IngestError> {
             expected.len()
         ));
     }
+    // What segments read of each member must be what their record says.
+    let mut facets = Vec::with_capacity(stored.len());
+    loop {
+        let after = facets.last().map(|(id, _)| id);
+        let page = storage
+            .facets_after(after, crate::storage::MEMBERS_PAGE)
+            .map_err(failed)?;
+        let last = page.len() < crate::storage::MEMBERS_PAGE;
+        facets.extend(page);
+        if last {
+            break;
+        }
+    }
+    let described: std::collections::HashMap<_, _> = stored
+        .iter()
+        .map(|m| (m.member_id, protocol::segment::Facets::of(&m.profile)))
+        .collect();
+    if facets.len() != described.len() || facets.iter().any(|(id, f)| described.get(id) != Some(f))
+    {
+        report.differences.push(format!(
+            "what segments read of members ({} members) differs from their records ({})",
+            facets.len(),
+            described.len()
+        ));
+    }
     let index_key = storage.index_key();
     let filed: BTreeSet<Vec<u8>> = stored
         .iter()
@@ -123,7 +148,7 @@ pub fn verify(storage: &dyn HubStore) -> Result<VerifyReport, IngestError> {
 
 /// The shape of what the hub derives from the logs (members, phones, wallets, inventory views).
 /// Bumped whenever it changes; a hub that finds another version rebuilds it on open.
-pub const DERIVED_VERSION: u32 = 18;
+pub const DERIVED_VERSION: u32 = 19;
 
 /// Rebuilds the derived state when another version of this software wrote it (or none did).
 pub fn ensure_current(storage: &dyn HubStore) -> Result<bool, IngestError> {

@@ -364,6 +364,51 @@ fn the_directory_is_read_a_page_at_a_time_in_id_order_past_erased_members() {
 }
 
 #[test]
+fn a_members_facets_follow_their_record_and_go_when_they_are_erased() {
+    let store = s001();
+    each(
+        "facets",
+        |hub| {
+            let mut a = empty(&store);
+            a.members = (1..=3)
+                .map(|n| record(n, "张伟", &format!("1390000000{n}")))
+                .collect();
+            // Member 3 has no key (from before sealing): their facets are kept plain.
+            a.keys = (1..=2)
+                .map(|n| (member(n), MemberKey::from_bytes([n as u8; 32])))
+                .collect();
+            hub.append(a).unwrap();
+            let mut b = empty(&store);
+            let mut gold = record(1, "张伟", "13900000001");
+            gold.profile.tier = "金卡".into();
+            gold.profile.tags.insert("咖啡".into());
+            b.members = vec![gold];
+            b.erased = vec![member(2)];
+            hub.append(b).unwrap();
+        },
+        |name, hub| {
+            let facets = hub.facets_after(None, 10).unwrap();
+            let ids: Vec<MemberId> = facets.iter().map(|(id, _)| *id).collect();
+            assert_eq!(
+                ids,
+                vec![member(1), member(3)],
+                "{name}: the erased one gone"
+            );
+            assert_eq!(
+                facets[0].1.tier, "金卡",
+                "{name}: as the record was last written"
+            );
+            assert!(facets[0].1.tags.contains("咖啡"), "{name}");
+            let record = hub.member(&member(1)).unwrap().unwrap();
+            assert_eq!(facets[0].1, Facets::of(&record.profile), "{name}");
+            let rest = hub.facets_after(Some(&member(1)), 10).unwrap();
+            assert_eq!(rest.len(), 1, "{name}: read after a member");
+            assert_eq!(rest[0].0, member(3), "{name}");
+        },
+    );
+}
+
+#[test]
 fn a_notice_is_queued_once_and_sent_in_its_queue_order() {
     let store = s001();
     each(
@@ -543,6 +588,17 @@ fn the_derived_state_is_replaced_whole_with_its_version() {
             assert_eq!(hub.view(b"x/old").unwrap(), None, "{name}");
             assert_eq!(hub.view(b"x/new").unwrap(), Some(b"2".to_vec()), "{name}");
             assert_eq!(hub.wallets().unwrap().len(), 1, "{name}");
+            let facets: Vec<MemberId> = hub
+                .facets_after(None, 10)
+                .unwrap()
+                .into_iter()
+                .map(|(id, _)| id)
+                .collect();
+            assert_eq!(
+                facets,
+                vec![member(2)],
+                "{name}: facets replaced with the records"
+            );
         },
     );
 }

@@ -25,6 +25,7 @@ use protocol::entry::ChainTip;
 use protocol::member::Profile;
 use protocol::notice::Notice;
 use protocol::seal::{IndexKey, KeyState, MemberKey};
+use protocol::segment::Facets;
 use protocol::wallet::Wallet;
 use protocol::{MemberId, Phone, StoreId};
 use serde::{Deserialize, Serialize};
@@ -83,6 +84,38 @@ fn seal_record(key: Option<&MemberKey>, record: &MemberRecord) -> Vec<u8> {
     match key {
         Some(k) => k.seal(at.as_bytes(), &encode(record)),
         None => encode(record),
+    }
+}
+
+/// A member's facets as stored beside their record (`f/<id>`), sealed as the record is.
+fn seal_facets(key: Option<&MemberKey>, id: &MemberId, profile: &Profile) -> Vec<u8> {
+    let at = format!("f/{id}");
+    let plain = encode(&Facets::of(profile));
+    match key {
+        Some(k) => k.seal(at.as_bytes(), &plain),
+        None => plain,
+    }
+}
+
+/// Stored facets opened, as `open_record` opens a record.
+fn open_facets(
+    id: &MemberId,
+    bytes: &[u8],
+    key: impl FnOnce() -> Result<KeyState>,
+) -> Result<Option<Facets>> {
+    let at = format!("f/{id}");
+    if !protocol::seal::is_sealed(bytes) {
+        return decode(at.as_bytes(), bytes).map(Some);
+    }
+    match key()? {
+        KeyState::Held(k) => {
+            let plain = k
+                .open(at.as_bytes(), bytes)
+                .map_err(|_| HubStoreError::Damaged(at.clone()))?;
+            decode(at.as_bytes(), &plain).map(Some)
+        }
+        KeyState::Erased => Ok(None),
+        KeyState::Unknown => Err(HubStoreError::Damaged(format!("{at}: sealed, no key"))),
     }
 }
 
@@ -315,6 +348,19 @@ pub trait HubStore: Send + Sync + 'static {
     /// ones skipped (a page shorter than `limit` is the last): a directory of millions read a
     /// page at a time (`each_member`).
     fn members_after(&self, after: Option<&MemberId>, limit: usize) -> Result<Vec<MemberRecord>>;
+    /// `members_after`, each member's facets only (what a segment reads of a profile): a
+    /// segment on the profile reads these instead of every record and its document.
+    fn facets_after(
+        &self,
+        after: Option<&MemberId>,
+        limit: usize,
+    ) -> Result<Vec<(MemberId, Facets)>> {
+        Ok(self
+            .members_after(after, limit)?
+            .into_iter()
+            .map(|r| (r.member_id, Facets::of(&r.profile)))
+            .collect())
+    }
     /// How many members the directory holds (erased ones not), without opening a record.
     fn member_count(&self) -> Result<u64>;
     /// 会员搜索: the first `limit` members in id order that match `query` (`Profile::matches`).

@@ -209,6 +209,10 @@ impl HubStore for SledHubStore {
                 format!("m/{id}").into_bytes(),
                 self.sealed_record(key.as_ref(), record),
             );
+            batch.insert(
+                format!("f/{id}").into_bytes(),
+                seal_facets(key.as_ref(), &id, &record.profile),
+            );
         }
         for id in &a.erased {
             for gone in self.filed(&mut filed, id)? {
@@ -221,6 +225,7 @@ impl HubStore for SledHubStore {
                 hashes.extend(doc.clone().change_hashes());
             }
             batch.remove(format!("m/{id}").into_bytes());
+            batch.remove(format!("f/{id}").into_bytes());
             batch.remove(format!("k/{id}").into_bytes());
             batch.insert(format!("e/{id}").into_bytes(), encode(&hashes));
         }
@@ -322,6 +327,74 @@ impl HubStore for SledHubStore {
         Ok(out)
     }
 
+    fn facets_after(
+        &self,
+        after: Option<&MemberId>,
+        limit: usize,
+    ) -> Result<Vec<(MemberId, Facets)>> {
+        let from = |prefix: &str| match after {
+            Some(after) => format!("{prefix}{after}\0").into_bytes(),
+            None => prefix.as_bytes().to_vec(),
+        };
+        // The members' keys are read alongside, in the same id order (`k/` beside `f/`),
+        // rather than looked up one by one.
+        let mut keys = self.db.range(from("k/")..).peekable();
+        let mut sealed = Vec::new();
+        for kv in self.db.range(from("f/")..) {
+            let (k, v) = kv?;
+            if !k.starts_with(b"f/") || sealed.len() == limit {
+                break;
+            }
+            let mut key = None;
+            loop {
+                // Past the keys of members before this one (an erased member's is gone); an
+                // error is taken out and returned.
+                let behind = match keys.peek() {
+                    Some(Ok((at, _))) => at.starts_with(b"k/") && at[2..] <= k[2..],
+                    Some(Err(_)) => true,
+                    None => false,
+                };
+                let Some(next) = keys.next_if(|_| behind) else {
+                    break;
+                };
+                let (at, bytes) = next?;
+                if at[2..] == k[2..] {
+                    key = Some(bytes);
+                    break;
+                }
+            }
+            sealed.push((k, v, key));
+        }
+        let open = |(k, v, key): &(sled::IVec, sled::IVec, Option<sled::IVec>)| {
+            let name = String::from_utf8_lossy(&k[2..]).into_owned();
+            let id = MemberId::parse(&name).map_err(|_| HubStoreError::Damaged(name))?;
+            let facets = open_facets(&id, v, || match key {
+                Some(bytes) => {
+                    let bytes: [u8; 32] = bytes
+                        .as_ref()
+                        .try_into()
+                        .map_err(|_| HubStoreError::Damaged(format!("k/{id}")))?;
+                    Ok(KeyState::Held(MemberKey::from_bytes(bytes)))
+                }
+                None => self.member_key(&id),
+            })?;
+            Ok(facets.map(|f| (id, f)))
+        };
+        // Opening (a decryption each) on two threads.
+        let (first, second) = sealed.split_at(sealed.len() / 2);
+        let (first, second) = std::thread::scope(|scope| {
+            let second = scope.spawn(|| second.iter().map(open).collect::<Vec<_>>());
+            let first: Vec<Result<Option<(MemberId, Facets)>>> = first.iter().map(open).collect();
+            (first, second.join())
+        });
+        let second = second.map_err(|_| HubStoreError::Damaged("f/: a reader panicked".into()))?;
+        let mut out = Vec::with_capacity(sealed.len());
+        for opened in first.into_iter().chain(second) {
+            out.extend(opened?);
+        }
+        Ok(out)
+    }
+
     fn member_count(&self) -> Result<u64> {
         // An erased member's record is removed with it (`append`).
         let mut n = 0u64;
@@ -413,6 +486,7 @@ impl HubStore for SledHubStore {
         let mut batch = Writes::default();
         for prefix in [
             &b"m/"[..],
+            b"f/",
             b"p/",
             b"w/",
             b"v/",
@@ -427,6 +501,10 @@ impl HubStore for SledHubStore {
             batch.insert(
                 format!("m/{}", record.member_id).into_bytes(),
                 self.sealed_record(key.as_ref(), record),
+            );
+            batch.insert(
+                format!("f/{}", record.member_id).into_bytes(),
+                seal_facets(key.as_ref(), &record.member_id, &record.profile),
             );
             for key in record.profile.search_keys(&record.member_id, &self.index) {
                 batch.insert(key, &[][..]);

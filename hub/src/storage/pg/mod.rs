@@ -211,6 +211,27 @@ fn opened(row: &tokio_postgres::Row) -> Result<Option<MemberRecord>> {
     open_record(&id, &bytes, || Ok(state))
 }
 
+/// Members' facets after `$1`, `$2` of them, with their keys; the record only where the facets
+/// are missing (written before they were).
+const FACETS_AFTER: &str = "SELECT m.member_id, m.facets, k.key, e.member_id IS NOT NULL, \
+     CASE WHEN m.facets IS NULL THEN m.record END \
+     FROM members m LEFT JOIN member_keys k ON k.member_id = m.member_id \
+     LEFT JOIN erased_members e ON e.member_id = m.member_id \
+     WHERE m.member_id COLLATE \"C\" > $1 ORDER BY m.member_id COLLATE \"C\" LIMIT $2";
+
+fn opened_facets(row: &tokio_postgres::Row) -> Result<Option<(MemberId, Facets)>> {
+    let id = parse_member(row.get(0))?;
+    let state = key_state(row.get(2), row.get(3))?;
+    let facets = match row.get::<_, Option<Vec<u8>>>(1) {
+        Some(bytes) => open_facets(&id, &bytes, || Ok(state))?,
+        None => {
+            let record: Vec<u8> = row.get(4);
+            open_record(&id, &record, || Ok(state))?.map(|r| Facets::of(&r.profile))
+        }
+    };
+    Ok(facets.map(|f| (id, f)))
+}
+
 async fn member(client: &impl GenericClient, id: &MemberId) -> Result<Option<MemberRecord>> {
     let rows = query(
         client,
@@ -650,6 +671,32 @@ impl HubStore for PgHubStore {
             for row in &rows {
                 cursor = row.get(0);
                 out.extend(opened(row)?);
+            }
+            if (rows.len() as u64) < asked as u64 {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    fn facets_after(
+        &self,
+        after: Option<&MemberId>,
+        limit: usize,
+    ) -> Result<Vec<(MemberId, Facets)>> {
+        let mut cursor = after.map(|m| m.to_string()).unwrap_or_default();
+        let mut out = Vec::new();
+        // Erased members are skipped: ask again for what they left short.
+        while out.len() < limit {
+            let asked = bound((limit - out.len()) as u64);
+            let after = cursor.clone();
+            let rows = self.run(move |pool| async move {
+                let client = pool.get().await.map_err(db)?;
+                query(&client, FACETS_AFTER, &[&after, &asked]).await
+            })?;
+            for row in &rows {
+                cursor = row.get(0);
+                out.extend(opened_facets(row)?);
             }
             if (rows.len() as u64) < asked as u64 {
                 break;

@@ -30,6 +30,11 @@ pub(super) const MIGRATIONS: &[(i32, &str, &str)] = &[
         "members_by_id",
         include_str!("../../../migrations/0006_members_by_id.sql"),
     ),
+    (
+        7,
+        "member_facets",
+        include_str!("../../../migrations/0007_member_facets.sql"),
+    ),
 ];
 
 /// Versions this database has, newest last.

@@ -303,9 +303,14 @@ async fn put_directory(
         };
         execute(
             tx,
-            "INSERT INTO members (member_id, record) VALUES ($1, $2) \
-             ON CONFLICT (member_id) DO UPDATE SET record = EXCLUDED.record",
-            &[&id.to_string(), &seal_record(key.as_ref(), record)],
+            "INSERT INTO members (member_id, record, facets) VALUES ($1, $2, $3) \
+             ON CONFLICT (member_id) DO UPDATE SET record = EXCLUDED.record, \
+             facets = EXCLUDED.facets",
+            &[
+                &id.to_string(),
+                &seal_record(key.as_ref(), record),
+                &seal_facets(key.as_ref(), &id, &record.profile),
+            ],
         )
         .await?;
     }
@@ -460,16 +465,20 @@ pub(super) async fn replace_derived(
     for chunk in derived.members.chunks(CHUNK) {
         let mut ids = Vec::with_capacity(chunk.len());
         let mut records = Vec::with_capacity(chunk.len());
+        let mut facets = Vec::with_capacity(chunk.len());
         let mut search = Vec::new();
         for record in chunk {
+            let key = held.get(&record.member_id);
             ids.push(record.member_id.to_string());
-            records.push(seal_record(held.get(&record.member_id), record));
+            records.push(seal_record(key, record));
+            facets.push(seal_facets(key, &record.member_id, &record.profile));
             search.extend(record.profile.search_keys(&record.member_id, index));
         }
         execute(
             &tx,
-            "INSERT INTO members (member_id, record) SELECT * FROM UNNEST($1::TEXT[], $2::BYTEA[])",
-            &[&ids, &records],
+            "INSERT INTO members (member_id, record, facets) \
+             SELECT * FROM UNNEST($1::TEXT[], $2::BYTEA[], $3::BYTEA[])",
+            &[&ids, &records, &facets],
         )
         .await?;
         execute(
