@@ -67,22 +67,12 @@ pub fn evaluate(
         // Every member's facets, a page at a time; then the records of those in it.
         false => {
             let mut ids = Vec::new();
-            let mut after = None;
-            loop {
-                let page = storage
-                    .facets_after(after.as_ref(), PAGE)
-                    .map_err(|e| e.to_string())?;
-                let last = page.len() < PAGE;
-                for (id, facets) in &page {
-                    if holds(id, facets) {
-                        ids.push(*id);
-                    }
+            crate::storage::each_facets(storage, |id, facets| {
+                if holds(&id, &facets) {
+                    ids.push(id);
                 }
-                after = page.last().map(|(id, _)| *id);
-                if last {
-                    break;
-                }
-            }
+                Ok(())
+            })?;
             records(storage, &ids)?
         }
     };
@@ -130,7 +120,10 @@ fn activity(
 
 /// The records of `ids` (an erased member has none), read on as many threads as the machine
 /// has cores, up to four: each is a read and an unsealing.
-fn records(storage: &dyn HubStore, ids: &[MemberId]) -> Result<Vec<MemberRecord>, String> {
+pub(crate) fn records(
+    storage: &dyn HubStore,
+    ids: &[MemberId],
+) -> Result<Vec<MemberRecord>, String> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
     let part = ids.len().div_ceil(threads).max(1);
     let parts: Vec<Result<Vec<MemberRecord>, String>> = std::thread::scope(|scope| {

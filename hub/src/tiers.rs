@@ -55,34 +55,38 @@ pub fn review(
         moves: Vec::new(),
         who: HashMap::new(),
     };
-    crate::storage::each_member(storage, |record| {
-        let p = &record.profile;
-        if p.card_status == CardStatus::Closed {
+    // Each member's tier from their facets; the records (names, phones) of those who move only.
+    crate::storage::each_facets(storage, |member_id, f| {
+        if f.card_status == CardStatus::Closed {
             return Ok(());
         }
         found.checked += 1;
-        let q = qualified.get(&record.member_id).copied().unwrap_or(0);
-        let Some(to) = table.review(&p.tier, q) else {
+        let q = qualified.get(&member_id).copied().unwrap_or(0);
+        let Some(to) = table.review(&f.tier, q) else {
             return Ok(());
         };
-        let rose = table.rank(&to.name) > table.rank(&p.tier);
+        let rose = table.rank(&to.name) > table.rank(&f.tier);
         if rose {
             found.up += 1;
         } else {
             found.down += 1;
         }
-        found
-            .who
-            .insert(record.member_id, (p.name.clone(), p.phone.masked()));
         found.moves.push(TierMove {
-            member_id: record.member_id,
-            from: p.tier.clone(),
+            member_id,
+            from: f.tier,
             to: to.name.clone(),
             qualifying: q,
             basis: table.basis,
         });
         Ok(())
     })?;
+    let moving: Vec<MemberId> = found.moves.iter().map(|m| m.member_id).collect();
+    for record in crate::segments::records(storage, &moving)? {
+        let p = &record.profile;
+        found
+            .who
+            .insert(record.member_id, (p.name.clone(), p.phone.masked()));
+    }
     found.moves.sort_by_key(|m| m.member_id);
     Ok(found)
 }

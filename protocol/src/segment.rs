@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::campaign::{MarketingError, NAME_CHARS_MAX, check_id, check_text};
 use crate::ids::StoreId;
-use crate::member::{CUSTOM_KEY_CHARS_MAX, CUSTOM_VALUE_CHARS_MAX, Profile};
+use crate::member::{CUSTOM_KEY_CHARS_MAX, CUSTOM_VALUE_CHARS_MAX, CardStatus, Profile};
 use crate::money::Fen;
 
 /// The most conditions in one segment.
@@ -21,8 +21,8 @@ pub const VALUES_MAX: usize = 500;
 /// The longest window a condition looks back over (two years).
 pub const WINDOW_DAYS_MAX: u32 = 731;
 
-/// What a segment reads of a member's profile, and nothing else (not the name, phone, cards or
-/// notes): headquarters files it beside each member's record, sealed under the member's key
+/// What a segment (and a tier review) reads of a member's profile, and nothing else (not the
+/// name, phone, cards or notes): headquarters files it beside each member's record, sealed under the member's key
 /// like the record, so that a segment on the profile reads a few dozen bytes a member instead
 /// of the whole record and its document (`HubStore::facets_after`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,6 +34,8 @@ pub struct Facets {
     pub home_store: StoreId,
     pub custom: BTreeMap<String, String>,
     pub marketing_consent: bool,
+    /// Whether the membership is closed (a review leaves closed ones alone).
+    pub card_status: CardStatus,
 }
 
 impl Facets {
@@ -46,6 +48,7 @@ impl Facets {
             home_store: profile.home_store.clone(),
             custom: profile.custom.clone(),
             marketing_consent: profile.marketing_consent,
+            card_status: profile.card_status,
         }
     }
 }

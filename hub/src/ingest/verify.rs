@@ -107,17 +107,11 @@ pub fn verify(storage: &dyn HubStore) -> Result<VerifyReport, IngestError> {
     }
     // What segments read of each member must be what their record says.
     let mut facets = Vec::with_capacity(stored.len());
-    loop {
-        let after = facets.last().map(|(id, _)| id);
-        let page = storage
-            .facets_after(after, crate::storage::MEMBERS_PAGE)
-            .map_err(failed)?;
-        let last = page.len() < crate::storage::MEMBERS_PAGE;
-        facets.extend(page);
-        if last {
-            break;
-        }
-    }
+    crate::storage::each_facets(storage, |id, f| {
+        facets.push((id, f));
+        Ok(())
+    })
+    .map_err(IngestError::Storage)?;
     let described: std::collections::HashMap<_, _> = stored
         .iter()
         .map(|m| (m.member_id, protocol::segment::Facets::of(&m.profile)))

@@ -167,6 +167,27 @@ pub fn each_member(
     }
 }
 
+/// Hands every member's facets to `f`, in id order, a page at a time (`HubStore::facets_after`).
+pub fn each_facets(
+    storage: &dyn HubStore,
+    mut f: impl FnMut(MemberId, Facets) -> std::result::Result<(), String>,
+) -> std::result::Result<(), String> {
+    let mut after = None;
+    loop {
+        let page = storage
+            .facets_after(after.as_ref(), MEMBERS_PAGE)
+            .map_err(|e| e.to_string())?;
+        let last = page.len() < MEMBERS_PAGE;
+        for (id, facets) in page {
+            after = Some(id);
+            f(id, facets)?;
+        }
+        if last {
+            return Ok(());
+        }
+    }
+}
+
 /// What the hub knows about one store's sync.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoreStatus {

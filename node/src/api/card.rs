@@ -11,7 +11,7 @@ use axum::response::IntoResponse;
 use protocol::MemberId;
 use protocol::audit::IdentityCheck;
 use protocol::wallet::Closing;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::app::*;
@@ -172,25 +172,73 @@ pub(super) async fn reissue(
     change(&app, &headers, "card_reissue", &body, id, action).await
 }
 
-fn closing_json(closing: &Closing) -> serde_json::Value {
-    let cards: Vec<_> = closing
-        .cards
-        .iter()
-        .map(|c| {
-            serde_json::json!({"card_id": c.card.to_string(), "name": c.name,
-                "refund": c.refund.to_string(), "left": c.left})
-        })
-        .collect();
-    serde_json::json!({
-        "cash": closing.cash().to_string(),
-        "principal": closing.principal.to_string(),
-        "bonus_forfeited": closing.bonus_forfeited.to_string(),
-        "bonus_refunded": closing.bonus_refunded.to_string(),
-        "fee": closing.fee.to_string(),
-        "points_forfeited": closing.points_forfeited,
-        "coupons_forfeited": closing.coupons_forfeited,
-        "cards": cards,
-    })
+/// A count or period card a closing pays back (or lets lapse).
+#[derive(Serialize, ToSchema)]
+pub struct ClosingCardOut {
+    card_id: String,
+    name: String,
+    /// Cash paid back for it, in yuan.
+    refund: String,
+    /// Uses a count card had left, or days a period card had left.
+    left: u64,
+}
+
+/// 退卡: what a closing pays back in cash and what lapses (yuan as decimal strings).
+#[derive(Serialize, ToSchema)]
+pub struct ClosingOut {
+    /// What the cashier pays the member: principal and bonus refunded and cards, less the fee.
+    cash: String,
+    principal: String,
+    bonus_forfeited: String,
+    bonus_refunded: String,
+    fee: String,
+    points_forfeited: u64,
+    coupons_forfeited: u64,
+    cards: Vec<ClosingCardOut>,
+}
+
+impl ClosingOut {
+    fn of(closing: &Closing) -> ClosingOut {
+        ClosingOut {
+            cash: closing.cash().to_string(),
+            principal: closing.principal.to_string(),
+            bonus_forfeited: closing.bonus_forfeited.to_string(),
+            bonus_refunded: closing.bonus_refunded.to_string(),
+            fee: closing.fee.to_string(),
+            points_forfeited: closing.points_forfeited,
+            coupons_forfeited: closing.coupons_forfeited,
+            cards: closing
+                .cards
+                .iter()
+                .map(|c| ClosingCardOut {
+                    card_id: c.card.to_string(),
+                    name: c.name.clone(),
+                    refund: c.refund.to_string(),
+                    left: c.left,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// 退卡试算's answer: the closing today, and the member's card status.
+#[derive(Serialize, ToSchema)]
+pub struct ClosingPreviewOut {
+    #[serde(flatten)]
+    closing: ClosingOut,
+    member_id: String,
+    card_status: String,
+    /// Whether this store holds the member's whole wallet (false: headquarters was not
+    /// reachable and the figures may be short).
+    whole: bool,
+}
+
+/// 退卡's answer: the wallet after it, and the closing as written (what the cashier pays).
+#[derive(Serialize, ToSchema)]
+pub struct ClosedOut {
+    #[serde(flatten)]
+    wallet: WalletOut,
+    closing: ClosingOut,
 }
 
 /// 退卡预览: what closing the membership today would pay back in cash under the chain's card
@@ -198,7 +246,7 @@ fn closing_json(closing: &Closing) -> serde_json::Value {
 /// and what would lapse (bonus, points, coupons). Nothing changes.
 #[utoipa::path(get, path = "/api/v1/members/{member_id}/closing",
     params(("member_id" = String, Path)),
-    responses((status = 200, description = "what a closing would pay back and forfeit"), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = ClosingPreviewOut, description = "what a closing would pay back and forfeit"), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub(super) async fn preview(State(app): St, Path(raw): Path<String>) -> AppResult {
     let id = member_id(&raw)?;
     let view = app
@@ -215,11 +263,13 @@ pub(super) async fn preview(State(app): St, Path(raw): Path<String>) -> AppResul
     let (closing, _) = wallet
         .closing(app.today(), &app.settings_now()?.card_rules())
         .map_err(|e| ApiError::from(crate::journal::Rejection::Wallet(e)))?;
-    let mut out = closing_json(&closing);
-    out["member_id"] = id.to_string().into();
-    out["card_status"] = view.profile.card_status.as_str().into();
-    out["whole"] = whole.into();
-    Ok(axum::Json(out).into_response())
+    Ok(axum::Json(ClosingPreviewOut {
+        closing: ClosingOut::of(&closing),
+        member_id: id.to_string(),
+        card_status: view.profile.card_status.as_str().to_owned(),
+        whole,
+    })
+    .into_response())
 }
 
 /// 退卡: closes the membership — the principal and what is left of count and period cards paid
@@ -229,7 +279,7 @@ pub(super) async fn preview(State(app): St, Path(raw): Path<String>) -> AppResul
 /// have one.
 #[utoipa::path(post, path = "/api/v1/members/{member_id}/close", request_body = CloseBody,
     params(("member_id" = String, Path), ("Idempotency-Key" = String, Header)),
-    responses((status = 201, body = WalletOut), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 201, body = ClosedOut), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub(super) async fn close(
     State(app): St,
     Path(raw): Path<String>,
@@ -266,9 +316,10 @@ pub(super) async fn close(
         unreachable!("a closing was read from the wallet outcome's entry");
     };
     // The wallet after it, and the closing as written: what the cashier pays.
-    let mut out = serde_json::to_value(WalletOut::new(member_id, wallet, seq))
-        .map_err(|e| ApiError::new(Code::Storage, e))?;
-    out["closing"] = closing_json(&closing);
+    let out = ClosedOut {
+        wallet: WalletOut::new(member_id, wallet, seq),
+        closing: ClosingOut::of(&closing),
+    };
     let mut response = (StatusCode::CREATED, axum::Json(out)).into_response();
     mark_replayed(&mut response, reply.replayed);
     Ok(response)
