@@ -59,6 +59,9 @@ pub struct Config {
     /// 证书续期 (`[renewal]`): the store-issuing CA with which headquarters signs the new
     /// certificates stores ask for over sync. Without it, a renewal is refused with the reason.
     pub renewal: Option<crate::renew::RenewalConfig>,
+    /// 会员等级评定 once a business day, after quiet hours, once a tier table is published (the
+    /// default). Off, tiers move down only when headquarters runs the review on its page.
+    pub tier_review_daily: bool,
 }
 
 /// The message gateway and the sending rules.
@@ -185,6 +188,7 @@ impl Default for Config {
             notify: None,
             backup: None,
             renewal: None,
+            tier_review_daily: true,
         }
     }
 }

@@ -305,6 +305,7 @@ pub async fn run(
     ));
     // Waiting asks lapse and withdrawn ones are dropped even when no store is writing.
     let daily_from = config.notify.as_ref().map_or(9, |n| n.quiet_to);
+    let tier_review_daily = config.tier_review_daily;
     let ticker = tokio::spawn({
         let ingest = ingest.clone();
         let storage = storage.clone();
@@ -342,15 +343,20 @@ pub async fn run(
                         Err(e) => tracing::error!(error = %e, "a daily campaign could not run"),
                     }
                     // 会员等级评定: once a day, after quiet hours, once a tier table exists.
-                    match tiers::review_daily(
-                        &ingest,
-                        storage.clone(),
-                        now,
-                        daily_from,
-                        &mut reviewed,
-                    )
-                    .await
-                    {
+                    let review = match tier_review_daily {
+                        true => {
+                            tiers::review_daily(
+                                &ingest,
+                                storage.clone(),
+                                now,
+                                daily_from,
+                                &mut reviewed,
+                            )
+                            .await
+                        }
+                        false => Ok(None),
+                    };
+                    match review {
                         Ok(Some(r)) => {
                             tracing::info!(as_of = %r.as_of, up = r.up, down = r.down, "tier review ran")
                         }

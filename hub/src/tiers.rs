@@ -14,6 +14,10 @@ use protocol::{MemberId, StoreId};
 
 use crate::storage::HubStore;
 
+/// The most moves a review answer lists, with names and masked phones, in member id order
+/// (its counts cover them all).
+pub const MOVES_LISTED: usize = 500;
+
 /// Moves written per call to the ingest thread, so stores' pushes go in between.
 pub const MOVES_PART: usize = 2_000;
 
@@ -36,7 +40,7 @@ pub struct Review {
     pub up: usize,
     pub down: usize,
     pub moves: Vec<TierMove>,
-    /// Names and masked phones of the moved, for the page, by member.
+    /// Names and masked phones of the first `MOVES_LISTED` moved (in id order), for the page.
     pub who: HashMap<MemberId, (String, String)>,
 }
 
@@ -55,7 +59,7 @@ pub fn review(
         moves: Vec::new(),
         who: HashMap::new(),
     };
-    // Each member's tier from their facets; the records (names, phones) of those who move only.
+    // Each member's tier from their facets; the records (names, phones) of the moves listed only.
     crate::storage::each_facets(storage, |member_id, f| {
         if f.card_status == CardStatus::Closed {
             return Ok(());
@@ -80,14 +84,19 @@ pub fn review(
         });
         Ok(())
     })?;
-    let moving: Vec<MemberId> = found.moves.iter().map(|m| m.member_id).collect();
-    for record in crate::segments::records(storage, &moving)? {
+    found.moves.sort_by_key(|m| m.member_id);
+    let listed: Vec<MemberId> = found
+        .moves
+        .iter()
+        .take(MOVES_LISTED)
+        .map(|m| m.member_id)
+        .collect();
+    for record in crate::segments::records(storage, &listed)? {
         let p = &record.profile;
         found
             .who
             .insert(record.member_id, (p.name.clone(), p.phone.masked()));
     }
-    found.moves.sort_by_key(|m| m.member_id);
     Ok(found)
 }
 

@@ -7,9 +7,6 @@ use protocol::tiers::{self, Published, TierForm};
 use super::*;
 use crate::ingest::HqWrite;
 
-/// The most moves a review answer lists (its counts cover them all).
-const MOVES_LISTED: usize = 500;
-
 /// The tier table in force (`current`, null before any) and every earlier one, newest first.
 #[utoipa::path(get, path = "/api/v1/tiers", responses((status = 200, body = Object)))]
 pub(super) async fn get_tiers(State(hq): State<Hq>) -> Response {
@@ -71,7 +68,7 @@ pub(super) async fn review(
             let moves: Vec<_> = r
                 .moves
                 .iter()
-                .take(MOVES_LISTED)
+                .take(crate::tiers::MOVES_LISTED)
                 .map(|m| {
                     let (name, phone) = r.who.get(&m.member_id).cloned().unwrap_or_default();
                     json!({"member_id": m.member_id.to_string(), "name": name,
