@@ -77,33 +77,22 @@ pub(super) fn decode<T: for<'de> Deserialize<'de>>(key: &[u8], bytes: &[u8]) -> 
         .map_err(|_| HubStoreError::Damaged(String::from_utf8_lossy(key).into_owned()))
 }
 
-/// A member's record as stored: sealed under their key when they have one (a member from
-/// before sealing has none, and stays plain). The record's place (`m/<id>`) is bound in.
-fn seal_record(key: Option<&MemberKey>, record: &MemberRecord) -> Vec<u8> {
-    let at = format!("m/{}", record.member_id);
-    match key {
-        Some(k) => k.seal(at.as_bytes(), &encode(record)),
-        None => encode(record),
-    }
-}
-
-/// A member's facets as stored beside their record (`f/<id>`), sealed as the record is.
-fn seal_facets(key: Option<&MemberKey>, id: &MemberId, profile: &Profile) -> Vec<u8> {
-    let at = format!("f/{id}");
-    let plain = encode(&Facets::of(profile));
+/// `plain` as stored at `at`: sealed under the member's key when they have one (a member from
+/// before sealing has none, and stays plain). The place is bound in.
+fn seal_at(key: Option<&MemberKey>, at: &str, plain: Vec<u8>) -> Vec<u8> {
     match key {
         Some(k) => k.seal(at.as_bytes(), &plain),
         None => plain,
     }
 }
 
-/// Stored facets opened, as `open_record` opens a record.
-fn open_facets(
-    id: &MemberId,
+/// What `seal_at` stored at `at`, opened with the member's key (`key`, asked only when it is
+/// sealed); none when the member was erased.
+fn open_at<T: for<'de> Deserialize<'de>>(
+    at: &str,
     bytes: &[u8],
     key: impl FnOnce() -> Result<KeyState>,
-) -> Result<Option<Facets>> {
-    let at = format!("f/{id}");
+) -> Result<Option<T>> {
     if !protocol::seal::is_sealed(bytes) {
         return decode(at.as_bytes(), bytes).map(Some);
     }
@@ -111,7 +100,7 @@ fn open_facets(
         KeyState::Held(k) => {
             let plain = k
                 .open(at.as_bytes(), bytes)
-                .map_err(|_| HubStoreError::Damaged(at.clone()))?;
+                .map_err(|_| HubStoreError::Damaged(at.to_owned()))?;
             decode(at.as_bytes(), &plain).map(Some)
         }
         KeyState::Erased => Ok(None),
@@ -119,27 +108,30 @@ fn open_facets(
     }
 }
 
-/// A stored member record opened: with the member's key (`key`, asked only when it is
-/// sealed); none when the member was erased.
+/// A member's record as stored (`m/<id>`).
+fn seal_record(key: Option<&MemberKey>, record: &MemberRecord) -> Vec<u8> {
+    seal_at(key, &format!("m/{}", record.member_id), encode(record))
+}
+
 fn open_record(
     id: &MemberId,
     bytes: &[u8],
     key: impl FnOnce() -> Result<KeyState>,
 ) -> Result<Option<MemberRecord>> {
-    let at = format!("m/{id}");
-    if !protocol::seal::is_sealed(bytes) {
-        return decode(at.as_bytes(), bytes).map(Some);
-    }
-    match key()? {
-        KeyState::Held(k) => {
-            let plain = k
-                .open(at.as_bytes(), bytes)
-                .map_err(|_| HubStoreError::Damaged(at.clone()))?;
-            decode(at.as_bytes(), &plain).map(Some)
-        }
-        KeyState::Erased => Ok(None),
-        KeyState::Unknown => Err(HubStoreError::Damaged(format!("{at}: sealed, no key"))),
-    }
+    open_at(&format!("m/{id}"), bytes, key)
+}
+
+/// A member's facets as stored beside their record (`f/<id>`).
+fn seal_facets(key: Option<&MemberKey>, id: &MemberId, profile: &Profile) -> Vec<u8> {
+    seal_at(key, &format!("f/{id}"), encode(&Facets::of(profile)))
+}
+
+fn open_facets(
+    id: &MemberId,
+    bytes: &[u8],
+    key: impl FnOnce() -> Result<KeyState>,
+) -> Result<Option<Facets>> {
+    open_at(&format!("f/{id}"), bytes, key)
 }
 
 /// Members read at a time by [`each_member`].

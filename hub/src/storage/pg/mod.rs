@@ -288,6 +288,36 @@ async fn set_meta(client: &impl GenericClient, key: &str, value: &[u8]) -> Resul
 const INDEX_KEY: &str = "index_key";
 
 impl PgHubStore {
+    /// Up to `limit` members after `after` in id order, read by `sql` (`$1` the id after which,
+    /// `$2` how many; the id first in each row) and opened by `open`: an erased member's row
+    /// opens to nothing, so what they left short is asked for again.
+    fn members_paged<T>(
+        &self,
+        after: Option<&MemberId>,
+        limit: usize,
+        sql: String,
+        open: fn(&tokio_postgres::Row) -> Result<Option<T>>,
+    ) -> Result<Vec<T>> {
+        let mut cursor = after.map(|m| m.to_string()).unwrap_or_default();
+        let mut out = Vec::new();
+        while out.len() < limit {
+            let asked = bound((limit - out.len()) as u64);
+            let (after, sql) = (cursor.clone(), sql.clone());
+            let rows = self.run(move |pool| async move {
+                let client = pool.get().await.map_err(db)?;
+                query(&client, &sql, &[&after, &asked]).await
+            })?;
+            for row in &rows {
+                cursor = row.get(0);
+                out.extend(open(row)?);
+            }
+            if (rows.len() as u64) < asked as u64 {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
     /// Connects to the database at `url` (`postgres://user:password@host:port/database`),
     /// brings its schema up to date, and makes the index key on a new one.
     pub fn open(url: &str) -> Result<Self> {
@@ -650,33 +680,10 @@ impl HubStore for PgHubStore {
     }
 
     fn members_after(&self, after: Option<&MemberId>, limit: usize) -> Result<Vec<MemberRecord>> {
-        let mut cursor = after.map(|m| m.to_string()).unwrap_or_default();
-        let mut out = Vec::new();
-        // Erased members are skipped: ask again for what they left short.
-        while out.len() < limit {
-            let asked = bound((limit - out.len()) as u64);
-            let after = cursor.clone();
-            let rows = self.run(move |pool| async move {
-                let client = pool.get().await.map_err(db)?;
-                query(
-                    &client,
-                    &format!(
-                        "{MEMBER} WHERE m.member_id COLLATE \"C\" > $1 \
-                         ORDER BY m.member_id COLLATE \"C\" LIMIT $2"
-                    ),
-                    &[&after, &asked],
-                )
-                .await
-            })?;
-            for row in &rows {
-                cursor = row.get(0);
-                out.extend(opened(row)?);
-            }
-            if (rows.len() as u64) < asked as u64 {
-                break;
-            }
-        }
-        Ok(out)
+        let sql = format!(
+            "{MEMBER} WHERE m.member_id COLLATE \"C\" > $1 ORDER BY m.member_id COLLATE \"C\" LIMIT $2"
+        );
+        self.members_paged(after, limit, sql, opened)
     }
 
     fn facets_after(
@@ -684,25 +691,7 @@ impl HubStore for PgHubStore {
         after: Option<&MemberId>,
         limit: usize,
     ) -> Result<Vec<(MemberId, Facets)>> {
-        let mut cursor = after.map(|m| m.to_string()).unwrap_or_default();
-        let mut out = Vec::new();
-        // Erased members are skipped: ask again for what they left short.
-        while out.len() < limit {
-            let asked = bound((limit - out.len()) as u64);
-            let after = cursor.clone();
-            let rows = self.run(move |pool| async move {
-                let client = pool.get().await.map_err(db)?;
-                query(&client, FACETS_AFTER, &[&after, &asked]).await
-            })?;
-            for row in &rows {
-                cursor = row.get(0);
-                out.extend(opened_facets(row)?);
-            }
-            if (rows.len() as u64) < asked as u64 {
-                break;
-            }
-        }
-        Ok(out)
+        self.members_paged(after, limit, FACETS_AFTER.to_owned(), opened_facets)
     }
 
     fn search_members(&self, query: &str, limit: usize) -> Result<Vec<MemberRecord>> {
