@@ -73,7 +73,12 @@ pub fn evaluate(
                 }
                 Ok(())
             })?;
+            // Checked again on the records: a profile changed since its facets were read
+            // (consent withdrawn, another tier) is as it is now.
             records(storage, &ids)?
+                .into_iter()
+                .filter(|r| holds(&r.member_id, &Facets::of(&r.profile)))
+                .collect()
         }
     };
     found.sort_by_key(|r| r.member_id);

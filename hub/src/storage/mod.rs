@@ -148,13 +148,14 @@ pub fn each_member(
         let page = storage
             .members_after(after.as_ref(), MEMBERS_PAGE)
             .map_err(|e| e.to_string())?;
-        let last = page.len() < MEMBERS_PAGE;
+        // Only an empty page is the last: a member erased while a page was read can leave it
+        // short.
+        if page.is_empty() {
+            return Ok(());
+        }
         for record in page {
             after = Some(record.member_id);
             f(record)?;
-        }
-        if last {
-            return Ok(());
         }
     }
 }
@@ -169,13 +170,13 @@ pub fn each_facets(
         let page = storage
             .facets_after(after.as_ref(), MEMBERS_PAGE)
             .map_err(|e| e.to_string())?;
-        let last = page.len() < MEMBERS_PAGE;
+        // Only an empty page is the last, as in `each_member`.
+        if page.is_empty() {
+            return Ok(());
+        }
         for (id, facets) in page {
             after = Some(id);
             f(id, facets)?;
-        }
-        if last {
-            return Ok(());
         }
     }
 }
@@ -358,8 +359,9 @@ pub trait HubStore: Send + Sync + 'static {
     /// Every member in the directory, in id order.
     fn members(&self) -> Result<Vec<MemberRecord>>;
     /// The first `limit` members after `after` (from the first without), in id order, erased
-    /// ones skipped (a page shorter than `limit` is the last): a directory of millions read a
-    /// page at a time (`each_member`).
+    /// ones skipped (a page shorter than `limit` is the last, except on sled when a member is
+    /// erased while it is read: `each_member` stops at an empty page): a directory of millions
+    /// read a page at a time.
     fn members_after(&self, after: Option<&MemberId>, limit: usize) -> Result<Vec<MemberRecord>>;
     /// `members_after`, each member's facets only (what a segment reads of a profile): a
     /// segment on the profile reads these instead of every record and its document.
