@@ -126,9 +126,12 @@ pub async fn run_with(
     let (handle, journal_thread) = journal::spawn(journal);
     let views = views::Views::new(store.clone());
     let log_len = *handle.log_len().borrow();
-    // What is applied already, not 0 until the first feed batch of this run.
+    // What is applied already, not 0 until the first feed batch of this run; and whether the
+    // store is restoring its log, as the journal already refuses sales for it (the uplink keeps
+    // it current, but a till may ask before the uplink first runs).
     let status = uplink::SyncStatus {
         feed_applied: views.feed_applied()?,
+        restore_to: journal::restore::restore_to(&*store)?,
         ..uplink::SyncStatus::disabled(log_len)
     };
     let (status, status_rx) = tokio::sync::watch::channel(status);
