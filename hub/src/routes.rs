@@ -57,7 +57,7 @@ impl Routes {
             self.routes.len() as u64 + 1,
             "feed positions are dense"
         );
-        if let Some(member) = route.member {
+        if let Some(member) = route.member() {
             self.by_member.entry(member).or_default().push(position);
         }
         self.routes.push(route);
@@ -161,7 +161,7 @@ pub fn feed_stats(storage: &dyn HubStore) -> Result<FeedStats, HubStoreError> {
             if origin != store && routes.reaches(store, *position) {
                 routed.0 += 1;
                 routed.1 += len;
-                if routes.routes[(*position - 1) as usize].member.is_some() {
+                if routes.routes[(*position - 1) as usize].member().is_some() {
                     routed.2 += 1;
                     routed.3 += len;
                 }

@@ -456,7 +456,10 @@ pub fn apply_entry(ov: &mut Overlay<'_>, entry: &Entry) -> Result<(), ViewError>
             }
             Ok(())
         }
-        Payload::Catalogue { .. } | Payload::Stock { .. } | Payload::Transfer { .. } => {
+        Payload::Catalogue { .. }
+        | Payload::StoreCatalogue { .. }
+        | Payload::Stock { .. }
+        | Payload::Transfer { .. } => {
             if let Some(why) =
                 protocol::project::inventory::apply(ov, entry).map_err(ViewError::Inventory)?
             {

@@ -221,6 +221,15 @@ pub fn send(
         .into_iter()
         .map(|p| serde_json::json!({"product": p}))
         .collect();
+    send_changes(hub, staff, changes)
+}
+
+/// Sends one catalogue change set (`{"product": …}`, `{"carried": …}`, …) to headquarters.
+pub fn send_changes(
+    hub: &str,
+    staff: &str,
+    changes: Vec<serde_json::Value>,
+) -> anyhow::Result<serde_json::Value> {
     let body = serde_json::to_vec(&serde_json::json!({"changes": changes}))?;
     let agent = ureq::Agent::new_with_config(
         ureq::Agent::config_builder()

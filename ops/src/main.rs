@@ -80,6 +80,10 @@ enum Cmd {
         /// must then agree with the data.
         #[arg(long)]
         campaigns: bool,
+        /// Send every product sold to every store, as before 门店经营品项 (each store carries
+        /// only what it sells in the data otherwise).
+        #[arg(long)]
+        whole_catalogue: bool,
     },
     /// 营销活动: The Complete Journey's campaigns at headquarters.
     Campaigns {
@@ -404,6 +408,7 @@ fn main() -> anyhow::Result<()> {
             time_reports,
             hosted,
             campaigns,
+            whole_catalogue,
         } => replay(ops::replay::Options {
             data,
             dir,
@@ -416,6 +421,7 @@ fn main() -> anyhow::Result<()> {
             report_queries: time_reports,
             hosted,
             campaigns,
+            whole_catalogue,
             launcher: ops::replay::Launcher::this_binary()?,
         }),
         Cmd::Campaigns {

@@ -216,6 +216,21 @@ pub fn action(entry: &Entry) -> Option<(&'static str, String)> {
             "商品资料变更",
             format!("第 {version} 版 {part}/{parts}：{} 项", changes.len()),
         ),
+        Payload::StoreCatalogue {
+            stores,
+            version,
+            part,
+            parts,
+            changes,
+            ..
+        } => (
+            "门店经营品项",
+            format!(
+                "第 {version} 版 {part}/{parts}：{} 项，{} 家门店",
+                changes.len(),
+                stores.len()
+            ),
+        ),
         Payload::Staff { staff } => (
             "员工资料变更",
             staff

@@ -208,7 +208,23 @@ pub enum CatalogueChange {
         sku: Sku,
         threshold: Option<Qty>,
     },
+    /// 门店经营品项: the stores that carry a product or bundle from now on (`None`: every
+    /// store, as before any is named). Headquarters' own record: it goes to no store; the
+    /// stores it names get the product itself, those it drops a `Withdrawn`.
+    Carried {
+        sku: Sku,
+        stores: Option<Vec<StoreId>>,
+    },
+    /// The stores an entry is addressed to no longer carry the product: their tills refuse
+    /// to sell it (it stays on file for their stock and history). Headquarters writes it.
+    Withdrawn {
+        sku: Sku,
+    },
 }
+
+/// The most stores one product's assortment names (a chain of this many stores names none:
+/// every store carries it).
+pub const CARRIED_STORES_MAX: usize = 5_000;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CatalogueError {
@@ -222,6 +238,10 @@ pub enum CatalogueError {
     UnknownBarcode(Barcode),
     #[error("barcode {barcode} already belongs to {owner}")]
     DuplicateBarcode { barcode: Barcode, owner: Sku },
+    #[error(
+        "{store} still holds some of {sku}: move it or write it off before it stops carrying it"
+    )]
+    StockHeld { sku: Sku, store: StoreId },
     #[error("an empty change set")]
     Empty,
 }
@@ -337,6 +357,25 @@ impl CatalogueChange {
                 }
                 _ => Ok(()),
             },
+            CatalogueChange::Carried { sku, stores } => match stores {
+                Some(stores) if stores.len() > CARRIED_STORES_MAX => Err(CatalogueError::Field {
+                    field: format!("{sku}.stores"),
+                    problem: format!("at most {CARRIED_STORES_MAX} stores (none: every store)"),
+                }),
+                Some(stores) => {
+                    let mut sorted: Vec<&StoreId> = stores.iter().collect();
+                    sorted.sort();
+                    match sorted.windows(2).find(|w| w[0] == w[1]) {
+                        Some(w) => Err(CatalogueError::Field {
+                            field: format!("{sku}.stores"),
+                            problem: format!("{} named twice", w[0]),
+                        }),
+                        None => Ok(()),
+                    }
+                }
+                None => Ok(()),
+            },
+            CatalogueChange::Withdrawn { .. } => Ok(()),
         }
     }
 
@@ -346,7 +385,9 @@ impl CatalogueChange {
             CatalogueChange::Product(p) => &p.sku,
             CatalogueChange::Bundle(b) => &b.id,
             CatalogueChange::StorePrice { sku, .. }
-            | CatalogueChange::StoreLowStock { sku, .. } => sku,
+            | CatalogueChange::StoreLowStock { sku, .. }
+            | CatalogueChange::Carried { sku, .. }
+            | CatalogueChange::Withdrawn { sku } => sku,
         }
     }
 }
@@ -414,6 +455,12 @@ pub enum ChangeForm {
         store: StoreId,
         sku: Sku,
         threshold: Option<String>,
+    },
+    /// 门店经营品项: the stores that carry `sku` (null or absent: every store).
+    Carried {
+        sku: Sku,
+        #[serde(default)]
+        stores: Option<Vec<StoreId>>,
     },
 }
 
@@ -549,6 +596,7 @@ impl ChangeForm {
                 store,
                 sku,
             },
+            ChangeForm::Carried { sku, stores } => CatalogueChange::Carried { sku, stores },
         };
         change.check()?;
         Ok(change)

@@ -192,6 +192,18 @@ pub enum Payload {
     /// 退卡与计时规则: how every store closes a membership and charges a timed card
     /// (`crate::card_rules`).
     CardRules { rules: crate::card_rules::CardRules },
+    /// 门店经营品项: headquarters' catalogue change set `version` for the named stores only, as
+    /// `part` of `parts` entries of its `group` (one address within the version: a store makes
+    /// a group's changes visible at its last part). No store named: headquarters' own record
+    /// of where each product is carried, which goes to no store.
+    StoreCatalogue {
+        stores: Vec<StoreId>,
+        version: u64,
+        group: u32,
+        part: u32,
+        parts: u32,
+        changes: Vec<CatalogueChange>,
+    },
 }
 
 impl Payload {

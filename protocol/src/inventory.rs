@@ -36,7 +36,8 @@ impl ViewKv for std::collections::BTreeMap<Vec<u8>, Vec<u8>> {
 
 /// Every prefix this module writes (a store's rebuild compares them all).
 pub const VIEW_PREFIXES: &[&[u8]] = &[
-    b"cat/", b"cs/", b"pr/", b"bc/", b"bu/", b"spr/", b"slt/", b"stk/", b"tr/", b"stt/",
+    b"cat/", b"cs/", b"csg/", b"pr/", b"bc/", b"bu/", b"spr/", b"slt/", b"stk/", b"tr/", b"stt/",
+    b"asr/", b"nc/",
 ];
 
 pub mod keys {
@@ -49,6 +50,25 @@ pub mod keys {
         key.extend(version.to_be_bytes());
         key.extend(part.to_be_bytes());
         key
+    }
+
+    /// A part of a change set's group for some stores, staged until its last part.
+    pub fn staged_group(version: u64, group: u32, part: u32) -> Vec<u8> {
+        let mut key = b"csg/".to_vec();
+        key.extend(version.to_be_bytes());
+        key.extend(group.to_be_bytes());
+        key.extend(part.to_be_bytes());
+        key
+    }
+
+    /// 门店经营品项 (headquarters): the stores that carry a product; absent: every store.
+    pub fn carried(sku: &Sku) -> Vec<u8> {
+        format!("asr/{sku}").into_bytes()
+    }
+
+    /// At a store: it no longer carries `sku` (its till refuses to sell it).
+    pub fn not_carried(sku: &Sku) -> Vec<u8> {
+        format!("nc/{sku}").into_bytes()
     }
 
     pub fn product(sku: &Sku) -> Vec<u8> {
@@ -125,6 +145,16 @@ pub fn stock_cell(kv: &dyn ViewKv, store: &StoreId, sku: &Sku) -> Result<(u64, u
 /// The product a SKU or barcode names, if the catalogue has it.
 pub fn product(kv: &dyn ViewKv, sku: &Sku) -> Result<Option<Product>, String> {
     read(kv, &keys::product(sku))
+}
+
+/// 门店经营品项: the stores that carry `sku` (`None`: every store), as headquarters records it.
+pub fn carried(kv: &dyn ViewKv, sku: &Sku) -> Result<Option<Vec<StoreId>>, String> {
+    read(kv, &keys::carried(sku))
+}
+
+/// At a store: whether headquarters told it it no longer carries `sku`.
+pub fn not_carried(kv: &dyn ViewKv, sku: &Sku) -> Result<bool, String> {
+    Ok(read::<()>(kv, &keys::not_carried(sku))?.is_some())
 }
 
 pub fn sku_of_barcode(kv: &dyn ViewKv, code: &Barcode) -> Result<Option<Sku>, String> {

@@ -1,30 +1,42 @@
 //! Which stores an entry in headquarters' feed concerns (the routed feed).
 //!
-//! The member directory, the catalogue, staff, rules and transfers concern every store: they are
-//! broadcast. A change to a member's wallet (a sale that earned points or paid with stored
-//! value, a top-up, a card, rights moving, a return) concerns the stores that **follow** the
-//! member — those that asked headquarters for the member once they met them — and the stores
-//! its rights writes name (a grant to a store, a take-back from a fenced one), whether or not
-//! they follow the member yet. A store that meets a member it does not follow asks to follow,
-//! and headquarters sends the member's history once (`HubMsg::Backfill`).
+//! The member directory, staff, rules, transfers and the catalogue of products every store
+//! carries concern every store: they are broadcast. A change to a member's wallet (a sale that
+//! earned points or paid with stored value, a top-up, a card, rights moving, a return) concerns
+//! the stores that **follow** the member — those that asked headquarters for the member once
+//! they met them — and the stores its rights writes name (a grant to a store, a take-back from
+//! a fenced one), whether or not they follow the member yet. A store that meets a member it
+//! does not follow asks to follow, and headquarters sends the member's history once
+//! (`HubMsg::Backfill`). Catalogue changes to products only some stores carry (门店经营品项)
+//! are addressed to those stores (`Payload::StoreCatalogue`).
 
-use crate::entry::Entry;
+use crate::entry::{Entry, Payload};
 use crate::escrow::Change;
 use crate::ids::{MemberId, StoreId};
 
 /// Who an entry of the feed goes to, besides the store that wrote it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Route {
-    /// The member whose wallet it changes; `None`: every store.
-    pub member: Option<MemberId>,
-    /// Stores its rights writes move rights to or take them from.
-    pub named: Vec<StoreId>,
+pub enum Route {
+    /// Every store.
+    #[default]
+    Every,
+    /// The stores named only (none: headquarters keeps it).
+    Stores(Vec<StoreId>),
+    /// A change to `member`'s wallet: the stores that follow the member, and those its rights
+    /// writes move rights to or take them from (`named`).
+    Member {
+        member: MemberId,
+        named: Vec<StoreId>,
+    },
 }
 
 impl Route {
     pub fn of(entry: &Entry) -> Route {
+        if let Payload::StoreCatalogue { stores, .. } = &entry.payload {
+            return Route::Stores(stores.clone());
+        }
         let Some(member) = entry.payload.wallet_member() else {
-            return Route::default();
+            return Route::Every;
         };
         let mut named = Vec::new();
         if let Some((_, ops)) = entry.payload.rights_ops() {
@@ -39,17 +51,23 @@ impl Route {
                 }
             }
         }
-        Route {
-            member: Some(member),
-            named,
+        Route::Member { member, named }
+    }
+
+    /// The member whose wallet the entry changes, if any.
+    pub fn member(&self) -> Option<MemberId> {
+        match self {
+            Route::Member { member, .. } => Some(*member),
+            Route::Every | Route::Stores(_) => None,
         }
     }
 
     /// Whether `store` receives the entry, given whether it follows the entry's member.
     pub fn reaches(&self, store: &StoreId, follows: impl FnOnce(&MemberId) -> bool) -> bool {
-        match &self.member {
-            None => true,
-            Some(member) => self.named.contains(store) || follows(member),
+        match self {
+            Route::Every => true,
+            Route::Stores(stores) => stores.contains(store),
+            Route::Member { member, named } => named.contains(store) || follows(member),
         }
     }
 }
@@ -94,7 +112,7 @@ mod tests {
             }],
         });
         let route = Route::of(&grant);
-        assert_eq!(route.member, Some(member));
+        assert_eq!(route.member(), Some(member));
         assert!(route.reaches(&s2, |_| false));
         let s3 = StoreId::parse("S003").unwrap();
         assert!(!route.reaches(&s3, |_| false));
@@ -107,7 +125,28 @@ mod tests {
             member_id: MemberId::mint(1_000, 7),
         });
         let route = Route::of(&erased);
-        assert_eq!(route, Route::default());
+        assert_eq!(route, Route::Every);
         assert!(route.reaches(&StoreId::parse("S009").unwrap(), |_| false));
+    }
+
+    #[test]
+    fn a_catalogue_change_for_some_stores_reaches_those_only_and_headquarters_own_none() {
+        let s1 = StoreId::parse("S001").unwrap();
+        let s2 = StoreId::parse("S002").unwrap();
+        let addressed = |stores: Vec<StoreId>| {
+            Route::of(&entry(Payload::StoreCatalogue {
+                stores,
+                version: 3,
+                group: 0,
+                part: 0,
+                parts: 1,
+                changes: vec![],
+            }))
+        };
+        let route = addressed(vec![s1.clone()]);
+        assert!(route.reaches(&s1, |_| true));
+        assert!(!route.reaches(&s2, |_| true));
+        let own = addressed(vec![]);
+        assert!(!own.reaches(&s1, |_| true));
     }
 }

@@ -729,6 +729,28 @@ fn fixture_entries() -> Vec<Entry> {
         ),
         common(39, closed(member, true)),
         common(40, closed(member, false)),
+        common(
+            41,
+            Payload::StoreCatalogue {
+                stores: vec![
+                    StoreId::parse("S001").unwrap(),
+                    StoreId::parse("S002").unwrap(),
+                ],
+                version: 7,
+                group: 2,
+                part: 0,
+                parts: 1,
+                changes: vec![
+                    CatalogueChange::Carried {
+                        sku: Sku::parse("A-100").unwrap(),
+                        stores: Some(vec![StoreId::parse("S001").unwrap()]),
+                    },
+                    CatalogueChange::Withdrawn {
+                        sku: Sku::parse("A-101").unwrap(),
+                    },
+                ],
+            },
+        ),
     ]
 }
 

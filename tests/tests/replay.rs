@@ -28,6 +28,7 @@ fn options(dir: &tests::TempDir, slice: &str, from: (u32, u32), to: (u32, u32)) 
         report_queries: 0,
         hosted: true,
         campaigns: false,
+        whole_catalogue: false,
         launcher: Launcher {
             node: (env!("CARGO_BIN_EXE_store-node").into(), Vec::new()),
             hub: (env!("CARGO_BIN_EXE_hq").into(), Vec::new()),

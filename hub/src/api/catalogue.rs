@@ -18,6 +18,7 @@ pub(super) fn catalogue_error(index: Option<usize>, e: CatalogueError) -> Respon
     let at = index.map_or(String::new(), |i| format!("change {i}: "));
     let code = match &e {
         CatalogueError::DuplicateBarcode { .. } => Code::DuplicateBarcode,
+        CatalogueError::StockHeld { .. } => Code::StockHeld,
         CatalogueError::UnknownSku(_) => Code::UnknownSku,
         CatalogueError::UnknownBarcode(_) => Code::UnknownBarcode,
         _ => Code::InvalidChange,
@@ -72,7 +73,16 @@ pub(super) async fn catalogue_version(State(hq): State<Hq>) -> Response {
 
 pub(super) fn product_json(views: &dyn ViewKv, sku: &Sku) -> Response {
     match inventory::product(views, sku) {
-        Ok(Some(p)) => axum::Json(ProductForm::from_product(&p)).into_response(),
+        Ok(Some(p)) => {
+            // 门店经营品项: the stores that carry it (null: every store).
+            let stores = match inventory::carried(views, sku) {
+                Ok(stores) => stores,
+                Err(e) => return unavailable(e),
+            };
+            let mut body = json!(ProductForm::from_product(&p));
+            body["stores"] = json!(stores);
+            axum::Json(body).into_response()
+        }
         Ok(None) => Code::UnknownSku.answer(format!("no product {sku}")),
         Err(e) => unavailable(e),
     }

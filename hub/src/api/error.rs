@@ -33,6 +33,8 @@ pub enum Code {
     TransferNotFound,
     NotOnHold,
     DuplicateBarcode,
+    /// 门店经营品项: a store that would stop carrying a product still holds some.
+    StockHeld,
     TransferNotAllowed,
     AlreadyOnHold,
     StoreOnline,
@@ -68,7 +70,7 @@ pub enum Code {
 
 impl Code {
     /// Every code, for the catalogue's own test and the documentation.
-    pub const ALL: [Code; 50] = [
+    pub const ALL: [Code; 51] = [
         Code::InvalidRequest,
         Code::InvalidQuery,
         Code::InvalidId,
@@ -92,6 +94,7 @@ impl Code {
         Code::TransferNotFound,
         Code::NotOnHold,
         Code::DuplicateBarcode,
+        Code::StockHeld,
         Code::TransferNotAllowed,
         Code::AlreadyOnHold,
         Code::StoreOnline,
@@ -146,6 +149,7 @@ impl Code {
             Code::TransferNotFound => "transfer_not_found",
             Code::NotOnHold => "not_on_hold",
             Code::DuplicateBarcode => "duplicate_barcode",
+            Code::StockHeld => "stock_held",
             Code::TransferNotAllowed => "transfer_not_allowed",
             Code::AlreadyOnHold => "already_on_hold",
             Code::StoreOnline => "store_online",
@@ -204,6 +208,7 @@ impl Code {
             | Code::MarketingNotFound
             | Code::NotOnHold => StatusCode::NOT_FOUND,
             Code::DuplicateBarcode
+            | Code::StockHeld
             | Code::TransferNotAllowed
             | Code::AlreadyOnHold
             | Code::StoreOnline
@@ -256,6 +261,7 @@ impl Code {
             Code::TransferNotFound => "调拨单不存在",
             Code::NotOnHold => "门店未挂起",
             Code::DuplicateBarcode => "条码已被其他商品使用",
+            Code::StockHeld => "该门店仍有这件商品的库存，请先调出或报损，再调整经营品项",
             Code::TransferNotAllowed => "调拨单当前状态不允许此操作",
             Code::AlreadyOnHold => "门店已挂起",
             Code::StoreOnline => "门店在线，无需挂起",

@@ -181,6 +181,7 @@ impl Directory {
             | Payload::Wallet { .. }
             | Payload::Return { .. }
             | Payload::Catalogue { .. }
+            | Payload::StoreCatalogue { .. }
             | Payload::Stock { .. }
             | Payload::Transfer { .. }
             | Payload::Checkout { .. }

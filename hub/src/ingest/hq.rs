@@ -30,7 +30,8 @@ impl Ingest {
             field: "storage".into(),
             problem: e,
         };
-        let views = HubViews::reader(&*self.storage);
+        let storage = self.storage.clone();
+        let views = HubViews::reader(&*storage);
         let mut products: HashMap<&Sku, &protocol::catalogue::Product> = HashMap::new();
         let mut owners: HashMap<&Barcode, &Sku> = HashMap::new();
         let mut named = std::collections::HashSet::new();
@@ -83,7 +84,9 @@ impl Ingest {
                 CatalogueChange::Product(_) => Vec::new(),
                 CatalogueChange::Bundle(b) => b.items.iter().map(|(sku, _)| sku).collect(),
                 CatalogueChange::StorePrice { sku, .. }
-                | CatalogueChange::StoreLowStock { sku, .. } => vec![sku],
+                | CatalogueChange::StoreLowStock { sku, .. }
+                | CatalogueChange::Carried { sku, .. }
+                | CatalogueChange::Withdrawn { sku } => vec![sku],
             };
             for sku in named {
                 if !exists(sku)? {
@@ -97,20 +100,7 @@ impl Ingest {
                 .unwrap_or_default();
         let version = current.version + 1;
         let count = changes.len();
-        let split = catalogue::parts(changes, catalogue::PART_BYTES);
-        let parts = u32::try_from(split.len()).unwrap_or(u32::MAX);
-        for (part, changes) in split.into_iter().enumerate() {
-            let part = u32::try_from(part).unwrap_or(u32::MAX);
-            let tx = TxId::derived(&["catalogue", &version.to_string(), &part.to_string()]);
-            let payload = Payload::Catalogue {
-                version,
-                part,
-                parts,
-                changes,
-            };
-            self.write_hq_as(tx, payload, by.clone())
-                .map_err(|e| failed(e.to_string()))?;
-        }
+        let parts = self.write_catalogue(&views, version, changes, by)?;
         tracing::info!(version, parts, changes = count, by = %by, "catalogue changed");
         Ok(CatalogueWritten {
             version,

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use protocol::ask::{AskQueue, AskStep, Limits};
 use protocol::bank::{self, AskPlan};
 use protocol::calendar::StoreCalendar;
-use protocol::catalogue::{self, Barcode, CatalogueChange, CatalogueError};
+use protocol::catalogue::{Barcode, CatalogueChange, CatalogueError};
 use protocol::commission::CommissionRules;
 use protocol::entry::{ChainError, ChainTip, Entry, Payload, Sealed};
 use protocol::escrow::Change;
@@ -233,6 +233,7 @@ pub struct StoreRow {
     pub certificate_until_ms: Option<u64>,
 }
 
+mod assortment;
 mod directory;
 mod fence;
 mod flusher;
@@ -315,6 +316,7 @@ fn goes_to_feed(entry: &Entry) -> bool {
             | Payload::MemberEdited { .. }
             | Payload::MemberErased { .. }
             | Payload::Catalogue { .. }
+            | Payload::StoreCatalogue { .. }
             | Payload::Transfer { .. }
             | Payload::Staff { .. }
             | Payload::StaffCredentials { .. }
@@ -343,7 +345,7 @@ fn hq_only(payload: &Payload) -> Option<&'static str> {
         }
     );
     match payload {
-        Payload::Catalogue { .. } => {
+        Payload::Catalogue { .. } | Payload::StoreCatalogue { .. } => {
             Some("only headquarters changes the catalogue (prices included)")
         }
         Payload::Staff { .. } | Payload::StaffCredentials { .. } => {

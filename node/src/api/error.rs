@@ -59,6 +59,7 @@ pub enum Code {
     DiscrepancyRequired,
     StocktakeInProgress,
     NotForSale,
+    NotCarried,
     TendersMismatch,
     CouponNotFound,
     CouponUsed,
@@ -154,6 +155,7 @@ impl Code {
             Code::DiscrepancyRequired => "discrepancy_required",
             Code::StocktakeInProgress => "stocktake_in_progress",
             Code::NotForSale => "not_for_sale",
+            Code::NotCarried => "not_carried",
             Code::TendersMismatch => "tenders_mismatch",
             Code::CouponNotFound => "coupon_not_found",
             Code::CouponUsed => "coupon_used",
@@ -226,6 +228,7 @@ impl Code {
             Code::InvalidQuantity
             | Code::DiscrepancyRequired
             | Code::NotForSale
+            | Code::NotCarried
             | Code::TendersMismatch
             | Code::CouponNotValid
             | Code::CouponNotApplicable
@@ -318,6 +321,7 @@ impl Code {
             Code::DiscrepancyRequired => "实收数量与发货数量不符，请填写差异原因",
             Code::StocktakeInProgress => "该商品正在盘点中，请先完成盘点",
             Code::NotForSale => "该商品暂不可售（未定价或已下架）",
+            Code::NotCarried => "本店不经营该商品（不在本店经营品项，请联系总部）",
             Code::TendersMismatch => "各支付方式合计与应付金额不符（只有现金可以找零）",
             Code::CouponNotFound => "该会员没有这张优惠券",
             Code::CouponUsed => "该优惠券已使用",
@@ -509,6 +513,7 @@ impl From<Rejection> for ApiError {
                 InventoryError::UnknownStocktake(_) => Code::StocktakeNotFound,
                 InventoryError::BeingCounted { .. } => Code::StocktakeInProgress,
                 InventoryError::NotForSale(_) => Code::NotForSale,
+                InventoryError::NotCarried(_) => Code::NotCarried,
                 InventoryError::Transfer(TransferError::Discrepancy) => Code::DiscrepancyRequired,
                 InventoryError::Transfer(TransferError::NotAllowed { .. }) => {
                     Code::TransferNotAllowed

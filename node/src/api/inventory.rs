@@ -143,6 +143,9 @@ fn product_out(app: &super::app::AppState, p: &Product) -> Result<Response, ApiE
     let mut body = serde_json::to_value(ProductForm::from_product(p))
         .map_err(|e| ApiError::new(Code::Storage, e))?;
     body["price_here"] = json!(price_here);
+    // 门店经营品项: whether this store may sell it (headquarters withdrew it otherwise).
+    let not_carried = inventory::not_carried(&app.views.kv(), &p.sku).map_err(storage)?;
+    body["carried_here"] = json!(!not_carried);
     Ok(axum::Json(body).into_response())
 }
 

@@ -121,6 +121,9 @@ pub fn basket(
         let p = inventory::product(ov, sku)
             .map_err(Rejection::Storage)?
             .ok_or_else(|| InventoryError::UnknownSku(sku.clone()))?;
+        if inventory::not_carried(ov, sku).map_err(Rejection::Storage)? {
+            return Err(InventoryError::NotCarried(sku.clone()).into());
+        }
         let store_price: Option<Fen> =
             inventory::read(ov, &inventory::keys::store_price(here, sku))
                 .map_err(Rejection::Storage)?;

@@ -106,12 +106,20 @@ impl Journal {
             if entry.origin == self.settings.store_id {
                 return Ok(());
             }
+            // 门店经营品项: a change set's part for other stores (headquarters routes it to
+            // those it names; this holds should a record reach a store before it is routed).
+            if let protocol::entry::Payload::StoreCatalogue { stores, .. } = &entry.payload
+                && !stores.contains(&self.settings.store_id)
+            {
+                return Ok(());
+            }
             if let Err(skew) = self.clock.observe(now_ms, entry.hlc) {
                 tracing::warn!(origin = %entry.origin, seq = entry.seq, %skew, "feed entry from the future");
             }
-            let route = protocol::route::Route::of(&entry);
-            if let Some(member) = route.member {
-                if route.named.contains(&self.settings.store_id) {
+            if let protocol::route::Route::Member { member, named } =
+                protocol::route::Route::of(&entry)
+            {
+                if named.contains(&self.settings.store_id) {
                     let started = crate::follow::want(ov, &member)?;
                     self.started_following(&member, started);
                 } else if live

@@ -90,6 +90,8 @@ pub enum InventoryError {
     BeingCounted { sku: Sku, stocktake: DocId },
     #[error("{0} is not for sale: not priced, or withdrawn")]
     NotForSale(Sku),
+    #[error("{0} is not carried at this store (不在本店经营品项)")]
+    NotCarried(Sku),
     #[error(transparent)]
     Transfer(#[from] TransferError),
 }

@@ -81,6 +81,9 @@ pub struct Options {
     /// Import the data's campaigns and redeem their coupons where the data says
     /// (`crate::campaigns`).
     pub campaigns: bool,
+    /// Send every product sold to every store (the catalogue before 门店经营品项) instead of
+    /// each store only what it sold in the data.
+    pub whole_catalogue: bool,
     pub launcher: Launcher,
 }
 
@@ -167,7 +170,32 @@ pub fn replay(
                 .map_err(anyhow::Error::msg)?,
         );
     }
-    let answer = crate::catalogue::send(&chain.hub, "replay", products)?;
+    // 门店经营品项: each store carries what it sells in the data (unless the whole catalogue is
+    // asked for: every product at every store).
+    let mut carried: BTreeMap<u64, BTreeSet<u32>> = BTreeMap::new();
+    if !options.whole_catalogue {
+        for b in &slice.baskets {
+            for l in &b.lines {
+                carried.entry(l.product).or_default().insert(b.store);
+            }
+        }
+    }
+    let mut changes: Vec<serde_json::Value> = Vec::with_capacity(products.len() * 2);
+    for p in products {
+        let stores = p
+            .sku
+            .as_str()
+            .parse::<u64>()
+            .ok()
+            .and_then(|id| carried.get(&id));
+        let sku = p.sku.clone();
+        changes.push(json!({"product": p}));
+        if let Some(stores) = stores {
+            let stores: Vec<String> = stores.iter().map(|s| data::store_id(*s)).collect();
+            changes.push(json!({"carried": {"sku": sku, "stores": stores}}));
+        }
+    }
+    let answer = crate::catalogue::send_changes(&chain.hub, "replay", changes)?;
     let version = answer["version"].as_u64().context("catalogue version")?;
     // Members, each at the store of their first basket.
     let mut first: BTreeMap<u32, u32> = BTreeMap::new();

@@ -25,7 +25,20 @@ pub fn apply(kv: &mut dyn ViewKv, entry: &Entry) -> Result<Option<String>, Strin
         } if entry.origin == StoreId::hq() => {
             apply_catalogue(kv, entry, *version, (*part, *parts), changes).map(|()| None)
         }
-        Payload::Catalogue { .. } => Ok(Some("a catalogue change not from headquarters".into())),
+        Payload::StoreCatalogue {
+            version,
+            group,
+            part,
+            parts,
+            changes,
+            ..
+        } if entry.origin == StoreId::hq() => {
+            apply_store_catalogue(kv, entry, *version, (*group, *part, *parts), changes)
+                .map(|()| None)
+        }
+        Payload::Catalogue { .. } | Payload::StoreCatalogue { .. } => {
+            Ok(Some("a catalogue change not from headquarters".into()))
+        }
         Payload::Stock { movement, changes } => {
             let sign_ok = match movement {
                 StockMovement::Received { .. } => changes.iter().all(|c| c.qty.0 > 0),
@@ -117,8 +130,8 @@ fn apply_catalogue(
     changes: &[CatalogueChange],
 ) -> Result<(), String> {
     let current: CatalogueVersion = read(kv, keys::CATALOGUE_VERSION)?.unwrap_or_default();
-    if version <= current.version {
-        return Ok(()); // already visible
+    if version < current.version {
+        return Ok(()); // an older change set: already visible
     }
     if part + 1 < parts {
         // Parts arrive in order (one origin's log); the last one makes the version visible.
@@ -145,8 +158,67 @@ fn apply_catalogue(
     Ok(())
 }
 
+/// A change set's part for some stores (门店经营品项): staged until its group's last part, as
+/// a broadcast change set's are, then applied (headquarters applies every group; a store only
+/// those addressed to it). The version becomes visible with the first group.
+fn apply_store_catalogue(
+    kv: &mut dyn ViewKv,
+    entry: &Entry,
+    version: u64,
+    (group, part, parts): (u32, u32, u32),
+    changes: &[CatalogueChange],
+) -> Result<(), String> {
+    let current: CatalogueVersion = read(kv, keys::CATALOGUE_VERSION)?.unwrap_or_default();
+    if version < current.version {
+        return Ok(()); // an older change set: already visible
+    }
+    if part + 1 < parts {
+        kv.put(
+            keys::staged_group(version, group, part),
+            encode(&changes.to_vec()),
+        );
+        return Ok(());
+    }
+    let mut all = Vec::new();
+    for earlier in 0..part {
+        let key = keys::staged_group(version, group, earlier);
+        let staged: Vec<CatalogueChange> = read(kv, &key)?.ok_or_else(|| {
+            format!("catalogue version {version} group {group} is missing part {earlier}")
+        })?;
+        kv.delete(key);
+        all.extend(staged);
+    }
+    all.extend(changes.iter().cloned());
+    for change in &all {
+        apply_change(kv, change)?;
+    }
+    if version > current.version {
+        let visible = CatalogueVersion {
+            version,
+            at: entry.hlc,
+        };
+        kv.put(keys::CATALOGUE_VERSION.to_vec(), encode(&visible));
+    }
+    Ok(())
+}
+
+/// Applies one change. A product or bundle sent to a store is carried there (again); a
+/// withdrawal marks it not carried (`keys::not_carried`: read by a store's till only;
+/// headquarters keeps every store's assortment under `keys::carried`).
 fn apply_change(kv: &mut dyn ViewKv, change: &CatalogueChange) -> Result<(), String> {
     match change {
+        CatalogueChange::Product(_) | CatalogueChange::Bundle(_) => {
+            kv.delete(keys::not_carried(change.sku()));
+        }
+        CatalogueChange::Withdrawn { sku } => kv.put(keys::not_carried(sku), encode(&())),
+        _ => {}
+    }
+    match change {
+        CatalogueChange::Withdrawn { .. } => {}
+        CatalogueChange::Carried { sku, stores } => match stores {
+            Some(stores) => kv.put(keys::carried(sku), encode(stores)),
+            None => kv.delete(keys::carried(sku)),
+        },
         CatalogueChange::Product(p) => {
             let before = product(kv, &p.sku)?;
             for old in before.iter().flat_map(|b| &b.barcodes) {
@@ -224,5 +296,104 @@ fn apply_transfer(
             Ok(None)
         }
         Err(e) => Ok(Some(format!("transfer {id}: {e}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalogue::Unit;
+    use crate::entry::EntryHash;
+    use crate::hlc::Hlc;
+    use crate::ids::{StaffId, TxId};
+    use std::collections::BTreeMap;
+
+    fn hq(payload: Payload) -> Entry {
+        Entry {
+            origin: StoreId::hq(),
+            seq: 1,
+            hlc: Hlc::ZERO,
+            business_date: chrono::NaiveDate::from_ymd_opt(2026, 12, 7).unwrap(),
+            staff: StaffId::parse("hq").unwrap(),
+            tx: TxId::parse("catalogue-test").unwrap(),
+            prev_hash: EntryHash::GENESIS,
+            payload,
+        }
+    }
+
+    fn product(sku: &str) -> CatalogueChange {
+        CatalogueChange::Product(crate::catalogue::Product {
+            sku: Sku::parse(sku).unwrap(),
+            name: format!("商品{sku}"),
+            barcodes: vec![],
+            department: String::new(),
+            category: String::new(),
+            unit: Unit::Piece,
+            price: Some(Fen(100)),
+            special: None,
+            earns_points: true,
+            discountable: true,
+            active: true,
+            low_stock: None,
+        })
+    }
+
+    fn for_stores(version: u64, group: u32, part: u32, parts: u32, c: CatalogueChange) -> Entry {
+        hq(Payload::StoreCatalogue {
+            stores: vec![StoreId::parse("S001").unwrap()],
+            version,
+            group,
+            part,
+            parts,
+            changes: vec![c],
+        })
+    }
+
+    #[test]
+    fn a_store_sells_a_product_withdrawn_from_it_only_once_it_is_sent_again() {
+        let mut kv: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+        let a1 = Sku::parse("A1").unwrap();
+        apply(&mut kv, &for_stores(1, 0, 0, 1, product("A1"))).unwrap();
+        assert!(!crate::inventory::not_carried(&kv, &a1).unwrap());
+        let withdrawn = CatalogueChange::Withdrawn { sku: a1.clone() };
+        apply(&mut kv, &for_stores(2, 0, 0, 1, withdrawn)).unwrap();
+        assert!(crate::inventory::not_carried(&kv, &a1).unwrap());
+        assert!(
+            product_of(&kv, &a1).is_some(),
+            "kept for its stock and history"
+        );
+        apply(&mut kv, &for_stores(3, 0, 0, 1, product("A1"))).unwrap();
+        assert!(!crate::inventory::not_carried(&kv, &a1).unwrap());
+    }
+
+    #[test]
+    fn two_groups_of_one_version_are_each_made_visible_at_their_last_part() {
+        let mut kv: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+        // Group 0 in two parts, group 1 in one, interleaved as a store may not see them.
+        apply(&mut kv, &for_stores(4, 0, 0, 2, product("A1"))).unwrap();
+        apply(&mut kv, &for_stores(4, 1, 0, 1, product("B1"))).unwrap();
+        let version: CatalogueVersion = read(&kv, keys::CATALOGUE_VERSION).unwrap().unwrap();
+        assert_eq!(version.version, 4);
+        assert!(product_of(&kv, &Sku::parse("B1").unwrap()).is_some());
+        assert!(product_of(&kv, &Sku::parse("A1").unwrap()).is_none());
+        apply(&mut kv, &for_stores(4, 0, 1, 2, product("A2"))).unwrap();
+        assert!(product_of(&kv, &Sku::parse("A1").unwrap()).is_some());
+        assert!(
+            kv.keys().all(|k| !k.starts_with(b"csg/")),
+            "nothing left staged"
+        );
+        // A broadcast part of the same version after a group still applies.
+        let broadcast = hq(Payload::Catalogue {
+            version: 4,
+            part: 0,
+            parts: 1,
+            changes: vec![product("C1")],
+        });
+        apply(&mut kv, &broadcast).unwrap();
+        assert!(product_of(&kv, &Sku::parse("C1").unwrap()).is_some());
+    }
+
+    fn product_of(kv: &BTreeMap<Vec<u8>, Vec<u8>>, sku: &Sku) -> Option<crate::catalogue::Product> {
+        crate::inventory::product(kv, sku).unwrap()
     }
 }

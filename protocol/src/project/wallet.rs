@@ -30,6 +30,7 @@ impl Wallet {
             | Payload::MemberEdited { .. }
             | Payload::QuickSale(_)
             | Payload::Catalogue { .. }
+            | Payload::StoreCatalogue { .. }
             | Payload::Stock { .. }
             | Payload::Transfer { .. }
             | Payload::Staff { .. }
