@@ -13,6 +13,9 @@ use protocol::{MemberId, StoreId};
 
 use crate::storage::{HubStore, HubStoreError};
 
+/// The most feed positions one look for a store's next batch goes over.
+const SCAN_MAX: u64 = 200_000;
+
 /// The routes as the ingest thread writes them and the sessions read them.
 pub type SharedRoutes = Arc<RwLock<Routes>>;
 
@@ -73,6 +76,25 @@ impl Routes {
             return true; // not routed yet: nothing is withheld by mistake
         };
         route.reaches(store, |member| self.follows(store, member))
+    }
+
+    /// The positions after `sent` up to `durable` that reach `store`, at most `max` of them,
+    /// and the last position looked at (where the next batch starts after). Looks at no more
+    /// than `SCAN_MAX` positions at a time, so the lock is held briefly.
+    pub fn reaching(&self, store: &StoreId, sent: u64, durable: u64, max: usize) -> (Vec<u64>, u64) {
+        let mut out = Vec::new();
+        let mut last = sent;
+        let end = durable.min(sent.saturating_add(SCAN_MAX));
+        for position in sent + 1..=end {
+            if out.len() == max {
+                break;
+            }
+            last = position;
+            if self.reaches(store, position) {
+                out.push(position);
+            }
+        }
+        (out, last)
     }
 
     pub fn follows(&self, store: &StoreId, member: &MemberId) -> bool {

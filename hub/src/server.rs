@@ -455,7 +455,24 @@ pub fn read_feed(
     sent: u64,
     durable: u64,
 ) -> anyhow::Result<FeedBatch> {
-    let mut records = storage.feed(sent + 1, FEED_BATCH_MAX.min((durable - sent) as usize))?;
+    // Routed: only the records that reach the store are read (a chain of hundreds of stores
+    // would otherwise have each session read every other store's).
+    let (mut records, mut upto) = match routes {
+        Some(routes) => {
+            let (positions, looked) = routes.read().expect("routes lock").reaching(
+                store,
+                sent,
+                durable,
+                FEED_BATCH_MAX,
+            );
+            (storage.feed_at(&positions)?, looked)
+        }
+        None => {
+            let records = storage.feed(sent + 1, FEED_BATCH_MAX.min((durable - sent) as usize))?;
+            let upto = records.last().map_or(sent, |(position, _)| *position);
+            (records, upto)
+        }
+    };
     let mut bytes = 0;
     let keep = records
         .iter()
@@ -465,19 +482,18 @@ pub fn read_feed(
         })
         .count()
         .max(1);
-    records.truncate(keep);
-    let upto = records.last().map_or(sent, |(position, _)| *position);
-    let routes = routes.map(|r| r.read().expect("routes lock"));
+    if keep < records.len() {
+        upto = records[keep - 1].0;
+        records.truncate(keep);
+    }
     let items: Vec<sync::FeedItem> = records
         .into_iter()
         .filter(|(_, r)| &r.origin != store)
-        .filter(|(position, _)| routes.as_ref().is_none_or(|r| r.reaches(store, *position)))
         .map(|(position, r)| sync::FeedItem {
             position,
             entry: r.entry,
         })
         .collect();
-    drop(routes);
     let keys = feed_keys(storage, &items)?;
     Ok((upto, items, keys))
 }

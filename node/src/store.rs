@@ -111,6 +111,12 @@ pub trait Store: Send + Sync + 'static {
     fn scan_prefix_rev(&self, prefix: &[u8], limit: usize) -> Result<Vec<KeyValue>, StoreError>;
     fn apply(&self, batch: Batch) -> Result<(), StoreError>;
     fn flush(&self) -> Result<(), StoreError>;
+    /// Makes what was applied visible to every reader without waiting for the disk (a group
+    /// whose loss a crash may cause, because it can be had again: the feed). Only a store that
+    /// holds writes back has anything to do.
+    fn publish(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// The embedded default: one sled tree, keys namespaced by prefix so that one `apply_batch`
@@ -414,6 +420,16 @@ impl Store for GroupBuffer {
         }
         self.store.apply(group)?;
         self.store.flush()
+    }
+
+    /// Writes the group as one atomic batch, durable at the store's next flush (sled's own
+    /// every half second, or the next group's).
+    fn publish(&self) -> Result<(), StoreError> {
+        let group = std::mem::take(&mut *self.pending());
+        if group.is_empty() {
+            return Ok(());
+        }
+        self.store.apply(group)
     }
 }
 

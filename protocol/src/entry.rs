@@ -86,11 +86,13 @@ pub enum Payload {
     /// A member joined (会员注册); `change` creates their automerge profile document.
     MemberRegistered {
         member_id: MemberId,
+        #[serde(with = "serde_bytes")]
         change: Vec<u8>,
     },
     /// A member's profile was edited; `change` is the automerge change.
     MemberEdited {
         member_id: MemberId,
+        #[serde(with = "serde_bytes")]
         change: Vec<u8>,
     },
     /// A quick sale (快速消费), as version 1 wrote it before wallets.

@@ -23,17 +23,20 @@ enum Address {
 }
 
 impl Ingest {
-    /// Writes a checked change set as catalogue `version`: the broadcast part first (so a store
-    /// that starts carrying a product it had from a broadcast sees the withdrawal before the
-    /// product), then headquarters' assortment records, then each address's group. Returns the
-    /// entries written.
+    /// Writes a checked change set as catalogue `version`: headquarters' assortment records
+    /// and each address's group first, then the broadcast part, always (empty if nothing goes
+    /// to every store): its last entry makes the version visible at every store, after all that
+    /// was addressed to it. A product carried everywhere that becomes some stores' only is
+    /// withdrawn everywhere by a version of its own before (every store, those heard of later
+    /// too), and then sent again to those that carry it. Returns the version the set ends at
+    /// and the entries written.
     pub(super) fn write_catalogue(
         &mut self,
         views: &dyn ViewKv,
         version: u64,
         changes: Vec<CatalogueChange>,
         by: &StaffId,
-    ) -> Result<u32, CatalogueError> {
+    ) -> Result<(u64, u32), CatalogueError> {
         let failed = |e: String| CatalogueError::Field {
             field: "storage".into(),
             problem: e,
@@ -48,36 +51,30 @@ impl Ingest {
             Refused::Catalogue(e) => e,
             Refused::Storage(e) => failed(e),
         })?;
+        let mut withdrawn_everywhere = Vec::new();
         let mut broadcast = Vec::new();
-        let mut groups: Vec<(Vec<StoreId>, Vec<CatalogueChange>)> = Vec::new();
         let mut hq = Vec::new();
         let mut by_set: BTreeMap<Vec<StoreId>, Vec<CatalogueChange>> = BTreeMap::new();
         for (to, change) in addressed {
-            match to {
-                Address::Every => broadcast.push(change),
-                Address::Hq => hq.push(change),
-                Address::Stores(stores) => by_set.entry(stores).or_default().push(change),
+            match (to, &change) {
+                (Address::Every, CatalogueChange::Withdrawn { .. }) => {
+                    withdrawn_everywhere.push(change)
+                }
+                (Address::Every, _) => broadcast.push(change),
+                (Address::Hq, _) => hq.push(change),
+                (Address::Stores(stores), _) => by_set.entry(stores).or_default().push(change),
             }
         }
+        let mut groups: Vec<(Vec<StoreId>, Vec<CatalogueChange>)> = Vec::new();
         if !hq.is_empty() {
             groups.push((Vec::new(), hq));
         }
         groups.extend(fewest_entries(by_set));
+        let mut version = version;
         let mut written = 0u32;
-        let broadcast_parts = catalogue::parts(broadcast, catalogue::PART_BYTES);
-        let parts = u32::try_from(broadcast_parts.len()).unwrap_or(u32::MAX);
-        for (part, changes) in broadcast_parts.into_iter().enumerate() {
-            let part = u32::try_from(part).unwrap_or(u32::MAX);
-            let tx = TxId::derived(&["catalogue", &version.to_string(), &part.to_string()]);
-            let payload = Payload::Catalogue {
-                version,
-                part,
-                parts,
-                changes,
-            };
-            self.write_hq_as(tx, payload, by.clone())
-                .map_err(|e| failed(e.to_string()))?;
-            written += 1;
+        if !withdrawn_everywhere.is_empty() {
+            written += self.write_broadcast(version, withdrawn_everywhere, by)?;
+            version += 1;
         }
         for (group, (stores, changes)) in groups.into_iter().enumerate() {
             let group = u32::try_from(group).unwrap_or(u32::MAX);
@@ -105,11 +102,65 @@ impl Ingest {
                 written += 1;
             }
         }
-        Ok(written)
+        written += self.write_broadcast(version, broadcast, by)?;
+        Ok((version, written))
+    }
+
+    /// A change set's broadcast part (one empty entry when it has none), in as many entries
+    /// as its size needs; its last one makes `version` visible.
+    fn write_broadcast(
+        &mut self,
+        version: u64,
+        changes: Vec<CatalogueChange>,
+        by: &StaffId,
+    ) -> Result<u32, CatalogueError> {
+        let mut split = catalogue::parts(changes, catalogue::PART_BYTES);
+        if split.is_empty() {
+            split.push(Vec::new());
+        }
+        let parts = u32::try_from(split.len()).unwrap_or(u32::MAX);
+        for (part, changes) in split.into_iter().enumerate() {
+            let part = u32::try_from(part).unwrap_or(u32::MAX);
+            let tx = TxId::derived(&["catalogue", &version.to_string(), &part.to_string()]);
+            let payload = Payload::Catalogue {
+                version,
+                part,
+                parts,
+                changes,
+            };
+            self.write_hq_as(tx, payload, by.clone())
+                .map_err(|e| CatalogueError::Field {
+                    field: "storage".into(),
+                    problem: e.to_string(),
+                })?;
+        }
+        Ok(parts)
     }
 }
 
-enum Refused {
+/// Refuses goods sent to a store that does not carry them (门店经营品项): it could not name
+/// them to receive them.
+pub(super) fn not_carried_at(
+    views: &dyn ViewKv,
+    to: &StoreId,
+    lines: &[(Sku, protocol::catalogue::Qty)],
+) -> Result<(), Refused> {
+    for (sku, _) in lines {
+        if let Some(stores) = inventory::carried(views, sku)?
+            && !stores.contains(to)
+        {
+            return Err(Refused::Catalogue(CatalogueError::Field {
+                field: sku.to_string(),
+                problem: format!(
+                    "{to} does not carry it (门店经营品项): add {to} to where it is carried first"
+                ),
+            }));
+        }
+    }
+    Ok(())
+}
+
+pub(super) enum Refused {
     Catalogue(CatalogueError),
     Storage(String),
 }
@@ -335,7 +386,7 @@ mod tests {
     use crate::storage::MemHubStore;
     use protocol::catalogue::{Product, Qty, Unit};
     use protocol::money::Fen;
-    use protocol::stock::{StockChange, StockMovement};
+    use protocol::stock::{StockChange, StockMovement, TransferStep};
 
     fn product(sku: &str) -> CatalogueChange {
         CatalogueChange::Product(Product {
@@ -440,8 +491,8 @@ mod tests {
             )
             .unwrap();
         c.ingest.flush().unwrap();
-        assert_eq!(c.skus(&s1, from).0, vec!["B1", "A1"]);
-        assert_eq!(c.skus(&s2, from).0, vec!["B1", "A1"]);
+        assert_eq!(c.skus(&s1, from).0, vec!["A1", "B1"]);
+        assert_eq!(c.skus(&s2, from).0, vec!["A1", "B1"]);
         assert_eq!(c.skus(&s3, from), (vec!["B1".to_owned()], vec![]));
         let views = HubViews::reader(&*c.storage);
         let sku = Sku::parse("A1").unwrap();
@@ -462,7 +513,7 @@ mod tests {
             .unwrap();
         c.ingest.flush().unwrap();
         assert_eq!(c.skus(&s1, from).0, vec!["A1"]);
-        assert_eq!(c.sent(&s3, from).len(), 1, "its own price only");
+        assert_eq!(c.sent(&s3, from).len(), 2, "its own price, then the version");
     }
 
     #[test]
@@ -574,8 +625,8 @@ mod tests {
         let from = c.storage.feed_len().unwrap();
         let written = c.ingest.change_catalogue(changes, &c.staff).unwrap();
         c.ingest.flush().unwrap();
-        // Headquarters' record, then one entry per store (not one per set of stores).
-        assert_eq!(written.parts, 1 + 3);
+        // Headquarters' record, one entry per store (not one per set of stores), the version.
+        assert_eq!(written.parts, 1 + 3 + 1);
         let mut s1_has = c.skus(&s1, from).0;
         s1_has.sort();
         assert_eq!(s1_has, vec!["P1", "P4", "P6"]);
@@ -585,9 +636,30 @@ mod tests {
             .ingest
             .change_catalogue(vec![product("P4"), product("P5")], &c.staff)
             .unwrap();
-        assert_eq!(written.parts, 2);
+        assert_eq!(written.parts, 2 + 1);
         c.ingest.flush().unwrap();
         assert_eq!(c.skus(&s2, from).0, vec!["P4", "P5"]);
+    }
+
+    #[test]
+    fn goods_cannot_be_sent_to_a_store_that_does_not_carry_them() {
+        let mut c = chain();
+        let [s1, s2, s3] = c.stores.clone();
+        c.ingest
+            .change_catalogue(vec![product("A1"), carried("A1", &[&s1, &s2])], &c.staff)
+            .unwrap();
+        let asked = |to: &StoreId| TransferStep::Requested {
+            from: s1.clone(),
+            to: to.clone(),
+            lines: vec![(Sku::parse("A1").unwrap(), Qty(1_000))],
+            note: String::new(),
+        };
+        let refused = c.ingest.transfer_step(None, asked(&s3), &c.staff);
+        match refused {
+            Err(TransferRefused::Step(e)) => assert!(e.to_string().contains("S003 does not carry")),
+            other => panic!("{other:?}"),
+        }
+        assert!(c.ingest.transfer_step(None, asked(&s2), &c.staff).is_ok());
     }
 
     #[test]

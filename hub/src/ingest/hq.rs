@@ -2,6 +2,7 @@
 //! and its own transfer steps.
 
 use super::*;
+use assortment::{Refused, not_carried_at};
 
 /// The most members one 批量打标签 request names.
 pub const TAG_MEMBERS_MAX: usize = 10_000;
@@ -100,7 +101,7 @@ impl Ingest {
                 .unwrap_or_default();
         let version = current.version + 1;
         let count = changes.len();
-        let parts = self.write_catalogue(&views, version, changes, by)?;
+        let (version, parts) = self.write_catalogue(&views, version, changes, by)?;
         tracing::info!(version, parts, changes = count, by = %by, "catalogue changed");
         Ok(CatalogueWritten {
             version,
@@ -513,6 +514,10 @@ impl Ingest {
                             ))));
                         }
                     }
+                    not_carried_at(&views, to, lines).map_err(|e| match e {
+                        Refused::Storage(e) => failed(e),
+                        Refused::Catalogue(e) => TransferRefused::Step(TransferError::Text(e.to_string())),
+                    })?;
                     for (sku, qty) in lines {
                         let product = inventory::product(&views, sku)
                             .map_err(failed)?
@@ -531,6 +536,14 @@ impl Ingest {
                     .map_err(failed)?
                     .ok_or_else(|| TransferRefused::Unknown(id.clone()))?;
                 transfer.check(&hq, &step, &[])?;
+                if matches!(step, TransferStep::Approved) {
+                    not_carried_at(&views, &transfer.to, &transfer.lines).map_err(|e| match e {
+                        Refused::Storage(e) => failed(e),
+                        Refused::Catalogue(e) => {
+                            TransferRefused::Step(TransferError::Text(e.to_string()))
+                        }
+                    })?;
+                }
                 if matches!(step, TransferStep::CancelRequested { .. })
                     && transfer.state != protocol::stock::TransferState::Approved
                 {

@@ -177,6 +177,40 @@ fn wallet_owing(lent: u64) -> Wallet {
 }
 
 #[test]
+fn feed_records_are_read_at_the_positions_asked_for_only() {
+    let store = s001();
+    each(
+        "feed_at",
+        |hub| {
+            let mut a = empty(&store);
+            a.entries = (1..=5).map(|seq| (seq, entry(&store, seq))).collect();
+            a.tip = ChainTip {
+                next_seq: 6,
+                hash: EntryHash::GENESIS,
+            };
+            a.feed = (1..=5)
+                .map(|p| {
+                    let record = FeedRecord {
+                        origin: store.clone(),
+                        entry: entry(&store, p),
+                    };
+                    (p, record)
+                })
+                .collect();
+            a.feed_len = 5;
+            hub.append(a).unwrap();
+        },
+        |name, hub| {
+            let read = hub.feed_at(&[2, 4, 9]).unwrap();
+            let positions: Vec<u64> = read.iter().map(|(p, _)| *p).collect();
+            assert_eq!(positions, vec![2, 4], "{name}: the missing one skipped");
+            assert_eq!(read[1].1.entry, entry(&store, 4), "{name}");
+            assert!(hub.feed_at(&[]).unwrap().is_empty(), "{name}");
+        },
+    );
+}
+
+#[test]
 fn a_batch_is_read_back_whole_and_after_a_restart() {
     let store = s001();
     each(

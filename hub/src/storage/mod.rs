@@ -308,6 +308,7 @@ impl Delivery {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FeedRecord {
     pub origin: StoreId,
+    #[serde(with = "serde_bytes")]
     pub entry: Vec<u8>,
 }
 
@@ -315,6 +316,7 @@ pub struct FeedRecord {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MemberRecord {
     pub member_id: MemberId,
+    #[serde(with = "serde_bytes")]
     pub doc: Vec<u8>,
     pub profile: Profile,
 }
@@ -352,6 +354,19 @@ pub trait HubStore: Send + Sync + 'static {
     fn flush(&self) -> Result<()>;
     /// Feed records from position `from`, at most `limit`.
     fn feed(&self, from: u64, limit: usize) -> Result<Vec<(u64, FeedRecord)>>;
+    /// The feed records at `positions` (ascending), skipping any not written: what the routed
+    /// feed sends one store, read without the records between that go to others.
+    fn feed_at(&self, positions: &[u64]) -> Result<Vec<(u64, FeedRecord)>> {
+        let mut out = Vec::with_capacity(positions.len());
+        for &position in positions {
+            if let Some((at, record)) = self.feed(position, 1)?.pop()
+                && at == position
+            {
+                out.push((at, record));
+            }
+        }
+        Ok(out)
+    }
     /// A store's entries from `from_seq`, at most `limit`, encoded.
     fn entries(&self, store: &StoreId, from_seq: u64, limit: usize) -> Result<Vec<Vec<u8>>>;
     fn member(&self, id: &MemberId) -> Result<Option<MemberRecord>>;

@@ -278,6 +278,17 @@ impl HubStore for SledHubStore {
             .collect()
     }
 
+    fn feed_at(&self, positions: &[u64]) -> Result<Vec<(u64, FeedRecord)>> {
+        let mut out = Vec::with_capacity(positions.len());
+        for &position in positions {
+            let key = feed_key(position);
+            if let Some(value) = self.db.get(&key)? {
+                out.push((position, decode(&key, &value)?));
+            }
+        }
+        Ok(out)
+    }
+
     fn entries(&self, store: &StoreId, from_seq: u64, limit: usize) -> Result<Vec<Vec<u8>>> {
         let range = self
             .db

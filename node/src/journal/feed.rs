@@ -213,6 +213,33 @@ mod tests {
         }
     }
 
+    /// The journal thread publishes a group of feed only (no flush): visible at once, and a
+    /// crash before the disk has it takes the store back to a position headquarters streams
+    /// from again, the member and the position lost together.
+    #[test]
+    fn a_feed_published_unflushed_is_seen_and_a_crash_loses_it_with_its_position() {
+        let store = Arc::new(MemStore::default());
+        let mut journal = Journal::open(store.clone(), settings(), seeded_env(4)).unwrap();
+        journal.flush().unwrap();
+        let s002 = StoreId::parse("S002").unwrap();
+        let profile = remote_profile(&s002, "13800000002");
+        let (_, change) = MemberDoc::create(&s002, 1, &profile).unwrap();
+        let member_id = MemberId::mint(1, 2);
+        let registered = foreign_entry(&s002, 1, Payload::MemberRegistered { member_id, change });
+        let items = vec![FeedItem {
+            position: 1,
+            entry: registered.encode(),
+        }];
+        journal.apply_feed(1, items, Vec::new()).unwrap();
+        journal.publish().unwrap();
+        let views = crate::views::Views::new(store.clone());
+        assert_eq!(views.feed_applied().unwrap(), 1);
+        assert!(views.member(&member_id).unwrap().is_some());
+        store.crash();
+        assert_eq!(views.feed_applied().unwrap(), 0);
+        assert!(views.member(&member_id).unwrap().is_none());
+    }
+
     #[test]
     fn a_bad_feed_entry_is_skipped_and_the_feed_goes_on() {
         let store = Arc::new(MemStore::default());

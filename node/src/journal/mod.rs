@@ -343,6 +343,11 @@ impl Journal {
         self.store.flush()
     }
 
+    /// Makes the group visible without making it durable (`Store::publish`).
+    pub fn publish(&self) -> Result<(), StoreError> {
+        self.store.publish()
+    }
+
     /// Applies one command (visible at once, durable at the next flush).
     /// What this store holds of a member's counters, and how long its log is, read together
     /// (for an ask to headquarters). Writes nothing.

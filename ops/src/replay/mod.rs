@@ -202,20 +202,45 @@ pub fn replay(
     for b in &slice.baskets {
         first.entry(b.household).or_insert(b.store);
     }
+    // Registered by the tills at once, as a chain's stores register members: each store then
+    // applies others' registrations in batches rather than one at a time.
+    let order: Vec<(u32, u32)> = first.iter().map(|(h, s)| (*h, *s)).collect();
+    let registered: Vec<anyhow::Result<Vec<(u32, u32, String)>>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = order
+            .chunks(order.len().div_ceil(options.tills.max(1)).max(1))
+            .map(|share| {
+                scope.spawn(move || {
+                    let agent = new_agent();
+                    let mut done = Vec::with_capacity(share.len());
+                    for (household, store) in share {
+                        let body = json!({"name": format!("住户 {household}"),
+                                          "phone": phone(*household)});
+                        let url = format!("{}/api/v1/members", chain.nodes[store]);
+                        let key = format!("replay-member-{household}");
+                        let (status, answer) = send(&agent, &url, Some(&key), Some(&body))?;
+                        anyhow::ensure!(
+                            status == 201 || status == 200,
+                            "member {household}: {status} {answer}"
+                        );
+                        let id = answer["member_id"].as_str().context("member_id")?;
+                        done.push((*household, *store, id.to_owned()));
+                    }
+                    Ok(done)
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a till thread panicked"))))
+            .collect()
+    });
     let mut members: HashMap<u32, String> = HashMap::new();
     let mut last_at: BTreeMap<u32, u32> = BTreeMap::new();
-    for (household, store) in &first {
-        let body = json!({"name": format!("住户 {household}"), "phone": phone(*household)});
-        let url = format!("{}/api/v1/members", chain.nodes[store]);
-        let key = format!("replay-member-{household}");
-        let (status, answer) = send(&agent, &url, Some(&key), Some(&body))?;
-        anyhow::ensure!(
-            status == 201 || status == 200,
-            "member {household}: {status} {answer}"
-        );
-        let id = answer["member_id"].as_str().context("member_id")?;
-        members.insert(*household, id.to_owned());
-        last_at.insert(*store, *household);
+    for share in registered {
+        for (household, store, id) in share? {
+            members.insert(household, id);
+            last_at.insert(store, household);
+        }
     }
     outcome.members = members.len() as u64;
     outcome.member_ids = members.clone();

@@ -33,7 +33,7 @@ pub fn apply(kv: &mut dyn ViewKv, entry: &Entry) -> Result<Option<String>, Strin
             changes,
             ..
         } if entry.origin == StoreId::hq() => {
-            apply_store_catalogue(kv, entry, *version, (*group, *part, *parts), changes)
+            apply_store_catalogue(kv, *version, (*group, *part, *parts), changes)
                 .map(|()| None)
         }
         Payload::Catalogue { .. } | Payload::StoreCatalogue { .. } => {
@@ -160,10 +160,10 @@ fn apply_catalogue(
 
 /// A change set's part for some stores (门店经营品项): staged until its group's last part, as
 /// a broadcast change set's are, then applied (headquarters applies every group; a store only
-/// those addressed to it). The version becomes visible with the first group.
+/// those addressed to it). The version becomes visible with the broadcast part that follows
+/// every group (an empty one if the set has nothing for every store).
 fn apply_store_catalogue(
     kv: &mut dyn ViewKv,
-    entry: &Entry,
     version: u64,
     (group, part, parts): (u32, u32, u32),
     changes: &[CatalogueChange],
@@ -191,13 +191,6 @@ fn apply_store_catalogue(
     all.extend(changes.iter().cloned());
     for change in &all {
         apply_change(kv, change)?;
-    }
-    if version > current.version {
-        let visible = CatalogueVersion {
-            version,
-            at: entry.hlc,
-        };
-        kv.put(keys::CATALOGUE_VERSION.to_vec(), encode(&visible));
     }
     Ok(())
 }
@@ -367,13 +360,11 @@ mod tests {
     }
 
     #[test]
-    fn two_groups_of_one_version_are_each_made_visible_at_their_last_part() {
+    fn two_groups_of_one_version_are_each_applied_at_their_last_part_and_the_broadcast_shows_it() {
         let mut kv: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
         // Group 0 in two parts, group 1 in one, interleaved as a store may not see them.
         apply(&mut kv, &for_stores(4, 0, 0, 2, product("A1"))).unwrap();
         apply(&mut kv, &for_stores(4, 1, 0, 1, product("B1"))).unwrap();
-        let version: CatalogueVersion = read(&kv, keys::CATALOGUE_VERSION).unwrap().unwrap();
-        assert_eq!(version.version, 4);
         assert!(product_of(&kv, &Sku::parse("B1").unwrap()).is_some());
         assert!(product_of(&kv, &Sku::parse("A1").unwrap()).is_none());
         apply(&mut kv, &for_stores(4, 0, 1, 2, product("A2"))).unwrap();
@@ -382,7 +373,13 @@ mod tests {
             kv.keys().all(|k| !k.starts_with(b"csg/")),
             "nothing left staged"
         );
-        // A broadcast part of the same version after a group still applies.
+        // The broadcast part after the groups makes the version visible.
+        let visible = |kv: &BTreeMap<Vec<u8>, Vec<u8>>| {
+            read::<CatalogueVersion>(kv, keys::CATALOGUE_VERSION)
+                .unwrap()
+                .map(|v| v.version)
+        };
+        assert_eq!(visible(&kv), None);
         let broadcast = hq(Payload::Catalogue {
             version: 4,
             part: 0,
@@ -391,6 +388,7 @@ mod tests {
         });
         apply(&mut kv, &broadcast).unwrap();
         assert!(product_of(&kv, &Sku::parse("C1").unwrap()).is_some());
+        assert_eq!(visible(&kv), Some(4));
     }
 
     fn product_of(kv: &BTreeMap<Vec<u8>, Vec<u8>>, sku: &Sku) -> Option<crate::catalogue::Product> {

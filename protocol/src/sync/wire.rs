@@ -156,6 +156,7 @@ pub const ASK_WANTS_MAX: usize = 16;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FeedItem {
     pub position: u64,
+    #[serde(with = "serde_bytes")]
     pub entry: Vec<u8>,
 }
 

@@ -618,6 +618,23 @@ impl HubStore for PgHubStore {
             .collect()
     }
 
+    fn feed_at(&self, positions: &[u64]) -> Result<Vec<(u64, FeedRecord)>> {
+        let wanted: Vec<i64> = positions.iter().map(|p| bound(*p)).collect();
+        let rows = self.rows(
+            "SELECT position, origin, entry FROM feed WHERE position = ANY($1) ORDER BY position",
+            vec![Box::new(wanted)],
+        )?;
+        rows.iter()
+            .map(|r| {
+                let record = FeedRecord {
+                    origin: parse_store(r.get(1))?,
+                    entry: r.get(2),
+                };
+                Ok((unbig(r.get(0), "feed position")?, record))
+            })
+            .collect()
+    }
+
     fn entries(&self, store: &StoreId, from_seq: u64, limit: usize) -> Result<Vec<Vec<u8>>> {
         let rows = self.rows(
             "SELECT entry FROM store_log WHERE store = $1 AND seq >= $2 ORDER BY seq LIMIT $3",
