@@ -81,7 +81,13 @@ impl Routes {
     /// The positions after `sent` up to `durable` that reach `store`, at most `max` of them,
     /// and the last position looked at (where the next batch starts after). Looks at no more
     /// than `SCAN_MAX` positions at a time, so the lock is held briefly.
-    pub fn reaching(&self, store: &StoreId, sent: u64, durable: u64, max: usize) -> (Vec<u64>, u64) {
+    pub fn reaching(
+        &self,
+        store: &StoreId,
+        sent: u64,
+        durable: u64,
+        max: usize,
+    ) -> (Vec<u64>, u64) {
         let mut out = Vec::new();
         let mut last = sent;
         let end = durable.min(sent.saturating_add(SCAN_MAX));

@@ -459,12 +459,11 @@ pub fn read_feed(
     // would otherwise have each session read every other store's).
     let (mut records, mut upto) = match routes {
         Some(routes) => {
-            let (positions, looked) = routes.read().expect("routes lock").reaching(
-                store,
-                sent,
-                durable,
-                FEED_BATCH_MAX,
-            );
+            let (positions, looked) =
+                routes
+                    .read()
+                    .expect("routes lock")
+                    .reaching(store, sent, durable, FEED_BATCH_MAX);
             (storage.feed_at(&positions)?, looked)
         }
         None => {

@@ -1,6 +1,7 @@
 // 商品资料: the chain's products (search by SKU, name or barcode), and a product added or
-// changed — price, special price (特价) with its dates, barcode, low-stock line — published to
-// every store as the catalogue's next version. Uses app.js's helpers ($, api, said, cell,
+// changed — price, special price (特价) with its dates, barcode, low-stock line, the stores that
+// carry it (门店经营品项: none named, every store) — published as the catalogue's next version
+// to the stores that carry it. Uses app.js's helpers ($, api, said, cell,
 // markField, lang, staffId).
 "use strict";
 
@@ -14,7 +15,9 @@ const CAT_EN = {
   "套餐价 (元)": "Bundle price (CNY)", "启用": "Active", "内容（每行：编码,数量）": "Items (one per line: SKU,qty)",
   "门店价（该店不按总部价卖）": "Store prices (a store selling off the chain's price)", "门店": "Store",
   "门店价 (元)": "Store price (CNY)", "门店价 (元)（空 = 恢复总部价）": "Store price (CNY; empty = the chain's price)",
-  "发布到该门店": "Publish to the store", "恢复总部价": "Back to the chain's price", "是": "yes", "否": "no",
+  "发布到该门店": "Publish to the store", "发布": "Publish",
+  "经营门店（逗号分隔，空 = 所有门店）": "Stores that carry it (comma-separated; empty = every store)",
+  "如 S001,S002": "e.g. S001,S002", "恢复总部价": "Back to the chain's price", "是": "yes", "否": "no",
 };
 const CL = (zh) => (lang === "zh" ? zh : CAT_EN[zh] || zh);
 function catalogueLang() {
@@ -57,8 +60,19 @@ function editProduct(p) {
   f.price.value = p.price ? p.price.amount : ""; f.low_stock.value = p.low_stock || "";
   f.special_price.value = p.special ? p.special.price.amount : "";
   f.special_from.value = p.special ? p.special.from : ""; f.special_to.value = p.special ? p.special.to : "";
+  f.stores.value = "";
+  editingStores = null;
+  api(`/api/v1/products/${encodeURIComponent(p.sku)}`).then((r) => {
+    if (r.ok && editing === p && r.data.stores) {
+      editingStores = r.data.stores;
+      if (!f.stores.value.trim()) f.stores.value = editingStores.join(",");
+    }
+  });
   f.name.focus();
 }
+
+// Where the product being edited is carried, as headquarters said (null: every store).
+let editingStores = null;
 
 $("cat-search").addEventListener("submit", (e) => { e.preventDefault(); catalogue(); });
 $("cat-form").addEventListener("submit", async (e) => {
@@ -73,7 +87,12 @@ $("cat-form").addEventListener("submit", async (e) => {
   product.low_stock = v("low_stock") || null;
   product.special = v("special_price") ? { price: { amount: v("special_price") }, from: v("special_from"), to: v("special_to") } : null;
   const whole = editing && editing.sku === product.sku ? Object.assign({}, editing, product) : product;
-  const r = await api("/api/v1/catalogue/changes", false, "POST", { changes: [{ product: whole }] }, { "X-Staff-Id": staffId() });
+  const changes = [{ product: whole }];
+  // 门店经营品项: named stores, or back to every store when it had some and the field is cleared.
+  const stores = v("stores").split(/[,，\s]+/).filter((x) => x);
+  const had = editing && editing.sku === product.sku ? editingStores : null;
+  if (stores.length || had) changes.push({ carried: { sku: product.sku, stores: stores.length ? stores : null } });
+  const r = await api("/api/v1/catalogue/changes", false, "POST", { changes }, { "X-Staff-Id": staffId() });
   if (!r.ok) { markField(f, "cat-error", r.data); return; }
   markField(f, "cat-error", {});
   okLine("cat-error", `${CL("已发布，目录版本")} ${r.data.version}`);

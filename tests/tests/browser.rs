@@ -519,6 +519,25 @@ fn a_manager_and_headquarters_work_through_the_pages() {
         let p = manager.get("/api/v1/products/7001").body;
         (p["price_here"]["amount"] == "158.00").then_some(())
     });
+    // 门店经营品项, on the same form: the tea carried at S001 only.
+    b.click("#cat-table tbody button");
+    b.type_into("#cat-form [name=stores]", &format!("S001{ENTER}"));
+    tests::eventually_explained(
+        20,
+        "the tea carried at S001 only",
+        || {
+            let tea = admin.get("/api/v1/products/7001").body;
+            (tea["stores"] == serde_json::json!(["S001"])).then_some(())
+        },
+        || {
+            format!(
+                "{} / {}",
+                admin.get("/api/v1/products/7001").body,
+                b.text("#cat-error")
+            )
+        },
+    );
+    b.screenshot("hq-catalogue-stores");
 
     // S002 goes quiet: its row offers a hold (the page says what it risks before it is made).
     s2.kill();

@@ -513,7 +513,11 @@ mod tests {
             .unwrap();
         c.ingest.flush().unwrap();
         assert_eq!(c.skus(&s1, from).0, vec!["A1"]);
-        assert_eq!(c.sent(&s3, from).len(), 2, "its own price, then the version");
+        assert_eq!(
+            c.sent(&s3, from).len(),
+            2,
+            "its own price, then the version"
+        );
     }
 
     #[test]

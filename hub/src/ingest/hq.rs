@@ -516,7 +516,9 @@ impl Ingest {
                     }
                     not_carried_at(&views, to, lines).map_err(|e| match e {
                         Refused::Storage(e) => failed(e),
-                        Refused::Catalogue(e) => TransferRefused::Step(TransferError::Text(e.to_string())),
+                        Refused::Catalogue(e) => {
+                            TransferRefused::Step(TransferError::Text(e.to_string()))
+                        }
                     })?;
                     for (sku, qty) in lines {
                         let product = inventory::product(&views, sku)

@@ -15,8 +15,8 @@ pub(super) fn new_agent() -> ureq::Agent {
 /// processes starting on two cores keeps some busy for a while).
 const RETRY_FOR: Duration = Duration::from_secs(120);
 
-/// Sends a request until it gets an answer: a transport error or 503 is retried with the same
-/// idempotency key (every request that writes carries one, so a retry is safe) for up to
+/// Sends a request until it gets an answer: a transport error, 503, or 408 (a store too busy
+/// to answer in its time: the outcome unknown) is retried with the same idempotency key (every request that writes carries one, so a retry is safe) for up to
 /// `RETRY_FOR`, waiting longer each time; then fails naming the request, the tries and the
 /// last error. Returns the status and the JSON body.
 pub(super) fn send(
@@ -43,7 +43,7 @@ pub(super) fn send(
             None => agent.get(url).call(),
         };
         let last = match answer {
-            Ok(mut r) if r.status().as_u16() != 503 => {
+            Ok(mut r) if !matches!(r.status().as_u16(), 503 | 408) => {
                 let status = r.status().as_u16();
                 let text = r.body_mut().read_to_string()?;
                 return Ok((

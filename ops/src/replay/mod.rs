@@ -231,7 +231,10 @@ pub fn replay(
             .collect();
         workers
             .into_iter()
-            .map(|w| w.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a till thread panicked"))))
+            .map(|w| {
+                w.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a till thread panicked")))
+            })
             .collect()
     });
     let mut members: HashMap<u32, String> = HashMap::new();

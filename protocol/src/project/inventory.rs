@@ -33,8 +33,7 @@ pub fn apply(kv: &mut dyn ViewKv, entry: &Entry) -> Result<Option<String>, Strin
             changes,
             ..
         } if entry.origin == StoreId::hq() => {
-            apply_store_catalogue(kv, *version, (*group, *part, *parts), changes)
-                .map(|()| None)
+            apply_store_catalogue(kv, *version, (*group, *part, *parts), changes).map(|()| None)
         }
         Payload::Catalogue { .. } | Payload::StoreCatalogue { .. } => {
             Ok(Some("a catalogue change not from headquarters".into()))
@@ -129,26 +128,9 @@ fn apply_catalogue(
     (part, parts): (u32, u32),
     changes: &[CatalogueChange],
 ) -> Result<(), String> {
-    let current: CatalogueVersion = read(kv, keys::CATALOGUE_VERSION)?.unwrap_or_default();
-    if version < current.version {
-        return Ok(()); // an older change set: already visible
-    }
-    if part + 1 < parts {
-        // Parts arrive in order (one origin's log); the last one makes the version visible.
-        kv.put(keys::staged(version, part), encode(&changes.to_vec()));
+    let staged = |p| keys::staged(version, p);
+    if !apply_parts(kv, version, (part, parts), changes, staged)? {
         return Ok(());
-    }
-    let mut all = Vec::new();
-    for earlier in 0..part {
-        let key = keys::staged(version, earlier);
-        let staged: Vec<CatalogueChange> = read(kv, &key)?
-            .ok_or_else(|| format!("catalogue version {version} is missing part {earlier}"))?;
-        kv.delete(key);
-        all.extend(staged);
-    }
-    all.extend(changes.iter().cloned());
-    for change in &all {
-        apply_change(kv, change)?;
     }
     let visible = CatalogueVersion {
         version,
@@ -168,31 +150,40 @@ fn apply_store_catalogue(
     (group, part, parts): (u32, u32, u32),
     changes: &[CatalogueChange],
 ) -> Result<(), String> {
+    let staged = |p| keys::staged_group(version, group, p);
+    apply_parts(kv, version, (part, parts), changes, staged).map(|_| ())
+}
+
+/// Stages a part of `version` under `staged(part)` until the last, which applies them all in
+/// order (parts arrive in order: one origin's log). Whether it applied them.
+fn apply_parts(
+    kv: &mut dyn ViewKv,
+    version: u64,
+    (part, parts): (u32, u32),
+    changes: &[CatalogueChange],
+    staged: impl Fn(u32) -> Vec<u8>,
+) -> Result<bool, String> {
     let current: CatalogueVersion = read(kv, keys::CATALOGUE_VERSION)?.unwrap_or_default();
     if version < current.version {
-        return Ok(()); // an older change set: already visible
+        return Ok(false); // an older change set: already visible
     }
     if part + 1 < parts {
-        kv.put(
-            keys::staged_group(version, group, part),
-            encode(&changes.to_vec()),
-        );
-        return Ok(());
+        kv.put(staged(part), encode(&changes.to_vec()));
+        return Ok(false);
     }
     let mut all = Vec::new();
     for earlier in 0..part {
-        let key = keys::staged_group(version, group, earlier);
-        let staged: Vec<CatalogueChange> = read(kv, &key)?.ok_or_else(|| {
-            format!("catalogue version {version} group {group} is missing part {earlier}")
-        })?;
+        let key = staged(earlier);
+        let held: Vec<CatalogueChange> = read(kv, &key)?
+            .ok_or_else(|| format!("catalogue version {version} is missing part {earlier}"))?;
         kv.delete(key);
-        all.extend(staged);
+        all.extend(held);
     }
     all.extend(changes.iter().cloned());
     for change in &all {
         apply_change(kv, change)?;
     }
-    Ok(())
+    Ok(true)
 }
 
 /// Applies one change. A product or bundle sent to a store is carried there (again); a

@@ -115,6 +115,19 @@ fn bound(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
+/// Feed records as `SELECT position, origin, entry` reads them.
+fn feed_rows(rows: &[tokio_postgres::Row]) -> Result<Vec<(u64, FeedRecord)>> {
+    rows.iter()
+        .map(|r| {
+            let record = FeedRecord {
+                origin: parse_store(r.get(1))?,
+                entry: r.get(2),
+            };
+            Ok((unbig(r.get(0), "feed position")?, record))
+        })
+        .collect()
+}
+
 /// A BIGINT read back (never negative as written).
 fn unbig(n: i64, what: &str) -> Result<u64> {
     u64::try_from(n).map_err(|_| HubStoreError::Damaged(format!("{what}: {n}")))
@@ -607,15 +620,7 @@ impl HubStore for PgHubStore {
              ORDER BY position LIMIT $2",
             vec![Box::new(bound(from)), Box::new(bound(limit as u64))],
         )?;
-        rows.iter()
-            .map(|r| {
-                let record = FeedRecord {
-                    origin: parse_store(r.get(1))?,
-                    entry: r.get(2),
-                };
-                Ok((unbig(r.get(0), "feed position")?, record))
-            })
-            .collect()
+        feed_rows(&rows)
     }
 
     fn feed_at(&self, positions: &[u64]) -> Result<Vec<(u64, FeedRecord)>> {
@@ -624,15 +629,7 @@ impl HubStore for PgHubStore {
             "SELECT position, origin, entry FROM feed WHERE position = ANY($1) ORDER BY position",
             vec![Box::new(wanted)],
         )?;
-        rows.iter()
-            .map(|r| {
-                let record = FeedRecord {
-                    origin: parse_store(r.get(1))?,
-                    entry: r.get(2),
-                };
-                Ok((unbig(r.get(0), "feed position")?, record))
-            })
-            .collect()
+        feed_rows(&rows)
     }
 
     fn entries(&self, store: &StoreId, from_seq: u64, limit: usize) -> Result<Vec<Vec<u8>>> {
