@@ -77,8 +77,11 @@ impl Restoring {
                     return crate::server::read_feed(storage, routes, store, sent, position - 1)
                         .map(Step::Feed);
                 }
+                // Only as far as the window looked: the store's next own record may lie just
+                // past it, and must come before the records after it.
                 None => {
-                    return crate::server::read_feed(storage, routes, store, sent, durable)
+                    let looked = sent + window as u64;
+                    return crate::server::read_feed(storage, routes, store, sent, looked)
                         .map(Step::Feed);
                 }
             }

@@ -224,7 +224,7 @@ pub enum CatalogueChange {
 
 /// The most stores one product's assortment names (a chain of this many stores names none:
 /// every store carries it).
-pub const CARRIED_STORES_MAX: usize = 5_000;
+pub const CARRIED_STORES_MAX: usize = 1_000;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CatalogueError {

@@ -23,13 +23,14 @@ enum Address {
 }
 
 impl Ingest {
-    /// Writes a checked change set as catalogue `version`: headquarters' assortment records
-    /// and each address's group first, then the broadcast part, always (empty if nothing goes
-    /// to every store): its last entry makes the version visible at every store, after all that
-    /// was addressed to it. A product carried everywhere that becomes some stores' only is
-    /// withdrawn everywhere by a version of its own before (every store, those heard of later
-    /// too), and then sent again to those that carry it. Returns the version the set ends at
-    /// and the entries written.
+    /// Writes a checked change set as catalogue `version`: each address's group first, then
+    /// headquarters' assortment records, then the broadcast part, always (empty if nothing
+    /// goes to every store): its last entry makes the version visible at every store, after
+    /// all that was addressed to it. A product carried everywhere that becomes some stores'
+    /// only is withdrawn everywhere by a version of its own before (every store, those heard
+    /// of later too), and then sent again to those that carry it. Every entry is built and its
+    /// size checked before the first is written. Returns the version the set ends at and the
+    /// entries written.
     pub(super) fn write_catalogue(
         &mut self,
         views: &dyn ViewKv,
@@ -65,20 +66,26 @@ impl Ingest {
                 (Address::Stores(stores), _) => by_set.entry(stores).or_default().push(change),
             }
         }
-        let mut groups: Vec<(Vec<StoreId>, Vec<CatalogueChange>)> = Vec::new();
+        let mut groups = fewest_entries(by_set);
         if !hq.is_empty() {
-            groups.push((Vec::new(), hq));
+            // With what is carried nowhere, if anything: both are headquarters' own.
+            match groups.iter_mut().find(|(stores, _)| stores.is_empty()) {
+                Some((_, own)) => own.extend(hq),
+                None => groups.push((Vec::new(), hq)),
+            }
         }
-        groups.extend(fewest_entries(by_set));
         let mut version = version;
-        let mut written = 0u32;
+        let mut planned: Vec<(TxId, Payload)> = Vec::new();
         if !withdrawn_everywhere.is_empty() {
-            written += self.write_broadcast(version, withdrawn_everywhere, by)?;
+            planned.extend(broadcast_entries(version, withdrawn_everywhere));
             version += 1;
         }
         for (group, (stores, changes)) in groups.into_iter().enumerate() {
             let group = u32::try_from(group).unwrap_or(u32::MAX);
-            let split = catalogue::parts(changes, catalogue::PART_BYTES);
+            // The store list rides in every part: what it takes comes off the part's room.
+            let named: usize = stores.iter().map(|s| s.as_str().len() + 1).sum();
+            let room = catalogue::PART_BYTES.saturating_sub(named).max(1024);
+            let split = catalogue::parts(changes, room);
             let parts = u32::try_from(split.len()).unwrap_or(u32::MAX);
             for (part, changes) in split.into_iter().enumerate() {
                 let part = u32::try_from(part).unwrap_or(u32::MAX);
@@ -97,29 +104,48 @@ impl Ingest {
                     parts,
                     changes,
                 };
-                self.write_hq_as(tx, payload, by.clone())
-                    .map_err(|e| failed(e.to_string()))?;
-                written += 1;
+                planned.push((tx, payload));
             }
         }
-        written += self.write_broadcast(version, broadcast, by)?;
+        planned.extend(broadcast_entries(version, broadcast));
+        // The entry's own fields (origin, clock, staff, key, hash) take well under this.
+        let room = protocol::entry::ENTRY_BYTES_MAX - 1024;
+        if let Some((_, big)) = planned
+            .iter()
+            .find(|(_, p)| postcard::to_stdvec(p).map_or(usize::MAX, |b| b.len()) > room)
+        {
+            let what = match big {
+                Payload::StoreCatalogue { stores, .. } => {
+                    format!("a change for {} stores", stores.len())
+                }
+                _ => "a change".to_owned(),
+            };
+            return Err(CatalogueError::Field {
+                field: "changes".into(),
+                problem: format!("{what} does not fit one entry: name fewer stores, or split it"),
+            });
+        }
+        let written = u32::try_from(planned.len()).unwrap_or(u32::MAX);
+        for (tx, payload) in planned {
+            self.write_hq_as(tx, payload, by.clone())
+                .map_err(|e| failed(e.to_string()))?;
+        }
         Ok((version, written))
     }
+}
 
-    /// A change set's broadcast part (one empty entry when it has none), in as many entries
-    /// as its size needs; its last one makes `version` visible.
-    fn write_broadcast(
-        &mut self,
-        version: u64,
-        changes: Vec<CatalogueChange>,
-        by: &StaffId,
-    ) -> Result<u32, CatalogueError> {
-        let mut split = catalogue::parts(changes, catalogue::PART_BYTES);
-        if split.is_empty() {
-            split.push(Vec::new());
-        }
-        let parts = u32::try_from(split.len()).unwrap_or(u32::MAX);
-        for (part, changes) in split.into_iter().enumerate() {
+/// A change set's broadcast part (one empty entry when it has none), in as many entries as its
+/// size needs; its last one makes `version` visible.
+fn broadcast_entries(version: u64, changes: Vec<CatalogueChange>) -> Vec<(TxId, Payload)> {
+    let mut split = catalogue::parts(changes, catalogue::PART_BYTES);
+    if split.is_empty() {
+        split.push(Vec::new());
+    }
+    let parts = u32::try_from(split.len()).unwrap_or(u32::MAX);
+    split
+        .into_iter()
+        .enumerate()
+        .map(|(part, changes)| {
             let part = u32::try_from(part).unwrap_or(u32::MAX);
             let tx = TxId::derived(&["catalogue", &version.to_string(), &part.to_string()]);
             let payload = Payload::Catalogue {
@@ -128,14 +154,9 @@ impl Ingest {
                 parts,
                 changes,
             };
-            self.write_hq_as(tx, payload, by.clone())
-                .map_err(|e| CatalogueError::Field {
-                    field: "storage".into(),
-                    problem: e.to_string(),
-                })?;
-        }
-        Ok(parts)
-    }
+            (tx, payload)
+        })
+        .collect()
 }
 
 /// Refuses goods sent to a store that does not carry them (门店经营品项): it could not name
@@ -242,9 +263,14 @@ fn address(
                 let after = set_now.get(sku).cloned().flatten();
                 let carries = |s: &StoreId| after.as_ref().is_none_or(|l| l.contains(s));
                 // Stores that stop carrying it: none may hold any of it (move or write it off).
-                let had: Vec<StoreId> = match &before {
-                    Some(list) => list.clone(),
-                    None => known.iter().cloned().collect(),
+                // A product new with this set was never anywhere.
+                let existed = inventory::product(views, sku)?.is_some()
+                    || inventory::read::<catalogue::Bundle>(views, &inventory::keys::bundle(sku))?
+                        .is_some();
+                let had: Vec<StoreId> = match (&before, existed) {
+                    (_, false) => Vec::new(),
+                    (Some(list), true) => list.clone(),
+                    (None, true) => known.iter().cloned().collect(),
                 };
                 let mut dropping: Vec<StoreId> = had.into_iter().filter(|s| !carries(s)).collect();
                 dropping.sort();
@@ -264,12 +290,6 @@ fn address(
                     // first), then sent to the stores that carry it.
                     (None, Some(list)) => {
                         // A product new with this set was never broadcast: nothing to withdraw.
-                        let existed = inventory::product(views, sku)?.is_some()
-                            || inventory::read::<catalogue::Bundle>(
-                                views,
-                                &inventory::keys::bundle(sku),
-                            )?
-                            .is_some();
                         if existed {
                             out.push((Address::Every, withdrawal));
                         }
@@ -365,7 +385,13 @@ fn fewest_entries(
         return by_set.into_iter().collect();
     }
     let mut by_store: BTreeMap<StoreId, Vec<CatalogueChange>> = BTreeMap::new();
+    let mut nowhere = Vec::new();
     for (stores, changes) in by_set {
+        // Carried at no store: headquarters' own (it still holds the product).
+        if stores.is_empty() {
+            nowhere.extend(changes);
+            continue;
+        }
         for store in stores {
             by_store
                 .entry(store)
@@ -373,10 +399,16 @@ fn fewest_entries(
                 .extend(changes.iter().cloned());
         }
     }
-    by_store
-        .into_iter()
-        .map(|(store, changes)| (vec![store], changes))
-        .collect()
+    let mut groups: Vec<(Vec<StoreId>, Vec<CatalogueChange>)> = Vec::new();
+    if !nowhere.is_empty() {
+        groups.push((Vec::new(), nowhere));
+    }
+    groups.extend(
+        by_store
+            .into_iter()
+            .map(|(store, changes)| (vec![store], changes)),
+    );
+    groups
 }
 
 #[cfg(test)]
@@ -613,13 +645,14 @@ mod tests {
         let mut c = chain();
         let [s1, s2, s3] = c.stores.clone();
         // Six products, each at its own pair or single store: six sets, three stores.
-        let layout: [(&str, Vec<&StoreId>); 6] = [
+        let layout: [(&str, Vec<&StoreId>); 7] = [
             ("P1", vec![&s1]),
             ("P2", vec![&s2]),
             ("P3", vec![&s3]),
             ("P4", vec![&s1, &s2]),
             ("P5", vec![&s2, &s3]),
             ("P6", vec![&s1, &s3]),
+            ("P7", vec![]),
         ];
         let mut changes = Vec::new();
         for (sku, stores) in &layout {
@@ -629,8 +662,12 @@ mod tests {
         let from = c.storage.feed_len().unwrap();
         let written = c.ingest.change_catalogue(changes, &c.staff).unwrap();
         c.ingest.flush().unwrap();
-        // Headquarters' record, one entry per store (not one per set of stores), the version.
-        assert_eq!(written.parts, 1 + 3 + 1);
+        // One entry per store (not one per set of stores), headquarters' own (its records and
+        // P7, carried nowhere yet but on file), the version.
+        assert_eq!(written.parts, 3 + 1 + 1);
+        let views = HubViews::reader(&*c.storage);
+        let p7 = inventory::product(&views, &Sku::parse("P7").unwrap()).unwrap();
+        assert!(p7.is_some(), "a product carried nowhere is still on file");
         let mut s1_has = c.skus(&s1, from).0;
         s1_has.sort();
         assert_eq!(s1_has, vec!["P1", "P4", "P6"]);
@@ -664,6 +701,57 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(c.ingest.transfer_step(None, asked(&s2), &c.staff).is_ok());
+    }
+
+    #[test]
+    fn a_bundle_is_carried_where_its_assortment_says() {
+        let mut c = chain();
+        let [s1, s2, _] = c.stores.clone();
+        let bundle = CatalogueChange::Bundle(protocol::catalogue::Bundle {
+            id: Sku::parse("TAO1").unwrap(),
+            name: "早餐套餐".into(),
+            items: vec![(Sku::parse("A1").unwrap(), Qty(1_000))],
+            price: Fen(500),
+            active: true,
+        });
+        c.ingest
+            .change_catalogue(vec![product("A1"), bundle], &c.staff)
+            .unwrap();
+        let from = c.storage.feed_len().unwrap();
+        c.ingest
+            .change_catalogue(vec![carried("TAO1", &[&s1])], &c.staff)
+            .unwrap();
+        c.ingest.flush().unwrap();
+        let bundles_to = |store: &StoreId| -> Vec<CatalogueChange> {
+            c.sent(store, from)
+                .into_iter()
+                .flat_map(|p| match p {
+                    Payload::Catalogue { changes, .. }
+                    | Payload::StoreCatalogue { changes, .. } => changes,
+                    _ => Vec::new(),
+                })
+                .collect()
+        };
+        let to_s1 = bundles_to(&s1);
+        assert!(
+            to_s1
+                .iter()
+                .any(|c| matches!(c, CatalogueChange::Bundle(_))),
+            "{to_s1:?}"
+        );
+        let to_s2 = bundles_to(&s2);
+        assert!(
+            to_s2
+                .iter()
+                .any(|c| matches!(c, CatalogueChange::Withdrawn { .. })),
+            "{to_s2:?}"
+        );
+        assert!(
+            !to_s2
+                .iter()
+                .any(|c| matches!(c, CatalogueChange::Bundle(_))),
+            "{to_s2:?}"
+        );
     }
 
     #[test]

@@ -76,17 +76,40 @@ impl Ingest {
                 }
             }
         }
+        let bundles: std::collections::HashSet<&Sku> = changes
+            .iter()
+            .filter_map(|c| match c {
+                CatalogueChange::Bundle(b) => Some(&b.id),
+                _ => None,
+            })
+            .collect();
         let exists = |sku: &Sku| -> Result<bool, CatalogueError> {
             Ok(products.contains_key(sku)
                 || inventory::product(&views, sku).map_err(failed)?.is_some())
         };
+        // 门店经营品项 names a product or a bundle.
+        let exists_or_bundle = |sku: &Sku| -> Result<bool, CatalogueError> {
+            Ok(exists(sku)?
+                || bundles.contains(sku)
+                || inventory::read::<protocol::catalogue::Bundle>(
+                    &views,
+                    &inventory::keys::bundle(sku),
+                )
+                .map_err(failed)?
+                .is_some())
+        };
         for change in &changes {
+            if let CatalogueChange::Carried { sku, .. } = change {
+                if !exists_or_bundle(sku)? {
+                    return Err(CatalogueError::UnknownSku(sku.clone()));
+                }
+                continue;
+            }
             let named: Vec<&Sku> = match change {
-                CatalogueChange::Product(_) => Vec::new(),
+                CatalogueChange::Product(_) | CatalogueChange::Carried { .. } => Vec::new(),
                 CatalogueChange::Bundle(b) => b.items.iter().map(|(sku, _)| sku).collect(),
                 CatalogueChange::StorePrice { sku, .. }
                 | CatalogueChange::StoreLowStock { sku, .. }
-                | CatalogueChange::Carried { sku, .. }
                 | CatalogueChange::Withdrawn { sku } => vec![sku],
             };
             for sku in named {

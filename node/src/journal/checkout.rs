@@ -159,7 +159,11 @@ pub fn bundles(store: &dyn Store) -> Result<Vec<BundleOffer>, StoreError> {
     let mut out = Vec::new();
     for (key, bytes) in store.scan_prefix(b"bu/")? {
         let bundle: Bundle = views::decode(&key, &bytes)?;
-        if bundle.active {
+        // 门店经营品项: a bundle withdrawn from this store is not offered here.
+        let withdrawn = store
+            .get(&protocol::inventory::keys::not_carried(&bundle.id))?
+            .is_some();
+        if bundle.active && !withdrawn {
             out.push(BundleOffer {
                 id: bundle.id,
                 items: bundle.items,

@@ -72,8 +72,11 @@ impl JournalHandle {
         self.follows.clone()
     }
 
-    /// The members this store started to follow since the last call, on disk: the uplink
-    /// tells headquarters of them without reading every followed member again. `None` when
+    /// The members this store started to follow since the last call, written (on disk, or
+    /// for a follow the feed started, published and on disk within sled's next flush: lost in
+    /// a crash, the feed brings it again and headquarters answers a second follow with the
+    /// history again): the uplink tells headquarters of them without reading every followed
+    /// member again. `None` when
     /// more than `FOLLOWED_QUEUED_MAX` waited (nobody took them: no uplink, or a long time
     /// offline) and were let go: the taker reads every followed member instead.
     pub fn take_followed(&self) -> Option<Vec<MemberId>> {
