@@ -75,14 +75,22 @@ fn a_product_reaches_the_stores_that_carry_it_and_is_refused_where_it_is_withdra
     );
     assert_eq!(received.status, 201, "{:?}", received.body);
     let moved = json!({"changes": [{"carried": {"sku": "8001", "stores": ["S002"]}}]});
-    let refused = eventually(30, "headquarters to see S001's stock", || {
-        let answer = hub.client.post_as(
-            "/api/v1/catalogue/changes",
-            Some("hq-ops"),
-            &moved.to_string(),
-        );
-        (answer.status != 201).then_some(answer)
+    let at_hq = || {
+        let stock = hub.client.get("/api/v1/stores/S001/stock").body;
+        stock["stock"].as_array().and_then(|rows| {
+            rows.iter()
+                .find(|r| r["sku"] == "8001")
+                .map(|r| r["on_hand"].clone())
+        })
+    };
+    eventually(30, "headquarters to see S001's stock", || {
+        (at_hq() == Some(json!("1"))).then_some(())
     });
+    let refused = hub.client.post_as(
+        "/api/v1/catalogue/changes",
+        Some("hq-ops"),
+        &moved.to_string(),
+    );
     assert_eq!(refused.status, 409, "{:?}", refused.body);
     assert_eq!(refused.body["code"], "stock_held", "{:?}", refused.body);
     assert!(
