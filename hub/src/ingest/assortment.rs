@@ -264,9 +264,7 @@ fn address(
                 let carries = |s: &StoreId| after.as_ref().is_none_or(|l| l.contains(s));
                 // Stores that stop carrying it: none may hold any of it (move or write it off).
                 // A product new with this set was never anywhere.
-                let existed = inventory::product(views, sku)?.is_some()
-                    || inventory::read::<catalogue::Bundle>(views, &inventory::keys::bundle(sku))?
-                        .is_some();
+                let existed = on_file(views, sku)?.is_some();
                 let had: Vec<StoreId> = match (&before, existed) {
                     (_, false) => Vec::new(),
                     (Some(list), true) => list.clone(),
@@ -341,14 +339,19 @@ fn resend(
     if in_set.contains(sku) {
         return Ok(());
     }
-    if let Some(p) = inventory::product(views, sku)? {
-        out.push((to, CatalogueChange::Product(p)));
-    } else if let Some(b) =
-        inventory::read::<catalogue::Bundle>(views, &inventory::keys::bundle(sku))?
-    {
-        out.push((to, CatalogueChange::Bundle(b)));
+    if let Some(change) = on_file(views, sku)? {
+        out.push((to, change));
     }
     Ok(())
+}
+
+/// The product or bundle `sku` as headquarters holds it now, as a change that sends it whole.
+fn on_file(views: &dyn ViewKv, sku: &Sku) -> Result<Option<CatalogueChange>, Refused> {
+    if let Some(p) = inventory::product(views, sku)? {
+        return Ok(Some(CatalogueChange::Product(p)));
+    }
+    let bundle = inventory::read::<catalogue::Bundle>(views, &inventory::keys::bundle(sku))?;
+    Ok(bundle.map(CatalogueChange::Bundle))
 }
 
 fn to_stores(carried: Option<Vec<StoreId>>) -> Address {
