@@ -49,6 +49,7 @@ impl Restoring {
         &mut self,
         storage: &dyn HubStore,
         routes: Option<&std::sync::RwLock<crate::routes::Routes>>,
+        listed: bool,
         store: &StoreId,
         sent: u64,
         durable: u64,
@@ -74,14 +75,21 @@ impl Restoring {
                     return self.own(storage, store, seq, (position, sent));
                 }
                 Some((position, _)) => {
-                    return crate::server::read_feed(storage, routes, store, sent, position - 1)
-                        .map(Step::Feed);
+                    return crate::server::read_feed(
+                        storage,
+                        routes,
+                        listed,
+                        store,
+                        sent,
+                        position - 1,
+                    )
+                    .map(Step::Feed);
                 }
                 // Only as far as the window looked: the store's next own record may lie just
                 // past it, and must come before the records after it.
                 None => {
                     let looked = sent + window as u64;
-                    return crate::server::read_feed(storage, routes, store, sent, looked)
+                    return crate::server::read_feed(storage, routes, listed, store, sent, looked)
                         .map(Step::Feed);
                 }
             }

@@ -78,6 +78,16 @@ impl Routes {
         route.reaches(store, |member| self.follows(store, member))
     }
 
+    /// The member whose listing goes to `store` in place of the record at `position` (their
+    /// registration or edit, to a store that does not follow them), if so.
+    pub fn listing_for(&self, store: &StoreId, position: u64) -> Option<MemberId> {
+        let route = usize::try_from(position)
+            .ok()
+            .and_then(|p| p.checked_sub(1))
+            .and_then(|i| self.routes.get(i))?;
+        route.listing_for(|member| self.follows(store, member))
+    }
+
     /// The positions after `sent` up to `durable` that reach `store`, at most `max` of them,
     /// and the last position looked at (where the next batch starts after). Looks at no more
     /// than `SCAN_MAX` positions at a time, so the lock is held briefly.
@@ -153,13 +163,21 @@ pub struct FeedStats {
     /// store gets: the directory, the catalogue, staff and rules).
     pub wallet_entries_mean: u64,
     pub wallet_bytes_mean: u64,
+    /// Of the routed, per store on average: members' listings (会员名录), in place of the
+    /// profile changes of members the store does not follow.
+    pub listing_entries_mean: u64,
+    pub listing_bytes_mean: u64,
 }
 
 /// Counts, for every store that wrote to the feed, the records the routed feed sends it (live
 /// or as a member's history: with the follows as they are now) and those a broadcast would.
+///
+/// A listing is counted at its size now (headquarters makes it from the member's record when
+/// it sends), for every profile change of a member the store does not follow: a store that
+/// catches up gets fewer (only the last of one member's in a batch).
 pub fn feed_stats(storage: &dyn HubStore) -> Result<FeedStats, HubStoreError> {
     let routes = Routes::load(storage)?;
-    let mut stores: HashMap<StoreId, (u64, u64, u64, u64)> = HashMap::new();
+    let mut stores: HashMap<StoreId, Counted> = HashMap::new();
     let (mut total_entries, mut total_bytes) = (0u64, 0u64);
     // Each record counted once per store; the feed is read in chunks.
     let mut records = Vec::new();
@@ -174,24 +192,41 @@ pub fn feed_stats(storage: &dyn HubStore) -> Result<FeedStats, HubStoreError> {
             stores.entry(record.origin.clone()).or_default();
             total_entries += 1;
             total_bytes += record.entry.len() as u64;
-            records.push((position, record.origin, record.entry.len() as u64));
+            let len = record.entry.len() as u64;
+            let listed = match routes.routes[(position - 1) as usize] {
+                Route::Listed { member } => {
+                    crate::server::listing(storage, record.entry, member)?.map(|l| l.len() as u64)
+                }
+                _ => None,
+            };
+            records.push((position, record.origin, len, listed));
         }
     }
     stores.remove(&StoreId::hq());
     let mut own: HashMap<StoreId, (u64, u64)> = HashMap::new();
-    for (_, origin, len) in &records {
+    for (_, origin, len, _) in &records {
         let o = own.entry(origin.clone()).or_default();
         o.0 += 1;
         o.1 += len;
     }
-    for (store, routed) in stores.iter_mut() {
-        for (position, origin, len) in &records {
-            if origin != store && routes.reaches(store, *position) {
-                routed.0 += 1;
-                routed.1 += len;
-                if routes.routes[(*position - 1) as usize].member().is_some() {
-                    routed.2 += 1;
-                    routed.3 += len;
+    for (store, counted) in stores.iter_mut() {
+        for (position, origin, len, listed) in &records {
+            if origin == store || !routes.reaches(store, *position) {
+                continue;
+            }
+            match (routes.listing_for(store, *position), listed) {
+                (Some(_), None) => {} // an erased member's: not sent
+                (Some(_), Some(listed)) => {
+                    counted.add(*listed);
+                    counted.listings.0 += 1;
+                    counted.listings.1 += listed;
+                }
+                (None, _) => {
+                    counted.add(*len);
+                    if let Route::Member { .. } = routes.routes[(*position - 1) as usize] {
+                        counted.wallet.0 += 1;
+                        counted.wallet.1 += len;
+                    }
                 }
             }
         }
@@ -205,15 +240,32 @@ pub fn feed_stats(storage: &dyn HubStore) -> Result<FeedStats, HubStoreError> {
         feed_entries: total_entries,
         stores: stores.len() as u64,
         members_followed: routes.follow_count() as u64,
-        routed_entries_mean: stores.values().map(|r| r.0).sum::<u64>() / n,
-        routed_entries_max: stores.values().map(|r| r.0).max().unwrap_or(0),
-        routed_bytes_mean: stores.values().map(|r| r.1).sum::<u64>() / n,
-        routed_bytes_max: stores.values().map(|r| r.1).max().unwrap_or(0),
+        routed_entries_mean: stores.values().map(|r| r.routed.0).sum::<u64>() / n,
+        routed_entries_max: stores.values().map(|r| r.routed.0).max().unwrap_or(0),
+        routed_bytes_mean: stores.values().map(|r| r.routed.1).sum::<u64>() / n,
+        routed_bytes_max: stores.values().map(|r| r.routed.1).max().unwrap_or(0),
         broadcast_entries_mean: broadcast.0 / n,
         broadcast_bytes_mean: broadcast.1 / n,
-        wallet_entries_mean: stores.values().map(|r| r.2).sum::<u64>() / n,
-        wallet_bytes_mean: stores.values().map(|r| r.3).sum::<u64>() / n,
+        wallet_entries_mean: stores.values().map(|r| r.wallet.0).sum::<u64>() / n,
+        wallet_bytes_mean: stores.values().map(|r| r.wallet.1).sum::<u64>() / n,
+        listing_entries_mean: stores.values().map(|r| r.listings.0).sum::<u64>() / n,
+        listing_bytes_mean: stores.values().map(|r| r.listings.1).sum::<u64>() / n,
     })
+}
+
+/// What one store is sent (entries, bytes): all of it, and of it wallet changes and listings.
+#[derive(Default)]
+struct Counted {
+    routed: (u64, u64),
+    wallet: (u64, u64),
+    listings: (u64, u64),
+}
+
+impl Counted {
+    fn add(&mut self, len: u64) {
+        self.routed.0 += 1;
+        self.routed.1 += len;
+    }
 }
 
 /// Makes `store` a follower of `members` (durably first) and reads each one's history up to

@@ -1,7 +1,7 @@
 //! The QUIC endpoint: accepts store connections (mutual TLS), binds each to the store named in
 //! its certificate, and drives a `HubSession` with the ingest owner and the feed.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use protocol::seal::{KeyState, MemberKey};
@@ -402,9 +402,9 @@ async fn feed(
     sent: u64,
     durable: u64,
 ) -> anyhow::Result<u64> {
-    let (storage, store) = (storage.clone(), store.clone());
+    let (storage, store, listed) = (storage.clone(), store.clone(), session.listed());
     let (upto, items, keys) = tokio::task::spawn_blocking(move || {
-        read_feed(&*storage, routes.as_deref(), &store, sent, durable)
+        read_feed(&*storage, routes.as_deref(), listed, &store, sent, durable)
     })
     .await??;
     session.feed(upto, items, keys);
@@ -423,8 +423,9 @@ async fn restore(
     durable: u64,
 ) -> anyhow::Result<u64> {
     let (storage, store, mut r) = (storage.clone(), store.clone(), *restoring);
+    let listed = session.listed();
     let (step, r) = tokio::task::spawn_blocking(move || {
-        r.step(&*storage, routes.as_deref(), &store, sent, durable)
+        r.step(&*storage, routes.as_deref(), listed, &store, sent, durable)
             .map(|step| (step, r))
     })
     .await??;
@@ -448,9 +449,14 @@ async fn restore(
 pub type FeedBatch = (u64, Vec<sync::FeedItem>, Vec<(MemberId, Option<MemberKey>)>);
 
 /// The next feed batch for `store`: records after `sent` up to `durable` and the size limits.
+///
+/// With `listed` (sync version 10), a member's registration or edit goes to a store that does
+/// not follow the member as their listing (`protocol::listing`), made from their profile as
+/// headquarters holds it now; of one member's several in the batch only the last goes.
 pub fn read_feed(
     storage: &dyn HubStore,
     routes: Option<&std::sync::RwLock<crate::routes::Routes>>,
+    listed: bool,
     store: &StoreId,
     sent: u64,
     durable: u64,
@@ -485,16 +491,60 @@ pub fn read_feed(
         upto = records[keep - 1].0;
         records.truncate(keep);
     }
-    let items: Vec<sync::FeedItem> = records
-        .into_iter()
-        .filter(|(_, r)| &r.origin != store)
-        .map(|(position, r)| sync::FeedItem {
-            position,
-            entry: r.entry,
-        })
+    let listings: Vec<Option<MemberId>> = match routes.filter(|_| listed) {
+        Some(routes) => {
+            let routes = routes.read().expect("routes lock");
+            records
+                .iter()
+                .map(|(position, _)| routes.listing_for(store, *position))
+                .collect()
+        }
+        None => vec![None; records.len()],
+    };
+    let last_listing: HashMap<MemberId, u64> = records
+        .iter()
+        .zip(&listings)
+        .filter_map(|((position, _), member)| member.map(|m| (m, *position)))
         .collect();
+    let mut items = Vec::with_capacity(records.len());
+    for ((position, r), member) in records.into_iter().zip(listings) {
+        if &r.origin == store {
+            continue;
+        }
+        let entry = match member {
+            None => r.entry,
+            Some(member) if last_listing.get(&member) != Some(&position) => continue,
+            Some(member) => match listing(storage, r.entry, member)? {
+                Some(entry) => entry,
+                None => continue,
+            },
+        };
+        items.push(sync::FeedItem { position, entry });
+    }
     let keys = feed_keys(storage, &items)?;
     Ok((upto, items, keys))
+}
+
+/// What a store that does not follow `member` gets in place of their registration or edit
+/// `entry`: their listing, sealed under their key (`protocol::listing`); nothing for an erased
+/// member; the entry itself for a member from before keys (nothing to seal a listing under)
+/// or whose profile headquarters could not read (the store skips it as headquarters did).
+pub(crate) fn listing(
+    storage: &dyn HubStore,
+    entry: Vec<u8>,
+    member: MemberId,
+) -> Result<Option<Vec<u8>>, crate::storage::HubStoreError> {
+    let key = match storage.member_key(&member)? {
+        KeyState::Held(key) => key,
+        KeyState::Erased => return Ok(None),
+        KeyState::Unknown => return Ok(Some(entry)),
+    };
+    let (Ok(decoded), Some(record)) = (protocol::Entry::decode(&entry), storage.member(&member)?)
+    else {
+        return Ok(Some(entry));
+    };
+    let listed = protocol::listing::in_place_of(&decoded, member, &key, &record.profile);
+    Ok(Some(listed.encode()))
 }
 
 /// The keys of the members feed items register or erase, to go right before them (`None` for

@@ -370,7 +370,32 @@ pub fn apply_entry(ov: &mut Overlay<'_>, entry: &Entry) -> Result<(), ViewError>
                 return Ok(()); // erased: nothing of them is kept here
             };
             let doc = MemberDoc::from_change(&change)?;
-            write_member(ov, entry, *member_id, doc, None, entry.hlc)
+            // A member this store held as a listing (`protocol::listing`) is filed anew from it.
+            let listed = sealed::read::<MemberView>(ov, member_id, &keys::member(member_id))?;
+            let before = listed.as_ref().map(|v| &v.profile);
+            write_member(ov, entry, *member_id, doc, before, entry.hlc)
+        }
+        Payload::MemberListed { member_id, card } => {
+            let key = match sealed::member_key(ov, member_id)? {
+                sealed::KeyState::Held(key) => key,
+                sealed::KeyState::Erased => return Ok(()),
+                sealed::KeyState::Unknown => {
+                    return Err(sealed::SealedChangeError::NoKey(*member_id).into());
+                }
+            };
+            let profile = protocol::listing::open(member_id, &key, card)
+                .map_err(|_| sealed::SealedChangeError::Damaged(*member_id))?;
+            let before = sealed::read::<MemberView>(ov, member_id, &keys::member(member_id))?;
+            let registered_at = before.as_ref().map_or(entry.hlc, |v| v.registered_at);
+            let before = before.map(|v| v.profile);
+            write_view(
+                ov,
+                entry,
+                *member_id,
+                profile,
+                before.as_ref(),
+                registered_at,
+            )
         }
         Payload::MemberEdited { member_id, change } => {
             let Some(change) = sealed::open_change(ov, member_id, change)? else {
@@ -585,6 +610,8 @@ fn wallet_entry(ov: &mut Overlay<'_>, entry: &Entry) -> Result<(), ViewError> {
     Ok(())
 }
 
+/// Files the member's view and index records from their profile document, and keeps the
+/// document.
 fn write_member(
     ov: &mut Overlay<'_>,
     entry: &Entry,
@@ -594,6 +621,26 @@ fn write_member(
     registered_at: Hlc,
 ) -> Result<(), ViewError> {
     let profile = doc.profile()?;
+    let member_key = match sealed::member_key(ov, &member_id)? {
+        sealed::KeyState::Held(k) => Some(k),
+        _ => None,
+    };
+    let doc_key = keys::document(&member_id);
+    let saved = sealed::seal(member_key.as_ref(), &doc_key, doc.save());
+    ov.put(doc_key, saved);
+    write_view(ov, entry, member_id, profile, before, registered_at)
+}
+
+/// Files the member's view and their index records (phone, codes, search, cards), moving
+/// those `before` had.
+fn write_view(
+    ov: &mut Overlay<'_>,
+    entry: &Entry,
+    member_id: MemberId,
+    profile: Profile,
+    before: Option<&Profile>,
+    registered_at: Hlc,
+) -> Result<(), ViewError> {
     let index = sealed::index_key(ov)?.ok_or_else(|| StoreError::Damaged {
         key: String::from_utf8_lossy(sealed::INDEX_KEY).into_owned(),
         reason: "missing: the store was not opened through the journal".into(),
@@ -648,9 +695,6 @@ fn write_member(
     for added in new_cards.difference(&old_cards) {
         reindex(ov, member_id, None, Some(added.clone()));
     }
-    let doc_key = keys::document(&member_id);
-    let saved = sealed::seal(member_key.as_ref(), &doc_key, doc.save());
-    ov.put(doc_key, saved);
     let view = MemberView {
         member_id,
         profile,
@@ -947,6 +991,11 @@ impl Views {
     }
 
     /// Whether this store follows `member` and holds their wallet whole (`crate::follow`).
+    /// Whether this store holds the member's profile document (not only their listing).
+    pub fn holds_profile(&self, member: &MemberId) -> Result<bool, StoreError> {
+        Ok(self.store.get(&keys::document(member))?.is_some())
+    }
+
     pub fn follow_state(&self, member: &MemberId) -> Result<crate::follow::State, StoreError> {
         crate::follow::state(&Overlay::new(&*self.store), member)
     }

@@ -702,12 +702,15 @@ fn replay(options: ops::replay::Options) -> anyhow::Result<()> {
     let per_day = |n: u64| n / days;
     println!(
         "feed per store and day: {} entries, {} bytes routed, of which members' wallet changes \
-         {} entries, {} bytes (the store sent the most: {} entries, {} bytes); a broadcast \
-         feed: {} entries, {} bytes ({} members followed, over all stores)",
+         {} entries, {} bytes, members' listings {} entries, {} bytes (the store sent the \
+         most: {} entries, {} bytes); a broadcast feed: {} entries, {} bytes ({} members \
+         followed, over all stores)",
         per_day(feed.routed_entries_mean),
         per_day(feed.routed_bytes_mean),
         per_day(feed.wallet_entries_mean),
         per_day(feed.wallet_bytes_mean),
+        per_day(feed.listing_entries_mean),
+        per_day(feed.listing_bytes_mean),
         per_day(feed.routed_entries_max),
         per_day(feed.routed_bytes_max),
         per_day(feed.broadcast_entries_mean),

@@ -206,6 +206,16 @@ pub enum Payload {
         parts: u32,
         changes: Vec<CatalogueChange>,
     },
+    /// 会员名录: what headquarters sends, in place of a member's registration or profile edit,
+    /// to a store that does not follow the member (`crate::route`): the member's directory
+    /// listing as headquarters holds it when it sends (`crate::member::Profile::listing`,
+    /// sealed under the member's key, `crate::seal::listing_aad`). Never in any log: it keeps
+    /// the header of the entry it stands for, and a store may not push one.
+    MemberListed {
+        member_id: MemberId,
+        #[serde(with = "serde_bytes")]
+        card: Vec<u8>,
+    },
 }
 
 impl Payload {

@@ -22,6 +22,7 @@ pub mod import;
 pub mod inventory;
 pub mod lease;
 pub mod liabilities;
+pub mod listing;
 pub mod member;
 pub mod member_code;
 pub mod money;

@@ -348,6 +348,18 @@ pub fn search_index<T, E>(
 }
 
 impl Profile {
+    /// 会员名录: what a store that does not follow the member holds of them (the routed feed,
+    /// `crate::route`) — enough to find them offline by phone, card, code or name, check
+    /// their card and give their tier and birthday — without the free text (notes and custom
+    /// attributes), which comes with their whole profile once the store follows them.
+    pub fn listing(&self) -> Profile {
+        Profile {
+            notes: String::new(),
+            custom: BTreeMap::new(),
+            ..self.clone()
+        }
+    }
+
     /// 会员搜索: whether this member answers a search typed at the till or at headquarters —
     /// part of the name (any case), the phone's last digits (4 or more), or the card number.
     pub fn matches(&self, query: &str) -> bool {

@@ -1,7 +1,10 @@
 //! Which stores an entry in headquarters' feed concerns (the routed feed).
 //!
-//! The member directory, staff, rules, transfers and the catalogue of products every store
-//! carries concern every store: they are broadcast. A change to a member's wallet (a sale that
+//! Staff, rules, transfers, erasures and the catalogue of products every store carries concern
+//! every store: they are broadcast. A member's registration and profile edits reach the
+//! stores that follow the member as they are, and every other store as the member's directory
+//! listing (`crate::listing`, from sync version 10): every store finds every member offline,
+//! only followers hold the profile's history. A change to a member's wallet (a sale that
 //! earned points or paid with stored value, a top-up, a card, rights moving, a return) concerns
 //! the stores that **follow** the member — those that asked headquarters for the member once
 //! they met them — and the stores its rights writes name (a grant to a store, a take-back from
@@ -28,12 +31,20 @@ pub enum Route {
         member: MemberId,
         named: Vec<StoreId>,
     },
+    /// `member`'s registration or profile edit: as it is to the stores that follow the member,
+    /// as the member's listing to every other ([`Route::listing_for`]).
+    Listed { member: MemberId },
 }
 
 impl Route {
     pub fn of(entry: &Entry) -> Route {
         if let Payload::StoreCatalogue { stores, .. } = &entry.payload {
             return Route::Stores(stores.clone());
+        }
+        if let Payload::MemberRegistered { member_id, .. }
+        | Payload::MemberEdited { member_id, .. } = &entry.payload
+        {
+            return Route::Listed { member: *member_id };
         }
         let Some(member) = entry.payload.wallet_member() else {
             return Route::Every;
@@ -54,20 +65,31 @@ impl Route {
         Route::Member { member, named }
     }
 
-    /// The member whose wallet the entry changes, if any.
+    /// The member whose wallet or profile the entry changes, if any: a new follower gets the
+    /// member's earlier entries of these (a backfill).
     pub fn member(&self) -> Option<MemberId> {
         match self {
-            Route::Member { member, .. } => Some(*member),
+            Route::Member { member, .. } | Route::Listed { member } => Some(*member),
             Route::Every | Route::Stores(_) => None,
         }
     }
 
-    /// Whether `store` receives the entry, given whether it follows the entry's member.
+    /// Whether `store` receives the entry (or its listing), given whether it follows the
+    /// entry's member.
     pub fn reaches(&self, store: &StoreId, follows: impl FnOnce(&MemberId) -> bool) -> bool {
         match self {
-            Route::Every => true,
+            Route::Every | Route::Listed { .. } => true,
             Route::Stores(stores) => stores.contains(store),
             Route::Member { member, named } => named.contains(store) || follows(member),
+        }
+    }
+
+    /// The member whose listing goes to the store in place of the entry (a store that does
+    /// not follow them), if so.
+    pub fn listing_for(&self, follows: impl FnOnce(&MemberId) -> bool) -> Option<MemberId> {
+        match self {
+            Route::Listed { member } if !follows(member) => Some(*member),
+            _ => None,
         }
     }
 }
@@ -120,7 +142,28 @@ mod tests {
     }
 
     #[test]
-    fn the_member_directory_and_the_catalogue_reach_every_store() {
+    fn a_profile_change_reaches_followers_as_it_is_and_every_other_store_as_a_listing() {
+        let member = MemberId::mint(1_000, 7);
+        let edited = entry(Payload::MemberEdited {
+            member_id: member,
+            change: vec![1],
+        });
+        let route = Route::of(&edited);
+        assert_eq!(
+            route.member(),
+            Some(member),
+            "a new follower's backfill holds it"
+        );
+        let s3 = StoreId::parse("S003").unwrap();
+        assert!(route.reaches(&s3, |_| false));
+        assert_eq!(route.listing_for(|_| false), Some(member));
+        assert_eq!(route.listing_for(|m| *m == member), None);
+        let erased = Route::of(&entry(Payload::MemberErased { member_id: member }));
+        assert_eq!(erased.listing_for(|_| false), None);
+    }
+
+    #[test]
+    fn an_erasure_reaches_every_store() {
         let erased = entry(Payload::MemberErased {
             member_id: MemberId::mint(1_000, 7),
         });

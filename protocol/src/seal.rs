@@ -165,6 +165,14 @@ pub fn change_aad(member: &crate::MemberId) -> Vec<u8> {
     aad
 }
 
+/// The context a member's directory listing is sealed under in the feed
+/// (`crate::entry::Payload::MemberListed`).
+pub fn listing_aad(member: &crate::MemberId) -> Vec<u8> {
+    let mut aad = b"listing/".to_vec();
+    aad.extend(member.to_string().as_bytes());
+    aad
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -751,6 +751,13 @@ fn fixture_entries() -> Vec<Entry> {
                 ],
             },
         ),
+        common(
+            42,
+            Payload::MemberListed {
+                member_id: member,
+                card: vec![0, b'S', b'L', b'1', 9, 8, 7],
+            },
+        ),
     ]
 }
 

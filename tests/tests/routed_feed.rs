@@ -1,7 +1,8 @@
-//! The routed feed with real processes: a store holds the whole member directory but only the
-//! wallets of the members it has met. One that first meets a member while cut off finds them,
-//! sells to them for cash, and takes none of their stored value (their payment password was set
-//! at another store); back online, their history arrives once and they pay there.
+//! The routed feed with real processes: a store holds every member's listing (会员名录) but the
+//! profile and wallet only of the members it has met. One that first meets a member while cut
+//! off finds them, sells to them for cash, and takes none of their stored value (their payment
+//! password was set at another store), nor changes their profile; back online, their history
+//! arrives once, with the whole profile, and they pay there.
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
 use serde_json::{Value, json};
@@ -32,6 +33,12 @@ fn a_store_that_first_meets_a_member_while_cut_off_takes_their_stored_value_only
     let member = register(&a.client, "reg-a-0001", "吴九", "13912340009");
     top_up(&a.client, "topup-a-0001", &member, "100.00");
     set_password(&a.client, "pw-a-0001", &member, "246810");
+    let noted = a.client.patch(
+        &format!("/api/v1/members/{member}"),
+        Some("edit-a-0001"),
+        &json!({"notes": "喜欢绿茶"}).to_string(),
+    );
+    assert_eq!(noted.status, 200, "{:?}", noted.body);
     // The directory reaches S002 (a search does not meet the member: nothing is followed).
     eventually(30, "the member in S002's directory", || {
         let found = b.client.get("/api/v1/members/search?q=0009").body;
@@ -45,9 +52,23 @@ fn a_store_that_first_meets_a_member_while_cut_off_takes_their_stored_value_only
         (b.client.get("/api/v1/sync").body["link"] != "online").then_some(())
     });
 
-    // Cut off, S002 finds the member by phone and sells to them for cash.
+    // Cut off, S002 finds the member by phone (their listing: no notes) and sells to them
+    // for cash; their profile is not changed here until S002 holds it whole.
     let found = b.client.get("/api/v1/members/lookup?phone=13912340009");
     assert_eq!(found.status, 200, "{:?}", found.body);
+    let listed = b.client.get(&format!("/api/v1/members/{member}")).body;
+    assert_eq!(
+        (&listed["name"], &listed["notes"]),
+        (&json!("吴九"), &json!("")),
+        "{listed}"
+    );
+    let edit = json!({"tags_add": ["常客"]}).to_string();
+    let refused = b.client.patch(
+        &format!("/api/v1/members/{member}"),
+        Some("edit-b-0001"),
+        &edit,
+    );
+    assert_eq!(refused.code(), "profile_not_here", "{:?}", refused.body);
     let wallet = b
         .client
         .get(&format!("/api/v1/members/{member}/wallet"))
@@ -90,7 +111,22 @@ fn a_store_that_first_meets_a_member_while_cut_off_takes_their_stored_value_only
     );
     let (status, sale) = pay(&b.client, "pay-b-0003", &member, "246810");
     assert_eq!(status, 201, "{sale:?}");
+    // The whole profile came with the history: the notes, and an edit here.
+    let whole = b.client.get(&format!("/api/v1/members/{member}")).body;
+    assert_eq!(whole["notes"], "喜欢绿茶", "{whole}");
+    let edited = b.client.patch(
+        &format!("/api/v1/members/{member}"),
+        Some("edit-b-0002"),
+        &edit,
+    );
+    assert_eq!(edited.status, 200, "{:?}", edited.body);
+    eventually(30, "S002's edit at S001", || {
+        let m = a.client.get(&format!("/api/v1/members/{member}")).body;
+        (m["tags"] == json!(["常客"]) && m["notes"] == "喜欢绿茶").then_some(())
+    });
     hub.kill();
     a.kill();
     b.kill();
+    chain.verify("S001");
+    chain.verify("S002");
 }

@@ -78,6 +78,7 @@ fn many_seeds_converge_with_nothing_lost_or_doubled() {
         total.taken_after_fence += report.taken_after_fence;
         total.stock_moves += report.stock_moves;
         total.erased += report.erased;
+        total.listed += report.listed;
         ops.applied += wallet.applied;
         ops.asks += wallet.asks;
         ops.granted += wallet.granted;
@@ -123,7 +124,8 @@ fn many_seeds_converge_with_nothing_lost_or_doubled() {
             && (total.fenced > 0 || seeds < 10)
             && (total.taken_after_fence > 0 || seeds < 10)
             && total.stock_moves > seeds * 5
-            && (total.erased > 0 || seeds < 10),
+            && (total.erased > 0 || seeds < 10)
+            && total.listed > 0,
         "too few faults: {total:?}"
     );
     assert!(
@@ -155,5 +157,6 @@ fn a_perfect_network_needs_no_faults_to_converge() {
         },
     );
     assert!(report.members > 0 && report.feed > 0 && report.wallets > 0);
+    assert!(report.listed > 0, "{report:?}");
     assert!(wallet.granted > 0, "{wallet:?}");
 }

@@ -479,7 +479,7 @@ mod tests {
             let routes = self.ingest.routes();
             let durable = self.storage.feed_len().unwrap();
             let (_, items, _) =
-                crate::server::read_feed(&*self.storage, Some(&routes), store, from, durable)
+                crate::server::read_feed(&*self.storage, Some(&routes), true, store, from, durable)
                     .unwrap();
             items
                 .iter()

@@ -195,6 +195,7 @@ impl Directory {
             | Payload::Gifts { .. }
             | Payload::ReferralRules { .. }
             | Payload::Audit { .. }
+            | Payload::MemberListed { .. }
             | Payload::MemberErased { .. } => {
                 return Ok(());
             }

@@ -362,6 +362,9 @@ fn hq_only(payload: &Payload) -> Option<&'static str> {
             ..
         } => Some("only headquarters rewards referrals"),
         Payload::MemberErased { .. } => Some("only headquarters erases a member"),
+        Payload::MemberListed { .. } => {
+            Some("a member's listing is headquarters' to send, never a log's entry")
+        }
         Payload::Marketing { .. }
         | Payload::Wallet {
             event: WalletEvent::CampaignCoupon { .. },

@@ -387,7 +387,8 @@ fn rights_granted_for_a_waiting_payment_are_not_recalled_before_it_runs() {
     );
 }
 
-/// The routed feed: the directory reaches every store; a member's wallet changes reach only
+/// The routed feed: the directory reaches every store (as listings where the member is not
+/// followed, as it is in a follower's backfill); a member's wallet changes reach only
 /// the stores following the member (which get the earlier ones once, as a backfill) and the
 /// store rights move to. Follows survive a restart.
 #[test]
@@ -397,11 +398,13 @@ fn a_members_wallet_changes_reach_only_their_followers_and_where_rights_move() {
     let storage: Arc<MemHubStore> = Arc::new(MemHubStore::default());
     let mut ingest = Ingest::open(storage.clone(), Box::new(|| 0)).unwrap();
     let [s001, s002, s003] = ["S001", "S002", "S003"].map(|s| StoreId::parse(s).unwrap());
-    let registered = registration(&s001, ChainTip::GENESIS, "13800000001");
-    let Payload::MemberRegistered { member_id, .. } = &registered.payload else {
+    let mut registered = registration(&s001, ChainTip::GENESIS, "13800000001");
+    let Payload::MemberRegistered { member_id, change } = &mut registered.payload else {
         unreachable!()
     };
     let member = *member_id;
+    let key = protocol::seal::MemberKey::from_bytes([3; 32]);
+    *change = key.seal(&protocol::seal::change_aad(&member), change);
     let tip = ChainTip::GENESIS.extend(&s001, &registered).unwrap();
     let credit = |total| RightsOp {
         counter: Counter::Principal,
@@ -410,16 +413,40 @@ fn a_members_wallet_changes_reach_only_their_followers_and_where_rights_move() {
     let topped = wallet_entry(&s001, tip, member, vec![credit(100)]);
     let tip = tip.extend(&s001, &topped).unwrap();
     let batch = vec![Sealed::new(registered), Sealed::new(topped)];
-    ingest.ingest(&s001, batch, 2).unwrap();
+    ingest
+        .ingest_keyed(&s001, batch, 2, vec![(member, key)])
+        .unwrap();
     ingest.flush().unwrap();
     let routes = ingest.routes();
     let sent_to = |store: &StoreId, from: u64| -> Vec<u64> {
         let durable = storage.feed_len().unwrap();
         let (_, items, _) =
-            crate::server::read_feed(&*storage, Some(&routes), store, from, durable).unwrap();
+            crate::server::read_feed(&*storage, Some(&routes), true, store, from, durable).unwrap();
         items.iter().map(|i| i.position).collect()
     };
     assert_eq!(sent_to(&s002, 0), vec![1], "the registration only");
+    let kinds = |items: &[protocol::sync::FeedItem]| -> Vec<&'static str> {
+        items
+            .iter()
+            .map(|i| match Entry::decode(&i.entry).unwrap().payload {
+                Payload::MemberListed { .. } => "listed",
+                Payload::MemberRegistered { .. } => "registered",
+                _ => "other",
+            })
+            .collect()
+    };
+    let durable = storage.feed_len().unwrap();
+    let (_, items, keys) =
+        crate::server::read_feed(&*storage, Some(&routes), true, &s002, 0, durable).unwrap();
+    assert_eq!(kinds(&items), ["listed"], "as a listing, its key with it");
+    assert_eq!(keys.len(), 1);
+    let (_, items, _) =
+        crate::server::read_feed(&*storage, Some(&routes), false, &s002, 0, durable).unwrap();
+    assert_eq!(
+        kinds(&items),
+        ["registered"],
+        "to a store before version 10"
+    );
     let histories = crate::routes::follow(
         &*storage,
         &routes,
@@ -429,7 +456,12 @@ fn a_members_wallet_changes_reach_only_their_followers_and_where_rights_move() {
     )
     .unwrap();
     let positions: Vec<u64> = histories[0].1.iter().map(|i| i.position).collect();
-    assert_eq!(positions, vec![2], "the top-up made before S002 followed");
+    assert_eq!(
+        positions,
+        vec![1, 2],
+        "the registration as it is and the top-up made before S002 followed"
+    );
+    assert_eq!(kinds(&histories[0].1[..1]), ["registered"]);
     let again = wallet_entry(&s001, tip, member, vec![credit(200)]);
     ingest.ingest(&s001, vec![Sealed::new(again)], 3).unwrap();
     // Headquarters moves rights to S003, which does not follow the member.

@@ -92,6 +92,7 @@ async fn change(
         &format!("{route}/{member}"),
         &without_password(body),
     )?;
+    super::follow::ensure_profile(app, member).await?;
     let reply = app
         .journal
         .send(Command::Card(Request {

@@ -45,6 +45,9 @@ pub enum Code {
     RightsUnreachable,
     /// A member this store has not had from headquarters yet (first met while offline).
     MemberNotHere,
+    /// A member this store holds only as their listing, offline: their profile and card are
+    /// changed on top of the whole profile (会员名录).
+    ProfileNotHere,
     StoreFenced,
     OfflineTooLong,
     ClockBehind,
@@ -141,6 +144,7 @@ impl Code {
             Code::RightsElsewhere => "rights_elsewhere",
             Code::RightsUnreachable => "rights_unreachable",
             Code::MemberNotHere => "member_not_here",
+            Code::ProfileNotHere => "profile_not_here",
             Code::StoreFenced => "store_fenced",
             Code::OfflineTooLong => "offline_too_long",
             Code::ClockBehind => "clock_behind",
@@ -236,6 +240,7 @@ impl Code {
             Code::RightsElsewhere
             | Code::RightsUnreachable
             | Code::MemberNotHere
+            | Code::ProfileNotHere
             | Code::CouponUsed
             | Code::GiftUnavailable
             | Code::GiftLimit
@@ -311,6 +316,9 @@ impl Code {
             }
             Code::MemberNotHere => {
                 "本店尚未从总部取到该会员的储值记录（首次到店且网络断开），暂不能用储值支付，请改用其他支付方式"
+            }
+            Code::ProfileNotHere => {
+                "本店只有该会员的名录资料（首次到店且网络断开），网络恢复后才能修改其资料或会员卡，或到持有其完整资料的门店办理"
             }
             Code::UnknownSku => "商品不存在",
             Code::UnknownBarcode => "条码不存在",

@@ -28,6 +28,39 @@ pub(super) async fn meet(app: &AppState, member: MemberId) -> Result<State, ApiE
 /// headquarters the first time a store meets a member; offline such a payment is refused.
 /// A store without a hub holds everything it will ever have.
 pub(super) async fn ensure_whole(app: &AppState, member: MemberId) -> Result<(), ApiError> {
+    whole(
+        app,
+        member,
+        Code::MemberNotHere,
+        "this store has not had the member's wallet from headquarters yet and headquarters \
+         is not reachable: stored value cannot be paid with here until it is",
+    )
+    .await
+}
+
+/// Returns once `member`'s profile document is here: a store that holds only their listing
+/// (`protocol::listing`) can find them, sell to them and check their card, but edits their
+/// profile or card only on top of the whole document, which their history brings.
+pub(super) async fn ensure_profile(app: &AppState, member: MemberId) -> Result<(), ApiError> {
+    if app.views.holds_profile(&member)? {
+        return Ok(());
+    }
+    whole(
+        app,
+        member,
+        Code::ProfileNotHere,
+        "this store holds only the member's listing and headquarters is not reachable: \
+         their profile and card can be changed here once it is (or at a store that holds it)",
+    )
+    .await
+}
+
+async fn whole(
+    app: &AppState,
+    member: MemberId,
+    code: Code,
+    offline: &str,
+) -> Result<(), ApiError> {
     if app.asks.is_none() {
         return Ok(());
     }
@@ -35,12 +68,9 @@ pub(super) async fn ensure_whole(app: &AppState, member: MemberId) -> Result<(),
     if meet(app, member).await? == State::Whole {
         return Ok(());
     }
-    let not_here = |why: &str| ApiError::new(Code::MemberNotHere, why);
+    let not_here = |why: &str| ApiError::new(code, why);
     if app.sync.borrow().link != Link::Online {
-        return Err(not_here(
-            "this store has not had the member's wallet from headquarters yet and headquarters \
-             is not reachable: stored value cannot be paid with here until it is",
-        ));
+        return Err(not_here(offline));
     }
     let deadline = tokio::time::Instant::now() + RIGHTS_WAIT;
     loop {
@@ -52,8 +82,8 @@ pub(super) async fn ensure_whole(app: &AppState, member: MemberId) -> Result<(),
             Ok(Err(_)) => return Err(ApiError::new(Code::Unavailable, "the journal stopped")),
             Err(_) => {
                 return Err(not_here(
-                    "headquarters did not send the member's wallet in time: retry, or take \
-                     another tender",
+                    "headquarters did not send the member's history in time: retry (a \
+                     payment can take another tender)",
                 ));
             }
         }

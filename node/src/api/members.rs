@@ -135,6 +135,7 @@ pub(super) async fn edit_member(
             b.tier_reason.as_deref(),
         )?;
     }
+    super::follow::ensure_profile(&app, id).await?;
     let edit = MemberEdit {
         member_id: id,
         patch,

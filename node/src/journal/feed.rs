@@ -99,11 +99,36 @@ impl Journal {
         live: bool,
     ) -> Result<(), Rejection> {
         let position = item.position;
-        if ov.get(&keys::feed(position))?.is_some() {
-            return Ok(());
+        let decoded = Entry::decode(&item.entry).ok();
+        let listing = decoded.as_ref().and_then(|e| match &e.payload {
+            Payload::MemberListed { member_id, .. } => Some(*member_id),
+            _ => None,
+        });
+        if let Some(held) = ov.get(&keys::feed(position))? {
+            // Taken once; but a listing held here gives way to the change it stood for (the
+            // member's history, once this store follows them).
+            if listing.is_some() || !held_listing(&keys::feed(position), &held)? {
+                return Ok(());
+            }
         }
-        if let Ok(entry) = Entry::decode(&item.entry) {
+        if let Some(entry) = decoded {
             if entry.origin == self.settings.store_id {
+                return Ok(());
+            }
+            // 会员名录: a listing is for a store that does not hold the member whole; one that
+            // does gets their changes as they are (from its backfill, should headquarters not
+            // know yet that it follows them).
+            if let Some(member) = listing
+                && crate::follow::state(ov, &member)? == crate::follow::State::Whole
+            {
+                return Ok(());
+            }
+            // An edit of a member whose profile document is not here is not taken: it comes
+            // again, with the registration before it, once this store follows the member.
+            if let protocol::entry::Payload::MemberEdited { member_id, .. } = &entry.payload
+                && ov.get(&keys::document(member_id))?.is_none()
+                && crate::sealed::member_key(ov, member_id)? != crate::sealed::KeyState::Erased
+            {
                 return Ok(());
             }
             // 门店经营品项: a change set's part for other stores (headquarters routes it to
@@ -145,6 +170,15 @@ impl Journal {
         ov.put(keys::feed(position), views::encode(&record));
         Ok(())
     }
+}
+
+/// Whether the feed record held at `key` is a member's listing (`protocol::listing`).
+fn held_listing(key: &[u8], held: &[u8]) -> Result<bool, StoreError> {
+    let record: views::FeedRecord = views::decode(key, held)?;
+    Ok(matches!(
+        Entry::decode(&record.entry).map(|e| e.payload),
+        Ok(Payload::MemberListed { .. })
+    ))
 }
 
 /// Writes the members' keys headquarters sent (`None`: it erased the member, so this store
@@ -281,7 +315,9 @@ mod tests {
         );
         let report = views::rebuild(&*store, &StoreCalendar::default()).unwrap();
         assert!(report.is_clean(), "{report:?}");
-        assert_eq!(report.feed_entries, 3);
+        // The bytes that do not decode and the registration; the edit of a member whose
+        // profile is not here is not kept (it would come again with their history).
+        assert_eq!(report.feed_entries, 2);
     }
 
     /// A member from before sealing, erased at headquarters while an edit of theirs was still
@@ -431,6 +467,108 @@ mod tests {
         assert!(report.is_clean(), "{report:?}");
     }
 
+    /// 会员名录: a member this store does not follow comes as listings — found by phone, no
+    /// free text, no profile document — and a change of theirs as it is is not taken without
+    /// the document; once followed, the history makes the whole profile over the listing, and
+    /// a later listing of the member is not taken. A rebuild replays what the store lived
+    /// through.
+    #[test]
+    fn a_listing_finds_the_member_and_gives_way_to_their_history_once_followed() {
+        use protocol::member::ProfilePatch;
+        use protocol::seal::{MemberKey, change_aad};
+        let store = Arc::new(MemStore::default());
+        let mut journal = Journal::open(store.clone(), settings(), seeded_env(7)).unwrap();
+        journal.hub_routes(true, true).unwrap();
+        let s002 = StoreId::parse("S002").unwrap();
+        let member = MemberId::mint(1, 11);
+        let key = MemberKey::from_bytes([11; 32]);
+        let mut profile = remote_profile(&s002, "13800000011");
+        profile.notes = "只在本店说过".into();
+        let (mut doc, created) = MemberDoc::create(&s002, 1, &profile).unwrap();
+        let mut rename = |name: &str, ms| {
+            let patch = ProfilePatch {
+                name: Some(name.to_owned()),
+                ..ProfilePatch::default()
+            };
+            let change = doc.edit(&s002, ms, &patch).unwrap().unwrap();
+            (change, doc.profile().unwrap())
+        };
+        let (renamed, after_rename) = rename("改名", 2);
+        let (again, after_again) = rename("再改名", 3);
+        let sealed = |change: &[u8]| key.seal(&change_aad(&member), change);
+        let registered = foreign_entry(
+            &s002,
+            1,
+            Payload::MemberRegistered {
+                member_id: member,
+                change: sealed(&created),
+            },
+        );
+        let edit = |seq, change: &[u8]| {
+            foreign_entry(
+                &s002,
+                seq,
+                Payload::MemberEdited {
+                    member_id: member,
+                    change: sealed(change),
+                },
+            )
+        };
+        let (edited, edited_again) = (edit(2, &renamed), edit(3, &again));
+        let item = |position, e: &Entry| FeedItem {
+            position,
+            entry: e.encode(),
+        };
+        let listed = |e: &Entry, p: &Profile| protocol::listing::in_place_of(e, member, &key, p);
+        let views = crate::views::Views::new(store.clone());
+        let items = vec![
+            item(1, &listed(&registered, &after_rename)),
+            item(2, &listed(&edited, &after_rename)),
+        ];
+        journal
+            .apply_feed(2, items, vec![(member, Some(key.clone()))])
+            .unwrap();
+        journal.flush().unwrap();
+        assert_eq!(views.member_by_phone(&profile.phone).unwrap(), Some(member));
+        let seen = views.member(&member).unwrap().unwrap().profile;
+        assert_eq!((seen.name.as_str(), seen.notes.as_str()), ("改名", ""));
+        assert!(!views.holds_profile(&member).unwrap());
+        // A change as it is, of a member whose document is not here: not taken.
+        journal
+            .apply_feed(3, vec![item(3, &edited_again)], Vec::new())
+            .unwrap();
+        assert_eq!(views.member(&member).unwrap().unwrap().profile.name, "改名");
+        assert!(
+            journal
+                .read::<views::FeedRecord>(&keys::feed(3))
+                .unwrap()
+                .is_none()
+        );
+        // Followed: the history, as it is, gives way over the listings it stood for.
+        journal.follow(&[member]).unwrap();
+        let history = vec![
+            item(1, &registered),
+            item(2, &edited),
+            item(3, &edited_again),
+        ];
+        journal.apply_backfill(member, history, true).unwrap();
+        journal.flush().unwrap();
+        assert!(views.holds_profile(&member).unwrap());
+        let whole = views.member(&member).unwrap().unwrap().profile;
+        assert_eq!(whole, after_again);
+        assert_eq!(views.member_by_phone(&profile.phone).unwrap(), Some(member));
+        // Whole here: a listing of theirs is not taken.
+        let later = listed(&edit(4, &again), &after_rename);
+        journal
+            .apply_feed(4, vec![item(4, &later)], Vec::new())
+            .unwrap();
+        journal.flush().unwrap();
+        assert_eq!(views.member(&member).unwrap().unwrap().profile, after_again);
+        let report = views::rebuild(&*store, &StoreCalendar::default()).unwrap();
+        assert!(report.is_clean(), "{report:?}");
+        assert_eq!(report.feed_entries, 3);
+    }
+
     /// The routed feed: a change of a member whose history is not here yet waits for the
     /// history (a return must not come before its sale); rights moved here go in at once and
     /// make the store follow; the history then makes the member whole, and what it brings
@@ -441,7 +579,7 @@ mod tests {
         use protocol::wallet::{Counter, Movement, RightsOp, WalletEvent};
         let store = Arc::new(MemStore::default());
         let mut journal = Journal::open(store.clone(), settings(), seeded_env(6)).unwrap();
-        journal.hub_routes(true).unwrap();
+        journal.hub_routes(true, true).unwrap();
         let here = settings().store_id;
         let (s002, hq) = (StoreId::parse("S002").unwrap(), StoreId::hq());
         let member = MemberId::mint(1, 9);

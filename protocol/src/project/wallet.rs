@@ -39,6 +39,7 @@ impl Wallet {
             | Payload::ChainRules { .. }
             | Payload::Audit { .. }
             | Payload::MemberErased { .. }
+            | Payload::MemberListed { .. }
             | Payload::Marketing { .. }
             | Payload::Tiers { .. }
             | Payload::Gifts { .. }

@@ -320,6 +320,12 @@ impl HubSession {
         self.version >= 7
     }
 
+    /// Whether the store gets a member's listing in place of their profile changes when it
+    /// does not follow them ([`LISTED_VERSION`]).
+    pub fn listed(&self) -> bool {
+        self.version >= LISTED_VERSION
+    }
+
     /// Queues a followed member's earlier wallet changes (up to feed position `upto`), in
     /// messages of at most [`PUSH_ENTRIES_MAX`] items and about [`PUSH_BYTES_MAX`] bytes; the
     /// last says so, also when there is nothing.

@@ -60,11 +60,14 @@ use crate::wallet::Counter;
 /// ALPN names the protocol family; the version is agreed in `Hello` / `Welcome`.
 pub const ALPN: &[u8] = b"chain-sync/1";
 /// The versions this build speaks, best first.
-pub const VERSIONS: &[u16] = &[9, 8, 7, 6, 5, 4, 3, 2, 1];
+pub const VERSIONS: &[u16] = &[10, 9, 8, 7, 6, 5, 4, 3, 2, 1];
 /// The first version in which a store behind the hub's copy of its log is restored.
 pub const RESTORE_VERSION: u16 = 8;
 /// The first version in which a store renews its certificate over the session.
 pub const RENEW_VERSION: u16 = 9;
+/// The first version in which a store that does not follow a member gets their directory
+/// listing in place of their profile changes (`crate::listing`).
+pub const LISTED_VERSION: u16 = 10;
 /// A deflated frame may not inflate beyond this (a small frame that would inflate to gigabytes
 /// is refused, not allocated).
 pub const INFLATED_BYTES_MAX: usize = FRAME_BYTES_MAX;
@@ -83,8 +86,8 @@ pub fn members_changed<'a>(entries: impl IntoIterator<Item = &'a [u8]>) -> Vec<M
     members_in(entries, true)
 }
 
-/// The members these encoded entries register or erase, each once, in order: whose keys go
-/// with them. An edit needs none: whoever receives it holds the member's key already (it came
+/// The members these encoded entries register, list or erase, each once, in order: whose keys
+/// go with them (a listing may be the first a store hears of a member). An edit needs none: whoever receives it holds the member's key already (it came
 /// with their registration), or has erased them.
 pub fn members_keyed<'a>(entries: impl IntoIterator<Item = &'a [u8]>) -> Vec<MemberId> {
     members_in(entries, false)
@@ -97,9 +100,9 @@ fn members_in<'a>(entries: impl IntoIterator<Item = &'a [u8]>, edits: bool) -> V
             continue;
         };
         let member = match entry.payload {
-            Payload::MemberRegistered { member_id, .. } | Payload::MemberErased { member_id } => {
-                member_id
-            }
+            Payload::MemberRegistered { member_id, .. }
+            | Payload::MemberErased { member_id }
+            | Payload::MemberListed { member_id, .. } => member_id,
             Payload::MemberEdited { member_id, .. } if edits => member_id,
             _ => continue,
         };

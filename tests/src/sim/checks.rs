@@ -91,30 +91,40 @@ impl Sim {
         report.erased = erased.len() as u64;
         let (first_id, first) = &directories[0];
         report.members = first.len() as u64;
+        let ids = |d: &Vec<MemberView>| d.iter().map(|m| m.member_id).collect::<Vec<_>>();
         for (id, dir) in &directories[1..] {
-            let profiles = |d: &Vec<MemberView>| {
-                d.iter()
-                    .map(|m| (m.member_id, m.profile.clone()))
-                    .collect::<Vec<_>>()
-            };
-            if profiles(dir) != profiles(first) {
+            if ids(dir) != ids(first) {
                 return Err(format!(
                     "member directories differ between {first_id} and {id}"
                 ));
             }
         }
-        for member in first {
-            let at_hq = self
-                .hub
-                .mem
-                .member(&member.member_id)
-                .unwrap()
-                .map(|r| r.profile);
-            if at_hq.as_ref() != Some(&member.profile) {
-                return Err(format!(
-                    "headquarters' view of {} differs from {first_id}'s",
-                    member.member_id
-                ));
+        // Each store holds every member as headquarters does: whole where it holds their
+        // profile document (it follows them, or registered them), else as their listing.
+        for (s, (id, dir)) in self.stores.iter().zip(&directories) {
+            for member in dir {
+                let at_hq = self
+                    .hub
+                    .mem
+                    .member(&member.member_id)
+                    .unwrap()
+                    .map(|r| r.profile);
+                let whole = s
+                    .mem
+                    .get(&keys::document(&member.member_id))
+                    .unwrap()
+                    .is_some();
+                report.listed += u64::from(!whole);
+                let expected = match whole {
+                    true => at_hq,
+                    false => at_hq.map(|p| p.listing()),
+                };
+                if expected.as_ref() != Some(&member.profile) {
+                    return Err(format!(
+                        "headquarters' view of {} differs from {id}'s (whole there: {whole})",
+                        member.member_id
+                    ));
+                }
             }
         }
         if let Some(violation) = &self.violation {

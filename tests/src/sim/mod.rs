@@ -440,6 +440,8 @@ pub struct SimReport {
     pub stock_moves: u64,
     /// Members with a wallet erased at headquarters (被遗忘), checked gone from every store.
     pub erased: u64,
+    /// Members held at a store as their listing only (会员名录), summed over the stores.
+    pub listed: u64,
 }
 
 fn request<T>(key: &TxId, body: T) -> Request<T> {

@@ -21,7 +21,7 @@ impl Sim {
         match session.routed() {
             None => {}
             Some(false) => {
-                s.journal.hub_routes(false).unwrap();
+                s.journal.hub_routes(false, false).unwrap();
                 s.journal.flush().unwrap();
             }
             Some(true) => {
@@ -224,8 +224,15 @@ impl Sim {
         let store = &self.stores[link.store].id;
         let routes = self.hub.ingest.routes();
         let routes = session.routed().then_some(&*routes);
-        let (upto, items, keys) =
-            hub::server::read_feed(&*self.hub.mem, routes, store, sent, durable).unwrap();
+        let (upto, items, keys) = hub::server::read_feed(
+            &*self.hub.mem,
+            routes,
+            session.listed(),
+            store,
+            sent,
+            durable,
+        )
+        .unwrap();
         session.feed(upto, items, keys);
         link.feed_sent = Some(upto);
     }
@@ -267,8 +274,10 @@ impl Sim {
             UplinkEvent::Acked(seq) => {
                 // As the node's uplink does once welcomed: whether the hub routes the feed, and
                 // how far it holds the store's log.
-                let routed = s.session.as_ref().and_then(|(_, u)| u.routed()) == Some(true);
-                s.journal.hub_routes(routed).unwrap();
+                let uplink = s.session.as_ref().map(|(_, u)| u);
+                let routed = uplink.and_then(|u| u.routed()) == Some(true);
+                let listed = uplink.and_then(|u| u.listed()) == Some(true);
+                s.journal.hub_routes(routed, listed).unwrap();
                 s.journal.hub_holds(seq).unwrap();
             }
             // The simulated stores never lose their data: the hub never holds more.
