@@ -285,10 +285,18 @@ pub async fn run_with(
 /// Opens the store in `dir` and makes the check at start (`integrity::check`): a damaged
 /// store is refused here, before anything reads or writes it.
 pub fn open_checked(dir: &std::path::Path) -> anyhow::Result<SledStore> {
+    open_checked_tuned(dir, store::SledTuning::default())
+}
+
+/// `open_checked`, sled tuned otherwise than its defaults (`store::SledTuning`).
+pub fn open_checked_tuned(
+    dir: &std::path::Path,
+    tuning: store::SledTuning,
+) -> anyhow::Result<SledStore> {
     let opening = || format!("opening the store in {}", dir.display());
     let started = std::time::Instant::now();
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let store = SledStore::open(dir).with_context(opening)?;
+    let store = SledStore::open_tuned(dir, tuning).with_context(opening)?;
     let checked = integrity::check(&store).with_context(opening)?;
     tracing::info!(
         pairs = checked.pairs,

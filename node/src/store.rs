@@ -119,6 +119,28 @@ pub trait Store: Send + Sync + 'static {
     }
 }
 
+/// How sled runs under a store: its own defaults on a store PC; a host of hundreds of stores
+/// in one process (`crate::host`) flushes seldom and caches little per store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SledTuning {
+    /// How often sled flushes in the background (an fsync, and a look for log segments to
+    /// clean). Nothing durable depends on it: every answered write is flushed by the
+    /// journal, and the feed a store applied without a flush is sent again.
+    pub background_flush_ms: u64,
+    /// The most sled's page cache holds in memory (the rest is read from the file).
+    pub cache_bytes: u64,
+}
+
+impl Default for SledTuning {
+    /// sled's own defaults.
+    fn default() -> Self {
+        Self {
+            background_flush_ms: 500,
+            cache_bytes: 1024 * 1024 * 1024,
+        }
+    }
+}
+
 /// The embedded default: one sled tree, keys namespaced by prefix so that one `apply_batch`
 /// covers the log and every view.
 pub struct SledStore {
@@ -139,8 +161,13 @@ impl SledStore {
     /// made durable (`durable`), are `StoreError::DamagedStore`; `visit_all` finds the rest
     /// (`written`).
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        Self::open_tuned(dir, SledTuning::default())
+    }
+
+    /// `open`, with sled tuned otherwise than its defaults ([`SledTuning`]).
+    pub fn open_tuned(dir: &Path, tuning: SledTuning) -> Result<Self, StoreError> {
         recover::tidy(dir).map_err(sled::Error::from)?;
-        let (db, written) = open_sled(dir)?;
+        let (db, written) = open_sled(dir, tuning)?;
         let log = sled_log(dir)?;
         let (mark, recorded) = durable::DurableMark::open(dir).map_err(sled::Error::from)?;
         let lost = recorded.unwrap_or(0).saturating_sub(written.batches);
@@ -228,9 +255,13 @@ impl SledStore {
 /// sled's open of `dir` and its record of what was written (`written`; for a store written
 /// before there was one, the digest of what it holds); damage sled reports or panics on is
 /// `DamagedStore`.
-fn open_sled(dir: &Path) -> Result<(sled::Db, written::Written), StoreError> {
+fn open_sled(dir: &Path, tuning: SledTuning) -> Result<(sled::Db, written::Written), StoreError> {
     let opened = std::panic::catch_unwind(|| {
-        let db = sled::Config::new().path(dir).open()?;
+        let db = sled::Config::new()
+            .path(dir)
+            .flush_every_ms(Some(tuning.background_flush_ms))
+            .cache_capacity(tuning.cache_bytes)
+            .open()?;
         let record = db.get(written::KEY)?;
         let digest = match record {
             Some(_) => None,

@@ -103,8 +103,22 @@ fn read_cells<T: for<'de> Deserialize<'de>>(
     cells: &dyn Cells,
     prefix: &[u8],
 ) -> Result<Vec<(String, T)>, String> {
+    read_cells_of(cells, prefix, None)
+}
+
+/// `read_cells`, of `store`'s cells and those of stores whose id it begins (the caller keeps
+/// only its own): a day's cells of one store among hundreds are read, not every store's.
+fn read_cells_of<T: for<'de> Deserialize<'de>>(
+    cells: &dyn Cells,
+    prefix: &[u8],
+    store: Option<&crate::StoreId>,
+) -> Result<Vec<(String, T)>, String> {
+    let mut narrow = prefix.to_vec();
+    if let Some(store) = store {
+        narrow.extend(store.as_str().as_bytes());
+    }
     cells
-        .scan(prefix)?
+        .scan(&narrow)?
         .into_iter()
         .map(|(k, v)| {
             let rest = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
@@ -142,7 +156,11 @@ pub fn sales(cells: &dyn Cells, q: &SalesQuery) -> Result<Rows, String> {
     while date <= q.to {
         match by {
             "wallet" => {
-                for (rest, cell) in read_cells::<WalletCell>(cells, &keys::wallet_prefix(date))? {
+                for (rest, cell) in read_cells_of::<WalletCell>(
+                    cells,
+                    &keys::wallet_prefix(date),
+                    q.store.as_ref(),
+                )? {
                     let (store, _) = split(&rest);
                     if wanted(&store) {
                         wallet.entry(store).or_default().add(&cell);
@@ -150,7 +168,11 @@ pub fn sales(cells: &dyn Cells, q: &SalesQuery) -> Result<Rows, String> {
                 }
             }
             "tender" => {
-                for (rest, cell) in read_cells::<TenderCell>(cells, &keys::tender_prefix(date))? {
+                for (rest, cell) in read_cells_of::<TenderCell>(
+                    cells,
+                    &keys::tender_prefix(date),
+                    q.store.as_ref(),
+                )? {
                     let (store, kind) = split(&rest);
                     if wanted(&store) {
                         tenders.entry(kind).or_default().add(&cell);
@@ -164,7 +186,7 @@ pub fn sales(cells: &dyn Cells, q: &SalesQuery) -> Result<Rows, String> {
                     "sku" | "department" => keys::sku_prefix(date),
                     _ => keys::day_prefix(date),
                 };
-                for (rest, cell) in read_cells::<SalesCell>(cells, &prefix)? {
+                for (rest, cell) in read_cells_of::<SalesCell>(cells, &prefix, q.store.as_ref())? {
                     let (store, what) = split(&rest);
                     if !wanted(&store) {
                         continue;
@@ -709,6 +731,55 @@ impl MemberReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Cells as a map (the node's and headquarters' storage read the same prefixes).
+    struct MapCells(BTreeMap<Vec<u8>, Vec<u8>>);
+
+    impl Cells for MapCells {
+        fn scan(&self, prefix: &[u8]) -> Result<Vec<KeyValue>, String> {
+            Ok(self
+                .0
+                .range(prefix.to_vec()..)
+                .take_while(|(k, _)| k.starts_with(prefix))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect())
+        }
+
+        fn department(&self, _: &crate::Sku) -> Result<String, String> {
+            Ok(String::new())
+        }
+    }
+
+    #[test]
+    fn a_stores_report_reads_its_own_cells_not_those_of_a_store_its_id_begins() {
+        let day = NaiveDate::from_ymd_opt(2017, 1, 1).unwrap();
+        let cell = |net| {
+            postcard::to_stdvec(&SalesCell {
+                sales: 1,
+                net,
+                ..SalesCell::default()
+            })
+            .unwrap()
+        };
+        let mut map = BTreeMap::new();
+        for (store, net) in [("S001", 100), ("S0010", 7), ("S002", 5)] {
+            let store = crate::StoreId::parse(store).unwrap();
+            map.insert(keys::day(day, &store), cell(net));
+        }
+        let query = SalesQuery {
+            from: day,
+            to: day,
+            store: Some(crate::StoreId::parse("S001").unwrap()),
+            by: None,
+            format: None,
+            order: None,
+            limit: None,
+        };
+        let Rows::Sales(rows) = sales(&MapCells(map), &query).unwrap() else {
+            panic!("rows by day");
+        };
+        assert_eq!(rows[&day.to_string()].net, 100);
+    }
 
     #[test]
     fn a_csv_cell_that_starts_like_a_formula_is_exported_as_text() {

@@ -13,20 +13,14 @@ thread_local! {
 
 const RW_REQUIRED_BIT: usize = 1 << 31;
 
-#[derive(Default)]
+// Patched (chain stores): one per database, not one static for the process, so the databases
+// of many stores in one process do not take turns on one lock (`apply_batch` takes it
+// exclusively).
+#[derive(Default, Debug)]
 pub(crate) struct ConcurrencyControl {
     active: AtomicUsize,
     upgrade_complete: AtomicBool,
     rw: RwLock<()>,
-}
-
-static CONCURRENCY_CONTROL: Lazy<
-    ConcurrencyControl,
-    fn() -> ConcurrencyControl,
-> = Lazy::new(init_cc);
-
-fn init_cc() -> ConcurrencyControl {
-    ConcurrencyControl::default()
 }
 
 #[derive(Debug)]
@@ -51,12 +45,12 @@ impl<'a> Drop for Protector<'a> {
     }
 }
 
-pub(crate) fn read<'a>() -> Protector<'a> {
-    CONCURRENCY_CONTROL.read()
+pub(crate) fn read(cc: &ConcurrencyControl) -> Protector<'_> {
+    cc.read()
 }
 
-pub(crate) fn write<'a>() -> Protector<'a> {
-    CONCURRENCY_CONTROL.write()
+pub(crate) fn write(cc: &ConcurrencyControl) -> Protector<'_> {
+    cc.write()
 }
 
 impl ConcurrencyControl {

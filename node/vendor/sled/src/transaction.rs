@@ -383,7 +383,7 @@ pub struct TransactionalTrees {
 
 impl TransactionalTrees {
     fn stage(&self) -> UnabortableTransactionResult<Protector<'_>> {
-        Ok(concurrency_control::write())
+        Ok(concurrency_control::write(&self.inner[0].tree.context.cc))
     }
 
     fn unstage(&self) {

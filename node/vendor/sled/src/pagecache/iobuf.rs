@@ -1009,7 +1009,7 @@ pub(in crate::pagecache) fn make_stable_inner(
 /// to flush some pending writes. Returns the number
 /// of bytes written during this call.
 pub(in crate::pagecache) fn flush(iobufs: &Arc<IoBufs>) -> Result<usize> {
-    let _cc = concurrency_control::read();
+    let _cc = concurrency_control::read(&iobufs.config.cc);
     let max_reserved_lsn = iobufs.max_reserved_lsn.load(Acquire);
     make_stable(iobufs, max_reserved_lsn)
 }
