@@ -193,9 +193,14 @@ pub fn feed_stats(storage: &dyn HubStore) -> Result<FeedStats, HubStoreError> {
             total_entries += 1;
             total_bytes += record.entry.len() as u64;
             let len = record.entry.len() as u64;
+            // A listing's size, or the entry's own (a member from before keys), or none (erased).
             let listed = match routes.routes[(position - 1) as usize] {
                 Route::Listed { member } => {
-                    crate::server::listing(storage, record.entry, member)?.map(|l| l.len() as u64)
+                    match crate::server::listing(storage, record.entry, member)? {
+                        crate::server::Listing::Listed(l) => Some(Some(l.len() as u64)),
+                        crate::server::Listing::AsItIs(_) => Some(Some(len)),
+                        crate::server::Listing::Erased => Some(None),
+                    }
                 }
                 _ => None,
             };
@@ -215,13 +220,13 @@ pub fn feed_stats(storage: &dyn HubStore) -> Result<FeedStats, HubStoreError> {
                 continue;
             }
             match (routes.listing_for(store, *position), listed) {
-                (Some(_), None) => {} // an erased member's: not sent
-                (Some(_), Some(listed)) => {
+                (Some(_), Some(None)) => {} // an erased member's: not sent
+                (Some(_), Some(Some(listed))) => {
                     counted.add(*listed);
                     counted.listings.0 += 1;
                     counted.listings.1 += listed;
                 }
-                (None, _) => {
+                (None, _) | (Some(_), None) => {
                     counted.add(*len);
                     if let Route::Member { .. } = routes.routes[(*position - 1) as usize] {
                         counted.wallet.0 += 1;

@@ -452,7 +452,7 @@ pub type FeedBatch = (u64, Vec<sync::FeedItem>, Vec<(MemberId, Option<MemberKey>
 ///
 /// With `listed` (sync version 10), a member's registration or edit goes to a store that does
 /// not follow the member as their listing (`protocol::listing`), made from their profile as
-/// headquarters holds it now; of one member's several in the batch only the last goes.
+/// headquarters holds it now; of one member's several listings in the batch only the last goes.
 pub fn read_feed(
     storage: &dyn HubStore,
     routes: Option<&std::sync::RwLock<crate::routes::Routes>>,
@@ -491,6 +491,7 @@ pub fn read_feed(
         upto = records[keep - 1].0;
         records.truncate(keep);
     }
+    records.retain(|(_, r)| &r.origin != store);
     let listings: Vec<Option<MemberId>> = match routes.filter(|_| listed) {
         Some(routes) => {
             let routes = routes.read().expect("routes lock");
@@ -501,50 +502,61 @@ pub fn read_feed(
         }
         None => vec![None; records.len()],
     };
-    let last_listing: HashMap<MemberId, u64> = records
-        .iter()
-        .zip(&listings)
-        .filter_map(|((position, _), member)| member.map(|m| (m, *position)))
-        .collect();
-    let mut items = Vec::with_capacity(records.len());
+    // Each record as it goes: itself, a listing in its place (with the member listed), or
+    // nothing (an erased member's listing).
+    let mut sent: Vec<(u64, Vec<u8>, Option<MemberId>)> = Vec::with_capacity(records.len());
     for ((position, r), member) in records.into_iter().zip(listings) {
-        if &r.origin == store {
-            continue;
-        }
-        let entry = match member {
-            None => r.entry,
-            Some(member) if last_listing.get(&member) != Some(&position) => continue,
+        match member {
+            None => sent.push((position, r.entry, None)),
             Some(member) => match listing(storage, r.entry, member)? {
-                Some(entry) => entry,
-                None => continue,
+                Listing::Listed(entry) => sent.push((position, entry, Some(member))),
+                Listing::AsItIs(entry) => sent.push((position, entry, None)),
+                Listing::Erased => {}
             },
-        };
-        items.push(sync::FeedItem { position, entry });
+        }
     }
+    // Of one member's listings only the last goes: it says all the earlier ones did.
+    let last: HashMap<MemberId, u64> = sent
+        .iter()
+        .filter_map(|(position, _, member)| member.map(|m| (m, *position)))
+        .collect();
+    let items: Vec<sync::FeedItem> = sent
+        .into_iter()
+        .filter(|(position, _, member)| member.is_none_or(|m| last.get(&m) == Some(position)))
+        .map(|(position, entry, _)| sync::FeedItem { position, entry })
+        .collect();
     let keys = feed_keys(storage, &items)?;
     Ok((upto, items, keys))
 }
 
-/// What a store that does not follow `member` gets in place of their registration or edit
-/// `entry`: their listing, sealed under their key (`protocol::listing`); nothing for an erased
-/// member; the entry itself for a member from before keys (nothing to seal a listing under)
-/// or whose profile headquarters could not read (the store skips it as headquarters did).
+/// What a store that does not follow a member gets in place of their registration or edit.
+pub(crate) enum Listing {
+    /// Their listing, sealed under their key (`protocol::listing`).
+    Listed(Vec<u8>),
+    /// The entry itself: a member from before keys (nothing to seal a listing under), or
+    /// whose profile headquarters could not read (the store skips it as headquarters did).
+    AsItIs(Vec<u8>),
+    /// Nothing: the member was erased.
+    Erased,
+}
+
+/// What goes to a store that does not follow `member` in place of `entry`.
 pub(crate) fn listing(
     storage: &dyn HubStore,
     entry: Vec<u8>,
     member: MemberId,
-) -> Result<Option<Vec<u8>>, crate::storage::HubStoreError> {
+) -> Result<Listing, crate::storage::HubStoreError> {
     let key = match storage.member_key(&member)? {
         KeyState::Held(key) => key,
-        KeyState::Erased => return Ok(None),
-        KeyState::Unknown => return Ok(Some(entry)),
+        KeyState::Erased => return Ok(Listing::Erased),
+        KeyState::Unknown => return Ok(Listing::AsItIs(entry)),
     };
     let (Ok(decoded), Some(record)) = (protocol::Entry::decode(&entry), storage.member(&member)?)
     else {
-        return Ok(Some(entry));
+        return Ok(Listing::AsItIs(entry));
     };
     let listed = protocol::listing::in_place_of(&decoded, member, &key, &record.profile);
-    Ok(Some(listed.encode()))
+    Ok(Listing::Listed(listed.encode()))
 }
 
 /// The keys of the members feed items register or erase, to go right before them (`None` for

@@ -73,6 +73,17 @@ pub fn whole_here(ov: &mut Overlay<'_>, member: &MemberId) -> Result<bool, Store
     Ok(true)
 }
 
+/// Headquarters does not know that this store follows `member`, whole here (it sent their
+/// listing): to be told again; true when it was not about to be.
+pub fn announce_again(ov: &mut Overlay<'_>, member: &MemberId) -> Result<bool, StoreError> {
+    if ov.get(&key(WHOLE, member))?.is_none() {
+        return Ok(false);
+    }
+    ov.delete(key(WHOLE, member));
+    ov.put(key(ANNOUNCE, member), Vec::new());
+    Ok(true)
+}
+
 /// Headquarters sent the member's history and routes the rest here.
 pub fn completed(ov: &mut Overlay<'_>, member: &MemberId) {
     ov.delete(key(PENDING, member));

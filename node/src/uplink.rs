@@ -266,10 +266,7 @@ impl Uplink {
                 // Every member is whole here with a hub that does not route: none to tell.
                 self.journal.take_followed();
                 self.journal
-                    .send(Control::HubRoutes {
-                        routed: false,
-                        listed: false,
-                    })
+                    .send(Control::HubRoutes(false))
                     .await
                     .context("following every member")?;
                 Ok(())
@@ -449,9 +446,8 @@ impl Uplink {
                                 .context("taking how far headquarters holds this store's log")?;
                             self.publish_restore()?;
                             let routed = session.routed() == Some(true);
-                            let listed = session.listed() == Some(true);
                             self.journal
-                                .send(Control::HubRoutes { routed, listed })
+                                .send(Control::HubRoutes(routed))
                                 .await
                                 .context("taking the hub's routing")?;
                             self.announce(session, &mut told).await?;

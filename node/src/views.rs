@@ -990,12 +990,12 @@ impl Views {
         Self::feed_applied_in(&*self.store)
     }
 
-    /// Whether this store follows `member` and holds their wallet whole (`crate::follow`).
     /// Whether this store holds the member's profile document (not only their listing).
     pub fn holds_profile(&self, member: &MemberId) -> Result<bool, StoreError> {
         Ok(self.store.get(&keys::document(member))?.is_some())
     }
 
+    /// Whether this store follows `member` and holds their wallet whole (`crate::follow`).
     pub fn follow_state(&self, member: &MemberId) -> Result<crate::follow::State, StoreError> {
         crate::follow::state(&Overlay::new(&*self.store), member)
     }

@@ -563,3 +563,116 @@ fn headquarters_reports_a_card_lost_once_and_every_store_gets_the_change() {
         "nothing more was written"
     );
 }
+
+/// 会员名录 in a feed batch: of a member's listings only the last goes, but every change of a
+/// member from before keys goes as it is (each needs the one before it), and a store's own
+/// record of the member hides no other store's change from it.
+#[test]
+fn only_a_members_last_listing_in_a_batch_is_left_out_never_a_change_as_it_is() {
+    use protocol::member::{MemberDoc, ProfilePatch};
+    let storage: Arc<MemHubStore> = Arc::new(MemHubStore::default());
+    let mut ingest = Ingest::open(storage.clone(), Box::new(|| 0)).unwrap();
+    let [s001, s002, s003] = ["S001", "S002", "S003"].map(|s| StoreId::parse(s).unwrap());
+    // An edit of `member` by `store`, on top of `doc`.
+    let edit = |store: &StoreId, tip: ChainTip, member, doc: &mut MemberDoc, name: &str| {
+        let patch = ProfilePatch {
+            name: Some(name.to_owned()),
+            ..ProfilePatch::default()
+        };
+        let change = doc
+            .edit(store, tip.next_seq as i64, &patch)
+            .unwrap()
+            .unwrap();
+        let mut entry = registration(store, tip, "13800000000");
+        entry.tx = TxId::parse(&format!("{store}-edit-{:04}", tip.next_seq)).unwrap();
+        entry.payload = Payload::MemberEdited {
+            member_id: member,
+            change,
+        };
+        entry
+    };
+    let member_of = |e: &Entry| match &e.payload {
+        Payload::MemberRegistered { member_id, change } => {
+            (*member_id, MemberDoc::from_change(change).unwrap())
+        }
+        _ => unreachable!(),
+    };
+    // A member from before keys, registered and edited twice at S001 in one push.
+    let registered = registration(&s001, ChainTip::GENESIS, "13800000021");
+    let (old, mut doc) = member_of(&registered);
+    let mut tip = ChainTip::GENESIS.extend(&s001, &registered).unwrap();
+    let mut batch = vec![Sealed::new(registered)];
+    for name in ["一改", "二改"] {
+        let e = edit(&s001, tip, old, &mut doc, name);
+        tip = tip.extend(&s001, &e).unwrap();
+        batch.push(Sealed::new(e));
+    }
+    ingest.ingest(&s001, batch, 3).unwrap();
+    // A sealed member of S002's, edited by S002 and then by S003.
+    let mut registered = registration(&s002, ChainTip::GENESIS, "13800000022");
+    if let Payload::MemberRegistered { member_id, .. } = &mut registered.payload {
+        *member_id = MemberId::mint(100, 8);
+    }
+    let (sealed, mut doc) = member_of(&registered);
+    let key = protocol::seal::MemberKey::from_bytes([4; 32]);
+    let Payload::MemberRegistered { change, .. } = &mut registered.payload else {
+        unreachable!()
+    };
+    *change = key.seal(&protocol::seal::change_aad(&sealed), change);
+    let tip2 = ChainTip::GENESIS.extend(&s002, &registered).unwrap();
+    let mut by_s002 = edit(&s002, tip2, sealed, &mut doc, "二店改");
+    let Payload::MemberEdited { change, .. } = &mut by_s002.payload else {
+        unreachable!()
+    };
+    *change = key.seal(&protocol::seal::change_aad(&sealed), change);
+    let batch = vec![Sealed::new(registered), Sealed::new(by_s002)];
+    ingest
+        .ingest_keyed(&s002, batch, 2, vec![(sealed, key.clone())])
+        .unwrap();
+    let mut by_s003 = edit(&s003, ChainTip::GENESIS, sealed, &mut doc, "三店改");
+    let Payload::MemberEdited { change, .. } = &mut by_s003.payload else {
+        unreachable!()
+    };
+    *change = key.seal(&protocol::seal::change_aad(&sealed), change);
+    ingest.ingest(&s003, vec![Sealed::new(by_s003)], 1).unwrap();
+    ingest.flush().unwrap();
+    let routes = ingest.routes();
+    let durable = storage.feed_len().unwrap();
+    let sent = |store: &StoreId| -> Vec<(u64, &'static str)> {
+        let (_, items, _) =
+            crate::server::read_feed(&*storage, Some(&routes), true, store, 0, durable).unwrap();
+        items
+            .iter()
+            .map(|i| {
+                let kind = match Entry::decode(&i.entry).unwrap().payload {
+                    Payload::MemberListed { .. } => "listed",
+                    Payload::MemberRegistered { .. } => "registered",
+                    Payload::MemberEdited { .. } => "edited",
+                    _ => "other",
+                };
+                (i.position, kind)
+            })
+            .collect()
+    };
+    // Positions: 1–3 the old member, 4–5 the sealed one at S002, 6 S003's edit of them.
+    assert_eq!(
+        sent(&s002),
+        [
+            (1, "registered"),
+            (2, "edited"),
+            (3, "edited"),
+            (6, "listed")
+        ],
+        "the old member's changes all go; S002's own are not sent back"
+    );
+    assert_eq!(
+        sent(&s003),
+        [
+            (1, "registered"),
+            (2, "edited"),
+            (3, "edited"),
+            (5, "listed")
+        ],
+        "S003's own edit (6) does not hide S002's (5)"
+    );
+}

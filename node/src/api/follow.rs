@@ -38,11 +38,12 @@ pub(super) async fn ensure_whole(app: &AppState, member: MemberId) -> Result<(),
     .await
 }
 
-/// Returns once `member`'s profile document is here: a store that holds only their listing
-/// (`protocol::listing`) can find them, sell to them and check their card, but edits their
+/// Returns once `member`'s profile document is here and whole: a store that holds only their
+/// listing (`protocol::listing`) — or a document from before listings that listings have
+/// stood over since — can find them, sell to them and check their card, but edits their
 /// profile or card only on top of the whole document, which their history brings.
 pub(super) async fn ensure_profile(app: &AppState, member: MemberId) -> Result<(), ApiError> {
-    if app.views.holds_profile(&member)? {
+    if app.views.holds_profile(&member)? && app.views.follow_state(&member)? == State::Whole {
         return Ok(());
     }
     whole(

@@ -216,8 +216,7 @@ pub enum Control {
     Follow { members: Vec<MemberId> },
     /// Whether headquarters routes its feed to this store (sync version 7), as the session
     /// agreed; if it does not, every member followed here is whole (it sends everything).
-    /// `listed`: members not followed come as listings (version 10).
-    HubRoutes { routed: bool, listed: bool },
+    HubRoutes(bool),
     /// Headquarters holds this store's log up to this seq, as it said when it welcomed the
     /// store: further than here, the store restores the rest from the feed (`restore`).
     HubHolds { seq: u64 },

@@ -115,12 +115,15 @@ impl Journal {
             if entry.origin == self.settings.store_id {
                 return Ok(());
             }
-            // 会员名录: a listing is for a store that does not hold the member whole; one that
-            // does gets their changes as they are (from its backfill, should headquarters not
-            // know yet that it follows them).
+            // 会员名录: a listing is for a store that does not hold the member whole. One that
+            // does gets their changes as they are; a listing means headquarters does not know
+            // it follows them (not heard yet, or its follows were lost): told again, its
+            // backfill brings the change.
             if let Some(member) = listing
                 && crate::follow::state(ov, &member)? == crate::follow::State::Whole
             {
+                let again = crate::follow::announce_again(ov, &member)?;
+                self.started_following(&member, again);
                 return Ok(());
             }
             // An edit of a member whose profile document is not here is not taken: it comes
@@ -478,7 +481,7 @@ mod tests {
         use protocol::seal::{MemberKey, change_aad};
         let store = Arc::new(MemStore::default());
         let mut journal = Journal::open(store.clone(), settings(), seeded_env(7)).unwrap();
-        journal.hub_routes(true, true).unwrap();
+        journal.hub_routes(true).unwrap();
         let s002 = StoreId::parse("S002").unwrap();
         let member = MemberId::mint(1, 11);
         let key = MemberKey::from_bytes([11; 32]);
@@ -557,13 +560,17 @@ mod tests {
         let whole = views.member(&member).unwrap().unwrap().profile;
         assert_eq!(whole, after_again);
         assert_eq!(views.member_by_phone(&profile.phone).unwrap(), Some(member));
-        // Whole here: a listing of theirs is not taken.
+        // Whole here: a listing of theirs is not taken, and headquarters is told again that
+        // this store follows them (it would not have sent a listing otherwise).
+        let started = journal.follows_started();
         let later = listed(&edit(4, &again), &after_rename);
         journal
             .apply_feed(4, vec![item(4, &later)], Vec::new())
             .unwrap();
         journal.flush().unwrap();
         assert_eq!(views.member(&member).unwrap().unwrap().profile, after_again);
+        assert_eq!(journal.follows_started(), started + 1);
+        assert_eq!(crate::follow::to_announce(&*store).unwrap(), [member]);
         let report = views::rebuild(&*store, &StoreCalendar::default()).unwrap();
         assert!(report.is_clean(), "{report:?}");
         assert_eq!(report.feed_entries, 3);
@@ -579,7 +586,7 @@ mod tests {
         use protocol::wallet::{Counter, Movement, RightsOp, WalletEvent};
         let store = Arc::new(MemStore::default());
         let mut journal = Journal::open(store.clone(), settings(), seeded_env(6)).unwrap();
-        journal.hub_routes(true, true).unwrap();
+        journal.hub_routes(true).unwrap();
         let here = settings().store_id;
         let (s002, hq) = (StoreId::parse("S002").unwrap(), StoreId::hq());
         let member = MemberId::mint(1, 9);

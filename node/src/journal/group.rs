@@ -186,8 +186,8 @@ pub fn spawn(mut journal: Journal) -> (JournalHandle, std::thread::JoinHandle<()
                         Control::Follow { members } => {
                             results.push((journal.follow(&members), reply));
                         }
-                        Control::HubRoutes { routed, listed } => {
-                            results.push((journal.hub_routes(routed, listed), reply));
+                        Control::HubRoutes(routed) => {
+                            results.push((journal.hub_routes(routed), reply));
                         }
                         Control::HubHolds { seq } => {
                             results.push((journal.hub_holds(seq), reply));

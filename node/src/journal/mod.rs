@@ -203,9 +203,6 @@ pub struct Journal {
     /// Headquarters routes its feed here (the session's version says): a change of a member
     /// whose history is not here yet waits for it.
     routed: bool,
-    /// Headquarters sends listings of members not followed here (sync version 10): a profile
-    /// change of a member whose history is not here yet waits for it too.
-    listed: bool,
     /// The seq this store's log must reach before it writes again, while it is restored from
     /// headquarters' copy (`restore`).
     restore_to: Option<u64>,
@@ -257,7 +254,6 @@ impl Journal {
             follows_started: 0,
             followed: Vec::new(),
             routed: false,
-            listed: false,
             restore_to,
         })
     }
@@ -319,9 +315,8 @@ impl Journal {
 
     /// Whether headquarters routes its feed here (an older hub sends every store everything:
     /// then every member followed here is whole).
-    pub fn hub_routes(&mut self, routed: bool, listed: bool) -> Result<Reply, Rejection> {
+    pub fn hub_routes(&mut self, routed: bool) -> Result<Reply, Rejection> {
         self.routed = routed;
-        self.listed = listed;
         if !routed {
             let mut ov = Overlay::new(&*self.store);
             crate::follow::all_whole(&*self.store, &mut ov)?;

@@ -52,6 +52,12 @@ impl Journal {
         if !table.has_above(tier) {
             return Ok(Vec::new());
         }
+        // On top of the whole profile only: not a listing (`protocol::listing`), nor a document
+        // listings have stood over since.
+        let ov = views::Overlay::new(&*self.store);
+        if crate::follow::state(&ov, member)? != crate::follow::State::Whole {
+            return Ok(Vec::new());
+        }
         let today = self.settings.calendar.business_date(now_ms);
         let known = qualifying(
             &*self.store,

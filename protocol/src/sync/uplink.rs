@@ -253,12 +253,6 @@ impl UplinkSession {
         self.acked.map(|_| self.version >= 7)
     }
 
-    /// Whether the hub sends a member's listing in place of their profile changes to a store
-    /// that does not follow them ([`LISTED_VERSION`]), once welcomed.
-    pub fn listed(&self) -> Option<bool> {
-        self.acked.map(|_| self.version >= LISTED_VERSION)
-    }
-
     /// Asks the hub to route these members' wallet changes here (version 7, once welcomed), at
     /// most [`FOLLOW_MAX`] a message.
     pub fn follow(&mut self, members: &[MemberId]) {

@@ -21,7 +21,7 @@ impl Sim {
         match session.routed() {
             None => {}
             Some(false) => {
-                s.journal.hub_routes(false, false).unwrap();
+                s.journal.hub_routes(false).unwrap();
                 s.journal.flush().unwrap();
             }
             Some(true) => {
@@ -274,10 +274,8 @@ impl Sim {
             UplinkEvent::Acked(seq) => {
                 // As the node's uplink does once welcomed: whether the hub routes the feed, and
                 // how far it holds the store's log.
-                let uplink = s.session.as_ref().map(|(_, u)| u);
-                let routed = uplink.and_then(|u| u.routed()) == Some(true);
-                let listed = uplink.and_then(|u| u.listed()) == Some(true);
-                s.journal.hub_routes(routed, listed).unwrap();
+                let routed = s.session.as_ref().and_then(|(_, u)| u.routed()) == Some(true);
+                s.journal.hub_routes(routed).unwrap();
                 s.journal.hub_holds(seq).unwrap();
             }
             // The simulated stores never lose their data: the hub never holds more.
