@@ -128,7 +128,7 @@ impl Journal {
             }
             // An edit of a member whose profile document is not here is not taken: it comes
             // again, with the registration before it, once this store follows the member.
-            if let protocol::entry::Payload::MemberEdited { member_id, .. } = &entry.payload
+            if let Payload::MemberEdited { member_id, .. } = &entry.payload
                 && ov.get(&keys::document(member_id))?.is_none()
                 && crate::sealed::member_key(ov, member_id)? != crate::sealed::KeyState::Erased
             {
