@@ -110,9 +110,9 @@ pub fn queue_day(
         };
         let notices: Vec<Notice> = crate::segments::evaluate(storage, &born_today, today)?
             .into_iter()
-            .map(|r| {
-                let id = format!("birthday-{}-{}", r.member_id, today.year());
-                notice(id, r.member_id, Subject::Birthday)
+            .map(|(member, _)| {
+                let id = format!("birthday-{member}-{}", today.year());
+                notice(id, member, Subject::Birthday)
             })
             .collect();
         for chunk in notices.chunks(QUEUE_CHUNK) {

@@ -13,7 +13,7 @@ use protocol::{MemberId, StoreId};
 use crate::activity;
 use crate::storage::{HubStore, MemberRecord};
 
-/// The members in `segment` on `today`, by id, with their records. A segment that needs a
+/// The members in `segment` on `today`, by id, with their facets. A segment that needs a
 /// purchase reads the activity records of members whose last purchase can make them part of
 /// it (the member cells of its window, if some days of it are no longer kept there), then the
 /// records of those whose purchases meet it; any other reads every member.
@@ -21,7 +21,7 @@ pub fn evaluate(
     storage: &dyn HubStore,
     segment: &Segment,
     today: NaiveDate,
-) -> Result<Vec<MemberRecord>, String> {
+) -> Result<Vec<(MemberId, Facets)>, String> {
     let window = segment.window_days();
     let from = today - TimeDelta::days(i64::from(window) - 1);
     let bought = |days: &[Day]| segment.bought(days, today);
@@ -53,18 +53,15 @@ pub fn evaluate(
         let bought = days.get(id).unwrap_or(&none);
         segment.holds(facets, bought, today)
     };
-    let mut found: Vec<MemberRecord> = match segment.needs_purchase() {
-        // Only those can be in it: read their records alone (an erased member's is gone), not
-        // the whole directory.
+    // Only those found by their purchases can be in it; else every member's facets, a page at
+    // a time. Either way the facets of those found are read again (an erased member's are
+    // gone): a profile changed since (consent withdrawn, another tier) is as it is now.
+    let ids: Vec<MemberId> = match segment.needs_purchase() {
         true => {
             let mut ids: Vec<MemberId> = days.keys().copied().collect();
             ids.sort();
-            records(storage, &ids)?
-                .into_iter()
-                .filter(|r| holds(&r.member_id, &Facets::of(&r.profile)))
-                .collect()
+            ids
         }
-        // Every member's facets, a page at a time; then the records of those in it.
         false => {
             let mut ids = Vec::new();
             crate::storage::each_facets(storage, |id, facets| {
@@ -73,15 +70,14 @@ pub fn evaluate(
                 }
                 Ok(())
             })?;
-            // Checked again on the records: a profile changed since its facets were read
-            // (consent withdrawn, another tier) is as it is now.
-            records(storage, &ids)?
-                .into_iter()
-                .filter(|r| holds(&r.member_id, &Facets::of(&r.profile)))
-                .collect()
+            ids
         }
     };
-    found.sort_by_key(|r| r.member_id);
+    let mut found: Vec<(MemberId, Facets)> = facets_of(storage, &ids)?
+        .into_iter()
+        .filter(|(id, facets)| holds(id, facets))
+        .collect();
+    found.sort_by_key(|(id, _)| *id);
     Ok(found)
 }
 
@@ -129,20 +125,28 @@ pub(crate) fn records(
     storage: &dyn HubStore,
     ids: &[MemberId],
 ) -> Result<Vec<MemberRecord>, String> {
+    on_threads(ids, |part| {
+        let mut found = Vec::with_capacity(part.len());
+        for id in part {
+            found.extend(storage.member(id).map_err(|e| e.to_string())?);
+        }
+        Ok(found)
+    })
+}
+
+/// `read` over `ids` in as many parts as the machine has cores, up to four, each on a thread;
+/// the parts' answers in order.
+fn on_threads<T: Send>(
+    ids: &[MemberId],
+    read: impl Fn(&[MemberId]) -> Result<Vec<T>, String> + Sync,
+) -> Result<Vec<T>, String> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
     let part = ids.len().div_ceil(threads).max(1);
-    let parts: Vec<Result<Vec<MemberRecord>, String>> = std::thread::scope(|scope| {
+    let read = &read;
+    let parts: Vec<Result<Vec<T>, String>> = std::thread::scope(|scope| {
         let readers: Vec<_> = ids
             .chunks(part)
-            .map(|ids| {
-                scope.spawn(move || {
-                    let mut found = Vec::with_capacity(ids.len());
-                    for id in ids {
-                        found.extend(storage.member(id).map_err(|e| e.to_string())?);
-                    }
-                    Ok(found)
-                })
-            })
+            .map(|ids| scope.spawn(move || read(ids)))
             .collect();
         readers
             .into_iter()
@@ -157,6 +161,14 @@ pub(crate) fn records(
         found.extend(part?);
     }
     Ok(found)
+}
+
+/// The facets of `ids` (an erased member has none), read on as many threads as the machine
+/// has cores, up to four: each is a read and an unsealing.
+fn facets_of(storage: &dyn HubStore, ids: &[MemberId]) -> Result<Vec<(MemberId, Facets)>, String> {
+    on_threads(ids, |part| {
+        storage.facets_of(part).map_err(|e| e.to_string())
+    })
 }
 
 /// Each member's purchases per store and day over the `window` days up to `today`.
@@ -224,7 +236,7 @@ pub async fn run_campaign(
         Ok::<_, String>(Some(
             found
                 .into_iter()
-                .map(|r| (r.member_id, r.profile.home_store))
+                .map(|(id, facets)| (id, facets.home_store))
                 .collect::<Vec<_>>(),
         ))
     })
@@ -382,7 +394,7 @@ mod tests {
 
     fn found(storage: &dyn HubStore, segment: &Segment, on: NaiveDate) -> Vec<MemberId> {
         let found = evaluate(storage, segment, on).unwrap();
-        found.iter().map(|r| r.member_id).collect()
+        found.iter().map(|(id, _)| *id).collect()
     }
 
     #[test]

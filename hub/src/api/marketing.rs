@@ -223,22 +223,25 @@ pub(super) async fn count_segment(
         return refused(e.into());
     }
     let on = today();
+    // The count, and the records of the sample shown (names and phones are in those only).
     let found = read(&hq, move |storage| {
-        crate::segments::evaluate(storage, &segment, on)
+        let members = crate::segments::evaluate(storage, &segment, on)?;
+        let shown: Vec<MemberId> = members.iter().take(SAMPLE_MAX).map(|(id, _)| *id).collect();
+        let sample = crate::segments::records(storage, &shown)?;
+        Ok::<_, String>((members.len(), sample))
     })
     .await;
     match found {
-        Ok(members) => {
-            let sample: Vec<_> = members
+        Ok((count, records)) => {
+            let sample: Vec<_> = records
                 .iter()
-                .take(SAMPLE_MAX)
                 .map(|r| {
                     json!({"member_id": r.member_id, "name": r.profile.name,
                            "phone_masked": r.profile.phone.masked(), "tier": r.profile.tier,
                            "home_store": r.profile.home_store})
                 })
                 .collect();
-            axum::Json(json!({"on": on, "count": members.len(), "sample": sample})).into_response()
+            axum::Json(json!({"on": on, "count": count, "sample": sample})).into_response()
         }
         Err(answer) => answer,
     }

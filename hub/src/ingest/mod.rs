@@ -25,7 +25,7 @@ use protocol::{DocId, MemberId, Phone, Sku, StoreId};
 use protocol::{Hlc, HlcClock, StaffId, TxId};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
-use crate::storage::{Append, FeedRecord, Fence, HubStore, MemberRecord, StoreStatus};
+use crate::storage::{Append, Fence, HubStore, MemberRecord, StoreStatus};
 
 /// A group of commands sharing one flush holds at most this many commands …
 const GROUP_MAX: usize = 256;
@@ -669,13 +669,7 @@ impl Ingest {
             if goes_to_feed(&entry) {
                 feed_len += 1;
                 routed.push((feed_len, protocol::route::Route::of(&entry)));
-                feed.push((
-                    feed_len,
-                    FeedRecord {
-                        origin: store.clone(),
-                        entry: bytes.clone(),
-                    },
-                ));
+                feed.push((feed_len, entry.seq));
             }
             directory.apply(&*self.storage, &entry)?;
             if self.notify {

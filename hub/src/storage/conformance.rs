@@ -129,7 +129,7 @@ fn empty(store: &StoreId) -> Append<'_> {
 }
 
 /// A store's entry `seq` as the hub holds it: a real encoded quick sale of 18.80 in cash.
-fn entry(store: &StoreId, seq: u64) -> Vec<u8> {
+pub(super) fn entry(store: &StoreId, seq: u64) -> Vec<u8> {
     use protocol::entry::{Entry, Payload};
     use protocol::sale::{QuickSale, Tender};
     Entry {
@@ -177,6 +177,54 @@ fn wallet_owing(lent: u64) -> Wallet {
 }
 
 #[test]
+fn a_feed_item_naming_an_entry_not_in_its_batch_is_refused_and_nothing_is_written() {
+    let store = s001();
+    each(
+        "feed_names",
+        |hub| {
+            let mut a = empty(&store);
+            a.entries = vec![(1, entry(&store, 1))];
+            a.tip = ChainTip {
+                next_seq: 2,
+                hash: EntryHash::GENESIS,
+            };
+            a.feed = vec![(1, 1), (2, 2)];
+            a.feed_len = 2;
+            let refused = hub.append(a).unwrap_err();
+            assert!(refused.to_string().contains("entry 2"), "{refused}");
+        },
+        |name, hub| {
+            assert!(hub.stores().unwrap().is_empty(), "{name}");
+            assert!(hub.feed(0, 10).unwrap().is_empty(), "{name}");
+        },
+    );
+}
+
+#[test]
+fn a_feed_naming_its_entries_out_of_order_is_refused_and_nothing_is_written() {
+    let store = s001();
+    each(
+        "feed_order",
+        |hub| {
+            let mut a = empty(&store);
+            a.entries = vec![(1, entry(&store, 1)), (2, entry(&store, 2))];
+            a.tip = ChainTip {
+                next_seq: 3,
+                hash: EntryHash::GENESIS,
+            };
+            a.feed = vec![(1, 2), (2, 1)];
+            a.feed_len = 2;
+            let refused = hub.append(a).unwrap_err();
+            assert!(refused.to_string().contains("does not follow"), "{refused}");
+        },
+        |name, hub| {
+            assert!(hub.stores().unwrap().is_empty(), "{name}");
+            assert!(hub.feed(0, 10).unwrap().is_empty(), "{name}");
+        },
+    );
+}
+
+#[test]
 fn feed_records_are_read_at_the_positions_asked_for_only() {
     let store = s001();
     each(
@@ -188,15 +236,7 @@ fn feed_records_are_read_at_the_positions_asked_for_only() {
                 next_seq: 6,
                 hash: EntryHash::GENESIS,
             };
-            a.feed = (1..=5)
-                .map(|p| {
-                    let record = FeedRecord {
-                        origin: store.clone(),
-                        entry: entry(&store, p),
-                    };
-                    (p, record)
-                })
-                .collect();
+            a.feed = (1..=5).map(|p| (p, p)).collect();
             a.feed_len = 5;
             hub.append(a).unwrap();
         },
@@ -228,13 +268,7 @@ fn a_batch_is_read_back_whole_and_after_a_restart() {
                 last_entry_ms: 1_000,
                 last_sync_ms: 2_000,
             };
-            a.feed = vec![(
-                0,
-                FeedRecord {
-                    origin: store.clone(),
-                    entry: entry(&store, 1),
-                },
-            )];
+            a.feed = vec![(0, 1)];
             a.feed_len = 1;
             a.members = vec![
                 record(1, "张伟", "13900000001"),
@@ -666,13 +700,7 @@ fn a_store_is_listed_with_every_batch_it_sent() {
                 for store in &stores {
                     let mut a = empty(store);
                     a.entries = vec![(seq, entry(store, seq))];
-                    a.feed = vec![(
-                        position,
-                        FeedRecord {
-                            origin: store.clone(),
-                            entry: vec![],
-                        },
-                    )];
+                    a.feed = vec![(position, seq)];
                     position += 1;
                     a.feed_len = position;
                     hub.append(a).unwrap();

@@ -152,12 +152,13 @@ impl HubStore for MemHubStore {
     }
 
     fn append(&self, a: Append<'_>) -> Result<()> {
+        let feed = a.feed_records()?;
         let owned = Owned {
             store: a.store.clone(),
             entries: a.entries,
             tip: a.tip,
             status: a.status,
-            feed: a.feed,
+            feed,
             feed_len: a.feed_len,
             members: a.members,
             phones: a.phones,

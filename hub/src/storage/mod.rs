@@ -5,7 +5,8 @@
 //! `sled_store.rs` is the embedded default, `mem.rs` the in-memory copy for tests and the simulator.
 //!
 //! sled layout, one tree: `log/<store>\0<seq BE>` entry · `tip/<store>` chain tip ·
-//! `st/<store>` status · `feed/<position BE>` feed record · `meta/feed_len` ·
+//! `st/<store>` status · `fr/<first position BE>` a run of feed positions naming entries of one
+//! store's log (`sled_feed`) · `meta/feed_len` ·
 //! `m/<member>` the member as headquarters sees it, sealed under the member's key
 //! (`protocol::seal`) · `p/<phone blinded>` → member · `sx/…` 会员搜索's index
 //! (`protocol::member::SEARCH_INDEX`, terms blinded) · `k/<member>` the member's key ·
@@ -34,6 +35,7 @@ use serde::{Deserialize, Serialize};
 mod conformance;
 mod mem;
 pub mod pg;
+mod sled_feed;
 mod sled_outbox;
 mod sled_snapshot;
 mod sled_store;
@@ -325,10 +327,13 @@ pub struct MemberRecord {
 #[derive(Debug, Clone)]
 pub struct Append<'a> {
     pub store: &'a StoreId,
+    /// The entries, `(seq, bytes)`, ascending.
     pub entries: Vec<(u64, Vec<u8>)>,
     pub tip: ChainTip,
     pub status: StoreStatus,
-    pub feed: Vec<(u64, FeedRecord)>,
+    /// The feed items the batch adds: `(position, seq)`, the position it takes in the feed and
+    /// the seq of the entry of `entries` it is. Consecutive positions, ascending.
+    pub feed: Vec<(u64, u64)>,
     pub feed_len: u64,
     pub members: Vec<MemberRecord>,
     /// Phone index changes: the phone now names this member, or nobody.
@@ -343,6 +348,61 @@ pub struct Append<'a> {
     /// Notices the batch's entries give members (`protocol::notice`), queued unless one of
     /// the same id already is.
     pub notices: Vec<Notice>,
+}
+
+impl Append<'_> {
+    /// The bytes of the batch's entry `seq`, which feed position `position` names; a feed
+    /// item naming an entry not in the batch is refused.
+    fn named(&self, position: u64, seq: u64) -> Result<&[u8]> {
+        let at = self
+            .entries
+            .binary_search_by_key(&seq, |(s, _)| *s)
+            .map_err(|_| {
+                HubStoreError::Refused(format!(
+                    "feed position {position} names entry {seq}, not in the batch"
+                ))
+            })?;
+        Ok(&self.entries[at].1)
+    }
+
+    /// Refuses a batch whose feed names an entry it does not hold, or is not consecutive
+    /// positions up to its `feed_len` naming ascending seqs (what reading it back relies on).
+    pub fn check_feed(&self) -> Result<()> {
+        let refused = |what: String| Err(HubStoreError::Refused(what));
+        for pair in self.feed.windows(2) {
+            let ((p, s), (next_p, next_s)) = (pair[0], pair[1]);
+            if next_p != p + 1 || next_s <= s {
+                return refused(format!(
+                    "feed position {next_p} (entry {next_s}) does not follow {p} (entry {s})"
+                ));
+            }
+        }
+        if let Some(&(last, _)) = self.feed.last()
+            && last > self.feed_len
+        {
+            return refused(format!("feed position {last} is past the feed's length"));
+        }
+        for &(position, seq) in &self.feed {
+            self.named(position, seq)?;
+        }
+        Ok(())
+    }
+
+    /// The feed items as records holding the entries' bytes (what a store that copies them
+    /// writes).
+    pub fn feed_records(&self) -> Result<Vec<(u64, FeedRecord)>> {
+        self.check_feed()?;
+        self.feed
+            .iter()
+            .map(|&(position, seq)| {
+                let record = FeedRecord {
+                    origin: self.store.clone(),
+                    entry: self.named(position, seq)?.to_vec(),
+                };
+                Ok((position, record))
+            })
+            .collect()
+    }
 }
 
 pub trait HubStore: Send + Sync + 'static {
@@ -393,6 +453,17 @@ pub trait HubStore: Send + Sync + 'static {
     }
     /// How many members the directory holds (erased ones not), without opening a record.
     fn member_count(&self) -> Result<u64>;
+    /// The facets of members `ids` (an erased member has none), in their order: what a
+    /// segment reads of the members its purchases found. By default read from their records.
+    fn facets_of(&self, ids: &[MemberId]) -> Result<Vec<(MemberId, Facets)>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(record) = self.member(id)? {
+                out.push((*id, Facets::of(&record.profile)));
+            }
+        }
+        Ok(out)
+    }
     /// 会员搜索: the first `limit` members in id order that match `query` (`Profile::matches`).
     fn search_members(&self, query: &str, limit: usize) -> Result<Vec<MemberRecord>>;
     /// 会员搜索's index as stored (`sx/…` keys), for `verify`. A store without an index of its

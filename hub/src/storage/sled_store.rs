@@ -47,7 +47,7 @@ impl SledHubStore {
                 bytes
             }
         };
-        Ok(Self {
+        let store = Self {
             counted: super::sled_outbox::Counted::open(&db)?,
             db,
             log,
@@ -55,7 +55,15 @@ impl SledHubStore {
             flushing: std::sync::Mutex::new(()),
             index: IndexKey::from_bytes(index),
             snapshots: Default::default(),
-        })
+        };
+        let turned = store.migrate_feed()?;
+        if turned > 0 {
+            tracing::info!(
+                turned,
+                "feed records turned into runs naming the log's entries"
+            );
+        }
+        Ok(store)
     }
 
     pub(super) fn sync(&self) -> Result<()> {
@@ -65,16 +73,10 @@ impl SledHubStore {
     }
 }
 
-fn log_key(store: &StoreId, seq: u64) -> Vec<u8> {
+pub(super) fn log_key(store: &StoreId, seq: u64) -> Vec<u8> {
     let mut key = format!("log/{store}").into_bytes();
     key.push(0);
     key.extend(seq.to_be_bytes());
-    key
-}
-
-fn feed_key(position: u64) -> Vec<u8> {
-    let mut key = b"feed/".to_vec();
-    key.extend(position.to_be_bytes());
     key
 }
 
@@ -169,15 +171,14 @@ impl HubStore for SledHubStore {
     }
 
     fn append(&self, a: Append<'_>) -> Result<()> {
+        a.check_feed()?;
         let mut batch = Writes::default();
         for (seq, bytes) in a.entries {
             batch.insert(log_key(a.store, seq), bytes);
         }
         batch.insert(format!("tip/{}", a.store).into_bytes(), encode(&a.tip));
         batch.insert(format!("st/{}", a.store).into_bytes(), encode(&a.status));
-        for (position, record) in &a.feed {
-            batch.insert(feed_key(*position), encode(record));
-        }
+        super::sled_feed::write_runs(&mut batch, a.store, &a.feed);
         batch.insert(&b"meta/feed_len"[..], encode(&a.feed_len));
         // Keys first: the records below are sealed under them. An erased member's stays gone.
         let mut keys: std::collections::HashMap<MemberId, MemberKey> = Default::default();
@@ -267,26 +268,11 @@ impl HubStore for SledHubStore {
     }
 
     fn feed(&self, from: u64, limit: usize) -> Result<Vec<(u64, FeedRecord)>> {
-        let range = self.db.range(feed_key(from)..feed_key(u64::MAX));
-        range
-            .take(limit)
-            .map(|kv| {
-                let (key, value) = kv?;
-                let position = u64::from_be_bytes(key[5..].try_into().unwrap_or_default());
-                Ok((position, decode(&key, &value)?))
-            })
-            .collect()
+        self.read_feed(from, limit)
     }
 
     fn feed_at(&self, positions: &[u64]) -> Result<Vec<(u64, FeedRecord)>> {
-        let mut out = Vec::with_capacity(positions.len());
-        for &position in positions {
-            let key = feed_key(position);
-            if let Some(value) = self.db.get(&key)? {
-                out.push((position, decode(&key, &value)?));
-            }
-        }
-        Ok(out)
+        self.read_feed_at(positions)
     }
 
     fn entries(&self, store: &StoreId, from_seq: u64, limit: usize) -> Result<Vec<Vec<u8>>> {
@@ -402,6 +388,16 @@ impl HubStore for SledHubStore {
         let mut out = Vec::with_capacity(sealed.len());
         for opened in first.into_iter().chain(second) {
             out.extend(opened?);
+        }
+        Ok(out)
+    }
+
+    fn facets_of(&self, ids: &[MemberId]) -> Result<Vec<(MemberId, Facets)>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(bytes) = self.db.get(format!("f/{id}"))? {
+                out.extend(open_facets(id, &bytes, || self.member_key(id))?.map(|f| (*id, f)));
+            }
         }
         Ok(out)
     }

@@ -40,6 +40,7 @@ impl Batch {
             super::big(*seq)?;
         }
         // Each key's last write (the settlement rows too: one row per key in a statement).
+        let feed = a.feed_records()?;
         let views: BTreeMap<Vec<u8>, Option<Vec<u8>>> = a.views.into_iter().collect();
         Ok(Self {
             sales: super::bi::sales_of(&entries)?,
@@ -49,7 +50,7 @@ impl Batch {
             entries: a.entries.into_iter().collect(),
             tip: encode(&a.tip),
             status: a.status,
-            feed: a.feed.into_iter().collect(),
+            feed: feed.into_iter().collect(),
             feed_len: a.feed_len,
             members: a.members,
             phones: a

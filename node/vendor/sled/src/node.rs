@@ -712,16 +712,37 @@ impl Data {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Default)]
+#[derive(Debug, PartialEq, Default)]
 pub(crate) struct Leaf {
     pub(crate) keys: Vec<IVec>,
     pub(crate) values: Vec<IVec>,
 }
 
-#[derive(Clone, Debug, PartialEq, Default)]
+#[derive(Debug, PartialEq, Default)]
 pub(crate) struct Index {
     pub(crate) keys: Vec<IVec>,
     pub(crate) pointers: Vec<PageId>,
+}
+
+// PATCHED: a node is cloned to apply one change to the copy (`PageCache::link`), most often
+// an insert; a derived clone has no room for it, so every insert reallocated and copied both
+// vectors again. The copies keep room for one more.
+fn with_room<T: Clone>(items: &[T]) -> Vec<T> {
+    let mut out = Vec::with_capacity(items.len() + 1);
+    out.extend_from_slice(items);
+    out
+}
+
+impl Clone for Leaf {
+    fn clone(&self) -> Leaf {
+        Leaf { keys: with_room(&self.keys), values: with_room(&self.values) }
+    }
+}
+
+impl Clone for Index {
+    fn clone(&self) -> Index {
+        Index { keys: with_room(&self.keys), pointers: with_room(&self.pointers) }
+    }
 }
 
 #[cfg(feature = "lock_free_delays")]
