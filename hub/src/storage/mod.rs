@@ -307,6 +307,7 @@ impl Delivery {
 }
 
 /// An entry in the feed every store receives, with its origin so a store's own are skipped.
+/// (Encoded, it is the form sled's feed had before runs: `sled_feed` reads it to migrate.)
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FeedRecord {
     pub origin: StoreId,

@@ -7,7 +7,8 @@
 //! over the store's log, from its first seq to its last.
 //!
 //! Data written before held one record per position with the entry's bytes
-//! (`feed/<position BE>`); `migrate` turns them into runs when the store opens.
+//! (`feed/<position BE>`, a `FeedRecord` each); `migrate_feed` turns them into runs when the
+//! store opens.
 
 use super::sled_store::{SledHubStore, log_key};
 use super::*;
@@ -25,14 +26,6 @@ const RUN_FROM_OLD_MAX: usize = 1_024;
 struct Run {
     origin: StoreId,
     seqs: Vec<u64>,
-}
-
-/// A feed record as data written before runs held it.
-#[derive(Deserialize)]
-struct Old {
-    origin: StoreId,
-    #[serde(with = "serde_bytes")]
-    entry: Vec<u8>,
 }
 
 fn run_key(first: u64) -> Vec<u8> {
@@ -70,13 +63,21 @@ impl SledHubStore {
     /// The run holding `position`, with its first position: the last run starting at or
     /// before it, if it reaches it.
     fn run_at(&self, position: u64) -> Result<Option<(u64, Run)>> {
-        let Some(kv) = self.db.range(run_key(0)..=run_key(position)).next_back() else {
+        let Some((key, value)) = self.run_starting_by(position)? else {
             return Ok(None);
         };
-        let (key, value) = kv?;
         let first = position_of(&key, RUN)?;
         let run: Run = decode(&key, &value)?;
         Ok((position - first < run.seqs.len() as u64).then_some((first, run)))
+    }
+
+    /// The last run starting at or before `position` (it may end before it), undecoded.
+    fn run_starting_by(&self, position: u64) -> Result<Option<(sled::IVec, sled::IVec)>> {
+        Ok(self
+            .db
+            .range(run_key(0)..=run_key(position))
+            .next_back()
+            .transpose()?)
     }
 
     /// The entries `seqs` (ascending) of `origin`'s log, read as one range.
@@ -103,8 +104,9 @@ impl SledHubStore {
 
     pub(super) fn read_feed(&self, from: u64, limit: usize) -> Result<Vec<(u64, FeedRecord)>> {
         let mut out: Vec<(u64, FeedRecord)> = Vec::new();
-        let start = match self.run_at(from)? {
-            Some((first, _)) => first,
+        // From the run holding `from`, if any (one that ends before it gives nothing below).
+        let start = match self.run_starting_by(from)? {
+            Some((key, _)) => position_of(&key, RUN)?,
             None => from,
         };
         for kv in self.db.range(run_key(start)..) {
@@ -170,7 +172,8 @@ impl SledHubStore {
             for kv in self.db.scan_prefix(OLD).take(MIGRATE_BATCH) {
                 let (key, value) = kv?;
                 let position = position_of(&key, OLD)?;
-                let old: Old = decode(&key, &value)?;
+                // The old form: a `FeedRecord` as it is.
+                let old: FeedRecord = decode(&key, &value)?;
                 let damaged =
                     |why: String| HubStoreError::Damaged(format!("feed/{position}: {why}"));
                 let seq = protocol::entry::Entry::decode(&old.entry)
