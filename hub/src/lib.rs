@@ -39,6 +39,7 @@ pub mod storage;
 /// A store's certificate chain as headquarters' TLS checks it (the node's file, by path).
 #[path = "../../node/src/store_chain.rs"]
 pub mod store_chain;
+pub mod targets;
 pub mod tiers;
 pub mod tls;
 

@@ -81,10 +81,11 @@ pub fn queue_day(
         let prefix = keys::expiring_campaigns(last_day);
         for (key, _) in storage.views(&prefix, usize::MAX).map_err(failed)? {
             let campaign = String::from_utf8_lossy(&key[prefix.len()..]).into_owned();
-            let filed = keys::targeted_prefix(&campaign).len();
-            let targets = keys::targeted_until(&campaign, last_day);
-            for (key, _) in storage.views(&targets, usize::MAX).map_err(failed)? {
-                let member = keys::parse_targeted(&key[filed..]).ok_or_else(|| damaged(&key))?;
+            let mut seen = std::collections::HashSet::new();
+            for (member, _) in crate::targets::targeted(storage, &campaign, Some(last_day))? {
+                if !seen.insert(member) {
+                    continue;
+                }
                 let Some(wallet) = storage.wallet(&member).map_err(failed)? else {
                     continue;
                 };

@@ -119,6 +119,18 @@ impl Routes {
             .is_some_and(|stores| stores.contains(store))
     }
 
+    /// The stores that follow `member` (hold them whole: every other store holds their
+    /// listing), sorted.
+    pub fn followers(&self, member: &MemberId) -> Vec<StoreId> {
+        let mut stores: Vec<StoreId> = self
+            .followers
+            .get(member)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default();
+        stores.sort();
+        stores
+    }
+
     pub fn follow(&mut self, store: &StoreId, member: MemberId) {
         self.followers
             .entry(member)

@@ -17,19 +17,23 @@ const CAT_EN = {
   "门店价 (元)": "Store price (CNY)", "门店价 (元)（空 = 恢复总部价）": "Store price (CNY; empty = the chain's price)",
   "发布到该门店": "Publish to the store", "发布": "Publish",
   "经营门店（逗号分隔，空 = 所有门店）": "Stores that carry it (comma-separated; empty = every store)",
-  "如 S001,S002": "e.g. S001,S002", "恢复总部价": "Back to the chain's price", "是": "yes", "否": "no",
+  "如 S001,S002": "e.g. S001,S002", "经营门店": "Carried at", "所有门店": "every store",
+  "门店（如 S001）": "Store (e.g. S001)", "只看该门店经营的商品（门店经营品项）": "Only the products this store carries (its assortment)", "恢复总部价": "Back to the chain's price", "是": "yes", "否": "no",
 };
 const CL = (zh) => (lang === "zh" ? zh : CAT_EN[zh] || zh);
 function catalogueLang() {
   document.querySelectorAll("#catalogue [data-zh]").forEach((el) => { el.textContent = CL(el.dataset.zh); });
   document.querySelectorAll("#catalogue [data-zh-placeholder]").forEach((el) => { el.placeholder = CL(el.dataset.zhPlaceholder); });
+  document.querySelectorAll("#catalogue [data-zh-title]").forEach((el) => { el.title = CL(el.dataset.zhTitle); });
 }
 catalogueLang();
 $("lang").addEventListener("click", () => setTimeout(catalogueLang));
 
 async function catalogue() {
   const q = encodeURIComponent($("cat-q").value.trim());
-  const r = await api(`/api/v1/catalogue/products?limit=200&q=${q}`);
+  // 门店经营品项: with a store named, the products that store carries only.
+  const store = encodeURIComponent($("cat-store").value.trim().toUpperCase());
+  const r = await api(`/api/v1/catalogue/products?limit=200&q=${q}&store=${store}`);
   if (!r.ok) { $("cat-error").textContent = said(r.data); return; }
   const v = await api("/api/v1/catalogue");
   $("cat-version").textContent = v.ok ? `v${v.data.version}` : "";
@@ -39,7 +43,8 @@ async function catalogue() {
     const tr = document.createElement("tr");
     const special = p.special ? `¥${p.special.price.amount}（${p.special.from}~${p.special.to}）` : "";
     [p.sku, p.name, (p.barcodes || []).join(" "), p.category, p.unit === "kg" ? CL("千克") : CL("件"),
-      p.price ? `¥${p.price.amount}` : "", special, p.low_stock || ""].forEach((x) => cell(tr, x));
+      p.price ? `¥${p.price.amount}` : "", special, p.low_stock || "",
+      p.stores ? p.stores.join(", ") : CL("所有门店")].forEach((x) => cell(tr, x));
     const b = document.createElement("button");
     b.type = "button";
     b.textContent = CL("编辑");
@@ -52,7 +57,10 @@ async function catalogue() {
 // The product being changed: what the form does not show (points, discounts, active) is kept.
 let editing = null;
 
-function editProduct(p) {
+function editProduct(row) {
+  // Where it is carried is not part of the product: it goes as a change of its own.
+  const p = Object.assign({}, row);
+  delete p.stores;
   editing = p;
   const f = $("cat-form");
   f.sku.value = p.sku; f.name.value = p.name; f.barcode.value = (p.barcodes || [])[0] || "";

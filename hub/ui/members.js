@@ -12,8 +12,12 @@ $("msearch").addEventListener("submit", async (e) => {
   const rows = members.map((m) => ({
     name: m.name, phone_masked: m.phone_masked, tier: m.tier, card_no: m.card_no, home_store: m.home_store,
     card_status: m.card_no ? t("card_" + m.card_status) : "",
+    // 会员名录: the stores holding the member whole; every other store holds their listing.
+    whole_at: (m.whole_at || []).join(", ") || t("listing_everywhere"),
   }));
-  table("msearch-table", rows, { name: "姓名", phone_masked: "手机", home_store: "开卡门店", tier: "等级", card_no: "卡号", card_status: "卡状态" });
+  table("msearch-table", rows, { name: "姓名", phone_masked: "手机", home_store: "开卡门店", tier: "等级", card_no: "卡号", card_status: "卡状态", whole_at: "完整资料门店" });
+  const wholeHead = $("msearch-table").querySelector("thead th:last-child");
+  if (wholeHead) wholeHead.title = t("whole_at_title");
   [...$("msearch-table").querySelector("tbody").rows].forEach((tr, i) => { tr.cells[0].title = members[i].member_id; });
   // 个人信息查阅复制: the member's own data as a file, on their request.
   const head = $("msearch-table").querySelector("thead tr");

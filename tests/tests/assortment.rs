@@ -65,6 +65,29 @@ fn a_product_reaches_the_stores_that_carry_it_and_is_refused_where_it_is_withdra
     assert_eq!(b.client.get("/api/v1/products/8002").status, 200);
     let carried = hub.client.get("/api/v1/products/8001").body;
     assert_eq!(carried["stores"], json!(["S001"]), "{carried}");
+    // Headquarters' screen: a store's assortment, and where each product is carried.
+    let assortment = |store: &str| -> Vec<(String, Value)> {
+        let path = format!("/api/v1/catalogue/products?store={store}");
+        let body = hub.client.get(&path).body;
+        let rows = body["products"].as_array().cloned().unwrap_or_default();
+        rows.iter()
+            .map(|p| {
+                (
+                    p["sku"].as_str().unwrap_or("").to_owned(),
+                    p["stores"].clone(),
+                )
+            })
+            .collect()
+    };
+    let (milk, bread) = (
+        ("8001".to_owned(), json!(["S001"])),
+        ("8002".to_owned(), Value::Null),
+    );
+    assert_eq!(assortment("S001"), vec![milk, bread.clone()]);
+    assert_eq!(assortment("S002"), vec![bread.clone()]);
+    assert_eq!(assortment("S404"), vec![bread], "a store yet to join");
+    let bad = hub.client.get("/api/v1/catalogue/products?store=商店");
+    assert_eq!(bad.status, 400, "{:?}", bad.body);
     assert_eq!(sell(&a.client, "sale-a-0001", "8001").0, 201);
 
     // S001 holds one bottle: it cannot stop carrying milk until that is sold or written off.

@@ -44,6 +44,14 @@ fn a_store_that_first_meets_a_member_while_cut_off_takes_their_stored_value_only
         let found = b.client.get("/api/v1/members/search?q=0009").body;
         (found["members"].as_array().is_some_and(|m| !m.is_empty())).then_some(())
     });
+    // Headquarters' search says who holds the member whole: S001, which registered them.
+    let whole_at = || {
+        let found = hub.client.get("/api/v1/members/search?q=0009").body;
+        found["members"][0]["whole_at"].clone()
+    };
+    eventually(30, "S001 to follow the member at headquarters", || {
+        (whole_at() == json!(["S001"])).then_some(())
+    });
     proxy.set(tests::proxy::Faults {
         cut: true,
         ..Default::default()
@@ -111,6 +119,7 @@ fn a_store_that_first_meets_a_member_while_cut_off_takes_their_stored_value_only
     );
     let (status, sale) = pay(&b.client, "pay-b-0003", &member, "246810");
     assert_eq!(status, 201, "{sale:?}");
+    assert_eq!(whole_at(), json!(["S001", "S002"]));
     // The whole profile came with the history: the notes, and an edit here.
     let whole = b.client.get(&format!("/api/v1/members/{member}")).body;
     assert_eq!(whole["notes"], "喜欢绿茶", "{whole}");

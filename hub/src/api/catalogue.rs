@@ -130,11 +130,14 @@ const PRODUCTS_LISTED_MAX: usize = 1_000;
 pub(super) struct ListQuery {
     q: Option<String>,
     limit: Option<usize>,
+    store: Option<String>,
 }
 
 /// 商品资料: the catalogue's products in SKU order, those whose SKU, name or a barcode holds
-/// `q` (up to `limit`, default 200, at most 1,000).
-#[utoipa::path(get, path = "/api/v1/catalogue/products", params(("q" = Option<String>, Query, description = "part of a SKU, name or barcode"), ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000)), responses((status = 200, body = Object), (status = 400, body = Object)))]
+/// `q` (up to `limit`, default 200, at most 1,000), each with the stores that carry it
+/// (`stores`, null: every store); with `store`, that store's assortment (门店经营品项) only:
+/// what is carried everywhere and what names it (a store yet to join carries the former).
+#[utoipa::path(get, path = "/api/v1/catalogue/products", params(("q" = Option<String>, Query, description = "part of a SKU, name or barcode"), ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000), ("store" = Option<String>, Query, description = "the products this store carries, e.g. S002")), responses((status = 200, body = Object), (status = 400, body = Object)))]
 pub(super) async fn list_products(
     State(hq): State<Hq>,
     q: Result<Query<ListQuery>, QueryRejection>,
@@ -151,11 +154,19 @@ pub(super) async fn list_products(
     if needle.chars().count() > 64 {
         return bad_query("q: at most 64 characters".into());
     }
+    let store = match q.store.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        Some(s) => match StoreId::parse(s) {
+            Ok(id) => Some(id),
+            Err(e) => return bad_query(format!("store: {e}")),
+        },
+        None => None,
+    };
     answer_from(&hq, move |storage| {
         let rows = match storage.views(b"pr/", usize::MAX) {
             Ok(rows) => rows,
             Err(e) => return unavailable(e.to_string()),
         };
+        let views = hub_views(storage);
         let mut products = Vec::new();
         for (key, value) in rows {
             let p: protocol::catalogue::Product = match postcard::from_bytes(&value) {
@@ -168,8 +179,21 @@ pub(super) async fn list_products(
                 || p.sku.as_str().to_lowercase().contains(&needle)
                 || p.name.to_lowercase().contains(&needle)
                 || p.barcodes.iter().any(|b| b.as_str().contains(&needle));
-            if hit {
-                products.push(ProductForm::from_product(&p));
+            if !hit {
+                continue;
+            }
+            let stores = match inventory::carried(&views, &p.sku) {
+                Ok(stores) => stores,
+                Err(e) => return unavailable(e),
+            };
+            let here = match (&store, &stores) {
+                (Some(store), Some(stores)) => stores.contains(store),
+                _ => true,
+            };
+            if here {
+                let mut row = json!(ProductForm::from_product(&p));
+                row["stores"] = json!(stores);
+                products.push(row);
                 if products.len() == limit {
                     break;
                 }

@@ -417,18 +417,11 @@ fn report(
     };
     let issued = marketing::campaign_issued(&views, id)?;
     let redeemed = marketing::redeemed(&views, id)?;
-    let prefix = keys::targeted_prefix(id);
     let mut targeted = std::collections::HashSet::new();
     let mut window: Option<(chrono::NaiveDate, chrono::NaiveDate)> = None;
-    for (key, value) in storage
-        .views(&prefix, usize::MAX)
-        .map_err(|e| e.to_string())?
-    {
-        let member = keys::parse_targeted(&key[prefix.len()..])
-            .ok_or_else(|| format!("a damaged target {:?}", String::from_utf8_lossy(&key)))?;
+    for (member, run) in crate::targets::targeted(storage, id, None)? {
         targeted.insert(member);
-        let (from, to): (chrono::NaiveDate, chrono::NaiveDate) =
-            postcard::from_bytes(&value).map_err(|e| e.to_string())?;
+        let (from, to) = (run.from, run.to);
         window = Some(window.map_or((from, to), |(f, t)| (f.min(from), t.max(to))));
     }
     let (mut targeted_spend, mut others_spend) = (0i64, 0i64);

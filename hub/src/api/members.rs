@@ -100,18 +100,23 @@ pub(super) async fn search_members(
         );
     }
     let storage = hq.storage.clone();
+    let routes = hq.ingest.routes();
     let found = tokio::task::spawn_blocking(move || {
         storage
             .search_members(&q, protocol::member::SEARCH_RESULTS_MAX)
             .map(|found| {
+                let routes = routes.read().unwrap_or_else(|p| p.into_inner());
                 found
                     .into_iter()
                     .map(|m| {
                         let p = m.profile;
+                        // 会员名录: the stores holding the member whole; the others hold
+                        // their listing (no notes, no custom fields).
+                        let whole_at = routes.followers(&m.member_id);
                         json!({"member_id": m.member_id.to_string(), "name": p.name,
                            "phone_masked": p.phone.masked(), "card_no": p.card_no,
                            "card_status": p.card_status.as_str(),
-                           "tier": p.tier, "home_store": p.home_store})
+                           "tier": p.tier, "home_store": p.home_store, "whole_at": whole_at})
                     })
                     .collect::<Vec<_>>()
             })

@@ -128,7 +128,7 @@ pub fn verify(storage: &dyn HubStore) -> Result<VerifyReport, IngestError> {
 
 /// The shape of what the hub derives from the logs (members, phones, wallets, inventory views).
 /// Bumped whenever it changes; a hub that finds another version rebuilds it on open.
-pub const DERIVED_VERSION: u32 = 19;
+pub const DERIVED_VERSION: u32 = 20;
 
 /// Rebuilds the derived state when another version of this software wrote it (or none did).
 pub fn ensure_current(storage: &dyn HubStore) -> Result<bool, IngestError> {

@@ -76,31 +76,37 @@ pub mod keys {
     pub fn expiring_campaign(to: chrono::NaiveDate, campaign: &str) -> Vec<u8> {
         [expiring_campaigns(to), campaign.as_bytes().to_vec()].concat()
     }
-    /// The members a campaign gave a coupon, by the coupon's last good day:
-    /// `mk/tg/<campaign>\0<YYYY-MM-DD>\0<member>` → the coupon's period (a run's members side
-    /// by side; the reminder reads those of one day).
+    /// The runs of headquarters' log that gave a campaign's coupons, by their last good day:
+    /// `mk/tg/<campaign>\0<YYYY-MM-DD>\0<first seq, 8 bytes big-endian>` → `Targets`. Each
+    /// entry `first..=last` of headquarters' log gives one of the campaign's coupons good
+    /// until that day; the report and the reminder read the members from the log (one key a
+    /// run, not one a member: a campaign to 100,000 members writes a key less per coupon).
     pub fn targeted_prefix(campaign: &str) -> Vec<u8> {
         [b"mk/tg/".as_slice(), campaign.as_bytes(), b"\0"].concat()
     }
     pub fn targeted_until(campaign: &str, to: chrono::NaiveDate) -> Vec<u8> {
         [targeted_prefix(campaign), format!("{to}\0").into_bytes()].concat()
     }
-    pub fn targeted(
-        campaign: &str,
-        to: chrono::NaiveDate,
-        member: &crate::ids::MemberId,
-    ) -> Vec<u8> {
+    pub fn targeted(campaign: &str, to: chrono::NaiveDate, first: u64) -> Vec<u8> {
         [
-            targeted_until(campaign, to),
-            member.to_string().into_bytes(),
+            targeted_until(campaign, to).as_slice(),
+            &first.to_be_bytes(),
         ]
         .concat()
     }
-    /// The member a `targeted` key names, after `targeted_prefix`.
-    pub fn parse_targeted(rest: &[u8]) -> Option<crate::ids::MemberId> {
-        let (_, member) = std::str::from_utf8(rest).ok()?.split_once('\0')?;
-        crate::ids::MemberId::parse(member).ok()
-    }
+    /// The run of coupons headquarters' log gave last, with its campaign: the next coupon of
+    /// the same campaign and period right after it extends it.
+    pub const TARGETED_LAST: &[u8] = b"mk/tl";
+}
+
+/// A run of headquarters' log whose entries each give a campaign's coupon for `from..=to`
+/// (`keys::targeted`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Targets {
+    pub from: chrono::NaiveDate,
+    pub to: chrono::NaiveDate,
+    pub first: u64,
+    pub last: u64,
 }
 
 /// What a campaign's coupons did at the tills: redeemed (net of coupons given back by a
@@ -166,10 +172,7 @@ pub fn apply(kv: &mut dyn ViewKv, entry: &Entry) -> Result<Option<String>, Strin
             if crate::campaign::coupon_campaign(coupon.as_str()) != Some(campaign) {
                 kv.put(keys::coupon(member_id, coupon.as_str()), encode(campaign)?);
             }
-            kv.put(
-                keys::targeted(campaign, *to, member_id),
-                encode(&(*from, *to))?,
-            );
+            target(kv, campaign, (*from, *to), entry.seq)?;
             Ok(None)
         }
         Payload::Checkout { sale, .. } => {
@@ -255,6 +258,38 @@ fn campaign_of(
         Some(campaign) => Ok(Some(campaign.to_owned())),
         None => read::<String>(kv, &keys::coupon(member, coupon)),
     }
+}
+
+/// Files headquarters' entry `seq`, a coupon of `campaign` for `from..=to`, in the run of
+/// such entries it extends, or a new one.
+fn target(
+    kv: &mut dyn ViewKv,
+    campaign: &str,
+    (from, to): (chrono::NaiveDate, chrono::NaiveDate),
+    seq: u64,
+) -> Result<(), String> {
+    let last = read::<(String, Targets)>(kv, keys::TARGETED_LAST)?;
+    let mut run = match last {
+        Some((c, run)) if c == campaign && run.from == from && run.to == to => {
+            if (run.first..=run.last).contains(&seq) {
+                return Ok(());
+            }
+            run
+        }
+        _ => Targets {
+            from,
+            to,
+            first: seq,
+            last: seq,
+        },
+    };
+    if run.last.checked_add(1) != Some(seq) {
+        run.first = seq;
+    }
+    run.last = seq;
+    kv.put(keys::targeted(campaign, to, run.first), encode(&run)?);
+    kv.put(keys::TARGETED_LAST.to_vec(), encode(&(campaign, run))?);
+    Ok(())
 }
 
 /// Files a coupon a store issued under its last good day (`keys::expiring`), and a campaign
@@ -404,23 +439,20 @@ mod tests {
             keys::parse_expiring(rest),
             Some((member, "S001-00000012".to_owned()))
         );
-        let key = keys::targeted("C1", day, &member);
-        assert!(key.starts_with(&keys::targeted_until("C1", day)));
-        let rest = &key[keys::targeted_prefix("C1").len()..];
-        assert_eq!(keys::parse_targeted(rest), Some(member));
     }
 
-    #[test]
-    fn a_redeemed_campaign_coupon_counts_until_a_return_gives_it_back() {
-        let mut kv: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
-        let member = MemberId::mint(1, 1);
-        let coupon = SaleId::parse("cp-0123456789ab").unwrap();
-        let day = chrono::NaiveDate::from_ymd_opt(2026, 12, 5).unwrap();
-        let issued = Payload::Wallet {
+    /// Campaign `campaign`'s coupon `coupon` to `member`, good on `day`.
+    fn issued(
+        member: MemberId,
+        coupon: &SaleId,
+        campaign: &str,
+        day: chrono::NaiveDate,
+    ) -> Payload {
+        Payload::Wallet {
             member_id: member,
             event: WalletEvent::CampaignCoupon {
                 coupon: coupon.clone(),
-                campaign: "C1".into(),
+                campaign: campaign.into(),
                 template: "T1".into(),
                 name: "满100减20".into(),
                 offer: crate::pricing::Coupon::AmountOff {
@@ -433,8 +465,61 @@ mod tests {
                 to: day,
             },
             ops: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_campaigns_coupons_side_by_side_in_headquarters_log_are_filed_as_one_run() {
+        let mut kv: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+        let day = chrono::NaiveDate::from_ymd_opt(2026, 12, 5).unwrap();
+        let coupon = SaleId::parse("cp-0123456789ab").unwrap();
+        let give = |kv: &mut BTreeMap<Vec<u8>, Vec<u8>>, seq: u64, campaign: &str, to| {
+            let payload = issued(MemberId::mint(seq, 1), &coupon, campaign, to);
+            apply(kv, &entry("HQ", seq, payload)).unwrap();
         };
-        apply(&mut kv, &entry("HQ", 1, issued)).unwrap();
+        for seq in 1..=3 {
+            give(&mut kv, seq, "C1", day);
+        }
+        give(&mut kv, 3, "C1", day); // taken again: nothing changes
+        give(&mut kv, 4, "C2", day); // another campaign
+        give(&mut kv, 5, "C1", day); // after it: a run of its own
+        give(&mut kv, 6, "C1", day.succ_opt().unwrap()); // another last day
+        give(&mut kv, 8, "C1", day.succ_opt().unwrap()); // a gap in the log
+        let runs = |campaign: &str| -> Vec<Targets> {
+            let prefix = keys::targeted_prefix(campaign);
+            kv.range(prefix.clone()..)
+                .take_while(|(k, _)| k.starts_with(&prefix))
+                .map(|(_, v)| postcard::from_bytes(v).unwrap())
+                .collect()
+        };
+        let run = |first, last, to| Targets {
+            from: to,
+            to,
+            first,
+            last,
+        };
+        let next = day.succ_opt().unwrap();
+        assert_eq!(
+            runs("C1"),
+            vec![
+                run(1, 3, day),
+                run(5, 5, day),
+                run(6, 6, next),
+                run(8, 8, next)
+            ]
+        );
+        assert_eq!(runs("C2"), vec![run(4, 4, day)]);
+        let filed = keys::targeted("C1", day, 5);
+        assert!(filed.starts_with(&keys::targeted_until("C1", day)));
+    }
+
+    #[test]
+    fn a_redeemed_campaign_coupon_counts_until_a_return_gives_it_back() {
+        let mut kv: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+        let member = MemberId::mint(1, 1);
+        let coupon = SaleId::parse("cp-0123456789ab").unwrap();
+        let day = chrono::NaiveDate::from_ymd_opt(2026, 12, 5).unwrap();
+        apply(&mut kv, &entry("HQ", 1, issued(member, &coupon, "C1", day))).unwrap();
         let line = PricedLine {
             sku: Sku::parse("A1").unwrap(),
             category: String::new(),
