@@ -81,11 +81,19 @@ pub fn queue_day(
         let prefix = keys::expiring_campaigns(last_day);
         for (key, _) in storage.views(&prefix, usize::MAX).map_err(failed)? {
             let campaign = String::from_utf8_lossy(&key[prefix.len()..]).into_owned();
+            let mut members = Vec::new();
             let mut seen = std::collections::HashSet::new();
-            for (member, _) in crate::targets::targeted(storage, &campaign, Some(last_day))? {
-                if !seen.insert(member) {
-                    continue;
+            let read = crate::targets::targeted(storage, &campaign, Some(last_day), |m, _| {
+                if seen.insert(m) {
+                    members.push(m);
                 }
+            });
+            // A campaign whose runs cannot be read is left out, not the day's other reminders.
+            if let Err(e) = read {
+                tracing::error!(%campaign, error = %e, "a campaign's reminders were not queued");
+                continue;
+            }
+            for member in members {
                 let Some(wallet) = storage.wallet(&member).map_err(failed)? else {
                     continue;
                 };

@@ -13,20 +13,20 @@ use crate::storage::HubStore;
 /// Entries read from the log at a time.
 const PAGE: u64 = 10_000;
 
-/// Each member campaign `campaign` gave a coupon good until `to` (until any day when `None`),
-/// with the period of that coupon, in the log's order (a member given a booklet comes once per
-/// coupon).
+/// Hands `each` every member campaign `campaign` gave a coupon good until `to` (until any day
+/// when `None`), with the period of that coupon, in the log's order (a member given a booklet
+/// comes once per coupon).
 pub fn targeted(
     storage: &dyn HubStore,
     campaign: &str,
     to: Option<NaiveDate>,
-) -> Result<Vec<(MemberId, Targets)>, String> {
+    mut each: impl FnMut(MemberId, &Targets),
+) -> Result<(), String> {
     let prefix = match to {
         Some(to) => keys::targeted_until(campaign, to),
         None => keys::targeted_prefix(campaign),
     };
     let hq = StoreId::hq();
-    let mut out = Vec::new();
     for (key, value) in storage
         .views(&prefix, usize::MAX)
         .map_err(|e| e.to_string())?
@@ -57,14 +57,14 @@ pub fn targeted(
                         member_id,
                         event: WalletEvent::CampaignCoupon { campaign: c, .. },
                         ..
-                    } if c == campaign && entry.seq == seq => out.push((*member_id, run)),
+                    } if c == campaign && entry.seq == seq => each(*member_id, &run),
                     _ => return Err(damaged(&format!("entry {seq} is not one of its coupons"))),
                 }
                 seq += 1;
             }
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -88,14 +88,13 @@ mod tests {
             .unwrap();
         let last = DAY + chrono::TimeDelta::days(29);
         let read = |campaign, to| -> Vec<MemberId> {
-            targeted(&*storage, campaign, to)
-                .unwrap()
-                .into_iter()
-                .map(|(m, run)| {
-                    assert_eq!((run.from, run.to), (DAY, last));
-                    m
-                })
-                .collect()
+            let mut members = Vec::new();
+            targeted(&*storage, campaign, to, |m, run| {
+                assert_eq!((run.from, run.to), (DAY, last));
+                members.push(m);
+            })
+            .unwrap();
+            members
         };
         let ids = |from: usize, to: usize| -> Vec<MemberId> {
             members[from..to].iter().map(|(m, _)| *m).collect()

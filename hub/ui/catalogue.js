@@ -62,20 +62,14 @@ function editProduct(row) {
   const p = Object.assign({}, row);
   delete p.stores;
   editing = p;
+  editingStores = row.stores || null;
   const f = $("cat-form");
   f.sku.value = p.sku; f.name.value = p.name; f.barcode.value = (p.barcodes || [])[0] || "";
   f.department.value = p.department || ""; f.category.value = p.category || ""; f.unit.value = p.unit || "piece";
   f.price.value = p.price ? p.price.amount : ""; f.low_stock.value = p.low_stock || "";
   f.special_price.value = p.special ? p.special.price.amount : "";
   f.special_from.value = p.special ? p.special.from : ""; f.special_to.value = p.special ? p.special.to : "";
-  f.stores.value = "";
-  editingStores = null;
-  api(`/api/v1/products/${encodeURIComponent(p.sku)}`).then((r) => {
-    if (r.ok && editing === p && r.data.stores) {
-      editingStores = r.data.stores;
-      if (!f.stores.value.trim()) f.stores.value = editingStores.join(",");
-    }
-  });
+  f.stores.value = editingStores ? editingStores.join(",") : "";
   f.name.focus();
 }
 

@@ -38,7 +38,7 @@ const T = {
     overdraft_manager: "离线透支须店长确认",
     publish: "发布到所有门店", history: "变更记录", at: "时间", staff: "操作人", summary: "内容",
     published: "已发布，各门店联网后即生效", not_published: "尚未发布：各门店按本店配置（node.toml）执行",
-    in_force: "现行规则", line_bad: "这一行格式不对", none_found: "没有找到", listing_everywhere: "各店仅名录", whole_at_title: "这些门店有该会员的完整资料（备注、自定义字段、全部记录）；其他门店只有会员名录（姓名、手机、卡号、等级），首次接待时向总部取完整资料",
+    in_force: "现行规则", line_bad: "这一行格式不对", none_found: "没有找到", listing_everywhere: "各店仅名录", whole_at_title: "关注该会员的门店：有（或正在从总部取）该会员的完整资料（备注、自定义字段、全部记录）；其他门店只有会员名录（姓名、手机、卡号、等级），首次接待时向总部取",
   },
   en: {
     cert_until: "good until", nav_overview: "Overview", nav_reports: "Reports", nav_members: "Members", nav_catalogue: "Catalogue", nav_transfers: "Transfers", nav_rules: "Rules · tiers", nav_marketing: "Marketing", nav_staff: "Staff",
@@ -79,7 +79,7 @@ const T = {
     history: "Changes", at: "When", staff: "By", summary: "What",
     published: "Published; each store applies it once it hears of it",
     not_published: "Not published yet: each store uses its own node.toml",
-    in_force: "In force", line_bad: "this line is not in the right form", none_found: "none found", listing_everywhere: "listing at every store", whole_at_title: "These stores hold the member whole (notes, custom fields, every record); the others hold their listing (name, phone, card, tier) and fetch the rest from headquarters when they first serve them",
+    in_force: "In force", line_bad: "this line is not in the right form", none_found: "none found", listing_everywhere: "listing at every store", whole_at_title: "The stores that follow the member: they hold (or are fetching from headquarters) the member's whole record (notes, custom fields, every record); the others hold their listing (name, phone, card, tier) and fetch the rest when they first serve them",
   },
 };
 // Report columns in Chinese (English shows the API's field names).

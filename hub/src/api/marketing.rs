@@ -419,11 +419,11 @@ fn report(
     let redeemed = marketing::redeemed(&views, id)?;
     let mut targeted = std::collections::HashSet::new();
     let mut window: Option<(chrono::NaiveDate, chrono::NaiveDate)> = None;
-    for (member, run) in crate::targets::targeted(storage, id, None)? {
+    crate::targets::targeted(storage, id, None, |member, run| {
         targeted.insert(member);
         let (from, to) = (run.from, run.to);
         window = Some(window.map_or((from, to), |(f, t)| (f.min(from), t.max(to))));
-    }
+    })?;
     let (mut targeted_spend, mut others_spend) = (0i64, 0i64);
     let window = window.map(|(from, to)| {
         let to = to.min(today);

@@ -83,7 +83,8 @@ pub(super) struct Search {
 }
 
 /// 会员搜索: up to 20 members of the whole chain by part of the name, the phone's last digits
-/// or the card number, phones masked.
+/// or the card number, phones masked, each with the stores that follow them (`whole_at`: they
+/// hold, or are fetching, the whole record; every other store holds the member's listing).
 #[utoipa::path(get, path = "/api/v1/members/search", params(("q" = String, Query, description = "part of the name, the phone's last digits or the card number")), responses((status = 200, body = Object)))]
 pub(super) async fn search_members(
     State(hq): State<Hq>,
