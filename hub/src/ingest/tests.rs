@@ -75,8 +75,8 @@ fn chrono_date() -> chrono::NaiveDate {
     chrono::NaiveDate::from_ymd_opt(2026, 11, 24).unwrap()
 }
 
-#[test]
-fn verify_finds_a_directory_that_does_not_match_the_feed() {
+/// A hub in memory whose S001 registered two members, flushed; S001's tip.
+fn two_members_at_s001() -> (Arc<MemHubStore>, Ingest, StoreId, ChainTip) {
     let storage: Arc<MemHubStore> = Arc::new(MemHubStore::default());
     let mut ingest = Ingest::open(storage.clone(), Box::new(|| 0)).unwrap();
     let s001 = StoreId::parse("S001").unwrap();
@@ -89,6 +89,12 @@ fn verify_finds_a_directory_that_does_not_match_the_feed() {
     }
     assert_eq!(ingest.ingest(&s001, batch, 2).unwrap(), 2);
     ingest.flush().unwrap();
+    (storage, ingest, s001, tip)
+}
+
+#[test]
+fn verify_finds_a_directory_that_does_not_match_the_feed() {
+    let (storage, _ingest, s001, tip) = two_members_at_s001();
     let report = verify(&*storage).unwrap();
     assert!(report.is_clean(), "{report:?}");
     assert_eq!((report.entries, report.feed, report.members), (2, 2, 2));
@@ -122,18 +128,7 @@ fn verify_finds_a_directory_that_does_not_match_the_feed() {
 /// a rebuild by this version's rules, and is compared once the rebuild made it current.
 #[test]
 fn verify_leaves_the_derived_state_of_another_version_to_the_rebuild() {
-    let storage: Arc<MemHubStore> = Arc::new(MemHubStore::default());
-    let mut ingest = Ingest::open(storage.clone(), Box::new(|| 0)).unwrap();
-    let s001 = StoreId::parse("S001").unwrap();
-    let mut tip = ChainTip::GENESIS;
-    let mut batch = Vec::new();
-    for phone in ["13800000001", "13800000002"] {
-        let entry = registration(&s001, tip, phone);
-        tip = tip.extend(&s001, &entry).unwrap();
-        batch.push(Sealed::new(entry));
-    }
-    ingest.ingest(&s001, batch, 2).unwrap();
-    ingest.flush().unwrap();
+    let (storage, ingest, _, _) = two_members_at_s001();
     drop(ingest);
     // What an older version derived differs from what this one would (here: nothing).
     storage
