@@ -284,6 +284,16 @@ pub fn run(members: usize, coupons: usize) -> anyhow::Result<()> {
     ingest.flush()?;
     let issued = issuing.elapsed();
     anyhow::ensure!(run.issued == coupons as u64, "issued {run:?}");
+    // Whom it targeted, read back from its run of headquarters' log: what the campaign's
+    // report and the reminder before its coupons run out read.
+    let reading_back = Instant::now();
+    let mut targeted = std::collections::HashSet::new();
+    hub::targets::targeted(&*shared, "C1", None, |member, _| {
+        targeted.insert(member);
+    })
+    .map_err(anyhow::Error::msg)?;
+    let read_back = reading_back.elapsed();
+    anyhow::ensure!(targeted.len() == coupons, "{} read back", targeted.len());
 
     // The baseline: as many plain entries from one store, in batches of 1,000, flushed.
     let plain = StoreId::parse("S999")?;
@@ -342,6 +352,11 @@ pub fn run(members: usize, coupons: usize) -> anyhow::Result<()> {
     println!(
         "| issue the campaign, durable | {coupons} | {:.2} s | {ours:.0} coupons/s |",
         issued.as_secs_f64()
+    );
+    println!(
+        "| read its targets back (its report's and reminder's read) | {coupons} | {:.2} s | {} members |",
+        read_back.as_secs_f64(),
+        targeted.len()
     );
     println!(
         "| ingest as many plain store entries, durable | {coupons} | {:.2} s | {base:.0} entries/s |",
