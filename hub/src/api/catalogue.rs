@@ -71,18 +71,22 @@ pub(super) async fn catalogue_version(State(hq): State<Hq>) -> Response {
     .await
 }
 
+/// A product as the API shows it, with the stores that carry it (门店经营品项; null: every
+/// store).
+fn product_row(
+    views: &dyn ViewKv,
+    p: &protocol::catalogue::Product,
+) -> Result<(serde_json::Value, Option<Vec<StoreId>>), String> {
+    let stores = inventory::carried(views, &p.sku)?;
+    let mut row = json!(ProductForm::from_product(p));
+    row["stores"] = json!(stores);
+    Ok((row, stores))
+}
+
 pub(super) fn product_json(views: &dyn ViewKv, sku: &Sku) -> Response {
-    match inventory::product(views, sku) {
-        Ok(Some(p)) => {
-            // 门店经营品项: the stores that carry it (null: every store).
-            let stores = match inventory::carried(views, sku) {
-                Ok(stores) => stores,
-                Err(e) => return unavailable(e),
-            };
-            let mut body = json!(ProductForm::from_product(&p));
-            body["stores"] = json!(stores);
-            axum::Json(body).into_response()
-        }
+    match inventory::product(views, sku).and_then(|p| p.map(|p| product_row(views, &p)).transpose())
+    {
+        Ok(Some((body, _))) => axum::Json(body).into_response(),
         Ok(None) => Code::UnknownSku.answer(format!("no product {sku}")),
         Err(e) => unavailable(e),
     }
@@ -182,8 +186,8 @@ pub(super) async fn list_products(
             if !hit {
                 continue;
             }
-            let stores = match inventory::carried(&views, &p.sku) {
-                Ok(stores) => stores,
+            let (row, stores) = match product_row(&views, &p) {
+                Ok(row) => row,
                 Err(e) => return unavailable(e),
             };
             let here = match (&store, &stores) {
@@ -191,8 +195,6 @@ pub(super) async fn list_products(
                 _ => true,
             };
             if here {
-                let mut row = json!(ProductForm::from_product(&p));
-                row["stores"] = json!(stores);
                 products.push(row);
                 if products.len() == limit {
                     break;

@@ -72,28 +72,7 @@ pub fn verify(storage: &dyn HubStore) -> Result<VerifyReport, IngestError> {
             "the feed holds {feed_len} records, the logs {member_entries} member entries"
         ));
     }
-    report.derived_checked = storage.derived_version().map_err(failed)? == Some(DERIVED_VERSION);
-    let rebuilt = match report.derived_checked {
-        true => rebuild(storage)?,
-        false => crate::storage::MemHubStore::default(),
-    };
-    let (stored, expected) = (
-        storage.views(b"", usize::MAX).map_err(failed)?,
-        rebuilt.views(b"", usize::MAX).map_err(failed)?,
-    );
-    if report.derived_checked && stored != expected {
-        report.differences.push(format!(
-            "the inventory views ({} records) differ from a rebuild from the logs ({} records)",
-            stored.len(),
-            expected.len()
-        ));
-    }
     let wallets = storage.wallets().map_err(failed)?;
-    if report.derived_checked && wallets != rebuilt.wallets().map_err(failed)? {
-        report
-            .differences
-            .push("the wallets differ from a rebuild from the feed".to_owned());
-    }
     for (member, wallet) in &wallets {
         if let Err(problem) = wallet.audit() {
             report
@@ -101,21 +80,11 @@ pub fn verify(storage: &dyn HubStore) -> Result<VerifyReport, IngestError> {
                 .push(format!("{member}'s wallet fails the audit: {problem}"));
         }
     }
-    let (stored, expected) = (
-        storage.members().map_err(failed)?,
-        rebuilt.members().map_err(failed)?,
-    );
+    let stored = storage.members().map_err(failed)?;
     report.members = stored.len() as u64;
-    if report.derived_checked && stored != expected {
-        report.differences.push(format!(
-            "the member directory ({} members) differs from a rebuild from the feed ({} members)",
-            stored.len(),
-            expected.len()
-        ));
-    }
-    // What segments read of each member must be what their record says.
+    report.derived_checked = storage.derived_version().map_err(failed)? == Some(DERIVED_VERSION);
     if report.derived_checked {
-        check_facets(storage, &stored, &mut report)?;
+        compare_derived(storage, &wallets, &stored, &mut report)?;
     }
     let index_key = storage.index_key();
     let filed: BTreeSet<Vec<u8>> = stored
@@ -131,6 +100,43 @@ pub fn verify(storage: &dyn HubStore) -> Result<VerifyReport, IngestError> {
         ));
     }
     Ok(report)
+}
+
+/// Compares the derived state as stored (the views, `wallets` and the directory `stored`) with a
+/// rebuild from the logs, and what segments read of each member with their record.
+fn compare_derived(
+    storage: &dyn HubStore,
+    wallets: &[(MemberId, Wallet)],
+    stored: &[MemberRecord],
+    report: &mut VerifyReport,
+) -> Result<(), IngestError> {
+    let failed = |e: crate::storage::HubStoreError| IngestError::Storage(e.to_string());
+    let rebuilt = rebuild(storage)?;
+    let (views, expected) = (
+        storage.views(b"", usize::MAX).map_err(failed)?,
+        rebuilt.views(b"", usize::MAX).map_err(failed)?,
+    );
+    if views != expected {
+        report.differences.push(format!(
+            "the inventory views ({} records) differ from a rebuild from the logs ({} records)",
+            views.len(),
+            expected.len()
+        ));
+    }
+    if wallets != rebuilt.wallets().map_err(failed)? {
+        report
+            .differences
+            .push("the wallets differ from a rebuild from the feed".to_owned());
+    }
+    let expected = rebuilt.members().map_err(failed)?;
+    if stored != expected {
+        report.differences.push(format!(
+            "the member directory ({} members) differs from a rebuild from the feed ({} members)",
+            stored.len(),
+            expected.len()
+        ));
+    }
+    check_facets(storage, stored, report)
 }
 
 /// The shape of what the hub derives from the logs (members, phones, wallets, inventory views).
