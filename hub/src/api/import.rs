@@ -169,14 +169,18 @@ async fn run(
     id: u64,
     already: u64,
 ) -> Result<(), String> {
-    let (parts, mut inbox) = tokio::sync::mpsc::channel::<Vec<protocol::import::Row>>(2);
+    let (parts, mut inbox) = tokio::sync::mpsc::channel::<Vec<crate::ingest::Prepared>>(2);
     let path = spool.0.clone();
     let reader = tokio::task::spawn_blocking(move || {
         let directory =
             crate::import::Directory::load(&*storage, stores, "standard".into(), today)?;
         let mut part = Vec::with_capacity(PART_ROWS);
+        // Each member's document is built here, beside the ingest thread.
         let report = crate::import::read(&path, &directory, |row| {
-            part.push(row);
+            part.push(crate::ingest::Prepared::new(
+                row,
+                crate::ingest::system_now_ms(),
+            )?);
             if part.len() == PART_ROWS {
                 parts
                     .blocking_send(std::mem::take(&mut part))

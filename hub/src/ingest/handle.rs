@@ -64,7 +64,7 @@ enum Command {
         reply: oneshot::Sender<Result<(), MarketingRefused>>,
     },
     ImportMembers {
-        rows: Vec<protocol::import::Row>,
+        rows: Vec<super::Prepared>,
         import: String,
         by: StaffId,
         reply: oneshot::Sender<Result<super::Imported, IngestError>>,
@@ -193,7 +193,7 @@ impl IngestHandle {
     /// Imports a part of a member file (checked rows), answered once durable.
     pub async fn import_members(
         &self,
-        rows: Vec<protocol::import::Row>,
+        rows: Vec<super::Prepared>,
         import: String,
         by: StaffId,
     ) -> Result<super::Imported, IngestError> {
@@ -493,7 +493,7 @@ pub fn spawn(
                         } => {
                             replies
                                 .imported
-                                .push((reply, ingest.import_members(&rows, &import, &by)));
+                                .push((reply, ingest.import_members(rows, &import, &by)));
                         }
                         Command::Marketing { change, by, reply } => {
                             replies

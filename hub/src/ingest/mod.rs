@@ -253,7 +253,7 @@ pub(crate) use directory::HubViews;
 pub use directory::known_change;
 pub use handle::{IngestHandle, IngestMetrics, Persisting, spawn};
 pub use hq::TAG_MEMBERS_MAX;
-pub use import::Imported;
+pub use import::{Imported, Prepared};
 pub use marketing::MarketingRefused;
 pub use verify::{DERIVED_VERSION, VerifyReport, ensure_current, verify};
 

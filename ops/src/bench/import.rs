@@ -133,6 +133,18 @@ pub fn run(members: usize, stores: u32) -> anyhow::Result<()> {
     }
     let everywhere = imported_at.elapsed();
     let end_to_end = dry + everywhere;
+    // On a chain each store runs on its own PC: the CPU each process used says what a
+    // deployment would wait for (the busiest one) besides what this shared machine did.
+    let cpu: Vec<String> = chain
+        .cpu_seconds()
+        .iter()
+        .map(|s| s.map_or_else(|| "?".into(), |s| format!("{s:.1} s")))
+        .collect();
+    println!(
+        "CPU used since they started: headquarters {}; stores {}",
+        cpu[0],
+        cpu[1..].join(", ")
+    );
     println!(
         "dry run {dry:.1?}; import written at headquarters {written:.1?}; every store's directory \
          whole after {everywhere:.1?}; end to end {end_to_end:.1?} ({:.0} members/s)",

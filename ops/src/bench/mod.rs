@@ -122,21 +122,9 @@ pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[rank]
 }
 
-/// CPU time this process has used so far (all threads, user + system), from `/proc/self/stat`
-/// (in clock ticks of 1/100 s, Linux's `USER_HZ` on every architecture we run on).
+/// CPU time this process has used so far (all threads, user + system), from `/proc/self/stat`.
 pub fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the command name (which may hold spaces): state is field 3; utime and stime
-    // are fields 14 and 15.
-    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    (ticks(11) + ticks(12)) as f64 / 100.0
+    ops::replay::cpu_seconds_of("self").unwrap_or(0.0)
 }
 
 pub fn ms(d: Duration) -> String {

@@ -31,6 +31,18 @@ impl Proc {
     }
 }
 
+/// CPU time process `pid` has used so far (all threads, user + system), from
+/// `/proc/<pid>/stat` (clock ticks of 1/100 s, Linux's `USER_HZ`); `None` off Linux or once
+/// the process is gone.
+pub fn cpu_seconds_of(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces): utime and stime are 14 and 15.
+    let (_, after) = stat.rsplit_once(')')?;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i)?.parse::<u64>().ok();
+    Some((ticks(11)? + ticks(12)?) as f64 / 100.0)
+}
+
 impl Drop for Proc {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -89,6 +101,17 @@ pub fn start(
     }
     drain(stdout);
     Ok((proc, out))
+}
+
+impl Chain {
+    /// CPU seconds each of the chain's processes has used so far: headquarters first, then
+    /// each store's node (or the one host of them all).
+    pub fn cpu_seconds(&self) -> Vec<Option<f64>> {
+        self._procs
+            .iter()
+            .map(|p| cpu_seconds_of(&p.pid().to_string()))
+            .collect()
+    }
 }
 
 /// A running chain: the hub and a node per store, stopped when dropped.
