@@ -103,23 +103,23 @@ pub fn start(
     Ok((proc, out))
 }
 
-impl Chain {
-    /// CPU seconds each of the chain's processes has used so far: headquarters first, then
-    /// each store's node (or the one host of them all).
-    pub fn cpu_seconds(&self) -> Vec<Option<f64>> {
-        self._procs
-            .iter()
-            .map(|p| cpu_seconds_of(&p.pid().to_string()))
-            .collect()
-    }
-}
-
 /// A running chain: the hub and a node per store, stopped when dropped.
 pub struct Chain {
     pub hub: String,
     /// Store number → its node's base URL.
     pub nodes: BTreeMap<u32, String>,
-    _procs: Vec<Proc>,
+    procs: Vec<Proc>,
+}
+
+impl Chain {
+    /// CPU seconds each of the chain's processes has used so far: headquarters first, then
+    /// each store's node (or the one host of them all).
+    pub fn cpu_seconds(&self) -> Vec<Option<f64>> {
+        self.procs
+            .iter()
+            .map(|p| cpu_seconds_of(&p.pid().to_string()))
+            .collect()
+    }
 }
 
 pub(super) const TOP_UP_RULE: &str = "充500送50";
@@ -234,6 +234,6 @@ pub fn start_chain(
     Ok(Chain {
         hub: said[1].clone(),
         nodes,
-        _procs: procs,
+        procs,
     })
 }
